@@ -1,0 +1,59 @@
+/* The API layer's request/response types, shared by the HTTP server, the router and the
+ * handler files (one per object: volumes.c, containers.c, images.c, networks.c, exec.c).
+ * Handlers speak JSON and kl_error; they never see libmicrohttpd. The API layer calls the
+ * engine only, never the host layer. */
+#ifndef KL_API_H
+#define KL_API_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "lib/error.h"
+
+struct kl_engine;
+
+/* What every handler can reach. */
+typedef struct api_ctx {
+    struct kl_engine *engine;
+    size_t max_body_bytes;
+    unsigned ws_idle_timeout; /* seconds; 60 like the original */
+} api_ctx;
+
+#define API_MAX_PARAMS 4
+
+typedef struct api_request {
+    const char *method;
+    const char *path;
+    const char *params[API_MAX_PARAMS]; /* path parameters, decoded, in route order */
+    json_t *query;                      /* cast query parameters (object), never NULL */
+    json_t *body;                       /* cast body (object) or NULL when the route has none */
+    api_ctx *ctx;
+    uid_t peer_uid; /* (uid_t)-1 when not a UNIX socket */
+    pid_t peer_pid;
+} api_request;
+
+typedef struct api_response {
+    int status;
+    json_t *json;             /* owned; serialised with content-type application/json */
+    char *text;               /* owned; used when json is NULL */
+    const char *content_type; /* for text; NULL → none */
+} api_response;
+
+/* Reply helpers: each replaces what was set before. */
+void api_reply_json(api_response *res, int status, json_t *json /* stolen */);
+void api_reply_message(api_response *res, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void api_reply_id(api_response *res, int status, const char *id);
+void api_reply_empty(api_response *res, int status);
+/* 422 with the body of API.md §3.2 built from a schema errors array (stolen). */
+void api_reply_invalid(api_response *res, json_t *errors);
+/* A single 422 entry, for validation done by a handler (pointer like "/name"). */
+void api_reply_invalid_one(api_response *res, const char *pointer, const char *detail);
+
+void api_response_clear(api_response *res);
+
+typedef void (*api_handler)(api_request *req, api_response *res);
+
+#endif

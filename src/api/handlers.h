@@ -1,0 +1,19 @@
+/* Handlers of every REST endpoint, one file per object. */
+#ifndef KL_HANDLERS_H
+#define KL_HANDLERS_H
+
+#include "api/api.h"
+#include "api/router.h"
+
+void api_volumes_list(api_request *req, api_response *res);
+void api_volumes_create(api_request *req, api_response *res);
+void api_volumes_inspect(api_request *req, api_response *res);
+void api_volumes_remove(api_request *req, api_response *res);
+void api_volumes_prune(api_request *req, api_response *res);
+
+void api_version(api_request *req, api_response *res);
+
+/* WebSocket endpoints not implemented yet: clean close 1011 with a JSON reason. */
+void api_ws_not_implemented(struct api_ws_session *s, json_t *config);
+
+#endif

@@ -1,0 +1,58 @@
+/* Reply helpers for handlers: JSON bodies, {"message"} errors, {"id"} bodies, 422 bodies. */
+#include "api/api.h"
+#include "lib/xalloc.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+void api_response_clear(api_response *res)
+{
+    if (res->json)
+        json_decref(res->json);
+    free(res->text);
+    res->json = NULL;
+    res->text = NULL;
+    res->content_type = NULL;
+    res->status = 0;
+}
+
+void api_reply_json(api_response *res, int status, json_t *json)
+{
+    api_response_clear(res);
+    res->status = status;
+    res->json = json;
+}
+
+void api_reply_message(api_response *res, int status, const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    api_reply_json(res, status, json_pack("{s:s}", "message", msg));
+}
+
+void api_reply_id(api_response *res, int status, const char *id)
+{
+    api_reply_json(res, status, json_pack("{s:s}", "id", id));
+}
+
+void api_reply_empty(api_response *res, int status)
+{
+    api_response_clear(res);
+    res->status = status;
+}
+
+void api_reply_invalid(api_response *res, json_t *errors)
+{
+    api_reply_json(res, 422, json_pack("{s:o}", "errors", errors));
+}
+
+void api_reply_invalid_one(api_response *res, const char *pointer, const char *detail)
+{
+    json_t *e = json_pack("{s:s, s:{s:s}, s:s}", "title", "Invalid value", "source", "pointer",
+                          pointer, "detail", detail);
+    api_reply_invalid(res, json_pack("[o]", e));
+}

@@ -1,0 +1,111 @@
+/* Route table and matcher. Every path of API.md §6 and §7 is here; handlers live in one file
+ * per object. Matching is segment by segment; parameters are percent-decoded by the server
+ * before matching and may not contain '/'. */
+#include "api/router.h"
+#include "api/handlers.h"
+#include "api/schema.h"
+
+#include <string.h>
+
+#define REST(m, p, h, b, q) {m, p, h, b, q, NULL, NULL}
+#define WS(p, h, c) {"GET", p, NULL, NULL, NULL, h, c}
+
+static const api_route routes[] = {
+    /* Containers */
+    REST("GET", "/containers/list", api_not_implemented, NULL, &schema_query_containers_list),
+    REST("POST", "/containers/create", api_not_implemented, &schema_container_config, NULL),
+    REST("GET", "/containers/{container_id}/inspect", api_not_implemented, NULL, NULL),
+    REST("POST", "/containers/{container_id}/update", api_not_implemented,
+         &schema_container_config, NULL),
+    REST("POST", "/containers/{container_id}/stop", api_not_implemented, NULL, NULL),
+    REST("DELETE", "/containers/{container_id}", api_not_implemented, NULL, NULL),
+    REST("POST", "/containers/prune", api_not_implemented, NULL, NULL),
+    /* Exec */
+    REST("POST", "/exec/create", api_not_implemented, &schema_exec_config, NULL),
+    REST("POST", "/exec/{exec_id}/stop", api_not_implemented, NULL, &schema_query_exec_stop),
+    WS("/exec/start", api_ws_not_implemented, &schema_exec_start_config),
+    /* Images */
+    REST("GET", "/images/list", api_not_implemented, NULL, NULL),
+    REST("GET", "/images/{image_id}/inspect", api_not_implemented, NULL, NULL),
+    REST("POST", "/images/{image_id}/tag", api_not_implemented, NULL, &schema_query_images_tag),
+    REST("DELETE", "/images/{image_id}", api_not_implemented, NULL, NULL),
+    REST("POST", "/images/prune", api_not_implemented, NULL, &schema_query_images_prune),
+    WS("/images/build", api_ws_not_implemented, &schema_image_build_config),
+    WS("/images/create", api_ws_not_implemented, &schema_image_create_config),
+    /* Networks */
+    REST("GET", "/networks/list", api_not_implemented, NULL, NULL),
+    REST("POST", "/networks/create", api_not_implemented, &schema_network_config, NULL),
+    REST("GET", "/networks/{network_id}/inspect", api_not_implemented, NULL, NULL),
+    REST("DELETE", "/networks/{network_id}", api_not_implemented, NULL, NULL),
+    REST("POST", "/networks/prune", api_not_implemented, NULL, NULL),
+    REST("POST", "/networks/connect", api_not_implemented, &schema_endpoint_config, NULL),
+    REST("POST", "/networks/{network_id}/disconnect/{container_id}", api_not_implemented, NULL,
+         NULL),
+    /* Volumes */
+    REST("GET", "/volumes/list", api_volumes_list, NULL, NULL),
+    REST("POST", "/volumes/create", api_volumes_create, &schema_volume_config, NULL),
+    REST("GET", "/volumes/{volume_name}/inspect", api_volumes_inspect, NULL, NULL),
+    REST("DELETE", "/volumes/{volume_name}", api_volumes_remove, NULL, NULL),
+    REST("POST", "/volumes/prune", api_volumes_prune, NULL, NULL),
+    /* Ours */
+    REST("GET", "/version", api_version, NULL, NULL),
+};
+
+static bool match_pattern(const char *pattern, char *path, const char **params)
+{
+    size_t np = 0;
+    const char *p = pattern;
+    char *s = path;
+    while (*p && *s) {
+        if (*p != '/' || *s != '/')
+            return false;
+        p++;
+        s++;
+        const char *pend = strchr(p, '/');
+        size_t plen = pend ? (size_t)(pend - p) : strlen(p);
+        char *send = strchr(s, '/');
+        size_t slen = send ? (size_t)(send - s) : strlen(s);
+        if (plen > 1 && p[0] == '{' && p[plen - 1] == '}') {
+            if (slen == 0 || np >= API_MAX_PARAMS)
+                return false;
+            params[np++] = s;
+        } else if (plen != slen || strncmp(p, s, plen) != 0) {
+            return false;
+        }
+        p += plen;
+        s += slen;
+    }
+    if (*p || *s)
+        return false;
+    /* Terminate the captured segments in place. */
+    for (size_t i = 0; i < np; i++) {
+        char *slash = strchr((char *)params[i], '/');
+        if (slash)
+            *slash = '\0';
+    }
+    return true;
+}
+
+const api_route *router_match(const char *method, const char *path, const char **params,
+                              char *storage, bool *path_known)
+{
+    *path_known = false;
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        strcpy(storage, path);
+        const char *tmp[API_MAX_PARAMS] = {0};
+        if (!match_pattern(routes[i].pattern, storage, tmp))
+            continue;
+        *path_known = true;
+        if (strcmp(routes[i].method, method) != 0)
+            continue;
+        memcpy(params, tmp, sizeof(tmp));
+        return &routes[i];
+    }
+    return NULL;
+}
+
+void api_not_implemented(api_request *req, api_response *res)
+{
+    api_reply_message(res, 501, "%s %s is not implemented yet by this kleened", req->method,
+                      req->path);
+}

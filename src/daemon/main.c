@@ -1,0 +1,181 @@
+/* kleened: reads its config, takes the pidfile, opens the engine, serves the API on every
+ * configured socket, and shuts down cleanly on SIGTERM/SIGINT. */
+#include "api/server.h"
+#include "daemon/config.h"
+#include "engine/engine.h"
+#include "lib/cleanup.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: kleened [-c CONFIG] [-d]\n"
+               "\n"
+               "The Kleene daemon: serves the Kleene API on the sockets of its config.\n"
+               "\n"
+               "Options:\n"
+               "  -c, --config PATH  config file (default " KL_CONFIG_DEFAULT_PATH
+               "; a missing default file means all defaults)\n"
+               "  -d, --debug        log at debug level, whatever the config says\n"
+               "  -h, --help         this help\n"
+               "  -V, --version      print the version\n");
+}
+
+/* The pidfile is taken with an exclusive lock held for the daemon's life, so a second kleened
+ * on the same pidfile refuses to start, and a stale file from a crash is simply reused. */
+static int pidfile_take(const char *path, kl_error *err)
+{
+    _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return kl_error_errno(err, errno, "opening pidfile %s", path);
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    if (fcntl(fd, F_SETLK, &fl) != 0) {
+        char buf[32] = {0};
+        ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+        if (n > 0)
+            buf[strcspn(buf, "\n")] = '\0';
+        return kl_error_set(err, EBUSY, "another kleened holds %s (pid %s)", path,
+                            n > 0 ? buf : "?");
+    }
+    char buf[32];
+    int len = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)len, 0) != len)
+        return kl_error_errno(err, errno, "writing pidfile %s", path);
+    return steal_fd(&fd);
+}
+
+static api_listener *listeners_from_config(const kl_config *c)
+{
+    api_listener *ls = xcalloc(c->n_listeners ? c->n_listeners : 1, sizeof(*ls));
+    for (size_t i = 0; i < c->n_listeners; i++) {
+        const kl_listener_config *l = &c->listeners[i];
+        ls[i] = (api_listener){
+            .address = l->address,
+            .kind = l->kind == KL_LISTEN_UNIX   ? API_LISTEN_UNIX
+                    : l->kind == KL_LISTEN_TCP6 ? API_LISTEN_TCP6
+                                                : API_LISTEN_TCP4,
+            .path = l->path,
+            .host = l->host,
+            .port = l->port,
+            .tls = l->tls,
+            .tlscert = l->tlscert,
+            .tlskey = l->tlskey,
+            .tlscacert = l->tlscacert,
+            .tlsdh = l->tlsdh,
+            .tlsverify = l->tlsverify,
+        };
+    }
+    return ls;
+}
+
+int main(int argc, char **argv)
+{
+    const char *config_path = NULL;
+    bool debug = false;
+    static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+                                             {"debug", no_argument, NULL, 'd'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {"version", no_argument, NULL, 'V'},
+                                             {NULL, 0, NULL, 0}};
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:dhV", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'd':
+            debug = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("kleened %s\n", KLEENE_VERSION);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "kleened: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+
+    kl_error err = KL_ERROR_INIT;
+    kl_config config = {0};
+    if (kl_config_load(config_path, &config, &err) < 0) {
+        fprintf(stderr, "kleened: %s\n", err.msg);
+        return 1;
+    }
+    kl_log_set_level(debug ? KL_LOG_DEBUG : (kl_log_level)config.log_level);
+    if (config.enable_logging && kl_log_set_file(config.log_file, &err) < 0) {
+        fprintf(stderr, "kleened: %s\n", err.msg);
+        kl_config_free(&config);
+        return 1;
+    }
+
+    /* Signals are taken synchronously by the main thread; every other thread inherits the mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int rc = 1;
+    int pidfd = pidfile_take(config.pidfile, &err);
+    if (pidfd < 0) {
+        log_error("%s", err.msg);
+        kl_config_free(&config);
+        return 1;
+    }
+    kl_engine *engine = engine_open(config.kleene_root, config.run_root, &err);
+    if (!engine) {
+        log_error("opening %s: %s", config.kleene_root, err.msg);
+    } else {
+        api_ctx ctx = {.engine = engine,
+                       .max_body_bytes = config.max_body_bytes,
+                       .ws_idle_timeout = 60};
+        _cleanup_free_ api_listener *ls = listeners_from_config(&config);
+        api_server *srv = api_server_start(ls, config.n_listeners, &ctx, config.max_header_bytes,
+                                           config.request_timeout, &err);
+        if (!srv) {
+            log_error("%s", err.msg);
+        } else {
+            log_info("kleened %s started (pid %d, root %s)", KLEENE_VERSION, (int)getpid(),
+                     config.kleene_root);
+            int sig = 0;
+            for (;;) {
+                if (sigwait(&sigs, &sig) != 0)
+                    continue;
+                if (sig == SIGHUP) {
+                    log_info("SIGHUP: nothing to reload yet; restart kleened to apply config");
+                    continue;
+                }
+                break;
+            }
+            log_info("received %s, shutting down", strsignal(sig));
+            api_server_stop(srv);
+            rc = 0;
+        }
+        engine_close(engine);
+    }
+    unlink(config.pidfile);
+    close(pidfd);
+    kl_config_free(&config);
+    log_info("kleened stopped");
+    return rc;
+}
