@@ -65,11 +65,43 @@ static json_t *volume_json(kl_engine *e, const char *name, const char *created)
                      "created", created);
 }
 
+/* Deep trees are cut into pieces so that removal holds at most this many directory fds
+ * (a container can nest directories far deeper than the fd limit). */
+#define TREE_MAX_DEPTH 64
+
+typedef struct {
+    int topfd;       /* <root>/volumes */
+    const char *top; /* its path, for messages */
+    dev_t dev;       /* the filesystem we stay on */
+    kl_buf pending;  /* NUL-separated hidden names under topfd still to delete */
+    unsigned moved;
+} tree_remover;
+
+static int remove_tree_at(tree_remover *t, int parentfd, const char *name, const char *shown,
+                          int depth, kl_error *err);
+
+/* Move a directory that is too deep up to <root>/volumes under a hidden name, to be removed
+ * from there. Its name starts with TRASH_PREFIX, so a crash leaves it to volumes_sweep(). */
+static int defer_subtree(tree_remover *t, int parentfd, const char *name, const char *shown,
+                         kl_error *err)
+{
+    for (int tries = 0;; tries++) {
+        _cleanup_free_ char *aside =
+            xasprintf(TRASH_PREFIX "deep.%ld.%u", (long)getpid(), t->moved++);
+        if (renameat(parentfd, name, t->topfd, aside) == 0) {
+            kl_buf_append(&t->pending, aside, strlen(aside) + 1);
+            return 0;
+        }
+        if ((errno != EEXIST && errno != ENOTEMPTY) || tries >= 100)
+            return kl_error_errno(err, errno, "moving %s aside", shown);
+    }
+}
+
 /* Delete `name` under `parentfd` and everything below it, without following symlinks and
  * without descending into another filesystem (a mount point is refused with EBUSY). `shown`
- * is the path used in messages. Holds one fd per directory level. */
-static int remove_tree_at(int parentfd, const char *name, const char *shown, dev_t dev,
-                          kl_error *err)
+ * is the path used in messages. */
+static int remove_tree_at(tree_remover *t, int parentfd, const char *name, const char *shown,
+                          int depth, kl_error *err)
 {
     struct stat st;
     if (fstatat(parentfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
@@ -82,8 +114,10 @@ static int remove_tree_at(int parentfd, const char *name, const char *shown, dev
             return kl_error_errno(err, errno, "removing %s", shown);
         return 0;
     }
-    if (st.st_dev != dev)
+    if (st.st_dev != t->dev)
         return kl_error_set(err, EBUSY, "removing %s: it is a mount point", shown);
+    if (depth >= TREE_MAX_DEPTH)
+        return defer_subtree(t, parentfd, name, shown, err);
 
     _cleanup_close_ int fd =
         KL_RETRY_EINTR(openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
@@ -95,8 +129,9 @@ static int remove_tree_at(int parentfd, const char *name, const char *shown, dev
     if (dst.st_dev != st.st_dev || dst.st_ino != st.st_ino)
         return kl_error_set(err, EBUSY, "removing %s: it changed while being removed", shown);
 
-    /* Read the names first and close the stream, so each level holds a single fd. */
-    _cleanup_strv_ char **names = NULL;
+    /* Read the names first (NUL-separated) and close the stream, so each level holds a
+     * single fd. */
+    _cleanup_buf_ kl_buf names = KL_BUF_INIT;
     {
         int dfd = KL_RETRY_EINTR(openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (dfd < 0)
@@ -111,15 +146,17 @@ static int remove_tree_at(int parentfd, const char *name, const char *shown, dev
         errno = 0;
         while ((de = readdir(d))) {
             if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-                strv_push(&names, de->d_name);
+                kl_buf_append(&names, de->d_name, strlen(de->d_name) + 1);
             errno = 0;
         }
         if (errno)
             return kl_error_errno(err, errno, "reading %s", shown);
     }
-    for (size_t i = 0; names && names[i]; i++) {
-        _cleanup_free_ char *child = xasprintf("%s/%s", shown, names[i]);
-        if (remove_tree_at(fd, names[i], child, dev, err) < 0)
+    for (size_t off = 0; off < names.len;) {
+        const char *child = names.data + off;
+        off += strlen(child) + 1;
+        _cleanup_free_ char *child_shown = xasprintf("%s/%s", shown, child);
+        if (remove_tree_at(t, fd, child, child_shown, depth + 1, err) < 0)
             return -1;
     }
     if (unlinkat(parentfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
@@ -127,13 +164,25 @@ static int remove_tree_at(int parentfd, const char *name, const char *shown, dev
     return 0;
 }
 
+/* Delete the hidden tree `trash` under <root>/volumes, and the pieces it was cut into. */
 static int remove_trash(kl_engine *e, int vfd, const char *trash, kl_error *err)
 {
     struct stat st;
+    _cleanup_free_ char *top = xasprintf("%s/volumes", e->root);
     if (fstat(vfd, &st) < 0)
-        return kl_error_errno(err, errno, "stat %s/volumes", e->root);
-    _cleanup_free_ char *shown = xasprintf("%s/volumes/%s", e->root, trash);
-    return remove_tree_at(vfd, trash, shown, st.st_dev, err);
+        return kl_error_errno(err, errno, "stat %s", top);
+    tree_remover t = {.topfd = vfd, .dev = st.st_dev, .pending = KL_BUF_INIT};
+    kl_buf_append(&t.pending, trash, strlen(trash) + 1);
+    int r = 0;
+    for (size_t off = 0; r == 0 && off < t.pending.len;) {
+        /* copy: the buffer may grow (and move) while this piece is removed */
+        _cleanup_free_ char *piece = xstrdup(t.pending.data + off);
+        off += strlen(piece) + 1;
+        _cleanup_free_ char *shown = xasprintf("%s/%s", top, piece);
+        r = remove_tree_at(&t, vfd, piece, shown, 0, err);
+    }
+    kl_buf_free(&t.pending);
+    return r;
 }
 
 /* Under the engine lock. Returns 1 if the volume exists, 0 if not, -1 on error. */

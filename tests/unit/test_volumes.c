@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -400,6 +401,48 @@ static void test_interrupted_removal_swept_and_lost_dir_recreated(void **state)
     assert_int_equal(json_array_size(list), 0);
 }
 
+static void test_deep_tree_removed_with_few_fds(void **state)
+{
+    fixture *f = *state;
+    kl_error err = KL_ERROR_INIT;
+    assert_int_equal(volumes_create(f->e, "deep", &err), 0);
+    _cleanup_free_ char *dir = vpath(f, "deep");
+    /* 1000 nested directories (a path far longer than PATH_MAX), a file at the bottom. */
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    for (int i = 0; i < 1000; i++) {
+        assert_int_equal(mkdirat(fd, "dddddddddd", 0755), 0);
+        int next = openat(fd, "dddddddddd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(next >= 0);
+        close(fd);
+        fd = next;
+    }
+    int file = openat(fd, "bottom", O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+    assert_true(file >= 0);
+    close(file);
+    close(fd);
+
+    /* Far fewer fds than levels. */
+    struct rlimit old, low;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    low = old;
+    low.rlim_cur = 200;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    int r = volumes_remove(f->e, "deep", &err);
+    setrlimit(RLIMIT_NOFILE, &old);
+    if (r < 0)
+        fprintf(stderr, "%s\n", err.msg);
+    assert_int_equal(r, 0);
+    assert_false(exists(dir));
+    _cleanup_free_ char *vols = xasprintf("%s/volumes", f->root);
+    _cleanup_closedir_ DIR *d = opendir(vols);
+    assert_non_null(d);
+    struct dirent *de;
+    while ((de = readdir(d)))
+        assert_true(de->d_name[0] == '.' &&
+                    (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])));
+}
+
 static void test_engine_layout(void **state)
 {
     fixture *f = *state;
@@ -433,6 +476,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_volume_dir_replaced_by_symlink, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interrupted_removal_swept_and_lost_dir_recreated,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deep_tree_removed_with_few_fds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_layout, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
