@@ -581,6 +581,9 @@ static int parse_listeners(parse_ctx *ctx, const yaml_node_t *seq)
         return node_fail(ctx, seq, "", "key 'api_listening_sockets': expected a list, got %s",
                          type_name(seq));
     size_t n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+    if (n > KL_CONFIG_MAX_LISTENERS)
+        return node_fail(ctx, seq, "", "key 'api_listening_sockets': at most %d listeners",
+                         KL_CONFIG_MAX_LISTENERS);
     if (n == 0)
         return node_fail(ctx, seq, "",
                          "key 'api_listening_sockets': at least one listener is "
@@ -766,6 +769,8 @@ int kl_config_parse(const char *yaml, size_t len, const char *origin, kl_config 
     memset(out, 0, sizeof(*out));
     if (!origin)
         origin = "<config>";
+    if (!yaml)
+        yaml = "";
 
     _cleanup_(yaml_parser_cleanup) yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser))

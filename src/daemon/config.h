@@ -24,6 +24,8 @@
 #define KL_CONFIG_DEFAULT_REQUEST_TIMEOUT 60u                 /* seconds */
 /* A config file larger than this is refused (it is a handful of keys). */
 #define KL_CONFIG_MAX_FILE_BYTES ((size_t)1 << 20)
+/* More listeners than this is a mistake, not a configuration. */
+#define KL_CONFIG_MAX_LISTENERS 64
 
 typedef enum { KL_LISTEN_UNIX, KL_LISTEN_TCP4, KL_LISTEN_TCP6 } kl_listen_kind;
 

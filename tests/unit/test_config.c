@@ -315,6 +315,22 @@ static void test_yaml_syntax_errors(void **state)
 static void test_listener_errors(void **state)
 {
     (void)state;
+    {
+        /* 64 listeners are fine, 65 are refused */
+        _cleanup_free_ char *many = xstrdup("api_listening_sockets:\n");
+        for (int i = 0; i < 64; i++) {
+            char *next = xasprintf("%s  - address: http:///run/k%d.sock\n", many, i);
+            free(many);
+            many = next;
+        }
+        kl_config c;
+        parse_ok(many, &c);
+        assert_int_equal(c.n_listeners, 64);
+        assert_string_equal(c.listeners[63].path, "/run/k63.sock");
+        kl_config_free(&c);
+        _cleanup_free_ char *too_many = xasprintf("%s  - address: http:///run/k64.sock\n", many);
+        parse_err(too_many, "t.yaml:2: key 'api_listening_sockets': at most 64 listeners");
+    }
     parse_err("api_listening_sockets: http:///a.sock\n",
               "t.yaml:1: key 'api_listening_sockets': expected a list, got a scalar");
     parse_err("api_listening_sockets: []\n",
