@@ -125,6 +125,9 @@ int main(int argc, char **argv)
         kl_config_free(&config);
         return 1;
     }
+    log_info("config: %s", config.source ? config.source : "none found, using defaults");
+    for (char **w = config.warnings; w && *w; w++)
+        log_warn("config: %s", *w);
 
     /* Signals are taken synchronously by the main thread; every other thread inherits the mask. */
     sigset_t sigs;
