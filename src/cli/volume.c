@@ -1,0 +1,158 @@
+/* `klee volume ...`: create, ls, inspect, rm, prune (KLEE-CLI.md §5 volume; API.md §6
+ * Volumes). Builds requests and chooses what to print per status; the shared printing
+ * and connection handling is in common.c. */
+#include "cli/cli.h"
+#include "lib/cleanup.h"
+#include "lib/jsonx.h"
+#include "lib/xalloc.h"
+
+#include <string.h>
+
+static int volume_create(cli_ctx *ctx, const cli_args *a)
+{
+    _cleanup_json_ json_t *body = json_pack("{s:s}", "name", a->pos[0]);
+    http_response resp = HTTP_RESPONSE_INIT;
+    long status = cli_request(ctx, "POST", "/volumes/create", body, &resp);
+    int rc = status < 0      ? CLI_EXIT_FAILURE
+             : status == 201 ? cli_print_id(ctx, &resp)
+                             : cli_print_server_error(ctx, &resp);
+    http_response_free(&resp);
+    return rc;
+}
+
+static const render_column volume_columns[] = {
+    {"VOLUME NAME", "1;38;5;122", RENDER_LEFT, 0, 0}, /* bold aquamarine1 */
+    {"CREATED", "97", RENDER_LEFT, 0, 0},             /* bright_white */
+};
+
+static int print_volumes(cli_ctx *ctx, const http_response *resp)
+{
+    _cleanup_json_ json_t *list = cli_response_json(resp);
+    if (!json_is_array(list)) {
+        cli_error(ctx, "unexpected reply from kleened: %s", resp->body ? resp->body : "");
+        return CLI_EXIT_FAILURE;
+    }
+    size_t n = json_array_size(list);
+    char **cells = xcalloc(2 * n + 1, sizeof(char *));
+    double now = cli_now();
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_array_get(list, i);
+        cells[2 * i] = xstrdup(jx_str(v, "name", ""));
+        cells[2 * i + 1] = render_created_ago(jx_str(v, "created", ""), now);
+    }
+    cli_print_table(ctx, volume_columns, KL_ARRAY_SIZE(volume_columns), cells, n);
+    strv_free(cells);
+    return CLI_EXIT_OK;
+}
+
+static int volume_ls(cli_ctx *ctx, const cli_args *a)
+{
+    http_response resp = HTTP_RESPONSE_INIT;
+    long status = cli_request(ctx, "GET", "/volumes/list", NULL, &resp);
+    int rc = status < 0      ? CLI_EXIT_FAILURE
+             : status == 200 ? print_volumes(ctx, &resp)
+                             : cli_print_server_error(ctx, &resp);
+    http_response_free(&resp);
+    return rc;
+}
+
+static int volume_inspect(cli_ctx *ctx, const cli_args *a)
+{
+    _cleanup_free_ char *name = cli_path_escape(a->pos[0]);
+    _cleanup_free_ char *path = xasprintf("/volumes/%s/inspect", name);
+    http_response resp = HTTP_RESPONSE_INIT;
+    long status = cli_request(ctx, "GET", path, NULL, &resp);
+    int rc = status < 0      ? CLI_EXIT_FAILURE
+             : status == 200 ? cli_print_json(ctx, &resp)
+                             : cli_print_server_error(ctx, &resp);
+    http_response_free(&resp);
+    return rc;
+}
+
+static int volume_rm(cli_ctx *ctx, const cli_args *a)
+{
+    /* One request per volume; stop at the first failure (like the original). */
+    for (size_t i = 0; i < a->npos; i++) {
+        _cleanup_free_ char *name = cli_path_escape(a->pos[i]);
+        _cleanup_free_ char *path = xasprintf("/volumes/%s", name);
+        http_response resp = HTTP_RESPONSE_INIT;
+        long status = cli_request(ctx, "DELETE", path, NULL, &resp);
+        int rc = status < 0      ? CLI_EXIT_FAILURE
+                 : status == 200 ? cli_print_id(ctx, &resp)
+                                 : cli_print_server_error(ctx, &resp);
+        http_response_free(&resp);
+        if (rc != CLI_EXIT_OK)
+            return rc;
+    }
+    return CLI_EXIT_OK;
+}
+
+static const cli_option prune_options[] = {
+    {"force", 'f', NULL, "Do not prompt for confirmation", NULL},
+    {0},
+};
+
+static int volume_prune(cli_ctx *ctx, const cli_args *a)
+{
+    return cli_prune(ctx, "/volumes/prune", "WARNING! This will remove all unused volumes.",
+                     cli_flag(a, "force"));
+}
+
+static const cli_command cli_volume_create = {
+    .name = "create",
+    .args_usage = "VOLUME_NAME",
+    .short_help = "Create a new volume.",
+    .help = "Create a new volume. If the volume name already exists nothing happens.",
+    .min_args = 1,
+    .max_args = 1,
+    .no_args_is_help = true,
+    .run = volume_create,
+};
+
+static const cli_command cli_volume_ls = {
+    .name = "ls",
+    .short_help = "List volumes",
+    .max_args = 0,
+    .run = volume_ls,
+};
+
+static const cli_command cli_volume_inspect = {
+    .name = "inspect",
+    .args_usage = "VOLUME",
+    .short_help = "Display detailed information on an volume.",
+    .min_args = 1,
+    .max_args = 1,
+    .no_args_is_help = true,
+    .run = volume_inspect,
+};
+
+static const cli_command cli_volume_rm = {
+    .name = "rm",
+    .args_usage = "VOLUMES...",
+    .short_help = "Remove one or more volumes.",
+    .help = "Remove one or more volumes. You cannot remove a volume that is in use by a "
+            "container.",
+    .min_args = 1,
+    .max_args = -1,
+    .no_args_is_help = true,
+    .run = volume_rm,
+};
+
+static const cli_command cli_volume_prune = {
+    .name = "prune",
+    .short_help = "Remove all volumes that are not being mounted into any containers.",
+    .options = prune_options,
+    .max_args = 0,
+    .run = volume_prune,
+};
+
+static const cli_command *const volume_commands[] = {
+    &cli_volume_create, &cli_volume_ls,    &cli_volume_inspect,
+    &cli_volume_rm,     &cli_volume_prune, NULL,
+};
+
+const cli_group cli_volume_group = {
+    .name = "volume",
+    .short_help = "Manage volumes",
+    .commands = volume_commands,
+};
