@@ -18,6 +18,11 @@
  *    (integers round floats half away from zero; numbers become floats);
  *  - enum: type first, then "Invalid value for enum"; maxLength counts characters.
  *
+ * Known differences, on purpose: a config frame is cast in one pass with nested pointers
+ * (the original casts ImageBuildConfig, then container_config, then networks, then mounts as
+ * separate steps, so with errors at several levels its first message may differ); Elixir
+ * counts maxLength in grapheme clusters, we approximate them (see utf8_char_count).
+ *
  * This module knows nothing of HTTP: the caller turns the errors into a 422 body with
  * schema_error_body() or takes schema_first_error_message() for a WebSocket frame. */
 #ifndef KL_API_SCHEMA_H
