@@ -12,7 +12,7 @@
 
 static const api_route routes[] = {
     /* Containers */
-    REST("GET", "/containers/list", api_not_implemented, NULL, &schema_query_containers_list),
+    REST("GET", "/containers/list", api_not_implemented, NULL, &schema_query_container_list),
     REST("POST", "/containers/create", api_not_implemented, &schema_container_config, NULL),
     REST("GET", "/containers/{container_id}/inspect", api_not_implemented, NULL, NULL),
     REST("POST", "/containers/{container_id}/update", api_not_implemented,
@@ -27,9 +27,9 @@ static const api_route routes[] = {
     /* Images */
     REST("GET", "/images/list", api_not_implemented, NULL, NULL),
     REST("GET", "/images/{image_id}/inspect", api_not_implemented, NULL, NULL),
-    REST("POST", "/images/{image_id}/tag", api_not_implemented, NULL, &schema_query_images_tag),
+    REST("POST", "/images/{image_id}/tag", api_not_implemented, NULL, &schema_query_image_tag),
     REST("DELETE", "/images/{image_id}", api_not_implemented, NULL, NULL),
-    REST("POST", "/images/prune", api_not_implemented, NULL, &schema_query_images_prune),
+    REST("POST", "/images/prune", api_not_implemented, NULL, &schema_query_image_prune),
     WS("/images/build", api_ws_not_implemented, &schema_image_build_config),
     WS("/images/create", api_ws_not_implemented, &schema_image_create_config),
     /* Networks */
@@ -38,7 +38,7 @@ static const api_route routes[] = {
     REST("GET", "/networks/{network_id}/inspect", api_not_implemented, NULL, NULL),
     REST("DELETE", "/networks/{network_id}", api_not_implemented, NULL, NULL),
     REST("POST", "/networks/prune", api_not_implemented, NULL, NULL),
-    REST("POST", "/networks/connect", api_not_implemented, &schema_endpoint_config, NULL),
+    REST("POST", "/networks/connect", api_not_implemented, &schema_end_point_config, NULL),
     REST("POST", "/networks/{network_id}/disconnect/{container_id}", api_not_implemented, NULL,
          NULL),
     /* Volumes */
