@@ -872,10 +872,17 @@ int kl_ws_conn_recv(kl_ws_conn *c, kl_ws_message *msg, int timeout_ms, kl_error 
         if (c->idle_timeout_ms > 0) {
             int64_t left =
                 __atomic_load_n(&c->last_rx_ms, __ATOMIC_RELAXED) + c->idle_timeout_ms - now;
-            if (left <= 0)
+            if (left <= 0) {
+                /* Bytes may be waiting that we have not read yet: they count. */
+                int r = read_some(c, 0, err);
+                if (r < 0)
+                    return -1;
+                if (r > 0)
+                    continue;
                 return kl_error_set(err, ETIMEDOUT,
                                     "websocket: nothing received from peer for %d ms",
                                     c->idle_timeout_ms);
+            }
             if (wait < 0 || left < wait)
                 wait = (int)left;
         }
