@@ -559,8 +559,8 @@ struct kl_ws_conn {
     size_t in_off, in_len, in_cap;
 
     int idle_timeout_ms, keepalive_ms, send_timeout_ms;
-    int64_t last_rx_ms; /* atomic: read by kl_ws_conn_idle_ms from any thread */
-    bool close_received;
+    int64_t last_rx_ms;  /* atomic: read by kl_ws_conn_idle_ms from any thread */
+    bool close_received; /* atomic, likewise */
 
     /* Everything below is guarded by send_lock. */
     pthread_mutex_t send_lock;
@@ -668,7 +668,7 @@ bool kl_ws_conn_close_sent(kl_ws_conn *c)
 
 bool kl_ws_conn_close_received(const kl_ws_conn *c)
 {
-    return c->close_received;
+    return __atomic_load_n(&c->close_received, __ATOMIC_RELAXED);
 }
 
 /* Wait for fd to be ready for events, at most timeout_ms (< 0 = forever).
@@ -830,7 +830,7 @@ static int conn_on_message(kl_ws_conn *c, kl_ws_message *msg, kl_error *err)
         return r < 0 ? -1 : 0;
     }
     if (msg->opcode == KL_WS_OP_CLOSE) {
-        c->close_received = true;
+        __atomic_store_n(&c->close_received, true, __ATOMIC_RELAXED);
         /* Echo the peer's code (RFC 6455 §5.5.1); a failure to answer is not the caller's
          * problem, the peer's close is what it needs to see. */
         kl_ws_conn_send_close(c, msg->close_code == KL_WS_CLOSE_NO_STATUS ? 0 : msg->close_code,
