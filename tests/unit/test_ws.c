@@ -879,21 +879,43 @@ static void test_conn_idle_timeout_and_keepalive(void **state)
     assert_int_equal(err.code, ETIMEDOUT);
     assert_true(kl_ws_conn_idle_ms(s.conn) >= 100);
 
-    /* Keepalive: a client waiting in recv pings every 30 ms, which keeps a server with a
-     * 100 ms idle timeout alive; each ping also gets the server's pong back. */
-    kl_ws_conn_set_keepalive(c.conn, 30);
-    kl_ws_conn_set_idle_timeout(s.conn, 100);
+    /* Keepalive: a client waiting in recv pings whenever it sent nothing for 50 ms, which
+     * keeps a server with a 400 ms idle timeout alive for 10 x 60 ms; each ping also gets the
+     * server's pong back. */
+    kl_ws_conn_set_keepalive(c.conn, 50);
+    kl_ws_conn_set_idle_timeout(s.conn, 400);
     int pongs = 0;
     for (int i = 0; i < 10; i++) {
-        /* client: wait a bit (sending pings), then the server reads */
-        int r = kl_ws_conn_recv(c.conn, &m, 40, &err);
+        int r = kl_ws_conn_recv(c.conn, &m, 60, &err);
         assert_true(r >= 0);
         if (r == 1 && m.opcode == KL_WS_OP_PONG)
             pongs++;
         assert_int_equal(kl_ws_conn_recv(s.conn, &m, 0, &err), 0);
     }
     assert_true(pongs >= 3);
-    assert_true(kl_ws_conn_idle_ms(s.conn) < 100);
+    assert_true(kl_ws_conn_idle_ms(s.conn) < 400);
+    peer_free(&s);
+    peer_free(&c);
+}
+
+/* A peer that stops reading: the send gives up after the send timeout, and the connection
+ * refuses further sends since a frame may have been cut. */
+static void test_conn_send_timeout(void **state)
+{
+    (void)state;
+    peer s, c;
+    pair_new(&s, &c);
+    kl_ws_conn_set_send_timeout(s.conn, 100);
+    static char chunk[65536];
+    kl_error err = KL_ERROR_INIT;
+    int r = 0;
+    for (int i = 0; i < 1000 && r == 0; i++)
+        r = kl_ws_conn_send_binary(s.conn, chunk, sizeof(chunk), &err);
+    assert_int_equal(r, -1);
+    assert_int_equal(err.code, ETIMEDOUT);
+    kl_error err2 = KL_ERROR_INIT;
+    assert_int_equal(kl_ws_conn_send_text(s.conn, "x", 1, &err2), -1);
+    assert_int_equal(err2.code, EPIPE);
     peer_free(&s);
     peer_free(&c);
 }
@@ -1236,6 +1258,7 @@ int main(void)
         cmocka_unit_test(test_conn_too_big_closes_1009),
         cmocka_unit_test(test_conn_eof_and_preload),
         cmocka_unit_test(test_conn_idle_timeout_and_keepalive),
+        cmocka_unit_test(test_conn_send_timeout),
         cmocka_unit_test(test_conn_concurrent_senders),
         cmocka_unit_test(test_conn_handshake_refused_and_timeout),
         cmocka_unit_test(test_interop_python_client),
