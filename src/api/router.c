@@ -7,16 +7,22 @@
 
 #include <string.h>
 
-#define REST(m, p, h, b, q) {m, p, h, b, q, NULL, NULL}
-#define WS(p, h, c) {"GET", p, NULL, NULL, NULL, h, c}
+#define REST(m, p, h, b, q)                                                                        \
+    {                                                                                              \
+        m, p, h, b, q, NULL, NULL                                                                  \
+    }
+#define WS(p, h, c)                                                                                \
+    {                                                                                              \
+        "GET", p, NULL, NULL, NULL, h, c                                                           \
+    }
 
 static const api_route routes[] = {
     /* Containers */
     REST("GET", "/containers/list", api_not_implemented, NULL, &schema_query_container_list),
     REST("POST", "/containers/create", api_not_implemented, &schema_container_config, NULL),
     REST("GET", "/containers/{container_id}/inspect", api_not_implemented, NULL, NULL),
-    REST("POST", "/containers/{container_id}/update", api_not_implemented,
-         &schema_container_config, NULL),
+    REST("POST", "/containers/{container_id}/update", api_not_implemented, &schema_container_config,
+         NULL),
     REST("POST", "/containers/{container_id}/stop", api_not_implemented, NULL, NULL),
     REST("DELETE", "/containers/{container_id}", api_not_implemented, NULL, NULL),
     REST("POST", "/containers/prune", api_not_implemented, NULL, NULL),

@@ -15,7 +15,7 @@ typedef struct api_route {
     api_handler handler; /* REST */
     const struct kl_schema *body_schema;
     const struct kl_schema *query_schema;
-    api_ws_handler ws_handler;              /* WebSocket endpoints (GET + Upgrade) */
+    api_ws_handler ws_handler;                /* WebSocket endpoints (GET + Upgrade) */
     const struct kl_schema *ws_config_schema; /* the first frame's schema */
 } api_route;
 

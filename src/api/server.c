@@ -187,8 +187,7 @@ static enum MHD_Result serve_websocket(listener_state *l, struct MHD_Connection 
 {
     const char *upgrade = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Upgrade");
     const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Key");
-    const char *version =
-        MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Version");
+    const char *version = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Version");
     if (!upgrade || strcasecmp(upgrade, "websocket") != 0)
         return reply_message(c, 400, "this endpoint only accepts WebSocket connections");
     if (!key || !version || strcmp(version, "13") != 0)
@@ -232,8 +231,8 @@ static void handle_rest(struct MHD_Connection *c, const api_route *route, reques
             raw = json_loadb(rs->body.data, rs->body.len, JSON_DECODE_ANY, &jerr);
             if (!raw) {
                 char detail[300];
-                snprintf(detail, sizeof(detail), "invalid json: %s (line %d, column %d)",
-                         jerr.text, jerr.line, jerr.column);
+                snprintf(detail, sizeof(detail), "invalid json: %s (line %d, column %d)", jerr.text,
+                         jerr.line, jerr.column);
                 return api_reply_invalid_one(res, "", detail);
             }
         }
@@ -406,10 +405,9 @@ static int start_listener(listener_state *l, size_t max_header_bytes, unsigned t
                                         (intptr_t)(max_header_bytes * 2 + 4096), NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)timeout, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_STACK_SIZE, 1 << 20, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)request_completed,
-                                        NULL};
     opts[n++] =
-        (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_logger, NULL};
+        (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)request_completed, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_logger, NULL};
     if (l->conf.tls) {
         flags |= MHD_USE_TLS;
         l->cert_pem = read_pem(l->conf.tlscert, err);

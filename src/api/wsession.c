@@ -1,0 +1,184 @@
+/* WebSocket upgrade and the common session protocol (API.md §7.1).
+ *
+ * libmicrohttpd runs in thread-per-connection mode, so the upgrade handler may block: the whole
+ * session runs in the connection's own thread and ends by handing the socket back to MHD. */
+#include "api/wsession.h"
+#include "api/handlers.h"
+#include "lib/cleanup.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+
+#include <errno.h>
+#include <string.h>
+
+struct api_ws_session {
+    kl_ws_conn *conn;
+    api_ctx *ctx;
+    const api_route *route;
+    bool closed;
+};
+
+typedef struct upgrade_ctx {
+    api_ctx *ctx;
+    const api_route *route;
+} upgrade_ctx;
+
+api_ctx *api_ws_ctx(api_ws_session *s)
+{
+    return s->ctx;
+}
+
+char *api_ws_message_json(const char *msg_type, const char *message, const char *data)
+{
+    json_t *j = json_pack("{s:s, s:s, s:s}", "data", data ? data : "", "message",
+                          message ? message : "", "msg_type", msg_type ? msg_type : "");
+    char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(j);
+    return s ? s : xstrdup("{}");
+}
+
+/* A close reason must fit 123 bytes: shorten the message (at a UTF-8 boundary) until the JSON
+ * does, so the reason stays valid JSON. */
+static char *close_reason(const char *msg_type, const char *message, const char *data)
+{
+    _cleanup_free_ char *msg = xstrdup(message ? message : "");
+    _cleanup_free_ char *dat = xstrdup(data ? data : "");
+    for (;;) {
+        char *j = api_ws_message_json(msg_type, msg, dat);
+        if (strlen(j) <= KL_WS_MAX_CLOSE_REASON)
+            return j;
+        free(j);
+        char *victim = strlen(msg) ? msg : dat;
+        size_t n = strlen(victim);
+        if (n == 0)
+            return api_ws_message_json(msg_type, "", "");
+        n--;
+        while (n > 0 && ((unsigned char)victim[n] & 0xC0) == 0x80)
+            n--;
+        victim[n] = '\0';
+    }
+}
+
+int api_ws_send_text(api_ws_session *s, const void *data, size_t n)
+{
+    kl_error err = KL_ERROR_INIT;
+    if (s->closed)
+        return -1;
+    return kl_ws_conn_send_text(s->conn, data, n, &err) < 0 ? -1 : 0;
+}
+
+int api_ws_send_message(api_ws_session *s, const char *msg_type, const char *message,
+                        const char *data)
+{
+    _cleanup_free_ char *j = api_ws_message_json(msg_type, message, data);
+    return api_ws_send_text(s, j, strlen(j));
+}
+
+void api_ws_close(api_ws_session *s, uint16_t code, const char *msg_type, const char *message,
+                  const char *data)
+{
+    if (s->closed)
+        return;
+    s->closed = true;
+    _cleanup_free_ char *reason = close_reason(msg_type, message, data);
+    kl_error err = KL_ERROR_INIT;
+    if (kl_ws_conn_close(s->conn, code, reason, 2000, &err) < 0)
+        log_debug("websocket %s: close: %s", s->route->pattern, err.msg);
+}
+
+bool api_ws_is_closed(api_ws_session *s)
+{
+    return s->closed || kl_ws_conn_close_received(s->conn);
+}
+
+int api_ws_recv(api_ws_session *s, kl_ws_message *msg, int timeout_ms)
+{
+    kl_error err = KL_ERROR_INIT;
+    int r = kl_ws_conn_recv(s->conn, msg, timeout_ms, &err);
+    if (r < 0)
+        return -1;
+    if (r == 1 && msg->opcode == KL_WS_OP_CLOSE) {
+        s->closed = true;
+        return -1;
+    }
+    return r;
+}
+
+/* Read the config frame: the first text (or binary) message. Pongs are skipped. */
+static json_t *read_config(api_ws_session *s)
+{
+    for (;;) {
+        kl_ws_message msg;
+        int r = api_ws_recv(s, &msg, (int)s->ctx->ws_idle_timeout * 1000);
+        if (r <= 0) {
+            if (r == 0 && !s->closed) /* nothing in the idle period */
+                api_ws_close(s, KL_WS_CLOSE_PROTOCOL_ERROR, "error", "no config received", "");
+            return NULL;
+        }
+        if (msg.opcode != KL_WS_OP_TEXT && msg.opcode != KL_WS_OP_BINARY)
+            continue;
+        json_t *config = json_loadb((const char *)msg.data, msg.len, 0, NULL);
+        if (!config || !json_is_object(config)) {
+            json_decref(config);
+            /* API.md §7.1 and decision 14: a clean 1002, never a crash. */
+            api_ws_close(s, KL_WS_CLOSE_PROTOCOL_ERROR, "error", "invalid json", "");
+            return NULL;
+        }
+        return config;
+    }
+}
+
+static void run_session(void *cls, struct MHD_Connection *connection, void *con_cls,
+                        const char *extra_in, size_t extra_in_size, MHD_socket sock,
+                        struct MHD_UpgradeResponseHandle *urh)
+{
+    upgrade_ctx *u = cls;
+    kl_ws_transport t = kl_ws_transport_socket(sock);
+    api_ws_session s = {
+        .conn = kl_ws_conn_new(KL_WS_ROLE_SERVER, &t, 0), .ctx = u->ctx, .route = u->route};
+    if (extra_in_size)
+        kl_ws_conn_preload(s.conn, extra_in, extra_in_size);
+    kl_ws_conn_set_idle_timeout(s.conn, (int)s.ctx->ws_idle_timeout * 1000);
+    kl_ws_conn_set_send_timeout(s.conn, 30000);
+    log_debug("websocket %s: session started", s.route->pattern);
+
+    json_t *config = read_config(&s);
+    if (config) {
+        s.route->ws_handler(&s, config);
+        json_decref(config);
+        if (!s.closed)
+            api_ws_close(&s, KL_WS_CLOSE_INTERNAL_ERROR, "error", "", "");
+    }
+    log_debug("websocket %s: session ended", s.route->pattern);
+    kl_ws_conn_free(s.conn);
+    free(u);
+    MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+}
+
+enum MHD_Result api_ws_upgrade(struct MHD_Connection *c, api_ctx *ctx, const api_route *route,
+                               const char *key)
+{
+    upgrade_ctx *u = xcalloc(1, sizeof(*u));
+    u->ctx = ctx;
+    u->route = route;
+    struct MHD_Response *r = MHD_create_response_for_upgrade(run_session, u);
+    if (!r) {
+        free(u);
+        return MHD_NO;
+    }
+    char accept[KL_WS_ACCEPT_LEN + 1];
+    kl_ws_accept_key(key, accept);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_UPGRADE, "websocket");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "Upgrade");
+    MHD_add_response_header(r, "Sec-WebSocket-Accept", accept);
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_SWITCHING_PROTOCOLS, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+void api_ws_not_implemented(api_ws_session *s, json_t *config)
+{
+    api_ws_send_message(s, "starting", "", "");
+    api_ws_close(s, KL_WS_CLOSE_INTERNAL_ERROR, "error",
+                 "this endpoint is not implemented yet by this kleened", "");
+}

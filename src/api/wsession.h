@@ -1,0 +1,39 @@
+/* WebSocket sessions: the upgrade from libmicrohttpd and the common protocol of API.md §7.1
+ * (a JSON config as the first frame, a "starting" message, raw output frames, and a close
+ * whose reason is a JSON WebSocketMessage that fits 123 bytes). Endpoint handlers
+ * (exec start, image create, image build) are written against this interface only. */
+#ifndef KL_WSESSION_H
+#define KL_WSESSION_H
+
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "api/api.h"
+#include "api/router.h"
+#include "lib/ws.h"
+
+typedef struct api_ws_session api_ws_session;
+
+/* Answer 101 and run the session in this connection's thread. */
+enum MHD_Result api_ws_upgrade(struct MHD_Connection *c, api_ctx *ctx, const api_route *route,
+                               const char *key);
+
+api_ctx *api_ws_ctx(api_ws_session *s);
+
+/* The WebSocketMessage JSON, keys in alphabetical order as the original serialises it. */
+char *api_ws_message_json(const char *msg_type, const char *message, const char *data);
+
+/* Output frame (raw bytes as a text frame, like the original). -1 when the client is gone. */
+int api_ws_send_text(api_ws_session *s, const void *data, size_t n);
+int api_ws_send_message(api_ws_session *s, const char *msg_type, const char *message,
+                        const char *data);
+/* Close with a JSON reason (shortened to fit a control frame) and wait briefly for the peer's
+ * close. Only the first call has an effect. */
+void api_ws_close(api_ws_session *s, uint16_t code, const char *msg_type, const char *message,
+                  const char *data);
+bool api_ws_is_closed(api_ws_session *s);
+/* Receive a client frame (stdin for attached execs). 1 = message, 0 = timeout, -1 = gone. */
+int api_ws_recv(api_ws_session *s, kl_ws_message *msg, int timeout_ms);
+
+#endif
