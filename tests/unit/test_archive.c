@@ -26,7 +26,7 @@
 
 typedef struct ent {
     const char *path;
-    char type; /* f file, d dir, l symlink, h hardlink, p fifo, c char device */
+    char type;        /* f file, d dir, l symlink, h hardlink, p fifo, c char device */
     const char *data; /* file contents, link target */
     int mode;
     int uid;
@@ -262,8 +262,10 @@ static void test_formats(void **state)
     static const struct {
         const char *name;
         int filter;
-    } filters[] = {{"plain", ARCHIVE_FILTER_NONE}, {"gzip", ARCHIVE_FILTER_GZIP},
-                   {"xz", ARCHIVE_FILTER_XZ},      {"zstd", ARCHIVE_FILTER_ZSTD},
+    } filters[] = {{"plain", ARCHIVE_FILTER_NONE},
+                   {"gzip", ARCHIVE_FILTER_GZIP},
+                   {"xz", ARCHIVE_FILTER_XZ},
+                   {"zstd", ARCHIVE_FILTER_ZSTD},
                    {"bzip2", ARCHIVE_FILTER_BZIP2}};
     for (size_t i = 0; i < KL_ARRAY_SIZE(filters); i++) {
         blob b = make_archive(good, KL_ARRAY_SIZE(good), filters[i].filter);
@@ -324,7 +326,9 @@ static void test_hostile(void **state)
          2,
          "leads outside"},
         {"symlink-chain",
-         {{"d", 'd', NULL, 0755, 0}, {"d/up", 'l', "..", 0, 0}, {"d/up2", 'l', "up/..", 0, 0},
+         {{"d", 'd', NULL, 0755, 0},
+          {"d/up", 'l', "..", 0, 0},
+          {"d/up2", 'l', "up/..", 0, 0},
           {"d/up2/x", 'f', "evil", 0, 0}},
          4,
          "leads outside"},
@@ -441,10 +445,8 @@ static void test_progress(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_formats),
-        cmocka_unit_test(test_file_and_progress_and_exists),
-        cmocka_unit_test(test_hostile),
-        cmocka_unit_test(test_corrupt_and_broken_source),
+        cmocka_unit_test(test_formats),  cmocka_unit_test(test_file_and_progress_and_exists),
+        cmocka_unit_test(test_hostile),  cmocka_unit_test(test_corrupt_and_broken_source),
         cmocka_unit_test(test_progress),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

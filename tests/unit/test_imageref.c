@@ -157,16 +157,16 @@ static void test_resolve(void **state)
     assert_int_equal(resolve("busybox", &err), 0);
     assert_int_equal(resolve("busybox:old", &err), 1);
     assert_int_equal(resolve("busybox:old@snap", &err), 1);
-    assert_int_equal(resolve("aaaa3", &err), 1);              /* unique prefix */
-    assert_int_equal(resolve("aaaa11112222", &err), 0);       /* exact id */
-    assert_int_equal(resolve("bbbb", &err), 3);               /* exact name beats id prefix */
-    assert_int_equal(resolve("bbbb1", &err), 2);              /* prefix */
-    assert_int_equal(resolve("aaaa", &err), -1);              /* ambiguous */
+    assert_int_equal(resolve("aaaa3", &err), 1);        /* unique prefix */
+    assert_int_equal(resolve("aaaa11112222", &err), 0); /* exact id */
+    assert_int_equal(resolve("bbbb", &err), 3);         /* exact name beats id prefix */
+    assert_int_equal(resolve("bbbb1", &err), 2);        /* prefix */
+    assert_int_equal(resolve("aaaa", &err), -1);        /* ambiguous */
     assert_int_equal(err.code, EINVAL);
     assert_non_null(strstr(err.msg, "aaaa11112222"));
     assert_non_null(strstr(err.msg, "aaaa33334444"));
     kl_error_clear(&err);
-    assert_int_equal(resolve("aaaa1:latest", &err), -1);      /* a tag: not an id */
+    assert_int_equal(resolve("aaaa1:latest", &err), -1); /* a tag: not an id */
     assert_int_equal(err.code, ENOENT);
     assert_string_equal(err.msg, "no such image 'aaaa1:latest'");
     kl_error_clear(&err);
@@ -196,8 +196,8 @@ static void test_stack_prefix(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_forms),      cmocka_unit_test(test_parse_errors),
-        cmocka_unit_test(test_length_limits),    cmocka_unit_test(test_nametag),
+        cmocka_unit_test(test_parse_forms),          cmocka_unit_test(test_parse_errors),
+        cmocka_unit_test(test_length_limits),        cmocka_unit_test(test_nametag),
         cmocka_unit_test(test_id_prefix_and_format), cmocka_unit_test(test_resolve),
         cmocka_unit_test(test_stack_prefix),
     };

@@ -30,4 +30,8 @@ int fs_staging_commit(int parent_dirfd, const char *staging_name, const char *na
  * directories replace, everything else overwrites; trusted.overlay.* xattrs are dropped. */
 int fs_copy_tree(int src_dirfd, int dst_dirfd, bool overlay_merge, kl_error *err);
 
+/* Tests only: behave as a kernel without the `lowerdir+` mount parameter (before 6.8), so
+ * that stacks beyond one page of mount options are flattened by length. */
+extern bool fs_overlay_legacy_only;
+
 #endif

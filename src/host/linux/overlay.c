@@ -23,6 +23,8 @@
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"
 
+bool fs_overlay_legacy_only = false;
+
 static bool path_fits_option(const char *p)
 {
     return !strpbrk(p, ",:\\ \t\n");
@@ -80,6 +82,10 @@ static int mount_new_api(const char *const *lowers, size_t from, size_t n, const
                          kl_error *err)
 {
     *unsupported = false;
+    if (fs_overlay_legacy_only) {
+        *unsupported = true;
+        return kl_error_set(err, EINVAL, "lowerdir+ disabled");
+    }
     _cleanup_close_ int fsfd = fsopen("overlay", FSOPEN_CLOEXEC);
     if (fsfd < 0) {
         *unsupported = errno == ENOSYS;
