@@ -5,8 +5,11 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "lib/buf.h"
 #include "lib/cleanup.h"
@@ -16,9 +19,11 @@ struct host_fetch {
     CURLM *multi;
     CURL *easy;
     char *url;
+    int fd;     /* file:// URLs are read directly (curl's file protocol can not pause) */
     kl_buf in;  /* filled by curl */
     kl_buf out; /* handed to the reader, valid until the next read */
     bool done;
+    bool paused; /* the consumer is behind: curl holds the data until the next read */
     CURLcode result;
     char errbuf[CURL_ERROR_SIZE];
     host_fetch_progress_fn progress;
@@ -49,10 +54,18 @@ static void report(host_fetch *f, bool final)
     f->progress(p, f->progress_ctx);
 }
 
+/* Back-pressure: past this much unread data, pause the transfer instead of buffering the
+ * whole download in memory when the network is faster than the disk. */
+#define FETCH_HIGH_WATER (256 * 1024)
+
 static size_t write_cb(char *data, size_t size, size_t nmemb, void *ud)
 {
     host_fetch *f = ud;
     size_t n = size * nmemb;
+    if (f->in.len >= FETCH_HIGH_WATER) {
+        f->paused = true;
+        return CURL_WRITEFUNC_PAUSE; /* curl delivers the same data again after unpausing */
+    }
     kl_buf_append(&f->in, data, n);
     f->prog.bytes += n;
     if (!f->prog.total) {
@@ -62,6 +75,47 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *ud)
             f->prog.total = (uint64_t)cl;
     }
     report(f, false);
+    return n;
+}
+
+/* file:///path or file://localhost/path, percent-decoded by curl's URL parser */
+static int open_file_url(host_fetch *f, kl_error *err)
+{
+    CURLU *u = curl_url();
+    char *host = NULL, *path = NULL;
+    int r = 0;
+    if (curl_url_set(u, CURLUPART_URL, f->url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PATH, &path, CURLU_URLDECODE) != CURLUE_OK)
+        r = kl_error_set(err, EINVAL, "invalid URL '%s'", f->url);
+    else if (curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && *host &&
+             strcmp(host, "localhost"))
+        r = kl_error_set(err, EINVAL, "invalid URL '%s': file URLs must be local", f->url);
+    else if ((f->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        r = kl_error_errno(err, errno, "fetching %s", f->url);
+    else {
+        struct stat st;
+        if (fstat(f->fd, &st) == 0 && S_ISREG(st.st_mode))
+            f->prog.total = (uint64_t)st.st_size;
+        else if (S_ISDIR(st.st_mode))
+            r = kl_error_set(err, EISDIR, "fetching %s: is a directory", f->url);
+    }
+    curl_free(host);
+    curl_free(path);
+    curl_url_cleanup(u);
+    return r;
+}
+
+static ssize_t read_file(host_fetch *f, const void **buf, kl_error *err)
+{
+    kl_buf_reserve(&f->out, 128 * 1024);
+    ssize_t n = KL_RETRY_EINTR(read(f->fd, f->out.data, 128 * 1024));
+    if (n < 0)
+        return kl_error_errno(err, errno, "fetching %s", f->url);
+    *buf = f->out.data;
+    f->prog.bytes += (uint64_t)n;
+    if (n == 0 && !f->prog.total)
+        f->prog.total = f->prog.bytes;
+    report(f, n == 0);
     return n;
 }
 
@@ -77,9 +131,17 @@ host_fetch *host_fetch_open(const char *url, host_fetch_progress_fn progress, vo
     pthread_once(&curl_once, curl_init_once);
     host_fetch *f = xcalloc(1, sizeof(*f));
     f->url = xstrdup(url);
+    f->fd = -1;
     f->progress = progress;
     f->progress_ctx = ctx;
     f->prog.percent = -1;
+    if (!strncmp(url, "file://", 7)) {
+        if (open_file_url(f, err) < 0) {
+            host_fetch_free(f);
+            return NULL;
+        }
+        return f;
+    }
     f->easy = curl_easy_init();
     f->multi = curl_multi_init();
     if (!f->easy || !f->multi) {
@@ -89,7 +151,7 @@ host_fetch *host_fetch_open(const char *url, host_fetch_progress_fn progress, vo
     }
     CURL *e = f->easy;
     curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https,file");
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
@@ -110,6 +172,12 @@ ssize_t host_fetch_read(void *fetch, const void **buf, kl_error *err)
 {
     host_fetch *f = fetch;
     kl_buf_reset(&f->out);
+    if (f->fd >= 0)
+        return read_file(f, buf, err);
+    if (f->paused) {
+        f->paused = false;
+        curl_easy_pause(f->easy, CURLPAUSE_CONT);
+    }
     while (f->in.len == 0 && !f->done) {
         int running = 0;
         CURLMcode mc = curl_multi_perform(f->multi, &running);
@@ -170,6 +238,8 @@ void host_fetch_free(host_fetch *f)
         curl_easy_cleanup(f->easy);
     if (f->multi)
         curl_multi_cleanup(f->multi);
+    if (f->fd >= 0)
+        close(f->fd);
     kl_buf_free(&f->in);
     kl_buf_free(&f->out);
     free(f->url);

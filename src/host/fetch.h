@@ -3,8 +3,8 @@
  * The data is handed out chunk by chunk through a pull interface (host_fetch_read), which
  * matches host_read_fn, so an archive is extracted while it downloads: no temporary copy.
  * The transfer runs in the caller's thread (curl multi interface driven from the read
- * call); no thread, no pipe. Only http, https and file URLs are accepted, redirects only to
- * http and https. */
+ * call); no thread, no pipe. file:// URLs are read directly. Only http, https and file URLs
+ * are accepted, redirects only to http and https. */
 #ifndef KL_HOST_FETCH_H
 #define KL_HOST_FETCH_H
 
