@@ -262,6 +262,9 @@ static int extract_entry(extractor *x, struct archive_entry *e, kl_error *err)
     int pfd = open_parent(x, parent, path, err);
     if (pfd < 0)
         return -1;
+    /* The cache holds only this entry's parent, which this entry (inside it) can not
+     * replace; an entry that replaces a directory has a different parent, so the next
+     * entry below that path resolves it anew. */
     bool dir_exists;
     bool is_dir = !hardlink && type == AE_IFDIR;
     if (clear_slot(pfd, base, is_dir, &dir_exists, path, err) < 0)
@@ -326,7 +329,6 @@ static int extract_entry(extractor *x, struct archive_entry *e, kl_error *err)
             return kl_error_errno(err, errno, "chown %s", path);
         struct timespec ts[2] = {mtime, mtime};
         utimensat(pfd, base, ts, AT_SYMLINK_NOFOLLOW);
-        cache_drop(x); /* a cached parent path may now lead elsewhere */
         break;
     }
     case AE_IFIFO: {
