@@ -1,0 +1,257 @@
+/* Streaming URL fetcher (see fetch.h). Portable: only libcurl, no OS calls.
+ * The curl multi handle is driven from host_fetch_read, so data flows at the pace the
+ * consumer (the archive extractor) pulls it; at most one curl write burst is buffered. */
+#include "host/fetch.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/buf.h"
+#include "lib/cleanup.h"
+#include "lib/xalloc.h"
+
+struct host_fetch {
+    CURLM *multi;
+    CURL *easy;
+    char *url;
+    int fd;     /* file:// URLs are read directly (curl's file protocol can not pause) */
+    kl_buf in;  /* filled by curl */
+    kl_buf out; /* handed to the reader, valid until the next read */
+    bool done;
+    bool paused; /* the consumer is behind: curl holds the data until the next read */
+    CURLcode result;
+    char errbuf[CURL_ERROR_SIZE];
+    host_fetch_progress_fn progress;
+    void *progress_ctx;
+    host_fetch_progress prog;
+    uint64_t last_report;
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static void curl_init_once(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static void report(host_fetch *f, bool final)
+{
+    if (!f->progress)
+        return;
+    host_fetch_progress *p = &f->prog;
+    int pct = p->total ? (int)(p->bytes * 100 / p->total) : -1;
+    if (pct > 100)
+        pct = 100;
+    bool due = final || (pct >= 0 ? pct > p->percent : p->bytes - f->last_report >= (1 << 20));
+    if (!due)
+        return;
+    p->percent = pct;
+    f->last_report = p->bytes;
+    f->progress(p, f->progress_ctx);
+}
+
+/* Back-pressure: past this much unread data, pause the transfer instead of buffering the
+ * whole download in memory when the network is faster than the disk. */
+#define FETCH_HIGH_WATER (256 * 1024)
+
+static size_t write_cb(char *data, size_t size, size_t nmemb, void *ud)
+{
+    host_fetch *f = ud;
+    size_t n = size * nmemb;
+    if (f->in.len >= FETCH_HIGH_WATER) {
+        f->paused = true;
+        return CURL_WRITEFUNC_PAUSE; /* curl delivers the same data again after unpausing */
+    }
+    kl_buf_append(&f->in, data, n);
+    f->prog.bytes += n;
+    if (!f->prog.total) {
+        curl_off_t cl = -1;
+        if (curl_easy_getinfo(f->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK &&
+            cl > 0)
+            f->prog.total = (uint64_t)cl;
+    }
+    report(f, false);
+    return n;
+}
+
+/* file:///path or file://localhost/path, percent-decoded by curl's URL parser */
+static int open_file_url(host_fetch *f, kl_error *err)
+{
+    CURLU *u = curl_url();
+    char *host = NULL, *path = NULL;
+    int r = 0;
+    if (curl_url_set(u, CURLUPART_URL, f->url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PATH, &path, CURLU_URLDECODE) != CURLUE_OK)
+        r = kl_error_set(err, EINVAL, "invalid URL '%s'", f->url);
+    else if (curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && *host &&
+             strcmp(host, "localhost"))
+        r = kl_error_set(err, EINVAL, "invalid URL '%s': file URLs must be local", f->url);
+    else if ((f->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        r = kl_error_errno(err, errno, "fetching %s", f->url);
+    else {
+        struct stat st;
+        if (fstat(f->fd, &st) == 0 && S_ISREG(st.st_mode))
+            f->prog.total = (uint64_t)st.st_size;
+        else if (S_ISDIR(st.st_mode))
+            r = kl_error_set(err, EISDIR, "fetching %s: is a directory", f->url);
+    }
+    curl_free(host);
+    curl_free(path);
+    curl_url_cleanup(u);
+    return r;
+}
+
+static ssize_t read_file(host_fetch *f, const void **buf, kl_error *err)
+{
+    kl_buf_reserve(&f->out, 128 * 1024);
+    ssize_t n = KL_RETRY_EINTR(read(f->fd, f->out.data, 128 * 1024));
+    if (n < 0)
+        return kl_error_errno(err, errno, "fetching %s", f->url);
+    *buf = f->out.data;
+    f->prog.bytes += (uint64_t)n;
+    if (n == 0 && !f->prog.total)
+        f->prog.total = f->prog.bytes;
+    report(f, n == 0);
+    return n;
+}
+
+host_fetch *host_fetch_open(const char *url, host_fetch_progress_fn progress, void *ctx,
+                            kl_error *err)
+{
+    if (!url ||
+        (strncmp(url, "http://", 7) && strncmp(url, "https://", 8) && strncmp(url, "file://", 7))) {
+        kl_error_set(err, EINVAL, "invalid URL '%s': only http, https and file URLs are supported",
+                     url ? url : "");
+        return NULL;
+    }
+    pthread_once(&curl_once, curl_init_once);
+    host_fetch *f = xcalloc(1, sizeof(*f));
+    f->url = xstrdup(url);
+    f->fd = -1;
+    f->progress = progress;
+    f->progress_ctx = ctx;
+    f->prog.percent = -1;
+    if (!strncmp(url, "file://", 7)) {
+        if (open_file_url(f, err) < 0) {
+            host_fetch_free(f);
+            return NULL;
+        }
+        return f;
+    }
+    f->easy = curl_easy_init();
+    f->multi = curl_multi_init();
+    if (!f->easy || !f->multi) {
+        host_fetch_free(f);
+        kl_error_set(err, ENOMEM, "fetching %s: cannot initialise libcurl", url);
+        return NULL;
+    }
+    CURL *e = f->easy;
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
+    curl_easy_setopt(e, CURLOPT_FAILONERROR, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 30L);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L); /* stalled for a minute: give up */
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, 60L);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "kleened/" KLEENE_VERSION);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, f->errbuf);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, f);
+    curl_multi_add_handle(f->multi, e);
+    return f;
+}
+
+ssize_t host_fetch_read(void *fetch, const void **buf, kl_error *err)
+{
+    host_fetch *f = fetch;
+    kl_buf_reset(&f->out);
+    if (f->fd >= 0)
+        return read_file(f, buf, err);
+    if (f->paused) {
+        f->paused = false;
+        curl_easy_pause(f->easy, CURLPAUSE_CONT);
+    }
+    while (f->in.len == 0 && !f->done) {
+        int running = 0;
+        CURLMcode mc = curl_multi_perform(f->multi, &running);
+        if (mc != CURLM_OK)
+            return kl_error_set(err, EIO, "fetching %s: %s", f->url, curl_multi_strerror(mc));
+        int left;
+        CURLMsg *m;
+        while ((m = curl_multi_info_read(f->multi, &left)))
+            if (m->msg == CURLMSG_DONE) {
+                f->done = true;
+                f->result = m->data.result;
+            }
+        if (f->in.len || f->done)
+            break;
+        mc = curl_multi_poll(f->multi, NULL, 0, 1000, NULL);
+        if (mc != CURLM_OK)
+            return kl_error_set(err, EIO, "fetching %s: %s", f->url, curl_multi_strerror(mc));
+    }
+    if (f->in.len) {
+        kl_buf t = f->out;
+        f->out = f->in;
+        f->in = t;
+        *buf = f->out.data;
+        return (ssize_t)f->out.len;
+    }
+    if (f->result != CURLE_OK) {
+        long code = 0;
+        curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &code);
+        int e = f->result == CURLE_HTTP_RETURNED_ERROR && code == 404 ? ENOENT
+                : f->result == CURLE_FILE_COULDNT_READ_FILE           ? ENOENT
+                : f->result == CURLE_COULDNT_CONNECT                  ? ECONNREFUSED
+                : f->result == CURLE_OPERATION_TIMEDOUT               ? ETIMEDOUT
+                                                                      : EIO;
+        if (f->result == CURLE_HTTP_RETURNED_ERROR)
+            return kl_error_set(err, e, "fetching %s: HTTP error %ld", f->url, code);
+        return kl_error_set(err, e, "fetching %s: %s", f->url,
+                            f->errbuf[0] ? f->errbuf : curl_easy_strerror(f->result));
+    }
+    if (!f->prog.total)
+        f->prog.total = f->prog.bytes;
+    report(f, true);
+    *buf = f->out.data;
+    return 0;
+}
+
+host_fetch_progress host_fetch_get_progress(const host_fetch *f)
+{
+    return f->prog;
+}
+
+void host_fetch_free(host_fetch *f)
+{
+    if (!f)
+        return;
+    if (f->multi && f->easy)
+        curl_multi_remove_handle(f->multi, f->easy);
+    if (f->easy)
+        curl_easy_cleanup(f->easy);
+    if (f->multi)
+        curl_multi_cleanup(f->multi);
+    if (f->fd >= 0)
+        close(f->fd);
+    kl_buf_free(&f->in);
+    kl_buf_free(&f->out);
+    free(f->url);
+    free(f);
+}
+
+int host_fetch_extract(const char *url, int parent_dirfd, const char *name,
+                       host_fetch_progress_fn progress, void *progress_ctx,
+                       const host_extract_opts *opts, host_extract_stats *stats, kl_error *err)
+{
+    _cleanup_fetch_ host_fetch *f = host_fetch_open(url, progress, progress_ctx, err);
+    if (!f)
+        return -1;
+    return host_archive_extract(host_fetch_read, f, parent_dirfd, name, opts, stats, err);
+}

@@ -1,0 +1,261 @@
+/* Layers as directories under the storage root (see host/storage.h). This module creates,
+ * copies, links and removes layer directories; it must never remove a layer that an
+ * overlay mount uses, and never touch the host directory behind a zfs-clone layer. */
+#include "host/storage.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "host/linux/fsutil.h"
+#include "lib/cleanup.h"
+#include "lib/xalloc.h"
+
+bool host_layer_id_is_valid(const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+    if (n == 0 || n > 128 || id[0] == '.' || id[0] == '-')
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)id[i]) && id[i] != '_' && id[i] != '.' && id[i] != '-')
+            return false;
+    return true;
+}
+
+char *host_layer_path(const char *root, const char *id)
+{
+    return xasprintf("%s/layers/%s", root, id);
+}
+
+static int open_layers_dir(const char *root, kl_error *err)
+{
+    _cleanup_free_ char *p = xasprintf("%s/layers", root);
+    int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return kl_error_errno(err, errno, "opening %s", p);
+    return fd;
+}
+
+static int check_id(const char *id, kl_error *err)
+{
+    if (!host_layer_id_is_valid(id))
+        return kl_error_set(err, EINVAL, "invalid layer id '%s'", id ? id : "");
+    return 0;
+}
+
+int host_storage_init(const char *root, kl_error *err)
+{
+    if (mkdir(root, 0700) < 0 && errno != EEXIST)
+        return kl_error_errno(err, errno, "creating %s", root);
+    _cleanup_free_ char *p = xasprintf("%s/layers", root);
+    if (mkdir(p, 0700) < 0 && errno != EEXIST)
+        return kl_error_errno(err, errno, "creating %s", p);
+    _cleanup_close_ int fd = open_layers_dir(root, err);
+    if (fd < 0)
+        return -1;
+    _cleanup_closedir_ DIR *d = fdopendir(dup(fd));
+    if (!d)
+        return kl_error_errno(err, errno, "reading %s", p);
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (!strncmp(de->d_name, ".staging-", 9) && fs_remove_at(fd, de->d_name, err) < 0)
+            return kl_error_prefix(err, "removing stale staging directory");
+    return 0;
+}
+
+int host_layer_create(const char *root, const char *id, kl_error *err)
+{
+    if (check_id(id, err) < 0)
+        return -1;
+    _cleanup_close_ int fd = open_layers_dir(root, err);
+    if (fd < 0)
+        return -1;
+    if (mkdirat(fd, id, 0755) < 0)
+        return kl_error_errno(err, errno, "creating layer %s", id);
+    return 0;
+}
+
+int host_layer_commit(const char *root, const char *dir, const char *id, kl_error *err)
+{
+    if (check_id(id, err) < 0)
+        return -1;
+    _cleanup_close_ int fd = open_layers_dir(root, err);
+    if (fd < 0)
+        return -1;
+    if (renameat2(AT_FDCWD, dir, fd, id, RENAME_NOREPLACE) < 0)
+        return kl_error_errno(err, errno, "committing %s as layer %s", dir, id);
+    return 0;
+}
+
+int host_layer_copy_from(const char *root, const char *id, const char *src, kl_error *err)
+{
+    if (check_id(id, err) < 0)
+        return -1;
+    _cleanup_close_ int sfd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (sfd < 0)
+        return kl_error_errno(err, errno, "opening %s", src);
+    _cleanup_close_ int lfd = open_layers_dir(root, err);
+    if (lfd < 0)
+        return -1;
+    if (faccessat(lfd, id, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+        return kl_error_set(err, EEXIST, "layer %s exists", id);
+    _cleanup_free_ char *staging = NULL;
+    _cleanup_close_ int dfd = fs_staging_create(lfd, id, &staging, err);
+    if (dfd < 0)
+        return -1;
+    if (fs_copy_tree(sfd, dfd, false, err) < 0 || fs_staging_commit(lfd, staging, id, err) < 0) {
+        kl_error cleanup_err = KL_ERROR_INIT;
+        fs_remove_at(lfd, staging, &cleanup_err);
+        return kl_error_prefix(err, "copying %s", src);
+    }
+    return 0;
+}
+
+int host_layer_clone_from(const char *root, const char *id, const char *src, kl_error *err)
+{
+    if (check_id(id, err) < 0)
+        return -1;
+    if (!src || src[0] != '/')
+        return kl_error_set(err, EINVAL, "invalid directory '%s': not an absolute path",
+                            src ? src : "");
+    char real[PATH_MAX], realroot[PATH_MAX];
+    if (!realpath(src, real))
+        return kl_error_errno(err, errno, "invalid directory '%s'", src);
+    struct stat st;
+    if (stat(real, &st) < 0 || !S_ISDIR(st.st_mode))
+        return kl_error_set(err, ENOTDIR, "invalid directory '%s': not a directory", src);
+    if (!realpath(root, realroot))
+        return kl_error_errno(err, errno, "resolving %s", root);
+    size_t rl = strlen(realroot);
+    if (!strcmp(real, "/") || (!strncmp(real, realroot, rl) && (real[rl] == '/' || !real[rl])))
+        return kl_error_set(err, EINVAL, "invalid directory '%s': inside the storage root", src);
+    _cleanup_close_ int lfd = open_layers_dir(root, err);
+    if (lfd < 0)
+        return -1;
+    if (symlinkat(real, lfd, id) < 0)
+        return kl_error_errno(err, errno, "creating layer %s", id);
+    return 0;
+}
+
+bool host_layer_is_external(const char *root, const char *id)
+{
+    _cleanup_free_ char *p = host_layer_path(root, id);
+    struct stat st;
+    return lstat(p, &st) == 0 && S_ISLNK(st.st_mode);
+}
+
+/* Does an overlay option string name `path` as a lower/upper/work/data dir? Options are
+ * comma separated; lowerdir values are ':' separated with '\' escapes. */
+static bool options_use_path(const char *opts, const char *path)
+{
+    size_t pl = strlen(path);
+    for (const char *p = opts; (p = strstr(p, path)); p++) {
+        char before = p == opts ? ',' : p[-1];
+        char after = p[pl];
+        if ((before == '=' || before == ':' || before == ',') &&
+            (after == '\0' || after == ',' || after == ':' || after == '\n' || after == ' '))
+            return true;
+    }
+    return false;
+}
+
+static bool mountinfo_uses(const char *mountinfo_path, const char *path, const char *real)
+{
+    _cleanup_fclose_ FILE *f = fopen(mountinfo_path, "re");
+    if (!f)
+        return false;
+    _cleanup_free_ char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, f) > 0) {
+        char *sep = strstr(line, " - ");
+        if (!sep || strncmp(sep + 3, "overlay ", 8))
+            continue;
+        if (options_use_path(sep, path) || (real && options_use_path(sep, real)))
+            return true;
+    }
+    return false;
+}
+
+bool host_path_is_mounted_layer(const char *path)
+{
+    char real[PATH_MAX];
+    const char *r = realpath(path, real) ? real : NULL;
+    if (mountinfo_uses("/proc/self/mountinfo", path, r))
+        return true;
+    /* Containers mount their rootfs in their own mount namespaces: look at one process of
+     * every mount namespace we can see. */
+    _cleanup_closedir_ DIR *d = opendir("/proc");
+    if (!d)
+        return false;
+    ino_t *seen = NULL;
+    size_t nseen = 0;
+    bool used = false;
+    struct dirent *de;
+    while (!used && (de = readdir(d))) {
+        if (!isdigit((unsigned char)de->d_name[0]))
+            continue;
+        char p[64];
+        struct stat st;
+        snprintf(p, sizeof(p), "/proc/%s/ns/mnt", de->d_name);
+        if (stat(p, &st) < 0)
+            continue;
+        bool dup = false;
+        for (size_t i = 0; i < nseen && !dup; i++)
+            dup = seen[i] == st.st_ino;
+        if (dup)
+            continue;
+        seen = xrealloc(seen, (nseen + 1) * sizeof(*seen));
+        seen[nseen++] = st.st_ino;
+        snprintf(p, sizeof(p), "/proc/%s/mountinfo", de->d_name);
+        used = mountinfo_uses(p, path, r);
+    }
+    free(seen);
+    return used;
+}
+
+int host_layer_remove(const char *root, const char *id, kl_error *err)
+{
+    if (check_id(id, err) < 0)
+        return -1;
+    _cleanup_close_ int lfd = open_layers_dir(root, err);
+    if (lfd < 0)
+        return -1;
+    struct stat st;
+    if (fstatat(lfd, id, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return kl_error_errno(err, errno, "layer %s", id);
+    _cleanup_free_ char *path = host_layer_path(root, id);
+    if (host_path_is_mounted_layer(path))
+        return kl_error_set(err, EBUSY, "layer %s is in use by a mounted container filesystem", id);
+    if (S_ISLNK(st.st_mode)) {
+        /* zfs-clone layer: drop the link, never the host directory behind it */
+        if (unlinkat(lfd, id, 0) < 0)
+            return kl_error_errno(err, errno, "removing layer %s", id);
+        return 0;
+    }
+    /* Rename first, so that a half-removed layer is never visible under its id. */
+    _cleanup_free_ char *staging = NULL;
+    _cleanup_close_ int sfd = fs_staging_create(lfd, id, &staging, err);
+    if (sfd < 0)
+        return -1;
+    if (renameat2(lfd, id, lfd, staging, RENAME_EXCHANGE) < 0) {
+        int e = errno;
+        unlinkat(lfd, staging, AT_REMOVEDIR);
+        return kl_error_errno(err, e, "removing layer %s", id);
+    }
+    /* the empty staging directory now carries the id: drop it */
+    unlinkat(lfd, id, AT_REMOVEDIR);
+    if (fs_remove_at(lfd, staging, err) < 0)
+        return kl_error_prefix(err, "removing layer %s", id);
+    return 0;
+}
+
+int host_tree_remove(const char *path, kl_error *err)
+{
+    return fs_remove_at(AT_FDCWD, path, err);
+}

@@ -1,0 +1,133 @@
+/* Image storage on the host: layers, overlay mounts of layer stacks, tree copies and safe
+ * archive extraction (DESIGN.md §2: an image is an ordered stack of layers, each layer a
+ * directory, each addressable as a snapshot).
+ *
+ * Portable interface: no Linux types here. The engine owns the metadata (which image is
+ * which stack, which container uses which layers); this module owns the directories.
+ * Layout under a storage root R:
+ *   R/layers/<id>            a layer (a directory, or a symlink to a host directory for
+ *                            zfs-clone images)
+ *   R/layers/.staging-*      work in progress; removed on failure and by host_storage_init
+ * Stacks are given bottom first: lowers[0] is the base layer, lowers[n-1] the top one. */
+#ifndef KL_HOST_STORAGE_H
+#define KL_HOST_STORAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "lib/error.h"
+
+/* ---- layers ------------------------------------------------------------------------- */
+
+/* Create R and R/layers if missing and remove stale staging directories left by a crash. */
+int host_storage_init(const char *root, kl_error *err);
+
+/* A layer id is 1..128 of [A-Za-z0-9_.-], not starting with '.' or '-'. */
+bool host_layer_id_is_valid(const char *id);
+
+/* "R/layers/<id>" (xmalloc'ed). Does not check that it exists. */
+char *host_layer_path(const char *root, const char *id);
+
+/* Create an empty layer directory (mode 0755). EEXIST if the layer exists. */
+int host_layer_create(const char *root, const char *id, kl_error *err);
+
+/* Turn an existing directory (e.g. a build container's upper directory) into layer <id>
+ * by renaming it; `dir` must be on the same filesystem as R. */
+int host_layer_commit(const char *root, const char *dir, const char *id, kl_error *err);
+
+/* zfs-copy: copy the host directory tree `src` into a new layer <id>. Modes, owners,
+ * timestamps, symlinks, hard links, xattrs, fifos and device nodes are preserved; file data
+ * is reflinked or copied in the kernel (copy_file_range). Atomic: on failure no layer
+ * exists and no staging directory is left. */
+int host_layer_copy_from(const char *root, const char *id, const char *src, kl_error *err);
+
+/* zfs-clone: use the host directory `src` (absolute, outside R) read-only as layer <id>,
+ * without copying: the layer is a symlink to it. Removing the layer never touches `src`. */
+int host_layer_clone_from(const char *root, const char *id, const char *src, kl_error *err);
+
+/* True if the layer is a (zfs-clone) link to a host directory. */
+bool host_layer_is_external(const char *root, const char *id);
+
+/* Remove layer <id>. Refused with EBUSY if any overlay mount, in any mount namespace this
+ * process can see, uses it (the engine also refuses layers its metadata says are used).
+ * ENOENT if there is no such layer. */
+int host_layer_remove(const char *root, const char *id, kl_error *err);
+
+/* True if some overlay mount (in any visible mount namespace) has `path` as a layer. */
+bool host_path_is_mounted_layer(const char *path);
+
+/* rm -rf of `path`, by directory fds; never crosses into another filesystem (a mount
+ * below `path` makes it fail with EBUSY). A missing path is not an error. */
+int host_tree_remove(const char *path, kl_error *err);
+
+/* ---- overlay mounts ----------------------------------------------------------------- */
+
+/* The kernel's limit on overlay lower layers (500 on Linux). */
+#define HOST_OVERLAY_MAX_LOWERS 500
+
+/* Mount the stack lowers[0..n) (bottom first) at `target`, writable through `upper`
+ * (`work`: an empty directory on the same filesystem as `upper`). With upper == NULL the
+ * mount is read-only and `work` is ignored. n >= 1.
+ * Stacks too deep for one overlay mount are flattened: the bottom layers are merged
+ * (whiteouts and opaque directories applied) into `<target>.flat`, which is rebuilt on every
+ * mount and removed by host_rootfs_unmount. A one-layer read-only stack is a read-only bind
+ * mount.
+ * On failure nothing is left mounted. */
+int host_rootfs_mount(const char *const *lowers, size_t n, const char *upper, const char *work,
+                      const char *target, kl_error *err);
+
+/* Unmount `target` (lazily if busy) and remove its `<target>.flat` if there is one.
+ * Not being mounted is not an error. */
+int host_rootfs_unmount(const char *target, kl_error *err);
+
+/* Shutdown / recovery: unmount every mount at or below `dir` in this mount namespace,
+ * deepest first. Returns the number unmounted, or -1. */
+int host_unmount_below(const char *dir, kl_error *err);
+
+/* Merge lowers[0..n) (bottom first) into the new directory `dest` (must not exist),
+ * applying overlay whiteouts and opaque directories. Atomic like host_layer_copy_from. */
+int host_layers_flatten(const char *const *lowers, size_t n, const char *dest, kl_error *err);
+
+/* ---- archives ----------------------------------------------------------------------- */
+
+/* Streaming source: set *buf to the next chunk and return its length, 0 at the end, or -1
+ * with `err` set. The chunk stays valid until the next call. */
+typedef ssize_t (*host_read_fn)(void *ctx, const void **buf, kl_error *err);
+
+typedef struct host_extract_stats {
+    uint64_t entries;         /* entries written (files, dirs, links, fifos) */
+    uint64_t bytes;           /* file data bytes written */
+    uint64_t skipped_devices; /* device nodes (and sockets) not created */
+} host_extract_stats;
+
+/* Called after every `every` entries (0 = never) and once at the end. */
+typedef void (*host_extract_progress_fn)(const host_extract_stats *stats, void *ctx);
+
+typedef struct host_extract_opts {
+    host_extract_progress_fn progress; /* may be NULL */
+    void *progress_ctx;
+    unsigned every; /* report every N entries; 0 = only at the end */
+} host_extract_opts;
+
+/* Extract a tar/cpio/... archive (plain or gzip, xz, zstd, bzip2, lz4 ... compressed: all
+ * formats and filters libarchive reads) streamed from `read` into the new directory
+ * `parent_dirfd`/`name` (which must not exist). The data goes to a staging directory that
+ * is renamed into place on success and removed on failure: a failed extraction leaves
+ * nothing behind.
+ * Refused (the extraction fails): absolute entry paths, `..` components, entries whose
+ * parent path leads through a symlink out of the tree, hard links whose target is outside
+ * the tree. Symlinks themselves may point anywhere (absolute targets are normal in root
+ * filesystems): they are stored as-is and never followed when writing. Device nodes and
+ * sockets are not created; they are counted in stats->skipped_devices.
+ * `stats` (may be NULL) receives the totals, also on failure. */
+int host_archive_extract(host_read_fn read, void *read_ctx, int parent_dirfd, const char *name,
+                         const host_extract_opts *opts, host_extract_stats *stats, kl_error *err);
+
+/* Same, reading an archive file. */
+int host_archive_extract_file(const char *archive_path, int parent_dirfd, const char *name,
+                              const host_extract_opts *opts, host_extract_stats *stats,
+                              kl_error *err);
+
+#endif
