@@ -11,6 +11,14 @@ void api_volumes_inspect(api_request *req, api_response *res);
 void api_volumes_remove(api_request *req, api_response *res);
 void api_volumes_prune(api_request *req, api_response *res);
 
+void api_images_list(api_request *req, api_response *res);
+void api_images_inspect(api_request *req, api_response *res);
+void api_images_tag(api_request *req, api_response *res);
+void api_images_remove(api_request *req, api_response *res);
+void api_images_prune(api_request *req, api_response *res);
+/* GET /images/create (WebSocket, API.md §7.2) */
+void api_images_create(struct api_ws_session *s, json_t *config);
+
 void api_version(api_request *req, api_response *res);
 
 /* WebSocket endpoints not implemented yet: clean close 1011 with a JSON reason. */

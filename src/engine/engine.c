@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/images.h"
 #include "engine/volumes.h"
 #include "lib/cleanup.h"
 #include "lib/log.h"
@@ -96,6 +97,11 @@ kl_engine *engine_open(const char *root, const char *run_root, kl_error *err)
 
     /* Finish volume removals that a crash interrupted (best effort). */
     volumes_sweep(e);
+    /* The layer storage root; drops what interrupted image creations and removals left. */
+    if (images_init(e, err) < 0) {
+        engine_close(e);
+        return NULL;
+    }
     return e;
 }
 

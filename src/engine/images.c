@@ -1,0 +1,1117 @@
+/* Images (images.h): rows in images/layers/image_layers and layer directories in the host
+ * storage root <root>/image.
+ *
+ * Metadata first, files second: removal deletes the rows in one transaction under the engine
+ * lock and deletes the layer directories afterwards, outside it (images_init deletes what a
+ * crash left in between). Creation does its long work outside the lock into a layer that no
+ * row names yet, and records it in one transaction at the end; a failure removes the layer.
+ *
+ * Content of images comes from untrusted archives and host directories: the few files this
+ * module writes into a layer (etc/resolv.conf, etc/localtime) are written through directory
+ * fds with O_NOFOLLOW, never through a path that a symlink in the image could redirect.
+ *
+ * fetch-auto runs debootstrap(8) on Debian hosts; that is the one place this portable module
+ * starts a program (posix_spawn). A FreeBSD host would fetch base.txz instead; when a second
+ * host exists this belongs behind host.h. */
+#include "engine/images.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "engine/imageref.h"
+#include "host/host.h"
+#include "lib/buf.h"
+#include "lib/cleanup.h"
+#include "lib/id.h"
+#include "lib/jsonx.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+
+extern char **environ;
+
+char *images_storage_root(kl_engine *e)
+{
+    return xasprintf("%s/image", e->root);
+}
+
+/* ---- reading rows --------------------------------------------------------------------- */
+
+#define IMAGE_COLUMNS                                                                              \
+    "i.id, i.name, i.tag, i.created, i.doc, "                                                      \
+    "(SELECT il.layer_id FROM image_layers il WHERE il.image_id = i.id "                           \
+    " ORDER BY il.position DESC LIMIT 1)"
+
+static const char *col(sqlite3_stmt *st, int i)
+{
+    const char *s = (const char *)sqlite3_column_text(st, i);
+    return s ? s : "";
+}
+
+/* The wire Image (API.md §5.9) from a row selected with IMAGE_COLUMNS. */
+static json_t *image_json(kl_engine *e, sqlite3_stmt *st)
+{
+    json_t *doc = json_loads(col(st, 4), 0, NULL);
+    json_t *out = json_object();
+    json_object_set_new(out, "id", json_string(col(st, 0)));
+    json_object_set_new(out, "name", json_string(col(st, 1)));
+    json_object_set_new(out, "tag", json_string(col(st, 2)));
+    static const char *const arrays[] = {"cmd", "env", "instructions"};
+    for (size_t i = 0; i < KL_ARRAY_SIZE(arrays); i++) {
+        json_t *v = json_object_get(doc, arrays[i]);
+        json_object_set_new(out, arrays[i], json_is_array(v) ? json_incref(v) : json_array());
+    }
+    json_object_set_new(out, "user", json_string(jx_str(doc, "user", "root")));
+    json_object_set_new(out, "created", json_string(col(st, 3)));
+    const char *top = (const char *)sqlite3_column_text(st, 5);
+    _cleanup_free_ char *sroot = images_storage_root(e);
+    _cleanup_free_ char *dataset = top ? host_layer_path(sroot, top) : xstrdup("");
+    json_object_set_new(out, "dataset", json_string(dataset));
+    json_decref(doc);
+    return out;
+}
+
+/* Run a one-column query with an optional text parameter; push every row into *out. */
+static int query_strv(kl_engine *e, const char *sql, const char *param, char ***out, kl_error *err)
+{
+    store_lock(e->store);
+    _cleanup_stmt_ sqlite3_stmt *st = store_prepare(e->store, sql, err);
+    int rc = SQLITE_ERROR;
+    if (st) {
+        if (param)
+            sqlite3_bind_text(st, 1, param, -1, SQLITE_STATIC);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+            strv_push(out, col(st, 0));
+        if (rc != SQLITE_DONE)
+            store_fail(e->store, "reading images", err);
+    }
+    store_unlock(e->store);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Under the engine lock: the full id `ident` means. Errors as images_resolve. */
+static char *resolve_locked(kl_engine *e, const char *ident, kl_error *err)
+{
+    imageref ref = {0};
+    if (imageref_parse(ident, &ref, err) < 0)
+        return NULL;
+    _cleanup_strv_ char **ids = NULL, **names = NULL, **tags = NULL;
+    store_lock(e->store);
+    _cleanup_stmt_ sqlite3_stmt *st =
+        store_prepare(e->store, "SELECT id, name, tag FROM images ORDER BY created, id", err);
+    int rc = SQLITE_ERROR;
+    if (st) {
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            strv_push(&ids, col(st, 0));
+            strv_push(&names, col(st, 1));
+            strv_push(&tags, col(st, 2));
+        }
+        if (rc != SQLITE_DONE)
+            store_fail(e->store, "reading images", err);
+    }
+    store_unlock(e->store);
+    char *out = NULL;
+    if (rc == SQLITE_DONE) {
+        size_t n = strv_len(ids);
+        imageref_candidate *c = xcalloc(n ? n : 1, sizeof(*c));
+        for (size_t i = 0; i < n; i++)
+            c[i] = (imageref_candidate){ids[i], names[i], tags[i]};
+        int idx = imageref_resolve(&ref, c, n, err);
+        if (idx >= 0)
+            out = xstrdup(ids[idx]);
+        free(c);
+    }
+    imageref_clear(&ref);
+    return out;
+}
+
+char *images_resolve(kl_engine *e, const char *ident, kl_error *err)
+{
+    engine_lock(e);
+    char *id = resolve_locked(e, ident, err);
+    engine_unlock(e);
+    return id;
+}
+
+json_t *images_list(kl_engine *e, kl_error *err)
+{
+    _cleanup_json_ json_t *out = json_array();
+    engine_lock(e);
+    store_lock(e->store);
+    _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
+        e->store, "SELECT " IMAGE_COLUMNS " FROM images i ORDER BY i.created DESC, i.rowid DESC",
+        err);
+    int rc = SQLITE_ERROR;
+    if (st) {
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+            json_array_append_new(out, image_json(e, st));
+        if (rc != SQLITE_DONE)
+            store_fail(e->store, "listing images", err);
+    }
+    store_unlock(e->store);
+    engine_unlock(e);
+    return rc == SQLITE_DONE ? steal_pointer(&out) : NULL;
+}
+
+static json_t *get_locked(kl_engine *e, const char *id, kl_error *err)
+{
+    store_lock(e->store);
+    _cleanup_stmt_ sqlite3_stmt *st =
+        store_prepare(e->store, "SELECT " IMAGE_COLUMNS " FROM images i WHERE i.id = ?", err);
+    json_t *out = NULL;
+    if (st) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            out = image_json(e, st);
+        else if (rc == SQLITE_DONE)
+            kl_error_set(err, ENOENT, "image not found");
+        else
+            store_fail(e->store, "reading image", err);
+    }
+    store_unlock(e->store);
+    return out;
+}
+
+json_t *images_inspect(kl_engine *e, const char *ident, kl_error *err)
+{
+    engine_lock(e);
+    json_t *out = NULL;
+    kl_error rerr = KL_ERROR_INIT;
+    _cleanup_free_ char *id = resolve_locked(e, ident, &rerr);
+    if (id)
+        out = get_locked(e, id, err);
+    else if (rerr.code == EIO || rerr.code == EBUSY)
+        kl_error_set(err, rerr.code, "%s", rerr.msg);
+    else
+        kl_error_set(err, ENOENT, "image not found");
+    engine_unlock(e);
+    return out;
+}
+
+/* ---- storing ---------------------------------------------------------------------------- */
+
+static int step_done(kl_engine *e, sqlite3_stmt *st, const char *what, kl_error *err)
+{
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return store_fail(e->store, what, err);
+    return 0;
+}
+
+/* In a transaction: untag every other image called name:tag (API.md §4.2). */
+static int untag_others(kl_engine *e, const char *name, const char *tag, const char *keep,
+                        kl_error *err)
+{
+    if (!name[0])
+        return 0;
+    _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
+        e->store, "UPDATE images SET name = '', tag = '' WHERE name = ? AND tag = ? AND id <> ?",
+        err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, tag, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, keep, -1, SQLITE_STATIC);
+    return step_done(e, st, "untagging image", err);
+}
+
+static json_t *array_or_empty(const json_t *a)
+{
+    return json_is_array(a) ? json_deep_copy(a) : json_array();
+}
+
+static int add_rows(kl_engine *e, const images_record *r, const char *id, const char *name,
+                    const char *tag, kl_error *err)
+{
+    char created[32];
+    kl_time_now_iso(created);
+    if (untag_others(e, name, tag, id, err) < 0)
+        return -1;
+    {
+        json_t *d = json_object();
+        json_object_set_new(d, "cmd", array_or_empty(r->cmd));
+        json_object_set_new(d, "env", array_or_empty(r->env));
+        json_object_set_new(d, "user", json_string(r->user ? r->user : "root"));
+        json_object_set_new(d, "instructions", array_or_empty(r->instructions));
+        _cleanup_free_ char *doc = jx_dump(d);
+        json_decref(d);
+        _cleanup_stmt_ sqlite3_stmt *st =
+            store_prepare(e->store,
+                          "INSERT INTO images (id, name, tag, created, parent_id, doc) "
+                          "VALUES (?, ?, ?, ?, ?, ?)",
+                          err);
+        if (!st)
+            return -1;
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, tag, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, created, -1, SQLITE_STATIC);
+        if (r->parent_id)
+            sqlite3_bind_text(st, 5, r->parent_id, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 5);
+        sqlite3_bind_text(st, 6, doc, -1, SQLITE_STATIC);
+        if (step_done(e, st, "storing image", err) < 0)
+            return -1;
+    }
+    for (size_t i = r->n_layers - r->n_new; i < r->n_layers; i++) {
+        _cleanup_stmt_ sqlite3_stmt *st =
+            store_prepare(e->store,
+                          "INSERT INTO layers (id, snapshot, parent_id, external_path, created) "
+                          "VALUES (?, ?, ?, ?, ?)",
+                          err);
+        if (!st)
+            return -1;
+        sqlite3_bind_text(st, 1, r->layers[i], -1, SQLITE_STATIC);
+        const char *snap = r->snapshots ? r->snapshots[i] : NULL;
+        if (snap)
+            sqlite3_bind_text(st, 2, snap, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 2);
+        if (i > 0)
+            sqlite3_bind_text(st, 3, r->layers[i - 1], -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 3);
+        if (i == 0 && r->external)
+            sqlite3_bind_text(st, 4, r->external, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 4);
+        sqlite3_bind_text(st, 5, created, -1, SQLITE_STATIC);
+        if (step_done(e, st, "storing layer", err) < 0)
+            return -1;
+    }
+    for (size_t i = 0; i < r->n_layers; i++) {
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
+            e->store, "INSERT INTO image_layers (image_id, position, layer_id) VALUES (?, ?, ?)",
+            err);
+        if (!st)
+            return -1;
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
+        sqlite3_bind_text(st, 3, r->layers[i], -1, SQLITE_STATIC);
+        if (step_done(e, st, "storing image layers", err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+char *images_add(kl_engine *e, const images_record *r, kl_error *err)
+{
+    char idbuf[KL_ID_LEN + 1];
+    const char *id = r->id;
+    if (!id) {
+        kl_id_new(idbuf);
+        id = idbuf;
+    }
+    if (!kl_id_is_valid(id)) {
+        kl_error_set(err, EINVAL, "invalid image id '%s'", id);
+        return NULL;
+    }
+    if (r->n_layers < 1 || r->n_new > r->n_layers || !r->layers) {
+        kl_error_set(err, EINVAL, "an image needs at least one layer");
+        return NULL;
+    }
+    const char *name = r->name ? r->name : "";
+    const char *tag = name[0] ? (r->tag && r->tag[0] ? r->tag : IMAGEREF_DEFAULT_TAG) : "";
+    if (name[0] && (!imageref_name_is_valid(name) || !imageref_name_is_valid(tag))) {
+        kl_error_set(err, EINVAL, "invalid image name '%s:%s'", name, tag);
+        return NULL;
+    }
+    engine_lock(e);
+    int rc = store_begin(e->store, err);
+    if (rc == 0) {
+        rc = add_rows(e, r, id, name, tag, err);
+        if (rc < 0)
+            store_rollback(e->store);
+        else
+            rc = store_commit(e->store, err);
+    }
+    engine_unlock(e);
+    if (rc < 0) {
+        kl_error_prefix(err, "storing image %s", id);
+        return NULL;
+    }
+    return xstrdup(id);
+}
+
+char *images_tag(kl_engine *e, const char *ident, const char *nametag, kl_error *err)
+{
+    _cleanup_free_ char *name = NULL, *tag = NULL;
+    engine_lock(e);
+    kl_error rerr = KL_ERROR_INIT;
+    char *id = resolve_locked(e, ident, &rerr);
+    int rc = -1;
+    if (!id)
+        kl_error_set(err, ENOENT, "image not found");
+    else if (imageref_parse_nametag(nametag, &name, &tag, err) == 0 &&
+             store_begin(e->store, err) == 0) {
+        rc = untag_others(e, name, tag, id, err);
+        if (rc == 0) {
+            _cleanup_stmt_ sqlite3_stmt *st =
+                store_prepare(e->store, "UPDATE images SET name = ?, tag = ? WHERE id = ?", err);
+            rc = -1;
+            if (st) {
+                sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 2, tag, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
+                rc = step_done(e, st, "tagging image", err);
+            }
+        }
+        if (rc < 0)
+            store_rollback(e->store);
+        else
+            rc = store_commit(e->store, err);
+    }
+    engine_unlock(e);
+    if (rc < 0) {
+        free(id);
+        return NULL;
+    }
+    return id;
+}
+
+/* ---- removing --------------------------------------------------------------------------- */
+
+static char *join_lines(char **v)
+{
+    _cleanup_buf_ kl_buf b = KL_BUF_INIT;
+    for (size_t i = 0; v && v[i]; i++)
+        kl_buf_printf(&b, "%s%s", i ? "\n" : "", v[i]);
+    return kl_buf_steal(&b);
+}
+
+/* Under the engine lock: refuse if used, else delete the image row and the rows of the layers
+ * nobody else uses (top down: each layer is the parent of the one above it). Pushes those
+ * layer ids onto *dead for deletion of their directories after the lock. */
+static int remove_locked(kl_engine *e, const char *id, char ***dead, kl_error *err)
+{
+    _cleanup_strv_ char **users = NULL;
+    if (query_strv(e, "SELECT id FROM containers WHERE image_id = ? ORDER BY created, id", id,
+                   &users, err) < 0)
+        return -1;
+    if (users) {
+        _cleanup_free_ char *l = join_lines(users);
+        return kl_error_set(
+            err, EBUSY, "could not remove image %s since it is used for containers:\n%s", id, l);
+    }
+    if (query_strv(e, "SELECT id FROM images WHERE parent_id = ? ORDER BY created, id", id, &users,
+                   err) < 0)
+        return -1;
+    if (users) {
+        _cleanup_free_ char *l = join_lines(users);
+        return kl_error_set(err, EBUSY,
+                            "could not remove image %s since it is used for images:\n%s", id, l);
+    }
+    /* The image's own layers: from the top, as long as no other image or container uses
+     * them (stacks share a bottom prefix, so the first shared layer ends the search). */
+    _cleanup_strv_ char **stack = NULL, **layers = NULL;
+    if (query_strv(e, "SELECT layer_id FROM image_layers WHERE image_id = ? ORDER BY position DESC",
+                   id, &stack, err) < 0)
+        return -1;
+    for (size_t i = 0; stack && stack[i]; i++) {
+        _cleanup_strv_ char **other = NULL;
+        if (query_strv(e,
+                       "SELECT 'i' || image_id FROM image_layers WHERE layer_id = ?1 "
+                       "UNION ALL SELECT 'c' || id FROM containers WHERE layer_id = ?1",
+                       stack[i], &other, err) < 0)
+            return -1;
+        _cleanup_free_ char *self = xasprintf("i%s", id);
+        size_t users_n = 0;
+        for (size_t j = 0; other && other[j]; j++)
+            if (strcmp(other[j], self) != 0)
+                users_n++;
+        if (users_n)
+            break;
+        strv_push(&layers, stack[i]);
+    }
+    if (store_begin(e->store, err) < 0)
+        return -1;
+    int rc;
+    {
+        _cleanup_stmt_ sqlite3_stmt *st =
+            store_prepare(e->store, "DELETE FROM images WHERE id = ?", err);
+        rc = st ? 0 : -1;
+        if (st) {
+            sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+            rc = step_done(e, st, "removing image", err);
+        }
+    }
+    for (size_t i = 0; rc == 0 && layers && layers[i]; i++) {
+        _cleanup_stmt_ sqlite3_stmt *st =
+            store_prepare(e->store, "DELETE FROM layers WHERE id = ?", err);
+        rc = -1;
+        if (st) {
+            sqlite3_bind_text(st, 1, layers[i], -1, SQLITE_STATIC);
+            rc = step_done(e, st, "removing layer", err);
+        }
+    }
+    if (rc < 0) {
+        store_rollback(e->store);
+        return -1;
+    }
+    if (store_commit(e->store, err) < 0)
+        return -1;
+    for (size_t i = 0; layers && layers[i]; i++)
+        strv_push(dead, layers[i]);
+    return 0;
+}
+
+/* Delete layer directories whose rows are gone. Returns 0, or -1 with the first failure. */
+static int delete_layers(kl_engine *e, char **dead, kl_error *err)
+{
+    _cleanup_free_ char *sroot = images_storage_root(e);
+    int r = 0;
+    for (size_t i = 0; dead && dead[i]; i++) {
+        kl_error lerr = KL_ERROR_INIT;
+        if (host_layer_remove(sroot, dead[i], &lerr) < 0 && lerr.code != ENOENT) {
+            log_warn("removing layer %s: %s", dead[i], lerr.msg);
+            if (r == 0)
+                r = kl_error_set(err, lerr.code, "%s", lerr.msg);
+        }
+    }
+    return r;
+}
+
+int images_remove(kl_engine *e, const char *ident, kl_error *err)
+{
+    _cleanup_strv_ char **dead = NULL;
+    engine_lock(e);
+    kl_error rerr = KL_ERROR_INIT;
+    _cleanup_free_ char *id = resolve_locked(e, ident, &rerr);
+    int r = -1;
+    if (!id) {
+        if (rerr.code == EINVAL && strstr(rerr.msg, "ambiguous"))
+            kl_error_set(err, EINVAL, "%s", rerr.msg);
+        else if (rerr.code == EIO || rerr.code == EBUSY)
+            kl_error_set(err, rerr.code, "%s", rerr.msg);
+        else
+            kl_error_set(err, ENOENT, "Error: No such image: %s\n", ident);
+    } else {
+        r = remove_locked(e, id, &dead, err);
+    }
+    engine_unlock(e);
+    if (r < 0)
+        return -1;
+    kl_error derr = KL_ERROR_INIT;
+    if (delete_layers(e, dead, &derr) < 0)
+        return kl_error_set(err, EIO, "deleted image but could not remove image dataset: %s",
+                            derr.msg);
+    return 0;
+}
+
+json_t *images_prune(kl_engine *e, bool all, kl_error *err)
+{
+    _cleanup_json_ json_t *removed = json_array();
+    _cleanup_strv_ char **dead = NULL;
+    int r = 0;
+    engine_lock(e);
+    for (;;) {
+        _cleanup_strv_ char **ids = NULL;
+        r = query_strv(e,
+                       all ? "SELECT id FROM images i WHERE NOT EXISTS (SELECT 1 FROM containers "
+                             "c WHERE c.image_id = i.id) AND NOT EXISTS (SELECT 1 FROM images ch "
+                             "WHERE ch.parent_id = i.id) ORDER BY created DESC, rowid DESC"
+                           : "SELECT id FROM images i WHERE NOT EXISTS (SELECT 1 FROM containers "
+                             "c WHERE c.image_id = i.id) AND NOT EXISTS (SELECT 1 FROM images ch "
+                             "WHERE ch.parent_id = i.id) AND name = '' AND tag = '' "
+                             "ORDER BY created DESC, rowid DESC",
+                       NULL, &ids, err);
+        if (r < 0 || !ids)
+            break;
+        for (size_t i = 0; r == 0 && ids[i]; i++) {
+            r = remove_locked(e, ids[i], &dead, err);
+            if (r == 0)
+                json_array_append_new(removed, json_string(ids[i]));
+        }
+        if (r < 0)
+            break;
+    }
+    engine_unlock(e);
+    kl_error derr = KL_ERROR_INIT;
+    if (delete_layers(e, dead, &derr) < 0)
+        log_warn("pruning images: %s", derr.msg);
+    if (r < 0) {
+        kl_error_prefix(err, "pruning images");
+        return NULL;
+    }
+    return steal_pointer(&removed);
+}
+
+/* ---- stacks ------------------------------------------------------------------------------ */
+
+void images_stack_clear(images_stack *s)
+{
+    free(s->image_id);
+    free(s->layer_id);
+    strv_free(s->dirs);
+    strv_free(s->layer_ids);
+    *s = (images_stack){0};
+}
+
+int images_resolve_stack(kl_engine *e, const char *ref, images_stack *out, kl_error *err)
+{
+    *out = (images_stack){0};
+    imageref r = {0};
+    if (imageref_parse(ref, &r, err) < 0)
+        return -1;
+    engine_lock(e);
+    _cleanup_free_ char *id = resolve_locked(e, ref, err);
+    _cleanup_strv_ char **ids = NULL;
+    char **snaps = NULL; /* may hold NULL entries: freed by hand */
+    size_t n = 0;
+    int rc = id ? 0 : -1;
+    if (id) {
+        store_lock(e->store);
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
+            e->store,
+            "SELECT l.id, l.snapshot FROM image_layers il JOIN layers l ON l.id = il.layer_id "
+            "WHERE il.image_id = ? ORDER BY il.position",
+            err);
+        rc = -1;
+        if (st) {
+            sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+            int s;
+            while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+                strv_push(&ids, col(st, 0));
+                snaps = xrealloc(snaps, (n + 1) * sizeof(*snaps));
+                const char *sn = (const char *)sqlite3_column_text(st, 1);
+                snaps[n++] = sn ? xstrdup(sn[0] == '@' ? sn + 1 : sn) : NULL;
+            }
+            rc = s == SQLITE_DONE ? 0 : store_fail(e->store, "reading image layers", err);
+        }
+        store_unlock(e->store);
+    }
+    engine_unlock(e);
+    size_t len = 0;
+    if (rc == 0 && n == 0)
+        rc = kl_error_set(err, EIO, "image %s has no layers", id);
+    if (rc == 0)
+        rc = imageref_stack_prefix((const char *const *)snaps, n, r.snapshot, &len, err);
+    if (rc == 0) {
+        _cleanup_free_ char *sroot = images_storage_root(e);
+        out->image_id = steal_pointer(&id);
+        out->layer_id = r.snapshot ? xstrdup(ids[len - 1]) : NULL;
+        out->n = len;
+        out->dirs = xcalloc(len + 1, sizeof(char *));
+        out->layer_ids = xcalloc(len + 1, sizeof(char *));
+        for (size_t i = 0; i < len; i++) {
+            out->dirs[i] = host_layer_path(sroot, ids[i]);
+            out->layer_ids[i] = xstrdup(ids[i]);
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        free(snaps[i]);
+    free(snaps);
+    imageref_clear(&r);
+    return rc;
+}
+
+/* ---- start-up ---------------------------------------------------------------------------- */
+
+int images_init(kl_engine *e, kl_error *err)
+{
+    _cleanup_free_ char *sroot = images_storage_root(e);
+    if (host_storage_init(sroot, err) < 0)
+        return -1;
+    _cleanup_free_ char *probe = host_layer_path(sroot, "x");
+    probe[strlen(probe) - 2] = '\0'; /* "<sroot>/layers" */
+    _cleanup_strv_ char **orphans = NULL;
+    {
+        _cleanup_closedir_ DIR *d = opendir(probe);
+        if (!d)
+            return kl_error_errno(err, errno, "reading %s", probe);
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            if (!kl_id_is_valid(de->d_name))
+                continue;
+            _cleanup_strv_ char **known = NULL;
+            if (query_strv(e, "SELECT id FROM layers WHERE id = ?", de->d_name, &known, err) < 0)
+                return -1;
+            if (!known)
+                strv_push(&orphans, de->d_name);
+        }
+    }
+    for (size_t i = 0; orphans && orphans[i]; i++) {
+        kl_error lerr = KL_ERROR_INIT;
+        log_notice("removing layer %s that no image uses (left by an interrupted removal)",
+                   orphans[i]);
+        if (host_layer_remove(sroot, orphans[i], &lerr) < 0)
+            log_warn("removing layer %s: %s", orphans[i], lerr.msg);
+    }
+    return 0;
+}
+
+/* ---- creating base images ---------------------------------------------------------------- */
+
+typedef struct creator {
+    kl_engine *e;
+    const images_create_opts *o;
+    char *sroot;
+    const char *etc; /* host /etc */
+    uint64_t last_entries;
+    int last_percent;
+    uint64_t last_bytes;
+} creator;
+
+static void say(creator *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(creator *c, const char *fmt, ...)
+{
+    if (!c->o->output)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) >= 0) {
+        c->o->output(s, c->o->output_ctx);
+        free(s);
+    }
+    va_end(ap);
+}
+
+static bool is_cancelled(creator *c)
+{
+    return c->o->cancel && atomic_load(c->o->cancel);
+}
+
+static void fetch_progress(const host_fetch_progress *p, void *ctx)
+{
+    creator *c = ctx;
+    double mb = (double)p->bytes / (1024.0 * 1024.0);
+    if (p->percent >= 0) {
+        if (p->percent / 10 > c->last_percent / 10 || (p->percent == 100 && c->last_percent < 100))
+            say(c, "Fetched %.1f MB (%d%%)\n", mb, p->percent);
+        c->last_percent = p->percent;
+    } else if (p->bytes >= c->last_bytes + 10 * 1024 * 1024) {
+        say(c, "Fetched %.1f MB\n", mb);
+        c->last_bytes = p->bytes;
+    }
+}
+
+static void extract_progress(const host_extract_stats *s, void *ctx)
+{
+    creator *c = ctx;
+    if (s->entries == c->last_entries)
+        return;
+    c->last_entries = s->entries;
+    say(c, "Extracted %llu files...\n", (unsigned long long)s->entries);
+}
+
+typedef struct fetch_reader {
+    creator *c;
+    host_fetch *f;
+    bool fetch_failed;
+    bool done;
+} fetch_reader;
+
+static ssize_t fetch_read(void *ctx, const void **buf, kl_error *err)
+{
+    fetch_reader *r = ctx;
+    if (is_cancelled(r->c))
+        return kl_error_set(err, ECANCELED, "image creation cancelled");
+    ssize_t n = host_fetch_read(r->f, buf, err);
+    if (n < 0)
+        r->fetch_failed = true;
+    if (n == 0 && !r->done) {
+        r->done = true;
+        say(r->c, "Succesfully fetched base system.\n");
+    }
+    return n;
+}
+
+/* "<sroot>/layers" opened as a directory. */
+static int open_layers_parent(creator *c, kl_error *err)
+{
+    _cleanup_free_ char *p = host_layer_path(c->sroot, "x");
+    p[strlen(p) - 2] = '\0';
+    int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return kl_error_errno(err, errno, "opening %s", p);
+    return fd;
+}
+
+static int create_fetch(creator *c, const char *layer, kl_error *err)
+{
+    kl_error ferr = KL_ERROR_INIT;
+    say(c, "Unpacking contents and creating image...\n");
+    _cleanup_fetch_ host_fetch *f = host_fetch_open(c->o->url, fetch_progress, c, &ferr);
+    if (!f)
+        return kl_error_set(err, ferr.code ? ferr.code : EINVAL,
+                            "could not fetch file from url: %s", ferr.msg);
+    _cleanup_close_ int lfd = open_layers_parent(c, err);
+    if (lfd < 0)
+        return -1;
+    fetch_reader r = {.c = c, .f = f};
+    host_extract_opts xo = {.progress = extract_progress, .progress_ctx = c, .every = 100};
+    if (host_archive_extract(fetch_read, &r, lfd, layer, &xo, NULL, &ferr) < 0) {
+        if (ferr.code == ECANCELED)
+            return kl_error_set(err, ECANCELED, "image creation cancelled");
+        if (r.fetch_failed)
+            return kl_error_set(err, ferr.code, "could not fetch file from url: %s", ferr.msg);
+        return kl_error_set(err, ferr.code, "could not extract tar archive: %s", ferr.msg);
+    }
+    say(c, "Succesfully extracted binaries, creating image...\n");
+    return 0;
+}
+
+/* A host directory usable as a zfs-copy/zfs-clone source: absolute, an existing directory,
+ * neither inside the kleene root nor containing it. Returns its real path. */
+static char *check_dataset(creator *c, kl_error *err)
+{
+    const char *ds = c->o->dataset;
+    char real[PATH_MAX], rroot[PATH_MAX];
+    struct stat st;
+    if (!ds || ds[0] != '/' || !realpath(ds, real) || stat(real, &st) < 0 || !S_ISDIR(st.st_mode) ||
+        !realpath(c->e->root, rroot)) {
+        kl_error_set(err, EINVAL, "invalid dataset");
+        return NULL;
+    }
+    size_t lr = strlen(real), lo = strlen(rroot);
+    bool inside = strncmp(real, rroot, lo) == 0 && (real[lo] == '/' || real[lo] == '\0');
+    bool contains =
+        strncmp(rroot, real, lr) == 0 && (rroot[lr] == '/' || lr == 1 || rroot[lr] == '\0');
+    if (inside || contains) {
+        kl_error_set(err, EINVAL, "invalid dataset");
+        return NULL;
+    }
+    return xstrdup(real);
+}
+
+/* The value of KEY= in an os-release file (quotes removed), or NULL. */
+static char *os_release_value(const char *path, const char *key)
+{
+    _cleanup_fclose_ FILE *f = fopen(path, "re");
+    if (!f)
+        return NULL;
+    char line[512];
+    size_t kl = strlen(key);
+    while (fgets(line, sizeof(line), f)) {
+        if (strncmp(line, key, kl) != 0 || line[kl] != '=')
+            continue;
+        char *v = line + kl + 1;
+        v[strcspn(v, "\r\n")] = '\0';
+        size_t n = strlen(v);
+        if (n >= 2 && (v[0] == '"' || v[0] == '\'') && v[n - 1] == v[0]) {
+            v[n - 1] = '\0';
+            v++;
+        }
+        return xstrdup(v);
+    }
+    return NULL;
+}
+
+char *images_distro_tag(const char *os_release_path, kl_error *err)
+{
+    _cleanup_free_ char *id = os_release_value(os_release_path, "ID");
+    _cleanup_free_ char *ver = os_release_value(os_release_path, "VERSION_ID");
+    if (!id || !id[0] || !ver || !ver[0]) {
+        kl_error_set(err, EINVAL, "could not detect the host's distribution from %s",
+                     os_release_path);
+        return NULL;
+    }
+    char *tag = xasprintf("%s-%s", id, ver);
+    if (tag[0] >= 'a' && tag[0] <= 'z')
+        tag[0] = (char)(tag[0] - 'a' + 'A');
+    for (char *p = tag; *p; p++) /* keep it a valid image name */
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || *p == '.' || *p == '-'))
+            *p = '_';
+    if (!imageref_name_is_valid(tag)) {
+        kl_error_set(err, EINVAL, "could not make an image name of '%s'", tag);
+        free(tag);
+        return NULL;
+    }
+    return tag;
+}
+
+/* debootstrap on PATH, or NULL. */
+static char *find_debootstrap(void)
+{
+    const char *path = getenv("PATH");
+    if (!path)
+        return NULL;
+    _cleanup_free_ char *copy = xstrdup(path);
+    char *save = NULL;
+    for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+        if (d[0] != '/')
+            continue;
+        char *p = xasprintf("%s/debootstrap", d);
+        if (access(p, X_OK) == 0)
+            return p;
+        free(p);
+    }
+    return NULL;
+}
+
+static int create_fetch_auto(creator *c, const char *layer, kl_error *err)
+{
+    _cleanup_free_ char *prog = find_debootstrap();
+    if (!prog)
+        return kl_error_set(err, ENOENT, "fetch-auto needs debootstrap on this host");
+    _cleanup_free_ char *osr = xasprintf("%s/os-release", c->etc);
+    _cleanup_free_ char *codename = os_release_value(osr, "VERSION_CODENAME");
+    if (!codename || !codename[0] || !imageref_name_is_valid(codename))
+        return kl_error_set(err, EINVAL, "could not detect the host's release from %s", osr);
+    _cleanup_free_ char *staging = host_layer_path(c->sroot, "x");
+    staging[strlen(staging) - 1] = '\0';
+    char *tmp = xasprintf("%s.staging-%s-debootstrap", staging, layer);
+    free(staging);
+    staging = tmp;
+    if (mkdir(staging, 0755) < 0)
+        return kl_error_errno(err, errno, "creating %s", staging);
+
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) < 0) {
+        int saved = errno;
+        rmdir(staging);
+        return kl_error_errno(err, saved, "pipe");
+    }
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, pfd[1], 2);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    char *argv[] = {prog, "--variant=minbase", codename, staging, NULL};
+    say(c, "Running debootstrap --variant=minbase %s...\n", codename);
+    pid_t pid;
+    int sr = posix_spawn(&pid, prog, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(pfd[1]);
+    if (sr != 0) {
+        close(pfd[0]);
+        rmdir(staging);
+        return kl_error_errno(err, sr, "starting %s", prog);
+    }
+    char buf[4096];
+    ssize_t n;
+    bool killed = false;
+    while ((n = KL_RETRY_EINTR(read(pfd[0], buf, sizeof(buf) - 1))) > 0) {
+        buf[n] = '\0';
+        if (c->o->output)
+            c->o->output(buf, c->o->output_ctx);
+        if (!killed && is_cancelled(c)) {
+            kill(pid, SIGTERM);
+            killed = true;
+        }
+    }
+    close(pfd[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    int rc = 0;
+    if (is_cancelled(c))
+        rc = kl_error_set(err, ECANCELED, "image creation cancelled");
+    else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        rc = kl_error_set(err, EIO, "debootstrap failed (exit status %d)",
+                          WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    else
+        rc = host_layer_commit(c->sroot, staging, layer, err);
+    if (rc < 0) {
+        kl_error terr = KL_ERROR_INIT;
+        if (host_tree_remove(staging, &terr) < 0)
+            log_error("fetch-auto: removing %s: %s", staging, terr.msg);
+    }
+    return rc;
+}
+
+/* Copy the host file `src` to etc/<name> of the tree at dirfd, through fds: etc must be a real
+ * directory of the tree (created if missing), an existing etc/<name> is replaced and never
+ * followed. */
+static int put_etc_file(int dirfd, const char *name, const char *src, kl_error *err)
+{
+    _cleanup_close_ int etc =
+        KL_RETRY_EINTR(openat(dirfd, "etc", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (etc < 0 && errno == ENOENT) {
+        if (mkdirat(dirfd, "etc", 0755) < 0)
+            return kl_error_errno(err, errno, "creating /etc in the image");
+        etc = KL_RETRY_EINTR(openat(dirfd, "etc", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    }
+    if (etc < 0)
+        return kl_error_errno(err, errno, "opening /etc of the image");
+    _cleanup_close_ int in = KL_RETRY_EINTR(open(src, O_RDONLY | O_CLOEXEC));
+    if (in < 0)
+        return kl_error_errno(err, errno, "opening %s", src);
+    if (unlinkat(etc, name, 0) < 0 && errno != ENOENT)
+        return kl_error_errno(err, errno, "replacing /etc/%s in the image", name);
+    _cleanup_close_ int out = KL_RETRY_EINTR(
+        openat(etc, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+    if (out < 0)
+        return kl_error_errno(err, errno, "creating /etc/%s in the image", name);
+    char buf[8192];
+    ssize_t n;
+    while ((n = KL_RETRY_EINTR(read(in, buf, sizeof(buf)))) > 0)
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = KL_RETRY_EINTR(write(out, buf + off, (size_t)(n - off)));
+            if (w < 0)
+                return kl_error_errno(err, errno, "writing /etc/%s in the image", name);
+            off += w;
+        }
+    if (n < 0)
+        return kl_error_errno(err, errno, "reading %s", src);
+    return 0;
+}
+
+static int open_dir(const char *path, kl_error *err)
+{
+    int fd = KL_RETRY_EINTR(open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (fd < 0)
+        return kl_error_errno(err, errno, "opening %s", path);
+    return fd;
+}
+
+/* True if the tree has etc/rc (not following a symlinked etc). */
+static bool has_etc_rc(const char *tree)
+{
+    _cleanup_close_ int fd = open(tree, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    _cleanup_close_ int etc = openat(fd, "etc", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    return etc >= 0 && fstatat(etc, "rc", &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* The common tail (API.md §8.4): dns, localtime, update. `files` is the tree the files go
+ * to (the new layer, or a thin layer on top of a cloned host directory). */
+static int create_tail(creator *c, const char *files, kl_error *err)
+{
+    _cleanup_close_ int fd = open_dir(files, err);
+    if (fd < 0)
+        return -1;
+    if (c->o->dns) {
+        _cleanup_free_ char *src = xasprintf("%s/resolv.conf", c->etc);
+        if (access(src, R_OK) == 0) {
+            if (put_etc_file(fd, "resolv.conf", src, err) < 0)
+                return -1;
+        } else {
+            say(c, "%s not found on host, skipping...\n", src);
+        }
+    }
+    if (c->o->localtime) {
+        _cleanup_free_ char *src = xasprintf("%s/localtime", c->etc);
+        if (access(src, R_OK) == 0) {
+            if (put_etc_file(fd, "localtime", src, err) < 0)
+                return -1;
+        } else {
+            say(c, "%s not found on host, skipping...\n", src);
+        }
+    }
+    if (c->o->update)
+        say(c, "update is not supported on this host, skipping...\n");
+    return 0;
+}
+
+static bool tail_writes(creator *c)
+{
+    if (c->o->dns)
+        return true;
+    if (c->o->localtime) {
+        _cleanup_free_ char *src = xasprintf("%s/localtime", c->etc);
+        return access(src, R_OK) == 0;
+    }
+    return false;
+}
+
+static void drop_layer(creator *c, const char *layer)
+{
+    kl_error err = KL_ERROR_INIT;
+    if (host_layer_remove(c->sroot, layer, &err) < 0 && err.code != ENOENT)
+        log_error("image create: removing layer %s: %s", layer, err.msg);
+}
+
+char *images_create(kl_engine *e, const images_create_opts *o, kl_error *err)
+{
+    _cleanup_free_ char *sroot = images_storage_root(e);
+    creator c = {.e = e,
+                 .o = o,
+                 .sroot = sroot,
+                 .etc = o->host_etc ? o->host_etc : "/etc",
+                 .last_percent = -1};
+    const char *method = o->method ? o->method : "";
+    _cleanup_free_ char *name = NULL, *tag = NULL;
+    if (o->autotag && !strcmp(method, "fetch-auto")) {
+        _cleanup_free_ char *osr = xasprintf("%s/os-release", c.etc);
+        name = images_distro_tag(osr, err);
+        if (!name)
+            return NULL;
+        tag = xstrdup(IMAGEREF_DEFAULT_TAG);
+    } else if (imageref_parse_nametag(o->tag ? o->tag : "", &name, &tag, err) < 0) {
+        return NULL;
+    }
+
+    char id[KL_ID_LEN + 1], thin[KL_ID_LEN + 1];
+    kl_id_new(id);
+    kl_id_new(thin);
+    /* the base layer carries the image's id, so the image's files are <sroot>/layers/<id> */
+    _cleanup_free_ char *real = NULL;
+    int rc;
+    if (!strcmp(method, "fetch")) {
+        rc = create_fetch(&c, id, err);
+    } else if (!strcmp(method, "fetch-auto")) {
+        rc = create_fetch_auto(&c, id, err);
+    } else if (!strcmp(method, "zfs-copy") || !strcmp(method, "zfs-clone")) {
+        real = check_dataset(&c, err);
+        if (!real)
+            return NULL;
+        bool clone = !strcmp(method, "zfs-clone");
+        if (clone) {
+            say(&c, "cloning dataset...\n");
+            rc = host_layer_clone_from(sroot, id, real, err);
+        } else {
+            say(&c, "copying dataset into the new image, this can take a while...\n");
+            rc = host_layer_copy_from(sroot, id, real, err);
+        }
+        if (rc < 0)
+            kl_error_prefix(err, clone ? "error cloning dataset" : "error copying image dataset");
+    } else {
+        kl_error_set(err, EINVAL, "unknown method '%s'", method);
+        return NULL;
+    }
+    if (rc < 0)
+        return NULL;
+
+    bool is_clone = real && !strcmp(method, "zfs-clone");
+    bool has_thin = is_clone && tail_writes(&c);
+    _cleanup_free_ char *base = host_layer_path(sroot, id);
+    _cleanup_free_ char *thinp = host_layer_path(sroot, thin);
+    if (has_thin)
+        rc = host_layer_create(sroot, thin, err);
+    if (rc == 0)
+        rc = create_tail(&c, has_thin ? thinp : base, err);
+    if (rc == 0 && is_cancelled(&c))
+        rc = kl_error_set(err, ECANCELED, "image creation cancelled");
+
+    char *out = NULL;
+    if (rc == 0) {
+        json_t *cmd = has_etc_rc(is_clone ? real : base) ? json_pack("[s,s]", "/bin/sh", "/etc/rc")
+                                                         : json_pack("[s]", "/bin/sh");
+        const char *layers[] = {id, thin};
+        images_record r = {.id = id,
+                           .name = name,
+                           .tag = tag,
+                           .cmd = cmd,
+                           .user = "root",
+                           .layers = layers,
+                           .n_layers = has_thin ? 2 : 1,
+                           .n_new = has_thin ? 2 : 1,
+                           .external = is_clone ? real : NULL};
+        out = images_add(e, &r, err);
+        json_decref(cmd);
+    }
+    if (!out) {
+        if (has_thin)
+            drop_layer(&c, thin);
+        drop_layer(&c, id);
+        return NULL;
+    }
+    if (!strcmp(method, "fetch-auto") && o->autotag)
+        say(&c, "Created image from the automatically detected version: %s.\n", name);
+    return out;
+}
