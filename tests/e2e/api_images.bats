@@ -31,8 +31,10 @@ with tarfile.open(d + "/symlink.tar", "w") as t:
     add(t, "etc/kleene-escaped.txt")
 PY
   export HTTP_PORT=$((20000 + RANDOM % 20000))
-  in_ns $PY -m http.server "$HTTP_PORT" --bind 127.0.0.1 --directory "$E2E_DIR/srv" \
-    >"$E2E_DIR/http.log" 2>&1 &
+  # not through the in_ns function: $! must be the server itself (ip netns exec execs it);
+  # fd 3 closed so that bats does not wait for it
+  ip netns exec "$E2E_NS" $PY -m http.server "$HTTP_PORT" --bind 127.0.0.1 \
+    --directory "$E2E_DIR/srv" >"$E2E_DIR/http.log" 2>&1 3>&- &
   echo $! >"$E2E_DIR/http.pid"
   for _ in $(seq 1 100); do
     in_ns curl -sf "http://127.0.0.1:$HTTP_PORT/busybox.tar.gz" -o /dev/null && break
@@ -43,6 +45,7 @@ PY
 teardown_file() {
   if [ -f "${E2E_DIR:-/nonexistent}/http.pid" ]; then
     kill "$(cat "$E2E_DIR/http.pid")" 2>/dev/null || true
+    wait "$(cat "$E2E_DIR/http.pid")" 2>/dev/null || true
   fi
   stop_kleened
 }
