@@ -14,14 +14,14 @@
 #include <unistd.h>
 
 static const cli_group *const groups[] = {
+    &cli_image_group,
     &cli_volume_group,
     NULL,
 };
 
 static const cli_shortcut shortcuts[] = {
-    {"isv", "volume", "inspect"},
-    {"lsv", "volume", "ls"},
-    {"rmv", "volume", "rm"},
+    {"isi", "image", "inspect"},  {"lsi", "image", "ls"},  {"rmi", "image", "rm"},
+    {"isv", "volume", "inspect"}, {"lsv", "volume", "ls"}, {"rmv", "volume", "rm"},
 };
 
 static const cli_option root_options[] = {
