@@ -16,9 +16,9 @@ typedef struct host_monitor_spec {
     /* The container to start; its argv/env/user/cwd/tty are those of the main process (the
      * first exec instance). stdin/stdout/stderr fds are ignored: the monitor owns the I/O. */
     host_container_spec container;
-    const char *exec_id;   /* id of the exec instance that is the main process */
-    const char *run_dir;   /* <run_root>/containers/<id>: monitor.sock, state.json, log */
-    size_t log_max_bytes;  /* cap of container.log; 0 = default (1 MiB) */
+    const char *exec_id;  /* id of the exec instance that is the main process */
+    const char *run_dir;  /* <run_root>/containers/<id>: monitor.sock, state.json, log */
+    size_t log_max_bytes; /* cap of container.log; 0 = default (1 MiB) */
     /* Paths the monitor unmounts (lazily, in this order) after the container has ended, e.g.
      * the overlay rootfs that the engine mounted before starting it. NULL-terminated. */
     char *const *unmount_on_exit;
