@@ -15,7 +15,7 @@ typedef enum tok_kind {
     TOK_ANY,   /* ?: one byte except '/' */
     TOK_CLASS, /* [...] */
     TOK_STAR,  /* *: [^/]* */
-    TOK_DSTAR, /* ** not at the end: (.* /)? */
+    TOK_DSTAR, /* ** not at the end: (.*\/)? */
     TOK_REST,  /* ** at the end: .* */
 } tok_kind;
 
@@ -218,12 +218,16 @@ dockerignore *dockerignore_parse(const char *text, kl_error *err)
 }
 
 /* Does the whole of s[0..n) match the pattern? An NFA over token positions: state i means
- * "tokens before i have matched". Epsilon moves only go forward, so one ordered pass closes. */
+ * "tokens before i have matched"; loop[i] means "inside the `.*` of the `(.*\/)?` of the `**`
+ * token i" (it leaves only through a '/'). Epsilon moves only go forward, so one ordered pass
+ * closes. */
 static bool match(const pattern *pat, const char *s, size_t n)
 {
     size_t T = pat->n;
     _cleanup_free_ bool *cur = xcalloc(T + 1, sizeof(bool));
     _cleanup_free_ bool *nxt = xcalloc(T + 1, sizeof(bool));
+    _cleanup_free_ bool *loop = xcalloc(T + 1, sizeof(bool));
+    _cleanup_free_ bool *nloop = xcalloc(T + 1, sizeof(bool));
     cur[0] = true;
     for (size_t si = 0;; si++) {
         for (size_t i = 0; i < T; i++) {
@@ -236,10 +240,16 @@ static bool match(const pattern *pat, const char *s, size_t n)
         unsigned char c = (unsigned char)s[si];
         bool any = false;
         memset(nxt, 0, (T + 1) * sizeof(bool));
+        memset(nloop, 0, (T + 1) * sizeof(bool));
         for (size_t i = 0; i < T; i++) {
+            const tok *t = &pat->toks[i];
+            if (loop[i]) { /* t is TOK_DSTAR */
+                nloop[i] = any = true;
+                if (c == '/')
+                    nxt[i + 1] = true;
+            }
             if (!cur[i])
                 continue;
-            const tok *t = &pat->toks[i];
             switch (t->kind) {
             case TOK_LIT:
                 if (c == t->c)
@@ -258,7 +268,7 @@ static bool match(const pattern *pat, const char *s, size_t n)
                     nxt[i] = any = true;
                 break;
             case TOK_DSTAR:
-                nxt[i] = any = true;
+                nloop[i] = any = true;
                 if (c == '/')
                     nxt[i + 1] = true;
                 break;
@@ -272,6 +282,9 @@ static bool match(const pattern *pat, const char *s, size_t n)
         bool *tmp = cur;
         cur = nxt;
         nxt = tmp;
+        tmp = loop;
+        loop = nloop;
+        nloop = tmp;
     }
 }
 
