@@ -14,7 +14,11 @@
  * container only ends when no other process is left in it (jail semantics: the reaper, pid 1
  * of the container, waits for orphans and for exec'd processes, then exits with the main
  * process's code). If the whole container is killed (host_container_kill or SIGKILL to the
- * reaper) before the main process ended, the result is 137. */
+ * reaper) before the main process ended, the result is 137.
+ *
+ * Exec'd processes are children of the caller of host_exec_start(), not of the reaper: reap
+ * them promptly (host_process_wait). The kernel completes the death of a container's pid 1
+ * only after every process of its pid namespace has been reaped by its parent. */
 #ifndef KL_HOST_RUNTIME_H
 #define KL_HOST_RUNTIME_H
 

@@ -581,7 +581,7 @@ static int status_to_code(int st)
     return 255;
 }
 
-/* Pids of this pid namespace other than ours (we are 1), read from our own /proc. */
+/* Live pids of this pid namespace other than ours (we are 1), read from our own /proc. */
 static size_t other_pids(int *pids, size_t max)
 {
     _cleanup_closedir_ DIR *d = opendir("/proc");
@@ -593,6 +593,17 @@ static size_t other_pids(int *pids, size_t max)
         char *end;
         long pid = strtol(de->d_name, &end, 10);
         if (*end || pid <= 1)
+            continue;
+        /* A zombie waiting for its parent outside (an exec'd process) is over already. */
+        char p[64], st[512];
+        snprintf(p, sizeof(p), "/proc/%ld/stat", pid);
+        _cleanup_close_ int fd = open(p, O_RDONLY | O_CLOEXEC);
+        ssize_t len = fd >= 0 ? read(fd, st, sizeof(st) - 1) : -1;
+        if (len <= 0)
+            continue;
+        st[len] = '\0';
+        char *rp = strrchr(st, ')');
+        if (rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'))
             continue;
         pids[n++] = (int)pid;
     }
