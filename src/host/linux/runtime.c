@@ -1004,22 +1004,30 @@ static __attribute__((noreturn)) void exec_middle(join_ctx *j)
     finish_and_exec(&x);
 }
 
+static void join_ctx_close(join_ctx *j)
+{
+    for (size_t i = 0; i < KL_ARRAY_SIZE(j->nsfd); i++)
+        if (j->nsfd[i] >= 0)
+            close(j->nsfd[i]);
+    if (j->rootfd >= 0)
+        close(j->rootfd);
+    cgroups_release(&j->cg, false);
+}
+
 int host_exec_start(const host_exec_spec *spec, host_process *out, kl_error *err)
 {
     process_init(out);
     if (spec->container_pid <= 0 || !spec->argv || !spec->argv[0])
         return kl_error_set(err, EINVAL, "exec spec needs a container pid and argv");
-    join_ctx j = {.spec = spec, .rootfd = -1};
+    _cleanup_(join_ctx_close) join_ctx j = {.spec = spec, .rootfd = -1};
     for (size_t i = 0; i < KL_ARRAY_SIZE(j.nsfd); i++)
         j.nsfd[i] = -1;
     for (int i = 0; i < CGROUPS_MAX; i++)
         j.cg.procs_fds[i] = -1;
-    int rc = -1;
-    int sv[2] = {-1, -1};
     char p[128];
     int pid = spec->container_pid;
     if (read_confinement(pid, &j.caps, &j.seccomp, err) < 0)
-        goto out;
+        return -1;
     for (size_t i = 0; i < KL_ARRAY_SIZE(ns_order); i++) {
         snprintf(p, sizeof(p), "/proc/%d/ns/%s", pid, ns_order[i].name);
         struct stat theirs, ours;
@@ -1029,37 +1037,31 @@ int host_exec_start(const host_exec_spec *spec, host_process *out, kl_error *err
             theirs.st_dev == ours.st_dev)
             continue; /* shared with us (host network, host IPC) */
         j.nsfd[i] = open(p, O_RDONLY | O_CLOEXEC);
-        if (j.nsfd[i] < 0) {
-            kl_error_errno(err, errno, "exec: opening %s", p);
-            goto out;
-        }
+        if (j.nsfd[i] < 0)
+            return kl_error_errno(err, errno, "exec: opening %s", p);
     }
     snprintf(p, sizeof(p), "/proc/%d/root", pid);
     j.rootfd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (j.rootfd < 0) {
-        kl_error_errno(err, errno, "exec: opening %s", p);
-        goto out;
-    }
+    if (j.rootfd < 0)
+        return kl_error_errno(err, errno, "exec: opening %s", p);
     if (cgroups_open_of_pid(pid, &j.cg, err) < 0)
-        goto out;
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-        kl_error_errno(err, errno, "exec: socketpair");
-        goto out;
-    }
-    j.sock = sv[1];
+        return -1;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        return kl_error_errno(err, errno, "exec: socketpair");
+    _cleanup_close_ int parent_sock = sv[0];
+    _cleanup_close_ int child_sock = sv[1];
+    j.sock = child_sock;
     pid_t middle = fork();
-    if (middle < 0) {
-        kl_error_errno(err, errno, "exec: fork");
-        goto out;
-    }
+    if (middle < 0)
+        return kl_error_errno(err, errno, "exec: fork");
     if (middle == 0) {
-        close(sv[0]);
+        close(parent_sock);
         exec_middle(&j);
     }
-    close(sv[1]);
-    sv[1] = -1;
+    close(steal_fd(&child_sock));
     int xpid = -1, xpidfd = -1;
-    int r = collect(sv[0], out, &xpid, &xpidfd, err);
+    int r = collect(parent_sock, out, &xpid, &xpidfd, err);
     int st;
     KL_RETRY_EINTR(waitpid(middle, &st, 0));
     out->pid = xpid;
@@ -1070,27 +1072,11 @@ int host_exec_start(const host_exec_spec *spec, host_process *out, kl_error *err
             kl_error ignored = KL_ERROR_INIT;
             host_process_wait(out, -1, &code, &ignored);
         }
-        kl_error_prefix(err, "exec in container (pid %d)", pid);
-        goto out;
+        return kl_error_prefix(err, "exec in container (pid %d)", pid);
     }
-    if (xpidfd < 0) {
-        kl_error_set(err, EIO, "exec in container (pid %d): no process was started", pid);
-        goto out;
-    }
-    rc = 0;
-out:
-    /* a small cleanup block: many fds of one kind, released together */
-    for (size_t i = 0; i < KL_ARRAY_SIZE(j.nsfd); i++)
-        if (j.nsfd[i] >= 0)
-            close(j.nsfd[i]);
-    if (j.rootfd >= 0)
-        close(j.rootfd);
-    cgroups_release(&j.cg, false);
-    if (sv[0] >= 0)
-        close(sv[0]);
-    if (sv[1] >= 0)
-        close(sv[1]);
-    return rc;
+    if (xpidfd < 0)
+        return kl_error_set(err, EIO, "exec in container (pid %d): no process was started", pid);
+    return 0;
 }
 
 /* ---- signals, waiting ------------------------------------------------------------------------ */

@@ -110,7 +110,7 @@ int seccomp_load_default(kl_error *err)
             return kl_error_errno(err, -r, "seccomp: rule for clone");
     }
     r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(personality), 1,
-                         SCMP_A0(SCMP_CMP_GT, 0x20008));
+                         SCMP_A0(SCMP_CMP_GT, 0x20008, 0));
     if (r < 0)
         return kl_error_errno(err, -r, "seccomp: rule for personality");
     if ((r = seccomp_load(ctx)) < 0)
