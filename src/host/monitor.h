@@ -22,11 +22,18 @@ typedef struct host_monitor_spec {
     /* Paths the monitor unmounts (lazily, in this order) after the container has ended, e.g.
      * the overlay rootfs that the engine mounted before starting it. NULL-terminated. */
     char *const *unmount_on_exit;
+    /* Attached start: host_monitor_start hands back, in info->stream, a connection that is
+     * already the main process's stream (nothing of its output can be missed, and the monitor
+     * cannot end before the caller has seen the end: the 'Z' is queued on that connection). */
+    bool attach;
 } host_monitor_spec;
 
 typedef struct host_monitor_info {
     int monitor_pid;
     int container_pid; /* the container's reaper (pid 1 inside) */
+    /* With spec->attach: the main process's stream (host_monitor_stream_*), owned by the
+     * caller (host_monitor_close). NULL otherwise. */
+    struct host_monitor *stream;
 } host_monitor_info;
 
 /* Start the monitor and, through it, the container. Returns once the main process has been
@@ -63,7 +70,7 @@ int host_monitor_exec(host_monitor *m, const host_monitor_exec_spec *spec, bool 
  * 1 MiB). */
 int host_monitor_attach(host_monitor *m, const char *exec_id, kl_error *err);
 
-/* Stream mode. recv: 1 = output (*data/*len valid until the next call), 0 = the process ended
+/* Stream mode. recv: 1 = output (*data, *len valid until the next call), 0 = the process ended
  * (*exit_code, *container_running set), -1 = error. */
 int host_monitor_stream_recv(host_monitor *m, const void **data, size_t *len, int *exit_code,
                              bool *container_running, int timeout_ms, kl_error *err);
