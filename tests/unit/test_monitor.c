@@ -285,13 +285,24 @@ static void test_exec_and_stop(void **state)
     host_monitor_close(m);
 
     /* an exec still attached when the container stops ends with container_running=false */
+    int code;
     m = connect_ok(c.run_dir);
     char *sl2[] = {"sleep", "31", NULL};
     host_monitor_exec_spec xs3 = {.exec_id = "x5", .argv = sl2};
     assert_int_equal(host_monitor_exec(m, &xs3, true, &err), 0);
+    host_monitor *lf = connect_ok(c.run_dir); /* a log follower sees the end too */
+    assert_int_equal(host_monitor_log(lf, true, &err), 0);
+    const void *d;
+    size_t len;
+    assert_int_equal(host_monitor_stream_recv(lf, &d, &len, &code, &running, 5000, &err), 1);
+    assert_memory_equal(d, "started\n", 8); /* the follow request has been served */
     stop_ok(&c, 2000, 143);
+    assert_int_equal(drain(lf, out, sizeof(out), &running), 143);
+    assert_string_equal(out, "");
+    assert_false(running);
+    host_monitor_close(lf);
     running = true;
-    int code = drain(m, out, sizeof(out), &running);
+    code = drain(m, out, sizeof(out), &running);
     assert_true(code == 143 || code == 137);
     assert_false(running);
     host_monitor_close(m);

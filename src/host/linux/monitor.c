@@ -147,12 +147,13 @@ static void log_trim(void)
     off_t off = (off_t)(M.log_size - M.log_max / 2);
     bool first = true;
     size_t total = 0;
+    unsigned char buf[8192]; /* not M.io: that may hold the output being logged */
     for (;;) {
-        ssize_t n = pread(rd, M.io, sizeof(M.io), off);
+        ssize_t n = pread(rd, buf, sizeof(buf), off);
         if (n <= 0)
             break;
         off += n;
-        const unsigned char *p = M.io;
+        const unsigned char *p = buf;
         size_t len = (size_t)n;
         if (first) {
             first = false;
@@ -276,8 +277,6 @@ static mon_exec *exec_find(const char *id)
  * first attach. */
 static void exec_output(mon_exec *e, const void *data, size_t len)
 {
-    if (e->is_main)
-        log_append(data, len);
     bool sent = false;
     for (size_t i = 0; i < M.n_clients; i++) {
         mon_client *c = M.clients[i];
@@ -290,6 +289,8 @@ static void exec_output(mon_exec *e, const void *data, size_t len)
         size_t room = PENDING_MAX - e->pending.len;
         kl_buf_append(&e->pending, data, len < room ? len : room);
     }
+    if (e->is_main)
+        log_append(data, len);
 }
 
 static bool exec_is_backpressured(const mon_exec *e)
@@ -831,9 +832,13 @@ static __attribute__((noreturn)) void loop(void)
                 PK_CLIENT, M.clients[i]);
 #undef ADD
         int timeout = -1;
+        for (size_t i = 0; i < M.n_execs; i++)
+            if (M.execs[i]->is_running && !M.execs[i]->is_main && M.execs[i]->pidfd < 0)
+                timeout = 50; /* no pidfd (pidfd_open failed): look for its end by polling */
         if (M.kill_at_ms) {
             long long left = M.kill_at_ms - now_ms();
-            timeout = left > 0 ? (int)left : 0;
+            if (timeout < 0 || left < timeout)
+                timeout = left > 0 ? (int)left : 0;
         }
         int r = poll(pfd, n, timeout);
         if (r < 0 && errno != EINTR)
@@ -843,6 +848,9 @@ static __attribute__((noreturn)) void loop(void)
             host_container_signal_all(&M.ctr, SIGKILL, &err);
             M.kill_at_ms = 0;
         }
+        for (size_t i = 0; i < M.n_execs; i++)
+            if (M.execs[i]->pidfd < 0)
+                exec_check(M.execs[i]);
         bool ctr_ended = false;
         for (size_t i = 0; r > 0 && i < n; i++) {
             if (!pfd[i].revents)
@@ -1067,8 +1075,9 @@ int host_monitor_start(const host_monitor_spec *spec, host_monitor_info *out, kl
         _exit(m < 0 ? 1 : 0);
     }
     close(sv[1]);
-    int st;
-    KL_RETRY_EINTR(waitpid(child, &st, 0));
+    int st = 0; /* ECHILD when the caller ignores SIGCHLD: the child was reaped for us */
+    if (KL_RETRY_EINTR(waitpid(child, &st, 0)) < 0 && errno != ECHILD)
+        return kl_error_errno(err, errno, "monitor: waiting for the first child");
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
         return kl_error_set(err, ECHILD, "monitor: could not fork the monitor");
 
