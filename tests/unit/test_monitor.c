@@ -238,6 +238,23 @@ static void test_exec_and_stop(void **state)
     assert_true(strncmp(out, "/dev/pts/", 9) == 0);
     host_monitor_close(m);
 
+    /* tty size from the exec spec, then a resize on the stream */
+    m = connect_ok(c.run_dir);
+    char *st[] = {"/bin/sh", "-c", "stty size; read x; stty size", NULL};
+    host_monitor_exec_spec xt = {.exec_id = "xt", .argv = st, .tty = true, .rows = 40, .cols = 100};
+    kl_error e1 = KL_ERROR_INIT;
+    assert_int_equal(host_monitor_exec(m, &xt, true, &e1), 0);
+    const void *d0;
+    size_t l0;
+    int c0;
+    assert_int_equal(host_monitor_stream_recv(m, &d0, &l0, &c0, &running, 5000, &e1), 1);
+    assert_true(l0 >= 6 && memcmp(d0, "40 100", 6) == 0);
+    assert_int_equal(host_monitor_stream_resize(m, 50, 120, &e1), 0);
+    assert_int_equal(host_monitor_stream_input(m, "\n", 1, &e1), 0);
+    assert_int_equal(drain(m, out, sizeof(out), &running), 0);
+    assert_non_null(strstr(out, "50 120"));
+    host_monitor_close(m);
+
     /* input forwarding; close_input ends cat */
     m = connect_ok(c.run_dir);
     char *cat[] = {"cat", NULL};
@@ -260,8 +277,8 @@ static void test_exec_and_stop(void **state)
     json_t *j = status_of(c.run_dir);
     assert_true(jx_bool(j, "running", false));
     json_t *execs = json_object_get(j, "execs");
-    assert_int_equal(json_array_size(execs), 5);
-    json_t *x4 = json_array_get(execs, 4);
+    assert_int_equal(json_array_size(execs), 6);
+    json_t *x4 = json_array_get(execs, 5);
     assert_string_equal(jx_str(x4, "id", ""), "x4");
     assert_true(jx_bool(x4, "running", false));
     assert_int_equal(jx_int(json_array_get(execs, 1), "exit_code", -1), 0);
