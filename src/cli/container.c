@@ -492,7 +492,7 @@ static char *create_container(cli_ctx *ctx, const cli_args *a, int *rc)
 static int container_create(cli_ctx *ctx, const cli_args *a)
 {
     int rc;
-    _cleanup_free_ char *id = create_container(ctx, a, &rc);
+    free(create_container(ctx, a, &rc));
     return rc;
 }
 
