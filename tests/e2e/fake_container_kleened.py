@@ -11,10 +11,11 @@ frame. Behaviour is chosen by the names the client sends:
   network "badnet"           connect → 404 "network not found"
   container "missing"        exec/create, stop, DELETE, inspect, update, logs → 404
   container "running"        DELETE → 409 "you cannot remove a running container"
+  (an exec with cmd [] runs the cmd of the last container create)
   exec cmd ["exit", "N"]     attached start ends with "executable <id> and its container
                              exited with exit-code N"
   exec cmd ["survive"]       ends with "<id> has exited with exit-code 0"
-  exec cmd ["echo"]          echoes every client frame until "q", then exit-code 0
+  exec cmd ["echo"]          echoes client frames until one ends in "q", then exit-code 0
   exec cmd ["fail"]          start fails: text "error: executable already started", 1011
 A detached start (attach false) closes with 1001. A REST handler is not a WebSocket: the
 websockets server is made to accept any method and answer plain HTTP from process_request.
@@ -31,6 +32,7 @@ from websockets.legacy.server import WebSocketServerProtocol
 SOCK, RECORD = sys.argv[1], sys.argv[2]
 STARTING = '{"data":"","message":"","msg_type":"starting"}'
 EXECS = {}  # exec id -> ExecConfig
+CREATED_CMD = [[]]  # cmd of the last container create: an exec with cmd [] runs it
 COUNTER = [0]
 
 LIST = [
@@ -68,6 +70,7 @@ def rest(method, path, body):
     if method == "POST" and path == "/containers/create":
         if body.get("image") == "noimage":
             return 404, {"message": "no such image 'noimage'"}
+        CREATED_CMD[0] = body.get("cmd") or []
         return 201, {"id": "c0ffee000001"}
     if method == "POST" and path == "/networks/connect":
         if body.get("network") == "badnet":
@@ -154,7 +157,7 @@ async def handler(ws, path=None):
     record({"method": "WS", "path": ws.path, "config": config})
     exec_id = config.get("exec_id")
     ex = EXECS.get(exec_id, {})
-    cmd = ex.get("cmd") or []
+    cmd = ex.get("cmd") or CREATED_CMD[0]
     if not config.get("attach"):
         if cmd[:1] == ["fail"]:
             await ws.send("error: executable already started")
@@ -172,7 +175,9 @@ async def handler(ws, path=None):
     if cmd[:1] == ["echo"]:
         async for frame in ws:
             data = frame.encode() if isinstance(frame, str) else frame
-            if data == b"q":
+            if data.endswith(b"q"):
+                if data[:-1]:
+                    await ws.send(data[:-1])
                 break
             await ws.send(data)
     else:
