@@ -21,6 +21,7 @@ A detached start (attach false) closes with 1001. A REST handler is not a WebSoc
 websockets server is made to accept any method and answer plain HTTP from process_request.
 """
 import asyncio
+import datetime
 import http
 import json
 import sys
@@ -35,20 +36,22 @@ EXECS = {}  # exec id -> ExecConfig
 CREATED_CMD = [[]]  # cmd of the last container create: an exec with cmd [] runs it
 COUNTER = [0]
 
+TWO_HOURS_AGO = (datetime.datetime.now(datetime.timezone.utc)
+                 - datetime.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 LIST = [
     {"id": "abc123def456", "name": "web", "image_id": "img000000001", "image_name": "FreeBSD",
-     "image_tag": "latest", "cmd": ["/bin/sh", "/etc/rc"], "created": "2000-01-01T00:00:00.000000Z",
+     "image_tag": "latest", "cmd": ["/bin/sh", "/etc/rc"], "created": TWO_HOURS_AGO,
      "restart_policy": "on-startup", "running": True, "jid": 7, "user": "", "env": [],
      "network_driver": "ipnet", "public_ports": [], "jail_param": [], "persist": False,
      "dataset": "/x"},
     {"id": "0123456789ab", "name": "builder", "image_id": "img000000002", "image_name": "",
-     "image_tag": "", "cmd": None, "created": "2000-01-01T00:00:00.000000Z",
+     "image_tag": "", "cmd": None, "created": TWO_HOURS_AGO,
      "restart_policy": "no", "running": False, "jid": None, "user": "", "env": [],
      "network_driver": "host", "public_ports": [], "jail_param": [], "persist": False,
      "dataset": "/y"},
     {"id": "fedcba987654", "name": "long", "image_id": "img000000003", "image_name": "app",
      "image_tag": "1.0", "cmd": ["/usr/local/bin/python3", "-m", "http.server", "--bind", "0.0.0.0", "8080"],
-     "created": "2000-01-01T00:00:00.000000Z", "restart_policy": None, "running": True,
+     "created": TWO_HOURS_AGO, "restart_policy": None, "running": True,
      "jid": 12, "user": "", "env": [], "network_driver": "vnet", "public_ports": [],
      "jail_param": [], "persist": True, "dataset": "/z"},
 ]
