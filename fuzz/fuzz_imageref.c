@@ -18,9 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (imageref_parse(s, &r, &err) == 0) {
         char *f = imageref_format(&r);
         imageref r2;
-        if (imageref_parse(f, &r2, &err) != 0 || strcmp(r.name, r2.name) ||
-            strcmp(r.tag, r2.tag) || (!r.snapshot) != (!r2.snapshot) ||
-            (r.snapshot && strcmp(r.snapshot, r2.snapshot)))
+        if (imageref_parse(f, &r2, &err) != 0 || strcmp(r.name, r2.name) || strcmp(r.tag, r2.tag) ||
+            (!r.snapshot) != (!r2.snapshot) || (r.snapshot && strcmp(r.snapshot, r2.snapshot)))
             abort();
         imageref_candidate c = {"0123456789ab", r.name, r.tag};
         if (imageref_resolve(&r, &c, 1, &err) != 0)

@@ -180,5 +180,7 @@ double cli_now(void);
 
 /* ---- the command table (main.c) ---- */
 extern const cli_group cli_volume_group;
+extern const cli_group cli_image_group;
+extern const cli_group cli_container_group;
 
 #endif

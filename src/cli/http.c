@@ -266,6 +266,57 @@ int http_request(http_client *c, const char *method, const char *path, const cha
     return 0;
 }
 
+typedef struct stream_sink {
+    CURL *curl;
+    http_body_fn out;
+    void *ud;
+    kl_buf *errbody;
+} stream_sink;
+
+static size_t on_stream_body(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    stream_sink *s = userdata;
+    long status = 0;
+    curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (status >= 200 && status < 300)
+        s->out(s->ud, data, size * nmemb);
+    else
+        kl_buf_append(s->errbody, data, size * nmemb);
+    return size * nmemb;
+}
+
+int http_request_stream(http_client *c, const char *path, http_body_fn out, void *ud,
+                        http_response *resp, kl_error *err)
+{
+    CURL *curl = c->curl;
+    curl_easy_reset(curl);
+    char errbuf[CURL_ERROR_SIZE] = "";
+    _cleanup_free_ char *url = xasprintf("%s%s", c->target.base_url, path);
+    set_connection(curl, c, url, errbuf);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 0L); /* a followed stream has no end */
+    curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+
+    _cleanup_buf_ kl_buf body = KL_BUF_INIT;
+    stream_sink sink = {curl, out, ud, &body};
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_stream_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
+
+    CURLcode rc = curl_easy_perform(curl);
+    if (rc != CURLE_OK)
+        return curl_failure(curl, c, rc, errbuf, err);
+
+    http_response r = HTTP_RESPONSE_INIT;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r.status);
+    char *ct = NULL;
+    curl_easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &ct);
+    r.content_type = ct ? xstrdup(ct) : NULL;
+    r.len = body.len;
+    r.body = body.len ? kl_buf_steal(&body) : xstrdup("");
+    http_response_free(resp);
+    *resp = r;
+    return 0;
+}
+
 http_stream *http_stream_open(http_client *c, kl_error *err)
 {
     CURL *curl = curl_easy_init();

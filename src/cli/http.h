@@ -68,6 +68,16 @@ void http_response_free(http_response *r);
 int http_request(http_client *c, const char *method, const char *path, const char *json_body,
                  http_response *resp, kl_error *err);
 
+/* Called with each piece of a streamed 2xx body, as it arrives. */
+typedef void (*http_body_fn)(void *ud, const char *data, size_t n);
+
+/* GET `path` and pass a 2xx body to `out` as it arrives (chunked or not) instead of
+ * collecting it; other statuses are collected in resp as by http_request (resp->body is
+ * empty for a 2xx). Only the connect is bounded by the timeout: for endless streams such
+ * as `GET /containers/{id}/logs?follow=true`. */
+int http_request_stream(http_client *c, const char *path, http_body_fn out, void *ud,
+                        http_response *resp, kl_error *err);
+
 /* Raw connection for WebSockets (untested until lib/ws lands). Connects (and does the TLS
  * handshake) to the same target without sending anything. */
 typedef struct http_stream http_stream;

@@ -14,11 +14,25 @@
 #include <unistd.h>
 
 static const cli_group *const groups[] = {
+    &cli_container_group,
+    &cli_image_group,
     &cli_volume_group,
     NULL,
 };
 
 static const cli_shortcut shortcuts[] = {
+    {"create", "container", "create"},
+    {"exec", "container", "exec"},
+    {"restart", "container", "restart"},
+    {"run", "container", "run"},
+    {"start", "container", "start"},
+    {"stop", "container", "stop"},
+    {"isc", "container", "inspect"},
+    {"lsc", "container", "ls"},
+    {"rmc", "container", "rm"},
+    {"isi", "image", "inspect"},
+    {"lsi", "image", "ls"},
+    {"rmi", "image", "rm"},
     {"isv", "volume", "inspect"},
     {"lsv", "volume", "ls"},
     {"rmv", "volume", "rm"},

@@ -187,6 +187,7 @@ void kl_config_defaults(kl_config *out)
     out->max_body_bytes = KL_CONFIG_DEFAULT_MAX_BODY_BYTES;
     out->max_header_bytes = KL_CONFIG_DEFAULT_MAX_HEADER_BYTES;
     out->request_timeout = KL_CONFIG_DEFAULT_REQUEST_TIMEOUT;
+    out->websocket_idle_timeout = KL_CONFIG_DEFAULT_WS_IDLE_TIMEOUT;
     out->listeners = xcalloc(1, sizeof(*out->listeners));
     out->n_listeners = 1;
     kl_error e = KL_ERROR_INIT;
@@ -655,6 +656,7 @@ enum {
     K_MAX_HEADER,
     K_REQUEST_TIMEOUT,
     K_NAT_IF,
+    K_WS_IDLE_TIMEOUT,
 };
 static const char *const top_keys[] = {
     "kleene_root",      "pf_config_template_path",
@@ -663,7 +665,7 @@ static const char *const top_keys[] = {
     "log_file",         "pidfile",
     "run_root",         "max_body_bytes",
     "max_header_bytes", "request_timeout",
-    "nat_if",
+    "nat_if",           "websocket_idle_timeout",
 };
 
 static int parse_top_value(parse_ctx *ctx, size_t key, const yaml_node_t *v)
@@ -706,6 +708,11 @@ static int parse_top_value(parse_ctx *ctx, size_t key, const yaml_node_t *v)
         return 0;
     case K_NAT_IF:
         return parse_nat_if(ctx, v);
+    case K_WS_IDLE_TIMEOUT:
+        if (get_uint(ctx, v, top_keys[key], 1, 86400, &u) < 0)
+            return -1;
+        c->websocket_idle_timeout = (unsigned)u;
+        return 0;
     }
     return node_fail(ctx, v, "", "internal error: key %zu", key);
 }

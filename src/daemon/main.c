@@ -149,8 +149,9 @@ int main(int argc, char **argv)
     if (!engine) {
         log_error("opening %s: %s", config.kleene_root, err.msg);
     } else {
-        api_ctx ctx = {
-            .engine = engine, .max_body_bytes = config.max_body_bytes, .ws_idle_timeout = 60};
+        api_ctx ctx = {.engine = engine,
+                       .max_body_bytes = config.max_body_bytes,
+                       .ws_idle_timeout = config.websocket_idle_timeout};
         _cleanup_free_ api_listener *ls = listeners_from_config(&config);
         api_server *srv = api_server_start(ls, config.n_listeners, &ctx, config.max_header_bytes,
                                            config.request_timeout, &err);

@@ -7,5 +7,6 @@
 
 #include "host/storage.h"
 #include "host/fetch.h"
+#include "host/net.h"
 
 #endif

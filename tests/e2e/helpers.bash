@@ -17,6 +17,7 @@ kleene_root: $E2E_DIR/root
 run_root: $E2E_DIR/run
 pidfile: $E2E_DIR/kleened.pid
 log_level: debug
+${EXTRA_TOP:-}
 api_listening_sockets:
   - address: "http://$SOCK"
 ${EXTRA_LISTENERS:-}

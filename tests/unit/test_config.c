@@ -114,6 +114,7 @@ static void assert_defaults(const kl_config *c)
     assert_int_equal(c->max_body_bytes, 1024 * 1024);
     assert_int_equal(c->max_header_bytes, 16 * 1024);
     assert_int_equal(c->request_timeout, 60);
+    assert_int_equal(c->websocket_idle_timeout, 60);
     assert_int_equal(c->n_listeners, 1);
     assert_string_equal(c->listeners[0].address, "http:///var/run/kleened.sock");
     assert_int_equal(c->listeners[0].kind, KL_LISTEN_UNIX);
@@ -190,6 +191,7 @@ static void test_every_key(void **state)
              "max_body_bytes: 2048\n"
              "max_header_bytes: 8192\n"
              "request_timeout: 5\n"
+             "websocket_idle_timeout: 7\n"
              "nat_if: eth0\n"
              "api_listening_sockets:\n"
              "  - address: http:///run/k.sock\n"
@@ -206,6 +208,7 @@ static void test_every_key(void **state)
     assert_int_equal(c.max_body_bytes, 2048);
     assert_int_equal(c.max_header_bytes, 8192);
     assert_int_equal(c.request_timeout, 5);
+    assert_int_equal(c.websocket_idle_timeout, 7);
     assert_string_equal(c.nat_if, "eth0");
     assert_int_equal(c.n_listeners, 2);
     assert_int_equal(c.listeners[0].kind, KL_LISTEN_UNIX);
@@ -217,7 +220,7 @@ static void test_every_key(void **state)
     assert_non_null(c.warnings);
     assert_int_equal(strv_len(c.warnings), 1);
     assert_string_equal(c.warnings[0],
-                        "t.yaml:15: api_listening_sockets[1]: 'http://[::1]:8080/' is plain TCP "
+                        "t.yaml:16: api_listening_sockets[1]: 'http://[::1]:8080/' is plain TCP "
                         "without TLS: anyone who can reach it controls kleened");
     kl_config_free(&c);
 }
@@ -278,6 +281,8 @@ static void test_errors(void **state)
               "t.yaml:1: key 'max_body_bytes': must be between 1024 and 1073741824");
     parse_err("max_header_bytes: 2000000\n",
               "t.yaml:1: key 'max_header_bytes': must be between 1024 and 1048576");
+    parse_err("websocket_idle_timeout: 0\n",
+              "t.yaml:1: key 'websocket_idle_timeout': must be between 1 and 86400");
     parse_err("request_timeout: 0\n",
               "t.yaml:1: key 'request_timeout': must be between 1 and 86400");
     parse_err("request_timeout: {}\n",

@@ -1,0 +1,948 @@
+/* `klee container ...`: create, ls, inspect, rm, prune, start, stop, restart, exec,
+ * update, rename, run, logs (KLEE-CLI.md §5 container; API.md §5.1-5.8, §6, §7.3).
+ *
+ * A container is started by an exec instance: POST /exec/create, then the /exec/start
+ * WebSocket with start_container=true. Attached sessions end with the process's own exit
+ * code, read from the closing message. Option syntax with its own grammar (--mount,
+ * --publish) is parsed in specs.c. */
+#include "cli/container.h"
+#include "cli/cli.h"
+#include "cli/specs.h"
+#include "cli/wsclient.h"
+#include "lib/buf.h"
+#include "lib/cleanup.h"
+#include "lib/jsonx.h"
+#include "lib/names.h"
+#include "lib/xalloc.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+/* ---- pure helpers (container.h) ------------------------------------------------------- */
+
+void container_ls_row(const json_t *c, double now, char **cells)
+{
+    cells[0] = xstrdup(jx_str(c, "id", ""));
+    cells[1] = xstrdup(jx_str(c, "name", ""));
+    const char *image_name = jx_str(c, "image_name", "");
+    if (image_name[0])
+        cells[2] = xasprintf("%s:%s", image_name, jx_str(c, "image_tag", ""));
+    else
+        cells[2] = xstrdup(jx_str(c, "image_id", ""));
+    json_t *cmd = json_object_get(c, "cmd");
+    if (json_is_array(cmd)) {
+        kl_buf b = KL_BUF_INIT;
+        size_t i;
+        json_t *v;
+        json_array_foreach(cmd, i, v)
+        {
+            kl_buf_printf(&b, "%s%s", i ? " " : "", json_is_string(v) ? json_string_value(v) : "");
+        }
+        cells[3] = b.data ? kl_buf_steal(&b) : xstrdup("");
+    } else {
+        cells[3] = xstrdup("Dockerfile");
+    }
+    cells[4] = render_created_ago(jx_str(c, "created", ""), now);
+    const char *policy = jx_str(c, "restart_policy", "no");
+    cells[5] = xstrdup(strcmp(policy, "on-startup") == 0 ? "yes" : "no");
+    cells[6] = xstrdup(jx_bool(c, "running", false) ? "running" : "stopped");
+    json_t *jid = json_object_get(c, "jid");
+    cells[7] =
+        json_is_integer(jid) ? xasprintf("%lld", (long long)json_integer_value(jid)) : xstrdup("");
+}
+
+int container_exit_code(const char *message)
+{
+    static const char marker[] = " exited with exit-code ";
+    if (!message)
+        return -1;
+    const char *p = strstr(message, marker);
+    if (!p)
+        return -1;
+    /* the last occurrence (an exec id never contains spaces, but be strict) */
+    for (const char *q; (q = strstr(p + 1, marker));)
+        p = q;
+    const char *prefix_end = p;
+    p += sizeof(marker) - 1;
+    if (!isdigit((unsigned char)*p))
+        return -1;
+    long n = 0;
+    for (; isdigit((unsigned char)*p); p++) {
+        n = n * 10 + (*p - '0');
+        if (n > 255)
+            return -1;
+    }
+    if (*p != '\0')
+        return -1;
+    /* "executable <id> and its container exited ..." or "<id> has exited ..." */
+    size_t len = (size_t)(prefix_end - message);
+    bool has_form = len > 4 && strncmp(prefix_end - 4, " has", 4) == 0;
+    bool container_form = strncmp(message, "executable ", 11) == 0 && len > 11 + 18 &&
+                          strncmp(prefix_end - 18, " and its container", 18) == 0;
+    if (!has_form && !container_form)
+        return -1;
+    return (int)n;
+}
+
+/* ---- options ----------------------------------------------------------------------------- */
+
+#define CREATE_OPTIONS                                                                             \
+    {"name", 0, "TEXT", "Assign a name to the container (default: a random name)", NULL},          \
+        {"user", 'u', "text",                                                                      \
+         "Default user used when running commands in the container. This parameter will be "       \
+         "overwritten by the jail parameter `exec.jail_user` if it is set.",                       \
+         NULL},                                                                                    \
+        {"env", 'e', "TEXT",                                                                       \
+         "Set environment variables (e.g. --env FIRST=SomeValue --env SECOND=AnotherValue)",       \
+         NULL},                                                                                    \
+        {"mount", 'm', "list",                                                                     \
+         "Mount a volume/directory/file on the host filesystem into the container. Mounts are "    \
+         "specfied using a `--mount SOURCE:DESTINATION[:rw|ro]` syntax.",                          \
+         NULL},                                                                                    \
+        {"jailparam", 'J', "TEXT",                                                                 \
+         "Specify one or more jail parameters to use. If you do not want `mount.devfs`, "          \
+         "`exec.clean`, and `exec.stop=\"/bin/sh /etc/rc.shutdown\"` enabled, you must actively "  \
+         "disable them.",                                                                          \
+         NULL},                                                                                    \
+        {"persist", 'P', NULL, "Do not remove this container when pruning (default: off)", NULL},  \
+        {"restart", 0, "TEXT",                                                                     \
+         "Restarting policy of the container. Set to 'no' for no automatic restart of the "        \
+         "container. Set to 'on-startup' to start the container each time Kleened is. "            \
+         "[default: no]",                                                                          \
+         NULL},                                                                                    \
+        {"driver", 'l', "TEXT",                                                                    \
+         "Network driver of the container. Possible values: `ipnet`, `host`, `vnet`, and "         \
+         "`disabled`. If no network and no network driver is supplied, the network driver is "     \
+         "set to `host`. If a network is specfied but no network driver, it is set to `ipnet`.",   \
+         NULL},                                                                                    \
+        {"network", 'n', "TEXT", "Connect container to this network.", NULL},                      \
+        {"ip", 0, "TEXT",                                                                          \
+         "IPv4 address used for the container. If omitted, an unused ip is allocated from the "    \
+         "IPv4 subnet of `--network`.",                                                            \
+         NULL},                                                                                    \
+        {"ip6", 0, "TEXT",                                                                         \
+         "IPv6 address used for the container. If omitted, an unused ip is allocated from the "    \
+         "IPv6 subnet of `--network`.",                                                            \
+         NULL},                                                                                    \
+    {                                                                                              \
+        "publish", 'p', "TEXT",                                                                    \
+            "Publish a container's port(s) to the host, using the syntax "                         \
+            "`[INTERFACE:]HOST-PORT[:CONTAINER-PORT][/PROTOCOL]`.",                                \
+            NULL                                                                                   \
+    }
+
+#define EXEC_OPTIONS                                                                               \
+    {"detach", 'd', NULL,                                                                          \
+     "Do not output STDOUT/STDERR to the terminal. If this is set, Klee will exit and return "     \
+     "the container ID when the container has been started.",                                      \
+     NULL},                                                                                        \
+        {"interactive", 'i', NULL,                                                                 \
+         "Send terminal input to container's STDIN. If set, `--detach` will be ignored.", NULL},   \
+    {                                                                                              \
+        "tty", 't', NULL, "Allocate a pseudo-TTY", NULL                                            \
+    }
+
+static const cli_option create_options[] = {CREATE_OPTIONS, {0}};
+
+static const cli_option run_options[] = {
+    CREATE_OPTIONS,
+    EXEC_OPTIONS,
+    {"rm", 0, NULL,
+     "Remove the container when the attached process has ended (not with `--detach`)", NULL},
+    {0},
+};
+
+static const cli_option start_options[] = {
+    EXEC_OPTIONS,
+    {"attach", 'a', NULL, "Attach to STDOUT/STDERR (the default unless `--detach` is given)", NULL},
+    {0},
+};
+
+static const cli_option exec_options[] = {
+    EXEC_OPTIONS,
+    {"env", 'e', "TEXT", "Set environment variables (e.g. --env FIRST=env --env SECOND=env)", NULL},
+    {"user", 'u', "TEXT", "Username or UID of the executing user", NULL},
+    {0},
+};
+
+static const cli_option update_options[] = {
+    {"name", 0, "TEXT", "Assign a new name to the container", NULL},
+    {"user", 'u', "text", "Alternate user that should be used for starting the container", NULL},
+    {"env", 'e', "TEXT", "Set environment variables (e.g. --env FIRST=env --env SECOND=env)", NULL},
+    {"jailparam", 'J', "TEXT", "Specify one or more jail parameters, see jail(8) for details",
+     NULL},
+    {"persist", 'P', NULL, "Do not remove this container when pruning", NULL},
+    {"restart", 0, "TEXT",
+     "Restarting policy of the container: 'no' or 'on-startup' (unchanged when not given)", NULL},
+    {0},
+};
+
+static const cli_option ls_options[] = {
+    {"all", 'a', NULL, "Show all containers (default shows only running containers)", NULL},
+    {0},
+};
+
+static const cli_option rm_options[] = {
+    {"force", 'f', NULL, "Stop containers before removing them.", NULL},
+    {0},
+};
+
+static const cli_option prune_options[] = {
+    {"force", 'f', NULL, "Do not prompt for confirmation", NULL},
+    {0},
+};
+
+static const cli_option logs_options[] = {
+    {"follow", 'f', NULL, "Follow log output", NULL},
+    {0},
+};
+
+/* ---- small request helpers ------------------------------------------------------------- */
+
+/* The body's "message", or a fallback describing the status (caller frees). */
+static char *server_message(const http_response *resp)
+{
+    _cleanup_json_ json_t *j = cli_response_json(resp);
+    const char *msg = jx_str(j, "message", NULL);
+    if (msg)
+        return xstrdup(msg);
+    if (resp->status >= 500)
+        return xstrdup("unknown backend error");
+    return xasprintf("unrecognized status-code received from kleened: %ld", resp->status);
+}
+
+/* A request whose success prints the id. Returns the exit code. */
+static int request_print_id(cli_ctx *ctx, const char *method, const char *path, const json_t *body,
+                            long ok_status)
+{
+    http_response resp = HTTP_RESPONSE_INIT;
+    long status = cli_request(ctx, method, path, body, &resp);
+    int rc = status < 0            ? CLI_EXIT_FAILURE
+             : status == ok_status ? cli_print_id(ctx, &resp)
+                                   : cli_print_server_error(ctx, &resp);
+    http_response_free(&resp);
+    return rc;
+}
+
+static int validate_enum(cli_ctx *ctx, const char *value, const char *const *allowed, size_t n,
+                         const char *type)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(value, allowed[i]) == 0)
+            return 0;
+    cli_error(ctx, "Error! Could not validate container configuration: '%s' is not a valid %s",
+              value, type);
+    return -1;
+}
+
+static const char *const drivers[] = {"ipnet", "host", "vnet", "disabled"};
+static const char *const policies[] = {"no", "on-startup"};
+
+/* ---- exec create + start ------------------------------------------------------------ */
+
+typedef struct exec_request {
+    const char *container;
+    char *const *cmd; /* NULL = [] */
+    char *const *env; /* NULL = [] */
+    const char *user;
+    bool tty;
+    bool interactive;
+    bool detach;
+} exec_request;
+
+/* The terminal's size, when stdin or stdout is a terminal. */
+static bool terminal_size(unsigned *rows, unsigned *cols)
+{
+    struct winsize ws;
+    int fds[] = {STDIN_FILENO, STDOUT_FILENO};
+    for (size_t i = 0; i < KL_ARRAY_SIZE(fds); i++) {
+        if (isatty(fds[i]) && ioctl(fds[i], TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 &&
+            ws.ws_col > 0) {
+            *rows = ws.ws_row;
+            *cols = ws.ws_col;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* POST /exec/create. Returns the new exec id (printed as "created execution instance
+ * <id>"), or NULL after printing the failure. */
+static char *exec_create(cli_ctx *ctx, const exec_request *x)
+{
+    _cleanup_json_ json_t *body = json_pack(
+        "{s:s, s:o, s:o, s:s, s:b}", "container_id", x->container, "cmd", jx_from_strv(x->cmd),
+        "env", jx_from_strv(x->env), "user", x->user ? x->user : "", "tty", x->tty);
+    if (!body) {
+        cli_error(ctx, "invalid exec configuration (not UTF-8)");
+        return NULL;
+    }
+    unsigned rows, cols;
+    if (x->tty && terminal_size(&rows, &cols)) {
+        /* Optional fields of ours (docs/api.md): the size of the pty to allocate. */
+        json_object_set_new(body, "tty_rows", json_integer(rows));
+        json_object_set_new(body, "tty_cols", json_integer(cols));
+    }
+    http_response resp = HTTP_RESPONSE_INIT;
+    long status = cli_request(ctx, "POST", "/exec/create", body, &resp);
+    char *id = NULL;
+    if (status == 201) {
+        _cleanup_json_ json_t *j = cli_response_json(&resp);
+        const char *s = jx_str(j, "id", NULL);
+        if (s) {
+            id = xstrdup(s);
+            cli_message(ctx, "created execution instance %s", id);
+        } else {
+            cli_error(ctx, "unexpected reply from kleened: %s", resp.body ? resp.body : "");
+        }
+    } else if (status >= 0) {
+        _cleanup_free_ char *msg = server_message(&resp);
+        cli_error(ctx, "%s", msg);
+        cli_error(ctx, "%s: error creating execution instance", x->container);
+    }
+    http_response_free(&resp);
+    return id;
+}
+
+/* Start exec `id` over /exec/start. Returns the exit code: detached → 0 when the server
+ * answered 1001; attached → the process's exit code from the closing message. */
+static int exec_start(cli_ctx *ctx, const char *id, const exec_request *x)
+{
+    bool attach = !x->detach;
+    _cleanup_json_ json_t *config =
+        json_pack("{s:s, s:b, s:b}", "exec_id", id, "attach", attach, "start_container", true);
+    wsclient *w = wsclient_open(ctx, "/exec/start", config);
+    if (!w)
+        return CLI_EXIT_FAILURE;
+    wsclient_result r = {0};
+    int rc = CLI_EXIT_FAILURE;
+    int s = wsclient_read_start(w, &r);
+    if (!attach) {
+        /* kleened closes with 1001 without a starting frame. */
+        if (s >= 0 && wsclient_relay(w, NULL, NULL, &r) < 0)
+            goto out;
+        if (r.code == KL_WS_CLOSE_GOING_AWAY) {
+            rc = CLI_EXIT_OK;
+        } else if (r.code != KL_WS_CLOSE_ABNORMAL) {
+            if (r.reason.message && r.reason.message[0])
+                cli_error(ctx, "%s", r.reason.message);
+            cli_error(ctx, "error starting container");
+        }
+        goto out;
+    }
+    if (s < 0) {
+        if (r.code != KL_WS_CLOSE_ABNORMAL)
+            wsclient_print_closing(ctx, &r);
+        goto out;
+    }
+    int relayed = x->interactive
+                      ? wsclient_relay_interactive(w, STDIN_FILENO, x->tty, NULL, NULL, &r)
+                      : wsclient_relay(w, NULL, NULL, &r);
+    if (relayed < 0)
+        goto out;
+    if (r.interrupted) {
+        rc = 130; /* like a shell after SIGINT */
+        goto out;
+    }
+    wsclient_print_closing(ctx, &r);
+    if (r.started && r.code == KL_WS_CLOSE_NORMAL) {
+        int code = container_exit_code(r.reason.message);
+        rc = code >= 0 ? code : CLI_EXIT_FAILURE;
+    }
+out:
+    wsclient_result_free(&r);
+    wsclient_free(w);
+    return rc;
+}
+
+static int exec_create_and_start(cli_ctx *ctx, const exec_request *x)
+{
+    _cleanup_free_ char *id = exec_create(ctx, x);
+    if (!id)
+        return CLI_EXIT_FAILURE;
+    return exec_start(ctx, id, x);
+}
+
+/* ---- create / run -------------------------------------------------------------------- */
+
+/* The ContainerConfig of create/run. NULL after printing an error (*rc set). */
+static json_t *create_config(cli_ctx *ctx, const cli_args *a, int *rc)
+{
+    *rc = CLI_EXIT_FAILURE;
+    const char *network = cli_value(a, "network");
+    const char *driver = cli_value(a, "driver");
+    if (!driver)
+        driver = network ? "ipnet" : "host";
+    if (validate_enum(ctx, driver, drivers, KL_ARRAY_SIZE(drivers),
+                      "ContainerConfigNetworkDriver") < 0)
+        return NULL;
+    const char *restart = cli_value(a, "restart") ? cli_value(a, "restart") : "no";
+    if (validate_enum(ctx, restart, policies, KL_ARRAY_SIZE(policies),
+                      "ContainerConfigRestartPolicy") < 0)
+        return NULL;
+
+    json_t *mounts = json_array();
+    char *const *mv = cli_values(a, "mount");
+    for (size_t i = 0; mv && mv[i]; i++) {
+        specs_mount m;
+        kl_error err = KL_ERROR_INIT;
+        if (specs_parse_mount(mv[i], &m, &err) < 0) {
+            cli_error(ctx, "%s", err.msg);
+            json_decref(mounts);
+            *rc = CLI_EXIT_MOUNT;
+            return NULL;
+        }
+        json_array_append_new(mounts, specs_mount_json(&m));
+        specs_mount_clear(&m);
+    }
+    json_t *ports = json_array();
+    char *const *pv = cli_values(a, "publish");
+    for (size_t i = 0; pv && pv[i]; i++) {
+        specs_port p;
+        kl_error err = KL_ERROR_INIT;
+        if (specs_parse_publish(pv[i], &p, &err) < 0) {
+            if (err.msg[0] == '\'')
+                cli_error(ctx, "Error! Could not validate container configuration: %s", err.msg);
+            else
+                cli_error(ctx, "%s", err.msg);
+            json_decref(mounts);
+            json_decref(ports);
+            return NULL;
+        }
+        json_array_append_new(ports, specs_port_json(&p));
+        specs_port_clear(&p);
+    }
+
+    char random[KL_NAME_MAX];
+    const char *name = cli_value(a, "name");
+    if (!name) {
+        kl_name_random(random, sizeof(random));
+        name = random;
+    }
+    const char *user = cli_value(a, "user") ? cli_value(a, "user") : "";
+    json_t *config =
+        json_pack("{s:o, s:o, s:s, s:o, s:o, s:s, s:s, s:b, s:o, s:s, s:s}", "cmd",
+                  jx_from_strv(a->pos + 1), "env", jx_from_strv(cli_values(a, "env")), "image",
+                  a->pos[0], "jail_param", jx_from_strv(cli_values(a, "jailparam")), "mounts",
+                  mounts, "name", name, "network_driver", driver, "persist", cli_flag(a, "persist"),
+                  "public_ports", ports, "restart_policy", restart, "user", user);
+    if (!config)
+        cli_error(ctx, "Error! Could not validate container configuration: not valid UTF-8");
+    return config;
+}
+
+/* Create (and connect to --network). Returns the new container id, or NULL after printing
+ * the failure (*rc set). */
+static char *create_container(cli_ctx *ctx, const cli_args *a, int *rc)
+{
+    _cleanup_json_ json_t *config = create_config(ctx, a, rc);
+    if (!config)
+        return NULL;
+    *rc = CLI_EXIT_FAILURE;
+    http_response resp = HTTP_RESPONSE_INIT;
+    long status = cli_request(ctx, "POST", "/containers/create", config, &resp);
+    char *id = NULL;
+    if (status == 201) {
+        _cleanup_json_ json_t *j = cli_response_json(&resp);
+        const char *s = jx_str(j, "id", NULL);
+        if (s) {
+            id = xstrdup(s);
+            cli_message(ctx, "%s", id);
+        } else {
+            cli_error(ctx, "unexpected reply from kleened: %s", resp.body ? resp.body : "");
+        }
+    } else if (status >= 0) {
+        _cleanup_free_ char *msg = server_message(&resp);
+        cli_error(ctx, "%s", msg);
+        cli_error(ctx, "could not create container: %s", msg);
+    }
+    http_response_free(&resp);
+    if (!id)
+        return NULL;
+
+    const char *network = cli_value(a, "network");
+    if (!network) {
+        *rc = CLI_EXIT_OK;
+        return id;
+    }
+    const char *ip = cli_value(a, "ip"), *ip6 = cli_value(a, "ip6");
+    _cleanup_json_ json_t *ep =
+        json_pack("{s:s, s:s, s:s, s:s}", "container", id, "network", network, "ip_address",
+                  ip ? ip : "<auto>", "ip_address6", ip6 ? ip6 : "<auto>");
+    resp = (http_response)HTTP_RESPONSE_INIT;
+    status = ep ? cli_request(ctx, "POST", "/networks/connect", ep, &resp) : -1;
+    bool ok = status == 204;
+    if (!ok && status >= 0) {
+        _cleanup_free_ char *msg = server_message(&resp);
+        cli_error(ctx, "%s", msg);
+        cli_error(ctx, "could not connect container: %s", msg);
+    }
+    http_response_free(&resp);
+    if (!ok) {
+        free(id);
+        return NULL;
+    }
+    *rc = CLI_EXIT_OK;
+    return id;
+}
+
+static int container_create(cli_ctx *ctx, const cli_args *a)
+{
+    int rc;
+    free(create_container(ctx, a, &rc));
+    return rc;
+}
+
+static int remove_after_run(cli_ctx *ctx, const char *id)
+{
+    _cleanup_free_ char *esc = cli_path_escape(id);
+    _cleanup_free_ char *stop = xasprintf("/containers/%s/stop", esc);
+    _cleanup_free_ char *del = xasprintf("/containers/%s", esc);
+    http_response resp = HTTP_RESPONSE_INIT;
+    /* The container may still run (its first process left children behind). */
+    if (cli_request(ctx, "POST", stop, NULL, &resp) < 0) {
+        http_response_free(&resp);
+        return CLI_EXIT_FAILURE;
+    }
+    http_response_free(&resp);
+    long status = cli_request(ctx, "DELETE", del, NULL, &resp);
+    int rc = status < 0      ? CLI_EXIT_FAILURE
+             : status == 200 ? CLI_EXIT_OK
+                             : cli_print_server_error(ctx, &resp);
+    http_response_free(&resp);
+    return rc;
+}
+
+static int container_run(cli_ctx *ctx, const cli_args *a)
+{
+    bool interactive = cli_flag(a, "interactive");
+    bool detach = cli_flag(a, "detach") && !interactive;
+    if (detach && cli_flag(a, "rm"))
+        return cli_usage_error("klee container run", "IMAGE [COMMAND]...",
+                               "'--rm' cannot be used together with '--detach'.");
+    int rc;
+    _cleanup_free_ char *id = create_container(ctx, a, &rc);
+    if (!id)
+        return rc;
+    exec_request x = {
+        .container = id,
+        .user = "",
+        .tty = cli_flag(a, "tty"),
+        .interactive = interactive,
+        .detach = detach,
+    };
+    rc = exec_create_and_start(ctx, &x);
+    if (cli_flag(a, "rm")) {
+        int rm = remove_after_run(ctx, id);
+        if (rc == CLI_EXIT_OK)
+            rc = rm;
+    }
+    return rc;
+}
+
+/* ---- start / stop / restart / exec ----------------------------------------------------- */
+
+static int container_start(cli_ctx *ctx, const cli_args *a)
+{
+    bool interactive = cli_flag(a, "interactive");
+    bool detach = cli_flag(a, "detach") && !interactive;
+    if (!detach && a->npos != 1) {
+        cli_error(ctx, "only one container can be started when attaching to container I/O.");
+        return CLI_EXIT_FAILURE;
+    }
+    for (size_t i = 0; i < a->npos; i++) {
+        exec_request x = {
+            .container = a->pos[i],
+            .user = "",
+            .tty = cli_flag(a, "tty"),
+            .interactive = interactive,
+            .detach = detach,
+        };
+        int rc = exec_create_and_start(ctx, &x);
+        if (rc != CLI_EXIT_OK || !detach)
+            return rc;
+    }
+    return CLI_EXIT_OK;
+}
+
+/* POST /containers/{id}/stop. Returns the exit code; prints the id when `print_id`.
+ * *full_id receives the id from the reply when given. */
+static int stop_one(cli_ctx *ctx, const char *ident, bool print_id, bool print_errors,
+                    char **full_id)
+{
+    _cleanup_free_ char *esc = cli_path_escape(ident);
+    _cleanup_free_ char *path = xasprintf("/containers/%s/stop", esc);
+    http_response resp = HTTP_RESPONSE_INIT;
+    long status = cli_request(ctx, "POST", path, NULL, &resp);
+    int rc = CLI_EXIT_FAILURE;
+    if (status == 200) {
+        _cleanup_json_ json_t *j = cli_response_json(&resp);
+        const char *id = jx_str(j, "id", ident);
+        if (print_id)
+            cli_message(ctx, "%s", id);
+        if (full_id)
+            *full_id = xstrdup(id);
+        rc = CLI_EXIT_OK;
+    } else if (status >= 0 && print_errors) {
+        cli_print_server_error(ctx, &resp);
+    }
+    http_response_free(&resp);
+    return rc;
+}
+
+static int container_stop(cli_ctx *ctx, const cli_args *a)
+{
+    for (size_t i = 0; i < a->npos; i++)
+        if (stop_one(ctx, a->pos[i], true, true, NULL) != CLI_EXIT_OK)
+            return CLI_EXIT_FAILURE;
+    return CLI_EXIT_OK;
+}
+
+static int container_restart(cli_ctx *ctx, const cli_args *a)
+{
+    for (size_t i = 0; i < a->npos; i++) {
+        _cleanup_free_ char *id = NULL;
+        if (stop_one(ctx, a->pos[i], true, true, &id) != CLI_EXIT_OK)
+            return CLI_EXIT_FAILURE;
+        exec_request x = {.container = id, .user = "", .detach = true};
+        if (exec_create_and_start(ctx, &x) != CLI_EXIT_OK)
+            return CLI_EXIT_FAILURE;
+    }
+    return CLI_EXIT_OK;
+}
+
+static int container_exec(cli_ctx *ctx, const cli_args *a)
+{
+    bool interactive = cli_flag(a, "interactive");
+    exec_request x = {
+        .container = a->pos[0],
+        .cmd = a->pos + 1,
+        .env = cli_values(a, "env"),
+        .user = cli_value(a, "user") ? cli_value(a, "user") : "",
+        .tty = cli_flag(a, "tty"),
+        .interactive = interactive,
+        .detach = cli_flag(a, "detach") && !interactive,
+    };
+    return exec_create_and_start(ctx, &x);
+}
+
+/* ---- ls / inspect / rm / prune / update / rename / logs ------------------------------- */
+
+static const render_column container_columns[CONTAINER_LS_NCOLS] = {
+    {"CONTAINER ID", "36", RENDER_LEFT, 13, 0}, /* cyan */
+    {"NAME", "1;38;5;122", RENDER_LEFT, 0, 0},  /* bold aquamarine1 */
+    {"IMAGE", "34", RENDER_LEFT, 0, 0},         /* blue */
+    {"COMMAND", "97", RENDER_LEFT, 0, 40},      /* bright_white, max 40 */
+    {"CREATED", "97", RENDER_LEFT, 0, 0},       /* bright_white */
+    {"AUTORUN", NULL, RENDER_CENTER, 0, 0},     {"STATUS", NULL, RENDER_LEFT, 0, 0},
+    {"JID", "37", RENDER_LEFT, 0, 0}, /* white */
+};
+
+static int print_containers(cli_ctx *ctx, const http_response *resp)
+{
+    _cleanup_json_ json_t *list = cli_response_json(resp);
+    if (!json_is_array(list)) {
+        cli_error(ctx, "unexpected reply from kleened: %s", resp->body ? resp->body : "");
+        return CLI_EXIT_FAILURE;
+    }
+    size_t n = json_array_size(list);
+    char **cells = xcalloc(CONTAINER_LS_NCOLS * n + 1, sizeof(char *));
+    double now = cli_now();
+    for (size_t i = 0; i < n; i++)
+        container_ls_row(json_array_get(list, i), now, cells + CONTAINER_LS_NCOLS * i);
+    cli_print_table(ctx, container_columns, CONTAINER_LS_NCOLS, cells, n);
+    strv_free(cells);
+    return CLI_EXIT_OK;
+}
+
+static int container_ls(cli_ctx *ctx, const cli_args *a)
+{
+    const char *path =
+        cli_flag(a, "all") ? "/containers/list?all=true" : "/containers/list?all=false";
+    http_response resp = HTTP_RESPONSE_INIT;
+    long status = cli_request(ctx, "GET", path, NULL, &resp);
+    int rc = status < 0      ? CLI_EXIT_FAILURE
+             : status == 200 ? print_containers(ctx, &resp)
+                             : cli_print_server_error(ctx, &resp);
+    http_response_free(&resp);
+    return rc;
+}
+
+static int container_inspect(cli_ctx *ctx, const cli_args *a)
+{
+    _cleanup_free_ char *id = cli_path_escape(a->pos[0]);
+    _cleanup_free_ char *path = xasprintf("/containers/%s/inspect", id);
+    http_response resp = HTTP_RESPONSE_INIT;
+    long status = cli_request(ctx, "GET", path, NULL, &resp);
+    int rc = status < 0      ? CLI_EXIT_FAILURE
+             : status == 200 ? cli_print_json(ctx, &resp)
+                             : cli_print_server_error(ctx, &resp);
+    http_response_free(&resp);
+    return rc;
+}
+
+static int container_rm(cli_ctx *ctx, const cli_args *a)
+{
+    for (size_t i = 0; i < a->npos; i++) {
+        /* -f: stop first; "container not running" is expected and not shown, and a missing
+         * container is reported by the removal. */
+        if (cli_flag(a, "force"))
+            stop_one(ctx, a->pos[i], false, false, NULL);
+        _cleanup_free_ char *id = cli_path_escape(a->pos[i]);
+        _cleanup_free_ char *path = xasprintf("/containers/%s", id);
+        if (request_print_id(ctx, "DELETE", path, NULL, 200) != CLI_EXIT_OK)
+            return CLI_EXIT_FAILURE;
+    }
+    return CLI_EXIT_OK;
+}
+
+static int container_prune(cli_ctx *ctx, const cli_args *a)
+{
+    return cli_prune(ctx, "/containers/prune", "WARNING! This will remove all stopped containers.",
+                     cli_flag(a, "force"));
+}
+
+static json_t *strv_or_null(char *const *v)
+{
+    return v ? jx_from_strv(v) : json_null();
+}
+
+static int container_update(cli_ctx *ctx, const cli_args *a)
+{
+    const char *restart = cli_value(a, "restart");
+    if (restart && validate_enum(ctx, restart, policies, KL_ARRAY_SIZE(policies),
+                                 "ContainerConfigRestartPolicy") < 0)
+        return CLI_EXIT_FAILURE;
+    /* Fields not given are sent as null, which leaves them unchanged (API.md §8.1). */
+    const char *name = cli_value(a, "name"), *user = cli_value(a, "user");
+    _cleanup_json_ json_t *body = json_pack(
+        "{s:s, s:o, s:o, s:o, s:[], s:o, s:o, s:[], s:o, s:o}", "container", a->pos[0], "cmd",
+        a->npos > 1 ? jx_from_strv(a->pos + 1) : json_null(), "env",
+        strv_or_null(cli_values(a, "env")), "jail_param", strv_or_null(cli_values(a, "jailparam")),
+        "mounts", "name", name ? json_string(name) : json_null(), "persist",
+        cli_flag(a, "persist") ? json_true() : json_null(), "public_ports", "restart_policy",
+        restart ? json_string(restart) : json_null(), "user",
+        user ? json_string(user) : json_null());
+    if (!body) {
+        cli_error(ctx, "Error! Could not validate container configuration: not valid UTF-8");
+        return CLI_EXIT_FAILURE;
+    }
+    _cleanup_free_ char *id = cli_path_escape(a->pos[0]);
+    _cleanup_free_ char *path = xasprintf("/containers/%s/update", id);
+    return request_print_id(ctx, "POST", path, body, 201);
+}
+
+static int container_rename(cli_ctx *ctx, const cli_args *a)
+{
+    /* Only the name changes: every other field is null (unchanged). */
+    _cleanup_json_ json_t *body = json_pack("{s:s, s:n, s:n, s:n, s:n, s:n, s:n, s:[], s:[]}",
+                                            "name", a->pos[1], "cmd", "user", "env", "jail_param",
+                                            "restart_policy", "persist", "mounts", "public_ports");
+    if (!body) {
+        cli_error(ctx, "Error! Could not validate container configuration: not valid UTF-8");
+        return CLI_EXIT_FAILURE;
+    }
+    _cleanup_free_ char *id = cli_path_escape(a->pos[0]);
+    _cleanup_free_ char *path = xasprintf("/containers/%s/update", id);
+    return request_print_id(ctx, "POST", path, body, 201);
+}
+
+static void write_log(void *ud, const char *data, size_t n)
+{
+    (void)ud;
+    fwrite(data, 1, n, stdout);
+    fflush(stdout);
+}
+
+static int container_logs(cli_ctx *ctx, const cli_args *a)
+{
+    http_client *hc = cli_http(ctx);
+    if (!hc)
+        return CLI_EXIT_FAILURE;
+    _cleanup_free_ char *id = cli_path_escape(a->pos[0]);
+    _cleanup_free_ char *path =
+        xasprintf("/containers/%s/logs?follow=%s", id, cli_flag(a, "follow") ? "true" : "false");
+    http_response resp = HTTP_RESPONSE_INIT;
+    kl_error err = KL_ERROR_INIT;
+    int rc = CLI_EXIT_OK;
+    if (http_request_stream(hc, path, write_log, NULL, &resp, &err) < 0) {
+        cli_error(ctx, "unable to connect to kleened: %s", err.msg);
+        rc = CLI_EXIT_FAILURE;
+    } else if (resp.status != 200) {
+        rc = cli_print_server_error(ctx, &resp);
+    }
+    http_response_free(&resp);
+    return rc;
+}
+
+/* ---- the group ----------------------------------------------------------------------------- */
+
+static const cli_command cli_container_create = {
+    .name = "create",
+    .args_usage = "IMAGE [COMMAND]...",
+    .short_help = "Create a new container.",
+    .help = "Create a new container. The IMAGE parameter syntax is: "
+            "`<image_id>|[<image_name>[:<tag>]][@<snapshot_id>]`\n\n"
+            "See the documentation for details.",
+    .options = create_options,
+    .min_args = 1,
+    .max_args = -1,
+    .no_args_is_help = true,
+    .options_stop_after = 1,
+    .run = container_create,
+};
+
+static const cli_command cli_container_ls = {
+    .name = "ls",
+    .short_help = "List containers",
+    .options = ls_options,
+    .max_args = 0,
+    .run = container_ls,
+};
+
+static const cli_command cli_container_inspect = {
+    .name = "inspect",
+    .args_usage = "CONTAINER",
+    .short_help = "Display detailed information on a container.",
+    .min_args = 1,
+    .max_args = 1,
+    .no_args_is_help = true,
+    .run = container_inspect,
+};
+
+static const cli_command cli_container_rm = {
+    .name = "rm",
+    .args_usage = "CONTAINERS...",
+    .short_help = "Remove one or more containers",
+    .options = rm_options,
+    .min_args = 1,
+    .max_args = -1,
+    .no_args_is_help = true,
+    .run = container_rm,
+};
+
+static const cli_command cli_container_prune = {
+    .name = "prune",
+    .short_help = "Remove all stopped containers.",
+    .options = prune_options,
+    .max_args = 0,
+    .run = container_prune,
+};
+
+static const cli_command cli_container_start = {
+    .name = "start",
+    .args_usage = "CONTAINERS...",
+    .short_help = "Start one or more stopped containers.",
+    .help = "Start one or more stopped containers. Attach only if a single container is "
+            "started",
+    .options = start_options,
+    .min_args = 1,
+    .max_args = -1,
+    .no_args_is_help = true,
+    .run = container_start,
+};
+
+static const cli_command cli_container_stop = {
+    .name = "stop",
+    .args_usage = "CONTAINERS...",
+    .short_help = "Stop one or more running containers",
+    .min_args = 1,
+    .max_args = -1,
+    .no_args_is_help = true,
+    .run = container_stop,
+};
+
+static const cli_command cli_container_restart = {
+    .name = "restart",
+    .args_usage = "CONTAINERS...",
+    .short_help = "Restart one or more containers",
+    .min_args = 1,
+    .max_args = -1,
+    .no_args_is_help = true,
+    .run = container_restart,
+};
+
+static const cli_command cli_container_exec = {
+    .name = "exec",
+    .args_usage = "CONTAINER [COMMAND]...",
+    .short_help = "Run a command in a container",
+    .options = exec_options,
+    .min_args = 1,
+    .max_args = -1,
+    .no_args_is_help = true,
+    .options_stop_after = 1,
+    .run = container_exec,
+};
+
+static const cli_command cli_container_update = {
+    .name = "update",
+    .args_usage = "CONTAINER [COMMAND]...",
+    .short_help = "Modify container properties.",
+    .help = "Modify container properties. Only the properties given are changed; a COMMAND "
+            "replaces the container's command.\n\n"
+            "Using a running container's environment variables and user needs a restart of "
+            "the container. Jail parameters are applied to a running container at once when "
+            "possible.",
+    .options = update_options,
+    .min_args = 1,
+    .max_args = -1,
+    .no_args_is_help = true,
+    .options_stop_after = 1,
+    .run = container_update,
+};
+
+static const cli_command cli_container_rename = {
+    .name = "rename",
+    .args_usage = "CONTAINER NAME",
+    .short_help = "Rename a container.",
+    .min_args = 2,
+    .max_args = 2,
+    .no_args_is_help = true,
+    .run = container_rename,
+};
+
+static const cli_command cli_container_run = {
+    .name = "run",
+    .args_usage = "IMAGE [COMMAND]...",
+    .short_help = "Run a command in a new container.",
+    .help = "Run a command in a new container.\n\n"
+            "The IMAGE syntax is: (IMAGE_ID|IMAGE_NAME[:TAG])[:@SNAPSHOT]",
+    .options = run_options,
+    .min_args = 1,
+    .max_args = -1,
+    .no_args_is_help = true,
+    .options_stop_after = 1,
+    .run = container_run,
+};
+
+static const cli_command cli_container_logs = {
+    .name = "logs",
+    .args_usage = "CONTAINER",
+    .short_help = "Show the output of a container.",
+    .help = "Show the output of a container's processes, as kept by kleened. With '--follow' "
+            "keep printing new output until interrupted.",
+    .options = logs_options,
+    .min_args = 1,
+    .max_args = 1,
+    .no_args_is_help = true,
+    .run = container_logs,
+};
+
+static const cli_command *const container_commands[] = {
+    &cli_container_create,  &cli_container_ls,
+    &cli_container_inspect, &cli_container_rm,
+    &cli_container_prune,   &cli_container_start,
+    &cli_container_stop,    &cli_container_restart,
+    &cli_container_exec,    &cli_container_update,
+    &cli_container_rename,  &cli_container_run,
+    &cli_container_logs,    NULL,
+};
+
+const cli_group cli_container_group = {
+    .name = "container",
+    .short_help = "Manage containers",
+    .commands = container_commands,
+};

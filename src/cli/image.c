@@ -1,0 +1,308 @@
+/* `klee image ...`: create, ls, inspect, rm, prune, tag (KLEE-CLI.md §5 image; API.md §6
+ * Images, §7.2). `image build` comes with the builder and reuses cli/wsclient the same way
+ * as `image create` does here. */
+#include "cli/cli.h"
+#include "cli/progress.h"
+#include "cli/wsclient.h"
+#include "lib/cleanup.h"
+#include "lib/jsonx.h"
+#include "lib/xalloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+/* ---- image create ---------------------------------------------------------------------- */
+
+static const cli_option create_options[] = {
+    {"tag", 't', "TEXT", "Name and optionally a tag in the 'name:tag' format", NULL},
+    {"dns", 0, NULL, "Whether to copy the host's /etc/resolv.conf into the image (default: on)",
+     "no-dns"},
+    {"localtime", 0, NULL,
+     "Whether to copy the host's /etc/localtime into the image, if it exists (default: on)",
+     "no-localtime"},
+    {"update", 0, NULL,
+     "Update the userland of the new image (freebsd-update on FreeBSD hosts; default: off)",
+     "no-update"},
+    {"autotag", 'a', NULL,
+     "Tag the image with the detected OS version when using 'fetch-auto' (default: on; off "
+     "when '--tag' is given)",
+     "no-autotag"},
+    {0},
+};
+
+static const char *const create_methods[] = {"fetch-auto", "fetch", "zfs-copy", "zfs-clone"};
+
+static size_t terminal_width(void)
+{
+    struct winsize ws;
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        return ws.ws_col;
+    const char *cols = getenv("COLUMNS");
+    long v = cols ? strtol(cols, NULL, 10) : 0;
+    return v > 0 ? (size_t)v : 80;
+}
+
+static void feed_progress(void *ud, const uint8_t *data, size_t n, bool is_binary)
+{
+    (void)is_binary;
+    progress_feed(ud, data, n);
+}
+
+/* The config frame (API.md §5.11), built from the command line; NULL after printing a
+ * usage error (*rc set). */
+static json_t *create_config(const cli_args *a, int *rc)
+{
+    const char *method = a->pos[0];
+    const char *source = a->npos > 1 ? a->pos[1] : NULL;
+    bool known = false;
+    for (size_t i = 0; i < KL_ARRAY_SIZE(create_methods); i++)
+        known = known || strcmp(method, create_methods[i]) == 0;
+    if (!known) {
+        *rc = cli_usage_error("klee image create", "METHOD [SOURCE]",
+                              "Invalid value for 'METHOD': '%s' is not one of 'fetch-auto', "
+                              "'fetch', 'zfs-copy', 'zfs-clone'.",
+                              method);
+        return NULL;
+    }
+    bool is_auto = strcmp(method, "fetch-auto") == 0;
+    if (!is_auto && !source) {
+        *rc = cli_usage_error("klee image create", "METHOD [SOURCE]",
+                              "The SOURCE argument is needed when creating images using the "
+                              "'%s' method.",
+                              method);
+        return NULL;
+    }
+    if (is_auto && source) {
+        *rc = cli_usage_error("klee image create", "METHOD [SOURCE]", "too many arguments: %s",
+                              source);
+        return NULL;
+    }
+    const char *tag = cli_value(a, "tag") ? cli_value(a, "tag") : "";
+    bool autotag = cli_bool(a, "autotag") != 0;
+    if (is_auto && tag[0])
+        autotag = false; /* an explicit tag wins */
+    bool is_fetch = strcmp(method, "fetch") == 0;
+    return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:b}", "method", method, "url",
+                     is_fetch ? source : "", "zfs_dataset", !is_fetch && !is_auto ? source : "",
+                     "tag", tag, "dns", cli_bool(a, "dns") != 0, "localtime",
+                     cli_bool(a, "localtime") != 0, "update", cli_bool(a, "update") == 1, "autotag",
+                     autotag);
+}
+
+static int image_create(cli_ctx *ctx, const cli_args *a)
+{
+    int rc = CLI_EXIT_FAILURE;
+    _cleanup_json_ json_t *config = create_config(a, &rc);
+    if (!config)
+        return rc;
+    wsclient *w = wsclient_open(ctx, "/images/create", config);
+    if (!w)
+        return CLI_EXIT_FAILURE;
+    wsclient_result r = {0};
+    int s = wsclient_read_start(w, &r);
+    bool ok = false;
+    if (s >= 0) {
+        bool tty = isatty(STDOUT_FILENO);
+        progress p;
+        progress_init(&p, stdout, tty, tty ? terminal_width() : 0);
+        int relayed = wsclient_relay(w, feed_progress, &p, &r);
+        progress_finish(&p);
+        if (relayed == 0) {
+            wsclient_print_closing(ctx, &r);
+            ok = r.started && r.code == KL_WS_CLOSE_NORMAL;
+        }
+    } else if (r.code != KL_WS_CLOSE_ABNORMAL) {
+        wsclient_print_closing(ctx, &r);
+    }
+    wsclient_result_free(&r);
+    wsclient_free(w);
+    return ok ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
+}
+
+/* ---- ls, inspect, tag, rm, prune --------------------------------------------------------- */
+
+static const render_column image_columns[] = {
+    {"ID", "36", RENDER_LEFT, 0, 0},           /* cyan */
+    {"NAME", "1;38;5;122", RENDER_LEFT, 0, 0}, /* bold aquamarine1 */
+    {"TAG", "38;5;122", RENDER_LEFT, 0, 0},    /* aquamarine1 */
+    {"CREATED", "97", RENDER_LEFT, 0, 0},      /* bright_white */
+};
+
+static int print_images(cli_ctx *ctx, const http_response *resp)
+{
+    _cleanup_json_ json_t *list = cli_response_json(resp);
+    if (!json_is_array(list)) {
+        cli_error(ctx, "unexpected reply from kleened: %s", resp->body ? resp->body : "");
+        return CLI_EXIT_FAILURE;
+    }
+    size_t n = json_array_size(list);
+    char **cells = xcalloc(4 * n + 1, sizeof(char *));
+    double now = cli_now();
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_array_get(list, i);
+        cells[4 * i] = xstrdup(jx_str(v, "id", ""));
+        cells[4 * i + 1] = xstrdup(jx_str(v, "name", ""));
+        cells[4 * i + 2] = xstrdup(jx_str(v, "tag", ""));
+        cells[4 * i + 3] = render_created_ago(jx_str(v, "created", ""), now);
+    }
+    cli_print_table(ctx, image_columns, KL_ARRAY_SIZE(image_columns), cells, n);
+    strv_free(cells);
+    return CLI_EXIT_OK;
+}
+
+static int image_ls(cli_ctx *ctx, const cli_args *a)
+{
+    (void)a;
+    http_response resp = HTTP_RESPONSE_INIT;
+    long status = cli_request(ctx, "GET", "/images/list", NULL, &resp);
+    int rc = status < 0      ? CLI_EXIT_FAILURE
+             : status == 200 ? print_images(ctx, &resp)
+                             : cli_print_server_error(ctx, &resp);
+    http_response_free(&resp);
+    return rc;
+}
+
+static int image_inspect(cli_ctx *ctx, const cli_args *a)
+{
+    _cleanup_free_ char *id = cli_path_escape(a->pos[0]);
+    _cleanup_free_ char *path = xasprintf("/images/%s/inspect", id);
+    http_response resp = HTTP_RESPONSE_INIT;
+    long status = cli_request(ctx, "GET", path, NULL, &resp);
+    int rc = status < 0      ? CLI_EXIT_FAILURE
+             : status == 200 ? cli_print_json(ctx, &resp)
+                             : cli_print_server_error(ctx, &resp);
+    http_response_free(&resp);
+    return rc;
+}
+
+static int image_tag(cli_ctx *ctx, const cli_args *a)
+{
+    _cleanup_free_ char *id = cli_path_escape(a->pos[0]);
+    _cleanup_free_ char *nametag = cli_path_escape(a->pos[1]);
+    _cleanup_free_ char *path = xasprintf("/images/%s/tag?nametag=%s", id, nametag);
+    http_response resp = HTTP_RESPONSE_INIT;
+    long status = cli_request(ctx, "POST", path, NULL, &resp);
+    int rc = status < 0      ? CLI_EXIT_FAILURE
+             : status == 200 ? cli_print_id(ctx, &resp)
+                             : cli_print_server_error(ctx, &resp);
+    http_response_free(&resp);
+    return rc;
+}
+
+static int image_rm(cli_ctx *ctx, const cli_args *a)
+{
+    /* One request per image; stop at the first failure with exit 1 (like the original). */
+    for (size_t i = 0; i < a->npos; i++) {
+        _cleanup_free_ char *id = cli_path_escape(a->pos[i]);
+        _cleanup_free_ char *path = xasprintf("/images/%s", id);
+        http_response resp = HTTP_RESPONSE_INIT;
+        long status = cli_request(ctx, "DELETE", path, NULL, &resp);
+        int rc = status < 0      ? CLI_EXIT_FAILURE
+                 : status == 200 ? cli_print_id(ctx, &resp)
+                                 : cli_print_server_error(ctx, &resp);
+        http_response_free(&resp);
+        if (rc != CLI_EXIT_OK)
+            return rc;
+    }
+    return CLI_EXIT_OK;
+}
+
+static const cli_option prune_options[] = {
+    {"all", 'a', NULL, "Remove tagged images as well.", NULL},
+    {"force", 'f', NULL, "Do not prompt for confirmation", NULL},
+    {0},
+};
+
+static int image_prune(cli_ctx *ctx, const cli_args *a)
+{
+    /* `all` is a required query parameter: always sent. */
+    const char *path = cli_flag(a, "all") ? "/images/prune?all=true" : "/images/prune?all=false";
+    return cli_prune(ctx, path, "WARNING! This will remove all unused images.",
+                     cli_flag(a, "force"));
+}
+
+/* ---- the group ----------------------------------------------------------------------------- */
+
+static const cli_command cli_image_create = {
+    .name = "create",
+    .args_usage = "METHOD [SOURCE]",
+    .short_help = "Create a new base image.",
+    .help = "Create a new base image using one of the methods 'fetch-auto', 'fetch', 'zfs-copy' "
+            "or 'zfs-clone'. SOURCE is needed by every method but 'fetch-auto'.\n\n"
+            "fetch URL: create the image from a root filesystem tar archive (http://, https:// "
+            "or file://).\n\n"
+            "fetch-auto: create the image from the minimal base system matching the kleened "
+            "host.\n\n"
+            "zfs-copy DATASET: copy a dataset (a directory tree on Linux hosts) on the "
+            "kleened host into the new image.\n\n"
+            "zfs-clone DATASET: like zfs-copy, but the image is a clone of the dataset (on "
+            "Linux hosts the directory is used read-only as the image's bottom layer) and "
+            "depends on it.",
+    .options = create_options,
+    .min_args = 1,
+    .max_args = 2,
+    .no_args_is_help = true,
+    .run = image_create,
+};
+
+static const cli_command cli_image_ls = {
+    .name = "ls",
+    .short_help = "List images",
+    .max_args = 0,
+    .run = image_ls,
+};
+
+static const cli_command cli_image_inspect = {
+    .name = "inspect",
+    .args_usage = "IMAGE",
+    .short_help = "Display detailed information on an image.",
+    .min_args = 1,
+    .max_args = 1,
+    .no_args_is_help = true,
+    .run = image_inspect,
+};
+
+static const cli_command cli_image_rm = {
+    .name = "rm",
+    .args_usage = "IMAGES...",
+    .short_help = "Remove one or more images",
+    .min_args = 1,
+    .max_args = -1,
+    .no_args_is_help = true,
+    .run = image_rm,
+};
+
+static const cli_command cli_image_prune = {
+    .name = "prune",
+    .short_help = "Remove images that are not being used by containers.",
+    .help = "Remove images that are not being used by containers. Without '--all' only "
+            "untagged images are removed.",
+    .options = prune_options,
+    .max_args = 0,
+    .run = image_prune,
+};
+
+static const cli_command cli_image_tag = {
+    .name = "tag",
+    .args_usage = "SOURCE_IMAGE NAMETAG",
+    .short_help = "Update the tag of image SOURCE_IMAGE to NAMETAG",
+    .help = "Update the tag of image SOURCE_IMAGE to NAMETAG.\n\n"
+            "NAMETAG uses the 'name:tag' format. If ':tag' is omitted, ':latest' is used.",
+    .min_args = 2,
+    .max_args = 2,
+    .no_args_is_help = true,
+    .run = image_tag,
+};
+
+static const cli_command *const image_commands[] = {
+    &cli_image_create, &cli_image_ls, &cli_image_inspect, &cli_image_rm, &cli_image_prune,
+    &cli_image_tag,    NULL,
+};
+
+const cli_group cli_image_group = {
+    .name = "image",
+    .short_help = "Manage images",
+    .commands = image_commands,
+};

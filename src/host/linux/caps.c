@@ -1,0 +1,105 @@
+/* Capabilities of container processes: Docker's default set, bounding-set drop, no inheritable
+ * or ambient capabilities. Must not be used outside the freshly forked container children. */
+#include <errno.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/capability.h>
+#include <sys/prctl.h>
+
+#include "host/linux/internal.h"
+
+static const int docker_default[] = {
+    CAP_CHOWN,   CAP_DAC_OVERRIDE, CAP_FSETID,           CAP_FOWNER,
+    CAP_MKNOD,   CAP_NET_RAW,      CAP_SETGID,           CAP_SETUID,
+    CAP_SETFCAP, CAP_SETPCAP,      CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT,
+    CAP_KILL,    CAP_AUDIT_WRITE,
+};
+
+uint64_t caps_default_mask(void)
+{
+    uint64_t m = 0;
+    for (size_t i = 0; i < sizeof(docker_default) / sizeof(docker_default[0]); i++)
+        m |= 1ULL << docker_default[i];
+    return m;
+}
+
+static int cap_by_name(const char *name, int *cap, kl_error *err)
+{
+    char buf[64];
+    if (strncasecmp(name, "CAP_", 4) == 0)
+        name += 4;
+    if (strlen(name) + 5 > sizeof(buf))
+        return kl_error_set(err, EINVAL, "unknown capability '%s'", name);
+    strcpy(buf, "cap_");
+    for (size_t i = 0; name[i]; i++)
+        buf[4 + i] = (char)((name[i] >= 'A' && name[i] <= 'Z') ? name[i] + 32 : name[i]);
+    buf[4 + strlen(name)] = '\0';
+    cap_value_t v;
+    if (cap_from_name(buf, &v) < 0 || v < 0 || v > 63)
+        return kl_error_set(err, EINVAL, "unknown capability '%s'", name);
+    *cap = v;
+    return 0;
+}
+
+int caps_compute(char *const *add, char *const *drop, bool no_raw_sockets, uint64_t *mask,
+                 kl_error *err)
+{
+    uint64_t m = caps_default_mask();
+    uint64_t all = 0;
+    for (int c = 0; c <= CAP_LAST_CAP; c++)
+        all |= 1ULL << c;
+    for (char *const *p = drop; p && *p; p++) {
+        int c;
+        if (strcasecmp(*p, "ALL") == 0) {
+            m = 0;
+            continue;
+        }
+        if (cap_by_name(*p, &c, err) < 0)
+            return -1;
+        m &= ~(1ULL << c);
+    }
+    if (no_raw_sockets)
+        m &= ~(1ULL << CAP_NET_RAW);
+    for (char *const *p = add; p && *p; p++) {
+        int c;
+        if (strcasecmp(*p, "ALL") == 0) {
+            m = all;
+            continue;
+        }
+        if (cap_by_name(*p, &c, err) < 0)
+            return -1;
+        m |= 1ULL << c;
+    }
+    *mask = m & all;
+    return 0;
+}
+
+int caps_limit_bounding(uint64_t mask, kl_error *err)
+{
+    /* Running kernels may know more capabilities than our headers: probe upwards. */
+    for (int c = 0; c < 64; c++) {
+        if (mask & (1ULL << c))
+            continue;
+        if (prctl(PR_CAPBSET_READ, c, 0, 0, 0) < 0)
+            break; /* EINVAL: past the kernel's last capability */
+        if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0)
+            return kl_error_errno(err, errno, "dropping capability %d from the bounding set", c);
+    }
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+        return kl_error_errno(err, errno, "clearing ambient capabilities");
+    return 0;
+}
+
+int caps_set_final(uint64_t mask, bool is_root, kl_error *err)
+{
+    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof(data));
+    if (is_root) {
+        data[0].effective = data[0].permitted = (uint32_t)mask;
+        data[1].effective = data[1].permitted = (uint32_t)(mask >> 32);
+    }
+    if (capset(&hdr, data) < 0)
+        return kl_error_errno(err, errno, "setting capabilities");
+    return 0;
+}

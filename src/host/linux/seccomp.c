@@ -1,0 +1,119 @@
+/* The default seccomp filter of container processes: a deny-list modelled on Docker's default
+ * profile. Everything not listed is allowed; listed calls fail with EPERM (ENOSYS for clone3,
+ * so that libcs fall back to clone(2), whose flags we can inspect).
+ *
+ * Denied: kernel/module/boot control (kexec_*, *_module, reboot, swapon/off, acct, iopl,
+ * ioperm, syslog), time setting, the keyring (keyctl, add_key, request_key), bpf,
+ * perf_event_open, userfaultfd, open_by_handle_at, lookup_dcookie, quotactl, nfsservctl,
+ * uselib, vm86*, the mount API (mount, umount2, pivot_root, fsopen, fsmount, fsconfig, fspick,
+ * open_tree, move_mount, mount_setattr), namespace changes (unshare, setns, clone with any
+ * CLONE_NEW* flag), and personality() with anything above PER_LINUX|UNAME26 (ADDR_NO_RANDOMIZE,
+ * READ_IMPLIES_EXEC, ...; this also refuses the 0xffffffff query, which Docker allows — a
+ * deny-list cannot express that exception with libseccomp).
+ * ptrace stays allowed as in Docker on kernels >= 4.8 (it needs CAP_SYS_PTRACE across users).
+ * The filter covers x86_64 and its x86/x32 compatibility ABIs. */
+#include <errno.h>
+#include <sched.h>
+#include <seccomp.h>
+
+#include "host/linux/internal.h"
+
+static const char *const denied[] = {
+    "kexec_load",
+    "kexec_file_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "create_module",
+    "reboot",
+    "swapon",
+    "swapoff",
+    "acct",
+    "iopl",
+    "ioperm",
+    "syslog",
+    "settimeofday",
+    "clock_settime",
+    "clock_adjtime",
+    "stime",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "bpf",
+    "perf_event_open",
+    "userfaultfd",
+    "open_by_handle_at",
+    "lookup_dcookie",
+    "quotactl",
+    "nfsservctl",
+    "uselib",
+    "vm86",
+    "vm86old",
+    "mount",
+    "umount",
+    "umount2",
+    "pivot_root",
+    "fsopen",
+    "fsmount",
+    "fsconfig",
+    "fspick",
+    "open_tree",
+    "move_mount",
+    "mount_setattr",
+    "unshare",
+    "setns",
+    "get_kernel_syms",
+    "query_module",
+    "kcmp",
+    "process_vm_readv",
+    "process_vm_writev",
+};
+
+static const unsigned long ns_flags[] = {
+    CLONE_NEWNS,  CLONE_NEWUTS, CLONE_NEWIPC,    CLONE_NEWUSER,
+    CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWCGROUP, 0x00000080 /* CLONE_NEWTIME */,
+};
+
+static void release_ctx(scmp_filter_ctx *c)
+{
+    if (*c)
+        seccomp_release(*c);
+}
+
+int seccomp_load_default(kl_error *err)
+{
+    __attribute__((cleanup(release_ctx))) scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    if (!ctx)
+        return kl_error_set(err, ENOMEM, "seccomp: init failed");
+    int r;
+    if (seccomp_arch_native() == SCMP_ARCH_X86_64) {
+        if ((r = seccomp_arch_add(ctx, SCMP_ARCH_X86)) < 0 && r != -EEXIST)
+            return kl_error_errno(err, -r, "seccomp: adding the x86 ABI");
+        if ((r = seccomp_arch_add(ctx, SCMP_ARCH_X32)) < 0 && r != -EEXIST)
+            return kl_error_errno(err, -r, "seccomp: adding the x32 ABI");
+    }
+    for (size_t i = 0; i < sizeof(denied) / sizeof(denied[0]); i++) {
+        int nr = seccomp_syscall_resolve_name(denied[i]);
+        if (nr == __NR_SCMP_ERROR)
+            continue; /* not a syscall on any of our ABIs */
+        r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
+        if (r < 0 && r != -EEXIST)
+            return kl_error_errno(err, -r, "seccomp: rule for %s", denied[i]);
+    }
+    r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+    if (r < 0)
+        return kl_error_errno(err, -r, "seccomp: rule for clone3");
+    for (size_t i = 0; i < sizeof(ns_flags) / sizeof(ns_flags[0]); i++) {
+        r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
+                             SCMP_A0(SCMP_CMP_MASKED_EQ, ns_flags[i], ns_flags[i]));
+        if (r < 0)
+            return kl_error_errno(err, -r, "seccomp: rule for clone");
+    }
+    r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(personality), 1,
+                         SCMP_A0(SCMP_CMP_GT, 0x20008, 0));
+    if (r < 0)
+        return kl_error_errno(err, -r, "seccomp: rule for personality");
+    if ((r = seccomp_load(ctx)) < 0)
+        return kl_error_errno(err, -r, "seccomp: loading the filter");
+    return 0;
+}

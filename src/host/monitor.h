@@ -1,0 +1,94 @@
+/* The container monitor of the host layer (DESIGN.md §4): one process per running container,
+ * double-forked away from kleened so that containers survive a daemon restart. It holds the
+ * container's pid 1, the terminals/pipes of its exec processes, their exit codes and the
+ * container log, and answers kleened on a UNIX socket in the container's run directory.
+ * Portable interface: plain C types only. */
+#ifndef KL_HOST_MONITOR_H
+#define KL_HOST_MONITOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "host/runtime.h"
+#include "lib/error.h"
+
+typedef struct host_monitor_spec {
+    /* The container to start; its argv/env/user/cwd/tty are those of the main process (the
+     * first exec instance). stdin/stdout/stderr fds are ignored: the monitor owns the I/O. */
+    host_container_spec container;
+    const char *exec_id;  /* id of the exec instance that is the main process */
+    const char *run_dir;  /* <run_root>/containers/<id>: monitor.sock, state.json, log */
+    size_t log_max_bytes; /* cap of container.log; 0 = default (1 MiB) */
+    /* Paths the monitor unmounts (lazily, in this order) after the container has ended, e.g.
+     * the overlay rootfs that the engine mounted before starting it. NULL-terminated. */
+    char *const *unmount_on_exit;
+    /* Attached start: host_monitor_start hands back, in info->stream, a connection that is
+     * already the main process's stream (nothing of its output can be missed, and the monitor
+     * cannot end before the caller has seen the end: the 'Z' is queued on that connection). */
+    bool attach;
+} host_monitor_spec;
+
+typedef struct host_monitor_info {
+    int monitor_pid;
+    int container_pid; /* the container's reaper (pid 1 inside) */
+    /* With spec->attach: the main process's stream (host_monitor_stream_*), owned by the
+     * caller (host_monitor_close). NULL otherwise. */
+    struct host_monitor *stream;
+} host_monitor_info;
+
+/* Start the monitor and, through it, the container. Returns once the main process has been
+ * exec'd inside the container (or with the error that prevented it, container gone). */
+int host_monitor_start(const host_monitor_spec *spec, host_monitor_info *out, kl_error *err);
+
+typedef struct host_monitor host_monitor; /* a connection to a monitor */
+
+/* Connect to the monitor of run_dir. ENOENT/ECONNREFUSED when there is none (container not
+ * running, or its monitor died). */
+host_monitor *host_monitor_connect(const char *run_dir, kl_error *err);
+void host_monitor_close(host_monitor *m);
+
+/* The monitor's state.json as a string (caller frees); from the socket when the monitor runs,
+ * else read from the file it left behind. NULL + ENOENT when there is neither. */
+char *host_monitor_status(const char *run_dir, kl_error *err);
+
+typedef struct host_monitor_exec_spec {
+    const char *exec_id;
+    char *const *argv;
+    char *const *env;
+    const char *user;
+    const char *cwd;
+    bool tty;
+    unsigned short rows, cols;
+} host_monitor_exec_spec;
+
+/* Start a process in the running container. attach=false: returns when it has started.
+ * attach=true: the connection becomes the process's stream (host_monitor_stream_*). */
+int host_monitor_exec(host_monitor *m, const host_monitor_exec_spec *spec, bool attach,
+                      kl_error *err);
+/* Make this connection the stream of an existing exec (e.g. the main process right after
+ * host_monitor_start, so no output is lost: the monitor buffers until the first attach or
+ * 1 MiB). */
+int host_monitor_attach(host_monitor *m, const char *exec_id, kl_error *err);
+
+/* Stream mode. recv: 1 = output (*data, *len valid until the next call), 0 = the process ended
+ * (*exit_code, *container_running set), -1 = error. */
+int host_monitor_stream_recv(host_monitor *m, const void **data, size_t *len, int *exit_code,
+                             bool *container_running, int timeout_ms, kl_error *err);
+int host_monitor_stream_input(host_monitor *m, const void *data, size_t len, kl_error *err);
+int host_monitor_stream_resize(host_monitor *m, unsigned short rows, unsigned short cols,
+                               kl_error *err);
+int host_monitor_stream_close_input(host_monitor *m, kl_error *err);
+/* fd to poll for readability of the stream. */
+int host_monitor_fd(const host_monitor *m);
+
+/* Signal one exec process (host signal number). */
+int host_monitor_kill(host_monitor *m, const char *exec_id, int sig, kl_error *err);
+/* Stop the whole container: SIGTERM to every process, grace_ms, then SIGKILL. Returns when it
+ * has ended, with the main process's exit code. */
+int host_monitor_stop(host_monitor *m, int grace_ms, int *exit_code, kl_error *err);
+
+/* The container log (the main process's output). follow=true keeps streaming new output
+ * through host_monitor_stream_recv until the container ends. */
+int host_monitor_log(host_monitor *m, bool follow, kl_error *err);
+
+#endif

@@ -1,0 +1,158 @@
+/* The container runtime core of the host layer: start a container process, join a running
+ * container for exec, signal and wait.
+ *
+ * Portable on purpose: plain C types only, no Linux (or FreeBSD) type or constant appears
+ * here. The Linux implementation lives in src/host/linux/ (namespaces + pivot_root + a reaper
+ * as pid 1); a FreeBSD one would drive jail(2)/jexec the same way.
+ *
+ * It must not: know about images, layers, networks or the database. The caller hands it an
+ * already-prepared root directory and final values (merged env, resolved host mount sources).
+ *
+ * Exit-code rule (host_process_wait): a process that exited normally gives its exit status
+ * (0..255); one killed by signal N gives 128+N (SIGKILL → 137, SIGTERM → 143). For a
+ * container this is the status of its MAIN process (the command of the spec), but the
+ * container only ends when no other process is left in it (jail semantics: the reaper, pid 1
+ * of the container, waits for orphans and for exec'd processes, then exits with the main
+ * process's code). If the whole container is killed (host_container_kill or SIGKILL to the
+ * reaper) before the main process ended, the result is 137.
+ *
+ * Exec'd processes are children of the caller of host_exec_start(), not of the reaper: reap
+ * them promptly (host_process_wait). The kernel completes the death of a container's pid 1
+ * only after every process of its pid namespace has been reaped by its parent. */
+#ifndef KL_HOST_RUNTIME_H
+#define KL_HOST_RUNTIME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "lib/error.h"
+
+typedef enum host_netns_mode {
+    HOST_NETNS_NEW = 0, /* own network namespace (only lo, brought up) */
+    HOST_NETNS_HOST,    /* share the host's network stack */
+    HOST_NETNS_PATH,    /* join an existing one: spec.netns_path (e.g. /run/netns/x) */
+} host_netns_mode;
+
+typedef struct host_mount {
+    const char *source;      /* absolute host path: directory or regular file */
+    const char *destination; /* absolute path inside the container, created if missing */
+    bool read_only;
+} host_mount;
+
+typedef struct host_limits {
+    long long memory_bytes; /* 0 = unlimited */
+    long long pids_max;     /* 0 = unlimited */
+    long long cpu_millis;   /* 1000 = one CPU; 0 = unlimited */
+    long long nofile;       /* RLIMIT_NOFILE soft+hard; 0 = inherit. Clamped to the current hard
+                               limit, never raised above it */
+} host_limits;
+
+typedef struct host_container_spec {
+    const char *id;       /* container id (12 hex); names the cgroup. Required */
+    const char *rootfs;   /* prepared root directory (e.g. an overlay mount). Required */
+    const char *hostname; /* NULL → id */
+    char *const *argv;    /* command, argv[0] searched in the env's PATH. Required */
+    char *const *env;     /* "K=V", already merged (host_env_merge); defaults are added */
+    const char *user;     /* "", "name", "name:group", "uid", "uid:gid"; "" or NULL = root */
+    const char *cwd;      /* NULL or "" → "/" */
+    const host_mount *mounts;
+    size_t n_mounts;
+    char *const *cap_add;  /* "NET_ADMIN" or "CAP_NET_ADMIN", added to the default set */
+    char *const *cap_drop; /* removed from the default set ("ALL" drops everything) */
+    host_netns_mode netns;
+    const char *netns_path;
+    bool share_ipc;      /* join the host's SysV IPC namespace instead of a private one */
+    bool no_devfs;       /* don't mount a minimal /dev; the image's /dev is used as is */
+    bool login_env;      /* add USER, LOGNAME, SHELL of the user (exec.clean) */
+    bool no_seccomp;     /* skip the default seccomp filter (privileged use only) */
+    bool no_raw_sockets; /* drop CAP_NET_RAW (in the Docker default set) */
+    host_limits limits;
+    bool tty; /* allocate a pty inside the container; out->pty_fd is its master */
+    unsigned short tty_rows, tty_cols;
+    int stdin_fd, stdout_fd, stderr_fd; /* without tty; -1 → /dev/null */
+} host_container_spec;
+
+/* An exec process gets the container's capability bounding set and seccomp state (read from
+ * its reaper), so they need not be repeated here. */
+typedef struct host_exec_spec {
+    int container_pid; /* host pid of the container's reaper (host_process.pid) */
+    char *const *argv;
+    char *const *env; /* already merged over the container's env */
+    const char *user;
+    const char *cwd;
+    bool login_env;
+    bool tty;
+    unsigned short tty_rows, tty_cols;
+    int stdin_fd, stdout_fd, stderr_fd;
+} host_exec_spec;
+
+struct host_process_priv;
+
+/* A started container (its reaper) or exec process. Owned by the caller; release with
+ * host_process_release() after host_process_wait() returned the exit code. */
+typedef struct host_process {
+    int pid;    /* host pid: the container's reaper, or the exec'd process */
+    int pty_fd; /* master side of the pty when tty was asked for, else -1 */
+    struct host_process_priv *priv;
+} host_process;
+
+/* Start a container. Returns 0 once the command has been exec'd inside it (setup and exec
+ * errors such as "no such file" are reported here, and the container is gone again). */
+int host_container_start(const host_container_spec *spec, host_process *out, kl_error *err);
+
+/* Start a process inside a running container (its namespaces, root, cgroups), with its own
+ * user/env/cwd/tty. Returns 0 once it has been exec'd. */
+int host_exec_start(const host_exec_spec *spec, host_process *out, kl_error *err);
+
+/* Send `sig` (a host signal number) to every process of the container except its reaper.
+ * SIGKILL kills the reaper itself, which takes the whole container down. */
+int host_container_signal_all(const host_process *ctr, int sig, kl_error *err);
+
+/* Stop: SIGTERM to every process, wait up to grace_ms for the container to end, then SIGKILL.
+ * Reaps and cleans up like host_process_wait; *exit_code as there. */
+int host_container_stop(host_process *ctr, int grace_ms, int *exit_code, kl_error *err);
+
+/* Wait for the process (container: its reaper) to end; timeout_ms < 0 waits forever.
+ * Returns 1 when it ended (*exit_code per the rule above; a container's cgroups are removed),
+ * 0 on timeout, -1 on error. */
+int host_process_wait(host_process *p, int timeout_ms, int *exit_code, kl_error *err);
+
+/* Free what host_process holds (closes pty_fd). Does not kill anything. */
+void host_process_release(host_process *p);
+
+/* Set the window size of a pty master. */
+int host_pty_resize(int pty_fd, unsigned short rows, unsigned short cols, kl_error *err);
+
+/* Environment merge: a copy of `base` with every "K=V" of `over` replacing the base entry of
+ * the same K or appended, in order. Entries without '=' are ignored. Never NULL. */
+char **host_env_merge(char *const *base, char *const *over);
+
+/* jail_param (shared/API.md 5.1) with Linux meanings. Accepted, with jail(8) boolean syntax
+ * (`name`, `name=true|false|1|0`, `no`-prefixed last component = false):
+ *   host.hostname=X       hostname of the container
+ *   mount.devfs / mount.nodevfs   minimal /dev (default) / the image's /dev untouched
+ *   allow.raw_sockets     add CAP_NET_RAW (false: drop it; the Docker default set has it)
+ *   allow.sysvipc         true: share the host's SysV IPC namespace (FreeBSD's legacy meaning:
+ *                         jailed processes see the host's IPC objects); false/default: own one
+ *   exec.clean            true (Kleene default): login environment (HOME/USER/LOGNAME/SHELL of
+ *                         the user, PATH) + the given env; false: only the given env + PATH,
+ *                         HOME, HOSTNAME defaults. The daemon's own environment never leaks in.
+ *   exec.jail_user=X      run the command as X (overrides the container's user)
+ * Anything else is an error naming the parameter. String values may be wrapped in one pair
+ * of double quotes. Later parameters override earlier ones. */
+typedef struct host_jailparams {
+    char *hostname;        /* NULL = unset */
+    char *jail_user;       /* NULL = unset */
+    int mount_devfs;       /* -1 unset, 0, 1 */
+    int allow_raw_sockets; /* -1 unset, 0, 1 */
+    int allow_sysvipc;     /* -1 unset, 0, 1 */
+    int exec_clean;        /* -1 unset, 0, 1 */
+} host_jailparams;
+
+int host_jailparams_parse(char *const *params, host_jailparams *out, kl_error *err);
+void host_jailparams_free(host_jailparams *p);
+/* Apply the set fields to a spec (hostname, user, no_devfs, no_raw_sockets, share_ipc,
+ * login_env). The spec then points into `p`: keep it alive while the spec is used. */
+void host_jailparams_apply(const host_jailparams *p, host_container_spec *spec);
+
+#endif

@@ -1,0 +1,351 @@
+/* The firewall: the rendered nft batch (pure, against expected text), nft -c validation,
+ * and, as root inside a fresh network namespace of our own, the behaviour: masquerade to
+ * an outside netns with no route back, a published port reached from outside, from the
+ * host via its address and via 127.0.0.1, hairpin, icc off, internal, two isolated
+ * networks; then removal. The real host's ruleset is never touched. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+
+#include "host/net.h"
+#include "lib/cleanup.h"
+#include "lib/xalloc.h"
+#include "nettest.h"
+
+#define OK(call)                                                                                   \
+    do {                                                                                           \
+        kl_error _e = KL_ERROR_INIT;                                                               \
+        kl_error *E = &_e;                                                                         \
+        if ((call) < 0)                                                                            \
+            fail_msg("%s: %s", #call, _e.msg);                                                     \
+    } while (0)
+
+static bool is_root;
+
+static const char *const em0[] = {"em0"};
+
+static void test_render(void **state)
+{
+    host_fw_network nets[] = {
+        {"kleene0", "10.13.37.7/24", "fd00:1::/64", "em0", true, false},
+        {"kleene1", "10.13.38.0/24", NULL, "", false, true},
+    };
+    host_fw_port ports[] = {
+        {false, 8080, 8080, 80, 80, em0, 1, NULL, "kleene0", "10.13.37.2", "fd00:1::2"},
+        {true, 5000, 5002, 4000, 4002, NULL, 0, "127.0.0.1", "kleene0", "10.13.37.3", NULL},
+    };
+    host_fw_config cfg = {nets, 2, ports, 2};
+    kl_error err = KL_ERROR_INIT;
+    _cleanup_free_ char *text = host_fw_render(&cfg, &err);
+    assert_non_null(text);
+    const char *want =
+        "table inet kleene\n"
+        "delete table inet kleene\n"
+        "table inet kleene {\n"
+        "\tchain prerouting {\n"
+        "\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
+        "\t\tiifname \"em0\" meta nfproto ipv4 fib daddr type local tcp dport 8080 dnat ip to "
+        "10.13.37.2:80\n"
+        "\t\tiifname \"em0\" meta nfproto ipv6 fib daddr type local tcp dport 8080 dnat ip6 to "
+        "[fd00:1::2]:80\n"
+        "\t\tip daddr 127.0.0.1 udp dport 5000-5002 dnat ip to udp dport map { 5000 : "
+        "10.13.37.3 . 4000, 5001 : 10.13.37.3 . 4001, 5002 : 10.13.37.3 . 4002 }\n"
+        "\t}\n"
+        "\tchain output {\n"
+        "\t\ttype nat hook output priority -100; policy accept;\n"
+        "\t\tmeta nfproto ipv4 fib daddr type local tcp dport 8080 dnat ip to 10.13.37.2:80\n"
+        "\t\tmeta nfproto ipv6 fib daddr type local tcp dport 8080 dnat ip6 to [fd00:1::2]:80\n"
+        "\t\tip daddr 127.0.0.1 udp dport 5000-5002 dnat ip to udp dport map { 5000 : "
+        "10.13.37.3 . 4000, 5001 : 10.13.37.3 . 4001, 5002 : 10.13.37.3 . 4002 }\n"
+        "\t}\n"
+        "\tchain postrouting {\n"
+        "\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
+        "\t\tip saddr 10.13.37.0/24 oifname \"em0\" masquerade\n"
+        "\t\tip6 saddr fd00:1::/64 oifname \"em0\" masquerade\n"
+        "\t\tip saddr 127.0.0.0/8 oifname \"kleene0\" masquerade\n"
+        "\t\tct status dnat ip saddr 10.13.37.0/24 oifname \"kleene0\" masquerade\n"
+        "\t\tct status dnat ip6 saddr fd00:1::/64 oifname \"kleene0\" masquerade\n"
+        "\t\tip saddr 127.0.0.0/8 oifname \"kleene1\" masquerade\n"
+        "\t\tct status dnat ip saddr 10.13.38.0/24 oifname \"kleene1\" masquerade\n"
+        "\t}\n"
+        "\tchain forward {\n"
+        "\t\ttype filter hook forward priority filter; policy accept;\n"
+        "\t\tct state established,related accept\n"
+        "\t\tiifname \"kleene1\" oifname != \"kleene1\" drop\n"
+        "\t\toifname \"kleene0\" ip daddr 10.13.37.2 tcp dport 80 accept\n"
+        "\t\toifname \"kleene0\" ip6 daddr fd00:1::2 tcp dport 80 accept\n"
+        "\t\toifname \"kleene0\" ip daddr 10.13.37.3 udp dport 4000-4002 accept\n"
+        "\t\tiifname \"kleene1\" oifname \"kleene1\" drop\n"
+        "\t\toifname \"kleene0\" iifname != \"kleene0\" drop\n"
+        "\t\toifname \"kleene1\" iifname != \"kleene1\" drop\n"
+        "\t}\n"
+        "\tchain input {\n"
+        "\t\ttype filter hook input priority filter; policy accept;\n"
+        "\t\tiifname \"kleene1\" ip daddr != 10.13.38.0/24 drop\n"
+        "\t\tiifname \"kleene1\" ip6 daddr != { fe80::/10, ff00::/8 } drop\n"
+        "\t}\n"
+        "}\n";
+    assert_string_equal(text, want);
+    /* Deterministic. */
+    _cleanup_free_ char *again = host_fw_render(&cfg, &err);
+    assert_string_equal(text, again);
+}
+
+static void test_render_edge_cases(void **state)
+{
+    kl_error err = KL_ERROR_INIT;
+    host_fw_config empty = {NULL, 0, NULL, 0};
+    _cleanup_free_ char *t = host_fw_render(&empty, &err);
+    assert_non_null(t);
+    assert_non_null(strstr(t, "delete table inet kleene\n"));
+    assert_null(strstr(t, "dnat"));
+    /* Same-offset range keeps the ports; a single container port takes a whole range. */
+    host_fw_network net = {"kb0", "10.1.0.0/24", NULL, NULL, true, false};
+    host_fw_port p[] = {{false, 7000, 7010, 7000, 7010, NULL, 0, NULL, "kb0", "10.1.0.2", NULL},
+                        {false, 7100, 7110, 80, 80, NULL, 0, NULL, "kb0", "10.1.0.2", NULL}};
+    host_fw_config c = {&net, 1, p, 2};
+    _cleanup_free_ char *t2 = host_fw_render(&c, &err);
+    assert_non_null(strstr(t2, "tcp dport 7000-7010 dnat ip to 10.1.0.2\n"));
+    assert_non_null(strstr(t2, "tcp dport 7100-7110 dnat ip to 10.1.0.2:80\n"));
+    assert_null(strstr(t2, "masquerade\n\t\tip saddr 10.1.0.0/24")); /* no nat_if: no NAT */
+    /* Nothing unvalidated reaches the text. */
+    const char *bad_names[] = {"kb0\"; flush ruleset", "a b", "", "0123456789abcdef"};
+    for (size_t i = 0; i < KL_ARRAY_SIZE(bad_names); i++) {
+        host_fw_network bn = {bad_names[i], "10.1.0.0/24", NULL, NULL, true, false};
+        host_fw_config bc = {&bn, 1, NULL, 0};
+        kl_error_clear(&err);
+        assert_null(host_fw_render(&bc, &err));
+        assert_int_equal(err.code, EINVAL);
+    }
+    host_fw_network bs = {"kb0", "10.1.0.0/24 drop", NULL, NULL, true, false};
+    host_fw_config bsc = {&bs, 1, NULL, 0};
+    assert_null(host_fw_render(&bsc, &err));
+    host_fw_network b6 = {"kb0", "fd00::/64", NULL, NULL, true, false}; /* v6 in subnet */
+    host_fw_config b6c = {&b6, 1, NULL, 0};
+    assert_null(host_fw_render(&b6c, &err));
+    host_fw_port bp = {false, 80, 80, 80, 80, NULL, 0, NULL, "kb0", "10.1.0.2 accept", NULL};
+    host_fw_config bpc = {&net, 1, &bp, 1};
+    assert_null(host_fw_render(&bpc, &err));
+    host_fw_port br = {false, 90, 80, 80, 80, NULL, 0, NULL, "kb0", "10.1.0.2", NULL};
+    host_fw_config brc = {&net, 1, &br, 1};
+    assert_null(host_fw_render(&brc, &err));
+}
+
+/* ---- root: the behaviour, in our own namespaces -------------------------------------- */
+
+static int outside, a1, a2, b1; /* netns fds */
+
+static void setup_ctr(int ns, const char *host_if, const char *bridge, const char *cidr,
+                      const char *gw)
+{
+    OK(host_veth_create(host_if, bridge, ns, "eth0", E));
+    OK(host_bridge_port_set_hairpin(host_if, true, E));
+    OK(host_link_set_up(ns, "lo", true, E));
+    OK(host_addr_add(ns, "eth0", cidr, E));
+    OK(host_route_add_default(ns, gw, NULL, E));
+}
+
+static host_fw_network nets[2];
+static host_fw_port pub;
+
+static void apply(void)
+{
+    host_fw_config cfg = {nets, 2, &pub, 1};
+    OK(host_fw_check(&cfg, E));
+    OK(host_fw_apply(&cfg, E));
+}
+
+static int setup_world(void **state)
+{
+    if (!is_root)
+        return 0;
+    outside = nt_new_ns();
+    a1 = nt_new_ns();
+    a2 = nt_new_ns();
+    b1 = nt_new_ns();
+    OK(host_link_set_up(-1, "lo", true, E));
+    OK(host_net_enable_forwarding(false, E));
+    /* The "uplink": an outside netns that knows nothing of the container subnets. */
+    OK(host_veth_create("ktup0", NULL, outside, "eth0", E));
+    OK(host_addr_add(-1, "ktup0", "198.51.100.1/24", E));
+    OK(host_addr_add(outside, "eth0", "198.51.100.2/24", E));
+    OK(host_route_add_default(-1, "198.51.100.2", NULL, E));
+    const char *br[] = {"ktfa0", "ktfb0"};
+    const char *gw[] = {"10.91.0.1/24", "10.92.0.1/24"};
+    for (int i = 0; i < 2; i++) {
+        OK(host_bridge_create(br[i], E));
+        OK(host_link_set_up(-1, br[i], true, E));
+        OK(host_addr_add(-1, br[i], gw[i], E));
+        OK(host_bridge_set_route_localnet(br[i], E));
+    }
+    setup_ctr(a1, "ktva1", "ktfa0", "10.91.0.2/24", "10.91.0.1");
+    setup_ctr(a2, "ktva2", "ktfa0", "10.91.0.3/24", "10.91.0.1");
+    setup_ctr(b1, "ktvb1", "ktfb0", "10.92.0.2/24", "10.92.0.1");
+    char name[HOST_IFNAME_MAX + 1];
+    OK(host_default_route_if(4, name, E));
+    assert_string_equal(name, "ktup0");
+    nets[0] = (host_fw_network){"ktfa0", "10.91.0.0/24", NULL, "ktup0", true, false};
+    nets[1] = (host_fw_network){"ktfb0", "10.92.0.0/24", NULL, "ktup0", true, false};
+    pub = (host_fw_port){false, 8080, 8080, 80, 80, NULL, 0, NULL, "ktfa0", "10.91.0.2", NULL};
+    return 0;
+}
+
+static int teardown_world(void **state)
+{
+    if (!is_root)
+        return 0;
+    close(outside);
+    close(a1);
+    close(a2);
+    close(b1);
+    return 0;
+}
+
+#define T 400 /* ms: a drop shows as a timeout */
+
+static void test_behaviour(void **state)
+{
+    if (!is_root)
+        skip();
+    char peer[64];
+    int srv_out = nt_listen(outside, "198.51.100.2", 7000);
+    int srv_a1 = nt_listen(a1, "0.0.0.0", 80), srv_a1b = nt_listen(a1, "0.0.0.0", 81);
+    int srv_a2 = nt_listen(a2, "0.0.0.0", 80);
+    assert_true(srv_out >= 0 && srv_a1 >= 0 && srv_a1b >= 0 && srv_a2 >= 0);
+
+    /* Without our table: no way back from outside, so nothing works there. */
+    assert_int_equal(nt_connect(a1, "198.51.100.2", 7000, T, srv_out, NULL, 0), -1);
+    apply();
+    /* Masquerade: outside sees the uplink address. */
+    assert_int_equal(nt_connect(a1, "198.51.100.2", 7000, 2000, srv_out, peer, sizeof(peer)), 0);
+    assert_string_equal(peer, "198.51.100.1");
+    assert_int_equal(nt_connect(b1, "198.51.100.2", 7000, 2000, srv_out, peer, sizeof(peer)), 0);
+    /* The published port: from outside via the host's address, from the host itself via its
+     * addresses and 127.0.0.1. */
+    assert_int_equal(nt_connect(outside, "198.51.100.1", 8080, 2000, srv_a1, peer, sizeof(peer)),
+                     0);
+    assert_string_equal(peer, "198.51.100.2");
+    assert_int_equal(nt_connect(-1, "198.51.100.1", 8080, 2000, srv_a1, NULL, 0), 0);
+    assert_int_equal(nt_connect(-1, "10.91.0.1", 8080, 2000, srv_a1, NULL, 0), 0);
+    assert_int_equal(nt_connect(-1, "127.0.0.1", 8080, 2000, srv_a1, NULL, 0), 0);
+    /* Hairpin: a container reaches its own published port, and so does its neighbour. */
+    assert_int_equal(nt_connect(a1, "10.91.0.1", 8080, 2000, srv_a1, NULL, 0), 0);
+    assert_int_equal(nt_connect(a2, "198.51.100.1", 8080, 2000, srv_a1, NULL, 0), 0);
+    /* Outside reaches no unpublished port (nor the published one directly: no route). */
+    assert_int_equal(nt_connect(outside, "198.51.100.1", 8081, T, srv_a1b, NULL, 0), -1);
+    /* icc=true: neighbours talk. Isolation: the other network does not, except to the
+     * published port on the container's own address (API.md §10.4). */
+    assert_int_equal(nt_connect(a2, "10.91.0.2", 81, 2000, srv_a1b, NULL, 0), 0);
+    assert_int_equal(nt_connect(b1, "10.91.0.3", 80, T, srv_a2, NULL, 0), -1);
+    assert_int_equal(nt_connect(b1, "10.91.0.2", 81, T, srv_a1b, NULL, 0), -1);
+    assert_int_equal(nt_connect(b1, "10.91.0.2", 80, 2000, srv_a1, NULL, 0), 0);
+    assert_int_equal(nt_connect(b1, "198.51.100.1", 8080, 2000, srv_a1, NULL, 0), 0);
+
+    /* icc=false on A: neighbours are cut off, the published port stays reachable. */
+    nets[0].icc = false;
+    apply();
+    assert_int_equal(nt_connect(a2, "10.91.0.2", 81, T, srv_a1b, NULL, 0), -1);
+    assert_int_equal(nt_connect(a2, "10.91.0.2", 80, 2000, srv_a1, NULL, 0), 0);
+    assert_int_equal(nt_connect(a2, "10.91.0.1", 8080, 2000, srv_a1, NULL, 0), 0);
+
+    /* internal on B: no way out, not even to a published port elsewhere, nor to the host
+     * outside its subnet. */
+    nets[1].internal = true;
+    apply();
+    int srv_host = nt_listen(-1, "198.51.100.1", 7001);
+    assert_int_equal(nt_connect(b1, "198.51.100.2", 7000, T, srv_out, NULL, 0), -1);
+    assert_int_equal(nt_connect(b1, "10.91.0.2", 80, T, srv_a1, NULL, 0), -1);
+    assert_int_equal(nt_connect(b1, "198.51.100.1", 7001, T, srv_host, NULL, 0), -1);
+    assert_int_equal(nt_connect(a1, "198.51.100.1", 7001, 2000, srv_host, NULL, 0), 0);
+    assert_int_equal(nt_connect(a1, "198.51.100.2", 7000, 2000, srv_out, NULL, 0), 0);
+
+    close(srv_host);
+    close(srv_out);
+    close(srv_a1);
+    close(srv_a1b);
+    close(srv_a2);
+    nets[0].icc = true;
+    nets[1].internal = false;
+}
+
+static void test_check_and_costs(void **state)
+{
+    if (!is_root)
+        skip();
+    kl_error err = KL_ERROR_INIT;
+    assert_int_equal(host_fw_run_nft("table inet kleene { chain c { garbage; } }\n", true, &err),
+                     -1);
+    assert_int_equal(err.code, EIO);
+    assert_non_null(strstr(err.msg, "Error"));
+    /* A check changes nothing: the table is still there after checking an empty config. */
+    host_fw_config none = {NULL, 0, NULL, 0};
+    OK(host_fw_check(&none, E));
+    OK(host_fw_run_nft("list table inet kleene\n", false, E));
+
+    static host_fw_port many[100];
+    for (int i = 0; i < 100; i++)
+        many[i] = (host_fw_port){i % 2,
+                                 (unsigned)(20000 + i),
+                                 (unsigned)(20000 + i),
+                                 80,
+                                 80,
+                                 NULL,
+                                 0,
+                                 NULL,
+                                 "ktfa0",
+                                 "10.91.0.2",
+                                 NULL};
+    int counts[] = {1, 100};
+    for (int c = 0; c < 2; c++) {
+        host_fw_config cfg = {nets, 2, many, (size_t)counts[c]};
+        double best = 1e9, sum = 0;
+        for (int r = 0; r < 5; r++) {
+            double t0 = nt_now_ms();
+            OK(host_fw_apply(&cfg, E));
+            double d = nt_now_ms() - t0;
+            sum += d;
+            best = d < best ? d : best;
+        }
+        print_message("nft apply, %d port(s): mean %.1f ms, best %.1f ms\n", counts[c], sum / 5,
+                      best);
+    }
+    OK(host_fw_remove(E));
+    assert_int_equal(host_fw_run_nft("list table inet kleene\n", false, &err), -1);
+    OK(host_fw_remove(E)); /* idempotent */
+}
+
+int main(void)
+{
+    is_root = geteuid() == 0;
+    int orig = -1;
+    if (is_root) {
+        orig = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (nt_enter_fresh_host() < 0) {
+            perror("unshare(CLONE_NEWNET)");
+            return 1;
+        }
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_render),
+        cmocka_unit_test(test_render_edge_cases),
+        cmocka_unit_test(test_behaviour),
+        cmocka_unit_test(test_check_and_costs),
+    };
+    int rc = cmocka_run_group_tests(tests, setup_world, teardown_world);
+    if (is_root) {
+        /* Nothing of ours in the namespace we came from. */
+        if (host_link_exists(orig, "ktfa0") || host_link_exists(orig, "ktup0")) {
+            fprintf(stderr, "links left behind in the original namespace\n");
+            rc = 1;
+        }
+        if (setns(orig, CLONE_NEWNET) == 0 &&
+            host_fw_run_nft("list table inet kleene\n", false, NULL) == 0) {
+            fprintf(stderr, "table inet kleene exists in the original namespace\n");
+            rc = 1;
+        }
+    }
+    return rc;
+}

@@ -1,0 +1,490 @@
+/* Monitor tests: real containers (busybox rootfs from scripts/mk-busybox-rootfs in a temp dir),
+ * each with its own run directory. Need root and busybox-static; skipped otherwise. Every
+ * monitor started here is waited for until it has exited; the temp tree is removed at the end. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "host/monitor.h"
+#include "lib/jsonx.h"
+
+static char tmp[64];
+static char rootfs[128];
+static int seq;
+
+static int setup(void **state)
+{
+    (void)state;
+    if (geteuid() != 0 || access("/bin/busybox", X_OK) != 0)
+        return 0;
+    snprintf(tmp, sizeof(tmp), "/tmp/kl-mon-XXXXXX");
+    if (!mkdtemp(tmp))
+        return -1;
+    chmod(tmp, 0755);
+    snprintf(rootfs, sizeof(rootfs), "%s/rootfs", tmp);
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "%s %s >/dev/null", KL_MK_ROOTFS, rootfs);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (!tmp[0])
+        return 0;
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+#define NEED_ROOT()                                                                                \
+    do {                                                                                           \
+        if (geteuid() != 0 || !tmp[0])                                                             \
+            skip();                                                                                \
+    } while (0)
+
+typedef struct ctr {
+    char id[32];
+    char run_dir[128];
+    char *argv[8];
+    host_monitor_spec spec;
+    host_monitor_info info;
+} ctr;
+
+static void ctr_init(ctr *c, const char *script, bool attach)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->id, sizeof(c->id), "klmon%07d%d", seq++, (int)getpid() % 10);
+    snprintf(c->run_dir, sizeof(c->run_dir), "%s/run/%s", tmp, c->id);
+    c->argv[0] = "/bin/sh";
+    c->argv[1] = "-c";
+    c->argv[2] = (char *)script;
+    c->spec.container = (host_container_spec){.id = c->id,
+                                              .rootfs = rootfs,
+                                              .hostname = "monhost",
+                                              .argv = c->argv,
+                                              .stdin_fd = -1,
+                                              .stdout_fd = -1,
+                                              .stderr_fd = -1};
+    c->spec.exec_id = "main0";
+    c->spec.run_dir = c->run_dir;
+    c->spec.attach = attach;
+}
+
+static void ctr_start(ctr *c)
+{
+    kl_error err = KL_ERROR_INIT;
+    int r = host_monitor_start(&c->spec, &c->info, &err);
+    if (r < 0)
+        fail_msg("host_monitor_start: %s", err.msg);
+    assert_true(c->info.monitor_pid > 0);
+    assert_true(c->info.container_pid > 0);
+}
+
+/* Read a stream until its end: output into out, returns the exit code. */
+static int drain(host_monitor *m, char *out, size_t cap, bool *running)
+{
+    size_t n = 0;
+    for (;;) {
+        const void *d;
+        size_t len;
+        int code;
+        kl_error err = KL_ERROR_INIT;
+        int r = host_monitor_stream_recv(m, &d, &len, &code, running, 10000, &err);
+        if (r < 0)
+            fail_msg("stream_recv: %s", err.msg);
+        if (r == 0) {
+            out[n] = '\0';
+            return code;
+        }
+        size_t take = len < cap - 1 - n ? len : cap - 1 - n;
+        memcpy(out + n, d, take);
+        n += take;
+    }
+}
+
+/* The monitor is not our child: wait for it with a pidfd. */
+static bool wait_gone(int pid, int timeout_ms)
+{
+    int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (fd < 0)
+        return errno == ESRCH;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int r = poll(&p, 1, timeout_ms);
+    close(fd);
+    return r == 1;
+}
+
+static bool exists_in(const char *dir, const char *name)
+{
+    char p[256];
+    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    return access(p, F_OK) == 0;
+}
+
+static json_t *status_of(const char *run_dir)
+{
+    kl_error err = KL_ERROR_INIT;
+    char *s = host_monitor_status(run_dir, &err);
+    if (!s)
+        fail_msg("status: %s", err.msg);
+    json_t *j = json_loads(s, 0, NULL);
+    free(s);
+    assert_non_null(j);
+    return j;
+}
+
+static void assert_ended(ctr *c)
+{
+    assert_true(wait_gone(c->info.monitor_pid, 5000));
+    assert_false(exists_in(c->run_dir, "monitor.sock"));
+    assert_true(exists_in(c->run_dir, "state.json"));
+    /* the reaper is gone too */
+    assert_true(kill(c->info.container_pid, 0) < 0 && errno == ESRCH);
+}
+
+static host_monitor *connect_ok(const char *run_dir)
+{
+    kl_error err = KL_ERROR_INIT;
+    host_monitor *m = host_monitor_connect(run_dir, &err);
+    if (!m)
+        fail_msg("connect: %s", err.msg);
+    return m;
+}
+
+static int exec_attached(host_monitor *m, const char *id, const char *script, bool tty, char *out,
+                         size_t cap, bool *running)
+{
+    char *argv[] = {"/bin/sh", "-c", (char *)script, NULL};
+    host_monitor_exec_spec xs = {.exec_id = id, .argv = argv, .tty = tty};
+    kl_error err = KL_ERROR_INIT;
+    if (host_monitor_exec(m, &xs, true, &err) < 0)
+        fail_msg("exec: %s", err.msg);
+    return drain(m, out, cap, running);
+}
+
+static void stop_ok(ctr *c, int grace_ms, int expect)
+{
+    host_monitor *m = connect_ok(c->run_dir);
+    int code = -1;
+    kl_error err = KL_ERROR_INIT;
+    if (host_monitor_stop(m, grace_ms, &code, &err) < 0)
+        fail_msg("stop: %s", err.msg);
+    assert_int_equal(code, expect);
+    host_monitor_close(m);
+    assert_ended(c);
+}
+
+static void test_attached_start(void **state)
+{
+    (void)state;
+    NEED_ROOT();
+    ctr c;
+    ctr_init(&c, "echo hello; exit 3", true);
+    ctr_start(&c);
+    assert_non_null(c.info.stream);
+    char out[256];
+    bool running = true;
+    assert_int_equal(drain(c.info.stream, out, sizeof(out), &running), 3);
+    assert_string_equal(out, "hello\n");
+    assert_false(running);
+    host_monitor_close(c.info.stream);
+    /* final state, read from the file the monitor left */
+    json_t *j = status_of(c.run_dir);
+    assert_false(jx_bool(j, "running", true));
+    assert_int_equal(jx_int(j, "exit_code", -1), 3);
+    json_t *e0 = json_array_get(json_object_get(j, "execs"), 0);
+    assert_string_equal(jx_str(e0, "id", ""), "main0");
+    assert_int_equal(jx_int(e0, "exit_code", -1), 3);
+    json_decref(j);
+    assert_ended(&c);
+}
+
+static void test_exec_and_stop(void **state)
+{
+    (void)state;
+    NEED_ROOT();
+    ctr c;
+    ctr_init(&c, "echo started; sleep 30", false);
+    ctr_start(&c);
+    assert_null(c.info.stream);
+    host_monitor *m = connect_ok(c.run_dir);
+    char out[4096];
+    bool running = false;
+    assert_int_equal(exec_attached(m, "x1", "hostname", false, out, sizeof(out), &running), 0);
+    assert_string_equal(out, "monhost\n");
+    assert_true(running);
+    host_monitor_close(m);
+
+    /* tty */
+    m = connect_ok(c.run_dir);
+    assert_int_equal(exec_attached(m, "x2", "tty", true, out, sizeof(out), &running), 0);
+    assert_true(strncmp(out, "/dev/pts/", 9) == 0);
+    host_monitor_close(m);
+
+    /* tty size from the exec spec, then a resize on the stream */
+    m = connect_ok(c.run_dir);
+    char *st[] = {"/bin/sh", "-c", "stty size; read x; stty size", NULL};
+    host_monitor_exec_spec xt = {.exec_id = "xt", .argv = st, .tty = true, .rows = 40, .cols = 100};
+    kl_error e1 = KL_ERROR_INIT;
+    assert_int_equal(host_monitor_exec(m, &xt, true, &e1), 0);
+    const void *d0;
+    size_t l0;
+    int c0;
+    assert_int_equal(host_monitor_stream_recv(m, &d0, &l0, &c0, &running, 5000, &e1), 1);
+    assert_true(l0 >= 6 && memcmp(d0, "40 100", 6) == 0);
+    assert_int_equal(host_monitor_stream_resize(m, 50, 120, &e1), 0);
+    assert_int_equal(host_monitor_stream_input(m, "\n", 1, &e1), 0);
+    assert_int_equal(drain(m, out, sizeof(out), &running), 0);
+    assert_non_null(strstr(out, "50 120"));
+    host_monitor_close(m);
+
+    /* input forwarding; close_input ends cat */
+    m = connect_ok(c.run_dir);
+    char *cat[] = {"cat", NULL};
+    host_monitor_exec_spec xs = {.exec_id = "x3", .argv = cat};
+    kl_error err = KL_ERROR_INIT;
+    assert_int_equal(host_monitor_exec(m, &xs, true, &err), 0);
+    assert_int_equal(host_monitor_stream_input(m, "ping\n", 5, &err), 0);
+    assert_int_equal(host_monitor_stream_close_input(m, &err), 0);
+    assert_int_equal(drain(m, out, sizeof(out), &running), 0);
+    assert_string_equal(out, "ping\n");
+    assert_true(running);
+    host_monitor_close(m);
+
+    /* a detached exec, listed by STATUS, killed with SIGTERM */
+    m = connect_ok(c.run_dir);
+    char *sl[] = {"sleep", "30", NULL};
+    host_monitor_exec_spec xs2 = {.exec_id = "x4", .argv = sl};
+    assert_int_equal(host_monitor_exec(m, &xs2, false, &err), 0);
+    host_monitor_close(m);
+    json_t *j = status_of(c.run_dir);
+    assert_true(jx_bool(j, "running", false));
+    json_t *execs = json_object_get(j, "execs");
+    assert_int_equal(json_array_size(execs), 6);
+    json_t *x4 = json_array_get(execs, 5);
+    assert_string_equal(jx_str(x4, "id", ""), "x4");
+    assert_true(jx_bool(x4, "running", false));
+    assert_int_equal(jx_int(json_array_get(execs, 1), "exit_code", -1), 0);
+    json_decref(j);
+
+    m = connect_ok(c.run_dir);
+    assert_int_equal(host_monitor_attach(m, "x4", &err), 0);
+    host_monitor *k = connect_ok(c.run_dir);
+    assert_int_equal(host_monitor_kill(k, "x4", SIGTERM, &err), 0);
+    host_monitor_close(k);
+    assert_int_equal(drain(m, out, sizeof(out), &running), 143);
+    assert_true(running);
+    host_monitor_close(m);
+
+    /* the log has the main output */
+    m = connect_ok(c.run_dir);
+    assert_int_equal(host_monitor_log(m, false, &err), 0);
+    assert_int_equal(drain(m, out, sizeof(out), &running), -1);
+    assert_string_equal(out, "started\n");
+    assert_true(running);
+    host_monitor_close(m);
+
+    /* an exec still attached when the container stops ends with container_running=false */
+    int code;
+    m = connect_ok(c.run_dir);
+    char *sl2[] = {"sleep", "31", NULL};
+    host_monitor_exec_spec xs3 = {.exec_id = "x5", .argv = sl2};
+    assert_int_equal(host_monitor_exec(m, &xs3, true, &err), 0);
+    host_monitor *lf = connect_ok(c.run_dir); /* a log follower sees the end too */
+    assert_int_equal(host_monitor_log(lf, true, &err), 0);
+    const void *d;
+    size_t len;
+    assert_int_equal(host_monitor_stream_recv(lf, &d, &len, &code, &running, 5000, &err), 1);
+    assert_memory_equal(d, "started\n", 8); /* the follow request has been served */
+    stop_ok(&c, 2000, 143);
+    assert_int_equal(drain(lf, out, sizeof(out), &running), 143);
+    assert_string_equal(out, "");
+    assert_false(running);
+    host_monitor_close(lf);
+    running = true;
+    code = drain(m, out, sizeof(out), &running);
+    assert_true(code == 143 || code == 137);
+    assert_false(running);
+    host_monitor_close(m);
+}
+
+static void test_stop_trapped(void **state)
+{
+    (void)state;
+    NEED_ROOT();
+    ctr c;
+    ctr_init(&c, "trap '' TERM; echo ready; sleep 30", true);
+    ctr_start(&c);
+    /* stop only once the trap is in place */
+    const void *d;
+    size_t len;
+    int code;
+    bool running;
+    kl_error err = KL_ERROR_INIT;
+    assert_int_equal(host_monitor_stream_recv(c.info.stream, &d, &len, &code, &running, 5000, &err),
+                     1);
+    assert_memory_equal(d, "ready\n", 6);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    stop_ok(&c, 300, 137);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    char out[64];
+    assert_int_equal(drain(c.info.stream, out, sizeof(out), &running), 137);
+    assert_false(running);
+    host_monitor_close(c.info.stream);
+    double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    assert_true(s >= 0.25 && s < 5);
+}
+
+static void test_log_cap(void **state)
+{
+    (void)state;
+    NEED_ROOT();
+    ctr c;
+    ctr_init(&c, "i=0; while [ $i -lt 3000 ]; do echo line$i; i=$((i+1)); done", true);
+    c.spec.log_max_bytes = 4096;
+    ctr_start(&c);
+    static char out[65536];
+    bool running;
+    assert_int_equal(drain(c.info.stream, out, sizeof(out), &running), 0);
+    host_monitor_close(c.info.stream);
+    assert_non_null(strstr(out, "line0\nline1\n")); /* the attached stream got everything */
+    assert_non_null(strstr(out, "line2999\n"));
+    assert_ended(&c);
+    char p[256];
+    snprintf(p, sizeof(p), "%s/container.log", c.run_dir);
+    FILE *f = fopen(p, "r");
+    assert_non_null(f);
+    static char log[16384];
+    size_t n = fread(log, 1, sizeof(log) - 1, f);
+    fclose(f);
+    log[n] = '\0';
+    assert_true(n <= 4096 && n >= 1024);
+    assert_null(strstr(log, "line0\n"));
+    assert_true(n >= 9 && strcmp(log + n - 9, "line2999\n") == 0);
+    assert_true(strncmp(log, "line", 4) == 0); /* trimmed at a line start */
+}
+
+static void test_survives_parent(void **state)
+{
+    (void)state;
+    NEED_ROOT();
+    ctr c;
+    ctr_init(&c, "sleep 30", false);
+    int pp[2];
+    assert_int_equal(pipe(pp), 0);
+    pid_t kid = fork();
+    assert_true(kid >= 0);
+    if (kid == 0) {
+        close(pp[0]);
+        kl_error err = KL_ERROR_INIT;
+        host_monitor_info info;
+        if (host_monitor_start(&c.spec, &info, &err) < 0)
+            _exit(1);
+        if (write(pp[1], &info, sizeof(info)) != sizeof(info))
+            _exit(1);
+        pause();
+        _exit(0);
+    }
+    close(pp[1]);
+    assert_int_equal(read(pp[0], &c.info, sizeof(c.info)), (ssize_t)sizeof(c.info));
+    close(pp[0]);
+    kill(kid, SIGKILL); /* "kill -9 kleened" */
+    int st;
+    assert_int_equal(waitpid(kid, &st, 0), kid);
+    assert_true(kill(c.info.monitor_pid, 0) == 0);
+    host_monitor *m = connect_ok(c.run_dir);
+    char out[256];
+    bool running;
+    assert_int_equal(exec_attached(m, "after", "echo alive", false, out, sizeof(out), &running), 0);
+    assert_string_equal(out, "alive\n");
+    host_monitor_close(m);
+    stop_ok(&c, 2000, 143);
+}
+
+static bool is_mountpoint(const char *path)
+{
+    FILE *f = fopen("/proc/self/mountinfo", "r");
+    char line[4096];
+    bool found = false;
+    while (f && fgets(line, sizeof(line), f)) {
+        char mp[2048];
+        if (sscanf(line, "%*s %*s %*s %*s %2047s", mp) == 1 && strcmp(mp, path) == 0)
+            found = true;
+    }
+    if (f)
+        fclose(f);
+    return found;
+}
+
+static void test_unmount_on_exit(void **state)
+{
+    (void)state;
+    NEED_ROOT();
+    char mnt[128];
+    snprintf(mnt, sizeof(mnt), "%s/mnt", tmp);
+    assert_int_equal(mkdir(mnt, 0755), 0);
+    assert_int_equal(mount(rootfs, mnt, NULL, MS_BIND, NULL), 0);
+    assert_true(is_mountpoint(mnt));
+    ctr c;
+    ctr_init(&c, "echo bye", true);
+    c.spec.container.rootfs = mnt;
+    char *um[] = {mnt, NULL};
+    c.spec.unmount_on_exit = um;
+    ctr_start(&c);
+    char out[64];
+    bool running;
+    int code = drain(c.info.stream, out, sizeof(out), &running);
+    host_monitor_close(c.info.stream);
+    if (is_mountpoint(mnt))
+        umount2(mnt, MNT_DETACH); /* don't leave it behind when the assertion fails */
+    assert_int_equal(code, 0);
+    assert_string_equal(out, "bye\n");
+    assert_ended(&c);
+    assert_false(is_mountpoint(mnt));
+    rmdir(mnt);
+}
+
+static void test_start_error(void **state)
+{
+    (void)state;
+    NEED_ROOT();
+    ctr c;
+    ctr_init(&c, "x", false);
+    c.argv[0] = "/no/such/binary";
+    c.argv[1] = NULL;
+    kl_error err = KL_ERROR_INIT;
+    assert_int_equal(host_monitor_start(&c.spec, &c.info, &err), -1);
+    assert_non_null(strstr(err.msg, "/no/such/binary"));
+    assert_false(exists_in(c.run_dir, "monitor.sock"));
+    /* no monitor to connect to */
+    assert_null(host_monitor_connect(c.run_dir, &err));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_attached_start),  cmocka_unit_test(test_exec_and_stop),
+        cmocka_unit_test(test_stop_trapped),    cmocka_unit_test(test_log_cap),
+        cmocka_unit_test(test_survives_parent), cmocka_unit_test(test_unmount_on_exit),
+        cmocka_unit_test(test_start_error),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
