@@ -1,0 +1,80 @@
+/* Containers (API.md §5.1–§5.6, §6 Containers, §8.1, §8.6; DESIGN.md §2): records in the
+ * `containers` table, their mounts in `mounts`, and their directories under
+ * <root>/container/<id>/ (upper/, work/, rootfs/ — the overlay of the image's layer stack is
+ * mounted on rootfs/ when the container starts).
+ *
+ * Our decisions (API.md decision 5): names are unique (a taken name is an error), lookup is
+ * exact id, exact name, then a unique id prefix; an ambiguous prefix is an error naming the
+ * candidates. Every public function takes the engine lock itself.
+ *
+ * This header is the contract between the records side (create/list/inspect/update/rename/
+ * remove/prune, mounts) and the start side (exec.c: starting a container through its first
+ * exec, the monitor, stop). */
+#ifndef KL_ENGINE_CONTAINERS_H
+#define KL_ENGINE_CONTAINERS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "engine/engine.h"
+#include "lib/error.h"
+
+typedef struct container_mount {
+    char *type;        /* "volume" or "nullfs" */
+    char *source;      /* volume name, or absolute host path */
+    char *destination; /* absolute path inside the container */
+    bool read_only;
+} container_mount;
+
+/* A container as stored. Strings are owned (container_record_clear frees them). */
+typedef struct container_record {
+    char id[13];
+    char *name;      /* never NULL: a random name is given when none was asked for */
+    char *image_id;  /* full id of the image */
+    char *image_ref; /* "<image id>[@<snapshot>]": what the rootfs is made of */
+    char **cmd;      /* NULL-terminated; may be empty → the image's cmd */
+    char *user;      /* "" → image's user */
+    char **env;      /* NULL-terminated "K=V" (container's own, not merged with the image) */
+    char **jail_param;
+    char *network_driver; /* "ipnet", "vnet", "host", "disabled" */
+    json_t *public_ports; /* PublishedPort[] as stored */
+    char *restart_policy; /* "no" or "on-startup" */
+    bool persist;
+    char *created;
+    container_mount *mounts;
+    size_t n_mounts;
+    /* Optional limits of ours (0 = unlimited). */
+    long long memory_bytes;
+    long long pids_max;
+    long long cpu_millis;
+    /* The image's defaults, resolved at create time, for the start side. */
+    char **image_cmd;
+    char **image_env;
+    char *image_user;
+} container_record;
+
+void container_record_clear(container_record *r);
+
+/* Look a container up (exact id, exact name, unique id prefix). ENOENT "container not found";
+ * EINVAL for an ambiguous prefix (message names the candidates). */
+int containers_get(kl_engine *e, const char *ident, container_record *out, kl_error *err);
+
+/* <root>/container/<id> (xmalloc'ed); its upper/, work/ and rootfs/ live inside. */
+char *containers_dir(kl_engine *e, const char *id);
+/* <run_root>/containers/<id> (xmalloc'ed): the monitor's socket, state.json, log. */
+char *containers_run_dir(kl_engine *e, const char *id);
+
+/* Whether the container runs now (its monitor answers, or its state says so and the pid is
+ * alive). Cheap enough for listings. */
+bool containers_is_running(kl_engine *e, const char *id);
+
+/* REST side. Bodies are the normalized objects the API layer cast (schema.h). */
+char *containers_create(kl_engine *e, const json_t *config, kl_error *err);
+json_t *containers_list(kl_engine *e, bool all, kl_error *err);
+json_t *containers_inspect(kl_engine *e, const char *ident, kl_error *err);
+char *containers_update(kl_engine *e, const char *ident, const json_t *config, kl_error *err);
+int containers_remove(kl_engine *e, const char *ident, char id_out[13], kl_error *err);
+json_t *containers_prune(kl_engine *e, kl_error *err);
+
+#endif
