@@ -19,6 +19,14 @@ void api_images_prune(api_request *req, api_response *res);
 /* GET /images/create (WebSocket, API.md §7.2) */
 void api_images_create(struct api_ws_session *s, json_t *config);
 
+/* exec.c: exec instances, container stop and logs */
+void api_exec_create(api_request *req, api_response *res);
+void api_exec_stop(api_request *req, api_response *res);
+void api_containers_stop(api_request *req, api_response *res);
+void api_containers_logs(api_request *req, api_response *res);
+/* GET /exec/start (WebSocket, API.md §7.3) */
+void api_exec_start(struct api_ws_session *s, json_t *config);
+
 void api_version(api_request *req, api_response *res);
 
 /* WebSocket endpoints not implemented yet: clean close 1011 with a JSON reason. */

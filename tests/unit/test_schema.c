@@ -157,10 +157,12 @@ static void test_small_schema_defaults(void **state)
 {
     (void)state;
     expect_ok(&schema_exec_config, "{\"container_id\":\"ab12\"}",
-              "{\"container_id\":\"ab12\",\"cmd\":[],\"user\":\"\",\"env\":[],\"tty\":false}");
+              "{\"container_id\":\"ab12\",\"cmd\":[],\"user\":\"\",\"env\":[],\"tty\":false,\"tty_"
+              "rows\":null,\"tty_cols\":null}");
     /* absent, no default: null (the engine decides; the original crashed) */
     expect_ok(&schema_exec_config, "{}",
-              "{\"container_id\":null,\"cmd\":[],\"user\":\"\",\"env\":[],\"tty\":false}");
+              "{\"container_id\":null,\"cmd\":[],\"user\":\"\",\"env\":[],\"tty\":false,\"tty_"
+              "rows\":null,\"tty_cols\":null}");
     expect_ok(&schema_exec_start_config,
               "{\"exec_id\":\"e1\",\"attach\":\"false\",\"start_container\":true}",
               "{\"exec_id\":\"e1\",\"attach\":false,\"start_container\":true}");
@@ -181,7 +183,7 @@ static void test_every_default_parses_and_casts(void **state)
     (void)state;
     size_t n;
     const kl_schema *const *all = schema_all(&n);
-    assert_int_equal(n, 14);
+    assert_int_equal(n, 15);
     for (size_t i = 0; i < n; i++) {
         assert_ptr_equal(schema_lookup(all[i]->name), all[i]);
         for (size_t f = 0; f < all[i]->n_fields; f++) {
