@@ -58,6 +58,20 @@ stop_containers() {
   return 0
 }
 
+# Start kleened again on the same root, socket and namespace (after it was killed).
+respawn_kleened() {
+  ip netns exec "$E2E_NS" "$KLEENED" -c "$E2E_DIR/config.yaml" >>"$E2E_DIR/kleened.log" 2>&1 &
+  export KLEENED_PID=$!
+  for _ in $(seq 1 200); do
+    curl -s --unix-socket "$SOCK" http://localhost/version >/dev/null 2>&1 && return 0
+    kill -0 "$KLEENED_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "kleened did not start again:" >&2
+  cat "$E2E_DIR/kleened.log" >&2
+  return 1
+}
+
 stop_kleened() {
   stop_containers
   if [ -n "${KLEENED_PID:-}" ] && kill -0 "$KLEENED_PID" 2>/dev/null; then
