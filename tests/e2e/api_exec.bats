@@ -172,7 +172,7 @@ running() { api GET "/containers/$1/inspect"; [ "$(echo "$body" | jq -r .contain
   [ "$status_code" = 200 ]
 }
 
-@test "tty: not a tty without, /dev/pts/N with; input reaches the process" {
+@test "tty: not a tty without, /dev/pts/N with" {
   create_container tty '["/usr/bin/tty"]'
   create_exec tty
   ws_start "{\"exec_id\":\"$eid\",\"attach\":true,\"start_container\":true}"
