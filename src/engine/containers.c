@@ -857,8 +857,12 @@ char *containers_create(kl_engine *e, const json_t *config, kl_error *err)
         return NULL;
     }
     images_stack stack = {0};
-    if (images_resolve_stack(e, image, &stack, err) < 0)
+    if (images_resolve_stack(e, image, &stack, err) < 0) {
+        /* the original names the reference as given (no ":latest" added) */
+        if (err->code == ENOENT && !strncmp(err->msg, "no such image", 13))
+            kl_error_set(err, ENOENT, "no such image '%s'", image);
         return NULL;
+    }
     const char *driver = jx_str(config, "network_driver", "ipnet");
     char *out = NULL;
     container_mount *m = NULL;
