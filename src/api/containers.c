@@ -16,10 +16,13 @@ void api_containers_list(api_request *req, api_response *res)
     kl_error err = KL_ERROR_INIT;
     /* only the literal true means true (the query caster already turned "true" into it) */
     bool all = json_is_true(json_object_get(req->query, "all"));
-    json_t *list = containers_list(req->ctx->engine, all, &err);
-    if (!list)
+    char *text = containers_list_text(req->ctx->engine, all, &err);
+    if (!text)
         return api_reply_message(res, 500, "%s", err.msg);
-    api_reply_json(res, 200, list);
+    api_response_clear(res);
+    res->status = 200;
+    res->text = text;
+    res->content_type = "application/json";
 }
 
 void api_containers_create(api_request *req, api_response *res)

@@ -296,10 +296,10 @@ static json_t *limit_or_null(long long v)
     return v > 0 ? json_integer(v) : json_null();
 }
 
-/* Container (API.md §5.2) with the effective cmd/user/env, plus our optional limits. */
-static json_t *container_json(kl_engine *e, const container_record *r, bool running)
+/* The Container fields (API.md §5.2) that only change when the record does: the effective
+ * cmd/user/env, plus our optional limits. Not `running` and `dataset`. */
+static json_t *container_static_json(const container_record *r)
 {
-    _cleanup_free_ char *dataset = containers_dir(e, r->id);
     _cleanup_strv_ char **env = host_env_merge(r->image_env, r->env);
     json_t *o = json_object();
     json_object_set_new(o, "id", json_string(r->id));
@@ -314,8 +314,6 @@ static json_t *container_json(kl_engine *e, const container_record *r, bool runn
     json_object_set_new(o, "restart_policy", json_string(r->restart_policy));
     json_object_set_new(o, "persist", json_boolean(r->persist));
     json_object_set_new(o, "created", json_string(r->created));
-    json_object_set_new(o, "dataset", json_string(dataset));
-    json_object_set_new(o, "running", json_boolean(running));
     json_object_set_new(o, "memory", limit_or_null(r->memory_bytes));
     json_object_set_new(
         o, "cpus", r->cpu_millis > 0 ? json_real((double)r->cpu_millis / 1000.0) : json_null());
@@ -323,37 +321,116 @@ static json_t *container_json(kl_engine *e, const container_record *r, bool runn
     return o;
 }
 
-json_t *containers_list(kl_engine *e, bool all, kl_error *err)
+/* The whole wire Container. */
+static json_t *container_json(kl_engine *e, const container_record *r, bool running)
 {
-    _cleanup_json_ json_t *out = json_array();
+    json_t *o = container_static_json(r);
+    _cleanup_free_ char *dataset = containers_dir(e, r->id);
+    json_object_set_new(o, "dataset", json_string(dataset));
+    json_object_set_new(o, "running", json_boolean(running));
+    return o;
+}
+
+/* A JSON string literal of s (UTF-8 passes through). */
+static void buf_json_string(kl_buf *b, const char *s)
+{
+    kl_buf_append(b, "\"", 1);
+    const char *run = s;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        kl_buf_append(b, run, (size_t)(s - run));
+        if (c == '"' || c == '\\')
+            kl_buf_printf(b, "\\%c", c);
+        else
+            kl_buf_printf(b, "\\u%04x", c);
+        run = s + 1;
+    }
+    kl_buf_append(b, run, (size_t)(s - run));
+    kl_buf_append(b, "\"", 1);
+}
+
+/* Listing must stay cheap (DESIGN.md §8: 1000 containers in 2 ms): each row's static part
+ * is kept as JSON text in the `wire` column (rewritten whenever the record changes) and
+ * spliced with the fields computed now; no JSON is parsed. */
+char *containers_list_text(kl_engine *e, bool all, kl_error *err)
+{
+    _cleanup_buf_ kl_buf b = KL_BUF_INIT;
+    kl_buf_append(&b, "[", 1);
+    bool first = true;
     engine_lock(e);
     store_lock(e->store);
     _cleanup_stmt_ sqlite3_stmt *st =
         store_prepare(e->store,
-                      "SELECT " CONTAINER_COLUMNS ", i.name, i.tag FROM containers c "
-                      "JOIN images i ON i.id = c.image_id ORDER BY c.created DESC, c.rowid DESC",
+                      "SELECT " CONTAINER_COLUMNS ", i.name, i.tag, c.wire "
+                      "FROM containers c JOIN images i ON i.id = c.image_id "
+                      "ORDER BY c.created DESC, c.rowid DESC",
                       err);
+    /* one directory fd for the whole listing: a container without a monitor socket costs a
+     * single failed fstatat */
+    _cleanup_free_ char *runs = containers_run_dir(e, "");
+    _cleanup_close_ int runfd = open(runs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    _cleanup_free_ char *dsprefix = containers_dir(e, "");
+    _cleanup_buf_ kl_buf ds = KL_BUF_INIT;
     int rc = SQLITE_ERROR;
     if (st) {
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            bool running = containers_is_running(e, col(st, 0));
+            const char *id = col(st, 0);
+            char sock[32];
+            snprintf(sock, sizeof(sock), "%.12s/monitor.sock", id);
+            struct stat sst;
+            bool running = runfd >= 0 && fstatat(runfd, sock, &sst, AT_SYMLINK_NOFOLLOW) == 0 &&
+                           containers_is_running(e, id);
             if (!all && !running)
                 continue;
-            container_record r;
-            record_from_row(st, &r);
-            json_t *c = container_json(e, &r, running);
-            json_object_set_new(c, "image_name", json_string(col(st, 9)));
-            json_object_set_new(c, "image_tag", json_string(col(st, 10)));
-            json_object_set_new(c, "jid", json_null());
-            json_array_append_new(out, c);
-            container_record_clear(&r);
+            if (!first)
+                kl_buf_append(&b, ",", 1);
+            first = false;
+            kl_buf_printf(
+                &b, "{\"running\":%s,\"jid\":null,\"image_name\":", running ? "true" : "false");
+            buf_json_string(&b, col(st, 9));
+            kl_buf_puts(&b, ",\"image_tag\":");
+            buf_json_string(&b, col(st, 10));
+            kl_buf_puts(&b, ",\"dataset\":");
+            kl_buf_consume(&ds, ds.len);
+            kl_buf_puts(&ds, dsprefix);
+            kl_buf_puts(&ds, id);
+            buf_json_string(&b, ds.data);
+            const char *wire = (const char *)sqlite3_column_text(st, 11);
+            _cleanup_free_ char *made = NULL;
+            if (!wire || wire[0] != '{' || wire[1] == '}') {
+                /* a row written without the cache: build it */
+                container_record r;
+                record_from_row(st, &r);
+                _cleanup_json_ json_t *sj = container_static_json(&r);
+                container_record_clear(&r);
+                wire = made = jx_dump(sj);
+            }
+            kl_buf_puts(&b, ",");
+            kl_buf_puts(&b, wire + 1);
         }
         if (rc != SQLITE_DONE)
             store_fail(e->store, "listing containers", err);
     }
     store_unlock(e->store);
     engine_unlock(e);
-    return rc == SQLITE_DONE ? steal_pointer(&out) : NULL;
+    if (rc != SQLITE_DONE)
+        return NULL;
+    kl_buf_append(&b, "]", 1);
+    return kl_buf_steal(&b);
+}
+
+json_t *containers_list(kl_engine *e, bool all, kl_error *err)
+{
+    _cleanup_free_ char *text = containers_list_text(e, all, err);
+    if (!text)
+        return NULL;
+    json_error_t je;
+    json_t *out = json_loads(text, 0, &je);
+    if (!out)
+        kl_error_set(err, EIO, "listing containers: %s", je.text);
+    return out;
 }
 
 static json_t *endpoints_json(kl_engine *e, const char *id, kl_error *err)
@@ -663,26 +740,21 @@ static int make_dirs(const char *dir, kl_error *err)
 }
 
 /* The doc column: everything not in a column of its own. */
-static json_t *record_doc(const char *image_ref, char *const *cmd, const char *user,
-                          char *const *env, char *const *jail_param, const json_t *ports,
-                          long long memory, long long cpu_millis, long long pids,
-                          const json_t *image)
+static json_t *record_doc(const container_record *r)
 {
     json_t *d = json_object();
-    json_object_set_new(d, "image_ref", json_string(image_ref));
-    json_object_set_new(d, "cmd", jx_from_strv(cmd));
-    json_object_set_new(d, "user", json_string(user));
-    json_object_set_new(d, "env", jx_from_strv(env));
-    json_object_set_new(d, "jail_param", jx_from_strv(jail_param));
-    json_object_set_new(d, "public_ports", json_deep_copy(ports));
-    json_object_set_new(d, "memory", json_integer(memory));
-    json_object_set_new(d, "cpu_millis", json_integer(cpu_millis));
-    json_object_set_new(d, "pids_limit", json_integer(pids));
-    json_t *ic = json_object_get(image, "image_cmd");
-    json_t *ie = json_object_get(image, "image_env");
-    json_object_set_new(d, "image_cmd", json_is_array(ic) ? json_incref(ic) : json_array());
-    json_object_set_new(d, "image_env", json_is_array(ie) ? json_incref(ie) : json_array());
-    json_object_set_new(d, "image_user", json_string(jx_str(image, "image_user", "root")));
+    json_object_set_new(d, "image_ref", json_string(r->image_ref));
+    json_object_set_new(d, "cmd", jx_from_strv(r->cmd));
+    json_object_set_new(d, "user", json_string(r->user));
+    json_object_set_new(d, "env", jx_from_strv(r->env));
+    json_object_set_new(d, "jail_param", jx_from_strv(r->jail_param));
+    json_object_set_new(d, "public_ports", json_deep_copy(r->public_ports));
+    json_object_set_new(d, "memory", json_integer(r->memory_bytes));
+    json_object_set_new(d, "cpu_millis", json_integer(r->cpu_millis));
+    json_object_set_new(d, "pids_limit", json_integer(r->pids_max));
+    json_object_set_new(d, "image_cmd", jx_from_strv(r->image_cmd));
+    json_object_set_new(d, "image_env", jx_from_strv(r->image_env));
+    json_object_set_new(d, "image_user", json_string(r->image_user));
     return d;
 }
 
@@ -695,7 +767,8 @@ static int step_done(kl_engine *e, sqlite3_stmt *st, const char *what, kl_error 
 
 static int insert_rows(kl_engine *e, const char *id, const char *name, const images_stack *stack,
                        const char *created, const char *driver, const char *restart, bool persist,
-                       const char *doc, const container_mount *m, size_t n, kl_error *err)
+                       const char *doc, const char *wire, const container_mount *m, size_t n,
+                       kl_error *err)
 {
     if (store_begin(e->store, err) < 0)
         return -1;
@@ -704,7 +777,7 @@ static int insert_rows(kl_engine *e, const char *id, const char *name, const ima
         _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
             e->store,
             "INSERT INTO containers (id, name, image_id, layer_id, created, network_driver, "
-            "restart_policy, persist, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "restart_policy, persist, doc, wire) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             err);
         r = st ? 0 : -1;
         if (st) {
@@ -720,6 +793,7 @@ static int insert_rows(kl_engine *e, const char *id, const char *name, const ima
             sqlite3_bind_text(st, 7, restart, -1, SQLITE_STATIC);
             sqlite3_bind_int(st, 8, persist);
             sqlite3_bind_text(st, 9, doc, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 10, wire, -1, SQLITE_STATIC);
             if (sqlite3_step(st) != SQLITE_DONE) {
                 r = store_fail(e->store, "storing container", err);
                 if (err->code == EEXIST)
@@ -819,28 +893,46 @@ static char *create_locked(kl_engine *e, const char *asked_name, const images_st
         host_tree_remove(dir, &e2);
         return NULL;
     }
-    _cleanup_free_ char *image_ref = stack->layer_id
-                                         ? xasprintf("%s@%s", stack->image_id, stack->layer_id)
-                                         : xstrdup(stack->image_id);
-    _cleanup_strv_ char **cmd = jx_strv(json_object_get(config, "cmd"));
-    _cleanup_strv_ char **env = jx_strv(json_object_get(config, "env"));
-    _cleanup_strv_ char **jp = jx_strv(json_object_get(config, "jail_param"));
-    _cleanup_json_ json_t *doc = record_doc(image_ref, cmd, jx_str(config, "user", ""), env, jp,
-                                            ports, memory, cpu_millis, pids, image);
-    _cleanup_free_ char *doc_s = jx_dump(doc);
     char created[32];
     kl_time_now_iso(created);
-    const char *restart = jx_str(config, "restart_policy", "no");
+    container_record r = {
+        .name = xstrdup(name),
+        .image_id = xstrdup(stack->image_id),
+        .image_ref = stack->layer_id ? xasprintf("%s@%s", stack->image_id, stack->layer_id)
+                                     : xstrdup(stack->image_id),
+        .cmd = jx_strv(json_object_get(config, "cmd")),
+        .user = xstrdup(jx_str(config, "user", "")),
+        .env = jx_strv(json_object_get(config, "env")),
+        .jail_param = jx_strv(json_object_get(config, "jail_param")),
+        .network_driver = xstrdup(jx_str(config, "network_driver", "ipnet")),
+        .public_ports = json_incref((json_t *)ports),
+        .restart_policy = xstrdup(jx_str(config, "restart_policy", "no")),
+        .persist = jx_bool(config, "persist", false),
+        .created = xstrdup(created),
+        .memory_bytes = memory,
+        .cpu_millis = cpu_millis,
+        .pids_max = pids,
+        .image_cmd = jx_strv(json_object_get(image, "image_cmd")),
+        .image_env = jx_strv(json_object_get(image, "image_env")),
+        .image_user = xstrdup(jx_str(image, "image_user", "root")),
+    };
+    memcpy(r.id, id, sizeof(r.id));
+    _cleanup_json_ json_t *doc = record_doc(&r);
+    _cleanup_free_ char *doc_s = jx_dump(doc);
+    _cleanup_json_ json_t *wire = container_static_json(&r);
+    _cleanup_free_ char *wire_s = jx_dump(wire);
 
     if (prepare_volumes(e, stack, m, n_mounts, err) < 0 ||
-        insert_rows(e, id, name, stack, created, jx_str(config, "network_driver", "ipnet"), restart,
-                    jx_bool(config, "persist", false), doc_s, m, n_mounts, err) < 0) {
+        insert_rows(e, id, name, stack, created, r.network_driver, r.restart_policy, r.persist,
+                    doc_s, wire_s, m, n_mounts, err) < 0) {
         kl_error e2 = KL_ERROR_INIT;
         if (host_tree_remove(dir, &e2) < 0)
             log_warn("container %s: removing %s after a failed create: %s", id, dir, e2.msg);
+        container_record_clear(&r);
         return NULL;
     }
-    log_info("container %s (%s) created from image %s", id, name, image_ref);
+    log_info("container %s (%s) created from image %s", id, name, r.image_ref);
+    container_record_clear(&r);
     return xstrdup(id);
 }
 
@@ -924,17 +1016,15 @@ static void update_str(const json_t *config, const char *key, char **v, bool *ch
 
 static int save_record(kl_engine *e, const container_record *r, kl_error *err)
 {
-    json_t *image = json_pack("{s:o, s:o, s:s}", "image_cmd", jx_from_strv(r->image_cmd),
-                              "image_env", jx_from_strv(r->image_env), "image_user", r->image_user);
-    _cleanup_json_ json_t *doc =
-        record_doc(r->image_ref, r->cmd, r->user, r->env, r->jail_param, r->public_ports,
-                   r->memory_bytes, r->cpu_millis, r->pids_max, image);
-    json_decref(image);
+    _cleanup_json_ json_t *doc = record_doc(r);
     _cleanup_free_ char *doc_s = jx_dump(doc);
+    _cleanup_json_ json_t *wire = container_static_json(r);
+    _cleanup_free_ char *wire_s = jx_dump(wire);
     store_lock(e->store);
     _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
         e->store,
-        "UPDATE containers SET name = ?, restart_policy = ?, persist = ?, doc = ? WHERE id = ?",
+        "UPDATE containers SET name = ?, restart_policy = ?, persist = ?, doc = ?, wire = ? "
+        "WHERE id = ?",
         err);
     int rc = -1;
     if (st) {
@@ -942,7 +1032,8 @@ static int save_record(kl_engine *e, const container_record *r, kl_error *err)
         sqlite3_bind_text(st, 2, r->restart_policy, -1, SQLITE_STATIC);
         sqlite3_bind_int(st, 3, r->persist);
         sqlite3_bind_text(st, 4, doc_s, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, r->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, wire_s, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, r->id, -1, SQLITE_STATIC);
         rc = step_done(e, st, "updating container", err);
         if (rc < 0 && err->code == EEXIST)
             kl_error_set(err, EEXIST, "container name '%s' is already taken", r->name);
