@@ -11,6 +11,13 @@ void api_volumes_inspect(api_request *req, api_response *res);
 void api_volumes_remove(api_request *req, api_response *res);
 void api_volumes_prune(api_request *req, api_response *res);
 
+void api_containers_list(api_request *req, api_response *res);
+void api_containers_create(api_request *req, api_response *res);
+void api_containers_inspect(api_request *req, api_response *res);
+void api_containers_update(api_request *req, api_response *res);
+void api_containers_remove(api_request *req, api_response *res);
+void api_containers_prune(api_request *req, api_response *res);
+
 void api_images_list(api_request *req, api_response *res);
 void api_images_inspect(api_request *req, api_response *res);
 void api_images_tag(api_request *req, api_response *res);

@@ -18,14 +18,14 @@
 
 static const api_route routes[] = {
     /* Containers */
-    REST("GET", "/containers/list", api_not_implemented, NULL, &schema_query_container_list),
-    REST("POST", "/containers/create", api_not_implemented, &schema_container_config, NULL),
-    REST("GET", "/containers/{container_id}/inspect", api_not_implemented, NULL, NULL),
-    REST("POST", "/containers/{container_id}/update", api_not_implemented, &schema_container_config,
-         NULL),
+    REST("GET", "/containers/list", api_containers_list, NULL, &schema_query_container_list),
+    REST("POST", "/containers/create", api_containers_create, &schema_container_config, NULL),
+    REST("GET", "/containers/{container_id}/inspect", api_containers_inspect, NULL, NULL),
+    REST("POST", "/containers/{container_id}/update", api_containers_update,
+         &schema_container_config, NULL),
     REST("POST", "/containers/{container_id}/stop", api_not_implemented, NULL, NULL),
-    REST("DELETE", "/containers/{container_id}", api_not_implemented, NULL, NULL),
-    REST("POST", "/containers/prune", api_not_implemented, NULL, NULL),
+    REST("DELETE", "/containers/{container_id}", api_containers_remove, NULL, NULL),
+    REST("POST", "/containers/prune", api_containers_prune, NULL, NULL),
     /* Exec */
     REST("POST", "/exec/create", api_not_implemented, &schema_exec_config, NULL),
     REST("POST", "/exec/{exec_id}/stop", api_not_implemented, NULL, &schema_query_exec_stop),

@@ -204,6 +204,9 @@ static const char *const migrations[] = {
                                                                 "mounts(container_id);"
                                                                 "CREATE INDEX mounts_volume ON "
                                                                 "mounts(volume);",
+    /* 2: the container listing's cache of each record's static wire fields (JSON text,
+     * rewritten with the record; containers.c), so that listing parses no JSON. */
+    "ALTER TABLE containers ADD COLUMN wire TEXT;",
 };
 
 struct kl_store {
