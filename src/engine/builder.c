@@ -577,10 +577,12 @@ static int fail(build *b, kl_error *err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int fail(build *b, kl_error *err, const char *fmt, ...)
 {
+    char msg[sizeof(err->msg)]; /* the arguments may point into err->msg */
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    memcpy(err->msg, msg, sizeof(msg));
     if (!err->code)
         err->code = EINVAL;
     out_raw(b, err->msg, strlen(err->msg));
