@@ -41,6 +41,7 @@ static const cli_option build_options[] = {
 
 typedef struct render {
     bool bold;
+    bool quiet; /* -q: only the id at the end */
 } render;
 
 static bool is_status_line(const uint8_t *d, size_t n)
@@ -58,6 +59,8 @@ static bool is_status_line(const uint8_t *d, size_t n)
 static void on_output(void *ud, const uint8_t *data, size_t n, bool is_binary)
 {
     render *r = ud;
+    if (r->quiet)
+        return;
     if (is_status_line(data, n)) {
         printf("%s%.*s%s\n", r->bold ? "\033[1m" : "", (int)n, (const char *)data,
                r->bold ? "\033[0m" : "");
@@ -147,7 +150,7 @@ static int image_build(cli_ctx *ctx, const cli_args *a)
     if (s > 0 && !r.started)
         fprintf(stderr, "%s\n", r.start.message);
     if (s >= 0) {
-        render rd = {.bold = ctx->out.color};
+        render rd = {.bold = ctx->out.color, .quiet = quiet};
         if (wsclient_relay(w, on_output, &rd, &r) == 0) {
             ok = r.started && r.code == KL_WS_CLOSE_NORMAL;
             if (ok) {
