@@ -36,7 +36,7 @@ static const api_route routes[] = {
     REST("POST", "/images/{image_id}/tag", api_images_tag, NULL, &schema_query_image_tag),
     REST("DELETE", "/images/{image_id}", api_images_remove, NULL, NULL),
     REST("POST", "/images/prune", api_images_prune, NULL, &schema_query_image_prune),
-    WS("/images/build", api_ws_not_implemented, &schema_image_build_config),
+    WS("/images/build", api_images_build, &schema_image_build_config),
     WS("/images/create", api_images_create, &schema_image_create_config),
     /* Networks */
     REST("GET", "/networks/list", api_not_implemented, NULL, NULL),

@@ -147,6 +147,8 @@ static const kl_schema_field image_build_config_fields[] = {
     {.name = "buildargs", .value = T_OBJECT(NULL), .default_json = "{}"},
     {.name = "container_config", .value = T_OBJECT(&schema_container_config), .is_required = true},
     {.name = "networks", .value = T_ARRAY(end_point_config_item), .default_json = "[]"},
+    /* ours: build without the build cache */
+    {.name = "nocache", .value = T_BOOL(), .default_json = "false"},
 };
 SCHEMA(schema_image_build_config, "ImageBuildConfig", image_build_config_fields, false);
 

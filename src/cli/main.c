@@ -21,6 +21,7 @@ static const cli_group *const groups[] = {
 };
 
 static const cli_shortcut shortcuts[] = {
+    {"build", "image", "build"},
     {"create", "container", "create"},
     {"exec", "container", "exec"},
     {"restart", "container", "restart"},
