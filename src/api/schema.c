@@ -37,6 +37,14 @@ static const kl_schema_value end_point_config_item = {.type = KL_SCHEMA_OBJECT,
     {                                                                                              \
         .type = KL_SCHEMA_BOOLEAN, __VA_ARGS__                                                     \
     }
+#define T_INTEGER(...)                                                                             \
+    {                                                                                              \
+        .type = KL_SCHEMA_INTEGER, __VA_ARGS__                                                     \
+    }
+#define T_NUMBER(...)                                                                              \
+    {                                                                                              \
+        .type = KL_SCHEMA_NUMBER, __VA_ARGS__                                                      \
+    }
 #define T_ARRAY(item, ...)                                                                         \
     {                                                                                              \
         .type = KL_SCHEMA_ARRAY, .items = &(item), __VA_ARGS__                                     \
@@ -80,6 +88,10 @@ static const kl_schema_field container_config_fields[] = {
      .value = T_STRING(.is_nullable = true, .enum_values = restart_policy_enum),
      .default_json = "\"no\""},
     {.name = "persist", .value = T_BOOL(.is_nullable = true), .default_json = "false"},
+    /* Optional fields of ours (docs/api.md): resource limits; null = unchanged / none. */
+    {.name = "memory", .value = T_INTEGER(.is_nullable = true)},
+    {.name = "cpus", .value = T_NUMBER(.is_nullable = true)},
+    {.name = "pids_limit", .value = T_INTEGER(.is_nullable = true)},
 };
 SCHEMA(schema_container_config, "ContainerConfig", container_config_fields, false);
 
@@ -138,6 +150,8 @@ static const kl_schema_field image_build_config_fields[] = {
     {.name = "buildargs", .value = T_OBJECT(NULL), .default_json = "{}"},
     {.name = "container_config", .value = T_OBJECT(&schema_container_config), .is_required = true},
     {.name = "networks", .value = T_ARRAY(end_point_config_item), .default_json = "[]"},
+    /* ours: build without the build cache */
+    {.name = "nocache", .value = T_BOOL(), .default_json = "false"},
 };
 SCHEMA(schema_image_build_config, "ImageBuildConfig", image_build_config_fields, false);
 

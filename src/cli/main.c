@@ -21,21 +21,14 @@ static const cli_group *const groups[] = {
 };
 
 static const cli_shortcut shortcuts[] = {
-    {"create", "container", "create"},
-    {"exec", "container", "exec"},
-    {"restart", "container", "restart"},
-    {"run", "container", "run"},
-    {"start", "container", "start"},
-    {"stop", "container", "stop"},
-    {"isc", "container", "inspect"},
-    {"lsc", "container", "ls"},
-    {"rmc", "container", "rm"},
-    {"isi", "image", "inspect"},
-    {"lsi", "image", "ls"},
-    {"rmi", "image", "rm"},
-    {"isv", "volume", "inspect"},
-    {"lsv", "volume", "ls"},
-    {"rmv", "volume", "rm"},
+    {"build", "image", "build"},   {"create", "container", "create"},
+    {"exec", "container", "exec"}, {"restart", "container", "restart"},
+    {"run", "container", "run"},   {"start", "container", "start"},
+    {"stop", "container", "stop"}, {"isc", "container", "inspect"},
+    {"lsc", "container", "ls"},    {"rmc", "container", "rm"},
+    {"isi", "image", "inspect"},   {"lsi", "image", "ls"},
+    {"rmi", "image", "rm"},        {"isv", "volume", "inspect"},
+    {"lsv", "volume", "ls"},       {"rmv", "volume", "rm"},
 };
 
 static const cli_option root_options[] = {

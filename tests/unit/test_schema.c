@@ -79,7 +79,8 @@ static void test_container_config_defaults(void **state)
     expect_ok(&schema_container_config, "{}",
               "{\"name\":null,\"image\":null,\"cmd\":[],\"user\":\"\",\"env\":[],\"mounts\":[],"
               "\"jail_param\":[],\"network_driver\":\"ipnet\",\"public_ports\":[],"
-              "\"restart_policy\":\"no\",\"persist\":false}");
+              "\"restart_policy\":\"no\",\"persist\":false,"
+              "\"memory\":null,\"cpus\":null,\"pids_limit\":null}");
 }
 
 static void test_container_config_full_and_nested_defaults(void **state)
@@ -98,7 +99,8 @@ static void test_container_config_full_and_nested_defaults(void **state)
         "\"jail_param\":[],\"network_driver\":\"vnet\","
         "\"public_ports\":[{\"interfaces\":[],\"host_port\":\"8080\",\"container_port\":\"80\","
         "\"protocol\":\"tcp\"}],"
-        "\"restart_policy\":\"no\",\"persist\":true}");
+        "\"restart_policy\":\"no\",\"persist\":true,"
+        "\"memory\":null,\"cpus\":null,\"pids_limit\":null}");
 }
 
 static void test_container_config_nullable_kept(void **state)
@@ -110,7 +112,8 @@ static void test_container_config_nullable_kept(void **state)
               "\"mounts\":null,\"public_ports\":null,\"restart_policy\":null,\"persist\":null}",
               "{\"name\":null,\"image\":null,\"cmd\":null,\"user\":null,\"env\":null,"
               "\"mounts\":null,\"jail_param\":null,\"network_driver\":\"ipnet\","
-              "\"public_ports\":null,\"restart_policy\":null,\"persist\":null}");
+              "\"public_ports\":null,\"restart_policy\":null,\"persist\":null,"
+              "\"memory\":null,\"cpus\":null,\"pids_limit\":null}");
 }
 
 static void test_network_config_defaults(void **state)
@@ -137,19 +140,21 @@ static void test_image_build_config_defaults(void **state)
               "{\"context\":\"/ctx\",\"container_config\":{},"
               "\"networks\":[{\"container\":\"c\",\"network\":\"n\"}],"
               "\"buildargs\":{\"A\":\"1\",\"B\":2}}",
-              "{\"context\":\"/ctx\",\"dockerfile\":\"Dockerfile\",\"quiet\":false,"
+              "{\"context\":\"/ctx\",\"dockerfile\":\"Dockerfile\",\"quiet\":false,\"nocache\":false,"
               "\"cleanup\":true,\"tag\":\"\",\"buildargs\":{\"A\":\"1\",\"B\":2},"
               "\"container_config\":{\"name\":null,\"image\":null,\"cmd\":[],\"user\":\"\","
               "\"env\":[],\"mounts\":[],\"jail_param\":[],\"network_driver\":\"ipnet\","
-              "\"public_ports\":[],\"restart_policy\":\"no\",\"persist\":false},"
+              "\"public_ports\":[],\"restart_policy\":\"no\",\"persist\":false,"
+              "\"memory\":null,\"cpus\":null,\"pids_limit\":null},"
               "\"networks\":[{\"container\":\"c\",\"network\":\"n\",\"ip_address\":\"\","
               "\"ip_address6\":\"\"}]}");
     expect_ok(&schema_image_build_config, "{\"context\":\"/ctx\",\"container_config\":{}}",
-              "{\"context\":\"/ctx\",\"dockerfile\":\"Dockerfile\",\"quiet\":false,"
+              "{\"context\":\"/ctx\",\"dockerfile\":\"Dockerfile\",\"quiet\":false,\"nocache\":false,"
               "\"cleanup\":true,\"tag\":\"\",\"buildargs\":{},"
               "\"container_config\":{\"name\":null,\"image\":null,\"cmd\":[],\"user\":\"\","
               "\"env\":[],\"mounts\":[],\"jail_param\":[],\"network_driver\":\"ipnet\","
-              "\"public_ports\":[],\"restart_policy\":\"no\",\"persist\":false},"
+              "\"public_ports\":[],\"restart_policy\":\"no\",\"persist\":false,"
+              "\"memory\":null,\"cpus\":null,\"pids_limit\":null},"
               "\"networks\":[]}");
 }
 
@@ -309,7 +314,8 @@ static void test_enum(void **state)
     expect_ok(&schema_container_config, "{\"restart_policy\":\"on-startup\"}",
               "{\"name\":null,\"image\":null,\"cmd\":[],\"user\":\"\",\"env\":[],\"mounts\":[],"
               "\"jail_param\":[],\"network_driver\":\"ipnet\",\"public_ports\":[],"
-              "\"restart_policy\":\"on-startup\",\"persist\":false}");
+              "\"restart_policy\":\"on-startup\",\"persist\":false,"
+              "\"memory\":null,\"cpus\":null,\"pids_limit\":null}");
 }
 
 static void test_max_length(void **state)
