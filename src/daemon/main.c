@@ -114,6 +114,10 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    /* A daemon keeps no descriptor it did not open itself: an inherited pipe (a test runner's,
+     * a shell's) would otherwise stay open as long as kleened and its monitors live. */
+    close_range(3, ~0U, 0);
+
     kl_error err = KL_ERROR_INIT;
     kl_config config = {0};
     if (kl_config_load(config_path, &config, &err) < 0) {

@@ -22,7 +22,7 @@ api_listening_sockets:
   - address: "http://$SOCK"
 ${EXTRA_LISTENERS:-}
 YAML
-  ip netns exec "$E2E_NS" "$KLEENED" -c "$E2E_DIR/config.yaml" >"$E2E_DIR/kleened.log" 2>&1 &
+  ip netns exec "$E2E_NS" "$KLEENED" -c "$E2E_DIR/config.yaml" </dev/null >"$E2E_DIR/kleened.log" 2>&1 &
   export KLEENED_PID=$!
   for _ in $(seq 1 200); do
     [ -S "$SOCK" ] && curl -s --unix-socket "$SOCK" http://localhost/version >/dev/null && return 0
@@ -60,7 +60,7 @@ stop_containers() {
 
 # Start kleened again on the same root, socket and namespace (after it was killed).
 respawn_kleened() {
-  ip netns exec "$E2E_NS" "$KLEENED" -c "$E2E_DIR/config.yaml" >>"$E2E_DIR/kleened.log" 2>&1 &
+  ip netns exec "$E2E_NS" "$KLEENED" -c "$E2E_DIR/config.yaml" </dev/null >>"$E2E_DIR/kleened.log" 2>&1 &
   export KLEENED_PID=$!
   for _ in $(seq 1 200); do
     curl -s --unix-socket "$SOCK" http://localhost/version >/dev/null 2>&1 && return 0
@@ -72,8 +72,22 @@ respawn_kleened() {
   return 1
 }
 
+# The pid of this test file's kleened: from its pidfile (a kleened respawned inside a test
+# body, a subshell, is not in $KLEENED_PID), checked to be our kleened with our config.
+kleened_pid() {
+  local pid
+  for pid in $(cat "$E2E_DIR/kleened.pid" 2>/dev/null) ${KLEENED_PID:-}; do
+    if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "-c $E2E_DIR/config.yaml"; then
+      echo "$pid"
+      return 0
+    fi
+  done
+  return 1
+}
+
 stop_kleened() {
   stop_containers
+  KLEENED_PID=$(kleened_pid) || KLEENED_PID=""
   if [ -n "${KLEENED_PID:-}" ] && kill -0 "$KLEENED_PID" 2>/dev/null; then
     kill -TERM "$KLEENED_PID"
     for _ in $(seq 1 100); do kill -0 "$KLEENED_PID" 2>/dev/null || break; sleep 0.05; done
@@ -91,7 +105,7 @@ stop_kleened() {
 
 # kleened must still be alive and answering.
 assert_alive() {
-  kill -0 "$KLEENED_PID"
+  kill -0 "$(kleened_pid)"
   curl -sf --unix-socket "$SOCK" http://localhost/version >/dev/null
 }
 
