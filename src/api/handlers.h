@@ -11,6 +11,14 @@ void api_volumes_inspect(api_request *req, api_response *res);
 void api_volumes_remove(api_request *req, api_response *res);
 void api_volumes_prune(api_request *req, api_response *res);
 
+void api_networks_list(api_request *req, api_response *res);
+void api_networks_create(api_request *req, api_response *res);
+void api_networks_inspect(api_request *req, api_response *res);
+void api_networks_remove(api_request *req, api_response *res);
+void api_networks_prune(api_request *req, api_response *res);
+void api_networks_connect(api_request *req, api_response *res);
+void api_networks_disconnect(api_request *req, api_response *res);
+
 void api_images_list(api_request *req, api_response *res);
 void api_images_inspect(api_request *req, api_response *res);
 void api_images_tag(api_request *req, api_response *res);
