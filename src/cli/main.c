@@ -14,10 +14,7 @@
 #include <unistd.h>
 
 static const cli_group *const groups[] = {
-    &cli_container_group,
-    &cli_image_group,
-    &cli_volume_group,
-    NULL,
+    &cli_container_group, &cli_image_group, &cli_network_group, &cli_volume_group, NULL,
 };
 
 static const cli_shortcut shortcuts[] = {
@@ -33,6 +30,9 @@ static const cli_shortcut shortcuts[] = {
     {"isi", "image", "inspect"},
     {"lsi", "image", "ls"},
     {"rmi", "image", "rm"},
+    {"isn", "network", "inspect"},
+    {"lsn", "network", "ls"},
+    {"rmn", "network", "rm"},
     {"isv", "volume", "inspect"},
     {"lsv", "volume", "ls"},
     {"rmv", "volume", "rm"},
