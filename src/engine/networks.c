@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "engine/containers.h"
@@ -347,9 +348,26 @@ static int prefix_len_of(const char *subnet)
     return p.len;
 }
 
+/* True if `nsfd` is kleened's own network namespace: a container there (a wrong or stale
+ * pid) must never get a veth end, addresses or routes. */
+static bool is_own_netns(int nsfd)
+{
+    kl_error ignored = KL_ERROR_INIT;
+    _cleanup_close_ int self = host_netns_open_pid(getpid(), &ignored);
+    struct stat a, b;
+    if (self < 0 || fstat(self, &a) < 0 || fstat(nsfd, &b) < 0)
+        return true;
+    return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 /* Give a running container (netns `nsfd`) its veth on network `n` for endpoint `ep`. */
 static int plug(kl_engine *e, const net_rec *n, const ep_rec *ep, int nsfd, kl_error *err)
 {
+    if (is_own_netns(nsfd))
+        return kl_error_set(err, EINVAL,
+                            "connecting container %s to network %s: the container does not "
+                            "have its own network namespace",
+                            ep->container_id, n->name);
     char host_if[HOST_IFNAME_MAX + 1];
     host_if_name(ep->id, host_if);
     kl_error ignored = KL_ERROR_INIT;
