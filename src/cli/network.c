@@ -67,10 +67,10 @@ static int network_create(cli_ctx *ctx, const cli_args *a)
     int nat = 1, icc = 1;
     const char *v;
     if ((v = cli_value(a, "nat")) && (nat = parse_bool(v)) < 0)
-        return cli_usage_error(prog, "[OPTIONS] NETWORK_NAME",
+        return cli_usage_error(prog, "NETWORK_NAME",
                                "Invalid value for '--nat': '%s' is not a valid boolean.", v);
     if ((v = cli_value(a, "icc")) && (icc = parse_bool(v)) < 0)
-        return cli_usage_error(prog, "[OPTIONS] NETWORK_NAME",
+        return cli_usage_error(prog, "NETWORK_NAME",
                                "Invalid value for '--icc': '%s' is not a valid boolean.", v);
     const char *gws[2] = {cli_value(a, "gw"), cli_value(a, "gw6")};
     for (int i = 0; i < 2; i++) {
@@ -224,7 +224,7 @@ static int network_disconnect(cli_ctx *ctx, const cli_args *a)
 
 static const cli_command cli_network_create = {
     .name = "create",
-    .args_usage = "[OPTIONS] NETWORK_NAME",
+    .args_usage = "NETWORK_NAME",
     .short_help = "Create a new network.",
     .options = create_options,
     .min_args = 1,
@@ -271,7 +271,7 @@ static const cli_command cli_network_prune = {
 
 static const cli_command cli_network_connect = {
     .name = "connect",
-    .args_usage = "[OPTIONS] NETWORK CONTAINER",
+    .args_usage = "NETWORK CONTAINER",
     .short_help = "Connect a container to a network.",
     .help = "Connect a container to a network. Running containers are connected at once.",
     .options = connect_options,
