@@ -427,7 +427,6 @@ static int plug(kl_engine *e, const net_rec *n, const ep_rec *ep, int nsfd, kl_e
         return kl_error_prefix(err, "connecting container %s to network %s: ", ep->container_id,
                                n->name);
     }
-    (void)e;
     return 0;
 }
 

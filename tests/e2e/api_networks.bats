@@ -7,7 +7,10 @@ load helpers
 
 setup_file() { start_kleened; }
 teardown_file() {
-  [ -n "${FAKE_PID:-}" ] && kill "$FAKE_PID" 2>/dev/null
+  # processes started inside tests (their variables do not reach here): by recorded pid
+  for f in fake.pid restarted.pid; do
+    [ -s "$E2E_DIR/$f" ] && kill "$(cat "$E2E_DIR/$f")" 2>/dev/null
+  done
   stop_kleened
 }
 
@@ -133,7 +136,7 @@ nft_valid() {
   # the fake records its own pid (not a subshell's), and must sit in a netns of its own
   rm -f "$E2E_DIR/fake.pid"
   ip netns exec "$E2E_NS" unshare --net sh -c "echo \$\$ >$E2E_DIR/fake.pid; exec sleep 300" \
-    >/dev/null 2>&1 3>&- &
+    >/dev/null 2>&1 3>&- 4>&- &
   for _ in $(seq 1 100); do [ -s "$E2E_DIR/fake.pid" ] && break; sleep 0.05; done
   FAKE_PID=$(cat "$E2E_DIR/fake.pid")
   fake_ns=$(readlink /proc/$FAKE_PID/ns/net)
@@ -207,8 +210,9 @@ nft_valid() {
   kill -TERM "$KLEENED_PID"; wait "$KLEENED_PID" 2>/dev/null || true
   in_ns ip link del kleene0
   in_ns nft delete table inet kleene
-  in_ns "$KLEENED" -c "$E2E_DIR/config.yaml" >>"$E2E_DIR/kleened.log" 2>&1 3>&- &
-  export KLEENED_PID=$!
+  ip netns exec "$E2E_NS" "$KLEENED" -c "$E2E_DIR/config.yaml" >>"$E2E_DIR/kleened.log" 2>&1 3>&- 4>&- &
+  KLEENED_PID=$!
+  echo "$KLEENED_PID" >"$E2E_DIR/restarted.pid"
   for _ in $(seq 1 100); do
     curl -s --unix-socket "$SOCK" http://localhost/version >/dev/null && break
     sleep 0.05
@@ -218,4 +222,6 @@ nft_valid() {
   api DELETE /networks/persist
   [ "$status_code" = 200 ]
   ! in_ns ip link show kleene0
+  kill -TERM "$KLEENED_PID"
+  wait "$KLEENED_PID" || true
 }
