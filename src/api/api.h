@@ -32,13 +32,24 @@ typedef struct api_request {
     api_ctx *ctx;
     uid_t peer_uid; /* (uid_t)-1 when not a UNIX socket */
     pid_t peer_pid;
+    int client_fd; /* the connection's socket, to notice a client that goes away while a
+                      streamed body waits (never read or written by handlers), or -1 */
 } api_request;
+
+/* A streamed body (sent chunked): fill buf with up to max bytes and return how many; block
+ * while nothing is there. Return API_STREAM_END at the end, API_STREAM_ERROR to abort. */
+#define API_STREAM_END (-1)
+#define API_STREAM_ERROR (-2)
+typedef ssize_t (*api_stream_fn)(void *ctx, char *buf, size_t max);
 
 typedef struct api_response {
     int status;
     json_t *json;             /* owned; serialised with content-type application/json */
     char *text;               /* owned; used when json is NULL */
-    const char *content_type; /* for text; NULL → none */
+    const char *content_type; /* for text and stream; NULL → none */
+    api_stream_fn stream;     /* when set: a streamed body, json and text unused */
+    void *stream_ctx;
+    void (*stream_free)(void *ctx); /* frees stream_ctx, also when the body is never sent */
 } api_response;
 
 /* Reply helpers: each replaces what was set before. */
@@ -51,6 +62,10 @@ void api_reply_empty(api_response *res, int status);
 void api_reply_invalid(api_response *res, json_t *errors);
 /* A single 422 entry, for validation done by a handler (pointer like "/name"). */
 void api_reply_invalid_one(api_response *res, const char *pointer, const char *detail);
+
+/* A streamed body (ctx owned by the response from here on). */
+void api_reply_stream(api_response *res, int status, const char *content_type, api_stream_fn fn,
+                      void *ctx, void (*free_fn)(void *ctx));
 
 void api_response_clear(api_response *res);
 

@@ -11,6 +11,13 @@ void api_volumes_inspect(api_request *req, api_response *res);
 void api_volumes_remove(api_request *req, api_response *res);
 void api_volumes_prune(api_request *req, api_response *res);
 
+void api_containers_list(api_request *req, api_response *res);
+void api_containers_create(api_request *req, api_response *res);
+void api_containers_inspect(api_request *req, api_response *res);
+void api_containers_update(api_request *req, api_response *res);
+void api_containers_remove(api_request *req, api_response *res);
+void api_containers_prune(api_request *req, api_response *res);
+
 void api_networks_list(api_request *req, api_response *res);
 void api_networks_create(api_request *req, api_response *res);
 void api_networks_inspect(api_request *req, api_response *res);
@@ -26,6 +33,15 @@ void api_images_remove(api_request *req, api_response *res);
 void api_images_prune(api_request *req, api_response *res);
 /* GET /images/create (WebSocket, API.md §7.2) */
 void api_images_create(struct api_ws_session *s, json_t *config);
+void api_images_build(struct api_ws_session *s, json_t *config);
+
+/* exec.c: exec instances, container stop and logs */
+void api_exec_create(api_request *req, api_response *res);
+void api_exec_stop(api_request *req, api_response *res);
+void api_containers_stop(api_request *req, api_response *res);
+void api_containers_logs(api_request *req, api_response *res);
+/* GET /exec/start (WebSocket, API.md §7.3) */
+void api_exec_start(struct api_ws_session *s, json_t *config);
 
 void api_version(api_request *req, api_response *res);
 

@@ -11,6 +11,11 @@ void api_response_clear(api_response *res)
     if (res->json)
         json_decref(res->json);
     free(res->text);
+    if (res->stream_free && res->stream_ctx)
+        res->stream_free(res->stream_ctx);
+    res->stream = NULL;
+    res->stream_ctx = NULL;
+    res->stream_free = NULL;
     res->json = NULL;
     res->text = NULL;
     res->content_type = NULL;
@@ -55,4 +60,15 @@ void api_reply_invalid_one(api_response *res, const char *pointer, const char *d
     json_t *e = json_pack("{s:s, s:{s:s}, s:s}", "title", "Invalid value", "source", "pointer",
                           pointer, "detail", detail);
     api_reply_invalid(res, json_pack("[o]", e));
+}
+
+void api_reply_stream(api_response *res, int status, const char *content_type, api_stream_fn fn,
+                      void *ctx, void (*free_fn)(void *ctx))
+{
+    api_response_clear(res);
+    res->status = status;
+    res->content_type = content_type;
+    res->stream = fn;
+    res->stream_ctx = ctx;
+    res->stream_free = free_fn;
 }

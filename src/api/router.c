@@ -18,25 +18,25 @@
 
 static const api_route routes[] = {
     /* Containers */
-    REST("GET", "/containers/list", api_not_implemented, NULL, &schema_query_container_list),
-    REST("POST", "/containers/create", api_not_implemented, &schema_container_config, NULL),
-    REST("GET", "/containers/{container_id}/inspect", api_not_implemented, NULL, NULL),
-    REST("POST", "/containers/{container_id}/update", api_not_implemented, &schema_container_config,
-         NULL),
-    REST("POST", "/containers/{container_id}/stop", api_not_implemented, NULL, NULL),
-    REST("DELETE", "/containers/{container_id}", api_not_implemented, NULL, NULL),
-    REST("POST", "/containers/prune", api_not_implemented, NULL, NULL),
+    REST("GET", "/containers/list", api_containers_list, NULL, &schema_query_container_list),
+    REST("POST", "/containers/create", api_containers_create, &schema_container_config, NULL),
+    REST("GET", "/containers/{container_id}/inspect", api_containers_inspect, NULL, NULL),
+    REST("POST", "/containers/{container_id}/update", api_containers_update,
+         &schema_container_config, NULL),
+    REST("POST", "/containers/{container_id}/stop", api_containers_stop, NULL, NULL),
+    REST("DELETE", "/containers/{container_id}", api_containers_remove, NULL, NULL),
+    REST("POST", "/containers/prune", api_containers_prune, NULL, NULL),
     /* Exec */
-    REST("POST", "/exec/create", api_not_implemented, &schema_exec_config, NULL),
-    REST("POST", "/exec/{exec_id}/stop", api_not_implemented, NULL, &schema_query_exec_stop),
-    WS("/exec/start", api_ws_not_implemented, &schema_exec_start_config),
+    REST("POST", "/exec/create", api_exec_create, &schema_exec_config, NULL),
+    REST("POST", "/exec/{exec_id}/stop", api_exec_stop, NULL, &schema_query_exec_stop),
+    WS("/exec/start", api_exec_start, &schema_exec_start_config),
     /* Images */
     REST("GET", "/images/list", api_images_list, NULL, NULL),
     REST("GET", "/images/{image_id}/inspect", api_images_inspect, NULL, NULL),
     REST("POST", "/images/{image_id}/tag", api_images_tag, NULL, &schema_query_image_tag),
     REST("DELETE", "/images/{image_id}", api_images_remove, NULL, NULL),
     REST("POST", "/images/prune", api_images_prune, NULL, &schema_query_image_prune),
-    WS("/images/build", api_ws_not_implemented, &schema_image_build_config),
+    WS("/images/build", api_images_build, &schema_image_build_config),
     WS("/images/create", api_images_create, &schema_image_create_config),
     /* Networks */
     REST("GET", "/networks/list", api_networks_list, NULL, NULL),
@@ -55,6 +55,8 @@ static const api_route routes[] = {
     REST("POST", "/volumes/prune", api_volumes_prune, NULL, NULL),
     /* Ours */
     REST("GET", "/version", api_version, NULL, NULL),
+    REST("GET", "/containers/{container_id}/logs", api_containers_logs, NULL,
+         &schema_query_container_logs),
 };
 
 static bool match_pattern(const char *pattern, char *path, const char **params)

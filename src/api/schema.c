@@ -37,6 +37,14 @@ static const kl_schema_value end_point_config_item = {.type = KL_SCHEMA_OBJECT,
     {                                                                                              \
         .type = KL_SCHEMA_BOOLEAN, __VA_ARGS__                                                     \
     }
+#define T_INTEGER(...)                                                                             \
+    {                                                                                              \
+        .type = KL_SCHEMA_INTEGER, __VA_ARGS__                                                     \
+    }
+#define T_NUMBER(...)                                                                              \
+    {                                                                                              \
+        .type = KL_SCHEMA_NUMBER, __VA_ARGS__                                                      \
+    }
 #define T_ARRAY(item, ...)                                                                         \
     {                                                                                              \
         .type = KL_SCHEMA_ARRAY, .items = &(item), __VA_ARGS__                                     \
@@ -80,6 +88,10 @@ static const kl_schema_field container_config_fields[] = {
      .value = T_STRING(.is_nullable = true, .enum_values = restart_policy_enum),
      .default_json = "\"no\""},
     {.name = "persist", .value = T_BOOL(.is_nullable = true), .default_json = "false"},
+    /* Optional fields of ours (docs/api.md): resource limits; null = unchanged / none. */
+    {.name = "memory", .value = T_INTEGER(.is_nullable = true)},
+    {.name = "cpus", .value = T_NUMBER(.is_nullable = true)},
+    {.name = "pids_limit", .value = T_INTEGER(.is_nullable = true)},
 };
 SCHEMA(schema_container_config, "ContainerConfig", container_config_fields, false);
 
@@ -113,6 +125,9 @@ static const kl_schema_field exec_config_fields[] = {
     {.name = "user", .value = T_STRING(), .default_json = "\"\""},
     {.name = "env", .value = T_ARRAY(string_item), .default_json = "[]"},
     {.name = "tty", .value = T_BOOL(), .default_json = "false"},
+    /* ours (docs/api.md): initial pty size */
+    {.name = "tty_rows", .value = {.type = KL_SCHEMA_INTEGER, .is_nullable = true}},
+    {.name = "tty_cols", .value = {.type = KL_SCHEMA_INTEGER, .is_nullable = true}},
 };
 SCHEMA(schema_exec_config, "ExecConfig", exec_config_fields, false);
 
@@ -135,6 +150,8 @@ static const kl_schema_field image_build_config_fields[] = {
     {.name = "buildargs", .value = T_OBJECT(NULL), .default_json = "{}"},
     {.name = "container_config", .value = T_OBJECT(&schema_container_config), .is_required = true},
     {.name = "networks", .value = T_ARRAY(end_point_config_item), .default_json = "[]"},
+    /* ours: build without the build cache */
+    {.name = "nocache", .value = T_BOOL(), .default_json = "false"},
 };
 SCHEMA(schema_image_build_config, "ImageBuildConfig", image_build_config_fields, false);
 
@@ -195,6 +212,12 @@ static const kl_schema_field query_exec_stop_fields[] = {
 };
 SCHEMA(schema_query_exec_stop, "ExecStopQuery", query_exec_stop_fields, true);
 
+/* ours (docs/api.md): GET /containers/{id}/logs?follow=bool */
+static const kl_schema_field query_container_logs_fields[] = {
+    {.name = "follow", .value = T_BOOL()},
+};
+SCHEMA(schema_query_container_logs, "ContainerLogsQuery", query_container_logs_fields, true);
+
 static const kl_schema_field query_image_tag_fields[] = {
     {.name = "nametag", .value = T_STRING(), .is_required = true},
 };
@@ -206,11 +229,11 @@ static const kl_schema_field query_image_prune_fields[] = {
 SCHEMA(schema_query_image_prune, "ImagePruneQuery", query_image_prune_fields, true);
 
 static const kl_schema *const all_schemas[] = {
-    &schema_container_config,    &schema_mount_point_config,   &schema_published_port_config,
-    &schema_exec_config,         &schema_exec_start_config,    &schema_image_build_config,
-    &schema_image_create_config, &schema_network_config,       &schema_end_point_config,
-    &schema_volume_config,       &schema_query_container_list, &schema_query_exec_stop,
-    &schema_query_image_tag,     &schema_query_image_prune,
+    &schema_container_config,     &schema_mount_point_config,   &schema_published_port_config,
+    &schema_exec_config,          &schema_exec_start_config,    &schema_image_build_config,
+    &schema_image_create_config,  &schema_network_config,       &schema_end_point_config,
+    &schema_volume_config,        &schema_query_container_list, &schema_query_exec_stop,
+    &schema_query_container_logs, &schema_query_image_tag,      &schema_query_image_prune,
 };
 
 const kl_schema *schema_lookup(const char *name)

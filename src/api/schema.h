@@ -85,6 +85,7 @@ extern const kl_schema schema_volume_config;         /* §5.16 */
 extern const kl_schema schema_query_container_list; /* GET /containers/list: all (bool) */
 extern const kl_schema schema_query_exec_stop;      /* POST /exec/{id}/stop: force_stop,
                                                        stop_container (bools, required) */
+extern const kl_schema schema_query_container_logs; /* GET /containers/{id}/logs: follow */
 extern const kl_schema schema_query_image_tag;      /* POST /images/{id}/tag: nametag (required) */
 extern const kl_schema schema_query_image_prune;    /* POST /images/prune: all (bool, required) */
 

@@ -61,8 +61,59 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
     log_debug("http: %s", msg);
 }
 
+/* libmicrohttpd's content reader over an api_stream_fn. In thread-per-connection mode the
+ * reader may block: it runs in the connection's own thread. */
+typedef struct stream_state {
+    api_stream_fn fn;
+    void *ctx;
+    void (*free_fn)(void *ctx);
+} stream_state;
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    stream_state *st = cls;
+    ssize_t n = st->fn(st->ctx, buf, max);
+    if (n == API_STREAM_END)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    if (n < 0)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    return n;
+}
+
+static void stream_free(void *cls)
+{
+    stream_state *st = cls;
+    if (st->free_fn)
+        st->free_fn(st->ctx);
+    free(st);
+}
+
+static enum MHD_Result queue_stream(struct MHD_Connection *c, api_response *res)
+{
+    stream_state *st = xcalloc(1, sizeof(*st));
+    st->fn = res->stream;
+    st->ctx = res->stream_ctx;
+    st->free_fn = res->stream_free;
+    res->stream_ctx = NULL; /* the MHD response owns it now */
+    res->stream_free = NULL;
+    struct MHD_Response *r =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 65536, stream_read, st, stream_free);
+    if (!r) {
+        stream_free(st);
+        return MHD_NO;
+    }
+    if (res->content_type)
+        MHD_add_response_header(r, "Content-Type", res->content_type);
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)res->status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static enum MHD_Result queue_response(struct MHD_Connection *c, api_response *res)
 {
+    if (res->stream)
+        return queue_stream(c, res);
     _cleanup_free_ char *body = NULL;
     const char *ctype = NULL;
     size_t len = 0;
@@ -295,6 +346,9 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *c, const
     memcpy(req.params, params, sizeof(params));
     req.peer_uid = rs->uid;
     req.peer_pid = rs->pid;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    req.client_fd = ci ? ci->connect_fd : -1;
     api_response res = {0};
     handle_rest(c, route, rs, &req, &res);
     log_debug("%s %s -> %d", method, url, res.status);

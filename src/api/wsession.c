@@ -104,6 +104,16 @@ int api_ws_recv(api_ws_session *s, kl_ws_message *msg, int timeout_ms)
     return r;
 }
 
+int api_ws_fd(api_ws_session *s)
+{
+    return kl_ws_conn_fd(s->conn);
+}
+
+bool api_ws_has_pending_input(api_ws_session *s)
+{
+    return kl_ws_conn_has_pending_input(s->conn);
+}
+
 /* Read the config frame: the first text (or binary) message. Pongs are skipped. */
 static json_t *read_config(api_ws_session *s)
 {

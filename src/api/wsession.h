@@ -35,5 +35,9 @@ void api_ws_close(api_ws_session *s, uint16_t code, const char *msg_type, const 
 bool api_ws_is_closed(api_ws_session *s);
 /* Receive a client frame (stdin for attached execs). 1 = message, 0 = timeout, -1 = gone. */
 int api_ws_recv(api_ws_session *s, kl_ws_message *msg, int timeout_ms);
+/* For handlers that poll the client together with other fds (attached exec): the socket, and
+ * whether bytes are buffered that api_ws_recv decodes without reading. */
+int api_ws_fd(api_ws_session *s);
+bool api_ws_has_pending_input(api_ws_session *s);
 
 #endif

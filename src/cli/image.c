@@ -296,9 +296,11 @@ static const cli_command cli_image_tag = {
     .run = image_tag,
 };
 
+extern const cli_command cli_image_build; /* build.c */
+
 static const cli_command *const image_commands[] = {
-    &cli_image_create, &cli_image_ls, &cli_image_inspect, &cli_image_rm, &cli_image_prune,
-    &cli_image_tag,    NULL,
+    &cli_image_create, &cli_image_build, &cli_image_ls,  &cli_image_inspect,
+    &cli_image_rm,     &cli_image_prune, &cli_image_tag, NULL,
 };
 
 const cli_group cli_image_group = {

@@ -18,23 +18,15 @@ static const cli_group *const groups[] = {
 };
 
 static const cli_shortcut shortcuts[] = {
-    {"create", "container", "create"},
-    {"exec", "container", "exec"},
-    {"restart", "container", "restart"},
-    {"run", "container", "run"},
-    {"start", "container", "start"},
-    {"stop", "container", "stop"},
-    {"isc", "container", "inspect"},
-    {"lsc", "container", "ls"},
-    {"rmc", "container", "rm"},
-    {"isi", "image", "inspect"},
-    {"lsi", "image", "ls"},
-    {"rmi", "image", "rm"},
-    {"isn", "network", "inspect"},
-    {"lsn", "network", "ls"},
-    {"rmn", "network", "rm"},
-    {"isv", "volume", "inspect"},
-    {"lsv", "volume", "ls"},
+    {"build", "image", "build"},   {"create", "container", "create"},
+    {"exec", "container", "exec"}, {"restart", "container", "restart"},
+    {"run", "container", "run"},   {"start", "container", "start"},
+    {"stop", "container", "stop"}, {"isc", "container", "inspect"},
+    {"lsc", "container", "ls"},    {"rmc", "container", "rm"},
+    {"isi", "image", "inspect"},   {"lsi", "image", "ls"},
+    {"rmi", "image", "rm"},        {"isn", "network", "inspect"},
+    {"lsn", "network", "ls"},      {"rmn", "network", "rm"},
+    {"isv", "volume", "inspect"},  {"lsv", "volume", "ls"},
     {"rmv", "volume", "rm"},
 };
 

@@ -3,6 +3,7 @@
 #include "api/server.h"
 #include "daemon/config.h"
 #include "engine/engine.h"
+#include "engine/exec.h"
 #include "engine/networks.h"
 #include "lib/cleanup.h"
 #include "lib/log.h"
@@ -166,6 +167,12 @@ int main(int argc, char **argv)
         } else {
             log_info("kleened %s started (pid %d, root %s)", KLEENE_VERSION, (int)getpid(),
                      config.kleene_root);
+            /* Containers whose monitors outlived a previous kleened run on; their ended execs
+             * are marked, and restart_policy on-startup containers are started (API.md 2.1
+             * step 8). Monitors are double-forked away and their intermediate children reaped
+             * by host_monitor_start, so kleened is no subreaper: containers survive it. */
+            if (exec_recover(engine, &err) < 0)
+                log_error("recovering containers: %s", err.msg);
             int sig = 0;
             for (;;) {
                 if (sigwait(&sigs, &sig) != 0)

@@ -204,6 +204,18 @@ static const char *const migrations[] = {
                                                                 "mounts(container_id);"
                                                                 "CREATE INDEX mounts_volume ON "
                                                                 "mounts(volume);",
+    /* 2: the container listing's cache of each record's static wire fields (JSON text,
+     * rewritten with the record; containers.c), so that listing parses no JSON. */
+    "ALTER TABLE containers ADD COLUMN wire TEXT;",
+    /* 3: the build cache of ours (src/engine/builder.c): a step whose key (parent layer,
+     * substituted instruction, its environment and, for COPY, a content hash) is known
+     * reuses the layer it made. The row goes when its layer goes. */
+    "CREATE TABLE build_cache ("
+    "  key TEXT PRIMARY KEY NOT NULL,"
+    "  layer_id TEXT NOT NULL REFERENCES layers(id) ON DELETE CASCADE,"
+    "  created TEXT NOT NULL"
+    ");"
+    "CREATE INDEX build_cache_layer ON build_cache(layer_id);",
 };
 
 struct kl_store {

@@ -90,6 +90,16 @@ int host_unmount_below(const char *dir, kl_error *err);
  * applying overlay whiteouts and opaque directories. Atomic like host_layer_copy_from. */
 int host_layers_flatten(const char *const *lowers, size_t n, const char *dest, kl_error *err);
 
+/* Copy the directory `path` (absolute, normalised, no `..`) as the merged view of the stack
+ * lowers[0..n) (bottom first) shows it into the existing directory `dest`, applying
+ * whiteouts and opaque directories, without mounting anything (volume pre-population at
+ * container create, API.md §8.6). A symlink on the way counts as "not a directory": nothing
+ * inside the stack is followed. Returns 1 when the path is a directory of the merged view
+ * (its content copied, dest's own metadata set from it), 0 when it is not (dest is left
+ * empty if it was). */
+int host_layers_copy_path(const char *const *lowers, size_t n, const char *path, const char *dest,
+                          kl_error *err);
+
 /* ---- archives ----------------------------------------------------------------------- */
 
 /* Streaming source: set *buf to the next chunk and return its length, 0 at the end, or -1

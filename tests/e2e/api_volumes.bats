@@ -142,7 +142,7 @@ teardown_file() { stop_kleened; }
 }
 
 @test "endpoints of later issues answer a JSON error" {
-  api GET /containers/list
+  api GET /networks/list
   [ "$status_code" = 501 ]
   echo "$body" | jq -e '.message | length > 0'
 }

@@ -34,7 +34,46 @@ YAML
   return 1
 }
 
+# Stop every running container: through the API while kleened answers, then, for monitors
+# that outlived it, by SIGKILL to each container's reaper (the monitor then cleans up and
+# exits); wait for the monitors to go.
+stop_containers() {
+  local id pid
+  if [ -S "${SOCK:-}" ] && curl -sf --max-time 2 --unix-socket "$SOCK" http://localhost/version >/dev/null 2>&1; then
+    for id in $(curl -s --unix-socket "$SOCK" 'http://localhost/containers/list?all=true' |
+      jq -r 'if type == "array" then .[] | select(.running) | .id else empty end' 2>/dev/null); do
+      curl -s --max-time 30 -X POST --unix-socket "$SOCK" "http://localhost/containers/$id/stop" >/dev/null
+    done
+  fi
+  [ -d "${E2E_DIR:-/nonexistent}/run/containers" ] || return 0
+  for state in "$E2E_DIR"/run/containers/*/state.json; do
+    [ -f "$state" ] || continue
+    if [ "$(jq -r .running "$state" 2>/dev/null)" = "true" ]; then
+      pid=$(jq -r '.container_pid // empty' "$state")
+      [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+      pid=$(jq -r '.monitor_pid // empty' "$state")
+      for _ in $(seq 1 100); do [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    fi
+  done
+  return 0
+}
+
+# Start kleened again on the same root, socket and namespace (after it was killed).
+respawn_kleened() {
+  ip netns exec "$E2E_NS" "$KLEENED" -c "$E2E_DIR/config.yaml" >>"$E2E_DIR/kleened.log" 2>&1 &
+  export KLEENED_PID=$!
+  for _ in $(seq 1 200); do
+    curl -s --unix-socket "$SOCK" http://localhost/version >/dev/null 2>&1 && return 0
+    kill -0 "$KLEENED_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "kleened did not start again:" >&2
+  cat "$E2E_DIR/kleened.log" >&2
+  return 1
+}
+
 stop_kleened() {
+  stop_containers
   if [ -n "${KLEENED_PID:-}" ] && kill -0 "$KLEENED_PID" 2>/dev/null; then
     kill -TERM "$KLEENED_PID"
     for _ in $(seq 1 100); do kill -0 "$KLEENED_PID" 2>/dev/null || break; sleep 0.05; done
@@ -42,7 +81,11 @@ stop_kleened() {
     wait "$KLEENED_PID" 2>/dev/null || true
   fi
   [ -n "${E2E_NS:-}" ] && ip netns del "$E2E_NS" 2>/dev/null
-  [ -n "${E2E_DIR:-}" ] && rm -rf "$E2E_DIR"
+  if [ -n "${E2E_DIR:-}" ]; then
+    # whatever is still mounted under the test root (deepest first), then the tree
+    findmnt -rn -o TARGET | grep "^$E2E_DIR/" | sort -r | while read -r m; do umount -l "$m"; done
+    rm -rf "$E2E_DIR"
+  fi
   return 0
 }
 

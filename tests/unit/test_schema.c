@@ -79,7 +79,8 @@ static void test_container_config_defaults(void **state)
     expect_ok(&schema_container_config, "{}",
               "{\"name\":null,\"image\":null,\"cmd\":[],\"user\":\"\",\"env\":[],\"mounts\":[],"
               "\"jail_param\":[],\"network_driver\":\"ipnet\",\"public_ports\":[],"
-              "\"restart_policy\":\"no\",\"persist\":false}");
+              "\"restart_policy\":\"no\",\"persist\":false,"
+              "\"memory\":null,\"cpus\":null,\"pids_limit\":null}");
 }
 
 static void test_container_config_full_and_nested_defaults(void **state)
@@ -98,7 +99,8 @@ static void test_container_config_full_and_nested_defaults(void **state)
         "\"jail_param\":[],\"network_driver\":\"vnet\","
         "\"public_ports\":[{\"interfaces\":[],\"host_port\":\"8080\",\"container_port\":\"80\","
         "\"protocol\":\"tcp\"}],"
-        "\"restart_policy\":\"no\",\"persist\":true}");
+        "\"restart_policy\":\"no\",\"persist\":true,"
+        "\"memory\":null,\"cpus\":null,\"pids_limit\":null}");
 }
 
 static void test_container_config_nullable_kept(void **state)
@@ -110,7 +112,8 @@ static void test_container_config_nullable_kept(void **state)
               "\"mounts\":null,\"public_ports\":null,\"restart_policy\":null,\"persist\":null}",
               "{\"name\":null,\"image\":null,\"cmd\":null,\"user\":null,\"env\":null,"
               "\"mounts\":null,\"jail_param\":null,\"network_driver\":\"ipnet\","
-              "\"public_ports\":null,\"restart_policy\":null,\"persist\":null}");
+              "\"public_ports\":null,\"restart_policy\":null,\"persist\":null,"
+              "\"memory\":null,\"cpus\":null,\"pids_limit\":null}");
 }
 
 static void test_network_config_defaults(void **state)
@@ -133,34 +136,40 @@ static void test_image_create_config_defaults(void **state)
 static void test_image_build_config_defaults(void **state)
 {
     (void)state;
-    expect_ok(&schema_image_build_config,
-              "{\"context\":\"/ctx\",\"container_config\":{},"
-              "\"networks\":[{\"container\":\"c\",\"network\":\"n\"}],"
-              "\"buildargs\":{\"A\":\"1\",\"B\":2}}",
-              "{\"context\":\"/ctx\",\"dockerfile\":\"Dockerfile\",\"quiet\":false,"
-              "\"cleanup\":true,\"tag\":\"\",\"buildargs\":{\"A\":\"1\",\"B\":2},"
-              "\"container_config\":{\"name\":null,\"image\":null,\"cmd\":[],\"user\":\"\","
-              "\"env\":[],\"mounts\":[],\"jail_param\":[],\"network_driver\":\"ipnet\","
-              "\"public_ports\":[],\"restart_policy\":\"no\",\"persist\":false},"
-              "\"networks\":[{\"container\":\"c\",\"network\":\"n\",\"ip_address\":\"\","
-              "\"ip_address6\":\"\"}]}");
-    expect_ok(&schema_image_build_config, "{\"context\":\"/ctx\",\"container_config\":{}}",
-              "{\"context\":\"/ctx\",\"dockerfile\":\"Dockerfile\",\"quiet\":false,"
-              "\"cleanup\":true,\"tag\":\"\",\"buildargs\":{},"
-              "\"container_config\":{\"name\":null,\"image\":null,\"cmd\":[],\"user\":\"\","
-              "\"env\":[],\"mounts\":[],\"jail_param\":[],\"network_driver\":\"ipnet\","
-              "\"public_ports\":[],\"restart_policy\":\"no\",\"persist\":false},"
-              "\"networks\":[]}");
+    expect_ok(
+        &schema_image_build_config,
+        "{\"context\":\"/ctx\",\"container_config\":{},"
+        "\"networks\":[{\"container\":\"c\",\"network\":\"n\"}],"
+        "\"buildargs\":{\"A\":\"1\",\"B\":2}}",
+        "{\"context\":\"/ctx\",\"dockerfile\":\"Dockerfile\",\"quiet\":false,\"nocache\":false,"
+        "\"cleanup\":true,\"tag\":\"\",\"buildargs\":{\"A\":\"1\",\"B\":2},"
+        "\"container_config\":{\"name\":null,\"image\":null,\"cmd\":[],\"user\":\"\","
+        "\"env\":[],\"mounts\":[],\"jail_param\":[],\"network_driver\":\"ipnet\","
+        "\"public_ports\":[],\"restart_policy\":\"no\",\"persist\":false,"
+        "\"memory\":null,\"cpus\":null,\"pids_limit\":null},"
+        "\"networks\":[{\"container\":\"c\",\"network\":\"n\",\"ip_address\":\"\","
+        "\"ip_address6\":\"\"}]}");
+    expect_ok(
+        &schema_image_build_config, "{\"context\":\"/ctx\",\"container_config\":{}}",
+        "{\"context\":\"/ctx\",\"dockerfile\":\"Dockerfile\",\"quiet\":false,\"nocache\":false,"
+        "\"cleanup\":true,\"tag\":\"\",\"buildargs\":{},"
+        "\"container_config\":{\"name\":null,\"image\":null,\"cmd\":[],\"user\":\"\","
+        "\"env\":[],\"mounts\":[],\"jail_param\":[],\"network_driver\":\"ipnet\","
+        "\"public_ports\":[],\"restart_policy\":\"no\",\"persist\":false,"
+        "\"memory\":null,\"cpus\":null,\"pids_limit\":null},"
+        "\"networks\":[]}");
 }
 
 static void test_small_schema_defaults(void **state)
 {
     (void)state;
     expect_ok(&schema_exec_config, "{\"container_id\":\"ab12\"}",
-              "{\"container_id\":\"ab12\",\"cmd\":[],\"user\":\"\",\"env\":[],\"tty\":false}");
+              "{\"container_id\":\"ab12\",\"cmd\":[],\"user\":\"\",\"env\":[],\"tty\":false,\"tty_"
+              "rows\":null,\"tty_cols\":null}");
     /* absent, no default: null (the engine decides; the original crashed) */
     expect_ok(&schema_exec_config, "{}",
-              "{\"container_id\":null,\"cmd\":[],\"user\":\"\",\"env\":[],\"tty\":false}");
+              "{\"container_id\":null,\"cmd\":[],\"user\":\"\",\"env\":[],\"tty\":false,\"tty_"
+              "rows\":null,\"tty_cols\":null}");
     expect_ok(&schema_exec_start_config,
               "{\"exec_id\":\"e1\",\"attach\":\"false\",\"start_container\":true}",
               "{\"exec_id\":\"e1\",\"attach\":false,\"start_container\":true}");
@@ -181,7 +190,7 @@ static void test_every_default_parses_and_casts(void **state)
     (void)state;
     size_t n;
     const kl_schema *const *all = schema_all(&n);
-    assert_int_equal(n, 14);
+    assert_int_equal(n, 15);
     for (size_t i = 0; i < n; i++) {
         assert_ptr_equal(schema_lookup(all[i]->name), all[i]);
         for (size_t f = 0; f < all[i]->n_fields; f++) {
@@ -307,7 +316,8 @@ static void test_enum(void **state)
     expect_ok(&schema_container_config, "{\"restart_policy\":\"on-startup\"}",
               "{\"name\":null,\"image\":null,\"cmd\":[],\"user\":\"\",\"env\":[],\"mounts\":[],"
               "\"jail_param\":[],\"network_driver\":\"ipnet\",\"public_ports\":[],"
-              "\"restart_policy\":\"on-startup\",\"persist\":false}");
+              "\"restart_policy\":\"on-startup\",\"persist\":false,"
+              "\"memory\":null,\"cpus\":null,\"pids_limit\":null}");
 }
 
 static void test_max_length(void **state)

@@ -43,6 +43,11 @@ static bool is_mount_root(int dirfd, const char *name)
 
 static int remove_contents(int dfd, kl_error *err);
 
+int fs_remove_contents(int dfd, kl_error *err)
+{
+    return remove_contents(dfd, err);
+}
+
 int fs_remove_at(int dirfd, const char *name, kl_error *err)
 {
     struct stat st;
@@ -274,7 +279,7 @@ static int copy_data(int sfd, int dfd, off_t size, const char *what, kl_error *e
     return 0;
 }
 
-static bool dir_is_opaque(int fd)
+bool fs_dir_is_opaque(int fd)
 {
     char v[2];
     ssize_t n = fgetxattr(fd, "trusted.overlay.opaque", v, sizeof(v));
@@ -306,7 +311,7 @@ static int copy_entry(copy_ctx *c, int sdir, int ddir, const char *name, const c
             openat(sdir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (sfd < 0)
             return kl_error_errno(err, errno, "opening %s", rel);
-        if (dst_exists && (!dst_is_dir || dir_is_opaque(sfd))) {
+        if (dst_exists && (!dst_is_dir || fs_dir_is_opaque(sfd))) {
             if (fs_remove_at(ddir, name, err) < 0)
                 return -1;
             dst_exists = false;

@@ -17,6 +17,12 @@ int fs_open_beneath(int dirfd, const char *path, int flags, mode_t mode);
  * mount: a mount point below gives EBUSY. */
 int fs_remove_at(int dirfd, const char *name, kl_error *err);
 
+/* Remove everything inside the directory dfd (not dfd itself), like fs_remove_at. */
+int fs_remove_contents(int dfd, kl_error *err);
+
+/* True if the directory fd carries an overlay opaque mark (trusted. or user.overlay.opaque=y). */
+bool fs_dir_is_opaque(int fd);
+
 /* Make a new directory `parent_dirfd`/.staging-<name>-XXXXXX (mode 0700); returns an
  * O_DIRECTORY fd and stores the created name (xmalloc'ed) in *staging_name. */
 int fs_staging_create(int parent_dirfd, const char *name, char **staging_name, kl_error *err);

@@ -259,3 +259,80 @@ int host_tree_remove(const char *path, kl_error *err)
 {
     return fs_remove_at(AT_FDCWD, path, err);
 }
+
+/* What one layer says about a path: nothing (absent: the layers below show through), that
+ * it is hidden (a whiteout or a non-directory on the way), or that it is a directory here. */
+enum layer_view { VIEW_ABSENT, VIEW_HIDDEN, VIEW_DIR };
+
+/* Walk `comps` inside layer `lfd`. *out gets an fd of the directory when VIEW_DIR; *opaque
+ * is set when a directory on the way (or the path itself) is opaque, i.e. hides what the
+ * lower layers have there. */
+static int layer_view_of(int lfd, char *const *comps, int *out, bool *opaque, kl_error *err)
+{
+    *out = -1;
+    *opaque = false;
+    _cleanup_close_ int cur = fcntl(lfd, F_DUPFD_CLOEXEC, 3);
+    if (cur < 0)
+        return kl_error_errno(err, errno, "dup");
+    for (size_t i = 0; comps[i]; i++) {
+        struct stat st;
+        if (fstatat(cur, comps[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
+            if (errno == ENOENT)
+                return VIEW_ABSENT;
+            return kl_error_errno(err, errno, "stat %s", comps[i]);
+        }
+        if (!S_ISDIR(st.st_mode))
+            return VIEW_HIDDEN; /* a whiteout (0/0 char device), a file or a symlink */
+        int next = openat(cur, comps[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (next < 0)
+            return kl_error_errno(err, errno, "opening %s", comps[i]);
+        close(cur);
+        cur = next;
+        if (fs_dir_is_opaque(cur))
+            *opaque = true;
+    }
+    *out = steal_fd(&cur);
+    return VIEW_DIR;
+}
+
+int host_layers_copy_path(const char *const *lowers, size_t n, const char *path, const char *dest,
+                          kl_error *err)
+{
+    if (!path || path[0] != '/')
+        return kl_error_set(err, EINVAL, "%s: not an absolute path", path ? path : "");
+    _cleanup_strv_ char **comps = xcalloc(1, sizeof(char *));
+    {
+        _cleanup_free_ char *copy = xstrdup(path);
+        char *save = NULL;
+        for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+            if (!strcmp(c, "..") || !strcmp(c, "."))
+                return kl_error_set(err, EINVAL, "%s: not a normalised path", path);
+            strv_push(&comps, c);
+        }
+    }
+    _cleanup_close_ int dfd = open(dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0)
+        return kl_error_errno(err, errno, "opening %s", dest);
+    bool present = false;
+    for (size_t i = 0; i < n; i++) {
+        _cleanup_close_ int lfd = open(lowers[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (lfd < 0)
+            return kl_error_errno(err, errno, "opening layer %s", lowers[i]);
+        _cleanup_close_ int here = -1;
+        bool opaque = false;
+        int v = layer_view_of(lfd, comps, &here, &opaque, err);
+        if (v < 0)
+            return kl_error_prefix(err, "layer %s", lowers[i]);
+        if (v == VIEW_HIDDEN || (opaque && present)) {
+            if (fs_remove_contents(dfd, err) < 0)
+                return kl_error_prefix(err, "%s", dest);
+            present = false;
+        }
+        if (v == VIEW_DIR) {
+            if (fs_copy_tree(here, dfd, true, err) < 0)
+                return kl_error_prefix(err, "copying %s from layer %s", path, lowers[i]);
+            present = true;
+        }
+    }
+    return present ? 1 : 0;
+}

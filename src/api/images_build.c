@@ -1,0 +1,155 @@
+/* The /images/build WebSocket (API.md §7.4, §8.3): cast the config frame, run the synchronous
+ * Dockerfile pre-checks, send "starting" with the new image id, run builder_run() in a worker
+ * thread that streams its output as text frames, and close with the JSON reason.
+ *
+ * As for /images/create, this (the session's) thread keeps reading the socket while the
+ * worker runs: that answers pings and notices a client that goes away, which cancels the
+ * build (the builder stops the step's container and removes everything it made). */
+#include "api/handlers.h"
+#include "api/schema.h"
+#include "api/wsession.h"
+#include "engine/builder.h"
+#include "engine/engine.h"
+#include "lib/cleanup.h"
+#include "lib/id.h"
+#include "lib/jsonx.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+typedef struct build_job {
+    api_ws_session *s;
+    kl_engine *e;
+    builder_opts o;
+    dockerfile df;
+    char id[KL_ID_LEN + 1];
+    atomic_bool cancel;
+    atomic_bool done;
+    int rc;
+    builder_result res;
+    kl_error err;
+} build_job;
+
+static void job_output(const char *data, size_t n, void *ctx)
+{
+    build_job *j = ctx;
+    if (api_ws_send_text(j->s, data, n) < 0)
+        atomic_store(&j->cancel, true); /* the client is gone */
+}
+
+static void *job_run(void *arg)
+{
+    build_job *j = arg;
+    j->rc = builder_run(j->e, &j->o, &j->df, j->id, &j->res, &j->err);
+    atomic_store(&j->done, true);
+    return NULL;
+}
+
+/* buildargs {"k":"v"} → "k=v" strings (non-string values are skipped). */
+static char **buildargs_strv(const json_t *obj)
+{
+    char **v = xcalloc(1, sizeof(char *));
+    const char *k;
+    json_t *val;
+    json_object_foreach((json_t *)obj, k, val)
+    {
+        if (json_is_string(val)) {
+            _cleanup_free_ char *s = xasprintf("%s=%s", k, json_string_value(val));
+            strv_push(&v, s);
+        }
+    }
+    return v;
+}
+
+void api_images_build(api_ws_session *s, json_t *config)
+{
+    json_t *errors = NULL;
+    _cleanup_json_ json_t *cfg = schema_cast(&schema_image_build_config, config, &errors);
+    if (!cfg) {
+        const char *msg = schema_first_error_message(errors);
+        api_ws_send_text(s, msg, strlen(msg));
+        json_decref(errors);
+        api_ws_close(s, KL_WS_CLOSE_PROTOCOL_ERROR, "error", "invalid parameters", "");
+        return;
+    }
+    json_t *cc = json_object_get(cfg, "container_config");
+    _cleanup_strv_ char **buildargs = buildargs_strv(json_object_get(cfg, "buildargs"));
+    _cleanup_strv_ char **env = jx_strv(json_object_get(cc, "env"));
+    _cleanup_strv_ char **jail_param = jx_strv(json_object_get(cc, "jail_param"));
+
+    build_job *j = xcalloc(1, sizeof(*j));
+    j->s = s;
+    j->e = api_ws_ctx(s)->engine;
+    j->err = (kl_error)KL_ERROR_INIT;
+    atomic_init(&j->cancel, false);
+    atomic_init(&j->done, false);
+    j->o = (builder_opts){
+        .context = jx_str(cfg, "context", ""),
+        .dockerfile = jx_str(cfg, "dockerfile", "Dockerfile"),
+        .tag = jx_str(cfg, "tag", ""),
+        .quiet = jx_bool(cfg, "quiet", false),
+        .cleanup = jx_bool(cfg, "cleanup", true),
+        .nocache = jx_bool(cfg, "nocache", false),
+        .buildargs = buildargs,
+        .from_override = jx_str(cc, "image", ""),
+        .user = jx_str(cc, "user", ""),
+        .env = env,
+        .jail_param = jail_param,
+        .mounts = json_object_get(cc, "mounts"),
+        .network_driver = jx_str(cc, "network_driver", "ipnet"),
+        .output = job_output,
+        .output_ctx = j,
+        .cancel = &j->cancel,
+    };
+
+    /* Synchronous pre-checks (§7.4 item 2). */
+    kl_error perr = KL_ERROR_INIT;
+    if (j->o.context[0] != '/') {
+        kl_error_set(&perr, EINVAL, "Could not open Docker file %s/%s: :enoent", j->o.context,
+                     j->o.dockerfile);
+    }
+    if (perr.code || builder_load(&j->o, &j->df, &perr) < 0) {
+        if (api_ws_send_message(s, "starting", "", "") == 0) {
+            api_ws_send_text(s, perr.msg, strlen(perr.msg));
+            api_ws_close(s, KL_WS_CLOSE_INTERNAL_ERROR, "error", "failed to process Dockerfile",
+                         "");
+        }
+        dockerfile_clear(&j->df);
+        free(j);
+        return;
+    }
+    kl_id_new(j->id);
+    if (api_ws_send_message(s, "starting", "", j->id) < 0) {
+        dockerfile_clear(&j->df);
+        free(j);
+        return;
+    }
+
+    pthread_t t;
+    if (pthread_create(&t, NULL, job_run, j) != 0) {
+        job_run(j);
+    } else {
+        while (!atomic_load(&j->done)) {
+            kl_ws_message msg;
+            if (api_ws_recv(s, &msg, 50) < 0) {
+                log_info("image build %s: the client went away, cancelling", j->id);
+                atomic_store(&j->cancel, true);
+                break;
+            }
+        }
+        pthread_join(t, NULL);
+    }
+    if (j->rc == 0) {
+        api_ws_close(s, KL_WS_CLOSE_NORMAL, "closing", "image created", j->res.image_id);
+    } else {
+        log_info("image build %s failed: %s", j->id, j->err.msg);
+        api_ws_close(s, KL_WS_CLOSE_INTERNAL_ERROR, "error", "image build failed",
+                     j->res.data ? j->res.data : "");
+    }
+    builder_result_clear(&j->res);
+    dockerfile_clear(&j->df);
+    free(j);
+}

@@ -1,0 +1,191 @@
+/* `klee image build` / `klee build` (KLEE-CLI.md §5 image build; API.md §7.4): send the build
+ * config over the /images/build WebSocket and render the stream like the original: step,
+ * snapshot and cache lines bold on a terminal, each followed by a newline (kleened sends them
+ * without one), process output verbatim. Exit 0 only when kleened closed with 1000. */
+#include "cli/cli.h"
+#include "cli/specs.h"
+#include "cli/wsclient.h"
+#include "lib/cleanup.h"
+#include "lib/jsonx.h"
+#include "lib/xalloc.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const cli_option build_options[] = {
+    {"file", 'f', "TEXT", "Location of the Dockerfile, relative to PATH (default: Dockerfile)",
+     NULL},
+    {"tag", 't', "TEXT", "Name and optionally a tag in the 'name:tag' format", NULL},
+    {"build-arg", 0, "TEXT", "Set a build-time variable (e.g. --build-arg FIRST=value)", NULL},
+    {"from", 0, "TEXT", "Use this image instead of the one in the Dockerfile's FROM", NULL},
+    {"quiet", 'q', NULL, "Suppress the build output and print the image ID on success", NULL},
+    {"rm", 0, NULL, "Remove the image if the build fails (default: keep it as NAME:failed)", NULL},
+    {"no-cache", 0, NULL, "Do not use the build cache (kleened's own option)", NULL},
+    {"user", 'u', "TEXT", "User running the build's RUN steps (USER instructions override it)",
+     NULL},
+    {"env", 'e', "TEXT",
+     "Set environment variables for the build (e.g. --env FIRST=value); ENV and ARG override "
+     "them",
+     NULL},
+    {"mount", 'm', "list",
+     "Mount a volume/directory/file of the kleened host into the build's containers: "
+     "`--mount SOURCE:DESTINATION[:rw|ro]`",
+     NULL},
+    {"jailparam", 'J', "TEXT", "Jail parameter for the build's containers (e.g. allow.sysvipc)",
+     NULL},
+    {NULL, 0, NULL, NULL, NULL},
+};
+
+typedef struct render {
+    bool bold;
+    bool quiet; /* -q: only the id at the end */
+} render;
+
+static bool is_status_line(const uint8_t *d, size_t n)
+{
+    static const char *const marks[] = {"--> Snapshot created: @", "--> Using cache", "Step ",
+                                        "Using user-supplied parent image:"};
+    for (size_t i = 0; i < KL_ARRAY_SIZE(marks); i++) {
+        size_t l = strlen(marks[i]);
+        if (n >= l && memcmp(d, marks[i], l) == 0)
+            return i != 2 || memmem(d, n, " : ", 3) != NULL;
+    }
+    return false;
+}
+
+static void on_output(void *ud, const uint8_t *data, size_t n, bool is_binary)
+{
+    render *r = ud;
+    if (r->quiet)
+        return;
+    if (is_status_line(data, n)) {
+        printf("%s%.*s%s\n", r->bold ? "\033[1m" : "", (int)n, (const char *)data,
+               r->bold ? "\033[0m" : "");
+    } else {
+        fwrite(data, 1, n, stdout);
+        /* the error line that ends a failed step has no newline either */
+        if (n > 13 &&
+            (memcmp(data, "The command '", 13) == 0 || memcmp(data, "error", 5) == 0 ||
+             memcmp(data, "COPY failed:", 12) == 0) &&
+            data[n - 1] != '\n')
+            fputc('\n', stdout);
+    }
+    fflush(stdout);
+}
+
+static json_t *build_config(cli_ctx *ctx, const cli_args *a, int *rc)
+{
+    char abs[PATH_MAX];
+    if (!realpath(a->pos[0], abs)) {
+        /* like the original: the path is made absolute here, read on the daemon host */
+        if (a->pos[0][0] == '/')
+            snprintf(abs, sizeof(abs), "%s", a->pos[0]);
+        else {
+            char cwd[PATH_MAX];
+            if (!getcwd(cwd, sizeof(cwd)))
+                cwd[0] = '\0';
+            snprintf(abs, sizeof(abs), "%s/%s", cwd, a->pos[0]);
+        }
+    }
+    json_t *buildargs = json_object();
+    char *const *ba = cli_values(a, "build-arg");
+    for (size_t i = 0; ba && ba[i]; i++) {
+        const char *eq = strchr(ba[i], '=');
+        if (!eq) {
+            json_decref(buildargs);
+            *rc = cli_usage_error("klee image build", "[OPTIONS] PATH",
+                                  "invalid --build-arg '%s': expected NAME=VALUE", ba[i]);
+            return NULL;
+        }
+        _cleanup_free_ char *k = xstrndup(ba[i], (size_t)(eq - ba[i]));
+        json_object_set_new(buildargs, k, json_string(eq + 1));
+    }
+    json_t *mounts = json_array();
+    char *const *mv = cli_values(a, "mount");
+    for (size_t i = 0; mv && mv[i]; i++) {
+        specs_mount m;
+        kl_error err = KL_ERROR_INIT;
+        if (specs_parse_mount(mv[i], &m, &err) < 0) {
+            cli_error(ctx, "%s", err.msg);
+            json_decref(mounts);
+            json_decref(buildargs);
+            *rc = CLI_EXIT_MOUNT;
+            return NULL;
+        }
+        json_array_append_new(mounts, specs_mount_json(&m));
+        specs_mount_clear(&m);
+    }
+    const char *from = cli_value(a, "from");
+    json_t *cc = json_pack("{s:n,s:n,s:o,s:s,s:o,s:o,s:o,s:s}", "name", "cmd", "image",
+                           from ? json_string(from) : json_null(), "user",
+                           cli_value(a, "user") ? cli_value(a, "user") : "", "env",
+                           jx_from_strv(cli_values(a, "env")), "mounts", mounts, "jail_param",
+                           jx_from_strv(cli_values(a, "jailparam")), "network_driver", "host");
+    return json_pack("{s:s,s:s,s:s,s:s,s:b,s:b,s:o,s:o,s:[]}", "context", abs, "dockerfile",
+                     cli_value(a, "file") ? cli_value(a, "file") : "Dockerfile", "tag",
+                     cli_value(a, "tag") ? cli_value(a, "tag") : "", "quiet",
+                     cli_flag(a, "quiet") ? "true" : "false", "cleanup", cli_flag(a, "rm"),
+                     "nocache", cli_flag(a, "no-cache"), "buildargs", buildargs, "container_config",
+                     cc, "networks");
+}
+
+static int image_build(cli_ctx *ctx, const cli_args *a)
+{
+    int rc = CLI_EXIT_FAILURE;
+    _cleanup_json_ json_t *config = build_config(ctx, a, &rc);
+    if (!config)
+        return rc;
+    wsclient *w = wsclient_open(ctx, "/images/build", config);
+    if (!w)
+        return CLI_EXIT_FAILURE;
+    wsclient_result r = {0};
+    int s = wsclient_read_start(w, &r);
+    bool ok = false;
+    bool quiet = cli_flag(a, "quiet");
+    if (s > 0 && r.started && r.start.data[0] && !quiet)
+        printf("Started to build image with ID %s\n", r.start.data);
+    if (s > 0 && !r.started)
+        fprintf(stderr, "%s\n", r.start.message);
+    if (s >= 0) {
+        render rd = {.bold = ctx->out.color, .quiet = quiet};
+        if (wsclient_relay(w, on_output, &rd, &r) == 0) {
+            ok = r.started && r.code == KL_WS_CLOSE_NORMAL;
+            if (ok) {
+                if (quiet)
+                    printf("%s\n", r.reason.data);
+                else
+                    wsclient_print_closing(ctx, &r);
+            } else if (r.reason_is_json && strcmp(r.reason.msg_type, "error") == 0) {
+                const char *d = r.reason.data;
+                if (d[0] && strcmp(d, "no snapshots available") != 0)
+                    printf("\nFailed to build image %s. Most recent snapshot is %s\n",
+                           r.start.data ? r.start.data : "", d);
+                else
+                    fprintf(stderr, "\n%s\n", r.reason.message);
+            }
+        }
+    } else if (r.code != KL_WS_CLOSE_ABNORMAL) {
+        wsclient_print_closing(ctx, &r);
+    }
+    wsclient_result_free(&r);
+    wsclient_free(w);
+    return ok ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
+}
+
+const cli_command cli_image_build = {
+    .name = "build",
+    .args_usage = "[OPTIONS] PATH",
+    .short_help = "Build a new image",
+    .help = "Build an image from a context and a Dockerfile located in PATH.\n\n"
+            "PATH is made absolute here and read by kleened on its own host: nothing is "
+            "uploaded, so the context must exist on the kleened host (like the original "
+            "Kleene).",
+    .options = build_options,
+    .min_args = 1,
+    .max_args = 1,
+    .no_args_is_help = true,
+    .run = image_build,
+};

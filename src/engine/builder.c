@@ -1,0 +1,1565 @@
+/* Image builds (builder.h; API.md §7.4, §8.3; docs/dockerfile.md).
+ *
+ * Design
+ * ------
+ * A build keeps, per stage, a layer stack (layer ids, bottom first) that starts as the FROM
+ * image's stack (or IMAGE@SNAP's prefix, or an earlier stage's stack).
+ *
+ * - Every RUN runs in a fresh, short-lived container started through a monitor
+ *   (host_monitor_start with an attached stream): its rootfs is an overlay of the current stack
+ *   with a new empty upper directory in a staging directory of the layer store
+ *   (<root>/image/layers/.staging-build-<cid>/{upper,work,rootfs}). The container ends when the
+ *   command and everything it started have exited (the runtime's jail semantics: the reaper
+ *   waits for orphans). Exit 0 → the rootfs is unmounted and the upper directory is committed
+ *   as a new layer (host_layer_commit) whose snapshot name is `@<layer id>`, pushed on the
+ *   stack; `--> Snapshot created: @<snap>`. Any other code → `The command '<argv joined>'
+ *   returned a non-zero code: N` and the build fails.
+ * - COPY needs no container: the same overlay is mounted, and the files are copied into the
+ *   mounted tree (so a destination through a symlink of the image, e.g. /etc/link → /etc/dir,
+ *   lands where the image says; destination paths are resolved with RESOLVE_IN_ROOT and never
+ *   leave the rootfs). Sources are read through directory fds: each source path is opened with
+ *   openat2 RESOLVE_BENEATH from the context, so `../x`, absolute symlinks and symlinks whose
+ *   target leads out of the context are refused; inside a copied directory, symlinks are
+ *   copied as symlinks (never followed on the host). Globs are expanded per path component
+ *   with fnmatch over the directory entries (sorted). .dockerignore applies to the context.
+ *   Copied files are owned by root (or --chown=<uid>[:<gid>], numeric only), keep their modes
+ *   and mtimes. Semantics are Docker's: a directory source copies its contents; several
+ *   sources or a trailing '/' make the destination a directory; missing parents are created.
+ *   `COPY --from=<stage|image>` reads the stage's (or image's) merged tree, mounted read-only
+ *   at a staging directory for the copy.
+ * - WORKDIR: the directory is created (mkdir -p, as root) in the upper directory of the next
+ *   RUN/COPY step (every step makes sure its workdir exists). If no step follows it in the last
+ *   stage, a small layer without snapshot is made at the end for it (only if the directory was
+ *   missing). WORKDIR itself has no snapshot, as in the original.
+ * - ENV/ARG/USER/CMD/ENTRYPOINT/EXPOSE/LABEL only change the build state (dockerfile.h).
+ *   images_record has no fields for LABEL, EXPOSE or ENTRYPOINT yet: the image's `cmd` is the
+ *   effective command (ENTRYPOINT + CMD, dockerfile_effective_cmd); labels and exposed ports
+ *   are checked and not stored.
+ * - At the end images_add() stores the image with the final stage's new layers and snapshots;
+ *   `instructions` = [[line, "@snap" or ""]...] of every processed line. Layers made by other
+ *   stages that the final image does not use are removed.
+ * - Failure: cleanup:true → every new layer and staging directory is removed, nothing saved.
+ *   cleanup:false → the current stage is saved as `<name>:failed` (untagged when no tag was
+ *   given), with the layers up to the failing step plus, for a failed RUN, what that command
+ *   changed (a layer without snapshot, like the original's container dataset); close data =
+ *   its last snapshot made by this build, or `no snapshots available`. Before a stack exists
+ *   (bad FROM), nothing is saved and the data is "".
+ * - Cancel (client gone): the running step's container is stopped through a new monitor
+ *   connection (host_monitor_stop, no grace), the rootfs unmounted, the staging directory and
+ *   every new layer removed; nothing is saved.
+ * - The build container config comes from container_config: user (the image's when ""), env
+ *   (ENV and ARG values win over it), mounts (volumes <root>/volumes/<name>, host binds) and
+ *   jail_param. Networks are ignored for now (they land later): network_driver "host" shares
+ *   the host's network stack, anything else gives the step an own network namespace (lo only).
+ * - Build cache (ours): the key of a RUN/COPY step is a sha1 over the parent layer id, the
+ *   instruction after substitution (RUN: the argv run), its environment (ARGs and ENV merged
+ *   over the container_config env), user, workdir, the container_config parts that can change
+ *   the result (jail params, mounts, driver) and, for COPY, a content hash (sha1 over the
+ *   sorted relative paths, types, modes, link targets and file bytes). A known key whose layer
+ *   still exists reuses that layer: `--> Using cache @<snap>` instead of running. Keys are
+ *   stored (table build_cache, migration 2) for the new layers of an image once images_add
+ *   stored them; a row goes with its layer. `nocache` turns lookups off (the new layers are
+ *   still recorded). Keys of stages that are not part of the final image are not kept.
+ *
+ * Linux note: the copy code uses openat2(2) directly; it is the one host-specific part of the
+ * engine, kept here so that the walk and the checks stay in one place. */
+#include "engine/builder.h"
+
+#include "engine/dockerignore.h"
+#include "engine/imageref.h"
+#include "engine/images.h"
+#include "host/host.h"
+#include "host/monitor.h"
+#include "host/runtime.h"
+#include "lib/buf.h"
+#include "lib/cleanup.h"
+#include "lib/id.h"
+#include "lib/jsonx.h"
+#include "lib/log.h"
+#include "lib/sha1.h"
+#include "lib/xalloc.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <linux/openat2.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* ---- small helpers ------------------------------------------------------------------------ */
+
+static int open2(int dirfd, const char *path, int flags, uint64_t resolve)
+{
+    struct open_how how = {.flags = (uint64_t)flags | O_CLOEXEC, .resolve = resolve};
+    if ((flags & O_CREAT) != 0)
+        how.mode = 0600;
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+}
+
+#define BENEATH (RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)
+#define IN_ROOT (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+
+static void hex(const uint8_t *d, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++)
+        sprintf(out + 2 * i, "%02x", d[i]);
+}
+
+static bool has_glob(const char *s)
+{
+    return strpbrk(s, "*?[") != NULL;
+}
+
+char *builder_cache_key(const char *parent_layer, char *const *parts)
+{
+    kl_sha1_ctx c;
+    kl_sha1_init(&c);
+    kl_sha1_update(&c, parent_layer ? parent_layer : "",
+                   strlen(parent_layer ? parent_layer : "") + 1);
+    for (size_t i = 0; parts && parts[i]; i++)
+        kl_sha1_update(&c, parts[i], strlen(parts[i]) + 1);
+    uint8_t d[KL_SHA1_LEN];
+    kl_sha1_final(&c, d);
+    char *out = xmalloc(2 * KL_SHA1_LEN + 1);
+    hex(d, KL_SHA1_LEN, out);
+    return out;
+}
+
+char *builder_clean_source(const char *src, kl_error *err)
+{
+    /* Clean relative to a virtual root, then check it did not try to go above it. */
+    char **parts = NULL;
+    bool escapes = false;
+    _cleanup_free_ char *copy = xstrdup(src);
+    char *save = NULL;
+    for (char *t = strtok_r(copy, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
+        if (strcmp(t, ".") == 0)
+            continue;
+        if (strcmp(t, "..") == 0) {
+            size_t n = strv_len(parts);
+            if (n == 0) {
+                escapes = true;
+                break;
+            }
+            free(parts[n - 1]);
+            parts[n - 1] = NULL;
+            continue;
+        }
+        strv_push(&parts, t);
+    }
+    if (escapes || src[0] == '\0') {
+        strv_free(parts);
+        kl_error_set(err, EPERM, "forbidden path outside the build context: %s", src);
+        return NULL;
+    }
+    kl_buf b = {0};
+    for (size_t i = 0; parts && parts[i]; i++)
+        kl_buf_printf(&b, "%s%s", i ? "/" : "", parts[i]);
+    strv_free(parts);
+    if (b.len == 0)
+        kl_buf_puts(&b, ".");
+    return kl_buf_steal(&b);
+}
+
+/* Open a context-relative path beneath dirfd; EXDEV/ELOOP (leaving the tree) → EPERM. */
+static int open_source(int dirfd, const char *rel, int flags, const char *shown, kl_error *err)
+{
+    int fd = open2(dirfd, rel, flags, BENEATH);
+    if (fd >= 0)
+        return fd;
+    if (errno == EXDEV || errno == ELOOP)
+        return kl_error_set(err, EPERM, "forbidden path outside the build context: %s", shown);
+    return kl_error_errno(err, errno, "%s", shown);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int expand_rec(int dirfd, const char *prefix, char **comps, size_t i,
+                      const dockerignore *ignore, char ***out, kl_error *err)
+{
+    if (!comps[i]) {
+        if (!ignore || !dockerignore_is_excluded(ignore, prefix))
+            strv_push(out, prefix);
+        return 0;
+    }
+    if (!has_glob(comps[i])) {
+        _cleanup_free_ char *p =
+            strcmp(prefix, ".") == 0 ? xstrdup(comps[i]) : xasprintf("%s/%s", prefix, comps[i]);
+        int fd = open2(dirfd, p, O_PATH, BENEATH);
+        if (fd < 0) {
+            if (errno == ENOENT || errno == ENOTDIR)
+                return 0;
+            if (errno == EXDEV || errno == ELOOP)
+                return kl_error_set(err, EPERM, "forbidden path outside the build context: %s", p);
+            return kl_error_errno(err, errno, "%s", p);
+        }
+        close(fd);
+        return expand_rec(dirfd, p, comps, i + 1, ignore, out, err);
+    }
+    _cleanup_close_ int fd = open2(dirfd, prefix, O_RDONLY | O_DIRECTORY, BENEATH);
+    if (fd < 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return 0;
+        if (errno == EXDEV || errno == ELOOP)
+            return kl_error_set(err, EPERM, "forbidden path outside the build context: %s", prefix);
+        return kl_error_errno(err, errno, "%s", prefix);
+    }
+    DIR *d = fdopendir(fd);
+    if (!d)
+        return kl_error_errno(err, errno, "%s", prefix);
+    fd = -1;
+    _cleanup_strv_ char **names = NULL;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
+            fnmatch(comps[i], de->d_name, 0) == 0)
+            strv_push(&names, de->d_name);
+    closedir(d);
+    size_t n = strv_len(names);
+    if (n)
+        qsort(names, n, sizeof(char *), cmp_str);
+    for (size_t k = 0; k < n; k++) {
+        _cleanup_free_ char *p =
+            strcmp(prefix, ".") == 0 ? xstrdup(names[k]) : xasprintf("%s/%s", prefix, names[k]);
+        if (comps[i + 1]) {
+            /* a match that is not a directory, or leads out of the tree, is no match */
+            int f = open2(dirfd, p, O_PATH | O_DIRECTORY, BENEATH);
+            if (f < 0)
+                continue;
+            close(f);
+        }
+        if (expand_rec(dirfd, p, comps, i + 1, ignore, out, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+char **builder_expand_source(int dirfd, const char *src, const dockerignore *ignore, kl_error *err)
+{
+    char **out = NULL;
+    if (strcmp(src, ".") == 0) {
+        strv_push(&out, ".");
+        return out;
+    }
+    _cleanup_strv_ char **comps = NULL;
+    _cleanup_free_ char *copy = xstrdup(src);
+    char *save = NULL;
+    for (char *t = strtok_r(copy, "/", &save); t; t = strtok_r(NULL, "/", &save))
+        strv_push(&comps, t);
+    if (!comps) {
+        strv_push(&out, ".");
+        return out;
+    }
+    if (expand_rec(dirfd, ".", comps, 0, ignore, &out, err) < 0) {
+        strv_free(out);
+        return NULL;
+    }
+    if (!out)
+        out = xcalloc(1, sizeof(char *));
+    return out;
+}
+
+/* ---- the walker: hashing and copying ----------------------------------------------------- */
+
+typedef struct walker {
+    const dockerignore *ignore;
+    kl_sha1_ctx *sha; /* hashing when set */
+    uid_t uid;
+    gid_t gid;
+} walker;
+
+static void hash_line(walker *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void hash_line(walker *w, const char *fmt, ...)
+{
+    if (!w->sha)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    _cleanup_free_ char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0)
+        abort();
+    va_end(ap);
+    kl_sha1_update(w->sha, s, strlen(s) + 1);
+}
+
+static int set_meta(walker *w, int fd, const struct stat *st, kl_error *err)
+{
+    if (fchown(fd, w->uid, w->gid) < 0 || fchmod(fd, st->st_mode & 07777) < 0)
+        return kl_error_errno(err, errno, "setting owner and mode");
+    struct timespec ts[2] = {st->st_atim, st->st_mtim};
+    futimens(fd, ts);
+    return 0;
+}
+
+/* A regular file: sfd open for reading. dfd/dname: where to create it (dfd < 0: hash only). */
+static int walk_file(walker *w, int sfd, const struct stat *st, const char *rel, int dfd,
+                     const char *dname, kl_error *err)
+{
+    hash_line(w, "F %s %o %lld", rel, (unsigned)st->st_mode, (long long)st->st_size);
+    _cleanup_close_ int out = -1;
+    if (dfd >= 0) {
+        out = openat(dfd, dname, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (out < 0 && (errno == ELOOP || errno == EISDIR)) {
+            if (unlinkat(dfd, dname, errno == EISDIR ? AT_REMOVEDIR : 0) < 0)
+                return kl_error_errno(err, errno, "replacing %s", dname);
+            out = openat(dfd, dname, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+        }
+        if (out < 0)
+            return kl_error_errno(err, errno, "creating %s", dname);
+    }
+    if (w->sha || out < 0) {
+        char buf[65536];
+        for (;;) {
+            ssize_t n = KL_RETRY_EINTR(read(sfd, buf, sizeof(buf)));
+            if (n < 0)
+                return kl_error_errno(err, errno, "reading %s", rel);
+            if (n == 0)
+                break;
+            if (w->sha)
+                kl_sha1_update(w->sha, buf, (size_t)n);
+            for (ssize_t off = 0; out >= 0 && off < n;) {
+                ssize_t m = KL_RETRY_EINTR(write(out, buf + off, (size_t)(n - off)));
+                if (m < 0)
+                    return kl_error_errno(err, errno, "writing %s", dname);
+                off += m;
+            }
+        }
+    } else {
+        for (;;) {
+            ssize_t n = copy_file_range(sfd, NULL, out, NULL, 1 << 30, 0);
+            if (n < 0 &&
+                (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
+                char buf[65536];
+                n = KL_RETRY_EINTR(read(sfd, buf, sizeof(buf)));
+                for (ssize_t off = 0; n > 0 && off < n;) {
+                    ssize_t m = KL_RETRY_EINTR(write(out, buf + off, (size_t)(n - off)));
+                    if (m < 0)
+                        return kl_error_errno(err, errno, "writing %s", dname);
+                    off += m;
+                }
+            }
+            if (n < 0)
+                return kl_error_errno(err, errno, "copying %s", rel);
+            if (n == 0)
+                break;
+        }
+    }
+    if (out >= 0)
+        return set_meta(w, out, st, err);
+    return 0;
+}
+
+static int walk_dir(walker *w, int sfd, const char *rel, int dfd, kl_error *err);
+
+/* The entry `name` of directory sfd (context path rel), into dfd as dname. */
+static int walk_entry(walker *w, int sfd, const char *name, const char *rel, int dfd,
+                      const char *dname, kl_error *err)
+{
+    struct stat st;
+    if (fstatat(sfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return kl_error_errno(err, errno, "%s", rel);
+    bool excluded = w->ignore && dockerignore_is_excluded(w->ignore, rel);
+    if (excluded && !(S_ISDIR(st.st_mode) && dockerignore_has_exceptions(w->ignore)))
+        return 0;
+    if (S_ISDIR(st.st_mode)) {
+        _cleanup_close_ int sub =
+            openat(sfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub < 0)
+            return kl_error_errno(err, errno, "%s", rel);
+        hash_line(w, "D %s %o", rel, (unsigned)st.st_mode);
+        _cleanup_close_ int dsub = -1;
+        if (dfd >= 0) {
+            if (mkdirat(dfd, dname, 0700) < 0 && errno != EEXIST)
+                return kl_error_errno(err, errno, "creating %s", dname);
+            dsub = openat(dfd, dname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (dsub < 0)
+                return kl_error_errno(err, errno, "opening %s", dname);
+        }
+        if (walk_dir(w, sub, rel, dsub, err) < 0)
+            return -1;
+        return dsub >= 0 ? set_meta(w, dsub, &st, err) : 0;
+    }
+    if (S_ISREG(st.st_mode)) {
+        _cleanup_close_ int f = openat(sfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (f < 0)
+            return kl_error_errno(err, errno, "%s", rel);
+        return walk_file(w, f, &st, rel, dfd, dname, err);
+    }
+    if (S_ISLNK(st.st_mode)) {
+        char target[PATH_MAX];
+        ssize_t n = readlinkat(sfd, name, target, sizeof(target) - 1);
+        if (n < 0)
+            return kl_error_errno(err, errno, "%s", rel);
+        target[n] = '\0';
+        hash_line(w, "L %s %s", rel, target);
+        if (dfd >= 0) {
+            if (unlinkat(dfd, dname, 0) < 0 && errno != ENOENT)
+                return kl_error_errno(err, errno, "replacing %s", dname);
+            if (symlinkat(target, dfd, dname) < 0 ||
+                fchownat(dfd, dname, w->uid, w->gid, AT_SYMLINK_NOFOLLOW) < 0)
+                return kl_error_errno(err, errno, "creating %s", dname);
+        }
+        return 0;
+    }
+    hash_line(w, "O %s", rel); /* fifos, sockets, devices: not copied */
+    return 0;
+}
+
+static int walk_dir(walker *w, int sfd, const char *rel, int dfd, kl_error *err)
+{
+    int dupfd = fcntl(sfd, F_DUPFD_CLOEXEC, 0);
+    if (dupfd < 0)
+        return kl_error_errno(err, errno, "%s", rel);
+    DIR *d = fdopendir(dupfd);
+    if (!d) {
+        close(dupfd);
+        return kl_error_errno(err, errno, "%s", rel);
+    }
+    _cleanup_strv_ char **names = NULL;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+            strv_push(&names, de->d_name);
+    closedir(d);
+    size_t n = strv_len(names);
+    if (n)
+        qsort(names, n, sizeof(char *), cmp_str);
+    for (size_t i = 0; i < n; i++) {
+        _cleanup_free_ char *r =
+            strcmp(rel, ".") == 0 ? xstrdup(names[i]) : xasprintf("%s/%s", rel, names[i]);
+        if (walk_entry(w, sfd, names[i], r, dfd, names[i], err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static const char *base_name(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+/* A top-level source: followed if it is a symlink that stays beneath the tree. A directory
+ * copies its contents into dir_fd; a file goes to (file_dirfd, file_name). */
+static int walk_source(walker *w, int treefd, const char *src, int dir_fd, int file_dirfd,
+                       const char *file_name, kl_error *err)
+{
+    hash_line(w, "S %s", src);
+    _cleanup_close_ int fd = open_source(treefd, src, O_RDONLY, src, err);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return kl_error_errno(err, errno, "%s", src);
+    if (S_ISDIR(st.st_mode)) {
+        hash_line(w, "D %s %o", src, (unsigned)st.st_mode);
+        return walk_dir(w, fd, src, dir_fd, err);
+    }
+    if (S_ISREG(st.st_mode))
+        return walk_file(w, fd, &st, src, file_dirfd, file_name, err);
+    return kl_error_set(err, EINVAL, "COPY failed: %s is not a file or directory", src);
+}
+
+char *builder_content_hash(int dirfd, char *const *sources, const dockerignore *ignore,
+                           kl_error *err)
+{
+    kl_sha1_ctx c;
+    kl_sha1_init(&c);
+    walker w = {.ignore = ignore, .sha = &c};
+    for (size_t i = 0; sources && sources[i]; i++)
+        if (walk_source(&w, dirfd, sources[i], -1, -1, NULL, err) < 0)
+            return NULL;
+    uint8_t d[KL_SHA1_LEN];
+    kl_sha1_final(&c, d);
+    char *out = xmalloc(2 * KL_SHA1_LEN + 1);
+    hex(d, KL_SHA1_LEN, out);
+    return out;
+}
+
+/* mkdir -p of an absolute path inside the tree rootfd (symlinks resolved inside it); returns
+ * an fd of the directory. */
+static int mkdir_in_root(int rootfd, const char *path, kl_error *err)
+{
+    _cleanup_free_ char *copy = xstrdup(path);
+    kl_buf prefix = {0};
+    kl_buf_puts(&prefix, "/");
+    int fd = open2(rootfd, "/", O_RDONLY | O_DIRECTORY, IN_ROOT);
+    char *save = NULL;
+    for (char *t = strtok_r(copy, "/", &save); fd >= 0 && t; t = strtok_r(NULL, "/", &save)) {
+        if (mkdirat(fd, t, 0755) < 0 && errno != EEXIST) {
+            int e = errno;
+            close(fd);
+            kl_buf_free(&prefix);
+            return kl_error_errno(err, e, "creating %s", path);
+        }
+        kl_buf_printf(&prefix, "%s%s", prefix.len > 1 ? "/" : "", t);
+        close(fd);
+        fd = open2(rootfd, prefix.data, O_RDONLY | O_DIRECTORY, IN_ROOT);
+    }
+    kl_buf_free(&prefix);
+    if (fd < 0)
+        return kl_error_errno(err, errno, "creating %s", path);
+    return fd;
+}
+
+/* ---- the build ---------------------------------------------------------------------------- */
+
+typedef struct stack_entry {
+    char *layer;
+    char *snap;    /* "@<12hex>" or NULL */
+    char *key;     /* cache key of a layer made (or reused) by this build, else NULL */
+    bool is_new;   /* made by this build, not yet a row */
+    bool by_build; /* made or reused by a step of this build (counts for "last snapshot") */
+} stack_entry;
+
+typedef struct stage {
+    char *name;
+    char *parent_id; /* FROM image id (NULL for a stage FROM a stage) */
+    char *parent_user;
+    stack_entry *s;
+    size_t n;
+} stage;
+
+typedef struct build {
+    kl_engine *e;
+    const builder_opts *o;
+    char *sroot;
+    char *run_base;
+    int ctxfd;
+    dockerignore *ignore;
+    dockerfile_state st;
+    stage *stages;
+    size_t n_stages;
+    stage *cur;
+    bool workdir_made;
+    json_t *instructions;
+    host_jailparams jp;
+    host_mount *mounts;
+    size_t n_mounts;
+    char *cc_key; /* container_config parts of the cache key */
+    /* A failed RUN with cleanup false keeps what the command changed (like the original's
+     * container dataset): a layer without snapshot on top of the failed image. */
+    char *failed_layer;
+} build;
+
+static void out_raw(build *b, const char *s, size_t n)
+{
+    if (b->o->output)
+        b->o->output(s, n, b->o->output_ctx);
+}
+
+static void say(build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(build *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    _cleanup_free_ char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0)
+        abort();
+    va_end(ap);
+    out_raw(b, s, strlen(s));
+}
+
+/* Fail the build with a message shown to the client. */
+static int fail(build *b, kl_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(build *b, kl_error *err, const char *fmt, ...)
+{
+    char msg[sizeof(err->msg)]; /* the arguments may point into err->msg */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    memcpy(err->msg, msg, sizeof(msg));
+    if (!err->code)
+        err->code = EINVAL;
+    out_raw(b, err->msg, strlen(err->msg));
+    return -1;
+}
+
+static bool cancelled(build *b)
+{
+    return b->o->cancel && atomic_load(b->o->cancel);
+}
+
+static void push_layer(stage *s, const char *layer, const char *snap, const char *key, bool is_new,
+                       bool by_build)
+{
+    s->s = xrealloc(s->s, (s->n + 1) * sizeof(*s->s));
+    s->s[s->n++] = (stack_entry){xstrdup(layer), snap ? xstrdup(snap) : NULL,
+                                 key ? xstrdup(key) : NULL, is_new, by_build};
+}
+
+static void stage_clear(stage *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        free(s->s[i].layer);
+        free(s->s[i].snap);
+        free(s->s[i].key);
+    }
+    free(s->s);
+    free(s->name);
+    free(s->parent_id);
+    free(s->parent_user);
+    *s = (stage){0};
+}
+
+static char **stack_dirs(build *b, const stage *s)
+{
+    char **v = xcalloc(s->n + 1, sizeof(char *));
+    for (size_t i = 0; i < s->n; i++)
+        v[i] = host_layer_path(b->sroot, s->s[i].layer);
+    return v;
+}
+
+/* ---- cache -------------------------------------------------------------------------------- */
+
+/* The layer (and its snapshot) of a cache key, if it still exists. */
+static bool cache_lookup(build *b, const char *key, char **layer, char **snap)
+{
+    if (b->o->nocache)
+        return false;
+    bool found = false;
+    engine_lock(b->e);
+    store_lock(b->e->store);
+    kl_error err = KL_ERROR_INIT;
+    _cleanup_stmt_ sqlite3_stmt *q = store_prepare(
+        b->e->store,
+        "SELECT l.id, l.snapshot FROM build_cache c JOIN layers l ON l.id = c.layer_id "
+        "WHERE c.key = ?",
+        &err);
+    if (q) {
+        sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+        if (sqlite3_step(q) == SQLITE_ROW) {
+            const char *l = (const char *)sqlite3_column_text(q, 0);
+            const char *s = (const char *)sqlite3_column_text(q, 1);
+            _cleanup_free_ char *dir = host_layer_path(b->sroot, l);
+            struct stat stb;
+            if (stat(dir, &stb) == 0) {
+                *layer = xstrdup(l);
+                *snap = s ? xstrdup(s) : NULL;
+                found = true;
+            }
+        }
+    }
+    store_unlock(b->e->store);
+    engine_unlock(b->e);
+    return found;
+}
+
+static void cache_store(build *b, const stage *s)
+{
+    char created[32];
+    kl_time_now_iso(created);
+    engine_lock(b->e);
+    store_lock(b->e->store);
+    for (size_t i = 0; i < s->n; i++) {
+        if (!s->s[i].key || !s->s[i].is_new)
+            continue;
+        kl_error err = KL_ERROR_INIT;
+        _cleanup_stmt_ sqlite3_stmt *q = store_prepare(
+            b->e->store,
+            "INSERT OR REPLACE INTO build_cache (key, layer_id, created) VALUES (?, ?, ?)", &err);
+        if (!q)
+            continue;
+        sqlite3_bind_text(q, 1, s->s[i].key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, s->s[i].layer, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 3, created, -1, SQLITE_STATIC);
+        if (sqlite3_step(q) != SQLITE_DONE)
+            log_warn("build cache: storing a key: %s", sqlite3_errmsg(store_db(b->e->store)));
+    }
+    store_unlock(b->e->store);
+    engine_unlock(b->e);
+}
+
+/* ---- steps: an overlay of the stack with a fresh upper ------------------------------------ */
+
+typedef struct step {
+    char cid[KL_ID_LEN + 1];
+    char *dir; /* staging dir */
+    char *upper, *work, *rootfs;
+    bool mounted;
+} step;
+
+static int step_begin(build *b, step *s, kl_error *err)
+{
+    *s = (step){0};
+    kl_id_new(s->cid);
+    _cleanup_free_ char *probe = host_layer_path(b->sroot, s->cid);
+    char *slash = strrchr(probe, '/');
+    *slash = '\0';
+    s->dir = xasprintf("%s/.staging-build-%s", probe, s->cid);
+    s->upper = xasprintf("%s/upper", s->dir);
+    s->work = xasprintf("%s/work", s->dir);
+    s->rootfs = xasprintf("%s/rootfs", s->dir);
+    if (mkdir(s->dir, 0700) < 0 || mkdir(s->upper, 0755) < 0 || mkdir(s->work, 0700) < 0 ||
+        mkdir(s->rootfs, 0755) < 0)
+        return kl_error_errno(err, errno, "creating %s", s->dir);
+    _cleanup_strv_ char **dirs = stack_dirs(b, b->cur);
+    if (host_rootfs_mount((const char *const *)dirs, b->cur->n, s->upper, s->work, s->rootfs, err) <
+        0)
+        return -1;
+    s->mounted = true;
+    return 0;
+}
+
+/* Unmount; with `commit`, make the upper a layer (returns its id in layer_out, or NULL when
+ * the upper is empty and `skip_empty`). Always removes the staging dir. */
+static int step_end(build *b, step *s, bool commit, bool skip_empty, char **layer_out,
+                    kl_error *err)
+{
+    int rc = 0;
+    kl_error e2 = KL_ERROR_INIT;
+    if (s->mounted && host_rootfs_unmount(s->rootfs, &e2) < 0) {
+        log_warn("build: unmounting %s: %s", s->rootfs, e2.msg);
+        commit = false;
+        rc = kl_error_set(err, EIO, "unmounting the step's rootfs: %s", e2.msg);
+    }
+    s->mounted = false;
+    if (commit && rc == 0 && s->dir) {
+        bool empty = false;
+        if (skip_empty) {
+            DIR *d = opendir(s->upper);
+            empty = true;
+            struct dirent *de;
+            while (d && (de = readdir(d)))
+                if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+                    empty = false;
+            if (d)
+                closedir(d);
+        }
+        if (!empty) {
+            char id[KL_ID_LEN + 1];
+            kl_id_new(id);
+            if (host_layer_commit(b->sroot, s->upper, id, err) < 0)
+                rc = -1;
+            else
+                *layer_out = xstrdup(id);
+        }
+    }
+    if (s->dir) {
+        e2 = (kl_error)KL_ERROR_INIT;
+        if (host_tree_remove(s->dir, &e2) < 0)
+            log_warn("build: removing %s: %s", s->dir, e2.msg);
+    }
+    free(s->dir);
+    free(s->upper);
+    free(s->work);
+    free(s->rootfs);
+    *s = (step){0};
+    return rc;
+}
+
+static int ensure_workdir(build *b, step *s, kl_error *err)
+{
+    if (strcmp(b->st.workdir, "/") == 0)
+        return 0;
+    _cleanup_close_ int rootfd = open(s->rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (rootfd < 0)
+        return kl_error_errno(err, errno, "opening %s", s->rootfs);
+    int fd = mkdir_in_root(rootfd, b->st.workdir, err);
+    if (fd < 0)
+        return -1;
+    close(fd);
+    return 0;
+}
+
+static const char *current_user(build *b)
+{
+    if (b->st.user && b->st.user[0])
+        return b->st.user;
+    if (b->o->user && b->o->user[0])
+        return b->o->user;
+    return b->cur->parent_user ? b->cur->parent_user : "root";
+}
+
+/* Run argv in a container on the step's rootfs; returns the exit code or -1. */
+static int run_container(build *b, step *s, char *const *argv, char *const *env, kl_error *err)
+{
+    host_monitor_spec spec = {0};
+    spec.container = (host_container_spec){
+        .id = s->cid,
+        .rootfs = s->rootfs,
+        .argv = argv,
+        .env = env,
+        .user = current_user(b),
+        .cwd = b->st.workdir,
+        .mounts = b->mounts,
+        .n_mounts = b->n_mounts,
+        .netns = b->o->network_driver && strcmp(b->o->network_driver, "host") == 0 ? HOST_NETNS_HOST
+                                                                                   : HOST_NETNS_NEW,
+        .login_env = true,
+        .stdin_fd = -1,
+        .stdout_fd = -1,
+        .stderr_fd = -1,
+    };
+    host_jailparams_apply(&b->jp, &spec.container);
+    _cleanup_free_ char *run_dir = xasprintf("%s/%s", b->run_base, s->cid);
+    char *unmount[] = {s->rootfs, NULL};
+    spec.exec_id = s->cid;
+    spec.run_dir = run_dir;
+    spec.unmount_on_exit = unmount;
+    spec.attach = true;
+    host_monitor_info info = {0};
+    if (host_monitor_start(&spec, &info, err) < 0) {
+        kl_error e2 = KL_ERROR_INIT;
+        host_tree_remove(run_dir, &e2);
+        return -1;
+    }
+    int code = -1;
+    for (;;) {
+        if (cancelled(b)) {
+            kl_error e2 = KL_ERROR_INIT;
+            host_monitor *m = host_monitor_connect(run_dir, &e2);
+            int ec;
+            if (m) {
+                host_monitor_stop(m, 0, &ec, &e2);
+                host_monitor_close(m);
+            }
+            kl_error_set(err, ECANCELED, "cancelled");
+            code = -1;
+            break;
+        }
+        const void *data;
+        size_t len;
+        int ec = 0;
+        bool running = false;
+        int r = host_monitor_stream_recv(info.stream, &data, &len, &ec, &running, 200, err);
+        if (r < 0) {
+            code = -1;
+            break;
+        }
+        if (r == 1 && len > 0 && !b->o->quiet)
+            out_raw(b, data, len);
+        if (r == 0) {
+            code = ec;
+            break;
+        }
+    }
+    host_monitor_close(info.stream);
+    kl_error e2 = KL_ERROR_INIT;
+    if (host_tree_remove(run_dir, &e2) < 0)
+        log_warn("build: removing %s: %s", run_dir, e2.msg);
+    return code;
+}
+
+static char *join_argv(char *const *argv)
+{
+    kl_buf buf = {0};
+    for (size_t i = 0; argv && argv[i]; i++)
+        kl_buf_printf(&buf, "%s%s", i ? " " : "", argv[i]);
+    if (!buf.data)
+        return xstrdup("");
+    return kl_buf_steal(&buf);
+}
+
+static const char *top_layer(build *b)
+{
+    return b->cur->n ? b->cur->s[b->cur->n - 1].layer : "";
+}
+
+/* Record a made layer on the stack, say so, and give the instruction its snapshot. */
+static void took_snapshot(build *b, const char *layer, const char *key, json_t *pair)
+{
+    _cleanup_free_ char *snap = xasprintf("@%s", layer);
+    push_layer(b->cur, layer, snap, key, true, true);
+    b->workdir_made = true;
+    say(b, "--> Snapshot created: %s", snap);
+    json_array_set_new(pair, 1, json_string(snap));
+}
+
+static bool use_cache(build *b, const char *key, json_t *pair)
+{
+    _cleanup_free_ char *layer = NULL, *snap = NULL;
+    if (!cache_lookup(b, key, &layer, &snap))
+        return false;
+    push_layer(b->cur, layer, snap, key, false, true);
+    b->workdir_made = true;
+    say(b, "--> Using cache %s", snap ? snap : "");
+    json_array_set_new(pair, 1, json_string(snap ? snap : ""));
+    return true;
+}
+
+static int do_run(build *b, const dockerfile_instr *in, json_t *pair, kl_error *err)
+{
+    _cleanup_strv_ char **argv =
+        in->is_exec_form ? strv_dup(in->args) : dockerfile_shell_argv(in->args[2], b->st.workdir);
+    _cleanup_strv_ char **run_env = dockerfile_state_run_env(&b->st);
+    _cleanup_strv_ char **env = host_env_merge(b->o->env, run_env);
+    char **parts = NULL;
+    strv_push(&parts, "RUN");
+    for (size_t i = 0; argv[i]; i++)
+        strv_push(&parts, argv[i]);
+    strv_push(&parts, "\x01");
+    for (size_t i = 0; env[i]; i++)
+        strv_push(&parts, env[i]);
+    strv_push(&parts, current_user(b));
+    strv_push(&parts, b->st.workdir);
+    strv_push(&parts, b->cc_key);
+    _cleanup_free_ char *key = builder_cache_key(top_layer(b), parts);
+    strv_free(parts);
+    if (use_cache(b, key, pair))
+        return 0;
+
+    step s;
+    if (step_begin(b, &s, err) < 0 || ensure_workdir(b, &s, err) < 0) {
+        _cleanup_free_ char *ignored = NULL;
+        step_end(b, &s, false, false, &ignored, err);
+        return fail(b, err, "error: %s", err->msg);
+    }
+    int code = run_container(b, &s, argv, env, err);
+    _cleanup_free_ char *layer = NULL;
+    if (code != 0) {
+        bool keep = code > 0 && !b->o->cleanup && !cancelled(b);
+        kl_error e2 = KL_ERROR_INIT;
+        step_end(b, &s, keep, true, &b->failed_layer, &e2);
+        if (code < 0) {
+            if (err->code == ECANCELED)
+                return -1;
+            return fail(b, err, "error: %s", err->msg);
+        }
+        _cleanup_free_ char *joined = join_argv(argv);
+        err->code = EIO;
+        return fail(b, err, "The command '%s' returned a non-zero code: %d", joined, code);
+    }
+    if (step_end(b, &s, true, false, &layer, err) < 0)
+        return fail(b, err, "error: %s", err->msg);
+    took_snapshot(b, layer, key, pair);
+    return 0;
+}
+
+/* Find a stage by name or index. */
+static stage *find_stage(build *b, const char *name)
+{
+    for (size_t i = 0; i < b->n_stages; i++)
+        if (b->stages[i].name && strcasecmp(b->stages[i].name, name) == 0)
+            return &b->stages[i];
+    char *end;
+    unsigned long idx = strtoul(name, &end, 10);
+    if (name[0] && !*end && idx < b->n_stages && &b->stages[idx] != b->cur)
+        return &b->stages[idx];
+    return NULL;
+}
+
+static int do_copy(build *b, const dockerfile_instr *in, json_t *pair, kl_error *err)
+{
+    _cleanup_strv_ char **args = dockerfile_expand_args(in, dockerfile_state_lookup, &b->st, err);
+    if (!args)
+        return fail(b, err, "%s", err->msg);
+    size_t na = strv_len(args);
+    if (na < 2)
+        return fail(b, err, "COPY needs at least one source and a destination");
+    _cleanup_free_ char *dest = dockerfile_copy_dest(b->st.workdir, args[na - 1]);
+
+    uid_t uid = 0;
+    gid_t gid = 0;
+    if (in->copy_chown) {
+        _cleanup_free_ char *ch =
+            dockerfile_substitute(in->copy_chown, dockerfile_state_lookup, &b->st, err);
+        char *end = NULL;
+        unsigned long u = ch ? strtoul(ch, &end, 10) : 0;
+        unsigned long g = u;
+        if (ch && end != ch && *end == ':')
+            g = strtoul(end + 1, &end, 10);
+        if (!ch || !ch[0] || *end)
+            return fail(b, err, "COPY --chown: only numeric <uid>[:<gid>] is supported: %s",
+                        in->copy_chown);
+        uid = (uid_t)u;
+        gid = (gid_t)g;
+    }
+
+    /* The source tree: the context, or a stage's / image's merged tree mounted read-only. */
+    int treefd = b->ctxfd;
+    const dockerignore *ignore = b->ignore;
+    _cleanup_close_ int fromfd = -1;
+    _cleanup_free_ char *from_mnt = NULL;
+    _cleanup_free_ char *from_top = NULL;
+    if (in->copy_from) {
+        _cleanup_free_ char *fromname =
+            dockerfile_substitute(in->copy_from, dockerfile_state_lookup, &b->st, err);
+        if (!fromname)
+            return fail(b, err, "%s", err->msg);
+        _cleanup_strv_ char **dirs = NULL;
+        size_t nd = 0;
+        stage *fs = find_stage(b, fromname);
+        if (fs) {
+            dirs = stack_dirs(b, fs);
+            nd = fs->n;
+            from_top = xstrdup(fs->n ? fs->s[fs->n - 1].layer : "");
+        } else {
+            images_stack is = {0};
+            if (images_resolve_stack(b->e, fromname, &is, err) < 0)
+                return fail(b, err, "error: could not find stage or image %s", fromname);
+            dirs = steal_pointer(&is.dirs);
+            nd = is.n;
+            from_top = xstrdup(is.layer_ids[is.n - 1]);
+            images_stack_clear(&is);
+        }
+        char id[KL_ID_LEN + 1];
+        kl_id_new(id);
+        _cleanup_free_ char *probe = host_layer_path(b->sroot, id);
+        *strrchr(probe, '/') = '\0';
+        from_mnt = xasprintf("%s/.staging-from-%s", probe, id);
+        if (mkdir(from_mnt, 0700) < 0)
+            return fail(b, err, "error: creating %s: %s", from_mnt, strerror(errno));
+        if (host_rootfs_mount((const char *const *)dirs, nd, NULL, NULL, from_mnt, err) < 0) {
+            rmdir(from_mnt);
+            return fail(b, err, "error: %s", err->msg);
+        }
+        fromfd = open(from_mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        treefd = fromfd;
+        ignore = NULL;
+    }
+
+    int rc = 0;
+    char **sources = NULL;
+    for (size_t i = 0; rc == 0 && i + 1 < na; i++) {
+        _cleanup_free_ char *clean = builder_clean_source(args[i], err);
+        if (!clean) {
+            rc = fail(b, err, "COPY failed: %s", err->msg);
+            break;
+        }
+        _cleanup_strv_ char **m = builder_expand_source(treefd, clean, ignore, err);
+        if (!m) {
+            rc = fail(b, err, "COPY failed: %s", err->msg);
+            break;
+        }
+        if (!m[0]) {
+            rc = fail(b, err,
+                      "COPY failed: file not found in build context or excluded by "
+                      ".dockerignore: %s",
+                      args[i]);
+            break;
+        }
+        for (size_t k = 0; m[k]; k++)
+            strv_push(&sources, m[k]);
+    }
+    _cleanup_free_ char *hash = NULL;
+    if (rc == 0) {
+        hash = builder_content_hash(treefd, sources, ignore, err);
+        if (!hash)
+            rc = fail(b, err, "COPY failed: %s", err->msg);
+    }
+    _cleanup_free_ char *key = NULL;
+    if (rc == 0) {
+        char **parts = NULL;
+        strv_push(&parts, "COPY");
+        strv_push(&parts, from_top ? from_top : "");
+        strv_push(&parts, hash);
+        for (size_t i = 0; sources[i]; i++)
+            strv_push(&parts, sources[i]);
+        strv_push(&parts, dest);
+        strv_push(&parts, b->st.workdir);
+        char own[64];
+        snprintf(own, sizeof(own), "%u:%u", (unsigned)uid, (unsigned)gid);
+        strv_push(&parts, own);
+        key = builder_cache_key(top_layer(b), parts);
+        strv_free(parts);
+    }
+    if (rc == 0 && !use_cache(b, key, pair)) {
+        step s;
+        _cleanup_free_ char *layer = NULL;
+        if (step_begin(b, &s, err) < 0 || ensure_workdir(b, &s, err) < 0) {
+            step_end(b, &s, false, false, &layer, err);
+            rc = fail(b, err, "error: %s", err->msg);
+        } else {
+            walker w = {.ignore = ignore, .uid = uid, .gid = gid};
+            _cleanup_close_ int rootfd = open(s.rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            size_t dl = strlen(dest);
+            bool dest_dir = (dl > 1 && dest[dl - 1] == '/') || strv_len(sources) > 1;
+            if (!dest_dir) {
+                int f = open2(rootfd, dest, O_RDONLY | O_DIRECTORY, IN_ROOT);
+                if (f >= 0) {
+                    dest_dir = true;
+                    close(f);
+                }
+            }
+            for (size_t i = 0; rc == 0 && sources[i]; i++) {
+                _cleanup_close_ int sfd = open_source(treefd, sources[i], O_PATH, sources[i], err);
+                struct stat stb;
+                if (sfd < 0 || fstat(sfd, &stb) < 0) {
+                    rc = fail(b, err, "COPY failed: %s", err->msg);
+                    break;
+                }
+                _cleanup_close_ int dfd = -1;
+                const char *fname = NULL;
+                _cleanup_free_ char *parent = NULL;
+                if (S_ISDIR(stb.st_mode) || dest_dir) {
+                    dfd = mkdir_in_root(rootfd, dest, err);
+                    fname = base_name(sources[i]);
+                } else {
+                    parent = xstrdup(dest);
+                    *strrchr(parent, '/') = '\0';
+                    dfd = mkdir_in_root(rootfd, parent[0] ? parent : "/", err);
+                    fname = base_name(dest);
+                }
+                if (dfd < 0 || walk_source(&w, treefd, sources[i], dfd, dfd, fname, err) < 0)
+                    rc = fail(b, err, "COPY failed: %s", err->msg);
+            }
+            if (step_end(b, &s, rc == 0, false, &layer, rc == 0 ? err : &(kl_error){0}) < 0 &&
+                rc == 0)
+                rc = fail(b, err, "error: %s", err->msg);
+            if (rc == 0)
+                took_snapshot(b, layer, key, pair);
+        }
+    }
+    strv_free(sources);
+    if (from_mnt) {
+        kl_error e2 = KL_ERROR_INIT;
+        if (fromfd >= 0) {
+            close(fromfd);
+            fromfd = -1;
+        }
+        host_rootfs_unmount(from_mnt, &e2);
+        rmdir(from_mnt);
+    }
+    return rc;
+}
+
+static int do_from(build *b, const dockerfile_instr *in, kl_error *err)
+{
+    _cleanup_free_ char *ref = NULL;
+    if (b->o->from_override && b->o->from_override[0]) {
+        ref = xstrdup(b->o->from_override);
+        say(b, "Using user-supplied parent image: '%s'", ref);
+    } else {
+        _cleanup_strv_ char **a = dockerfile_expand_args(in, dockerfile_state_lookup, &b->st, err);
+        if (!a)
+            return fail(b, err, "%s", err->msg);
+        ref = xstrdup(a[0]);
+    }
+    b->stages = xrealloc(b->stages, (b->n_stages + 1) * sizeof(*b->stages));
+    stage *ns = &b->stages[b->n_stages];
+    *ns = (stage){0};
+    ns->name = in->from_stage ? xstrdup(in->from_stage) : NULL;
+    _cleanup_strv_ char **penv = NULL, **pcmd = NULL;
+    stage *src = find_stage(b, ref);
+    if (src && strchr(ref, '@') == NULL) {
+        for (size_t i = 0; i < src->n; i++)
+            push_layer(ns, src->s[i].layer, src->s[i].snap, src->s[i].key, src->s[i].is_new, false);
+        ns->parent_id = src->parent_id ? xstrdup(src->parent_id) : NULL;
+        ns->parent_user = xstrdup(current_user(b));
+        penv = dockerfile_state_image_env(&b->st);
+        pcmd = b->st.cmd ? strv_dup(b->st.cmd) : NULL;
+        /* a stage FROM a stage inherits what that stage had: only the last stage's state is
+         * known here, which is the common case (FROM the previous stage) */
+    } else {
+        kl_error e2 = KL_ERROR_INIT;
+        _cleanup_free_ char *id = images_resolve(b->e, ref, &e2);
+        if (!id) {
+            stage_clear(ns);
+            err->code = ENOENT;
+            return fail(b, err, "error: could not find image %s", ref);
+        }
+        images_stack is = {0};
+        if (images_resolve_stack(b->e, ref, &is, &e2) < 0) {
+            stage_clear(ns);
+            const char *at = strchr(ref, '@');
+            err->code = ENOENT;
+            return fail(b, err, "error: invalid snapshot %s", at ? at : ref);
+        }
+        _cleanup_json_ json_t *img = images_inspect(b->e, id, &e2);
+        for (size_t i = 0; i < is.n; i++)
+            push_layer(ns, is.layer_ids[i], NULL, NULL, false, false);
+        images_stack_clear(&is);
+        ns->parent_id = xstrdup(id);
+        ns->parent_user = xstrdup(jx_str(img, "user", "root"));
+        penv = jx_strv(json_object_get(img, "env"));
+        pcmd = jx_strv(json_object_get(img, "cmd"));
+    }
+    b->n_stages++;
+    b->cur = &b->stages[b->n_stages - 1];
+    dockerfile_state_begin_stage(&b->st, penv, pcmd);
+    b->workdir_made = true;
+    return 0;
+}
+
+static int process(build *b, const dockerfile_instr *in, json_t *pair, kl_error *err)
+{
+    if (in->kind != DOCKERFILE_FROM && in->kind != DOCKERFILE_ARG && !b->cur)
+        return fail(b, err, "'%s' not permitted before a FROM instruction", in->line);
+    switch (in->kind) {
+    case DOCKERFILE_FROM:
+        return do_from(b, in, err);
+    case DOCKERFILE_ARG:
+    case DOCKERFILE_ENV:
+    case DOCKERFILE_LABEL: {
+        if (in->is_kv_malformed)
+            return fail(b, err, "failed environment substition of: %s", in->line);
+        size_t n = 0;
+        dockerfile_kv *kv = dockerfile_expand_pairs(in, dockerfile_state_lookup, &b->st, &n, err);
+        if (!kv)
+            return fail(b, err, "%s", err->msg);
+        for (size_t i = 0; i < n; i++) {
+            if (in->kind == DOCKERFILE_ARG)
+                dockerfile_state_declare_arg(&b->st, kv[i].key, kv[i].value);
+            else if (in->kind == DOCKERFILE_ENV)
+                dockerfile_state_set_env(&b->st, kv[i].key, kv[i].value ? kv[i].value : "");
+        }
+        dockerfile_kv_free(kv, n);
+        return 0;
+    }
+    case DOCKERFILE_USER:
+    case DOCKERFILE_WORKDIR:
+    case DOCKERFILE_EXPOSE: {
+        _cleanup_strv_ char **a = dockerfile_expand_args(in, dockerfile_state_lookup, &b->st, err);
+        if (!a)
+            return fail(b, err, "%s", err->msg);
+        if (in->kind == DOCKERFILE_USER) {
+            free(b->st.user);
+            b->st.user = xstrdup(a[0] ? a[0] : "");
+        } else if (in->kind == DOCKERFILE_WORKDIR) {
+            dockerfile_state_set_workdir(&b->st, a[0] ? a[0] : "/");
+            b->workdir_made = strcmp(b->st.workdir, "/") == 0;
+        }
+        return 0;
+    }
+    case DOCKERFILE_CMD:
+    case DOCKERFILE_ENTRYPOINT: {
+        _cleanup_strv_ char **argv = in->is_exec_form
+                                         ? strv_dup(in->args)
+                                         : dockerfile_shell_argv(in->args[2], b->st.workdir);
+        if (in->kind == DOCKERFILE_CMD)
+            dockerfile_state_set_cmd(&b->st, argv);
+        else
+            dockerfile_state_set_entrypoint(&b->st, argv, in->is_exec_form);
+        return 0;
+    }
+    case DOCKERFILE_RUN:
+        return do_run(b, in, pair, err);
+    case DOCKERFILE_COPY:
+        return do_copy(b, in, pair, err);
+    }
+    return fail(b, err, "error in '%s': invalid instruction", in->line);
+}
+
+/* WORKDIR without a following step in the final stage: a small layer for it. */
+static int flush_workdir(build *b, kl_error *err)
+{
+    if (b->workdir_made || strcmp(b->st.workdir, "/") == 0)
+        return 0;
+    char *parts[] = {"WORKDIR", b->st.workdir, NULL};
+    _cleanup_free_ char *key = builder_cache_key(top_layer(b), parts);
+    _cleanup_free_ char *layer = NULL, *snap = NULL;
+    if (cache_lookup(b, key, &layer, &snap)) {
+        push_layer(b->cur, layer, NULL, key, false, false);
+        return 0;
+    }
+    step s;
+    if (step_begin(b, &s, err) < 0 || ensure_workdir(b, &s, err) < 0) {
+        step_end(b, &s, false, false, &layer, err);
+        return fail(b, err, "error: %s", err->msg);
+    }
+    if (step_end(b, &s, true, true, &layer, err) < 0)
+        return fail(b, err, "error: %s", err->msg);
+    if (layer)
+        push_layer(b->cur, layer, NULL, key, true, false);
+    return 0;
+}
+
+static bool layer_in(const stage *s, const char *layer)
+{
+    for (size_t i = 0; s && i < s->n; i++)
+        if (s->s[i].is_new && strcmp(s->s[i].layer, layer) == 0)
+            return true;
+    return false;
+}
+
+/* Remove the new layers (directories) not kept by `keep`. */
+static void drop_new_layers(build *b, const stage *keep)
+{
+    for (size_t k = 0; k < b->n_stages; k++) {
+        stage *s = &b->stages[k];
+        for (size_t i = 0; i < s->n; i++) {
+            if (!s->s[i].is_new || layer_in(keep, s->s[i].layer))
+                continue;
+            bool seen = false; /* a stage FROM a stage repeats layers */
+            for (size_t j = 0; j < k && !seen; j++)
+                seen = layer_in(&b->stages[j], s->s[i].layer);
+            if (seen)
+                continue;
+            kl_error e2 = KL_ERROR_INIT;
+            if (host_layer_remove(b->sroot, s->s[i].layer, &e2) < 0 && e2.code != ENOENT)
+                log_warn("build: removing layer %s: %s", s->s[i].layer, e2.msg);
+        }
+    }
+}
+
+/* Store the current stage as an image; returns the id. */
+static char *save_image(build *b, const char *id, const char *name, const char *tag, kl_error *err)
+{
+    stage *s = b->cur;
+    const char **layers = xcalloc(s->n + 1, sizeof(char *));
+    const char **snaps = xcalloc(s->n + 1, sizeof(char *));
+    size_t n_new = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        layers[i] = s->s[i].layer;
+        snaps[i] = s->s[i].is_new ? s->s[i].snap : NULL;
+        n_new = s->s[i].is_new ? n_new + 1 : 0;
+    }
+    _cleanup_strv_ char **ecmd =
+        dockerfile_effective_cmd(b->st.entrypoint, b->st.is_entrypoint_shell, b->st.cmd, NULL);
+    _cleanup_strv_ char **ienv = dockerfile_state_image_env(&b->st);
+    json_t *cmd = jx_from_strv(ecmd);
+    json_t *env = jx_from_strv(ienv);
+    const char *user = b->st.user && b->st.user[0] ? b->st.user : s->parent_user;
+    images_record r = {
+        .id = id,
+        .name = name,
+        .tag = tag,
+        .parent_id = s->parent_id,
+        .cmd = cmd,
+        .env = env,
+        .user = user,
+        .instructions = b->instructions,
+        .layers = layers,
+        .n_layers = s->n,
+        .n_new = n_new,
+        .snapshots = snaps,
+    };
+    char *out = images_add(b->e, &r, err);
+    json_decref(cmd);
+    json_decref(env);
+    free(layers);
+    free(snaps);
+    if (out)
+        cache_store(b, s);
+    return out;
+}
+
+/* The last snapshot this build made or reused in the current stage. */
+static const char *last_snapshot(build *b)
+{
+    for (size_t i = b->cur ? b->cur->n : 0; i-- > 0;)
+        if (b->cur->s[i].by_build && b->cur->s[i].snap)
+            return b->cur->s[i].snap;
+    return NULL;
+}
+
+static int parse_mounts(build *b, kl_error *err)
+{
+    size_t i;
+    json_t *m;
+    if (!json_is_array(b->o->mounts))
+        return 0;
+    b->mounts = xcalloc(json_array_size(b->o->mounts) + 1, sizeof(*b->mounts));
+    json_array_foreach(b->o->mounts, i, m)
+    {
+        const char *type = jx_str(m, "type", "volume");
+        const char *src = jx_str(m, "source", "");
+        const char *dst = jx_str(m, "destination", "");
+        if (dst[0] != '/')
+            return kl_error_set(err, EINVAL, "mount destination must be absolute: '%s'", dst);
+        char *path;
+        if (strcmp(type, "nullfs") == 0) {
+            if (src[0] != '/')
+                return kl_error_set(err, EINVAL, "nullfs mount source must be absolute: '%s'", src);
+            path = xstrdup(src);
+        } else {
+            if (!src[0] || strchr(src, '/'))
+                return kl_error_set(err, EINVAL, "invalid volume name '%s'", src);
+            path = xasprintf("%s/volumes/%s", b->e->root, src);
+            struct stat stb;
+            if (stat(path, &stb) < 0) {
+                free(path);
+                return kl_error_set(err, ENOENT, "no such volume '%s'", src);
+            }
+        }
+        b->mounts[b->n_mounts++] = (host_mount){path, xstrdup(dst), jx_bool(m, "read_only", false)};
+    }
+    return 0;
+}
+
+int builder_load(const builder_opts *o, dockerfile *df, kl_error *err)
+{
+    *df = (dockerfile){0};
+    _cleanup_free_ char *path = xasprintf(
+        "%s/%s", o->context, o->dockerfile && o->dockerfile[0] ? o->dockerfile : "Dockerfile");
+    _cleanup_close_ int cfd = open(o->context, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = -1;
+    if (cfd >= 0)
+        fd = open2(cfd, o->dockerfile && o->dockerfile[0] ? o->dockerfile : "Dockerfile", O_RDONLY,
+                   BENEATH);
+    if (fd < 0) {
+        int e = errno;
+        const char *reason = e == ENOENT                ? "enoent"
+                             : e == EACCES              ? "eacces"
+                             : e == ENOTDIR             ? "enotdir"
+                             : e == EXDEV || e == ELOOP ? "eperm"
+                                                        : "eio";
+        return kl_error_set(err, e, "Could not open Docker file %s: :%s", path, reason);
+    }
+    kl_buf text = {0};
+    char buf[65536];
+    ssize_t n;
+    while ((n = KL_RETRY_EINTR(read(fd, buf, sizeof(buf)))) > 0) {
+        kl_buf_append(&text, buf, (size_t)n);
+        if (text.len > 4 * 1024 * 1024) {
+            n = -1;
+            errno = EFBIG;
+            break;
+        }
+    }
+    int e = errno;
+    close(fd);
+    if (n < 0) {
+        kl_buf_free(&text);
+        return kl_error_set(err, e, "Could not open Docker file %s: :eio", path);
+    }
+    kl_buf_puts(&text, "");
+    unsigned line = 0;
+    int rc = dockerfile_parse(text.data ? text.data : "", df, &line, err);
+    kl_buf_free(&text);
+    return rc;
+}
+
+void builder_result_clear(builder_result *r)
+{
+    free(r->image_id);
+    free(r->data);
+    *r = (builder_result){0};
+}
+
+static void split_tag(const char *tag, char **name, char **t)
+{
+    *name = xstrdup(tag ? tag : "");
+    *t = NULL;
+    char *colon = strrchr(*name, ':');
+    if (colon) {
+        *colon = '\0';
+        *t = xstrdup(colon + 1);
+    }
+}
+
+int builder_run(kl_engine *e, const builder_opts *o, const dockerfile *df, const char *id,
+                builder_result *res, kl_error *err)
+{
+    *res = (builder_result){0};
+    build b = {.e = e, .o = o, .ctxfd = -1};
+    b.sroot = images_storage_root(e);
+    b.run_base = xasprintf("%s/build", e->run_root ? e->run_root : e->root);
+    b.instructions = json_array();
+    dockerfile_state_init(&b.st, o->buildargs);
+    int rc = 0;
+
+    b.ctxfd = open(o->context, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (b.ctxfd < 0)
+        rc = fail(&b, err, "error: opening the context %s: %s", o->context, strerror(errno));
+    if (rc == 0) {
+        int ifd = open2(b.ctxfd, ".dockerignore", O_RDONLY, BENEATH);
+        kl_buf t = {0};
+        if (ifd >= 0) {
+            char buf[8192];
+            ssize_t n;
+            while ((n = read(ifd, buf, sizeof(buf))) > 0)
+                kl_buf_append(&t, buf, (size_t)n);
+            close(ifd);
+        }
+        kl_buf_puts(&t, "");
+        b.ignore = dockerignore_parse(t.data, err);
+        kl_buf_free(&t);
+        if (!b.ignore)
+            rc = fail(&b, err, "error: .dockerignore: %s", err->msg);
+    }
+    if (rc == 0 && host_jailparams_parse(o->jail_param, &b.jp, err) < 0)
+        rc = fail(&b, err, "error: %s", err->msg);
+    if (rc == 0 && parse_mounts(&b, err) < 0)
+        rc = fail(&b, err, "error: %s", err->msg);
+    if (rc == 0) {
+        json_t *cc = json_pack("{s:O?,s:s?,s:s?}", "jail_param", jx_from_strv(o->jail_param),
+                               "mounts", NULL, "driver", o->network_driver);
+        if (o->mounts)
+            json_object_set(cc, "mounts", (json_t *)o->mounts);
+        b.cc_key = jx_dump(cc);
+        json_decref(cc);
+    }
+
+    for (size_t i = 0; rc == 0 && i < df->n; i++) {
+        if (cancelled(&b)) {
+            rc = kl_error_set(err, ECANCELED, "cancelled");
+            break;
+        }
+        const dockerfile_instr *in = &df->instrs[i];
+        if (!o->quiet)
+            say(&b, "Step %zu/%zu : %s", i + 1, df->n, in->line);
+        json_t *pair = json_pack("[s,s]", in->line, "");
+        json_array_append_new(b.instructions, pair);
+        rc = process(&b, in, pair, err);
+    }
+    if (rc == 0 && cancelled(&b))
+        rc = kl_error_set(err, ECANCELED, "cancelled");
+    if (rc == 0 && !b.cur)
+        rc = fail(&b, err, "error: no FROM instruction");
+    if (rc == 0)
+        rc = flush_workdir(&b, err);
+
+    _cleanup_free_ char *name = NULL, *tag = NULL;
+    split_tag(o->tag, &name, &tag);
+    if (rc == 0) {
+        kl_error e2 = KL_ERROR_INIT;
+        res->image_id = save_image(&b, id, name, tag, &e2);
+        if (!res->image_id) {
+            *err = e2;
+            rc = fail(&b, err, "error: %s", e2.msg);
+        }
+    }
+    if (rc == 0) {
+        drop_new_layers(&b, b.cur);
+    } else {
+        res->data = xstrdup("");
+        bool saved = false;
+        if (!o->cleanup && b.cur && err->code != ECANCELED) {
+            if (b.failed_layer) {
+                push_layer(b.cur, b.failed_layer, NULL, NULL, true, false);
+                free(b.failed_layer);
+                b.failed_layer = NULL;
+            }
+            kl_error e2 = KL_ERROR_INIT;
+            _cleanup_free_ char *fid =
+                save_image(&b, id, name[0] ? name : "", name[0] ? "failed" : "", &e2);
+            if (fid) {
+                saved = true;
+                const char *ls = last_snapshot(&b);
+                free(res->data);
+                res->data = xstrdup(ls ? ls : "no snapshots available");
+            } else {
+                log_warn("build %s: saving the failed image: %s", id, e2.msg);
+            }
+        }
+        if (b.failed_layer) {
+            kl_error e2 = KL_ERROR_INIT;
+            host_layer_remove(b.sroot, b.failed_layer, &e2);
+            free(b.failed_layer);
+            b.failed_layer = NULL;
+        }
+        drop_new_layers(&b, saved ? b.cur : NULL);
+    }
+
+    for (size_t i = 0; i < b.n_stages; i++)
+        stage_clear(&b.stages[i]);
+    free(b.stages);
+    for (size_t i = 0; i < b.n_mounts; i++) {
+        free((char *)b.mounts[i].source);
+        free((char *)b.mounts[i].destination);
+    }
+    free(b.mounts);
+    free(b.cc_key);
+    host_jailparams_free(&b.jp);
+    dockerignore_free(b.ignore);
+    dockerfile_state_clear(&b.st);
+    json_decref(b.instructions);
+    if (b.ctxfd >= 0)
+        close(b.ctxfd);
+    free(b.sroot);
+    free(b.run_base);
+    return rc;
+}

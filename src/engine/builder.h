@@ -1,0 +1,86 @@
+/* Image builds (API.md §7.4, §8.3; KLEENE-GUIDE §2.1, §2.2; docs/dockerfile.md): run a parsed
+ * Dockerfile against the layer store. The design is at the top of builder.c.
+ *
+ * The WebSocket side (src/api/images_build.c) casts the config, calls builder_load() for the
+ * synchronous pre-checks, then builder_run() in a worker thread; every text the build shows
+ * the client goes through the output callback, one call per wire frame. */
+#ifndef KL_ENGINE_BUILDER_H
+#define KL_ENGINE_BUILDER_H
+
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/dockerfile.h"
+#include "engine/engine.h"
+#include "lib/error.h"
+
+/* One output frame (not NUL-terminated; may be raw process output). Called from the thread
+ * that runs builder_run. */
+typedef void (*builder_output_fn)(const char *data, size_t n, void *ctx);
+
+typedef struct builder_opts {
+    const char *context;    /* absolute host directory */
+    const char *dockerfile; /* relative to context; NULL: "Dockerfile" */
+    const char *tag;        /* "name[:tag]" or "" */
+    bool quiet;
+    bool cleanup;
+    bool nocache;
+    char *const *buildargs; /* NULL-terminated "name=value", may be NULL */
+    /* From container_config (API.md §5.1). */
+    const char *from_override;  /* container_config.image: replaces every FROM; NULL/"" none */
+    const char *user;           /* "" → the image's */
+    char *const *env;           /* "K=V", may be NULL */
+    char *const *jail_param;    /* may be NULL */
+    const json_t *mounts;       /* MountPointConfig[] (cast), may be NULL */
+    const char *network_driver; /* "host" shares the host's network; anything else: own netns */
+    builder_output_fn output;
+    void *output_ctx;
+    atomic_bool *cancel; /* set by another thread (client gone): stop, clean up, save nothing */
+} builder_opts;
+
+/* Read <context>/<dockerfile> and parse it. Errors are the original's wire texts:
+ * `Could not open Docker file <path>: :enoent` (Elixir-style reason), and the parser's. */
+int builder_load(const builder_opts *o, dockerfile *df, kl_error *err);
+
+typedef struct builder_result {
+    char *image_id; /* success: the new image (xmalloc'ed) */
+    /* failure: the close data of API.md §7.4 item 6 ("", "@<snap>", "no snapshots
+     * available"), xmalloc'ed */
+    char *data;
+} builder_result;
+
+/* Run the build. `id` is the image id announced in the starting message. Returns 0 on
+ * success, -1 on failure (the reason has been sent through the output callback, as the
+ * original does; err has it too). A cancelled build leaves nothing behind. */
+int builder_run(kl_engine *e, const builder_opts *o, const dockerfile *df, const char *id,
+                builder_result *res, kl_error *err);
+void builder_result_clear(builder_result *r);
+
+/* ---- pure parts, exposed for tests ------------------------------------------------------- */
+
+/* The cache key: hex sha1 over the parent layer id and the NUL-separated parts. */
+char *builder_cache_key(const char *parent_layer, char *const *parts);
+
+/* Lexically clean a COPY source relative to the context ("./a//b" → "a/b", "." → ".").
+ * NULL (EPERM `forbidden path outside the build context: <src>`) when it leaves it. */
+char *builder_clean_source(const char *src, kl_error *err);
+
+/* Expand a COPY source (already cleaned) against the tree at dirfd: globs (`*`, `?`, `[...]`,
+ * per path component, fnmatch) matched over directory entries, sorted; entries excluded by
+ * `ignore` (may be NULL) are dropped. Without glob characters: the path itself if it exists
+ * and is not excluded. Every component is opened beneath dirfd; a symlink that leads out of
+ * the tree is an error (EPERM). Returns a NULL-terminated vector (empty: nothing matched). */
+struct dockerignore;
+char **builder_expand_source(int dirfd, const char *src, const struct dockerignore *ignore,
+                             kl_error *err);
+
+/* The content hash of COPY sources (relative paths in the tree at dirfd): hex sha1 over the
+ * sorted relative paths of everything copied, their types, modes, link targets and file
+ * bytes (excluded paths skipped). */
+char *builder_content_hash(int dirfd, char *const *sources, const struct dockerignore *ignore,
+                           kl_error *err);
+
+#endif

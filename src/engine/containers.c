@@ -1,0 +1,1193 @@
+/* Container records (containers.h): rows in `containers` and `mounts`, and the directories
+ * <root>/container/<id>/{upper,work,rootfs}.
+ *
+ * The row keeps the container's own configuration (cmd, user, env as given) and, in its
+ * doc, the image's defaults read at create time; the wire Container shows the effective
+ * values (API.md §8.1 create step 3: the image's cmd/user when the container has none, the
+ * image's env merged under the container's). This module never starts or stops anything:
+ * whether a container runs is read from its monitor's state file (containers_is_running).
+ *
+ * What a failed create leaves: nothing of the container (no row, no directory). Volumes it
+ * created for its mounts stay, as in the original (they are ordinary volumes; `volume prune`
+ * removes them), and so does what pre-population copied into them. */
+#include "engine/containers.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <regex.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine/images.h"
+#include "engine/portspec.h"
+#include "engine/volumes.h"
+#include "host/host.h"
+#include "host/runtime.h"
+#include "lib/buf.h"
+#include "lib/cleanup.h"
+#include "lib/id.h"
+#include "lib/jsonx.h"
+#include "lib/log.h"
+#include "lib/names.h"
+#include "lib/xalloc.h"
+
+#define CONTAINER_COLUMNS                                                                          \
+    "c.id, c.name, c.image_id, c.layer_id, c.created, c.network_driver, c.restart_policy, "        \
+    "c.persist, c.doc"
+
+/* Smallest memory limit accepted: below this a container cannot even start its reaper. */
+#define MEMORY_MIN (1024LL * 1024)
+
+void container_record_clear(container_record *r)
+{
+    free(r->name);
+    free(r->image_id);
+    free(r->image_ref);
+    strv_free(r->cmd);
+    free(r->user);
+    strv_free(r->env);
+    strv_free(r->jail_param);
+    free(r->network_driver);
+    json_decref(r->public_ports);
+    free(r->restart_policy);
+    free(r->created);
+    for (size_t i = 0; i < r->n_mounts; i++) {
+        free(r->mounts[i].type);
+        free(r->mounts[i].source);
+        free(r->mounts[i].destination);
+    }
+    free(r->mounts);
+    strv_free(r->image_cmd);
+    strv_free(r->image_env);
+    free(r->image_user);
+    *r = (container_record){0};
+}
+
+static const char *col(sqlite3_stmt *st, int i)
+{
+    const char *s = (const char *)sqlite3_column_text(st, i);
+    return s ? s : "";
+}
+
+/* ---- paths and state ------------------------------------------------------------------ */
+
+char *containers_dir(kl_engine *e, const char *id)
+{
+    return xasprintf("%s/container/%s", e->root, id);
+}
+
+char *containers_run_dir(kl_engine *e, const char *id)
+{
+    if (e->run_root)
+        return xasprintf("%s/containers/%s", e->run_root, id);
+    return xasprintf("%s/run/containers/%s", e->root, id);
+}
+
+/* Listing-cheap: a stat of the monitor's socket (gone when the monitor ends), then its state
+ * file and a signal-0 probe of its pid (a monitor killed hard leaves the socket behind).
+ * Never connects. */
+bool containers_is_running(kl_engine *e, const char *id)
+{
+    _cleanup_free_ char *rd = containers_run_dir(e, id);
+    _cleanup_close_ int dfd = open(rd, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return false;
+    struct stat st;
+    if (fstatat(dfd, "monitor.sock", &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return false;
+    _cleanup_close_ int fd = openat(dfd, "state.json", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return false;
+    char buf[16384];
+    ssize_t n = KL_RETRY_EINTR(read(fd, buf, sizeof(buf) - 1));
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    _cleanup_json_ json_t *s = json_loads(buf, 0, NULL);
+    if (!s || !jx_bool(s, "running", false))
+        return false;
+    long long pid = jx_int(s, "monitor_pid", 0);
+    if (pid <= 0 || pid > INT32_MAX)
+        return false;
+    return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+/* ---- reading rows ---------------------------------------------------------------------- */
+
+static char **doc_strv(const json_t *doc, const char *key)
+{
+    return jx_strv(json_object_get(doc, key));
+}
+
+/* Fill `r` (all but mounts) from a row selected with CONTAINER_COLUMNS. */
+static void record_from_row(sqlite3_stmt *st, container_record *r)
+{
+    *r = (container_record){0};
+    snprintf(r->id, sizeof(r->id), "%s", col(st, 0));
+    r->name = xstrdup(col(st, 1));
+    r->image_id = xstrdup(col(st, 2));
+    r->created = xstrdup(col(st, 4));
+    r->network_driver = xstrdup(col(st, 5));
+    r->restart_policy = xstrdup(col(st, 6));
+    r->persist = sqlite3_column_int(st, 7) != 0;
+    _cleanup_json_ json_t *doc = json_loads(col(st, 8), 0, NULL);
+    r->image_ref = xstrdup(jx_str(doc, "image_ref", r->image_id));
+    r->cmd = doc_strv(doc, "cmd");
+    r->user = xstrdup(jx_str(doc, "user", ""));
+    r->env = doc_strv(doc, "env");
+    r->jail_param = doc_strv(doc, "jail_param");
+    json_t *pp = json_object_get(doc, "public_ports");
+    r->public_ports = json_is_array(pp) ? json_incref(pp) : json_array();
+    r->memory_bytes = jx_int(doc, "memory", 0);
+    r->pids_max = jx_int(doc, "pids_limit", 0);
+    r->cpu_millis = jx_int(doc, "cpu_millis", 0);
+    r->image_cmd = doc_strv(doc, "image_cmd");
+    r->image_env = doc_strv(doc, "image_env");
+    r->image_user = xstrdup(jx_str(doc, "image_user", "root"));
+}
+
+static int load_mounts(kl_engine *e, container_record *r, kl_error *err)
+{
+    store_lock(e->store);
+    _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
+        e->store,
+        "SELECT type, source, destination, read_only FROM mounts WHERE container_id = ? "
+        "ORDER BY id",
+        err);
+    int rc = SQLITE_ERROR;
+    if (st) {
+        sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            r->mounts = xrealloc(r->mounts, (r->n_mounts + 1) * sizeof(*r->mounts));
+            r->mounts[r->n_mounts++] = (container_mount){
+                .type = xstrdup(col(st, 0)),
+                .source = xstrdup(col(st, 1)),
+                .destination = xstrdup(col(st, 2)),
+                .read_only = sqlite3_column_int(st, 3) != 0,
+            };
+        }
+        if (rc != SQLITE_DONE)
+            store_fail(e->store, "reading container mounts", err);
+    }
+    store_unlock(e->store);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Under the engine lock: one row by exact id. 1 found, 0 not, -1 error. */
+static int get_locked(kl_engine *e, const char *id, container_record *out, kl_error *err)
+{
+    store_lock(e->store);
+    _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
+        e->store, "SELECT " CONTAINER_COLUMNS " FROM containers c WHERE c.id = ?", err);
+    int r = -1;
+    if (st) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            record_from_row(st, out);
+            r = 1;
+        } else if (rc == SQLITE_DONE) {
+            r = 0;
+        } else {
+            store_fail(e->store, "reading container", err);
+        }
+    }
+    store_unlock(e->store);
+    if (r == 1 && load_mounts(e, out, err) < 0) {
+        container_record_clear(out);
+        return -1;
+    }
+    return r;
+}
+
+static int query_ids(kl_engine *e, const char *sql, const char *p1, int p2, char ***out,
+                     kl_error *err)
+{
+    store_lock(e->store);
+    _cleanup_stmt_ sqlite3_stmt *st = store_prepare(e->store, sql, err);
+    int rc = SQLITE_ERROR;
+    if (st) {
+        if (p1)
+            sqlite3_bind_text(st, 1, p1, -1, SQLITE_STATIC);
+        if (p2 > 0)
+            sqlite3_bind_int(st, 2, p2);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+            strv_push(out, col(st, 0));
+        if (rc != SQLITE_DONE)
+            store_fail(e->store, "looking up containers", err);
+    }
+    store_unlock(e->store);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static bool is_hex_prefix(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 12)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
+/* Under the engine lock (decision 5): exact id, exact name, then a unique id prefix.
+ * ENOENT "container not found"; ENOTUNIQ for an ambiguous prefix, naming the candidates. */
+static int resolve_locked(kl_engine *e, const char *ident, char out[13], kl_error *err)
+{
+    if (!ident || !ident[0])
+        return kl_error_set(err, ENOENT, "container not found");
+    _cleanup_strv_ char **ids = NULL;
+    if (query_ids(e, "SELECT id FROM containers WHERE id = ?", ident, 0, &ids, err) < 0)
+        return -1;
+    if (!ids || !ids[0]) {
+        /* a leading '/' is stripped from names at create (Docker style); accept it here too */
+        const char *name = ident[0] == '/' ? ident + 1 : ident;
+        if (query_ids(e, "SELECT id FROM containers WHERE name = ?", name, 0, &ids, err) < 0)
+            return -1;
+    }
+    if ((!ids || !ids[0]) && is_hex_prefix(ident) &&
+        query_ids(e, "SELECT id FROM containers WHERE substr(id, 1, ?2) = ?1 ORDER BY id", ident,
+                  (int)strlen(ident), &ids, err) < 0)
+        return -1;
+    size_t n = strv_len(ids);
+    if (n == 0)
+        return kl_error_set(err, ENOENT, "container not found");
+    if (n > 1) {
+        _cleanup_buf_ kl_buf b = KL_BUF_INIT;
+        for (size_t i = 0; i < n; i++)
+            kl_buf_printf(&b, "%s%s", i ? ", " : "", ids[i]);
+        kl_buf_append(&b, "", 1);
+        return kl_error_set(err, ENOTUNIQ, "container id prefix '%s' is ambiguous: it matches %s",
+                            ident, b.data);
+    }
+    snprintf(out, 13, "%s", ids[0]);
+    return 0;
+}
+
+int containers_get(kl_engine *e, const char *ident, container_record *out, kl_error *err)
+{
+    *out = (container_record){0};
+    char id[13];
+    engine_lock(e);
+    int r = resolve_locked(e, ident, id, err);
+    if (r == 0) {
+        r = get_locked(e, id, out, err);
+        if (r == 0)
+            r = kl_error_set(err, ENOENT, "container not found");
+        else if (r == 1)
+            r = 0;
+    }
+    engine_unlock(e);
+    if (r < 0 && err->code == ENOTUNIQ)
+        err->code = EINVAL; /* the contract's code for an ambiguous prefix */
+    return r;
+}
+
+/* ---- wire JSON --------------------------------------------------------------------------- */
+
+static json_t *limit_or_null(long long v)
+{
+    return v > 0 ? json_integer(v) : json_null();
+}
+
+/* The Container fields (API.md §5.2) that only change when the record does: the effective
+ * cmd/user/env, plus our optional limits. Not `running` and `dataset`. */
+static json_t *container_static_json(const container_record *r)
+{
+    _cleanup_strv_ char **env = host_env_merge(r->image_env, r->env);
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(r->id));
+    json_object_set_new(o, "name", json_string(r->name));
+    json_object_set_new(o, "image_id", json_string(r->image_id));
+    json_object_set_new(o, "cmd", jx_from_strv(r->cmd && r->cmd[0] ? r->cmd : r->image_cmd));
+    json_object_set_new(o, "user", json_string(r->user[0] ? r->user : r->image_user));
+    json_object_set_new(o, "env", jx_from_strv(env));
+    json_object_set_new(o, "network_driver", json_string(r->network_driver));
+    json_object_set_new(o, "public_ports", json_incref(r->public_ports));
+    json_object_set_new(o, "jail_param", jx_from_strv(r->jail_param));
+    json_object_set_new(o, "restart_policy", json_string(r->restart_policy));
+    json_object_set_new(o, "persist", json_boolean(r->persist));
+    json_object_set_new(o, "created", json_string(r->created));
+    json_object_set_new(o, "memory", limit_or_null(r->memory_bytes));
+    json_object_set_new(
+        o, "cpus", r->cpu_millis > 0 ? json_real((double)r->cpu_millis / 1000.0) : json_null());
+    json_object_set_new(o, "pids_limit", limit_or_null(r->pids_max));
+    return o;
+}
+
+/* The whole wire Container. */
+static json_t *container_json(kl_engine *e, const container_record *r, bool running)
+{
+    json_t *o = container_static_json(r);
+    _cleanup_free_ char *dataset = containers_dir(e, r->id);
+    json_object_set_new(o, "dataset", json_string(dataset));
+    json_object_set_new(o, "running", json_boolean(running));
+    return o;
+}
+
+/* A JSON string literal of s (UTF-8 passes through). */
+static void buf_json_string(kl_buf *b, const char *s)
+{
+    kl_buf_append(b, "\"", 1);
+    const char *run = s;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        kl_buf_append(b, run, (size_t)(s - run));
+        if (c == '"' || c == '\\')
+            kl_buf_printf(b, "\\%c", c);
+        else
+            kl_buf_printf(b, "\\u%04x", c);
+        run = s + 1;
+    }
+    kl_buf_append(b, run, (size_t)(s - run));
+    kl_buf_append(b, "\"", 1);
+}
+
+/* Listing must stay cheap (DESIGN.md §8: 1000 containers in 2 ms): each row's static part
+ * is kept as JSON text in the `wire` column (rewritten whenever the record changes) and
+ * spliced with the fields computed now; no JSON is parsed. */
+char *containers_list_text(kl_engine *e, bool all, kl_error *err)
+{
+    _cleanup_buf_ kl_buf b = KL_BUF_INIT;
+    kl_buf_append(&b, "[", 1);
+    bool first = true;
+    engine_lock(e);
+    store_lock(e->store);
+    _cleanup_stmt_ sqlite3_stmt *st =
+        store_prepare(e->store,
+                      "SELECT " CONTAINER_COLUMNS ", i.name, i.tag, c.wire "
+                      "FROM containers c JOIN images i ON i.id = c.image_id "
+                      "ORDER BY c.created DESC, c.rowid DESC",
+                      err);
+    /* one directory fd for the whole listing: a container without a monitor socket costs a
+     * single failed fstatat */
+    _cleanup_free_ char *runs = containers_run_dir(e, "");
+    _cleanup_close_ int runfd = open(runs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    _cleanup_free_ char *dsprefix = containers_dir(e, "");
+    _cleanup_buf_ kl_buf ds = KL_BUF_INIT;
+    int rc = SQLITE_ERROR;
+    if (st) {
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            const char *id = col(st, 0);
+            char sock[32];
+            snprintf(sock, sizeof(sock), "%.12s/monitor.sock", id);
+            struct stat sst;
+            bool running = runfd >= 0 && fstatat(runfd, sock, &sst, AT_SYMLINK_NOFOLLOW) == 0 &&
+                           containers_is_running(e, id);
+            if (!all && !running)
+                continue;
+            if (!first)
+                kl_buf_append(&b, ",", 1);
+            first = false;
+            kl_buf_printf(
+                &b, "{\"running\":%s,\"jid\":null,\"image_name\":", running ? "true" : "false");
+            buf_json_string(&b, col(st, 9));
+            kl_buf_puts(&b, ",\"image_tag\":");
+            buf_json_string(&b, col(st, 10));
+            kl_buf_puts(&b, ",\"dataset\":");
+            kl_buf_consume(&ds, ds.len);
+            kl_buf_puts(&ds, dsprefix);
+            kl_buf_puts(&ds, id);
+            buf_json_string(&b, ds.data);
+            const char *wire = (const char *)sqlite3_column_text(st, 11);
+            _cleanup_free_ char *made = NULL;
+            if (!wire || wire[0] != '{' || wire[1] == '}') {
+                /* a row written without the cache: build it */
+                container_record r;
+                record_from_row(st, &r);
+                _cleanup_json_ json_t *sj = container_static_json(&r);
+                container_record_clear(&r);
+                wire = made = jx_dump(sj);
+            }
+            kl_buf_puts(&b, ",");
+            kl_buf_puts(&b, wire + 1);
+        }
+        if (rc != SQLITE_DONE)
+            store_fail(e->store, "listing containers", err);
+    }
+    store_unlock(e->store);
+    engine_unlock(e);
+    if (rc != SQLITE_DONE)
+        return NULL;
+    kl_buf_append(&b, "]", 1);
+    return kl_buf_steal(&b);
+}
+
+json_t *containers_list(kl_engine *e, bool all, kl_error *err)
+{
+    _cleanup_free_ char *text = containers_list_text(e, all, err);
+    if (!text)
+        return NULL;
+    json_error_t je;
+    json_t *out = json_loads(text, 0, &je);
+    if (!out)
+        kl_error_set(err, EIO, "listing containers: %s", je.text);
+    return out;
+}
+
+static json_t *endpoints_json(kl_engine *e, const char *id, kl_error *err)
+{
+    _cleanup_json_ json_t *out = json_array();
+    store_lock(e->store);
+    _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
+        e->store,
+        "SELECT id, network_id, container_id, epair, ip_address, ip_address6 FROM endpoints "
+        "WHERE container_id = ? ORDER BY rowid",
+        err);
+    int rc = SQLITE_ERROR;
+    if (st) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            const char *epair = (const char *)sqlite3_column_text(st, 3);
+            json_array_append_new(out,
+                                  json_pack("{s:s, s:s, s:s, s:o, s:s, s:s}", "id", col(st, 0),
+                                            "network_id", col(st, 1), "container_id", col(st, 2),
+                                            "epair", epair ? json_string(epair) : json_null(),
+                                            "ip_address", col(st, 4), "ip_address6", col(st, 5)));
+        }
+        if (rc != SQLITE_DONE)
+            store_fail(e->store, "reading container endpoints", err);
+    }
+    store_unlock(e->store);
+    return rc == SQLITE_DONE ? steal_pointer(&out) : NULL;
+}
+
+json_t *containers_inspect(kl_engine *e, const char *ident, kl_error *err)
+{
+    engine_lock(e);
+    char id[13];
+    container_record r = {0};
+    json_t *out = NULL;
+    int found = resolve_locked(e, ident, id, err);
+    if (found == 0) {
+        found = get_locked(e, id, &r, err);
+        if (found == 0)
+            kl_error_set(err, ENOENT, "container not found");
+    }
+    if (found == 1) {
+        json_t *eps = endpoints_json(e, id, err);
+        if (eps) {
+            json_t *mps = json_array();
+            for (size_t i = 0; i < r.n_mounts; i++)
+                json_array_append_new(mps, json_pack("{s:s, s:s, s:s, s:s, s:b}", "type",
+                                                     r.mounts[i].type, "container_id", r.id,
+                                                     "destination", r.mounts[i].destination,
+                                                     "source", r.mounts[i].source, "read_only",
+                                                     r.mounts[i].read_only));
+            out = json_pack("{s:o, s:o, s:o}", "container",
+                            container_json(e, &r, containers_is_running(e, id)),
+                            "container_endpoints", eps, "container_mountpoints", mps);
+        }
+        container_record_clear(&r);
+    }
+    engine_unlock(e);
+    return out;
+}
+
+/* ---- validation --------------------------------------------------------------------------- */
+
+/* API.md §4.2, with the original's message. Returns the name without its leading '/'. */
+static int check_name(const char *name, const char **stripped, kl_error *err)
+{
+    static regex_t re;
+    static bool compiled;
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&mu);
+    if (!compiled) {
+        compiled = regcomp(&re, "^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$", REG_EXTENDED | REG_NOSUB) == 0;
+    }
+    pthread_mutex_unlock(&mu);
+    if (!compiled || regexec(&re, name, 0, NULL, 0) != 0)
+        return kl_error_set(err, EINVAL, "%s does not match /?[a-zA-Z0-9][a-zA-Z0-9_.-]+$", name);
+    *stripped = name[0] == '/' ? name + 1 : name;
+    return 0;
+}
+
+/* Under the engine lock: 1 if another container than `self` has the name. */
+static int name_taken(kl_engine *e, const char *name, const char *self, kl_error *err)
+{
+    _cleanup_strv_ char **ids = NULL;
+    if (query_ids(e, "SELECT id FROM containers WHERE name = ?", name, 0, &ids, err) < 0)
+        return -1;
+    for (size_t i = 0; ids && ids[i]; i++)
+        if (!self || strcmp(ids[i], self) != 0)
+            return 1;
+    return 0;
+}
+
+static int check_jail_params(char *const *params, kl_error *err)
+{
+    host_jailparams jp;
+    int r = host_jailparams_parse(params, &jp, err);
+    if (r == 0)
+        host_jailparams_free(&jp);
+    return r;
+}
+
+/* Our optional limits (docs/api.md). A JSON null leaves *out unchanged. */
+static int read_limits(const json_t *config, long long *memory, long long *cpu_millis,
+                       long long *pids, kl_error *err)
+{
+    json_t *m = json_object_get(config, "memory");
+    if (m && !json_is_null(m)) {
+        long long v = json_is_integer(m) ? json_integer_value(m) : -1;
+        if (v < 0 || (v > 0 && v < MEMORY_MIN))
+            return kl_error_set(err, EINVAL,
+                                "invalid memory limit: must be 0 (no limit) or at least %lld bytes",
+                                MEMORY_MIN);
+        *memory = v;
+    }
+    json_t *c = json_object_get(config, "cpus");
+    if (c && !json_is_null(c)) {
+        double v = json_is_number(c) ? json_number_value(c) : -1;
+        if (!(v >= 0 && v <= 1024) || (v > 0 && llround(v * 1000) < 1))
+            return kl_error_set(
+                err, EINVAL, "invalid cpus limit: must be 0 (no limit) or between 0.001 and 1024");
+        *cpu_millis = llround(v * 1000);
+    }
+    json_t *p = json_object_get(config, "pids_limit");
+    if (p && !json_is_null(p)) {
+        long long v = json_is_integer(p) ? json_integer_value(p) : -1;
+        if (v < 0)
+            return kl_error_set(err, EINVAL, "invalid pids_limit: must be 0 (no limit) or more");
+        *pids = v;
+    }
+    return 0;
+}
+
+/* PublishedPortConfig[] → PublishedPort[] (API.md §5.5). */
+static json_t *check_ports(const json_t *ports, const char *driver, kl_error *err)
+{
+    _cleanup_json_ json_t *out = json_array();
+    size_t n = json_is_array(ports) ? json_array_size(ports) : 0;
+    if (n && (!strcmp(driver, "host") || !strcmp(driver, "disabled"))) {
+        kl_error_set(err, EINVAL,
+                     "cannot publish ports of a container using the '%s' network driver", driver);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *p = json_array_get(ports, i);
+        portspec ps;
+        if (portspec_parse(jx_str(p, "host_port", ""), jx_str(p, "container_port", ""), &ps, err) <
+            0)
+            return NULL;
+        json_t *ifs = json_object_get(p, "interfaces");
+        json_array_append_new(out, json_pack("{s:O, s:s, s:s, s:s, s:s, s:s}", "interfaces",
+                                             json_is_array(ifs) ? ifs : json_array(), "host_port",
+                                             jx_str(p, "host_port", ""), "container_port",
+                                             jx_str(p, "container_port", ""), "protocol",
+                                             jx_str(p, "protocol", "tcp"), "ip_address", "",
+                                             "ip_address6", ""));
+    }
+    return steal_pointer(&out);
+}
+
+/* An absolute destination without `..`, with `.` and repeated or trailing '/' removed. */
+static char *normalise_destination(const char *d, kl_error *err)
+{
+    if (!d || d[0] != '/') {
+        kl_error_set(err, EINVAL, "invalid mount destination '%s': it must be an absolute path",
+                     d ? d : "");
+        return NULL;
+    }
+    _cleanup_buf_ kl_buf b = KL_BUF_INIT;
+    _cleanup_free_ char *copy = xstrdup(d);
+    char *save = NULL;
+    for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+        if (!strcmp(c, "."))
+            continue;
+        if (!strcmp(c, "..")) {
+            kl_error_set(err, EINVAL, "invalid mount destination '%s': '..' is not allowed", d);
+            return NULL;
+        }
+        kl_buf_printf(&b, "/%s", c);
+    }
+    if (b.len == 0) {
+        kl_error_set(err, EINVAL,
+                     "invalid mount destination '%s': cannot mount over the container's root", d);
+        return NULL;
+    }
+    kl_buf_append(&b, "", 1);
+    return kl_buf_steal(&b);
+}
+
+/* The Elixir-style reason the original shows (":enoent"). */
+static const char *errno_atom(int e, char buf[32])
+{
+    const char *n = strerrorname_np(e);
+    if (!n)
+        return "unknown";
+    size_t i = 0;
+    buf[i++] = ':';
+    for (; *n && i < 31; n++)
+        buf[i++] = (char)(*n >= 'A' && *n <= 'Z' ? *n - 'A' + 'a' : *n);
+    buf[i] = '\0';
+    return buf;
+}
+
+/* MountPointConfig[] → checked mounts (API.md §5.6, §8.6). */
+static int check_mounts(const json_t *mounts, container_mount **out, size_t *n_out, kl_error *err)
+{
+    size_t n = json_is_array(mounts) ? json_array_size(mounts) : 0;
+    container_mount *m = xcalloc(n ? n : 1, sizeof(*m));
+    *out = m;
+    *n_out = 0;
+    for (size_t i = 0; i < n; i++) {
+        json_t *j = json_array_get(mounts, i);
+        const char *type = jx_str(j, "type", NULL);
+        const char *source = jx_str(j, "source", NULL);
+        if (!type || (strcmp(type, "volume") != 0 && strcmp(type, "nullfs") != 0))
+            return kl_error_set(err, EINVAL,
+                                "invalid mount: its type must be 'volume' or 'nullfs'");
+        char *dest = normalise_destination(jx_str(j, "destination", NULL), err);
+        if (!dest)
+            return -1;
+        m[i] = (container_mount){.type = xstrdup(type),
+                                 .destination = dest,
+                                 .source = xstrdup(source ? source : ""),
+                                 .read_only = jx_bool(j, "read_only", false)};
+        (*n_out)++;
+        if (!strcmp(type, "volume")) {
+            if (!volumes_name_is_valid(source))
+                return kl_error_set(err, EINVAL,
+                                    "invalid volume name '%s': only [a-zA-Z0-9][a-zA-Z0-9_.-] "
+                                    "are allowed",
+                                    source ? source : "");
+            continue;
+        }
+        if (!source || source[0] != '/')
+            return kl_error_set(err, EINVAL,
+                                "invalid mount source '%s': a nullfs mount needs an absolute "
+                                "host path",
+                                source ? source : "");
+        struct stat st;
+        if (stat(source, &st) < 0) {
+            char atom[32];
+            return kl_error_set(err, errno, "error ocurred while determining source type: %s",
+                                errno_atom(errno, atom));
+        }
+        if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+            return kl_error_set(err, EINVAL,
+                                "could not determine source type, must be either directory or "
+                                "regular file");
+    }
+    return 0;
+}
+
+static void mounts_free(container_mount *m, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(m[i].type);
+        free(m[i].source);
+        free(m[i].destination);
+    }
+    free(m);
+}
+
+/* ---- create -------------------------------------------------------------------------------- */
+
+static bool dir_is_empty(const char *path)
+{
+    _cleanup_closedir_ DIR *d = opendir(path);
+    if (!d)
+        return false;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+            return false;
+    return true;
+}
+
+/* Create the volumes the mounts name (if missing) and pre-populate empty ones from the
+ * image's content at the destination (API.md §8.6). Under the engine lock. */
+static int prepare_volumes(kl_engine *e, const images_stack *stack, const container_mount *m,
+                           size_t n, kl_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(m[i].type, "volume") != 0)
+            continue;
+        if (volumes_create(e, m[i].source, err) < 0)
+            return -1;
+        _cleanup_free_ char *vdir = xasprintf("%s/volumes/%s", e->root, m[i].source);
+        if (!dir_is_empty(vdir))
+            continue;
+        if (host_layers_copy_path((const char *const *)stack->dirs, stack->n, m[i].destination,
+                                  vdir, err) < 0)
+            return kl_error_prefix(err, "populating volume %s from the image", m[i].source);
+    }
+    return 0;
+}
+
+static int make_dirs(const char *dir, kl_error *err)
+{
+    if (mkdir(dir, 0700) < 0)
+        return kl_error_errno(err, errno, "creating %s", dir);
+    static const char *const subs[] = {"upper", "work", "rootfs"};
+    for (size_t i = 0; i < KL_ARRAY_SIZE(subs); i++) {
+        _cleanup_free_ char *p = xasprintf("%s/%s", dir, subs[i]);
+        if (mkdir(p, 0755) < 0 || chmod(p, 0755) < 0)
+            return kl_error_errno(err, errno, "creating %s", p);
+    }
+    return 0;
+}
+
+/* The doc column: everything not in a column of its own. */
+static json_t *record_doc(const container_record *r)
+{
+    json_t *d = json_object();
+    json_object_set_new(d, "image_ref", json_string(r->image_ref));
+    json_object_set_new(d, "cmd", jx_from_strv(r->cmd));
+    json_object_set_new(d, "user", json_string(r->user));
+    json_object_set_new(d, "env", jx_from_strv(r->env));
+    json_object_set_new(d, "jail_param", jx_from_strv(r->jail_param));
+    json_object_set_new(d, "public_ports", json_deep_copy(r->public_ports));
+    json_object_set_new(d, "memory", json_integer(r->memory_bytes));
+    json_object_set_new(d, "cpu_millis", json_integer(r->cpu_millis));
+    json_object_set_new(d, "pids_limit", json_integer(r->pids_max));
+    json_object_set_new(d, "image_cmd", jx_from_strv(r->image_cmd));
+    json_object_set_new(d, "image_env", jx_from_strv(r->image_env));
+    json_object_set_new(d, "image_user", json_string(r->image_user));
+    return d;
+}
+
+static int step_done(kl_engine *e, sqlite3_stmt *st, const char *what, kl_error *err)
+{
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return store_fail(e->store, what, err);
+    return 0;
+}
+
+static int insert_rows(kl_engine *e, const char *id, const char *name, const images_stack *stack,
+                       const char *created, const char *driver, const char *restart, bool persist,
+                       const char *doc, const char *wire, const container_mount *m, size_t n,
+                       kl_error *err)
+{
+    if (store_begin(e->store, err) < 0)
+        return -1;
+    int r;
+    {
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
+            e->store,
+            "INSERT INTO containers (id, name, image_id, layer_id, created, network_driver, "
+            "restart_policy, persist, doc, wire) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            err);
+        r = st ? 0 : -1;
+        if (st) {
+            sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 3, stack->image_id, -1, SQLITE_STATIC);
+            if (stack->layer_id)
+                sqlite3_bind_text(st, 4, stack->layer_id, -1, SQLITE_STATIC);
+            else
+                sqlite3_bind_null(st, 4);
+            sqlite3_bind_text(st, 5, created, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 6, driver, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 7, restart, -1, SQLITE_STATIC);
+            sqlite3_bind_int(st, 8, persist);
+            sqlite3_bind_text(st, 9, doc, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 10, wire, -1, SQLITE_STATIC);
+            if (sqlite3_step(st) != SQLITE_DONE) {
+                r = store_fail(e->store, "storing container", err);
+                if (err->code == EEXIST)
+                    kl_error_set(err, EEXIST, "container name '%s' is already taken", name);
+            }
+        }
+    }
+    for (size_t i = 0; r == 0 && i < n; i++) {
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
+            e->store,
+            "INSERT INTO mounts (container_id, type, source, destination, read_only, volume) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            err);
+        if (!st) {
+            r = -1;
+            break;
+        }
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, m[i].type, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, m[i].source, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, m[i].destination, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 5, m[i].read_only);
+        if (!strcmp(m[i].type, "volume"))
+            sqlite3_bind_text(st, 6, m[i].source, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 6);
+        r = step_done(e, st, "storing container mount", err);
+    }
+    if (r < 0) {
+        store_rollback(e->store);
+        return -1;
+    }
+    return store_commit(e->store, err);
+}
+
+/* The image's cmd/env/user (its Image JSON), as image_cmd/image_env/image_user. */
+static json_t *image_defaults(kl_engine *e, const char *image_id, kl_error *err)
+{
+    _cleanup_json_ json_t *img = images_inspect(e, image_id, err);
+    if (!img)
+        return NULL;
+    return json_pack("{s:O, s:O, s:s}", "image_cmd", json_object_get(img, "cmd"), "image_env",
+                     json_object_get(img, "env"), "image_user", jx_str(img, "user", "root"));
+}
+
+/* Under the engine lock; everything is validated. */
+static char *create_locked(kl_engine *e, const char *asked_name, const images_stack *stack,
+                           const json_t *config, const json_t *ports, container_mount *m,
+                           size_t n_mounts, long long memory, long long cpu_millis, long long pids,
+                           kl_error *err)
+{
+    _cleanup_free_ char *name = NULL;
+    if (asked_name) {
+        int t = name_taken(e, asked_name, NULL, err);
+        if (t < 0)
+            return NULL;
+        if (t) {
+            kl_error_set(err, EEXIST, "container name '%s' is already taken", asked_name);
+            return NULL;
+        }
+        name = xstrdup(asked_name);
+    } else {
+        for (int tries = 0;; tries++) {
+            char base[KL_NAME_MAX];
+            kl_name_random(base, sizeof(base));
+            free(name);
+            if (tries < 50)
+                name = xstrdup(base);
+            else /* the name space is nearly used up: add a number like Docker does */
+                name = xasprintf("%s%u", base, kl_random_uniform(100000));
+            int t = name_taken(e, name, NULL, err);
+            if (t < 0)
+                return NULL;
+            if (!t)
+                break;
+        }
+    }
+
+    char id[KL_ID_LEN + 1];
+    _cleanup_free_ char *dir = NULL;
+    for (;;) {
+        kl_id_new(id);
+        _cleanup_strv_ char **ids = NULL;
+        if (query_ids(e, "SELECT id FROM containers WHERE id = ?", id, 0, &ids, err) < 0)
+            return NULL;
+        free(dir);
+        dir = containers_dir(e, id);
+        if ((!ids || !ids[0]) && access(dir, F_OK) < 0 && errno == ENOENT)
+            break;
+    }
+
+    _cleanup_json_ json_t *image = image_defaults(e, stack->image_id, err);
+    if (!image)
+        return NULL;
+    if (make_dirs(dir, err) < 0) {
+        kl_error e2 = KL_ERROR_INIT;
+        host_tree_remove(dir, &e2);
+        return NULL;
+    }
+    char created[32];
+    kl_time_now_iso(created);
+    container_record r = {
+        .name = xstrdup(name),
+        .image_id = xstrdup(stack->image_id),
+        .image_ref = stack->layer_id ? xasprintf("%s@%s", stack->image_id, stack->layer_id)
+                                     : xstrdup(stack->image_id),
+        .cmd = jx_strv(json_object_get(config, "cmd")),
+        .user = xstrdup(jx_str(config, "user", "")),
+        .env = jx_strv(json_object_get(config, "env")),
+        .jail_param = jx_strv(json_object_get(config, "jail_param")),
+        .network_driver = xstrdup(jx_str(config, "network_driver", "ipnet")),
+        .public_ports = json_incref((json_t *)ports),
+        .restart_policy = xstrdup(jx_str(config, "restart_policy", "no")),
+        .persist = jx_bool(config, "persist", false),
+        .created = xstrdup(created),
+        .memory_bytes = memory,
+        .cpu_millis = cpu_millis,
+        .pids_max = pids,
+        .image_cmd = jx_strv(json_object_get(image, "image_cmd")),
+        .image_env = jx_strv(json_object_get(image, "image_env")),
+        .image_user = xstrdup(jx_str(image, "image_user", "root")),
+    };
+    memcpy(r.id, id, sizeof(r.id));
+    _cleanup_json_ json_t *doc = record_doc(&r);
+    _cleanup_free_ char *doc_s = jx_dump(doc);
+    _cleanup_json_ json_t *wire = container_static_json(&r);
+    _cleanup_free_ char *wire_s = jx_dump(wire);
+
+    if (prepare_volumes(e, stack, m, n_mounts, err) < 0 ||
+        insert_rows(e, id, name, stack, created, r.network_driver, r.restart_policy, r.persist,
+                    doc_s, wire_s, m, n_mounts, err) < 0) {
+        kl_error e2 = KL_ERROR_INIT;
+        if (host_tree_remove(dir, &e2) < 0)
+            log_warn("container %s: removing %s after a failed create: %s", id, dir, e2.msg);
+        container_record_clear(&r);
+        return NULL;
+    }
+    log_info("container %s (%s) created from image %s", id, name, r.image_ref);
+    container_record_clear(&r);
+    return xstrdup(id);
+}
+
+char *containers_create(kl_engine *e, const json_t *config, kl_error *err)
+{
+    /* Validation order of the original: name, image, public ports; then ours. */
+    const char *asked = NULL;
+    json_t *jn = json_object_get(config, "name");
+    if (json_is_string(jn) && check_name(json_string_value(jn), &asked, err) < 0)
+        return NULL;
+    const char *image = jx_str(config, "image", NULL);
+    if (!image) {
+        kl_error_set(err, EINVAL, "no image given");
+        return NULL;
+    }
+    images_stack stack = {0};
+    if (images_resolve_stack(e, image, &stack, err) < 0) {
+        /* the original names the reference as given (no ":latest" added) */
+        if (err->code == ENOENT && !strncmp(err->msg, "no such image", 13))
+            kl_error_set(err, ENOENT, "no such image '%s'", image);
+        return NULL;
+    }
+    const char *driver = jx_str(config, "network_driver", "ipnet");
+    char *out = NULL;
+    container_mount *m = NULL;
+    size_t n_mounts = 0;
+    long long memory = 0, cpu_millis = 0, pids = 0;
+    _cleanup_strv_ char **jp = jx_strv(json_object_get(config, "jail_param"));
+    _cleanup_json_ json_t *ports =
+        check_ports(json_object_get(config, "public_ports"), driver, err);
+    if (ports && check_jail_params(jp, err) == 0 &&
+        read_limits(config, &memory, &cpu_millis, &pids, err) == 0 &&
+        check_mounts(json_object_get(config, "mounts"), &m, &n_mounts, err) == 0) {
+        engine_lock(e);
+        out = create_locked(e, asked, &stack, config, ports, m, n_mounts, memory, cpu_millis, pids,
+                            err);
+        engine_unlock(e);
+    }
+    mounts_free(m, n_mounts);
+    images_stack_clear(&stack);
+    return out;
+}
+
+/* ---- update ------------------------------------------------------------------------------- */
+
+static bool strv_equal(char *const *a, char *const *b)
+{
+    size_t na = strv_len(a), nb = strv_len(b);
+    if (na != nb)
+        return false;
+    for (size_t i = 0; i < na; i++)
+        if (strcmp(a[i], b[i]) != 0)
+            return false;
+    return true;
+}
+
+/* Replace *v by the config's array `key` unless it is null (API.md §8.1: only null keeps a
+ * field). Sets *changed. */
+static void update_strv(const json_t *config, const char *key, char ***v, bool *changed)
+{
+    json_t *j = json_object_get(config, key);
+    if (!j || json_is_null(j))
+        return;
+    char **nv = jx_strv(j);
+    if (!strv_equal(nv, *v))
+        *changed = true;
+    strv_free(*v);
+    *v = nv;
+}
+
+static void update_str(const json_t *config, const char *key, char **v, bool *changed)
+{
+    json_t *j = json_object_get(config, key);
+    if (!json_is_string(j))
+        return;
+    if (strcmp(json_string_value(j), *v) != 0)
+        *changed = true;
+    free(*v);
+    *v = xstrdup(json_string_value(j));
+}
+
+static int save_record(kl_engine *e, const container_record *r, kl_error *err)
+{
+    _cleanup_json_ json_t *doc = record_doc(r);
+    _cleanup_free_ char *doc_s = jx_dump(doc);
+    _cleanup_json_ json_t *wire = container_static_json(r);
+    _cleanup_free_ char *wire_s = jx_dump(wire);
+    store_lock(e->store);
+    _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
+        e->store,
+        "UPDATE containers SET name = ?, restart_policy = ?, persist = ?, doc = ?, wire = ? "
+        "WHERE id = ?",
+        err);
+    int rc = -1;
+    if (st) {
+        sqlite3_bind_text(st, 1, r->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, r->restart_policy, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 3, r->persist);
+        sqlite3_bind_text(st, 4, doc_s, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, wire_s, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, r->id, -1, SQLITE_STATIC);
+        rc = step_done(e, st, "updating container", err);
+        if (rc < 0 && err->code == EEXIST)
+            kl_error_set(err, EEXIST, "container name '%s' is already taken", r->name);
+    }
+    store_unlock(e->store);
+    return rc;
+}
+
+static int update_locked(kl_engine *e, const char *id, const json_t *config, kl_error *err)
+{
+    container_record r;
+    int found = get_locked(e, id, &r, err);
+    if (found <= 0)
+        return found < 0 ? -1 : kl_error_set(err, ENOENT, "container not found");
+    bool changed = false;
+    int rc = 0;
+    json_t *jn = json_object_get(config, "name");
+    if (json_is_string(jn)) {
+        const char *name = NULL;
+        rc = check_name(json_string_value(jn), &name, err);
+        if (rc == 0 && strcmp(name, r.name) != 0) {
+            int t = name_taken(e, name, r.id, err);
+            if (t != 0)
+                rc = t < 0
+                         ? -1
+                         : kl_error_set(err, EEXIST, "container name '%s' is already taken", name);
+            free(r.name);
+            r.name = xstrdup(name);
+            changed = true;
+        }
+    }
+    if (rc == 0) {
+        update_str(config, "user", &r.user, &changed);
+        update_strv(config, "env", &r.env, &changed);
+        update_strv(config, "cmd", &r.cmd, &changed);
+        update_strv(config, "jail_param", &r.jail_param, &changed);
+        update_str(config, "restart_policy", &r.restart_policy, &changed);
+        json_t *p = json_object_get(config, "persist");
+        if (json_is_boolean(p) && json_boolean_value(p) != r.persist) {
+            r.persist = json_boolean_value(p);
+            changed = true;
+        }
+        long long mem = r.memory_bytes, cpu = r.cpu_millis, pids = r.pids_max;
+        rc = read_limits(config, &mem, &cpu, &pids, err);
+        if (rc == 0 && (mem != r.memory_bytes || cpu != r.cpu_millis || pids != r.pids_max)) {
+            r.memory_bytes = mem;
+            r.cpu_millis = cpu;
+            r.pids_max = pids;
+            changed = true;
+        }
+    }
+    if (rc == 0)
+        rc = check_jail_params(r.jail_param, err);
+    /* A running container keeps its current settings: the stored ones apply at its next
+     * start (there is no jail -m on this host; docs/api.md). */
+    if (rc == 0 && changed)
+        rc = save_record(e, &r, err);
+    container_record_clear(&r);
+    return rc;
+}
+
+char *containers_update(kl_engine *e, const char *ident, const json_t *config, kl_error *err)
+{
+    char id[13];
+    engine_lock(e);
+    int r = resolve_locked(e, ident, id, err);
+    if (r == 0)
+        r = update_locked(e, id, config, err);
+    engine_unlock(e);
+    return r == 0 ? xstrdup(id) : NULL;
+}
+
+/* ---- remove and prune ------------------------------------------------------------------- */
+
+/* Under the engine lock: remove a container that is known to exist. */
+static int remove_locked(kl_engine *e, const char *id, kl_error *err)
+{
+    if (containers_is_running(e, id))
+        return kl_error_set(err, EBUSY, "you cannot remove a running container");
+    _cleanup_free_ char *dir = containers_dir(e, id);
+    _cleanup_free_ char *rootfs = xasprintf("%s/rootfs", dir);
+    struct stat sd, sr;
+    if (stat(dir, &sd) == 0 && stat(rootfs, &sr) == 0 && sd.st_dev != sr.st_dev)
+        return kl_error_set(err, EBUSY, "container %s: its root filesystem is still mounted at %s",
+                            id, rootfs);
+    /* Files first: if that fails (a mount below), the row stays and removal can be retried. */
+    if (host_tree_remove(dir, err) < 0)
+        return kl_error_prefix(err, "removing container %s", id);
+    _cleanup_free_ char *rd = containers_run_dir(e, id);
+    kl_error e2 = KL_ERROR_INIT;
+    if (host_tree_remove(rd, &e2) < 0)
+        log_warn("container %s: removing %s: %s", id, rd, e2.msg);
+
+    if (store_begin(e->store, err) < 0)
+        return -1;
+    int r;
+    {
+        _cleanup_stmt_ sqlite3_stmt *st =
+            store_prepare(e->store, "DELETE FROM mounts WHERE container_id = ?", err);
+        r = st ? 0 : -1;
+        if (st) {
+            sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+            r = step_done(e, st, "removing container mounts", err);
+        }
+    }
+    if (r == 0) {
+        _cleanup_stmt_ sqlite3_stmt *st =
+            store_prepare(e->store, "DELETE FROM containers WHERE id = ?", err);
+        r = st ? 0 : -1;
+        if (st) {
+            sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+            r = step_done(e, st, "removing container", err);
+        }
+    }
+    if (r < 0) {
+        store_rollback(e->store);
+        return -1;
+    }
+    if (store_commit(e->store, err) < 0)
+        return -1;
+    log_info("container %s removed", id);
+    return 0;
+}
+
+int containers_remove(kl_engine *e, const char *ident, char id_out[13], kl_error *err)
+{
+    char id[13];
+    engine_lock(e);
+    int r = resolve_locked(e, ident, id, err);
+    if (r == 0)
+        r = remove_locked(e, id, err);
+    engine_unlock(e);
+    if (r == 0 && id_out)
+        memcpy(id_out, id, 13);
+    return r;
+}
+
+json_t *containers_prune(kl_engine *e, kl_error *err)
+{
+    _cleanup_json_ json_t *removed = json_array();
+    engine_lock(e);
+    _cleanup_strv_ char **ids = NULL;
+    int r = query_ids(e, "SELECT id FROM containers WHERE persist = 0 ORDER BY created, rowid",
+                      NULL, 0, &ids, err);
+    for (size_t i = 0; r == 0 && ids && ids[i]; i++) {
+        if (containers_is_running(e, ids[i]))
+            continue;
+        kl_error one = KL_ERROR_INIT;
+        if (remove_locked(e, ids[i], &one) < 0) {
+            log_warn("pruning containers: %s", one.msg);
+            continue;
+        }
+        json_array_append_new(removed, json_string(ids[i]));
+    }
+    engine_unlock(e);
+    return r == 0 ? steal_pointer(&removed) : NULL;
+}

@@ -1,0 +1,677 @@
+/* Exec instances and the start side of containers (exec.h).
+ *
+ * The `execs` row is the instance (state created/running/exited). Whether a started instance
+ * still runs is asked of its container's monitor (state.json through host_monitor_status),
+ * so nothing here has to watch detached processes: an instance found ended is marked exited
+ * when it is next looked at. */
+#include "engine/exec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/images.h"
+#include "engine/volumes.h"
+#include "host/host.h"
+#include "host/monitor.h"
+#include "host/runtime.h"
+#include "lib/cleanup.h"
+#include "lib/id.h"
+#include "lib/jsonx.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+
+/* ---- merge ------------------------------------------------------------------------------ */
+
+static bool strv_is_empty(char *const *v)
+{
+    return !v || !v[0];
+}
+
+int exec_merge(const container_record *c, char *const *cmd, const char *user, char *const *env,
+               const host_jailparams *jp, bool explicit_user_wins, exec_merged *out, kl_error *err)
+{
+    *out = (exec_merged){0};
+    char *const *argv = !strv_is_empty(cmd)            ? cmd
+                        : !strv_is_empty(c->cmd)       ? c->cmd
+                        : !strv_is_empty(c->image_cmd) ? c->image_cmd
+                                                       : NULL;
+    if (!argv)
+        return kl_error_set(err, EINVAL,
+                            "no command given: the exec, the container and its image have an "
+                            "empty cmd");
+    const char *u = user && *user                     ? user
+                    : c->user && *c->user             ? c->user
+                    : c->image_user && *c->image_user ? c->image_user
+                                                      : "root";
+    if (jp && jp->jail_user && *jp->jail_user && !(explicit_user_wins && user && *user))
+        u = jp->jail_user;
+    _cleanup_strv_ char **base = host_env_merge(c->image_env, c->env);
+    out->env = host_env_merge(base, env);
+    out->argv = strv_dup(argv);
+    out->user = xstrdup(u);
+    return 0;
+}
+
+void exec_merged_clear(exec_merged *m)
+{
+    strv_free(m->argv);
+    strv_free(m->env);
+    free(m->user);
+    *m = (exec_merged){0};
+}
+
+/* ---- rows ------------------------------------------------------------------------------- */
+
+typedef struct exec_row {
+    char id[13];
+    char container_id[13];
+    char state[16];
+    json_t *doc; /* ExecConfig: cmd, user, env, tty, tty_rows, tty_cols */
+} exec_row;
+
+static void exec_row_clear(exec_row *r)
+{
+    json_decref(r->doc);
+    r->doc = NULL;
+}
+
+/* 1 found, 0 not found, -1 error. */
+static int row_load(kl_engine *e, const char *id, exec_row *out, kl_error *err)
+{
+    *out = (exec_row){0};
+    store_lock(e->store);
+    _cleanup_stmt_ sqlite3_stmt *st =
+        store_prepare(e->store, "SELECT id, container_id, state, doc FROM execs WHERE id = ?", err);
+    int r = -1;
+    if (st) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            snprintf(out->id, sizeof(out->id), "%s", (const char *)sqlite3_column_text(st, 0));
+            snprintf(out->container_id, sizeof(out->container_id), "%s",
+                     (const char *)sqlite3_column_text(st, 1));
+            snprintf(out->state, sizeof(out->state), "%s",
+                     (const char *)sqlite3_column_text(st, 2));
+            out->doc = json_loads((const char *)sqlite3_column_text(st, 3), 0, NULL);
+            if (!out->doc)
+                out->doc = json_object();
+            r = 1;
+        } else if (rc == SQLITE_DONE) {
+            r = 0;
+        } else {
+            store_fail(e->store, "reading exec instance", err);
+        }
+    }
+    store_unlock(e->store);
+    return r;
+}
+
+static int row_set_state(kl_engine *e, const char *id, const char *state, int exit_code,
+                         kl_error *err)
+{
+    store_lock(e->store);
+    _cleanup_stmt_ sqlite3_stmt *st =
+        store_prepare(e->store, "UPDATE execs SET state = ?, exit_code = ? WHERE id = ?", err);
+    int r = -1;
+    if (st) {
+        sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
+        if (exit_code >= 0)
+            sqlite3_bind_int(st, 2, exit_code);
+        else
+            sqlite3_bind_null(st, 2);
+        sqlite3_bind_text(st, 3, id, -1, SQLITE_TRANSIENT);
+        r = sqlite3_step(st) == SQLITE_DONE ? 0 : store_fail(e->store, "updating exec", err);
+    }
+    store_unlock(e->store);
+    return r;
+}
+
+static void mark_exited(kl_engine *e, const char *id, int exit_code)
+{
+    kl_error err = KL_ERROR_INIT;
+    if (row_set_state(e, id, "exited", exit_code, &err) < 0)
+        log_warn("exec %s: %s", id, err.msg);
+}
+
+/* The monitor's view of one exec: 1 running, 0 ended (*exit_code, -1 if unknown). A container
+ * without monitor and state counts as ended. */
+static int monitor_exec_state(const char *run_dir, const char *exec_id, int *exit_code)
+{
+    kl_error err = KL_ERROR_INIT;
+    *exit_code = -1;
+    _cleanup_free_ char *s = host_monitor_status(run_dir, &err);
+    _cleanup_json_ json_t *j = s ? json_loads(s, 0, NULL) : NULL;
+    if (!j)
+        return 0;
+    json_t *execs = json_object_get(j, "execs");
+    size_t i;
+    json_t *x;
+    json_array_foreach(execs, i, x)
+    {
+        if (strcmp(jx_str(x, "id", ""), exec_id) != 0)
+            continue;
+        bool running = jx_bool(x, "running", false);
+        /* A monitor that died keeps "running" in its last state: only a live one counts. */
+        if (running && jx_bool(j, "running", false)) {
+            kl_error e2 = KL_ERROR_INIT;
+            host_monitor *m = host_monitor_connect(run_dir, &e2);
+            if (m) {
+                host_monitor_close(m);
+                return 1;
+            }
+            return 0;
+        }
+        *exit_code = (int)jx_int(x, "exit_code", -1);
+        return 0;
+    }
+    return 0;
+}
+
+static int not_found(const char *id, kl_error *err)
+{
+    return kl_error_set(err, ENOENT, "could not find execution instance matching '%s'", id);
+}
+
+/* Load an instance that the API may still see: not exited. A "running" one whose process has
+ * ended is marked exited here and reported as not found. *running tells which. */
+static int load_live(kl_engine *e, const char *id, exec_row *row, bool *running, kl_error *err)
+{
+    int r = row_load(e, id, row, err);
+    if (r < 0)
+        return -1;
+    if (r == 0 || strcmp(row->state, "exited") == 0) {
+        exec_row_clear(row);
+        return not_found(id, err);
+    }
+    *running = strcmp(row->state, "running") == 0;
+    if (*running) {
+        _cleanup_free_ char *run_dir = containers_run_dir(e, row->container_id);
+        int code;
+        if (monitor_exec_state(run_dir, id, &code) != 1) {
+            mark_exited(e, id, code);
+            exec_row_clear(row);
+            return not_found(id, err);
+        }
+    }
+    return 0;
+}
+
+/* ---- create ----------------------------------------------------------------------------- */
+
+char *exec_create(kl_engine *e, const json_t *config, kl_error *err)
+{
+    const char *ident = jx_str(config, "container_id", NULL);
+    if (!ident) /* the original crashes (API.md §12 item 17) */
+        return kl_error_set(err, ENOENT, "container not found"), NULL;
+    container_record c = {0};
+    if (containers_get(e, ident, &c, err) < 0)
+        return NULL;
+    _cleanup_json_ json_t *doc = json_pack(
+        "{s:o, s:s, s:o, s:b}", "cmd", json_deep_copy(json_object_get(config, "cmd")), "user",
+        jx_str(config, "user", ""), "env", json_deep_copy(json_object_get(config, "env")), "tty",
+        jx_bool(config, "tty", false));
+    if (!json_is_array(json_object_get(doc, "cmd")))
+        json_object_set_new(doc, "cmd", json_array());
+    if (!json_is_array(json_object_get(doc, "env")))
+        json_object_set_new(doc, "env", json_array());
+    json_t *rows = json_object_get(config, "tty_rows"), *cols = json_object_get(config, "tty_cols");
+    if (json_is_integer(rows))
+        json_object_set(doc, "tty_rows", rows);
+    if (json_is_integer(cols))
+        json_object_set(doc, "tty_cols", cols);
+
+    char id[13];
+    kl_id_new(id);
+    char now[32];
+    kl_time_now_iso(now);
+    _cleanup_free_ char *docs = jx_dump(doc);
+    store_lock(e->store);
+    _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
+        e->store, "INSERT INTO execs (id, container_id, created, state, doc) VALUES (?,?,?,?,?)",
+        err);
+    int r = -1;
+    if (st) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, c.id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, "created", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, docs, -1, SQLITE_STATIC);
+        r = sqlite3_step(st) == SQLITE_DONE ? 0
+                                            : store_fail(e->store, "storing exec instance", err);
+    }
+    store_unlock(e->store);
+    if (r == 0)
+        log_debug("exec %s created for container %s", id, c.id);
+    container_record_clear(&c);
+    return r < 0 ? NULL : xstrdup(id);
+}
+
+/* ---- start ------------------------------------------------------------------------------ */
+
+static unsigned short doc_dim(const json_t *doc, const char *key)
+{
+    long long v = jx_int(doc, key, 0);
+    return v > 0 && v <= 65535 ? (unsigned short)v : 0;
+}
+
+static int ensure_dir(const char *path, mode_t mode, kl_error *err)
+{
+    if (mkdir(path, mode) < 0 && errno != EEXIST)
+        return kl_error_errno(err, errno, "creating %s", path);
+    return 0;
+}
+
+/* Start the container with this exec as its main process (API.md §8.1 Start). */
+static int start_container(kl_engine *e, const container_record *c, const exec_row *row,
+                           bool attach, exec_started *out, kl_error *err)
+{
+    host_jailparams jp = {0};
+    if (host_jailparams_parse(c->jail_param, &jp, err) < 0)
+        return kl_error_prefix(err, "container %s", c->id);
+    _cleanup_strv_ char **cmd = jx_strv(json_object_get(row->doc, "cmd"));
+    _cleanup_strv_ char **env = jx_strv(json_object_get(row->doc, "env"));
+    exec_merged mg;
+    if (exec_merge(c, cmd, jx_str(row->doc, "user", ""), env, &jp, false, &mg, err) < 0) {
+        host_jailparams_free(&jp);
+        return -1;
+    }
+
+    images_stack stack = {0};
+    _cleanup_free_ char *dir = containers_dir(e, c->id);
+    _cleanup_free_ char *upper = xasprintf("%s/upper", dir);
+    _cleanup_free_ char *work = xasprintf("%s/work", dir);
+    _cleanup_free_ char *rootfs = xasprintf("%s/rootfs", dir);
+    _cleanup_free_ char *run_dir = containers_run_dir(e, c->id);
+    host_mount *mounts = xcalloc(c->n_mounts + 1, sizeof(*mounts));
+    char **sources = xcalloc(c->n_mounts + 1, sizeof(*sources));
+    int r = -1;
+    bool mounted = false;
+    do {
+        if (images_resolve_stack(e, c->image_ref, &stack, err) < 0)
+            break;
+        if (ensure_dir(dir, 0700, err) < 0 || ensure_dir(upper, 0755, err) < 0 ||
+            ensure_dir(work, 0700, err) < 0 || ensure_dir(rootfs, 0755, err) < 0)
+            break;
+        for (size_t i = 0; i < c->n_mounts; i++) {
+            const container_mount *cm = &c->mounts[i];
+            if (strcmp(cm->type, "volume") == 0) {
+                /* API.md §8.6: a volume that does not exist is created implicitly. */
+                if (volumes_create(e, cm->source, err) < 0)
+                    break;
+                sources[i] = xasprintf("%s/volumes/%s", e->root, cm->source);
+            } else {
+                sources[i] = xstrdup(cm->source);
+            }
+            mounts[i] = (host_mount){
+                .source = sources[i], .destination = cm->destination, .read_only = cm->read_only};
+        }
+        if (err->code)
+            break;
+        /* A monitor that died (or was killed) leaves the rootfs mounted: start clean. */
+        kl_error ignored = KL_ERROR_INIT;
+        host_rootfs_unmount(rootfs, &ignored);
+        /* Privileged: an overlay of our own layer directories onto our own container
+         * directory; nothing in the paths comes from the client. */
+        if (host_rootfs_mount((const char *const *)stack.dirs, stack.n, upper, work, rootfs, err) <
+            0)
+            break;
+        mounted = true;
+
+        char *const unmount_on_exit[] = {rootfs, NULL};
+        host_monitor_spec spec = {
+            .container =
+                {
+                    .id = c->id,
+                    .rootfs = rootfs,
+                    .argv = mg.argv,
+                    .env = mg.env,
+                    .user = mg.user,
+                    .mounts = mounts,
+                    .n_mounts = c->n_mounts,
+                    .netns = strcmp(c->network_driver ? c->network_driver : "", "host") == 0
+                                 ? HOST_NETNS_HOST
+                                 : HOST_NETNS_NEW,
+                    .login_env = true, /* exec.clean=true is the Kleene default */
+                    .limits = {.memory_bytes = c->memory_bytes,
+                               .pids_max = c->pids_max,
+                               .cpu_millis = c->cpu_millis},
+                    .tty = jx_bool(row->doc, "tty", false),
+                    .tty_rows = doc_dim(row->doc, "tty_rows"),
+                    .tty_cols = doc_dim(row->doc, "tty_cols"),
+                    .stdin_fd = -1,
+                    .stdout_fd = -1,
+                    .stderr_fd = -1,
+                },
+            .exec_id = row->id,
+            .run_dir = run_dir,
+            .unmount_on_exit = unmount_on_exit,
+            .attach = attach,
+        };
+        host_jailparams_apply(&jp, &spec.container);
+        host_monitor_info info;
+        if (host_monitor_start(&spec, &info, err) < 0)
+            break;
+        out->stream = info.stream;
+        out->started_container = true;
+        log_info("container %s started (monitor %d, pid %d) by exec %s", c->id, info.monitor_pid,
+                 info.container_pid, row->id);
+        r = 0;
+    } while (0);
+    if (r < 0 && mounted) {
+        kl_error ignored = KL_ERROR_INIT;
+        if (host_rootfs_unmount(rootfs, &ignored) < 0)
+            log_warn("container %s: unmounting %s: %s", c->id, rootfs, ignored.msg);
+    }
+    for (size_t i = 0; i < c->n_mounts; i++)
+        free(sources[i]);
+    free(sources);
+    free(mounts);
+    images_stack_clear(&stack);
+    exec_merged_clear(&mg);
+    host_jailparams_free(&jp);
+    if (r < 0)
+        kl_error_prefix(err, "starting container %s", c->id);
+    return r;
+}
+
+/* Start a process in the running container whose monitor m is. */
+static int start_in_running(const container_record *c, const exec_row *row, host_monitor *m,
+                            bool attach, kl_error *err)
+{
+    host_jailparams jp = {0};
+    if (host_jailparams_parse(c->jail_param, &jp, err) < 0)
+        return kl_error_prefix(err, "container %s", c->id);
+    _cleanup_strv_ char **cmd = jx_strv(json_object_get(row->doc, "cmd"));
+    _cleanup_strv_ char **env = jx_strv(json_object_get(row->doc, "env"));
+    exec_merged mg;
+    int r = exec_merge(c, cmd, jx_str(row->doc, "user", ""), env, &jp, true, &mg, err);
+    host_jailparams_free(&jp);
+    if (r < 0)
+        return -1;
+    host_monitor_exec_spec spec = {
+        .exec_id = row->id,
+        .argv = mg.argv,
+        .env = mg.env,
+        .user = mg.user,
+        .tty = jx_bool(row->doc, "tty", false),
+        .rows = doc_dim(row->doc, "tty_rows"),
+        .cols = doc_dim(row->doc, "tty_cols"),
+    };
+    r = host_monitor_exec(m, &spec, attach, err);
+    exec_merged_clear(&mg);
+    return r;
+}
+
+int exec_start(kl_engine *e, const char *exec_id, bool attach, bool start_container_too,
+               exec_started *out, kl_error *err)
+{
+    *out = (exec_started){0};
+    engine_lock(e);
+    exec_row row = {0};
+    bool running = false;
+    int r = load_live(e, exec_id, &row, &running, err);
+    if (r == 0 && running)
+        r = kl_error_set(err, EALREADY, "executable already started");
+    container_record c = {0};
+    if (r == 0 && containers_get(e, row.container_id, &c, err) < 0)
+        r = kl_error_set(err, ENOENT, "container not found");
+    if (r == 0) {
+        snprintf(out->container_id, sizeof(out->container_id), "%s", c.id);
+        _cleanup_free_ char *run_dir = containers_run_dir(e, c.id);
+        kl_error ignored = KL_ERROR_INIT;
+        host_monitor *m = host_monitor_connect(run_dir, &ignored);
+        if (m) {
+            r = start_in_running(&c, &row, m, attach, err);
+            if (r == 0 && attach)
+                out->stream = m;
+            else
+                host_monitor_close(m);
+        } else if (!start_container_too) {
+            r = kl_error_set(err, EPERM, "cannot start container when 'start_container' is false.");
+        } else {
+            r = start_container(e, &c, &row, attach, out, err);
+        }
+    }
+    if (r == 0 && row_set_state(e, exec_id, "running", -1, err) < 0) {
+        /* Cannot happen short of a broken database; the process runs anyway. */
+        log_error("exec %s: %s", exec_id, err->msg);
+    }
+    engine_unlock(e);
+    container_record_clear(&c);
+    exec_row_clear(&row);
+    return r == 0 ? 0 : -1;
+}
+
+void exec_ended(kl_engine *e, const char *exec_id, int exit_code)
+{
+    mark_exited(e, exec_id, exit_code);
+}
+
+/* ---- stop ------------------------------------------------------------------------------- */
+
+/* Mark every running exec of the container whose process has ended. */
+static void sync_container_execs(kl_engine *e, const char *container_id)
+{
+    _cleanup_strv_ char **ids = NULL;
+    store_lock(e->store);
+    kl_error err = KL_ERROR_INIT;
+    _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
+        e->store, "SELECT id FROM execs WHERE container_id = ? AND state = 'running'", &err);
+    if (st) {
+        sqlite3_bind_text(st, 1, container_id, -1, SQLITE_TRANSIENT);
+        while (sqlite3_step(st) == SQLITE_ROW)
+            strv_push(&ids, xstrdup((const char *)sqlite3_column_text(st, 0)));
+    }
+    store_unlock(e->store);
+    _cleanup_free_ char *run_dir = containers_run_dir(e, container_id);
+    for (char **id = ids; id && *id; id++) {
+        int code;
+        if (monitor_exec_state(run_dir, *id, &code) != 1)
+            mark_exited(e, *id, code);
+    }
+}
+
+static int stop_monitor(kl_engine *e, const char *container_id, int *exit_code, kl_error *err)
+{
+    _cleanup_free_ char *run_dir = containers_run_dir(e, container_id);
+    kl_error ignored = KL_ERROR_INIT;
+    host_monitor *m = host_monitor_connect(run_dir, &ignored);
+    if (!m) {
+        /* Not running: clean up what a dead monitor may have left (API.md §8.1 Stop). */
+        _cleanup_free_ char *dir = containers_dir(e, container_id);
+        _cleanup_free_ char *rootfs = xasprintf("%s/rootfs", dir);
+        host_rootfs_unmount(rootfs, &ignored);
+        sync_container_execs(e, container_id);
+        return kl_error_set(err, ENOTCONN, "container not running");
+    }
+    int r = host_monitor_stop(m, EXEC_STOP_GRACE_MS, exit_code, err);
+    host_monitor_close(m);
+    sync_container_execs(e, container_id);
+    if (r == 0)
+        log_info("container %s stopped, exit code %d", container_id, *exit_code);
+    return r;
+}
+
+int exec_container_stop(kl_engine *e, const char *ident, char id_out[13], kl_error *err)
+{
+    container_record c = {0};
+    if (containers_get(e, ident, &c, err) < 0) {
+        if (err->code == ENOENT)
+            kl_error_set(err, ENOENT, "container not found");
+        return -1;
+    }
+    snprintf(id_out, 13, "%s", c.id);
+    container_record_clear(&c);
+    int code;
+    return stop_monitor(e, id_out, &code, err);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int exec_stop(kl_engine *e, const char *exec_id, bool force_stop, bool stop_container,
+              kl_error *err)
+{
+    exec_row row = {0};
+    bool running = false;
+    if (load_live(e, exec_id, &row, &running, err) < 0)
+        return -1;
+    char cid[13];
+    snprintf(cid, sizeof(cid), "%s", row.container_id);
+    exec_row_clear(&row);
+    if (!running)
+        return kl_error_set(err, ENOENT, "execution instance have not been started");
+    if (stop_container) {
+        int code;
+        if (stop_monitor(e, cid, &code, err) < 0)
+            return -1;
+        mark_exited(e, exec_id, code);
+        return 0;
+    }
+    _cleanup_free_ char *run_dir = containers_run_dir(e, cid);
+    host_monitor *m = host_monitor_connect(run_dir, err);
+    if (!m)
+        return kl_error_prefix(err, "error closing process");
+    int r = host_monitor_kill(m, exec_id, force_stop ? SIGKILL : SIGTERM, err);
+    host_monitor_close(m);
+    if (r < 0)
+        return kl_error_prefix(err, "error closing process");
+    int64_t deadline = now_ms() + EXEC_STOP_WAIT_MS;
+    for (;;) {
+        int code;
+        if (monitor_exec_state(run_dir, exec_id, &code) != 1) {
+            mark_exited(e, exec_id, code);
+            return 0;
+        }
+        if (now_ms() >= deadline)
+            return kl_error_set(err, ETIMEDOUT, "timed out while waiting for jail to stop");
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* ---- logs ------------------------------------------------------------------------------- */
+
+struct exec_log {
+    host_monitor *m;
+    int fd;
+    char buf[65536];
+};
+
+exec_log *exec_log_open(kl_engine *e, const char *ident, bool follow, kl_error *err)
+{
+    container_record c = {0};
+    if (containers_get(e, ident, &c, err) < 0) {
+        if (err->code == ENOENT)
+            kl_error_set(err, ENOENT, "container not found");
+        return NULL;
+    }
+    _cleanup_free_ char *run_dir = containers_run_dir(e, c.id);
+    container_record_clear(&c);
+    exec_log *l = xcalloc(1, sizeof(*l));
+    l->fd = -1;
+    kl_error ignored = KL_ERROR_INIT;
+    l->m = host_monitor_connect(run_dir, &ignored);
+    if (l->m) {
+        if (host_monitor_log(l->m, follow, err) < 0) {
+            exec_log_close(l);
+            return NULL;
+        }
+        return l;
+    }
+    _cleanup_free_ char *path = xasprintf("%s/container.log", run_dir);
+    l->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (l->fd < 0 && errno != ENOENT) {
+        kl_error_errno(err, errno, "opening %s", path);
+        exec_log_close(l);
+        return NULL;
+    }
+    return l; /* never started: an empty log */
+}
+
+int exec_log_read(exec_log *l, const void **data, size_t *len, int timeout_ms, kl_error *err)
+{
+    if (l->m) {
+        int code;
+        bool running;
+        kl_error e2 = KL_ERROR_INIT;
+        int r = host_monitor_stream_recv(l->m, data, len, &code, &running, timeout_ms, &e2);
+        if (r < 0 && e2.code == ETIMEDOUT)
+            return -2;
+        if (r < 0 && e2.code == ECONNRESET)
+            return 0; /* the monitor ended with the container */
+        if (r < 0)
+            *err = e2;
+        return r;
+    }
+    if (l->fd < 0)
+        return 0;
+    ssize_t n = KL_RETRY_EINTR(read(l->fd, l->buf, sizeof(l->buf)));
+    if (n < 0)
+        return kl_error_errno(err, errno, "reading the container log");
+    *data = l->buf;
+    *len = (size_t)n;
+    return n > 0 ? 1 : 0;
+}
+
+void exec_log_close(exec_log *l)
+{
+    if (!l)
+        return;
+    if (l->m)
+        host_monitor_close(l->m);
+    if (l->fd >= 0)
+        close(l->fd);
+    free(l);
+}
+
+/* ---- start-up --------------------------------------------------------------------------- */
+
+int exec_recover(kl_engine *e, kl_error *err)
+{
+    _cleanup_strv_ char **cids = NULL;
+    store_lock(e->store);
+    _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
+        e->store, "SELECT DISTINCT container_id FROM execs WHERE state = 'running'", err);
+    if (st)
+        while (sqlite3_step(st) == SQLITE_ROW)
+            strv_push(&cids, xstrdup((const char *)sqlite3_column_text(st, 0)));
+    store_unlock(e->store);
+    if (!st)
+        return -1;
+    for (char **c = cids; c && *c; c++)
+        sync_container_execs(e, *c);
+
+    _cleanup_json_ json_t *list = containers_list(e, true, err);
+    if (!list)
+        return -1;
+    size_t i;
+    json_t *ct;
+    json_array_foreach(list, i, ct)
+    {
+        const char *id = jx_str(ct, "id", "");
+        if (strcmp(jx_str(ct, "restart_policy", "no"), "on-startup") != 0 ||
+            containers_is_running(e, id))
+            continue;
+        kl_error e2 = KL_ERROR_INIT;
+        _cleanup_json_ json_t *cfg = json_pack("{s:s, s:[], s:s, s:[], s:b}", "container_id", id,
+                                               "cmd", "user", "", "env", "tty", 0);
+        _cleanup_free_ char *xid = exec_create(e, cfg, &e2);
+        exec_started started;
+        if (!xid || exec_start(e, xid, false, true, &started, &e2) < 0)
+            log_error("container %s (restart policy on-startup): %s", id, e2.msg);
+        else
+            log_info("container %s started (restart policy on-startup)", id);
+    }
+    return 0;
+}

@@ -1,0 +1,107 @@
+/* Exec instances and the start side of containers (API.md §5.7, §5.8, §6 Exec, §7.3, §8.1
+ * Start/Stop, §8.2; DESIGN.md §4; docs/monitor.md).
+ *
+ * An exec instance is a row in the `execs` table (state created → running → exited, its
+ * ExecConfig in doc). The row is the instance: nothing is cached in memory, so a restarted
+ * kleened sees the instances it created before (exec_recover). An instance that has ended is
+ * gone for the API ("could not find execution instance matching ..."), like the original
+ * discards it; the row stays until its container is removed.
+ *
+ * A container runs when its monitor answers on <run_dir>/monitor.sock. Starting a container
+ * (an exec with start_container) mounts the overlay of its image's layer stack on
+ * <dir>/rootfs and starts a monitor whose main process is that exec; the monitor unmounts the
+ * rootfs when the container ends. Exec processes that join a running container are started
+ * by its monitor.
+ *
+ * It must not: speak HTTP or WebSocket (the API layer relays the stream), or touch container
+ * records other than through containers.h. Every public function takes the engine lock
+ * itself where it needs it; stops and waits run outside it. */
+#ifndef KL_ENGINE_EXEC_H
+#define KL_ENGINE_EXEC_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "engine/containers.h"
+#include "engine/engine.h"
+#include "lib/error.h"
+
+struct host_monitor;
+struct host_jailparams;
+
+/* Grace period of a container stop (POST /containers/{id}/stop, exec stop with
+ * stop_container): SIGTERM to every process, SIGKILL after this. The original runs
+ * exec.stop (`/bin/sh /etc/rc.shutdown`) and jail -r, which also ends in SIGKILL. */
+#define EXEC_STOP_GRACE_MS 10000
+/* How long an exec stop waits for the process to end (API.md §8.2: 5 s). */
+#define EXEC_STOP_WAIT_MS 5000
+
+/* The values a process is started with, after the merge rules of API.md §8.2 (with the
+ * container's own defaults, which already carry the image's, in between):
+ *   cmd  = exec cmd unless [] → container cmd unless [] → image cmd
+ *   user = exec user unless "" → container user unless "" → image user; a jail parameter
+ *          exec.jail_user overrides it (for the container's start; an exec into a running
+ *          container keeps an explicit exec user)
+ *   env  = image env, merged with the container env, merged with the exec env (later wins) */
+typedef struct exec_merged {
+    char **argv;
+    char **env;
+    char *user;
+} exec_merged;
+
+/* EINVAL "no command given ..." when all three cmds are empty. */
+int exec_merge(const container_record *c, char *const *cmd, const char *user, char *const *env,
+               const struct host_jailparams *jp, bool explicit_user_wins, exec_merged *out,
+               kl_error *err);
+void exec_merged_clear(exec_merged *m);
+
+/* POST /exec/create with the cast ExecConfig. Returns the new id (xmalloc'ed).
+ * ENOENT "container not found" (also for a missing container_id). */
+char *exec_create(kl_engine *e, const json_t *config, kl_error *err);
+
+typedef struct exec_started {
+    char container_id[13];
+    bool started_container; /* this exec is the container's main process */
+    /* attach: the process's stream (host_monitor_stream_*), owned by the caller, who passes
+     * the exit code it ends with to exec_ended(). NULL without attach. */
+    struct host_monitor *stream;
+} exec_started;
+
+/* Start the instance (API.md §8.2). Error messages are the wire strings of §7.3:
+ * ENOENT "could not find execution instance matching '<id>'", EPERM "cannot start container
+ * when 'start_container' is false.", EALREADY "executable already started", ENOENT
+ * "container not found"; other errors say what failed. */
+int exec_start(kl_engine *e, const char *exec_id, bool attach, bool start_container,
+               exec_started *out, kl_error *err);
+
+/* An attached stream ended with exit_code: the instance is gone. */
+void exec_ended(kl_engine *e, const char *exec_id, int exit_code);
+
+/* POST /exec/{id}/stop (API.md §8.2). ENOENT with the 404 messages of §6:
+ * "could not find execution instance matching '<id>'", "execution instance have not been
+ * started" (also with stop_container=false, where the original crashes: decision 17),
+ * ETIMEDOUT "timed out while waiting for jail to stop"; EIO "error closing process: ...". */
+int exec_stop(kl_engine *e, const char *exec_id, bool force_stop, bool stop_container,
+              kl_error *err);
+
+/* POST /containers/{id}/stop: ENOENT "container not found", ENOTCONN "container not running";
+ * stops with EXEC_STOP_GRACE_MS. id_out gets the full id. */
+int exec_container_stop(kl_engine *e, const char *ident, char id_out[13], kl_error *err);
+
+/* The container log (ours: GET /containers/{id}/logs). From the monitor while the container
+ * runs (follow: until it ends), else from <run_dir>/container.log. */
+typedef struct exec_log exec_log;
+exec_log *exec_log_open(kl_engine *e, const char *ident, bool follow, kl_error *err);
+/* 1 = data (*data valid until the next call), 0 = end, -1 = error, -2 = timeout (nothing
+ * arrived within timeout_ms; only while following a running container). */
+int exec_log_read(exec_log *l, const void **data, size_t *len, int timeout_ms, kl_error *err);
+void exec_log_close(exec_log *l);
+
+/* kleened start-up: instances whose process ended while kleened was away are marked ended
+ * (exit code from the monitor's state.json); containers with restart_policy on-startup that
+ * do not run are started (an exec with the container's defaults, detached). Errors of single
+ * containers are logged, not returned. */
+int exec_recover(kl_engine *e, kl_error *err);
+
+#endif

@@ -1,0 +1,64 @@
+#!/usr/bin/env bats
+# `klee build` / `klee image build` against a real kleened with a busybox base image.
+load helpers
+
+SCRIPTS="$BATS_TEST_DIRNAME/../../scripts"
+
+setup_file() {
+  start_kleened
+  "$SCRIPTS/mk-busybox-rootfs" "$E2E_DIR/rootfs" >/dev/null
+  klee image create zfs-copy "$E2E_DIR/rootfs" -t busybox:latest >/dev/null
+}
+
+teardown_file() { stop_kleened; }
+
+setup() {
+  CTX=$(mktemp -d "$E2E_DIR/ctx.XXXXXX")
+  echo lol >"$CTX/test.txt"
+}
+
+@test "klee build: step lines, output, snapshot lines, image created + id; relative PATH" {
+  printf 'FROM busybox\nARG who=world\nRUN echo hello $who\nCOPY test.txt /t\n' >"$CTX/Dockerfile"
+  cd "$CTX"
+  run klee build -t cb --build-arg who=klee .
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "${lines[0]}" =~ ^"Started to build image with ID "[0-9a-f]{12}$ ]]
+  [ "${lines[1]}" = "Step 1/4 : FROM busybox" ]
+  [ "${lines[4]}" = "hello klee" ]
+  [[ "${lines[5]}" =~ ^"--> Snapshot created: @"[0-9a-f]{12}$ ]]
+  [ "${lines[-2]}" = "image created" ]
+  id=${lines[-1]}
+  [ "$(klee image inspect cb | jq -r .id)" = "$id" ]
+  run klee image build -t cb --build-arg who=klee .
+  [ "$status" -eq 0 ]
+  [ "$(echo "$output" | grep -c '^--> Using cache @')" = 2 ]
+  run klee build --no-cache -q -t cb --build-arg who=klee -f Dockerfile "$CTX"
+  [ "$status" -eq 0 ]
+  [[ "$output" =~ ^[0-9a-f]{12}$ ]]
+}
+
+@test "klee build: a failed build exits 1 and names the last snapshot; --rm keeps nothing" {
+  printf 'FROM busybox\nCOPY test.txt /t\nRUN false\n' >"$CTX/Dockerfile"
+  run klee build -t cf "$CTX"
+  echo "$output"
+  [ "$status" -eq 1 ]
+  echo "$output" | grep -qx "The command '/bin/sh -c false' returned a non-zero code: 1"
+  echo "$output" | grep -Eq '^Failed to build image [0-9a-f]{12}\. Most recent snapshot is @[0-9a-f]{12}$'
+  klee image inspect cf:failed >/dev/null
+  run klee build --rm -t cf2 "$CTX"
+  [ "$status" -eq 1 ]
+  run klee image inspect cf2:failed
+  [ "$status" -eq 1 ]
+}
+
+@test "klee build: -u, -e, -J reach the RUN steps; --help says PATH is read on the kleened host" {
+  printf 'FROM busybox\nRUN id -un; echo $FOO\n' >"$CTX/Dockerfile"
+  run klee build -u nobody -e FOO=bar -J exec.clean "$CTX"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -qx nobody
+  echo "$output" | grep -qx bar
+  run klee build --help
+  echo "$output" | tr '\n' ' ' | grep -q "kleened host"
+}
