@@ -251,18 +251,18 @@ static void test_interfaces_and_gateways(void **state)
     assert_int_equal(host_bridge_create("custom0", &err), 0);
     networks_set_nat_if(f->e, "up0");
     char d[13];
-    create_ok(f, "{\"name\":\"d\",\"type\":\"custom\",\"interface\":\"custom0\"}", d);
-    _cleanup_json_ json_t *vd = networks_inspect(f->e, "d", &err);
+    create_ok(f, "{\"name\":\"xcust\",\"type\":\"custom\",\"interface\":\"custom0\"}", d);
+    _cleanup_json_ json_t *vd = networks_inspect(f->e, "xcust", &err);
     assert_string_equal(jx_str(json_object_get(vd, "network"), "nat", ""), "up0");
     char removed[13];
-    assert_int_equal(networks_remove(f->e, "d", removed, &err), 0);
+    assert_int_equal(networks_remove(f->e, "xcust", removed, &err), 0);
     assert_string_equal(removed, d);
     assert_true(host_link_exists(-1, "custom0"));
     assert_int_equal(host_link_delete(-1, "custom0", &err), 0);
-    /* not found, with and without the period */
-    assert_int_equal(networks_remove(f->e, "d", NULL, &err), -1);
+    /* not found, with and without the period (a name no id prefix can match) */
+    assert_int_equal(networks_remove(f->e, "xcust", NULL, &err), -1);
     assert_string_equal(err.msg, "network not found.");
-    assert_null(networks_inspect(f->e, "d", &err));
+    assert_null(networks_inspect(f->e, "xcust", &err));
     assert_string_equal(err.msg, "network not found");
     (void)b;
 }
