@@ -18,6 +18,14 @@ void api_containers_update(api_request *req, api_response *res);
 void api_containers_remove(api_request *req, api_response *res);
 void api_containers_prune(api_request *req, api_response *res);
 
+void api_networks_list(api_request *req, api_response *res);
+void api_networks_create(api_request *req, api_response *res);
+void api_networks_inspect(api_request *req, api_response *res);
+void api_networks_remove(api_request *req, api_response *res);
+void api_networks_prune(api_request *req, api_response *res);
+void api_networks_connect(api_request *req, api_response *res);
+void api_networks_disconnect(api_request *req, api_response *res);
+
 void api_images_list(api_request *req, api_response *res);
 void api_images_inspect(api_request *req, api_response *res);
 void api_images_tag(api_request *req, api_response *res);

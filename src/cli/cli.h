@@ -182,5 +182,6 @@ double cli_now(void);
 extern const cli_group cli_volume_group;
 extern const cli_group cli_image_group;
 extern const cli_group cli_container_group;
+extern const cli_group cli_network_group;
 
 #endif

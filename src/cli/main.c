@@ -14,10 +14,7 @@
 #include <unistd.h>
 
 static const cli_group *const groups[] = {
-    &cli_container_group,
-    &cli_image_group,
-    &cli_volume_group,
-    NULL,
+    &cli_container_group, &cli_image_group, &cli_network_group, &cli_volume_group, NULL,
 };
 
 static const cli_shortcut shortcuts[] = {
@@ -27,8 +24,10 @@ static const cli_shortcut shortcuts[] = {
     {"stop", "container", "stop"}, {"isc", "container", "inspect"},
     {"lsc", "container", "ls"},    {"rmc", "container", "rm"},
     {"isi", "image", "inspect"},   {"lsi", "image", "ls"},
-    {"rmi", "image", "rm"},        {"isv", "volume", "inspect"},
-    {"lsv", "volume", "ls"},       {"rmv", "volume", "rm"},
+    {"rmi", "image", "rm"},        {"isn", "network", "inspect"},
+    {"lsn", "network", "ls"},      {"rmn", "network", "rm"},
+    {"isv", "volume", "inspect"},  {"lsv", "volume", "ls"},
+    {"rmv", "volume", "rm"},
 };
 
 static const cli_option root_options[] = {

@@ -4,6 +4,7 @@
 #include "daemon/config.h"
 #include "engine/engine.h"
 #include "engine/exec.h"
+#include "engine/networks.h"
 #include "lib/cleanup.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -154,6 +155,11 @@ int main(int argc, char **argv)
     if (!engine) {
         log_error("opening %s: %s", config.kleene_root, err.msg);
     } else {
+        /* Networks before the API: bridges, forwarding and the firewall as stored. */
+        networks_set_nat_if(engine, config.nat_if);
+        kl_error nerr = KL_ERROR_INIT;
+        if (networks_init(engine, &nerr) < 0)
+            log_warn("networks: %s", nerr.msg);
         api_ctx ctx = {.engine = engine,
                        .max_body_bytes = config.max_body_bytes,
                        .ws_idle_timeout = config.websocket_idle_timeout};

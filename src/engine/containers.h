@@ -69,6 +69,10 @@ char *containers_run_dir(kl_engine *e, const char *id);
  * alive). Cheap enough for listings. */
 bool containers_is_running(kl_engine *e, const char *id);
 
+/* The host pid of the running container's reaper (pid 1 inside), read from its state.json,
+ * or -1 when it does not run. (Implemented in networks.c, which needs it for hot-plug.) */
+int containers_pid(kl_engine *e, const char *id);
+
 /* REST side. Bodies are the normalized objects the API layer cast (schema.h). */
 char *containers_create(kl_engine *e, const json_t *config, kl_error *err);
 json_t *containers_list(kl_engine *e, bool all, kl_error *err);

@@ -113,6 +113,7 @@ void engine_close(kl_engine *e)
     pthread_mutex_destroy(&e->lock);
     free(e->root);
     free(e->run_root);
+    free(e->nat_if);
     free(e);
 }
 

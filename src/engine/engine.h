@@ -19,6 +19,7 @@ typedef struct kl_engine {
     char
         *root; /* absolute, no trailing '/': <root>/metadata.sqlite, image/, container/, volumes/ */
     char *run_root; /* runtime files (monitor sockets ...); may be NULL */
+    char *nat_if;   /* config `nat_if` (networks_set_nat_if); NULL: detect */
     pthread_mutex_t lock;
 } kl_engine;
 

@@ -141,8 +141,3 @@ teardown_file() { stop_kleened; }
   [ "$(stat -c '%a %U' "$SOCK")" = "600 root" ]
 }
 
-@test "endpoints of later issues answer a JSON error" {
-  api GET /networks/list
-  [ "$status_code" = 501 ]
-  echo "$body" | jq -e '.message | length > 0'
-}

@@ -1,0 +1,305 @@
+/* `klee network ...`: create, ls, inspect, rm, prune, connect, disconnect (KLEE-CLI.md §5
+ * network; API.md §6 Networks). Builds requests and chooses what to print per status; the
+ * shared printing and connection handling is in common.c. */
+#include "cli/cli.h"
+#include "lib/cleanup.h"
+#include "lib/jsonx.h"
+#include "lib/xalloc.h"
+
+#include <string.h>
+#include <strings.h>
+
+/* click's BOOL: 1, 0, or -1 for a value it does not accept. */
+static int parse_bool(const char *v)
+{
+    static const char *const yes[] = {"1", "true", "t", "yes", "y", "on"};
+    static const char *const no[] = {"0", "false", "f", "no", "n", "off"};
+    for (size_t i = 0; i < KL_ARRAY_SIZE(yes); i++) {
+        if (strcasecmp(v, yes[i]) == 0)
+            return 1;
+        if (strcasecmp(v, no[i]) == 0)
+            return 0;
+    }
+    return -1;
+}
+
+static const cli_option create_options[] = {
+    {"type", 't', "TEXT",
+     "What kind of network should be created. Possible values are 'bridge', 'loopback', and "
+     "'custom'.  [default: loopback]",
+     NULL},
+    {"interface", 'i', "TEXT",
+     "Name of the interface used on the host for the network. If not set the interface name "
+     "is set to 'kleened' postfixed with an integer. If type is set to 'custom' the value "
+     "should be an existing interface.",
+     NULL},
+    {"subnet", 0, "TEXT", "Subnet in CIDR format for the network", NULL},
+    {"subnet6", 0, "TEXT", "IPv6 subnet in CIDR format for the network", NULL},
+    {"gw", 0, "TEXT",
+     "Only for bridge networks. The default IPv4 router that is added to 'vnet' containers. "
+     "'auto' uses the first IP of the subnet (put on the bridge); '' adds no gateway.  "
+     "[default: auto]",
+     NULL},
+    {"gw6", 0, "TEXT", "Like --gw but for IPv6.  [default: auto]", NULL},
+    {"nat", 0, "BOOLEAN",
+     "Whether or not to use NAT for the network's outgoing traffic.  "
+     "[default: true]",
+     NULL},
+    {"nat-if", 0, "TEXT",
+     "Specify which interface to NAT the IPv4 network traffic to. Defaults to the host's "
+     "gateway interface. Ignored if no-nat is set.",
+     NULL},
+    {"icc", 0, "BOOLEAN",
+     "Whether or not to enable connectivity between containers within the same network.  "
+     "[default: true]",
+     NULL},
+    {"internal", 0, NULL,
+     "Whether or not the network is internal, i.e., not allowing outgoing "
+     "upstream traffic",
+     NULL},
+    {0},
+};
+
+static int network_create(cli_ctx *ctx, const cli_args *a)
+{
+    static const char *const prog = "klee network create";
+    const char *type = cli_value(a, "type") ? cli_value(a, "type") : "loopback";
+    int nat = 1, icc = 1;
+    const char *v;
+    if ((v = cli_value(a, "nat")) && (nat = parse_bool(v)) < 0)
+        return cli_usage_error(prog, "NETWORK_NAME",
+                               "Invalid value for '--nat': '%s' is not a valid boolean.", v);
+    if ((v = cli_value(a, "icc")) && (icc = parse_bool(v)) < 0)
+        return cli_usage_error(prog, "NETWORK_NAME",
+                               "Invalid value for '--icc': '%s' is not a valid boolean.", v);
+    const char *gws[2] = {cli_value(a, "gw"), cli_value(a, "gw6")};
+    for (int i = 0; i < 2; i++) {
+        if (strcmp(type, "bridge") != 0)
+            gws[i] = "";
+        else if (!gws[i] || strcmp(gws[i], "auto") == 0)
+            gws[i] = "<auto>";
+    }
+    const char *nat_value =
+        !nat ? "" : (cli_value(a, "nat-if") ? cli_value(a, "nat-if") : "<host-gateway>");
+    const char *ifname = cli_value(a, "interface");
+    const char *subnet = cli_value(a, "subnet");
+    const char *subnet6 = cli_value(a, "subnet6");
+    _cleanup_json_ json_t *body =
+        json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:b, s:s, s:s, s:s}", "name", a->pos[0], "type",
+                  type, "gateway", gws[0], "gateway6", gws[1], "icc", icc, "interface",
+                  ifname ? ifname : "", "internal", cli_flag(a, "internal"), "nat", nat_value,
+                  "subnet", subnet ? subnet : "", "subnet6", subnet6 ? subnet6 : "");
+    http_response resp = HTTP_RESPONSE_INIT;
+    long status = cli_request(ctx, "POST", "/networks/create", body, &resp);
+    int rc = status < 0      ? CLI_EXIT_FAILURE
+             : status == 201 ? cli_print_id(ctx, &resp)
+                             : cli_print_server_error(ctx, &resp);
+    http_response_free(&resp);
+    return rc;
+}
+
+static const render_column network_columns[] = {
+    {"ID", "36", RENDER_LEFT, 0, 0},           /* cyan */
+    {"NAME", "1;38;5;122", RENDER_LEFT, 0, 0}, /* bold aquamarine1 */
+    {"TYPE", "38;5;122", RENDER_LEFT, 0, 0},   /* aquamarine1 */
+    {"SUBNET", "97", RENDER_LEFT, 0, 0},       /* bright_white */
+};
+
+static int print_networks(cli_ctx *ctx, const http_response *resp)
+{
+    _cleanup_json_ json_t *list = cli_response_json(resp);
+    if (!json_is_array(list)) {
+        cli_error(ctx, "unexpected reply from kleened: %s", resp->body ? resp->body : "");
+        return CLI_EXIT_FAILURE;
+    }
+    size_t n = json_array_size(list);
+    char **cells = xcalloc(4 * n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_array_get(list, i);
+        cells[4 * i] = xstrdup(jx_str(v, "id", ""));
+        cells[4 * i + 1] = xstrdup(jx_str(v, "name", ""));
+        cells[4 * i + 2] = xstrdup(jx_str(v, "type", ""));
+        cells[4 * i + 3] = xstrdup(jx_str(v, "subnet", ""));
+    }
+    cli_print_table(ctx, network_columns, KL_ARRAY_SIZE(network_columns), cells, n);
+    strv_free(cells);
+    return CLI_EXIT_OK;
+}
+
+static int network_ls(cli_ctx *ctx, const cli_args *a)
+{
+    (void)a;
+    http_response resp = HTTP_RESPONSE_INIT;
+    long status = cli_request(ctx, "GET", "/networks/list", NULL, &resp);
+    int rc = status < 0      ? CLI_EXIT_FAILURE
+             : status == 200 ? print_networks(ctx, &resp)
+                             : cli_print_server_error(ctx, &resp);
+    http_response_free(&resp);
+    return rc;
+}
+
+static int network_inspect(cli_ctx *ctx, const cli_args *a)
+{
+    _cleanup_free_ char *name = cli_path_escape(a->pos[0]);
+    _cleanup_free_ char *path = xasprintf("/networks/%s/inspect", name);
+    http_response resp = HTTP_RESPONSE_INIT;
+    long status = cli_request(ctx, "GET", path, NULL, &resp);
+    int rc = status < 0      ? CLI_EXIT_FAILURE
+             : status == 200 ? cli_print_json(ctx, &resp)
+                             : cli_print_server_error(ctx, &resp);
+    http_response_free(&resp);
+    return rc;
+}
+
+static int network_rm(cli_ctx *ctx, const cli_args *a)
+{
+    /* One request per network; stop at the first failure (like the original). */
+    for (size_t i = 0; i < a->npos; i++) {
+        _cleanup_free_ char *name = cli_path_escape(a->pos[i]);
+        _cleanup_free_ char *path = xasprintf("/networks/%s", name);
+        http_response resp = HTTP_RESPONSE_INIT;
+        long status = cli_request(ctx, "DELETE", path, NULL, &resp);
+        int rc = status < 0      ? CLI_EXIT_FAILURE
+                 : status == 200 ? cli_print_id(ctx, &resp)
+                                 : cli_print_server_error(ctx, &resp);
+        http_response_free(&resp);
+        if (rc != CLI_EXIT_OK)
+            return rc;
+    }
+    return CLI_EXIT_OK;
+}
+
+static const cli_option prune_options[] = {
+    {"force", 'f', NULL, "Do not prompt for confirmation", NULL},
+    {0},
+};
+
+static int network_prune(cli_ctx *ctx, const cli_args *a)
+{
+    return cli_prune(ctx, "/networks/prune", "WARNING! This will remove all unused networks.",
+                     cli_flag(a, "force"));
+}
+
+static const cli_option connect_options[] = {
+    {"ip", 0, "TEXT",
+     "IPv4 address used for the container. If omitted, an unused ip is allocated from the "
+     "IPv4 subnet of the network.",
+     NULL},
+    {"ip6", 0, "TEXT",
+     "IPv6 address used for the container. If omitted, an unused ip is allocated from the "
+     "IPv6 subnet of the network.",
+     NULL},
+    {0},
+};
+
+static int network_connect(cli_ctx *ctx, const cli_args *a)
+{
+    const char *ip = cli_value(a, "ip");
+    const char *ip6 = cli_value(a, "ip6");
+    _cleanup_json_ json_t *body =
+        json_pack("{s:s, s:s, s:s, s:s}", "network", a->pos[0], "container", a->pos[1],
+                  "ip_address", ip ? ip : "<auto>", "ip_address6", ip6 ? ip6 : "<auto>");
+    http_response resp = HTTP_RESPONSE_INIT;
+    long status = cli_request(ctx, "POST", "/networks/connect", body, &resp);
+    int rc = status < 0      ? CLI_EXIT_FAILURE
+             : status == 204 ? CLI_EXIT_OK
+                             : cli_print_server_error(ctx, &resp);
+    http_response_free(&resp);
+    return rc;
+}
+
+static int network_disconnect(cli_ctx *ctx, const cli_args *a)
+{
+    _cleanup_free_ char *net = cli_path_escape(a->pos[0]);
+    _cleanup_free_ char *ctr = cli_path_escape(a->pos[1]);
+    _cleanup_free_ char *path = xasprintf("/networks/%s/disconnect/%s", net, ctr);
+    http_response resp = HTTP_RESPONSE_INIT;
+    long status = cli_request(ctx, "POST", path, NULL, &resp);
+    int rc = status < 0      ? CLI_EXIT_FAILURE
+             : status == 204 ? CLI_EXIT_OK
+                             : cli_print_server_error(ctx, &resp);
+    http_response_free(&resp);
+    return rc;
+}
+
+static const cli_command cli_network_create = {
+    .name = "create",
+    .args_usage = "NETWORK_NAME",
+    .short_help = "Create a new network.",
+    .options = create_options,
+    .min_args = 1,
+    .max_args = 1,
+    .no_args_is_help = true,
+    .run = network_create,
+};
+
+static const cli_command cli_network_ls = {
+    .name = "ls",
+    .short_help = "List networks",
+    .max_args = 0,
+    .run = network_ls,
+};
+
+static const cli_command cli_network_inspect = {
+    .name = "inspect",
+    .args_usage = "NETWORK",
+    .short_help = "Display detailed information on a network.",
+    .min_args = 1,
+    .max_args = 1,
+    .no_args_is_help = true,
+    .run = network_inspect,
+};
+
+static const cli_command cli_network_rm = {
+    .name = "rm",
+    .args_usage = "NETWORKS...",
+    .short_help = "Remove one or more networks.",
+    .help = "Remove one or more networks. Any connected containers will be disconnected.",
+    .min_args = 1,
+    .max_args = -1,
+    .no_args_is_help = true,
+    .run = network_rm,
+};
+
+static const cli_command cli_network_prune = {
+    .name = "prune",
+    .short_help = "Remove all unused networks, i.e., networks without connected containers.",
+    .options = prune_options,
+    .max_args = 0,
+    .run = network_prune,
+};
+
+static const cli_command cli_network_connect = {
+    .name = "connect",
+    .args_usage = "NETWORK CONTAINER",
+    .short_help = "Connect a container to a network.",
+    .help = "Connect a container to a network. Running containers are connected at once.",
+    .options = connect_options,
+    .min_args = 2,
+    .max_args = 2,
+    .no_args_is_help = true,
+    .run = network_connect,
+};
+
+static const cli_command cli_network_disconnect = {
+    .name = "disconnect",
+    .args_usage = "NETWORK CONTAINER",
+    .short_help = "Disconnect a container from a network.",
+    .help = "Disconnect a container from a network. Running containers are disconnected at "
+            "once.",
+    .min_args = 2,
+    .max_args = 2,
+    .no_args_is_help = true,
+    .run = network_disconnect,
+};
+
+static const cli_command *const network_commands[] = {
+    &cli_network_create, &cli_network_ls,      &cli_network_inspect,    &cli_network_rm,
+    &cli_network_prune,  &cli_network_connect, &cli_network_disconnect, NULL,
+};
+
+const cli_group cli_network_group = {
+    .name = "network",
+    .short_help = "Manage networks",
+    .commands = network_commands,
+};

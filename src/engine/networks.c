@@ -1,0 +1,1256 @@
+/* Networks (networks.h): rows, links and the firewall.
+ *
+ * The store is the source of truth: links, addresses and nft rules are derived from it and
+ * can always be rebuilt (networks_init). Host changes are made after the validation that can
+ * refuse them, and a failure half-way undoes what was made. This module must not start or
+ * stop containers, nor write container fields other than the addresses of their published
+ * ports (filled like the original, API.md §5.5). */
+#include "engine/networks.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine/containers.h"
+#include "engine/ipam.h"
+#include "engine/portspec.h"
+#include "host/host.h"
+#include "host/net.h"
+#include "lib/buf.h"
+#include "lib/cleanup.h"
+#include "lib/id.h"
+#include "lib/jsonx.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+
+#define AUTO "<auto>"
+#define HOST_GATEWAY "<host-gateway>"
+
+typedef struct net_rec {
+    char id[13];
+    char *name, *type, *ifname, *created;
+    char *subnet, *subnet6, *gateway, *gateway6, *nat;
+    bool icc, internal;
+} net_rec;
+
+static void net_rec_clear(net_rec *n)
+{
+    free(n->name);
+    free(n->type);
+    free(n->ifname);
+    free(n->created);
+    free(n->subnet);
+    free(n->subnet6);
+    free(n->gateway);
+    free(n->gateway6);
+    free(n->nat);
+    memset(n, 0, sizeof(*n));
+}
+
+typedef struct ep_rec {
+    char id[13];
+    char container_id[13];
+    char network_id[13];
+    char *ip, *ip6, *epair;
+} ep_rec;
+
+static void ep_recs_free(ep_rec *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].ip);
+        free(v[i].ip6);
+        free(v[i].epair);
+    }
+    free(v);
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? (const char *)t : "";
+}
+
+static bool is_bridge_type(const char *type)
+{
+    return strcmp(type, "bridge") == 0;
+}
+
+static bool kleened_owns_link(const net_rec *n)
+{
+    return strcmp(n->type, "custom") != 0;
+}
+
+void networks_set_nat_if(kl_engine *e, const char *nat_if)
+{
+    engine_lock(e);
+    free(e->nat_if);
+    e->nat_if = nat_if && nat_if[0] ? xstrdup(nat_if) : NULL;
+    engine_unlock(e);
+}
+
+/* The host gateway interface: the configured nat_if, else the IPv4 default route's. */
+static void host_gateway_if(kl_engine *e, char out[HOST_IFNAME_MAX + 1])
+{
+    out[0] = '\0';
+    if (e->nat_if) {
+        snprintf(out, HOST_IFNAME_MAX + 1, "%s", e->nat_if);
+        return;
+    }
+    kl_error ignored = KL_ERROR_INIT;
+    if (host_default_route_if(4, out, &ignored) < 0)
+        out[0] = '\0';
+}
+
+/* ---- rows ------------------------------------------------------------------------------ */
+
+#define NET_COLUMNS "id, name, type, interface, created, doc"
+
+static void net_from_row(sqlite3_stmt *st, net_rec *n)
+{
+    snprintf(n->id, sizeof(n->id), "%s", col_text(st, 0));
+    n->name = xstrdup(col_text(st, 1));
+    n->type = xstrdup(col_text(st, 2));
+    n->ifname = xstrdup(col_text(st, 3));
+    n->created = xstrdup(col_text(st, 4));
+    _cleanup_json_ json_t *doc = json_loads(col_text(st, 5), 0, NULL);
+    n->subnet = xstrdup(jx_str(doc, "subnet", ""));
+    n->subnet6 = xstrdup(jx_str(doc, "subnet6", ""));
+    n->gateway = xstrdup(jx_str(doc, "gateway", ""));
+    n->gateway6 = xstrdup(jx_str(doc, "gateway6", ""));
+    n->nat = xstrdup(jx_str(doc, "nat", ""));
+    n->icc = jx_bool(doc, "icc", true);
+    n->internal = jx_bool(doc, "internal", false);
+}
+
+static json_t *net_json(const net_rec *n)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b}", "id", n->id, "name",
+                     n->name, "type", n->type, "interface", n->ifname, "subnet", n->subnet,
+                     "subnet6", n->subnet6, "gateway", n->gateway, "gateway6", n->gateway6, "nat",
+                     n->nat, "icc", n->icc, "internal", n->internal);
+}
+
+/* Every network, by name. Under the engine lock. */
+static int nets_all(kl_engine *e, net_rec **out, size_t *n_out, kl_error *err)
+{
+    *out = NULL;
+    *n_out = 0;
+    store_lock(e->store);
+    _cleanup_stmt_ sqlite3_stmt *st =
+        store_prepare(e->store, "SELECT " NET_COLUMNS " FROM networks ORDER BY name", err);
+    int r = st ? 0 : -1;
+    while (st) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+            break;
+        if (rc != SQLITE_ROW) {
+            r = store_fail(e->store, "listing networks", err);
+            break;
+        }
+        *out = xrealloc(*out, (*n_out + 1) * sizeof(**out));
+        memset(&(*out)[*n_out], 0, sizeof(**out));
+        net_from_row(st, &(*out)[(*n_out)++]);
+    }
+    store_unlock(e->store);
+    return r;
+}
+
+static void nets_free(net_rec *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        net_rec_clear(&v[i]);
+    free(v);
+}
+
+/* Exact id, exact name, then a unique id prefix (API.md decision 5 applied to networks: no
+ * crash on ambiguity). 1 found, 0 not found, -1 error (ambiguous: EINVAL). */
+static int net_find(kl_engine *e, const char *ident, net_rec *out, kl_error *err)
+{
+    size_t n = 0;
+    net_rec *v = NULL;
+    if (nets_all(e, &v, &n, err) < 0)
+        return -1;
+    ssize_t hit = -1;
+    for (size_t i = 0; hit < 0 && i < n; i++)
+        if (strcmp(v[i].id, ident) == 0)
+            hit = (ssize_t)i;
+    for (size_t i = 0; hit < 0 && i < n; i++)
+        if (strcmp(v[i].name, ident) == 0)
+            hit = (ssize_t)i;
+    size_t len = strlen(ident);
+    int r = 0;
+    if (hit < 0 && len > 0) {
+        size_t matches = 0;
+        for (size_t i = 0; i < n; i++)
+            if (strncmp(v[i].id, ident, len) == 0) {
+                matches++;
+                hit = (ssize_t)i;
+            }
+        if (matches > 1) {
+            _cleanup_buf_ kl_buf names = KL_BUF_INIT;
+            for (size_t i = 0; i < n; i++)
+                if (strncmp(v[i].id, ident, len) == 0)
+                    kl_buf_printf(&names, "%s%s", names.len ? ", " : "", v[i].id);
+            kl_buf_append(&names, "", 1);
+            r = kl_error_set(err, EINVAL, "network id prefix '%s' is ambiguous: %s", ident,
+                             names.data);
+            hit = -1;
+        }
+    }
+    if (r == 0 && hit >= 0) {
+        *out = v[hit];
+        memset(&v[hit], 0, sizeof(v[hit]));
+        r = 1;
+    }
+    nets_free(v, n);
+    return r;
+}
+
+/* Endpoints matching `where` (a SQL condition on ?1), in connect order. */
+static int eps_query(kl_engine *e, const char *where, const char *arg, ep_rec **out, size_t *n_out,
+                     kl_error *err)
+{
+    *out = NULL;
+    *n_out = 0;
+    _cleanup_free_ char *sql = xasprintf(
+        "SELECT id, container_id, network_id, ip_address, ip_address6, epair FROM endpoints"
+        " WHERE %s ORDER BY rowid",
+        where);
+    store_lock(e->store);
+    _cleanup_stmt_ sqlite3_stmt *st = store_prepare(e->store, sql, err);
+    int r = st ? 0 : -1;
+    if (st && arg)
+        sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
+    while (st) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+            break;
+        if (rc != SQLITE_ROW) {
+            r = store_fail(e->store, "listing endpoints", err);
+            break;
+        }
+        *out = xrealloc(*out, (*n_out + 1) * sizeof(**out));
+        ep_rec *p = &(*out)[(*n_out)++];
+        memset(p, 0, sizeof(*p));
+        snprintf(p->id, sizeof(p->id), "%s", col_text(st, 0));
+        snprintf(p->container_id, sizeof(p->container_id), "%s", col_text(st, 1));
+        snprintf(p->network_id, sizeof(p->network_id), "%s", col_text(st, 2));
+        p->ip = xstrdup(col_text(st, 3));
+        p->ip6 = xstrdup(col_text(st, 4));
+        p->epair = sqlite3_column_type(st, 5) == SQLITE_NULL ? NULL : xstrdup(col_text(st, 5));
+    }
+    store_unlock(e->store);
+    if (r < 0) {
+        ep_recs_free(*out, *n_out);
+        *out = NULL;
+        *n_out = 0;
+    }
+    return r;
+}
+
+static json_t *ep_json(const ep_rec *p)
+{
+    return json_pack("{s:s, s:s, s:s, s:o, s:s, s:s}", "id", p->id, "network_id", p->network_id,
+                     "container_id", p->container_id, "epair",
+                     p->epair ? json_string(p->epair) : json_null(), "ip_address", p->ip,
+                     "ip_address6", p->ip6);
+}
+
+static int ep_set_epair(kl_engine *e, const char *ep_id, const char *epair, kl_error *err)
+{
+    store_lock(e->store);
+    _cleanup_stmt_ sqlite3_stmt *st =
+        store_prepare(e->store, "UPDATE endpoints SET epair = ?2 WHERE id = ?1", err);
+    int r = -1;
+    if (st) {
+        sqlite3_bind_text(st, 1, ep_id, -1, SQLITE_TRANSIENT);
+        if (epair)
+            sqlite3_bind_text(st, 2, epair, -1, SQLITE_TRANSIENT);
+        else
+            sqlite3_bind_null(st, 2);
+        r = sqlite3_step(st) == SQLITE_DONE ? 0 : store_fail(e->store, "updating endpoint", err);
+    }
+    store_unlock(e->store);
+    return r;
+}
+
+static int exec_with_id(kl_engine *e, const char *sql, const char *id, kl_error *err)
+{
+    store_lock(e->store);
+    _cleanup_stmt_ sqlite3_stmt *st = store_prepare(e->store, sql, err);
+    int r = -1;
+    if (st) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+        r = sqlite3_step(st) == SQLITE_DONE ? 0 : store_fail(e->store, "updating the store", err);
+    }
+    store_unlock(e->store);
+    return r;
+}
+
+/* ---- the running side of containers ---------------------------------------------------- */
+
+int containers_pid(kl_engine *e, const char *id)
+{
+    _cleanup_free_ char *dir = containers_run_dir(e, id);
+    if (!dir)
+        return -1;
+    _cleanup_free_ char *path = xasprintf("%s/state.json", dir);
+    _cleanup_json_ json_t *state = json_load_file(path, 0, NULL);
+    if (!state || !jx_bool(state, "running", false))
+        return -1;
+    long long pid = jx_int(state, "container_pid", -1);
+    if (pid <= 1 || pid > 0x7fffffff)
+        return -1;
+    if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+        return -1;
+    return (int)pid;
+}
+
+/* The host end of an endpoint's veth: "kv" + its id (14 characters). */
+static void host_if_name(const char *ep_id, char out[HOST_IFNAME_MAX + 1])
+{
+    snprintf(out, HOST_IFNAME_MAX + 1, "kv%s", ep_id);
+}
+
+/* The gateway address of `family` a container on `n` routes through, or "" (only bridge
+ * networks have gateways; `<auto>` is the subnet's first host address). */
+static void net_gateway_addr(const net_rec *n, int family, char out[IPAM_STRLEN])
+{
+    out[0] = '\0';
+    const char *gw = family == 4 ? n->gateway : n->gateway6;
+    const char *subnet = family == 4 ? n->subnet : n->subnet6;
+    if (!is_bridge_type(n->type) || !gw[0])
+        return;
+    kl_error ignored = KL_ERROR_INIT;
+    ipam_prefix p;
+    ipam_addr a;
+    if (strcmp(gw, AUTO) == 0) {
+        if (!subnet[0] || ipam_prefix_parse(subnet, &p, &ignored) < 0 ||
+            ipam_gateway_auto(&p, &a, &ignored) < 0)
+            return;
+    } else {
+        if (ipam_prefix_parse(gw, &p, &ignored) < 0)
+            return;
+        a = p.addr;
+    }
+    ipam_addr_format(&a, out);
+}
+
+static int prefix_len_of(const char *subnet)
+{
+    ipam_prefix p;
+    kl_error ignored = KL_ERROR_INIT;
+    if (!subnet[0] || ipam_prefix_parse(subnet, &p, &ignored) < 0)
+        return -1;
+    return p.len;
+}
+
+/* True if `nsfd` is kleened's own network namespace: a container there (a wrong or stale
+ * pid) must never get a veth end, addresses or routes. */
+static bool is_own_netns(int nsfd)
+{
+    kl_error ignored = KL_ERROR_INIT;
+    _cleanup_close_ int self = host_netns_open_pid(getpid(), &ignored);
+    struct stat a, b;
+    if (self < 0 || fstat(self, &a) < 0 || fstat(nsfd, &b) < 0)
+        return true;
+    return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* Give a running container (netns `nsfd`) its veth on network `n` for endpoint `ep`. */
+static int plug(kl_engine *e, const net_rec *n, const ep_rec *ep, int nsfd, kl_error *err)
+{
+    if (is_own_netns(nsfd))
+        return kl_error_set(err, EINVAL,
+                            "connecting container %s to network %s: the container does not "
+                            "have its own network namespace",
+                            ep->container_id, n->name);
+    char host_if[HOST_IFNAME_MAX + 1];
+    host_if_name(ep->id, host_if);
+    kl_error ignored = KL_ERROR_INIT;
+    /* A leftover of ours (same endpoint id) from an earlier run. */
+    if (host_link_exists(-1, host_if))
+        host_link_delete(-1, host_if, &ignored);
+    char ctr_if[HOST_IFNAME_MAX + 1] = "";
+    for (int i = 0; i < 100; i++) {
+        snprintf(ctr_if, sizeof(ctr_if), "eth%d", i);
+        if (!host_link_exists(nsfd, ctr_if))
+            break;
+    }
+    /* Privileged: a veth pair named from our endpoint id, its container end created inside
+     * the container's netns (fd opened from the reaper pid the monitor recorded); the
+     * addresses come from our IPAM, never from the container. */
+    const char *master = n->ifname;
+    if (host_veth_create(host_if, master, nsfd, ctr_if, err) < 0) {
+        if (kleened_owns_link(n))
+            return kl_error_prefix(err, "connecting container %s to network %s: ", ep->container_id,
+                                   n->name);
+        /* A custom interface that cannot take bridge ports: the veth stays unattached. */
+        ignored = (kl_error)KL_ERROR_INIT;
+        master = NULL;
+        if (host_veth_create(host_if, NULL, nsfd, ctr_if, err) < 0)
+            return kl_error_prefix(err, "connecting container %s to network %s: ", ep->container_id,
+                                   n->name);
+    }
+    int r = 0;
+    const char *ips[2] = {ep->ip, ep->ip6};
+    const char *subnets[2] = {n->subnet, n->subnet6};
+    for (int f = 0; r == 0 && f < 2; f++) {
+        if (!ips[f][0])
+            continue;
+        int len = prefix_len_of(subnets[f]);
+        _cleanup_free_ char *cidr = xasprintf("%s/%d", ips[f], len < 0 ? (f ? 128 : 32) : len);
+        r = host_addr_add(nsfd, ctr_if, cidr, err);
+    }
+    for (int f = 0; r == 0 && f < 2; f++) {
+        char gw[IPAM_STRLEN];
+        net_gateway_addr(n, f ? 6 : 4, gw);
+        if (!gw[0] || !ips[f][0])
+            continue;
+        kl_error rerr = KL_ERROR_INIT;
+        /* A second network's gateway: the first default route stays. */
+        if (host_route_add_default(nsfd, gw, ctr_if, &rerr) < 0)
+            log_warn("container %s: default route via %s: %s", ep->container_id, gw, rerr.msg);
+    }
+    if (r == 0 && master) {
+        kl_error herr = KL_ERROR_INIT;
+        if (host_bridge_port_set_hairpin(host_if, true, &herr) < 0)
+            log_warn("container %s: hairpin on %s: %s", ep->container_id, host_if, herr.msg);
+    }
+    if (r == 0)
+        r = ep_set_epair(e, ep->id, host_if, err);
+    if (r < 0) {
+        host_link_delete(-1, host_if, &ignored);
+        return kl_error_prefix(err, "connecting container %s to network %s: ", ep->container_id,
+                               n->name);
+    }
+    return 0;
+}
+
+/* Remove an endpoint's veth (deleting one end deletes the pair) and forget its name. */
+static void unplug(kl_engine *e, const ep_rec *ep)
+{
+    char host_if[HOST_IFNAME_MAX + 1];
+    host_if_name(ep->id, host_if);
+    kl_error err = KL_ERROR_INIT;
+    if (host_link_exists(-1, host_if) && host_link_delete(-1, host_if, &err) < 0 &&
+        err.code != ENODEV)
+        log_warn("endpoint %s: deleting %s: %s", ep->id, host_if, err.msg);
+    err = (kl_error)KL_ERROR_INIT;
+    if (ep->epair && ep_set_epair(e, ep->id, NULL, &err) < 0)
+        log_warn("endpoint %s: %s", ep->id, err.msg);
+}
+
+/* ---- firewall -------------------------------------------------------------------------- */
+
+typedef struct fw_build {
+    host_fw_network *nets;
+    size_t n_nets;
+    host_fw_port *ports;
+    size_t n_ports;
+    char **pool;    /* owned strings the arrays point into */
+    char ***ifaces; /* owned interface lists of ports */
+    size_t n_ifaces;
+} fw_build;
+
+static const char *pool_keep(fw_build *b, const char *s)
+{
+    strv_push(&b->pool, s);
+    return b->pool[strv_len(b->pool) - 1];
+}
+
+static void fw_build_free(fw_build *b)
+{
+    free(b->nets);
+    free(b->ports);
+    strv_free(b->pool);
+    for (size_t i = 0; i < b->n_ifaces; i++)
+        strv_free(b->ifaces[i]);
+    free(b->ifaces);
+}
+
+static const char *normalized_subnet(fw_build *b, const char *subnet)
+{
+    ipam_prefix p;
+    kl_error ignored = KL_ERROR_INIT;
+    if (!subnet[0] || ipam_prefix_parse(subnet, &p, &ignored) < 0)
+        return NULL;
+    char out[IPAM_STRLEN];
+    ipam_prefix_format_network(&p, out);
+    return pool_keep(b, out);
+}
+
+/* Fill the addresses of a container's published ports (API.md §5.5) in the store, like the
+ * original does at every regeneration. Best effort. */
+static void save_port_addresses(kl_engine *e, const char *id, json_t *ports)
+{
+    _cleanup_free_ char *text = json_dumps(ports, JSON_COMPACT);
+    if (!text)
+        return;
+    kl_error err = KL_ERROR_INIT;
+    store_lock(e->store);
+    _cleanup_stmt_ sqlite3_stmt *st =
+        store_prepare(e->store,
+                      "UPDATE containers SET doc = json_set(doc, '$.public_ports', json(?2))"
+                      " WHERE id = ?1 AND json_type(doc, '$.public_ports') = 'array'",
+                      &err);
+    if (st) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, text, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            store_fail(e->store, "saving published port addresses", &err);
+    }
+    store_unlock(e->store);
+    if (err.msg[0])
+        log_warn("container %s: %s", id, err.msg);
+}
+
+static void fw_add_container_ports(kl_engine *e, fw_build *b, const char *cid, const net_rec *nets,
+                                   size_t n_nets, const char *gw_if)
+{
+    ep_rec *eps = NULL;
+    size_t n_eps = 0;
+    kl_error err = KL_ERROR_INIT;
+    if (eps_query(e, "container_id = ?1", cid, &eps, &n_eps, &err) < 0) {
+        log_warn("firewall: container %s: %s", cid, err.msg);
+        return;
+    }
+    const char *ip = "", *ip6 = "", *bridge = NULL;
+    for (size_t i = 0; i < n_eps; i++) {
+        bool take = false;
+        if (!ip[0] && eps[i].ip[0]) {
+            ip = pool_keep(b, eps[i].ip);
+            take = true;
+        }
+        if (!ip6[0] && eps[i].ip6[0]) {
+            ip6 = pool_keep(b, eps[i].ip6);
+            take = true;
+        }
+        for (size_t k = 0; take && !bridge && k < n_nets; k++)
+            if (strcmp(nets[k].id, eps[i].network_id) == 0)
+                bridge = pool_keep(b, nets[k].ifname);
+    }
+    ep_recs_free(eps, n_eps);
+
+    container_record rec = {0};
+    if (containers_get(e, cid, &rec, &err) < 0) {
+        log_warn("firewall: container %s: %s", cid, err.msg);
+        return;
+    }
+    bool running = containers_pid(e, cid) >= 0;
+    _cleanup_json_ json_t *ports = rec.public_ports ? json_deep_copy(rec.public_ports) : NULL;
+    bool changed = false;
+    size_t i;
+    json_t *port;
+    json_array_foreach(ports, i, port)
+    {
+        if (strcmp(jx_str(port, "ip_address", ""), ip) != 0 ||
+            strcmp(jx_str(port, "ip_address6", ""), ip6) != 0) {
+            json_object_set_new(port, "ip_address", json_string(ip));
+            json_object_set_new(port, "ip_address6", json_string(ip6));
+            changed = true;
+        }
+        if (!running || (!ip[0] && !ip6[0]))
+            continue;
+        portspec ps;
+        kl_error perr = KL_ERROR_INIT;
+        if (portspec_parse(jx_str(port, "host_port", ""), jx_str(port, "container_port", ""), &ps,
+                           &perr) < 0) {
+            log_warn("firewall: container %s: %s", cid, perr.msg);
+            continue;
+        }
+        char **ifs = jx_strv(json_object_get(port, "interfaces"));
+        if (!ifs || !ifs[0]) {
+            strv_free(ifs);
+            ifs = NULL;
+            if (gw_if[0])
+                strv_push(&ifs, gw_if);
+        }
+        bool ok = true;
+        for (char **p = ifs; p && *p; p++)
+            ok = ok && host_ifname_is_valid(*p);
+        if (!ok) {
+            log_warn("firewall: container %s: invalid interface in published port", cid);
+            strv_free(ifs);
+            continue;
+        }
+        b->ifaces = xrealloc(b->ifaces, (b->n_ifaces + 1) * sizeof(*b->ifaces));
+        b->ifaces[b->n_ifaces++] = ifs;
+        b->ports = xrealloc(b->ports, (b->n_ports + 1) * sizeof(*b->ports));
+        b->ports[b->n_ports++] = (host_fw_port){
+            .is_udp = strcmp(jx_str(port, "protocol", "tcp"), "udp") == 0,
+            .host_first = ps.host_first,
+            .host_last = ps.host_last,
+            .ctr_first = ps.ctr_first,
+            .ctr_last = ps.ctr_last,
+            .interfaces = (const char *const *)ifs,
+            .n_interfaces = strv_len(ifs),
+            .bridge = bridge,
+            .ip = ip,
+            .ip6 = ip6,
+        };
+    }
+    if (changed)
+        save_port_addresses(e, cid, ports);
+    container_record_clear(&rec);
+}
+
+/* Under the engine lock. Builds the whole ruleset from the store and applies it. */
+static int fw_apply_locked(kl_engine *e, kl_error *err)
+{
+    fw_build b = {0};
+    net_rec *nets = NULL;
+    size_t n_nets = 0;
+    if (nets_all(e, &nets, &n_nets, err) < 0)
+        return -1;
+    b.nets = xcalloc(n_nets + 1, sizeof(*b.nets));
+    for (size_t i = 0; i < n_nets; i++) {
+        const net_rec *n = &nets[i];
+        /* API.md decision 10: no rule names an interface that does not exist. */
+        if (!host_link_exists(-1, n->ifname)) {
+            log_warn("firewall: network %s: interface %s does not exist", n->name, n->ifname);
+            continue;
+        }
+        b.nets[b.n_nets++] = (host_fw_network){
+            .bridge = pool_keep(&b, n->ifname),
+            .subnet = normalized_subnet(&b, n->subnet),
+            .subnet6 = normalized_subnet(&b, n->subnet6),
+            .nat_if = n->nat[0] ? pool_keep(&b, n->nat) : NULL,
+            .icc = n->icc,
+            .internal = n->internal,
+        };
+    }
+    char gw_if[HOST_IFNAME_MAX + 1];
+    host_gateway_if(e, gw_if);
+
+    char **cids = NULL;
+    store_lock(e->store);
+    {
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
+            e->store,
+            "SELECT container_id FROM endpoints GROUP BY container_id ORDER BY MIN(rowid)", err);
+        while (st && sqlite3_step(st) == SQLITE_ROW)
+            strv_push(&cids, col_text(st, 0));
+    }
+    store_unlock(e->store);
+    for (char **c = cids; c && *c; c++)
+        fw_add_container_ports(e, &b, *c, nets, n_nets, gw_if);
+    strv_free(cids);
+
+    host_fw_config cfg = {
+        .networks = b.nets, .n_networks = b.n_nets, .ports = b.ports, .n_ports = b.n_ports};
+    int r = host_fw_apply(&cfg, err);
+    fw_build_free(&b);
+    nets_free(nets, n_nets);
+    return r;
+}
+
+/* After a change: apply, and only log a failure (the original does the same). */
+static void fw_update(kl_engine *e)
+{
+    kl_error err = KL_ERROR_INIT;
+    if (fw_apply_locked(e, &err) < 0)
+        log_warn("firewall: %s", err.msg);
+}
+
+int networks_firewall_apply(kl_engine *e, kl_error *err)
+{
+    engine_lock(e);
+    int r = fw_apply_locked(e, err);
+    engine_unlock(e);
+    return r;
+}
+
+/* ---- create, list, inspect, remove, prune ---------------------------------------------- */
+
+static bool interface_used(kl_engine *e, const char *ifname)
+{
+    store_lock(e->store);
+    kl_error ignored = KL_ERROR_INIT;
+    _cleanup_stmt_ sqlite3_stmt *st =
+        store_prepare(e->store, "SELECT 1 FROM networks WHERE interface = ?1", &ignored);
+    bool used = false;
+    if (st) {
+        sqlite3_bind_text(st, 1, ifname, -1, SQLITE_TRANSIENT);
+        used = sqlite3_step(st) == SQLITE_ROW;
+    }
+    store_unlock(e->store);
+    return used;
+}
+
+static bool name_taken(kl_engine *e, const char *name)
+{
+    store_lock(e->store);
+    kl_error ignored = KL_ERROR_INIT;
+    _cleanup_stmt_ sqlite3_stmt *st =
+        store_prepare(e->store, "SELECT 1 FROM networks WHERE name = ?1", &ignored);
+    bool taken = false;
+    if (st) {
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+        taken = sqlite3_step(st) == SQLITE_ROW;
+    }
+    store_unlock(e->store);
+    return taken;
+}
+
+/* Create (or keep) the bridge of a network kleened owns, up, with its `<auto>` gateway
+ * addresses. `fresh`: the link must not exist yet. */
+static int bring_up_link(const net_rec *n, bool fresh, kl_error *err)
+{
+    bool exists = host_link_exists(-1, n->ifname);
+    if (fresh && exists)
+        return kl_error_set(err, EEXIST, "interface %s already exists", n->ifname);
+    /* Privileged: a bridge named by a validated name that no network and no host link
+     * uses; nothing else on the host is touched. */
+    if (!exists && host_bridge_create(n->ifname, err) < 0)
+        return -1;
+    if (host_link_set_up(-1, n->ifname, true, err) < 0)
+        return -1;
+    if (!is_bridge_type(n->type))
+        return 0;
+    char **have = NULL;
+    kl_error ignored = KL_ERROR_INIT;
+    if (host_addr_list(-1, n->ifname, &have, &ignored) < 0)
+        have = NULL;
+    int r = 0;
+    for (int f = 0; r == 0 && f < 2; f++) {
+        const char *gw = f ? n->gateway6 : n->gateway;
+        const char *subnet = f ? n->subnet6 : n->subnet;
+        if (strcmp(gw, AUTO) != 0 || !subnet[0])
+            continue;
+        char addr[IPAM_STRLEN];
+        net_gateway_addr(n, f ? 6 : 4, addr);
+        if (!addr[0])
+            continue;
+        _cleanup_free_ char *cidr = xasprintf("%s/%d", addr, prefix_len_of(subnet));
+        bool present = false;
+        for (char **h = have; h && *h; h++)
+            present = present || strcmp(*h, cidr) == 0;
+        if (!present)
+            r = host_addr_add(-1, n->ifname, cidr, err);
+    }
+    strv_free(have);
+    if (r == 0) {
+        kl_error lerr = KL_ERROR_INIT;
+        if (host_bridge_set_route_localnet(n->ifname, &lerr) < 0)
+            log_debug("network %s: route_localnet: %s", n->name, lerr.msg);
+    }
+    return r;
+}
+
+char *networks_create(kl_engine *e, const json_t *config, kl_error *err)
+{
+    const char *name = jx_str(config, "name", "");
+    const char *type = jx_str(config, "type", "");
+    static const char *const fields[] = {"subnet", "subnet6", "gateway", "gateway6"};
+    for (size_t i = 0; i < KL_ARRAY_SIZE(fields); i++)
+        if (ipam_config_field_check(fields[i], jx_str(config, fields[i], ""), err) < 0)
+            return NULL;
+    if (strcmp(type, "bridge") != 0 && strcmp(type, "loopback") != 0 &&
+        strcmp(type, "custom") != 0) {
+        kl_error_set(err, EINVAL, "invalid network type '%s'", type);
+        return NULL;
+    }
+    if (!name[0]) {
+        kl_error_set(err, EINVAL, "the network name must not be empty");
+        return NULL;
+    }
+    const char *nat = jx_str(config, "nat", HOST_GATEWAY);
+    if (nat[0] && strcmp(nat, HOST_GATEWAY) != 0 && !host_ifname_is_valid(nat)) {
+        kl_error_set(err, EINVAL, "invalid nat interface '%s'", nat);
+        return NULL;
+    }
+    const char *ifname = jx_str(config, "interface", "");
+    if (ifname[0] && !host_ifname_is_valid(ifname)) {
+        kl_error_set(err, EINVAL, "invalid interface name '%s': 1-15 characters of [A-Za-z0-9_.-]",
+                     ifname);
+        return NULL;
+    }
+
+    engine_lock(e);
+    net_rec n = {0};
+    char *result = NULL;
+    do {
+        if (name_taken(e, name)) {
+            kl_error_set(err, EEXIST, "network name is already taken");
+            break;
+        }
+        char autoname[HOST_IFNAME_MAX + 1];
+        if (!ifname[0]) {
+            for (int i = 0;; i++) {
+                snprintf(autoname, sizeof(autoname), "kleene%d", i);
+                if (!interface_used(e, autoname) && !host_link_exists(-1, autoname))
+                    break;
+            }
+            ifname = autoname;
+        }
+        n.name = xstrdup(name);
+        n.type = xstrdup(type);
+        n.ifname = xstrdup(ifname);
+        n.subnet = xstrdup(jx_str(config, "subnet", ""));
+        n.subnet6 = xstrdup(jx_str(config, "subnet6", ""));
+        n.gateway = xstrdup(jx_str(config, "gateway", ""));
+        n.gateway6 = xstrdup(jx_str(config, "gateway6", ""));
+        n.icc = jx_bool(config, "icc", true);
+        n.internal = jx_bool(config, "internal", false);
+        if (strcmp(nat, HOST_GATEWAY) == 0) {
+            char gw_if[HOST_IFNAME_MAX + 1];
+            host_gateway_if(e, gw_if);
+            n.nat = xstrdup(gw_if);
+        } else {
+            n.nat = xstrdup(nat);
+        }
+        if (kleened_owns_link(&n)) {
+            if (interface_used(e, n.ifname)) {
+                kl_error_set(err, EEXIST, "interface %s is already used by another network",
+                             n.ifname);
+                break;
+            }
+            if (bring_up_link(&n, true, err) < 0) {
+                kl_error_prefix(err, "creating network %s: ", name);
+                break;
+            }
+        } else if (!host_link_exists(-1, n.ifname)) {
+            kl_error_set(err, ENODEV,
+                         "interface %s does not exist (a custom network uses an existing one)",
+                         n.ifname);
+            break;
+        }
+        kl_id_new(n.id);
+        char now[32];
+        kl_time_now_iso(now);
+        _cleanup_json_ json_t *docj =
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:b}", "subnet", n.subnet, "subnet6",
+                      n.subnet6, "gateway", n.gateway, "gateway6", n.gateway6, "nat", n.nat, "icc",
+                      n.icc, "internal", n.internal);
+        _cleanup_free_ char *doc = json_dumps(docj, JSON_COMPACT | JSON_SORT_KEYS);
+        store_lock(e->store);
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
+            e->store,
+            "INSERT INTO networks (id, name, type, interface, created, doc) VALUES (?,?,?,?,?,?)",
+            err);
+        int r = -1;
+        if (st) {
+            sqlite3_bind_text(st, 1, n.id, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, n.name, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 3, n.type, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 4, n.ifname, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 5, now, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 6, doc, -1, SQLITE_STATIC);
+            r = sqlite3_step(st) == SQLITE_DONE ? 0
+                                                : store_fail(e->store, "storing the network", err);
+        }
+        store_unlock(e->store);
+        if (r < 0) {
+            kl_error ignored = KL_ERROR_INIT;
+            if (kleened_owns_link(&n))
+                host_link_delete(-1, n.ifname, &ignored);
+            break;
+        }
+        log_info("network %s (%s): created, %s on %s", n.id, n.name, n.type, n.ifname);
+        fw_update(e);
+        result = xstrdup(n.id);
+    } while (0);
+    net_rec_clear(&n);
+    engine_unlock(e);
+    return result;
+}
+
+json_t *networks_list(kl_engine *e, kl_error *err)
+{
+    engine_lock(e);
+    net_rec *v = NULL;
+    size_t n = 0;
+    json_t *list = NULL;
+    if (nets_all(e, &v, &n, err) == 0) {
+        list = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(list, net_json(&v[i]));
+    }
+    nets_free(v, n);
+    engine_unlock(e);
+    return list;
+}
+
+json_t *networks_inspect(kl_engine *e, const char *ident, kl_error *err)
+{
+    engine_lock(e);
+    net_rec n = {0};
+    json_t *out = NULL;
+    int found = net_find(e, ident, &n, err);
+    if (found == 0)
+        kl_error_set(err, ENOENT, "network not found");
+    ep_rec *eps = NULL;
+    size_t n_eps = 0;
+    if (found == 1 && eps_query(e, "network_id = ?1", n.id, &eps, &n_eps, err) == 0) {
+        json_t *list = json_array();
+        for (size_t i = 0; i < n_eps; i++)
+            json_array_append_new(list, ep_json(&eps[i]));
+        out = json_pack("{s:o, s:o}", "network", net_json(&n), "network_endpoints", list);
+    }
+    ep_recs_free(eps, n_eps);
+    net_rec_clear(&n);
+    engine_unlock(e);
+    return out;
+}
+
+/* Under the engine lock: disconnect everything, delete the link and the row. */
+static int remove_locked(kl_engine *e, net_rec *n, kl_error *err)
+{
+    ep_rec *eps = NULL;
+    size_t n_eps = 0;
+    if (eps_query(e, "network_id = ?1", n->id, &eps, &n_eps, err) < 0)
+        return -1;
+    for (size_t i = 0; i < n_eps; i++)
+        unplug(e, &eps[i]);
+    ep_recs_free(eps, n_eps);
+    if (exec_with_id(e, "DELETE FROM endpoints WHERE network_id = ?1", n->id, err) < 0 ||
+        exec_with_id(e, "DELETE FROM networks WHERE id = ?1", n->id, err) < 0)
+        return -1;
+    if (kleened_owns_link(n)) {
+        kl_error lerr = KL_ERROR_INIT;
+        /* Privileged: the link is ours (created for this network, name in its row). */
+        if (host_link_delete(-1, n->ifname, &lerr) < 0 && lerr.code != ENODEV)
+            log_warn("network %s: deleting %s: %s", n->name, n->ifname, lerr.msg);
+    }
+    log_info("network %s (%s): removed", n->id, n->name);
+    return 0;
+}
+
+int networks_remove(kl_engine *e, const char *ident, char id_out[13], kl_error *err)
+{
+    engine_lock(e);
+    net_rec n = {0};
+    int found = net_find(e, ident, &n, err);
+    int r = -1;
+    if (found == 0)
+        kl_error_set(err, ENOENT, "network not found.");
+    if (found == 1 && remove_locked(e, &n, err) == 0) {
+        if (id_out)
+            snprintf(id_out, 13, "%s", n.id);
+        fw_update(e);
+        r = 0;
+    }
+    net_rec_clear(&n);
+    engine_unlock(e);
+    return r;
+}
+
+json_t *networks_prune(kl_engine *e, kl_error *err)
+{
+    engine_lock(e);
+    net_rec *v = NULL;
+    size_t n = 0;
+    json_t *ids = NULL;
+    if (nets_all(e, &v, &n, err) == 0) {
+        ids = json_array();
+        for (size_t i = 0; i < n; i++) {
+            ep_rec *eps = NULL;
+            size_t n_eps = 0;
+            kl_error lerr = KL_ERROR_INIT;
+            if (eps_query(e, "network_id = ?1", v[i].id, &eps, &n_eps, &lerr) < 0) {
+                log_warn("prune: %s", lerr.msg);
+                continue;
+            }
+            ep_recs_free(eps, n_eps);
+            if (n_eps > 0)
+                continue;
+            if (remove_locked(e, &v[i], &lerr) < 0)
+                log_warn("prune: network %s: %s", v[i].id, lerr.msg);
+            else
+                json_array_append_new(ids, json_string(v[i].id));
+        }
+        if (json_array_size(ids) > 0)
+            fw_update(e);
+    }
+    nets_free(v, n);
+    engine_unlock(e);
+    return ids;
+}
+
+/* ---- connect, disconnect --------------------------------------------------------------- */
+
+/* The addresses of `family` in use on network `n`: its endpoints' and its interface's. */
+static size_t used_addresses(kl_engine *e, const net_rec *n, int family, ipam_addr **out)
+{
+    *out = NULL;
+    size_t count = 0;
+    char **texts = NULL;
+    ep_rec *eps = NULL;
+    size_t n_eps = 0;
+    kl_error err = KL_ERROR_INIT;
+    if (eps_query(e, "network_id = ?1", n->id, &eps, &n_eps, &err) == 0)
+        for (size_t i = 0; i < n_eps; i++)
+            if ((family == 4 ? eps[i].ip : eps[i].ip6)[0])
+                strv_push(&texts, family == 4 ? eps[i].ip : eps[i].ip6);
+    ep_recs_free(eps, n_eps);
+    char **on_if = NULL;
+    if (host_link_exists(-1, n->ifname) && host_addr_list(-1, n->ifname, &on_if, &err) == 0)
+        for (char **p = on_if; p && *p; p++) {
+            char *slash = strchr(*p, '/');
+            if (slash)
+                *slash = '\0';
+            strv_push(&texts, *p);
+        }
+    strv_free(on_if);
+    *out = xcalloc(strv_len(texts) + 1, sizeof(**out));
+    for (char **p = texts; p && *p; p++) {
+        kl_error ignored = KL_ERROR_INIT;
+        if (ipam_addr_parse(*p, &(*out)[count], &ignored) == 0 && (*out)[count].family == family)
+            count++;
+    }
+    strv_free(texts);
+    return count;
+}
+
+static int request_address(kl_engine *e, const net_rec *n, int family, const char *request,
+                           char out[IPAM_STRLEN], kl_error *err)
+{
+    ipam_prefix subnet;
+    const char *stext = family == 4 ? n->subnet : n->subnet6;
+    bool has_subnet = stext[0] && ipam_prefix_parse(stext, &subnet, err) == 0;
+    char gwtext[IPAM_STRLEN];
+    net_gateway_addr(n, family, gwtext);
+    ipam_addr gw;
+    kl_error ignored = KL_ERROR_INIT;
+    bool has_gw = gwtext[0] && ipam_addr_parse(gwtext, &gw, &ignored) == 0;
+    _cleanup_free_ ipam_addr *used = NULL;
+    size_t n_used = request[0] && has_subnet ? used_addresses(e, n, family, &used) : 0;
+    return ipam_request(family, request, has_subnet ? &subnet : NULL, used, n_used,
+                        has_gw ? &gw : NULL, out, err);
+}
+
+static int check_driver(const char *driver, const char *type, kl_error *err)
+{
+    if (strcmp(driver, "host") == 0 || strcmp(driver, "disabled") == 0)
+        return kl_error_set(err, EINVAL,
+                            "containers with the '%s' network-driver cannot connect to networks.",
+                            driver);
+    if (strcmp(driver, "vnet") == 0 && strcmp(type, "bridge") != 0)
+        return kl_error_set(err, EINVAL,
+                            "containers using the 'vnet' network-driver can't connect to %s "
+                            "networks",
+                            type);
+    return 0;
+}
+
+static int ep_find(kl_engine *e, const char *cid, const char *nid, ep_rec **out, size_t *n_out,
+                   kl_error *err)
+{
+    _cleanup_free_ char *where =
+        xasprintf("container_id = ?1 AND network_id = '%s'", nid); /* nid: 12 hex from the store */
+    return eps_query(e, where, cid, out, n_out, err);
+}
+
+int networks_connect(kl_engine *e, const json_t *config, kl_error *err)
+{
+    const char *cident = jx_str(config, "container", "");
+    const char *nident = jx_str(config, "network", "");
+    engine_lock(e);
+    container_record c = {0};
+    net_rec n = {0};
+    ep_rec *eps = NULL;
+    size_t n_eps = 0;
+    int r = -1;
+    do {
+        if (containers_get(e, cident, &c, err) < 0)
+            break;
+        int found = net_find(e, nident, &n, err);
+        if (found <= 0) {
+            if (found == 0)
+                kl_error_set(err, ENOENT, "network not found");
+            break;
+        }
+        if (ep_find(e, c.id, n.id, &eps, &n_eps, err) < 0)
+            break;
+        if (n_eps > 0) {
+            kl_error_set(err, EEXIST, "container already connected to the network");
+            break;
+        }
+        if (check_driver(c.network_driver ? c.network_driver : "", n.type, err) < 0)
+            break;
+        char ip[IPAM_STRLEN], ip6[IPAM_STRLEN];
+        if (request_address(e, &n, 4, jx_str(config, "ip_address", ""), ip, err) < 0 ||
+            request_address(e, &n, 6, jx_str(config, "ip_address6", ""), ip6, err) < 0)
+            break;
+        ep_rec ep = {.ip = ip, .ip6 = ip6};
+        kl_id_new(ep.id);
+        snprintf(ep.container_id, sizeof(ep.container_id), "%s", c.id);
+        snprintf(ep.network_id, sizeof(ep.network_id), "%s", n.id);
+        store_lock(e->store);
+        {
+            _cleanup_stmt_ sqlite3_stmt *st =
+                store_prepare(e->store,
+                              "INSERT INTO endpoints (id, container_id, network_id, ip_address,"
+                              " ip_address6) VALUES (?,?,?,?,?)",
+                              err);
+            if (st) {
+                sqlite3_bind_text(st, 1, ep.id, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 2, c.id, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 3, n.id, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 4, ip, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 5, ip6, -1, SQLITE_STATIC);
+                r = sqlite3_step(st) == SQLITE_DONE
+                        ? 0
+                        : store_fail(e->store, "storing the endpoint", err);
+            }
+        }
+        store_unlock(e->store);
+        if (r < 0)
+            break;
+        int pid = containers_pid(e, c.id);
+        if (pid > 0) {
+            /* Hot-plug into the running container (our difference from the original). */
+            int nsfd = host_netns_open_pid(pid, err);
+            r = nsfd < 0 ? -1 : plug(e, &n, &ep, nsfd, err);
+            if (nsfd >= 0)
+                close(nsfd);
+            if (r < 0) {
+                kl_error ignored = KL_ERROR_INIT;
+                exec_with_id(e, "DELETE FROM endpoints WHERE id = ?1", ep.id, &ignored);
+                break;
+            }
+        }
+        log_info("container %s: connected to network %s (%s%s%s)", c.id, n.name, ip,
+                 ip[0] && ip6[0] ? " " : "", ip6);
+        fw_update(e);
+    } while (0);
+    ep_recs_free(eps, n_eps);
+    net_rec_clear(&n);
+    container_record_clear(&c);
+    engine_unlock(e);
+    return r;
+}
+
+int networks_disconnect(kl_engine *e, const char *network, const char *container, kl_error *err)
+{
+    engine_lock(e);
+    container_record c = {0};
+    net_rec n = {0};
+    ep_rec *eps = NULL;
+    size_t n_eps = 0;
+    int r = -1;
+    do {
+        if (containers_get(e, container, &c, err) < 0)
+            break;
+        int found = net_find(e, network, &n, err);
+        if (found <= 0) {
+            if (found == 0)
+                kl_error_set(err, ENOENT, "network not found");
+            break;
+        }
+        if (ep_find(e, c.id, n.id, &eps, &n_eps, err) < 0)
+            break;
+        if (n_eps == 0) {
+            kl_error_set(err, ENOENT, "endpoint configuration not found");
+            break;
+        }
+        unplug(e, &eps[0]);
+        if (exec_with_id(e, "DELETE FROM endpoints WHERE id = ?1", eps[0].id, err) < 0)
+            break;
+        log_info("container %s: disconnected from network %s", c.id, n.name);
+        fw_update(e);
+        r = 0;
+    } while (0);
+    ep_recs_free(eps, n_eps);
+    net_rec_clear(&n);
+    container_record_clear(&c);
+    engine_unlock(e);
+    return r;
+}
+
+/* ---- start-up and container hooks ------------------------------------------------------ */
+
+int networks_init(kl_engine *e, kl_error *err)
+{
+    engine_lock(e);
+    net_rec *v = NULL;
+    size_t n = 0;
+    int r = nets_all(e, &v, &n, err);
+    for (size_t i = 0; r == 0 && i < n; i++) {
+        kl_error lerr = KL_ERROR_INIT;
+        if (kleened_owns_link(&v[i]) && bring_up_link(&v[i], false, &lerr) < 0)
+            log_warn("network %s: re-creating %s: %s", v[i].name, v[i].ifname, lerr.msg);
+        else if (!kleened_owns_link(&v[i]) && !host_link_exists(-1, v[i].ifname))
+            log_warn("network %s: custom interface %s does not exist", v[i].name, v[i].ifname);
+    }
+    nets_free(v, n);
+    /* Endpoints of containers that died while kleened was away lost their veth. */
+    ep_rec *eps = NULL;
+    size_t n_eps = 0;
+    if (r == 0 && eps_query(e, "epair IS NOT NULL", NULL, &eps, &n_eps, err) == 0) {
+        for (size_t i = 0; i < n_eps; i++)
+            if (containers_pid(e, eps[i].container_id) < 0)
+                unplug(e, &eps[i]);
+    }
+    ep_recs_free(eps, n_eps);
+    if (r == 0) {
+        kl_error ferr = KL_ERROR_INIT;
+        if (host_net_enable_forwarding(true, &ferr) < 0)
+            log_warn("enabling forwarding: %s", ferr.msg);
+        fw_update(e);
+    }
+    engine_unlock(e);
+    return r;
+}
+
+int networks_container_started(kl_engine *e, const char *container_id, int container_pid,
+                               kl_error *err)
+{
+    engine_lock(e);
+    container_record c = {0};
+    ep_rec *eps = NULL;
+    size_t n_eps = 0;
+    int nsfd = -1;
+    int r = containers_get(e, container_id, &c, err);
+    bool wired = r == 0 && c.network_driver && strcmp(c.network_driver, "host") != 0 &&
+                 strcmp(c.network_driver, "disabled") != 0;
+    if (wired)
+        r = eps_query(e, "container_id = ?1", c.id, &eps, &n_eps, err);
+    if (wired && r == 0 && n_eps > 0) {
+        nsfd = host_netns_open_pid(container_pid, err);
+        if (nsfd < 0)
+            r = -1;
+    }
+    size_t done = 0;
+    for (; wired && r == 0 && done < n_eps; done++) {
+        net_rec n = {0};
+        int found = net_find(e, eps[done].network_id, &n, err);
+        if (found == 1)
+            r = plug(e, &n, &eps[done], nsfd, err);
+        else if (found == 0)
+            r = kl_error_set(err, ENOENT, "network %s not found", eps[done].network_id);
+        else
+            r = -1;
+        net_rec_clear(&n);
+    }
+    if (r < 0)
+        for (size_t i = 0; i < done; i++)
+            unplug(e, &eps[i]);
+    if (nsfd >= 0)
+        close(nsfd);
+    if (r == 0 && wired && n_eps > 0)
+        fw_update(e);
+    ep_recs_free(eps, n_eps);
+    container_record_clear(&c);
+    engine_unlock(e);
+    return r;
+}
+
+void networks_container_stopped(kl_engine *e, const char *container_id)
+{
+    engine_lock(e);
+    ep_rec *eps = NULL;
+    size_t n_eps = 0;
+    kl_error err = KL_ERROR_INIT;
+    if (eps_query(e, "container_id = ?1", container_id, &eps, &n_eps, &err) < 0)
+        log_warn("container %s: %s", container_id, err.msg);
+    for (size_t i = 0; i < n_eps; i++)
+        unplug(e, &eps[i]);
+    ep_recs_free(eps, n_eps);
+    fw_update(e);
+    engine_unlock(e);
+}

@@ -1,0 +1,77 @@
+/* Networks (API.md §5.12-§5.15, §6 Networks, §9, §10; DESIGN.md §2): rows in `networks` and
+ * `endpoints`, the host links they stand for, and the firewall built from all of them.
+ *
+ * On Linux every network is reached through a bridge: `bridge` networks get a Linux bridge
+ * (with the `<auto>` gateways as addresses), `loopback` networks get a bridge too but their
+ * gateways are ignored (no address on it, no default route in containers: a private L2
+ * segment), and `custom` networks use an existing interface that is never created or
+ * deleted here. A container on a network gets a veth pair: its end (`eth<N>`) inside the
+ * container's netns with the endpoint's addresses, the host end (`kv<endpoint id>`) on the
+ * bridge. The `ipnet` driver is mapped like `vnet` (DESIGN.md §2); unlike the original,
+ * running containers of either driver can be connected (hot-plug) and disconnected.
+ *
+ * Our fixes (API.md decisions 6-10): names are unique by name only; the network and
+ * broadcast addresses are never allocated; a static address outside the subnet or taken is
+ * refused; the firewall is rebuilt from the store on every change that affects it
+ * (create, remove, prune, connect, disconnect, container start and stop) and never names an
+ * interface that does not exist. A firewall failure is logged, not returned (as the
+ * original). Every public function takes the engine lock itself. */
+#ifndef KL_ENGINE_NETWORKS_H
+#define KL_ENGINE_NETWORKS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "engine/engine.h"
+#include "lib/error.h"
+
+/* The interface `nat: "<host-gateway>"` and published ports with no interface resolve to
+ * (kleened's `nat_if` config key); NULL or "" = detect the default route's interface. */
+void networks_set_nat_if(kl_engine *e, const char *nat_if);
+
+/* Create from a NetworkConfig (normalized by the API schema; missing fields take the
+ * defaults of §5.12). Returns the new id (xmalloc'ed). Errors (all 409 at the API): the
+ * §5.12 messages in the §5.12 order, "network name is already taken", interface errors. */
+char *networks_create(kl_engine *e, const json_t *config, kl_error *err);
+
+/* Network[] ordered by name. */
+json_t *networks_list(kl_engine *e, kl_error *err);
+
+/* {"network": Network, "network_endpoints": EndPoint[]}. ENOENT "network not found". */
+json_t *networks_inspect(kl_engine *e, const char *ident, kl_error *err);
+
+/* Disconnect every container, delete the interface (unless custom) and the row.
+ * ENOENT "network not found." (with the period, as the original). */
+int networks_remove(kl_engine *e, const char *ident, char id_out[13], kl_error *err);
+
+/* Remove every network with no endpoints; returns their ids (name order). */
+json_t *networks_prune(kl_engine *e, kl_error *err);
+
+/* Connect from an EndPointConfig {container, network, ip_address, ip_address6}. Errors in
+ * the order of API.md §9.4: ENOENT "container not found" / "network not found", EEXIST
+ * "container already connected to the network", then driver (§9.2) and IPAM (§9.3). A
+ * running container gets its veth at once. */
+int networks_connect(kl_engine *e, const json_t *config, kl_error *err);
+
+/* Remove the endpoint (and the veth of a running container). Errors: "container not
+ * found", "network not found", "endpoint configuration not found". */
+int networks_disconnect(kl_engine *e, const char *network, const char *container, kl_error *err);
+
+/* kleened start: re-create the interfaces (and `<auto>` gateway addresses) of stored
+ * networks, clear stale `epair`s, enable forwarding, apply the firewall. Failures of one
+ * network are logged and do not stop the others. */
+int networks_init(kl_engine *e, kl_error *err);
+
+/* Container start hook (after the container's netns exists, before its command runs):
+ * for each endpoint create the veth inside the netns of `container_pid`, add the
+ * addresses, default routes via the bridge networks' gateways, hairpin on, record the
+ * `epair`, then apply the firewall. Nothing for the `host`/`disabled` drivers. */
+int networks_container_started(kl_engine *e, const char *container_id, int container_pid,
+                               kl_error *err);
+/* Container stop hook: the veths died with the netns; clear `epair` and apply the firewall. */
+void networks_container_stopped(kl_engine *e, const char *container_id);
+
+/* Rebuild the firewall from the store and running containers and apply it. */
+int networks_firewall_apply(kl_engine *e, kl_error *err);
+
+#endif
