@@ -1,9 +1,12 @@
-/* klee's HTTP client over libcurl: UNIX sockets, TCP, TLS with client certificates.
+/* klee's HTTP client: UNIX sockets, TCP, TLS with client certificates.
  *
+ * Plain HTTP over a UNIX socket (the default) is spoken natively, one connection per
+ * request (Connection: close); TCP and TLS targets use libcurl, loaded with dlopen when
+ * the client is made (see curlshim.h), so that a local klee starts fast.
  * One request at a time, JSON bodies, the answer as status + body. It knows nothing of
  * Kleene's endpoints or messages (that is the command files' job) and prints nothing.
- * http_stream_* opens a raw connection (CURLOPT_CONNECT_ONLY) for the WebSocket client:
- * the framing lives in lib/ws, this only moves bytes. */
+ * http_stream_* opens a raw connection (a plain socket, or CURLOPT_CONNECT_ONLY) for the
+ * WebSocket client: the framing lives in lib/ws, this only moves bytes. */
 #ifndef KLEE_HTTP_H
 #define KLEE_HTTP_H
 
@@ -43,7 +46,9 @@ typedef struct http_tls {
 typedef struct http_client http_client;
 
 /* Validates the TLS settings (cert without key → EINVAL "When '--tlscert' is set you must
- * also provide the '--tlskey'"). `target` and `tls` strings are copied. */
+ * also provide the '--tlskey'"). `target` and `tls` strings are copied. For a TCP or TLS
+ * target it loads libcurl: ENOPKG "TCP and TLS hosts need libcurl (libcurl4): ..." when
+ * it cannot. */
 http_client *http_client_new(const http_target *target, const http_tls *tls, long timeout_s,
                              kl_error *err);
 void http_client_free(http_client *c);
@@ -61,10 +66,13 @@ typedef struct http_response {
     }
 void http_response_free(http_response *r);
 
-/* Send `method path` (path begins with "/", query included), with `json_body` as
- * application/json when non-NULL. Any HTTP status is a success here. Errors: ETIMEDOUT
- * for a timeout; otherwise the connection failed (ECONNREFUSED, ENOENT, EACCES ... when
- * the OS said why, else EIO), the message being the reason. */
+/* Send `method path` (path begins with "/", query included, no spaces or controls), with
+ * `json_body` as application/json when non-NULL. Any HTTP status is a success here.
+ * Errors: ETIMEDOUT for a timeout (the whole exchange is bounded by the client's
+ * timeout); EPROTO for a reply that is not HTTP/1.x or is cut short; EMSGSIZE for
+ * headers over 64 KiB or a body over 64 MiB; otherwise the connection failed
+ * (ECONNREFUSED, ENOENT, EACCES ... when the OS said why, else EIO), the message being
+ * the reason ("/run/kleened.sock: No such file or directory"). */
 int http_request(http_client *c, const char *method, const char *path, const char *json_body,
                  http_response *resp, kl_error *err);
 

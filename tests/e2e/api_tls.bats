@@ -84,3 +84,18 @@ tls_curl() { in_ns curl -s --cacert "$CERTS/ca.pem" "$@"; }
   [ "${output##*$'\n'}" != 200 ]
   assert_alive
 }
+
+@test "klee works over TLS with a client certificate (libcurl loaded on demand)" {
+  run in_ns "$KLEE" --host "https://127.0.0.1:$PORT" --tlscacert "$CERTS/ca.pem" \
+    --tlscert "$CERTS/client.pem" --tlskey "$CERTS/client.key" volume create tlsklee
+  [ "$status" -eq 0 ]
+  [ "$output" = tlsklee ]
+  run in_ns "$KLEE" --host "https://127.0.0.1:$PORT" --tlscacert "$CERTS/ca.pem" \
+    --tlscert "$CERTS/client.pem" --tlskey "$CERTS/client.key" volume ls
+  [ "$status" -eq 0 ]
+  [[ "$output" == *tlsklee* ]]
+  # without a client certificate it is refused (at the handshake or with 403)
+  run in_ns "$KLEE" --host "https://127.0.0.1:$PORT" --tlscacert "$CERTS/ca.pem" volume ls
+  [ "$status" -eq 1 ]
+  [[ "$output" != *tlsklee* ]]
+}
