@@ -216,4 +216,5 @@ void api_exec_start(api_ws_session *s, json_t *config)
             ? xasprintf("%s has exited with exit-code %d", exec_id, code)
             : xasprintf("executable %s and its container exited with exit-code %d", exec_id, code);
     api_ws_close(s, KL_WS_CLOSE_NORMAL, "closing", msg, "");
+    exec_after_end(e, exec_id, running);
 }

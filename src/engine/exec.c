@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "engine/images.h"
+#include "engine/networks.h"
 #include "engine/volumes.h"
 #include "host/host.h"
 #include "host/monitor.h"
@@ -292,6 +293,9 @@ static int start_container(kl_engine *e, const container_record *c, const exec_r
     char **sources = xcalloc(c->n_mounts + 1, sizeof(*sources));
     int r = -1;
     bool mounted = false;
+    _cleanup_close_ int netns_fd = -1;
+    bool plugged = false;
+    char netns_path[64] = "";
     do {
         if (images_resolve_stack(e, c->image_ref, &stack, err) < 0)
             break;
@@ -354,15 +358,35 @@ static int start_container(kl_engine *e, const container_record *c, const exec_r
             .attach = attach,
         };
         host_jailparams_apply(&jp, &spec.container);
+        /* A container on networks gets its interfaces before its first process runs: the
+         * namespace is made and wired here, and the runtime joins it. */
+        if (spec.container.netns == HOST_NETNS_NEW && networks_container_is_wired(e, c->id)) {
+            netns_fd = host_netns_new(err);
+            if (netns_fd < 0)
+                break;
+            if (networks_container_plug(e, c->id, netns_fd, err) < 0)
+                break;
+            plugged = true;
+            snprintf(netns_path, sizeof(netns_path), "/proc/%d/fd/%d", (int)getpid(), netns_fd);
+            spec.container.netns = HOST_NETNS_PATH;
+            spec.container.netns_path = netns_path;
+        }
         host_monitor_info info;
         if (host_monitor_start(&spec, &info, err) < 0)
             break;
         out->stream = info.stream;
         out->started_container = true;
+        if (plugged) {
+            kl_error fw = KL_ERROR_INIT;
+            if (networks_firewall_apply(e, &fw) < 0)
+                log_warn("container %s: firewall: %s", c->id, fw.msg);
+        }
         log_info("container %s started (monitor %d, pid %d) by exec %s", c->id, info.monitor_pid,
                  info.container_pid, row->id);
         r = 0;
     } while (0);
+    if (r < 0 && plugged)
+        networks_container_stopped(e, c->id);
     if (r < 0 && mounted) {
         kl_error ignored = KL_ERROR_INIT;
         if (host_rootfs_unmount(rootfs, &ignored) < 0)
@@ -453,6 +477,24 @@ void exec_ended(kl_engine *e, const char *exec_id, int exit_code)
     mark_exited(e, exec_id, exit_code);
 }
 
+void exec_container_ended(kl_engine *e, const char *container_id)
+{
+    /* Only containers with interfaces touch the firewall: an nft reload costs ~15 ms. */
+    if (networks_container_is_wired(e, container_id))
+        networks_container_stopped(e, container_id);
+}
+
+void exec_after_end(kl_engine *e, const char *exec_id, bool container_running)
+{
+    if (container_running)
+        return;
+    exec_row row = {0};
+    kl_error err = KL_ERROR_INIT;
+    if (row_load(e, exec_id, &row, &err) == 0)
+        exec_container_ended(e, row.container_id);
+    exec_row_clear(&row);
+}
+
 /* ---- stop ------------------------------------------------------------------------------- */
 
 /* Mark every running exec of the container whose process has ended. */
@@ -493,8 +535,10 @@ static int stop_monitor(kl_engine *e, const char *container_id, int *exit_code, 
     int r = host_monitor_stop(m, EXEC_STOP_GRACE_MS, exit_code, err);
     host_monitor_close(m);
     sync_container_execs(e, container_id);
-    if (r == 0)
+    if (r == 0) {
         log_info("container %s stopped, exit code %d", container_id, *exit_code);
+        exec_container_ended(e, container_id);
+    }
     return r;
 }
 

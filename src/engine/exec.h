@@ -77,6 +77,11 @@ int exec_start(kl_engine *e, const char *exec_id, bool attach, bool start_contai
 
 /* An attached stream ended with exit_code: the instance is gone. */
 void exec_ended(kl_engine *e, const char *exec_id, int exit_code);
+/* The container has ended: bring what depends on it up to date (its network endpoints and
+ * the firewall). exec_after_end does it for the container of an exec whose end reported
+ * container_running=false; call both off the reply path. */
+void exec_container_ended(kl_engine *e, const char *container_id);
+void exec_after_end(kl_engine *e, const char *exec_id, bool container_running);
 
 /* POST /exec/{id}/stop (API.md §8.2). ENOENT with the 404 messages of §6:
  * "could not find execution instance matching '<id>'", "execution instance have not been

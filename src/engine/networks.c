@@ -1197,8 +1197,27 @@ int networks_init(kl_engine *e, kl_error *err)
     return r;
 }
 
-int networks_container_started(kl_engine *e, const char *container_id, int container_pid,
-                               kl_error *err)
+bool networks_container_is_wired(kl_engine *e, const char *container_id)
+{
+    engine_lock(e);
+    kl_error err = KL_ERROR_INIT;
+    container_record c = {0};
+    ep_rec *eps = NULL;
+    size_t n_eps = 0;
+    bool wired = containers_get(e, container_id, &c, &err) == 0 && c.network_driver &&
+                 strcmp(c.network_driver, "host") != 0 &&
+                 strcmp(c.network_driver, "disabled") != 0 &&
+                 eps_query(e, "container_id = ?1", c.id, &eps, &n_eps, &err) == 0 && n_eps > 0;
+    ep_recs_free(eps, n_eps);
+    container_record_clear(&c);
+    engine_unlock(e);
+    return wired;
+}
+
+/* Plug every endpoint of the container into the namespace given by nsfd, or by the pid's
+ * namespace when nsfd < 0. */
+static int container_plug(kl_engine *e, const char *container_id, int nsfd_given, int container_pid,
+                          bool update_firewall, kl_error *err)
 {
     engine_lock(e);
     container_record c = {0};
@@ -1211,7 +1230,7 @@ int networks_container_started(kl_engine *e, const char *container_id, int conta
     if (wired)
         r = eps_query(e, "container_id = ?1", c.id, &eps, &n_eps, err);
     if (wired && r == 0 && n_eps > 0) {
-        nsfd = host_netns_open_pid(container_pid, err);
+        nsfd = nsfd_given >= 0 ? nsfd_given : host_netns_open_pid(container_pid, err);
         if (nsfd < 0)
             r = -1;
     }
@@ -1230,14 +1249,25 @@ int networks_container_started(kl_engine *e, const char *container_id, int conta
     if (r < 0)
         for (size_t i = 0; i < done; i++)
             unplug(e, &eps[i]);
-    if (nsfd >= 0)
+    if (nsfd >= 0 && nsfd != nsfd_given)
         close(nsfd);
-    if (r == 0 && wired && n_eps > 0)
+    if (r == 0 && wired && n_eps > 0 && update_firewall)
         fw_update(e);
     ep_recs_free(eps, n_eps);
     container_record_clear(&c);
     engine_unlock(e);
     return r;
+}
+
+int networks_container_started(kl_engine *e, const char *container_id, int container_pid,
+                               kl_error *err)
+{
+    return container_plug(e, container_id, -1, container_pid, true, err);
+}
+
+int networks_container_plug(kl_engine *e, const char *container_id, int netns_fd, kl_error *err)
+{
+    return container_plug(e, container_id, netns_fd, -1, false, err);
 }
 
 void networks_container_stopped(kl_engine *e, const char *container_id)

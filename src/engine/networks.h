@@ -66,6 +66,14 @@ int networks_init(kl_engine *e, kl_error *err);
  * for each endpoint create the veth inside the netns of `container_pid`, add the
  * addresses, default routes via the bridge networks' gateways, hairpin on, record the
  * `epair`, then apply the firewall. Nothing for the `host`/`disabled` drivers. */
+/* Whether the container has endpoints that need interfaces (a driver other than host and
+ * disabled, and at least one network). */
+bool networks_container_is_wired(kl_engine *e, const char *container_id);
+/* Like networks_container_started, into the network namespace `netns_fd` (e.g. one made with
+ * host_netns_new before the container's first process runs), but without the firewall: the
+ * caller applies it (networks_firewall_apply) once the container runs, since only running
+ * containers' published ports are in it. */
+int networks_container_plug(kl_engine *e, const char *container_id, int netns_fd, kl_error *err);
 int networks_container_started(kl_engine *e, const char *container_id, int container_pid,
                                kl_error *err);
 /* Container stop hook: the veths died with the netns; clear `epair` and apply the firewall. */

@@ -26,6 +26,11 @@ bool host_ifname_is_valid(const char *name);
 /* An fd (O_CLOEXEC) for the network namespace of process `pid`. */
 int host_netns_open_pid(pid_t pid, kl_error *err);
 
+/* A new, empty network namespace with `lo` up, as an fd (O_CLOEXEC); it lives as long as the
+ * fd or a process in it. Lets the caller wire a container's interfaces before the container's
+ * first process runs (the runtime joins it through /proc/<pid>/fd/<fd>). */
+int host_netns_new(kl_error *err);
+
 /* ---- links -------------------------------------------------------------------------- */
 
 /* Create a bridge in the current netns (down). EEXIST if a link of that name exists. */

@@ -53,6 +53,30 @@ int host_netns_open_pid(pid_t pid, kl_error *err)
     return fd;
 }
 
+int host_netns_new(kl_error *err)
+{
+    _cleanup_close_ int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (self < 0)
+        return kl_error_errno(err, errno, "opening our own network namespace");
+    /* Privileged: a fresh namespace for this thread only; it returns to ours at once. */
+    if (unshare(CLONE_NEWNET) < 0)
+        return kl_error_errno(err, errno, "creating a network namespace");
+    int fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    int saved = errno;
+    if (setns(self, CLONE_NEWNET) < 0) {
+        /* The thread would keep working in the new netns: never continue. */
+        log_error("cannot return to our network namespace: %s", strerror(errno));
+        abort();
+    }
+    if (fd < 0)
+        return kl_error_errno(err, saved, "opening the new network namespace");
+    if (host_link_set_up(fd, "lo", true, err) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 /* ---- the netlink channel ------------------------------------------------------------ */
 
 typedef struct nl {
