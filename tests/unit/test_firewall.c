@@ -321,8 +321,12 @@ int main(void)
 {
     is_root = geteuid() == 0;
     int orig = -1;
+    /* A kleened running on this host owns a table inet kleene there: only a table that the
+     * test itself would have left counts. */
+    bool had_table = false;
     if (is_root) {
         orig = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+        had_table = host_fw_run_nft("list table inet kleene\n", false, NULL) == 0;
         if (nt_enter_fresh_host() < 0) {
             perror("unshare(CLONE_NEWNET)");
             return 1;
@@ -341,7 +345,7 @@ int main(void)
             fprintf(stderr, "links left behind in the original namespace\n");
             rc = 1;
         }
-        if (setns(orig, CLONE_NEWNET) == 0 &&
+        if (setns(orig, CLONE_NEWNET) == 0 && !had_table &&
             host_fw_run_nft("list table inet kleene\n", false, NULL) == 0) {
             fprintf(stderr, "table inet kleene exists in the original namespace\n");
             rc = 1;
