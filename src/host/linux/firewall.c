@@ -159,17 +159,34 @@ static int check_port(const host_fw_port *p, kl_error *err)
     return 0;
 }
 
+static void render_port(kl_buf *b, const host_fw_port *p, bool prerouting)
+{
+    char ip[INET6_ADDRSTRLEN], ip6[INET6_ADDRSTRLEN], ha[INET6_ADDRSTRLEN];
+    int af4 = AF_INET, af6 = AF_INET6, haf = 0;
+    bool has_ha = is_set(p->host_addr) && fw_addr(p->host_addr, &haf, ha, NULL) == 0;
+    if (is_set(p->ip) && fw_addr(p->ip, &af4, ip, NULL) == 0 && (!has_ha || haf == AF_INET))
+        dnat_rule(b, p, prerouting, AF_INET, ip, has_ha ? ha : NULL);
+    if (is_set(p->ip6) && fw_addr(p->ip6, &af6, ip6, NULL) == 0 && (!has_ha || haf == AF_INET6))
+        dnat_rule(b, p, prerouting, AF_INET6, ip6, has_ha ? ha : NULL);
+}
+
 static void render_ports(kl_buf *b, const host_fw_config *cfg, bool prerouting)
 {
+    /* The bridges of all networks: containers reach a published port through a host
+     * address too (another container's, or their own: hairpin), arriving on their bridge
+     * rather than on the port's interfaces. */
+    _cleanup_free_ const char **bridges = xcalloc(cfg->n_networks + 1, sizeof(*bridges));
+    for (size_t i = 0; i < cfg->n_networks; i++)
+        bridges[i] = cfg->networks[i].bridge;
     for (size_t i = 0; i < cfg->n_ports; i++) {
         const host_fw_port *p = &cfg->ports[i];
-        char ip[INET6_ADDRSTRLEN], ip6[INET6_ADDRSTRLEN], ha[INET6_ADDRSTRLEN];
-        int af4 = AF_INET, af6 = AF_INET6, haf = 0;
-        bool has_ha = is_set(p->host_addr) && fw_addr(p->host_addr, &haf, ha, NULL) == 0;
-        if (is_set(p->ip) && fw_addr(p->ip, &af4, ip, NULL) == 0 && (!has_ha || haf == AF_INET))
-            dnat_rule(b, p, prerouting, AF_INET, ip, has_ha ? ha : NULL);
-        if (is_set(p->ip6) && fw_addr(p->ip6, &af6, ip6, NULL) == 0 && (!has_ha || haf == AF_INET6))
-            dnat_rule(b, p, prerouting, AF_INET6, ip6, has_ha ? ha : NULL);
+        render_port(b, p, prerouting);
+        if (prerouting && p->n_interfaces > 0 && cfg->n_networks > 0) {
+            host_fw_port from_ctr = *p;
+            from_ctr.interfaces = bridges;
+            from_ctr.n_interfaces = cfg->n_networks;
+            render_port(b, &from_ctr, true);
+        }
     }
 }
 
