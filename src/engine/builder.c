@@ -31,10 +31,13 @@
  *   RUN/COPY step (every step makes sure its workdir exists). If no step follows it in the last
  *   stage, a small layer without snapshot is made at the end for it (only if the directory was
  *   missing). WORKDIR itself has no snapshot, as in the original.
- * - ENV/ARG/USER/CMD/ENTRYPOINT/EXPOSE/LABEL only change the build state (dockerfile.h).
- *   images_record has no fields for LABEL, EXPOSE or ENTRYPOINT yet: the image's `cmd` is the
- *   effective command (ENTRYPOINT + CMD, dockerfile_effective_cmd); labels and exposed ports
- *   are checked and not stored.
+ * - ENV/ARG/USER/CMD/ENTRYPOINT/EXPOSE/LABEL only change the build state (dockerfile.h, and
+ *   b->labels / b->exposed). The image stores CMD as `cmd` and ENTRYPOINT as `entrypoint`
+ *   separately (exec or shell form → argv; a container runs entrypoint + cmd, Docker's rule);
+ *   LABEL pairs go to `labels` (a later key wins), EXPOSE words to `exposed_ports`, normalised
+ *   ("80" → "80/tcp") and checked after substitution, each port once. A stage FROM an image
+ *   starts with that image's entrypoint, labels and exposed ports (an ENTRYPOINT then resets
+ *   the inherited CMD, dockerfile_state_set_entrypoint); FROM a stage, with the current ones.
  * - At the end images_add() stores the image with the final stage's new layers and snapshots;
  *   `instructions` = [[line, "@snap" or ""]...] of every processed line. Layers made by other
  *   stages that the final image does not use are removed.
@@ -542,6 +545,8 @@ typedef struct build {
     stage *cur;
     bool workdir_made;
     json_t *instructions;
+    json_t *labels;  /* LABELs of the current stage, starting with the parent image's */
+    json_t *exposed; /* EXPOSEd ports ("80/tcp") of the current stage, likewise */
     host_jailparams jp;
     host_mount *mounts;
     size_t n_mounts;
@@ -1141,7 +1146,7 @@ static int do_from(build *b, const dockerfile_instr *in, kl_error *err)
     stage *ns = &b->stages[b->n_stages];
     *ns = (stage){0};
     ns->name = in->from_stage ? xstrdup(in->from_stage) : NULL;
-    _cleanup_strv_ char **penv = NULL, **pcmd = NULL;
+    _cleanup_strv_ char **penv = NULL, **pcmd = NULL, **pentry = NULL;
     stage *src = find_stage(b, ref);
     if (src && strchr(ref, '@') == NULL) {
         for (size_t i = 0; i < src->n; i++)
@@ -1150,6 +1155,7 @@ static int do_from(build *b, const dockerfile_instr *in, kl_error *err)
         ns->parent_user = xstrdup(current_user(b));
         penv = dockerfile_state_image_env(&b->st);
         pcmd = b->st.cmd ? strv_dup(b->st.cmd) : NULL;
+        pentry = b->st.entrypoint ? strv_dup(b->st.entrypoint) : NULL;
         /* a stage FROM a stage inherits what that stage had: only the last stage's state is
          * known here, which is the common case (FROM the previous stage) */
     } else {
@@ -1175,10 +1181,18 @@ static int do_from(build *b, const dockerfile_instr *in, kl_error *err)
         ns->parent_user = xstrdup(jx_str(img, "user", "root"));
         penv = jx_strv(json_object_get(img, "env"));
         pcmd = jx_strv(json_object_get(img, "cmd"));
+        pentry = jx_strv(json_object_get(img, "entrypoint"));
+        json_t *l = json_object_get(img, "labels"), *x = json_object_get(img, "exposed_ports");
+        json_decref(b->labels);
+        json_decref(b->exposed);
+        b->labels = json_is_object(l) ? json_deep_copy(l) : json_object();
+        b->exposed = json_is_array(x) ? json_deep_copy(x) : json_array();
     }
     b->n_stages++;
     b->cur = &b->stages[b->n_stages - 1];
     dockerfile_state_begin_stage(&b->st, penv, pcmd);
+    if (pentry && pentry[0]) /* inherited: it does not reset the inherited CMD */
+        b->st.entrypoint = steal_pointer(&pentry);
     b->workdir_made = true;
     return 0;
 }
@@ -1204,6 +1218,9 @@ static int process(build *b, const dockerfile_instr *in, json_t *pair, kl_error 
                 dockerfile_state_declare_arg(&b->st, kv[i].key, kv[i].value);
             else if (in->kind == DOCKERFILE_ENV)
                 dockerfile_state_set_env(&b->st, kv[i].key, kv[i].value ? kv[i].value : "");
+            else
+                json_object_set_new(b->labels, kv[i].key,
+                                    json_string(kv[i].value ? kv[i].value : ""));
         }
         dockerfile_kv_free(kv, n);
         return 0;
@@ -1220,6 +1237,20 @@ static int process(build *b, const dockerfile_instr *in, json_t *pair, kl_error 
         } else if (in->kind == DOCKERFILE_WORKDIR) {
             dockerfile_state_set_workdir(&b->st, a[0] ? a[0] : "/");
             b->workdir_made = strcmp(b->st.workdir, "/") == 0;
+        } else {
+            for (size_t i = 0; a[i]; i++) {
+                _cleanup_free_ char *port = dockerfile_port_normalize(a[i]);
+                if (!port)
+                    return fail(b, err,
+                                "line %u: error in '%s': invalid port '%.64s' (expected "
+                                "<port>[-<port>][/tcp|udp|sctp])",
+                                in->lineno, in->line, a[i]);
+                bool seen = false;
+                for (size_t j = 0; j < json_array_size(b->exposed) && !seen; j++)
+                    seen = !strcmp(json_string_value(json_array_get(b->exposed, j)), port);
+                if (!seen)
+                    json_array_append_new(b->exposed, json_string(port));
+            }
         }
         return 0;
     }
@@ -1306,10 +1337,9 @@ static char *save_image(build *b, const char *id, const char *name, const char *
         snaps[i] = s->s[i].is_new ? s->s[i].snap : NULL;
         n_new = s->s[i].is_new ? n_new + 1 : 0;
     }
-    _cleanup_strv_ char **ecmd =
-        dockerfile_effective_cmd(b->st.entrypoint, b->st.is_entrypoint_shell, b->st.cmd, NULL);
     _cleanup_strv_ char **ienv = dockerfile_state_image_env(&b->st);
-    json_t *cmd = jx_from_strv(ecmd);
+    json_t *cmd = jx_from_strv(b->st.cmd);
+    json_t *entrypoint = jx_from_strv(b->st.entrypoint);
     json_t *env = jx_from_strv(ienv);
     const char *user = b->st.user && b->st.user[0] ? b->st.user : s->parent_user;
     images_record r = {
@@ -1321,6 +1351,9 @@ static char *save_image(build *b, const char *id, const char *name, const char *
         .env = env,
         .user = user,
         .instructions = b->instructions,
+        .entrypoint = entrypoint,
+        .labels = b->labels,
+        .exposed_ports = b->exposed,
         .layers = layers,
         .n_layers = s->n,
         .n_new = n_new,
@@ -1328,6 +1361,7 @@ static char *save_image(build *b, const char *id, const char *name, const char *
     };
     char *out = images_add(b->e, &r, err);
     json_decref(cmd);
+    json_decref(entrypoint);
     json_decref(env);
     free(layers);
     free(snaps);
@@ -1448,6 +1482,8 @@ int builder_run(kl_engine *e, const builder_opts *o, const dockerfile *df, const
     b.sroot = images_storage_root(e);
     b.run_base = xasprintf("%s/build", e->run_root ? e->run_root : e->root);
     b.instructions = json_array();
+    b.labels = json_object();
+    b.exposed = json_array();
     dockerfile_state_init(&b.st, o->buildargs);
     int rc = 0;
 
@@ -1557,6 +1593,8 @@ int builder_run(kl_engine *e, const builder_opts *o, const dockerfile *df, const
     dockerignore_free(b.ignore);
     dockerfile_state_clear(&b.st);
     json_decref(b.instructions);
+    json_decref(b.labels);
+    json_decref(b.exposed);
     if (b.ctxfd >= 0)
         close(b.ctxfd);
     free(b.sroot);

@@ -63,6 +63,7 @@ void container_record_clear(container_record *r)
     }
     free(r->mounts);
     strv_free(r->image_cmd);
+    strv_free(r->image_entrypoint);
     strv_free(r->image_env);
     free(r->image_user);
     *r = (container_record){0};
@@ -147,6 +148,7 @@ static void record_from_row(sqlite3_stmt *st, container_record *r)
     r->pids_max = jx_int(doc, "pids_limit", 0);
     r->cpu_millis = jx_int(doc, "cpu_millis", 0);
     r->image_cmd = doc_strv(doc, "image_cmd");
+    r->image_entrypoint = doc_strv(doc, "image_entrypoint");
     r->image_env = doc_strv(doc, "image_env");
     r->image_user = xstrdup(jx_str(doc, "image_user", "root"));
 }
@@ -753,6 +755,7 @@ static json_t *record_doc(const container_record *r)
     json_object_set_new(d, "cpu_millis", json_integer(r->cpu_millis));
     json_object_set_new(d, "pids_limit", json_integer(r->pids_max));
     json_object_set_new(d, "image_cmd", jx_from_strv(r->image_cmd));
+    json_object_set_new(d, "image_entrypoint", jx_from_strv(r->image_entrypoint));
     json_object_set_new(d, "image_env", jx_from_strv(r->image_env));
     json_object_set_new(d, "image_user", json_string(r->image_user));
     return d;
@@ -829,13 +832,15 @@ static int insert_rows(kl_engine *e, const char *id, const char *name, const ima
     return store_commit(e->store, err);
 }
 
-/* The image's cmd/env/user (its Image JSON), as image_cmd/image_env/image_user. */
+/* The image's cmd/entrypoint/env/user (its Image JSON), as image_cmd/image_entrypoint/
+ * image_env/image_user. */
 static json_t *image_defaults(kl_engine *e, const char *image_id, kl_error *err)
 {
     _cleanup_json_ json_t *img = images_inspect(e, image_id, err);
     if (!img)
         return NULL;
-    return json_pack("{s:O, s:O, s:s}", "image_cmd", json_object_get(img, "cmd"), "image_env",
+    return json_pack("{s:O, s:O, s:O, s:s}", "image_cmd", json_object_get(img, "cmd"),
+                     "image_entrypoint", json_object_get(img, "entrypoint"), "image_env",
                      json_object_get(img, "env"), "image_user", jx_str(img, "user", "root"));
 }
 
@@ -913,6 +918,7 @@ static char *create_locked(kl_engine *e, const char *asked_name, const images_st
         .cpu_millis = cpu_millis,
         .pids_max = pids,
         .image_cmd = jx_strv(json_object_get(image, "image_cmd")),
+        .image_entrypoint = jx_strv(json_object_get(image, "image_entrypoint")),
         .image_env = jx_strv(json_object_get(image, "image_env")),
         .image_user = xstrdup(jx_str(image, "image_user", "root")),
     };

@@ -50,6 +50,7 @@ typedef struct container_record {
     long long cpu_millis;
     /* The image's defaults, resolved at create time, for the start side. */
     char **image_cmd;
+    char **image_entrypoint; /* run before the cmd when the container starts (Docker) */
     char **image_env;
     char *image_user;
 } container_record;

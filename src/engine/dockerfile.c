@@ -415,6 +415,20 @@ static bool port_is_valid(const char *w)
                            !strcasecmp(end + 1, "sctp"));
 }
 
+char *dockerfile_port_normalize(const char *word)
+{
+    if (!word || !port_is_valid(word))
+        return NULL;
+    const char *slash = strchr(word, '/');
+    if (!slash)
+        return xasprintf("%s/tcp", word);
+    char *out = xstrdup(word);
+    for (char *p = out + (slash - word); *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    return out;
+}
+
 static int parse_instr(dockerfile_instr *in, kl_error *err)
 {
     const char *line = in->line;

@@ -177,6 +177,11 @@ char *dockerfile_copy_dest(const char *workdir, const char *dest);
  * not "/" (the workdir single-quoted when it needs to be). */
 char **dockerfile_shell_argv(const char *shell, const char *workdir);
 
+/* An EXPOSE word after substitution as stored in the image: "<port>[-<port>]/<proto>", the
+ * protocol lower-cased and "tcp" when none was given ("80" → "80/tcp", "53/UDP" → "53/udp").
+ * NULL when it is not <port>[-<port>][/tcp|udp|sctp] (ports 1-65535, a range not reversed). */
+char *dockerfile_port_normalize(const char *word);
+
 /* What a container of the image runs (Docker's rules): no entrypoint → `override` if given
  * (non-empty), else cmd; exec-form entrypoint → entrypoint + (override or cmd); shell-form
  * entrypoint → the entrypoint alone. NULL when there is nothing to run. */

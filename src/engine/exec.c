@@ -35,26 +35,30 @@ static bool strv_is_empty(char *const *v)
 }
 
 int exec_merge(const container_record *c, char *const *cmd, const char *user, char *const *env,
-               const host_jailparams *jp, bool explicit_user_wins, exec_merged *out, kl_error *err)
+               const host_jailparams *jp, bool into_running, exec_merged *out, kl_error *err)
 {
     *out = (exec_merged){0};
-    char *const *argv = !strv_is_empty(cmd)            ? cmd
+    char *const *args = !strv_is_empty(cmd)            ? cmd
                         : !strv_is_empty(c->cmd)       ? c->cmd
                         : !strv_is_empty(c->image_cmd) ? c->image_cmd
                                                        : NULL;
-    if (!argv)
+    char *const *entry = into_running ? NULL : c->image_entrypoint;
+    if (!args && strv_is_empty(entry))
         return kl_error_set(err, EINVAL,
                             "no command given: the exec, the container and its image have an "
                             "empty cmd");
+    char **argv = strv_dup(entry);
+    for (size_t i = 0; args && args[i]; i++)
+        strv_push(&argv, args[i]);
     const char *u = user && *user                     ? user
                     : c->user && *c->user             ? c->user
                     : c->image_user && *c->image_user ? c->image_user
                                                       : "root";
-    if (jp && jp->jail_user && *jp->jail_user && !(explicit_user_wins && user && *user))
+    if (jp && jp->jail_user && *jp->jail_user && !(into_running && user && *user))
         u = jp->jail_user;
     _cleanup_strv_ char **base = host_env_merge(c->image_env, c->env);
     out->env = host_env_merge(base, env);
-    out->argv = strv_dup(argv);
+    out->argv = argv;
     out->user = xstrdup(u);
     return 0;
 }

@@ -40,6 +40,9 @@ struct host_jailparams;
 /* The values a process is started with, after the merge rules of API.md §8.2 (with the
  * container's own defaults, which already carry the image's, in between):
  *   cmd  = exec cmd unless [] → container cmd unless [] → image cmd
+ *   argv = the image's entrypoint + cmd when the process starts the container (Docker's
+ *          rule: `klee run IMAGE args` passes args to the entrypoint); an exec into a running
+ *          container (into_running) runs cmd alone, like `docker exec`
  *   user = exec user unless "" → container user unless "" → image user; a jail parameter
  *          exec.jail_user overrides it (for the container's start; an exec into a running
  *          container keeps an explicit exec user)
@@ -50,9 +53,10 @@ typedef struct exec_merged {
     char *user;
 } exec_merged;
 
-/* EINVAL "no command given ..." when all three cmds are empty. */
+/* EINVAL "no command given ..." when all three cmds (and, at a start, the entrypoint) are
+ * empty. */
 int exec_merge(const container_record *c, char *const *cmd, const char *user, char *const *env,
-               const struct host_jailparams *jp, bool explicit_user_wins, exec_merged *out,
+               const struct host_jailparams *jp, bool into_running, exec_merged *out,
                kl_error *err);
 void exec_merged_clear(exec_merged *m);
 

@@ -65,11 +65,15 @@ static json_t *image_json(kl_engine *e, sqlite3_stmt *st)
     json_object_set_new(out, "id", json_string(col(st, 0)));
     json_object_set_new(out, "name", json_string(col(st, 1)));
     json_object_set_new(out, "tag", json_string(col(st, 2)));
-    static const char *const arrays[] = {"cmd", "env", "instructions"};
+    static const char *const arrays[] = {"cmd", "env", "instructions", "entrypoint",
+                                         "exposed_ports"};
     for (size_t i = 0; i < KL_ARRAY_SIZE(arrays); i++) {
         json_t *v = json_object_get(doc, arrays[i]);
         json_object_set_new(out, arrays[i], json_is_array(v) ? json_incref(v) : json_array());
     }
+    json_t *labels = json_object_get(doc, "labels");
+    json_object_set_new(out, "labels",
+                        json_is_object(labels) ? json_incref(labels) : json_object());
     json_object_set_new(out, "user", json_string(jx_str(doc, "user", "root")));
     json_object_set_new(out, "created", json_string(col(st, 3)));
     const char *top = (const char *)sqlite3_column_text(st, 5);
@@ -242,6 +246,10 @@ static int add_rows(kl_engine *e, const images_record *r, const char *id, const 
         json_object_set_new(d, "env", array_or_empty(r->env));
         json_object_set_new(d, "user", json_string(r->user ? r->user : "root"));
         json_object_set_new(d, "instructions", array_or_empty(r->instructions));
+        json_object_set_new(d, "entrypoint", array_or_empty(r->entrypoint));
+        json_object_set_new(d, "labels",
+                            json_is_object(r->labels) ? json_deep_copy(r->labels) : json_object());
+        json_object_set_new(d, "exposed_ports", array_or_empty(r->exposed_ports));
         _cleanup_free_ char *doc = jx_dump(d);
         json_decref(d);
         _cleanup_stmt_ sqlite3_stmt *st =

@@ -17,7 +17,12 @@
  *
  * "dataset" in the wire Image is the directory of the image's top layer (the original gives
  * its ZFS dataset <root>/image/<id>). The guide's `buildargs` is not part of API.md §5.9 and
- * is not returned. */
+ * is not returned.
+ *
+ * Optional Image fields of ours (docs/api.md): `entrypoint` (string[]), `labels` (object
+ * string→string) and `exposed_ports` (string[], "80/tcp"), empty for base images. `cmd` keeps
+ * the original's meaning: the CMD alone; a container runs entrypoint + cmd (Docker). They live
+ * in the row's JSON doc; images stored before them read as empty. */
 #ifndef KL_ENGINE_IMAGES_H
 #define KL_ENGINE_IMAGES_H
 
@@ -54,6 +59,10 @@ typedef struct images_record {
     const json_t *env;          /* string[]; NULL: [] */
     const char *user;           /* NULL: "root" */
     const json_t *instructions; /* [[line, snapshot]...]; NULL: [] */
+    /* Optional fields of ours (docs/api.md): */
+    const json_t *entrypoint;    /* string[]; NULL: [] */
+    const json_t *labels;        /* object string→string; NULL: {} */
+    const json_t *exposed_ports; /* string[] ("80/tcp"); NULL: [] */
     const char *const *layers;
     size_t n_layers;
     size_t n_new;

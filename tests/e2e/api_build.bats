@@ -108,7 +108,10 @@ DF
   output | grep -qx 'nobody'
   [ "$(output | grep -c '^--> Snapshot created: @[0-9a-f]\{12\}$')" = 9 ]
   j=$(inspect every:one)
-  [ "$(echo "$j" | jq -c .cmd)" = '["/bin/echo","hi"]' ]
+  [ "$(echo "$j" | jq -c .cmd)" = '["hi"]' ]
+  [ "$(echo "$j" | jq -c .entrypoint)" = '["/bin/echo"]' ]
+  [ "$(echo "$j" | jq -c .labels)" = '{"desc":"x","version":"1.0"}' ]
+  [ "$(echo "$j" | jq -c .exposed_ports)" = '["80/tcp","53/udp"]' ]
   [ "$(echo "$j" | jq -c .env)" = '["TEST1=lol","TEST2=testing test"]' ]
   [ "$(echo "$j" | jq -r .user)" = root ]
   [ "$(echo "$j" | jq -r '.instructions | length')" = 22 ]

@@ -88,7 +88,9 @@ state() {
   [ "$(echo "$body" | jq -c .cmd)" = '["/bin/sh","/etc/rc"]' ]
   [ "$(echo "$body" | jq -c '[.env,.instructions]')" = '[[],[]]' ]
   [ "$(echo "$body" | jq -r .dataset)" = "$(layers_dir)/$id" ]
-  [ "$(echo "$body" | jq -r 'keys | join(",")')" = "cmd,created,dataset,env,id,instructions,name,tag,user" ]
+  # API.md §5.9 plus our optional entrypoint, exposed_ports and labels (docs/api.md), empty here
+  [ "$(echo "$body" | jq -r 'keys | join(",")')" = "cmd,created,dataset,entrypoint,env,exposed_ports,id,instructions,labels,name,tag,user" ]
+  [ "$(echo "$body" | jq -c '[.entrypoint,.labels,.exposed_ports]')" = '[[],{},[]]' ]
 }
 
 @test "create by fetch of a file:// URL without dns" {

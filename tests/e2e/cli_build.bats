@@ -62,3 +62,62 @@ setup() {
   run klee build --help
   echo "$output" | tr '\n' ' ' | grep -q "kleened host"
 }
+
+@test "ENTRYPOINT, CMD, LABEL, EXPOSE: inspect shows them; klee run passes its arguments to the entrypoint" {
+  cat >"$CTX/Dockerfile" <<'DF'
+FROM busybox
+ARG port=8080
+ENTRYPOINT ["echo","hello"]
+CMD ["world"]
+LABEL a=b "c d"="e f"
+EXPOSE 80/tcp 53/udp
+EXPOSE $port 80 53/UDP
+DF
+  run klee build -t ep "$CTX"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  j=$(klee image inspect ep)
+  [ "$(echo "$j" | jq -c .entrypoint)" = '["echo","hello"]' ]
+  [ "$(echo "$j" | jq -c .cmd)" = '["world"]' ]
+  [ "$(echo "$j" | jq -c .labels)" = '{"a":"b","c d":"e f"}' ]
+  [ "$(echo "$j" | jq -c .exposed_ports)" = '["80/tcp","53/udp","8080/tcp"]' ]
+  # the listing shows them too; a base image has the empty values
+  api GET /images/list
+  [ "$(echo "$body" | jq -c '.[] | select(.name == "ep") | .exposed_ports')" = '["80/tcp","53/udp","8080/tcp"]' ]
+  [ "$(klee image inspect busybox | jq -c '[.entrypoint, .labels, .exposed_ports]')" = '[[],{},[]]' ]
+
+  run klee run --rm ep
+  echo "$output"
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -qx 'hello world'
+  run klee run --rm ep there
+  echo "$output"
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -qx 'hello there'
+  [[ "$output" != *world* ]]
+
+  # a child inherits entrypoint, labels and ports (and the CMD, which it may replace) ...
+  printf 'FROM ep\nLABEL a=z\nCMD ["child"]\n' >"$CTX/Dockerfile"
+  run klee build -t epchild "$CTX"
+  [ "$status" -eq 0 ]
+  j=$(klee image inspect epchild)
+  [ "$(echo "$j" | jq -c '[.entrypoint, .cmd, .labels, .exposed_ports]')" = '[["echo","hello"],["child"],{"a":"z","c d":"e f"},["80/tcp","53/udp","8080/tcp"]]' ]
+  run klee run --rm epchild
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -qx 'hello child'
+  # ... and an ENTRYPOINT in the child resets the inherited CMD
+  printf 'FROM ep\nENTRYPOINT ["echo","bye"]\n' >"$CTX/Dockerfile"
+  run klee build -t epreset "$CTX"
+  [ "$status" -eq 0 ]
+  [ "$(klee image inspect epreset | jq -c '[.entrypoint, .cmd]')" = '[["echo","bye"],[]]' ]
+  run klee run --rm epreset
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -qx 'bye'
+
+  # an EXPOSE word that is no port after substitution fails the build
+  printf 'FROM busybox\nARG p=80/icmp\nEXPOSE $p\n' >"$CTX/Dockerfile"
+  run klee build -t epbad "$CTX"
+  echo "$output"
+  [ "$status" -eq 1 ]
+  echo "$output" | grep -qF "line 3: error in 'EXPOSE \$p': invalid port '80/icmp'"
+}

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "engine/dockerfile.h"
+#include "lib/cleanup.h"
 #include "lib/xalloc.h"
 
 static void assert_strv(char *const *v, const char *const *want)
@@ -664,10 +665,31 @@ static void test_cmd_entrypoint(void **state)
     dockerfile_state_clear(&st);
 }
 
+static void test_port_normalize(void **state)
+{
+    (void)state;
+    const char *ok[][2] = {{"80", "80/tcp"},
+                           {"53/udp", "53/udp"},
+                           {"53/UDP", "53/udp"},
+                           {"8000-8010", "8000-8010/tcp"},
+                           {"9/Sctp", "9/sctp"}};
+    for (size_t i = 0; i < KL_ARRAY_SIZE(ok); i++) {
+        char *p = dockerfile_port_normalize(ok[i][0]);
+        assert_non_null(p);
+        assert_string_equal(p, ok[i][1]);
+        free(p);
+    }
+    const char *bad[] = {"", "0", "65536", "80/icmp", "90-80", "x", "$p", "80/", "-1", "80-"};
+    for (size_t i = 0; i < KL_ARRAY_SIZE(bad); i++)
+        assert_null(dockerfile_port_normalize(bad[i]));
+    assert_null(dockerfile_port_normalize(NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_from),
+        cmocka_unit_test(test_port_normalize),
         cmocka_unit_test(test_run_cmd_forms),
         cmocka_unit_test(test_malformed_json),
         cmocka_unit_test(test_copy),

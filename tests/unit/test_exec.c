@@ -169,6 +169,67 @@ static void test_merge_cmd(void **state)
     assert_int_equal(err.code, EINVAL);
 }
 
+static void assert_argv(char **argv, const char *const *want, size_t n)
+{
+    assert_int_equal(strv_len(argv), n);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(argv[i], want[i]);
+}
+
+/* Docker's rule: the image's entrypoint + (exec cmd, else container cmd, else image cmd) at
+ * the container's start; an exec into a running container runs its cmd alone. */
+static void test_merge_entrypoint(void **state)
+{
+    char *ep[] = {"echo", "hello", NULL}, *icmd[] = {"world", NULL};
+    char *ccmd[] = {"container", NULL}, *xcmd[] = {"there", "again", NULL};
+    container_record c;
+    exec_merged m;
+    kl_error err = KL_ERROR_INIT;
+
+    /* no entrypoint: unchanged */
+    fill(&c, V0, "", V0, icmd, "root", V0);
+    c.image_entrypoint = V0;
+    assert_int_equal(exec_merge(&c, V0, "", V0, NULL, false, &m, &err), 0);
+    assert_argv(m.argv, (const char *[]){"world"}, 1);
+    exec_merged_clear(&m);
+
+    /* entrypoint + image cmd */
+    c.image_entrypoint = ep;
+    assert_int_equal(exec_merge(&c, V0, "", V0, NULL, false, &m, &err), 0);
+    assert_argv(m.argv, (const char *[]){"echo", "hello", "world"}, 3);
+    exec_merged_clear(&m);
+
+    /* entrypoint + exec cmd (klee run IMAGE args) */
+    assert_int_equal(exec_merge(&c, xcmd, "", V0, NULL, false, &m, &err), 0);
+    assert_argv(m.argv, (const char *[]){"echo", "hello", "there", "again"}, 4);
+    exec_merged_clear(&m);
+
+    /* entrypoint + container cmd */
+    c.cmd = ccmd;
+    assert_int_equal(exec_merge(&c, V0, "", V0, NULL, false, &m, &err), 0);
+    assert_argv(m.argv, (const char *[]){"echo", "hello", "container"}, 3);
+    exec_merged_clear(&m);
+
+    /* entrypoint alone when no cmd anywhere: not an error */
+    fill(&c, V0, "", V0, V0, "root", V0);
+    c.image_entrypoint = ep;
+    assert_int_equal(exec_merge(&c, NULL, "", V0, NULL, false, &m, &err), 0);
+    assert_argv(m.argv, (const char *[]){"echo", "hello"}, 2);
+    exec_merged_clear(&m);
+
+    /* an exec into a running container does not go through the entrypoint ... */
+    fill(&c, V0, "", V0, icmd, "root", V0);
+    c.image_entrypoint = ep;
+    assert_int_equal(exec_merge(&c, xcmd, "", V0, NULL, true, &m, &err), 0);
+    assert_argv(m.argv, (const char *[]){"there", "again"}, 2);
+    exec_merged_clear(&m);
+    /* ... so with no cmd at all there is nothing to run */
+    fill(&c, V0, "", V0, V0, "root", V0);
+    c.image_entrypoint = ep;
+    assert_int_equal(exec_merge(&c, V0, "", V0, NULL, true, &m, &err), -1);
+    assert_int_equal(err.code, EINVAL);
+}
+
 static void test_merge_user(void **state)
 {
     char *icmd[] = {"/bin/sh", NULL};
@@ -364,6 +425,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_merge_cmd),
+        cmocka_unit_test(test_merge_entrypoint),
         cmocka_unit_test(test_merge_user),
         cmocka_unit_test(test_merge_env),
         cmocka_unit_test_setup_teardown(test_create, setup, teardown),

@@ -195,18 +195,91 @@ static void test_stack_and_snapshots(void **state)
     /* inspect: the wire shape of API.md §5.9 */
     json_t *img = images_inspect(f->e, child, &err);
     assert_non_null(img);
-    const char *keys[] = {"id",   "name",         "tag",     "cmd",    "env",
-                          "user", "instructions", "created", "dataset"};
+    const char *keys[] = {"id", "name", "tag", "cmd", "env", "user", "instructions", "created",
+                          "dataset",
+                          /* optional fields of ours (docs/api.md), empty for this image */
+                          "entrypoint", "labels", "exposed_ports"};
     for (size_t i = 0; i < KL_ARRAY_SIZE(keys); i++)
         assert_non_null(json_object_get(img, keys[i]));
     assert_int_equal(json_object_size(img), KL_ARRAY_SIZE(keys));
     assert_string_equal(json_string_value(json_object_get(img, "dataset")), top);
     assert_string_equal(json_string_value(json_object_get(img, "user")), "root");
+    assert_int_equal(json_array_size(json_object_get(img, "entrypoint")), 0);
+    assert_true(json_is_object(json_object_get(img, "labels")));
+    assert_int_equal(json_object_size(json_object_get(img, "labels")), 0);
+    assert_int_equal(json_array_size(json_object_get(img, "exposed_ports")), 0);
     json_decref(img);
     kl_error_clear(&err);
     assert_null(images_inspect(f->e, "testlol:inspect", &err));
     assert_int_equal(err.code, ENOENT);
     assert_string_equal(err.msg, "image not found");
+}
+
+/* entrypoint, labels and exposed_ports are stored apart from cmd and shown by inspect and list */
+static void test_metadata_fields(void **state)
+{
+    fixture *f = *state;
+    kl_error err = KL_ERROR_INIT;
+    char layer[KL_ID_LEN + 1];
+    make_layer(f, layer);
+    const char *layers[] = {layer};
+    json_t *cmd = json_pack("[s]", "world");
+    json_t *ep = json_pack("[s,s]", "echo", "hello");
+    json_t *labels = json_pack("{s:s, s:s}", "a", "b", "with space", "x y");
+    json_t *ports = json_pack("[s,s]", "80/tcp", "53/udp");
+    images_record r = {.name = "meta",
+                       .cmd = cmd,
+                       .entrypoint = ep,
+                       .labels = labels,
+                       .exposed_ports = ports,
+                       .layers = layers,
+                       .n_layers = 1,
+                       .n_new = 1};
+    _cleanup_free_ char *id = images_add(f->e, &r, &err);
+    assert_non_null(id);
+    json_decref(cmd);
+    json_decref(ep);
+    json_decref(labels);
+    json_decref(ports);
+
+    json_t *img = images_inspect(f->e, "meta", &err);
+    assert_non_null(img);
+    json_t *list = images_list(f->e, &err);
+    assert_non_null(list);
+    json_t *views[] = {img, find_image(list, id)};
+    for (size_t i = 0; i < KL_ARRAY_SIZE(views); i++) {
+        json_t *v = views[i];
+        assert_non_null(v);
+        json_t *c = json_object_get(v, "cmd");
+        assert_int_equal(json_array_size(c), 1); /* the CMD alone, not entrypoint + cmd */
+        assert_string_equal(json_string_value(json_array_get(c, 0)), "world");
+        json_t *e = json_object_get(v, "entrypoint");
+        assert_int_equal(json_array_size(e), 2);
+        assert_string_equal(json_string_value(json_array_get(e, 0)), "echo");
+        assert_string_equal(json_string_value(json_array_get(e, 1)), "hello");
+        json_t *l = json_object_get(v, "labels");
+        assert_int_equal(json_object_size(l), 2);
+        assert_string_equal(json_string_value(json_object_get(l, "a")), "b");
+        assert_string_equal(json_string_value(json_object_get(l, "with space")), "x y");
+        json_t *p = json_object_get(v, "exposed_ports");
+        assert_int_equal(json_array_size(p), 2);
+        assert_string_equal(json_string_value(json_array_get(p, 0)), "80/tcp");
+        assert_string_equal(json_string_value(json_array_get(p, 1)), "53/udp");
+    }
+    json_decref(img);
+    json_decref(list);
+
+    /* NULL members: the empty values (what base images get) */
+    _cleanup_free_ char *base = add_base(f, NULL, "plain", NULL);
+    img = images_inspect(f->e, base, &err);
+    assert_non_null(img);
+    assert_true(json_is_array(json_object_get(img, "entrypoint")));
+    assert_int_equal(json_array_size(json_object_get(img, "entrypoint")), 0);
+    assert_true(json_is_object(json_object_get(img, "labels")));
+    assert_int_equal(json_object_size(json_object_get(img, "labels")), 0);
+    assert_true(json_is_array(json_object_get(img, "exposed_ports")));
+    assert_int_equal(json_array_size(json_object_get(img, "exposed_ports")), 0);
+    json_decref(img);
 }
 
 static void test_tag_uniqueness(void **state)
@@ -605,6 +678,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_stack_and_snapshots, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metadata_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tag_uniqueness, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lookup_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_rules, setup, teardown),
