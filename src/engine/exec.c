@@ -352,6 +352,7 @@ static int start_container(kl_engine *e, const container_record *c, const exec_r
             .run_dir = run_dir,
             .unmount_on_exit = unmount_on_exit,
             .attach = attach,
+            .caller_unmounts = attach, /* exec_release_rootfs, after the reply */
         };
         host_jailparams_apply(&jp, &spec.container);
         host_monitor_info info;
@@ -451,6 +452,19 @@ int exec_start(kl_engine *e, const char *exec_id, bool attach, bool start_contai
 void exec_ended(kl_engine *e, const char *exec_id, int exit_code)
 {
     mark_exited(e, exec_id, exit_code);
+}
+
+void exec_release_rootfs(kl_engine *e, const char *container_id)
+{
+    engine_lock(e);
+    if (!containers_is_running(e, container_id)) {
+        _cleanup_free_ char *dir = containers_dir(e, container_id);
+        _cleanup_free_ char *rootfs = xasprintf("%s/rootfs", dir);
+        kl_error err = KL_ERROR_INIT;
+        if (host_rootfs_unmount(rootfs, &err) < 0)
+            log_warn("container %s: %s", container_id, err.msg);
+    }
+    engine_unlock(e);
 }
 
 /* ---- stop ------------------------------------------------------------------------------- */
