@@ -208,6 +208,8 @@ void api_exec_start(api_ws_session *s, json_t *config)
     host_monitor_close(m);
     if (r == 0) {
         stop_abandoned(e, exec_id);
+        if (st.started_container)
+            exec_release_rootfs(e, st.container_id);
         return;
     }
     exec_ended(e, exec_id, code);
@@ -217,4 +219,7 @@ void api_exec_start(api_ws_session *s, json_t *config)
             : xasprintf("executable %s and its container exited with exit-code %d", exec_id, code);
     api_ws_close(s, KL_WS_CLOSE_NORMAL, "closing", msg, "");
     exec_after_end(e, exec_id, running);
+    /* After the reply: the unmount (most of a millisecond) is off the client's path. */
+    if (st.started_container)
+        exec_release_rootfs(e, st.container_id);
 }

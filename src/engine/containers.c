@@ -1122,9 +1122,15 @@ static int remove_locked(kl_engine *e, const char *id, kl_error *err)
     _cleanup_free_ char *dir = containers_dir(e, id);
     _cleanup_free_ char *rootfs = xasprintf("%s/rootfs", dir);
     struct stat sd, sr;
-    if (stat(dir, &sd) == 0 && stat(rootfs, &sr) == 0 && sd.st_dev != sr.st_dev)
-        return kl_error_set(err, EBUSY, "container %s: its root filesystem is still mounted at %s",
-                            id, rootfs);
+    if (stat(dir, &sd) == 0 && stat(rootfs, &sr) == 0 && sd.st_dev != sr.st_dev) {
+        /* Left by the container that ended (an attached start unmounts it just after its
+         * reply, a dead monitor never): not running, so nothing uses it. */
+        kl_error e2 = KL_ERROR_INIT;
+        host_rootfs_unmount(rootfs, &e2);
+        if (stat(dir, &sd) == 0 && stat(rootfs, &sr) == 0 && sd.st_dev != sr.st_dev)
+            return kl_error_set(
+                err, EBUSY, "container %s: its root filesystem is still mounted at %s", id, rootfs);
+    }
     /* Files first: if that fails (a mount below), the row stays and removal can be retried. */
     if (host_tree_remove(dir, err) < 0)
         return kl_error_prefix(err, "removing container %s", id);

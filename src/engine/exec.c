@@ -360,6 +360,7 @@ static int start_container(kl_engine *e, const container_record *c, const exec_r
             .run_dir = run_dir,
             .unmount_on_exit = unmount_on_exit,
             .attach = attach,
+            .caller_unmounts = attach, /* exec_release_rootfs, after the reply */
         };
         host_jailparams_apply(&jp, &spec.container);
         /* A container on networks gets its interfaces before its first process runs: the
@@ -497,6 +498,19 @@ void exec_after_end(kl_engine *e, const char *exec_id, bool container_running)
     if (row_load(e, exec_id, &row, &err) == 0)
         exec_container_ended(e, row.container_id);
     exec_row_clear(&row);
+}
+
+void exec_release_rootfs(kl_engine *e, const char *container_id)
+{
+    engine_lock(e);
+    if (!containers_is_running(e, container_id)) {
+        _cleanup_free_ char *dir = containers_dir(e, container_id);
+        _cleanup_free_ char *rootfs = xasprintf("%s/rootfs", dir);
+        kl_error err = KL_ERROR_INIT;
+        if (host_rootfs_unmount(rootfs, &err) < 0)
+            log_warn("container %s: %s", container_id, err.msg);
+    }
+    engine_unlock(e);
 }
 
 /* ---- stop ------------------------------------------------------------------------------- */

@@ -87,6 +87,11 @@ void exec_ended(kl_engine *e, const char *exec_id, int exit_code);
 void exec_container_ended(kl_engine *e, const char *container_id);
 void exec_after_end(kl_engine *e, const char *exec_id, bool container_running);
 
+/* After an attached start (exec_started.started_container) has ended and the client has its
+ * reply: unmount the container's root filesystem if the container is no longer running (the
+ * monitor leaves that to us while our stream is open; host_monitor_spec.caller_unmounts). */
+void exec_release_rootfs(kl_engine *e, const char *container_id);
+
 /* POST /exec/{id}/stop (API.md §8.2). ENOENT with the 404 messages of §6:
  * "could not find execution instance matching '<id>'", "execution instance have not been
  * started" (also with stop_container=false, where the original crashes: decision 17),

@@ -26,6 +26,11 @@ typedef struct host_monitor_spec {
      * already the main process's stream (nothing of its output can be missed, and the monitor
      * cannot end before the caller has seen the end: the 'Z' is queued on that connection). */
     bool attach;
+    /* With attach: if the caller's stream is still open when the container ends, the monitor
+     * sends the 'Z' without unmounting unmount_on_exit and leaves that to the caller (who then
+     * unmounts off its reply's critical path, under its own lock, so that a quick restart or
+     * removal cannot race with it). If the stream is gone by then, the monitor unmounts. */
+    bool caller_unmounts;
 } host_monitor_spec;
 
 typedef struct host_monitor_info {

@@ -462,6 +462,44 @@ static void test_unmount_on_exit(void **state)
     rmdir(mnt);
 }
 
+/* caller_unmounts with the stream open at the end: the 'Z' comes with the mount still in
+ * place (the caller unmounts); with the stream closed before the end, the monitor unmounts. */
+static void test_caller_unmounts(void **state)
+{
+    (void)state;
+    NEED_ROOT();
+    char mnt[128];
+    snprintf(mnt, sizeof(mnt), "%s/mnt2", tmp);
+    assert_int_equal(mkdir(mnt, 0755), 0);
+    for (int open_at_end = 1; open_at_end >= 0; open_at_end--) {
+        assert_int_equal(mount(rootfs, mnt, NULL, MS_BIND, NULL), 0);
+        ctr c;
+        ctr_init(&c, open_at_end ? "echo bye" : "sleep 0.3", true);
+        c.spec.container.rootfs = mnt;
+        char *um[] = {mnt, NULL};
+        c.spec.unmount_on_exit = um;
+        c.spec.caller_unmounts = true;
+        ctr_start(&c);
+        int code = -1;
+        if (open_at_end) {
+            char out[64];
+            bool running;
+            code = drain(c.info.stream, out, sizeof(out), &running);
+            assert_string_equal(out, "bye\n");
+        } else {
+            code = 0;
+        }
+        host_monitor_close(c.info.stream);
+        assert_ended(&c);
+        bool mounted = is_mountpoint(mnt);
+        if (mounted)
+            umount2(mnt, MNT_DETACH);
+        assert_int_equal(code, 0);
+        assert_int_equal(mounted, open_at_end);
+    }
+    rmdir(mnt);
+}
+
 static void test_start_error(void **state)
 {
     (void)state;
@@ -484,7 +522,7 @@ int main(void)
         cmocka_unit_test(test_attached_start),  cmocka_unit_test(test_exec_and_stop),
         cmocka_unit_test(test_stop_trapped),    cmocka_unit_test(test_log_cap),
         cmocka_unit_test(test_survives_parent), cmocka_unit_test(test_unmount_on_exit),
-        cmocka_unit_test(test_start_error),
+        cmocka_unit_test(test_caller_unmounts), cmocka_unit_test(test_start_error),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

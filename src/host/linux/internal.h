@@ -22,7 +22,11 @@ int caps_limit_bounding(uint64_t mask, kl_error *err);
 int caps_set_final(uint64_t mask, bool is_root, kl_error *err);
 
 /* seccomp.c --------------------------------------------------------------------------------- */
-/* Load the default deny-list filter into the calling thread (needs no_new_privs set). */
+/* Compile the default deny-list filter once (thread-safe); later loads, also in forked
+ * children, use the compiled program. */
+int seccomp_default_prepare(kl_error *err);
+/* Load the default deny-list filter into the calling thread (needs no_new_privs set);
+ * compiles it first if seccomp_default_prepare has not. */
 int seccomp_load_default(kl_error *err);
 
 /* cgroups.c --------------------------------------------------------------------------------- */

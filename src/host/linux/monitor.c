@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "host/linux/internal.h"
 #include "host/linux/monitor_proto.h"
 #include "host/monitor.h"
 #include "lib/buf.h"
@@ -63,6 +64,7 @@ typedef struct mon_client {
     kl_buf in, out;
     mon_exec *stream; /* this connection is the stream of that exec */
     bool follows_log, wants_stop_reply, is_dead;
+    bool is_caller; /* the status connection of host_monitor_start */
 } mon_client;
 
 static struct {
@@ -72,6 +74,7 @@ static struct {
     int listen_fd;
     host_process ctr;
     int ctr_pidfd;
+    int ctr_mntns_fd; /* the container's mount namespace, -1 if it could not be opened */
     bool is_running;
     int exit_code;
     char started[32];
@@ -754,7 +757,13 @@ static __attribute__((noreturn)) void finish(int code)
      * never from a container user; MNT_DETACH in the host's mount namespace only takes the
      * mount out of the tree (the container, the only other user of it, is gone), and
      * unmounting cannot expose anything that was not reachable before. */
-    for (char *const *u = M.spec->unmount_on_exit; u && *u; u++)
+    bool caller_unmounts = false;
+    for (size_t i = 0; M.spec->caller_unmounts && i < M.n_clients; i++) {
+        const mon_client *c = M.clients[i];
+        if (c->is_caller && !c->is_dead && c->stream && c->stream->is_main)
+            caller_unmounts = true;
+    }
+    for (char *const *u = M.spec->unmount_on_exit; !caller_unmounts && u && *u; u++)
         umount2(*u, MNT_DETACH);
     close(M.listen_fd);
     unlink(M.sock_path);
@@ -773,6 +782,8 @@ static __attribute__((noreturn)) void finish(int code)
         if (c->wants_stop_reply)
             client_send_json(c, MON_REPLY, json_pack("{s:i}", "exit_code", code));
     }
+    if (M.ctr_mntns_fd >= 0)
+        close(M.ctr_mntns_fd); /* the container's mounts go now */
     /* Give slow readers a little time for the last frames, then go. */
     long long deadline = now_ms() + 2000;
     for (size_t i = 0; i < M.n_clients; i++) {
@@ -986,7 +997,7 @@ static void sanitize(int keep_fd)
 static int monitor_setup(const host_monitor_spec *spec, kl_error *err)
 {
     M.spec = spec;
-    M.run_fd = M.listen_fd = M.ctr_pidfd = M.log_fd = -1;
+    M.run_fd = M.listen_fd = M.ctr_pidfd = M.ctr_mntns_fd = M.log_fd = -1;
     M.exit_code = -1;
     M.log_max = spec->log_max_bytes ? spec->log_max_bytes : DEFAULT_LOG_MAX;
     if (mkdir_p(spec->run_dir, err) < 0)
@@ -1019,6 +1030,12 @@ static int monitor_setup(const host_monitor_spec *spec, kl_error *err)
     M.ctr_pidfd = (int)syscall(SYS_pidfd_open, M.ctr.pid, 0);
     if (M.ctr_pidfd < 0)
         return kl_error_errno(err, errno, "pidfd_open");
+    /* Holding the mount namespace keeps its teardown (unmounting every mount of the container,
+     * an RCU grace period: most of a millisecond) out of the reaper's exit, which we wait for,
+     * until after the end has been sent. Without it (already gone) nothing changes. */
+    char ns[64];
+    snprintf(ns, sizeof(ns), "/proc/%d/ns/mnt", M.ctr.pid);
+    M.ctr_mntns_fd = open(ns, O_RDONLY | O_CLOEXEC);
     e->proc.pid = M.ctr.pid;
     e->proc.pty_fd = steal_fd(&M.ctr.pty_fd);
     io_finish(e, child, ours);
@@ -1042,6 +1059,7 @@ static __attribute__((noreturn)) void monitor_main(const host_monitor_spec *spec
         _exit(1);
     }
     mon_client *st = client_add(3);
+    st->is_caller = true;
     client_send_json(
         st, MON_REPLY,
         json_pack("{s:i, s:i}", "monitor_pid", (int)getpid(), "container_pid", M.ctr.pid));
@@ -1052,27 +1070,41 @@ static __attribute__((noreturn)) void monitor_main(const host_monitor_spec *spec
     loop();
 }
 
+/* The double fork. The intermediate child only calls setsid, forks the monitor and exits, so
+ * it is vfork'ed: it borrows the caller's memory (the caller's thread waits) instead of
+ * copying the whole address space only to throw the copy away; the monitor itself is a real
+ * fork (glibc's, with its atfork handling: malloc and stdio are consistent in it). Returns the
+ * intermediate's pid, -1 with errno. */
+static __attribute__((noinline)) pid_t spawn_monitor(const host_monitor_spec *spec, int status_fd)
+{
+    pid_t child = vfork();
+    if (child == 0) {
+        setsid();
+        pid_t m = fork();
+        if (m == 0)
+            monitor_main(spec, status_fd);
+        _exit(m < 0 ? 1 : 0);
+    }
+    return child;
+}
+
 int host_monitor_start(const host_monitor_spec *spec, host_monitor_info *out, kl_error *err)
 {
     *out = (host_monitor_info){.monitor_pid = -1, .container_pid = -1};
     if (!spec->run_dir || spec->run_dir[0] != '/')
         return kl_error_set(err, EINVAL, "monitor: run_dir must be an absolute path");
+    /* Compiled here once, inherited by every monitor (and its container) forked later. An
+     * error is reported again by the container start, which compiles it itself then. */
+    kl_error ignored = KL_ERROR_INIT;
+    seccomp_default_prepare(&ignored);
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         return kl_error_errno(err, errno, "monitor: socketpair");
     _cleanup_close_ int ours = sv[0];
-    pid_t child = fork();
+    pid_t child = spawn_monitor(spec, sv[1]);
     if (child < 0) {
         close(sv[1]);
         return kl_error_errno(err, errno, "monitor: fork");
-    }
-    if (child == 0) {
-        /* Only async-signal-safe calls until the second fork (the caller may have threads). */
-        setsid();
-        pid_t m = fork();
-        if (m == 0)
-            monitor_main(spec, sv[1]);
-        _exit(m < 0 ? 1 : 0);
     }
     close(sv[1]);
     int st = 0; /* ECHILD when the caller ignores SIGCHLD: the child was reaped for us */

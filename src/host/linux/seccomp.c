@@ -11,12 +11,28 @@
  * READ_IMPLIES_EXEC, ...; this also refuses the 0xffffffff query, which Docker allows — a
  * deny-list cannot express that exception with libseccomp).
  * ptrace stays allowed as in Docker on kernels >= 4.8 (it needs CAP_SYS_PTRACE across users).
- * The filter covers x86_64 and its x86/x32 compatibility ABIs. */
+ * The filter covers x86_64 and its x86/x32 compatibility ABIs.
+ *
+ * Compiling the filter with libseccomp takes most of a millisecond, so the BPF program is
+ * compiled once (seccomp_default_prepare, called by kleened before it forks a monitor, whose
+ * children inherit it) and loaded with seccomp(2) directly: the same program libseccomp would
+ * load, with the same (default) flags. */
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "host/linux/internal.h"
+#include "lib/cleanup.h"
+#include "lib/xalloc.h"
 
 static const char *const denied[] = {
     "kexec_load",
@@ -80,9 +96,8 @@ static void release_ctx(scmp_filter_ctx *c)
         seccomp_release(*c);
 }
 
-int seccomp_load_default(kl_error *err)
+static int build(scmp_filter_ctx ctx, kl_error *err)
 {
-    __attribute__((cleanup(release_ctx))) scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
     if (!ctx)
         return kl_error_set(err, ENOMEM, "seccomp: init failed");
     int r;
@@ -113,7 +128,67 @@ int seccomp_load_default(kl_error *err)
                          SCMP_A0(SCMP_CMP_GT, 0x20008, 0));
     if (r < 0)
         return kl_error_errno(err, -r, "seccomp: rule for personality");
-    if ((r = seccomp_load(ctx)) < 0)
-        return kl_error_errno(err, -r, "seccomp: loading the filter");
+    return 0;
+}
+
+/* The compiled program, set once and never freed. */
+static struct sock_fprog *_Atomic compiled;
+
+/* Compile the filter into a BPF program (through a memfd: libseccomp 2.5 exports to fds). */
+static struct sock_fprog *compile(kl_error *err)
+{
+    __attribute__((cleanup(release_ctx))) scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    if (build(ctx, err) < 0)
+        return NULL;
+    _cleanup_close_ int fd = memfd_create("kleene-seccomp", MFD_CLOEXEC);
+    if (fd < 0)
+        return kl_error_errno(err, errno, "seccomp: memfd_create"), NULL;
+    int r = seccomp_export_bpf(ctx, fd);
+    if (r < 0)
+        return kl_error_errno(err, -r, "seccomp: exporting the filter"), NULL;
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return kl_error_errno(err, errno, "seccomp: exported filter"), NULL;
+    size_t len = (size_t)st.st_size;
+    if (len == 0 || len % sizeof(struct sock_filter) != 0 ||
+        len / sizeof(struct sock_filter) > BPF_MAXINSNS)
+        return kl_error_set(err, EINVAL, "seccomp: exported filter has %zu bytes", len), NULL;
+    struct sock_filter *insns = xmalloc(len);
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = KL_RETRY_EINTR(pread(fd, (char *)insns + got, len - got, (off_t)got));
+        if (n <= 0) {
+            free(insns);
+            return kl_error_errno(err, n < 0 ? errno : EIO, "seccomp: reading the filter"), NULL;
+        }
+        got += (size_t)n;
+    }
+    struct sock_fprog *prog = xmalloc(sizeof(*prog));
+    prog->len = (unsigned short)(len / sizeof(struct sock_filter));
+    prog->filter = insns;
+    return prog;
+}
+
+int seccomp_default_prepare(kl_error *err)
+{
+    if (atomic_load(&compiled))
+        return 0;
+    struct sock_fprog *prog = compile(err);
+    if (!prog)
+        return -1;
+    struct sock_fprog *expected = NULL;
+    if (!atomic_compare_exchange_strong(&compiled, &expected, prog)) {
+        free(prog->filter); /* another thread was first */
+        free(prog);
+    }
+    return 0;
+}
+
+int seccomp_load_default(kl_error *err)
+{
+    if (!atomic_load(&compiled) && seccomp_default_prepare(err) < 0)
+        return -1;
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, atomic_load(&compiled)) < 0)
+        return kl_error_errno(err, errno, "seccomp: loading the filter");
     return 0;
 }
