@@ -59,7 +59,7 @@ cmds=(-n kleene "$KLEE --host http://$W/kleened.sock run busybox:bench /bin/true
 cmds+=(-n crun "unshare -m sh -c 'mount --make-rprivate /; umount /sys/fs/cgroup/unified 2>/dev/null; cd $W/bundle && exec crun --root $W/crun run bench\$\$'")
 if command -v podman >/dev/null; then
   podman --root "$W/podman" --runroot "$W/podman-run" import "$W/busybox.tar" bbbench >/dev/null
-  cmds+=(-n podman "podman --root $W/podman --runroot $W/podman-run run --rm --network none --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 bbbench /bin/true")
+  cmds+=(-n podman "podman --root $W/podman --runroot $W/podman-run --runtime runc run --rm --network none --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 bbbench /bin/true")
 fi
 if command -v dockerd >/dev/null; then
   dockerd --data-root "$W/docker" --exec-root "$W/docker-exec" -H "unix://$W/docker.sock" \

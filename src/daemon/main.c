@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,6 +119,9 @@ int main(int argc, char **argv)
     /* A daemon keeps no descriptor it did not open itself: an inherited pipe (a test runner's,
      * a shell's) would otherwise stay open as long as kleened and its monitors live. */
     close_range(3, ~0U, 0);
+    /* One thread per connection would otherwise give each a malloc arena of its own, whose
+     * pages stay resident after the connection is gone: two are plenty for kleened. */
+    mallopt(M_ARENA_MAX, 2);
 
     kl_error err = KL_ERROR_INIT;
     kl_config config = {0};
