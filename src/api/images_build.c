@@ -100,6 +100,7 @@ void api_images_build(api_ws_session *s, json_t *config)
         .jail_param = jail_param,
         .mounts = json_object_get(cc, "mounts"),
         .network_driver = jx_str(cc, "network_driver", "ipnet"),
+        .networks = json_object_get(cfg, "networks"),
         .output = job_output,
         .output_ctx = j,
         .cancel = &j->cancel,

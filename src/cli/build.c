@@ -36,6 +36,16 @@ static const cli_option build_options[] = {
      NULL},
     {"jailparam", 'J', "TEXT", "Jail parameter for the build's containers (e.g. allow.sysvipc)",
      NULL},
+    {"driver", 'l', "TEXT",
+     "Network driver of the build's containers: `ipnet`, `host`, `vnet` or `disabled`. "
+     "[default: `host`, or `ipnet` with --network]",
+     NULL},
+    {"network", 'n', "TEXT", "Connect the build's containers to this network.", NULL},
+    {"ip", 0, "TEXT",
+     "IPv4 address of the build's containers. If omitted, an unused ip is allocated from the "
+     "IPv4 subnet of `--network`.",
+     NULL},
+    {"ip6", 0, "TEXT", "IPv6 address of the build's containers on `--network`.", NULL},
     {NULL, 0, NULL, NULL, NULL},
 };
 
@@ -118,18 +128,29 @@ static json_t *build_config(cli_ctx *ctx, const cli_args *a, int *rc)
         json_array_append_new(mounts, specs_mount_json(&m));
         specs_mount_clear(&m);
     }
+    const char *network = cli_value(a, "network");
+    const char *driver = cli_value(a, "driver");
+    if (!driver)
+        driver = network ? "ipnet" : "host";
+    json_t *networks = json_array();
+    if (network) {
+        const char *ip = cli_value(a, "ip"), *ip6 = cli_value(a, "ip6");
+        json_array_append_new(networks, json_pack("{s:s,s:s,s:s,s:s}", "container", "", "network",
+                                                  network, "ip_address", ip ? ip : "<auto>",
+                                                  "ip_address6", ip6 ? ip6 : ""));
+    }
     const char *from = cli_value(a, "from");
     json_t *cc = json_pack("{s:n,s:n,s:o,s:s,s:o,s:o,s:o,s:s}", "name", "cmd", "image",
                            from ? json_string(from) : json_null(), "user",
                            cli_value(a, "user") ? cli_value(a, "user") : "", "env",
                            jx_from_strv(cli_values(a, "env")), "mounts", mounts, "jail_param",
-                           jx_from_strv(cli_values(a, "jailparam")), "network_driver", "host");
-    return json_pack("{s:s,s:s,s:s,s:s,s:b,s:b,s:o,s:o,s:[]}", "context", abs, "dockerfile",
+                           jx_from_strv(cli_values(a, "jailparam")), "network_driver", driver);
+    return json_pack("{s:s,s:s,s:s,s:s,s:b,s:b,s:o,s:o,s:o}", "context", abs, "dockerfile",
                      cli_value(a, "file") ? cli_value(a, "file") : "Dockerfile", "tag",
                      cli_value(a, "tag") ? cli_value(a, "tag") : "", "quiet",
                      cli_flag(a, "quiet") ? "true" : "false", "cleanup", cli_flag(a, "rm"),
                      "nocache", cli_flag(a, "no-cache"), "buildargs", buildargs, "container_config",
-                     cc, "networks");
+                     cc, "networks", networks);
 }
 
 static int image_build(cli_ctx *ctx, const cli_args *a)

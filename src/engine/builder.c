@@ -52,8 +52,15 @@
  *   every new layer removed; nothing is saved.
  * - The build container config comes from container_config: user (the image's when ""), env
  *   (ENV and ARG values win over it), mounts (volumes <root>/volumes/<name>, host binds) and
- *   jail_param. Networks are ignored for now (they land later): network_driver "host" shares
- *   the host's network stack, anything else gives the step an own network namespace (lo only).
+ *   jail_param. network_driver "host" shares the host's network stack, anything else gives
+ *   the step an own network namespace (lo only, unless networks are given).
+ * - Networks: with `networks` (EndPointConfig[]; `container` ignored) and a driver other than
+ *   host/disabled, the first RUN creates a container record `builder_<image id>` (image: the
+ *   current stage's FROM image, network_driver from container_config) and connects it to each
+ *   network (ip_address "<auto>" when empty); each RUN step then runs in a fresh netns made
+ *   with host_netns_new and wired by networks_container_plug, unplugged after the step
+ *   (networks_container_stopped). At the end (success, failure, cancel) the record is
+ *   disconnected and removed. Without networks none of this happens.
  * - Build cache (ours): the key of a RUN/COPY step is a sha1 over the parent layer id, the
  *   instruction after substitution (RUN: the argv run), its environment (ARGs and ENV merged
  *   over the container_config env), user, workdir, the container_config parts that can change
@@ -70,7 +77,9 @@
 
 #include "engine/dockerignore.h"
 #include "engine/imageref.h"
+#include "engine/containers.h"
 #include "engine/images.h"
+#include "engine/networks.h"
 #include "host/host.h"
 #include "host/monitor.h"
 #include "host/runtime.h"
@@ -554,6 +563,9 @@ typedef struct build {
     /* A failed RUN with cleanup false keeps what the command changed (like the original's
      * container dataset): a layer without snapshot on top of the failed image. */
     char *failed_layer;
+    char *net_cid;  /* the build's container record when on networks (NULL: none) */
+    char **net_ids; /* networks net_cid was connected to (as given) */
+    const char *build_id;
 } build;
 
 static void out_raw(build *b, const char *s, size_t n)
@@ -787,6 +799,8 @@ static const char *current_user(build *b)
     return b->cur->parent_user ? b->cur->parent_user : "root";
 }
 
+static int run_monitored(build *b, step *s, host_monitor_spec *specp, kl_error *err);
+
 /* Run argv in a container on the step's rootfs; returns the exit code or -1. */
 static int run_container(build *b, step *s, char *const *argv, char *const *env, kl_error *err)
 {
@@ -808,6 +822,30 @@ static int run_container(build *b, step *s, char *const *argv, char *const *env,
         .stderr_fd = -1,
     };
     host_jailparams_apply(&b->jp, &spec.container);
+    /* On networks: a fresh netns per step, wired before the step's first process runs. */
+    _cleanup_close_ int netns_fd = -1;
+    char netns_path[64] = "";
+    if (b->net_cid && spec.container.netns == HOST_NETNS_NEW) {
+        netns_fd = host_netns_new(err);
+        if (netns_fd < 0)
+            return -1;
+        if (networks_container_plug(b->e, b->net_cid, netns_fd, err) < 0) {
+            networks_container_stopped(b->e, b->net_cid);
+            return -1;
+        }
+        snprintf(netns_path, sizeof(netns_path), "/proc/%d/fd/%d", (int)getpid(), netns_fd);
+        spec.container.netns = HOST_NETNS_PATH;
+        spec.container.netns_path = netns_path;
+    }
+    int code = run_monitored(b, s, &spec, err);
+    if (netns_fd >= 0)
+        networks_container_stopped(b->e, b->net_cid);
+    return code;
+}
+
+static int run_monitored(build *b, step *s, host_monitor_spec *specp, kl_error *err)
+{
+    host_monitor_spec spec = *specp;
     _cleanup_free_ char *run_dir = xasprintf("%s/%s", b->run_base, s->cid);
     char *unmount[] = {s->rootfs, NULL};
     spec.exec_id = s->cid;
@@ -819,6 +857,11 @@ static int run_container(build *b, step *s, char *const *argv, char *const *env,
         kl_error e2 = KL_ERROR_INIT;
         host_tree_remove(run_dir, &e2);
         return -1;
+    }
+    if (spec.container.netns == HOST_NETNS_PATH) {
+        kl_error fw = KL_ERROR_INIT;
+        if (networks_firewall_apply(b->e, &fw) < 0)
+            log_warn("build: firewall: %s", fw.msg);
     }
     int code = -1;
     for (;;) {
@@ -894,6 +937,66 @@ static bool use_cache(build *b, const char *key, json_t *pair)
     return true;
 }
 
+/* Whether the build's RUN steps go on networks (see the top comment). */
+static bool wants_networks(build *b)
+{
+    const char *d = b->o->network_driver ? b->o->network_driver : "ipnet";
+    return json_is_array(b->o->networks) && json_array_size(b->o->networks) > 0 &&
+           strcmp(d, "host") != 0 && strcmp(d, "disabled") != 0;
+}
+
+/* Create the build's container record and connect it to the requested networks (once). */
+static int net_ensure(build *b, const char *image_id, kl_error *err)
+{
+    if (b->net_cid || !wants_networks(b))
+        return 0;
+    const char *image = image_id;
+    for (size_t i = 0; !image && i < b->n_stages; i++)
+        image = b->stages[i].parent_id;
+    if (!image)
+        return kl_error_set(err, EINVAL, "no image for the build container");
+    _cleanup_free_ char *name = xasprintf("builder_%s", b->build_id);
+    _cleanup_json_ json_t *cfg =
+        json_pack("{s:s,s:s,s:s}", "name", name, "image", image, "network_driver",
+                  b->o->network_driver ? b->o->network_driver : "ipnet");
+    b->net_cid = containers_create(b->e, cfg, err);
+    if (!b->net_cid)
+        return kl_error_prefix(err, "creating the build container");
+    size_t i;
+    json_t *ep;
+    json_array_foreach(b->o->networks, i, ep)
+    {
+        const char *net = jx_str(ep, "network", "");
+        const char *ip = jx_str(ep, "ip_address", "");
+        _cleanup_json_ json_t *c =
+            json_pack("{s:s,s:s,s:s,s:s}", "container", b->net_cid, "network", net, "ip_address",
+                      ip[0] ? ip : "<auto>", "ip_address6", jx_str(ep, "ip_address6", ""));
+        if (networks_connect(b->e, c, err) < 0)
+            return kl_error_prefix(err, "connecting the build container to %s", net);
+        strv_push(&b->net_ids, net);
+    }
+    return 0;
+}
+
+/* Disconnect and remove the build's container record, if any. */
+static void net_release(build *b)
+{
+    if (!b->net_cid)
+        return;
+    for (size_t i = 0; b->net_ids && b->net_ids[i]; i++) {
+        kl_error e2 = KL_ERROR_INIT;
+        if (networks_disconnect(b->e, b->net_ids[i], b->net_cid, &e2) < 0)
+            log_warn("build: disconnecting %s from %s: %s", b->net_cid, b->net_ids[i], e2.msg);
+    }
+    kl_error e2 = KL_ERROR_INIT;
+    if (containers_remove(b->e, b->net_cid, NULL, &e2) < 0)
+        log_warn("build: removing the build container %s: %s", b->net_cid, e2.msg);
+    strv_free(b->net_ids);
+    b->net_ids = NULL;
+    free(b->net_cid);
+    b->net_cid = NULL;
+}
+
 static int do_run(build *b, const dockerfile_instr *in, json_t *pair, kl_error *err)
 {
     _cleanup_strv_ char **argv =
@@ -915,6 +1018,8 @@ static int do_run(build *b, const dockerfile_instr *in, json_t *pair, kl_error *
     if (use_cache(b, key, pair))
         return 0;
 
+    if (net_ensure(b, b->cur->parent_id, err) < 0)
+        return fail(b, err, "error: %s", err->msg);
     step s;
     if (step_begin(b, &s, err) < 0 || ensure_workdir(b, &s, err) < 0) {
         _cleanup_free_ char *ignored = NULL;
@@ -1478,7 +1583,7 @@ int builder_run(kl_engine *e, const builder_opts *o, const dockerfile *df, const
                 builder_result *res, kl_error *err)
 {
     *res = (builder_result){0};
-    build b = {.e = e, .o = o, .ctxfd = -1};
+    build b = {.e = e, .o = o, .ctxfd = -1, .build_id = id};
     b.sroot = images_storage_root(e);
     b.run_base = xasprintf("%s/build", e->run_root ? e->run_root : e->root);
     b.instructions = json_array();
@@ -1537,6 +1642,8 @@ int builder_run(kl_engine *e, const builder_opts *o, const dockerfile *df, const
         rc = fail(&b, err, "error: no FROM instruction");
     if (rc == 0)
         rc = flush_workdir(&b, err);
+
+    net_release(&b);
 
     _cleanup_free_ char *name = NULL, *tag = NULL;
     split_tag(o->tag, &name, &tag);

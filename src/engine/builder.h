@@ -36,6 +36,10 @@ typedef struct builder_opts {
     char *const *jail_param;    /* may be NULL */
     const json_t *mounts;       /* MountPointConfig[] (cast), may be NULL */
     const char *network_driver; /* "host" shares the host's network; anything else: own netns */
+    /* EndPointConfig[] (cast; `container` ignored), may be NULL. With a driver other than
+     * host/disabled and at least one entry, the build gets a container record
+     * `builder_<image id>` connected to them, and every RUN step is plugged into them. */
+    const json_t *networks;
     builder_output_fn output;
     void *output_ctx;
     atomic_bool *cancel; /* set by another thread (client gone): stop, clean up, save nothing */

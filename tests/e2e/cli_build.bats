@@ -121,3 +121,29 @@ DF
   [ "$status" -eq 1 ]
   echo "$output" | grep -qF "line 3: error in 'EXPOSE \$p': invalid port '80/icmp'"
 }
+
+@test "klee build -n: RUN steps are on the network (address, gateway); nothing is left after" {
+  run klee network create -t bridge --subnet 10.78.0.0/24 bn
+  [ "$status" -eq 0 ]
+  printf 'FROM busybox\nRUN ip -4 addr show eth0 | grep 10.78.0.\nRUN ping -c1 -W2 10.78.0.1\n' >"$CTX/Dockerfile"
+  run klee build -n bn -t netb "$CTX"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -q 'inet 10.78.0.'
+  [ "${lines[-2]}" = "image created" ]
+  # a failing step on the network cleans up too
+  printf 'FROM busybox\nRUN ping -c1 -W2 10.78.0.1\nRUN false\n' >"$CTX/Dockerfile"
+  run klee build -n bn --ip 10.78.0.50 --rm "$CTX"
+  [ "$status" -eq 1 ]
+  echo "$output" | grep -qx "The command '/bin/sh -c false' returned a non-zero code: 1"
+  run klee lsc -a
+  ! echo "$output" | grep -q builder_
+  [ "$(klee isn bn | jq '.network_endpoints | length')" = 0 ]
+  run klee rmn bn
+  [ "$status" -eq 0 ]
+  [ "$(in_ns ip -o link | grep -c -E 'kleene|kv')" = 0 ]
+  # without -n the step has no network but lo
+  printf 'FROM busybox\nRUN ! ip link show eth0\n' >"$CTX/Dockerfile"
+  run klee build "$CTX"
+  [ "$status" -eq 0 ]
+}
