@@ -3,7 +3,7 @@
  * use (curlshim.h) so that a local klee does not pay for loading it. Moves bytes and
  * reports transport failures; it must not interpret Kleene's replies or print anything. */
 #include "cli/http.h"
-#include "cli/curlshim.h"
+#include "lib/curlshim.h"
 #include "lib/buf.h"
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"
@@ -135,7 +135,7 @@ http_client *http_client_new(const http_target *target, const http_tls *tls, lon
     }
     bool native = target->socket_path && !target->is_tls;
     const curlshim *cs = NULL;
-    if (!native && !(cs = curlshim_get(err)))
+    if (!native && !(cs = curlshim_get("TCP and TLS hosts need libcurl", err)))
         return NULL;
     http_client *c = xcalloc(1, sizeof(*c));
     c->target.is_tls = target->is_tls;

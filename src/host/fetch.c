@@ -1,21 +1,22 @@
-/* Streaming URL fetcher (see fetch.h). Portable: only libcurl, no OS calls.
+/* Streaming URL fetcher (see fetch.h). Portable: only libcurl, no OS calls. libcurl is
+ * loaded on the first fetch (lib/curlshim.h), so that an idle kleened does not carry it.
  * The curl multi handle is driven from host_fetch_read, so data flows at the pace the
  * consumer (the archive extractor) pulls it; at most one curl write burst is buffered. */
 #include "host/fetch.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "lib/buf.h"
 #include "lib/cleanup.h"
+#include "lib/curlshim.h"
 #include "lib/xalloc.h"
 
 struct host_fetch {
+    const curlshim *cs;
     CURLM *multi;
     CURL *easy;
     char *url;
@@ -31,12 +32,6 @@ struct host_fetch {
     host_fetch_progress prog;
     uint64_t last_report;
 };
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init_once(void)
-{
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 static void report(host_fetch *f, bool final)
 {
@@ -70,7 +65,7 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *ud)
     f->prog.bytes += n;
     if (!f->prog.total) {
         curl_off_t cl = -1;
-        if (curl_easy_getinfo(f->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK &&
+        if (f->cs->easy_getinfo(f->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK &&
             cl > 0)
             f->prog.total = (uint64_t)cl;
     }
@@ -81,13 +76,16 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *ud)
 /* file:///path or file://localhost/path, percent-decoded by curl's URL parser */
 static int open_file_url(host_fetch *f, kl_error *err)
 {
-    CURLU *u = curl_url();
+    const curlshim *cs = f->cs;
+    CURLU *u = cs->url();
+    if (!u)
+        return kl_error_set(err, ENOMEM, "fetching %s: cannot initialise libcurl", f->url);
     char *host = NULL, *path = NULL;
     int r = 0;
-    if (curl_url_set(u, CURLUPART_URL, f->url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_PATH, &path, CURLU_URLDECODE) != CURLUE_OK)
+    if (cs->url_set(u, CURLUPART_URL, f->url, 0) != CURLUE_OK ||
+        cs->url_get(u, CURLUPART_PATH, &path, CURLU_URLDECODE) != CURLUE_OK)
         r = kl_error_set(err, EINVAL, "invalid URL '%s'", f->url);
-    else if (curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && *host &&
+    else if (cs->url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && *host &&
              strcmp(host, "localhost"))
         r = kl_error_set(err, EINVAL, "invalid URL '%s': file URLs must be local", f->url);
     else if ((f->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
@@ -99,9 +97,9 @@ static int open_file_url(host_fetch *f, kl_error *err)
         else if (S_ISDIR(st.st_mode))
             r = kl_error_set(err, EISDIR, "fetching %s: is a directory", f->url);
     }
-    curl_free(host);
-    curl_free(path);
-    curl_url_cleanup(u);
+    cs->free(host);
+    cs->free(path);
+    cs->url_cleanup(u);
     return r;
 }
 
@@ -128,9 +126,12 @@ host_fetch *host_fetch_open(const char *url, host_fetch_progress_fn progress, vo
                      url ? url : "");
         return NULL;
     }
-    pthread_once(&curl_once, curl_init_once);
+    const curlshim *cs = curlshim_get("fetching images needs libcurl", err);
+    if (!cs)
+        return NULL;
     host_fetch *f = xcalloc(1, sizeof(*f));
     f->url = xstrdup(url);
+    f->cs = cs;
     f->fd = -1;
     f->progress = progress;
     f->progress_ctx = ctx;
@@ -142,29 +143,29 @@ host_fetch *host_fetch_open(const char *url, host_fetch_progress_fn progress, vo
         }
         return f;
     }
-    f->easy = curl_easy_init();
-    f->multi = curl_multi_init();
+    f->easy = cs->easy_init();
+    f->multi = cs->multi_init();
     if (!f->easy || !f->multi) {
         host_fetch_free(f);
         kl_error_set(err, ENOMEM, "fetching %s: cannot initialise libcurl", url);
         return NULL;
     }
     CURL *e = f->easy;
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
-    curl_easy_setopt(e, CURLOPT_FAILONERROR, 1L);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 30L);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L); /* stalled for a minute: give up */
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, 60L);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "kleened/" KLEENE_VERSION);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, f->errbuf);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, f);
-    curl_multi_add_handle(f->multi, e);
+    cs->easy_setopt(e, CURLOPT_URL, url);
+    cs->easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    cs->easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    cs->easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+    cs->easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
+    cs->easy_setopt(e, CURLOPT_FAILONERROR, 1L);
+    cs->easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 30L);
+    cs->easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L); /* stalled for a minute: give up */
+    cs->easy_setopt(e, CURLOPT_LOW_SPEED_TIME, 60L);
+    cs->easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    cs->easy_setopt(e, CURLOPT_USERAGENT, "kleened/" KLEENE_VERSION);
+    cs->easy_setopt(e, CURLOPT_ERRORBUFFER, f->errbuf);
+    cs->easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+    cs->easy_setopt(e, CURLOPT_WRITEDATA, f);
+    cs->multi_add_handle(f->multi, e);
     return f;
 }
 
@@ -176,25 +177,25 @@ ssize_t host_fetch_read(void *fetch, const void **buf, kl_error *err)
         return read_file(f, buf, err);
     if (f->paused) {
         f->paused = false;
-        curl_easy_pause(f->easy, CURLPAUSE_CONT);
+        f->cs->easy_pause(f->easy, CURLPAUSE_CONT);
     }
     while (f->in.len == 0 && !f->done) {
         int running = 0;
-        CURLMcode mc = curl_multi_perform(f->multi, &running);
+        CURLMcode mc = f->cs->multi_perform(f->multi, &running);
         if (mc != CURLM_OK)
-            return kl_error_set(err, EIO, "fetching %s: %s", f->url, curl_multi_strerror(mc));
+            return kl_error_set(err, EIO, "fetching %s: %s", f->url, f->cs->multi_strerror(mc));
         int left;
         CURLMsg *m;
-        while ((m = curl_multi_info_read(f->multi, &left)))
+        while ((m = f->cs->multi_info_read(f->multi, &left)))
             if (m->msg == CURLMSG_DONE) {
                 f->done = true;
                 f->result = m->data.result;
             }
         if (f->in.len || f->done)
             break;
-        mc = curl_multi_poll(f->multi, NULL, 0, 1000, NULL);
+        mc = f->cs->multi_poll(f->multi, NULL, 0, 1000, NULL);
         if (mc != CURLM_OK)
-            return kl_error_set(err, EIO, "fetching %s: %s", f->url, curl_multi_strerror(mc));
+            return kl_error_set(err, EIO, "fetching %s: %s", f->url, f->cs->multi_strerror(mc));
     }
     if (f->in.len) {
         kl_buf t = f->out;
@@ -205,7 +206,7 @@ ssize_t host_fetch_read(void *fetch, const void **buf, kl_error *err)
     }
     if (f->result != CURLE_OK) {
         long code = 0;
-        curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &code);
+        f->cs->easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &code);
         int e = f->result == CURLE_HTTP_RETURNED_ERROR && code == 404 ? ENOENT
                 : f->result == CURLE_FILE_COULDNT_READ_FILE           ? ENOENT
                 : f->result == CURLE_COULDNT_CONNECT                  ? ECONNREFUSED
@@ -214,7 +215,7 @@ ssize_t host_fetch_read(void *fetch, const void **buf, kl_error *err)
         if (f->result == CURLE_HTTP_RETURNED_ERROR)
             return kl_error_set(err, e, "fetching %s: HTTP error %ld", f->url, code);
         return kl_error_set(err, e, "fetching %s: %s", f->url,
-                            f->errbuf[0] ? f->errbuf : curl_easy_strerror(f->result));
+                            f->errbuf[0] ? f->errbuf : f->cs->easy_strerror(f->result));
     }
     if (!f->prog.total)
         f->prog.total = f->prog.bytes;
@@ -233,11 +234,11 @@ void host_fetch_free(host_fetch *f)
     if (!f)
         return;
     if (f->multi && f->easy)
-        curl_multi_remove_handle(f->multi, f->easy);
+        f->cs->multi_remove_handle(f->multi, f->easy);
     if (f->easy)
-        curl_easy_cleanup(f->easy);
+        f->cs->easy_cleanup(f->easy);
     if (f->multi)
-        curl_multi_cleanup(f->multi);
+        f->cs->multi_cleanup(f->multi);
     if (f->fd >= 0)
         close(f->fd);
     kl_buf_free(&f->in);

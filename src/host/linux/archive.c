@@ -1,10 +1,10 @@
 /* Safe extraction of (possibly hostile) archives into a new directory.
  *
- * libarchive reads and decompresses; the writing is ours, because archive_write_disk works
- * relative to the process's current directory (process-wide state, unusable in a threaded
- * daemon). Every entry is written by directory fd: its parent is resolved with openat2
- * RESOLVE_BENEATH from the extraction root, so a `..` or a symlink that leads out of the
- * tree fails (EXDEV) instead of being followed, and the final component is never followed
+ * libarchive (loaded on first use, host/archiveshim.h) reads and decompresses; the writing is ours,
+ * because archive_write_disk works relative to the process's current directory (process-wide state,
+ * unusable in a threaded daemon). Every entry is written by directory fd: its parent is resolved
+ * with openat2 RESOLVE_BENEATH from the extraction root, so a `..` or a symlink that leads out of
+ * the tree fails (EXDEV) instead of being followed, and the final component is never followed
  * (O_NOFOLLOW | O_EXCL after unlinking what was there). This is at least as strict as
  * ARCHIVE_EXTRACT_SECURE_NODOTDOT | SECURE_SYMLINKS | SECURE_NOABSOLUTEPATHS, except that
  * symlinks inside the tree may be walked through (merged-/usr root filesystems need it).
@@ -12,8 +12,6 @@
  * that is renamed into place at the end, or removed. */
 #include "host/storage.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -22,12 +20,14 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "host/archiveshim.h"
 #include "host/linux/fsutil.h"
 #include "lib/cleanup.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
 typedef struct reader {
+    const archiveshim *la;
     host_read_fn read;
     void *ctx;
     kl_error err;
@@ -40,7 +40,7 @@ static la_ssize_t reader_cb(struct archive *a, void *p, const void **buf)
     if (n < 0) {
         if (!kl_error_is_set(&r->err))
             kl_error_set(&r->err, EIO, "read error");
-        archive_set_error(a, EIO, "%s", r->err.msg);
+        r->la->set_error(a, EIO, "%s", r->err.msg);
         return -1;
     }
     return n;
@@ -55,6 +55,7 @@ typedef struct dir_meta {
 } dir_meta;
 
 typedef struct extractor {
+    const archiveshim *la; /* libarchive, loaded on first use */
     struct archive *a;
     int root;
     host_extract_stats st;
@@ -194,13 +195,13 @@ static int clear_slot(int pfd, const char *base, bool want_dir, bool *dir_exists
     return 0;
 }
 
-static void set_xattrs(struct archive_entry *e, int fd)
+static void set_xattrs(const archiveshim *la, struct archive_entry *e, int fd)
 {
     const char *name;
     const void *value;
     size_t size;
-    archive_entry_xattr_reset(e);
-    while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+    la->entry_xattr_reset(e);
+    while (la->entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
         /* overlay's own attributes would change how the layer is mounted: never */
         if (!strncmp(name, "trusted.overlay.", 16) || !strncmp(name, "user.overlay.", 13))
             continue;
@@ -214,12 +215,12 @@ static int write_data(extractor *x, int fd, const char *path, kl_error *err)
         const void *buf;
         size_t size;
         la_int64_t off;
-        int r = archive_read_data_block(x->a, &buf, &size, &off);
+        int r = x->la->read_data_block(x->a, &buf, &size, &off);
         if (r == ARCHIVE_EOF)
             return 0;
         if (r < ARCHIVE_WARN)
             return kl_error_set(err, EIO, "archive entry '%s': %s", path,
-                                archive_error_string(x->a));
+                                x->la->error_string(x->a));
         for (size_t done = 0; done < size;) {
             ssize_t w = KL_RETRY_EINTR(
                 pwrite(fd, (const char *)buf + done, size - done, (off_t)off + (off_t)done));
@@ -233,16 +234,16 @@ static int write_data(extractor *x, int fd, const char *path, kl_error *err)
 
 static int extract_entry(extractor *x, struct archive_entry *e, kl_error *err)
 {
-    const char *raw = archive_entry_pathname(e);
+    const char *raw = x->la->entry_pathname(e);
     _cleanup_free_ char *path = clean_path(raw, "archive entry", err);
     if (!path)
         return -1;
-    mode_t type = archive_entry_filetype(e);
-    const char *hardlink = archive_entry_hardlink(e);
-    mode_t mode = archive_entry_mode(e) & 07777;
-    uid_t uid = (uid_t)archive_entry_uid(e);
-    gid_t gid = (gid_t)archive_entry_gid(e);
-    struct timespec mtime = {archive_entry_mtime(e), archive_entry_mtime_nsec(e)};
+    mode_t type = x->la->entry_filetype(e);
+    const char *hardlink = x->la->entry_hardlink(e);
+    mode_t mode = x->la->entry_mode(e) & 07777;
+    uid_t uid = (uid_t)x->la->entry_uid(e);
+    gid_t gid = (gid_t)x->la->entry_gid(e);
+    struct timespec mtime = {x->la->entry_mtime(e), x->la->entry_mtime_nsec(e)};
 
     if (!hardlink && (type == AE_IFCHR || type == AE_IFBLK || type == AE_IFSOCK)) {
         x->st.skipped_devices++;
@@ -298,9 +299,9 @@ static int extract_entry(extractor *x, struct archive_entry *e, kl_error *err)
             return kl_error_errno(err, errno, "archive entry '%s'", path);
         if (write_data(x, fd, path, err) < 0)
             return -1;
-        if (archive_entry_size_is_set(e) && ftruncate(fd, archive_entry_size(e)) < 0)
+        if (x->la->entry_size_is_set(e) && ftruncate(fd, x->la->entry_size(e)) < 0)
             return kl_error_errno(err, errno, "writing %s", path);
-        set_xattrs(e, fd);
+        set_xattrs(x->la, e, fd);
         if (fchown(fd, uid, gid) < 0)
             return kl_error_errno(err, errno, "chown %s", path);
         if (fchmod(fd, mode) < 0)
@@ -314,13 +315,13 @@ static int extract_entry(extractor *x, struct archive_entry *e, kl_error *err)
             return kl_error_errno(err, errno, "archive entry '%s'", path);
         _cleanup_close_ int fd = openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd >= 0)
-            set_xattrs(e, fd);
+            set_xattrs(x->la, e, fd);
         x->dirs = xrealloc(x->dirs, (x->ndirs + 1) * sizeof(dir_meta));
         x->dirs[x->ndirs++] = (dir_meta){xstrdup(path), mode, uid, gid, mtime};
         break;
     }
     case AE_IFLNK: {
-        const char *target = archive_entry_symlink(e);
+        const char *target = x->la->entry_symlink(e);
         if (!target || !*target)
             return kl_error_set(err, EINVAL, "archive entry '%s': empty link target", path);
         if (symlinkat(target, pfd, base) < 0)
@@ -372,7 +373,7 @@ static int extract_all(extractor *x, reader *rd, const host_extract_opts *opts, 
     struct archive_entry *e;
     uint64_t seen = 0;
     for (;;) {
-        int r = archive_read_next_header(x->a, &e);
+        int r = x->la->read_next_header(x->a, &e);
         if (r == ARCHIVE_EOF)
             break;
         if (r < ARCHIVE_WARN) {
@@ -380,7 +381,7 @@ static int extract_all(extractor *x, reader *rd, const host_extract_opts *opts, 
                 *err = rd->err;
                 return -1;
             }
-            return kl_error_set(err, EINVAL, "reading archive: %s", archive_error_string(x->a));
+            return kl_error_set(err, EINVAL, "reading archive: %s", x->la->error_string(x->a));
         }
         seen++;
         if (extract_entry(x, e, err) < 0) {
@@ -404,25 +405,28 @@ int host_archive_extract(host_read_fn read, void *read_ctx, int parent_dirfd, co
         return kl_error_set(err, EINVAL, "extracting archive: invalid destination name");
     if (faccessat(parent_dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
         return kl_error_set(err, EEXIST, "extracting archive: %s exists", name);
+    const archiveshim *la = archiveshim_get(err);
+    if (!la)
+        return -1;
     _cleanup_free_ char *staging = NULL;
     _cleanup_close_ int sfd = fs_staging_create(parent_dirfd, name, &staging, err);
     if (sfd < 0)
         return kl_error_prefix(err, "extracting archive");
 
-    reader rd = {.read = read, .ctx = read_ctx, .err = KL_ERROR_INIT};
-    extractor x = {.a = archive_read_new(), .root = sfd, .cached_fd = -1};
-    archive_read_support_filter_all(x.a);
-    archive_read_support_format_all(x.a);
+    reader rd = {.la = la, .read = read, .ctx = read_ctx, .err = KL_ERROR_INIT};
+    extractor x = {.la = la, .a = la->read_new(), .root = sfd, .cached_fd = -1};
+    la->read_support_filter_all(x.a);
+    la->read_support_format_all(x.a);
     int r = 0;
-    if (archive_read_open(x.a, &rd, NULL, reader_cb, NULL) != ARCHIVE_OK) {
+    if (la->read_open(x.a, &rd, NULL, reader_cb, NULL) != ARCHIVE_OK) {
         if (kl_error_is_set(&rd.err))
             *err = rd.err;
         else
-            kl_error_set(err, EINVAL, "reading archive: %s", archive_error_string(x.a));
+            kl_error_set(err, EINVAL, "reading archive: %s", la->error_string(x.a));
         r = -1;
     } else
         r = extract_all(&x, &rd, opts, err);
-    archive_read_free(x.a);
+    la->read_free(x.a);
     cache_drop(&x);
     for (size_t i = 0; i < x.ndirs; i++)
         free(x.dirs[i].path);
