@@ -141,6 +141,15 @@ http_client *cli_http(cli_ctx *ctx);
 long cli_request(cli_ctx *ctx, const char *method, const char *path, const json_t *body,
                  http_response *resp);
 
+/* Prints a successful reply; returns the exit code. */
+typedef int (*cli_printer)(cli_ctx *ctx, const http_response *resp);
+
+/* One request: with status `ok_status` the reply goes to `print` (NULL: nothing is printed
+ * and the exit code is 0), any other status prints the server's error (exit 1), and a
+ * failed connection exits 1 too (its message already printed). */
+int cli_call(cli_ctx *ctx, const char *method, const char *path, const json_t *body, long ok_status,
+             cli_printer print);
+
 /* The reply body as JSON (NULL if it is not JSON). */
 json_t *cli_response_json(const http_response *resp);
 

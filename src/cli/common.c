@@ -94,6 +94,19 @@ json_t *cli_response_json(const http_response *resp)
     return json_loadb(resp->body, resp->len, JSON_DECODE_ANY, NULL);
 }
 
+int cli_call(cli_ctx *ctx, const char *method, const char *path, const json_t *body, long ok_status,
+             cli_printer print)
+{
+    http_response resp = HTTP_RESPONSE_INIT;
+    long status = cli_request(ctx, method, path, body, &resp);
+    int rc = status < 0            ? CLI_EXIT_FAILURE
+             : status != ok_status ? cli_print_server_error(ctx, &resp)
+             : print               ? print(ctx, &resp)
+                                   : CLI_EXIT_OK;
+    http_response_free(&resp);
+    return rc;
+}
+
 int cli_print_server_error(cli_ctx *ctx, const http_response *resp)
 {
     _cleanup_json_ json_t *j = cli_response_json(resp);

@@ -12,7 +12,6 @@
 #include "lib/buf.h"
 #include "lib/cleanup.h"
 #include "lib/jsonx.h"
-#include "lib/names.h"
 #include "lib/xalloc.h"
 
 #include <ctype.h>
@@ -416,15 +415,12 @@ static json_t *create_config(cli_ctx *ctx, const cli_args *a, int *rc)
         specs_port_clear(&p);
     }
 
-    char random[KL_NAME_MAX];
+    /* Without --name the daemon picks a free random name (it retries on a collision, which a
+     * name made here could not). */
     const char *name = cli_value(a, "name");
-    if (!name) {
-        kl_name_random(random, sizeof(random));
-        name = random;
-    }
     const char *user = cli_value(a, "user") ? cli_value(a, "user") : "";
     json_t *config =
-        json_pack("{s:o, s:o, s:s, s:o, s:o, s:s, s:s, s:b, s:o, s:s, s:s}", "cmd",
+        json_pack("{s:o, s:o, s:s, s:o, s:o, s:s?, s:s, s:b, s:o, s:s, s:s}", "cmd",
                   jx_from_strv(a->pos + 1), "env", jx_from_strv(cli_values(a, "env")), "image",
                   a->pos[0], "jail_param", jx_from_strv(cli_values(a, "jailparam")), "mounts",
                   mounts, "name", name, "network_driver", driver, "persist", cli_flag(a, "persist"),
@@ -662,26 +658,14 @@ static int container_ls(cli_ctx *ctx, const cli_args *a)
 {
     const char *path =
         cli_flag(a, "all") ? "/containers/list?all=true" : "/containers/list?all=false";
-    http_response resp = HTTP_RESPONSE_INIT;
-    long status = cli_request(ctx, "GET", path, NULL, &resp);
-    int rc = status < 0      ? CLI_EXIT_FAILURE
-             : status == 200 ? print_containers(ctx, &resp)
-                             : cli_print_server_error(ctx, &resp);
-    http_response_free(&resp);
-    return rc;
+    return cli_call(ctx, "GET", path, NULL, 200, print_containers);
 }
 
 static int container_inspect(cli_ctx *ctx, const cli_args *a)
 {
     _cleanup_free_ char *id = cli_path_escape(a->pos[0]);
     _cleanup_free_ char *path = xasprintf("/containers/%s/inspect", id);
-    http_response resp = HTTP_RESPONSE_INIT;
-    long status = cli_request(ctx, "GET", path, NULL, &resp);
-    int rc = status < 0      ? CLI_EXIT_FAILURE
-             : status == 200 ? cli_print_json(ctx, &resp)
-                             : cli_print_server_error(ctx, &resp);
-    http_response_free(&resp);
-    return rc;
+    return cli_call(ctx, "GET", path, NULL, 200, cli_print_json);
 }
 
 static int container_rm(cli_ctx *ctx, const cli_args *a)

@@ -155,26 +155,14 @@ static int print_images(cli_ctx *ctx, const http_response *resp)
 static int image_ls(cli_ctx *ctx, const cli_args *a)
 {
     (void)a;
-    http_response resp = HTTP_RESPONSE_INIT;
-    long status = cli_request(ctx, "GET", "/images/list", NULL, &resp);
-    int rc = status < 0      ? CLI_EXIT_FAILURE
-             : status == 200 ? print_images(ctx, &resp)
-                             : cli_print_server_error(ctx, &resp);
-    http_response_free(&resp);
-    return rc;
+    return cli_call(ctx, "GET", "/images/list", NULL, 200, print_images);
 }
 
 static int image_inspect(cli_ctx *ctx, const cli_args *a)
 {
     _cleanup_free_ char *id = cli_path_escape(a->pos[0]);
     _cleanup_free_ char *path = xasprintf("/images/%s/inspect", id);
-    http_response resp = HTTP_RESPONSE_INIT;
-    long status = cli_request(ctx, "GET", path, NULL, &resp);
-    int rc = status < 0      ? CLI_EXIT_FAILURE
-             : status == 200 ? cli_print_json(ctx, &resp)
-                             : cli_print_server_error(ctx, &resp);
-    http_response_free(&resp);
-    return rc;
+    return cli_call(ctx, "GET", path, NULL, 200, cli_print_json);
 }
 
 static int image_tag(cli_ctx *ctx, const cli_args *a)
@@ -182,13 +170,7 @@ static int image_tag(cli_ctx *ctx, const cli_args *a)
     _cleanup_free_ char *id = cli_path_escape(a->pos[0]);
     _cleanup_free_ char *nametag = cli_path_escape(a->pos[1]);
     _cleanup_free_ char *path = xasprintf("/images/%s/tag?nametag=%s", id, nametag);
-    http_response resp = HTTP_RESPONSE_INIT;
-    long status = cli_request(ctx, "POST", path, NULL, &resp);
-    int rc = status < 0      ? CLI_EXIT_FAILURE
-             : status == 200 ? cli_print_id(ctx, &resp)
-                             : cli_print_server_error(ctx, &resp);
-    http_response_free(&resp);
-    return rc;
+    return cli_call(ctx, "POST", path, NULL, 200, cli_print_id);
 }
 
 static int image_rm(cli_ctx *ctx, const cli_args *a)
@@ -197,12 +179,7 @@ static int image_rm(cli_ctx *ctx, const cli_args *a)
     for (size_t i = 0; i < a->npos; i++) {
         _cleanup_free_ char *id = cli_path_escape(a->pos[i]);
         _cleanup_free_ char *path = xasprintf("/images/%s", id);
-        http_response resp = HTTP_RESPONSE_INIT;
-        long status = cli_request(ctx, "DELETE", path, NULL, &resp);
-        int rc = status < 0      ? CLI_EXIT_FAILURE
-                 : status == 200 ? cli_print_id(ctx, &resp)
-                                 : cli_print_server_error(ctx, &resp);
-        http_response_free(&resp);
+        int rc = cli_call(ctx, "DELETE", path, NULL, 200, cli_print_id);
         if (rc != CLI_EXIT_OK)
             return rc;
     }

@@ -89,13 +89,7 @@ static int network_create(cli_ctx *ctx, const cli_args *a)
                   type, "gateway", gws[0], "gateway6", gws[1], "icc", icc, "interface",
                   ifname ? ifname : "", "internal", cli_flag(a, "internal"), "nat", nat_value,
                   "subnet", subnet ? subnet : "", "subnet6", subnet6 ? subnet6 : "");
-    http_response resp = HTTP_RESPONSE_INIT;
-    long status = cli_request(ctx, "POST", "/networks/create", body, &resp);
-    int rc = status < 0      ? CLI_EXIT_FAILURE
-             : status == 201 ? cli_print_id(ctx, &resp)
-                             : cli_print_server_error(ctx, &resp);
-    http_response_free(&resp);
-    return rc;
+    return cli_call(ctx, "POST", "/networks/create", body, 201, cli_print_id);
 }
 
 static const render_column network_columns[] = {
@@ -129,26 +123,14 @@ static int print_networks(cli_ctx *ctx, const http_response *resp)
 static int network_ls(cli_ctx *ctx, const cli_args *a)
 {
     (void)a;
-    http_response resp = HTTP_RESPONSE_INIT;
-    long status = cli_request(ctx, "GET", "/networks/list", NULL, &resp);
-    int rc = status < 0      ? CLI_EXIT_FAILURE
-             : status == 200 ? print_networks(ctx, &resp)
-                             : cli_print_server_error(ctx, &resp);
-    http_response_free(&resp);
-    return rc;
+    return cli_call(ctx, "GET", "/networks/list", NULL, 200, print_networks);
 }
 
 static int network_inspect(cli_ctx *ctx, const cli_args *a)
 {
     _cleanup_free_ char *name = cli_path_escape(a->pos[0]);
     _cleanup_free_ char *path = xasprintf("/networks/%s/inspect", name);
-    http_response resp = HTTP_RESPONSE_INIT;
-    long status = cli_request(ctx, "GET", path, NULL, &resp);
-    int rc = status < 0      ? CLI_EXIT_FAILURE
-             : status == 200 ? cli_print_json(ctx, &resp)
-                             : cli_print_server_error(ctx, &resp);
-    http_response_free(&resp);
-    return rc;
+    return cli_call(ctx, "GET", path, NULL, 200, cli_print_json);
 }
 
 static int network_rm(cli_ctx *ctx, const cli_args *a)
@@ -157,12 +139,7 @@ static int network_rm(cli_ctx *ctx, const cli_args *a)
     for (size_t i = 0; i < a->npos; i++) {
         _cleanup_free_ char *name = cli_path_escape(a->pos[i]);
         _cleanup_free_ char *path = xasprintf("/networks/%s", name);
-        http_response resp = HTTP_RESPONSE_INIT;
-        long status = cli_request(ctx, "DELETE", path, NULL, &resp);
-        int rc = status < 0      ? CLI_EXIT_FAILURE
-                 : status == 200 ? cli_print_id(ctx, &resp)
-                                 : cli_print_server_error(ctx, &resp);
-        http_response_free(&resp);
+        int rc = cli_call(ctx, "DELETE", path, NULL, 200, cli_print_id);
         if (rc != CLI_EXIT_OK)
             return rc;
     }
@@ -199,13 +176,7 @@ static int network_connect(cli_ctx *ctx, const cli_args *a)
     _cleanup_json_ json_t *body =
         json_pack("{s:s, s:s, s:s, s:s}", "network", a->pos[0], "container", a->pos[1],
                   "ip_address", ip ? ip : "<auto>", "ip_address6", ip6 ? ip6 : "<auto>");
-    http_response resp = HTTP_RESPONSE_INIT;
-    long status = cli_request(ctx, "POST", "/networks/connect", body, &resp);
-    int rc = status < 0      ? CLI_EXIT_FAILURE
-             : status == 204 ? CLI_EXIT_OK
-                             : cli_print_server_error(ctx, &resp);
-    http_response_free(&resp);
-    return rc;
+    return cli_call(ctx, "POST", "/networks/connect", body, 204, NULL);
 }
 
 static int network_disconnect(cli_ctx *ctx, const cli_args *a)
@@ -213,13 +184,7 @@ static int network_disconnect(cli_ctx *ctx, const cli_args *a)
     _cleanup_free_ char *net = cli_path_escape(a->pos[0]);
     _cleanup_free_ char *ctr = cli_path_escape(a->pos[1]);
     _cleanup_free_ char *path = xasprintf("/networks/%s/disconnect/%s", net, ctr);
-    http_response resp = HTTP_RESPONSE_INIT;
-    long status = cli_request(ctx, "POST", path, NULL, &resp);
-    int rc = status < 0      ? CLI_EXIT_FAILURE
-             : status == 204 ? CLI_EXIT_OK
-                             : cli_print_server_error(ctx, &resp);
-    http_response_free(&resp);
-    return rc;
+    return cli_call(ctx, "POST", path, NULL, 204, NULL);
 }
 
 static const cli_command cli_network_create = {

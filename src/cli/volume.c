@@ -11,13 +11,7 @@
 static int volume_create(cli_ctx *ctx, const cli_args *a)
 {
     _cleanup_json_ json_t *body = json_pack("{s:s}", "name", a->pos[0]);
-    http_response resp = HTTP_RESPONSE_INIT;
-    long status = cli_request(ctx, "POST", "/volumes/create", body, &resp);
-    int rc = status < 0      ? CLI_EXIT_FAILURE
-             : status == 201 ? cli_print_id(ctx, &resp)
-                             : cli_print_server_error(ctx, &resp);
-    http_response_free(&resp);
-    return rc;
+    return cli_call(ctx, "POST", "/volumes/create", body, 201, cli_print_id);
 }
 
 static const render_column volume_columns[] = {
@@ -47,26 +41,14 @@ static int print_volumes(cli_ctx *ctx, const http_response *resp)
 
 static int volume_ls(cli_ctx *ctx, const cli_args *a)
 {
-    http_response resp = HTTP_RESPONSE_INIT;
-    long status = cli_request(ctx, "GET", "/volumes/list", NULL, &resp);
-    int rc = status < 0      ? CLI_EXIT_FAILURE
-             : status == 200 ? print_volumes(ctx, &resp)
-                             : cli_print_server_error(ctx, &resp);
-    http_response_free(&resp);
-    return rc;
+    return cli_call(ctx, "GET", "/volumes/list", NULL, 200, print_volumes);
 }
 
 static int volume_inspect(cli_ctx *ctx, const cli_args *a)
 {
     _cleanup_free_ char *name = cli_path_escape(a->pos[0]);
     _cleanup_free_ char *path = xasprintf("/volumes/%s/inspect", name);
-    http_response resp = HTTP_RESPONSE_INIT;
-    long status = cli_request(ctx, "GET", path, NULL, &resp);
-    int rc = status < 0      ? CLI_EXIT_FAILURE
-             : status == 200 ? cli_print_json(ctx, &resp)
-                             : cli_print_server_error(ctx, &resp);
-    http_response_free(&resp);
-    return rc;
+    return cli_call(ctx, "GET", path, NULL, 200, cli_print_json);
 }
 
 static int volume_rm(cli_ctx *ctx, const cli_args *a)
@@ -75,12 +57,7 @@ static int volume_rm(cli_ctx *ctx, const cli_args *a)
     for (size_t i = 0; i < a->npos; i++) {
         _cleanup_free_ char *name = cli_path_escape(a->pos[i]);
         _cleanup_free_ char *path = xasprintf("/volumes/%s", name);
-        http_response resp = HTTP_RESPONSE_INIT;
-        long status = cli_request(ctx, "DELETE", path, NULL, &resp);
-        int rc = status < 0      ? CLI_EXIT_FAILURE
-                 : status == 200 ? cli_print_id(ctx, &resp)
-                                 : cli_print_server_error(ctx, &resp);
-        http_response_free(&resp);
+        int rc = cli_call(ctx, "DELETE", path, NULL, 200, cli_print_id);
         if (rc != CLI_EXIT_OK)
             return rc;
     }
