@@ -1,9 +1,9 @@
 #!/usr/bin/env bats
 # klee without a daemon: help, --version, usage errors, configuration errors and
-# "unable to connect". KLEE may point at the binary; default: the meson build dir.
+# "unable to connect". KLEE may point at the binary; default: $KLEE_BUILD_DIR (scripts/test) or build/.
 
 setup() {
-    KLEE="${KLEE:-$BATS_TEST_DIRNAME/../../build/src/cli/klee}"
+    KLEE="${KLEE:-${KLEE_BUILD_DIR:-$BATS_TEST_DIRNAME/../../build}/src/cli/klee}"
     TMP="$(mktemp -d)"
     : > "$TMP/empty.yaml"
     # Keep the user's and the system's config files and environment out of the way.
