@@ -780,6 +780,9 @@ static __attribute__((noreturn)) void reaper_main(const start_ctx *c)
                   .nullfd = nullfd,
                   .caps = c->caps,
                   .sock = c->sock};
+    /* Named before the command runs: with vfork the command may look at pid 1 before the
+     * reaper is scheduled again. */
+    prctl(PR_SET_NAME, "kleene-init", 0, 0, 0);
     pid_t pid = spawn_command(&x, &old);
     if (pid < 0) {
         kl_error_errno(&e, errno, "forking the command");
@@ -792,7 +795,6 @@ static __attribute__((noreturn)) void reaper_main(const start_ctx *c)
     syscall(SYS_close_range, 3U, ~0U, 0U);
     /* From here on the reaper is as weak as the container's root. */
     caps_set_final(c->caps, true, &e);
-    prctl(PR_SET_NAME, "kleene-init", 0, 0, 0);
     reaper_loop(pid, &mask);
 }
 
