@@ -666,34 +666,30 @@ int networks_firewall_apply(kl_engine *e, kl_error *err)
 
 /* ---- create, list, inspect, remove, prune ---------------------------------------------- */
 
-static bool interface_used(kl_engine *e, const char *ifname)
+/* Whether a network row has `value` in `column` (a column name of ours, never input). */
+static bool network_has(kl_engine *e, const char *column, const char *value)
 {
     store_lock(e->store);
     kl_error ignored = KL_ERROR_INIT;
-    _cleanup_stmt_ sqlite3_stmt *st =
-        store_prepare(e->store, "SELECT 1 FROM networks WHERE interface = ?1", &ignored);
-    bool used = false;
+    _cleanup_free_ char *sql = xasprintf("SELECT 1 FROM networks WHERE %s = ?1", column);
+    _cleanup_stmt_ sqlite3_stmt *st = store_prepare(e->store, sql, &ignored);
+    bool found = false;
     if (st) {
-        sqlite3_bind_text(st, 1, ifname, -1, SQLITE_TRANSIENT);
-        used = sqlite3_step(st) == SQLITE_ROW;
+        sqlite3_bind_text(st, 1, value, -1, SQLITE_TRANSIENT);
+        found = sqlite3_step(st) == SQLITE_ROW;
     }
     store_unlock(e->store);
-    return used;
+    return found;
+}
+
+static bool interface_used(kl_engine *e, const char *ifname)
+{
+    return network_has(e, "interface", ifname);
 }
 
 static bool name_taken(kl_engine *e, const char *name)
 {
-    store_lock(e->store);
-    kl_error ignored = KL_ERROR_INIT;
-    _cleanup_stmt_ sqlite3_stmt *st =
-        store_prepare(e->store, "SELECT 1 FROM networks WHERE name = ?1", &ignored);
-    bool taken = false;
-    if (st) {
-        sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-        taken = sqlite3_step(st) == SQLITE_ROW;
-    }
-    store_unlock(e->store);
-    return taken;
+    return network_has(e, "name", name);
 }
 
 /* Create (or keep) the bridge of a network kleened owns, up, with its `<auto>` gateway
