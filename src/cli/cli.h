@@ -150,6 +150,10 @@ typedef int (*cli_printer)(cli_ctx *ctx, const http_response *resp);
 int cli_call(cli_ctx *ctx, const char *method, const char *path, const json_t *body, long ok_status,
              cli_printer print);
 
+/* `DELETE <prefix>/<escaped identifier>` for each identifier in order, printing each id;
+ * stops at the first failure with its exit code (like the original's rm commands). */
+int cli_remove_each(cli_ctx *ctx, const char *prefix, char *const *idents, size_t n);
+
 /* The reply body as JSON (NULL if it is not JSON). */
 json_t *cli_response_json(const http_response *resp);
 

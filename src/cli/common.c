@@ -107,6 +107,18 @@ int cli_call(cli_ctx *ctx, const char *method, const char *path, const json_t *b
     return rc;
 }
 
+int cli_remove_each(cli_ctx *ctx, const char *prefix, char *const *idents, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        _cleanup_free_ char *ident = cli_path_escape(idents[i]);
+        _cleanup_free_ char *path = xasprintf("%s/%s", prefix, ident);
+        int rc = cli_call(ctx, "DELETE", path, NULL, 200, cli_print_id);
+        if (rc != CLI_EXIT_OK)
+            return rc;
+    }
+    return CLI_EXIT_OK;
+}
+
 int cli_print_server_error(cli_ctx *ctx, const http_response *resp)
 {
     _cleanup_json_ json_t *j = cli_response_json(resp);

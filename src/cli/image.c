@@ -176,14 +176,7 @@ static int image_tag(cli_ctx *ctx, const cli_args *a)
 static int image_rm(cli_ctx *ctx, const cli_args *a)
 {
     /* One request per image; stop at the first failure with exit 1 (like the original). */
-    for (size_t i = 0; i < a->npos; i++) {
-        _cleanup_free_ char *id = cli_path_escape(a->pos[i]);
-        _cleanup_free_ char *path = xasprintf("/images/%s", id);
-        int rc = cli_call(ctx, "DELETE", path, NULL, 200, cli_print_id);
-        if (rc != CLI_EXIT_OK)
-            return rc;
-    }
-    return CLI_EXIT_OK;
+    return cli_remove_each(ctx, "/images", a->pos, a->npos);
 }
 
 static const cli_option prune_options[] = {

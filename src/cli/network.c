@@ -136,14 +136,7 @@ static int network_inspect(cli_ctx *ctx, const cli_args *a)
 static int network_rm(cli_ctx *ctx, const cli_args *a)
 {
     /* One request per network; stop at the first failure (like the original). */
-    for (size_t i = 0; i < a->npos; i++) {
-        _cleanup_free_ char *name = cli_path_escape(a->pos[i]);
-        _cleanup_free_ char *path = xasprintf("/networks/%s", name);
-        int rc = cli_call(ctx, "DELETE", path, NULL, 200, cli_print_id);
-        if (rc != CLI_EXIT_OK)
-            return rc;
-    }
-    return CLI_EXIT_OK;
+    return cli_remove_each(ctx, "/networks", a->pos, a->npos);
 }
 
 static const cli_option prune_options[] = {

@@ -1041,6 +1041,22 @@ static int ep_find(kl_engine *e, const char *cid, const char *nid, ep_rec **out,
     return eps_query(e, where, cid, out, n_out, err);
 }
 
+/* The container, the network and the container's endpoints on that network (API.md §9.4's
+ * first checks, in its order: container, then network). */
+static int pair_find(kl_engine *e, const char *cident, const char *nident, container_record *c,
+                     net_rec *n, ep_rec **eps, size_t *n_eps, kl_error *err)
+{
+    if (containers_get(e, cident, c, err) < 0)
+        return -1;
+    int found = net_find(e, nident, n, err);
+    if (found <= 0) {
+        if (found == 0)
+            kl_error_set(err, ENOENT, "network not found");
+        return -1;
+    }
+    return ep_find(e, c->id, n->id, eps, n_eps, err);
+}
+
 int networks_connect(kl_engine *e, const json_t *config, kl_error *err)
 {
     const char *cident = jx_str(config, "container", "");
@@ -1052,15 +1068,7 @@ int networks_connect(kl_engine *e, const json_t *config, kl_error *err)
     size_t n_eps = 0;
     int r = -1;
     do {
-        if (containers_get(e, cident, &c, err) < 0)
-            break;
-        int found = net_find(e, nident, &n, err);
-        if (found <= 0) {
-            if (found == 0)
-                kl_error_set(err, ENOENT, "network not found");
-            break;
-        }
-        if (ep_find(e, c.id, n.id, &eps, &n_eps, err) < 0)
+        if (pair_find(e, cident, nident, &c, &n, &eps, &n_eps, err) < 0)
             break;
         if (n_eps > 0) {
             kl_error_set(err, EEXIST, "container already connected to the network");
@@ -1130,15 +1138,7 @@ int networks_disconnect(kl_engine *e, const char *network, const char *container
     size_t n_eps = 0;
     int r = -1;
     do {
-        if (containers_get(e, container, &c, err) < 0)
-            break;
-        int found = net_find(e, network, &n, err);
-        if (found <= 0) {
-            if (found == 0)
-                kl_error_set(err, ENOENT, "network not found");
-            break;
-        }
-        if (ep_find(e, c.id, n.id, &eps, &n_eps, err) < 0)
+        if (pair_find(e, container, network, &c, &n, &eps, &n_eps, err) < 0)
             break;
         if (n_eps == 0) {
             kl_error_set(err, ENOENT, "endpoint configuration not found");
