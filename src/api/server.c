@@ -1,226 +1,295 @@
-/* HTTP server over libmicrohttpd.
+/* kleened's HTTP/1.1 server (RFC 9112) over UNIX sockets, TCP and TLS.
  *
- * Thread-per-connection mode: a slow handler (or an upgraded WebSocket, which runs inside its
- * connection's thread) never blocks the others. Every request is checked before a handler
- * sees it: the caller (SO_PEERCRED on UNIX sockets; a verified client certificate when
- * tlsverify is set), the body size, the content type, JSON syntax and the route's schemas.
- * Nothing here knows about containers or volumes. */
+ * One thread accepts on every listener; each connection gets a thread of its own, so a slow
+ * handler or a WebSocket session (which runs in its connection's thread) never blocks the
+ * others. Connections are persistent (keep-alive, pipelining), request bodies come with
+ * Content-Length or chunked (with Expect: 100-continue), streamed answers are sent chunked.
+ * Every request is checked before a handler sees it: the caller (SO_PEERCRED on UNIX
+ * sockets; with tlsverify, the TLS handshake itself requires a client certificate), the size
+ * of the head and of the body, the content type, JSON syntax and the route's schemas.
+ * Anything malformed gets a JSON {"message"} with the right status, then the connection is
+ * closed. Nothing here knows about containers or volumes.
+ *
+ * GnuTLS is loaded only when an https listener is configured (tls.c): a daemon that serves
+ * UNIX sockets and plain TCP never maps it. */
 #include "api/server.h"
+#include "api/httpparse.h"
 #include "api/router.h"
 #include "api/schema.h"
+#include "api/tls.h"
 #include "api/wsession.h"
 #include "lib/buf.h"
 #include "lib/cleanup.h"
 #include "lib/log.h"
+#include "lib/ws.h"
 #include "lib/xalloc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <gnutls/gnutls.h>
-#include <gnutls/x509.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
+/* At most this many connections at once; more are closed at accept (each holds a thread). */
+#define MAX_CONNECTIONS 1024
+#define CONN_STACK_SIZE (1u << 20)
+/* How long a closing connection still reads (and drops) what the client sends, so that the
+ * client reads our answer instead of a reset: at most this long and this much. */
+#define LINGER_MS 2000
+#define LINGER_BYTES (16u << 20)
+
 typedef struct listener_state {
-    struct MHD_Daemon *mhd;
     api_listener conf;
+    int fd;
     char *path; /* owned copy of the UNIX path, to unlink at stop */
-    char *key_pem, *cert_pem, *ca_pem, *dh_pem;
-    api_server *srv;
+    api_tls_server *tls;
 } listener_state;
+
+typedef struct conn conn;
 
 struct api_server {
     api_ctx *ctx;
     listener_state *ls;
     size_t n;
+    size_t max_header_bytes;
+    int timeout_ms; /* request_timeout: inactivity while a request or its answer is under way */
+    int wake_fd;    /* eventfd: stop the accept thread */
+    pthread_t acceptor;
+    bool acceptor_started;
+    pthread_mutex_t lock;
+    pthread_cond_t drained;
+    conn *conns; /* live connections */
+    size_t n_conns;
 };
 
-/* Per-request state kept by MHD between calls of the access handler. */
-typedef struct request_state {
-    kl_buf body;
-    bool too_large;
-    bool refused;
-    uid_t uid;
+struct conn {
+    api_server *srv;
+    listener_state *l;
+    int fd;
+    api_tls_conn *tls;
+    uid_t uid; /* (uid_t)-1 when not a UNIX socket */
     pid_t pid;
-} request_state;
+    bool refused;
+    kl_buf in; /* bytes read from the client and not consumed yet */
+    conn *prev, *next;
+};
 
-static void mhd_logger(void *cls, const char *fmt, va_list ap)
+/* ---- I/O over a plain or TLS connection (non-blocking socket) ---------------------------- */
+
+static ssize_t conn_recv(conn *c, void *buf, size_t n)
 {
-    char msg[512];
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    size_t n = strlen(msg);
-    while (n && msg[n - 1] == '\n')
-        msg[--n] = '\0';
-    log_debug("http: %s", msg);
+    if (c->tls)
+        return api_tls_read(c->tls, buf, n);
+    return recv(c->fd, buf, n, MSG_DONTWAIT);
 }
 
-/* libmicrohttpd's content reader over an api_stream_fn. In thread-per-connection mode the
- * reader may block: it runs in the connection's own thread. */
-typedef struct stream_state {
-    api_stream_fn fn;
-    void *ctx;
-    void (*free_fn)(void *ctx);
-} stream_state;
-
-static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+static ssize_t conn_send(conn *c, const void *buf, size_t n)
 {
-    (void)pos;
-    stream_state *st = cls;
-    ssize_t n = st->fn(st->ctx, buf, max);
-    if (n == API_STREAM_END)
-        return MHD_CONTENT_READER_END_OF_STREAM;
-    if (n < 0)
-        return MHD_CONTENT_READER_END_WITH_ERROR;
-    return n;
+    if (c->tls)
+        return api_tls_write(c->tls, buf, n);
+    return send(c->fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
-static void stream_free(void *cls)
+static bool conn_pending(conn *c)
 {
-    stream_state *st = cls;
-    if (st->free_fn)
-        st->free_fn(st->ctx);
-    free(st);
+    return c->tls && api_tls_pending(c->tls);
 }
 
-static enum MHD_Result queue_stream(struct MHD_Connection *c, api_response *res)
+/* 1 ready, 0 timed out, -1 error. */
+static int conn_wait(conn *c, short events, int timeout_ms)
 {
-    stream_state *st = xcalloc(1, sizeof(*st));
-    st->fn = res->stream;
-    st->ctx = res->stream_ctx;
-    st->free_fn = res->stream_free;
-    res->stream_ctx = NULL; /* the MHD response owns it now */
-    res->stream_free = NULL;
-    struct MHD_Response *r =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 65536, stream_read, st, stream_free);
-    if (!r) {
-        stream_free(st);
-        return MHD_NO;
+    if ((events & POLLIN) && conn_pending(c))
+        return 1;
+    struct pollfd pfd = {.fd = c->fd, .events = events};
+    for (;;) {
+        int r = poll(&pfd, 1, timeout_ms);
+        if (r < 0 && errno == EINTR)
+            continue;
+        return r < 0 ? -1 : r;
     }
-    if (res->content_type)
-        MHD_add_response_header(r, "Content-Type", res->content_type);
-    enum MHD_Result ret = MHD_queue_response(c, (unsigned)res->status, r);
-    MHD_destroy_response(r);
-    return ret;
 }
 
-static enum MHD_Result queue_response(struct MHD_Connection *c, api_response *res)
+/* Read what is there (waiting at most timeout_ms) and append it to c->in.
+ * >0 bytes read, 0 end of stream, -1 with errno (ETIMEDOUT when nothing came). */
+static ssize_t conn_fill(conn *c, size_t max, int timeout_ms)
 {
-    if (res->stream)
-        return queue_stream(c, res);
+    kl_buf_reserve(&c->in, max + 1);
+    for (;;) {
+        ssize_t r = conn_recv(c, c->in.data + c->in.len, max);
+        if (r > 0) {
+            c->in.len += (size_t)r;
+            c->in.data[c->in.len] = '\0';
+            return r;
+        }
+        if (r == 0)
+            return 0;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return -1;
+        int w = conn_wait(c, POLLIN, timeout_ms);
+        if (w <= 0) {
+            if (w == 0)
+                errno = ETIMEDOUT;
+            return -1;
+        }
+    }
+}
+
+static int conn_write_all(conn *c, const void *data, size_t n)
+{
+    const char *p = data;
+    while (n) {
+        ssize_t r = conn_send(c, p, n);
+        if (r > 0) {
+            p += r;
+            n -= (size_t)r;
+            continue;
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+            return -1;
+        int w = conn_wait(c, POLLOUT, c->srv->timeout_ms);
+        if (w <= 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The transport a WebSocket session runs on. */
+static ssize_t ws_read(void *ctx, void *buf, size_t n)
+{
+    return conn_recv(ctx, buf, n);
+}
+static ssize_t ws_write(void *ctx, const void *buf, size_t n)
+{
+    return conn_send(ctx, buf, n);
+}
+static bool ws_pending(void *ctx)
+{
+    return conn_pending(ctx);
+}
+
+/* ---- Answers ------------------------------------------------------------------------------ */
+
+static void date_header(kl_buf *b)
+{
+    char date[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    kl_buf_printf(b, "Date: %s\r\n", date);
+}
+
+static void status_line(kl_buf *b, int status)
+{
+    kl_buf_printf(b, "HTTP/1.1 %d %s\r\n", status, http_reason(status));
+    date_header(b);
+}
+
+/* Send a streamed body: chunked on HTTP/1.1, up to the close on HTTP/1.0. Returns -1 when the
+ * stream failed or the client went away (the connection is closed then). */
+static int send_stream(conn *c, api_response *res, bool chunked)
+{
+    enum { CHUNK = 65536 };
+    _cleanup_free_ char *buf = xmalloc(CHUNK + 32);
+    for (;;) {
+        char *data = buf + 16; /* room for the chunk-size line in front */
+        ssize_t n = res->stream(res->stream_ctx, data, CHUNK);
+        if (n == API_STREAM_END)
+            break;
+        if (n < 0)
+            return -1; /* no last chunk: the client sees the body cut short */
+        if (n == 0)
+            continue;
+        if (chunked) {
+            char line[18];
+            int len = snprintf(line, sizeof(line), "%zx\r\n", (size_t)n);
+            data -= len;
+            memcpy(data, line, (size_t)len);
+            memcpy(data + len + n, "\r\n", 2);
+            n += len + 2;
+        }
+        if (conn_write_all(c, data, (size_t)n) < 0)
+            return -1;
+    }
+    if (chunked && conn_write_all(c, "0\r\n\r\n", 5) < 0)
+        return -1;
+    return chunked ? 0 : -1; /* HTTP/1.0: the close ends the body */
+}
+
+/* Send the answer; keep_alive says whether the connection stays open after it.
+ * Returns -1 when the connection must be closed. */
+static int send_response(conn *c, api_response *res, int minor, bool keep_alive)
+{
+    _cleanup_buf_ kl_buf head = KL_BUF_INIT;
+    status_line(&head, res->status);
+    if (res->stream) {
+        bool chunked = minor >= 1;
+        if (res->content_type)
+            kl_buf_printf(&head, "Content-Type: %s\r\n", res->content_type);
+        kl_buf_puts(&head, chunked ? "Transfer-Encoding: chunked\r\n" : "Connection: close\r\n");
+        if (chunked && !keep_alive)
+            kl_buf_puts(&head, "Connection: close\r\n");
+        kl_buf_puts(&head, "\r\n");
+        if (conn_write_all(c, head.data, head.len) < 0)
+            return -1;
+        return send_stream(c, res, chunked) < 0 || !keep_alive ? -1 : 0;
+    }
     _cleanup_free_ char *body = NULL;
     const char *ctype = NULL;
-    size_t len = 0;
     if (res->json) {
         body = json_dumps(res->json, JSON_COMPACT | JSON_ENCODE_ANY);
-        len = body ? strlen(body) : 0;
         ctype = res->status == 422 ? "application/json; charset=utf-8" : "application/json";
     } else if (res->text) {
         body = xstrdup(res->text);
-        len = strlen(body);
         ctype = res->content_type;
     } else {
         ctype = "application/json"; /* API.md §3.1: even 204 carries it */
     }
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, body ? body : (char *)"", MHD_RESPMEM_MUST_COPY);
-    if (!r)
-        return MHD_NO;
+    size_t len = body ? strlen(body) : 0;
     if (ctype)
-        MHD_add_response_header(r, "Content-Type", ctype);
-    enum MHD_Result ret = MHD_queue_response(c, (unsigned)res->status, r);
-    MHD_destroy_response(r);
-    return ret;
+        kl_buf_printf(&head, "Content-Type: %s\r\n", ctype);
+    if (res->status != 204 && res->status != 304)
+        kl_buf_printf(&head, "Content-Length: %zu\r\n", len);
+    if (!keep_alive)
+        kl_buf_puts(&head, "Connection: close\r\n");
+    kl_buf_puts(&head, "\r\n");
+    if (res->status != 204 && res->status != 304)
+        kl_buf_append(&head, body ? body : "", len);
+    if (conn_write_all(c, head.data, head.len) < 0)
+        return -1;
+    return keep_alive ? 0 : -1;
 }
 
-static enum MHD_Result reply_message(struct MHD_Connection *c, int status, const char *msg)
+/* A {"message"} answer after which the connection is closed. */
+static void send_refusal(conn *c, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void send_refusal(conn *c, int status, const char *fmt, ...)
 {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
     api_response res = {0};
     api_reply_message(&res, status, "%s", msg);
-    enum MHD_Result r = queue_response(c, &res);
+    send_response(c, &res, 1, false);
     api_response_clear(&res);
-    return r;
 }
 
-/* Collect query arguments in arrival order. */
-typedef struct query_args {
-    const char *keys[32];
-    const char *values[32];
-    size_t n;
-    bool overflow;
-} query_args;
-
-static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-                                   const char *value)
-{
-    query_args *q = cls;
-    if (q->n >= KL_ARRAY_SIZE(q->keys)) {
-        q->overflow = true;
-        return MHD_NO;
-    }
-    q->keys[q->n] = key;
-    q->values[q->n] = value ? value : "";
-    q->n++;
-    return MHD_YES;
-}
-
-static bool peer_is_allowed(listener_state *l, struct MHD_Connection *c, request_state *rs)
-{
-    rs->uid = (uid_t)-1;
-    rs->pid = 0;
-    if (l->conf.kind == API_LISTEN_UNIX) {
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-        struct ucred cred;
-        socklen_t len = sizeof(cred);
-        if (!ci || getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
-            return false;
-        rs->uid = cred.uid;
-        rs->pid = cred.pid;
-        /* The socket is 0600 root already; this is the second lock on the door. */
-        if (cred.uid != 0 && cred.uid != geteuid()) {
-            log_warn("refused a request from uid %u (pid %d) on %s", (unsigned)cred.uid,
-                     (int)cred.pid, l->conf.address);
-            return false;
-        }
-    }
-    if (l->conf.tls && l->conf.tlsverify) {
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-        if (!ci || !ci->tls_session)
-            return false;
-        gnutls_session_t s = (gnutls_session_t)ci->tls_session;
-        unsigned int list_size = 0;
-        if (!gnutls_certificate_get_peers(s, &list_size) || list_size == 0) {
-            log_info("refused a TLS client without a certificate on %s", l->conf.address);
-            return false;
-        }
-        unsigned int status = 0;
-        if (gnutls_certificate_verify_peers2(s, &status) != GNUTLS_E_SUCCESS || status != 0) {
-            log_info("refused a TLS client whose certificate does not verify on %s",
-                     l->conf.address);
-            return false;
-        }
-    }
-    return true;
-}
-
-static void request_completed(void *cls, struct MHD_Connection *c, void **con_cls,
-                              enum MHD_RequestTerminationCode toe)
-{
-    request_state *rs = *con_cls;
-    if (!rs)
-        return;
-    kl_buf_free(&rs->body);
-    free(rs);
-    *con_cls = NULL;
-}
+/* ---- Requests ----------------------------------------------------------------------------- */
 
 static bool content_type_is_json(const char *ct)
 {
@@ -233,32 +302,25 @@ static bool content_type_is_json(const char *ct)
            (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
-static enum MHD_Result serve_websocket(listener_state *l, struct MHD_Connection *c,
-                                       const api_route *route)
-{
-    const char *upgrade = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Upgrade");
-    const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Key");
-    const char *version = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Version");
-    if (!upgrade || strcasecmp(upgrade, "websocket") != 0)
-        return reply_message(c, 400, "this endpoint only accepts WebSocket connections");
-    if (!key || !version || strcmp(version, "13") != 0)
-        return reply_message(c, 400, "missing or unsupported WebSocket handshake headers");
-    return api_ws_upgrade(c, l->srv->ctx, route, key);
-}
-
 /* Validate the query and body against the route's schemas, then run the handler. Any
  * refusal fills `res` and returns early. */
-static void handle_rest(struct MHD_Connection *c, const api_route *route, request_state *rs,
+static void handle_rest(const http_head *h, const kl_buf *raw_body, const api_route *route,
                         api_request *req, api_response *res)
 {
-    query_args q = {0};
-    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &q);
-    if (q.overflow)
-        return api_reply_message(res, 400, "too many query parameters");
+    const char *keys[HTTP_MAX_QUERY_ARGS], *values[HTTP_MAX_QUERY_ARGS];
+    int nq = 0;
+    _cleanup_free_ char *qstore = NULL;
+    if (h->query) {
+        qstore = xmalloc(strlen(h->query) + 1);
+        http_refusal why;
+        nq = http_parse_query(h->query, qstore, keys, values, HTTP_MAX_QUERY_ARGS, &why);
+        if (nq < 0)
+            return api_reply_message(res, why.status, "%s", why.message);
+    }
     _cleanup_json_ json_t *query = NULL;
     if (route->query_schema) {
         json_t *errors = NULL;
-        query = schema_cast_query(route->query_schema, q.keys, q.values, q.n, &errors);
+        query = schema_cast_query(route->query_schema, keys, values, (size_t)nq, &errors);
         if (!query)
             return api_reply_invalid(res, errors);
     } else {
@@ -269,17 +331,17 @@ static void handle_rest(struct MHD_Connection *c, const api_route *route, reques
     _cleanup_json_ json_t *body = NULL;
     if (route->body_schema) {
         _cleanup_json_ json_t *raw = NULL;
-        if (rs->body.len == 0) {
+        if (raw_body->len == 0) {
             raw = json_object();
         } else {
-            const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+            const char *ct = http_header_get(h, "Content-Type");
             if (!ct || !*ct)
                 return api_reply_invalid_one(res, "", "Missing header: content-type");
             if (!content_type_is_json(ct))
                 return api_reply_message(
                     res, 415, "unsupported content type '%s', expected application/json", ct);
             json_error_t jerr;
-            raw = json_loadb(rs->body.data, rs->body.len, JSON_DECODE_ANY, &jerr);
+            raw = json_loadb(raw_body->data, raw_body->len, JSON_DECODE_ANY, &jerr);
             if (!raw) {
                 char detail[300];
                 snprintf(detail, sizeof(detail), "invalid json: %s (line %d, column %d)", jerr.text,
@@ -299,80 +361,354 @@ static void handle_rest(struct MHD_Connection *c, const api_route *route, reques
         api_reply_message(res, 500, "internal error: the handler gave no answer");
 }
 
-static enum MHD_Result access_handler(void *cls, struct MHD_Connection *c, const char *url,
-                                      const char *method, const char *version,
-                                      const char *upload_data, size_t *upload_data_size,
-                                      void **con_cls)
+/* The upgrade of API.md §7: answer 101 and run the session in this thread. The connection
+ * ends with the session. */
+static void serve_websocket(conn *c, const http_head *h, const api_route *route)
 {
-    listener_state *l = cls;
-    api_ctx *ctx = l->srv->ctx;
-    request_state *rs = *con_cls;
-    if (!rs) {
-        rs = xcalloc(1, sizeof(*rs));
-        *con_cls = rs;
-        rs->refused = !peer_is_allowed(l, c, rs);
-        return MHD_YES;
-    }
-    if (*upload_data_size) {
-        if (!rs->too_large && rs->body.len + *upload_data_size <= ctx->max_body_bytes)
-            kl_buf_append(&rs->body, upload_data, *upload_data_size);
-        else
-            rs->too_large = true;
-        *upload_data_size = 0;
-        return MHD_YES;
-    }
-    if (rs->refused)
-        return reply_message(c, 403, "access denied");
-    if (rs->too_large) {
-        char msg[128];
-        snprintf(msg, sizeof(msg), "request body too large (the limit is %zu bytes)",
-                 ctx->max_body_bytes);
-        return reply_message(c, 413, msg);
-    }
+    const char *upgrade = http_header_get(h, "Upgrade");
+    const char *key = http_header_get(h, "Sec-WebSocket-Key");
+    const char *version = http_header_get(h, "Sec-WebSocket-Version");
+    if (!upgrade || strcasecmp(upgrade, "websocket") != 0)
+        return send_refusal(c, 400, "this endpoint only accepts WebSocket connections");
+    if (!key || !version || strcmp(version, "13") != 0 || strlen(key) != 24)
+        return send_refusal(c, 400, "missing or unsupported WebSocket handshake headers");
+    char accept[KL_WS_ACCEPT_LEN + 1];
+    kl_ws_accept_key(key, accept);
+    _cleanup_buf_ kl_buf head = KL_BUF_INIT;
+    status_line(&head, 101);
+    kl_buf_printf(&head, "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+                  accept);
+    if (conn_write_all(c, head.data, head.len) < 0)
+        return;
+    kl_ws_transport t = {
+        .ctx = c, .read = ws_read, .write = ws_write, .pending = ws_pending, .fd = c->fd};
+    api_ws_run(&t, c->in.data, c->in.len, c->srv->ctx, route);
+    kl_buf_reset(&c->in);
+}
 
-    size_t plen = strlen(url);
-    _cleanup_free_ char *storage = xmalloc(plen + 1);
+typedef struct body_sink {
+    kl_buf *body;
+    size_t max;
+    bool too_large;
+} body_sink;
+
+static void body_append(void *ctx, const char *data, size_t n)
+{
+    body_sink *s = ctx;
+    if (s->too_large || s->body->len + n > s->max) {
+        s->too_large = true;
+        return;
+    }
+    kl_buf_append(s->body, data, n);
+}
+
+/* Read the request body into `body`. Returns 0, or -1 after answering (or when the client
+ * is gone): the connection is closed then. */
+static int read_body(conn *c, const http_head *h, http_body_kind kind, uint64_t length,
+                     kl_buf *body)
+{
+    size_t max = c->srv->ctx->max_body_bytes;
+    if (kind == HTTP_BODY_NONE)
+        return 0;
+    if (kind == HTTP_BODY_LENGTH && length > max) {
+        send_refusal(c, 413, "request body too large (the limit is %zu bytes)", max);
+        return -1;
+    }
+    const char *expect = http_header_get(h, "Expect");
+    if (expect && strcasecmp(expect, "100-continue") == 0 && h->minor >= 1 && c->in.len == 0) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        if (conn_write_all(c, cont, sizeof(cont) - 1) < 0)
+            return -1;
+    }
+    if (kind == HTTP_BODY_LENGTH) {
+        while (c->in.len < length) {
+            ssize_t r = conn_fill(c, (size_t)length - c->in.len, c->srv->timeout_ms);
+            if (r <= 0) {
+                if (r < 0 && errno == ETIMEDOUT)
+                    send_refusal(c, 408, "timed out waiting for the request body");
+                return -1;
+            }
+        }
+        kl_buf_append(body, c->in.data, (size_t)length);
+        kl_buf_consume(&c->in, (size_t)length);
+        return 0;
+    }
+    http_chunked dec = {0};
+    body_sink sink = {.body = body, .max = max};
+    for (;;) {
+        bool done = false;
+        http_refusal why;
+        ssize_t used = http_chunked_feed(&dec, c->in.data, c->in.len, body_append, &sink, &done,
+                                         &why);
+        if (used < 0) {
+            send_refusal(c, why.status, "%s", why.message);
+            return -1;
+        }
+        kl_buf_consume(&c->in, (size_t)used);
+        if (sink.too_large) {
+            send_refusal(c, 413, "request body too large (the limit is %zu bytes)", max);
+            return -1;
+        }
+        if (done)
+            return 0;
+        ssize_t r = conn_fill(c, 65536, c->srv->timeout_ms);
+        if (r <= 0) {
+            if (r < 0 && errno == ETIMEDOUT)
+                send_refusal(c, 408, "timed out waiting for the request body");
+            return -1;
+        }
+    }
+}
+
+/* Read the next request head into a buffer of its own. Returns its length, 0 when the
+ * connection ends quietly (client closed or idle too long), -1 after a refusal. */
+static ssize_t read_head(conn *c, char **head)
+{
+    size_t limit = c->srv->max_header_bytes;
+    for (;;) {
+        size_t end = http_head_end(c->in.data ? c->in.data : "", c->in.len);
+        if (end && end <= limit) {
+            *head = xmalloc(end + 1);
+            memcpy(*head, c->in.data, end);
+            (*head)[end] = '\0';
+            kl_buf_consume(&c->in, end);
+            return (ssize_t)end;
+        }
+        if (end > limit || c->in.len >= limit) {
+            send_refusal(c, 431, "request header fields too large (the limit is %zu bytes)",
+                         limit);
+            return -1;
+        }
+        ssize_t r = conn_fill(c, limit + 1 - c->in.len, c->srv->timeout_ms);
+        if (r == 0)
+            return 0;
+        if (r < 0) {
+            if (errno == ETIMEDOUT && c->in.len > 0) {
+                send_refusal(c, 408, "timed out waiting for the request");
+                return -1;
+            }
+            return 0;
+        }
+    }
+}
+
+/* One request: 1 to go on with the next one on this connection, 0 to close. */
+static int serve_request(conn *c)
+{
+    _cleanup_free_ char *raw = NULL;
+    ssize_t hlen = read_head(c, &raw);
+    if (hlen <= 0)
+        return 0;
+    http_head h;
+    http_refusal why;
+    if (http_parse_head(raw, (size_t)hlen, &h, &why) < 0) {
+        log_debug("http: refused a request: %s", why.message);
+        send_refusal(c, why.status, "%s", why.message);
+        return 0;
+    }
+    http_body_kind kind;
+    uint64_t length;
+    if (http_body_framing(&h, &kind, &length, &why) < 0) {
+        send_refusal(c, why.status, "%s", why.message);
+        return 0;
+    }
+    if (c->refused) {
+        send_refusal(c, 403, "access denied");
+        return 0;
+    }
+    bool keep_alive = http_keep_alive(&h);
+
+    _cleanup_free_ char *storage = xmalloc(strlen(h.path) + 1);
     const char *params[API_MAX_PARAMS] = {0};
     bool path_known = false;
-    const api_route *route = router_match(method, url, params, storage, &path_known);
-    if (!route) {
-        log_debug("%s %s -> 404", method, url);
-        return reply_message(c, 404, "not found");
+    const api_route *route = router_match(h.method, h.path, params, storage, &path_known);
+    if (route && route->ws_handler) {
+        serve_websocket(c, &h, route);
+        return 0;
     }
-    if (route->ws_handler)
-        return serve_websocket(l, c, route);
 
-    api_request req = {.method = method, .path = url, .ctx = ctx};
-    memcpy(req.params, params, sizeof(params));
-    req.peer_uid = rs->uid;
-    req.peer_pid = rs->pid;
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-    req.client_fd = ci ? ci->connect_fd : -1;
+    _cleanup_buf_ kl_buf body = KL_BUF_INIT;
+    if (read_body(c, &h, kind, length, &body) < 0)
+        return 0;
+
     api_response res = {0};
-    handle_rest(c, route, rs, &req, &res);
-    log_debug("%s %s -> %d", method, url, res.status);
-    enum MHD_Result r = queue_response(c, &res);
+    if (!route) {
+        log_debug("%s %s -> 404", h.method, h.path);
+        api_reply_message(&res, 404, "not found");
+    } else {
+        api_request req = {.method = h.method, .path = h.path, .ctx = c->srv->ctx};
+        memcpy(req.params, params, sizeof(params));
+        req.peer_uid = c->uid;
+        req.peer_pid = c->pid;
+        req.client_fd = c->fd;
+        handle_rest(&h, &body, route, &req, &res);
+        log_debug("%s %s -> %d", h.method, h.path, res.status);
+    }
+    int r = send_response(c, &res, h.minor, keep_alive);
     api_response_clear(&res);
-    return r;
+    return r == 0;
 }
 
-static char *read_pem(const char *path, kl_error *err)
+/* Half-close, then read and drop what the client still sends for a moment, so that it reads
+ * our last answer rather than a connection reset. */
+static void linger(conn *c)
 {
-    if (!path)
-        return NULL;
-    _cleanup_fclose_ FILE *f = fopen(path, "re");
-    if (!f) {
-        kl_error_errno(err, errno, "reading %s", path);
-        return NULL;
+    if (c->tls)
+        return; /* close_notify was sent; a TLS client does not keep writing after an answer */
+    shutdown(c->fd, SHUT_WR);
+    char buf[4096];
+    size_t total = 0;
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    while (total < LINGER_BYTES) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long long left = LINGER_MS - ((now.tv_sec - start.tv_sec) * 1000LL +
+                                      (now.tv_nsec - start.tv_nsec) / 1000000);
+        if (left <= 0 || conn_wait(c, POLLIN, (int)left) <= 0)
+            break;
+        ssize_t r = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (r <= 0 && !(r < 0 && (errno == EAGAIN || errno == EINTR)))
+            break;
+        if (r > 0)
+            total += (size_t)r;
     }
-    kl_buf b = KL_BUF_INIT;
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        kl_buf_append(&b, chunk, n);
-    return kl_buf_steal(&b);
 }
+
+/* ---- Connections -------------------------------------------------------------------------- */
+
+static void conn_remove(conn *c)
+{
+    api_server *srv = c->srv;
+    pthread_mutex_lock(&srv->lock);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    srv->n_conns--;
+    if (srv->n_conns == 0)
+        pthread_cond_broadcast(&srv->drained);
+    pthread_mutex_unlock(&srv->lock);
+}
+
+static void *conn_thread(void *arg)
+{
+    conn *c = arg;
+    if (c->l->tls) {
+        kl_error err = KL_ERROR_INIT;
+        c->tls = api_tls_accept(c->l->tls, c->fd, c->srv->timeout_ms, &err);
+        if (!c->tls)
+            log_info("%s: %s", c->l->conf.address, err.msg);
+    }
+    if (!c->l->tls || c->tls) {
+        while (serve_request(c))
+            ;
+        if (c->tls)
+            api_tls_close(c->tls);
+        linger(c);
+    }
+    conn_remove(c); /* before the close: api_server_stop may shut down fds on the list */
+    close(c->fd);
+    kl_buf_free(&c->in);
+    free(c);
+    return NULL;
+}
+
+/* The caller on a UNIX socket: root or kleened's own user (the socket is 0600 root already;
+ * this is the second lock on the door). */
+static void read_peer(conn *c)
+{
+    c->uid = (uid_t)-1;
+    c->pid = 0;
+    if (c->l->conf.kind != API_LISTEN_UNIX)
+        return;
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+        c->refused = true;
+        return;
+    }
+    c->uid = cred.uid;
+    c->pid = cred.pid;
+    if (cred.uid != 0 && cred.uid != geteuid()) {
+        log_warn("refused a request from uid %u (pid %d) on %s", (unsigned)cred.uid,
+                 (int)cred.pid, c->l->conf.address);
+        c->refused = true;
+    }
+}
+
+static void start_connection(api_server *srv, listener_state *l, int fd)
+{
+    pthread_mutex_lock(&srv->lock);
+    if (srv->n_conns >= MAX_CONNECTIONS) {
+        pthread_mutex_unlock(&srv->lock);
+        log_warn("%s: %d connections already; closing a new one", l->conf.address,
+                 MAX_CONNECTIONS);
+        close(fd);
+        return;
+    }
+    conn *c = xcalloc(1, sizeof(*c));
+    c->srv = srv;
+    c->l = l;
+    c->fd = fd;
+    c->next = srv->conns;
+    if (srv->conns)
+        srv->conns->prev = c;
+    srv->conns = c;
+    srv->n_conns++;
+    pthread_mutex_unlock(&srv->lock);
+    read_peer(c);
+
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, CONN_STACK_SIZE);
+    pthread_t t;
+    int r = pthread_create(&t, &attr, conn_thread, c);
+    pthread_attr_destroy(&attr);
+    if (r != 0) {
+        log_warn("%s: no thread for a new connection: %s", l->conf.address, strerror(r));
+        conn_remove(c);
+        close(fd);
+        free(c);
+    }
+}
+
+static void *accept_thread(void *arg)
+{
+    api_server *srv = arg;
+    struct pollfd pfds[srv->n + 1];
+    for (size_t i = 0; i < srv->n; i++)
+        pfds[i] = (struct pollfd){.fd = srv->ls[i].fd, .events = POLLIN};
+    pfds[srv->n] = (struct pollfd){.fd = srv->wake_fd, .events = POLLIN};
+    for (;;) {
+        if (poll(pfds, srv->n + 1, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            log_error("http: poll: %s", strerror(errno));
+            return NULL;
+        }
+        if (pfds[srv->n].revents)
+            return NULL;
+        for (size_t i = 0; i < srv->n; i++) {
+            if (!(pfds[i].revents & POLLIN))
+                continue;
+            int fd = accept4(pfds[i].fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+            if (fd < 0) {
+                if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                    log_warn("%s: accept: %s", srv->ls[i].conf.address, strerror(errno));
+                if (errno == EMFILE || errno == ENFILE)
+                    usleep(100 * 1000); /* let connections end before trying again */
+                continue;
+            }
+            start_connection(srv, &srv->ls[i], fd);
+        }
+    }
+}
+
+/* ---- Listeners ---------------------------------------------------------------------------- */
 
 /* Privileged: binds a socket at a path from the root-owned config; only a stale socket is ever
  * removed, never a regular file or directory. */
@@ -389,7 +725,7 @@ static int bind_unix(const char *path, kl_error *err)
         if (unlink(path) != 0)
             return kl_error_errno(err, errno, "removing stale socket %s", path);
     }
-    _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return kl_error_errno(err, errno, "socket");
     mode_t old = umask(0177);
@@ -424,7 +760,7 @@ static int bind_tcp(const api_listener *l, kl_error *err)
             return kl_error_set(err, EINVAL, "invalid IPv6 address '%s'", l->host);
         len = sizeof(*sin6);
     }
-    _cleanup_close_ int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    _cleanup_close_ int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return kl_error_errno(err, errno, "socket");
     int one = 1;
@@ -438,66 +774,26 @@ static int bind_tcp(const api_listener *l, kl_error *err)
     return steal_fd(&fd);
 }
 
-static int start_listener(listener_state *l, size_t max_header_bytes, unsigned timeout,
-                          kl_error *err)
+static int start_listener(listener_state *l, kl_error *err)
 {
-    _cleanup_close_ int fd =
-        l->conf.kind == API_LISTEN_UNIX ? bind_unix(l->conf.path, err) : bind_tcp(&l->conf, err);
-    if (fd < 0)
+    if (l->conf.tls) {
+        api_tls_config tc = {.cert = l->conf.tlscert,
+                             .key = l->conf.tlskey,
+                             .cacert = l->conf.tlscacert,
+                             .dh = l->conf.tlsdh,
+                             .verify = l->conf.tlsverify};
+        l->tls = api_tls_server_new(&tc, err);
+        if (!l->tls)
+            return -1;
+    }
+    l->fd = l->conf.kind == API_LISTEN_UNIX ? bind_unix(l->conf.path, err) : bind_tcp(&l->conf, err);
+    if (l->fd < 0)
         return -1;
     if (l->conf.kind == API_LISTEN_UNIX)
         l->path = xstrdup(l->conf.path);
-
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG | MHD_USE_ITC;
-    if (l->conf.kind == API_LISTEN_TCP6)
-        flags |= MHD_USE_IPv6;
-    struct MHD_OptionItem opts[16];
-    size_t n = 0;
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, fd, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                                        (intptr_t)(max_header_bytes * 2 + 4096), NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)timeout, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_STACK_SIZE, 1 << 20, NULL};
-    opts[n++] =
-        (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)request_completed, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_logger, NULL};
-    if (l->conf.tls) {
-        flags |= MHD_USE_TLS;
-        l->cert_pem = read_pem(l->conf.tlscert, err);
-        if (!l->cert_pem)
-            return -1;
-        /* The key may sit in the certificate file (API.md §2.2). */
-        l->key_pem = read_pem(l->conf.tlskey ? l->conf.tlskey : l->conf.tlscert, err);
-        if (!l->key_pem)
-            return -1;
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, l->cert_pem};
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, l->key_pem};
-        if (l->conf.tlscacert) {
-            l->ca_pem = read_pem(l->conf.tlscacert, err);
-            if (!l->ca_pem)
-                return -1;
-            opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, l->ca_pem};
-        }
-        if (l->conf.tlsdh) {
-            l->dh_pem = read_pem(l->conf.tlsdh, err);
-            if (!l->dh_pem)
-                return -1;
-            opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_DHPARAMS, 0, l->dh_pem};
-        }
-    }
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-    l->mhd = MHD_start_daemon(flags, 0, NULL, NULL, access_handler, l, MHD_OPTION_ARRAY, opts,
-                              MHD_OPTION_END);
-    if (!l->mhd) {
-        kl_error_set(err, EIO, "starting the HTTP server on %s failed (bad TLS files?)",
-                     l->conf.address);
-        return -1;
-    }
     if (l->conf.kind != API_LISTEN_UNIX && !l->conf.tls)
         log_warn("listening on %s without TLS: anyone who can reach it controls kleened",
                  l->conf.address);
-    fd = -1; /* libmicrohttpd owns the listening socket now */
     log_info("listening on %s", l->conf.address);
     return 0;
 }
@@ -507,18 +803,41 @@ api_server *api_server_start(const api_listener *listeners, size_t n, api_ctx *c
 {
     api_server *srv = xcalloc(1, sizeof(*srv));
     srv->ctx = ctx;
+    srv->max_header_bytes = max_header_bytes;
+    srv->timeout_ms = (int)(request_timeout ? request_timeout : 60) * 1000;
+    srv->wake_fd = -1;
+    pthread_mutex_init(&srv->lock, NULL);
+    pthread_cond_init(&srv->drained, NULL);
     srv->ls = xcalloc(n ? n : 1, sizeof(listener_state));
     for (size_t i = 0; i < n; i++) {
         listener_state *l = &srv->ls[i];
         l->conf = listeners[i];
-        l->srv = srv;
+        l->fd = -1;
         srv->n = i + 1;
-        if (start_listener(l, max_header_bytes, request_timeout, err) < 0) {
+        if (start_listener(l, err) < 0) {
             kl_error_prefix(err, "listener %s", listeners[i].address);
             api_server_stop(srv);
             return NULL;
         }
     }
+    srv->wake_fd = eventfd(0, EFD_CLOEXEC);
+    if (srv->wake_fd < 0) {
+        kl_error_errno(err, errno, "eventfd");
+        api_server_stop(srv);
+        return NULL;
+    }
+    /* The accept thread needs little stack. */
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 64 << 10);
+    int r = pthread_create(&srv->acceptor, &attr, accept_thread, srv);
+    pthread_attr_destroy(&attr);
+    if (r != 0) {
+        kl_error_set(err, r, "starting the HTTP server thread: %s", strerror(r));
+        api_server_stop(srv);
+        return NULL;
+    }
+    srv->acceptor_started = true;
     return srv;
 }
 
@@ -526,19 +845,42 @@ void api_server_stop(api_server *srv)
 {
     if (!srv)
         return;
+    if (srv->acceptor_started) {
+        uint64_t one = 1;
+        if (write(srv->wake_fd, &one, sizeof(one)) < 0)
+            log_warn("http: waking the accept thread: %s", strerror(errno));
+        pthread_join(srv->acceptor, NULL);
+    }
     for (size_t i = 0; i < srv->n; i++) {
         listener_state *l = &srv->ls[i];
-        if (l->mhd)
-            MHD_stop_daemon(l->mhd);
+        if (l->fd >= 0)
+            close(l->fd);
         if (l->path) {
             unlink(l->path);
             free(l->path);
         }
-        free(l->key_pem);
-        free(l->cert_pem);
-        free(l->ca_pem);
-        free(l->dh_pem);
     }
+    /* End the live connections: their reads and writes fail now, handlers and sessions see
+     * the client gone. Wait until every connection thread is done with the server. */
+    pthread_mutex_lock(&srv->lock);
+    for (conn *c = srv->conns; c; c = c->next)
+        shutdown(c->fd, SHUT_RDWR);
+    struct timespec warn_at;
+    clock_gettime(CLOCK_REALTIME, &warn_at);
+    warn_at.tv_sec += 5;
+    while (srv->n_conns > 0) {
+        if (pthread_cond_timedwait(&srv->drained, &srv->lock, &warn_at) == ETIMEDOUT) {
+            log_warn("http: waiting for %zu connection(s) to finish", srv->n_conns);
+            warn_at.tv_sec += 3600;
+        }
+    }
+    pthread_mutex_unlock(&srv->lock);
+    for (size_t i = 0; i < srv->n; i++)
+        api_tls_server_free(srv->ls[i].tls);
+    if (srv->wake_fd >= 0)
+        close(srv->wake_fd);
+    pthread_mutex_destroy(&srv->lock);
+    pthread_cond_destroy(&srv->drained);
     free(srv->ls);
     free(srv);
 }

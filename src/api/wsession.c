@@ -1,7 +1,7 @@
 /* WebSocket upgrade and the common session protocol (API.md §7.1).
  *
- * libmicrohttpd runs in thread-per-connection mode, so the upgrade handler may block: the whole
- * session runs in the connection's own thread and ends by handing the socket back to MHD. */
+ * The server gives every connection a thread of its own, so a session may block: it runs in its
+ * connection's thread, over the connection's transport (plain or TLS). */
 #include "api/wsession.h"
 #include "api/handlers.h"
 #include "lib/cleanup.h"
@@ -17,11 +17,6 @@ struct api_ws_session {
     const api_route *route;
     bool closed;
 };
-
-typedef struct upgrade_ctx {
-    api_ctx *ctx;
-    const api_route *route;
-} upgrade_ctx;
 
 api_ctx *api_ws_ctx(api_ws_session *s)
 {
@@ -138,16 +133,12 @@ static json_t *read_config(api_ws_session *s)
     }
 }
 
-static void run_session(void *cls, struct MHD_Connection *connection, void *con_cls,
-                        const char *extra_in, size_t extra_in_size, MHD_socket sock,
-                        struct MHD_UpgradeResponseHandle *urh)
+void api_ws_run(const kl_ws_transport *t, const void *preload, size_t preload_len, api_ctx *ctx,
+                const api_route *route)
 {
-    upgrade_ctx *u = cls;
-    kl_ws_transport t = kl_ws_transport_socket(sock);
-    api_ws_session s = {
-        .conn = kl_ws_conn_new(KL_WS_ROLE_SERVER, &t, 0), .ctx = u->ctx, .route = u->route};
-    if (extra_in_size)
-        kl_ws_conn_preload(s.conn, extra_in, extra_in_size);
+    api_ws_session s = {.conn = kl_ws_conn_new(KL_WS_ROLE_SERVER, t, 0), .ctx = ctx, .route = route};
+    if (preload_len)
+        kl_ws_conn_preload(s.conn, preload, preload_len);
     kl_ws_conn_set_idle_timeout(s.conn, (int)s.ctx->ws_idle_timeout * 1000);
     kl_ws_conn_set_send_timeout(s.conn, 30000);
     log_debug("websocket %s: session started", s.route->pattern);
@@ -161,29 +152,6 @@ static void run_session(void *cls, struct MHD_Connection *connection, void *con_
     }
     log_debug("websocket %s: session ended", s.route->pattern);
     kl_ws_conn_free(s.conn);
-    free(u);
-    MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
-}
-
-enum MHD_Result api_ws_upgrade(struct MHD_Connection *c, api_ctx *ctx, const api_route *route,
-                               const char *key)
-{
-    upgrade_ctx *u = xcalloc(1, sizeof(*u));
-    u->ctx = ctx;
-    u->route = route;
-    struct MHD_Response *r = MHD_create_response_for_upgrade(run_session, u);
-    if (!r) {
-        free(u);
-        return MHD_NO;
-    }
-    char accept[KL_WS_ACCEPT_LEN + 1];
-    kl_ws_accept_key(key, accept);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_UPGRADE, "websocket");
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "Upgrade");
-    MHD_add_response_header(r, "Sec-WebSocket-Accept", accept);
-    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_SWITCHING_PROTOCOLS, r);
-    MHD_destroy_response(r);
-    return ret;
 }
 
 void api_ws_not_implemented(api_ws_session *s, json_t *config)

@@ -1,11 +1,10 @@
-/* WebSocket sessions: the upgrade from libmicrohttpd and the common protocol of API.md §7.1
+/* WebSocket sessions: the session after the server's upgrade, and the common protocol of API.md §7.1
  * (a JSON config as the first frame, a "starting" message, raw output frames, and a close
  * whose reason is a JSON WebSocketMessage that fits 123 bytes). Endpoint handlers
  * (exec start, image create, image build) are written against this interface only. */
 #ifndef KL_WSESSION_H
 #define KL_WSESSION_H
 
-#include <microhttpd.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -15,9 +14,11 @@
 
 typedef struct api_ws_session api_ws_session;
 
-/* Answer 101 and run the session in this connection's thread. */
-enum MHD_Result api_ws_upgrade(struct MHD_Connection *c, api_ctx *ctx, const api_route *route,
-                               const char *key);
+/* Run a session in the calling thread over an upgraded connection (the server has sent the
+ * 101 answer): preload holds bytes that came after the handshake's head. Returns when the
+ * session is over; the caller then closes the connection. */
+void api_ws_run(const kl_ws_transport *t, const void *preload, size_t preload_len, api_ctx *ctx,
+                const api_route *route);
 
 api_ctx *api_ws_ctx(api_ws_session *s);
 

@@ -655,7 +655,7 @@ int kl_ws_conn_fd(const kl_ws_conn *c)
 
 bool kl_ws_conn_has_pending_input(const kl_ws_conn *c)
 {
-    return c->in_off < c->in_len;
+    return c->in_off < c->in_len || (c->t.pending && c->t.pending(c->t.ctx));
 }
 
 bool kl_ws_conn_close_sent(kl_ws_conn *c)

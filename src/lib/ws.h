@@ -148,6 +148,9 @@ typedef struct kl_ws_transport {
     void *ctx;
     ssize_t (*read)(void *ctx, void *buf, size_t n);
     ssize_t (*write)(void *ctx, const void *buf, size_t n);
+    /* Optional: whether input is buffered below this connection where polling fd does not
+     * see it (decrypted TLS records). */
+    bool (*pending)(void *ctx);
     int fd;
 } kl_ws_transport;
 
@@ -162,8 +165,8 @@ typedef struct kl_ws_conn kl_ws_conn;
 kl_ws_conn *kl_ws_conn_new(kl_ws_role role, const kl_ws_transport *t, size_t max_message);
 void kl_ws_conn_free(kl_ws_conn *c);
 
-/* Bytes already read from the transport that belong to the WebSocket stream (libmicrohttpd's
- * extra_in after an upgrade). Call before the first recv. */
+/* Bytes already read from the transport that belong to the WebSocket stream (what the server
+ * read past the upgrade request's head). Call before the first recv. */
 void kl_ws_conn_preload(kl_ws_conn *c, const void *data, size_t n);
 
 /* Client role: send the upgrade request for path with Host header host, read and check the
