@@ -230,8 +230,7 @@ static bool list_has(const char *list, const char *token)
     return false;
 }
 
-int http_body_framing(const http_head *h, http_body_kind *kind, uint64_t *length,
-                      http_refusal *why)
+int http_body_framing(const http_head *h, http_body_kind *kind, uint64_t *length, http_refusal *why)
 {
     *kind = HTTP_BODY_NONE;
     *length = 0;
@@ -276,21 +275,21 @@ bool http_keep_alive(const http_head *h)
 }
 
 enum {
-    CH_SIZE,      /* hex digits of the chunk size */
-    CH_EXT,       /* ";ext" after the size, up to the line end */
-    CH_SIZE_LF,   /* CR seen after the size line */
-    CH_DATA,      /* chunk data */
-    CH_DATA_CR,   /* CR after the data */
-    CH_DATA_LF,   /* LF after the data */
-    CH_TRAILER,   /* a trailer line (or the final empty line) */
+    CH_SIZE,    /* hex digits of the chunk size */
+    CH_EXT,     /* ";ext" after the size, up to the line end */
+    CH_SIZE_LF, /* CR seen after the size line */
+    CH_DATA,    /* chunk data */
+    CH_DATA_CR, /* CR after the data */
+    CH_DATA_LF, /* LF after the data */
+    CH_TRAILER, /* a trailer line (or the final empty line) */
     CH_TRAILER_LF,
     CH_DONE,
 };
 
 #define CH_MAX_LINE 4096
 
-ssize_t http_chunked_feed(http_chunked *c, const char *in, size_t n, http_chunk_sink out,
-                          void *ctx, bool *done, http_refusal *why)
+ssize_t http_chunked_feed(http_chunked *c, const char *in, size_t n, http_chunk_sink out, void *ctx,
+                          bool *done, http_refusal *why)
 {
     size_t i = 0;
     *done = c->state == CH_DONE;
@@ -423,29 +422,53 @@ int http_parse_query(const char *query, char *storage, const char **keys, const 
 const char *http_reason(int status)
 {
     switch (status) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Entity";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+    case 100:
+        return "Continue";
+    case 101:
+        return "Switching Protocols";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 411:
+        return "Length Required";
+    case 413:
+        return "Content Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Entity";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 503:
+        return "Service Unavailable";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Unknown";
     }
 }

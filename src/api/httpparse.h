@@ -14,7 +14,7 @@
 #define HTTP_MAX_QUERY_ARGS 32
 
 typedef struct http_header {
-    const char *name; /* as sent; compare with strcasecmp */
+    const char *name;  /* as sent; compare with strcasecmp */
     const char *value; /* surrounding whitespace removed */
 } http_header;
 
@@ -75,8 +75,8 @@ typedef struct http_chunked {
  * the rest belongs to the next request), or -1 with *why on malformed input. *done is set at
  * the end of the body (after the trailer). */
 typedef void (*http_chunk_sink)(void *ctx, const char *data, size_t n);
-ssize_t http_chunked_feed(http_chunked *c, const char *in, size_t n, http_chunk_sink out,
-                          void *ctx, bool *done, http_refusal *why);
+ssize_t http_chunked_feed(http_chunked *c, const char *in, size_t n, http_chunk_sink out, void *ctx,
+                          bool *done, http_refusal *why);
 
 /* Percent-decode s in place. With plus_is_space, '+' becomes ' ' (query strings). Returns -1
  * for a malformed escape or a decoded NUL byte. */

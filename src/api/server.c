@@ -376,7 +376,8 @@ static void serve_websocket(conn *c, const http_head *h, const api_route *route)
     kl_ws_accept_key(key, accept);
     _cleanup_buf_ kl_buf head = KL_BUF_INIT;
     status_line(&head, 101);
-    kl_buf_printf(&head, "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+    kl_buf_printf(&head,
+                  "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
                   accept);
     if (conn_write_all(c, head.data, head.len) < 0)
         return;
@@ -438,8 +439,8 @@ static int read_body(conn *c, const http_head *h, http_body_kind kind, uint64_t 
     for (;;) {
         bool done = false;
         http_refusal why;
-        ssize_t used = http_chunked_feed(&dec, c->in.data, c->in.len, body_append, &sink, &done,
-                                         &why);
+        ssize_t used =
+            http_chunked_feed(&dec, c->in.data, c->in.len, body_append, &sink, &done, &why);
         if (used < 0) {
             send_refusal(c, why.status, "%s", why.message);
             return -1;
@@ -475,8 +476,7 @@ static ssize_t read_head(conn *c, char **head)
             return (ssize_t)end;
         }
         if (end > limit || c->in.len >= limit) {
-            send_refusal(c, 431, "request header fields too large (the limit is %zu bytes)",
-                         limit);
+            send_refusal(c, 431, "request header fields too large (the limit is %zu bytes)", limit);
             return -1;
         }
         ssize_t r = conn_fill(c, limit + 1 - c->in.len, c->srv->timeout_ms);
@@ -633,8 +633,8 @@ static void read_peer(conn *c)
     c->uid = cred.uid;
     c->pid = cred.pid;
     if (cred.uid != 0 && cred.uid != geteuid()) {
-        log_warn("refused a request from uid %u (pid %d) on %s", (unsigned)cred.uid,
-                 (int)cred.pid, c->l->conf.address);
+        log_warn("refused a request from uid %u (pid %d) on %s", (unsigned)cred.uid, (int)cred.pid,
+                 c->l->conf.address);
         c->refused = true;
     }
 }
@@ -644,8 +644,7 @@ static void start_connection(api_server *srv, listener_state *l, int fd)
     pthread_mutex_lock(&srv->lock);
     if (srv->n_conns >= MAX_CONNECTIONS) {
         pthread_mutex_unlock(&srv->lock);
-        log_warn("%s: %d connections already; closing a new one", l->conf.address,
-                 MAX_CONNECTIONS);
+        log_warn("%s: %d connections already; closing a new one", l->conf.address, MAX_CONNECTIONS);
         close(fd);
         return;
     }
@@ -786,7 +785,8 @@ static int start_listener(listener_state *l, kl_error *err)
         if (!l->tls)
             return -1;
     }
-    l->fd = l->conf.kind == API_LISTEN_UNIX ? bind_unix(l->conf.path, err) : bind_tcp(&l->conf, err);
+    l->fd =
+        l->conf.kind == API_LISTEN_UNIX ? bind_unix(l->conf.path, err) : bind_tcp(&l->conf, err);
     if (l->fd < 0)
         return -1;
     if (l->conf.kind == API_LISTEN_UNIX)

@@ -104,7 +104,7 @@ static int load(kl_error *err)
     void **free_var = dlsym(h, "gnutls_free");
     if (!free_var)
         return load_failed(h, err);
-    gnutls_free_fn = (void (*)(void *))*free_var;
+    gnutls_free_fn = (void (*)(void *)) * free_var;
     int r = G.global_init();
     if (r < 0)
         return kl_error_set(err, EIO, "initialising GnuTLS: %s", G.strerror(r)); /* stays loaded */

@@ -136,7 +136,8 @@ static json_t *read_config(api_ws_session *s)
 void api_ws_run(const kl_ws_transport *t, const void *preload, size_t preload_len, api_ctx *ctx,
                 const api_route *route)
 {
-    api_ws_session s = {.conn = kl_ws_conn_new(KL_WS_ROLE_SERVER, t, 0), .ctx = ctx, .route = route};
+    api_ws_session s = {
+        .conn = kl_ws_conn_new(KL_WS_ROLE_SERVER, t, 0), .ctx = ctx, .route = route};
     if (preload_len)
         kl_ws_conn_preload(s.conn, preload, preload_len);
     kl_ws_conn_set_idle_timeout(s.conn, (int)s.ctx->ws_idle_timeout * 1000);

@@ -1,5 +1,5 @@
-/* WebSocket sessions: the session after the server's upgrade, and the common protocol of API.md §7.1
- * (a JSON config as the first frame, a "starting" message, raw output frames, and a close
+/* WebSocket sessions: the session after the server's upgrade, and the common protocol of API.md
+ * §7.1 (a JSON config as the first frame, a "starting" message, raw output frames, and a close
  * whose reason is a JSON WebSocketMessage that fits 123 bytes). Endpoint handlers
  * (exec start, image create, image build) are written against this interface only. */
 #ifndef KL_WSESSION_H
