@@ -1,6 +1,6 @@
 /* The API layer's request/response types, shared by the HTTP server, the router and the
  * handler files (one per object: volumes.c, containers.c, images.c, networks.c, exec.c).
- * Handlers speak JSON and kl_error; they never see libmicrohttpd. The API layer calls the
+ * Handlers speak JSON and kl_error; they never see the HTTP server. The API layer calls the
  * engine only, never the host layer. */
 #ifndef KL_API_H
 #define KL_API_H

@@ -1,6 +1,5 @@
-/* The HTTP server: one libmicrohttpd daemon per listener (UNIX socket or TCP, plain or TLS),
- * request limits, validation against the route's schemas, dispatch to handlers, and the
- * WebSocket upgrade. */
+/* The HTTP/1.1 server over every listener (UNIX socket or TCP, plain or TLS): request limits,
+ * validation against the route's schemas, dispatch to handlers, and the WebSocket upgrade. */
 #ifndef KL_SERVER_H
 #define KL_SERVER_H
 

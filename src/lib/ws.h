@@ -1,5 +1,5 @@
-/* WebSocket (RFC 6455), shared by kleened (server side, on a socket upgraded by libmicrohttpd)
- * and klee (client side, over libcurl's connect-only mode, possibly TLS).
+/* WebSocket (RFC 6455), shared by kleened (server side, on a connection upgraded by its HTTP
+ * server) and klee (client side, over libcurl's connect-only mode, possibly TLS).
  *
  * Three layers, usable on their own:
  *   - handshake helpers: accept key, client upgrade request, checks of request and response;

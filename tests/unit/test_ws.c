@@ -842,7 +842,7 @@ static void test_conn_eof_and_preload(void **state)
     (void)state;
     peer s, c;
     pair_new(&s, &c);
-    /* libmicrohttpd hands over bytes it read past the request: they come out first. */
+    /* The HTTP server hands over bytes it read past the request: they come out first. */
     kl_buf b = KL_BUF_INIT;
     kl_ws_frame_append(&b, KL_WS_ROLE_CLIENT, KL_WS_OP_TEXT, true, "{\"exec_id\":\"x\"}", 15);
     kl_ws_frame_append(&b, KL_WS_ROLE_CLIENT, KL_WS_OP_BINARY, true, "in", 2);
@@ -1072,7 +1072,7 @@ static void test_interop_python_client(void **state)
     assert_true(fd >= 0);
     close(lfd);
 
-    /* Server handshake, as kleened's API layer would do it with libmicrohttpd. */
+    /* Server handshake, as kleened's API layer does it. */
     char req[4096];
     size_t n = 0;
     while (n < sizeof(req) - 1 && !(n >= 4 && memcmp(req + n - 4, "\r\n\r\n", 4) == 0)) {
