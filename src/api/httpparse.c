@@ -112,6 +112,17 @@ static ssize_t parse_request_line(char *line, http_head *h, http_refusal *why)
     if (version[5] != '1')
         return refuse(why, 505, "HTTP version not supported (kleened speaks HTTP/1.1)");
     h->minor = version[7] == '0' ? 0 : 1;
+    /* absolute-form (RFC 9112 §3.2.2), which servers must accept: the authority is dropped */
+    size_t scheme = strncasecmp(target, "http://", 7) == 0    ? 7
+                    : strncasecmp(target, "https://", 8) == 0 ? 8
+                                                              : 0;
+    if (scheme) {
+        char *slash = strchr(target + scheme, '/');
+        char *qm = strchr(target + scheme, '?');
+        if (!slash || (qm && qm < slash))
+            return refuse(why, 400, "an absolute request target needs a path");
+        target = slash;
+    }
     if (target[0] != '/')
         return refuse(why, 400, "the request target must be a path starting with '/'");
     for (const char *p = target; *p; p++)

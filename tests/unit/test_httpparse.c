@@ -55,6 +55,19 @@ static void test_bare_lf_and_leading_empty_lines(void **state)
     free(b);
 }
 
+static void test_absolute_form(void **state)
+{
+    (void)state;
+    http_head h;
+    http_refusal why;
+    char *b;
+    assert_true(
+        parse("GET HTTP://localhost:8080/volumes/list?all=1 HTTP/1.1\r\n\r\n", &h, &why, &b) > 0);
+    assert_string_equal(h.path, "/volumes/list");
+    assert_string_equal(h.query, "all=1");
+    free(b);
+}
+
 static void test_incomplete(void **state)
 {
     (void)state;
@@ -101,7 +114,10 @@ static void test_malformed(void **state)
     expect_refusal("GET / HTTP/2.0\r\n\r\n", 505);
     expect_refusal("GET / HTTP/3.1\r\n\r\n", 505);
     expect_refusal("GET volumes HTTP/1.1\r\n\r\n", 400);
-    expect_refusal("GET http://x/volumes HTTP/1.1\r\n\r\n", 400);
+    expect_refusal("GET http://x HTTP/1.1\r\n\r\n", 400);
+    expect_refusal("GET http://x?a=/b HTTP/1.1\r\n\r\n", 400);
+    expect_refusal("GET ftp://x/a HTTP/1.1\r\n\r\n", 400);
+    expect_refusal("OPTIONS * HTTP/1.1\r\n\r\n", 400);
     expect_refusal("GET /%zz HTTP/1.1\r\n\r\n", 400);
     expect_refusal("GET /a%0 HTTP/1.1\r\n\r\n", 400);
     expect_refusal("GET /a%00b HTTP/1.1\r\n\r\n", 400);
@@ -326,6 +342,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_simple_get),
         cmocka_unit_test(test_bare_lf_and_leading_empty_lines),
+        cmocka_unit_test(test_absolute_form),
         cmocka_unit_test(test_incomplete),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_body_framing),
