@@ -27,6 +27,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -588,9 +589,14 @@ static void conn_remove(conn *c)
     if (c->next)
         c->next->prev = c->prev;
     srv->n_conns--;
-    if (srv->n_conns == 0)
+    bool idle = srv->n_conns == 0;
+    if (idle)
         pthread_cond_broadcast(&srv->drained);
     pthread_mutex_unlock(&srv->lock);
+    /* Nothing is being served: give the memory that requests freed back to the system, so
+     * that an idle kleened stays small (a few tens of microseconds). */
+    if (idle)
+        malloc_trim(0);
 }
 
 static void *conn_thread(void *arg)
