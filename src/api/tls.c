@@ -45,6 +45,7 @@ static struct {
     ssize_t (*record_send)(gnutls_session_t, const void *, size_t);
     size_t (*record_check_pending)(gnutls_session_t);
     int (*bye)(gnutls_session_t, gnutls_close_request_t);
+    int (*alert_send_appropriate)(gnutls_session_t, int);
 } G;
 static void (*gnutls_free_fn)(void *);
 
@@ -100,6 +101,7 @@ static int load(kl_error *err)
     RESOLVE(record_send, "gnutls_record_send");
     RESOLVE(record_check_pending, "gnutls_record_check_pending");
     RESOLVE(bye, "gnutls_bye");
+    RESOLVE(alert_send_appropriate, "gnutls_alert_send_appropriate");
     /* gnutls_free is a variable holding a function pointer. */
     void **free_var = dlsym(h, "gnutls_free");
     if (!free_var)
@@ -230,6 +232,8 @@ api_tls_conn *api_tls_accept(api_tls_server *s, int fd, int timeout_ms, kl_error
             break;
         if (r != GNUTLS_E_AGAIN && r != GNUTLS_E_INTERRUPTED && G.error_is_fatal(r)) {
             kl_error_set(err, EPROTO, "TLS handshake: %s", G.strerror(r));
+            /* Tell the client why (certificate required, unknown CA ...), best effort. */
+            G.alert_send_appropriate(session, r);
             G.deinit(session);
             return NULL;
         }
