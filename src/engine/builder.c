@@ -71,8 +71,7 @@
  *   stored them; a row goes with its layer. `nocache` turns lookups off (the new layers are
  *   still recorded). Keys of stages that are not part of the final image are not kept.
  *
- * Linux note: the copy code uses openat2(2) directly; it is the one host-specific part of the
- * engine, kept here so that the walk and the checks stay in one place. */
+ * Users' paths are opened through host_open_beneath / host_open_in_root (host/fs.h). */
 #include "engine/builder.h"
 
 #include "engine/dockerignore.h"
@@ -95,27 +94,22 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
-#include <linux/openat2.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 /* ---- small helpers ------------------------------------------------------------------------ */
 
-static int open2(int dirfd, const char *path, int flags, uint64_t resolve)
+/* Users' paths: below the context (BENEATH) or inside an image root (IN_ROOT). */
+enum { BENEATH, IN_ROOT };
+static int open2(int dirfd, const char *path, int flags, int resolve)
 {
-    struct open_how how = {.flags = (uint64_t)flags | O_CLOEXEC, .resolve = resolve};
-    if ((flags & O_CREAT) != 0)
-        how.mode = 0600;
-    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+    return resolve == IN_ROOT ? host_open_in_root(dirfd, path, flags, 0)
+                              : host_open_beneath(dirfd, path, flags, 0);
 }
-
-#define BENEATH (RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)
-#define IN_ROOT (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
 
 static void hex(const uint8_t *d, size_t n, char *out)
 {

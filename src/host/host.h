@@ -5,6 +5,7 @@
 #ifndef KL_HOST_H
 #define KL_HOST_H
 
+#include "host/fs.h"
 #include "host/storage.h"
 #include "host/fetch.h"
 #include "host/net.h"

@@ -3,6 +3,7 @@
  * not redirect us elsewhere through a symlink swapped in meanwhile; nothing here follows a
  * symlink inside the trees it works on. */
 #include "host/linux/fsutil.h"
+#include "host/fs.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -22,14 +23,29 @@
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"
 
-int fs_open_beneath(int dirfd, const char *path, int flags, mode_t mode)
+static int open_resolved(int dirfd, const char *path, int flags, mode_t mode, uint64_t resolve)
 {
     struct open_how how = {
         .flags = (uint64_t)(flags | O_CLOEXEC),
         .mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
-        .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+        .resolve = resolve | RESOLVE_NO_MAGICLINKS,
     };
     return (int)KL_RETRY_EINTR(syscall(SYS_openat2, dirfd, path, &how, sizeof(how)));
+}
+
+int fs_open_beneath(int dirfd, const char *path, int flags, mode_t mode)
+{
+    return open_resolved(dirfd, path, flags, mode, RESOLVE_BENEATH);
+}
+
+int host_open_beneath(int dirfd, const char *path, int flags, mode_t mode)
+{
+    return open_resolved(dirfd, path, flags, mode, RESOLVE_BENEATH);
+}
+
+int host_open_in_root(int dirfd, const char *path, int flags, mode_t mode)
+{
+    return open_resolved(dirfd, path, flags, mode, RESOLVE_IN_ROOT);
 }
 
 static bool is_mount_root(int dirfd, const char *name)
