@@ -6,21 +6,6 @@
 # bytes given (with \r\n escapes) and prints each response as a JSON line.
 load helpers
 
-make_certs() {
-  local d=$1
-  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=kleene-test-ca" \
-    -keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null
-  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
-    -keyout "$d/server.key" -out "$d/server.csr" 2>/dev/null
-  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$d/san.ext"
-  openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
-    -days 1 -extfile "$d/san.ext" -out "$d/server.pem" 2>/dev/null
-  openssl req -newkey rsa:2048 -nodes -subj "/CN=client" \
-    -keyout "$d/client.key" -out "$d/client.csr" 2>/dev/null
-  openssl x509 -req -in "$d/client.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
-    -days 1 -out "$d/client.pem" 2>/dev/null
-}
-
 setup_file() {
   export CERTS=$(mktemp -d /tmp/kleene-certs.XXXXXX)
   make_certs "$CERTS"

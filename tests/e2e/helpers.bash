@@ -126,3 +126,24 @@ api() {
 }
 
 klee() { "$KLEE" --host "http://$SOCK" "$@"; }
+
+# Certificates for TLS tests, made at test time in directory $1: a CA (ca.pem), a server
+# certificate for 127.0.0.1/localhost (server.pem/.key), a client certificate from the CA
+# (client.pem/.key), and a client certificate from a CA the daemon does not trust (rogue.pem/.key).
+make_certs() {
+  local d=$1
+  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=kleene-test-ca" \
+    -keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+    -keyout "$d/server.key" -out "$d/server.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$d/san.ext"
+  openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+    -days 1 -extfile "$d/san.ext" -out "$d/server.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=client" \
+    -keyout "$d/client.key" -out "$d/client.csr" 2>/dev/null
+  openssl x509 -req -in "$d/client.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+    -days 1 -out "$d/client.pem" 2>/dev/null
+  # A client certificate from a CA the daemon does not trust.
+  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=rogue" \
+    -keyout "$d/rogue.key" -out "$d/rogue.pem" 2>/dev/null
+}
