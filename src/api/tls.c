@@ -1,14 +1,13 @@
 /* TLS over GnuTLS loaded on demand (see tls.h). Only GnuTLS's headers are used at build time;
  * every function is reached through the table below, resolved once with dlsym. */
 #include "api/tls.h"
+#include "lib/dl.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <gnutls/gnutls.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -48,71 +47,49 @@ static struct {
     int (*alert_send_appropriate)(gnutls_session_t, int);
 } G;
 static void (*gnutls_free_fn)(void *);
+static void **gnutls_free_var; /* gnutls_free is a variable that holds a function pointer */
 
-static bool loaded;
-static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
+static const kl_dl_sym syms[] = {
+    {"gnutls_global_init", (void **)&G.global_init},
+    {"gnutls_strerror", (void **)&G.strerror},
+    {"gnutls_error_is_fatal", (void **)&G.error_is_fatal},
+    {"gnutls_certificate_allocate_credentials", (void **)&G.certificate_allocate_credentials},
+    {"gnutls_certificate_free_credentials", (void **)&G.certificate_free_credentials},
+    {"gnutls_certificate_set_x509_key_file", (void **)&G.certificate_set_x509_key_file},
+    {"gnutls_certificate_set_x509_trust_file", (void **)&G.certificate_set_x509_trust_file},
+    {"gnutls_certificate_set_verify_function", (void **)&G.certificate_set_verify_function},
+    {"gnutls_certificate_verify_peers2", (void **)&G.certificate_verify_peers2},
+    {"gnutls_certificate_server_set_request", (void **)&G.certificate_server_set_request},
+    {"gnutls_certificate_set_dh_params", (void **)&G.certificate_set_dh_params},
+    {"gnutls_dh_params_init", (void **)&G.dh_params_init},
+    {"gnutls_dh_params_deinit", (void **)&G.dh_params_deinit},
+    {"gnutls_dh_params_import_pkcs3", (void **)&G.dh_params_import_pkcs3},
+    {"gnutls_load_file", (void **)&G.load_file},
+    {"gnutls_init", (void **)&G.init},
+    {"gnutls_deinit", (void **)&G.deinit},
+    {"gnutls_set_default_priority", (void **)&G.set_default_priority},
+    {"gnutls_credentials_set", (void **)&G.credentials_set},
+    {"gnutls_transport_set_int2", (void **)&G.transport_set_int2},
+    {"gnutls_handshake", (void **)&G.handshake},
+    {"gnutls_record_get_direction", (void **)&G.record_get_direction},
+    {"gnutls_record_recv", (void **)&G.record_recv},
+    {"gnutls_record_send", (void **)&G.record_send},
+    {"gnutls_record_check_pending", (void **)&G.record_check_pending},
+    {"gnutls_bye", (void **)&G.bye},
+    {"gnutls_alert_send_appropriate", (void **)&G.alert_send_appropriate},
+    {"gnutls_free", (void **)&gnutls_free_var},
+};
 
-#define RESOLVE(field, name)                                                                       \
-    do {                                                                                           \
-        void *sym = dlsym(h, name);                                                                \
-        if (!sym)                                                                                  \
-            return load_failed(h, err);                                                            \
-        *(void **)&G.field = sym;                                                                  \
-    } while (0)
-
-static int load_failed(void *h, kl_error *err)
+static int init(kl_error *err)
 {
-    const char *msg = dlerror();
-    kl_error_set(err, ENOPKG, "https listeners need GnuTLS (libgnutls30): %s",
-                 msg ? msg : "unknown error");
-    if (h)
-        dlclose(h);
-    return -1;
-}
-
-static int load(kl_error *err)
-{
-    void *h = dlopen("libgnutls.so.30", RTLD_NOW | RTLD_LOCAL);
-    if (!h)
-        return load_failed(NULL, err);
-    RESOLVE(global_init, "gnutls_global_init");
-    RESOLVE(strerror, "gnutls_strerror");
-    RESOLVE(error_is_fatal, "gnutls_error_is_fatal");
-    RESOLVE(certificate_allocate_credentials, "gnutls_certificate_allocate_credentials");
-    RESOLVE(certificate_free_credentials, "gnutls_certificate_free_credentials");
-    RESOLVE(certificate_set_x509_key_file, "gnutls_certificate_set_x509_key_file");
-    RESOLVE(certificate_set_x509_trust_file, "gnutls_certificate_set_x509_trust_file");
-    RESOLVE(certificate_set_verify_function, "gnutls_certificate_set_verify_function");
-    RESOLVE(certificate_verify_peers2, "gnutls_certificate_verify_peers2");
-    RESOLVE(certificate_server_set_request, "gnutls_certificate_server_set_request");
-    RESOLVE(certificate_set_dh_params, "gnutls_certificate_set_dh_params");
-    RESOLVE(dh_params_init, "gnutls_dh_params_init");
-    RESOLVE(dh_params_deinit, "gnutls_dh_params_deinit");
-    RESOLVE(dh_params_import_pkcs3, "gnutls_dh_params_import_pkcs3");
-    RESOLVE(load_file, "gnutls_load_file");
-    RESOLVE(init, "gnutls_init");
-    RESOLVE(deinit, "gnutls_deinit");
-    RESOLVE(set_default_priority, "gnutls_set_default_priority");
-    RESOLVE(credentials_set, "gnutls_credentials_set");
-    RESOLVE(transport_set_int2, "gnutls_transport_set_int2");
-    RESOLVE(handshake, "gnutls_handshake");
-    RESOLVE(record_get_direction, "gnutls_record_get_direction");
-    RESOLVE(record_recv, "gnutls_record_recv");
-    RESOLVE(record_send, "gnutls_record_send");
-    RESOLVE(record_check_pending, "gnutls_record_check_pending");
-    RESOLVE(bye, "gnutls_bye");
-    RESOLVE(alert_send_appropriate, "gnutls_alert_send_appropriate");
-    /* gnutls_free is a variable holding a function pointer. */
-    void **free_var = dlsym(h, "gnutls_free");
-    if (!free_var)
-        return load_failed(h, err);
-    gnutls_free_fn = (void (*)(void *)) * free_var;
+    gnutls_free_fn = (void (*)(void *)) * gnutls_free_var;
     int r = G.global_init();
     if (r < 0)
-        return kl_error_set(err, EIO, "initialising GnuTLS: %s", G.strerror(r)); /* stays loaded */
-    loaded = true;
+        return kl_error_set(err, EIO, "initialising GnuTLS: %s", G.strerror(r));
     return 0;
 }
+
+static kl_dl_lib lib = KL_DL_LIB("libgnutls.so.30", "libgnutls30", syms, init);
 
 struct api_tls_server {
     gnutls_certificate_credentials_t cred;
@@ -139,11 +116,9 @@ static int verify_peer(gnutls_session_t session)
 
 api_tls_server *api_tls_server_new(const api_tls_config *conf, kl_error *err)
 {
-    pthread_mutex_lock(&load_lock);
-    int r = loaded ? 0 : load(err);
-    pthread_mutex_unlock(&load_lock);
-    if (r < 0)
+    if (kl_dl_load(&lib, "https listeners need GnuTLS", err) < 0)
         return NULL;
+    int r;
 
     api_tls_server *s = xcalloc(1, sizeof(*s));
     s->verify = conf->verify;

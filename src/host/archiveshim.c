@@ -1,69 +1,39 @@
 /* dlopen shim for libarchive (see archiveshim.h). */
 #include "host/archiveshim.h"
+#include "lib/dl.h"
 
-#include <dlfcn.h>
 #include <errno.h>
-#include <pthread.h>
-#include <stdbool.h>
 
 static archiveshim shim;
-static bool loaded;
-static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* Casting the void * from dlsym to a function pointer is what POSIX prescribes. */
-#define RESOLVE(field)                                                                             \
-    do {                                                                                           \
-        void *sym = dlsym(h, "archive_" #field);                                                   \
-        if (!sym)                                                                                  \
-            return fail(h, err);                                                                   \
-        *(void **)&shim.field = sym;                                                               \
-    } while (0)
+static const kl_dl_sym syms[] = {
+    {"archive_read_new", (void **)&shim.read_new},
+    {"archive_read_support_filter_all", (void **)&shim.read_support_filter_all},
+    {"archive_read_support_format_all", (void **)&shim.read_support_format_all},
+    {"archive_read_open", (void **)&shim.read_open},
+    {"archive_read_next_header", (void **)&shim.read_next_header},
+    {"archive_read_data_block", (void **)&shim.read_data_block},
+    {"archive_read_free", (void **)&shim.read_free},
+    {"archive_error_string", (void **)&shim.error_string},
+    {"archive_set_error", (void **)&shim.set_error},
+    {"archive_entry_pathname", (void **)&shim.entry_pathname},
+    {"archive_entry_filetype", (void **)&shim.entry_filetype},
+    {"archive_entry_hardlink", (void **)&shim.entry_hardlink},
+    {"archive_entry_symlink", (void **)&shim.entry_symlink},
+    {"archive_entry_mode", (void **)&shim.entry_mode},
+    {"archive_entry_uid", (void **)&shim.entry_uid},
+    {"archive_entry_gid", (void **)&shim.entry_gid},
+    {"archive_entry_mtime", (void **)&shim.entry_mtime},
+    {"archive_entry_mtime_nsec", (void **)&shim.entry_mtime_nsec},
+    {"archive_entry_size", (void **)&shim.entry_size},
+    {"archive_entry_size_is_set", (void **)&shim.entry_size_is_set},
+    {"archive_entry_xattr_reset", (void **)&shim.entry_xattr_reset},
+    {"archive_entry_xattr_next", (void **)&shim.entry_xattr_next},
+};
 
-static int fail(void *h, kl_error *err)
-{
-    const char *msg = dlerror();
-    kl_error_set(err, ENOPKG, "extracting archives needs libarchive (libarchive13): %s",
-                 msg ? msg : "unknown error");
-    if (h)
-        dlclose(h);
-    return -1;
-}
-
-static int load(kl_error *err)
-{
-    void *h = dlopen("libarchive.so.13", RTLD_NOW | RTLD_LOCAL);
-    if (!h)
-        return fail(NULL, err);
-    RESOLVE(read_new);
-    RESOLVE(read_support_filter_all);
-    RESOLVE(read_support_format_all);
-    RESOLVE(read_open);
-    RESOLVE(read_next_header);
-    RESOLVE(read_data_block);
-    RESOLVE(read_free);
-    RESOLVE(error_string);
-    RESOLVE(set_error);
-    RESOLVE(entry_pathname);
-    RESOLVE(entry_filetype);
-    RESOLVE(entry_hardlink);
-    RESOLVE(entry_symlink);
-    RESOLVE(entry_mode);
-    RESOLVE(entry_uid);
-    RESOLVE(entry_gid);
-    RESOLVE(entry_mtime);
-    RESOLVE(entry_mtime_nsec);
-    RESOLVE(entry_size);
-    RESOLVE(entry_size_is_set);
-    RESOLVE(entry_xattr_reset);
-    RESOLVE(entry_xattr_next);
-    loaded = true;
-    return 0;
-}
+static kl_dl_lib lib = KL_DL_LIB("libarchive.so.13", "libarchive13", syms, NULL);
 
 const archiveshim *archiveshim_get(kl_error *err)
 {
-    pthread_mutex_lock(&load_lock);
-    int r = loaded ? 0 : load(err);
-    pthread_mutex_unlock(&load_lock);
-    return r < 0 ? NULL : &shim;
+    return kl_dl_load(&lib, "extracting archives needs libarchive", err) < 0 ? NULL : &shim;
 }
