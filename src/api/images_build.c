@@ -16,7 +16,6 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -27,7 +26,6 @@ typedef struct build_job {
     dockerfile df;
     char id[KL_ID_LEN + 1];
     atomic_bool cancel;
-    atomic_bool done;
     int rc;
     builder_result res;
     kl_error err;
@@ -44,7 +42,6 @@ static void *job_run(void *arg)
 {
     build_job *j = arg;
     j->rc = builder_run(j->e, &j->o, &j->df, j->id, &j->res, &j->err);
-    atomic_store(&j->done, true);
     return NULL;
 }
 
@@ -85,7 +82,6 @@ void api_images_build(api_ws_session *s, json_t *config)
     j->e = api_ws_ctx(s)->engine;
     j->err = (kl_error)KL_ERROR_INIT;
     atomic_init(&j->cancel, false);
-    atomic_init(&j->done, false);
     j->o = (builder_opts){
         .context = jx_str(cfg, "context", ""),
         .dockerfile = jx_str(cfg, "dockerfile", "Dockerfile"),
@@ -129,20 +125,9 @@ void api_images_build(api_ws_session *s, json_t *config)
         return;
     }
 
-    pthread_t t;
-    if (pthread_create(&t, NULL, job_run, j) != 0) {
-        job_run(j);
-    } else {
-        while (!atomic_load(&j->done)) {
-            kl_ws_message msg;
-            if (api_ws_recv(s, &msg, 50) < 0) {
-                log_info("image build %s: the client went away, cancelling", j->id);
-                atomic_store(&j->cancel, true);
-                break;
-            }
-        }
-        pthread_join(t, NULL);
-    }
+    char what[64];
+    snprintf(what, sizeof(what), "image build %s", j->id);
+    api_ws_run_job(s, job_run, j, &j->cancel, what);
     if (j->rc == 0) {
         api_ws_close(s, KL_WS_CLOSE_NORMAL, "closing", "image created", j->res.image_id);
     } else {

@@ -15,7 +15,6 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -24,7 +23,6 @@ typedef struct create_job {
     kl_engine *e;
     images_create_opts o;
     atomic_bool cancel;
-    atomic_bool done;
     char *id;
     kl_error err;
 } create_job;
@@ -40,7 +38,6 @@ static void *job_run(void *arg)
 {
     create_job *j = arg;
     j->id = images_create(j->e, &j->o, &j->err);
-    atomic_store(&j->done, true);
     return NULL;
 }
 
@@ -63,7 +60,6 @@ void api_images_create(api_ws_session *s, json_t *config)
     j->e = api_ws_ctx(s)->engine;
     j->err = (kl_error)KL_ERROR_INIT;
     atomic_init(&j->cancel, false);
-    atomic_init(&j->done, false);
     j->o = (images_create_opts){
         .method = jx_str(cfg, "method", ""),
         .url = jx_str(cfg, "url", ""),
@@ -77,20 +73,7 @@ void api_images_create(api_ws_session *s, json_t *config)
         .output_ctx = j,
         .cancel = &j->cancel,
     };
-    pthread_t t;
-    if (pthread_create(&t, NULL, job_run, j) != 0) {
-        job_run(j);
-    } else {
-        while (!atomic_load(&j->done)) {
-            kl_ws_message msg;
-            if (api_ws_recv(s, &msg, 50) < 0) {
-                log_info("image create: the client went away, cancelling");
-                atomic_store(&j->cancel, true);
-                break;
-            }
-        }
-        pthread_join(t, NULL);
-    }
+    api_ws_run_job(s, job_run, j, &j->cancel, "image create");
     if (j->id) {
         api_ws_close(s, KL_WS_CLOSE_NORMAL, "closing", "image created", j->id);
     } else {

@@ -9,6 +9,10 @@
 #include "lib/xalloc.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <string.h>
 
 struct api_ws_session {
@@ -107,6 +111,58 @@ int api_ws_fd(api_ws_session *s)
 bool api_ws_has_pending_input(api_ws_session *s)
 {
     return kl_ws_conn_has_pending_input(s->conn);
+}
+
+typedef struct ws_job {
+    void *(*fn)(void *);
+    void *arg;
+    int done_fd; /* eventfd, written when fn has returned */
+} ws_job;
+
+static void *ws_job_thread(void *p)
+{
+    ws_job *j = p;
+    j->fn(j->arg);
+    uint64_t one = 1;
+    if (write(j->done_fd, &one, sizeof(one)) < 0)
+        log_warn("websocket job: signalling its end: %s", strerror(errno));
+    return NULL;
+}
+
+bool api_ws_run_job(api_ws_session *s, void *(*fn)(void *), void *arg, atomic_bool *cancel,
+                    const char *what)
+{
+    ws_job j = {.fn = fn, .arg = arg, .done_fd = eventfd(0, EFD_CLOEXEC)};
+    pthread_t t;
+    if (j.done_fd < 0 || pthread_create(&t, NULL, ws_job_thread, &j) != 0) {
+        if (j.done_fd >= 0)
+            close(j.done_fd);
+        fn(arg); /* no thread: run it here, unwatched */
+        return false;
+    }
+    bool gone = false;
+    for (;;) {
+        struct pollfd p[2] = {{.fd = j.done_fd, .events = POLLIN},
+                              {.fd = api_ws_fd(s), .events = POLLIN}};
+        /* A bounded wait while the client is there: recv's idle and keepalive checks run. */
+        int timeout = gone ? -1 : api_ws_has_pending_input(s) ? 0 : 1000;
+        int r = poll(p, gone ? 1 : 2, timeout);
+        if (r < 0 && errno != EINTR)
+            break; /* cannot watch: just wait for the job below */
+        if (r > 0 && (p[0].revents & POLLIN))
+            break;
+        if (gone)
+            continue;
+        kl_ws_message msg;
+        if (api_ws_recv(s, &msg, 0) < 0) {
+            log_info("%s: the client went away, cancelling", what);
+            atomic_store(cancel, true);
+            gone = true;
+        }
+    }
+    pthread_join(t, NULL);
+    close(j.done_fd);
+    return gone;
 }
 
 /* Read the config frame: the first text (or binary) message. Pongs are skipped. */

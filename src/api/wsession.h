@@ -5,6 +5,7 @@
 #ifndef KL_WSESSION_H
 #define KL_WSESSION_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -39,6 +40,13 @@ int api_ws_recv(api_ws_session *s, kl_ws_message *msg, int timeout_ms);
 /* For handlers that poll the client together with other fds (attached exec): the socket, and
  * whether bytes are buffered that api_ws_recv decodes without reading. */
 int api_ws_fd(api_ws_session *s);
+
+/* Run fn(arg) in a worker thread while this thread watches the client (answering pings,
+ * dropping its messages); returns when fn has returned, at once (no polling delay). If the
+ * client goes away meanwhile, *cancel is set for fn to notice, `what` is logged, and true is
+ * returned. */
+bool api_ws_run_job(api_ws_session *s, void *(*fn)(void *), void *arg, atomic_bool *cancel,
+                    const char *what);
 bool api_ws_has_pending_input(api_ws_session *s);
 
 #endif
