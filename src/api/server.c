@@ -554,8 +554,6 @@ static int serve_request(conn *c)
  * our last answer rather than a connection reset. */
 static void linger(conn *c)
 {
-    if (c->tls)
-        return; /* close_notify was sent; a TLS client does not keep writing after an answer */
     shutdown(c->fd, SHUT_WR);
     char buf[4096];
     size_t total = 0;
@@ -611,9 +609,12 @@ static void *conn_thread(void *arg)
     if (!c->l->tls || c->tls) {
         while (serve_request(c))
             ;
-        if (c->tls)
-            api_tls_close(c->tls);
-        linger(c);
+    }
+    if (c->tls) {
+        api_tls_close(c->tls); /* close_notify: a TLS client does not write after it */
+        c->tls = NULL;
+    } else {
+        linger(c); /* plain, or a refused handshake: the client then reads the TLS alert */
     }
     conn_remove(c); /* before the close: api_server_stop may shut down fds on the list */
     close(c->fd);

@@ -30,7 +30,13 @@ static int open_resolved(int dirfd, const char *path, int flags, mode_t mode, ui
         .mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
         .resolve = resolve | RESOLVE_NO_MAGICLINKS,
     };
-    return (int)KL_RETRY_EINTR(syscall(SYS_openat2, dirfd, path, &how, sizeof(how)));
+    /* EAGAIN: a rename or a mount elsewhere on the system raced with the resolution of a
+     * `..`, and the kernel could not rule out an escape; trying again is what it asks for. */
+    for (int tries = 0;; tries++) {
+        int fd = (int)KL_RETRY_EINTR(syscall(SYS_openat2, dirfd, path, &how, sizeof(how)));
+        if (fd >= 0 || errno != EAGAIN || tries >= 100)
+            return fd;
+    }
 }
 
 int fs_open_beneath(int dirfd, const char *path, int flags, mode_t mode)
