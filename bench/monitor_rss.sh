@@ -22,7 +22,7 @@ cleanup() {
     kill "$kleened_pid" 2>/dev/null && wait "$kleened_pid" 2>/dev/null || true
   fi
   ip netns del "$NS" 2>/dev/null || true
-  grep -o " $W[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  { grep -o " $W[^ ]*" /proc/self/mountinfo || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   rm -rf "$W"
 }
 trap cleanup EXIT
