@@ -2,8 +2,8 @@
  *   1. host_monitor_start() call → return (the main process has been exec'd in the container);
  *   2. end to end: start /bin/true attached, receive 'Z' on the stream;
  *   3. the same without the monitor (host_container_start + host_process_wait) for reference;
- *   4. the monitor's memory with an idle `sleep` container (VmRSS, and Pss: the monitor is a
- *      fork of its caller, so part of its RSS is pages shared copy-on-write with it).
+ *   4. the monitor's memory with an idle `sleep` container (VmRSS, and Pss: the pages of the
+ *      kleene-monitor program are shared by every monitor, and with the spare one).
  * Prints median/min/max in ms. Usage: monitor_start [runs=100] [rootfs] — without a rootfs one
  * is built in a temp dir with scripts/mk-busybox-rootfs. */
 #include <errno.h>
@@ -65,6 +65,11 @@ static long proc_kb(int pid, const char *file, const char *key)
 int main(int argc, char **argv)
 {
     int runs = argc > 1 ? atoi(argv[1]) : 100;
+    kl_error perr = KL_ERROR_INIT;
+    if (host_runtime_prepare(&perr) < 0) { /* the seccomp filter, compiled once */
+        fprintf(stderr, "%s\n", perr.msg);
+        return 1;
+    }
     char tmp[] = "/tmp/kl-monbench-XXXXXX";
     if (!mkdtemp(tmp))
         return 1;

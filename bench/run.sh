@@ -23,7 +23,7 @@ cleanup() {
     kill "$kleened_pid" 2>/dev/null; wait "$kleened_pid" 2>/dev/null || true
   fi
   if [ -n "$dockerd_pid" ]; then kill "$dockerd_pid" 2>/dev/null; wait "$dockerd_pid" 2>/dev/null || true; fi
-  grep -o " $W[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  { grep -o " $W[^ ]*" /proc/self/mountinfo || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   rm -rf "$W"
 }
 trap cleanup EXIT

@@ -48,6 +48,11 @@ static int run_cmd(char *const argv[])
 int main(int argc, char **argv)
 {
     int runs = argc > 1 ? atoi(argv[1]) : 200;
+    kl_error perr = KL_ERROR_INIT;
+    if (host_runtime_prepare(&perr) < 0) { /* the seccomp filter, compiled once */
+        fprintf(stderr, "%s\n", perr.msg);
+        return 1;
+    }
     char root[256];
     if (argc > 2) {
         snprintf(root, sizeof(root), "%s", argv[2]);

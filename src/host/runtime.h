@@ -96,6 +96,13 @@ typedef struct host_process {
     struct host_process_priv *priv;
 } host_process;
 
+/* Prepare, once per process, what container starts need and is costly to redo each time (on
+ * Linux: compiling the default seccomp filter). Call it before host_container_start or
+ * host_exec_start in a process that starts containers itself; without it, a start that needs
+ * the filter fails. Idempotent and thread-safe. (The monitor program of host/monitor.h gets
+ * the prepared state from its caller; host_monitor_start prepares it.) */
+int host_runtime_prepare(kl_error *err);
+
 /* Start a container. Returns 0 once the command has been exec'd inside it (setup and exec
  * errors such as "no such file" are reported here, and the container is gone again). */
 int host_container_start(const host_container_spec *spec, host_process *out, kl_error *err);

@@ -419,6 +419,66 @@ static void test_survives_parent(void **state)
     stop_ok(&c, 2000, 143);
 }
 
+/* The first line of /proc/<pid>/<file> that starts with key, or "" (static buffer). */
+static const char *proc_line(int pid, const char *file, const char *key)
+{
+    static char line[4096];
+    char p[64];
+    snprintf(p, sizeof(p), "/proc/%d/%s", pid, file);
+    FILE *f = fopen(p, "re");
+    bool found = false;
+    while (f && !found && fgets(line, sizeof(line), f))
+        found = strstr(line, key) != NULL;
+    if (f)
+        fclose(f);
+    return found ? line : "";
+}
+
+/* The monitor is the kleene-monitor program, not a copy of its caller: it maps none of the
+ * caller's libraries; and the container still gets the seccomp filter, which the monitor
+ * cannot compile (kleened hands it over). */
+static void test_own_program(void **state)
+{
+    (void)state;
+    NEED_ROOT();
+    ctr c;
+    ctr_init(&c, "sleep 30", false);
+    ctr_start(&c);
+    char p[64], exe[4096];
+    snprintf(p, sizeof(p), "/proc/%d/exe", c.info.monitor_pid);
+    ssize_t n = readlink(p, exe, sizeof(exe) - 1);
+    assert_true(n > 0);
+    exe[n] = '\0';
+    assert_string_equal(strrchr(exe, '/') + 1, "kleene-monitor");
+    assert_string_equal(proc_line(c.info.monitor_pid, "maps", "cmocka"), "");
+    assert_string_equal(proc_line(c.info.monitor_pid, "maps", "sqlite"), "");
+    assert_string_equal(proc_line(c.info.monitor_pid, "maps", "seccomp"), "");
+    assert_string_equal(proc_line(c.info.container_pid, "status", "Seccomp:"), "Seccomp:\t2\n");
+    /* not a session leader, not our child */
+    assert_true(getsid(c.info.monitor_pid) != c.info.monitor_pid);
+    assert_true(getsid(c.info.monitor_pid) != getsid(0));
+    assert_int_equal(waitpid(c.info.monitor_pid, NULL, WNOHANG), -1);
+    stop_ok(&c, 2000, 143);
+}
+
+/* A second start on a run directory whose monitor lives fails, and leaves that one alone. */
+static void test_double_start_busy(void **state)
+{
+    (void)state;
+    NEED_ROOT();
+    ctr c;
+    ctr_init(&c, "sleep 30", false);
+    ctr_start(&c);
+    host_monitor_info again;
+    kl_error err = KL_ERROR_INIT;
+    assert_int_equal(host_monitor_start(&c.spec, &again, &err), -1);
+    assert_non_null(strstr(err.msg, "already running"));
+    assert_true(exists_in(c.run_dir, "monitor.sock"));
+    host_monitor *m = connect_ok(c.run_dir);
+    host_monitor_close(m);
+    stop_ok(&c, 2000, 143);
+}
+
 static bool is_mountpoint(const char *path)
 {
     FILE *f = fopen("/proc/self/mountinfo", "r");
@@ -523,6 +583,7 @@ int main(void)
         cmocka_unit_test(test_stop_trapped),    cmocka_unit_test(test_log_cap),
         cmocka_unit_test(test_survives_parent), cmocka_unit_test(test_unmount_on_exit),
         cmocka_unit_test(test_caller_unmounts), cmocka_unit_test(test_start_error),
+        cmocka_unit_test(test_own_program),     cmocka_unit_test(test_double_start_busy),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -27,6 +27,11 @@ static int setup(void **state)
     (void)state;
     if (geteuid() != 0 || access("/bin/busybox", X_OK) != 0)
         return 0;
+    kl_error err = KL_ERROR_INIT;
+    if (host_runtime_prepare(&err) < 0) {
+        fprintf(stderr, "host_runtime_prepare: %s\n", err.msg);
+        return -1;
+    }
     snprintf(root, sizeof(root), "/tmp/kl-rt-XXXXXX");
     if (!mkdtemp(root))
         return -1;

@@ -1,12 +1,15 @@
-/* The default seccomp filter: compiled in the child (no prepare) and from the program compiled
- * once by seccomp_default_prepare, it denies the same calls and allows ordinary ones. Each
- * check runs in a forked child (a filter cannot be removed). Needs nothing but Linux. */
+/* The default seccomp filter: compiled once by seccomp_default_prepare, it denies the listed
+ * calls and allows ordinary ones; without a prepared (or handed over) program, loading it is
+ * an error, never a silent compile. Each check runs in a forked child (a filter cannot be
+ * removed). Needs nothing but Linux. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <linux/filter.h>
+#include <string.h>
 #include <sched.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
@@ -43,10 +46,14 @@ static int probe_in_child(void)
     return WEXITSTATUS(st);
 }
 
-static void test_compiled_in_child(void **state)
+static void test_unprepared_is_an_error(void **state)
 {
     (void)state;
-    assert_int_equal(probe_in_child(), 0);
+    kl_error err = KL_ERROR_INIT;
+    assert_null(seccomp_default_program());
+    assert_int_equal(seccomp_load_default(&err), -1);
+    assert_int_equal(err.code, EINVAL);
+    assert_non_null(strstr(err.msg, "not been prepared"));
 }
 
 static void test_prepared_once(void **state)
@@ -54,15 +61,23 @@ static void test_prepared_once(void **state)
     (void)state;
     kl_error err = KL_ERROR_INIT;
     assert_int_equal(seccomp_default_prepare(&err), 0);
+    const struct sock_fprog *prog = seccomp_default_program();
+    assert_non_null(prog);
     assert_int_equal(seccomp_default_prepare(&err), 0); /* idempotent */
+    assert_ptr_equal(seccomp_default_program(), prog);
     assert_int_equal(probe_in_child(), 0);
     assert_int_equal(probe_in_child(), 0);
+    /* a second program (as a monitor would get it) does not replace the first */
+    assert_int_equal(
+        seccomp_default_set_copy(prog->filter, prog->len * sizeof(*prog->filter), &err), 0);
+    assert_ptr_equal(seccomp_default_program(), prog);
+    assert_int_equal(seccomp_default_set_copy(prog->filter, 3, &err), -1); /* not whole insns */
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_compiled_in_child), /* first: nothing prepared yet */
+        cmocka_unit_test(test_unprepared_is_an_error), /* first: nothing prepared yet */
         cmocka_unit_test(test_prepared_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,6 +3,7 @@
 #define KL_HOST_LINUX_INTERNAL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "host/runtime.h"
@@ -21,12 +22,22 @@ int caps_limit_bounding(uint64_t mask, kl_error *err);
  * inheritable always empty. */
 int caps_set_final(uint64_t mask, bool is_root, kl_error *err);
 
-/* seccomp.c --------------------------------------------------------------------------------- */
-/* Compile the default deny-list filter once (thread-safe); later loads, also in forked
- * children, use the compiled program. */
+/* seccomp.c (libseccomp) ------------------------------------------------------------------- */
+/* Compile the default deny-list filter once (thread-safe) and keep it (seccomp_default_set);
+ * later loads, also in forked children, use the compiled program. */
 int seccomp_default_prepare(kl_error *err);
-/* Load the default deny-list filter into the calling thread (needs no_new_privs set);
- * compiles it first if seccomp_default_prepare has not. */
+
+/* seccomp_load.c (no libseccomp) ----------------------------------------------------------- */
+struct sock_fprog;
+/* The compiled default filter, NULL until prepared or set. */
+const struct sock_fprog *seccomp_default_program(void);
+/* Keep prog (malloc'ed, with its malloc'ed filter) as the default filter; if one is kept
+ * already, prog is freed. */
+void seccomp_default_set(struct sock_fprog *prog);
+/* The same from len bytes of BPF instructions (the program kleened hands the monitor). */
+int seccomp_default_set_copy(const void *insns, size_t len, kl_error *err);
+/* Load the default filter into the calling thread (needs no_new_privs set). EINVAL if it has
+ * been neither prepared nor set. */
 int seccomp_load_default(kl_error *err);
 
 /* cgroups.c --------------------------------------------------------------------------------- */
@@ -45,5 +56,20 @@ int cgroups_enter(const cgroup_set *cg, kl_error *err);
 int cgroups_open_of_pid(int pid, cgroup_set *out, kl_error *err);
 /* Close the fds; with remove, rmdir the directories (retrying while they are busy). */
 void cgroups_release(cgroup_set *cg, bool remove);
+
+/* monitor.c (the kleene-monitor program) --------------------------------------------------- */
+struct host_monitor_spec;
+/* Be the monitor of spec: start its container, answer on status_fd (the caller's end of the
+ * status socket: the first reply or error, then with spec->attach the main process's stream)
+ * and on monitor.sock until the container has ended. Never returns. Expects a clean process:
+ * stdio on /dev/null, default signal dispositions, an empty signal mask (monitor_main.c). */
+__attribute__((noreturn)) void monitor_run(const struct host_monitor_spec *spec, int status_fd);
+/* Report msg to the caller on status_fd as the start's error ('X') and exit. */
+__attribute__((noreturn)) void monitor_fail(int status_fd, const char *msg);
+
+/* monitor_spawn.c (kleened's side) ---------------------------------------------------------- */
+/* The path of the kleene-monitor program to run (see there for where it is looked for), or
+ * NULL with ENOENT and a message that says what is missing. */
+const char *monitor_program(kl_error *err);
 
 #endif

@@ -1,19 +1,17 @@
-/* The container monitor (host/monitor.h, docs/monitor.md): one process per running container.
+/* The container monitor (host/monitor.h, docs/monitor.md): one process per running container,
+ * the body of the kleene-monitor program (monitor_main.c; kleened spawns it with
+ * host_monitor_start, monitor_spawn.c).
  *
- * host_monitor_start() forks; the child calls setsid() and forks the monitor, then exits, so
- * the monitor is reparented away from kleened and survives it. The monitor starts the
- * container (host_container_start) and then runs a single-threaded poll loop over: the
- * control socket, its client connections, the output (and input) fds of the main process and
- * of every exec process, and a pidfd per child process (the container's reaper and each exec
- * process, all children of the monitor). It records exit codes, keeps the size-capped
- * container.log, and writes state.json atomically on every state change. When the container
- * has ended it writes the final state, unmounts the unmount_on_exit paths, removes the socket,
- * tells every attached client ('Z') and exits.
+ * monitor_run() starts the container (host_container_start) and then runs a single-threaded
+ * poll loop over: the control socket, its client connections, the output (and input) fds of
+ * the main process and of every exec process, and a pidfd per child process (the container's
+ * reaper and each exec process, all children of the monitor). It records exit codes, keeps the
+ * size-capped container.log, and writes state.json atomically on every state change. When the
+ * container has ended it writes the final state, unmounts the unmount_on_exit paths, removes
+ * the socket, tells every attached client ('Z') and exits.
  *
- * Between fork() and the loop the monitor runs in a copy of kleened, which may have threads:
- * it uses no lock-holding facility of ours (no log_*; nothing here prints) and relies on
- * glibc making malloc and stdio usable in the child of a fork. It does not exec anything
- * itself; every fd it inherited except the status socket is closed first.
+ * Nothing here prints (the monitor's stdio is /dev/null); errors before the loop go to the
+ * caller over the status socket.
  *
  * It must not: know about images, networks or the database; block its loop on one client. */
 #include <errno.h>
@@ -25,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -70,6 +67,7 @@ typedef struct mon_client {
 static struct {
     const host_monitor_spec *spec;
     char *sock_path; /* path used for bind/unlink (maybe through /proc/self/fd) */
+    bool is_bound;   /* monitor.sock is ours (not a live monitor's, found at start) */
     int run_fd;
     int listen_fd;
     host_process ctr;
@@ -951,47 +949,11 @@ static int listen_socket(kl_error *err)
     umask(old);
     if (r < 0)
         return kl_error_errno(err, errno, "binding %s", M.sock_path);
+    M.is_bound = true;
     fchmodat(M.run_fd, MON_SOCK_NAME, 0600, 0);
     if (listen(fd, 16) < 0)
         return kl_error_errno(err, errno, "listening on %s", M.sock_path);
     return 0;
-}
-
-static void noop_handler(int sig)
-{
-    (void)sig;
-}
-
-/* Reset what a fork of kleened inherited: signal dispositions and mask, umask, stdio, fds. */
-static void sanitize(int keep_fd)
-{
-    if (keep_fd != 3) {
-        dup2(keep_fd, 3);
-        close(keep_fd);
-    }
-    syscall(SYS_close_range, 4U, ~0U, 0U);
-    int null = open("/dev/null", O_RDWR);
-    if (null >= 0) {
-        for (int i = 0; i < 3; i++)
-            if (null != i)
-                dup2(null, i);
-        if (null > 3)
-            close(null);
-    }
-    for (int sig = 1; sig < NSIG; sig++)
-        signal(sig, SIG_DFL);
-    /* Writing to a closed stdin pipe must not kill us; a handler (unlike SIG_IGN) is not
-     * inherited by the processes we start. */
-    struct sigaction sa = {.sa_handler = noop_handler};
-    sigaction(SIGPIPE, &sa, NULL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    umask(022); /* inherited by the container's processes */
-    if (chdir("/") < 0) {
-        /* nothing to do: / always exists */
-    }
-    prctl(PR_SET_NAME, "kleene-monitor", 0, 0, 0);
 }
 
 static int monitor_setup(const host_monitor_spec *spec, kl_error *err)
@@ -1046,19 +1008,22 @@ static int monitor_setup(const host_monitor_spec *spec, kl_error *err)
     return 0;
 }
 
-static __attribute__((noreturn)) void monitor_main(const host_monitor_spec *spec, int status_fd)
+void monitor_fail(int status_fd, const char *msg)
 {
-    sanitize(status_fd);
+    mon_client tmp = {.fd = status_fd};
+    client_error(&tmp, msg);
+    _exit(1);
+}
+
+void monitor_run(const host_monitor_spec *spec, int status_fd)
+{
     kl_error err = KL_ERROR_INIT;
     if (monitor_setup(spec, &err) < 0) {
-        if (M.listen_fd >= 0) {
+        if (M.is_bound)
             unlinkat(M.run_fd, MON_SOCK_NAME, 0);
-        }
-        mon_client tmp = {.fd = 3};
-        client_error(&tmp, err.msg);
-        _exit(1);
+        monitor_fail(status_fd, err.msg);
     }
-    mon_client *st = client_add(3);
+    mon_client *st = client_add(status_fd);
     st->is_caller = true;
     client_send_json(
         st, MON_REPLY,
@@ -1068,70 +1033,4 @@ static __attribute__((noreturn)) void monitor_main(const host_monitor_spec *spec
     else
         st->is_dead = true; /* closed by the first gc; the caller only wanted the status */
     loop();
-}
-
-/* The double fork. The intermediate child only calls setsid, forks the monitor and exits, so
- * it is vfork'ed: it borrows the caller's memory (the caller's thread waits) instead of
- * copying the whole address space only to throw the copy away; the monitor itself is a real
- * fork (glibc's, with its atfork handling: malloc and stdio are consistent in it). Returns the
- * intermediate's pid, -1 with errno. */
-static __attribute__((noinline)) pid_t spawn_monitor(const host_monitor_spec *spec, int status_fd)
-{
-    pid_t child = vfork();
-    if (child == 0) {
-        setsid();
-        pid_t m = fork();
-        if (m == 0)
-            monitor_main(spec, status_fd);
-        _exit(m < 0 ? 1 : 0);
-    }
-    return child;
-}
-
-int host_monitor_start(const host_monitor_spec *spec, host_monitor_info *out, kl_error *err)
-{
-    *out = (host_monitor_info){.monitor_pid = -1, .container_pid = -1};
-    if (!spec->run_dir || spec->run_dir[0] != '/')
-        return kl_error_set(err, EINVAL, "monitor: run_dir must be an absolute path");
-    /* Compiled here once, inherited by every monitor (and its container) forked later. An
-     * error is reported again by the container start, which compiles it itself then. */
-    kl_error ignored = KL_ERROR_INIT;
-    seccomp_default_prepare(&ignored);
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-        return kl_error_errno(err, errno, "monitor: socketpair");
-    _cleanup_close_ int ours = sv[0];
-    pid_t child = spawn_monitor(spec, sv[1]);
-    if (child < 0) {
-        close(sv[1]);
-        return kl_error_errno(err, errno, "monitor: fork");
-    }
-    close(sv[1]);
-    int st = 0; /* ECHILD when the caller ignores SIGCHLD: the child was reaped for us */
-    if (KL_RETRY_EINTR(waitpid(child, &st, 0)) < 0 && errno != ECHILD)
-        return kl_error_errno(err, errno, "monitor: waiting for the first child");
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        return kl_error_set(err, ECHILD, "monitor: could not fork the monitor");
-
-    host_monitor *m = host_monitor_wrap_fd_(steal_fd(&ours), spec->run_dir);
-    char type;
-    const unsigned char *p;
-    size_t len;
-    if (host_monitor_recv_(m, &type, &p, &len, 120000, err) < 0) {
-        host_monitor_close(m);
-        return kl_error_prefix(err, "monitor of %s", spec->container.id);
-    }
-    _cleanup_json_ json_t *j = json_loadb((const char *)p, len, 0, NULL);
-    if (type != MON_REPLY) {
-        kl_error_set(err, EIO, "%s", jx_str(j, "error", "monitor failed"));
-        host_monitor_close(m);
-        return -1;
-    }
-    out->monitor_pid = (int)jx_int(j, "monitor_pid", -1);
-    out->container_pid = (int)jx_int(j, "container_pid", -1);
-    if (spec->attach)
-        out->stream = m;
-    else
-        host_monitor_close(m);
-    return 0;
 }

@@ -29,6 +29,9 @@ enum {
     MON_INPUT = 'I',
     MON_RESIZE = 'W',
     MON_CLOSE_INPUT = 'C',
+    /* only on the status socket, from kleened to the kleene-monitor it spawned: the spec
+     * record (monitor_spec.h) */
+    MON_SPEC = 'P',
 };
 
 struct host_monitor;

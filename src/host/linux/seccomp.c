@@ -14,15 +14,15 @@
  * The filter covers x86_64 and its x86/x32 compatibility ABIs.
  *
  * Compiling the filter with libseccomp takes most of a millisecond, so the BPF program is
- * compiled once (seccomp_default_prepare, called by kleened before it forks a monitor, whose
- * children inherit it) and loaded with seccomp(2) directly: the same program libseccomp would
- * load, with the same (default) flags. */
+ * compiled once (seccomp_default_prepare, called by kleened before it starts a monitor, which
+ * gets the program with its spec) and loaded with seccomp(2) directly (seccomp_load.c): the
+ * same program libseccomp would load, with the same (default) flags. Only this file needs
+ * libseccomp; the kleene-monitor program does without it. */
 #include <errno.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "host/linux/internal.h"
+#include "host/runtime.h"
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"
 
@@ -131,9 +132,6 @@ static int build(scmp_filter_ctx ctx, kl_error *err)
     return 0;
 }
 
-/* The compiled program, set once and never freed. */
-static struct sock_fprog *_Atomic compiled;
-
 /* Compile the filter into a BPF program (through a memfd: libseccomp 2.5 exports to fds). */
 static struct sock_fprog *compile(kl_error *err)
 {
@@ -171,24 +169,16 @@ static struct sock_fprog *compile(kl_error *err)
 
 int seccomp_default_prepare(kl_error *err)
 {
-    if (atomic_load(&compiled))
+    if (seccomp_default_program())
         return 0;
     struct sock_fprog *prog = compile(err);
     if (!prog)
         return -1;
-    struct sock_fprog *expected = NULL;
-    if (!atomic_compare_exchange_strong(&compiled, &expected, prog)) {
-        free(prog->filter); /* another thread was first */
-        free(prog);
-    }
+    seccomp_default_set(prog); /* takes it; another thread may have been first */
     return 0;
 }
 
-int seccomp_load_default(kl_error *err)
+int host_runtime_prepare(kl_error *err)
 {
-    if (!atomic_load(&compiled) && seccomp_default_prepare(err) < 0)
-        return -1;
-    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, atomic_load(&compiled)) < 0)
-        return kl_error_errno(err, errno, "seccomp: loading the filter");
-    return 0;
+    return seccomp_default_prepare(err);
 }

@@ -1,0 +1,241 @@
+/* kleened's side of starting a container monitor (host_monitor_start, host/monitor.h): find the
+ * kleene-monitor program, spawn it, hand it the spec and wait for its first reply.
+ *
+ * The double fork: posix_spawn (vfork-like: kleened's address space is never copied) runs
+ * kleene-monitor in a new session with the status socket on fd 3; that process forks the
+ * monitor and exits (monitor_main.c), so the monitor is reparented away from kleened, is no
+ * session leader, and survives kleened. The monitor then waits for the spec record
+ * (monitor_spec.h, with the compiled seccomp filter) on the status socket, and answers there
+ * ('R' with its pids, or 'X' with the error). One such monitor is kept spare (below).
+ *
+ * It must not: run anything but the kleene-monitor of its own build or install (see
+ * monitor_program). */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <linux/filter.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "host/linux/internal.h"
+#include "host/linux/monitor_proto.h"
+#include "host/linux/monitor_spec.h"
+#include "host/monitor.h"
+#include "lib/buf.h"
+#include "lib/cleanup.h"
+#include "lib/jsonx.h"
+#include "lib/xalloc.h"
+
+#ifndef KL_MONITOR_PATH
+#error "KL_MONITOR_PATH: the installed kleene-monitor (set by meson)"
+#endif
+#ifndef KL_BUILD_ROOT
+#error "KL_BUILD_ROOT, KL_BUILD_MONITOR: the build tree and the kleene-monitor built there"
+#endif
+
+extern char **environ;
+
+#define MONITOR_NAME "kleene-monitor"
+
+static struct {
+    pthread_once_t once;
+    char *candidates[3];
+    size_t n;
+} programs = {.once = PTHREAD_ONCE_INIT};
+
+/* The places kleene-monitor may be, in order:
+ *  1. a program running from the build tree (kleened, a test, a benchmark) uses the monitor
+ *     built there: a build never mixes with an installed monitor of another version;
+ *  2. kleene-monitor next to the running executable (an install moved as a whole);
+ *  3. where `meson install` puts it: <prefix>/<libexecdir>/kleene/kleene-monitor. */
+static void programs_init(void)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char root[PATH_MAX];
+        size_t rl = realpath(KL_BUILD_ROOT, root) ? strlen(root) : 0;
+        if (rl && strncmp(exe, root, rl) == 0 && exe[rl] == '/')
+            programs.candidates[programs.n++] = xstrdup(KL_BUILD_MONITOR);
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            programs.candidates[programs.n++] = xasprintf("%s/" MONITOR_NAME, exe);
+        }
+    }
+    programs.candidates[programs.n++] = xstrdup(KL_MONITOR_PATH);
+}
+
+const char *monitor_program(kl_error *err)
+{
+    pthread_once(&programs.once, programs_init);
+    for (size_t i = 0; i < programs.n; i++)
+        if (access(programs.candidates[i], X_OK) == 0)
+            return programs.candidates[i];
+    return kl_error_set(err, ENOENT,
+                        "the container monitor program " MONITOR_NAME
+                        " is missing (not at %s): install it with kleened (meson install)",
+                        programs.candidates[programs.n - 1]),
+           NULL;
+}
+
+/* Start a kleene-monitor waiting for its spec; returns our end of its status socket (its fd 3).
+ * posix_spawn runs the program in a new session; it forks the monitor and exits (the double
+ * fork, monitor_main.c), which is waited for here. */
+static int spawn(const char *prog, kl_error *err)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        return kl_error_errno(err, errno, "monitor: socketpair");
+    _cleanup_close_ int ours = sv[0];
+    _cleanup_close_ int theirs = sv[1];
+    if (theirs == 3) { /* dup2 onto itself would keep O_CLOEXEC */
+        int moved = fcntl(theirs, F_DUPFD_CLOEXEC, 4);
+        if (moved < 0)
+            return kl_error_errno(err, errno, "monitor: status socket");
+        close(theirs);
+        theirs = moved;
+    }
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&at);
+    posix_spawn_file_actions_adddup2(&fa, theirs, 3);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID);
+    char *argv[] = {MONITOR_NAME, NULL};
+    pid_t child;
+    int r = posix_spawn(&child, prog, &fa, &at, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    if (r != 0)
+        return kl_error_errno(err, r, "monitor: running %s", prog);
+    close(steal_fd(&theirs));
+    int st = 0; /* ECHILD when the caller ignores SIGCHLD: the child was reaped for us */
+    if (KL_RETRY_EINTR(waitpid(child, &st, 0)) < 0 && errno != ECHILD)
+        return kl_error_errno(err, errno, "monitor: waiting for %s", prog);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        return kl_error_set(err, ECHILD, "monitor: %s could not fork the monitor", prog);
+    return steal_fd(&ours);
+}
+
+/* The spare: one monitor started ahead of need, waiting for a spec. Starting a program costs
+ * most of a millisecond before main (exec, and glibc's start-up, whose CPUID probes are slow
+ * in a VM); with a spare that happens while the previous container sets up, off the start
+ * path. Made after the first start (an idle kleened has none); a start without one spawns
+ * its own. It exits when our end closes (EOF instead of a spec), also when we die. */
+static struct {
+    pthread_mutex_t lock;
+    int fd;      /* our end of its status socket, -1 when there is none */
+    pid_t owner; /* who spawned it: a fork of that process must not use it */
+} spare = {PTHREAD_MUTEX_INITIALIZER, -1, 0};
+
+static int spare_take(void)
+{
+    int fd = -1;
+    pthread_mutex_lock(&spare.lock);
+    if (spare.fd >= 0 && spare.owner == getpid())
+        fd = steal_fd(&spare.fd);
+    pthread_mutex_unlock(&spare.lock);
+    return fd;
+}
+
+static void spare_put(int fd)
+{
+    pthread_mutex_lock(&spare.lock);
+    if (spare.fd >= 0 && spare.owner == getpid()) {
+        pthread_mutex_unlock(&spare.lock);
+        close(fd); /* another start made one meanwhile; this one ends at EOF */
+        return;
+    }
+    if (spare.fd >= 0)
+        close(spare.fd); /* our copy of the spare of the process we were forked from */
+    spare.fd = fd;
+    spare.owner = getpid();
+    pthread_mutex_unlock(&spare.lock);
+}
+
+static int send_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int host_monitor_start(const host_monitor_spec *spec, host_monitor_info *out, kl_error *err)
+{
+    *out = (host_monitor_info){.monitor_pid = -1, .container_pid = -1};
+    if (!spec->run_dir || spec->run_dir[0] != '/')
+        return kl_error_set(err, EINVAL, "monitor: run_dir must be an absolute path");
+    const char *prog = monitor_program(err);
+    if (!prog)
+        return -1;
+    /* Compiled here once and handed to every monitor, which has no compiler. */
+    if (!spec->container.no_seccomp && seccomp_default_prepare(err) < 0)
+        return kl_error_prefix(err, "container %s", spec->container.id);
+    const struct sock_fprog *filter = seccomp_default_program();
+
+    _cleanup_buf_ kl_buf rec = KL_BUF_INIT;
+    kl_buf_append(&rec, "\0\0\0\0\0", MON_HDR);
+    monitor_spec_encode(spec, filter ? filter->filter : NULL,
+                        filter ? filter->len * sizeof(struct sock_filter) : 0, &rec);
+    if (rec.len - MON_HDR > MON_SPEC_MAX)
+        return kl_error_set(err, E2BIG, "container %s: spec too large", spec->container.id);
+    mon_hdr_put((unsigned char *)rec.data, MON_SPEC, rec.len - MON_HDR);
+
+    /* A spare that is gone (killed, or of a kleene-monitor since replaced by one that fails)
+     * refuses the spec: then a new monitor gets it. */
+    _cleanup_close_ int fd = spare_take();
+    if (fd < 0 || send_all(fd, rec.data, rec.len) < 0) {
+        if (fd >= 0)
+            close(steal_fd(&fd));
+        fd = spawn(prog, err);
+        if (fd < 0)
+            return kl_error_prefix(err, "container %s", spec->container.id);
+        /* If the monitor fails before it has read all of it, the send fails, and its error
+         * reply, if it sent one, is read below. */
+        (void)send_all(fd, rec.data, rec.len);
+    }
+    /* The next start's spare, while this monitor sets up its container. */
+    kl_error ignored = KL_ERROR_INIT;
+    int next = spawn(prog, &ignored);
+    if (next >= 0)
+        spare_put(next);
+
+    host_monitor *m = host_monitor_wrap_fd_(steal_fd(&fd), spec->run_dir);
+    char type;
+    const unsigned char *p;
+    size_t len;
+    if (host_monitor_recv_(m, &type, &p, &len, 120000, err) < 0) {
+        host_monitor_close(m);
+        return kl_error_prefix(err, "monitor of %s", spec->container.id);
+    }
+    _cleanup_json_ json_t *j = json_loadb((const char *)p, len, 0, NULL);
+    if (type != MON_REPLY) {
+        kl_error_set(err, EIO, "%s", jx_str(j, "error", "monitor failed"));
+        host_monitor_close(m);
+        return -1;
+    }
+    out->monitor_pid = (int)jx_int(j, "monitor_pid", -1);
+    out->container_pid = (int)jx_int(j, "container_pid", -1);
+    if (spec->attach)
+        out->stream = m;
+    else
+        host_monitor_close(m);
+    return 0;
+}
