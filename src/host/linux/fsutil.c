@@ -3,6 +3,7 @@
  * not redirect us elsewhere through a symlink swapped in meanwhile; nothing here follows a
  * symlink inside the trees it works on. */
 #include "host/linux/fsutil.h"
+#include "host/linux/confined_open.h"
 #include "host/fs.h"
 
 #include <dirent.h>
@@ -30,13 +31,7 @@ static int open_resolved(int dirfd, const char *path, int flags, mode_t mode, ui
         .mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
         .resolve = resolve | RESOLVE_NO_MAGICLINKS,
     };
-    /* EAGAIN: a rename or a mount elsewhere on the system raced with the resolution of a
-     * `..`, and the kernel could not rule out an escape; trying again is what it asks for. */
-    for (int tries = 0;; tries++) {
-        int fd = (int)KL_RETRY_EINTR(syscall(SYS_openat2, dirfd, path, &how, sizeof(how)));
-        if (fd >= 0 || errno != EAGAIN || tries >= 100)
-            return fd;
-    }
+    return kl_openat2(dirfd, path, &how);
 }
 
 int fs_open_beneath(int dirfd, const char *path, int flags, mode_t mode)

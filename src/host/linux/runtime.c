@@ -48,6 +48,7 @@
 #include <dirent.h>
 
 #include "host/linux/internal.h"
+#include "host/linux/confined_open.h"
 #include "host/linux/userspec.h"
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"
@@ -136,7 +137,7 @@ static int openat2_in_root(int rootfd, const char *rel, int flags, unsigned long
 {
     struct open_how how = {.flags = (unsigned long long)(flags | O_CLOEXEC),
                            .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | extra};
-    return (int)syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
+    return kl_openat2(rootfd, rel, &how);
 }
 
 /* Lexically clean an absolute container path into a relative one without ".", ".." or empty

@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "host/linux/confined_open.h"
 #include "host/linux/userspec.h"
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"
@@ -229,7 +230,7 @@ static char *read_in_root(int rootfd, const char *rel, bool *missing, kl_error *
     struct open_how how = {.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY,
                            .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
     *missing = false;
-    _cleanup_close_ int fd = (int)syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
+    _cleanup_close_ int fd = kl_openat2(rootfd, rel, &how);
     if (fd < 0) {
         if (errno == ENOENT) {
             *missing = true;
