@@ -4,7 +4,8 @@
  *
  * While the worker runs, this (the session's) thread keeps reading the socket: that answers
  * the client's pings and notices a client that goes away, which cancels the creation (the
- * engine then removes whatever it made). */
+ * engine then removes whatever it made). The worker wakes it through a pipe when it is done,
+ * so the reply does not wait for a polling period. */
 #include "api/handlers.h"
 #include "api/schema.h"
 #include "api/wsession.h"
@@ -15,9 +16,13 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct create_job {
     api_ws_session *s;
@@ -25,6 +30,7 @@ typedef struct create_job {
     images_create_opts o;
     atomic_bool cancel;
     atomic_bool done;
+    int wake[2]; /* the worker writes a byte to wake[1] when it is done */
     char *id;
     kl_error err;
 } create_job;
@@ -41,7 +47,33 @@ static void *job_run(void *arg)
     create_job *j = arg;
     j->id = images_create(j->e, &j->o, &j->err);
     atomic_store(&j->done, true);
+    if (j->wake[1] >= 0)
+        KL_RETRY_EINTR(write(j->wake[1], "", 1));
     return NULL;
+}
+
+/* Serve the socket until the worker is done (1) or the client is gone (0). */
+static int watch_client(api_ws_session *s, create_job *j)
+{
+    while (!atomic_load(&j->done)) {
+        struct pollfd pf[2] = {{.fd = api_ws_fd(s), .events = POLLIN},
+                               {.fd = j->wake[0], .events = POLLIN}};
+        int n = poll(pf, 2, api_ws_has_pending_input(s) ? 0 : 1000);
+        if (n < 0 && errno != EINTR)
+            return 0;
+        if (atomic_load(&j->done))
+            return 1;
+        /* also on a timeout: recv enforces the session's idle timeout */
+        for (;;) {
+            kl_ws_message msg;
+            int r = api_ws_recv(s, &msg, 0);
+            if (r < 0)
+                return 0;
+            if (r == 0)
+                break;
+        }
+    }
+    return 1;
 }
 
 void api_images_create(api_ws_session *s, json_t *config)
@@ -64,6 +96,8 @@ void api_images_create(api_ws_session *s, json_t *config)
     j->err = (kl_error)KL_ERROR_INIT;
     atomic_init(&j->cancel, false);
     atomic_init(&j->done, false);
+    if (pipe2(j->wake, O_CLOEXEC) < 0)
+        j->wake[0] = j->wake[1] = -1;
     j->o = (images_create_opts){
         .method = jx_str(cfg, "method", ""),
         .url = jx_str(cfg, "url", ""),
@@ -78,18 +112,18 @@ void api_images_create(api_ws_session *s, json_t *config)
         .cancel = &j->cancel,
     };
     pthread_t t;
-    if (pthread_create(&t, NULL, job_run, j) != 0) {
+    if (j->wake[0] < 0 || pthread_create(&t, NULL, job_run, j) != 0) {
         job_run(j);
     } else {
-        while (!atomic_load(&j->done)) {
-            kl_ws_message msg;
-            if (api_ws_recv(s, &msg, 50) < 0) {
-                log_info("image create: the client went away, cancelling");
-                atomic_store(&j->cancel, true);
-                break;
-            }
+        if (!watch_client(s, j)) {
+            log_info("image create: the client went away, cancelling");
+            atomic_store(&j->cancel, true);
         }
         pthread_join(t, NULL);
+    }
+    if (j->wake[0] >= 0) {
+        close(j->wake[0]);
+        close(j->wake[1]);
     }
     if (j->id) {
         api_ws_close(s, KL_WS_CLOSE_NORMAL, "closing", "image created", j->id);
