@@ -7,6 +7,7 @@
 
 #include "host/storage.h"
 #include "host/fetch.h"
+#include "host/helpers.h"
 #include "host/net.h"
 
 #endif
