@@ -44,7 +44,8 @@
 #define EXIT_GRACE_MS 5000
 
 typedef struct helper {
-    const char *prog;
+    const char *prog; /* its path */
+    const char *name; /* for messages */
     const host_fetch_child_opts *o;
     pid_t pid;
     int pidfd; /* -1 when the kernel has no pidfd_open: then end-of-file ends the relay */
@@ -131,7 +132,7 @@ static int spawn_helper(helper *h, const char *url, int parent_dirfd, const char
 
     h->pidfd = pidfd_open(h->pid, 0);
     if (h->pidfd < 0 && errno != ENOSYS)
-        log_warn("%s (pid %d): pidfd_open: %s", h->prog, (int)h->pid, strerror(errno));
+        log_warn("%s (pid %d): pidfd_open: %s", h->name, (int)h->pid, strerror(errno));
     fcntl(rfd, F_SETFL, O_NONBLOCK);
     h->rfd = steal_fd(&rfd);
     return 0;
@@ -151,7 +152,7 @@ static int reap(helper *h)
     int status = 0;
     while (waitpid(h->pid, &status, 0) < 0) {
         if (errno != EINTR) {
-            log_error("%s (pid %d): waitpid: %s", h->prog, (int)h->pid, strerror(errno));
+            log_error("%s (pid %d): waitpid: %s", h->name, (int)h->pid, strerror(errno));
             break;
         }
     }
@@ -163,7 +164,7 @@ static int reap(helper *h)
 static int broken(helper *h, const char *what)
 {
     if (!kl_error_is_set(&h->broken))
-        kl_error_set(&h->broken, EPROTO, "%s (pid %d) broke the protocol: %s", h->prog, (int)h->pid,
+        kl_error_set(&h->broken, EPROTO, "%s (pid %d) broke the protocol: %s", h->name, (int)h->pid,
                      what);
     kill_helper(h);
     return -1;
@@ -244,7 +245,7 @@ static int handle_line(helper *h, const char *line, size_t len)
         if (!json_is_integer(level) || json_integer_value(level) < KL_LOG_DEBUG ||
             json_integer_value(level) > KL_LOG_EMERGENCY || !msg)
             return broken(h, "an invalid log message");
-        kl_log((kl_log_level)json_integer_value(level), "%s: %s", h->prog, msg);
+        kl_log((kl_log_level)json_integer_value(level), "%s: %s", h->name, msg);
     } else if (!strcmp(type, "result")) {
         return handle_result(h, m);
     }
@@ -262,13 +263,11 @@ static int read_lines(helper *h)
             continue;
         if (n < 0 && errno == EAGAIN)
             return 0;
-        if (n <= 0) {
+        if (n <= 0) { /* a line cut short stays unhandled: no result, which says enough */
             h->eof = true;
             if (n < 0)
-                log_warn("%s (pid %d): reading its output: %s", h->prog, (int)h->pid,
+                log_warn("%s (pid %d): reading its output: %s", h->name, (int)h->pid,
                          strerror(errno));
-            if (h->in.len)
-                return broken(h, "a message cut short");
             return 0;
         }
         kl_buf_append(&h->in, buf, (size_t)n);
@@ -319,7 +318,7 @@ static void relay(helper *h)
         if (h->eof && !eof_at)
             eof_at = now_ms();
         if (eof_at && now_ms() - eof_at > EXIT_GRACE_MS) {
-            log_warn("%s (pid %d) closed its output but did not exit: killing it", h->prog,
+            log_warn("%s (pid %d) closed its output but did not exit: killing it", h->name,
                      (int)h->pid);
             kill_helper(h);
             return;
@@ -332,7 +331,7 @@ static void relay(helper *h)
             pfd[n++] = (struct pollfd){.fd = h->pidfd, .events = POLLIN};
         int r = poll(pfd, n, POLL_MS);
         if (r < 0 && errno != EINTR) {
-            log_error("%s (pid %d): poll: %s", h->prog, (int)h->pid, strerror(errno));
+            log_error("%s (pid %d): poll: %s", h->name, (int)h->pid, strerror(errno));
             kill_helper(h);
             return;
         }
@@ -350,11 +349,11 @@ static void relay(helper *h)
 /* ---- leftovers ---------------------------------------------------------------------- */
 
 /* Remove parent/name and parent/.staging-<name>-XXXXXX (fs_staging_create's names). */
-static void remove_leftovers(int parent_dirfd, const char *name, const char *prog)
+static void remove_leftovers(int parent_dirfd, const char *name)
 {
     kl_error err = KL_ERROR_INIT;
     if (fs_remove_at(parent_dirfd, name, &err) < 0)
-        log_error("%s: removing %s: %s", prog, name, err.msg);
+        log_error("%s: removing %s: %s", FETCHPROTO_HELPER, name, err.msg);
     int fd = openat(parent_dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return;
@@ -373,7 +372,7 @@ static void remove_leftovers(int parent_dirfd, const char *name, const char *pro
     for (size_t i = 0; found && found[i]; i++) {
         kl_error_clear(&err);
         if (fs_remove_at(parent_dirfd, found[i], &err) < 0)
-            log_error("%s: removing %s: %s", prog, found[i], err.msg);
+            log_error("%s: removing %s: %s", FETCHPROTO_HELPER, found[i], err.msg);
     }
 }
 
@@ -402,7 +401,7 @@ int host_fetch_extract_child(const char *url, int parent_dirfd, const char *name
     if (!prog)
         return kl_error_prefix(err, "fetching %s", url ? url : "");
 
-    helper h = {.prog = prog, .o = opts, .pidfd = -1, .rfd = -1};
+    helper h = {.prog = prog, .name = FETCHPROTO_HELPER, .o = opts, .pidfd = -1, .rfd = -1};
     if (spawn_helper(&h, url ? url : "", parent_dirfd, name, err) < 0)
         return -1;
     relay(&h);
@@ -422,7 +421,7 @@ int host_fetch_extract_child(const char *url, int parent_dirfd, const char *name
     } else if (h.have_result && h.ok) {
         *stage = HOST_FETCH_STAGE_NONE;
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-            log_warn("%s (pid %d) reported success, then ended with wait status %#x", prog,
+            log_warn("%s (pid %d) reported success, then ended with wait status %#x", h.name,
                      (int)h.pid, (unsigned)status);
         if (stats)
             *stats = h.stats;
@@ -431,13 +430,13 @@ int host_fetch_extract_child(const char *url, int parent_dirfd, const char *name
         *err = h.result;
         r = -1;
     } else if (WIFSIGNALED(status)) {
-        r = kl_error_set(err, EIO, "%s (pid %d) was killed by signal %d (%s)", prog, (int)h.pid,
+        r = kl_error_set(err, EIO, "%s (pid %d) was killed by signal %d (%s)", h.name, (int)h.pid,
                          WTERMSIG(status), strsignal(WTERMSIG(status)));
     } else {
-        r = kl_error_set(err, EIO, "%s (pid %d) exited with status %d without a result", prog,
+        r = kl_error_set(err, EIO, "%s (pid %d) exited with status %d without a result", h.name,
                          (int)h.pid, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     }
     if (r < 0)
-        remove_leftovers(parent_dirfd, name, prog);
+        remove_leftovers(parent_dirfd, name);
     return r;
 }

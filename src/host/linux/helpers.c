@@ -1,6 +1,7 @@
 /* Finding helper programs (helpers.h). The directories of steps 3 and 4 are fixed when
- * kleened is built (KL_LIBEXEC_DIR, KL_HELPER_BUILD_DIR from meson). Nothing is cached: a
- * helper installed or rebuilt while kleened runs is found on the next call. */
+ * kleened is built (KL_LIBEXEC_DIR, KL_HELPER_BUILD_DIR and KL_BUILD_ROOT from meson).
+ * Nothing is cached: a helper installed or rebuilt while kleened runs is found on the next
+ * call. */
 #include "host/helpers.h"
 
 #include <errno.h>
@@ -19,6 +20,9 @@
 #endif
 #ifndef KL_HELPER_BUILD_DIR
 #error "KL_HELPER_BUILD_DIR must be defined by the build"
+#endif
+#ifndef KL_BUILD_ROOT
+#error "KL_BUILD_ROOT must be defined by the build"
 #endif
 
 static bool is_executable(const char *path)
@@ -44,8 +48,11 @@ char *host_helper_path(const char *name, kl_error *err)
         exe[0] = '\0';
     }
     const char *env = getenv("KLEENE_LIBEXEC_DIR");
-    const char *dirs[] = {env && *env ? env : NULL, exe[0] ? exe : NULL, KL_LIBEXEC_DIR,
-                          KL_HELPER_BUILD_DIR};
+    size_t broot = strlen(KL_BUILD_ROOT);
+    bool in_build = !strncmp(exe, KL_BUILD_ROOT, broot) && exe[broot] == '/';
+    const char *dirs[] = {env && *env ? env : NULL, exe[0] ? exe : NULL,
+                          in_build ? KL_HELPER_BUILD_DIR : KL_LIBEXEC_DIR,
+                          in_build ? KL_LIBEXEC_DIR : KL_HELPER_BUILD_DIR};
     _cleanup_buf_ kl_buf tried = KL_BUF_INIT;
     for (size_t i = 0; i < KL_ARRAY_SIZE(dirs); i++) {
         if (!dirs[i])

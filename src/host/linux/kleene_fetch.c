@@ -25,6 +25,9 @@
 
 static int out_fd = STDOUT_FILENO;
 
+/* how far past the end of the archive the download is read (see main) */
+#define DRAIN_MAX (1024 * 1024)
+
 /* One line to kleened. A failed write means kleened is gone: nothing is left to do. */
 static void send_msg(json_t *msg)
 {
@@ -54,9 +57,12 @@ static void on_log(kl_log_level l, const char *msg)
     send_msg(json_pack("{s:s, s:i, s:s}", "type", "log", "level", (int)l, "msg", msg));
 }
 
+static bool done_sent;
+
 static void on_fetch(const host_fetch_progress *p, void *ctx)
 {
     (void)ctx;
+    done_sent |= p->done;
     send_msg(json_pack("{s:s, s:I, s:I, s:i, s:b}", "type", "fetch", "bytes", (json_int_t)p->bytes,
                        "total", (json_int_t)p->total, "percent", p->percent, "done", p->done));
 }
@@ -183,6 +189,21 @@ int main(int argc, char **argv)
     host_extract_stats st = {0};
     if (host_archive_extract(source_read, &src, dirfd, name, &xo, &st, &err) < 0)
         return fail(src.failed ? "fetch" : "extract", &err);
+    /* libarchive stops at the end-of-archive marker, often before the end of the data (tar
+     * padding, compressor trailers): read a little further for the true end, so that the
+     * last progress says done (and 100%). A source that goes on is not waited for. */
+    if (!done_sent) {
+        uint64_t limit = host_fetch_get_progress(f).bytes + DRAIN_MAX;
+        const void *buf;
+        kl_error derr = KL_ERROR_INIT;
+        while (host_fetch_read(f, &buf, &derr) > 0 && host_fetch_get_progress(f).bytes < limit)
+            ;
+        if (!done_sent) {
+            host_fetch_progress p = host_fetch_get_progress(f);
+            p.done = true;
+            on_fetch(&p, NULL);
+        }
+    }
     json_t *res = stats_json("result", &st);
     json_object_set_new(res, "ok", json_true());
     send_msg(res);
