@@ -18,7 +18,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -170,86 +169,40 @@ static int broken(helper *h, const char *what)
     return -1;
 }
 
-static bool get_u64(const json_t *m, const char *key, uint64_t *out)
-{
-    json_t *v = json_object_get(m, key);
-    if (!json_is_integer(v) || json_integer_value(v) < 0)
-        return false;
-    *out = (uint64_t)json_integer_value(v);
-    return true;
-}
-
-static bool get_stats(const json_t *m, host_extract_stats *s)
-{
-    return get_u64(m, "entries", &s->entries) && get_u64(m, "bytes", &s->bytes) &&
-           get_u64(m, "skipped_devices", &s->skipped_devices);
-}
-
-static int handle_result(helper *h, const json_t *m)
-{
-    json_t *ok = json_object_get(m, "ok");
-    if (!json_is_boolean(ok))
-        return broken(h, "a result without ok");
-    if (json_is_true(ok)) {
-        if (!get_stats(m, &h->stats))
-            return broken(h, "a result without its totals");
-        h->ok = true;
-    } else {
-        const char *stage = json_string_value(json_object_get(m, "stage"));
-        const char *msg = json_string_value(json_object_get(m, "msg"));
-        json_t *code = json_object_get(m, "code");
-        if (!stage || !msg || !json_is_integer(code))
-            return broken(h, "a failure without stage, code or message");
-        if (!strcmp(stage, "fetch"))
-            h->stage = HOST_FETCH_STAGE_FETCH;
-        else if (!strcmp(stage, "extract"))
-            h->stage = HOST_FETCH_STAGE_EXTRACT;
-        else
-            return broken(h, "a failure of an unknown stage");
-        json_int_t c = json_integer_value(code);
-        kl_error_set(&h->result, c > 0 && c < 4096 ? (int)c : EIO, "%s", msg);
-    }
-    h->have_result = true;
-    return 0;
-}
-
 static int handle_line(helper *h, const char *line, size_t len)
 {
-    _cleanup_json_ json_t *m = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
-    const char *type = json_string_value(json_object_get(m, "type"));
-    if (!json_is_object(m) || !type)
-        return broken(h, "not a JSON object with a type");
-    if (h->have_result)
-        return broken(h, "a message after the result");
-    const host_fetch_child_opts *o = h->o;
-    if (!strcmp(type, "fetch")) {
-        host_fetch_progress p = {0};
-        json_t *pct = json_object_get(m, "percent"), *done = json_object_get(m, "done");
-        if (!get_u64(m, "bytes", &p.bytes) || !get_u64(m, "total", &p.total) ||
-            !json_is_integer(pct) || json_integer_value(pct) < -1 ||
-            json_integer_value(pct) > 100 || !json_is_boolean(done))
-            return broken(h, "an invalid fetch progress");
-        p.percent = (int)json_integer_value(pct);
-        p.done = json_is_true(done);
-        if (o && o->fetch_progress)
-            o->fetch_progress(&p, o->ctx);
-    } else if (!strcmp(type, "extract")) {
-        host_extract_stats s;
-        if (!get_stats(m, &s))
-            return broken(h, "an invalid extraction progress");
-        if (o && o->extract_progress)
-            o->extract_progress(&s, o->ctx);
-    } else if (!strcmp(type, "log")) {
-        json_t *level = json_object_get(m, "level");
-        const char *msg = json_string_value(json_object_get(m, "msg"));
-        if (!json_is_integer(level) || json_integer_value(level) < KL_LOG_DEBUG ||
-            json_integer_value(level) > KL_LOG_EMERGENCY || !msg)
-            return broken(h, "an invalid log message");
-        kl_log((kl_log_level)json_integer_value(level), "%s: %s", h->name, msg);
-    } else if (!strcmp(type, "result")) {
-        return handle_result(h, m);
+    fetchproto_msg m;
+    kl_error perr = KL_ERROR_INIT;
+    int r = fetchproto_parse(line, len, &m, &perr);
+    if (r < 0 || (h->have_result && m.type != FETCHPROTO_UNKNOWN)) {
+        fetchproto_msg_clear(&m);
+        return broken(h, r < 0 ? perr.msg : "a message after the result");
     }
-    /* other types: from a newer helper, skipped */
+    const host_fetch_child_opts *o = h->o;
+    switch (m.type) {
+    case FETCHPROTO_FETCH:
+        if (o && o->fetch_progress)
+            o->fetch_progress(&m.fetch, o->ctx);
+        break;
+    case FETCHPROTO_EXTRACT:
+        if (o && o->extract_progress)
+            o->extract_progress(&m.stats, o->ctx);
+        break;
+    case FETCHPROTO_LOG:
+        kl_log((kl_log_level)m.level, "%s: %s", h->name, m.text);
+        break;
+    case FETCHPROTO_RESULT:
+        h->have_result = true;
+        h->ok = m.ok;
+        h->stats = m.stats;
+        h->stage = m.stage;
+        if (!m.ok)
+            kl_error_set(&h->result, m.code, "%s", m.text);
+        break;
+    case FETCHPROTO_UNKNOWN: /* from a newer helper */
+        break;
+    }
+    fetchproto_msg_clear(&m);
     return 0;
 }
 

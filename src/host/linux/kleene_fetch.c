@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,32 +28,25 @@ static int out_fd = STDOUT_FILENO;
 #define DRAIN_MAX (1024 * 1024)
 
 /* One line to kleened. A failed write means kleened is gone: nothing is left to do. */
-static void send_msg(json_t *msg)
+static void send_msg(const fetchproto_msg *m)
 {
-    char *s = json_dumps(msg, JSON_COMPACT);
-    json_decref(msg);
-    if (!s)
+    size_t n;
+    _cleanup_free_ char *line = fetchproto_encode(m, &n);
+    if (!line) /* only a log line can be too long: drop it */
         return;
-    size_t n = strlen(s);
-    if (n >= FETCHPROTO_LINE_MAX) { /* only a log line can be this long: drop it */
-        free(s);
-        return;
-    }
-    s[n] = '\n'; /* replaces the NUL, which is not sent */
-    for (size_t off = 0; off <= n;) {
-        ssize_t w = write(out_fd, s + off, n + 1 - off);
+    for (size_t off = 0; off < n;) {
+        ssize_t w = write(out_fd, line + off, n - off);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
             _exit(1);
         off += (size_t)w;
     }
-    free(s);
 }
 
 static void on_log(kl_log_level l, const char *msg)
 {
-    send_msg(json_pack("{s:s, s:i, s:s}", "type", "log", "level", (int)l, "msg", msg));
+    send_msg(&(fetchproto_msg){.type = FETCHPROTO_LOG, .level = (int)l, .text = (char *)msg});
 }
 
 static bool done_sent;
@@ -63,21 +55,13 @@ static void on_fetch(const host_fetch_progress *p, void *ctx)
 {
     (void)ctx;
     done_sent |= p->done;
-    send_msg(json_pack("{s:s, s:I, s:I, s:i, s:b}", "type", "fetch", "bytes", (json_int_t)p->bytes,
-                       "total", (json_int_t)p->total, "percent", p->percent, "done", p->done));
-}
-
-static json_t *stats_json(const char *type, const host_extract_stats *s)
-{
-    return json_pack("{s:s, s:I, s:I, s:I}", "type", type, "entries", (json_int_t)s->entries,
-                     "bytes", (json_int_t)s->bytes, "skipped_devices",
-                     (json_int_t)s->skipped_devices);
+    send_msg(&(fetchproto_msg){.type = FETCHPROTO_FETCH, .fetch = *p});
 }
 
 static void on_extract(const host_extract_stats *s, void *ctx)
 {
     (void)ctx;
-    send_msg(stats_json("extract", s));
+    send_msg(&(fetchproto_msg){.type = FETCHPROTO_EXTRACT, .stats = *s});
 }
 
 /* The reader handed to the extractor: remembers whether the download itself failed, so
@@ -96,10 +80,12 @@ static ssize_t source_read(void *ctx, const void **buf, kl_error *err)
     return n;
 }
 
-static int fail(const char *stage, const kl_error *err)
+static int fail(host_fetch_stage stage, const kl_error *err)
 {
-    send_msg(json_pack("{s:s, s:b, s:s, s:i, s:s}", "type", "result", "ok", 0, "stage", stage,
-                       "code", err->code ? err->code : EIO, "msg", err->msg));
+    send_msg(&(fetchproto_msg){.type = FETCHPROTO_RESULT,
+                               .stage = stage,
+                               .code = err->code > 0 && err->code < 4096 ? err->code : EIO,
+                               .text = (char *)err->msg});
     return 1;
 }
 
@@ -175,7 +161,7 @@ int main(int argc, char **argv)
         if (own_dirfd < 0) {
             kl_error err = KL_ERROR_INIT;
             kl_error_errno(&err, errno, "extracting archive: opening %s", dir);
-            return fail("extract", &err);
+            return fail(HOST_FETCH_STAGE_EXTRACT, &err);
         }
         dirfd = own_dirfd;
     }
@@ -183,12 +169,12 @@ int main(int argc, char **argv)
     kl_error err = KL_ERROR_INIT;
     _cleanup_fetch_ host_fetch *f = host_fetch_open(url, on_fetch, NULL, &err);
     if (!f)
-        return fail("fetch", &err);
+        return fail(HOST_FETCH_STAGE_FETCH, &err);
     source src = {.f = f};
     host_extract_opts xo = {.progress = on_extract, .every = every};
     host_extract_stats st = {0};
     if (host_archive_extract(source_read, &src, dirfd, name, &xo, &st, &err) < 0)
-        return fail(src.failed ? "fetch" : "extract", &err);
+        return fail(src.failed ? HOST_FETCH_STAGE_FETCH : HOST_FETCH_STAGE_EXTRACT, &err);
     /* libarchive stops at the end-of-archive marker, often before the end of the data (tar
      * padding, compressor trailers): read a little further for the true end, so that the
      * last progress says done (and 100%). A source that goes on is not waited for. */
@@ -204,8 +190,6 @@ int main(int argc, char **argv)
             on_fetch(&p, NULL);
         }
     }
-    json_t *res = stats_json("result", &st);
-    json_object_set_new(res, "ok", json_true());
-    send_msg(res);
+    send_msg(&(fetchproto_msg){.type = FETCHPROTO_RESULT, .ok = true, .stats = st});
     return 0;
 }
