@@ -112,7 +112,7 @@ static void make_archives(void)
     archive_write_set_format_pax_restricted(a);
     assert_int_equal(archive_write_open(a, &dotdot, NULL, buf_write, NULL), ARCHIVE_OK);
     add_file(a, "ok.txt", "x", 1);
-    add_file(a, "../kl-fetchproc-dotdot.txt", "x", 1);
+    add_file(a, "../kl-fetchproc-dotdot-\xe9.txt", "x", 1); /* not UTF-8 (Latin-1) */
     archive_write_close(a);
     archive_write_free(a);
 
@@ -432,9 +432,10 @@ static void test_hostile_archive(void **state)
     kl_error_clear(&err);
     assert_int_equal(fetch(udotdot, &d, NULL, &stage, &err), -1);
     assert_int_equal(stage, HOST_FETCH_STAGE_EXTRACT);
-    if (!strstr(err.msg, "'..' refused"))
+    /* the real error, its entry name made UTF-8 on the way */
+    if (!strstr(err.msg, "'../kl-fetchproc-dotdot-?.txt': '..' refused"))
         fail_msg("dotdot archive: %s", err.msg);
-    assert_false(exists("kl-fetchproc-dotdot.txt"));
+    assert_false(exists("../kl-fetchproc-dotdot-\xe9.txt"));
     assert_nothing_left("dotdot");
 
     _cleanup_free_ char *ucorrupt = xasprintf("http://127.0.0.1:%d/corrupt.tar.gz", port);
