@@ -85,10 +85,13 @@ static int spawn_helper(helper *h, const char *url, int parent_dirfd, const char
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0)
         return kl_error_errno(err, errno, "starting %s: pipe", h->prog);
-    _cleanup_close_ int rfd = p[0], wfd = p[1];
-    /* above 3, so that the dup2 to 3 below is a real dup2 (which clears FD_CLOEXEC) */
+    _cleanup_close_ int rfd = p[0], pipe_w = p[1];
+    /* The write end and the directory above 3 in any case (even with stdio closed in
+     * kleened), so that the file actions below never overwrite one with another and every
+     * dup2 is a real one, which clears FD_CLOEXEC. */
+    _cleanup_close_ int wfd = fcntl(pipe_w, F_DUPFD_CLOEXEC, 10);
     _cleanup_close_ int dfd = fcntl(parent_dirfd, F_DUPFD_CLOEXEC, 10);
-    if (dfd < 0)
+    if (wfd < 0 || dfd < 0)
         return kl_error_errno(err, errno, "starting %s", h->prog);
 
     posix_spawn_file_actions_t fa;
@@ -206,36 +209,36 @@ static int handle_line(helper *h, const char *line, size_t len)
     return 0;
 }
 
-/* Read what is there and handle every complete line. */
+/* One read (at most 64 KiB, so that the relay asks about cancellation between reads of a
+ * chatty helper), and every complete line in it. 1 when something was read, 0 when nothing
+ * was there or at end-of-file, -1 when the helper broke the protocol. */
 static int read_lines(helper *h)
 {
     char buf[65536];
-    for (;;) {
-        ssize_t n = read(h->rfd, buf, sizeof(buf));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN)
-            return 0;
-        if (n <= 0) { /* a line cut short stays unhandled: no result, which says enough */
-            h->eof = true;
-            if (n < 0)
-                log_warn("%s (pid %d): reading its output: %s", h->name, (int)h->pid,
-                         strerror(errno));
-            return 0;
-        }
-        kl_buf_append(&h->in, buf, (size_t)n);
-        char *nl;
-        while ((nl = memchr(h->in.data, '\n', h->in.len))) {
-            size_t len = (size_t)(nl - h->in.data);
-            if (len + 1 > FETCHPROTO_LINE_MAX)
-                return broken(h, "a message too long");
-            if (handle_line(h, h->in.data, len) < 0)
-                return -1;
-            kl_buf_consume(&h->in, len + 1);
-        }
-        if (h->in.len >= FETCHPROTO_LINE_MAX)
-            return broken(h, "a message too long");
+    ssize_t n = KL_RETRY_EINTR(read(h->rfd, buf, sizeof(buf)));
+    if (n < 0 && errno == EAGAIN)
+        return 0;
+    if (n <= 0) { /* a line cut short stays unhandled: no result, which says enough */
+        h->eof = true;
+        if (n < 0)
+            log_warn("%s (pid %d): reading its output: %s", h->name, (int)h->pid, strerror(errno));
+        return 0;
     }
+    kl_buf_append(&h->in, buf, (size_t)n);
+    size_t off = 0;
+    char *nl;
+    while ((nl = memchr(h->in.data + off, '\n', h->in.len - off))) {
+        size_t len = (size_t)(nl - (h->in.data + off));
+        if (len + 1 > FETCHPROTO_LINE_MAX)
+            return broken(h, "a message too long");
+        if (handle_line(h, h->in.data + off, len) < 0)
+            return -1;
+        off += len + 1;
+    }
+    kl_buf_consume(&h->in, off);
+    if (h->in.len >= FETCHPROTO_LINE_MAX)
+        return broken(h, "a message too long");
+    return 1;
 }
 
 static bool cancelled(helper *h)
@@ -263,7 +266,8 @@ static void relay(helper *h)
         }
         if (h->exited) {
             /* everything it wrote is in the pipe: read it, whoever else holds the pipe */
-            read_lines(h);
+            while (!h->eof && read_lines(h) > 0)
+                ;
             return;
         }
         if (h->eof && h->pidfd < 0)
