@@ -4,6 +4,10 @@
 #   bench/idle_rss.sh [path/to/kleened] [seconds to wait]
 # Optional: TLS=1 adds an https listener on 127.0.0.1 (certificate made here with certtool or
 # openssl) to show what TLS costs when it is configured.
+# FETCH=1 then creates an image by `fetch` of a busybox tar (scripts/mk-busybox-tar) with the
+# klee next to kleened in the build tree, and prints the RSS again and whether libcurl or
+# libarchive are mapped into kleened afterwards (the fetch runs in kleene-fetch, a child
+# process: they should not be).
 set -euo pipefail
 KLEENED=${1:-build/src/daemon/kleened}
 WAIT=${2:-1}
@@ -42,3 +46,14 @@ echo "kleened idle: VmRSS $(awk '/VmRSS/{print $2}' /proc/$pid/status) kB," \
   "threads $(awk '/Threads/{print $2}' /proc/$pid/status)"
 awk '/^[0-9a-f]+-[0-9a-f]+ /{name=($6==""?"[anon]":$6)} /^Rss:/{rss[name]+=$2}
      END{for(n in rss) if(rss[n]>0) printf "%7d kB  %s\n", rss[n], n}' /proc/$pid/smaps | sort -rn
+if [ "${FETCH:-0}" = 1 ]; then
+  KLEE=${KLEE:-$(dirname "$KLEENED")/../cli/klee}
+  "$(dirname "$0")/../scripts/mk-busybox-tar" "$tmp/busybox.tar"
+  "$KLEE" --host "http://$tmp/kleened.sock" image create fetch "file://$tmp/busybox.tar" \
+    --no-dns --no-localtime >"$tmp/create.log" 2>&1 || { cat "$tmp/create.log"; exit 1; }
+  sleep "$WAIT"
+  mapped() { grep -qE "/$1(-[^/]*)?\.so" "/proc/$pid/maps" && echo yes || echo no; }
+  echo "kleened after an image fetch: VmRSS $(awk '/VmRSS/{print $2}' /proc/$pid/status) kB," \
+    "Pss $(awk '/^Pss:/{print $2}' /proc/$pid/smaps_rollup) kB," \
+    "libcurl mapped: $(mapped libcurl), libarchive mapped: $(mapped libarchive)"
+fi

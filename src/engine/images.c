@@ -668,6 +668,7 @@ typedef struct creator {
     uint64_t last_entries;
     int last_percent;
     uint64_t last_bytes;
+    bool fetched;
 } creator;
 
 static void say(creator *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -702,6 +703,10 @@ static void fetch_progress(const host_fetch_progress *p, void *ctx)
         say(c, "Fetched %.1f MB\n", mb);
         c->last_bytes = p->bytes;
     }
+    if (p->done && !c->fetched) {
+        c->fetched = true;
+        say(c, "Succesfully fetched base system.\n");
+    }
 }
 
 static void extract_progress(const host_extract_stats *s, void *ctx)
@@ -711,28 +716,6 @@ static void extract_progress(const host_extract_stats *s, void *ctx)
         return;
     c->last_entries = s->entries;
     say(c, "Extracted %llu files...\n", (unsigned long long)s->entries);
-}
-
-typedef struct fetch_reader {
-    creator *c;
-    host_fetch *f;
-    bool fetch_failed;
-    bool done;
-} fetch_reader;
-
-static ssize_t fetch_read(void *ctx, const void **buf, kl_error *err)
-{
-    fetch_reader *r = ctx;
-    if (is_cancelled(r->c))
-        return kl_error_set(err, ECANCELED, "image creation cancelled");
-    ssize_t n = host_fetch_read(r->f, buf, err);
-    if (n < 0)
-        r->fetch_failed = true;
-    if (n == 0 && !r->done) {
-        r->done = true;
-        say(r->c, "Succesfully fetched base system.\n");
-    }
-    return n;
 }
 
 /* "<sroot>/layers" opened as a directory. */
@@ -746,25 +729,36 @@ static int open_layers_parent(creator *c, kl_error *err)
     return fd;
 }
 
+static bool fetch_cancelled(void *ctx)
+{
+    return is_cancelled(ctx);
+}
+
+/* The download and the archive are parsed by the helper kleene-fetch, in its own process
+ * (host_fetch_extract_child): kleened never loads libcurl or libarchive, and a crash on a
+ * hostile archive ends the helper, not the daemon. */
 static int create_fetch(creator *c, const char *layer, kl_error *err)
 {
-    kl_error ferr = KL_ERROR_INIT;
     say(c, "Unpacking contents and creating image...\n");
-    _cleanup_fetch_ host_fetch *f = host_fetch_open(c->o->url, fetch_progress, c, &ferr);
-    if (!f)
-        return kl_error_set(err, ferr.code ? ferr.code : EINVAL,
-                            "could not fetch file from url: %s", ferr.msg);
     _cleanup_close_ int lfd = open_layers_parent(c, err);
     if (lfd < 0)
         return -1;
-    fetch_reader r = {.c = c, .f = f};
-    host_extract_opts xo = {.progress = extract_progress, .progress_ctx = c, .every = 100};
-    if (host_archive_extract(fetch_read, &r, lfd, layer, &xo, NULL, &ferr) < 0) {
+    host_fetch_child_opts fo = {.fetch_progress = fetch_progress,
+                                .extract_progress = extract_progress,
+                                .every = 100,
+                                .ctx = c,
+                                .is_cancelled = fetch_cancelled};
+    host_fetch_stage stage;
+    kl_error ferr = KL_ERROR_INIT;
+    if (host_fetch_extract_child(c->o->url, lfd, layer, &fo, NULL, &stage, &ferr) < 0) {
         if (ferr.code == ECANCELED)
             return kl_error_set(err, ECANCELED, "image creation cancelled");
-        if (r.fetch_failed)
+        if (stage == HOST_FETCH_STAGE_FETCH)
             return kl_error_set(err, ferr.code, "could not fetch file from url: %s", ferr.msg);
-        return kl_error_set(err, ferr.code, "could not extract tar archive: %s", ferr.msg);
+        if (stage == HOST_FETCH_STAGE_EXTRACT)
+            return kl_error_set(err, ferr.code, "could not extract tar archive: %s", ferr.msg);
+        return kl_error_set(err, ferr.code, "could not fetch and extract the archive: %s",
+                            ferr.msg);
     }
     say(c, "Succesfully extracted binaries, creating image...\n");
     return 0;

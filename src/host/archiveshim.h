@@ -1,10 +1,10 @@
 /* libarchive, loaded on first use with dlopen("libarchive.so.13").
  *
- * Only image creation and building extract archives; linking libarchive would load it and
- * its dependencies (libxml2, libicuuc, libstdc++, ...) into every kleened at start, most of
- * its idle resident memory. The libarchive headers give the types and constants; the
- * functions host/linux/archive.c uses are resolved here, with their declared types. Loading
- * is thread-safe; once loaded the table never changes. */
+ * Only the image fetch helper kleene-fetch extracts archives (kleened never does, see
+ * host/fetch.h); linking libarchive would load it and its dependencies (libxml2, libicuuc,
+ * libstdc++, ...) into every program that links the host library, at start. The libarchive headers
+ * give the types and constants; the functions host/linux/archive.c uses are resolved here, with
+ * their declared types. Loading is thread-safe; once loaded the table never changes. */
 #ifndef KL_HOST_ARCHIVESHIM_H
 #define KL_HOST_ARCHIVESHIM_H
 

@@ -1,13 +1,21 @@
-/* Streaming download of http://, https:// and file:// URLs with libcurl (portable).
+/* Streaming download of http://, https:// and file:// URLs with libcurl (portable), and the
+ * out-of-process fetch + extraction that kleened uses.
  *
  * The data is handed out chunk by chunk through a pull interface (host_fetch_read), which
  * matches host_read_fn, so an archive is extracted while it downloads: no temporary copy.
  * The transfer runs in the caller's thread (curl multi interface driven from the read
  * call); no thread, no pipe. file:// URLs are read directly. Only http, https and file URLs
- * are accepted, redirects only to http and https. */
+ * are accepted, redirects only to http and https.
+ *
+ * kleened itself never calls host_fetch_open or host_archive_extract: parsing what comes
+ * from the network (HTTP, TLS, gzip, xz, tar ...) is left to a short-lived helper program,
+ * kleene-fetch, through host_fetch_extract_child. A crash in libcurl or libarchive then ends
+ * that child, not the daemon, and the daemon never maps those libraries and the ~40 they
+ * pull in (idle RSS). The in-process functions stay for the helper and the tests. */
 #ifndef KL_HOST_FETCH_H
 #define KL_HOST_FETCH_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -20,9 +28,11 @@ typedef struct host_fetch_progress {
     uint64_t bytes; /* received so far */
     uint64_t total; /* Content-Length (or file size); 0 when unknown */
     int percent;    /* 0..100, -1 when the total is unknown */
+    bool done;      /* the last report: everything was received */
 } host_fetch_progress;
 
-/* Called when the percentage grows, or every MiB when the size is unknown, and at the end. */
+/* Called when the percentage grows, or every MiB when the size is unknown, and at the end
+ * (with done set). */
 typedef void (*host_fetch_progress_fn)(const host_fetch_progress *p, void *ctx);
 
 /* Start fetching `url`. The connection is made lazily by the first read. */
@@ -43,6 +53,36 @@ void host_fetch_free(host_fetch *f);
 int host_fetch_extract(const char *url, int parent_dirfd, const char *name,
                        host_fetch_progress_fn progress, void *progress_ctx,
                        const host_extract_opts *opts, host_extract_stats *stats, kl_error *err);
+
+/* ---- out of process ------------------------------------------------------------------ */
+
+/* What host_fetch_extract_child reports, and when it asks whether to go on. All callbacks
+ * run in the caller's thread. */
+typedef struct host_fetch_child_opts {
+    host_fetch_progress_fn fetch_progress;     /* may be NULL */
+    host_extract_progress_fn extract_progress; /* may be NULL; every `every` entries, at end */
+    unsigned every;
+    void *ctx;                       /* for the three callbacks */
+    bool (*is_cancelled)(void *ctx); /* asked at every message and ~20 times a second */
+} host_fetch_child_opts;
+
+/* Which part of the work a failure belongs to. */
+typedef enum host_fetch_stage {
+    HOST_FETCH_STAGE_NONE = 0,
+    HOST_FETCH_STAGE_FETCH,   /* the URL: invalid, unreachable, HTTP error, read error */
+    HOST_FETCH_STAGE_EXTRACT, /* the archive: corrupt, hostile, or writing it failed */
+    HOST_FETCH_STAGE_HELPER,  /* the helper: not found, crashed, killed, broke the protocol */
+} host_fetch_stage;
+
+/* host_fetch_extract in the helper program kleene-fetch (found with host_helper_path),
+ * relaying its progress to the callbacks. The same result as host_fetch_extract: on
+ * success parent_dirfd/name is the extracted tree; on failure, cancellation (ECANCELED),
+ * or when the child dies, the child is killed and reaped and nothing is left behind (no
+ * `name`, no staging directory). *stage (may be NULL) says where a failure happened.
+ * `stats` (may be NULL) receives the totals on success. */
+int host_fetch_extract_child(const char *url, int parent_dirfd, const char *name,
+                             const host_fetch_child_opts *opts, host_extract_stats *stats,
+                             host_fetch_stage *stage, kl_error *err);
 
 static inline void host_fetch_freep(host_fetch **f)
 {

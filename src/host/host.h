@@ -8,6 +8,7 @@
 #include "host/fs.h"
 #include "host/storage.h"
 #include "host/fetch.h"
+#include "host/helpers.h"
 #include "host/net.h"
 
 #endif

@@ -1,11 +1,11 @@
 /* libcurl, loaded on first use with dlopen("libcurl.so.4").
  *
  * klee talks to a local kleened over a UNIX socket with its own small HTTP client
- * (cli/http.c), and kleened needs libcurl only to fetch images from http(s) URLs
- * (host/fetch.c). Linking it would load its ~30 dependent libraries (libcrypto, libssl,
- * krb5, ldap, ...) at every start: milliseconds for klee, megabytes of resident memory for
- * an idle kleened. The curl headers still give the types and constants; the functions
- * used are resolved here. Loading is thread-safe; once loaded the table never changes. */
+ * (cli/http.c), and only the image fetch helper kleene-fetch (not kleened) needs libcurl,
+ * for http(s) URLs (host/fetch.c). Linking it would load its ~30 dependent libraries
+ * (libcrypto, libssl, krb5, ldap, ...) at every start: milliseconds for klee and for
+ * kleene-fetch with a file:// URL. The curl headers still give the types and constants; the
+ * functions used are resolved here. Loading is thread-safe; once loaded the table never changes. */
 #ifndef KL_CURLSHIM_H
 #define KL_CURLSHIM_H
 

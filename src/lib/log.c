@@ -18,6 +18,7 @@ static const char *const level_names[] = {"debug", "info",     "notice", "warnin
 static kl_log_level current_level = KL_LOG_INFO;
 static int to_stderr = 1;
 static FILE *log_file;
+static kl_log_hook log_hook;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 int kl_log_level_parse(const char *s)
@@ -54,6 +55,11 @@ void kl_log_set_stderr(int on)
     to_stderr = on;
 }
 
+void kl_log_set_hook(kl_log_hook hook)
+{
+    log_hook = hook;
+}
+
 int kl_log_set_file(const char *path, kl_error *err)
 {
     FILE *f = NULL;
@@ -85,6 +91,8 @@ void kl_log(kl_log_level l, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    if (log_hook)
+        log_hook(l, msg);
 
     struct timeval tv;
     gettimeofday(&tv, NULL);

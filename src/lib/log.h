@@ -26,6 +26,10 @@ kl_log_level kl_log_get_level(void);
 int kl_log_set_file(const char *path, kl_error *err);
 /* Turn stderr output on or off (on by default). */
 void kl_log_set_stderr(int on);
+/* Also hand every message that passes the level to `hook` (NULL: none), e.g. to send it to
+ * another process (a helper's log goes to kleened's). Called without the logger's lock. */
+typedef void (*kl_log_hook)(kl_log_level l, const char *msg);
+void kl_log_set_hook(kl_log_hook hook);
 
 void kl_log(kl_log_level l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

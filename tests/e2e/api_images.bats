@@ -40,15 +40,51 @@ PY
     in_ns curl -sf "http://127.0.0.1:$HTTP_PORT/busybox.tar.gz" -o /dev/null && break
     sleep 0.05
   done
+  # A server that sends 30% of busybox.tar.gz and then holds the connection until the client
+  # goes: a download that is in progress for as long as a test needs.
+  cat >"$E2E_DIR/stall.py" <<'PY'
+import socket, sys, threading
+port, path = int(sys.argv[1]), sys.argv[2]
+data = open(path, "rb").read()
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", port))
+s.listen(8)
+def serve(c):
+    try:
+        c.recv(65536)
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(data) + data[: len(data) * 3 // 10])
+        while c.recv(65536):
+            pass
+    except OSError:
+        pass
+    c.close()
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+  export STALL_PORT=$((HTTP_PORT + 1))
+  ip netns exec "$E2E_NS" $PY "$E2E_DIR/stall.py" "$STALL_PORT" "$E2E_DIR/srv/busybox.tar.gz" \
+    >"$E2E_DIR/stall.log" 2>&1 3>&- &
+  echo $! >"$E2E_DIR/stall.pid"
+  for _ in $(seq 1 100); do
+    in_ns bash -c "exec 3<>/dev/tcp/127.0.0.1/$STALL_PORT" 2>/dev/null && break
+    sleep 0.05
+  done
 }
 
 teardown_file() {
-  if [ -f "${E2E_DIR:-/nonexistent}/http.pid" ]; then
-    kill "$(cat "$E2E_DIR/http.pid")" 2>/dev/null || true
-    wait "$(cat "$E2E_DIR/http.pid")" 2>/dev/null || true
-  fi
+  for f in http.pid stall.pid; do
+    if [ -f "${E2E_DIR:-/nonexistent}/$f" ]; then
+      kill "$(cat "$E2E_DIR/$f")" 2>/dev/null || true
+      wait "$(cat "$E2E_DIR/$f")" 2>/dev/null || true
+    fi
+  done
   stop_kleened
 }
+
+# The child processes of our kleened (the helper kleene-fetch while it runs), one per line.
+kleened_children() { cat /proc/"$(kleened_pid)"/task/*/children 2>/dev/null | tr ' ' '\n' | grep . || true; }
 
 # ws_create CONFIG: run /images/create; $ws_out has one JSON line per frame, the close last.
 ws_create() {
@@ -231,6 +267,61 @@ fail_case() {
   fail_case '{"method":"zfs-clone","zfs_dataset":"zroot/kleene_basejail"}' "invalid dataset"
   # the exact frames of the original for an invalid dataset
   [ "$(echo "$ws_out" | jq -c .)" = "$(printf '%s\n' '{"frame":"{\"data\":\"\",\"message\":\"\",\"msg_type\":\"starting\"}"}' '{"frame":"invalid dataset"}' '{"close_code":1011,"close_reason":"{\"data\":\"\",\"message\":\"image creation failed: invalid dataset\",\"msg_type\":\"error\"}"}')" ]
+  assert_alive
+}
+
+@test "kleened maps neither libcurl nor libarchive, not even after fetches" {
+  # the fetches above ran in the helper kleene-fetch, which is gone
+  [ -z "$(kleened_children)" ]
+  pid=$(kleened_pid)
+  ! grep -E '/lib(curl|archive)[.-]' "/proc/$pid/maps"
+  ! ldd "$KLEENED" | grep -E 'lib(curl|archive)[.-]'
+  ldd "$BUILD_DIR/src/host/linux/kleene-fetch" >/dev/null
+}
+
+@test "a client that goes away mid-download cancels: the helper is killed, nothing is left" {
+  before=$(state)
+  # frames: starting, "Unpacking ...", "Fetched ... (10%)": then the client closes
+  $PY "$WSCLIENT" "$SOCK" /images/create \
+    "{\"method\":\"fetch\",\"url\":\"http://127.0.0.1:$STALL_PORT/busybox.tar.gz\",\"tag\":\"bb:gone\"}" \
+    --close-after 3 >"$E2E_DIR/gone.out"
+  cat "$E2E_DIR/gone.out"
+  grep -q '"client_closed": true' "$E2E_DIR/gone.out"
+  grep -q 'Fetched' "$E2E_DIR/gone.out"
+  for _ in $(seq 1 100); do
+    [ "$(state)" = "$before" ] && [ -z "$(kleened_children)" ] && break
+    sleep 0.05
+  done
+  [ "$(state)" = "$before" ]
+  [ -z "$(kleened_children)" ]
+  grep -q "image create: the client went away, cancelling" "$E2E_DIR/kleened.log"
+  assert_alive
+}
+
+@test "a helper killed mid-download is a clean error and leaves nothing" {
+  before=$(state)
+  $PY "$WSCLIENT" "$SOCK" /images/create \
+    "{\"method\":\"fetch\",\"url\":\"http://127.0.0.1:$STALL_PORT/busybox.tar.gz\",\"tag\":\"bb:killed\"}" \
+    >"$E2E_DIR/killed.out" 3>&- &
+  client=$!
+  helper=
+  for _ in $(seq 1 100); do
+    helper=$(kleened_children | head -1)
+    [ -n "$helper" ] && grep -q 'Fetched' "$E2E_DIR/killed.out" && break
+    sleep 0.05
+  done
+  [ -n "$helper" ]
+  [ "$(basename "$(readlink "/proc/$helper/exe")")" = kleene-fetch ]
+  kill -KILL "$helper"
+  wait "$client"
+  ws_out=$(cat "$E2E_DIR/killed.out")
+  echo "$ws_out"
+  [ "$(close_code)" = 1011 ]
+  [[ "$(close_field message)" == "image creation failed: could not fetch and extract the archive"* ]]
+  # the close reason is cut at 123 bytes; the frame before it has the whole message
+  frames | grep -qx "could not fetch and extract the archive: kleene-fetch (pid $helper) was killed by signal 9 (Killed)"
+  [ "$(state)" = "$before" ]
+  [ -z "$(kleened_children)" ]
   assert_alive
 }
 

@@ -230,6 +230,35 @@ static void test_file_url(void **state)
     assert_int_equal(err.code, ENOENT);
     assert_non_null(strstr(err.msg, "none.tar"));
     assert_false(exists("nofile"));
+
+    /* RFC 8089 forms, parsed without libcurl: localhost, percent escapes, a query dropped */
+    static const char *const good[] = {"file://localhost%s/srv/rootfs.tar.gz",
+                                       "file://%s/srv/rootfs%%2Etar.gz",
+                                       "file://%s/srv/rootfs.tar.gz?x=1#y"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        _cleanup_free_ char *u = xasprintf(good[i], tmpdir);
+        _cleanup_free_ char *name = xasprintf("form%zu", i);
+        kl_error_clear(&err);
+        if (host_fetch_extract(u, tmpfd, name, NULL, NULL, NULL, NULL, &err) < 0)
+            fail_msg("%s: %s", u, err.msg);
+        check_extracted(name);
+    }
+    static const char *const bad[] = {
+        "file://example.com%s/srv/rootfs.tar.gz", "file://%s/srv/rootfs%%zz.tar.gz",
+        "file://%s/srv/rootfs.tar.gz%%00", "file://%s/srv/a b", "file://nopath"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        _cleanup_free_ char *u = xasprintf(bad[i], tmpdir);
+        kl_error_clear(&err);
+        assert_int_equal(host_fetch_extract(u, tmpfd, "bad", NULL, NULL, NULL, NULL, &err), -1);
+        assert_int_equal(err.code, EINVAL);
+        if (!strstr(err.msg, "invalid URL"))
+            fail_msg("%s: %s", u, err.msg);
+        assert_false(exists("bad"));
+    }
+    _cleanup_free_ char *dir = xasprintf("file://%s/srv", tmpdir);
+    kl_error_clear(&err);
+    assert_int_equal(host_fetch_extract(dir, tmpfd, "dir", NULL, NULL, NULL, NULL, &err), -1);
+    assert_int_equal(err.code, EISDIR);
 }
 
 static void test_errors(void **state)

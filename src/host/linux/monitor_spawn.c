@@ -8,8 +8,8 @@
  * (monitor_spec.h, with the compiled seccomp filter) on the status socket, and answers there
  * ('R' with its pids, or 'X' with the error). One such monitor is kept spare (below).
  *
- * It must not: run anything but the kleene-monitor of its own build or install (see
- * monitor_program). */
+ * It must not: run anything but the kleene-monitor that host_helper_path finds (its own build
+ * tree's, or the install's; see monitor_program). */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "host/helpers.h"
 #include "host/linux/internal.h"
 #include "host/linux/monitor_proto.h"
 #include "host/linux/monitor_spec.h"
@@ -33,58 +34,30 @@
 #include "lib/jsonx.h"
 #include "lib/xalloc.h"
 
-#ifndef KL_MONITOR_PATH
-#error "KL_MONITOR_PATH: the installed kleene-monitor (set by meson)"
-#endif
-#ifndef KL_BUILD_ROOT
-#error "KL_BUILD_ROOT, KL_BUILD_MONITOR: the build tree and the kleene-monitor built there"
-#endif
-
 extern char **environ;
 
 #define MONITOR_NAME "kleene-monitor"
 
-static struct {
-    pthread_once_t once;
-    char *candidates[3];
-    size_t n;
-} programs = {.once = PTHREAD_ONCE_INIT};
-
-/* The places kleene-monitor may be, in order:
- *  1. a program running from the build tree (kleened, a test, a benchmark) uses the monitor
- *     built there: a build never mixes with an installed monitor of another version;
- *  2. kleene-monitor next to the running executable (an install moved as a whole);
- *  3. where `meson install` puts it: <prefix>/<libexecdir>/kleene/kleene-monitor. */
-static void programs_init(void)
-{
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        char root[PATH_MAX];
-        size_t rl = realpath(KL_BUILD_ROOT, root) ? strlen(root) : 0;
-        if (rl && strncmp(exe, root, rl) == 0 && exe[rl] == '/')
-            programs.candidates[programs.n++] = xstrdup(KL_BUILD_MONITOR);
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = '\0';
-            programs.candidates[programs.n++] = xasprintf("%s/" MONITOR_NAME, exe);
-        }
-    }
-    programs.candidates[programs.n++] = xstrdup(KL_MONITOR_PATH);
-}
+/* Where kleene-monitor is: host_helper_path (host/helpers.h), the same search as for every
+ * helper program; remembered once found, since every container start needs it. */
+static pthread_mutex_t program_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *program;
 
 const char *monitor_program(kl_error *err)
 {
-    pthread_once(&programs.once, programs_init);
-    for (size_t i = 0; i < programs.n; i++)
-        if (access(programs.candidates[i], X_OK) == 0)
-            return programs.candidates[i];
-    return kl_error_set(err, ENOENT,
-                        "the container monitor program " MONITOR_NAME
-                        " is missing (not at %s): install it with kleened (meson install)",
-                        programs.candidates[programs.n - 1]),
-           NULL;
+    pthread_mutex_lock(&program_lock);
+    if (!program) {
+        kl_error herr = KL_ERROR_INIT;
+        program = host_helper_path(MONITOR_NAME, &herr);
+        if (!program)
+            kl_error_set(err, ENOENT,
+                         "the container monitor program is missing: %s; install it with kleened "
+                         "(meson install)",
+                         herr.msg);
+    }
+    const char *p = program;
+    pthread_mutex_unlock(&program_lock);
+    return p;
 }
 
 /* Start a kleene-monitor waiting for its spec; returns our end of its status socket (its fd 3).

@@ -1,0 +1,399 @@
+/* kleened's side of the kleene-fetch helper (fetch.h host_fetch_extract_child; the wire is
+ * fetchproto.h).
+ *
+ * Start the helper with posix_spawn (no fork of a threaded daemon, nothing of ours runs
+ * between fork and exec): fd 3 the extraction directory, stdout a pipe, stdin /dev/null,
+ * every other fd closed, default signal dispositions and an empty signal mask, and a
+ * minimal environment (PATH, the proxy and CA variables libcurl reads, sanitizer options).
+ * Then relay its lines to the caller's callbacks until it has exited, watching it with a
+ * pidfd rather than waiting for end-of-file: a process forked meanwhile by another thread
+ * may hold a copy of the pipe's write end.
+ *
+ * The helper is untrusted once it has parsed the download: its lines are size-checked and
+ * validated field by field, and anything unexpected kills it. Whatever happens, it is
+ * reaped before this returns, and on failure its leftovers (`name`, `.staging-<name>-*`)
+ * are removed here, so a helper that crashed or was killed leaves nothing behind. */
+#include "host/fetch.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "host/helpers.h"
+#include "host/linux/fetchproto.h"
+#include "host/linux/fsutil.h"
+#include "lib/buf.h"
+#include "lib/cleanup.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+
+/* how often the caller's is_cancelled is asked while the helper is quiet */
+#define POLL_MS 50
+/* a helper that closed its stdout gets this long to exit before it is killed */
+#define EXIT_GRACE_MS 5000
+
+typedef struct helper {
+    const char *prog; /* its path */
+    const char *name; /* for messages */
+    const host_fetch_child_opts *o;
+    pid_t pid;
+    int pidfd; /* -1 when the kernel has no pidfd_open: then end-of-file ends the relay */
+    int rfd;   /* the helper's stdout, non-blocking */
+    kl_buf in;
+    bool eof, exited, killed, cancelled;
+    bool have_result, ok;
+    host_fetch_stage stage;
+    kl_error result;          /* the helper's error, when !ok */
+    kl_error broken;          /* set when the helper broke the protocol */
+    host_extract_stats stats; /* from the result */
+} helper;
+
+/* ---- spawning ----------------------------------------------------------------------- */
+
+static char **helper_env(void)
+{
+    static const char *const pass[] = {
+        "http_proxy",   "https_proxy",   "HTTPS_PROXY",    "all_proxy",     "ALL_PROXY",
+        "no_proxy",     "NO_PROXY",      "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR",
+        "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS",
+    };
+    char **env = NULL;
+    strv_push(&env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    for (size_t i = 0; i < KL_ARRAY_SIZE(pass); i++) {
+        const char *v = getenv(pass[i]);
+        if (v) {
+            _cleanup_free_ char *kv = xasprintf("%s=%s", pass[i], v);
+            strv_push(&env, kv);
+        }
+    }
+    return env;
+}
+
+static int spawn_helper(helper *h, const char *url, int parent_dirfd, const char *name,
+                        kl_error *err)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return kl_error_errno(err, errno, "starting %s: pipe", h->prog);
+    _cleanup_close_ int rfd = p[0], pipe_w = p[1];
+    /* The write end and the directory above 3 in any case (even with stdio closed in
+     * kleened), so that the file actions below never overwrite one with another and every
+     * dup2 is a real one, which clears FD_CLOEXEC. */
+    _cleanup_close_ int wfd = fcntl(pipe_w, F_DUPFD_CLOEXEC, 10);
+    _cleanup_close_ int dfd = fcntl(parent_dirfd, F_DUPFD_CLOEXEC, 10);
+    if (wfd < 0 || dfd < 0)
+        return kl_error_errno(err, errno, "starting %s", h->prog);
+
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, wfd, STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&fa, dfd, FETCHPROTO_DIR_FD);
+    posix_spawn_file_actions_addclosefrom_np(&fa, FETCHPROTO_DIR_FD + 1);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    sigdelset(&all, SIGKILL);
+    sigdelset(&all, SIGSTOP);
+    posix_spawnattr_setsigmask(&attr, &none);   /* kleened blocks SIGTERM & co. */
+    posix_spawnattr_setsigdefault(&attr, &all); /* and ignores SIGPIPE */
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+
+    char every[16], dirfd[16];
+    snprintf(every, sizeof(every), "%u", h->o && h->o->extract_progress ? h->o->every : 0);
+    snprintf(dirfd, sizeof(dirfd), "%d", FETCHPROTO_DIR_FD);
+    const char *argv[] = {h->prog,
+                          "--dir-fd",
+                          dirfd,
+                          "--every",
+                          every,
+                          "--log-level",
+                          kl_log_level_name(kl_log_get_level()),
+                          "--",
+                          url,
+                          name,
+                          NULL};
+    _cleanup_strv_ char **env = helper_env();
+    int r = posix_spawn(&h->pid, h->prog, &fa, &attr, (char *const *)argv, env);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (r != 0)
+        return kl_error_errno(err, r, "starting %s", h->prog);
+
+    h->pidfd = pidfd_open(h->pid, 0);
+    if (h->pidfd < 0 && errno != ENOSYS)
+        log_warn("%s (pid %d): pidfd_open: %s", h->name, (int)h->pid, strerror(errno));
+    fcntl(rfd, F_SETFL, O_NONBLOCK);
+    h->rfd = steal_fd(&rfd);
+    return 0;
+}
+
+static void kill_helper(helper *h)
+{
+    if (h->pid > 0 && !h->killed) {
+        kill(h->pid, SIGKILL);
+        h->killed = true;
+    }
+}
+
+/* Wait for the helper to end (it was killed, or has exited) and return its wait status. */
+static int reap(helper *h)
+{
+    int status = 0;
+    while (waitpid(h->pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            log_error("%s (pid %d): waitpid: %s", h->name, (int)h->pid, strerror(errno));
+            break;
+        }
+    }
+    return status;
+}
+
+/* ---- the protocol ------------------------------------------------------------------- */
+
+static int broken(helper *h, const char *what)
+{
+    if (!kl_error_is_set(&h->broken))
+        kl_error_set(&h->broken, EPROTO, "%s (pid %d) broke the protocol: %s", h->name, (int)h->pid,
+                     what);
+    kill_helper(h);
+    return -1;
+}
+
+static int handle_line(helper *h, const char *line, size_t len)
+{
+    fetchproto_msg m;
+    kl_error perr = KL_ERROR_INIT;
+    int r = fetchproto_parse(line, len, &m, &perr);
+    if (r < 0 || (h->have_result && m.type != FETCHPROTO_UNKNOWN)) {
+        fetchproto_msg_clear(&m);
+        return broken(h, r < 0 ? perr.msg : "a message after the result");
+    }
+    const host_fetch_child_opts *o = h->o;
+    switch (m.type) {
+    case FETCHPROTO_FETCH:
+        if (o && o->fetch_progress)
+            o->fetch_progress(&m.fetch, o->ctx);
+        break;
+    case FETCHPROTO_EXTRACT:
+        if (o && o->extract_progress)
+            o->extract_progress(&m.stats, o->ctx);
+        break;
+    case FETCHPROTO_LOG:
+        kl_log((kl_log_level)m.level, "%s: %s", h->name, m.text);
+        break;
+    case FETCHPROTO_RESULT:
+        h->have_result = true;
+        h->ok = m.ok;
+        h->stats = m.stats;
+        h->stage = m.stage;
+        if (!m.ok)
+            kl_error_set(&h->result, m.code, "%s", m.text);
+        break;
+    case FETCHPROTO_UNKNOWN: /* from a newer helper */
+        break;
+    }
+    fetchproto_msg_clear(&m);
+    return 0;
+}
+
+/* One read (at most 64 KiB, so that the relay asks about cancellation between reads of a
+ * chatty helper), and every complete line in it. 1 when something was read, 0 when nothing
+ * was there or at end-of-file, -1 when the helper broke the protocol. */
+static int read_lines(helper *h)
+{
+    char buf[65536];
+    ssize_t n = KL_RETRY_EINTR(read(h->rfd, buf, sizeof(buf)));
+    if (n < 0 && errno == EAGAIN)
+        return 0;
+    if (n <= 0) { /* a line cut short stays unhandled: no result, which says enough */
+        h->eof = true;
+        if (n < 0)
+            log_warn("%s (pid %d): reading its output: %s", h->name, (int)h->pid, strerror(errno));
+        return 0;
+    }
+    kl_buf_append(&h->in, buf, (size_t)n);
+    size_t off = 0;
+    char *nl;
+    while ((nl = memchr(h->in.data + off, '\n', h->in.len - off))) {
+        size_t len = (size_t)(nl - (h->in.data + off));
+        if (len + 1 > FETCHPROTO_LINE_MAX)
+            return broken(h, "a message too long");
+        if (handle_line(h, h->in.data + off, len) < 0)
+            return -1;
+        off += len + 1;
+    }
+    kl_buf_consume(&h->in, off);
+    if (h->in.len >= FETCHPROTO_LINE_MAX)
+        return broken(h, "a message too long");
+    return 1;
+}
+
+static bool cancelled(helper *h)
+{
+    return h->o && h->o->is_cancelled && h->o->is_cancelled(h->o->ctx);
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Relay until the helper has exited and its output is read, it broke the protocol, or the
+ * caller cancelled (then it is killed). */
+static void relay(helper *h)
+{
+    long long eof_at = 0;
+    while (!h->killed) {
+        if (cancelled(h)) {
+            h->cancelled = true;
+            kill_helper(h);
+            return;
+        }
+        if (h->exited) {
+            /* everything it wrote is in the pipe: read it, whoever else holds the pipe */
+            while (!h->eof && read_lines(h) > 0)
+                ;
+            return;
+        }
+        if (h->eof && h->pidfd < 0)
+            return; /* no pidfd: end-of-file is the end */
+        if (h->eof && !eof_at)
+            eof_at = now_ms();
+        if (eof_at && now_ms() - eof_at > EXIT_GRACE_MS) {
+            log_warn("%s (pid %d) closed its output but did not exit: killing it", h->name,
+                     (int)h->pid);
+            kill_helper(h);
+            return;
+        }
+        struct pollfd pfd[2];
+        nfds_t n = 0;
+        if (!h->eof)
+            pfd[n++] = (struct pollfd){.fd = h->rfd, .events = POLLIN};
+        if (h->pidfd >= 0)
+            pfd[n++] = (struct pollfd){.fd = h->pidfd, .events = POLLIN};
+        int r = poll(pfd, n, POLL_MS);
+        if (r < 0 && errno != EINTR) {
+            log_error("%s (pid %d): poll: %s", h->name, (int)h->pid, strerror(errno));
+            kill_helper(h);
+            return;
+        }
+        for (nfds_t i = 0; r > 0 && i < n; i++) {
+            if (!pfd[i].revents)
+                continue;
+            if (pfd[i].fd == h->pidfd)
+                h->exited = true;
+            else if (read_lines(h) < 0)
+                return;
+        }
+    }
+}
+
+/* ---- leftovers ---------------------------------------------------------------------- */
+
+/* Remove parent/name and parent/.staging-<name>-XXXXXX (fs_staging_create's names). */
+static void remove_leftovers(int parent_dirfd, const char *name)
+{
+    kl_error err = KL_ERROR_INIT;
+    if (fs_remove_at(parent_dirfd, name, &err) < 0)
+        log_error("%s: removing %s: %s", FETCHPROTO_HELPER, name, err.msg);
+    int fd = openat(parent_dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    _cleanup_closedir_ DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return;
+    }
+    _cleanup_free_ char *prefix = xasprintf(".staging-%s-", name);
+    size_t plen = strlen(prefix);
+    _cleanup_strv_ char **found = NULL;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (!strncmp(de->d_name, prefix, plen) && strlen(de->d_name) == plen + 6)
+            strv_push(&found, de->d_name);
+    for (size_t i = 0; found && found[i]; i++) {
+        kl_error_clear(&err);
+        if (fs_remove_at(parent_dirfd, found[i], &err) < 0)
+            log_error("%s: removing %s: %s", FETCHPROTO_HELPER, found[i], err.msg);
+    }
+}
+
+/* ---- the whole ---------------------------------------------------------------------- */
+
+static bool name_is_valid(const char *name)
+{
+    return name && *name && !strchr(name, '/') && strcmp(name, ".") && strcmp(name, "..");
+}
+
+int host_fetch_extract_child(const char *url, int parent_dirfd, const char *name,
+                             const host_fetch_child_opts *opts, host_extract_stats *stats,
+                             host_fetch_stage *stage, kl_error *err)
+{
+    host_fetch_stage unused;
+    if (!stage)
+        stage = &unused;
+    *stage = HOST_FETCH_STAGE_EXTRACT;
+    if (!name_is_valid(name))
+        return kl_error_set(err, EINVAL, "extracting archive: invalid destination name");
+    /* also what makes removing `name` on failure safe: it is the helper's */
+    if (faccessat(parent_dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+        return kl_error_set(err, EEXIST, "extracting archive: %s exists", name);
+    *stage = HOST_FETCH_STAGE_HELPER;
+    _cleanup_free_ char *prog = host_helper_path(FETCHPROTO_HELPER, err);
+    if (!prog)
+        return kl_error_prefix(err, "fetching %s", url ? url : "");
+
+    helper h = {.prog = prog, .name = FETCHPROTO_HELPER, .o = opts, .pidfd = -1, .rfd = -1};
+    if (spawn_helper(&h, url ? url : "", parent_dirfd, name, err) < 0)
+        return -1;
+    relay(&h);
+    int status = reap(&h);
+    if (h.pidfd >= 0)
+        close(h.pidfd);
+    close(h.rfd);
+    kl_buf_free(&h.in);
+
+    int r = 0;
+    if (h.cancelled) {
+        *stage = HOST_FETCH_STAGE_NONE;
+        r = kl_error_set(err, ECANCELED, "fetching %s: cancelled", url);
+    } else if (kl_error_is_set(&h.broken)) {
+        *err = h.broken;
+        r = -1;
+    } else if (h.have_result && h.ok) {
+        *stage = HOST_FETCH_STAGE_NONE;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            log_warn("%s (pid %d) reported success, then ended with wait status %#x", h.name,
+                     (int)h.pid, (unsigned)status);
+        if (stats)
+            *stats = h.stats;
+    } else if (h.have_result) {
+        *stage = h.stage;
+        *err = h.result;
+        r = -1;
+    } else if (WIFSIGNALED(status)) {
+        r = kl_error_set(err, EIO, "%s (pid %d) was killed by signal %d (%s)", h.name, (int)h.pid,
+                         WTERMSIG(status), strsignal(WTERMSIG(status)));
+    } else {
+        r = kl_error_set(err, EIO, "%s (pid %d) exited with status %d without a result", h.name,
+                         (int)h.pid, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    }
+    if (r < 0)
+        remove_leftovers(parent_dirfd, name);
+    return r;
+}

@@ -1,0 +1,195 @@
+/* kleene-fetch: fetch a URL and extract it as an archive, for kleened (fetchproto.h).
+ *
+ * A separate program so that libcurl and libarchive, and the hostile data they parse, never
+ * run inside the daemon: kleened starts this once per `image create fetch`, relays the
+ * messages it writes on stdout and kills it on cancellation. The work is the in-process
+ * host_fetch_extract path (fetch.c, archive.c), unchanged; this file only turns its
+ * callbacks and its result into protocol lines. It must not print anything else on stdout.
+ *
+ * Run by hand: kleene-fetch --dir /tmp/x -- file:///tmp/rootfs.tar rootfs */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "host/fetch.h"
+#include "host/linux/fetchproto.h"
+#include "lib/cleanup.h"
+#include "lib/log.h"
+
+static int out_fd = STDOUT_FILENO;
+
+/* how far past the end of the archive the download is read (see main) */
+#define DRAIN_MAX (1024 * 1024)
+
+/* One line to kleened. A failed write means kleened is gone: nothing is left to do. */
+static void send_msg(const fetchproto_msg *m)
+{
+    size_t n;
+    _cleanup_free_ char *line = fetchproto_encode(m, &n);
+    if (!line) /* only a log line can be too long: drop it */
+        return;
+    for (size_t off = 0; off < n;) {
+        ssize_t w = write(out_fd, line + off, n - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            _exit(1);
+        off += (size_t)w;
+    }
+}
+
+static void on_log(kl_log_level l, const char *msg)
+{
+    send_msg(&(fetchproto_msg){.type = FETCHPROTO_LOG, .level = (int)l, .text = (char *)msg});
+}
+
+static bool done_sent;
+
+static void on_fetch(const host_fetch_progress *p, void *ctx)
+{
+    (void)ctx;
+    done_sent |= p->done;
+    send_msg(&(fetchproto_msg){.type = FETCHPROTO_FETCH, .fetch = *p});
+}
+
+static void on_extract(const host_extract_stats *s, void *ctx)
+{
+    (void)ctx;
+    send_msg(&(fetchproto_msg){.type = FETCHPROTO_EXTRACT, .stats = *s});
+}
+
+/* The reader handed to the extractor: remembers whether the download itself failed, so
+ * that kleened can tell "could not fetch" from "could not extract". */
+typedef struct source {
+    host_fetch *f;
+    bool failed;
+} source;
+
+static ssize_t source_read(void *ctx, const void **buf, kl_error *err)
+{
+    source *s = ctx;
+    ssize_t n = host_fetch_read(s->f, buf, err);
+    if (n < 0)
+        s->failed = true;
+    return n;
+}
+
+static int fail(host_fetch_stage stage, const kl_error *err)
+{
+    send_msg(&(fetchproto_msg){.type = FETCHPROTO_RESULT,
+                               .stage = stage,
+                               .code = err->code > 0 && err->code < 4096 ? err->code : EIO,
+                               .text = (char *)err->msg});
+    return 1;
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: kleene-fetch (--dir-fd FD | --dir PATH) [--every N] "
+                    "[--log-level LEVEL] [--] URL NAME\n"
+                    "Fetches URL and extracts it as an archive into the new directory NAME;\n"
+                    "reports progress and the result as JSON lines on stdout.\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    /* Started by kleened's worker thread: end with it rather than extract for no one. */
+    pid_t parent = getppid();
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        return 1;
+
+    static const struct option longopts[] = {
+        {"dir-fd", required_argument, NULL, 'f'}, {"dir", required_argument, NULL, 'd'},
+        {"every", required_argument, NULL, 'e'},  {"log-level", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    int dirfd = -1;
+    const char *dir = NULL;
+    unsigned every = 0;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+        char *end;
+        switch (opt) {
+        case 'f': {
+            errno = 0;
+            long fd = strtol(optarg, &end, 10);
+            if (errno || *end || fd < 0 || fd > 1024)
+                return usage();
+            dirfd = (int)fd;
+            break;
+        }
+        case 'd':
+            dir = optarg;
+            break;
+        case 'e': {
+            errno = 0;
+            unsigned long n = strtoul(optarg, &end, 10);
+            if (errno || *end || n > 1000000)
+                return usage();
+            every = (unsigned)n;
+            break;
+        }
+        case 'l': {
+            int l = kl_log_level_parse(optarg);
+            if (l < 0)
+                return usage();
+            kl_log_set_level((kl_log_level)l);
+            break;
+        }
+        default:
+            return usage();
+        }
+    }
+    if (argc - optind != 2 || (dirfd < 0) == !dir)
+        return usage();
+    const char *url = argv[optind], *name = argv[optind + 1];
+
+    /* stdout carries the protocol and nothing else; log lines go through it too */
+    kl_log_set_stderr(0);
+    kl_log_set_hook(on_log);
+
+    _cleanup_close_ int own_dirfd = -1;
+    if (dir) {
+        own_dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (own_dirfd < 0) {
+            kl_error err = KL_ERROR_INIT;
+            kl_error_errno(&err, errno, "extracting archive: opening %s", dir);
+            return fail(HOST_FETCH_STAGE_EXTRACT, &err);
+        }
+        dirfd = own_dirfd;
+    }
+
+    kl_error err = KL_ERROR_INIT;
+    _cleanup_fetch_ host_fetch *f = host_fetch_open(url, on_fetch, NULL, &err);
+    if (!f)
+        return fail(HOST_FETCH_STAGE_FETCH, &err);
+    source src = {.f = f};
+    host_extract_opts xo = {.progress = on_extract, .every = every};
+    host_extract_stats st = {0};
+    if (host_archive_extract(source_read, &src, dirfd, name, &xo, &st, &err) < 0)
+        return fail(src.failed ? HOST_FETCH_STAGE_FETCH : HOST_FETCH_STAGE_EXTRACT, &err);
+    /* libarchive stops at the end-of-archive marker, often before the end of the data (tar
+     * padding, compressor trailers): read a little further for the true end, so that the
+     * last progress says done (and 100%). A source that goes on is not waited for. */
+    if (!done_sent) {
+        uint64_t limit = host_fetch_get_progress(f).bytes + DRAIN_MAX;
+        const void *buf;
+        kl_error derr = KL_ERROR_INIT;
+        while (host_fetch_read(f, &buf, &derr) > 0 && host_fetch_get_progress(f).bytes < limit)
+            ;
+        if (!done_sent) {
+            host_fetch_progress p = host_fetch_get_progress(f);
+            p.done = true;
+            on_fetch(&p, NULL);
+        }
+    }
+    send_msg(&(fetchproto_msg){.type = FETCHPROTO_RESULT, .ok = true, .stats = st});
+    return 0;
+}
