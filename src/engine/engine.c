@@ -10,6 +10,7 @@
 
 #include "engine/images.h"
 #include "engine/volumes.h"
+#include "host/net.h"
 #include "lib/cleanup.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -114,6 +115,7 @@ void engine_close(kl_engine *e)
     free(e->root);
     free(e->run_root);
     free(e->nat_if);
+    host_fw_free(e->fw);
     free(e);
 }
 

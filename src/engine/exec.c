@@ -495,7 +495,7 @@ void exec_after_end(kl_engine *e, const char *exec_id, bool container_running)
         return;
     exec_row row = {0};
     kl_error err = KL_ERROR_INIT;
-    if (row_load(e, exec_id, &row, &err) == 0)
+    if (row_load(e, exec_id, &row, &err) == 1) /* 1: found */
         exec_container_ended(e, row.container_id);
     exec_row_clear(&row);
 }
