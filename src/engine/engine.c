@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/endwatch.h"
 #include "engine/images.h"
 #include "engine/volumes.h"
 #include "host/net.h"
@@ -110,6 +111,7 @@ void engine_close(kl_engine *e)
 {
     if (!e)
         return;
+    endwatch_stop(e->endwatch); /* its callbacks use the store */
     store_close(e->store);
     pthread_mutex_destroy(&e->lock);
     free(e->root);

@@ -1299,9 +1299,15 @@ void networks_container_stopped(kl_engine *e, const char *container_id)
     kl_error err = KL_ERROR_INIT;
     if (eps_query(e, "container_id = ?1", container_id, &eps, &n_eps, &err) < 0)
         log_warn("container %s: %s", container_id, err.msg);
-    for (size_t i = 0; i < n_eps; i++)
+    /* Endpoints without an epair were unplugged already, with the firewall updated then
+     * (the end of a container can be learned twice: from its stream and its end watch). */
+    bool plugged = false;
+    for (size_t i = 0; i < n_eps; i++) {
+        plugged = plugged || eps[i].epair;
         unplug_ep(e, &eps[i], true);
+    }
     ep_recs_free(eps, n_eps);
-    fw_update_ended(e, container_id);
+    if (plugged)
+        fw_update_ended(e, container_id);
     engine_unlock(e);
 }

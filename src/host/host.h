@@ -8,5 +8,6 @@
 #include "host/storage.h"
 #include "host/fetch.h"
 #include "host/net.h"
+#include "host/process.h"
 
 #endif
