@@ -622,7 +622,8 @@ static void elem_keep(fw_elems *out, const fw_elem *e, unsigned lo, unsigned hi)
 static void elems_resolve(fw_elems *es, fw_elems *out)
 {
     *out = (fw_elems){0};
-    qsort(es->v, es->n, sizeof(*es->v), elem_group_cmp);
+    if (es->n > 1) /* (qsort's base must not be NULL, even for none) */
+        qsort(es->v, es->n, sizeof(*es->v), elem_group_cmp);
     _cleanup_free_ fw_elem **acc = xcalloc(es->n + 1, sizeof(*acc));
     for (size_t i = 0; i < es->n;) {
         size_t j = i;
@@ -677,7 +678,8 @@ static void elems_resolve(fw_elems *es, fw_elems *out)
         }
         i = j;
     }
-    qsort(out->v, out->n, sizeof(*out->v), elem_text_cmp);
+    if (out->n > 1)
+        qsort(out->v, out->n, sizeof(*out->v), elem_text_cmp);
 }
 
 static int check_port(const host_fw_port *p, kl_error *err)
