@@ -2,6 +2,7 @@
  * configured socket, and shuts down cleanly on SIGTERM/SIGINT. */
 #include "api/server.h"
 #include "daemon/config.h"
+#include "engine/endwatch.h"
 #include "engine/engine.h"
 #include "engine/exec.h"
 #include "engine/networks.h"
@@ -164,6 +165,12 @@ int main(int argc, char **argv)
         kl_error nerr = KL_ERROR_INIT;
         if (networks_init(engine, &nerr) < 0)
             log_warn("networks: %s", nerr.msg);
+        kl_error werr = KL_ERROR_INIT;
+        engine->endwatch = endwatch_start(engine, exec_container_gone, &werr);
+        if (!engine->endwatch)
+            log_warn("%s: detached containers that end by themselves keep their published "
+                     "ports until the next firewall change",
+                     werr.msg);
         api_ctx ctx = {.engine = engine,
                        .max_body_bytes = config.max_body_bytes,
                        .ws_idle_timeout = config.websocket_idle_timeout};

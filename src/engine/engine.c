@@ -8,8 +8,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/endwatch.h"
 #include "engine/images.h"
 #include "engine/volumes.h"
+#include "host/net.h"
 #include "lib/cleanup.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -109,11 +111,13 @@ void engine_close(kl_engine *e)
 {
     if (!e)
         return;
+    endwatch_stop(e->endwatch); /* its callbacks use the store */
     store_close(e->store);
     pthread_mutex_destroy(&e->lock);
     free(e->root);
     free(e->run_root);
     free(e->nat_if);
+    host_fw_free(e->fw);
     free(e);
 }
 

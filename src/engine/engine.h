@@ -18,8 +18,10 @@ typedef struct kl_engine {
     kl_store *store;
     char
         *root; /* absolute, no trailing '/': <root>/metadata.sqlite, image/, container/, volumes/ */
-    char *run_root; /* runtime files (monitor sockets ...); may be NULL */
-    char *nat_if;   /* config `nat_if` (networks_set_nat_if); NULL: detect */
+    char *run_root;            /* runtime files (monitor sockets ...); may be NULL */
+    char *nat_if;              /* config `nat_if` (networks_set_nat_if); NULL: detect */
+    struct host_fw *fw;        /* the firewall as networks.c last applied it; NULL: not yet */
+    struct endwatch *endwatch; /* container ends (endwatch.h); NULL: not watched */
     pthread_mutex_t lock;
 } kl_engine;
 

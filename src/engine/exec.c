@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine/endwatch.h"
 #include "engine/images.h"
 #include "engine/networks.h"
 #include "engine/volumes.h"
@@ -385,6 +386,8 @@ static int start_container(kl_engine *e, const container_record *c, const exec_r
             kl_error fw = KL_ERROR_INIT;
             if (networks_firewall_apply(e, &fw) < 0)
                 log_warn("container %s: firewall: %s", c->id, fw.msg);
+            /* A detached container may end by itself: its ports must go then. */
+            endwatch_add(e->endwatch, c->id, info.container_pid);
         }
         log_info("container %s started (monitor %d, pid %d) by exec %s", c->id, info.monitor_pid,
                  info.container_pid, row->id);
@@ -484,9 +487,19 @@ void exec_ended(kl_engine *e, const char *exec_id, int exit_code)
 
 void exec_container_ended(kl_engine *e, const char *container_id)
 {
-    /* Only containers with interfaces touch the firewall: an nft reload costs ~15 ms. */
     if (networks_container_is_wired(e, container_id))
         networks_container_stopped(e, container_id);
+}
+
+void exec_container_gone(kl_engine *e, const char *container_id, int pid)
+{
+    engine_lock(e);
+    /* Not if it runs again (another reaper): its start has wired it anew. The same pid may
+     * still show while the monitor records the end. */
+    int now = containers_pid(e, container_id);
+    if (now < 0 || now == pid)
+        exec_container_ended(e, container_id);
+    engine_unlock(e);
 }
 
 void exec_after_end(kl_engine *e, const char *exec_id, bool container_running)
@@ -495,7 +508,7 @@ void exec_after_end(kl_engine *e, const char *exec_id, bool container_running)
         return;
     exec_row row = {0};
     kl_error err = KL_ERROR_INIT;
-    if (row_load(e, exec_id, &row, &err) == 0)
+    if (row_load(e, exec_id, &row, &err) == 1) /* 1: found */
         exec_container_ended(e, row.container_id);
     exec_row_clear(&row);
 }
@@ -719,6 +732,14 @@ int exec_recover(kl_engine *e, kl_error *err)
         return -1;
     size_t i;
     json_t *ct;
+    /* Containers that run on with their interfaces: learn of their end (endwatch.h). */
+    json_array_foreach(list, i, ct)
+    {
+        const char *id = jx_str(ct, "id", "");
+        int pid = containers_pid(e, id);
+        if (pid > 0 && networks_container_is_wired(e, id))
+            endwatch_add(e->endwatch, id, pid);
+    }
     json_array_foreach(list, i, ct)
     {
         const char *id = jx_str(ct, "id", "");

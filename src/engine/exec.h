@@ -85,6 +85,9 @@ void exec_ended(kl_engine *e, const char *exec_id, int exit_code);
  * the firewall). exec_after_end does it for the container of an exec whose end reported
  * container_running=false; call both off the reply path. */
 void exec_container_ended(kl_engine *e, const char *container_id);
+/* The endwatch_fn of kleened: container `container_id` whose reaper was `pid` has ended by
+ * itself (exec_container_ended, unless it runs again meanwhile). */
+void exec_container_gone(kl_engine *e, const char *container_id, int pid);
 void exec_after_end(kl_engine *e, const char *exec_id, bool container_running);
 
 /* After an attached start (exec_started.started_container) has ended and the client has its

@@ -430,18 +430,27 @@ static int plug(kl_engine *e, const net_rec *n, const ep_rec *ep, int nsfd, kl_e
     return 0;
 }
 
-/* Remove an endpoint's veth (deleting one end deletes the pair) and forget its name. */
-static void unplug(kl_engine *e, const ep_rec *ep)
+/* Forget an endpoint's veth, deleting it first (deleting one end deletes the pair) unless
+ * `with_netns`: its container has ended, and the pair goes when the kernel destroys the
+ * container's netns, asynchronously; deleting it here would cost ~20 ms (an RCU sync,
+ * HOST-FACTS §3) on the path of every container end. A pair still there at the next start
+ * is deleted by plug. */
+static void unplug_ep(kl_engine *e, const ep_rec *ep, bool with_netns)
 {
     char host_if[HOST_IFNAME_MAX + 1];
     host_if_name(ep->id, host_if);
     kl_error err = KL_ERROR_INIT;
-    if (host_link_exists(-1, host_if) && host_link_delete(-1, host_if, &err) < 0 &&
+    if (!with_netns && host_link_exists(-1, host_if) && host_link_delete(-1, host_if, &err) < 0 &&
         err.code != ENODEV)
         log_warn("endpoint %s: deleting %s: %s", ep->id, host_if, err.msg);
     err = (kl_error)KL_ERROR_INIT;
     if (ep->epair && ep_set_epair(e, ep->id, NULL, &err) < 0)
         log_warn("endpoint %s: %s", ep->id, err.msg);
+}
+
+static void unplug(kl_engine *e, const ep_rec *ep)
+{
+    unplug_ep(e, ep, false);
 }
 
 /* ---- firewall -------------------------------------------------------------------------- */
@@ -509,7 +518,7 @@ static void save_port_addresses(kl_engine *e, const char *id, json_t *ports)
 }
 
 static void fw_add_container_ports(kl_engine *e, fw_build *b, const char *cid, const net_rec *nets,
-                                   size_t n_nets, const char *gw_if)
+                                   size_t n_nets, const char *gw_if, const char *ended)
 {
     ep_rec *eps = NULL;
     size_t n_eps = 0;
@@ -540,7 +549,8 @@ static void fw_add_container_ports(kl_engine *e, fw_build *b, const char *cid, c
         log_warn("firewall: container %s: %s", cid, err.msg);
         return;
     }
-    bool running = containers_pid(e, cid) >= 0;
+    /* `ended`: its monitor may not have recorded the end yet. */
+    bool running = !(ended && strcmp(cid, ended) == 0) && containers_pid(e, cid) >= 0;
     _cleanup_json_ json_t *ports = rec.public_ports ? json_deep_copy(rec.public_ports) : NULL;
     bool changed = false;
     size_t i;
@@ -598,8 +608,11 @@ static void fw_add_container_ports(kl_engine *e, fw_build *b, const char *cid, c
     container_record_clear(&rec);
 }
 
-/* Under the engine lock. Builds the whole ruleset from the store and applies it. */
-static int fw_apply_locked(kl_engine *e, kl_error *err)
+/* Under the engine lock. Builds the whole ruleset from the store and brings the table to it:
+ * host_fw_sync changes only published-port elements when the networks stay as they are, and
+ * runs nothing when nothing changed (a container without published ports). `ended`: a
+ * container that counts as stopped, or NULL. */
+static int fw_apply_locked(kl_engine *e, const char *ended, kl_error *err)
 {
     fw_build b = {0};
     net_rec *nets = NULL;
@@ -637,29 +650,38 @@ static int fw_apply_locked(kl_engine *e, kl_error *err)
     }
     store_unlock(e->store);
     for (char **c = cids; c && *c; c++)
-        fw_add_container_ports(e, &b, *c, nets, n_nets, gw_if);
+        fw_add_container_ports(e, &b, *c, nets, n_nets, gw_if, ended);
     strv_free(cids);
 
     host_fw_config cfg = {
         .networks = b.nets, .n_networks = b.n_nets, .ports = b.ports, .n_ports = b.n_ports};
-    int r = host_fw_apply(&cfg, err);
+    if (!e->fw)
+        e->fw = host_fw_new();
+    int r = host_fw_sync(e->fw, &cfg, err);
+    if (r > 0)
+        log_debug("firewall: %s", r == 1 ? "published ports changed" : "table replaced");
     fw_build_free(&b);
     nets_free(nets, n_nets);
     return r;
 }
 
 /* After a change: apply, and only log a failure (the original does the same). */
-static void fw_update(kl_engine *e)
+static void fw_update_ended(kl_engine *e, const char *ended)
 {
     kl_error err = KL_ERROR_INIT;
-    if (fw_apply_locked(e, &err) < 0)
+    if (fw_apply_locked(e, ended, &err) < 0)
         log_warn("firewall: %s", err.msg);
+}
+
+static void fw_update(kl_engine *e)
+{
+    fw_update_ended(e, NULL);
 }
 
 int networks_firewall_apply(kl_engine *e, kl_error *err)
 {
     engine_lock(e);
-    int r = fw_apply_locked(e, err);
+    int r = fw_apply_locked(e, NULL, err);
     engine_unlock(e);
     return r;
 }
@@ -1187,6 +1209,9 @@ int networks_init(kl_engine *e, kl_error *err)
         kl_error ferr = KL_ERROR_INIT;
         if (host_net_enable_forwarding(true, &ferr) < 0)
             log_warn("enabling forwarding: %s", ferr.msg);
+        /* Whatever the table holds (an earlier kleened's, or none): replace it. */
+        if (e->fw)
+            host_fw_forget(e->fw);
         fw_update(e);
     }
     engine_unlock(e);
@@ -1274,9 +1299,15 @@ void networks_container_stopped(kl_engine *e, const char *container_id)
     kl_error err = KL_ERROR_INIT;
     if (eps_query(e, "container_id = ?1", container_id, &eps, &n_eps, &err) < 0)
         log_warn("container %s: %s", container_id, err.msg);
-    for (size_t i = 0; i < n_eps; i++)
-        unplug(e, &eps[i]);
+    /* Endpoints without an epair were unplugged already, with the firewall updated then
+     * (the end of a container can be learned twice: from its stream and its end watch). */
+    bool plugged = false;
+    for (size_t i = 0; i < n_eps; i++) {
+        plugged = plugged || eps[i].epair;
+        unplug_ep(e, &eps[i], true);
+    }
     ep_recs_free(eps, n_eps);
-    fw_update(e);
+    if (plugged)
+        fw_update_ended(e, container_id);
     engine_unlock(e);
 }

@@ -76,7 +76,9 @@ bool networks_container_is_wired(kl_engine *e, const char *container_id);
 int networks_container_plug(kl_engine *e, const char *container_id, int netns_fd, kl_error *err);
 int networks_container_started(kl_engine *e, const char *container_id, int container_pid,
                                kl_error *err);
-/* Container stop hook: the veths died with the netns; clear `epair` and apply the firewall. */
+/* Container stop hook: the veths go with the container's netns (not deleted here: that
+ * costs ~20 ms); clear `epair` and update the firewall, counting the container as stopped.
+ * Nothing when its endpoints were unplugged already. */
 void networks_container_stopped(kl_engine *e, const char *container_id);
 
 /* Rebuild the firewall from the store and running containers and apply it. */

@@ -10,5 +10,6 @@
 #include "host/fetch.h"
 #include "host/helpers.h"
 #include "host/net.h"
+#include "host/process.h"
 
 #endif

@@ -108,6 +108,26 @@ typedef struct host_fw_config {
 char *host_fw_render(const host_fw_config *cfg, kl_error *err);
 /* Apply the batch atomically (`nft -f -`); on failure nothing changes. */
 int host_fw_apply(const host_fw_config *cfg, kl_error *err);
+
+/* What was last applied to our table, so that the next change applies only the difference:
+ * the table's structure depends on the networks only, published ports are elements. One per
+ * process (kleened's engine); it assumes nobody else changes the table (if someone does, the
+ * next incremental batch fails and the table is replaced). */
+typedef struct host_fw host_fw;
+host_fw *host_fw_new(void);
+void host_fw_free(host_fw *fw);
+/* Forget what was applied: the next sync replaces the whole table. */
+void host_fw_forget(host_fw *fw);
+/* Make our table match cfg: nothing runs when nothing changed; one nfnetlink batch of
+ * element deletions and additions when only published ports changed (~0.2 ms, no nft run);
+ * otherwise (or when that batch fails) the whole table is replaced atomically through nft. Returns
+ * 0 (nothing to do), 1 (elements changed), 2 (table replaced) or -1 (nothing changed; the next sync
+ * replaces the table). */
+int host_fw_sync(host_fw *fw, const host_fw_config *cfg, kl_error *err);
+/* What host_fw_sync would do now, as nft text (pure): "" when nothing changed; *whole tells
+ * whether it replaces the table (else the text shows the element changes that it sends
+ * through nfnetlink). fw may be NULL (unknown). */
+char *host_fw_render_sync(const host_fw *fw, const host_fw_config *cfg, bool *whole, kl_error *err);
 /* Check the batch with `nft -c -f -` (changes nothing). */
 int host_fw_check(const host_fw_config *cfg, kl_error *err);
 /* Run an arbitrary batch through nft (check_only: `-c`); for tests and tools. */

@@ -55,6 +55,40 @@ teardown_file() { stop_kleened; }
   klee rmc web >/dev/null
 }
 
+@test "a published port goes with its container: attached run, and a detached one ending by itself" {
+  run klee run --name once -n front -p 8181:80 bb /bin/true
+  [ "$status" -eq 0 ]
+  ! in_ns nft list table inet kleene | grep -q 8181
+  klee run -d --name short -n front -p 8182:80 bb sleep 1 >/dev/null
+  in_ns nft list table inet kleene | grep -q 'tcp . 8182 :'
+  for _ in $(seq 1 50); do in_ns nft list table inet kleene | grep -q 8182 || break; sleep 0.1; done
+  ! in_ns nft list table inet kleene | grep -q 8182
+  # its endpoint is unplugged too, and a start wires and publishes it again
+  [ "$(klee isc short | jq -r '.container_endpoints[0].epair')" = null ]
+  klee start -d short >/dev/null
+  in_ns nft list table inet kleene | grep -q 'tcp . 8182 :'
+  for _ in $(seq 1 50); do in_ns nft list table inet kleene | grep -q 8182 || break; sleep 0.1; done
+  ! in_ns nft list table inet kleene | grep -q 8182
+  klee rmc once short >/dev/null
+}
+
+@test "after a kleened restart a running container's published port is in the new table, and goes when it ends" {
+  klee run -d --name keep -n front -p 8183:80 bb sh -c 'echo kept > /tmp/index.html; timeout 5 httpd -f -p 80 -h /tmp' >/dev/null
+  for _ in $(seq 1 40); do in_ns curl -s -m 1 http://127.0.0.1:8183/index.html | grep -q kept && break; sleep 0.1; done
+  pid=$(kleened_pid)
+  kill -TERM "$pid"
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  in_ns nft delete table inet kleene # as after a reboot of the firewall: rebuilt from the store
+  respawn_kleened
+  in_ns nft list table inet kleene | grep -q 'tcp . 8183 :'
+  run in_ns curl -s -m 2 http://127.0.0.1:8183/index.html
+  [ "$output" = kept ]
+  # the restarted kleened watches it: the port goes when the container ends by itself
+  for _ in $(seq 1 80); do in_ns nft list table inet kleene | grep -q 8183 || break; sleep 0.1; done
+  ! in_ns nft list table inet kleene | grep -q 8183
+  klee rmc keep >/dev/null
+}
+
 @test "removing the networks leaves no link and no address behind" {
   klee rmn front back
   ! in_ns ip -o link | grep -q 'kleene'

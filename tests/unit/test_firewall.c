@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "host/net.h"
+#include "lib/buf.h"
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"
 #include "nettest.h"
@@ -45,25 +46,91 @@ static void test_render(void **state)
         "table inet kleene\n"
         "delete table inet kleene\n"
         "table inet kleene {\n"
+        "\tmap pre4_if_addr {\n"
+        "\t\ttype ifname . inet_proto . ipv4_addr . inet_service : ipv4_addr . inet_service\n"
+        "\t\tflags interval\n"
+        "\t}\n"
+        "\tmap pre4_addr {\n"
+        "\t\ttype inet_proto . ipv4_addr . inet_service : ipv4_addr . inet_service\n"
+        "\t\tflags interval\n"
+        "\t}\n"
+        "\tmap pre4_if {\n"
+        "\t\ttype ifname . inet_proto . inet_service : ipv4_addr . inet_service\n"
+        "\t\tflags interval\n"
+        "\t}\n"
+        "\tmap pre4 {\n"
+        "\t\ttype inet_proto . inet_service : ipv4_addr . inet_service\n"
+        "\t\tflags interval\n"
+        "\t}\n"
+        "\tmap pre6_if_addr {\n"
+        "\t\ttype ifname . inet_proto . ipv6_addr . inet_service : ipv6_addr . inet_service\n"
+        "\t\tflags interval\n"
+        "\t}\n"
+        "\tmap pre6_addr {\n"
+        "\t\ttype inet_proto . ipv6_addr . inet_service : ipv6_addr . inet_service\n"
+        "\t\tflags interval\n"
+        "\t}\n"
+        "\tmap pre6_if {\n"
+        "\t\ttype ifname . inet_proto . inet_service : ipv6_addr . inet_service\n"
+        "\t\tflags interval\n"
+        "\t}\n"
+        "\tmap pre6 {\n"
+        "\t\ttype inet_proto . inet_service : ipv6_addr . inet_service\n"
+        "\t\tflags interval\n"
+        "\t}\n"
+        "\tmap out4_addr {\n"
+        "\t\ttype inet_proto . ipv4_addr . inet_service : ipv4_addr . inet_service\n"
+        "\t\tflags interval\n"
+        "\t}\n"
+        "\tmap out4 {\n"
+        "\t\ttype inet_proto . inet_service : ipv4_addr . inet_service\n"
+        "\t\tflags interval\n"
+        "\t}\n"
+        "\tmap out6_addr {\n"
+        "\t\ttype inet_proto . ipv6_addr . inet_service : ipv6_addr . inet_service\n"
+        "\t\tflags interval\n"
+        "\t}\n"
+        "\tmap out6 {\n"
+        "\t\ttype inet_proto . inet_service : ipv6_addr . inet_service\n"
+        "\t\tflags interval\n"
+        "\t}\n"
+        "\tset fwd4 {\n"
+        "\t\ttype ifname . ipv4_addr . inet_proto . inet_service\n"
+        "\t\tflags interval\n"
+        "\t}\n"
+        "\tset fwd6 {\n"
+        "\t\ttype ifname . ipv6_addr . inet_proto . inet_service\n"
+        "\t\tflags interval\n"
+        "\t}\n"
         "\tchain prerouting {\n"
         "\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
-        "\t\tiifname \"em0\" meta nfproto ipv4 fib daddr type local tcp dport 8080 dnat ip to "
-        "10.13.37.2:80\n"
-        "\t\tiifname \"em0\" meta nfproto ipv6 fib daddr type local tcp dport 8080 dnat ip6 to "
-        "[fd00:1::2]:80\n"
-        "\t\tiifname { \"kleene0\", \"kleene1\" } meta nfproto ipv4 fib daddr type local tcp "
-        "dport 8080 dnat ip to 10.13.37.2:80\n"
-        "\t\tiifname { \"kleene0\", \"kleene1\" } meta nfproto ipv6 fib daddr type local tcp "
-        "dport 8080 dnat ip6 to [fd00:1::2]:80\n"
-        "\t\tip daddr 127.0.0.1 udp dport 5000-5002 dnat ip to udp dport map { 5000 : "
-        "10.13.37.3 . 4000, 5001 : 10.13.37.3 . 4001, 5002 : 10.13.37.3 . 4002 }\n"
+        "\t\tmeta l4proto { tcp, udp } dnat ip to iifname . meta l4proto . ip daddr . th dport map "
+        "@pre4_if_addr\n"
+        "\t\tmeta l4proto { tcp, udp } dnat ip to meta l4proto . ip daddr . th dport map "
+        "@pre4_addr\n"
+        "\t\tmeta nfproto ipv4 meta l4proto { tcp, udp } fib daddr type local dnat ip to iifname . "
+        "meta l4proto . th dport map @pre4_if\n"
+        "\t\tmeta nfproto ipv4 meta l4proto { tcp, udp } fib daddr type local dnat ip to meta "
+        "l4proto . th dport map @pre4\n"
+        "\t\tmeta l4proto { tcp, udp } dnat ip6 to iifname . meta l4proto . ip6 daddr . th dport "
+        "map @pre6_if_addr\n"
+        "\t\tmeta l4proto { tcp, udp } dnat ip6 to meta l4proto . ip6 daddr . th dport map "
+        "@pre6_addr\n"
+        "\t\tmeta nfproto ipv6 meta l4proto { tcp, udp } fib daddr type local dnat ip6 to iifname "
+        ". meta l4proto . th dport map @pre6_if\n"
+        "\t\tmeta nfproto ipv6 meta l4proto { tcp, udp } fib daddr type local dnat ip6 to meta "
+        "l4proto . th dport map @pre6\n"
         "\t}\n"
         "\tchain output {\n"
         "\t\ttype nat hook output priority -100; policy accept;\n"
-        "\t\tmeta nfproto ipv4 fib daddr type local tcp dport 8080 dnat ip to 10.13.37.2:80\n"
-        "\t\tmeta nfproto ipv6 fib daddr type local tcp dport 8080 dnat ip6 to [fd00:1::2]:80\n"
-        "\t\tip daddr 127.0.0.1 udp dport 5000-5002 dnat ip to udp dport map { 5000 : "
-        "10.13.37.3 . 4000, 5001 : 10.13.37.3 . 4001, 5002 : 10.13.37.3 . 4002 }\n"
+        "\t\tmeta l4proto { tcp, udp } dnat ip to meta l4proto . ip daddr . th dport map "
+        "@out4_addr\n"
+        "\t\tmeta nfproto ipv4 meta l4proto { tcp, udp } fib daddr type local dnat ip to meta "
+        "l4proto . th dport map @out4\n"
+        "\t\tmeta l4proto { tcp, udp } dnat ip6 to meta l4proto . ip6 daddr . th dport map "
+        "@out6_addr\n"
+        "\t\tmeta nfproto ipv6 meta l4proto { tcp, udp } fib daddr type local dnat ip6 to meta "
+        "l4proto . th dport map @out6\n"
         "\t}\n"
         "\tchain postrouting {\n"
         "\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
@@ -79,9 +146,8 @@ static void test_render(void **state)
         "\t\ttype filter hook forward priority filter; policy accept;\n"
         "\t\tct state established,related accept\n"
         "\t\tiifname \"kleene1\" oifname != \"kleene1\" drop\n"
-        "\t\toifname \"kleene0\" ip daddr 10.13.37.2 tcp dport 80 accept\n"
-        "\t\toifname \"kleene0\" ip6 daddr fd00:1::2 tcp dport 80 accept\n"
-        "\t\toifname \"kleene0\" ip daddr 10.13.37.3 udp dport 4000-4002 accept\n"
+        "\t\tmeta l4proto { tcp, udp } oifname . ip daddr . meta l4proto . th dport @fwd4 accept\n"
+        "\t\tmeta l4proto { tcp, udp } oifname . ip6 daddr . meta l4proto . th dport @fwd6 accept\n"
         "\t\tiifname \"kleene1\" oifname \"kleene1\" drop\n"
         "\t\toifname \"kleene0\" iifname != \"kleene0\" drop\n"
         "\t\toifname \"kleene1\" iifname != \"kleene1\" drop\n"
@@ -91,7 +157,20 @@ static void test_render(void **state)
         "\t\tiifname \"kleene1\" ip daddr != 10.13.38.0/24 drop\n"
         "\t\tiifname \"kleene1\" ip6 daddr != { fe80::/10, ff00::/8 } drop\n"
         "\t}\n"
-        "}\n";
+        "}\n"
+        "add element inet kleene fwd4 { \"kleene0\" . 10.13.37.2 . tcp . 80, \"kleene0\" . "
+        "10.13.37.3 . udp . 4000-4002 }\n"
+        "add element inet kleene fwd6 { \"kleene0\" . fd00:1::2 . tcp . 80 }\n"
+        "add element inet kleene out4 { tcp . 8080 : 10.13.37.2 . 80 }\n"
+        "add element inet kleene out4_addr { udp . 127.0.0.1 . 5000 : 10.13.37.3 . 4000, udp . "
+        "127.0.0.1 . 5001 : 10.13.37.3 . 4001, udp . 127.0.0.1 . 5002 : 10.13.37.3 . 4002 }\n"
+        "add element inet kleene out6 { tcp . 8080 : fd00:1::2 . 80 }\n"
+        "add element inet kleene pre4_addr { udp . 127.0.0.1 . 5000 : 10.13.37.3 . 4000, udp . "
+        "127.0.0.1 . 5001 : 10.13.37.3 . 4001, udp . 127.0.0.1 . 5002 : 10.13.37.3 . 4002 }\n"
+        "add element inet kleene pre4_if { \"em0\" . tcp . 8080 : 10.13.37.2 . 80, \"kleene0\" . "
+        "tcp . 8080 : 10.13.37.2 . 80, \"kleene1\" . tcp . 8080 : 10.13.37.2 . 80 }\n"
+        "add element inet kleene pre6_if { \"em0\" . tcp . 8080 : fd00:1::2 . 80, \"kleene0\" . "
+        "tcp . 8080 : fd00:1::2 . 80, \"kleene1\" . tcp . 8080 : fd00:1::2 . 80 }\n";
     assert_string_equal(text, want);
     /* Deterministic. */
     _cleanup_free_ char *again = host_fw_render(&cfg, &err);
@@ -112,8 +191,11 @@ static void test_render_edge_cases(void **state)
                         {false, 7100, 7110, 80, 80, NULL, 0, NULL, "kb0", "10.1.0.2", NULL}};
     host_fw_config c = {&net, 1, p, 2};
     _cleanup_free_ char *t2 = host_fw_render(&c, &err);
-    assert_non_null(strstr(t2, "tcp dport 7000-7010 dnat ip to 10.1.0.2\n"));
-    assert_non_null(strstr(t2, "tcp dport 7100-7110 dnat ip to 10.1.0.2:80\n"));
+    assert_non_null(strstr(t2, "tcp dport 7000-7010 dnat ip to 10.1.0.2\n")); /* a rule */
+    assert_non_null(
+        strstr(t2, "add element inet kleene pre4 { tcp . 7100-7110 : 10.1.0.2 . 80 }\n"));
+    assert_non_null(
+        strstr(t2, "add element inet kleene out4 { tcp . 7100-7110 : 10.1.0.2 . 80 }\n"));
     assert_null(strstr(t2, "masquerade\n\t\tip saddr 10.1.0.0/24")); /* no nat_if: no NAT */
     /* Nothing unvalidated reaches the text. */
     const char *bad_names[] = {"kb0\"; flush ruleset", "a b", "", "0123456789abcdef"};
@@ -136,6 +218,47 @@ static void test_render_edge_cases(void **state)
     host_fw_port br = {false, 90, 80, 80, 80, NULL, 0, NULL, "kb0", "10.1.0.2", NULL};
     host_fw_config brc = {&net, 1, &br, 1};
     assert_null(host_fw_render(&brc, &err));
+}
+
+/* Published ports are map elements: a shifted range is one element per port, two ports whose
+ * keys overlap keep the first, forward ranges of one container merge, and an IPv6 port with
+ * a container range stays a rule. */
+static void test_render_elements(void **state)
+{
+    kl_error err = KL_ERROR_INIT;
+    host_fw_network net = {"kb0", "10.1.0.0/24", "fd00:5::/64", NULL, true, false};
+    host_fw_port p[] = {
+        {false, 9000, 9001, 80, 81, NULL, 0, NULL, "kb0", "10.1.0.2", NULL},       /* shifted */
+        {false, 9001, 9001, 22, 22, NULL, 0, NULL, "kb0", "10.1.0.3", NULL},       /* overlaps */
+        {false, 9001, 9001, 22, 22, NULL, 0, "10.9.9.9", "kb0", "10.1.0.3", NULL}, /* no */
+        {true, 53, 53, 53, 53, NULL, 0, NULL, "kb0", "10.1.0.2", NULL},            /* udp: no */
+        {false, 7000, 7010, 7000, 7010, NULL, 0, NULL, "kb0", "", "fd00:5::2"},    /* a rule */
+        {false, 7100, 7100, 7100, 7100, NULL, 0, NULL, "kb0", "", "fd00:5::2"},
+    };
+    host_fw_config c = {&net, 1, p, KL_ARRAY_SIZE(p)};
+    _cleanup_free_ char *t = host_fw_render(&c, &err);
+    assert_non_null(t);
+    assert_non_null(strstr(t, "add element inet kleene pre4 { tcp . 9000 : 10.1.0.2 . 80, "
+                              "tcp . 9001 : 10.1.0.2 . 81, udp . 53 : 10.1.0.2 . 53 }\n"));
+    assert_non_null(strstr(t, "add element inet kleene pre4_addr { tcp . 10.9.9.9 . 9001 : "
+                              "10.1.0.3 . 22 }\n"));
+    assert_non_null(strstr(t, "add element inet kleene fwd4 { \"kb0\" . 10.1.0.2 . tcp . 80-81, "
+                              "\"kb0\" . 10.1.0.2 . udp . 53, \"kb0\" . 10.1.0.3 . tcp . 22 }\n"));
+    assert_non_null(strstr(t, "meta nfproto ipv6 fib daddr type local tcp dport 7000-7010 dnat "
+                              "ip6 to fd00:5::2\n"));
+    assert_non_null(strstr(t, "add element inet kleene pre6 { tcp . 7100 : fd00:5::2 . 7100 }\n"));
+    assert_non_null(strstr(t, "add element inet kleene fwd6 { \"kb0\" . fd00:5::2 . tcp . "
+                              "7000-7010, \"kb0\" . fd00:5::2 . tcp . 7100 }\n"));
+    /* Without ports nor networks: no maps, no DNAT at all. */
+    host_fw_config none = {NULL, 0, NULL, 0};
+    _cleanup_free_ char *t0 = host_fw_render(&none, &err);
+    assert_null(strstr(t0, "map "));
+    assert_null(strstr(t0, "element"));
+    /* Not knowing what was applied, a sync replaces the table with what host_fw_render says. */
+    bool whole = false;
+    _cleanup_free_ char *plan = host_fw_render_sync(NULL, &c, &whole, &err);
+    assert_true(whole);
+    assert_string_equal(plan, t);
 }
 
 /* ---- root: the behaviour, in our own namespaces -------------------------------------- */
@@ -171,12 +294,14 @@ static int setup_world(void **state)
     a2 = nt_new_ns();
     b1 = nt_new_ns();
     OK(host_link_set_up(-1, "lo", true, E));
-    OK(host_net_enable_forwarding(false, E));
+    OK(host_net_enable_forwarding(true, E));
     /* The "uplink": an outside netns that knows nothing of the container subnets. */
     OK(host_veth_create("ktup0", NULL, outside, "eth0", E));
     OK(host_addr_add(-1, "ktup0", "198.51.100.1/24", E));
     OK(host_addr_add(outside, "eth0", "198.51.100.2/24", E));
     OK(host_route_add_default(-1, "198.51.100.2", NULL, E));
+    OK(host_addr_add(-1, "ktup0", "2001:db8:1::1/64", E));
+    OK(host_addr_add(outside, "eth0", "2001:db8:1::2/64", E));
     const char *br[] = {"ktfa0", "ktfb0"};
     const char *gw[] = {"10.91.0.1/24", "10.92.0.1/24"};
     for (int i = 0; i < 2; i++) {
@@ -188,6 +313,9 @@ static int setup_world(void **state)
     setup_ctr(a1, "ktva1", "ktfa0", "10.91.0.2/24", "10.91.0.1");
     setup_ctr(a2, "ktva2", "ktfa0", "10.91.0.3/24", "10.91.0.1");
     setup_ctr(b1, "ktvb1", "ktfb0", "10.92.0.2/24", "10.92.0.1");
+    OK(host_addr_add(-1, "ktfa0", "fd00:91::1/64", E));
+    OK(host_addr_add(a1, "eth0", "fd00:91::2/64", E));
+    OK(host_route_add_default(a1, "fd00:91::1", NULL, E));
     char name[HOST_IFNAME_MAX + 1];
     OK(host_default_route_if(4, name, E));
     assert_string_equal(name, "ktup0");
@@ -275,6 +403,129 @@ static void test_behaviour(void **state)
     nets[1].internal = false;
 }
 
+static char *list_table(void)
+{
+    FILE *f = popen("nft list table inet kleene", "r");
+    assert_non_null(f);
+    _cleanup_buf_ kl_buf b = KL_BUF_INIT;
+    char line[512];
+    while (fgets(line, sizeof(line), f))
+        kl_buf_puts(&b, line);
+    assert_int_equal(pclose(f), 0);
+    return kl_buf_steal(&b);
+}
+
+/* What host_fw_sync leaves is what a whole apply of the same config gives, and it loads
+ * again as nft lists it. */
+static void assert_table_is(const host_fw_config *cfg)
+{
+    _cleanup_free_ char *synced = list_table();
+    OK(host_fw_run_nft(synced, true, E));
+    host_fw *fresh = host_fw_new();
+    OK(host_fw_sync(fresh, cfg, E));
+    host_fw_free(fresh);
+    _cleanup_free_ char *applied = list_table();
+    assert_string_equal(synced, applied);
+}
+
+static int sync_cfg(host_fw *fw, host_fw_port *ports, size_t n)
+{
+    host_fw_config cfg = {nets, 2, ports, n};
+    kl_error err = KL_ERROR_INIT;
+    int r = host_fw_sync(fw, &cfg, &err);
+    if (r < 0)
+        fail_msg("host_fw_sync: %s", err.msg);
+    return r;
+}
+
+/* Published ports change through elements only, traffic follows each change, and the table
+ * stays what a whole apply would make. */
+static void test_sync(void **state)
+{
+    if (!is_root)
+        skip();
+    int srv_a1 = nt_listen(a1, "0.0.0.0", 80), srv_a1b = nt_listen(a1, "0.0.0.0", 81);
+    int srv_a2 = nt_listen(a2, "0.0.0.0", 80);
+    assert_true(srv_a1 >= 0 && srv_a1b >= 0 && srv_a2 >= 0);
+    host_fw *fw = host_fw_new();
+    assert_int_equal(sync_cfg(fw, NULL, 0), 2); /* unknown: the whole table */
+    assert_int_equal(sync_cfg(fw, NULL, 0), 0); /* nothing changed: nothing runs */
+    assert_int_equal(nt_connect(outside, "198.51.100.1", 8080, T, srv_a1, NULL, 0), -1);
+
+    /* A port appears: from outside, from the host, hairpin. */
+    host_fw_port p[3] = {pub};
+    double t0 = nt_now_ms();
+    assert_int_equal(sync_cfg(fw, p, 1), 1);
+    double t_add = nt_now_ms() - t0;
+    assert_int_equal(nt_connect(outside, "198.51.100.1", 8080, 2000, srv_a1, NULL, 0), 0);
+    assert_int_equal(nt_connect(-1, "127.0.0.1", 8080, 2000, srv_a1, NULL, 0), 0);
+    assert_int_equal(nt_connect(a1, "10.91.0.1", 8080, 2000, srv_a1, NULL, 0), 0);
+    host_fw_config cfg1 = {nets, 2, p, 1};
+    bool whole = true;
+    kl_error err = KL_ERROR_INIT;
+    _cleanup_free_ char *none = host_fw_render_sync(fw, &cfg1, &whole, &err);
+    assert_string_equal(none, "");
+    assert_false(whole);
+    assert_table_is(&cfg1);
+
+    /* ... and goes. */
+    t0 = nt_now_ms();
+    assert_int_equal(sync_cfg(fw, NULL, 0), 1);
+    double t_del = nt_now_ms() - t0;
+    assert_int_equal(nt_connect(outside, "198.51.100.1", 8080, T, srv_a1, NULL, 0), -1);
+    _cleanup_free_ char *empty = list_table();
+    assert_null(strstr(empty, "8080"));
+    print_message("sync: add one port %.2f ms, delete it %.2f ms\n", t_add, t_del);
+
+    /* A shifted range, one port bound to 127.0.0.1, and two containers on one port: the
+     * first wins, the second takes over once the first is gone. */
+    p[0] = (host_fw_port){false, 9000, 9001, 80, 81, NULL, 0, NULL, "ktfa0", "10.91.0.2", NULL};
+    p[1] =
+        (host_fw_port){false, 8082, 8082, 80, 80, NULL, 0, "127.0.0.1", "ktfa0", "10.91.0.2", NULL};
+    p[2] = (host_fw_port){false, 9001, 9001, 80, 80, NULL, 0, NULL, "ktfa0", "10.91.0.3", NULL};
+    assert_int_equal(sync_cfg(fw, p, 3), 1);
+    assert_int_equal(nt_connect(outside, "198.51.100.1", 9000, 2000, srv_a1, NULL, 0), 0);
+    assert_int_equal(nt_connect(outside, "198.51.100.1", 9001, 2000, srv_a1b, NULL, 0), 0);
+    assert_int_equal(nt_connect(-1, "127.0.0.1", 8082, 2000, srv_a1, NULL, 0), 0);
+    assert_int_equal(nt_connect(-1, "198.51.100.1", 8082, T, srv_a1, NULL, 0), -1);
+    host_fw_config cfg3 = {nets, 2, p, 3};
+    assert_table_is(&cfg3);
+    assert_int_equal(sync_cfg(fw, &p[2], 1), 1);
+    assert_int_equal(nt_connect(outside, "198.51.100.1", 9001, 2000, srv_a2, NULL, 0), 0);
+    assert_int_equal(nt_connect(outside, "198.51.100.1", 9000, T, srv_a1, NULL, 0), -1);
+
+    /* Someone else deleted an element: the change that would delete it replaces the table. */
+    OK(host_fw_run_nft("delete element inet kleene pre4 { tcp . 9001 }\n", false, E));
+    assert_int_equal(sync_cfg(fw, p, 1), 2);
+    assert_int_equal(nt_connect(outside, "198.51.100.1", 9001, 2000, srv_a1b, NULL, 0), 0);
+    host_fw_config cfg_shift = {nets, 2, p, 1};
+    assert_table_is(&cfg_shift);
+
+    /* IPv6: from outside to the host's address, DNAT to the container's. */
+    int srv6 = nt_listen(a1, "fd00:91::2", 86);
+    assert_true(srv6 >= 0);
+    p[1] = (host_fw_port){false, 8086, 8086, 86, 86, NULL, 0, NULL, "ktfa0", "", "fd00:91::2"};
+    assert_int_equal(nt_connect(outside, "2001:db8:1::1", 8086, T, srv6, NULL, 0), -1);
+    assert_int_equal(sync_cfg(fw, p, 2), 1);
+    assert_int_equal(nt_connect(outside, "2001:db8:1::1", 8086, 2000, srv6, NULL, 0), 0);
+    host_fw_config cfg6 = {nets, 2, p, 2};
+    assert_table_is(&cfg6);
+    assert_int_equal(sync_cfg(fw, p, 1), 1);
+    assert_int_equal(nt_connect(outside, "2001:db8:1::1", 8086, T, srv6, NULL, 0), -1);
+    close(srv6);
+
+    /* A network change replaces the table, published ports included. */
+    nets[0].icc = false;
+    assert_int_equal(sync_cfg(fw, p, 1), 2);
+    assert_int_equal(nt_connect(outside, "198.51.100.1", 9000, 2000, srv_a1, NULL, 0), 0);
+    nets[0].icc = true;
+    assert_int_equal(sync_cfg(fw, p, 1), 2);
+    host_fw_free(fw);
+    close(srv_a1);
+    close(srv_a1b);
+    close(srv_a2);
+}
+
 static void test_check_and_costs(void **state)
 {
     if (!is_root)
@@ -339,7 +590,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_render),
         cmocka_unit_test(test_render_edge_cases),
+        cmocka_unit_test(test_render_elements),
         cmocka_unit_test(test_behaviour),
+        cmocka_unit_test(test_sync),
         cmocka_unit_test(test_check_and_costs),
     };
     int rc = cmocka_run_group_tests(tests, setup_world, teardown_world);

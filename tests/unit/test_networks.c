@@ -450,17 +450,20 @@ static void test_hotplug_and_hooks(void **state)
     assert_false(host_link_exists(-1, host_if));
     assert_false(host_link_exists(ns, "eth0"));
 
-    /* the start hook wires every endpoint; the stop hook forgets the epair */
+    /* the start hook wires every endpoint; the stop hook forgets the epair but leaves the
+     * veth to the container's netns, which goes with the container (the fake one here lives
+     * on); the start hook replaces such a leftover */
     assert_int_equal(do_connect(f, "run1", "nb", "10.50.0.7", "", &err), 0);
     networks_container_stopped(f->e, "ccccccccccc1");
     json_decref(eps);
     eps = endpoints(f, "nb");
     assert_true(json_is_null(json_object_get(json_array_get(eps, 1), "epair")));
-    assert_false(host_link_exists(ns, "eth0"));
+    assert_true(host_link_exists(ns, "eth0"));
     assert_int_equal(networks_container_started(f->e, "ccccccccccc1", pid, &err), 0);
     json_decref(eps);
     eps = endpoints(f, "nb");
     assert_false(json_is_null(json_object_get(json_array_get(eps, 1), "epair")));
+    assert_false(host_link_exists(ns, "eth1"));
     addrs = NULL;
     assert_int_equal(host_addr_list(ns, "eth0", &addrs, &err), 0);
     assert_string_equal(addrs[0], "10.50.0.7/24");
@@ -498,6 +501,79 @@ static void test_init_recreates(void **state)
     assert_true(nft_mentions("10.60.0.0/24"));
 }
 
+/* A container row with one published port (API.md §5.5). */
+static void add_publishing_container(fixture *f, const char *id, const char *name)
+{
+    add_container(f, id, name, "vnet");
+    _cleanup_free_ char *s = xasprintf(
+        "UPDATE containers SET doc = '{\"public_ports\":[{\"interfaces\":[],\"host_port\":"
+        "\"8080\",\"container_port\":\"80\",\"protocol\":\"tcp\"}]}' WHERE id = '%s'",
+        id);
+    sql(f, s);
+}
+
+static bool wait_link_gone(const char *name)
+{
+    for (int i = 0; i < 200 && host_link_exists(-1, name); i++)
+        usleep(10 * 1000);
+    return !host_link_exists(-1, name);
+}
+
+/* The published port of a running container is an element of the table from its start to its
+ * stop, is there again after a kleened restart while the container runs, and not once it has
+ * ended; a connect of a stopped container adds nothing. */
+static void test_ports_follow_start_and_stop(void **state)
+{
+    fixture *f = *state;
+    char nb[13];
+    create_ok(f,
+              "{\"name\":\"nb\",\"type\":\"bridge\",\"subnet\":\"10.70.0.0/24\",\"gateway\":"
+              "\"<auto>\"}",
+              nb);
+    add_publishing_container(f, "ddddddddddd1", "web");
+    kl_error err = KL_ERROR_INIT;
+    assert_int_equal(do_connect(f, "web", "nb", "<auto>", "", &err), 0);
+    const char *element = "tcp . 8080 : 10.70.0.2 . 80";
+    assert_false(nft_mentions(element));
+    assert_false(nft_mentions("8080"));
+
+    pid_t pid = fake_running(f, "ddddddddddd1");
+    assert_int_equal(networks_container_started(f->e, "ddddddddddd1", pid, &err), 0);
+    assert_true(nft_mentions(element));
+    assert_true(nft_mentions("\"kleene0\" . 10.70.0.2 . tcp . 80")); /* forward */
+    networks_container_stopped(f->e, "ddddddddddd1");
+    assert_false(nft_mentions("8080"));
+    assert_false(nft_mentions("10.70.0.2"));
+    assert_int_equal(networks_container_started(f->e, "ddddddddddd1", pid, &err), 0);
+    assert_true(nft_mentions(element));
+
+    /* kleened restarts while the container runs (and the table went away meanwhile). */
+    engine_close(f->e);
+    _cleanup_free_ char *run = xasprintf("%s/run", f->dir);
+    f->e = engine_open(f->root, run, &err);
+    assert_non_null(f->e);
+    networks_set_nat_if(f->e, "");
+    assert_int_equal(host_fw_remove(&err), 0);
+    assert_int_equal(networks_init(f->e, &err), 0);
+    assert_true(nft_mentions(element));
+    _cleanup_json_ json_t *eps = endpoints(f, "nb");
+    _cleanup_free_ char *ep = xasprintf("kv%s", jx_str(json_array_get(eps, 0), "id", ""));
+
+    /* The container ends while kleened is away: after the next restart, its port is gone,
+     * and its veth went with its netns. */
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    f->child = 0;
+    assert_true(wait_link_gone(ep));
+    engine_close(f->e);
+    f->e = engine_open(f->root, run, &err);
+    assert_non_null(f->e);
+    networks_set_nat_if(f->e, "");
+    assert_int_equal(networks_init(f->e, &err), 0);
+    assert_false(nft_mentions("8080"));
+    assert_true(nft_mentions("10.70.0.0/24"));
+}
+
 /* None of this reached the namespace the test started in. */
 static void test_host_untouched(void **state)
 {
@@ -530,6 +606,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_remove_and_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hotplug_and_hooks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_init_recreates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ports_follow_start_and_stop, setup, teardown),
         cmocka_unit_test(test_host_untouched),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
