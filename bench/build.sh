@@ -8,34 +8,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-5}
-BUILD=${BUILD:-build}
-KLEENED=$PWD/$BUILD/src/daemon/kleened
-KLEE="$PWD/$BUILD/src/cli/klee"
-W=$(mktemp -d /tmp/kleene-bbench.XXXXXX)
-kleened_pid=""
+. bench/lib.sh
 dockerd_pid=""
-cleanup() {
-  [ -n "$kleened_pid" ] && { kill "$kleened_pid" 2>/dev/null; wait "$kleened_pid" 2>/dev/null || true; }
+bench_cleanup_extra() {
   [ -n "$dockerd_pid" ] && { kill "$dockerd_pid" 2>/dev/null; wait "$dockerd_pid" 2>/dev/null || true; }
-  grep -o " $W[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
-  rm -rf "$W"
 }
-trap cleanup EXIT
+trap bench_cleanup EXIT
 
 ./scripts/mk-busybox-rootfs "$W/rootfs" >/dev/null
 ./scripts/mk-busybox-tar "$W/busybox.tar" >/dev/null
-cat >"$W/config.yaml" <<YAML
-kleene_root: $W/root
-run_root: $W/run
-pidfile: $W/kleened.pid
-log_level: warning
-api_listening_sockets:
-  - address: "http://$W/kleened.sock"
-YAML
-"$KLEENED" -c "$W/config.yaml" 2>"$W/kleened.log" &
-kleened_pid=$!
-for _ in $(seq 100); do [ -S "$W/kleened.sock" ] && break; sleep 0.05; done
-K() { $KLEE --host "http://$W/kleened.sock" "$@"; }
+bench_start_kleened
 K image create zfs-copy "$W/rootfs" -t busybox:latest >/dev/null
 
 mkdir -p "$W/ctx/src"
@@ -59,7 +41,7 @@ peers=()
 command -v podman >/dev/null && peers+=(podman)
 if command -v dockerd >/dev/null; then
   dockerd --data-root "$W/docker" --exec-root "$W/docker-exec" -H "unix://$W/docker.sock" \
-    --pidfile "$W/docker.pid" --iptables=false --bridge=none >"$W/dockerd.log" 2>&1 &
+    --pidfile "$W/docker.pid" --iptables=false --ip-forward=false --bridge=none >"$W/dockerd.log" 2>&1 &
   dockerd_pid=$!
   for _ in $(seq 100); do docker -H "unix://$W/docker.sock" info >/dev/null 2>&1 && break; sleep 0.1; done
   docker -H "unix://$W/docker.sock" import "$W/busybox.tar" busybox:latest >/dev/null

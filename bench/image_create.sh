@@ -7,21 +7,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-10}
-BUILD=${BUILD:-build}
-KLEENED=$PWD/$BUILD/src/daemon/kleened
-KLEE=$PWD/$BUILD/src/cli/klee
-W=$(mktemp -d /tmp/kleene-bench.XXXXXX)
+. bench/lib.sh
 CACHE=/var/cache/kleene-bench
 mkdir -p "$CACHE"
 dockerd_pid=""
-kleened_pid=""
-cleanup() {
-  [ -n "$kleened_pid" ] && kill "$kleened_pid" 2>/dev/null && wait "$kleened_pid" 2>/dev/null
+bench_cleanup_extra() {
   [ -n "$dockerd_pid" ] && kill "$dockerd_pid" 2>/dev/null && wait "$dockerd_pid" 2>/dev/null
   umount -R "$W/docker" 2>/dev/null || true
-  rm -rf "$W"
 }
-trap cleanup EXIT
+trap bench_cleanup EXIT
 
 ./scripts/mk-busybox-tar "$W/busybox.tar"
 if [ ! -f "$CACHE/debian-minbase.tar" ]; then
@@ -31,23 +25,13 @@ if [ ! -f "$CACHE/debian-minbase.tar" ]; then
 fi
 cp "$CACHE/debian-minbase.tar" "$W/debian.tar"
 
-cat >"$W/config.yaml" <<YAML
-kleene_root: $W/root
-run_root: $W/run
-pidfile: $W/kleened.pid
-log_level: warning
-api_listening_sockets:
-  - address: "http://$W/kleened.sock"
-YAML
-"$KLEENED" -c "$W/config.yaml" 2>"$W/kleened.log" &
-kleened_pid=$!
-for _ in $(seq 100); do [ -S "$W/kleened.sock" ] && break; sleep 0.05; done
+bench_start_kleened
 
 peers=()
 if command -v podman >/dev/null; then peers+=(podman); fi
 if command -v dockerd >/dev/null; then
   dockerd --data-root "$W/docker" --exec-root "$W/docker-exec" -H "unix://$W/docker.sock" \
-    --pidfile "$W/docker.pid" --iptables=false --bridge=none >"$W/dockerd.log" 2>&1 &
+    --pidfile "$W/docker.pid" --iptables=false --ip-forward=false --bridge=none >"$W/dockerd.log" 2>&1 &
   dockerd_pid=$!
   for _ in $(seq 100); do docker -H "unix://$W/docker.sock" info >/dev/null 2>&1 && break; sleep 0.1; done
   peers+=(docker)

@@ -8,40 +8,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-50}
-BUILD=${BUILD:-build}
-KLEENED=$PWD/$BUILD/src/daemon/kleened
-KLEE=$PWD/$BUILD/src/cli/klee
-W=$(mktemp -d /tmp/kleene-monrss.XXXXXX)
-NS=kleene-monrss-$$
-kleened_pid=""
-cleanup() {
-  if [ -n "$kleened_pid" ]; then
-    for c in $($KLEE --host "http://$W/kleened.sock" container ls -a 2>/dev/null | awk 'NR>2{print $1}'); do
-      $KLEE --host "http://$W/kleened.sock" container stop "$c" >/dev/null 2>&1 || true
-    done
-    kill "$kleened_pid" 2>/dev/null && wait "$kleened_pid" 2>/dev/null || true
-  fi
-  ip netns del "$NS" 2>/dev/null || true
-  { grep -o " $W[^ ]*" /proc/self/mountinfo || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
-  rm -rf "$W"
-}
-trap cleanup EXIT
-K() { $KLEE --host "http://$W/kleened.sock" "$@"; }
+. bench/lib.sh
+trap bench_cleanup EXIT
 
 ./scripts/mk-busybox-rootfs "$W/rootfs"
-cat >"$W/config.yaml" <<YAML
-kleene_root: $W/root
-run_root: $W/run
-pidfile: $W/kleened.pid
-log_level: warning
-api_listening_sockets:
-  - address: "http://$W/kleened.sock"
-YAML
-ip netns add "$NS"
-ip -n "$NS" link set lo up
-ip netns exec "$NS" "$KLEENED" -c "$W/config.yaml" </dev/null 2>"$W/kleened.log" &
-kleened_pid=$!
-for _ in $(seq 100); do [ -S "$W/kleened.sock" ] && break; sleep 0.05; done
+bench_start_kleened
 K image create zfs-copy "$W/rootfs" -t busybox:bench >/dev/null
 
 K run -d --name monrss busybox:bench sleep 600 >/dev/null

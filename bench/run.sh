@@ -9,39 +9,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-50}
 NCTR=${2:-100}
-BUILD=${BUILD:-build}
-KLEENED=$PWD/$BUILD/src/daemon/kleened
-KLEE="$PWD/$BUILD/src/cli/klee"
-W=$(mktemp -d /tmp/kleene-bench.XXXXXX)
-kleened_pid=""
+. bench/lib.sh
 dockerd_pid=""
-cleanup() {
-  if [ -n "$kleened_pid" ]; then
-    for c in $($KLEE --host "http://$W/kleened.sock" container ls -a 2>/dev/null | awk 'NR>2{print $1}'); do
-      $KLEE --host "http://$W/kleened.sock" container stop "$c" >/dev/null 2>&1 || true
-    done
-    kill "$kleened_pid" 2>/dev/null; wait "$kleened_pid" 2>/dev/null || true
-  fi
+bench_cleanup_extra() {
   if [ -n "$dockerd_pid" ]; then kill "$dockerd_pid" 2>/dev/null; wait "$dockerd_pid" 2>/dev/null || true; fi
-  { grep -o " $W[^ ]*" /proc/self/mountinfo || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
-  rm -rf "$W"
 }
-trap cleanup EXIT
-K() { $KLEE --host "http://$W/kleened.sock" "$@"; }
+trap bench_cleanup EXIT
 
 ./scripts/mk-busybox-rootfs "$W/rootfs"
 ./scripts/mk-busybox-tar "$W/busybox.tar"
-cat >"$W/config.yaml" <<YAML
-kleene_root: $W/root
-run_root: $W/run
-pidfile: $W/kleened.pid
-log_level: warning
-api_listening_sockets:
-  - address: "http://$W/kleened.sock"
-YAML
-"$KLEENED" -c "$W/config.yaml" 2>"$W/kleened.log" &
-kleened_pid=$!
-for _ in $(seq 100); do [ -S "$W/kleened.sock" ] && break; sleep 0.05; done
+bench_start_kleened
 K image create zfs-copy "$W/rootfs" -t busybox:bench >/dev/null
 
 # crun bundle over the same rootfs (read-only root, no network namespace changes).
@@ -63,7 +40,7 @@ if command -v podman >/dev/null; then
 fi
 if command -v dockerd >/dev/null; then
   dockerd --data-root "$W/docker" --exec-root "$W/docker-exec" -H "unix://$W/docker.sock" \
-    --pidfile "$W/docker.pid" --iptables=false --bridge=none >"$W/dockerd.log" 2>&1 &
+    --pidfile "$W/docker.pid" --iptables=false --ip-forward=false --bridge=none >"$W/dockerd.log" 2>&1 &
   dockerd_pid=$!
   for _ in $(seq 100); do docker -H "unix://$W/docker.sock" info >/dev/null 2>&1 && break; sleep 0.1; done
   docker -H "unix://$W/docker.sock" import "$W/busybox.tar" bbbench >/dev/null
