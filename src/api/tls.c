@@ -46,8 +46,8 @@ static struct {
     int (*bye)(gnutls_session_t, gnutls_close_request_t);
     int (*alert_send_appropriate)(gnutls_session_t, int);
 } G;
-static void (*gnutls_free_fn)(void *);
-static void **gnutls_free_var; /* gnutls_free is a variable that holds a function pointer */
+/* gnutls_free is a variable that holds a function pointer: its address. */
+static gnutls_free_function *gnutls_free_var;
 
 static const kl_dl_sym syms[] = {
     {"gnutls_global_init", (void **)&G.global_init},
@@ -82,7 +82,6 @@ static const kl_dl_sym syms[] = {
 
 static int init(kl_error *err)
 {
-    gnutls_free_fn = (void (*)(void *)) * gnutls_free_var;
     int r = G.global_init();
     if (r < 0)
         return kl_error_set(err, EIO, "initialising GnuTLS: %s", G.strerror(r));
@@ -152,7 +151,7 @@ api_tls_server *api_tls_server_new(const api_tls_config *conf, kl_error *err)
         }
         G.dh_params_init(&s->dh);
         r = G.dh_params_import_pkcs3(s->dh, &data, GNUTLS_X509_FMT_PEM);
-        gnutls_free_fn(data.data);
+        (*gnutls_free_var)(data.data);
         if (r < 0) {
             kl_error_set(err, EINVAL, "DH parameters in %s: %s", conf->dh, G.strerror(r));
             goto fail;

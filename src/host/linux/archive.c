@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "host/archiveshim.h"
+#include "host/fs.h"
 #include "host/linux/fsutil.h"
 #include "lib/cleanup.h"
 #include "lib/log.h"
@@ -131,7 +132,7 @@ static int open_parent(extractor *x, const char *parent, const char *entry, kl_e
     if (!*parent) {
         fd = fcntl(x->root, F_DUPFD_CLOEXEC, 3);
     } else {
-        fd = fs_open_beneath(x->root, parent, O_RDONLY | O_DIRECTORY, 0);
+        fd = host_open_beneath(x->root, parent, O_RDONLY | O_DIRECTORY, 0);
         if (fd < 0 && errno == ENOENT) {
             /* create the missing components one by one, each resolved from the root */
             _cleanup_free_ char *prefix = xstrdup(parent);
@@ -146,7 +147,7 @@ static int open_parent(extractor *x, const char *parent, const char *entry, kl_e
                 if (base) {
                     *base = '\0';
                     bname = base + 1;
-                    pfd = fs_open_beneath(x->root, copy, O_RDONLY | O_DIRECTORY, 0);
+                    pfd = host_open_beneath(x->root, copy, O_RDONLY | O_DIRECTORY, 0);
                 } else {
                     bname = copy;
                     pfd = fcntl(x->root, F_DUPFD_CLOEXEC, 3);
@@ -162,7 +163,7 @@ static int open_parent(extractor *x, const char *parent, const char *entry, kl_e
                     break;
                 *slash = '/';
             }
-            fd = fs_open_beneath(x->root, parent, O_RDONLY | O_DIRECTORY, 0);
+            fd = host_open_beneath(x->root, parent, O_RDONLY | O_DIRECTORY, 0);
         }
     }
     if (fd < 0)
@@ -279,7 +280,7 @@ static int extract_entry(extractor *x, struct archive_entry *e, kl_error *err)
         _cleanup_free_ char *tparent = ts ? xstrndup(target, (size_t)(ts - target)) : xstrdup("");
         const char *tbase = ts ? ts + 1 : target;
         _cleanup_close_ int tfd = *tparent
-                                      ? fs_open_beneath(x->root, tparent, O_PATH | O_DIRECTORY, 0)
+                                      ? host_open_beneath(x->root, tparent, O_PATH | O_DIRECTORY, 0)
                                       : fcntl(x->root, F_DUPFD_CLOEXEC, 3);
         if (tfd < 0 || !*tbase)
             return resolve_error(tfd < 0 ? errno : ENOENT, path, err);
@@ -355,7 +356,7 @@ static int apply_dir_meta(extractor *x, kl_error *err)
     for (size_t i = x->ndirs; i-- > 0;) {
         dir_meta *d = &x->dirs[i];
         _cleanup_close_ int fd =
-            *d->path ? fs_open_beneath(x->root, d->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0)
+            *d->path ? host_open_beneath(x->root, d->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0)
                      : fcntl(x->root, F_DUPFD_CLOEXEC, 3);
         if (fd < 0)
             continue; /* replaced by a later entry */

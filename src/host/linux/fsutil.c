@@ -34,11 +34,6 @@ static int open_resolved(int dirfd, const char *path, int flags, mode_t mode, ui
     return kl_openat2(dirfd, path, &how);
 }
 
-int fs_open_beneath(int dirfd, const char *path, int flags, mode_t mode)
-{
-    return open_resolved(dirfd, path, flags, mode, RESOLVE_BENEATH);
-}
-
 int host_open_beneath(int dirfd, const char *path, int flags, mode_t mode)
 {
     return open_resolved(dirfd, path, flags, mode, RESOLVE_BENEATH);

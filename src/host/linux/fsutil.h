@@ -1,6 +1,6 @@
 /* Linux file-tree helpers shared by the storage, overlay and archive modules: openat2
- * confinement, removal and copy of trees by directory fds, staging directories.
- * Internal to src/host/linux; nothing above the host layer includes this. */
+ * confinement (host_open_beneath, host/fs.h), removal and copy of trees by directory fds, staging
+ * directories. Internal to src/host/linux; nothing above the host layer includes this. */
 #ifndef KL_HOST_LINUX_FSUTIL_H
 #define KL_HOST_LINUX_FSUTIL_H
 
@@ -8,10 +8,6 @@
 #include <sys/stat.h>
 
 #include "lib/error.h"
-
-/* openat2(dirfd, path, flags | O_CLOEXEC, mode) resolved with RESOLVE_BENEATH |
- * RESOLVE_NO_MAGICLINKS: fails with EXDEV when a `..` or a symlink would leave dirfd. */
-int fs_open_beneath(int dirfd, const char *path, int flags, mode_t mode);
 
 /* Remove dirfd/name recursively (a missing entry is fine). Never descends into another
  * mount: a mount point below gives EBUSY. */
