@@ -15,6 +15,7 @@
 #include "lib/buf.h"
 #include "lib/cleanup.h"
 #include "lib/jsonx.h"
+#include "lib/names.h"
 #include "lib/xalloc.h"
 
 /* ------------------------------------------------------------------------------------------
@@ -36,6 +37,12 @@ static const kl_schema_value end_point_config_item = {.type = KL_SCHEMA_OBJECT,
 #define T_BOOL(...)                                                                                \
     {                                                                                              \
         .type = KL_SCHEMA_BOOLEAN, __VA_ARGS__                                                     \
+    }
+/* A name users give to an object (docs/api.md "Names"). */
+#define T_NAME(...)                                                                                \
+    {                                                                                              \
+        .type = KL_SCHEMA_STRING, .max_length = KL_OBJECT_NAME_MAX, .is_valid = kl_name_is_valid,  \
+        .pattern = KL_OBJECT_NAME_PATTERN, __VA_ARGS__                                             \
     }
 #define T_INTEGER(...)                                                                             \
     {                                                                                              \
@@ -67,7 +74,8 @@ static const char *const network_type_enum[] = {"bridge", "loopback", "custom", 
 
 /* §5.1 */
 static const kl_schema_field container_config_fields[] = {
-    {.name = "name", .value = T_STRING(.is_nullable = true)},
+    /* The character set is checked by the engine, with the original's message and status. */
+    {.name = "name", .value = T_STRING(.is_nullable = true, .max_length = KL_OBJECT_NAME_MAX)},
     {.name = "image", .value = T_STRING(.is_nullable = true)},
     {.name = "cmd", .value = T_ARRAY(string_item, .is_nullable = true), .default_json = "[]"},
     {.name = "user", .value = T_STRING(.is_nullable = true), .default_json = "\"\""},
@@ -172,7 +180,7 @@ SCHEMA(schema_image_create_config, "ImageCreateConfig", image_create_config_fiel
 
 /* §5.12: required [name, type]. */
 static const kl_schema_field network_config_fields[] = {
-    {.name = "name", .value = T_STRING(), .is_required = true},
+    {.name = "name", .value = T_NAME(), .is_required = true},
     {.name = "type", .value = T_STRING(.enum_values = network_type_enum), .is_required = true},
     {.name = "interface", .value = T_STRING(.max_length = 15), .default_json = "\"\""},
     {.name = "subnet", .value = T_STRING(), .default_json = "\"\""},
@@ -182,6 +190,8 @@ static const kl_schema_field network_config_fields[] = {
     {.name = "nat", .value = T_STRING(), .default_json = "\"<host-gateway>\""},
     {.name = "icc", .value = T_BOOL(), .default_json = "true"},
     {.name = "internal", .value = T_BOOL(), .default_json = "false"},
+    /* ours: share addresses with another network's subnet (refused otherwise) */
+    {.name = "allow_subnet_overlap", .value = T_BOOL(), .default_json = "false"},
 };
 SCHEMA(schema_network_config, "NetworkConfig", network_config_fields, false);
 
@@ -196,7 +206,8 @@ SCHEMA(schema_end_point_config, "EndPointConfig", end_point_config_fields, false
 
 /* §5.16 */
 static const kl_schema_field volume_config_fields[] = {
-    {.name = "name", .value = T_STRING(), .is_required = true},
+    /* Checked by the engine (422 at /name, with a message naming the rule). */
+    {.name = "name", .value = T_STRING(.max_length = KL_OBJECT_NAME_MAX), .is_required = true},
 };
 SCHEMA(schema_volume_config, "VolumeConfig", volume_config_fields, false);
 
@@ -485,6 +496,8 @@ static int cast_value(cast_ctx *c, const kl_schema_value *v, json_t *in, json_t 
             return cast_error(c, "Invalid string. Got: %s", json_type_name(in));
         if (v->max_length && utf8_char_count(json_string_value(in), 0, NULL) > v->max_length)
             return cast_error(c, "String length is larger than maxLength: %zu", v->max_length);
+        if (v->is_valid && !v->is_valid(json_string_value(in)))
+            return cast_error(c, "Invalid format. Expected ~r/%s/", v->pattern);
         result = json_incref(in);
         break;
     case KL_SCHEMA_BOOLEAN:

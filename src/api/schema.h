@@ -16,7 +16,9 @@
  *  - boolean: true/false and the strings "true"/"false";
  *  - integer/number: JSON numbers, and strings that parse completely as a number
  *    (integers round floats half away from zero; numbers become floats);
- *  - enum: type first, then "Invalid value for enum"; maxLength counts characters.
+ *  - enum: type first, then "Invalid value for enum"; maxLength counts characters;
+ *  - a format (ours, on names: docs/api.md "Names") after maxLength, with OpenApiSpex's
+ *    pattern message "Invalid format. Expected ~r/<regex>/".
  *
  * Known differences, on purpose: a config frame is cast in one pass with nested pointers
  * (the original casts ImageBuildConfig, then container_config, then networks, then mounts as
@@ -49,6 +51,9 @@ typedef struct kl_schema_value {
     bool is_nullable;
     const char *const *enum_values;      /* NULL-terminated list of allowed strings, or NULL */
     size_t max_length;                   /* strings: maximum length in characters; 0 = none */
+    bool (*is_valid)(const char *s);     /* strings: a format check (after max_length), or NULL */
+    const char *pattern;                 /* the format as a regex, for the message
+                                            "Invalid format. Expected ~r/<pattern>/" */
     const kl_schema *object;             /* OBJECT: its properties (an object-ref);
                                             NULL = free-form object, kept as given */
     const struct kl_schema_value *items; /* ARRAY: the item type */

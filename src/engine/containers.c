@@ -507,6 +507,9 @@ static int check_name(const char *name, const char **stripped, kl_error *err)
         compiled = regcomp(&re, "^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$", REG_EXTENDED | REG_NOSUB) == 0;
     }
     pthread_mutex_unlock(&mu);
+    if (strnlen(name, KL_OBJECT_NAME_MAX + 1) > KL_OBJECT_NAME_MAX)
+        return kl_error_set(err, EINVAL, "container name longer than %d characters",
+                            KL_OBJECT_NAME_MAX);
     if (!compiled || regexec(&re, name, 0, NULL, 0) != 0)
         return kl_error_set(err, EINVAL, "%s does not match /?[a-zA-Z0-9][a-zA-Z0-9_.-]+$", name);
     *stripped = name[0] == '/' ? name + 1 : name;

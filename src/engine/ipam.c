@@ -145,6 +145,17 @@ bool ipam_prefix_contains(const ipam_prefix *p, const ipam_addr *a)
     return ipam_addr_cmp(&x, &n) == 0;
 }
 
+bool ipam_prefix_overlaps(const ipam_prefix *a, const ipam_prefix *b)
+{
+    if (a->addr.family != b->addr.family)
+        return false;
+    const ipam_prefix *wide = a->len <= b->len ? a : b;
+    const ipam_prefix *narrow = wide == a ? b : a;
+    ipam_addr first;
+    ipam_prefix_first(narrow, &first);
+    return ipam_prefix_contains(wide, &first);
+}
+
 /* a += 1; returns false on overflow past the family's last address. */
 static bool addr_inc(ipam_addr *a)
 {

@@ -50,6 +50,9 @@ void ipam_prefix_format_network(const ipam_prefix *p, char out[IPAM_STRLEN]);
 
 int ipam_addr_cmp(const ipam_addr *a, const ipam_addr *b);
 bool ipam_prefix_contains(const ipam_prefix *p, const ipam_addr *a);
+/* True if the two prefixes share an address (same family, and the shorter one contains the
+ * other's network address). */
+bool ipam_prefix_overlaps(const ipam_prefix *a, const ipam_prefix *b);
 /* The network address (host bits cleared) and the last address of the prefix. */
 void ipam_prefix_first(const ipam_prefix *p, ipam_addr *out);
 void ipam_prefix_last(const ipam_prefix *p, ipam_addr *out);

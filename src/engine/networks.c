@@ -24,6 +24,7 @@
 #include "lib/id.h"
 #include "lib/jsonx.h"
 #include "lib/log.h"
+#include "lib/names.h"
 #include "lib/xalloc.h"
 
 #define AUTO "<auto>"
@@ -714,6 +715,43 @@ static bool name_taken(kl_engine *e, const char *name)
     return network_has(e, "name", name);
 }
 
+/* Under the engine lock: refuse a subnet (or subnet6) that shares addresses with another
+ * network's, as Docker does (two bridges routing the same addresses make both unreachable);
+ * EEXIST naming the other network. */
+static int check_subnet_overlap(kl_engine *e, const char *subnet, const char *subnet6,
+                                kl_error *err)
+{
+    size_t n = 0;
+    net_rec *v = NULL;
+    if (nets_all(e, &v, &n, err) < 0)
+        return -1;
+    int r = 0;
+    for (int f = 0; r == 0 && f < 2; f++) {
+        const char *mine = f ? subnet6 : subnet;
+        ipam_prefix p;
+        kl_error ignored = KL_ERROR_INIT;
+        if (!mine[0] || ipam_prefix_parse(mine, &p, &ignored) < 0)
+            continue;
+        for (size_t i = 0; r == 0 && i < n; i++) {
+            const char *theirs = f ? v[i].subnet6 : v[i].subnet;
+            ipam_prefix q;
+            if (!theirs[0] || ipam_prefix_parse(theirs, &q, &ignored) < 0)
+                continue;
+            if (ipam_prefix_overlaps(&p, &q)) {
+                char a[IPAM_STRLEN], b[IPAM_STRLEN];
+                ipam_prefix_format_network(&p, a);
+                ipam_prefix_format_network(&q, b);
+                r = kl_error_set(err, EEXIST,
+                                 "subnet %s overlaps %s of network '%s' (set allow_subnet_overlap "
+                                 "to share it)",
+                                 a, b, v[i].name);
+            }
+        }
+    }
+    nets_free(v, n);
+    return r;
+}
+
 /* Create (or keep) the bridge of a network kleened owns, up, with its `<auto>` gateway
  * addresses. `fresh`: the link must not exist yet. */
 static int bring_up_link(const net_rec *n, bool fresh, kl_error *err)
@@ -772,8 +810,10 @@ char *networks_create(kl_engine *e, const json_t *config, kl_error *err)
         kl_error_set(err, EINVAL, "invalid network type '%s'", type);
         return NULL;
     }
-    if (!name[0]) {
-        kl_error_set(err, EINVAL, "the network name must not be empty");
+    if (!kl_name_is_valid(name)) { /* the API refuses it first; this guards other callers */
+        kl_error_set(err, EINVAL,
+                     "invalid network name: 1-%d characters of [a-zA-Z0-9][a-zA-Z0-9_.-]",
+                     KL_OBJECT_NAME_MAX);
         return NULL;
     }
     const char *nat = jx_str(config, "nat", HOST_GATEWAY);
@@ -796,6 +836,10 @@ char *networks_create(kl_engine *e, const json_t *config, kl_error *err)
             kl_error_set(err, EEXIST, "network name is already taken");
             break;
         }
+        if (!jx_bool(config, "allow_subnet_overlap", false) &&
+            check_subnet_overlap(e, jx_str(config, "subnet", ""), jx_str(config, "subnet6", ""),
+                                 err) < 0)
+            break;
         char autoname[HOST_IFNAME_MAX + 1];
         if (!ifname[0]) {
             for (int i = 0;; i++) {

@@ -64,3 +64,17 @@ void kl_name_random(char *out, size_t outlen)
         return;
     }
 }
+
+bool kl_name_is_valid(const char *s)
+{
+    size_t n = s ? strnlen(s, KL_OBJECT_NAME_MAX + 1) : 0;
+    if (n == 0 || n > KL_OBJECT_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (!alnum && (i == 0 || (c != '_' && c != '.' && c != '-')))
+            return false;
+    }
+    return true;
+}

@@ -94,6 +94,17 @@ teardown() {
   api POST /containers/create '{"image":"bb:ctr","name":"x"}'
   [ "$status_code" = 404 ]
   [ "$(echo "$body" | jq -r .message)" = 'x does not match /?[a-zA-Z0-9][a-zA-Z0-9_.-]+$' ]
+  for name in '../../etc' 'a\nb' 'evil\u202etxt'; do
+    api POST /containers/create "{\"image\":\"bb:ctr\",\"name\":\"$name\"}"
+    [ "$status_code" = 404 ]
+    [[ "$(echo "$body" | jq -r .message)" == *'does not match /?[a-zA-Z0-9][a-zA-Z0-9_.-]+$' ]]
+  done
+  # a 1 MB name: 422 at the edge (issue 12 item 7)
+  printf '{"image":"bb:ctr","name":"%s"}' "$(head -c 1000000 /dev/zero | tr '\0' a)" >"$E2E_DIR/big.json"
+  out=$(curl -s --unix-socket "$SOCK" -H 'Content-Type: application/json' \
+    --data-binary @"$E2E_DIR/big.json" -w '\n%{http_code}' http://localhost/containers/create)
+  [ "${out##*$'\n'}" = 422 ]
+  [ "$(echo "${out%$'\n'*}" | jq -c '.errors[0] | [.source.pointer, .detail]')" = '["/name","String length is larger than maxLength: 255"]' ]
   api POST /containers/create '{"image":"bb:ctr","network_driver":"host","public_ports":[{"interfaces":[],"host_port":"80","container_port":"80"}]}'
   [ "$status_code" = 404 ]
   [ "$(echo "$body" | jq -r .message)" = "cannot publish ports of a container using the 'host' network driver" ]

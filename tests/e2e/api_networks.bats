@@ -204,6 +204,43 @@ nft_valid() {
   assert_alive
 }
 
+@test "names: one character set and 255 characters at most, refused with 422; nothing made" {
+  for name in '../../etc' 'a\nb' 'evil\u202etxt' 'a b' '.hidden' ''; do
+    api POST /networks/create "{\"name\":\"$name\",\"type\":\"loopback\"}"
+    [ "$status_code" = 422 ]
+    [ "$(echo "$body" | jq -c '.errors[0] | [.source.pointer, .detail]')" = '["/name","Invalid format. Expected ~r/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/"]' ]
+  done
+  # a 1 MB name (under the 1 MiB body limit): refused before anything reads it
+  printf '{"name":"%s","type":"loopback"}' "$(head -c 1000000 /dev/zero | tr '\0' a)" >"$E2E_DIR/big.json"
+  out=$(curl -s --unix-socket "$SOCK" -H 'Content-Type: application/json' \
+    --data-binary @"$E2E_DIR/big.json" -w '\n%{http_code}' http://localhost/networks/create)
+  [ "${out##*$'\n'}" = 422 ]
+  [ "$(echo "${out%$'\n'*}" | jq -r '.errors[0].detail')" = "String length is larger than maxLength: 255" ]
+  api POST /networks/create "{\"name\":\"$(printf 'n%.0s' $(seq 255))\",\"type\":\"loopback\"}"
+  [ "$status_code" = 201 ]
+  api DELETE "/networks/$(echo "$body" | jq -r .id)"
+  [ "$status_code" = 200 ]
+  api GET /networks/list
+  [ "$body" = "[]" ]
+  assert_alive
+}
+
+@test "a subnet overlapping another network's is refused (409) unless allow_subnet_overlap" {
+  api POST /networks/create '{"name":"wide","type":"bridge","subnet":"10.80.0.0/16"}'
+  [ "$status_code" = 201 ]
+  api POST /networks/create '{"name":"inner","type":"bridge","subnet":"10.80.5.0/24"}'
+  [ "$status_code" = 409 ]
+  [ "$body" = "{\"message\":\"subnet 10.80.5.0/24 overlaps 10.80.0.0/16 of network 'wide' (set allow_subnet_overlap to share it)\"}" ]
+  ! in_ns ip link show kleene1
+  api POST /networks/create '{"name":"inner","type":"bridge","subnet":"10.80.5.0/24","allow_subnet_overlap":true}'
+  [ "$status_code" = 201 ]
+  [ "$(echo "$body" | jq -r .id)" != null ]
+  api GET /networks/inner/inspect
+  [ "$(echo "$body" | jq -c '.network | has("allow_subnet_overlap")')" = false ]
+  for n in inner wide; do api DELETE /networks/$n; [ "$status_code" = 200 ]; done
+  nft_valid
+}
+
 @test "kleened restart re-creates the bridges and the table of stored networks" {
   api POST /networks/create '{"name":"persist","type":"bridge","subnet":"10.70.0.0/24","gateway":"<auto>"}'
   [ "$status_code" = 201 ]

@@ -90,6 +90,19 @@ static void test_format_and_contains(void **state)
     assert_true(ipam_prefix_contains(&p, &a));
     p = P("10.1.2.3");
     assert_int_equal(p.len, 32);
+    /* overlaps: either contains the other's network, same family only */
+    ipam_prefix q = P("10.1.0.0/16");
+    assert_true(ipam_prefix_overlaps(&p, &q));
+    assert_true(ipam_prefix_overlaps(&q, &p));
+    q = P("10.1.2.0/24");
+    ipam_prefix r = P("10.1.3.0/24");
+    assert_false(ipam_prefix_overlaps(&q, &r));
+    r = P("10.1.2.128/25");
+    assert_true(ipam_prefix_overlaps(&q, &r));
+    r = P("fd00::/8");
+    assert_false(ipam_prefix_overlaps(&q, &r));
+    q = P("fd12::/16");
+    assert_true(ipam_prefix_overlaps(&q, &r));
     ipam_prefix_last(&(ipam_prefix){A("10.0.0.0"), 22}, &a);
     ipam_addr_format(&a, s);
     assert_string_equal(s, "10.0.3.255");

@@ -62,12 +62,53 @@ static void test_truncates_to_outlen(void **state)
     assert_int_equal(one[0], '\0');
 }
 
+/* Issue 12 item 7: one character set and a length limit for object names. */
+static void test_name_rule(void **state)
+{
+    (void)state;
+    static const char *const good[] = {"a", "web", "my-net_1.2", "A0", "0abc"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        assert_true(kl_name_is_valid(good[i]));
+    static const char *const bad[] = {"",
+                                      ".",
+                                      "..",
+                                      "../../etc",
+                                      "-x",
+                                      "_x",
+                                      ".hidden",
+                                      "a/b",
+                                      "a b",
+                                      "a\nb",
+                                      "a\tb",
+                                      "evil\xe2\x80\xaetxt", /* U+202E RIGHT-TO-LEFT OVERRIDE */
+                                      "caf\xc3\xa9",
+                                      "a:b",
+                                      "a\x7f"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_false(kl_name_is_valid(bad[i]));
+    assert_false(kl_name_is_valid(NULL));
+    char name[KL_OBJECT_NAME_MAX + 2];
+    memset(name, 'n', sizeof(name));
+    name[KL_OBJECT_NAME_MAX] = '\0';
+    assert_true(kl_name_is_valid(name));
+    name[KL_OBJECT_NAME_MAX] = 'n';
+    name[KL_OBJECT_NAME_MAX + 1] = '\0';
+    assert_false(kl_name_is_valid(name));
+    size_t huge = 1u << 20; /* a 1 MB name */
+    char *big = malloc(huge + 1);
+    memset(big, 'a', huge);
+    big[huge] = '\0';
+    assert_false(kl_name_is_valid(big));
+    free(big);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_never_boring_wozniak),
         cmocka_unit_test(test_names_vary),
         cmocka_unit_test(test_truncates_to_outlen),
+        cmocka_unit_test(test_name_rule),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -204,6 +204,37 @@ static void test_create_validation_order(void **state)
                  "interface nosuch0 does not exist (a custom network uses an existing one)");
 }
 
+/* Issue 12 item 7: a subnet that overlaps another network's is refused (as Docker does),
+ * unless the new network opts in with allow_subnet_overlap; the engine also refuses names
+ * outside the name rule when the API is bypassed. */
+static void test_subnet_overlap_and_names(void **state)
+{
+    fixture *f = *state;
+    char a[13], b[13], c[13];
+    create_ok(f, "{\"name\":\"wide\",\"type\":\"loopback\",\"subnet\":\"10.50.0.0/16\"}", a);
+    create_fails(f, "{\"name\":\"inner\",\"type\":\"bridge\",\"subnet\":\"10.50.3.0/24\"}",
+                 "subnet 10.50.3.0/24 overlaps 10.50.0.0/16 of network 'wide' (set "
+                 "allow_subnet_overlap to share it)");
+    create_fails(f, "{\"name\":\"outer\",\"type\":\"bridge\",\"subnet\":\"10.0.0.0/8\"}",
+                 "subnet 10.0.0.0/8 overlaps 10.50.0.0/16 of network 'wide' (set "
+                 "allow_subnet_overlap to share it)");
+    create_ok(f, "{\"name\":\"next\",\"type\":\"bridge\",\"subnet\":\"10.51.0.0/24\"}", b);
+    create_ok(f,
+              "{\"name\":\"shared\",\"type\":\"bridge\",\"subnet\":\"10.50.9.0/24\","
+              "\"allow_subnet_overlap\":true}",
+              c);
+    create_ok(f, "{\"name\":\"v6a\",\"type\":\"loopback\",\"subnet6\":\"fd00:50::/64\"}", b);
+    create_fails(f, "{\"name\":\"v6b\",\"type\":\"loopback\",\"subnet6\":\"fd00:50::/48\"}",
+                 "subnet fd00:50::/48 overlaps fd00:50::/64 of network 'v6a' (set "
+                 "allow_subnet_overlap to share it)");
+    static const char *const bad[] = {"../../etc", "a\\nb", "x\\u202e", ""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        _cleanup_free_ char *json = xasprintf("{\"name\":\"%s\",\"type\":\"loopback\"}", bad[i]);
+        create_fails(f, json,
+                     "invalid network name: 1-255 characters of [a-zA-Z0-9][a-zA-Z0-9_.-]");
+    }
+}
+
 static void test_interfaces_and_gateways(void **state)
 {
     fixture *f = *state;
@@ -602,6 +633,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_create_validation_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interfaces_and_gateways, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_subnet_overlap_and_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_ipam, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_and_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hotplug_and_hooks, setup, teardown),

@@ -122,7 +122,7 @@ static void test_network_config_defaults(void **state)
     expect_ok(&schema_network_config, "{\"name\":\"westnet\",\"type\":\"bridge\"}",
               "{\"name\":\"westnet\",\"type\":\"bridge\",\"interface\":\"\",\"subnet\":\"\","
               "\"subnet6\":\"\",\"gateway\":\"\",\"gateway6\":\"\",\"nat\":\"<host-gateway>\","
-              "\"icc\":true,\"internal\":false}");
+              "\"icc\":true,\"internal\":false,\"allow_subnet_overlap\":false}");
 }
 
 static void test_image_create_config_defaults(void **state)
@@ -318,6 +318,38 @@ static void test_enum(void **state)
               "\"jail_param\":[],\"network_driver\":\"ipnet\",\"public_ports\":[],"
               "\"restart_policy\":\"on-startup\",\"persist\":false,"
               "\"memory\":null,\"cpus\":null,\"pids_limit\":null}");
+}
+
+/* Issue 12 item 7: names of networks have the documented character set and every object
+ * name a length limit, refused at the API edge (422) before the engine sees them. */
+static void test_object_names(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {"../../etc", "a\\nb", "evil\\u202etxt", "a b", ".x", ""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char body[128];
+        snprintf(body, sizeof(body), "{\"name\":\"%s\",\"type\":\"bridge\"}", bad[i]);
+        expect_errors(&schema_network_config, body, "/name",
+                      "Invalid format. Expected ~r/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/", NULL);
+    }
+    size_t huge = 1u << 20;
+    _cleanup_free_ char *big = malloc(huge + 64);
+    for (int k = 0; k < 3; k++) {
+        static const char *const fmt[] = {"{\"name\":\"%s\",\"type\":\"bridge\"}",
+                                          "{\"name\":\"%s\"}", "{\"name\":\"%s\"}"};
+        const kl_schema *sch[] = {&schema_network_config, &schema_volume_config,
+                                  &schema_container_config};
+        _cleanup_free_ char *name = malloc(huge + 1);
+        memset(name, 'a', huge);
+        name[huge] = '\0';
+        snprintf(big, huge + 64, fmt[k], name);
+        expect_errors(sch[k], big, "/name", "String length is larger than maxLength: 255", NULL);
+        name[255] = '\0';
+        snprintf(big, huge + 64, fmt[k], name);
+        _cleanup_json_ json_t *in = load(big);
+        _cleanup_json_ json_t *out = schema_cast(sch[k], in, NULL);
+        assert_non_null(out);
+    }
 }
 
 static void test_max_length(void **state)
@@ -566,6 +598,7 @@ int main(void)
         cmocka_unit_test(test_query_unexpected_field),
         cmocka_unit_test(test_query_required),
         cmocka_unit_test(test_error_body_and_first_message),
+        cmocka_unit_test(test_object_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
