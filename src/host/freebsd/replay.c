@@ -1,0 +1,318 @@
+/* The replaying runner (replay.h). Parses a golden file into steps and answers the layer's
+ * calls from them, comparing each call with the next step. It must not: run anything. */
+#include "host/freebsd/replay.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/buf.h"
+#include "lib/cleanup.h"
+#include "lib/xalloc.h"
+
+typedef struct step {
+    char kind; /* '$' run (pipe2 set: a pipe), '&' spawn, '=' write */
+    char *line;
+    char *pipe2;
+    kl_buf out, err;
+    kl_buf content; /* '=': the file; '$': the expected stdin */
+    bool has_content;
+    int status;
+    unsigned mode;
+    int lineno;
+} step;
+
+typedef struct replay {
+    fb_runner base;
+    char *golden;
+    step *steps;
+    size_t n, next;
+    bool failed;
+    char failure[900];
+    kl_buf transcript;
+    int next_pid;
+} replay;
+
+static int slurp(const char *path, kl_buf *b, kl_error *err)
+{
+    _cleanup_fclose_ FILE *f = fopen(path, "re");
+    if (!f)
+        return kl_error_errno(err, errno, "opening %s", path);
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        kl_buf_append(b, chunk, n);
+    return 0;
+}
+
+static int parse(replay *rp, const char *path, kl_error *err)
+{
+    _cleanup_buf_ kl_buf text = KL_BUF_INIT;
+    if (slurp(path, &text, err) < 0)
+        return -1;
+    _cleanup_free_ char *dir = xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    else
+        strcpy(dir, ".");
+    size_t cap = 0;
+    step *cur = NULL;
+    int lineno = 0;
+    for (char *save = NULL, *ln = strtok_r(text.data ? text.data : (char[]){""}, "\n", &save); ln;
+         ln = strtok_r(NULL, "\n", &save)) {
+        lineno++;
+        if (ln[0] == '#' || ln[0] == '\0')
+            continue;
+        char *sp = strchr(ln, ' ');
+        size_t taglen = sp ? (size_t)(sp - ln) : strlen(ln);
+        const char *arg = sp ? sp + 1 : "";
+        char tag[8] = {0};
+        if (taglen >= sizeof(tag))
+            return kl_error_set(err, EINVAL, "%s:%d: bad line '%s'", path, lineno, ln);
+        memcpy(tag, ln, taglen);
+        if (!strcmp(tag, "$") || !strcmp(tag, "&") || !strcmp(tag, "=")) {
+            if (rp->n == cap) {
+                cap = cap ? cap * 2 : 16;
+                rp->steps = xrealloc(rp->steps, cap * sizeof(step));
+            }
+            cur = &rp->steps[rp->n++];
+            memset(cur, 0, sizeof(*cur));
+            cur->kind = tag[0];
+            cur->lineno = lineno;
+            if (cur->kind == '=') {
+                const char *m = strrchr(arg, ' ');
+                if (!m)
+                    return kl_error_set(err, EINVAL, "%s:%d: '= PATH MODE'", path, lineno);
+                cur->line = xstrndup(arg, (size_t)(m - arg));
+                cur->mode = (unsigned)strtoul(m + 1, NULL, 8);
+            } else {
+                cur->line = xstrdup(arg);
+            }
+            continue;
+        }
+        if (!cur)
+            return kl_error_set(err, EINVAL, "%s:%d: '%s' before any command", path, lineno, ln);
+        if (!strcmp(tag, "$|")) {
+            cur->pipe2 = xstrdup(arg);
+        } else if (!strcmp(tag, ">")) {
+            kl_buf_printf(&cur->out, "%s\n", arg);
+        } else if (!strcmp(tag, "2>")) {
+            kl_buf_printf(&cur->err, "%s\n", arg);
+        } else if (!strcmp(tag, "><")) {
+            _cleanup_free_ char *file = xasprintf("%s/%s", dir, arg);
+            if (slurp(file, &cur->out, err) < 0)
+                return kl_error_prefix(err, "%s:%d", path, lineno);
+        } else if (!strcmp(tag, "?")) {
+            cur->status = atoi(arg);
+        } else if (!strcmp(tag, "<|") || !strcmp(tag, "|")) {
+            kl_buf_printf(&cur->content, "%s\n", arg);
+            cur->has_content = true;
+        } else if (!strcmp(tag, "\\")) {
+            if (cur->content.len && cur->content.data[cur->content.len - 1] == '\n')
+                cur->content.data[--cur->content.len] = '\0';
+        } else {
+            return kl_error_set(err, EINVAL, "%s:%d: unknown tag '%s'", path, lineno, tag);
+        }
+    }
+    return 0;
+}
+
+static void fail(replay *rp, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(replay *rp, const char *fmt, ...)
+{
+    if (rp->failed)
+        return;
+    rp->failed = true;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rp->failure, sizeof(rp->failure), fmt, ap);
+    va_end(ap);
+}
+
+static void add_content(kl_buf *t, const char *prefix, const char *data)
+{
+    const char *p = data;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        kl_buf_printf(t, "%s %.*s\n", prefix, (int)n, p);
+        if (!nl) {
+            kl_buf_puts(t, "\\ no newline\n");
+            break;
+        }
+        p = nl + 1;
+    }
+}
+
+/* Match the next step; NULL (and the replay failed) when it differs. */
+static step *expect(replay *rp, char kind, const char *line, const char *pipe2, const char *content,
+                    kl_error *err)
+{
+    const char *names[] = {"$", "&", "="};
+    const char *kname = kind == '$' ? names[0] : kind == '&' ? names[1] : names[2];
+    kl_buf_printf(&rp->transcript, "%s %s\n", kname, line);
+    if (pipe2)
+        kl_buf_printf(&rp->transcript, "$| %s\n", pipe2);
+    if (content)
+        add_content(&rp->transcript, kind == '=' ? "|" : "<|", content);
+    if (rp->failed) {
+        kl_error_set(err, EIO, "replay: stopped after a difference");
+        return NULL;
+    }
+    if (rp->next >= rp->n) {
+        fail(rp, "unexpected %s %s (the golden file has no more items)", kname, line);
+        kl_error_set(err, EIO, "replay: %s", rp->failure);
+        return NULL;
+    }
+    step *s = &rp->steps[rp->next];
+    bool same = s->kind == kind && !strcmp(s->line, line) && !!s->pipe2 == !!pipe2 &&
+                (!pipe2 || !strcmp(s->pipe2, pipe2));
+    if (same && kind == '=')
+        same = content && !strcmp(s->content.data ? s->content.data : "", content);
+    if (same && kind == '$' && (s->has_content || (content && *content)))
+        same = content && !strcmp(s->content.data ? s->content.data : "", content);
+    if (!same) {
+        fail(rp, "%s:%d: expected %c %s%s%s, got %s %s%s%s%s", rp->golden, s->lineno, s->kind,
+             s->line, s->pipe2 ? " | " : "", s->pipe2 ? s->pipe2 : "", kname, line,
+             pipe2 ? " | " : "", pipe2 ? pipe2 : "",
+             (content && s->kind == kind && !strcmp(s->line, line)) ? " (content differs)" : "");
+        kl_error_set(err, EIO, "replay: %s", rp->failure);
+        return NULL;
+    }
+    rp->next++;
+    return s;
+}
+
+static int rp_run(fb_runner *r, const char *const *argv, const char *input, fb_result *res,
+                  kl_error *err)
+{
+    replay *rp = (replay *)r;
+    _cleanup_free_ char *line = fb_argv_format(argv);
+    step *s = expect(rp, '$', line, NULL, input, err);
+    if (!s)
+        return -1;
+    res->status = s->status;
+    res->out = xstrdup(s->out.data ? s->out.data : "");
+    res->err = xstrdup(s->err.data ? s->err.data : "");
+    return 0;
+}
+
+static int rp_run_pipe(fb_runner *r, const char *const *argv1, const char *const *argv2,
+                       fb_result *res, kl_error *err)
+{
+    replay *rp = (replay *)r;
+    _cleanup_free_ char *l1 = fb_argv_format(argv1);
+    _cleanup_free_ char *l2 = fb_argv_format(argv2);
+    step *s = expect(rp, '$', l1, l2, NULL, err);
+    if (!s)
+        return -1;
+    res->status = s->status;
+    res->out = xstrdup(s->out.data ? s->out.data : "");
+    res->err = xstrdup(s->err.data ? s->err.data : "");
+    return 0;
+}
+
+static int rp_spawn(fb_runner *r, const char *const *argv, fb_proc *out, kl_error *err)
+{
+    replay *rp = (replay *)r;
+    _cleanup_free_ char *line = fb_argv_format(argv);
+    step *s = expect(rp, '&', line, NULL, NULL, err);
+    if (!s)
+        return -1;
+    out->pid = rp->next_pid++;
+    out->priv = s;
+    return 0;
+}
+
+static int rp_wait(fb_runner *r, fb_proc *p, int timeout_ms, int *status, kl_error *err)
+{
+    step *s = p->priv;
+    *status = s ? s->status : 0;
+    return 1;
+}
+
+static int rp_kill(fb_runner *r, fb_proc *p, int sig, kl_error *err)
+{
+    replay *rp = (replay *)r;
+    kl_buf_printf(&rp->transcript, "# kill %d\n", sig);
+    return 0;
+}
+
+static int rp_write_file(fb_runner *r, const char *path, const char *data, size_t len,
+                         unsigned mode, kl_error *err)
+{
+    replay *rp = (replay *)r;
+    _cleanup_free_ char *line = xasprintf("%s %o", path, mode);
+    _cleanup_free_ char *content = xstrndup(data, len);
+    step *s = expect(rp, '=', path, NULL, content, err);
+    if (!s)
+        return -1;
+    if (s->mode != mode) {
+        fail(rp, "%s:%d: %s written with mode %o, expected %o", rp->golden, s->lineno, path, mode,
+             s->mode);
+        return kl_error_set(err, EIO, "replay: %s", rp->failure);
+    }
+    return 0;
+}
+
+static void rp_sleep_ms(fb_runner *r, int ms) {}
+
+static void rp_free(fb_runner *r)
+{
+    replay *rp = (replay *)r;
+    for (size_t i = 0; i < rp->n; i++) {
+        free(rp->steps[i].line);
+        free(rp->steps[i].pipe2);
+        kl_buf_free(&rp->steps[i].out);
+        kl_buf_free(&rp->steps[i].err);
+        kl_buf_free(&rp->steps[i].content);
+    }
+    free(rp->steps);
+    free(rp->golden);
+    kl_buf_free(&rp->transcript);
+    free(rp);
+}
+
+static const fb_runner_ops replay_ops = {
+    .run = rp_run,
+    .run_pipe = rp_run_pipe,
+    .spawn = rp_spawn,
+    .wait = rp_wait,
+    .kill = rp_kill,
+    .write_file = rp_write_file,
+    .sleep_ms = rp_sleep_ms,
+    .free = rp_free,
+};
+
+fb_runner *fb_replay_new(const char *golden_path, kl_error *err)
+{
+    replay *rp = xcalloc(1, sizeof(*rp));
+    rp->base.ops = &replay_ops;
+    rp->golden = xstrdup(golden_path);
+    rp->next_pid = 90001;
+    if (parse(rp, golden_path, err) < 0) {
+        rp_free(&rp->base);
+        return NULL;
+    }
+    return &rp->base;
+}
+
+int fb_replay_finish(fb_runner *r, kl_error *err)
+{
+    replay *rp = (replay *)r;
+    if (!rp->failed && rp->next < rp->n) {
+        step *s = &rp->steps[rp->next];
+        fail(rp, "%s:%d: %c %s was never done", rp->golden, s->lineno, s->kind, s->line);
+    }
+    if (rp->failed)
+        return kl_error_set(err, EIO, "%s\n--- what the layer did:\n%s", rp->failure,
+                            rp->transcript.data ? rp->transcript.data : "");
+    return 0;
+}
+
+const char *fb_replay_transcript(fb_runner *r)
+{
+    replay *rp = (replay *)r;
+    return rp->transcript.data ? rp->transcript.data : "";
+}
