@@ -100,6 +100,9 @@ int fb_run_ok(fb_runner *r, const char *const *argv, fb_result *res, kl_error *e
     const char *base = strrchr(argv[0], '/');
     base = base ? base + 1 : argv[0];
     _cleanup_free_ char *msg = fb_trim(*use->err ? use->err : use->out);
+    size_t bl = strlen(base);
+    if (!strncmp(msg, base, bl) && msg[bl] == ':')
+        return kl_error_set(err, EIO, "%s", msg); /* the command named itself already */
     return kl_error_set(err, EIO, "%s: %s", base, *msg ? msg : "failed");
 }
 
