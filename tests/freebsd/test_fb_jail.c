@@ -303,6 +303,37 @@ static void test_mounts(void **state)
     fbt_done(&h);
 }
 
+/* A build whose second RUN step fails, kept (cleanup: false), and one removed. */
+static void test_build_failed(void **state)
+{
+    fb_host h = fbt_host("build_failed");
+    kl_error err = KL_ERROR_INIT;
+    fbt_ok(fb_container_clone(&h, "c0ffee000001", "zroot/kleene/image/a1b2c3d4e5f6", NULL, &err),
+           &err);
+    const char *const *steps[2] = {
+        (const char *const[]){"/bin/sh", "-c", "pkg install -y nginx", NULL},
+        (const char *const[]){"/bin/sh", "-c", "false", NULL}};
+    int status[2];
+    for (int i = 0; i < 2; i++) {
+        fb_jail_spec s = {.cid = "c0ffee000001",
+                          .user = "root",
+                          .cmd = steps[i],
+                          .tty = true,
+                          .driver = FB_NET_IPNET};
+        fb_proc p;
+        fbt_ok(fb_container_start(&h, &s, &p, &err), &err);
+        assert_int_equal(fb_wait(h.run, &p, -1, &status[i], &err), 1);
+        assert_int_equal(fb_container_ended(&h, &s, &err), 1);
+        if (status[i] == 0)
+            fbt_ok(fb_build_snapshot(&h, "c0ffee000001", "111111111111", &err), &err);
+    }
+    assert_int_equal(status[0], 0);
+    assert_int_equal(status[1], 1);
+    fbt_ok(fb_build_commit(&h, "c0ffee000001", "c0ffee000001", &err), &err);
+    fbt_ok(fb_container_destroy(&h, "c0ffee000002", &err), &err);
+    fbt_done(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -317,6 +348,7 @@ int main(void)
         cmocka_unit_test(test_update),
         cmocka_unit_test(test_jails_list),
         cmocka_unit_test(test_mounts),
+        cmocka_unit_test(test_build_failed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -234,6 +234,31 @@ static void test_stop_reloads_pf(void **state)
     fbt_done(&h);
 }
 
+static void test_container_create_remove(void **state)
+{
+    fb_host h = fbt_host("ops_container");
+    kl_error err = KL_ERROR_INIT;
+    fb_create_mount ms[2] = {{.destination = "/data"},
+                             {.destination = "/var/db", .volume_mp = "/zroot/kleene/volumes/db"}};
+    fbt_ok(fb_op_container_create(&h, "3f9a1c0b7d2e", "zroot/kleene/image/a1b2c3d4e5f6", NULL, ms,
+                                  2, &err),
+           &err);
+    fb_create_mount bad[2] = {{.destination = "/data"}, {.destination = "/x/../../etc"}};
+    kl_error e2 = KL_ERROR_INIT;
+    fbt_fails(fb_op_container_create(&h, "4f9a1c0b7d2e", "zroot/kleene/image/a1b2c3d4e5f6", NULL,
+                                     bad, 2, &e2),
+              &e2,
+              "invalid mount destination '/x/../../etc': an absolute path without '..' is needed");
+    fb_mount m = {.source = "/data/a", .destination = "/data"};
+    fb_jail_spec s = {.cid = "3f9a1c0b7d2e", .driver = FB_NET_HOST, .mounts = &m, .n_mounts = 1};
+    fb_pf_config none = {0};
+    kl_error e3 = KL_ERROR_INIT;
+    fbt_fails(fb_op_container_remove(&h, &s, &none, &e3), &e3,
+              "you cannot remove a running container");
+    fbt_ok(fb_op_container_remove(&h, &s, &none, &err), &err);
+    fbt_done(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -246,6 +271,7 @@ int main(void)
         cmocka_unit_test(test_connect_disconnect),
         cmocka_unit_test(test_daemon_start),
         cmocka_unit_test(test_stop_reloads_pf),
+        cmocka_unit_test(test_container_create_remove),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

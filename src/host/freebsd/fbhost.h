@@ -28,6 +28,10 @@ typedef struct fb_host {
     bool (*host_file_exists)(const char *path);
 } fb_host;
 
+/* The host that the portable interfaces of src/host (host/net.h, host/helpers.h), as
+ * implemented by hostif.c, act on. Keep it alive while they are used. */
+void fb_host_set_default(const fb_host *h);
+
 /* Progress messages of long operations (image creation), as the original sends them. */
 typedef void (*fb_info_fn)(const char *msg, void *ctx);
 

@@ -90,3 +90,35 @@ int fb_op_container_stop(const fb_host *h, fb_jail_spec *s, int grace_ms,
         return -1;
     return fb_pf_apply(h, pf_after, err);
 }
+
+int fb_op_container_create(const fb_host *h, const char *cid, const char *image_ds,
+                           const char *snap, const fb_create_mount *mounts, size_t n_mounts,
+                           kl_error *err)
+{
+    if (fb_container_clone(h, cid, image_ds, snap, err) < 0)
+        return -1;
+    for (size_t i = 0; i < n_mounts; i++) {
+        const fb_create_mount *m = &mounts[i];
+        int rc = m->volume_mp ? fb_volume_populate(h, cid, m->destination, m->volume_mp, err)
+                              : fb_mount_prepare(h, cid, m->destination, m->source_is_file, err);
+        if (rc < 0) {
+            kl_error ig = KL_ERROR_INIT;
+            fb_container_destroy(h, cid, &ig);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int fb_op_container_remove(const fb_host *h, fb_jail_spec *s, const fb_pf_config *pf_after,
+                           kl_error *err)
+{
+    int running = fb_jail_is_running(h, s->cid, err);
+    if (running < 0)
+        return -1;
+    if (running)
+        return kl_error_set(err, EBUSY, "you cannot remove a running container");
+    if (fb_container_cleanup(h, s, err) < 0 || fb_container_destroy(h, s->cid, err) < 0)
+        return -1;
+    return fb_pf_apply(h, pf_after, err);
+}

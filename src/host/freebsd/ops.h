@@ -43,4 +43,22 @@ int fb_op_disconnect(const fb_host *h, const char *cid, fb_netdriver driver, fb_
 int fb_op_container_stop(const fb_host *h, fb_jail_spec *s, int grace_ms,
                          const fb_pf_config *pf_after, kl_error *err);
 
+/* A mount of a container create: a nullfs mount of a host path (source_is_file tells a
+ * file from a directory) or a volume (volume_mp set: its copy-up is done). */
+typedef struct fb_create_mount {
+    const char *destination;
+    bool source_is_file;
+    const char *volume_mp; /* NULL for nullfs */
+} fb_create_mount;
+
+/* Container create (§4.1, §6.1): the clone, then each mount's destination (and volume
+ * copy-up); a failure destroys the clone again (B23: the original leaked it). */
+int fb_op_container_create(const fb_host *h, const char *cid, const char *image_ds,
+                           const char *snap, const fb_create_mount *mounts, size_t n_mounts,
+                           kl_error *err);
+/* Container remove (§4.6): refused while its jail runs; cleanup (mounts, devfs), the
+ * dataset destroyed (checked, B23), then pf without it (B19). */
+int fb_op_container_remove(const fb_host *h, fb_jail_spec *s, const fb_pf_config *pf_after,
+                           kl_error *err);
+
 #endif
