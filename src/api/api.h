@@ -19,6 +19,8 @@ typedef struct api_ctx {
     struct kl_engine *engine;
     size_t max_body_bytes;
     unsigned ws_idle_timeout; /* seconds; 60 like the original */
+    /* Called when the last connection ends, to give back cached memory; may be NULL. */
+    void (*on_idle)(struct kl_engine *engine);
 } api_ctx;
 
 #define API_MAX_PARAMS 4

@@ -11,7 +11,14 @@
  * closed. Nothing here knows about containers or volumes.
  *
  * GnuTLS is loaded only when an https listener is configured (tls.c): a daemon that serves
- * UNIX sockets and plain TCP never maps it. */
+ * UNIX sockets and plain TCP never maps it.
+ *
+ * Slow clients (issue 12): a connection must deliver its request head within
+ * request_head_timeout; when every slot is taken, the idle keep-alive connection that waited
+ * longest is ended first, then the connection that has waited longest for its request head
+ * (a connection in a request is never ended); a TCP listener takes at most
+ * max_connections_per_peer connections from one address. So hanging connections cannot lock
+ * others out, whatever their number. */
 #include "api/server.h"
 #include "api/httpparse.h"
 #include "api/router.h"
@@ -32,17 +39,23 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
-/* At most this many connections at once; more are closed at accept (each holds a thread). */
-#define MAX_CONNECTIONS 1024
+#define MAX_CONNECTIONS API_MAX_CONNECTIONS
+/* Connections being ended for a newer one may still hold their thread a moment: at most this
+ * many beyond MAX_CONNECTIONS. */
+#define EVICT_SLACK 64
 #define CONN_STACK_SIZE (1u << 20)
+/* A request head is read in steps of at most this much (a hanging connection holds no more). */
+#define HEAD_READ_STEP 4096
 /* How long a closing connection still reads (and drops) what the client sends, so that the
  * client reads our answer instead of a reset: at most this long and this much. */
 #define LINGER_MS 2000
@@ -63,14 +76,27 @@ struct api_server {
     size_t n;
     size_t max_header_bytes;
     int timeout_ms; /* request_timeout: inactivity while a request or its answer is under way */
-    int wake_fd;    /* eventfd: stop the accept thread */
+    int head_timeout_ms; /* request_head_timeout */
+    unsigned max_per_peer;
+    int wake_fd; /* eventfd: stop the accept thread */
     pthread_t acceptor;
     bool acceptor_started;
     pthread_mutex_t lock;
     pthread_cond_t drained;
     conn *conns; /* live connections */
     size_t n_conns;
+    size_t n_evicting;          /* of them, ended for a newer one and not gone yet */
+    struct ended_thread *ended; /* connection threads to join */
+    int reap_fd;                /* eventfd: a connection thread has ended */
+    long long last_full_warn_ms;
 };
+
+/* What a connection is doing, for choosing which one to end when the slots run out. */
+typedef enum {
+    CONN_HEAD, /* waiting for (the rest of) a request head, or in the TLS handshake */
+    CONN_IDLE, /* keep-alive: waiting for the first byte of its next request */
+    CONN_BUSY, /* reading a body, in a handler, answering, or a WebSocket session */
+} conn_state;
 
 struct conn {
     api_server *srv;
@@ -82,7 +108,38 @@ struct conn {
     bool refused;
     kl_buf in; /* bytes read from the client and not consumed yet */
     conn *prev, *next;
+    /* under srv->lock: */
+    conn_state state;
+    long long since_ms; /* when it entered its state (monotonic) */
+    bool evicted;       /* ended for a newer connection: its fd is shut down */
+    /* set before the thread starts: */
+    long long accepted_ms;
+    void *stack; /* its thread's stack (stack_new) */
+    size_t stack_len;
+    unsigned served; /* requests answered */
+    int peer_family; /* TCP: AF_INET/AF_INET6 and the address; 0 otherwise */
+    unsigned char peer_addr[16];
 };
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/* Enter a state; false when the connection was ended for a newer one meanwhile. */
+static bool conn_set_state(conn *c, conn_state state)
+{
+    pthread_mutex_lock(&c->srv->lock);
+    bool ok = !c->evicted;
+    if (ok && c->state != state) {
+        c->state = state;
+        c->since_ms = now_ms();
+    }
+    pthread_mutex_unlock(&c->srv->lock);
+    return ok;
+}
 
 /* ---- I/O over a plain or TLS connection (non-blocking socket) ---------------------------- */
 
@@ -463,13 +520,27 @@ static int read_body(conn *c, const http_head *h, http_body_kind kind, uint64_t 
 }
 
 /* Read the next request head into a buffer of its own. Returns its length, 0 when the
- * connection ends quietly (client closed or idle too long), -1 after a refusal. */
+ * connection ends quietly (client closed, idle too long, or ended for a newer connection),
+ * -1 after a refusal.
+ *
+ * A new connection has request_head_timeout from its accept for its first head; a keep-alive
+ * connection may stay idle for request_timeout, then has request_head_timeout from the first
+ * byte of the next head. */
 static ssize_t read_head(conn *c, char **head)
 {
     size_t limit = c->srv->max_header_bytes;
+    bool idle = c->served > 0 && c->in.len == 0;
+    long long deadline =
+        idle ? -1 : (c->served ? now_ms() : c->accepted_ms) + c->srv->head_timeout_ms;
+    if (idle)
+        kl_buf_free(&c->in); /* an idle connection holds no buffer */
+    if (!conn_set_state(c, idle ? CONN_IDLE : CONN_HEAD))
+        return 0;
     for (;;) {
         size_t end = http_head_end(c->in.data ? c->in.data : "", c->in.len);
         if (end && end <= limit) {
+            if (!conn_set_state(c, CONN_BUSY))
+                return 0;
             *head = xmalloc(end + 1);
             memcpy(*head, c->in.data, end);
             (*head)[end] = '\0';
@@ -480,15 +551,25 @@ static ssize_t read_head(conn *c, char **head)
             send_refusal(c, 431, "request header fields too large (the limit is %zu bytes)", limit);
             return -1;
         }
-        ssize_t r = conn_fill(c, limit + 1 - c->in.len, c->srv->timeout_ms);
+        long long wait = deadline < 0 ? c->srv->timeout_ms : deadline - now_ms();
+        size_t step = limit + 1 - c->in.len;
+        ssize_t r = wait <= 0
+                        ? (errno = ETIMEDOUT, -1)
+                        : conn_fill(c, step < HEAD_READ_STEP ? step : HEAD_READ_STEP, (int)wait);
         if (r == 0)
             return 0;
         if (r < 0) {
             if (errno == ETIMEDOUT && c->in.len > 0) {
-                send_refusal(c, 408, "timed out waiting for the request");
+                send_refusal(c, 408, "timed out waiting for the request head (%d ms)",
+                             c->srv->head_timeout_ms);
                 return -1;
             }
             return 0;
+        }
+        if (deadline < 0) { /* the first byte of a request on an idle connection */
+            deadline = now_ms() + c->srv->head_timeout_ms;
+            if (!conn_set_state(c, CONN_HEAD))
+                return 0;
         }
     }
 }
@@ -576,7 +657,19 @@ static void linger(conn *c)
 
 /* ---- Connections -------------------------------------------------------------------------- */
 
-static void conn_remove(conn *c)
+/* A connection thread that has ended (or is about to return): joined by the accept thread,
+ * which then unmaps its stack. */
+typedef struct ended_thread {
+    pthread_t thread;
+    void *stack; /* the mapping, guard page included */
+    size_t stack_len;
+    struct ended_thread *next;
+} ended_thread;
+
+/* Take the connection off the list; `ended` (may be NULL) goes on the list of threads to
+ * join. After this the connection's thread must not touch the server: api_server_stop may
+ * be waiting for exactly this. */
+static void conn_remove(conn *c, ended_thread *ended)
 {
     api_server *srv = c->srv;
     pthread_mutex_lock(&srv->lock);
@@ -587,14 +680,66 @@ static void conn_remove(conn *c)
     if (c->next)
         c->next->prev = c->prev;
     srv->n_conns--;
-    bool idle = srv->n_conns == 0;
-    if (idle)
+    if (c->evicted)
+        srv->n_evicting--;
+    if (ended) {
+        ended->next = srv->ended;
+        srv->ended = ended;
+        uint64_t one = 1;
+        if (write(srv->reap_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+            log_warn("http: waking the accept thread: %s", strerror(errno));
+    }
+    if (srv->n_conns == 0)
         pthread_cond_broadcast(&srv->drained);
     pthread_mutex_unlock(&srv->lock);
-    /* Nothing is being served: give the memory that requests freed back to the system, so
-     * that an idle kleened stays small (a few tens of microseconds). */
-    if (idle)
+}
+
+/* Connection threads run on stacks of ours, not glibc's: glibc keeps the stacks of ended
+ * threads for new ones (up to 40 MB of them), as resident as they were, which kept kleened
+ * 1 MB or more above its idle size after a burst of connections (issue 12 item 9). Ours are
+ * unmapped once their thread is joined. */
+static void *stack_new(size_t *len)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    *len = CONN_STACK_SIZE + page;
+    void *p = mmap(NULL, *len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    if (mprotect(p, page, PROT_NONE) != 0) { /* the guard page below the stack */
+        munmap(p, *len);
+        return NULL;
+    }
+    return p;
+}
+
+/* Join the connection threads that have ended and unmap their stacks; when none is left
+ * serving, give memory back: the engine's caches and what malloc holds free (after the joins,
+ * so the ended threads' malloc caches are free too). */
+static void reap_ended(api_server *srv)
+{
+    pthread_mutex_lock(&srv->lock);
+    ended_thread *list = srv->ended;
+    srv->ended = NULL;
+    pthread_mutex_unlock(&srv->lock);
+    if (!list)
+        return;
+    while (list) {
+        ended_thread *e = list;
+        list = e->next;
+        pthread_join(e->thread, NULL); /* it has returned, or is returning */
+        munmap(e->stack, e->stack_len);
+        free(e);
+    }
+    pthread_mutex_lock(&srv->lock);
+    bool idle = srv->n_conns == 0;
+    pthread_mutex_unlock(&srv->lock);
+    /* A few tens of microseconds, when nothing is being served. */
+    if (idle) {
+        if (srv->ctx->on_idle)
+            srv->ctx->on_idle(srv->ctx->engine);
         malloc_trim(0);
+    }
 }
 
 static void *conn_thread(void *arg)
@@ -602,13 +747,13 @@ static void *conn_thread(void *arg)
     conn *c = arg;
     if (c->l->tls) {
         kl_error err = KL_ERROR_INIT;
-        c->tls = api_tls_accept(c->l->tls, c->fd, c->srv->timeout_ms, &err);
+        c->tls = api_tls_accept(c->l->tls, c->fd, c->srv->head_timeout_ms, &err);
         if (!c->tls)
             log_info("%s: %s", c->l->conf.address, err.msg);
     }
     if (!c->l->tls || c->tls) {
         while (serve_request(c))
-            ;
+            c->served++;
     }
     if (c->tls) {
         api_tls_close(c->tls); /* close_notify: a TLS client does not write after it */
@@ -616,9 +761,13 @@ static void *conn_thread(void *arg)
     } else {
         linger(c); /* plain, or a refused handshake: the client then reads the TLS alert */
     }
-    conn_remove(c); /* before the close: api_server_stop may shut down fds on the list */
-    close(c->fd);
+    ended_thread *ended = xmalloc(sizeof(*ended));
+    *ended = (ended_thread){.thread = pthread_self(), .stack = c->stack, .stack_len = c->stack_len};
+    int fd = c->fd;
     kl_buf_free(&c->in);
+    /* Before the close: api_server_stop may shut down fds on the list. */
+    conn_remove(c, ended);
+    close(fd);
     free(c);
     return NULL;
 }
@@ -646,12 +795,99 @@ static void read_peer(conn *c)
     }
 }
 
-static void start_connection(api_server *srv, listener_state *l, int fd)
+/* Under srv->lock: end the connection that can best give its slot to a newer one: the idle
+ * keep-alive connection that waited longest, else the one waiting longest for its request
+ * head. Connections in a request are never ended. False when there is none. */
+static bool evict_one(api_server *srv)
 {
+    conn *best = NULL;
+    for (conn *c = srv->conns; c; c = c->next) {
+        if (c->evicted || c->state == CONN_BUSY)
+            continue;
+        if (!best || (c->state == CONN_IDLE && best->state != CONN_IDLE) ||
+            (c->state == best->state && c->since_ms < best->since_ms))
+            best = c;
+    }
+    if (!best)
+        return false;
+    best->evicted = true;
+    srv->n_evicting++;
+    /* Its thread sees the end of the stream at once and closes the connection. */
+    shutdown(best->fd, SHUT_RDWR);
+    return true;
+}
+
+/* Under srv->lock: connections from this TCP peer that are not being ended. */
+static size_t peer_connections(api_server *srv, int family, const unsigned char *addr)
+{
+    size_t n = 0, len = family == AF_INET ? 4 : 16;
+    for (conn *c = srv->conns; c; c = c->next)
+        if (!c->evicted && c->peer_family == family && memcmp(c->peer_addr, addr, len) == 0)
+            n++;
+    return n;
+}
+
+/* Close a connection refused at accept: a short 503 for plain HTTP (best effort, it must not
+ * block the accept thread), then drop what the client already sent so it reads the answer
+ * rather than a reset. */
+static void refuse_at_accept(listener_state *l, int fd, const char *why)
+{
+    if (!l->conf.tls) {
+        char msg[256];
+        int body = snprintf(msg, sizeof(msg), "{\"message\":\"%s\"}", why);
+        char out[512];
+        int n = snprintf(out, sizeof(out),
+                         "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                         "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
+                         body, msg);
+        if (send(fd, out, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) == n) {
+            shutdown(fd, SHUT_WR);
+            char drop[4096];
+            while (recv(fd, drop, sizeof(drop), MSG_DONTWAIT) > 0)
+                ;
+        }
+    }
+    close(fd);
+}
+
+static void start_connection(api_server *srv, listener_state *l, int fd,
+                             const struct sockaddr_storage *peer)
+{
+    int family = 0;
+    unsigned char addr[16] = {0};
+    if (l->conf.kind != API_LISTEN_UNIX && peer->ss_family == AF_INET) {
+        family = AF_INET;
+        memcpy(addr, &((const struct sockaddr_in *)peer)->sin_addr, 4);
+    } else if (l->conf.kind != API_LISTEN_UNIX && peer->ss_family == AF_INET6) {
+        family = AF_INET6;
+        memcpy(addr, &((const struct sockaddr_in6 *)peer)->sin6_addr, 16);
+    }
+    long long now = now_ms();
+    const char *refusal = NULL;
     pthread_mutex_lock(&srv->lock);
-    if (srv->n_conns >= MAX_CONNECTIONS) {
+    if (family && srv->max_per_peer && peer_connections(srv, family, addr) >= srv->max_per_peer)
+        refusal = "too many connections from this address";
+    else if (srv->n_conns - srv->n_evicting >= MAX_CONNECTIONS && !evict_one(srv))
+        refusal = "every connection is in a request; try again";
+    else if (srv->n_conns >= MAX_CONNECTIONS + EVICT_SLACK)
+        refusal = "too many connections; try again";
+    bool warn = refusal && now - srv->last_full_warn_ms >= 10000;
+    if (warn)
+        srv->last_full_warn_ms = now;
+    size_t n_conns = srv->n_conns;
+    if (refusal) {
         pthread_mutex_unlock(&srv->lock);
-        log_warn("%s: %d connections already; closing a new one", l->conf.address, MAX_CONNECTIONS);
+        if (warn)
+            log_warn("%s: refused a connection: %s (%zu connections; said at most every 10 s)",
+                     l->conf.address, refusal, n_conns);
+        refuse_at_accept(l, fd, refusal);
+        return;
+    }
+    size_t stack_len;
+    void *stack = stack_new(&stack_len);
+    if (!stack) {
+        pthread_mutex_unlock(&srv->lock);
+        log_warn("%s: no stack for a new connection: %s", l->conf.address, strerror(errno));
         close(fd);
         return;
     }
@@ -659,6 +895,12 @@ static void start_connection(api_server *srv, listener_state *l, int fd)
     c->srv = srv;
     c->l = l;
     c->fd = fd;
+    c->stack = stack;
+    c->stack_len = stack_len;
+    c->state = CONN_HEAD;
+    c->since_ms = c->accepted_ms = now;
+    c->peer_family = family;
+    memcpy(c->peer_addr, addr, sizeof(addr));
     c->next = srv->conns;
     if (srv->conns)
         srv->conns->prev = c;
@@ -669,15 +911,16 @@ static void start_connection(api_server *srv, listener_state *l, int fd)
 
     pthread_attr_t attr;
     pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, CONN_STACK_SIZE);
+    size_t guard = (size_t)sysconf(_SC_PAGESIZE);
+    pthread_attr_setstack(&attr, (char *)stack + guard, stack_len - guard);
     pthread_t t;
     int r = pthread_create(&t, &attr, conn_thread, c);
     pthread_attr_destroy(&attr);
     if (r != 0) {
         log_warn("%s: no thread for a new connection: %s", l->conf.address, strerror(r));
-        conn_remove(c);
+        conn_remove(c, NULL);
         close(fd);
+        munmap(stack, stack_len);
         free(c);
     }
 }
@@ -685,12 +928,13 @@ static void start_connection(api_server *srv, listener_state *l, int fd)
 static void *accept_thread(void *arg)
 {
     api_server *srv = arg;
-    struct pollfd pfds[srv->n + 1];
+    struct pollfd pfds[srv->n + 2];
     for (size_t i = 0; i < srv->n; i++)
         pfds[i] = (struct pollfd){.fd = srv->ls[i].fd, .events = POLLIN};
     pfds[srv->n] = (struct pollfd){.fd = srv->wake_fd, .events = POLLIN};
+    pfds[srv->n + 1] = (struct pollfd){.fd = srv->reap_fd, .events = POLLIN};
     for (;;) {
-        if (poll(pfds, srv->n + 1, -1) < 0) {
+        if (poll(pfds, srv->n + 2, -1) < 0) {
             if (errno == EINTR)
                 continue;
             log_error("http: poll: %s", strerror(errno));
@@ -698,18 +942,41 @@ static void *accept_thread(void *arg)
         }
         if (pfds[srv->n].revents)
             return NULL;
+        if (pfds[srv->n + 1].revents) {
+            uint64_t n;
+            if (read(srv->reap_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+                log_warn("http: reading the reap eventfd: %s", strerror(errno));
+            reap_ended(srv);
+        }
         for (size_t i = 0; i < srv->n; i++) {
             if (!(pfds[i].revents & POLLIN))
                 continue;
-            int fd = accept4(pfds[i].fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+            struct sockaddr_storage peer = {0};
+            socklen_t plen = sizeof(peer);
+            int fd =
+                accept4(pfds[i].fd, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC | SOCK_NONBLOCK);
             if (fd < 0) {
-                if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                if (errno == EMFILE || errno == ENFILE) {
+                    /* Out of descriptors: free one the way a full table does, then retry. */
+                    pthread_mutex_lock(&srv->lock);
+                    bool freed = evict_one(srv);
+                    long long now = now_ms();
+                    bool warn = now - srv->last_full_warn_ms >= 10000;
+                    if (warn)
+                        srv->last_full_warn_ms = now;
+                    size_t n_conns = srv->n_conns;
+                    int e = errno;
+                    pthread_mutex_unlock(&srv->lock);
+                    if (warn)
+                        log_warn("%s: accept: %s (%zu connections; raise RLIMIT_NOFILE)",
+                                 srv->ls[i].conf.address, strerror(e), n_conns);
+                    usleep(freed ? 2 * 1000 : 100 * 1000);
+                } else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
                     log_warn("%s: accept: %s", srv->ls[i].conf.address, strerror(errno));
-                if (errno == EMFILE || errno == ENFILE)
-                    usleep(100 * 1000); /* let connections end before trying again */
+                }
                 continue;
             }
-            start_connection(srv, &srv->ls[i], fd);
+            start_connection(srv, &srv->ls[i], fd, &peer);
         }
     }
 }
@@ -806,13 +1073,20 @@ static int start_listener(listener_state *l, kl_error *err)
 }
 
 api_server *api_server_start(const api_listener *listeners, size_t n, api_ctx *ctx,
-                             size_t max_header_bytes, unsigned request_timeout, kl_error *err)
+                             const api_server_limits *limits, kl_error *err)
 {
     api_server *srv = xcalloc(1, sizeof(*srv));
     srv->ctx = ctx;
-    srv->max_header_bytes = max_header_bytes;
-    srv->timeout_ms = (int)(request_timeout ? request_timeout : 60) * 1000;
+    srv->max_header_bytes = limits->max_header_bytes ? limits->max_header_bytes : 16384;
+    srv->timeout_ms = (int)(limits->request_timeout ? limits->request_timeout : 60) * 1000;
+    srv->head_timeout_ms =
+        (int)(limits->request_head_timeout ? limits->request_head_timeout : 10) * 1000;
+    if (srv->head_timeout_ms > srv->timeout_ms) /* a head never gets longer than a request */
+        srv->head_timeout_ms = srv->timeout_ms;
+    srv->max_per_peer = limits->max_connections_per_peer;
+    srv->last_full_warn_ms = -100000;
     srv->wake_fd = -1;
+    srv->reap_fd = -1;
     pthread_mutex_init(&srv->lock, NULL);
     pthread_cond_init(&srv->drained, NULL);
     srv->ls = xcalloc(n ? n : 1, sizeof(listener_state));
@@ -828,7 +1102,8 @@ api_server *api_server_start(const api_listener *listeners, size_t n, api_ctx *c
         }
     }
     srv->wake_fd = eventfd(0, EFD_CLOEXEC);
-    if (srv->wake_fd < 0) {
+    srv->reap_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (srv->wake_fd < 0 || srv->reap_fd < 0) {
         kl_error_errno(err, errno, "eventfd");
         api_server_stop(srv);
         return NULL;
@@ -882,10 +1157,13 @@ void api_server_stop(api_server *srv)
         }
     }
     pthread_mutex_unlock(&srv->lock);
+    reap_ended(srv); /* every connection thread has returned (or is returning): join them */
     for (size_t i = 0; i < srv->n; i++)
         api_tls_server_free(srv->ls[i].tls);
     if (srv->wake_fd >= 0)
         close(srv->wake_fd);
+    if (srv->reap_fd >= 0)
+        close(srv->reap_fd);
     pthread_mutex_destroy(&srv->lock);
     pthread_cond_destroy(&srv->drained);
     free(srv->ls);

@@ -24,10 +24,24 @@ typedef struct api_listener {
 
 typedef struct api_server api_server;
 
+/* What one client may take (docs/config.md). Zero fields get the defaults. */
+typedef struct api_server_limits {
+    size_t max_header_bytes;
+    unsigned request_timeout;          /* s: a stalled body or answer; an idle keep-alive */
+    unsigned request_head_timeout;     /* s: the request line and headers, from the first byte
+                                          (from the accept on a new connection) */
+    unsigned max_connections_per_peer; /* TCP listeners: connections from one address */
+} api_server_limits;
+
+/* At most this many connections at once (each holds a thread). When they are all taken, a
+ * new connection ends the idle keep-alive connection that waited longest, else the one that
+ * has waited longest for its request head; connections in a request are never ended. */
+#define API_MAX_CONNECTIONS 1024
+
 /* Bind every listener and start serving. UNIX sockets get mode 0600; a stale socket file is
  * replaced, anything else at the path is an error. */
 api_server *api_server_start(const api_listener *listeners, size_t n, api_ctx *ctx,
-                             size_t max_header_bytes, unsigned request_timeout, kl_error *err);
+                             const api_server_limits *limits, kl_error *err);
 /* Stop accepting, finish, close listeners and remove UNIX socket files. */
 void api_server_stop(api_server *srv);
 

@@ -188,6 +188,8 @@ void kl_config_defaults(kl_config *out)
     out->max_header_bytes = KL_CONFIG_DEFAULT_MAX_HEADER_BYTES;
     out->request_timeout = KL_CONFIG_DEFAULT_REQUEST_TIMEOUT;
     out->websocket_idle_timeout = KL_CONFIG_DEFAULT_WS_IDLE_TIMEOUT;
+    out->request_head_timeout = KL_CONFIG_DEFAULT_REQUEST_HEAD_TIMEOUT;
+    out->max_connections_per_peer = KL_CONFIG_DEFAULT_MAX_CONNECTIONS_PER_PEER;
     out->listeners = xcalloc(1, sizeof(*out->listeners));
     out->n_listeners = 1;
     kl_error e = KL_ERROR_INIT;
@@ -657,15 +659,26 @@ enum {
     K_REQUEST_TIMEOUT,
     K_NAT_IF,
     K_WS_IDLE_TIMEOUT,
+    K_REQUEST_HEAD_TIMEOUT,
+    K_MAX_CONNECTIONS_PER_PEER,
 };
 static const char *const top_keys[] = {
-    "kleene_root",      "pf_config_template_path",
-    "pf_config_path",   "api_listening_sockets",
-    "enable_logging",   "log_level",
-    "log_file",         "pidfile",
-    "run_root",         "max_body_bytes",
-    "max_header_bytes", "request_timeout",
-    "nat_if",           "websocket_idle_timeout",
+    "kleene_root",
+    "pf_config_template_path",
+    "pf_config_path",
+    "api_listening_sockets",
+    "enable_logging",
+    "log_level",
+    "log_file",
+    "pidfile",
+    "run_root",
+    "max_body_bytes",
+    "max_header_bytes",
+    "request_timeout",
+    "nat_if",
+    "websocket_idle_timeout",
+    "request_head_timeout",
+    "max_connections_per_peer",
 };
 
 static int parse_top_value(parse_ctx *ctx, size_t key, const yaml_node_t *v)
@@ -712,6 +725,16 @@ static int parse_top_value(parse_ctx *ctx, size_t key, const yaml_node_t *v)
         if (get_uint(ctx, v, top_keys[key], 1, 86400, &u) < 0)
             return -1;
         c->websocket_idle_timeout = (unsigned)u;
+        return 0;
+    case K_REQUEST_HEAD_TIMEOUT:
+        if (get_uint(ctx, v, top_keys[key], 1, 3600, &u) < 0)
+            return -1;
+        c->request_head_timeout = (unsigned)u;
+        return 0;
+    case K_MAX_CONNECTIONS_PER_PEER:
+        if (get_uint(ctx, v, top_keys[key], 1, 1024, &u) < 0)
+            return -1;
+        c->max_connections_per_peer = (unsigned)u;
         return 0;
     }
     return node_fail(ctx, v, "", "internal error: key %zu", key);

@@ -22,7 +22,9 @@
 #define KL_CONFIG_DEFAULT_MAX_BODY_BYTES ((size_t)1 << 20)    /* 1 MiB */
 #define KL_CONFIG_DEFAULT_MAX_HEADER_BYTES ((size_t)16 << 10) /* 16 KiB */
 #define KL_CONFIG_DEFAULT_REQUEST_TIMEOUT 60u                 /* seconds */
-#define KL_CONFIG_DEFAULT_WS_IDLE_TIMEOUT 60u /* seconds, the original's (API.md §7.1) */
+#define KL_CONFIG_DEFAULT_WS_IDLE_TIMEOUT 60u      /* seconds, the original's (API.md §7.1) */
+#define KL_CONFIG_DEFAULT_REQUEST_HEAD_TIMEOUT 10u /* seconds */
+#define KL_CONFIG_DEFAULT_MAX_CONNECTIONS_PER_PEER 64u
 /* A config file larger than this is refused (it is a handful of keys). */
 #define KL_CONFIG_MAX_FILE_BYTES ((size_t)1 << 20)
 /* More listeners than this is a mistake, not a configuration. */
@@ -51,8 +53,10 @@ typedef struct kl_config {
     bool enable_logging;
     int log_level; /* a kl_log_level */
     size_t max_body_bytes, max_header_bytes;
-    unsigned request_timeout;        /* seconds */
-    unsigned websocket_idle_timeout; /* seconds without a frame from the client */
+    unsigned request_timeout;          /* seconds */
+    unsigned websocket_idle_timeout;   /* seconds without a frame from the client */
+    unsigned request_head_timeout;     /* seconds for a request line and headers to arrive */
+    unsigned max_connections_per_peer; /* TCP listeners: connections from one address */
     kl_listener_config *listeners;
     size_t n_listeners;
     char **warnings; /* NULL-terminated messages for the caller to log; may be NULL */

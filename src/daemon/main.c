@@ -121,8 +121,15 @@ int main(int argc, char **argv)
      * a shell's) would otherwise stay open as long as kleened and its monitors live. */
     close_range(3, ~0U, 0);
     /* One thread per connection would otherwise give each a malloc arena of its own, whose
-     * pages stay resident after the connection is gone: two are plenty for kleened. */
-    mallopt(M_ARENA_MAX, 2);
+     * pages stay resident after the connection is gone. One arena: malloc_trim() gives back
+     * the free top of the main heap only (another arena's top stays resident up to the trim
+     * threshold), and kleened's threads spend their time in syscalls and SQLite, not in
+     * malloc. Fixed thresholds: glibc would otherwise raise both after a large block is freed
+     * (up to 32 MB kept at the top of the heap). Measured in issue 12 item 9 (docs/api.md,
+     * "Memory after load"). */
+    mallopt(M_ARENA_MAX, 1);
+    mallopt(M_MMAP_THRESHOLD, 128 << 10);
+    mallopt(M_TRIM_THRESHOLD, 256 << 10);
 
     kl_error err = KL_ERROR_INIT;
     kl_config config = {0};
@@ -173,10 +180,14 @@ int main(int argc, char **argv)
                      werr.msg);
         api_ctx ctx = {.engine = engine,
                        .max_body_bytes = config.max_body_bytes,
-                       .ws_idle_timeout = config.websocket_idle_timeout};
+                       .ws_idle_timeout = config.websocket_idle_timeout,
+                       .on_idle = engine_release_memory};
         _cleanup_free_ api_listener *ls = listeners_from_config(&config);
-        api_server *srv = api_server_start(ls, config.n_listeners, &ctx, config.max_header_bytes,
-                                           config.request_timeout, &err);
+        api_server_limits limits = {.max_header_bytes = config.max_header_bytes,
+                                    .request_timeout = config.request_timeout,
+                                    .request_head_timeout = config.request_head_timeout,
+                                    .max_connections_per_peer = config.max_connections_per_peer};
+        api_server *srv = api_server_start(ls, config.n_listeners, &ctx, &limits, &err);
         if (!srv) {
             log_error("%s", err.msg);
         } else {

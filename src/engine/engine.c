@@ -3,6 +3,7 @@
 #include "engine/engine.h"
 
 #include <errno.h>
+#include <sqlite3.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -119,6 +120,13 @@ void engine_close(kl_engine *e)
     free(e->nat_if);
     host_fw_free(e->fw);
     free(e);
+}
+
+void engine_release_memory(kl_engine *e)
+{
+    store_lock(e->store);
+    sqlite3_db_release_memory(store_db(e->store));
+    store_unlock(e->store);
 }
 
 void engine_lock(kl_engine *e)

@@ -34,4 +34,8 @@ void engine_close(kl_engine *e);
 void engine_lock(kl_engine *e);
 void engine_unlock(kl_engine *e);
 
+/* Give back what caches hold and can read again (SQLite's page cache, which otherwise keeps
+ * up to 2 MB of pages after a burst of requests). For a quiet moment: nothing is lost. */
+void engine_release_memory(kl_engine *e);
+
 #endif

@@ -115,6 +115,8 @@ static void assert_defaults(const kl_config *c)
     assert_int_equal(c->max_header_bytes, 16 * 1024);
     assert_int_equal(c->request_timeout, 60);
     assert_int_equal(c->websocket_idle_timeout, 60);
+    assert_int_equal(c->request_head_timeout, 10);
+    assert_int_equal(c->max_connections_per_peer, 64);
     assert_int_equal(c->n_listeners, 1);
     assert_string_equal(c->listeners[0].address, "http:///var/run/kleened.sock");
     assert_int_equal(c->listeners[0].kind, KL_LISTEN_UNIX);
@@ -192,6 +194,8 @@ static void test_every_key(void **state)
              "max_header_bytes: 8192\n"
              "request_timeout: 5\n"
              "websocket_idle_timeout: 7\n"
+             "request_head_timeout: 3\n"
+             "max_connections_per_peer: 9\n"
              "nat_if: eth0\n"
              "api_listening_sockets:\n"
              "  - address: http:///run/k.sock\n"
@@ -209,6 +213,8 @@ static void test_every_key(void **state)
     assert_int_equal(c.max_header_bytes, 8192);
     assert_int_equal(c.request_timeout, 5);
     assert_int_equal(c.websocket_idle_timeout, 7);
+    assert_int_equal(c.request_head_timeout, 3);
+    assert_int_equal(c.max_connections_per_peer, 9);
     assert_string_equal(c.nat_if, "eth0");
     assert_int_equal(c.n_listeners, 2);
     assert_int_equal(c.listeners[0].kind, KL_LISTEN_UNIX);
@@ -220,7 +226,7 @@ static void test_every_key(void **state)
     assert_non_null(c.warnings);
     assert_int_equal(strv_len(c.warnings), 1);
     assert_string_equal(c.warnings[0],
-                        "t.yaml:16: api_listening_sockets[1]: 'http://[::1]:8080/' is plain TCP "
+                        "t.yaml:18: api_listening_sockets[1]: 'http://[::1]:8080/' is plain TCP "
                         "without TLS: anyone who can reach it controls kleened");
     kl_config_free(&c);
 }
@@ -283,6 +289,10 @@ static void test_errors(void **state)
               "t.yaml:1: key 'max_header_bytes': must be between 1024 and 1048576");
     parse_err("websocket_idle_timeout: 0\n",
               "t.yaml:1: key 'websocket_idle_timeout': must be between 1 and 86400");
+    parse_err("request_head_timeout: 3601\n",
+              "t.yaml:1: key 'request_head_timeout': must be between 1 and 3600");
+    parse_err("max_connections_per_peer: 0\n",
+              "t.yaml:1: key 'max_connections_per_peer': must be between 1 and 1024");
     parse_err("request_timeout: 0\n",
               "t.yaml:1: key 'request_timeout': must be between 1 and 86400");
     parse_err("request_timeout: {}\n",
