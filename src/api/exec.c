@@ -1,16 +1,20 @@
 /* Exec instances over the API (API.md §6 Exec, §7.3, §8.2), container stop (§6 Containers)
  * and the container log (ours, docs/api.md).
  *
- * The /exec/start WebSocket relays in both directions in the session's thread: it polls the
- * monitor stream and the client socket, sends output as text frames, writes every client
- * text/binary frame to the process's stdin (or pty). A client that goes away (or stays silent
- * past the idle timeout) stops the process with SIGTERM, like the original (decision 18). */
+ * The /exec/start WebSocket relays the engine's exec stream (exec.h) in both directions in
+ * the session's thread: it polls the stream and the client socket, sends output as text
+ * frames (or, with our opt-in `multiplex`, as binary frames that name the stream), writes
+ * every client frame to the process's stdin (with `multiplex`: binary frames; text frames are
+ * control messages: end of input, terminal size). A client that goes away (or stays silent
+ * past the idle timeout) stops the process with SIGTERM, like the original (decision 18).
+ *
+ * It must not: reach past the engine (host/) for the stream. */
 #include "api/handlers.h"
 #include "api/schema.h"
 #include "api/wsession.h"
 #include "engine/engine.h"
 #include "engine/exec.h"
-#include "host/monitor.h"
+#include "lib/buf.h"
 #include "lib/cleanup.h"
 #include "lib/jsonx.h"
 #include "lib/log.h"
@@ -54,8 +58,10 @@ void api_containers_stop(api_request *req, api_response *res)
 typedef struct log_stream {
     exec_log *log;
     int client_fd;
-    const unsigned char *pending;
-    size_t pending_len;
+    bool want[3]; /* by EXEC_STDOUT, EXEC_STDERR */
+    bool multiplex;
+    kl_buf pending;
+    size_t pending_off;
 } log_stream;
 
 static bool client_gone(int fd)
@@ -66,14 +72,33 @@ static bool client_gone(int fd)
     return poll(&pf, 1, 0) > 0 && (pf.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
+/* Multiplexed: an 8-byte header (the stream: 1 stdout, 2 stderr; three zero bytes; the
+ * length, 32 bits big-endian) before each entry's bytes. */
+static void log_stream_put(log_stream *ls, const exec_log_entry *en)
+{
+    if (ls->multiplex) {
+        unsigned char h[8] = {(unsigned char)en->stream,
+                              0,
+                              0,
+                              0,
+                              (unsigned char)(en->len >> 24),
+                              (unsigned char)(en->len >> 16),
+                              (unsigned char)(en->len >> 8),
+                              (unsigned char)en->len};
+        kl_buf_append(&ls->pending, h, sizeof(h));
+    }
+    kl_buf_append(&ls->pending, en->data, en->len);
+}
+
 static ssize_t log_stream_read(void *ctx, char *buf, size_t max)
 {
     log_stream *ls = ctx;
-    while (!ls->pending_len) {
-        const void *data;
-        size_t len;
+    while (ls->pending_off >= ls->pending.len) {
+        kl_buf_reset(&ls->pending);
+        ls->pending_off = 0;
+        exec_log_entry en;
         kl_error err = KL_ERROR_INIT;
-        int r = exec_log_read(ls->log, &data, &len, 1000, &err);
+        int r = exec_log_read(ls->log, &en, 1000, &err);
         if (r == 0)
             return API_STREAM_END;
         if (r == -2) {
@@ -85,13 +110,13 @@ static ssize_t log_stream_read(void *ctx, char *buf, size_t max)
             log_info("container log: %s", err.msg);
             return API_STREAM_ERROR;
         }
-        ls->pending = data;
-        ls->pending_len = len;
+        if (en.len && ls->want[en.stream == EXEC_STDERR ? EXEC_STDERR : EXEC_STDOUT])
+            log_stream_put(ls, &en);
     }
-    size_t n = ls->pending_len < max ? ls->pending_len : max;
-    memcpy(buf, ls->pending, n);
-    ls->pending += n;
-    ls->pending_len -= n;
+    size_t left = ls->pending.len - ls->pending_off;
+    size_t n = left < max ? left : max;
+    memcpy(buf, ls->pending.data + ls->pending_off, n);
+    ls->pending_off += n;
     return (ssize_t)n;
 }
 
@@ -99,6 +124,7 @@ static void log_stream_free(void *ctx)
 {
     log_stream *ls = ctx;
     exec_log_close(ls->log);
+    kl_buf_free(&ls->pending);
     free(ls);
 }
 
@@ -113,26 +139,70 @@ void api_containers_logs(api_request *req, api_response *res)
     log_stream *ls = xcalloc(1, sizeof(*ls));
     ls->log = l;
     ls->client_fd = req->client_fd;
-    api_reply_stream(res, 200, "application/octet-stream", log_stream_read, ls, log_stream_free);
+    ls->want[EXEC_STDOUT] = jx_bool(req->query, "stdout", true);
+    ls->want[EXEC_STDERR] = jx_bool(req->query, "stderr", true);
+    ls->multiplex = jx_bool(req->query, "multiplex", false);
+    api_reply_stream(res, 200,
+                     ls->multiplex ? "application/vnd.kleene.multiplexed-stream"
+                                   : "application/octet-stream",
+                     log_stream_read, ls, log_stream_free);
 }
 
 /* ---- WebSocket exec start (API.md 7.3) ---------------------------------------------- */
 
-/* The client went away while attached: stop the process (API.md §7.3 step 6). */
-static void stop_abandoned(kl_engine *e, const char *exec_id)
+/* An output chunk to the client: as it is in a text frame (the original's protocol), or with
+ * multiplex a binary frame whose first byte is the stream. */
+static int send_output(api_ws_session *s, bool multiplex, int stream, const void *data, size_t len)
 {
-    kl_error err = KL_ERROR_INIT;
-    log_info("exec %s: the attached client went away, stopping the process", exec_id);
-    if (exec_stop(e, exec_id, false, false, &err) < 0)
-        log_info("exec %s: stopping: %s", exec_id, err.msg);
+    if (!multiplex)
+        return api_ws_send_text(s, data, len);
+    _cleanup_buf_ kl_buf b = KL_BUF_INIT;
+    unsigned char tag = (unsigned char)stream;
+    kl_buf_reserve(&b, len + 1);
+    kl_buf_append(&b, &tag, 1);
+    kl_buf_append(&b, data, len);
+    return api_ws_send_binary(s, b.data, b.len);
 }
 
-/* Relay until the process ends (1, with exit_code and container_running set) or the client is gone
- * (0). */
-static int relay(api_ws_session *s, host_monitor *m, int *exit_code, bool *container_running)
+/* A control message of a multiplexed session (docs/api.md). 0, or -1 with *why set when it is
+ * not one we know. */
+static int control(exec_stream *st, const kl_ws_message *msg, const char **why)
+{
+    _cleanup_json_ json_t *j = json_loadb((const char *)msg->data, msg->len, 0, NULL);
+    const char *type = jx_str(j, "msg_type", NULL);
+    kl_error err = KL_ERROR_INIT;
+    if (!json_is_object(j) || !type) {
+        *why = "invalid control message: not a JSON object with a msg_type";
+        return -1;
+    }
+    if (strcmp(type, "close_stdin") == 0) {
+        if (exec_stream_close_stdin(st, &err) < 0)
+            log_debug("exec %s: close stdin: %s", exec_stream_exec_id(st), err.msg);
+        return 0;
+    }
+    if (strcmp(type, "resize") == 0) {
+        json_t *rows = json_object_get(j, "rows"), *cols = json_object_get(j, "cols");
+        if (!json_is_integer(rows) || !json_is_integer(cols) || json_integer_value(rows) < 1 ||
+            json_integer_value(rows) > 65535 || json_integer_value(cols) < 1 ||
+            json_integer_value(cols) > 65535) {
+            *why = "invalid control message: resize needs rows and cols (1-65535)";
+            return -1;
+        }
+        if (exec_stream_resize(st, (unsigned)json_integer_value(rows),
+                               (unsigned)json_integer_value(cols), &err) < 0)
+            log_debug("exec %s: resize: %s", exec_stream_exec_id(st), err.msg);
+        return 0;
+    }
+    *why = "invalid control message: unknown msg_type";
+    return -1;
+}
+
+/* Relay until the process ends (1) or the client is gone (0); -1 after closing the session
+ * for a control message we do not understand. */
+static int relay(api_ws_session *s, exec_stream *st, bool multiplex)
 {
     for (;;) {
-        struct pollfd pf[2] = {{.fd = host_monitor_fd(m), .events = POLLIN},
+        struct pollfd pf[2] = {{.fd = exec_stream_fd(st), .events = POLLIN},
                                {.fd = api_ws_fd(s), .events = POLLIN}};
         int timeout = api_ws_has_pending_input(s) ? 0 : 1000;
         int n = poll(pf, 2, timeout);
@@ -141,19 +211,12 @@ static int relay(api_ws_session *s, host_monitor *m, int *exit_code, bool *conta
         if (n > 0 && (pf[0].revents & (POLLIN | POLLHUP | POLLERR))) {
             const void *data;
             size_t len;
+            int stream;
             kl_error err = KL_ERROR_INIT;
-            int r =
-                host_monitor_stream_recv(m, &data, &len, exit_code, container_running, 1000, &err);
+            int r = exec_stream_read(st, &stream, &data, &len, 1000, &err);
             if (r == 0)
                 return 1;
-            if (r < 0) {
-                /* The monitor is gone without an end frame: the container died with it. */
-                log_warn("exec stream: %s", err.msg);
-                *exit_code = 137;
-                *container_running = false;
-                return 1;
-            }
-            if (len && api_ws_send_text(s, data, len) < 0)
+            if (r == 1 && len && send_output(s, multiplex, stream, data, len) < 0)
                 return 0;
         }
         /* Also on a timeout: recv enforces the session's idle timeout. */
@@ -164,10 +227,18 @@ static int relay(api_ws_session *s, host_monitor *m, int *exit_code, bool *conta
                 return 0;
             if (r == 0)
                 break;
+            kl_error err = KL_ERROR_INIT;
+            if (multiplex && msg.opcode == KL_WS_OP_TEXT) {
+                const char *why = NULL;
+                if (control(st, &msg, &why) < 0) {
+                    api_ws_close(s, KL_WS_CLOSE_PROTOCOL_ERROR, "error", why, "");
+                    return -1;
+                }
+                continue;
+            }
             if (msg.opcode != KL_WS_OP_TEXT && msg.opcode != KL_WS_OP_BINARY)
                 continue;
-            kl_error err = KL_ERROR_INIT;
-            if (msg.len && host_monitor_stream_input(m, msg.data, msg.len, &err) < 0)
+            if (exec_stream_write(st, msg.data, msg.len, &err) < 0)
                 log_debug("exec stream: input: %s", err.msg);
         }
     }
@@ -187,9 +258,18 @@ void api_exec_start(api_ws_session *s, json_t *config)
     kl_engine *e = api_ws_ctx(s)->engine;
     const char *exec_id = jx_str(cfg, "exec_id", "");
     bool attach = jx_bool(cfg, "attach", false);
-    exec_started st;
+    bool start_container = jx_bool(cfg, "start_container", false);
     kl_error err = KL_ERROR_INIT;
-    if (exec_start(e, exec_id, attach, jx_bool(cfg, "start_container", false), &st, &err) < 0) {
+    exec_stream *st = NULL;
+    int r;
+    if (attach) {
+        st = exec_stream_open(e, exec_id, start_container, &err);
+        r = st ? 0 : -1;
+    } else {
+        exec_started started;
+        r = exec_start(e, exec_id, false, start_container, &started, &err);
+    }
+    if (r < 0) {
         log_info("exec %s: start failed: %s", exec_id, err.msg);
         _cleanup_free_ char *t = xasprintf("error: %s", err.msg);
         api_ws_send_text(s, t, strlen(t));
@@ -201,25 +281,17 @@ void api_exec_start(api_ws_session *s, json_t *config)
                      "succesfully started execution instance in detached mode", "");
         return;
     }
-    host_monitor *m = st.stream;
-    int code = -1;
-    bool running = false;
-    int r = api_ws_send_message(s, "starting", "", "") < 0 ? 0 : relay(s, m, &code, &running);
-    host_monitor_close(m);
-    if (r == 0) {
-        stop_abandoned(e, exec_id);
-        if (st.started_container)
-            exec_release_rootfs(e, st.container_id);
-        return;
+    bool multiplex = jx_bool(cfg, "multiplex", false);
+    if (api_ws_send_message(s, "starting", "", "") == 0 && relay(s, st, multiplex) == 1) {
+        int code;
+        bool running;
+        exec_stream_exit(st, &code, &running);
+        _cleanup_free_ char *msg =
+            running ? xasprintf("%s has exited with exit-code %d", exec_id, code)
+                    : xasprintf("executable %s and its container exited with exit-code %d", exec_id,
+                                code);
+        api_ws_close(s, KL_WS_CLOSE_NORMAL, "closing", msg, "");
     }
-    exec_ended(e, exec_id, code);
-    _cleanup_free_ char *msg =
-        running
-            ? xasprintf("%s has exited with exit-code %d", exec_id, code)
-            : xasprintf("executable %s and its container exited with exit-code %d", exec_id, code);
-    api_ws_close(s, KL_WS_CLOSE_NORMAL, "closing", msg, "");
-    exec_after_end(e, exec_id, running);
-    /* After the reply: the unmount (most of a millisecond) is off the client's path. */
-    if (st.started_container)
-        exec_release_rootfs(e, st.container_id);
+    /* After the reply: what follows the end is off the client's path. */
+    exec_stream_close(st);
 }

@@ -144,6 +144,9 @@ static const kl_schema_field exec_start_config_fields[] = {
     {.name = "exec_id", .value = T_STRING(), .is_required = true},
     {.name = "attach", .value = T_BOOL(), .is_required = true},
     {.name = "start_container", .value = T_BOOL(), .is_required = true},
+    /* ours (docs/api.md): output frames that tell stdout from stderr, control messages
+     * (end of input, terminal size) from the client */
+    {.name = "multiplex", .value = T_BOOL()},
 };
 SCHEMA(schema_exec_start_config, "ExecStartConfig", exec_start_config_fields, false);
 
@@ -223,9 +226,13 @@ static const kl_schema_field query_exec_stop_fields[] = {
 };
 SCHEMA(schema_query_exec_stop, "ExecStopQuery", query_exec_stop_fields, true);
 
-/* ours (docs/api.md): GET /containers/{id}/logs?follow=bool */
+/* ours (docs/api.md): GET /containers/{id}/logs?follow=bool&stdout=bool&stderr=bool
+ * &multiplex=bool */
 static const kl_schema_field query_container_logs_fields[] = {
     {.name = "follow", .value = T_BOOL()},
+    {.name = "stdout", .value = T_BOOL()},
+    {.name = "stderr", .value = T_BOOL()},
+    {.name = "multiplex", .value = T_BOOL()},
 };
 SCHEMA(schema_query_container_logs, "ContainerLogsQuery", query_container_logs_fields, true);
 

@@ -66,6 +66,14 @@ int api_ws_send_text(api_ws_session *s, const void *data, size_t n)
     return kl_ws_conn_send_text(s->conn, data, n, &err) < 0 ? -1 : 0;
 }
 
+int api_ws_send_binary(api_ws_session *s, const void *data, size_t n)
+{
+    kl_error err = KL_ERROR_INIT;
+    if (s->closed)
+        return -1;
+    return kl_ws_conn_send_binary(s->conn, data, n, &err) < 0 ? -1 : 0;
+}
+
 int api_ws_send_message(api_ws_session *s, const char *msg_type, const char *message,
                         const char *data)
 {

@@ -28,6 +28,8 @@ char *api_ws_message_json(const char *msg_type, const char *message, const char 
 
 /* Output frame (raw bytes as a text frame, like the original). -1 when the client is gone. */
 int api_ws_send_text(api_ws_session *s, const void *data, size_t n);
+/* A binary frame (ours: the multiplexed exec output of docs/api.md). */
+int api_ws_send_binary(api_ws_session *s, const void *data, size_t n);
 int api_ws_send_message(api_ws_session *s, const char *msg_type, const char *message,
                         const char *data);
 /* Close with a JSON reason (shortened to fit a control frame) and wait briefly for the peer's

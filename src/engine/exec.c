@@ -26,6 +26,7 @@
 #include "lib/id.h"
 #include "lib/jsonx.h"
 #include "lib/log.h"
+#include "lib/logrec.h"
 #include "lib/xalloc.h"
 
 /* ---- merge ------------------------------------------------------------------------------ */
@@ -485,6 +486,116 @@ void exec_ended(kl_engine *e, const char *exec_id, int exit_code)
     mark_exited(e, exec_id, exit_code);
 }
 
+/* ---- the exec stream -------------------------------------------------------------------- */
+
+struct exec_stream {
+    kl_engine *e;
+    host_monitor *m;
+    char exec_id[13];
+    char container_id[13];
+    bool started_container;
+    bool has_ended, container_running;
+    int exit_code;
+};
+
+exec_stream *exec_stream_open(kl_engine *e, const char *exec_id, bool start_container,
+                              kl_error *err)
+{
+    exec_started st;
+    if (exec_start(e, exec_id, true, start_container, &st, err) < 0)
+        return NULL;
+    exec_stream *s = xcalloc(1, sizeof(*s));
+    s->e = e;
+    s->m = st.stream;
+    snprintf(s->exec_id, sizeof(s->exec_id), "%s", exec_id);
+    snprintf(s->container_id, sizeof(s->container_id), "%s", st.container_id);
+    s->started_container = st.started_container;
+    s->exit_code = -1;
+    return s;
+}
+
+int exec_stream_fd(const exec_stream *s)
+{
+    return host_monitor_fd(s->m);
+}
+
+const char *exec_stream_exec_id(const exec_stream *s)
+{
+    return s->exec_id;
+}
+
+int exec_stream_read(exec_stream *s, int *stream, const void **data, size_t *len, int timeout_ms,
+                     kl_error *err)
+{
+    (void)err;
+    if (s->has_ended)
+        return 0;
+    int which = HOST_STREAM_STDOUT;
+    kl_error e2 = KL_ERROR_INIT;
+    int r = host_monitor_stream_read(s->m, &which, data, len, &s->exit_code, &s->container_running,
+                                     timeout_ms, &e2);
+    if (r == 1) {
+        *stream = which == HOST_STREAM_STDERR ? EXEC_STDERR : EXEC_STDOUT;
+        return 1;
+    }
+    if (r < 0 && e2.code == ETIMEDOUT)
+        return -2;
+    if (r < 0) {
+        /* The monitor is gone without an end frame: the container died with it. */
+        log_warn("exec %s: stream: %s", s->exec_id, e2.msg);
+        s->exit_code = 137;
+        s->container_running = false;
+    }
+    s->has_ended = true;
+    exec_ended(s->e, s->exec_id, s->exit_code);
+    return 0;
+}
+
+int exec_stream_write(exec_stream *s, const void *data, size_t len, kl_error *err)
+{
+    return len ? host_monitor_stream_input(s->m, data, len, err) : 0;
+}
+
+int exec_stream_close_stdin(exec_stream *s, kl_error *err)
+{
+    return host_monitor_stream_close_input(s->m, err);
+}
+
+int exec_stream_resize(exec_stream *s, unsigned rows, unsigned cols, kl_error *err)
+{
+    if (rows < 1 || rows > 65535 || cols < 1 || cols > 65535)
+        return kl_error_set(err, EINVAL, "terminal size %ux%u out of range", rows, cols);
+    return host_monitor_stream_resize(s->m, (unsigned short)rows, (unsigned short)cols, err);
+}
+
+bool exec_stream_exit(const exec_stream *s, int *exit_code, bool *container_running)
+{
+    if (!s->has_ended)
+        return false;
+    *exit_code = s->exit_code;
+    *container_running = s->container_running;
+    return true;
+}
+
+void exec_stream_close(exec_stream *s)
+{
+    if (!s)
+        return;
+    host_monitor_close(s->m);
+    if (s->has_ended) {
+        exec_after_end(s->e, s->exec_id, s->container_running);
+    } else {
+        kl_error err = KL_ERROR_INIT;
+        log_info("exec %s: the attached client went away, stopping the process", s->exec_id);
+        if (exec_stop(s->e, s->exec_id, false, false, &err) < 0)
+            log_info("exec %s: stopping: %s", s->exec_id, err.msg);
+    }
+    /* After the reply: the unmount (most of a millisecond) is off the client's path. */
+    if (s->started_container)
+        exec_release_rootfs(s->e, s->container_id);
+    free(s);
+}
+
 void exec_container_ended(kl_engine *e, const char *container_id)
 {
     if (networks_container_is_wired(e, container_id))
@@ -640,6 +751,9 @@ int exec_stop(kl_engine *e, const char *exec_id, bool force_stop, bool stop_cont
 struct exec_log {
     host_monitor *m;
     int fd;
+    bool at_end;
+    kl_logrec_reader reader;
+    kl_logrec rec;
     char buf[65536];
 };
 
@@ -655,6 +769,7 @@ exec_log *exec_log_open(kl_engine *e, const char *ident, bool follow, kl_error *
     container_record_clear(&c);
     exec_log *l = xcalloc(1, sizeof(*l));
     l->fd = -1;
+    l->reader = (kl_logrec_reader)KL_LOGREC_READER_INIT;
     kl_error ignored = KL_ERROR_INIT;
     l->m = host_monitor_connect(run_dir, &ignored);
     if (l->m) {
@@ -674,19 +789,24 @@ exec_log *exec_log_open(kl_engine *e, const char *ident, bool follow, kl_error *
     return l; /* never started: an empty log */
 }
 
-int exec_log_read(exec_log *l, const void **data, size_t *len, int timeout_ms, kl_error *err)
+/* More bytes of the log into the reader: 1 = some, 0 = the end, -1/-2 as exec_log_read. */
+static int log_fill(exec_log *l, int timeout_ms, kl_error *err)
 {
     if (l->m) {
         int code;
         bool running;
+        const void *data;
+        size_t len;
         kl_error e2 = KL_ERROR_INIT;
-        int r = host_monitor_stream_recv(l->m, data, len, &code, &running, timeout_ms, &e2);
+        int r = host_monitor_stream_recv(l->m, &data, &len, &code, &running, timeout_ms, &e2);
         if (r < 0 && e2.code == ETIMEDOUT)
             return -2;
         if (r < 0 && e2.code == ECONNRESET)
             return 0; /* the monitor ended with the container */
         if (r < 0)
             *err = e2;
+        if (r == 1)
+            kl_logrec_reader_feed(&l->reader, data, len);
         return r;
     }
     if (l->fd < 0)
@@ -694,9 +814,29 @@ int exec_log_read(exec_log *l, const void **data, size_t *len, int timeout_ms, k
     ssize_t n = KL_RETRY_EINTR(read(l->fd, l->buf, sizeof(l->buf)));
     if (n < 0)
         return kl_error_errno(err, errno, "reading the container log");
-    *data = l->buf;
-    *len = (size_t)n;
+    kl_logrec_reader_feed(&l->reader, l->buf, (size_t)n);
     return n > 0 ? 1 : 0;
+}
+
+int exec_log_read(exec_log *l, exec_log_entry *out, int timeout_ms, kl_error *err)
+{
+    for (;;) {
+        if (kl_logrec_reader_next(&l->reader, l->at_end, &l->rec) == 1) {
+            *out = (exec_log_entry){.stream = l->rec.stream == KL_STREAM_STDERR ? EXEC_STDERR
+                                                                                : EXEC_STDOUT,
+                                    .time = l->rec.time,
+                                    .data = l->rec.data,
+                                    .len = l->rec.len};
+            return 1;
+        }
+        if (l->at_end)
+            return 0;
+        int r = log_fill(l, timeout_ms, err);
+        if (r == 0)
+            l->at_end = true; /* a last line without newline is still to be returned */
+        else if (r < 0)
+            return r;
+    }
 }
 
 void exec_log_close(exec_log *l)
@@ -707,6 +847,7 @@ void exec_log_close(exec_log *l)
         host_monitor_close(l->m);
     if (l->fd >= 0)
         close(l->fd);
+    kl_logrec_reader_free(&l->reader);
     free(l);
 }
 

@@ -81,6 +81,41 @@ int exec_start(kl_engine *e, const char *exec_id, bool attach, bool start_contai
 
 /* An attached stream ended with exit_code: the instance is gone. */
 void exec_ended(kl_engine *e, const char *exec_id, int exit_code);
+
+/* ---- the exec stream --------------------------------------------------------------------
+ * The I/O of an attached exec instance as one engine object, which every door relays (the
+ * Kleene /exec/start WebSocket; Docker's hijacked attach/exec connections): no door touches
+ * the host layer. One thread uses a stream at a time. */
+typedef struct exec_stream exec_stream;
+
+enum { EXEC_STDOUT = 1, EXEC_STDERR = 2 };
+
+/* Start exec instance exec_id attached (the errors of exec_start) and return its stream. */
+exec_stream *exec_stream_open(kl_engine *e, const char *exec_id, bool start_container,
+                              kl_error *err);
+/* An fd to poll for readability before exec_stream_read. */
+int exec_stream_fd(const exec_stream *s);
+/* 1 = output of *stream (EXEC_STDOUT, EXEC_STDERR; a tty's output is stdout), *data and *len
+ * valid until the next call; 0 = the process has ended (exec_stream_exit; the instance is
+ * recorded as ended); -2 = nothing within timeout_ms. A lost monitor counts as an end with
+ * exit code 137, its container gone. */
+int exec_stream_read(exec_stream *s, int *stream, const void **data, size_t *len, int timeout_ms,
+                     kl_error *err);
+/* Input for the process's stdin (or terminal). */
+int exec_stream_write(exec_stream *s, const void *data, size_t len, kl_error *err);
+/* End of input: the process reads EOF once what was written before has been read (with a
+ * tty: the terminal's EOF character). */
+int exec_stream_close_stdin(exec_stream *s, kl_error *err);
+/* The terminal's size (TIOCSWINSZ on the process's pty; nothing without a tty). */
+int exec_stream_resize(exec_stream *s, unsigned rows, unsigned cols, kl_error *err);
+/* After exec_stream_read returned 0: true, with the exit code and whether the container
+ * still runs. */
+bool exec_stream_exit(const exec_stream *s, int *exit_code, bool *container_running);
+const char *exec_stream_exec_id(const exec_stream *s);
+/* Ended: bring the container's dependents up to date and release its rootfs (off the
+ * client's path: call it after the reply). Not ended (the client went away): stop the
+ * process (SIGTERM, API.md §7.3 step 6). Frees s (NULL is fine). */
+void exec_stream_close(exec_stream *s);
 /* The container has ended: bring what depends on it up to date (its network endpoints and
  * the firewall). exec_after_end does it for the container of an exec whose end reported
  * container_running=false; call both off the reply path. */
@@ -110,9 +145,17 @@ int exec_container_stop(kl_engine *e, const char *ident, char id_out[13], kl_err
  * runs (follow: until it ends), else from <run_dir>/container.log. */
 typedef struct exec_log exec_log;
 exec_log *exec_log_open(kl_engine *e, const char *ident, bool follow, kl_error *err);
-/* 1 = data (*data valid until the next call), 0 = end, -1 = error, -2 = timeout (nothing
+/* One line (or part of a line) of the log: its stream (EXEC_STDOUT, EXEC_STDERR), the time
+ * it was written ("" for lines logged before times were kept) and its bytes. */
+typedef struct exec_log_entry {
+    int stream;
+    const char *time;
+    const void *data;
+    size_t len;
+} exec_log_entry;
+/* 1 = an entry (valid until the next call), 0 = end, -1 = error, -2 = timeout (nothing
  * arrived within timeout_ms; only while following a running container). */
-int exec_log_read(exec_log *l, const void **data, size_t *len, int timeout_ms, kl_error *err);
+int exec_log_read(exec_log *l, exec_log_entry *out, int timeout_ms, kl_error *err);
 void exec_log_close(exec_log *l);
 
 /* kleened start-up: instances whose process ended while kleened was away are marked ended

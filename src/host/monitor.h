@@ -75,8 +75,13 @@ int host_monitor_exec(host_monitor *m, const host_monitor_exec_spec *spec, bool 
  * 1 MiB). */
 int host_monitor_attach(host_monitor *m, const char *exec_id, kl_error *err);
 
-/* Stream mode. recv: 1 = output (*data, *len valid until the next call), 0 = the process ended
- * (*exit_code, *container_running set), -1 = error. */
+/* Stream mode. read: 1 = output of *stream (HOST_STREAM_*; a pty's output is stdout; *data,
+ * *len valid until the next call), 0 = the process ended (*exit_code, *container_running set),
+ * -1 = error. recv: the same without telling the stream. */
+enum { HOST_STREAM_STDOUT = 1, HOST_STREAM_STDERR = 2 };
+int host_monitor_stream_read(host_monitor *m, int *stream, const void **data, size_t *len,
+                             int *exit_code, bool *container_running, int timeout_ms,
+                             kl_error *err);
 int host_monitor_stream_recv(host_monitor *m, const void **data, size_t *len, int *exit_code,
                              bool *container_running, int timeout_ms, kl_error *err);
 int host_monitor_stream_input(host_monitor *m, const void *data, size_t len, kl_error *err);
@@ -92,7 +97,8 @@ int host_monitor_kill(host_monitor *m, const char *exec_id, int sig, kl_error *e
  * has ended, with the main process's exit code. */
 int host_monitor_stop(host_monitor *m, int grace_ms, int *exit_code, kl_error *err);
 
-/* The container log (the main process's output). follow=true keeps streaming new output
+/* The container log (the main process's output) as log records (lib/logrec.h), the content
+ * of container.log and then, with follow=true, the records of new output as they are written,
  * through host_monitor_stream_recv until the container ends. */
 int host_monitor_log(host_monitor *m, bool follow, kl_error *err);
 

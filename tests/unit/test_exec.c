@@ -402,22 +402,34 @@ static void test_log_of_stopped_container(void **state)
     /* never started: empty */
     exec_log *l = exec_log_open(g_engine, CID, true, &err);
     assert_non_null(l);
-    const void *data;
-    size_t len;
-    assert_int_equal(exec_log_read(l, &data, &len, 100, &err), 0);
+    exec_log_entry en;
+    assert_int_equal(exec_log_read(l, &en, 100, &err), 0);
     exec_log_close(l);
 
-    /* stopped: the file the monitor left */
+    /* stopped: the file the monitor left; a line of a log from before records is stdout */
     _cleanup_free_ char *dir = containers_run_dir(g_engine, CID);
     _cleanup_free_ char *cmd =
-        xasprintf("mkdir -p '%s' && printf 'hello\\nworld\\n' > '%s/container.log'", dir, dir);
+        xasprintf("mkdir -p '%s' && printf 'hello\\n2026-12-07T10:13:01.123456Z stderr F oops\\n"
+                  "2026-12-07T10:13:02.000001Z stdout P world' > '%s/container.log'",
+                  dir, dir);
     assert_int_equal(system(cmd), 0);
     l = exec_log_open(g_engine, CID, true, &err);
     assert_non_null(l);
-    assert_int_equal(exec_log_read(l, &data, &len, 100, &err), 1);
-    assert_int_equal(len, 12);
-    assert_memory_equal(data, "hello\nworld\n", 12);
-    assert_int_equal(exec_log_read(l, &data, &len, 100, &err), 0);
+    assert_int_equal(exec_log_read(l, &en, 100, &err), 1);
+    assert_int_equal(en.stream, EXEC_STDOUT);
+    assert_string_equal(en.time, "");
+    assert_int_equal(en.len, 6);
+    assert_memory_equal(en.data, "hello\n", 6);
+    assert_int_equal(exec_log_read(l, &en, 100, &err), 1);
+    assert_int_equal(en.stream, EXEC_STDERR);
+    assert_string_equal(en.time, "2026-12-07T10:13:01.123456Z");
+    assert_int_equal(en.len, 5);
+    assert_memory_equal(en.data, "oops\n", 5);
+    /* a last line without its newline (a log cut short) reads as it is */
+    assert_int_equal(exec_log_read(l, &en, 100, &err), 1);
+    assert_int_equal(en.stream, EXEC_STDOUT);
+    assert_int_equal(en.len, 42);
+    assert_int_equal(exec_log_read(l, &en, 100, &err), 0);
     exec_log_close(l);
 }
 

@@ -23,6 +23,7 @@
 
 #include "host/monitor.h"
 #include "lib/jsonx.h"
+#include "lib/logrec.h"
 
 static char tmp[64];
 static char rootfs[128];
@@ -293,11 +294,16 @@ static void test_exec_and_stop(void **state)
     assert_true(running);
     host_monitor_close(m);
 
-    /* the log has the main output */
+    /* the log has the main output, as records (lib/logrec.h) */
     m = connect_ok(c.run_dir);
     assert_int_equal(host_monitor_log(m, false, &err), 0);
     assert_int_equal(drain(m, out, sizeof(out), &running), -1);
-    assert_string_equal(out, "started\n");
+    kl_logrec rec;
+    kl_logrec_decode((unsigned char *)out, strlen(out), &rec);
+    assert_int_equal(rec.stream, KL_STREAM_STDOUT);
+    assert_int_equal(strlen(rec.time), 27);
+    assert_int_equal(rec.len, 8);
+    assert_memory_equal(rec.data, "started\n", 8);
     assert_true(running);
     host_monitor_close(m);
 
@@ -312,7 +318,8 @@ static void test_exec_and_stop(void **state)
     const void *d;
     size_t len;
     assert_int_equal(host_monitor_stream_recv(lf, &d, &len, &code, &running, 5000, &err), 1);
-    assert_memory_equal(d, "started\n", 8); /* the follow request has been served */
+    assert_true(len > 18 && memcmp((const char *)d + len - 18, " stdout F started\n", 18) == 0);
+    /* the follow request has been served */
     stop_ok(&c, 2000, 143);
     assert_int_equal(drain(lf, out, sizeof(out), &running), 143);
     assert_string_equal(out, "");
@@ -378,8 +385,71 @@ static void test_log_cap(void **state)
     log[n] = '\0';
     assert_true(n <= 4096 && n >= 1024);
     assert_null(strstr(log, "line0\n"));
-    assert_true(n >= 9 && strcmp(log + n - 9, "line2999\n") == 0);
-    assert_true(strncmp(log, "line", 4) == 0); /* trimmed at a line start */
+    if (n < 19 || strcmp(log + n - 19, " stdout F line2999\n") != 0)
+        fail_msg("log ends with: %s", log + (n > 80 ? n - 80 : 0));
+    kl_logrec rec; /* trimmed at a record's start */
+    kl_logrec_decode((unsigned char *)log, (size_t)(strchr(log, '\n') + 1 - log), &rec);
+    assert_int_equal(strlen(rec.time), 27);
+    assert_true(strncmp((const char *)rec.data, "line", 4) == 0);
+}
+
+/* Without a tty, stdout and stderr stay apart: on the stream ('O'/'e' frames, also those kept
+ * for the first attach) and in the log (records per stream; a line without its newline is a
+ * partial record). */
+static void test_streams_apart(void **state)
+{
+    (void)state;
+    NEED_ROOT();
+    ctr c;
+    ctr_init(&c, "echo out1; echo err1 >&2; sleep 0.2; printf out2; sleep 0.2; echo err2 >&2",
+             false);
+    ctr_start(&c);
+    kl_error err = KL_ERROR_INIT;
+    host_monitor *m = connect_ok(c.run_dir);
+    assert_int_equal(host_monitor_attach(m, "main0", &err), 0);
+    char out[2][256] = {"", ""};
+    size_t n[2] = {0, 0};
+    for (;;) {
+        const void *d;
+        size_t len;
+        int code, stream;
+        bool running;
+        int r = host_monitor_stream_read(m, &stream, &d, &len, &code, &running, 10000, &err);
+        assert_true(r >= 0);
+        if (r == 0) {
+            assert_int_equal(code, 0);
+            break;
+        }
+        int i = stream == HOST_STREAM_STDERR ? 1 : 0;
+        assert_true(n[i] + len < sizeof(out[i]));
+        memcpy(out[i] + n[i], d, len);
+        n[i] += len;
+        out[i][n[i]] = '\0';
+    }
+    host_monitor_close(m);
+    assert_string_equal(out[0], "out1\nout2");
+    assert_string_equal(out[1], "err1\nerr2\n");
+    assert_ended(&c);
+
+    char p[256];
+    snprintf(p, sizeof(p), "%s/container.log", c.run_dir);
+    FILE *f = fopen(p, "r");
+    assert_non_null(f);
+    char line[256];
+    const char *want[][3] = {{"stdout", "F", "out1"},
+                             {"stderr", "F", "err1"},
+                             {"stdout", "P", "out2"},
+                             {"stderr", "F", "err2"}};
+    for (size_t i = 0; i < 4; i++) {
+        assert_non_null(fgets(line, sizeof(line), f));
+        char want_tail[64];
+        snprintf(want_tail, sizeof(want_tail), " %s %s %s\n", want[i][0], want[i][1], want[i][2]);
+        size_t l = strlen(line), w = strlen(want_tail);
+        if (l < w || strcmp(line + l - w, want_tail) != 0)
+            fail_msg("log line %zu: '%s', want '...%s'", i, line, want_tail);
+    }
+    assert_null(fgets(line, sizeof(line), f));
+    fclose(f);
 }
 
 static void test_survives_parent(void **state)
@@ -579,11 +649,12 @@ static void test_start_error(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_attached_start),  cmocka_unit_test(test_exec_and_stop),
-        cmocka_unit_test(test_stop_trapped),    cmocka_unit_test(test_log_cap),
-        cmocka_unit_test(test_survives_parent), cmocka_unit_test(test_unmount_on_exit),
-        cmocka_unit_test(test_caller_unmounts), cmocka_unit_test(test_start_error),
-        cmocka_unit_test(test_own_program),     cmocka_unit_test(test_double_start_busy),
+        cmocka_unit_test(test_attached_start),    cmocka_unit_test(test_exec_and_stop),
+        cmocka_unit_test(test_stop_trapped),      cmocka_unit_test(test_log_cap),
+        cmocka_unit_test(test_streams_apart),     cmocka_unit_test(test_survives_parent),
+        cmocka_unit_test(test_unmount_on_exit),   cmocka_unit_test(test_caller_unmounts),
+        cmocka_unit_test(test_start_error),       cmocka_unit_test(test_own_program),
+        cmocka_unit_test(test_double_start_busy),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

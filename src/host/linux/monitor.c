@@ -37,6 +37,7 @@
 #include "lib/buf.h"
 #include "lib/cleanup.h"
 #include "lib/jsonx.h"
+#include "lib/logrec.h"
 #include "lib/xalloc.h"
 
 #define DEFAULT_LOG_MAX (1u << 20)
@@ -48,11 +49,12 @@ typedef struct mon_exec {
     char *id;
     host_process proc;
     int pidfd;  /* ours (pidfd_open), -1 once reaped; the main exec uses the container's */
-    int out_fd; /* pty master or output pipe, -1 at EOF */
+    int out_fd; /* pty master or stdout pipe, -1 at EOF */
+    int err_fd; /* stderr pipe (none with a tty: the pty has both), -1 at EOF */
     int in_fd;  /* dup of the pty master or the stdin pipe, -1 when closed */
     bool tty, is_main, is_running, attached_once, end_deferred, close_input_after;
     int exit_code;  /* -1 while running */
-    kl_buf pending; /* output before the first attach, at most PENDING_MAX */
+    kl_buf pending; /* output frames ('O'/'e') before the first attach, ≤ PENDING_MAX bytes */
     kl_buf input;   /* client input not yet written */
 } mon_exec;
 
@@ -227,12 +229,12 @@ static void client_error(mon_client *c, const char *msg)
     client_send_json(c, MON_ERROR, json_pack("{s:s}", "error", msg));
 }
 
-static void client_output(mon_client *c, const void *data, size_t len)
+static void client_output(mon_client *c, char type, const void *data, size_t len)
 {
     const unsigned char *p = data;
     while (len) {
         size_t n = len > IO_CHUNK ? IO_CHUNK : len;
-        client_send(c, MON_OUTPUT, p, n);
+        client_send(c, type, p, n);
         p += n;
         len -= n;
     }
@@ -274,24 +276,38 @@ static mon_exec *exec_find(const char *id)
     return NULL;
 }
 
-/* Output of an exec process: to the log (main only), the attached clients, or kept for the
- * first attach. */
-static void exec_output(mon_exec *e, const void *data, size_t len)
+/* Output of an exec process on `stream` (KL_STREAM_*): to the attached clients as 'O'
+ * (stdout) or 'e' (stderr) frames, or kept for the first attach; the main process's also to
+ * the log and its followers, as log records (lib/logrec.h). */
+static void exec_output(mon_exec *e, int stream, const void *data, size_t len)
 {
+    char type = stream == KL_STREAM_STDERR ? MON_OUTPUT_ERR : MON_OUTPUT;
     bool sent = false;
     for (size_t i = 0; i < M.n_clients; i++) {
         mon_client *c = M.clients[i];
-        if (c->stream == e || (e->is_main && c->follows_log)) {
-            client_output(c, data, len);
-            sent = sent || c->stream == e;
+        if (c->stream == e) {
+            client_output(c, type, data, len);
+            sent = true;
         }
     }
-    if (!sent && !e->attached_once && e->pending.len < PENDING_MAX) {
-        size_t room = PENDING_MAX - e->pending.len;
-        kl_buf_append(&e->pending, data, len < room ? len : room);
+    if (!sent && !e->attached_once && e->pending.len + MON_HDR < PENDING_MAX) {
+        size_t room = PENDING_MAX - e->pending.len - MON_HDR;
+        size_t n = len < room ? len : room;
+        unsigned char h[MON_HDR];
+        mon_hdr_put(h, type, n);
+        kl_buf_append(&e->pending, h, MON_HDR);
+        kl_buf_append(&e->pending, data, n);
     }
-    if (e->is_main)
-        log_append(data, len);
+    if (!e->is_main)
+        return;
+    char now[32];
+    kl_time_now_iso(now);
+    _cleanup_buf_ kl_buf rec = KL_BUF_INIT;
+    kl_logrec_encode(&rec, stream, now, data, len);
+    for (size_t i = 0; i < M.n_clients; i++)
+        if (M.clients[i]->follows_log)
+            client_output(M.clients[i], MON_OUTPUT, rec.data, rec.len);
+    log_append(rec.data, rec.len);
 }
 
 static bool exec_is_backpressured(const mon_exec *e)
@@ -304,14 +320,15 @@ static bool exec_is_backpressured(const mon_exec *e)
     return false;
 }
 
-/* Read what the process has written; returns false at EOF (fd closed). With drain, read until
- * there is nothing more (the process has ended). */
-static bool exec_read(mon_exec *e, bool drain)
+/* Read what the process has written on one of its output fds (&e->out_fd or &e->err_fd);
+ * returns false at EOF (fd closed). With drain, read until there is nothing more. */
+static bool exec_read_fd(mon_exec *e, int *fd, bool drain)
 {
-    while (e->out_fd >= 0) {
-        ssize_t n = read(e->out_fd, M.io, sizeof(M.io));
+    int stream = fd == &e->err_fd ? KL_STREAM_STDERR : KL_STREAM_STDOUT;
+    while (*fd >= 0) {
+        ssize_t n = read(*fd, M.io, sizeof(M.io));
         if (n > 0) {
-            exec_output(e, M.io, (size_t)n);
+            exec_output(e, stream, M.io, (size_t)n);
             if (!drain)
                 return true;
             continue;
@@ -321,11 +338,18 @@ static bool exec_read(mon_exec *e, bool drain)
         if (n < 0 && errno == EAGAIN)
             return true;
         /* EOF, or EIO on a pty master whose slave side is gone */
-        close(e->out_fd);
-        e->out_fd = -1;
+        close(*fd);
+        *fd = -1;
         return false;
     }
     return false;
+}
+
+/* Both output fds, until there is nothing more (the process has ended). */
+static void exec_drain(mon_exec *e)
+{
+    exec_read_fd(e, &e->out_fd, true);
+    exec_read_fd(e, &e->err_fd, true);
 }
 
 static void exec_close_input(mon_exec *e)
@@ -369,8 +393,9 @@ static void attach(mon_client *c, mon_exec *e)
     c->stream = e;
     if (!e->attached_once) {
         e->attached_once = true;
-        client_output(c, e->pending.data, e->pending.len);
+        kl_buf_append(&c->out, e->pending.data, e->pending.len); /* whole frames */
         kl_buf_free(&e->pending);
+        client_flush(c);
     }
     if (!e->is_running && !e->end_deferred)
         exec_send_end(e, M.is_running);
@@ -402,7 +427,7 @@ static void exec_reaped(mon_exec *e, int code)
     if (e->pidfd >= 0)
         close(e->pidfd);
     e->pidfd = -1;
-    exec_read(e, true);
+    exec_drain(e);
     exec_close_input(e);
     host_process_release(&e->proc);
     if (container_is_ending(e))
@@ -426,20 +451,23 @@ static mon_exec *exec_new(const char *id, bool tty, bool is_main)
     e->id = xstrdup(id);
     e->tty = tty;
     e->is_main = is_main;
-    e->pidfd = e->out_fd = e->in_fd = -1;
+    e->pidfd = e->out_fd = e->err_fd = e->in_fd = -1;
     e->exit_code = -1;
     e->proc.pid = -1;
     e->proc.pty_fd = -1;
     return e;
 }
 
-/* Pipes or pty for a new process: *io = {stdin read end, output write end} for the child. */
-static int io_prepare(bool tty, int child[2], int ours[2], kl_error *err)
+/* Pipes for a new process without a tty (with one, the runtime makes the pty):
+ * child = {stdin read end, stdout write end, stderr write end},
+ * ours = {stdout read end, stdin write end, stderr read end}. */
+static int io_prepare(bool tty, int child[3], int ours[3], kl_error *err)
 {
-    child[0] = child[1] = ours[0] = ours[1] = -1;
+    for (int i = 0; i < 3; i++)
+        child[i] = ours[i] = -1;
     if (tty)
         return 0;
-    int in[2], out[2];
+    int in[2], out[2], er[2];
     if (pipe2(in, O_CLOEXEC) < 0)
         return kl_error_errno(err, errno, "pipe");
     if (pipe2(out, O_CLOEXEC) < 0) {
@@ -447,19 +475,32 @@ static int io_prepare(bool tty, int child[2], int ours[2], kl_error *err)
         close(in[1]);
         return kl_error_errno(err, errno, "pipe");
     }
+    if (pipe2(er, O_CLOEXEC) < 0) {
+        close(in[0]);
+        close(in[1]);
+        close(out[0]);
+        close(out[1]);
+        return kl_error_errno(err, errno, "pipe");
+    }
     child[0] = in[0];
     child[1] = out[1];
-    ours[0] = out[0]; /* output */
-    ours[1] = in[1];  /* input */
+    child[2] = er[1];
+    ours[0] = out[0]; /* stdout */
+    ours[1] = in[1];  /* stdin */
+    ours[2] = er[0];  /* stderr */
     return 0;
 }
 
-static void io_finish(mon_exec *e, int child[2], int ours[2])
+static void io_close(int fds[3])
 {
-    if (child[0] >= 0)
-        close(child[0]);
-    if (child[1] >= 0)
-        close(child[1]);
+    for (int i = 0; i < 3; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+}
+
+static void io_finish(mon_exec *e, int child[3], int ours[3])
+{
+    io_close(child);
     if (e->tty) {
         e->out_fd = e->proc.pty_fd;
         e->proc.pty_fd = -1;
@@ -468,9 +509,12 @@ static void io_finish(mon_exec *e, int child[2], int ours[2])
     } else {
         e->out_fd = ours[0];
         e->in_fd = ours[1];
+        e->err_fd = ours[2];
     }
     if (e->out_fd >= 0)
         set_nonblock(e->out_fd);
+    if (e->err_fd >= 0)
+        set_nonblock(e->err_fd);
     if (e->in_fd >= 0)
         set_nonblock(e->in_fd);
 }
@@ -496,7 +540,7 @@ static mon_exec *exec_start(json_t *req, kl_error *err)
         return kl_error_set(err, EINVAL, "exec: argv is empty"), NULL;
     bool tty = jx_bool(req, "tty", false);
     mon_exec *e = exec_new(id, tty, false);
-    int child[2], ours[2];
+    int child[3], ours[3];
     if (io_prepare(tty, child, ours, err) < 0) {
         free(e->id);
         free(e);
@@ -513,14 +557,10 @@ static mon_exec *exec_start(json_t *req, kl_error *err)
                          .tty_cols = (unsigned short)jx_int(req, "cols", 80),
                          .stdin_fd = child[0],
                          .stdout_fd = child[1],
-                         .stderr_fd = child[1]};
+                         .stderr_fd = child[2]};
     if (host_exec_start(&xs, &e->proc, err) < 0) {
-        for (int i = 0; i < 2; i++) {
-            if (child[i] >= 0)
-                close(child[i]);
-            if (ours[i] >= 0)
-                close(ours[i]);
-        }
+        io_close(child);
+        io_close(ours);
         host_process_release(&e->proc);
         free(e->id);
         free(e);
@@ -735,7 +775,7 @@ static __attribute__((noreturn)) void finish(int code)
         if (e->is_main) {
             e->exit_code = code;
             e->is_running = false;
-            exec_read(e, true);
+            exec_drain(e);
             continue;
         }
         if (e->is_running) {
@@ -745,7 +785,7 @@ static __attribute__((noreturn)) void finish(int code)
             e->end_deferred = true;
             e->exit_code = c2;
             e->is_running = false;
-            exec_read(e, true);
+            exec_drain(e);
         }
     }
     if (M.log_fd >= 0)
@@ -802,7 +842,7 @@ static __attribute__((noreturn)) void finish(int code)
 /* ---- the loop
  * ------------------------------------------------------------------------------------ */
 
-enum { PK_LISTEN, PK_CTR, PK_PID, PK_OUT, PK_IN, PK_CLIENT };
+enum { PK_LISTEN, PK_CTR, PK_PID, PK_OUT, PK_ERR, PK_IN, PK_CLIENT };
 
 static __attribute__((noreturn)) void loop(void)
 {
@@ -811,7 +851,7 @@ static __attribute__((noreturn)) void loop(void)
     void **obj = NULL;
     size_t cap = 0;
     for (;;) {
-        size_t need = 2 + 3 * M.n_execs + M.n_clients;
+        size_t need = 2 + 4 * M.n_execs + M.n_clients;
         if (need > cap) {
             cap = need * 2;
             pfd = xrealloc(pfd, cap * sizeof(*pfd));
@@ -831,8 +871,11 @@ static __attribute__((noreturn)) void loop(void)
             mon_exec *e = M.execs[i];
             if (e->pidfd >= 0)
                 ADD(e->pidfd, POLLIN, PK_PID, e);
-            if (e->out_fd >= 0 && !exec_is_backpressured(e))
+            bool is_backpressured = exec_is_backpressured(e);
+            if (e->out_fd >= 0 && !is_backpressured)
                 ADD(e->out_fd, POLLIN, PK_OUT, e);
+            if (e->err_fd >= 0 && !is_backpressured)
+                ADD(e->err_fd, POLLIN, PK_ERR, e);
             if (e->in_fd >= 0 && e->input.len)
                 ADD(e->in_fd, POLLOUT, PK_IN, e);
         }
@@ -875,7 +918,10 @@ static __attribute__((noreturn)) void loop(void)
                 exec_check(obj[i]);
                 break;
             case PK_OUT:
-                exec_read(obj[i], false);
+                exec_read_fd(obj[i], &((mon_exec *)obj[i])->out_fd, false);
+                break;
+            case PK_ERR:
+                exec_read_fd(obj[i], &((mon_exec *)obj[i])->err_fd, false);
                 break;
             case PK_IN:
                 exec_write_input(obj[i]);
@@ -980,12 +1026,13 @@ static int monitor_setup(const host_monitor_spec *spec, kl_error *err)
 
     mon_exec *e = exec_new(spec->exec_id && *spec->exec_id ? spec->exec_id : "main",
                            spec->container.tty, true);
-    int child[2], ours[2];
+    int child[3], ours[3];
     if (io_prepare(e->tty, child, ours, err) < 0)
         return -1;
     host_container_spec cs = spec->container;
     cs.stdin_fd = child[0];
-    cs.stdout_fd = cs.stderr_fd = child[1];
+    cs.stdout_fd = child[1];
+    cs.stderr_fd = child[2];
     kl_time_now_iso(M.started);
     if (host_container_start(&cs, &M.ctr, err) < 0)
         return -1;

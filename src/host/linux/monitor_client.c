@@ -240,8 +240,8 @@ int host_monitor_attach(host_monitor *m, const char *exec_id, kl_error *err)
     return r ? 0 : -1;
 }
 
-int host_monitor_stream_recv(host_monitor *m, const void **data, size_t *len, int *exit_code,
-                             bool *container_running, int timeout_ms, kl_error *err)
+int host_monitor_stream_read(host_monitor *m, int *stream, const void **data, size_t *len,
+                             int *exit_code, bool *container_running, int timeout_ms, kl_error *err)
 {
     for (;;) {
         char type;
@@ -249,7 +249,8 @@ int host_monitor_stream_recv(host_monitor *m, const void **data, size_t *len, in
         size_t n;
         if (host_monitor_recv_(m, &type, &p, &n, timeout_ms, err) < 0)
             return -1;
-        if (type == MON_OUTPUT) {
+        if (type == MON_OUTPUT || type == MON_OUTPUT_ERR) {
+            *stream = type == MON_OUTPUT_ERR ? HOST_STREAM_STDERR : HOST_STREAM_STDOUT;
             *data = p;
             *len = n;
             return 1;
@@ -266,6 +267,14 @@ int host_monitor_stream_recv(host_monitor *m, const void **data, size_t *len, in
         }
         /* 'R' (e.g. the reply to a KILL sent on this connection): not stream content */
     }
+}
+
+int host_monitor_stream_recv(host_monitor *m, const void **data, size_t *len, int *exit_code,
+                             bool *container_running, int timeout_ms, kl_error *err)
+{
+    int stream;
+    return host_monitor_stream_read(m, &stream, data, len, exit_code, container_running, timeout_ms,
+                                    err);
 }
 
 int host_monitor_stream_input(host_monitor *m, const void *data, size_t len, kl_error *err)

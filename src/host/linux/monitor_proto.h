@@ -24,7 +24,8 @@ enum {
     MON_LOG = 'L',
     MON_REPLY = 'R',
     MON_ERROR = 'X',
-    MON_OUTPUT = 'O',
+    MON_OUTPUT = 'O',     /* stdout (or the pty) of a stream; log content on a LOG connection */
+    MON_OUTPUT_ERR = 'e', /* stderr of a stream (processes without a tty) */
     MON_END = 'Z',
     MON_INPUT = 'I',
     MON_RESIZE = 'W',
