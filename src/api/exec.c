@@ -150,6 +150,9 @@ void api_containers_logs(api_request *req, api_response *res)
 
 /* ---- WebSocket exec start (API.md 7.3) ---------------------------------------------- */
 
+#define STARTING_MULTIPLEX                                                                         \
+    "{\"data\":\"\",\"message\":\"\",\"msg_type\":\"starting\",\"multiplex\":true}"
+
 /* An output chunk to the client: as it is in a text frame (the original's protocol), or with
  * multiplex a binary frame whose first byte is the stream. */
 static int send_output(api_ws_session *s, bool multiplex, int stream, const void *data, size_t len)
@@ -281,8 +284,12 @@ void api_exec_start(api_ws_session *s, json_t *config)
                      "succesfully started execution instance in detached mode", "");
         return;
     }
+    /* With multiplex, "starting" says that it is on (a daemon that does not know the field
+     * would not): {"data":"","message":"","msg_type":"starting","multiplex":true}. */
     bool multiplex = jx_bool(cfg, "multiplex", false);
-    if (api_ws_send_message(s, "starting", "", "") == 0 && relay(s, st, multiplex) == 1) {
+    int sent = multiplex ? api_ws_send_text(s, STARTING_MULTIPLEX, strlen(STARTING_MULTIPLEX))
+                         : api_ws_send_message(s, "starting", "", "");
+    if (sent == 0 && relay(s, st, multiplex) == 1) {
         int code;
         bool running;
         exec_stream_exit(st, &code, &running);

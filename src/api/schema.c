@@ -146,7 +146,7 @@ static const kl_schema_field exec_start_config_fields[] = {
     {.name = "start_container", .value = T_BOOL(), .is_required = true},
     /* ours (docs/api.md): output frames that tell stdout from stderr, control messages
      * (end of input, terminal size) from the client */
-    {.name = "multiplex", .value = T_BOOL()},
+    {.name = "multiplex", .value = T_BOOL(), .default_json = "false"},
 };
 SCHEMA(schema_exec_start_config, "ExecStartConfig", exec_start_config_fields, false);
 

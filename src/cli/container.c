@@ -196,6 +196,8 @@ static const cli_option prune_options[] = {
 
 static const cli_option logs_options[] = {
     {"follow", 'f', NULL, "Follow log output", NULL},
+    {"stdout", 0, NULL, "Only the container's standard output (printed on stdout)", NULL},
+    {"stderr", 0, NULL, "Only the container's standard error (printed on stderr)", NULL},
     {0},
 };
 
@@ -252,22 +254,6 @@ typedef struct exec_request {
     bool detach;
 } exec_request;
 
-/* The terminal's size, when stdin or stdout is a terminal. */
-static bool terminal_size(unsigned *rows, unsigned *cols)
-{
-    struct winsize ws;
-    int fds[] = {STDIN_FILENO, STDOUT_FILENO};
-    for (size_t i = 0; i < KL_ARRAY_SIZE(fds); i++) {
-        if (isatty(fds[i]) && ioctl(fds[i], TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 &&
-            ws.ws_col > 0) {
-            *rows = ws.ws_row;
-            *cols = ws.ws_col;
-            return true;
-        }
-    }
-    return false;
-}
-
 /* POST /exec/create. Returns the new exec id (printed as "created execution instance
  * <id>"), or NULL after printing the failure. */
 static char *exec_create(cli_ctx *ctx, const exec_request *x)
@@ -280,7 +266,7 @@ static char *exec_create(cli_ctx *ctx, const exec_request *x)
         return NULL;
     }
     unsigned rows, cols;
-    if (x->tty && terminal_size(&rows, &cols)) {
+    if (x->tty && wsclient_terminal_size(&rows, &cols)) {
         /* Optional fields of ours (docs/api.md): the size of the pty to allocate. */
         json_object_set_new(body, "tty_rows", json_integer(rows));
         json_object_set_new(body, "tty_cols", json_integer(cols));
@@ -313,6 +299,10 @@ static int exec_start(cli_ctx *ctx, const char *id, const exec_request *x)
     bool attach = !x->detach;
     _cleanup_json_ json_t *config =
         json_pack("{s:s, s:b, s:b}", "exec_id", id, "attach", attach, "start_container", true);
+    /* Ours (docs/api.md): stdout and stderr apart, end of input, terminal size. A daemon that
+     * does not know it says nothing in its "starting" message, and we speak its protocol. */
+    if (attach)
+        json_object_set_new(config, "multiplex", json_true());
     wsclient *w = wsclient_open(ctx, "/exec/start", config);
     if (!w)
         return CLI_EXIT_FAILURE;
@@ -337,9 +327,10 @@ static int exec_start(cli_ctx *ctx, const char *id, const exec_request *x)
             wsclient_print_closing(ctx, &r);
         goto out;
     }
-    int relayed = x->interactive
-                      ? wsclient_relay_interactive(w, STDIN_FILENO, x->tty, NULL, NULL, &r)
-                      : wsclient_relay(w, NULL, NULL, &r);
+    wsclient_exec_io io = {
+        .in_fd = x->interactive ? STDIN_FILENO : -1, .raw_tty = x->tty, .tty = x->tty};
+    int relayed = x->interactive || r.multiplexed ? wsclient_relay_exec(w, &io, NULL, NULL, &r)
+                                                  : wsclient_relay(w, NULL, NULL, &r);
     if (relayed < 0)
         goto out;
     if (r.interrupted) {
@@ -734,11 +725,60 @@ static int container_rename(cli_ctx *ctx, const cli_args *a)
     return request_print_id(ctx, "POST", path, body, 201);
 }
 
-static void write_log(void *ud, const char *data, size_t n)
+int container_demux_feed(container_demux *d, const char *data, size_t n, container_demux_fn out,
+                         void *ud)
+{
+    while (n && !d->is_broken) {
+        if (d->left) {
+            size_t take = n < d->left ? n : d->left;
+            out(ud, d->stream, data, take);
+            data += take;
+            n -= take;
+            d->left -= take;
+            continue;
+        }
+        d->head[d->head_len++] = (unsigned char)*data++;
+        n--;
+        if (d->head_len < sizeof(d->head))
+            continue;
+        d->head_len = 0;
+        if ((d->head[0] != 1 && d->head[0] != 2) || d->head[1] || d->head[2] || d->head[3]) {
+            d->is_broken = true;
+            break;
+        }
+        d->stream = d->head[0];
+        d->left = ((size_t)d->head[4] << 24) | ((size_t)d->head[5] << 16) |
+                  ((size_t)d->head[6] << 8) | (size_t)d->head[7];
+    }
+    return d->is_broken ? -1 : 0;
+}
+
+typedef struct log_output {
+    container_demux demux;
+} log_output;
+
+static void write_stream(void *ud, int stream, const char *data, size_t n)
 {
     (void)ud;
-    fwrite(data, 1, n, stdout);
-    fflush(stdout);
+    if (stream == 2) {
+        fflush(stdout);
+        fwrite(data, 1, n, stderr);
+        fflush(stderr);
+    } else {
+        fwrite(data, 1, n, stdout);
+        fflush(stdout);
+    }
+}
+
+/* The multiplexed stream when the daemon sends one (its Content-Type), else the raw bytes (a
+ * daemon without it: all on stdout). */
+static void write_log(void *ud, const char *content_type, const char *data, size_t n)
+{
+    log_output *lo = ud;
+    if (content_type && strncmp(content_type, "application/vnd.kleene.multiplexed-stream", 41) == 0)
+        container_demux_feed(&lo->demux, data, n, write_stream, NULL);
+    else
+        write_stream(NULL, 1, data, n);
 }
 
 static int container_logs(cli_ctx *ctx, const cli_args *a)
@@ -747,16 +787,26 @@ static int container_logs(cli_ctx *ctx, const cli_args *a)
     if (!hc)
         return CLI_EXIT_FAILURE;
     _cleanup_free_ char *id = cli_path_escape(a->pos[0]);
+    /* --stdout / --stderr select one stream; neither (or both) means both. */
+    bool out = cli_flag(a, "stdout"), err_only = cli_flag(a, "stderr");
+    if (!out && !err_only)
+        out = err_only = true;
     _cleanup_free_ char *path =
-        xasprintf("/containers/%s/logs?follow=%s", id, cli_flag(a, "follow") ? "true" : "false");
+        xasprintf("/containers/%s/logs?follow=%s%s%s&multiplex=true", id,
+                  cli_flag(a, "follow") ? "true" : "false", out ? "" : "&stdout=false",
+                  err_only ? "" : "&stderr=false");
     http_response resp = HTTP_RESPONSE_INIT;
     kl_error err = KL_ERROR_INIT;
+    log_output lo = {0};
     int rc = CLI_EXIT_OK;
-    if (http_request_stream(hc, path, write_log, NULL, &resp, &err) < 0) {
+    if (http_request_stream(hc, path, write_log, &lo, &resp, &err) < 0) {
         cli_error(ctx, "unable to connect to kleened: %s", err.msg);
         rc = CLI_EXIT_FAILURE;
     } else if (resp.status != 200) {
         rc = cli_print_server_error(ctx, &resp);
+    } else if (lo.demux.is_broken) {
+        cli_error(ctx, "malformed log stream from kleened");
+        rc = CLI_EXIT_FAILURE;
     }
     http_response_free(&resp);
     return rc;

@@ -4,6 +4,7 @@
 #define KLEE_CONTAINER_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Columns of `container ls` (KLEE-CLI.md §4). */
@@ -21,5 +22,22 @@ void container_ls_row(const json_t *summary, double now, char **cells);
  * "<id> has exited with exit-code N". Returns N (0..255), or -1 when the message has
  * neither form. */
 int container_exit_code(const char *message);
+
+/* Reading kleened's multiplexed log stream (docs/api.md, GET /containers/{id}/logs with
+ * multiplex=true): frames of an 8-byte header (stream 1 stdout or 2 stderr, three zero bytes,
+ * a 32-bit big-endian length) and that many bytes, cut anywhere by the transport. */
+typedef struct container_demux {
+    unsigned char head[8];
+    size_t head_len;
+    int stream;     /* of the frame being read */
+    size_t left;    /* its bytes still to come */
+    bool is_broken; /* a header that is not one: nothing more is delivered */
+} container_demux;
+
+typedef void (*container_demux_fn)(void *ud, int stream, const char *data, size_t n);
+/* Feed n bytes; each piece of payload goes to out with its stream. -1 (and is_broken) at a
+ * malformed header. Pure. */
+int container_demux_feed(container_demux *d, const char *data, size_t n, container_demux_fn out,
+                         void *ud);
 
 #endif

@@ -302,6 +302,7 @@ typedef struct body_sink {
     kl_buf *collect;
     http_body_fn out;
     void *ud;
+    const char *content_type;
 } body_sink;
 
 static int deliver(body_sink *s, const char *data, size_t n, kl_error *err)
@@ -309,7 +310,7 @@ static int deliver(body_sink *s, const char *data, size_t n, kl_error *err)
     if (n == 0)
         return 0;
     if (s->out) {
-        s->out(s->ud, data, n);
+        s->out(s->ud, s->content_type, data, n);
         return 0;
     }
     if (s->collect->len + n > (size_t)HTTP_MAX_BODY)
@@ -590,7 +591,8 @@ static int native_request(http_client *c, const char *method, const char *path,
     int rc = read_head(&r, &h, err);
     if (rc == 0) {
         bool stream = out && h.status >= 200 && h.status < 300;
-        body_sink sink = {.collect = &body, .out = stream ? out : NULL, .ud = ud};
+        body_sink sink = {
+            .collect = &body, .out = stream ? out : NULL, .ud = ud, .content_type = h.content_type};
         if (h.status == 204 || h.status == 304 || strcmp(method, "HEAD") == 0)
             rc = 0;
         else if (h.chunked)
@@ -734,10 +736,13 @@ static size_t on_stream_body(char *data, size_t size, size_t nmemb, void *userda
     stream_sink *s = userdata;
     long status = 0;
     s->cs->easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
-    if (status >= 200 && status < 300)
-        s->out(s->ud, data, size * nmemb);
-    else
+    if (status >= 200 && status < 300) {
+        char *ct = NULL;
+        s->cs->easy_getinfo(s->curl, CURLINFO_CONTENT_TYPE, &ct);
+        s->out(s->ud, ct, data, size * nmemb);
+    } else {
         return on_body(data, size, nmemb, s->errbody);
+    }
     return size * nmemb;
 }
 

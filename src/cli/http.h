@@ -76,8 +76,9 @@ void http_response_free(http_response *r);
 int http_request(http_client *c, const char *method, const char *path, const char *json_body,
                  http_response *resp, kl_error *err);
 
-/* Called with each piece of a streamed 2xx body, as it arrives. */
-typedef void (*http_body_fn)(void *ud, const char *data, size_t n);
+/* Called with each piece of a streamed 2xx body, as it arrives, with the response's
+ * Content-Type (NULL if none). */
+typedef void (*http_body_fn)(void *ud, const char *content_type, const char *data, size_t n);
 
 /* GET `path` and pass a 2xx body to `out` as it arrives (chunked or not) instead of
  * collecting it; other statuses are collected in resp as by http_request (resp->body is

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
@@ -40,6 +41,7 @@ int wsclient_msg_parse(const void *s, size_t n, wsclient_msg *out)
     out->msg_type = xstrdup(jx_str(j, "msg_type", ""));
     out->message = xstrdup(jx_str(j, "message", ""));
     out->data = xstrdup(jx_str(j, "data", ""));
+    out->multiplex = jx_bool(j, "multiplex", false);
     return 0;
 }
 
@@ -173,6 +175,7 @@ int wsclient_read_start(wsclient *w, wsclient_result *r)
         wsclient_msg_free(&r->start);
         if (wsclient_msg_parse(msg.data, msg.len, &r->start) == 0) {
             r->started = strcmp(r->start.msg_type, "starting") == 0;
+            r->multiplexed = r->started && r->start.multiplex;
             if (!r->started && r->start.message[0])
                 cli_error(w->ctx, "%s", r->start.message);
             return 1;
@@ -195,6 +198,17 @@ static int on_message(const kl_ws_message *msg, wsclient_output_fn out, void *ud
     if (msg->opcode == KL_WS_OP_CLOSE) {
         wsclient_result_set_close(r, msg->close_code, msg->data, msg->len);
         return 1;
+    }
+    if (r->multiplexed && msg->opcode == KL_WS_OP_BINARY) {
+        /* the first byte names the stream: 1 stdout, 2 stderr */
+        if (msg->len && msg->data[0] == 2) {
+            fflush(stdout);
+            fwrite(msg->data + 1, 1, msg->len - 1, stderr);
+            fflush(stderr);
+        } else if (msg->len) {
+            out(ud, msg->data + 1, msg->len - 1, true);
+        }
+        return 0;
     }
     if (msg->opcode == KL_WS_OP_TEXT || msg->opcode == KL_WS_OP_BINARY)
         out(ud, msg->data, msg->len, msg->opcode == KL_WS_OP_BINARY);
@@ -235,8 +249,8 @@ static void on_signal(int sig)
 typedef struct interactive_state {
     int tty_fd;
     struct termios tty;
-    bool signals_set;
-    struct sigaction old_int, old_term;
+    bool signals_set, winch_set;
+    struct sigaction old_int, old_term, old_winch;
 } interactive_state;
 
 static void interactive_restore(interactive_state *st)
@@ -247,6 +261,8 @@ static void interactive_restore(interactive_state *st)
         sigaction(SIGINT, &st->old_int, NULL);
         sigaction(SIGTERM, &st->old_term, NULL);
     }
+    if (st->winch_set)
+        sigaction(SIGWINCH, &st->old_winch, NULL);
     for (int i = 0; i < 2; i++) {
         if (signal_pipe[i] >= 0)
             close(signal_pipe[i]);
@@ -254,11 +270,61 @@ static void interactive_restore(interactive_state *st)
     }
 }
 
+bool wsclient_terminal_size(unsigned *rows, unsigned *cols)
+{
+    struct winsize ws;
+    int fds[] = {STDIN_FILENO, STDOUT_FILENO};
+    for (size_t i = 0; i < KL_ARRAY_SIZE(fds); i++) {
+        if (isatty(fds[i]) && ioctl(fds[i], TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 &&
+            ws.ws_col > 0) {
+            *rows = ws.ws_row;
+            *cols = ws.ws_col;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A control message of a multiplexed exec session (docs/api.md). */
+static int send_control(wsclient *w, json_t *j, wsclient_result *r)
+{
+    _cleanup_json_ json_t *msg = j;
+    _cleanup_free_ char *s = jx_dump(msg);
+    kl_error err = KL_ERROR_INIT;
+    if (kl_ws_conn_send_text(w->conn, s, strlen(s), &err) < 0) {
+        lost(w, r, &err);
+        return -1;
+    }
+    return 0;
+}
+
+static int send_size(wsclient *w, wsclient_result *r)
+{
+    unsigned rows, cols;
+    if (!wsclient_terminal_size(&rows, &cols))
+        return 0;
+    return send_control(
+        w, json_pack("{s:s, s:i, s:i}", "msg_type", "resize", "rows", rows, "cols", cols), r);
+}
+
+static int send_close_stdin(wsclient *w, wsclient_result *r)
+{
+    return send_control(w, json_pack("{s:s}", "msg_type", "close_stdin"), r);
+}
+
 int wsclient_relay_interactive(wsclient *w, int in_fd, bool raw_tty, wsclient_output_fn out,
                                void *ud, wsclient_result *r)
 {
+    wsclient_exec_io io = {.in_fd = in_fd, .raw_tty = raw_tty, .tty = raw_tty};
+    return wsclient_relay_exec(w, &io, out, ud, r);
+}
+
+int wsclient_relay_exec(wsclient *w, const wsclient_exec_io *io, wsclient_output_fn out, void *ud,
+                        wsclient_result *r)
+{
     if (!out)
         out = write_stdout;
+    int in_fd = io->in_fd;
     __attribute__((cleanup(interactive_restore))) interactive_state st = {.tty_fd = -1};
     if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
         kl_error err = KL_ERROR_INIT;
@@ -271,12 +337,24 @@ int wsclient_relay_interactive(wsclient *w, int in_fd, bool raw_tty, wsclient_ou
     sigaction(SIGINT, &sa, &st.old_int);
     sigaction(SIGTERM, &sa, &st.old_term);
     st.signals_set = true;
-    if (raw_tty && isatty(in_fd) && tcgetattr(in_fd, &st.tty) == 0) {
+    if (r->multiplexed && io->tty) {
+        sa.sa_flags = SA_RESTART;
+        sigaction(SIGWINCH, &sa, &st.old_winch);
+        st.winch_set = true;
+        /* the size may have changed since the exec was created */
+        if (send_size(w, r) < 0)
+            return -1;
+    }
+    if (io->raw_tty && in_fd >= 0 && isatty(in_fd) && tcgetattr(in_fd, &st.tty) == 0) {
         struct termios raw = st.tty;
         cfmakeraw(&raw);
         if (tcsetattr(in_fd, TCSAFLUSH, &raw) == 0)
             st.tty_fd = in_fd;
     }
+    /* No input at all: the process reads EOF at once, as with `docker run` without -i (a
+     * terminal is left alone: its EOF character would end a shell). */
+    if (r->multiplexed && in_fd < 0 && !io->tty && send_close_stdin(w, r) < 0)
+        return -1;
 
     bool input_open = in_fd >= 0;
     for (;;) {
@@ -294,7 +372,18 @@ int wsclient_relay_interactive(wsclient *w, int in_fd, bool raw_tty, wsclient_ou
             lost(w, r, &err);
             return -1;
         }
+        bool stop = false, resized = false;
         if (n > 0 && (p[0].revents & POLLIN)) {
+            unsigned char sigs[16];
+            ssize_t got = read(signal_pipe[0], sigs, sizeof(sigs));
+            for (ssize_t i = 0; i < got; i++) {
+                if (sigs[i] == SIGWINCH)
+                    resized = true;
+                else
+                    stop = true;
+            }
+        }
+        if (stop) {
             kl_error err = KL_ERROR_INIT;
             r->interrupted = true;
             if (kl_ws_conn_close(w->conn, KL_WS_CLOSE_NORMAL, "interrupted by user",
@@ -306,8 +395,10 @@ int wsclient_relay_interactive(wsclient *w, int in_fd, bool raw_tty, wsclient_ou
             wsclient_result_set_close(r, KL_WS_CLOSE_NORMAL, "", 0);
             return 0;
         }
+        if (resized && send_size(w, r) < 0)
+            return -1;
         if (n > 0 && (p[2].revents & (POLLIN | POLLHUP | POLLERR))) {
-            uint8_t buf[4096];
+            uint8_t buf[16384];
             ssize_t got = read(in_fd, buf, sizeof(buf));
             if (got > 0) {
                 kl_error err = KL_ERROR_INIT;
@@ -317,6 +408,8 @@ int wsclient_relay_interactive(wsclient *w, int in_fd, bool raw_tty, wsclient_ou
                 }
             } else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
                 input_open = false; /* end of input: keep relaying output */
+                if (r->multiplexed && send_close_stdin(w, r) < 0)
+                    return -1;
             }
         }
         /* Drain what has arrived (and let recv send a keepalive ping when due). */

@@ -30,6 +30,7 @@ typedef struct wsclient_msg {
     char *msg_type;
     char *message;
     char *data;
+    bool multiplex; /* ours: a "starting" message with "multiplex": true (docs/api.md) */
 } wsclient_msg;
 
 /* Parse n bytes as a WebSocketMessage: a JSON object with a string "msg_type". Returns 0,
@@ -47,6 +48,8 @@ typedef struct wsclient_result {
     wsclient_msg reason; /* parsed close reason; when not JSON: msg_type "" and message =
                           * the raw reason */
     bool interrupted;    /* we closed the session (SIGINT/SIGTERM in interactive mode) */
+    bool multiplexed;    /* the server confirmed our exec protocol (start.multiplex): binary
+                          * output frames name their stream, and we may send control messages */
 } wsclient_result;
 
 void wsclient_result_free(wsclient_result *r);
@@ -80,11 +83,26 @@ int wsclient_read_start(wsclient *w, wsclient_result *r);
  * r->code = 1006). */
 int wsclient_relay(wsclient *w, wsclient_output_fn out, void *ud, wsclient_result *r);
 
-/* Same, and also forward what can be read from in_fd (stdin) as binary frames. With
- * raw_tty and in_fd a terminal, the terminal is put in raw mode and restored before
- * returning. SIGINT and SIGTERM close the session with 1000 "interrupted by user"
- * (r->interrupted; the handlers are restored before returning). End of input stops the
- * forwarding but not the relay (the API has no way to signal EOF). */
+/* The terminal's size, from stdin or else stdout when one is a terminal. */
+bool wsclient_terminal_size(unsigned *rows, unsigned *cols);
+
+/* How an exec session's input is handled. */
+typedef struct wsclient_exec_io {
+    int in_fd;    /* forwarded as binary frames; -1: no input */
+    bool raw_tty; /* in_fd, when it is a terminal, goes in raw mode (restored at the end) */
+    bool tty;     /* the process has a terminal */
+} wsclient_exec_io;
+
+/* Same as wsclient_relay, and also forward what can be read from io->in_fd (stdin) as binary
+ * frames. SIGINT and SIGTERM close the session with 1000 "interrupted by user"
+ * (r->interrupted; the handlers are restored before returning). In a multiplexed session
+ * (r->multiplexed): output frames go to our stdout or stderr by their stream; the end of
+ * input (or no input, without a tty) is sent as a close_stdin control message; with a tty,
+ * its size is sent at once and on every SIGWINCH. Otherwise (the original's protocol) the end
+ * of input stops the forwarding but not the relay. */
+int wsclient_relay_exec(wsclient *w, const wsclient_exec_io *io, wsclient_output_fn out, void *ud,
+                        wsclient_result *r);
+/* wsclient_relay_exec with in_fd, raw_tty = tty. */
 int wsclient_relay_interactive(wsclient *w, int in_fd, bool raw_tty, wsclient_output_fn out,
                                void *ud, wsclient_result *r);
 

@@ -129,7 +129,8 @@ nreq() { wc -l <"$RECORD"; }
     [ "$(req 2 '["body"]')" = '{"cmd":[],"container_id":"c0ffee000001","env":[],"tty":false,"user":""}' ]
     [ "$(req 3 '["method"]')" = "WS" ]
     [ "$(req 3 '["path"]')" = "/exec/start" ]
-    [ "$(req 3 '["config"]')" = '{"attach":true,"exec_id":"e00000000001","start_container":true}' ]
+    # multiplex: ours (docs/api.md); this fake daemon, like the original, does not confirm it
+    [ "$(req 3 '["config"]')" = '{"attach":true,"exec_id":"e00000000001","multiplex":true,"start_container":true}' ]
 }
 
 @test "detached run prints the container id and the exec instance, attach false" {
@@ -171,6 +172,8 @@ nreq() { wc -l <"$RECORD"; }
     run bash -c "printf 'abcq' | '$KLEE' --host 'http://$SOCK' exec -i abc echo"
     [ "$status" -eq 0 ]
     [[ "$output" == *"abc"* ]]
+    # a daemon that did not confirm multiplex gets no control messages in its stdin
+    [[ "$output" != *"close_stdin"* ]]
     [[ "${lines[-1]}" == *"exited with exit-code 0" ]]
 }
 
@@ -280,11 +283,12 @@ nreq() { wc -l <"$RECORD"; }
     run k container logs abc
     [ "$status" -eq 0 ]
     [ "$output" = "$(printf 'one\ntwo')" ]
-    [ "$(req 1 '["path"]')" = "/containers/abc/logs?follow=false" ]
+    # a daemon that answers application/octet-stream (no multiplexing): the bytes on stdout
+    [ "$(req 1 '["path"]')" = "/containers/abc/logs?follow=false&multiplex=true" ]
     k container logs -f abc >"$TMP/out"
     printf 'first\nsecond\n\xff raw\n' >"$TMP/want"
     cmp "$TMP/out" "$TMP/want"
-    [ "$(req 2 '["path"]')" = "/containers/abc/logs?follow=true" ]
+    [ "$(req 2 '["path"]')" = "/containers/abc/logs?follow=true&multiplex=true" ]
     run k container logs missing
     [ "$status" -eq 1 ]
     [ "$output" = "container not found" ]

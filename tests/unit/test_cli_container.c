@@ -8,6 +8,7 @@
 
 #include "cli/container.h"
 #include "cli/render.h"
+#include "lib/buf.h"
 #include "lib/xalloc.h"
 
 static char **row(const char *json)
@@ -86,6 +87,57 @@ static void test_exit_code(void **state)
     assert_int_equal(container_exit_code(NULL), -1);
 }
 
+typedef struct demuxed {
+    kl_buf out[3];
+} demuxed;
+
+static void collect(void *ud, int stream, const char *data, size_t n)
+{
+    demuxed *d = ud;
+    kl_buf_append(&d->out[stream], data, n);
+}
+
+/* Frames come back with their streams whatever the cuts; a bad header stops everything. */
+static void test_demux(void **state)
+{
+    (void)state;
+    static const char stream[] = "\x01\0\0\0\0\0\0\x03"
+                                 "ab\n"
+                                 "\x02\0\0\0\0\0\0\x04"
+                                 "err\n"
+                                 "\x01\0\0\0\0\0\0\0"
+                                 "\x01\0\0\0\0\0\0\x01"
+                                 "z";
+    size_t len = sizeof(stream) - 1;
+    for (size_t step = 1; step <= len; step++) {
+        container_demux d = {0};
+        demuxed got = {{KL_BUF_INIT, KL_BUF_INIT, KL_BUF_INIT}};
+        for (size_t off = 0; off < len; off += step)
+            assert_int_equal(container_demux_feed(&d, stream + off,
+                                                  len - off < step ? len - off : step, collect,
+                                                  &got),
+                             0);
+        assert_string_equal(got.out[1].data, "ab\nz");
+        assert_string_equal(got.out[2].data, "err\n");
+        for (int i = 0; i < 3; i++)
+            kl_buf_free(&got.out[i]);
+    }
+    container_demux d = {0};
+    demuxed got = {{KL_BUF_INIT, KL_BUF_INIT, KL_BUF_INIT}};
+    assert_int_equal(container_demux_feed(&d,
+                                          "\x03\0\0\0\0\0\0\x01"
+                                          "x",
+                                          9, collect, &got),
+                     -1);
+    assert_true(d.is_broken);
+    assert_int_equal(container_demux_feed(&d,
+                                          "\x01\0\0\0\0\0\0\x01"
+                                          "x",
+                                          9, collect, &got),
+                     -1);
+    assert_null(got.out[1].data);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -93,6 +145,7 @@ int main(void)
         cmocka_unit_test(test_row_stopped_defaults),
         cmocka_unit_test(test_command_cut_in_table),
         cmocka_unit_test(test_exit_code),
+        cmocka_unit_test(test_demux),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -403,8 +403,9 @@ typedef struct pieces {
     int calls;
 } pieces;
 
-static void collect(void *ud, const char *data, size_t n)
+static void collect(void *ud, const char *content_type, const char *data, size_t n)
 {
+    (void)content_type;
     pieces *p = ud;
     kl_buf_append(&p->all, data, n);
     p->calls++;

@@ -172,7 +172,7 @@ static void test_small_schema_defaults(void **state)
               "rows\":null,\"tty_cols\":null}");
     expect_ok(&schema_exec_start_config,
               "{\"exec_id\":\"e1\",\"attach\":\"false\",\"start_container\":true}",
-              "{\"exec_id\":\"e1\",\"attach\":false,\"start_container\":true}");
+              "{\"exec_id\":\"e1\",\"attach\":false,\"multiplex\":false,\"start_container\":true}");
     expect_ok(&schema_end_point_config, "{\"container\":\"c\",\"network\":\"n\"}",
               "{\"container\":\"c\",\"network\":\"n\",\"ip_address\":\"\",\"ip_address6\":\"\"}");
     expect_ok(&schema_volume_config, "{\"name\":\"v\",\"junk\":[1]}", "{\"name\":\"v\"}");
@@ -272,7 +272,7 @@ static void test_booleans(void **state)
     }
     expect_ok(&schema_exec_start_config,
               "{\"exec_id\":\"e\",\"start_container\":\"true\",\"attach\":\"false\"}",
-              "{\"exec_id\":\"e\",\"attach\":false,\"start_container\":true}");
+              "{\"exec_id\":\"e\",\"attach\":false,\"multiplex\":false,\"start_container\":true}");
 }
 
 static void test_wrong_types(void **state)
