@@ -397,7 +397,7 @@ int wsclient_relay_exec(wsclient *w, const wsclient_exec_io *io, wsclient_output
         }
         if (resized && send_size(w, r) < 0)
             return -1;
-        if (n > 0 && (p[2].revents & (POLLIN | POLLHUP | POLLERR))) {
+        if (n > 0 && (p[2].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL))) {
             uint8_t buf[16384];
             ssize_t got = read(in_fd, buf, sizeof(buf));
             if (got > 0) {
