@@ -112,6 +112,12 @@ const api_route *router_match(const char *method, const char *path, const char *
     return NULL;
 }
 
+const api_route *router_routes(size_t *n)
+{
+    *n = sizeof(routes) / sizeof(routes[0]);
+    return routes;
+}
+
 void api_not_implemented(api_request *req, api_response *res)
 {
     api_reply_message(res, 501, "%s %s is not implemented yet by this kleened", req->method,

@@ -25,6 +25,9 @@ typedef struct api_route {
 const api_route *router_match(const char *method, const char *path, const char **params,
                               char *storage, bool *path_known);
 
+/* The whole table, for tools that walk it (the API fuzzer's dump); *n receives the count. */
+const api_route *router_routes(size_t *n);
+
 /* For handlers of endpoints that a later issue implements. */
 void api_not_implemented(api_request *req, api_response *res);
 

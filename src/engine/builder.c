@@ -1610,7 +1610,8 @@ int builder_run(kl_engine *e, const builder_opts *o, const dockerfile *df, const
     if (rc == 0 && parse_mounts(&b, err) < 0)
         rc = fail(&b, err, "error: %s", err->msg);
     if (rc == 0) {
-        json_t *cc = json_pack("{s:O?,s:s?,s:s?}", "jail_param", jx_from_strv(o->jail_param),
+        /* "o": the array is new and the object takes it over ("O" would leak it). */
+        json_t *cc = json_pack("{s:o,s:s?,s:s?}", "jail_param", jx_from_strv(o->jail_param),
                                "mounts", NULL, "driver", o->network_driver);
         if (o->mounts)
             json_object_set(cc, "mounts", (json_t *)o->mounts);

@@ -585,12 +585,12 @@ static json_t *check_ports(const json_t *ports, const char *driver, kl_error *er
             0)
             return NULL;
         json_t *ifs = json_object_get(p, "interfaces");
-        json_array_append_new(out, json_pack("{s:O, s:s, s:s, s:s, s:s, s:s}", "interfaces",
-                                             json_is_array(ifs) ? ifs : json_array(), "host_port",
-                                             jx_str(p, "host_port", ""), "container_port",
-                                             jx_str(p, "container_port", ""), "protocol",
-                                             jx_str(p, "protocol", "tcp"), "ip_address", "",
-                                             "ip_address6", ""));
+        json_array_append_new(out, json_pack("{s:o, s:s, s:s, s:s, s:s, s:s}", "interfaces",
+                                             json_is_array(ifs) ? json_incref(ifs) : json_array(),
+                                             "host_port", jx_str(p, "host_port", ""),
+                                             "container_port", jx_str(p, "container_port", ""),
+                                             "protocol", jx_str(p, "protocol", "tcp"), "ip_address",
+                                             "", "ip_address6", ""));
     }
     return steal_pointer(&out);
 }
