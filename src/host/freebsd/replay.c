@@ -243,7 +243,6 @@ static int rp_write_file(fb_runner *r, const char *path, const char *data, size_
                          unsigned mode, kl_error *err)
 {
     replay *rp = (replay *)r;
-    _cleanup_free_ char *line = xasprintf("%s %o", path, mode);
     _cleanup_free_ char *content = xstrndup(data, len);
     step *s = expect(rp, '=', path, NULL, content, err);
     if (!s)
