@@ -259,6 +259,32 @@ static void test_container_create_remove(void **state)
     fbt_done(&h);
 }
 
+static void test_restart_on_startup(void **state)
+{
+    fb_host h = fbt_host("restart_on_startup");
+    fb_jail_info jails[2] = {{.name = "3f9a1c0b7d2e", .jid = 3},
+                             {.name = "7e57c0de0001", .jid = 5}};
+    fb_start_result start = {.jails = jails, .n_jails = 2};
+    const char *const rc_cmd[] = {"/bin/sh", "/etc/rc", NULL};
+    fb_jail_spec specs[3] = {
+        {.cid = "3f9a1c0b7d2e", .user = "root", .cmd = rc_cmd, .driver = FB_NET_HOST},
+        {.cid = "8bad00000001", .user = "root", .cmd = rc_cmd, .driver = FB_NET_HOST},
+        {.cid = "9a0000000001", .user = "root", .cmd = rc_cmd, .driver = FB_NET_HOST},
+    };
+    bool started[3];
+    fb_proc procs[3];
+    kl_error errs[3] = {KL_ERROR_INIT, KL_ERROR_INIT, KL_ERROR_INIT};
+    assert_int_equal(fb_op_restart_on_startup(&h, specs, 3, &start, started, procs, errs), 1);
+    assert_false(started[0]);
+    assert_false(started[1]);
+    assert_true(started[2]);
+    assert_string_equal(errs[1].msg,
+                        "starting container 8bad00000001: dataset "
+                        "zroot/kleene/container/8bad00000001: cannot open "
+                        "'zroot/kleene/container/8bad00000001': dataset does not exist");
+    fbt_done(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -272,6 +298,7 @@ int main(void)
         cmocka_unit_test(test_daemon_start),
         cmocka_unit_test(test_stop_reloads_pf),
         cmocka_unit_test(test_container_create_remove),
+        cmocka_unit_test(test_restart_on_startup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

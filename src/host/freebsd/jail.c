@@ -490,7 +490,7 @@ int fb_container_start(const fb_host *h, fb_jail_spec *s, fb_proc *proc, kl_erro
     _cleanup_free_ char *ds = fb_container_ds(h, s->cid);
     _cleanup_free_ char *mp = NULL;
     if (fb_zfs_mountpoint(h, ds, &mp, err) < 0)
-        return -1;
+        return kl_error_prefix(err, "starting container %s", s->cid);
     start_state st = {0};
     int rc = 0;
     for (; rc == 0 && st.mounts_done < s->n_mounts; st.mounts_done++)

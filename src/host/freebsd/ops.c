@@ -122,3 +122,24 @@ int fb_op_container_remove(const fb_host *h, fb_jail_spec *s, const fb_pf_config
         return -1;
     return fb_pf_apply(h, pf_after, err);
 }
+
+int fb_op_restart_on_startup(const fb_host *h, fb_jail_spec *specs, size_t n,
+                             const fb_start_result *start, bool *started, fb_proc *procs,
+                             kl_error *errs)
+{
+    int count = 0;
+    for (size_t i = 0; i < n; i++) {
+        started[i] = false;
+        bool running = false;
+        for (size_t k = 0; k < start->n_jails; k++)
+            if (!strcmp(start->jails[k].name, specs[i].cid))
+                running = true;
+        if (running)
+            continue; /* re-adopted as it is */
+        if (fb_container_start(h, &specs[i], &procs[i], &errs[i]) == 0) {
+            started[i] = true;
+            count++;
+        }
+    }
+    return count;
+}

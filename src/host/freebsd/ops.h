@@ -24,6 +24,15 @@ int fb_op_daemon_start(fb_host *h, const fb_network *nets, size_t n_nets, bool i
                        const fb_pf_config *pf_after, fb_start_result *out, kl_error *err);
 void fb_start_result_free(fb_start_result *r);
 
+/* Restart policy at daemon start (§2.2 step 7): each container of `specs` (those whose
+ * policy is on-startup) is started unless its jail still runs (B13: the original ran its
+ * command again with jexec). started[i] tells which were started (procs[i] then valid);
+ * a failing start is reported in errs[i] and the others go on, as the original. Returns
+ * the number started. */
+int fb_op_restart_on_startup(const fb_host *h, fb_jail_spec *specs, size_t n,
+                             const fb_start_result *start, bool *started, fb_proc *procs,
+                             kl_error *errs);
+
 /* Network create (§7.2): the interface, then pf with the network; pf refusing it removes
  * the interface again. */
 int fb_op_network_create(const fb_host *h, const fb_network *n, const fb_pf_config *pf_after,
