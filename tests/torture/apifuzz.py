@@ -144,6 +144,62 @@ class Fuzzer:
                     for _ in range(self.rng.randrange(3))}
         return None
 
+    def valid(self, spec, name, depth=0):
+        """A value that the API should accept, so that requests reach deep into the engine."""
+        n, t = name, spec["type"]
+        special = {
+            "subnet": lambda: "10.%d.%d.0/24" % (self.rng.randrange(200), self.rng.randrange(250)),
+            "subnet6": lambda: "fd00:%x::/64" % self.rng.randrange(4096),
+            "gateway": lambda: self.pick(["<auto>", ""]),
+            "gateway6": lambda: self.pick(["<auto>", ""]),
+            "interface": lambda: "", "nat": lambda: self.pick(["", "<host-gateway>"]),
+            "host_port": lambda: str(self.rng.randrange(8000, 8100)),
+            "container_port": lambda: self.pick(["80", "8080", "53"]),
+            "ip_address": lambda: self.pick(["<auto>", ""]), "ip_address6": lambda: "",
+            "memory": lambda: self.pick([None, 64 << 20, 0]),
+            "cpus": lambda: self.pick([None, 0.5, 1]), "pids_limit": lambda: self.pick([None, 100]),
+            "tty_rows": lambda: 24, "tty_cols": lambda: 80,
+            "user": lambda: self.pick(["", "root", "nobody"]),
+            "env": lambda: self.pick([[], ["A=1"], ["PATH=/bin", "X=y z"]]),
+            "jail_param": lambda: self.pick([[], ["mount.nodevfs"], ["host.hostname=fz"]]),
+            "tag": lambda: self.pick(["", "fz:%d" % self.rng.randrange(5)]),
+            "nametag": lambda: "fz%d:latest" % self.rng.randrange(5),
+            "buildargs": lambda: {}, "name": lambda: "fz%d" % self.rng.randrange(50),
+            "network_driver": lambda: self.pick(["host", "disabled", "vnet", "ipnet"]),
+            "public_ports": lambda: [], "interfaces": lambda: [],
+        }
+        if n in special:
+            return special[n]()
+        v = self.field_value(n, spec)
+        if v is not None:
+            return v
+        if "enum" in spec:
+            return self.pick(spec["enum"])
+        if t == "string":
+            return "fz%d" % self.rng.randrange(50)
+        if t in ("integer", "number"):
+            return self.rng.randrange(1, 100)
+        if t == "boolean":
+            return self.rng.random() < 0.5
+        if t == "array":
+            return [] if depth > 2 else [self.valid(spec["items"], "", depth + 1)
+                                         for _ in range(self.rng.randrange(2))]
+        if t == "object":
+            if "schema" in spec and depth < 3:
+                sch = self.schemas[spec["schema"]]
+                return {f["name"]: self.valid(f, f["name"], depth + 1) for f in sch["fields"]}
+            return {}
+        return None
+
+    def nearly_valid(self, schema_name):
+        """Every field valid but (sometimes) one, hostile or of the wrong type."""
+        sch = self.schemas[schema_name]
+        out = {f["name"]: self.valid(f, f["name"]) for f in sch["fields"]}
+        if sch["fields"] and self.rng.random() < 0.6:
+            f = self.pick(sch["fields"])
+            out[f["name"]] = self.wrong(f) if self.rng.random() < 0.3 else self.gen(f, f["name"])
+        return out
+
     def wrong(self, spec):
         """A value of another type than the field's."""
         choices = [None, self.pick(NUMBERS), True, "str", [], {}, [1, "a", None], {"a": {}},
@@ -169,6 +225,8 @@ class Fuzzer:
 
     def body_bytes(self, schema_name):
         r = self.rng.random()
+        if r < 0.3:  # valid, or one field off: reaches the engine
+            return json.dumps(self.nearly_valid(schema_name)).encode(), "application/json"
         if r < 0.45:  # the right types, hostile values: reaches the handlers
             return json.dumps(self.gen_object(schema_name, mutate=0)).encode(), "application/json"
         if r < 0.75:
@@ -239,8 +297,11 @@ class Fuzzer:
                         head += "Content-Type: %s\r\n" % ctype
                     head += "Content-Length: %d\r\n" % len(body)
                 raw = head.encode("utf-8", "surrogatepass") + b"\r\n" + (body or b"")
+            is_raw = method is None
             try:
                 s.sendall(raw)
+                if is_raw:  # a malformed request may be incomplete: end it, do not wait
+                    s.shutdown(socket.SHUT_WR)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # refused before the body was read (413, 431): the answer is there
             data = b""
@@ -256,6 +317,8 @@ class Fuzzer:
                 if not d:
                     break
                 data += d
+            if not data and is_raw:
+                return 0, "", b""  # an incomplete request ended by the client: a quiet close
             if not data:
                 raise Finding("%s %s: connection closed without an answer" %
                               (method, target[:100]))
@@ -303,8 +366,8 @@ class Fuzzer:
             except (BrokenPipeError, ConnectionResetError):
                 pass
             texts = []
-            s.settimeout(10)
-            deadline = time.monotonic() + 10
+            s.settimeout(5)
+            deadline = time.monotonic() + 4  # an attached session may run on: leave it
             while time.monotonic() < deadline:
                 while len(buf) < 2:
                     d = s.recv(65536)
@@ -459,7 +522,7 @@ def main():
                                                                       len(fz.routes)))
     print("apifuzz: answers %s" % json.dumps({str(k): v for k, v in sorted(
         fz.statuses.items(), key=lambda kv: str(kv[0]))}))
-    slow = sorted(fz.time_by_route.items(), key=lambda kv: -kv[1])[:3]
+    slow = sorted(fz.time_by_route.items(), key=lambda kv: -kv[1])[:int(os.environ.get("APIFUZZ_SLOW", 3))]
     print("apifuzz: most time in: %s" % ", ".join("%s %.1f s" % kv for kv in slow))
     print("apifuzz: findings: %d" % len(fz.findings))
     for f in fz.findings[:50]:

@@ -230,10 +230,18 @@ def fd_targets(pid):
 def sample(pid, with_fds=False):
     with open("/proc/%d/status" % pid) as f:
         st = dict(l.split(":", 1) for l in f if ":" in l)
+    maps = stacks = 0
     with open("/proc/%d/maps" % pid) as f:
-        maps = sum(1 for _ in f)
+        for line in f:
+            maps += 1
+            fields = line.split()
+            lo, hi = (int(x, 16) for x in fields[0].split("-"))
+            # anonymous 1 MiB read-write: the size of a connection thread's stack
+            if hi - lo == 1 << 20 and fields[1] == "rw-p" and len(fields) == 5:
+                stacks += 1
     out = {"rss_kb": int(st["VmRSS"].split()[0]), "threads": int(st["Threads"]),
-           "fds": len(os.listdir("/proc/%d/fd" % pid)), "maps": maps}
+           "fds": len(os.listdir("/proc/%d/fd" % pid)), "maps": maps,
+           "stack_maps": stacks}
     if with_fds:
         out["fd_targets"] = sorted(fd_targets(pid))
     return out
@@ -265,14 +273,14 @@ def main():
     time.sleep(args.settle)  # kleened's idle state after the load
     after = sample(args.pid, True)
 
-    peak = {k: max(d[k] for d in during) for k in ("rss_kb", "threads", "fds", "maps")} if during else before
+    peak = {k: max(d[k] for d in during) for k in ("rss_kb", "threads", "fds", "maps", "stack_maps")} if during else before
     result = {"clients": args.clients, "seconds": round(elapsed, 1), "counts": stats.counts,
               "errors": len(stats.errors), "before": before, "peak": peak, "after": after}
     print("load: %d clients, %.1f s: %s" % (args.clients, elapsed, json.dumps(stats.counts)))
     print("load: errors: %d" % len(stats.errors))
     for e in stats.errors[:20]:
         print("load:   " + e)
-    for k in ("rss_kb", "threads", "fds", "maps"):
+    for k in ("rss_kb", "threads", "fds", "maps", "stack_maps"):
         print("load: %-8s before %7d  peak %7d  after %7d" % (k, before[k], peak[k], after[k]))
     gone = sorted(set(before["fd_targets"]) - set(after["fd_targets"]))
     new = sorted(set(after["fd_targets"]) - set(before["fd_targets"]))
