@@ -419,6 +419,12 @@ static void handle_rest(const http_head *h, const kl_buf *raw_body, const api_ro
         api_reply_message(res, 500, "internal error: the handler gave no answer");
 }
 
+/* A WebSocket session has its config frame: it is in a request now. */
+static void ws_configured(void *arg)
+{
+    conn_set_state(arg, CONN_BUSY);
+}
+
 /* The upgrade of API.md §7: answer 101 and run the session in this thread. The connection
  * ends with the session. */
 static void serve_websocket(conn *c, const http_head *h, const api_route *route)
@@ -441,7 +447,11 @@ static void serve_websocket(conn *c, const http_head *h, const api_route *route)
         return;
     kl_ws_transport t = {
         .ctx = c, .read = ws_read, .write = ws_write, .pending = ws_pending, .fd = c->fd};
-    api_ws_run(&t, c->in.data, c->in.len, c->srv->ctx, route);
+    /* Until its config frame arrives, the session gives up its slot like a connection that
+     * waits for its request head (it holds nothing yet); then it is in a request. */
+    if (!conn_set_state(c, CONN_HEAD))
+        return;
+    api_ws_run(&t, c->in.data, c->in.len, c->srv->ctx, route, ws_configured, c);
     kl_buf_reset(&c->in);
 }
 

@@ -35,7 +35,8 @@ typedef struct api_server_limits {
 
 /* At most this many connections at once (each holds a thread). When they are all taken, a
  * new connection ends the idle keep-alive connection that waited longest, else the one that
- * has waited longest for its request head; connections in a request are never ended. */
+ * has waited longest for its request head (or a WebSocket session for its config frame);
+ * connections in a request are never ended. */
 #define API_MAX_CONNECTIONS 1024
 
 /* Bind every listener and start serving. UNIX sockets get mode 0600; a stale socket file is

@@ -198,7 +198,7 @@ static json_t *read_config(api_ws_session *s)
 }
 
 void api_ws_run(const kl_ws_transport *t, const void *preload, size_t preload_len, api_ctx *ctx,
-                const api_route *route)
+                const api_route *route, void (*configured)(void *arg), void *arg)
 {
     api_ws_session s = {
         .conn = kl_ws_conn_new(KL_WS_ROLE_SERVER, t, 0), .ctx = ctx, .route = route};
@@ -209,6 +209,8 @@ void api_ws_run(const kl_ws_transport *t, const void *preload, size_t preload_le
     log_debug("websocket %s: session started", s.route->pattern);
 
     json_t *config = read_config(&s);
+    if (config && configured)
+        configured(arg);
     if (config) {
         s.route->ws_handler(&s, config);
         json_decref(config);

@@ -16,10 +16,12 @@
 typedef struct api_ws_session api_ws_session;
 
 /* Run a session in the calling thread over an upgraded connection (the server has sent the
- * 101 answer): preload holds bytes that came after the handshake's head. Returns when the
- * session is over; the caller then closes the connection. */
+ * 101 answer): preload holds bytes that came after the handshake's head. `configured` (may be
+ * NULL) is called with `arg` once the config frame has arrived, before the handler runs (the
+ * server counts a session waiting for its config like a request waiting for its head).
+ * Returns when the session is over; the caller then closes the connection. */
 void api_ws_run(const kl_ws_transport *t, const void *preload, size_t preload_len, api_ctx *ctx,
-                const api_route *route);
+                const api_route *route, void (*configured)(void *arg), void *arg);
 
 api_ctx *api_ws_ctx(api_ws_session *s);
 

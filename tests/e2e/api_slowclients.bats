@@ -23,6 +23,17 @@ teardown() { stop_kleened; }
   assert_alive
 }
 
+@test "1,100 WebSocket sessions that never send their config: a legitimate client is served" {
+  EXTRA_TOP="request_head_timeout: 60" start_kleened
+  out=$($PY "$SLOW" ws-hang "$SOCK" 1100 50)
+  echo "$out"
+  [ "$(echo "$out" | jq .ok)" = 50 ]
+  [ "$(echo "$out" | jq -c .failed)" = "[]" ]
+  [ "$(echo "$out" | jq .hung_closed)" -ge 76 ]
+  [ "$(echo "$out" | jq '.latency_ms.max < 5000')" = true ]
+  assert_alive
+}
+
 @test "a request head must arrive within request_head_timeout: 408 for a partial one" {
   EXTRA_TOP="request_head_timeout: 1" start_kleened
   out=$($PY "$SLOW" deadline "$SOCK")

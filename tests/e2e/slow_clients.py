@@ -7,6 +7,8 @@ usage:
       they hang, PROBES requests of a legitimate client (GET /version, each on a new
       connection): {"hung": N, "ok": k, "failed": [...], "latency_ms": {median, p90, max},
       "hung_closed": how many of the N kleened had closed by then}
+  ws-hang ADDR N PROBES
+      the same with N WebSocket sessions (/exec/start, upgraded) that never send their config
   deadline ADDR
       one connection that sends a partial head and one that sends nothing: what each gets
       and after how long: {"partial": {"status", "message", "after_ms"}, "silent": {...}}
@@ -97,12 +99,30 @@ def is_closed(s):
         return True
 
 
-def hang(addr, n, probes):
+def ws_upgrade(addr):
+    """A WebSocket upgrade to /exec/start, answered with 101, then silence (no config)."""
+    s = connect(addr)
+    s.sendall(b"GET /exec/start HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+              b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+              b"Sec-WebSocket-Version: 13\r\n\r\n")
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        d = s.recv(4096)
+        if not d:
+            break
+        buf += d
+    return s
+
+
+def hang(addr, n, probes, websocket=False):
     hung = []
     for i in range(n):
-        s = connect(addr)
-        if i % 2:
-            s.sendall(b"GET /containers/list HTTP/1.1\r\nHost: local")
+        if websocket:
+            s = ws_upgrade(addr)
+        else:
+            s = connect(addr)
+            if i % 2:
+                s.sendall(b"GET /containers/list HTTP/1.1\r\nHost: local")
         hung.append(s)
     time.sleep(0.5)
     lat, failed = [], []
@@ -188,6 +208,8 @@ def main():
     cmd, addr = sys.argv[1], sys.argv[2]
     if cmd == "hang":
         out = hang(addr, int(sys.argv[3]), int(sys.argv[4]))
+    elif cmd == "ws-hang":
+        out = hang(addr, int(sys.argv[3]), int(sys.argv[4]), websocket=True)
     elif cmd == "deadline":
         out = deadline(addr)
     elif cmd == "idle-first":
