@@ -89,6 +89,7 @@ void api_images_build(api_ws_session *s, json_t *config)
         .quiet = jx_bool(cfg, "quiet", false),
         .cleanup = jx_bool(cfg, "cleanup", true),
         .nocache = jx_bool(cfg, "nocache", false),
+        .line_numbers = jx_bool(cfg, "line_numbers", false),
         .buildargs = buildargs,
         .from_override = jx_str(cc, "image", ""),
         .user = jx_str(cc, "user", ""),
@@ -105,8 +106,10 @@ void api_images_build(api_ws_session *s, json_t *config)
     /* Synchronous pre-checks (§7.4 item 2). */
     kl_error perr = KL_ERROR_INIT;
     if (j->o.context[0] != '/') {
-        kl_error_set(&perr, EINVAL, "Could not open Docker file %s/%s: :enoent", j->o.context,
-                     j->o.dockerfile);
+        kl_error_set(&perr, EINVAL,
+                     "cannot open the Dockerfile %s/%s: the context must be an "
+                     "absolute path",
+                     j->o.context, j->o.dockerfile);
     }
     if (perr.code || builder_load(&j->o, &j->df, &perr) < 0) {
         if (api_ws_send_message(s, "starting", "", "") == 0) {

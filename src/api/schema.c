@@ -163,6 +163,8 @@ static const kl_schema_field image_build_config_fields[] = {
     {.name = "networks", .value = T_ARRAY(end_point_config_item), .default_json = "[]"},
     /* ours: build without the build cache */
     {.name = "nocache", .value = T_BOOL(), .default_json = "false"},
+    /* ours: Dockerfile and step errors start with "line N: " */
+    {.name = "line_numbers", .value = T_BOOL(), .default_json = "false"},
 };
 SCHEMA(schema_image_build_config, "ImageBuildConfig", image_build_config_fields, false);
 

@@ -66,6 +66,17 @@ static bool is_status_line(const uint8_t *d, size_t n)
     return false;
 }
 
+/* "line N: ..." (an error of ours naming its Dockerfile line) */
+static bool is_line_error(const uint8_t *d, size_t n)
+{
+    size_t i = 5;
+    if (n < 8 || memcmp(d, "line ", 5) != 0)
+        return false;
+    while (i < n && d[i] >= '0' && d[i] <= '9')
+        i++;
+    return i > 5 && i + 1 < n && d[i] == ':' && d[i + 1] == ' ';
+}
+
 static void on_output(void *ud, const uint8_t *data, size_t n, bool is_binary)
 {
     render *r = ud;
@@ -79,7 +90,7 @@ static void on_output(void *ud, const uint8_t *data, size_t n, bool is_binary)
         /* the error line that ends a failed step has no newline either */
         if (n > 13 &&
             (memcmp(data, "The command '", 13) == 0 || memcmp(data, "error", 5) == 0 ||
-             memcmp(data, "COPY failed:", 12) == 0) &&
+             memcmp(data, "COPY failed:", 12) == 0 || is_line_error(data, n)) &&
             data[n - 1] != '\n')
             fputc('\n', stdout);
     }
@@ -145,12 +156,13 @@ static json_t *build_config(cli_ctx *ctx, const cli_args *a, int *rc)
                            cli_value(a, "user") ? cli_value(a, "user") : "", "env",
                            jx_from_strv(cli_values(a, "env")), "mounts", mounts, "jail_param",
                            jx_from_strv(cli_values(a, "jailparam")), "network_driver", driver);
-    return json_pack("{s:s,s:s,s:s,s:s,s:b,s:b,s:o,s:o,s:o}", "context", abs, "dockerfile",
+    /* line_numbers: ours (docs/api.md), Dockerfile errors name their line */
+    return json_pack("{s:s,s:s,s:s,s:s,s:b,s:b,s:b,s:o,s:o,s:o}", "context", abs, "dockerfile",
                      cli_value(a, "file") ? cli_value(a, "file") : "Dockerfile", "tag",
                      cli_value(a, "tag") ? cli_value(a, "tag") : "", "quiet",
                      cli_flag(a, "quiet") ? "true" : "false", "cleanup", cli_flag(a, "rm"),
-                     "nocache", cli_flag(a, "no-cache"), "buildargs", buildargs, "container_config",
-                     cc, "networks", networks);
+                     "nocache", cli_flag(a, "no-cache"), "line_numbers", 1, "buildargs", buildargs,
+                     "container_config", cc, "networks", networks);
 }
 
 static int image_build(cli_ctx *ctx, const cli_args *a)

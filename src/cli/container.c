@@ -99,7 +99,7 @@ int container_exit_code(const char *message)
          NULL},                                                                                    \
         {"mount", 'm', "list",                                                                     \
          "Mount a volume/directory/file on the host filesystem into the container. Mounts are "    \
-         "specfied using a `--mount SOURCE:DESTINATION[:rw|ro]` syntax.",                          \
+         "specified using a `--mount SOURCE:DESTINATION[:rw|ro]` syntax.",                         \
          NULL},                                                                                    \
         {"jailparam", 'J', "TEXT",                                                                 \
          "Specify one or more jail parameters to use. If you do not want `mount.devfs`, "          \
@@ -115,7 +115,7 @@ int container_exit_code(const char *message)
         {"driver", 'l', "TEXT",                                                                    \
          "Network driver of the container. Possible values: `ipnet`, `host`, `vnet`, and "         \
          "`disabled`. If no network and no network driver is supplied, the network driver is "     \
-         "set to `host`. If a network is specfied but no network driver, it is set to `ipnet`.",   \
+         "set to `host`. If a network is specified but no network driver, it is set to `ipnet`.",  \
          NULL},                                                                                    \
         {"network", 'n', "TEXT", "Connect container to this network.", NULL},                      \
         {"ip", 0, "TEXT",                                                                          \
@@ -293,8 +293,9 @@ static char *exec_create(cli_ctx *ctx, const exec_request *x)
 }
 
 /* Start exec `id` over /exec/start. Returns the exit code: detached → 0 when the server
- * answered 1001; attached → the process's exit code from the closing message. */
-static int exec_start(cli_ctx *ctx, const char *id, const exec_request *x)
+ * answered 1001; attached → the process's exit code from the closing message. *started
+ * (when not NULL) tells whether the process was started at all. */
+static int exec_start(cli_ctx *ctx, const char *id, const exec_request *x, bool *started)
 {
     bool attach = !x->detach;
     _cleanup_json_ json_t *config =
@@ -309,14 +310,19 @@ static int exec_start(cli_ctx *ctx, const char *id, const exec_request *x)
     wsclient_result r = {0};
     int rc = CLI_EXIT_FAILURE;
     int s = wsclient_read_start(w, &r);
+    if (started)
+        *started = attach && r.started;
     if (!attach) {
         /* kleened closes with 1001 without a starting frame. */
         if (s >= 0 && wsclient_relay(w, NULL, NULL, &r) < 0)
             goto out;
         if (r.code == KL_WS_CLOSE_GOING_AWAY) {
+            if (started)
+                *started = true;
             rc = CLI_EXIT_OK;
         } else if (r.code != KL_WS_CLOSE_ABNORMAL) {
-            if (r.reason.message && r.reason.message[0])
+            /* the reason only when kleened's own "error: ..." line was not printed */
+            if (s != 0 && r.reason.message && r.reason.message[0])
                 cli_error(ctx, "%s", r.reason.message);
             cli_error(ctx, "error starting container");
         }
@@ -348,12 +354,14 @@ out:
     return rc;
 }
 
-static int exec_create_and_start(cli_ctx *ctx, const exec_request *x)
+static int exec_create_and_start(cli_ctx *ctx, const exec_request *x, bool *started)
 {
+    if (started)
+        *started = false;
     _cleanup_free_ char *id = exec_create(ctx, x);
     if (!id)
         return CLI_EXIT_FAILURE;
-    return exec_start(ctx, id, x);
+    return exec_start(ctx, id, x, started);
 }
 
 /* ---- create / run -------------------------------------------------------------------- */
@@ -421,6 +429,16 @@ static json_t *create_config(cli_ctx *ctx, const cli_args *a, int *rc)
     return config;
 }
 
+/* DELETE a container this command made, without printing anything. */
+static void remove_quietly(cli_ctx *ctx, const char *id)
+{
+    _cleanup_free_ char *esc = cli_path_escape(id);
+    _cleanup_free_ char *path = xasprintf("/containers/%s", esc);
+    http_response resp = HTTP_RESPONSE_INIT;
+    cli_request(ctx, "DELETE", path, NULL, &resp);
+    http_response_free(&resp);
+}
+
 /* Create (and connect to --network). Returns the new container id, or NULL after printing
  * the failure (*rc set). */
 static char *create_container(cli_ctx *ctx, const cli_args *a, int *rc)
@@ -443,7 +461,6 @@ static char *create_container(cli_ctx *ctx, const cli_args *a, int *rc)
         }
     } else if (status >= 0) {
         _cleanup_free_ char *msg = server_message(&resp);
-        cli_error(ctx, "%s", msg);
         cli_error(ctx, "could not create container: %s", msg);
     }
     http_response_free(&resp);
@@ -464,11 +481,13 @@ static char *create_container(cli_ctx *ctx, const cli_args *a, int *rc)
     bool ok = status == 204;
     if (!ok && status >= 0) {
         _cleanup_free_ char *msg = server_message(&resp);
-        cli_error(ctx, "%s", msg);
         cli_error(ctx, "could not connect container: %s", msg);
     }
     http_response_free(&resp);
     if (!ok) {
+        /* A container that cannot be on its network is of no use: remove it (the original
+         * left it created; docs/klee-differences.md). */
+        remove_quietly(ctx, id);
         free(id);
         return NULL;
     }
@@ -521,7 +540,13 @@ static int container_run(cli_ctx *ctx, const cli_args *a)
         .interactive = interactive,
         .detach = detach,
     };
-    rc = exec_create_and_start(ctx, &x);
+    bool started = false;
+    rc = exec_create_and_start(ctx, &x, &started);
+    if (!started) {
+        /* Nothing ran (missing binary, unknown user, ...): leave no container behind. */
+        remove_quietly(ctx, id);
+        return rc;
+    }
     if (cli_flag(a, "rm")) {
         int rm = remove_after_run(ctx, id);
         if (rc == CLI_EXIT_OK)
@@ -548,7 +573,7 @@ static int container_start(cli_ctx *ctx, const cli_args *a)
             .interactive = interactive,
             .detach = detach,
         };
-        int rc = exec_create_and_start(ctx, &x);
+        int rc = exec_create_and_start(ctx, &x, NULL);
         if (rc != CLI_EXIT_OK || !detach)
             return rc;
     }
@@ -595,7 +620,7 @@ static int container_restart(cli_ctx *ctx, const cli_args *a)
         if (stop_one(ctx, a->pos[i], true, true, &id) != CLI_EXIT_OK)
             return CLI_EXIT_FAILURE;
         exec_request x = {.container = id, .user = "", .detach = true};
-        if (exec_create_and_start(ctx, &x) != CLI_EXIT_OK)
+        if (exec_create_and_start(ctx, &x, NULL) != CLI_EXIT_OK)
             return CLI_EXIT_FAILURE;
     }
     return CLI_EXIT_OK;
@@ -613,7 +638,7 @@ static int container_exec(cli_ctx *ctx, const cli_args *a)
         .interactive = interactive,
         .detach = cli_flag(a, "detach") && !interactive,
     };
-    return exec_create_and_start(ctx, &x);
+    return exec_create_and_start(ctx, &x, NULL);
 }
 
 /* ---- ls / inspect / rm / prune / update / rename / logs ------------------------------- */

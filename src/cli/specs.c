@@ -32,11 +32,11 @@ int specs_parse_mount(const char *spec, specs_mount *out, kl_error *err)
     size_t n = count_fields(spec, ':');
     if (n > 3)
         return kl_error_set(err, EINVAL,
-                            "invalid mount format '%s'. Max 3 elements seperated by ':'.", spec);
+                            "invalid mount format '%s'. Max 3 elements separated by ':'.", spec);
     if (n < 2)
         return kl_error_set(
             err, EINVAL,
-            "invalid mount format '%s'. Must have at least 2 elements seperated by ':'.", spec);
+            "invalid mount format '%s'. Must have at least 2 elements separated by ':'.", spec);
     if (n == 3) {
         const char *mode = strrchr(spec, ':') + 1;
         if (strcmp(mode, "ro") != 0 && strcmp(mode, "rw") != 0)

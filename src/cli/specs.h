@@ -21,10 +21,10 @@ typedef struct specs_mount {
 } specs_mount;
 
 /* Parse a --mount value. Errors (EINVAL; the caller exits 125):
- * "invalid mount format '<m>'. Max 3 elements seperated by ':'."
- * "invalid mount format '<m>'. Must have at least 2 elements seperated by ':'."
+ * "invalid mount format '<m>'. Max 3 elements separated by ':'."
+ * "invalid mount format '<m>'. Must have at least 2 elements separated by ':'."
  * "invalid mount format '<m>'. Last element should be either 'ro' or 'rw'."
- * (the original's wording, "seperated" included). */
+ * (the original's wording, "separated" included). */
 int specs_parse_mount(const char *spec, specs_mount *out, kl_error *err);
 void specs_mount_clear(specs_mount *m);
 /* {"type","source","destination","read_only"} */

@@ -560,6 +560,7 @@ typedef struct build {
     char *net_cid;  /* the build's container record when on networks (NULL: none) */
     char **net_ids; /* networks net_cid was connected to (as given) */
     const char *build_id;
+    unsigned lineno; /* Dockerfile line of the instruction being processed (0: none) */
 } build;
 
 static void out_raw(build *b, const char *s, size_t n)
@@ -590,6 +591,11 @@ static int fail(build *b, kl_error *err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    if (b->o->line_numbers && b->lineno && strncmp(msg, "line ", 5) != 0) {
+        char with[sizeof(msg)];
+        snprintf(with, sizeof(with), "line %u: %s", b->lineno, msg);
+        memcpy(msg, with, sizeof(msg));
+    }
     memcpy(err->msg, msg, sizeof(msg));
     if (!err->code)
         err->code = EINVAL;
@@ -1524,12 +1530,10 @@ int builder_load(const builder_opts *o, dockerfile *df, kl_error *err)
                    BENEATH);
     if (fd < 0) {
         int e = errno;
-        const char *reason = e == ENOENT                ? "enoent"
-                             : e == EACCES              ? "eacces"
-                             : e == ENOTDIR             ? "enotdir"
-                             : e == EXDEV || e == ELOOP ? "eperm"
-                                                        : "eio";
-        return kl_error_set(err, e, "Could not open Docker file %s: :%s", path, reason);
+        if (e == EXDEV || e == ELOOP)
+            return kl_error_set(err, e, "cannot open the Dockerfile %s: it is outside the context",
+                                path);
+        return kl_error_set(err, e, "cannot open the Dockerfile %s: %s", path, strerror(e));
     }
     kl_buf text = {0};
     char buf[65536];
@@ -1546,12 +1550,14 @@ int builder_load(const builder_opts *o, dockerfile *df, kl_error *err)
     close(fd);
     if (n < 0) {
         kl_buf_free(&text);
-        return kl_error_set(err, e, "Could not open Docker file %s: :eio", path);
+        return kl_error_set(err, e, "cannot read the Dockerfile %s: %s", path, strerror(e));
     }
     kl_buf_puts(&text, "");
     unsigned line = 0;
     int rc = dockerfile_parse(text.data ? text.data : "", df, &line, err);
     kl_buf_free(&text);
+    if (rc < 0 && o->line_numbers && line && strncmp(err->msg, "line ", 5) != 0)
+        kl_error_prefix(err, "line %u", line);
     return rc;
 }
 
@@ -1629,8 +1635,10 @@ int builder_run(kl_engine *e, const builder_opts *o, const dockerfile *df, const
             say(&b, "Step %zu/%zu : %s", i + 1, df->n, in->line);
         json_t *pair = json_pack("[s,s]", in->line, "");
         json_array_append_new(b.instructions, pair);
+        b.lineno = in->lineno;
         rc = process(&b, in, pair, err);
     }
+    b.lineno = 0;
     if (rc == 0 && cancelled(&b))
         rc = kl_error_set(err, ECANCELED, "cancelled");
     if (rc == 0 && !b.cur)

@@ -28,6 +28,7 @@ typedef struct builder_opts {
     bool quiet;
     bool cleanup;
     bool nocache;
+    bool line_numbers;      /* ours, opt-in: Dockerfile and step errors start with `line N: ` */
     char *const *buildargs; /* NULL-terminated "name=value", may be NULL */
     /* From container_config (API.md §5.1). */
     const char *from_override;  /* container_config.image: replaces every FROM; NULL/"" none */
@@ -45,8 +46,9 @@ typedef struct builder_opts {
     atomic_bool *cancel; /* set by another thread (client gone): stop, clean up, save nothing */
 } builder_opts;
 
-/* Read <context>/<dockerfile> and parse it. Errors are the original's wire texts:
- * `Could not open Docker file <path>: :enoent` (Elixir-style reason), and the parser's. */
+/* Read <context>/<dockerfile> and parse it. Errors: `cannot open the Dockerfile <path>: <why>`
+ * (the original's `Could not open Docker file <path>: :enoent`, docs/klee-differences.md),
+ * and the parser's. */
 int builder_load(const builder_opts *o, dockerfile *df, kl_error *err);
 
 typedef struct builder_result {

@@ -624,20 +624,6 @@ static char *normalise_destination(const char *d, kl_error *err)
     return kl_buf_steal(&b);
 }
 
-/* The Elixir-style reason the original shows (":enoent"). */
-static const char *errno_atom(int e, char buf[32])
-{
-    const char *n = strerrorname_np(e);
-    if (!n)
-        return "unknown";
-    size_t i = 0;
-    buf[i++] = ':';
-    for (; *n && i < 31; n++)
-        buf[i++] = (char)(*n >= 'A' && *n <= 'Z' ? *n - 'A' + 'a' : *n);
-    buf[i] = '\0';
-    return buf;
-}
-
 /* MountPointConfig[] → checked mounts (API.md §5.6, §8.6). */
 static int check_mounts(const json_t *mounts, container_mount **out, size_t *n_out, kl_error *err)
 {
@@ -675,9 +661,8 @@ static int check_mounts(const json_t *mounts, container_mount **out, size_t *n_o
                                 source ? source : "");
         struct stat st;
         if (stat(source, &st) < 0) {
-            char atom[32];
-            return kl_error_set(err, errno, "error ocurred while determining source type: %s",
-                                errno_atom(errno, atom));
+            int e = errno;
+            return kl_error_set(err, e, "invalid mount source '%s': %s", source, strerror(e));
         }
         if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
             return kl_error_set(err, EINVAL,

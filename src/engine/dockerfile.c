@@ -431,25 +431,33 @@ char *dockerfile_port_normalize(const char *word)
 
 static int parse_instr(dockerfile_instr *in, kl_error *err)
 {
-    const char *line = in->line;
-    const char *sp = line;
+    /* Like Docker: leading whitespace is ignored and instructions are case-insensitive. */
+    const char *word = in->line;
+    while (is_ws(*word))
+        word++;
+    const char *sp = word;
     while (*sp && *sp != ' ' && *sp != '\t')
         sp++;
-    size_t klen = (size_t)(sp - line);
+    size_t klen = (size_t)(sp - word);
     bool known = false;
     for (size_t i = 0; *sp && i < KL_ARRAY_SIZE(keywords); i++)
-        if (strlen(keywords[i].word) == klen && !strncmp(line, keywords[i].word, klen)) {
+        if (strlen(keywords[i].word) == klen && !strncasecmp(word, keywords[i].word, klen)) {
             in->kind = keywords[i].kind;
             known = true;
         }
     if (!known) {
+        /* the line as written, indentation included (the original's message) */
         for (size_t i = 0; i < KL_ARRAY_SIZE(unsupported); i++)
-            if (strlen(unsupported[i]) == klen && !strncmp(line, unsupported[i], klen))
+            if (strlen(unsupported[i]) == klen && !strncasecmp(word, unsupported[i], klen))
                 return kl_error_set(err, EINVAL,
                                     "error in '%s': invalid instruction (%s is not supported)",
-                                    line, unsupported[i]);
-        return kl_error_set(err, EINVAL, "error in '%s': invalid instruction", line);
+                                    in->line, unsupported[i]);
+        return kl_error_set(err, EINVAL, "error in '%s': invalid instruction", in->line);
     }
+    if (word != in->line) /* `Step i/N : <line>` shows it without the indentation */
+        memmove(in->line, word, strlen(word) + 1);
+    const char *line = in->line;
+    sp = line + klen;
     _cleanup_free_ char *rest = trim_dup(sp, strlen(sp));
     if (!*rest)
         return fail_line(err, in->lineno, line, "%s needs an argument",
@@ -533,9 +541,9 @@ int dockerfile_parse(const char *text, dockerfile *out, unsigned *err_line, kl_e
     if (err_line)
         *err_line = 0;
 
-    /* Lines: comments (column 0) are dropped before continuations are joined; blank lines
-     * are dropped, also inside a continuation (Docker); a joined line keeps what surrounds
-     * the removed backslash-newline, as the original's Step lines show. */
+    /* Lines: comments (# after optional whitespace, as Docker) are dropped before continuations are
+     * joined; blank lines are dropped, also inside a continuation (Docker); a joined line keeps
+     * what surrounds the removed backslash-newline, as the original's Step lines show. */
     for (const char *p = text; *p;) {
         const char *nl = strchr(p, '\n');
         size_t n = nl ? (size_t)(nl - p) : strlen(p);
@@ -543,7 +551,10 @@ int dockerfile_parse(const char *text, dockerfile *out, unsigned *err_line, kl_e
         lineno++;
         if (n && p[n - 1] == '\r')
             n--;
-        if ((n && p[0] == '#') || is_blank(p, n)) {
+        size_t lead = 0;
+        while (lead < n && is_ws(p[lead]))
+            lead++;
+        if ((lead < n && p[lead] == '#') || is_blank(p, n)) {
             p = next;
             continue;
         }

@@ -705,7 +705,7 @@ static void fetch_progress(const host_fetch_progress *p, void *ctx)
     }
     if (p->done && !c->fetched) {
         c->fetched = true;
-        say(c, "Succesfully fetched base system.\n");
+        say(c, "Successfully fetched base system.\n");
     }
 }
 
@@ -760,7 +760,7 @@ static int create_fetch(creator *c, const char *layer, kl_error *err)
         return kl_error_set(err, ferr.code, "could not fetch and extract the archive: %s",
                             ferr.msg);
     }
-    say(c, "Succesfully extracted binaries, creating image...\n");
+    say(c, "Successfully extracted binaries, creating image...\n");
     return 0;
 }
 

@@ -53,7 +53,7 @@ images() { curl -s --unix-socket "$SOCK" http://localhost/images/list | jq -r '[
 
 @test "Dockerfile errors: starting, the error, 1011 failed to process Dockerfile" {
   build
-  [ "$(frames | sed -n 2p)" = "Could not open Docker file $CTX/Dockerfile: :enoent" ]
+  [ "$(frames | sed -n 2p)" = "cannot open the Dockerfile $CTX/Dockerfile: No such file or directory" ]
   [ "$(frames | head -1 | jq -r .msg_type)" = starting ]
   [ "$(frames | head -1 | jq -r .data)" = "" ]
   [ "$(close_code)" = 1011 ]

@@ -113,7 +113,7 @@ teardown() {
   [ "$(echo "$body" | jq -r .message)" = "invalid port value (should be in the range 0 - 65535)" ]
   api POST /containers/create "{\"image\":\"bb:ctr\",\"mounts\":[{\"type\":\"nullfs\",\"source\":\"$E2E_DIR/missing\",\"destination\":\"/m\"}]}"
   [ "$status_code" = 404 ]
-  [ "$(echo "$body" | jq -r .message)" = "error ocurred while determining source type: :enoent" ]
+  [ "$(echo "$body" | jq -r .message)" = "invalid mount source '$E2E_DIR/missing': No such file or directory" ]
   api POST /containers/create '{"image":"bb:ctr","mounts":[{"type":"volume","source":"v","destination":"/a/../etc"}]}'
   [ "$status_code" = 404 ]
   api POST /containers/create '{"image":"bb:ctr","jail_param":["no.such.param"]}'

@@ -112,8 +112,8 @@ state() {
   id=$(close_field data)
   [[ "$id" =~ ^[0-9a-f]{12}$ ]]
   [ "$(echo "$ws_out" | head -1 | jq -r .frame)" = '{"data":"","message":"","msg_type":"starting"}' ]
-  frames | grep -qx 'Succesfully fetched base system.'
-  frames | grep -qx 'Succesfully extracted binaries, creating image...'
+  frames | grep -qx 'Successfully fetched base system.'
+  frames | grep -qx 'Successfully extracted binaries, creating image...'
   frames | grep -Eq '^Extracted [0-9]+ files\.\.\.$'
   frames | grep -Eq '^Fetched [0-9.]+ MB \(100%\)$'
   [ -x "$(layers_dir)/$id/bin/busybox" ]

@@ -83,10 +83,10 @@ nreq() { wc -l <"$RECORD"; }
 @test "a malformed --mount exits 125 before any request" {
     run k run -m a:b:c:d img
     [ "$status" -eq 125 ]
-    [ "$output" = "invalid mount format 'a:b:c:d'. Max 3 elements seperated by ':'." ]
+    [ "$output" = "invalid mount format 'a:b:c:d'. Max 3 elements separated by ':'." ]
     run k create -m novalue img
     [ "$status" -eq 125 ]
-    [ "$output" = "invalid mount format 'novalue'. Must have at least 2 elements seperated by ':'." ]
+    [ "$output" = "invalid mount format 'novalue'. Must have at least 2 elements separated by ':'." ]
     run k create -m a:b:x img
     [ "$status" -eq 125 ]
     [ "$output" = "invalid mount format 'a:b:x'. Last element should be either 'ro' or 'rw'." ]
@@ -106,18 +106,24 @@ nreq() { wc -l <"$RECORD"; }
     [ "$(nreq)" -eq 0 ]
 }
 
-@test "create failure and network connect failure: the message, then the original's line, exit 1" {
+@test "create failure and network connect failure: one line each, exit 1, no container left" {
     run k create noimage
     [ "$status" -eq 1 ]
-    [ "${lines[0]}" = "no such image 'noimage'" ]
-    [ "${lines[1]}" = "could not create container: no such image 'noimage'" ]
+    [ "${#lines[@]}" -eq 1 ]
+    [ "${lines[0]}" = "could not create container: no such image 'noimage'" ]
     run k run -n badnet img
     [ "$status" -eq 1 ]
     [ "${lines[0]}" = "c0ffee000001" ]
-    [ "${lines[1]}" = "network not found" ]
-    [ "${lines[2]}" = "could not connect container: network not found" ]
-    # run stops there: no exec instance
+    [ "${lines[1]}" = "could not connect container: network not found" ]
+    [ "${#lines[@]}" -eq 2 ]
+    # run stops there: no exec instance; the container it made is removed
     ! grep -q exec/create "$RECORD"
+    [ "$(req "$(nreq)" '["method"]')" = DELETE ]
+    [ "$(req "$(nreq)" '["path"]')" = /containers/c0ffee000001 ]
+    : >"$RECORD"
+    run k create -n badnet img
+    [ "$status" -eq 1 ]
+    [ "$(req 3 '["method"]')" = DELETE ]
 }
 
 @test "attached run: ids, output, closing message; exec create and start frame" {

@@ -66,7 +66,7 @@ teardown() {
   [ "$(echo "$output" | jq -c '.container_mountpoints[0] | [.type,.source,.destination,.read_only]')" = '["volume","site","/srv/www",false]' ]
   run klee create -m "$E2E_DIR/nothere:/x" bb:cli
   [ "$status" -ne 0 ]
-  [[ "$output" == *"error ocurred while determining source type: :enoent"* ]]
+  [[ "$output" == *"invalid mount source '$E2E_DIR/nothere': No such file or directory"* ]]
 }
 
 @test "klee container rename and update" {

@@ -45,12 +45,12 @@ static void test_mount(void **state)
     expect_mount(":",
                  "{\"destination\":\"\",\"read_only\":false,\"source\":\"\",\"type\":\"volume\"}");
     expect_mount_error("a:b:c:d",
-                       "invalid mount format 'a:b:c:d'. Max 3 elements seperated by ':'.");
+                       "invalid mount format 'a:b:c:d'. Max 3 elements separated by ':'.");
     expect_mount_error(
         "novalue",
-        "invalid mount format 'novalue'. Must have at least 2 elements seperated by ':'.");
+        "invalid mount format 'novalue'. Must have at least 2 elements separated by ':'.");
     expect_mount_error("",
-                       "invalid mount format ''. Must have at least 2 elements seperated by ':'.");
+                       "invalid mount format ''. Must have at least 2 elements separated by ':'.");
     expect_mount_error(
         "a:b:RO", "invalid mount format 'a:b:RO'. Last element should be either 'ro' or 'rw'.");
     expect_mount_error("a:b:",

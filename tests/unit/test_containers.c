@@ -400,7 +400,7 @@ static void test_create_validation_messages_leave_nothing(void **state)
     create_fails(f,
                  "{\"mounts\":[{\"type\":\"nullfs\",\"source\":\"/nonexistent-kl-path\","
                  "\"destination\":\"/x\"}]}",
-                 "error ocurred while determining source type: :enoent");
+                 "invalid mount source '/nonexistent-kl-path': No such file or directory");
     create_fails(f,
                  "{\"mounts\":[{\"type\":\"nullfs\",\"source\":\"/dev/null\","
                  "\"destination\":\"/x\"}]}",

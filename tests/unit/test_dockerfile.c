@@ -272,6 +272,28 @@ static void test_lines(void **state)
     dockerfile_clear(&df);
 }
 
+/* Docker accepts instructions in any case and indented lines (and indented comments); the
+ * Step line shows the instruction without its indentation. */
+static void test_case_and_indent(void **state)
+{
+    (void)state;
+    dockerfile df = parse_ok("from x as base\n  # an indented comment\n\t run echo \\\n"
+                             "    # inside\n    hi\nCmd [\"a\"]\n  WorkDir /w\n");
+    assert_int_equal(df.n, 4);
+    assert_int_equal(df.instrs[0].kind, DOCKERFILE_FROM);
+    assert_string_equal(df.instrs[0].from_stage, "base");
+    assert_int_equal(df.instrs[1].kind, DOCKERFILE_RUN);
+    assert_string_equal(df.instrs[1].line, "run echo     hi");
+    assert_int_equal(df.instrs[1].lineno, 3);
+    assert_strv(df.instrs[1].args, STRV("/bin/sh", "-c", "echo     hi"));
+    assert_int_equal(df.instrs[2].kind, DOCKERFILE_CMD);
+    assert_true(df.instrs[2].is_exec_form);
+    assert_int_equal(df.instrs[3].kind, DOCKERFILE_WORKDIR);
+    assert_string_equal(df.instrs[3].line, "WorkDir /w");
+    assert_int_equal(df.instrs[3].lineno, 7);
+    dockerfile_clear(&df);
+}
+
 static void test_syntax_errors(void **state)
 {
     (void)state;
@@ -281,10 +303,11 @@ static void test_syntax_errors(void **state)
               "error in '  \"this should faile because we omitted the '\\' above\"': invalid "
               "instruction",
               4);
-    parse_bad("FROM x\nrun echo\n", "error in 'run echo': invalid instruction", 2);
     parse_bad("FROM x\nRUN\n", "error in 'RUN': invalid instruction", 2);
     parse_bad("FROM x\nFOO bar\n", "error in 'FOO bar': invalid instruction", 2);
-    parse_bad("FROM x\n RUN x\n", "error in ' RUN x': invalid instruction", 2);
+    parse_bad("FROM x\n  FOO x\n", "error in '  FOO x': invalid instruction", 2);
+    parse_bad("FROM x\nadd a b\n", "error in 'add a b': invalid instruction (ADD is not supported)",
+              2);
     parse_bad("FROM x\nADD a b\n", "error in 'ADD a b': invalid instruction (ADD is not supported)",
               2);
     parse_bad("FROM x\nRUN  \t\n", "line 2: error in 'RUN  \t': RUN needs an argument", 2);
@@ -697,6 +720,7 @@ int main(void)
         cmocka_unit_test(test_env_arg_forms),
         cmocka_unit_test(test_trailing_comment_fails_at_build),
         cmocka_unit_test(test_lines),
+        cmocka_unit_test(test_case_and_indent),
         cmocka_unit_test(test_syntax_errors),
         cmocka_unit_test(test_real_dockerfile),
         cmocka_unit_test(test_substitute),

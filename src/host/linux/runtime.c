@@ -913,7 +913,7 @@ int host_container_start(const host_container_spec *spec, host_process *out, kl_
         int code;
         kl_error ignored = KL_ERROR_INIT;
         host_process_wait(out, -1, &code, &ignored);
-        return kl_error_prefix(err, "starting container %s", spec->id);
+        return -1; /* the caller names the container (engine/exec.c) */
     }
     return 0;
 }
