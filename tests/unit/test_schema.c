@@ -136,28 +136,30 @@ static void test_image_create_config_defaults(void **state)
 static void test_image_build_config_defaults(void **state)
 {
     (void)state;
-    expect_ok(
-        &schema_image_build_config,
-        "{\"context\":\"/ctx\",\"container_config\":{},"
-        "\"networks\":[{\"container\":\"c\",\"network\":\"n\"}],"
-        "\"buildargs\":{\"A\":\"1\",\"B\":2}}",
-        "{\"context\":\"/ctx\",\"dockerfile\":\"Dockerfile\",\"quiet\":false,\"nocache\":false,"
-        "\"cleanup\":true,\"tag\":\"\",\"buildargs\":{\"A\":\"1\",\"B\":2},"
-        "\"container_config\":{\"name\":null,\"image\":null,\"cmd\":[],\"user\":\"\","
-        "\"env\":[],\"mounts\":[],\"jail_param\":[],\"network_driver\":\"ipnet\","
-        "\"public_ports\":[],\"restart_policy\":\"no\",\"persist\":false,"
-        "\"memory\":null,\"cpus\":null,\"pids_limit\":null},"
-        "\"networks\":[{\"container\":\"c\",\"network\":\"n\",\"ip_address\":\"\","
-        "\"ip_address6\":\"\"}]}");
-    expect_ok(
-        &schema_image_build_config, "{\"context\":\"/ctx\",\"container_config\":{}}",
-        "{\"context\":\"/ctx\",\"dockerfile\":\"Dockerfile\",\"quiet\":false,\"nocache\":false,"
-        "\"cleanup\":true,\"tag\":\"\",\"buildargs\":{},"
-        "\"container_config\":{\"name\":null,\"image\":null,\"cmd\":[],\"user\":\"\","
-        "\"env\":[],\"mounts\":[],\"jail_param\":[],\"network_driver\":\"ipnet\","
-        "\"public_ports\":[],\"restart_policy\":\"no\",\"persist\":false,"
-        "\"memory\":null,\"cpus\":null,\"pids_limit\":null},"
-        "\"networks\":[]}");
+    expect_ok(&schema_image_build_config,
+              "{\"context\":\"/ctx\",\"container_config\":{},"
+              "\"networks\":[{\"container\":\"c\",\"network\":\"n\"}],"
+              "\"buildargs\":{\"A\":\"1\",\"B\":2}}",
+              "{\"context\":\"/"
+              "ctx\",\"dockerfile\":\"Dockerfile\",\"quiet\":false,\"nocache\":false,\"line_"
+              "numbers\":false,"
+              "\"cleanup\":true,\"tag\":\"\",\"buildargs\":{\"A\":\"1\",\"B\":2},"
+              "\"container_config\":{\"name\":null,\"image\":null,\"cmd\":[],\"user\":\"\","
+              "\"env\":[],\"mounts\":[],\"jail_param\":[],\"network_driver\":\"ipnet\","
+              "\"public_ports\":[],\"restart_policy\":\"no\",\"persist\":false,"
+              "\"memory\":null,\"cpus\":null,\"pids_limit\":null},"
+              "\"networks\":[{\"container\":\"c\",\"network\":\"n\",\"ip_address\":\"\","
+              "\"ip_address6\":\"\"}]}");
+    expect_ok(&schema_image_build_config, "{\"context\":\"/ctx\",\"container_config\":{}}",
+              "{\"context\":\"/"
+              "ctx\",\"dockerfile\":\"Dockerfile\",\"quiet\":false,\"nocache\":false,\"line_"
+              "numbers\":false,"
+              "\"cleanup\":true,\"tag\":\"\",\"buildargs\":{},"
+              "\"container_config\":{\"name\":null,\"image\":null,\"cmd\":[],\"user\":\"\","
+              "\"env\":[],\"mounts\":[],\"jail_param\":[],\"network_driver\":\"ipnet\","
+              "\"public_ports\":[],\"restart_policy\":\"no\",\"persist\":false,"
+              "\"memory\":null,\"cpus\":null,\"pids_limit\":null},"
+              "\"networks\":[]}");
 }
 
 static void test_small_schema_defaults(void **state)
