@@ -43,7 +43,7 @@ setup() {
   run klee build -t cf "$CTX"
   echo "$output"
   [ "$status" -eq 1 ]
-  echo "$output" | grep -qx "The command '/bin/sh -c false' returned a non-zero code: 1"
+  echo "$output" | grep -qx "line 3: The command '/bin/sh -c false' returned a non-zero code: 1"
   echo "$output" | grep -Eq '^Failed to build image [0-9a-f]{12}\. Most recent snapshot is @[0-9a-f]{12}$'
   klee image inspect cf:failed >/dev/null
   run klee build --rm -t cf2 "$CTX"
@@ -135,7 +135,7 @@ DF
   printf 'FROM busybox\nRUN ping -c1 -W2 10.78.0.1\nRUN false\n' >"$CTX/Dockerfile"
   run klee build -n bn --ip 10.78.0.50 --rm "$CTX"
   [ "$status" -eq 1 ]
-  echo "$output" | grep -qx "The command '/bin/sh -c false' returned a non-zero code: 1"
+  echo "$output" | grep -qx "line 3: The command '/bin/sh -c false' returned a non-zero code: 1"
   run klee lsc -a
   ! echo "$output" | grep -q builder_
   [ "$(klee isn bn | jq '.network_endpoints | length')" = 0 ]
