@@ -16,7 +16,9 @@ void api_containers_list(api_request *req, api_response *res)
     kl_error err = KL_ERROR_INIT;
     /* only the literal true means true (the query caster already turned "true" into it) */
     bool all = json_is_true(json_object_get(req->query, "all"));
-    char *text = containers_list_text(req->ctx->engine, all, &err);
+    /* ours, opt-in: each row's last run and addresses (docs/api.md) */
+    bool state = json_is_true(json_object_get(req->query, "state"));
+    char *text = containers_list_text(req->ctx->engine, all, state, &err);
     if (!text)
         return api_reply_message(res, 500, "%s", err.msg);
     api_response_clear(res);

@@ -55,6 +55,7 @@ static const api_route routes[] = {
     REST("POST", "/volumes/prune", api_volumes_prune, NULL, NULL),
     /* Ours */
     REST("GET", "/version", api_version, NULL, NULL),
+    REST("GET", "/system/df", api_system_df, NULL, NULL),
     REST("GET", "/containers/{container_id}/logs", api_containers_logs, NULL,
          &schema_query_container_logs),
 };

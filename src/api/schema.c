@@ -218,7 +218,7 @@ SCHEMA(schema_volume_config, "VolumeConfig", volume_config_fields, false);
 
 /* §6 query parameters. */
 static const kl_schema_field query_container_list_fields[] = {
-    {.name = "all", .value = T_BOOL()},
+    {.name = "all", .value = T_BOOL()}, {.name = "state", .value = T_BOOL()}, /* ours */
 };
 SCHEMA(schema_query_container_list, "ContainerListQuery", query_container_list_fields, true);
 

@@ -173,6 +173,36 @@ int cli_print_json(cli_ctx *ctx, const http_response *resp);
 void cli_print_table(cli_ctx *ctx, const render_column *cols, size_t ncols, char *const *cells,
                      size_t nrows);
 
+/* ---- listings: the ls commands (common.c) ---- */
+
+/* The options every ls has (put them in its option table). */
+#define CLI_LS_OPTIONS                                                                             \
+    {"quiet", 'q', NULL, "Only display IDs", NULL},                                                \
+    {                                                                                              \
+        "format", 0, "TEXT",                                                                       \
+            "Print with 'json' (one JSON object per line) or a template like "                     \
+            "'{{.ID}}\\t{{.Name}}' ('table ...' adds a header). Capitalised fields are the "       \
+            "table's columns, lower-case ones the API's fields.",                                  \
+            NULL                                                                                   \
+    }
+
+/* How an ls shows a list of API objects. */
+typedef struct cli_listing {
+    const render_column *cols;
+    size_t ncols;              /* columns shown in the table */
+    size_t stride;             /* cells written per row by `row` (>= ncols; the rest not shown) */
+    const char *const *fields; /* `stride` template names of the cells (e.g. "ID", "Status") */
+    const char *id_key;        /* what -q prints (e.g. "id", "name") */
+    void (*row)(const json_t *obj, double now, char **cells);
+} cli_listing;
+
+/* Print `list` (a JSON array) as a table, as ids (-q), or with --format. Returns the exit
+ * code (a bad template: 2). */
+int cli_print_listing(cli_ctx *ctx, const cli_args *a, const json_t *list, const cli_listing *l);
+
+/* GET `path`, then cli_print_listing. */
+int cli_list(cli_ctx *ctx, const cli_args *a, const char *path, const cli_listing *l);
+
 /* Error and message lines (stderr / stdout), bold red on a terminal. */
 void cli_error(cli_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void cli_message(cli_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -196,5 +226,6 @@ extern const cli_group cli_volume_group;
 extern const cli_group cli_image_group;
 extern const cli_group cli_container_group;
 extern const cli_group cli_network_group;
+extern const cli_group cli_system_group;
 
 #endif

@@ -2,6 +2,7 @@
  * the original's connection/timeout messages, and printing of ids, lists, JSON, tables,
  * errors and the prune confirmation. Command files should not print errors themselves. */
 #include "cli/cli.h"
+#include "cli/format.h"
 #include "lib/buf.h"
 #include "lib/cleanup.h"
 #include "lib/jsonx.h"
@@ -258,4 +259,98 @@ double cli_now(void)
     struct timeval tv;
     gettimeofday(&tv, NULL);
     return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+/* ---- listings ---- */
+
+int cli_print_listing(cli_ctx *ctx, const cli_args *a, const json_t *list, const cli_listing *l)
+{
+    if (!json_is_array(list)) {
+        cli_error(ctx, "unexpected reply from kleened: not a list");
+        return CLI_EXIT_FAILURE;
+    }
+    const char *tmpl = cli_value(a, "format");
+    size_t n = json_array_size(list);
+    if (cli_flag(a, "quiet")) {
+        for (size_t i = 0; i < n; i++)
+            printf("%s\n", jx_str(json_array_get(list, i), l->id_key, ""));
+        return CLI_EXIT_OK;
+    }
+    double now = cli_now();
+    if (tmpl && strcmp(tmpl, "json") != 0) {
+        kl_error err = KL_ERROR_INIT;
+        if (format_check(tmpl, &err) < 0) {
+            cli_error(ctx, "Error: invalid --format: %s", err.msg);
+            return CLI_EXIT_USAGE;
+        }
+        const char *body;
+        if (format_is_table(tmpl, &body)) {
+            _cleanup_free_ char *h = format_header(body);
+            printf("%s\n", h);
+        }
+        _cleanup_free_ char **cells = xcalloc(l->stride + 1, sizeof(char *));
+        for (size_t i = 0; i < n; i++) {
+            json_t *obj = json_array_get(list, i);
+            l->row(obj, now, cells);
+            _cleanup_json_ json_t *fields = json_deep_copy(obj);
+            for (size_t c = 0; c < l->stride; c++) {
+                json_object_set_new(fields, l->fields[c], json_string(cells[c] ? cells[c] : ""));
+                free(cells[c]);
+                cells[c] = NULL;
+            }
+            _cleanup_free_ char *line = format_render(body, fields, &err);
+            if (!line) {
+                cli_error(ctx, "%s", err.msg);
+                return CLI_EXIT_FAILURE;
+            }
+            printf("%s\n", line);
+        }
+        return CLI_EXIT_OK;
+    }
+    if (tmpl) { /* json: one object per line, the API's fields and the table's */
+        _cleanup_free_ char **cells = xcalloc(l->stride + 1, sizeof(char *));
+        for (size_t i = 0; i < n; i++) {
+            json_t *obj = json_array_get(list, i);
+            l->row(obj, now, cells);
+            _cleanup_json_ json_t *fields = json_deep_copy(obj);
+            for (size_t c = 0; c < l->stride; c++) {
+                json_object_set_new(fields, l->fields[c], json_string(cells[c] ? cells[c] : ""));
+                free(cells[c]);
+                cells[c] = NULL;
+            }
+            _cleanup_free_ char *s = json_dumps(fields, JSON_COMPACT | JSON_SORT_KEYS);
+            printf("%s\n", s ? s : "{}");
+        }
+        return CLI_EXIT_OK;
+    }
+    char **all = xcalloc(l->stride * n + 1, sizeof(char *));
+    char **shown = xcalloc(l->ncols * n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++) {
+        l->row(json_array_get(list, i), now, all + l->stride * i);
+        for (size_t c = 0; c < l->stride; c++) {
+            if (c < l->ncols)
+                shown[l->ncols * i + c] = all[l->stride * i + c];
+            else
+                free(all[l->stride * i + c]);
+        }
+    }
+    free(all);
+    cli_print_table(ctx, l->cols, l->ncols, shown, n);
+    strv_free(shown);
+    return CLI_EXIT_OK;
+}
+
+int cli_list(cli_ctx *ctx, const cli_args *a, const char *path, const cli_listing *l)
+{
+    http_response resp = HTTP_RESPONSE_INIT;
+    long status = cli_request(ctx, "GET", path, NULL, &resp);
+    int rc = CLI_EXIT_FAILURE;
+    if (status == 200) {
+        _cleanup_json_ json_t *list = cli_response_json(&resp);
+        rc = cli_print_listing(ctx, a, list, l);
+    } else if (status >= 0) {
+        rc = cli_print_server_error(ctx, &resp);
+    }
+    http_response_free(&resp);
+    return rc;
 }

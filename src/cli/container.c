@@ -47,10 +47,75 @@ void container_ls_row(const json_t *c, double now, char **cells)
     cells[4] = render_created_ago(jx_str(c, "created", ""), now);
     const char *policy = jx_str(c, "restart_policy", "no");
     cells[5] = xstrdup(strcmp(policy, "on-startup") == 0 ? "yes" : "no");
-    cells[6] = xstrdup(jx_bool(c, "running", false) ? "running" : "stopped");
+    cells[6] = container_ls_status(c, now);
+    kl_buf b = KL_BUF_INIT;
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(c, "ip_addresses"), i, v)
+    {
+        if (json_is_string(v))
+            kl_buf_printf(&b, "%s%s", b.len ? ", " : "", json_string_value(v));
+    }
+    cells[7] = b.data ? kl_buf_steal(&b) : xstrdup("");
+    json_array_foreach(json_object_get(c, "public_ports"), i, v)
+    {
+        const char *host = jx_str(v, "host_port", ""), *ctr = jx_str(v, "container_port", "");
+        const char *proto = jx_str(v, "protocol", "tcp");
+        json_t *ifs = json_object_get(v, "interfaces");
+        if (json_array_size(ifs) == 0) {
+            kl_buf_printf(&b, "%s%s->%s/%s", b.len ? ", " : "", host, ctr[0] ? ctr : host, proto);
+            continue;
+        }
+        size_t k;
+        json_t *itf;
+        json_array_foreach(ifs, k, itf)
+        {
+            kl_buf_printf(&b, "%s%s:%s->%s/%s", b.len ? ", " : "",
+                          json_is_string(itf) ? json_string_value(itf) : "", host,
+                          ctr[0] ? ctr : host, proto);
+        }
+    }
+    cells[8] = b.data ? kl_buf_steal(&b) : xstrdup("");
     json_t *jid = json_object_get(c, "jid");
-    cells[7] =
+    cells[9] =
         json_is_integer(jid) ? xasprintf("%lld", (long long)json_integer_value(jid)) : xstrdup("");
+}
+
+const char *container_ls_state(const json_t *c)
+{
+    if (jx_bool(c, "running", false))
+        return "running";
+    json_t *started = json_object_get(c, "started");
+    if (json_object_get(c, "exit_code") && json_is_null(started))
+        return "created";
+    return "exited";
+}
+
+char *container_ls_status(const json_t *c, double now)
+{
+    bool running = jx_bool(c, "running", false);
+    if (!json_object_get(c, "exit_code")) /* a daemon without ?state=true */
+        return xstrdup(running ? "running" : "stopped");
+    char dur[64];
+    double t;
+    const char *started = jx_str(c, "started", NULL);
+    if (running) {
+        if (!started || render_parse_iso8601(started, &t) < 0)
+            return xstrdup("Up");
+        render_human_duration((long long)(now - t), dur, sizeof(dur));
+        return xasprintf("Up %s", dur);
+    }
+    if (!started)
+        return xstrdup("Created");
+    json_t *code = json_object_get(c, "exit_code");
+    _cleanup_free_ char *exited =
+        json_is_integer(code) ? xasprintf("Exited (%lld)", (long long)json_integer_value(code))
+                              : xstrdup("Exited");
+    const char *finished = jx_str(c, "finished", NULL);
+    if (!finished || render_parse_iso8601(finished, &t) < 0)
+        return steal_pointer(&exited);
+    render_human_duration((long long)(now - t), dur, sizeof(dur));
+    return xasprintf("%s %s ago", exited, dur);
 }
 
 int container_exit_code(const char *message)
@@ -181,6 +246,11 @@ static const cli_option update_options[] = {
 
 static const cli_option ls_options[] = {
     {"all", 'a', NULL, "Show all containers (default shows only running containers)", NULL},
+    {"filter", 'f', "FILTER",
+     "Filter the list: name=TEXT (part of the name), id=PREFIX, status=running|exited|created, "
+     "image=NAME[:TAG]. Repeat to combine; a status filter implies --all.",
+     NULL},
+    CLI_LS_OPTIONS,
     {0},
 };
 
@@ -650,31 +720,108 @@ static const render_column container_columns[CONTAINER_LS_NCOLS] = {
     {"COMMAND", "97", RENDER_LEFT, 0, 40},      /* bright_white, max 40 */
     {"CREATED", "97", RENDER_LEFT, 0, 0},       /* bright_white */
     {"AUTORUN", NULL, RENDER_CENTER, 0, 0},     {"STATUS", NULL, RENDER_LEFT, 0, 0},
+    {"IP ADDRESS", NULL, RENDER_LEFT, 0, 0},    {"PORTS", NULL, RENDER_LEFT, 0, 0},
     {"JID", "37", RENDER_LEFT, 0, 0}, /* white */
 };
 
-static int print_containers(cli_ctx *ctx, const http_response *resp)
+static const char *const container_fields[CONTAINER_LS_NCOLS] = {
+    "ID", "Name", "Image", "Command", "Created", "Autorun", "Status", "IPAddresses", "Ports", "JID",
+};
+
+/* One --filter KEY=VALUE against a row. */
+static bool filter_matches(const json_t *c, const char *key, const char *value)
 {
-    _cleanup_json_ json_t *list = cli_response_json(resp);
-    if (!json_is_array(list)) {
-        cli_error(ctx, "unexpected reply from kleened: %s", resp->body ? resp->body : "");
-        return CLI_EXIT_FAILURE;
+    if (!strcmp(key, "name"))
+        return strstr(jx_str(c, "name", ""), value) != NULL;
+    if (!strcmp(key, "id"))
+        return !strncmp(jx_str(c, "id", ""), value, strlen(value));
+    if (!strcmp(key, "status"))
+        return !strcmp(container_ls_state(c), value);
+    if (!strcmp(key, "image")) {
+        _cleanup_free_ char *nt =
+            xasprintf("%s:%s", jx_str(c, "image_name", ""), jx_str(c, "image_tag", ""));
+        return !strcmp(nt, value) || !strcmp(jx_str(c, "image_name", ""), value) ||
+               !strncmp(jx_str(c, "image_id", ""), value, strlen(value));
     }
-    size_t n = json_array_size(list);
-    char **cells = xcalloc(CONTAINER_LS_NCOLS * n + 1, sizeof(char *));
-    double now = cli_now();
-    for (size_t i = 0; i < n; i++)
-        container_ls_row(json_array_get(list, i), now, cells + CONTAINER_LS_NCOLS * i);
-    cli_print_table(ctx, container_columns, CONTAINER_LS_NCOLS, cells, n);
-    strv_free(cells);
-    return CLI_EXIT_OK;
+    return false;
 }
 
 static int container_ls(cli_ctx *ctx, const cli_args *a)
 {
+    static const char *const keys[] = {"name", "id", "status", "image"};
+    static const char *const states[] = {"running", "exited", "created"};
+    char *const *filters = cli_values(a, "filter");
+    bool all = cli_flag(a, "all");
+    for (size_t i = 0; filters && filters[i]; i++) {
+        const char *eq = strchr(filters[i], '=');
+        size_t klen = eq ? (size_t)(eq - filters[i]) : 0;
+        bool known = false;
+        for (size_t k = 0; eq && k < KL_ARRAY_SIZE(keys); k++)
+            known = known || (strlen(keys[k]) == klen && !strncmp(filters[i], keys[k], klen));
+        if (!known)
+            return cli_usage_error(
+                "klee container ls", "",
+                "invalid filter '%s': use name=, id=, status= or image=", filters[i]);
+        if (!strncmp(filters[i], "status=", 7)) {
+            bool ok = false;
+            for (size_t k = 0; k < KL_ARRAY_SIZE(states); k++)
+                ok = ok || !strcmp(eq + 1, states[k]);
+            if (!ok)
+                return cli_usage_error("klee container ls", "",
+                                       "invalid status '%s': running, exited or created", eq + 1);
+            all = true;
+        }
+    }
+    /* state=true: ours (docs/api.md), each row's last run and addresses; a daemon without it
+     * ignores it and the STATUS column says running/stopped as the original's */
     const char *path =
-        cli_flag(a, "all") ? "/containers/list?all=true" : "/containers/list?all=false";
-    return cli_call(ctx, "GET", path, NULL, 200, print_containers);
+        all ? "/containers/list?all=true&state=true" : "/containers/list?all=false&state=true";
+    http_response resp = HTTP_RESPONSE_INIT;
+    long status = cli_request(ctx, "GET", path, NULL, &resp);
+    if (status != 200) {
+        int rc = status < 0 ? CLI_EXIT_FAILURE : cli_print_server_error(ctx, &resp);
+        http_response_free(&resp);
+        return rc;
+    }
+    _cleanup_json_ json_t *list = cli_response_json(&resp);
+    http_response_free(&resp);
+    if (!json_is_array(list)) {
+        cli_error(ctx, "unexpected reply from kleened: not a list");
+        return CLI_EXIT_FAILURE;
+    }
+    /* several filters with the same key: any of them; different keys: all of them */
+    _cleanup_json_ json_t *kept = json_array();
+    bool has_jid = false;
+    size_t i;
+    json_t *c;
+    json_array_foreach(list, i, c)
+    {
+        bool ok = true;
+        for (size_t k = 0; ok && k < KL_ARRAY_SIZE(keys); k++) {
+            size_t klen = strlen(keys[k]);
+            bool seen = false, any = false;
+            for (size_t f = 0; filters && filters[f]; f++) {
+                if (strncmp(filters[f], keys[k], klen) != 0 || filters[f][klen] != '=')
+                    continue;
+                seen = true;
+                any = any || filter_matches(c, keys[k], filters[f] + klen + 1);
+            }
+            ok = !seen || any;
+        }
+        if (!ok)
+            continue;
+        has_jid = has_jid || json_is_integer(json_object_get(c, "jid"));
+        json_array_append(kept, c);
+    }
+    cli_listing l = {
+        .cols = container_columns,
+        .ncols = has_jid ? CONTAINER_LS_NCOLS : CONTAINER_LS_NCOLS - 1,
+        .stride = CONTAINER_LS_NCOLS,
+        .fields = container_fields,
+        .id_key = "id",
+        .row = container_ls_row,
+    };
+    return cli_print_listing(ctx, a, kept, &l);
 }
 
 static int container_inspect(cli_ctx *ctx, const cli_args *a)

@@ -7,15 +7,26 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Columns of `container ls` (KLEE-CLI.md §4). */
-#define CONTAINER_LS_NCOLS 8
+/* Cells of a `container ls` row: the original's columns (KLEE-CLI.md §4) with STATUS in
+ * Docker's words when kleened tells (docs/klee-differences.md), then IP ADDRESS and PORTS;
+ * JID last (shown only when a row has one: never on Linux). */
+#define CONTAINER_LS_NCOLS 10
 
 /* The cells of one ContainerSummary row, in column order: CONTAINER ID, NAME, IMAGE
  * (`name:tag`, or image_id when the name is empty), COMMAND (cmd joined by spaces, or
  * `Dockerfile` when cmd is null), CREATED (`<duration> ago` relative to `now`), AUTORUN
- * (`yes` for restart_policy `on-startup`, else `no`), STATUS (`running`/`stopped`), JID
- * (empty when null). Writes CONTAINER_LS_NCOLS new strings into cells. */
+ * (`yes` for restart_policy `on-startup`, else `no`), STATUS (container_ls_status), IP
+ * ADDRESS (ip_addresses joined by ", "), PORTS (`[iface:]host->container/proto`, joined by
+ * ", "), JID (empty when null). Writes CONTAINER_LS_NCOLS new strings into cells. */
 void container_ls_row(const json_t *summary, double now, char **cells);
+
+/* STATUS: with the state fields of `?state=true` (docs/api.md) "Up 5 minutes",
+ * "Exited (3) 2 hours ago", "Created"; from a daemon without them `running`/`stopped`, as the
+ * original. Caller frees. */
+char *container_ls_status(const json_t *summary, double now);
+
+/* The docker-style status word of a row: "running", "exited" or "created" (for --filter). */
+const char *container_ls_state(const json_t *summary);
 
 /* The process's exit code from a closing message of /exec/start (API.md §7.3):
  * "executable <id> and its container exited with exit-code N" or

@@ -130,32 +130,26 @@ static const render_column image_columns[] = {
     {"CREATED", "97", RENDER_LEFT, 0, 0},      /* bright_white */
 };
 
-static int print_images(cli_ctx *ctx, const http_response *resp)
+static void image_row(const json_t *v, double now, char **cells)
 {
-    _cleanup_json_ json_t *list = cli_response_json(resp);
-    if (!json_is_array(list)) {
-        cli_error(ctx, "unexpected reply from kleened: %s", resp->body ? resp->body : "");
-        return CLI_EXIT_FAILURE;
-    }
-    size_t n = json_array_size(list);
-    char **cells = xcalloc(4 * n + 1, sizeof(char *));
-    double now = cli_now();
-    for (size_t i = 0; i < n; i++) {
-        json_t *v = json_array_get(list, i);
-        cells[4 * i] = xstrdup(jx_str(v, "id", ""));
-        cells[4 * i + 1] = xstrdup(jx_str(v, "name", ""));
-        cells[4 * i + 2] = xstrdup(jx_str(v, "tag", ""));
-        cells[4 * i + 3] = render_created_ago(jx_str(v, "created", ""), now);
-    }
-    cli_print_table(ctx, image_columns, KL_ARRAY_SIZE(image_columns), cells, n);
-    strv_free(cells);
-    return CLI_EXIT_OK;
+    cells[0] = xstrdup(jx_str(v, "id", ""));
+    cells[1] = xstrdup(jx_str(v, "name", ""));
+    cells[2] = xstrdup(jx_str(v, "tag", ""));
+    cells[3] = render_created_ago(jx_str(v, "created", ""), now);
 }
+
+static const char *const image_fields[] = {"ID", "Name", "Tag", "Created"};
+static const cli_option image_ls_options[] = {CLI_LS_OPTIONS, {0}};
 
 static int image_ls(cli_ctx *ctx, const cli_args *a)
 {
-    (void)a;
-    return cli_call(ctx, "GET", "/images/list", NULL, 200, print_images);
+    cli_listing l = {image_columns,
+                     KL_ARRAY_SIZE(image_columns),
+                     KL_ARRAY_SIZE(image_columns),
+                     image_fields,
+                     "id",
+                     image_row};
+    return cli_list(ctx, a, "/images/list", &l);
 }
 
 static int image_inspect(cli_ctx *ctx, const cli_args *a)
@@ -220,6 +214,7 @@ static const cli_command cli_image_create = {
 static const cli_command cli_image_ls = {
     .name = "ls",
     .short_help = "List images",
+    .options = image_ls_options,
     .max_args = 0,
     .run = image_ls,
 };

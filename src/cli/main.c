@@ -14,7 +14,8 @@
 #include <unistd.h>
 
 static const cli_group *const groups[] = {
-    &cli_container_group, &cli_image_group, &cli_network_group, &cli_volume_group, NULL,
+    &cli_container_group, &cli_image_group,  &cli_network_group,
+    &cli_volume_group,    &cli_system_group, NULL,
 };
 
 static const cli_shortcut shortcuts[] = {
@@ -27,7 +28,8 @@ static const cli_shortcut shortcuts[] = {
     {"rmi", "image", "rm"},        {"isn", "network", "inspect"},
     {"lsn", "network", "ls"},      {"rmn", "network", "rm"},
     {"isv", "volume", "inspect"},  {"lsv", "volume", "ls"},
-    {"rmv", "volume", "rm"},
+    {"rmv", "volume", "rm"},       {"version", "system", "version"},
+    {"logs", "container", "logs"},
 };
 
 static const cli_option root_options[] = {

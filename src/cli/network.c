@@ -99,31 +99,27 @@ static const render_column network_columns[] = {
     {"SUBNET", "97", RENDER_LEFT, 0, 0},       /* bright_white */
 };
 
-static int print_networks(cli_ctx *ctx, const http_response *resp)
+static void network_row(const json_t *v, double now, char **cells)
 {
-    _cleanup_json_ json_t *list = cli_response_json(resp);
-    if (!json_is_array(list)) {
-        cli_error(ctx, "unexpected reply from kleened: %s", resp->body ? resp->body : "");
-        return CLI_EXIT_FAILURE;
-    }
-    size_t n = json_array_size(list);
-    char **cells = xcalloc(4 * n + 1, sizeof(char *));
-    for (size_t i = 0; i < n; i++) {
-        json_t *v = json_array_get(list, i);
-        cells[4 * i] = xstrdup(jx_str(v, "id", ""));
-        cells[4 * i + 1] = xstrdup(jx_str(v, "name", ""));
-        cells[4 * i + 2] = xstrdup(jx_str(v, "type", ""));
-        cells[4 * i + 3] = xstrdup(jx_str(v, "subnet", ""));
-    }
-    cli_print_table(ctx, network_columns, KL_ARRAY_SIZE(network_columns), cells, n);
-    strv_free(cells);
-    return CLI_EXIT_OK;
+    (void)now;
+    cells[0] = xstrdup(jx_str(v, "id", ""));
+    cells[1] = xstrdup(jx_str(v, "name", ""));
+    cells[2] = xstrdup(jx_str(v, "type", ""));
+    cells[3] = xstrdup(jx_str(v, "subnet", ""));
 }
+
+static const char *const network_fields[] = {"ID", "Name", "Type", "Subnet"};
+static const cli_option network_ls_options[] = {CLI_LS_OPTIONS, {0}};
 
 static int network_ls(cli_ctx *ctx, const cli_args *a)
 {
-    (void)a;
-    return cli_call(ctx, "GET", "/networks/list", NULL, 200, print_networks);
+    cli_listing l = {network_columns,
+                     KL_ARRAY_SIZE(network_columns),
+                     KL_ARRAY_SIZE(network_columns),
+                     network_fields,
+                     "id",
+                     network_row};
+    return cli_list(ctx, a, "/networks/list", &l);
 }
 
 static int network_inspect(cli_ctx *ctx, const cli_args *a)
@@ -194,6 +190,7 @@ static const cli_command cli_network_create = {
 static const cli_command cli_network_ls = {
     .name = "ls",
     .short_help = "List networks",
+    .options = network_ls_options,
     .max_args = 0,
     .run = network_ls,
 };

@@ -19,29 +19,24 @@ static const render_column volume_columns[] = {
     {"CREATED", "97", RENDER_LEFT, 0, 0},             /* bright_white */
 };
 
-static int print_volumes(cli_ctx *ctx, const http_response *resp)
+static void volume_row(const json_t *v, double now, char **cells)
 {
-    _cleanup_json_ json_t *list = cli_response_json(resp);
-    if (!json_is_array(list)) {
-        cli_error(ctx, "unexpected reply from kleened: %s", resp->body ? resp->body : "");
-        return CLI_EXIT_FAILURE;
-    }
-    size_t n = json_array_size(list);
-    char **cells = xcalloc(2 * n + 1, sizeof(char *));
-    double now = cli_now();
-    for (size_t i = 0; i < n; i++) {
-        json_t *v = json_array_get(list, i);
-        cells[2 * i] = xstrdup(jx_str(v, "name", ""));
-        cells[2 * i + 1] = render_created_ago(jx_str(v, "created", ""), now);
-    }
-    cli_print_table(ctx, volume_columns, KL_ARRAY_SIZE(volume_columns), cells, n);
-    strv_free(cells);
-    return CLI_EXIT_OK;
+    cells[0] = xstrdup(jx_str(v, "name", ""));
+    cells[1] = render_created_ago(jx_str(v, "created", ""), now);
 }
+
+static const char *const volume_fields[] = {"Name", "Created"};
+static const cli_option volume_ls_options[] = {CLI_LS_OPTIONS, {0}};
 
 static int volume_ls(cli_ctx *ctx, const cli_args *a)
 {
-    return cli_call(ctx, "GET", "/volumes/list", NULL, 200, print_volumes);
+    cli_listing l = {volume_columns,
+                     KL_ARRAY_SIZE(volume_columns),
+                     KL_ARRAY_SIZE(volume_columns),
+                     volume_fields,
+                     "name",
+                     volume_row};
+    return cli_list(ctx, a, "/volumes/list", &l);
 }
 
 static int volume_inspect(cli_ctx *ctx, const cli_args *a)
@@ -82,6 +77,7 @@ static const cli_command cli_volume_create = {
 static const cli_command cli_volume_ls = {
     .name = "ls",
     .short_help = "List volumes",
+    .options = volume_ls_options,
     .max_args = 0,
     .run = volume_ls,
 };

@@ -353,10 +353,66 @@ static void buf_json_string(kl_buf *b, const char *s)
     kl_buf_append(b, "\"", 1);
 }
 
+/* The opt-in fields of a listing row (containers_list_text with `state`): when its last run
+ * started and ended and how, from the monitor's state.json, and the addresses of its
+ * endpoints. Appended to `b` as `,"started":...,"finished":...,"exit_code":...,
+ * "ip_addresses":[...]`. */
+static void list_row_state(int runfd, sqlite3_stmt *eps, const char *id, kl_buf *b)
+{
+    _cleanup_json_ json_t *s = NULL;
+    char path[48];
+    snprintf(path, sizeof(path), "%.12s/state.json", id);
+    _cleanup_close_ int fd =
+        runfd >= 0 ? openat(runfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
+    if (fd >= 0) {
+        char buf[16384];
+        ssize_t n = KL_RETRY_EINTR(read(fd, buf, sizeof(buf) - 1));
+        if (n > 0) {
+            buf[n] = '\0';
+            s = json_loads(buf, 0, NULL);
+        }
+    }
+    const char *started = jx_str(s, "started", NULL), *finished = jx_str(s, "finished", NULL);
+    json_t *code = json_object_get(s, "exit_code");
+    kl_buf_puts(b, ",\"started\":");
+    if (started)
+        buf_json_string(b, started);
+    else
+        kl_buf_puts(b, "null");
+    kl_buf_puts(b, ",\"finished\":");
+    if (finished)
+        buf_json_string(b, finished);
+    else
+        kl_buf_puts(b, "null");
+    if (json_is_integer(code))
+        kl_buf_printf(b, ",\"exit_code\":%lld", (long long)json_integer_value(code));
+    else
+        kl_buf_puts(b, ",\"exit_code\":null");
+    kl_buf_puts(b, ",\"ip_addresses\":[");
+    bool first = true;
+    if (eps) {
+        sqlite3_reset(eps);
+        sqlite3_bind_text(eps, 1, id, -1, SQLITE_TRANSIENT);
+        while (sqlite3_step(eps) == SQLITE_ROW) {
+            for (int i = 0; i < 2; i++) {
+                const char *ip = col(eps, i);
+                if (!ip[0])
+                    continue;
+                if (!first)
+                    kl_buf_append(b, ",", 1);
+                first = false;
+                buf_json_string(b, ip);
+            }
+        }
+    }
+    kl_buf_puts(b, "]");
+}
+
 /* Listing must stay cheap (DESIGN.md §8: 1000 containers in 2 ms): each row's static part
  * is kept as JSON text in the `wire` column (rewritten whenever the record changes) and
- * spliced with the fields computed now; no JSON is parsed. */
-char *containers_list_text(kl_engine *e, bool all, kl_error *err)
+ * spliced with the fields computed now; no JSON is parsed. With `state` (ours, opt-in) each
+ * row also reads its monitor's state file and its endpoints (list_row_state). */
+char *containers_list_text(kl_engine *e, bool all, bool state, kl_error *err)
 {
     _cleanup_buf_ kl_buf b = KL_BUF_INIT;
     kl_buf_append(&b, "[", 1);
@@ -375,6 +431,12 @@ char *containers_list_text(kl_engine *e, bool all, kl_error *err)
     _cleanup_close_ int runfd = open(runs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     _cleanup_free_ char *dsprefix = containers_dir(e, "");
     _cleanup_buf_ kl_buf ds = KL_BUF_INIT;
+    _cleanup_stmt_ sqlite3_stmt *eps =
+        st && state ? store_prepare(e->store,
+                                    "SELECT ip_address, ip_address6 FROM endpoints "
+                                    "WHERE container_id = ? ORDER BY rowid",
+                                    err)
+                    : NULL;
     int rc = SQLITE_ERROR;
     if (st) {
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -399,6 +461,8 @@ char *containers_list_text(kl_engine *e, bool all, kl_error *err)
             kl_buf_puts(&ds, dsprefix);
             kl_buf_puts(&ds, id);
             buf_json_string(&b, ds.data);
+            if (state)
+                list_row_state(runfd, eps, id, &b);
             const char *wire = (const char *)sqlite3_column_text(st, 11);
             _cleanup_free_ char *made = NULL;
             if (!wire || wire[0] != '{' || wire[1] == '}') {
@@ -425,7 +489,7 @@ char *containers_list_text(kl_engine *e, bool all, kl_error *err)
 
 json_t *containers_list(kl_engine *e, bool all, kl_error *err)
 {
-    _cleanup_free_ char *text = containers_list_text(e, all, err);
+    _cleanup_free_ char *text = containers_list_text(e, all, false, err);
     if (!text)
         return NULL;
     json_error_t je;

@@ -79,7 +79,7 @@ char *containers_create(kl_engine *e, const json_t *config, kl_error *err);
 json_t *containers_list(kl_engine *e, bool all, kl_error *err);
 /* The same listing as JSON text (ContainerSummary[]), built without a JSON tree: what the
  * REST handler sends (DESIGN.md §8 budget). */
-char *containers_list_text(kl_engine *e, bool all, kl_error *err);
+char *containers_list_text(kl_engine *e, bool all, bool state, kl_error *err);
 json_t *containers_inspect(kl_engine *e, const char *ident, kl_error *err);
 char *containers_update(kl_engine *e, const char *ident, const json_t *config, kl_error *err);
 int containers_remove(kl_engine *e, const char *ident, char id_out[13], kl_error *err);

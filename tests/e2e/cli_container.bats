@@ -242,19 +242,19 @@ nreq() { wc -l <"$RECORD"; }
     [ "$(req 2 '["method"]')" = "DELETE" ]
 }
 
-@test "ls renders the canned list exactly; -a asks for all" {
+@test "ls renders the canned list exactly (a daemon without state: running/stopped, JID kept); -a asks for all" {
     run k lsc
     [ "$status" -eq 0 ]
-    [ "$(req 1 '["path"]')" = "/containers/list?all=false" ]
-    [ "${lines[0]}" = " CONTAINER ID    NAME      IMAGE            COMMAND                                    CREATED       AUTORUN   STATUS    JID " ]
+    [ "$(req 1 '["path"]')" = "/containers/list?all=false&state=true" ]
+    [ "${lines[0]}" = " CONTAINER ID    NAME      IMAGE            COMMAND                                    CREATED       AUTORUN   STATUS    IP ADDRESS   PORTS   JID " ]
     [[ "${lines[1]}" =~ ^─+$ ]]
-    [ "${lines[2]}" = " abc123def456    web       FreeBSD:latest   /bin/sh /etc/rc                            2 hours ago     yes     running   7   " ]
-    [ "${lines[3]}" = " 0123456789ab    builder   img000000002     Dockerfile                                 2 hours ago     no      stopped       " ]
-    [ "${lines[4]}" = " fedcba987654    long      app:1.0          /usr/local/bin/python3 -m http.server -…   2 hours ago     no      running   12  " ]
+    [ "${lines[2]}" = " abc123def456    web       FreeBSD:latest   /bin/sh /etc/rc                            2 hours ago     yes     running                        7   " ]
+    [ "${lines[3]}" = " 0123456789ab    builder   img000000002     Dockerfile                                 2 hours ago     no      stopped                            " ]
+    [ "${lines[4]}" = " fedcba987654    long      app:1.0          /usr/local/bin/python3 -m http.server -…   2 hours ago     no      running                        12  " ]
     run k container ls -a
-    [ "$(req 2 '["path"]')" = "/containers/list?all=true" ]
+    [ "$(req 2 '["path"]')" = "/containers/list?all=true&state=true" ]
     run k --theme simple lsc
-    [ "${lines[0]}" = " CONTAINER ID  | NAME    | IMAGE          | COMMAND                                  | CREATED     | AUTORUN | STATUS  | JID " ]
+    [ "${lines[0]}" = " CONTAINER ID  | NAME    | IMAGE          | COMMAND                                  | CREATED     | AUTORUN | STATUS  | IP ADDRESS | PORTS | JID " ]
 }
 
 @test "inspect, update, rename, prune" {

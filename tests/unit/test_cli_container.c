@@ -30,8 +30,16 @@ static void test_row_running(void **state)
                    "\"image_name\":\"FreeBSD\",\"image_tag\":\"latest\","
                    "\"cmd\":[\"/bin/sh\",\"/etc/rc\"],\"created\":\"2023-09-14T21:21:57.990515Z\","
                    "\"restart_policy\":\"on-startup\",\"running\":true,\"jid\":7}");
-    const char *want[] = {"abc123def456", "web", "FreeBSD:latest", "/bin/sh /etc/rc",
-                          "2 hours ago",  "yes", "running",        "7"};
+    const char *want[] = {"abc123def456",
+                          "web",
+                          "FreeBSD:latest",
+                          "/bin/sh /etc/rc",
+                          "2 hours ago",
+                          "yes",
+                          "running",
+                          "",
+                          "",
+                          "7"};
     for (size_t i = 0; i < CONTAINER_LS_NCOLS; i++)
         assert_string_equal(c[i], want[i]);
     strv_free(c);
@@ -49,7 +57,34 @@ static void test_row_stopped_defaults(void **state)
     assert_string_equal(c[3], "Dockerfile");
     assert_string_equal(c[5], "no");
     assert_string_equal(c[6], "stopped");
-    assert_string_equal(c[7], "");
+    assert_string_equal(c[9], "");
+    strv_free(c);
+}
+
+/* With the state fields of ?state=true: Docker's status words, addresses and ports. */
+static void test_row_state(void **state)
+{
+    (void)state;
+    char **c =
+        row("{\"id\":\"x\",\"name\":\"n\",\"image_id\":\"i\",\"image_name\":\"a\","
+            "\"image_tag\":\"1\",\"cmd\":[\"sh\"],\"created\":\"2023-09-14T21:21:57Z\","
+            "\"running\":false,\"jid\":null,\"started\":\"2023-09-14T21:21:58Z\","
+            "\"finished\":\"2023-09-14T21:51:57Z\",\"exit_code\":3,"
+            "\"ip_addresses\":[\"10.0.0.2\",\"fd00::2\"],\"public_ports\":[{\"interfaces\":[],"
+            "\"host_port\":\"8080\",\"container_port\":\"80\",\"protocol\":\"tcp\"},"
+            "{\"interfaces\":[\"eth0\"],\"host_port\":\"53\",\"container_port\":\"\","
+            "\"protocol\":\"udp\"}]}");
+    assert_string_equal(c[6], "Exited (3) 2 hours ago");
+    assert_string_equal(c[7], "10.0.0.2, fd00::2");
+    assert_string_equal(c[8], "8080->80/tcp, eth0:53->53/udp");
+    strv_free(c);
+    c = row("{\"id\":\"x\",\"running\":true,\"started\":\"2023-09-14T22:21:57Z\","
+            "\"finished\":null,\"exit_code\":null,\"created\":\"2023-09-14T21:21:57Z\"}");
+    assert_string_equal(c[6], "Up About an hour");
+    strv_free(c);
+    c = row("{\"id\":\"x\",\"running\":false,\"started\":null,\"finished\":null,"
+            "\"exit_code\":null,\"created\":\"2023-09-14T21:21:57Z\"}");
+    assert_string_equal(c[6], "Created");
     strv_free(c);
 }
 
@@ -141,9 +176,8 @@ static void test_demux(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_row_running),
-        cmocka_unit_test(test_row_stopped_defaults),
-        cmocka_unit_test(test_command_cut_in_table),
+        cmocka_unit_test(test_row_running), cmocka_unit_test(test_row_stopped_defaults),
+        cmocka_unit_test(test_row_state),   cmocka_unit_test(test_command_cut_in_table),
         cmocka_unit_test(test_exit_code),
         cmocka_unit_test(test_demux),
     };

@@ -813,7 +813,7 @@ static void test_list_1000_fast(void **state)
     for (int i = 0; i < 21; i++) {
         kl_error err = KL_ERROR_INIT;
         double t0 = now_ms();
-        _cleanup_free_ char *text = containers_list_text(f->e, true, &err);
+        _cleanup_free_ char *text = containers_list_text(f->e, true, false, &err);
         t[i] = now_ms() - t0;
         assert_non_null(text);
         if (i == 0) {

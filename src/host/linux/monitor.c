@@ -78,6 +78,7 @@ static struct {
     bool is_running;
     int exit_code;
     char started[32];
+    char finished[32]; /* when the container ended ("" while it runs) */
     mon_exec **execs;
     size_t n_execs;
     mon_client **clients;
@@ -117,11 +118,11 @@ static json_t *state_json(void)
                              e->exit_code >= 0 ? json_integer(e->exit_code) : json_null(), "tty",
                              e->tty, "main", e->is_main));
     }
-    return json_pack("{s:s, s:i, s:i, s:b, s:s, s:o, s:o}", "container_id", M.spec->container.id,
-                     "monitor_pid", (int)getpid(), "container_pid", M.ctr.pid, "running",
-                     M.is_running, "started", M.started, "exit_code",
-                     M.is_running || M.exit_code < 0 ? json_null() : json_integer(M.exit_code),
-                     "execs", execs);
+    return json_pack(
+        "{s:s, s:i, s:i, s:b, s:s, s:s?, s:o, s:o}", "container_id", M.spec->container.id,
+        "monitor_pid", (int)getpid(), "container_pid", M.ctr.pid, "running", M.is_running,
+        "started", M.started, "finished", M.finished[0] ? M.finished : NULL, "exit_code",
+        M.is_running || M.exit_code < 0 ? json_null() : json_integer(M.exit_code), "execs", execs);
 }
 
 static void write_state(void)
@@ -769,6 +770,7 @@ static __attribute__((noreturn)) void finish(int code)
 {
     M.is_running = false;
     M.exit_code = code;
+    kl_time_now_iso(M.finished);
     /* Every exec process died with the container's pid namespace; reap what is left. */
     for (size_t i = 0; i < M.n_execs; i++) {
         mon_exec *e = M.execs[i];
