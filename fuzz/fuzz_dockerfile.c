@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "engine/dockerfile.h"
-#include "engine/dockerignore.h"
+#include "lib/dockerignore.h"
 #include "lib/xalloc.h"
 
 static const char *lookup(const char *name, void *ctx)

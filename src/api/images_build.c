@@ -10,6 +10,7 @@
 #include "api/wsession.h"
 #include "engine/builder.h"
 #include "engine/engine.h"
+#include "engine/upload.h"
 #include "lib/cleanup.h"
 #include "lib/id.h"
 #include "lib/jsonx.h"
@@ -29,6 +30,7 @@ typedef struct build_job {
     int rc;
     builder_result res;
     kl_error err;
+    upload *up; /* the context sent by the client (context_upload), or NULL */
 } build_job;
 
 static void job_output(const char *data, size_t n, void *ctx)
@@ -59,6 +61,47 @@ static char **buildargs_strv(const json_t *obj)
         }
     }
     return v;
+}
+
+/* context_upload (ours, docs/api.md): after the config the client sends the context as a tar
+ * archive in binary frames, ended by an empty binary frame. */
+#define UPLOAD_IDLE_MS 60000
+
+static upload *receive_context(api_ws_session *s, kl_engine *e, kl_error *err)
+{
+    upload *u = upload_begin(e, err);
+    if (!u)
+        return NULL;
+    for (;;) {
+        kl_ws_message m;
+        int r = api_ws_recv(s, &m, UPLOAD_IDLE_MS);
+        if (r == 0) {
+            kl_error_set(err, ETIMEDOUT, "no build context received for %d s",
+                         UPLOAD_IDLE_MS / 1000);
+            break;
+        }
+        if (r < 0) {
+            kl_error_set(err, ECONNRESET, "the client went away while sending the build context");
+            break;
+        }
+        if (m.opcode == KL_WS_OP_PING || m.opcode == KL_WS_OP_PONG)
+            continue;
+        if (m.opcode != KL_WS_OP_BINARY) {
+            kl_error_set(err, EINVAL,
+                         "the build context must come as binary frames, ended by an empty one");
+            break;
+        }
+        if (m.len == 0) {
+            if (upload_finish(u, NULL, NULL, err) < 0)
+                break;
+            log_info("build context received: %llu bytes", (unsigned long long)upload_bytes(u));
+            return u;
+        }
+        if (upload_write(u, m.data, m.len, err) < 0)
+            break;
+    }
+    upload_free(u);
+    return NULL;
 }
 
 void api_images_build(api_ws_session *s, json_t *config)
@@ -103,8 +146,22 @@ void api_images_build(api_ws_session *s, json_t *config)
         .cancel = &j->cancel,
     };
 
-    /* Synchronous pre-checks (§7.4 item 2). */
     kl_error perr = KL_ERROR_INIT;
+    if (jx_bool(cfg, "context_upload", false)) {
+        j->up = receive_context(s, j->e, &perr);
+        if (!j->up) {
+            if (api_ws_send_message(s, "starting", "", "") == 0) {
+                api_ws_send_text(s, perr.msg, strlen(perr.msg));
+                api_ws_close(s, KL_WS_CLOSE_INTERNAL_ERROR, "error",
+                             "failed to receive the build context", "");
+            }
+            free(j);
+            return;
+        }
+        j->o.context = upload_context(j->up);
+    }
+
+    /* Synchronous pre-checks (§7.4 item 2). */
     if (j->o.context[0] != '/') {
         kl_error_set(&perr, EINVAL,
                      "cannot open the Dockerfile %s/%s: the context must be an "
@@ -118,12 +175,14 @@ void api_images_build(api_ws_session *s, json_t *config)
                          "");
         }
         dockerfile_clear(&j->df);
+        upload_free(j->up);
         free(j);
         return;
     }
     kl_id_new(j->id);
     if (api_ws_send_message(s, "starting", "", j->id) < 0) {
         dockerfile_clear(&j->df);
+        upload_free(j->up);
         free(j);
         return;
     }
@@ -140,5 +199,6 @@ void api_images_build(api_ws_session *s, json_t *config)
     }
     builder_result_clear(&j->res);
     dockerfile_clear(&j->df);
+    upload_free(j->up);
     free(j);
 }

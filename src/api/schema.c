@@ -165,6 +165,8 @@ static const kl_schema_field image_build_config_fields[] = {
     {.name = "nocache", .value = T_BOOL(), .default_json = "false"},
     /* ours: Dockerfile and step errors start with "line N: " */
     {.name = "line_numbers", .value = T_BOOL(), .default_json = "false"},
+    /* ours: the client sends the context as a tar stream after the config */
+    {.name = "context_upload", .value = T_BOOL(), .default_json = "false"},
 };
 SCHEMA(schema_image_build_config, "ImageBuildConfig", image_build_config_fields, false);
 

@@ -4,6 +4,7 @@
  * without one), process output verbatim. Exit 0 only when kleened closed with 1000. */
 #include "cli/cli.h"
 #include "cli/specs.h"
+#include "cli/tarstream.h"
 #include "cli/wsclient.h"
 #include "lib/cleanup.h"
 #include "lib/jsonx.h"
@@ -24,6 +25,10 @@ static const cli_option build_options[] = {
     {"quiet", 'q', NULL, "Suppress the build output and print the image ID on success", NULL},
     {"rm", 0, NULL, "Remove the image if the build fails (default: keep it as NAME:failed)", NULL},
     {"no-cache", 0, NULL, "Do not use the build cache (kleened's own option)", NULL},
+    {"upload", 0, NULL,
+     "Send the context to kleened (the default for a kleened reached over TCP); with "
+     "--no-upload kleened reads PATH on its own host (the default for a UNIX socket)",
+     "no-upload"},
     {"user", 'u', "TEXT", "User running the build's RUN steps (USER instructions override it)",
      NULL},
     {"env", 'e', "TEXT",
@@ -97,6 +102,18 @@ static void on_output(void *ud, const uint8_t *data, size_t n, bool is_binary)
     fflush(stdout);
 }
 
+/* Does this build send its context? --upload/--no-upload, else: yes for a TCP host (kleened
+ * is likely on another machine), no for a UNIX socket (kleened reads PATH itself). */
+static bool wants_upload(const cli_ctx *ctx, const cli_args *a)
+{
+    int flag = cli_bool(a, "upload");
+    if (flag >= 0)
+        return flag;
+    const char *h = ctx->config.host ? ctx->config.host : "";
+    const char *sep = strstr(h, "://");
+    return sep && sep[3] != '/' && sep[3] != '\0';
+}
+
 static json_t *build_config(cli_ctx *ctx, const cli_args *a, int *rc)
 {
     char abs[PATH_MAX];
@@ -156,13 +173,38 @@ static json_t *build_config(cli_ctx *ctx, const cli_args *a, int *rc)
                            cli_value(a, "user") ? cli_value(a, "user") : "", "env",
                            jx_from_strv(cli_values(a, "env")), "mounts", mounts, "jail_param",
                            jx_from_strv(cli_values(a, "jailparam")), "network_driver", driver);
-    /* line_numbers: ours (docs/api.md), Dockerfile errors name their line */
-    return json_pack("{s:s,s:s,s:s,s:s,s:b,s:b,s:b,s:o,s:o,s:o}", "context", abs, "dockerfile",
-                     cli_value(a, "file") ? cli_value(a, "file") : "Dockerfile", "tag",
-                     cli_value(a, "tag") ? cli_value(a, "tag") : "", "quiet",
-                     cli_flag(a, "quiet") ? "true" : "false", "cleanup", cli_flag(a, "rm"),
-                     "nocache", cli_flag(a, "no-cache"), "line_numbers", 1, "buildargs", buildargs,
-                     "container_config", cc, "networks", networks);
+    /* line_numbers, context_upload: ours (docs/api.md); a kleened that does not know them
+     * ignores them */
+    json_t *config =
+        json_pack("{s:s,s:s,s:s,s:s,s:b,s:b,s:b,s:o,s:o,s:o}", "context", abs, "dockerfile",
+                  cli_value(a, "file") ? cli_value(a, "file") : "Dockerfile", "tag",
+                  cli_value(a, "tag") ? cli_value(a, "tag") : "", "quiet",
+                  cli_flag(a, "quiet") ? "true" : "false", "cleanup", cli_flag(a, "rm"), "nocache",
+                  cli_flag(a, "no-cache"), "line_numbers", 1, "buildargs", buildargs,
+                  "container_config", cc, "networks", networks);
+    if (config && wants_upload(ctx, a))
+        json_object_set_new(config, "context_upload", json_true());
+    return config;
+}
+
+static int send_chunk(void *ud, const void *data, size_t n, kl_error *err)
+{
+    return wsclient_send_binary(ud, data, n, err);
+}
+
+/* The context as a tar stream in binary frames, then the empty frame that ends it. */
+static int send_context(cli_ctx *ctx, wsclient *w, const json_t *config)
+{
+    kl_error err = KL_ERROR_INIT;
+    tarstream_stats st;
+    if (tarstream_write_dir(json_string_value(json_object_get(config, "context")),
+                            json_string_value(json_object_get(config, "dockerfile")), send_chunk, w,
+                            &st, &err) < 0 ||
+        wsclient_send_binary(w, "", 0, &err) < 0) {
+        cli_error(ctx, "sending the build context: %s", err.msg);
+        return -1;
+    }
+    return 0;
 }
 
 static int image_build(cli_ctx *ctx, const cli_args *a)
@@ -174,6 +216,11 @@ static int image_build(cli_ctx *ctx, const cli_args *a)
     wsclient *w = wsclient_open(ctx, "/images/build", config);
     if (!w)
         return CLI_EXIT_FAILURE;
+    if (json_is_true(json_object_get(config, "context_upload")) &&
+        send_context(ctx, w, config) < 0) {
+        wsclient_free(w);
+        return CLI_EXIT_FAILURE;
+    }
     wsclient_result r = {0};
     int s = wsclient_read_start(w, &r);
     bool ok = false;
@@ -213,9 +260,10 @@ const cli_command cli_image_build = {
     .args_usage = "[OPTIONS] PATH",
     .short_help = "Build a new image",
     .help = "Build an image from a context and a Dockerfile located in PATH.\n\n"
-            "PATH is made absolute here and read by kleened on its own host: nothing is "
-            "uploaded, so the context must exist on the kleened host (like the original "
-            "Kleene).",
+            "To a kleened reached over TCP (--host http(s)://HOST:PORT) the context is sent as "
+            "a tar stream, without what its .dockerignore excludes. To a kleened on a UNIX "
+            "socket PATH is made absolute here and read on the kleened host, like the "
+            "original Kleene (--upload/--no-upload choose).",
     .options = build_options,
     .min_args = 1,
     .max_args = 1,

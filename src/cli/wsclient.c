@@ -468,3 +468,8 @@ int wsclient_run(cli_ctx *ctx, const char *path, const json_t *config, wsclient_
     wsclient_print_closing(ctx, r);
     return 0;
 }
+
+int wsclient_send_binary(wsclient *w, const void *data, size_t n, kl_error *err)
+{
+    return kl_ws_conn_send_binary(w->conn, data, n, err);
+}

@@ -111,6 +111,10 @@ int wsclient_relay_interactive(wsclient *w, int in_fd, bool raw_tty, wsclient_ou
  * stderr instead (bold red). Nothing but the empty line when the message is empty. */
 void wsclient_print_closing(cli_ctx *ctx, const wsclient_result *r);
 
+/* Send one binary frame (the build context of context_upload). -1 with err set when the
+ * connection failed. */
+int wsclient_send_binary(wsclient *w, const void *data, size_t n, kl_error *err);
+
 /* The whole common session: open, read the first frame, relay to `out` (NULL = stdout),
  * print the closing (wsclient_print_closing). Returns 0 when the session reached a close
  * (see r->started and r->code), -1 when it could not connect or dropped (printed). */

@@ -74,7 +74,7 @@
  * Users' paths are opened through host_open_beneath / host_open_in_root (host/fs.h). */
 #include "engine/builder.h"
 
-#include "engine/dockerignore.h"
+#include "lib/dockerignore.h"
 #include "engine/imageref.h"
 #include "engine/containers.h"
 #include "engine/images.h"

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "engine/builder.h"
-#include "engine/dockerignore.h"
+#include "lib/dockerignore.h"
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"
 

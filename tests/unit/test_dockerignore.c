@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/dockerignore.h"
+#include "lib/dockerignore.h"
 
 static dockerignore *parse_ok(const char *text)
 {

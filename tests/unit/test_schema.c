@@ -140,9 +140,8 @@ static void test_image_build_config_defaults(void **state)
               "{\"context\":\"/ctx\",\"container_config\":{},"
               "\"networks\":[{\"container\":\"c\",\"network\":\"n\"}],"
               "\"buildargs\":{\"A\":\"1\",\"B\":2}}",
-              "{\"context\":\"/"
-              "ctx\",\"dockerfile\":\"Dockerfile\",\"quiet\":false,\"nocache\":false,\"line_"
-              "numbers\":false,"
+              "{\"context\":\"/ctx\",\"dockerfile\":\"Dockerfile\",\"quiet\":false,"
+              "\"nocache\":false,\"line_numbers\":false,\"context_upload\":false,"
               "\"cleanup\":true,\"tag\":\"\",\"buildargs\":{\"A\":\"1\",\"B\":2},"
               "\"container_config\":{\"name\":null,\"image\":null,\"cmd\":[],\"user\":\"\","
               "\"env\":[],\"mounts\":[],\"jail_param\":[],\"network_driver\":\"ipnet\","
@@ -151,9 +150,8 @@ static void test_image_build_config_defaults(void **state)
               "\"networks\":[{\"container\":\"c\",\"network\":\"n\",\"ip_address\":\"\","
               "\"ip_address6\":\"\"}]}");
     expect_ok(&schema_image_build_config, "{\"context\":\"/ctx\",\"container_config\":{}}",
-              "{\"context\":\"/"
-              "ctx\",\"dockerfile\":\"Dockerfile\",\"quiet\":false,\"nocache\":false,\"line_"
-              "numbers\":false,"
+              "{\"context\":\"/ctx\",\"dockerfile\":\"Dockerfile\",\"quiet\":false,"
+              "\"nocache\":false,\"line_numbers\":false,\"context_upload\":false,"
               "\"cleanup\":true,\"tag\":\"\",\"buildargs\":{},"
               "\"container_config\":{\"name\":null,\"image\":null,\"cmd\":[],\"user\":\"\","
               "\"env\":[],\"mounts\":[],\"jail_param\":[],\"network_driver\":\"ipnet\","

@@ -9,8 +9,8 @@
  * (pattern "a/" "**" "/b" matches a/b and a/x/y/b; a trailing `**` matches everything below). A
  * path is excluded when the last pattern matching it, or one of its parent directories, is not an
  * exception. */
-#ifndef KL_ENGINE_DOCKERIGNORE_H
-#define KL_ENGINE_DOCKERIGNORE_H
+#ifndef KL_LIB_DOCKERIGNORE_H
+#define KL_LIB_DOCKERIGNORE_H
 
 #include <stdbool.h>
 

@@ -1,7 +1,7 @@
 /* .dockerignore matching (see dockerignore.h). Patterns are compiled to a token list and
  * matched by simulating the automaton over the path, so a hostile pattern costs at most
  * O(tokens x path length), never exponential backtracking. Matches bytes: `?` is one byte. */
-#include "engine/dockerignore.h"
+#include "lib/dockerignore.h"
 
 #include <errno.h>
 #include <string.h>
