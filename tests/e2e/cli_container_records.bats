@@ -28,8 +28,8 @@ teardown() {
   id=$output
   run klee lsc -a
   [ "$status" -eq 0 ]
-  [[ "${lines[0]}" =~ ^\ CONTAINER\ ID\ +NAME\ +IMAGE\ +COMMAND\ +CREATED\ +AUTORUN\ +STATUS\ +JID ]]
-  [[ "${lines[2]}" =~ ^\ $id\ +web\ +bb:cli\ +/bin/echo\ hi\ .*\ no\ +stopped ]]
+  [[ "${lines[0]}" =~ ^\ CONTAINER\ ID\ +NAME\ +IMAGE\ +COMMAND\ +CREATED\ +AUTORUN\ +STATUS\ +IP\ ADDRESS\ +PORTS\ *$ ]]
+  [[ "${lines[2]}" =~ ^\ $id\ +web\ +bb:cli\ +/bin/echo\ hi\ .*\ no\ +Created ]]
   [ "${#lines[@]}" -eq 3 ]
   run klee lsc
   [ "$status" -eq 0 ]

@@ -101,7 +101,7 @@ running() { api GET "/containers/$1/inspect"; [ "$(echo "$body" | jq -r .contain
   wait "$KLEENED_PID" 2>/dev/null || true
   respawn_kleened
   run klee lsc
-  [[ "$output" == *"$cid"*"running"* ]]
+  [[ "$output" == *"$cid"*" Up "* ]]
   run klee exec surv echo still-here
   [ "$status" -eq 0 ]
   [ "${lines[1]}" = "still-here" ]
