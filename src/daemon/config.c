@@ -850,6 +850,12 @@ int kl_config_load(const char *path, kl_config *out, kl_error *err)
             kl_config_defaults(out);
             return 0;
         }
+        if (errno == ENOENT)
+            return kl_error_set(err, ENOENT,
+                                "config file %s (given with -c) does not exist; without -c "
+                                "kleened reads " KL_CONFIG_DEFAULT_PATH
+                                " and uses its defaults when that is missing",
+                                p);
         return kl_error_errno(err, errno, "config file %s", p);
     }
     struct stat st;

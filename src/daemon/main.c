@@ -193,6 +193,8 @@ int main(int argc, char **argv)
         } else {
             log_info("kleened %s started (pid %d, root %s)", KLEENE_VERSION, (int)getpid(),
                      config.kleene_root);
+            if (!config_path && access(KL_CONFIG_DEFAULT_PATH, F_OK) != 0)
+                log_info("no " KL_CONFIG_DEFAULT_PATH ": using the built-in defaults");
             /* Containers whose monitors outlived a previous kleened run on; their ended execs
              * are marked, and restart_policy on-startup containers are started (API.md 2.1
              * step 8). Monitors are double-forked away and their intermediate children reaped
@@ -211,6 +213,7 @@ int main(int argc, char **argv)
             }
             log_info("received %s, shutting down", strsignal(sig));
             api_server_stop(srv);
+            networks_shutdown(engine);
             rc = 0;
         }
         engine_close(engine);

@@ -1355,3 +1355,37 @@ void networks_container_stopped(kl_engine *e, const char *container_id)
         fw_update_ended(e, container_id);
     engine_unlock(e);
 }
+
+void networks_shutdown(kl_engine *e)
+{
+    engine_lock(e);
+    char **ids = NULL;
+    kl_error err = KL_ERROR_INIT;
+    bool listed = false;
+    store_lock(e->store);
+    {
+        _cleanup_stmt_ sqlite3_stmt *st =
+            store_prepare(e->store, "SELECT id FROM containers", &err);
+        while (st && sqlite3_step(st) == SQLITE_ROW)
+            strv_push(&ids, (const char *)sqlite3_column_text(st, 0));
+        listed = st != NULL;
+    }
+    store_unlock(e->store);
+    size_t running = 0;
+    for (char **p = ids; p && *p; p++)
+        running += containers_is_running(e, *p);
+    strv_free(ids);
+    if (!listed) {
+        log_warn("firewall: %s; the table stays", err.msg);
+    } else if (running > 0) {
+        log_info("firewall: %zu container%s still running: the table stays", running,
+                 running == 1 ? "" : "s");
+    } else if (host_fw_remove(&err) < 0) {
+        log_warn("firewall: removing the table: %s", err.msg);
+    } else {
+        if (e->fw)
+            host_fw_forget(e->fw);
+        log_info("firewall: no container runs: the table is removed");
+    }
+    engine_unlock(e);
+}

@@ -81,6 +81,11 @@ int networks_container_started(kl_engine *e, const char *container_id, int conta
  * Nothing when its endpoints were unplugged already. */
 void networks_container_stopped(kl_engine *e, const char *container_id);
 
+/* kleened stops: with no container running, remove the firewall table (nothing needs its NAT
+ * or published ports, and the next kleened applies it again); while containers run it stays,
+ * so that they keep their network. */
+void networks_shutdown(kl_engine *e);
+
 /* Rebuild the firewall from the store and running containers and apply it. */
 int networks_firewall_apply(kl_engine *e, kl_error *err);
 

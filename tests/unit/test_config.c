@@ -719,7 +719,10 @@ static void test_load(void **state)
     kl_error_clear(&err);
     assert_int_equal(kl_config_load(missing, &c, &err), -1);
     assert_int_equal(err.code, ENOENT);
-    _cleanup_free_ char *m2 = xasprintf("config file %s: No such file or directory", missing);
+    _cleanup_free_ char *m2 =
+        xasprintf("config file %s (given with -c) does not exist; without -c kleened reads "
+                  "/etc/kleened/config.yaml and uses its defaults when that is missing",
+                  missing);
     assert_string_equal(err.msg, m2);
 
     _cleanup_free_ char *d = tpath("adir");
