@@ -180,6 +180,7 @@ void kl_config_defaults(kl_config *out)
     out->pidfile = xstrdup(KL_CONFIG_DEFAULT_PIDFILE);
     out->log_file = xstrdup(KL_CONFIG_DEFAULT_LOG_FILE);
     out->nat_if = xstrdup("");
+    out->zfs_dataset_root = xstrdup("/");
     out->pf_config_template_path = xstrdup(KL_CONFIG_DEFAULT_PF_TEMPLATE);
     out->pf_config_path = xstrdup(KL_CONFIG_DEFAULT_PF_CONFIG);
     out->enable_logging = false;
@@ -215,6 +216,7 @@ void kl_config_free(kl_config *c)
     free(c->pidfile);
     free(c->log_file);
     free(c->nat_if);
+    free(c->zfs_dataset_root);
     free(c->pf_config_template_path);
     free(c->pf_config_path);
     free_listeners(c->listeners, c->n_listeners);
@@ -661,6 +663,7 @@ enum {
     K_WS_IDLE_TIMEOUT,
     K_REQUEST_HEAD_TIMEOUT,
     K_MAX_CONNECTIONS_PER_PEER,
+    K_ZFS_DATASET_ROOT,
 };
 static const char *const top_keys[] = {
     "kleene_root",
@@ -679,6 +682,7 @@ static const char *const top_keys[] = {
     "websocket_idle_timeout",
     "request_head_timeout",
     "max_connections_per_peer",
+    "zfs_dataset_root",
 };
 
 static int parse_top_value(parse_ctx *ctx, size_t key, const yaml_node_t *v)
@@ -736,6 +740,8 @@ static int parse_top_value(parse_ctx *ctx, size_t key, const yaml_node_t *v)
             return -1;
         c->max_connections_per_peer = (unsigned)u;
         return 0;
+    case K_ZFS_DATASET_ROOT:
+        return get_abs_path(ctx, v, top_keys[key], &c->zfs_dataset_root);
     }
     return node_fail(ctx, v, "", "internal error: key %zu", key);
 }

@@ -49,6 +49,10 @@ typedef struct kl_listener_config {
 typedef struct kl_config {
     char *source; /* the file this came from; NULL when it is all defaults */
     char *kleene_root, *run_root, *pidfile, *log_file, *nat_if;
+    /* ours: where dataset names of `image create zfs-copy|zfs-clone` are directories
+     * (`zroot/kleene_basejail` → <zfs_dataset_root>/zroot/kleene_basejail); default "/", as ZFS
+     * mounts a dataset pool/x at /pool/x */
+    char *zfs_dataset_root;
     char *pf_config_template_path, *pf_config_path; /* kept for compatibility, unused on Linux */
     bool enable_logging;
     int log_level; /* a kl_log_level */

@@ -169,6 +169,7 @@ int main(int argc, char **argv)
     } else {
         /* Networks before the API: bridges, forwarding and the firewall as stored. */
         networks_set_nat_if(engine, config.nat_if);
+        engine->dataset_root = xstrdup(config.zfs_dataset_root);
         kl_error nerr = KL_ERROR_INIT;
         if (networks_init(engine, &nerr) < 0)
             log_warn("networks: %s", nerr.msg);

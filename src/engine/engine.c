@@ -118,6 +118,7 @@ void engine_close(kl_engine *e)
     free(e->root);
     free(e->run_root);
     free(e->nat_if);
+    free(e->dataset_root);
     host_fw_free(e->fw);
     free(e);
 }

@@ -20,6 +20,7 @@ typedef struct kl_engine {
         *root; /* absolute, no trailing '/': <root>/metadata.sqlite, image/, container/, volumes/ */
     char *run_root;            /* runtime files (monitor sockets ...); may be NULL */
     char *nat_if;              /* config `nat_if` (networks_set_nat_if); NULL: detect */
+    char *dataset_root;        /* config `zfs_dataset_root` (images.c); NULL: "/" */
     struct host_fw *fw;        /* the firewall as networks.c last applied it; NULL: not yet */
     struct endwatch *endwatch; /* container ends (endwatch.h); NULL: not watched */
     pthread_mutex_t lock;

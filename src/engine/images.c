@@ -15,6 +15,7 @@
  * host exists this belongs behind host.h. */
 #include "engine/images.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -764,13 +765,53 @@ static int create_fetch(creator *c, const char *layer, kl_error *err)
     return 0;
 }
 
-/* A host directory usable as a zfs-copy/zfs-clone source: absolute, an existing directory,
- * neither inside the kleene root nor containing it. Returns its real path. */
+/* A dataset name as the original's docs write them (`zroot/kleene_basejail`): components of
+ * [A-Za-z0-9_.:-], no empty, "." or ".." component. */
+static bool is_dataset_name(const char *ds)
+{
+    if (!*ds || strlen(ds) > 255)
+        return false;
+    for (const char *p = ds; *p;) {
+        size_t n = strcspn(p, "/");
+        if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+            return false;
+        for (size_t i = 0; i < n; i++)
+            if (!(isalnum((unsigned char)p[i]) || strchr("_.:-", p[i])))
+                return false;
+        p += n;
+        if (*p == '/')
+            p++;
+        if (!*p && p[-1] == '/')
+            return false;
+    }
+    return true;
+}
+
+/* A host directory usable as a zfs-copy/zfs-clone source: an absolute path, or a dataset name
+ * (`zroot/kleene_basejail`) taken as <zfs_dataset_root>/<name> (docs/config.md); an existing
+ * directory, neither inside the kleene root nor containing it. Returns its real path. */
 static char *check_dataset(creator *c, kl_error *err)
 {
     const char *ds = c->o->dataset;
     char real[PATH_MAX], rroot[PATH_MAX];
     struct stat st;
+    _cleanup_free_ char *named = NULL;
+    if (ds && ds[0] != '/' && is_dataset_name(ds)) {
+        const char *base = c->e->dataset_root && c->e->dataset_root[0] ? c->e->dataset_root : "/";
+        named = xasprintf("%s%s%s", base, base[strlen(base) - 1] == '/' ? "" : "/", ds);
+        if (stat(named, &st) < 0 || !S_ISDIR(st.st_mode)) {
+            kl_error_set(err, EINVAL,
+                         "invalid dataset: %s is no directory on this host (dataset '%s' under "
+                         "zfs_dataset_root %s)",
+                         named, ds, base);
+            return NULL;
+        }
+        ds = named;
+    } else if (ds && ds[0] == '/' && (stat(ds, &st) < 0 || !S_ISDIR(st.st_mode)) &&
+               strcmp(ds, "/") != 0) {
+        kl_error_set(err, EINVAL, "invalid dataset: %s is no directory on this host", ds);
+        return NULL;
+    }
     if (!ds || ds[0] != '/' || !realpath(ds, real) || stat(real, &st) < 0 || !S_ISDIR(st.st_mode) ||
         !realpath(c->e->root, rroot)) {
         kl_error_set(err, EINVAL, "invalid dataset");

@@ -580,7 +580,8 @@ static void test_create_failures(void **state)
             images_create_opts o = {.method = clone ? "zfs-clone" : "zfs-copy", .dataset = bad[i]};
             kl_error_clear(&err);
             assert_null(images_create(f->e, &o, &err));
-            assert_string_equal(err.msg, "invalid dataset");
+            /* the original's words, with what is missing when it is a path or a name */
+            assert_int_equal(strncmp(err.msg, "invalid dataset", 15), 0);
         }
     }
     /* an image whose etc is a symlink out of the tree: the dns copy must not follow it */
