@@ -264,7 +264,7 @@ fail_case() {
   [ ! -e "$E2E_DIR/escaped.txt" ] && [ ! -e "$E2E_DIR/root/image/escaped.txt" ]
   fail_case '{"method":"fetch","url":"ftp://example.com/x.tar"}' "could not fetch file from url"
   fail_case '{"method":"zfs-copy","zfs_dataset":"/zroot/x"}' "invalid dataset"
-  fail_case '{"method":"zfs-clone","zfs_dataset":"zroot/kleene_basejail"}' "invalid dataset: /zroot/kleene_basejail is no directory on this host (dataset 'zroot/kleene_basejail' under zfs_dataset_root /)"
+  fail_case '{"method":"zfs-clone","zfs_dataset":"zroot/kleene_basejail"}' "invalid dataset: /zroot/kleene_basejail is no directory"
   fail_case '{"method":"zfs-clone","zfs_dataset":"zroot/../etc"}' "invalid dataset"
   # the exact frames of the original for an invalid dataset
   [ "$(echo "$ws_out" | jq -c .)" = "$(printf '%s\n' '{"frame":"{\"data\":\"\",\"message\":\"\",\"msg_type\":\"starting\"}"}' '{"frame":"invalid dataset"}' '{"close_code":1011,"close_reason":"{\"data\":\"\",\"message\":\"image creation failed: invalid dataset\",\"msg_type\":\"error\"}"}')" ]

@@ -998,7 +998,9 @@ static int listen_socket(kl_error *err)
     if (r < 0)
         return kl_error_errno(err, errno, "binding %s", M.sock_path);
     M.is_bound = true;
-    fchmodat(M.run_fd, MON_SOCK_NAME, 0600, 0);
+    /* bound under umask 0177 already; say so if the mode cannot be made sure */
+    if (fchmodat(M.run_fd, MON_SOCK_NAME, 0600, 0) < 0)
+        return kl_error_errno(err, errno, "chmod %s", M.sock_path);
     if (listen(fd, 16) < 0)
         return kl_error_errno(err, errno, "listening on %s", M.sock_path);
     return 0;
