@@ -178,8 +178,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_row_running), cmocka_unit_test(test_row_stopped_defaults),
         cmocka_unit_test(test_row_state),   cmocka_unit_test(test_command_cut_in_table),
-        cmocka_unit_test(test_exit_code),
-        cmocka_unit_test(test_demux),
+        cmocka_unit_test(test_exit_code),   cmocka_unit_test(test_demux),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
