@@ -55,12 +55,24 @@ static int fr_write(fb_runner *r, const char *path, const char *d, size_t n, uns
     return 0;
 }
 
+static int fr_make_path(fb_runner *r, const char *root, const char *rel, bool file, kl_error *err)
+{
+    return 0;
+}
+
 static void fr_sleep(fb_runner *r, int ms) {}
 
 static void fr_free(fb_runner *r) {}
 
-static const fb_runner_ops ops = {fr_run,  fr_run_pipe, fr_spawn, fr_wait,
-                                  fr_kill, fr_write,    fr_sleep, fr_free};
+static const fb_runner_ops ops = {.run = fr_run,
+                                  .run_pipe = fr_run_pipe,
+                                  .spawn = fr_spawn,
+                                  .wait = fr_wait,
+                                  .kill = fr_kill,
+                                  .write_file = fr_write,
+                                  .make_path = fr_make_path,
+                                  .sleep_ms = fr_sleep,
+                                  .free = fr_free};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

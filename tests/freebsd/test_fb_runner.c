@@ -103,6 +103,63 @@ static void test_spawn_runner_pipe_spawn_write(void **state)
     fb_runner_free(r);
 }
 
+/* fb_make_path (B5): directories and a file made below a root, never through a symlink. */
+static void test_make_path(void **state)
+{
+    fb_runner *r = fb_runner_spawn_new();
+    char root[] = "/tmp/fbmkXXXXXX", out[] = "/tmp/fboutXXXXXX";
+    assert_non_null(mkdtemp(root));
+    assert_non_null(mkdtemp(out));
+    kl_error err = KL_ERROR_INIT;
+    assert_int_equal(fb_make_path(r, root, "a/b/c", false, &err), 0);
+    _cleanup_free_ char *c = xasprintf("%s/a/b/c", root);
+    struct stat st;
+    assert_int_equal(stat(c, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    assert_int_equal(fb_make_path(r, root, "a/b/c", false, &err), 0); /* exists: fine */
+    _cleanup_free_ char *f = xasprintf("%s/a/b/app.conf", root);
+    int fd = open(f, O_WRONLY | O_CREAT, 0600);
+    assert_true(write(fd, "keep", 4) == 4);
+    close(fd);
+    assert_int_equal(fb_make_path(r, root, "a/b/app.conf", true, &err), 0);
+    assert_int_equal(stat(f, &st), 0);
+    assert_int_equal(st.st_size, 4); /* not truncated */
+    assert_int_equal(fb_make_path(r, root, "a/new.conf", true, &err), 0);
+    /* a symlink in the image pointing out: refused, nothing made outside */
+    _cleanup_free_ char *evil = xasprintf("%s/evil", root);
+    assert_int_equal(symlink(out, evil), 0);
+    kl_error e2 = KL_ERROR_INIT;
+    assert_int_equal(fb_make_path(r, root, "evil/x", false, &e2), -1);
+    assert_int_equal(e2.code, EXDEV);
+    _cleanup_free_ char *outx = xasprintf("%s/x", out);
+    assert_int_equal(stat(outx, &st), -1);
+    /* ... also as the file itself */
+    _cleanup_free_ char *hostfile = xasprintf("%s/hostfile", out);
+    fd = open(hostfile, O_WRONLY | O_CREAT, 0600);
+    close(fd);
+    _cleanup_free_ char *lnk = xasprintf("%s/a/passwd", root);
+    assert_int_equal(symlink(hostfile, lnk), 0);
+    kl_error e3 = KL_ERROR_INIT;
+    assert_int_equal(fb_make_path(r, root, "a/passwd", true, &e3), -1);
+    assert_int_equal(e3.code, EXDEV);
+    kl_error e4 = KL_ERROR_INIT;
+    assert_int_equal(fb_make_path(r, root, "a/../../x", false, &e4), -1);
+    assert_int_equal(e4.code, EINVAL);
+    unlink(lnk);
+    unlink(hostfile);
+    unlink(evil);
+    unlink(f);
+    _cleanup_free_ char *nf = xasprintf("%s/a/new.conf", root);
+    unlink(nf);
+    rmdir(c);
+    _cleanup_free_ char *b = xasprintf("%s/a/b", root), *a = xasprintf("%s/a", root);
+    rmdir(b);
+    rmdir(a);
+    assert_int_equal(rmdir(root), 0);
+    assert_int_equal(rmdir(out), 0);
+    fb_runner_free(r);
+}
+
 /* The replay answers with canned outputs and checks the argv, stdin and files. */
 static void test_replay_follows_golden(void **state)
 {
@@ -167,6 +224,7 @@ int main(void)
         cmocka_unit_test(test_quote),
         cmocka_unit_test(test_spawn_runner_run),
         cmocka_unit_test(test_spawn_runner_pipe_spawn_write),
+        cmocka_unit_test(test_make_path),
         cmocka_unit_test(test_replay_follows_golden),
         cmocka_unit_test(test_replay_detects_difference),
     };

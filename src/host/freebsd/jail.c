@@ -319,25 +319,16 @@ static int check_no_symlink(const fb_host *h, const char *full, kl_error *err)
     return 0;
 }
 
-static char *parent_dir(const char *p)
-{
-    const char *slash = strrchr(p, '/');
-    return xstrndup(p, slash && slash != p ? (size_t)(slash - p) : 1);
-}
-
 int fb_mount_prepare(const fb_host *h, const char *cid, const char *destination,
                      bool source_is_file, kl_error *err)
 {
     _cleanup_free_ char *mp = NULL, *full = NULL;
     if (ctr_path(h, cid, destination, &mp, &full, err) < 0)
         return -1;
-    _cleanup_free_ char *dir = source_is_file ? parent_dir(full) : xstrdup(full);
-    if (fb_run_ok(h->run, FB_ARGV("/bin/mkdir", "-p", dir), NULL, err) < 0)
-        return -1;
-    if (check_no_symlink(h, dir, err) < 0)
-        return -1;
-    if (source_is_file && fb_run_ok(h->run, FB_ARGV("/usr/bin/touch", full), NULL, err) < 0)
-        return kl_error_prefix(err, "could not create destination file");
+    /* B5: made below the dataset's mountpoint without following symlinks (the original ran
+     * mkdir -p and touch on the joined path, which followed the image's symlinks). */
+    if (fb_make_path(h->run, mp, destination + 1, source_is_file, err) < 0)
+        return kl_error_prefix(err, "could not create the mount destination");
     return 0;
 }
 
@@ -347,10 +338,8 @@ int fb_volume_populate(const fb_host *h, const char *cid, const char *destinatio
     _cleanup_free_ char *mp = NULL, *full = NULL;
     if (ctr_path(h, cid, destination, &mp, &full, err) < 0)
         return -1;
-    if (fb_run_ok(h->run, FB_ARGV("/bin/mkdir", "-p", full), NULL, err) < 0)
-        return -1;
-    if (check_no_symlink(h, full, err) < 0)
-        return -1;
+    if (fb_make_path(h->run, mp, destination + 1, false, err) < 0)
+        return kl_error_prefix(err, "could not create the mount destination");
     _cleanup_result_ fb_result vol = FB_RESULT_INIT, img = FB_RESULT_INIT;
     if (fb_run_ok(h->run, FB_ARGV("/bin/ls", "-A", volume_mp), &vol, err) < 0)
         return -1;
@@ -360,6 +349,7 @@ int fb_volume_populate(const fb_host *h, const char *cid, const char *destinatio
         return -1;
     if (!*img.out)
         return 0;
+    /* -a copies links as links (-P): nothing inside the image is followed */
     _cleanup_free_ char *src = xasprintf("%s/.", full);
     return fb_run_ok(h->run, FB_ARGV("/bin/cp", "-a", src, volume_mp), NULL, err);
 }

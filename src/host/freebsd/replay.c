@@ -11,7 +11,7 @@
 #include "lib/xalloc.h"
 
 typedef struct step {
-    char kind; /* '$' run (pipe2 set: a pipe), '&' spawn, '=' write */
+    char kind; /* '$' run (pipe2 set: a pipe), '&' spawn, '=' write, '+'/'f' make_path */
     char *line;
     char *pipe2;
     kl_buf out, err;
@@ -71,14 +71,15 @@ static int parse(replay *rp, const char *path, kl_error *err)
         if (taglen >= sizeof(tag))
             return kl_error_set(err, EINVAL, "%s:%d: bad line '%s'", path, lineno, ln);
         memcpy(tag, ln, taglen);
-        if (!strcmp(tag, "$") || !strcmp(tag, "&") || !strcmp(tag, "=")) {
+        if (!strcmp(tag, "$") || !strcmp(tag, "&") || !strcmp(tag, "=") || !strcmp(tag, "+") ||
+            !strcmp(tag, "+f")) {
             if (rp->n == cap) {
                 cap = cap ? cap * 2 : 16;
                 rp->steps = xrealloc(rp->steps, cap * sizeof(step));
             }
             cur = &rp->steps[rp->n++];
             memset(cur, 0, sizeof(*cur));
-            cur->kind = tag[0];
+            cur->kind = !strcmp(tag, "+f") ? 'f' : tag[0];
             cur->lineno = lineno;
             if (cur->kind == '=') {
                 const char *m = strrchr(arg, ' ');
@@ -149,8 +150,11 @@ static void add_content(kl_buf *t, const char *prefix, const char *data)
 static step *expect(replay *rp, char kind, const char *line, const char *pipe2, const char *content,
                     kl_error *err)
 {
-    const char *names[] = {"$", "&", "="};
-    const char *kname = kind == '$' ? names[0] : kind == '&' ? names[1] : names[2];
+    const char *kname = kind == '$'   ? "$"
+                        : kind == '&' ? "&"
+                        : kind == '=' ? "="
+                        : kind == '+' ? "+"
+                                      : "+f";
     kl_buf_printf(&rp->transcript, "%s %s\n", kname, line);
     if (pipe2)
         kl_buf_printf(&rp->transcript, "$| %s\n", pipe2);
@@ -173,9 +177,9 @@ static step *expect(replay *rp, char kind, const char *line, const char *pipe2, 
     if (same && kind == '$' && (s->has_content || (content && *content)))
         same = content && !strcmp(s->content.data ? s->content.data : "", content);
     if (!same) {
-        fail(rp, "%s:%d: expected %c %s%s%s, got %s %s%s%s%s", rp->golden, s->lineno, s->kind,
-             s->line, s->pipe2 ? " | " : "", s->pipe2 ? s->pipe2 : "", kname, line,
-             pipe2 ? " | " : "", pipe2 ? pipe2 : "",
+        fail(rp, "%s:%d: expected %s %s%s%s, got %s %s%s%s%s", rp->golden, s->lineno,
+             s->kind == 'f' ? "+f" : (char[]){s->kind, 0}, s->line, s->pipe2 ? " | " : "",
+             s->pipe2 ? s->pipe2 : "", kname, line, pipe2 ? " | " : "", pipe2 ? pipe2 : "",
              (content && s->kind == kind && !strcmp(s->line, line)) ? " (content differs)" : "");
         kl_error_set(err, EIO, "replay: %s", rp->failure);
         return NULL;
@@ -255,6 +259,20 @@ static int rp_write_file(fb_runner *r, const char *path, const char *data, size_
     return 0;
 }
 
+static int rp_make_path(fb_runner *r, const char *root, const char *rel, bool file, kl_error *err)
+{
+    replay *rp = (replay *)r;
+    _cleanup_free_ char *qr = fb_argv_quote(root), *ql = fb_argv_quote(rel);
+    _cleanup_free_ char *line = xasprintf("%s %s", qr, ql);
+    step *s = expect(rp, file ? 'f' : '+', line, NULL, NULL, err);
+    if (!s)
+        return -1;
+    if (s->status != 0)
+        return kl_error_set(err, EXDEV, "%s/%s: a symlink or not a directory on the way", root,
+                            rel);
+    return 0;
+}
+
 static void rp_sleep_ms(fb_runner *r, int ms) {}
 
 static void rp_free(fb_runner *r)
@@ -280,6 +298,7 @@ static const fb_runner_ops replay_ops = {
     .wait = rp_wait,
     .kill = rp_kill,
     .write_file = rp_write_file,
+    .make_path = rp_make_path,
     .sleep_ms = rp_sleep_ms,
     .free = rp_free,
 };
@@ -302,7 +321,8 @@ int fb_replay_finish(fb_runner *r, kl_error *err)
     replay *rp = (replay *)r;
     if (!rp->failed && rp->next < rp->n) {
         step *s = &rp->steps[rp->next];
-        fail(rp, "%s:%d: %c %s was never done", rp->golden, s->lineno, s->kind, s->line);
+        fail(rp, "%s:%d: %s %s was never done", rp->golden, s->lineno,
+             s->kind == 'f' ? "+f" : (char[]){s->kind, 0}, s->line);
     }
     if (rp->failed)
         return kl_error_set(err, EIO, "%s\n--- what the layer did:\n%s", rp->failure,

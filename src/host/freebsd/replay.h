@@ -13,6 +13,8 @@
  *                     golden file's directory: canned jls, zfs list, ifconfig, netstat)
  *   2> TEXT           a line of its stderr
  *   ? N               its exit status (default 0); for `&`, what waiting for it gives
+ *   + ROOT REL        directories REL made below ROOT without following symlinks (fb_make_path);
+ *   +f ROOT REL       ... with REL's last component an empty file; `? 1`: a symlink on the way
  *   = PATH MODE       a file written (MODE in octal), its content in the lines that follow:
  *   | TEXT            a line of the file
  *   \ no newline      the stdin or file content before it has no final newline

@@ -70,6 +70,11 @@ int fb_write_file(fb_runner *r, const char *path, const char *data, size_t len, 
     return r->ops->write_file(r, path, data, len, mode, err);
 }
 
+int fb_make_path(fb_runner *r, const char *root, const char *rel, bool file, kl_error *err)
+{
+    return r->ops->make_path(r, root, rel, file, err);
+}
+
 void fb_sleep_ms(fb_runner *r, int ms)
 {
     r->ops->sleep_ms(r, ms);

@@ -60,6 +60,12 @@ typedef struct fb_runner_ops {
     /* Replace `path` atomically (temporary file + rename) with `data`, mode `mode`. */
     int (*write_file)(fb_runner *r, const char *path, const char *data, size_t len, unsigned mode,
                       kl_error *err);
+    /* Create the path `rel` (relative, no "." or ".." components) below the directory
+     * `root`, one component at a time without following symlinks (a symlink on the way is
+     * EXDEV): every missing directory is made (0755); with `file`, the last component is an
+     * empty regular file (created if missing, never truncated). For mount destinations
+     * inside a container's dataset, whose content the image decides (B5). */
+    int (*make_path)(fb_runner *r, const char *root, const char *rel, bool file, kl_error *err);
     /* Sleep (polling loops; a replay does not sleep). */
     void (*sleep_ms)(fb_runner *r, int ms);
     void (*free)(fb_runner *r);
@@ -83,6 +89,7 @@ int fb_wait(fb_runner *r, fb_proc *p, int timeout_ms, int *status, kl_error *err
 int fb_kill(fb_runner *r, fb_proc *p, int sig, kl_error *err);
 int fb_write_file(fb_runner *r, const char *path, const char *data, size_t len, unsigned mode,
                   kl_error *err);
+int fb_make_path(fb_runner *r, const char *root, const char *rel, bool file, kl_error *err);
 void fb_sleep_ms(fb_runner *r, int ms);
 void fb_runner_free(fb_runner *r);
 

@@ -292,6 +292,56 @@ static int sp_write_file(fb_runner *r, const char *path, const char *data, size_
     return 0;
 }
 
+static int sp_make_path(fb_runner *r, const char *root, const char *rel, bool file, kl_error *err)
+{
+    int dir = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0)
+        return kl_error_errno(err, errno, "opening %s", root);
+    _cleanup_free_ char *copy = xstrdup(rel);
+    char *save = NULL;
+    char *comp = strtok_r(copy, "/", &save);
+    while (comp) {
+        char *next = strtok_r(NULL, "/", &save);
+        if (!strcmp(comp, ".") || !strcmp(comp, "..")) {
+            close(dir);
+            return kl_error_set(err, EINVAL, "%s/%s: '.' or '..' in the path", root, rel);
+        }
+        int fd;
+        if (!next && file) {
+            /* Privileged: an empty file in the container's own dataset, O_NOFOLLOW so that a
+             * symlink the image put there cannot point it at a host file. */
+            fd = openat(dir, comp, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0644);
+            if (fd >= 0) {
+                struct stat st;
+                if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+                    close(fd);
+                    fd = -1;
+                    errno = EINVAL;
+                }
+            }
+        } else {
+            if (mkdirat(dir, comp, 0755) < 0 && errno != EEXIST) {
+                int e = errno;
+                close(dir);
+                return kl_error_errno(err, e, "%s/%s: creating %s", root, rel, comp);
+            }
+            fd = openat(dir, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        }
+        int e = errno;
+        close(dir);
+        if (fd < 0) {
+            if (e == ELOOP || e == ENOTDIR || e == EMLINK)
+                return kl_error_set(err, EXDEV, "%s/%s: %s is a symlink or not a directory", root,
+                                    rel, comp);
+            return kl_error_errno(err, e, "%s/%s: opening %s", root, rel, comp);
+        }
+        dir = fd;
+        comp = next;
+    }
+    close(dir);
+    return 0;
+}
+
 static void sp_sleep_ms(fb_runner *r, int ms)
 {
     struct timespec d = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -311,6 +361,7 @@ static const fb_runner_ops spawn_ops = {
     .wait = sp_wait,
     .kill = sp_kill,
     .write_file = sp_write_file,
+    .make_path = sp_make_path,
     .sleep_ms = sp_sleep_ms,
     .free = sp_free,
 };
