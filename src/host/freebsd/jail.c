@@ -468,6 +468,24 @@ static void start_undo(const fb_host *h, fb_jail_spec *s, const char *mp, const 
     }
 }
 
+/* B28: `jls -j` does not see a jail that is still dying (its last processes ending after
+ * a stop), but jail(8) refuses a new jail of the same name until it is gone. Wait for it,
+ * up to 5 s, instead of failing a quick restart with "already exists". */
+static int wait_not_dying(const fb_host *h, const char *cid, kl_error *err)
+{
+    for (int waited = 0;; waited += 200) {
+        _cleanup_result_ fb_result r = FB_RESULT_INIT;
+        if (fb_run(h->run, FB_ARGV(JLS, "-d", "--libxo=json", "-j", cid), NULL, &r, err) < 0)
+            return -1;
+        if (r.status != 0)
+            return 0; /* no jail of that name, dying or not */
+        if (waited >= 5000)
+            return kl_error_set(err, EBUSY,
+                                "container %s: its previous jail is still being removed", cid);
+        fb_sleep_ms(h->run, 200);
+    }
+}
+
 int fb_container_start(const fb_host *h, fb_jail_spec *s, fb_proc *proc, kl_error *err)
 {
     if (!fb_component_is_valid(s->cid))
@@ -477,6 +495,8 @@ int fb_container_start(const fb_host *h, fb_jail_spec *s, fb_proc *proc, kl_erro
         return -1;
     if (running)
         return kl_error_set(err, EBUSY, "container %s is already running", s->cid);
+    if (wait_not_dying(h, s->cid, err) < 0)
+        return -1;
     _cleanup_free_ char *ds = fb_container_ds(h, s->cid);
     _cleanup_free_ char *mp = NULL;
     if (fb_zfs_mountpoint(h, ds, &mp, err) < 0)
