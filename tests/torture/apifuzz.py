@@ -331,6 +331,68 @@ class Fuzzer:
         finally:
             s.close()
 
+    def pipelined(self):
+        """2-4 requests sent at once on one keep-alive connection: every answer in order, the
+        connection closed only after a refusal or the last one."""
+        reqs = []
+        for i in range(self.rng.randrange(2, 5)):
+            route = self.pick([r for r in self.routes if r["kind"] == "rest"])
+            target = self.path_for(route["path"]) + self.query_for(route["query"])
+            head = "%s %s HTTP/1.1\r\nHost: localhost\r\n" % (route["method"], target)
+            body = b""
+            if route["body"]:
+                body, ctype = self.body_bytes(route["body"])
+                if len(body) > 100000:
+                    body = b"{}"
+                head += "Content-Type: %s\r\nContent-Length: %d\r\n" % (ctype, len(body))
+            reqs.append(head.encode("utf-8", "surrogatepass") + b"\r\n" + body)
+        reqs[-1] = reqs[-1].replace(b"Host: localhost\r\n", b"Host: localhost\r\nConnection: close\r\n", 1)
+        s = self.connect()
+        try:
+            try:
+                s.sendall(b"".join(reqs))
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            data = b""
+            while True:
+                try:
+                    d = s.recv(65536)
+                except socket.timeout:
+                    raise Finding("pipelined: no end within 20 s after %d bytes" % len(data))
+                except ConnectionResetError:
+                    d = b""
+                if not d:
+                    break
+                data += d
+        finally:
+            s.close()
+        answers = 0
+        while data:
+            head, sep, rest = data.partition(b"\r\n\r\n")
+            if not sep:
+                raise Finding("pipelined: a cut answer: %r" % data[:100])
+            lines = head.decode("latin-1").split("\r\n")
+            status = int(lines[0].split(" ")[1])
+            self.statuses[status] = self.statuses.get(status, 0) + 1
+            if status >= 500 and status not in (501, 505):
+                raise Finding("pipelined: %s -> %d %r" % (lines[0], status, rest[:200]))
+            length = 0
+            chunked = False
+            for l in lines[1:]:
+                k, _, v = l.partition(":")
+                if k.lower() == "content-length":
+                    length = int(v)
+                if k.lower() == "transfer-encoding":
+                    chunked = True
+            if chunked:
+                break  # a streamed answer (logs): the rest is its body
+            data = rest[length:]
+            answers += 1
+        if answers == 0:
+            raise Finding("pipelined: no answer to %d requests" % len(reqs))
+        self.statuses["pipelined"] = self.statuses.get("pipelined", 0) + answers
+        self.sent += len(reqs) - 1
+
     def ws(self, path, config_bytes, garbage=None):
         """A WebSocket session: returns (close_code, texts) or raises Finding."""
         s = self.connect()
@@ -421,6 +483,13 @@ class Fuzzer:
             del lst[:-30]
 
     def step(self):
+        if self.rng.random() < 0.05:
+            t = time.monotonic()
+            self.sent += 1
+            self.pipelined()
+            self.time_by_route["pipelined"] = self.time_by_route.get("pipelined", 0) + \
+                time.monotonic() - t
+            return
         route = self.pick(self.routes)
         t = time.monotonic()
         try:
