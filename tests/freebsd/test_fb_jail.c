@@ -304,6 +304,29 @@ static void test_mounts(void **state)
     fbt_done(&h);
 }
 
+static void test_start_dying(void **state)
+{
+    fb_host h = fbt_host("jail_start_dying");
+    kl_error err = KL_ERROR_INIT;
+    fb_jail_spec s = {.cid = "3f9a1c0b7d2e", .user = "root", .cmd = rc_cmd, .driver = FB_NET_HOST};
+    fb_proc p;
+    fbt_fails(fb_container_start(&h, &s, &p, &err), &err,
+              "container 3f9a1c0b7d2e: its previous jail is still being removed");
+    fbt_done(&h);
+    /* a vnet endpoint without a prefix length is refused before anything runs */
+    fb_endpoint ep = {.ifname = "kleene1", .ip4 = "10.13.38.2", .epair = "epair3"};
+    fb_jail_spec v = {.cid = "3f9a1c0b7d2e",
+                      .user = "root",
+                      .cmd = rc_cmd,
+                      .driver = FB_NET_VNET,
+                      .endpoints = &ep,
+                      .n_endpoints = 1};
+    char **argv = NULL;
+    kl_error e2 = KL_ERROR_INIT;
+    fbt_fails(fb_jail_create_argv(&h, &v, "/zroot/kleene/container/3f9a1c0b7d2e", &argv, &e2), &e2,
+              "container 3f9a1c0b7d2e: invalid prefix length");
+}
+
 /* A build whose second RUN step fails, kept (cleanup: false), and one removed. */
 static void test_build_failed(void **state)
 {
@@ -350,6 +373,7 @@ int main(void)
         cmocka_unit_test(test_jails_list),
         cmocka_unit_test(test_mounts),
         cmocka_unit_test(test_build_failed),
+        cmocka_unit_test(test_start_dying),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -158,6 +158,9 @@ int fb_jail_create_argv(const fb_host *h, const fb_jail_spec *s, const char *pat
             const fb_endpoint *e = &s->endpoints[i];
             if (!fb_ifname_is_valid(e->epair))
                 return kl_error_set(err, EINVAL, "container %s: endpoint without an epair", s->cid);
+            if ((has(e->ip4) && (e->prefix4 < 1 || e->prefix4 > 32)) ||
+                (has(e->ip6) && (e->prefix6 < 1 || e->prefix6 > 128)))
+                return kl_error_set(err, EINVAL, "container %s: invalid prefix length", s->cid);
             /* DIFFERENCE: the original's exec.prestart "ifconfig <bridge> addm <epair>a" and
              * "ifconfig <epair>a up" are run by fb_container_start before jail -c. */
             _cleanup_free_ char *vi = xasprintf("vnet.interface=%sb", e->epair);
