@@ -60,9 +60,52 @@ typedef struct log_stream {
     int client_fd;
     bool want[3]; /* by EXEC_STDOUT, EXEC_STDERR */
     bool multiplex;
+    /* ours, opt-in (docs/api.md): timestamps, since, tail */
+    bool timestamps;
+    bool at_line_start[3];
+    char since[32];       /* canonical UTC time ("" = none): older entries are left out */
+    long long skip_lines; /* tail: lines to leave out first */
+    kl_buf entry;         /* one entry with its timestamp */
     kl_buf pending;
     size_t pending_off;
 } log_stream;
+
+/* "YYYY-MM-DDTHH:MM:SS[.f...]Z" → the log's own form with 6 fraction digits, so that times
+ * compare as strings. false if `in` is not such a time. */
+static bool canonical_time(const char *in, char out[32])
+{
+    static const char shape[] = "dddd-dd-ddTdd:dd:dd";
+    size_t i = 0;
+    for (; shape[i]; i++)
+        if (shape[i] == 'd' ? !(in[i] >= '0' && in[i] <= '9') : in[i] != shape[i])
+            return false;
+    memcpy(out, in, 19);
+    char frac[7] = "000000";
+    const char *p = in + 19;
+    if (*p == '.') {
+        p++;
+        for (size_t k = 0; *p >= '0' && *p <= '9'; p++, k++)
+            if (k < 6)
+                frac[k] = *p;
+    }
+    if (p[0] != 'Z' || p[1] != '\0')
+        return false;
+    snprintf(out + 19, 13, ".%sZ", frac);
+    return true;
+}
+
+/* Is the entry one the request wants (its stream, and not older than since)? */
+static bool log_entry_wanted(const log_stream *ls, const exec_log_entry *en)
+{
+    if (!en->len || !ls->want[en->stream == EXEC_STDERR ? EXEC_STDERR : EXEC_STDOUT])
+        return false;
+    return !ls->since[0] || (en->time && en->time[0] && strcmp(en->time, ls->since) >= 0);
+}
+
+static bool ends_line(const exec_log_entry *en)
+{
+    return en->len && ((const char *)en->data)[en->len - 1] == '\n';
+}
 
 static bool client_gone(int fd)
 {
@@ -74,8 +117,23 @@ static bool client_gone(int fd)
 
 /* Multiplexed: an 8-byte header (the stream: 1 stdout, 2 stderr; three zero bytes; the
  * length, 32 bits big-endian) before each entry's bytes. */
-static void log_stream_put(log_stream *ls, const exec_log_entry *en)
+static void log_stream_put(log_stream *ls, const exec_log_entry *orig)
 {
+    exec_log_entry stamped = *orig;
+    const exec_log_entry *en = orig;
+    int s = orig->stream == EXEC_STDERR ? EXEC_STDERR : EXEC_STDOUT;
+    if (ls->timestamps) {
+        kl_buf_reset(&ls->entry);
+        if (ls->at_line_start[s] && orig->time && orig->time[0]) {
+            kl_buf_puts(&ls->entry, orig->time);
+            kl_buf_append(&ls->entry, " ", 1);
+        }
+        kl_buf_append(&ls->entry, orig->data, orig->len);
+        stamped.data = ls->entry.data;
+        stamped.len = ls->entry.len;
+        en = &stamped;
+        ls->at_line_start[s] = ends_line(orig);
+    }
     if (ls->multiplex) {
         unsigned char h[8] = {(unsigned char)en->stream,
                               0,
@@ -110,8 +168,14 @@ static ssize_t log_stream_read(void *ctx, char *buf, size_t max)
             log_info("container log: %s", err.msg);
             return API_STREAM_ERROR;
         }
-        if (en.len && ls->want[en.stream == EXEC_STDERR ? EXEC_STDERR : EXEC_STDOUT])
-            log_stream_put(ls, &en);
+        if (!log_entry_wanted(ls, &en))
+            continue;
+        if (ls->skip_lines > 0) {
+            if (ends_line(&en))
+                ls->skip_lines--;
+            continue;
+        }
+        log_stream_put(ls, &en);
     }
     size_t left = ls->pending.len - ls->pending_off;
     size_t n = left < max ? left : max;
@@ -125,12 +189,44 @@ static void log_stream_free(void *ctx)
     log_stream *ls = ctx;
     exec_log_close(ls->log);
     kl_buf_free(&ls->pending);
+    kl_buf_free(&ls->entry);
     free(ls);
+}
+
+/* The lines of the log as it is now that the request wants (for tail). -1 on error. */
+static long long log_count_lines(api_request *req, const log_stream *ls)
+{
+    kl_error err = KL_ERROR_INIT;
+    exec_log *l = exec_log_open(req->ctx->engine, req->params[0], false, &err);
+    if (!l)
+        return -1;
+    long long n = 0;
+    bool partial = false;
+    exec_log_entry en;
+    int r;
+    while ((r = exec_log_read(l, &en, 1000, &err)) == 1) {
+        if (!log_entry_wanted(ls, &en))
+            continue;
+        partial = !ends_line(&en);
+        n += !partial;
+    }
+    exec_log_close(l);
+    return r < 0 ? -1 : n + partial;
 }
 
 void api_containers_logs(api_request *req, api_response *res)
 {
     kl_error err = KL_ERROR_INIT;
+    char since[32] = "";
+    const char *since_q = jx_str(req->query, "since", NULL);
+    if (since_q && since_q[0] && !canonical_time(since_q, since))
+        return api_reply_message(res, 422,
+                                 "invalid since '%.64s': expected a UTC time like "
+                                 "2026-12-07T10:13:01Z",
+                                 since_q);
+    json_t *tail_q = json_object_get(req->query, "tail");
+    if (json_is_integer(tail_q) && json_integer_value(tail_q) < 0)
+        return api_reply_message(res, 422, "invalid tail: must be 0 or more");
     exec_log *l =
         exec_log_open(req->ctx->engine, req->params[0], jx_bool(req->query, "follow", false), &err);
     if (!l)
@@ -142,6 +238,14 @@ void api_containers_logs(api_request *req, api_response *res)
     ls->want[EXEC_STDOUT] = jx_bool(req->query, "stdout", true);
     ls->want[EXEC_STDERR] = jx_bool(req->query, "stderr", true);
     ls->multiplex = jx_bool(req->query, "multiplex", false);
+    ls->timestamps = jx_bool(req->query, "timestamps", false);
+    ls->at_line_start[EXEC_STDOUT] = ls->at_line_start[EXEC_STDERR] = true;
+    memcpy(ls->since, since, sizeof(since));
+    if (json_is_integer(tail_q)) {
+        long long lines = log_count_lines(req, ls);
+        long long tail = (long long)json_integer_value(tail_q);
+        ls->skip_lines = lines > tail ? lines - tail : 0;
+    }
     api_reply_stream(res, 200,
                      ls->multiplex ? "application/vnd.kleene.multiplexed-stream"
                                    : "application/octet-stream",

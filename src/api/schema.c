@@ -237,6 +237,10 @@ static const kl_schema_field query_container_logs_fields[] = {
     {.name = "stdout", .value = T_BOOL()},
     {.name = "stderr", .value = T_BOOL()},
     {.name = "multiplex", .value = T_BOOL()},
+    /* ours (docs/api.md): the last N lines, lines since a time, each line with its time */
+    {.name = "tail", .value = T_INTEGER()},
+    {.name = "since", .value = T_STRING()},
+    {.name = "timestamps", .value = T_BOOL()},
 };
 SCHEMA(schema_query_container_logs, "ContainerLogsQuery", query_container_logs_fields, true);
 

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- pure helpers (container.h) ------------------------------------------------------- */
@@ -268,6 +269,13 @@ static const cli_option logs_options[] = {
     {"follow", 'f', NULL, "Follow log output", NULL},
     {"stdout", 0, NULL, "Only the container's standard output (printed on stdout)", NULL},
     {"stderr", 0, NULL, "Only the container's standard error (printed on stderr)", NULL},
+    {"tail", 'n', "N", "Only the last N lines (then, with --follow, what comes); 'all' for all",
+     NULL},
+    {"since", 0, "TIME",
+     "Only lines written since TIME: a time (2026-12-07T10:13:01Z, offsets allowed), Unix "
+     "seconds, or a duration before now (30s, 10m, 2h, 1h30m)",
+     NULL},
+    {"timestamps", 't', NULL, "Show the time each line was written", NULL},
     {0},
 };
 
@@ -953,6 +961,44 @@ static void write_log(void *ud, const char *content_type, const char *data, size
         write_stream(NULL, 1, data, n);
 }
 
+int container_logs_since(const char *arg, double now, char out[40])
+{
+    double t;
+    char *end;
+    if (render_parse_iso8601(arg, &t) == 0 && strchr(arg, 'T')) {
+        /* a time */
+    } else if ((t = strtod(arg, &end)), end != arg && *end == '\0' && t >= 0) {
+        /* Unix seconds */
+    } else {
+        /* a duration: one or more <number><h|m|s> */
+        double secs = 0;
+        const char *p = arg;
+        if (!*p)
+            return -1;
+        while (*p) {
+            double v = strtod(p, &end);
+            if (end == p || v < 0)
+                return -1;
+            double unit = *end == 'h' ? 3600 : *end == 'm' ? 60 : *end == 's' ? 1 : 0;
+            if (unit == 0)
+                return -1;
+            secs += v * unit;
+            p = end + 1;
+        }
+        t = now - secs;
+    }
+    time_t whole = (time_t)t;
+    struct tm tm;
+    if (!gmtime_r(&whole, &tm))
+        return -1;
+    long usec = (long)((t - (double)whole) * 1e6);
+    if (usec < 0 || usec > 999999)
+        usec = 0;
+    snprintf(out, 40, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, usec);
+    return 0;
+}
+
 static int container_logs(cli_ctx *ctx, const cli_args *a)
 {
     http_client *hc = cli_http(ctx);
@@ -963,10 +1009,38 @@ static int container_logs(cli_ctx *ctx, const cli_args *a)
     bool out = cli_flag(a, "stdout"), err_only = cli_flag(a, "stderr");
     if (!out && !err_only)
         out = err_only = true;
+    /* tail, since, timestamps: ours (docs/api.md), sent only when asked for */
+    _cleanup_free_ char *extra = xstrdup("");
+    const char *tail = cli_value(a, "tail"), *since = cli_value(a, "since");
+    if (tail && strcmp(tail, "all") != 0) {
+        char *end;
+        long long n = strtoll(tail, &end, 10);
+        if (!*tail || *end || n < 0)
+            return cli_usage_error("klee container logs", "CONTAINER",
+                                   "invalid --tail '%s': a number of lines or 'all'", tail);
+        free(extra);
+        extra = xasprintf("&tail=%lld", n);
+    }
+    if (since) {
+        char iso[40];
+        if (container_logs_since(since, cli_now(), iso) < 0)
+            return cli_usage_error("klee container logs", "CONTAINER",
+                                   "invalid --since '%s': a time (2026-12-07T10:13:01Z), Unix "
+                                   "seconds or a duration (10m, 1h30m)",
+                                   since);
+        char *more = xasprintf("%s&since=%s", extra, iso);
+        free(extra);
+        extra = more;
+    }
+    if (cli_flag(a, "timestamps")) {
+        char *more = xasprintf("%s&timestamps=true", extra);
+        free(extra);
+        extra = more;
+    }
     _cleanup_free_ char *path =
-        xasprintf("/containers/%s/logs?follow=%s%s%s&multiplex=true", id,
+        xasprintf("/containers/%s/logs?follow=%s%s%s&multiplex=true%s", id,
                   cli_flag(a, "follow") ? "true" : "false", out ? "" : "&stdout=false",
-                  err_only ? "" : "&stderr=false");
+                  err_only ? "" : "&stderr=false", extra);
     http_response resp = HTTP_RESPONSE_INIT;
     kl_error err = KL_ERROR_INIT;
     log_output lo = {0};

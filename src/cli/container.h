@@ -51,4 +51,9 @@ typedef void (*container_demux_fn)(void *ud, int stream, const char *data, size_
 int container_demux_feed(container_demux *d, const char *data, size_t n, container_demux_fn out,
                          void *ud);
 
+/* `logs --since` in the form kleened compares: a time (ISO 8601, offsets allowed), Unix
+ * seconds, or a duration before `now` (30s, 10m, 2h, 1h30m) → "YYYY-MM-DDTHH:MM:SS.ffffffZ".
+ * -1 when arg is none of these. */
+int container_logs_since(const char *arg, double now, char out[40]);
+
 #endif

@@ -184,3 +184,41 @@ zsh_complete() {
     echo "$page" | grep -qw "$s" || { echo "man klee lacks shortcut '$s'"; false; }
   done
 }
+
+@test "logs --tail N, --since TIME|DURATION, -t; bad values are usage errors; the original's request unchanged" {
+  klee run -d --name lg bb sh -c 'for i in 1 2 3 4 5; do echo out$i; done; echo err1 >&2; sleep 2; echo late; sleep 60' >/dev/null
+  for _ in $(seq 1 50); do [ "$(klee logs --stdout lg | wc -l)" -ge 5 ] && break; sleep 0.1; done
+  run klee logs --stdout --tail 2 lg
+  [ "$output" = "$(printf 'out4\nout5')" ]
+  run klee logs --stdout -n 0 lg
+  [ "$output" = "" ]
+  run klee logs --stdout --tail all lg
+  [ "${#lines[@]}" -eq 5 ]
+  [ "$(klee logs --stderr --tail 1 lg 2>&1 >/dev/null)" = err1 ]
+  run klee logs --stdout -t --tail 1 lg
+  [[ "$output" =~ ^20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z\ out5$ ]]
+  for _ in $(seq 1 50); do klee logs --stdout lg | grep -q late && break; sleep 0.1; done
+  run klee logs --stdout -t --tail 1 lg
+  stamp=${output%% *}
+  # since the time of late (inclusive): late; one second before it: still only late (the
+  # other lines came two seconds earlier); three seconds before it: all six
+  run klee logs --stdout --since "$stamp" lg
+  [ "$output" = late ]
+  run klee logs --stdout --since "$(date -u -d "${stamp%Z} UTC - 1 second" +%Y-%m-%dT%H:%M:%S.%6NZ)" lg
+  [ "$output" = late ]
+  run klee logs --stdout --since "$(date -u -d "${stamp%Z} UTC - 3 seconds" +%Y-%m-%dT%H:%M:%SZ)" lg
+  [ "${#lines[@]}" -eq 6 ]
+  run klee logs --stdout --since 10m lg
+  [ "${#lines[@]}" -eq 6 ]
+  run klee logs --stdout --since "$(($(date -u +%s) + 1))" lg
+  [ "$output" = "" ]
+  run klee logs --tail x lg
+  [ "$status" -eq 2 ]
+  run klee logs --since yesterday lg
+  [ "$status" -eq 2 ]
+  api GET '/containers/lg/logs?since=noon'
+  [ "$status_code" = 422 ]
+  # without the new parameters: everything, as before
+  api GET '/containers/lg/logs'
+  [ "$(echo "$body" | grep -c .)" -eq 7 ]
+}

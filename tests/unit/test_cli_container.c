@@ -104,6 +104,28 @@ static void test_command_cut_in_table(void **state)
     strv_free(c);
 }
 
+/* logs --since: times (with offsets), Unix seconds and durations, all as kleened compares */
+static void test_logs_since(void **state)
+{
+    (void)state;
+    char out[40];
+    double now = 1765101181.25; /* 2025-12-07T09:53:01.25Z */
+    assert_int_equal(container_logs_since("2026-12-07T10:13:01Z", now, out), 0);
+    assert_string_equal(out, "2026-12-07T10:13:01.000000Z");
+    assert_int_equal(container_logs_since("2026-12-07T12:13:01+02:00", now, out), 0);
+    assert_string_equal(out, "2026-12-07T10:13:01.000000Z");
+    assert_int_equal(container_logs_since("1765101181", now, out), 0);
+    assert_string_equal(out, "2025-12-07T09:53:01.000000Z");
+    assert_int_equal(container_logs_since("10m", now, out), 0);
+    assert_string_equal(out, "2025-12-07T09:43:01.250000Z");
+    assert_int_equal(container_logs_since("1h30m", now, out), 0);
+    assert_string_equal(out, "2025-12-07T08:23:01.250000Z");
+    assert_int_equal(container_logs_since("yesterday", now, out), -1);
+    assert_int_equal(container_logs_since("10x", now, out), -1);
+    assert_int_equal(container_logs_since("", now, out), -1);
+    assert_int_equal(container_logs_since("-5m", now, out), -1);
+}
+
 static void test_exit_code(void **state)
 {
     (void)state;
@@ -178,7 +200,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_row_running), cmocka_unit_test(test_row_stopped_defaults),
         cmocka_unit_test(test_row_state),   cmocka_unit_test(test_command_cut_in_table),
-        cmocka_unit_test(test_exit_code),   cmocka_unit_test(test_demux),
+        cmocka_unit_test(test_exit_code),   cmocka_unit_test(test_logs_since),
+        cmocka_unit_test(test_demux),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
