@@ -8,7 +8,8 @@
 #   tests/torture/load.sh [SECONDS] [CLIENTS]      (default 60 s, 64 clients)
 #   BUILD=build-test tests/torture/load.sh 60 64   (ASan + LeakSanitizer)
 # Run as root from the repository root. SETTLE (default 5) is how long it waits after the
-# load before the "after" figures.
+# load before the "after" figures. SMAPS=FILE keeps kleened's /proc/PID/smaps from before
+# (FILE.before) and after the load (FILE), and its log (FILE.log), to see what holds memory.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_=${1:-60}
