@@ -1,5 +1,5 @@
-/* libFuzzer target for klee's --mount and --publish parsers: any input gives a clean result
- * or a clean error, and what parses has the fields the syntax promises. */
+/* libFuzzer target for klee's --mount, --publish, --memory, --cpus and count parsers: any input
+ * gives a clean result or a clean error, and what parses has the fields the syntax promises. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +36,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (!err.msg[0]) {
         abort();
     }
+    err = (kl_error)KL_ERROR_INIT;
+    long long n;
+    if (specs_parse_size(s, &n, &err) == 0 ? n < 0 : !err.msg[0])
+        abort();
+    err = (kl_error)KL_ERROR_INIT;
+    double c;
+    if (specs_parse_cpus(s, &c, &err) == 0 ? !(c >= 0 && c <= 1024) : !err.msg[0])
+        abort();
+    err = (kl_error)KL_ERROR_INIT;
+    if (specs_parse_count(s, "count", -1, 86400, &n, &err) == 0 ? n < -1 || n > 86400 : !err.msg[0])
+        abort();
     free(s);
     return 0;
 }

@@ -22,7 +22,10 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- REST ------------------------------------------------------------------------------- */
 
@@ -48,9 +51,75 @@ void api_containers_stop(api_request *req, api_response *res)
 {
     kl_error err = KL_ERROR_INIT;
     char id[13];
-    if (exec_container_stop(req->ctx->engine, req->params[0], id, &err) < 0)
+    /* ours: ?timeout=seconds of grace (the original sends no query) */
+    json_t *t = json_object_get(req->query, "timeout");
+    long long timeout = json_is_integer(t) ? json_integer_value(t) : -1;
+    if (t && (timeout < 0 || timeout > 86400))
+        return api_reply_message(res, 422, "invalid timeout: must be between 0 and 86400 seconds");
+    if (exec_container_stop(req->ctx->engine, req->params[0], (int)timeout, id, &err) < 0)
         return api_reply_message(res, 404, "%s", err.msg);
     api_reply_id(res, 200, id);
+}
+
+/* "KILL", "SIGKILL", "sigkill" or "9" → the host's number; -1 when unknown. */
+static int parse_signal(const char *s)
+{
+    static const struct {
+        const char *name;
+        int sig;
+    } names[] = {{"KILL", SIGKILL}, {"TERM", SIGTERM}, {"INT", SIGINT},    {"HUP", SIGHUP},
+                 {"QUIT", SIGQUIT}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2},  {"STOP", SIGSTOP},
+                 {"CONT", SIGCONT}, {"ALRM", SIGALRM}, {"WINCH", SIGWINCH}};
+    if (s[0] >= '0' && s[0] <= '9') {
+        char *end;
+        long v = strtol(s, &end, 10);
+        return *end || v <= 0 || v >= 65 ? -1 : (int)v;
+    }
+    if (strncasecmp(s, "SIG", 3) == 0)
+        s += 3;
+    for (size_t i = 0; i < KL_ARRAY_SIZE(names); i++)
+        if (strcasecmp(s, names[i].name) == 0)
+            return names[i].sig;
+    return -1;
+}
+
+void api_containers_kill(api_request *req, api_response *res)
+{
+    const char *name = jx_str(req->query, "signal", "KILL");
+    int sig = parse_signal(name);
+    if (sig < 0)
+        return api_reply_message(res, 422, "invalid signal '%s'", name);
+    kl_error err = KL_ERROR_INIT;
+    char id[13];
+    if (exec_container_kill(req->ctx->engine, req->params[0], sig, id, &err) == 0)
+        return api_reply_id(res, 200, id);
+    int status = err.code == ENOENT || err.code == ENOTUNIQ ? 404
+                 : err.code == EINVAL                       ? 422
+                 : err.code == ENOTCONN                     ? 409
+                                                            : 500;
+    api_reply_message(res, status, "%s", err.msg);
+}
+
+static bool client_gone(int fd);
+
+static bool wait_abandoned(void *ud)
+{
+    return client_gone(*(int *)ud);
+}
+
+void api_containers_wait(api_request *req, api_response *res)
+{
+    kl_error err = KL_ERROR_INIT;
+    char id[13];
+    int code;
+    int fd = req->client_fd;
+    if (exec_container_wait(req->ctx->engine, req->params[0], wait_abandoned, &fd, id, &code,
+                            &err) < 0)
+        return api_reply_message(res, err.code == ENOENT || err.code == EINVAL ? 404 : 500, "%s",
+                                 err.msg);
+    api_reply_json(res, 200,
+                   json_pack("{s:s, s:o}", "id", id, "exit_code",
+                             code >= 0 ? json_integer(code) : json_null()));
 }
 
 /* ---- logs ------------------------------------------------------------------------------- */

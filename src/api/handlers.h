@@ -39,6 +39,8 @@ void api_images_build(struct api_ws_session *s, json_t *config);
 void api_exec_create(api_request *req, api_response *res);
 void api_exec_stop(api_request *req, api_response *res);
 void api_containers_stop(api_request *req, api_response *res);
+void api_containers_kill(api_request *req, api_response *res);
+void api_containers_wait(api_request *req, api_response *res);
 void api_containers_logs(api_request *req, api_response *res);
 /* GET /exec/start (WebSocket, API.md §7.3) */
 void api_exec_start(struct api_ws_session *s, json_t *config);

@@ -23,7 +23,8 @@ static const api_route routes[] = {
     REST("GET", "/containers/{container_id}/inspect", api_containers_inspect, NULL, NULL),
     REST("POST", "/containers/{container_id}/update", api_containers_update,
          &schema_container_config, NULL),
-    REST("POST", "/containers/{container_id}/stop", api_containers_stop, NULL, NULL),
+    REST("POST", "/containers/{container_id}/stop", api_containers_stop, NULL,
+         &schema_query_container_stop),
     REST("DELETE", "/containers/{container_id}", api_containers_remove, NULL, NULL),
     REST("POST", "/containers/prune", api_containers_prune, NULL, NULL),
     /* Exec */
@@ -56,6 +57,9 @@ static const api_route routes[] = {
     /* Ours */
     REST("GET", "/version", api_version, NULL, NULL),
     REST("GET", "/system/df", api_system_df, NULL, NULL),
+    REST("POST", "/containers/{container_id}/kill", api_containers_kill, NULL,
+         &schema_query_container_kill),
+    REST("POST", "/containers/{container_id}/wait", api_containers_wait, NULL, NULL),
     REST("GET", "/containers/{container_id}/logs", api_containers_logs, NULL,
          &schema_query_container_logs),
 };

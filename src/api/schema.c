@@ -100,6 +100,10 @@ static const kl_schema_field container_config_fields[] = {
     {.name = "memory", .value = T_INTEGER(.is_nullable = true)},
     {.name = "cpus", .value = T_NUMBER(.is_nullable = true)},
     {.name = "pids_limit", .value = T_INTEGER(.is_nullable = true)},
+    /* ours: removal by kleened after the end, grace of a stop, working directory */
+    {.name = "auto_remove", .value = T_BOOL(.is_nullable = true)},
+    {.name = "stop_timeout", .value = T_INTEGER(.is_nullable = true)},
+    {.name = "workdir", .value = T_STRING(.is_nullable = true)},
 };
 SCHEMA(schema_container_config, "ContainerConfig", container_config_fields, false);
 
@@ -136,6 +140,8 @@ static const kl_schema_field exec_config_fields[] = {
     /* ours (docs/api.md): initial pty size */
     {.name = "tty_rows", .value = {.type = KL_SCHEMA_INTEGER, .is_nullable = true}},
     {.name = "tty_cols", .value = {.type = KL_SCHEMA_INTEGER, .is_nullable = true}},
+    /* ours: the process's working directory */
+    {.name = "workdir", .value = T_STRING(.is_nullable = true)},
 };
 SCHEMA(schema_exec_config, "ExecConfig", exec_config_fields, false);
 
@@ -244,6 +250,18 @@ static const kl_schema_field query_container_logs_fields[] = {
 };
 SCHEMA(schema_query_container_logs, "ContainerLogsQuery", query_container_logs_fields, true);
 
+/* ours (docs/api.md): POST /containers/{id}/stop?timeout=seconds */
+static const kl_schema_field query_container_stop_fields[] = {
+    {.name = "timeout", .value = T_INTEGER()},
+};
+SCHEMA(schema_query_container_stop, "ContainerStopQuery", query_container_stop_fields, true);
+
+/* ours (docs/api.md): POST /containers/{id}/kill?signal=NAME|NUMBER */
+static const kl_schema_field query_container_kill_fields[] = {
+    {.name = "signal", .value = T_STRING()},
+};
+SCHEMA(schema_query_container_kill, "ContainerKillQuery", query_container_kill_fields, true);
+
 static const kl_schema_field query_image_tag_fields[] = {
     {.name = "nametag", .value = T_STRING(), .is_required = true},
 };
@@ -260,6 +278,7 @@ static const kl_schema *const all_schemas[] = {
     &schema_image_create_config,  &schema_network_config,       &schema_end_point_config,
     &schema_volume_config,        &schema_query_container_list, &schema_query_exec_stop,
     &schema_query_container_logs, &schema_query_image_tag,      &schema_query_image_prune,
+    &schema_query_container_stop, &schema_query_container_kill,
 };
 
 const kl_schema *schema_lookup(const char *name)

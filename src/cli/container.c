@@ -199,6 +199,34 @@ int container_exit_code(const char *message)
             NULL                                                                                   \
     }
 
+/* Ours (docs/klee-differences.md): resource limits, on create/run and update. */
+#define LIMIT_OPTIONS                                                                              \
+    {"memory", 0, "BYTES",                                                                         \
+     "Memory limit, as docker writes it: a number with an optional unit b, k, m or g (e.g. "       \
+     "64m); 0 removes the limit",                                                                  \
+     NULL},                                                                                        \
+        {"cpus", 0, "NUMBER",                                                                      \
+         "Number of CPUs the container may use (e.g. 1.5); 0 removes the "                         \
+         "limit",                                                                                  \
+         NULL},                                                                                    \
+    {                                                                                              \
+        "pids-limit", 0, "NUMBER",                                                                 \
+            "Maximum number of processes in the container; 0 removes the limit", NULL              \
+    }
+
+/* Ours: settings of create/run beyond the original's. */
+#define SETTING_OPTIONS                                                                            \
+    {"workdir", 'w', "PATH",                                                                       \
+     "Working directory of the container's processes (default: the image's WORKDIR)", NULL},       \
+        {"stop-timeout", 0, "SECONDS",                                                             \
+         "Seconds a stop waits for the processes to end before killing them (default: 10)", NULL}, \
+    {                                                                                              \
+        "rm", 0, NULL,                                                                             \
+            "Remove the container automatically once it has run and ended (kleened does it, "      \
+            "also when klee is interrupted or killed)",                                            \
+            NULL                                                                                   \
+    }
+
 #define EXEC_OPTIONS                                                                               \
     {"detach", 'd', NULL,                                                                          \
      "Do not output STDOUT/STDERR to the terminal. If this is set, Klee will exit and return "     \
@@ -210,14 +238,10 @@ int container_exit_code(const char *message)
         "tty", 't', NULL, "Allocate a pseudo-TTY", NULL                                            \
     }
 
-static const cli_option create_options[] = {CREATE_OPTIONS, {0}};
+static const cli_option create_options[] = {CREATE_OPTIONS, SETTING_OPTIONS, LIMIT_OPTIONS, {0}};
 
 static const cli_option run_options[] = {
-    CREATE_OPTIONS,
-    EXEC_OPTIONS,
-    {"rm", 0, NULL,
-     "Remove the container when the attached process has ended (not with `--detach`)", NULL},
-    {0},
+    CREATE_OPTIONS, SETTING_OPTIONS, LIMIT_OPTIONS, EXEC_OPTIONS, {0},
 };
 
 static const cli_option start_options[] = {
@@ -230,6 +254,8 @@ static const cli_option exec_options[] = {
     EXEC_OPTIONS,
     {"env", 'e', "TEXT", "Set environment variables (e.g. --env FIRST=env --env SECOND=env)", NULL},
     {"user", 'u', "TEXT", "Username or UID of the executing user", NULL},
+    {"workdir", 'w', "PATH",
+     "Working directory of the command (default: the container's, else the image's WORKDIR)", NULL},
     {0},
 };
 
@@ -242,6 +268,23 @@ static const cli_option update_options[] = {
     {"persist", 'P', NULL, "Do not remove this container when pruning", NULL},
     {"restart", 0, "TEXT",
      "Restarting policy of the container: 'no' or 'on-startup' (unchanged when not given)", NULL},
+    LIMIT_OPTIONS,
+    {0},
+};
+
+static const cli_option stop_options[] = {
+    {"time", 't', "SECONDS",
+     "Seconds to wait for the processes to end before killing them (default: the container's "
+     "stop timeout, else 10)",
+     NULL},
+    {0},
+};
+
+static const cli_option kill_options[] = {
+    {"signal", 's', "SIGNAL",
+     "Signal to send to the container's main process: KILL (the default; ends the whole "
+     "container), TERM, INT, HUP, QUIT, USR1 or USR2 (name or number)",
+     NULL},
     {0},
 };
 
@@ -327,6 +370,7 @@ typedef struct exec_request {
     char *const *cmd; /* NULL = [] */
     char *const *env; /* NULL = [] */
     const char *user;
+    const char *workdir; /* NULL: not sent */
     bool tty;
     bool interactive;
     bool detach;
@@ -343,6 +387,8 @@ static char *exec_create(cli_ctx *ctx, const exec_request *x)
         cli_error(ctx, "invalid exec configuration (not UTF-8)");
         return NULL;
     }
+    if (x->workdir) /* an optional field of ours (docs/api.md) */
+        json_object_set_new(body, "workdir", json_string(x->workdir));
     unsigned rows, cols;
     if (x->tty && wsclient_terminal_size(&rows, &cols)) {
         /* Optional fields of ours (docs/api.md): the size of the pty to allocate. */
@@ -444,6 +490,65 @@ static int exec_create_and_start(cli_ctx *ctx, const exec_request *x, bool *star
 
 /* ---- create / run -------------------------------------------------------------------- */
 
+/* --memory, --cpus, --pids-limit into a ContainerConfig (optional fields of ours, sent only
+ * when given). -1 after printing a usage error. */
+static int add_limits(const cli_args *a, const char *prog, json_t *config)
+{
+    kl_error err = KL_ERROR_INIT;
+    const char *v;
+    if ((v = cli_value(a, "memory"))) {
+        long long bytes;
+        if (specs_parse_size(v, &bytes, &err) < 0)
+            return cli_usage_error(prog, a->cmd->args_usage, "Invalid value for '--memory': %s",
+                                   err.msg),
+                   -1;
+        json_object_set_new(config, "memory", json_integer(bytes));
+    }
+    if ((v = cli_value(a, "cpus"))) {
+        double cpus;
+        if (specs_parse_cpus(v, &cpus, &err) < 0)
+            return cli_usage_error(prog, a->cmd->args_usage, "Invalid value for '--cpus': %s",
+                                   err.msg),
+                   -1;
+        json_object_set_new(config, "cpus", json_real(cpus));
+    }
+    if ((v = cli_value(a, "pids-limit"))) {
+        long long n;
+        if (specs_parse_count(v, "pids limit", 0, 4194304, &n, &err) < 0)
+            return cli_usage_error(prog, a->cmd->args_usage, "Invalid value for '--pids-limit': %s",
+                                   err.msg),
+                   -1;
+        json_object_set_new(config, "pids_limit", json_integer(n));
+    }
+    return 0;
+}
+
+/* --workdir, --stop-timeout, --rm of create/run (optional fields of ours). */
+static int add_settings(const cli_args *a, const char *prog, json_t *config)
+{
+    kl_error err = KL_ERROR_INIT;
+    const char *v;
+    if ((v = cli_value(a, "workdir"))) {
+        if (v[0] != '/')
+            return cli_usage_error(prog, a->cmd->args_usage,
+                                   "Invalid value for '--workdir': '%s' is not an absolute path",
+                                   v),
+                   -1;
+        json_object_set_new(config, "workdir", json_string(v));
+    }
+    if ((v = cli_value(a, "stop-timeout"))) {
+        long long n;
+        if (specs_parse_count(v, "stop timeout", 0, 86400, &n, &err) < 0)
+            return cli_usage_error(prog, a->cmd->args_usage,
+                                   "Invalid value for '--stop-timeout': %s", err.msg),
+                   -1;
+        json_object_set_new(config, "stop_timeout", json_integer(n));
+    }
+    if (cli_flag(a, "rm"))
+        json_object_set_new(config, "auto_remove", json_true());
+    return 0;
+}
+
 /* The ContainerConfig of create/run. NULL after printing an error (*rc set). */
 static json_t *create_config(cli_ctx *ctx, const cli_args *a, int *rc)
 {
@@ -502,8 +607,16 @@ static json_t *create_config(cli_ctx *ctx, const cli_args *a, int *rc)
                   a->pos[0], "jail_param", jx_from_strv(cli_values(a, "jailparam")), "mounts",
                   mounts, "name", name, "network_driver", driver, "persist", cli_flag(a, "persist"),
                   "public_ports", ports, "restart_policy", restart, "user", user);
-    if (!config)
+    if (!config) {
         cli_error(ctx, "Error! Could not validate container configuration: not valid UTF-8");
+        return NULL;
+    }
+    if (add_limits(a, "klee container create", config) < 0 ||
+        add_settings(a, "klee container create", config) < 0) {
+        json_decref(config);
+        *rc = CLI_EXIT_USAGE;
+        return NULL;
+    }
     return config;
 }
 
@@ -593,9 +706,10 @@ static int remove_after_run(cli_ctx *ctx, const char *id)
     }
     http_response_free(&resp);
     long status = cli_request(ctx, "DELETE", del, NULL, &resp);
-    int rc = status < 0      ? CLI_EXIT_FAILURE
-             : status == 200 ? CLI_EXIT_OK
-                             : cli_print_server_error(ctx, &resp);
+    /* 404: kleened has removed it already (auto_remove) */
+    int rc = status < 0                       ? CLI_EXIT_FAILURE
+             : status == 200 || status == 404 ? CLI_EXIT_OK
+                                              : cli_print_server_error(ctx, &resp);
     http_response_free(&resp);
     return rc;
 }
@@ -604,9 +718,6 @@ static int container_run(cli_ctx *ctx, const cli_args *a)
 {
     bool interactive = cli_flag(a, "interactive");
     bool detach = cli_flag(a, "detach") && !interactive;
-    if (detach && cli_flag(a, "rm"))
-        return cli_usage_error("klee container run", "IMAGE [COMMAND]...",
-                               "'--rm' cannot be used together with '--detach'.");
     int rc;
     _cleanup_free_ char *id = create_container(ctx, a, &rc);
     if (!id)
@@ -625,7 +736,9 @@ static int container_run(cli_ctx *ctx, const cli_args *a)
         remove_quietly(ctx, id);
         return rc;
     }
-    if (cli_flag(a, "rm")) {
+    /* Attached: remove it at once, also with a daemon that does not know auto_remove (it
+     * may still run: its first process left others behind). Detached: kleened does it. */
+    if (cli_flag(a, "rm") && !detach) {
         int rm = remove_after_run(ctx, id);
         if (rc == CLI_EXIT_OK)
             rc = rm;
@@ -658,13 +771,34 @@ static int container_start(cli_ctx *ctx, const cli_args *a)
     return CLI_EXIT_OK;
 }
 
-/* POST /containers/{id}/stop. Returns the exit code; prints the id when `print_id`.
- * *full_id receives the id from the reply when given. */
-static int stop_one(cli_ctx *ctx, const char *ident, bool print_id, bool print_errors,
-                    char **full_id)
+/* The --time of stop/restart: -1 when not given (the container's own, else 10 s); the HTTP
+ * timeout is raised to cover it. -2 after a usage error. */
+static long long stop_time(cli_ctx *ctx, const cli_args *a, const char *prog)
+{
+    const char *v = cli_value(a, "time");
+    if (!v)
+        return -1;
+    long long n;
+    kl_error err = KL_ERROR_INIT;
+    if (specs_parse_count(v, "time", 0, 86400, &n, &err) < 0) {
+        cli_usage_error(prog, a->cmd->args_usage, "Invalid value for '-t' / '--time': %s", err.msg);
+        return -2;
+    }
+    if (ctx->timeout_s > 0 && ctx->timeout_s < n + 30)
+        ctx->timeout_s = (long)n + 30;
+    return n;
+}
+
+/* POST /containers/{id}/stop[?timeout=N] (timeout -1: none sent, as the original). Returns
+ * the exit code; prints the id when `print_id`. *full_id receives the id from the reply when
+ * given; *not_running is set when the answer was "container not running". */
+static int stop_one_timed(cli_ctx *ctx, const char *ident, long long timeout, bool print_id,
+                          bool print_errors, char **full_id, bool *not_running)
 {
     _cleanup_free_ char *esc = cli_path_escape(ident);
-    _cleanup_free_ char *path = xasprintf("/containers/%s/stop", esc);
+    _cleanup_free_ char *path = timeout >= 0
+                                    ? xasprintf("/containers/%s/stop?timeout=%lld", esc, timeout)
+                                    : xasprintf("/containers/%s/stop", esc);
     http_response resp = HTTP_RESPONSE_INIT;
     long status = cli_request(ctx, "POST", path, NULL, &resp);
     int rc = CLI_EXIT_FAILURE;
@@ -676,30 +810,94 @@ static int stop_one(cli_ctx *ctx, const char *ident, bool print_id, bool print_e
         if (full_id)
             *full_id = xstrdup(id);
         rc = CLI_EXIT_OK;
-    } else if (status >= 0 && print_errors) {
-        cli_print_server_error(ctx, &resp);
+    } else if (status >= 0) {
+        _cleanup_json_ json_t *j = cli_response_json(&resp);
+        bool nr = status == 404 && strcmp(jx_str(j, "message", ""), "container not running") == 0;
+        if (not_running)
+            *not_running = nr;
+        if (print_errors && !(nr && not_running))
+            cli_print_server_error(ctx, &resp);
     }
     http_response_free(&resp);
     return rc;
 }
 
+static int stop_one(cli_ctx *ctx, const char *ident, bool print_id, bool print_errors,
+                    char **full_id)
+{
+    return stop_one_timed(ctx, ident, -1, print_id, print_errors, full_id, NULL);
+}
+
 static int container_stop(cli_ctx *ctx, const cli_args *a)
 {
+    long long t = stop_time(ctx, a, "klee container stop");
+    if (t == -2)
+        return CLI_EXIT_USAGE;
     for (size_t i = 0; i < a->npos; i++)
-        if (stop_one(ctx, a->pos[i], true, true, NULL) != CLI_EXIT_OK)
+        if (stop_one_timed(ctx, a->pos[i], t, true, true, NULL, NULL) != CLI_EXIT_OK)
             return CLI_EXIT_FAILURE;
     return CLI_EXIT_OK;
 }
 
+/* Stop (if it runs) and start again, detached. A stopped container is just started, as
+ * docker does (the original stopped at "container not running"). */
 static int container_restart(cli_ctx *ctx, const cli_args *a)
 {
+    long long t = stop_time(ctx, a, "klee container restart");
+    if (t == -2)
+        return CLI_EXIT_USAGE;
     for (size_t i = 0; i < a->npos; i++) {
         _cleanup_free_ char *id = NULL;
-        if (stop_one(ctx, a->pos[i], true, true, &id) != CLI_EXIT_OK)
-            return CLI_EXIT_FAILURE;
-        exec_request x = {.container = id, .user = "", .detach = true};
+        bool not_running = false;
+        if (stop_one_timed(ctx, a->pos[i], t, true, true, &id, &not_running) != CLI_EXIT_OK) {
+            if (!not_running)
+                return CLI_EXIT_FAILURE;
+            cli_message(ctx, "%s", a->pos[i]);
+        }
+        exec_request x = {.container = id ? id : a->pos[i], .user = "", .detach = true};
         if (exec_create_and_start(ctx, &x, NULL) != CLI_EXIT_OK)
             return CLI_EXIT_FAILURE;
+    }
+    return CLI_EXIT_OK;
+}
+
+/* Ours: POST /containers/{id}/kill?signal=S for each container; prints each id. */
+static int container_kill(cli_ctx *ctx, const cli_args *a)
+{
+    const char *sig = cli_value(a, "signal") ? cli_value(a, "signal") : "KILL";
+    _cleanup_free_ char *sesc = cli_path_escape(sig);
+    for (size_t i = 0; i < a->npos; i++) {
+        _cleanup_free_ char *esc = cli_path_escape(a->pos[i]);
+        _cleanup_free_ char *path = xasprintf("/containers/%s/kill?signal=%s", esc, sesc);
+        if (request_print_id(ctx, "POST", path, NULL, 200) != CLI_EXIT_OK)
+            return CLI_EXIT_FAILURE;
+    }
+    return CLI_EXIT_OK;
+}
+
+/* Ours: POST /containers/{id}/wait for each container; prints each exit code (-1 when it
+ * never ran). No HTTP timeout: a wait lasts as long as the container runs. */
+static int container_wait(cli_ctx *ctx, const cli_args *a)
+{
+    ctx->timeout_s = 0;
+    for (size_t i = 0; i < a->npos; i++) {
+        _cleanup_free_ char *esc = cli_path_escape(a->pos[i]);
+        _cleanup_free_ char *path = xasprintf("/containers/%s/wait", esc);
+        http_response resp = HTTP_RESPONSE_INIT;
+        long status = cli_request(ctx, "POST", path, NULL, &resp);
+        int rc = CLI_EXIT_FAILURE;
+        if (status == 200) {
+            _cleanup_json_ json_t *j = cli_response_json(&resp);
+            json_t *code = json_object_get(j, "exit_code");
+            cli_message(ctx, "%lld",
+                        json_is_integer(code) ? (long long)json_integer_value(code) : -1LL);
+            rc = CLI_EXIT_OK;
+        } else if (status >= 0) {
+            cli_print_server_error(ctx, &resp);
+        }
+        http_response_free(&resp);
+        if (rc != CLI_EXIT_OK)
+            return rc;
     }
     return CLI_EXIT_OK;
 }
@@ -712,10 +910,15 @@ static int container_exec(cli_ctx *ctx, const cli_args *a)
         .cmd = a->pos + 1,
         .env = cli_values(a, "env"),
         .user = cli_value(a, "user") ? cli_value(a, "user") : "",
+        .workdir = cli_value(a, "workdir"),
         .tty = cli_flag(a, "tty"),
         .interactive = interactive,
         .detach = cli_flag(a, "detach") && !interactive,
     };
+    if (x.workdir && x.workdir[0] != '/')
+        return cli_usage_error("klee container exec", a->cmd->args_usage,
+                               "Invalid value for '-w' / '--workdir': '%s' is not an absolute path",
+                               x.workdir);
     return exec_create_and_start(ctx, &x, NULL);
 }
 
@@ -885,6 +1088,8 @@ static int container_update(cli_ctx *ctx, const cli_args *a)
         cli_error(ctx, "Error! Could not validate container configuration: not valid UTF-8");
         return CLI_EXIT_FAILURE;
     }
+    if (add_limits(a, "klee container update", body) < 0)
+        return CLI_EXIT_USAGE;
     _cleanup_free_ char *id = cli_path_escape(a->pos[0]);
     _cleanup_free_ char *path = xasprintf("/containers/%s/update", id);
     return request_print_id(ctx, "POST", path, body, 201);
@@ -1117,7 +1322,12 @@ static const cli_command cli_container_start = {
     .args_usage = "CONTAINERS...",
     .short_help = "Start one or more stopped containers.",
     .help = "Start one or more stopped containers. Attach only if a single container is "
-            "started",
+            "started.\n\n"
+            "Unlike `docker start`, klee attaches to the container's output by default (as the "
+            "original klee does) and returns when the container's main process ends, with its "
+            "exit code. To start in the background, use `-d/--detach`. There is no detach key: "
+            "Ctrl-C (or closing klee) while attached stops the main process, which ends the "
+            "container.",
     .options = start_options,
     .min_args = 1,
     .max_args = -1,
@@ -1129,6 +1339,9 @@ static const cli_command cli_container_stop = {
     .name = "stop",
     .args_usage = "CONTAINERS...",
     .short_help = "Stop one or more running containers",
+    .help = "Stop one or more running containers: SIGTERM to every process, SIGKILL after the "
+            "grace period (-t, else the container's --stop-timeout, else 10 seconds).",
+    .options = stop_options,
     .min_args = 1,
     .max_args = -1,
     .no_args_is_help = true,
@@ -1139,10 +1352,38 @@ static const cli_command cli_container_restart = {
     .name = "restart",
     .args_usage = "CONTAINERS...",
     .short_help = "Restart one or more containers",
+    .help = "Restart one or more containers: stop each (if it runs) and start it again in the "
+            "background. A stopped container is started.",
+    .options = stop_options,
     .min_args = 1,
     .max_args = -1,
     .no_args_is_help = true,
     .run = container_restart,
+};
+
+static const cli_command cli_container_kill = {
+    .name = "kill",
+    .args_usage = "CONTAINERS...",
+    .short_help = "Send a signal to one or more running containers",
+    .help = "Send a signal to the main process of one or more running containers (default: "
+            "KILL, which ends every process of the container at once).",
+    .options = kill_options,
+    .min_args = 1,
+    .max_args = -1,
+    .no_args_is_help = true,
+    .run = container_kill,
+};
+
+static const cli_command cli_container_wait = {
+    .name = "wait",
+    .args_usage = "CONTAINERS...",
+    .short_help = "Wait for containers to end, then print their exit codes",
+    .help = "Block until each container no longer runs, then print the exit code of its main "
+            "process (-1 when it never ran).",
+    .min_args = 1,
+    .max_args = -1,
+    .no_args_is_help = true,
+    .run = container_wait,
 };
 
 static const cli_command cli_container_exec = {
@@ -1212,13 +1453,10 @@ static const cli_command cli_container_logs = {
 };
 
 static const cli_command *const container_commands[] = {
-    &cli_container_create,  &cli_container_ls,
-    &cli_container_inspect, &cli_container_rm,
-    &cli_container_prune,   &cli_container_start,
-    &cli_container_stop,    &cli_container_restart,
-    &cli_container_exec,    &cli_container_update,
-    &cli_container_rename,  &cli_container_run,
-    &cli_container_logs,    NULL,
+    &cli_container_create, &cli_container_ls,     &cli_container_inspect, &cli_container_rm,
+    &cli_container_prune,  &cli_container_start,  &cli_container_stop,    &cli_container_restart,
+    &cli_container_exec,   &cli_container_update, &cli_container_rename,  &cli_container_run,
+    &cli_container_logs,   &cli_container_kill,   &cli_container_wait,    NULL,
 };
 
 const cli_group cli_container_group = {

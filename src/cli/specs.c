@@ -4,6 +4,7 @@
 #include "lib/xalloc.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,4 +117,131 @@ json_t *specs_port_json(const specs_port *p)
         json_array_append_new(ifaces, json_string(p->interface));
     return json_pack("{s:o, s:s, s:s, s:s}", "interfaces", ifaces, "host_port", p->host_port,
                      "container_port", p->container_port, "protocol", p->protocol);
+}
+
+/* ---- numbers ------------------------------------------------------------------------------ */
+
+int specs_parse_size(const char *s, long long *bytes, kl_error *err)
+{
+    const char *p = s;
+    unsigned long long v = 0;
+    bool digits = false;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (v > (ULLONG_MAX - 9) / 10)
+            return kl_error_set(err, EINVAL, "invalid size '%s': too large", s);
+        v = v * 10 + (unsigned long long)(*p - '0');
+        digits = true;
+    }
+    unsigned long long frac_num = 0, frac_den = 1;
+    if (*p == '.') {
+        for (p++; *p >= '0' && *p <= '9'; p++) {
+            if (frac_den < 1000000000ULL) {
+                frac_num = frac_num * 10 + (unsigned long long)(*p - '0');
+                frac_den *= 10;
+            }
+            digits = true;
+        }
+    }
+    if (!digits)
+        return kl_error_set(err, EINVAL,
+                            "invalid size '%s': a number with an optional unit b, k, m or g is "
+                            "expected (e.g. 64m)",
+                            s);
+    unsigned long long mult = 1;
+    switch (*p) {
+    case 'b':
+    case 'B':
+        mult = 1;
+        p++;
+        break;
+    case 'k':
+    case 'K':
+        mult = 1ULL << 10;
+        p++;
+        break;
+    case 'm':
+    case 'M':
+        mult = 1ULL << 20;
+        p++;
+        break;
+    case 'g':
+    case 'G':
+        mult = 1ULL << 30;
+        p++;
+        break;
+    case 't':
+    case 'T':
+        mult = 1ULL << 40;
+        p++;
+        break;
+    default:
+        break;
+    }
+    if (mult > 1 && (*p == 'b' || *p == 'B'))
+        p++;
+    if (*p)
+        return kl_error_set(err, EINVAL,
+                            "invalid size '%s': a number with an optional unit b, k, m or g is "
+                            "expected (e.g. 64m)",
+                            s);
+    if (v > (unsigned long long)LLONG_MAX / mult)
+        return kl_error_set(err, EINVAL, "invalid size '%s': too large", s);
+    unsigned long long total = v * mult + frac_num * mult / frac_den;
+    if (total > (unsigned long long)LLONG_MAX)
+        return kl_error_set(err, EINVAL, "invalid size '%s': too large", s);
+    *bytes = (long long)total;
+    return 0;
+}
+
+int specs_parse_cpus(const char *s, double *cpus, kl_error *err)
+{
+    const char *p = s;
+    double v = 0;
+    bool digits = false;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        v = v * 10 + (*p - '0');
+        digits = true;
+        if (v > 1024)
+            break;
+    }
+    if (*p == '.') {
+        double scale = 0.1;
+        for (p++; *p >= '0' && *p <= '9'; p++) {
+            v += (*p - '0') * scale;
+            scale /= 10;
+            digits = true;
+        }
+    }
+    if (!digits || *p || v > 1024)
+        return kl_error_set(err, EINVAL,
+                            "invalid number of CPUs '%s': a decimal number from 0 to 1024 is "
+                            "expected (e.g. 1.5)",
+                            s);
+    *cpus = v;
+    return 0;
+}
+
+int specs_parse_count(const char *s, const char *what, long long min, long long max, long long *out,
+                      kl_error *err)
+{
+    const char *p = s;
+    bool neg = *p == '-';
+    if (neg)
+        p++;
+    long long v = 0;
+    bool digits = false;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (v > max)
+            break;
+        v = v * 10 + (*p - '0');
+        digits = true;
+    }
+    if (neg)
+        v = -v;
+    if (!digits || *p || v < min || v > max)
+        return kl_error_set(err, EINVAL,
+                            "invalid %s '%s': a whole number from %lld to %lld is expected", what,
+                            s, min, max);
+    *out = v;
+    return 0;
 }

@@ -47,4 +47,18 @@ void specs_port_clear(specs_port *p);
 /* {"interfaces":[...],"host_port","container_port","protocol"} */
 json_t *specs_port_json(const specs_port *p);
 
+/* A size as docker writes it (--memory): a number of bytes with an optional unit b, k, m, g
+ * (powers of 1024, either case, an optional trailing "b" as in "64mb"); "0" means no limit.
+ * EINVAL "invalid size '<s>': ..." for anything else or an overflow. */
+int specs_parse_size(const char *s, long long *bytes, kl_error *err);
+
+/* A CPU count (--cpus): a decimal number from 0 to 1024 ("1.5", ".5", "2"); EINVAL
+ * otherwise. */
+int specs_parse_cpus(const char *s, double *cpus, kl_error *err);
+
+/* A whole number from min to max (--pids-limit, --stop-timeout, --time). EINVAL
+ * "invalid <what> '<s>': ..." otherwise. */
+int specs_parse_count(const char *s, const char *what, long long min, long long max, long long *out,
+                      kl_error *err);
+
 #endif

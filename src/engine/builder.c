@@ -495,26 +495,7 @@ char *builder_content_hash(int dirfd, char *const *sources, const dockerignore *
  * an fd of the directory. */
 static int mkdir_in_root(int rootfd, const char *path, kl_error *err)
 {
-    _cleanup_free_ char *copy = xstrdup(path);
-    kl_buf prefix = {0};
-    kl_buf_puts(&prefix, "/");
-    int fd = open2(rootfd, "/", O_RDONLY | O_DIRECTORY, IN_ROOT);
-    char *save = NULL;
-    for (char *t = strtok_r(copy, "/", &save); fd >= 0 && t; t = strtok_r(NULL, "/", &save)) {
-        if (mkdirat(fd, t, 0755) < 0 && errno != EEXIST) {
-            int e = errno;
-            close(fd);
-            kl_buf_free(&prefix);
-            return kl_error_errno(err, e, "creating %s", path);
-        }
-        kl_buf_printf(&prefix, "%s%s", prefix.len > 1 ? "/" : "", t);
-        close(fd);
-        fd = open2(rootfd, prefix.data, O_RDONLY | O_DIRECTORY, IN_ROOT);
-    }
-    kl_buf_free(&prefix);
-    if (fd < 0)
-        return kl_error_errno(err, errno, "creating %s", path);
-    return fd;
+    return host_mkdirs_in_root(rootfd, path, err);
 }
 
 /* ---- the build ---------------------------------------------------------------------------- */
@@ -1252,6 +1233,7 @@ static int do_from(build *b, const dockerfile_instr *in, kl_error *err)
     *ns = (stage){0};
     ns->name = in->from_stage ? xstrdup(in->from_stage) : NULL;
     _cleanup_strv_ char **penv = NULL, **pcmd = NULL, **pentry = NULL;
+    _cleanup_free_ char *pworkdir = NULL;
     stage *src = find_stage(b, ref);
     if (src && strchr(ref, '@') == NULL) {
         for (size_t i = 0; i < src->n; i++)
@@ -1261,6 +1243,7 @@ static int do_from(build *b, const dockerfile_instr *in, kl_error *err)
         penv = dockerfile_state_image_env(&b->st);
         pcmd = b->st.cmd ? strv_dup(b->st.cmd) : NULL;
         pentry = b->st.entrypoint ? strv_dup(b->st.entrypoint) : NULL;
+        pworkdir = xstrdup(b->st.workdir ? b->st.workdir : "/");
         /* a stage FROM a stage inherits what that stage had: only the last stage's state is
          * known here, which is the common case (FROM the previous stage) */
     } else {
@@ -1287,6 +1270,7 @@ static int do_from(build *b, const dockerfile_instr *in, kl_error *err)
         penv = jx_strv(json_object_get(img, "env"));
         pcmd = jx_strv(json_object_get(img, "cmd"));
         pentry = jx_strv(json_object_get(img, "entrypoint"));
+        pworkdir = xstrdup(jx_str(img, "workdir", "/"));
         json_t *l = json_object_get(img, "labels"), *x = json_object_get(img, "exposed_ports");
         json_decref(b->labels);
         json_decref(b->exposed);
@@ -1298,6 +1282,11 @@ static int do_from(build *b, const dockerfile_instr *in, kl_error *err)
     dockerfile_state_begin_stage(&b->st, penv, pcmd);
     if (pentry && pentry[0]) /* inherited: it does not reset the inherited CMD */
         b->st.entrypoint = steal_pointer(&pentry);
+    if (pworkdir && pworkdir[0] == '/' && strcmp(pworkdir, "/") != 0) {
+        /* Docker's rule: the parent's WORKDIR stays the working directory */
+        free(b->st.workdir);
+        b->st.workdir = steal_pointer(&pworkdir);
+    }
     b->workdir_made = true;
     return 0;
 }
@@ -1459,6 +1448,7 @@ static char *save_image(build *b, const char *id, const char *name, const char *
         .entrypoint = entrypoint,
         .labels = b->labels,
         .exposed_ports = b->exposed,
+        .workdir = b->st.workdir,
         .layers = layers,
         .n_layers = s->n,
         .n_new = n_new,

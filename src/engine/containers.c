@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "engine/images.h"
@@ -66,6 +67,8 @@ void container_record_clear(container_record *r)
     strv_free(r->image_entrypoint);
     strv_free(r->image_env);
     free(r->image_user);
+    free(r->workdir);
+    free(r->image_workdir);
     *r = (container_record){0};
 }
 
@@ -151,6 +154,10 @@ static void record_from_row(sqlite3_stmt *st, container_record *r)
     r->image_entrypoint = doc_strv(doc, "image_entrypoint");
     r->image_env = doc_strv(doc, "image_env");
     r->image_user = xstrdup(jx_str(doc, "image_user", "root"));
+    r->auto_remove = jx_bool(doc, "auto_remove", false);
+    r->stop_timeout = jx_int(doc, "stop_timeout", -1);
+    r->workdir = xstrdup(jx_str(doc, "workdir", ""));
+    r->image_workdir = xstrdup(jx_str(doc, "image_workdir", "/"));
 }
 
 static int load_mounts(kl_engine *e, container_record *r, kl_error *err)
@@ -320,6 +327,13 @@ static json_t *container_static_json(const container_record *r)
     json_object_set_new(
         o, "cpus", r->cpu_millis > 0 ? json_real((double)r->cpu_millis / 1000.0) : json_null());
     json_object_set_new(o, "pids_limit", limit_or_null(r->pids_max));
+    json_object_set_new(o, "auto_remove", json_boolean(r->auto_remove));
+    json_object_set_new(o, "stop_timeout",
+                        r->stop_timeout >= 0 ? json_integer(r->stop_timeout) : json_null());
+    json_object_set_new(o, "workdir",
+                        json_string(r->workdir && r->workdir[0] ? r->workdir
+                                    : r->image_workdir          ? r->image_workdir
+                                                                : "/"));
     return o;
 }
 
@@ -632,6 +646,39 @@ static int read_limits(const json_t *config, long long *memory, long long *cpu_m
     return 0;
 }
 
+/* Our optional settings (docs/api.md): auto_remove, stop_timeout, workdir. A JSON null leaves
+ * the value unchanged. */
+static int read_settings(const json_t *config, const char *restart_policy, bool *auto_remove,
+                         long long *stop_timeout, char **workdir, kl_error *err)
+{
+    json_t *a = json_object_get(config, "auto_remove");
+    if (json_is_boolean(a))
+        *auto_remove = json_boolean_value(a);
+    if (*auto_remove && restart_policy && strcmp(restart_policy, "on-startup") == 0)
+        return kl_error_set(err, EINVAL,
+                            "a container cannot be removed automatically (auto_remove) and "
+                            "restarted by kleened (restart policy 'on-startup') at once");
+    json_t *t = json_object_get(config, "stop_timeout");
+    if (t && !json_is_null(t)) {
+        long long v = json_is_integer(t) ? json_integer_value(t) : -2;
+        if (v < -1 || v > 86400)
+            return kl_error_set(err, EINVAL,
+                                "invalid stop_timeout: must be between 0 and 86400 seconds (or -1 "
+                                "for the default)");
+        *stop_timeout = v;
+    }
+    json_t *w = json_object_get(config, "workdir");
+    if (json_is_string(w)) {
+        const char *v = json_string_value(w);
+        if (v[0] && (v[0] != '/' || strlen(v) != json_string_length(w) || strlen(v) > 4096))
+            return kl_error_set(err, EINVAL, "invalid workdir '%s': it must be an absolute path",
+                                v);
+        free(*workdir);
+        *workdir = xstrdup(v);
+    }
+    return 0;
+}
+
 /* PublishedPortConfig[] → PublishedPort[] (API.md §5.5). */
 static json_t *check_ports(const json_t *ports, const char *driver, kl_error *err)
 {
@@ -810,6 +857,10 @@ static json_t *record_doc(const container_record *r)
     json_object_set_new(d, "image_entrypoint", jx_from_strv(r->image_entrypoint));
     json_object_set_new(d, "image_env", jx_from_strv(r->image_env));
     json_object_set_new(d, "image_user", json_string(r->image_user));
+    json_object_set_new(d, "auto_remove", json_boolean(r->auto_remove));
+    json_object_set_new(d, "stop_timeout", json_integer(r->stop_timeout));
+    json_object_set_new(d, "workdir", json_string(r->workdir ? r->workdir : ""));
+    json_object_set_new(d, "image_workdir", json_string(r->image_workdir ? r->image_workdir : "/"));
     return d;
 }
 
@@ -891,16 +942,17 @@ static json_t *image_defaults(kl_engine *e, const char *image_id, kl_error *err)
     _cleanup_json_ json_t *img = images_inspect(e, image_id, err);
     if (!img)
         return NULL;
-    return json_pack("{s:O, s:O, s:O, s:s}", "image_cmd", json_object_get(img, "cmd"),
+    return json_pack("{s:O, s:O, s:O, s:s, s:s}", "image_cmd", json_object_get(img, "cmd"),
                      "image_entrypoint", json_object_get(img, "entrypoint"), "image_env",
-                     json_object_get(img, "env"), "image_user", jx_str(img, "user", "root"));
+                     json_object_get(img, "env"), "image_user", jx_str(img, "user", "root"),
+                     "image_workdir", jx_str(img, "workdir", "/"));
 }
 
 /* Under the engine lock; everything is validated. */
 static char *create_locked(kl_engine *e, const char *asked_name, const images_stack *stack,
                            const json_t *config, const json_t *ports, container_mount *m,
                            size_t n_mounts, long long memory, long long cpu_millis, long long pids,
-                           kl_error *err)
+                           const container_record *settings, kl_error *err)
 {
     _cleanup_free_ char *name = NULL;
     if (asked_name) {
@@ -973,6 +1025,10 @@ static char *create_locked(kl_engine *e, const char *asked_name, const images_st
         .image_entrypoint = jx_strv(json_object_get(image, "image_entrypoint")),
         .image_env = jx_strv(json_object_get(image, "image_env")),
         .image_user = xstrdup(jx_str(image, "image_user", "root")),
+        .auto_remove = settings->auto_remove,
+        .stop_timeout = settings->stop_timeout,
+        .workdir = xstrdup(settings->workdir ? settings->workdir : ""),
+        .image_workdir = xstrdup(jx_str(image, "image_workdir", "/")),
     };
     memcpy(r.id, id, sizeof(r.id));
     _cleanup_json_ json_t *doc = record_doc(&r);
@@ -1018,17 +1074,21 @@ char *containers_create(kl_engine *e, const json_t *config, kl_error *err)
     container_mount *m = NULL;
     size_t n_mounts = 0;
     long long memory = 0, cpu_millis = 0, pids = 0;
+    container_record settings = {.stop_timeout = -1};
     _cleanup_strv_ char **jp = jx_strv(json_object_get(config, "jail_param"));
     _cleanup_json_ json_t *ports =
         check_ports(json_object_get(config, "public_ports"), driver, err);
     if (ports && check_jail_params(jp, err) == 0 &&
         read_limits(config, &memory, &cpu_millis, &pids, err) == 0 &&
+        read_settings(config, jx_str(config, "restart_policy", "no"), &settings.auto_remove,
+                      &settings.stop_timeout, &settings.workdir, err) == 0 &&
         check_mounts(json_object_get(config, "mounts"), &m, &n_mounts, err) == 0) {
         engine_lock(e);
         out = create_locked(e, asked, &stack, config, ports, m, n_mounts, memory, cpu_millis, pids,
-                            err);
+                            &settings, err);
         engine_unlock(e);
     }
+    container_record_clear(&settings);
     mounts_free(m, n_mounts);
     images_stack_clear(&stack);
     return out;
@@ -1142,6 +1202,20 @@ static int update_locked(kl_engine *e, const char *id, const json_t *config, kl_
             r.pids_max = pids;
             changed = true;
         }
+    }
+    if (rc == 0) {
+        bool ar = r.auto_remove;
+        long long st = r.stop_timeout;
+        char *wd = xstrdup(r.workdir);
+        rc = read_settings(config, r.restart_policy, &ar, &st, &wd, err);
+        if (rc == 0 && (ar != r.auto_remove || st != r.stop_timeout || strcmp(wd, r.workdir))) {
+            r.auto_remove = ar;
+            r.stop_timeout = st;
+            free(r.workdir);
+            r.workdir = steal_pointer(&wd);
+            changed = true;
+        }
+        free(wd);
     }
     if (rc == 0)
         rc = check_jail_params(r.jail_param, err);
@@ -1276,4 +1350,60 @@ json_t *containers_prune(kl_engine *e, kl_error *err)
     }
     engine_unlock(e);
     return r == 0 ? steal_pointer(&removed) : NULL;
+}
+
+/* ---- auto-remove (ours, docs/api.md) ------------------------------------------------------ */
+
+/* Under the engine lock: whether an exec of the container has ever been started. */
+static int has_run_locked(kl_engine *e, const char *id, kl_error *err)
+{
+    _cleanup_strv_ char **ids = NULL;
+    if (query_ids(e,
+                  "SELECT id FROM execs WHERE container_id = ? AND state IN ('running', 'exited') "
+                  "LIMIT 1",
+                  id, 0, &ids, err) < 0)
+        return -1;
+    return ids && ids[0] ? 1 : 0;
+}
+
+int containers_auto_remove(kl_engine *e, const char *id, int wait_ms, kl_error *err)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long long deadline = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000 + wait_ms;
+    for (;;) {
+        engine_lock(e);
+        container_record r = {0};
+        int found = get_locked(e, id, &r, err);
+        int rc = found;
+        if (found == 1) {
+            rc = r.auto_remove ? has_run_locked(e, id, err) : 0;
+            if (rc == 1 && containers_is_running(e, id))
+                rc = 2; /* ending: the monitor has not finished yet */
+            else if (rc == 1 && remove_locked(e, id, err) < 0)
+                rc = -1;
+        }
+        container_record_clear(&r);
+        engine_unlock(e);
+        if (rc == 1)
+            log_info("container %s removed after it ended (auto_remove)", id);
+        if (rc != 2)
+            return rc;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if ((long long)now.tv_sec * 1000 + now.tv_nsec / 1000000 >= deadline)
+            return 0;
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+int containers_auto_remove_ids(kl_engine *e, char ***ids, kl_error *err)
+{
+    engine_lock(e);
+    int r = query_ids(e,
+                      "SELECT id FROM containers WHERE json_extract(doc, '$.auto_remove') = 1 "
+                      "ORDER BY created, rowid",
+                      NULL, 0, ids, err);
+    engine_unlock(e);
+    return r;
 }

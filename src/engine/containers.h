@@ -48,11 +48,16 @@ typedef struct container_record {
     long long memory_bytes;
     long long pids_max;
     long long cpu_millis;
+    /* Optional settings of ours (docs/api.md). */
+    bool auto_remove;       /* removed by kleened once it has run and ended */
+    long long stop_timeout; /* seconds of grace at a stop; -1 = the default */
+    char *workdir;          /* "" → the image's */
     /* The image's defaults, resolved at create time, for the start side. */
     char **image_cmd;
     char **image_entrypoint; /* run before the cmd when the container starts (Docker) */
     char **image_env;
     char *image_user;
+    char *image_workdir; /* "/" when the image has none */
 } container_record;
 
 void container_record_clear(container_record *r);
@@ -83,6 +88,12 @@ char *containers_list_text(kl_engine *e, bool all, bool state, kl_error *err);
 json_t *containers_inspect(kl_engine *e, const char *ident, kl_error *err);
 char *containers_update(kl_engine *e, const char *ident, const json_t *config, kl_error *err);
 int containers_remove(kl_engine *e, const char *ident, char id_out[13], kl_error *err);
+/* Remove container `id` if it is marked auto_remove, has run (an exec of it started) and no
+ * longer runs; waits up to wait_ms for an ending monitor to finish. 1 removed, 0 not (not
+ * such a container, or it runs), -1 error. Takes the engine lock itself. */
+int containers_auto_remove(kl_engine *e, const char *id, int wait_ms, kl_error *err);
+/* The ids of the containers marked auto_remove (for kleened's start-up). */
+int containers_auto_remove_ids(kl_engine *e, char ***ids, kl_error *err);
 json_t *containers_prune(kl_engine *e, kl_error *err);
 
 #endif

@@ -65,6 +65,17 @@ int exec_merge(const container_record *c, char *const *cmd, const char *user, ch
     return 0;
 }
 
+const char *exec_cwd(const container_record *c, const char *exec_workdir)
+{
+    if (exec_workdir && exec_workdir[0])
+        return exec_workdir;
+    if (c->workdir && c->workdir[0])
+        return c->workdir;
+    if (c->image_workdir && c->image_workdir[0])
+        return c->image_workdir;
+    return "/";
+}
+
 void exec_merged_clear(exec_merged *m)
 {
     strv_free(m->argv);
@@ -225,6 +236,16 @@ char *exec_create(kl_engine *e, const json_t *config, kl_error *err)
         jx_bool(config, "tty", false));
     if (!json_is_array(json_object_get(doc, "cmd")))
         json_object_set_new(doc, "cmd", json_array());
+    json_t *wd = json_object_get(config, "workdir");
+    if (json_is_string(wd) && json_string_value(wd)[0]) {
+        const char *w = json_string_value(wd);
+        if (w[0] != '/' || strlen(w) != json_string_length(wd) || strlen(w) > 4096) {
+            container_record_clear(&c);
+            kl_error_set(err, EINVAL, "invalid workdir '%s': it must be an absolute path", w);
+            return NULL;
+        }
+        json_object_set(doc, "workdir", wd);
+    }
     if (!json_is_array(json_object_get(doc, "env")))
         json_object_set_new(doc, "env", json_array());
     json_t *rows = json_object_get(config, "tty_rows"), *cols = json_object_get(config, "tty_cols");
@@ -332,6 +353,19 @@ static int start_container(kl_engine *e, const container_record *c, const exec_r
             0)
             break;
         mounted = true;
+        /* Docker's habit: a working directory the image lacks is made (as root) at start. The
+         * path is resolved inside the container's root, never on the host. */
+        const char *cwd = exec_cwd(c, jx_str(row->doc, "workdir", ""));
+        if (strcmp(cwd, "/") != 0) {
+            _cleanup_close_ int rfd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            int wfd = rfd < 0 ? kl_error_errno(err, errno, "opening %s", rootfs)
+                              : host_mkdirs_in_root(rfd, cwd, err);
+            if (wfd < 0) {
+                kl_error_prefix(err, "working directory");
+                break;
+            }
+            close(wfd);
+        }
 
         char *const unmount_on_exit[] = {rootfs, NULL};
         host_monitor_spec spec = {
@@ -342,6 +376,7 @@ static int start_container(kl_engine *e, const container_record *c, const exec_r
                     .argv = mg.argv,
                     .env = mg.env,
                     .user = mg.user,
+                    .cwd = cwd,
                     .mounts = mounts,
                     .n_mounts = c->n_mounts,
                     .netns = strcmp(c->network_driver ? c->network_driver : "", "host") == 0
@@ -387,9 +422,11 @@ static int start_container(kl_engine *e, const container_record *c, const exec_r
             kl_error fw = KL_ERROR_INIT;
             if (networks_firewall_apply(e, &fw) < 0)
                 log_warn("container %s: firewall: %s", c->id, fw.msg);
-            /* A detached container may end by itself: its ports must go then. */
-            endwatch_add(e->endwatch, c->id, info.container_pid);
         }
+        /* A detached container may end by itself: its ports must go then, and an auto_remove
+         * one with them. */
+        if (plugged || c->auto_remove)
+            endwatch_add(e->endwatch, c->id, info.container_pid);
         log_info("container %s started (monitor %d, pid %d) by exec %s", c->id, info.monitor_pid,
                  info.container_pid, row->id);
         r = 0;
@@ -432,6 +469,7 @@ static int start_in_running(const container_record *c, const exec_row *row, host
         .argv = mg.argv,
         .env = mg.env,
         .user = mg.user,
+        .cwd = exec_cwd(c, jx_str(row->doc, "workdir", "")),
         .tty = jx_bool(row->doc, "tty", false),
         .rows = doc_dim(row->doc, "tty_rows"),
         .cols = doc_dim(row->doc, "tty_cols"),
@@ -608,9 +646,14 @@ void exec_container_gone(kl_engine *e, const char *container_id, int pid)
     /* Not if it runs again (another reaper): its start has wired it anew. The same pid may
      * still show while the monitor records the end. */
     int now = containers_pid(e, container_id);
-    if (now < 0 || now == pid)
+    bool ended = now < 0 || now == pid;
+    if (ended)
         exec_container_ended(e, container_id);
     engine_unlock(e);
+    kl_error err = KL_ERROR_INIT;
+    if (ended && containers_auto_remove(e, container_id, 5000, &err) < 0)
+        log_warn("container %s: removing it after its end (auto_remove): %s", container_id,
+                 err.msg);
 }
 
 void exec_after_end(kl_engine *e, const char *exec_id, bool container_running)
@@ -635,6 +678,11 @@ void exec_release_rootfs(kl_engine *e, const char *container_id)
             log_warn("container %s: %s", container_id, err.msg);
     }
     engine_unlock(e);
+    /* An auto_remove container goes now; one that still runs goes when it ends (endwatch). */
+    kl_error err = KL_ERROR_INIT;
+    if (containers_auto_remove(e, container_id, 0, &err) < 0)
+        log_warn("container %s: removing it after its end (auto_remove): %s", container_id,
+                 err.msg);
 }
 
 /* ---- stop ------------------------------------------------------------------------------- */
@@ -661,7 +709,18 @@ static void sync_container_execs(kl_engine *e, const char *container_id)
     }
 }
 
-static int stop_monitor(kl_engine *e, const char *container_id, int *exit_code, kl_error *err)
+/* The grace of a stop: the asked timeout, else the container's stop_timeout, else ours. */
+static int grace_ms_of(const container_record *c, int timeout_s)
+{
+    if (timeout_s >= 0)
+        return timeout_s * 1000;
+    if (c && c->stop_timeout >= 0)
+        return (int)c->stop_timeout * 1000;
+    return EXEC_STOP_GRACE_MS;
+}
+
+static int stop_monitor(kl_engine *e, const char *container_id, int grace_ms, int *exit_code,
+                        kl_error *err)
 {
     _cleanup_free_ char *run_dir = containers_run_dir(e, container_id);
     kl_error ignored = KL_ERROR_INIT;
@@ -674,7 +733,7 @@ static int stop_monitor(kl_engine *e, const char *container_id, int *exit_code, 
         sync_container_execs(e, container_id);
         return kl_error_set(err, ENOTCONN, "container not running");
     }
-    int r = host_monitor_stop(m, EXEC_STOP_GRACE_MS, exit_code, err);
+    int r = host_monitor_stop(m, grace_ms, exit_code, err);
     host_monitor_close(m);
     sync_container_execs(e, container_id);
     if (r == 0) {
@@ -684,7 +743,8 @@ static int stop_monitor(kl_engine *e, const char *container_id, int *exit_code, 
     return r;
 }
 
-int exec_container_stop(kl_engine *e, const char *ident, char id_out[13], kl_error *err)
+int exec_container_stop(kl_engine *e, const char *ident, int timeout_s, char id_out[13],
+                        kl_error *err)
 {
     container_record c = {0};
     if (containers_get(e, ident, &c, err) < 0) {
@@ -693,9 +753,118 @@ int exec_container_stop(kl_engine *e, const char *ident, char id_out[13], kl_err
         return -1;
     }
     snprintf(id_out, 13, "%s", c.id);
+    int grace = grace_ms_of(&c, timeout_s);
     container_record_clear(&c);
     int code;
-    return stop_monitor(e, id_out, &code, err);
+    return stop_monitor(e, id_out, grace, &code, err);
+}
+
+/* The id of the container's main exec from its monitor's state, or "" (out: 13 bytes). */
+static void main_exec_id(const char *run_dir, char out[13])
+{
+    out[0] = '\0';
+    kl_error err = KL_ERROR_INIT;
+    _cleanup_free_ char *s = host_monitor_status(run_dir, &err);
+    _cleanup_json_ json_t *j = s ? json_loads(s, 0, NULL) : NULL;
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(j, "execs"), i, x)
+    {
+        if (jx_bool(x, "main", false)) {
+            snprintf(out, 13, "%s", jx_str(x, "id", ""));
+            return;
+        }
+    }
+}
+
+int exec_container_kill(kl_engine *e, const char *ident, int sig, char id_out[13], kl_error *err)
+{
+    static const int forwarded[] = {SIGKILL, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+    bool ok = false;
+    for (size_t i = 0; i < KL_ARRAY_SIZE(forwarded); i++)
+        ok = ok || forwarded[i] == sig;
+    if (!ok)
+        return kl_error_set(err, EINVAL,
+                            "signal %d cannot be sent to a container: use KILL, TERM, INT, HUP, "
+                            "QUIT, USR1 or USR2",
+                            sig);
+    container_record c = {0};
+    if (containers_get(e, ident, &c, err) < 0) {
+        if (err->code == ENOENT)
+            kl_error_set(err, ENOENT, "container not found");
+        return -1;
+    }
+    snprintf(id_out, 13, "%s", c.id);
+    container_record_clear(&c);
+    _cleanup_free_ char *run_dir = containers_run_dir(e, id_out);
+    kl_error ignored = KL_ERROR_INIT;
+    host_monitor *m = host_monitor_connect(run_dir, &ignored);
+    if (!m)
+        return kl_error_set(err, ENOTCONN, "container not running");
+    int r;
+    if (sig == SIGKILL) {
+        /* every process at once, as when the main process is pid 1 (Docker) */
+        int code;
+        r = host_monitor_stop(m, 0, &code, err);
+        host_monitor_close(m);
+        sync_container_execs(e, id_out);
+        if (r == 0) {
+            log_info("container %s killed, exit code %d", id_out, code);
+            exec_container_ended(e, id_out);
+        }
+        return r;
+    }
+    char main_id[13];
+    main_exec_id(run_dir, main_id);
+    r = main_id[0] ? host_monitor_kill(m, main_id, sig, err)
+                   : kl_error_set(err, ENOTCONN, "container not running");
+    host_monitor_close(m);
+    if (r == 0)
+        log_info("container %s: signal %d sent to its main process", id_out, sig);
+    return r;
+}
+
+/* The last exit code of the container's main process from its state, -1 if unknown. */
+static int last_exit_code(const char *run_dir)
+{
+    kl_error err = KL_ERROR_INIT;
+    _cleanup_free_ char *s = host_monitor_status(run_dir, &err);
+    _cleanup_json_ json_t *j = s ? json_loads(s, 0, NULL) : NULL;
+    json_t *code = json_object_get(j, "exit_code");
+    return json_is_integer(code) ? (int)json_integer_value(code) : -1;
+}
+
+int exec_container_wait(kl_engine *e, const char *ident, bool (*is_abandoned)(void *), void *ud,
+                        char id_out[13], int *exit_code, kl_error *err)
+{
+    *exit_code = -1;
+    container_record c = {0};
+    if (containers_get(e, ident, &c, err) < 0) {
+        if (err->code == ENOENT)
+            kl_error_set(err, ENOENT, "container not found");
+        return -1;
+    }
+    snprintf(id_out, 13, "%s", c.id);
+    container_record_clear(&c);
+    _cleanup_free_ char *run_dir = containers_run_dir(e, id_out);
+    while (containers_is_running(e, id_out)) {
+        /* The monitor ends once the container has: wait for its end fd, a second at a time. */
+        kl_error e2 = KL_ERROR_INIT;
+        _cleanup_free_ char *st = host_monitor_status(run_dir, &e2);
+        _cleanup_json_ json_t *j = st ? json_loads(st, 0, NULL) : NULL;
+        long long mpid = jx_int(j, "monitor_pid", 0);
+        _cleanup_close_ int fd =
+            mpid > 0 && mpid <= INT32_MAX ? host_process_end_fd((int)mpid, &e2) : -1;
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        if (fd >= 0)
+            poll(&pf, 1, 1000);
+        else if (containers_is_running(e, id_out))
+            nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+        if (is_abandoned && is_abandoned(ud))
+            return kl_error_set(err, ECANCELED, "the client went away");
+    }
+    *exit_code = last_exit_code(run_dir);
+    return 0;
 }
 
 static int64_t now_ms(void)
@@ -719,7 +888,10 @@ int exec_stop(kl_engine *e, const char *exec_id, bool force_stop, bool stop_cont
         return kl_error_set(err, ENOENT, "execution instance have not been started");
     if (stop_container) {
         int code;
-        if (stop_monitor(e, cid, &code, err) < 0)
+        container_record c = {0};
+        int grace = containers_get(e, cid, &c, err) == 0 ? grace_ms_of(&c, -1) : EXEC_STOP_GRACE_MS;
+        container_record_clear(&c);
+        if (stop_monitor(e, cid, grace, &code, err) < 0)
             return -1;
         mark_exited(e, exec_id, code);
         return 0;
@@ -880,6 +1052,22 @@ int exec_recover(kl_engine *e, kl_error *err)
         int pid = containers_pid(e, id);
         if (pid > 0 && networks_container_is_wired(e, id))
             endwatch_add(e->endwatch, id, pid);
+    }
+    /* auto_remove containers: the ones that ended while kleened was away go now, the others
+     * when they end. */
+    _cleanup_strv_ char **auto_ids = NULL;
+    kl_error ae = KL_ERROR_INIT;
+    if (containers_auto_remove_ids(e, &auto_ids, &ae) < 0)
+        log_warn("auto_remove containers: %s", ae.msg);
+    for (char **id = auto_ids; id && *id; id++) {
+        int pid = containers_pid(e, *id);
+        if (pid > 0) {
+            endwatch_add(e->endwatch, *id, pid);
+            continue;
+        }
+        kl_error e2 = KL_ERROR_INIT;
+        if (containers_auto_remove(e, *id, 0, &e2) < 0)
+            log_warn("container %s: removing it after its end (auto_remove): %s", *id, e2.msg);
     }
     json_array_foreach(list, i, ct)
     {

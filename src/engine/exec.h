@@ -60,6 +60,10 @@ int exec_merge(const container_record *c, char *const *cmd, const char *user, ch
                kl_error *err);
 void exec_merged_clear(exec_merged *m);
 
+/* The working directory of a process (ours, docs/api.md): the exec's workdir unless "" → the
+ * container's unless "" → the image's WORKDIR → "/". */
+const char *exec_cwd(const container_record *c, const char *exec_workdir);
+
 /* POST /exec/create with the cast ExecConfig. Returns the new id (xmalloc'ed).
  * ENOENT "container not found" (also for a missing container_id). */
 char *exec_create(kl_engine *e, const json_t *config, kl_error *err);
@@ -137,9 +141,23 @@ void exec_release_rootfs(kl_engine *e, const char *container_id);
 int exec_stop(kl_engine *e, const char *exec_id, bool force_stop, bool stop_container,
               kl_error *err);
 
-/* POST /containers/{id}/stop: ENOENT "container not found", ENOTCONN "container not running";
- * stops with EXEC_STOP_GRACE_MS. id_out gets the full id. */
-int exec_container_stop(kl_engine *e, const char *ident, char id_out[13], kl_error *err);
+/* POST /containers/{id}/stop: ENOENT "container not found", ENOTCONN "container not running".
+ * The grace before SIGKILL is timeout_s seconds when >= 0 (ours: ?timeout=), else the
+ * container's stop_timeout when set, else EXEC_STOP_GRACE_MS. id_out gets the full id. */
+int exec_container_stop(kl_engine *e, const char *ident, int timeout_s, char id_out[13],
+                        kl_error *err);
+
+/* Ours: send `sig` to the container's main process (the reaper forwards TERM, INT, HUP, QUIT,
+ * USR1 and USR2 to it; KILL ends the whole container). ENOENT "container not found", ENOTCONN
+ * "container not running", EINVAL for another signal. */
+int exec_container_kill(kl_engine *e, const char *ident, int sig, char id_out[13], kl_error *err);
+
+/* Ours: wait until the container does not run, then give its main process's last exit code
+ * (-1 when it never ran or the code is unknown). `is_abandoned` (may be NULL) is asked about
+ * once a second; when it says true, the wait ends with ECANCELED. ENOENT "container not
+ * found". */
+int exec_container_wait(kl_engine *e, const char *ident, bool (*is_abandoned)(void *), void *ud,
+                        char id_out[13], int *exit_code, kl_error *err);
 
 /* The container log (ours: GET /containers/{id}/logs). From the monitor while the container
  * runs (follow: until it ends), else from <run_dir>/container.log. */

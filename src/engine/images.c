@@ -76,6 +76,7 @@ static json_t *image_json(kl_engine *e, sqlite3_stmt *st)
     json_object_set_new(out, "labels",
                         json_is_object(labels) ? json_incref(labels) : json_object());
     json_object_set_new(out, "user", json_string(jx_str(doc, "user", "root")));
+    json_object_set_new(out, "workdir", json_string(jx_str(doc, "workdir", "/")));
     json_object_set_new(out, "created", json_string(col(st, 3)));
     const char *top = (const char *)sqlite3_column_text(st, 5);
     _cleanup_free_ char *sroot = images_storage_root(e);
@@ -251,6 +252,7 @@ static int add_rows(kl_engine *e, const images_record *r, const char *id, const 
         json_object_set_new(d, "labels",
                             json_is_object(r->labels) ? json_deep_copy(r->labels) : json_object());
         json_object_set_new(d, "exposed_ports", array_or_empty(r->exposed_ports));
+        json_object_set_new(d, "workdir", json_string(r->workdir ? r->workdir : "/"));
         _cleanup_free_ char *doc = jx_dump(d);
         json_decref(d);
         _cleanup_stmt_ sqlite3_stmt *st =

@@ -63,6 +63,7 @@ typedef struct images_record {
     const json_t *entrypoint;    /* string[]; NULL: [] */
     const json_t *labels;        /* object string→string; NULL: {} */
     const json_t *exposed_ports; /* string[] ("80/tcp"); NULL: [] */
+    const char *workdir;         /* the WORKDIR; NULL: "/" */
     const char *const *layers;
     size_t n_layers;
     size_t n_new;

@@ -8,6 +8,8 @@
 
 #include <sys/types.h>
 
+#include "lib/error.h"
+
 /* Open `path` below dirfd (flags | O_CLOEXEC; mode with O_CREAT). A path that would leave
  * dirfd — an absolute path, `..` above it, a symlink pointing outside — fails with EXDEV. */
 int host_open_beneath(int dirfd, const char *path, int flags, mode_t mode);
@@ -15,5 +17,9 @@ int host_open_beneath(int dirfd, const char *path, int flags, mode_t mode);
 /* Open `path` with dirfd as its root directory, as a process chrooted there would: `/`, `..`
  * and absolute symlinks stay inside dirfd. For paths inside an image or container root. */
 int host_open_in_root(int dirfd, const char *path, int flags, mode_t mode);
+
+/* mkdir -p of `path` (mode 0755, owned by the caller) inside the root dirfd, every component
+ * resolved as host_open_in_root does. Returns an fd (O_DIRECTORY) of the last directory. */
+int host_mkdirs_in_root(int rootfd, const char *path, kl_error *err);
 
 #endif

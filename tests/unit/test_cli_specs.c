@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -102,12 +103,80 @@ static void test_publish_errors(void **state)
     expect_port_error("80/", "'' is not a valid PublishedPortConfigProtocol");
 }
 
+static long long size_ok(const char *s)
+{
+    kl_error err = KL_ERROR_INIT;
+    long long v = -1;
+    assert_int_equal(specs_parse_size(s, &v, &err), 0);
+    return v;
+}
+
+static void size_bad(const char *s)
+{
+    kl_error err = KL_ERROR_INIT;
+    long long v = -7;
+    assert_int_equal(specs_parse_size(s, &v, &err), -1);
+    assert_int_equal(err.code, EINVAL);
+    assert_non_null(strstr(err.msg, "invalid size"));
+    assert_int_equal(v, -7);
+}
+
+static void test_sizes(void **state)
+{
+    (void)state;
+    assert_int_equal(size_ok("0"), 0);
+    assert_int_equal(size_ok("4096"), 4096);
+    assert_int_equal(size_ok("512b"), 512);
+    assert_int_equal(size_ok("64k"), 65536);
+    assert_int_equal(size_ok("64m"), 64LL << 20);
+    assert_int_equal(size_ok("64M"), 64LL << 20);
+    assert_int_equal(size_ok("64mb"), 64LL << 20);
+    assert_int_equal(size_ok("1.5g"), 3LL << 29);
+    assert_int_equal(size_ok("2G"), 2LL << 30);
+    size_bad("");
+    size_bad("m");
+    size_bad("-1m");
+    size_bad("64x");
+    size_bad("64 m");
+    size_bad("64mm");
+    size_bad("99999999999999999999");
+    size_bad("9999999999t");
+}
+
+static void test_cpus_and_counts(void **state)
+{
+    (void)state;
+    kl_error err = KL_ERROR_INIT;
+    double c;
+    assert_int_equal(specs_parse_cpus("1.5", &c, &err), 0);
+    assert_true(c > 1.499 && c < 1.501);
+    assert_int_equal(specs_parse_cpus(".5", &c, &err), 0);
+    assert_true(c > 0.499 && c < 0.501);
+    assert_int_equal(specs_parse_cpus("2", &c, &err), 0);
+    assert_true(c == 2);
+    assert_int_equal(specs_parse_cpus("1025", &c, &err), -1);
+    assert_int_equal(specs_parse_cpus("-1", &c, &err), -1);
+    assert_int_equal(specs_parse_cpus("1,5", &c, &err), -1);
+    assert_int_equal(specs_parse_cpus("", &c, &err), -1);
+    long long n;
+    err = (kl_error)KL_ERROR_INIT;
+    assert_int_equal(specs_parse_count("100", "pids limit", 0, 1000000, &n, &err), 0);
+    assert_int_equal(n, 100);
+    assert_int_equal(specs_parse_count("-1", "time", -1, 10, &n, &err), 0);
+    assert_int_equal(n, -1);
+    assert_int_equal(specs_parse_count("11", "time", -1, 10, &n, &err), -1);
+    assert_string_equal(err.msg, "invalid time '11': a whole number from -1 to 10 is expected");
+    assert_int_equal(specs_parse_count("1e3", "time", -1, 10, &n, &err), -1);
+    assert_int_equal(specs_parse_count("-", "time", -1, 10, &n, &err), -1);
+    assert_int_equal(specs_parse_count("99999999999999999999999", "time", -1, 10, &n, &err), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_mount),
-        cmocka_unit_test(test_publish),
-        cmocka_unit_test(test_publish_errors),
+        cmocka_unit_test(test_mount),           cmocka_unit_test(test_publish),
+        cmocka_unit_test(test_publish_errors),  cmocka_unit_test(test_sizes),
+        cmocka_unit_test(test_cpus_and_counts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -385,10 +385,10 @@ static void test_container_stop_errors(void **state)
 {
     kl_error err = KL_ERROR_INIT;
     char id[13];
-    assert_int_equal(exec_container_stop(g_engine, "nonexisting", id, &err), -1);
+    assert_int_equal(exec_container_stop(g_engine, "nonexisting", -1, id, &err), -1);
     assert_string_equal(err.msg, "container not found");
     err = (kl_error)KL_ERROR_INIT;
-    assert_int_equal(exec_container_stop(g_engine, "testcont", id, &err), -1);
+    assert_int_equal(exec_container_stop(g_engine, "testcont", -1, id, &err), -1);
     assert_string_equal(err.msg, "container not running");
     assert_string_equal(id, CID);
 }

@@ -198,7 +198,7 @@ static void test_stack_and_snapshots(void **state)
     const char *keys[] = {"id", "name", "tag", "cmd", "env", "user", "instructions", "created",
                           "dataset",
                           /* optional fields of ours (docs/api.md), empty for this image */
-                          "entrypoint", "labels", "exposed_ports"};
+                          "entrypoint", "labels", "exposed_ports", "workdir"};
     for (size_t i = 0; i < KL_ARRAY_SIZE(keys); i++)
         assert_non_null(json_object_get(img, keys[i]));
     assert_int_equal(json_object_size(img), KL_ARRAY_SIZE(keys));

@@ -80,7 +80,8 @@ static void test_container_config_defaults(void **state)
               "{\"name\":null,\"image\":null,\"cmd\":[],\"user\":\"\",\"env\":[],\"mounts\":[],"
               "\"jail_param\":[],\"network_driver\":\"ipnet\",\"public_ports\":[],"
               "\"restart_policy\":\"no\",\"persist\":false,"
-              "\"memory\":null,\"cpus\":null,\"pids_limit\":null}");
+              "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_"
+              "timeout\":null,\"workdir\":null}");
 }
 
 static void test_container_config_full_and_nested_defaults(void **state)
@@ -100,7 +101,8 @@ static void test_container_config_full_and_nested_defaults(void **state)
         "\"public_ports\":[{\"interfaces\":[],\"host_port\":\"8080\",\"container_port\":\"80\","
         "\"protocol\":\"tcp\"}],"
         "\"restart_policy\":\"no\",\"persist\":true,"
-        "\"memory\":null,\"cpus\":null,\"pids_limit\":null}");
+        "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_timeout\":"
+        "null,\"workdir\":null}");
 }
 
 static void test_container_config_nullable_kept(void **state)
@@ -113,7 +115,8 @@ static void test_container_config_nullable_kept(void **state)
               "{\"name\":null,\"image\":null,\"cmd\":null,\"user\":null,\"env\":null,"
               "\"mounts\":null,\"jail_param\":null,\"network_driver\":\"ipnet\","
               "\"public_ports\":null,\"restart_policy\":null,\"persist\":null,"
-              "\"memory\":null,\"cpus\":null,\"pids_limit\":null}");
+              "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_"
+              "timeout\":null,\"workdir\":null}");
 }
 
 static void test_network_config_defaults(void **state)
@@ -146,7 +149,7 @@ static void test_image_build_config_defaults(void **state)
               "\"container_config\":{\"name\":null,\"image\":null,\"cmd\":[],\"user\":\"\","
               "\"env\":[],\"mounts\":[],\"jail_param\":[],\"network_driver\":\"ipnet\","
               "\"public_ports\":[],\"restart_policy\":\"no\",\"persist\":false,"
-              "\"memory\":null,\"cpus\":null,\"pids_limit\":null},"
+              "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_timeout\":null,\"workdir\":null},"
               "\"networks\":[{\"container\":\"c\",\"network\":\"n\",\"ip_address\":\"\","
               "\"ip_address6\":\"\"}]}");
     expect_ok(&schema_image_build_config, "{\"context\":\"/ctx\",\"container_config\":{}}",
@@ -156,7 +159,7 @@ static void test_image_build_config_defaults(void **state)
               "\"container_config\":{\"name\":null,\"image\":null,\"cmd\":[],\"user\":\"\","
               "\"env\":[],\"mounts\":[],\"jail_param\":[],\"network_driver\":\"ipnet\","
               "\"public_ports\":[],\"restart_policy\":\"no\",\"persist\":false,"
-              "\"memory\":null,\"cpus\":null,\"pids_limit\":null},"
+              "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_timeout\":null,\"workdir\":null},"
               "\"networks\":[]}");
 }
 
@@ -165,11 +168,11 @@ static void test_small_schema_defaults(void **state)
     (void)state;
     expect_ok(&schema_exec_config, "{\"container_id\":\"ab12\"}",
               "{\"container_id\":\"ab12\",\"cmd\":[],\"user\":\"\",\"env\":[],\"tty\":false,\"tty_"
-              "rows\":null,\"tty_cols\":null}");
+              "rows\":null,\"tty_cols\":null,\"workdir\":null}");
     /* absent, no default: null (the engine decides; the original crashed) */
     expect_ok(&schema_exec_config, "{}",
               "{\"container_id\":null,\"cmd\":[],\"user\":\"\",\"env\":[],\"tty\":false,\"tty_"
-              "rows\":null,\"tty_cols\":null}");
+              "rows\":null,\"tty_cols\":null,\"workdir\":null}");
     expect_ok(&schema_exec_start_config,
               "{\"exec_id\":\"e1\",\"attach\":\"false\",\"start_container\":true}",
               "{\"exec_id\":\"e1\",\"attach\":false,\"multiplex\":false,\"start_container\":true}");
@@ -190,7 +193,7 @@ static void test_every_default_parses_and_casts(void **state)
     (void)state;
     size_t n;
     const kl_schema *const *all = schema_all(&n);
-    assert_int_equal(n, 15);
+    assert_int_equal(n, 17);
     for (size_t i = 0; i < n; i++) {
         assert_ptr_equal(schema_lookup(all[i]->name), all[i]);
         for (size_t f = 0; f < all[i]->n_fields; f++) {
@@ -317,7 +320,8 @@ static void test_enum(void **state)
               "{\"name\":null,\"image\":null,\"cmd\":[],\"user\":\"\",\"env\":[],\"mounts\":[],"
               "\"jail_param\":[],\"network_driver\":\"ipnet\",\"public_ports\":[],"
               "\"restart_policy\":\"on-startup\",\"persist\":false,"
-              "\"memory\":null,\"cpus\":null,\"pids_limit\":null}");
+              "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_"
+              "timeout\":null,\"workdir\":null}");
 }
 
 /* Issue 12 item 7: names of networks have the documented character set and every object

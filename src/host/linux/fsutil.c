@@ -44,6 +44,31 @@ int host_open_in_root(int dirfd, const char *path, int flags, mode_t mode)
     return open_resolved(dirfd, path, flags, mode, RESOLVE_IN_ROOT);
 }
 
+int host_mkdirs_in_root(int rootfd, const char *path, kl_error *err)
+{
+    _cleanup_free_ char *copy = xstrdup(path);
+    _cleanup_free_ char *prefix = xcalloc(1, strlen(path) + 2);
+    int fd = host_open_in_root(rootfd, "/", O_RDONLY | O_DIRECTORY, 0);
+    char *save = NULL;
+    for (char *t = strtok_r(copy, "/", &save); fd >= 0 && t; t = strtok_r(NULL, "/", &save)) {
+        /* A name is created in the directory the prefix resolved to inside the root; the
+         * longer prefix is then resolved again from the root, so a symlink met on the way
+         * is followed as the container would (and cannot lead out of it). */
+        if (mkdirat(fd, t, 0755) < 0 && errno != EEXIST) {
+            int e = errno;
+            close(fd);
+            return kl_error_errno(err, e, "creating %s", path);
+        }
+        strcat(prefix, "/");
+        strcat(prefix, t);
+        close(fd);
+        fd = host_open_in_root(rootfd, prefix, O_RDONLY | O_DIRECTORY, 0);
+    }
+    if (fd < 0)
+        return kl_error_errno(err, errno, "creating %s", path);
+    return fd;
+}
+
 static bool is_mount_root(int dirfd, const char *name)
 {
     struct statx stx;
