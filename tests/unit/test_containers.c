@@ -688,6 +688,53 @@ static void test_update_semantics(void **state)
 
 /* Make the container look running to containers_is_running: a monitor socket file and a
  * state with our own (live) pid. */
+/* Ours: auto_remove, stop_timeout, workdir (docs/api.md). */
+static void test_settings(void **state)
+{
+    fixture *f = *state;
+    _cleanup_free_ char *id =
+        create_ok(f, "{\"name\":\"s1\",\"auto_remove\":true,\"stop_timeout\":3,"
+                     "\"workdir\":\"/srv/app\"}");
+    {
+        _cleanup_json_ json_t *j = inspect(f, id);
+        json_t *c = json_object_get(j, "container");
+        assert_true(json_is_true(json_object_get(c, "auto_remove")));
+        assert_int_equal(json_integer_value(json_object_get(c, "stop_timeout")), 3);
+        assert_string_equal(json_string_value(json_object_get(c, "workdir")), "/srv/app");
+    }
+    /* never started: auto_remove leaves it */
+    kl_error err = KL_ERROR_INIT;
+    assert_int_equal(containers_auto_remove(f->e, id, 0, &err), 0);
+    assert_int_equal(count_containers(f), 1);
+    _cleanup_strv_ char **ids = NULL;
+    assert_int_equal(containers_auto_remove_ids(f->e, &ids, &err), 0);
+    assert_int_equal(strv_len(ids), 1);
+    assert_string_equal(ids[0], id);
+    /* update: "" is the image's workdir again, -1 the default timeout, false keeps it */
+    _cleanup_free_ char *u =
+        update(f, id, "{\"workdir\":\"\",\"stop_timeout\":-1,\"auto_remove\":false}", &err);
+    assert_non_null(u);
+    {
+        _cleanup_json_ json_t *j = inspect(f, id);
+        json_t *c = json_object_get(j, "container");
+        assert_true(json_is_false(json_object_get(c, "auto_remove")));
+        assert_true(json_is_null(json_object_get(c, "stop_timeout")));
+        assert_string_equal(json_string_value(json_object_get(c, "workdir")), "/");
+    }
+    err = (kl_error)KL_ERROR_INIT;
+    assert_null(update(f, id, "{\"workdir\":\"tmp\"}", &err));
+    assert_string_equal(err.msg, "invalid workdir 'tmp': it must be an absolute path");
+    create_fails(f, "{\"workdir\":\"rel/dir\"}",
+                 "invalid workdir 'rel/dir': it must be an absolute path");
+    create_fails(f, "{\"stop_timeout\":-5}",
+                 "invalid stop_timeout: must be between 0 and 86400 seconds (or -1 for the "
+                 "default)");
+    create_fails(f, "{\"auto_remove\":true,\"restart_policy\":\"on-startup\"}",
+                 "a container cannot be removed automatically (auto_remove) and restarted by "
+                 "kleened (restart policy 'on-startup') at once");
+    assert_int_equal(count_containers(f), 1);
+}
+
 static void fake_running(fixture *f, const char *id, bool running)
 {
     _cleanup_free_ char *rd = containers_run_dir(f->e, id);
@@ -845,6 +892,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_running_remove_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_refuses_mounted_rootfs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_1000_fast, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_settings, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

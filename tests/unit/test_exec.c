@@ -140,6 +140,20 @@ static void fill(container_record *c, char **cmd, const char *user, char **env, 
     c->image_env = ienv;
 }
 
+static void test_cwd(void **state)
+{
+    (void)state;
+    container_record c = {0};
+    assert_string_equal(exec_cwd(&c, NULL), "/");
+    c.image_workdir = "/img";
+    assert_string_equal(exec_cwd(&c, ""), "/img");
+    c.workdir = "";
+    assert_string_equal(exec_cwd(&c, NULL), "/img");
+    c.workdir = "/ctr";
+    assert_string_equal(exec_cwd(&c, ""), "/ctr");
+    assert_string_equal(exec_cwd(&c, "/exec"), "/exec");
+}
+
 static void test_merge_cmd(void **state)
 {
     char *ccmd[] = {"/bin/container", NULL}, *icmd[] = {"/bin/image", NULL};
@@ -436,6 +450,7 @@ static void test_log_of_stopped_container(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cwd),
         cmocka_unit_test(test_merge_cmd),
         cmocka_unit_test(test_merge_entrypoint),
         cmocka_unit_test(test_merge_user),
