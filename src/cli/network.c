@@ -2,6 +2,7 @@
  * network; API.md §6 Networks). Builds requests and chooses what to print per status; the
  * shared printing and connection handling is in common.c. */
 #include "cli/cli.h"
+#include "lib/buf.h"
 #include "lib/cleanup.h"
 #include "lib/jsonx.h"
 #include "lib/xalloc.h"
@@ -129,11 +130,83 @@ static int network_inspect(cli_ctx *ctx, const cli_args *a)
     return cli_call(ctx, "GET", path, NULL, 200, cli_print_json);
 }
 
+static json_t *get_json(cli_ctx *ctx, const char *path, long *status)
+{
+    http_response resp = HTTP_RESPONSE_INIT;
+    *status = cli_request(ctx, "GET", path, NULL, &resp);
+    json_t *j = *status == 200 ? cli_response_json(&resp) : NULL;
+    http_response_free(&resp);
+    return j;
+}
+
+/* Ours: the running containers connected to network `ident`, as "name (id)" lines joined by
+ * ", " (caller frees), or NULL when there are none or the network is unknown (the removal
+ * then reports it). *failed is set when the daemon could not be asked. */
+static char *running_connected(cli_ctx *ctx, const char *ident, bool *failed)
+{
+    *failed = false;
+    _cleanup_free_ char *esc = cli_path_escape(ident);
+    _cleanup_free_ char *path = xasprintf("/networks/%s/inspect", esc);
+    long status;
+    _cleanup_json_ json_t *net = get_json(ctx, path, &status);
+    if (status < 0)
+        *failed = true;
+    json_t *eps = json_object_get(net, "network_endpoints");
+    if (!json_array_size(eps))
+        return NULL;
+    _cleanup_json_ json_t *list = get_json(ctx, "/containers/list?all=false", &status);
+    if (status < 0)
+        *failed = true;
+    kl_buf b = KL_BUF_INIT;
+    size_t i, k;
+    json_t *ep, *c;
+    json_array_foreach(eps, i, ep)
+    {
+        const char *cid = jx_str(ep, "container_id", "");
+        json_array_foreach(list, k, c)
+        {
+            if (strcmp(jx_str(c, "id", ""), cid) == 0 && jx_bool(c, "running", false))
+                kl_buf_printf(&b, "%s%s (%s)", b.len ? ", " : "", jx_str(c, "name", ""), cid);
+        }
+    }
+    if (!b.len)
+        return NULL;
+    kl_buf_append(&b, "", 1);
+    return kl_buf_steal(&b);
+}
+
 static int network_rm(cli_ctx *ctx, const cli_args *a)
 {
-    /* One request per network; stop at the first failure (like the original). */
-    return cli_remove_each(ctx, "/networks", a->pos, a->npos);
+    /* One request per network; stop at the first failure (like the original). Ours: a
+     * network with running containers is kept unless --force (the API disconnects them). */
+    for (size_t i = 0; i < a->npos; i++) {
+        if (!cli_flag(a, "force")) {
+            bool failed;
+            _cleanup_free_ char *busy = running_connected(ctx, a->pos[i], &failed);
+            if (failed)
+                return CLI_EXIT_FAILURE;
+            if (busy) {
+                cli_error(ctx,
+                          "network %s has running containers connected: %s. Use --force to "
+                          "disconnect them and remove the network.",
+                          a->pos[i], busy);
+                return CLI_EXIT_FAILURE;
+            }
+        }
+        int rc = cli_remove_each(ctx, "/networks", a->pos + i, 1);
+        if (rc != CLI_EXIT_OK)
+            return rc;
+    }
+    return CLI_EXIT_OK;
 }
+
+static const cli_option rm_options[] = {
+    {"force", 'f', NULL,
+     "Remove the network also when running containers are connected to it (they are "
+     "disconnected)",
+     NULL},
+    {0},
+};
 
 static const cli_option prune_options[] = {
     {"force", 'f', NULL, "Do not prompt for confirmation", NULL},
@@ -209,7 +282,10 @@ static const cli_command cli_network_rm = {
     .name = "rm",
     .args_usage = "NETWORKS...",
     .short_help = "Remove one or more networks.",
-    .help = "Remove one or more networks. Any connected containers will be disconnected.",
+    .help = "Remove one or more networks. A network with running containers connected is "
+            "kept unless --force is given (the containers are then disconnected); stopped "
+            "containers are disconnected.",
+    .options = rm_options,
     .min_args = 1,
     .max_args = -1,
     .no_args_is_help = true,

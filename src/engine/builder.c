@@ -1419,8 +1419,10 @@ static void drop_new_layers(build *b, const stage *keep)
     }
 }
 
-/* Store the current stage as an image; returns the id. */
-static char *save_image(build *b, const char *id, const char *name, const char *tag, kl_error *err)
+/* Store the current stage as an image; returns the id. With may_reuse, an existing image that
+ * this one would repeat exactly is returned instead (an unchanged rebuild keeps its id). */
+static char *save_image(build *b, const char *id, const char *name, const char *tag, bool may_reuse,
+                        kl_error *err)
 {
     stage *s = b->cur;
     const char **layers = xcalloc(s->n + 1, sizeof(char *));
@@ -1454,7 +1456,10 @@ static char *save_image(build *b, const char *id, const char *name, const char *
         .n_new = n_new,
         .snapshots = snaps,
     };
-    char *out = images_add(b->e, &r, err);
+    bool reused = false;
+    char *out = may_reuse ? images_add_or_reuse(b->e, &r, &reused, err) : images_add(b->e, &r, err);
+    if (reused)
+        log_info("build %s: unchanged, image %s kept", id, out);
     json_decref(cmd);
     json_decref(entrypoint);
     json_decref(env);
@@ -1642,7 +1647,7 @@ int builder_run(kl_engine *e, const builder_opts *o, const dockerfile *df, const
     split_tag(o->tag, &name, &tag);
     if (rc == 0) {
         kl_error e2 = KL_ERROR_INIT;
-        res->image_id = save_image(&b, id, name, tag, &e2);
+        res->image_id = save_image(&b, id, name, tag, true, &e2);
         if (!res->image_id) {
             *err = e2;
             rc = fail(&b, err, "error: %s", e2.msg);
@@ -1661,7 +1666,7 @@ int builder_run(kl_engine *e, const builder_opts *o, const dockerfile *df, const
             }
             kl_error e2 = KL_ERROR_INIT;
             _cleanup_free_ char *fid =
-                save_image(&b, id, name[0] ? name : "", name[0] ? "failed" : "", &e2);
+                save_image(&b, id, name[0] ? name : "", name[0] ? "failed" : "", false, &e2);
             if (fid) {
                 saved = true;
                 const char *ls = last_snapshot(&b);

@@ -18,6 +18,7 @@
 #include "engine/endwatch.h"
 #include "engine/images.h"
 #include "engine/networks.h"
+#include "engine/portclaim.h"
 #include "engine/volumes.h"
 #include "host/host.h"
 #include "host/monitor.h"
@@ -324,6 +325,9 @@ static int start_container(kl_engine *e, const container_record *c, const exec_r
     bool plugged = false;
     char netns_path[64] = "";
     do {
+        /* Before anything is mounted, wired or published: nothing to undo. */
+        if (portclaim_check(e, c->id, c->public_ports, err) < 0)
+            break;
         if (images_resolve_stack(e, c->image_ref, &stack, err) < 0)
             break;
         if (ensure_dir(dir, 0700, err) < 0 || ensure_dir(upper, 0755, err) < 0 ||

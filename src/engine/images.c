@@ -235,6 +235,122 @@ static json_t *array_or_empty(const json_t *a)
     return json_is_array(a) ? json_deep_copy(a) : json_array();
 }
 
+/* The doc column of a new image: everything but the columns. */
+static json_t *record_doc(const images_record *r)
+{
+    json_t *d = json_object();
+    json_object_set_new(d, "cmd", array_or_empty(r->cmd));
+    json_object_set_new(d, "env", array_or_empty(r->env));
+    json_object_set_new(d, "user", json_string(r->user ? r->user : "root"));
+    json_object_set_new(d, "instructions", array_or_empty(r->instructions));
+    json_object_set_new(d, "entrypoint", array_or_empty(r->entrypoint));
+    json_object_set_new(d, "labels",
+                        json_is_object(r->labels) ? json_deep_copy(r->labels) : json_object());
+    json_object_set_new(d, "exposed_ports", array_or_empty(r->exposed_ports));
+    json_object_set_new(d, "workdir", json_string(r->workdir ? r->workdir : "/"));
+    return d;
+}
+
+/* Under the engine lock: an image that `r` (no new layers) would repeat exactly: the same
+ * layer stack, parent and doc, and a name:tag that does not conflict (the same, or one of the
+ * two untagged). Its id (xmalloc'ed) and its name/tag, or NULL. */
+static char *find_same_locked(kl_engine *e, const images_record *r, const char *name,
+                              const char *tag, bool *needs_tag, kl_error *err)
+{
+    *needs_tag = false;
+    if (r->n_new > 0 || r->n_layers < 1)
+        return NULL;
+    _cleanup_json_ json_t *want = record_doc(r);
+    _cleanup_strv_ char **cands = NULL;
+    {
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
+            e->store,
+            "SELECT i.id FROM images i JOIN image_layers il ON il.image_id = i.id "
+            "WHERE il.position = ?1 AND il.layer_id = ?2 AND (i.parent_id IS ?3) "
+            "AND (SELECT count(*) FROM image_layers x WHERE x.image_id = i.id) = ?1 + 1 "
+            "ORDER BY i.created DESC, i.id",
+            err);
+        if (!st)
+            return NULL;
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)(r->n_layers - 1));
+        sqlite3_bind_text(st, 2, r->layers[r->n_layers - 1], -1, SQLITE_STATIC);
+        if (r->parent_id)
+            sqlite3_bind_text(st, 3, r->parent_id, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 3);
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+            strv_push(&cands, col(st, 0));
+        if (rc != SQLITE_DONE) {
+            store_fail(e->store, "looking for an identical image", err);
+            return NULL;
+        }
+    }
+    for (char **c = cands; c && *c; c++) {
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
+            e->store,
+            "SELECT i.name, i.tag, i.doc, il.position, il.layer_id FROM images i "
+            "JOIN image_layers il ON il.image_id = i.id WHERE i.id = ? ORDER BY il.position",
+            err);
+        if (!st)
+            return NULL;
+        sqlite3_bind_text(st, 1, *c, -1, SQLITE_STATIC);
+        bool same = true;
+        size_t n = 0;
+        _cleanup_free_ char *cname = NULL, *ctag = NULL;
+        while (same && sqlite3_step(st) == SQLITE_ROW) {
+            if (n == 0) {
+                cname = xstrdup(col(st, 0));
+                ctag = xstrdup(col(st, 1));
+                _cleanup_json_ json_t *doc = json_loads(col(st, 2), 0, NULL);
+                same = doc && json_equal(doc, want);
+            }
+            same = same && n < r->n_layers && sqlite3_column_int64(st, 3) == (sqlite3_int64)n &&
+                   strcmp(col(st, 4), r->layers[n]) == 0;
+            n++;
+        }
+        if (!same || n != r->n_layers)
+            continue;
+        bool cand_tagged = cname && cname[0];
+        if (name[0] && cand_tagged && (strcmp(cname, name) != 0 || strcmp(ctag, tag) != 0))
+            continue; /* one name:tag per image: the new name gets an image of its own */
+        *needs_tag = name[0] && !cand_tagged;
+        return xstrdup(*c);
+    }
+    return NULL;
+}
+
+char *images_add_or_reuse(kl_engine *e, const images_record *r, bool *reused, kl_error *err)
+{
+    *reused = false;
+    const char *name = r->name ? r->name : "";
+    const char *tag = name[0] ? (r->tag && r->tag[0] ? r->tag : IMAGEREF_DEFAULT_TAG) : "";
+    engine_lock(e);
+    bool needs_tag = false;
+    kl_error ferr = KL_ERROR_INIT;
+    _cleanup_free_ char *same = NULL;
+    store_lock(e->store);
+    same = find_same_locked(e, r, name, tag, &needs_tag, &ferr);
+    store_unlock(e->store);
+    if (!same && ferr.code)
+        log_warn("image build: %s", ferr.msg); /* not fatal: a new image is stored */
+    char *out = NULL;
+    if (same && needs_tag) {
+        _cleanup_free_ char *nametag = xasprintf("%s:%s", name, tag);
+        out = images_tag(e, same, nametag, err);
+    } else if (same) {
+        out = xstrdup(same);
+    }
+    engine_unlock(e);
+    if (out) {
+        *reused = true;
+        return out;
+    }
+    if (same) /* the tag failed: err is set */
+        return NULL;
+    return images_add(e, r, err);
+}
+
 static int add_rows(kl_engine *e, const images_record *r, const char *id, const char *name,
                     const char *tag, kl_error *err)
 {
@@ -243,16 +359,7 @@ static int add_rows(kl_engine *e, const images_record *r, const char *id, const 
     if (untag_others(e, name, tag, id, err) < 0)
         return -1;
     {
-        json_t *d = json_object();
-        json_object_set_new(d, "cmd", array_or_empty(r->cmd));
-        json_object_set_new(d, "env", array_or_empty(r->env));
-        json_object_set_new(d, "user", json_string(r->user ? r->user : "root"));
-        json_object_set_new(d, "instructions", array_or_empty(r->instructions));
-        json_object_set_new(d, "entrypoint", array_or_empty(r->entrypoint));
-        json_object_set_new(d, "labels",
-                            json_is_object(r->labels) ? json_deep_copy(r->labels) : json_object());
-        json_object_set_new(d, "exposed_ports", array_or_empty(r->exposed_ports));
-        json_object_set_new(d, "workdir", json_string(r->workdir ? r->workdir : "/"));
+        json_t *d = record_doc(r);
         _cleanup_free_ char *doc = jx_dump(d);
         json_decref(d);
         _cleanup_stmt_ sqlite3_stmt *st =

@@ -75,6 +75,13 @@ typedef struct images_record {
  * the same non-empty name:tag. Returns the id (xmalloc'ed) or NULL. */
 char *images_add(kl_engine *e, const images_record *r, kl_error *err);
 
+/* images_add, unless an image exists that `r` repeats exactly (no new layers, the same layer
+ * stack, parent, cmd/env/user/entrypoint/labels/exposed_ports/workdir/instructions) and whose
+ * name:tag does not conflict (the same, or untagged on either side): then that image's id is
+ * returned, *reused set, and it gets r's name:tag if it had none. This is what makes an
+ * unchanged rebuild give the same image id (Docker's cache does). */
+char *images_add_or_reuse(kl_engine *e, const images_record *r, bool *reused, kl_error *err);
+
 /* ---- REST ------------------------------------------------------------------------------- */
 
 /* Image[] ordered by created, newest first. */

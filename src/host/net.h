@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "lib/error.h"
@@ -20,6 +21,18 @@
 /* 1..15 bytes of [A-Za-z0-9_.-], not "." or "..": stricter than the kernel (no '/', ':',
  * whitespace, quotes or anything else), so a name is also safe inside nft text. */
 bool host_ifname_is_valid(const char *name);
+
+/* ---- ports ----------------------------------------------------------------------------- */
+
+/* Whether a program in the calling thread's network namespace holds `proto` ("tcp"/"udp")
+ * port `port` on any address (a trial bind of 0.0.0.0 and [::] fails with EADDRINUSE): 1 with
+ * `who` = "<command> (pid <pid>)" (or "another program" when the owner cannot be seen), 0 when
+ * free, -1 on another error. */
+int host_port_holder(const char *proto, uint16_t port, char *who, size_t who_len, kl_error *err);
+
+/* One line of /proc/net/{tcp,udp}{,6}: 1 with *inode when its local port is `port`, else 0.
+ * (Exposed for tests.) */
+int host_proc_net_inode(const char *line, uint16_t port, unsigned long *inode);
 
 /* ---- namespaces --------------------------------------------------------------------- */
 

@@ -33,9 +33,25 @@ setup() {
   run klee image build -t cb --build-arg who=klee .
   [ "$status" -eq 0 ]
   [ "$(echo "$output" | grep -c '^--> Using cache @')" = 2 ]
+  # an unchanged rebuild gives the same image (Docker's cache): no new untagged image
+  [ "${lines[-1]}" = "$id" ]
+  n_images=$(klee lsi | wc -l)
+  run klee build -t cb --build-arg who=klee .
+  [ "${lines[-1]}" = "$id" ]
+  run klee build --build-arg who=klee .
+  [ "${lines[-1]}" = "$id" ]
+  [ "$(klee lsi | wc -l)" = "$n_images" ]
+  [ "$(klee image inspect cb | jq -r .id)" = "$id" ]
+  # another tag for the same content: an image of its own (one name:tag per image)
+  run klee build -t cb2 --build-arg who=klee .
+  [ "${lines[-1]}" != "$id" ]
+  # a change (another build arg) gives another image
+  run klee build -t cb --build-arg who=other .
+  [ "${lines[-1]}" != "$id" ]
   run klee build --no-cache -q -t cb --build-arg who=klee -f Dockerfile "$CTX"
   [ "$status" -eq 0 ]
   [[ "$output" =~ ^[0-9a-f]{12}$ ]]
+  [ "$output" != "$id" ]
 }
 
 @test "klee build: a failed build exits 1 and names the last snapshot; --rm keeps nothing" {

@@ -194,14 +194,19 @@ nreq() { wc -l <"$RECORD"; }
     [ "$(req 1 '["body"]["tty_cols"]')" = "101" ]
 }
 
-@test "run --rm removes the container after the attached run; refused with -d" {
+@test "run --rm asks kleened for auto_remove and removes the container after the attached run; -d leaves it to kleened" {
     run k run --rm img exit 2
     [ "$status" -eq 2 ]
+    [ "$(req 1 '["body"]["auto_remove"]')" = "true" ]
     [ "$(req 4 '["path"]')" = "/containers/c0ffee000001/stop" ]
     [ "$(req 5 '["method"]')" = "DELETE" ]
     [ "$(req 5 '["path"]')" = "/containers/c0ffee000001" ]
     run k run --rm -d img
-    [ "$status" -eq 2 ]
+    [ "$status" -eq 0 ]
+    [ "$(req 6 '["body"]["auto_remove"]')" = "true" ]
+    # without --rm, nothing of ours is sent (the original's body)
+    run k run -d img
+    [ "$(req 9 '["body"]' | jq -r 'has("auto_remove") or has("workdir") or has("memory")')" = false ]
 }
 
 @test "start: attached one, detached several, attached several refused" {
