@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine/endwatch.h"
 #include "engine/images.h"
 #include "engine/portspec.h"
 #include "engine/volumes.h"
@@ -1209,6 +1210,9 @@ static int update_locked(kl_engine *e, const char *id, const json_t *config, kl_
         char *wd = xstrdup(r.workdir);
         rc = read_settings(config, r.restart_policy, &ar, &st, &wd, err);
         if (rc == 0 && (ar != r.auto_remove || st != r.stop_timeout || strcmp(wd, r.workdir))) {
+            int pid = ar && !r.auto_remove ? containers_pid(e, r.id) : -1;
+            if (pid > 0) /* running now: it goes when it ends */
+                endwatch_add(e->endwatch, r.id, pid);
             r.auto_remove = ar;
             r.stop_timeout = st;
             free(r.workdir);
