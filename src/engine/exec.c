@@ -820,9 +820,12 @@ int exec_container_kill(kl_engine *e, const char *ident, int sig, char id_out[13
     }
     char main_id[13];
     main_exec_id(run_dir, main_id);
-    r = main_id[0] ? host_monitor_kill(m, main_id, sig, err)
-                   : kl_error_set(err, ENOTCONN, "container not running");
+    kl_error kerr = KL_ERROR_INIT;
+    r = main_id[0] ? host_monitor_kill(m, main_id, sig, &kerr) : -1;
     host_monitor_close(m);
+    if (r < 0) /* ended meanwhile, or only processes it left behind still run */
+        return kl_error_set(err, ENOTCONN, "the main process of container %s is not running%s%s",
+                            id_out, kerr.msg[0] ? ": " : "", kerr.msg);
     if (r == 0)
         log_info("container %s: signal %d sent to its main process", id_out, sig);
     return r;

@@ -234,3 +234,39 @@ running_soon() {
   [[ "$output" == *"-d/--detach"* ]]
   [[ "$output" == *"no detach key"* ]]
 }
+
+@test "API: kill/wait/stop?timeout answers (ours), the original's stop without a query unchanged" {
+  run klee run -d --name api1 bb sleep 30
+  id=${lines[0]}
+  running_soon api1
+  api POST "/containers/api1/kill?signal=BOGUS"
+  [ "$status_code" = 422 ]
+  [ "$(echo "$body" | jq -r .message)" = "invalid signal 'BOGUS'" ]
+  api POST "/containers/api1/stop?timeout=abc"
+  [ "$status_code" = 422 ]
+  api POST "/containers/api1/stop?timeout=99999999"
+  [ "$status_code" = 422 ]
+  running api1
+  api POST /containers/nosuch/wait
+  [ "$status_code" = 404 ]
+  api POST /containers/nosuch/kill
+  [ "$status_code" = 404 ]
+  # the original klee's stop: no query, 200 {"id"}
+  api POST /containers/api1/stop
+  [ "$status_code" = 200 ]
+  [ "$(echo "$body" | jq -r .id)" = "$id" ]
+  api POST /containers/api1/kill
+  [ "$status_code" = 409 ]
+  [ "$(echo "$body" | jq -r .message)" = "container not running" ]
+  api POST /containers/api1/wait
+  [ "$status_code" = 200 ]
+  [ "$(echo "$body" | jq -c .)" = "{\"id\":\"$id\",\"exit_code\":143}" ]
+  # the main process gone, a process it left behind still runs: TERM reaches what is left
+  run klee run -d --name api2 bb sh -c 'sleep 30 & exit 0'
+  running_soon api2
+  api POST "/containers/api2/kill?signal=TERM"
+  [ "$status_code" = 200 ]
+  api POST /containers/api2/wait
+  [ "$status_code" = 200 ]
+  ! running api2
+}
