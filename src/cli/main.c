@@ -29,8 +29,8 @@ static const cli_shortcut shortcuts[] = {
     {"lsn", "network", "ls"},      {"rmn", "network", "rm"},
     {"isv", "volume", "inspect"},  {"lsv", "volume", "ls"},
     {"rmv", "volume", "rm"},       {"version", "system", "version"},
-    {"logs", "container", "logs"},
-    {"kill", "container", "kill"}, {"wait", "container", "wait"},
+    {"logs", "container", "logs"}, {"kill", "container", "kill"},
+    {"wait", "container", "wait"},
 };
 
 static const cli_option root_options[] = {

@@ -61,11 +61,13 @@ s.bind(("127.0.0.1", 8099)); s.listen(1); print("ready", flush=True); time.sleep
   run klee run -d --name busy -n pnet -p 8099:80 bb sleep 30
   [ "$status" -ne 0 ]
   [[ "$output" == *"port 8099/tcp is already in use on the host by python3 (pid "* ]]
-  ! running busy
+  # the failed run leaves no container (and no rule) behind
+  api GET /containers/busy/inspect
+  [ "$status_code" = 404 ]
   ! in_ns nft list table inet kleene | grep -q 8099
   kill "$HOLDER"; wait "$HOLDER" 2>/dev/null || true
   HOLDER=
-  run klee start -d busy
+  run klee run -d --name busy -n pnet -p 8099:80 bb sleep 30
   [ "$status" -eq 0 ]
   running busy
 }

@@ -149,7 +149,8 @@ static void test_image_build_config_defaults(void **state)
               "\"container_config\":{\"name\":null,\"image\":null,\"cmd\":[],\"user\":\"\","
               "\"env\":[],\"mounts\":[],\"jail_param\":[],\"network_driver\":\"ipnet\","
               "\"public_ports\":[],\"restart_policy\":\"no\",\"persist\":false,"
-              "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_timeout\":null,\"workdir\":null},"
+              "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_"
+              "timeout\":null,\"workdir\":null},"
               "\"networks\":[{\"container\":\"c\",\"network\":\"n\",\"ip_address\":\"\","
               "\"ip_address6\":\"\"}]}");
     expect_ok(&schema_image_build_config, "{\"context\":\"/ctx\",\"container_config\":{}}",
@@ -159,7 +160,8 @@ static void test_image_build_config_defaults(void **state)
               "\"container_config\":{\"name\":null,\"image\":null,\"cmd\":[],\"user\":\"\","
               "\"env\":[],\"mounts\":[],\"jail_param\":[],\"network_driver\":\"ipnet\","
               "\"public_ports\":[],\"restart_policy\":\"no\",\"persist\":false,"
-              "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_timeout\":null,\"workdir\":null},"
+              "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_"
+              "timeout\":null,\"workdir\":null},"
               "\"networks\":[]}");
 }
 
