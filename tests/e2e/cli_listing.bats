@@ -158,7 +158,7 @@ zsh_complete() {
     run $complete klee ''
     [[ "$output" == *" container "* && "$output" == *" lsc "* && "$output" == *" system "* ]]
     run $complete klee container ''
-    [[ "$output" == *"exec inspect logs ls prune"* ]]
+    [[ "$output" == *"exec inspect kill logs ls prune"* ]]
     run $complete klee lsc -
     [[ "$output" == *"--all --filter --format --help --quiet"* ]]
     run $complete klee --host "http://$SOCK" stop co
