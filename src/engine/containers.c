@@ -1003,6 +1003,9 @@ static char *create_locked(kl_engine *e, const char *asked_name, const images_st
         host_tree_remove(dir, &e2);
         return NULL;
     }
+    /* A crash from here to the rows' commit leaves a directory no row owns: containers_sweep
+     * deletes it at the next start. */
+    engine_crash_point("container-create-dirs");
     char created[32];
     kl_time_now_iso(created);
     container_record r = {
@@ -1266,31 +1269,11 @@ char *containers_update(kl_engine *e, const char *ident, const json_t *config, k
 
 /* ---- remove and prune ------------------------------------------------------------------- */
 
-/* Under the engine lock: remove a container that is known to exist. */
-static int remove_locked(kl_engine *e, const char *id, kl_error *err)
-{
-    if (containers_is_running(e, id))
-        return kl_error_set(err, EBUSY, "you cannot remove a running container");
-    _cleanup_free_ char *dir = containers_dir(e, id);
-    _cleanup_free_ char *rootfs = xasprintf("%s/rootfs", dir);
-    struct stat sd, sr;
-    if (stat(dir, &sd) == 0 && stat(rootfs, &sr) == 0 && sd.st_dev != sr.st_dev) {
-        /* Left by the container that ended (an attached start unmounts it just after its
-         * reply, a dead monitor never): not running, so nothing uses it. */
-        kl_error e2 = KL_ERROR_INIT;
-        host_rootfs_unmount(rootfs, &e2);
-        if (stat(dir, &sd) == 0 && stat(rootfs, &sr) == 0 && sd.st_dev != sr.st_dev)
-            return kl_error_set(
-                err, EBUSY, "container %s: its root filesystem is still mounted at %s", id, rootfs);
-    }
-    /* Files first: if that fails (a mount below), the row stays and removal can be retried. */
-    if (host_tree_remove(dir, err) < 0)
-        return kl_error_prefix(err, "removing container %s", id);
-    _cleanup_free_ char *rd = containers_run_dir(e, id);
-    kl_error e2 = KL_ERROR_INIT;
-    if (host_tree_remove(rd, &e2) < 0)
-        log_warn("container %s: removing %s: %s", id, rd, e2.msg);
+/* A container directory being removed: <root>/container/.removing-<id>. */
+#define REMOVING_PREFIX ".removing-"
 
+static int delete_rows(kl_engine *e, const char *id, kl_error *err)
+{
     if (store_begin(e->store, err) < 0)
         return -1;
     int r;
@@ -1316,8 +1299,59 @@ static int remove_locked(kl_engine *e, const char *id, kl_error *err)
         store_rollback(e->store);
         return -1;
     }
-    if (store_commit(e->store, err) < 0)
-        return -1;
+    return store_commit(e->store, err);
+}
+
+/* Under the engine lock: remove a container that is known to exist.
+ *
+ * The order makes a crash at any point leave the old state or one that containers_sweep
+ * completes at the next start (docs/crash-consistency.md): (1) the directory is renamed to
+ * <root>/container/.removing-<id>, one atomic step that needs no free space and marks the
+ * removal; (2) the files in it are deleted, which also frees the room a full disk needs
+ * for (3) the deletion of the rows; (4) the marker and the run directory go. A removal that
+ * failed after (1) leaves the marker and is completed by the next removal or start. */
+static int remove_locked(kl_engine *e, const char *id, kl_error *err)
+{
+    if (containers_is_running(e, id))
+        return kl_error_set(err, EBUSY, "you cannot remove a running container");
+    _cleanup_free_ char *dir = containers_dir(e, id);
+    _cleanup_free_ char *rootfs = xasprintf("%s/rootfs", dir);
+    struct stat sd, sr;
+    if (stat(dir, &sd) == 0 && stat(rootfs, &sr) == 0 && sd.st_dev != sr.st_dev) {
+        /* Left by the container that ended (an attached start unmounts it just after its
+         * reply, a dead monitor never): not running, so nothing uses it. */
+        kl_error e2 = KL_ERROR_INIT;
+        host_rootfs_unmount(rootfs, &e2);
+        if (stat(dir, &sd) == 0 && stat(rootfs, &sr) == 0 && sd.st_dev != sr.st_dev)
+            return kl_error_set(
+                err, EBUSY, "container %s: its root filesystem is still mounted at %s", id, rootfs);
+    }
+    _cleanup_free_ char *marker = xasprintf("%s/container/" REMOVING_PREFIX "%s", e->root, id);
+    if (rename(dir, marker) < 0 && errno != ENOENT) /* ENOENT: no directory, or marked before */
+        return kl_error_errno(err, errno, "removing container %s: renaming %s", id, dir);
+    engine_crash_point("container-remove-marked");
+    if (host_tree_empty(marker, err) < 0 && err->code != ENOENT) {
+        /* A mount below (the files before it may be gone): the container stays, to be
+         * removed again once the mount is gone. */
+        if (rename(marker, dir) < 0)
+            log_warn("container %s: renaming %s back: %s", id, marker, strerror(errno));
+        return kl_error_prefix(err, "removing container %s", id);
+    }
+    kl_error_clear(err);
+    engine_crash_point("container-remove-emptied");
+    engine_space_for_removal(e);
+    if (delete_rows(e, id, err) < 0)
+        return kl_error_prefix(err,
+                               "removing container %s (its files are deleted; the next "
+                               "removal or kleened's start completes it)",
+                               id);
+    engine_crash_point("container-remove-unlinked");
+    if (rmdir(marker) < 0 && errno != ENOENT)
+        log_warn("container %s: removing %s: %s", id, marker, strerror(errno));
+    _cleanup_free_ char *rd = containers_run_dir(e, id);
+    kl_error e2 = KL_ERROR_INIT;
+    if (host_tree_remove(rd, &e2) < 0)
+        log_warn("container %s: removing %s: %s", id, rd, e2.msg);
     log_info("container %s removed", id);
     return 0;
 }
@@ -1330,6 +1364,7 @@ int containers_remove(kl_engine *e, const char *ident, char id_out[13], kl_error
     if (r == 0)
         r = remove_locked(e, id, err);
     engine_unlock(e);
+    engine_space_restore(e);
     if (r == 0 && id_out)
         memcpy(id_out, id, 13);
     return r;
@@ -1338,6 +1373,7 @@ int containers_remove(kl_engine *e, const char *ident, char id_out[13], kl_error
 json_t *containers_prune(kl_engine *e, kl_error *err)
 {
     _cleanup_json_ json_t *removed = json_array();
+    _cleanup_buf_ kl_buf failed = KL_BUF_INIT;
     engine_lock(e);
     _cleanup_strv_ char **ids = NULL;
     int r = query_ids(e, "SELECT id FROM containers WHERE persist = 0 ORDER BY created, rowid",
@@ -1348,12 +1384,95 @@ json_t *containers_prune(kl_engine *e, kl_error *err)
         kl_error one = KL_ERROR_INIT;
         if (remove_locked(e, ids[i], &one) < 0) {
             log_warn("pruning containers: %s", one.msg);
+            kl_buf_printf(&failed, "%s%s", failed.len ? "; " : "", one.msg);
             continue;
         }
         json_array_append_new(removed, json_string(ids[i]));
     }
     engine_unlock(e);
-    return r == 0 ? steal_pointer(&removed) : NULL;
+    engine_space_restore(e);
+    if (r < 0)
+        return NULL;
+    /* What could not be removed is an error naming each (issue 12: never a silent 200 []);
+     * what was removed is gone all the same and is listed too. */
+    if (failed.len) {
+        _cleanup_free_ char *done = jx_dump(removed);
+        kl_error_set(err, EIO, "pruning containers: %s (removed: %s)", failed.data, done);
+        return NULL;
+    }
+    return steal_pointer(&removed);
+}
+
+/* At start (engine_open), before anything runs: complete the removals a crash interrupted
+ * (a .removing-<id> marker: rows, then files), and delete the container directories and run
+ * directories no row owns (an interrupted create made the directory before its rows). */
+void containers_sweep(kl_engine *e)
+{
+    _cleanup_free_ char *top = xasprintf("%s/container", e->root);
+    _cleanup_strv_ char **names = NULL;
+    {
+        _cleanup_closedir_ DIR *d = opendir(top);
+        struct dirent *de;
+        while (d && (de = readdir(d)))
+            if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+                strv_push(&names, de->d_name);
+    }
+    for (size_t i = 0; names && names[i]; i++) {
+        const char *n = names[i];
+        bool marked = strncmp(n, REMOVING_PREFIX, strlen(REMOVING_PREFIX)) == 0;
+        const char *id = marked ? n + strlen(REMOVING_PREFIX) : n;
+        if (!kl_id_is_valid(id))
+            continue;
+        kl_error err = KL_ERROR_INIT;
+        _cleanup_strv_ char **rows = NULL;
+        if (query_ids(e, "SELECT id FROM containers WHERE id = ?", id, 0, &rows, &err) < 0) {
+            log_warn("sweeping containers: %s", err.msg);
+            return;
+        }
+        if (!marked && rows && rows[0])
+            continue; /* an ordinary container */
+        _cleanup_free_ char *path = xasprintf("%s/%s", top, n);
+        if (marked) {
+            log_notice("container %s: completing its removal, interrupted by a crash", id);
+            if (host_tree_empty(path, &err) < 0 && err.code != ENOENT) {
+                log_warn("container %s: %s", id, err.msg);
+                continue;
+            }
+            kl_error_clear(&err);
+            if (rows && rows[0] && delete_rows(e, id, &err) < 0) {
+                log_warn("container %s: %s", id, err.msg);
+                continue;
+            }
+        } else {
+            log_notice("removing %s: no container owns it (left by an interrupted create)", path);
+        }
+        if (host_tree_remove(path, &err) < 0)
+            log_warn("sweeping containers: %s", err.msg);
+    }
+
+    /* Run directories (monitor sockets, state, logs) of containers that are gone. */
+    _cleanup_free_ char *probe = containers_run_dir(e, "x");
+    probe[strlen(probe) - 2] = '\0';
+    _cleanup_strv_ char **runs = NULL;
+    {
+        _cleanup_closedir_ DIR *d = opendir(probe);
+        struct dirent *de;
+        while (d && (de = readdir(d)))
+            if (kl_id_is_valid(de->d_name))
+                strv_push(&runs, de->d_name);
+    }
+    for (size_t i = 0; runs && runs[i]; i++) {
+        kl_error err = KL_ERROR_INIT;
+        _cleanup_strv_ char **rows = NULL;
+        if (query_ids(e, "SELECT id FROM containers WHERE id = ?", runs[i], 0, &rows, &err) < 0)
+            return;
+        if (rows && rows[0])
+            continue;
+        _cleanup_free_ char *rd = containers_run_dir(e, runs[i]);
+        log_notice("removing %s: no container owns it", rd);
+        if (host_tree_remove(rd, &err) < 0)
+            log_warn("sweeping containers: %s", err.msg);
+    }
 }
 
 /* ---- auto-remove (ours, docs/api.md) ------------------------------------------------------ */

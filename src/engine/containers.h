@@ -94,6 +94,11 @@ int containers_remove(kl_engine *e, const char *ident, char id_out[13], kl_error
 int containers_auto_remove(kl_engine *e, const char *id, int wait_ms, kl_error *err);
 /* The ids of the containers marked auto_remove (for kleened's start-up). */
 int containers_auto_remove_ids(kl_engine *e, char ***ids, kl_error *err);
+/* Removes every stopped container without persist. When some could not be removed: NULL
+ * with an error naming each and what was removed. */
 json_t *containers_prune(kl_engine *e, kl_error *err);
+
+/* At start: complete interrupted removals, delete directories no container row owns. */
+void containers_sweep(kl_engine *e);
 
 #endif

@@ -5,10 +5,15 @@
 #include <errno.h>
 #include <sqlite3.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "engine/containers.h"
 #include "engine/endwatch.h"
 #include "engine/images.h"
 #include "engine/volumes.h"
@@ -58,8 +63,112 @@ static int make_subdir(int rootfd, const char *root, const char *name, kl_error 
     return 0;
 }
 
+/* ---- crash tests ------------------------------------------------------------------------ */
+
+static const char *crash_point; /* KLEENED_CRASH_POINT, read once by engine_open */
+
+void engine_crash_point(const char *point)
+{
+    if (!crash_point || strcmp(crash_point, point) != 0)
+        return;
+    log_notice("crash point %s reached: kleened kills itself (KLEENED_CRASH_POINT)", point);
+    raise(SIGKILL);
+}
+
+/* ---- the space reserve (engine.h) ------------------------------------------------------ */
+
+static long long free_bytes(const char *root)
+{
+    struct statvfs sv;
+    if (statvfs(root, &sv) < 0)
+        return LLONG_MAX; /* unknown: behave as if there was room */
+    return (long long)sv.f_bavail * (long long)sv.f_frsize;
+}
+
+static int reserve_open(const char *root)
+{
+    _cleanup_free_ char *path = xasprintf("%s/" ENGINE_RESERVE_FILE, root);
+    return KL_RETRY_EINTR(open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+}
+
+static void reserve_release(const char *root)
+{
+    if (free_bytes(root) >= ENGINE_RESERVE_LOW)
+        return;
+    _cleanup_close_ int fd = reserve_open(root);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0 || st.st_size == 0)
+        return;
+    off_t size = st.st_size > ENGINE_RESERVE_STEP ? st.st_size - ENGINE_RESERVE_STEP : 0;
+    if (ftruncate(fd, size) < 0) {
+        log_warn("%s/" ENGINE_RESERVE_FILE ": %s", root, strerror(errno));
+        return;
+    }
+    log_notice("the filesystem of %s is full: %lld bytes of the space reserve released for a "
+               "removal (%lld kept)",
+               root, (long long)(st.st_size - size), (long long)size);
+}
+
+static void reserve_restore(const char *root)
+{
+    _cleanup_close_ int fd = reserve_open(root);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0)
+        return;
+    off_t size = st.st_size;
+    while (size < ENGINE_RESERVE_BYTES) {
+        off_t want = size + ENGINE_RESERVE_STEP;
+        if (want > ENGINE_RESERVE_BYTES)
+            want = ENGINE_RESERVE_BYTES;
+        /* Blocks really allocated (not a sparse file), so that releasing them frees room. */
+        if (posix_fallocate(fd, size, want - size) != 0) {
+            /* a partial allocation past the old size goes again */
+            if (ftruncate(fd, size) < 0)
+                log_debug("%s/" ENGINE_RESERVE_FILE ": %s", root, strerror(errno));
+            break;
+        }
+        size = want;
+    }
+    if (size != st.st_size)
+        log_debug("space reserve %s/" ENGINE_RESERVE_FILE ": %lld bytes", root, (long long)size);
+}
+
+/* The log room a removal's metadata step may need: it deletes a few rows, their index
+ * entries and foreign-key checks, tens of pages at most. */
+#define REMOVAL_LOG_BYTES (256L * 1024)
+
+void engine_space_for_removal(kl_engine *e)
+{
+    if (free_bytes(e->root) >= ENGINE_RESERVE_LOW)
+        return;
+    engine_lock(e);
+    /* First without the reserve: once the log is checkpointed, the next transaction writes
+     * it again from its start, over room the file has. The checkpoint itself needs room
+     * only when the database file grows; then a step of the reserve is released for it. */
+    long long log_bytes = 0;
+    kl_error err = KL_ERROR_INIT;
+    if (store_checkpoint(e->store, &log_bytes, &err) < 0) {
+        log_debug("%s; releasing a step of the space reserve", err.msg);
+        reserve_release(e->root);
+        kl_error_clear(&err);
+        if (store_checkpoint(e->store, &log_bytes, &err) < 0)
+            log_warn("%s", err.msg);
+    }
+    if (log_bytes < REMOVAL_LOG_BYTES)
+        reserve_release(e->root);
+    engine_unlock(e);
+}
+
+void engine_space_restore(kl_engine *e)
+{
+    engine_lock(e);
+    reserve_restore(e->root);
+    engine_unlock(e);
+}
+
 kl_engine *engine_open(const char *root, const char *run_root, kl_error *err)
 {
+    crash_point = getenv("KLEENED_CRASH_POINT");
     if (!root || root[0] != '/') {
         kl_error_set(err, EINVAL, "the kleene root must be an absolute path (got '%s')",
                      root ? root : "");
@@ -83,6 +192,9 @@ kl_engine *engine_open(const char *root, const char *run_root, kl_error *err)
         if (make_subdir(rootfd, r, subdirs[i], err) < 0)
             return NULL;
 
+    /* Opening the store writes (its shared-memory index, recovery of the log) and the
+     * sweeps below are removals: on a full disk they take a step of the reserve. */
+    reserve_release(r);
     _cleanup_free_ char *dbpath = xasprintf("%s/metadata.sqlite", r);
     kl_store *store = store_open(dbpath, err);
     if (!store)
@@ -98,13 +210,17 @@ kl_engine *engine_open(const char *root, const char *run_root, kl_error *err)
     pthread_mutex_init(&e->lock, &attr);
     pthread_mutexattr_destroy(&attr);
 
-    /* Finish volume removals that a crash interrupted (best effort). */
+    /* Complete or roll back what a crash interrupted (docs/crash-consistency.md), and
+     * collect the directories no row owns: containers first (they hold volumes and layers),
+     * then volumes, then layers. Best effort: each logs what it could not do. */
+    containers_sweep(e);
     volumes_sweep(e);
     /* The layer storage root; drops what interrupted image creations and removals left. */
     if (images_init(e, err) < 0) {
         engine_close(e);
         return NULL;
     }
+    reserve_restore(e->root);
     return e;
 }
 

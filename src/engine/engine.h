@@ -39,4 +39,34 @@ void engine_unlock(kl_engine *e);
  * up to 2 MB of pages after a burst of requests). For a quiet moment: nothing is lost. */
 void engine_release_memory(kl_engine *e);
 
+/* ---- a full disk ------------------------------------------------------------------------
+ * Every removal must work when the filesystem of the root has no byte left (issue 12): a
+ * removal's metadata step is an SQLite write, which needs room in the write-ahead log even
+ * when it deletes rows. A removal that finds less than ENGINE_RESERVE_LOW free first
+ * checkpoints the log, so that its transaction rewrites the log over room the file has. The
+ * engine also keeps <root>/space.reserve, a file of ENGINE_RESERVE_BYTES allocated on disk,
+ * and gives it back in ENGINE_RESERVE_STEP pieces when the checkpoint needs room or the log
+ * file is small; creations never touch it, so they fail with ENOSPC while removals still
+ * work. The reserve grows back (best effort) after each removal and at start.
+ * Anything else writing on the same filesystem (a container filling a volume) can take the
+ * released room first; removals that free data free it before their metadata step where
+ * the order allows (containers), so they do not depend on the reserve. */
+#define ENGINE_RESERVE_FILE "space.reserve"
+#define ENGINE_RESERVE_BYTES (4L * 1024 * 1024)
+#define ENGINE_RESERVE_STEP (1L * 1024 * 1024)
+#define ENGINE_RESERVE_LOW (1L * 1024 * 1024)
+
+/* Before a removal: release one step of the reserve if the root's filesystem is short. */
+void engine_space_for_removal(kl_engine *e);
+/* After a removal (and at start): grow the reserve back as far as the free space allows. */
+void engine_space_restore(kl_engine *e);
+
+/* ---- crash tests ------------------------------------------------------------------------
+ * When the environment variable KLEENED_CRASH_POINT (read once, at engine_open) names
+ * `point`, kleened logs it and kills itself with SIGKILL there: tests/e2e/crash.bats and
+ * tests/torture/ use it to stop kleened between the steps of a multi-step change. Without
+ * the variable this is one string comparison against NULL. The points are listed in
+ * docs/crash-consistency.md. */
+void engine_crash_point(const char *point);
+
 #endif

@@ -551,6 +551,7 @@ static int remove_locked(kl_engine *e, const char *id, char ***dead, kl_error *e
             break;
         strv_push(&layers, stack[i]);
     }
+    engine_space_for_removal(e);
     if (store_begin(e->store, err) < 0)
         return -1;
     int rc;
@@ -619,8 +620,11 @@ int images_remove(kl_engine *e, const char *ident, kl_error *err)
     engine_unlock(e);
     if (r < 0)
         return -1;
+    engine_crash_point("image-remove-committed");
     kl_error derr = KL_ERROR_INIT;
-    if (delete_layers(e, dead, &derr) < 0)
+    int d = delete_layers(e, dead, &derr);
+    engine_space_restore(e);
+    if (d < 0)
         return kl_error_set(err, EIO, "deleted image but could not remove image dataset: %s",
                             derr.msg);
     return 0;
@@ -629,10 +633,14 @@ int images_remove(kl_engine *e, const char *ident, kl_error *err)
 json_t *images_prune(kl_engine *e, bool all, kl_error *err)
 {
     _cleanup_json_ json_t *removed = json_array();
-    _cleanup_strv_ char **dead = NULL;
+    _cleanup_strv_ char **dead = NULL, **failed_ids = NULL;
+    _cleanup_buf_ kl_buf failed = KL_BUF_INIT;
     int r = 0;
     engine_lock(e);
-    for (;;) {
+    /* Rounds until nothing more can go (removing a child frees its parent); an image that
+     * could not be removed is reported and not tried again. */
+    for (bool progress = true; progress;) {
+        progress = false;
         _cleanup_strv_ char **ids = NULL;
         r = query_strv(e,
                        all ? "SELECT id FROM images i WHERE NOT EXISTS (SELECT 1 FROM containers "
@@ -643,22 +651,40 @@ json_t *images_prune(kl_engine *e, bool all, kl_error *err)
                              "WHERE ch.parent_id = i.id) AND name = '' AND tag = '' "
                              "ORDER BY created DESC, rowid DESC",
                        NULL, &ids, err);
-        if (r < 0 || !ids)
-            break;
-        for (size_t i = 0; r == 0 && ids[i]; i++) {
-            r = remove_locked(e, ids[i], &dead, err);
-            if (r == 0)
-                json_array_append_new(removed, json_string(ids[i]));
-        }
         if (r < 0)
             break;
+        for (size_t i = 0; ids && ids[i]; i++) {
+            bool tried = false;
+            for (size_t j = 0; failed_ids && failed_ids[j] && !tried; j++)
+                tried = strcmp(failed_ids[j], ids[i]) == 0;
+            if (tried)
+                continue;
+            kl_error one = KL_ERROR_INIT;
+            if (remove_locked(e, ids[i], &dead, &one) < 0) {
+                log_warn("pruning images: %s", one.msg);
+                kl_buf_printf(&failed, "%s%s", failed.len ? "; " : "", one.msg);
+                strv_push(&failed_ids, ids[i]);
+                continue;
+            }
+            json_array_append_new(removed, json_string(ids[i]));
+            progress = true;
+        }
     }
     engine_unlock(e);
     kl_error derr = KL_ERROR_INIT;
-    if (delete_layers(e, dead, &derr) < 0)
+    if (delete_layers(e, dead, &derr) < 0) {
         log_warn("pruning images: %s", derr.msg);
+        kl_buf_printf(&failed, "%s%s", failed.len ? "; " : "", derr.msg);
+    }
+    engine_space_restore(e);
     if (r < 0) {
         kl_error_prefix(err, "pruning images");
+        return NULL;
+    }
+    /* Never a silent partial success (issue 12): name each failure and what was removed. */
+    if (failed.len) {
+        _cleanup_free_ char *done = jx_dump(removed);
+        kl_error_set(err, EIO, "pruning images: %s (removed: %s)", failed.data, done);
         return NULL;
     }
     return steal_pointer(&removed);

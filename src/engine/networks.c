@@ -871,8 +871,9 @@ char *networks_create(kl_engine *e, const json_t *config, kl_error *err)
                              n.ifname);
                 break;
             }
-            if (bring_up_link(&n, true, err) < 0) {
-                kl_error_prefix(err, "creating network %s: ", name);
+            if (host_link_exists(-1, n.ifname)) {
+                kl_error_set(err, EEXIST, "creating network %s: interface %s already exists", name,
+                             n.ifname);
                 break;
             }
         } else if (!host_link_exists(-1, n.ifname)) {
@@ -889,6 +890,9 @@ char *networks_create(kl_engine *e, const json_t *config, kl_error *err)
                       n.subnet6, "gateway", n.gateway, "gateway6", n.gateway6, "nat", n.nat, "icc",
                       n.icc, "internal", n.internal);
         _cleanup_free_ char *doc = json_dumps(docj, JSON_COMPACT | JSON_SORT_KEYS);
+        /* The row first, then the link: a crash in between leaves a row whose link
+         * networks_init() makes at the next start (the new state); the other order would
+         * leave a bridge no row owns. */
         store_lock(e->store);
         _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
             e->store,
@@ -906,10 +910,16 @@ char *networks_create(kl_engine *e, const json_t *config, kl_error *err)
                                                 : store_fail(e->store, "storing the network", err);
         }
         store_unlock(e->store);
-        if (r < 0) {
+        if (r < 0)
+            break;
+        engine_crash_point("network-create-row");
+        if (kleened_owns_link(&n) && bring_up_link(&n, false, err) < 0) {
+            kl_error_prefix(err, "creating network %s: ", name);
             kl_error ignored = KL_ERROR_INIT;
-            if (kleened_owns_link(&n))
-                host_link_delete(-1, n.ifname, &ignored);
+            host_link_delete(-1, n.ifname, &ignored);
+            ignored = (kl_error)KL_ERROR_INIT;
+            if (exec_with_id(e, "DELETE FROM networks WHERE id = ?1", n.id, &ignored) < 0)
+                log_warn("network %s: %s (kleened's next start makes its link)", n.id, ignored.msg);
             break;
         }
         log_info("network %s (%s): created, %s on %s", n.id, n.name, n.type, n.ifname);
@@ -959,7 +969,9 @@ json_t *networks_inspect(kl_engine *e, const char *ident, kl_error *err)
     return out;
 }
 
-/* Under the engine lock: disconnect everything, delete the link and the row. */
+/* Under the engine lock: disconnect everything, delete the link, then the rows. A crash
+ * before the rows go leaves a network whose link networks_init() makes again at the next
+ * start (the old state); the other order would leave a bridge no row owns. */
 static int remove_locked(kl_engine *e, net_rec *n, kl_error *err)
 {
     ep_rec *eps = NULL;
@@ -969,14 +981,20 @@ static int remove_locked(kl_engine *e, net_rec *n, kl_error *err)
     for (size_t i = 0; i < n_eps; i++)
         unplug(e, &eps[i]);
     ep_recs_free(eps, n_eps);
-    if (exec_with_id(e, "DELETE FROM endpoints WHERE network_id = ?1", n->id, err) < 0 ||
-        exec_with_id(e, "DELETE FROM networks WHERE id = ?1", n->id, err) < 0)
-        return -1;
     if (kleened_owns_link(n)) {
         kl_error lerr = KL_ERROR_INIT;
         /* Privileged: the link is ours (created for this network, name in its row). */
         if (host_link_delete(-1, n->ifname, &lerr) < 0 && lerr.code != ENODEV)
             log_warn("network %s: deleting %s: %s", n->name, n->ifname, lerr.msg);
+    }
+    engine_crash_point("network-remove-unlinked");
+    engine_space_for_removal(e);
+    if (exec_with_id(e, "DELETE FROM endpoints WHERE network_id = ?1", n->id, err) < 0 ||
+        exec_with_id(e, "DELETE FROM networks WHERE id = ?1", n->id, err) < 0) {
+        kl_error lerr = KL_ERROR_INIT;
+        if (kleened_owns_link(n) && bring_up_link(n, false, &lerr) < 0)
+            log_warn("network %s: re-creating %s: %s", n->name, n->ifname, lerr.msg);
+        return -1;
     }
     log_info("network %s (%s): removed", n->id, n->name);
     return 0;
@@ -998,6 +1016,7 @@ int networks_remove(kl_engine *e, const char *ident, char id_out[13], kl_error *
     }
     net_rec_clear(&n);
     engine_unlock(e);
+    engine_space_restore(e);
     return r;
 }
 
@@ -1007,6 +1026,7 @@ json_t *networks_prune(kl_engine *e, kl_error *err)
     net_rec *v = NULL;
     size_t n = 0;
     json_t *ids = NULL;
+    _cleanup_buf_ kl_buf failed = KL_BUF_INIT;
     if (nets_all(e, &v, &n, err) == 0) {
         ids = json_array();
         for (size_t i = 0; i < n; i++) {
@@ -1015,21 +1035,34 @@ json_t *networks_prune(kl_engine *e, kl_error *err)
             kl_error lerr = KL_ERROR_INIT;
             if (eps_query(e, "network_id = ?1", v[i].id, &eps, &n_eps, &lerr) < 0) {
                 log_warn("prune: %s", lerr.msg);
+                kl_buf_printf(&failed, "%snetwork %s: %s", failed.len ? "; " : "", v[i].id,
+                              lerr.msg);
                 continue;
             }
             ep_recs_free(eps, n_eps);
             if (n_eps > 0)
                 continue;
-            if (remove_locked(e, &v[i], &lerr) < 0)
+            if (remove_locked(e, &v[i], &lerr) < 0) {
                 log_warn("prune: network %s: %s", v[i].id, lerr.msg);
-            else
+                kl_buf_printf(&failed, "%snetwork %s: %s", failed.len ? "; " : "", v[i].id,
+                              lerr.msg);
+            } else {
                 json_array_append_new(ids, json_string(v[i].id));
+            }
         }
         if (json_array_size(ids) > 0)
             fw_update(e);
     }
     nets_free(v, n);
     engine_unlock(e);
+    engine_space_restore(e);
+    /* Never a silent partial success (issue 12): name each failure and what was removed. */
+    if (ids && failed.len) {
+        _cleanup_free_ char *done = jx_dump(ids);
+        kl_error_set(err, EIO, "pruning networks: %s (removed: %s)", failed.data, done);
+        json_decref(ids);
+        return NULL;
+    }
     return ids;
 }
 

@@ -270,6 +270,23 @@ int store_exec(kl_store *s, const char *sql, kl_error *err)
     return r;
 }
 
+int store_checkpoint(kl_store *s, long long *log_bytes, kl_error *err)
+{
+    store_lock(s);
+    int r = 0;
+    /* Not inside a transaction of ours: the checkpoint could not finish. */
+    if (s->depth == 0) {
+        int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+        if (rc != SQLITE_OK)
+            r = store_fail(s, "metadata store: checkpoint", err);
+    }
+    store_unlock(s);
+    _cleanup_free_ char *wal = xasprintf("%s-wal", s->path);
+    struct stat st;
+    *log_bytes = stat(wal, &st) == 0 ? (long long)st.st_size : 0;
+    return r;
+}
+
 sqlite3_stmt *store_prepare(kl_store *s, const char *sql, kl_error *err)
 {
     sqlite3_stmt *st = NULL;

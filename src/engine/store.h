@@ -49,6 +49,11 @@ int store_migrate(kl_store *s, kl_error *err);
 
 /* Convenience wrappers that fill `err` from the connection's last error. */
 int store_exec(kl_store *s, const char *sql, kl_error *err);
+
+/* Copy the write-ahead log into the database and make the next transaction write the log
+ * from its start again, over room the log file already has (a full disk: engine.h).
+ * *log_bytes gets the log file's size. */
+int store_checkpoint(kl_store *s, long long *log_bytes, kl_error *err);
 sqlite3_stmt *store_prepare(kl_store *s, const char *sql, kl_error *err);
 
 /* Fill `err` from the connection's last error, prefixed by `what`, and return -1.

@@ -1,10 +1,15 @@
 /* Volumes (volumes.h): directories under <root>/volumes and their rows.
  *
- * Removal first renames the volume directory aside to a hidden name (volume names cannot
- * start with '.') in the same transaction that deletes the row, then deletes the hidden
- * tree outside the engine lock. So a volume is either fully there or gone; a tree left by a
- * crash is deleted by volumes_sweep(). Nothing here follows a symlink found inside a volume:
- * its content is written by containers and must be treated as hostile. */
+ * Removal renames the volume directory aside to its marker name .removing.<sha1 of the
+ * name> (volume names cannot start with '.') inside the transaction that deletes the row,
+ * commits, then deletes the hidden tree outside the engine lock. A crash before the commit
+ * leaves the row and the marker: volumes_sweep() renames the directory back (the old
+ * state); after it, the marker without a row: volumes_sweep() deletes it (the new state).
+ * Creation makes the directory, then the row; a crash in between leaves a directory no row
+ * owns, which volumes_sweep() deletes: a directory without a row is never adopted as a new
+ * volume (issue 12: a volume of an old name would silently get the old files).
+ * Nothing here follows a symlink found inside a volume: its content is written by
+ * containers and must be treated as hostile. */
 #include "engine/volumes.h"
 
 #include <dirent.h>
@@ -19,9 +24,45 @@
 #include "lib/cleanup.h"
 #include "lib/jsonx.h"
 #include "lib/log.h"
+#include "lib/sha1.h"
 #include "lib/xalloc.h"
 
 #define TRASH_PREFIX ".removing."
+
+/* The marker name of volume `name` while its removal is under way: TRASH_PREFIX + the hex
+ * sha1 of the name (fixed length: a name may be as long as a file name can be). */
+static void marker_name(const char *name, char out[sizeof(TRASH_PREFIX) + 2 * KL_SHA1_LEN])
+{
+    uint8_t h[KL_SHA1_LEN];
+    kl_sha1(name, strlen(name), h);
+    int n = snprintf(out, sizeof(TRASH_PREFIX), "%s", TRASH_PREFIX);
+    for (size_t i = 0; i < KL_SHA1_LEN; i++)
+        n += snprintf(out + n, 3, "%02x", h[i]);
+}
+
+/* A fresh hidden name for garbage to delete (never a marker name: it has dots). */
+static char *garbage_name(void)
+{
+    static unsigned counter;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return xasprintf(TRASH_PREFIX "%ld.%ld.%u", (long)getpid(), (long)ts.tv_nsec,
+                     __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
+}
+
+/* Rename `name` under vfd to a fresh garbage name (returned), retrying on a clash. */
+static char *move_to_garbage(int vfd, const char *name, kl_error *err)
+{
+    for (int tries = 0;; tries++) {
+        _cleanup_free_ char *g = garbage_name();
+        if (renameat(vfd, name, vfd, g) == 0)
+            return steal_pointer(&g);
+        if ((errno != EEXIST && errno != ENOTEMPTY) || tries >= 10) {
+            kl_error_errno(err, errno, "renaming %s aside", name);
+            return NULL;
+        }
+    }
+}
 
 bool volumes_name_is_valid(const char *name)
 {
@@ -233,6 +274,8 @@ static int insert_row(kl_engine *e, const char *name, kl_error *err)
     return store_commit(e->store, err);
 }
 
+static int remove_trash(kl_engine *e, int vfd, const char *trash, kl_error *err);
+
 static int create_locked(kl_engine *e, const char *name, kl_error *err)
 {
     _cleanup_close_ int vfd = open_volumes_dir(e, err);
@@ -245,12 +288,17 @@ static int create_locked(kl_engine *e, const char *name, kl_error *err)
     bool made = false;
     if (mkdirat(vfd, name, 0755) == 0) {
         made = true;
-        /* A fixed mode, whatever the daemon's umask. */
-        if (fchmodat(vfd, name, 0755, 0) < 0) {
-            int saved = errno;
-            unlinkat(vfd, name, AT_REMOVEDIR);
-            return kl_error_errno(err, saved, "creating volume %s", name);
-        }
+    } else if (errno == EEXIST && !exists) {
+        /* A directory no row owns (volumes_sweep deletes them at start; this one came
+         * later): never adopted, its files would appear in the new volume. */
+        log_notice("volume %s: deleting the directory %s/volumes/%s that no volume owns", name,
+                   e->root, name);
+        _cleanup_free_ char *g = move_to_garbage(vfd, name, err);
+        if (!g || remove_trash(e, vfd, g, err) < 0)
+            return kl_error_prefix(err, "creating volume %s", name);
+        if (mkdirat(vfd, name, 0755) < 0)
+            return kl_error_errno(err, errno, "creating volume %s", name);
+        made = true;
     } else if (errno == EEXIST) {
         struct stat st;
         if (fstatat(vfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -262,6 +310,12 @@ static int create_locked(kl_engine *e, const char *name, kl_error *err)
     } else {
         return kl_error_errno(err, errno, "creating volume %s", name);
     }
+    /* A fixed mode, whatever the daemon's umask. */
+    if (made && fchmodat(vfd, name, 0755, 0) < 0) {
+        int saved = errno;
+        unlinkat(vfd, name, AT_REMOVEDIR);
+        return kl_error_errno(err, saved, "creating volume %s", name);
+    }
 
     if (exists) {
         /* Existing volume: unchanged (a directory lost by a crash is recreated empty). */
@@ -269,12 +323,10 @@ static int create_locked(kl_engine *e, const char *name, kl_error *err)
             log_warn("volume %s: its directory was missing and has been recreated", name);
         return 0;
     }
-    if (!made)
-        log_notice("volume %s: adopting the existing directory %s/volumes/%s", name, e->root, name);
-
+    /* A crash from here to the commit leaves a directory without a row: swept at start. */
+    engine_crash_point("volume-create-dir");
     if (insert_row(e, name, err) < 0) {
-        if (made)
-            unlinkat(vfd, name, AT_REMOVEDIR);
+        unlinkat(vfd, name, AT_REMOVEDIR);
         return kl_error_prefix(err, "creating volume %s", name);
     }
     return 0;
@@ -385,9 +437,10 @@ static int volume_users(kl_engine *e, const char *name, char **users, kl_error *
 }
 
 /* Under the engine lock: refuse if in use, then delete the row and rename the directory
- * aside in one step. *trash gets the hidden name to delete afterwards (NULL if there was no
- * directory). */
-static int remove_locked(kl_engine *e, int vfd, const char *name, char **trash, kl_error *err)
+ * to its marker name in one step. *trash gets the hidden name to delete afterwards (NULL if
+ * there was no directory); older garbage found on the way is pushed onto *garbage. */
+static int remove_locked(kl_engine *e, int vfd, const char *name, char **trash, char ***garbage,
+                         kl_error *err)
 {
     *trash = NULL;
     int exists = volume_created(e, name, NULL, err);
@@ -401,6 +454,7 @@ static int remove_locked(kl_engine *e, int vfd, const char *name, char **trash, 
     if (users)
         return kl_error_set(err, EBUSY, "volume '%s' is in use by container(s): %s", name, users);
 
+    engine_space_for_removal(e);
     if (store_begin(e->store, err) < 0)
         return -1;
     {
@@ -418,34 +472,40 @@ static int remove_locked(kl_engine *e, int vfd, const char *name, char **trash, 
         }
     }
 
-    static unsigned counter;
-    _cleanup_free_ char *aside = NULL;
-    for (int tries = 0;; tries++) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        free(aside);
-        aside = xasprintf(TRASH_PREFIX "%ld.%ld.%u", (long)getpid(), (long)ts.tv_nsec, counter++);
-        if (renameat(vfd, name, vfd, aside) == 0)
-            break;
-        if (errno == ENOENT) { /* no directory: only the row was left */
-            free(aside);
-            aside = NULL;
-            break;
+    char marker[sizeof(TRASH_PREFIX) + 2 * KL_SHA1_LEN];
+    marker_name(name, marker);
+    /* The marker name is still taken by an earlier volume of this name whose files are
+     * being (or failed to be) deleted: that one is plain garbage now. */
+    struct stat st;
+    if (fstatat(vfd, marker, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        _cleanup_free_ char *g = move_to_garbage(vfd, marker, err);
+        if (!g) {
+            store_rollback(e->store);
+            return kl_error_prefix(err, "removing volume %s", name);
         }
-        if ((errno == EEXIST || errno == ENOTEMPTY) && tries < 10)
-            continue;
-        kl_error_errno(err, errno, "removing volume %s: renaming %s/volumes/%s", name, e->root,
-                       name);
-        store_rollback(e->store);
-        return -1;
+        strv_push(garbage, g);
     }
+    bool moved = true;
+    if (renameat(vfd, name, vfd, marker) < 0) {
+        if (errno != ENOENT) { /* ENOENT: no directory, only the row was left */
+            kl_error_errno(err, errno, "removing volume %s: renaming %s/volumes/%s", name, e->root,
+                           name);
+            store_rollback(e->store);
+            return -1;
+        }
+        moved = false;
+    }
+    /* A crash here leaves the row and the marker: volumes_sweep() renames it back. */
+    engine_crash_point("volume-remove-renamed");
     if (store_commit(e->store, err) < 0) {
-        if (aside && renameat(vfd, aside, vfd, name) < 0)
+        if (moved && renameat(vfd, marker, vfd, name) < 0)
             log_error("volume %s: could not restore its directory from %s/volumes/%s: %s", name,
-                      e->root, aside, strerror(errno));
+                      e->root, marker, strerror(errno));
         return kl_error_prefix(err, "removing volume %s", name);
     }
-    *trash = steal_pointer(&aside);
+    engine_crash_point("volume-remove-committed");
+    if (moved)
+        *trash = xstrdup(marker);
     return 0;
 }
 
@@ -463,12 +523,16 @@ int volumes_remove(kl_engine *e, const char *name, kl_error *err)
     if (vfd < 0)
         return -1;
     _cleanup_free_ char *trash = NULL;
+    _cleanup_strv_ char **garbage = NULL;
     engine_lock(e);
-    int r = remove_locked(e, vfd, name, &trash, err);
+    int r = remove_locked(e, vfd, name, &trash, &garbage, err);
     engine_unlock(e);
     /* The volume is gone; its files are deleted outside the lock. */
     if (r == 0)
         delete_trash(e, vfd, name, trash);
+    for (size_t i = 0; garbage && garbage[i]; i++)
+        delete_trash(e, vfd, garbage[i], garbage[i]);
+    engine_space_restore(e);
     return r;
 }
 
@@ -478,7 +542,8 @@ json_t *volumes_prune(kl_engine *e, kl_error *err)
     if (vfd < 0)
         return NULL;
     _cleanup_json_ json_t *removed = json_array();
-    _cleanup_strv_ char **trashes = NULL;
+    _cleanup_strv_ char **trashes = NULL, **tnames = NULL, **garbage = NULL;
+    _cleanup_buf_ kl_buf failed = KL_BUF_INIT;
     int r = 0;
 
     engine_lock(e);
@@ -504,22 +569,45 @@ json_t *volumes_prune(kl_engine *e, kl_error *err)
     store_unlock(e->store);
     for (size_t i = 0; r == 0 && names && names[i]; i++) {
         _cleanup_free_ char *trash = NULL;
-        r = remove_locked(e, vfd, names[i], &trash, err);
-        if (r == 0) {
-            json_array_append_new(removed, json_string(names[i]));
-            if (trash)
-                strv_push(&trashes, trash);
+        kl_error one = KL_ERROR_INIT;
+        if (remove_locked(e, vfd, names[i], &trash, &garbage, &one) < 0) {
+            log_warn("pruning volumes: %s", one.msg);
+            kl_buf_printf(&failed, "%s%s", failed.len ? "; " : "", one.msg);
+            continue;
+        }
+        json_array_append_new(removed, json_string(names[i]));
+        if (trash) {
+            strv_push(&trashes, trash);
+            strv_push(&tnames, names[i]);
         }
     }
     engine_unlock(e);
 
     for (size_t i = 0; trashes && trashes[i]; i++)
-        delete_trash(e, vfd, trashes[i], trashes[i]);
+        delete_trash(e, vfd, tnames[i], trashes[i]);
+    for (size_t i = 0; garbage && garbage[i]; i++)
+        delete_trash(e, vfd, garbage[i], garbage[i]);
+    engine_space_restore(e);
     if (r < 0) {
         kl_error_prefix(err, "pruning volumes");
         return NULL;
     }
+    /* Never a silent partial success (issue 12): name each failure and what was removed. */
+    if (failed.len) {
+        _cleanup_free_ char *done = jx_dump(removed);
+        kl_error_set(err, EIO, "pruning volumes: %s (removed: %s)", failed.data, done);
+        return NULL;
+    }
     return steal_pointer(&removed);
+}
+
+/* True if `n` is a directory entry under <root>/volumes that may be a volume's directory. */
+static bool is_volume_dir(int vfd, const char *n)
+{
+    if (!volumes_name_is_valid(n))
+        return false;
+    struct stat st;
+    return fstatat(vfd, n, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
 }
 
 void volumes_sweep(kl_engine *e)
@@ -530,7 +618,7 @@ void volumes_sweep(kl_engine *e)
         log_warn("sweeping volumes: %s", err.msg);
         return;
     }
-    _cleanup_strv_ char **trashes = NULL;
+    _cleanup_strv_ char **entries = NULL;
     {
         int dfd = KL_RETRY_EINTR(openat(vfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (dfd < 0)
@@ -542,12 +630,57 @@ void volumes_sweep(kl_engine *e)
         }
         struct dirent *de;
         while ((de = readdir(d)))
-            if (strncmp(de->d_name, TRASH_PREFIX, strlen(TRASH_PREFIX)) == 0)
-                strv_push(&trashes, de->d_name);
+            if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+                strv_push(&entries, de->d_name);
     }
-    for (size_t i = 0; trashes && trashes[i]; i++) {
+    /* The rows, with their marker names: a marker whose row is still there is a removal
+     * that never committed. */
+    _cleanup_strv_ char **rows = NULL;
+    store_lock(e->store);
+    {
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(e->store, "SELECT name FROM volumes", &err);
+        int rc = SQLITE_ERROR;
+        while (st && (rc = sqlite3_step(st)) == SQLITE_ROW)
+            strv_push(&rows, (const char *)sqlite3_column_text(st, 0));
+        if (st && rc != SQLITE_DONE)
+            store_fail(e->store, "listing volumes", &err);
+    }
+    store_unlock(e->store);
+    if (err.code) {
+        log_warn("sweeping volumes: %s", err.msg);
+        return;
+    }
+    for (size_t i = 0; entries && entries[i]; i++) {
+        const char *n = entries[i];
         kl_error_clear(&err);
-        if (remove_trash(e, vfd, trashes[i], &err) < 0)
+        if (strncmp(n, TRASH_PREFIX, strlen(TRASH_PREFIX)) == 0) {
+            const char *owner = NULL;
+            for (size_t j = 0; rows && rows[j] && !owner; j++) {
+                char marker[sizeof(TRASH_PREFIX) + 2 * KL_SHA1_LEN];
+                marker_name(rows[j], marker);
+                if (strcmp(marker, n) == 0)
+                    owner = rows[j];
+            }
+            if (owner && renameat(vfd, n, vfd, owner) == 0) {
+                log_notice("volume %s: its removal was interrupted before it was recorded; "
+                           "the volume is kept",
+                           owner);
+                continue;
+            }
+            if (remove_trash(e, vfd, n, &err) < 0)
+                log_warn("sweeping volumes: %s", err.msg);
+            continue;
+        }
+        bool owned = false;
+        for (size_t j = 0; rows && rows[j] && !owned; j++)
+            owned = strcmp(rows[j], n) == 0;
+        if (owned || !is_volume_dir(vfd, n))
+            continue;
+        log_notice("volume directory %s/volumes/%s: no volume owns it (left by an interrupted "
+                   "create), deleting it",
+                   e->root, n);
+        _cleanup_free_ char *g = move_to_garbage(vfd, n, &err);
+        if (!g || remove_trash(e, vfd, g, &err) < 0)
             log_warn("sweeping volumes: %s", err.msg);
     }
 }

@@ -62,6 +62,9 @@ bool host_path_is_mounted_layer(const char *path);
  * below `path` makes it fail with EBUSY). A missing path is not an error. */
 int host_tree_remove(const char *path, kl_error *err);
 
+/* Like host_tree_remove, but `path` itself (a directory) stays, empty. */
+int host_tree_empty(const char *path, kl_error *err);
+
 /* ---- overlay mounts ----------------------------------------------------------------- */
 
 /* The kernel's limit on overlay lower layers (500 on Linux). */

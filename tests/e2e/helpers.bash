@@ -10,6 +10,12 @@ start_kleened() {
   export E2E_DIR=$(mktemp -d /tmp/kleene-e2e.XXXXXX)
   export E2E_NS="kleene-e2e-$$-$RANDOM"
   export SOCK="$E2E_DIR/kleened.sock"
+  # A size-limited root (the full-disk tests): a tmpfs of $ROOT_TMPFS_SIZE, unmounted by
+  # stop_kleened with everything else under $E2E_DIR.
+  if [ -n "${ROOT_TMPFS_SIZE:-}" ]; then
+    mkdir -p "$E2E_DIR/root"
+    mount -t tmpfs -o "size=$ROOT_TMPFS_SIZE,mode=0700" tmpfs "$E2E_DIR/root"
+  fi
   ip netns add "$E2E_NS"
   ip netns exec "$E2E_NS" ip link set lo up
   cat >"$E2E_DIR/config.yaml" <<YAML

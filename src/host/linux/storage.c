@@ -260,6 +260,17 @@ int host_tree_remove(const char *path, kl_error *err)
     return fs_remove_at(AT_FDCWD, path, err);
 }
 
+int host_tree_empty(const char *path, kl_error *err)
+{
+    _cleanup_close_ int fd =
+        KL_RETRY_EINTR(open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (fd < 0)
+        return kl_error_errno(err, errno, "opening %s", path);
+    if (fs_remove_contents(fd, err) < 0)
+        return kl_error_prefix(err, "%s", path);
+    return 0;
+}
+
 /* What one layer says about a path: nothing (absent: the layers below show through), that
  * it is hidden (a whiteout or a non-directory on the way), or that it is a directory here. */
 enum layer_view { VIEW_ABSENT, VIEW_HIDDEN, VIEW_DIR };
