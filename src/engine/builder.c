@@ -94,6 +94,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -858,11 +859,22 @@ static int run_monitored(build *b, step *s, host_monitor_spec *specp, kl_error *
             code = -1;
             break;
         }
+        /* A step may be silent for long: wait for the stream's next frame a little at a
+         * time (cancel is checked in between), then read it. A timeout of the read itself
+         * would end the build ("timed out waiting for the monitor"). */
+        struct pollfd pf = {.fd = host_monitor_fd(info.stream), .events = POLLIN};
+        int pr = poll(&pf, 1, 200);
+        if (pr < 0 && errno != EINTR) {
+            code = kl_error_errno(err, errno, "waiting for the step's output");
+            break;
+        }
+        if (pr <= 0)
+            continue;
         const void *data;
         size_t len;
         int ec = 0;
         bool running = false;
-        int r = host_monitor_stream_recv(info.stream, &data, &len, &ec, &running, 200, err);
+        int r = host_monitor_stream_recv(info.stream, &data, &len, &ec, &running, 1000, err);
         if (r < 0) {
             code = -1;
             break;

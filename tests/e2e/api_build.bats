@@ -257,3 +257,15 @@ DF
   ! pgrep -f "sleep 30" | grep -q .
   assert_alive
 }
+
+@test "a RUN step silent for longer than the stream's poll interval succeeds" {
+  # The build read the step's stream with a 200 ms timeout that ended the build ("timed out
+  # waiting for the monitor") whenever a command printed nothing for that long.
+  printf 'FROM busybox\nRUN sleep 1 && echo done > /slept\n' >"$CTX/Dockerfile"
+  build '"tag":"slow:1"'
+  echo "$ws_out"
+  [ "$(close_code)" = 1000 ]
+  id=$(image_id)
+  api DELETE "/images/$id"
+  [ "$status_code" = 200 ]
+}
