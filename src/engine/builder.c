@@ -1718,3 +1718,32 @@ int builder_run(kl_engine *e, const builder_opts *o, const dockerfile *df, const
     free(b.run_base);
     return rc;
 }
+
+void builder_sweep(kl_engine *e)
+{
+    _cleanup_free_ char *base = xasprintf("%s/build", e->run_root ? e->run_root : e->root);
+    _cleanup_strv_ char **steps = NULL;
+    {
+        _cleanup_closedir_ DIR *d = opendir(base);
+        struct dirent *de;
+        while (d && (de = readdir(d)))
+            if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+                strv_push(&steps, de->d_name);
+    }
+    for (size_t i = 0; steps && steps[i]; i++) {
+        _cleanup_free_ char *run_dir = xasprintf("%s/%s", base, steps[i]);
+        kl_error err = KL_ERROR_INIT;
+        host_monitor *m = host_monitor_connect(run_dir, &err);
+        if (m) {
+            int ec;
+            log_notice("build step %s: stopping it, its build was interrupted by a crash",
+                       steps[i]);
+            if (host_monitor_stop(m, 0, &ec, &err) < 0)
+                log_warn("build step %s: %s", steps[i], err.msg);
+            host_monitor_close(m);
+        }
+        err = (kl_error)KL_ERROR_INIT;
+        if (host_tree_remove(run_dir, &err) < 0)
+            log_warn("build step %s: %s", steps[i], err.msg);
+    }
+}

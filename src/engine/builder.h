@@ -65,6 +65,11 @@ int builder_run(kl_engine *e, const builder_opts *o, const dockerfile *df, const
                 builder_result *res, kl_error *err);
 void builder_result_clear(builder_result *r);
 
+/* At start (engine_open, before the layer store is swept): stop the step containers of
+ * builds a crash interrupted (their monitors outlive kleened; nothing will commit what they
+ * make) and delete their run directories, so that their staging directories can go. */
+void builder_sweep(kl_engine *e);
+
 /* ---- pure parts, exposed for tests ------------------------------------------------------- */
 
 /* The cache key: hex sha1 over the parent layer id and the NUL-separated parts. */

@@ -13,6 +13,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "engine/builder.h"
 #include "engine/containers.h"
 #include "engine/endwatch.h"
 #include "engine/images.h"
@@ -215,6 +216,7 @@ kl_engine *engine_open(const char *root, const char *run_root, kl_error *err)
      * then volumes, then layers. Best effort: each logs what it could not do. */
     containers_sweep(e);
     volumes_sweep(e);
+    builder_sweep(e);
     /* The layer storage root; drops what interrupted image creations and removals left. */
     if (images_init(e, err) < 0) {
         engine_close(e);

@@ -196,3 +196,39 @@ expect_crashed_and_restart() {
   [ "$(db "SELECT count(*) FROM images WHERE id = '$iid'")" = 0 ]
   [ ! -e "$(ROOT)/image/layers/$layer" ]
 }
+
+@test "a build killed in a RUN step: kleened starts again, the step is stopped, nothing is left" {
+  restart_kleened
+  ctx="$E2E_DIR/ctx-slow"
+  mkdir -p "$ctx"
+  printf 'FROM bb:crash\nRUN sleep 60\n' >"$ctx/Dockerfile"
+  $PY "$WSCLIENT" "$SOCK" /images/build "{\"context\":\"$ctx\",\"container_config\":{}}" \
+    >"$E2E_DIR/slow-build.out" 2>&1 &
+  client=$!
+  state=""
+  for _ in $(seq 1 200); do
+    state=$(ls "$E2E_DIR"/run/build/*/state.json 2>/dev/null | head -1)
+    [ -n "$state" ] && [ "$(jq -r .running "$state" 2>/dev/null)" = true ] && break
+    sleep 0.05
+  done
+  [ -n "$state" ]
+  monitor=$(jq -r .monitor_pid "$state")
+  kill -0 "$monitor"
+  kill -KILL "$(kleened_pid)"
+  wait "$client" || true
+  # kleened again, in the mount namespace the killed one left its step's rootfs mounted in
+  # (as on a host, where kleened runs in the host's namespace)
+  nsenter --mount="/proc/$monitor/ns/mnt" --net="/run/netns/$E2E_NS" \
+    "$KLEENED" -c "$E2E_DIR/config.yaml" </dev/null >>"$E2E_DIR/kleened.log" 2>&1 &
+  for _ in $(seq 1 200); do
+    curl -s --unix-socket "$SOCK" http://localhost/version >/dev/null 2>&1 && break
+    sleep 0.05
+  done
+  assert_alive
+  grep -q "its build was interrupted by a crash" "$E2E_DIR/kleened.log"
+  for _ in $(seq 1 100); do kill -0 "$monitor" 2>/dev/null || break; sleep 0.05; done
+  ! kill -0 "$monitor" 2>/dev/null
+  [ -z "$(ls -A "$(ROOT)/image/layers" | grep '^\.staging')" ]
+  [ -z "$(ls -A "$E2E_DIR/run/build" 2>/dev/null)" ]
+  ! grep -q " $(ROOT)/" "/proc/$(kleened_pid)/mountinfo"
+}

@@ -15,6 +15,7 @@
 
 #include "host/linux/fsutil.h"
 #include "lib/cleanup.h"
+#include "lib/log.h"
 #include "lib/xalloc.h"
 
 bool host_layer_id_is_valid(const char *id)
@@ -63,9 +64,24 @@ int host_storage_init(const char *root, kl_error *err)
     if (!d)
         return kl_error_errno(err, errno, "reading %s", p);
     struct dirent *de;
-    while ((de = readdir(d)))
-        if (!strncmp(de->d_name, ".staging-", 9) && fs_remove_at(fd, de->d_name, err) < 0)
-            return kl_error_prefix(err, "removing stale staging directory");
+    while ((de = readdir(d))) {
+        if (strncmp(de->d_name, ".staging-", 9) != 0)
+            continue;
+        kl_error e2 = KL_ERROR_INIT;
+        if (fs_remove_at(fd, de->d_name, &e2) == 0)
+            continue;
+        /* A build step's root filesystem a crash left mounted (its step container is
+         * stopped by then, builder_sweep): unmounted, then removed. A staging directory
+         * that still cannot go is left for the next start; it must not keep kleened down. */
+        _cleanup_free_ char *path = xasprintf("%s/%s", p, de->d_name);
+        kl_error e3 = KL_ERROR_INIT;
+        if (host_unmount_below(path, &e3) >= 0) {
+            e2 = (kl_error)KL_ERROR_INIT;
+            if (fs_remove_at(fd, de->d_name, &e2) == 0)
+                continue;
+        }
+        log_warn("removing stale staging directory %s: %s", path, e2.msg);
+    }
     return 0;
 }
 
