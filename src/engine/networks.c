@@ -1273,13 +1273,39 @@ int networks_init(kl_engine *e, kl_error *err)
             log_warn("network %s: custom interface %s does not exist", v[i].name, v[i].ifname);
     }
     nets_free(v, n);
-    /* Endpoints of containers that died while kleened was away lost their veth. */
+    /* Endpoints of containers that died while kleened was away lost their veth. Those of
+     * running containers must have theirs: a crash between the steps of a connect (the row,
+     * then the veth) or of a network removal (the veths, then the rows) left one without. */
     ep_rec *eps = NULL;
     size_t n_eps = 0;
-    if (r == 0 && eps_query(e, "epair IS NOT NULL", NULL, &eps, &n_eps, err) == 0) {
-        for (size_t i = 0; i < n_eps; i++)
-            if (containers_pid(e, eps[i].container_id) < 0)
-                unplug(e, &eps[i]);
+    if (r == 0 && eps_query(e, "1", NULL, &eps, &n_eps, err) == 0) {
+        for (size_t i = 0; i < n_eps; i++) {
+            int pid = containers_pid(e, eps[i].container_id);
+            if (pid < 0) {
+                if (eps[i].epair)
+                    unplug(e, &eps[i]);
+                continue;
+            }
+            char host_if[HOST_IFNAME_MAX + 1];
+            host_if_name(eps[i].id, host_if);
+            if (host_link_exists(-1, host_if) ||
+                !networks_container_is_wired(e, eps[i].container_id))
+                continue;
+            net_rec net = {0};
+            kl_error perr = KL_ERROR_INIT;
+            int nsfd = -1;
+            if (net_find(e, eps[i].network_id, &net, &perr) == 1 &&
+                (nsfd = host_netns_open_pid(pid, &perr)) >= 0 &&
+                plug(e, &net, &eps[i], nsfd, &perr) == 0)
+                log_notice("container %s: its veth on network %s, lost in a crash, is back",
+                           eps[i].container_id, net.name);
+            else if (perr.code)
+                log_warn("container %s: re-plugging endpoint %s: %s", eps[i].container_id,
+                         eps[i].id, perr.msg);
+            if (nsfd >= 0)
+                close(nsfd);
+            net_rec_clear(&net);
+        }
     }
     ep_recs_free(eps, n_eps);
     if (r == 0) {

@@ -232,3 +232,32 @@ expect_crashed_and_restart() {
   [ -z "$(ls -A "$E2E_DIR/run/build" 2>/dev/null)" ]
   ! grep -q " $(ROOT)/" "/proc/$(kleened_pid)/mountinfo"
 }
+
+@test "network remove interrupted with a running container on it: both are back, veth too" {
+  restart_kleened
+  api POST /networks/create '{"name":"nrun","type":"bridge","subnet":"10.93.0.0/24","interface":"kcrash2"}'
+  [ "$status_code" = 201 ]
+  api POST /containers/create '{"name":"runner","image":"bb:crash","cmd":["/bin/sleep","600"]}'
+  [ "$status_code" = 201 ]
+  cid=$(echo "$body" | jq -r .id)
+  api POST /networks/connect '{"container":"runner","network":"nrun"}'
+  [ "$status_code" = 204 ]
+  api POST /exec/create "{\"container_id\":\"$cid\",\"cmd\":[]}"
+  xid=$(echo "$body" | jq -r .id)
+  $PY "$WSCLIENT" "$SOCK" /exec/start "{\"exec_id\":\"$xid\",\"attach\":false,\"start_container\":true}"
+  ep=$(db "SELECT id FROM endpoints WHERE container_id = '$cid'")
+  in_ns ip link show "kv$ep"
+  restart_kleened network-remove-unlinked
+  api DELETE /networks/nrun || true  # kleened dies answering
+  [ "$status_code" = 000 ]
+  expect_crashed_and_restart network-remove-unlinked
+  api GET /networks/nrun/inspect
+  [ "$status_code" = 200 ]
+  in_ns ip link show kcrash2
+  in_ns ip link show "kv$ep" | grep -q "master kcrash2"
+  api POST "/containers/$cid/stop"
+  [ "$status_code" = 200 ]
+  api DELETE "/containers/$cid"
+  api DELETE /networks/nrun
+  [ "$status_code" = 200 ]
+}

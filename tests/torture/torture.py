@@ -317,6 +317,7 @@ def db_rows(d):
             "integrity": q("PRAGMA integrity_check"),
             "fk": q("PRAGMA foreign_key_check"),
             "containers": {r[0] for r in q("SELECT id FROM containers")},
+            "drivers": {r[0]: r[1] for r in q("SELECT id, network_driver FROM containers")},
             "volumes": {r[0] for r in q("SELECT name FROM volumes")},
             "layers": {r[0] for r in q("SELECT id FROM layers")},
             "networks": {r[0] for r in q("SELECT interface FROM networks")},
@@ -441,6 +442,10 @@ def check(d, violations):
         elif name.startswith("kt") and name not in rows["networks"]:
             violations.append(f"link {name}: no network")
     link_names = {l.get("ifname", "") for l in links}
+    for ep, (cid, _) in sorted(rows["endpoints"].items()):
+        if (cid in listed_running and rows["drivers"].get(cid) not in ("host", "disabled")
+                and f"kv{ep}" not in link_names):
+            violations.append(f"endpoint {ep} of running container {cid}: no veth kv{ep}")
     for ifname in sorted(rows["networks"]):
         if ifname not in link_names:
             violations.append(f"network interface {ifname}: no link")
