@@ -66,8 +66,17 @@ class UnixHTTP(http.client.HTTPConnection):
         self.sock = s
 
 
+LAST = {}  # the last answer of api() and ws(), for the report of a failed operation
+
+
 def api(sock, method, path, body=None, timeout=20):
     """(status, json-or-text); status 0 when kleened did not answer."""
+    r = api_(sock, method, path, body, timeout)
+    LAST["answer"] = f"{method} {path} -> {r[0]} {str(r[1])[:300]}"
+    return r
+
+
+def api_(sock, method, path, body, timeout):
     try:
         c = UnixHTTP(sock, timeout)
         headers = {}
@@ -102,9 +111,11 @@ def ws(sock, path, config, timeout=60):
             return w.close_code, w.close_reason
 
     try:
-        return asyncio.run(asyncio.wait_for(run(), timeout))
+        r = asyncio.run(asyncio.wait_for(run(), timeout))
     except Exception:  # connection refused, reset, timeout: kleened went away
-        return 0, None
+        r = (0, None)
+    LAST["answer"] = f"WS {path} -> {r[0]} {r[1]}"
+    return r
 
 
 # ---- the daemon ------------------------------------------------------------------------
@@ -175,6 +186,8 @@ class Ops:
     def count(self, name, ok):
         k = self.done.setdefault(name, [0, 0])
         k[0 if ok else 1] += 1
+        if not ok and sum(b for a, b in self.done.values()) <= 20:
+            print(f"  {name} failed: {LAST.get('answer')}", flush=True)
 
     def names(self, path, key):
         st, body = api(self.d.sock, "GET", path)
@@ -303,6 +316,8 @@ class Ops:
         names = [w[0] for w in self.WEIGHTS]
         name = self.rng.choices(names, [w[1] for w in self.WEIGHTS])[0]
         ok = getattr(self, name)()
+        if not ok and self.d.alive() and re.search(r"-> (0|1006) ", LAST.get("answer", "") + " "):
+            time.sleep(0.3)  # no answer: kleened may be dying (a crash point)
         if self.d.alive():  # a failure because kleened was killed is not counted
             self.count(name, ok)
 
