@@ -978,6 +978,7 @@ static int remove_locked(kl_engine *e, net_rec *n, kl_error *err)
     size_t n_eps = 0;
     if (eps_query(e, "network_id = ?1", n->id, &eps, &n_eps, err) < 0)
         return -1;
+    engine_space_for_removal(e); /* unplug writes too */
     for (size_t i = 0; i < n_eps; i++)
         unplug(e, &eps[i]);
     ep_recs_free(eps, n_eps);
@@ -988,7 +989,6 @@ static int remove_locked(kl_engine *e, net_rec *n, kl_error *err)
             log_warn("network %s: deleting %s: %s", n->name, n->ifname, lerr.msg);
     }
     engine_crash_point("network-remove-unlinked");
-    engine_space_for_removal(e);
     if (exec_with_id(e, "DELETE FROM endpoints WHERE network_id = ?1", n->id, err) < 0 ||
         exec_with_id(e, "DELETE FROM networks WHERE id = ?1", n->id, err) < 0) {
         kl_error lerr = KL_ERROR_INIT;
@@ -1243,6 +1243,7 @@ int networks_disconnect(kl_engine *e, const char *network, const char *container
             kl_error_set(err, ENOENT, "endpoint configuration not found");
             break;
         }
+        engine_space_for_removal(e);
         unplug(e, &eps[0]);
         if (exec_with_id(e, "DELETE FROM endpoints WHERE id = ?1", eps[0].id, err) < 0)
             break;

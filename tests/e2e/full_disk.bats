@@ -63,6 +63,8 @@ unowned_container_dirs() {
   [ "$status_code" = 201 ]
   api POST /networks/create '{"name":"n2","type":"loopback","subnet":"10.78.0.0/24"}'
   [ "$status_code" = 201 ]
+  api POST /networks/connect '{"container":"c2","network":"n2"}'
+  [ "$status_code" = 204 ]
   [ -s "$E2E_DIR/root/space.reserve" ]
   fill_disk
 
@@ -85,6 +87,10 @@ unowned_container_dirs() {
   fill_disk
 
   # Removals, each at 0 bytes free.
+  api POST /networks/n2/disconnect/c2
+  echo "$body"
+  [ "$status_code" = 204 ]
+  fill_disk
   api DELETE /containers/c1
   echo "$body"
   [ "$status_code" = 200 ]
@@ -155,4 +161,25 @@ unowned_container_dirs() {
   [ "$status_code" = 200 ]
   [ "$(echo "$body" | jq -c .)" = "[\"$stuck\"]" ]
   [ -z "$(ls -A "$E2E_DIR/root/container")" ]
+}
+
+@test "kleened starts on a full disk, and a removal then works" {
+  api POST /volumes/create '{"name":"filler"}'
+  [ "$status_code" = 201 ]
+  api POST /networks/create '{"name":"nfull","type":"loopback","subnet":"10.80.0.0/24"}'
+  [ "$status_code" = 201 ]
+  fill_disk
+  pid=$(kleened_pid)
+  kill -TERM "$pid"
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  fill_disk
+  respawn_kleened
+  assert_alive
+  fill_disk
+  api DELETE /networks/nfull
+  echo "$body"
+  [ "$status_code" = 200 ]
+  api DELETE /volumes/filler
+  [ "$status_code" = 200 ]
+  [ "$(sqlite3 "$E2E_DIR/root/metadata.sqlite" 'PRAGMA integrity_check')" = ok ]
 }
