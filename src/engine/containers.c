@@ -1450,6 +1450,26 @@ void containers_sweep(kl_engine *e)
             log_warn("sweeping containers: %s", err.msg);
     }
 
+    /* Root filesystems left mounted by a start that a crash interrupted (mounted, monitor
+     * not yet running): nothing uses them. */
+    _cleanup_strv_ char **all = NULL;
+    kl_error qerr = KL_ERROR_INIT;
+    if (query_ids(e, "SELECT id FROM containers", NULL, 0, &all, &qerr) < 0)
+        log_warn("sweeping containers: %s", qerr.msg);
+    for (size_t i = 0; all && all[i]; i++) {
+        _cleanup_free_ char *dir = containers_dir(e, all[i]);
+        _cleanup_free_ char *rootfs = xasprintf("%s/rootfs", dir);
+        struct stat sd, sr;
+        if (stat(dir, &sd) < 0 || stat(rootfs, &sr) < 0 || sd.st_dev == sr.st_dev ||
+            containers_is_running(e, all[i]))
+            continue;
+        kl_error err = KL_ERROR_INIT;
+        log_notice("container %s: unmounting its root filesystem, left by an interrupted start",
+                   all[i]);
+        if (host_rootfs_unmount(rootfs, &err) < 0)
+            log_warn("container %s: %s", all[i], err.msg);
+    }
+
     /* Run directories (monitor sockets, state, logs) of containers that are gone. */
     _cleanup_free_ char *probe = containers_run_dir(e, "x");
     probe[strlen(probe) - 2] = '\0';

@@ -357,6 +357,9 @@ static int start_container(kl_engine *e, const container_record *c, const exec_r
             0)
             break;
         mounted = true;
+        /* A crash from here until the monitor runs leaves the rootfs mounted:
+         * containers_sweep unmounts it at the next start. */
+        engine_crash_point("container-start-mounted");
         /* Docker's habit: a working directory the image lacks is made (as root) at start. The
          * path is resolved inside the container's root, never on the host. */
         const char *cwd = exec_cwd(c, jx_str(row->doc, "workdir", ""));

@@ -261,3 +261,47 @@ expect_crashed_and_restart() {
   api DELETE /networks/nrun
   [ "$status_code" = 200 ]
 }
+
+@test "a start killed after mounting the root filesystem: the next start unmounts it" {
+  restart_kleened
+  api POST /containers/create '{"name":"halfstart","image":"bb:crash","cmd":["/bin/sleep","600"]}'
+  [ "$status_code" = 201 ]
+  cid=$(echo "$body" | jq -r .id)
+  api POST /exec/create "{\"container_id\":\"$cid\",\"cmd\":[]}"
+  xid=$(echo "$body" | jq -r .id)
+  # Both kleeneds in one mount namespace that outlives them (as on a host, where kleened
+  # runs in the host's): a mount the first one leaves is the second one's to clean.
+  pid=$(kleened_pid)
+  kill -TERM "$pid"
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  unshare -m --propagation private sleep 600 &
+  holder=$!
+  sleep 0.2
+  in_holder() {
+    KLEENED_CRASH_POINT=${1:-} nsenter --mount="/proc/$holder/ns/mnt" --net="/run/netns/$E2E_NS" \
+      "$KLEENED" -c "$E2E_DIR/config.yaml" </dev/null >>"$E2E_DIR/kleened.log" 2>&1 &
+    for _ in $(seq 1 200); do
+      curl -s --unix-socket "$SOCK" http://localhost/version >/dev/null 2>&1 && return 0
+      sleep 0.05
+    done
+    return 1
+  }
+  in_holder container-start-mounted
+  $PY "$WSCLIENT" "$SOCK" /exec/start "{\"exec_id\":\"$xid\",\"attach\":false,\"start_container\":true}" || true
+  for _ in $(seq 1 100); do kleened_pid >/dev/null || break; sleep 0.05; done
+  grep -q "crash point container-start-mounted reached" "$E2E_DIR/kleened.log"
+  grep -q " $(ROOT)/container/$cid/rootfs " "/proc/$holder/mountinfo"
+  in_holder
+  assert_alive
+  ! grep -q " $(ROOT)/container/$cid/rootfs " "/proc/$holder/mountinfo"
+  api GET "/containers/$cid/inspect"
+  [ "$(echo "$body" | jq -r .container.running)" = false ]
+  api DELETE "/containers/$cid"
+  [ "$status_code" = 200 ]
+  # back to a kleened of its own namespace, as the other tests expect
+  pid=$(kleened_pid)
+  kill -TERM "$pid"
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  kill "$holder"
+  respawn_kleened
+}
