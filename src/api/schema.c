@@ -71,6 +71,7 @@ static const char *const protocol_enum[] = {"tcp", "udp", NULL};
 static const char *const image_create_method_enum[] = {"fetch", "fetch-auto", "zfs-copy",
                                                        "zfs-clone", NULL};
 static const char *const network_type_enum[] = {"bridge", "loopback", "custom", NULL};
+static const char *const init_mode_enum[] = {"auto", "systemd", "plain", "none", NULL};
 
 /* §5.1 */
 static const kl_schema_field container_config_fields[] = {
@@ -104,6 +105,9 @@ static const kl_schema_field container_config_fields[] = {
     {.name = "auto_remove", .value = T_BOOL(.is_nullable = true)},
     {.name = "stop_timeout", .value = T_INTEGER(.is_nullable = true)},
     {.name = "workdir", .value = T_STRING(.is_nullable = true)},
+    /* ours (docs/thin-vm.md): who is pid 1, and the stop command; null = the default */
+    {.name = "init", .value = T_STRING(.is_nullable = true, .enum_values = init_mode_enum)},
+    {.name = "stop_cmd", .value = T_STRING(.is_nullable = true)},
 };
 SCHEMA(schema_container_config, "ContainerConfig", container_config_fields, false);
 

@@ -192,6 +192,15 @@ int container_exit_code(const char *message)
          "IPv6 address used for the container. If omitted, an unused ip is allocated from the "    \
          "IPv6 subnet of `--network`.",                                                            \
          NULL},                                                                                    \
+        {"init", 0, "TEXT",                                                                        \
+         "Who is the container's pid 1: `auto` (the command, when it is an init such as "          \
+         "/sbin/init or systemd), `systemd`, `plain` (another init), or `none` (Kleene's "         \
+         "reaper). [default: auto]",                                                               \
+         NULL},                                                                                    \
+        {"stop-cmd", 0, "TEXT",                                                                    \
+         "Command run inside the container (`/bin/sh -c`) before the stop signal when it is "      \
+         "stopped, like the jail parameter `exec.stop`.",                                          \
+         NULL},                                                                                    \
     {                                                                                              \
         "publish", 'p', "TEXT",                                                                    \
             "Publish a container's port(s) to the host, using the syntax "                         \
@@ -564,6 +573,10 @@ static json_t *create_config(cli_ctx *ctx, const cli_args *a, int *rc)
     if (validate_enum(ctx, restart, policies, KL_ARRAY_SIZE(policies),
                       "ContainerConfigRestartPolicy") < 0)
         return NULL;
+    static const char *const inits[] = {"auto", "systemd", "plain", "none"};
+    const char *init = cli_value(a, "init");
+    if (init && validate_enum(ctx, init, inits, KL_ARRAY_SIZE(inits), "ContainerConfigInit") < 0)
+        return NULL;
 
     json_t *mounts = json_array();
     char *const *mv = cli_values(a, "mount");
@@ -607,6 +620,12 @@ static json_t *create_config(cli_ctx *ctx, const cli_args *a, int *rc)
                   a->pos[0], "jail_param", jx_from_strv(cli_values(a, "jailparam")), "mounts",
                   mounts, "name", name, "network_driver", driver, "persist", cli_flag(a, "persist"),
                   "public_ports", ports, "restart_policy", restart, "user", user);
+    /* Ours, sent only when given (the original kleened never sees them). */
+    const char *stop_cmd = cli_value(a, "stop-cmd");
+    if (config && init)
+        json_object_set_new(config, "init", json_string(init));
+    if (config && stop_cmd && json_object_set_new(config, "stop_cmd", json_string(stop_cmd)) < 0)
+        json_decref(steal_pointer(&config));
     if (!config) {
         cli_error(ctx, "Error! Could not validate container configuration: not valid UTF-8");
         return NULL;
@@ -1339,8 +1358,10 @@ static const cli_command cli_container_stop = {
     .name = "stop",
     .args_usage = "CONTAINERS...",
     .short_help = "Stop one or more running containers",
-    .help = "Stop one or more running containers: SIGTERM to every process, SIGKILL after the "
-            "grace period (-t, else the container's --stop-timeout, else 10 seconds).",
+    .help = "Stop one or more running containers: the stop command (--stop-cmd, -J exec.stop) "
+            "if there is one, then SIGTERM to every process (to an init as pid 1 alone: its own "
+            "shutdown signal), SIGKILL after the grace period (-t, else the container's "
+            "--stop-timeout, else 10 seconds).",
     .options = stop_options,
     .min_args = 1,
     .max_args = -1,

@@ -70,6 +70,8 @@ void container_record_clear(container_record *r)
     free(r->image_user);
     free(r->workdir);
     free(r->image_workdir);
+    free(r->init);
+    free(r->stop_cmd);
     *r = (container_record){0};
 }
 
@@ -151,6 +153,9 @@ static void record_from_row(sqlite3_stmt *st, container_record *r)
     r->memory_bytes = jx_int(doc, "memory", 0);
     r->pids_max = jx_int(doc, "pids_limit", 0);
     r->cpu_millis = jx_int(doc, "cpu_millis", 0);
+    r->init = xstrdup(jx_str(doc, "init", "auto"));
+    const char *sc = jx_str(doc, "stop_cmd", NULL);
+    r->stop_cmd = sc ? xstrdup(sc) : NULL;
     r->image_cmd = doc_strv(doc, "image_cmd");
     r->image_entrypoint = doc_strv(doc, "image_entrypoint");
     r->image_env = doc_strv(doc, "image_env");
@@ -335,6 +340,8 @@ static json_t *container_static_json(const container_record *r)
                         json_string(r->workdir && r->workdir[0] ? r->workdir
                                     : r->image_workdir          ? r->image_workdir
                                                                 : "/"));
+    json_object_set_new(o, "init", json_string(r->init ? r->init : "auto"));
+    json_object_set_new(o, "stop_cmd", r->stop_cmd ? json_string(r->stop_cmd) : json_null());
     return o;
 }
 
@@ -854,6 +861,9 @@ static json_t *record_doc(const container_record *r)
     json_object_set_new(d, "memory", json_integer(r->memory_bytes));
     json_object_set_new(d, "cpu_millis", json_integer(r->cpu_millis));
     json_object_set_new(d, "pids_limit", json_integer(r->pids_max));
+    json_object_set_new(d, "init", json_string(r->init ? r->init : "auto"));
+    if (r->stop_cmd)
+        json_object_set_new(d, "stop_cmd", json_string(r->stop_cmd));
     json_object_set_new(d, "image_cmd", jx_from_strv(r->image_cmd));
     json_object_set_new(d, "image_entrypoint", jx_from_strv(r->image_entrypoint));
     json_object_set_new(d, "image_env", jx_from_strv(r->image_env));
@@ -1033,6 +1043,10 @@ static char *create_locked(kl_engine *e, const char *asked_name, const images_st
         .stop_timeout = settings->stop_timeout,
         .workdir = xstrdup(settings->workdir ? settings->workdir : ""),
         .image_workdir = xstrdup(jx_str(image, "image_workdir", "/")),
+        .init = xstrdup(jx_str(config, "init", "auto")),
+        .stop_cmd = jx_str(config, "stop_cmd", NULL) && *jx_str(config, "stop_cmd", NULL)
+                        ? xstrdup(jx_str(config, "stop_cmd", NULL))
+                        : NULL,
     };
     memcpy(r.id, id, sizeof(r.id));
     _cleanup_json_ json_t *doc = record_doc(&r);
@@ -1193,6 +1207,16 @@ static int update_locked(kl_engine *e, const char *id, const json_t *config, kl_
         update_strv(config, "cmd", &r.cmd, &changed);
         update_strv(config, "jail_param", &r.jail_param, &changed);
         update_str(config, "restart_policy", &r.restart_policy, &changed);
+        update_str(config, "init", &r.init, &changed);
+        json_t *sc = json_object_get(config, "stop_cmd");
+        if (json_is_string(sc)) {
+            const char *v = json_string_value(sc);
+            if (!r.stop_cmd || strcmp(r.stop_cmd, v) != 0) {
+                free(r.stop_cmd);
+                r.stop_cmd = *v ? xstrdup(v) : NULL;
+                changed = true;
+            }
+        }
         json_t *p = json_object_get(config, "persist");
         if (json_is_boolean(p) && json_boolean_value(p) != r.persist) {
             r.persist = json_boolean_value(p);

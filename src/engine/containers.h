@@ -52,6 +52,9 @@ typedef struct container_record {
     bool auto_remove;       /* removed by kleened once it has run and ended */
     long long stop_timeout; /* seconds of grace at a stop; -1 = the default */
     char *workdir;          /* "" → the image's */
+    /* Ours (docs/thin-vm.md): "auto", "systemd", "plain", "none"; the stop command or NULL. */
+    char *init;
+    char *stop_cmd;
     /* The image's defaults, resolved at create time, for the start side. */
     char **image_cmd;
     char **image_entrypoint; /* run before the cmd when the container starts (Docker) */

@@ -407,6 +407,12 @@ static int start_container(kl_engine *e, const container_record *c, const exec_r
             .caller_unmounts = attach, /* exec_release_rootfs, after the reply */
         };
         host_jailparams_apply(&jp, &spec.container);
+        /* The init mode (auto is resolved by the monitor, which looks at the command inside
+         * the root) and the stop command: the container's own, else exec.stop. */
+        kl_error bad_init = KL_ERROR_INIT;
+        if (host_init_mode_parse(c->init ? c->init : "auto", &spec.container.init, &bad_init) < 0)
+            spec.container.init = HOST_INIT_AUTO;
+        spec.stop_cmd = c->stop_cmd ? c->stop_cmd : jp.exec_stop;
         /* A container on networks gets its interfaces before its first process runs: the
          * namespace is made and wired here, and the runtime joins it. */
         if (spec.container.netns == HOST_NETNS_NEW && networks_container_is_wired(e, c->id)) {

@@ -31,6 +31,13 @@ typedef struct host_monitor_spec {
      * unmounts off its reply's critical path, under its own lock, so that a quick restart or
      * removal cannot race with it). If the stream is gone by then, the monitor unmounts. */
     bool caller_unmounts;
+    /* Stopping (host_monitor_stop): the stop command, run as `/bin/sh -c stop_cmd` inside the
+     * container (its output goes to the log) before the stop signal, which is sent when it has
+     * ended; the grace period covers both. NULL or "": none. stop_signal 0: the default (an
+     * init's own shutdown signal, host_init_stop_signal; else SIGTERM). An init gets the signal
+     * alone (it stops the rest itself); otherwise every process of the container gets it. */
+    const char *stop_cmd;
+    int stop_signal;
 } host_monitor_spec;
 
 typedef struct host_monitor_info {
@@ -93,8 +100,8 @@ int host_monitor_fd(const host_monitor *m);
 
 /* Signal one exec process (host signal number). */
 int host_monitor_kill(host_monitor *m, const char *exec_id, int sig, kl_error *err);
-/* Stop the whole container: SIGTERM to every process, grace_ms, then SIGKILL. Returns when it
- * has ended, with the main process's exit code. */
+/* Stop the whole container: the stop command and the stop signal (spec above), grace_ms, then
+ * SIGKILL. Returns when it has ended, with the main process's exit code. */
 int host_monitor_stop(host_monitor *m, int grace_ms, int *exit_code, kl_error *err);
 
 /* The container log (the main process's output) as log records (lib/logrec.h), the content

@@ -47,6 +47,29 @@ typedef struct host_limits {
                                limit, never raised above it */
 } host_limits;
 
+/* Who is pid 1 of the container. NONE: our reaper, with the command as its child (the default:
+ * jail semantics, the container ends when its last process has). Otherwise the command itself
+ * is pid 1 (a thin virtual machine, docs/thin-vm.md): the container ends when it does, and it
+ * gets what an init expects: a console (/dev/console, the main process's pty), tmpfs on /run,
+ * /run/lock and /tmp, its own cgroups mounted writable at /sys/fs/cgroup (nothing of the
+ * host's), container=kleene in its environment and a stable /etc/machine-id. */
+typedef enum host_init_mode {
+    HOST_INIT_NONE = 0,
+    HOST_INIT_AUTO,    /* resolve with host_init_resolve: an init path → PLAIN or SYSTEMD */
+    HOST_INIT_PLAIN,   /* busybox init, sysvinit, OpenRC ...: stopped with SIGTERM */
+    HOST_INIT_SYSTEMD, /* stopped with SIGRTMIN+3 (its "halt") */
+} host_init_mode;
+
+/* "auto", "systemd", "plain", "none" → *out; -1 (EINVAL, message) for anything else. */
+int host_init_mode_parse(const char *name, host_init_mode *out, kl_error *err);
+const char *host_init_mode_name(host_init_mode m);
+/* AUTO → SYSTEMD when argv[0] is an init path (/sbin/init, /usr/sbin/init, /lib/systemd/systemd,
+ * /usr/lib/systemd/systemd) that resolves, inside rootfs, to systemd's binary; → PLAIN when it
+ * is an init path that is something else (busybox, sysvinit); → NONE otherwise. Other modes
+ * are returned as they are. Never fails: what cannot be resolved is not an init. */
+host_init_mode host_init_resolve(const char *rootfs, char *const *argv, host_init_mode asked);
+/* The signal that asks the init of this mode to shut down (host signal number). */
+int host_init_stop_signal(host_init_mode m);
 typedef struct host_container_spec {
     const char *id;       /* container id (12 hex); names the cgroup. Required */
     const char *rootfs;   /* prepared root directory (e.g. an overlay mount). Required */
@@ -70,7 +93,13 @@ typedef struct host_container_spec {
     bool tty; /* allocate a pty inside the container; out->pty_fd is its master */
     unsigned short tty_rows, tty_cols;
     int stdin_fd, stdout_fd, stderr_fd; /* without tty; -1 → /dev/null */
+    host_init_mode init; /* AUTO must be resolved (host_init_resolve) before the start */
 } host_container_spec;
+
+/* Whether a container of this spec gets a console (an init, with mount.devfs): its main
+ * process then runs on a pty even without spec->tty, whose master is host_process.pty_fd; the
+ * pty is also the container's /dev/console. */
+bool host_container_has_console(const host_container_spec *spec);
 
 /* An exec process gets the container's capability bounding set and seccomp state (read from
  * its reaper), so they need not be repeated here. */
@@ -145,11 +174,15 @@ char **host_env_merge(char *const *base, char *const *over);
  *                         the user, PATH) + the given env; false: only the given env + PATH,
  *                         HOME, HOSTNAME defaults. The daemon's own environment never leaks in.
  *   exec.jail_user=X      run the command as X (overrides the container's user)
+ *   exec.stop=CMD         the container's stop command (`/bin/sh -c CMD` inside the container
+ *                         before the stop signal); kept in exec_stop, not applied to the spec
+ *                         (the monitor runs it: host_monitor_spec.stop_cmd)
  * Anything else is an error naming the parameter. String values may be wrapped in one pair
  * of double quotes. Later parameters override earlier ones. */
 typedef struct host_jailparams {
     char *hostname;        /* NULL = unset */
     char *jail_user;       /* NULL = unset */
+    char *exec_stop;       /* NULL = unset: exec.stop=CMD, the stop command (sh -c CMD) */
     int mount_devfs;       /* -1 unset, 0, 1 */
     int allow_raw_sockets; /* -1 unset, 0, 1 */
     int allow_sysvipc;     /* -1 unset, 0, 1 */

@@ -41,15 +41,27 @@ int seccomp_default_set_copy(const void *insns, size_t len, kl_error *err);
 int seccomp_load_default(kl_error *err);
 
 /* cgroups.c --------------------------------------------------------------------------------- */
-#define CGROUPS_MAX 4
+#define CGROUPS_MAX 16
 typedef struct cgroup_set {
-    char *dirs[CGROUPS_MAX]; /* created directories, NULL-padded */
+    char *dirs[CGROUPS_MAX];   /* created directories, NULL-padded */
+    char *mounts[CGROUPS_MAX]; /* with `every`: the host mount point of each one's hierarchy */
     int procs_fds[CGROUPS_MAX];
 } cgroup_set;
 
 /* Create <controller mount>/<own path>/kleene/<id> for memory and pids (and cpu when limited),
- * write the limits, and open each cgroup.procs for writing. */
-int cgroups_create(const char *id, const host_limits *lim, cgroup_set *out, kl_error *err);
+ * write the limits, and open each cgroup.procs for writing.
+ * With `every` (a container whose pid 1 is an init, which manages cgroups of its own): in
+ * every mounted hierarchy the daemon is in (each v1 one, name=systemd, the unified one), and
+ * the container joins <id>/payload, so that the limits, on <id>, stay out of its reach once
+ * its cgroup namespace is rooted at payload. */
+int cgroups_create(const char *id, const host_limits *lim, bool every, cgroup_set *out,
+                   kl_error *err);
+/* The filesystem type ("cgroup" or "cgroup2") and the options naming the hierarchy mounted on
+ * `mount_point` ("memory", "cpu,cpuacct", "none,name=systemd"; "" for cgroup2), from
+ * /proc/self/mountinfo: what mounts the same hierarchy again (in a container's cgroup
+ * namespace: rooted at its cgroup). -1 (ENOENT) if nothing is mounted there. */
+int cgroups_mount_options(const char *mount_point, char fstype[16], char *opts, size_t opts_size,
+                          kl_error *err);
 /* Join the calling process to every cgroup of the set (writes "0" to the procs fds). */
 int cgroups_enter(const cgroup_set *cg, kl_error *err);
 /* Open the cgroup.procs files of the kleene cgroups of process `pid` (for exec). */

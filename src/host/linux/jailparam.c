@@ -96,6 +96,7 @@ int host_jailparams_parse(char *const *params, host_jailparams *out, kl_error *e
             if (r > 0 && !valid_hostname(out->hostname))
                 r = kl_error_set(err, EINVAL, "jail parameter 'host.hostname': invalid hostname");
         } else if ((r = parse_string(p, "exec.jail_user", &out->jail_user, err)) != 0) {
+        } else if ((r = parse_string(p, "exec.stop", &out->exec_stop, err)) != 0) {
         } else if ((r = parse_bool(p, "mount.devfs", &out->mount_devfs, err)) != 0) {
         } else if ((r = parse_bool(p, "allow.raw_sockets", &out->allow_raw_sockets, err)) != 0) {
         } else if ((r = parse_bool(p, "allow.sysvipc", &out->allow_sysvipc, err)) != 0) {
@@ -118,7 +119,8 @@ void host_jailparams_free(host_jailparams *p)
 {
     free(p->hostname);
     free(p->jail_user);
-    p->hostname = p->jail_user = NULL;
+    free(p->exec_stop);
+    p->hostname = p->jail_user = p->exec_stop = NULL;
 }
 
 void host_jailparams_apply(const host_jailparams *p, host_container_spec *spec)

@@ -22,12 +22,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +41,10 @@
 #include "lib/jsonx.h"
 #include "lib/logrec.h"
 #include "lib/xalloc.h"
+
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
+#endif
 
 #define DEFAULT_LOG_MAX (1u << 20)
 #define PENDING_MAX (1u << 20)    /* output kept for the first attach */
@@ -53,6 +59,7 @@ typedef struct mon_exec {
     int err_fd; /* stderr pipe (none with a tty: the pty has both), -1 at EOF */
     int in_fd;  /* dup of the pty master or the stdin pipe, -1 when closed */
     bool tty, is_main, is_running, attached_once, end_deferred, close_input_after;
+    bool to_log; /* its output goes to the log too (the stop command) */
     int exit_code;  /* -1 while running */
     kl_buf pending; /* output frames ('O'/'e') before the first attach, ≤ PENDING_MAX bytes */
     kl_buf input;   /* client input not yet written */
@@ -87,6 +94,9 @@ static struct {
     size_t log_size, log_max;
     bool is_stopping;
     long long kill_at_ms; /* SIGKILL deadline of a STOP, 0 = none */
+    host_init_mode init;  /* resolved: who is the container's pid 1 */
+    int console_hold;     /* our own fd on the console pty's slave, -1 if none */
+    mon_exec *stop_exec;  /* the stop command while it runs */
     unsigned char io[IO_CHUNK];
 } M;
 
@@ -299,7 +309,7 @@ static void exec_output(mon_exec *e, int stream, const void *data, size_t len)
         kl_buf_append(&e->pending, h, MON_HDR);
         kl_buf_append(&e->pending, data, n);
     }
-    if (!e->is_main)
+    if (!e->is_main && !e->to_log)
         return;
     char now[32];
     kl_time_now_iso(now);
@@ -412,6 +422,8 @@ static bool container_is_ending(const mon_exec *gone)
     for (size_t i = 0; i < M.n_execs; i++)
         if (M.execs[i] != gone && !M.execs[i]->is_main && M.execs[i]->is_running)
             return false;
+    if (M.init != HOST_INIT_NONE)
+        return false; /* pid 1 is the init: the container lives as long as it does */
     char p[64], buf[64];
     snprintf(p, sizeof(p), "/proc/%d/task/%d/children", M.ctr.pid, M.ctr.pid);
     _cleanup_close_ int fd = open(p, O_RDONLY | O_CLOEXEC);
@@ -421,8 +433,14 @@ static bool container_is_ending(const mon_exec *gone)
     return n == 0;
 }
 
+static void stop_signal_send(void);
+
 static void exec_reaped(mon_exec *e, int code)
 {
+    if (e == M.stop_exec) {
+        M.stop_exec = NULL;
+        stop_signal_send();
+    }
     e->exit_code = code;
     e->is_running = false;
     if (e->pidfd >= 0)
@@ -526,20 +544,11 @@ static void exec_push(mon_exec *e)
     M.execs[M.n_execs++] = e;
 }
 
-static mon_exec *exec_start(json_t *req, kl_error *err)
+/* Start a process in the container (also while it is stopping: the stop command). */
+static mon_exec *exec_spawn(const char *id, char *const *argv, char *const *env, const char *user,
+                            const char *cwd, bool tty, unsigned short rows, unsigned short cols,
+                            kl_error *err)
 {
-    const char *id = jx_str(req, "exec_id", NULL);
-    if (!id || !*id || strlen(id) > 200)
-        return kl_error_set(err, EINVAL, "exec: exec_id missing"), NULL;
-    if (exec_find(id))
-        return kl_error_set(err, EEXIST, "executable already started"), NULL;
-    if (!M.is_running || M.is_stopping)
-        return kl_error_set(err, ESRCH, "container is not running"), NULL;
-    _cleanup_strv_ char **argv = jx_strv(json_object_get(req, "argv"));
-    _cleanup_strv_ char **env = jx_strv(json_object_get(req, "env"));
-    if (!argv[0])
-        return kl_error_set(err, EINVAL, "exec: argv is empty"), NULL;
-    bool tty = jx_bool(req, "tty", false);
     mon_exec *e = exec_new(id, tty, false);
     int child[3], ours[3];
     if (io_prepare(tty, child, ours, err) < 0) {
@@ -550,12 +559,12 @@ static mon_exec *exec_start(json_t *req, kl_error *err)
     host_exec_spec xs = {.container_pid = M.ctr.pid,
                          .argv = argv,
                          .env = env,
-                         .user = jx_str(req, "user", NULL),
-                         .cwd = jx_str(req, "cwd", NULL),
+                         .user = user,
+                         .cwd = cwd,
                          .login_env = M.spec->container.login_env,
                          .tty = tty,
-                         .tty_rows = (unsigned short)jx_int(req, "rows", 24),
-                         .tty_cols = (unsigned short)jx_int(req, "cols", 80),
+                         .tty_rows = rows,
+                         .tty_cols = cols,
                          .stdin_fd = child[0],
                          .stdout_fd = child[1],
                          .stderr_fd = child[2]};
@@ -576,6 +585,24 @@ static mon_exec *exec_start(json_t *req, kl_error *err)
     return e;
 }
 
+static mon_exec *exec_start(json_t *req, kl_error *err)
+{
+    const char *id = jx_str(req, "exec_id", NULL);
+    if (!id || !*id || strlen(id) > 200)
+        return kl_error_set(err, EINVAL, "exec: exec_id missing"), NULL;
+    if (exec_find(id))
+        return kl_error_set(err, EEXIST, "executable already started"), NULL;
+    if (!M.is_running || M.is_stopping)
+        return kl_error_set(err, ESRCH, "container is not running"), NULL;
+    _cleanup_strv_ char **argv = jx_strv(json_object_get(req, "argv"));
+    _cleanup_strv_ char **env = jx_strv(json_object_get(req, "env"));
+    if (!argv[0])
+        return kl_error_set(err, EINVAL, "exec: argv is empty"), NULL;
+    return exec_spawn(id, argv, env, jx_str(req, "user", NULL), jx_str(req, "cwd", NULL),
+                      jx_bool(req, "tty", false), (unsigned short)jx_int(req, "rows", 24),
+                      (unsigned short)jx_int(req, "cols", 80), err);
+}
+
 static int exec_signal(mon_exec *e, int sig, kl_error *err)
 {
     if (!e->is_running)
@@ -592,6 +619,42 @@ static int exec_signal(mon_exec *e, int sig, kl_error *err)
 /* ---- requests ---------------------------------------------------------------------------------
  */
 
+/* The stop signal: an init alone gets it (it stops its services itself: systemd's halt,
+ * busybox init's shutdown actions); otherwise every process of the container. */
+static void stop_signal_send(void)
+{
+    if (!M.is_running)
+        return;
+    kl_error err = KL_ERROR_INIT;
+    int sig = M.spec->stop_signal > 0 ? M.spec->stop_signal : host_init_stop_signal(M.init);
+    if (M.init != HOST_INIT_NONE)
+        syscall(SYS_pidfd_send_signal, M.ctr_pidfd, sig, NULL, 0);
+    else
+        host_container_signal_all(&M.ctr, sig, &err);
+}
+
+/* The stop command (exec.stop), in the container, its output to the log. Returns whether it
+ * runs; the stop signal follows when it has ended (exec_reaped), SIGKILL at the deadline. */
+static bool stop_cmd_start(void)
+{
+    const char *cmd = M.spec->stop_cmd;
+    if (!cmd || !*cmd || exec_find("exec.stop"))
+        return false;
+    char *const argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
+    kl_error err = KL_ERROR_INIT;
+    mon_exec *e = exec_spawn("exec.stop", argv, M.spec->container.env, M.spec->container.user,
+                             NULL, false, 0, 0, &err);
+    if (!e) {
+        _cleanup_free_ char *msg = xasprintf("kleene: the stop command failed: %s\n", err.msg);
+        log_append(msg, strlen(msg));
+        return false;
+    }
+    e->to_log = true;
+    e->attached_once = true; /* nobody attaches: keep nothing for it */
+    M.stop_exec = e;
+    return true;
+}
+
 static void stop_begin(long long grace_ms)
 {
     if (M.is_stopping || !M.is_running)
@@ -602,8 +665,9 @@ static void stop_begin(long long grace_ms)
         host_container_signal_all(&M.ctr, SIGKILL, &err);
         return;
     }
-    host_container_signal_all(&M.ctr, SIGTERM, &err);
     M.kill_at_ms = now_ms() + grace_ms;
+    if (!stop_cmd_start())
+        stop_signal_send();
 }
 
 static void send_log(mon_client *c)
@@ -790,6 +854,8 @@ static __attribute__((noreturn)) void finish(int code)
             exec_drain(e);
         }
     }
+    if (M.console_hold >= 0)
+        close(M.console_hold);
     if (M.log_fd >= 0)
         close(M.log_fd);
     write_state();
@@ -1009,7 +1075,7 @@ static int listen_socket(kl_error *err)
 static int monitor_setup(const host_monitor_spec *spec, kl_error *err)
 {
     M.spec = spec;
-    M.run_fd = M.listen_fd = M.ctr_pidfd = M.ctr_mntns_fd = M.log_fd = -1;
+    M.run_fd = M.listen_fd = M.ctr_pidfd = M.ctr_mntns_fd = M.log_fd = M.console_hold = -1;
     M.exit_code = -1;
     M.log_max = spec->log_max_bytes ? spec->log_max_bytes : DEFAULT_LOG_MAX;
     if (mkdir_p(spec->run_dir, err) < 0)
@@ -1028,12 +1094,14 @@ static int monitor_setup(const host_monitor_spec *spec, kl_error *err)
     if (fstat(M.log_fd, &st) == 0)
         M.log_size = (size_t)st.st_size;
 
+    host_container_spec cs = spec->container;
+    cs.init = M.init = host_init_resolve(cs.rootfs, cs.argv, cs.init);
+    bool console = host_container_has_console(&cs);
     mon_exec *e = exec_new(spec->exec_id && *spec->exec_id ? spec->exec_id : "main",
-                           spec->container.tty, true);
+                           cs.tty || console, true);
     int child[3], ours[3];
     if (io_prepare(e->tty, child, ours, err) < 0)
         return -1;
-    host_container_spec cs = spec->container;
     cs.stdin_fd = child[0];
     cs.stdout_fd = child[1];
     cs.stderr_fd = child[2];
@@ -1051,6 +1119,10 @@ static int monitor_setup(const host_monitor_spec *spec, kl_error *err)
     M.ctr_mntns_fd = open(ns, O_RDONLY | O_CLOEXEC);
     e->proc.pid = M.ctr.pid;
     e->proc.pty_fd = steal_fd(&M.ctr.pty_fd);
+    /* An init opens and closes its console as it likes (systemd's stdio is /dev/null): our
+     * own open slave keeps the pty, and so the log, from hanging up in between. */
+    if (console && e->proc.pty_fd >= 0)
+        M.console_hold = ioctl(e->proc.pty_fd, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
     io_finish(e, child, ours);
     e->is_running = true;
     exec_push(e);

@@ -88,6 +88,9 @@ void monitor_spec_encode(const host_monitor_spec *spec, const void *filter, size
     put_u32(out, c->tty);
     put_u32(out, c->tty_rows);
     put_u32(out, c->tty_cols);
+    put_u32(out, (uint32_t)c->init);
+    put_str(out, spec->stop_cmd);
+    put_u32(out, (uint32_t)spec->stop_signal);
 
     put_u32(out, (uint32_t)filter_len);
     if (filter_len)
@@ -251,6 +254,15 @@ int monitor_spec_decode(const unsigned char *data, size_t len, monitor_spec_deco
     c->tty_rows = (unsigned short)rows;
     c->tty_cols = (unsigned short)cols;
     c->stdin_fd = c->stdout_fd = c->stderr_fd = -1;
+    uint32_t init = get_u32(&r);
+    if (init > HOST_INIT_SYSTEMD)
+        r.is_bad = true;
+    c->init = (host_init_mode)init;
+    s->stop_cmd = get_str(&r);
+    uint32_t stop_signal = get_u32(&r);
+    if (stop_signal > 64)
+        r.is_bad = true;
+    s->stop_signal = (int)stop_signal;
 
     out->filter_len = get_u32(&r);
     out->filter = out->filter_len ? take(&r, out->filter_len) : NULL;

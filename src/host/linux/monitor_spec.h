@@ -19,7 +19,7 @@
 #include "lib/buf.h"
 #include "lib/error.h"
 
-#define MON_SPEC_VERSION 1u
+#define MON_SPEC_VERSION 2u
 #define MON_SPEC_MAX (64u << 20) /* argv and env can be large; far above anything real */
 
 /* Append the record of spec and filter (filter_len bytes of BPF instructions, may be 0). */

@@ -408,6 +408,215 @@ static int setup_user_mount(int rootfd, const host_mount *m, kl_error *err)
     return 0;
 }
 
+/* ---- an init as pid 1 (host_init_mode) ------------------------------------------------------ */
+
+static int mount_tmpfs_at(int rootfd, const char *path, const char *opts, kl_error *err)
+{
+    _cleanup_close_ int t = mkpath_in_root(rootfd, path, false, 0, err);
+    if (t < 0)
+        return -1;
+    char p[64];
+    fd_path(p, t, NULL);
+    /* Safe: a fresh tmpfs on a directory resolved inside the container's root. */
+    if (mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
+        return kl_error_errno(err, errno, "mounting a tmpfs on %s", path);
+    return 0;
+}
+
+/* The container's own cgroups at /sys/fs/cgroup (cgroups_create made them with `every`, and
+ * we are in its cgroup namespace, so each mount is rooted at the container's cgroup). */
+static int setup_cgroupfs(int rootfd, const cgroup_set *cg, kl_error *err)
+{
+    _cleanup_close_ int t =
+        mkpath_in_root(rootfd, "/sys/fs/cgroup", false, RESOLVE_NO_SYMLINKS, err);
+    if (t < 0)
+        return -1;
+    char p[64 + 256];
+    fd_path(p, t, NULL);
+    const unsigned long fl = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    char fstype[16], opts[512];
+    if (cg->mounts[0] && !cg->mounts[1] && strcmp(cg->mounts[0], "/sys/fs/cgroup") == 0) {
+        /* The host's layout is cgroup2 alone: so is the container's. Safe: the cgroup2
+         * filesystem rooted at our cgroup namespace, on a directory of our own sysfs. */
+        if (mount("cgroup2", p, "cgroup2", fl, NULL) < 0)
+            return kl_error_errno(err, errno, "mounting cgroup2 on /sys/fs/cgroup");
+        return 0;
+    }
+    /* Safe: a tmpfs on the /sys/fs/cgroup directory of the container's own sysfs mount. */
+    if (mount("tmpfs", p, "tmpfs", fl, "mode=755,size=64k") < 0)
+        return kl_error_errno(err, errno, "mounting a tmpfs on /sys/fs/cgroup");
+    _cleanup_close_ int dir =
+        openat2_in_root(rootfd, "sys/fs/cgroup", O_PATH | O_DIRECTORY, RESOLVE_NO_SYMLINKS);
+    if (dir < 0)
+        return kl_error_errno(err, errno, "opening /sys/fs/cgroup");
+    for (int i = 0; i < CGROUPS_MAX && cg->mounts[i]; i++) {
+        const char *name = strrchr(cg->mounts[i], '/');
+        name = name && name[1] ? name + 1 : "unified";
+        if (cgroups_mount_options(cg->mounts[i], fstype, opts, sizeof(opts), err) < 0)
+            return -1;
+        if (mkdirat(dir, name, 0555) < 0 && errno != EEXIST)
+            return kl_error_errno(err, errno, "creating /sys/fs/cgroup/%s", name);
+        snprintf(p, sizeof(p), "/proc/self/fd/%d/%s", dir, name);
+        /* Safe: a hierarchy the container has a cgroup of its own in (nothing of the host's
+         * above it is reachable in its cgroup namespace), on a directory of our tmpfs. */
+        if (mount(fstype, p, fstype, fl, opts[0] ? opts : NULL) < 0)
+            return kl_error_errno(err, errno, "mounting the %s cgroup hierarchy on "
+                                              "/sys/fs/cgroup/%s", opts[0] ? opts : fstype, name);
+    }
+    struct mount_attr a = {.attr_set = MOUNT_ATTR_RDONLY};
+    if (mount_setattr(dir, "", AT_EMPTY_PATH, &a, sizeof(a)) < 0)
+        return kl_error_errno(err, errno, "making /sys/fs/cgroup read-only");
+    return 0;
+}
+
+/* 32 hex digits that stay the same for a container id (machine-id(5): not all zeros). */
+static void machine_id_of(const char *id, char out[33])
+{
+    uint64_t h[2] = {0xcbf29ce484222325ULL, 0x84222325cbf29ce4ULL};
+    for (int k = 0; k < 2; k++) {
+        for (const char *c = id; *c; c++) {
+            h[k] ^= (unsigned char)*c;
+            h[k] *= 0x100000001b3ULL;
+        }
+        h[k] ^= (uint64_t)(k + 1);
+        h[k] *= 0x100000001b3ULL;
+    }
+    snprintf(out, 33, "%016llx%016llx", (unsigned long long)h[0], (unsigned long long)h[1]);
+    if (strspn(out, "0") == 32)
+        out[31] = '1';
+}
+
+/* /etc/machine-id of the container's own root (its upper layer), so that an init finds the
+ * same one at every start. A read-only or odd /etc (a symlink) is left as it is. */
+static void write_machine_id(int rootfd, const char *id)
+{
+    struct open_how how = {.flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+                           .mode = 0444,
+                           .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS};
+    _cleanup_close_ int fd = kl_openat2(rootfd, "etc/machine-id", &how);
+    if (fd < 0)
+        return;
+    char mid[34];
+    machine_id_of(id, mid);
+    mid[32] = '\n';
+    (void)!write(fd, mid, 33);
+}
+
+static int setup_init(int rootfd, const host_container_spec *s, const cgroup_set *cg,
+                      kl_error *err)
+{
+    if (mount_tmpfs_at(rootfd, "/run", "mode=755,size=65536k", err) < 0 ||
+        mount_tmpfs_at(rootfd, "/run/lock", "mode=1777,size=5120k", err) < 0 ||
+        mount_tmpfs_at(rootfd, "/tmp", "mode=1777", err) < 0)
+        return -1;
+    if (setup_cgroupfs(rootfd, cg, err) < 0)
+        return -1;
+    write_machine_id(rootfd, s->id);
+    return 0;
+}
+
+bool host_container_has_console(const host_container_spec *spec)
+{
+    return spec->init != HOST_INIT_NONE && !spec->no_devfs;
+}
+
+/* After pivot_root: the pty slave becomes /dev/console (a file of our /dev tmpfs). */
+static int setup_console(int slave, bool raw, kl_error *err)
+{
+    int c = open("/dev/console", O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (c < 0 && errno != EEXIST)
+        return kl_error_errno(err, errno, "creating /dev/console");
+    if (c >= 0)
+        close(c);
+    char p[64];
+    fd_path(p, slave, NULL);
+    /* Safe: our own pty's slave onto a file of the /dev tmpfs we mounted. */
+    if (mount(p, "/dev/console", NULL, MS_BIND, NULL) < 0)
+        return kl_error_errno(err, errno, "binding the console");
+    if (raw) {
+        /* No tty was asked for: the console only feeds the log, byte for byte. */
+        struct termios t;
+        if (tcgetattr(slave, &t) == 0) {
+            t.c_oflag &= ~(tcflag_t)OPOST;
+            t.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+            tcsetattr(slave, TCSANOW, &t);
+        }
+    }
+    return 0;
+}
+
+static const char *const init_paths[] = {"/sbin/init", "/usr/sbin/init", "/lib/systemd/systemd",
+                                         "/usr/lib/systemd/systemd", "/bin/init"};
+
+int host_init_mode_parse(const char *name, host_init_mode *out, kl_error *err)
+{
+    static const struct {
+        const char *name;
+        host_init_mode m;
+    } modes[] = {{"none", HOST_INIT_NONE},
+                 {"auto", HOST_INIT_AUTO},
+                 {"plain", HOST_INIT_PLAIN},
+                 {"systemd", HOST_INIT_SYSTEMD}};
+    for (size_t i = 0; name && i < KL_ARRAY_SIZE(modes); i++)
+        if (strcmp(name, modes[i].name) == 0) {
+            *out = modes[i].m;
+            return 0;
+        }
+    return kl_error_set(err, EINVAL, "invalid init mode '%.40s' (auto, systemd, plain or none)",
+                        name ? name : "");
+}
+
+const char *host_init_mode_name(host_init_mode m)
+{
+    switch (m) {
+    case HOST_INIT_AUTO:
+        return "auto";
+    case HOST_INIT_PLAIN:
+        return "plain";
+    case HOST_INIT_SYSTEMD:
+        return "systemd";
+    default:
+        return "none";
+    }
+}
+
+static bool same_file(int rootfd, const char *a, const struct stat *st)
+{
+    _cleanup_close_ int fd = openat2_in_root(rootfd, a, O_PATH, 0);
+    struct stat o;
+    return fd >= 0 && fstat(fd, &o) == 0 && o.st_ino == st->st_ino && o.st_dev == st->st_dev;
+}
+
+host_init_mode host_init_resolve(const char *rootfs, char *const *argv, host_init_mode asked)
+{
+    if (asked != HOST_INIT_AUTO)
+        return asked;
+    if (!argv || !argv[0] || !rootfs)
+        return HOST_INIT_NONE;
+    bool is_init_path = false;
+    for (size_t i = 0; i < KL_ARRAY_SIZE(init_paths); i++)
+        is_init_path = is_init_path || strcmp(argv[0], init_paths[i]) == 0;
+    if (!is_init_path)
+        return HOST_INIT_NONE;
+    _cleanup_close_ int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (rootfd < 0)
+        return HOST_INIT_NONE;
+    /* Symlinks are followed inside the root: /sbin/init → /lib/systemd/systemd is systemd. */
+    _cleanup_close_ int fd = openat2_in_root(rootfd, argv[0] + 1, O_PATH, 0);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+        return HOST_INIT_NONE;
+    if (same_file(rootfd, "lib/systemd/systemd", &st) ||
+        same_file(rootfd, "usr/lib/systemd/systemd", &st))
+        return HOST_INIT_SYSTEMD;
+    return HOST_INIT_PLAIN;
+}
+
+int host_init_stop_signal(host_init_mode m)
+{
+    return m == HOST_INIT_SYSTEMD ? SIGRTMIN + 3 : SIGTERM;
+}
+
 static int bring_up_lo(kl_error *err)
 {
     _cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -430,6 +639,7 @@ typedef struct exec_ctx {
     const char *cwd;
     bool login_env;
     bool tty;
+    bool no_term; /* a console nobody asked a tty for: no TERM default */
     int tty_slave;
     int stdio[3];
     int nullfd;
@@ -519,7 +729,7 @@ static __attribute__((noreturn)) void finish_and_exec(const exec_ctx *x)
     defaults[nd++] = xstrdup("PATH=" DEFAULT_PATH);
     defaults[nd++] = xasprintf("HOSTNAME=%s", host);
     defaults[nd++] = xasprintf("HOME=%s", u.home);
-    if (x->tty)
+    if (x->tty && !x->no_term)
         defaults[nd++] = xstrdup("TERM=xterm");
     if (x->login_env && u.name[0]) {
         defaults[nd++] = xasprintf("USER=%s", u.name);
@@ -700,6 +910,8 @@ static int reaper_setup(const start_ctx *c, int *nullfd_out, kl_error *err)
         return -1;
     if (!s->no_devfs && setup_dev(rootfd, !s->share_ipc, err) < 0)
         return -1;
+    if (s->init != HOST_INIT_NONE && setup_init(rootfd, s, c->cg, err) < 0)
+        return -1;
     for (size_t i = 0; i < s->n_mounts; i++)
         if (setup_user_mount(rootfd, &s->mounts[i], err) < 0)
             return -1;
@@ -744,6 +956,28 @@ static __attribute__((noinline)) pid_t spawn_command(const exec_ctx *x, const si
     return pid;
 }
 
+/* An init as the container's pid 1: this process, set up and confined like the reaper, becomes
+ * the command itself (its console on a pty, container=kleene in its environment). */
+static __attribute__((noreturn)) void init_exec(const start_ctx *c, int nullfd, int slave)
+{
+    const host_container_spec *s = c->spec;
+    char *const ours[] = {"container=kleene", NULL};
+    char **env = host_env_merge(s->env, ours);
+    exec_ctx x = {.argv = s->argv,
+                  .env = env,
+                  .user = s->user,
+                  .cwd = s->cwd,
+                  .login_env = s->login_env,
+                  .tty = slave >= 0,
+                  .no_term = !s->tty,
+                  .tty_slave = slave,
+                  .stdio = {s->stdin_fd, s->stdout_fd, s->stderr_fd},
+                  .nullfd = nullfd,
+                  .caps = c->caps,
+                  .sock = c->sock};
+    finish_and_exec(&x);
+}
+
 static __attribute__((noreturn)) void reaper_main(const start_ctx *c)
 {
     const host_container_spec *s = c->spec;
@@ -753,14 +987,19 @@ static __attribute__((noreturn)) void reaper_main(const start_ctx *c)
         child_fail(c->sock, &e);
     bool have_pty = false;
     int master = -1, slave = -1;
-    if (s->tty) {
+    if (s->tty || host_container_has_console(s)) {
         if (open_pty(&have_pty, &master, &slave, s->tty_rows, s->tty_cols, &e) < 0)
             child_fail(c->sock, &e);
         send_msg(c->sock, MSG_PTY, 0, NULL, master);
         close(master);
     }
+    /* Before the seccomp filter, which refuses mount(2). */
+    if (host_container_has_console(s) && setup_console(slave, !s->tty, &e) < 0)
+        child_fail(c->sock, &e);
     if (confine(c->caps, !s->no_seccomp, &e) < 0)
         child_fail(c->sock, &e);
+    if (s->init != HOST_INIT_NONE)
+        init_exec(c, nullfd, slave);
 
     sigset_t mask;
     sigemptyset(&mask);
@@ -870,7 +1109,10 @@ int host_container_start(const host_container_spec *spec, host_process *out, kl_
                                   spec->netns_path);
     }
     out->priv->is_container = true;
-    if (cgroups_create(spec->id, &spec->limits, &out->priv->cg, err) < 0)
+    if (spec->init == HOST_INIT_AUTO)
+        return kl_error_set(err, EINVAL, "container %s: init mode auto is not resolved", spec->id);
+    if (cgroups_create(spec->id, &spec->limits, spec->init != HOST_INIT_NONE, &out->priv->cg,
+                       err) < 0)
         return kl_error_prefix(err, "container %s", spec->id);
 
     int sv[2];
