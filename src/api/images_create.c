@@ -55,6 +55,7 @@ void api_images_create(api_ws_session *s, json_t *config)
     if (api_ws_send_message(s, "starting", "", "") < 0)
         return;
 
+    _cleanup_strv_ char **include = jx_strv(json_object_get(cfg, "include"));
     create_job *j = xcalloc(1, sizeof(*j));
     j->s = s;
     j->e = api_ws_ctx(s)->engine;
@@ -69,6 +70,7 @@ void api_images_create(api_ws_session *s, json_t *config)
         .dns = jx_bool(cfg, "dns", true),
         .localtime = jx_bool(cfg, "localtime", true),
         .update = jx_bool(cfg, "update", false),
+        .include = include,
         .output = job_output,
         .output_ctx = j,
         .cancel = &j->cancel,

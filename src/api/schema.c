@@ -192,6 +192,8 @@ static const kl_schema_field image_create_config_fields[] = {
     {.name = "zfs_dataset", .value = T_STRING(), .default_json = "\"\""},
     {.name = "url", .value = T_STRING(), .default_json = "\"\""},
     {.name = "autotag", .value = T_BOOL(), .default_json = "false"},
+    /* ours (docs/api.md): fetch-auto's extra packages */
+    {.name = "include", .value = T_ARRAY(string_item, .is_nullable = true)},
 };
 SCHEMA(schema_image_create_config, "ImageCreateConfig", image_create_config_fields, false);
 

@@ -25,6 +25,10 @@ static const cli_option create_options[] = {
     {"update", 0, NULL,
      "Update the userland of the new image (freebsd-update on FreeBSD hosts; default: off)",
      "no-update"},
+    {"include", 0, "TEXT",
+     "More Debian packages to install with 'fetch-auto' (comma-separated, may be repeated), "
+     "e.g. 'systemd,systemd-sysv' for an image that boots systemd",
+     NULL},
     {"autotag", 'a', NULL,
      "Tag the image with the detected OS version when using 'fetch-auto' (default: on; off "
      "when '--tag' is given)",
@@ -84,11 +88,24 @@ static json_t *create_config(const cli_args *a, int *rc)
     if (is_auto && tag[0])
         autotag = false; /* an explicit tag wins */
     bool is_fetch = strcmp(method, "fetch") == 0;
-    return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:b}", "method", method, "url",
-                     is_fetch ? source : "", "zfs_dataset", !is_fetch && !is_auto ? source : "",
-                     "tag", tag, "dns", cli_bool(a, "dns") != 0, "localtime",
-                     cli_bool(a, "localtime") != 0, "update", cli_bool(a, "update") == 1, "autotag",
-                     autotag);
+    json_t *include = json_array();
+    for (char *const *v = cli_values(a, "include"); v && *v; v++) {
+        _cleanup_free_ char *copy = xstrdup(*v);
+        char *save = NULL;
+        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
+            json_array_append_new(include, json_string(t));
+    }
+    json_t *cfg =
+        json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:b}", "method", method, "url",
+                  is_fetch ? source : "", "zfs_dataset", !is_fetch && !is_auto ? source : "", "tag",
+                  tag, "dns", cli_bool(a, "dns") != 0, "localtime", cli_bool(a, "localtime") != 0,
+                  "update", cli_bool(a, "update") == 1, "autotag", autotag);
+    /* Ours, sent only when given. */
+    if (cfg && json_array_size(include))
+        json_object_set_new(cfg, "include", include);
+    else
+        json_decref(include);
+    return cfg;
 }
 
 static int image_create(cli_ctx *ctx, const cli_args *a)

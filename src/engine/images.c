@@ -1029,8 +1029,25 @@ static char *find_debootstrap(void)
     return NULL;
 }
 
+/* A Debian package name (policy 5.6.1): what may go into debootstrap's --include. */
+static bool is_package_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 2 || n > 100 || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9')))
+        return false;
+    return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789+-.") == n;
+}
+
 static int create_fetch_auto(creator *c, const char *layer, kl_error *err)
 {
+    _cleanup_free_ char *include = NULL;
+    for (char *const *p = c->o->include; p && *p; p++) {
+        if (!is_package_name(*p))
+            return kl_error_set(err, EINVAL, "invalid package name '%.100s' in include", *p);
+        char *next = include ? xasprintf("%s,%s", include, *p) : xasprintf("--include=%s", *p);
+        free(include);
+        include = next;
+    }
     _cleanup_free_ char *prog = find_debootstrap();
     if (!prog)
         return kl_error_set(err, ENOENT, "fetch-auto needs debootstrap on this host");
@@ -1057,8 +1074,14 @@ static int create_fetch_auto(creator *c, const char *layer, kl_error *err)
     posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
     posix_spawn_file_actions_adddup2(&fa, pfd[1], 2);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    char *argv[] = {prog, "--variant=minbase", codename, staging, NULL};
-    say(c, "Running debootstrap --variant=minbase %s...\n", codename);
+    char *argv[] = {prog,
+                    "--variant=minbase",
+                    include ? include : codename,
+                    include ? codename : staging,
+                    include ? staging : NULL,
+                    NULL};
+    say(c, "Running debootstrap --variant=minbase %s%s%s...\n", include ? include : "",
+        include ? " " : "", codename);
     pid_t pid;
     int sr = posix_spawn(&pid, prog, &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);

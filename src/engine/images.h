@@ -137,6 +137,7 @@ typedef struct images_create_opts {
     const char *dataset;  /* zfs-copy / zfs-clone: an absolute host directory */
     const char *tag;      /* "name[:tag]" or "" */
     bool autotag;         /* fetch-auto: tag "<Distro>-<VERSION_ID>:latest" */
+    char *const *include; /* fetch-auto: more packages for debootstrap; NULL or empty: none */
     bool dns;             /* copy <host_etc>/resolv.conf into the image's etc/ */
     bool localtime;       /* copy <host_etc>/localtime if present */
     bool update;          /* not supported on this host: a notice */

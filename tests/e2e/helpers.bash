@@ -28,7 +28,8 @@ api_listening_sockets:
   - address: "http://$SOCK"
 ${EXTRA_LISTENERS:-}
 YAML
-  ip netns exec "$E2E_NS" "$KLEENED" -c "$E2E_DIR/config.yaml" </dev/null >"$E2E_DIR/kleened.log" 2>&1 &
+  # $KLEENED_WRAPPER: a program that execs its arguments (e.g. with-cgroupfs)
+  ip netns exec "$E2E_NS" ${KLEENED_WRAPPER:-} "$KLEENED" -c "$E2E_DIR/config.yaml" </dev/null >"$E2E_DIR/kleened.log" 2>&1 &
   export KLEENED_PID=$!
   for _ in $(seq 1 200); do
     [ -S "$SOCK" ] && curl -s --unix-socket "$SOCK" http://localhost/version >/dev/null && return 0
@@ -66,7 +67,7 @@ stop_containers() {
 
 # Start kleened again on the same root, socket and namespace (after it was killed).
 respawn_kleened() {
-  ip netns exec "$E2E_NS" "$KLEENED" -c "$E2E_DIR/config.yaml" </dev/null >>"$E2E_DIR/kleened.log" 2>&1 &
+  ip netns exec "$E2E_NS" ${KLEENED_WRAPPER:-} "$KLEENED" -c "$E2E_DIR/config.yaml" </dev/null >>"$E2E_DIR/kleened.log" 2>&1 &
   export KLEENED_PID=$!
   for _ in $(seq 1 200); do
     curl -s --unix-socket "$SOCK" http://localhost/version >/dev/null 2>&1 && return 0

@@ -8,6 +8,7 @@ load helpers
 SCRIPTS="$BATS_TEST_DIRNAME/../../scripts"
 
 setup_file() {
+  export KLEENED_WRAPPER="$BATS_TEST_DIRNAME/with-cgroupfs"
   start_kleened
   local r="$E2E_DIR/rootfs"
   "$SCRIPTS/mk-busybox-rootfs" "$r"
@@ -32,8 +33,10 @@ teardown() {
   klee container prune -f >/dev/null 2>&1 || api POST /containers/prune
 }
 
+not_running() { ! running "$1"; }
 running() { api GET "/containers/$1/inspect"; [ "$(echo "$body" | jq -r .container.running)" = true ]; }
 exit_code_of() { jq -r '.exit_code' "$E2E_DIR/run/containers/$1/state.json"; }
+log_has() { klee container logs "$1" | grep -q -- "$2"; }
 cid_of() { api GET "/containers/$1/inspect"; echo "$body" | jq -r .container.id; }
 
 # wait_for N CMD...: retry CMD every 0.1 s for up to N seconds
@@ -50,22 +53,22 @@ wait_for() {
   running bbvm
   # pid 1 is the init itself, not Kleene's reaper
   run klee exec bbvm cat /proc/1/comm
-  [ "${lines[2]}" = "init" ]
+  [ "${lines[1]}" = "init" ]
   run klee exec bbvm sh -c 'tr "\0" "\n" </proc/1/environ | grep ^container='
-  [ "${lines[2]}" = "container=kleene" ]
+  [ "${lines[1]}" = "container=kleene" ]
   # the service of the inittab answers
-  run wait_for 5 klee exec bbvm wget -qO- http://127.0.0.1:8080/
+  wait_for 5 klee exec bbvm wget -qO- http://127.0.0.1:8080/
+  run klee exec bbvm wget -qO- http://127.0.0.1:8080/
   [[ "$output" == *"hello from the thin vm"* ]]
   # the console is on the log
-  run wait_for 5 sh -c "klee logs bbvm | grep -q sysinit-ran"
-  [ "$status" -eq 0 ]
+  wait_for 5 log_has bbvm sysinit-ran
   start=$(date +%s%N)
   run klee stop -t 8 bbvm
   [ "$status" -eq 0 ]
   ms=$((($(date +%s%N) - start) / 1000000))
   [ "$ms" -lt 8000 ] # the init's own shutdown, well within the grace period
   ! running bbvm
-  run klee logs bbvm
+  run klee container logs bbvm
   [[ "$output" == *"shutdown-action-ran"* ]]
   # busybox init ends with 0 after its shutdown actions ("reboot" is refused in a container)
   [ "$(exit_code_of "$cid")" = "0" ]
@@ -88,7 +91,7 @@ wait_for() {
   done
   host_procs=$(wc -l </sys/fs/cgroup/systemd/cgroup.procs)
   run klee exec cgvm sh -c 'cat /sys/fs/cgroup/systemd/cgroup.procs | wc -l'
-  [ "${lines[2]}" -lt "$host_procs" ]
+  [ "${lines[1]}" -lt "$host_procs" ]
   run klee exec cgvm cat /proc/1/cgroup
   [[ "$output" == *"name=systemd:/"$'\n'* || "$output" == *"name=systemd:/" ]]
   [[ "$output" != *"process_api"* && "$output" != *"kleene"* ]]
@@ -98,15 +101,16 @@ wait_for() {
   # the tmpfs holding the hierarchies is read-only
   run klee exec cgvm mkdir /sys/fs/cgroup/other
   [ "$status" -ne 0 ]
-  mid1=$(klee exec cgvm cat /etc/machine-id | sed -n 3p)
+  mid1=$(klee exec cgvm cat /etc/machine-id | sed -n 2p)
   [[ "$mid1" =~ ^[0-9a-f]{32}$ ]]
   run klee stop -t 8 cgvm
   [ "$status" -eq 0 ]
   # the cgroups (also the one made inside) are gone with the container
   [ -z "$(find /sys/fs/cgroup/ -maxdepth 6 -type d -name "$cid" 2>/dev/null)" ]
   # the same machine-id at the next start
-  run klee start cgvm
-  mid2=$(klee exec cgvm cat /etc/machine-id | sed -n 3p)
+  run klee start -d cgvm
+  [ "$status" -eq 0 ]
+  mid2=$(klee exec cgvm cat /etc/machine-id | sed -n 2p)
   [ "$mid1" = "$mid2" ]
 }
 
@@ -120,11 +124,12 @@ wait_for() {
   kill -0 "$pid1"
   respawn_kleened
   running survive
-  run wait_for 5 klee exec survive wget -qO- http://127.0.0.1:8080/
+  wait_for 5 klee exec survive wget -qO- http://127.0.0.1:8080/
+  run klee exec survive wget -qO- http://127.0.0.1:8080/
   [[ "$output" == *"hello from the thin vm"* ]]
   run klee stop -t 8 survive
   [ "$status" -eq 0 ]
-  run klee logs survive
+  run klee container logs survive
   [[ "$output" == *"shutdown-action-ran"* ]]
 }
 
@@ -133,14 +138,14 @@ wait_for() {
   [ "$status" -eq 0 ]
   run klee stop -t 8 stopcmd
   [ "$status" -eq 0 ]
-  run klee logs stopcmd
+  run klee container logs stopcmd
   [[ "$output" == *"stop-cmd-ran"*"shutdown-action-ran"* ]]
   # the jail parameter, on a container without an init: the command runs, then SIGTERM
   run klee run -d -l disabled --name jailstop -J 'exec.stop=echo exec-stop-ran' vm sleep 100
   [ "$status" -eq 0 ]
   run klee stop jailstop
   [ "$status" -eq 0 ]
-  run klee logs jailstop
+  run klee container logs jailstop
   [[ "$output" == *"exec-stop-ran"* ]]
   api GET /containers/jailstop/inspect
   cid=$(echo "$body" | jq -r .container.id)
@@ -164,7 +169,7 @@ wait_for() {
   run klee run -d -l disabled --name quick --init plain vm sh -c 'exit 7'
   [ "$status" -eq 0 ]
   cid=$(cid_of quick)
-  run wait_for 5 sh -c "! curl -s --unix-socket $SOCK http://localhost/containers/$cid/inspect | jq -e .container.running"
+  wait_for 5 not_running quick
   [ "$(exit_code_of "$cid")" = "7" ]
   [ -z "$(find /sys/fs/cgroup/ -maxdepth 6 -type d -name "$cid" 2>/dev/null)" ]
   ! findmnt -rn -o TARGET | grep -q "$cid"

@@ -487,6 +487,18 @@ static void write_file(const char *path, const char *content)
     fclose(fp);
 }
 
+static char *read_file(const char *path)
+{
+    FILE *fp = fopen(path, "re");
+    if (!fp)
+        return NULL;
+    char *buf = xcalloc(1, 4096);
+    size_t n = fread(buf, 1, 4095, fp);
+    buf[n] = '\0';
+    fclose(fp);
+    return buf;
+}
+
 static size_t count_layers(fixture *f)
 {
     _cleanup_free_ char *p = xasprintf("%s/layers", f->sroot);
@@ -625,6 +637,32 @@ static void test_create_failures(void **state)
     kl_error_clear(&err);
     assert_null(images_create(f->e, &o, &err));
     assert_string_equal(err.msg, "fetch-auto needs debootstrap on this host");
+    /* include: the packages go to debootstrap as one --include (a stand-in records its
+     * arguments and fails, so nothing is committed); a bad name never reaches it */
+    {
+        _cleanup_free_ char *args = xasprintf("%s/debootstrap.args", f->dir);
+        _cleanup_free_ char *prog = xasprintf("%s/debootstrap", f->dir);
+        _cleanup_free_ char *script = xasprintf("#!/bin/sh\necho \"$@\" >%s\nexit 3\n", args);
+        write_file(prog, script);
+        chmod(prog, 0755);
+        _cleanup_free_ char *osr = xasprintf("%s/os-release", hetc);
+        write_file(osr, "ID=debian\nVERSION_CODENAME=bookworm\n");
+        char *pkgs[] = {"systemd", "systemd-sysv", NULL};
+        o = (images_create_opts){.method = "fetch-auto", .host_etc = hetc, .include = pkgs};
+        kl_error_clear(&err);
+        assert_null(images_create(f->e, &o, &err));
+        assert_non_null(strstr(err.msg, "debootstrap failed (exit status 3)"));
+        _cleanup_free_ char *got = read_file(args);
+        assert_non_null(got);
+        assert_non_null(strstr(got, "--variant=minbase --include=systemd,systemd-sysv bookworm /"));
+        char *badpkgs[] = {"systemd", "x;rm -rf /", NULL};
+        o.include = badpkgs;
+        kl_error_clear(&err);
+        assert_null(images_create(f->e, &o, &err));
+        assert_int_equal(err.code, EINVAL);
+        assert_non_null(strstr(err.msg, "invalid package name 'x;rm -rf /'"));
+        unlink(prog);
+    }
     setenv("PATH", oldpath, 1);
 
     /* a cancelled create leaves nothing */

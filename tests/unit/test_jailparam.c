@@ -83,7 +83,8 @@ static void test_errors(void **state)
 {
     (void)state;
     expect_error("vnet", "'vnet'");
-    expect_error("exec.stop=\"/bin/sh /etc/rc.shutdown\"", "'exec.stop'");
+    expect_error("exec.stop=", "needs a value");
+    expect_error("exec.stopx=1", "'exec.stopx'");
     expect_error("allow.mount=1", "'allow.mount'");
     expect_error("mount.devfs=maybe", "invalid boolean");
     expect_error("host.hostname=", "needs a value");
@@ -91,6 +92,19 @@ static void test_errors(void **state)
     expect_error("host.hostname=a/b", "invalid hostname");
     expect_error("host.hostnamex=a", "'host.hostnamex'");
     expect_error("exec.jail_user=\"\"", "needs a value");
+}
+
+/* exec.stop (Kleene's stop command) is kept for the monitor, quotes removed, later wins. */
+static void test_exec_stop(void **state)
+{
+    (void)state;
+    char *params[] = {"exec.stop=true", "exec.stop=\"/bin/sh /etc/rc.shutdown\"", NULL};
+    host_jailparams p;
+    kl_error err = KL_ERROR_INIT;
+    assert_int_equal(host_jailparams_parse(params, &p, &err), 0);
+    assert_string_equal(p.exec_stop, "/bin/sh /etc/rc.shutdown");
+    host_jailparams_free(&p);
+    assert_null(p.exec_stop);
 }
 
 static void test_env_merge(void **state)
@@ -118,6 +132,7 @@ int main(void)
         cmocka_unit_test(test_all_known),
         cmocka_unit_test(test_later_wins_and_bools),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_exec_stop),
         cmocka_unit_test(test_env_merge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

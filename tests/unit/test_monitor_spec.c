@@ -72,7 +72,10 @@ static host_monitor_spec full_spec(void)
                       .tty_cols = 65535,
                       .stdin_fd = 7,
                       .stdout_fd = 8,
-                      .stderr_fd = 9},
+                      .stderr_fd = 9,
+                      .init = HOST_INIT_SYSTEMD},
+        .stop_cmd = "/bin/sh /etc/rc.shutdown",
+        .stop_signal = 37,
         .exec_id = "exec0",
         .run_dir = "/run/kleene/containers/0123456789ab",
         .log_max_bytes = (size_t)5 << 30,
@@ -123,6 +126,9 @@ static void test_round_trip(void **state)
     assert_true(c->limits.nofile == -1);
     assert_int_equal(c->tty_rows, 50);
     assert_int_equal(c->tty_cols, 65535);
+    assert_int_equal(c->init, HOST_INIT_SYSTEMD);
+    assert_str_same(d.spec.stop_cmd, "/bin/sh /etc/rc.shutdown");
+    assert_int_equal(d.spec.stop_signal, 37);
     /* the monitor owns the I/O: fds never travel */
     assert_int_equal(c->stdin_fd, -1);
     assert_int_equal(c->stdout_fd, -1);

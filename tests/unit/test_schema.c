@@ -81,7 +81,7 @@ static void test_container_config_defaults(void **state)
               "\"jail_param\":[],\"network_driver\":\"ipnet\",\"public_ports\":[],"
               "\"restart_policy\":\"no\",\"persist\":false,"
               "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_"
-              "timeout\":null,\"workdir\":null}");
+              "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null}");
 }
 
 static void test_container_config_full_and_nested_defaults(void **state)
@@ -102,7 +102,7 @@ static void test_container_config_full_and_nested_defaults(void **state)
         "\"protocol\":\"tcp\"}],"
         "\"restart_policy\":\"no\",\"persist\":true,"
         "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_timeout\":"
-        "null,\"workdir\":null}");
+        "null,\"workdir\":null,\"init\":null,\"stop_cmd\":null}");
 }
 
 static void test_container_config_nullable_kept(void **state)
@@ -116,7 +116,7 @@ static void test_container_config_nullable_kept(void **state)
               "\"mounts\":null,\"jail_param\":null,\"network_driver\":\"ipnet\","
               "\"public_ports\":null,\"restart_policy\":null,\"persist\":null,"
               "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_"
-              "timeout\":null,\"workdir\":null}");
+              "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null}");
 }
 
 static void test_network_config_defaults(void **state)
@@ -131,9 +131,10 @@ static void test_network_config_defaults(void **state)
 static void test_image_create_config_defaults(void **state)
 {
     (void)state;
-    expect_ok(&schema_image_create_config, "{\"method\":\"zfs-clone\",\"dns\":\"false\"}",
-              "{\"method\":\"zfs-clone\",\"tag\":\"\",\"dns\":false,\"localtime\":true,"
-              "\"update\":false,\"zfs_dataset\":\"\",\"url\":\"\",\"autotag\":false}");
+    expect_ok(
+        &schema_image_create_config, "{\"method\":\"zfs-clone\",\"dns\":\"false\"}",
+        "{\"method\":\"zfs-clone\",\"tag\":\"\",\"dns\":false,\"localtime\":true,"
+        "\"update\":false,\"zfs_dataset\":\"\",\"url\":\"\",\"autotag\":false,\"include\":null}");
 }
 
 static void test_image_build_config_defaults(void **state)
@@ -150,7 +151,7 @@ static void test_image_build_config_defaults(void **state)
               "\"env\":[],\"mounts\":[],\"jail_param\":[],\"network_driver\":\"ipnet\","
               "\"public_ports\":[],\"restart_policy\":\"no\",\"persist\":false,"
               "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_"
-              "timeout\":null,\"workdir\":null},"
+              "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null},"
               "\"networks\":[{\"container\":\"c\",\"network\":\"n\",\"ip_address\":\"\","
               "\"ip_address6\":\"\"}]}");
     expect_ok(&schema_image_build_config, "{\"context\":\"/ctx\",\"container_config\":{}}",
@@ -161,7 +162,7 @@ static void test_image_build_config_defaults(void **state)
               "\"env\":[],\"mounts\":[],\"jail_param\":[],\"network_driver\":\"ipnet\","
               "\"public_ports\":[],\"restart_policy\":\"no\",\"persist\":false,"
               "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_"
-              "timeout\":null,\"workdir\":null},"
+              "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null},"
               "\"networks\":[]}");
 }
 
@@ -323,7 +324,7 @@ static void test_enum(void **state)
               "\"jail_param\":[],\"network_driver\":\"ipnet\",\"public_ports\":[],"
               "\"restart_policy\":\"on-startup\",\"persist\":false,"
               "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_"
-              "timeout\":null,\"workdir\":null}");
+              "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null}");
 }
 
 /* Issue 12 item 7: names of networks have the documented character set and every object

@@ -300,11 +300,16 @@ static int create_every(const char *id, const host_limits *lim, cgroup_set *out,
             return -1;
         }
         out->mounts[slot] = xstrdup(mount);
-        if (add_dir(out, slot++, dir, payload, err) < 0 || write_limits_v1(ctrls, dir, lim, err) < 0)
+        if (add_dir(out, slot++, dir, payload, err) < 0 ||
+            write_limits_v1(ctrls, dir, lim, err) < 0)
             return -1;
     }
     if (ferror(f))
         return kl_error_errno(err, EIO, "cgroup: reading /proc/self/cgroup");
+    if (slot == 0)
+        return kl_error_set(err, ENOENT,
+                            "an init as pid 1 needs cgroups, and no cgroup hierarchy is mounted in "
+                            "kleened's mount namespace (/sys/fs/cgroup)");
     return 0;
 }
 
@@ -462,8 +467,8 @@ int cgroups_mount_options(const char *mount_point, char fstype[16], char *opts, 
         bool has_ctrl = false;
         for (char *save = NULL, *o = strtok_r(super, ",", &save); o;
              o = strtok_r(NULL, ",", &save)) {
-            static const char *const flags[] = {"rw",      "ro",          "xattr",
-                                                "noprefix", "clone_children", "cpuset_v2_mode"};
+            static const char *const flags[] = {
+                "rw", "ro", "xattr", "noprefix", "clone_children", "cpuset_v2_mode"};
             bool is_flag = strchr(o, '=') && strncmp(o, "name=", 5) != 0;
             for (size_t i = 0; i < KL_ARRAY_SIZE(flags); i++)
                 is_flag = is_flag || strcmp(o, flags[i]) == 0;

@@ -59,7 +59,7 @@ typedef struct mon_exec {
     int err_fd; /* stderr pipe (none with a tty: the pty has both), -1 at EOF */
     int in_fd;  /* dup of the pty master or the stdin pipe, -1 when closed */
     bool tty, is_main, is_running, attached_once, end_deferred, close_input_after;
-    bool to_log; /* its output goes to the log too (the stop command) */
+    bool to_log;    /* its output goes to the log too (the stop command) */
     int exit_code;  /* -1 while running */
     kl_buf pending; /* output frames ('O'/'e') before the first attach, ≤ PENDING_MAX bytes */
     kl_buf input;   /* client input not yet written */
@@ -642,8 +642,8 @@ static bool stop_cmd_start(void)
         return false;
     char *const argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
     kl_error err = KL_ERROR_INIT;
-    mon_exec *e = exec_spawn("exec.stop", argv, M.spec->container.env, M.spec->container.user,
-                             NULL, false, 0, 0, &err);
+    mon_exec *e = exec_spawn("exec.stop", argv, M.spec->container.env, M.spec->container.user, NULL,
+                             false, 0, 0, &err);
     if (!e) {
         _cleanup_free_ char *msg = xasprintf("kleene: the stop command failed: %s\n", err.msg);
         log_append(msg, strlen(msg));

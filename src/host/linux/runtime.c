@@ -460,8 +460,10 @@ static int setup_cgroupfs(int rootfd, const cgroup_set *cg, kl_error *err)
         /* Safe: a hierarchy the container has a cgroup of its own in (nothing of the host's
          * above it is reachable in its cgroup namespace), on a directory of our tmpfs. */
         if (mount(fstype, p, fstype, fl, opts[0] ? opts : NULL) < 0)
-            return kl_error_errno(err, errno, "mounting the %s cgroup hierarchy on "
-                                              "/sys/fs/cgroup/%s", opts[0] ? opts : fstype, name);
+            return kl_error_errno(err, errno,
+                                  "mounting the %s cgroup hierarchy on "
+                                  "/sys/fs/cgroup/%s",
+                                  opts[0] ? opts : fstype, name);
     }
     struct mount_attr a = {.attr_set = MOUNT_ATTR_RDONLY};
     if (mount_setattr(dir, "", AT_EMPTY_PATH, &a, sizeof(a)) < 0)
@@ -502,8 +504,7 @@ static void write_machine_id(int rootfd, const char *id)
     (void)!write(fd, mid, 33);
 }
 
-static int setup_init(int rootfd, const host_container_spec *s, const cgroup_set *cg,
-                      kl_error *err)
+static int setup_init(int rootfd, const host_container_spec *s, const cgroup_set *cg, kl_error *err)
 {
     if (mount_tmpfs_at(rootfd, "/run", "mode=755,size=65536k", err) < 0 ||
         mount_tmpfs_at(rootfd, "/run/lock", "mode=1777,size=5120k", err) < 0 ||
@@ -1111,8 +1112,8 @@ int host_container_start(const host_container_spec *spec, host_process *out, kl_
     out->priv->is_container = true;
     if (spec->init == HOST_INIT_AUTO)
         return kl_error_set(err, EINVAL, "container %s: init mode auto is not resolved", spec->id);
-    if (cgroups_create(spec->id, &spec->limits, spec->init != HOST_INIT_NONE, &out->priv->cg,
-                       err) < 0)
+    if (cgroups_create(spec->id, &spec->limits, spec->init != HOST_INIT_NONE, &out->priv->cg, err) <
+        0)
         return kl_error_prefix(err, "container %s", spec->id);
 
     int sv[2];
