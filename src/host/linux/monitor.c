@@ -1097,8 +1097,8 @@ static int monitor_setup(const host_monitor_spec *spec, kl_error *err)
     host_container_spec cs = spec->container;
     cs.init = M.init = host_init_resolve(cs.rootfs, cs.argv, cs.init);
     bool console = host_container_has_console(&cs);
-    mon_exec *e = exec_new(spec->exec_id && *spec->exec_id ? spec->exec_id : "main",
-                           cs.tty || console, true);
+    mon_exec *e =
+        exec_new(spec->exec_id && *spec->exec_id ? spec->exec_id : "main", cs.tty || console, true);
     int child[3], ours[3];
     if (io_prepare(e->tty, child, ours, err) < 0)
         return -1;
