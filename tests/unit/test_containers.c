@@ -250,7 +250,8 @@ static void test_create_defaults_and_shape(void **state)
         "id",      "name",           "image_id",     "cmd",          "user",
         "env",     "network_driver", "public_ports", "jail_param",   "restart_policy",
         "persist", "created",        "dataset",      "running",      "memory",
-        "cpus",    "pids_limit",     "auto_remove",  "stop_timeout", "workdir"};
+        "cpus",    "pids_limit",     "auto_remove",  "stop_timeout", "workdir",
+        "init",    "stop_cmd"};
     assert_int_equal(json_object_size(c), KL_ARRAY_SIZE(keys));
     for (size_t i = 0; i < KL_ARRAY_SIZE(keys); i++)
         if (!json_object_get(c, keys[i]))
@@ -272,6 +273,8 @@ static void test_create_defaults_and_shape(void **state)
     assert_true(json_is_null(json_object_get(c, "memory")));
     assert_true(json_is_null(json_object_get(c, "cpus")));
     assert_true(json_is_null(json_object_get(c, "pids_limit")));
+    assert_string_equal(jx_str(c, "init", ""), "auto");
+    assert_true(json_is_null(json_object_get(c, "stop_cmd")));
     _cleanup_free_ char *dataset = xasprintf("%s/container/%s", f->root, id);
     assert_string_equal(jx_str(c, "dataset", ""), dataset);
     assert_json_text(json_object_get(j, "container_endpoints"), "[]");
@@ -325,7 +328,8 @@ static void test_create_every_field(void **state)
         "\"container_port\":\"80\",\"protocol\":\"udp\"}],"
         "\"mounts\":[{\"type\":\"nullfs\",\"source\":\"%s\",\"destination\":\"/mnt//x/./\","
         "\"read_only\":true}],"
-        "\"memory\":67108864,\"cpus\":0.5,\"pids_limit\":100}",
+        "\"memory\":67108864,\"cpus\":0.5,\"pids_limit\":100,\"init\":\"systemd\","
+        "\"stop_cmd\":\"/bin/sh /etc/rc.shutdown\"}",
         vol);
     _cleanup_free_ char *id = create_ok(f, json);
     _cleanup_json_ json_t *j = inspect(f, "web");
@@ -339,6 +343,8 @@ static void test_create_every_field(void **state)
     assert_string_equal(jx_str(c, "network_driver", ""), "vnet");
     assert_string_equal(jx_str(c, "restart_policy", ""), "on-startup");
     assert_true(jx_bool(c, "persist", false));
+    assert_string_equal(jx_str(c, "init", ""), "systemd");
+    assert_string_equal(jx_str(c, "stop_cmd", ""), "/bin/sh /etc/rc.shutdown");
     assert_json_text(json_object_get(c, "public_ports"),
                      "[{\"interfaces\":[\"eth0\"],\"host_port\":\"8080\",\"container_port\":"
                      "\"80\",\"protocol\":\"udp\",\"ip_address\":\"\",\"ip_address6\":\"\"}]");

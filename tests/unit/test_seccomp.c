@@ -38,6 +38,10 @@ static int probe_in_child(void)
             _exit(14);
         if (getppid() <= 0 || personality(PER_LINUX) < 0)
             _exit(15); /* ordinary calls still work */
+        if (personality(0xffffffff) < 0)
+            _exit(16); /* the query (systemd's LockPersonality=) */
+        if (personality(0xfffffffe) != -1 || errno != EPERM)
+            _exit(17);
         _exit(0);
     }
     int st = 0;

@@ -8,8 +8,10 @@
  * uselib, vm86*, the mount API (mount, umount2, pivot_root, fsopen, fsmount, fsconfig, fspick,
  * open_tree, move_mount, mount_setattr), namespace changes (unshare, setns, clone with any
  * CLONE_NEW* flag), and personality() with anything above PER_LINUX|UNAME26 (ADDR_NO_RANDOMIZE,
- * READ_IMPLIES_EXEC, ...; this also refuses the 0xffffffff query, which Docker allows — a
- * deny-list cannot express that exception with libseccomp).
+ * READ_IMPLIES_EXEC, ...). The 0xffffffff query, which changes nothing and which Docker allows
+ * (systemd's LockPersonality= needs it: journald fails without), is let through by a few
+ * instructions of ours in front of libseccomp's program (query_prefix): a deny-list cannot
+ * express that exception with libseccomp 2.5 (one comparison per argument and rule).
  * ptrace stays allowed as in Docker on kernels >= 4.8 (it needs CAP_SYS_PTRACE across users).
  * The filter covers x86_64 and its x86/x32 compatibility ABIs.
  *
@@ -19,6 +21,7 @@
  * same program libseccomp would load, with the same (default) flags. Only this file needs
  * libseccomp; the kleene-monitor program does without it. */
 #include <errno.h>
+#include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sched.h>
@@ -133,6 +136,20 @@ static int build(scmp_filter_ctx ctx, kl_error *err)
 }
 
 /* Compile the filter into a BPF program (through a memfd: libseccomp 2.5 exports to fds). */
+/* x86_64 personality(0xffffffff), the upper half of the argument 0: allowed; anything else
+ * goes on to libseccomp's program, which follows these instructions. */
+static const struct sock_filter query_prefix[] = {
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 4), /* arch */
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, 7),
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 0), /* nr */
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_personality, 0, 5),
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 16), /* args[0], low half (little endian) */
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0xffffffffU, 0, 3),
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 20), /* args[0], high half */
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+};
+
 static struct sock_fprog *compile(kl_error *err)
 {
     __attribute__((cleanup(release_ctx))) scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
@@ -148,13 +165,15 @@ static struct sock_fprog *compile(kl_error *err)
     if (fstat(fd, &st) < 0)
         return kl_error_errno(err, errno, "seccomp: exported filter"), NULL;
     size_t len = (size_t)st.st_size;
+    size_t pre = sizeof(query_prefix);
     if (len == 0 || len % sizeof(struct sock_filter) != 0 ||
-        len / sizeof(struct sock_filter) > BPF_MAXINSNS)
+        (len + pre) / sizeof(struct sock_filter) > BPF_MAXINSNS)
         return kl_error_set(err, EINVAL, "seccomp: exported filter has %zu bytes", len), NULL;
-    struct sock_filter *insns = xmalloc(len);
+    struct sock_filter *insns = xmalloc(pre + len);
+    memcpy(insns, query_prefix, pre);
     size_t got = 0;
     while (got < len) {
-        ssize_t n = KL_RETRY_EINTR(pread(fd, (char *)insns + got, len - got, (off_t)got));
+        ssize_t n = KL_RETRY_EINTR(pread(fd, (char *)insns + pre + got, len - got, (off_t)got));
         if (n <= 0) {
             free(insns);
             return kl_error_errno(err, n < 0 ? errno : EIO, "seccomp: reading the filter"), NULL;
@@ -162,7 +181,7 @@ static struct sock_fprog *compile(kl_error *err)
         got += (size_t)n;
     }
     struct sock_fprog *prog = xmalloc(sizeof(*prog));
-    prog->len = (unsigned short)(len / sizeof(struct sock_filter));
+    prog->len = (unsigned short)((pre + len) / sizeof(struct sock_filter));
     prog->filter = insns;
     return prog;
 }
