@@ -140,5 +140,5 @@ system_state() {
   [ "$ms" -lt 2000 ]
   ! running deb
   [ "$(jq -r .exit_code "$E2E_DIR/run/containers/$cid/state.json")" != 137 ]
-  klee rm deb
+  klee container rm deb
 }
