@@ -24,7 +24,8 @@ api_listening_sockets:
 YAML
   ip netns add "$NS"
   ip -n "$NS" link set lo up
-  ip netns exec "$NS" "$KLEENED" -c "$W/config.yaml" </dev/null 2>"$W/kleened.log" &
+  # $KLEENED_WRAPPER: a program that execs its arguments (tests/e2e/with-cgroupfs)
+  ip netns exec "$NS" ${KLEENED_WRAPPER:-} "$KLEENED" -c "$W/config.yaml" </dev/null 2>"$W/kleened.log" &
   kleened_pid=$!
   for _ in $(seq 100); do [ -S "$W/kleened.sock" ] && return 0; sleep 0.05; done
   echo "kleened did not start:" >&2
