@@ -20,6 +20,12 @@ P() { podman --root "$W/podman" --runroot "$W/podman-run" --runtime runc \
 bench_cleanup_extra() {
   P rm -af -t 0 >/dev/null 2>&1 || true
   P system reset -f >/dev/null 2>&1 || true
+  # podman's cgroupfs manager leaves its (then empty) parent cgroups: rmdir only takes empty ones
+  for h in /sys/fs/cgroup/*/libpod_parent; do
+    [ -d "$h" ] || continue
+    find "$h" -mindepth 1 -depth -type d -exec rmdir {} \; 2>/dev/null || true
+    rmdir "$h" 2>/dev/null || true
+  done
 }
 trap bench_cleanup EXIT
 
