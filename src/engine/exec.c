@@ -711,7 +711,7 @@ static void sync_container_execs(kl_engine *e, const char *container_id)
     if (st) {
         sqlite3_bind_text(st, 1, container_id, -1, SQLITE_TRANSIENT);
         while (sqlite3_step(st) == SQLITE_ROW)
-            strv_push(&ids, xstrdup((const char *)sqlite3_column_text(st, 0)));
+            strv_push(&ids, (const char *)sqlite3_column_text(st, 0)); /* copies */
     }
     store_unlock(e->store);
     _cleanup_free_ char *run_dir = containers_run_dir(e, container_id);
@@ -1049,7 +1049,7 @@ int exec_recover(kl_engine *e, kl_error *err)
         e->store, "SELECT DISTINCT container_id FROM execs WHERE state = 'running'", err);
     if (st)
         while (sqlite3_step(st) == SQLITE_ROW)
-            strv_push(&cids, xstrdup((const char *)sqlite3_column_text(st, 0)));
+            strv_push(&cids, (const char *)sqlite3_column_text(st, 0)); /* copies */
     store_unlock(e->store);
     if (!st)
         return -1;
