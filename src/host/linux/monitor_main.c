@@ -37,10 +37,17 @@ static void noop_handler(int sig)
     (void)sig;
 }
 
-/* What a process spawned by kleened may have inherited: stdio, stray fds, ignored or blocked
- * signals, a umask, a cwd. The container's processes inherit the signal mask and umask. */
+/* What a process spawned by kleened may have inherited: an environment, stdio, stray fds,
+ * ignored or blocked signals, a umask, a cwd. The container's pid 1 is a fork of the monitor
+ * (its /proc/1/environ is the monitor's) and its processes inherit the signal mask, the
+ * ignored signals and the umask: none of kleened's may reach them. kleened passes an empty
+ * environment; one given by anything else is wiped from memory too. */
 static void sanitize(void)
 {
+    extern char **environ;
+    for (char **e = environ; e && *e; e++)
+        explicit_bzero(*e, strlen(*e));
+    clearenv();
     syscall(SYS_close_range, (unsigned)STATUS_FD + 1, ~0U, 0U);
     int null = open("/dev/null", O_RDWR);
     if (null >= 0) {
@@ -50,8 +57,17 @@ static void sanitize(void)
         if (null > 2)
             close(null);
     }
-    for (int sig = 1; sig < NSIG; sig++)
-        signal(sig, SIG_DFL);
+    /* Every signal at its default, libc's internal ones (32, 33: refused by sigaction, and
+     * left ignored by posix_spawn) included: the kernel's own call. */
+    struct {
+        void *handler;
+        unsigned long flags;
+        void *restorer;
+        unsigned long mask;
+    } dfl = {0};
+    for (int sig = 1; sig <= 64; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(dfl.mask));
     /* Writing to a closed stdin pipe must not kill us; a handler (unlike SIG_IGN) is not
      * inherited by the processes we start. */
     struct sigaction sa = {.sa_handler = noop_handler};

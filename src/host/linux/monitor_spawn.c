@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <linux/filter.h>
 #include <pthread.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,8 +34,6 @@
 #include "lib/cleanup.h"
 #include "lib/jsonx.h"
 #include "lib/xalloc.h"
-
-extern char **environ;
 
 #define MONITOR_NAME "kleene-monitor"
 
@@ -82,10 +81,22 @@ static int spawn(const char *prog, kl_error *err)
     posix_spawn_file_actions_init(&fa);
     posix_spawnattr_init(&at);
     posix_spawn_file_actions_adddup2(&fa, theirs, 3);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID);
+    /* Nothing of kleened's own state may reach a container through its monitor (the
+     * container's pid 1 is a fork of it): no environment at all (kleened's could hold secrets,
+     * and /proc/1/environ shows the monitor's), no blocked signal (kleened blocks the ones
+     * its main thread waits for), every signal at its default (kleened ignores SIGPIPE).
+     * kleene-monitor resets the rest itself (monitor_main.c, sanitize). */
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &all);
+    posix_spawnattr_setflags(&at,
+                             POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     char *argv[] = {MONITOR_NAME, NULL};
+    char *envp[] = {NULL};
     pid_t child;
-    int r = posix_spawn(&child, prog, &fa, &at, argv, environ);
+    int r = posix_spawn(&child, prog, &fa, &at, argv, envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
     if (r != 0)

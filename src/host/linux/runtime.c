@@ -60,6 +60,10 @@
 #define TIOCGPTPEER _IO('T', 0x41)
 #endif
 
+/* The soft limit of open files a container starts with unless it asks for one (the kernel's
+ * default for init, and systemd's and containerd's for what they start). */
+#define CONTAINER_NOFILE_SOFT 1024
+
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 struct host_process_priv {
@@ -880,6 +884,22 @@ typedef struct start_ctx {
     uint64_t caps;
 } start_ctx;
 
+/* A negative value (kleened's OOM protection, e.g. OOMScoreAdjust= of its unit) back to 0;
+ * raising it needs no privilege. Most starts read "0" and write nothing. */
+static int reset_oom_score_adj(kl_error *err)
+{
+    _cleanup_close_ int fd = open("/proc/self/oom_score_adj", O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : kl_error_errno(err, errno, "opening oom_score_adj");
+    char v[16];
+    ssize_t n = read(fd, v, sizeof(v) - 1);
+    if (n <= 0 || v[0] != '-')
+        return 0;
+    if (pwrite(fd, "0", 1, 0) != 1)
+        return kl_error_errno(err, errno, "resetting oom_score_adj");
+    return 0;
+}
+
 static int reaper_setup(const start_ctx *c, int *nullfd_out, kl_error *err)
 {
     const host_container_spec *s = c->spec;
@@ -927,16 +947,26 @@ static int reaper_setup(const start_ctx *c, int *nullfd_out, kl_error *err)
     if (chdir("/") < 0)
         return kl_error_errno(err, errno, "chdir /");
 
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
     if (s->limits.nofile > 0) {
-        struct rlimit rl;
-        getrlimit(RLIMIT_NOFILE, &rl);
         rlim_t v = (rlim_t)s->limits.nofile;
         if (v > rl.rlim_max)
             v = rl.rlim_max; /* never above the inherited hard limit (HOST-FACTS §4) */
         rl.rlim_cur = rl.rlim_max = v;
         if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
             return kl_error_errno(err, errno, "setting RLIMIT_NOFILE");
+    } else if (rl.rlim_cur > CONTAINER_NOFILE_SOFT) {
+        /* A soft limit kleened raised for itself is not the container's: the usual 1024
+         * (select() breaks above it, and some programs close every possible fd at start);
+         * the hard limit stays, for programs that raise their own. */
+        rl.rlim_cur = CONTAINER_NOFILE_SOFT;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            return kl_error_errno(err, errno, "setting RLIMIT_NOFILE");
     }
+    /* kleened's OOM protection is not the container's. */
+    if (reset_oom_score_adj(err) < 0)
+        return -1;
     return 0;
 }
 
@@ -1203,12 +1233,22 @@ typedef struct join_ctx {
     uint64_t caps;
     bool seccomp;
     int sock;
+    struct rlimit rlim[RLIM_NLIMITS]; /* the reaper's */
+    bool has_rlim[RLIM_NLIMITS];
 } join_ctx;
 
 static __attribute__((noreturn)) void exec_middle(join_ctx *j)
 {
     const host_exec_spec *s = j->spec;
     kl_error e = KL_ERROR_INIT;
+    /* The container's resource limits, not the monitor's (which are kleened's). */
+    for (int i = 0; i < RLIM_NLIMITS; i++)
+        if (j->has_rlim[i] && setrlimit((__rlimit_resource_t)i, &j->rlim[i]) < 0) {
+            kl_error_errno(&e, errno, "setting resource limit %d", i);
+            child_fail(j->sock, &e);
+        }
+    if (reset_oom_score_adj(&e) < 0)
+        child_fail(j->sock, &e);
     if (cgroups_enter(&j->cg, &e) < 0)
         child_fail(j->sock, &e);
     for (size_t i = 0; i < KL_ARRAY_SIZE(ns_order); i++)
@@ -1287,6 +1327,8 @@ int host_exec_start(const host_exec_spec *spec, host_process *out, kl_error *err
     int pid = spec->container_pid;
     if (read_confinement(pid, &j.caps, &j.seccomp, err) < 0)
         return -1;
+    for (int i = 0; i < RLIM_NLIMITS; i++)
+        j.has_rlim[i] = prlimit(pid, (__rlimit_resource_t)i, NULL, &j.rlim[i]) == 0;
     for (size_t i = 0; i < KL_ARRAY_SIZE(ns_order); i++) {
         snprintf(p, sizeof(p), "/proc/%d/ns/%s", pid, ns_order[i].name);
         struct stat theirs, ours;
