@@ -796,6 +796,7 @@ static int run_container(build *b, step *s, char *const *argv, char *const *env,
         .cwd = b->st.workdir,
         .mounts = b->mounts,
         .n_mounts = b->n_mounts,
+        .denied_sources = b->e->private_dirs,
         .netns = b->o->network_driver && strcmp(b->o->network_driver, "host") == 0 ? HOST_NETNS_HOST
                                                                                    : HOST_NETNS_NEW,
         .login_env = true,
@@ -1520,7 +1521,11 @@ static int parse_mounts(build *b, kl_error *err)
                 return kl_error_set(err, ENOENT, "no such volume '%s'", src);
             }
         }
-        b->mounts[b->n_mounts++] = (host_mount){path, xstrdup(dst), jx_bool(m, "read_only", false)};
+        bool ours = strcmp(type, "nullfs") != 0;
+        b->mounts[b->n_mounts++] =
+            (host_mount){path, xstrdup(dst), jx_bool(m, "read_only", false), ours};
+        if (containers_check_mount(b->e, ours ? "volume" : "nullfs", src, dst, err) < 0)
+            return -1;
     }
     return 0;
 }

@@ -743,8 +743,43 @@ static char *normalise_destination(const char *d, kl_error *err)
     return kl_buf_steal(&b);
 }
 
+/* Is the lexically clean absolute path p (no "." or "..") `top` or below it? */
+static bool path_is_at_or_below(const char *p, const char *top)
+{
+    size_t n = strlen(top);
+    while (p[0] == '/' && p[1] == '/')
+        p++;
+    return strncmp(p, top, n) == 0 && (p[n] == '\0' || p[n] == '/');
+}
+
+int containers_check_mount(kl_engine *e, const char *type, const char *source,
+                           const char *destination, kl_error *err)
+{
+    /* Their files control the kernel (sysctls, sysrq-trigger, ...): a mount over one of them
+     * would undo the read-only and masked paths (the runtime checks where the destination
+     * leads as well, through the image's symlinks). */
+    static const char *const kernel_trees[] = {"/proc", "/sys"};
+    for (size_t i = 0; i < KL_ARRAY_SIZE(kernel_trees); i++)
+        if (path_is_at_or_below(destination, kernel_trees[i]))
+            return kl_error_set(err, EPERM,
+                                "invalid mount destination '%s': nothing can be mounted on %s "
+                                "or below it",
+                                destination, kernel_trees[i]);
+    if (strcmp(type, "nullfs") == 0 && host_bind_source_check(source, e->private_dirs, err) < 0) {
+        if (err->code == EPERM)
+            kl_error_set(err, EPERM,
+                         "invalid mount source '%s': it is inside kleened's own directories "
+                         "(database, layers, containers, volumes, run files), which no "
+                         "container may see",
+                         source);
+        return -1;
+    }
+    return 0;
+}
+
 /* MountPointConfig[] → checked mounts (API.md §5.6, §8.6). */
-static int check_mounts(const json_t *mounts, container_mount **out, size_t *n_out, kl_error *err)
+static int check_mounts(kl_engine *e, const json_t *mounts, container_mount **out, size_t *n_out,
+                        kl_error *err)
 {
     size_t n = json_is_array(mounts) ? json_array_size(mounts) : 0;
     container_mount *m = xcalloc(n ? n : 1, sizeof(*m));
@@ -780,14 +815,18 @@ static int check_mounts(const json_t *mounts, container_mount **out, size_t *n_o
                                 source ? source : "");
         struct stat st;
         if (stat(source, &st) < 0) {
-            int e = errno;
-            return kl_error_set(err, e, "invalid mount source '%s': %s", source, strerror(e));
+            int saved = errno;
+            return kl_error_set(err, saved, "invalid mount source '%s': %s", source,
+                                strerror(saved));
         }
         if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
             return kl_error_set(err, EINVAL,
                                 "could not determine source type, must be either directory or "
                                 "regular file");
     }
+    for (size_t i = 0; i < *n_out; i++)
+        if (containers_check_mount(e, m[i].type, m[i].source, m[i].destination, err) < 0)
+            return -1;
     return 0;
 }
 
@@ -1100,7 +1139,7 @@ char *containers_create(kl_engine *e, const json_t *config, kl_error *err)
         read_limits(config, &memory, &cpu_millis, &pids, err) == 0 &&
         read_settings(config, jx_str(config, "restart_policy", "no"), &settings.auto_remove,
                       &settings.stop_timeout, &settings.workdir, err) == 0 &&
-        check_mounts(json_object_get(config, "mounts"), &m, &n_mounts, err) == 0) {
+        check_mounts(e, json_object_get(config, "mounts"), &m, &n_mounts, err) == 0) {
         engine_lock(e);
         out = create_locked(e, asked, &stack, config, ports, m, n_mounts, memory, cpu_millis, pids,
                             &settings, err);

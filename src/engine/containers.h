@@ -84,6 +84,11 @@ int containers_pid(kl_engine *e, const char *id);
 
 /* REST side. Bodies are the normalized objects the API layer cast (schema.h). */
 char *containers_create(kl_engine *e, const json_t *config, kl_error *err);
+/* What no mount of a container or build may do (docs/api.md, "Mounts"): be a bind mount
+ * (nullfs) of a source inside kleened's own root or run directory, or have a destination on
+ * /proc or /sys. `destination` is absolute; type "nullfs" or "volume". EPERM when refused. */
+int containers_check_mount(kl_engine *e, const char *type, const char *source,
+                           const char *destination, kl_error *err);
 json_t *containers_list(kl_engine *e, bool all, kl_error *err);
 /* The same listing as JSON text (ContainerSummary[]), built without a JSON tree: what the
  * REST handler sends (DESIGN.md §8 budget). */

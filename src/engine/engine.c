@@ -205,6 +205,9 @@ kl_engine *engine_open(const char *root, const char *run_root, kl_error *err)
     e->store = store;
     e->root = steal_pointer(&r);
     e->run_root = run_root ? xstrdup(run_root) : NULL;
+    e->private_dirs[0] = e->root;
+    e->private_dirs[1] = e->run_root;
+    e->private_dirs[2] = NULL;
     pthread_mutexattr_t attr;
     pthread_mutexattr_init(&attr);
     pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);

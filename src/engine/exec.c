@@ -343,8 +343,10 @@ static int start_container(kl_engine *e, const container_record *c, const exec_r
             } else {
                 sources[i] = xstrdup(cm->source);
             }
-            mounts[i] = (host_mount){
-                .source = sources[i], .destination = cm->destination, .read_only = cm->read_only};
+            mounts[i] = (host_mount){.source = sources[i],
+                                     .destination = cm->destination,
+                                     .read_only = cm->read_only,
+                                     .source_is_ours = strcmp(cm->type, "volume") == 0};
         }
         if (err->code)
             break;
@@ -386,6 +388,7 @@ static int start_container(kl_engine *e, const container_record *c, const exec_r
                     .cwd = cwd,
                     .mounts = mounts,
                     .n_mounts = c->n_mounts,
+                    .denied_sources = e->private_dirs,
                     .netns = strcmp(c->network_driver ? c->network_driver : "", "host") == 0
                                  ? HOST_NETNS_HOST
                                  : HOST_NETNS_NEW,

@@ -35,8 +35,10 @@ typedef enum host_netns_mode {
 
 typedef struct host_mount {
     const char *source;      /* absolute host path: directory or regular file */
-    const char *destination; /* absolute path inside the container, created if missing */
+    const char *destination; /* absolute path inside the container, created if missing;
+                                never on /proc or /sys */
     bool read_only;
+    bool source_is_ours; /* made by the engine (a volume): exempt from denied_sources */
 } host_mount;
 
 typedef struct host_limits {
@@ -80,6 +82,9 @@ typedef struct host_container_spec {
     const char *cwd;      /* NULL or "" → "/" */
     const host_mount *mounts;
     size_t n_mounts;
+    /* Directories whose trees no bind mount source may be in (kleened's root and run
+     * directories), checked on the opened source (host_bind_source_check). NULL: none. */
+    char *const *denied_sources;
     char *const *cap_add;  /* "NET_ADMIN" or "CAP_NET_ADMIN", added to the default set */
     char *const *cap_drop; /* removed from the default set ("ALL" drops everything) */
     host_netns_mode netns;
@@ -124,6 +129,12 @@ typedef struct host_process {
     int pty_fd; /* master side of the pty when tty was asked for, else -1 */
     struct host_process_priv *priv;
 } host_process;
+
+/* Whether the bind mount source `source` may be mounted: not in the tree of any of the
+ * `denied` directories (a second name for one of them, a bind mount of it, counts too).
+ * Symlinks in `source` are followed once; the check is on what they lead to. EPERM when it is
+ * refused. Container starts check the source they mount the same way, on the very object. */
+int host_bind_source_check(const char *source, char *const *denied, kl_error *err);
 
 /* Prepare, once per process, what container starts need and is costly to redo each time (on
  * Linux: compiling the default seccomp filter). Call it before host_container_start or

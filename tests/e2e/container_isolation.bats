@@ -98,3 +98,85 @@ teardown() {
   [[ "$output" == *"SigBlk:	0000000000000000"* ]]
   [[ "$output" == *"SigIgn:	0000000000000000"* ]]
 }
+
+# POST /containers/create with one nullfs mount; sets $status_code and $body
+create_bind() {
+  local name=""
+  [ -n "${3:-}" ] && name="\"name\":\"$3\","
+  api POST /containers/create "{\"image\":\"bb\",$name\"cmd\":[\"ls\",\"/m\"],\"mounts\":[{\"type\":\"nullfs\",\"source\":\"$1\",\"destination\":\"$2\"}]}"
+}
+
+@test "bind mount sources inside kleened's root or run directory are refused, by any name" {
+  mkdir -p "$E2E_DIR/ok" "$E2E_DIR/alias"
+  for src in "$E2E_DIR/root" "$E2E_DIR/root/container" "$E2E_DIR/root/metadata.sqlite" \
+    "$E2E_DIR/run" "$E2E_DIR/root/image/../volumes"; do
+    create_bind "$src" /m
+    [ "$status_code" = 404 ]
+    [[ "$(echo "$body" | jq -r .message)" == "invalid mount source '$src': it is inside kleened's own directories"* ]]
+  done
+  # through a symlink
+  ln -sfn "$E2E_DIR/root/image" "$E2E_DIR/lnk"
+  create_bind "$E2E_DIR/lnk" /m
+  [ "$status_code" = 404 ]
+  [[ "$(echo "$body" | jq -r .message)" == *"it is inside kleened's own directories"* ]]
+  # through a second name (a bind mount of the root elsewhere, in kleened's mount namespace)
+  nsenter -t "$(kleened_pid)" -m mount --bind "$E2E_DIR/root" "$E2E_DIR/alias"
+  create_bind "$E2E_DIR/alias/container" /m
+  s=$status_code m=$(echo "$body" | jq -r .message)
+  nsenter -t "$(kleened_pid)" -m umount "$E2E_DIR/alias"
+  [ "$s" = 404 ]
+  [[ "$m" == *"it is inside kleened's own directories"* ]]
+  # a directory beside them is fine, and volumes (which live in the root) too
+  create_bind "$E2E_DIR/ok" /m
+  [ "$status_code" = 201 ]
+  run klee run --mount isovol:/data bb sh -c 'echo hi >/data/f; cat /data/f'
+  [ "$status" -eq 0 ]
+  [ "${lines[2]}" = hi ]
+  assert_alive
+}
+
+@test "a symlinked source is resolved once, at start, and checked there: swapping it in is refused" {
+  mkdir -p "$E2E_DIR/innocent"
+  touch "$E2E_DIR/innocent/harmless"
+  ln -sfn "$E2E_DIR/innocent" "$E2E_DIR/swap"
+  create_bind "$E2E_DIR/swap" /m swapped
+  [ "$status_code" = 201 ]
+  run klee start -a swapped
+  [ "$status" -eq 0 ]
+  [[ "$output" == *harmless* ]]
+  # the link now leads into kleened's root: the start refuses it, nothing is mounted
+  ln -sfn "$E2E_DIR/root" "$E2E_DIR/swap"
+  run klee start -a swapped
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"it is inside $E2E_DIR/root, kleened's own directory"* ]]
+  [[ "$output" != *metadata.sqlite* ]]
+  api GET /containers/swapped/inspect
+  [ "$(echo "$body" | jq -r .container.running)" = false ]
+  assert_alive
+}
+
+@test "mount destinations on /proc or /sys are refused, also through the image's symlinks" {
+  for dst in /proc /proc/sys/kernel /sys /sys/kernel/x //proc/./sys /proc/../proc/x; do
+    create_bind "$E2E_DIR/ok" "$dst"
+    [ "$status_code" = 404 ]
+    [[ "$(echo "$body" | jq -r .message)" == "invalid mount destination '"*"': nothing can be mounted on /"*" or below it" ]] || [[ "$(echo "$body" | jq -r .message)" == *"'..' is not allowed"* ]]
+  done
+  api POST /containers/create '{"image":"bb","mounts":[{"type":"volume","source":"pv","destination":"/proc/sys"}]}'
+  [ "$status_code" = 404 ]
+  [[ "$(echo "$body" | jq -r .message)" == *"nothing can be mounted on /proc or below it"* ]]
+  # /procl -> /proc in the image: the path is fine, where it leads is not
+  cp -a "$E2E_DIR/rootfs" "$E2E_DIR/rootfs-lnk"
+  ln -s /proc "$E2E_DIR/rootfs-lnk/procl"
+  ln -s sys "$E2E_DIR/rootfs-lnk/sysl"
+  klee image create -t bblnk:latest zfs-copy "$E2E_DIR/rootfs-lnk" >/dev/null
+  mkdir -p "$E2E_DIR/ok"
+  for dst in /procl/sys /sysl/kernel; do
+    api POST /containers/create "{\"image\":\"bblnk\",\"cmd\":[\"true\"],\"mounts\":[{\"type\":\"nullfs\",\"source\":\"$E2E_DIR/ok\",\"destination\":\"$dst\"}]}"
+    [ "$status_code" = 201 ]
+    id=$(echo "$body" | jq -r .id)
+    run klee start -a "$id"
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"bind mount destination $dst: it is on the container's /"*", which cannot be mounted over"* ]]
+  done
+  assert_alive
+}

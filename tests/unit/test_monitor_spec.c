@@ -38,8 +38,9 @@ static char *env[] = {"A=1", "EMPTY=", "PATH=/bin", NULL};
 static char *cap_add[] = {"NET_ADMIN", NULL};
 static char *empty[] = {NULL};
 static char *unmount[] = {"/var/lib/kleene/c/abc/rootfs", "/x", NULL};
-static const host_mount mounts[] = {{"/srv/data", "/data", true},
-                                    {"/etc/hosts", "/etc/hosts", false}};
+static const host_mount mounts[] = {{"/srv/data", "/data", true, false},
+                                    {"/var/lib/kleene/volumes/v", "/v", false, true}};
+static char *denied[] = {"/var/lib/kleene", "/run/kleene", NULL};
 static const unsigned char filter[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
 
 static host_monitor_spec full_spec(void)
@@ -54,6 +55,7 @@ static host_monitor_spec full_spec(void)
                       .cwd = NULL,
                       .mounts = mounts,
                       .n_mounts = 2,
+                      .denied_sources = denied,
                       .cap_add = cap_add,
                       .cap_drop = empty,
                       .netns = HOST_NETNS_PATH,
@@ -113,7 +115,9 @@ static void test_round_trip(void **state)
         assert_str_same(c->mounts[i].source, mounts[i].source);
         assert_str_same(c->mounts[i].destination, mounts[i].destination);
         assert_int_equal(c->mounts[i].read_only, mounts[i].read_only);
+        assert_int_equal(c->mounts[i].source_is_ours, mounts[i].source_is_ours);
     }
+    assert_strv_same(c->denied_sources, denied);
     assert_strv_same(c->cap_add, ic->cap_add);
     assert_non_null(c->cap_drop); /* empty, not NULL */
     assert_null(c->cap_drop[0]);

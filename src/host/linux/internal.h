@@ -69,6 +69,11 @@ int cgroups_open_of_pid(int pid, cgroup_set *out, kl_error *err);
 /* Close the fds; with remove, rmdir the directories (retrying while they are busy). */
 void cgroups_release(cgroup_set *cg, bool remove);
 
+/* bindsource.c ------------------------------------------------------------------------------ */
+/* 0 when the object open at fd (a bind mount source, named `source` in messages) lies in
+ * none of the `denied` directories' trees (NULL: none); -1 with EPERM when it does. */
+int bindsource_check_fd(int fd, const char *source, char *const *denied, kl_error *err);
+
 /* monitor.c (the kleene-monitor program) --------------------------------------------------- */
 struct host_monitor_spec;
 /* Be the monitor of spec: start its container, answer on status_fd (the caller's end of the

@@ -71,6 +71,7 @@ void monitor_spec_encode(const host_monitor_spec *spec, const void *filter, size
         put_str(out, c->mounts[i].source);
         put_str(out, c->mounts[i].destination);
         put_u32(out, c->mounts[i].read_only);
+        put_u32(out, c->mounts[i].source_is_ours);
     }
     put_strv(out, c->cap_add);
     put_strv(out, c->cap_drop);
@@ -91,6 +92,7 @@ void monitor_spec_encode(const host_monitor_spec *spec, const void *filter, size
     put_u32(out, (uint32_t)c->init);
     put_str(out, spec->stop_cmd);
     put_u32(out, (uint32_t)spec->stop_signal);
+    put_strv(out, c->denied_sources);
 
     put_u32(out, (uint32_t)filter_len);
     if (filter_len)
@@ -184,6 +186,7 @@ void monitor_spec_free(monitor_spec_decoded *d)
     free(d->cap_add);
     free(d->cap_drop);
     free(d->unmount_on_exit);
+    free(d->denied_sources);
     free(d->mounts);
     memset(d, 0, sizeof(*d));
 }
@@ -219,7 +222,7 @@ int monitor_spec_decode(const unsigned char *data, size_t len, monitor_spec_deco
     c->user = get_str(&r);
     c->cwd = get_str(&r);
     uint32_t n_mounts = get_u32(&r);
-    if (!r.is_bad && n_mounts > r.left / 14) /* two strings and a u32 each, at least */
+    if (!r.is_bad && n_mounts > r.left / 16) /* two strings and two u32 each, at least */
         r.is_bad = true;
     if (!r.is_bad && n_mounts) {
         out->mounts = xcalloc(n_mounts, sizeof(*out->mounts));
@@ -227,6 +230,7 @@ int monitor_spec_decode(const unsigned char *data, size_t len, monitor_spec_deco
             out->mounts[i].source = get_str(&r);
             out->mounts[i].destination = get_str(&r);
             out->mounts[i].read_only = get_bool(&r);
+            out->mounts[i].source_is_ours = get_bool(&r);
         }
         c->mounts = out->mounts;
         c->n_mounts = n_mounts;
@@ -263,6 +267,7 @@ int monitor_spec_decode(const unsigned char *data, size_t len, monitor_spec_deco
     if (stop_signal > 64)
         r.is_bad = true;
     s->stop_signal = (int)stop_signal;
+    c->denied_sources = out->denied_sources = get_strv(&r);
 
     out->filter_len = get_u32(&r);
     out->filter = out->filter_len ? take(&r, out->filter_len) : NULL;

@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/openat2.h>
+#include <linux/magic.h>
 #include <linux/sched.h>
 #include <net/if.h>
 #include <poll.h>
@@ -40,6 +41,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -386,12 +388,14 @@ static int setup_proc_sys(int rootfd, int nullfd, kl_error *err)
     return 0;
 }
 
-static int setup_user_mount(int rootfd, const host_mount *m, kl_error *err)
+static int setup_user_mount(int rootfd, const host_mount *m, char *const *denied, kl_error *err)
 {
     if (!m->source || m->source[0] != '/' || !m->destination || m->destination[0] != '/')
         return kl_error_set(err, EINVAL, "bind mount needs absolute source and destination");
-    /* The source is a host path chosen by the (root-equivalent) API user; it is opened once
-     * and that very object is mounted, so its type cannot change in between. */
+    /* The source is a host path chosen by the (root-equivalent) API user, possibly through
+     * symlinks others control: it is opened once (its symlinks followed once), that very
+     * object is checked (not in kleened's own directories, bindsource.c) and mounted, so
+     * neither its type nor its place can change in between. */
     _cleanup_close_ int src = open(m->source, O_PATH | O_CLOEXEC);
     if (src < 0)
         return kl_error_errno(err, errno, "bind mount source %s", m->source);
@@ -403,9 +407,22 @@ static int setup_user_mount(int rootfd, const host_mount *m, kl_error *err)
                             "bind mount source %s: could not determine source type, must be "
                             "either directory or regular file",
                             m->source);
+    if (!m->source_is_ours && bindsource_check_fd(src, m->source, denied, err) < 0)
+        return -1;
     _cleanup_close_ int dst = mkpath_in_root(rootfd, m->destination, S_ISREG(st.st_mode), 0, err);
     if (dst < 0)
         return -1;
+    /* Where the destination really is, symlinks of the image followed inside the root: never
+     * on the container's /proc or /sys, whose files control the kernel (runc refuses these
+     * too); the destination's path was checked by the engine, this catches the links. */
+    struct statfs sf;
+    if (fstatfs(dst, &sf) < 0)
+        return kl_error_errno(err, errno, "bind mount destination %s", m->destination);
+    if (sf.f_type == PROC_SUPER_MAGIC || sf.f_type == SYSFS_MAGIC)
+        return kl_error_set(err, EPERM,
+                            "bind mount destination %s: it is on the container's %s, which "
+                            "cannot be mounted over",
+                            m->destination, sf.f_type == SYSFS_MAGIC ? "/sys" : "/proc");
     unsigned long long attrs = MOUNT_ATTR_NODEV | (m->read_only ? MOUNT_ATTR_RDONLY : 0);
     if (bind_fd(src, NULL, dst, NULL, attrs, true, err) < 0)
         return kl_error_prefix(err, "bind mount %s on %s", m->source, m->destination);
@@ -934,7 +951,7 @@ static int reaper_setup(const start_ctx *c, int *nullfd_out, kl_error *err)
     if (s->init != HOST_INIT_NONE && setup_init(rootfd, s, c->cg, err) < 0)
         return -1;
     for (size_t i = 0; i < s->n_mounts; i++)
-        if (setup_user_mount(rootfd, &s->mounts[i], err) < 0)
+        if (setup_user_mount(rootfd, &s->mounts[i], s->denied_sources, err) < 0)
             return -1;
 
     /* pivot_root(".", "."): the old root ends up stacked on the new one and is detached. */
