@@ -66,7 +66,16 @@ stop_containers() {
 }
 
 # Start kleened again on the same root, socket and namespace (after it was killed).
+# A kleened killed a moment ago may still be exiting (an ASan build unmaps a lot): its pidfile
+# lock goes only when it has, so wait for it to be gone or a zombie first.
 respawn_kleened() {
+  local old
+  old=$(cat "$E2E_DIR/kleened.pid" 2>/dev/null || true)
+  for _ in $(seq 1 200); do
+    [ -n "$old" ] && [ -e "/proc/$old" ] || break
+    [ "$(sed 's/.*) //' "/proc/$old/stat" 2>/dev/null | cut -d' ' -f1)" = Z ] && break
+    sleep 0.05
+  done
   ip netns exec "$E2E_NS" ${KLEENED_WRAPPER:-} "$KLEENED" -c "$E2E_DIR/config.yaml" </dev/null >>"$E2E_DIR/kleened.log" 2>&1 &
   export KLEENED_PID=$!
   for _ in $(seq 1 200); do
