@@ -443,7 +443,7 @@ static void test_execs_of_dead_container_without_leaks(void **state)
     insert_running("bbbbbbbbbbbb");
     insert_running("cccccccccccc");
     char id[13];
-    assert_int_equal(exec_container_stop(g_engine, "testcont", id, &err), -1);
+    assert_int_equal(exec_container_stop(g_engine, "testcont", -1, id, &err), -1);
     assert_string_equal(err.msg, "container not running");
     assert_int_equal(count_execs("exited"), 2);
     /* kleened's start */
