@@ -247,7 +247,11 @@ char *oci_ref_familiar(const oci_ref *ref)
 {
     const char *name = ref->path;
     _cleanup_free_ char *full = NULL;
-    if (strcmp(ref->domain, OCI_REF_DEFAULT_DOMAIN) == 0) {
+    size_t first = strcspn(ref->path, "/");
+    bool first_is_domain =
+        ref->path[first] == '/' &&
+        (memchr(ref->path, '.', first) || (first == 9 && memcmp(ref->path, "localhost", 9) == 0));
+    if (strcmp(ref->domain, OCI_REF_DEFAULT_DOMAIN) == 0 && !first_is_domain) {
         if (strncmp(name, "library/", 8) == 0 && !strchr(name + 8, '/'))
             name += 8;
     } else {

@@ -64,6 +64,11 @@ static void test_docker_forms(void **state)
     ok("reg.example:443/x:tag@" D, "reg.example:443", "x", "tag", D, "reg.example:443/x:tag@" D);
     ok("[::1]:5000/app:1", "[::1]:5000", "app", "1", NULL, "[::1]:5000/app:1");
     ok("a---b", "docker.io", "library/a---b", "latest", NULL, "a---b:latest");
+    /* a first path component that looks like a registry keeps docker.io/ in the short form */
+    ok("docker.io/ler.io/library/x", "docker.io", "ler.io/library/x", "latest", NULL,
+       "docker.io/ler.io/library/x:latest");
+    ok("docker.io/localhost/x", "docker.io", "localhost/x", "latest", NULL,
+       "docker.io/localhost/x:latest");
     ok("My-Registry.example/app", "My-Registry.example", "app", "latest", NULL,
        "My-Registry.example/app:latest");
 }
