@@ -122,6 +122,11 @@ typedef struct host_extract_opts {
     host_extract_progress_fn progress; /* may be NULL */
     void *progress_ctx;
     unsigned every; /* report every N entries; 0 = only at the end */
+    /* An OCI/Docker image layer (OCI image-spec "layer.md"): `.wh.NAME` entries become
+     * overlay whiteouts (a 0/0 character device NAME), `.wh..wh..opq` makes its directory
+     * opaque (trusted.overlay.opaque=y), other `.wh.`-prefixed names are refused, and an
+     * empty archive is a valid (empty) layer. Off: such names are ordinary files. */
+    bool oci_layer;
 } host_extract_opts;
 
 /* Extract a tar/cpio/... archive (plain or gzip, xz, zstd, bzip2, lz4 ... compressed: all

@@ -431,7 +431,7 @@ static void test_progress(void **state)
     }
     blob b = make_archive(many, 250, ARCHIVE_FILTER_GZIP);
     int calls = 0;
-    host_extract_opts o = {count_progress, &calls, 100};
+    host_extract_opts o = {.progress = count_progress, .progress_ctx = &calls, .every = 100};
     memsrc m = {b, 0, 4096, false};
     kl_error err = KL_ERROR_INIT;
     host_extract_stats st;
@@ -442,12 +442,91 @@ static void test_progress(void **state)
     free(b.data);
 }
 
+static int extract_layer(blob b, const char *name, host_extract_stats *st, kl_error *err)
+{
+    memsrc m = {b, 0, 700, false};
+    host_extract_opts o = {.oci_layer = true};
+    return host_archive_extract(mem_read, &m, tmpfd, name, &o, st, err);
+}
+
+static bool is_whiteout(const char *rel)
+{
+    char *p = path(rel);
+    struct stat st;
+    bool r = lstat(p, &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0);
+    free(p);
+    return r;
+}
+
+/* OCI layers: .wh.NAME -> a 0/0 character device, .wh..wh..opq -> an opaque directory, and
+ * an empty layer is fine; without the option the same names are ordinary files. */
+static void test_oci_whiteouts(void **state)
+{
+    (void)state;
+    static const ent layer[] = {
+        {"etc/", 'd', NULL, 0755, 0},
+        {"etc/.wh.passwd", 'f', "", 0644, 0},
+        {"etc/motd", 'f', "hi", 0644, 0},
+        {"var/cache/.wh..wh..opq", 'f', "", 0644, 0}, /* parent not in the archive */
+        {"var/cache/kept", 'f', "k", 0644, 0},
+        {".wh.bin", 'f', "", 0644, 0},
+        {"usr/.wh.lib", 'f', "", 0644, 0},
+        {"usr/lib", 'f', "replaced by a later entry? no: whiteout then file", 0644, 0},
+    };
+    blob b = make_archive(layer, KL_ARRAY_SIZE(layer), ARCHIVE_FILTER_GZIP);
+    kl_error err = KL_ERROR_INIT;
+    host_extract_stats st;
+    if (extract_layer(b, "oci1", &st, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_true(is_whiteout("oci1/etc/passwd"));
+    assert_false(exists("oci1/etc/.wh.passwd"));
+    assert_true(is_whiteout("oci1/bin"));
+    assert_false(is_whiteout("oci1/usr/lib")); /* the later entry wins */
+    char *motd = slurp("oci1/etc/motd");
+    assert_string_equal(motd, "hi");
+    free(motd);
+    char *cache = path("oci1/var/cache");
+    char v[4] = "";
+    assert_int_equal(getxattr(cache, "trusted.overlay.opaque", v, sizeof(v)), 1);
+    assert_int_equal(v[0], 'y');
+    free(cache);
+    assert_false(exists("oci1/var/cache/.wh..wh..opq"));
+    assert_true(exists("oci1/var/cache/kept"));
+
+    /* the same archive as a plain one: names kept as files */
+    assert_int_equal(extract_blob(b, "plain1", &st, &err), 0);
+    assert_true(exists("plain1/etc/.wh.passwd"));
+    assert_false(exists("plain1/etc/passwd"));
+    free(b.data);
+
+    /* an invalid whiteout name fails and leaves nothing */
+    static const ent bad[] = {{"a/.wh..wh.x", 'f', "", 0644, 0}};
+    b = make_archive(bad, 1, ARCHIVE_FILTER_NONE);
+    kl_error_clear(&err);
+    assert_int_equal(extract_layer(b, "oci2", &st, &err), -1);
+    assert_non_null(strstr(err.msg, "invalid whiteout"));
+    assert_false(exists("oci2"));
+    assert_no_staging();
+    free(b.data);
+
+    /* an empty layer (a tar of only its end blocks, gzip'ed) is a valid empty layer */
+    b = make_archive(NULL, 0, ARCHIVE_FILTER_GZIP);
+    kl_error_clear(&err);
+    if (extract_layer(b, "oci3", &st, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_true(exists("oci3"));
+    assert_int_equal(st.entries, 0);
+    /* but not an empty plain archive */
+    assert_int_equal(extract_blob(b, "plain3", &st, &err), -1);
+    free(b.data);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_formats),  cmocka_unit_test(test_file_and_progress_and_exists),
         cmocka_unit_test(test_hostile),  cmocka_unit_test(test_corrupt_and_broken_source),
-        cmocka_unit_test(test_progress),
+        cmocka_unit_test(test_progress), cmocka_unit_test(test_oci_whiteouts),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

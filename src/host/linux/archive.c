@@ -17,6 +17,7 @@
 #include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -64,6 +65,7 @@ typedef struct extractor {
     size_t ndirs;
     char *cached_parent; /* parent path of the last entry and its fd */
     int cached_fd;
+    bool oci_layer; /* host_extract_opts.oci_layer */
 } extractor;
 
 static void cache_drop(extractor *x)
@@ -233,6 +235,39 @@ static int write_data(extractor *x, int fd, const char *path, kl_error *err)
     }
 }
 
+#define OCI_WH_PREFIX ".wh."
+#define OCI_WH_OPAQUE ".wh..wh..opq"
+
+/* An OCI layer's whiteout entry `base` in the directory pfd, as overlayfs expresses it:
+ * the opaque marker sets trusted.overlay.opaque on the directory (set_xattrs never lets an
+ * archive set overlay attributes itself; this is the one place they are written, from the
+ * entry's name, not its content), `.wh.NAME` becomes a 0/0 character device NAME (what
+ * overlayfs reads as "deleted"). The entry's type and content are ignored, as the spec
+ * says. mknod of 0/0 is the whiteout device the kernel itself creates: it gives no access
+ * to any device. Creating it needs CAP_MKNOD, which the extractor (root) has. */
+static int extract_whiteout(extractor *x, int pfd, const char *base, const char *path,
+                            kl_error *err)
+{
+    if (!strcmp(base, OCI_WH_OPAQUE)) {
+        if (fsetxattr(pfd, "trusted.overlay.opaque", "y", 1, 0) < 0)
+            return kl_error_errno(err, errno, "archive entry '%s': making the directory opaque",
+                                  path);
+        x->st.entries++;
+        return 0;
+    }
+    const char *name = base + strlen(OCI_WH_PREFIX);
+    if (!*name || !strcmp(name, ".") || !strcmp(name, "..") ||
+        !strncmp(name, OCI_WH_PREFIX, strlen(OCI_WH_PREFIX)))
+        return kl_error_set(err, EINVAL, "archive entry '%s': invalid whiteout", path);
+    bool dir_exists;
+    if (clear_slot(pfd, name, false, &dir_exists, path, err) < 0)
+        return -1;
+    if (mknodat(pfd, name, S_IFCHR | 0000, makedev(0, 0)) < 0)
+        return kl_error_errno(err, errno, "archive entry '%s': creating the whiteout", path);
+    x->st.entries++;
+    return 0;
+}
+
 static int extract_entry(extractor *x, struct archive_entry *e, kl_error *err)
 {
     const char *raw = x->la->entry_pathname(e);
@@ -267,6 +302,8 @@ static int extract_entry(extractor *x, struct archive_entry *e, kl_error *err)
     /* The cache holds only this entry's parent, which this entry (inside it) can not
      * replace; an entry that replaces a directory has a different parent, so the next
      * entry below that path resolves it anew. */
+    if (x->oci_layer && !strncmp(base, OCI_WH_PREFIX, strlen(OCI_WH_PREFIX)))
+        return extract_whiteout(x, pfd, base, path, err);
     bool dir_exists;
     bool is_dir = !hardlink && type == AE_IFDIR;
     if (clear_slot(pfd, base, is_dir, &dir_exists, path, err) < 0)
@@ -394,7 +431,7 @@ static int extract_all(extractor *x, reader *rd, const host_extract_opts *opts, 
             x->st.entries % opts->every == 0)
             opts->progress(&x->st, opts->progress_ctx);
     }
-    if (seen == 0)
+    if (seen == 0 && !x->oci_layer) /* an image layer may be empty (ENV, LABEL ...) */
         return kl_error_set(err, EINVAL, "reading archive: the archive is empty");
     return apply_dir_meta(x, err);
 }
@@ -415,7 +452,11 @@ int host_archive_extract(host_read_fn read, void *read_ctx, int parent_dirfd, co
         return kl_error_prefix(err, "extracting archive");
 
     reader rd = {.la = la, .read = read, .ctx = read_ctx, .err = KL_ERROR_INIT};
-    extractor x = {.la = la, .a = la->read_new(), .root = sfd, .cached_fd = -1};
+    extractor x = {.la = la,
+                   .a = la->read_new(),
+                   .root = sfd,
+                   .cached_fd = -1,
+                   .oci_layer = opts && opts->oci_layer};
     la->read_support_filter_all(x.a);
     la->read_support_format_all(x.a);
     int r = 0;
