@@ -223,6 +223,14 @@ int oci_ref_parse(const char *s, oci_ref *ref, kl_error *err)
         ref->path = xasprintf("library/%s", path);
     else
         ref->path = xstrdup(path);
+    /* bounded in its full form, so that every form of it parses back */
+    if (strlen(domain) + 1 + strlen(ref->path) > OCI_REF_NAME_MAX) {
+        free(ref->path);
+        ref->path = NULL;
+        return kl_error_set(err, EINVAL,
+                            "invalid reference \"%.300s\": repository name longer than %d", s,
+                            OCI_REF_NAME_MAX);
+    }
     ref->domain = steal_pointer(&domain);
     if (!tag && !digest)
         tag = xstrdup(OCI_REF_DEFAULT_TAG);

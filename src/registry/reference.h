@@ -21,7 +21,7 @@
 #define OCI_REF_DEFAULT_TAG "latest"
 /* Where docker.io's Distribution API is served. */
 #define OCI_REF_DOCKER_HUB_API "registry-1.docker.io"
-#define OCI_REF_NAME_MAX 255
+#define OCI_REF_NAME_MAX 255 /* "domain/path" in full */
 #define OCI_REF_TAG_MAX 128
 
 typedef struct oci_ref {

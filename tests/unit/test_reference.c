@@ -131,6 +131,9 @@ static void test_invalid(void **state)
     memset(long_name, 'a', sizeof(long_name) - 1);
     long_name[sizeof(long_name) - 1] = '\0';
     bad(long_name, "longer than");
+    /* 250 characters given, but docker.io/library/ makes it longer than 255 in full */
+    long_name[250] = '\0';
+    bad(long_name, "longer than");
     char long_tag[200] = "a:";
     memset(long_tag + 2, 't', 150);
     long_tag[152] = '\0';
