@@ -32,6 +32,9 @@ struct host_fetch {
     void *progress_ctx;
     host_fetch_progress prog;
     uint64_t last_report;
+    struct curl_slist *req_headers; /* host_fetch_request.headers */
+    bool keep_http_errors;
+    kl_buf resp_headers; /* the last response's header lines (after redirects), bounded */
 };
 
 static void report(host_fetch *f, bool final)
@@ -72,6 +75,21 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *ud)
             f->prog.total = (uint64_t)cl;
     }
     report(f, false);
+    return n;
+}
+
+/* Response headers, kept for host_fetch_header: a new status line (a redirect, a 100
+ * Continue) starts over, so what is kept is the final response's. */
+#define FETCH_HEADERS_MAX (64 * 1024)
+
+static size_t header_cb(char *data, size_t size, size_t nmemb, void *ud)
+{
+    host_fetch *f = ud;
+    size_t n = size * nmemb;
+    if (n >= 5 && !strncmp(data, "HTTP/", 5))
+        kl_buf_reset(&f->resp_headers);
+    if (f->resp_headers.len + n <= FETCH_HEADERS_MAX)
+        kl_buf_append(&f->resp_headers, data, n);
     return n;
 }
 
@@ -156,6 +174,12 @@ static ssize_t read_file(host_fetch *f, const void **buf, kl_error *err)
 host_fetch *host_fetch_open(const char *url, host_fetch_progress_fn progress, void *ctx,
                             kl_error *err)
 {
+    return host_fetch_open_req(url, NULL, progress, ctx, err);
+}
+
+host_fetch *host_fetch_open_req(const char *url, const host_fetch_request *rq,
+                                host_fetch_progress_fn progress, void *ctx, kl_error *err)
+{
     if (!url ||
         (strncmp(url, "http://", 7) && strncmp(url, "https://", 8) && strncmp(url, "file://", 7))) {
         kl_error_set(err, EINVAL, "invalid URL '%s': only http, https and file URLs are supported",
@@ -194,7 +218,23 @@ host_fetch *host_fetch_open(const char *url, host_fetch_progress_fn progress, vo
     cs->easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     cs->easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
     cs->easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
-    cs->easy_setopt(e, CURLOPT_FAILONERROR, 1L);
+    if (rq && rq->headers) {
+        for (const char *const *h = rq->headers; *h; h++) {
+            if (strpbrk(*h, "\r\n")) {
+                host_fetch_free(f);
+                kl_error_set(err, EINVAL, "fetching %s: invalid request header", url);
+                return NULL;
+            }
+            f->req_headers = cs->slist_append(f->req_headers, *h);
+        }
+        cs->easy_setopt(e, CURLOPT_HTTPHEADER, f->req_headers);
+    }
+    f->keep_http_errors = rq && rq->keep_http_errors;
+    cs->easy_setopt(e, CURLOPT_FAILONERROR, f->keep_http_errors ? 0L : 1L);
+    cs->easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+    cs->easy_setopt(e, CURLOPT_HEADERDATA, f);
+    if (rq && rq->ca_file)
+        cs->easy_setopt(e, CURLOPT_CAINFO, rq->ca_file);
     cs->easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 30L);
     cs->easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L); /* stalled for a minute: give up */
     cs->easy_setopt(e, CURLOPT_LOW_SPEED_TIME, 60L);
@@ -267,6 +307,35 @@ host_fetch_progress host_fetch_get_progress(const host_fetch *f)
     return f->prog;
 }
 
+long host_fetch_status(const host_fetch *f)
+{
+    long code = 0;
+    if (f->cs && f->easy)
+        f->cs->easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &code);
+    return code;
+}
+
+char *host_fetch_header(const host_fetch *f, const char *name)
+{
+    size_t nlen = strlen(name);
+    const char *p = f->resp_headers.data, *end = p ? p + f->resp_headers.len : NULL;
+    while (p && p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (!eol)
+            eol = end;
+        if ((size_t)(eol - p) > nlen && p[nlen] == ':' && !strncasecmp(p, name, nlen)) {
+            const char *v = p + nlen + 1, *ve = eol;
+            while (v < ve && (*v == ' ' || *v == '\t'))
+                v++;
+            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
+                ve--;
+            return xstrndup(v, (size_t)(ve - v));
+        }
+        p = eol + 1;
+    }
+    return NULL;
+}
+
 void host_fetch_free(host_fetch *f)
 {
     if (!f)
@@ -279,6 +348,9 @@ void host_fetch_free(host_fetch *f)
         f->cs->multi_cleanup(f->multi);
     if (f->fd >= 0)
         close(f->fd);
+    if (f->req_headers)
+        f->cs->slist_free_all(f->req_headers);
+    kl_buf_free(&f->resp_headers);
     kl_buf_free(&f->in);
     kl_buf_free(&f->out);
     free(f->url);

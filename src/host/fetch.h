@@ -39,6 +39,28 @@ typedef void (*host_fetch_progress_fn)(const host_fetch_progress *p, void *ctx);
 host_fetch *host_fetch_open(const char *url, host_fetch_progress_fn progress, void *ctx,
                             kl_error *err);
 
+/* What a registry client needs beyond a plain download (host/linux/pull.c). */
+typedef struct host_fetch_request {
+    const char *const *headers; /* extra request headers "Name: value", NULL-terminated; an
+                                 * Authorization header follows redirects to the same host
+                                 * only (libcurl's rule): a blob store elsewhere never sees it */
+    bool keep_http_errors;      /* an HTTP error status is not a read error: the body is read
+                                 * like any other and host_fetch_status tells */
+    const char *ca_file;        /* CA bundle instead of the system's, or NULL */
+} host_fetch_request;
+
+/* host_fetch_open for http(s) and file URLs with a request (may be NULL). */
+host_fetch *host_fetch_open_req(const char *url, const host_fetch_request *rq,
+                                host_fetch_progress_fn progress, void *ctx, kl_error *err);
+
+/* The HTTP status of the final response (after redirects), once the first read returned;
+ * 0 for file:// URLs and before. */
+long host_fetch_status(const host_fetch *f);
+
+/* The value of the final response's header `name` (case-insensitive; the first one if
+ * repeated), trimmed, xmalloc'ed; NULL if absent. */
+char *host_fetch_header(const host_fetch *f, const char *name);
+
 /* Next chunk: returns its length, 0 at a successful end, -1 on error ("fetching URL: HTTP
  * 404", "... Couldn't connect to server" ...). A host_read_fn. */
 ssize_t host_fetch_read(void *fetch, const void **buf, kl_error *err);

@@ -19,6 +19,7 @@
 
 #include "host/fetch.h"
 #include "host/linux/fetchproto.h"
+#include "host/linux/pull.h"
 #include "lib/cleanup.h"
 #include "lib/log.h"
 
@@ -93,9 +94,36 @@ static int usage(void)
 {
     fprintf(stderr, "usage: kleene-fetch (--dir-fd FD | --dir PATH) [--every N] "
                     "[--log-level LEVEL] [--] URL NAME\n"
-                    "Fetches URL and extracts it as an archive into the new directory NAME;\n"
-                    "reports progress and the result as JSON lines on stdout.\n");
+                    "       kleene-fetch --pull [--platform OS/ARCH[/VARIANT]] [--insecure]\n"
+                    "                    [--ca-file FILE] (--dir-fd FD | --dir PATH) [--] "
+                    "REFERENCE NAME\n"
+                    "Fetches URL and extracts it as an archive into the new directory NAME,\n"
+                    "or pulls the image REFERENCE from its registry into NAME (layers/N and\n"
+                    "image.json; credentials from $KLEENE_REGISTRY_USERNAME and\n"
+                    "$KLEENE_REGISTRY_PASSWORD); reports progress and the result as JSON lines\n"
+                    "on stdout.\n");
     return 2;
+}
+
+static void on_pull(const host_pull_event *ev, void *ctx)
+{
+    (void)ctx;
+    switch (ev->kind) {
+    case HOST_PULL_RESOLVED:
+        log_info("resolved to %s: %u layers", ev->text, ev->n_layers);
+        break;
+    case HOST_PULL_LAYER: {
+        host_fetch_progress p = {.bytes = ev->bytes, .total = ev->total, .percent = -1};
+        if (ev->total)
+            p.percent =
+                (int)(ev->bytes * 100 / ev->total > 100 ? 100 : ev->bytes * 100 / ev->total);
+        send_msg(&(fetchproto_msg){.type = FETCHPROTO_FETCH, .fetch = p});
+        break;
+    }
+    case HOST_PULL_LAYER_DONE:
+        log_info("layer %u/%u %s: verified and extracted", ev->index + 1, ev->n_layers, ev->text);
+        break;
+    }
 }
 
 int main(int argc, char **argv)
@@ -107,9 +135,13 @@ int main(int argc, char **argv)
         return 1;
 
     static const struct option longopts[] = {
-        {"dir-fd", required_argument, NULL, 'f'}, {"dir", required_argument, NULL, 'd'},
-        {"every", required_argument, NULL, 'e'},  {"log-level", required_argument, NULL, 'l'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+        {"dir-fd", required_argument, NULL, 'f'},   {"dir", required_argument, NULL, 'd'},
+        {"every", required_argument, NULL, 'e'},    {"log-level", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},           {"pull", no_argument, NULL, 'p'},
+        {"platform", required_argument, NULL, 'P'}, {"insecure", no_argument, NULL, 'i'},
+        {"ca-file", required_argument, NULL, 'c'},  {NULL, 0, NULL, 0}};
+    bool pull = false, insecure = false;
+    const char *platform = NULL, *ca_file = NULL;
     int dirfd = -1;
     const char *dir = NULL;
     unsigned every = 0;
@@ -143,6 +175,18 @@ int main(int argc, char **argv)
             kl_log_set_level((kl_log_level)l);
             break;
         }
+        case 'p':
+            pull = true;
+            break;
+        case 'P':
+            platform = optarg;
+            break;
+        case 'i':
+            insecure = true;
+            break;
+        case 'c':
+            ca_file = optarg;
+            break;
         default:
             return usage();
         }
@@ -167,6 +211,19 @@ int main(int argc, char **argv)
     }
 
     kl_error err = KL_ERROR_INIT;
+    if (pull) {
+        host_pull_opts po = {.reference = url,
+                             .platform = platform,
+                             .insecure = insecure,
+                             .ca_file = ca_file,
+                             .username = getenv("KLEENE_REGISTRY_USERNAME"),
+                             .password = getenv("KLEENE_REGISTRY_PASSWORD"),
+                             .progress = on_pull};
+        if (host_pull(&po, dirfd, name, &err) < 0)
+            return fail(HOST_FETCH_STAGE_FETCH, &err);
+        send_msg(&(fetchproto_msg){.type = FETCHPROTO_RESULT, .ok = true});
+        return 0;
+    }
     _cleanup_fetch_ host_fetch *f = host_fetch_open(url, on_fetch, NULL, &err);
     if (!f)
         return fail(HOST_FETCH_STAGE_FETCH, &err);

@@ -1,0 +1,505 @@
+/* Registry pulls (pull.h): the Distribution API client and the layer pipeline
+ * (download -> digest/size check -> decompress -> extract) of kleene-fetch.
+ * Runs in the helper only. Every answer of the registry is bounded before it is parsed
+ * (src/registry/), every blob checked against the digest that names it. */
+#include "host/linux/pull.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "host/fetch.h"
+#include "host/linux/fsutil.h"
+#include "host/storage.h"
+#include "lib/buf.h"
+#include "lib/cleanup.h"
+#include "lib/jsonx.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+#include "registry/auth.h"
+#include "registry/digest.h"
+#include "registry/imageconfig.h"
+#include "registry/manifest.h"
+#include "registry/reference.h"
+
+#define PING_MAX (64 * 1024)
+#define TOKEN_BODY_MAX (256 * 1024)
+
+typedef struct session {
+    const host_pull_opts *o;
+    oci_ref ref;
+    char *base; /* "https://host[:port]" or "http://…" */
+    bool plain_allowed;
+    char *auth; /* "Authorization: …" or NULL */
+} session;
+
+static void session_clear(session *s)
+{
+    oci_ref_clear(&s->ref);
+    free(s->base);
+    free(s->auth);
+}
+
+typedef struct response {
+    long status;
+    kl_buf body;
+    char *content_type;
+    char *challenge; /* WWW-Authenticate */
+} response;
+
+static void response_clear(response *r)
+{
+    kl_buf_free(&r->body);
+    free(r->content_type);
+    free(r->challenge);
+    memset(r, 0, sizeof(*r));
+}
+
+/* GET url with the session's credentials, the body bounded by max. Transport errors fail;
+ * an HTTP error status is returned in r->status. */
+static int get(session *s, const char *url, const char *accept, const char *auth, size_t max,
+               response *r, kl_error *err)
+{
+    memset(r, 0, sizeof(*r));
+    _cleanup_free_ char *accept_h = accept ? xasprintf("Accept: %s", accept) : NULL;
+    const char *headers[3] = {0};
+    size_t nh = 0;
+    if (auth)
+        headers[nh++] = auth;
+    if (accept_h)
+        headers[nh++] = accept_h;
+    host_fetch_request rq = {
+        .headers = headers, .keep_http_errors = true, .ca_file = s->o->ca_file};
+    _cleanup_fetch_ host_fetch *f = host_fetch_open_req(url, &rq, NULL, NULL, err);
+    if (!f)
+        return -1;
+    for (;;) {
+        const void *buf;
+        ssize_t n = host_fetch_read(f, &buf, err);
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        if (r->body.len + (size_t)n > max) {
+            response_clear(r);
+            return kl_error_set(err, EIO, "%s: answer longer than %zu bytes", url, max);
+        }
+        kl_buf_append(&r->body, buf, (size_t)n);
+    }
+    r->status = host_fetch_status(f);
+    r->content_type = host_fetch_header(f, "Content-Type");
+    r->challenge = host_fetch_header(f, "WWW-Authenticate");
+    return 0;
+}
+
+/* The registry's own words for an error status ({"errors":[{"code","message"}]}), or the
+ * status. */
+static int http_error(const char *what, const response *r, kl_error *err)
+{
+    int code = r->status == 404 ? ENOENT : (r->status == 401 || r->status == 403) ? EACCES : EIO;
+    _cleanup_json_ json_t *j = r->body.len ? json_loadb(r->body.data, r->body.len, 0, NULL) : NULL;
+    const json_t *e0 = json_array_get(json_object_get(j, "errors"), 0);
+    const char *ecode = jx_str(e0, "code", NULL), *emsg = jx_str(e0, "message", NULL);
+    if (ecode && emsg)
+        return kl_error_set(err, code, "%s: %.100s: %.300s (HTTP %ld)", what, ecode, emsg,
+                            r->status);
+    return kl_error_set(err, code, "%s: HTTP %ld", what, r->status);
+}
+
+/* Answer a 401 challenge: set s->auth. */
+static int authenticate(session *s, const char *challenge, kl_error *err)
+{
+    const char *reg = s->ref.domain;
+    if (!challenge)
+        return kl_error_set(err, EACCES,
+                            "registry %s: authentication required, but it says "
+                            "not how (no WWW-Authenticate)",
+                            reg);
+    oci_auth_challenge c;
+    if (oci_auth_challenge_parse(challenge, &c, err) < 0)
+        return kl_error_prefix(err, "registry %s", reg);
+    bool has_creds = s->o->username && *s->o->username;
+    _cleanup_free_ char *basic = has_creds ? oci_auth_basic(s->o->username, s->o->password) : NULL;
+    if (c.scheme == OCI_AUTH_BASIC) {
+        oci_auth_challenge_clear(&c);
+        if (!has_creds)
+            return kl_error_set(
+                err, EACCES, "registry %s: authentication required (Basic), no credentials", reg);
+        free(s->auth);
+        s->auth = xasprintf("Authorization: %s", basic);
+        return 0;
+    }
+    /* Bearer: a token for pulling this repository */
+    if (!strncmp(c.realm, "http://", 7) && !s->plain_allowed) {
+        oci_auth_challenge_clear(&c);
+        return kl_error_set(err, EACCES, "registry %s: refusing a token server over plain HTTP",
+                            reg);
+    }
+    _cleanup_free_ char *scope = xasprintf("repository:%s:pull", s->ref.path);
+    _cleanup_free_ char *url = oci_auth_token_url(&c, scope);
+    oci_auth_challenge_clear(&c);
+    _cleanup_free_ char *basic_h = basic ? xasprintf("Authorization: %s", basic) : NULL;
+    response r;
+    if (get(s, url, "application/json", basic_h, TOKEN_BODY_MAX, &r, err) < 0)
+        return kl_error_prefix(err, "registry %s: token server", reg);
+    if (r.status != 200) {
+        http_error("token server", &r, err);
+        response_clear(&r);
+        return kl_error_prefix(err, "registry %s", reg);
+    }
+    _cleanup_free_ char *token = oci_auth_token_parse(r.body.data, r.body.len, err);
+    response_clear(&r);
+    if (!token)
+        return kl_error_prefix(err, "registry %s", reg);
+    free(s->auth);
+    s->auth = xasprintf("Authorization: Bearer %s", token);
+    return 0;
+}
+
+/* GET base + path; answers one 401 by authenticating and asking again. */
+static int registry_get(session *s, const char *path, const char *accept, size_t max,
+                        const char *what, response *r, kl_error *err)
+{
+    _cleanup_free_ char *url = xasprintf("%s%s", s->base, path);
+    for (int attempt = 0;; attempt++) {
+        if (get(s, url, accept, s->auth, max, r, err) < 0)
+            return -1;
+        if (r->status == 401 && attempt == 0) {
+            int rc = authenticate(s, r->challenge, err);
+            response_clear(r);
+            if (rc < 0)
+                return -1;
+            continue;
+        }
+        if (r->status >= 200 && r->status < 300)
+            return 0;
+        int rc = http_error(what, r, err);
+        response_clear(r);
+        return rc;
+    }
+}
+
+/* Find the scheme: HTTPS, or plain HTTP where allowed and HTTPS does not answer. The
+ * version check (GET /v2/) also brings the first challenge. */
+static int ping(session *s, kl_error *err)
+{
+    const char *host = oci_ref_api_host(&s->ref);
+    s->base = xasprintf("https://%s", host);
+    response r;
+    kl_error terr = KL_ERROR_INIT;
+    _cleanup_free_ char *url = xasprintf("%s/v2/", s->base);
+    if (get(s, url, NULL, NULL, PING_MAX, &r, &terr) < 0) {
+        if (!s->plain_allowed) {
+            *err = terr;
+            return kl_error_prefix(err, "registry %s", s->ref.domain);
+        }
+        free(s->base);
+        s->base = xasprintf("http://%s", host);
+        free(url);
+        url = xasprintf("%s/v2/", s->base);
+        if (get(s, url, NULL, NULL, PING_MAX, &r, err) < 0)
+            return kl_error_prefix(err, "registry %s", s->ref.domain);
+    }
+    int rc = 0;
+    if (r.status == 401)
+        rc = authenticate(s, r.challenge, err);
+    else if (r.status != 200 && r.status != 404) /* 404: not a v2 registry? try anyway */
+        rc = http_error("registry version check", &r, err);
+    response_clear(&r);
+    return rc;
+}
+
+/* ---- blobs ------------------------------------------------------------------------------ */
+
+/* A layer download as the extractor reads it: every chunk goes through the verifier; the
+ * end of the data is accepted only if size and digest match. */
+typedef struct blob_reader {
+    host_fetch *f;
+    oci_verifier v;
+    bool finished;
+    bool failed; /* the download or the check failed (not the extraction) */
+} blob_reader;
+
+static ssize_t blob_read(void *ctx, const void **buf, kl_error *err)
+{
+    blob_reader *b = ctx;
+    if (b->finished)
+        return 0;
+    ssize_t n = host_fetch_read(b->f, buf, err);
+    if (n > 0 && oci_verifier_update(&b->v, *buf, (size_t)n, err) < 0)
+        n = -1;
+    if (n == 0) {
+        b->finished = true;
+        if (oci_verifier_finish(&b->v, err) < 0)
+            n = -1;
+    }
+    if (n < 0)
+        b->failed = true;
+    return n;
+}
+
+typedef struct layer_progress {
+    const host_pull_opts *o;
+    unsigned index, n;
+} layer_progress;
+
+static void on_layer_bytes(const host_fetch_progress *p, void *ctx)
+{
+    layer_progress *lp = ctx;
+    if (lp->o->progress)
+        lp->o->progress(&(host_pull_event){.kind = HOST_PULL_LAYER,
+                                           .index = lp->index,
+                                           .n_layers = lp->n,
+                                           .bytes = p->bytes,
+                                           .total = p->total},
+                        lp->o->ctx);
+}
+
+static int pull_layer(session *s, const oci_descriptor *d, unsigned index, unsigned n,
+                      int layers_fd, kl_error *err)
+{
+    _cleanup_free_ char *url = xasprintf("%s/v2/%s/blobs/%s", s->base, s->ref.path, d->digest);
+    const char *headers[2] = {s->auth, NULL};
+    host_fetch_request rq = {.headers = headers, .ca_file = s->o->ca_file};
+    layer_progress lp = {s->o, index, n};
+    blob_reader b = {0};
+    if (oci_verifier_init(&b.v, d->digest, d->size, err) < 0)
+        return -1;
+    b.f = host_fetch_open_req(url, &rq, on_layer_bytes, &lp, err);
+    if (!b.f)
+        return -1;
+    char name[16];
+    snprintf(name, sizeof(name), "%u", index);
+    host_extract_opts xo = {.oci_layer = true};
+    int rc = host_archive_extract(blob_read, &b, layers_fd, name, &xo, NULL, err);
+    /* the archive may end before its blob does (tar padding, compressor trailer): the rest
+     * is read and checked too, or the digest could not be */
+    if (rc == 0) {
+        const void *buf;
+        ssize_t r;
+        while ((r = blob_read(&b, &buf, err)) > 0)
+            ;
+        if (r < 0) {
+            kl_error tmp = KL_ERROR_INIT;
+            fs_remove_at(layers_fd, name, &tmp);
+            rc = -1;
+        }
+    }
+    /* An extraction error on data that is not what the manifest names (a corrupt blob
+     * often fails decompression before its end) is reported as what it is: the rest is
+     * read through the verifier, and a mismatch replaces the extractor's message. */
+    if (rc < 0 && !b.failed) {
+        const void *buf;
+        kl_error verr = KL_ERROR_INIT;
+        while (blob_read(&b, &buf, &verr) > 0)
+            ;
+        if (b.failed && kl_error_is_set(&verr) && err)
+            *err = verr;
+    }
+    host_fetch_free(b.f);
+    if (rc < 0)
+        return kl_error_prefix(err, "layer %u/%u", index + 1, n);
+    return 0;
+}
+
+/* A small blob (the config, a manifest by digest), checked against its descriptor. */
+static int get_verified(session *s, const char *path, const char *accept, const oci_descriptor *d,
+                        size_t max, const char *what, response *r, kl_error *err)
+{
+    if (d->size > (int64_t)max)
+        return kl_error_set(err, EINVAL, "%s %s: %lld bytes, more than the %zu allowed", what,
+                            d->digest, (long long)d->size, max);
+    if (registry_get(s, path, accept, max, what, r, err) < 0)
+        return -1;
+    oci_verifier v;
+    if (oci_verifier_init(&v, d->digest, d->size, err) < 0 ||
+        oci_verifier_update(&v, r->body.data, r->body.len, err) < 0 ||
+        oci_verifier_finish(&v, err) < 0) {
+        response_clear(r);
+        return kl_error_prefix(err, "%s", what);
+    }
+    return 0;
+}
+
+/* ---- the pull ----------------------------------------------------------------------------- */
+
+static json_t *strv_or_null(char **v)
+{
+    return v ? jx_from_strv(v) : json_null();
+}
+
+static int write_image_json(int dirfd, const session *s, const char *manifest_digest,
+                            const oci_manifest *m, const oci_imgconfig *c, const char *platform,
+                            kl_error *err)
+{
+    _cleanup_free_ char *full = oci_ref_format(&s->ref);
+    _cleanup_free_ char *repo = oci_ref_repository(&s->ref);
+    json_t *labels = json_object();
+    for (size_t i = 0; c->label_keys && c->label_keys[i]; i++)
+        json_object_set_new(labels, c->label_keys[i], json_string(c->label_values[i]));
+    json_t *layers = json_array();
+    for (size_t i = 0; i < m->n_layers; i++)
+        json_array_append_new(layers, json_pack("{s:s, s:s, s:I, s:s}", "digest",
+                                                m->layers[i].digest, "diff_id", c->diff_ids[i],
+                                                "size", (json_int_t)m->layers[i].size, "media_type",
+                                                m->layers[i].media_type));
+    char *const empty[] = {NULL};
+    _cleanup_json_ json_t *j = json_pack(
+        "{s:s, s:s, s:o, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:o, s:o, s:o}", "reference", full,
+        "repository", repo, "tag", s->ref.tag ? json_string(s->ref.tag) : json_null(),
+        "manifest_digest", manifest_digest, "config_digest", m->config.digest, "platform", platform,
+        "cmd", strv_or_null(c->cmd), "entrypoint", strv_or_null(c->entrypoint), "env",
+        jx_from_strv(c->env ? c->env : (char **)empty), "user", c->user ? c->user : "",
+        "working_dir", c->working_dir ? c->working_dir : "", "exposed_ports",
+        jx_from_strv(c->exposed_ports ? c->exposed_ports : (char **)empty), "labels", labels,
+        "layers", layers);
+    if (!j)
+        return kl_error_set(err, EINVAL, "image.json: invalid strings in the image config");
+    _cleanup_close_ int fd =
+        openat(dirfd, "image.json", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0 || json_dumpfd(j, fd, JSON_COMPACT | JSON_SORT_KEYS) < 0)
+        return kl_error_errno(err, errno ? errno : EIO, "writing image.json");
+    return 0;
+}
+
+static int pull_into(session *s, int sfd, kl_error *err)
+{
+    const host_pull_opts *o = s->o;
+    oci_platform want;
+    if (o->platform && *o->platform) {
+        if (oci_platform_parse(o->platform, &want, err) < 0)
+            return -1;
+    } else {
+        oci_platform_host(&want);
+    }
+    _cleanup_free_ char *want_s = oci_platform_format(&want);
+    oci_platform_clear(&want);
+    if (ping(s, err) < 0)
+        return -1;
+
+    /* the manifest: the one named, or the platform's one in the index named */
+    _cleanup_free_ char *mpath =
+        xasprintf("/v2/%s/manifests/%s", s->ref.path, oci_ref_manifest_ref(&s->ref));
+    _cleanup_free_ char *refs = oci_ref_familiar(&s->ref);
+    _cleanup_free_ char *what = xasprintf("manifest of %s", refs);
+    response r;
+    if (registry_get(s, mpath, OCI_MANIFEST_ACCEPT, OCI_MANIFEST_MAX_BYTES, what, &r, err) < 0)
+        return -1;
+    char mdigest[OCI_DIGEST_STR_LEN];
+    oci_digest_of(r.body.data, r.body.len, mdigest);
+    if (s->ref.digest && strcmp(mdigest, s->ref.digest) != 0) {
+        response_clear(&r);
+        return kl_error_set(err, EIO, "%s: the registry sent content with digest %s", what,
+                            mdigest);
+    }
+    oci_manifest m;
+    int rc = oci_manifest_parse(r.body.data, r.body.len, r.content_type, &m, err);
+    response_clear(&r);
+    if (rc < 0)
+        return kl_error_prefix(err, "%s", what);
+    if (m.kind == OCI_MANIFEST_INDEX) {
+        oci_platform p;
+        oci_platform_parse(want_s, &p, NULL);
+        int i = oci_index_select(&m, &p, err);
+        oci_platform_clear(&p);
+        if (i < 0) {
+            oci_manifest_clear(&m);
+            return kl_error_prefix(err, "%s", refs);
+        }
+        oci_descriptor d = m.manifests[i];
+        _cleanup_free_ char *dpath = xasprintf("/v2/%s/manifests/%s", s->ref.path, d.digest);
+        rc = get_verified(s, dpath, OCI_MANIFEST_ACCEPT, &d, OCI_MANIFEST_MAX_BYTES, what, &r, err);
+        snprintf(mdigest, sizeof(mdigest), "%s", d.digest);
+        oci_manifest_clear(&m);
+        if (rc < 0)
+            return -1;
+        rc = oci_manifest_parse(r.body.data, r.body.len, r.content_type, &m, err);
+        response_clear(&r);
+        if (rc < 0)
+            return kl_error_prefix(err, "%s", what);
+        if (m.kind != OCI_MANIFEST_IMAGE) {
+            oci_manifest_clear(&m);
+            return kl_error_set(err, ENOTSUP, "%s: an index inside an index", what);
+        }
+    }
+    if (o->progress)
+        o->progress(&(host_pull_event){.kind = HOST_PULL_RESOLVED,
+                                       .n_layers = (unsigned)m.n_layers,
+                                       .text = mdigest},
+                    o->ctx);
+
+    /* the config */
+    _cleanup_free_ char *cpath = xasprintf("/v2/%s/blobs/%s", s->ref.path, m.config.digest);
+    if (get_verified(s, cpath, NULL, &m.config, OCI_CONFIG_MAX_BYTES, "image config", &r, err) <
+        0) {
+        oci_manifest_clear(&m);
+        return -1;
+    }
+    oci_imgconfig c;
+    rc = oci_imgconfig_parse(r.body.data, r.body.len, &c, err);
+    response_clear(&r);
+    if (rc < 0) {
+        oci_manifest_clear(&m);
+        return -1;
+    }
+    if (c.n_diff_ids != m.n_layers) {
+        rc = kl_error_set(err, EINVAL, "%s: %zu layers but the image config has %zu diff_ids", what,
+                          m.n_layers, c.n_diff_ids);
+    }
+
+    /* the layers, bottom first */
+    if (rc == 0 && mkdirat(sfd, "layers", 0700) < 0)
+        rc = kl_error_errno(err, errno, "creating the layers directory");
+    _cleanup_close_ int lfd =
+        rc == 0 ? openat(sfd, "layers", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW) : -1;
+    if (rc == 0 && lfd < 0)
+        rc = kl_error_errno(err, errno, "opening the layers directory");
+    for (size_t i = 0; rc == 0 && i < m.n_layers; i++) {
+        rc = pull_layer(s, &m.layers[i], (unsigned)i, (unsigned)m.n_layers, lfd, err);
+        if (rc == 0 && o->progress)
+            o->progress(&(host_pull_event){.kind = HOST_PULL_LAYER_DONE,
+                                           .index = (unsigned)i,
+                                           .n_layers = (unsigned)m.n_layers,
+                                           .text = m.layers[i].digest},
+                        o->ctx);
+    }
+    if (rc == 0)
+        rc = write_image_json(sfd, s, mdigest, &m, &c, want_s, err);
+    oci_imgconfig_clear(&c);
+    oci_manifest_clear(&m);
+    return rc;
+}
+
+int host_pull(const host_pull_opts *o, int parent_dirfd, const char *name, kl_error *err)
+{
+    if (!name || !*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
+        return kl_error_set(err, EINVAL, "pulling: invalid destination name");
+    if (faccessat(parent_dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+        return kl_error_set(err, EEXIST, "pulling: %s exists", name);
+    session s = {.o = o};
+    if (oci_ref_parse(o->reference, &s.ref, err) < 0)
+        return -1;
+    s.plain_allowed = o->insecure || oci_ref_domain_is_loopback(s.ref.domain);
+    _cleanup_free_ char *staging = NULL;
+    _cleanup_close_ int sfd = fs_staging_create(parent_dirfd, name, &staging, err);
+    if (sfd < 0) {
+        session_clear(&s);
+        return kl_error_prefix(err, "pulling");
+    }
+    int rc = pull_into(&s, sfd, err);
+    if (rc == 0)
+        rc = fs_staging_commit(parent_dirfd, staging, name, err);
+    if (rc < 0) {
+        kl_error tmp = KL_ERROR_INIT;
+        if (fs_remove_at(parent_dirfd, staging, &tmp) < 0)
+            log_error("pulling: cleaning up %s: %s", staging, tmp.msg);
+        _cleanup_free_ char *refs = oci_ref_familiar(&s.ref);
+        kl_error_prefix(err, "pulling %s", refs);
+    }
+    session_clear(&s);
+    return rc;
+}

@@ -1,0 +1,66 @@
+/* Pulling an image from a registry (OCI Distribution Spec / Docker Registry HTTP API v2),
+ * in the helper kleene-fetch: kleened never parses what a registry sends.
+ *
+ * host_pull resolves the reference to one image manifest (through an index, for the
+ * platform asked for), fetches the config and every layer, each verified against its digest
+ * and size while it streams (the first byte beyond the size announced stops the download),
+ * and extracts the layers as overlay layers (whiteouts converted, host_extract_opts
+ * .oci_layer). The result is the new directory parent/name:
+ *   layers/0 ... layers/N-1   the layers, bottom first
+ *   image.json               what kleened needs to make the image (below)
+ * written to a staging directory renamed into place at the end: a failed or interrupted
+ * pull leaves nothing (a killed helper leaves a .staging-* directory, which the storage's
+ * start-up clean-up removes).
+ *
+ * image.json: {"reference": "docker.io/library/busybox:latest", "repository":
+ *   "docker.io/library/busybox", "tag": "latest" | null, "manifest_digest": "sha256:…",
+ *   "config_digest": "sha256:…", "platform": "linux/amd64", "cmd": [..] | null,
+ *   "entrypoint": [..] | null, "env": [..], "user": "", "working_dir": "",
+ *   "exposed_ports": [..], "labels": {..}, "layers": [{"digest", "diff_id", "size",
+ *   "media_type"}]}
+ *
+ * Transport: HTTPS with the system CAs (or ca_file); plain HTTP only when the registry is
+ * marked insecure or is a loopback one (localhost, 127.0.0.0/8, [::1]), as Docker does;
+ * then HTTPS is still tried first. Authentication: anonymous, then whatever the registry's
+ * 401 challenge asks for: a Bearer token from its token server (with Basic credentials when
+ * given), or Basic. */
+#ifndef KL_HOST_LINUX_PULL_H
+#define KL_HOST_LINUX_PULL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lib/error.h"
+
+typedef enum host_pull_event_kind {
+    HOST_PULL_RESOLVED = 1, /* text: the manifest digest; n_layers known */
+    HOST_PULL_LAYER,        /* progress of layer `index`: bytes of total */
+    HOST_PULL_LAYER_DONE,   /* layer `index` verified and extracted */
+} host_pull_event_kind;
+
+typedef struct host_pull_event {
+    host_pull_event_kind kind;
+    unsigned index, n_layers;
+    uint64_t bytes, total;
+    const char *text;
+} host_pull_event;
+
+typedef struct host_pull_opts {
+    const char *reference;
+    const char *platform; /* "os/arch[/variant]"; NULL: the host's */
+    bool insecure;        /* plain HTTP allowed for this registry */
+    const char *ca_file;  /* NULL: the system CAs */
+    const char *username; /* NULL: anonymous (unless the registry asks) */
+    const char *password;
+    void (*progress)(const host_pull_event *ev, void *ctx); /* may be NULL */
+    void *ctx;
+} host_pull_opts;
+
+/* Pull into parent_dirfd/name (must not exist). Errors: EINVAL (bad reference or a
+ * malformed manifest/config), ENOENT (unknown repository, tag or digest; no image for the
+ * platform), EACCES (authentication refused), ENOTSUP (a kind of image we do not pull),
+ * EIO (a blob that does not match its digest or size: the message names it; a transfer
+ * error), ECONNREFUSED/ETIMEDOUT (the registry is unreachable). */
+int host_pull(const host_pull_opts *o, int parent_dirfd, const char *name, kl_error *err);
+
+#endif
