@@ -64,6 +64,8 @@ void api_images_create(api_ws_session *s, json_t *config)
     j->o = (images_create_opts){
         .method = jx_str(cfg, "method", ""),
         .url = jx_str(cfg, "url", ""),
+        .image = jx_str(cfg, "image", ""),
+        .platform = jx_str(cfg, "platform", ""),
         .dataset = jx_str(cfg, "zfs_dataset", ""),
         .tag = jx_str(cfg, "tag", ""),
         .autotag = jx_bool(cfg, "autotag", false),

@@ -68,8 +68,8 @@ static const char *const network_driver_enum[] = {"ipnet", "host", "vnet", "disa
 static const char *const restart_policy_enum[] = {"no", "on-startup", NULL};
 static const char *const mount_type_enum[] = {"volume", "nullfs", NULL};
 static const char *const protocol_enum[] = {"tcp", "udp", NULL};
-static const char *const image_create_method_enum[] = {"fetch", "fetch-auto", "zfs-copy",
-                                                       "zfs-clone", NULL};
+static const char *const image_create_method_enum[] = {"fetch",     "fetch-auto", "zfs-copy",
+                                                       "zfs-clone", "pull",       NULL};
 static const char *const network_type_enum[] = {"bridge", "loopback", "custom", NULL};
 static const char *const init_mode_enum[] = {"auto", "systemd", "plain", "none", NULL};
 
@@ -194,6 +194,9 @@ static const kl_schema_field image_create_config_fields[] = {
     {.name = "autotag", .value = T_BOOL(), .default_json = "false"},
     /* ours (docs/api.md): fetch-auto's extra packages */
     {.name = "include", .value = T_ARRAY(string_item, .is_nullable = true)},
+    /* ours (docs/api.md): method "pull" */
+    {.name = "image", .value = T_STRING(), .default_json = "\"\""},
+    {.name = "platform", .value = T_STRING(), .default_json = "\"\""},
 };
 SCHEMA(schema_image_create_config, "ImageCreateConfig", image_create_config_fields, false);
 

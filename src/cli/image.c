@@ -138,6 +138,50 @@ static int image_create(cli_ctx *ctx, const cli_args *a)
     return ok ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
 }
 
+/* ---- image pull (ours: docs/klee-differences.md) ----------------------------------------- */
+
+static const cli_option pull_options[] = {
+    {"tag", 't', "TEXT",
+     "Name and optionally a tag in the 'name:tag' format (default: the repository's last "
+     "component and the reference's tag)",
+     NULL},
+    {"platform", 0, "TEXT", "The platform to pull from a multi-platform image (os/arch[/variant])",
+     NULL},
+    {0},
+};
+
+/* /images/create with the method "pull" (docs/api.md), shown like `image create`. */
+static int image_pull(cli_ctx *ctx, const cli_args *a)
+{
+    const char *tag = cli_value(a, "tag") ? cli_value(a, "tag") : "";
+    const char *platform = cli_value(a, "platform") ? cli_value(a, "platform") : "";
+    _cleanup_json_ json_t *config =
+        json_pack("{s:s, s:s, s:s, s:s, s:b, s:b}", "method", "pull", "image", a->pos[0], "tag",
+                  tag, "platform", platform, "dns", 0, "localtime", 0);
+    wsclient *w = wsclient_open(ctx, "/images/create", config);
+    if (!w)
+        return CLI_EXIT_FAILURE;
+    wsclient_result r = {0};
+    int s = wsclient_read_start(w, &r);
+    bool ok = false;
+    if (s >= 0) {
+        bool tty = isatty(STDOUT_FILENO);
+        progress p;
+        progress_init(&p, stdout, tty, tty ? terminal_width() : 0);
+        int relayed = wsclient_relay(w, feed_progress, &p, &r);
+        progress_finish(&p);
+        if (relayed == 0) {
+            wsclient_print_closing(ctx, &r);
+            ok = r.started && r.code == KL_WS_CLOSE_NORMAL;
+        }
+    } else if (r.code != KL_WS_CLOSE_ABNORMAL) {
+        wsclient_print_closing(ctx, &r);
+    }
+    wsclient_result_free(&r);
+    wsclient_free(w);
+    return ok ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
+}
+
 /* ---- ls, inspect, tag, rm, prune --------------------------------------------------------- */
 
 static const render_column image_columns[] = {
@@ -228,6 +272,21 @@ static const cli_command cli_image_create = {
     .run = image_create,
 };
 
+static const cli_command cli_image_pull = {
+    .name = "pull",
+    .args_usage = "REFERENCE",
+    .short_help = "Pull an image from a registry.",
+    .help = "Pull the image REFERENCE from its registry, as Docker names them: 'busybox' is "
+            "docker.io/library/busybox:latest; 'HOST[:PORT]/PATH[:TAG]' and 'NAME@sha256:...' "
+            "name others. Every layer is verified against its digest. Plain HTTP is used only "
+            "for registries on localhost or 127.0.0.0/8.",
+    .options = pull_options,
+    .min_args = 1,
+    .max_args = 1,
+    .no_args_is_help = true,
+    .run = image_pull,
+};
+
 static const cli_command cli_image_ls = {
     .name = "ls",
     .short_help = "List images",
@@ -281,8 +340,9 @@ static const cli_command cli_image_tag = {
 extern const cli_command cli_image_build; /* build.c */
 
 static const cli_command *const image_commands[] = {
-    &cli_image_create, &cli_image_build, &cli_image_ls,  &cli_image_inspect,
-    &cli_image_rm,     &cli_image_prune, &cli_image_tag, NULL,
+    &cli_image_create,  &cli_image_build, &cli_image_ls,
+    &cli_image_inspect, &cli_image_rm,    &cli_image_prune,
+    &cli_image_tag,     &cli_image_pull,  NULL,
 };
 
 const cli_group cli_image_group = {

@@ -30,7 +30,7 @@ static const cli_shortcut shortcuts[] = {
     {"isv", "volume", "inspect"},  {"lsv", "volume", "ls"},
     {"rmv", "volume", "rm"},       {"version", "system", "version"},
     {"logs", "container", "logs"}, {"kill", "container", "kill"},
-    {"wait", "container", "wait"},
+    {"wait", "container", "wait"}, {"pull", "image", "pull"},
 };
 
 static const cli_option root_options[] = {

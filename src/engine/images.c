@@ -1227,6 +1227,160 @@ static void drop_layer(creator *c, const char *layer)
         log_error("image create: removing layer %s: %s", layer, err.msg);
 }
 
+/* ---- pulls (method "pull") ---------------------------------------------------------------- */
+
+#define PULL_JSON_MAX (4 * 1024 * 1024)
+
+static void pull_progress(const host_fetch_progress *p, void *ctx)
+{
+    creator *c = ctx;
+    if (p->bytes < c->last_bytes || c->last_percent < 0) { /* the next layer */
+        c->last_percent = -1;
+        c->last_entries++;
+        say(c, "Fetching layer %llu...\n", (unsigned long long)c->last_entries);
+    }
+    c->last_bytes = p->bytes;
+    if (p->percent >= 0 && p->percent / 25 > c->last_percent / 25 && p->percent > 0)
+        say(c, "Fetched %.1f MB (%d%%)\n", (double)p->bytes / (1024.0 * 1024.0), p->percent);
+    c->last_percent = p->percent >= 0 ? p->percent : 0;
+}
+
+/* A string array, an absent/null (-> NULL), or invalid. */
+static bool strv_ok(const json_t *j)
+{
+    if (!j || json_is_null(j))
+        return true;
+    if (!json_is_array(j))
+        return false;
+    size_t i;
+    json_t *v;
+    json_array_foreach(j, i, v) if (!json_is_string(v)) return false;
+    return true;
+}
+
+/* image.json as the helper wrote it (host/linux/pull.h). The helper is untrusted once it
+ * has parsed a registry's data: its file is bounded and checked field by field. */
+static json_t *read_pull_json(const char *dir, kl_error *err)
+{
+    _cleanup_free_ char *p = xasprintf("%s/image.json", dir);
+    _cleanup_close_ int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0)
+        return kl_error_errno(err, errno, "pull: reading image.json"), NULL;
+    if (!S_ISREG(st.st_mode) || st.st_size > PULL_JSON_MAX)
+        return kl_error_set(err, EPROTO, "pull: image.json is not a small file"), NULL;
+    json_error_t jerr;
+    json_t *j = json_loadfd(fd, JSON_REJECT_DUPLICATES, &jerr);
+    const json_t *layers = json_object_get(j, "layers");
+    bool ok = json_is_object(j) && json_is_array(layers) && json_array_size(layers) >= 1 &&
+              json_array_size(layers) <= HOST_OVERLAY_MAX_LOWERS &&
+              json_is_string(json_object_get(j, "repository")) &&
+              json_is_string(json_object_get(j, "manifest_digest")) &&
+              strv_ok(json_object_get(j, "cmd")) && strv_ok(json_object_get(j, "entrypoint")) &&
+              strv_ok(json_object_get(j, "env")) && strv_ok(json_object_get(j, "exposed_ports")) &&
+              json_is_string(json_object_get(j, "user")) &&
+              json_is_object(json_object_get(j, "labels"));
+    const char *k;
+    json_t *v;
+    if (ok)
+        json_object_foreach(json_object_get(j, "labels"), k, v) ok = ok && json_is_string(v);
+    if (!ok) {
+        json_decref(j);
+        return kl_error_set(err, EPROTO, "pull: image.json from the helper is invalid"), NULL;
+    }
+    return j;
+}
+
+/* The default name:tag of a pulled image: the repository's last component and the tag
+ * (Kleene names have no '/' or ':' yet; docs/api.md). Empty if it is not a valid name. */
+static void pull_default_name(const json_t *j, char **name, char **tag)
+{
+    const char *repo = jx_str(j, "repository", "");
+    const char *last = strrchr(repo, '/');
+    last = last ? last + 1 : repo;
+    const char *t = jx_str(j, "tag", IMAGEREF_DEFAULT_TAG);
+    if (imageref_name_is_valid(last) && imageref_name_is_valid(t)) {
+        *name = xstrdup(last);
+        *tag = xstrdup(t);
+    } else {
+        *name = xstrdup("");
+        *tag = xstrdup("");
+    }
+}
+
+static char *create_pull(creator *c, const char *name, const char *tag, kl_error *err)
+{
+    const images_create_opts *o = c->o;
+    if (!o->image || !*o->image)
+        return kl_error_set(err, EINVAL, "the method 'pull' needs an image reference in 'image'"),
+               NULL;
+    /* the helper's directory is named like a layer: one left by a crash is an orphan layer
+     * directory, which images_init removes */
+    char work[KL_ID_LEN + 1];
+    kl_id_new(work);
+    _cleanup_free_ char *workdir = host_layer_path(c->sroot, work);
+    say(c, "Pulling %s...\n", o->image);
+    {
+        _cleanup_close_ int lfd = open_layers_parent(c, err);
+        if (lfd < 0)
+            return NULL;
+        host_fetch_child_opts fo = {
+            .fetch_progress = pull_progress, .ctx = c, .is_cancelled = fetch_cancelled};
+        host_pull_child_opts po = {.platform = o->platform};
+        kl_error ferr = KL_ERROR_INIT;
+        if (host_pull_child(o->image, lfd, work, &po, &fo, &ferr) < 0) {
+            if (ferr.code == ECANCELED)
+                return kl_error_set(err, ECANCELED, "image creation cancelled"), NULL;
+            return kl_error_set(err, ferr.code, "could not pull image: %s", ferr.msg), NULL;
+        }
+    }
+    char *out = NULL;
+    _cleanup_json_ json_t *j = read_pull_json(workdir, err);
+    size_t n = j ? json_array_size(json_object_get(j, "layers")) : 0;
+    _cleanup_strv_ char **ids = xcalloc(n + 1, sizeof(char *));
+    size_t committed = 0;
+    for (; j && committed < n; committed++) {
+        char id[KL_ID_LEN + 1];
+        kl_id_new(id);
+        _cleanup_free_ char *src = xasprintf("%s/layers/%zu", workdir, committed);
+        if (host_layer_commit(c->sroot, src, id, err) < 0)
+            break;
+        ids[committed] = xstrdup(id);
+    }
+    if (j && committed == n && is_cancelled(c))
+        kl_error_set(err, ECANCELED, "image creation cancelled");
+    else if (j && committed == n) {
+        _cleanup_free_ char *dname = NULL, *dtag = NULL;
+        if (!name || !*name)
+            pull_default_name(j, &dname, &dtag);
+        const char *user = jx_str(j, "user", "");
+        const json_t *cmd = json_object_get(j, "cmd");
+        const json_t *ep = json_object_get(j, "entrypoint");
+        images_record r = {.id = ids[0],
+                           .name = dname ? dname : name,
+                           .tag = dtag ? dtag : tag,
+                           .cmd = json_is_array(cmd) ? cmd : NULL,
+                           .env = json_object_get(j, "env"),
+                           .user = *user ? user : "root",
+                           .entrypoint = json_is_array(ep) ? ep : NULL,
+                           .labels = json_object_get(j, "labels"),
+                           .exposed_ports = json_object_get(j, "exposed_ports"),
+                           .layers = (const char *const *)ids,
+                           .n_layers = n,
+                           .n_new = n};
+        out = images_add(c->e, &r, err);
+        if (out)
+            say(c, "Pulled %s (%s), %zu layers.\n", o->image, jx_str(j, "manifest_digest", ""), n);
+    }
+    if (!out)
+        for (size_t i = 0; i < committed; i++)
+            drop_layer(c, ids[i]);
+    kl_error terr = KL_ERROR_INIT;
+    if (host_tree_remove(workdir, &terr) < 0)
+        log_error("image pull: removing %s: %s", workdir, terr.msg);
+    return out;
+}
+
 char *images_create(kl_engine *e, const images_create_opts *o, kl_error *err)
 {
     _cleanup_free_ char *sroot = images_storage_root(e);
@@ -1246,6 +1400,9 @@ char *images_create(kl_engine *e, const images_create_opts *o, kl_error *err)
     } else if (imageref_parse_nametag(o->tag ? o->tag : "", &name, &tag, err) < 0) {
         return NULL;
     }
+
+    if (!strcmp(method, "pull"))
+        return create_pull(&c, name, tag, err);
 
     char id[KL_ID_LEN + 1], thin[KL_ID_LEN + 1];
     kl_id_new(id);

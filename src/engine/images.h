@@ -132,7 +132,9 @@ void images_stack_clear(images_stack *s);
 typedef void (*images_output_fn)(const char *text, void *ctx);
 
 typedef struct images_create_opts {
-    const char *method;   /* "fetch", "fetch-auto", "zfs-copy", "zfs-clone" */
+    const char *method;   /* "fetch", "fetch-auto", "zfs-copy", "zfs-clone", "pull" */
+    const char *image;    /* pull: a registry reference ("busybox", "host:5000/a/b:tag") */
+    const char *platform; /* pull: "os/arch[/variant]" or NULL/"" for the host's */
     const char *url;      /* fetch */
     const char *dataset;  /* zfs-copy / zfs-clone: an absolute host directory */
     const char *tag;      /* "name[:tag]" or "" */

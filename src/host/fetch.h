@@ -106,6 +106,20 @@ int host_fetch_extract_child(const char *url, int parent_dirfd, const char *name
                              const host_fetch_child_opts *opts, host_extract_stats *stats,
                              host_fetch_stage *stage, kl_error *err);
 
+/* A registry pull in the helper (kleene-fetch --pull, host/linux/pull.h): parent_dirfd/name
+ * becomes layers/0..N-1 and image.json, verified. The progress of each layer's download
+ * comes as fetch_progress, log lines as logs; the rest as host_fetch_extract_child. */
+typedef struct host_pull_child_opts {
+    const char *platform; /* "os/arch[/variant]" or NULL: the host's */
+    bool insecure;        /* plain HTTP allowed */
+    const char *username; /* NULL: anonymous; given to the helper in its environment */
+    const char *password;
+} host_pull_child_opts;
+
+int host_pull_child(const char *reference, int parent_dirfd, const char *name,
+                    const host_pull_child_opts *pull, const host_fetch_child_opts *opts,
+                    kl_error *err);
+
 static inline void host_fetch_freep(host_fetch **f)
 {
     if (*f)

@@ -131,10 +131,10 @@ static void test_network_config_defaults(void **state)
 static void test_image_create_config_defaults(void **state)
 {
     (void)state;
-    expect_ok(
-        &schema_image_create_config, "{\"method\":\"zfs-clone\",\"dns\":\"false\"}",
-        "{\"method\":\"zfs-clone\",\"tag\":\"\",\"dns\":false,\"localtime\":true,"
-        "\"update\":false,\"zfs_dataset\":\"\",\"url\":\"\",\"autotag\":false,\"include\":null}");
+    expect_ok(&schema_image_create_config, "{\"method\":\"zfs-clone\",\"dns\":\"false\"}",
+              "{\"method\":\"zfs-clone\",\"tag\":\"\",\"dns\":false,\"localtime\":true,"
+              "\"update\":false,\"zfs_dataset\":\"\",\"url\":\"\",\"autotag\":false,"
+              "\"include\":null,\"image\":\"\",\"platform\":\"\"}");
 }
 
 static void test_image_build_config_defaults(void **state)

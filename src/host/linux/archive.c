@@ -451,6 +451,9 @@ int host_archive_extract(host_read_fn read, void *read_ctx, int parent_dirfd, co
     if (sfd < 0)
         return kl_error_prefix(err, "extracting archive");
 
+    /* an image layer's root is a directory like any other (0755) unless the layer says */
+    if (opts && opts->oci_layer)
+        fchmod(sfd, 0755);
     reader rd = {.la = la, .read = read, .ctx = read_ctx, .err = KL_ERROR_INIT};
     extractor x = {.la = la,
                    .a = la->read_new(),

@@ -80,7 +80,7 @@ static char **helper_env(void)
 }
 
 static int spawn_helper(helper *h, const char *url, int parent_dirfd, const char *name,
-                        kl_error *err)
+                        const host_pull_child_opts *pull, kl_error *err)
 {
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0)
@@ -114,18 +114,36 @@ static int spawn_helper(helper *h, const char *url, int parent_dirfd, const char
     char every[16], dirfd[16];
     snprintf(every, sizeof(every), "%u", h->o && h->o->extract_progress ? h->o->every : 0);
     snprintf(dirfd, sizeof(dirfd), "%d", FETCHPROTO_DIR_FD);
-    const char *argv[] = {h->prog,
-                          "--dir-fd",
-                          dirfd,
-                          "--every",
-                          every,
-                          "--log-level",
-                          kl_log_level_name(kl_log_get_level()),
-                          "--",
-                          url,
-                          name,
-                          NULL};
+    const char *argv[16] = {h->prog,
+                            "--dir-fd",
+                            dirfd,
+                            "--every",
+                            every,
+                            "--log-level",
+                            kl_log_level_name(kl_log_get_level())};
+    size_t argc = 7;
+    if (pull) {
+        argv[argc++] = "--pull";
+        if (pull->platform && *pull->platform) {
+            argv[argc++] = "--platform";
+            argv[argc++] = pull->platform;
+        }
+        if (pull->insecure)
+            argv[argc++] = "--insecure";
+    }
+    argv[argc++] = "--";
+    argv[argc++] = url;
+    argv[argc++] = name;
+    argv[argc] = NULL;
     _cleanup_strv_ char **env = helper_env();
+    if (pull && pull->username && *pull->username) {
+        /* not on the command line, which every user can read in /proc */
+        _cleanup_free_ char *u = xasprintf("KLEENE_REGISTRY_USERNAME=%s", pull->username);
+        _cleanup_free_ char *pw =
+            xasprintf("KLEENE_REGISTRY_PASSWORD=%s", pull->password ? pull->password : "");
+        strv_push(&env, u);
+        strv_push(&env, pw);
+    }
     int r = posix_spawn(&h->pid, h->prog, &fa, &attr, (char *const *)argv, env);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
@@ -340,9 +358,9 @@ static bool name_is_valid(const char *name)
     return name && *name && !strchr(name, '/') && strcmp(name, ".") && strcmp(name, "..");
 }
 
-int host_fetch_extract_child(const char *url, int parent_dirfd, const char *name,
-                             const host_fetch_child_opts *opts, host_extract_stats *stats,
-                             host_fetch_stage *stage, kl_error *err)
+static int run_child(const char *url, int parent_dirfd, const char *name,
+                     const host_fetch_child_opts *opts, const host_pull_child_opts *pull,
+                     host_extract_stats *stats, host_fetch_stage *stage, kl_error *err)
 {
     host_fetch_stage unused;
     if (!stage)
@@ -359,7 +377,7 @@ int host_fetch_extract_child(const char *url, int parent_dirfd, const char *name
         return kl_error_prefix(err, "fetching %s", url ? url : "");
 
     helper h = {.prog = prog, .name = FETCHPROTO_HELPER, .o = opts, .pidfd = -1, .rfd = -1};
-    if (spawn_helper(&h, url ? url : "", parent_dirfd, name, err) < 0)
+    if (spawn_helper(&h, url ? url : "", parent_dirfd, name, pull, err) < 0)
         return -1;
     relay(&h);
     int status = reap(&h);
@@ -396,4 +414,19 @@ int host_fetch_extract_child(const char *url, int parent_dirfd, const char *name
     if (r < 0)
         remove_leftovers(parent_dirfd, name);
     return r;
+}
+
+int host_fetch_extract_child(const char *url, int parent_dirfd, const char *name,
+                             const host_fetch_child_opts *opts, host_extract_stats *stats,
+                             host_fetch_stage *stage, kl_error *err)
+{
+    return run_child(url, parent_dirfd, name, opts, NULL, stats, stage, err);
+}
+
+int host_pull_child(const char *reference, int parent_dirfd, const char *name,
+                    const host_pull_child_opts *pull, const host_fetch_child_opts *opts,
+                    kl_error *err)
+{
+    host_pull_child_opts none = {0};
+    return run_child(reference, parent_dirfd, name, opts, pull ? pull : &none, NULL, NULL, err);
 }
