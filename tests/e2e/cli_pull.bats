@@ -21,7 +21,9 @@ storage:
 http:
   addr: 127.0.0.1:5000
 YAML
-  in_ns docker-registry serve "$E2E_DIR/reg.yml" >"$E2E_DIR/reg.log" 2>&1 &
+  # ip netns exec execs the registry: $! is its pid (a function like in_ns would leave a
+  # subshell in between); fd 3 closed, or bats would wait for it
+  ip netns exec "$E2E_NS" docker-registry serve "$E2E_DIR/reg.yml" >"$E2E_DIR/reg.log" 2>&1 3>&- &
   echo $! >"$E2E_DIR/reg.pid"
   for _ in $(seq 1 100); do
     in_ns curl -sf http://127.0.0.1:5000/v2/ >/dev/null && break
@@ -53,7 +55,9 @@ YAML
 
 teardown_file() {
   if [ -n "${E2E_DIR:-}" ] && [ -f "$E2E_DIR/reg.pid" ]; then
-    kill "$(cat "$E2E_DIR/reg.pid")" 2>/dev/null
+    pid=$(cat "$E2E_DIR/reg.pid")
+    kill "$pid" 2>/dev/null
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
   fi
   stop_kleened
 }

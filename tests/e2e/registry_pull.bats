@@ -25,7 +25,7 @@ storage:
 http:
   addr: 127.0.0.1:5000
 YAML
-  ip netns exec "$R_NS" docker-registry serve "$R_DIR/reg.yml" >"$R_DIR/reg.log" 2>&1 &
+  ip netns exec "$R_NS" docker-registry serve "$R_DIR/reg.yml" >"$R_DIR/reg.log" 2>&1 3>&- &
   export R_PID=$!
   for _ in $(seq 1 100); do
     ip netns exec "$R_NS" curl -sf http://127.0.0.1:5000/v2/ >/dev/null && break
