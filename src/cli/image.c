@@ -108,12 +108,10 @@ static json_t *create_config(const cli_args *a, int *rc)
     return cfg;
 }
 
-static int image_create(cli_ctx *ctx, const cli_args *a)
+/* One /images/create session (every method, the pull too): the progress it sends, shown as a
+ * bar on a terminal and as lines otherwise, then its closing. */
+static int create_session(cli_ctx *ctx, json_t *config)
 {
-    int rc = CLI_EXIT_FAILURE;
-    _cleanup_json_ json_t *config = create_config(a, &rc);
-    if (!config)
-        return rc;
     wsclient *w = wsclient_open(ctx, "/images/create", config);
     if (!w)
         return CLI_EXIT_FAILURE;
@@ -138,6 +136,15 @@ static int image_create(cli_ctx *ctx, const cli_args *a)
     return ok ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
 }
 
+static int image_create(cli_ctx *ctx, const cli_args *a)
+{
+    int rc = CLI_EXIT_FAILURE;
+    _cleanup_json_ json_t *config = create_config(a, &rc);
+    if (!config)
+        return rc;
+    return create_session(ctx, config);
+}
+
 /* ---- image pull (ours: docs/klee-differences.md) ----------------------------------------- */
 
 static const cli_option pull_options[] = {
@@ -158,28 +165,7 @@ static int image_pull(cli_ctx *ctx, const cli_args *a)
     _cleanup_json_ json_t *config =
         json_pack("{s:s, s:s, s:s, s:s, s:b, s:b}", "method", "pull", "image", a->pos[0], "tag",
                   tag, "platform", platform, "dns", 0, "localtime", 0);
-    wsclient *w = wsclient_open(ctx, "/images/create", config);
-    if (!w)
-        return CLI_EXIT_FAILURE;
-    wsclient_result r = {0};
-    int s = wsclient_read_start(w, &r);
-    bool ok = false;
-    if (s >= 0) {
-        bool tty = isatty(STDOUT_FILENO);
-        progress p;
-        progress_init(&p, stdout, tty, tty ? terminal_width() : 0);
-        int relayed = wsclient_relay(w, feed_progress, &p, &r);
-        progress_finish(&p);
-        if (relayed == 0) {
-            wsclient_print_closing(ctx, &r);
-            ok = r.started && r.code == KL_WS_CLOSE_NORMAL;
-        }
-    } else if (r.code != KL_WS_CLOSE_ABNORMAL) {
-        wsclient_print_closing(ctx, &r);
-    }
-    wsclient_result_free(&r);
-    wsclient_free(w);
-    return ok ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
+    return create_session(ctx, config);
 }
 
 /* ---- ls, inspect, tag, rm, prune --------------------------------------------------------- */
