@@ -1354,6 +1354,9 @@ static char *create_pull(creator *c, const char *name, const char *tag, kl_error
         if (!name || !*name)
             pull_default_name(j, &dname, &dtag);
         const char *user = jx_str(j, "user", "");
+        /* The image config's WorkingDir is the containers' default working directory, as
+         * Docker has it; a relative one is no directory we can start in and is left out. */
+        const char *image_wd = jx_str(j, "working_dir", "");
         const json_t *cmd = json_object_get(j, "cmd");
         const json_t *ep = json_object_get(j, "entrypoint");
         images_record r = {.id = ids[0],
@@ -1365,6 +1368,7 @@ static char *create_pull(creator *c, const char *name, const char *tag, kl_error
                            .entrypoint = json_is_array(ep) ? ep : NULL,
                            .labels = json_object_get(j, "labels"),
                            .exposed_ports = json_object_get(j, "exposed_ports"),
+                           .workdir = image_wd[0] == '/' ? image_wd : NULL,
                            .layers = (const char *const *)ids,
                            .n_layers = n,
                            .n_new = n};

@@ -43,8 +43,8 @@ YAML
   umoci repack --image L:v1 B
   rm -rf B
   umoci config --image L:v1 --config.cmd /bin/sh --config.cmd -c \
-    --config.cmd 'cat /srv/hello; echo "$FOO"; id -u; ls /etc/group 2>&1 || true' \
-    --config.env FOO=bar --config.user 1000 --config.label team=kleene \
+    --config.cmd 'cat /srv/hello; echo "$FOO"; id -u; echo "cwd=$(pwd)"; ls /etc/group 2>&1 || true' \
+    --config.env FOO=bar --config.user 1000 --config.label team=kleene --config.workingdir /srv \
     --config.exposedports 80/tcp
   in_ns skopeo copy -q --dest-tls-verify=false oci:L:v1 docker://127.0.0.1:5000/team/bb:v1
   umoci tag --image L:v1 broken
@@ -80,11 +80,13 @@ layer_count() { ls "$E2E_DIR/root/image/layers" | wc -l; }
   [ "$(echo "$img" | jq -c .env)" = '["FOO=bar"]' ]
   [ "$(echo "$img" | jq -r .labels.team)" = kleene ]
   [ "$(echo "$img" | jq -c .exposed_ports)" = '["80/tcp"]' ]
+  [ "$(echo "$img" | jq -r .workdir)" = /srv ]
   run klee run bb:v1
   [ "$status" -eq 0 ]
   echo "$output" | grep -qx hello
   echo "$output" | grep -qx bar
   echo "$output" | grep -qx 1000
+  echo "$output" | grep -qx cwd=/srv # the image config's WorkingDir
   echo "$output" | grep -q "/etc/group: No such file or directory" # the whiteout applies
 }
 
