@@ -377,7 +377,7 @@ __attribute__((format(printf, 2, 3))) static int cast_error(cast_ctx *c, const c
     return -1;
 }
 
-static const char *type_name(kl_schema_type t)
+const char *kl_schema_type_name(kl_schema_type t)
 {
     switch (t) {
     case KL_SCHEMA_STRING:
@@ -529,7 +529,7 @@ static int cast_value(cast_ctx *c, const kl_schema_value *v, json_t *in, json_t 
             *out = json_null();
             return 0;
         }
-        return cast_error(c, "null value where %s expected", type_name(v->type));
+        return cast_error(c, "null value where %s expected", kl_schema_type_name(v->type));
     }
 
     _cleanup_json_ json_t *result = NULL;

@@ -43,6 +43,9 @@ typedef enum kl_schema_type {
     KL_SCHEMA_ARRAY,
 } kl_schema_type;
 
+/* "string", "integer", ...: the name used in messages and the schema dump. */
+const char *kl_schema_type_name(kl_schema_type t);
+
 typedef struct kl_schema kl_schema;
 
 /* The type of one value: a property, or the items of an array. */

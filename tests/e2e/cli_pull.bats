@@ -11,24 +11,7 @@ setup_file() {
     command -v "$p" >/dev/null || skip "$p is not installed (scripts/install-deps)"
   done
   start_kleened
-  cat >"$E2E_DIR/reg.yml" <<YAML
-version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: $E2E_DIR/reg
-http:
-  addr: 127.0.0.1:5000
-YAML
-  # ip netns exec execs the registry: $! is its pid (a function like in_ns would leave a
-  # subshell in between); fd 3 closed, or bats would wait for it
-  ip netns exec "$E2E_NS" docker-registry serve "$E2E_DIR/reg.yml" >"$E2E_DIR/reg.log" 2>&1 3>&- &
-  echo $! >"$E2E_DIR/reg.pid"
-  for _ in $(seq 1 100); do
-    in_ns curl -sf http://127.0.0.1:5000/v2/ >/dev/null && break
-    sleep 0.05
-  done
+  start_registry "$E2E_NS" "$E2E_DIR"
   cd "$E2E_DIR"
   "$SCRIPTS/mk-busybox-rootfs" rootfs >/dev/null
   umoci init --layout L
@@ -54,11 +37,7 @@ YAML
 }
 
 teardown_file() {
-  if [ -n "${E2E_DIR:-}" ] && [ -f "$E2E_DIR/reg.pid" ]; then
-    pid=$(cat "$E2E_DIR/reg.pid")
-    kill "$pid" 2>/dev/null
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-  fi
+  [ -n "${E2E_DIR:-}" ] && stop_registry "$E2E_DIR"
   stop_kleened
 }
 

@@ -163,3 +163,40 @@ make_certs() {
   openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=rogue" \
     -keyout "$d/rogue.key" -out "$d/rogue.pem" 2>/dev/null
 }
+
+# Start Debian's docker-registry (the CNCF distribution registry) on 127.0.0.1:5000 inside the
+# network namespace $1, storing under $2/reg; its pid goes to $2/reg.pid. `ip netns exec`
+# execs the registry, so $! is the registry itself (a function such as in_ns would leave a
+# subshell in between); fd 3 is closed, or bats would wait for it.
+start_registry() {
+  local ns=$1 dir=$2
+  cat >"$dir/reg.yml" <<YAML
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $dir/reg
+http:
+  addr: 127.0.0.1:5000
+YAML
+  ip netns exec "$ns" docker-registry serve "$dir/reg.yml" >"$dir/reg.log" 2>&1 3>&- &
+  echo $! >"$dir/reg.pid"
+  for _ in $(seq 1 100); do
+    ip netns exec "$ns" curl -sf http://127.0.0.1:5000/v2/ >/dev/null && return 0
+    sleep 0.05
+  done
+  echo "docker-registry did not answer:" >&2
+  cat "$dir/reg.log" >&2
+  return 1
+}
+
+# Stop the registry start_registry started with directory $1, by its pid, and wait for it.
+stop_registry() {
+  local pid
+  [ -f "$1/reg.pid" ] || return 0
+  pid=$(cat "$1/reg.pid")
+  kill "$pid" 2>/dev/null
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  return 0
+}

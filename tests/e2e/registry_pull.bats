@@ -15,22 +15,7 @@ setup_file() {
   export R_NS="kleene-reg-$$-$RANDOM"
   ip netns add "$R_NS"
   ip netns exec "$R_NS" ip link set lo up
-  cat >"$R_DIR/reg.yml" <<YAML
-version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: $R_DIR/reg
-http:
-  addr: 127.0.0.1:5000
-YAML
-  ip netns exec "$R_NS" docker-registry serve "$R_DIR/reg.yml" >"$R_DIR/reg.log" 2>&1 3>&- &
-  export R_PID=$!
-  for _ in $(seq 1 100); do
-    ip netns exec "$R_NS" curl -sf http://127.0.0.1:5000/v2/ >/dev/null && break
-    sleep 0.05
-  done
+  start_registry "$R_NS" "$R_DIR"
   cd "$R_DIR"
   # three layers: busybox; one that deletes /etc/group (a whiteout) and adds /srv/hello;
   # one that makes /var/log opaque
@@ -66,7 +51,7 @@ YAML
 }
 
 teardown_file() {
-  [ -n "${R_PID:-}" ] && kill "$R_PID" 2>/dev/null && wait "$R_PID" 2>/dev/null
+  [ -n "${R_DIR:-}" ] && stop_registry "$R_DIR"
   [ -n "${R_NS:-}" ] && ip netns del "$R_NS" 2>/dev/null
   [ -n "${R_DIR:-}" ] && rm -rf "$R_DIR"
   return 0

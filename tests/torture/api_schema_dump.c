@@ -8,28 +8,10 @@
 #include "api/schema.h"
 #include "lib/cleanup.h"
 
-static const char *type_name(kl_schema_type t)
-{
-    switch (t) {
-    case KL_SCHEMA_STRING:
-        return "string";
-    case KL_SCHEMA_INTEGER:
-        return "integer";
-    case KL_SCHEMA_NUMBER:
-        return "number";
-    case KL_SCHEMA_BOOLEAN:
-        return "boolean";
-    case KL_SCHEMA_OBJECT:
-        return "object";
-    case KL_SCHEMA_ARRAY:
-        return "array";
-    }
-    return "?";
-}
-
 static json_t *value_json(const kl_schema_value *v)
 {
-    json_t *o = json_pack("{s:s, s:b}", "type", type_name(v->type), "nullable", v->is_nullable);
+    json_t *o =
+        json_pack("{s:s, s:b}", "type", kl_schema_type_name(v->type), "nullable", v->is_nullable);
     if (v->enum_values) {
         json_t *e = json_array();
         for (const char *const *p = v->enum_values; *p; p++)
