@@ -26,6 +26,7 @@ ip -n "$ns" link set lo up
   echo "kleene_root: $tmp/root"
   echo "pidfile: $tmp/kleened.pid"
   echo "run_root: $tmp/run"
+  echo "docker_listening_sockets: []"
   echo "api_listening_sockets:"
   echo "  - address: http://$tmp/kleened.sock"
   if [ "${TLS:-0}" = 1 ]; then

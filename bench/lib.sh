@@ -21,6 +21,7 @@ pidfile: $W/kleened.pid
 log_level: warning
 api_listening_sockets:
   - address: "http://$W/kleened.sock"
+docker_listening_sockets: []
 YAML
   ip netns add "$NS"
   ip -n "$NS" link set lo up

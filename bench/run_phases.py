@@ -159,7 +159,8 @@ def main():
             with open(f"{work}/config.yaml", "w") as f:
                 f.write(f"kleene_root: {work}/root\nrun_root: {work}/run\n"
                         f"pidfile: {work}/kleened.pid\nlog_level: warning\n"
-                        f"api_listening_sockets:\n  - address: \"http://{work}/kleened.sock\"\n")
+                        f"api_listening_sockets:\n  - address: \"http://{work}/kleened.sock\"\n"
+                        "docker_listening_sockets: []\n")
             sock = f"{work}/kleened.sock"
             proc = subprocess.Popen([f"{build}/src/daemon/kleened", "-c", f"{work}/config.yaml"],
                                     stderr=open(f"{work}/kleened.log", "w"))

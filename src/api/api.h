@@ -44,6 +44,19 @@ typedef struct api_request {
 #define API_STREAM_ERROR (-2)
 typedef ssize_t (*api_stream_fn)(void *ctx, char *buf, size_t max);
 
+/* A hijacked connection (Docker's attach and exec start): after the answer's head, the raw
+ * bytes both ways. read does not block (-1 with EAGAIN when nothing is there; bytes the client
+ * sent after its request come first); wait for `fd` (and `pending`) with poll. */
+typedef struct api_hijacked {
+    void *conn;
+    ssize_t (*read)(void *conn, void *buf, size_t n);
+    int (*write_all)(void *conn, const void *buf, size_t n); /* 0 or -1 (client gone) */
+    bool (*pending)(void *conn); /* input is buffered (TLS) though fd is not readable */
+    void (*close_write)(void *conn); /* end of our output (the client reads EOF) */
+    int fd;
+} api_hijacked;
+typedef void (*api_hijack_fn)(void *ctx, api_hijacked *conn);
+
 typedef struct api_response {
     int status;
     json_t *json;             /* owned; serialised with content-type application/json */
@@ -52,6 +65,12 @@ typedef struct api_response {
     api_stream_fn stream;     /* when set: a streamed body, json and text unused */
     void *stream_ctx;
     void (*stream_free)(void *ctx); /* frees stream_ctx, also when the body is never sent */
+    /* When set: the head (101 with "Upgrade: tcp" when the client asked for it, else 200 and
+     * content_type) is sent, then hijack runs on the connection, which ends with it. */
+    api_hijack_fn hijack;
+    void *hijack_ctx;
+    void (*hijack_free)(void *ctx); /* frees hijack_ctx, also when hijack never runs */
+    char *headers; /* owned; extra header lines ("Name: value\r\n"...), kept by the replies */
 } api_response;
 
 /* Reply helpers: each replaces what was set before. */
@@ -69,7 +88,14 @@ void api_reply_invalid_one(api_response *res, const char *pointer, const char *d
 void api_reply_stream(api_response *res, int status, const char *content_type, api_stream_fn fn,
                       void *ctx, void (*free_fn)(void *ctx));
 
+/* A hijacked connection (ctx owned by the response from here on). */
+void api_reply_hijack(api_response *res, const char *content_type, api_hijack_fn fn, void *ctx,
+                      void (*free_fn)(void *ctx));
+
+/* Clear the answer (the extra headers stay). */
 void api_response_clear(api_response *res);
+/* Clear everything, extra headers too. */
+void api_response_free(api_response *res);
 
 typedef void (*api_handler)(api_request *req, api_response *res);
 

@@ -13,6 +13,11 @@ void api_response_clear(api_response *res)
     free(res->text);
     if (res->stream_free && res->stream_ctx)
         res->stream_free(res->stream_ctx);
+    if (res->hijack_free && res->hijack_ctx)
+        res->hijack_free(res->hijack_ctx);
+    res->hijack = NULL;
+    res->hijack_ctx = NULL;
+    res->hijack_free = NULL;
     res->stream = NULL;
     res->stream_ctx = NULL;
     res->stream_free = NULL;
@@ -71,4 +76,22 @@ void api_reply_stream(api_response *res, int status, const char *content_type, a
     res->stream = fn;
     res->stream_ctx = ctx;
     res->stream_free = free_fn;
+}
+
+void api_reply_hijack(api_response *res, const char *content_type, api_hijack_fn fn, void *ctx,
+                      void (*free_fn)(void *ctx))
+{
+    api_response_clear(res);
+    res->status = 200;
+    res->content_type = content_type;
+    res->hijack = fn;
+    res->hijack_ctx = ctx;
+    res->hijack_free = free_fn;
+}
+
+void api_response_free(api_response *res)
+{
+    api_response_clear(res);
+    free(res->headers);
+    res->headers = NULL;
 }

@@ -287,13 +287,16 @@ static int send_stream(conn *c, api_response *res, bool chunked)
     return chunked ? 0 : -1; /* HTTP/1.0: the close ends the body */
 }
 
-/* Send the answer; keep_alive says whether the connection stays open after it.
- * Returns -1 when the connection must be closed. */
-static int send_response(conn *c, api_response *res, int minor, bool keep_alive)
+/* Send the answer; keep_alive says whether the connection stays open after it; head_only
+ * (a HEAD request): the head as for GET, no body. Returns -1 when the connection must be
+ * closed. */
+static int send_response(conn *c, api_response *res, int minor, bool keep_alive, bool head_only)
 {
     _cleanup_buf_ kl_buf head = KL_BUF_INIT;
     status_line(&head, res->status);
-    if (res->stream) {
+    if (res->headers)
+        kl_buf_puts(&head, res->headers);
+    if (res->stream && !head_only) {
         bool chunked = minor >= 1;
         if (res->content_type)
             kl_buf_printf(&head, "Content-Type: %s\r\n", res->content_type);
@@ -313,6 +316,8 @@ static int send_response(conn *c, api_response *res, int minor, bool keep_alive)
     } else if (res->text) {
         body = xstrdup(res->text);
         ctype = res->content_type;
+    } else if (res->stream) {
+        ctype = res->content_type; /* HEAD of a streamed answer */
     } else {
         ctype = "application/json"; /* API.md §3.1: even 204 carries it */
     }
@@ -324,11 +329,70 @@ static int send_response(conn *c, api_response *res, int minor, bool keep_alive)
     if (!keep_alive)
         kl_buf_puts(&head, "Connection: close\r\n");
     kl_buf_puts(&head, "\r\n");
-    if (res->status != 204 && res->status != 304)
+    if (res->status != 204 && res->status != 304 && !head_only)
         kl_buf_append(&head, body ? body : "", len);
     if (conn_write_all(c, head.data, head.len) < 0)
         return -1;
     return keep_alive ? 0 : -1;
+}
+
+/* ---- Hijacked connections (Docker's attach and exec start) -------------------------------- */
+
+static ssize_t hijack_read(void *ctx, void *buf, size_t n)
+{
+    conn *c = ctx;
+    if (c->in.len) { /* what the client sent after its request comes first */
+        size_t k = c->in.len < n ? c->in.len : n;
+        memcpy(buf, c->in.data, k);
+        kl_buf_consume(&c->in, k);
+        return (ssize_t)k;
+    }
+    return conn_recv(c, buf, n);
+}
+
+static int hijack_write_all(void *ctx, const void *buf, size_t n)
+{
+    return conn_write_all(ctx, buf, n);
+}
+
+static bool hijack_pending(void *ctx)
+{
+    conn *c = ctx;
+    return c->in.len > 0 || conn_pending(c);
+}
+
+static void hijack_close_write(void *ctx)
+{
+    conn *c = ctx;
+    if (!c->tls) /* TLS has no half-close we could rely on: the close ends it */
+        shutdown(c->fd, SHUT_WR);
+}
+
+/* The head of a hijacked answer, then the handler's session on the raw connection. With
+ * "Upgrade: tcp" in the request: 101 and the upgrade headers (what the docker CLI asks for),
+ * else 200. The connection ends with the session. */
+static void serve_hijacked(conn *c, const http_head *h, api_response *res)
+{
+    const char *upgrade = http_header_get(h, "Upgrade");
+    bool upgraded = upgrade && strcasecmp(upgrade, "tcp") == 0;
+    _cleanup_buf_ kl_buf head = KL_BUF_INIT;
+    status_line(&head, upgraded ? 101 : 200);
+    if (res->headers)
+        kl_buf_puts(&head, res->headers);
+    if (res->content_type)
+        kl_buf_printf(&head, "Content-Type: %s\r\n", res->content_type);
+    if (upgraded)
+        kl_buf_puts(&head, "Connection: Upgrade\r\nUpgrade: tcp\r\n");
+    kl_buf_puts(&head, "\r\n");
+    if (conn_write_all(c, head.data, head.len) < 0)
+        return;
+    api_hijacked io = {.conn = c,
+                       .read = hijack_read,
+                       .write_all = hijack_write_all,
+                       .pending = hijack_pending,
+                       .close_write = hijack_close_write,
+                       .fd = c->fd};
+    res->hijack(res->hijack_ctx, &io);
 }
 
 /* A {"message"} answer after which the connection is closed. */
@@ -343,8 +407,8 @@ static void send_refusal(conn *c, int status, const char *fmt, ...)
     va_end(ap);
     api_response res = {0};
     api_reply_message(&res, status, "%s", msg);
-    send_response(c, &res, 1, false);
-    api_response_clear(&res);
+    send_response(c, &res, 1, false, false);
+    api_response_free(&res);
 }
 
 /* ---- Requests ----------------------------------------------------------------------------- */
@@ -584,6 +648,35 @@ static ssize_t read_head(conn *c, char **head)
     }
 }
 
+/* A request on a listener of another door (api_listener.door): the whole body, then the
+ * door's answer. 1 to go on with the next request, 0 to close. */
+static int serve_door(conn *c, const http_head *h, http_body_kind kind, uint64_t length,
+                      bool keep_alive)
+{
+    _cleanup_buf_ kl_buf body = KL_BUF_INIT;
+    if (read_body(c, h, kind, length, &body) < 0)
+        return 0;
+    api_request req = {.method = h->method,
+                       .path = h->path,
+                       .ctx = c->srv->ctx,
+                       .peer_uid = c->uid,
+                       .peer_pid = c->pid,
+                       .client_fd = c->fd};
+    api_response res = {0};
+    c->l->conf.door(h, &body, &req, &res);
+    if (!res.status)
+        api_reply_message(&res, 500, "internal error: the handler gave no answer");
+    log_debug("%s %s -> %d%s", h->method, h->path, res.status, res.hijack ? " (hijacked)" : "");
+    if (res.hijack) {
+        serve_hijacked(c, h, &res);
+        api_response_free(&res);
+        return 0;
+    }
+    int r = send_response(c, &res, h->minor, keep_alive, strcmp(h->method, "HEAD") == 0);
+    api_response_free(&res);
+    return r == 0;
+}
+
 /* One request: 1 to go on with the next one on this connection, 0 to close. */
 static int serve_request(conn *c)
 {
@@ -609,6 +702,8 @@ static int serve_request(conn *c)
         return 0;
     }
     bool keep_alive = http_keep_alive(&h);
+    if (c->l->conf.door)
+        return serve_door(c, &h, kind, length, keep_alive);
 
     _cleanup_free_ char *storage = xmalloc(strlen(h.path) + 1);
     const char *params[API_MAX_PARAMS] = {0};
@@ -636,8 +731,8 @@ static int serve_request(conn *c)
         handle_rest(&h, &body, route, &req, &res);
         log_debug("%s %s -> %d", h.method, h.path, res.status);
     }
-    int r = send_response(c, &res, h.minor, keep_alive);
-    api_response_clear(&res);
+    int r = send_response(c, &res, h.minor, keep_alive, false);
+    api_response_free(&res);
     return r == 0;
 }
 

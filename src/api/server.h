@@ -11,6 +11,16 @@
 
 typedef enum { API_LISTEN_UNIX, API_LISTEN_TCP4, API_LISTEN_TCP6 } api_listen_kind;
 
+struct http_head;
+struct kl_buf;
+
+/* A door other than the Kleene API (the Docker Engine API, src/api/docker/): it gets every
+ * request of its listeners with the raw body (read in full, within max_body_bytes) and fills
+ * the answer; req has ctx, the peer and client_fd (no params, query or body). The server does
+ * the rest: framing, keep-alive, HEAD (no body sent), streams, hijacked connections. */
+typedef void (*api_door_fn)(const struct http_head *h, const struct kl_buf *body,
+                            api_request *req, api_response *res);
+
 typedef struct api_listener {
     const char *address; /* as configured, for messages */
     api_listen_kind kind;
@@ -20,6 +30,7 @@ typedef struct api_listener {
     bool tls;
     const char *tlscert, *tlskey, *tlscacert, *tlsdh;
     bool tlsverify;
+    api_door_fn door; /* NULL: the Kleene API (router.c) */
 } api_listener;
 
 typedef struct api_server api_server;

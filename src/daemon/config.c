@@ -195,6 +195,11 @@ void kl_config_defaults(kl_config *out)
     out->n_listeners = 1;
     kl_error e = KL_ERROR_INIT;
     int r = kl_listen_address_parse(KL_CONFIG_DEFAULT_LISTENER, &out->listeners[0], &e);
+    out->docker_listeners = xcalloc(1, sizeof(*out->docker_listeners));
+    out->n_docker_listeners = 1;
+    if (r == 0)
+        r = kl_listen_address_parse(KL_CONFIG_DEFAULT_DOCKER_LISTENER, &out->docker_listeners[0],
+                                    &e);
     if (r < 0)
         abort(); /* the built-in default is a broken invariant, not input */
 }
@@ -220,6 +225,7 @@ void kl_config_free(kl_config *c)
     free(c->pf_config_template_path);
     free(c->pf_config_path);
     free_listeners(c->listeners, c->n_listeners);
+    free_listeners(c->docker_listeners, c->n_docker_listeners);
     strv_free(c->warnings);
     memset(c, 0, sizeof(*c));
 }
@@ -462,11 +468,11 @@ enum {
 static const char *const listener_keys[] = {"address", "tlscert",   "tlskey",
                                             "tlsdh",   "tlscacert", "tlsverify"};
 
-static int parse_listener(parse_ctx *ctx, const yaml_node_t *map, size_t index,
+static int parse_listener(parse_ctx *ctx, const yaml_node_t *map, const char *key, size_t index,
                           kl_listener_config *out)
 {
     char where[64];
-    snprintf(where, sizeof(where), "api_listening_sockets[%zu]: ", index);
+    snprintf(where, sizeof(where), "%s[%zu]: ", key, index);
     if (map->type != YAML_MAPPING_NODE)
         return node_fail(ctx, map, where, "expected a mapping with an 'address' key, got %s",
                          type_name(map));
@@ -580,40 +586,53 @@ static bool same_listener(const kl_listener_config *a, const kl_listener_config 
            !memcmp(x, y, af == AF_INET ? 4 : 16);
 }
 
-static int parse_listeners(parse_ctx *ctx, const yaml_node_t *seq)
+/* api_listening_sockets (docker = false: at least one) or docker_listening_sockets (an empty
+ * list turns the Docker door off). */
+static int parse_listeners(parse_ctx *ctx, const yaml_node_t *seq, bool docker)
 {
+    const char *key = docker ? "docker_listening_sockets" : "api_listening_sockets";
     if (seq->type != YAML_SEQUENCE_NODE)
-        return node_fail(ctx, seq, "", "key 'api_listening_sockets': expected a list, got %s",
-                         type_name(seq));
+        return node_fail(ctx, seq, "", "key '%s': expected a list, got %s", key, type_name(seq));
     size_t n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
     if (n > KL_CONFIG_MAX_LISTENERS)
-        return node_fail(ctx, seq, "", "key 'api_listening_sockets': at most %d listeners",
+        return node_fail(ctx, seq, "", "key '%s': at most %d listeners", key,
                          KL_CONFIG_MAX_LISTENERS);
-    if (n == 0)
-        return node_fail(ctx, seq, "",
-                         "key 'api_listening_sockets': at least one listener is "
-                         "required");
-    kl_listener_config *ls = xcalloc(n, sizeof(*ls));
+    if (n == 0 && !docker)
+        return node_fail(ctx, seq, "", "key '%s': at least one listener is required", key);
+    kl_listener_config *ls = xcalloc(n ? n : 1, sizeof(*ls));
     for (size_t i = 0; i < n; i++) {
         const yaml_node_t *item = get_node(ctx, seq->data.sequence.items.start[i]);
-        if (parse_listener(ctx, item, i, &ls[i]) < 0) {
+        if (parse_listener(ctx, item, key, i, &ls[i]) < 0) {
             free_listeners(ls, n);
             return -1;
         }
         for (size_t j = 0; j < i; j++) {
             if (same_listener(&ls[i], &ls[j])) {
-                node_fail(ctx, item, "",
-                          "api_listening_sockets[%zu]: '%.200s' is the same address as "
-                          "api_listening_sockets[%zu]",
-                          i, ls[i].address, j);
+                node_fail(ctx, item, "", "%s[%zu]: '%.200s' is the same address as %s[%zu]", key,
+                          i, ls[i].address, key, j);
                 free_listeners(ls, n);
                 return -1;
             }
         }
     }
-    free_listeners(ctx->cfg->listeners, ctx->cfg->n_listeners);
-    ctx->cfg->listeners = ls;
-    ctx->cfg->n_listeners = n;
+    kl_listener_config **dst = docker ? &ctx->cfg->docker_listeners : &ctx->cfg->listeners;
+    size_t *dst_n = docker ? &ctx->cfg->n_docker_listeners : &ctx->cfg->n_listeners;
+    free_listeners(*dst, *dst_n);
+    *dst = ls;
+    *dst_n = n;
+    return 0;
+}
+
+/* No address may be both a Kleene and a Docker listener. */
+static int check_doors_apart(const kl_config *c, kl_error *err)
+{
+    for (size_t i = 0; i < c->n_docker_listeners; i++)
+        for (size_t j = 0; j < c->n_listeners; j++)
+            if (same_listener(&c->docker_listeners[i], &c->listeners[j]))
+                return kl_error_set(err, EINVAL,
+                                    "docker_listening_sockets[%zu]: '%.200s' is the same address "
+                                    "as api_listening_sockets[%zu]",
+                                    i, c->docker_listeners[i].address, j);
     return 0;
 }
 
@@ -664,6 +683,7 @@ enum {
     K_REQUEST_HEAD_TIMEOUT,
     K_MAX_CONNECTIONS_PER_PEER,
     K_ZFS_DATASET_ROOT,
+    K_DOCKER_LISTENERS,
 };
 static const char *const top_keys[] = {
     "kleene_root",
@@ -683,6 +703,7 @@ static const char *const top_keys[] = {
     "request_head_timeout",
     "max_connections_per_peer",
     "zfs_dataset_root",
+    "docker_listening_sockets",
 };
 
 static int parse_top_value(parse_ctx *ctx, size_t key, const yaml_node_t *v)
@@ -697,7 +718,9 @@ static int parse_top_value(parse_ctx *ctx, size_t key, const yaml_node_t *v)
     case K_PF_CONFIG:
         return get_string(ctx, v, "", top_keys[key], &c->pf_config_path);
     case K_LISTENERS:
-        return parse_listeners(ctx, v);
+        return parse_listeners(ctx, v, false);
+    case K_DOCKER_LISTENERS:
+        return parse_listeners(ctx, v, true);
     case K_ENABLE_LOGGING:
         return get_bool(ctx, v, "", top_keys[key], &c->enable_logging);
     case K_LOG_LEVEL:
@@ -825,6 +848,10 @@ int kl_config_parse(const char *yaml, size_t len, const char *origin, kl_config 
     if (parse_document(&ctx) < 0) {
         kl_config_free(&cfg);
         return -1;
+    }
+    if (check_doors_apart(&cfg, err) < 0) {
+        kl_config_free(&cfg);
+        return kl_error_prefix(err, "%s", origin);
     }
 
     /* A second document would be silently ignored by a naive reader: refuse it. */

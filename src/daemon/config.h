@@ -17,6 +17,8 @@
 #define KL_CONFIG_DEFAULT_PIDFILE "/var/run/kleened.pid"
 #define KL_CONFIG_DEFAULT_LOG_FILE "/var/log/kleened.log"
 #define KL_CONFIG_DEFAULT_LISTENER "http:///var/run/kleened.sock"
+/* The Docker Engine API's listener (docs/docker-api.md). */
+#define KL_CONFIG_DEFAULT_DOCKER_LISTENER "http:///var/run/kleened-docker.sock"
 #define KL_CONFIG_DEFAULT_PF_TEMPLATE "/usr/local/etc/kleened/pf.conf.kleene"
 #define KL_CONFIG_DEFAULT_PF_CONFIG "/etc/pf.conf"
 #define KL_CONFIG_DEFAULT_MAX_BODY_BYTES ((size_t)1 << 20)    /* 1 MiB */
@@ -63,10 +65,14 @@ typedef struct kl_config {
     unsigned max_connections_per_peer; /* TCP listeners: connections from one address */
     kl_listener_config *listeners;
     size_t n_listeners;
+    /* docker_listening_sockets: the Docker Engine API's door (same forms; may be empty) */
+    kl_listener_config *docker_listeners;
+    size_t n_docker_listeners;
     char **warnings; /* NULL-terminated messages for the caller to log; may be NULL */
 } kl_config;
 
-/* Fill `out` with the built-in defaults (one listener, http:///var/run/kleened.sock). */
+/* Fill `out` with the built-in defaults (one listener, http:///var/run/kleened.sock; one
+ * Docker API listener, http:///var/run/kleened-docker.sock). */
 void kl_config_defaults(kl_config *out);
 
 /* Read and check a config file. path NULL means KL_CONFIG_DEFAULT_PATH, and then a missing

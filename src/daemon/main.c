@@ -1,5 +1,6 @@
 /* kleened: reads its config, takes the pidfile, opens the engine, serves the API on every
  * configured socket, and shuts down cleanly on SIGTERM/SIGINT. */
+#include "api/docker/docker.h"
 #include "api/server.h"
 #include "daemon/config.h"
 #include "engine/endwatch.h"
@@ -58,11 +59,15 @@ static int pidfile_take(const char *path, kl_error *err)
     return steal_fd(&fd);
 }
 
-static api_listener *listeners_from_config(const kl_config *c)
+/* The Kleene API's listeners, then the Docker door's (docker_listening_sockets). */
+static api_listener *listeners_from_config(const kl_config *c, size_t *n)
 {
-    api_listener *ls = xcalloc(c->n_listeners ? c->n_listeners : 1, sizeof(*ls));
-    for (size_t i = 0; i < c->n_listeners; i++) {
-        const kl_listener_config *l = &c->listeners[i];
+    *n = c->n_listeners + c->n_docker_listeners;
+    api_listener *ls = xcalloc(*n ? *n : 1, sizeof(*ls));
+    for (size_t i = 0; i < *n; i++) {
+        bool docker = i >= c->n_listeners;
+        const kl_listener_config *l =
+            docker ? &c->docker_listeners[i - c->n_listeners] : &c->listeners[i];
         ls[i] = (api_listener){
             .address = l->address,
             .kind = l->kind == KL_LISTEN_UNIX   ? API_LISTEN_UNIX
@@ -77,6 +82,7 @@ static api_listener *listeners_from_config(const kl_config *c)
             .tlscacert = l->tlscacert,
             .tlsdh = l->tlsdh,
             .tlsverify = l->tlsverify,
+            .door = docker ? docker_serve : NULL,
         };
     }
     return ls;
@@ -183,12 +189,13 @@ int main(int argc, char **argv)
                        .max_body_bytes = config.max_body_bytes,
                        .ws_idle_timeout = config.websocket_idle_timeout,
                        .on_idle = engine_release_memory};
-        _cleanup_free_ api_listener *ls = listeners_from_config(&config);
+        size_t n_ls;
+        _cleanup_free_ api_listener *ls = listeners_from_config(&config, &n_ls);
         api_server_limits limits = {.max_header_bytes = config.max_header_bytes,
                                     .request_timeout = config.request_timeout,
                                     .request_head_timeout = config.request_head_timeout,
                                     .max_connections_per_peer = config.max_connections_per_peer};
-        api_server *srv = api_server_start(ls, config.n_listeners, &ctx, &limits, &err);
+        api_server *srv = api_server_start(ls, n_ls, &ctx, &limits, &err);
         if (!srv) {
             log_error("%s", err.msg);
         } else {

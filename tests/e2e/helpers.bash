@@ -10,6 +10,8 @@ start_kleened() {
   export E2E_DIR=$(mktemp -d /tmp/kleene-e2e.XXXXXX)
   export E2E_NS="kleene-e2e-$$-$RANDOM"
   export SOCK="$E2E_DIR/kleened.sock"
+  # the Docker Engine API door (docs/docker-api.md): DOCKER_HOST=unix://$DOCKER_SOCK
+  export DOCKER_SOCK="$E2E_DIR/docker.sock"
   # A size-limited root (the full-disk tests): a tmpfs of $ROOT_TMPFS_SIZE, unmounted by
   # stop_kleened with everything else under $E2E_DIR.
   if [ -n "${ROOT_TMPFS_SIZE:-}" ]; then
@@ -27,6 +29,9 @@ ${EXTRA_TOP:-}
 api_listening_sockets:
   - address: "http://$SOCK"
 ${EXTRA_LISTENERS:-}
+docker_listening_sockets:
+  - address: "http://$DOCKER_SOCK"
+${EXTRA_DOCKER_LISTENERS:-}
 YAML
   # $KLEENED_WRAPPER: a program that execs its arguments (e.g. with-cgroupfs)
   ip netns exec "$E2E_NS" ${KLEENED_WRAPPER:-} "$KLEENED" -c "$E2E_DIR/config.yaml" </dev/null >"$E2E_DIR/kleened.log" 2>&1 &

@@ -48,6 +48,7 @@ request_timeout: 5
 websocket_idle_timeout: 5
 api_listening_sockets:
   - address: "http://$W/kleened.sock"
+docker_listening_sockets: []
 YAML
 ip netns add "$NS"
 ip -n "$NS" link set lo up

@@ -132,7 +132,8 @@ class Daemon:
         with open(self.config, "w") as f:
             f.write(f"kleene_root: {self.root}\nrun_root: {self.run}\n"
                     f"pidfile: {d}/kleened.pid\nlog_level: info\n"
-                    f"api_listening_sockets:\n  - address: \"http://{self.sock}\"\n")
+                    f"api_listening_sockets:\n  - address: \"http://{self.sock}\"\n"
+                    "docker_listening_sockets: []\n")
         self.proc = None
 
     def start(self, crash_point=None):

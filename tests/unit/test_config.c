@@ -124,6 +124,10 @@ static void assert_defaults(const kl_config *c)
     assert_string_equal(c->listeners[0].path, "/var/run/kleened.sock");
     assert_null(c->listeners[0].host);
     assert_null(c->listeners[0].tlscert);
+    assert_int_equal(c->n_docker_listeners, 1);
+    assert_string_equal(c->docker_listeners[0].address, "http:///var/run/kleened-docker.sock");
+    assert_int_equal(c->docker_listeners[0].kind, KL_LISTEN_UNIX);
+    assert_string_equal(c->docker_listeners[0].path, "/var/run/kleened-docker.sock");
     assert_null(c->warnings);
 }
 
@@ -325,6 +329,43 @@ static void test_yaml_syntax_errors(void **state)
     const char *y = "log_level: info\n---\n[\n";
     assert_int_equal(kl_config_parse(y, strlen(y), "t.yaml", &c, &err), -1);
     assert_non_null(strstr(err.msg, "YAML syntax error"));
+}
+
+/* docker_listening_sockets: the forms of api_listening_sockets, [] turns the door off, no
+ * address in both lists. */
+static void test_docker_listeners(void **state)
+{
+    (void)state;
+    kl_config c;
+    parse_ok("docker_listening_sockets:\n  - address: http:///run/d.sock\n"
+             "  - address: http://127.0.0.1:2375\n",
+             &c);
+    assert_int_equal(c.n_docker_listeners, 2);
+    assert_int_equal(c.docker_listeners[0].kind, KL_LISTEN_UNIX);
+    assert_string_equal(c.docker_listeners[0].path, "/run/d.sock");
+    assert_int_equal(c.docker_listeners[1].kind, KL_LISTEN_TCP4);
+    assert_int_equal(c.docker_listeners[1].port, 2375);
+    assert_int_equal(c.n_listeners, 1); /* the Kleene default stays */
+    kl_config_free(&c);
+    parse_ok("docker_listening_sockets: []\n", &c);
+    assert_int_equal(c.n_docker_listeners, 0);
+    kl_config_free(&c);
+    parse_ok("docker_listening_sockets:\n", &c); /* null: the default */
+    assert_int_equal(c.n_docker_listeners, 1);
+    kl_config_free(&c);
+    parse_err("docker_listening_sockets: http:///a.sock\n",
+              "t.yaml:1: key 'docker_listening_sockets': expected a list, got a scalar");
+    parse_err("docker_listening_sockets:\n  - address: ftp:///a.sock\n",
+              "t.yaml:2: docker_listening_sockets[0]: key 'address': invalid address "
+              "'ftp:///a.sock': must start with http:// or https://");
+    parse_err("docker_listening_sockets:\n  - address: http:///a.sock\n"
+              "  - address: http:///a.sock\n",
+              "t.yaml:3: docker_listening_sockets[1]: 'http:///a.sock' is the same address as "
+              "docker_listening_sockets[0]");
+    parse_err("api_listening_sockets:\n  - address: http:///a.sock\n"
+              "docker_listening_sockets:\n  - address: http:///a.sock\n",
+              "t.yaml: docker_listening_sockets[0]: 'http:///a.sock' is the same address as "
+              "api_listening_sockets[0]");
 }
 
 static void test_listener_errors(void **state)
@@ -816,6 +857,7 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_yaml_syntax_errors),
         cmocka_unit_test(test_listener_errors),
+        cmocka_unit_test(test_docker_listeners),
         cmocka_unit_test(test_address_forms),
         cmocka_unit_test(test_address_refusals),
         cmocka_unit_test(test_tls_ok),

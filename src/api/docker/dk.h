@@ -1,0 +1,74 @@
+/* Inside the Docker door: the request as its handlers see it, the route table's handler type,
+ * Docker's error shape, and the id and name rules (docs/docker-api.md).
+ *
+ * A handler translates between Docker's wire and the engine: it keeps no state of its own
+ * beside the store, and never reaches past the engine (no host/ include). */
+#ifndef KL_DOCKER_DK_H
+#define KL_DOCKER_DK_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "api/api.h"
+#include "api/httpparse.h"
+#include "lib/buf.h"
+
+/* The API versions served: 1.24 (what dockerd 20.10 still accepts) to 1.41 (what it speaks,
+ * and Debian 12's docker CLI). */
+#define DK_API_VERSION "1.41"
+#define DK_API_MIN_VERSION "1.24"
+#define DK_API_MINOR 41
+#define DK_API_MIN_MINOR 24
+
+typedef struct dk_request {
+    api_request *req;      /* ctx, peer, client_fd */
+    const http_head *h;    /* headers */
+    const char *method;
+    const char *path;      /* without the /v1.NN prefix */
+    int minor;             /* the API version asked for: 1.<minor> (DK_API_MINOR without prefix) */
+    const char *params[4]; /* the route's {parameters}, decoded */
+    json_t *query;         /* the query's values as strings (the last one of a repeated key) */
+    const kl_buf *body;    /* raw */
+} dk_request;
+
+typedef void (*dk_handler)(dk_request *r, api_response *res);
+
+/* Docker's error shape: {"message": ...} with the status. */
+void dk_error(api_response *res, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The status of an engine error: ENOENT 404, EEXIST/EBUSY 409, EINVAL 400, else 500. */
+int dk_status(int code);
+
+/* Query helpers. A boolean is true for "1", "true", "True"... (like dockerd: anything but "",
+ * "0", "false", "no"); an integer is refused (-1 and a 400 in res) when malformed. */
+const char *dk_query_str(const dk_request *r, const char *key, const char *fallback);
+bool dk_query_bool(const dk_request *r, const char *key, bool fallback);
+int dk_query_int(const dk_request *r, const char *key, long long min, long long max,
+                 long long fallback, long long *out, api_response *res);
+/* The JSON body (an object); NULL after a 400 in res. An empty body is {} when empty_ok. */
+json_t *dk_body_object(const dk_request *r, bool empty_ok, api_response *res);
+/* The `filters` query parameter ({"key": ["v", ...]} or the old {"key": {"v": true}}),
+ * normalised to {"key": ["v", ...]}; NULL after a 400 in res. */
+json_t *dk_filters(const dk_request *r, const char *const *known, api_response *res);
+
+/* ---- ids and names (docs/docker-api.md "Ids and names") --------------------------------
+ * Docker's ids are 64 hex digits; Kleene's are 12. The Docker id of a Kleene object is its
+ * Kleene id followed by 52 hex digits derived from it (SHA-1 of "kleene:<kind>:<id>" and of
+ * "kleene:<kind>:<id>:2"), so it needs no storage and starts with the Kleene id. */
+#define DK_ID_LEN 64
+void dk_long_id(const char *kind, const char *id12, char out[DK_ID_LEN + 1]);
+/* A Docker reference to an object (a name with or without its leading '/', an id of 1 to 64
+ * hex digits) as the engine takes it: `ident` itself, or its first 12 digits for a longer id
+ * (then check_full must be compared with dk_long_id of what the engine found). */
+const char *dk_ident(const char *ident, char buf[16], bool *check_full);
+
+/* The Docker time of a Kleene one ("2026-12-07T10:13:01.123456Z" → same; "" → the zero
+ * time "0001-01-01T00:00:00Z"). */
+const char *dk_time(const char *t);
+
+/* Endpoints */
+void dk_ping(dk_request *r, api_response *res);
+void dk_version(dk_request *r, api_response *res);
+void dk_info(dk_request *r, api_response *res);
+
+#endif

@@ -1,0 +1,342 @@
+/* The Docker door's entry: API version prefixes and negotiation, the route table, the query,
+ * Docker's error shape and the headers dockerd sends with every answer.
+ *
+ * To add an endpoint: write its handler (a dk_handler, in the file of its object), declare it
+ * in dk.h and add a row to `routes` below; patterns match segment by segment, {name} takes one
+ * segment (decoded) into r->params in order. */
+#include "api/docker/docker.h"
+#include "api/docker/dk.h"
+#include "lib/cleanup.h"
+#include "lib/log.h"
+#include "lib/sha1.h"
+#include "lib/xalloc.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef struct dk_route {
+    const char *method;
+    const char *pattern;
+    dk_handler handler;
+} dk_route;
+
+static const dk_route routes[] = {
+    {"GET", "/_ping", dk_ping},
+    {"HEAD", "/_ping", dk_ping},
+    {"GET", "/version", dk_version},
+    {"GET", "/info", dk_info},
+};
+
+/* ---- errors and queries ------------------------------------------------------------------ */
+
+void dk_error(api_response *res, int status, const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    api_reply_json(res, status, json_pack("{s:s}", "message", msg));
+}
+
+int dk_status(int code)
+{
+    switch (code) {
+    case ENOENT:
+        return 404;
+    case EEXIST:
+    case EBUSY:
+    case ENOTCONN:
+    case EALREADY:
+        return 409;
+    case EINVAL:
+    case ENOTUNIQ:
+    case ENAMETOOLONG:
+    case ERANGE:
+        return 400;
+    case EPERM:
+        return 403;
+    default:
+        return 500;
+    }
+}
+
+const char *dk_query_str(const dk_request *r, const char *key, const char *fallback)
+{
+    json_t *v = json_object_get(r->query, key);
+    return json_is_string(v) ? json_string_value(v) : fallback;
+}
+
+bool dk_query_bool(const dk_request *r, const char *key, bool fallback)
+{
+    const char *v = dk_query_str(r, key, NULL);
+    if (!v)
+        return fallback;
+    return !(v[0] == '\0' || !strcmp(v, "0") || !strcasecmp(v, "false") || !strcasecmp(v, "no"));
+}
+
+int dk_query_int(const dk_request *r, const char *key, long long min, long long max,
+                 long long fallback, long long *out, api_response *res)
+{
+    const char *v = dk_query_str(r, key, NULL);
+    *out = fallback;
+    if (!v || !*v)
+        return 0;
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (errno || *end || n < min || n > max) {
+        dk_error(res, 400, "invalid value for %s: '%.64s' (an integer from %lld to %lld)", key, v,
+                 min, max);
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+json_t *dk_body_object(const dk_request *r, bool empty_ok, api_response *res)
+{
+    if (r->body->len == 0) {
+        if (empty_ok)
+            return json_object();
+        dk_error(res, 400, "a JSON body is required");
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *j = json_loadb(r->body->data, r->body->len, 0, &jerr);
+    if (!j) {
+        dk_error(res, 400, "invalid JSON: %s (line %d, column %d)", jerr.text, jerr.line,
+                 jerr.column);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        dk_error(res, 400, "invalid JSON: expected an object");
+        return NULL;
+    }
+    return j;
+}
+
+json_t *dk_filters(const dk_request *r, const char *const *known, api_response *res)
+{
+    const char *f = dk_query_str(r, "filters", NULL);
+    json_t *out = json_object();
+    if (!f || !*f)
+        return out;
+    _cleanup_json_ json_t *j = json_loads(f, 0, NULL);
+    if (!json_is_object(j)) {
+        json_decref(out);
+        dk_error(res, 400, "invalid filter: not a JSON object: '%.100s'", f);
+        return NULL;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(j, key, v) {
+        bool ok = false;
+        for (size_t i = 0; known[i]; i++)
+            ok |= !strcmp(known[i], key);
+        if (!ok) {
+            json_decref(out);
+            dk_error(res, 400, "invalid filter '%.64s'", key);
+            return NULL;
+        }
+        json_t *list = json_array();
+        if (json_is_array(v)) {
+            size_t i;
+            json_t *it;
+            json_array_foreach(v, i, it) if (json_is_string(it)) json_array_append(list, it);
+        } else if (json_is_object(v)) { /* the old form: {"value": true} */
+            const char *k2;
+            json_t *b;
+            json_object_foreach(v, k2, b) if (json_is_true(b))
+                json_array_append_new(list, json_string(k2));
+        } else {
+            json_decref(list);
+            json_decref(out);
+            dk_error(res, 400, "invalid filter '%.64s': expected a list of strings", key);
+            return NULL;
+        }
+        json_object_set_new(out, key, list);
+    }
+    return out;
+}
+
+/* ---- ids ---------------------------------------------------------------------------------- */
+
+void dk_long_id(const char *kind, const char *id12, char out[DK_ID_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    snprintf(out, DK_ID_LEN + 1, "%.12s", id12);
+    size_t n = strlen(out);
+    for (int round = 1; n < DK_ID_LEN; round++) {
+        char seed[96];
+        int len = snprintf(seed, sizeof(seed), "kleene:%s:%.12s:%d", kind, id12, round);
+        uint8_t d[KL_SHA1_LEN];
+        kl_sha1(seed, (size_t)len, d);
+        for (size_t i = 0; i < KL_SHA1_LEN && n < DK_ID_LEN; i++) {
+            out[n++] = hex[d[i] >> 4];
+            if (n < DK_ID_LEN)
+                out[n++] = hex[d[i] & 15];
+        }
+    }
+    out[DK_ID_LEN] = '\0';
+}
+
+static bool all_hex(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+            return false;
+    return true;
+}
+
+const char *dk_ident(const char *ident, char buf[16], bool *check_full)
+{
+    *check_full = false;
+    if (ident[0] == '/')
+        ident++;
+    size_t n = strlen(ident);
+    if (n > 12 && n <= DK_ID_LEN && all_hex(ident)) {
+        snprintf(buf, 16, "%.12s", ident);
+        *check_full = true;
+        return buf;
+    }
+    return ident;
+}
+
+const char *dk_time(const char *t)
+{
+    return t && *t ? t : "0001-01-01T00:00:00Z";
+}
+
+/* ---- dispatch ------------------------------------------------------------------------------ */
+
+static bool match(const char *pattern, char *path, const char **params)
+{
+    size_t np = 0;
+    const char *p = pattern;
+    char *s = path;
+    while (*p && *s) {
+        if (*p != '/' || *s != '/')
+            return false;
+        p++;
+        s++;
+        const char *pend = strchr(p, '/');
+        size_t plen = pend ? (size_t)(pend - p) : strlen(p);
+        char *send = strchr(s, '/');
+        size_t slen = send ? (size_t)(send - s) : strlen(s);
+        if (plen > 1 && p[0] == '{' && p[plen - 1] == '}') {
+            if (slen == 0 || np >= 4)
+                return false;
+            params[np++] = s;
+        } else if (plen != slen || strncmp(p, s, plen) != 0) {
+            return false;
+        }
+        p += plen;
+        s += slen;
+    }
+    if (*p || *s)
+        return false;
+    for (size_t i = 0; i < np; i++) {
+        char *slash = strchr((char *)params[i], '/');
+        if (slash)
+            *slash = '\0';
+    }
+    return true;
+}
+
+/* "/v1.41/x" → minor 41 and "/x"; 0 without a prefix; -1 for a version that is not 1.<n>. */
+static int version_prefix(const char *path, int *minor, const char **rest)
+{
+    *rest = path;
+    if (strncmp(path, "/v", 2) != 0 || !(path[2] >= '0' && path[2] <= '9'))
+        return 0;
+    const char *p = path + 2;
+    const char *end = strchr(p, '/');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    for (size_t i = 0; i < len; i++)
+        if (!((p[i] >= '0' && p[i] <= '9') || p[i] == '.'))
+            return 0; /* not a version: an unknown path */
+    *rest = end ? end : "/";
+    if (len < 3 || strncmp(p, "1.", 2) != 0) {
+        *minor = -1;
+        return -1;
+    }
+    char *e;
+    long m = strtol(p + 2, &e, 10);
+    if (e != p + len || m < 0 || m > 100000) {
+        *minor = -1;
+        return -1;
+    }
+    *minor = (int)m;
+    return 1;
+}
+
+static void set_headers(api_response *res)
+{
+    free(res->headers);
+    res->headers = xasprintf("Api-Version: %s\r\nDocker-Experimental: false\r\nOstype: linux\r\n"
+                             "Server: Kleene/%s (linux)\r\n",
+                             DK_API_VERSION, KLEENE_VERSION);
+}
+
+void docker_serve(const http_head *h, const kl_buf *body, api_request *req, api_response *res)
+{
+    set_headers(res);
+    dk_request r = {.req = req, .h = h, .method = h->method, .body = body, .minor = DK_API_MINOR};
+    const char *path;
+    int v = version_prefix(h->path, &r.minor, &path);
+    if (v < 0) {
+        size_t n = strcspn(h->path + 2, "/");
+        return dk_error(res, 400, "invalid API version '%.*s'", (int)(n > 32 ? 32 : n),
+                        h->path + 2);
+    }
+    if (v > 0 && r.minor > DK_API_MINOR)
+        return dk_error(res, 400, "client version 1.%d is too new. Maximum supported API version is %s",
+                        r.minor, DK_API_VERSION);
+    if (v > 0 && r.minor < DK_API_MIN_MINOR)
+        return dk_error(res, 400,
+                        "client version 1.%d is too old. Minimum supported API version is %s, "
+                        "please upgrade your client to a newer version",
+                        r.minor, DK_API_MIN_VERSION);
+    r.path = path;
+
+    _cleanup_json_ json_t *query = json_object();
+    if (h->query) {
+        const char *keys[HTTP_MAX_QUERY_ARGS], *values[HTTP_MAX_QUERY_ARGS];
+        _cleanup_free_ char *qstore = xmalloc(strlen(h->query) + 1);
+        http_refusal why;
+        int nq = http_parse_query(h->query, qstore, keys, values, HTTP_MAX_QUERY_ARGS, &why);
+        if (nq < 0)
+            return dk_error(res, why.status, "%s", why.message);
+        for (int i = 0; i < nq; i++)
+            json_object_set_new(query, keys[i], json_string(values[i]));
+    }
+    r.query = query;
+
+    _cleanup_free_ char *storage = xmalloc(strlen(path) + 1);
+    bool path_known = false;
+    for (size_t i = 0; i < KL_ARRAY_SIZE(routes); i++) {
+        strcpy(storage, path);
+        const char *params[4] = {0};
+        if (!match(routes[i].pattern, storage, params))
+            continue;
+        path_known = true;
+        if (strcmp(routes[i].method, h->method) != 0)
+            continue;
+        memcpy(r.params, params, sizeof(params));
+        routes[i].handler(&r, res);
+        if (!res->status)
+            dk_error(res, 500, "internal error: the handler gave no answer");
+        return;
+    }
+    if (path_known)
+        return dk_error(res, 405, "method %s is not allowed on %s", h->method, path);
+    dk_error(res, 404, "page not found");
+}
