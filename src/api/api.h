@@ -51,7 +51,7 @@ typedef struct api_hijacked {
     void *conn;
     ssize_t (*read)(void *conn, void *buf, size_t n);
     int (*write_all)(void *conn, const void *buf, size_t n); /* 0 or -1 (client gone) */
-    bool (*pending)(void *conn); /* input is buffered (TLS) though fd is not readable */
+    bool (*pending)(void *conn);     /* input is buffered (TLS) though fd is not readable */
     void (*close_write)(void *conn); /* end of our output (the client reads EOF) */
     int fd;
 } api_hijacked;

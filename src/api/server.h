@@ -18,8 +18,8 @@ struct kl_buf;
  * request of its listeners with the raw body (read in full, within max_body_bytes) and fills
  * the answer; req has ctx, the peer and client_fd (no params, query or body). The server does
  * the rest: framing, keep-alive, HEAD (no body sent), streams, hijacked connections. */
-typedef void (*api_door_fn)(const struct http_head *h, const struct kl_buf *body,
-                            api_request *req, api_response *res);
+typedef void (*api_door_fn)(const struct http_head *h, const struct kl_buf *body, api_request *req,
+                            api_response *res);
 
 typedef struct api_listener {
     const char *address; /* as configured, for messages */

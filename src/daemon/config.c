@@ -608,8 +608,8 @@ static int parse_listeners(parse_ctx *ctx, const yaml_node_t *seq, bool docker)
         }
         for (size_t j = 0; j < i; j++) {
             if (same_listener(&ls[i], &ls[j])) {
-                node_fail(ctx, item, "", "%s[%zu]: '%.200s' is the same address as %s[%zu]", key,
-                          i, ls[i].address, key, j);
+                node_fail(ctx, item, "", "%s[%zu]: '%.200s' is the same address as %s[%zu]", key, i,
+                          ls[i].address, key, j);
                 free_listeners(ls, n);
                 return -1;
             }

@@ -849,24 +849,15 @@ static void test_shipped_example(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_null_values_keep_defaults),
-        cmocka_unit_test(test_original_example),
-        cmocka_unit_test(test_every_key),
-        cmocka_unit_test(test_log_levels),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_yaml_syntax_errors),
-        cmocka_unit_test(test_listener_errors),
-        cmocka_unit_test(test_docker_listeners),
-        cmocka_unit_test(test_address_forms),
-        cmocka_unit_test(test_address_refusals),
-        cmocka_unit_test(test_tls_ok),
-        cmocka_unit_test(test_tls_errors),
-        cmocka_unit_test(test_tls_unreadable),
-        cmocka_unit_test(test_tls_warnings),
-        cmocka_unit_test(test_load),
-        cmocka_unit_test(test_load_default_path),
-        cmocka_unit_test(test_shipped_example),
+        cmocka_unit_test(test_defaults),           cmocka_unit_test(test_null_values_keep_defaults),
+        cmocka_unit_test(test_original_example),   cmocka_unit_test(test_every_key),
+        cmocka_unit_test(test_log_levels),         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_yaml_syntax_errors), cmocka_unit_test(test_listener_errors),
+        cmocka_unit_test(test_docker_listeners),   cmocka_unit_test(test_address_forms),
+        cmocka_unit_test(test_address_refusals),   cmocka_unit_test(test_tls_ok),
+        cmocka_unit_test(test_tls_errors),         cmocka_unit_test(test_tls_unreadable),
+        cmocka_unit_test(test_tls_warnings),       cmocka_unit_test(test_load),
+        cmocka_unit_test(test_load_default_path),  cmocka_unit_test(test_shipped_example),
     };
     return cmocka_run_group_tests(tests, setup_files, teardown_files);
 }

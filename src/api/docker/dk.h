@@ -21,8 +21,8 @@
 #define DK_API_MIN_MINOR 24
 
 typedef struct dk_request {
-    api_request *req;      /* ctx, peer, client_fd */
-    const http_head *h;    /* headers */
+    api_request *req;   /* ctx, peer, client_fd */
+    const http_head *h; /* headers */
     const char *method;
     const char *path;      /* without the /v1.NN prefix */
     int minor;             /* the API version asked for: 1.<minor> (DK_API_MINOR without prefix) */

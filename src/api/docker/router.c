@@ -135,7 +135,8 @@ json_t *dk_filters(const dk_request *r, const char *const *known, api_response *
     }
     const char *key;
     json_t *v;
-    json_object_foreach(j, key, v) {
+    json_object_foreach(j, key, v)
+    {
         bool ok = false;
         for (size_t i = 0; known[i]; i++)
             ok |= !strcmp(known[i], key);
@@ -298,7 +299,8 @@ void docker_serve(const http_head *h, const kl_buf *body, api_request *req, api_
                         h->path + 2);
     }
     if (v > 0 && r.minor > DK_API_MINOR)
-        return dk_error(res, 400, "client version 1.%d is too new. Maximum supported API version is %s",
+        return dk_error(res, 400,
+                        "client version 1.%d is too new. Maximum supported API version is %s",
                         r.minor, DK_API_VERSION);
     if (v > 0 && r.minor < DK_API_MIN_MINOR)
         return dk_error(res, 400,

@@ -95,8 +95,9 @@ void dk_info(dk_request *r, api_response *res)
                         json_pack("{s:[s], s:[s,s,s], s:[s], s:[]}", "Volume", "local", "Network",
                                   "bridge", "host", "null", "Log", "kleene", "Authorization"));
     json_object_set_new(j, "Runtimes", json_pack("{s:{s:s}}", "kleene", "path", "kleened"));
-    json_object_set_new(j, "Swarm", json_pack("{s:s, s:s, s:b}", "LocalNodeState", "inactive",
-                                              "NodeID", "", "ControlAvailable", 0));
+    json_object_set_new(j, "Swarm",
+                        json_pack("{s:s, s:s, s:b}", "LocalNodeState", "inactive", "NodeID", "",
+                                  "ControlAvailable", 0));
     json_object_set_new(j, "SecurityOptions", json_pack("[s]", "name=seccomp,profile=default"));
     json_object_set_new(j, "Labels", json_array());
     json_object_set_new(j, "Warnings", json_array());
