@@ -1,7 +1,7 @@
 /* Containers (API.md §5.1–§5.6, §6 Containers, §8.1, §8.6; DESIGN.md §2): records in the
  * `containers` table, their mounts in `mounts`, and their directories under
  * <root>/container/<id>/ (upper/, work/, rootfs/ — the overlay of the image's layer stack is
- * mounted on rootfs/ when the container starts).
+ * mounted on rootfs/ when the container starts, in the container's own mount namespace).
  *
  * Our decisions (API.md decision 5): names are unique (a taken name is an error), lookup is
  * exact id, exact name, then a unique id prefix; an ambiguous prefix is an error naming the

@@ -320,7 +320,6 @@ static int start_container(kl_engine *e, const container_record *c, const exec_r
     host_mount *mounts = xcalloc(c->n_mounts + 1, sizeof(*mounts));
     char **sources = xcalloc(c->n_mounts + 1, sizeof(*sources));
     int r = -1;
-    bool mounted = false;
     _cleanup_close_ int netns_fd = -1;
     bool plugged = false;
     char netns_path[64] = "";
@@ -350,42 +349,34 @@ static int start_container(kl_engine *e, const container_record *c, const exec_r
         }
         if (err->code)
             break;
-        /* A monitor that died (or was killed) leaves the rootfs mounted: start clean. */
+        /* A root filesystem left mounted here by a kleened of before the mount moved into the
+         * container's namespace (and a flattened stack of an earlier start): start clean. */
         kl_error ignored = KL_ERROR_INIT;
         host_rootfs_unmount(rootfs, &ignored);
-        /* Privileged: an overlay of our own layer directories onto our own container
-         * directory; nothing in the paths comes from the client. */
-        if (host_rootfs_mount((const char *const *)stack.dirs, stack.n, upper, work, rootfs, err) <
-            0)
-            break;
-        mounted = true;
-        /* A crash from here until the monitor runs leaves the rootfs mounted:
-         * containers_sweep unmounts it at the next start. */
+        /* The crash point of the step that used to mount the rootfs here: a crash now (or
+         * anywhere in the start) leaves nothing mounted, since only the runtime mounts it,
+         * inside the container's own namespace (crash.bats checks). */
         engine_crash_point("container-start-mounted");
-        /* Docker's habit: a working directory the image lacks is made (as root) at start. The
-         * path is resolved inside the container's root, never on the host. */
+        /* Docker's habit: a working directory the image lacks is made (as root) at start, by
+         * the runtime inside the container's root (host_container_spec.make_cwd). */
         const char *cwd = exec_cwd(c, jx_str(row->doc, "workdir", ""));
-        if (strcmp(cwd, "/") != 0) {
-            _cleanup_close_ int rfd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-            int wfd = rfd < 0 ? kl_error_errno(err, errno, "opening %s", rootfs)
-                              : host_mkdirs_in_root(rfd, cwd, err);
-            if (wfd < 0) {
-                kl_error_prefix(err, "working directory");
-                break;
-            }
-            close(wfd);
-        }
 
-        char *const unmount_on_exit[] = {rootfs, NULL};
+        /* The overlay of our own layer directories is mounted by the runtime, inside the
+         * container's mount namespace only (host_container_spec.rootfs_layers): nothing is
+         * mounted in ours, so nothing can stay behind when a start is interrupted. */
         host_monitor_spec spec = {
             .container =
                 {
                     .id = c->id,
                     .rootfs = rootfs,
+                    .rootfs_layers = stack.dirs,
+                    .rootfs_upper = upper,
+                    .rootfs_work = work,
                     .argv = mg.argv,
                     .env = mg.env,
                     .user = mg.user,
                     .cwd = cwd,
+                    .make_cwd = true,
                     .mounts = mounts,
                     .n_mounts = c->n_mounts,
                     .denied_sources = e->private_dirs,
@@ -405,9 +396,7 @@ static int start_container(kl_engine *e, const container_record *c, const exec_r
                 },
             .exec_id = row->id,
             .run_dir = run_dir,
-            .unmount_on_exit = unmount_on_exit,
             .attach = attach,
-            .caller_unmounts = attach, /* exec_release_rootfs, after the reply */
         };
         host_jailparams_apply(&jp, &spec.container);
         /* The init mode (auto is resolved by the monitor, which looks at the command inside
@@ -449,11 +438,6 @@ static int start_container(kl_engine *e, const container_record *c, const exec_r
     } while (0);
     if (r < 0 && plugged)
         networks_container_stopped(e, c->id);
-    if (r < 0 && mounted) {
-        kl_error ignored = KL_ERROR_INIT;
-        if (host_rootfs_unmount(rootfs, &ignored) < 0)
-            log_warn("container %s: unmounting %s: %s", c->id, rootfs, ignored.msg);
-    }
     for (size_t i = 0; i < c->n_mounts; i++)
         free(sources[i]);
     free(sources);

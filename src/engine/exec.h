@@ -8,10 +8,10 @@
  * discards it; the row stays until its container is removed.
  *
  * A container runs when its monitor answers on <run_dir>/monitor.sock. Starting a container
- * (an exec with start_container) mounts the overlay of its image's layer stack on
- * <dir>/rootfs and starts a monitor whose main process is that exec; the monitor unmounts the
- * rootfs when the container ends. Exec processes that join a running container are started
- * by its monitor.
+ * (an exec with start_container) starts a monitor whose main process is that exec; the
+ * runtime mounts the overlay of the image's layer stack on <dir>/rootfs inside the
+ * container's own mount namespace, where it ends with the container (nothing is mounted in
+ * kleened's). Exec processes that join a running container are started by its monitor.
  *
  * It must not: speak HTTP or WebSocket (the API layer relays the stream), or touch container
  * records other than through containers.h. Every public function takes the engine lock
@@ -130,8 +130,8 @@ void exec_container_gone(kl_engine *e, const char *container_id, int pid);
 void exec_after_end(kl_engine *e, const char *exec_id, bool container_running);
 
 /* After an attached start (exec_started.started_container) has ended and the client has its
- * reply: unmount the container's root filesystem if the container is no longer running (the
- * monitor leaves that to us while our stream is open; host_monitor_spec.caller_unmounts). */
+ * reply: if the container is no longer running, remove what its root filesystem may have left
+ * in its directory (a flattened stack; a mount of an older kleened's start). */
 void exec_release_rootfs(kl_engine *e, const char *container_id);
 
 /* POST /exec/{id}/stop (API.md §8.2). ENOENT with the 404 messages of §6:

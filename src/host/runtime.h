@@ -73,13 +73,22 @@ host_init_mode host_init_resolve(const char *rootfs, char *const *argv, host_ini
 /* The signal that asks the init of this mode to shut down (host signal number). */
 int host_init_stop_signal(host_init_mode m);
 typedef struct host_container_spec {
-    const char *id;       /* container id (12 hex); names the cgroup. Required */
-    const char *rootfs;   /* prepared root directory (e.g. an overlay mount). Required */
+    const char *id;     /* container id (12 hex); names the cgroup. Required */
+    const char *rootfs; /* the root directory (see rootfs_layers). Required */
+    /* With rootfs_layers (bottom first, NULL-terminated): the runtime mounts their overlay,
+     * writable through rootfs_upper (rootfs_work: its work directory; both NULL: read-only),
+     * on `rootfs` inside the container's own mount namespace only (host_rootfs_mount), so it
+     * lives and dies with the container and nothing of it is ever mounted in the caller's
+     * namespace. Without: `rootfs` is a directory the caller prepared (e.g. mounted). */
+    char *const *rootfs_layers;
+    const char *rootfs_upper;
+    const char *rootfs_work;
     const char *hostname; /* NULL → id */
     char *const *argv;    /* command, argv[0] searched in the env's PATH. Required */
     char *const *env;     /* "K=V", already merged (host_env_merge); defaults are added */
     const char *user;     /* "", "name", "name:group", "uid", "uid:gid"; "" or NULL = root */
     const char *cwd;      /* NULL or "" → "/" */
+    bool make_cwd;        /* create cwd (as root, inside the root) when the image lacks it */
     const host_mount *mounts;
     size_t n_mounts;
     /* Directories whose trees no bind mount source may be in (kleened's root and run

@@ -180,3 +180,89 @@ create_bind() {
   done
   assert_alive
 }
+
+# The kleene-monitor processes of this test's kleened (they live in its network namespace).
+our_monitors() {
+  local ns p
+  ns=$(readlink "/proc/$(kleened_pid)/ns/net")
+  for p in $(pgrep -x kleene-monitor); do
+    [ "$(readlink "/proc/$p/ns/net" 2>/dev/null)" = "$ns" ] && echo "$p"
+  done
+  return 0
+}
+
+monitor_of() { jq -r .monitor_pid "$E2E_DIR/run/containers/$1/state.json"; }
+
+@test "a running container's root filesystem is mounted in its own mount namespace only" {
+  run klee run -d --name rootc bb sleep 60
+  [ "$status" -eq 0 ]
+  id=${lines[0]}
+  # the container's root is the overlay
+  run klee exec rootc sh -c 'awk "\$5 == \"/\" {print \$0}" /proc/self/mountinfo'
+  [[ "$output" == *" - overlay overlay "* ]]
+  # kleened's namespace (and the monitor's, the same) has nothing of it, nor the host's
+  [ "$(grep -c "$E2E_DIR/root/container/$id" "/proc/$(kleened_pid)/mountinfo")" -eq 0 ]
+  [ "$(grep -c "$E2E_DIR/root/container/$id" "/proc/$(monitor_of "$id")/mountinfo")" -eq 0 ]
+  [ "$(grep -c "$E2E_DIR/root/container/$id" /proc/self/mountinfo)" -eq 0 ]
+  klee stop rootc >/dev/null
+  # again after a restart
+  run klee container start -d rootc
+  [ "$status" -eq 0 ]
+  run klee exec rootc ls /
+  [ "$status" -eq 0 ]
+  [ "$(grep -c "$E2E_DIR/root/container/$id" "/proc/$(kleened_pid)/mountinfo")" -eq 0 ]
+  klee stop rootc >/dev/null
+  klee container rm rootc >/dev/null
+}
+
+@test "a start interrupted by a kill -9 of kleened leaves no mount behind; the container starts again" {
+  # A container that keeps kleened's mount namespace alive after kleened is gone (its monitor
+  # was spawned there), as any running container does.
+  run klee run -d --name holder bb sleep 600
+  [ "$status" -eq 0 ]
+  holder=${lines[0]}
+  api POST /containers/create '{"name":"intr","image":"bb","cmd":["sleep","60"]}'
+  [ "$status_code" = 201 ]
+  id=$(echo "$body" | jq -r .id)
+  # The spare monitor, stopped: the start hands it the spec, spawns the next spare and then
+  # waits for an answer that does not come.
+  hmon=$(monitor_of "$holder")
+  spare=""
+  for _ in $(seq 1 100); do
+    spare=$(our_monitors | grep -vx "$hmon" | head -1)
+    [ -n "$spare" ] && break
+    sleep 0.05
+  done
+  [ -n "$spare" ]
+  kill -STOP "$spare"
+  (timeout 30 "$KLEE" --host "http://$SOCK" container start -d intr >/dev/null 2>&1 &)
+  n=0
+  for _ in $(seq 1 200); do
+    n=$(our_monitors | grep -vx -e "$hmon" -e "$spare" | wc -l)
+    [ "$n" -ge 1 ] && break
+    sleep 0.05
+  done
+  [ "$n" -ge 1 ]
+  sleep 0.2
+  # kleened dies in the middle of the start
+  kill -KILL "$(kleened_pid)"
+  kill -KILL "$spare"
+  # nothing of the container is mounted in kleened's namespace (kept alive by the holder's
+  # monitor), nor in the host's
+  [ "$(grep -c "$E2E_DIR/root/container/$id" "/proc/$hmon/mountinfo")" -eq 0 ]
+  [ "$(grep -c "$E2E_DIR/root/container/$id" /proc/self/mountinfo)" -eq 0 ]
+  # a new kleened re-adopts the holder; the interrupted container starts and is removed
+  respawn_kleened
+  api GET /containers/holder/inspect
+  [ "$(echo "$body" | jq -r .container.running)" = true ]
+  run klee container start -d intr
+  [ "$status" -eq 0 ]
+  run klee exec intr echo inside
+  [ "${lines[1]}" = inside ]
+  klee stop intr >/dev/null
+  klee container rm intr >/dev/null
+  [ ! -e "$E2E_DIR/root/container/$id" ]
+  klee stop holder >/dev/null
+  klee container rm holder >/dev/null
+  assert_alive
+}

@@ -41,6 +41,7 @@ static char *unmount[] = {"/var/lib/kleene/c/abc/rootfs", "/x", NULL};
 static const host_mount mounts[] = {{"/srv/data", "/data", true, false},
                                     {"/var/lib/kleene/volumes/v", "/v", false, true}};
 static char *denied[] = {"/var/lib/kleene", "/run/kleene", NULL};
+static char *layers[] = {"/var/lib/kleene/image/layers/aaaaaaaaaaaa", "/l/b", NULL};
 static const unsigned char filter[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
 
 static host_monitor_spec full_spec(void)
@@ -56,6 +57,10 @@ static host_monitor_spec full_spec(void)
                       .mounts = mounts,
                       .n_mounts = 2,
                       .denied_sources = denied,
+                      .rootfs_layers = layers,
+                      .rootfs_upper = "/var/lib/kleene/container/0123456789ab/upper",
+                      .rootfs_work = NULL,
+                      .make_cwd = true,
                       .cap_add = cap_add,
                       .cap_drop = empty,
                       .netns = HOST_NETNS_PATH,
@@ -118,6 +123,10 @@ static void test_round_trip(void **state)
         assert_int_equal(c->mounts[i].source_is_ours, mounts[i].source_is_ours);
     }
     assert_strv_same(c->denied_sources, denied);
+    assert_strv_same(c->rootfs_layers, layers);
+    assert_str_same(c->rootfs_upper, ic->rootfs_upper);
+    assert_null(c->rootfs_work);
+    assert_true(c->make_cwd);
     assert_strv_same(c->cap_add, ic->cap_add);
     assert_non_null(c->cap_drop); /* empty, not NULL */
     assert_null(c->cap_drop[0]);

@@ -93,6 +93,10 @@ void monitor_spec_encode(const host_monitor_spec *spec, const void *filter, size
     put_str(out, spec->stop_cmd);
     put_u32(out, (uint32_t)spec->stop_signal);
     put_strv(out, c->denied_sources);
+    put_strv(out, c->rootfs_layers);
+    put_str(out, c->rootfs_upper);
+    put_str(out, c->rootfs_work);
+    put_u32(out, c->make_cwd);
 
     put_u32(out, (uint32_t)filter_len);
     if (filter_len)
@@ -187,6 +191,7 @@ void monitor_spec_free(monitor_spec_decoded *d)
     free(d->cap_drop);
     free(d->unmount_on_exit);
     free(d->denied_sources);
+    free(d->rootfs_layers);
     free(d->mounts);
     memset(d, 0, sizeof(*d));
 }
@@ -268,6 +273,10 @@ int monitor_spec_decode(const unsigned char *data, size_t len, monitor_spec_deco
         r.is_bad = true;
     s->stop_signal = (int)stop_signal;
     c->denied_sources = out->denied_sources = get_strv(&r);
+    c->rootfs_layers = out->rootfs_layers = get_strv(&r);
+    c->rootfs_upper = get_str(&r);
+    c->rootfs_work = get_str(&r);
+    c->make_cwd = get_bool(&r);
 
     out->filter_len = get_u32(&r);
     out->filter = out->filter_len ? take(&r, out->filter_len) : NULL;

@@ -19,7 +19,7 @@
 #include "lib/buf.h"
 #include "lib/error.h"
 
-#define MON_SPEC_VERSION 3u
+#define MON_SPEC_VERSION 4u
 #define MON_SPEC_MAX (64u << 20) /* argv and env can be large; far above anything real */
 
 /* Append the record of spec and filter (filter_len bytes of BPF instructions, may be 0). */
@@ -31,7 +31,7 @@ typedef struct monitor_spec_decoded {
     const void *filter; /* into the buffer; NULL when filter_len is 0 */
     size_t filter_len;
     /* the arrays the spec points to, owned here (their strings are in the buffer) */
-    char **argv, **env, **cap_add, **cap_drop, **unmount_on_exit, **denied_sources;
+    char **argv, **env, **cap_add, **cap_drop, **unmount_on_exit, **denied_sources, **rootfs_layers;
     host_mount *mounts;
 } monitor_spec_decoded;
 

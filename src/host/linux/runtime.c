@@ -52,6 +52,7 @@
 #include "host/linux/internal.h"
 #include "host/linux/confined_open.h"
 #include "host/linux/userspec.h"
+#include "host/storage.h"
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"
 
@@ -935,11 +936,31 @@ static int reaper_setup(const start_ctx *c, int *nullfd_out, kl_error *err)
     /* Nothing we mount may propagate back to the host. */
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         return kl_error_errno(err, errno, "making / private");
+    /* The overlay of the container's layers, in this mount namespace only: when its last
+     * process is gone, the namespace and the overlay go with it, whatever happened to kleened
+     * or the monitor. Safe: the layer, upper and work paths come from the engine (its own
+     * storage root), never from a user. */
+    if (s->rootfs_layers) {
+        size_t n = 0;
+        while (s->rootfs_layers[n])
+            n++;
+        if (host_rootfs_mount((const char *const *)s->rootfs_layers, n, s->rootfs_upper,
+                              s->rootfs_work, s->rootfs, err) < 0)
+            return -1;
+    }
+    /* The root bound onto itself: a mount of its own for pivot_root, without devices. */
     if (bind_fd(AT_FDCWD, s->rootfs, AT_FDCWD, s->rootfs, MOUNT_ATTR_NODEV, true, err) < 0)
         return kl_error_prefix(err, "binding the root %s", s->rootfs);
     _cleanup_close_ int rootfd = open(s->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0)
         return kl_error_errno(err, errno, "opening the root %s", s->rootfs);
+    /* In the image's root, before anything is mounted on it (Docker's habit). */
+    if (s->make_cwd && s->cwd && *s->cwd) {
+        int fd = mkpath_in_root(rootfd, s->cwd, false, 0, err);
+        if (fd < 0)
+            return kl_error_prefix(err, "working directory");
+        close(fd);
+    }
     int nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (nullfd < 0)
         return kl_error_errno(err, errno, "opening /dev/null");
