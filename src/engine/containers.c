@@ -1381,8 +1381,8 @@ static int remove_locked(kl_engine *e, const char *id, kl_error *err)
     _cleanup_free_ char *rootfs = xasprintf("%s/rootfs", dir);
     struct stat sd, sr;
     if (stat(dir, &sd) == 0 && stat(rootfs, &sr) == 0 && sd.st_dev != sr.st_dev) {
-        /* Left by the container that ended (an attached start unmounts it just after its
-         * reply, a dead monitor never): not running, so nothing uses it. */
+        /* Left mounted by a kleened of before the runtime mounted a container's root inside
+         * the container's own namespace: not running, so nothing uses it. */
         kl_error e2 = KL_ERROR_INIT;
         host_rootfs_unmount(rootfs, &e2);
         if (stat(dir, &sd) == 0 && stat(rootfs, &sr) == 0 && sd.st_dev != sr.st_dev)
@@ -1513,8 +1513,9 @@ void containers_sweep(kl_engine *e)
             log_warn("sweeping containers: %s", err.msg);
     }
 
-    /* Root filesystems left mounted by a start that a crash interrupted (mounted, monitor
-     * not yet running): nothing uses them. */
+    /* Root filesystems left mounted in our namespace by a kleened of before the runtime
+     * mounted them inside the container's own (an interrupted start, a killed monitor):
+     * nothing uses them. Today's starts never leave one (issue 12 item 4). */
     _cleanup_strv_ char **all = NULL;
     kl_error qerr = KL_ERROR_INIT;
     if (query_ids(e, "SELECT id FROM containers", NULL, 0, &all, &qerr) < 0)

@@ -57,7 +57,7 @@ typedef struct host_limits {
  * host's), container=kleene in its environment and a stable /etc/machine-id. */
 typedef enum host_init_mode {
     HOST_INIT_NONE = 0,
-    HOST_INIT_AUTO,    /* resolve with host_init_resolve: an init path → PLAIN or SYSTEMD */
+    HOST_INIT_AUTO,    /* an init path → PLAIN or SYSTEMD (host_init_resolve), else NONE */
     HOST_INIT_PLAIN,   /* busybox init, sysvinit, OpenRC ...: stopped with SIGTERM */
     HOST_INIT_SYSTEMD, /* stopped with SIGRTMIN+3 (its "halt") */
 } host_init_mode;
@@ -70,6 +70,9 @@ const char *host_init_mode_name(host_init_mode m);
  * is an init path that is something else (busybox, sysvinit); → NONE otherwise. Other modes
  * are returned as they are. Never fails: what cannot be resolved is not an init. */
 host_init_mode host_init_resolve(const char *rootfs, char *const *argv, host_init_mode asked);
+/* What can be told without the root: AUTO → NONE when argv[0] is no init path; AUTO stays
+ * AUTO when it is one (only the root can tell which init it is). Other modes as they are. */
+host_init_mode host_init_from_argv(char *const *argv, host_init_mode asked);
 /* The signal that asks the init of this mode to shut down (host signal number). */
 int host_init_stop_signal(host_init_mode m);
 typedef struct host_container_spec {
@@ -107,7 +110,10 @@ typedef struct host_container_spec {
     bool tty; /* allocate a pty inside the container; out->pty_fd is its master */
     unsigned short tty_rows, tty_cols;
     int stdin_fd, stdout_fd, stderr_fd; /* without tty; -1 → /dev/null */
-    host_init_mode init; /* AUTO must be resolved (host_init_resolve) before the start */
+    /* AUTO is resolved by the runtime (host_init_resolve), inside the container's mount
+     * namespace once the root is mounted there; host_process.init says what it became. Until
+     * then AUTO counts as an init (host_container_has_console, the cgroups made). */
+    host_init_mode init;
 } host_container_spec;
 
 /* Whether a container of this spec gets a console (an init, with mount.devfs): its main
@@ -136,6 +142,9 @@ struct host_process_priv;
 typedef struct host_process {
     int pid;    /* host pid: the container's reaper, or the exec'd process */
     int pty_fd; /* master side of the pty when tty was asked for, else -1 */
+    /* A container's init mode, AUTO resolved (host_container_spec.init): a caller that needs
+     * it (the stop signal, whether pid 1 is the command) reads it here after the start. */
+    host_init_mode init;
     struct host_process_priv *priv;
 } host_process;
 

@@ -262,7 +262,7 @@ expect_crashed_and_restart() {
   [ "$status_code" = 200 ]
 }
 
-@test "a start killed after mounting the root filesystem: the next start unmounts it" {
+@test "a start killed mid-way leaves nothing mounted anywhere; the container starts again" {
   restart_kleened
   api POST /containers/create '{"name":"halfstart","image":"bb:crash","cmd":["/bin/sleep","600"]}'
   [ "$status_code" = 201 ]
@@ -270,7 +270,9 @@ expect_crashed_and_restart() {
   api POST /exec/create "{\"container_id\":\"$cid\",\"cmd\":[]}"
   xid=$(echo "$body" | jq -r .id)
   # Both kleeneds in one mount namespace that outlives them (as on a host, where kleened
-  # runs in the host's): a mount the first one leaves is the second one's to clean.
+  # runs in the host's, held alive by every monitor it spawned). The root filesystem is
+  # mounted only inside the container's own namespace (issue 12 item 4), so a crash at the
+  # step that used to mount it in kleened's leaves nothing to clean.
   pid=$(kleened_pid)
   kill -TERM "$pid"
   for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
@@ -290,14 +292,27 @@ expect_crashed_and_restart() {
   $PY "$WSCLIENT" "$SOCK" /exec/start "{\"exec_id\":\"$xid\",\"attach\":false,\"start_container\":true}" || true
   for _ in $(seq 1 100); do kleened_pid >/dev/null || break; sleep 0.05; done
   grep -q "crash point container-start-mounted reached" "$E2E_DIR/kleened.log"
-  grep -q " $(ROOT)/container/$cid/rootfs " "/proc/$holder/mountinfo"
+  # nothing of the container in any mount namespace: the dead kleened's, the host's, any
+  # process's (other containers' monitors included)
+  ! grep -q "$(ROOT)/container/$cid" "/proc/$holder/mountinfo"
+  ! grep -q "$(ROOT)/container/$cid" /proc/self/mountinfo
+  [ -z "$(grep -l "$(ROOT)/container/$cid" /proc/[0-9]*/mountinfo 2>/dev/null)" ]
   in_holder
   assert_alive
-  ! grep -q " $(ROOT)/container/$cid/rootfs " "/proc/$holder/mountinfo"
   api GET "/containers/$cid/inspect"
   [ "$(echo "$body" | jq -r .container.running)" = false ]
+  # it starts, runs with its overlay as root (in its own namespace only), stops, goes
+  api POST /exec/create "{\"container_id\":\"$cid\",\"cmd\":[]}"
+  xid=$(echo "$body" | jq -r .id)
+  $PY "$WSCLIENT" "$SOCK" /exec/start "{\"exec_id\":\"$xid\",\"attach\":false,\"start_container\":true}"
+  api GET "/containers/$cid/inspect"
+  [ "$(echo "$body" | jq -r .container.running)" = true ]
+  ! grep -q "$(ROOT)/container/$cid" "/proc/$holder/mountinfo"
+  api POST "/containers/$cid/stop"
+  [ "$status_code" = 200 ]
   api DELETE "/containers/$cid"
   [ "$status_code" = 200 ]
+  [ -z "$(grep -l "$(ROOT)/container/$cid" /proc/[0-9]*/mountinfo 2>/dev/null)" ]
   # back to a kleened of its own namespace, as the other tests expect
   pid=$(kleened_pid)
   kill -TERM "$pid"

@@ -190,6 +190,11 @@ wait_for() {
   # auto: a command that is not an init path keeps Kleene's reaper as pid 1
   run klee run -l disabled vm cat /proc/1/comm
   [ "${lines[2]}" = "kleene-init" ]
+  # auto: an init path the image lacks is no init (resolved inside the container's root):
+  # the start fails with the command's error, nothing hangs
+  run timeout 20 "$KLEE" --host "http://$SOCK" run -l disabled vm /usr/sbin/init
+  [ "$status" -ne 0 ] && [ "$status" -ne 124 ]
+  [[ "$output" == *"/usr/sbin/init"* ]]
   # and a bad mode is refused
   run klee run -l disabled --init bogus vm true
   [ "$status" -ne 0 ]

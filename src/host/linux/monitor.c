@@ -1095,7 +1095,10 @@ static int monitor_setup(const host_monitor_spec *spec, kl_error *err)
         M.log_size = (size_t)st.st_size;
 
     host_container_spec cs = spec->container;
-    cs.init = M.init = host_init_resolve(cs.rootfs, cs.argv, cs.init);
+    /* Init mode auto with an init path is resolved by the runtime, inside the container's
+     * mount namespace, the only one its root is mounted in (M.ctr.init, below); until then it
+     * counts as an init: a console, so stdio is the pty's. */
+    cs.init = host_init_from_argv(cs.argv, cs.init);
     bool console = host_container_has_console(&cs);
     mon_exec *e =
         exec_new(spec->exec_id && *spec->exec_id ? spec->exec_id : "main", cs.tty || console, true);
@@ -1108,6 +1111,7 @@ static int monitor_setup(const host_monitor_spec *spec, kl_error *err)
     kl_time_now_iso(M.started);
     if (host_container_start(&cs, &M.ctr, err) < 0)
         return -1;
+    M.init = M.ctr.init;
     M.ctr_pidfd = (int)syscall(SYS_pidfd_open, M.ctr.pid, 0);
     if (M.ctr_pidfd < 0)
         return kl_error_errno(err, errno, "pidfd_open");

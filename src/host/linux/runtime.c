@@ -77,7 +77,8 @@ struct host_process_priv {
 
 /* ---- messages from the children ------------------------------------------------------------ */
 
-enum { MSG_ERROR = 'E', MSG_PTY = 'P', MSG_PID = 'I' };
+/* MSG_INIT: the init mode the reaper resolved (host_container_spec.init AUTO), in .pid. */
+enum { MSG_ERROR = 'E', MSG_PTY = 'P', MSG_PID = 'I', MSG_INIT = 'M' };
 
 typedef struct child_msg {
     char type;
@@ -610,16 +611,21 @@ static bool same_file(int rootfd, const char *a, const struct stat *st)
     return fd >= 0 && fstat(fd, &o) == 0 && o.st_ino == st->st_ino && o.st_dev == st->st_dev;
 }
 
+host_init_mode host_init_from_argv(char *const *argv, host_init_mode asked)
+{
+    if (asked != HOST_INIT_AUTO)
+        return asked;
+    for (size_t i = 0; argv && argv[0] && i < KL_ARRAY_SIZE(init_paths); i++)
+        if (strcmp(argv[0], init_paths[i]) == 0)
+            return HOST_INIT_AUTO;
+    return HOST_INIT_NONE;
+}
+
 host_init_mode host_init_resolve(const char *rootfs, char *const *argv, host_init_mode asked)
 {
     if (asked != HOST_INIT_AUTO)
         return asked;
-    if (!argv || !argv[0] || !rootfs)
-        return HOST_INIT_NONE;
-    bool is_init_path = false;
-    for (size_t i = 0; i < KL_ARRAY_SIZE(init_paths); i++)
-        is_init_path = is_init_path || strcmp(argv[0], init_paths[i]) == 0;
-    if (!is_init_path)
+    if (!rootfs || host_init_from_argv(argv, asked) == HOST_INIT_NONE)
         return HOST_INIT_NONE;
     _cleanup_close_ int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0)
@@ -895,7 +901,7 @@ static __attribute__((noreturn)) void reaper_loop(int main_pid, const sigset_t *
 /* ---- container start ------------------------------------------------------------------------- */
 
 typedef struct start_ctx {
-    const host_container_spec *spec;
+    const host_container_spec *spec; /* in the reaper: its own copy, init resolved */
     const cgroup_set *cg;
     int netns_fd;
     int sock;
@@ -918,9 +924,9 @@ static int reset_oom_score_adj(kl_error *err)
     return 0;
 }
 
-static int reaper_setup(const start_ctx *c, int *nullfd_out, kl_error *err)
+/* s: the reaper's copy of c->spec, whose init mode is resolved here once the root is there. */
+static int reaper_setup(const start_ctx *c, host_container_spec *s, int *nullfd_out, kl_error *err)
 {
-    const host_container_spec *s = c->spec;
     if (cgroups_enter(c->cg, err) < 0)
         return -1;
     if (unshare(CLONE_NEWCGROUP) < 0)
@@ -954,6 +960,12 @@ static int reaper_setup(const start_ctx *c, int *nullfd_out, kl_error *err)
     _cleanup_close_ int rootfd = open(s->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0)
         return kl_error_errno(err, errno, "opening the root %s", s->rootfs);
+    /* Init mode auto looks at the command in the root, which only this namespace has; the
+     * caller learns the result (its stop signal, whether pid 1 is the command). */
+    if (s->init == HOST_INIT_AUTO) {
+        s->init = host_init_resolve(s->rootfs, s->argv, s->init);
+        send_msg(c->sock, MSG_INIT, (int)s->init, NULL, -1);
+    }
     /* In the image's root, before anything is mounted on it (Docker's habit). */
     if (s->make_cwd && s->cwd && *s->cwd) {
         int fd = mkpath_in_root(rootfd, s->cwd, false, 0, err);
@@ -1047,12 +1059,16 @@ static __attribute__((noreturn)) void init_exec(const start_ctx *c, int nullfd, 
     finish_and_exec(&x);
 }
 
-static __attribute__((noreturn)) void reaper_main(const start_ctx *c)
+static __attribute__((noreturn)) void reaper_main(const start_ctx *caller)
 {
-    const host_container_spec *s = c->spec;
+    host_container_spec own = *caller->spec;
+    start_ctx ctx = *caller;
+    ctx.spec = &own;
+    const start_ctx *c = &ctx;
+    const host_container_spec *s = &own;
     kl_error e = KL_ERROR_INIT;
     int nullfd = -1;
-    if (reaper_setup(c, &nullfd, &e) < 0)
+    if (reaper_setup(c, &own, &nullfd, &e) < 0)
         child_fail(c->sock, &e);
     bool have_pty = false;
     int master = -1, slave = -1;
@@ -1111,6 +1127,7 @@ static void process_init(host_process *out)
 {
     out->pid = -1;
     out->pty_fd = -1;
+    out->init = HOST_INIT_NONE;
     out->priv = xcalloc(1, sizeof(*out->priv));
     out->priv->pidfd = -1;
     for (int i = 0; i < CGROUPS_MAX; i++)
@@ -1133,6 +1150,8 @@ static int collect(int sock, host_process *out, int *pid_out, int *pidfd_out, kl
                 close(fd);
             return kl_error_set(err, EIO, "%s", m.text);
         }
+        if (m.type == MSG_INIT && m.pid >= HOST_INIT_NONE && m.pid <= HOST_INIT_SYSTEMD)
+            out->init = (host_init_mode)m.pid;
         if (m.type == MSG_PTY && fd >= 0)
             out->pty_fd = fd;
         else if (m.type == MSG_PID && fd >= 0) {
@@ -1178,9 +1197,10 @@ int host_container_start(const host_container_spec *spec, host_process *out, kl_
                                   spec->netns_path);
     }
     out->priv->is_container = true;
-    if (spec->init == HOST_INIT_AUTO)
-        return kl_error_set(err, EINVAL, "container %s: init mode auto is not resolved", spec->id);
-    if (cgroups_create(spec->id, &spec->limits, spec->init != HOST_INIT_NONE, &out->priv->cg, err) <
+    /* AUTO with an init path counts as an init until the reaper has looked (an init path
+     * that turns out to be no file fails to execute anyway). */
+    out->init = host_init_from_argv(spec->argv, spec->init);
+    if (cgroups_create(spec->id, &spec->limits, out->init != HOST_INIT_NONE, &out->priv->cg, err) <
         0)
         return kl_error_prefix(err, "container %s", spec->id);
 
