@@ -37,6 +37,7 @@
 #include "lib/jsonx.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "registry/digest.h"
 
 extern char **environ;
 
@@ -248,6 +249,8 @@ static json_t *record_doc(const images_record *r)
                         json_is_object(r->labels) ? json_deep_copy(r->labels) : json_object());
     json_object_set_new(d, "exposed_ports", array_or_empty(r->exposed_ports));
     json_object_set_new(d, "workdir", json_string(r->workdir ? r->workdir : "/"));
+    if (json_is_object(r->oci))
+        json_object_set_new(d, "oci", json_deep_copy(r->oci));
     return d;
 }
 
@@ -510,7 +513,8 @@ static char *join_lines(char **v)
 /* Under the engine lock: refuse if used, else delete the image row and the rows of the layers
  * nobody else uses (top down: each layer is the parent of the one above it). Pushes those
  * layer ids onto *dead for deletion of their directories after the lock. */
-static int remove_locked(kl_engine *e, const char *id, char ***dead, kl_error *err)
+static int remove_locked(kl_engine *e, const char *id, char ***dead, char ***dead_blobs,
+                         kl_error *err)
 {
     _cleanup_strv_ char **users = NULL;
     if (query_strv(e, "SELECT id FROM containers WHERE image_id = ? ORDER BY created, id", id,
@@ -529,8 +533,10 @@ static int remove_locked(kl_engine *e, const char *id, char ***dead, kl_error *e
         return kl_error_set(err, EBUSY,
                             "could not remove image %s since it is used for images:\n%s", id, l);
     }
-    /* The image's own layers: from the top, as long as no other image or container uses
-     * them (stacks share a bottom prefix, so the first shared layer ends the search). */
+    /* The image's own layers: those no other image or container uses. Stacks of built
+     * images share a bottom prefix, but layers stored by diff_id (pulled ones) may be shared
+     * anywhere in a stack: every layer is looked at. A layer is removed before the one
+     * below it (its parent, if it has one). */
     _cleanup_strv_ char **stack = NULL, **layers = NULL;
     if (query_strv(e, "SELECT layer_id FROM image_layers WHERE image_id = ? ORDER BY position DESC",
                    id, &stack, err) < 0)
@@ -548,9 +554,13 @@ static int remove_locked(kl_engine *e, const char *id, char ***dead, kl_error *e
             if (strcmp(other[j], self) != 0)
                 users_n++;
         if (users_n)
-            break;
+            continue;
         strv_push(&layers, stack[i]);
     }
+    _cleanup_strv_ char **blobs = NULL;
+    if (query_strv(e, "SELECT digest FROM image_blobs WHERE image_id = ? ORDER BY digest", id,
+                   &blobs, err) < 0)
+        return -1;
     engine_space_for_removal(e);
     if (store_begin(e->store, err) < 0)
         return -1;
@@ -573,6 +583,23 @@ static int remove_locked(kl_engine *e, const char *id, char ***dead, kl_error *e
             rc = step_done(e, st, "removing layer", err);
         }
     }
+    /* the image's blobs that no other image references any more (its image_blobs rows
+     * went with the image) */
+    _cleanup_strv_ char **gone = NULL;
+    for (size_t i = 0; rc == 0 && blobs && blobs[i]; i++) {
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
+            e->store,
+            "DELETE FROM blobs WHERE digest = ?1 AND NOT EXISTS "
+            "(SELECT 1 FROM image_blobs WHERE digest = ?1)",
+            err);
+        rc = -1;
+        if (st) {
+            sqlite3_bind_text(st, 1, blobs[i], -1, SQLITE_STATIC);
+            rc = step_done(e, st, "removing blob", err);
+            if (rc == 0 && sqlite3_changes(store_db(e->store)) > 0)
+                strv_push(&gone, blobs[i]);
+        }
+    }
     if (rc < 0) {
         store_rollback(e->store);
         return -1;
@@ -581,14 +608,34 @@ static int remove_locked(kl_engine *e, const char *id, char ***dead, kl_error *e
         return -1;
     for (size_t i = 0; layers && layers[i]; i++)
         strv_push(dead, layers[i]);
+    for (size_t i = 0; gone && gone[i]; i++)
+        strv_push(dead_blobs, gone[i]);
     return 0;
 }
 
-/* Delete layer directories whose rows are gone. Returns 0, or -1 with the first failure. */
-static int delete_layers(kl_engine *e, char **dead, kl_error *err)
+/* Delete layer directories and blob files whose rows are gone. Returns 0, or -1 with the
+ * first failure. */
+static int delete_layers(kl_engine *e, char **dead, char **dead_blobs, kl_error *err)
 {
     _cleanup_free_ char *sroot = images_storage_root(e);
     int r = 0;
+    for (size_t i = 0; dead_blobs && dead_blobs[i]; i++) {
+        /* Under the lock, and only while no row names it: a pull may have stored the same
+         * blob again since its row went (it moves the file in under the lock). */
+        kl_error berr = KL_ERROR_INIT;
+        _cleanup_strv_ char **again = NULL;
+        engine_lock(e);
+        int b = query_strv(e, "SELECT digest FROM blobs WHERE digest = ?", dead_blobs[i], &again,
+                           &berr);
+        if (b == 0 && !again)
+            b = host_blob_remove(sroot, dead_blobs[i], &berr);
+        engine_unlock(e);
+        if (b < 0) {
+            log_warn("removing blob %s: %s", dead_blobs[i], berr.msg);
+            if (r == 0)
+                r = kl_error_set(err, berr.code, "%s", berr.msg);
+        }
+    }
     for (size_t i = 0; dead && dead[i]; i++) {
         kl_error lerr = KL_ERROR_INIT;
         if (host_layer_remove(sroot, dead[i], &lerr) < 0 && lerr.code != ENOENT) {
@@ -602,7 +649,7 @@ static int delete_layers(kl_engine *e, char **dead, kl_error *err)
 
 int images_remove(kl_engine *e, const char *ident, kl_error *err)
 {
-    _cleanup_strv_ char **dead = NULL;
+    _cleanup_strv_ char **dead = NULL, **dead_blobs = NULL;
     engine_lock(e);
     kl_error rerr = KL_ERROR_INIT;
     _cleanup_free_ char *id = resolve_locked(e, ident, &rerr);
@@ -615,14 +662,14 @@ int images_remove(kl_engine *e, const char *ident, kl_error *err)
         else
             kl_error_set(err, ENOENT, "Error: No such image: %s\n", ident);
     } else {
-        r = remove_locked(e, id, &dead, err);
+        r = remove_locked(e, id, &dead, &dead_blobs, err);
     }
     engine_unlock(e);
     if (r < 0)
         return -1;
     engine_crash_point("image-remove-committed");
     kl_error derr = KL_ERROR_INIT;
-    int d = delete_layers(e, dead, &derr);
+    int d = delete_layers(e, dead, dead_blobs, &derr);
     engine_space_restore(e);
     if (d < 0)
         return kl_error_set(err, EIO, "deleted image but could not remove image dataset: %s",
@@ -633,7 +680,7 @@ int images_remove(kl_engine *e, const char *ident, kl_error *err)
 json_t *images_prune(kl_engine *e, bool all, kl_error *err)
 {
     _cleanup_json_ json_t *removed = json_array();
-    _cleanup_strv_ char **dead = NULL, **failed_ids = NULL;
+    _cleanup_strv_ char **dead = NULL, **dead_blobs = NULL, **failed_ids = NULL;
     _cleanup_buf_ kl_buf failed = KL_BUF_INIT;
     int r = 0;
     engine_lock(e);
@@ -660,7 +707,7 @@ json_t *images_prune(kl_engine *e, bool all, kl_error *err)
             if (tried)
                 continue;
             kl_error one = KL_ERROR_INIT;
-            if (remove_locked(e, ids[i], &dead, &one) < 0) {
+            if (remove_locked(e, ids[i], &dead, &dead_blobs, &one) < 0) {
                 log_warn("pruning images: %s", one.msg);
                 kl_buf_printf(&failed, "%s%s", failed.len ? "; " : "", one.msg);
                 strv_push(&failed_ids, ids[i]);
@@ -672,7 +719,7 @@ json_t *images_prune(kl_engine *e, bool all, kl_error *err)
     }
     engine_unlock(e);
     kl_error derr = KL_ERROR_INIT;
-    if (delete_layers(e, dead, &derr) < 0) {
+    if (delete_layers(e, dead, dead_blobs, &derr) < 0) {
         log_warn("pruning images: %s", derr.msg);
         kl_buf_printf(&failed, "%s%s", failed.len ? "; " : "", derr.msg);
     }
@@ -790,6 +837,24 @@ int images_init(kl_engine *e, kl_error *err)
                    orphans[i]);
         if (host_layer_remove(sroot, orphans[i], &lerr) < 0)
             log_warn("removing layer %s: %s", orphans[i], lerr.msg);
+    }
+    /* blob files without a row: left by a pull or a removal that a crash interrupted */
+    if (host_blobs_init(sroot, err) < 0)
+        return -1;
+    _cleanup_strv_ char **blobs = NULL;
+    if (host_blob_list(sroot, &blobs, err) < 0)
+        return -1;
+    for (size_t i = 0; blobs && blobs[i]; i++) {
+        _cleanup_strv_ char **known = NULL;
+        if (query_strv(e, "SELECT digest FROM blobs WHERE digest = ?", blobs[i], &known, err) < 0)
+            return -1;
+        if (known)
+            continue;
+        kl_error berr = KL_ERROR_INIT;
+        log_notice("removing blob %s that no image uses (left by an interrupted pull or removal)",
+                   blobs[i]);
+        if (host_blob_remove(sroot, blobs[i], &berr) < 0)
+            log_warn("%s", berr.msg);
     }
     return 0;
 }
@@ -1280,6 +1345,22 @@ static json_t *read_pull_json(const char *dir, kl_error *err)
               strv_ok(json_object_get(j, "env")) && strv_ok(json_object_get(j, "exposed_ports")) &&
               json_is_string(json_object_get(j, "user")) &&
               json_is_object(json_object_get(j, "labels"));
+    ok = ok && oci_digest_is_valid(jx_str(j, "manifest_digest", "")) &&
+         oci_digest_is_valid(jx_str(j, "config_digest", "")) &&
+         (!json_object_get(j, "index_digest") ||
+          oci_digest_is_valid(jx_str(j, "index_digest", "")));
+    size_t i;
+    json_t *l;
+    if (ok)
+        json_array_foreach(layers, i, l)
+        {
+            const json_t *size = json_object_get(l, "size");
+            ok = ok && json_is_object(l) && oci_digest_is_valid(jx_str(l, "digest", "")) &&
+                 oci_digest_is_valid(jx_str(l, "diff_id", "")) && json_is_integer(size) &&
+                 json_integer_value(size) >= 0 &&
+                 json_is_string(json_object_get(l, "media_type")) &&
+                 json_is_boolean(json_object_get(l, "present"));
+        }
     const char *k;
     json_t *v;
     if (ok)
@@ -1308,60 +1389,221 @@ static void pull_default_name(const json_t *j, char **name, char **tag)
     }
 }
 
-static char *create_pull(creator *c, const char *name, const char *tag, kl_error *err)
+/* Under the engine lock: the layers the store has, for the helper (it skips them): every
+ * kept layer blob whose diff_id has a layer. */
+static int pull_have_locked(kl_engine *e, char ***blobs, char ***diff_ids, kl_error *err)
 {
-    const images_create_opts *o = c->o;
-    if (!o->image || !*o->image)
-        return kl_error_set(err, EINVAL, "the method 'pull' needs an image reference in 'image'"),
-               NULL;
-    /* the helper's directory is named like a layer: one left by a crash is an orphan layer
-     * directory, which images_init removes */
-    char work[KL_ID_LEN + 1];
-    kl_id_new(work);
-    _cleanup_free_ char *workdir = host_layer_path(c->sroot, work);
-    say(c, "Pulling %s...\n", o->image);
-    {
-        _cleanup_close_ int lfd = open_layers_parent(c, err);
-        if (lfd < 0)
-            return NULL;
-        host_fetch_child_opts fo = {
-            .fetch_progress = pull_progress, .ctx = c, .is_cancelled = fetch_cancelled};
-        host_pull_child_opts po = {.platform = o->platform};
-        kl_error ferr = KL_ERROR_INIT;
-        if (host_pull_child(o->image, lfd, work, &po, &fo, &ferr) < 0) {
-            if (ferr.code == ECANCELED)
-                return kl_error_set(err, ECANCELED, "image creation cancelled"), NULL;
-            return kl_error_set(err, ferr.code, "could not pull image: %s", ferr.msg), NULL;
+    store_lock(e->store);
+    _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
+        e->store,
+        "SELECT b.digest, b.diff_id FROM blobs b WHERE b.diff_id IS NOT NULL AND EXISTS "
+        "(SELECT 1 FROM layers l WHERE l.diff_id = b.diff_id) ORDER BY b.digest",
+        err);
+    int rc = SQLITE_ERROR;
+    if (st) {
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            strv_push(blobs, col(st, 0));
+            strv_push(diff_ids, col(st, 1));
         }
+        if (rc != SQLITE_DONE)
+            store_fail(e->store, "reading the stored layers", err);
     }
-    char *out = NULL;
-    _cleanup_json_ json_t *j = read_pull_json(workdir, err);
-    size_t n = j ? json_array_size(json_object_get(j, "layers")) : 0;
-    _cleanup_strv_ char **ids = xcalloc(n + 1, sizeof(char *));
-    size_t committed = 0;
-    for (; j && committed < n; committed++) {
-        char id[KL_ID_LEN + 1];
-        kl_id_new(id);
-        _cleanup_free_ char *src = xasprintf("%s/layers/%zu", workdir, committed);
+    store_unlock(e->store);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* What a pull's record step moved into the storage: removed again if it fails. */
+typedef struct pull_moves {
+    char **layers;
+    char **blobs;
+} pull_moves;
+
+static void pull_moves_undo(creator *c, pull_moves *m, bool failed)
+{
+    for (size_t i = 0; failed && m->layers && m->layers[i]; i++)
+        drop_layer(c, m->layers[i]);
+    for (size_t i = 0; failed && m->blobs && m->blobs[i]; i++) {
+        kl_error berr = KL_ERROR_INIT;
+        if (host_blob_remove(c->sroot, m->blobs[i], &berr) < 0)
+            log_error("image pull: %s", berr.msg);
+    }
+    strv_free(m->layers);
+    strv_free(m->blobs);
+    *m = (pull_moves){0};
+}
+
+static bool strv_has(char **v, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] && !strcmp(v[i], s))
+            return true;
+    return false;
+}
+
+/* In the record transaction: the layer for position i of a pulled image. A stored layer with
+ * that diff_id (not already used lower in this stack), else the downloaded layers/i moved
+ * into the storage as a new layer named by its diff_id (a random id if that name is taken).
+ * ESTALE when the helper skipped a layer the store no longer has. */
+static char *pull_layer_locked(creator *c, const char *workdir, size_t i, const json_t *l,
+                               char **chosen, const char *created, pull_moves *mv,
+                               kl_error *err)
+{
+    kl_engine *e = c->e;
+    const char *diff_id = jx_str(l, "diff_id", "");
+    _cleanup_strv_ char **have = NULL;
+    if (query_strv(e, "SELECT id FROM layers WHERE diff_id = ? ORDER BY created, id", diff_id,
+                   &have, err) < 0)
+        return NULL;
+    for (size_t k = 0; have && have[k]; k++)
+        if (!strv_has(chosen, i, have[k]))
+            return xstrdup(have[k]);
+    _cleanup_free_ char *src = xasprintf("%s/layers/%zu", workdir, i);
+    struct stat st;
+    if (lstat(src, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        kl_error_set(err, ESTALE, "layer %zu (%s) was removed while the image was pulled", i + 1,
+                     diff_id);
+        return NULL;
+    }
+    char id[KL_ID_LEN + 1];
+    snprintf(id, sizeof(id), "%.12s", diff_id + 7);
+    _cleanup_strv_ char **taken = NULL;
+    if (query_strv(e, "SELECT id FROM layers WHERE id = ?", id, &taken, err) < 0)
+        return NULL;
+    kl_error cerr = KL_ERROR_INIT;
+    if (taken || host_layer_commit(c->sroot, src, id, &cerr) < 0) {
+        if (!taken && cerr.code != EEXIST && cerr.code != ENOTEMPTY) {
+            *err = cerr;
+            return NULL;
+        }
+        kl_id_new(id); /* the name is another layer's (or one being removed) */
         if (host_layer_commit(c->sroot, src, id, err) < 0)
-            break;
-        ids[committed] = xstrdup(id);
+            return NULL;
     }
-    if (j && committed == n && is_cancelled(c))
-        kl_error_set(err, ECANCELED, "image creation cancelled");
-    else if (j && committed == n) {
-        _cleanup_free_ char *dname = NULL, *dtag = NULL;
-        if (!name || !*name)
-            pull_default_name(j, &dname, &dtag);
-        const char *user = jx_str(j, "user", "");
-        /* The image config's WorkingDir is the containers' default working directory, as
-         * Docker has it; a relative one is no directory we can start in and is left out. */
-        const char *image_wd = jx_str(j, "working_dir", "");
-        const json_t *cmd = json_object_get(j, "cmd");
-        const json_t *ep = json_object_get(j, "entrypoint");
-        images_record r = {.id = ids[0],
-                           .name = dname ? dname : name,
-                           .tag = dtag ? dtag : tag,
+    strv_push(&mv->layers, id);
+    _cleanup_stmt_ sqlite3_stmt *ins = store_prepare(
+        e->store, "INSERT INTO layers (id, created, diff_id) VALUES (?, ?, ?)", err);
+    if (!ins)
+        return NULL;
+    sqlite3_bind_text(ins, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(ins, 2, created, -1, SQLITE_STATIC);
+    sqlite3_bind_text(ins, 3, diff_id, -1, SQLITE_STATIC);
+    if (step_done(e, ins, "storing layer", err) < 0)
+        return NULL;
+    return xstrdup(id);
+}
+
+/* In the record transaction: blob `digest` is stored (a row and its file) and referenced by
+ * image `id`. */
+static int pull_blob_locked(creator *c, const char *workdir, const char *id, const char *digest,
+                            json_int_t size, const char *media_type, const char *diff_id,
+                            const char *created, pull_moves *mv, kl_error *err)
+{
+    kl_engine *e = c->e;
+    _cleanup_strv_ char **known = NULL;
+    if (query_strv(e, "SELECT digest FROM blobs WHERE digest = ?", digest, &known, err) < 0)
+        return -1;
+    if (!known) {
+        _cleanup_free_ char *src = xasprintf("%s/blobs/%s", workdir, digest + 7);
+        struct stat st;
+        if (lstat(src, &st) < 0 || !S_ISREG(st.st_mode))
+            return kl_error_set(err, ESTALE, "blob %s was removed while the image was pulled",
+                                digest);
+        if (size < 0)
+            size = (json_int_t)st.st_size;
+        if ((json_int_t)st.st_size != size)
+            return kl_error_set(err, EPROTO, "pull: blob %s from the helper has %lld bytes, not %lld",
+                                digest, (long long)st.st_size, (long long)size);
+        if (host_blob_commit(c->sroot, src, digest, err) < 0)
+            return -1;
+        strv_push(&mv->blobs, digest);
+        _cleanup_stmt_ sqlite3_stmt *ins = store_prepare(
+            e->store,
+            "INSERT INTO blobs (digest, size, media_type, diff_id, created) VALUES (?, ?, ?, ?, ?)",
+            err);
+        if (!ins)
+            return -1;
+        sqlite3_bind_text(ins, 1, digest, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(ins, 2, (sqlite3_int64)size);
+        sqlite3_bind_text(ins, 3, media_type ? media_type : "", -1, SQLITE_STATIC);
+        if (diff_id)
+            sqlite3_bind_text(ins, 4, diff_id, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(ins, 4);
+        sqlite3_bind_text(ins, 5, created, -1, SQLITE_STATIC);
+        if (step_done(e, ins, "storing blob", err) < 0)
+            return -1;
+    }
+    _cleanup_stmt_ sqlite3_stmt *ref = store_prepare(
+        e->store, "INSERT OR IGNORE INTO image_blobs (image_id, digest) VALUES (?, ?)", err);
+    if (!ref)
+        return -1;
+    sqlite3_bind_text(ref, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(ref, 2, digest, -1, SQLITE_STATIC);
+    return step_done(e, ref, "storing image blob", err);
+}
+
+/* In the record transaction: the image's id is its config digest's first 12 hex digits (a
+ * second pull of the same image finds it: *existing). Another image holding that id (a
+ * collision of 48 bits) leaves the pull a random id. */
+static int pull_image_id_locked(kl_engine *e, const char *config, char id[KL_ID_LEN + 1],
+                                bool *existing, kl_error *err)
+{
+    snprintf(id, KL_ID_LEN + 1, "%.12s", config + 7);
+    *existing = false;
+    _cleanup_strv_ char **cfg = NULL;
+    if (query_strv(e, "SELECT coalesce(json_extract(doc, '$.oci.config'), '') FROM images WHERE id = ?",
+                   id, &cfg, err) < 0)
+        return -1;
+    if (cfg && !strcmp(cfg[0], config))
+        *existing = true;
+    else if (cfg)
+        kl_id_new(id);
+    return 0;
+}
+
+/* Record a pull the helper left in workdir (image.json checked): layers, blobs and the
+ * image, in one transaction under the engine lock; what was moved into the storage goes
+ * again if it fails. Returns the image id; *existing when the image was there already. */
+static char *record_pull(creator *c, const json_t *j, const char *workdir, const char *name,
+                         const char *tag, bool *existing, kl_error *err)
+{
+    kl_engine *e = c->e;
+    const json_t *jl = json_object_get(j, "layers");
+    size_t n = json_array_size(jl);
+    const char *config = jx_str(j, "config_digest", "");
+    const char *manifest = jx_str(j, "manifest_digest", "");
+    char created[32];
+    kl_time_now_iso(created);
+    char id[KL_ID_LEN + 1];
+    _cleanup_strv_ char **ids = xcalloc(n + 1, sizeof(char *));
+    pull_moves mv = {0};
+
+    const char *user = jx_str(j, "user", "");
+    /* The image config's WorkingDir is the containers' default working directory, as
+     * Docker has it; a relative one is no directory we can start in and is left out. */
+    const char *image_wd = jx_str(j, "working_dir", "");
+    const json_t *cmd = json_object_get(j, "cmd");
+    const json_t *ep = json_object_get(j, "entrypoint");
+    _cleanup_json_ json_t *oci = json_pack("{s:s, s:s, s:s, s:s}", "config", config, "manifest",
+                                           manifest, "manifest_media_type",
+                                           jx_str(j, "manifest_media_type", ""), "repository",
+                                           jx_str(j, "repository", ""));
+    if (json_object_get(j, "index_digest"))
+        json_object_set_new(oci, "index", json_string(jx_str(j, "index_digest", "")));
+
+    engine_lock(e);
+    int rc = store_begin(e->store, err);
+    bool begun = rc == 0;
+    if (rc == 0)
+        rc = pull_image_id_locked(e, config, id, existing, err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        ids[i] = pull_layer_locked(c, workdir, i, json_array_get(jl, i), ids, created, &mv, err);
+        rc = ids[i] ? 0 : -1;
+    }
+    if (rc == 0 && !*existing) {
+        images_record r = {.id = id,
+                           .name = name,
+                           .tag = tag,
                            .cmd = json_is_array(cmd) ? cmd : NULL,
                            .env = json_object_get(j, "env"),
                            .user = *user ? user : "root",
@@ -1369,20 +1611,134 @@ static char *create_pull(creator *c, const char *name, const char *tag, kl_error
                            .labels = json_object_get(j, "labels"),
                            .exposed_ports = json_object_get(j, "exposed_ports"),
                            .workdir = image_wd[0] == '/' ? image_wd : NULL,
+                           .oci = oci,
                            .layers = (const char *const *)ids,
                            .n_layers = n,
-                           .n_new = n};
-        out = images_add(c->e, &r, err);
-        if (out)
-            say(c, "Pulled %s (%s), %zu layers.\n", o->image, jx_str(j, "manifest_digest", ""), n);
+                           .n_new = 0};
+        rc = add_rows(e, &r, id, name, name[0] ? tag : "", err);
+    } else if (rc == 0) {
+        /* the same image again: its registry identity is the latest pull's, its name the
+         * one asked for (a name:tag belongs to one image: API.md §4.2) */
+        _cleanup_free_ char *ocis = jx_dump(oci);
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
+            e->store, "UPDATE images SET doc = json_set(doc, '$.oci', json(?)) WHERE id = ?", err);
+        rc = -1;
+        if (st) {
+            sqlite3_bind_text(st, 1, ocis, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+            rc = step_done(e, st, "updating image", err);
+        }
+        if (rc == 0 && name[0]) {
+            rc = untag_others(e, name, tag, id, err);
+            _cleanup_stmt_ sqlite3_stmt *tg =
+                rc == 0 ? store_prepare(e->store, "UPDATE images SET name = ?, tag = ? WHERE id = ?",
+                                        err)
+                        : NULL;
+            rc = tg ? 0 : -1;
+            if (tg) {
+                sqlite3_bind_text(tg, 1, name, -1, SQLITE_STATIC);
+                sqlite3_bind_text(tg, 2, tag, -1, SQLITE_STATIC);
+                sqlite3_bind_text(tg, 3, id, -1, SQLITE_STATIC);
+                rc = step_done(e, tg, "tagging image", err);
+            }
+        }
     }
-    if (!out)
-        for (size_t i = 0; i < committed; i++)
-            drop_layer(c, ids[i]);
-    kl_error terr = KL_ERROR_INIT;
-    if (host_tree_remove(workdir, &terr) < 0)
-        log_error("image pull: removing %s: %s", workdir, terr.msg);
-    return out;
+    if (rc == 0)
+        rc = pull_blob_locked(c, workdir, id, manifest, -1, jx_str(j, "manifest_media_type", ""),
+                              NULL, created, &mv, err);
+    if (rc == 0)
+        rc = pull_blob_locked(c, workdir, id, config, -1, jx_str(j, "config_media_type", ""), NULL,
+                              created, &mv, err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const json_t *l = json_array_get(jl, i);
+        rc = pull_blob_locked(c, workdir, id, jx_str(l, "digest", ""),
+                              json_integer_value(json_object_get(l, "size")),
+                              jx_str(l, "media_type", ""), jx_str(l, "diff_id", ""), created, &mv,
+                              err);
+    }
+    if (rc == 0 && is_cancelled(c))
+        rc = kl_error_set(err, ECANCELED, "image creation cancelled");
+    if (rc == 0)
+        rc = store_commit(e->store, err);
+    else if (begun)
+        store_rollback(e->store);
+    engine_unlock(e);
+    pull_moves_undo(c, &mv, rc < 0);
+    if (rc < 0)
+        return err->code == ECANCELED || err->code == ESTALE
+                   ? NULL
+                   : (kl_error_prefix(err, "storing image %s", id), NULL);
+    return xstrdup(id);
+}
+
+static char *create_pull(creator *c, const char *name, const char *tag, kl_error *err)
+{
+    const images_create_opts *o = c->o;
+    if (!o->image || !*o->image)
+        return kl_error_set(err, EINVAL, "the method 'pull' needs an image reference in 'image'"),
+               NULL;
+    say(c, "Pulling %s...\n", o->image);
+    /* A layer the helper skipped because the store had it may be removed before the pull is
+     * recorded (ESTALE): then the pull is made once more, downloading it. */
+    for (int attempt = 0;; attempt++) {
+        _cleanup_strv_ char **have_blobs = NULL, **have_diff_ids = NULL;
+        engine_lock(c->e);
+        int hrc = pull_have_locked(c->e, &have_blobs, &have_diff_ids, err);
+        engine_unlock(c->e);
+        if (hrc < 0)
+            return NULL;
+        /* the helper's directory is named like a layer: one left by a crash is an orphan
+         * layer directory, which images_init removes */
+        char work[KL_ID_LEN + 1];
+        kl_id_new(work);
+        _cleanup_free_ char *workdir = host_layer_path(c->sroot, work);
+        {
+            _cleanup_close_ int lfd = open_layers_parent(c, err);
+            if (lfd < 0)
+                return NULL;
+            host_fetch_child_opts fo = {
+                .fetch_progress = pull_progress, .ctx = c, .is_cancelled = fetch_cancelled};
+            host_pull_child_opts po = {.platform = o->platform,
+                                       .have_blobs = (const char *const *)have_blobs,
+                                       .have_diff_ids = (const char *const *)have_diff_ids,
+                                       .n_have = strv_len(have_blobs)};
+            kl_error ferr = KL_ERROR_INIT;
+            if (host_pull_child(o->image, lfd, work, &po, &fo, &ferr) < 0) {
+                if (ferr.code == ECANCELED)
+                    return kl_error_set(err, ECANCELED, "image creation cancelled"), NULL;
+                return kl_error_set(err, ferr.code, "could not pull image: %s", ferr.msg), NULL;
+            }
+        }
+        char *out = NULL;
+        kl_error rerr = KL_ERROR_INIT;
+        _cleanup_json_ json_t *j = read_pull_json(workdir, &rerr);
+        bool existing = false;
+        if (j) {
+            _cleanup_free_ char *dname = NULL, *dtag = NULL;
+            if (!name || !*name)
+                pull_default_name(j, &dname, &dtag);
+            out = record_pull(c, j, workdir, dname ? dname : name, dtag ? dtag : tag, &existing,
+                              &rerr);
+        }
+        kl_error terr = KL_ERROR_INIT;
+        if (host_tree_remove(workdir, &terr) < 0)
+            log_error("image pull: removing %s: %s", workdir, terr.msg);
+        if (out) {
+            size_t n = json_array_size(json_object_get(j, "layers")), fetched = 0;
+            for (size_t i = 0; i < n; i++)
+                fetched += !json_is_true(
+                    json_object_get(json_array_get(json_object_get(j, "layers"), i), "present"));
+            say(c, "Pulled %s (%s), %zu layers (%zu downloaded)%s.\n", o->image,
+                jx_str(j, "manifest_digest", ""), n, fetched,
+                existing ? ", the image was present" : "");
+            return out;
+        }
+        if (rerr.code != ESTALE || attempt > 0) {
+            *err = rerr;
+            return NULL;
+        }
+        log_info("image pull %s: %s; pulling again", o->image, rerr.msg);
+    }
 }
 
 char *images_create(kl_engine *e, const images_create_opts *o, kl_error *err)

@@ -64,6 +64,9 @@ typedef struct images_record {
     const json_t *labels;        /* object string→string; NULL: {} */
     const json_t *exposed_ports; /* string[] ("80/tcp"); NULL: [] */
     const char *workdir;         /* the WORKDIR; NULL: "/" */
+    /* A pulled image's registry identity (docs/image-store.md), kept in the doc as "oci":
+     * {"config", "manifest", "manifest_media_type", "index", "repository"}; NULL: none. */
+    const json_t *oci;
     const char *const *layers;
     size_t n_layers;
     size_t n_new;

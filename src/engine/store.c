@@ -216,6 +216,30 @@ static const char *const migrations[] = {
     "  created TEXT NOT NULL"
     ");"
     "CREATE INDEX build_cache_layer ON build_cache(layer_id);",
+    /* 4: storage by digest (issue 10, docs/image-store.md). A layer pulled from a registry
+     * carries its diff_id (the sha256 of its uncompressed tar) and is shared by every image
+     * that has it. `blobs` are the registry's bytes kept as fetched (manifests, configs,
+     * compressed layers; files <root>/image/blobs/sha256/<hex>): `diff_id` says what a layer
+     * blob decompresses to (verified when stored). `image_blobs` counts the references: a
+     * blob goes when no image uses it. */
+    "ALTER TABLE layers ADD COLUMN diff_id TEXT CHECK (diff_id IS NULL OR (length(diff_id) = 71"
+    "  AND substr(diff_id, 1, 7) = 'sha256:' AND substr(diff_id, 8) NOT GLOB '*[^0-9a-f]*'));"
+    "CREATE INDEX layers_diff_id ON layers(diff_id) WHERE diff_id IS NOT NULL;"
+    "CREATE TABLE blobs ("
+    "  digest TEXT PRIMARY KEY NOT NULL CHECK (length(digest) = 71"
+    "    AND substr(digest, 1, 7) = 'sha256:' AND substr(digest, 8) NOT GLOB '*[^0-9a-f]*'),"
+    "  size INTEGER NOT NULL CHECK (size >= 0),"
+    "  media_type TEXT NOT NULL DEFAULT '',"
+    "  diff_id TEXT,"
+    "  created TEXT NOT NULL"
+    ");"
+    "CREATE INDEX blobs_diff_id ON blobs(diff_id) WHERE diff_id IS NOT NULL;"
+    "CREATE TABLE image_blobs ("
+    "  image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,"
+    "  digest TEXT NOT NULL REFERENCES blobs(digest) ON DELETE RESTRICT,"
+    "  PRIMARY KEY (image_id, digest)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX image_blobs_digest ON image_blobs(digest);",
 };
 
 struct kl_store {

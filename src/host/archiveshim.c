@@ -10,6 +10,8 @@ static const kl_dl_sym syms[] = {
     {"archive_read_new", (void **)&shim.read_new},
     {"archive_read_support_filter_all", (void **)&shim.read_support_filter_all},
     {"archive_read_support_format_all", (void **)&shim.read_support_format_all},
+    {"archive_read_support_format_raw", (void **)&shim.read_support_format_raw},
+    {"archive_read_data", (void **)&shim.read_data},
     {"archive_read_open", (void **)&shim.read_open},
     {"archive_read_next_header", (void **)&shim.read_next_header},
     {"archive_read_data_block", (void **)&shim.read_data_block},

@@ -19,6 +19,8 @@ typedef struct archiveshim {
     ARCHIVESHIM_FN(read_new);
     ARCHIVESHIM_FN(read_support_filter_all);
     ARCHIVESHIM_FN(read_support_format_all);
+    ARCHIVESHIM_FN(read_support_format_raw);
+    ARCHIVESHIM_FN(read_data);
     ARCHIVESHIM_FN(read_open);
     ARCHIVESHIM_FN(read_next_header);
     ARCHIVESHIM_FN(read_data_block);

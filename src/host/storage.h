@@ -65,6 +65,28 @@ int host_tree_remove(const char *path, kl_error *err);
 /* Like host_tree_remove, but `path` itself (a directory) stays, empty. */
 int host_tree_empty(const char *path, kl_error *err);
 
+/* ---- blobs --------------------------------------------------------------------------- */
+/* Registry blobs kept as fetched (manifests, configs, compressed layers), for push and save
+ * (docs/image-store.md): R/blobs/sha256/<64 hex>, read-only files. The engine's `blobs`
+ * table says which exist; files without a row are collected at start. */
+
+/* Create R/blobs/sha256 if missing. */
+int host_blobs_init(const char *root, kl_error *err);
+
+/* "R/blobs/sha256/<hex>" for "sha256:<hex>" (xmalloc'ed), or NULL for an invalid digest. */
+char *host_blob_path(const char *root, const char *digest);
+
+/* Move the file `src` (same filesystem as R, already verified by whoever wrote it) into
+ * place as blob `digest`. The content is named by its digest: an existing file of that name
+ * holds the same bytes and is replaced. */
+int host_blob_commit(const char *root, const char *src, const char *digest, kl_error *err);
+
+/* Remove blob `digest`; a missing one is not an error. */
+int host_blob_remove(const char *root, const char *digest, kl_error *err);
+
+/* Every "sha256:<hex>" file under R/blobs/sha256 (others are ignored), pushed onto *out. */
+int host_blob_list(const char *root, char ***out, kl_error *err);
+
 /* ---- overlay mounts ----------------------------------------------------------------- */
 
 /* The kernel's limit on overlay lower layers (500 on Linux). */
@@ -127,6 +149,13 @@ typedef struct host_extract_opts {
      * opaque (trusted.overlay.opaque=y), other `.wh.`-prefixed names are refused, and an
      * empty archive is a valid (empty) layer. Off: such names are ordinary files. */
     bool oci_layer;
+    /* Called with the whole uncompressed stream of the archive, in order, including what
+     * follows its end-of-archive marker (an image layer's diff_id is the digest of exactly
+     * that: host/linux/pull.c). With a tap the archive is decompressed once, by a filter
+     * stage of its own, and what comes out must be the archive itself (no second
+     * compression). NULL: no tap. */
+    void (*uncompressed_tap)(const void *buf, size_t n, void *ctx);
+    void *tap_ctx;
 } host_extract_opts;
 
 /* Extract a tar/cpio/... archive (plain or gzip, xz, zstd, bzip2, lz4 ... compressed: all

@@ -436,6 +436,94 @@ static int extract_all(extractor *x, reader *rd, const host_extract_opts *opts, 
     return apply_dir_meta(x, err);
 }
 
+static int open_failed(const archiveshim *la, struct archive *a, reader *rd, kl_error *err)
+{
+    if (kl_error_is_set(&rd->err))
+        *err = rd->err;
+    else
+        kl_error_set(err, EINVAL, "reading archive: %s", la->error_string(a));
+    return -1;
+}
+
+/* The uncompressed stream of a tapped extraction (host_extract_opts.uncompressed_tap): an
+ * archive object of its own reads the source with every filter and the "raw" format, i.e.
+ * only decompresses; the extracting archive reads what it yields, and every byte passes the
+ * tap on the way. */
+typedef struct tap {
+    const archiveshim *la;
+    struct archive *outer;
+    reader *rd;
+    void (*fn)(const void *buf, size_t n, void *ctx);
+    void *ctx;
+    bool eof;
+    char buf[64 * 1024];
+} tap;
+
+static int tap_open(tap *t, kl_error *err)
+{
+    const archiveshim *la = t->la;
+    t->outer = la->read_new();
+    la->read_support_filter_all(t->outer);
+    la->read_support_format_raw(t->outer);
+    if (la->read_open(t->outer, t->rd, NULL, reader_cb, NULL) != ARCHIVE_OK)
+        return open_failed(la, t->outer, t->rd, err);
+    struct archive_entry *e;
+    int r = la->read_next_header(t->outer, &e);
+    if (r == ARCHIVE_EOF) { /* nothing at all: an empty stream */
+        t->eof = true;
+        return 0;
+    }
+    if (r < ARCHIVE_WARN) {
+        open_failed(la, t->outer, t->rd, err);
+        return kl_error_prefix(err, "decompressing");
+    }
+    return 0;
+}
+
+/* The next piece of the uncompressed stream: > 0 bytes, 0 at its end, < 0 on an error (the
+ * source's in rd->err, or the decompressor's message in err). */
+static ssize_t tap_next(tap *t, kl_error *err)
+{
+    if (t->eof)
+        return 0;
+    la_ssize_t n = t->la->read_data(t->outer, t->buf, sizeof(t->buf));
+    if (n < 0) {
+        if (kl_error_is_set(&t->rd->err))
+            *err = t->rd->err;
+        else
+            kl_error_set(err, EINVAL, "decompressing: %s", t->la->error_string(t->outer));
+        return -1;
+    }
+    if (n == 0)
+        t->eof = true;
+    else
+        t->fn(t->buf, (size_t)n, t->ctx);
+    return n;
+}
+
+static la_ssize_t tap_cb(struct archive *a, void *p, const void **buf)
+{
+    tap *t = p;
+    kl_error e = KL_ERROR_INIT;
+    ssize_t n = tap_next(t, &e);
+    if (n < 0) {
+        t->la->set_error(a, e.code ? e.code : EIO, "%s", e.msg);
+        return -1;
+    }
+    *buf = t->buf;
+    return n;
+}
+
+/* After the archive's end: the rest of the stream (tar padding, anything else) goes
+ * through the tap too. */
+static int tap_drain(tap *t, kl_error *err)
+{
+    ssize_t n;
+    while ((n = tap_next(t, err)) > 0)
+        ;
+    return n < 0 ? -1 : 0;
+}
+
 int host_archive_extract(host_read_fn read, void *read_ctx, int parent_dirfd, const char *name,
                          const host_extract_opts *opts, host_extract_stats *stats, kl_error *err)
 {
@@ -460,18 +548,28 @@ int host_archive_extract(host_read_fn read, void *read_ctx, int parent_dirfd, co
                    .root = sfd,
                    .cached_fd = -1,
                    .oci_layer = opts && opts->oci_layer};
-    la->read_support_filter_all(x.a);
-    la->read_support_format_all(x.a);
+    _cleanup_free_ tap *t = NULL;
     int r = 0;
-    if (la->read_open(x.a, &rd, NULL, reader_cb, NULL) != ARCHIVE_OK) {
-        if (kl_error_is_set(&rd.err))
-            *err = rd.err;
-        else
-            kl_error_set(err, EINVAL, "reading archive: %s", la->error_string(x.a));
-        r = -1;
-    } else
+    if (opts && opts->uncompressed_tap) {
+        t = xcalloc(1, sizeof(*t));
+        *t = (tap){.la = la, .rd = &rd, .fn = opts->uncompressed_tap, .ctx = opts->tap_ctx};
+        r = tap_open(t, err);
+        la->read_support_format_all(x.a); /* the decompressed stream is the archive itself */
+        if (r == 0 && la->read_open(x.a, t, NULL, tap_cb, NULL) != ARCHIVE_OK)
+            r = open_failed(la, x.a, &rd, err);
+    } else {
+        la->read_support_filter_all(x.a);
+        la->read_support_format_all(x.a);
+        if (la->read_open(x.a, &rd, NULL, reader_cb, NULL) != ARCHIVE_OK)
+            r = open_failed(la, x.a, &rd, err);
+    }
+    if (r == 0)
         r = extract_all(&x, &rd, opts, err);
+    if (r == 0 && t)
+        r = tap_drain(t, err);
     la->read_free(x.a);
+    if (t && t->outer)
+        la->read_free(t->outer);
     cache_drop(&x);
     for (size_t i = 0; i < x.ndirs; i++)
         free(x.dirs[i].path);

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/pidfd.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -93,13 +94,34 @@ static int spawn_helper(helper *h, const char *url, int parent_dirfd, const char
     _cleanup_close_ int dfd = fcntl(parent_dirfd, F_DUPFD_CLOEXEC, 10);
     if (wfd < 0 || dfd < 0)
         return kl_error_errno(err, errno, "starting %s", h->prog);
+    /* the layers kleened has, in a memory file: the list can be longer than a command line */
+    _cleanup_close_ int hfd = -1;
+    if (pull && pull->n_have) {
+        if (pull->n_have > FETCHPROTO_HAVE_MAX)
+            return kl_error_set(err, E2BIG, "starting %s: more than %d layers", h->prog,
+                                FETCHPROTO_HAVE_MAX);
+        _cleanup_close_ int m = memfd_create("kleene-have", MFD_CLOEXEC);
+        _cleanup_buf_ kl_buf b = KL_BUF_INIT;
+        for (size_t i = 0; i < pull->n_have; i++)
+            kl_buf_printf(&b, "%s %s\n", pull->have_blobs[i], pull->have_diff_ids[i]);
+        if (m < 0 || KL_RETRY_EINTR(write(m, b.data, b.len)) != (ssize_t)b.len ||
+            lseek(m, 0, SEEK_SET) < 0)
+            return kl_error_errno(err, errno ? errno : EIO, "starting %s: the layer list",
+                                  h->prog);
+        hfd = fcntl(m, F_DUPFD_CLOEXEC, 10);
+        if (hfd < 0)
+            return kl_error_errno(err, errno, "starting %s", h->prog);
+    }
 
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, wfd, STDOUT_FILENO);
     posix_spawn_file_actions_adddup2(&fa, dfd, FETCHPROTO_DIR_FD);
-    posix_spawn_file_actions_addclosefrom_np(&fa, FETCHPROTO_DIR_FD + 1);
+    if (hfd >= 0)
+        posix_spawn_file_actions_adddup2(&fa, hfd, FETCHPROTO_HAVE_FD);
+    posix_spawn_file_actions_addclosefrom_np(
+        &fa, (hfd >= 0 ? FETCHPROTO_HAVE_FD : FETCHPROTO_DIR_FD) + 1);
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);
     sigset_t none, all;
@@ -111,10 +133,11 @@ static int spawn_helper(helper *h, const char *url, int parent_dirfd, const char
     posix_spawnattr_setsigdefault(&attr, &all); /* and ignores SIGPIPE */
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
-    char every[16], dirfd[16];
+    char every[16], dirfd[16], havefd[16];
+    snprintf(havefd, sizeof(havefd), "%d", FETCHPROTO_HAVE_FD);
     snprintf(every, sizeof(every), "%u", h->o && h->o->extract_progress ? h->o->every : 0);
     snprintf(dirfd, sizeof(dirfd), "%d", FETCHPROTO_DIR_FD);
-    const char *argv[16] = {h->prog,
+    const char *argv[24] = {h->prog,
                             "--dir-fd",
                             dirfd,
                             "--every",
@@ -130,6 +153,10 @@ static int spawn_helper(helper *h, const char *url, int parent_dirfd, const char
         }
         if (pull->insecure)
             argv[argc++] = "--insecure";
+        if (hfd >= 0) {
+            argv[argc++] = "--have-fd";
+            argv[argc++] = havefd;
+        }
     }
     argv[argc++] = "--";
     argv[argc++] = url;

@@ -29,6 +29,9 @@
 
 #define FETCHPROTO_HELPER "kleene-fetch"
 #define FETCHPROTO_DIR_FD 3
+/* kleene-fetch --pull --have-fd: the layers kleened has, "<blob digest> <diff_id>\n" each */
+#define FETCHPROTO_HAVE_FD 4
+#define FETCHPROTO_HAVE_MAX 100000
 #define FETCHPROTO_LINE_MAX 16384
 
 typedef enum fetchproto_type {

@@ -22,6 +22,8 @@
 #include "host/linux/pull.h"
 #include "lib/cleanup.h"
 #include "lib/log.h"
+#include "lib/xalloc.h"
+#include "registry/digest.h"
 
 static int out_fd = STDOUT_FILENO;
 
@@ -95,8 +97,8 @@ static int usage(void)
     fprintf(stderr, "usage: kleene-fetch (--dir-fd FD | --dir PATH) [--every N] "
                     "[--log-level LEVEL] [--] URL NAME\n"
                     "       kleene-fetch --pull [--platform OS/ARCH[/VARIANT]] [--insecure]\n"
-                    "                    [--ca-file FILE] (--dir-fd FD | --dir PATH) [--] "
-                    "REFERENCE NAME\n"
+                    "                    [--ca-file FILE] [--have-fd FD] (--dir-fd FD | --dir PATH)\n"
+                    "                    [--] REFERENCE NAME\n"
                     "Fetches URL and extracts it as an archive into the new directory NAME,\n"
                     "or pulls the image REFERENCE from its registry into NAME (layers/N and\n"
                     "image.json; credentials from $KLEENE_REGISTRY_USERNAME and\n"
@@ -126,6 +128,34 @@ static void on_pull(const host_pull_event *ev, void *ctx)
     }
 }
 
+/* The layers kleened has (--have-fd): lines "<blob digest> <diff_id>", both sha256
+ * digests. Bounded; anything else is a usage error. */
+static int read_have(int fd, char ***blobs, char ***diff_ids, size_t *n, kl_error *err)
+{
+    _cleanup_fclose_ FILE *f = fdopen(fd, "re");
+    if (!f) {
+        close(fd);
+        return kl_error_errno(err, errno, "reading the layer list");
+    }
+    char line[2 * OCI_DIGEST_STR_LEN + 4];
+    while (fgets(line, sizeof(line), f)) {
+        char *nl = strchr(line, '\n');
+        char *sp = strchr(line, ' ');
+        if (!nl || !sp || *n >= FETCHPROTO_HAVE_MAX)
+            return kl_error_set(err, EINVAL, "the layer list: line %zu is malformed", *n + 1);
+        *nl = '\0';
+        *sp = '\0';
+        if (!oci_digest_is_valid(line) || !oci_digest_is_valid(sp + 1))
+            return kl_error_set(err, EINVAL, "the layer list: line %zu is malformed", *n + 1);
+        strv_push(blobs, line);
+        strv_push(diff_ids, sp + 1);
+        (*n)++;
+    }
+    if (ferror(f))
+        return kl_error_errno(err, EIO, "reading the layer list");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     /* Started by kleened's worker thread: end with it rather than extract for no one. */
@@ -139,10 +169,11 @@ int main(int argc, char **argv)
         {"every", required_argument, NULL, 'e'},    {"log-level", required_argument, NULL, 'l'},
         {"help", no_argument, NULL, 'h'},           {"pull", no_argument, NULL, 'p'},
         {"platform", required_argument, NULL, 'P'}, {"insecure", no_argument, NULL, 'i'},
-        {"ca-file", required_argument, NULL, 'c'},  {NULL, 0, NULL, 0}};
+        {"ca-file", required_argument, NULL, 'c'},  {"have-fd", required_argument, NULL, 'H'},
+        {NULL, 0, NULL, 0}};
     bool pull = false, insecure = false;
     const char *platform = NULL, *ca_file = NULL;
-    int dirfd = -1;
+    int dirfd = -1, have_fd = -1;
     const char *dir = NULL;
     unsigned every = 0;
     int opt;
@@ -155,6 +186,14 @@ int main(int argc, char **argv)
             if (errno || *end || fd < 0 || fd > 1024)
                 return usage();
             dirfd = (int)fd;
+            break;
+        }
+        case 'H': {
+            errno = 0;
+            long fd = strtol(optarg, &end, 10);
+            if (errno || *end || fd < 0 || fd > 1024)
+                return usage();
+            have_fd = (int)fd;
             break;
         }
         case 'd':
@@ -212,7 +251,14 @@ int main(int argc, char **argv)
 
     kl_error err = KL_ERROR_INIT;
     if (pull) {
+        _cleanup_strv_ char **have_blobs = NULL, **have_diff_ids = NULL;
+        size_t n_have = 0;
+        if (have_fd >= 0 && read_have(have_fd, &have_blobs, &have_diff_ids, &n_have, &err) < 0)
+            return fail(HOST_FETCH_STAGE_FETCH, &err);
         host_pull_opts po = {.reference = url,
+                             .have_blobs = (const char *const *)have_blobs,
+                             .have_diff_ids = (const char *const *)have_diff_ids,
+                             .n_have = n_have,
                              .platform = platform,
                              .insecure = insecure,
                              .ca_file = ca_file,

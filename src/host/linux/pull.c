@@ -220,9 +220,21 @@ static int ping(session *s, kl_error *err)
 typedef struct blob_reader {
     host_fetch *f;
     oci_verifier v;
+    int keep_fd; /* the blob's copy in blobs/, or -1 */
     bool finished;
     bool failed; /* the download or the check failed (not the extraction) */
 } blob_reader;
+
+static int write_all(int fd, const void *buf, size_t n, kl_error *err)
+{
+    for (size_t off = 0; off < n;) {
+        ssize_t w = KL_RETRY_EINTR(write(fd, (const char *)buf + off, n - off));
+        if (w < 0)
+            return kl_error_errno(err, errno, "writing a blob");
+        off += (size_t)w;
+    }
+    return 0;
+}
 
 static ssize_t blob_read(void *ctx, const void **buf, kl_error *err)
 {
@@ -231,6 +243,8 @@ static ssize_t blob_read(void *ctx, const void **buf, kl_error *err)
         return 0;
     ssize_t n = host_fetch_read(b->f, buf, err);
     if (n > 0 && oci_verifier_update(&b->v, *buf, (size_t)n, err) < 0)
+        n = -1;
+    if (n > 0 && b->keep_fd >= 0 && write_all(b->keep_fd, *buf, (size_t)n, err) < 0)
         n = -1;
     if (n == 0) {
         b->finished = true;
@@ -259,14 +273,37 @@ static void on_layer_bytes(const host_fetch_progress *p, void *ctx)
                         lp->o->ctx);
 }
 
-static int pull_layer(session *s, const oci_descriptor *d, unsigned index, unsigned n,
-                      int layers_fd, kl_error *err)
+/* Where the blob `digest` is kept in blobs/: a new file, or -1 with *exists set when an
+ * earlier layer of the image was the same blob (already written and verified). */
+static int open_blob_file(int blobs_fd, const char *digest, bool *exists, kl_error *err)
+{
+    *exists = false;
+    int fd = openat(blobs_fd, digest + 7, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                    0644);
+    if (fd < 0 && errno == EEXIST)
+        *exists = true;
+    else if (fd < 0)
+        kl_error_errno(err, errno, "creating the copy of blob %s", digest);
+    return fd;
+}
+
+static void diff_tap(const void *buf, size_t n, void *ctx)
+{
+    oci_sha256_update(ctx, buf, n);
+}
+
+static int pull_layer(session *s, const oci_descriptor *d, const char *diff_id, unsigned index,
+                      unsigned n, int layers_fd, int blobs_fd, kl_error *err)
 {
     _cleanup_free_ char *url = xasprintf("%s/v2/%s/blobs/%s", s->base, s->ref.path, d->digest);
     const char *headers[2] = {s->auth, NULL};
     host_fetch_request rq = {.headers = headers, .ca_file = s->o->ca_file};
     layer_progress lp = {s->o, index, n};
-    blob_reader b = {0};
+    bool kept_before;
+    _cleanup_close_ int keep = open_blob_file(blobs_fd, d->digest, &kept_before, err);
+    if (keep < 0 && !kept_before)
+        return kl_error_prefix(err, "layer %u/%u", index + 1, n);
+    blob_reader b = {.keep_fd = keep};
     if (oci_verifier_init(&b.v, d->digest, d->size, err) < 0)
         return -1;
     b.f = host_fetch_open_req(url, &rq, on_layer_bytes, &lp, err);
@@ -274,7 +311,10 @@ static int pull_layer(session *s, const oci_descriptor *d, unsigned index, unsig
         return -1;
     char name[16];
     snprintf(name, sizeof(name), "%u", index);
-    host_extract_opts xo = {.oci_layer = true};
+    /* the diff_id: the digest of the uncompressed stream, as the extractor sees it */
+    oci_sha256_ctx diff;
+    oci_sha256_init(&diff);
+    host_extract_opts xo = {.oci_layer = true, .uncompressed_tap = diff_tap, .tap_ctx = &diff};
     int rc = host_archive_extract(blob_read, &b, layers_fd, name, &xo, NULL, err);
     /* the archive may end before its blob does (tar padding, compressor trailer): the rest
      * is read and checked too, or the digest could not be */
@@ -301,8 +341,54 @@ static int pull_layer(session *s, const oci_descriptor *d, unsigned index, unsig
             *err = verr;
     }
     host_fetch_free(b.f);
+    if (rc == 0) {
+        uint8_t got[OCI_SHA256_LEN];
+        char got_s[OCI_DIGEST_STR_LEN];
+        oci_sha256_final(&diff, got);
+        oci_digest_format(got, got_s);
+        if (strcmp(got_s, diff_id) != 0) {
+            kl_error tmp = KL_ERROR_INIT;
+            fs_remove_at(layers_fd, name, &tmp);
+            rc = kl_error_set(err, EIO,
+                              "blob %s: diff_id mismatch: the image config says %s, the "
+                              "uncompressed layer is %s",
+                              d->digest, diff_id, got_s);
+        }
+    }
+    if (rc == 0 && keep >= 0 && fsync(keep) < 0)
+        rc = kl_error_errno(err, errno, "writing the copy of blob %s", d->digest);
     if (rc < 0)
         return kl_error_prefix(err, "layer %u/%u", index + 1, n);
+    return 0;
+}
+
+/* Keep the bytes of a small blob (manifest, config) in blobs/ as they came. */
+static int keep_blob(int blobs_fd, const char *digest, const kl_buf *body, kl_error *err)
+{
+    bool exists;
+    _cleanup_close_ int fd = open_blob_file(blobs_fd, digest, &exists, err);
+    if (fd < 0)
+        return exists ? 0 : -1;
+    if (write_all(fd, body->data, body->len, err) < 0 || fsync(fd) < 0)
+        return kl_error_errno(err, errno ? errno : EIO, "writing the copy of blob %s", digest);
+    return 0;
+}
+
+/* Does the caller have this layer: the blob, known to decompress to diff_id? 1 yes, 0 no,
+ * -1 (err set) when it has the blob but knows it as another diff_id: the config lies. */
+static int have_layer(const host_pull_opts *o, const char *blob, const char *diff_id,
+                      kl_error *err)
+{
+    for (size_t i = 0; i < o->n_have; i++) {
+        if (strcmp(o->have_blobs[i], blob) != 0)
+            continue;
+        if (strcmp(o->have_diff_ids[i], diff_id) == 0)
+            return 1;
+        return kl_error_set(err, EIO,
+                            "blob %s: diff_id mismatch: the image config says %s, the "
+                            "uncompressed layer is %s",
+                            blob, diff_id, o->have_diff_ids[i]);
+    }
     return 0;
 }
 
@@ -333,7 +419,8 @@ static json_t *strv_or_null(char **v)
 }
 
 static int write_image_json(int dirfd, const session *s, const char *manifest_digest,
-                            const oci_manifest *m, const oci_imgconfig *c, const char *platform,
+                            const char *index_digest, const oci_manifest *m,
+                            const oci_imgconfig *c, const bool *present, const char *platform,
                             kl_error *err)
 {
     _cleanup_free_ char *full = oci_ref_format(&s->ref);
@@ -343,10 +430,10 @@ static int write_image_json(int dirfd, const session *s, const char *manifest_di
         json_object_set_new(labels, c->label_keys[i], json_string(c->label_values[i]));
     json_t *layers = json_array();
     for (size_t i = 0; i < m->n_layers; i++)
-        json_array_append_new(layers, json_pack("{s:s, s:s, s:I, s:s}", "digest",
-                                                m->layers[i].digest, "diff_id", c->diff_ids[i],
-                                                "size", (json_int_t)m->layers[i].size, "media_type",
-                                                m->layers[i].media_type));
+        json_array_append_new(
+            layers, json_pack("{s:s, s:s, s:I, s:s, s:b}", "digest", m->layers[i].digest,
+                              "diff_id", c->diff_ids[i], "size", (json_int_t)m->layers[i].size,
+                              "media_type", m->layers[i].media_type, "present", present[i]));
     char *const empty[] = {NULL};
     _cleanup_json_ json_t *j = json_pack(
         "{s:s, s:s, s:o, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:o, s:o, s:o}", "reference", full,
@@ -359,6 +446,10 @@ static int write_image_json(int dirfd, const session *s, const char *manifest_di
         "layers", layers);
     if (!j)
         return kl_error_set(err, EINVAL, "image.json: invalid strings in the image config");
+    json_object_set_new(j, "manifest_media_type", json_string(m->media_type));
+    json_object_set_new(j, "config_media_type", json_string(m->config.media_type));
+    if (index_digest)
+        json_object_set_new(j, "index_digest", json_string(index_digest));
     _cleanup_close_ int fd =
         openat(dirfd, "image.json", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0 || json_dumpfd(j, fd, JSON_COMPACT | JSON_SORT_KEYS) < 0)
@@ -396,12 +487,27 @@ static int pull_into(session *s, int sfd, kl_error *err)
         return kl_error_set(err, EIO, "%s: the registry sent content with digest %s", what,
                             mdigest);
     }
+    if (mkdirat(sfd, "blobs", 0700) < 0) {
+        response_clear(&r);
+        return kl_error_errno(err, errno, "creating the blobs directory");
+    }
+    _cleanup_close_ int bfd = openat(sfd, "blobs", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (bfd < 0) {
+        response_clear(&r);
+        return kl_error_errno(err, errno, "opening the blobs directory");
+    }
+    char idigest[OCI_DIGEST_STR_LEN] = "";
     oci_manifest m;
     int rc = oci_manifest_parse(r.body.data, r.body.len, r.content_type, &m, err);
+    if (rc == 0 && m.kind == OCI_MANIFEST_IMAGE && keep_blob(bfd, mdigest, &r.body, err) < 0) {
+        oci_manifest_clear(&m);
+        rc = -1;
+    }
     response_clear(&r);
     if (rc < 0)
         return kl_error_prefix(err, "%s", what);
     if (m.kind == OCI_MANIFEST_INDEX) {
+        snprintf(idigest, sizeof(idigest), "%s", mdigest);
         oci_platform p;
         oci_platform_parse(want_s, &p, NULL);
         int i = oci_index_select(&m, &p, err);
@@ -418,6 +524,10 @@ static int pull_into(session *s, int sfd, kl_error *err)
         if (rc < 0)
             return -1;
         rc = oci_manifest_parse(r.body.data, r.body.len, r.content_type, &m, err);
+        if (rc == 0 && m.kind == OCI_MANIFEST_IMAGE && keep_blob(bfd, mdigest, &r.body, err) < 0) {
+            oci_manifest_clear(&m);
+            rc = -1;
+        }
         response_clear(&r);
         if (rc < 0)
             return kl_error_prefix(err, "%s", what);
@@ -441,6 +551,10 @@ static int pull_into(session *s, int sfd, kl_error *err)
     }
     oci_imgconfig c;
     rc = oci_imgconfig_parse(r.body.data, r.body.len, &c, err);
+    if (rc == 0 && keep_blob(bfd, m.config.digest, &r.body, err) < 0) {
+        oci_imgconfig_clear(&c);
+        rc = -1;
+    }
     response_clear(&r);
     if (rc < 0) {
         oci_manifest_clear(&m);
@@ -458,8 +572,25 @@ static int pull_into(session *s, int sfd, kl_error *err)
         rc == 0 ? openat(sfd, "layers", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW) : -1;
     if (rc == 0 && lfd < 0)
         rc = kl_error_errno(err, errno, "opening the layers directory");
+    _cleanup_free_ bool *present = xcalloc(m.n_layers ? m.n_layers : 1, sizeof(bool));
     for (size_t i = 0; rc == 0 && i < m.n_layers; i++) {
-        rc = pull_layer(s, &m.layers[i], (unsigned)i, (unsigned)m.n_layers, lfd, err);
+        /* a layer repeated in the image is downloaded again: each place in the stack is
+         * a layer directory of its own (kleened stores the second as a layer of its own) */
+        bool repeated = false;
+        for (size_t j = 0; j < i; j++)
+            repeated |= !strcmp(c.diff_ids[j], c.diff_ids[i]);
+        int have = repeated ? 0 : have_layer(o, m.layers[i].digest, c.diff_ids[i], err);
+        if (have < 0) {
+            rc = kl_error_prefix(err, "layer %zu/%zu", i + 1, m.n_layers);
+            break;
+        }
+        if (have) {
+            present[i] = true;
+            log_info("layer %zu/%zu %s: already present", i + 1, m.n_layers, m.layers[i].digest);
+            continue;
+        }
+        rc = pull_layer(s, &m.layers[i], c.diff_ids[i], (unsigned)i, (unsigned)m.n_layers, lfd,
+                        bfd, err);
         if (rc == 0 && o->progress)
             o->progress(&(host_pull_event){.kind = HOST_PULL_LAYER_DONE,
                                            .index = (unsigned)i,
@@ -468,7 +599,8 @@ static int pull_into(session *s, int sfd, kl_error *err)
                         o->ctx);
     }
     if (rc == 0)
-        rc = write_image_json(sfd, s, mdigest, &m, &c, want_s, err);
+        rc = write_image_json(sfd, s, mdigest, idigest[0] ? idigest : NULL, &m, &c, present,
+                              want_s, err);
     oci_imgconfig_clear(&c);
     oci_manifest_clear(&m);
     return rc;

@@ -5,8 +5,14 @@
  * platform asked for), fetches the config and every layer, each verified against its digest
  * and size while it streams (the first byte beyond the size announced stops the download),
  * and extracts the layers as overlay layers (whiteouts converted, host_extract_opts
- * .oci_layer). The result is the new directory parent/name:
- *   layers/0 ... layers/N-1   the layers, bottom first
+ * .oci_layer). The uncompressed stream of each layer is hashed on the way and must match
+ * the config's rootfs.diff_ids (a layer's identity in kleened's store). Layers the caller
+ * says it has (host_pull_opts.have_*) are not downloaded. The result is the new directory
+ * parent/name:
+ *   layers/0 ... layers/N-1   the layers downloaded, bottom first
+ *   blobs/<hex>              the bytes of the manifest, the config and each layer blob
+ *                            downloaded, as the registry sent them (verified): what a
+ *                            push or a save needs to reproduce its digests
  *   image.json               what kleened needs to make the image (below)
  * written to a staging directory renamed into place at the end: a failed or interrupted
  * pull leaves nothing (a killed helper leaves a .staging-* directory, which the storage's
@@ -14,10 +20,11 @@
  *
  * image.json: {"reference": "docker.io/library/busybox:latest", "repository":
  *   "docker.io/library/busybox", "tag": "latest" | null, "manifest_digest": "sha256:…",
- *   "config_digest": "sha256:…", "platform": "linux/amd64", "cmd": [..] | null,
+ *   "config_digest": "sha256:…", "index_digest": "sha256:…" (when the reference named an
+ *   index), "manifest_media_type", "config_media_type", "platform": "linux/amd64", "cmd": [..] | null,
  *   "entrypoint": [..] | null, "env": [..], "user": "", "working_dir": "",
  *   "exposed_ports": [..], "labels": {..}, "layers": [{"digest", "diff_id", "size",
- *   "media_type"}]}
+ *   "media_type", "present"}]}
  *
  * Transport: HTTPS with the system CAs (or ca_file); plain HTTP only when the registry is
  * marked insecure or is a loopback one (localhost, 127.0.0.0/8, [::1]), as Docker does;
@@ -28,6 +35,7 @@
 #define KL_HOST_LINUX_PULL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "lib/error.h"
@@ -52,6 +60,12 @@ typedef struct host_pull_opts {
     const char *ca_file;  /* NULL: the system CAs */
     const char *username; /* NULL: anonymous (unless the registry asks) */
     const char *password;
+    /* Layers the caller has (kleened's store): blob have_blobs[i] is known to decompress
+     * to have_diff_ids[i]. Such a layer is not downloaded: its entry in image.json says
+     * "present": true and layers/i does not exist. */
+    const char *const *have_blobs;
+    const char *const *have_diff_ids;
+    size_t n_have;
     void (*progress)(const host_pull_event *ev, void *ctx); /* may be NULL */
     void *ctx;
 } host_pull_opts;
