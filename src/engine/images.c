@@ -1659,6 +1659,8 @@ static char *record_pull(creator *c, const json_t *j, const char *workdir, const
     if (rc == 0 && is_cancelled(c))
         rc = kl_error_set(err, ECANCELED, "image creation cancelled");
     if (rc == 0)
+        engine_crash_point("image-pull-moved");
+    if (rc == 0)
         rc = store_commit(e->store, err);
     else if (begun)
         store_rollback(e->store);
@@ -1709,6 +1711,7 @@ static char *create_pull(creator *c, const char *name, const char *tag, kl_error
                 return kl_error_set(err, ferr.code, "could not pull image: %s", ferr.msg), NULL;
             }
         }
+        engine_crash_point("image-pull-fetched");
         char *out = NULL;
         kl_error rerr = KL_ERROR_INIT;
         _cleanup_json_ json_t *j = read_pull_json(workdir, &rerr);
