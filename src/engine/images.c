@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -38,6 +39,7 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "registry/digest.h"
+#include "registry/reference.h"
 
 extern char **environ;
 
@@ -587,11 +589,11 @@ static int remove_locked(kl_engine *e, const char *id, char ***dead, char ***dea
      * went with the image) */
     _cleanup_strv_ char **gone = NULL;
     for (size_t i = 0; rc == 0 && blobs && blobs[i]; i++) {
-        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
-            e->store,
-            "DELETE FROM blobs WHERE digest = ?1 AND NOT EXISTS "
-            "(SELECT 1 FROM image_blobs WHERE digest = ?1)",
-            err);
+        _cleanup_stmt_ sqlite3_stmt *st =
+            store_prepare(e->store,
+                          "DELETE FROM blobs WHERE digest = ?1 AND NOT EXISTS "
+                          "(SELECT 1 FROM image_blobs WHERE digest = ?1)",
+                          err);
         rc = -1;
         if (st) {
             sqlite3_bind_text(st, 1, blobs[i], -1, SQLITE_STATIC);
@@ -1345,10 +1347,10 @@ static json_t *read_pull_json(const char *dir, kl_error *err)
               strv_ok(json_object_get(j, "env")) && strv_ok(json_object_get(j, "exposed_ports")) &&
               json_is_string(json_object_get(j, "user")) &&
               json_is_object(json_object_get(j, "labels"));
-    ok = ok && oci_digest_is_valid(jx_str(j, "manifest_digest", "")) &&
-         oci_digest_is_valid(jx_str(j, "config_digest", "")) &&
-         (!json_object_get(j, "index_digest") ||
-          oci_digest_is_valid(jx_str(j, "index_digest", "")));
+    ok =
+        ok && oci_digest_is_valid(jx_str(j, "manifest_digest", "")) &&
+        oci_digest_is_valid(jx_str(j, "config_digest", "")) &&
+        (!json_object_get(j, "index_digest") || oci_digest_is_valid(jx_str(j, "index_digest", "")));
     size_t i;
     json_t *l;
     if (ok)
@@ -1389,27 +1391,96 @@ static void pull_default_name(const json_t *j, char **name, char **tag)
     }
 }
 
-/* Under the engine lock: the layers the store has, for the helper (it skips them): every
- * kept layer blob whose diff_id has a layer. */
-static int pull_have_locked(kl_engine *e, char ***blobs, char ***diff_ids, kl_error *err)
+static bool strv_has(char **v, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] && !strcmp(v[i], s))
+            return true;
+    return false;
+}
+
+/* The blobs the store has, for the helper: layer blobs whose diff_id has a layer (with the
+ * diff_id: the helper skips those layers) and the others (diff_id NULL: not written again). */
+typedef struct pull_have {
+    char **blobs;    /* NULL-terminated */
+    char **diff_ids; /* n entries, NULL for blobs that are not layers */
+    size_t n;
+} pull_have;
+
+static void pull_have_clear(pull_have *h)
+{
+    for (size_t i = 0; i < h->n; i++)
+        free(h->diff_ids[i]);
+    free(h->diff_ids);
+    strv_free(h->blobs);
+    *h = (pull_have){0};
+}
+
+static int pull_have_locked(kl_engine *e, pull_have *h, kl_error *err)
 {
     store_lock(e->store);
-    _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
-        e->store,
-        "SELECT b.digest, b.diff_id FROM blobs b WHERE b.diff_id IS NOT NULL AND EXISTS "
-        "(SELECT 1 FROM layers l WHERE l.diff_id = b.diff_id) ORDER BY b.digest",
-        err);
+    _cleanup_stmt_ sqlite3_stmt *st =
+        store_prepare(e->store,
+                      "SELECT b.digest, b.diff_id FROM blobs b WHERE b.diff_id IS NULL OR EXISTS "
+                      "(SELECT 1 FROM layers l WHERE l.diff_id = b.diff_id) ORDER BY b.digest",
+                      err);
     int rc = SQLITE_ERROR;
     if (st) {
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            strv_push(blobs, col(st, 0));
-            strv_push(diff_ids, col(st, 1));
+            strv_push(&h->blobs, col(st, 0));
+            h->diff_ids = xrealloc(h->diff_ids, (h->n + 1) * sizeof(char *));
+            const char *d = (const char *)sqlite3_column_text(st, 1);
+            h->diff_ids[h->n++] = d ? xstrdup(d) : NULL;
         }
         if (rc != SQLITE_DONE)
-            store_fail(e->store, "reading the stored layers", err);
+            store_fail(e->store, "reading the stored blobs", err);
     }
     store_unlock(e->store);
     return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Registries that answered plain HTTP (loopback or insecure ones: the only ones the helper
+ * speaks plain HTTP to): their next pull skips the HTTPS attempt and the version check, a
+ * warm pull's largest cost. A hint, not state: the helper falls back when it is stale. */
+static pthread_mutex_t plain_http_lock = PTHREAD_MUTEX_INITIALIZER;
+static char **plain_http_registries;
+
+static char *registry_domain(const char *reference)
+{
+    oci_ref r;
+    if (oci_ref_parse(reference, &r, NULL) < 0)
+        return NULL;
+    char *d = xstrdup(r.domain);
+    oci_ref_clear(&r);
+    return d;
+}
+
+static bool plain_http_known(const char *domain)
+{
+    pthread_mutex_lock(&plain_http_lock);
+    bool known = domain && strv_has(plain_http_registries, strv_len(plain_http_registries), domain);
+    pthread_mutex_unlock(&plain_http_lock);
+    return known;
+}
+
+static void plain_http_note(const char *domain, bool plain)
+{
+    if (!domain)
+        return;
+    pthread_mutex_lock(&plain_http_lock);
+    size_t n = strv_len(plain_http_registries);
+    size_t at = n;
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(plain_http_registries[i], domain))
+            at = i;
+    if (plain && at == n && n < 64)
+        strv_push(&plain_http_registries, domain);
+    else if (!plain && at < n) {
+        free(plain_http_registries[at]);
+        memmove(&plain_http_registries[at], &plain_http_registries[at + 1],
+                (n - at) * sizeof(char *));
+    }
+    pthread_mutex_unlock(&plain_http_lock);
 }
 
 /* What a pull's record step moved into the storage: removed again if it fails. */
@@ -1432,21 +1503,12 @@ static void pull_moves_undo(creator *c, pull_moves *m, bool failed)
     *m = (pull_moves){0};
 }
 
-static bool strv_has(char **v, size_t n, const char *s)
-{
-    for (size_t i = 0; i < n; i++)
-        if (v[i] && !strcmp(v[i], s))
-            return true;
-    return false;
-}
-
 /* In the record transaction: the layer for position i of a pulled image. A stored layer with
  * that diff_id (not already used lower in this stack), else the downloaded layers/i moved
  * into the storage as a new layer named by its diff_id (a random id if that name is taken).
  * ESTALE when the helper skipped a layer the store no longer has. */
 static char *pull_layer_locked(creator *c, const char *workdir, size_t i, const json_t *l,
-                               char **chosen, const char *created, pull_moves *mv,
-                               kl_error *err)
+                               char **chosen, const char *created, pull_moves *mv, kl_error *err)
 {
     kl_engine *e = c->e;
     const char *diff_id = jx_str(l, "diff_id", "");
@@ -1480,8 +1542,8 @@ static char *pull_layer_locked(creator *c, const char *workdir, size_t i, const 
             return NULL;
     }
     strv_push(&mv->layers, id);
-    _cleanup_stmt_ sqlite3_stmt *ins = store_prepare(
-        e->store, "INSERT INTO layers (id, created, diff_id) VALUES (?, ?, ?)", err);
+    _cleanup_stmt_ sqlite3_stmt *ins =
+        store_prepare(e->store, "INSERT INTO layers (id, created, diff_id) VALUES (?, ?, ?)", err);
     if (!ins)
         return NULL;
     sqlite3_bind_text(ins, 1, id, -1, SQLITE_STATIC);
@@ -1511,8 +1573,9 @@ static int pull_blob_locked(creator *c, const char *workdir, const char *id, con
         if (size < 0)
             size = (json_int_t)st.st_size;
         if ((json_int_t)st.st_size != size)
-            return kl_error_set(err, EPROTO, "pull: blob %s from the helper has %lld bytes, not %lld",
-                                digest, (long long)st.st_size, (long long)size);
+            return kl_error_set(err, EPROTO,
+                                "pull: blob %s from the helper has %lld bytes, not %lld", digest,
+                                (long long)st.st_size, (long long)size);
         if (host_blob_commit(c->sroot, src, digest, err) < 0)
             return -1;
         strv_push(&mv->blobs, digest);
@@ -1551,8 +1614,9 @@ static int pull_image_id_locked(kl_engine *e, const char *config, char id[KL_ID_
     snprintf(id, KL_ID_LEN + 1, "%.12s", config + 7);
     *existing = false;
     _cleanup_strv_ char **cfg = NULL;
-    if (query_strv(e, "SELECT coalesce(json_extract(doc, '$.oci.config'), '') FROM images WHERE id = ?",
-                   id, &cfg, err) < 0)
+    if (query_strv(
+            e, "SELECT coalesce(json_extract(doc, '$.oci.config'), '') FROM images WHERE id = ?",
+            id, &cfg, err) < 0)
         return -1;
     if (cfg && !strcmp(cfg[0], config))
         *existing = true;
@@ -1584,10 +1648,9 @@ static char *record_pull(creator *c, const json_t *j, const char *workdir, const
     const char *image_wd = jx_str(j, "working_dir", "");
     const json_t *cmd = json_object_get(j, "cmd");
     const json_t *ep = json_object_get(j, "entrypoint");
-    _cleanup_json_ json_t *oci = json_pack("{s:s, s:s, s:s, s:s}", "config", config, "manifest",
-                                           manifest, "manifest_media_type",
-                                           jx_str(j, "manifest_media_type", ""), "repository",
-                                           jx_str(j, "repository", ""));
+    _cleanup_json_ json_t *oci = json_pack(
+        "{s:s, s:s, s:s, s:s}", "config", config, "manifest", manifest, "manifest_media_type",
+        jx_str(j, "manifest_media_type", ""), "repository", jx_str(j, "repository", ""));
     if (json_object_get(j, "index_digest"))
         json_object_set_new(oci, "index", json_string(jx_str(j, "index_digest", "")));
 
@@ -1631,8 +1694,8 @@ static char *record_pull(creator *c, const json_t *j, const char *workdir, const
         if (rc == 0 && name[0]) {
             rc = untag_others(e, name, tag, id, err);
             _cleanup_stmt_ sqlite3_stmt *tg =
-                rc == 0 ? store_prepare(e->store, "UPDATE images SET name = ?, tag = ? WHERE id = ?",
-                                        err)
+                rc == 0 ? store_prepare(e->store,
+                                        "UPDATE images SET name = ?, tag = ? WHERE id = ?", err)
                         : NULL;
             rc = tg ? 0 : -1;
             if (tg) {
@@ -1651,10 +1714,9 @@ static char *record_pull(creator *c, const json_t *j, const char *workdir, const
                               created, &mv, err);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const json_t *l = json_array_get(jl, i);
-        rc = pull_blob_locked(c, workdir, id, jx_str(l, "digest", ""),
-                              json_integer_value(json_object_get(l, "size")),
-                              jx_str(l, "media_type", ""), jx_str(l, "diff_id", ""), created, &mv,
-                              err);
+        rc = pull_blob_locked(
+            c, workdir, id, jx_str(l, "digest", ""), json_integer_value(json_object_get(l, "size")),
+            jx_str(l, "media_type", ""), jx_str(l, "diff_id", ""), created, &mv, err);
     }
     if (rc == 0 && is_cancelled(c))
         rc = kl_error_set(err, ECANCELED, "image creation cancelled");
@@ -1680,15 +1742,18 @@ static char *create_pull(creator *c, const char *name, const char *tag, kl_error
         return kl_error_set(err, EINVAL, "the method 'pull' needs an image reference in 'image'"),
                NULL;
     say(c, "Pulling %s...\n", o->image);
+    _cleanup_free_ char *domain = registry_domain(o->image);
     /* A layer the helper skipped because the store had it may be removed before the pull is
      * recorded (ESTALE): then the pull is made once more, downloading it. */
     for (int attempt = 0;; attempt++) {
-        _cleanup_strv_ char **have_blobs = NULL, **have_diff_ids = NULL;
+        pull_have have = {0};
         engine_lock(c->e);
-        int hrc = pull_have_locked(c->e, &have_blobs, &have_diff_ids, err);
+        int hrc = pull_have_locked(c->e, &have, err);
         engine_unlock(c->e);
-        if (hrc < 0)
+        if (hrc < 0) {
+            pull_have_clear(&have);
             return NULL;
+        }
         /* the helper's directory is named like a layer: one left by a crash is an orphan
          * layer directory, which images_init removes */
         char work[KL_ID_LEN + 1];
@@ -1696,16 +1761,21 @@ static char *create_pull(creator *c, const char *name, const char *tag, kl_error
         _cleanup_free_ char *workdir = host_layer_path(c->sroot, work);
         {
             _cleanup_close_ int lfd = open_layers_parent(c, err);
-            if (lfd < 0)
+            if (lfd < 0) {
+                pull_have_clear(&have);
                 return NULL;
+            }
             host_fetch_child_opts fo = {
                 .fetch_progress = pull_progress, .ctx = c, .is_cancelled = fetch_cancelled};
             host_pull_child_opts po = {.platform = o->platform,
-                                       .have_blobs = (const char *const *)have_blobs,
-                                       .have_diff_ids = (const char *const *)have_diff_ids,
-                                       .n_have = strv_len(have_blobs)};
+                                       .have_blobs = (const char *const *)have.blobs,
+                                       .have_diff_ids = (const char *const *)have.diff_ids,
+                                       .n_have = have.n,
+                                       .plain_http_hint = plain_http_known(domain)};
             kl_error ferr = KL_ERROR_INIT;
-            if (host_pull_child(o->image, lfd, work, &po, &fo, &ferr) < 0) {
+            int prc = host_pull_child(o->image, lfd, work, &po, &fo, &ferr);
+            pull_have_clear(&have);
+            if (prc < 0) {
                 if (ferr.code == ECANCELED)
                     return kl_error_set(err, ECANCELED, "image creation cancelled"), NULL;
                 return kl_error_set(err, ferr.code, "could not pull image: %s", ferr.msg), NULL;
@@ -1716,6 +1786,8 @@ static char *create_pull(creator *c, const char *name, const char *tag, kl_error
         kl_error rerr = KL_ERROR_INIT;
         _cleanup_json_ json_t *j = read_pull_json(workdir, &rerr);
         bool existing = false;
+        if (j)
+            plain_http_note(domain, json_is_true(json_object_get(j, "plain_http")));
         if (j) {
             _cleanup_free_ char *dname = NULL, *dtag = NULL;
             if (!name || !*name)

@@ -114,11 +114,13 @@ typedef struct host_pull_child_opts {
     bool insecure;        /* plain HTTP allowed */
     const char *username; /* NULL: anonymous; given to the helper in its environment */
     const char *password;
-    /* The layers kleened has: blob have_blobs[i] decompresses to have_diff_ids[i]. The
-     * helper does not download them (image.json says "present"). */
+    /* The blobs kleened has: layer blob have_blobs[i] decompresses to have_diff_ids[i]
+     * (the helper does not download it: image.json says "present"); a NULL diff_id: another
+     * blob (manifest, config), not written again. */
     const char *const *have_blobs;
     const char *const *have_diff_ids;
     size_t n_have;
+    bool plain_http_hint; /* the registry answered plain HTTP before (host/linux/pull.h) */
 } host_pull_child_opts;
 
 int host_pull_child(const char *reference, int parent_dirfd, const char *name,

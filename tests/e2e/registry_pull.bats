@@ -121,6 +121,36 @@ result() { echo "$output" | tail -1; }
   [ ! -e "$OUT/img2" ]
 }
 
+@test "blobs kept as the registry sent them; layers the caller has are not downloaded" {
+  run pull -- 127.0.0.1:5000/team/bb:v1 img
+  [ "$status" -eq 0 ]
+  j="$OUT/img/image.json"
+  [ "$(jq -r .plain_http "$j")" = true ]
+  for d in $(jq -r '.manifest_digest, .config_digest, .layers[].digest' "$j"); do
+    [ "$(sha256sum "$OUT/img/blobs/${d#sha256:}" | cut -d' ' -f1)" = "${d#sha256:}" ]
+  done
+  [ "$(jq -c '[.layers[].present]' "$j")" = '[false,false,false]' ]
+  # the caller has the first two layers, and the manifest
+  jq -r '.layers[0:2][] | .digest + " " + .diff_id' "$j" >"$OUT/have"
+  echo "$(jq -r .manifest_digest "$j") -" >>"$OUT/have"
+  run pull --have-fd 4 --plain-http-hint -- 127.0.0.1:5000/team/bb:v1 img2 4<"$OUT/have"
+  [ "$status" -eq 0 ]
+  [ "$(jq -c '[.layers[].present]' "$OUT/img2/image.json")" = '[true,true,false]' ]
+  [ ! -e "$OUT/img2/layers/0" ] && [ ! -e "$OUT/img2/layers/1" ] && [ -d "$OUT/img2/layers/2" ]
+  [ "$(ls "$OUT/img2/blobs" | wc -l)" -eq 2 ] # the config and the third layer
+  # the same layers listed with another diff_id: the image config is not believed
+  echo "$(jq -r '.layers[0].digest' "$j") sha256:$(printf '0%.0s' $(seq 64))" >"$OUT/lie"
+  run pull --have-fd 4 -- 127.0.0.1:5000/team/bb:v1 img3 4<"$OUT/lie"
+  [ "$status" -eq 1 ]
+  result | jq -r .msg | grep -q 'layer 1/3: blob sha256:[0-9a-f]*: diff_id mismatch'
+  [ ! -e "$OUT/img3" ]
+  # a malformed list is refused
+  echo garbage >"$OUT/bad"
+  run pull --have-fd 4 -- 127.0.0.1:5000/team/bb:v1 img4 4<"$OUT/bad"
+  [ "$status" -eq 1 ]
+  result | jq -r .msg | grep -q 'the layer list: line 1 is malformed'
+}
+
 @test "an unknown repository or tag: a clear error, nothing left" {
   run pull -- 127.0.0.1:5000/team/nothere:v1 img
   [ "$status" -eq 1 ]

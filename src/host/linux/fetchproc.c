@@ -103,11 +103,11 @@ static int spawn_helper(helper *h, const char *url, int parent_dirfd, const char
         _cleanup_close_ int m = memfd_create("kleene-have", MFD_CLOEXEC);
         _cleanup_buf_ kl_buf b = KL_BUF_INIT;
         for (size_t i = 0; i < pull->n_have; i++)
-            kl_buf_printf(&b, "%s %s\n", pull->have_blobs[i], pull->have_diff_ids[i]);
+            kl_buf_printf(&b, "%s %s\n", pull->have_blobs[i],
+                          pull->have_diff_ids[i] ? pull->have_diff_ids[i] : "-");
         if (m < 0 || KL_RETRY_EINTR(write(m, b.data, b.len)) != (ssize_t)b.len ||
             lseek(m, 0, SEEK_SET) < 0)
-            return kl_error_errno(err, errno ? errno : EIO, "starting %s: the layer list",
-                                  h->prog);
+            return kl_error_errno(err, errno ? errno : EIO, "starting %s: the layer list", h->prog);
         hfd = fcntl(m, F_DUPFD_CLOEXEC, 10);
         if (hfd < 0)
             return kl_error_errno(err, errno, "starting %s", h->prog);
@@ -153,6 +153,8 @@ static int spawn_helper(helper *h, const char *url, int parent_dirfd, const char
         }
         if (pull->insecure)
             argv[argc++] = "--insecure";
+        if (pull->plain_http_hint)
+            argv[argc++] = "--plain-http-hint";
         if (hfd >= 0) {
             argv[argc++] = "--have-fd";
             argv[argc++] = havefd;

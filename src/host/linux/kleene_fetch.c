@@ -97,7 +97,8 @@ static int usage(void)
     fprintf(stderr, "usage: kleene-fetch (--dir-fd FD | --dir PATH) [--every N] "
                     "[--log-level LEVEL] [--] URL NAME\n"
                     "       kleene-fetch --pull [--platform OS/ARCH[/VARIANT]] [--insecure]\n"
-                    "                    [--ca-file FILE] [--have-fd FD] (--dir-fd FD | --dir PATH)\n"
+                    "                    [--ca-file FILE] [--have-fd FD] [--plain-http-hint]\n"
+                    "                    (--dir-fd FD | --dir PATH)\n"
                     "                    [--] REFERENCE NAME\n"
                     "Fetches URL and extracts it as an archive into the new directory NAME,\n"
                     "or pulls the image REFERENCE from its registry into NAME (layers/N and\n"
@@ -128,8 +129,8 @@ static void on_pull(const host_pull_event *ev, void *ctx)
     }
 }
 
-/* The layers kleened has (--have-fd): lines "<blob digest> <diff_id>", both sha256
- * digests. Bounded; anything else is a usage error. */
+/* The blobs kleened has (--have-fd): lines "<blob digest> <diff_id>" for layers, "<blob
+ * digest> -" for other blobs, sha256 digests. Bounded; anything else is an error. */
 static int read_have(int fd, char ***blobs, char ***diff_ids, size_t *n, kl_error *err)
 {
     _cleanup_fclose_ FILE *f = fdopen(fd, "re");
@@ -145,11 +146,17 @@ static int read_have(int fd, char ***blobs, char ***diff_ids, size_t *n, kl_erro
             return kl_error_set(err, EINVAL, "the layer list: line %zu is malformed", *n + 1);
         *nl = '\0';
         *sp = '\0';
-        if (!oci_digest_is_valid(line) || !oci_digest_is_valid(sp + 1))
+        bool layer = strcmp(sp + 1, "-") != 0;
+        if (!oci_digest_is_valid(line) || (layer && !oci_digest_is_valid(sp + 1)))
             return kl_error_set(err, EINVAL, "the layer list: line %zu is malformed", *n + 1);
-        strv_push(blobs, line);
-        strv_push(diff_ids, sp + 1);
+        /* diff_ids keeps NULL entries: a plain array of n entries */
+        *blobs = xrealloc(*blobs, (*n + 2) * sizeof(char *));
+        *diff_ids = xrealloc(*diff_ids, (*n + 2) * sizeof(char *));
+        (*blobs)[*n] = xstrdup(line);
+        (*diff_ids)[*n] = layer ? xstrdup(sp + 1) : NULL;
         (*n)++;
+        (*blobs)[*n] = NULL;
+        (*diff_ids)[*n] = NULL;
     }
     if (ferror(f))
         return kl_error_errno(err, EIO, "reading the layer list");
@@ -164,14 +171,19 @@ int main(int argc, char **argv)
     if (getppid() != parent)
         return 1;
 
-    static const struct option longopts[] = {
-        {"dir-fd", required_argument, NULL, 'f'},   {"dir", required_argument, NULL, 'd'},
-        {"every", required_argument, NULL, 'e'},    {"log-level", required_argument, NULL, 'l'},
-        {"help", no_argument, NULL, 'h'},           {"pull", no_argument, NULL, 'p'},
-        {"platform", required_argument, NULL, 'P'}, {"insecure", no_argument, NULL, 'i'},
-        {"ca-file", required_argument, NULL, 'c'},  {"have-fd", required_argument, NULL, 'H'},
-        {NULL, 0, NULL, 0}};
-    bool pull = false, insecure = false;
+    static const struct option longopts[] = {{"dir-fd", required_argument, NULL, 'f'},
+                                             {"dir", required_argument, NULL, 'd'},
+                                             {"every", required_argument, NULL, 'e'},
+                                             {"log-level", required_argument, NULL, 'l'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {"pull", no_argument, NULL, 'p'},
+                                             {"platform", required_argument, NULL, 'P'},
+                                             {"insecure", no_argument, NULL, 'i'},
+                                             {"ca-file", required_argument, NULL, 'c'},
+                                             {"have-fd", required_argument, NULL, 'H'},
+                                             {"plain-http-hint", no_argument, NULL, 'T'},
+                                             {NULL, 0, NULL, 0}};
+    bool pull = false, insecure = false, plain_hint = false;
     const char *platform = NULL, *ca_file = NULL;
     int dirfd = -1, have_fd = -1;
     const char *dir = NULL;
@@ -223,6 +235,9 @@ int main(int argc, char **argv)
         case 'i':
             insecure = true;
             break;
+        case 'T':
+            plain_hint = true;
+            break;
         case 'c':
             ca_file = optarg;
             break;
@@ -251,21 +266,28 @@ int main(int argc, char **argv)
 
     kl_error err = KL_ERROR_INIT;
     if (pull) {
-        _cleanup_strv_ char **have_blobs = NULL, **have_diff_ids = NULL;
+        _cleanup_strv_ char **have_blobs = NULL;
+        char **have_diff_ids = NULL; /* may hold NULL entries */
         size_t n_have = 0;
-        if (have_fd >= 0 && read_have(have_fd, &have_blobs, &have_diff_ids, &n_have, &err) < 0)
-            return fail(HOST_FETCH_STAGE_FETCH, &err);
-        host_pull_opts po = {.reference = url,
-                             .have_blobs = (const char *const *)have_blobs,
-                             .have_diff_ids = (const char *const *)have_diff_ids,
-                             .n_have = n_have,
-                             .platform = platform,
-                             .insecure = insecure,
-                             .ca_file = ca_file,
-                             .username = getenv("KLEENE_REGISTRY_USERNAME"),
-                             .password = getenv("KLEENE_REGISTRY_PASSWORD"),
-                             .progress = on_pull};
-        if (host_pull(&po, dirfd, name, &err) < 0)
+        int rc = have_fd >= 0 ? read_have(have_fd, &have_blobs, &have_diff_ids, &n_have, &err) : 0;
+        if (rc == 0) {
+            host_pull_opts po = {.reference = url,
+                                 .have_blobs = (const char *const *)have_blobs,
+                                 .have_diff_ids = (const char *const *)have_diff_ids,
+                                 .n_have = n_have,
+                                 .plain_http_hint = plain_hint,
+                                 .platform = platform,
+                                 .insecure = insecure,
+                                 .ca_file = ca_file,
+                                 .username = getenv("KLEENE_REGISTRY_USERNAME"),
+                                 .password = getenv("KLEENE_REGISTRY_PASSWORD"),
+                                 .progress = on_pull};
+            rc = host_pull(&po, dirfd, name, &err);
+        }
+        for (size_t i = 0; i < n_have; i++)
+            free(have_diff_ids[i]);
+        free(have_diff_ids);
+        if (rc < 0)
             return fail(HOST_FETCH_STAGE_FETCH, &err);
         send_msg(&(fetchproto_msg){.type = FETCHPROTO_RESULT, .ok = true});
         return 0;

@@ -278,8 +278,8 @@ static void on_layer_bytes(const host_fetch_progress *p, void *ctx)
 static int open_blob_file(int blobs_fd, const char *digest, bool *exists, kl_error *err)
 {
     *exists = false;
-    int fd = openat(blobs_fd, digest + 7, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-                    0644);
+    int fd =
+        openat(blobs_fd, digest + 7, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0 && errno == EEXIST)
         *exists = true;
     else if (fd < 0)
@@ -362,9 +362,21 @@ static int pull_layer(session *s, const oci_descriptor *d, const char *diff_id, 
     return 0;
 }
 
-/* Keep the bytes of a small blob (manifest, config) in blobs/ as they came. */
-static int keep_blob(int blobs_fd, const char *digest, const kl_buf *body, kl_error *err)
+static bool have_blob(const host_pull_opts *o, const char *digest)
 {
+    for (size_t i = 0; i < o->n_have; i++)
+        if (!strcmp(o->have_blobs[i], digest))
+            return true;
+    return false;
+}
+
+/* Keep the bytes of a small blob (manifest, config) in blobs/ as they came, unless the
+ * caller has it. */
+static int keep_blob(const host_pull_opts *o, int blobs_fd, const char *digest, const kl_buf *body,
+                     kl_error *err)
+{
+    if (have_blob(o, digest))
+        return 0;
     bool exists;
     _cleanup_close_ int fd = open_blob_file(blobs_fd, digest, &exists, err);
     if (fd < 0)
@@ -376,11 +388,10 @@ static int keep_blob(int blobs_fd, const char *digest, const kl_buf *body, kl_er
 
 /* Does the caller have this layer: the blob, known to decompress to diff_id? 1 yes, 0 no,
  * -1 (err set) when it has the blob but knows it as another diff_id: the config lies. */
-static int have_layer(const host_pull_opts *o, const char *blob, const char *diff_id,
-                      kl_error *err)
+static int have_layer(const host_pull_opts *o, const char *blob, const char *diff_id, kl_error *err)
 {
     for (size_t i = 0; i < o->n_have; i++) {
-        if (strcmp(o->have_blobs[i], blob) != 0)
+        if (strcmp(o->have_blobs[i], blob) != 0 || !o->have_diff_ids[i])
             continue;
         if (strcmp(o->have_diff_ids[i], diff_id) == 0)
             return 1;
@@ -419,9 +430,8 @@ static json_t *strv_or_null(char **v)
 }
 
 static int write_image_json(int dirfd, const session *s, const char *manifest_digest,
-                            const char *index_digest, const oci_manifest *m,
-                            const oci_imgconfig *c, const bool *present, const char *platform,
-                            kl_error *err)
+                            const char *index_digest, const oci_manifest *m, const oci_imgconfig *c,
+                            const bool *present, const char *platform, kl_error *err)
 {
     _cleanup_free_ char *full = oci_ref_format(&s->ref);
     _cleanup_free_ char *repo = oci_ref_repository(&s->ref);
@@ -430,10 +440,10 @@ static int write_image_json(int dirfd, const session *s, const char *manifest_di
         json_object_set_new(labels, c->label_keys[i], json_string(c->label_values[i]));
     json_t *layers = json_array();
     for (size_t i = 0; i < m->n_layers; i++)
-        json_array_append_new(
-            layers, json_pack("{s:s, s:s, s:I, s:s, s:b}", "digest", m->layers[i].digest,
-                              "diff_id", c->diff_ids[i], "size", (json_int_t)m->layers[i].size,
-                              "media_type", m->layers[i].media_type, "present", present[i]));
+        json_array_append_new(layers, json_pack("{s:s, s:s, s:I, s:s, s:b}", "digest",
+                                                m->layers[i].digest, "diff_id", c->diff_ids[i],
+                                                "size", (json_int_t)m->layers[i].size, "media_type",
+                                                m->layers[i].media_type, "present", present[i]));
     char *const empty[] = {NULL};
     _cleanup_json_ json_t *j = json_pack(
         "{s:s, s:s, s:o, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:o, s:o, s:o}", "reference", full,
@@ -448,13 +458,18 @@ static int write_image_json(int dirfd, const session *s, const char *manifest_di
         return kl_error_set(err, EINVAL, "image.json: invalid strings in the image config");
     json_object_set_new(j, "manifest_media_type", json_string(m->media_type));
     json_object_set_new(j, "config_media_type", json_string(m->config.media_type));
+    json_object_set_new(j, "plain_http", json_boolean(!strncmp(s->base, "http://", 7)));
     if (index_digest)
         json_object_set_new(j, "index_digest", json_string(index_digest));
     _cleanup_close_ int fd =
         openat(dirfd, "image.json", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0 || json_dumpfd(j, fd, JSON_COMPACT | JSON_SORT_KEYS) < 0)
-        return kl_error_errno(err, errno ? errno : EIO, "writing image.json");
-    return 0;
+    if (fd < 0)
+        return kl_error_errno(err, errno, "writing image.json");
+    /* one write, not jansson's one per token */
+    _cleanup_free_ char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!text)
+        return kl_error_set(err, EIO, "writing image.json");
+    return write_all(fd, text, strlen(text), err);
 }
 
 static int pull_into(session *s, int sfd, kl_error *err)
@@ -469,8 +484,12 @@ static int pull_into(session *s, int sfd, kl_error *err)
     }
     _cleanup_free_ char *want_s = oci_platform_format(&want);
     oci_platform_clear(&want);
-    if (ping(s, err) < 0)
-        return -1;
+    /* A registry known to answer plain HTTP (where that is allowed) is asked straight
+     * away: no HTTPS attempt, no version check (a warm pull is then two GETs). A stale hint
+     * costs one failed request: then the usual way. */
+    bool hinted = o->plain_http_hint && s->plain_allowed;
+    if (hinted)
+        s->base = xasprintf("http://%s", oci_ref_api_host(&s->ref));
 
     /* the manifest: the one named, or the platform's one in the index named */
     _cleanup_free_ char *mpath =
@@ -478,7 +497,19 @@ static int pull_into(session *s, int sfd, kl_error *err)
     _cleanup_free_ char *refs = oci_ref_familiar(&s->ref);
     _cleanup_free_ char *what = xasprintf("manifest of %s", refs);
     response r;
-    if (registry_get(s, mpath, OCI_MANIFEST_ACCEPT, OCI_MANIFEST_MAX_BYTES, what, &r, err) < 0)
+    kl_error herr = KL_ERROR_INIT;
+    if (hinted &&
+        registry_get(s, mpath, OCI_MANIFEST_ACCEPT, OCI_MANIFEST_MAX_BYTES, what, &r, &herr) < 0) {
+        log_debug("registry %s: plain HTTP without a version check: %s; trying the usual way",
+                  s->ref.domain, herr.msg);
+        free(s->base);
+        s->base = NULL;
+        hinted = false;
+    } else if (hinted) {
+        herr.code = 0;
+    }
+    if (!hinted && (ping(s, err) < 0 || registry_get(s, mpath, OCI_MANIFEST_ACCEPT,
+                                                     OCI_MANIFEST_MAX_BYTES, what, &r, err) < 0))
         return -1;
     char mdigest[OCI_DIGEST_STR_LEN];
     oci_digest_of(r.body.data, r.body.len, mdigest);
@@ -499,7 +530,7 @@ static int pull_into(session *s, int sfd, kl_error *err)
     char idigest[OCI_DIGEST_STR_LEN] = "";
     oci_manifest m;
     int rc = oci_manifest_parse(r.body.data, r.body.len, r.content_type, &m, err);
-    if (rc == 0 && m.kind == OCI_MANIFEST_IMAGE && keep_blob(bfd, mdigest, &r.body, err) < 0) {
+    if (rc == 0 && m.kind == OCI_MANIFEST_IMAGE && keep_blob(o, bfd, mdigest, &r.body, err) < 0) {
         oci_manifest_clear(&m);
         rc = -1;
     }
@@ -524,7 +555,8 @@ static int pull_into(session *s, int sfd, kl_error *err)
         if (rc < 0)
             return -1;
         rc = oci_manifest_parse(r.body.data, r.body.len, r.content_type, &m, err);
-        if (rc == 0 && m.kind == OCI_MANIFEST_IMAGE && keep_blob(bfd, mdigest, &r.body, err) < 0) {
+        if (rc == 0 && m.kind == OCI_MANIFEST_IMAGE &&
+            keep_blob(o, bfd, mdigest, &r.body, err) < 0) {
             oci_manifest_clear(&m);
             rc = -1;
         }
@@ -551,7 +583,7 @@ static int pull_into(session *s, int sfd, kl_error *err)
     }
     oci_imgconfig c;
     rc = oci_imgconfig_parse(r.body.data, r.body.len, &c, err);
-    if (rc == 0 && keep_blob(bfd, m.config.digest, &r.body, err) < 0) {
+    if (rc == 0 && keep_blob(o, bfd, m.config.digest, &r.body, err) < 0) {
         oci_imgconfig_clear(&c);
         rc = -1;
     }
@@ -589,8 +621,8 @@ static int pull_into(session *s, int sfd, kl_error *err)
             log_info("layer %zu/%zu %s: already present", i + 1, m.n_layers, m.layers[i].digest);
             continue;
         }
-        rc = pull_layer(s, &m.layers[i], c.diff_ids[i], (unsigned)i, (unsigned)m.n_layers, lfd,
-                        bfd, err);
+        rc = pull_layer(s, &m.layers[i], c.diff_ids[i], (unsigned)i, (unsigned)m.n_layers, lfd, bfd,
+                        err);
         if (rc == 0 && o->progress)
             o->progress(&(host_pull_event){.kind = HOST_PULL_LAYER_DONE,
                                            .index = (unsigned)i,
@@ -599,8 +631,8 @@ static int pull_into(session *s, int sfd, kl_error *err)
                         o->ctx);
     }
     if (rc == 0)
-        rc = write_image_json(sfd, s, mdigest, idigest[0] ? idigest : NULL, &m, &c, present,
-                              want_s, err);
+        rc = write_image_json(sfd, s, mdigest, idigest[0] ? idigest : NULL, &m, &c, present, want_s,
+                              err);
     oci_imgconfig_clear(&c);
     oci_manifest_clear(&m);
     return rc;

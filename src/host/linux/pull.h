@@ -21,10 +21,9 @@
  * image.json: {"reference": "docker.io/library/busybox:latest", "repository":
  *   "docker.io/library/busybox", "tag": "latest" | null, "manifest_digest": "sha256:…",
  *   "config_digest": "sha256:…", "index_digest": "sha256:…" (when the reference named an
- *   index), "manifest_media_type", "config_media_type", "platform": "linux/amd64", "cmd": [..] | null,
- *   "entrypoint": [..] | null, "env": [..], "user": "", "working_dir": "",
- *   "exposed_ports": [..], "labels": {..}, "layers": [{"digest", "diff_id", "size",
- *   "media_type", "present"}]}
+ *   index), "manifest_media_type", "config_media_type", "platform": "linux/amd64", "cmd": [..] |
+ * null, "entrypoint": [..] | null, "env": [..], "user": "", "working_dir": "", "exposed_ports":
+ * [..], "labels": {..}, "layers": [{"digest", "diff_id", "size", "media_type", "present"}]}
  *
  * Transport: HTTPS with the system CAs (or ca_file); plain HTTP only when the registry is
  * marked insecure or is a loopback one (localhost, 127.0.0.0/8, [::1]), as Docker does;
@@ -60,12 +59,17 @@ typedef struct host_pull_opts {
     const char *ca_file;  /* NULL: the system CAs */
     const char *username; /* NULL: anonymous (unless the registry asks) */
     const char *password;
-    /* Layers the caller has (kleened's store): blob have_blobs[i] is known to decompress
-     * to have_diff_ids[i]. Such a layer is not downloaded: its entry in image.json says
-     * "present": true and layers/i does not exist. */
+    /* Blobs the caller has (kleened's store). A layer blob have_blobs[i] is known to
+     * decompress to have_diff_ids[i]: such a layer is not downloaded (its entry in
+     * image.json says "present": true and layers/i does not exist). have_diff_ids[i] NULL:
+     * another blob (manifest, config): not written to blobs/ again. */
     const char *const *have_blobs;
     const char *const *have_diff_ids;
     size_t n_have;
+    /* The registry answered plain HTTP before: ask it so straight away, without a version
+     * check (only where plain HTTP is allowed; falls back to the usual way). image.json's
+     * "plain_http" says what was used. */
+    bool plain_http_hint;
     void (*progress)(const host_pull_event *ev, void *ctx); /* may be NULL */
     void *ctx;
 } host_pull_opts;
