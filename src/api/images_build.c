@@ -134,6 +134,7 @@ void api_images_build(api_ws_session *s, json_t *config)
         .nocache = jx_bool(cfg, "nocache", false),
         .line_numbers = jx_bool(cfg, "line_numbers", false),
         .buildargs = buildargs,
+        .labels = json_object_get(cfg, "labels"),
         .from_override = jx_str(cc, "image", ""),
         .user = jx_str(cc, "user", ""),
         .env = env,

@@ -15,6 +15,7 @@
 #include "lib/buf.h"
 #include "lib/cleanup.h"
 #include "lib/jsonx.h"
+#include "lib/labels.h"
 #include "lib/names.h"
 #include "lib/xalloc.h"
 
@@ -59,6 +60,11 @@ static const kl_schema_value end_point_config_item = {.type = KL_SCHEMA_OBJECT,
 #define T_OBJECT(ref, ...)                                                                         \
     {                                                                                              \
         .type = KL_SCHEMA_OBJECT, .object = (ref), __VA_ARGS__                                     \
+    }
+/* ours (docs/api.md "Labels"): an object of strings, by the rule of lib/labels.h */
+#define T_LABELS()                                                                                 \
+    {                                                                                              \
+        .type = KL_SCHEMA_OBJECT, .is_nullable = true, .check = kl_labels_check                    \
     }
 #define SCHEMA(sym, nm, tbl, query)                                                                \
     const kl_schema sym = {                                                                        \
@@ -108,6 +114,8 @@ static const kl_schema_field container_config_fields[] = {
     /* ours (docs/thin-vm.md): who is pid 1, and the stop command; null = the default */
     {.name = "init", .value = T_STRING(.is_nullable = true, .enum_values = init_mode_enum)},
     {.name = "stop_cmd", .value = T_STRING(.is_nullable = true)},
+    /* ours (docs/api.md "Labels"); null = none (create) / unchanged (update) */
+    {.name = "labels", .value = T_LABELS()},
 };
 SCHEMA(schema_container_config, "ContainerConfig", container_config_fields, false);
 
@@ -177,6 +185,8 @@ static const kl_schema_field image_build_config_fields[] = {
     {.name = "line_numbers", .value = T_BOOL(), .default_json = "false"},
     /* ours: the client sends the context as a tar stream after the config */
     {.name = "context_upload", .value = T_BOOL(), .default_json = "false"},
+    /* ours: labels of the built image, over the Dockerfile's LABELs */
+    {.name = "labels", .value = T_LABELS()},
 };
 SCHEMA(schema_image_build_config, "ImageBuildConfig", image_build_config_fields, false);
 
@@ -214,6 +224,8 @@ static const kl_schema_field network_config_fields[] = {
     {.name = "internal", .value = T_BOOL(), .default_json = "false"},
     /* ours: share addresses with another network's subnet (refused otherwise) */
     {.name = "allow_subnet_overlap", .value = T_BOOL(), .default_json = "false"},
+    /* ours (docs/api.md "Labels") */
+    {.name = "labels", .value = T_LABELS()},
 };
 SCHEMA(schema_network_config, "NetworkConfig", network_config_fields, false);
 
@@ -230,6 +242,8 @@ SCHEMA(schema_end_point_config, "EndPointConfig", end_point_config_fields, false
 static const kl_schema_field volume_config_fields[] = {
     /* Checked by the engine (422 at /name, with a message naming the rule). */
     {.name = "name", .value = T_STRING(.max_length = KL_OBJECT_NAME_MAX), .is_required = true},
+    /* ours (docs/api.md "Labels") */
+    {.name = "labels", .value = T_LABELS()},
 };
 SCHEMA(schema_volume_config, "VolumeConfig", volume_config_fields, false);
 
@@ -613,6 +627,11 @@ static int cast_value(cast_ctx *c, const kl_schema_value *v, json_t *in, json_t 
     }
     }
 
+    if (v->check) {
+        kl_error cerr = KL_ERROR_INIT;
+        if (v->check(result, &cerr) < 0)
+            return cast_error(c, "%s", cerr.msg);
+    }
     if (v->enum_values) {
         bool found = false;
         for (const char *const *e = v->enum_values; *e && !found; e++)

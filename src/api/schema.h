@@ -34,6 +34,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "lib/error.h"
+
 typedef enum kl_schema_type {
     KL_SCHEMA_STRING,
     KL_SCHEMA_INTEGER,
@@ -60,6 +62,9 @@ typedef struct kl_schema_value {
     const kl_schema *object;             /* OBJECT: its properties (an object-ref);
                                             NULL = free-form object, kept as given */
     const struct kl_schema_value *items; /* ARRAY: the item type */
+    /* A check of the cast value beyond its type (ours, e.g. labels: lib/labels.h), or NULL;
+     * its message becomes the error's detail at the value's pointer. */
+    int (*check)(const json_t *v, kl_error *err);
 } kl_schema_value;
 
 typedef struct kl_schema_field {

@@ -6,6 +6,7 @@
 #include "lib/jsonx.h"
 
 #include <errno.h>
+#include <string.h>
 
 void api_volumes_list(api_request *req, api_response *res)
 {
@@ -22,9 +23,11 @@ void api_volumes_create(api_request *req, api_response *res)
     const char *name = jx_str(req->body, "name", NULL);
     if (!name)
         return api_reply_invalid_one(res, "/name", "Missing field: name");
-    if (volumes_create(req->ctx->engine, name, &err) < 0) {
+    json_t *labels = json_object_get(req->body, "labels");
+    if (volumes_create_labeled(req->ctx->engine, name, labels, &err) < 0) {
         if (err.code == EINVAL)
-            return api_reply_invalid_one(res, "/name", err.msg);
+            return api_reply_invalid_one(res, strncmp(err.msg, "label", 5) ? "/name" : "/labels",
+                                         err.msg);
         return api_reply_message(res, 500, "%s", err.msg);
     }
     api_reply_id(res, 201, name);

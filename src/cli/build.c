@@ -51,6 +51,7 @@ static const cli_option build_options[] = {
      "IPv4 subnet of `--network`.",
      NULL},
     {"ip6", 0, "TEXT", "IPv6 address of the build's containers on `--network`.", NULL},
+    CLI_LABEL_OPTION(0),
     {NULL, 0, NULL, NULL, NULL},
 };
 
@@ -184,6 +185,12 @@ static json_t *build_config(cli_ctx *ctx, const cli_args *a, int *rc)
                   "container_config", cc, "networks", networks);
     if (config && wants_upload(ctx, a))
         json_object_set_new(config, "context_upload", json_true());
+    /* labels: ours, sent only when given */
+    if (config && cli_add_labels(a, "klee image build", "PATH", config) != 0) {
+        json_decref(config);
+        *rc = CLI_EXIT_USAGE;
+        return NULL;
+    }
     return config;
 }
 

@@ -123,6 +123,17 @@ void cli_help_rows(const char *const *names, const char *const *helps, size_t n)
 int cli_usage_error(const char *prog, const char *args_usage, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Ours (docs/klee-differences.md "Labels"): the repeatable --label KEY[=VALUE] option
+ * (short_name '-l' where the original has not taken it) and its reader, which puts the
+ * labels into body["labels"] when any is given. 0, or CLI_EXIT_USAGE after printing the
+ * usage error for a bad label (the rule of lib/labels.h). */
+#define CLI_LABEL_OPTION(short_name)                                                               \
+    {                                                                                              \
+        "label", short_name, "KEY=VALUE",                                                          \
+            "Set a label (repeatable; `--label KEY` sets KEY to '')", NULL                         \
+    }
+int cli_add_labels(const cli_args *a, const char *prog, const char *args_usage, json_t *body);
+
 /* Run a group given argv after the group name (dispatches to its commands). */
 int cli_run_group(cli_ctx *ctx, const cli_group *g, const char *prog, int argc, char **argv);
 /* Run one command given argv after its name. */

@@ -6,6 +6,7 @@
 #include "lib/buf.h"
 #include "lib/cleanup.h"
 #include "lib/jsonx.h"
+#include "lib/labels.h"
 #include "lib/xalloc.h"
 
 #include <ctype.h>
@@ -353,4 +354,19 @@ int cli_list(cli_ctx *ctx, const cli_args *a, const char *path, const cli_listin
     }
     http_response_free(&resp);
     return rc;
+}
+
+int cli_add_labels(const cli_args *a, const char *prog, const char *args_usage, json_t *body)
+{
+    char *const *v = cli_values(a, "label");
+    if (!v || !v[0])
+        return 0;
+    _cleanup_json_ json_t *labels = json_object();
+    for (size_t i = 0; v[i]; i++) {
+        kl_error err = KL_ERROR_INIT;
+        if (kl_labels_add_assignment(labels, v[i], &err) < 0)
+            return cli_usage_error(prog, args_usage, "Invalid value for '--label': %s", err.msg);
+    }
+    json_object_set(body, "labels", labels);
+    return 0;
 }

@@ -12,6 +12,7 @@
 #include "lib/buf.h"
 #include "lib/cleanup.h"
 #include "lib/jsonx.h"
+#include "lib/labels.h"
 #include "lib/xalloc.h"
 
 #include <ctype.h>
@@ -223,10 +224,11 @@ int container_exit_code(const char *message)
             "Maximum number of processes in the container; 0 removes the limit", NULL              \
     }
 
-/* Ours: settings of create/run beyond the original's. */
+/* Ours: settings of create/run beyond the original's (-l is the original's --driver). */
 #define SETTING_OPTIONS                                                                            \
-    {"workdir", 'w', "PATH",                                                                       \
-     "Working directory of the container's processes (default: the image's WORKDIR)", NULL},       \
+    CLI_LABEL_OPTION(0),                                                                           \
+        {"workdir", 'w', "PATH",                                                                   \
+         "Working directory of the container's processes (default: the image's WORKDIR)", NULL},   \
         {"stop-timeout", 0, "SECONDS",                                                             \
          "Seconds a stop waits for the processes to end before killing them (default: 10)", NULL}, \
     {                                                                                              \
@@ -301,7 +303,7 @@ static const cli_option ls_options[] = {
     {"all", 'a', NULL, "Show all containers (default shows only running containers)", NULL},
     {"filter", 'f', "FILTER",
      "Filter the list: name=TEXT (part of the name), id=PREFIX, status=running|exited|created, "
-     "image=NAME[:TAG]. Repeat to combine; a status filter implies --all.",
+     "image=NAME[:TAG], label=KEY[=VALUE]. Repeat to combine; a status filter implies --all.",
      NULL},
     CLI_LS_OPTIONS,
     {0},
@@ -631,7 +633,8 @@ static json_t *create_config(cli_ctx *ctx, const cli_args *a, int *rc)
         return NULL;
     }
     if (add_limits(a, "klee container create", config) < 0 ||
-        add_settings(a, "klee container create", config) < 0) {
+        add_settings(a, "klee container create", config) < 0 ||
+        cli_add_labels(a, "klee container create", a->cmd->args_usage, config) != 0) {
         json_decref(config);
         *rc = CLI_EXIT_USAGE;
         return NULL;
@@ -967,6 +970,8 @@ static bool filter_matches(const json_t *c, const char *key, const char *value)
         return !strncmp(jx_str(c, "id", ""), value, strlen(value));
     if (!strcmp(key, "status"))
         return !strcmp(container_ls_state(c), value);
+    if (!strcmp(key, "label"))
+        return kl_labels_match(json_object_get(c, "labels"), value);
     if (!strcmp(key, "image")) {
         _cleanup_free_ char *nt =
             xasprintf("%s:%s", jx_str(c, "image_name", ""), jx_str(c, "image_tag", ""));
@@ -978,7 +983,7 @@ static bool filter_matches(const json_t *c, const char *key, const char *value)
 
 static int container_ls(cli_ctx *ctx, const cli_args *a)
 {
-    static const char *const keys[] = {"name", "id", "status", "image"};
+    static const char *const keys[] = {"name", "id", "status", "image", "label"};
     static const char *const states[] = {"running", "exited", "created"};
     char *const *filters = cli_values(a, "filter");
     bool all = cli_flag(a, "all");
@@ -991,7 +996,11 @@ static int container_ls(cli_ctx *ctx, const cli_args *a)
         if (!known)
             return cli_usage_error(
                 "klee container ls", "",
-                "invalid filter '%s': use name=, id=, status= or image=", filters[i]);
+                "invalid filter '%s': use name=, id=, status=, image= or label=", filters[i]);
+        kl_error ferr = KL_ERROR_INIT;
+        if (!strncmp(filters[i], "label=", 6) && kl_labels_filter_check(eq + 1, &ferr) < 0)
+            return cli_usage_error("klee container ls", "", "invalid filter '%s': %s", filters[i],
+                                   ferr.msg);
         if (!strncmp(filters[i], "status=", 7)) {
             bool ok = false;
             for (size_t k = 0; k < KL_ARRAY_SIZE(states); k++)
@@ -1019,7 +1028,8 @@ static int container_ls(cli_ctx *ctx, const cli_args *a)
         cli_error(ctx, "unexpected reply from kleened: not a list");
         return CLI_EXIT_FAILURE;
     }
-    /* several filters with the same key: any of them; different keys: all of them */
+    /* several filters with the same key: any of them (label: all of them, as docker);
+     * different keys: all of them */
     _cleanup_json_ json_t *kept = json_array();
     bool has_jid = false;
     size_t i;
@@ -1033,10 +1043,13 @@ static int container_ls(cli_ctx *ctx, const cli_args *a)
             for (size_t f = 0; filters && filters[f]; f++) {
                 if (strncmp(filters[f], keys[k], klen) != 0 || filters[f][klen] != '=')
                     continue;
+                bool m = filter_matches(c, keys[k], filters[f] + klen + 1);
+                if (!strcmp(keys[k], "label") && !m)
+                    ok = false;
                 seen = true;
-                any = any || filter_matches(c, keys[k], filters[f] + klen + 1);
+                any = any || m;
             }
-            ok = !seen || any;
+            ok = ok && (!seen || any);
         }
         if (!ok)
             continue;

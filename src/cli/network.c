@@ -58,6 +58,7 @@ static const cli_option create_options[] = {
      "Whether or not the network is internal, i.e., not allowing outgoing "
      "upstream traffic",
      NULL},
+    CLI_LABEL_OPTION('l'),
     {0},
 };
 
@@ -90,6 +91,12 @@ static int network_create(cli_ctx *ctx, const cli_args *a)
                   type, "gateway", gws[0], "gateway6", gws[1], "icc", icc, "interface",
                   ifname ? ifname : "", "internal", cli_flag(a, "internal"), "nat", nat_value,
                   "subnet", subnet ? subnet : "", "subnet6", subnet6 ? subnet6 : "");
+    if (!body)
+        return cli_usage_error(prog, "NETWORK_NAME", "an argument is not valid UTF-8");
+    /* labels: ours, sent only when given */
+    int rc = cli_add_labels(a, prog, "NETWORK_NAME", body);
+    if (rc != 0)
+        return rc;
     return cli_call(ctx, "POST", "/networks/create", body, 201, cli_print_id);
 }
 

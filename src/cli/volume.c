@@ -8,9 +8,18 @@
 
 #include <string.h>
 
+static const cli_option volume_create_options[] = {CLI_LABEL_OPTION('l'), {0}};
+
 static int volume_create(cli_ctx *ctx, const cli_args *a)
 {
     _cleanup_json_ json_t *body = json_pack("{s:s}", "name", a->pos[0]);
+    if (!body)
+        return cli_usage_error("klee volume create", "VOLUME_NAME",
+                               "the volume name is not valid UTF-8");
+    /* labels: ours, sent only when given */
+    int rc = cli_add_labels(a, "klee volume create", "VOLUME_NAME", body);
+    if (rc != 0)
+        return rc;
     return cli_call(ctx, "POST", "/volumes/create", body, 201, cli_print_id);
 }
 
@@ -68,6 +77,7 @@ static const cli_command cli_volume_create = {
     .args_usage = "VOLUME_NAME",
     .short_help = "Create a new volume.",
     .help = "Create a new volume. If the volume name already exists nothing happens.",
+    .options = volume_create_options,
     .min_args = 1,
     .max_args = 1,
     .no_args_is_help = true,

@@ -1451,6 +1451,10 @@ static char *save_image(build *b, const char *id, const char *name, const char *
     json_t *entrypoint = jx_from_strv(b->st.entrypoint);
     json_t *env = jx_from_strv(ienv);
     const char *user = b->st.user && b->st.user[0] ? b->st.user : s->parent_user;
+    /* the build's own labels win over the Dockerfile's (docker build --label) */
+    _cleanup_json_ json_t *labels = json_deep_copy(b->labels);
+    if (json_is_object(b->o->labels))
+        json_object_update(labels, (json_t *)b->o->labels);
     images_record r = {
         .id = id,
         .name = name,
@@ -1461,7 +1465,7 @@ static char *save_image(build *b, const char *id, const char *name, const char *
         .user = user,
         .instructions = b->instructions,
         .entrypoint = entrypoint,
-        .labels = b->labels,
+        .labels = labels,
         .exposed_ports = b->exposed,
         .workdir = b->st.workdir,
         .layers = layers,

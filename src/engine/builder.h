@@ -30,6 +30,8 @@ typedef struct builder_opts {
     bool nocache;
     bool line_numbers;      /* ours, opt-in: Dockerfile and step errors start with `line N: ` */
     char *const *buildargs; /* NULL-terminated "name=value", may be NULL */
+    const json_t *labels;   /* ours: set on the image over its LABELs; the caller checks them
+                               (kl_labels_check); may be NULL */
     /* From container_config (API.md §5.1). */
     const char *from_override;  /* container_config.image: replaces every FROM; NULL/"" none */
     const char *user;           /* "" → the image's */

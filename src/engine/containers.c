@@ -34,6 +34,7 @@
 #include "lib/cleanup.h"
 #include "lib/id.h"
 #include "lib/jsonx.h"
+#include "lib/labels.h"
 #include "lib/log.h"
 #include "lib/names.h"
 #include "lib/xalloc.h"
@@ -72,6 +73,7 @@ void container_record_clear(container_record *r)
     free(r->image_workdir);
     free(r->init);
     free(r->stop_cmd);
+    json_decref(r->labels);
     *r = (container_record){0};
 }
 
@@ -164,6 +166,8 @@ static void record_from_row(sqlite3_stmt *st, container_record *r)
     r->stop_timeout = jx_int(doc, "stop_timeout", -1);
     r->workdir = xstrdup(jx_str(doc, "workdir", ""));
     r->image_workdir = xstrdup(jx_str(doc, "image_workdir", "/"));
+    json_t *labels = json_object_get(doc, "labels");
+    r->labels = json_is_object(labels) ? json_incref(labels) : json_object();
 }
 
 static int load_mounts(kl_engine *e, container_record *r, kl_error *err)
@@ -342,6 +346,7 @@ static json_t *container_static_json(const container_record *r)
                                                                 : "/"));
     json_object_set_new(o, "init", json_string(r->init ? r->init : "auto"));
     json_object_set_new(o, "stop_cmd", r->stop_cmd ? json_string(r->stop_cmd) : json_null());
+    json_object_set_new(o, "labels", r->labels ? json_deep_copy(r->labels) : json_object());
     return o;
 }
 
@@ -911,6 +916,7 @@ static json_t *record_doc(const container_record *r)
     json_object_set_new(d, "stop_timeout", json_integer(r->stop_timeout));
     json_object_set_new(d, "workdir", json_string(r->workdir ? r->workdir : ""));
     json_object_set_new(d, "image_workdir", json_string(r->image_workdir ? r->image_workdir : "/"));
+    json_object_set_new(d, "labels", r->labels ? json_deep_copy(r->labels) : json_object());
     return d;
 }
 
@@ -1086,6 +1092,9 @@ static char *create_locked(kl_engine *e, const char *asked_name, const images_st
         .stop_cmd = jx_str(config, "stop_cmd", NULL) && *jx_str(config, "stop_cmd", NULL)
                         ? xstrdup(jx_str(config, "stop_cmd", NULL))
                         : NULL,
+        .labels = json_is_object(json_object_get(config, "labels"))
+                      ? json_deep_copy(json_object_get(config, "labels"))
+                      : json_object(),
     };
     memcpy(r.id, id, sizeof(r.id));
     _cleanup_json_ json_t *doc = record_doc(&r);
@@ -1136,6 +1145,7 @@ char *containers_create(kl_engine *e, const json_t *config, kl_error *err)
     _cleanup_json_ json_t *ports =
         check_ports(json_object_get(config, "public_ports"), driver, err);
     if (ports && check_jail_params(jp, err) == 0 &&
+        kl_labels_check(json_object_get(config, "labels"), err) == 0 &&
         read_limits(config, &memory, &cpu_millis, &pids, err) == 0 &&
         read_settings(config, jx_str(config, "restart_policy", "no"), &settings.auto_remove,
                       &settings.stop_timeout, &settings.workdir, err) == 0 &&
@@ -1256,8 +1266,15 @@ static int update_locked(kl_engine *e, const char *id, const json_t *config, kl_
                 changed = true;
             }
         }
+        json_t *labels = json_object_get(config, "labels");
+        if (json_is_object(labels) && !json_equal(labels, r.labels)) {
+            rc = kl_labels_check(labels, err);
+            json_decref(r.labels);
+            r.labels = json_deep_copy(labels);
+            changed = true;
+        }
         json_t *p = json_object_get(config, "persist");
-        if (json_is_boolean(p) && json_boolean_value(p) != r.persist) {
+        if (rc == 0 && json_is_boolean(p) && json_boolean_value(p) != r.persist) {
             r.persist = json_boolean_value(p);
             changed = true;
         }

@@ -55,6 +55,8 @@ typedef struct container_record {
     /* Ours (docs/thin-vm.md): "auto", "systemd", "plain", "none"; the stop command or NULL. */
     char *init;
     char *stop_cmd;
+    /* Ours (docs/api.md "Labels"): an object string→string, never NULL once read. */
+    json_t *labels;
     /* The image's defaults, resolved at create time, for the start side. */
     char **image_cmd;
     char **image_entrypoint; /* run before the cmd when the container starts (Docker) */

@@ -23,6 +23,7 @@
 #include "lib/cleanup.h"
 #include "lib/id.h"
 #include "lib/jsonx.h"
+#include "lib/labels.h"
 #include "lib/log.h"
 #include "lib/names.h"
 #include "lib/xalloc.h"
@@ -35,6 +36,7 @@ typedef struct net_rec {
     char *name, *type, *ifname, *created;
     char *subnet, *subnet6, *gateway, *gateway6, *nat;
     bool icc, internal;
+    json_t *labels; /* ours (docs/api.md "Labels") */
 } net_rec;
 
 static void net_rec_clear(net_rec *n)
@@ -48,6 +50,7 @@ static void net_rec_clear(net_rec *n)
     free(n->gateway);
     free(n->gateway6);
     free(n->nat);
+    json_decref(n->labels);
     memset(n, 0, sizeof(*n));
 }
 
@@ -124,14 +127,17 @@ static void net_from_row(sqlite3_stmt *st, net_rec *n)
     n->nat = xstrdup(jx_str(doc, "nat", ""));
     n->icc = jx_bool(doc, "icc", true);
     n->internal = jx_bool(doc, "internal", false);
+    json_t *labels = json_object_get(doc, "labels");
+    n->labels = json_is_object(labels) ? json_incref(labels) : json_object();
 }
 
 static json_t *net_json(const net_rec *n)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b}", "id", n->id, "name",
-                     n->name, "type", n->type, "interface", n->ifname, "subnet", n->subnet,
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:o}", "id", n->id,
+                     "name", n->name, "type", n->type, "interface", n->ifname, "subnet", n->subnet,
                      "subnet6", n->subnet6, "gateway", n->gateway, "gateway6", n->gateway6, "nat",
-                     n->nat, "icc", n->icc, "internal", n->internal);
+                     n->nat, "icc", n->icc, "internal", n->internal, "labels",
+                     n->labels ? json_deep_copy(n->labels) : json_object());
 }
 
 /* Every network, by name. Under the engine lock. */
@@ -816,6 +822,8 @@ char *networks_create(kl_engine *e, const json_t *config, kl_error *err)
                      KL_OBJECT_NAME_MAX);
         return NULL;
     }
+    if (kl_labels_check(json_object_get(config, "labels"), err) < 0)
+        return NULL;
     const char *nat = jx_str(config, "nat", HOST_GATEWAY);
     if (nat[0] && strcmp(nat, HOST_GATEWAY) != 0 && !host_ifname_is_valid(nat)) {
         kl_error_set(err, EINVAL, "invalid nat interface '%s'", nat);
@@ -885,10 +893,13 @@ char *networks_create(kl_engine *e, const json_t *config, kl_error *err)
         kl_id_new(n.id);
         char now[32];
         kl_time_now_iso(now);
+        n.labels = json_is_object(json_object_get(config, "labels"))
+                       ? json_deep_copy(json_object_get(config, "labels"))
+                       : json_object();
         _cleanup_json_ json_t *docj =
-            json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:b}", "subnet", n.subnet, "subnet6",
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:O}", "subnet", n.subnet, "subnet6",
                       n.subnet6, "gateway", n.gateway, "gateway6", n.gateway6, "nat", n.nat, "icc",
-                      n.icc, "internal", n.internal);
+                      n.icc, "internal", n.internal, "labels", n.labels);
         _cleanup_free_ char *doc = json_dumps(docj, JSON_COMPACT | JSON_SORT_KEYS);
         /* The row first, then the link: a crash in between leaves a row whose link
          * networks_init() makes at the next start (the new state); the other order would

@@ -23,6 +23,7 @@
 #include "lib/buf.h"
 #include "lib/cleanup.h"
 #include "lib/jsonx.h"
+#include "lib/labels.h"
 #include "lib/log.h"
 #include "lib/sha1.h"
 #include "lib/xalloc.h"
@@ -99,11 +100,15 @@ static int open_volumes_dir(kl_engine *e, kl_error *err)
     return fd;
 }
 
-static json_t *volume_json(kl_engine *e, const char *name, const char *created)
+/* `doc` is the row's doc column (its labels), or NULL. */
+static json_t *volume_json(kl_engine *e, const char *name, const char *created, const char *doc)
 {
     _cleanup_free_ char *dir = xasprintf("%s/volumes/%s", e->root, name);
-    return json_pack("{s:s, s:s, s:s, s:s}", "name", name, "dataset", dir, "mountpoint", dir,
-                     "created", created);
+    _cleanup_json_ json_t *d = doc ? json_loads(doc, 0, NULL) : NULL;
+    json_t *labels = json_object_get(d, "labels");
+    return json_pack("{s:s, s:s, s:s, s:s, s:o}", "name", name, "dataset", dir, "mountpoint", dir,
+                     "created", created, "labels",
+                     json_is_object(labels) ? json_deep_copy(labels) : json_object());
 }
 
 /* Deep trees are cut into pieces so that removal holds at most this many directory fds
@@ -226,12 +231,13 @@ static int remove_trash(kl_engine *e, int vfd, const char *trash, kl_error *err)
     return r;
 }
 
-/* Under the engine lock. Returns 1 if the volume exists, 0 if not, -1 on error. */
-static int volume_created(kl_engine *e, const char *name, char **created, kl_error *err)
+/* Under the engine lock. Returns 1 if the volume exists, 0 if not, -1 on error. *created and
+ * *doc (when not NULL) get the row's columns. */
+static int volume_created(kl_engine *e, const char *name, char **created, char **doc, kl_error *err)
 {
     store_lock(e->store);
     _cleanup_stmt_ sqlite3_stmt *st =
-        store_prepare(e->store, "SELECT created FROM volumes WHERE name = ?", err);
+        store_prepare(e->store, "SELECT created, doc FROM volumes WHERE name = ?", err);
     int r = -1;
     if (st) {
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -239,6 +245,8 @@ static int volume_created(kl_engine *e, const char *name, char **created, kl_err
         if (rc == SQLITE_ROW) {
             if (created)
                 *created = xstrdup((const char *)sqlite3_column_text(st, 0));
+            if (doc)
+                *doc = xstrdup((const char *)sqlite3_column_text(st, 1));
             r = 1;
         } else if (rc == SQLITE_DONE) {
             r = 0;
@@ -250,21 +258,25 @@ static int volume_created(kl_engine *e, const char *name, char **created, kl_err
     return r;
 }
 
-static int insert_row(kl_engine *e, const char *name, kl_error *err)
+static int insert_row(kl_engine *e, const char *name, const json_t *labels, kl_error *err)
 {
     char created[32];
     kl_time_now_iso(created);
+    _cleanup_json_ json_t *docj = json_pack(
+        "{s:o}", "labels", json_is_object(labels) ? json_deep_copy(labels) : json_object());
+    _cleanup_free_ char *doc = jx_dump(docj);
     if (store_begin(e->store, err) < 0)
         return -1;
     {
-        _cleanup_stmt_ sqlite3_stmt *st =
-            store_prepare(e->store, "INSERT INTO volumes (name, created) VALUES (?, ?)", err);
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
+            e->store, "INSERT INTO volumes (name, created, doc) VALUES (?, ?, ?)", err);
         if (!st) {
             store_rollback(e->store);
             return -1;
         }
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, created, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, doc, -1, SQLITE_STATIC);
         if (sqlite3_step(st) != SQLITE_DONE) {
             store_fail(e->store, "storing volume", err);
             store_rollback(e->store);
@@ -276,12 +288,12 @@ static int insert_row(kl_engine *e, const char *name, kl_error *err)
 
 static int remove_trash(kl_engine *e, int vfd, const char *trash, kl_error *err);
 
-static int create_locked(kl_engine *e, const char *name, kl_error *err)
+static int create_locked(kl_engine *e, const char *name, const json_t *labels, kl_error *err)
 {
     _cleanup_close_ int vfd = open_volumes_dir(e, err);
     if (vfd < 0)
         return -1;
-    int exists = volume_created(e, name, NULL, err);
+    int exists = volume_created(e, name, NULL, NULL, err);
     if (exists < 0)
         return -1;
 
@@ -325,21 +337,28 @@ static int create_locked(kl_engine *e, const char *name, kl_error *err)
     }
     /* A crash from here to the commit leaves a directory without a row: swept at start. */
     engine_crash_point("volume-create-dir");
-    if (insert_row(e, name, err) < 0) {
+    if (insert_row(e, name, labels, err) < 0) {
         unlinkat(vfd, name, AT_REMOVEDIR);
         return kl_error_prefix(err, "creating volume %s", name);
     }
     return 0;
 }
 
-int volumes_create(kl_engine *e, const char *name, kl_error *err)
+int volumes_create_labeled(kl_engine *e, const char *name, const json_t *labels, kl_error *err)
 {
     if (!volumes_name_is_valid(name))
         return invalid_name(name, err);
+    if (kl_labels_check(labels, err) < 0)
+        return -1;
     engine_lock(e);
-    int r = create_locked(e, name, err);
+    int r = create_locked(e, name, labels, err);
     engine_unlock(e);
     return r;
+}
+
+int volumes_create(kl_engine *e, const char *name, kl_error *err)
+{
+    return volumes_create_labeled(e, name, NULL, err);
 }
 
 json_t *volumes_list(kl_engine *e, kl_error *err)
@@ -348,12 +367,13 @@ json_t *volumes_list(kl_engine *e, kl_error *err)
     engine_lock(e);
     store_lock(e->store);
     _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
-        e->store, "SELECT name, created FROM volumes ORDER BY created DESC, rowid DESC", err);
+        e->store, "SELECT name, created, doc FROM volumes ORDER BY created DESC, rowid DESC", err);
     int rc = SQLITE_ERROR;
     if (st) {
         while ((rc = sqlite3_step(st)) == SQLITE_ROW)
             json_array_append_new(out, volume_json(e, (const char *)sqlite3_column_text(st, 0),
-                                                   (const char *)sqlite3_column_text(st, 1)));
+                                                   (const char *)sqlite3_column_text(st, 1),
+                                                   (const char *)sqlite3_column_text(st, 2)));
         if (rc != SQLITE_DONE)
             store_fail(e->store, "listing volumes", err);
     }
@@ -393,16 +413,16 @@ static json_t *volume_mountpoints(kl_engine *e, const char *name, kl_error *err)
 json_t *volumes_inspect(kl_engine *e, const char *name, kl_error *err)
 {
     engine_lock(e);
-    _cleanup_free_ char *created = NULL;
+    _cleanup_free_ char *created = NULL, *doc = NULL;
     json_t *out = NULL;
-    int exists = volume_created(e, name, &created, err);
+    int exists = volume_created(e, name, &created, &doc, err);
     if (exists == 0)
         kl_error_set(err, ENOENT, "No such volume");
     if (exists == 1) {
         json_t *mps = volume_mountpoints(e, name, err);
         if (mps)
-            out = json_pack("{s:o, s:o}", "volume", volume_json(e, name, created), "mountpoints",
-                            mps);
+            out = json_pack("{s:o, s:o}", "volume", volume_json(e, name, created, doc),
+                            "mountpoints", mps);
     }
     engine_unlock(e);
     return out;
@@ -443,7 +463,7 @@ static int remove_locked(kl_engine *e, int vfd, const char *name, char **trash, 
                          kl_error *err)
 {
     *trash = NULL;
-    int exists = volume_created(e, name, NULL, err);
+    int exists = volume_created(e, name, NULL, NULL, err);
     if (exists < 0)
         return -1;
     if (exists == 0)

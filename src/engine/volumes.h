@@ -20,9 +20,14 @@ bool volumes_name_is_valid(const char *name);
 
 /* Create the volume; an existing one is kept unchanged (0). EINVAL for an invalid name. */
 int volumes_create(kl_engine *e, const char *name, kl_error *err);
+/* The same with labels (ours, docs/api.md "Labels": an object string→string by the rule of
+ * lib/labels.h, or NULL). An existing volume keeps its own labels (Docker). EINVAL for bad
+ * labels. */
+int volumes_create_labeled(kl_engine *e, const char *name, const json_t *labels, kl_error *err);
 
 /* Volume[] ordered by created, newest first. Volume: {"name", "dataset", "mountpoint",
- * "created"}, dataset and mountpoint both being the directory <root>/volumes/<name>. */
+ * "created", "labels"}, dataset and mountpoint both being the directory
+ * <root>/volumes/<name>; labels ours ({} when none). */
 json_t *volumes_list(kl_engine *e, kl_error *err);
 
 /* VolumeInspect: {"volume": Volume, "mountpoints": MountPoint[]} with MountPoint

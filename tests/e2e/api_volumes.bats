@@ -24,7 +24,7 @@ teardown_file() { stop_kleened; }
   [ "$status_code" = 200 ]
   [ "$(echo "$body" | jq -r '.[0].name')" = vol2 ]
   [ "$(echo "$body" | jq -r '.[1].name')" = vol1 ]
-  [ "$(echo "$body" | jq -r '.[0] | keys | join(",")')" = "created,dataset,mountpoint,name" ]
+  [ "$(echo "$body" | jq -r '.[0] | keys | join(",")')" = "created,dataset,labels,mountpoint,name" ]
   echo "$body" | jq -r '.[0].created' | grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\.[0-9]{6}Z$'
 }
 

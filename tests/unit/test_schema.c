@@ -81,7 +81,7 @@ static void test_container_config_defaults(void **state)
               "\"jail_param\":[],\"network_driver\":\"ipnet\",\"public_ports\":[],"
               "\"restart_policy\":\"no\",\"persist\":false,"
               "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_"
-              "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null}");
+              "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null,\"labels\":null}");
 }
 
 static void test_container_config_full_and_nested_defaults(void **state)
@@ -102,7 +102,7 @@ static void test_container_config_full_and_nested_defaults(void **state)
         "\"protocol\":\"tcp\"}],"
         "\"restart_policy\":\"no\",\"persist\":true,"
         "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_timeout\":"
-        "null,\"workdir\":null,\"init\":null,\"stop_cmd\":null}");
+        "null,\"workdir\":null,\"init\":null,\"stop_cmd\":null,\"labels\":null}");
 }
 
 static void test_container_config_nullable_kept(void **state)
@@ -116,7 +116,7 @@ static void test_container_config_nullable_kept(void **state)
               "\"mounts\":null,\"jail_param\":null,\"network_driver\":\"ipnet\","
               "\"public_ports\":null,\"restart_policy\":null,\"persist\":null,"
               "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_"
-              "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null}");
+              "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null,\"labels\":null}");
 }
 
 static void test_network_config_defaults(void **state)
@@ -125,7 +125,7 @@ static void test_network_config_defaults(void **state)
     expect_ok(&schema_network_config, "{\"name\":\"westnet\",\"type\":\"bridge\"}",
               "{\"name\":\"westnet\",\"type\":\"bridge\",\"interface\":\"\",\"subnet\":\"\","
               "\"subnet6\":\"\",\"gateway\":\"\",\"gateway6\":\"\",\"nat\":\"<host-gateway>\","
-              "\"icc\":true,\"internal\":false,\"allow_subnet_overlap\":false}");
+              "\"icc\":true,\"internal\":false,\"allow_subnet_overlap\":false,\"labels\":null}");
 }
 
 static void test_image_create_config_defaults(void **state)
@@ -151,9 +151,9 @@ static void test_image_build_config_defaults(void **state)
               "\"env\":[],\"mounts\":[],\"jail_param\":[],\"network_driver\":\"ipnet\","
               "\"public_ports\":[],\"restart_policy\":\"no\",\"persist\":false,"
               "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_"
-              "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null},"
+              "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null,\"labels\":null},"
               "\"networks\":[{\"container\":\"c\",\"network\":\"n\",\"ip_address\":\"\","
-              "\"ip_address6\":\"\"}]}");
+              "\"ip_address6\":\"\"}],\"labels\":null}");
     expect_ok(&schema_image_build_config, "{\"context\":\"/ctx\",\"container_config\":{}}",
               "{\"context\":\"/ctx\",\"dockerfile\":\"Dockerfile\",\"quiet\":false,"
               "\"nocache\":false,\"line_numbers\":false,\"context_upload\":false,"
@@ -162,8 +162,32 @@ static void test_image_build_config_defaults(void **state)
               "\"env\":[],\"mounts\":[],\"jail_param\":[],\"network_driver\":\"ipnet\","
               "\"public_ports\":[],\"restart_policy\":\"no\",\"persist\":false,"
               "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_"
-              "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null},"
-              "\"networks\":[]}");
+              "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null,\"labels\":null},"
+              "\"networks\":[],\"labels\":null}");
+}
+
+/* Labels (ours, lib/labels.h): an object of strings by the documented rule, at /labels. */
+static void test_labels(void **state)
+{
+    (void)state;
+    expect_ok(&schema_volume_config, "{\"name\":\"v\",\"labels\":{\"a.b/c\":\"x y\"}}",
+              "{\"name\":\"v\",\"labels\":{\"a.b/c\":\"x y\"}}");
+    expect_errors(&schema_volume_config, "{\"name\":\"v\",\"labels\":[]}", "/labels",
+                  "Invalid object. Got: array", NULL);
+    expect_errors(&schema_volume_config, "{\"name\":\"v\",\"labels\":{\"a b\":\"x\"}}", "/labels",
+                  "label key 'a b': only printable ASCII characters other than space and '=' are "
+                  "allowed",
+                  NULL);
+    expect_errors(&schema_network_config,
+                  "{\"name\":\"n\",\"type\":\"bridge\",\"labels\":{\"k\":2}}", "/labels",
+                  "label 'k': the value must be a string", NULL);
+    expect_errors(&schema_container_config, "{\"labels\":{\"k\":\"\\u001b\"}}", "/labels",
+                  "label 'k': value contains a control character (only tab and newline are "
+                  "allowed)",
+                  NULL);
+    expect_errors(&schema_image_build_config,
+                  "{\"context\":\"/c\",\"container_config\":{},\"labels\":{\"\":\"\"}}", "/labels",
+                  "label key is empty", NULL);
 }
 
 static void test_small_schema_defaults(void **state)
@@ -181,7 +205,8 @@ static void test_small_schema_defaults(void **state)
               "{\"exec_id\":\"e1\",\"attach\":false,\"multiplex\":false,\"start_container\":true}");
     expect_ok(&schema_end_point_config, "{\"container\":\"c\",\"network\":\"n\"}",
               "{\"container\":\"c\",\"network\":\"n\",\"ip_address\":\"\",\"ip_address6\":\"\"}");
-    expect_ok(&schema_volume_config, "{\"name\":\"v\",\"junk\":[1]}", "{\"name\":\"v\"}");
+    expect_ok(&schema_volume_config, "{\"name\":\"v\",\"junk\":[1]}",
+              "{\"name\":\"v\",\"labels\":null}");
     expect_ok(&schema_mount_point_config, "{}",
               "{\"type\":null,\"destination\":null,\"source\":null,\"read_only\":false}");
     expect_ok(&schema_published_port_config,
@@ -324,7 +349,7 @@ static void test_enum(void **state)
               "\"jail_param\":[],\"network_driver\":\"ipnet\",\"public_ports\":[],"
               "\"restart_policy\":\"on-startup\",\"persist\":false,"
               "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_"
-              "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null}");
+              "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null,\"labels\":null}");
 }
 
 /* Issue 12 item 7: names of networks have the documented character set and every object
@@ -590,6 +615,7 @@ int main(void)
         cmocka_unit_test(test_image_create_config_defaults),
         cmocka_unit_test(test_image_build_config_defaults),
         cmocka_unit_test(test_small_schema_defaults),
+        cmocka_unit_test(test_labels),
         cmocka_unit_test(test_every_default_parses_and_casts),
         cmocka_unit_test(test_missing_fields_all_in_required_order),
         cmocka_unit_test(test_null_values),

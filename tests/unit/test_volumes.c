@@ -149,11 +149,38 @@ static void test_list_order_and_shape(void **state)
         _cleanup_free_ char *dir = vpath(f, want);
         assert_string_equal(json_string_value(json_object_get(v, "dataset")), dir);
         assert_string_equal(json_string_value(json_object_get(v, "mountpoint")), dir);
-        assert_int_equal(json_object_size(v), 4);
+        assert_int_equal(json_object_size(v), 5);
+        assert_int_equal(json_object_size(json_object_get(v, "labels")), 0);
     }
     const char *c0 = json_string_value(json_object_get(json_array_get(list, 0), "created"));
     const char *c2 = json_string_value(json_object_get(json_array_get(list, 2), "created"));
     assert_true(strcmp(c0, c2) >= 0);
+}
+
+/* Labels (ours): stored with the volume, shown by list and inspect; an existing volume keeps
+ * its own; bad labels create nothing. */
+static void test_labels(void **state)
+{
+    fixture *f = *state;
+    kl_error err = KL_ERROR_INIT;
+    _cleanup_json_ json_t *labels = json_pack("{s:s, s:s}", "app", "web", "tier", "");
+    assert_int_equal(volumes_create_labeled(f->e, "lv", labels, &err), 0);
+    _cleanup_json_ json_t *other = json_pack("{s:s}", "app", "db");
+    assert_int_equal(volumes_create_labeled(f->e, "lv", other, &err), 0);
+    _cleanup_json_ json_t *ins = volumes_inspect(f->e, "lv", &err);
+    assert_true(json_equal(json_object_get(json_object_get(ins, "volume"), "labels"), labels));
+    _cleanup_json_ json_t *list = volumes_list(f->e, &err);
+    assert_true(json_equal(json_object_get(json_array_get(list, 0), "labels"), labels));
+
+    _cleanup_json_ json_t *bad = json_pack("{s:s}", "a b", "x");
+    assert_int_equal(volumes_create_labeled(f->e, "bv", bad, &err), -1);
+    assert_int_equal(err.code, EINVAL);
+    assert_non_null(strstr(err.msg, "'a b'"));
+    kl_error e2 = KL_ERROR_INIT;
+    assert_null(volumes_inspect(f->e, "bv", &e2));
+    assert_int_equal(e2.code, ENOENT);
+    _cleanup_free_ char *dir = vpath(f, "bv");
+    assert_int_equal(access(dir, F_OK), -1);
 }
 
 static void test_inspect_shape(void **state)
@@ -170,7 +197,7 @@ static void test_inspect_shape(void **state)
     _cleanup_json_ json_t *ins = volumes_inspect(f->e, "v", &err);
     assert_non_null(ins);
     json_t *vol = json_object_get(ins, "volume");
-    assert_int_equal(json_object_size(vol), 4);
+    assert_int_equal(json_object_size(vol), 5);
     assert_string_equal(json_string_value(json_object_get(vol, "name")), "v");
     _cleanup_free_ char *dir = vpath(f, "v");
     assert_string_equal(json_string_value(json_object_get(vol, "dataset")), dir);
@@ -466,6 +493,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_create_is_idempotent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_order_and_shape, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_labels, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inspect_shape, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inspect_and_remove_unknown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_deletes_tree, setup, teardown),
