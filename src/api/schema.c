@@ -226,6 +226,8 @@ static const kl_schema_field network_config_fields[] = {
     {.name = "allow_subnet_overlap", .value = T_BOOL(), .default_json = "false"},
     /* ours (docs/api.md "Labels") */
     {.name = "labels", .value = T_LABELS()},
+    /* ours: automatic IPv4 addresses come from this part of the subnet */
+    {.name = "ip_range", .value = T_STRING(), .default_json = "\"\""},
 };
 SCHEMA(schema_network_config, "NetworkConfig", network_config_fields, false);
 

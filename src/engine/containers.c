@@ -1266,15 +1266,8 @@ static int update_locked(kl_engine *e, const char *id, const json_t *config, kl_
                 changed = true;
             }
         }
-        json_t *labels = json_object_get(config, "labels");
-        if (json_is_object(labels) && !json_equal(labels, r.labels)) {
-            rc = kl_labels_check(labels, err);
-            json_decref(r.labels);
-            r.labels = json_deep_copy(labels);
-            changed = true;
-        }
         json_t *p = json_object_get(config, "persist");
-        if (rc == 0 && json_is_boolean(p) && json_boolean_value(p) != r.persist) {
+        if (json_is_boolean(p) && json_boolean_value(p) != r.persist) {
             r.persist = json_boolean_value(p);
             changed = true;
         }
@@ -1303,6 +1296,13 @@ static int update_locked(kl_engine *e, const char *id, const json_t *config, kl_
             changed = true;
         }
         free(wd);
+    }
+    json_t *labels = json_object_get(config, "labels");
+    if (rc == 0 && json_is_object(labels) && !json_equal(labels, r.labels)) {
+        rc = kl_labels_check(labels, err);
+        json_decref(r.labels);
+        r.labels = json_deep_copy(labels);
+        changed = true;
     }
     if (rc == 0)
         rc = check_jail_params(r.jail_param, err);

@@ -37,6 +37,7 @@ typedef struct net_rec {
     char *subnet, *subnet6, *gateway, *gateway6, *nat;
     bool icc, internal;
     json_t *labels; /* ours (docs/api.md "Labels") */
+    char *ip_range; /* ours: automatic IPv4 addresses come from this part of the subnet; "" */
 } net_rec;
 
 static void net_rec_clear(net_rec *n)
@@ -50,6 +51,7 @@ static void net_rec_clear(net_rec *n)
     free(n->gateway);
     free(n->gateway6);
     free(n->nat);
+    free(n->ip_range);
     json_decref(n->labels);
     memset(n, 0, sizeof(*n));
 }
@@ -129,15 +131,17 @@ static void net_from_row(sqlite3_stmt *st, net_rec *n)
     n->internal = jx_bool(doc, "internal", false);
     json_t *labels = json_object_get(doc, "labels");
     n->labels = json_is_object(labels) ? json_incref(labels) : json_object();
+    n->ip_range = xstrdup(jx_str(doc, "ip_range", ""));
 }
 
 static json_t *net_json(const net_rec *n)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:o}", "id", n->id,
-                     "name", n->name, "type", n->type, "interface", n->ifname, "subnet", n->subnet,
-                     "subnet6", n->subnet6, "gateway", n->gateway, "gateway6", n->gateway6, "nat",
-                     n->nat, "icc", n->icc, "internal", n->internal, "labels",
-                     n->labels ? json_deep_copy(n->labels) : json_object());
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:o, s:s, s:s}", "id",
+                     n->id, "name", n->name, "type", n->type, "interface", n->ifname, "subnet",
+                     n->subnet, "subnet6", n->subnet6, "gateway", n->gateway, "gateway6",
+                     n->gateway6, "nat", n->nat, "icc", n->icc, "internal", n->internal, "labels",
+                     n->labels ? json_deep_copy(n->labels) : json_object(), "ip_range",
+                     n->ip_range ? n->ip_range : "", "created", n->created ? n->created : "");
 }
 
 /* Every network, by name. Under the engine lock. */
@@ -803,6 +807,57 @@ static int bring_up_link(const net_rec *n, bool fresh, kl_error *err)
     return r;
 }
 
+/* `ip_range` (ours): an IPv4 prefix inside the IPv4 subnet. */
+static int check_ip_range(const char *range, const char *subnet, kl_error *err)
+{
+    ipam_prefix r, s;
+    if (ipam_prefix_parse(range, &r, err) < 0 || r.addr.family != 4)
+        return kl_error_set(err, EINVAL, "invalid ip range '%s': an IPv4 prefix is expected",
+                            range);
+    if (!subnet[0])
+        return kl_error_set(err, EINVAL, "an ip range needs an IPv4 subnet");
+    if (ipam_prefix_parse(subnet, &s, err) < 0 || s.addr.family != 4)
+        return kl_error_set(err, EINVAL, "invalid subnet '%s'", subnet);
+    ipam_addr first;
+    ipam_prefix_first(&r, &first);
+    if (r.len < s.len || !ipam_prefix_contains(&s, &first))
+        return kl_error_set(err, EINVAL, "ip range %s is not inside the subnet %s", range, subnet);
+    return 0;
+}
+
+/* The first subnet of the pools (dockerd's defaults for user networks: 172.18.0.0/16 to
+ * 172.31.0.0/16, then 192.168.0.0/20 to 192.168.240.0/20) that no network has a part of.
+ * Under the engine lock. */
+static int pick_subnet(kl_engine *e, char out[IPAM_STRLEN], kl_error *err)
+{
+    size_t n = 0;
+    net_rec *v = NULL;
+    if (nets_all(e, &v, &n, err) < 0)
+        return -1;
+    int r = -1;
+    for (int i = 0; r < 0 && i < 14 + 16; i++) {
+        if (i < 14)
+            snprintf(out, IPAM_STRLEN, "172.%d.0.0/16", 18 + i);
+        else
+            snprintf(out, IPAM_STRLEN, "192.168.%d.0/20", (i - 14) * 16);
+        ipam_prefix p;
+        kl_error ignored = KL_ERROR_INIT;
+        ipam_prefix_parse(out, &p, &ignored);
+        bool taken = false;
+        for (size_t k = 0; !taken && k < n; k++) {
+            ipam_prefix q;
+            taken = v[k].subnet[0] && ipam_prefix_parse(v[k].subnet, &q, &ignored) == 0 &&
+                    ipam_prefix_overlaps(&p, &q);
+        }
+        if (!taken)
+            r = 0;
+    }
+    nets_free(v, n);
+    if (r < 0)
+        kl_error_set(err, ENOSPC, "no free subnet left in the address pools: give one");
+    return r;
+}
+
 char *networks_create(kl_engine *e, const json_t *config, kl_error *err)
 {
     const char *name = jx_str(config, "name", "");
@@ -824,6 +879,11 @@ char *networks_create(kl_engine *e, const json_t *config, kl_error *err)
     }
     if (kl_labels_check(json_object_get(config, "labels"), err) < 0)
         return NULL;
+    const char *subnet = jx_str(config, "subnet", "");
+    const char *ip_range = jx_str(config, "ip_range", "");
+    if (ip_range[0] && check_ip_range(ip_range, subnet, err) < 0)
+        return NULL;
+    bool auto_subnet = !subnet[0] && jx_bool(config, "auto_subnet", false);
     const char *nat = jx_str(config, "nat", HOST_GATEWAY);
     if (nat[0] && strcmp(nat, HOST_GATEWAY) != 0 && !host_ifname_is_valid(nat)) {
         kl_error_set(err, EINVAL, "invalid nat interface '%s'", nat);
@@ -844,9 +904,14 @@ char *networks_create(kl_engine *e, const json_t *config, kl_error *err)
             kl_error_set(err, EEXIST, "network name is already taken");
             break;
         }
+        char picked[IPAM_STRLEN];
+        if (auto_subnet) {
+            if (pick_subnet(e, picked, err) < 0)
+                break;
+            subnet = picked;
+        }
         if (!jx_bool(config, "allow_subnet_overlap", false) &&
-            check_subnet_overlap(e, jx_str(config, "subnet", ""), jx_str(config, "subnet6", ""),
-                                 err) < 0)
+            check_subnet_overlap(e, subnet, jx_str(config, "subnet6", ""), err) < 0)
             break;
         char autoname[HOST_IFNAME_MAX + 1];
         if (!ifname[0]) {
@@ -860,9 +925,12 @@ char *networks_create(kl_engine *e, const json_t *config, kl_error *err)
         n.name = xstrdup(name);
         n.type = xstrdup(type);
         n.ifname = xstrdup(ifname);
-        n.subnet = xstrdup(jx_str(config, "subnet", ""));
+        n.subnet = xstrdup(subnet);
         n.subnet6 = xstrdup(jx_str(config, "subnet6", ""));
-        n.gateway = xstrdup(jx_str(config, "gateway", ""));
+        n.gateway = xstrdup(auto_subnet && !jx_str(config, "gateway", "")[0]
+                                ? AUTO
+                                : jx_str(config, "gateway", ""));
+        n.ip_range = xstrdup(ip_range);
         n.gateway6 = xstrdup(jx_str(config, "gateway6", ""));
         n.icc = jx_bool(config, "icc", true);
         n.internal = jx_bool(config, "internal", false);
@@ -900,6 +968,8 @@ char *networks_create(kl_engine *e, const json_t *config, kl_error *err)
             json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:O}", "subnet", n.subnet, "subnet6",
                       n.subnet6, "gateway", n.gateway, "gateway6", n.gateway6, "nat", n.nat, "icc",
                       n.icc, "internal", n.internal, "labels", n.labels);
+        if (n.ip_range[0])
+            json_object_set_new(docj, "ip_range", json_string(n.ip_range));
         _cleanup_free_ char *doc = json_dumps(docj, JSON_COMPACT | JSON_SORT_KEYS);
         /* The row first, then the link: a crash in between leaves a row whose link
          * networks_init() makes at the next start (the new state); the other order would
@@ -1031,7 +1101,10 @@ int networks_remove(kl_engine *e, const char *ident, char id_out[13], kl_error *
     return r;
 }
 
-json_t *networks_prune(kl_engine *e, kl_error *err)
+/* Remove every network without endpoints whose labels pass the filters; `names`: the result
+ * lists names, else ids. */
+static json_t *prune(kl_engine *e, const json_t *must, const json_t *must_not, bool names,
+                     kl_error *err)
 {
     engine_lock(e);
     net_rec *v = NULL;
@@ -1051,14 +1124,14 @@ json_t *networks_prune(kl_engine *e, kl_error *err)
                 continue;
             }
             ep_recs_free(eps, n_eps);
-            if (n_eps > 0)
+            if (n_eps > 0 || !kl_labels_match_filters(v[i].labels, must, must_not))
                 continue;
             if (remove_locked(e, &v[i], &lerr) < 0) {
                 log_warn("prune: network %s: %s", v[i].id, lerr.msg);
                 kl_buf_printf(&failed, "%snetwork %s: %s", failed.len ? "; " : "", v[i].id,
                               lerr.msg);
             } else {
-                json_array_append_new(ids, json_string(v[i].id));
+                json_array_append_new(ids, json_string(names ? v[i].name : v[i].id));
             }
         }
         if (json_array_size(ids) > 0)
@@ -1075,6 +1148,17 @@ json_t *networks_prune(kl_engine *e, kl_error *err)
         return NULL;
     }
     return ids;
+}
+
+json_t *networks_prune(kl_engine *e, kl_error *err)
+{
+    return prune(e, NULL, NULL, false, err);
+}
+
+json_t *networks_prune_matching(kl_engine *e, const json_t *label, const json_t *label_not,
+                                kl_error *err)
+{
+    return prune(e, label, label_not, true, err);
 }
 
 /* ---- connect, disconnect --------------------------------------------------------------- */
@@ -1117,6 +1201,10 @@ static int request_address(kl_engine *e, const net_rec *n, int family, const cha
 {
     ipam_prefix subnet;
     const char *stext = family == 4 ? n->subnet : n->subnet6;
+    /* an automatic IPv4 address comes from the network's ip range when it has one (its first
+     * and last address are not handed out, as for a subnet) */
+    if (family == 4 && strcmp(request, AUTO) == 0 && n->ip_range && n->ip_range[0])
+        stext = n->ip_range;
     bool has_subnet = stext[0] && ipam_prefix_parse(stext, &subnet, err) == 0;
     char gwtext[IPAM_STRLEN];
     net_gateway_addr(n, family, gwtext);

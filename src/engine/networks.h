@@ -30,11 +30,15 @@
 void networks_set_nat_if(kl_engine *e, const char *nat_if);
 
 /* Create from a NetworkConfig (normalized by the API schema; missing fields take the
- * defaults of §5.12). Returns the new id (xmalloc'ed). Errors (all 409 at the API): the
- * §5.12 messages in the §5.12 order, "network name is already taken", interface errors. */
+ * defaults of §5.12). Ours: `labels`, `ip_range` (an IPv4 prefix inside `subnet` that
+ * automatic addresses come from) and, for the Docker door only (the Kleene schema has no such
+ * field), `auto_subnet: true` with no `subnet`: the first free subnet of dockerd's pools
+ * (172.18-31.0.0/16, 192.168.N.0/20) with an `<auto>` gateway. Returns the new id (xmalloc'ed).
+ * Errors (all 409 at the API): the §5.12 messages in the §5.12 order, "network name is already
+ * taken", interface errors. */
 char *networks_create(kl_engine *e, const json_t *config, kl_error *err);
 
-/* Network[] ordered by name. */
+/* Network[] ordered by name (Network: §5.13 and ours: `labels`, `ip_range`, `created`). */
 json_t *networks_list(kl_engine *e, kl_error *err);
 
 /* {"network": Network, "network_endpoints": EndPoint[]}. ENOENT "network not found". */
@@ -46,6 +50,11 @@ int networks_remove(kl_engine *e, const char *ident, char id_out[13], kl_error *
 
 /* Remove every network with no endpoints; returns their ids (name order). */
 json_t *networks_prune(kl_engine *e, kl_error *err);
+/* The same for the networks whose labels pass Docker's `label` and `label!` filters (arrays
+ * of KEY[=VALUE] strings, NULL = none; lib/labels.h); returns their names (the Docker door's
+ * NetworksDeleted). */
+json_t *networks_prune_matching(kl_engine *e, const json_t *label, const json_t *label_not,
+                                kl_error *err);
 
 /* Connect from an EndPointConfig {container, network, ip_address, ip_address6}. Errors in
  * the order of API.md §9.4: ENOENT "container not found" / "network not found", EEXIST

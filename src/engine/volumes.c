@@ -558,6 +558,12 @@ int volumes_remove(kl_engine *e, const char *name, kl_error *err)
 
 json_t *volumes_prune(kl_engine *e, kl_error *err)
 {
+    return volumes_prune_matching(e, NULL, NULL, err);
+}
+
+json_t *volumes_prune_matching(kl_engine *e, const json_t *label, const json_t *label_not,
+                               kl_error *err)
+{
     _cleanup_close_ int vfd = open_volumes_dir(e, err);
     if (vfd < 0)
         return NULL;
@@ -572,14 +578,18 @@ json_t *volumes_prune(kl_engine *e, kl_error *err)
     {
         _cleanup_stmt_ sqlite3_stmt *st =
             store_prepare(e->store,
-                          "SELECT name FROM volumes WHERE name NOT IN "
+                          "SELECT name, doc FROM volumes WHERE name NOT IN "
                           "(SELECT volume FROM mounts WHERE volume IS NOT NULL) "
                           "ORDER BY created, rowid",
                           err);
         int rc = SQLITE_ERROR;
         if (st) {
-            while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-                strv_push(&names, (const char *)sqlite3_column_text(st, 0));
+            while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                _cleanup_json_ json_t *doc =
+                    json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
+                if (kl_labels_match_filters(json_object_get(doc, "labels"), label, label_not))
+                    strv_push(&names, (const char *)sqlite3_column_text(st, 0));
+            }
             if (rc != SQLITE_DONE)
                 store_fail(e->store, "listing unused volumes", err);
         }

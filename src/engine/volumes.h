@@ -41,6 +41,10 @@ int volumes_remove(kl_engine *e, const char *name, kl_error *err);
 
 /* Remove every volume no mount refers to; returns the array of their names, oldest first. */
 json_t *volumes_prune(kl_engine *e, kl_error *err);
+/* The same for the volumes whose labels pass Docker's `label` and `label!` filters (arrays of
+ * KEY[=VALUE] strings, NULL = none; lib/labels.h). */
+json_t *volumes_prune_matching(kl_engine *e, const json_t *label, const json_t *label_not,
+                               kl_error *err);
 
 /* Delete what interrupted removals left under <root>/volumes (best effort, logs failures).
  * engine_open() calls it. */

@@ -137,3 +137,17 @@ bool kl_labels_match_all(const json_t *labels, const json_t *filters)
     }
     return true;
 }
+
+bool kl_labels_match_filters(const json_t *labels, const json_t *must, const json_t *must_not)
+{
+    if (!kl_labels_match_all(labels, must))
+        return false;
+    size_t i;
+    json_t *f;
+    json_array_foreach(must_not, i, f)
+    {
+        if (json_is_string(f) && kl_labels_match(labels, json_string_value(f)))
+            return false;
+    }
+    return true;
+}

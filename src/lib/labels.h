@@ -44,4 +44,8 @@ bool kl_labels_match(const json_t *labels, const char *filter);
  * true), as Docker combines several `label` filters. */
 bool kl_labels_match_all(const json_t *labels, const json_t *filters);
 
+/* Docker's `label` and `label!` filters together: every filter of `must` passes and none of
+ * `must_not` does (arrays of strings, NULL = none). */
+bool kl_labels_match_filters(const json_t *labels, const json_t *must, const json_t *must_not);
+
 #endif

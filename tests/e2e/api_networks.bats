@@ -36,7 +36,8 @@ nft_valid() {
   in_ns ip -br addr show kleene0 | grep -q '10.13.37.1/24'
   api GET /networks/list
   [ "$status_code" = 200 ]
-  [ "$body" = "[{\"id\":\"$id\",\"name\":\"testnet\",\"type\":\"bridge\",\"interface\":\"kleene0\",\"subnet\":\"10.13.37.0/24\",\"subnet6\":\"\",\"gateway\":\"<auto>\",\"gateway6\":\"\",\"nat\":\"\",\"icc\":true,\"internal\":false,\"labels\":{}}]" ]
+  [ "$(echo "$body" | jq -c 'map(del(.created))')" = "[{\"id\":\"$id\",\"name\":\"testnet\",\"type\":\"bridge\",\"interface\":\"kleene0\",\"subnet\":\"10.13.37.0/24\",\"subnet6\":\"\",\"gateway\":\"<auto>\",\"gateway6\":\"\",\"nat\":\"\",\"icc\":true,\"internal\":false,\"labels\":{},\"ip_range\":\"\"}]" ]
+  echo "$body" | jq -r '.[0].created' | grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\.[0-9]{6}Z$'
   api GET /networks/testnet/inspect
   [ "$status_code" = 200 ]
   [ "$(echo "$body" | jq -c '[.network.id, .network_endpoints]')" = "[\"$id\",[]]" ]

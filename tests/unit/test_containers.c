@@ -251,7 +251,7 @@ static void test_create_defaults_and_shape(void **state)
         "env",     "network_driver", "public_ports", "jail_param",   "restart_policy",
         "persist", "created",        "dataset",      "running",      "memory",
         "cpus",    "pids_limit",     "auto_remove",  "stop_timeout", "workdir",
-        "init",    "stop_cmd"};
+        "init",    "stop_cmd",       "labels"};
     assert_int_equal(json_object_size(c), KL_ARRAY_SIZE(keys));
     for (size_t i = 0; i < KL_ARRAY_SIZE(keys); i++)
         if (!json_object_get(c, keys[i]))
@@ -614,6 +614,38 @@ static char *update(fixture *f, const char *ident, const char *json, kl_error *e
     return containers_update(f->e, ident, c, err);
 }
 
+/* Labels (ours): kept with the record, in inspect and list; an update naming them replaces
+ * them, one that does not keeps them; bad ones are refused by create and update. */
+static void test_labels(void **state)
+{
+    fixture *f = *state;
+    _cleanup_free_ char *id = create_ok(f, "{\"name\":\"l1\",\"labels\":{\"a\":\"1\",\"b\":\"\"}}");
+    _cleanup_json_ json_t *j = inspect(f, id);
+    assert_json_text(json_object_get(json_object_get(j, "container"), "labels"),
+                     "{\"a\":\"1\",\"b\":\"\"}");
+    kl_error err = KL_ERROR_INIT;
+    _cleanup_json_ json_t *l = containers_list(f->e, true, &err);
+    assert_json_text(json_object_get(json_array_get(l, 0), "labels"), "{\"a\":\"1\",\"b\":\"\"}");
+    create_fails(f, "{\"name\":\"l2\",\"labels\":{\"a=b\":\"1\"}}",
+                 "label key 'a=b': only printable ASCII characters other than space and '=' are "
+                 "allowed");
+    _cleanup_free_ char *r1 = update(f, "l1", "{\"user\":\"x\"}", &err);
+    assert_non_null(r1);
+    _cleanup_json_ json_t *j2 = inspect(f, id);
+    assert_json_text(json_object_get(json_object_get(j2, "container"), "labels"),
+                     "{\"a\":\"1\",\"b\":\"\"}");
+    _cleanup_free_ char *r2 = update(f, "l1", "{\"labels\":{\"c\":\"3\"}}", &err);
+    assert_non_null(r2);
+    _cleanup_json_ json_t *j3 = inspect(f, id);
+    assert_json_text(json_object_get(json_object_get(j3, "container"), "labels"), "{\"c\":\"3\"}");
+    _cleanup_json_ json_t *l2 = containers_list(f->e, true, &err);
+    assert_json_text(json_object_get(json_array_get(l2, 0), "labels"), "{\"c\":\"3\"}");
+    assert_null(update(f, "l1", "{\"labels\":{\"k\":\"\\u001b\"}}", &err));
+    assert_int_equal(err.code, EINVAL);
+    _cleanup_json_ json_t *j4 = inspect(f, id);
+    assert_json_text(json_object_get(json_object_get(j4, "container"), "labels"), "{\"c\":\"3\"}");
+}
+
 static void test_update_semantics(void **state)
 {
     fixture *f = *state;
@@ -884,6 +916,7 @@ int main(void)
 {
     kl_log_set_level(KL_LOG_WARNING);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_labels, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_defaults_and_shape, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_every_field, setup, teardown),
         cmocka_unit_test_setup_teardown(test_port_without_interfaces, setup, teardown),

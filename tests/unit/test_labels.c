@@ -136,6 +136,14 @@ static void test_match(void **state)
     json_array_append_new(f, json_string("app=db"));
     assert_false(kl_labels_match_all(l, f));
     assert_true(kl_labels_match_all(none, NULL));
+    json_t *not = parse("[\"tier\"]");
+    json_t *must = parse("[\"app=web\"]");
+    assert_false(kl_labels_match_filters(l, must, not ));
+    assert_true(kl_labels_match_filters(l, must, NULL));
+    assert_true(kl_labels_match_filters(none, NULL, not ));
+    assert_false(kl_labels_match_filters(none, must, NULL));
+    json_decref(not );
+    json_decref(must);
     kl_error err = KL_ERROR_INIT;
     assert_int_equal(kl_labels_filter_check("app=web", &err), 0);
     assert_int_equal(kl_labels_filter_check("", &err), -1);

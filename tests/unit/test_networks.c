@@ -408,6 +408,70 @@ static void test_remove_and_prune(void **state)
     assert_false(host_link_exists(-1, "kleene2"));
 }
 
+/* Ours: labels (shown, filter the prune), ip_range (automatic addresses), auto_subnet (the
+ * Docker door's pools). */
+static void test_labels_range_pool(void **state)
+{
+    fixture *f = *state;
+    char r[13], a1[13], a2[13], keep[13];
+    create_ok(f,
+              "{\"name\":\"r\",\"type\":\"loopback\",\"subnet\":\"10.50.0.0/24\","
+              "\"ip_range\":\"10.50.0.128/26\",\"labels\":{\"a\":\"1\"}}",
+              r);
+    create_fails(f,
+                 "{\"name\":\"r2\",\"type\":\"loopback\",\"subnet\":\"10.51.0.0/24\","
+                 "\"ip_range\":\"10.52.0.0/26\"}",
+                 "ip range 10.52.0.0/26 is not inside the subnet 10.51.0.0/24");
+    create_fails(f, "{\"name\":\"r3\",\"type\":\"loopback\",\"ip_range\":\"10.52.0.0/26\"}",
+                 "an ip range needs an IPv4 subnet");
+    create_fails(f,
+                 "{\"name\":\"r4\",\"type\":\"loopback\",\"subnet\":\"10.51.0.0/24\","
+                 "\"ip_range\":\"fd00::/64\"}",
+                 "invalid ip range 'fd00::/64': an IPv4 prefix is expected");
+    create_fails(f, "{\"name\":\"r5\",\"type\":\"loopback\",\"labels\":{\"a b\":\"\"}}",
+                 "label key 'a b': only printable ASCII characters other than space and '=' are "
+                 "allowed");
+    kl_error err = KL_ERROR_INIT;
+    _cleanup_json_ json_t *ins = networks_inspect(f->e, "r", &err);
+    json_t *net = json_object_get(ins, "network");
+    assert_string_equal(jx_str(json_object_get(net, "labels"), "a", ""), "1");
+    assert_string_equal(jx_str(net, "ip_range", ""), "10.50.0.128/26");
+    assert_true(strlen(jx_str(net, "created", "")) > 20);
+    add_container(f, "ccccccccccc1", "c1", "ipnet");
+    add_container(f, "ccccccccccc2", "c2", "ipnet");
+    assert_int_equal(do_connect(f, "c1", "r", "<auto>", "", &err), 0);
+    assert_int_equal(do_connect(f, "c2", "r", "10.50.0.7", "", &err), 0);
+    _cleanup_json_ json_t *eps = endpoints(f, "r");
+    assert_string_equal(ep_ip(eps, 0), "10.50.0.129");
+    assert_string_equal(ep_ip(eps, 1), "10.50.0.7");
+
+    /* the pools: the first subnet no network has a part of, with an <auto> gateway */
+    create_ok(f, "{\"name\":\"taken\",\"type\":\"loopback\",\"subnet\":\"172.18.5.0/24\"}", keep);
+    create_ok(f, "{\"name\":\"a1\",\"type\":\"loopback\",\"auto_subnet\":true}", a1);
+    create_ok(f,
+              "{\"name\":\"a2\",\"type\":\"loopback\",\"auto_subnet\":true,\"labels\":{\"k\":"
+              "\"v\"}}",
+              a2);
+    _cleanup_json_ json_t *i1 = networks_inspect(f->e, "a1", &err);
+    _cleanup_json_ json_t *i2 = networks_inspect(f->e, "a2", &err);
+    assert_string_equal(jx_str(json_object_get(i1, "network"), "subnet", ""), "172.19.0.0/16");
+    assert_string_equal(jx_str(json_object_get(i1, "network"), "gateway", ""), "<auto>");
+    assert_string_equal(jx_str(json_object_get(i2, "network"), "subnet", ""), "172.20.0.0/16");
+
+    /* prune by labels: names of what went */
+    _cleanup_json_ json_t *must = json_pack("[s]", "k=v");
+    _cleanup_json_ json_t *gone = networks_prune_matching(f->e, must, NULL, &err);
+    assert_non_null(gone);
+    assert_int_equal(json_array_size(gone), 1);
+    assert_string_equal(json_string_value(json_array_get(gone, 0)), "a2");
+    _cleanup_json_ json_t *not = json_pack("[s]", "a");
+    _cleanup_json_ json_t *gone2 = networks_prune_matching(f->e, NULL, not, &err);
+    /* r has endpoints and the label a: it stays; a1 and taken go */
+    assert_int_equal(json_array_size(gone2), 2);
+    assert_string_equal(json_string_value(json_array_get(gone2, 0)), "a1");
+    assert_string_equal(json_string_value(json_array_get(gone2, 1)), "taken");
+}
+
 /* ---- running containers ------------------------------------------------------------- */
 
 /* A child in its own netns, and the state.json a monitor would write for it. */
@@ -636,6 +700,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_subnet_overlap_and_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_ipam, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_and_prune, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_labels_range_pool, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hotplug_and_hooks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_init_recreates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ports_follow_start_and_stop, setup, teardown),

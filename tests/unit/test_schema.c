@@ -125,7 +125,8 @@ static void test_network_config_defaults(void **state)
     expect_ok(&schema_network_config, "{\"name\":\"westnet\",\"type\":\"bridge\"}",
               "{\"name\":\"westnet\",\"type\":\"bridge\",\"interface\":\"\",\"subnet\":\"\","
               "\"subnet6\":\"\",\"gateway\":\"\",\"gateway6\":\"\",\"nat\":\"<host-gateway>\","
-              "\"icc\":true,\"internal\":false,\"allow_subnet_overlap\":false,\"labels\":null}");
+              "\"icc\":true,\"internal\":false,\"allow_subnet_overlap\":false,\"labels\":null,\"ip_"
+              "range\":\"\"}");
 }
 
 static void test_image_create_config_defaults(void **state)

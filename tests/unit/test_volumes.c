@@ -181,6 +181,22 @@ static void test_labels(void **state)
     assert_int_equal(e2.code, ENOENT);
     _cleanup_free_ char *dir = vpath(f, "bv");
     assert_int_equal(access(dir, F_OK), -1);
+
+    /* prune by labels (Docker's label and label! filters) */
+    _cleanup_json_ json_t *other_labels = json_pack("{s:s}", "app", "db");
+    assert_int_equal(volumes_create_labeled(f->e, "dbv", other_labels, &err), 0);
+    assert_int_equal(volumes_create(f->e, "nolabel", &err), 0);
+    _cleanup_json_ json_t *must = json_pack("[s]", "app=db");
+    _cleanup_json_ json_t *gone = volumes_prune_matching(f->e, must, NULL, &err);
+    assert_non_null(gone);
+    assert_int_equal(json_array_size(gone), 1);
+    assert_string_equal(json_string_value(json_array_get(gone, 0)), "dbv");
+    _cleanup_json_ json_t *not = json_pack("[s]", "app");
+    _cleanup_json_ json_t *gone2 = volumes_prune_matching(f->e, NULL, not, &err);
+    assert_int_equal(json_array_size(gone2), 1);
+    assert_string_equal(json_string_value(json_array_get(gone2, 0)), "nolabel");
+    _cleanup_json_ json_t *left = volumes_list(f->e, &err);
+    assert_int_equal(json_array_size(left), 1);
 }
 
 static void test_inspect_shape(void **state)

@@ -71,4 +71,20 @@ void dk_ping(dk_request *r, api_response *res);
 void dk_version(dk_request *r, api_response *res);
 void dk_info(dk_request *r, api_response *res);
 
+/* networks.c */
+void dk_networks_list(dk_request *r, api_response *res);
+void dk_networks_inspect(dk_request *r, api_response *res);
+void dk_networks_create(dk_request *r, api_response *res);
+void dk_networks_connect(dk_request *r, api_response *res);
+void dk_networks_disconnect(dk_request *r, api_response *res);
+void dk_networks_remove(dk_request *r, api_response *res);
+void dk_networks_prune(dk_request *r, api_response *res);
+
+/* volumes.c */
+void dk_volumes_list(dk_request *r, api_response *res);
+void dk_volumes_create(dk_request *r, api_response *res);
+void dk_volumes_inspect(dk_request *r, api_response *res);
+void dk_volumes_remove(dk_request *r, api_response *res);
+void dk_volumes_prune(dk_request *r, api_response *res);
+
 #endif

@@ -29,6 +29,18 @@ static const dk_route routes[] = {
     {"HEAD", "/_ping", dk_ping},
     {"GET", "/version", dk_version},
     {"GET", "/info", dk_info},
+    {"GET", "/networks", dk_networks_list},
+    {"POST", "/networks/create", dk_networks_create},
+    {"POST", "/networks/prune", dk_networks_prune},
+    {"GET", "/networks/{id}", dk_networks_inspect},
+    {"DELETE", "/networks/{id}", dk_networks_remove},
+    {"POST", "/networks/{id}/connect", dk_networks_connect},
+    {"POST", "/networks/{id}/disconnect", dk_networks_disconnect},
+    {"GET", "/volumes", dk_volumes_list},
+    {"POST", "/volumes/create", dk_volumes_create},
+    {"POST", "/volumes/prune", dk_volumes_prune},
+    {"GET", "/volumes/{name}", dk_volumes_inspect},
+    {"DELETE", "/volumes/{name}", dk_volumes_remove},
 };
 
 /* ---- errors and queries ------------------------------------------------------------------ */
