@@ -19,9 +19,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char *f = imageref_format(&r);
         imageref r2;
         if (imageref_parse(f, &r2, &err) != 0 || strcmp(r.name, r2.name) || strcmp(r.tag, r2.tag) ||
-            (!r.snapshot) != (!r2.snapshot) || (r.snapshot && strcmp(r.snapshot, r2.snapshot)))
+            (!r.snapshot) != (!r2.snapshot) || (r.snapshot && strcmp(r.snapshot, r2.snapshot)) ||
+            (!r.digest) != (!r2.digest) || (r.digest && strcmp(r.digest, r2.digest)))
             abort();
-        imageref_candidate c = {"0123456789ab", r.name, r.tag};
+        /* a stored name is what the parser gives */
+        if (!imageref_repository_is_valid(r.name) && !imageref_is_id_prefix(r.name))
+            abort();
+        imageref_candidate c = {"0123456789ab", r.name, r.tag, r.digest, NULL};
         if (imageref_resolve(&r, &c, 1, &err) != 0)
             abort();
         imageref_clear(&r2);

@@ -1,6 +1,6 @@
 /* Route table and matcher. Every path of API.md §6 and §7 is here; handlers live in one file
  * per object. Matching is segment by segment; parameters are percent-decoded by the server
- * before matching and may not contain '/'. */
+ * before matching and may not contain '/', except "{name*}" ones (image names). */
 #include "api/router.h"
 #include "api/handlers.h"
 #include "api/schema.h"
@@ -33,9 +33,9 @@ static const api_route routes[] = {
     WS("/exec/start", api_exec_start, &schema_exec_start_config),
     /* Images */
     REST("GET", "/images/list", api_images_list, NULL, NULL),
-    REST("GET", "/images/{image_id}/inspect", api_images_inspect, NULL, NULL),
-    REST("POST", "/images/{image_id}/tag", api_images_tag, NULL, &schema_query_image_tag),
-    REST("DELETE", "/images/{image_id}", api_images_remove, NULL, NULL),
+    REST("GET", "/images/{image_id*}/inspect", api_images_inspect, NULL, NULL),
+    REST("POST", "/images/{image_id*}/tag", api_images_tag, NULL, &schema_query_image_tag),
+    REST("DELETE", "/images/{image_id*}", api_images_remove, NULL, NULL),
     REST("POST", "/images/prune", api_images_prune, NULL, &schema_query_image_prune),
     WS("/images/build", api_images_build, &schema_image_build_config),
     WS("/images/create", api_images_create, &schema_image_create_config),
@@ -64,9 +64,13 @@ static const api_route routes[] = {
          &schema_query_container_logs),
 };
 
+/* A pattern segment "{name}" takes one path segment; "{name*}" (only before literal
+ * segments) takes one or more, so that an image name with '/' ("127.0.0.1:5000/team/app",
+ * sent as %2F and decoded before matching, or as is) is one parameter. */
 static bool match_pattern(const char *pattern, char *path, const char **params)
 {
     size_t np = 0;
+    char *ends[API_MAX_PARAMS];
     const char *p = pattern;
     char *s = path;
     while (*p && *s) {
@@ -78,24 +82,31 @@ static bool match_pattern(const char *pattern, char *path, const char **params)
         size_t plen = pend ? (size_t)(pend - p) : strlen(p);
         char *send = strchr(s, '/');
         size_t slen = send ? (size_t)(send - s) : strlen(s);
-        if (plen > 1 && p[0] == '{' && p[plen - 1] == '}') {
+        if (plen > 2 && p[0] == '{' && p[plen - 2] == '*' && p[plen - 1] == '}') {
+            const char *rest = p + plen; /* literal segments only */
+            size_t rl = strlen(rest), sl = strlen(s);
+            if (np >= API_MAX_PARAMS || sl <= rl || strcmp(s + sl - rl, rest) != 0 ||
+                (rl && s[sl - rl - 1] == '/'))
+                return false;
+            slen = sl - rl;
+        } else if (plen > 1 && p[0] == '{' && p[plen - 1] == '}') {
             if (slen == 0 || np >= API_MAX_PARAMS)
                 return false;
-            params[np++] = s;
         } else if (plen != slen || strncmp(p, s, plen) != 0) {
             return false;
+        }
+        if (p[0] == '{') {
+            ends[np] = s + slen;
+            params[np++] = s;
         }
         p += plen;
         s += slen;
     }
     if (*p || *s)
         return false;
-    /* Terminate the captured segments in place. */
-    for (size_t i = 0; i < np; i++) {
-        char *slash = strchr((char *)params[i], '/');
-        if (slash)
-            *slash = '\0';
-    }
+    /* Terminate the captured segments in place (each end is a '/' or the end). */
+    for (size_t i = 0; i < np; i++)
+        *ends[i] = '\0';
     return true;
 }
 

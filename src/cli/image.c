@@ -170,12 +170,28 @@ static int image_pull(cli_ctx *ctx, const cli_args *a)
 
 /* ---- ls, inspect, tag, rm, prune --------------------------------------------------------- */
 
+/* The original's columns; DIGEST (a pulled image's registry digest, docs/api.md) is a
+ * fifth cell, shown with --digests (between TAG and CREATED, where Docker has it) and
+ * always available to --format as {{.Digest}}. */
 static const render_column image_columns[] = {
     {"ID", "36", RENDER_LEFT, 0, 0},           /* cyan */
     {"NAME", "1;38;5;122", RENDER_LEFT, 0, 0}, /* bold aquamarine1 */
     {"TAG", "38;5;122", RENDER_LEFT, 0, 0},    /* aquamarine1 */
     {"CREATED", "97", RENDER_LEFT, 0, 0},      /* bright_white */
+    {"DIGEST", "37", RENDER_LEFT, 0, 0},       /* white */
 };
+
+static const render_column image_digest_columns[] = {
+    {"ID", "36", RENDER_LEFT, 0, 0},        {"NAME", "1;38;5;122", RENDER_LEFT, 0, 0},
+    {"TAG", "38;5;122", RENDER_LEFT, 0, 0}, {"DIGEST", "37", RENDER_LEFT, 0, 0},
+    {"CREATED", "97", RENDER_LEFT, 0, 0},
+};
+
+static char *image_digest(const json_t *v)
+{
+    const char *d = jx_str(v, "digest", "");
+    return xstrdup(*d ? d : "<none>");
+}
 
 static void image_row(const json_t *v, double now, char **cells)
 {
@@ -183,19 +199,35 @@ static void image_row(const json_t *v, double now, char **cells)
     cells[1] = xstrdup(jx_str(v, "name", ""));
     cells[2] = xstrdup(jx_str(v, "tag", ""));
     cells[3] = render_created_ago(jx_str(v, "created", ""), now);
+    cells[4] = image_digest(v);
 }
 
-static const char *const image_fields[] = {"ID", "Name", "Tag", "Created"};
-static const cli_option image_ls_options[] = {CLI_LS_OPTIONS, {0}};
+static void image_digest_row(const json_t *v, double now, char **cells)
+{
+    cells[0] = xstrdup(jx_str(v, "id", ""));
+    cells[1] = xstrdup(jx_str(v, "name", ""));
+    cells[2] = xstrdup(jx_str(v, "tag", ""));
+    cells[3] = image_digest(v);
+    cells[4] = render_created_ago(jx_str(v, "created", ""), now);
+}
+
+static const char *const image_fields[] = {"ID", "Name", "Tag", "Created", "Digest"};
+static const char *const image_digest_fields[] = {"ID", "Name", "Tag", "Digest", "Created"};
+static const cli_option image_ls_options[] = {
+    CLI_LS_OPTIONS,
+    {"digests", 0, NULL, "Show the registry digest of pulled images (a DIGEST column)", NULL},
+    {0}};
 
 static int image_ls(cli_ctx *ctx, const cli_args *a)
 {
-    cli_listing l = {image_columns,
+    bool digests = cli_flag(a, "digests");
+    cli_listing l = {digests ? image_digest_columns : image_columns,
+                     digests ? KL_ARRAY_SIZE(image_digest_columns)
+                             : KL_ARRAY_SIZE(image_columns) - 1,
                      KL_ARRAY_SIZE(image_columns),
-                     KL_ARRAY_SIZE(image_columns),
-                     image_fields,
+                     digests ? image_digest_fields : image_fields,
                      "id",
-                     image_row};
+                     digests ? image_digest_row : image_row};
     return cli_list(ctx, a, "/images/list", &l);
 }
 

@@ -9,6 +9,8 @@
 #include "lib/buf.h"
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"
+#include "registry/digest.h"
+#include "registry/reference.h"
 
 bool imageref_name_is_valid(const char *s)
 {
@@ -76,21 +78,79 @@ static int check_part(const char *whole, const char *part, const char *what, kl_
     return 0;
 }
 
-/* name[:tag] into name/tag; exactly the rules of imageref_parse without the snapshot. */
+/* A name with a '/' is a Docker repository ("team/app", "127.0.0.1:5000/team/app",
+ * "docker.io/library/busybox"): checked by the registry's rules and kept in its familiar
+ * form (docker.io/ and docker.io/library/ dropped), so that every spelling of it is one
+ * name. Returns the familiar form, or NULL with err set. */
+static char *docker_name(const char *whole, const char *n, kl_error *err)
+{
+    oci_ref r;
+    kl_error rerr = KL_ERROR_INIT;
+    if (strchr(n, '@') || strlen(n) > OCI_REF_NAME_MAX || oci_ref_parse(n, &r, &rerr) < 0) {
+        /* the registry parser's reason, without its own quoting of the input */
+        const char *why_r = rerr.code ? rerr.msg : "too long";
+        const char *q = strstr(why_r, "\": ");
+        char why[KL_ERROR_MSG_MAX];
+        snprintf(why, sizeof(why),
+                 "the name must be a repository as Docker writes them "
+                 "([registry[:port]/]lowercase[/components]): %s",
+                 q ? q + 3 : why_r);
+        invalid(err, whole, why);
+        return NULL;
+    }
+    free(r.tag);
+    r.tag = NULL; /* the name alone: the tag was split off before */
+    char *f = oci_ref_familiar(&r);
+    oci_ref_clear(&r);
+    /* docker.io/library/x is x: then it is a name like any other, with its limits */
+    if (!strchr(f, '/') && !imageref_name_is_valid(f)) {
+        free(f);
+        char why[160];
+        snprintf(why, sizeof(why), "the name must be at most %d characters", IMAGEREF_NAME_MAX);
+        invalid(err, whole, why);
+        return NULL;
+    }
+    return f;
+}
+
+/* name[:tag] into name/tag; exactly the rules of imageref_parse without the '@' part. A
+ * Docker repository's tag is after the last ':' that follows its last '/'. */
 static int split_nametag(const char *whole, const char *s, char **name, char **tag, bool *has_tag,
                          kl_error *err)
 {
-    const char *colon = strchr(s, ':');
+    const char *slash = strrchr(s, '/');
+    const char *colon = slash ? strrchr(slash, ':') : strchr(s, ':');
     if (colon && strchr(colon + 1, ':'))
         return invalid(err, whole, "more than one ':'");
+    if (slash && colon && strchr(slash, ':') != colon)
+        return invalid(err, whole, "more than one ':' after the last '/'");
     _cleanup_free_ char *n = colon ? xstrndup(s, (size_t)(colon - s)) : xstrdup(s);
     _cleanup_free_ char *t = colon ? xstrdup(colon + 1) : xstrdup(IMAGEREF_DEFAULT_TAG);
-    if (check_part(whole, n, "name", err) < 0 || check_part(whole, t, "tag", err) < 0)
+    if (check_part(whole, t, "tag", err) < 0)
         return -1;
+    if (slash) {
+        if (!*n || n[0] == '/')
+            return invalid(err, whole, "empty name");
+        char *f = docker_name(whole, n, err);
+        if (!f)
+            return -1;
+        free(n);
+        n = f;
+    } else if (check_part(whole, n, "name", err) < 0) {
+        return -1;
+    }
     *name = steal_pointer(&n);
     *tag = steal_pointer(&t);
     *has_tag = colon != NULL;
     return 0;
+}
+
+bool imageref_repository_is_valid(const char *s)
+{
+    if (!s || !strchr(s, '/'))
+        return imageref_name_is_valid(s);
+    _cleanup_free_ char *f = docker_name(s, s, NULL);
+    return f && !strcmp(f, s);
 }
 
 int imageref_parse(const char *s, imageref *ref, kl_error *err)
@@ -98,14 +158,19 @@ int imageref_parse(const char *s, imageref *ref, kl_error *err)
     *ref = (imageref){0};
     if (!s || !*s)
         return kl_error_set(err, EINVAL, "invalid image reference: empty");
-    if (strlen(s) > 2 * IMAGEREF_NAME_MAX + 2 + IMAGEREF_NAME_MAX)
+    if (strlen(s) > OCI_REF_NAME_MAX + 2 + IMAGEREF_NAME_MAX + OCI_DIGEST_STR_LEN)
         return invalid(err, s, "too long");
     const char *at = strchr(s, '@');
     if (at && strchr(at + 1, '@'))
         return invalid(err, s, "more than one '@'");
     _cleanup_free_ char *ident = at ? xstrndup(s, (size_t)(at - s)) : xstrdup(s);
-    _cleanup_free_ char *snap = NULL;
-    if (at) {
+    _cleanup_free_ char *snap = NULL, *digest = NULL;
+    if (at && strchr(at + 1, ':')) {
+        /* name@sha256:<hex>: a registry digest (a snapshot name has no ':') */
+        if (!oci_digest_is_valid(at + 1))
+            return invalid(err, s, "the digest must be sha256:<64 lowercase hex digits>");
+        digest = xstrdup(at + 1);
+    } else if (at) {
         snap = xstrdup(at + 1);
         if (check_part(s, snap, "snapshot", err) < 0)
             return -1;
@@ -118,6 +183,7 @@ int imageref_parse(const char *s, imageref *ref, kl_error *err)
     ref->name = steal_pointer(&name);
     ref->tag = steal_pointer(&tag);
     ref->snapshot = steal_pointer(&snap);
+    ref->digest = steal_pointer(&digest);
     ref->has_tag = has_tag;
     return 0;
 }
@@ -128,6 +194,7 @@ void imageref_clear(imageref *ref)
     free(ref->name);
     free(ref->tag);
     free(ref->snapshot);
+    free(ref->digest);
     *ref = (imageref){0};
 }
 
@@ -139,7 +206,7 @@ int imageref_parse_nametag(const char *s, char **name, char **tag, kl_error *err
         return 0;
     }
     if (strchr(s, '@'))
-        return invalid(err, s, "a name and tag can not name a snapshot ('@')");
+        return invalid(err, s, "a name and tag can not name a snapshot or a digest ('@')");
     bool has_tag;
     return split_nametag(s, s, name, tag, &has_tag, err);
 }
@@ -147,17 +214,30 @@ int imageref_parse_nametag(const char *s, char **name, char **tag, kl_error *err
 char *imageref_format(const imageref *ref)
 {
     _cleanup_buf_ kl_buf b = KL_BUF_INIT;
-    if (!ref->has_tag && imageref_is_id_prefix(ref->name))
+    if (!ref->has_tag && (ref->digest || imageref_is_id_prefix(ref->name)))
         kl_buf_puts(&b, ref->name);
     else
         kl_buf_printf(&b, "%s:%s", ref->name, ref->tag);
     if (ref->snapshot)
         kl_buf_printf(&b, "@%s", ref->snapshot);
+    else if (ref->digest)
+        kl_buf_printf(&b, "@%s", ref->digest);
     return kl_buf_steal(&b);
 }
 
 int imageref_resolve(const imageref *ref, const imageref_candidate *cands, size_t n, kl_error *err)
 {
+    if (ref->digest) {
+        /* name@digest: the image pulled as that name from that manifest or index (the tag,
+         * if one is given, does not matter: the digest pins the content) */
+        for (size_t i = 0; i < n; i++)
+            if (cands[i].name && !strcmp(cands[i].name, ref->name) &&
+                ((cands[i].digest && !strcmp(cands[i].digest, ref->digest)) ||
+                 (cands[i].manifest && !strcmp(cands[i].manifest, ref->digest))))
+                return (int)i;
+        _cleanup_free_ char *q = imageref_format(ref);
+        return kl_error_set(err, ENOENT, "no such image '%s'", q);
+    }
     bool can_be_id = !ref->has_tag && imageref_is_id_prefix(ref->name);
     if (can_be_id)
         for (size_t i = 0; i < n; i++)

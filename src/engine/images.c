@@ -80,6 +80,11 @@ static json_t *image_json(kl_engine *e, sqlite3_stmt *st)
                         json_is_object(labels) ? json_incref(labels) : json_object());
     json_object_set_new(out, "user", json_string(jx_str(doc, "user", "root")));
     json_object_set_new(out, "workdir", json_string(jx_str(doc, "workdir", "/")));
+    /* a pulled image's registry digest: of the index its reference resolved through, else
+     * of its manifest (Docker's RepoDigests); "" for other images */
+    const json_t *oci = json_object_get(doc, "oci");
+    json_object_set_new(out, "digest",
+                        json_string(jx_str(oci, "index", jx_str(oci, "manifest", ""))));
     json_object_set_new(out, "created", json_string(col(st, 3)));
     const char *top = (const char *)sqlite3_column_text(st, 5);
     _cleanup_free_ char *sroot = images_storage_root(e);
@@ -113,16 +118,22 @@ static char *resolve_locked(kl_engine *e, const char *ident, kl_error *err)
     imageref ref = {0};
     if (imageref_parse(ident, &ref, err) < 0)
         return NULL;
-    _cleanup_strv_ char **ids = NULL, **names = NULL, **tags = NULL;
+    _cleanup_strv_ char **ids = NULL, **names = NULL, **tags = NULL, **digests = NULL,
+                        **manifests = NULL;
     store_lock(e->store);
-    _cleanup_stmt_ sqlite3_stmt *st =
-        store_prepare(e->store, "SELECT id, name, tag FROM images ORDER BY created, id", err);
+    _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
+        e->store,
+        "SELECT id, name, tag, coalesce(json_extract(doc, '$.oci.index'), ''), "
+        "coalesce(json_extract(doc, '$.oci.manifest'), '') FROM images ORDER BY created, id",
+        err);
     int rc = SQLITE_ERROR;
     if (st) {
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
             strv_push(&ids, col(st, 0));
             strv_push(&names, col(st, 1));
             strv_push(&tags, col(st, 2));
+            strv_push(&digests, col(st, 3));
+            strv_push(&manifests, col(st, 4));
         }
         if (rc != SQLITE_DONE)
             store_fail(e->store, "reading images", err);
@@ -133,7 +144,7 @@ static char *resolve_locked(kl_engine *e, const char *ident, kl_error *err)
         size_t n = strv_len(ids);
         imageref_candidate *c = xcalloc(n ? n : 1, sizeof(*c));
         for (size_t i = 0; i < n; i++)
-            c[i] = (imageref_candidate){ids[i], names[i], tags[i]};
+            c[i] = (imageref_candidate){ids[i], names[i], tags[i], digests[i], manifests[i]};
         int idx = imageref_resolve(&ref, c, n, err);
         if (idx >= 0)
             out = xstrdup(ids[idx]);
@@ -445,7 +456,7 @@ char *images_add(kl_engine *e, const images_record *r, kl_error *err)
     }
     const char *name = r->name ? r->name : "";
     const char *tag = name[0] ? (r->tag && r->tag[0] ? r->tag : IMAGEREF_DEFAULT_TAG) : "";
-    if (name[0] && (!imageref_name_is_valid(name) || !imageref_name_is_valid(tag))) {
+    if (name[0] && (!imageref_repository_is_valid(name) || !imageref_name_is_valid(tag))) {
         kl_error_set(err, EINVAL, "invalid image name '%s:%s'", name, tag);
         return NULL;
     }
@@ -1298,18 +1309,19 @@ static void drop_layer(creator *c, const char *layer)
 
 #define PULL_JSON_MAX (4 * 1024 * 1024)
 
+/* The helper reports the bytes of all the layers it downloads (several at a time) as one
+ * sum over their total. */
 static void pull_progress(const host_fetch_progress *p, void *ctx)
 {
     creator *c = ctx;
-    if (p->bytes < c->last_bytes || c->last_percent < 0) { /* the next layer */
-        c->last_percent = -1;
-        c->last_entries++;
-        say(c, "Fetching layer %llu...\n", (unsigned long long)c->last_entries);
+    if (c->last_percent < 0) {
+        c->last_percent = 0;
+        say(c, "Fetching layers (%.1f MB)...\n", (double)p->total / (1024.0 * 1024.0));
     }
-    c->last_bytes = p->bytes;
     if (p->percent >= 0 && p->percent / 25 > c->last_percent / 25 && p->percent > 0)
         say(c, "Fetched %.1f MB (%d%%)\n", (double)p->bytes / (1024.0 * 1024.0), p->percent);
-    c->last_percent = p->percent >= 0 ? p->percent : 0;
+    if (p->percent >= 0)
+        c->last_percent = p->percent;
 }
 
 /* A string array, an absent/null (-> NULL), or invalid. */
@@ -1374,18 +1386,15 @@ static json_t *read_pull_json(const char *dir, kl_error *err)
     return j;
 }
 
-/* The default name:tag of a pulled image: the repository's last component and the tag
- * (Kleene names have no '/' or ':' yet; docs/api.md). Empty if it is not a valid name. */
+/* The default name:tag of a pulled image: its repository as Docker shows it and the
+ * reference's tag (`127.0.0.1:5000/team/app:v1`, `busybox:latest` for
+ * docker.io/library/busybox). A reference by digest only gives no name. */
 static void pull_default_name(const json_t *j, char **name, char **tag)
 {
     const char *repo = jx_str(j, "repository", "");
-    const char *last = strrchr(repo, '/');
-    last = last ? last + 1 : repo;
-    const char *t = jx_str(j, "tag", IMAGEREF_DEFAULT_TAG);
-    if (imageref_name_is_valid(last) && imageref_name_is_valid(t)) {
-        *name = xstrdup(last);
-        *tag = xstrdup(t);
-    } else {
+    const char *t = jx_str(j, "tag", NULL);
+    _cleanup_free_ char *nametag = t ? xasprintf("%s:%s", repo, t) : NULL;
+    if (!nametag || imageref_parse_nametag(nametag, name, tag, NULL) < 0) {
         *name = xstrdup("");
         *tag = xstrdup("");
     }

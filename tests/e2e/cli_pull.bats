@@ -53,14 +53,14 @@ layer_count() { ls "$E2E_DIR/root/image/layers" | wc -l; }
   [ "$status" -eq 0 ]
   echo "$output" | grep -q 'Pulled 127.0.0.1:5000/team/bb:v1 (sha256:'
   api GET /images/list
-  img=$(echo "$body" | jq -c '.[] | select(.name == "bb" and .tag == "v1")')
+  img=$(echo "$body" | jq -c '.[] | select(.name == "127.0.0.1:5000/team/bb" and .tag == "v1")')
   [ -n "$img" ]
   [ "$(echo "$img" | jq -r .user)" = 1000 ]
   [ "$(echo "$img" | jq -c .env)" = '["FOO=bar"]' ]
   [ "$(echo "$img" | jq -r .labels.team)" = kleene ]
   [ "$(echo "$img" | jq -c .exposed_ports)" = '["80/tcp"]' ]
   [ "$(echo "$img" | jq -r .workdir)" = /srv ]
-  run klee run bb:v1
+  run klee run 127.0.0.1:5000/team/bb:v1
   [ "$status" -eq 0 ]
   echo "$output" | grep -qx hello
   echo "$output" | grep -qx bar

@@ -137,26 +137,26 @@ teardown() {
   # both images share the layer row
   [ "$(db "SELECT count(*) FROM image_layers WHERE position = 0")" -eq 2 ]
   [ "$(db "SELECT count(DISTINCT layer_id) FROM image_layers WHERE position = 0")" -eq 1 ]
-  run klee run a:v1
+  run klee run 127.0.0.1:5000/team/a:v1
   [ "$status" -eq 0 ]
   echo "$output" | grep -q '^a '
-  run klee run b:v1
+  run klee run 127.0.0.1:5000/team/b:v1
   [ "$status" -eq 0 ]
   echo "$output" | grep -q '^b '
   klee container prune -f >/dev/null
   # rm a: the base layer stays for b; a's own layer and blobs go
-  run klee image rm a:v1
+  run klee image rm 127.0.0.1:5000/team/a:v1
   [ "$status" -eq 0 ]
   [ "$(layers_on_disk | wc -l)" -eq 2 ]
   [ "$(blobs_on_disk | wc -l)" -eq 4 ]
   [ -f "$(ROOT)/image/blobs/sha256/${base#sha256:}" ]
   assert_disk_is_rows
-  run klee run b:v1
+  run klee run 127.0.0.1:5000/team/b:v1
   [ "$status" -eq 0 ]
   echo "$output" | grep -q '^b '
   klee container prune -f >/dev/null
   # rm b: nothing left
-  run klee image rm b:v1
+  run klee image rm 127.0.0.1:5000/team/b:v1
   [ "$status" -eq 0 ]
   [ -z "$(layers_on_disk)" ]
   [ -z "$(blobs_on_disk)" ]
@@ -167,7 +167,7 @@ teardown() {
   run klee pull 127.0.0.1:5000/team/a:v1
   [ "$status" -eq 0 ]
   api GET /images/list
-  id1=$(echo "$body" | jq -r '.[] | select(.name == "a") | .id')
+  id1=$(echo "$body" | jq -r '.[] | select(.name == "127.0.0.1:5000/team/a") | .id')
   # the id is the config digest's
   cfgd=$(manifest_of team/a | jq -r .config.digest)
   [ "$id1" = "${cfgd:7:12}" ]
@@ -268,12 +268,88 @@ restart_with() {
     assert_disk_is_rows
     [ -z "$(ls -A "$(ROOT)/image/layers" | grep '^\.')" ]
     api GET /images/list
-    [ "$(echo "$body" | jq -r '.[].name')" = a ]
+    [ "$(echo "$body" | jq -r '.[].name')" = 127.0.0.1:5000/team/a ]
   done
   restart_with
   # and the pull works afterwards
   run klee pull 127.0.0.1:5000/team/b:v1
   [ "$status" -eq 0 ]
   echo "$output" | grep -q '2 layers (1 downloaded)'
+  assert_disk_is_rows
+}
+
+@test "Docker-style names: a registry host:port and nested repositories in image ls, inspect, run, rm; by digest; busybox is docker.io/library/busybox" {
+  run klee pull 127.0.0.1:5000/team/a:v1
+  [ "$status" -eq 0 ]
+  api GET /images/list
+  img=$(echo "$body" | jq -c '.[0]')
+  [ "$(echo "$img" | jq -r .name)" = 127.0.0.1:5000/team/a ]
+  [ "$(echo "$img" | jq -r .tag)" = v1 ]
+  digest=$(echo "$img" | jq -r .digest)
+  [[ "$digest" =~ ^sha256:[0-9a-f]{64}$ ]]
+  id=$(echo "$img" | jq -r .id)
+  # klee image ls: the original's columns, the name as Docker shows it
+  run klee image ls
+  [ "$status" -eq 0 ]
+  echo "$output" | head -1 | grep -Eq '^ *ID +NAME +TAG +CREATED'
+  echo "$output" | grep -Eq "^ *$id +127\.0\.0\.1:5000/team/a +v1 "
+  # --digests: a DIGEST column, as docker images --digests
+  run klee image ls --digests
+  [ "$status" -eq 0 ]
+  echo "$output" | head -1 | grep -Eq '^ *ID +NAME +TAG +DIGEST +CREATED'
+  echo "$output" | grep -Eq "^ *$id +127\.0\.0\.1:5000/team/a +v1 +$digest "
+  run klee image ls --format '{{.Name}}:{{.Tag}} {{.Digest}}'
+  [ "$output" = "127.0.0.1:5000/team/a:v1 $digest" ]
+  # inspect and run by the name, and by name@digest
+  run klee image inspect 127.0.0.1:5000/team/a:v1
+  [ "$status" -eq 0 ]
+  [ "$(echo "$output" | jq -r .id)" = "$id" ]
+  run klee image inspect "127.0.0.1:5000/team/a@$digest"
+  [ "$status" -eq 0 ]
+  [ "$(echo "$output" | jq -r .id)" = "$id" ]
+  run klee image inspect "127.0.0.1:5000/team/b@$digest"
+  [ "$status" -ne 0 ]
+  run klee run 127.0.0.1:5000/team/a:v1
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -q '^a '
+  klee container prune -f >/dev/null
+  # the raw API path with the name's slashes as they are (Docker clients send them so)
+  api GET /images/127.0.0.1:5000/team/a:v1/inspect
+  [ "$status_code" = 200 ]
+  [ "$(echo "$body" | jq -r .id)" = "$id" ]
+  # a nested repository name given with tag; a build FROM the registry name
+  run klee image tag 127.0.0.1:5000/team/a:v1 localhost:5000/x/y/z:t1
+  [ "$status" -eq 0 ]
+  run klee image ls
+  echo "$output" | grep -Eq "^ *$id +localhost:5000/x/y/z +t1 "
+  mkdir -p "$E2E_DIR/ctx"
+  printf 'FROM localhost:5000/x/y/z:t1\nRUN echo built >/built\n' >"$E2E_DIR/ctx/Dockerfile"
+  run klee build -t 127.0.0.1:5000/team/built:1 "$E2E_DIR/ctx"
+  [ "$status" -eq 0 ]
+  run klee run 127.0.0.1:5000/team/built:1 cat /built
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -qx built
+  klee container prune -f >/dev/null
+  run klee image rm 127.0.0.1:5000/team/built:1
+  [ "$status" -eq 0 ]
+  # busybox means docker.io/library/busybox, in every spelling
+  run klee image tag localhost:5000/x/y/z:t1 docker.io/library/busybox
+  [ "$status" -eq 0 ]
+  api GET /images/list
+  [ "$(echo "$body" | jq -r '.[0].name + ":" + .[0].tag')" = busybox:latest ]
+  for ref in busybox busybox:latest library/busybox docker.io/library/busybox:latest \
+    index.docker.io/library/busybox; do
+    run klee image inspect "$ref"
+    [ "$status" -eq 0 ]
+    [ "$(echo "$output" | jq -r .id)" = "$id" ]
+  done
+  # a name Docker would refuse is refused (and said why)
+  run klee image tag busybox Team/App:v1
+  echo "$output" | grep -q lowercase
+  # rm by the Docker name
+  run klee image rm docker.io/library/busybox:latest
+  [ "$status" -eq 0 ]
+  api GET /images/list
+  [ "$(echo "$body" | jq length)" -eq 0 ]
   assert_disk_is_rows
 }

@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "engine/imageref.h"
+#include "lib/cleanup.h"
+#include <stdio.h>
 
 static void parse_ok(const char *s, const char *name, const char *tag, const char *snap,
                      bool has_tag)
@@ -51,6 +53,68 @@ static void test_parse_forms(void **state)
     parse_ok("x", "x", "latest", NULL, false);
 }
 
+static void test_docker_names(void **state)
+{
+    (void)state;
+    /* a '/' makes a Docker repository, kept in its familiar form */
+    parse_ok("127.0.0.1:5000/team/app:v1", "127.0.0.1:5000/team/app", "v1", NULL, true);
+    parse_ok("127.0.0.1:5000/team/app", "127.0.0.1:5000/team/app", "latest", NULL, false);
+    parse_ok("localhost:5000/a/b/c:1.0@0123456789ab", "localhost:5000/a/b/c", "1.0", "0123456789ab",
+             true);
+    parse_ok("docker.io/library/busybox:latest", "busybox", "latest", NULL, true);
+    parse_ok("index.docker.io/library/busybox", "busybox", "latest", NULL, false);
+    parse_ok("library/busybox:1", "busybox", "1", NULL, true);
+    parse_ok("docker.io/team/app", "team/app", "latest", NULL, false);
+    parse_ok("team/app", "team/app", "latest", NULL, false);
+    parse_ok("[::1]:5000/x:T", "[::1]:5000/x", "T", NULL, true);
+    parse_ok("13.2-STABLE/base", "13.2-STABLE/base", "latest", NULL, false); /* a registry */
+    /* without '/': a Kleene name, uppercase allowed, at most one ':' */
+    parse_ok("localhost:5000", "localhost", "5000", NULL, true);
+    /* name@sha256:<hex>: a registry digest, not a snapshot */
+    const char *d = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    char s[256];
+    snprintf(s, sizeof(s), "127.0.0.1:5000/team/app@%s", d);
+    imageref r;
+    kl_error err = KL_ERROR_INIT;
+    assert_int_equal(imageref_parse(s, &r, &err), 0);
+    assert_string_equal(r.name, "127.0.0.1:5000/team/app");
+    assert_string_equal(r.digest, d);
+    assert_null(r.snapshot);
+    char *f = imageref_format(&r);
+    assert_string_equal(f, s);
+    free(f);
+    imageref_clear(&r);
+    /* nametags (image tag, build -t, pull -t) take them too */
+    char *n = NULL, *t = NULL;
+    assert_int_equal(imageref_parse_nametag("docker.io/library/busybox:1.36", &n, &t, &err), 0);
+    assert_string_equal(n, "busybox");
+    assert_string_equal(t, "1.36");
+    free(n);
+    free(t);
+    assert_int_equal(imageref_parse_nametag("127.0.0.1:5000/team/app", &n, &t, &err), 0);
+    assert_string_equal(n, "127.0.0.1:5000/team/app");
+    assert_string_equal(t, "latest");
+    free(n);
+    free(t);
+    assert_int_equal(imageref_parse_nametag(s, &n, &t, &err), -1);
+    assert_non_null(strstr(err.msg, "a snapshot or a digest"));
+    /* what is stored */
+    assert_true(imageref_repository_is_valid("busybox"));
+    assert_true(imageref_repository_is_valid("FreeBSD"));
+    assert_true(imageref_repository_is_valid("127.0.0.1:5000/team/app"));
+    assert_true(imageref_repository_is_valid("team/app"));
+    assert_false(imageref_repository_is_valid("docker.io/team/app")); /* not familiar */
+    assert_false(imageref_repository_is_valid("library/busybox"));
+    assert_false(imageref_repository_is_valid("Team/App"));
+    assert_false(imageref_repository_is_valid("a:b"));
+    assert_false(imageref_repository_is_valid(""));
+    /* docker.io/library/<name> is <name>, with a name's limits */
+    char big[300] = "docker.io/library/";
+    memset(big + 18, 'a', 200);
+    big[218] = '\0';
+    parse_bad(big, "at most 128");
+}
+
 static void test_parse_errors(void **state)
 {
     (void)state;
@@ -66,7 +130,14 @@ static void test_parse_errors(void **state)
     parse_bad(".hidden", "not starting with");
     parse_bad("-x", "not starting with");
     parse_bad("a:-x", "the tag must");
-    parse_bad("13.2-STABLE/base", "the name must");
+    parse_bad("13.2-stable/Base", "the name must be a repository");
+    parse_bad("Team/App:v1", "lowercase");
+    parse_bad("/app", "empty name");
+    parse_bad("team//app", "the name must be a repository");
+    parse_bad("team/app:", "empty tag");
+    parse_bad("team/app:v1:v2", "more than one ':'");
+    parse_bad("busybox@sha256:abc", "the digest must be sha256");
+    parse_bad("busybox@md5:0123", "the digest must be sha256");
     parse_bad("a b", "the name must");
     parse_bad("name@sn/ap", "the snapshot must");
     parse_bad("caf\xc3\xa9", "\\xc3\\xa9");
@@ -134,18 +205,23 @@ static void test_id_prefix_and_format(void **state)
     }
 }
 
+#define DIG_A "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define DIG_B "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define DIG_C "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+
 static const imageref_candidate cands[] = {
-    {"aaaa11112222", "busybox", "latest"},
-    {"aaaa33334444", "busybox", "old"},
-    {"bbbb11112222", "", ""},
-    {"cccc11112222", "bbbb", "latest"}, /* a name that looks like an id prefix */
+    {"aaaa11112222", "busybox", "latest", NULL, NULL},
+    {"aaaa33334444", "busybox", "old", NULL, NULL},
+    {"bbbb11112222", "", "", NULL, NULL},
+    {"cccc11112222", "bbbb", "latest", NULL, NULL}, /* a name that looks like an id prefix */
+    {"dddd11112222", "127.0.0.1:5000/team/app", "v1", DIG_A, DIG_B},
 };
 
 static int resolve(const char *s, kl_error *err)
 {
     imageref r;
     assert_int_equal(imageref_parse(s, &r, err), 0);
-    int i = imageref_resolve(&r, cands, 4, err);
+    int i = imageref_resolve(&r, cands, KL_ARRAY_SIZE(cands), err);
     imageref_clear(&r);
     return i;
 }
@@ -172,6 +248,16 @@ static void test_resolve(void **state)
     kl_error_clear(&err);
     assert_int_equal(resolve("nope", &err), -1);
     assert_int_equal(err.code, ENOENT);
+    /* Docker-style names, every spelling; by digest (index or manifest) */
+    assert_int_equal(resolve("127.0.0.1:5000/team/app:v1", &err), 4);
+    assert_int_equal(resolve("docker.io/library/busybox:old", &err), 1);
+    assert_int_equal(resolve("library/busybox", &err), 0);
+    assert_int_equal(resolve("127.0.0.1:5000/team/app@" DIG_A, &err), 4);
+    assert_int_equal(resolve("127.0.0.1:5000/team/app:other@" DIG_B, &err), 4);
+    assert_int_equal(resolve("127.0.0.1:5000/team/app@" DIG_C, &err), -1);
+    assert_int_equal(err.code, ENOENT);
+    assert_int_equal(resolve("127.0.0.1:5000/other@" DIG_A, &err), -1);
+    assert_int_equal(err.code, ENOENT);
 }
 
 static void test_stack_prefix(void **state)
@@ -196,10 +282,10 @@ static void test_stack_prefix(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_forms),          cmocka_unit_test(test_parse_errors),
-        cmocka_unit_test(test_length_limits),        cmocka_unit_test(test_nametag),
-        cmocka_unit_test(test_id_prefix_and_format), cmocka_unit_test(test_resolve),
-        cmocka_unit_test(test_stack_prefix),
+        cmocka_unit_test(test_parse_forms),  cmocka_unit_test(test_parse_errors),
+        cmocka_unit_test(test_docker_names), cmocka_unit_test(test_length_limits),
+        cmocka_unit_test(test_nametag),      cmocka_unit_test(test_id_prefix_and_format),
+        cmocka_unit_test(test_resolve),      cmocka_unit_test(test_stack_prefix),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -198,12 +198,13 @@ static void test_stack_and_snapshots(void **state)
     const char *keys[] = {"id", "name", "tag", "cmd", "env", "user", "instructions", "created",
                           "dataset",
                           /* optional fields of ours (docs/api.md), empty for this image */
-                          "entrypoint", "labels", "exposed_ports", "workdir"};
+                          "entrypoint", "labels", "exposed_ports", "workdir", "digest"};
     for (size_t i = 0; i < KL_ARRAY_SIZE(keys); i++)
         assert_non_null(json_object_get(img, keys[i]));
     assert_int_equal(json_object_size(img), KL_ARRAY_SIZE(keys));
     assert_string_equal(json_string_value(json_object_get(img, "dataset")), top);
     assert_string_equal(json_string_value(json_object_get(img, "user")), "root");
+    assert_string_equal(json_string_value(json_object_get(img, "digest")), ""); /* not pulled */
     assert_int_equal(json_array_size(json_object_get(img, "entrypoint")), 0);
     assert_true(json_is_object(json_object_get(img, "labels")));
     assert_int_equal(json_object_size(json_object_get(img, "labels")), 0);

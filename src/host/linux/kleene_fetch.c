@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,13 +31,17 @@ static int out_fd = STDOUT_FILENO;
 /* how far past the end of the archive the download is read (see main) */
 #define DRAIN_MAX (1024 * 1024)
 
-/* One line to kleened. A failed write means kleened is gone: nothing is left to do. */
+/* One line to kleened. A failed write means kleened is gone: nothing is left to do.
+ * Layers are pulled by several threads: a line is written whole under the lock. */
+static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void send_msg(const fetchproto_msg *m)
 {
     size_t n;
     _cleanup_free_ char *line = fetchproto_encode(m, &n);
     if (!line) /* only a log line can be too long: drop it */
         return;
+    pthread_mutex_lock(&out_lock);
     for (size_t off = 0; off < n;) {
         ssize_t w = write(out_fd, line + off, n - off);
         if (w < 0 && errno == EINTR)
@@ -45,6 +50,7 @@ static void send_msg(const fetchproto_msg *m)
             _exit(1);
         off += (size_t)w;
     }
+    pthread_mutex_unlock(&out_lock);
 }
 
 static void on_log(kl_log_level l, const char *msg)

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -256,21 +257,48 @@ static ssize_t blob_read(void *ctx, const void **buf, kl_error *err)
     return n;
 }
 
+/* The layers to download, shared by the workers that download them (at most
+ * PULL_PARALLEL at a time). Progress is the sum over all of them, so that it grows
+ * steadily whatever the order the layers advance in. */
+#define PULL_PARALLEL 3
+
+typedef struct layer_work {
+    session *s;
+    const oci_manifest *m;
+    const oci_imgconfig *c;
+    const bool *present;
+    int lfd, bfd;
+    pthread_mutex_t lock; /* everything below, and the progress callback */
+    size_t next;          /* the next layer to look at */
+    bool failed;
+    kl_error err; /* the first failure */
+    uint64_t *bytes;
+    uint64_t total;
+} layer_work;
+
 typedef struct layer_progress {
-    const host_pull_opts *o;
-    unsigned index, n;
+    layer_work *w;
+    unsigned index;
 } layer_progress;
 
 static void on_layer_bytes(const host_fetch_progress *p, void *ctx)
 {
     layer_progress *lp = ctx;
-    if (lp->o->progress)
-        lp->o->progress(&(host_pull_event){.kind = HOST_PULL_LAYER,
-                                           .index = lp->index,
-                                           .n_layers = lp->n,
-                                           .bytes = p->bytes,
-                                           .total = p->total},
-                        lp->o->ctx);
+    layer_work *w = lp->w;
+    const host_pull_opts *o = w->s->o;
+    pthread_mutex_lock(&w->lock);
+    w->bytes[lp->index] = p->bytes;
+    uint64_t sum = 0;
+    for (size_t i = 0; i < w->m->n_layers; i++)
+        sum += w->bytes[i];
+    if (o->progress)
+        o->progress(&(host_pull_event){.kind = HOST_PULL_LAYER,
+                                       .index = lp->index,
+                                       .n_layers = (unsigned)w->m->n_layers,
+                                       .bytes = sum,
+                                       .total = w->total},
+                    o->ctx);
+    pthread_mutex_unlock(&w->lock);
 }
 
 /* Where the blob `digest` is kept in blobs/: a new file, or -1 with *exists set when an
@@ -292,13 +320,17 @@ static void diff_tap(const void *buf, size_t n, void *ctx)
     oci_sha256_update(ctx, buf, n);
 }
 
-static int pull_layer(session *s, const oci_descriptor *d, const char *diff_id, unsigned index,
-                      unsigned n, int layers_fd, int blobs_fd, kl_error *err)
+static int pull_layer(layer_work *w, unsigned index, kl_error *err)
 {
+    session *s = w->s;
+    const oci_descriptor *d = &w->m->layers[index];
+    const char *diff_id = w->c->diff_ids[index];
+    unsigned n = (unsigned)w->m->n_layers;
+    int layers_fd = w->lfd, blobs_fd = w->bfd;
     _cleanup_free_ char *url = xasprintf("%s/v2/%s/blobs/%s", s->base, s->ref.path, d->digest);
     const char *headers[2] = {s->auth, NULL};
     host_fetch_request rq = {.headers = headers, .ca_file = s->o->ca_file};
-    layer_progress lp = {s->o, index, n};
+    layer_progress lp = {w, index};
     bool kept_before;
     _cleanup_close_ int keep = open_blob_file(blobs_fd, d->digest, &kept_before, err);
     if (keep < 0 && !kept_before)
@@ -383,6 +415,72 @@ static int keep_blob(const host_pull_opts *o, int blobs_fd, const char *digest, 
         return exists ? 0 : -1;
     if (write_all(fd, body->data, body->len, err) < 0 || fsync(fd) < 0)
         return kl_error_errno(err, errno ? errno : EIO, "writing the copy of blob %s", digest);
+    return 0;
+}
+
+/* A worker: takes the next layer to download until there is none or one failed. */
+static void *layer_worker(void *p)
+{
+    layer_work *w = p;
+    const host_pull_opts *o = w->s->o;
+    for (;;) {
+        pthread_mutex_lock(&w->lock);
+        size_t i = w->next;
+        while (i < w->m->n_layers && w->present[i])
+            i++;
+        w->next = i + 1;
+        bool stop = w->failed || i >= w->m->n_layers;
+        pthread_mutex_unlock(&w->lock);
+        if (stop)
+            return NULL;
+        kl_error e = KL_ERROR_INIT;
+        int rc = pull_layer(w, (unsigned)i, &e);
+        pthread_mutex_lock(&w->lock);
+        if (rc < 0 && !w->failed) {
+            w->failed = true;
+            w->err = e;
+        } else if (rc == 0 && o->progress) {
+            o->progress(&(host_pull_event){.kind = HOST_PULL_LAYER_DONE,
+                                           .index = (unsigned)i,
+                                           .n_layers = (unsigned)w->m->n_layers,
+                                           .text = w->m->layers[i].digest},
+                        o->ctx);
+        }
+        pthread_mutex_unlock(&w->lock);
+    }
+}
+
+/* Download every layer not present, PULL_PARALLEL at a time (this thread is one of the
+ * workers). The first failure is the pull's. */
+static int pull_layers(session *s, const oci_manifest *m, const oci_imgconfig *c,
+                       const bool *present, int lfd, int bfd, kl_error *err)
+{
+    layer_work w = {.s = s, .m = m, .c = c, .present = present, .lfd = lfd, .bfd = bfd};
+    size_t todo = 0;
+    for (size_t i = 0; i < m->n_layers; i++)
+        if (!present[i]) {
+            todo++;
+            w.total += (uint64_t)m->layers[i].size;
+        }
+    if (todo == 0)
+        return 0;
+    w.bytes = xcalloc(m->n_layers, sizeof(uint64_t));
+    pthread_mutex_init(&w.lock, NULL);
+    pthread_t threads[PULL_PARALLEL - 1];
+    size_t started = 0;
+    for (; started < PULL_PARALLEL - 1 && started + 1 < todo; started++)
+        if (pthread_create(&threads[started], NULL, layer_worker, &w) != 0)
+            break; /* fewer workers: not a failure */
+    layer_worker(&w);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+    pthread_mutex_destroy(&w.lock);
+    free(w.bytes);
+    if (w.failed) {
+        if (err)
+            *err = w.err;
+        return -1;
+    }
     return 0;
 }
 
@@ -619,17 +717,10 @@ static int pull_into(session *s, int sfd, kl_error *err)
         if (have) {
             present[i] = true;
             log_info("layer %zu/%zu %s: already present", i + 1, m.n_layers, m.layers[i].digest);
-            continue;
         }
-        rc = pull_layer(s, &m.layers[i], c.diff_ids[i], (unsigned)i, (unsigned)m.n_layers, lfd, bfd,
-                        err);
-        if (rc == 0 && o->progress)
-            o->progress(&(host_pull_event){.kind = HOST_PULL_LAYER_DONE,
-                                           .index = (unsigned)i,
-                                           .n_layers = (unsigned)m.n_layers,
-                                           .text = m.layers[i].digest},
-                        o->ctx);
     }
+    if (rc == 0)
+        rc = pull_layers(s, &m, &c, present, lfd, bfd, err);
     if (rc == 0)
         rc = write_image_json(sfd, s, mdigest, idigest[0] ? idigest : NULL, &m, &c, present, want_s,
                               err);
