@@ -24,7 +24,7 @@ static inline uint32_t rotr(uint32_t x, unsigned n)
     return (x >> n) | (x << (32 - n));
 }
 
-static void compress(oci_sha256_ctx *c, const uint8_t *p)
+static void compress_portable(uint32_t hs[8], const uint8_t *p)
 {
     uint32_t w[64];
     for (int t = 0; t < 16; t++)
@@ -35,8 +35,8 @@ static void compress(oci_sha256_ctx *c, const uint8_t *p)
         uint32_t s1 = rotr(w[t - 2], 17) ^ rotr(w[t - 2], 19) ^ (w[t - 2] >> 10);
         w[t] = w[t - 16] + s0 + w[t - 7] + s1;
     }
-    uint32_t a = c->h[0], b = c->h[1], cc = c->h[2], d = c->h[3];
-    uint32_t e = c->h[4], f = c->h[5], g = c->h[6], h = c->h[7];
+    uint32_t a = hs[0], b = hs[1], cc = hs[2], d = hs[3];
+    uint32_t e = hs[4], f = hs[5], g = hs[6], h = hs[7];
     for (int t = 0; t < 64; t++) {
         uint32_t S1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25);
         uint32_t ch = (e & f) ^ (~e & g);
@@ -53,14 +53,99 @@ static void compress(oci_sha256_ctx *c, const uint8_t *p)
         b = a;
         a = t1 + t2;
     }
-    c->h[0] += a;
-    c->h[1] += b;
-    c->h[2] += cc;
-    c->h[3] += d;
-    c->h[4] += e;
-    c->h[5] += f;
-    c->h[6] += g;
-    c->h[7] += h;
+    hs[0] += a;
+    hs[1] += b;
+    hs[2] += cc;
+    hs[3] += d;
+    hs[4] += e;
+    hs[5] += f;
+    hs[6] += g;
+    hs[7] += h;
+}
+
+static void blocks_portable(uint32_t h[8], const uint8_t *p, size_t n)
+{
+    for (; n; n--, p += 64)
+        compress_portable(h, p);
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/* The same rounds with the x86 SHA extensions (SHA-NI: sha256rnds2 does two rounds,
+ * sha256msg1/msg2 the message schedule), about ten times faster: a pull hashes every byte
+ * of every layer twice (the blob and its uncompressed stream). The state is kept as the
+ * instructions want it, ABEF and CDGH; the message words are byte-swapped on load. Chosen
+ * at run time (cpuid), checked against the portable code by tests/unit/test_digest.c. */
+#include <cpuid.h>
+#include <immintrin.h>
+
+__attribute__((target("sha,sse4.1,ssse3"))) static void blocks_shani(uint32_t h[8],
+                                                                     const uint8_t *p, size_t n)
+{
+    const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+    __m128i tmp = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[0]), 0xB1); /* CDAB */
+    __m128i st1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[4]), 0x1B); /* EFGH */
+    __m128i st0 = _mm_alignr_epi8(tmp, st1, 8);                                     /* ABEF */
+    st1 = _mm_blend_epi16(st1, tmp, 0xF0);                                          /* CDGH */
+    for (; n; n--, p += 64) {
+        __m128i abef = st0, cdgh = st1;
+        __m128i m[4];
+        for (int i = 0; i < 4; i++)
+            m[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * i)), bswap);
+        /* 16 steps of 4 rounds; the schedule makes W16..W63 four at a time, msg1 two steps
+         * ahead of the msg2 that completes the same four words */
+        for (int k = 0; k < 16; k++) {
+            __m128i msg = _mm_add_epi32(m[k & 3], _mm_loadu_si128((const __m128i *)&K[4 * k]));
+            st1 = _mm_sha256rnds2_epu32(st1, st0, msg);
+            if (k >= 3 && k <= 14) {
+                __m128i t = _mm_alignr_epi8(m[k & 3], m[(k + 3) & 3], 4);
+                m[(k + 1) & 3] = _mm_sha256msg2_epu32(_mm_add_epi32(m[(k + 1) & 3], t), m[k & 3]);
+            }
+            st0 = _mm_sha256rnds2_epu32(st0, st1, _mm_shuffle_epi32(msg, 0x0E));
+            if (k >= 1 && k <= 12)
+                m[(k + 3) & 3] = _mm_sha256msg1_epu32(m[(k + 3) & 3], m[k & 3]);
+        }
+        st0 = _mm_add_epi32(st0, abef);
+        st1 = _mm_add_epi32(st1, cdgh);
+    }
+    tmp = _mm_shuffle_epi32(st0, 0x1B);    /* FEBA */
+    st1 = _mm_shuffle_epi32(st1, 0xB1);    /* DCHG */
+    st0 = _mm_blend_epi16(tmp, st1, 0xF0); /* DCBA */
+    st1 = _mm_alignr_epi8(st1, tmp, 8);    /* HGFE */
+    _mm_storeu_si128((__m128i *)&h[0], st0);
+    _mm_storeu_si128((__m128i *)&h[4], st1);
+}
+
+static bool cpu_has_shani(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_SSSE3) || !(c & bit_SSE4_1))
+        return false;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d))
+        return false;
+    return (b & (1u << 29)) != 0; /* SHA */
+}
+#else
+static bool cpu_has_shani(void)
+{
+    return false;
+}
+#define blocks_shani blocks_portable
+#endif
+
+static void (*blocks)(uint32_t h[8], const uint8_t *p, size_t n) = blocks_portable;
+static bool accelerated;
+
+/* Chosen once, before main (and so before any thread): no race on the pointer. */
+__attribute__((constructor)) static void choose_blocks(void)
+{
+    accelerated = cpu_has_shani();
+    blocks = accelerated ? blocks_shani : blocks_portable;
+}
+
+bool oci_sha256_accelerated(bool allow)
+{
+    blocks = allow && accelerated ? blocks_shani : blocks_portable;
+    return blocks != blocks_portable;
 }
 
 void oci_sha256_init(oci_sha256_ctx *c)
@@ -84,11 +169,14 @@ void oci_sha256_update(oci_sha256_ctx *c, const void *data, size_t n)
         n -= take;
         if (c->used < 64)
             return;
-        compress(c, c->block);
+        blocks(c->h, c->block, 1);
         c->used = 0;
     }
-    for (; n >= 64; p += 64, n -= 64)
-        compress(c, p);
+    if (n >= 64) {
+        blocks(c->h, p, n / 64);
+        p += n / 64 * 64;
+        n %= 64;
+    }
     if (n) {
         memcpy(c->block, p, n);
         c->used = n;
@@ -101,13 +189,13 @@ void oci_sha256_final(oci_sha256_ctx *c, uint8_t out[OCI_SHA256_LEN])
     c->block[c->used++] = 0x80;
     if (c->used > 56) {
         memset(c->block + c->used, 0, 64 - c->used);
-        compress(c, c->block);
+        blocks(c->h, c->block, 1);
         c->used = 0;
     }
     memset(c->block + c->used, 0, 56 - c->used);
     for (int i = 0; i < 8; i++)
         c->block[56 + i] = (uint8_t)(bits >> (56 - 8 * i));
-    compress(c, c->block);
+    blocks(c->h, c->block, 1);
     for (int i = 0; i < 8; i++) {
         out[4 * i] = (uint8_t)(c->h[i] >> 24);
         out[4 * i + 1] = (uint8_t)(c->h[i] >> 16);

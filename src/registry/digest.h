@@ -30,6 +30,11 @@ typedef struct oci_sha256_ctx {
 void oci_sha256_init(oci_sha256_ctx *c);
 void oci_sha256_update(oci_sha256_ctx *c, const void *data, size_t n);
 void oci_sha256_final(oci_sha256_ctx *c, uint8_t out[OCI_SHA256_LEN]);
+/* Whether the CPU's SHA instructions are used (x86-64 with SHA-NI; chosen at start).
+ * allow = false makes every hash use the portable code from then on (tests compare the
+ * two); allow = true goes back to the fastest available. Not thread-safe: tests only. */
+bool oci_sha256_accelerated(bool allow);
+
 /* One-shot. */
 void oci_sha256(const void *data, size_t n, uint8_t out[OCI_SHA256_LEN]);
 

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "registry/digest.h"
@@ -146,10 +147,50 @@ static void test_verifier(void **state)
     assert_int_equal(err.code, EINVAL);
 }
 
+/* The SHA-NI code (where the CPU has it) gives what the portable code gives, for every
+ * length around the block boundaries and for data fed in odd pieces. */
+static void test_accelerated_matches_portable(void **state)
+{
+    (void)state;
+    size_t n = 70000;
+    uint8_t *buf = malloc(n);
+    assert_non_null(buf);
+    uint32_t x = 12345;
+    for (size_t i = 0; i < n; i++) {
+        x = x * 1103515245u + 12345u;
+        buf[i] = (uint8_t)(x >> 16);
+    }
+    bool fast = oci_sha256_accelerated(true);
+    if (!fast)
+        print_message("no SHA instructions on this CPU: the portable code twice\n");
+    static const size_t lens[] = {0,   1,   55,  56,   63,   64,    65,   119,
+                                  127, 128, 129, 1000, 4096, 65537, 70000};
+    for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+        uint8_t a[OCI_SHA256_LEN], b[OCI_SHA256_LEN];
+        oci_sha256_accelerated(true);
+        oci_sha256_ctx c;
+        oci_sha256_init(&c);
+        for (size_t off = 0; off < lens[i];) {
+            size_t step = 1 + (off * 7) % 150;
+            if (step > lens[i] - off)
+                step = lens[i] - off;
+            oci_sha256_update(&c, buf + off, step);
+            off += step;
+        }
+        oci_sha256_final(&c, a);
+        oci_sha256_accelerated(false);
+        oci_sha256(buf, lens[i], b);
+        assert_memory_equal(a, b, OCI_SHA256_LEN);
+    }
+    oci_sha256_accelerated(true);
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vectors),
+        cmocka_unit_test(test_accelerated_matches_portable),
         cmocka_unit_test(test_million_a_in_pieces),
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_verifier),
