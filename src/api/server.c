@@ -34,7 +34,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
 #include <malloc.h>
+#endif
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -843,7 +845,9 @@ static void reap_ended(api_server *srv)
     if (idle) {
         if (srv->ctx->on_idle)
             srv->ctx->on_idle(srv->ctx->engine);
+#ifdef __GLIBC__
         malloc_trim(0);
+#endif
     }
 }
 

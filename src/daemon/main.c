@@ -7,6 +7,7 @@
 #include "engine/engine.h"
 #include "engine/exec.h"
 #include "engine/networks.h"
+#include "host/host.h"
 #include "lib/cleanup.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -14,7 +15,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#ifdef __GLIBC__
 #include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,9 +136,11 @@ int main(int argc, char **argv)
      * malloc. Fixed thresholds: glibc would otherwise raise both after a large block is freed
      * (up to 32 MB kept at the top of the heap). Measured in issue 12 item 9 (docs/api.md,
      * "Memory after load"). */
+#ifdef __GLIBC__
     mallopt(M_ARENA_MAX, 1);
     mallopt(M_MMAP_THRESHOLD, 128 << 10);
     mallopt(M_TRIM_THRESHOLD, 256 << 10);
+#endif
 
     kl_error err = KL_ERROR_INIT;
     kl_config config = {0};
@@ -169,7 +174,8 @@ int main(int argc, char **argv)
         kl_config_free(&config);
         return 1;
     }
-    kl_engine *engine = engine_open(config.kleene_root, config.run_root, &err);
+    kl_engine *engine =
+        host_layer_setup(&err) < 0 ? NULL : engine_open(config.kleene_root, config.run_root, &err);
     if (!engine) {
         log_error("opening %s: %s", config.kleene_root, err.msg);
     } else {

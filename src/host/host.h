@@ -11,5 +11,11 @@
 #include "host/helpers.h"
 #include "host/net.h"
 #include "host/process.h"
+#include "lib/error.h"
+
+/* Set the host layer up, once, at daemon start (before engine_open). Linux: nothing to do.
+ * FreeBSD: the runner that runs the host's commands, and the root dataset (the environment
+ * variable KLEENED_ZFS_ROOT, default zroot/kleene; docs/freebsd.md). */
+int host_layer_setup(kl_error *err);
 
 #endif

@@ -31,6 +31,12 @@ typedef struct fb_host {
 /* The host that the portable interfaces of src/host (host/net.h, host/helpers.h), as
  * implemented by hostif.c, act on. Keep it alive while they are used. */
 void fb_host_set_default(const fb_host *h);
+/* The host set with fb_host_set_default (kleened: host_layer_setup), or NULL with ENODEV. */
+const fb_host *fb_host_default(kl_error *err);
+
+/* The holder of a port in sockstat(1)'s output ("USER COMMAND PID ..." lines after the
+ * header): 1 with who = "<command> (pid <pid>)", 0 when there is none (fbfs.c). */
+int fb_sockstat_holder(const char *out, char *who, size_t who_len);
 
 /* Progress messages of long operations (image creation), as the original sends them. */
 typedef void (*fb_info_fn)(const char *msg, void *ctx);

@@ -34,7 +34,7 @@ void fb_host_set_default(const fb_host *h)
     default_host = h;
 }
 
-static const fb_host *host(kl_error *err)
+const fb_host *fb_host_default(kl_error *err)
 {
     if (!default_host)
         kl_error_set(err, ENODEV, "the FreeBSD host layer is not set up (fb_host_set_default)");
@@ -65,7 +65,7 @@ int host_netns_new(kl_error *err)
 
 int host_bridge_create(const char *name, kl_error *err)
 {
-    const fb_host *h = host(err);
+    const fb_host *h = fb_host_default(err);
     if (!h)
         return -1;
     fb_network n = {.id = "b", .type = FB_NETTYPE_BRIDGE, .ifname = name};
@@ -75,7 +75,7 @@ int host_bridge_create(const char *name, kl_error *err)
 bool host_link_exists(int netns_fd, const char *name)
 {
     kl_error err = KL_ERROR_INIT;
-    const fb_host *h = host(&err);
+    const fb_host *h = fb_host_default(&err);
     bool exists = false;
     if (!h || netns_fd >= 0 || fb_if_addresses(h, name, NULL, &exists, &err) < 0)
         return false;
@@ -84,7 +84,7 @@ bool host_link_exists(int netns_fd, const char *name)
 
 int host_link_delete(int netns_fd, const char *name, kl_error *err)
 {
-    const fb_host *h = host(err);
+    const fb_host *h = fb_host_default(err);
     if (!h || no_netns(netns_fd, err) < 0)
         return -1;
     bool exists = false;
@@ -97,7 +97,7 @@ int host_link_delete(int netns_fd, const char *name, kl_error *err)
 
 int host_link_set_up(int netns_fd, const char *name, bool up, kl_error *err)
 {
-    const fb_host *h = host(err);
+    const fb_host *h = fb_host_default(err);
     if (!h || no_netns(netns_fd, err) < 0)
         return -1;
     if (!fb_ifname_is_valid(name))
@@ -135,7 +135,7 @@ static int split_cidr(const char *cidr, char *addr, size_t n, int *fam, kl_error
 
 int host_addr_add(int netns_fd, const char *ifname, const char *cidr, kl_error *err)
 {
-    const fb_host *h = host(err);
+    const fb_host *h = fb_host_default(err);
     char addr[64];
     int fam;
     if (!h || no_netns(netns_fd, err) < 0 || split_cidr(cidr, addr, sizeof(addr), &fam, err) < 0)
@@ -149,7 +149,7 @@ int host_addr_add(int netns_fd, const char *ifname, const char *cidr, kl_error *
 
 int host_addr_del(int netns_fd, const char *ifname, const char *cidr, kl_error *err)
 {
-    const fb_host *h = host(err);
+    const fb_host *h = fb_host_default(err);
     char addr[64];
     int fam;
     if (!h || no_netns(netns_fd, err) < 0 || split_cidr(cidr, addr, sizeof(addr), &fam, err) < 0)
@@ -159,7 +159,7 @@ int host_addr_del(int netns_fd, const char *ifname, const char *cidr, kl_error *
 
 int host_addr_list(int netns_fd, const char *ifname, char ***out, kl_error *err)
 {
-    const fb_host *h = host(err);
+    const fb_host *h = fb_host_default(err);
     if (!h || no_netns(netns_fd, err) < 0)
         return -1;
     if (!fb_ifname_is_valid(ifname))
@@ -197,7 +197,7 @@ int host_addr_list(int netns_fd, const char *ifname, char ***out, kl_error *err)
 
 int host_route_add_default(int netns_fd, const char *gateway, const char *ifname, kl_error *err)
 {
-    const fb_host *h = host(err);
+    const fb_host *h = fb_host_default(err);
     unsigned char b[16];
     if (!h || no_netns(netns_fd, err) < 0)
         return -1;
@@ -213,7 +213,7 @@ int host_route_add_default(int netns_fd, const char *gateway, const char *ifname
 
 int host_default_route_if(int family, char name[HOST_IFNAME_MAX + 1], kl_error *err)
 {
-    const fb_host *h = host(err);
+    const fb_host *h = fb_host_default(err);
     if (!h)
         return -1;
     _cleanup_result_ fb_result r = FB_RESULT_INIT;
@@ -247,7 +247,7 @@ int host_default_route_if(int family, char name[HOST_IFNAME_MAX + 1], kl_error *
 
 int host_sysctl_write(const char *key, const char *value, kl_error *err)
 {
-    const fb_host *h = host(err);
+    const fb_host *h = fb_host_default(err);
     if (!h)
         return -1;
     /* Linux keys use '/', FreeBSD's '.': accept both, write the FreeBSD form. */
@@ -267,7 +267,7 @@ int host_sysctl_write(const char *key, const char *value, kl_error *err)
 
 int host_net_enable_forwarding(bool ipv6, kl_error *err)
 {
-    const fb_host *h = host(err);
+    const fb_host *h = fb_host_default(err);
     return h ? fb_net_enable_forwarding(h, ipv6, err) : -1;
 }
 
@@ -330,7 +330,7 @@ static int fw_convert(const host_fw_config *in, fw_conv *c, kl_error *err)
 
 char *host_fw_render(const host_fw_config *cfg, kl_error *err)
 {
-    const fb_host *h = host(err);
+    const fb_host *h = fb_host_default(err);
     fw_conv c;
     if (!h)
         return NULL;
@@ -345,7 +345,7 @@ char *host_fw_render(const host_fw_config *cfg, kl_error *err)
 
 int host_fw_apply(const host_fw_config *cfg, kl_error *err)
 {
-    const fb_host *h = host(err);
+    const fb_host *h = fb_host_default(err);
     fw_conv c;
     if (!h)
         return -1;
@@ -358,7 +358,7 @@ int host_fw_apply(const host_fw_config *cfg, kl_error *err)
 
 int host_fw_check(const host_fw_config *cfg, kl_error *err)
 {
-    const fb_host *h = host(err);
+    const fb_host *h = fb_host_default(err);
     _cleanup_free_ char *text = h ? host_fw_render(cfg, err) : NULL;
     if (!text)
         return -1;
@@ -375,7 +375,7 @@ int host_fw_check(const host_fw_config *cfg, kl_error *err)
 
 int host_fw_remove(kl_error *err)
 {
-    const fb_host *h = host(err);
+    const fb_host *h = fb_host_default(err);
     if (!h)
         return -1;
     return fb_run_ok(h->run, FB_ARGV("/sbin/pfctl", "-a", h->pf_anchor, "-F", "all"), NULL, err);

@@ -3,6 +3,7 @@
  * Nothing is cached: a helper installed or rebuilt while kleened runs is found on the next
  * call. */
 #include "host/helpers.h"
+#include "host/host.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -66,4 +67,9 @@ char *host_helper_path(const char *name, kl_error *err)
     kl_error_set(err, ENOENT, "helper program %s not found (looked in %s)", name,
                  tried.len ? tried.data : "nowhere");
     return NULL;
+}
+
+int host_layer_setup(kl_error *err)
+{
+    return 0; /* the Linux layer needs no set-up */
 }

@@ -1,0 +1,187 @@
+/* The engine's remaining host interfaces on FreeBSD: the layer's set-up at daemon start
+ * (host_layer_setup, host/host.h), init modes (host/runtime.h), the container monitor
+ * (host/monitor.h) and the out-of-process fetch (host/fetch.h).
+ *
+ * State (docs/freebsd.md "Wiring kleened to this layer"): kleened links and runs on this
+ * layer; networks, the firewall (pf anchor), layers as directories, confined paths and
+ * volumes work. Running containers does not yet: the monitor of a jail (the per-container
+ * relay that owns the foreground `jail -c`, its output and exit status across a kleened
+ * restart, on jail.c) is not written, so host_monitor_start says so (ENOTSUP) and there is
+ * never a monitor to connect to (ENOENT: "not running", which is true). The out-of-process
+ * fetch and pull (kleene-fetch) are not built for FreeBSD yet either (ENOTSUP); image
+ * creation by fetch is the layer's own fb_image_create_fetch, which the engine does not call
+ * yet. Every such refusal names what is missing; none pretends to have worked. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host/fetch.h"
+#include "host/freebsd/fbhost.h"
+#include "host/helpers.h"
+#include "host/host.h"
+#include "host/monitor.h"
+#include "host/runtime.h"
+#include "lib/cleanup.h"
+#include "lib/xalloc.h"
+
+/* ---- the layer's set-up --------------------------------------------------------------- */
+
+static fb_host production;
+static char *production_root, *production_pty;
+
+int host_layer_setup(kl_error *err)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&lock);
+    if (!production.run) {
+        const char *root = getenv("KLEENED_ZFS_ROOT");
+        production_root = xstrdup(root && *root ? root : "zroot/kleene");
+        kl_error e2 = KL_ERROR_INIT;
+        production_pty = host_helper_path("kleene-pty", &e2); /* NULL: tty refused at start */
+        production = (fb_host){.run = fb_runner_spawn_new(),
+                               .root = production_root,
+                               .pf_anchor = "kleene",
+                               .pty_helper = production_pty};
+        fb_host_set_default(&production);
+    }
+    pthread_mutex_unlock(&lock);
+    return 0;
+}
+
+/* ---- init modes ------------------------------------------------------------------------ */
+
+int host_init_mode_parse(const char *name, host_init_mode *out, kl_error *err)
+{
+    /* A jail has no pid 1 of its own: "none" (the default) and "auto" (which finds no init
+     * to run as pid 1 and so is "none") are accepted; an init as pid 1 is a Linux mode. */
+    if (name && !strcmp(name, "none")) {
+        *out = HOST_INIT_NONE;
+        return 0;
+    }
+    if (name && !strcmp(name, "auto")) {
+        *out = HOST_INIT_AUTO;
+        return 0;
+    }
+    if (name && (!strcmp(name, "plain") || !strcmp(name, "systemd")))
+        return kl_error_set(err, ENOTSUP,
+                            "init mode '%s' does not exist on FreeBSD (a jail has no pid 1; "
+                            "boot its rc with the jail parameter exec.start)",
+                            name);
+    return kl_error_set(err, EINVAL, "invalid init mode '%.40s' (auto, systemd, plain or none)",
+                        name ? name : "");
+}
+
+/* ---- the container monitor ------------------------------------------------------------- */
+
+static int no_monitor(kl_error *err)
+{
+    return kl_error_set(err, ENOTSUP,
+                        "running containers on FreeBSD is not implemented yet: the jail monitor "
+                        "is missing (docs/freebsd.md)");
+}
+
+int host_monitor_start(const host_monitor_spec *spec, host_monitor_info *out, kl_error *err)
+{
+    return no_monitor(err);
+}
+
+host_monitor *host_monitor_connect(const char *run_dir, kl_error *err)
+{
+    /* No monitor is ever started here, so there is none to connect to: not running. */
+    kl_error_set(err, ENOENT, "no monitor in %s (the container is not running)",
+                 run_dir ? run_dir : "");
+    return NULL;
+}
+
+void host_monitor_close(host_monitor *m)
+{
+    (void)m; /* host_monitor_connect never returns one */
+}
+
+char *host_monitor_status(const char *run_dir, kl_error *err)
+{
+    kl_error_set(err, ENOENT, "no container state in %s", run_dir ? run_dir : "");
+    return NULL;
+}
+
+int host_monitor_exec(host_monitor *m, const host_monitor_exec_spec *spec, bool attach,
+                      kl_error *err)
+{
+    return no_monitor(err);
+}
+
+int host_monitor_attach(host_monitor *m, const char *exec_id, kl_error *err)
+{
+    return no_monitor(err);
+}
+
+int host_monitor_stream_read(host_monitor *m, int *stream, const void **data, size_t *len,
+                             int *exit_code, bool *container_running, int timeout_ms, kl_error *err)
+{
+    return no_monitor(err);
+}
+
+int host_monitor_stream_recv(host_monitor *m, const void **data, size_t *len, int *exit_code,
+                             bool *container_running, int timeout_ms, kl_error *err)
+{
+    return no_monitor(err);
+}
+
+int host_monitor_stream_input(host_monitor *m, const void *data, size_t len, kl_error *err)
+{
+    return no_monitor(err);
+}
+
+int host_monitor_stream_resize(host_monitor *m, unsigned short rows, unsigned short cols,
+                               kl_error *err)
+{
+    return no_monitor(err);
+}
+
+int host_monitor_stream_close_input(host_monitor *m, kl_error *err)
+{
+    return no_monitor(err);
+}
+
+int host_monitor_fd(const host_monitor *m)
+{
+    return -1;
+}
+
+int host_monitor_kill(host_monitor *m, const char *exec_id, int sig, kl_error *err)
+{
+    return no_monitor(err);
+}
+
+int host_monitor_stop(host_monitor *m, int grace_ms, int *exit_code, kl_error *err)
+{
+    return no_monitor(err);
+}
+
+int host_monitor_log(host_monitor *m, bool follow, kl_error *err)
+{
+    return no_monitor(err);
+}
+
+/* ---- out-of-process fetch -------------------------------------------------------------- */
+
+int host_fetch_extract_child(const char *url, int parent_dirfd, const char *name,
+                             const host_fetch_child_opts *opts, host_extract_stats *stats,
+                             host_fetch_stage *stage, kl_error *err)
+{
+    if (stage)
+        *stage = HOST_FETCH_STAGE_HELPER;
+    return kl_error_set(err, ENOTSUP,
+                        "fetching archives is not implemented on FreeBSD yet (kleene-fetch is "
+                        "not built there)");
+}
+
+int host_pull_child(const char *reference, int parent_dirfd, const char *name,
+                    const host_pull_child_opts *pull, const host_fetch_child_opts *opts,
+                    kl_error *err)
+{
+    return kl_error_set(err, ENOTSUP,
+                        "pulling from a registry is not implemented on FreeBSD yet "
+                        "(kleene-fetch is not built there)");
+}

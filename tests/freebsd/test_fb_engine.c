@@ -1,0 +1,294 @@
+/* The engine (src/engine) on the FreeBSD layer: the real engine, linked with the FreeBSD
+ * implementations of the host interfaces (kleened-fbsim's link), driving the host through
+ * the replaying runner. A golden file says, command by command, what the engine's
+ * operations do on a FreeBSD host. Also the layer's engine interfaces that act on real
+ * files (confined paths, layers as directories), tested on a real directory here. */
+#include "fbtest.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine/engine.h"
+#include "engine/networks.h"
+#include "host/fs.h"
+#include "host/host.h"
+#include "host/monitor.h"
+#include "host/process.h"
+#include "host/runtime.h"
+#include "host/storage.h"
+#include "lib/cleanup.h"
+#include "lib/jsonx.h"
+#include "lib/xalloc.h"
+
+/* Fixed, so that the golden files can name paths below it. */
+#define TDIR "/tmp/kl-test-fb-engine"
+
+static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(p);
+}
+
+static void fresh_dir(void)
+{
+    nftw(TDIR, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    assert_int_equal(mkdir(TDIR, 0700), 0);
+}
+
+static void gone_dir(void)
+{
+    nftw(TDIR, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void test_engine_networks(void **state)
+{
+    fresh_dir();
+    fb_host h = fbt_host("engine_network");
+    fb_host_set_default(&h);
+    kl_error err = KL_ERROR_INIT;
+    kl_engine *e = engine_open(TDIR "/root", TDIR "/run", &err);
+    if (!e)
+        fail_msg("engine_open: %s", err.msg);
+    /* daemon start: as kleened's main does */
+    networks_set_nat_if(e, "");           /* the default: the default route's interface */
+    fbt_ok(networks_init(e, &err), &err); /* failures of its parts are warnings */
+    _cleanup_json_ json_t *cfg =
+        json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", "testnet", "type", "bridge", "subnet",
+                  "10.13.40.0/24", "interface", "kleene7", "gateway", "<auto>");
+    _cleanup_free_ char *id = networks_create(e, cfg, &err);
+    if (!id)
+        fail_msg("networks_create: %s\n--- transcript:\n%s", err.msg, fb_replay_transcript(h.run));
+    /* a second network with the same interface is refused before anything runs */
+    _cleanup_json_ json_t *dup =
+        json_pack("{s:s, s:s, s:s, s:s}", "name", "other", "type", "bridge", "subnet",
+                  "10.13.41.0/24", "interface", "kleene7");
+    kl_error e2 = KL_ERROR_INIT;
+    _cleanup_free_ char *id2 = networks_create(e, dup, &e2);
+    assert_null(id2);
+    assert_int_equal(e2.code, EEXIST);
+    char rid[13];
+    fbt_ok(networks_remove(e, "testnet", rid, &err), &err);
+    assert_string_equal(rid, id);
+    engine_close(e);
+    fbt_done(&h);
+    fb_host_set_default(NULL);
+    gone_dir();
+}
+
+/* Confined paths (fbfs.c): the walk that stands in for RESOLVE_BENEATH/RESOLVE_IN_ROOT. */
+static void test_confined_paths(void **state)
+{
+    fresh_dir();
+    _cleanup_close_ int root = open(TDIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(root >= 0);
+    assert_int_equal(mkdir(TDIR "/etc", 0755), 0);
+    int fd = open(TDIR "/etc/passwd", O_WRONLY | O_CREAT | O_EXCL, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "in\n", 3), 3);
+    close(fd);
+    assert_int_equal(symlink("/etc/passwd", TDIR "/abs"), 0);     /* absolute */
+    assert_int_equal(symlink("../../../etc", TDIR "/etc/up"), 0); /* climbs out */
+    assert_int_equal(symlink("passwd", TDIR "/etc/rel"), 0);      /* stays */
+    assert_int_equal(symlink("loop2", TDIR "/loop1"), 0);
+    assert_int_equal(symlink("loop1", TDIR "/loop2"), 0);
+
+    char buf[8] = "";
+    /* beneath: inside is fine, relative symlinks inside are followed */
+    fd = host_open_beneath(root, "etc/rel", O_RDONLY, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(read(fd, buf, 3), 3);
+    close(fd);
+    assert_memory_equal(buf, "in\n", 3);
+    fd = host_open_beneath(root, "etc/../etc/./passwd", O_RDONLY, 0);
+    assert_true(fd >= 0);
+    close(fd);
+    /* beneath: leaving is EXDEV */
+    assert_int_equal(host_open_beneath(root, "/etc/passwd", O_RDONLY, 0), -1);
+    assert_int_equal(errno, EXDEV);
+    assert_int_equal(host_open_beneath(root, "../x", O_RDONLY, 0), -1);
+    assert_int_equal(errno, EXDEV);
+    assert_int_equal(host_open_beneath(root, "abs", O_RDONLY, 0), -1);
+    assert_int_equal(errno, EXDEV);
+    assert_int_equal(host_open_beneath(root, "etc/up/passwd", O_RDONLY, 0), -1);
+    assert_int_equal(errno, EXDEV);
+    assert_int_equal(host_open_beneath(root, "loop1", O_RDONLY, 0), -1);
+    assert_int_equal(errno, ELOOP);
+    assert_int_equal(host_open_beneath(root, "missing/x", O_RDONLY, 0), -1);
+    assert_int_equal(errno, ENOENT);
+    /* in root: absolute paths and symlinks, and `..` above the top, stay inside */
+    memset(buf, 0, sizeof(buf));
+    fd = host_open_in_root(root, "abs", O_RDONLY, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(read(fd, buf, 3), 3);
+    close(fd);
+    assert_memory_equal(buf, "in\n", 3);
+    fd = host_open_in_root(root, "etc/up/passwd", O_RDONLY, 0);
+    assert_true(fd >= 0);
+    close(fd);
+    fd = host_open_in_root(root, "/../../etc/passwd", O_RDONLY, 0);
+    assert_true(fd >= 0);
+    close(fd);
+    /* O_CREAT through a symlink creates inside */
+    fd = host_open_in_root(root, "/etc/up/new", O_WRONLY | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    struct stat st;
+    assert_int_equal(stat(TDIR "/etc/new", &st), 0);
+    /* O_NOFOLLOW on the last component: the symlink itself is not followed */
+    assert_int_equal(host_open_in_root(root, "abs", O_RDONLY | O_NOFOLLOW, 0), -1);
+    /* mkdirs in root: made inside, through the escaping symlink */
+    kl_error err = KL_ERROR_INIT;
+    fd = host_mkdirs_in_root(root, "/etc/up/a/b", &err);
+    fbt_ok(fd, &err);
+    close(fd);
+    assert_int_equal(stat(TDIR "/etc/a/b", &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    kl_error e2 = KL_ERROR_INIT;
+    assert_int_equal(host_mkdirs_in_root(root, "etc/passwd/x", &e2), -1);
+    assert_int_equal(e2.code, ENOTDIR);
+    gone_dir();
+}
+
+/* Bind mount sources (fbfs.c): nothing inside kleened's own directories. */
+static void test_bind_source(void **state)
+{
+    fresh_dir();
+    assert_int_equal(mkdir(TDIR "/kroot", 0700), 0);
+    assert_int_equal(mkdir(TDIR "/kroot/vol", 0700), 0);
+    assert_int_equal(mkdir(TDIR "/data", 0700), 0);
+    int fd = open(TDIR "/kroot/vol/f", O_WRONLY | O_CREAT, 0600);
+    close(fd);
+    assert_int_equal(symlink(TDIR "/kroot/vol", TDIR "/data/sneaky"), 0);
+    char *denied[] = {TDIR "/kroot", NULL};
+    kl_error err = KL_ERROR_INIT;
+    fbt_ok(host_bind_source_check(TDIR "/data", denied, &err), &err);
+    kl_error e1 = KL_ERROR_INIT, e2 = KL_ERROR_INIT, e3 = KL_ERROR_INIT;
+    assert_int_equal(host_bind_source_check(TDIR "/kroot/vol", denied, &e1), -1);
+    assert_int_equal(e1.code, EPERM);
+    assert_int_equal(host_bind_source_check(TDIR "/data/sneaky", denied, &e2), -1);
+    assert_int_equal(e2.code, EPERM);
+    assert_int_equal(host_bind_source_check(TDIR "/kroot/vol/f", denied, &e3), -1);
+    assert_int_equal(e3.code, EPERM);
+    kl_error e4 = KL_ERROR_INIT;
+    assert_int_equal(host_bind_source_check(TDIR "/nothing", denied, &e4), -1);
+    assert_int_equal(e4.code, ENOENT);
+    gone_dir();
+}
+
+/* Layers as directories (fbstorage.c); zfs-copy of a directory is `cp -a` via the runner. */
+static void test_layers(void **state)
+{
+    fresh_dir();
+    fb_host h = fbt_host("engine_layers");
+    fb_host_set_default(&h);
+    kl_error err = KL_ERROR_INIT;
+    fbt_ok(host_storage_init(TDIR "/s", &err), &err);
+    assert_int_equal(mkdir(TDIR "/s/layers/.staging-old-1", 0700), 0);
+    fbt_ok(host_storage_init(TDIR "/s", &err), &err); /* stale staging removed */
+    struct stat st;
+    assert_int_equal(stat(TDIR "/s/layers/.staging-old-1", &st), -1);
+    fbt_ok(host_layer_create(TDIR "/s", "l1", &err), &err);
+    kl_error e1 = KL_ERROR_INIT;
+    assert_int_equal(host_layer_create(TDIR "/s", "l1", &e1), -1);
+    assert_int_equal(e1.code, EEXIST);
+    kl_error e2 = KL_ERROR_INIT;
+    assert_int_equal(host_layer_create(TDIR "/s", "../x", &e2), -1);
+    assert_int_equal(e2.code, EINVAL);
+    /* commit renames, never over an existing layer */
+    assert_int_equal(mkdir(TDIR "/up", 0755), 0);
+    assert_int_equal(mkdir(TDIR "/up/d", 0755), 0);
+    fbt_ok(host_layer_commit(TDIR "/s", TDIR "/up", "l2", &err), &err);
+    assert_int_equal(stat(TDIR "/s/layers/l2/d", &st), 0);
+    assert_int_equal(mkdir(TDIR "/up2", 0755), 0);
+    kl_error e3 = KL_ERROR_INIT;
+    assert_int_equal(host_layer_commit(TDIR "/s", TDIR "/up2", "l2", &e3), -1);
+    assert_int_equal(e3.code, EEXIST);
+    assert_int_equal(stat(TDIR "/up2", &st), 0); /* left where it was */
+    /* zfs-copy: cp -a into a staging directory, renamed; a failing cp leaves nothing */
+    assert_int_equal(mkdir(TDIR "/src", 0755), 0);
+    fbt_ok(host_layer_copy_from(TDIR "/s", "l3", TDIR "/src", &err), &err);
+    assert_int_equal(stat(TDIR "/s/layers/l3", &st), 0);
+    kl_error e4 = KL_ERROR_INIT;
+    assert_int_equal(host_layer_copy_from(TDIR "/s", "l4", TDIR "/src", &e4), -1);
+    assert_int_equal(stat(TDIR "/s/layers/l4", &st), -1);
+    assert_int_equal(stat(TDIR "/s/layers/.staging-l4-0", &st), -1);
+    /* zfs-clone: a link; removing it leaves the directory */
+    fbt_ok(host_layer_clone_from(TDIR "/s", "l5", TDIR "/src", &err), &err);
+    assert_true(host_layer_is_external(TDIR "/s", "l5"));
+    fbt_ok(host_layer_remove(TDIR "/s", "l5", &err), &err);
+    assert_int_equal(stat(TDIR "/src", &st), 0);
+    fbt_ok(host_layer_remove(TDIR "/s", "l2", &err), &err);
+    assert_int_equal(stat(TDIR "/s/layers/l2", &st), -1);
+    kl_error e5 = KL_ERROR_INIT;
+    assert_int_equal(host_layer_remove(TDIR "/s", "l2", &e5), -1);
+    assert_int_equal(e5.code, ENOENT);
+    /* no overlayfs: a stack cannot be mounted, and says so */
+    const char *lowers[] = {TDIR "/s/layers/l1"};
+    kl_error e6 = KL_ERROR_INIT;
+    assert_int_equal(host_rootfs_mount(lowers, 1, NULL, NULL, TDIR "/mnt", &e6), -1);
+    assert_int_equal(e6.code, ENOTSUP);
+    fbt_ok(host_tree_remove(TDIR "/s", &err), &err);
+    assert_int_equal(stat(TDIR "/s", &st), -1);
+    fbt_done(&h);
+    fb_host_set_default(NULL);
+    gone_dir();
+}
+
+/* What the engine cannot do on FreeBSD yet refuses clearly (docs/freebsd.md). */
+static void test_not_yet(void **state)
+{
+    kl_error err = KL_ERROR_INIT;
+    host_monitor_spec spec = {0};
+    host_monitor_info info = {0};
+    assert_int_equal(host_monitor_start(&spec, &info, &err), -1);
+    assert_int_equal(err.code, ENOTSUP);
+    kl_error e2 = KL_ERROR_INIT;
+    assert_null(host_monitor_connect("/var/run/kleened/containers/x", &e2));
+    assert_int_equal(e2.code, ENOENT); /* "not running" to the engine */
+    host_init_mode m = HOST_INIT_PLAIN;
+    fbt_ok(host_init_mode_parse("none", &m, &err), &err);
+    assert_int_equal(m, HOST_INIT_NONE);
+    kl_error e3 = KL_ERROR_INIT;
+    assert_int_equal(host_init_mode_parse("systemd", &m, &e3), -1);
+    assert_int_equal(e3.code, ENOTSUP);
+    kl_error e4 = KL_ERROR_INIT;
+    assert_int_equal(host_init_mode_parse("sytemd", &m, &e4), -1);
+    assert_int_equal(e4.code, EINVAL);
+#ifndef __FreeBSD__
+    kl_error e5 = KL_ERROR_INIT;
+    assert_int_equal(host_process_end_fd(getpid(), &e5), -1);
+    assert_int_equal(e5.code, ENOTSUP);
+#endif
+}
+
+static void test_sockstat(void **state)
+{
+    char who[64];
+    assert_int_equal(
+        fb_sockstat_holder("USER     COMMAND    PID   FD  PROTO  LOCAL ADDRESS         "
+                           "FOREIGN ADDRESS\n"
+                           "www      nginx      1234  6   tcp4   *:80                  "
+                           "*:*\n",
+                           who, sizeof(who)),
+        1);
+    assert_string_equal(who, "nginx (pid 1234)");
+    assert_int_equal(
+        fb_sockstat_holder("USER COMMAND PID FD PROTO LOCAL FOREIGN\n", who, sizeof(who)), 0);
+    assert_int_equal(fb_sockstat_holder("", who, sizeof(who)), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_engine_networks), cmocka_unit_test(test_confined_paths),
+        cmocka_unit_test(test_bind_source),     cmocka_unit_test(test_layers),
+        cmocka_unit_test(test_not_yet),         cmocka_unit_test(test_sockstat),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
