@@ -4,8 +4,8 @@
  *
  * What has no FreeBSD counterpart says so with ENOTSUP: network namespaces and veth pairs
  * (a vnet jail gets its epair from jail(8) at start, fb_container_start), hairpin and
- * route_localnet (Linux bridge/netfilter details). The storage (overlay layers) and runtime
- * (namespaces + monitor) interfaces are not implemented here: see docs/freebsd.md.
+ * route_localnet (Linux bridge/netfilter details). The engine's other interfaces are in
+ * fbfs.c, fbstorage.c and fbengine.c (docs/freebsd.md "Wiring kleened to this layer").
  * It must not: be linked together with src/host/linux (same symbols). */
 #include <arpa/inet.h>
 #include <errno.h>
