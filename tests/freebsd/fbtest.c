@@ -19,6 +19,11 @@ fb_host fbt_host(const char *name)
 {
     char path[1024];
     snprintf(path, sizeof(path), "%s/%s.golden", KL_FB_GOLDEN_DIR, name);
+    return fbt_host_path(path);
+}
+
+fb_host fbt_host_path(const char *path)
+{
     kl_error err = KL_ERROR_INIT;
     fb_runner *r = fb_replay_new(path, &err);
     if (!r)

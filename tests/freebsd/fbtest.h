@@ -13,6 +13,8 @@
 /* A host with root "zroot/kleene", anchor "kleene", gateway em0, /etc/localtime present,
  * on the replay of golden/<name>.golden. */
 fb_host fbt_host(const char *name);
+/* The same on the golden file at `path`. */
+fb_host fbt_host_path(const char *path);
 /* The golden file was followed exactly (fails the test with the difference otherwise);
  * frees the runner. */
 void fbt_done(fb_host *h);

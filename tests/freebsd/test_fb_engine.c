@@ -30,8 +30,17 @@
 #include "lib/jsonx.h"
 #include "lib/xalloc.h"
 
-/* Fixed, so that the golden files can name paths below it. */
-#define TDIR "/tmp/kl-test-fb-engine"
+/* The test's directory (mkdtemp: runs of this test may overlap), and paths below it. */
+static char tdir[64];
+
+static char *tp(const char *rel)
+{
+    static char bufs[8][256];
+    static unsigned k;
+    char *b = bufs[k++ % 8];
+    snprintf(b, sizeof(bufs[0]), "%s%s", tdir, rel);
+    return b;
+}
 
 static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -41,13 +50,40 @@ static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw
 
 static void fresh_dir(void)
 {
-    nftw(TDIR, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-    assert_int_equal(mkdir(TDIR, 0700), 0);
+    snprintf(tdir, sizeof(tdir), "/tmp/kl-test-fb-engine-XXXXXX");
+    assert_non_null(mkdtemp(tdir));
 }
 
 static void gone_dir(void)
 {
-    nftw(TDIR, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    nftw(tdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A host on golden/<name>.golden with every "@TDIR@" in it replaced by the test's directory
+ * (the golden file names paths below it). */
+static fb_host host_on_template(const char *name)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s.golden", KL_FB_GOLDEN_DIR, name);
+    FILE *in = fopen(path, "re");
+    assert_non_null(in);
+    char *out_path = tp("/replay.golden");
+    FILE *out = fopen(out_path, "we");
+    assert_non_null(out);
+    char line[4096];
+    while (fgets(line, sizeof(line), in)) {
+        char *at;
+        char *p = line;
+        while ((at = strstr(p, "@TDIR@"))) {
+            fwrite(p, 1, (size_t)(at - p), out);
+            fputs(tdir, out);
+            p = at + 6;
+        }
+        fputs(p, out);
+    }
+    fclose(in);
+    assert_int_equal(fclose(out), 0);
+    return fbt_host_path(out_path);
 }
 
 static void test_engine_networks(void **state)
@@ -56,7 +92,7 @@ static void test_engine_networks(void **state)
     fb_host h = fbt_host("engine_network");
     fb_host_set_default(&h);
     kl_error err = KL_ERROR_INIT;
-    kl_engine *e = engine_open(TDIR "/root", TDIR "/run", &err);
+    kl_engine *e = engine_open(tp("/root"), tp("/run"), &err);
     if (!e)
         fail_msg("engine_open: %s", err.msg);
     /* daemon start: as kleened's main does */
@@ -94,7 +130,7 @@ static void test_engine_container_refused(void **state)
     fb_host h = fbt_host("engine_container");
     fb_host_set_default(&h);
     kl_error err = KL_ERROR_INIT;
-    kl_engine *e = engine_open(TDIR "/root", TDIR "/run", &err);
+    kl_engine *e = engine_open(tp("/root"), tp("/run"), &err);
     if (!e)
         fail_msg("engine_open: %s", err.msg);
     _cleanup_free_ char *sroot = images_storage_root(e);
@@ -148,18 +184,18 @@ static void test_engine_container_refused(void **state)
 static void test_confined_paths(void **state)
 {
     fresh_dir();
-    _cleanup_close_ int root = open(TDIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    _cleanup_close_ int root = open(tdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     assert_true(root >= 0);
-    assert_int_equal(mkdir(TDIR "/etc", 0755), 0);
-    int fd = open(TDIR "/etc/passwd", O_WRONLY | O_CREAT | O_EXCL, 0644);
+    assert_int_equal(mkdir(tp("/etc"), 0755), 0);
+    int fd = open(tp("/etc/passwd"), O_WRONLY | O_CREAT | O_EXCL, 0644);
     assert_true(fd >= 0);
     assert_int_equal(write(fd, "in\n", 3), 3);
     close(fd);
-    assert_int_equal(symlink("/etc/passwd", TDIR "/abs"), 0);     /* absolute */
-    assert_int_equal(symlink("../../../etc", TDIR "/etc/up"), 0); /* climbs out */
-    assert_int_equal(symlink("passwd", TDIR "/etc/rel"), 0);      /* stays */
-    assert_int_equal(symlink("loop2", TDIR "/loop1"), 0);
-    assert_int_equal(symlink("loop1", TDIR "/loop2"), 0);
+    assert_int_equal(symlink("/etc/passwd", tp("/abs")), 0);     /* absolute */
+    assert_int_equal(symlink("../../../etc", tp("/etc/up")), 0); /* climbs out */
+    assert_int_equal(symlink("passwd", tp("/etc/rel")), 0);      /* stays */
+    assert_int_equal(symlink("loop2", tp("/loop1")), 0);
+    assert_int_equal(symlink("loop1", tp("/loop2")), 0);
 
     char buf[8] = "";
     /* beneath: inside is fine, relative symlinks inside are followed */
@@ -202,7 +238,7 @@ static void test_confined_paths(void **state)
     assert_true(fd >= 0);
     close(fd);
     struct stat st;
-    assert_int_equal(stat(TDIR "/etc/new", &st), 0);
+    assert_int_equal(stat(tp("/etc/new"), &st), 0);
     /* O_NOFOLLOW on the last component: the symlink itself is not followed */
     assert_int_equal(host_open_in_root(root, "abs", O_RDONLY | O_NOFOLLOW, 0), -1);
     /* mkdirs in root: made inside, through the escaping symlink */
@@ -210,7 +246,7 @@ static void test_confined_paths(void **state)
     fd = host_mkdirs_in_root(root, "/etc/up/a/b", &err);
     fbt_ok(fd, &err);
     close(fd);
-    assert_int_equal(stat(TDIR "/etc/a/b", &st), 0);
+    assert_int_equal(stat(tp("/etc/a/b"), &st), 0);
     assert_true(S_ISDIR(st.st_mode));
     kl_error e2 = KL_ERROR_INIT;
     assert_int_equal(host_mkdirs_in_root(root, "etc/passwd/x", &e2), -1);
@@ -222,24 +258,24 @@ static void test_confined_paths(void **state)
 static void test_bind_source(void **state)
 {
     fresh_dir();
-    assert_int_equal(mkdir(TDIR "/kroot", 0700), 0);
-    assert_int_equal(mkdir(TDIR "/kroot/vol", 0700), 0);
-    assert_int_equal(mkdir(TDIR "/data", 0700), 0);
-    int fd = open(TDIR "/kroot/vol/f", O_WRONLY | O_CREAT, 0600);
+    assert_int_equal(mkdir(tp("/kroot"), 0700), 0);
+    assert_int_equal(mkdir(tp("/kroot/vol"), 0700), 0);
+    assert_int_equal(mkdir(tp("/data"), 0700), 0);
+    int fd = open(tp("/kroot/vol/f"), O_WRONLY | O_CREAT, 0600);
     close(fd);
-    assert_int_equal(symlink(TDIR "/kroot/vol", TDIR "/data/sneaky"), 0);
-    char *denied[] = {TDIR "/kroot", NULL};
+    assert_int_equal(symlink(tp("/kroot/vol"), tp("/data/sneaky")), 0);
+    char *denied[] = {tp("/kroot"), NULL};
     kl_error err = KL_ERROR_INIT;
-    fbt_ok(host_bind_source_check(TDIR "/data", denied, &err), &err);
+    fbt_ok(host_bind_source_check(tp("/data"), denied, &err), &err);
     kl_error e1 = KL_ERROR_INIT, e2 = KL_ERROR_INIT, e3 = KL_ERROR_INIT;
-    assert_int_equal(host_bind_source_check(TDIR "/kroot/vol", denied, &e1), -1);
+    assert_int_equal(host_bind_source_check(tp("/kroot/vol"), denied, &e1), -1);
     assert_int_equal(e1.code, EPERM);
-    assert_int_equal(host_bind_source_check(TDIR "/data/sneaky", denied, &e2), -1);
+    assert_int_equal(host_bind_source_check(tp("/data/sneaky"), denied, &e2), -1);
     assert_int_equal(e2.code, EPERM);
-    assert_int_equal(host_bind_source_check(TDIR "/kroot/vol/f", denied, &e3), -1);
+    assert_int_equal(host_bind_source_check(tp("/kroot/vol/f"), denied, &e3), -1);
     assert_int_equal(e3.code, EPERM);
     kl_error e4 = KL_ERROR_INIT;
-    assert_int_equal(host_bind_source_check(TDIR "/nothing", denied, &e4), -1);
+    assert_int_equal(host_bind_source_check(tp("/nothing"), denied, &e4), -1);
     assert_int_equal(e4.code, ENOENT);
     gone_dir();
 }
@@ -248,56 +284,56 @@ static void test_bind_source(void **state)
 static void test_layers(void **state)
 {
     fresh_dir();
-    fb_host h = fbt_host("engine_layers");
+    fb_host h = host_on_template("engine_layers");
     fb_host_set_default(&h);
     kl_error err = KL_ERROR_INIT;
-    fbt_ok(host_storage_init(TDIR "/s", &err), &err);
-    assert_int_equal(mkdir(TDIR "/s/layers/.staging-old-1", 0700), 0);
-    fbt_ok(host_storage_init(TDIR "/s", &err), &err); /* stale staging removed */
+    fbt_ok(host_storage_init(tp("/s"), &err), &err);
+    assert_int_equal(mkdir(tp("/s/layers/.staging-old-1"), 0700), 0);
+    fbt_ok(host_storage_init(tp("/s"), &err), &err); /* stale staging removed */
     struct stat st;
-    assert_int_equal(stat(TDIR "/s/layers/.staging-old-1", &st), -1);
-    fbt_ok(host_layer_create(TDIR "/s", "l1", &err), &err);
+    assert_int_equal(stat(tp("/s/layers/.staging-old-1"), &st), -1);
+    fbt_ok(host_layer_create(tp("/s"), "l1", &err), &err);
     kl_error e1 = KL_ERROR_INIT;
-    assert_int_equal(host_layer_create(TDIR "/s", "l1", &e1), -1);
+    assert_int_equal(host_layer_create(tp("/s"), "l1", &e1), -1);
     assert_int_equal(e1.code, EEXIST);
     kl_error e2 = KL_ERROR_INIT;
-    assert_int_equal(host_layer_create(TDIR "/s", "../x", &e2), -1);
+    assert_int_equal(host_layer_create(tp("/s"), "../x", &e2), -1);
     assert_int_equal(e2.code, EINVAL);
     /* commit renames, never over an existing layer */
-    assert_int_equal(mkdir(TDIR "/up", 0755), 0);
-    assert_int_equal(mkdir(TDIR "/up/d", 0755), 0);
-    fbt_ok(host_layer_commit(TDIR "/s", TDIR "/up", "l2", &err), &err);
-    assert_int_equal(stat(TDIR "/s/layers/l2/d", &st), 0);
-    assert_int_equal(mkdir(TDIR "/up2", 0755), 0);
+    assert_int_equal(mkdir(tp("/up"), 0755), 0);
+    assert_int_equal(mkdir(tp("/up/d"), 0755), 0);
+    fbt_ok(host_layer_commit(tp("/s"), tp("/up"), "l2", &err), &err);
+    assert_int_equal(stat(tp("/s/layers/l2/d"), &st), 0);
+    assert_int_equal(mkdir(tp("/up2"), 0755), 0);
     kl_error e3 = KL_ERROR_INIT;
-    assert_int_equal(host_layer_commit(TDIR "/s", TDIR "/up2", "l2", &e3), -1);
+    assert_int_equal(host_layer_commit(tp("/s"), tp("/up2"), "l2", &e3), -1);
     assert_int_equal(e3.code, EEXIST);
-    assert_int_equal(stat(TDIR "/up2", &st), 0); /* left where it was */
+    assert_int_equal(stat(tp("/up2"), &st), 0); /* left where it was */
     /* zfs-copy: cp -a into a staging directory, renamed; a failing cp leaves nothing */
-    assert_int_equal(mkdir(TDIR "/src", 0755), 0);
-    fbt_ok(host_layer_copy_from(TDIR "/s", "l3", TDIR "/src", &err), &err);
-    assert_int_equal(stat(TDIR "/s/layers/l3", &st), 0);
+    assert_int_equal(mkdir(tp("/src"), 0755), 0);
+    fbt_ok(host_layer_copy_from(tp("/s"), "l3", tp("/src"), &err), &err);
+    assert_int_equal(stat(tp("/s/layers/l3"), &st), 0);
     kl_error e4 = KL_ERROR_INIT;
-    assert_int_equal(host_layer_copy_from(TDIR "/s", "l4", TDIR "/src", &e4), -1);
-    assert_int_equal(stat(TDIR "/s/layers/l4", &st), -1);
-    assert_int_equal(stat(TDIR "/s/layers/.staging-l4-0", &st), -1);
+    assert_int_equal(host_layer_copy_from(tp("/s"), "l4", tp("/src"), &e4), -1);
+    assert_int_equal(stat(tp("/s/layers/l4"), &st), -1);
+    assert_int_equal(stat(tp("/s/layers/.staging-l4-0"), &st), -1);
     /* zfs-clone: a link; removing it leaves the directory */
-    fbt_ok(host_layer_clone_from(TDIR "/s", "l5", TDIR "/src", &err), &err);
-    assert_true(host_layer_is_external(TDIR "/s", "l5"));
-    fbt_ok(host_layer_remove(TDIR "/s", "l5", &err), &err);
-    assert_int_equal(stat(TDIR "/src", &st), 0);
-    fbt_ok(host_layer_remove(TDIR "/s", "l2", &err), &err);
-    assert_int_equal(stat(TDIR "/s/layers/l2", &st), -1);
+    fbt_ok(host_layer_clone_from(tp("/s"), "l5", tp("/src"), &err), &err);
+    assert_true(host_layer_is_external(tp("/s"), "l5"));
+    fbt_ok(host_layer_remove(tp("/s"), "l5", &err), &err);
+    assert_int_equal(stat(tp("/src"), &st), 0);
+    fbt_ok(host_layer_remove(tp("/s"), "l2", &err), &err);
+    assert_int_equal(stat(tp("/s/layers/l2"), &st), -1);
     kl_error e5 = KL_ERROR_INIT;
-    assert_int_equal(host_layer_remove(TDIR "/s", "l2", &e5), -1);
+    assert_int_equal(host_layer_remove(tp("/s"), "l2", &e5), -1);
     assert_int_equal(e5.code, ENOENT);
     /* no overlayfs: a stack cannot be mounted, and says so */
-    const char *lowers[] = {TDIR "/s/layers/l1"};
+    const char *lowers[] = {tp("/s/layers/l1")};
     kl_error e6 = KL_ERROR_INIT;
-    assert_int_equal(host_rootfs_mount(lowers, 1, NULL, NULL, TDIR "/mnt", &e6), -1);
+    assert_int_equal(host_rootfs_mount(lowers, 1, NULL, NULL, tp("/mnt"), &e6), -1);
     assert_int_equal(e6.code, ENOTSUP);
-    fbt_ok(host_tree_remove(TDIR "/s", &err), &err);
-    assert_int_equal(stat(TDIR "/s", &st), -1);
+    fbt_ok(host_tree_remove(tp("/s"), &err), &err);
+    assert_int_equal(stat(tp("/s"), &st), -1);
     fbt_done(&h);
     fb_host_set_default(NULL);
     gone_dir();
