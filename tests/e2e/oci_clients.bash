@@ -165,7 +165,7 @@ oci_make_image() {
   umoci init --layout "$d/oci"
   umoci new --image "$d/oci:bb"
   umoci insert --image "$d/oci:bb" "$d/rootfs" /
-  umoci config --image "$d/oci:bb" --config.cmd /bin/sh
+  umoci config --image "$d/oci:bb" --config.cmd /bin/sh --config.env PATH=/usr/sbin:/usr/bin:/sbin:/bin
   skopeo copy -q "oci:$d/oci:bb" "docker-archive:$OCI_DIR/busybox.tar:${OCI_IMAGE#docker.io/}"
 }
 
