@@ -106,6 +106,7 @@ rm_all_images() {
 }
 
 teardown() {
+  in_ns tc qdisc del dev lo root 2>/dev/null || true
   rm_all_images
 }
 
@@ -352,4 +353,101 @@ restart_with() {
   api GET /images/list
   [ "$(echo "$body" | jq length)" -eq 0 ]
   assert_disk_is_rows
+}
+
+@test "kleened killed (-9) while the helper downloads a layer: after the restart no partial layer or blob is left" {
+  # a slow link inside the namespace (kleened and the registry talk over its lo): the
+  # 1 MB base layer then takes seconds
+  # (the burst must hold a whole packet: lo has an MTU of 64 KiB)
+  in_ns tc qdisc add dev lo root tbf rate 2mbit burst 600kbit latency 2s
+  klee pull 127.0.0.1:5000/team/b:v1 >"$E2E_DIR/slow.out" 2>&1 &
+  client=$!
+  # until the helper's work directory holds more than the manifest and config
+  partial=""
+  for _ in $(seq 1 200); do
+    for d in "$(ROOT)"/image/layers/.staging-*; do
+      [ -d "$d" ] && [ "$(du -sb "$d" | cut -f1)" -gt 150000 ] && partial=$d
+    done
+    [ -n "$partial" ] && break
+    sleep 0.05
+  done
+  kill -KILL "$(kleened_pid)"
+  wait "$client" || true
+  in_ns tc qdisc del dev lo root
+  [ -n "$partial" ] # the kill came in the middle of the download
+  # the helper died with kleened (PR_SET_PDEATHSIG): nothing holds its directory open
+  held=1
+  for _ in $(seq 1 100); do
+    held=$(find /proc/[0-9]*/fd -lname "$partial*" 2>/dev/null | wc -l)
+    [ "$held" -eq 0 ] && break
+    sleep 0.05
+  done
+  [ "$held" -eq 0 ]
+  respawn_kleened
+  [ ! -e "$partial" ]
+  [ -z "$(ls -A "$(ROOT)/image/layers")" ]
+  [ -z "$(blobs_on_disk)" ]
+  assert_disk_is_rows
+  api GET /images/list
+  [ "$(echo "$body" | jq length)" -eq 0 ]
+  run klee pull 127.0.0.1:5000/team/b:v1
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -q '2 layers (2 downloaded)'
+  assert_disk_is_rows
+}
+
+@test "a registry that stops in the middle of a layer: a clear error, nothing left" {
+  # a registry of ours on :5001 that serves team/b's manifest and blobs (fetched from the
+  # real one) but closes the connection halfway through every layer
+  mkdir -p "$E2E_DIR/half"
+  manifest_of team/b >"$E2E_DIR/half/manifest"
+  for d in $(jq -r '.config.digest, .layers[].digest' "$E2E_DIR/half/manifest"); do
+    cp "$(reg_blob "$d")" "$E2E_DIR/half/$d"
+  done
+  cat >"$E2E_DIR/half/serve.py" <<'PY'
+import http.server, json, os, sys
+d = sys.argv[1]
+layers = {l["digest"] for l in json.load(open(os.path.join(d, "manifest")))["layers"]}
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def do_GET(self):
+        if self.path == "/v2/":
+            body, ctype = b"{}", "application/json"
+        elif self.path.endswith("/manifests/v1"):
+            body, ctype = open(os.path.join(d, "manifest"), "rb").read(), "application/vnd.oci.image.manifest.v1+json"
+        elif "/blobs/" in self.path:
+            dg = self.path.rsplit("/", 1)[1]
+            body, ctype = open(os.path.join(d, dg), "rb").read(), "application/octet-stream"
+            if dg in layers:
+                self.send_response(200)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                return
+        else:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+http.server.HTTPServer(("127.0.0.1", 5001), H).serve_forever()
+PY
+  in_ns /usr/bin/python3 "$E2E_DIR/half/serve.py" "$E2E_DIR/half" 3>&- &
+  half=$!
+  for _ in $(seq 1 100); do in_ns curl -sf http://127.0.0.1:5001/v2/ >/dev/null && break; sleep 0.05; done
+  run klee pull 127.0.0.1:5001/team/b:v1
+  kill "$half"
+  wait "$half" || true
+  [ "$status" -ne 0 ]
+  echo "$output" | grep -q 'could not pull image: pulling 127.0.0.1:5001/team/b:v1: layer [12]/2'
+  [ -z "$(ls -A "$(ROOT)/image/layers")" ]
+  [ -z "$(blobs_on_disk)" ]
+  assert_disk_is_rows
+  assert_alive
 }
