@@ -364,7 +364,7 @@ restart_with() {
   client=$!
   # until the helper's work directory holds more than the manifest and config
   partial=""
-  for _ in $(seq 1 200); do
+  for _ in $(seq 1 600); do
     for d in "$(ROOT)"/image/layers/.staging-*; do
       [ -d "$d" ] && [ "$(du -sb "$d" | cut -f1)" -gt 150000 ] && partial=$d
     done
