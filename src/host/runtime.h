@@ -75,6 +75,159 @@ host_init_mode host_init_resolve(const char *rootfs, char *const *argv, host_ini
 host_init_mode host_init_from_argv(char *const *argv, host_init_mode asked);
 /* The signal that asks the init of this mode to shut down (host signal number). */
 int host_init_stop_signal(host_init_mode m);
+/* ---- a container described in full (an OCI bundle's config.json) ------------------------------
+ *
+ * With host_container_spec.full set, the caller describes everything and the core adds no
+ * default of its own: no mount beyond `mounts` (and the default devices in a /dev tmpfs), the
+ * capability sets as given, no seccomp filter unless one is given, the namespaces listed (new
+ * or joined), and the command itself is pid 1 of the container: no reaper, the container ends
+ * when it does (the OCI model: whoever waits for the pid, e.g. containerd's shim as a
+ * subreaper, gets its exit status). host_container_start then returns when the container is
+ * set up and its process waits on the start gate (start_fd); it execs the command when the
+ * gate is opened for reading (host_container_release_gate), or at once without a gate. */
+
+typedef struct host_fs_mount {
+    const char *destination; /* absolute, inside the container */
+    const char *type;        /* "bind" (or NULL with a bind option), "proc", "tmpfs", ... */
+    const char *source;      /* bind: an absolute host path */
+    char *const *options;    /* mount(8) options: ro, nosuid, rbind, rprivate, mode=755 ... */
+} host_fs_mount;
+
+typedef struct host_id_map {
+    unsigned int container_id, host_id, size;
+} host_id_map;
+
+typedef struct host_rlimit {
+    const char *type; /* "RLIMIT_NOFILE" ... */
+    unsigned long long soft, hard;
+} host_rlimit;
+
+typedef struct host_namespace {
+    const char *type; /* pid network mount ipc uts user cgroup */
+    const char *path; /* NULL: a new one; else joined */
+} host_namespace;
+
+typedef struct host_device {
+    const char *path; /* absolute, inside the container */
+    char type;        /* 'c', 'u', 'b', 'p' */
+    long long major, minor;
+    unsigned int mode; /* permission bits; 0666 when !has_mode */
+    unsigned int uid, gid;
+    bool has_mode;
+} host_device;
+
+typedef struct host_hook {
+    const char *path;
+    char *const *args;
+    char *const *env;
+    int timeout_s; /* 0: none */
+} host_hook;
+
+/* Cgroup resources (OCI linux.resources); has_* says the value is set. */
+typedef struct host_device_rule {
+    bool allow;
+    char type;              /* 'a', 'c', 'b' */
+    long long major, minor; /* -1: any */
+    char access[4];
+} host_device_rule;
+
+typedef struct host_resources {
+    bool has_memory_limit, has_memory_reservation, has_memory_swap, has_memory_swappiness,
+        has_disable_oom_killer;
+    long long memory_limit, memory_reservation, memory_swap;
+    unsigned long long memory_swappiness;
+    bool disable_oom_killer;
+    bool has_cpu_shares, has_cpu_quota, has_cpu_period, has_cpu_rt_runtime, has_cpu_rt_period;
+    unsigned long long cpu_shares, cpu_period, cpu_rt_period;
+    long long cpu_quota, cpu_rt_runtime;
+    const char *cpu_cpus, *cpu_mems;
+    bool has_pids_limit;
+    long long pids_limit;
+    bool has_blkio_weight, has_blkio_leaf_weight;
+    unsigned int blkio_weight, blkio_leaf_weight;
+    const char *const *hugepage_sizes; /* "2MB" ... parallel to hugepage_limits */
+    const unsigned long long *hugepage_limits;
+    size_t n_hugepages;
+    const host_device_rule *devices;
+    size_t n_devices;
+    bool has_net_class_id;
+    unsigned int net_class_id;
+} host_resources;
+
+enum {
+    HOST_CAP_BOUNDING,
+    HOST_CAP_EFFECTIVE,
+    HOST_CAP_PERMITTED,
+    HOST_CAP_INHERITABLE,
+    HOST_CAP_AMBIENT,
+    HOST_CAP_SETS
+};
+
+/* The process of a full container (or of an exec into one). */
+typedef struct host_full_process {
+    unsigned int uid, gid;
+    const unsigned int *additional_gids;
+    size_t n_additional_gids;
+    bool has_umask;
+    unsigned int umask;
+    char *const *caps[HOST_CAP_SETS]; /* names; NULL: that set empty */
+    bool no_new_privs;
+    const host_rlimit *rlimits;
+    size_t n_rlimits;
+    bool has_oom_score_adj;
+    int oom_score_adj;
+    /* A compiled seccomp filter (BPF instructions) or NULL for none. */
+    const void *seccomp_bpf;
+    size_t seccomp_bpf_len;
+    bool seccomp_log; /* SECCOMP_FILTER_FLAG_LOG */
+    int preserve_fds; /* fds 3 .. 3+n-1 of the caller stay open in the process */
+    int console_fd;   /* with tty: where the pty master goes (host_process.pty_fd otherwise) */
+} host_full_process;
+
+typedef struct host_full_spec {
+    host_full_process process;
+    const host_namespace *namespaces;
+    size_t n_namespaces;
+    const host_id_map *uid_maps, *gid_maps;
+    size_t n_uid_maps, n_gid_maps;
+    const char *domainname; /* NULL: untouched */
+    bool root_readonly;
+    const char *root_propagation; /* NULL: rslave for the whole tree, as runc */
+    const host_fs_mount *mounts;
+    size_t n_mounts;
+    char *const *masked_paths;
+    char *const *readonly_paths;
+    const host_device *devices;
+    size_t n_devices;
+    char *const *sysctl;     /* "key=value" */
+    const char *personality; /* NULL, "LINUX", "LINUX32" */
+    /* The cgroup: "/a/b" from each hierarchy's root, "a/b" below the caller's own cgroup;
+     * NULL: <own>/kleene/<id>. Every mounted hierarchy of the caller gets one. */
+    const char *cgroups_path;
+    const host_resources *resources;
+    /* The start gate: an O_PATH fd of a FIFO; -1: exec at once. */
+    int start_fd;
+    /* Hooks run by the container's process with state_json on stdin: createContainer after the
+     * mounts, before pivot_root (paths of the caller's namespace), startContainer after the
+     * gate, before the exec (paths of the container's). */
+    const host_hook *create_container_hooks;
+    size_t n_create_container_hooks;
+    const host_hook *start_container_hooks;
+    size_t n_start_container_hooks;
+    /* Called in the caller once the namespaces exist (createRuntime, prestart), with the pid;
+     * it returns the state JSON the container's hooks get (malloc'ed) or NULL. */
+    char *(*on_created)(void *ctx, int pid, kl_error *err);
+    void *ctx;
+} host_full_spec;
+
+/* Open the start gate of a created container: its process (host pid `pid`) goes on to exec.
+ * `fifo` is the gate's path. Returns once the process has passed it; ESRCH if it is gone. */
+int host_container_release_gate(const char *fifo, int pid, kl_error *err);
+
+/* Run a hook (its path, args, env) with `state` on its stdin and wait for it (its timeout:
+ * SIGKILL). EIO when it exits non-zero. */
+int host_hook_run(const host_hook *h, const char *state, kl_error *err);
+
 typedef struct host_container_spec {
     const char *id;     /* container id (12 hex); names the cgroup. Required */
     const char *rootfs; /* the root directory (see rootfs_layers). Required */
@@ -114,6 +267,7 @@ typedef struct host_container_spec {
      * namespace once the root is mounted there; host_process.init says what it became. Until
      * then AUTO counts as an init (host_container_has_console, the cgroups made). */
     host_init_mode init;
+    const host_full_spec *full; /* described in full (above); NULL: the defaults */
 } host_container_spec;
 
 /* Whether a container of this spec gets a console (an init, with mount.devfs): its main
@@ -133,6 +287,10 @@ typedef struct host_exec_spec {
     bool tty;
     unsigned short tty_rows, tty_cols;
     int stdin_fd, stdout_fd, stderr_fd;
+    /* An exec into a full container: the process as described (capabilities, seccomp, ids,
+     * rlimits) instead of the container's reaper's confinement; user and login_env unused.
+     * stdio: the caller's own 0..2 when the *_fd are -1 and there is no tty. */
+    const host_full_process *full;
 } host_exec_spec;
 
 struct host_process_priv;
@@ -224,4 +382,17 @@ void host_jailparams_free(host_jailparams *p);
  * login_env). The spec then points into `p`: keep it alive while the spec is used. */
 void host_jailparams_apply(const host_jailparams *p, host_container_spec *spec);
 
+/* ---- cgroups of full containers, for a front end that keeps them across its own processes
+ * (kleene-runtime keeps the directories in its state) ---------------------------------------- */
+
+/* The cgroup directories a started container got (NULL-terminated; strv_free). */
+char **host_process_cgroups(const host_process *p);
+/* Remove them (after the container has ended), depth first; what is already gone is fine. */
+int host_cgroups_remove(char *const *dirs, kl_error *err);
+/* Freeze (pause) or thaw (resume) them (v1 freezer or cgroup.freeze). */
+int host_cgroups_freeze(char *const *dirs, bool frozen, kl_error *err);
+/* Apply resources to them (update). */
+int host_cgroups_update(char *const *dirs, const host_resources *res, kl_error *err);
+/* The pids in them (NULL-terminated in *pids, count returned); -1 on error. */
+int host_cgroups_pids(char *const *dirs, int **pids, kl_error *err);
 #endif

@@ -103,3 +103,51 @@ int caps_set_final(uint64_t mask, bool is_root, kl_error *err)
         return kl_error_errno(err, errno, "setting capabilities");
     return 0;
 }
+
+/* ---- full containers: the five sets as given ---------------------------------------------- */
+
+int full_caps_parse(const host_full_process *p, uint64_t masks[HOST_CAP_SETS], kl_error *err)
+{
+    static const char *const set_names[] = {"bounding", "effective", "permitted", "inheritable",
+                                            "ambient"};
+    for (int s = 0; s < HOST_CAP_SETS; s++) {
+        masks[s] = 0;
+        for (char *const *n = p->caps[s]; n && *n; n++) {
+            int c;
+            if (strncasecmp(*n, "CAP_", 4) != 0 || cap_by_name(*n, &c, err) < 0)
+                return kl_error_set(err, EINVAL, "capabilities.%s: unknown capability '%.64s'",
+                                    set_names[s], *n);
+            masks[s] |= 1ULL << c;
+        }
+    }
+    return 0;
+}
+
+int full_caps_apply(const uint64_t masks[HOST_CAP_SETS], kl_error *err)
+{
+    /* Only what the running kernel knows: a newer name in the config is no error. */
+    uint64_t known = 0;
+    for (int c = 0; c < 64 && prctl(PR_CAPBSET_READ, c, 0, 0, 0) >= 0; c++)
+        known |= 1ULL << c;
+    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof(data));
+    uint64_t e = masks[HOST_CAP_EFFECTIVE] & known, pm = masks[HOST_CAP_PERMITTED] & known,
+             in = masks[HOST_CAP_INHERITABLE] & known;
+    data[0].effective = (uint32_t)e;
+    data[1].effective = (uint32_t)(e >> 32);
+    data[0].permitted = (uint32_t)pm;
+    data[1].permitted = (uint32_t)(pm >> 32);
+    data[0].inheritable = (uint32_t)in;
+    data[1].inheritable = (uint32_t)(in >> 32);
+    if (capset(&hdr, data) < 0)
+        return kl_error_errno(err, errno, "setting capabilities");
+    for (int c = 0; c < 64; c++)
+        if ((masks[HOST_CAP_AMBIENT] & known) & (1ULL << c))
+            /* Only a capability both permitted and inheritable can be ambient; configs often
+             * list ambient ones without the inheritable set (runc's default does): as runc,
+             * those are skipped. */
+            if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0 && errno != EPERM)
+                return kl_error_errno(err, errno, "raising ambient capability %d", c);
+    return 0;
+}

@@ -527,3 +527,424 @@ void cgroups_release(cgroup_set *cg, bool remove)
         cg->dirs[i] = cg->mounts[i] = NULL;
     }
 }
+
+/* ---- full containers (host_full_spec): every hierarchy, a given path, OCI resources -------- */
+
+/* mkdir -p of `rel` (no leading '/') below `base`, giving each new cpuset level its parent's
+ * cpus and mems. */
+static int make_path(const char *base, const char *rel, bool cpuset, kl_error *err)
+{
+    _cleanup_free_ char *p = xasprintf("%s/%s", base, rel);
+    size_t blen = strlen(base);
+    for (char *s = p + blen + 1;; s++) {
+        if (*s == '/' || !*s) {
+            char saved = *s;
+            *s = '\0';
+            if (s > p + blen + 1 && s[-1] != '/') {
+                bool made = mkdir(p, 0755) == 0;
+                if (!made && errno != EEXIST)
+                    return kl_error_errno(err, errno, "cgroup: mkdir %s", p);
+                if (made && cpuset) {
+                    _cleanup_free_ char *parent = xstrdup(p);
+                    *strrchr(parent, '/') = '\0';
+                    if (cpuset_inherit(parent, p, err) < 0)
+                        return -1;
+                }
+            }
+            *s = saved;
+            if (!saved)
+                break;
+        }
+    }
+    return 0;
+}
+
+int cgroups_create_full(const char *id, const char *path, const host_resources *res,
+                        cgroup_set *out, kl_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    for (int i = 0; i < CGROUPS_MAX; i++)
+        out->procs_fds[i] = -1;
+    _cleanup_fclose_ FILE *f = fopen("/proc/self/cgroup", "re");
+    if (!f)
+        return kl_error_errno(err, errno, "cgroup: reading /proc/self/cgroup");
+    char line[4096];
+    int slot = 0;
+    while (fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\n")] = '\0';
+        char *c1 = strchr(line, ':');
+        char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (!c2)
+            continue;
+        *c2 = '\0';
+        const char *ctrls = c1 + 1, *own = c2 + 1;
+        _cleanup_free_ char *first = xstrndup(ctrls, strcspn(ctrls, ","));
+        _cleanup_free_ char *mount = find_mount(*ctrls ? first : NULL);
+        if (!mount)
+            continue;
+        if (slot >= CGROUPS_MAX) {
+            cgroups_release(out, true);
+            return kl_error_set(err, E2BIG, "cgroup: more than %d hierarchies", CGROUPS_MAX);
+        }
+        const char *o = strcmp(own, "/") == 0 ? "" : own;
+        _cleanup_free_ char *base = NULL, *rel = NULL;
+        if (path && path[0] == '/') {
+            base = xstrdup(mount);
+            rel = xstrdup(path + 1);
+        } else {
+            base = xasprintf("%s%s", mount, o);
+            rel = path && *path ? xstrdup(path) : xasprintf("kleene/%s", id);
+        }
+        while (*rel && rel[strlen(rel) - 1] == '/')
+            rel[strlen(rel) - 1] = '\0';
+        if (!*rel) {
+            cgroups_release(out, true);
+            return kl_error_set(err, EINVAL, "cgroup: the path '%s' names a hierarchy's root",
+                                path ? path : "");
+        }
+        if (make_path(base, rel, has_token(ctrls, "cpuset"), err) < 0) {
+            cgroups_release(out, true);
+            return -1;
+        }
+        out->mounts[slot] = xstrdup(mount);
+        if (add_dir(out, slot++, xasprintf("%s/%s", base, rel), NULL, err) < 0) {
+            cgroups_release(out, true);
+            return -1;
+        }
+    }
+    if (res && cgroups_apply_resources(out->dirs, res, err) < 0) {
+        cgroups_release(out, true);
+        return -1;
+    }
+    return 0;
+}
+
+/* The first directory of `dirs` that has `file`; NULL if none. */
+static const char *dir_with(char *const *dirs, const char *file)
+{
+    for (char *const *d = dirs; d && *d; d++) {
+        _cleanup_free_ char *p = xasprintf("%s/%s", *d, file);
+        if (access(p, F_OK) == 0)
+            return *d;
+    }
+    return NULL;
+}
+
+/* Write `val` to the first of the file names that exists in one of the dirs; ENOTSUP naming
+ * `what` when none does. */
+static int write_any(char *const *dirs, const char *const *files, const char *val, const char *what,
+                     kl_error *err)
+{
+    for (const char *const *f = files; *f; f++) {
+        const char *d = dir_with(dirs, *f);
+        if (d)
+            return write_file(d, *f, val, err);
+    }
+    return kl_error_set(err, ENOTSUP, "cgroup: %s cannot be set on this host (no %s)", what,
+                        files[0]);
+}
+
+static void fmt_limit(char *v, size_t n, long long x)
+{
+    if (x < 0)
+        snprintf(v, n, "-1");
+    else
+        snprintf(v, n, "%lld", x);
+}
+
+int cgroups_apply_resources(char *const *dirs, const host_resources *r, kl_error *err)
+{
+    char v[128];
+    bool v2 =
+        dir_with(dirs, "memory.max") != NULL && dir_with(dirs, "memory.limit_in_bytes") == NULL;
+    if (r->has_memory_limit) {
+        if (v2)
+            snprintf(v, sizeof(v), r->memory_limit < 0 ? "max" : "%lld", r->memory_limit);
+        else
+            fmt_limit(v, sizeof(v), r->memory_limit);
+        const char *const f[] = {v2 ? "memory.max" : "memory.limit_in_bytes", NULL};
+        kl_error first = KL_ERROR_INIT;
+        if (write_any(dirs, f, v, "memory.limit", &first) < 0) {
+            /* Below the current memory+swap limit only: raise that first, then retry. */
+            if (!r->has_memory_swap || v2) {
+                *err = first;
+                return -1;
+            }
+            char s[64];
+            fmt_limit(s, sizeof(s), r->memory_swap);
+            const char *const fs[] = {"memory.memsw.limit_in_bytes", NULL};
+            if (write_any(dirs, fs, s, "memory.swap", err) < 0 ||
+                write_any(dirs, f, v, "memory.limit", err) < 0)
+                return -1;
+        }
+    }
+    if (r->has_memory_swap) {
+        if (v2) {
+            /* OCI's swap is memory+swap; v2 limits swap alone. */
+            long long s = r->memory_swap < 0 ? -1
+                          : r->has_memory_limit && r->memory_limit > 0
+                              ? r->memory_swap - r->memory_limit
+                              : r->memory_swap;
+            snprintf(v, sizeof(v), s < 0 ? "max" : "%lld", s);
+            const char *const f[] = {"memory.swap.max", NULL};
+            if (write_any(dirs, f, v, "memory.swap", err) < 0)
+                return -1;
+        } else {
+            fmt_limit(v, sizeof(v), r->memory_swap);
+            const char *const f[] = {"memory.memsw.limit_in_bytes", NULL};
+            if (write_any(dirs, f, v, "memory.swap", err) < 0)
+                return -1;
+        }
+    }
+    if (r->has_memory_reservation) {
+        if (v2)
+            snprintf(v, sizeof(v), r->memory_reservation < 0 ? "max" : "%lld",
+                     r->memory_reservation);
+        else
+            fmt_limit(v, sizeof(v), r->memory_reservation);
+        const char *const f[] = {v2 ? "memory.low" : "memory.soft_limit_in_bytes", NULL};
+        if (write_any(dirs, f, v, "memory.reservation", err) < 0)
+            return -1;
+    }
+    if (r->has_memory_swappiness && !v2) {
+        snprintf(v, sizeof(v), "%llu", r->memory_swappiness);
+        const char *const f[] = {"memory.swappiness", NULL};
+        if (write_any(dirs, f, v, "memory.swappiness", err) < 0)
+            return -1;
+    }
+    if (r->has_disable_oom_killer && r->disable_oom_killer && !v2) {
+        const char *const f[] = {"memory.oom_control", NULL};
+        if (write_any(dirs, f, "1", "memory.disableOOMKiller", err) < 0)
+            return -1;
+    }
+    if (r->has_cpu_shares && r->cpu_shares) {
+        if (dir_with(dirs, "cpu.shares")) {
+            snprintf(v, sizeof(v), "%llu", r->cpu_shares);
+            const char *const f[] = {"cpu.shares", NULL};
+            if (write_any(dirs, f, v, "cpu.shares", err) < 0)
+                return -1;
+        } else {
+            /* v2 weight from shares, as runc converts: [2, 262144] → [1, 10000]. */
+            unsigned long long w = 1 + ((r->cpu_shares - 2) * 9999) / 262142;
+            snprintf(v, sizeof(v), "%llu", w);
+            const char *const f[] = {"cpu.weight", NULL};
+            if (write_any(dirs, f, v, "cpu.shares", err) < 0)
+                return -1;
+        }
+    }
+    if (r->has_cpu_period || r->has_cpu_quota) {
+        if (dir_with(dirs, "cpu.cfs_quota_us")) {
+            if (r->has_cpu_period && r->cpu_period) {
+                snprintf(v, sizeof(v), "%llu", r->cpu_period);
+                const char *const f[] = {"cpu.cfs_period_us", NULL};
+                if (write_any(dirs, f, v, "cpu.period", err) < 0)
+                    return -1;
+            }
+            if (r->has_cpu_quota && r->cpu_quota) {
+                snprintf(v, sizeof(v), "%lld", r->cpu_quota);
+                const char *const f[] = {"cpu.cfs_quota_us", NULL};
+                if (write_any(dirs, f, v, "cpu.quota", err) < 0)
+                    return -1;
+            }
+        } else {
+            unsigned long long period = r->has_cpu_period && r->cpu_period ? r->cpu_period : 100000;
+            if (r->has_cpu_quota && r->cpu_quota > 0)
+                snprintf(v, sizeof(v), "%lld %llu", r->cpu_quota, period);
+            else
+                snprintf(v, sizeof(v), "max %llu", period);
+            const char *const f[] = {"cpu.max", NULL};
+            if (write_any(dirs, f, v, "cpu.quota", err) < 0)
+                return -1;
+        }
+    }
+    if (r->has_cpu_rt_period && r->cpu_rt_period) {
+        snprintf(v, sizeof(v), "%llu", r->cpu_rt_period);
+        const char *const f[] = {"cpu.rt_period_us", NULL};
+        if (write_any(dirs, f, v, "cpu.realtimePeriod", err) < 0)
+            return -1;
+    }
+    if (r->has_cpu_rt_runtime && r->cpu_rt_runtime) {
+        snprintf(v, sizeof(v), "%lld", r->cpu_rt_runtime);
+        const char *const f[] = {"cpu.rt_runtime_us", NULL};
+        if (write_any(dirs, f, v, "cpu.realtimeRuntime", err) < 0)
+            return -1;
+    }
+    if (r->cpu_cpus && *r->cpu_cpus) {
+        const char *const f[] = {"cpuset.cpus", NULL};
+        if (write_any(dirs, f, r->cpu_cpus, "cpu.cpus", err) < 0)
+            return -1;
+    }
+    if (r->cpu_mems && *r->cpu_mems) {
+        const char *const f[] = {"cpuset.mems", NULL};
+        if (write_any(dirs, f, r->cpu_mems, "cpu.mems", err) < 0)
+            return -1;
+    }
+    if (r->has_pids_limit) {
+        if (r->pids_limit > 0)
+            snprintf(v, sizeof(v), "%lld", r->pids_limit);
+        else
+            snprintf(v, sizeof(v), "max");
+        const char *const f[] = {"pids.max", NULL};
+        if (write_any(dirs, f, v, "pids.limit", err) < 0)
+            return -1;
+    }
+    if (r->has_blkio_weight && r->blkio_weight) {
+        snprintf(v, sizeof(v), "%u", r->blkio_weight);
+        const char *const f[] = {"blkio.weight", "blkio.bfq.weight", "io.weight", "io.bfq.weight",
+                                 NULL};
+        if (write_any(dirs, f, v, "blockIO.weight", err) < 0)
+            return -1;
+    }
+    if (r->has_blkio_leaf_weight && r->blkio_leaf_weight) {
+        snprintf(v, sizeof(v), "%u", r->blkio_leaf_weight);
+        const char *const f[] = {"blkio.leaf_weight", NULL};
+        if (write_any(dirs, f, v, "blockIO.leafWeight", err) < 0)
+            return -1;
+    }
+    if (r->has_net_class_id) {
+        snprintf(v, sizeof(v), "%u", r->net_class_id);
+        const char *const f[] = {"net_cls.classid", NULL};
+        if (write_any(dirs, f, v, "network.classID", err) < 0)
+            return -1;
+    }
+    for (size_t i = 0; i < r->n_hugepages; i++) {
+        _cleanup_free_ char *f1 = xasprintf("hugetlb.%s.limit_in_bytes", r->hugepage_sizes[i]);
+        _cleanup_free_ char *f2 = xasprintf("hugetlb.%s.max", r->hugepage_sizes[i]);
+        const char *const f[] = {f1, f2, NULL};
+        snprintf(v, sizeof(v), "%llu", r->hugepage_limits[i]);
+        if (write_any(dirs, f, v, "hugepageLimits", err) < 0)
+            return -1;
+    }
+    if (r->n_devices) {
+        const char *d = dir_with(dirs, "devices.allow");
+        if (!d)
+            return kl_error_set(err, ENOTSUP,
+                                "cgroup: device rules need the v1 devices controller");
+        for (size_t i = 0; i < r->n_devices; i++) {
+            const host_device_rule *x = &r->devices[i];
+            char maj[24], min[24];
+            if (x->major < 0)
+                snprintf(maj, sizeof(maj), "*");
+            else
+                snprintf(maj, sizeof(maj), "%lld", x->major);
+            if (x->minor < 0)
+                snprintf(min, sizeof(min), "*");
+            else
+                snprintf(min, sizeof(min), "%lld", x->minor);
+            if (x->type == 'a')
+                snprintf(v, sizeof(v), "a");
+            else
+                snprintf(v, sizeof(v), "%c %s:%s %s", x->type, maj, min,
+                         x->access[0] ? x->access : "rwm");
+            if (write_file(d, x->allow ? "devices.allow" : "devices.deny", v, err) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+char **host_process_cgroups(const host_process *p)
+{
+    char **v = xcalloc(CGROUPS_MAX + 1, sizeof(char *));
+    size_t n = 0;
+    for (int i = 0; p->priv && i < CGROUPS_MAX; i++)
+        if (p->priv->cg.dirs[i])
+            v[n++] = xstrdup(p->priv->cg.dirs[i]);
+    return v;
+}
+
+int host_cgroups_remove(char *const *dirs, kl_error *err)
+{
+    int r = 0;
+    for (char *const *d = dirs; d && *d; d++) {
+        rmdir_tree(*d);
+        if (access(*d, F_OK) == 0 && r == 0)
+            r = kl_error_set(err, EBUSY, "cgroup: %s is still in use", *d);
+    }
+    return r;
+}
+
+int host_cgroups_freeze(char *const *dirs, bool frozen, kl_error *err)
+{
+    const char *d = dir_with(dirs, "freezer.state");
+    if (d) {
+        if (write_file(d, "freezer.state", frozen ? "FROZEN" : "THAWED", err) < 0)
+            return -1;
+        /* FREEZING until every task has stopped. */
+        for (int tries = 0; frozen && tries < 2000; tries++) {
+            _cleanup_free_ char *p = xasprintf("%s/freezer.state", d);
+            _cleanup_fclose_ FILE *f = fopen(p, "re");
+            char line[32] = "";
+            if (f && fgets(line, sizeof(line), f) && strncmp(line, "FROZEN", 6) == 0)
+                return 0;
+            nanosleep(&(struct timespec){0, 1000000}, NULL);
+        }
+        return frozen ? kl_error_set(err, EBUSY, "cgroup: %s did not freeze", d) : 0;
+    }
+    d = dir_with(dirs, "cgroup.freeze");
+    if (!d)
+        return kl_error_set(err, ENOTSUP, "cgroup: no freezer for this container");
+    return write_file(d, "cgroup.freeze", frozen ? "1" : "0", err);
+}
+
+int host_cgroups_update(char *const *dirs, const host_resources *res, kl_error *err)
+{
+    return cgroups_apply_resources(dirs, res, err);
+}
+
+int host_cgroups_pids(char *const *dirs, int **pids, kl_error *err)
+{
+    const char *d = dir_with(dirs, "cgroup.procs");
+    if (!d)
+        return kl_error_set(err, ENOENT, "cgroup: the container has no cgroup");
+    _cleanup_free_ char *p = xasprintf("%s/cgroup.procs", d);
+    _cleanup_fclose_ FILE *f = fopen(p, "re");
+    if (!f)
+        return kl_error_errno(err, errno, "cgroup: reading %s", p);
+    size_t n = 0, cap = 16;
+    int *v = xcalloc(cap + 1, sizeof(int));
+    char line[64];
+    while (fgets(line, sizeof(line), f)) {
+        if (n == cap) {
+            cap *= 2;
+            v = xrealloc(v, (cap + 1) * sizeof(int));
+        }
+        v[n++] = atoi(line);
+    }
+    v[n] = 0;
+    *pids = v;
+    return (int)n;
+}
+
+int cgroups_open_all_of_pid(int pid, cgroup_set *out, kl_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    for (int i = 0; i < CGROUPS_MAX; i++)
+        out->procs_fds[i] = -1;
+    char p[64];
+    snprintf(p, sizeof(p), "/proc/%d/cgroup", pid);
+    _cleanup_fclose_ FILE *f = fopen(p, "re");
+    if (!f)
+        return kl_error_errno(err, errno, "cgroup: reading %s", p);
+    char line[4096];
+    int slot = 0;
+    while (fgets(line, sizeof(line), f) && slot < CGROUPS_MAX) {
+        line[strcspn(line, "\n")] = '\0';
+        char *c1 = strchr(line, ':');
+        char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (!c2)
+            continue;
+        *c2 = '\0';
+        const char *ctrls = c1 + 1, *path = c2 + 1;
+        _cleanup_free_ char *first = xstrndup(ctrls, strcspn(ctrls, ","));
+        _cleanup_free_ char *mount = find_mount(*ctrls ? first : NULL);
+        if (!mount)
+            continue;
+        if (add_dir(out, slot++, xasprintf("%s%s", mount, strcmp(path, "/") == 0 ? "" : path), NULL,
+                    err) < 0) {
+            cgroups_release(out, false);
+            return -1;
+        }
+    }
+    return 0;
+}

@@ -69,6 +69,90 @@ int cgroups_open_of_pid(int pid, cgroup_set *out, kl_error *err);
 /* Close the fds; with remove, rmdir the directories (retrying while they are busy). */
 void cgroups_release(cgroup_set *cg, bool remove);
 
+/* runtime.c: shared with runtime_full.c --------------------------------------------------- */
+struct host_process_priv {
+    int pidfd;
+    bool is_container;
+    cgroup_set cg;
+};
+
+/* Messages of the container's setup children to the caller (SOCK_SEQPACKET). */
+/* MSG_INIT: the init mode the reaper resolved (host_container_spec.init AUTO), in .pid. */
+enum {
+    MSG_ERROR = 'E',
+    MSG_PTY = 'P',
+    MSG_PID = 'I',
+    MSG_INIT = 'M',
+    MSG_HOOKS = 'H',
+    MSG_READY = 'R'
+};
+typedef struct child_msg {
+    char type;
+    int pid;
+    char text[KL_ERROR_MSG_MAX];
+} child_msg;
+void send_msg(int sock, char type, int pid, const char *text, int fd);
+/* Report the error to the parent and die; only for the children. */
+__attribute__((noreturn)) void child_fail(int sock, const kl_error *e);
+/* Returns 1 with a message, 0 at EOF, -1 on error. */
+int recv_msg(int sock, child_msg *m, int *fd);
+void process_init(host_process *out);
+int wait_pidfd(int pidfd, int timeout_ms, int *code, kl_error *err);
+
+/* Paths inside a container root: openat2 RESOLVE_IN_ROOT (no magic links). */
+int openat2_in_root(int rootfd, const char *rel, int flags, unsigned long long extra);
+/* An absolute container path, lexically cleaned, relative (caller frees). */
+char *clean_rel(const char *path);
+/* Open (creating what is missing: directories, or with is_file a regular file last) `path`
+ * inside the root; an O_PATH fd. */
+int mkpath_in_root(int rootfd, const char *path, bool is_file, unsigned long long extra,
+                   kl_error *err);
+/* "/proc/self/fd/<fd>[/sub]" into buf. */
+void fd_path(char buf[64], int fd, const char *sub);
+/* Bind a clone of the tree at src (fd [+ name]) onto the target, with mount attributes set
+ * on the detached copy first. */
+int bind_fd(int src_fd, const char *src_name, int target_fd, const char *target_name,
+            unsigned long long attrs, bool recursive, kl_error *err);
+/* Mask dirfd/name: /dev/null (nullfd) over a file, an empty read-only tmpfs over a directory. */
+int mask_one(int dirfd, const char *name, int nullfd, kl_error *err);
+/* The container's own cgroup hierarchies on /sys/fs/cgroup of the root (cg->mounts). */
+int setup_cgroupfs(int rootfd, const cgroup_set *cg, kl_error *err);
+int bring_up_lo(kl_error *err);
+/* execve argv[0], searched in env's PATH when it has no '/'; returns with errno on failure. */
+void exec_in_path(char *const *argv, char **env);
+/* A pty from /dev/pts/ptmx of the current root. */
+int open_pty(bool *ok, int *master, int *slave, unsigned short rows, unsigned short cols,
+             kl_error *err);
+
+/* runtime_full.c: containers described in full (host_full_spec) ----------------------------- */
+int full_container_start(const host_container_spec *spec, host_process *out, kl_error *err);
+/* The last steps of a full container's or exec's process, in its root and namespaces: bounding
+ * set, seccomp, user and groups, capabilities, umask, cwd, execve. Errors go to `sock` (or to
+ * stderr when sock < 0); never returns. */
+__attribute__((noreturn)) void full_finish_exec(const host_full_process *p, char *const *argv,
+                                                char *const *env, const char *cwd, int sock);
+/* caps.c: capabilities of a full process: names ("CAP_X") → masks (EINVAL naming an unknown
+ * one); apply effective/permitted/inheritable and raise the ambient ones (after the user
+ * switch, with the bounding set already limited by caps_limit_bounding). */
+int full_caps_parse(const host_full_process *p, uint64_t masks[HOST_CAP_SETS], kl_error *err);
+int full_caps_apply(const uint64_t masks[HOST_CAP_SETS], kl_error *err);
+
+/* An exec into a full container (host_exec_spec.full): its rlimits and oom_score_adj in the
+ * middle process (before joining), then in the final child the pty (or the caller's stdio)
+ * and full_finish_exec. */
+int full_exec_prepare(const host_full_process *p, kl_error *err);
+__attribute__((noreturn)) void full_exec_child(const host_exec_spec *s, int sock);
+
+/* cgroups.c, full containers ------------------------------------------------------------------ */
+/* A cgroup in every mounted hierarchy the caller is in (like `every`, without payload), at
+ * `path` (absolute: from each hierarchy's root; relative: below the caller's cgroup; NULL:
+ * <own>/kleene/<id>), with the resources written. */
+int cgroups_create_full(const char *id, const char *path, const host_resources *res,
+                        cgroup_set *out, kl_error *err);
+/* Like cgroups_open_of_pid, for every hierarchy the process is in (mounted ones). */
+int cgroups_open_all_of_pid(int pid, cgroup_set *out, kl_error *err);
+int cgroups_apply_resources(char *const *dirs, const host_resources *res, kl_error *err);
+
 /* bindsource.c ------------------------------------------------------------------------------ */
 /* 0 when the object open at fd (a bind mount source, named `source` in messages) lies in
  * none of the `denied` directories' trees (NULL: none); -1 with EPERM when it does. */

@@ -69,24 +69,9 @@
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-struct host_process_priv {
-    int pidfd;
-    bool is_container;
-    cgroup_set cg;
-};
-
 /* ---- messages from the children ------------------------------------------------------------ */
 
-/* MSG_INIT: the init mode the reaper resolved (host_container_spec.init AUTO), in .pid. */
-enum { MSG_ERROR = 'E', MSG_PTY = 'P', MSG_PID = 'I', MSG_INIT = 'M' };
-
-typedef struct child_msg {
-    char type;
-    int pid;
-    char text[KL_ERROR_MSG_MAX];
-} child_msg;
-
-static void send_msg(int sock, char type, int pid, const char *text, int fd)
+void send_msg(int sock, char type, int pid, const char *text, int fd)
 {
     child_msg m = {.type = type, .pid = pid};
     if (text)
@@ -110,14 +95,14 @@ static void send_msg(int sock, char type, int pid, const char *text, int fd)
 }
 
 /* Report the error to the parent and die; only for the children. */
-static __attribute__((noreturn)) void child_fail(int sock, const kl_error *e)
+__attribute__((noreturn)) void child_fail(int sock, const kl_error *e)
 {
     send_msg(sock, MSG_ERROR, 0, e->msg, -1);
     _exit(127);
 }
 
 /* Returns 1 with a message, 0 at EOF, -1 on error. */
-static int recv_msg(int sock, child_msg *m, int *fd)
+int recv_msg(int sock, child_msg *m, int *fd)
 {
     union {
         char buf[CMSG_SPACE(sizeof(int))];
@@ -141,7 +126,7 @@ static int recv_msg(int sock, child_msg *m, int *fd)
 
 /* ---- paths inside the container root -------------------------------------------------------- */
 
-static int openat2_in_root(int rootfd, const char *rel, int flags, unsigned long long extra)
+int openat2_in_root(int rootfd, const char *rel, int flags, unsigned long long extra)
 {
     struct open_how how = {.flags = (unsigned long long)(flags | O_CLOEXEC),
                            .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | extra};
@@ -150,7 +135,7 @@ static int openat2_in_root(int rootfd, const char *rel, int flags, unsigned long
 
 /* Lexically clean an absolute container path into a relative one without ".", ".." or empty
  * components ("..": clamped at the root, as the kernel does inside the root). */
-static char *clean_rel(const char *path)
+char *clean_rel(const char *path)
 {
     char *out = xmalloc(strlen(path) + 2);
     size_t n = 0;
@@ -185,8 +170,8 @@ static char *clean_rel(const char *path)
  * by the kernel; creation happens with *at() calls on the fd of the already-resolved parent,
  * so a symlink planted in the image can neither redirect it outside nor be followed by the
  * create (mkdirat/openat O_EXCL do not follow a final symlink). Returns an O_PATH fd. */
-static int mkpath_in_root(int rootfd, const char *path, bool is_file, unsigned long long extra,
-                          kl_error *err)
+int mkpath_in_root(int rootfd, const char *path, bool is_file, unsigned long long extra,
+                   kl_error *err)
 {
     _cleanup_free_ char *rel = clean_rel(path);
     if (rel[0] == '\0') {
@@ -235,7 +220,7 @@ static int mkpath_in_root(int rootfd, const char *path, bool is_file, unsigned l
     return steal_fd(&cur);
 }
 
-static void fd_path(char buf[64], int fd, const char *sub)
+void fd_path(char buf[64], int fd, const char *sub)
 {
     snprintf(buf, 64, "/proc/self/fd/%d%s%s", fd, sub ? "/" : "", sub ? sub : "");
 }
@@ -243,8 +228,8 @@ static void fd_path(char buf[64], int fd, const char *sub)
 /* Bind (a clone of) the mount tree at src_fd onto target (dirfd + name, or the fd itself when
  * name is NULL), with extra mount attributes, atomically: the attributes are set on the
  * detached copy before it becomes visible. */
-static int bind_fd(int src_fd, const char *src_name, int target_fd, const char *target_name,
-                   unsigned long long attrs, bool recursive, kl_error *err)
+int bind_fd(int src_fd, const char *src_name, int target_fd, const char *target_name,
+            unsigned long long attrs, bool recursive, kl_error *err)
 {
     unsigned int flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0);
     if (!src_name)
@@ -328,7 +313,7 @@ static const char *const masked_proc[] = {"asound",      "acpi",          "kcore
 static const char *const masked_sys[] = {"firmware", "devices/virtual/powercap"};
 static const char *const readonly_proc[] = {"bus", "fs", "irq", "sys", "sysrq-trigger"};
 
-static int mask_one(int dirfd, const char *name, int nullfd, kl_error *err)
+int mask_one(int dirfd, const char *name, int nullfd, kl_error *err)
 {
     struct stat st;
     if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -448,7 +433,7 @@ static int mount_tmpfs_at(int rootfd, const char *path, const char *opts, kl_err
 
 /* The container's own cgroups at /sys/fs/cgroup (cgroups_create made them with `every`, and
  * we are in its cgroup namespace, so each mount is rooted at the container's cgroup). */
-static int setup_cgroupfs(int rootfd, const cgroup_set *cg, kl_error *err)
+int setup_cgroupfs(int rootfd, const cgroup_set *cg, kl_error *err)
 {
     _cleanup_close_ int t =
         mkpath_in_root(rootfd, "/sys/fs/cgroup", false, RESOLVE_NO_SYMLINKS, err);
@@ -646,7 +631,7 @@ int host_init_stop_signal(host_init_mode m)
     return m == HOST_INIT_SYSTEMD ? SIGRTMIN + 3 : SIGTERM;
 }
 
-static int bring_up_lo(kl_error *err)
+int bring_up_lo(kl_error *err)
 {
     _cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     struct ifreq ifr = {0};
@@ -676,7 +661,7 @@ typedef struct exec_ctx {
     int sock;
 } exec_ctx;
 
-static void exec_in_path(char *const *argv, char **env)
+void exec_in_path(char *const *argv, char **env)
 {
     const char *cmd = argv[0];
     if (strchr(cmd, '/')) {
@@ -790,8 +775,8 @@ static int confine(uint64_t caps, bool with_seccomp, kl_error *err)
     return 0;
 }
 
-static int open_pty(bool *ok, int *master, int *slave, unsigned short rows, unsigned short cols,
-                    kl_error *err)
+int open_pty(bool *ok, int *master, int *slave, unsigned short rows, unsigned short cols,
+             kl_error *err)
 {
     *master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (*master < 0)
@@ -1123,7 +1108,7 @@ static __attribute__((noreturn)) void reaper_main(const start_ctx *caller)
     reaper_loop(pid, &mask);
 }
 
-static void process_init(host_process *out)
+void process_init(host_process *out)
 {
     out->pid = -1;
     out->pty_fd = -1;
@@ -1162,7 +1147,7 @@ static int collect(int sock, host_process *out, int *pid_out, int *pidfd_out, kl
     }
 }
 
-static int wait_pidfd(int pidfd, int timeout_ms, int *code, kl_error *err)
+int wait_pidfd(int pidfd, int timeout_ms, int *code, kl_error *err)
 {
     struct pollfd p = {.fd = pidfd, .events = POLLIN};
     int r = (int)KL_RETRY_EINTR(poll(&p, 1, timeout_ms));
@@ -1179,6 +1164,8 @@ static int wait_pidfd(int pidfd, int timeout_ms, int *code, kl_error *err)
 
 int host_container_start(const host_container_spec *spec, host_process *out, kl_error *err)
 {
+    if (spec->full)
+        return full_container_start(spec, out, err);
     process_init(out);
     if (!spec->id || !*spec->id || !spec->rootfs || spec->rootfs[0] != '/' || !spec->argv ||
         !spec->argv[0])
@@ -1279,13 +1266,14 @@ static const struct {
     const char *name;
     int type;
 } ns_order[] = {
-    {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS},       {"net", CLONE_NEWNET},
-    {"pid", CLONE_NEWPID}, {"cgroup", CLONE_NEWCGROUP}, {"mnt", CLONE_NEWNS},
+    {"user", CLONE_NEWUSER}, {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS},
+    {"net", CLONE_NEWNET},   {"pid", CLONE_NEWPID}, {"cgroup", CLONE_NEWCGROUP},
+    {"mnt", CLONE_NEWNS},
 };
 
 typedef struct join_ctx {
     const host_exec_spec *spec;
-    int nsfd[6];
+    int nsfd[7];
     int rootfd;
     cgroup_set cg;
     uint64_t caps;
@@ -1299,13 +1287,14 @@ static __attribute__((noreturn)) void exec_middle(join_ctx *j)
 {
     const host_exec_spec *s = j->spec;
     kl_error e = KL_ERROR_INIT;
-    /* The container's resource limits, not the monitor's (which are kleened's). */
-    for (int i = 0; i < RLIM_NLIMITS; i++)
+    /* The container's resource limits, not the monitor's (which are kleened's); a full exec
+     * sets its own (full_exec_prepare). */
+    for (int i = 0; i < RLIM_NLIMITS && !s->full; i++)
         if (j->has_rlim[i] && setrlimit((__rlimit_resource_t)i, &j->rlim[i]) < 0) {
             kl_error_errno(&e, errno, "setting resource limit %d", i);
             child_fail(j->sock, &e);
         }
-    if (reset_oom_score_adj(&e) < 0)
+    if (s->full ? full_exec_prepare(s->full, &e) < 0 : reset_oom_score_adj(&e) < 0)
         child_fail(j->sock, &e);
     if (cgroups_enter(&j->cg, &e) < 0)
         child_fail(j->sock, &e);
@@ -1332,6 +1321,8 @@ static __attribute__((noreturn)) void exec_middle(join_ctx *j)
         send_msg(j->sock, MSG_PID, (int)pid, NULL, pidfd);
         _exit(0);
     }
+    if (s->full)
+        full_exec_child(s, j->sock);
     bool have_pty = false;
     int master = -1, slave = -1;
     if (s->tty) {
@@ -1383,7 +1374,7 @@ int host_exec_start(const host_exec_spec *spec, host_process *out, kl_error *err
         j.cg.procs_fds[i] = -1;
     char p[128];
     int pid = spec->container_pid;
-    if (read_confinement(pid, &j.caps, &j.seccomp, err) < 0)
+    if (!spec->full && read_confinement(pid, &j.caps, &j.seccomp, err) < 0)
         return -1;
     for (int i = 0; i < RLIM_NLIMITS; i++)
         j.has_rlim[i] = prlimit(pid, (__rlimit_resource_t)i, NULL, &j.rlim[i]) == 0;
@@ -1403,7 +1394,8 @@ int host_exec_start(const host_exec_spec *spec, host_process *out, kl_error *err
     j.rootfd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (j.rootfd < 0)
         return kl_error_errno(err, errno, "exec: opening %s", p);
-    if (cgroups_open_of_pid(pid, &j.cg, err) < 0)
+    if ((spec->full ? cgroups_open_all_of_pid(pid, &j.cg, err)
+                    : cgroups_open_of_pid(pid, &j.cg, err)) < 0)
         return -1;
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
