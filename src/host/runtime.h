@@ -382,6 +382,12 @@ void host_jailparams_free(host_jailparams *p);
  * login_env). The spec then points into `p`: keep it alive while the spec is used. */
 void host_jailparams_apply(const host_jailparams *p, host_container_spec *spec);
 
+/* A full container without a mount namespace makes its mounts in the caller's, below its
+ * root: snapshot what is mounted there before the start (a string to keep), and undo what the
+ * container added once it is gone. */
+char *host_mounts_snapshot(const char *rootfs);
+int host_mounts_undo(const char *rootfs, const char *snapshot, kl_error *err);
+
 /* ---- cgroups of full containers, for a front end that keeps them across its own processes
  * (kleene-runtime keeps the directories in its state) ---------------------------------------- */
 

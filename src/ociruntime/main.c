@@ -258,9 +258,28 @@ static int run_hooks(const oci_hook_list *l, const char *state, const char *kind
                        .env = l->hooks[i].env,
                        .timeout_s = l->hooks[i].timeout};
         if (host_hook_run(&h, state, err) < 0)
-            return kl_error_prefix(err, "%s hook", kind);
+            return kl_error_prefix(err, "%s", kind);
     }
     return 0;
+}
+
+/* poststart and poststop: a failure is a warning, and the other hooks still run
+ * (runtime-spec: "the runtime MUST log a warning, but the remaining hooks and lifecycle
+ * continue"). */
+static void run_hooks_warn(const oci_hook_list *l, const char *state, const char *kind)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        host_hook h = {.path = l->hooks[i].path,
+                       .args = l->hooks[i].args,
+                       .env = l->hooks[i].env,
+                       .timeout_s = l->hooks[i].timeout};
+        kl_error err = KL_ERROR_INIT;
+        if (host_hook_run(&h, state, &err) < 0) {
+            kl_error_prefix(&err, "%s", kind);
+            fprintf(stderr, "kleene-runtime: warning: %s\n", err.msg);
+            log_line("warning", err.msg);
+        }
+    }
 }
 
 typedef struct create_ctx {
@@ -268,13 +287,13 @@ typedef struct create_ctx {
     oci_config *config;
 } create_ctx;
 
-/* In the caller once the container's namespaces exist: prestart and createRuntime. */
+/* In the caller once the container's namespaces exist: createRuntime. (prestart runs at
+ * start, before the command: runtime-spec 1.0's timing, which the validation suite checks.) */
 static char *on_created(void *p, int pid, kl_error *err)
 {
     create_ctx *c = p;
     _cleanup_free_ char *st = hook_state(c->state, "creating", pid);
-    if (run_hooks(&c->config->hooks[OCI_HOOK_PRESTART], st, "prestart", err) < 0 ||
-        run_hooks(&c->config->hooks[OCI_HOOK_CREATE_RUNTIME], st, "createRuntime", err) < 0)
+    if (run_hooks(&c->config->hooks[OCI_HOOK_CREATE_RUNTIME], st, "createRuntime", err) < 0)
         return NULL;
     return hook_state(c->state, "created", pid);
 }
@@ -431,10 +450,18 @@ static int do_create(const char *id, const create_opts *o, bool is_run, int *pid
     }
     host_process proc = {.pid = -1, .pty_fd = -1};
     create_ctx cc = {.state = &st, .config = cfg};
+    /* Without a mount namespace the container's mounts are made in ours: remember what was
+     * there, so that delete (or a failed create) undoes exactly the container's. */
+    _cleanup_free_ char *snapshot = NULL;
+    if (r == 0 && !oci_config_namespace(cfg, "mount")) {
+        snapshot = host_mounts_snapshot(m.rootfs);
+        st.host_mounts = snapshot;
+        r = oci_state_save(dirfd, &st, err);
+    }
     bool started = false;
     if (r == 0) {
         m.full.start_fd = fifo;
-        if (cfg->hooks[OCI_HOOK_PRESTART].n || cfg->hooks[OCI_HOOK_CREATE_RUNTIME].n) {
+        if (cfg->hooks[OCI_HOOK_CREATE_RUNTIME].n) {
             m.full.on_created = on_created;
             m.full.ctx = &cc;
         }
@@ -463,6 +490,8 @@ static int do_create(const char *id, const create_opts *o, bool is_run, int *pid
         host_process_release(&proc);
         strv_free(st.cgroups);
         kl_error ignored = KL_ERROR_INIT;
+        if (snapshot)
+            host_mounts_undo(m.rootfs, snapshot, &ignored);
         oci_state_remove(rootfd, dirfd, id, &ignored);
         return kl_error_prefix(err, "container %s", id);
     }
@@ -491,20 +520,25 @@ static int do_start(const char *id, kl_error *err)
     if (s.status != OCI_CREATED)
         return kl_error_set(err, EINVAL, "container %s is %s: only a created container can start",
                             id, oci_status_name(s.status));
+    oci_config c;
+    if (saved_config(&s, &c, err) < 0)
+        return kl_error_prefix(err, "container %s", id);
+    _cleanup_(oci_config_freep) oci_config *cp = &c;
+    if (!c.has_process)
+        return kl_error_set(err, EINVAL,
+                            "container %s has no process in its config.json: nothing to start", id);
+    {
+        _cleanup_free_ char *state = hook_state(&s, "created", s.pid);
+        if (run_hooks(&c.hooks[OCI_HOOK_PRESTART], state, "prestart", err) < 0)
+            return kl_error_prefix(err, "container %s", id);
+    }
     _cleanup_free_ char *fifo = xasprintf("%s/%s/%s", G.root, id, OCI_FIFO_NAME);
     if (host_container_release_gate(fifo, s.pid, err) < 0)
         return kl_error_prefix(err, "container %s", id);
     unlinkat(dirfd, OCI_FIFO_NAME, 0);
     debugf("container %s: started", id);
-    oci_config c;
-    kl_error herr = KL_ERROR_INIT;
-    if (saved_config(&s, &c, &herr) == 0) {
-        _cleanup_free_ char *state = hook_state(&s, "running", s.pid);
-        /* poststart failures are warnings (runtime-spec): the container runs. */
-        if (run_hooks(&c.hooks[OCI_HOOK_POSTSTART], state, "poststart", &herr) < 0)
-            log_line("warning", herr.msg);
-        oci_config_free(&c);
-    }
+    _cleanup_free_ char *state = hook_state(&s, "running", s.pid);
+    run_hooks_warn(&c.hooks[OCI_HOOK_POSTSTART], state, "poststart");
     return 0;
 }
 
@@ -536,7 +570,9 @@ static int do_delete(const char *id, bool force, kl_error *err)
     _cleanup_(oci_state_freep) oci_state *sp = &s;
     if (s.status == OCI_CREATING && oci_pid_is_alive(s.pid, s.pid_start) && !force)
         return kl_error_set(err, EBUSY, "container %s is being created", id);
-    if ((s.status == OCI_RUNNING || s.status == OCI_PAUSED) && !force)
+    /* runtime-spec: deleting a container that is not stopped is an error; a created one
+     * too (runc and crun kill it; the validation suite checks the spec). --force kills. */
+    if ((s.status == OCI_RUNNING || s.status == OCI_PAUSED || s.status == OCI_CREATED) && !force)
         return kl_error_set(err, EBUSY, "container %s is %s: stop it first or use delete --force",
                             id, oci_status_name(s.status));
     if (oci_pid_is_alive(s.pid, s.pid_start)) {
@@ -560,13 +596,14 @@ static int do_delete(const char *id, bool force, kl_error *err)
     free(pids);
     if (host_cgroups_remove(s.cgroups, err) < 0)
         return kl_error_prefix(err, "container %s", id);
+    if (s.host_mounts && host_mounts_undo(s.rootfs, s.host_mounts, err) < 0)
+        return kl_error_prefix(err, "container %s", id);
     oci_config c;
     kl_error herr = KL_ERROR_INIT;
     if (saved_config(&s, &c, &herr) == 0) {
         s.status = OCI_STOPPED;
         _cleanup_free_ char *state = hook_state(&s, "stopped", 0);
-        if (run_hooks(&c.hooks[OCI_HOOK_POSTSTOP], state, "poststop", &herr) < 0)
-            log_line("warning", herr.msg);
+        run_hooks_warn(&c.hooks[OCI_HOOK_POSTSTOP], state, "poststop");
         oci_config_free(&c);
     }
     if (oci_state_remove(rootfd, dirfd, id, err) < 0)

@@ -214,8 +214,8 @@ int oci_map(const oci_config *c, const char *bundle, const char *id, oci_mapped 
     memset(m, 0, sizeof(*m));
     host_container_spec *s = &m->spec;
     host_full_spec *f = &m->full;
-    if (!c->has_process)
-        return kl_error_set(err, EINVAL, "config: process: required to create a container");
+    /* Without a process the container is created (its namespaces and mounts exist, held by
+     * a process that waits on the gate) and start refuses: runtime-spec's reading. */
     m->rootfs = oci_config_root(c, bundle, err);
     if (!m->rootfs)
         return -1;
@@ -243,8 +243,6 @@ int oci_map(const oci_config *c, const char *bundle, const char *id, oci_mapped 
         s->hostname = c->hostname;
     if (c->domainname && uts && !uts->path)
         f->domainname = c->domainname;
-    if (!oci_config_namespace(c, "mount"))
-        return kl_error_set(err, EINVAL, "config: linux.namespaces: a mount namespace is required");
     if (oci_map_process(&c->process, c, &f->process, m, err) < 0)
         return -1;
 

@@ -560,6 +560,11 @@ static int parse_resources_obj(const json_t *r, const char *path, oci_resources 
             get_u32(o, "leafWeight", p, &out->blkio_leaf_weight, &out->has_blkio_leaf_weight, false,
                     err) < 0)
             return -1;
+        /* 0 means "not set" (dockerd sends weight 0 when the user gave none). */
+        if (out->has_blkio_weight && out->blkio_weight == 0)
+            out->has_blkio_weight = false;
+        if (out->has_blkio_leaf_weight && out->blkio_leaf_weight == 0)
+            out->has_blkio_leaf_weight = false;
         if ((out->has_blkio_weight && (out->blkio_weight < 10 || out->blkio_weight > 1000)) ||
             (out->has_blkio_leaf_weight &&
              (out->blkio_leaf_weight < 10 || out->blkio_leaf_weight > 1000)))

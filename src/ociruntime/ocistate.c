@@ -120,6 +120,8 @@ int oci_state_save(int dirfd, const oci_state *s, kl_error *err)
     json_object_set_new(j, "cgroups", jx_from_strv(s->cgroups));
     json_object_set_new(j, "config", json_string(s->config_json ? s->config_json : ""));
     json_object_set_new(j, "creating", json_boolean(s->status == OCI_CREATING));
+    if (s->host_mounts)
+        json_object_set_new(j, "host_mounts", json_string(s->host_mounts));
     _cleanup_free_ char *text = jx_dump(j);
     _cleanup_close_ int fd = openat(dirfd, OCI_STATE_NAME ".tmp",
                                     O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -157,6 +159,8 @@ int oci_state_load(int dirfd, oci_state *out, kl_error *err)
     out->created = xstrdup(jx_str(j, "created", ""));
     out->config_json = xstrdup(jx_str(j, "config", ""));
     out->cgroups = jx_strv(json_object_get(j, "cgroups"));
+    const char *hm = jx_str(j, "host_mounts", NULL);
+    out->host_mounts = hm ? xstrdup(hm) : NULL;
     json_t *a = json_object_get(j, "annotations");
     if (json_is_object(a)) {
         out->annotation_keys = xcalloc(json_object_size(a) + 1, sizeof(char *));
@@ -181,6 +185,7 @@ void oci_state_free(oci_state *s)
     free(s->rootfs);
     free(s->created);
     free(s->config_json);
+    free(s->host_mounts);
     strv_free(s->annotation_keys);
     strv_free(s->annotation_values);
     strv_free(s->cgroups);

@@ -41,6 +41,7 @@ typedef struct oci_state {
     char **annotation_values;
     char **cgroups;    /* the container's cgroup directories (NULL-terminated) */
     char *config_json; /* config.json as read at create (hooks, seccomp, for exec) */
+    char *host_mounts; /* no mount namespace: host_mounts_snapshot of the root, else NULL */
     bool systemd;      /* unused: kept false */
     oci_status status; /* derived at load */
 } oci_state;

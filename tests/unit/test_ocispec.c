@@ -231,6 +231,21 @@ static void test_process_and_resources_alone(void **state)
     oci_resources_free(&res);
 }
 
+/* dockerd sends "blockIO": {"weight": 0} and "cpu": {"shares": 0} for "not set". */
+static void test_zero_weight_is_unset(void **state)
+{
+    (void)state;
+    const char *r = "{\"blockIO\":{\"weight\":0,\"leafWeight\":0},\"cpu\":{\"shares\":0}}";
+    oci_resources res;
+    kl_error err = KL_ERROR_INIT;
+    assert_int_equal(oci_resources_parse(r, strlen(r), &res, &err), 0);
+    assert_false(res.has_blkio_weight);
+    assert_false(res.has_blkio_leaf_weight);
+    oci_resources_free(&res);
+    const char *bad = "{\"blockIO\":{\"weight\":5}}";
+    assert_int_equal(oci_resources_parse(bad, strlen(bad), &res, &err), -1);
+}
+
 static void test_size_limit(void **state)
 {
     (void)state;
@@ -253,6 +268,7 @@ int main(void)
         cmocka_unit_test(test_errors_name_the_field),
         cmocka_unit_test(test_root_stays_in_bundle),
         cmocka_unit_test(test_process_and_resources_alone),
+        cmocka_unit_test(test_zero_weight_is_unset),
         cmocka_unit_test(test_size_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

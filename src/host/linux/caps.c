@@ -151,3 +151,31 @@ int full_caps_apply(const uint64_t masks[HOST_CAP_SETS], kl_error *err)
                 return kl_error_errno(err, errno, "raising ambient capability %d", c);
     return 0;
 }
+
+int full_caps_check(const uint64_t masks[HOST_CAP_SETS], kl_error *err)
+{
+    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[2];
+    if (capget(&hdr, data) < 0)
+        return kl_error_errno(err, errno, "reading our capabilities");
+    uint64_t have = data[0].permitted | ((uint64_t)data[1].permitted << 32);
+    uint64_t known = 0;
+    for (int c = 0; c < 64 && prctl(PR_CAPBSET_READ, c, 0, 0, 0) >= 0; c++)
+        known |= 1ULL << c;
+    static const int sets[] = {HOST_CAP_EFFECTIVE, HOST_CAP_PERMITTED, HOST_CAP_INHERITABLE,
+                               HOST_CAP_AMBIENT};
+    for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
+        uint64_t missing = masks[sets[i]] & known & ~have;
+        if (!missing)
+            continue;
+        int c = __builtin_ctzll(missing);
+        char *name = cap_to_name(c);
+        kl_error_set(err, EPERM,
+                     "capability %s is not available: the runtime itself does not have it (its "
+                     "bounding set lacks it)",
+                     name ? name : "?");
+        cap_free(name);
+        return -1;
+    }
+    return 0;
+}

@@ -136,6 +136,9 @@ __attribute__((noreturn)) void full_finish_exec(const host_full_process *p, char
  * switch, with the bounding set already limited by caps_limit_bounding). */
 int full_caps_parse(const host_full_process *p, uint64_t masks[HOST_CAP_SETS], kl_error *err);
 int full_caps_apply(const uint64_t masks[HOST_CAP_SETS], kl_error *err);
+/* EPERM naming the first capability of the effective, permitted, inheritable or ambient set
+ * that the caller does not have itself (known to the kernel). */
+int full_caps_check(const uint64_t masks[HOST_CAP_SETS], kl_error *err);
 
 /* An exec into a full container (host_exec_spec.full): its rlimits and oom_score_adj in the
  * middle process (before joining), then in the final child the pty (or the caller's stdio)

@@ -141,6 +141,22 @@ int host_hook_run(const host_hook *h, const char *state, kl_error *err)
 
 /* ---- the child: mounts ---------------------------------------------------------------------- */
 
+/* The propagation of the mount now on `dest` (reopened: an fd taken before the mount is
+ * the directory under it). */
+static int set_propagation(int rootfd, const char *dest, unsigned long prop, kl_error *err)
+{
+    _cleanup_free_ char *rel = clean_rel(dest);
+    _cleanup_close_ int at = openat2_in_root(rootfd, rel[0] ? rel : ".", O_PATH, 0);
+    if (at < 0)
+        return kl_error_errno(err, errno, "mount on %s: propagation", dest);
+    char p[64];
+    fd_path(p, at, NULL);
+    /* Safe: the propagation of a mount we just made, inside our own namespace. */
+    if (mount(NULL, p, NULL, prop, NULL) < 0)
+        return kl_error_errno(err, errno, "mount on %s: propagation", dest);
+    return 0;
+}
+
 static int do_bind(int rootfd, const host_fs_mount *m, const mount_opts *o, kl_error *err)
 {
     if (!m->source || m->source[0] != '/')
@@ -157,15 +173,8 @@ static int do_bind(int rootfd, const host_fs_mount *m, const mount_opts *o, kl_e
         return kl_error_prefix(err, "bind mount on %s", m->destination);
     if (bind_fd(src, NULL, dst, NULL, mount_opts_attrs(o->flags), o->recursive, err) < 0)
         return kl_error_prefix(err, "bind mount %s on %s", m->source, m->destination);
-    if (o->propagation) {
-        _cleanup_close_ int at =
-            openat2_in_root(rootfd, m->destination[1] ? m->destination + 1 : ".", O_PATH, 0);
-        char p[64];
-        fd_path(p, at, NULL);
-        /* Safe: the propagation of the mount we just made, inside our own namespace. */
-        if (at < 0 || mount(NULL, p, NULL, o->propagation, NULL) < 0)
-            return kl_error_errno(err, errno, "bind mount on %s: propagation", m->destination);
-    }
+    if (o->propagation && set_propagation(rootfd, m->destination, o->propagation, err) < 0)
+        return -1;
     return 0;
 }
 
@@ -225,8 +234,8 @@ static int do_mount(int rootfd, const host_fs_mount *m, const cgroup_set *cg, kl
                 r = kl_error_errno(err, errno, "mounting %s on %s", type, m->destination);
             }
         }
-        if (r == 0 && o.propagation && mount(NULL, p, NULL, o.propagation, NULL) < 0)
-            r = kl_error_errno(err, errno, "mount on %s: propagation", m->destination);
+        if (r == 0 && o.propagation)
+            r = set_propagation(rootfd, m->destination, o.propagation, err);
     }
     mount_opts_free(&o);
     return r;
@@ -719,11 +728,16 @@ static __attribute__((noreturn)) void full_child(full_ctx *c, cgroup_set *cg)
      * pivot_root, which refuses a shared root and cannot clone an unbindable one. */
     unsigned long prop = propagation_flag(f->root_propagation);
     unsigned long before = (prop & (MS_SLAVE | MS_PRIVATE)) ? (prop | MS_REC) : (MS_SLAVE | MS_REC);
-    if (mount(NULL, "/", NULL, before, NULL) < 0) {
+    /* Sharing the caller's mount namespace (no mount namespace in the config): the mounts
+     * are made in it, below the root, and undone by the caller after the container
+     * (host_mounts_undo); the root is entered with chroot. */
+    bool own_mntns = c->ns_new[6] || c->ns_fd[6] >= 0;
+    if (own_mntns && mount(NULL, "/", NULL, before, NULL) < 0) {
         kl_error_errno(&e, errno, "setting the propagation of /");
         child_fail(c->sock, &e);
     }
-    if (bind_fd(AT_FDCWD, s->rootfs, AT_FDCWD, s->rootfs, 0, true, &e) < 0) {
+    if ((own_mntns || f->root_readonly) &&
+        bind_fd(AT_FDCWD, s->rootfs, AT_FDCWD, s->rootfs, 0, true, &e) < 0) {
         kl_error_prefix(&e, "binding the root %s", s->rootfs);
         child_fail(c->sock, &e);
     }
@@ -751,12 +765,18 @@ static __attribute__((noreturn)) void full_child(full_ctx *c, cgroup_set *cg)
             child_fail(c->sock, &e);
         }
 
-    if (fchdir(rootfd) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 ||
-        umount2(".", MNT_DETACH) < 0 || chdir("/") < 0) {
+    if (!own_mntns) {
+        if (fchdir(rootfd) < 0 || chroot(".") < 0 || chdir("/") < 0) {
+            kl_error_errno(&e, errno, "chroot into %s", s->rootfs);
+            child_fail(c->sock, &e);
+        }
+    } else if (fchdir(rootfd) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 ||
+               umount2(".", MNT_DETACH) < 0 || chdir("/") < 0) {
         kl_error_errno(&e, errno, "pivot_root into %s", s->rootfs);
         child_fail(c->sock, &e);
     }
-    if ((prop & (MS_SHARED | MS_UNBINDABLE)) && mount(NULL, "/", NULL, prop, NULL) < 0) {
+    if (own_mntns && (prop & (MS_SHARED | MS_UNBINDABLE)) &&
+        mount(NULL, "/", NULL, prop, NULL) < 0) {
         kl_error_errno(&e, errno, "setting rootfsPropagation");
         child_fail(c->sock, &e);
     }
@@ -809,7 +829,7 @@ static __attribute__((noreturn)) void full_child(full_ctx *c, cgroup_set *cg)
             child_fail(c->sock, &e);
         }
     }
-    if (check_command(s->argv, s->env, &e) < 0)
+    if (s->argv && check_command(s->argv, s->env, &e) < 0)
         child_fail(c->sock, &e);
 
     /* Ready: the caller may go. Then wait for start. */
@@ -827,6 +847,8 @@ static __attribute__((noreturn)) void full_child(full_ctx *c, cgroup_set *cg)
         close(f->start_fd);
     }
     close(self);
+    if (!s->argv)
+        _exit(0);
     for (size_t i = 0; i < f->n_start_container_hooks; i++)
         if (host_hook_run(&f->start_container_hooks[i], state, &e) < 0) {
             kl_error_prefix(&e, "startContainer");
@@ -866,9 +888,11 @@ int full_container_start(const host_container_spec *spec, host_process *out, kl_
 {
     process_init(out);
     const host_full_spec *f = spec->full;
-    if (!spec->id || !*spec->id || !spec->rootfs || spec->rootfs[0] != '/' || !spec->argv ||
-        !spec->argv[0])
-        return kl_error_set(err, EINVAL, "container spec needs an id, an absolute rootfs and argv");
+    /* No argv: a container without a process (OCI allows creating one); it never passes
+     * its gate to any command. */
+    if (!spec->id || !*spec->id || !spec->rootfs || spec->rootfs[0] != '/' ||
+        (spec->argv && !spec->argv[0]))
+        return kl_error_set(err, EINVAL, "container spec needs an id and an absolute rootfs");
     _cleanup_(full_ctx_close) full_ctx c = {.spec = spec, .f = f};
     for (int i = 0; i < NS_KINDS; i++)
         c.ns_fd[i] = -1;
@@ -888,17 +912,23 @@ int full_container_start(const host_container_spec *spec, host_process *out, kl_
             return kl_error_errno(err, errno, "%s namespace %s", ns_kinds[k].name,
                                   f->namespaces[i].path);
     }
-    if (!c.ns_new[6] && c.ns_fd[6] < 0)
-        return kl_error_set(err, EINVAL, "a container needs a mount namespace");
+    /* Outside a user namespace the process cannot gain a capability we lack (this host's
+     * bounding set may miss some): refuse at create rather than fail at the exec. */
+    if (!c.ns_new[0] && c.ns_fd[0] < 0 && full_caps_check(c.caps, err) < 0)
+        return -1;
     out->priv->is_container = true;
     if (cgroups_create_full(spec->id, f->cgroups_path, f->resources, &out->priv->cg, err) < 0)
         return kl_error_prefix(err, "container %s", spec->id);
 
     /* A pid namespace given by path is joined here: it applies to our children. The caller
      * is a short-lived front end, so its own pid namespace for children may change. */
-    if (c.ns_fd[4] >= 0 && setns(c.ns_fd[4], CLONE_NEWPID) < 0) {
-        cgroups_release(&out->priv->cg, true);
-        return kl_error_errno(err, errno, "joining the pid namespace");
+    _cleanup_close_ int own_pidns = -1;
+    if (c.ns_fd[4] >= 0) {
+        own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+        if (own_pidns < 0 || setns(c.ns_fd[4], CLONE_NEWPID) < 0) {
+            cgroups_release(&out->priv->cg, true);
+            return kl_error_errno(err, errno, "joining the pid namespace");
+        }
     }
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -920,6 +950,9 @@ int full_container_start(const host_container_spec *spec, host_process *out, kl_
         full_child(&c, &out->priv->cg);
     }
     close(sv[1]);
+    /* Our own children (hooks) belong to our own pid namespace again. */
+    if (own_pidns >= 0)
+        setns(own_pidns, CLONE_NEWPID);
     if (pid < 0) {
         cgroups_release(&out->priv->cg, true);
         return kl_error_errno(err, errno, "clone3");
@@ -1047,4 +1080,78 @@ void full_exec_child(const host_exec_spec *s, int sock)
             close(slave);
     }
     full_finish_exec(s->full, s->argv, s->env, s->cwd, sock);
+}
+
+/* ---- mounts in the caller's namespace (a container without a mount namespace) ------------- */
+
+/* Mount ids and points at or below `path`, from /proc/self/mountinfo. */
+static size_t mounts_below(const char *path, int *ids, char (*points)[4096], size_t max)
+{
+    _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+    size_t n = 0, plen = strlen(path);
+    char line[8192];
+    while (f && n < max && fgets(line, sizeof(line), f)) {
+        int id;
+        char point[4096];
+        if (sscanf(line, "%d %*d %*s %*s %4095s", &id, point) != 2)
+            continue;
+        if (strncmp(point, path, plen) != 0 || (point[plen] != '\0' && point[plen] != '/'))
+            continue;
+        ids[n] = id;
+        if (points)
+            memcpy(points[n], point, sizeof(point));
+        n++;
+    }
+    return n;
+}
+
+char *host_mounts_snapshot(const char *path)
+{
+    int ids[512];
+    size_t n = mounts_below(path, ids, NULL, 512);
+    char *out = xstrdup("");
+    for (size_t i = 0; i < n; i++) {
+        char *next = xasprintf("%s%s%d", out, i ? "," : "", ids[i]);
+        free(out);
+        out = next;
+    }
+    return out;
+}
+
+int host_mounts_undo(const char *path, const char *snapshot, kl_error *err)
+{
+    _cleanup_free_ int *ids = xcalloc(1024, sizeof(int));
+    _cleanup_free_ char(*points)[4096] = xcalloc(1024, 4096);
+    size_t n = mounts_below(path, ids, points, 1024);
+    /* Deepest first: the longest mount points, then by id, newest first. */
+    for (;;) {
+        size_t best = n;
+        for (size_t i = 0; i < n; i++) {
+            if (ids[i] < 0)
+                continue;
+            char key[16];
+            snprintf(key, sizeof(key), "%d", ids[i]);
+            bool kept = false;
+            for (const char *p = snapshot; p && *p;) {
+                size_t l = strcspn(p, ",");
+                kept = kept || (l == strlen(key) && strncmp(p, key, l) == 0);
+                p += l;
+                if (*p == ',')
+                    p++;
+            }
+            if (kept) {
+                ids[i] = -1;
+                continue;
+            }
+            if (best == n || strlen(points[i]) > strlen(points[best]) ||
+                (strlen(points[i]) == strlen(points[best]) && ids[i] > ids[best]))
+                best = i;
+        }
+        if (best == n)
+            return 0;
+        /* Safe: a mount this container's setup made below its own root. */
+        if (umount2(points[best], MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+            return kl_error_errno(err, errno, "unmounting %s", points[best]);
+        ids[best] = -1;
+    }
 }
