@@ -505,6 +505,8 @@ static int do_create(const char *id, const create_opts *o, bool is_run, int *pid
     return 0;
 }
 
+static int wait_gone(int pid, uint64_t start, int timeout_ms);
+
 static int do_start(const char *id, kl_error *err)
 {
     _cleanup_close_ int rootfd = open_root(err);
@@ -524,15 +526,27 @@ static int do_start(const char *id, kl_error *err)
     if (saved_config(&s, &c, err) < 0)
         return kl_error_prefix(err, "container %s", id);
     _cleanup_(oci_config_freep) oci_config *cp = &c;
-    if (!c.has_process)
+    _cleanup_free_ char *fifo = xasprintf("%s/%s/%s", G.root, id, OCI_FIFO_NAME);
+    if (!c.has_process) {
+        /* Nothing to run: an error (runtime-spec), and the container's placeholder process,
+         * let through its gate, ends: the container is stopped. */
+        kl_error ignored = KL_ERROR_INIT;
+        if (host_container_release_gate(fifo, s.pid, &ignored) == 0)
+            unlinkat(dirfd, OCI_FIFO_NAME, 0);
         return kl_error_set(err, EINVAL,
                             "container %s has no process in its config.json: nothing to start", id);
+    }
     {
         _cleanup_free_ char *state = hook_state(&s, "created", s.pid);
-        if (run_hooks(&c.hooks[OCI_HOOK_PRESTART], state, "prestart", err) < 0)
+        if (run_hooks(&c.hooks[OCI_HOOK_PRESTART], state, "prestart", err) < 0) {
+            /* runtime-spec: an error, the container stopped (delete still to come). */
+            _cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, s.pid, 0);
+            if (pidfd >= 0 && oci_pid_is_alive(s.pid, s.pid_start))
+                syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+            wait_gone(s.pid, s.pid_start, 5000);
             return kl_error_prefix(err, "container %s", id);
+        }
     }
-    _cleanup_free_ char *fifo = xasprintf("%s/%s/%s", G.root, id, OCI_FIFO_NAME);
     if (host_container_release_gate(fifo, s.pid, err) < 0)
         return kl_error_prefix(err, "container %s", id);
     unlinkat(dirfd, OCI_FIFO_NAME, 0);

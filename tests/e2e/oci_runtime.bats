@@ -493,7 +493,24 @@ H
   run rt start c1
   [ "$status" -ne 0 ]
   [[ "$output" == *"no process"* ]]
-  rt delete --force c1
+  # nothing to run: the container is stopped, and deleted as such
+  wait_status c1 stopped
+  rt delete c1
+  [ -z "$(ls -A "$ROOT")" ]
+}
+
+@test "a failing prestart hook fails start and stops the container; access-time options on a bind" {
+  cfg '.root.readonly = false | .hooks = {"prestart": [{"path": "/bin/false"}]}
+       | .mounts += [{"destination": "/mnt/etc", "source": "/etc", "options": ["rbind", "ro", "noatime"]}]'
+  args sh -c 'echo ran > /tmp/ran; sleep 100'
+  rtc --bundle "$B" --pid-file "$B/pid" c1
+  grep ' /mnt/etc ' /proc/$(cat "$B/pid")/mountinfo | grep -q 'ro,.*noatime'
+  run rt start c1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"prestart: hook /bin/false: exited with 1"* ]]
+  wait_status c1 stopped
+  [ ! -e "$B/rootfs/tmp/ran" ]
+  rt delete c1
   [ -z "$(ls -A "$ROOT")" ]
 }
 
@@ -571,4 +588,12 @@ P
   grep -q '^30 100' "$B/console.out"
   grep -q DONE "$B/console.out"
   rt delete --force c1
+  # run in the foreground without a console socket: the terminal is relayed to our stdio
+  args sh -c 'tty; echo DONE2'
+  cd "$B"
+  run rt run c2 </dev/null
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"/dev/pts/0"* ]]
+  [[ "$output" == *"DONE2"* ]]
+  [ -z "$(ls -A "$ROOT")" ]
 }

@@ -238,7 +238,12 @@ int bind_fd(int src_fd, const char *src_name, int target_fd, const char *target_
     if (tree < 0)
         return kl_error_errno(err, errno, "open_tree");
     if (attrs) {
-        struct mount_attr a = {.attr_set = attrs};
+        /* An access-time mode replaces the one the source has: the kernel wants the whole
+         * field cleared with it. */
+        struct mount_attr a = {.attr_set = attrs,
+                               .attr_clr = (attrs & (MOUNT_ATTR_NOATIME | MOUNT_ATTR_STRICTATIME))
+                                               ? MOUNT_ATTR__ATIME
+                                               : 0};
         if (mount_setattr(tree, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &a, sizeof(a)) <
             0)
             return kl_error_errno(err, errno, "mount_setattr");
