@@ -506,6 +506,7 @@ static int do_create(const char *id, const create_opts *o, bool is_run, int *pid
 }
 
 static int wait_gone(int pid, uint64_t start, int timeout_ms);
+static int delete_locked(int rootfd, int dirfd, oci_state *sp, const char *id, kl_error *err);
 
 static int do_start(const char *id, kl_error *err)
 {
@@ -539,11 +540,11 @@ static int do_start(const char *id, kl_error *err)
     {
         _cleanup_free_ char *state = hook_state(&s, "created", s.pid);
         if (run_hooks(&c.hooks[OCI_HOOK_PRESTART], state, "prestart", err) < 0) {
-            /* runtime-spec: an error, the container stopped (delete still to come). */
-            _cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, s.pid, 0);
-            if (pidfd >= 0 && oci_pid_is_alive(s.pid, s.pid_start))
-                syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-            wait_gone(s.pid, s.pid_start, 5000);
+            /* runtime-spec: an error, the container stopped, and the lifecycle goes on at
+             * its delete (poststop hooks, nothing left). */
+            kl_error derr = KL_ERROR_INIT;
+            if (delete_locked(rootfd, dirfd, &s, id, &derr) < 0)
+                log_line("warning", derr.msg);
             return kl_error_prefix(err, "container %s", id);
         }
     }
@@ -589,6 +590,14 @@ static int do_delete(const char *id, bool force, kl_error *err)
     if ((s.status == OCI_RUNNING || s.status == OCI_PAUSED || s.status == OCI_CREATED) && !force)
         return kl_error_set(err, EBUSY, "container %s is %s: stop it first or use delete --force",
                             id, oci_status_name(s.status));
+    return delete_locked(rootfd, dirfd, &s, id, err);
+}
+
+/* The end of a container, its lock held: kill what is left, remove its cgroups and mounts,
+ * run the poststop hooks, remove its state. */
+static int delete_locked(int rootfd, int dirfd, oci_state *sp, const char *id, kl_error *err)
+{
+    oci_state s = *sp;
     if (oci_pid_is_alive(s.pid, s.pid_start)) {
         if (s.status == OCI_PAUSED) {
             kl_error ignored = KL_ERROR_INIT;

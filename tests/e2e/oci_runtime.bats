@@ -499,7 +499,7 @@ H
   [ -z "$(ls -A "$ROOT")" ]
 }
 
-@test "a failing prestart hook fails start and stops the container; access-time options on a bind" {
+@test "a failing prestart hook fails start, and the container is stopped and deleted; access-time options on a bind" {
   cfg '.root.readonly = false | .hooks = {"prestart": [{"path": "/bin/false"}]}
        | .mounts += [{"destination": "/mnt/etc", "source": "/etc", "options": ["rbind", "ro", "noatime"]}]'
   args sh -c 'echo ran > /tmp/ran; sleep 100'
@@ -508,10 +508,12 @@ H
   run rt start c1
   [ "$status" -ne 0 ]
   [[ "$output" == *"prestart: hook /bin/false: exited with 1"* ]]
-  wait_status c1 stopped
+  # stopped and deleted: the lifecycle went on at delete
   [ ! -e "$B/rootfs/tmp/ran" ]
-  rt delete c1
+  run rt state c1
+  [ "$status" -ne 0 ]
   [ -z "$(ls -A "$ROOT")" ]
+  ! kill -0 "$(cat "$B/pid")" 2>/dev/null
 }
 
 @test "no mount namespace: the host's, and every mount undone at delete" {
