@@ -512,8 +512,7 @@ H
   [ ! -e "$B/rootfs/tmp/ran" ]
   run rt state c1
   [ "$status" -ne 0 ]
-  [ -z "$(ls -A "$ROOT")" ]
-  ! kill -0 "$(cat "$B/pid")" 2>/dev/null
+  assert_gone c1 "" "$(cat "$B/pid")"
 }
 
 @test "no mount namespace: the host's, and every mount undone at delete" {
