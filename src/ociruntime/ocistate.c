@@ -128,7 +128,9 @@ int oci_state_save(int dirfd, const oci_state *s, kl_error *err)
     if (fd < 0)
         return kl_error_errno(err, errno, "writing the state of %s", s->id);
     size_t n = strlen(text);
-    if (KL_RETRY_EINTR(write(fd, text, n)) != (ssize_t)n || fsync(fd) < 0)
+    /* No fsync: --root lives on /run (a tmpfs), whose content a reboot takes anyway; the
+     * rename keeps every reader from seeing half a file. */
+    if (KL_RETRY_EINTR(write(fd, text, n)) != (ssize_t)n)
         return kl_error_errno(err, errno, "writing the state of %s", s->id);
     if (renameat(dirfd, OCI_STATE_NAME ".tmp", dirfd, OCI_STATE_NAME) < 0)
         return kl_error_errno(err, errno, "writing the state of %s", s->id);
