@@ -258,3 +258,90 @@ dapi() {
   [ "$status" -eq 0 ]
   [ -z "$(docker network ls -q)" ]
 }
+
+@test "docker images/inspect/history/tag/rmi/prune: the engine's images in Docker's shapes" {
+  ctx=$(mktemp -d "$E2E_DIR/ctx.XXXXXX")
+  printf 'FROM bb\nLABEL app=web\nRUN echo hi >/hi\nCMD ["/bin/sh"]\n' >"$ctx/Dockerfile"
+  klee build -t web:1 "$ctx" >/dev/null
+  run docker images --format '{{.Repository}}:{{.Tag}} {{.ID}}'
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"bb:latest "* ]]
+  [[ "$output" == *"web:1 "* ]]
+  kid=$(klee image inspect web:1 | jq -r .id)
+  run docker images -q --filter label=app=web
+  [ "$output" = "${kid}" ]
+  run docker images -q --filter reference='we*'
+  [ "$output" = "${kid}" ]
+  run docker images -q --filter reference='bb:latest'
+  [ "$output" = "$(klee image inspect bb | jq -r .id)" ]
+  run docker images -q --filter since=bb
+  [ "$output" = "${kid}" ]
+  run docker images -q --filter before=web:1
+  [ "$output" = "$(klee image inspect bb | jq -r .id)" ]
+  run docker image inspect web:1
+  [ "$status" -eq 0 ]
+  i=$(echo "$output" | jq '.[0]')
+  [[ "$(echo "$i" | jq -r .Id)" =~ ^sha256:${kid}[0-9a-f]{52}$ ]]
+  [ "$(echo "$i" | jq -c .RepoTags)" = '["web:1"]' ]
+  [ "$(echo "$i" | jq -c .Config.Labels)" = '{"app":"web"}' ]
+  [ "$(echo "$i" | jq -c .Config.Cmd)" = '["/bin/sh"]' ]
+  [ "$(echo "$i" | jq -r .Os)" = linux ]
+  [ "$(echo "$i" | jq '.RootFS.Layers | length')" = 2 ]
+  [ "$(echo "$i" | jq .Size)" -gt 0 ]
+  long=$(echo "$i" | jq -r .Id)
+  [ "$(docker image inspect -f '{{.Id}}' "$long")" = "$long" ]
+  [ "$(docker image inspect -f '{{.Id}}' "${kid}")" = "$long" ]
+  run docker image inspect nope:1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"No such image: nope:1"* ]]
+  # history: newest first, the RUN's layer has its size, the base layer below
+  run docker history --no-trunc --format '{{.CreatedBy}}|{{.Size}}' web:1
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = 'CMD ["/bin/sh"]|0B' ]
+  [[ "${lines[1]}" == 'RUN echo hi >/hi|'* ]]
+  [ "${lines[1]}" != 'RUN echo hi >/hi|0B' ]
+  [ "${lines[2]}" = 'LABEL app=web|0B' ]
+  [[ "${lines[-1]}" == '|'* ]]
+  # tag: the Kleene image has one name:tag, so tagging moves it
+  run docker tag web:1 web:2
+  [ "$status" -eq 0 ]
+  [ "$(klee image inspect web:2 | jq -r .id)" = "$kid" ]
+  run docker tag nope:1 x:1
+  [ "$status" -ne 0 ]
+  # rmi: used by a container is a 409
+  klee container create --name imguser web:2 /bin/true >/dev/null
+  run docker rmi web:2
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"conflict: unable to remove image web:2"* ]]
+  klee container rm imguser >/dev/null
+  run docker rmi web:2
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"Untagged: web:2"* ]]
+  [[ "$output" == *"Deleted: sha256:${kid}"* ]]
+  run docker image inspect web:2
+  [ "$status" -ne 0 ]
+  # names with slashes (and a registry host) reach the image endpoints (the engine's names
+  # have none yet: the answer is its "no such image", not the router's "page not found")
+  dapi GET /v1.41/images/reg.example:5000/a/bb:x/json
+  [ "$status_code" = 404 ]
+  [ "$(echo "$body" | jq -r .message)" = "No such image: reg.example:5000/a/bb:x" ]
+  dapi GET /v1.41/images/a/b/history
+  [ "$(echo "$body" | jq -r .message)" = "No such image: a/b" ]
+  dapi DELETE /v1.41/images/a/b/c
+  [ "$(echo "$body" | jq -r .message)" = "No such image: a/b/c" ]
+  # prune: dangling ones (untagged), -a all unused; label filters are refused
+  klee build "$ctx" >/dev/null
+  run docker image prune -f --filter label=app
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"'label' is not supported"* ]]
+  run docker image prune -f
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"deleted: sha256:"* ]]
+  [[ "$output" == *"Total reclaimed space:"* ]]
+  [ -z "$(docker images -q --filter dangling=true)" ]
+  [ -n "$(docker images -q bb)" ]
+}

@@ -87,4 +87,12 @@ void dk_volumes_inspect(dk_request *r, api_response *res);
 void dk_volumes_remove(dk_request *r, api_response *res);
 void dk_volumes_prune(dk_request *r, api_response *res);
 
+/* images.c */
+void dk_images_list(dk_request *r, api_response *res);
+void dk_images_inspect(dk_request *r, api_response *res);
+void dk_images_history(dk_request *r, api_response *res);
+void dk_images_tag(dk_request *r, api_response *res);
+void dk_images_remove(dk_request *r, api_response *res);
+void dk_images_prune(dk_request *r, api_response *res);
+
 #endif

@@ -3,7 +3,7 @@
  *
  * To add an endpoint: write its handler (a dk_handler, in the file of its object), declare it
  * in dk.h and add a row to `routes` below; patterns match segment by segment, {name} takes one
- * segment (decoded) into r->params in order. */
+ * segment (decoded) into r->params in order, {name*} one or more (with their slashes). */
 #include "api/docker/docker.h"
 #include "api/docker/dk.h"
 #include "lib/cleanup.h"
@@ -41,6 +41,12 @@ static const dk_route routes[] = {
     {"POST", "/volumes/prune", dk_volumes_prune},
     {"GET", "/volumes/{name}", dk_volumes_inspect},
     {"DELETE", "/volumes/{name}", dk_volumes_remove},
+    {"GET", "/images/json", dk_images_list},
+    {"POST", "/images/prune", dk_images_prune},
+    {"GET", "/images/{name*}/json", dk_images_inspect},
+    {"GET", "/images/{name*}/history", dk_images_history},
+    {"POST", "/images/{name*}/tag", dk_images_tag},
+    {"DELETE", "/images/{name*}", dk_images_remove},
 };
 
 /* ---- errors and queries ------------------------------------------------------------------ */
@@ -230,9 +236,20 @@ const char *dk_time(const char *t)
 
 /* ---- dispatch ------------------------------------------------------------------------------ */
 
+static size_t count_segments(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += *s == '/';
+    return n;
+}
+
+/* {name} takes one segment; {name*} one or more, as many as the rest of the pattern leaves
+ * (image names have slashes: /images/host:5000/a/b/json). */
 static bool match(const char *pattern, char *path, const char **params)
 {
     size_t np = 0;
+    char *ends[4];
     const char *p = pattern;
     char *s = path;
     while (*p && *s) {
@@ -247,7 +264,19 @@ static bool match(const char *pattern, char *path, const char **params)
         if (plen > 1 && p[0] == '{' && p[plen - 1] == '}') {
             if (slen == 0 || np >= 4)
                 return false;
-            params[np++] = s;
+            if (plen > 2 && p[plen - 2] == '*') {
+                size_t left = count_segments(p + plen), have = count_segments(s + slen);
+                if (have < left)
+                    return false;
+                char *end = s + slen;
+                for (size_t k = 0; k < have - left; k++) {
+                    char *next = strchr(end + 1, '/');
+                    end = next ? next : end + strlen(end);
+                }
+                slen = (size_t)(end - s);
+            }
+            params[np] = s;
+            ends[np++] = s + slen;
         } else if (plen != slen || strncmp(p, s, plen) != 0) {
             return false;
         }
@@ -256,11 +285,8 @@ static bool match(const char *pattern, char *path, const char **params)
     }
     if (*p || *s)
         return false;
-    for (size_t i = 0; i < np; i++) {
-        char *slash = strchr((char *)params[i], '/');
-        if (slash)
-            *slash = '\0';
-    }
+    for (size_t i = 0; i < np; i++)
+        *ends[i] = '\0';
     return true;
 }
 
