@@ -36,6 +36,7 @@
 #include "lib/cleanup.h"
 #include "lib/id.h"
 #include "lib/jsonx.h"
+#include "lib/labels.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "registry/digest.h"
@@ -692,6 +693,27 @@ int images_remove(kl_engine *e, const char *ident, kl_error *err)
 
 json_t *images_prune(kl_engine *e, bool all, kl_error *err)
 {
+    return images_prune_matching(e, all, NULL, NULL, NULL, err);
+}
+
+/* Whether image `id` passes the filters of images_prune_matching. Under the engine lock. */
+static bool prune_wanted(kl_engine *e, const char *id, const json_t *label, const json_t *label_not,
+                         const char *until)
+{
+    if (!label && !label_not && !until)
+        return true;
+    kl_error err = KL_ERROR_INIT;
+    _cleanup_json_ json_t *img = get_locked(e, id, &err);
+    if (!img)
+        return false;
+    if (until && strcmp(jx_str(img, "created", ""), until) >= 0)
+        return false;
+    return kl_labels_match_filters(json_object_get(img, "labels"), label, label_not);
+}
+
+json_t *images_prune_matching(kl_engine *e, bool all, const json_t *label, const json_t *label_not,
+                              const char *until, kl_error *err)
+{
     _cleanup_json_ json_t *removed = json_array();
     _cleanup_strv_ char **dead = NULL, **dead_blobs = NULL, **failed_ids = NULL;
     _cleanup_buf_ kl_buf failed = KL_BUF_INIT;
@@ -717,7 +739,7 @@ json_t *images_prune(kl_engine *e, bool all, kl_error *err)
             bool tried = false;
             for (size_t j = 0; failed_ids && failed_ids[j] && !tried; j++)
                 tried = strcmp(failed_ids[j], ids[i]) == 0;
-            if (tried)
+            if (tried || !prune_wanted(e, ids[i], label, label_not, until))
                 continue;
             kl_error one = KL_ERROR_INIT;
             if (remove_locked(e, ids[i], &dead, &dead_blobs, &one) < 0) {

@@ -111,6 +111,11 @@ int images_remove(kl_engine *e, const char *ident, kl_error *err);
 /* Remove, in rounds until a round removes nothing, every image that no container uses, that
  * has no child image and (unless all) has neither name nor tag. Returns the removed ids. */
 json_t *images_prune(kl_engine *e, bool all, kl_error *err);
+/* The same, only for the images whose labels pass Docker's `label` and `label!` filters
+ * (arrays of KEY[=VALUE], NULL = none; lib/labels.h) and, when `until` is not NULL, that were
+ * created before it (a time as the store writes them: "2026-12-07T10:13:01.000000Z"). */
+json_t *images_prune_matching(kl_engine *e, bool all, const json_t *label, const json_t *label_not,
+                              const char *until, kl_error *err);
 
 /* ---- for container creation and builds ------------------------------------------------- */
 

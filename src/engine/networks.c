@@ -1103,8 +1103,8 @@ int networks_remove(kl_engine *e, const char *ident, char id_out[13], kl_error *
 
 /* Remove every network without endpoints whose labels pass the filters; `names`: the result
  * lists names, else ids. */
-static json_t *prune(kl_engine *e, const json_t *must, const json_t *must_not, bool names,
-                     kl_error *err)
+static json_t *prune(kl_engine *e, const json_t *must, const json_t *must_not, const char *until,
+                     bool names, kl_error *err)
 {
     engine_lock(e);
     net_rec *v = NULL;
@@ -1124,7 +1124,8 @@ static json_t *prune(kl_engine *e, const json_t *must, const json_t *must_not, b
                 continue;
             }
             ep_recs_free(eps, n_eps);
-            if (n_eps > 0 || !kl_labels_match_filters(v[i].labels, must, must_not))
+            if (n_eps > 0 || !kl_labels_match_filters(v[i].labels, must, must_not) ||
+                (until && strcmp(v[i].created, until) >= 0))
                 continue;
             if (remove_locked(e, &v[i], &lerr) < 0) {
                 log_warn("prune: network %s: %s", v[i].id, lerr.msg);
@@ -1152,13 +1153,13 @@ static json_t *prune(kl_engine *e, const json_t *must, const json_t *must_not, b
 
 json_t *networks_prune(kl_engine *e, kl_error *err)
 {
-    return prune(e, NULL, NULL, false, err);
+    return prune(e, NULL, NULL, NULL, false, err);
 }
 
 json_t *networks_prune_matching(kl_engine *e, const json_t *label, const json_t *label_not,
-                                kl_error *err)
+                                const char *until, kl_error *err)
 {
-    return prune(e, label, label_not, true, err);
+    return prune(e, label, label_not, until, true, err);
 }
 
 /* ---- connect, disconnect --------------------------------------------------------------- */

@@ -51,10 +51,11 @@ int networks_remove(kl_engine *e, const char *ident, char id_out[13], kl_error *
 /* Remove every network with no endpoints; returns their ids (name order). */
 json_t *networks_prune(kl_engine *e, kl_error *err);
 /* The same for the networks whose labels pass Docker's `label` and `label!` filters (arrays
- * of KEY[=VALUE] strings, NULL = none; lib/labels.h); returns their names (the Docker door's
- * NetworksDeleted). */
+ * of KEY[=VALUE] strings, NULL = none; lib/labels.h) and, when `until` is not NULL, that were
+ * created before it (a time as the store writes them); returns their names (the Docker
+ * door's NetworksDeleted). */
 json_t *networks_prune_matching(kl_engine *e, const json_t *label, const json_t *label_not,
-                                kl_error *err);
+                                const char *until, kl_error *err);
 
 /* Connect from an EndPointConfig {container, network, ip_address, ip_address6}. Errors in
  * the order of API.md §9.4: ENOENT "container not found" / "network not found", EEXIST

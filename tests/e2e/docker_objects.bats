@@ -250,9 +250,18 @@ dapi() {
   [[ "$output" != *p1* && "$output" != *p3* ]]
   run docker network ls -q --filter name=p
   [ "$(echo "$output" | wc -l)" = 2 ]
+  # until: only networks made before it (a duration before now, a time)
   run docker network prune -f --filter until=1h
-  [ "$status" -ne 0 ]
-  [[ "$output" == *"'until' is not supported"* ]]
+  [ "$status" -eq 0 ]
+  run docker network prune -f --filter until=2001-01-01T00:00:00Z
+  [ "$status" -eq 0 ]
+  [ -n "$(docker network ls -q --filter name=p1)" ]
+  dapi POST '/v1.41/networks/prune?filters=%7B%22until%22%3A%5B%22soon%22%5D%7D'
+  [ "$status_code" = 400 ]
+  [[ "$(echo "$body" | jq -r .message)" == "invalid filter 'until=soon'"* ]]
+  dapi POST "/v1.41/networks/prune?filters=%7B%22until%22%3A%5B%22$(date -d '+1 min' +%s)%22%5D%7D"
+  [ "$status_code" = 200 ]
+  [ "$(echo "$body" | jq -c .NetworksDeleted)" = '["p1"]' ]
   klee container rm c1 c2 >/dev/null
   run docker network prune -f
   [ "$status" -eq 0 ]
@@ -334,10 +343,13 @@ dapi() {
   [ "$(echo "$body" | jq -r .message)" = "No such image: a/b/c" ]
   # prune: dangling ones (untagged), -a all unused; label filters are refused
   klee build "$ctx" >/dev/null
-  run docker image prune -f --filter label=app
-  [ "$status" -ne 0 ]
-  [[ "$output" == *"'label' is not supported"* ]]
-  run docker image prune -f
+  run docker image prune -f --filter label=app=nope
+  [ "$status" -eq 0 ]
+  [ -n "$(docker images -q --filter dangling=true)" ]
+  run docker image prune -f --filter until=10m
+  [ "$status" -eq 0 ]
+  [ -n "$(docker images -q --filter dangling=true)" ]
+  run docker image prune -f --filter label=app=web
   echo "$output"
   [ "$status" -eq 0 ]
   [[ "$output" == *"deleted: sha256:"* ]]

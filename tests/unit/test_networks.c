@@ -458,14 +458,19 @@ static void test_labels_range_pool(void **state)
     assert_string_equal(jx_str(json_object_get(i1, "network"), "gateway", ""), "<auto>");
     assert_string_equal(jx_str(json_object_get(i2, "network"), "subnet", ""), "172.20.0.0/16");
 
+    /* prune until a time: only what was made before it */
+    _cleanup_json_ json_t *old =
+        networks_prune_matching(f->e, NULL, NULL, "2000-01-01T00:00:00.000000Z", &err);
+    assert_non_null(old);
+    assert_int_equal(json_array_size(old), 0);
     /* prune by labels: names of what went */
     _cleanup_json_ json_t *must = json_pack("[s]", "k=v");
-    _cleanup_json_ json_t *gone = networks_prune_matching(f->e, must, NULL, &err);
+    _cleanup_json_ json_t *gone = networks_prune_matching(f->e, must, NULL, NULL, &err);
     assert_non_null(gone);
     assert_int_equal(json_array_size(gone), 1);
     assert_string_equal(json_string_value(json_array_get(gone, 0)), "a2");
     _cleanup_json_ json_t *not = json_pack("[s]", "a");
-    _cleanup_json_ json_t *gone2 = networks_prune_matching(f->e, NULL, not, &err);
+    _cleanup_json_ json_t *gone2 = networks_prune_matching(f->e, NULL, not, NULL, &err);
     /* r has endpoints and the label a: it stays; a1 and taken go */
     assert_int_equal(json_array_size(gone2), 2);
     assert_string_equal(json_string_value(json_array_get(gone2, 0)), "a1");

@@ -79,6 +79,9 @@ void dk_networks_connect(dk_request *r, api_response *res);
 void dk_networks_disconnect(dk_request *r, api_response *res);
 void dk_networks_remove(dk_request *r, api_response *res);
 void dk_networks_prune(dk_request *r, api_response *res);
+/* The `until` of a prune filter (a Unix time, an RFC 3339 time or a duration before now) as
+ * a store time ("2026-12-07T10:13:01.000000Z"); -1 after a 400 in res. */
+int dk_until(const char *v, char out[40], api_response *res);
 
 /* volumes.c */
 void dk_volumes_list(dk_request *r, api_response *res);

@@ -390,11 +390,23 @@ void dk_images_prune(dk_request *r, api_response *res)
     _cleanup_json_ json_t *f = dk_filters(r, known, res);
     if (!f)
         return;
-    static const char *const refused[] = {"label", "label!", "until"};
-    for (size_t k = 0; k < KL_ARRAY_SIZE(refused); k++)
-        if (json_array_size(json_object_get(f, refused[k])))
-            return dk_error(res, 400, "the image prune filter '%s' is not supported by kleened",
-                            refused[k]);
+    char until[40];
+    json_t *u = json_object_get(f, "until");
+    if (json_array_size(u) > 1)
+        return dk_error(res, 400, "the filter 'until' takes one value");
+    if (json_array_size(u) && dk_until(json_string_value(json_array_get(u, 0)), until, res) < 0)
+        return;
+    static const char *const lk[] = {"label", "label!"};
+    for (size_t k = 0; k < KL_ARRAY_SIZE(lk); k++) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(json_object_get(f, lk[k]), i, v)
+        {
+            kl_error lerr = KL_ERROR_INIT;
+            if (kl_labels_filter_check(json_string_value(v), &lerr) < 0)
+                return dk_error(res, 400, "invalid filter: %s", lerr.msg);
+        }
+    }
     bool all = false;
     json_t *d = json_object_get(f, "dangling");
     if (json_array_size(d)) {
@@ -413,7 +425,9 @@ void dk_images_prune(dk_request *r, api_response *res)
     size_t i;
     json_t *img;
     json_array_foreach(list, i, img) image_size(e, jx_str(img, "id", ""), dirs);
-    _cleanup_json_ json_t *ids = images_prune(e, all, &err);
+    _cleanup_json_ json_t *ids =
+        images_prune_matching(e, all, json_object_get(f, "label"), json_object_get(f, "label!"),
+                              json_array_size(u) ? until : NULL, &err);
     if (!ids)
         return dk_error(res, 500, "%s", err.msg);
     json_t *deleted = json_array();

@@ -14,8 +14,11 @@
 #include "lib/labels.h"
 #include "lib/xalloc.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define OPT_ICC "com.docker.network.bridge.enable_icc"
 #define OPT_MASQ "com.docker.network.bridge.enable_ip_masquerade"
@@ -535,6 +538,114 @@ void dk_networks_remove(dk_request *r, api_response *res)
     api_reply_empty(res, 204);
 }
 
+/* A Go duration ("90s", "1h30m", "1.5h", "250ms"): seconds in *out. */
+static bool parse_duration(const char *v, double *out)
+{
+    double total = 0;
+    const char *p = v;
+    if (!*p)
+        return false;
+    while (*p) {
+        char *end;
+        if (!isdigit((unsigned char)*p) && *p != '.')
+            return false;
+        double n = strtod(p, &end);
+        if (end == p)
+            return false;
+        p = end;
+        static const struct {
+            const char *unit;
+            double secs;
+        } units[] = {{"ns", 1e-9}, {"us", 1e-6}, {"µs", 1e-6}, {"ms", 1e-3},
+                     {"s", 1},     {"m", 60},    {"h", 3600}};
+        size_t best = 0, best_len = 0;
+        for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+            size_t l = strlen(units[i].unit);
+            if (l > best_len && !strncmp(p, units[i].unit, l)) {
+                best = i;
+                best_len = l;
+            }
+        }
+        if (!best_len)
+            return false;
+        total += n * units[best].secs;
+        p += best_len;
+    }
+    *out = total;
+    return true;
+}
+
+/* RFC 3339 ("2026-12-07T10:13:01.5+02:00", "…Z", "2026-12-07"): Unix seconds. */
+static bool parse_rfc3339(const char *v, double *out)
+{
+    struct tm tm = {0};
+    const char *p = strptime(v, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!p) {
+        memset(&tm, 0, sizeof(tm));
+        p = strptime(v, "%Y-%m-%d", &tm);
+        if (!p || *p)
+            return false;
+        *out = (double)timegm(&tm);
+        return true;
+    }
+    double frac = 0;
+    if (*p == '.') {
+        char *end;
+        frac = strtod(p, &end);
+        p = end;
+    }
+    long offset = 0;
+    if (*p == 'Z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int hh, mm;
+        if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2 || strlen(p) != 6)
+            return false;
+        offset = (*p == '-' ? -1 : 1) * (hh * 3600L + mm * 60L);
+        p += 6;
+    }
+    if (*p)
+        return false;
+    *out = (double)timegm(&tm) + frac - (double)offset;
+    return true;
+}
+
+int dk_until(const char *v, char out[40], api_response *res)
+{
+    double t;
+    char *end;
+    errno = 0;
+    double n = strtod(v, &end);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    double d;
+    if (*v && isdigit((unsigned char)*v) && !*end && !errno)
+        t = n;
+    else if (parse_duration(v, &d))
+        t = (double)now.tv_sec + (double)now.tv_nsec / 1e9 - d;
+    else if (parse_rfc3339(v, &d))
+        t = d;
+    else {
+        dk_error(res, 400,
+                 "invalid filter 'until=%.64s': a Unix time, an RFC 3339 time or a "
+                 "duration (10m, 1h30m) is expected",
+                 v);
+        return -1;
+    }
+    if (!(t > 0 && t < 253402300800.0)) { /* before 10000-01-01 */
+        dk_error(res, 400, "invalid filter 'until=%.64s': out of range", v);
+        return -1;
+    }
+    time_t secs = (time_t)t;
+    long usec = (long)((t - (double)secs) * 1e6);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char base[32];
+    strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, 40, "%s.%06ldZ", base, usec);
+    return 0;
+}
+
 void dk_networks_prune(dk_request *r, api_response *res)
 {
     static const char *const known[] = {"label", "label!", "until", NULL};
@@ -542,8 +653,12 @@ void dk_networks_prune(dk_request *r, api_response *res)
     _cleanup_json_ json_t *f = dk_filters(r, known, res);
     if (!f)
         return;
-    if (json_array_size(json_object_get(f, "until")))
-        return dk_error(res, 400, "the prune filter 'until' is not supported by kleened");
+    char until[40];
+    json_t *u = json_object_get(f, "until");
+    if (json_array_size(u) > 1)
+        return dk_error(res, 400, "the filter 'until' takes one value");
+    if (json_array_size(u) && dk_until(json_string_value(json_array_get(u, 0)), until, res) < 0)
+        return;
     static const char *const lk[] = {"label", "label!"};
     for (size_t k = 0; k < KL_ARRAY_SIZE(lk); k++) {
         size_t i;
@@ -557,7 +672,8 @@ void dk_networks_prune(dk_request *r, api_response *res)
     }
     kl_error err = KL_ERROR_INIT;
     _cleanup_json_ json_t *names =
-        networks_prune_matching(e, json_object_get(f, "label"), json_object_get(f, "label!"), &err);
+        networks_prune_matching(e, json_object_get(f, "label"), json_object_get(f, "label!"),
+                                json_array_size(u) ? until : NULL, &err);
     if (!names)
         return dk_error(res, 500, "%s", err.msg);
     api_reply_json(res, 200, json_pack("{s:O}", "NetworksDeleted", names));
