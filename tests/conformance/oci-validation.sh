@@ -120,6 +120,13 @@ run_all() {
             $((ok - sk)) "$sk" "$no" "$v" >>"$out/summary.tsv"
         printf '%-14s %-32s %6d ms  ok %d, skip %d, not ok %d\n' "$v" "$name" "$secs" $((ok - sk)) "$sk" "$no"
     done
+    # Containers the executables left behind (a failing one does not delete its container;
+    # a created one waits for its start, in namespaces of its own, and outlives this mount
+    # namespace): the runtime's list from its default root, here on our tmpfs /run.
+    local id
+    for id in $("$runtime" list -q 2>/dev/null); do
+        "$runtime" delete --force "$id" >/dev/null 2>&1 || echo "could not delete leftover container $id" >&2
+    done
 }
 export -f run_all
 required=$(awk '$1 !~ /^#/ && $5 == "pass" {print $1}' "$expected" | tr '\n' ' ')

@@ -50,11 +50,6 @@ gap() {
   return 0
 }
 
-# Known gaps of kleene-runtime, shared by the clients
-gap_pty_devices() {
-  gap "the default devices in the devices cgroup (runc allows /dev/pts/ptmx 5:2 and /dev/pts/* 136:* whatever the config lists): opening /dev/pts/ptmx gets EPERM"
-}
-
 # The private mount namespace, held by a sleeping process; $OCI_DIR is this file's temp dir.
 oci_ns_start() {
   export OCI_DIR

@@ -60,7 +60,6 @@ teardown() {
 }
 
 @test "podman run -it: an interactive shell through the console socket" {
-  gap_pty_devices
   oci_interactive_shell nsenter -t "$ONS_PID" -m -- podman --root "$OCI_DIR/storage" \
     --runroot "$OCI_DIR/runroot" --tmpdir "$OCI_DIR/libpod" --runtime "$OCI_RT" \
     run -it --rm --cgroup-parent "/$POD_CG" "$OCI_IMAGE" sh
@@ -81,7 +80,6 @@ teardown() {
 }
 
 @test "podman exec -it: an interactive shell in a running container through a console socket" {
-  gap_pty_devices
   pod_run -d --name p-exect "$OCI_IMAGE" sleep 300
   oci_interactive_shell nsenter -t "$ONS_PID" -m -- podman --root "$OCI_DIR/storage" \
     --runroot "$OCI_DIR/runroot" --tmpdir "$OCI_DIR/libpod" --runtime "$OCI_RT" exec -it p-exect sh
