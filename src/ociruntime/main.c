@@ -867,11 +867,17 @@ static int cmd_kill(int argc, char **argv, int i)
     if (load_locked(id, false, &rootfd, &dirfd, &s, &err) < 0)
         return fail(&err);
     _cleanup_(oci_state_freep) oci_state *sp = &s;
-    if (s.status == OCI_STOPPED || s.status == OCI_CREATING)
+    if (s.status == OCI_CREATING || (s.status == OCI_STOPPED && !all))
         return failf("container %s is not running", id);
     if (all) {
+        /* Every process left in the container's cgroup, whatever the state: a stopped
+         * container may still hold processes (its pid 1 gone, others not), and containerd
+         * calls `kill --all` after every task exit to be sure (runc accepts it in any state).
+         * A stopped container whose cgroup is gone has nothing left to signal. */
         int *pids = NULL;
         int n = host_cgroups_pids(s.cgroups, &pids, &err);
+        if (n < 0 && s.status == OCI_STOPPED && err.code == ENOENT)
+            return 0;
         if (n < 0)
             return fail(&err);
         for (int k = 0; k < n; k++)
