@@ -8,25 +8,28 @@
  * - Every RUN runs in a fresh, short-lived container started through a monitor
  *   (host_monitor_start with an attached stream): its rootfs is an overlay of the current stack
  *   with a new empty upper directory in a staging directory of the layer store
- *   (<root>/image/layers/.staging-build-<cid>/{upper,work,rootfs}). The container ends when the
- *   command and everything it started have exited (the runtime's jail semantics: the reaper
- *   waits for orphans). Exit 0 → the rootfs is unmounted and the upper directory is committed
+ *   (<root>/image/layers/.staging-build-<cid>/{upper,work,rootfs}), mounted by the runtime
+ *   inside the step container's own mount namespace (never in kleened's: see `step`). The
+ *   container ends when the command and everything it started have exited (the runtime's jail
+ *   semantics: the reaper waits for orphans). Exit 0 → once the monitor has dropped the
+ *   container's namespace (the rootfs is unmounted then) the upper directory is committed
  *   as a new layer (host_layer_commit) whose snapshot name is `@<layer id>`, pushed on the
  *   stack; `--> Snapshot created: @<snap>`. Any other code → `The command '<argv joined>'
  *   returned a non-zero code: N` and the build fails.
- * - COPY needs no container: the same overlay is mounted, and the files are copied into the
- *   mounted tree (so a destination through a symlink of the image, e.g. /etc/link → /etc/dir,
- *   lands where the image says; destination paths are resolved with RESOLVE_IN_ROOT and never
- *   leave the rootfs). Sources are read through directory fds: each source path is opened with
- *   openat2 RESOLVE_BENEATH from the context, so `../x`, absolute symlinks and symlinks whose
- *   target leads out of the context are refused; inside a copied directory, symlinks are
- *   copied as symlinks (never followed on the host). Globs are expanded per path component
- *   with fnmatch over the directory entries (sorted). .dockerignore applies to the context.
+ * - COPY needs no container: the same overlay is mounted in no mount namespace at all and
+ *   reached through a directory fd only (host_rootfs_open; it goes when the fd is closed or
+ *   kleened dies), and the files are copied into that tree (so a destination through a symlink of
+ * the image, e.g. /etc/link → /etc/dir, lands where the image says; destination paths are resolved
+ * with RESOLVE_IN_ROOT and never leave the rootfs). Sources are read through directory fds: each
+ * source path is opened with openat2 RESOLVE_BENEATH from the context, so `../x`, absolute symlinks
+ * and symlinks whose target leads out of the context are refused; inside a copied directory,
+ * symlinks are copied as symlinks (never followed on the host). Globs are expanded per path
+ * component with fnmatch over the directory entries (sorted). .dockerignore applies to the context.
  *   Copied files are owned by root (or --chown=<uid>[:<gid>], numeric only), keep their modes
  *   and mtimes. Semantics are Docker's: a directory source copies its contents; several
  *   sources or a trailing '/' make the destination a directory; missing parents are created.
  *   `COPY --from=<stage|image>` reads the stage's (or image's) merged tree, mounted read-only
- *   at a staging directory for the copy.
+ *   the same way (fd only) for the copy.
  * - WORKDIR: the directory is created (mkdir -p, as root) in the upper directory of the next
  *   RUN/COPY step (every step makes sure its workdir exists). If no step follows it in the last
  *   stage, a small layer without snapshot is made at the end for it (only if the directory was
@@ -48,7 +51,7 @@
  *   its last snapshot made by this build, or `no snapshots available`. Before a stack exists
  *   (bad FROM), nothing is saved and the data is "".
  * - Cancel (client gone): the running step's container is stopped through a new monitor
- *   connection (host_monitor_stop, no grace), the rootfs unmounted, the staging directory and
+ *   connection (host_monitor_stop, no grace; its rootfs goes with it), the staging directory and
  *   every new layer removed; nothing is saved.
  * - The build container config comes from container_config: user (the image's when ""), env
  *   (ENV and ARG values win over it), mounts (volumes <root>/volumes/<name>, host binds) and
@@ -99,7 +102,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- small helpers ------------------------------------------------------------------------ */
@@ -682,16 +687,24 @@ static void cache_store(build *b, const stage *s)
 
 /* ---- steps: an overlay of the stack with a fresh upper ------------------------------------ */
 
+/* Where a step's overlay is mounted: never in kleened's mount namespace (nor any other that
+ * outlives the step), so that nothing stays mounted when kleened is killed. A RUN step's is
+ * mounted by the runtime inside the step container's own mount namespace (rootfs_layers, as
+ * for any container, docs/monitor.md); COPY and WORKDIR write through one that is mounted in
+ * no namespace at all and reached through rootfd only (host_rootfs_open): closing rootfd
+ * unmounts it, and so does the end of kleened. */
 typedef struct step {
     char cid[KL_ID_LEN + 1];
     char *dir; /* staging dir */
     char *upper, *work, *rootfs;
-    bool mounted;
+    int rootfd; /* the mounted overlay's root (COPY, WORKDIR), else -1 */
 } step;
 
-static int step_begin(build *b, step *s, kl_error *err)
+/* With `open`: the overlay is mounted and s->rootfd is its root; without (RUN), only the
+ * directories are made. */
+static int step_begin(build *b, step *s, bool open, kl_error *err)
 {
-    *s = (step){0};
+    *s = (step){.rootfd = -1};
     kl_id_new(s->cid);
     _cleanup_free_ char *probe = host_layer_path(b->sroot, s->cid);
     char *slash = strrchr(probe, '/');
@@ -703,11 +716,15 @@ static int step_begin(build *b, step *s, kl_error *err)
     if (mkdir(s->dir, 0700) < 0 || mkdir(s->upper, 0755) < 0 || mkdir(s->work, 0700) < 0 ||
         mkdir(s->rootfs, 0755) < 0)
         return kl_error_errno(err, errno, "creating %s", s->dir);
+    if (!open)
+        return 0;
     _cleanup_strv_ char **dirs = stack_dirs(b, b->cur);
-    if (host_rootfs_mount((const char *const *)dirs, b->cur->n, s->upper, s->work, s->rootfs, err) <
-        0)
+    s->rootfd =
+        host_rootfs_open((const char *const *)dirs, b->cur->n, s->upper, s->work, s->rootfs, err);
+    if (s->rootfd < 0)
         return -1;
-    s->mounted = true;
+    /* A crash from here leaves the staging directory (the start removes it), no mount. */
+    engine_crash_point("build-step-mounted");
     return 0;
 }
 
@@ -718,12 +735,11 @@ static int step_end(build *b, step *s, bool commit, bool skip_empty, char **laye
 {
     int rc = 0;
     kl_error e2 = KL_ERROR_INIT;
-    if (s->mounted && host_rootfs_unmount(s->rootfs, &e2) < 0) {
-        log_warn("build: unmounting %s: %s", s->rootfs, e2.msg);
-        commit = false;
-        rc = kl_error_set(err, EIO, "unmounting the step's rootfs: %s", e2.msg);
-    }
-    s->mounted = false;
+    /* The last reference to the overlay (the step closed every fd it opened below it): it is
+     * unmounted before close returns, so the upper directory is committed unmounted. */
+    if (s->rootfd >= 0)
+        close(s->rootfd);
+    s->rootfd = -1;
     if (commit && rc == 0 && s->dir) {
         bool empty = false;
         if (skip_empty) {
@@ -754,7 +770,7 @@ static int step_end(build *b, step *s, bool commit, bool skip_empty, char **laye
     free(s->upper);
     free(s->work);
     free(s->rootfs);
-    *s = (step){0};
+    *s = (step){.rootfd = -1};
     return rc;
 }
 
@@ -762,10 +778,7 @@ static int ensure_workdir(build *b, step *s, kl_error *err)
 {
     if (strcmp(b->st.workdir, "/") == 0)
         return 0;
-    _cleanup_close_ int rootfd = open(s->rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (rootfd < 0)
-        return kl_error_errno(err, errno, "opening %s", s->rootfs);
-    int fd = mkdir_in_root(rootfd, b->st.workdir, err);
+    int fd = mkdir_in_root(s->rootfd, b->st.workdir, err);
     if (fd < 0)
         return -1;
     close(fd);
@@ -787,13 +800,19 @@ static int run_monitored(build *b, step *s, host_monitor_spec *specp, kl_error *
 static int run_container(build *b, step *s, char *const *argv, char *const *env, kl_error *err)
 {
     host_monitor_spec spec = {0};
+    _cleanup_strv_ char **layers = stack_dirs(b, b->cur);
     spec.container = (host_container_spec){
         .id = s->cid,
+        /* mounted on s->rootfs by the runtime, in the step container's namespace only */
         .rootfs = s->rootfs,
+        .rootfs_layers = layers,
+        .rootfs_upper = s->upper,
+        .rootfs_work = s->work,
         .argv = argv,
         .env = env,
         .user = current_user(b),
         .cwd = b->st.workdir,
+        .make_cwd = true, /* every step makes sure its workdir exists */
         .mounts = b->mounts,
         .n_mounts = b->n_mounts,
         .denied_sources = b->e->private_dirs,
@@ -826,14 +845,46 @@ static int run_container(build *b, step *s, char *const *argv, char *const *env,
     return code;
 }
 
+/* After the end frame the monitor drops the container's mount namespace, and with it the
+ * step's overlay, then closes the stream and exits: wait for that (a few ms at most, 5 s at
+ * worst), so that the upper directory is committed with nothing mounted on it. */
+static long long monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void wait_monitor_gone(host_monitor *stream)
+{
+    int fd = host_monitor_fd(stream);
+    long long deadline = monotonic_ms() + 5000;
+    for (;;) {
+        long long left = deadline - monotonic_ms();
+        if (left <= 0) {
+            log_warn("build: the step's monitor did not close its stream");
+            return;
+        }
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, (int)left) < 0 && errno != EINTR)
+            return;
+        if (p.revents & (POLLHUP | POLLERR | POLLNVAL))
+            return;
+        if (p.revents & POLLIN) {
+            char buf[4096];
+            ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+                return;
+        }
+    }
+}
+
 static int run_monitored(build *b, step *s, host_monitor_spec *specp, kl_error *err)
 {
     host_monitor_spec spec = *specp;
     _cleanup_free_ char *run_dir = xasprintf("%s/%s", b->run_base, s->cid);
-    char *unmount[] = {s->rootfs, NULL};
     spec.exec_id = s->cid;
     spec.run_dir = run_dir;
-    spec.unmount_on_exit = unmount;
     spec.attach = true;
     host_monitor_info info = {0};
     if (host_monitor_start(&spec, &info, err) < 0) {
@@ -884,6 +935,7 @@ static int run_monitored(build *b, step *s, host_monitor_spec *specp, kl_error *
             out_raw(b, data, len);
         if (r == 0) {
             code = ec;
+            wait_monitor_gone(info.stream);
             break;
         }
     }
@@ -953,7 +1005,7 @@ static int net_ensure(build *b, const char *image_id, kl_error *err)
     _cleanup_json_ json_t *cfg =
         json_pack("{s:s,s:s,s:s}", "name", name, "image", image, "network_driver",
                   b->o->network_driver ? b->o->network_driver : "ipnet");
-    b->net_cid = containers_create(b->e, cfg, err);
+    b->net_cid = containers_create_for_build(b->e, cfg, err);
     if (!b->net_cid)
         return kl_error_prefix(err, "creating the build container");
     size_t i;
@@ -1015,7 +1067,7 @@ static int do_run(build *b, const dockerfile_instr *in, json_t *pair, kl_error *
     if (net_ensure(b, b->cur->parent_id, err) < 0)
         return fail(b, err, "error: %s", err->msg);
     step s;
-    if (step_begin(b, &s, err) < 0 || ensure_workdir(b, &s, err) < 0) {
+    if (step_begin(b, &s, false, err) < 0) {
         _cleanup_free_ char *ignored = NULL;
         step_end(b, &s, false, false, &ignored, err);
         return fail(b, err, "error: %s", err->msg);
@@ -1115,11 +1167,14 @@ static int do_copy(build *b, const dockerfile_instr *in, json_t *pair, kl_error 
         from_mnt = xasprintf("%s/.staging-from-%s", probe, id);
         if (mkdir(from_mnt, 0700) < 0)
             return fail(b, err, "error: creating %s: %s", from_mnt, strerror(errno));
-        if (host_rootfs_mount((const char *const *)dirs, nd, NULL, NULL, from_mnt, err) < 0) {
+        /* mounted in no namespace: fromfd is the only way to it (host_rootfs_open) */
+        fromfd = host_rootfs_open((const char *const *)dirs, nd, NULL, NULL, from_mnt, err);
+        if (fromfd < 0) {
+            kl_error e2 = KL_ERROR_INIT;
+            host_rootfs_unmount(from_mnt, &e2);
             rmdir(from_mnt);
             return fail(b, err, "error: %s", err->msg);
         }
-        fromfd = open(from_mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         treefd = fromfd;
         ignore = NULL;
     }
@@ -1172,12 +1227,12 @@ static int do_copy(build *b, const dockerfile_instr *in, json_t *pair, kl_error 
     if (rc == 0 && !use_cache(b, key, pair)) {
         step s;
         _cleanup_free_ char *layer = NULL;
-        if (step_begin(b, &s, err) < 0 || ensure_workdir(b, &s, err) < 0) {
+        if (step_begin(b, &s, true, err) < 0 || ensure_workdir(b, &s, err) < 0) {
             step_end(b, &s, false, false, &layer, err);
             rc = fail(b, err, "error: %s", err->msg);
         } else {
             walker w = {.ignore = ignore, .uid = uid, .gid = gid};
-            _cleanup_close_ int rootfd = open(s.rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            int rootfd = s.rootfd; /* closed by step_end */
             size_t dl = strlen(dest);
             bool dest_dir = (dl > 1 && dest[dl - 1] == '/') || strv_len(sources) > 1;
             if (!dest_dir) {
@@ -1393,7 +1448,7 @@ static int flush_workdir(build *b, kl_error *err)
         return 0;
     }
     step s;
-    if (step_begin(b, &s, err) < 0 || ensure_workdir(b, &s, err) < 0) {
+    if (step_begin(b, &s, true, err) < 0 || ensure_workdir(b, &s, err) < 0) {
         step_end(b, &s, false, false, &layer, err);
         return fail(b, err, "error: %s", err->msg);
     }

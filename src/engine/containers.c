@@ -168,6 +168,7 @@ static void record_from_row(sqlite3_stmt *st, container_record *r)
     r->image_workdir = xstrdup(jx_str(doc, "image_workdir", "/"));
     json_t *labels = json_object_get(doc, "labels");
     r->labels = json_is_object(labels) ? json_incref(labels) : json_object();
+    r->of_build = jx_bool(doc, "of_build", false);
 }
 
 static int load_mounts(kl_engine *e, container_record *r, kl_error *err)
@@ -917,6 +918,8 @@ static json_t *record_doc(const container_record *r)
     json_object_set_new(d, "workdir", json_string(r->workdir ? r->workdir : ""));
     json_object_set_new(d, "image_workdir", json_string(r->image_workdir ? r->image_workdir : "/"));
     json_object_set_new(d, "labels", r->labels ? json_deep_copy(r->labels) : json_object());
+    if (r->of_build)
+        json_object_set_new(d, "of_build", json_true());
     return d;
 }
 
@@ -1087,6 +1090,7 @@ static char *create_locked(kl_engine *e, const char *asked_name, const images_st
         .auto_remove = settings->auto_remove,
         .stop_timeout = settings->stop_timeout,
         .workdir = xstrdup(settings->workdir ? settings->workdir : ""),
+        .of_build = settings->of_build,
         .image_workdir = xstrdup(jx_str(image, "image_workdir", "/")),
         .init = xstrdup(jx_str(config, "init", "auto")),
         .stop_cmd = jx_str(config, "stop_cmd", NULL) && *jx_str(config, "stop_cmd", NULL)
@@ -1116,7 +1120,19 @@ static char *create_locked(kl_engine *e, const char *asked_name, const images_st
     return xstrdup(id);
 }
 
+static char *create(kl_engine *e, const json_t *config, bool of_build, kl_error *err);
+
 char *containers_create(kl_engine *e, const json_t *config, kl_error *err)
+{
+    return create(e, config, false, err);
+}
+
+char *containers_create_for_build(kl_engine *e, const json_t *config, kl_error *err)
+{
+    return create(e, config, true, err);
+}
+
+static char *create(kl_engine *e, const json_t *config, bool of_build, kl_error *err)
 {
     /* Validation order of the original: name, image, public ports; then ours. */
     const char *asked = NULL;
@@ -1140,7 +1156,7 @@ char *containers_create(kl_engine *e, const json_t *config, kl_error *err)
     container_mount *m = NULL;
     size_t n_mounts = 0;
     long long memory = 0, cpu_millis = 0, pids = 0;
-    container_record settings = {.stop_timeout = -1};
+    container_record settings = {.stop_timeout = -1, .of_build = of_build};
     _cleanup_strv_ char **jp = jx_strv(json_object_get(config, "jail_param"));
     _cleanup_json_ json_t *ports =
         check_ports(json_object_get(config, "public_ports"), driver, err);
@@ -1549,6 +1565,22 @@ void containers_sweep(kl_engine *e)
                    all[i]);
         if (host_rootfs_unmount(rootfs, &err) < 0)
             log_warn("container %s: %s", all[i], err.msg);
+    }
+
+    /* A build's record for its network endpoints (of_build), which the build removes at its
+     * end: one that is still there was left by a build a crash interrupted (no build runs
+     * yet). Its endpoints go with it. */
+    _cleanup_strv_ char **builds = NULL;
+    kl_error berr = KL_ERROR_INIT;
+    if (query_ids(e, "SELECT id FROM containers WHERE json_extract(doc, '$.of_build') = 1", NULL, 0,
+                  &builds, &berr) < 0)
+        log_warn("sweeping containers: %s", berr.msg);
+    for (size_t i = 0; builds && builds[i]; i++) {
+        kl_error err = KL_ERROR_INIT;
+        log_notice("container %s: removing it, the record of a build interrupted by a crash",
+                   builds[i]);
+        if (containers_remove(e, builds[i], NULL, &err) < 0)
+            log_warn("container %s: %s", builds[i], err.msg);
     }
 
     /* Run directories (monitor sockets, state, logs) of containers that are gone. */

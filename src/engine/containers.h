@@ -63,6 +63,9 @@ typedef struct container_record {
     char **image_env;
     char *image_user;
     char *image_workdir; /* "/" when the image has none */
+    /* A build's record for its RUN steps' network endpoints (engine/builder.c): never a
+     * user's; one a crash left is removed at the next start (builder_sweep). */
+    bool of_build;
 } container_record;
 
 void container_record_clear(container_record *r);
@@ -86,6 +89,9 @@ int containers_pid(kl_engine *e, const char *id);
 
 /* REST side. Bodies are the normalized objects the API layer cast (schema.h). */
 char *containers_create(kl_engine *e, const json_t *config, kl_error *err);
+/* The same, for a build's record (container_record.of_build), marked in the same transaction
+ * that creates it. */
+char *containers_create_for_build(kl_engine *e, const json_t *config, kl_error *err);
 /* What no mount of a container or build may do (docs/api.md, "Mounts"): be a bind mount
  * (nullfs) of a source inside kleened's own root or run directory, or have a destination on
  * /proc or /sys. `destination` is absolute; type "nullfs" or "volume". EPERM when refused. */

@@ -103,6 +103,16 @@ int host_blob_list(const char *root, char ***out, kl_error *err);
 int host_rootfs_mount(const char *const *lowers, size_t n, const char *upper, const char *work,
                       const char *target, kl_error *err);
 
+/* The same stack mounted in no mount namespace at all: returns a directory fd (O_CLOEXEC) of
+ * its root, the only way to reach it. It is mounted at `target` (an empty directory, as
+ * above) inside a mount namespace of a short-lived thread of its own, opened, and detached
+ * there before the thread ends, so that it is never visible anywhere, and closing the fd
+ * (with every fd opened below it) unmounts it; so does the end of the process, a kill -9
+ * included: nothing is left to clean after a crash. `<target>.flat` is made as above
+ * (host_rootfs_unmount(target) removes it). For builds (engine/builder.c). */
+int host_rootfs_open(const char *const *lowers, size_t n, const char *upper, const char *work,
+                     const char *target, kl_error *err);
+
 /* Unmount `target` (lazily if busy) and remove its `<target>.flat` if there is one.
  * Not being mounted is not an error. */
 int host_rootfs_unmount(const char *target, kl_error *err);

@@ -46,7 +46,7 @@ expect_crashed_and_restart() {
     pid=$(kleened_pid) || break
     sleep 0.05
   done
-  ! kleened_pid
+  ! kleened_pid || false
   grep -q "crash point $point reached" "$E2E_DIR/kleened.log"
   respawn_kleened
   [ "$(db 'PRAGMA integrity_check')" = ok ]
@@ -162,7 +162,7 @@ expect_crashed_and_restart() {
   in_ns ip link show kcrash0
   api DELETE /networks/nhalf
   [ "$status_code" = 200 ]
-  ! in_ns ip link show kcrash0
+  ! in_ns ip link show kcrash0 || false
 }
 
 @test "network remove interrupted after its bridge went: the start restores it" {
@@ -178,7 +178,7 @@ expect_crashed_and_restart() {
   in_ns ip link show kcrash1
   api DELETE /networks/nkeep
   [ "$status_code" = 200 ]
-  ! in_ns ip link show kcrash1
+  ! in_ns ip link show kcrash1 || false
 }
 
 @test "image remove interrupted after its rows: the start deletes its layers" {
@@ -199,10 +199,13 @@ expect_crashed_and_restart() {
 
 @test "a build killed in a RUN step: kleened starts again, the step is stopped, nothing is left" {
   restart_kleened
+  # on a network: the build makes a container record for its endpoints (builder_<id>)
+  api POST /networks/create '{"name":"nbuild","type":"bridge","subnet":"10.94.0.0/24","interface":"kcrash3"}'
+  [ "$status_code" = 201 ]
   ctx="$E2E_DIR/ctx-slow"
   mkdir -p "$ctx"
   printf 'FROM bb:crash\nRUN sleep 60\n' >"$ctx/Dockerfile"
-  $PY "$WSCLIENT" "$SOCK" /images/build "{\"context\":\"$ctx\",\"container_config\":{}}" \
+  $PY "$WSCLIENT" "$SOCK" /images/build "{\"context\":\"$ctx\",\"container_config\":{},\"networks\":[{\"container\":\"\",\"network\":\"nbuild\"}]}" \
     >"$E2E_DIR/slow-build.out" 2>&1 &
   client=$!
   state=""
@@ -214,10 +217,15 @@ expect_crashed_and_restart() {
   [ -n "$state" ]
   monitor=$(jq -r .monitor_pid "$state")
   kill -0 "$monitor"
+  [ "$(db "SELECT count(*) FROM containers WHERE name LIKE 'builder_%'")" = 1 ]
   kill -KILL "$(kleened_pid)"
   wait "$client" || true
-  # kleened again, in the mount namespace the killed one left its step's rootfs mounted in
-  # (as on a host, where kleened runs in the host's namespace)
+  # The step's rootfs is mounted in the step container's namespace only: nothing in the
+  # killed kleened's (the monitor's, which the monitor keeps alive), nor the host's.
+  ! grep -q " $(ROOT)/" "/proc/$monitor/mountinfo" || false
+  ! grep -q " $(ROOT)/" /proc/self/mountinfo || false
+  # kleened again, in the mount namespace of the killed one (as on a host, where kleened
+  # runs in the host's namespace)
   nsenter --mount="/proc/$monitor/ns/mnt" --net="/run/netns/$E2E_NS" \
     "$KLEENED" -c "$E2E_DIR/config.yaml" </dev/null >>"$E2E_DIR/kleened.log" 2>&1 &
   for _ in $(seq 1 200); do
@@ -227,10 +235,16 @@ expect_crashed_and_restart() {
   assert_alive
   grep -q "its build was interrupted by a crash" "$E2E_DIR/kleened.log"
   for _ in $(seq 1 100); do kill -0 "$monitor" 2>/dev/null || break; sleep 0.05; done
-  ! kill -0 "$monitor" 2>/dev/null
+  ! kill -0 "$monitor" 2>/dev/null || false
   [ -z "$(ls -A "$(ROOT)/image/layers" | grep '^\.staging')" ]
+  # the build's record for its endpoints is gone, and its endpoint with it
+  grep -q "the record of a build interrupted by a crash" "$E2E_DIR/kleened.log"
+  [ "$(db "SELECT count(*) FROM containers WHERE name LIKE 'builder_%'")" = 0 ]
+  [ "$(db "SELECT count(*) FROM endpoints")" = 0 ]
+  api DELETE /networks/nbuild
+  [ "$status_code" = 200 ]
   [ -z "$(ls -A "$E2E_DIR/run/build" 2>/dev/null)" ]
-  ! grep -q " $(ROOT)/" "/proc/$(kleened_pid)/mountinfo"
+  ! grep -q " $(ROOT)/" "/proc/$(kleened_pid)/mountinfo" || false
 }
 
 @test "network remove interrupted with a running container on it: both are back, veth too" {
@@ -294,8 +308,8 @@ expect_crashed_and_restart() {
   grep -q "crash point container-start-mounted reached" "$E2E_DIR/kleened.log"
   # nothing of the container in any mount namespace: the dead kleened's, the host's, any
   # process's (other containers' monitors included)
-  ! grep -q "$(ROOT)/container/$cid" "/proc/$holder/mountinfo"
-  ! grep -q "$(ROOT)/container/$cid" /proc/self/mountinfo
+  ! grep -q "$(ROOT)/container/$cid" "/proc/$holder/mountinfo" || false
+  ! grep -q "$(ROOT)/container/$cid" /proc/self/mountinfo || false
   [ -z "$(grep -l "$(ROOT)/container/$cid" /proc/[0-9]*/mountinfo 2>/dev/null)" ]
   in_holder
   assert_alive
@@ -307,7 +321,7 @@ expect_crashed_and_restart() {
   $PY "$WSCLIENT" "$SOCK" /exec/start "{\"exec_id\":\"$xid\",\"attach\":false,\"start_container\":true}"
   api GET "/containers/$cid/inspect"
   [ "$(echo "$body" | jq -r .container.running)" = true ]
-  ! grep -q "$(ROOT)/container/$cid" "/proc/$holder/mountinfo"
+  ! grep -q "$(ROOT)/container/$cid" "/proc/$holder/mountinfo" || false
   api POST "/containers/$cid/stop"
   [ "$status_code" = 200 ]
   api DELETE "/containers/$cid"
@@ -319,4 +333,26 @@ expect_crashed_and_restart() {
   for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
   kill "$holder"
   respawn_kleened
+}
+
+@test "a build killed in a COPY step: nothing was mounted anywhere; the start removes the step" {
+  restart_kleened build-step-mounted
+  ctx="$E2E_DIR/ctx-copy"
+  mkdir -p "$ctx"
+  echo data >"$ctx/f"
+  printf 'FROM bb:crash\nCOPY f /f\n' >"$ctx/Dockerfile"
+  $PY "$WSCLIENT" "$SOCK" /images/build "{\"context\":\"$ctx\",\"container_config\":{}}" \
+    >"$E2E_DIR/copy-build.out" 2>&1 || true
+  for _ in $(seq 1 100); do kleened_pid >/dev/null || break; sleep 0.05; done
+  grep -q "crash point build-step-mounted reached" "$E2E_DIR/kleened.log"
+  # the step's overlay was open (mounted in no namespace): no process's mountinfo has it
+  ls -d "$(ROOT)"/image/layers/.staging-build-*
+  [ -z "$(grep -l "$(ROOT)/image/layers/.staging" /proc/[0-9]*/mountinfo 2>/dev/null)" ]
+  expect_crashed_and_restart build-step-mounted
+  [ -z "$(ls -A "$(ROOT)/image/layers" | grep '^\.staging')" ]
+  # and a build works again
+  $PY "$WSCLIENT" "$SOCK" /images/build "{\"context\":\"$ctx\",\"container_config\":{},\"tag\":\"copied:crash\"}" \
+    >"$E2E_DIR/copy-build.out" 2>&1
+  api DELETE /images/copied:crash
+  [ "$status_code" = 200 ]
 }

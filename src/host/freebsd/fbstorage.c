@@ -366,3 +366,13 @@ int host_layers_copy_path(const char *const *lowers, size_t n, const char *path,
     return kl_error_set(err, ENOTSUP,
                         "copying an image path into a volume is not implemented on FreeBSD yet");
 }
+
+/* Builds open a step's overlay mounted in no namespace (Linux: a private mount namespace of a
+ * thread, detached); the FreeBSD layer has no equivalent written yet (a nullfs/unionfs mount
+ * under a jail that dies with it would be one). */
+int host_rootfs_open(const char *const *lowers, size_t n, const char *upper, const char *work,
+                     const char *target, kl_error *err)
+{
+    return kl_error_set(err, ENOTSUP,
+                        "opening a build step's root filesystem is not implemented on FreeBSD yet");
+}

@@ -8,8 +8,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -362,4 +365,60 @@ int host_layers_copy_path(const char *const *lowers, size_t n, const char *path,
         }
     }
     return present ? 1 : 0;
+}
+
+/* ---- overlay mounts reachable through a file descriptor only -------------------------- */
+
+typedef struct detached_mount {
+    const char *const *lowers;
+    size_t n;
+    const char *upper, *work, *target;
+    int fd;
+    kl_error err;
+} detached_mount;
+
+static void *detached_mount_main(void *arg)
+{
+    detached_mount *d = arg;
+    /* A mount namespace of this thread alone (CLONE_NEWNS unshares the thread's filesystem
+     * context too, which a thread of a multi-threaded process may do); made private, so
+     * that nothing mounted here propagates to the namespace it was copied from. */
+    if (unshare(CLONE_NEWNS) < 0) {
+        kl_error_errno(&d->err, errno, "creating a mount namespace");
+        return NULL;
+    }
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+        kl_error_errno(&d->err, errno, "making / private");
+        return NULL;
+    }
+    if (host_rootfs_mount(d->lowers, d->n, d->upper, d->work, d->target, &d->err) < 0)
+        return NULL;
+    d->fd = open(d->target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (d->fd < 0)
+        kl_error_errno(&d->err, errno, "opening %s", d->target);
+    /* Out of the tree: from now on the fd is its only way in (and its only reference). */
+    umount2(d->target, MNT_DETACH);
+    return NULL;
+}
+
+int host_rootfs_open(const char *const *lowers, size_t n, const char *upper, const char *work,
+                     const char *target, kl_error *err)
+{
+    detached_mount d = {.lowers = lowers,
+                        .n = n,
+                        .upper = upper,
+                        .work = work,
+                        .target = target,
+                        .fd = -1,
+                        .err = KL_ERROR_INIT};
+    pthread_t t;
+    int r = pthread_create(&t, NULL, detached_mount_main, &d);
+    if (r != 0)
+        return kl_error_errno(err, r, "starting the thread that mounts %s", target);
+    pthread_join(t, NULL);
+    if (d.fd < 0) {
+        *err = d.err;
+        return -1;
+    }
+    return d.fd;
 }
