@@ -135,7 +135,7 @@ DF
   [ "$(close_field message)" = "image build failed" ]
   [ "$(close_field data)" = "" ]
   [ "$(frames | tail -1)" = "The command '/bin/sh -c ls notexist' returned a non-zero code: 1" ]
-  ! output | grep -q never
+  ! output | grep -q never || false
   [ "$(inspect fb:failed | jq -r .message)" = "image not found" ]
   build '"tag":"fb","cleanup":false'
   [ "$(close_code)" = 1011 ]
@@ -183,7 +183,7 @@ DF
   build
   [ "$(frames | tail -1)" = "COPY failed: forbidden path outside the build context: up" ]
   [ "$(layers)" = "$before" ]
-  ! grep -q "$E2E_DIR/root" /proc/self/mountinfo
+  ! grep -q "$E2E_DIR/root" /proc/self/mountinfo || false
 }
 
 @test "build cache: a second build uses the cache for every step; a changed file re-runs from its COPY" {
@@ -197,7 +197,7 @@ DF
   [ "$(close_code)" = 1000 ]
   [ "$(output | grep -c '^--> Using cache @')" = 4 ]
   [ "$(output | grep -o '@[0-9a-f]*' | tr '\n' ' ')" = "$first" ]
-  ! output | grep -q Snapshot
+  ! output | grep -q Snapshot || false
   [ "$ms" -lt 2000 ]
   echo changed >"$CTX/test.txt"
   build
@@ -253,8 +253,8 @@ DF
   done
   [ "$(layers)" = "$before_layers" ]
   [ "$(images)" = "$before_images" ]
-  ! grep -q "$E2E_DIR/root" /proc/self/mountinfo
-  ! pgrep -f "sleep 30" | grep -q .
+  ! grep -q "$E2E_DIR/root" /proc/self/mountinfo || false
+  ! pgrep -f "sleep 30" | grep -q . || false
   assert_alive
 }
 

@@ -46,7 +46,7 @@ expect_crashed_and_restart() {
     pid=$(kleened_pid) || break
     sleep 0.05
   done
-  ! kleened_pid
+  ! kleened_pid || false
   grep -q "crash point $point reached" "$E2E_DIR/kleened.log"
   respawn_kleened
   [ "$(db 'PRAGMA integrity_check')" = ok ]
@@ -162,7 +162,7 @@ expect_crashed_and_restart() {
   in_ns ip link show kcrash0
   api DELETE /networks/nhalf
   [ "$status_code" = 200 ]
-  ! in_ns ip link show kcrash0
+  ! in_ns ip link show kcrash0 || false
 }
 
 @test "network remove interrupted after its bridge went: the start restores it" {
@@ -178,7 +178,7 @@ expect_crashed_and_restart() {
   in_ns ip link show kcrash1
   api DELETE /networks/nkeep
   [ "$status_code" = 200 ]
-  ! in_ns ip link show kcrash1
+  ! in_ns ip link show kcrash1 || false
 }
 
 @test "image remove interrupted after its rows: the start deletes its layers" {
@@ -227,10 +227,10 @@ expect_crashed_and_restart() {
   assert_alive
   grep -q "its build was interrupted by a crash" "$E2E_DIR/kleened.log"
   for _ in $(seq 1 100); do kill -0 "$monitor" 2>/dev/null || break; sleep 0.05; done
-  ! kill -0 "$monitor" 2>/dev/null
+  ! kill -0 "$monitor" 2>/dev/null || false
   [ -z "$(ls -A "$(ROOT)/image/layers" | grep '^\.staging')" ]
   [ -z "$(ls -A "$E2E_DIR/run/build" 2>/dev/null)" ]
-  ! grep -q " $(ROOT)/" "/proc/$(kleened_pid)/mountinfo"
+  ! grep -q " $(ROOT)/" "/proc/$(kleened_pid)/mountinfo" || false
 }
 
 @test "network remove interrupted with a running container on it: both are back, veth too" {
@@ -294,8 +294,8 @@ expect_crashed_and_restart() {
   grep -q "crash point container-start-mounted reached" "$E2E_DIR/kleened.log"
   # nothing of the container in any mount namespace: the dead kleened's, the host's, any
   # process's (other containers' monitors included)
-  ! grep -q "$(ROOT)/container/$cid" "/proc/$holder/mountinfo"
-  ! grep -q "$(ROOT)/container/$cid" /proc/self/mountinfo
+  ! grep -q "$(ROOT)/container/$cid" "/proc/$holder/mountinfo" || false
+  ! grep -q "$(ROOT)/container/$cid" /proc/self/mountinfo || false
   [ -z "$(grep -l "$(ROOT)/container/$cid" /proc/[0-9]*/mountinfo 2>/dev/null)" ]
   in_holder
   assert_alive
@@ -307,7 +307,7 @@ expect_crashed_and_restart() {
   $PY "$WSCLIENT" "$SOCK" /exec/start "{\"exec_id\":\"$xid\",\"attach\":false,\"start_container\":true}"
   api GET "/containers/$cid/inspect"
   [ "$(echo "$body" | jq -r .container.running)" = true ]
-  ! grep -q "$(ROOT)/container/$cid" "/proc/$holder/mountinfo"
+  ! grep -q "$(ROOT)/container/$cid" "/proc/$holder/mountinfo" || false
   api POST "/containers/$cid/stop"
   [ "$status_code" = 200 ]
   api DELETE "/containers/$cid"
