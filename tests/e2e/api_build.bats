@@ -244,17 +244,23 @@ DF
 @test "a client that goes away mid-build: the step is stopped, nothing is left" {
   before_layers="$(layers)"
   before_images="$(images)"
-  printf 'FROM busybox\nRUN echo started; sleep 30\n' >"$CTX/Dockerfile"
+  # A sleep of a duration unique to this run: other tests (and other test runs on the
+  # machine) may have a "sleep 30" of their own.
+  local secs=$((3000 + RANDOM % 6000))
+  printf 'FROM busybox\nRUN echo started; sleep %s\n' "$secs" >"$CTX/Dockerfile"
   build "" --close-after 4
   echo "$ws_out"
   for _ in $(seq 1 100); do
-    [ "$(layers)" = "$before_layers" ] && ! grep -q "$E2E_DIR/root" /proc/self/mountinfo && break
+    [ "$(layers)" = "$before_layers" ] && ! grep -q "$E2E_DIR/root" /proc/self/mountinfo &&
+      [ -z "$(pgrep -fx "sleep $secs")" ] && break
     sleep 0.1
   done
   [ "$(layers)" = "$before_layers" ]
   [ "$(images)" = "$before_images" ]
   ! grep -q "$E2E_DIR/root" /proc/self/mountinfo || false
-  ! pgrep -f "sleep 30" | grep -q . || false
+  local left
+  left=$(pgrep -fx "sleep $secs" || true)
+  [ -z "$left" ] || { echo "step left running: $left" >&2; kill $left; false; }
   assert_alive
 }
 
