@@ -135,7 +135,7 @@ DF
   [ "$(close_field message)" = "image build failed" ]
   [ "$(close_field data)" = "" ]
   [ "$(frames | tail -1)" = "The command '/bin/sh -c ls notexist' returned a non-zero code: 1" ]
-  ! output | grep -q never
+  ! output | grep -q never || false
   [ "$(inspect fb:failed | jq -r .message)" = "image not found" ]
   build '"tag":"fb","cleanup":false'
   [ "$(close_code)" = 1011 ]
@@ -183,7 +183,7 @@ DF
   build
   [ "$(frames | tail -1)" = "COPY failed: forbidden path outside the build context: up" ]
   [ "$(layers)" = "$before" ]
-  ! grep -q "$E2E_DIR/root" /proc/self/mountinfo
+  ! grep -q "$E2E_DIR/root" /proc/self/mountinfo || false
 }
 
 @test "build cache: a second build uses the cache for every step; a changed file re-runs from its COPY" {
@@ -197,7 +197,7 @@ DF
   [ "$(close_code)" = 1000 ]
   [ "$(output | grep -c '^--> Using cache @')" = 4 ]
   [ "$(output | grep -o '@[0-9a-f]*' | tr '\n' ' ')" = "$first" ]
-  ! output | grep -q Snapshot
+  ! output | grep -q Snapshot || false
   [ "$ms" -lt 2000 ]
   echo changed >"$CTX/test.txt"
   build
@@ -244,17 +244,23 @@ DF
 @test "a client that goes away mid-build: the step is stopped, nothing is left" {
   before_layers="$(layers)"
   before_images="$(images)"
-  printf 'FROM busybox\nRUN echo started; sleep 30\n' >"$CTX/Dockerfile"
+  # A sleep of a duration unique to this run: other tests (and other test runs on the
+  # machine) may have a "sleep 30" of their own.
+  local secs=$((3000 + RANDOM % 6000))
+  printf 'FROM busybox\nRUN echo started; sleep %s\n' "$secs" >"$CTX/Dockerfile"
   build "" --close-after 4
   echo "$ws_out"
   for _ in $(seq 1 100); do
-    [ "$(layers)" = "$before_layers" ] && ! grep -q "$E2E_DIR/root" /proc/self/mountinfo && break
+    [ "$(layers)" = "$before_layers" ] && ! grep -q "$E2E_DIR/root" /proc/self/mountinfo &&
+      [ -z "$(pgrep -fx "sleep $secs")" ] && break
     sleep 0.1
   done
   [ "$(layers)" = "$before_layers" ]
   [ "$(images)" = "$before_images" ]
-  ! grep -q "$E2E_DIR/root" /proc/self/mountinfo
-  ! pgrep -f "sleep 30" | grep -q .
+  ! grep -q "$E2E_DIR/root" /proc/self/mountinfo || false
+  local left
+  left=$(pgrep -fx "sleep $secs" || true)
+  [ -z "$left" ] || { echo "step left running: $left" >&2; kill $left; false; }
   assert_alive
 }
 

@@ -50,7 +50,7 @@ running() { api GET "/containers/$1/inspect"; [ "$(echo "$body" | jq -r .contain
   [ "$(frames | sed -n 2p)" = "Linux" ]
   [ "$(close_code)" = 1000 ]
   [ "$(close_reason)" = "{\"data\":\"\",\"message\":\"executable $eid and its container exited with exit-code 0\",\"msg_type\":\"closing\"}" ]
-  ! running att
+  ! running att || false
   create_exec att '["/bin/sh","-c","exit 3"]'
   ws_start "{\"exec_id\":\"$eid\",\"attach\":true,\"start_container\":\"true\"}"
   [ "$(echo "$(close_reason)" | jq -r .message)" = "executable $eid and its container exited with exit-code 3" ]
@@ -79,7 +79,7 @@ running() { api GET "/containers/$1/inspect"; [ "$(echo "$body" | jq -r .contain
   api POST "/exec/$root/stop?force_stop=false&stop_container=true"
   [ "$status_code" = 200 ]
   [ "$body" = "{\"id\":\"$root\"}" ]
-  ! running two
+  ! running two || false
 }
 
 @test "stop_container=false, force_stop=true: the attached exec ends 137, the container runs on" {
@@ -117,7 +117,7 @@ running() { api GET "/containers/$1/inspect"; [ "$(echo "$body" | jq -r .contain
   wait $wspid
   ws_out=$(cat "$E2E_DIR/ws.out")
   [ "$(echo "$(close_reason)" | jq -r .message)" = "executable $eid and its container exited with exit-code 143" ]
-  ! running st
+  ! running st || false
   api POST "/containers/st/stop"
   [ "$status_code" = 404 ]
   [ "$body" = '{"message":"container not running"}' ]
@@ -130,7 +130,7 @@ running() { api GET "/containers/$1/inspect"; [ "$(echo "$body" | jq -r .contain
   api POST "/containers/st/stop"
   [ "$status_code" = 200 ]
   [ "$body" = "{\"id\":\"$cid\"}" ]
-  ! running st
+  ! running st || false
 }
 
 @test "error cases of exec create, start and stop (exec_test)" {
@@ -187,7 +187,7 @@ running() { api GET "/containers/$1/inspect"; [ "$(echo "$body" | jq -r .contain
   create_exec gone
   ws_start "{\"exec_id\":\"$eid\",\"attach\":true,\"start_container\":true}" --close-after 2
   for _ in $(seq 1 100); do running gone || break; sleep 0.05; done
-  ! running gone
+  ! running gone || false
 }
 
 @test "logs: the main process's output, plain and followed; 404" {

@@ -143,7 +143,8 @@ state() {
   frames | grep -qx 'copying dataset into the new image, this can take a while...'
   frames | grep -qx 'update is not supported on this host, skipping...'
   copy=$(close_field data)
-  [ -d "$(layers_dir)/$copy" ] && [ ! -L "$(layers_dir)/$copy" ]
+  [ -d "$(layers_dir)/$copy" ]
+  [ ! -L "$(layers_dir)/$copy" ]
   cmp /etc/resolv.conf "$(layers_dir)/$copy/etc/resolv.conf"
   [ ! -s "$E2E_DIR/rootfs/etc/resolv.conf" ]
 
@@ -160,7 +161,8 @@ state() {
 
   api DELETE "/images/bb:clone"
   [ "$status_code" = 200 ]
-  [ ! -e "$(layers_dir)/$clone" ] && [ ! -e "$top" ]
+  [ ! -e "$(layers_dir)/$clone" ]
+  [ ! -e "$top" ]
   [ -x "$E2E_DIR/rootfs/bin/busybox" ]
 }
 
@@ -261,7 +263,8 @@ fail_case() {
   fail_case "{\"method\":\"fetch\",\"url\":\"http://127.0.0.1:$HTTP_PORT/dotdot.tar\"}" "could not extract tar archive"
   fail_case "{\"method\":\"fetch\",\"url\":\"file://$E2E_DIR/srv/symlink.tar\"}" "could not extract tar archive"
   [ ! -e /tmp/kleene-escaped.txt ]
-  [ ! -e "$E2E_DIR/escaped.txt" ] && [ ! -e "$E2E_DIR/root/image/escaped.txt" ]
+  [ ! -e "$E2E_DIR/escaped.txt" ]
+  [ ! -e "$E2E_DIR/root/image/escaped.txt" ]
   fail_case '{"method":"fetch","url":"ftp://example.com/x.tar"}' "could not fetch file from url"
   fail_case '{"method":"zfs-copy","zfs_dataset":"/zroot/x"}' "invalid dataset"
   fail_case '{"method":"zfs-clone","zfs_dataset":"zroot/kleene_basejail"}' "invalid dataset: /zroot/kleene_basejail is no directory"
@@ -275,8 +278,8 @@ fail_case() {
   # the fetches above ran in the helper kleene-fetch, which is gone
   [ -z "$(kleened_children)" ]
   pid=$(kleened_pid)
-  ! grep -E '/lib(curl|archive)[.-]' "/proc/$pid/maps"
-  ! ldd "$KLEENED" | grep -E 'lib(curl|archive)[.-]'
+  ! grep -E '/lib(curl|archive)[.-]' "/proc/$pid/maps" || false
+  ! ldd "$KLEENED" | grep -E 'lib(curl|archive)[.-]' || false
   ldd "$BUILD_DIR/src/host/linux/kleene-fetch" >/dev/null
 }
 

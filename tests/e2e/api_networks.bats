@@ -82,7 +82,7 @@ nft_valid() {
   api DELETE /networks/gone
   [ "$status_code" = 404 ]
   [ "$body" = '{"message":"network not found."}' ]
-  ! in_ns ip link show kleene1
+  ! in_ns ip link show kleene1 || false
   nft_valid
 }
 
@@ -161,8 +161,8 @@ nft_valid() {
   nft_valid
   api POST /networks/testnet/disconnect/runner
   [ "$status_code" = 204 ]
-  ! in_ns ip link show "$epair"
-  ! nsenter --net=/proc/$FAKE_PID/ns/net ip link show eth0
+  ! in_ns ip link show "$epair" || false
+  ! nsenter --net=/proc/$FAKE_PID/ns/net ip link show eth0 || false
   kill "$FAKE_PID"
   FAKE_PID=
 }
@@ -182,7 +182,7 @@ nft_valid() {
   api DELETE /networks/cust
   [ "$status_code" = 200 ]
   in_ns ip link show custom0
-  ! in_ns nft list table inet kleene | grep -q custom0
+  ! in_ns nft list table inet kleene | grep -q custom0 || false
   in_ns ip link del custom0
 }
 
@@ -200,7 +200,7 @@ nft_valid() {
   api GET /networks/list
   [ "$body" = "[]" ]
   [ "$(in_ns ip -o link | grep -c -E 'kleene|kv')" = 0 ]
-  ! in_ns nft list table inet kleene | grep -E 'kleene[0-9]|10\.13\.37'
+  ! in_ns nft list table inet kleene | grep -E 'kleene[0-9]|10\.13\.37' || false
   nft_valid
   assert_alive
 }
@@ -232,7 +232,7 @@ nft_valid() {
   api POST /networks/create '{"name":"inner","type":"bridge","subnet":"10.80.5.0/24"}'
   [ "$status_code" = 409 ]
   [ "$body" = "{\"message\":\"subnet 10.80.5.0/24 overlaps 10.80.0.0/16 of network 'wide' (set allow_subnet_overlap to share it)\"}" ]
-  ! in_ns ip link show kleene1
+  ! in_ns ip link show kleene1 || false
   api POST /networks/create '{"name":"inner","type":"bridge","subnet":"10.80.5.0/24","allow_subnet_overlap":true}'
   [ "$status_code" = 201 ]
   [ "$(echo "$body" | jq -r .id)" != null ]
@@ -248,7 +248,7 @@ nft_valid() {
   kill -TERM "$KLEENED_PID"; wait "$KLEENED_PID" 2>/dev/null || true
   in_ns ip link del kleene0
   # no container ran: kleened removed its table when it stopped
-  ! in_ns nft list table inet kleene 2>/dev/null
+  ! in_ns nft list table inet kleene 2>/dev/null || false
   ip netns exec "$E2E_NS" "$KLEENED" -c "$E2E_DIR/config.yaml" >>"$E2E_DIR/kleened.log" 2>&1 3>&- 4>&- &
   KLEENED_PID=$!
   echo "$KLEENED_PID" >"$E2E_DIR/restarted.pid"
@@ -260,7 +260,7 @@ nft_valid() {
   in_ns nft list table inet kleene | grep -q '10.70.0.0/24'
   api DELETE /networks/persist
   [ "$status_code" = 200 ]
-  ! in_ns ip link show kleene0
+  ! in_ns ip link show kleene0 || false
   kill -TERM "$KLEENED_PID"
   wait "$KLEENED_PID" || true
 }

@@ -153,7 +153,7 @@ DF
   [ "$status" -eq 1 ]
   echo "$output" | grep -qx "line 3: The command '/bin/sh -c false' returned a non-zero code: 1"
   run klee lsc -a
-  ! echo "$output" | grep -q builder_
+  ! echo "$output" | grep -q builder_ || false
   [ "$(klee isn bn | jq '.network_endpoints | length')" = 0 ]
   run klee rmn bn
   [ "$status" -eq 0 ]

@@ -117,7 +117,7 @@ nreq() { wc -l <"$RECORD"; }
     [ "${lines[1]}" = "could not connect container: network not found" ]
     [ "${#lines[@]}" -eq 2 ]
     # run stops there: no exec instance; the container it made is removed
-    ! grep -q exec/create "$RECORD"
+    ! grep -q exec/create "$RECORD" || false
     [ "$(req "$(nreq)" '["method"]')" = DELETE ]
     [ "$(req "$(nreq)" '["path"]')" = /containers/c0ffee000001 ]
     : >"$RECORD"
@@ -187,7 +187,7 @@ nreq() { wc -l <"$RECORD"; }
     run k exec -t abc ls
     [ "$status" -eq 0 ]
     [ "$(req 1 '["body"]["tty"]')" = "true" ]
-    ! grep -q tty_rows "$RECORD"
+    ! grep -q tty_rows "$RECORD" || false
     : >"$RECORD"
     script -qec "stty rows 33 cols 101; '$KLEE' --host 'http://$SOCK' exec -t abc ls" /dev/null >/dev/null
     [ "$(req 1 '["body"]["tty_rows"]')" = "33" ]

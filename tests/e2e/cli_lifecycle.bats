@@ -38,10 +38,10 @@ running_soon() {
   run klee run --rm --name rm1 bb echo hi
   [ "$status" -eq 0 ]
   [ "${lines[2]}" = hi ]
-  ! exists rm1
+  ! exists rm1 || false
   run klee run --rm --name rm1b bb sh -c 'exit 4'
   [ "$status" -eq 4 ]
-  ! exists rm1b
+  ! exists rm1b || false
   klee create --rm --name rm1c bb true >/dev/null
   [ "$(klee container inspect rm1c | jq -r .container.auto_remove)" = true ]
   [ "$(klee container inspect rm1c | jq -r .container.stop_timeout)" = null ]
@@ -87,7 +87,7 @@ running_soon() {
   for _ in $(seq 1 100); do kill -0 "$(jq -r .monitor_pid "$E2E_DIR"/run/containers/*/state.json 2>/dev/null | head -1)" 2>/dev/null || break; sleep 0.1; done
   sleep 2.5
   respawn_kleened
-  ! exists rm6
+  ! exists rm6 || false
   # never started: kept
   exists rm7
 }
@@ -174,7 +174,7 @@ running_soon() {
   run klee stop -t 1 term
   [ "$status" -eq 0 ]
   [ $(($(date +%s) - start)) -lt 5 ]
-  ! running term
+  ! running term || false
   run klee stop -t x term
   [ "$status" -eq 2 ]
   run klee run -d --stop-timeout 1 --name term2 bb sh -c 'trap "" TERM; while true; do sleep 1; done'
@@ -201,7 +201,7 @@ running_soon() {
   [ "$status" -eq 0 ]
   wait $wpid
   [ "$(cat "$BATS_TEST_TMPDIR/wait.out")" = 143 ]
-  ! running k1
+  ! running k1 || false
   # waiting for a stopped container answers at once with its last exit code
   run klee wait k1
   [ "$output" = 143 ]
@@ -212,7 +212,7 @@ running_soon() {
   running_soon k2
   run klee kill k2
   [ "$status" -eq 0 ]
-  ! running k2
+  ! running k2 || false
   run klee wait k2
   [ "$output" = 137 ]
   run klee run -d --name k3 bb sleep 30
@@ -268,5 +268,5 @@ running_soon() {
   [ "$status_code" = 200 ]
   api POST /containers/api2/wait
   [ "$status_code" = 200 ]
-  ! running api2
+  ! running api2 || false
 }

@@ -34,11 +34,11 @@ running() { api GET "/containers/$1/inspect"; [ "$(echo "$body" | jq -r .contain
   run klee start -d web2
   [ "$status" -ne 0 ]
   [[ "$output" == *"port 8088/tcp is already published by running container web1 ($id1)"* ]]
-  ! running web2
+  ! running web2 || false
   # nothing half-applied: no endpoint plugged, the firewall unchanged, no rootfs mounted
   [ "$(klee isc web2 | jq -r '.container_endpoints[0].epair')" = null ]
   [ "$(in_ns nft list table inet kleene)" = "$rules_before" ]
-  ! findmnt -rn -o TARGET | grep -q "$(klee isc web2 | jq -r .container.dataset)/rootfs"
+  ! findmnt -rn -o TARGET | grep -q "$(klee isc web2 | jq -r .container.dataset)/rootfs" || false
   # another protocol or another port is fine
   run klee run -d --name web3 -n pnet -p 8088:80/udp bb sleep 30
   [ "$status" -eq 0 ]
@@ -64,7 +64,7 @@ s.bind(("127.0.0.1", 8099)); s.listen(1); print("ready", flush=True); time.sleep
   # the failed run leaves no container (and no rule) behind
   api GET /containers/busy/inspect
   [ "$status_code" = 404 ]
-  ! in_ns nft list table inet kleene | grep -q 8099
+  ! in_ns nft list table inet kleene | grep -q 8099 || false
   kill "$HOLDER"; wait "$HOLDER" 2>/dev/null || true
   HOLDER=
   run klee run -d --name busy -n pnet -p 8099:80 bb sleep 30

@@ -56,9 +56,9 @@ running() { api GET "/containers/$1/inspect"; [ "$(echo "$body" | jq -r .contain
   # stop: the attached session of the main process ends 143
   run klee exec det sh -c 'grep CapEff /proc/self/status'
   [[ "$output" == *"CapEff:"* ]]
-  ! [[ "$output" == *"CapEff:	000001ffffffffff"* ]]
+  ! [[ "$output" == *"CapEff:	000001ffffffffff"* ]] || false
   klee stop det >/dev/null
-  ! running det
+  ! running det || false
   "$KLEE" --host "http://$SOCK" start det >"$BATS_TEST_TMPDIR/start.out" 2>&1 &
   kpid=$!
   for _ in $(seq 1 100); do running det && break; sleep 0.05; done
@@ -110,5 +110,5 @@ running() { api GET "/containers/$1/inspect"; [ "$(echo "$body" | jq -r .contain
   run klee stop surv
   [ "$status" -eq 0 ]
   [ "$output" = "$cid" ]
-  ! running surv
+  ! running surv || false
 }

@@ -160,7 +160,8 @@ dapi() {
   [[ "$sub" =~ ^172\.(1[89]|2[0-9]|3[01])\.0\.0/16$ ]]
   run docker network create dn3
   sub3=$(docker network inspect -f '{{range .IPAM.Config}}{{.Subnet}}{{end}}' dn3)
-  [ -n "$sub3" ] && [ "$sub3" != "$sub" ]
+  [ -n "$sub3" ]
+  [ "$sub3" != "$sub" ]
   run docker network ls --format '{{.Name}} {{.Driver}} {{.Scope}}' --filter label=app=web
   [ "$output" = "dn1 bridge local" ]
   run docker network ls -q --filter name=dn

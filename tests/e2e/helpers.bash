@@ -4,6 +4,14 @@ BUILD_DIR=${KLEE_BUILD_DIR:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)/build}
 KLEENED="$BUILD_DIR/src/daemon/kleened"
 KLEE="$BUILD_DIR/src/cli/klee"
 
+# Negative assertions: write `! cmd || false`, never a bare `! cmd`. bats runs a test body
+# under `set -e`, and bash's errexit ignores the status of a negated pipeline, so a bare
+# `! grep -q x f` on any line but the last asserts nothing: the test passes when grep matches.
+# The `|| false` turns the negation into a status errexit sees (works for pipelines and
+# functions alike, unlike `run !`). Likewise, `[ a ] && [ b ]` as one line only checks
+# b: errexit ignores a failure before the last `&&`; write one test per line.
+# scripts/test rejects both forms in tests/e2e (the "bats assertions" check).
+
 # Start a kleened in a fresh network namespace with its own temp root and socket.
 # Extra YAML for api_listening_sockets entries can be given in $EXTRA_LISTENERS.
 start_kleened() {

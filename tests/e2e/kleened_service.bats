@@ -21,13 +21,13 @@ term_kleened() {
   pid=$(kleened_pid)
   kill -TERM "$pid"
   for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-  ! kill -0 "$pid" 2>/dev/null
+  ! kill -0 "$pid" 2>/dev/null || false
 }
 
 @test "kleened stopping with no container running removes its nft table; with one running it stays" {
   in_ns nft list table inet kleene >/dev/null
   term_kleened
-  ! in_ns nft list table inet kleene 2>/dev/null
+  ! in_ns nft list table inet kleene 2>/dev/null || false
   grep -q 'no container runs: the table is removed' "$E2E_DIR/kleened.log"
   respawn_kleened
   in_ns nft list table inet kleene | grep -q 10.66.0.0/24
@@ -39,7 +39,7 @@ term_kleened() {
   klee stop svc >/dev/null
   klee rmc svc >/dev/null
   term_kleened
-  ! in_ns nft list table inet kleene 2>/dev/null
+  ! in_ns nft list table inet kleene 2>/dev/null || false
   respawn_kleened
 }
 

@@ -114,7 +114,7 @@ wait_status() {
   [ "$output" = "hello from kleene" ]
   [ -z "$(ls -A "$ROOT")" ]
   # the default cgroup directory is gone in every hierarchy
-  ! ls -d /sys/fs/cgroup/*/$(awk -F: '$2 ~ /memory/ {print $3}' /proc/self/cgroup)/kleene/c1 2>/dev/null
+  ! ls -d /sys/fs/cgroup/*/$(awk -F: '$2 ~ /memory/ {print $3}' /proc/self/cgroup)/kleene/c1 2>/dev/null || false
 }
 
 @test "create, state, start, kill, delete" {
@@ -443,8 +443,8 @@ H
   args sleep 100
   rtc --bundle "$B" c1
   grep -q '^createRuntime \["c1","creating",true\]' "$B/hooks.log"
-  ! grep -q prestart "$B/hooks.log"
-  ! grep -q poststart "$B/hooks.log"
+  ! grep -q prestart "$B/hooks.log" || false
+  ! grep -q poststart "$B/hooks.log" || false
   rt start c1
   grep -q '^prestart \["c1","created",true\]' "$B/hooks.log"
   grep -q '^poststart \["c1","running",true\]' "$B/hooks.log"
@@ -530,7 +530,7 @@ H
   grep -q " $B/rootfs/proc " /proc/self/mountinfo
   rt start c1
   rt delete --force c1
-  ! grep -q " $B/rootfs" /proc/self/mountinfo
+  ! grep -q " $B/rootfs" /proc/self/mountinfo || false
   [ -z "$(ls -A "$ROOT")" ]
 }
 

@@ -76,7 +76,9 @@ result() { echo "$output" | tail -1; }
   run pull -- 127.0.0.1:5000/team/bb:v1 img
   [ "$status" -eq 0 ]
   [ "$(result | jq -r .ok)" = true ]
-  [ -d "$OUT/img/layers/0" ] && [ -d "$OUT/img/layers/2" ] && [ ! -e "$OUT/img/layers/3" ]
+  [ -d "$OUT/img/layers/0" ]
+  [ -d "$OUT/img/layers/2" ]
+  [ ! -e "$OUT/img/layers/3" ]
   [ -x "$OUT/img/layers/0/bin/busybox" ]
   # /etc/group deleted in layer 1: an overlay whiteout (0/0 character device)
   [ "$(stat -c '%F %t:%T' "$OUT/img/layers/1/etc/group")" = "character special file 0:0" ]
@@ -136,7 +138,9 @@ result() { echo "$output" | tail -1; }
   run pull --have-fd 4 --plain-http-hint -- 127.0.0.1:5000/team/bb:v1 img2 4<"$OUT/have"
   [ "$status" -eq 0 ]
   [ "$(jq -c '[.layers[].present]' "$OUT/img2/image.json")" = '[true,true,false]' ]
-  [ ! -e "$OUT/img2/layers/0" ] && [ ! -e "$OUT/img2/layers/1" ] && [ -d "$OUT/img2/layers/2" ]
+  [ ! -e "$OUT/img2/layers/0" ]
+  [ ! -e "$OUT/img2/layers/1" ]
+  [ -d "$OUT/img2/layers/2" ]
   [ "$(ls "$OUT/img2/blobs" | wc -l)" -eq 2 ] # the config and the third layer
   # the same layers listed with another diff_id: the image config is not believed
   echo "$(jq -r '.layers[0].digest' "$j") sha256:$(printf '0%.0s' $(seq 64))" >"$OUT/lie"

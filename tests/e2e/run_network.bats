@@ -51,24 +51,24 @@ teardown_file() { stop_kleened; }
   [ "$output" = published ]
   in_ns nft list table inet kleene | grep -q 8080
   klee stop web >/dev/null
-  ! in_ns nft list table inet kleene | grep -q 8080
+  ! in_ns nft list table inet kleene | grep -q 8080 || false
   klee rmc web >/dev/null
 }
 
 @test "a published port goes with its container: attached run, and a detached one ending by itself" {
   run klee run --name once -n front -p 8181:80 bb /bin/true
   [ "$status" -eq 0 ]
-  ! in_ns nft list table inet kleene | grep -q 8181
+  ! in_ns nft list table inet kleene | grep -q 8181 || false
   klee run -d --name short -n front -p 8182:80 bb sleep 1 >/dev/null
   in_ns nft list table inet kleene | grep -q 'tcp . 8182 :'
   for _ in $(seq 1 50); do in_ns nft list table inet kleene | grep -q 8182 || break; sleep 0.1; done
-  ! in_ns nft list table inet kleene | grep -q 8182
+  ! in_ns nft list table inet kleene | grep -q 8182 || false
   # its endpoint is unplugged too, and a start wires and publishes it again
   [ "$(klee isc short | jq -r '.container_endpoints[0].epair')" = null ]
   klee start -d short >/dev/null
   in_ns nft list table inet kleene | grep -q 'tcp . 8182 :'
   for _ in $(seq 1 50); do in_ns nft list table inet kleene | grep -q 8182 || break; sleep 0.1; done
-  ! in_ns nft list table inet kleene | grep -q 8182
+  ! in_ns nft list table inet kleene | grep -q 8182 || false
   klee rmc once short >/dev/null
 }
 
@@ -85,12 +85,12 @@ teardown_file() { stop_kleened; }
   [ "$output" = kept ]
   # the restarted kleened watches it: the port goes when the container ends by itself
   for _ in $(seq 1 80); do in_ns nft list table inet kleene | grep -q 8183 || break; sleep 0.1; done
-  ! in_ns nft list table inet kleene | grep -q 8183
+  ! in_ns nft list table inet kleene | grep -q 8183 || false
   klee rmc keep >/dev/null
 }
 
 @test "removing the networks leaves no link and no address behind" {
   klee rmn front back
-  ! in_ns ip -o link | grep -q 'kleene'
-  ! in_ns ip -o link | grep -q ' kv'
+  ! in_ns ip -o link | grep -q 'kleene' || false
+  ! in_ns ip -o link | grep -q ' kv' || false
 }

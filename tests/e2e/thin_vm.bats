@@ -67,7 +67,7 @@ wait_for() {
   [ "$status" -eq 0 ]
   ms=$((($(date +%s%N) - start) / 1000000))
   [ "$ms" -lt 8000 ] # the init's own shutdown, well within the grace period
-  ! running bbvm
+  ! running bbvm || false
   run klee container logs bbvm
   [[ "$output" == *"shutdown-action-ran"* ]]
   # busybox init ends with 0 after its shutdown actions ("reboot" is refused in a container)
@@ -172,7 +172,7 @@ wait_for() {
   wait_for 5 not_running quick
   [ "$(exit_code_of "$cid")" = "7" ]
   [ -z "$(find /sys/fs/cgroup/ -maxdepth 6 -type d -name "$cid" 2>/dev/null)" ]
-  ! findmnt -rn -o TARGET | grep -q "$cid"
+  ! findmnt -rn -o TARGET | grep -q "$cid" || false
 }
 
 @test "failure: init mode with a command that is no init: the stop signal is ignored, SIGKILL after the grace" {
@@ -193,7 +193,8 @@ wait_for() {
   # auto: an init path the image lacks is no init (resolved inside the container's root):
   # the start fails with the command's error, nothing hangs
   run timeout 20 "$KLEE" --host "http://$SOCK" run -l disabled vm /usr/sbin/init
-  [ "$status" -ne 0 ] && [ "$status" -ne 124 ]
+  [ "$status" -ne 0 ]
+  [ "$status" -ne 124 ]
   [[ "$output" == *"/usr/sbin/init"* ]]
   # and a bad mode is refused
   run klee run -l disabled --init bogus vm true

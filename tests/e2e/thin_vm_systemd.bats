@@ -138,7 +138,7 @@ system_state() {
   ms=$((($(date +%s%N) - start) / 1000000))
   echo "stop took $ms ms"
   [ "$ms" -lt 2000 ]
-  ! running deb
+  ! running deb || false
   [ "$(jq -r .exit_code "$E2E_DIR/run/containers/$cid/state.json")" != 137 ]
   klee container rm deb
 }
