@@ -2047,8 +2047,11 @@ int images_layer_blob(kl_engine *e, const char *layer_id, images_blob_t *out, kl
     store_lock(e->store);
     _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
         e->store,
-        "SELECT b.digest, b.size, b.media_type, l.diff_id FROM layers l JOIN blobs b ON "
-        "b.diff_id = l.diff_id WHERE l.id = ? ORDER BY b.digest LIMIT 1",
+        "SELECT b.digest, b.size, b.media_type, l.diff_id, (SELECT json_extract(i.doc, "
+        "'$.oci.repository') FROM image_blobs ib JOIN images i ON i.id = ib.image_id WHERE "
+        "ib.digest = b.digest AND json_extract(i.doc, '$.oci.repository') != '' ORDER BY i.id "
+        "LIMIT 1) FROM layers l JOIN blobs b ON b.diff_id = l.diff_id WHERE l.id = ? ORDER BY "
+        "b.digest LIMIT 1",
         err);
     int rc = -1;
     if (st) {
@@ -2059,6 +2062,7 @@ int images_layer_blob(kl_engine *e, const char *layer_id, images_blob_t *out, kl
             out->size = sqlite3_column_int64(st, 1);
             out->media_type = xstrdup(col(st, 2));
             out->diff_id = xstrdup(col(st, 3));
+            out->repository = sqlite3_column_text(st, 4) ? xstrdup(col(st, 4)) : NULL;
             rc = 1;
         } else if (s == SQLITE_DONE) {
             rc = 0;
@@ -2076,5 +2080,6 @@ void images_blob_clear(images_blob_t *b)
     free(b->digest);
     free(b->media_type);
     free(b->diff_id);
+    free(b->repository);
     memset(b, 0, sizeof(*b));
 }

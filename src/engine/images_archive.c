@@ -184,7 +184,7 @@ static json_t *ports_object(const json_t *ports)
  * packed as an uncompressed tar (host_layer_pack), an image config from the image's
  * defaults and an OCI manifest. Returns the manifest digest. */
 static char *pack_image(kl_engine *e, const char *id, const char *sroot, const char *workdir,
-                        kl_error *err)
+                        char **mount_from, kl_error *err)
 {
     images_stack stack = {0};
     if (images_resolve_stack(e, id, &stack, err) < 0)
@@ -212,6 +212,9 @@ static char *pack_image(kl_engine *e, const char *id, const char *sroot, const c
                                   json_pack("{s:s, s:s, s:I}", "mediaType", b.media_type, "digest",
                                             b.digest, "size", (json_int_t)b.size));
             json_array_append_new(diff_ids, json_string(b.diff_id));
+            /* where a push can mount the pulled layers from (the lowest one's repository) */
+            if (mount_from && !*mount_from && b.repository)
+                *mount_from = xstrdup(b.repository);
             images_blob_clear(&b);
             continue;
         }
@@ -459,7 +462,7 @@ static int prepare_image(kl_engine *e, saver *s, const char *sroot, simage *im, 
      * the work directory goes) */
     _cleanup_free_ char *packed = im->info.manifest ? NULL : pack_workdir(sroot);
     if (packed) {
-        im->info.manifest = pack_image(e, im->info.id, sroot, packed, err);
+        im->info.manifest = pack_image(e, im->info.id, sroot, packed, NULL, err);
         if (!im->info.manifest) {
             drop_workdir(packed);
             return kl_error_prefix(err, "image %s", im->info.id);
@@ -667,9 +670,10 @@ char *images_push(kl_engine *e, const images_push_opts *o, kl_error *err)
     _cleanup_free_ char *sroot = images_storage_root(e);
     /* made the Kleene way: packed into a work directory whose blobs/ the helper reads */
     _cleanup_free_ char *packed = info.manifest ? NULL : pack_workdir(sroot);
+    _cleanup_free_ char *packed_mount = NULL;
     if (packed) {
         push_say(o, "Packing the image's layers...\n");
-        info.manifest = pack_image(e, info.id, sroot, packed, err);
+        info.manifest = pack_image(e, info.id, sroot, packed, &packed_mount, err);
         if (!info.manifest) {
             drop_workdir(packed);
             kl_error_prefix(err, "image %s", info.id);
@@ -698,7 +702,7 @@ char *images_push(kl_engine *e, const images_push_opts *o, kl_error *err)
                                 .log_line = push_log};
     host_pull_child_opts po = {.insecure = o->insecure,
                                .push_manifest = info.manifest,
-                               .push_mount_from = packed ? NULL : info.repository};
+                               .push_mount_from = packed ? packed_mount : info.repository};
     _cleanup_free_ char *start =
         xasprintf("Pushing %s (%s) to %s...\n", o->image, info.id, o->reference);
     push_say(o, start);

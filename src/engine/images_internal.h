@@ -41,6 +41,7 @@ typedef struct images_blob_t {
     int64_t size;
     char *media_type;
     char *diff_id;
+    char *repository; /* a repository an image with this blob was pulled from, or NULL */
 } images_blob_t;
 
 int images_layer_blob(kl_engine *e, const char *layer_id, images_blob_t *out, kl_error *err);

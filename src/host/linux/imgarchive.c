@@ -359,7 +359,7 @@ static int load_config(loader *l, image *im, const arent *ce, kl_error *err)
     if (read_small(l, ce, OCI_CONFIG_MAX_BYTES, &im->cbytes, err) < 0)
         return -1;
     if (oci_imgconfig_parse(im->cbytes.data, im->cbytes.len, &im->c, err) < 0)
-        return kl_error_prefix(err, "image config %s", ce->digest);
+        return kl_error_prefix(err, "%s", ce->digest); /* the parser says "image config" */
     return 0;
 }
 
