@@ -366,3 +366,9 @@ int host_layers_copy_path(const char *const *lowers, size_t n, const char *path,
     return kl_error_set(err, ENOTSUP,
                         "copying an image path into a volume is not implemented on FreeBSD yet");
 }
+
+int host_layer_pack(const char *dir, host_pack_write_fn write, void *ctx, kl_error *err)
+{
+    return kl_error_set(err, ENOTSUP,
+                        "packing a layer (image save, push) is not implemented on FreeBSD yet");
+}
