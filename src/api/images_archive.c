@@ -24,8 +24,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define UPLOAD_IDLE_MS 60000
-
 typedef struct load_job {
     api_ws_session *s;
     kl_engine *e;
@@ -84,12 +82,13 @@ static int write_all(int fd, const void *data, size_t n)
 static int pump(api_ws_session *s, int wfd, kl_error *err)
 {
     bool writing = true;
+    /* the configured WebSocket idle timeout (60 s by default) */
+    unsigned idle = api_ws_ctx(s)->ws_idle_timeout ? api_ws_ctx(s)->ws_idle_timeout : 60;
     for (;;) {
         kl_ws_message m;
-        int r = api_ws_recv(s, &m, UPLOAD_IDLE_MS);
+        int r = api_ws_recv(s, &m, (int)idle * 1000);
         if (r == 0)
-            return kl_error_set(err, ETIMEDOUT, "no archive data received for %d s",
-                                UPLOAD_IDLE_MS / 1000);
+            return kl_error_set(err, ETIMEDOUT, "no archive data received for %u s", idle);
         if (r < 0)
             return kl_error_set(err, ECONNRESET, "the client went away while sending the archive");
         if (m.opcode == KL_WS_OP_PING || m.opcode == KL_WS_OP_PONG)
