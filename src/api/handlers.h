@@ -33,6 +33,9 @@ void api_images_remove(api_request *req, api_response *res);
 void api_images_prune(api_request *req, api_response *res);
 /* GET /images/create (WebSocket, API.md §7.2) */
 void api_images_create(struct api_ws_session *s, json_t *config);
+void api_images_load(struct api_ws_session *s, json_t *config);
+void api_images_save(struct api_ws_session *s, json_t *config);
+void api_images_push(struct api_ws_session *s, json_t *config);
 void api_images_build(struct api_ws_session *s, json_t *config);
 
 /* exec.c: exec instances, container stop and logs */

@@ -39,6 +39,9 @@ static const api_route routes[] = {
     REST("POST", "/images/prune", api_images_prune, NULL, &schema_query_image_prune),
     WS("/images/build", api_images_build, &schema_image_build_config),
     WS("/images/create", api_images_create, &schema_image_create_config),
+    WS("/images/load", api_images_load, &schema_image_load_config),
+    WS("/images/save", api_images_save, &schema_image_save_config),
+    WS("/images/push", api_images_push, &schema_image_push_config),
     /* Networks */
     REST("GET", "/networks/list", api_networks_list, NULL, NULL),
     REST("POST", "/networks/create", api_networks_create, &schema_network_config, NULL),

@@ -76,6 +76,7 @@ static const char *const mount_type_enum[] = {"volume", "nullfs", NULL};
 static const char *const protocol_enum[] = {"tcp", "udp", NULL};
 static const char *const image_create_method_enum[] = {"fetch",     "fetch-auto", "zfs-copy",
                                                        "zfs-clone", "pull",       NULL};
+static const char *const image_save_format_enum[] = {"docker", "oci", NULL};
 static const char *const network_type_enum[] = {"bridge", "loopback", "custom", NULL};
 static const char *const init_mode_enum[] = {"auto", "systemd", "plain", "none", NULL};
 
@@ -297,13 +298,36 @@ static const kl_schema_field query_image_prune_fields[] = {
 };
 SCHEMA(schema_query_image_prune, "ImagePruneQuery", query_image_prune_fields, true);
 
+/* ours (docs/api.md): /images/load; the archive follows as binary frames */
+static const kl_schema_field image_load_config_fields[] = {
+    {.name = "platform", .value = T_STRING(), .default_json = "\"\""},
+};
+SCHEMA(schema_image_load_config, "ImageLoadConfig", image_load_config_fields, false);
+
+/* ours (docs/api.md): /images/save */
+static const kl_schema_field image_save_config_fields[] = {
+    {.name = "images", .value = T_ARRAY(string_item), .is_required = true},
+    {.name = "format",
+     .value = T_STRING(.enum_values = image_save_format_enum),
+     .default_json = "\"docker\""},
+};
+SCHEMA(schema_image_save_config, "ImageSaveConfig", image_save_config_fields, false);
+
+/* ours (docs/api.md): /images/push */
+static const kl_schema_field image_push_config_fields[] = {
+    {.name = "image", .value = T_STRING(), .is_required = true},
+    {.name = "reference", .value = T_STRING(), .default_json = "\"\""},
+};
+SCHEMA(schema_image_push_config, "ImagePushConfig", image_push_config_fields, false);
+
 static const kl_schema *const all_schemas[] = {
     &schema_container_config,     &schema_mount_point_config,   &schema_published_port_config,
     &schema_exec_config,          &schema_exec_start_config,    &schema_image_build_config,
     &schema_image_create_config,  &schema_network_config,       &schema_end_point_config,
     &schema_volume_config,        &schema_query_container_list, &schema_query_exec_stop,
     &schema_query_container_logs, &schema_query_image_tag,      &schema_query_image_prune,
-    &schema_query_container_stop, &schema_query_container_kill,
+    &schema_query_container_stop, &schema_query_container_kill, &schema_image_load_config,
+    &schema_image_save_config,    &schema_image_push_config,
 };
 
 const kl_schema *schema_lookup(const char *name)

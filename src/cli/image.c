@@ -356,11 +356,14 @@ static const cli_command cli_image_tag = {
 };
 
 extern const cli_command cli_image_build; /* build.c */
+extern const cli_command cli_image_load;  /* imgarchive.c */
+extern const cli_command cli_image_save;  /* imgarchive.c */
+extern const cli_command cli_image_push;  /* imgarchive.c */
 
 static const cli_command *const image_commands[] = {
-    &cli_image_create,  &cli_image_build, &cli_image_ls,
-    &cli_image_inspect, &cli_image_rm,    &cli_image_prune,
-    &cli_image_tag,     &cli_image_pull,  NULL,
+    &cli_image_create, &cli_image_build, &cli_image_ls,   &cli_image_inspect,
+    &cli_image_rm,     &cli_image_prune, &cli_image_tag,  &cli_image_pull,
+    &cli_image_load,   &cli_image_save,  &cli_image_push, NULL,
 };
 
 const cli_group cli_image_group = {

@@ -31,6 +31,8 @@ static const cli_shortcut shortcuts[] = {
     {"rmv", "volume", "rm"},       {"version", "system", "version"},
     {"logs", "container", "logs"}, {"kill", "container", "kill"},
     {"wait", "container", "wait"}, {"pull", "image", "pull"},
+    {"load", "image", "load"},     {"save", "image", "save"},
+    {"push", "image", "push"},
 };
 
 static const cli_option root_options[] = {

@@ -14,6 +14,7 @@
  * starts a program (posix_spawn). A FreeBSD host would fetch base.txz instead; when a second
  * host exists this belongs behind host.h. */
 #include "engine/images.h"
+#include "engine/images_internal.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -1938,4 +1939,147 @@ char *images_create(kl_engine *e, const images_create_opts *o, kl_error *err)
     if (!strcmp(method, "fetch-auto") && o->autotag)
         say(&c, "Created image from the automatically detected version: %s.\n", name);
     return out;
+}
+
+/* ---- shared with the archives (images_internal.h) ----------------------------------------- */
+
+int images_fetched_have(kl_engine *e, char ***blobs, char ***diff_ids, size_t *n, kl_error *err)
+{
+    pull_have h = {0};
+    engine_lock(e);
+    int rc = pull_have_locked(e, &h, err);
+    engine_unlock(e);
+    if (rc < 0) {
+        pull_have_clear(&h);
+        return -1;
+    }
+    *blobs = h.blobs;
+    *diff_ids = h.diff_ids;
+    *n = h.n;
+    return 0;
+}
+
+char *images_record_fetched(kl_engine *e, const char *workdir, const images_create_opts *o,
+                            bool *existing, kl_error *err)
+{
+    _cleanup_free_ char *sroot = images_storage_root(e);
+    creator c = {.e = e, .o = o, .sroot = sroot, .etc = "/etc", .last_percent = -1};
+    _cleanup_json_ json_t *j = read_pull_json(workdir, err);
+    if (!j)
+        return NULL;
+    _cleanup_free_ char *name = NULL, *tag = NULL;
+    pull_default_name(j, &name, &tag);
+    return record_pull(&c, j, workdir, name, tag, existing, err);
+}
+
+int images_archive_info(kl_engine *e, const char *ident, images_archive_info_t *out, kl_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    engine_lock(e);
+    kl_error rerr = KL_ERROR_INIT;
+    char *id = resolve_locked(e, ident, &rerr);
+    int rc = 0;
+    if (!id) {
+        rc = rerr.code == EIO || rerr.code == EBUSY
+                 ? kl_error_set(err, rerr.code, "%s", rerr.msg)
+                 : kl_error_set(err, ENOENT, "no such image '%s'", ident);
+    } else {
+        store_lock(e->store);
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
+            e->store,
+            "SELECT name, tag, json_extract(doc, '$.oci.manifest'), "
+            "json_extract(doc, '$.oci.repository') FROM images WHERE id = ? AND EXISTS (SELECT 1 "
+            "FROM image_blobs b WHERE b.image_id = images.id AND b.digest = "
+            "json_extract(images.doc, '$.oci.manifest'))",
+            err);
+        rc = -1;
+        if (st) {
+            sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+            int s = sqlite3_step(st);
+            if (s == SQLITE_ROW || s == SQLITE_DONE) {
+                rc = 0;
+                if (s == SQLITE_ROW) {
+                    out->name = xstrdup(col(st, 0));
+                    out->tag = xstrdup(col(st, 1));
+                    out->manifest = sqlite3_column_text(st, 2) ? xstrdup(col(st, 2)) : NULL;
+                    out->repository = xstrdup(col(st, 3));
+                }
+            } else {
+                store_fail(e->store, "reading image", err);
+            }
+        }
+        store_unlock(e->store);
+        if (rc == 0 && !out->name) {
+            /* no blobs of its own (made the Kleene way): name and tag only */
+            _cleanup_strv_ char **nt = NULL;
+            rc = query_strv(e, "SELECT name || ':' || tag FROM images WHERE id = ?", id, &nt, err);
+            if (rc == 0 && nt) {
+                char *colon = strrchr(nt[0], ':');
+                out->name = xstrndup(nt[0], (size_t)(colon - nt[0]));
+                out->tag = xstrdup(colon + 1);
+            }
+        }
+    }
+    engine_unlock(e);
+    if (rc < 0) {
+        free(id);
+        images_archive_info_clear(out);
+        return -1;
+    }
+    out->id = id;
+    return 0;
+}
+
+void images_archive_info_clear(images_archive_info_t *i)
+{
+    free(i->id);
+    free(i->name);
+    free(i->tag);
+    free(i->manifest);
+    free(i->repository);
+    memset(i, 0, sizeof(*i));
+}
+
+int images_layer_blob(kl_engine *e, const char *layer_id, images_blob_t *out, kl_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    engine_lock(e);
+    store_lock(e->store);
+    _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
+        e->store,
+        "SELECT b.digest, b.size, b.media_type, l.diff_id, (SELECT json_extract(i.doc, "
+        "'$.oci.repository') FROM image_blobs ib JOIN images i ON i.id = ib.image_id WHERE "
+        "ib.digest = b.digest AND json_extract(i.doc, '$.oci.repository') != '' ORDER BY i.id "
+        "LIMIT 1) FROM layers l JOIN blobs b ON b.diff_id = l.diff_id WHERE l.id = ? ORDER BY "
+        "b.digest LIMIT 1",
+        err);
+    int rc = -1;
+    if (st) {
+        sqlite3_bind_text(st, 1, layer_id, -1, SQLITE_STATIC);
+        int s = sqlite3_step(st);
+        if (s == SQLITE_ROW) {
+            out->digest = xstrdup(col(st, 0));
+            out->size = sqlite3_column_int64(st, 1);
+            out->media_type = xstrdup(col(st, 2));
+            out->diff_id = xstrdup(col(st, 3));
+            out->repository = sqlite3_column_text(st, 4) ? xstrdup(col(st, 4)) : NULL;
+            rc = 1;
+        } else if (s == SQLITE_DONE) {
+            rc = 0;
+        } else {
+            store_fail(e->store, "reading a layer's blob", err);
+        }
+    }
+    store_unlock(e->store);
+    engine_unlock(e);
+    return rc;
+}
+
+void images_blob_clear(images_blob_t *b)
+{
+    free(b->digest);
+    free(b->media_type);
+    free(b->diff_id);
+    free(b->repository);
+    memset(b, 0, sizeof(*b));
 }

@@ -86,6 +86,8 @@ typedef struct host_fetch_child_opts {
     unsigned every;
     void *ctx;                       /* for the three callbacks */
     bool (*is_cancelled)(void *ctx); /* asked at every message and ~20 times a second */
+    /* the helper's log lines (also logged by kleened); may be NULL */
+    void (*log_line)(int level, const char *text, void *ctx);
 } host_fetch_child_opts;
 
 /* Which part of the work a failure belongs to. */
@@ -121,11 +123,32 @@ typedef struct host_pull_child_opts {
     const char *const *have_diff_ids;
     size_t n_have;
     bool plain_http_hint; /* the registry answered plain HTTP before (host/linux/pull.h) */
+    /* host_load_child: the archive the helper reads as its stdin (kleene-fetch --load) */
+    bool load;
+    int load_fd;
+    /* host_push_child: the manifest to push and the repository to mount blobs from */
+    const char *push_manifest;
+    const char *push_mount_from;
 } host_pull_child_opts;
 
 int host_pull_child(const char *reference, int parent_dirfd, const char *name,
                     const host_pull_child_opts *pull, const host_fetch_child_opts *opts,
                     kl_error *err);
+
+/* Load an image archive (docker save format or OCI image layout, host/linux/imgarchive.h)
+ * read from in_fd by the helper (kleene-fetch --load): parent_dirfd/name becomes one
+ * directory per image (0/, 1/ ...: layers/, blobs/, image.json, as a pull's). Only
+ * pull->platform and pull->have_* are used (pull may be NULL). The bytes read come as
+ * fetch_progress (total unknown); the rest as host_pull_child. */
+int host_load_child(int in_fd, int parent_dirfd, const char *name, const host_pull_child_opts *pull,
+                    const host_fetch_child_opts *opts, kl_error *err);
+
+/* Push an image to a registry in the helper (kleene-fetch --push, host/linux/push.h):
+ * blobs_dirfd is the blobs/sha256 directory, pull->push_manifest the image's manifest digest,
+ * pull->push_mount_from (may be NULL) the repository its blobs came from; insecure,
+ * username, password as for a pull. Upload progress comes as fetch_progress. */
+int host_push_child(const char *reference, int blobs_dirfd, const host_pull_child_opts *pull,
+                    const host_fetch_child_opts *opts, kl_error *err);
 
 static inline void host_fetch_freep(host_fetch **f)
 {

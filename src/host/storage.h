@@ -168,6 +168,17 @@ typedef struct host_extract_opts {
     void *tap_ctx;
 } host_extract_opts;
 
+/* Receives the bytes of a packed layer, in order; -1 (err set) stops the packing. */
+typedef int (*host_pack_write_fn)(const void *data, size_t n, void *ctx, kl_error *err);
+
+/* Pack the layer directory `dir` as an image layer (an uncompressed tar, the reverse of
+ * oci_layer extraction): overlay whiteouts (0/0 character devices) become `.wh.NAME`
+ * entries, opaque directories get a `.wh..wh..opq` entry, hard links within the layer are
+ * tar hard links, long names and the xattrs security.capability and user.* go in pax
+ * headers. Deterministic (names in byte order, the files' own metadata, nothing of the time
+ * of packing): the same directory gives the same bytes. */
+int host_layer_pack(const char *dir, host_pack_write_fn write, void *ctx, kl_error *err);
+
 /* Extract a tar/cpio/... archive (plain or gzip, xz, zstd, bzip2, lz4 ... compressed: all
  * formats and filters libarchive reads) streamed from `read` into the new directory
  * `parent_dirfd`/`name` (which must not exist). The data goes to a staging directory that

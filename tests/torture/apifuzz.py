@@ -423,6 +423,10 @@ class Fuzzer:
                 else:
                     hdr += bytes([0x80 | 127]) + struct.pack("!Q", n)
                 frame = hdr + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(config_bytes))
+            if path == "/images/load" and garbage is None:
+                # the archive follows the config as binary frames, ended by an empty one
+                # (docs/api.md): end it at once, or the session waits for data
+                frame += bytes([0x82, 0x80]) + os.urandom(4)
             try:
                 s.sendall(frame)
             except (BrokenPipeError, ConnectionResetError):

@@ -185,3 +185,19 @@ int host_pull_child(const char *reference, int parent_dirfd, const char *name,
                         "pulling from a registry is not implemented on FreeBSD yet "
                         "(kleene-fetch is not built there)");
 }
+
+int host_load_child(int in_fd, int parent_dirfd, const char *name, const host_pull_child_opts *pull,
+                    const host_fetch_child_opts *opts, kl_error *err)
+{
+    return kl_error_set(err, ENOTSUP,
+                        "loading image archives is not implemented on FreeBSD yet "
+                        "(kleene-fetch is not built there)");
+}
+
+int host_push_child(const char *reference, int blobs_dirfd, const host_pull_child_opts *pull,
+                    const host_fetch_child_opts *opts, kl_error *err)
+{
+    return kl_error_set(err, ENOTSUP,
+                        "pushing to a registry is not implemented on FreeBSD yet "
+                        "(kleene-fetch is not built there)");
+}

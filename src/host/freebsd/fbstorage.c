@@ -376,3 +376,9 @@ int host_rootfs_open(const char *const *lowers, size_t n, const char *upper, con
     return kl_error_set(err, ENOTSUP,
                         "opening a build step's root filesystem is not implemented on FreeBSD yet");
 }
+
+int host_layer_pack(const char *dir, host_pack_write_fn write, void *ctx, kl_error *err)
+{
+    return kl_error_set(err, ENOTSUP,
+                        "packing a layer (image save, push) is not implemented on FreeBSD yet");
+}

@@ -115,7 +115,17 @@ static int spawn_helper(helper *h, const char *url, int parent_dirfd, const char
 
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    _cleanup_close_ int ifd = -1;
+    if (pull && pull->load) {
+        ifd = fcntl(pull->load_fd, F_DUPFD_CLOEXEC, 10);
+        if (ifd < 0) {
+            posix_spawn_file_actions_destroy(&fa);
+            return kl_error_errno(err, errno, "starting %s", h->prog);
+        }
+        posix_spawn_file_actions_adddup2(&fa, ifd, STDIN_FILENO);
+    } else {
+        posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    }
     posix_spawn_file_actions_adddup2(&fa, wfd, STDOUT_FILENO);
     posix_spawn_file_actions_adddup2(&fa, dfd, FETCHPROTO_DIR_FD);
     if (hfd >= 0)
@@ -146,7 +156,15 @@ static int spawn_helper(helper *h, const char *url, int parent_dirfd, const char
                             kl_log_level_name(kl_log_get_level())};
     size_t argc = 7;
     if (pull) {
-        argv[argc++] = "--pull";
+        argv[argc++] = pull->load ? "--load" : pull->push_manifest ? "--push" : "--pull";
+        if (pull->push_manifest) {
+            argv[argc++] = "--manifest";
+            argv[argc++] = pull->push_manifest;
+            if (pull->push_mount_from && *pull->push_mount_from) {
+                argv[argc++] = "--mount-from";
+                argv[argc++] = pull->push_mount_from;
+            }
+        }
         if (pull->platform && *pull->platform) {
             argv[argc++] = "--platform";
             argv[argc++] = pull->platform;
@@ -240,6 +258,8 @@ static int handle_line(helper *h, const char *line, size_t len)
         break;
     case FETCHPROTO_LOG:
         kl_log((kl_log_level)m.level, "%s: %s", h->name, m.text);
+        if (o && o->log_line)
+            o->log_line(m.level, m.text, o->ctx);
         break;
     case FETCHPROTO_RESULT:
         h->have_result = true;
@@ -458,4 +478,31 @@ int host_pull_child(const char *reference, int parent_dirfd, const char *name,
 {
     host_pull_child_opts none = {0};
     return run_child(reference, parent_dirfd, name, opts, pull ? pull : &none, NULL, NULL, err);
+}
+
+int host_load_child(int in_fd, int parent_dirfd, const char *name, const host_pull_child_opts *pull,
+                    const host_fetch_child_opts *opts, kl_error *err)
+{
+    host_pull_child_opts lo = {0};
+    if (pull) {
+        lo.platform = pull->platform;
+        lo.have_blobs = pull->have_blobs;
+        lo.have_diff_ids = pull->have_diff_ids;
+        lo.n_have = pull->n_have;
+    }
+    lo.load = true;
+    lo.load_fd = in_fd;
+    return run_child("-", parent_dirfd, name, opts, &lo, NULL, NULL, err);
+}
+
+int host_push_child(const char *reference, int blobs_dirfd, const host_pull_child_opts *pull,
+                    const host_fetch_child_opts *opts, kl_error *err)
+{
+    if (!pull || !pull->push_manifest)
+        return kl_error_set(err, EINVAL, "pushing: no manifest");
+    host_pull_child_opts po = *pull;
+    po.load = false;
+    po.n_have = 0;
+    /* NAME is not used by a push: one that no blob directory entry can be (hex names) */
+    return run_child(reference, blobs_dirfd, "-push-", opts, &po, NULL, NULL, err);
 }

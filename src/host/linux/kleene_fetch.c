@@ -20,6 +20,8 @@
 
 #include "host/fetch.h"
 #include "host/linux/fetchproto.h"
+#include "host/linux/imgarchive.h"
+#include "host/linux/push.h"
 #include "host/linux/pull.h"
 #include "lib/cleanup.h"
 #include "lib/log.h"
@@ -100,17 +102,20 @@ static int fail(host_fetch_stage stage, const kl_error *err)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: kleene-fetch (--dir-fd FD | --dir PATH) [--every N] "
-                    "[--log-level LEVEL] [--] URL NAME\n"
-                    "       kleene-fetch --pull [--platform OS/ARCH[/VARIANT]] [--insecure]\n"
-                    "                    [--ca-file FILE] [--have-fd FD] [--plain-http-hint]\n"
-                    "                    (--dir-fd FD | --dir PATH)\n"
-                    "                    [--] REFERENCE NAME\n"
-                    "Fetches URL and extracts it as an archive into the new directory NAME,\n"
-                    "or pulls the image REFERENCE from its registry into NAME (layers/N and\n"
-                    "image.json; credentials from $KLEENE_REGISTRY_USERNAME and\n"
-                    "$KLEENE_REGISTRY_PASSWORD); reports progress and the result as JSON lines\n"
-                    "on stdout.\n");
+    fprintf(stderr,
+            "usage: kleene-fetch (--dir-fd FD | --dir PATH) [--every N] "
+            "[--log-level LEVEL] [--] URL NAME\n"
+            "       kleene-fetch --pull [--platform OS/ARCH[/VARIANT]] [--insecure]\n"
+            "                    [--ca-file FILE] [--have-fd FD] [--plain-http-hint]\n"
+            "                    (--dir-fd FD | --dir PATH)\n"
+            "                    [--] REFERENCE NAME\n"
+            "       kleene-fetch --load [--platform P] [--have-fd FD] (--dir-fd FD | --dir PATH)\n"
+            "                    [--] - NAME\n"
+            "Fetches URL and extracts it as an archive into the new directory NAME,\n"
+            "or pulls the image REFERENCE from its registry into NAME (layers/N and\n"
+            "image.json; credentials from $KLEENE_REGISTRY_USERNAME and\n"
+            "$KLEENE_REGISTRY_PASSWORD); reports progress and the result as JSON lines\n"
+            "on stdout.\n");
     return 2;
 }
 
@@ -133,6 +138,29 @@ static void on_pull(const host_pull_event *ev, void *ctx)
         log_info("layer %u/%u %s: verified and extracted", ev->index + 1, ev->n_layers, ev->text);
         break;
     }
+}
+
+static void on_push(const host_push_event *ev, void *ctx)
+{
+    (void)ctx;
+    if (ev->kind == HOST_PUSH_BYTES) {
+        host_fetch_progress p = {.bytes = ev->bytes, .total = ev->total, .percent = -1};
+        if (ev->total)
+            p.percent = (int)(ev->bytes * 100 / ev->total);
+        send_msg(&(fetchproto_msg){.type = FETCHPROTO_FETCH, .fetch = p});
+    } else if (ev->kind == HOST_PUSH_BLOB) {
+        log_notice("%s %u/%u %s: %s", ev->index + 1 == ev->n ? "config" : "layer", ev->index + 1,
+                   ev->n, ev->digest, ev->text);
+    } else {
+        log_notice("manifest %s: pushed", ev->text);
+    }
+}
+
+static void on_load(uint64_t bytes, void *ctx)
+{
+    (void)ctx;
+    host_fetch_progress p = {.bytes = bytes, .percent = -1};
+    send_msg(&(fetchproto_msg){.type = FETCHPROTO_FETCH, .fetch = p});
 }
 
 /* The blobs kleened has (--have-fd): lines "<blob digest> <diff_id>" for layers, "<blob
@@ -188,8 +216,14 @@ int main(int argc, char **argv)
                                              {"ca-file", required_argument, NULL, 'c'},
                                              {"have-fd", required_argument, NULL, 'H'},
                                              {"plain-http-hint", no_argument, NULL, 'T'},
+                                             {"load", no_argument, NULL, 'L'},
+                                             {"push", no_argument, NULL, 'U'},
+                                             {"manifest", required_argument, NULL, 'M'},
+                                             {"mount-from", required_argument, NULL, 'F'},
                                              {NULL, 0, NULL, 0}};
-    bool pull = false, insecure = false, plain_hint = false;
+    bool push = false;
+    const char *push_manifest = NULL, *mount_from = NULL;
+    bool pull = false, load = false, insecure = false, plain_hint = false;
     const char *platform = NULL, *ca_file = NULL;
     int dirfd = -1, have_fd = -1;
     const char *dir = NULL;
@@ -238,6 +272,18 @@ int main(int argc, char **argv)
         case 'P':
             platform = optarg;
             break;
+        case 'L':
+            load = true;
+            break;
+        case 'U':
+            push = true;
+            break;
+        case 'M':
+            push_manifest = optarg;
+            break;
+        case 'F':
+            mount_from = optarg;
+            break;
         case 'i':
             insecure = true;
             break;
@@ -271,6 +317,47 @@ int main(int argc, char **argv)
     }
 
     kl_error err = KL_ERROR_INIT;
+    if ((int)pull + (int)load + (int)push > 1 || (push && !push_manifest))
+        return usage();
+    if (push) {
+        /* the directory fd is kleened's blobs/sha256: read only */
+        host_push_opts po = {.reference = url,
+                             .manifest = push_manifest,
+                             .mount_from = mount_from,
+                             .blobs_fd = dirfd,
+                             .insecure = insecure,
+                             .ca_file = ca_file,
+                             .username = getenv("KLEENE_REGISTRY_USERNAME"),
+                             .password = getenv("KLEENE_REGISTRY_PASSWORD"),
+                             .progress = on_push};
+        if (host_push(&po, &err) < 0)
+            return fail(HOST_FETCH_STAGE_FETCH, &err);
+        send_msg(&(fetchproto_msg){.type = FETCHPROTO_RESULT, .ok = true});
+        return 0;
+    }
+    if (load) {
+        /* the archive comes on stdin (kleened's pipe from the client, or a file) */
+        _cleanup_strv_ char **have_blobs = NULL;
+        char **have_diff_ids = NULL;
+        size_t n_have = 0;
+        int rc = have_fd >= 0 ? read_have(have_fd, &have_blobs, &have_diff_ids, &n_have, &err) : 0;
+        if (rc == 0) {
+            host_load_opts lo = {.in_fd = STDIN_FILENO,
+                                 .platform = platform,
+                                 .have_blobs = (const char *const *)have_blobs,
+                                 .have_diff_ids = (const char *const *)have_diff_ids,
+                                 .n_have = n_have,
+                                 .progress = on_load};
+            rc = host_load(&lo, dirfd, name, &err);
+        }
+        for (size_t i = 0; i < n_have; i++)
+            free(have_diff_ids[i]);
+        free(have_diff_ids);
+        if (rc < 0)
+            return fail(HOST_FETCH_STAGE_EXTRACT, &err);
+        send_msg(&(fetchproto_msg){.type = FETCHPROTO_RESULT, .ok = true});
+        return 0;
+    }
     if (pull) {
         _cleanup_strv_ char **have_blobs = NULL;
         char **have_diff_ids = NULL; /* may hold NULL entries */
