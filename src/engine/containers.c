@@ -67,6 +67,8 @@ void container_record_clear(container_record *r)
     free(r->mounts);
     strv_free(r->image_cmd);
     strv_free(r->image_entrypoint);
+    json_decref(r->door);
+    r->door = NULL;
     strv_free(r->image_env);
     free(r->image_user);
     free(r->workdir);
@@ -169,6 +171,8 @@ static void record_from_row(sqlite3_stmt *st, container_record *r)
     json_t *labels = json_object_get(doc, "labels");
     r->labels = json_is_object(labels) ? json_incref(labels) : json_object();
     r->of_build = jx_bool(doc, "of_build", false);
+    json_t *door = json_object_get(doc, "door");
+    r->door = door ? json_incref(door) : NULL;
 }
 
 static int load_mounts(kl_engine *e, container_record *r, kl_error *err)
@@ -307,6 +311,72 @@ int containers_get(kl_engine *e, const char *ident, container_record *out, kl_er
     if (r < 0 && err->code == ENOTUNIQ)
         err->code = EINVAL; /* the contract's code for an ambiguous prefix */
     return r;
+}
+
+int containers_run_state(kl_engine *e, const char *id, container_run *out, kl_error *err)
+{
+    *out = (container_run){.exit_code = -1};
+    container_record c = {0};
+    if (containers_get(e, id, &c, err) < 0)
+        return -1;
+    container_record_clear(&c);
+    _cleanup_free_ char *run_dir = containers_run_dir(e, id);
+    _cleanup_free_ char *path = xasprintf("%s/state.json", run_dir);
+    _cleanup_json_ json_t *s = json_load_file(path, 0, NULL);
+    snprintf(out->started, sizeof(out->started), "%s", jx_str(s, "started", ""));
+    snprintf(out->finished, sizeof(out->finished), "%s", jx_str(s, "finished", ""));
+    json_t *code = json_object_get(s, "exit_code");
+    out->exit_code = json_is_integer(code) ? (int)json_integer_value(code) : -1;
+    out->running = containers_is_running(e, id);
+    if (out->running) {
+        int pid = containers_pid(e, id);
+        out->pid = pid > 0 ? pid : 0;
+        out->finished[0] = '\0';
+    }
+    return 0;
+}
+
+json_t *containers_top(kl_engine *e, const char *id, kl_error *err)
+{
+    int pid = containers_pid(e, id);
+    if (pid <= 0)
+        return kl_error_set(err, ENOTCONN, "container not running"), NULL;
+    host_proc *ps;
+    size_t n;
+    if (host_container_procs(pid, &ps, &n, err) < 0) {
+        if (err->code == ESRCH)
+            kl_error_set(err, ENOTCONN, "container not running");
+        return NULL;
+    }
+    double boot = (double)time(NULL) - host_uptime();
+    long hz = host_clock_ticks();
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(
+            list,
+            json_pack("{s:i, s:i, s:I, s:s#, s:I, s:f, s:s}", "pid", ps[i].pid, "ppid", ps[i].ppid,
+                      "uid", (json_int_t)ps[i].uid, "state", &ps[i].state, (size_t)1, "started",
+                      (json_int_t)(boot + (double)ps[i].start_ticks / (double)hz), "cpu_seconds",
+                      (double)ps[i].cpu_ticks / (double)hz, "cmd", ps[i].cmd ? ps[i].cmd : ""));
+    host_procs_free(ps, n);
+    return json_pack("{s:o}", "processes", list);
+}
+
+json_t *containers_usage(kl_engine *e, const char *id, kl_error *err)
+{
+    int pid = containers_pid(e, id);
+    if (pid <= 0)
+        return kl_error_set(err, ENOTCONN, "container not running"), NULL;
+    host_usage u;
+    if (host_container_usage(pid, &u, err) < 0) {
+        if (err->code == ESRCH)
+            kl_error_set(err, ENOTCONN, "container not running");
+        return NULL;
+    }
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:i, s:i}", "memory", (json_int_t)u.mem_bytes,
+                     "memory_limit", (json_int_t)u.mem_limit, "cpu_ns", (json_int_t)u.cpu_ns,
+                     "pids", (json_int_t)u.pids, "system_ns", (json_int_t)u.system_ns, "ncpu",
+                     u.ncpu, "pid", pid);
 }
 
 /* ---- wire JSON --------------------------------------------------------------------------- */
@@ -920,6 +990,8 @@ static json_t *record_doc(const container_record *r)
     json_object_set_new(d, "labels", r->labels ? json_deep_copy(r->labels) : json_object());
     if (r->of_build)
         json_object_set_new(d, "of_build", json_true());
+    if (r->door)
+        json_object_set(d, "door", r->door);
     return d;
 }
 
@@ -1101,6 +1173,15 @@ static char *create_locked(kl_engine *e, const char *asked_name, const images_st
                       : json_object(),
     };
     memcpy(r.id, id, sizeof(r.id));
+    json_t *door = json_object_get(config, "door");
+    r.door = door ? json_incref(door) : NULL;
+    json_t *entrypoint = json_object_get(config, "entrypoint");
+    if (json_is_array(entrypoint)) { /* a door's override (Docker's --entrypoint) */
+        strv_free(r.image_entrypoint);
+        r.image_entrypoint = jx_strv(entrypoint);
+        strv_free(r.image_cmd);
+        r.image_cmd = jx_strv(NULL);
+    }
     _cleanup_json_ json_t *doc = record_doc(&r);
     _cleanup_free_ char *doc_s = jx_dump(doc);
     _cleanup_json_ json_t *wire = container_static_json(&r);

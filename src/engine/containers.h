@@ -66,6 +66,9 @@ typedef struct container_record {
     /* A build's record for its RUN steps' network endpoints (engine/builder.c): never a
      * user's; one a crash left is removed at the next start (builder_sweep). */
     bool of_build;
+    /* What a door stored with the container (config key "door", kept as given; the Docker
+     * door: the Config and HostConfig it was created with). NULL when none. */
+    json_t *door;
 } container_record;
 
 void container_record_clear(container_record *r);
@@ -87,7 +90,30 @@ bool containers_is_running(kl_engine *e, const char *id);
  * or -1 when it does not run. (Implemented in networks.c, which needs it for hot-plug.) */
 int containers_pid(kl_engine *e, const char *id);
 
-/* REST side. Bodies are the normalized objects the API layer cast (schema.h). */
+/* The last run of a container, from its monitor's state (all zero/"" when it never ran). */
+typedef struct container_run {
+    bool running;
+    int pid;           /* host pid of the container's reaper; 0 when it does not run */
+    char started[40];  /* "" or the time the last run started */
+    char finished[40]; /* "" or the time it ended */
+    int exit_code;     /* of the main process; -1 unknown */
+} container_run;
+/* ENOENT "container not found" when there is no container `id` (a full id). */
+int containers_run_state(kl_engine *e, const char *id, container_run *out, kl_error *err);
+
+/* What runs in a running container: {"processes": [{"pid", "ppid" (host pids), "uid", "state",
+ * "started" (seconds since the epoch), "cpu_seconds", "cmd"}, ...]}, its pid 1 first.
+ * ENOTCONN "container not running". */
+json_t *containers_top(kl_engine *e, const char *id, kl_error *err);
+/* What a running container uses: {"memory", "memory_limit" (0: none), "cpu_ns", "pids" (-1
+ * each when unknown), "system_ns" (the host's CPU time, all CPUs), "ncpu", "pid"}. ENOTCONN
+ * "container not running". */
+json_t *containers_usage(kl_engine *e, const char *id, kl_error *err);
+
+/* REST side. Bodies are the normalized objects the API layer cast (schema.h). Two keys no
+ * schema of the Kleene API has are for other doors: "door" (any JSON, stored as
+ * container_record.door) and "entrypoint" (an array: replaces the image's entrypoint, and
+ * then the image's cmd is not used either, Docker's rule for --entrypoint). */
 char *containers_create(kl_engine *e, const json_t *config, kl_error *err);
 /* The same, for a build's record (container_record.of_build), marked in the same transaction
  * that creates it. */

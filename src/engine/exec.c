@@ -221,6 +221,41 @@ static int load_live(kl_engine *e, const char *id, exec_row *row, bool *running,
     return 0;
 }
 
+json_t *exec_inspect(kl_engine *e, const char *exec_id, kl_error *err)
+{
+    exec_row row = {0};
+    int r = row_load(e, exec_id, &row, err);
+    if (r <= 0)
+        return r < 0 ? NULL : (not_found(exec_id, err), NULL);
+    if (!strcmp(row.state, "running")) {
+        _cleanup_free_ char *run_dir = containers_run_dir(e, row.container_id);
+        int code;
+        if (monitor_exec_state(run_dir, row.id, &code) != 1) {
+            mark_exited(e, row.id, code);
+            snprintf(row.state, sizeof(row.state), "exited");
+        }
+    }
+    json_t *code = json_null();
+    if (!strcmp(row.state, "exited")) {
+        store_lock(e->store);
+        _cleanup_stmt_ sqlite3_stmt *st =
+            store_prepare(e->store, "SELECT exit_code FROM execs WHERE id = ?", err);
+        if (st) {
+            sqlite3_bind_text(st, 1, row.id, -1, SQLITE_STATIC);
+            if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_INTEGER) {
+                json_decref(code);
+                code = json_integer(sqlite3_column_int(st, 0));
+            }
+        }
+        store_unlock(e->store);
+    }
+    json_t *out =
+        json_pack("{s:s, s:s, s:s, s:o, s:O}", "id", row.id, "container_id", row.container_id,
+                  "state", row.state, "exit_code", code, "config", row.doc);
+    exec_row_clear(&row);
+    return out;
+}
+
 /* ---- create ----------------------------------------------------------------------------- */
 
 char *exec_create(kl_engine *e, const json_t *config, kl_error *err)
@@ -254,6 +289,9 @@ char *exec_create(kl_engine *e, const json_t *config, kl_error *err)
         json_object_set(doc, "tty_rows", rows);
     if (json_is_integer(cols))
         json_object_set(doc, "tty_cols", cols);
+    json_t *door = json_object_get(config, "door"); /* what a door keeps with it (exec.h) */
+    if (door)
+        json_object_set(doc, "door", door);
 
     char id[13];
     kl_id_new(id);
@@ -925,6 +963,8 @@ int exec_stop(kl_engine *e, const char *exec_id, bool force_stop, bool stop_cont
 
 struct exec_log {
     host_monitor *m;
+    char *path;   /* <run_dir>/container.log */
+    uint64_t got; /* bytes the monitor has sent */
     int fd;
     bool at_end;
     kl_logrec_reader reader;
@@ -946,6 +986,7 @@ exec_log *exec_log_open(kl_engine *e, const char *ident, bool follow, kl_error *
     l->fd = -1;
     l->reader = (kl_logrec_reader)KL_LOGREC_READER_INIT;
     kl_error ignored = KL_ERROR_INIT;
+    l->path = xasprintf("%s/container.log", run_dir);
     l->m = host_monitor_connect(run_dir, &ignored);
     if (l->m) {
         if (host_monitor_log(l->m, follow, err) < 0) {
@@ -976,13 +1017,27 @@ static int log_fill(exec_log *l, int timeout_ms, kl_error *err)
         int r = host_monitor_stream_recv(l->m, &data, &len, &code, &running, timeout_ms, &e2);
         if (r < 0 && e2.code == ETIMEDOUT)
             return -2;
-        if (r < 0 && e2.code == ECONNRESET)
-            return 0; /* the monitor ended with the container */
-        if (r < 0)
-            *err = e2;
-        if (r == 1)
+        if (r == 1) {
             kl_logrec_reader_feed(&l->reader, data, len);
-        return r;
+            l->got += len;
+            return 1;
+        }
+        if (r == 0 && l->got > 0)
+            return 0; /* its end, after what it had */
+        if (r < 0 && e2.code != ECONNRESET) {
+            *err = e2;
+            return -1;
+        }
+        /* The monitor ended with the container before it sent all of the log, or any of it
+         * (it was ending when we connected): the rest is in container.log, after what it
+         * sent. */
+        host_monitor_close(l->m);
+        l->m = NULL;
+        l->fd = open(l->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (l->fd >= 0 && lseek(l->fd, (off_t)l->got, SEEK_SET) < 0) {
+            close(l->fd);
+            l->fd = -1;
+        }
     }
     if (l->fd < 0)
         return 0;
@@ -1022,6 +1077,7 @@ void exec_log_close(exec_log *l)
         host_monitor_close(l->m);
     if (l->fd >= 0)
         close(l->fd);
+    free(l->path);
     kl_logrec_reader_free(&l->reader);
     free(l);
 }

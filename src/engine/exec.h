@@ -64,9 +64,16 @@ void exec_merged_clear(exec_merged *m);
  * container's unless "" → the image's WORKDIR → "/". */
 const char *exec_cwd(const container_record *c, const char *exec_workdir);
 
-/* POST /exec/create with the cast ExecConfig. Returns the new id (xmalloc'ed).
+/* POST /exec/create with the cast ExecConfig (plus, for other doors, "door": any JSON kept in
+ * the instance's config, exec_inspect). Returns the new id (xmalloc'ed).
  * ENOENT "container not found" (also for a missing container_id). */
 char *exec_create(kl_engine *e, const json_t *config, kl_error *err);
+
+/* An instance as a door shows it, also once it has ended (ours; the Kleene API has no exec
+ * inspect): {"id", "container_id", "state" (created|running|exited), "exit_code" (null
+ * unless exited and known), "config" (its ExecConfig)}. ENOENT "could not find execution
+ * instance matching '<id>'". */
+json_t *exec_inspect(kl_engine *e, const char *exec_id, kl_error *err);
 
 typedef struct exec_started {
     char container_id[13];

@@ -343,6 +343,37 @@ int host_process_wait(host_process *p, int timeout_ms, int *exit_code, kl_error 
 /* Free what host_process holds (closes pty_fd). Does not kill anything. */
 void host_process_release(host_process *p);
 
+/* ---- what runs in a container and what it uses (Docker's top and stats) ------------------ */
+
+/* One process of a container. */
+typedef struct host_proc {
+    int pid, ppid;                  /* host pids */
+    unsigned uid;                   /* real uid */
+    char state;                     /* R, S, D, Z ... */
+    unsigned long long start_ticks; /* start after boot, in clock ticks */
+    unsigned long long cpu_ticks;   /* user + system time, in clock ticks */
+    char *cmd;                      /* the command line, arguments joined by spaces */
+} host_proc;
+
+/* The processes in the pid namespace of host pid `pid` (a container's reaper), the reaper
+ * first. ESRCH when `pid` is gone. */
+int host_container_procs(int pid, host_proc **out, size_t *n, kl_error *err);
+void host_procs_free(host_proc *p, size_t n);
+/* Clock ticks per second, seconds since boot: to turn start_ticks and cpu_ticks into times. */
+long host_clock_ticks(void);
+double host_uptime(void);
+
+/* Resource use of the container whose reaper is host pid `pid`, from its cgroups; fields it
+ * has no cgroup for are -1. */
+typedef struct host_usage {
+    long long mem_bytes, mem_limit; /* limit 0: none */
+    long long cpu_ns;               /* CPU time of everything in the container */
+    long long pids;
+    long long system_ns; /* the host's total CPU time (all CPUs, /proc/stat), for percentages */
+    int ncpu;
+} host_usage;
+int host_container_usage(int pid, host_usage *out, kl_error *err);
+
 /* Set the window size of a pty master. */
 int host_pty_resize(int pty_fd, unsigned short rows, unsigned short cols, kl_error *err);
 

@@ -62,9 +62,41 @@ void dk_long_id(const char *kind, const char *id12, char out[DK_ID_LEN + 1]);
  * (then check_full must be compared with dk_long_id of what the engine found). */
 const char *dk_ident(const char *ident, char buf[16], bool *check_full);
 
+/* "/v1.41/x" → 1, *minor 41 and *rest "/x"; 0 without a version prefix (*rest = path); -1 for
+ * a prefix that is not 1.<n>. */
+int dk_version_prefix(const char *path, int *minor, const char **rest);
+
+/* The Kleene ContainerConfig (before the schema's cast; with the "door" and "entrypoint" keys
+ * of containers.h) of a Docker create body (Config with HostConfig and NetworkingConfig).
+ * *networks gets the names of the networks to connect after the create, *anon the names of
+ * the anonymous volumes to make (both owned by the caller, also after a refusal). NULL after
+ * a 400 in res naming the field. */
+json_t *dk_create_translate(const json_t *body, const char *name, json_t **networks, json_t **anon,
+                            api_response *res);
+
 /* The Docker time of a Kleene one ("2026-12-07T10:13:01.123456Z" → same; "" → the zero
  * time "0001-01-01T00:00:00Z"). */
 const char *dk_time(const char *t);
+
+struct container_record;
+/* Look a container up by a Docker reference; 404 "No such container: X" in res when there is
+ * none. The record is the caller's (container_record_clear). */
+int dk_container_get(dk_request *r, const char *ident, struct container_record *c,
+                     api_response *res);
+/* "SIGKILL", "KILL", "9" → the signal's number; -1 when unknown. */
+int dk_signal(const char *s);
+
+/* attach.c: a container whose Docker attach waits for its start gets the main process's
+ * stream: 1 handed over (and started by the attach), 0 no attach waits (start it detached),
+ * -1 the attached start failed. */
+int dk_attach_hand_over(const char *container_id, const char *exec_id, kl_error *err);
+/* Exit codes of attached main processes, kept briefly for a wait whose container an
+ * auto-remove took away. */
+void dk_exit_note(const char *container_id, int code);
+bool dk_exit_noted(const char *container_id, int *code);
+void dk_exit_forget(const char *container_id);
+/* Sleep up to `ms`, less when an attached main process ends (a waiter then looks at once). */
+void dk_exit_wait(int ms);
 
 /* Endpoints */
 void dk_ping(dk_request *r, api_response *res);
@@ -89,6 +121,26 @@ void dk_volumes_create(dk_request *r, api_response *res);
 void dk_volumes_inspect(dk_request *r, api_response *res);
 void dk_volumes_remove(dk_request *r, api_response *res);
 void dk_volumes_prune(dk_request *r, api_response *res);
+void dk_containers_create(dk_request *r, api_response *res);
+void dk_containers_list(dk_request *r, api_response *res);
+void dk_containers_inspect(dk_request *r, api_response *res);
+void dk_containers_start(dk_request *r, api_response *res);
+void dk_containers_stop(dk_request *r, api_response *res);
+void dk_containers_restart(dk_request *r, api_response *res);
+void dk_containers_kill(dk_request *r, api_response *res);
+void dk_containers_wait(dk_request *r, api_response *res);
+void dk_containers_remove(dk_request *r, api_response *res);
+void dk_containers_rename(dk_request *r, api_response *res);
+void dk_containers_prune(dk_request *r, api_response *res);
+void dk_containers_logs(dk_request *r, api_response *res);
+void dk_containers_attach(dk_request *r, api_response *res);
+void dk_containers_resize(dk_request *r, api_response *res);
+void dk_containers_top(dk_request *r, api_response *res);
+void dk_containers_stats(dk_request *r, api_response *res);
+void dk_exec_create(dk_request *r, api_response *res);
+void dk_exec_start(dk_request *r, api_response *res);
+void dk_exec_inspect(dk_request *r, api_response *res);
+void dk_exec_resize(dk_request *r, api_response *res);
 
 /* images.c */
 void dk_images_list(dk_request *r, api_response *res);

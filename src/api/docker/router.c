@@ -47,6 +47,28 @@ static const dk_route routes[] = {
     {"GET", "/images/{name*}/history", dk_images_history},
     {"POST", "/images/{name*}/tag", dk_images_tag},
     {"DELETE", "/images/{name*}", dk_images_remove},
+    /* containers */
+    {"POST", "/containers/create", dk_containers_create},
+    {"GET", "/containers/json", dk_containers_list},
+    {"POST", "/containers/prune", dk_containers_prune},
+    {"GET", "/containers/{id}/json", dk_containers_inspect},
+    {"POST", "/containers/{id}/start", dk_containers_start},
+    {"POST", "/containers/{id}/stop", dk_containers_stop},
+    {"POST", "/containers/{id}/restart", dk_containers_restart},
+    {"POST", "/containers/{id}/kill", dk_containers_kill},
+    {"POST", "/containers/{id}/wait", dk_containers_wait},
+    {"DELETE", "/containers/{id}", dk_containers_remove},
+    {"POST", "/containers/{id}/rename", dk_containers_rename},
+    {"GET", "/containers/{id}/logs", dk_containers_logs},
+    {"POST", "/containers/{id}/attach", dk_containers_attach},
+    {"POST", "/containers/{id}/resize", dk_containers_resize},
+    {"GET", "/containers/{id}/top", dk_containers_top},
+    {"GET", "/containers/{id}/stats", dk_containers_stats},
+    /* exec */
+    {"POST", "/containers/{id}/exec", dk_exec_create},
+    {"POST", "/exec/{id}/start", dk_exec_start},
+    {"GET", "/exec/{id}/json", dk_exec_inspect},
+    {"POST", "/exec/{id}/resize", dk_exec_resize},
 };
 
 /* ---- errors and queries ------------------------------------------------------------------ */
@@ -290,8 +312,7 @@ static bool match(const char *pattern, char *path, const char **params)
     return true;
 }
 
-/* "/v1.41/x" → minor 41 and "/x"; 0 without a prefix; -1 for a version that is not 1.<n>. */
-static int version_prefix(const char *path, int *minor, const char **rest)
+int dk_version_prefix(const char *path, int *minor, const char **rest)
 {
     *rest = path;
     if (strncmp(path, "/v", 2) != 0 || !(path[2] >= '0' && path[2] <= '9'))
@@ -330,7 +351,7 @@ void docker_serve(const http_head *h, const kl_buf *body, api_request *req, api_
     set_headers(res);
     dk_request r = {.req = req, .h = h, .method = h->method, .body = body, .minor = DK_API_MINOR};
     const char *path;
-    int v = version_prefix(h->path, &r.minor, &path);
+    int v = dk_version_prefix(h->path, &r.minor, &path);
     if (v < 0) {
         size_t n = strcspn(h->path + 2, "/");
         return dk_error(res, 400, "invalid API version '%.*s'", (int)(n > 32 ? 32 : n),

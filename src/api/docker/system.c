@@ -88,12 +88,12 @@ void dk_info(dk_request *r, api_response *res)
         "Driver", "overlay", "DriverStatus", "Name", host, "ServerVersion", KLEENE_VERSION,
         "OperatingSystem", "Kleene (kleened)", "OSType", "linux", "Architecture", u.machine,
         "KernelVersion", u.release, "NCPU", (json_int_t)ncpu, "MemTotal", (json_int_t)mem,
-        "DockerRootDir", e->root, "LoggingDriver", "kleene", "CgroupDriver", "cgroupfs",
+        "DockerRootDir", e->root, "LoggingDriver", "json-file", "CgroupDriver", "cgroupfs",
         "DefaultRuntime", "kleene", "MemoryLimit", 1, "SwapLimit", 0, "Debug", 0,
         "ExperimentalBuild", 0);
     json_object_set_new(j, "Plugins",
                         json_pack("{s:[s], s:[s,s,s], s:[s], s:[]}", "Volume", "local", "Network",
-                                  "bridge", "host", "null", "Log", "kleene", "Authorization"));
+                                  "bridge", "host", "null", "Log", "json-file", "Authorization"));
     json_object_set_new(j, "Runtimes", json_pack("{s:{s:s}}", "kleene", "path", "kleened"));
     json_object_set_new(j, "Swarm",
                         json_pack("{s:s, s:s, s:b}", "LocalNodeState", "inactive", "NodeID", "",

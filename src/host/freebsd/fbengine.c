@@ -1,5 +1,6 @@
 /* The engine's remaining host interfaces on FreeBSD: the layer's set-up at daemon start
- * (host_layer_setup, host/host.h), init modes (host/runtime.h), the container monitor
+ * (host_layer_setup, host/host.h), init modes and a container's processes and resource use
+ * (host/runtime.h), the container monitor
  * (host/monitor.h) and the out-of-process fetch (host/fetch.h).
  *
  * State (docs/freebsd.md "Wiring kleened to this layer"): kleened links and runs on this
@@ -157,6 +158,41 @@ int host_monitor_kill(host_monitor *m, const char *exec_id, int sig, kl_error *e
 int host_monitor_stop(host_monitor *m, int grace_ms, int *exit_code, kl_error *err)
 {
     return no_monitor(err);
+}
+
+/* ---- what runs in a container (Docker's top and stats) ------------------------------------
+ * No container runs on this layer yet (above): there is nothing to list or measure. */
+
+int host_container_procs(int pid, host_proc **out, size_t *n, kl_error *err)
+{
+    (void)pid;
+    *out = NULL;
+    *n = 0;
+    return kl_error_set(err, ENOTSUP, "listing a jail's processes is not written yet");
+}
+
+void host_procs_free(host_proc *p, size_t n)
+{
+    for (size_t i = 0; p && i < n; i++)
+        free(p[i].cmd);
+    free(p);
+}
+
+long host_clock_ticks(void)
+{
+    return 100;
+}
+
+double host_uptime(void)
+{
+    return 0;
+}
+
+int host_container_usage(int pid, host_usage *out, kl_error *err)
+{
+    (void)pid;
+    *out = (host_usage){.mem_bytes = -1, .cpu_ns = -1, .pids = -1, .system_ns = -1};
+    return kl_error_set(err, ENOTSUP, "a jail's resource use is not written yet");
 }
 
 int host_monitor_log(host_monitor *m, bool follow, kl_error *err)

@@ -948,3 +948,66 @@ int cgroups_open_all_of_pid(int pid, cgroup_set *out, kl_error *err)
     }
     return 0;
 }
+
+/* ---- usage (Docker's stats) ----------------------------------------------------------------- */
+
+/* The first number in <dir>/<file> (for "key value" files: the value of `key`); -1 if
+ * unreadable; "max" reads as 0. */
+static long long read_number(const char *dir, const char *file, const char *key)
+{
+    _cleanup_free_ char *p = xasprintf("%s/%s", dir, file);
+    _cleanup_fclose_ FILE *f = fopen(p, "re");
+    char line[256];
+    while (f && fgets(line, sizeof(line), f)) {
+        const char *v = line;
+        if (key) {
+            size_t k = strlen(key);
+            if (strncmp(line, key, k) != 0 || line[k] != ' ')
+                continue;
+            v = line + k + 1;
+        }
+        if (!strncmp(v, "max", 3))
+            return 0;
+        return strtoll(v, NULL, 10);
+    }
+    return -1;
+}
+
+/* The directory of `pid` in the hierarchy of `controller` (NULL: v2), when it is one of ours
+ * (under .../kleene/): usage read elsewhere would be some other group's. */
+static char *our_dir_of(int pid, const char *controller)
+{
+    _cleanup_free_ char *m = find_mount(controller);
+    _cleanup_free_ char *o = own_path(pid, controller);
+    if (!m || !o || !strstr(o, "/kleene/"))
+        return NULL;
+    return xasprintf("%s%s", m, o);
+}
+
+void cgroups_usage_of_pid(int pid, long long *mem, long long *mem_limit, long long *cpu_ns,
+                          long long *pids)
+{
+    _cleanup_free_ char *v2 = NULL, *v2mount = NULL, *v2own = NULL;
+    if (has_v2_controllers(&v2mount, &v2own) && (v2 = our_dir_of(pid, NULL))) {
+        *mem = read_number(v2, "memory.current", NULL);
+        *mem_limit = read_number(v2, "memory.max", NULL);
+        long long us = read_number(v2, "cpu.stat", "usage_usec");
+        *cpu_ns = us >= 0 ? us * 1000 : -1;
+        *pids = read_number(v2, "pids.current", NULL);
+        if (*mem_limit < 0)
+            *mem_limit = 0;
+        return;
+    }
+    _cleanup_free_ char *mdir = our_dir_of(pid, "memory");
+    _cleanup_free_ char *cdir = our_dir_of(pid, "cpuacct");
+    _cleanup_free_ char *pdir = our_dir_of(pid, "pids");
+    if (mdir) {
+        *mem = read_number(mdir, "memory.usage_in_bytes", NULL);
+        long long lim = read_number(mdir, "memory.limit_in_bytes", NULL);
+        *mem_limit = lim > 0 && lim < (1LL << 60) ? lim : 0;
+    }
+    if (cdir)
+        *cpu_ns = read_number(cdir, "cpuacct.usage", NULL);
+    if (pdir)
+        *pids = read_number(pdir, "pids.current", NULL);
+}

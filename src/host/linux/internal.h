@@ -66,6 +66,10 @@ int cgroups_mount_options(const char *mount_point, char fstype[16], char *opts, 
 int cgroups_enter(const cgroup_set *cg, kl_error *err);
 /* Open the cgroup.procs files of the kleene cgroups of process `pid` (for exec). */
 int cgroups_open_of_pid(int pid, cgroup_set *out, kl_error *err);
+/* What the container of `pid` uses, from its kleene cgroups (v2, or the v1 memory, cpuacct and
+ * pids hierarchies); what it has no cgroup of ours for is left as it was. */
+void cgroups_usage_of_pid(int pid, long long *mem, long long *mem_limit, long long *cpu_ns,
+                          long long *pids);
 /* Close the fds; with remove, rmdir the directories (retrying while they are busy). */
 void cgroups_release(cgroup_set *cg, bool remove);
 
