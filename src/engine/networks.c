@@ -397,13 +397,13 @@ static int plug(kl_engine *e, const net_rec *n, const ep_rec *ep, int nsfd, kl_e
     const char *master = n->ifname;
     if (host_veth_create(host_if, master, nsfd, ctr_if, err) < 0) {
         if (kleened_owns_link(n))
-            return kl_error_prefix(err, "connecting container %s to network %s: ", ep->container_id,
+            return kl_error_prefix(err, "connecting container %s to network %s", ep->container_id,
                                    n->name);
         /* A custom interface that cannot take bridge ports: the veth stays unattached. */
         ignored = (kl_error)KL_ERROR_INIT;
         master = NULL;
         if (host_veth_create(host_if, NULL, nsfd, ctr_if, err) < 0)
-            return kl_error_prefix(err, "connecting container %s to network %s: ", ep->container_id,
+            return kl_error_prefix(err, "connecting container %s to network %s", ep->container_id,
                                    n->name);
     }
     int r = 0;
@@ -435,7 +435,7 @@ static int plug(kl_engine *e, const net_rec *n, const ep_rec *ep, int nsfd, kl_e
         r = ep_set_epair(e, ep->id, host_if, err);
     if (r < 0) {
         host_link_delete(-1, host_if, &ignored);
-        return kl_error_prefix(err, "connecting container %s to network %s: ", ep->container_id,
+        return kl_error_prefix(err, "connecting container %s to network %s", ep->container_id,
                                n->name);
     }
     return 0;
@@ -995,7 +995,7 @@ char *networks_create(kl_engine *e, const json_t *config, kl_error *err)
             break;
         engine_crash_point("network-create-row");
         if (kleened_owns_link(&n) && bring_up_link(&n, false, err) < 0) {
-            kl_error_prefix(err, "creating network %s: ", name);
+            kl_error_prefix(err, "creating network %s", name);
             kl_error ignored = KL_ERROR_INIT;
             host_link_delete(-1, n.ifname, &ignored);
             ignored = (kl_error)KL_ERROR_INIT;

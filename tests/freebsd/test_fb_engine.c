@@ -121,6 +121,35 @@ static void test_engine_networks(void **state)
     gone_dir();
 }
 
+/* A failing bridge creation: the API error says what failed (once: "creating network N: "
+ * then the command's message), and the network is rolled back (no row, no link). */
+static void test_engine_network_fails(void **state)
+{
+    fresh_dir();
+    fb_host h = fbt_host("engine_network_fail");
+    fb_host_set_default(&h);
+    kl_error err = KL_ERROR_INIT;
+    kl_engine *e = engine_open(tp("/root"), tp("/run"), &err);
+    if (!e)
+        fail_msg("engine_open: %s", err.msg);
+    networks_set_nat_if(e, "");
+    _cleanup_json_ json_t *cfg =
+        json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", "testnet", "type", "bridge", "subnet",
+                  "10.13.40.0/24", "interface", "kleene7", "gateway", "<auto>");
+    kl_error e2 = KL_ERROR_INIT;
+    _cleanup_free_ char *id = networks_create(e, cfg, &e2);
+    assert_null(id);
+    assert_string_equal(
+        e2.msg, "creating network testnet: creating interface kleene7: ifconfig: SIOCIFCREATE2: "
+                "Operation not permitted");
+    _cleanup_json_ json_t *list = networks_list(e, &err);
+    assert_int_equal(json_array_size(list), 0);
+    engine_close(e);
+    fbt_done(&h);
+    fb_host_set_default(NULL);
+    gone_dir();
+}
+
 /* A container on the FreeBSD layer today: create works (rows only); the start is refused
  * with a message that says what is missing, and leaves nothing running or half-made: the
  * container can be removed. No host command runs (the golden file is empty). */
@@ -385,9 +414,13 @@ static void test_sockstat(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_engine_networks), cmocka_unit_test(test_engine_container_refused),
-        cmocka_unit_test(test_confined_paths),  cmocka_unit_test(test_bind_source),
-        cmocka_unit_test(test_layers),          cmocka_unit_test(test_not_yet),
+        cmocka_unit_test(test_engine_networks),
+        cmocka_unit_test(test_engine_network_fails),
+        cmocka_unit_test(test_engine_container_refused),
+        cmocka_unit_test(test_confined_paths),
+        cmocka_unit_test(test_bind_source),
+        cmocka_unit_test(test_layers),
+        cmocka_unit_test(test_not_yet),
         cmocka_unit_test(test_sockstat),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
