@@ -343,7 +343,8 @@ PY
   run klee image load -i bad4.tar
   [ "$status" -ne 0 ]
   echo "$output" | grep -q "'..' refused"
-  [ ! -e "$(ROOT)/image/escaped" ] && [ ! -e "$(ROOT)/escaped" ]
+  [ ! -e "$(ROOT)/image/escaped" ]
+  [ ! -e "$(ROOT)/escaped" ]
   assert_nothing_left
   # 5. a layer that is not its config's diff_id (the docker format names layers by path)
   printf 'junk' >>"x/$l2"
