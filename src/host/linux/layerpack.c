@@ -301,7 +301,8 @@ static int pack_dir(packer *p, int dfd, const char *rel, int depth, kl_error *er
         names[n++] = xstrdup(de->d_name);
     }
     closedir(d);
-    qsort(names, n, sizeof(char *), cmp_names);
+    if (n > 1) /* qsort of NULL (an empty directory) is undefined */
+        qsort(names, n, sizeof(char *), cmp_names);
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         if (rc == 0)
