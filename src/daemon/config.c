@@ -481,7 +481,7 @@ static int parse_listener(parse_ctx *ctx, const yaml_node_t *map, const char *ke
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
          p++) {
         const yaml_node_t *k = get_node(ctx, p->key), *v = get_node(ctx, p->value);
-        const char *name;
+        const char *name = NULL;
         if (get_key(ctx, k, where, &name) < 0)
             return -1;
         size_t i = 0;
@@ -781,7 +781,7 @@ static int parse_document(parse_ctx *ctx)
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
          p++) {
         const yaml_node_t *k = get_node(ctx, p->key), *v = get_node(ctx, p->value);
-        const char *name;
+        const char *name = NULL;
         if (get_key(ctx, k, "", &name) < 0)
             return -1;
         size_t i = 0;

@@ -416,7 +416,7 @@ int store_migrate(kl_store *s, kl_error *err)
     for (;;) {
         if (store_begin(s, err) < 0)
             return -1;
-        int v;
+        int v = 0;
         /* Read the version inside the transaction: another process may have migrated. */
         if (read_user_version(s, &v, err) < 0) {
             store_rollback(s);

@@ -137,7 +137,7 @@ int host_addr_add(int netns_fd, const char *ifname, const char *cidr, kl_error *
 {
     const fb_host *h = fb_host_default(err);
     char addr[64];
-    int fam;
+    int fam = 0;
     if (!h || no_netns(netns_fd, err) < 0 || split_cidr(cidr, addr, sizeof(addr), &fam, err) < 0)
         return -1;
     if (!fb_ifname_is_valid(ifname))
@@ -151,7 +151,7 @@ int host_addr_del(int netns_fd, const char *ifname, const char *cidr, kl_error *
 {
     const fb_host *h = fb_host_default(err);
     char addr[64];
-    int fam;
+    int fam = 0;
     if (!h || no_netns(netns_fd, err) < 0 || split_cidr(cidr, addr, sizeof(addr), &fam, err) < 0)
         return -1;
     return fb_alias_remove(h, ifname, addr, err);
