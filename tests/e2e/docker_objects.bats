@@ -358,3 +358,18 @@ dapi() {
   [ -z "$(docker images -q --filter dangling=true)" ]
   [ -n "$(docker images -q bb)" ]
 }
+
+@test "a bad label filter is a 400 on every endpoint that filters (checked once, in dk_filters)" {
+  # {"label":["=x"]}: a label filter without a key
+  f='%7B%22label%22%3A%5B%22%3Dx%22%5D%7D'
+  for ep in "GET /v1.41/volumes" "GET /v1.41/networks" "GET /v1.41/images/json" \
+    "GET /v1.41/containers/json" "POST /v1.41/volumes/prune" "POST /v1.41/networks/prune" \
+    "POST /v1.41/images/prune"; do
+    dapi ${ep% *} "${ep#* }?filters=$f"
+    [ "$status_code" = 400 ] || { echo "$ep: $status_code $body"; false; }
+    [[ "$(echo "$body" | jq -r .message)" == "invalid filter: "* ]] || { echo "$ep: $body"; false; }
+  done
+  # label! too
+  dapi GET '/v1.41/volumes?filters=%7B%22label%21%22%3A%5B%22%3Dx%22%5D%7D'
+  [ "$status_code" = 400 ]
+}

@@ -139,9 +139,6 @@ void dk_images_list(dk_request *r, api_response *res)
         json_array_foreach(vals, i, v)
         {
             const char *s = json_string_value(v);
-            kl_error err = KL_ERROR_INIT;
-            if (!strncmp(key, "label", 5) && kl_labels_filter_check(s, &err) < 0)
-                return dk_error(res, 400, "invalid filter: %s", err.msg);
             if (!strcmp(key, "dangling") && strcmp(s, "true") && strcmp(s, "false") &&
                 strcmp(s, "1") && strcmp(s, "0"))
                 return dk_error(res, 400, "invalid filter 'dangling=%s'", s);
@@ -396,17 +393,6 @@ void dk_images_prune(dk_request *r, api_response *res)
         return dk_error(res, 400, "the filter 'until' takes one value");
     if (json_array_size(u) && dk_until(json_string_value(json_array_get(u, 0)), until, res) < 0)
         return;
-    static const char *const lk[] = {"label", "label!"};
-    for (size_t k = 0; k < KL_ARRAY_SIZE(lk); k++) {
-        size_t i;
-        json_t *v;
-        json_array_foreach(json_object_get(f, lk[k]), i, v)
-        {
-            kl_error lerr = KL_ERROR_INIT;
-            if (kl_labels_filter_check(json_string_value(v), &lerr) < 0)
-                return dk_error(res, 400, "invalid filter: %s", lerr.msg);
-        }
-    }
     bool all = false;
     json_t *d = json_object_get(f, "dangling");
     if (json_array_size(d)) {

@@ -7,6 +7,7 @@
 #include "api/docker/docker.h"
 #include "api/docker/dk.h"
 #include "lib/cleanup.h"
+#include "lib/labels.h"
 #include "lib/log.h"
 #include "lib/sha1.h"
 #include "lib/xalloc.h"
@@ -200,6 +201,21 @@ json_t *dk_filters(const dk_request *r, const char *const *known, api_response *
             json_decref(out);
             dk_error(res, 400, "invalid filter '%.64s': expected a list of strings", key);
             return NULL;
+        }
+        /* Label filters are checked here, once, for every endpoint that takes them. */
+        if (!strcmp(key, "label") || !strcmp(key, "label!")) {
+            size_t i;
+            json_t *it;
+            json_array_foreach(list, i, it)
+            {
+                kl_error err = KL_ERROR_INIT;
+                if (kl_labels_filter_check(json_string_value(it), &err) < 0) {
+                    json_decref(list);
+                    json_decref(out);
+                    dk_error(res, 400, "invalid filter: %s", err.msg);
+                    return NULL;
+                }
+            }
         }
         json_object_set_new(out, key, list);
     }
