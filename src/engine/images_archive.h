@@ -50,6 +50,8 @@ typedef struct images_push_opts {
     const char *image;       /* name or id of a pulled or loaded image */
     const char *reference;   /* where to: "127.0.0.1:5000/team/app:v1" */
     bool insecure;           /* plain HTTP allowed (loopback registries always are) */
+    const char *username;    /* credentials for the registry; NULL or "": anonymous */
+    const char *password;
     images_output_fn output; /* progress lines; may be NULL */
     void *output_ctx;
     atomic_bool *cancel; /* may be NULL */
