@@ -1338,6 +1338,8 @@ static void drop_layer(creator *c, const char *layer)
 static void pull_progress(const host_fetch_progress *p, void *ctx)
 {
     creator *c = ctx;
+    if (c->o->pull_bytes)
+        c->o->pull_bytes(p->bytes, p->total, c->o->output_ctx);
     if (c->last_percent < 0) {
         c->last_percent = 0;
         say(c, "Fetching layers (%.1f MB)...\n", (double)p->total / (1024.0 * 1024.0));
@@ -1837,9 +1839,15 @@ static char *create_pull(creator *c, const char *name, const char *tag, kl_error
             log_error("image pull: removing %s: %s", workdir, terr.msg);
         if (out) {
             size_t n = json_array_size(json_object_get(j, "layers")), fetched = 0;
-            for (size_t i = 0; i < n; i++)
-                fetched += !json_is_true(
-                    json_object_get(json_array_get(json_object_get(j, "layers"), i), "present"));
+            for (size_t i = 0; i < n; i++) {
+                const json_t *l = json_array_get(json_object_get(j, "layers"), i);
+                bool present = json_is_true(json_object_get(l, "present"));
+                fetched += !present;
+                if (o->pull_layer)
+                    o->pull_layer(jx_str(l, "digest", ""),
+                                  (long long)json_integer_value(json_object_get(l, "size")),
+                                  present, o->output_ctx);
+            }
             say(c, "Pulled %s (%s), %zu layers (%zu downloaded)%s.\n", o->image,
                 jx_str(j, "manifest_digest", ""), n, fetched,
                 existing ? ", the image was present" : "");

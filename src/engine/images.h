@@ -30,6 +30,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "engine/engine.h"
 #include "lib/error.h"
@@ -159,6 +160,12 @@ typedef struct images_create_opts {
     images_output_fn output;
     void *output_ctx;
     atomic_bool *cancel; /* set by another thread: abort (ECANCELED) and clean up; may be NULL */
+    /* pull, for a door that shows progress its own way (the Docker door's JSON lines); both
+     * may be NULL and get output_ctx: the bytes of all the layers being downloaded (several at
+     * a time) as one sum, then each layer of the recorded image, bottom first (its blob
+     * digest, compressed size, and whether the store had it before the pull). */
+    void (*pull_bytes)(uint64_t bytes, uint64_t total, void *ctx);
+    void (*pull_layer)(const char *digest, long long size, bool present, void *ctx);
 } images_create_opts;
 
 /* Create a base image. Returns its id, or NULL with err->msg the reason to show the client

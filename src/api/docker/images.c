@@ -43,6 +43,16 @@ static json_t *repo_tags(const json_t *img)
     return a;
 }
 
+/* A pulled (or loaded) image's registry digest under its name: Docker's RepoDigests. */
+static json_t *repo_digests(const json_t *img)
+{
+    const char *name = jx_str(img, "name", ""), *digest = jx_str(img, "digest", "");
+    json_t *a = json_array();
+    if (name[0] && digest[0])
+        json_array_append_new(a, json_pack("s++", name, "@", digest));
+    return a;
+}
+
 /* The engine's identifier of a Docker image reference: "sha256:" dropped, a 13-64 hex id cut
  * to its Kleene id (check_full then says the rest must be compared). */
 static const char *image_ident(const char *ref, char buf[16], bool *check_full)
@@ -105,8 +115,8 @@ static json_t *summary_json(kl_engine *e, const json_t *img)
     image_long_id(jx_str(img, "id", ""), lid);
     long long size = image_size(e, jx_str(img, "id", ""), NULL);
     json_t *labels = json_object_get(img, "labels");
-    return json_pack("{s:s, s:s, s:o, s:[], s:I, s:I, s:I, s:I, s:o, s:I}", "Id", lid, "ParentId",
-                     "", "RepoTags", repo_tags(img), "RepoDigests", "Created",
+    return json_pack("{s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:o, s:I}", "Id", lid, "ParentId",
+                     "", "RepoTags", repo_tags(img), "RepoDigests", repo_digests(img), "Created",
                      (json_int_t)unix_time(jx_str(img, "created", "")), "Size", (json_int_t)size,
                      "SharedSize", (json_int_t)-1, "VirtualSize", (json_int_t)size, "Labels",
                      json_is_object(labels) ? json_deep_copy(labels) : json_object(), "Containers",
@@ -119,7 +129,10 @@ static bool reference_matches(const json_t *img, const char *pattern)
     if (!name[0])
         return false;
     _cleanup_free_ char *full = xasprintf("%s:%s", name, tag[0] ? tag : "latest");
-    return fnmatch(pattern, strchr(pattern, ':') ? full : name, 0) == 0;
+    /* a tag is a ':' after the last '/' (the one before it may be a registry's port) */
+    const char *slash = strrchr(pattern, '/');
+    bool has_tag = strchr(slash ? slash : pattern, ':') != NULL;
+    return fnmatch(pattern, has_tag ? full : name, 0) == 0;
 }
 
 void dk_images_list(dk_request *r, api_response *res)
@@ -252,11 +265,11 @@ void dk_images_inspect(dk_request *r, api_response *res)
         images_stack_clear(&st);
     }
     json_t *out =
-        json_pack("{s:s, s:o, s:[], s:s, s:s, s:s, s:s, s:{}, s:s, s:s, s:o, s:s, s:s, s:I, s:I, "
+        json_pack("{s:s, s:o, s:o, s:s, s:s, s:s, s:s, s:{}, s:s, s:s, s:o, s:s, s:s, s:I, s:I, "
                   "s:{s:s, s:{}}, s:{s:s, s:o}, s:{s:s}}",
-                  "Id", lid, "RepoTags", repo_tags(img), "RepoDigests", "Parent", "", "Comment", "",
-                  "Created", dk_time(jx_str(img, "created", "")), "Container", "",
-                  "ContainerConfig", "DockerVersion", "", "Author", "", "Config", config,
+                  "Id", lid, "RepoTags", repo_tags(img), "RepoDigests", repo_digests(img), "Parent",
+                  "", "Comment", "", "Created", dk_time(jx_str(img, "created", "")), "Container",
+                  "", "ContainerConfig", "DockerVersion", "", "Author", "", "Config", config,
                   "Architecture", go_arch(), "Os", "linux", "Size", (json_int_t)size, "VirtualSize",
                   (json_int_t)size, "GraphDriver", "Name", "overlay", "Data", "RootFS", "Type",
                   "layers", "Layers", layers, "Metadata", "LastTagTime", "0001-01-01T00:00:00Z");
