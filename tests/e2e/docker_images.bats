@@ -249,3 +249,48 @@ registry_digest() {
   [ "${lines[-1]}" = ok ]
   assert_alive
 }
+
+@test "docker tag adds a name (RepoTags lists all); docker rmi NAME untags while others remain; an id needs -f" {
+  "$SCRIPTS/mk-busybox-rootfs" "$E2E_DIR/rootfs3" >/dev/null
+  klee image create -t bb:latest zfs-copy "$E2E_DIR/rootfs3" >/dev/null
+  docker tag bb:latest bb:two
+  docker tag bb 127.0.0.1:5000/team/bb:v1
+  run docker images --format '{{.Repository}}:{{.Tag}} {{.ID}}'
+  [ "$status" -eq 0 ]
+  [ "$(echo "$output" | wc -l)" -eq 3 ]
+  [ "$(echo "$output" | awk '{print $2}' | sort -u | wc -l)" -eq 1 ]
+  [ "$(docker inspect --format '{{json .RepoTags}}' bb:two)" = '["bb:latest","bb:two","127.0.0.1:5000/team/bb:v1"]' ]
+  # the Kleene API sees them too, the first as name/tag
+  api GET /images/list
+  [ "$(echo "$body" | jq -c '.[0].names')" = '["bb:latest","bb:two","127.0.0.1:5000/team/bb:v1"]' ]
+  [ "$(echo "$body" | jq -r '.[0].name + ":" + .[0].tag')" = bb:latest ]
+  id=$(docker images -q bb:two)
+  # by id: refused while it has several names
+  run docker rmi "$id"
+  echo "$output"
+  [ "$status" -ne 0 ]
+  echo "$output" | grep -q 'must be forced'
+  # by name: only that name goes
+  run docker rmi bb:latest
+  [ "$status" -eq 0 ]
+  [ "$output" = "Untagged: bb:latest" ]
+  [ "$(docker inspect --format '{{json .RepoTags}}' "$id")" = '["bb:two","127.0.0.1:5000/team/bb:v1"]' ]
+  run docker inspect bb:latest
+  [ "$status" -ne 0 ]
+  # a name another image has moves to the tagged image; the other keeps its other names
+  "$SCRIPTS/mk-busybox-rootfs" "$E2E_DIR/rootfs4" >/dev/null
+  klee image create -t other:latest zfs-copy "$E2E_DIR/rootfs4" >/dev/null
+  docker tag other:latest other:b
+  docker tag "$id" other:b
+  [ "$(docker inspect --format '{{json .RepoTags}}' other:latest)" = '["other:latest"]' ]
+  [ "$(docker images -q other:b)" = "$id" ]
+  docker rmi other:latest
+  # forced by id: every name and the image go
+  run docker rmi -f "$id"
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -qx 'Untagged: bb:two'
+  echo "$output" | grep -qx 'Untagged: 127.0.0.1:5000/team/bb:v1'
+  echo "$output" | grep -qx 'Untagged: other:b'
+  echo "$output" | grep -q '^Deleted: sha256:'
+  [ -z "$(docker images -q)" ]
+}
