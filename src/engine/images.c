@@ -617,6 +617,45 @@ static char *row_nametag_locked(kl_engine *e, const char *id, kl_error *err)
     return col(st, 0)[0] ? xasprintf("%s:%s", col(st, 0), col(st, 1)) : xstrdup("");
 }
 
+/* In a transaction: give image `id` the name:tag name:tag besides the ones it has (as its row
+ * name when it has none); nothing changes when it has it already. */
+static int add_name_locked(kl_engine *e, const char *id, const char *name, const char *tag,
+                           kl_error *err)
+{
+    _cleanup_free_ char *full = xasprintf("%s:%s", name, tag);
+    _cleanup_free_ char *row = row_nametag_locked(e, id, err);
+    if (!row)
+        return -1;
+    /* a name it has already: nothing changes (not even the order) */
+    if (!strcmp(row, full))
+        return 0;
+    _cleanup_stmt_ sqlite3_stmt *q = store_prepare(
+        e->store, "SELECT 1 FROM image_names WHERE name = ? AND tag = ? AND image_id = ?", err);
+    if (!q)
+        return -1;
+    sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, tag, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, id, -1, SQLITE_STATIC);
+    int sr = sqlite3_step(q);
+    if (sr == SQLITE_ROW)
+        return 0;
+    if (sr != SQLITE_DONE)
+        return store_fail(e->store, "reading image", err);
+    if (untag_others(e, name, tag, id, err) < 0)
+        return -1;
+    _cleanup_stmt_ sqlite3_stmt *st =
+        store_prepare(e->store,
+                      row[0] ? "INSERT INTO image_names (name, tag, image_id) VALUES (?, ?, ?)"
+                             : "UPDATE images SET name = ?, tag = ? WHERE id = ?",
+                      err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, tag, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
+    return step_done(e, st, "tagging image", err);
+}
+
 char *images_name_add(kl_engine *e, const char *ident, const char *nametag, kl_error *err)
 {
     _cleanup_free_ char *name = NULL, *tag = NULL;
@@ -624,7 +663,6 @@ char *images_name_add(kl_engine *e, const char *ident, const char *nametag, kl_e
         return NULL;
     if (!name[0])
         return kl_error_set(err, EINVAL, "a name is required"), NULL;
-    _cleanup_free_ char *full = xasprintf("%s:%s", name, tag);
     engine_lock(e);
     kl_error rerr = KL_ERROR_INIT;
     char *id = resolve_locked(e, ident, &rerr);
@@ -632,42 +670,7 @@ char *images_name_add(kl_engine *e, const char *ident, const char *nametag, kl_e
     if (!id) {
         kl_error_set(err, ENOENT, "image not found");
     } else if (store_begin(e->store, err) == 0) {
-        _cleanup_free_ char *row = row_nametag_locked(e, id, err);
-        rc = row ? 0 : -1;
-        /* a name it has already: nothing changes (not even the order) */
-        bool has = row && !strcmp(row, full);
-        if (rc == 0 && !has) {
-            _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
-                e->store, "SELECT 1 FROM image_names WHERE name = ? AND tag = ? AND image_id = ?",
-                err);
-            rc = -1;
-            if (st) {
-                sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-                sqlite3_bind_text(st, 2, tag, -1, SQLITE_STATIC);
-                sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
-                int sr = sqlite3_step(st);
-                has = sr == SQLITE_ROW;
-                rc = sr == SQLITE_ROW || sr == SQLITE_DONE
-                         ? 0
-                         : store_fail(e->store, "reading image", err);
-            }
-        }
-        if (rc == 0 && !has)
-            rc = untag_others(e, name, tag, id, err);
-        if (rc == 0 && !has) {
-            _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
-                e->store,
-                row[0] ? "INSERT INTO image_names (name, tag, image_id) VALUES (?, ?, ?)"
-                       : "UPDATE images SET name = ?, tag = ? WHERE id = ?",
-                err);
-            rc = -1;
-            if (st) {
-                sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-                sqlite3_bind_text(st, 2, tag, -1, SQLITE_STATIC);
-                sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
-                rc = step_done(e, st, "tagging image", err);
-            }
-        }
+        rc = add_name_locked(e, id, name, tag, err);
         if (rc < 0)
             store_rollback(e->store);
         else
@@ -1955,7 +1958,9 @@ static char *record_pull(creator *c, const json_t *j, const char *workdir, const
             sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
             rc = step_done(e, st, "updating image", err);
         }
-        if (rc == 0 && name[0]) {
+        if (rc == 0 && name[0] && c->o->add_name) {
+            rc = add_name_locked(e, id, name, tag, err);
+        } else if (rc == 0 && name[0]) {
             rc = untag_others(e, name, tag, id, err);
             _cleanup_stmt_ sqlite3_stmt *tg =
                 rc == 0 ? store_prepare(e->store,

@@ -186,6 +186,9 @@ typedef struct images_create_opts {
      * digest, compressed size, and whether the store had it before the pull). */
     void (*pull_bytes)(uint64_t bytes, uint64_t total, void *ctx);
     void (*pull_layer)(const char *digest, long long size, bool present, void *ctx);
+    /* pull: an image the store has already keeps its names and gets this one too (Docker's
+     * door; images_name_add) instead of being renamed to it */
+    bool add_name;
 } images_create_opts;
 
 /* Create a base image. Returns its id, or NULL with err->msg the reason to show the client

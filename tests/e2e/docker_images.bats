@@ -39,6 +39,7 @@ setup_file() {
   rm -rf B
   add_layer base a a
   in_ns skopeo copy -q --dest-tls-verify=false oci:L:a docker://127.0.0.1:5000/team/a:v1
+  in_ns skopeo copy -q --dest-tls-verify=false oci:L:a docker://127.0.0.1:5000/team/a:v2
 }
 
 teardown_file() {
@@ -293,4 +294,15 @@ registry_digest() {
   echo "$output" | grep -qx 'Untagged: other:b'
   echo "$output" | grep -q '^Deleted: sha256:'
   [ -z "$(docker images -q)" ]
+}
+
+@test "docker pull of an image the store has under another tag adds the tag (the Kleene API's pull renames)" {
+  docker pull -q 127.0.0.1:5000/team/a:v1 >/dev/null
+  run docker pull 127.0.0.1:5000/team/a:v2
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -qx 'Status: Downloaded newer image for 127.0.0.1:5000/team/a:v2'
+  [ "$(docker inspect --format '{{json .RepoTags}}' 127.0.0.1:5000/team/a:v1)" = '["127.0.0.1:5000/team/a:v1","127.0.0.1:5000/team/a:v2"]' ]
+  run docker pull 127.0.0.1:5000/team/a:v1
+  echo "$output" | grep -qx 'Status: Image is up to date for 127.0.0.1:5000/team/a:v1'
+  [ "$(docker images -q | sort -u | wc -l)" -eq 1 ]
 }

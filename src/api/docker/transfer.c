@@ -122,9 +122,10 @@ typedef struct xfer {
     kl_error err;
     /* pull */
     images_create_opts co;
-    char *reference; /* pull: what is pulled; push: where to */
-    char *prior;     /* pull: the id the reference named before, or NULL */
-    char *shown_tag; /* "latest", or the digest */
+    char *reference;  /* pull: what is pulled; push: where to */
+    char *prior;      /* pull: the id the reference named before, or NULL */
+    char *shown_tag;  /* "latest", or the digest */
+    char *shown_name; /* the repository, familiar form */
     char *platform;
     long long last_ms;
     /* push */
@@ -155,6 +156,7 @@ static void xfer_unref(xfer *x)
     free(x->reference);
     free(x->prior);
     free(x->shown_tag);
+    free(x->shown_name);
     free(x->platform);
     free(x->image);
     free(x->tag);
@@ -276,9 +278,10 @@ static void *pull_run(void *arg)
         kl_error err = KL_ERROR_INIT;
         _cleanup_json_ json_t *img = images_inspect(x->e, id, &err);
         const char *digest = jx_str(img, "digest", "");
-        const char *name = jx_str(img, "name", "");
+        /* the reference pulled, in Docker's familiar form */
         _cleanup_free_ char *shown =
-            *name ? xasprintf("%s:%s", name, jx_str(img, "tag", "latest")) : xstrdup(x->reference);
+            xasprintf("%s%s%s", x->shown_name, !strncmp(x->shown_tag, "sha256:", 7) ? "@" : ":",
+                      x->shown_tag);
         if (*digest)
             xfer_line(x, json_pack("{s:s+}", "status", "Digest: ", digest), true);
         bool same = x->prior && !strcmp(x->prior, id);
@@ -407,6 +410,7 @@ void dk_images_create(dk_request *r, api_response *res)
     }
     x->reference = xstrdup(ref);
     x->shown_tag = xstrdup(shown_tag);
+    x->shown_name = xstrdup(name);
     kl_error perr = KL_ERROR_INIT;
     x->prior = images_resolve(e, ref, &perr);
     x->co = (images_create_opts){
@@ -419,6 +423,7 @@ void dk_images_create(dk_request *r, api_response *res)
         .cancel = &x->cancel,
         .pull_bytes = pull_bytes,
         .pull_layer = pull_layer,
+        .add_name = true,
     };
     /* r->query's strings are gone when the worker reads them */
     x->platform = xstrdup(x->co.platform);
