@@ -22,7 +22,7 @@ add_layer() {
 }
 
 setup_file() {
-  for p in docker-registry umoci skopeo python3; do
+  for p in docker-registry umoci skopeo python3 htpasswd; do
     command -v "$p" >/dev/null || skip "$p is not installed (scripts/install-deps)"
   done
   [ -x "$DOCKER_BIN" ] || skip "the docker CLI is not installed (scripts/install-deps)"
@@ -40,9 +40,19 @@ setup_file() {
   add_layer base a a
   in_ns skopeo copy -q --dest-tls-verify=false oci:L:a docker://127.0.0.1:5000/team/a:v1
   in_ns skopeo copy -q --dest-tls-verify=false oci:L:a docker://127.0.0.1:5000/team/a:v2
+  # a registry with Basic authentication (htpasswd) on 127.0.0.1:5001
+  mkdir -p basic
+  htpasswd -Bbn alice 'pa ss' >basic/htpasswd
+  start_registry "$E2E_NS" "$E2E_DIR/basic" 127.0.0.1:5001 "" "auth:
+  htpasswd:
+    realm: kleene-test
+    path: $E2E_DIR/basic/htpasswd"
+  in_ns skopeo copy -q --dest-tls-verify=false --dest-creds 'alice:pa ss' oci:L:a \
+    docker://127.0.0.1:5001/team/a:v1
 }
 
 teardown_file() {
+  [ -n "${E2E_DIR:-}" ] && stop_registry "$E2E_DIR/basic"
   [ -n "${E2E_DIR:-}" ] && stop_registry "$E2E_DIR"
   stop_kleened
 }
@@ -305,4 +315,51 @@ registry_digest() {
   run docker pull 127.0.0.1:5000/team/a:v1
   echo "$output" | grep -qx 'Status: Image is up to date for 127.0.0.1:5000/team/a:v1'
   [ "$(docker images -q | sort -u | wc -l)" -eq 1 ]
+}
+
+# the Docker CLI's stored credentials for $1: user $2, password $3 (what `docker login` writes)
+docker_creds() {
+  printf '{"auths": {"%s": {"auth": "%s"}}}\n' "$1" "$(printf '%s:%s' "$2" "$3" | base64 -w0)" \
+    >"$E2E_DIR/dockercfg/config.json"
+}
+
+@test "X-Registry-Auth: docker pull/push with the CLI's stored credentials; none or wrong ones: the registry's refusal; a malformed header: 400" {
+  rm -f "$E2E_DIR/dockercfg/config.json"
+  run docker pull 127.0.0.1:5001/team/a:v1
+  echo "$output"
+  [ "$status" -ne 0 ]
+  echo "$output" | grep -q 'Error response from daemon'
+  docker_creds 127.0.0.1:5001 alice 'wrong'
+  run docker pull 127.0.0.1:5001/team/a:v1
+  echo "$output"
+  [ "$status" -ne 0 ]
+  echo "$output" | grep -q 'Error response from daemon'
+  ! echo "$output" | grep -q 'no credentials' || false
+  docker_creds 127.0.0.1:5001 alice 'pa ss'
+  run docker pull 127.0.0.1:5001/team/a:v1
+  echo "$output"
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -qx 'Status: Downloaded newer image for 127.0.0.1:5001/team/a:v1'
+  docker tag 127.0.0.1:5001/team/a:v1 127.0.0.1:5001/team/pushed:v1
+  run docker push 127.0.0.1:5001/team/pushed:v1
+  echo "$output"
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -q '^v1: digest: sha256:'
+  # the credentials went nowhere else: not in kleened's log
+  ! grep -q 'pa ss' "$E2E_DIR/kleened.log" || false
+  rm -f "$E2E_DIR/dockercfg/config.json"
+  run curl -s -w '\n%{http_code}' -X POST --unix-socket "$DOCKER_SOCK" -H 'X-Registry-Auth: !!not base64' \
+    "http://localhost/v1.41/images/create?fromImage=127.0.0.1:5001/team/a&tag=v1"
+  [ "${output##*$'\n'}" = 400 ]
+  echo "$output" | grep -q 'X-Registry-Auth'
+  # an identity token is refused, a username with ':' too (Basic cannot carry it)
+  h=$(printf '{"identitytoken":"t"}' | base64 -w0 | tr '+/' '-_')
+  run curl -s -w '\n%{http_code}' -X POST --unix-socket "$DOCKER_SOCK" -H "X-Registry-Auth: $h" \
+    "http://localhost/v1.41/images/create?fromImage=127.0.0.1:5001/team/a&tag=v1"
+  [ "${output##*$'\n'}" = 400 ]
+  h=$(printf '{"username":"a:b","password":"x"}' | base64 -w0 | tr '+/' '-_')
+  run curl -s -w '\n%{http_code}' -X POST --unix-socket "$DOCKER_SOCK" -H "X-Registry-Auth: $h" \
+    "http://localhost/v1.41/images/create?fromImage=127.0.0.1:5001/team/a&tag=v1"
+  [ "${output##*$'\n'}" = 400 ]
+  assert_alive
 }

@@ -14,6 +14,7 @@
 #include "engine/imageref.h"
 #include "engine/images.h"
 #include "engine/images_archive.h"
+#include "engine/registry.h"
 #include "lib/base64.h"
 #include "lib/cleanup.h"
 #include "lib/jsonx.h"
@@ -99,8 +100,11 @@ static int dk_auth_parse(const dk_request *r, dk_auth *a, api_response *res)
     *a = (dk_auth){0};
     kl_error err = KL_ERROR_INIT;
     if (dk_registry_auth(http_header_get(r->h, "X-Registry-Auth"), &a->username, &a->password,
-                         &err) < 0)
+                         &err) < 0 ||
+        registry_credentials_check(a->username, a->password, &err) < 0) {
+        dk_auth_clear(a);
         return dk_error(res, 400, "%s", err.msg), -1;
+    }
     return 0;
 }
 
@@ -424,6 +428,8 @@ void dk_images_create(dk_request *r, api_response *res)
         .pull_bytes = pull_bytes,
         .pull_layer = pull_layer,
         .add_name = true,
+        .username = x->auth.username,
+        .password = x->auth.password,
     };
     /* r->query's strings are gone when the worker reads them */
     x->platform = xstrdup(x->co.platform);
@@ -513,6 +519,8 @@ void dk_images_push(dk_request *r, api_response *res)
     x->tag = xstrdup(rtag);
     x->po = (images_push_opts){.image = x->image,
                                .reference = x->reference,
+                               .username = x->auth.username,
+                               .password = x->auth.password,
                                .output = push_text,
                                .output_ctx = x,
                                .cancel = &x->cancel};
