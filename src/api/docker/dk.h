@@ -149,5 +149,16 @@ void dk_images_history(dk_request *r, api_response *res);
 void dk_images_tag(dk_request *r, api_response *res);
 void dk_images_remove(dk_request *r, api_response *res);
 void dk_images_prune(dk_request *r, api_response *res);
+/* transfer.c: pull, push, save, load */
+void dk_images_create(dk_request *r, api_response *res);
+void dk_images_push(dk_request *r, api_response *res);
+void dk_images_get(dk_request *r, api_response *res);
+void dk_images_get_many(dk_request *r, api_response *res);
+void dk_images_load(dk_request *r, api_response *res);
+/* X-Registry-Auth (base64url JSON: username, password, serveraddress, identitytoken): 0 with
+ * *username and *password (xmalloc'ed) when credentials were given, both NULL when none
+ * (absent, "", {}); -1 with EINVAL in err for a malformed header or an identity token. The
+ * message never quotes the header. */
+int dk_registry_auth(const char *header, char **username, char **password, kl_error *err);
 
 #endif

@@ -70,6 +70,12 @@ static const dk_route routes[] = {
     {"POST", "/exec/{id}/start", dk_exec_start},
     {"GET", "/exec/{id}/json", dk_exec_inspect},
     {"POST", "/exec/{id}/resize", dk_exec_resize},
+    /* image transfers (transfer.c) */
+    {"POST", "/images/create", dk_images_create},
+    {"POST", "/images/load", dk_images_load},
+    {"GET", "/images/get", dk_images_get_many},
+    {"GET", "/images/{name*}/get", dk_images_get},
+    {"POST", "/images/{name*}/push", dk_images_push},
 };
 
 /* ---- errors and queries ------------------------------------------------------------------ */
@@ -416,4 +422,26 @@ void docker_serve(const http_head *h, const kl_buf *body, api_request *req, api_
     if (path_known)
         return dk_error(res, 405, "method %s is not allowed on %s", h->method, path);
     dk_error(res, 404, "page not found");
+}
+
+/* The requests whose body is streamed to the handler (api_request.body_read) rather than read
+ * in full first: the archives and build contexts, which may be large. */
+static const dk_route streamed[] = {
+    {"POST", "/images/load", NULL},
+};
+
+bool docker_streams_body(const http_head *h)
+{
+    int minor;
+    const char *path;
+    if (dk_version_prefix(h->path, &minor, &path) < 0)
+        return false;
+    _cleanup_free_ char *storage = xmalloc(strlen(path) + 1);
+    for (size_t i = 0; i < KL_ARRAY_SIZE(streamed); i++) {
+        strcpy(storage, path);
+        const char *params[4] = {0};
+        if (!strcmp(streamed[i].method, h->method) && match(streamed[i].pattern, storage, params))
+            return true;
+    }
+    return false;
 }
