@@ -18,13 +18,15 @@ typedef struct kl_engine {
     kl_store *store;
     char
         *root; /* absolute, no trailing '/': <root>/metadata.sqlite, image/, container/, volumes/ */
-    char *run_root;            /* runtime files (monitor sockets ...); may be NULL */
-    char *private_dirs[3];     /* root and run_root, NULL-terminated: kleened's own, which no
-                                  bind mount source may be in (containers_check_mount) */
-    char *nat_if;              /* config `nat_if` (networks_set_nat_if); NULL: detect */
-    char *dataset_root;        /* config `zfs_dataset_root` (images.c); NULL: "/" */
-    struct host_fw *fw;        /* the firewall as networks.c last applied it; NULL: not yet */
-    struct endwatch *endwatch; /* container ends (endwatch.h); NULL: not watched */
+    char *run_root;             /* runtime files (monitor sockets ...); may be NULL */
+    char *private_dirs[3];      /* root and run_root, NULL-terminated: kleened's own, which no
+                                   bind mount source may be in (containers_check_mount) */
+    char *nat_if;               /* config `nat_if` (networks_set_nat_if); NULL: detect */
+    char *dataset_root;         /* config `zfs_dataset_root` (images.c); NULL: "/" */
+    char **insecure_registries; /* config `insecure_registries` (registry.c); NULL: none */
+    char *registry_certs_dir;   /* config `registry_certs_dir` (registry.c); NULL: none */
+    struct host_fw *fw;         /* the firewall as networks.c last applied it; NULL: not yet */
+    struct endwatch *endwatch;  /* container ends (endwatch.h); NULL: not watched */
     pthread_mutex_t lock;
 } kl_engine;
 

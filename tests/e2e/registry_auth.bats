@@ -64,7 +64,7 @@ ws() {
   [ "$(store_state)" = "$before" ]
   ws /images/create '{"method":"pull","image":"127.0.0.1:5001/team/bb:v1","auth":{"username":"alice","password":"wrong"}}'
   [ "$(echo "$ws_close" | jq .close_code)" = 1011 ]
-  echo "$ws_out" | grep -q 'could not pull image: .*127.0.0.1:5001.*UNAUTHORIZED.*(HTTP 401)'
+  echo "$ws_out" | grep -q "could not pull image: .*registry 127.0.0.1:5001: the credentials of user 'alice' were refused: .*UNAUTHORIZED.*(HTTP 401)"
   [ "$(store_state)" = "$before" ]
   # the password never shows up in kleened's log (debug level) nor in the output
   ! grep -q wrong "$E2E_DIR/kleened.log" || false
@@ -106,4 +106,23 @@ ws() {
     http://127.0.0.1:5001/v2/other/copy/manifests/v2 | tr -d '\r' | awk -F': ' 'tolower($1)=="docker-content-digest" {print $2}')
   [ "$got" = "$digest" ]
   klee rmi 127.0.0.1:5001/team/bb:v1 >/dev/null
+}
+
+@test "POST /auth checks credentials against the registry: 200, 401 naming the registry and user, 422" {
+  api POST /auth '{"server_address":"127.0.0.1:5001","username":"alice","password":"pa:ss w0rd"}'
+  [ "$status_code" = 200 ]
+  [ "$(echo "$body" | jq -r .server)" = 127.0.0.1:5001 ]
+  api POST /auth '{"server_address":"http://127.0.0.1:5001/v2/","username":"alice","password":"nope"}'
+  [ "$status_code" = 401 ]
+  echo "$body" | jq -r .message | grep -q "logging in to 127.0.0.1:5001: registry 127.0.0.1:5001: the credentials of user 'alice' were refused"
+  api POST /auth '{"server_address":"127.0.0.1:5001","username":"bob","password":"pa:ss w0rd"}'
+  [ "$status_code" = 401 ]
+  api POST /auth '{"server_address":"not a registry","username":"alice","password":"x"}'
+  [ "$status_code" = 422 ]
+  api POST /auth '{"server_address":"127.0.0.1:5001"}'
+  [ "$status_code" = 422 ]
+  # a registry that is not there
+  api POST /auth '{"server_address":"127.0.0.1:5999","username":"alice","password":"x"}'
+  [ "$status_code" = 502 ]
+  ! grep -q nope "$E2E_DIR/kleened.log" || false
 }

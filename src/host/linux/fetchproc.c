@@ -156,7 +156,10 @@ static int spawn_helper(helper *h, const char *url, int parent_dirfd, const char
                             kl_log_level_name(kl_log_get_level())};
     size_t argc = 7;
     if (pull) {
-        argv[argc++] = pull->load ? "--load" : pull->push_manifest ? "--push" : "--pull";
+        argv[argc++] = pull->load            ? "--load"
+                       : pull->push_manifest ? "--push"
+                       : pull->login         ? "--login"
+                                             : "--pull";
         if (pull->push_manifest) {
             argv[argc++] = "--manifest";
             argv[argc++] = pull->push_manifest;
@@ -171,6 +174,10 @@ static int spawn_helper(helper *h, const char *url, int parent_dirfd, const char
         }
         if (pull->insecure)
             argv[argc++] = "--insecure";
+        if (pull->ca_file && *pull->ca_file) {
+            argv[argc++] = "--ca-file";
+            argv[argc++] = pull->ca_file;
+        }
         if (pull->plain_http_hint)
             argv[argc++] = "--plain-http-hint";
         if (hfd >= 0) {
@@ -505,4 +512,18 @@ int host_push_child(const char *reference, int blobs_dirfd, const host_pull_chil
     po.n_have = 0;
     /* NAME is not used by a push: one that no blob directory entry can be (hex names) */
     return run_child(reference, blobs_dirfd, "-push-", opts, &po, NULL, NULL, err);
+}
+
+int host_login_child(const char *server, int scratch_dirfd, const host_pull_child_opts *pull,
+                     const host_fetch_child_opts *opts, kl_error *err)
+{
+    if (!pull || !pull->username || !*pull->username)
+        return kl_error_set(err, EINVAL, "logging in: no username");
+    host_pull_child_opts lo = {.insecure = pull->insecure,
+                               .ca_file = pull->ca_file,
+                               .username = pull->username,
+                               .password = pull->password,
+                               .login = true};
+    /* NAME is not used by a login */
+    return run_child(server, scratch_dirfd, "-login-", opts, &lo, NULL, NULL, err);
 }

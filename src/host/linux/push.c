@@ -146,7 +146,8 @@ typedef struct session {
     oci_ref ref;
     char *base;
     bool plain_allowed;
-    char *auth; /* "Authorization: …" */
+    bool tls_no_verify; /* an insecure registry whose certificate does not verify */
+    char *auth;         /* "Authorization: …" */
     char *scope;
 } session;
 
@@ -180,6 +181,10 @@ static int request(session *s, const char *method, const char *url, const char *
     cs->easy_setopt(e, CURLOPT_HEADERDATA, r);
     if (s->o->ca_file)
         cs->easy_setopt(e, CURLOPT_CAINFO, s->o->ca_file);
+    if (s->tls_no_verify) {
+        cs->easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        cs->easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
     if (!strcmp(method, "HEAD")) {
         cs->easy_setopt(e, CURLOPT_NOBODY, 1L);
     } else if (!strcmp(method, "PUT") || !strcmp(method, "PATCH") || !strcmp(method, "POST")) {
@@ -200,8 +205,11 @@ static int request(session *s, const char *method, const char *url, const char *
     }
     if (rc != CURLE_OK) {
         resp_clear(r);
-        return kl_error_set(err, rc == CURLE_COULDNT_CONNECT ? ECONNREFUSED : EIO, "%s %s: %s",
-                            method, url, errbuf[0] ? errbuf : cs->easy_strerror(rc));
+        return kl_error_set(err,
+                            rc == CURLE_COULDNT_CONNECT            ? ECONNREFUSED
+                            : rc == CURLE_PEER_FAILED_VERIFICATION ? EKEYREJECTED
+                                                                   : EIO,
+                            "%s %s: %s", method, url, errbuf[0] ? errbuf : cs->easy_strerror(rc));
     }
     cs->easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
     return 0;
@@ -217,6 +225,17 @@ static int http_error(const char *what, const resp *r, kl_error *err)
         return kl_error_set(err, code, "%s: %.100s: %.300s (HTTP %ld)", what, ecode, emsg,
                             r->status);
     return kl_error_set(err, code, "%s: HTTP %ld", what, r->status);
+}
+
+/* Answered 401/403 although authenticated: the credentials (or their token) were refused. */
+static int refused(const session *s, const char *what, const resp *r, kl_error *err)
+{
+    http_error(what, r, err);
+    if (s->o->username && *s->o->username)
+        return kl_error_prefix(err, "registry %s: the credentials of user '%.200s' were refused",
+                               s->ref.domain, s->o->username);
+    return kl_error_prefix(err, "registry %s: authentication required, no credentials",
+                           s->ref.domain);
 }
 
 static int authenticate(session *s, const char *challenge, kl_error *err)
@@ -255,6 +274,11 @@ static int authenticate(session *s, const char *challenge, kl_error *err)
     s->auth = saved;
     if (rc < 0)
         return kl_error_prefix(err, "registry %s: token server", reg);
+    if (r.status == 401 || r.status == 403) {
+        refused(s, "token server", &r, err);
+        resp_clear(&r);
+        return -1;
+    }
     if (r.status != 200) {
         http_error("token server", &r, err);
         resp_clear(&r);
@@ -286,7 +310,12 @@ static int reg_request(session *s, const char *method, const char *path, const c
         }
         if (request(s, method, url, headers, body, r, err) < 0)
             return -1;
-        if (r->status != 401 || attempt > 0)
+        if (r->status == 401 && attempt > 0) {
+            refused(s, method, r, err);
+            resp_clear(r);
+            return -1;
+        }
+        if (r->status != 401)
             return 0;
         int rc = authenticate(s, r->challenge, err);
         resp_clear(r);
@@ -302,11 +331,21 @@ static int ping(session *s, kl_error *err)
     resp r;
     kl_error terr = KL_ERROR_INIT;
     _cleanup_free_ char *url = xasprintf("%s/v2/", s->base);
-    if (request(s, "GET", url, NULL, NULL, &r, &terr) < 0) {
-        if (!s->plain_allowed) {
+    int grc = request(s, "GET", url, NULL, NULL, &r, &terr);
+    if (grc < 0 && s->plain_allowed && terr.code == EKEYREJECTED) {
+        /* an insecure registry whose certificate does not verify: Docker's rule (pull.c) */
+        log_warn("registry %s: %s; an insecure registry: going on without verifying it",
+                 s->ref.domain, terr.msg);
+        s->tls_no_verify = true;
+        kl_error_clear(&terr);
+        grc = request(s, "GET", url, NULL, NULL, &r, &terr);
+    }
+    if (grc < 0) {
+        if (!s->plain_allowed || terr.code == EKEYREJECTED) {
             *err = terr;
             return kl_error_prefix(err, "registry %s", s->ref.domain);
         }
+        s->tls_no_verify = false;
         free(s->base);
         s->base = xasprintf("http://%s", host);
         free(url);
