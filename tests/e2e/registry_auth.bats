@@ -126,3 +126,96 @@ ws() {
   [ "$status_code" = 502 ]
   ! grep -q nope "$E2E_DIR/kleened.log" || false
 }
+
+@test "klee login: checked by kleened, stored as Docker's CLI stores it (other keys kept, 0600); pull and push use it; logout removes it" {
+  export DOCKER_CONFIG="$BATS_TEST_TMPDIR/dc"
+  mkdir -p "$DOCKER_CONFIG"
+  other=$(printf 'bob:x' | base64)
+  printf '{"auths":{"other.example:5000":{"auth":"%s"}},"psFormat":"table {{.ID}}","credHelpers":{}}\n' "$other" >"$DOCKER_CONFIG/config.json"
+  before=$(sha256sum <"$DOCKER_CONFIG/config.json")
+  # a wrong password: refused by the registry, nothing stored
+  run bash -c "echo wrong | '$KLEE' --host 'http://$SOCK' login -u alice --password-stdin 127.0.0.1:5001"
+  [ "$status" -eq 1 ]
+  echo "$output" | grep -q "registry 127.0.0.1:5001: the credentials of user 'alice' were refused"
+  [ "$(sha256sum <"$DOCKER_CONFIG/config.json")" = "$before" ]
+  # no credentials: a pull is refused and says so
+  run klee pull 127.0.0.1:5001/team/bb:v1
+  [ "$status" -eq 1 ]
+  echo "$output" | grep -q 'authentication required (Basic), no credentials'
+  run bash -c "printf 'pa:ss w0rd\n' | '$KLEE' --host 'http://$SOCK' login -u alice --password-stdin 127.0.0.1:5001"
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -qx 'Login Succeeded'
+  f="$DOCKER_CONFIG/config.json"
+  [ "$(stat -c %a "$f")" = 600 ]
+  [ "$(jq -r '.auths["127.0.0.1:5001"].auth' "$f" | base64 -d)" = 'alice:pa:ss w0rd' ]
+  [ "$(jq -r '.auths["other.example:5000"].auth' "$f")" = "$other" ]
+  [ "$(jq -r .psFormat "$f")" = 'table {{.ID}}' ]
+  [ "$(jq -c .credHelpers "$f")" = '{}' ]
+  ! ls "$DOCKER_CONFIG" | grep -q tmp || false
+  run klee pull 127.0.0.1:5001/team/bb:v1
+  [ "$status" -eq 0 ]
+  run klee push 127.0.0.1:5001/team/bb:v1 127.0.0.1:5001/team/pushed:v3
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -q 'Pushed 127.0.0.1:5001/team/pushed:v3: sha256:'
+  run klee logout 127.0.0.1:5001
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -qx 'Removing login credentials for 127.0.0.1:5001'
+  [ "$(jq -r '.auths["127.0.0.1:5001"]' "$f")" = null ]
+  [ "$(jq -r '.auths["other.example:5000"].auth' "$f")" = "$other" ]
+  run klee logout 127.0.0.1:5001
+  echo "$output" | grep -qx 'Not logged in to 127.0.0.1:5001'
+  run klee push 127.0.0.1:5001/team/bb:v1 127.0.0.1:5001/team/pushed:v4
+  [ "$status" -eq 1 ]
+  echo "$output" | grep -q 'no credentials'
+  klee rmi 127.0.0.1:5001/team/bb:v1 >/dev/null
+}
+
+@test "stored credentials as other tools write them: a key with a scheme and path; a credential helper; a helper that is not installed" {
+  export DOCKER_CONFIG="$BATS_TEST_TMPDIR/dc"
+  mkdir -p "$DOCKER_CONFIG"
+  a=$(printf 'alice:pa:ss w0rd' | base64)
+  printf '{"auths":{"https://127.0.0.1:5001/v2/":{"auth":"%s"}}}\n' "$a" >"$DOCKER_CONFIG/config.json"
+  run klee pull 127.0.0.1:5001/team/bb:v1
+  [ "$status" -eq 0 ]
+  klee rmi 127.0.0.1:5001/team/bb:v1 >/dev/null
+  # a credential helper (docker-credential-helpers protocol) that keeps them in a file
+  bin="$BATS_TEST_TMPDIR/bin"
+  mkdir -p "$bin"
+  cat >"$bin/docker-credential-kltest" <<'SH'
+#!/bin/sh
+store="$KLTEST_STORE"
+case "$1" in
+  store) cat >"$store.new" && mv "$store.new" "$store" ;;
+  get) read -r url
+       if [ -f "$store" ] && [ "$(jq -r .ServerURL "$store")" = "$url" ]; then jq -c '{Username, Secret}' "$store"
+       else echo "credentials not found in native keychain"; exit 1; fi ;;
+  erase) read -r url; [ -f "$store" ] || { echo "credentials not found in native keychain"; exit 1; }; rm -f "$store" ;;
+  *) exit 2 ;;
+esac
+SH
+  chmod +x "$bin/docker-credential-kltest"
+  export KLTEST_STORE="$BATS_TEST_TMPDIR/store.json"
+  printf '{"credsStore":"kltest","auths":{}}\n' >"$DOCKER_CONFIG/config.json"
+  run bash -c "echo 'pa:ss w0rd' | PATH='$bin:$PATH' '$KLEE' --host 'http://$SOCK' login -u alice --password-stdin 127.0.0.1:5001"
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -q 'Credentials stored in the credential helper docker-credential-kltest'
+  [ "$(jq -r .Secret "$KLTEST_STORE")" = 'pa:ss w0rd' ]
+  [ "$(jq -r .ServerURL "$KLTEST_STORE")" = 127.0.0.1:5001 ]
+  ! grep -q w0rd "$DOCKER_CONFIG/config.json" || false
+  PATH="$bin:$PATH" run klee pull 127.0.0.1:5001/team/bb:v1
+  [ "$status" -eq 0 ]
+  PATH="$bin:$PATH" run klee logout 127.0.0.1:5001
+  [ "$status" -eq 0 ]
+  [ ! -e "$KLTEST_STORE" ]
+  # a helper named for this registry that is not installed: a clear error
+  printf '{"credHelpers":{"127.0.0.1:5001":"nothere"}}\n' >"$DOCKER_CONFIG/config.json"
+  run klee pull 127.0.0.1:5001/team/bb:v1
+  [ "$status" -eq 1 ]
+  echo "$output" | grep -q "credential helper 'nothere', but docker-credential-nothere is not installed"
+  # a config.json that is not JSON
+  echo '{"auths":' >"$DOCKER_CONFIG/config.json"
+  run klee pull 127.0.0.1:5001/team/bb:v1
+  [ "$status" -eq 1 ]
+  echo "$output" | grep -q "config.json: not JSON"
+  klee rmi 127.0.0.1:5001/team/bb:v1 >/dev/null
+}
