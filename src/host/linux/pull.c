@@ -120,6 +120,12 @@ static int http_error(const char *what, const response *r, kl_error *err)
 static int refused(const session *s, const char *what, const response *r, kl_error *err)
 {
     http_error(what, r, err);
+    /* a token was given, but not for this (RFC 6750's insufficient_scope) */
+    if (r->challenge && strstr(r->challenge, "insufficient_scope"))
+        return kl_error_prefix(err, "registry %s: %s%.200s%s is not allowed to do this",
+                               s->ref.domain, s->o->username && *s->o->username ? "user '" : "",
+                               s->o->username && *s->o->username ? s->o->username : "anonymous",
+                               s->o->username && *s->o->username ? "'" : "");
     if (s->o->username && *s->o->username)
         return kl_error_prefix(err, "registry %s: the credentials of user '%.200s' were refused",
                                s->ref.domain, s->o->username);
@@ -225,6 +231,11 @@ static int ping(session *s, kl_error *err)
         grc = get(s, url, NULL, NULL, PING_MAX, &r, &terr);
     }
     if (grc < 0) {
+        if (!s->plain_allowed && terr.code != EKEYREJECTED)
+            return kl_error_set(err, terr.code,
+                                "registry %s: %s (plain HTTP is only used for loopback registries "
+                                "and insecure ones)",
+                                s->ref.domain, terr.msg);
         if (!s->plain_allowed || terr.code == EKEYREJECTED) {
             *err = terr;
             return kl_error_prefix(err, "registry %s", s->ref.domain);

@@ -231,6 +231,12 @@ static int http_error(const char *what, const resp *r, kl_error *err)
 static int refused(const session *s, const char *what, const resp *r, kl_error *err)
 {
     http_error(what, r, err);
+    /* a token was given, but not for this (RFC 6750's insufficient_scope) */
+    if (r->challenge && strstr(r->challenge, "insufficient_scope"))
+        return kl_error_prefix(err, "registry %s: %s%.200s%s is not allowed to do this",
+                               s->ref.domain, s->o->username && *s->o->username ? "user '" : "",
+                               s->o->username && *s->o->username ? s->o->username : "anonymous",
+                               s->o->username && *s->o->username ? "'" : "");
     if (s->o->username && *s->o->username)
         return kl_error_prefix(err, "registry %s: the credentials of user '%.200s' were refused",
                                s->ref.domain, s->o->username);
@@ -311,7 +317,8 @@ static int reg_request(session *s, const char *method, const char *path, const c
         if (request(s, method, url, headers, body, r, err) < 0)
             return -1;
         if (r->status == 401 && attempt > 0) {
-            refused(s, method, r, err);
+            _cleanup_free_ char *what = xasprintf("%s %s", method, url);
+            refused(s, what, r, err);
             resp_clear(r);
             return -1;
         }
@@ -341,6 +348,11 @@ static int ping(session *s, kl_error *err)
         grc = request(s, "GET", url, NULL, NULL, &r, &terr);
     }
     if (grc < 0) {
+        if (!s->plain_allowed && terr.code != EKEYREJECTED)
+            return kl_error_set(err, terr.code,
+                                "registry %s: %s (plain HTTP is only used for loopback registries "
+                                "and insecure ones)",
+                                s->ref.domain, terr.msg);
         if (!s->plain_allowed || terr.code == EKEYREJECTED) {
             *err = terr;
             return kl_error_prefix(err, "registry %s", s->ref.domain);
@@ -383,8 +395,20 @@ static int push_blob(session *s, const char *digest, int64_t size, const char *m
         _cleanup_free_ char *post = mount_path ? xasprintf("/v2/%s/blobs/uploads/?mount=%s&from=%s",
                                                            s->ref.path, digest, mount_path)
                                                : xasprintf("/v2/%s/blobs/uploads/", s->ref.path);
-        if (reg_request(s, "POST", post, NULL, NULL, &r, err) < 0)
-            return -1;
+        kl_error merr = KL_ERROR_INIT;
+        if (reg_request(s, "POST", post, NULL, NULL, &r, &merr) < 0) {
+            if (!mount_path || merr.code != EACCES) {
+                *err = merr;
+                return -1;
+            }
+            /* the source may not be readable with these credentials: upload instead */
+            log_info("blob %s: no mount from %s (%s): uploading it", digest, mount_path, merr.msg);
+            free(post);
+            post = xasprintf("/v2/%s/blobs/uploads/", s->ref.path);
+            mount_path = NULL;
+            if (reg_request(s, "POST", post, NULL, NULL, &r, err) < 0)
+                return -1;
+        }
         if (r.status == 201 && mount_path) {
             how = "mounted";
             resp_clear(&r);
@@ -487,7 +511,10 @@ static int push_into(session *s, kl_error *err)
             oci_ref_clear(&src);
         }
     }
-    s->scope = xasprintf("repository:%s:pull,push", s->ref.path);
+    /* a mount needs pull on its source too */
+    s->scope = mount_path ? xasprintf("repository:%s:pull,push repository:%s:pull", s->ref.path,
+                                      mount_path)
+                          : xasprintf("repository:%s:pull,push", s->ref.path);
     int rc = ping(s, err);
     unsigned n = (unsigned)m.n_layers + 1;
     for (size_t i = 0; rc == 0 && i < m.n_layers; i++)
