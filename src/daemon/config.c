@@ -747,6 +747,7 @@ enum {
     K_DOCKER_LISTENERS,
     K_INSECURE_REGISTRIES,
     K_REGISTRY_CERTS_DIR,
+    K_REGISTRY_PUSH_CHUNK_SIZE,
 };
 static const char *const top_keys[] = {
     "kleene_root",
@@ -769,6 +770,7 @@ static const char *const top_keys[] = {
     "docker_listening_sockets",
     "insecure_registries",
     "registry_certs_dir",
+    "registry_push_chunk_size",
 };
 
 static int parse_top_value(parse_ctx *ctx, size_t key, const yaml_node_t *v)
@@ -834,6 +836,13 @@ static int parse_top_value(parse_ctx *ctx, size_t key, const yaml_node_t *v)
         return parse_insecure_registries(ctx, v);
     case K_REGISTRY_CERTS_DIR:
         return get_abs_path(ctx, v, top_keys[key], &c->registry_certs_dir);
+    case K_REGISTRY_PUSH_CHUNK_SIZE:
+        if (v->type == YAML_SCALAR_NODE && !strcmp(scalar(v), "0")) {
+            c->registry_push_chunk_size = 0;
+            return 0;
+        }
+        return get_uint(ctx, v, top_keys[key], 1024, (uint64_t)1 << 40,
+                        &c->registry_push_chunk_size);
     }
     return node_fail(ctx, v, "", "internal error: key %zu", key);
 }

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "lib/error.h"
 
@@ -64,6 +65,8 @@ typedef struct kl_config {
     char **insecure_registries;
     /* ours: per-registry CA files, <registry_certs_dir>/<host[:port]>/ca.crt */
     char *registry_certs_dir;
+    /* ours: pushes upload blobs in PATCH chunks of this many bytes; 0: one PUT per blob */
+    uint64_t registry_push_chunk_size;
     char *pf_config_template_path, *pf_config_path; /* kept for compatibility, unused on Linux */
     bool enable_logging;
     int log_level; /* a kl_log_level */

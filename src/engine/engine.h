@@ -10,6 +10,7 @@
 #define KL_ENGINE_ENGINE_H
 
 #include <pthread.h>
+#include <stdint.h>
 
 #include "engine/store.h"
 #include "lib/error.h"
@@ -25,8 +26,9 @@ typedef struct kl_engine {
     char *dataset_root;         /* config `zfs_dataset_root` (images.c); NULL: "/" */
     char **insecure_registries; /* config `insecure_registries` (registry.c); NULL: none */
     char *registry_certs_dir;   /* config `registry_certs_dir` (registry.c); NULL: none */
-    struct host_fw *fw;         /* the firewall as networks.c last applied it; NULL: not yet */
-    struct endwatch *endwatch;  /* container ends (endwatch.h); NULL: not watched */
+    uint64_t registry_push_chunk_size; /* config `registry_push_chunk_size`; 0: one PUT */
+    struct host_fw *fw;        /* the firewall as networks.c last applied it; NULL: not yet */
+    struct endwatch *endwatch; /* container ends (endwatch.h); NULL: not watched */
     pthread_mutex_t lock;
 } kl_engine;
 

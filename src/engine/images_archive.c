@@ -709,6 +709,7 @@ char *images_push(kl_engine *e, const images_push_opts *o, kl_error *err)
     _cleanup_free_ char *ca_file = tr.ca_file;
     host_pull_child_opts po = {.insecure = o->insecure || tr.insecure,
                                .ca_file = ca_file,
+                               .push_chunk_size = e->registry_push_chunk_size,
                                .username = o->username,
                                .password = o->password,
                                .push_manifest = info.manifest,

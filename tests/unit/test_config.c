@@ -119,6 +119,7 @@ static void assert_defaults(const kl_config *c)
     assert_int_equal(c->max_connections_per_peer, 64);
     assert_null(c->insecure_registries);
     assert_string_equal(c->registry_certs_dir, "/etc/docker/certs.d");
+    assert_int_equal(c->registry_push_chunk_size, 0);
     assert_int_equal(c->n_listeners, 1);
     assert_string_equal(c->listeners[0].address, "http:///var/run/kleened.sock");
     assert_int_equal(c->listeners[0].kind, KL_LISTEN_UNIX);
@@ -279,6 +280,14 @@ static void test_registries(void **state)
     assert_string_equal(c.insecure_registries[4], "[fd00::1]:5000");
     assert_string_equal(c.registry_certs_dir, "/srv/certs.d");
     kl_config_free(&c);
+    parse_ok("registry_push_chunk_size: 5242880\n", &c);
+    assert_int_equal(c.registry_push_chunk_size, 5242880);
+    kl_config_free(&c);
+    parse_ok("registry_push_chunk_size: 0\n", &c);
+    assert_int_equal(c.registry_push_chunk_size, 0);
+    kl_config_free(&c);
+    parse_err("registry_push_chunk_size: 10\n",
+              "t.yaml:1: key 'registry_push_chunk_size': must be between 1024 and 1099511627776");
     parse_ok("insecure_registries: []\n", &c);
     assert_null(c.insecure_registries);
     kl_config_free(&c);

@@ -143,7 +143,7 @@ static int spawn_helper(helper *h, const char *url, int parent_dirfd, const char
     posix_spawnattr_setsigdefault(&attr, &all); /* and ignores SIGPIPE */
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
-    char every[16], dirfd[16], havefd[16];
+    char every[16], dirfd[16], havefd[16], chunk[24];
     snprintf(havefd, sizeof(havefd), "%d", FETCHPROTO_HAVE_FD);
     snprintf(every, sizeof(every), "%u", h->o && h->o->extract_progress ? h->o->every : 0);
     snprintf(dirfd, sizeof(dirfd), "%d", FETCHPROTO_DIR_FD);
@@ -166,6 +166,11 @@ static int spawn_helper(helper *h, const char *url, int parent_dirfd, const char
             if (pull->push_mount_from && *pull->push_mount_from) {
                 argv[argc++] = "--mount-from";
                 argv[argc++] = pull->push_mount_from;
+            }
+            if (pull->push_chunk_size) {
+                snprintf(chunk, sizeof(chunk), "%llu", (unsigned long long)pull->push_chunk_size);
+                argv[argc++] = "--chunk-size";
+                argv[argc++] = chunk;
             }
         }
         if (pull->platform && *pull->platform) {

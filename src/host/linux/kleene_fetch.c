@@ -112,6 +112,7 @@ static int usage(void)
             "       kleene-fetch --load [--platform P] [--have-fd FD] (--dir-fd FD | --dir PATH)\n"
             "                    [--] - NAME\n"
             "       kleene-fetch --push --manifest DIGEST [--mount-from REPO] [--insecure]\n"
+            "                    [--chunk-size BYTES]\n"
             "                    [--ca-file FILE] (--dir-fd FD | --dir BLOBS) [--] REFERENCE -\n"
             "       kleene-fetch --login [--insecure] [--ca-file FILE] (--dir-fd FD | --dir PATH)\n"
             "                    [--] SERVER -\n"
@@ -225,8 +226,10 @@ int main(int argc, char **argv)
                                              {"manifest", required_argument, NULL, 'M'},
                                              {"mount-from", required_argument, NULL, 'F'},
                                              {"login", no_argument, NULL, 'O'},
+                                             {"chunk-size", required_argument, NULL, 'C'},
                                              {NULL, 0, NULL, 0}};
     bool push = false, login = false;
+    uint64_t chunk_size = 0;
     const char *push_manifest = NULL, *mount_from = NULL;
     bool pull = false, load = false, insecure = false, plain_hint = false;
     const char *platform = NULL, *ca_file = NULL;
@@ -286,6 +289,14 @@ int main(int argc, char **argv)
         case 'O':
             login = true;
             break;
+        case 'C': {
+            errno = 0;
+            unsigned long long c = strtoull(optarg, &end, 10);
+            if (errno || *end || optarg[0] == '-')
+                return usage();
+            chunk_size = c;
+            break;
+        }
         case 'M':
             push_manifest = optarg;
             break;
@@ -349,6 +360,7 @@ int main(int argc, char **argv)
                              .ca_file = ca_file,
                              .username = getenv("KLEENE_REGISTRY_USERNAME"),
                              .password = getenv("KLEENE_REGISTRY_PASSWORD"),
+                             .chunk_size = chunk_size,
                              .progress = on_push};
         if (host_push(&po, &err) < 0)
             return fail(HOST_FETCH_STAGE_FETCH, &err);

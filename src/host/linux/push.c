@@ -26,16 +26,21 @@
 
 #define BODY_MAX (256 * 1024)
 
+/* A request body: memory, or the part [base, base + size) of a blob file. A blob's bytes go
+ * through its verifier once, in order, whatever requests send them (a chunk sent again after
+ * an authentication is not hashed twice). */
 typedef struct body_src {
     const char *mem; /* or */
     int fd;
+    uint64_t base; /* where this body starts in the blob (chunked uploads) */
     uint64_t size, sent;
-    oci_verifier v;
-    bool verify;
+    oci_verifier *v;  /* the blob's verifier, or NULL */
+    uint64_t *hashed; /* bytes of the blob through v so far */
     kl_error err;
     const host_push_opts *o;
     unsigned index, n;
     const char *digest;
+    uint64_t total; /* the blob's size, for progress */
     uint64_t reported;
 } body_src;
 
@@ -69,22 +74,27 @@ static size_t read_cb(char *buf, size_t size, size_t nitems, void *p)
         memcpy(buf, b->mem + b->sent, want);
         n = (ssize_t)want;
     } else {
-        n = pread(b->fd, buf, want, (off_t)b->sent);
+        n = pread(b->fd, buf, want, (off_t)(b->base + b->sent));
         if (n <= 0) {
             kl_error_errno(&b->err, n < 0 ? errno : EIO, "reading blob %s", b->digest);
             return CURL_READFUNC_ABORT;
         }
     }
-    if (b->verify && oci_verifier_update(&b->v, buf, (size_t)n, &b->err) < 0)
-        return CURL_READFUNC_ABORT;
+    uint64_t at = b->base + b->sent, end = at + (uint64_t)n;
+    if (b->v && end > *b->hashed && at <= *b->hashed) {
+        size_t skip = (size_t)(*b->hashed - at);
+        if (oci_verifier_update(b->v, buf + skip, (size_t)n - skip, &b->err) < 0)
+            return CURL_READFUNC_ABORT;
+        *b->hashed = end;
+    }
     b->sent += (uint64_t)n;
     if (b->o && b->o->progress && (b->sent == b->size || b->sent - b->reported >= (1 << 20))) {
         b->reported = b->sent;
         b->o->progress(&(host_push_event){.kind = HOST_PUSH_BYTES,
                                           .index = b->index,
                                           .n = b->n,
-                                          .bytes = b->sent,
-                                          .total = b->size,
+                                          .bytes = b->base + b->sent,
+                                          .total = b->total ? b->total : b->size,
                                           .digest = b->digest},
                        b->o->ctx);
     }
@@ -308,12 +318,8 @@ static int reg_request(session *s, const char *method, const char *path, const c
                                    ? xstrdup(path)
                                    : xasprintf("%s%s", s->base, path);
     for (int attempt = 0;; attempt++) {
-        if (body) {
+        if (body)
             body->sent = body->reported = 0;
-            if (body->verify &&
-                oci_verifier_init(&body->v, body->digest, (int64_t)body->size, err) < 0)
-                return -1;
-        }
         if (request(s, method, url, headers, body, r, err) < 0)
             return -1;
         if (r->status == 401 && attempt > 0) {
@@ -424,15 +430,59 @@ static int push_blob(session *s, const char *digest, int64_t size, const char *m
             if (sb.st_size != size)
                 return kl_error_set(err, EIO, "blob %s: %lld bytes on disk, the manifest says %lld",
                                     digest, (long long)sb.st_size, (long long)size);
+            oci_verifier v;
+            uint64_t hashed = 0;
+            if (oci_verifier_init(&v, digest, size, err) < 0)
+                return -1;
+            /* chunked: PATCH parts of at most chunk_size bytes, then PUT without a body */
+            uint64_t off = 0, usize = (uint64_t)size;
+            unsigned chunks = 0;
+            while (o->chunk_size && off < usize) {
+                uint64_t len = usize - off < o->chunk_size ? usize - off : o->chunk_size;
+                _cleanup_free_ char *range =
+                    xasprintf("Content-Range: %llu-%llu", (unsigned long long)off,
+                              (unsigned long long)(off + len - 1));
+                const char *hs[] = {"Content-Type: application/octet-stream", range, NULL};
+                body_src b = {.fd = fd,
+                              .base = off,
+                              .size = len,
+                              .v = &v,
+                              .hashed = &hashed,
+                              .digest = digest,
+                              .o = o,
+                              .index = index,
+                              .n = n,
+                              .total = usize,
+                              .err = KL_ERROR_INIT};
+                if (reg_request(s, "PATCH", loc, hs, &b, &r, err) < 0)
+                    return kl_error_prefix(err, "blob %s", digest);
+                if (r.status != 202 || !r.location) {
+                    _cleanup_free_ char *what =
+                        xasprintf("uploading blob %s (bytes %llu-%llu)", digest,
+                                  (unsigned long long)off, (unsigned long long)(off + len - 1));
+                    http_error(what, &r, err);
+                    resp_clear(&r);
+                    return -1;
+                }
+                free(loc);
+                loc = r.location[0] == '/' ? xasprintf("%s%s", s->base, r.location)
+                                           : xstrdup(r.location);
+                resp_clear(&r);
+                off += len;
+                chunks++;
+            }
             _cleanup_free_ char *put = xasprintf("%s%sdigest=%s", loc, qsep(loc), digest);
             const char *hs[] = {"Content-Type: application/octet-stream", NULL};
             body_src b = {.fd = fd,
-                          .size = (uint64_t)size,
-                          .verify = true,
+                          .base = off,
+                          .size = usize - off, /* 0 after the chunks */
+                          .v = &v,
+                          .hashed = &hashed,
                           .digest = digest,
                           .o = o,
                           .index = index,
                           .n = n,
+                          .total = usize,
                           .err = KL_ERROR_INIT};
             if (reg_request(s, "PUT", put, hs, &b, &r, err) < 0)
                 return kl_error_prefix(err, "blob %s", digest);
@@ -443,9 +493,11 @@ static int push_blob(session *s, const char *digest, int64_t size, const char *m
                 return -1;
             }
             resp_clear(&r);
-            if (oci_verifier_finish(&b.v, err) < 0)
+            if (oci_verifier_finish(&v, err) < 0)
                 return -1;
-            how = "uploaded";
+            how = chunks > 1 ? "uploaded in chunks" : "uploaded";
+            if (chunks > 1)
+                log_info("blob %s: %u chunks", digest, chunks);
         } else {
             _cleanup_free_ char *what = xasprintf("starting the upload of blob %s", digest);
             http_error(what, &r, err);
