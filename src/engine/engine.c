@@ -240,6 +240,8 @@ void engine_close(kl_engine *e)
     free(e->run_root);
     free(e->nat_if);
     free(e->dataset_root);
+    strv_free(e->insecure_registries);
+    free(e->registry_certs_dir);
     host_fw_free(e->fw);
     free(e);
 }

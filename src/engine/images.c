@@ -2014,6 +2014,9 @@ static char *create_pull(creator *c, const char *name, const char *tag, kl_error
         return NULL;
     say(c, "Pulling %s...\n", o->image);
     _cleanup_free_ char *domain = registry_domain(o->image);
+    registry_transport tr;
+    registry_transport_get(c->e, domain, &tr);
+    _cleanup_free_ char *ca_file = tr.ca_file;
     /* A layer the helper skipped because the store had it may be removed before the pull is
      * recorded (ESTALE): then the pull is made once more, downloading it. */
     for (int attempt = 0;; attempt++) {
@@ -2043,6 +2046,8 @@ static char *create_pull(creator *c, const char *name, const char *tag, kl_error
                                        .have_diff_ids = (const char *const *)have.diff_ids,
                                        .n_have = have.n,
                                        .plain_http_hint = plain_http_known(domain),
+                                       .insecure = tr.insecure,
+                                       .ca_file = ca_file,
                                        .username = o->username,
                                        .password = o->password};
             kl_error ferr = KL_ERROR_INIT;
@@ -2051,7 +2056,13 @@ static char *create_pull(creator *c, const char *name, const char *tag, kl_error
             if (prc < 0) {
                 if (ferr.code == ECANCELED)
                     return kl_error_set(err, ECANCELED, "image creation cancelled"), NULL;
-                return kl_error_set(err, ferr.code, "could not pull image: %s", ferr.msg), NULL;
+                {
+                    _cleanup_free_ char *hint =
+                        ferr.code == EKEYREJECTED ? registry_tls_hint(c->e, domain) : xstrdup("");
+                    return kl_error_set(err, ferr.code, "could not pull image: %s%s", ferr.msg,
+                                        hint),
+                           NULL;
+                }
             }
         }
         engine_crash_point("image-pull-fetched");
