@@ -34,6 +34,28 @@
 #include "lib/xalloc.h"
 
 static char tdir[64];
+static fb_runner *cur_run;  /* the engine's replay, for its transcript in failures */
+static char cur_state[512]; /* state.json of the test's monitor: killed if a failure left it */
+
+/* An engine call that must succeed: on failure, the error and what the engine did. */
+static void dump_transcript(void)
+{
+    const char *to = getenv("KL_FB_TRANSCRIPT"); /* writing golden files: the whole transcript */
+    FILE *f = to && cur_run ? fopen(to, "we") : NULL;
+    if (f) {
+        fputs(fb_replay_transcript(cur_run), f);
+        fclose(f);
+    }
+}
+
+static void eng_ok(int rc, const kl_error *err)
+{
+    if (rc < 0)
+        dump_transcript();
+    if (rc < 0)
+        fail_msg("unexpected error: %s\n--- the engine's commands so far:\n%s", err->msg,
+                 cur_run ? fb_replay_transcript(cur_run) : "");
+}
 
 static char *tp(const char *rel)
 {
@@ -225,6 +247,7 @@ static void world_open(world *w, const char *engine_golden, json_t *cc)
     fresh_dir();
     char *g = materialize(engine_golden, NULL);
     w->h = fbt_host_path(g);
+    cur_run = w->h.run;
     free(g);
     fb_host_set_default(&w->h);
     kl_error err = KL_ERROR_INIT;
@@ -242,16 +265,36 @@ static void monitor_on(world *w, const char *name)
 {
     _cleanup_free_ char *g = materialize(name, w->cid);
     fb_jailmon_set_program(KL_FB_JAILMON, g);
+    _cleanup_free_ char *run = containers_run_dir(w->e, w->cid);
+    snprintf(cur_state, sizeof(cur_state), "%s/state.json", run);
+}
+
+/* After each test: a monitor that a failed test left running (a held jail(8) that no step
+ * released) is ended, by the pid it wrote; the test's directory goes. */
+static int teardown(void **state)
+{
+    (void)state;
+    _cleanup_free_ char *s = cur_state[0] ? slurp(cur_state) : NULL;
+    _cleanup_json_ json_t *j = s ? json_loads(s, 0, NULL) : NULL;
+    int pid = (int)jx_int(j, "monitor_pid", -1);
+    if (pid > 0 && jx_bool(j, "running", false) && !is_gone(pid))
+        kill(pid, SIGKILL);
+    cur_state[0] = '\0';
+    cur_run = NULL;
+    if (tdir[0])
+        gone_dir();
+    tdir[0] = '\0';
+    return 0;
 }
 
 static void world_close(world *w)
 {
     engine_close(w->e);
+    dump_transcript();
     fbt_done(&w->h);
     fb_host_set_default(NULL);
     fb_jailmon_set_program(NULL, NULL);
     free(w->cid);
-    gone_dir();
 }
 
 /* A container's life on a jail: start (its output in container.log as log records), an exec
@@ -271,7 +314,7 @@ static void test_lifecycle(void **state)
     _cleanup_free_ char *x1 =
         new_exec(w.e, w.cid, json_pack("[s, s, s]", "/bin/sh", "-c", "echo hello"));
     exec_started st;
-    fbt_ok(exec_start(w.e, x1, false, true, &st, &err), &err);
+    eng_ok(exec_start(w.e, x1, false, true, &st, &err), &err);
     assert_true(st.started_container);
     assert_true(is_running(w.e, w.cid));
     _cleanup_free_ char *run = containers_run_dir(w.e, w.cid);
@@ -312,12 +355,12 @@ static void test_lifecycle(void **state)
     w.e = engine_open(tp("/root"), tp("/run"), &err);
     if (!w.e)
         fail_msg("engine_open again: %s", err.msg);
-    fbt_ok(exec_recover(w.e, &err), &err);
+    eng_ok(exec_recover(w.e, &err), &err);
     assert_true(is_running(w.e, w.cid));
     assert_int_equal(monitor_pid(w.e, w.cid), mpid);
 
     char id[13];
-    fbt_ok(exec_container_stop(w.e, "c1", 2, id, &err), &err);
+    eng_ok(exec_container_stop(w.e, "c1", 2, id, &err), &err);
     assert_string_equal(id, w.cid);
     assert_false(is_running(w.e, w.cid));
     _cleanup_free_ char *stf = xasprintf("%s/state.json", run);
@@ -330,14 +373,248 @@ static void test_lifecycle(void **state)
     kl_error e2 = KL_ERROR_INIT;
     assert_int_equal(exec_container_stop(w.e, "c1", 2, id, &e2), -1);
     assert_int_equal(e2.code, ENOTCONN);
-    fbt_ok(containers_remove(w.e, w.cid, id, &err), &err);
+    eng_ok(containers_remove(w.e, w.cid, id, &err), &err);
     world_close(&w);
+}
+
+static char *make_network(kl_engine *e, const char *name, const char *ifname, const char *subnet)
+{
+    kl_error err = KL_ERROR_INIT;
+    _cleanup_json_ json_t *cfg =
+        json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", name, "type", "bridge", "subnet", subnet,
+                  "interface", ifname, "gateway", "<auto>");
+    char *id = networks_create(e, cfg, &err);
+    if (!id)
+        eng_ok(-1, &err);
+    return id;
+}
+
+static void connect_to(kl_engine *e, const char *cid, const char *net, const char *ip)
+{
+    kl_error err = KL_ERROR_INIT;
+    _cleanup_json_ json_t *cfg =
+        json_pack("{s:s, s:s, s:s}", "container", cid, "network", net, "ip_address", ip);
+    eng_ok(networks_connect(e, cfg, &err), &err);
+}
+
+/* Container networking through the engine (ipnet): the endpoints are handed to the monitor
+ * in the start's spec (the alias and ip4.addr at `jail -c`), the published port goes into the
+ * pf anchor once the jail runs, a second network is connected and disconnected while the
+ * jail runs (through its monitor: alias and `jail -m`; pf each time), and the stop removes
+ * the alias (the monitor's cleanup) and the port (the engine's pf). */
+static void test_ipnet(void **state)
+{
+    world w;
+    world_open(&w, "jailmon_ipnet_engine", NULL);
+    kl_error err = KL_ERROR_INIT;
+    _cleanup_free_ char *n7 = make_network(w.e, "front", "kleene7", "10.13.40.0/24");
+    _cleanup_free_ char *n1 = make_network(w.e, "back", "kleene1", "10.13.38.0/24");
+    _cleanup_json_ json_t *cc =
+        json_pack("{s:s, s:s, s:s, s:[{s:[], s:s, s:s, s:s}]}", "image", "base:1", "name", "web",
+                  "network_driver", "ipnet", "public_ports", "interfaces", "host_port", "8080",
+                  "container_port", "80", "protocol", "tcp");
+    w.cid = containers_create(w.e, cc, &err);
+    if (!w.cid)
+        fail_msg("containers_create: %s", err.msg);
+    connect_to(w.e, "web", "front", "10.13.40.5");
+    monitor_on(&w, "jailmon_ipnet");
+
+    _cleanup_free_ char *x1 = new_exec(w.e, w.cid, json_pack("[s]", "/usr/sbin/httpd"));
+    exec_started st;
+    eng_ok(exec_start(w.e, x1, false, true, &st, &err), &err);
+    assert_true(is_running(w.e, w.cid));
+    int mpid = monitor_pid(w.e, w.cid);
+
+    connect_to(w.e, "web", "back", "10.13.38.5");
+    eng_ok(networks_disconnect(w.e, "back", "web", &err), &err);
+
+    char id[13];
+    eng_ok(exec_container_stop(w.e, "web", 1, id, &err), &err);
+    assert_false(is_running(w.e, w.cid));
+    wait_gone(mpid);
+    monitor_replay_ok(w.e, w.cid);
+    world_close(&w);
+}
+
+static json_t *state_of(kl_engine *e, const char *cid)
+{
+    _cleanup_free_ char *run = containers_run_dir(e, cid);
+    _cleanup_free_ char *path = xasprintf("%s/state.json", run);
+    _cleanup_free_ char *s = slurp(path);
+    return s ? json_loads(s, 0, NULL) : NULL;
+}
+
+/* vnet through the engine: the endpoint becomes an epair on the bridge, handed to the jail
+ * with its address and default route at `jail -c` (the epair in the monitor's state);
+ * connecting a running vnet jail is refused as in the original (the endpoint is not kept);
+ * the stop destroys the epair. */
+static void test_vnet(void **state)
+{
+    world w;
+    world_open(&w, "jailmon_vnet_engine", NULL);
+    kl_error err = KL_ERROR_INIT;
+    _cleanup_free_ char *n7 = make_network(w.e, "front", "kleene7", "10.13.40.0/24");
+    _cleanup_free_ char *n1 = make_network(w.e, "back", "kleene1", "10.13.38.0/24");
+    _cleanup_json_ json_t *cc =
+        json_pack("{s:s, s:s, s:s}", "image", "base:1", "name", "v1", "network_driver", "vnet");
+    w.cid = containers_create(w.e, cc, &err);
+    if (!w.cid)
+        fail_msg("containers_create: %s", err.msg);
+    connect_to(w.e, "v1", "front", "10.13.40.6");
+    monitor_on(&w, "jailmon_vnet");
+    _cleanup_free_ char *x1 = new_exec(w.e, w.cid, json_array());
+    exec_started st;
+    eng_ok(exec_start(w.e, x1, false, true, &st, &err), &err);
+    _cleanup_json_ json_t *j = state_of(w.e, w.cid);
+    json_t *ep0 = json_array_get(json_object_get(json_object_get(j, "jail"), "epairs"), 0);
+    assert_string_equal(jx_str(ep0, "ifname", ""), "kleene7");
+    assert_string_equal(jx_str(ep0, "epair", ""), "epair5");
+
+    _cleanup_json_ json_t *cfg = json_pack("{s:s, s:s, s:s}", "container", "v1", "network", "back",
+                                           "ip_address", "10.13.38.6");
+    kl_error e2 = KL_ERROR_INIT;
+    assert_int_equal(networks_connect(w.e, cfg, &e2), -1);
+    assert_int_equal(e2.code, EBUSY);
+    _cleanup_free_ char *want = xasprintf("connecting container %s to network back: cannot "
+                                          "connect a running vnet container to a network",
+                                          w.cid);
+    assert_string_equal(e2.msg, want);
+    _cleanup_json_ json_t *ins = networks_inspect(w.e, "back", &err);
+    assert_int_equal(json_array_size(json_object_get(ins, "network_endpoints")), 0);
+
+    int mpid = monitor_pid(w.e, w.cid);
+    char id[13];
+    eng_ok(exec_container_stop(w.e, "v1", 1, id, &err), &err);
+    wait_gone(mpid);
+    monitor_replay_ok(w.e, w.cid);
+    world_close(&w);
+}
+
+/* A jail that runs when its container is started (its monitor died, or the host's jail
+ * outlived a kleened that lost its state): taken over, not started again (B13), which the
+ * log says; the stop then works as for any jail (there is no jail(8) of ours to wait for). */
+static void test_takeover(void **state)
+{
+    world w;
+    _cleanup_json_ json_t *cc = json_pack("{s:s, s:s}", "image", "base:1", "name", "t1");
+    world_open(&w, "jailmon_lifecycle_engine", cc);
+    monitor_on(&w, "jailmon_takeover");
+    kl_error err = KL_ERROR_INIT;
+    _cleanup_free_ char *x1 = new_exec(w.e, w.cid, json_array());
+    exec_started st;
+    eng_ok(exec_start(w.e, x1, false, true, &st, &err), &err);
+    assert_true(is_running(w.e, w.cid));
+    _cleanup_free_ char *run = containers_run_dir(w.e, w.cid);
+    _cleanup_free_ char *log = xasprintf("%s/container.log", run);
+    _cleanup_free_ char *note = xasprintf(
+        "kleene: jail %s was running already: taken over, its command was not run again", w.cid);
+    assert_true(wait_for_text(log, note));
+    _cleanup_json_ json_t *j = state_of(w.e, w.cid);
+    assert_true(jx_bool(json_object_get(j, "jail"), "adopted", false));
+    int mpid = monitor_pid(w.e, w.cid);
+    char id[13];
+    eng_ok(exec_container_stop(w.e, "t1", 1, id, &err), &err);
+    assert_false(is_running(w.e, w.cid));
+    wait_gone(mpid);
+    monitor_replay_ok(w.e, w.cid);
+    world_close(&w);
+}
+
+/* A start that fails half-way (rctl refuses the memory limit, after the nullfs mount and the
+ * alias): the error reaches the API's caller, the monitor undoes the mount and the alias and
+ * exits, the container stays stopped, and the firewall is brought back. */
+static void test_start_fails(void **state)
+{
+    world w;
+    world_open(&w, "jailmon_fail_engine", NULL);
+    kl_error err = KL_ERROR_INIT;
+    assert_int_equal(mkdir(tp("/data"), 0755), 0);
+    _cleanup_free_ char *n7 = make_network(w.e, "front", "kleene7", "10.13.40.0/24");
+    _cleanup_json_ json_t *cc =
+        json_pack("{s:s, s:s, s:s, s:I, s:[{s:s, s:s, s:s}]}", "image", "base:1", "name", "f1",
+                  "network_driver", "ipnet", "memory", (json_int_t)268435456, "mounts", "type",
+                  "nullfs", "source", tp("/data"), "destination", "/data");
+    w.cid = containers_create(w.e, cc, &err);
+    if (!w.cid)
+        fail_msg("containers_create: %s", err.msg);
+    connect_to(w.e, "f1", "front", "10.13.40.7");
+    monitor_on(&w, "jailmon_fail");
+    _cleanup_free_ char *x1 = new_exec(w.e, w.cid, json_array());
+    exec_started st;
+    kl_error e2 = KL_ERROR_INIT;
+    assert_int_equal(exec_start(w.e, x1, false, true, &st, &e2), -1);
+    _cleanup_free_ char *want =
+        xasprintf("starting container %s: setting resource limits (is kern.racct.enable=1 "
+                  "set?): rctl: rctl_add_rule: Operation not permitted",
+                  w.cid);
+    assert_string_equal(e2.msg, want);
+    assert_false(is_running(w.e, w.cid));
+    monitor_replay_ok(w.e, w.cid);
+    world_close(&w);
+}
+
+/* -J on FreeBSD (fbjailparam.c): every jail(8) parameter kept as given, in order; the ones
+ * kleened sets itself and malformed names refused. */
+static void test_jailparams(void **state)
+{
+    char *ok[] = {"allow.raw_sockets",
+                  "exec.noclean",
+                  "mount.nodevfs",
+                  "vnet",
+                  "exec.stop=\"/bin/sh /etc/rc.shutdown\"",
+                  "exec.jail_user=www",
+                  "host.hostname=web1",
+                  "devfs_ruleset=5",
+                  "exec.nostop",
+                  NULL};
+    host_jailparams jp;
+    kl_error err = KL_ERROR_INIT;
+    fbt_ok(host_jailparams_parse(ok, &jp, &err), &err);
+    for (size_t i = 0; ok[i]; i++)
+        assert_string_equal(jp.params[i], ok[i]);
+    assert_null(jp.params[9]);
+    assert_string_equal(jp.jail_user, "www");
+    assert_string_equal(jp.hostname, "web1");
+    assert_null(jp.exec_stop); /* exec.nostop, the last word */
+    host_container_spec spec = {0};
+    host_jailparams_apply(&jp, &spec);
+    assert_ptr_equal(spec.jail_params, jp.params);
+    host_jailparams_free(&jp);
+
+    struct {
+        const char *p, *msg;
+    } bad[] = {
+        {"path=/tmp", "jail parameter 'path' is set by kleened (the container's own) and cannot "
+                      "be given"},
+        {"name=x", "jail parameter 'name' is set by kleened (the container's own) and cannot be "
+                   "given"},
+        {"command=/bin/sh", "jail parameter 'command' is set by kleened (the container's own) "
+                            "and cannot be given"},
+        {"Host.hostname=x", "invalid jail parameter 'Host.hostname=x': a name is made of a-z, "
+                            "0-9, '_' and '.'"},
+        {"=x", "invalid jail parameter '=x'"},
+        {"", "invalid jail parameter '': a name is needed"},
+        {"exec.start=a\nb", "jail parameter 'exec.start': control characters are not allowed"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char *one[] = {"allow.raw_sockets", (char *)bad[i].p, NULL};
+        kl_error e2 = KL_ERROR_INIT;
+        assert_int_equal(host_jailparams_parse(one, &jp, &e2), -1);
+        assert_int_equal(e2.code, EINVAL);
+        assert_string_equal(e2.msg, bad[i].msg);
+        assert_null(jp.params);
+    }
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lifecycle),
+        cmocka_unit_test_teardown(test_lifecycle, teardown),
+        cmocka_unit_test_teardown(test_ipnet, teardown),
+        cmocka_unit_test_teardown(test_vnet, teardown),
+        cmocka_unit_test_teardown(test_takeover, teardown),
+        cmocka_unit_test_teardown(test_start_fails, teardown),
+        cmocka_unit_test(test_jailparams),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -50,11 +50,13 @@
 #define CLIENT_OUT_MAX (1u << 20)
 #define IO_CHUNK 32768
 #define TICK_MS 100
-#define JLS_EVERY_MS 2000
 #define JAIL_EXIT_WAIT_MS 5000
 
 /* Called right before the monitor exits (the replaying build reports its golden result). */
 void (*jailmon_exit_hook)(const char *run_dir);
+/* How often a jail without jail(8) of ours is asked for with jls (the replaying build: never
+ * within a test, so that its golden files do not depend on timing). */
+int jailmon_jls_every_ms = 2000;
 
 typedef struct jm_exec {
     char *id;
@@ -549,14 +551,14 @@ static void main_ended(jm_exec *m, int status)
     if (gone != 0) /* gone (cleaned up), or jls failed: nothing more we can watch */
         finish(status);
     M.jail_alone = true;
-    M.next_jls_ms = now_ms() + JLS_EVERY_MS;
+    M.next_jls_ms = now_ms() + jailmon_jls_every_ms;
     exec_send_end(m); /* its stream ends; the container runs on */
 }
 
 /* A jail without jail(8) of ours (taken over, or its jail(8) ended): gone yet? */
 static void jail_check(void)
 {
-    M.next_jls_ms = now_ms() + JLS_EVERY_MS;
+    M.next_jls_ms = now_ms() + jailmon_jls_every_ms;
     kl_error err = KL_ERROR_INIT;
     int running = fb_jail_is_running(&M.host, M.spec->jail.cid, &err);
     if (running != 0) /* running, or jls failed: ask again later */
@@ -1040,7 +1042,7 @@ static int setup(jailmon_spec *spec, fb_runner *run, kl_error *err)
         /* Its jail runs without a monitor: take it over (B13), do not run the command. */
         M.adopted = true;
         M.jail_alone = true;
-        M.next_jls_ms = now_ms() + JLS_EVERY_MS;
+        M.next_jls_ms = now_ms() + jailmon_jls_every_ms;
         _cleanup_free_ char *msg = xasprintf(
             "kleene: jail %s was running already: taken over, its command was not run again\n",
             spec->jail.cid);

@@ -27,6 +27,7 @@
 #define STATUS_FD 3
 
 extern void (*jailmon_exit_hook)(const char *run_dir);
+extern int jailmon_jls_every_ms;
 
 static void noop_handler(int sig)
 {
@@ -114,6 +115,7 @@ int main(int argc, char **argv)
     kl_error rerr = KL_ERROR_INIT;
     replay_runner = fb_replay_new(argv[1], &rerr);
     jailmon_exit_hook = report;
+    jailmon_jls_every_ms = 600000; /* a jail's end without jail(8): learnt at a stop only */
 #else
     (void)argc;
     (void)argv;
