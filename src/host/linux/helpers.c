@@ -4,6 +4,7 @@
  * call. */
 #include "host/helpers.h"
 #include "host/host.h"
+#include "host/runtime.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -72,4 +73,9 @@ char *host_helper_path(const char *name, kl_error *err)
 int host_layer_setup(kl_error *err)
 {
     return 0; /* the Linux layer needs no set-up */
+}
+
+bool host_runtime_wires_endpoints(void)
+{
+    return false; /* the engine plugs a network namespace (networks_container_plug) */
 }
