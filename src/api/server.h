@@ -31,6 +31,9 @@ typedef struct api_listener {
     const char *tlscert, *tlskey, *tlscacert, *tlsdh;
     bool tlsverify;
     api_door_fn door; /* NULL: the Kleene API (router.c) */
+    /* May be NULL. True for the door's requests whose handler reads the body itself
+     * (req->body_reader; the door gets an empty body then), e.g. a build context. */
+    bool (*door_streams)(const struct http_head *h);
 } api_listener;
 
 typedef struct api_server api_server;

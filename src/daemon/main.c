@@ -86,6 +86,7 @@ static api_listener *listeners_from_config(const kl_config *c, size_t *n)
             .tlsdh = l->tlsdh,
             .tlsverify = l->tlsverify,
             .door = docker ? docker_serve : NULL,
+            .door_streams = docker ? docker_streams_body : NULL,
         };
     }
     return ls;

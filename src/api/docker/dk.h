@@ -150,4 +150,8 @@ void dk_images_tag(dk_request *r, api_response *res);
 void dk_images_remove(dk_request *r, api_response *res);
 void dk_images_prune(dk_request *r, api_response *res);
 
+/* build.c */
+void dk_build(dk_request *r, api_response *res);
+void dk_build_prune(dk_request *r, api_response *res);
+
 #endif

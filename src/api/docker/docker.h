@@ -9,5 +9,7 @@
 /* The api_door_fn of the Docker listeners. */
 void docker_serve(const struct http_head *h, const struct kl_buf *body, api_request *req,
                   api_response *res);
+/* The listeners' door_streams: the routes whose handler reads a large body itself. */
+bool docker_streams_body(const struct http_head *h);
 
 #endif

@@ -70,6 +70,15 @@ static const dk_route routes[] = {
     {"POST", "/exec/{id}/start", dk_exec_start},
     {"GET", "/exec/{id}/json", dk_exec_inspect},
     {"POST", "/exec/{id}/resize", dk_exec_resize},
+    /* build */
+    {"POST", "/build", dk_build},
+    {"POST", "/build/prune", dk_build_prune},
+};
+
+/* Handlers that read the request body themselves (r->req->body_reader), as it comes: large
+ * uploads (docker_streams_body). */
+static const dk_handler reads_body[] = {
+    dk_build,
 };
 
 /* ---- errors and queries ------------------------------------------------------------------ */
@@ -360,6 +369,26 @@ static void set_headers(api_response *res)
     res->headers = xasprintf("Api-Version: %s\r\nDocker-Experimental: false\r\nOstype: linux\r\n"
                              "Server: Kleene/%s (linux)\r\n",
                              DK_API_VERSION, KLEENE_VERSION);
+}
+
+bool docker_streams_body(const http_head *h)
+{
+    int minor;
+    const char *path;
+    if (dk_version_prefix(h->path, &minor, &path) < 0)
+        return false;
+    _cleanup_free_ char *storage = xmalloc(strlen(path) + 1);
+    for (size_t i = 0; i < KL_ARRAY_SIZE(routes); i++) {
+        strcpy(storage, path);
+        const char *params[4] = {0};
+        if (strcmp(routes[i].method, h->method) != 0 || !match(routes[i].pattern, storage, params))
+            continue;
+        for (size_t k = 0; k < KL_ARRAY_SIZE(reads_body); k++)
+            if (reads_body[k] == routes[i].handler)
+                return true;
+        return false;
+    }
+    return false;
 }
 
 void docker_serve(const http_head *h, const kl_buf *body, api_request *req, api_response *res)

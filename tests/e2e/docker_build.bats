@@ -1,0 +1,235 @@
+#!/usr/bin/env bats
+# POST /build on the Docker door (issue 14, docs/docker-api.md "Build"): Debian's docker CLI
+# with the classic builder (DOCKER_BUILDKIT=0) and docker-py send a tar build context to this
+# test's kleened, which builds it with the engine's builder; the JSON-lines answer, the
+# refusals in Docker's error shape, a cancelled build, /build/prune.
+load helpers
+
+SCRIPTS="$BATS_TEST_DIRNAME/../../scripts"
+DOCKER_BIN=/usr/bin/docker
+
+setup_file() {
+  start_kleened
+  "$SCRIPTS/mk-busybox-rootfs" "$E2E_DIR/rootfs" >/dev/null
+  klee image create -t bb:latest zfs-copy "$E2E_DIR/rootfs" >/dev/null
+}
+
+teardown_file() {
+  [ -z "${DKB_LOG:-}" ] || cp "$E2E_DIR/kleened.log" "$DKB_LOG"
+  stop_kleened
+}
+
+setup() {
+  CTX=$(mktemp -d "$E2E_DIR/ctx.XXXXXX")
+}
+
+teardown() {
+  stop_containers
+  api POST /containers/prune
+  rm -rf "$CTX"
+}
+
+docker() { DOCKER_HOST="unix://$DOCKER_SOCK" DOCKER_BUILDKIT=0 "$DOCKER_BIN" "$@"; }
+
+# dbuild QUERY FILE [curl options...] -> $status_code and $body (POST /build with FILE as body)
+dbuild() {
+  local query=$1 file=$2
+  shift 2
+  local out
+  out=$(curl -s -g -X POST --unix-socket "$DOCKER_SOCK" -H 'Content-Type: application/x-tar' \
+    --data-binary "@$file" "$@" -w '\n%{http_code}' "http://localhost/v1.41/build?$query")
+  status_code=${out##*$'\n'}
+  body=${out%$'\n'*}
+}
+
+image_count() { klee image ls -q 2>/dev/null | wc -l; }
+staging_count() { find "$E2E_DIR/root/image/layers" -maxdepth 1 -name '.staging*' | wc -l; }
+layer_count() { find "$E2E_DIR/root/image/layers" -mindepth 1 -maxdepth 1 | wc -l; }
+
+@test "docker build -t -f --build-arg --label --no-cache, then docker run shows the result" {
+  mkdir "$CTX/sub"
+  cat >"$CTX/sub/Dockerfile" <<'EOF'
+FROM bb
+ARG A
+COPY hello.txt /hello.txt
+RUN echo "A=$A" > /a.txt
+LABEL from=dockerfile
+CMD ["sh", "-c", "cat /hello.txt /a.txt"]
+EOF
+  echo hello-from-context >"$CTX/hello.txt"
+  cd "$CTX"
+  run docker build -t dkx -f sub/Dockerfile --build-arg A=1 --label l=v --no-cache .
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -q '^Step 1/6 : FROM bb$'
+  echo "$output" | grep -q '^Step 4/6 : RUN echo "A=$A" > /a.txt$'
+  id=$(echo "$output" | sed -n 's/^Successfully built \([0-9a-f]\{12\}\)$/\1/p')
+  [ -n "$id" ]
+  echo "$output" | grep -qx 'Successfully tagged dkx:latest'
+  run docker run --rm dkx
+  [ "$status" -eq 0 ]
+  [ "$output" = "hello-from-context
+A=1" ]
+  # the labels: --label over the Dockerfile's LABEL; the id is the Kleene image's
+  run docker inspect --format '{{index .Config.Labels "l"}} {{index .Config.Labels "from"}} {{.Id}}' dkx
+  [ "$status" -eq 0 ]
+  [[ "$output" == "v dockerfile sha256:$id"* ]]
+  # the same image through the Kleene API
+  api GET /images/list
+  [ "$(echo "$body" | jq -r '.[] | select(.name == "dkx") | .id')" = "$id" ]
+}
+
+@test "docker build -q prints the id; an unchanged rebuild uses the cache and keeps the id" {
+  printf 'FROM bb\nRUN echo cached > /c\n' >"$CTX/Dockerfile"
+  run docker build -q -t dkq "$CTX"
+  [ "$status" -eq 0 ]
+  [[ "$output" =~ ^sha256:[0-9a-f]{64}$ ]]
+  first=$output
+  run docker build -t dkq "$CTX"
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -q 'Using cache'
+  echo "$output" | grep -qx "Successfully built ${first:7:12}"
+}
+
+@test "docker build: a failing RUN exits with its code and says why; nothing is left" {
+  printf 'FROM bb\nRUN echo before\nRUN echo out; exit 3\n' >"$CTX/Dockerfile"
+  images=$(image_count)
+  layers=$(layer_count)
+  run docker build -t dkfail "$CTX"
+  [ "$status" -eq 3 ]
+  echo "$output" | grep -q "The command '/bin/sh -c echo out; exit 3' returned a non-zero code: 3"
+  echo "$output" | grep -qx out # the step's output came first
+  [ "$(image_count)" -eq "$images" ]
+  [ "$(layer_count)" -eq "$layers" ]
+  [ "$(staging_count)" -eq 0 ]
+  [ -z "$(ls -A "$E2E_DIR/root/uploads")" ]
+  # rm=0: the failed stage is kept as <name>:failed (Kleene's kept intermediate container)
+  run docker build --rm=false -t dkfail "$CTX"
+  [ "$status" -eq 3 ]
+  api GET /images/list
+  [ "$(echo "$body" | jq -r '.[] | select(.name == "dkfail") | .tag')" = failed ]
+  klee rmi dkfail:failed
+}
+
+@test "the body: gzip, chunked and Content-Length, larger than max_body_bytes; a malformed one" {
+  head -c 3000000 /dev/urandom >"$CTX/big.bin"
+  printf 'FROM bb\nCOPY big.bin /big.bin\nCMD ["md5sum", "/big.bin"]\n' >"$CTX/Dockerfile"
+  want=$(md5sum <"$CTX/big.bin" | cut -d' ' -f1)
+  tar -C "$CTX" -czf "$E2E_DIR/ctx.tgz" Dockerfile big.bin
+  dbuild 't=dkbig' "$E2E_DIR/ctx.tgz"
+  [ "$status_code" = 200 ]
+  echo "$body" | jq -se 'map(select(.aux)) | .[0].aux.ID | test("^sha256:[0-9a-f]{64}$")'
+  echo "$body" | jq -se 'map(.stream // "") | index("Successfully tagged dkbig:latest\n") != null'
+  run docker run --rm dkbig
+  [ "${output%% *}" = "$want" ]
+  # chunked
+  tar -C "$CTX" -cf "$E2E_DIR/ctx.tar" Dockerfile big.bin
+  dbuild 't=dkbig2' "$E2E_DIR/ctx.tar" -H 'Transfer-Encoding: chunked'
+  [ "$status_code" = 200 ]
+  echo "$body" | grep -q 'Successfully tagged dkbig2:latest'
+  # not an archive: a 400 in Docker's shape, nothing left, the daemon alive
+  head -c 5000 /dev/urandom >"$E2E_DIR/junk"
+  dbuild 't=junk' "$E2E_DIR/junk"
+  [ "$status_code" = 400 ]
+  echo "$body" | jq -e '.message | test("could not unpack the build context")'
+  [ -z "$(ls -A "$E2E_DIR/root/uploads")" ]
+  assert_alive
+}
+
+@test "refusals before the build in Docker's error shape: no Dockerfile, bad query, BuildKit, unknown target" {
+  printf 'FROM bb\n' >"$CTX/Dockerfile"
+  tar -C "$CTX" -cf "$E2E_DIR/ok.tar" Dockerfile
+  echo x >"$CTX/other"
+  tar -C "$CTX" -cf "$E2E_DIR/nodf.tar" other
+  dbuild '' "$E2E_DIR/nodf.tar"
+  [ "$status_code" = 400 ]
+  [ "$(echo "$body" | jq -r .message)" = "Cannot locate specified Dockerfile: Dockerfile" ]
+  dbuild 'dockerfile=sub/nothere' "$E2E_DIR/ok.tar"
+  [ "$status_code" = 400 ]
+  [ "$(echo "$body" | jq -r .message)" = "Cannot locate specified Dockerfile: sub/nothere" ]
+  dbuild 'dockerfile=../Dockerfile' "$E2E_DIR/ok.tar"
+  [ "$status_code" = 400 ]
+  # an empty body
+  : >"$E2E_DIR/empty"
+  dbuild '' "$E2E_DIR/empty"
+  [ "$status_code" = 400 ]
+  echo "$body" | jq -e '.message | test("empty")'
+  # a Dockerfile that does not parse
+  printf 'FROM bb\nFOO bar\n' >"$CTX/Dockerfile"
+  tar -C "$CTX" -cf "$E2E_DIR/bad.tar" Dockerfile
+  dbuild '' "$E2E_DIR/bad.tar"
+  [ "$status_code" = 400 ]
+  echo "$body" | jq -e '.message | test("^Dockerfile parse error: line 2: ")'
+  for q in 'version=2' 'squash=1' 'remote=https://example.com/x.git' 't=a&t=b' \
+    'platform=linux/s390x' 'buildargs=[1]' 'labels={"a":1}' 'memory=1000000' \
+    'target=nothere' 'networkmode=container:x'; do
+    dbuild "$q" "$E2E_DIR/ok.tar"
+    echo "$q -> $status_code $body"
+    [ "$status_code" = 400 ]
+    [ "$(echo "$body" | jq -r .message)" != null ]
+  done
+  dbuild 'version=2' "$E2E_DIR/ok.tar"
+  echo "$body" | jq -e '.message | test("BuildKit")'
+  dbuild 't=a&t=b' "$E2E_DIR/ok.tar"
+  echo "$body" | jq -e '.message | test("several tags")'
+  dbuild 'target=nothere' "$E2E_DIR/ok.tar"
+  [ "$(echo "$body" | jq -r .message)" = "failed to reach build target nothere in Dockerfile" ]
+  [ -z "$(ls -A "$E2E_DIR/root/uploads")" ]
+  assert_alive
+}
+
+@test "docker build --target stops after that stage" {
+  cat >"$CTX/Dockerfile" <<'EOF'
+FROM bb AS first
+RUN echo first > /stage
+FROM bb AS second
+RUN echo second > /stage
+EOF
+  run docker build --target first -t dkt "$CTX"
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -q '^Step 2/2 : RUN echo first'
+  run docker run --rm dkt cat /stage
+  [ "$output" = first ]
+}
+
+@test "a client that goes away cancels the build: no step container, layer or upload left" {
+  printf 'FROM bb\nRUN echo started; sleep 60\n' >"$CTX/Dockerfile"
+  tar -C "$CTX" -cf "$E2E_DIR/slow.tar" Dockerfile
+  layers=$(layer_count)
+  run curl -s -N --max-time 3 -X POST --unix-socket "$DOCKER_SOCK" --data-binary "@$E2E_DIR/slow.tar" \
+    'http://localhost/v1.41/build?t=slow'
+  echo "$output" | grep -q started
+  for _ in $(seq 1 100); do
+    [ "$(staging_count)" -eq 0 ] && [ -z "$(ls -A "$E2E_DIR/root/uploads")" ] && break
+    sleep 0.1
+  done
+  [ "$(staging_count)" -eq 0 ]
+  [ -z "$(ls -A "$E2E_DIR/root/uploads")" ]
+  [ "$(layer_count)" -eq "$layers" ]
+  ! pgrep -f "sleep 60" -P "$(kleened_pid)" >/dev/null || false
+  [ -z "$(ls -A "$E2E_DIR/run/build" 2>/dev/null)" ]
+  api GET /images/list
+  [ "$(echo "$body" | jq '[.[] | select(.name == "slow")] | length')" = 0 ]
+  assert_alive
+}
+
+@test "/build/prune forgets the build cache: the next build runs its steps again" {
+  printf 'FROM bb\nRUN echo prune-me > /p\n' >"$CTX/Dockerfile"
+  run docker build -t dkp "$CTX"
+  [ "$status" -eq 0 ]
+  run docker build -t dkp "$CTX"
+  echo "$output" | grep -q 'Using cache'
+  dapi_out=$(curl -s -X POST --unix-socket "$DOCKER_SOCK" http://localhost/v1.41/build/prune)
+  [ "$(echo "$dapi_out" | jq '.CachesDeleted | length')" -ge 1 ]
+  [ "$(echo "$dapi_out" | jq .SpaceReclaimed)" = 0 ]
+  run docker build -t dkp "$CTX"
+  [ "$status" -eq 0 ]
+  ! echo "$output" | grep -q 'Using cache' || false
+  echo "$output" | grep -q 'Snapshot created'
+}
+
+@test "docker-py: images.build(path=, tag=), a failing build raises BuildError" {
+  run timeout 120 /usr/bin/python3 "$BATS_TEST_DIRNAME/docker_py_build.py" "unix://$DOCKER_SOCK" "$CTX"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  assert_alive
+}
