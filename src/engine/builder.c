@@ -1412,7 +1412,8 @@ static int do_from(build *b, const dockerfile_instr *in, kl_error *err)
                 err->code = pe.code ? pe.code : EIO;
                 if (pe.code == ECANCELED)
                     return kl_error_set(err, ECANCELED, "cancelled");
-                return fail(b, err, "error: pulling %s: %s", ref, pe.msg);
+                return fail(b, err, "error: could not find image %s, and pulling it failed: %s",
+                            ref, pe.msg);
             }
         }
         if (!id) {

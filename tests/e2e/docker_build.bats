@@ -173,6 +173,10 @@ A=1" ]
   echo "$body" | jq -e '.message | test("several tags")'
   dbuild 'target=nothere' "$E2E_DIR/ok.tar"
   [ "$(echo "$body" | jq -r .message)" = "failed to reach build target nothere in Dockerfile" ]
+  # a message that quotes bytes that are not UTF-8 is still Docker's JSON (was an empty body)
+  dbuild 't=a&t=%FFb' "$E2E_DIR/ok.tar"
+  [ "$status_code" = 400 ]
+  [ "$(echo "$body" | jq -r .message)" = "several tags (t=a, t=$(printf '\xef\xbf\xbd')b): a kleened image has one name:tag; give one and use docker tag after the build" ]
   [ -z "$(ls -A "$E2E_DIR/root/uploads")" ]
   assert_alive
 }

@@ -36,11 +36,7 @@ typedef struct build_job {
     dockerfile df;
     char id[KL_ID_LEN + 1];
     upload *up;
-    char **buildargs;
-    json_t *labels;
-    json_t *networks;
-    char *tag; /* "name:tag" or "" */
-    bool quiet;
+    dk_build_query q;
     int client_fd;
     atomic_bool cancel;
     pthread_t thread;
@@ -61,41 +57,6 @@ static bool client_gone(int fd)
     return poll(&pf, 1, 0) > 0 && (pf.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
-/* Text as a JSON string: process output need not be UTF-8; invalid bytes become U+FFFD. */
-static json_t *text_json(const char *s, size_t n)
-{
-    kl_buf b = KL_BUF_INIT;
-    const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = 0; i < n;) {
-        unsigned char c = p[i];
-        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        bool ok = len > 0 && i + len <= n && c != 0;
-        for (size_t k = 1; ok && k < len; k++)
-            ok = (p[i + k] & 0xc0) == 0x80;
-        if (ok && len == 2)
-            ok = c >= 0xc2;
-        if (ok && len == 3) {
-            unsigned cp = ((c & 15u) << 12) | ((p[i + 1] & 63u) << 6) | (p[i + 2] & 63u);
-            ok = cp >= 0x800 && (cp < 0xd800 || cp > 0xdfff);
-        }
-        if (ok && len == 4) {
-            unsigned cp = ((c & 7u) << 18) | ((p[i + 1] & 63u) << 12) | ((p[i + 2] & 63u) << 6) |
-                          (p[i + 3] & 63u);
-            ok = cp >= 0x10000 && cp <= 0x10ffff;
-        }
-        if (ok) {
-            kl_buf_append(&b, s + i, len);
-            i += len;
-        } else {
-            kl_buf_append(&b, "\xef\xbf\xbd", 3);
-            i++;
-        }
-    }
-    json_t *j = json_stringn(b.data ? b.data : "", b.len);
-    kl_buf_free(&b);
-    return j;
-}
-
 /* Queue one JSON line of the answer (stolen). */
 static void job_emit(build_job *j, json_t *line)
 {
@@ -111,8 +72,8 @@ static void job_emit(build_job *j, json_t *line)
 static void job_output(const char *data, size_t n, void *ctx)
 {
     build_job *j = ctx;
-    if (!j->quiet && n > 0)
-        job_emit(j, json_pack("{s:o}", "stream", text_json(data, n)));
+    if (!j->q.quiet && n > 0)
+        job_emit(j, json_pack("{s:o}", "stream", dk_text_json(data, n)));
 }
 
 static void *job_run(void *arg)
@@ -126,14 +87,14 @@ static void *job_run(void *arg)
         dk_long_id("image", res.image_id, lid);
         _cleanup_free_ char *sha = xasprintf("sha256:%s", lid);
         job_emit(j, json_pack("{s:{s:s}}", "aux", "ID", sha));
-        if (j->quiet) {
+        if (j->q.quiet) {
             _cleanup_free_ char *line = xasprintf("%s\n", sha);
             job_emit(j, json_pack("{s:s}", "stream", line));
         } else {
             _cleanup_free_ char *built = xasprintf("Successfully built %.12s\n", res.image_id);
             job_emit(j, json_pack("{s:s}", "stream", built));
-            if (j->tag[0]) {
-                _cleanup_free_ char *tagged = xasprintf("Successfully tagged %s\n", j->tag);
+            if (j->q.nametag[0]) {
+                _cleanup_free_ char *tagged = xasprintf("Successfully tagged %s\n", j->q.nametag);
                 job_emit(j, json_pack("{s:s}", "stream", tagged));
             }
         }
@@ -203,13 +164,7 @@ static void job_free(void *ctx)
         pthread_join(j->thread, NULL);
     dockerfile_clear(&j->df);
     upload_free(j->up);
-    strv_free(j->buildargs);
-    json_decref(j->labels);
-    json_decref(j->networks);
-    free(j->tag);
-    free((char *)j->o.dockerfile);
-    free((char *)j->o.platform);
-    free((char *)j->o.target);
+    dk_build_query_clear(&j->q);
     kl_buf_free(&j->out);
     pthread_mutex_destroy(&j->lock);
     pthread_cond_destroy(&j->cond);
@@ -400,11 +355,11 @@ static upload *receive_context(dk_request *r, kl_engine *e, api_response *res)
 
 /* ---- POST /build ---------------------------------------------------------------------------- */
 
-void dk_build(dk_request *r, api_response *res)
+int dk_build_query_parse(const dk_request *r, dk_build_query *q, api_response *res)
 {
-    kl_engine *e = r->req->ctx->engine;
+    *q = (dk_build_query){0};
     if (refuse_unsupported(r, res) < 0)
-        return;
+        return -1;
     const char *platform = dk_query_str(r, "platform", "");
     char hostp[64];
     host_platform(hostp);
@@ -412,24 +367,26 @@ void dk_build(dk_request *r, api_response *res)
         return dk_error(res, 400,
                         "platform %.64s is not supported: kleened builds for %s, the host's "
                         "platform",
-                        platform, hostp);
+                        platform, hostp),
+               -1;
 
     /* t: one name:tag (a Kleene image has one) */
     _cleanup_strv_ char **tags = query_all(r, "t", res);
     if (!tags)
-        return;
+        return -1;
     for (size_t i = 1; tags[0] && tags[i]; i++)
         if (strcmp(tags[i], tags[0]) != 0)
             return dk_error(res, 400,
                             "several tags (t=%.64s, t=%.64s): a kleened image has one name:tag; "
                             "give one and use docker tag after the build",
-                            tags[0], tags[i]);
+                            tags[0], tags[i]),
+                   -1;
     _cleanup_free_ char *nametag = xstrdup("");
     if (tags[0]) {
         _cleanup_free_ char *name = NULL, *tag = NULL;
         kl_error err = KL_ERROR_INIT;
         if (imageref_parse_nametag(tags[0], &name, &tag, &err) < 0)
-            return dk_error(res, 400, "invalid reference format: %s", err.msg);
+            return dk_error(res, 400, "invalid reference format: %s", err.msg), -1;
         free(nametag);
         nametag = xasprintf("%s:%s", name, tag[0] ? tag : IMAGEREF_DEFAULT_TAG);
     }
@@ -437,7 +394,7 @@ void dk_build(dk_request *r, api_response *res)
     _cleanup_json_ json_t *buildargs = NULL, *labels = NULL;
     if (query_object(r, "buildargs", &buildargs, res) < 0 ||
         query_object(r, "labels", &labels, res) < 0)
-        return;
+        return -1;
     _cleanup_strv_ char **args = xcalloc(1, sizeof(char *));
     const char *k;
     json_t *v;
@@ -446,13 +403,14 @@ void dk_build(dk_request *r, api_response *res)
         if (json_is_null(v))
             continue; /* --build-arg NAME without a value and none in the environment */
         if (!json_is_string(v))
-            return dk_error(res, 400, "invalid buildargs: the value of '%.64s' is not a string", k);
+            return dk_error(res, 400, "invalid buildargs: the value of '%.64s' is not a string", k),
+                   -1;
         _cleanup_free_ char *kv = xasprintf("%s=%s", k, json_string_value(v));
         strv_push(&args, kv);
     }
     kl_error lerr = KL_ERROR_INIT;
     if (kl_labels_check(labels, &lerr) < 0)
-        return dk_error(res, 400, "invalid labels: %s", lerr.msg);
+        return dk_error(res, 400, "invalid labels: %s", lerr.msg), -1;
 
     const char *mode = dk_query_str(r, "networkmode", "");
     const char *driver = "ipnet";
@@ -462,7 +420,7 @@ void dk_build(dk_request *r, api_response *res)
     else if (!strcmp(mode, "none"))
         driver = "disabled";
     else if (!strncmp(mode, "container:", 10))
-        return dk_error(res, 400, "networkmode=%.64s is not supported by kleened", mode);
+        return dk_error(res, 400, "networkmode=%.64s is not supported by kleened", mode), -1;
     else if (mode[0] && strcmp(mode, "default") != 0 && strcmp(mode, "bridge") != 0)
         json_array_append_new(networks, json_pack("{s:s,s:s,s:s,s:s}", "container", "", "network",
                                                   mode, "ip_address", "<auto>", "ip_address6", ""));
@@ -472,46 +430,78 @@ void dk_build(dk_request *r, api_response *res)
         dfpath = "Dockerfile";
     if (dfpath[0] == '/')
         return dk_error(res, 400, "the Dockerfile must be a path inside the build context: %.200s",
-                        dfpath);
+                        dfpath),
+               -1;
+
+    q->nametag = steal_pointer(&nametag);
+    q->buildargs = steal_pointer(&args);
+    q->labels = steal_pointer(&labels);
+    q->networks = steal_pointer(&networks);
+    q->driver = driver;
+    q->dockerfile = xstrdup(dfpath);
+    q->platform = xstrdup(platform);
+    q->target = xstrdup(dk_query_str(r, "target", ""));
+    q->quiet = dk_query_bool(r, "q", false);
+    q->nocache = dk_query_bool(r, "nocache", false);
+    q->pull = dk_query_bool(r, "pull", false);
+    /* rm (default true) / forcerm: a failed build leaves nothing; rm=0 keeps the failed
+     * stage as <name>:failed, Kleene's form of Docker's kept intermediate container */
+    q->keep_failed = !dk_query_bool(r, "rm", true) && !dk_query_bool(r, "forcerm", false);
+    return 0;
+}
+
+void dk_build_query_clear(dk_build_query *q)
+{
+    free(q->nametag);
+    strv_free(q->buildargs);
+    json_decref(q->labels);
+    json_decref(q->networks);
+    free(q->dockerfile);
+    free(q->platform);
+    free(q->target);
+    *q = (dk_build_query){0};
+}
+
+void dk_build(dk_request *r, api_response *res)
+{
+    kl_engine *e = r->req->ctx->engine;
+    dk_build_query q;
+    if (dk_build_query_parse(r, &q, res) < 0)
+        return;
 
     /* the context */
     upload *up = receive_context(r, e, res);
-    if (!up)
+    if (!up) {
+        dk_build_query_clear(&q);
         return;
+    }
 
     build_job *j = xcalloc(1, sizeof(*j));
     j->e = e;
     j->up = up;
-    j->buildargs = steal_pointer(&args);
-    j->labels = steal_pointer(&labels);
-    j->networks = steal_pointer(&networks);
-    j->tag = steal_pointer(&nametag);
-    j->quiet = dk_query_bool(r, "q", false);
+    j->q = q;
     j->client_fd = r->req->client_fd;
     atomic_init(&j->cancel, false);
     pthread_mutex_init(&j->lock, NULL);
     pthread_cond_init(&j->cond, NULL);
-    /* rm (default true) / forcerm: a failed build leaves nothing; rm=0 keeps the failed
-     * stage as <name>:failed, Kleene's form of Docker's kept intermediate container */
-    bool keep = !dk_query_bool(r, "rm", true) && !dk_query_bool(r, "forcerm", false);
     j->o = (builder_opts){
         .context = upload_context(up),
-        .dockerfile = xstrdup(dfpath),
-        .tag = j->tag,
-        .quiet = j->quiet,
-        .cleanup = !keep,
-        .nocache = dk_query_bool(r, "nocache", false),
-        .buildargs = j->buildargs,
-        .labels = j->labels,
+        .dockerfile = j->q.dockerfile,
+        .tag = j->q.nametag,
+        .quiet = j->q.quiet,
+        .cleanup = !j->q.keep_failed,
+        .nocache = j->q.nocache,
+        .buildargs = j->q.buildargs,
+        .labels = j->q.labels,
         .user = "",
-        .network_driver = driver,
-        .networks = j->networks,
+        .network_driver = j->q.driver,
+        .networks = j->q.networks,
         .output = job_output,
         .output_ctx = j,
         .cancel = &j->cancel,
-        .pull = dk_query_bool(r, "pull", false),
-        .platform = xstrdup(platform),
-        .target = xstrdup(dk_query_str(r, "target", "")),
+        .pull = j->q.pull,
+        .platform = j->q.platform,
+        .target = j->q.target,
         .message_newlines = true,
         .errors_to_caller = true,
     };
@@ -523,7 +513,7 @@ void dk_build(dk_request *r, api_response *res)
     size_t end;
     if (builder_load(&lo, &j->df, &err) < 0) {
         if (err.code == ENOENT || err.code == ENOTDIR || err.code == EXDEV || err.code == ELOOP)
-            dk_error(res, 400, "Cannot locate specified Dockerfile: %s", dfpath);
+            dk_error(res, 400, "Cannot locate specified Dockerfile: %s", j->q.dockerfile);
         else
             dk_error(res, 400, "Dockerfile parse error: %s", err.msg);
         job_free(j);
@@ -542,7 +532,7 @@ void dk_build(dk_request *r, api_response *res)
         return;
     }
     j->started = true;
-    log_info("docker build %s: %s", j->id, j->tag[0] ? j->tag : "(untagged)");
+    log_info("docker build %s: %s", j->id, j->q.nametag[0] ? j->q.nametag : "(untagged)");
     api_reply_stream(res, 200, "application/json", job_read, j, job_free);
 }
 
