@@ -25,15 +25,6 @@ typedef struct api_ctx {
 
 #define API_MAX_PARAMS 4
 
-/* A request body its handler reads piece by piece instead of getting it in full (a door's
- * routes that take large bodies, api_listener.door_streams): no size limit of the server's,
- * the handler sets its own. Valid during the door's call only. */
-typedef struct api_body_reader api_body_reader;
-/* Up to n bytes of the body: > 0, 0 at its end, -1 with errno (ETIMEDOUT: the client sent
- * nothing for request_timeout; EPROTO: malformed chunked framing; ECONNRESET: the client went
- * away before the end). */
-ssize_t api_body_read(api_body_reader *r, void *buf, size_t n);
-
 typedef struct api_request {
     const char *method;
     const char *path;
@@ -45,7 +36,11 @@ typedef struct api_request {
     pid_t peer_pid;
     int client_fd; /* the connection's socket, to notice a client that goes away while a
                       streamed body waits (never read or written by handlers), or -1 */
-    api_body_reader *body_reader; /* a door request whose body its handler reads, else NULL */
+    /* A door's request whose body is streamed (api_listener.door_streams): read it piece by
+     * piece while the door runs: >0 bytes, 0 at its end, -1 with err (the client went away,
+     * timed out, malformed chunks). NULL otherwise. Unread rest: the connection closes. */
+    ssize_t (*body_read)(void *body_ctx, void *buf, size_t n, kl_error *err);
+    void *body_ctx;
 } api_request;
 
 /* A streamed body (sent chunked): fill buf with up to max bytes and return how many; block

@@ -537,109 +537,6 @@ static void body_append(void *ctx, const char *data, size_t n)
     kl_buf_append(s->body, data, n);
 }
 
-/* Expect: 100-continue, before the body is read. */
-static int send_continue(conn *c, const http_head *h)
-{
-    const char *expect = http_header_get(h, "Expect");
-    if (expect && strcasecmp(expect, "100-continue") == 0 && h->minor >= 1 && c->in.len == 0) {
-        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        if (conn_write_all(c, cont, sizeof(cont) - 1) < 0)
-            return -1;
-    }
-    return 0;
-}
-
-/* A body its handler reads (api_body_read): bytes still to come of a Content-Length body, or
- * the chunked decoder and the data it decoded that the handler has not taken yet. */
-struct api_body_reader {
-    conn *c;
-    http_body_kind kind;
-    uint64_t left;     /* HTTP_BODY_LENGTH */
-    http_chunked dec;  /* HTTP_BODY_CHUNKED */
-    kl_buf pending;    /* decoded, not yet read */
-    size_t pending_at; /* read up to here */
-    bool decoded;      /* the chunked decoder saw the end */
-    bool failed;
-};
-
-static void pending_append(void *ctx, const char *data, size_t n)
-{
-    kl_buf_append(ctx, data, n);
-}
-
-ssize_t api_body_read(api_body_reader *r, void *buf, size_t n)
-{
-    conn *c = r->c;
-    if (r->failed) {
-        errno = EPROTO;
-        return -1;
-    }
-    for (;;) {
-        if (r->kind == HTTP_BODY_NONE || n == 0)
-            return 0;
-        if (r->kind == HTTP_BODY_LENGTH) {
-            if (r->left == 0)
-                return 0;
-            if (c->in.len > 0) {
-                size_t k = c->in.len < n ? c->in.len : n;
-                if (k > r->left)
-                    k = (size_t)r->left;
-                memcpy(buf, c->in.data, k);
-                kl_buf_consume(&c->in, k);
-                r->left -= k;
-                return (ssize_t)k;
-            }
-        } else {
-            if (r->pending_at < r->pending.len) {
-                size_t k = r->pending.len - r->pending_at;
-                if (k > n)
-                    k = n;
-                memcpy(buf, r->pending.data + r->pending_at, k);
-                r->pending_at += k;
-                if (r->pending_at == r->pending.len) {
-                    kl_buf_reset(&r->pending);
-                    r->pending_at = 0;
-                }
-                return (ssize_t)k;
-            }
-            if (r->decoded)
-                return 0;
-            if (c->in.len > 0) {
-                http_refusal why;
-                ssize_t used = http_chunked_feed(&r->dec, c->in.data, c->in.len, pending_append,
-                                                 &r->pending, &r->decoded, &why);
-                if (used < 0) {
-                    r->failed = true;
-                    errno = EPROTO;
-                    return -1;
-                }
-                kl_buf_consume(&c->in, (size_t)used);
-                continue;
-            }
-        }
-        uint64_t want = r->kind == HTTP_BODY_LENGTH && r->left < 65536 ? r->left : 65536;
-        ssize_t got = conn_fill(c, (size_t)want, c->srv->timeout_ms);
-        if (got <= 0) {
-            r->failed = true;
-            if (got == 0 || errno != ETIMEDOUT)
-                errno = ECONNRESET;
-            return -1;
-        }
-    }
-}
-
-/* Whether the handler read the body to its end (the connection can serve the next request). */
-static bool body_reader_done(const api_body_reader *r)
-{
-    if (r->failed)
-        return false;
-    if (r->kind == HTTP_BODY_LENGTH)
-        return r->left == 0;
-    if (r->kind == HTTP_BODY_CHUNKED)
-        return r->decoded && r->pending_at == r->pending.len;
-    return true;
-}
-
 /* Read the request body into `body`. Returns 0, or -1 after answering (or when the client
  * is gone): the connection is closed then. */
 static int read_body(conn *c, const http_head *h, http_body_kind kind, uint64_t length,
@@ -652,8 +549,12 @@ static int read_body(conn *c, const http_head *h, http_body_kind kind, uint64_t 
         send_refusal(c, 413, "request body too large (the limit is %zu bytes)", max);
         return -1;
     }
-    if (send_continue(c, h) < 0)
-        return -1;
+    const char *expect = http_header_get(h, "Expect");
+    if (expect && strcasecmp(expect, "100-continue") == 0 && h->minor >= 1 && c->in.len == 0) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        if (conn_write_all(c, cont, sizeof(cont) - 1) < 0)
+            return -1;
+    }
     if (kind == HTTP_BODY_LENGTH) {
         while (c->in.len < length) {
             ssize_t r = conn_fill(c, (size_t)length - c->in.len, c->srv->timeout_ms);
@@ -749,31 +650,112 @@ static ssize_t read_head(conn *c, char **head)
     }
 }
 
-/* A request on a listener of another door (api_listener.door): the whole body, then the
- * door's answer. 1 to go on with the next request, 0 to close. */
+/* A door's streamed body (api_listener.door_streams), read by the door through
+ * api_request.body_read. */
+typedef struct door_body {
+    conn *c;
+    const http_head *h;
+    http_body_kind kind;
+    uint64_t left; /* HTTP_BODY_LENGTH: bytes still to come */
+    http_chunked dec;
+    kl_buf out; /* decoded chunk data not handed out yet */
+    bool done, failed, continued;
+} door_body;
+
+static void door_body_sink(void *ctx, const char *data, size_t n)
+{
+    kl_buf_append(ctx, data, n);
+}
+
+static ssize_t door_body_read(void *ctx, void *buf, size_t n, kl_error *err)
+{
+    door_body *b = ctx;
+    conn *c = b->c;
+    if (b->failed)
+        return kl_error_set(err, EIO, "the request body was cut short");
+    if (!b->continued) {
+        b->continued = true;
+        const char *expect = http_header_get(b->h, "Expect");
+        if (expect && strcasecmp(expect, "100-continue") == 0 && b->h->minor >= 1 &&
+            c->in.len == 0) {
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            if (conn_write_all(c, cont, sizeof(cont) - 1) < 0)
+                return b->failed = true, kl_error_set(err, ECONNRESET, "the client went away");
+        }
+    }
+    for (;;) {
+        if (b->kind == HTTP_BODY_CHUNKED && b->out.len) {
+            size_t k = b->out.len < n ? b->out.len : n;
+            memcpy(buf, b->out.data, k);
+            kl_buf_consume(&b->out, k);
+            return (ssize_t)k;
+        }
+        if (b->kind == HTTP_BODY_NONE || b->done || (b->kind == HTTP_BODY_LENGTH && b->left == 0)) {
+            b->done = true;
+            return 0;
+        }
+        if (b->kind == HTTP_BODY_LENGTH && c->in.len) {
+            size_t k = c->in.len < n ? c->in.len : n;
+            if (k > b->left)
+                k = (size_t)b->left;
+            memcpy(buf, c->in.data, k);
+            kl_buf_consume(&c->in, k);
+            b->left -= k;
+            return (ssize_t)k;
+        }
+        if (b->kind == HTTP_BODY_CHUNKED && c->in.len) {
+            bool done = false;
+            http_refusal why;
+            ssize_t used = http_chunked_feed(&b->dec, c->in.data, c->in.len, door_body_sink,
+                                             &b->out, &done, &why);
+            if (used < 0) {
+                b->failed = true;
+                return kl_error_set(err, EPROTO, "%s", why.message);
+            }
+            kl_buf_consume(&c->in, (size_t)used);
+            b->done = done;
+            if (b->out.len || done)
+                continue;
+        }
+        size_t want = 65536;
+        if (b->kind == HTTP_BODY_LENGTH && b->left < want)
+            want = (size_t)b->left;
+        ssize_t r = conn_fill(c, want, c->srv->timeout_ms);
+        if (r <= 0) {
+            b->failed = true;
+            if (r < 0 && errno == ETIMEDOUT)
+                return kl_error_set(err, ETIMEDOUT, "timed out waiting for the request body");
+            return kl_error_set(err, ECONNRESET, "the client went away while sending the body");
+        }
+    }
+}
+
+/* A request on a listener of another door (api_listener.door): the whole body (or a reader
+ * of it, for the requests the door streams), then the door's answer. 1 to go on with the
+ * next request, 0 to close. */
 static int serve_door(conn *c, const http_head *h, http_body_kind kind, uint64_t length,
                       bool keep_alive)
 {
     _cleanup_buf_ kl_buf body = KL_BUF_INIT;
-    bool streams = kind != HTTP_BODY_NONE && c->l->conf.door_streams && c->l->conf.door_streams(h);
-    api_body_reader reader = {.c = c, .kind = kind, .left = length};
-    if (streams ? send_continue(c, h) < 0 : read_body(c, h, kind, length, &body) < 0)
+    bool streamed = c->l->conf.door_streams && c->l->conf.door_streams(h);
+    door_body db = {.c = c, .h = h, .kind = kind, .left = length};
+    if (!streamed && read_body(c, h, kind, length, &body) < 0)
         return 0;
     api_request req = {.method = h->method,
                        .path = h->path,
                        .ctx = c->srv->ctx,
                        .peer_uid = c->uid,
                        .peer_pid = c->pid,
-                       .client_fd = c->fd,
-                       .body_reader = streams ? &reader : NULL};
+                       .client_fd = c->fd};
+    if (streamed) {
+        req.body_read = door_body_read;
+        req.body_ctx = &db;
+    }
     api_response res = {0};
     c->l->conf.door(h, &body, &req, &res);
-    if (streams) {
-        /* a body left unread (the handler refused the request early) ends the connection */
-        if (!body_reader_done(&reader))
-            keep_alive = false;
-        kl_buf_free(&reader.pending);
-    }
+    kl_buf_free(&db.out);
+    if (streamed && (!db.done || db.failed))
+        keep_alive = false; /* the rest of the body is still on the connection */
     if (!res.status)
         api_reply_message(&res, 500, "internal error: the handler gave no answer");
     log_debug("%s %s -> %d%s", h->method, h->path, res.status, res.hijack ? " (hijacked)" : "");

@@ -31,8 +31,8 @@ typedef struct api_listener {
     const char *tlscert, *tlskey, *tlscacert, *tlsdh;
     bool tlsverify;
     api_door_fn door; /* NULL: the Kleene API (router.c) */
-    /* May be NULL. True for the door's requests whose handler reads the body itself
-     * (req->body_reader; the door gets an empty body then), e.g. a build context. */
+    /* For a door: true when the request's body is not read in advance but streamed to the
+     * door (api_request.body_read; no max_body_bytes): archives and build contexts. */
     bool (*door_streams)(const struct http_head *h);
 } api_listener;
 

@@ -3,7 +3,7 @@
  * onto its cache.
  *
  * The body is the build context as a tar archive (gzip, bzip2, xz or plain: the helper
- * detects it), read as it comes (req->body_reader, docker_streams_body) into an upload
+ * detects it), read as it comes (req->body_read, docker_streams_body) into an upload
  * (engine/upload.h): the kleene-fetch helper extracts it, kleened never parses the archive.
  * The query is checked and the Dockerfile parsed before the answer starts, so that a refusal
  * is an HTTP error in Docker's shape. Then the build runs in a thread of its own and its
@@ -312,17 +312,15 @@ static upload *receive_context(dk_request *r, kl_engine *e, api_response *res)
         return NULL;
     }
     int rc = 0;
-    if (r->req->body_reader) {
+    if (r->req->body_read) {
         _cleanup_free_ char *buf = xmalloc(65536);
         for (;;) {
-            ssize_t n = api_body_read(r->req->body_reader, buf, 65536);
+            kl_error rerr = KL_ERROR_INIT;
+            ssize_t n = r->req->body_read(r->req->body_ctx, buf, 65536, &rerr);
             if (n == 0)
                 break;
             if (n < 0) {
-                dk_error(res, 400, "reading the build context: %s",
-                         errno == ETIMEDOUT ? "the client sent nothing for too long"
-                         : errno == EPROTO  ? "malformed chunked encoding"
-                                            : "the client went away");
+                dk_error(res, 400, "reading the build context: %s", rerr.msg);
                 rc = -1;
                 break;
             }

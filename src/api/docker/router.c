@@ -75,12 +75,6 @@ static const dk_route routes[] = {
     {"POST", "/build/prune", dk_build_prune},
 };
 
-/* Handlers that read the request body themselves (r->req->body_reader), as it comes: large
- * uploads (docker_streams_body). */
-static const dk_handler reads_body[] = {
-    dk_build,
-};
-
 /* ---- errors and queries ------------------------------------------------------------------ */
 
 void dk_error(api_response *res, int status, const char *fmt, ...)
@@ -406,26 +400,6 @@ static void set_headers(api_response *res)
                              DK_API_VERSION, KLEENE_VERSION);
 }
 
-bool docker_streams_body(const http_head *h)
-{
-    int minor;
-    const char *path;
-    if (dk_version_prefix(h->path, &minor, &path) < 0)
-        return false;
-    _cleanup_free_ char *storage = xmalloc(strlen(path) + 1);
-    for (size_t i = 0; i < KL_ARRAY_SIZE(routes); i++) {
-        strcpy(storage, path);
-        const char *params[4] = {0};
-        if (strcmp(routes[i].method, h->method) != 0 || !match(routes[i].pattern, storage, params))
-            continue;
-        for (size_t k = 0; k < KL_ARRAY_SIZE(reads_body); k++)
-            if (reads_body[k] == routes[i].handler)
-                return true;
-        return false;
-    }
-    return false;
-}
-
 void docker_serve(const http_head *h, const kl_buf *body, api_request *req, api_response *res)
 {
     set_headers(res);
@@ -480,4 +454,26 @@ void docker_serve(const http_head *h, const kl_buf *body, api_request *req, api_
     if (path_known)
         return dk_error(res, 405, "method %s is not allowed on %s", h->method, path);
     dk_error(res, 404, "page not found");
+}
+
+/* The requests whose body is streamed to the handler (api_request.body_read) rather than read
+ * in full first: the archives and build contexts, which may be large. */
+static const dk_route streamed[] = {
+    {"POST", "/build", NULL},
+};
+
+bool docker_streams_body(const http_head *h)
+{
+    int minor;
+    const char *path;
+    if (dk_version_prefix(h->path, &minor, &path) < 0)
+        return false;
+    _cleanup_free_ char *storage = xmalloc(strlen(path) + 1);
+    for (size_t i = 0; i < KL_ARRAY_SIZE(streamed); i++) {
+        strcpy(storage, path);
+        const char *params[4] = {0};
+        if (!strcmp(streamed[i].method, h->method) && match(streamed[i].pattern, storage, params))
+            return true;
+    }
+    return false;
 }
