@@ -7,6 +7,7 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -117,4 +118,24 @@ void upload_free(upload *u)
     free(u->context);
     free(u->dir);
     free(u);
+}
+
+void upload_sweep(kl_engine *e)
+{
+    _cleanup_free_ char *base = xasprintf("%s/uploads", e->root);
+    _cleanup_strv_ char **names = NULL;
+    {
+        _cleanup_closedir_ DIR *d = opendir(base);
+        struct dirent *de;
+        while (d && (de = readdir(d)))
+            if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+                strv_push(&names, de->d_name);
+    }
+    for (size_t i = 0; names && names[i]; i++) {
+        _cleanup_free_ char *dir = xasprintf("%s/%s", base, names[i]);
+        kl_error err = KL_ERROR_INIT;
+        log_notice("removing the build context %s (its build was interrupted by a crash)", dir);
+        if (host_tree_remove(dir, &err) < 0)
+            log_warn("removing the build context %s: %s", dir, err.msg);
+    }
 }

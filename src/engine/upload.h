@@ -32,4 +32,8 @@ uint64_t upload_bytes(const upload *u);
 /* Remove the directory and everything in it, and free. NULL is fine. */
 void upload_free(upload *u);
 
+/* At start (engine_open): remove every upload directory a crash left (no build survives a
+ * restart, so none is in use). */
+void upload_sweep(kl_engine *e);
+
 #endif

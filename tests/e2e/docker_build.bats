@@ -237,3 +237,35 @@ EOF
   [ "$status" -eq 0 ]
   assert_alive
 }
+
+@test "kleened killed during a docker build: its start stops the step and removes the upload" {
+  printf 'FROM bb\nCOPY Dockerfile /df\nRUN echo started; sleep 60\n' >"$CTX/Dockerfile"
+  tar -C "$CTX" -cf "$E2E_DIR/crash.tar" Dockerfile
+  curl -s -N --max-time 60 -X POST --unix-socket "$DOCKER_SOCK" --data-binary "@$E2E_DIR/crash.tar" \
+    'http://localhost/v1.41/build?t=crashed' >"$E2E_DIR/crash.out" 2>&1 3>&- &
+  client=$!
+  for _ in $(seq 1 200); do
+    grep -q started "$E2E_DIR/crash.out" && break
+    sleep 0.05
+  done
+  grep -q started "$E2E_DIR/crash.out"
+  [ -n "$(ls -A "$E2E_DIR/root/uploads")" ]
+  kill -KILL "$(kleened_pid)"
+  wait "$client" || true
+  respawn_kleened
+  grep -q "removing the build context .* interrupted by a crash" "$E2E_DIR/kleened.log"
+  [ -z "$(ls -A "$E2E_DIR/root/uploads")" ]
+  for _ in $(seq 1 100); do
+    [ -z "$(ls -A "$E2E_DIR/run/build" 2>/dev/null)" ] && break
+    sleep 0.05
+  done
+  [ -z "$(ls -A "$E2E_DIR/run/build" 2>/dev/null)" ]
+  [ "$(staging_count)" -eq 0 ]
+  api GET /images/list
+  [ "$(echo "$body" | jq '[.[] | select(.name == "crashed")] | length')" = 0 ]
+  # and a build works again
+  printf 'FROM bb\nRUN echo again\n' >"$CTX/Dockerfile"
+  run docker build -t again "$CTX"
+  [ "$status" -eq 0 ]
+  assert_alive
+}
