@@ -126,11 +126,18 @@ A=1" ]
   dbuild 't=dkbig2' "$E2E_DIR/ctx.tar" -H 'Transfer-Encoding: chunked'
   [ "$status_code" = 200 ]
   echo "$body" | grep -q 'Successfully tagged dkbig2:latest'
-  # not an archive: a 400 in Docker's shape, nothing left, the daemon alive
-  head -c 5000 /dev/urandom >"$E2E_DIR/junk"
+  # a broken archive (gzip's magic, then junk): a 400 in Docker's shape, nothing left
+  { printf '\037\213'; head -c 5000 /dev/urandom; } >"$E2E_DIR/junk"
   dbuild 't=junk' "$E2E_DIR/junk"
   [ "$status_code" = 400 ]
   echo "$body" | jq -e '.message | test("could not unpack the build context")'
+  [ -z "$(ls -A "$E2E_DIR/root/uploads")" ]
+  # no archive at all: the body is the Dockerfile (docker build - < Dockerfile); binary junk
+  # does not parse
+  printf 'garbage\001\002\003 x\n' >"$E2E_DIR/junk2"
+  dbuild 't=junk' "$E2E_DIR/junk2"
+  [ "$status_code" = 400 ]
+  echo "$body" | jq -e '.message | test("^Dockerfile parse error: ")'
   [ -z "$(ls -A "$E2E_DIR/root/uploads")" ]
   assert_alive
 }
@@ -179,6 +186,18 @@ A=1" ]
   [ "$(echo "$body" | jq -r .message)" = "several tags (t=a, t=$(printf '\xef\xbf\xbd')b): a kleened image has one name:tag; give one and use docker tag after the build" ]
   [ -z "$(ls -A "$E2E_DIR/root/uploads")" ]
   assert_alive
+}
+
+@test "docker build - < Dockerfile: the body is the Dockerfile, no context" {
+  printf 'FROM bb\nRUN echo from-stdin > /s\nCMD ["cat", "/s"]\n' >"$CTX/Dockerfile"
+  run docker build -t dkstdin - <"$CTX/Dockerfile"
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -qx 'Successfully tagged dkstdin:latest'
+  run docker run --rm dkstdin
+  [ "$output" = from-stdin ]
+  # COPY has nothing to copy from
+  printf 'FROM bb\nCOPY x /x\n' | { run docker build - ; echo "$status $output" >"$E2E_DIR/stdin2.out"; }
+  grep -q 'COPY failed: file not found in build context' "$E2E_DIR/stdin2.out"
 }
 
 @test "docker build --target stops after that stage" {

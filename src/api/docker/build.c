@@ -339,7 +339,13 @@ static upload *receive_context(dk_request *r, kl_engine *e, api_response *res)
         rc = -1;
     }
     int fd = r->req->client_fd;
-    if (rc == 0 && upload_finish(u, upload_cancelled, &fd, &err) < 0) {
+    /* `docker build - < Dockerfile`: the body is the Dockerfile */
+    if (rc == 0 && !upload_is_archive(u)) {
+        if (upload_finish_as_dockerfile(u, &err) < 0) {
+            dk_error(res, 500, "%s", err.msg);
+            rc = -1;
+        }
+    } else if (rc == 0 && upload_finish(u, upload_cancelled, &fd, &err) < 0) {
         dk_error(res, err.code == ECANCELED ? 500 : 400, "%s", err.msg);
         rc = -1;
     }
