@@ -57,15 +57,35 @@ static bool client_gone(int fd)
     return poll(&pf, 1, 0) > 0 && (pf.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
+/* Answer bytes queued and not yet sent, beyond which the build waits for the client: a step
+ * that writes fast to a client that reads slowly (or not at all) holds no more memory than
+ * this (the Kleene WebSocket build blocks on the socket the same way). */
+#define JOB_QUEUE_MAX (1024 * 1024)
+
+static void deadline_in(struct timespec *ts, long ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_nsec += ms * 1000 * 1000;
+    while (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
 /* Queue one JSON line of the answer (stolen). */
 static void job_emit(build_job *j, json_t *line)
 {
     _cleanup_free_ char *text = json_dumps(line, JSON_COMPACT);
     json_decref(line);
     pthread_mutex_lock(&j->lock);
+    while (j->out.len - j->out_at > JOB_QUEUE_MAX && !atomic_load(&j->cancel)) {
+        struct timespec ts;
+        deadline_in(&ts, 250);
+        pthread_cond_timedwait(&j->cond, &j->lock, &ts);
+    }
     kl_buf_puts(&j->out, text);
     kl_buf_puts(&j->out, "\n");
-    pthread_cond_signal(&j->cond);
+    pthread_cond_broadcast(&j->cond);
     pthread_mutex_unlock(&j->lock);
 }
 
@@ -109,7 +129,7 @@ static void *job_run(void *arg)
     builder_result_clear(&res);
     pthread_mutex_lock(&j->lock);
     j->done = true;
-    pthread_cond_signal(&j->cond);
+    pthread_cond_broadcast(&j->cond);
     pthread_mutex_unlock(&j->lock);
     return NULL;
 }
@@ -128,7 +148,11 @@ static ssize_t job_read(void *ctx, char *buf, size_t max)
             if (j->out_at == j->out.len) {
                 kl_buf_reset(&j->out);
                 j->out_at = 0;
+            } else if (j->out_at > JOB_QUEUE_MAX) { /* drop what was sent */
+                kl_buf_consume(&j->out, j->out_at);
+                j->out_at = 0;
             }
+            pthread_cond_broadcast(&j->cond); /* the build may wait for room */
             pthread_mutex_unlock(&j->lock);
             return (ssize_t)n;
         }
@@ -138,12 +162,7 @@ static ssize_t job_read(void *ctx, char *buf, size_t max)
         }
         /* a step may be silent for long: look at the client now and then */
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 250 * 1000 * 1000;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        deadline_in(&ts, 250);
         pthread_cond_timedwait(&j->cond, &j->lock, &ts);
         if (!j->done && j->out_at == j->out.len && client_gone(j->client_fd)) {
             pthread_mutex_unlock(&j->lock);
