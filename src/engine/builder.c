@@ -1147,6 +1147,47 @@ static stage *find_stage(build *b, const char *name)
     return NULL;
 }
 
+/* FROM names a registry image the build may pull: a reference in Docker's grammar
+ * (registry/reference.h), not a Kleene IMAGE@SNAPSHOT. */
+static bool is_registry_ref(const char *ref)
+{
+    const char *at = strchr(ref, '@');
+    if (at && strncmp(at, "@sha256:", 8) != 0)
+        return false;
+    oci_ref r;
+    if (oci_ref_parse(ref, &r, NULL) < 0)
+        return false;
+    oci_ref_clear(&r);
+    return true;
+}
+
+/* Whether the image came from a registry (pulled or loaded: it has a registry digest). */
+static bool is_pulled(build *b, const char *id)
+{
+    kl_error e2 = KL_ERROR_INIT;
+    _cleanup_json_ json_t *img = images_inspect(b->e, id, &e2);
+    return img && jx_str(img, "digest", "")[0] != '\0';
+}
+
+static void pull_output(const char *text, void *ctx)
+{
+    out_raw(ctx, text, strlen(text));
+}
+
+/* Pull `ref` through the engine's pull (images_create), its progress in the build's output.
+ * A failed pull stores nothing. Returns the image id. */
+static char *pull_image(build *b, const char *ref, kl_error *err)
+{
+    images_create_opts po = {.method = "pull",
+                             .image = ref,
+                             .platform = b->o->platform,
+                             .tag = "",
+                             .output = pull_output,
+                             .output_ctx = b,
+                             .cancel = b->o->cancel};
+    return images_create(b->e, &po, err);
+}
+
 static int do_copy(build *b, const dockerfile_instr *in, json_t *pair, kl_error *err)
 {
     _cleanup_strv_ char **args = dockerfile_expand_args(in, dockerfile_state_lookup, &b->st, err);
@@ -1194,8 +1235,25 @@ static int do_copy(build *b, const dockerfile_instr *in, json_t *pair, kl_error 
             from_top = xstrdup(fs->n ? fs->s[fs->n - 1].layer : "");
         } else {
             images_stack is = {0};
-            if (images_resolve_stack(b->e, fromname, &is, err) < 0)
-                return fail(b, err, "error: could not find stage or image %s", fromname);
+            if (images_resolve_stack(b->e, fromname, &is, err) < 0) {
+                /* an image kleened lacks named as a registry reference is pulled, as for FROM */
+                if (err->code != ENOENT || !is_registry_ref(fromname))
+                    return fail(b, err, "error: could not find stage or image %s", fromname);
+                kl_error pe = KL_ERROR_INIT;
+                _cleanup_free_ char *pid = pull_image(b, fromname, &pe);
+                if (!pid) {
+                    err->code = pe.code ? pe.code : EIO;
+                    if (pe.code == ECANCELED)
+                        return kl_error_set(err, ECANCELED, "cancelled");
+                    return fail(b, err,
+                                "error: could not find stage or image %s, and pulling it "
+                                "failed: %s",
+                                fromname, pe.msg);
+                }
+                *err = (kl_error)KL_ERROR_INIT;
+                if (images_resolve_stack(b->e, pid, &is, err) < 0)
+                    return fail(b, err, "error: could not find stage or image %s", fromname);
+            }
             dirs = steal_pointer(&is.dirs);
             nd = is.n;
             from_top = xstrdup(is.layer_ids[is.n - 1]);
@@ -1323,47 +1381,6 @@ static int do_copy(build *b, const dockerfile_instr *in, json_t *pair, kl_error 
         rmdir(from_mnt);
     }
     return rc;
-}
-
-/* FROM names a registry image the build may pull: a reference in Docker's grammar
- * (registry/reference.h), not a Kleene IMAGE@SNAPSHOT. */
-static bool is_registry_ref(const char *ref)
-{
-    const char *at = strchr(ref, '@');
-    if (at && strncmp(at, "@sha256:", 8) != 0)
-        return false;
-    oci_ref r;
-    if (oci_ref_parse(ref, &r, NULL) < 0)
-        return false;
-    oci_ref_clear(&r);
-    return true;
-}
-
-/* Whether the image came from a registry (pulled or loaded: it has a registry digest). */
-static bool is_pulled(build *b, const char *id)
-{
-    kl_error e2 = KL_ERROR_INIT;
-    _cleanup_json_ json_t *img = images_inspect(b->e, id, &e2);
-    return img && jx_str(img, "digest", "")[0] != '\0';
-}
-
-static void pull_output(const char *text, void *ctx)
-{
-    out_raw(ctx, text, strlen(text));
-}
-
-/* Pull `ref` through the engine's pull (images_create), its progress in the build's output.
- * A failed pull stores nothing. Returns the image id. */
-static char *pull_image(build *b, const char *ref, kl_error *err)
-{
-    images_create_opts po = {.method = "pull",
-                             .image = ref,
-                             .platform = b->o->platform,
-                             .tag = "",
-                             .output = pull_output,
-                             .output_ctx = b,
-                             .cancel = b->o->cancel};
-    return images_create(b->e, &po, err);
 }
 
 static int do_from(build *b, const dockerfile_instr *in, kl_error *err)

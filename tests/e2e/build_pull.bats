@@ -180,3 +180,18 @@ layer_count() { find "$E2E_DIR/root/image/layers" -mindepth 1 -maxdepth 1 | wc -
   run klee run apipull2 cat /srv/hello
   echo "$output" | grep -qx api2
 }
+
+@test "COPY --from a registry image kleened lacks pulls it too" {
+  push_base v5 copied-from-registry
+  printf 'FROM bb\nCOPY --from=127.0.0.1:5000/team/base:v5 /srv/hello /got\nCMD ["cat", "/got"]\n' >"$CTX/Dockerfile"
+  [ -z "$(image_id 127.0.0.1:5000/team/base v5)" ]
+  run klee build -t copyfrom "$CTX"
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -q '^Pulling 127.0.0.1:5000/team/base:v5'
+  run klee run copyfrom
+  echo "$output" | grep -qx copied-from-registry
+  printf 'FROM bb\nCOPY --from=127.0.0.1:5000/team/nothere:v1 /x /x\n' >"$CTX/Dockerfile"
+  run klee build "$CTX"
+  [ "$status" -ne 0 ]
+  echo "$output" | grep -q 'could not find stage or image 127.0.0.1:5000/team/nothere:v1, and pulling it failed'
+}
