@@ -188,6 +188,8 @@ static const kl_schema_field image_build_config_fields[] = {
     {.name = "context_upload", .value = T_BOOL(), .default_json = "false"},
     /* ours: labels of the built image, over the Dockerfile's LABELs */
     {.name = "labels", .value = T_LABELS()},
+    /* ours: FROM images that came from a registry are pulled again (Docker's --pull) */
+    {.name = "pull", .value = T_BOOL(), .default_json = "false"},
 };
 SCHEMA(schema_image_build_config, "ImageBuildConfig", image_build_config_fields, false);
 
