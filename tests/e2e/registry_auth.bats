@@ -78,6 +78,20 @@ insecure_registries: [\"192.0.2.20:5000\", \"198.51.100.0/24\"]"
     path: $E2E_DIR/basic/htpasswd"
   in_ns skopeo copy -q --dest-tls-verify=false --dest-creds 'alice:pa:ss w0rd' oci:L:v1 \
     docker://192.0.2.10:5443/team/bb:v1
+  # mutual TLS: a registry on 192.0.2.10:5444 that wants a client certificate from the CA
+  mkdir -p tls/client
+  openssl req -newkey rsa:2048 -nodes -subj /CN=kleene-client -keyout tls/client/client.key \
+    -out tls/client.csr 2>/dev/null
+  openssl x509 -req -in tls/client.csr -CA tls/ca.pem -CAkey tls/ca.key -CAcreateserial -days 1 \
+    -out tls/client/client.cert 2>/dev/null
+  mkdir -p mtls
+  start_registry "$E2E_NS" "$E2E_DIR/mtls" 192.0.2.10:5444 "  tls:
+    certificate: $E2E_DIR/tls/server.pem
+    key: $E2E_DIR/tls/server.key
+    clientcas:
+      - $E2E_DIR/tls/ca.pem" "" "--cert $E2E_DIR/tls/client/client.cert --key $E2E_DIR/tls/client/client.key"
+  in_ns skopeo copy -q --dest-tls-verify=false --dest-cert-dir "$E2E_DIR/tls/client" oci:L:v1 \
+    docker://192.0.2.10:5444/team/bb:v1
   # plain HTTP without authentication, on every address of the namespace
   mkdir -p plain
   start_registry "$E2E_NS" "$E2E_DIR/plain" 0.0.0.0:5000
@@ -86,7 +100,7 @@ insecure_registries: [\"192.0.2.20:5000\", \"198.51.100.0/24\"]"
 
 teardown_file() {
   if [ -n "${E2E_DIR:-}" ]; then
-    for r in basic token tls plain; do stop_registry "$E2E_DIR/$r"; done
+    for r in basic token tls mtls plain; do stop_registry "$E2E_DIR/$r"; done
     if [ -f "$E2E_DIR/token/server.pid" ]; then
       kill "$(cat "$E2E_DIR/token/server.pid")" 2>/dev/null || true
     fi
@@ -374,4 +388,26 @@ SH
   [ "$status" -eq 1 ]
   echo "$output" | grep -q 'plain HTTP is only used for loopback registries and insecure ones'
   klee rmi 127.0.0.1:5000/team/bb:v1 >/dev/null
+}
+
+@test "a registry that wants a client certificate: refused without one, works with NAME.cert/NAME.key beside ca.crt (Docker's layout); a .cert without its key is not used" {
+  d="$CERTS_D/192.0.2.10:5444"
+  mkdir -p "$d"
+  cp "$E2E_DIR/tls/ca.pem" "$d/ca.crt"
+  before=$(store_state)
+  run klee pull 192.0.2.10:5444/team/bb:v1
+  [ "$status" -eq 1 ]
+  echo "$output" | grep -q 'could not pull image: .*registry 192.0.2.10:5444'
+  [ "$(store_state)" = "$before" ]
+  cp "$E2E_DIR/tls/client/client.cert" "$d/a.cert" # no a.key: skipped, with a warning
+  cp "$E2E_DIR/tls/client/client.cert" "$d/client.cert"
+  cp "$E2E_DIR/tls/client/client.key" "$d/client.key"
+  run klee pull 192.0.2.10:5444/team/bb:v1
+  [ "$status" -eq 0 ]
+  grep -q "registry 192.0.2.10:5444: $d/a.cert has no key a.key beside it: not used" "$E2E_DIR/kleened.log"
+  run klee run --rm 192.0.2.10:5444/team/bb:v1
+  echo "$output" | grep -qx secret-image
+  run klee push 192.0.2.10:5444/team/bb:v1 192.0.2.10:5444/team/mtls-copy:v1
+  [ "$status" -eq 0 ]
+  rm -rf "$d"
 }
