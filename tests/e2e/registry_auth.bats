@@ -411,3 +411,16 @@ SH
   [ "$status" -eq 0 ]
   rm -rf "$d"
 }
+
+@test "klee login on a terminal: asks for the username and the password, the password not echoed" {
+  export DOCKER_CONFIG="$BATS_TEST_TMPDIR/dc"
+  run timeout 40 /usr/bin/python3 "$BATS_TEST_DIRNAME/pty_session.py" 24 100 \
+    'expect:Username: ' 'send:alice\r' 'expect:Password: ' 'send:pa:ss w0rd\r' \
+    'expect:Login Succeeded' -- "$KLEE" --host "http://$SOCK" login 127.0.0.1:5001
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -q 'Login Succeeded'
+  # the username was echoed, the password was not
+  echo "$output" | grep -q alice
+  ! echo "$output" | grep -q 'w0rd' || false
+  [ "$(jq -r '.auths["127.0.0.1:5001"].auth' "$DOCKER_CONFIG/config.json" | base64 -d)" = 'alice:pa:ss w0rd' ]
+}
