@@ -46,7 +46,7 @@ insecure_registries: [\"192.0.2.20:5000\", \"198.51.100.0/24\"]"
     -keyout token/key.pem -out token/cert.pem 2>/dev/null
   ip netns exec "$E2E_NS" "$PY" "$BATS_TEST_DIRNAME/token_server.py" 127.0.0.1 5002 \
     token/key.pem token/cert.pem kleene-registry kleene-issuer \
-    'alice:pa:ss w0rd:pull+push;reader:rpw:pull' 2>token/server.log 3>&- &
+    'alice|pa:ss w0rd|pull+push;reader|rpw|pull;carol|cpw|pull+push|carol/' 2>token/server.log 3>&- &
   echo $! >token/server.pid
   for _ in $(seq 1 100); do
     in_ns curl -s -o /dev/null http://127.0.0.1:5002/token && break
@@ -331,6 +331,16 @@ SH
   # no password in kleened's log or the token server's
   ! grep -q 'w0rd\|rpw' "$E2E_DIR/kleened.log" || false
   ! grep -q 'w0rd\|rpw' "$E2E_DIR/token/server.log" || false
+  # carol may only touch carol/*: pushing team/copy's image there cannot mount its blobs from
+  # team/copy (no pull there), so they are uploaded
+  run bash -c "echo cpw | '$KLEE' --host 'http://$SOCK' login -u carol --password-stdin 127.0.0.1:5003"
+  [ "$status" -eq 0 ]
+  run klee push 127.0.0.1:5003/team/copy:v1 127.0.0.1:5003/carol/app:v1
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -q 'layer 1/2 sha256:.*: uploaded'
+  grep -q 'no mount from team/copy' "$E2E_DIR/kleened.log"
+  run klee pull 127.0.0.1:5003/team/copy:v1
+  [ "$status" -eq 1 ]
 }
 
 @test "HTTPS with a CA made here: refused until <registry_certs_dir>/<host:port>/ca.crt exists (the error says so), then pull, login and push; nothing left by the failure" {
