@@ -193,7 +193,6 @@ static const kl_schema_field image_build_config_fields[] = {
 };
 SCHEMA(schema_image_build_config, "ImageBuildConfig", image_build_config_fields, false);
 
-/* §5.11: required [method]. */
 /* ours (docs/api.md "Registry credentials"): {"username", "password"} for a pull or push */
 static const kl_schema_field registry_auth_fields[] = {
     {.name = "username", .value = T_STRING(.max_length = 1024), .is_required = true},
@@ -209,6 +208,7 @@ static const kl_schema_field registry_login_config_fields[] = {
 };
 SCHEMA(schema_registry_login_config, "RegistryLoginConfig", registry_login_config_fields, false);
 
+/* §5.11: required [method]. */
 static const kl_schema_field image_create_config_fields[] = {
     {.name = "method",
      .value = T_STRING(.enum_values = image_create_method_enum),

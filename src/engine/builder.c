@@ -1395,7 +1395,12 @@ static int do_from(build *b, const dockerfile_instr *in, kl_error *err)
             return fail(b, err, "%s", err->msg);
         ref = xstrdup(a[0]);
     }
+    /* b->cur points into the array: it moves with it */
+    size_t cur = b->cur ? (size_t)(b->cur - b->stages) : 0;
+    bool has_cur = b->cur != NULL;
     b->stages = xrealloc(b->stages, (b->n_stages + 1) * sizeof(*b->stages));
+    if (has_cur)
+        b->cur = &b->stages[cur];
     stage *ns = &b->stages[b->n_stages];
     *ns = (stage){0};
     ns->name = in->from_stage ? xstrdup(in->from_stage) : NULL;

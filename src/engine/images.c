@@ -2014,9 +2014,8 @@ static char *create_pull(creator *c, const char *name, const char *tag, kl_error
         return NULL;
     say(c, "Pulling %s...\n", o->image);
     _cleanup_free_ char *domain = registry_domain(o->image);
-    registry_transport tr;
+    _cleanup_registry_transport_ registry_transport tr;
     registry_transport_get(c->e, domain, &tr);
-    _cleanup_free_ char *ca_file = tr.ca_file;
     /* A layer the helper skipped because the store had it may be removed before the pull is
      * recorded (ESTALE): then the pull is made once more, downloading it. */
     for (int attempt = 0;; attempt++) {
@@ -2047,7 +2046,9 @@ static char *create_pull(creator *c, const char *name, const char *tag, kl_error
                                        .n_have = have.n,
                                        .plain_http_hint = plain_http_known(domain),
                                        .insecure = tr.insecure,
-                                       .ca_file = ca_file,
+                                       .ca_file = tr.ca_file,
+                                       .client_cert = tr.client_cert,
+                                       .client_key = tr.client_key,
                                        .username = o->username,
                                        .password = o->password};
             kl_error ferr = KL_ERROR_INIT;

@@ -704,11 +704,12 @@ char *images_push(kl_engine *e, const images_push_opts *o, kl_error *err)
                                 .is_cancelled = push_cancelled,
                                 .log_line = push_log};
     _cleanup_free_ char *domain = registry_domain_of(o->reference);
-    registry_transport tr;
+    _cleanup_registry_transport_ registry_transport tr;
     registry_transport_get(e, domain, &tr);
-    _cleanup_free_ char *ca_file = tr.ca_file;
     host_pull_child_opts po = {.insecure = o->insecure || tr.insecure,
-                               .ca_file = ca_file,
+                               .ca_file = tr.ca_file,
+                               .client_cert = tr.client_cert,
+                               .client_key = tr.client_key,
                                .push_chunk_size = e->registry_push_chunk_size,
                                .username = o->username,
                                .password = o->password,

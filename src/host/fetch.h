@@ -50,6 +50,8 @@ typedef struct host_fetch_request {
                                  * path), or NULL */
     bool tls_no_verify;         /* HTTPS without checking the server's certificate (an
                                  * insecure registry's, as Docker does) */
+    const char *client_cert;    /* PEM client certificate and key for TLS, or NULL */
+    const char *client_key;
 } host_fetch_request;
 
 /* host_fetch_open for http(s) and file URLs with a request (may be NULL). */
@@ -116,9 +118,11 @@ int host_fetch_extract_child(const char *url, int parent_dirfd, const char *name
  * becomes layers/0..N-1 and image.json, verified. The progress of each layer's download
  * comes as fetch_progress, log lines as logs; the rest as host_fetch_extract_child. */
 typedef struct host_pull_child_opts {
-    const char *platform; /* "os/arch[/variant]" or NULL: the host's */
-    bool insecure;        /* plain HTTP allowed; HTTPS without verification when that fails */
-    const char *ca_file;  /* the registry's CA file (trusted besides the system's), or NULL */
+    const char *platform;    /* "os/arch[/variant]" or NULL: the host's */
+    bool insecure;           /* plain HTTP allowed; HTTPS without verification when that fails */
+    const char *ca_file;     /* the registry's CA file (trusted besides the system's), or NULL */
+    const char *client_cert; /* the registry's client certificate and key (PEM), or NULL */
+    const char *client_key;
     const char *username; /* NULL: anonymous; given to the helper in its environment */
     const char *password;
     /* The blobs kleened has: layer blob have_blobs[i] decompresses to have_diff_ids[i]

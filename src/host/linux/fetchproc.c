@@ -147,7 +147,7 @@ static int spawn_helper(helper *h, const char *url, int parent_dirfd, const char
     snprintf(havefd, sizeof(havefd), "%d", FETCHPROTO_HAVE_FD);
     snprintf(every, sizeof(every), "%u", h->o && h->o->extract_progress ? h->o->every : 0);
     snprintf(dirfd, sizeof(dirfd), "%d", FETCHPROTO_DIR_FD);
-    const char *argv[24] = {h->prog,
+    const char *argv[32] = {h->prog,
                             "--dir-fd",
                             dirfd,
                             "--every",
@@ -182,6 +182,12 @@ static int spawn_helper(helper *h, const char *url, int parent_dirfd, const char
         if (pull->ca_file && *pull->ca_file) {
             argv[argc++] = "--ca-file";
             argv[argc++] = pull->ca_file;
+        }
+        if (pull->client_cert && *pull->client_cert && pull->client_key && *pull->client_key) {
+            argv[argc++] = "--client-cert";
+            argv[argc++] = pull->client_cert;
+            argv[argc++] = "--client-key";
+            argv[argc++] = pull->client_key;
         }
         if (pull->plain_http_hint)
             argv[argc++] = "--plain-http-hint";
@@ -526,6 +532,8 @@ int host_login_child(const char *server, int scratch_dirfd, const host_pull_chil
         return kl_error_set(err, EINVAL, "logging in: no username");
     host_pull_child_opts lo = {.insecure = pull->insecure,
                                .ca_file = pull->ca_file,
+                               .client_cert = pull->client_cert,
+                               .client_key = pull->client_key,
                                .username = pull->username,
                                .password = pull->password,
                                .login = true};

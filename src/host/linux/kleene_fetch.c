@@ -107,6 +107,7 @@ static int usage(void)
             "[--log-level LEVEL] [--] URL NAME\n"
             "       kleene-fetch --pull [--platform OS/ARCH[/VARIANT]] [--insecure]\n"
             "                    [--ca-file FILE] [--have-fd FD] [--plain-http-hint]\n"
+            "                    [--client-cert FILE --client-key FILE]\n"
             "                    (--dir-fd FD | --dir PATH)\n"
             "                    [--] REFERENCE NAME\n"
             "       kleene-fetch --load [--platform P] [--have-fd FD] (--dir-fd FD | --dir PATH)\n"
@@ -227,12 +228,14 @@ int main(int argc, char **argv)
                                              {"mount-from", required_argument, NULL, 'F'},
                                              {"login", no_argument, NULL, 'O'},
                                              {"chunk-size", required_argument, NULL, 'C'},
+                                             {"client-cert", required_argument, NULL, 'X'},
+                                             {"client-key", required_argument, NULL, 'K'},
                                              {NULL, 0, NULL, 0}};
     bool push = false, login = false;
     uint64_t chunk_size = 0;
     const char *push_manifest = NULL, *mount_from = NULL;
     bool pull = false, load = false, insecure = false, plain_hint = false;
-    const char *platform = NULL, *ca_file = NULL;
+    const char *platform = NULL, *ca_file = NULL, *client_cert = NULL, *client_key = NULL;
     int dirfd = -1, have_fd = -1;
     const char *dir = NULL;
     unsigned every = 0;
@@ -312,6 +315,12 @@ int main(int argc, char **argv)
         case 'c':
             ca_file = optarg;
             break;
+        case 'X':
+            client_cert = optarg;
+            break;
+        case 'K':
+            client_key = optarg;
+            break;
         default:
             return usage();
         }
@@ -343,6 +352,8 @@ int main(int argc, char **argv)
         host_pull_opts po = {.reference = url,
                              .insecure = insecure,
                              .ca_file = ca_file,
+                             .client_cert = client_cert,
+                             .client_key = client_key,
                              .username = getenv("KLEENE_REGISTRY_USERNAME"),
                              .password = getenv("KLEENE_REGISTRY_PASSWORD")};
         if (host_registry_login(&po, &err) < 0)
@@ -358,6 +369,8 @@ int main(int argc, char **argv)
                              .blobs_fd = dirfd,
                              .insecure = insecure,
                              .ca_file = ca_file,
+                             .client_cert = client_cert,
+                             .client_key = client_key,
                              .username = getenv("KLEENE_REGISTRY_USERNAME"),
                              .password = getenv("KLEENE_REGISTRY_PASSWORD"),
                              .chunk_size = chunk_size,
@@ -404,6 +417,8 @@ int main(int argc, char **argv)
                                  .platform = platform,
                                  .insecure = insecure,
                                  .ca_file = ca_file,
+                                 .client_cert = client_cert,
+                                 .client_key = client_key,
                                  .username = getenv("KLEENE_REGISTRY_USERNAME"),
                                  .password = getenv("KLEENE_REGISTRY_PASSWORD"),
                                  .progress = on_pull};

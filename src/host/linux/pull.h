@@ -55,9 +55,11 @@ typedef struct host_pull_event {
 
 typedef struct host_pull_opts {
     const char *reference;
-    const char *platform; /* "os/arch[/variant]"; NULL: the host's */
-    bool insecure;        /* plain HTTP allowed for this registry */
-    const char *ca_file;  /* NULL: the system CAs */
+    const char *platform;    /* "os/arch[/variant]"; NULL: the host's */
+    bool insecure;           /* plain HTTP allowed for this registry */
+    const char *ca_file;     /* NULL: the system CAs */
+    const char *client_cert; /* TLS client certificate and key (PEM), or NULL */
+    const char *client_key;
     const char *username; /* NULL: anonymous (unless the registry asks) */
     const char *password;
     /* Blobs the caller has (kleened's store). A layer blob have_blobs[i] is known to
