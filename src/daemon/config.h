@@ -21,6 +21,7 @@
 #define KL_CONFIG_DEFAULT_DOCKER_LISTENER "http:///var/run/kleened-docker.sock"
 #define KL_CONFIG_DEFAULT_PF_TEMPLATE "/usr/local/etc/kleened/pf.conf.kleene"
 #define KL_CONFIG_DEFAULT_PF_CONFIG "/etc/pf.conf"
+#define KL_CONFIG_DEFAULT_PF_ANCHOR "kleene"
 #define KL_CONFIG_DEFAULT_MAX_BODY_BYTES ((size_t)1 << 20)    /* 1 MiB */
 #define KL_CONFIG_DEFAULT_MAX_HEADER_BYTES ((size_t)16 << 10) /* 16 KiB */
 #define KL_CONFIG_DEFAULT_REQUEST_TIMEOUT 60u                 /* seconds */
@@ -56,6 +57,10 @@ typedef struct kl_config {
      * mounts a dataset pool/x at /pool/x */
     char *zfs_dataset_root;
     char *pf_config_template_path, *pf_config_path; /* kept for compatibility, unused on Linux */
+    /* FreeBSD host layer (docs/freebsd.md), accepted and unused on Linux. zfs_root: the root
+     * dataset ("zroot/kleene"); NULL when the file does not say, and then the environment
+     * variable KLEENED_ZFS_ROOT, else zroot/kleene. pf_anchor: our pf anchor ("kleene"). */
+    char *zfs_root, *pf_anchor;
     bool enable_logging;
     int log_level; /* a kl_log_level */
     size_t max_body_bytes, max_header_bytes;

@@ -407,7 +407,9 @@ static int start_container(kl_engine *e, const container_record *c, const exec_r
                 {
                     .id = c->id,
                     .rootfs = rootfs,
-                    .rootfs_layers = stack.dirs,
+                    /* full-tree layers (FreeBSD): rootfs is the container's own clone of
+                     * its image's top layer, made at create (containers.c) */
+                    .rootfs_layers = host_layers_full_tree() ? NULL : stack.dirs,
                     .rootfs_upper = upper,
                     .rootfs_work = work,
                     .argv = mg.argv,

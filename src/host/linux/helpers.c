@@ -69,7 +69,8 @@ char *host_helper_path(const char *name, kl_error *err)
     return NULL;
 }
 
-int host_layer_setup(kl_error *err)
+int host_layer_setup(const host_layer_config *cfg, kl_error *err)
 {
+    (void)cfg;
     return 0; /* the Linux layer needs no set-up */
 }
