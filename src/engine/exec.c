@@ -361,6 +361,7 @@ static int start_container(kl_engine *e, const container_record *c, const exec_r
     _cleanup_close_ int netns_fd = -1;
     bool plugged = false;
     char netns_path[64] = "";
+    networks_endpoints eps = {0};
     do {
         /* Before anything is mounted, wired or published: nothing to undo. */
         if (portclaim_check(e, c->id, c->public_ports, err) < 0)
@@ -447,7 +448,17 @@ static int start_container(kl_engine *e, const container_record *c, const exec_r
         spec.stop_cmd = c->stop_cmd ? c->stop_cmd : jp.exec_stop;
         /* A container on networks gets its interfaces before its first process runs: the
          * namespace is made and wired here, and the runtime joins it. */
-        if (spec.container.netns == HOST_NETNS_NEW && networks_container_is_wired(e, c->id)) {
+        spec.container.net_driver = c->network_driver;
+        if (host_runtime_wires_endpoints()) {
+            /* The runtime wires them itself at the start (FreeBSD: aliases or epairs at
+             * `jail -c`); they count as plugged from then on (the firewall, their end). */
+            if (networks_container_endpoints(e, c->id, &eps, err) < 0)
+                break;
+            spec.container.endpoints = eps.v;
+            spec.container.n_endpoints = eps.n;
+            plugged = eps.n > 0;
+        } else if (spec.container.netns == HOST_NETNS_NEW &&
+                   networks_container_is_wired(e, c->id)) {
             netns_fd = host_netns_new(err);
             if (netns_fd < 0)
                 break;
@@ -483,6 +494,7 @@ static int start_container(kl_engine *e, const container_record *c, const exec_r
     free(sources);
     free(mounts);
     images_stack_clear(&stack);
+    networks_endpoints_clear(&eps);
     exec_merged_clear(&mg);
     host_jailparams_free(&jp);
     if (r < 0)

@@ -18,7 +18,9 @@
 #include "engine/ipam.h"
 #include "engine/portspec.h"
 #include "host/host.h"
+#include "host/monitor.h"
 #include "host/net.h"
+#include "host/runtime.h"
 #include "lib/buf.h"
 #include "lib/cleanup.h"
 #include "lib/id.h"
@@ -459,9 +461,113 @@ static void unplug_ep(kl_engine *e, const ep_rec *ep, bool with_netns)
         log_warn("endpoint %s: %s", ep->id, err.msg);
 }
 
+/* ---- a runtime that wires networks itself (host_runtime_wires_endpoints: FreeBSD) -------
+ * The container's endpoints go to the runtime in its spec at start
+ * (networks_container_endpoints); connect and disconnect of a running container go to its
+ * monitor (host_monitor_network), which owns the jail's addresses and epairs. */
+
+/* The runtime's view of endpoint `ep` on network `n`; strings owned by *pool. */
+static void runtime_endpoint(const net_rec *n, const ep_rec *ep, host_endpoint *out, char ***pool)
+{
+    char gw4[IPAM_STRLEN], gw6[IPAM_STRLEN];
+    net_gateway_addr(n, 4, gw4);
+    net_gateway_addr(n, 6, gw6);
+    const char *v[] = {n->ifname, ep->ip, ep->ip6, gw4, gw6};
+    const char *kept[5];
+    for (int i = 0; i < 5; i++) {
+        kept[i] = NULL;
+        if (v[i] && v[i][0]) {
+            strv_push(pool, v[i]);
+            kept[i] = (*pool)[strv_len(*pool) - 1];
+        }
+    }
+    int p4 = prefix_len_of(n->subnet), p6 = prefix_len_of(n->subnet6);
+    *out = (host_endpoint){.ifname = kept[0],
+                           .ip4 = kept[1],
+                           .ip6 = kept[2],
+                           .prefix4 = p4 < 0 ? 32 : p4,
+                           .prefix6 = p6 < 0 ? 128 : p6,
+                           .gw4 = ep->ip[0] ? kept[3] : NULL,
+                           .gw6 = ep->ip6[0] ? kept[4] : NULL};
+}
+
+/* Connect or disconnect a running container's endpoint through its monitor; 0 (nothing to
+ * do) when the container does not run. Under the engine lock. */
+static int monitor_network(kl_engine *e, const net_rec *n, const ep_rec *ep, bool connect,
+                           kl_error *err)
+{
+    if (containers_pid(e, ep->container_id) <= 0)
+        return 0;
+    _cleanup_strv_ char **pool = NULL;
+    host_endpoint hep;
+    runtime_endpoint(n, ep, &hep, &pool);
+    _cleanup_free_ char *run_dir = containers_run_dir(e, ep->container_id);
+    kl_error cerr = KL_ERROR_INIT;
+    host_monitor *m = host_monitor_connect(run_dir, &cerr);
+    if (!m)
+        return 0; /* its monitor is gone: the container is not running (any more) */
+    int r = host_monitor_network(m, connect, &hep, err);
+    host_monitor_close(m);
+    if (r < 0)
+        return kl_error_prefix(err, "%s container %s %s network %s",
+                               connect ? "connecting" : "disconnecting", ep->container_id,
+                               connect ? "to" : "from", n->name);
+    return 0;
+}
+
 static void unplug(kl_engine *e, const ep_rec *ep)
 {
+    if (host_runtime_wires_endpoints()) {
+        net_rec n = {0};
+        kl_error err = KL_ERROR_INIT;
+        if (net_find(e, ep->network_id, &n, &err) == 1 &&
+            monitor_network(e, &n, ep, false, &err) < 0)
+            log_warn("endpoint %s: %s", ep->id, err.msg);
+        net_rec_clear(&n);
+        return;
+    }
     unplug_ep(e, ep, false);
+}
+
+int networks_container_endpoints(kl_engine *e, const char *container_id, networks_endpoints *out,
+                                 kl_error *err)
+{
+    *out = (networks_endpoints){0};
+    engine_lock(e);
+    container_record c = {0};
+    ep_rec *eps = NULL;
+    size_t n_eps = 0;
+    int r = containers_get(e, container_id, &c, err);
+    bool wired = r == 0 && c.network_driver && strcmp(c.network_driver, "host") != 0 &&
+                 strcmp(c.network_driver, "disabled") != 0;
+    if (wired)
+        r = eps_query(e, "container_id = ?1", c.id, &eps, &n_eps, err);
+    if (wired && r == 0 && n_eps > 0)
+        out->v = xcalloc(n_eps, sizeof(*out->v));
+    for (size_t i = 0; wired && r == 0 && i < n_eps; i++) {
+        net_rec n = {0};
+        int found = net_find(e, eps[i].network_id, &n, err);
+        if (found == 1)
+            runtime_endpoint(&n, &eps[i], &out->v[out->n++], &out->pool);
+        else if (found == 0)
+            r = kl_error_set(err, ENOENT, "network %s not found", eps[i].network_id);
+        else
+            r = -1;
+        net_rec_clear(&n);
+    }
+    ep_recs_free(eps, n_eps);
+    container_record_clear(&c);
+    engine_unlock(e);
+    if (r < 0)
+        networks_endpoints_clear(out);
+    return r;
+}
+
+void networks_endpoints_clear(networks_endpoints *eps)
+{
+    free(eps->v);
+    strv_free(eps->pool);
+    *eps = (networks_endpoints){0};
 }
 
 /* ---- firewall -------------------------------------------------------------------------- */
@@ -1305,7 +1411,14 @@ int networks_connect(kl_engine *e, const json_t *config, kl_error *err)
         if (r < 0)
             break;
         int pid = containers_pid(e, c.id);
-        if (pid > 0) {
+        if (pid > 0 && host_runtime_wires_endpoints()) {
+            r = monitor_network(e, &n, &ep, true, err);
+            if (r < 0) {
+                kl_error ignored = KL_ERROR_INIT;
+                exec_with_id(e, "DELETE FROM endpoints WHERE id = ?1", ep.id, &ignored);
+                break;
+            }
+        } else if (pid > 0) {
             /* Hot-plug into the running container (our difference from the original). */
             int nsfd = host_netns_open_pid(pid, err);
             r = nsfd < 0 ? -1 : plug(e, &n, &ep, nsfd, err);
@@ -1344,7 +1457,12 @@ int networks_disconnect(kl_engine *e, const char *network, const char *container
             break;
         }
         engine_space_for_removal(e);
-        unplug(e, &eps[0]);
+        if (host_runtime_wires_endpoints()) {
+            if (monitor_network(e, &n, &eps[0], false, err) < 0)
+                break;
+        } else {
+            unplug(e, &eps[0]);
+        }
         if (exec_with_id(e, "DELETE FROM endpoints WHERE id = ?1", eps[0].id, err) < 0)
             break;
         log_info("container %s: disconnected from network %s", c.id, n.name);
@@ -1387,6 +1505,8 @@ int networks_init(kl_engine *e, kl_error *err)
                     unplug(e, &eps[i]);
                 continue;
             }
+            if (host_runtime_wires_endpoints())
+                continue; /* the jail and its monitor keep its addresses */
             char host_if[HOST_IFNAME_MAX + 1];
             host_if_name(eps[i].id, host_if);
             if (host_link_exists(-1, host_if) ||
@@ -1511,7 +1631,9 @@ void networks_container_stopped(kl_engine *e, const char *container_id)
         unplug_ep(e, &eps[i], true);
     }
     ep_recs_free(eps, n_eps);
-    if (plugged)
+    /* A runtime that wires networks itself records no epair here: its published ports go
+     * now (host_fw_sync runs nothing when they were gone already). */
+    if (plugged || (n_eps > 0 && host_runtime_wires_endpoints()))
         fw_update_ended(e, container_id);
     engine_unlock(e);
 }

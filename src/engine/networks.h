@@ -23,6 +23,7 @@
 #include <stdbool.h>
 
 #include "engine/engine.h"
+#include "host/runtime.h"
 #include "lib/error.h"
 
 /* The interface `nat: "<host-gateway>"` and published ports with no interface resolve to
@@ -90,6 +91,21 @@ int networks_container_started(kl_engine *e, const char *container_id, int conta
  * costs ~20 ms); clear `epair` and update the firewall, counting the container as stopped.
  * Nothing when its endpoints were unplugged already. */
 void networks_container_stopped(kl_engine *e, const char *container_id);
+
+/* For a runtime that wires a container's networks itself (host_runtime_wires_endpoints:
+ * FreeBSD's jails get their addresses or epairs at `jail -c`): the container's endpoints as
+ * host_container_spec.endpoints wants them (each network's interface, the addresses with the
+ * subnets' prefix lengths, the bridge networks' gateways for default routes). None for the
+ * host and disabled drivers. Connect and disconnect of such a running container go to its
+ * monitor (host_monitor_network) instead of a network namespace. */
+typedef struct networks_endpoints {
+    host_endpoint *v;
+    size_t n;
+    char **pool; /* the strings v points into */
+} networks_endpoints;
+int networks_container_endpoints(kl_engine *e, const char *container_id, networks_endpoints *out,
+                                 kl_error *err);
+void networks_endpoints_clear(networks_endpoints *eps);
 
 /* kleened stops: with no container running, remove the firewall table (nothing needs its NAT
  * or published ports, and the next kleened applies it again); while containers run it stays,

@@ -104,6 +104,14 @@ int host_monitor_kill(host_monitor *m, const char *exec_id, int sig, kl_error *e
  * SIGKILL. Returns when it has ended, with the main process's exit code. */
 int host_monitor_stop(host_monitor *m, int grace_ms, int *exit_code, kl_error *err);
 
+/* A network endpoint of the running container added (connect) or removed, on a host whose
+ * runtime wires networks itself (host_runtime_wires_endpoints: FreeBSD, where the jail
+ * monitor adds or removes the jail's addresses with `jail -m`, refuses to connect a running
+ * vnet jail as the original does, and takes a disconnected epair back). The monitor keeps
+ * the container's endpoint list, so that its cleanup at the end is right. Linux's monitor
+ * refuses it (the engine plugs a network namespace there). */
+int host_monitor_network(host_monitor *m, bool connect, const host_endpoint *ep, kl_error *err);
+
 /* The container log (the main process's output) as log records (lib/logrec.h), the content
  * of container.log and then, with follow=true, the records of new output as they are written,
  * through host_monitor_stream_recv until the container ends. */

@@ -268,7 +268,32 @@ typedef struct host_container_spec {
      * then AUTO counts as an init (host_container_has_console, the cgroups made). */
     host_init_mode init;
     const host_full_spec *full; /* described in full (above); NULL: the defaults */
+    /* For a runtime that takes jail(8) parameters as they are (FreeBSD: host_jailparams.params,
+     * set by host_jailparams_apply, passed to `jail -c`); NULL elsewhere, ignored on Linux. */
+    char *const *jail_params;
+    /* For a runtime that wires a container's networks itself at its start
+     * (host_runtime_wires_endpoints: FreeBSD's jails get their addresses or epairs at
+     * `jail -c`): the network driver ("ipnet", "vnet", "host", "disabled") and the endpoints.
+     * Ignored on Linux, where the engine plugs a network namespace (HOST_NETNS_PATH). */
+    const char *net_driver;
+    const struct host_endpoint *endpoints;
+    size_t n_endpoints;
 } host_container_spec;
+
+/* A container's endpoint on one network, as a runtime that wires networks itself needs it. */
+typedef struct host_endpoint {
+    const char *ifname;   /* the network's interface (bridge, cloned lo) */
+    const char *ip4;      /* NULL or "": none */
+    const char *ip6;      /* NULL or "": none */
+    int prefix4, prefix6; /* the subnets' prefix lengths */
+    const char *gw4;      /* the default route's gateway through this network; NULL: none */
+    const char *gw6;
+} host_endpoint;
+
+/* Whether this host's runtime gives a container its network endpoints itself at start
+ * (host_container_spec.endpoints; FreeBSD) rather than joining a network namespace the
+ * engine made and wired (Linux). */
+bool host_runtime_wires_endpoints(void);
 
 /* Whether a container of this spec gets a console (an init, with mount.devfs): its main
  * process then runs on a pty even without spec->tty, whose master is host_process.pty_fd; the
@@ -405,9 +430,17 @@ typedef struct host_jailparams {
     int allow_raw_sockets; /* -1 unset, 0, 1 */
     int allow_sysvipc;     /* -1 unset, 0, 1 */
     int exec_clean;        /* -1 unset, 0, 1 */
+    /* FreeBSD: the whole list as given (a strv), every parameter passed on to `jail -c`
+     * (host_container_spec.jail_params); NULL on Linux. */
+    char **params;
 } host_jailparams;
 
 int host_jailparams_parse(char *const *params, host_jailparams *out, kl_error *err);
+/* On FreeBSD (src/host/freebsd/fbjailparam.c) every jail(8) parameter is accepted and kept as
+ * it is in `params` (FREEBSD-HOST.md §4.2: the original's defaults are prepended unless a
+ * parameter overrides them, `no`-negations are jail(8)'s own); only the syntax is checked
+ * (`name[=value]`, a name of [a-z0-9_.]) and the parameters kleened sets itself (`name`,
+ * `path`, `jid`, `command`) are refused. hostname, jail_user and exec_stop are filled too. */
 void host_jailparams_free(host_jailparams *p);
 /* Apply the set fields to a spec (hostname, user, no_devfs, no_raw_sockets, share_ipc,
  * login_env). The spec then points into `p`: keep it alive while the spec is used. */

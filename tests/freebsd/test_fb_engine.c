@@ -198,9 +198,9 @@ static void test_engine_container(void **state)
     exec_started xs;
     kl_error e2 = KL_ERROR_INIT;
     assert_int_equal(exec_start(e, xid, false, true, &xs, &e2), -1);
-    assert_int_equal(e2.code, ENOTSUP);
-    assert_non_null(strstr(e2.msg, "running containers on FreeBSD is not implemented yet: the "
-                                   "jail monitor is missing"));
+    assert_int_equal(e2.code, ENOENT);
+    assert_non_null(strstr(e2.msg, "the jail monitor program is missing: helper program "
+                                   "kleene-jailmon not found"));
     _cleanup_json_ json_t *ins = containers_inspect(e, cid, &err);
     assert_non_null(ins);
     assert_false(jx_bool(json_object_get(ins, "container"), "running", false));
@@ -474,7 +474,7 @@ static void test_not_yet(void **state)
     host_monitor_spec spec = {0};
     host_monitor_info info = {0};
     assert_int_equal(host_monitor_start(&spec, &info, &err), -1);
-    assert_int_equal(err.code, ENOTSUP);
+    assert_int_equal(err.code, EINVAL); /* no run directory */
     kl_error e2 = KL_ERROR_INIT;
     assert_null(host_monitor_connect("/var/run/kleened/containers/x", &e2));
     assert_int_equal(e2.code, ENOENT); /* "not running" to the engine */

@@ -1,14 +1,11 @@
 /* The engine's remaining host interfaces on FreeBSD: the layer's set-up at daemon start
  * (host_layer_setup, host/host.h), init modes and a container's processes and resource use
- * (host/runtime.h), the container monitor
- * (host/monitor.h) and the out-of-process fetch (host/fetch.h).
+ * (host/runtime.h) and the out-of-process fetch (host/fetch.h). The container monitor
+ * (host/monitor.h) is kleene-jailmon: fbmonitor.c and the shared src/host/monitor_client.c.
  *
  * State (docs/freebsd.md "Wiring kleened to this layer"): kleened links and runs on this
  * layer; networks, the firewall (pf anchor), layers as ZFS datasets and container roots as
- * clones (fbstorage.c), confined paths and volumes work. Running containers does not yet: the monitor of a jail (the per-container
- * relay that owns the foreground `jail -c`, its output and exit status across a kleened
- * restart, on jail.c) is not written, so host_monitor_start says so (ENOTSUP) and there is
- * never a monitor to connect to (ENOENT: "not running", which is true). The out-of-process
+ * clones (fbstorage.c), confined paths, volumes and running jails work. The out-of-process
  * fetch and pull (kleene-fetch) are not built for FreeBSD yet either (ENOTSUP); image
  * creation by fetch is the layer's own fb_image_create_fetch, which the engine does not call
  * yet. Every such refusal names what is missing; none pretends to have worked. */
@@ -21,7 +18,6 @@
 #include "host/freebsd/fbhost.h"
 #include "host/helpers.h"
 #include "host/host.h"
-#include "host/monitor.h"
 #include "host/runtime.h"
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"
@@ -94,95 +90,8 @@ int host_init_mode_parse(const char *name, host_init_mode *out, kl_error *err)
                         name ? name : "");
 }
 
-/* ---- the container monitor ------------------------------------------------------------- */
-
-static int no_monitor(kl_error *err)
-{
-    return kl_error_set(err, ENOTSUP,
-                        "running containers on FreeBSD is not implemented yet: the jail monitor "
-                        "is missing (docs/freebsd.md)");
-}
-
-int host_monitor_start(const host_monitor_spec *spec, host_monitor_info *out, kl_error *err)
-{
-    return no_monitor(err);
-}
-
-host_monitor *host_monitor_connect(const char *run_dir, kl_error *err)
-{
-    /* No monitor is ever started here, so there is none to connect to: not running. */
-    kl_error_set(err, ENOENT, "no monitor in %s (the container is not running)",
-                 run_dir ? run_dir : "");
-    return NULL;
-}
-
-void host_monitor_close(host_monitor *m)
-{
-    (void)m; /* host_monitor_connect never returns one */
-}
-
-char *host_monitor_status(const char *run_dir, kl_error *err)
-{
-    kl_error_set(err, ENOENT, "no container state in %s", run_dir ? run_dir : "");
-    return NULL;
-}
-
-int host_monitor_exec(host_monitor *m, const host_monitor_exec_spec *spec, bool attach,
-                      kl_error *err)
-{
-    return no_monitor(err);
-}
-
-int host_monitor_attach(host_monitor *m, const char *exec_id, kl_error *err)
-{
-    return no_monitor(err);
-}
-
-int host_monitor_stream_read(host_monitor *m, int *stream, const void **data, size_t *len,
-                             int *exit_code, bool *container_running, int timeout_ms, kl_error *err)
-{
-    return no_monitor(err);
-}
-
-int host_monitor_stream_recv(host_monitor *m, const void **data, size_t *len, int *exit_code,
-                             bool *container_running, int timeout_ms, kl_error *err)
-{
-    return no_monitor(err);
-}
-
-int host_monitor_stream_input(host_monitor *m, const void *data, size_t len, kl_error *err)
-{
-    return no_monitor(err);
-}
-
-int host_monitor_stream_resize(host_monitor *m, unsigned short rows, unsigned short cols,
-                               kl_error *err)
-{
-    return no_monitor(err);
-}
-
-int host_monitor_stream_close_input(host_monitor *m, kl_error *err)
-{
-    return no_monitor(err);
-}
-
-int host_monitor_fd(const host_monitor *m)
-{
-    return -1;
-}
-
-int host_monitor_kill(host_monitor *m, const char *exec_id, int sig, kl_error *err)
-{
-    return no_monitor(err);
-}
-
-int host_monitor_stop(host_monitor *m, int grace_ms, int *exit_code, kl_error *err)
-{
-    return no_monitor(err);
-}
-
 /* ---- what runs in a container (Docker's top and stats) ------------------------------------
- * No container runs on this layer yet (above): there is nothing to list or measure. */
+ * Not written yet for jails (ps -J / rctl -u would give them). */
 
 int host_container_procs(int pid, host_proc **out, size_t *n, kl_error *err)
 {
@@ -214,11 +123,6 @@ int host_container_usage(int pid, host_usage *out, kl_error *err)
     (void)pid;
     *out = (host_usage){.mem_bytes = -1, .cpu_ns = -1, .pids = -1, .system_ns = -1};
     return kl_error_set(err, ENOTSUP, "a jail's resource use is not written yet");
-}
-
-int host_monitor_log(host_monitor *m, bool follow, kl_error *err)
-{
-    return no_monitor(err);
 }
 
 /* ---- out-of-process fetch -------------------------------------------------------------- */

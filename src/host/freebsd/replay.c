@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -26,7 +27,17 @@ typedef struct step {
     int status;
     unsigned mode;
     int lineno;
+    bool held;     /* '&' with '~': runs until a later step releases it */
+    bool releases; /* '$' with '~': the oldest held process ends after this command */
 } step;
+
+/* A spawned process of the replay: its canned output is on a real pipe (out_fd), which stays
+ * open while it is held, and it "ends" when its pipe is closed. */
+typedef struct live {
+    step *s;
+    int wfd; /* our end of its output pipe, -1 once it ended */
+    bool ended;
+} live;
 
 typedef struct replay {
     fb_runner base;
@@ -40,6 +51,8 @@ typedef struct replay {
     /* {NAME} captures: ids kleened made up (random), bound where first seen */
     char *var_names[32], *var_values[32];
     size_t n_vars;
+    live **lives;
+    size_t n_lives;
 } replay;
 
 /* The length of a "{NAME}" token at p ([A-Z0-9_]+ between braces), or 0. */
@@ -204,7 +217,7 @@ static int parse(replay *rp, const char *path, kl_error *err)
         } else if (!strcmp(tag, "2>")) {
             kl_buf_printf(&cur->err, "%s\n", arg);
         } else if (!strcmp(tag, "><")) {
-            _cleanup_free_ char *file = xasprintf("%s/%s", dir, arg);
+            _cleanup_free_ char *file = arg[0] == '/' ? xstrdup(arg) : xasprintf("%s/%s", dir, arg);
             if (slurp(file, &cur->out, err) < 0)
                 return kl_error_prefix(err, "%s:%d", path, lineno);
         } else if (!strcmp(tag, "%")) {
@@ -213,6 +226,14 @@ static int parse(replay *rp, const char *path, kl_error *err)
             kl_buf_printf(&cur->effects, "%s\n", arg);
         } else if (!strcmp(tag, "?")) {
             cur->status = atoi(arg);
+        } else if (!strcmp(tag, "~")) {
+            if (cur->kind == '&')
+                cur->held = true;
+            else if (cur->kind == '$')
+                cur->releases = true;
+            else
+                return kl_error_set(err, EINVAL, "%s:%d: '~' after neither '$' nor '&'", path,
+                                    lineno);
         } else if (!strcmp(tag, "<|") || !strcmp(tag, "|")) {
             kl_buf_printf(&cur->content, "%s\n", arg);
             cur->has_content = true;
@@ -296,6 +317,8 @@ static step *expect(replay *rp, char kind, const char *line, const char *pipe2, 
     return s;
 }
 
+static void release_oldest(replay *rp);
+
 static int rp_run(fb_runner *r, const char *const *argv, const char *input, fb_result *res,
                   kl_error *err)
 {
@@ -304,6 +327,8 @@ static int rp_run(fb_runner *r, const char *const *argv, const char *input, fb_r
     step *s = expect(rp, '$', line, NULL, input, err);
     if (!s)
         return -1;
+    if (s->releases)
+        release_oldest(rp);
     res->status = s->status;
     res->out = subst(rp, s->out.data ? s->out.data : "");
     res->err = subst(rp, s->err.data ? s->err.data : "");
@@ -325,6 +350,25 @@ static int rp_run_pipe(fb_runner *r, const char *const *argv1, const char *const
     return 0;
 }
 
+static void live_end(live *l)
+{
+    if (l->wfd >= 0)
+        close(l->wfd);
+    l->wfd = -1;
+    l->ended = true;
+}
+
+static void release_oldest(replay *rp)
+{
+    for (size_t i = 0; i < rp->n_lives; i++)
+        if (!rp->lives[i]->ended) {
+            kl_buf_puts(&rp->transcript, "~\n");
+            live_end(rp->lives[i]);
+            return;
+        }
+    fail(rp, "a step releases a held process, but none is held");
+}
+
 static int rp_spawn(fb_runner *r, const char *const *argv, fb_proc *out, kl_error *err)
 {
     replay *rp = (replay *)r;
@@ -332,15 +376,40 @@ static int rp_spawn(fb_runner *r, const char *const *argv, fb_proc *out, kl_erro
     step *s = expect(rp, '&', line, NULL, NULL, err);
     if (!s)
         return -1;
+    /* Its output on a real pipe (a canned output fits in a pipe's buffer). */
+    int p[2];
+    if (pipe(p) < 0)
+        return kl_error_errno(err, errno, "replay: pipe");
+    fcntl(p[0], F_SETFD, FD_CLOEXEC);
+    fcntl(p[1], F_SETFD, FD_CLOEXEC);
+    if (s->out.len && write(p[1], s->out.data, s->out.len) != (ssize_t)s->out.len) {
+        close(p[0]);
+        close(p[1]);
+        return kl_error_set(err, EIO, "replay: canned output too long for a pipe");
+    }
+    live *l = xcalloc(1, sizeof(*l));
+    l->s = s;
+    l->wfd = p[1];
+    if (!s->held)
+        live_end(l);
+    rp->lives = xrealloc(rp->lives, (rp->n_lives + 1) * sizeof(*rp->lives));
+    rp->lives[rp->n_lives++] = l;
     out->pid = rp->next_pid++;
-    out->priv = s;
+    out->out_fd = p[0];
+    out->priv = l;
     return 0;
 }
 
 static int rp_wait(fb_runner *r, fb_proc *p, int timeout_ms, int *status, kl_error *err)
 {
-    step *s = p->priv;
-    *status = s ? s->status : 0;
+    live *l = p->priv;
+    if (l && !l->ended) {
+        if (timeout_ms < 0)
+            return kl_error_set(err, EDEADLK,
+                                "replay: waiting forever for a held process (no step releases it)");
+        return 0;
+    }
+    *status = l ? l->s->status : 0;
     return 1;
 }
 
@@ -399,6 +468,11 @@ static void rp_free(fb_runner *r)
         free(rp->var_values[i]);
     }
     free(rp->steps);
+    for (size_t i = 0; i < rp->n_lives; i++) {
+        live_end(rp->lives[i]);
+        free(rp->lives[i]);
+    }
+    free(rp->lives);
     free(rp->golden);
     kl_buf_free(&rp->transcript);
     free(rp);

@@ -13,6 +13,10 @@
  *                     golden file's directory: canned jls, zfs list, ifconfig, netstat)
  *   2> TEXT           a line of its stderr
  *   ? N               its exit status (default 0); for `&`, what waiting for it gives
+ *   ~                 after `&`: the process is held (runs, its output pipe open) until a
+ *                     later step releases it; after `$`: running this command ends the oldest
+ *                     held process (a `jexec ... kill -TERM -1` ending the foreground jail -c)
+ *                     A spawned process's `>` lines come out of a real pipe (fb_proc.out_fd).
  *   + ROOT REL        directories REL made below ROOT without following symlinks (fb_make_path);
  *   +f ROOT REL       ... with REL's last component an empty file; `? 1`: a symlink on the way
  *   = PATH MODE       a file written (MODE in octal), its content in the lines that follow:

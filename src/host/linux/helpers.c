@@ -4,6 +4,7 @@
  * call. */
 #include "host/helpers.h"
 #include "host/host.h"
+#include "host/runtime.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -73,4 +74,9 @@ int host_layer_setup(const host_layer_config *cfg, kl_error *err)
 {
     (void)cfg;
     return 0; /* the Linux layer needs no set-up */
+}
+
+bool host_runtime_wires_endpoints(void)
+{
+    return false; /* the engine plugs a network namespace (networks_container_plug) */
 }

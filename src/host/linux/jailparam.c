@@ -120,7 +120,9 @@ void host_jailparams_free(host_jailparams *p)
     free(p->hostname);
     free(p->jail_user);
     free(p->exec_stop);
+    strv_free(p->params);
     p->hostname = p->jail_user = p->exec_stop = NULL;
+    p->params = NULL;
 }
 
 void host_jailparams_apply(const host_jailparams *p, host_container_spec *spec)
@@ -137,29 +139,4 @@ void host_jailparams_apply(const host_jailparams *p, host_container_spec *spec)
         spec->share_ipc = p->allow_sysvipc;
     if (p->exec_clean >= 0)
         spec->login_env = p->exec_clean;
-}
-
-char **host_env_merge(char *const *base, char *const *over)
-{
-    char **out = xcalloc(1, sizeof(char *));
-    for (int pass = 0; pass < 2; pass++) {
-        for (char *const *e = pass ? over : base; e && *e; e++) {
-            const char *eq = strchr(*e, '=');
-            if (!eq || eq == *e)
-                continue;
-            size_t klen = (size_t)(eq - *e) + 1;
-            bool replaced = false;
-            for (char **o = out; *o; o++) {
-                if (strncmp(*o, *e, klen) == 0) {
-                    free(*o);
-                    *o = xstrdup(*e);
-                    replaced = true;
-                    break;
-                }
-            }
-            if (!replaced)
-                strv_push(&out, *e);
-        }
-    }
-    return out;
 }

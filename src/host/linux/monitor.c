@@ -34,7 +34,7 @@
 #include <unistd.h>
 
 #include "host/linux/internal.h"
-#include "host/linux/monitor_proto.h"
+#include "host/monitor_proto.h"
 #include "host/monitor.h"
 #include "lib/buf.h"
 #include "lib/cleanup.h"

@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "host/linux/internal.h"
-#include "host/linux/monitor_proto.h"
+#include "host/monitor_proto.h"
 #include "host/linux/monitor_spec.h"
 #include "lib/xalloc.h"
 

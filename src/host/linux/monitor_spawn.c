@@ -27,7 +27,7 @@
 
 #include "host/helpers.h"
 #include "host/linux/internal.h"
-#include "host/linux/monitor_proto.h"
+#include "host/monitor_proto.h"
 #include "host/linux/monitor_spec.h"
 #include "host/monitor.h"
 #include "lib/buf.h"

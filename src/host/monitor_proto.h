@@ -1,8 +1,8 @@
 /* Framing of the monitor's control socket (docs/monitor.md): 1 byte type, 4 bytes big-endian
  * payload length (at most MON_MSG_MAX), payload. Shared by the monitor and its client; not part
  * of host/monitor.h. */
-#ifndef KL_HOST_LINUX_MONITOR_PROTO_H
-#define KL_HOST_LINUX_MONITOR_PROTO_H
+#ifndef KL_HOST_MONITOR_PROTO_H
+#define KL_HOST_MONITOR_PROTO_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -33,6 +33,9 @@ enum {
     /* only on the status socket, from kleened to the kleene-monitor it spawned: the spec
      * record (monitor_spec.h) */
     MON_SPEC = 'P',
+    /* kleened to a monitor of a runtime that wires networks itself (kleene-jailmon): an
+     * endpoint of the running container added or removed (host_monitor_network) */
+    MON_NETWORK = 'N',
 };
 
 struct host_monitor;

@@ -1,11 +1,16 @@
 /* The client side of the monitor's control socket (host/monitor.h): blocking, one connection
  * per host_monitor, typed size-checked frames (monitor_proto.h). Used by kleened's threads; it
  * keeps no global state. When the monitor is gone, status and stop fall back to the state.json
- * it left behind. It must not: start or signal processes itself. */
+ * it left behind. It must not: start or signal processes itself.
+ *
+ * Portable (both host layers: kleene-monitor on Linux, kleene-jailmon on FreeBSD speak the same
+ * protocol). The one system-specific part is reaching a socket whose path is longer than
+ * sun_path: through /proc/self/fd on Linux, with connectat(2) on FreeBSD. */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "host/linux/monitor_proto.h"
+#include "host/monitor_proto.h"
 #include "host/monitor.h"
 #include "lib/cleanup.h"
 #include "lib/jsonx.h"
@@ -59,16 +64,33 @@ host_monitor *host_monitor_connect(const char *run_dir, kl_error *err)
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     _cleanup_close_ int dirfd = -1;
     int n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/" MON_SOCK_NAME, run_dir);
-    if (n < 0 || (size_t)n >= sizeof(sa.sun_path)) {
-        dirfd = open(run_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    bool is_long = n < 0 || (size_t)n >= sizeof(sa.sun_path);
+    if (is_long) {
+        dirfd = open(run_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dirfd < 0)
             return kl_error_errno(err, errno, "monitor %s", run_dir), NULL;
+#if defined(__linux__)
         snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/" MON_SOCK_NAME, dirfd);
+#else
+        snprintf(sa.sun_path, sizeof(sa.sun_path), MON_SOCK_NAME);
+#endif
     }
     _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return kl_error_errno(err, errno, "monitor socket"), NULL;
-    if (KL_RETRY_EINTR(connect(fd, (struct sockaddr *)&sa, sizeof(sa))) < 0)
+    int r;
+#if defined(__FreeBSD__)
+    if (is_long)
+        r = (int)KL_RETRY_EINTR(connectat(dirfd, fd, (struct sockaddr *)&sa, sizeof(sa)));
+    else
+#elif !defined(__linux__)
+    if (is_long) {
+        errno = ENAMETOOLONG;
+        r = -1;
+    } else
+#endif
+        r = (int)KL_RETRY_EINTR(connect(fd, (struct sockaddr *)&sa, sizeof(sa)));
+    if (r < 0)
         return kl_error_errno(err, errno, "connecting to the monitor in %s", run_dir), NULL;
     return host_monitor_wrap_fd_(steal_fd(&fd), run_dir);
 }
@@ -172,7 +194,9 @@ static json_t *recv_reply(host_monitor *m, int timeout_ms, kl_error *err)
             return kl_error_set(err, EPROTO, "malformed reply from the monitor"), NULL;
         }
         if (type == MON_ERROR) {
-            kl_error_set(err, EIO, "%s", jx_str(j, "error", "monitor error"));
+            long long code = jx_int(j, "code", EIO);
+            kl_error_set(err, code > 0 && code < 4096 ? (int)code : EIO, "%s",
+                         jx_str(j, "error", "monitor error"));
             json_decref(j);
             return NULL;
         }
@@ -332,6 +356,21 @@ int host_monitor_stop(host_monitor *m, int grace_ms, int *exit_code, kl_error *e
         return kl_error_set(err, EIO, "the monitor of %s died while stopping", m->run_dir);
     *exit_code = (int)jx_int(j, "exit_code", -1);
     return 0;
+}
+
+int host_monitor_network(host_monitor *m, bool connect, const host_endpoint *ep, kl_error *err)
+{
+    json_t *j = json_pack(
+        "{s:b, s:{s:s, s:s?, s:s?, s:i, s:i, s:s?, s:s?}}", "connect", connect, "endpoint",
+        "ifname", ep->ifname, "ip4", ep->ip4 && *ep->ip4 ? ep->ip4 : NULL, "ip6",
+        ep->ip6 && *ep->ip6 ? ep->ip6 : NULL, "prefix4", ep->prefix4, "prefix6", ep->prefix6, "gw4",
+        ep->gw4 && *ep->gw4 ? ep->gw4 : NULL, "gw6", ep->gw6 && *ep->gw6 ? ep->gw6 : NULL);
+    if (!j)
+        return kl_error_set(err, EINVAL, "invalid endpoint");
+    if (send_json(m, MON_NETWORK, j, err) < 0)
+        return -1;
+    _cleanup_json_ json_t *r = recv_reply(m, 30000, err);
+    return r ? 0 : -1;
 }
 
 int host_monitor_log(host_monitor *m, bool follow, kl_error *err)

@@ -1,0 +1,621 @@
+/* Containers running on the FreeBSD layer through the real engine (kleened-fbsim's link) and
+ * the real jail monitor: kleene-jailmon-replay is kleene-jailmon on the replaying runner, so
+ * every command the monitor runs (jls, zfs, jail -c, jexec, ifconfig, jail -m ...) is checked
+ * against a golden file, while the process lifecycle is real: the monitor is double-forked,
+ * relays the jail's output into container.log, answers on monitor.sock, outlives an engine
+ * close and open (a kleened restart), and ends with the container. Two golden files per case:
+ * the engine's host commands (pf, interfaces) and the monitor's (the jail's); both may name
+ * @TDIR@ (the test's directory) and the monitor's @CID@ (the container id). */
+#include "fbtest.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/containers.h"
+#include "engine/engine.h"
+#include "engine/exec.h"
+#include "engine/images.h"
+#include "engine/networks.h"
+#include "host/freebsd/jailmon.h"
+#include "host/runtime.h"
+#include "host/storage.h"
+#include "lib/buf.h"
+#include "lib/cleanup.h"
+#include "lib/id.h"
+#include "lib/jsonx.h"
+#include "lib/xalloc.h"
+
+static char tdir[64];
+static fb_runner *cur_run;  /* the engine's replay, for its transcript in failures */
+static char cur_state[512]; /* state.json of the test's monitor: killed if a failure left it */
+
+/* An engine call that must succeed: on failure, the error and what the engine did. */
+static void dump_transcript(void)
+{
+    const char *to = getenv("KL_FB_TRANSCRIPT"); /* writing golden files: the whole transcript */
+    FILE *f = to && cur_run ? fopen(to, "we") : NULL;
+    if (f) {
+        fputs(fb_replay_transcript(cur_run), f);
+        fclose(f);
+    }
+}
+
+static void eng_ok(int rc, const kl_error *err)
+{
+    if (rc < 0)
+        dump_transcript();
+    if (rc < 0)
+        fail_msg("unexpected error: %s\n--- the engine's commands so far:\n%s", err->msg,
+                 cur_run ? fb_replay_transcript(cur_run) : "");
+}
+
+static char *tp(const char *rel)
+{
+    static char bufs[8][256];
+    static unsigned k;
+    char *b = bufs[k++ % 8];
+    snprintf(b, sizeof(bufs[0]), "%s%s", tdir, rel);
+    return b;
+}
+
+static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(p);
+}
+
+static void fresh_dir(void)
+{
+    snprintf(tdir, sizeof(tdir), "/tmp/kl-test-fb-jailmon-XXXXXX");
+    assert_non_null(mkdtemp(tdir));
+}
+
+static void gone_dir(void)
+{
+    nftw(tdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* golden/<name>.golden with @TDIR@, @CID@ and @CANNED@ (tests/freebsd/canned) replaced, written to
+ * <tdir>/<name>.golden. */
+static char *materialize(const char *name, const char *cid)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s.golden", KL_FB_GOLDEN_DIR, name);
+    FILE *in = fopen(path, "re");
+    assert_non_null(in);
+    char rel[300];
+    snprintf(rel, sizeof(rel), "/%s.golden", name);
+    char *out_path = xstrdup(tp(rel));
+    FILE *out = fopen(out_path, "we");
+    assert_non_null(out);
+    char line[8192];
+    while (fgets(line, sizeof(line), in)) {
+        for (char *p = line; *p;) {
+            if (!strncmp(p, "@TDIR@", 6)) {
+                fputs(tdir, out);
+                p += 6;
+            } else if (!strncmp(p, "@CANNED@", 8)) {
+                fputs(KL_FB_GOLDEN_DIR "/../canned", out);
+                p += 8;
+            } else if (!strncmp(p, "@CID@", 5)) {
+                fputs(cid ? cid : "", out);
+                p += 5;
+            } else {
+                fputc(*p++, out);
+            }
+        }
+    }
+    fclose(in);
+    assert_int_equal(fclose(out), 0);
+    return out_path;
+}
+
+/* An image with one (empty) layer, as images_add records it. */
+static void add_image(kl_engine *e)
+{
+    kl_error err = KL_ERROR_INIT;
+    _cleanup_free_ char *sroot = images_storage_root(e);
+    char layer[13];
+    kl_id_new(layer);
+    fbt_ok(host_layer_create(sroot, layer, &err), &err);
+    fbt_ok(host_layer_seal(sroot, layer, &err), &err);
+    const char *layers[] = {layer};
+    const char *snaps[] = {NULL};
+    _cleanup_json_ json_t *cmd = json_pack("[s]", "/bin/sh");
+    _cleanup_json_ json_t *env = json_pack("[s]", "PATH=/bin:/usr/bin");
+    images_record r = {.name = "base",
+                       .tag = "1",
+                       .cmd = cmd,
+                       .env = env,
+                       .user = "",
+                       .layers = layers,
+                       .n_layers = 1,
+                       .n_new = 1,
+                       .snapshots = snaps};
+    _cleanup_free_ char *image = images_add(e, &r, &err);
+    if (!image)
+        fail_msg("images_add: %s", err.msg);
+}
+
+static char *new_exec(kl_engine *e, const char *cid, json_t *cmd)
+{
+    kl_error err = KL_ERROR_INIT;
+    _cleanup_json_ json_t *xc = json_pack("{s:s, s:o, s:s, s:[], s:b}", "container_id", cid, "cmd",
+                                          cmd, "user", "", "env", "tty", false);
+    char *xid = exec_create(e, xc, &err);
+    if (!xid)
+        fail_msg("exec_create: %s", err.msg);
+    return xid;
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return NULL;
+    kl_buf b = KL_BUF_INIT;
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        kl_buf_append(&b, chunk, n);
+    fclose(f);
+    kl_buf_append(&b, "", 1);
+    return b.data;
+}
+
+/* Wait (up to 10 s) until `path` exists and contains `text`. */
+static bool wait_for_text(const char *path, const char *text)
+{
+    for (int i = 0; i < 1000; i++) {
+        _cleanup_free_ char *s = slurp(path);
+        if (s && strstr(s, text))
+            return true;
+        struct timespec d = {0, 10 * 1000000L};
+        nanosleep(&d, NULL);
+    }
+    return false;
+}
+
+/* The monitor's replay ended without a difference ("ok" in replay.result). */
+static void monitor_replay_ok(kl_engine *e, const char *cid)
+{
+    _cleanup_free_ char *run = containers_run_dir(e, cid);
+    _cleanup_free_ char *path = xasprintf("%s/replay.result", run);
+    if (!wait_for_text(path, "\n"))
+        fail_msg("the monitor left no replay.result in %s", run);
+    _cleanup_free_ char *s = slurp(path);
+    if (strcmp(s, "ok\n") != 0)
+        fail_msg("the monitor's golden difference: %s", s);
+}
+
+/* The monitor's pid from state.json; after the container's end, wait until it is gone. */
+static int monitor_pid(kl_engine *e, const char *cid)
+{
+    _cleanup_free_ char *run = containers_run_dir(e, cid);
+    _cleanup_free_ char *path = xasprintf("%s/state.json", run);
+    _cleanup_free_ char *s = slurp(path);
+    _cleanup_json_ json_t *j = s ? json_loads(s, 0, NULL) : NULL;
+    return (int)jx_int(j, "monitor_pid", -1);
+}
+
+/* Gone, or a zombie waiting for its reaper (the monitor is no child of ours). */
+static bool is_gone(int pid)
+{
+    if (kill(pid, 0) < 0 && errno == ESRCH)
+        return true;
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    _cleanup_free_ char *s = slurp(path);
+    const char *rp = s ? strrchr(s, ')') : NULL;
+    return rp && rp[1] == ' ' && rp[2] == 'Z';
+}
+
+static void wait_gone(int pid)
+{
+    for (int i = 0; pid > 0 && i < 1000; i++) {
+        if (is_gone(pid))
+            return;
+        struct timespec d = {0, 10 * 1000000L};
+        nanosleep(&d, NULL);
+    }
+    fail_msg("monitor %d still runs", pid);
+}
+
+static bool is_running(kl_engine *e, const char *cid)
+{
+    kl_error err = KL_ERROR_INIT;
+    _cleanup_json_ json_t *ins = containers_inspect(e, cid, &err);
+    return jx_bool(json_object_get(ins, "container"), "running", false);
+}
+
+typedef struct world {
+    fb_host h;
+    kl_engine *e;
+    char *cid;
+} world;
+
+/* The engine on golden/<engine_golden>.golden, an image, a container made by `cc`. */
+static void world_open(world *w, const char *engine_golden, json_t *cc)
+{
+    fresh_dir();
+    char *g = materialize(engine_golden, NULL);
+    w->h = fbt_host_path(g);
+    cur_run = w->h.run;
+    free(g);
+    fb_host_set_default(&w->h);
+    kl_error err = KL_ERROR_INIT;
+    w->e = engine_open(tp("/root"), tp("/run"), &err);
+    if (!w->e)
+        fail_msg("engine_open: %s", err.msg);
+    add_image(w->e);
+    w->cid = cc ? containers_create(w->e, cc, &err) : NULL;
+    if (cc && !w->cid)
+        fail_msg("containers_create: %s", err.msg);
+}
+
+/* The monitor of this test replays golden/<name>.golden. */
+static void monitor_on(world *w, const char *name)
+{
+    _cleanup_free_ char *g = materialize(name, w->cid);
+    fb_jailmon_set_program(KL_FB_JAILMON, g);
+    _cleanup_free_ char *run = containers_run_dir(w->e, w->cid);
+    snprintf(cur_state, sizeof(cur_state), "%s/state.json", run);
+}
+
+/* After each test: a monitor that a failed test left running (a held jail(8) that no step
+ * released) is ended, by the pid it wrote; the test's directory goes. */
+static int teardown(void **state)
+{
+    (void)state;
+    _cleanup_free_ char *s = cur_state[0] ? slurp(cur_state) : NULL;
+    _cleanup_json_ json_t *j = s ? json_loads(s, 0, NULL) : NULL;
+    int pid = (int)jx_int(j, "monitor_pid", -1);
+    if (pid > 0 && jx_bool(j, "running", false) && !is_gone(pid))
+        kill(pid, SIGKILL);
+    cur_state[0] = '\0';
+    cur_run = NULL;
+    if (tdir[0])
+        gone_dir();
+    tdir[0] = '\0';
+    return 0;
+}
+
+static void world_close(world *w)
+{
+    engine_close(w->e);
+    dump_transcript();
+    fbt_done(&w->h);
+    fb_host_set_default(NULL);
+    fb_jailmon_set_program(NULL, NULL);
+    free(w->cid);
+}
+
+/* A container's life on a jail: start (its output in container.log as log records), an exec
+ * into it attached (output, exit code), kleened restarting (engine closed and opened: the
+ * monitor and the jail go on), stop (exec.stop, SIGTERM to the jail, cleanup; the exit code is
+ * jail(8)'s), the container removed. */
+static void test_lifecycle(void **state)
+{
+    world w;
+    _cleanup_json_ json_t *cc =
+        json_pack("{s:s, s:s, s:s, s:[s, s]}", "image", "base:1", "name", "c1", "network_driver",
+                  "ipnet", "jail_param", "allow.raw_sockets", "exec.noclean");
+    world_open(&w, "jailmon_lifecycle_engine", cc);
+    monitor_on(&w, "jailmon_lifecycle");
+    kl_error err = KL_ERROR_INIT;
+
+    _cleanup_free_ char *x1 =
+        new_exec(w.e, w.cid, json_pack("[s, s, s]", "/bin/sh", "-c", "echo hello"));
+    exec_started st;
+    eng_ok(exec_start(w.e, x1, false, true, &st, &err), &err);
+    assert_true(st.started_container);
+    assert_true(is_running(w.e, w.cid));
+    _cleanup_free_ char *run = containers_run_dir(w.e, w.cid);
+    _cleanup_free_ char *log = xasprintf("%s/container.log", run);
+    assert_true(wait_for_text(log, " stdout F hello from the jail\n"));
+    int mpid = monitor_pid(w.e, w.cid);
+    assert_true(mpid > 0);
+
+    /* exec into the running jail, attached: jexec's output and exit status */
+    _cleanup_free_ char *x2 = new_exec(w.e, w.cid, json_pack("[s, s]", "/bin/echo", "hi"));
+    exec_stream *s = exec_stream_open(w.e, x2, false, &err);
+    if (!s)
+        fail_msg("exec_stream_open: %s", err.msg);
+    kl_buf out = KL_BUF_INIT;
+    int r;
+    for (;;) {
+        int which;
+        const void *data;
+        size_t len;
+        r = exec_stream_read(s, &which, &data, &len, 10000, &err);
+        if (r != 1)
+            break;
+        kl_buf_append(&out, data, len);
+    }
+    assert_int_equal(r, 0);
+    int code = -1;
+    bool crun = false;
+    assert_true(exec_stream_exit(s, &code, &crun));
+    assert_int_equal(code, 3);
+    assert_true(crun);
+    kl_buf_append(&out, "", 1);
+    assert_string_equal(out.data, "hi from jexec\n");
+    kl_buf_free(&out);
+    exec_stream_close(s);
+
+    /* kleened restarts: the monitor and the jail go on, the new engine finds them */
+    engine_close(w.e);
+    w.e = engine_open(tp("/root"), tp("/run"), &err);
+    if (!w.e)
+        fail_msg("engine_open again: %s", err.msg);
+    eng_ok(exec_recover(w.e, &err), &err);
+    assert_true(is_running(w.e, w.cid));
+    assert_int_equal(monitor_pid(w.e, w.cid), mpid);
+
+    char id[13];
+    eng_ok(exec_container_stop(w.e, "c1", 2, id, &err), &err);
+    assert_string_equal(id, w.cid);
+    assert_false(is_running(w.e, w.cid));
+    _cleanup_free_ char *stf = xasprintf("%s/state.json", run);
+    _cleanup_free_ char *sj = slurp(stf);
+    _cleanup_json_ json_t *j = json_loads(sj, 0, NULL);
+    assert_int_equal(jx_int(j, "exit_code", -1), 1);
+    wait_gone(mpid);
+    monitor_replay_ok(w.e, w.cid);
+    /* a second stop: not running */
+    kl_error e2 = KL_ERROR_INIT;
+    assert_int_equal(exec_container_stop(w.e, "c1", 2, id, &e2), -1);
+    assert_int_equal(e2.code, ENOTCONN);
+    eng_ok(containers_remove(w.e, w.cid, id, &err), &err);
+    world_close(&w);
+}
+
+static char *make_network(kl_engine *e, const char *name, const char *ifname, const char *subnet)
+{
+    kl_error err = KL_ERROR_INIT;
+    _cleanup_json_ json_t *cfg =
+        json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", name, "type", "bridge", "subnet", subnet,
+                  "interface", ifname, "gateway", "<auto>");
+    char *id = networks_create(e, cfg, &err);
+    if (!id)
+        eng_ok(-1, &err);
+    return id;
+}
+
+static void connect_to(kl_engine *e, const char *cid, const char *net, const char *ip)
+{
+    kl_error err = KL_ERROR_INIT;
+    _cleanup_json_ json_t *cfg =
+        json_pack("{s:s, s:s, s:s}", "container", cid, "network", net, "ip_address", ip);
+    eng_ok(networks_connect(e, cfg, &err), &err);
+}
+
+/* Container networking through the engine (ipnet): the endpoints are handed to the monitor
+ * in the start's spec (the alias and ip4.addr at `jail -c`), the published port goes into the
+ * pf anchor once the jail runs, a second network is connected and disconnected while the
+ * jail runs (through its monitor: alias and `jail -m`; pf each time), and the stop removes
+ * the alias (the monitor's cleanup) and the port (the engine's pf). */
+static void test_ipnet(void **state)
+{
+    world w;
+    world_open(&w, "jailmon_ipnet_engine", NULL);
+    kl_error err = KL_ERROR_INIT;
+    _cleanup_free_ char *n7 = make_network(w.e, "front", "kleene7", "10.13.40.0/24");
+    _cleanup_free_ char *n1 = make_network(w.e, "back", "kleene1", "10.13.38.0/24");
+    _cleanup_json_ json_t *cc =
+        json_pack("{s:s, s:s, s:s, s:[{s:[], s:s, s:s, s:s}]}", "image", "base:1", "name", "web",
+                  "network_driver", "ipnet", "public_ports", "interfaces", "host_port", "8080",
+                  "container_port", "80", "protocol", "tcp");
+    w.cid = containers_create(w.e, cc, &err);
+    if (!w.cid)
+        fail_msg("containers_create: %s", err.msg);
+    connect_to(w.e, "web", "front", "10.13.40.5");
+    monitor_on(&w, "jailmon_ipnet");
+
+    _cleanup_free_ char *x1 = new_exec(w.e, w.cid, json_pack("[s]", "/usr/sbin/httpd"));
+    exec_started st;
+    eng_ok(exec_start(w.e, x1, false, true, &st, &err), &err);
+    assert_true(is_running(w.e, w.cid));
+    int mpid = monitor_pid(w.e, w.cid);
+
+    connect_to(w.e, "web", "back", "10.13.38.5");
+    eng_ok(networks_disconnect(w.e, "back", "web", &err), &err);
+
+    char id[13];
+    eng_ok(exec_container_stop(w.e, "web", 1, id, &err), &err);
+    assert_false(is_running(w.e, w.cid));
+    wait_gone(mpid);
+    monitor_replay_ok(w.e, w.cid);
+    world_close(&w);
+}
+
+static json_t *state_of(kl_engine *e, const char *cid)
+{
+    _cleanup_free_ char *run = containers_run_dir(e, cid);
+    _cleanup_free_ char *path = xasprintf("%s/state.json", run);
+    _cleanup_free_ char *s = slurp(path);
+    return s ? json_loads(s, 0, NULL) : NULL;
+}
+
+/* vnet through the engine: the endpoint becomes an epair on the bridge, handed to the jail
+ * with its address and default route at `jail -c` (the epair in the monitor's state);
+ * connecting a running vnet jail is refused as in the original (the endpoint is not kept);
+ * the stop destroys the epair. */
+static void test_vnet(void **state)
+{
+    world w;
+    world_open(&w, "jailmon_vnet_engine", NULL);
+    kl_error err = KL_ERROR_INIT;
+    _cleanup_free_ char *n7 = make_network(w.e, "front", "kleene7", "10.13.40.0/24");
+    _cleanup_free_ char *n1 = make_network(w.e, "back", "kleene1", "10.13.38.0/24");
+    _cleanup_json_ json_t *cc =
+        json_pack("{s:s, s:s, s:s}", "image", "base:1", "name", "v1", "network_driver", "vnet");
+    w.cid = containers_create(w.e, cc, &err);
+    if (!w.cid)
+        fail_msg("containers_create: %s", err.msg);
+    connect_to(w.e, "v1", "front", "10.13.40.6");
+    monitor_on(&w, "jailmon_vnet");
+    _cleanup_free_ char *x1 = new_exec(w.e, w.cid, json_array());
+    exec_started st;
+    eng_ok(exec_start(w.e, x1, false, true, &st, &err), &err);
+    _cleanup_json_ json_t *j = state_of(w.e, w.cid);
+    json_t *ep0 = json_array_get(json_object_get(json_object_get(j, "jail"), "epairs"), 0);
+    assert_string_equal(jx_str(ep0, "ifname", ""), "kleene7");
+    assert_string_equal(jx_str(ep0, "epair", ""), "epair5");
+
+    _cleanup_json_ json_t *cfg = json_pack("{s:s, s:s, s:s}", "container", "v1", "network", "back",
+                                           "ip_address", "10.13.38.6");
+    kl_error e2 = KL_ERROR_INIT;
+    assert_int_equal(networks_connect(w.e, cfg, &e2), -1);
+    assert_int_equal(e2.code, EBUSY);
+    _cleanup_free_ char *want = xasprintf("connecting container %s to network back: cannot "
+                                          "connect a running vnet container to a network",
+                                          w.cid);
+    assert_string_equal(e2.msg, want);
+    _cleanup_json_ json_t *ins = networks_inspect(w.e, "back", &err);
+    assert_int_equal(json_array_size(json_object_get(ins, "network_endpoints")), 0);
+
+    int mpid = monitor_pid(w.e, w.cid);
+    char id[13];
+    eng_ok(exec_container_stop(w.e, "v1", 1, id, &err), &err);
+    wait_gone(mpid);
+    monitor_replay_ok(w.e, w.cid);
+    world_close(&w);
+}
+
+/* A jail that runs when its container is started (its monitor died, or the host's jail
+ * outlived a kleened that lost its state): taken over, not started again (B13), which the
+ * log says; the stop then works as for any jail (there is no jail(8) of ours to wait for). */
+static void test_takeover(void **state)
+{
+    world w;
+    _cleanup_json_ json_t *cc = json_pack("{s:s, s:s}", "image", "base:1", "name", "t1");
+    world_open(&w, "jailmon_takeover_engine", cc);
+    monitor_on(&w, "jailmon_takeover");
+    kl_error err = KL_ERROR_INIT;
+    _cleanup_free_ char *x1 = new_exec(w.e, w.cid, json_array());
+    exec_started st;
+    eng_ok(exec_start(w.e, x1, false, true, &st, &err), &err);
+    assert_true(is_running(w.e, w.cid));
+    _cleanup_free_ char *run = containers_run_dir(w.e, w.cid);
+    _cleanup_free_ char *log = xasprintf("%s/container.log", run);
+    _cleanup_free_ char *note = xasprintf(
+        "kleene: jail %s was running already: taken over, its command was not run again", w.cid);
+    assert_true(wait_for_text(log, note));
+    _cleanup_json_ json_t *j = state_of(w.e, w.cid);
+    assert_true(jx_bool(json_object_get(j, "jail"), "adopted", false));
+    int mpid = monitor_pid(w.e, w.cid);
+    char id[13];
+    eng_ok(exec_container_stop(w.e, "t1", 1, id, &err), &err);
+    assert_false(is_running(w.e, w.cid));
+    wait_gone(mpid);
+    monitor_replay_ok(w.e, w.cid);
+    world_close(&w);
+}
+
+/* A start that fails half-way (rctl refuses the memory limit, after the nullfs mount and the
+ * alias): the error reaches the API's caller, the monitor undoes the mount and the alias and
+ * exits, the container stays stopped, and the firewall is brought back. */
+static void test_start_fails(void **state)
+{
+    world w;
+    world_open(&w, "jailmon_fail_engine", NULL);
+    kl_error err = KL_ERROR_INIT;
+    assert_int_equal(mkdir(tp("/data"), 0755), 0);
+    _cleanup_free_ char *n7 = make_network(w.e, "front", "kleene7", "10.13.40.0/24");
+    _cleanup_json_ json_t *cc =
+        json_pack("{s:s, s:s, s:s, s:I, s:[{s:s, s:s, s:s}]}", "image", "base:1", "name", "f1",
+                  "network_driver", "ipnet", "memory", (json_int_t)268435456, "mounts", "type",
+                  "nullfs", "source", tp("/data"), "destination", "/data");
+    w.cid = containers_create(w.e, cc, &err);
+    if (!w.cid)
+        fail_msg("containers_create: %s", err.msg);
+    connect_to(w.e, "f1", "front", "10.13.40.7");
+    monitor_on(&w, "jailmon_fail");
+    _cleanup_free_ char *x1 = new_exec(w.e, w.cid, json_array());
+    exec_started st;
+    kl_error e2 = KL_ERROR_INIT;
+    assert_int_equal(exec_start(w.e, x1, false, true, &st, &e2), -1);
+    _cleanup_free_ char *want =
+        xasprintf("starting container %s: setting resource limits (is kern.racct.enable=1 "
+                  "set?): rctl: rctl_add_rule: Operation not permitted",
+                  w.cid);
+    assert_string_equal(e2.msg, want);
+    assert_false(is_running(w.e, w.cid));
+    monitor_replay_ok(w.e, w.cid);
+    world_close(&w);
+}
+
+/* -J on FreeBSD (fbjailparam.c): every jail(8) parameter kept as given, in order; the ones
+ * kleened sets itself and malformed names refused. */
+static void test_jailparams(void **state)
+{
+    char *ok[] = {"allow.raw_sockets",
+                  "exec.noclean",
+                  "mount.nodevfs",
+                  "vnet",
+                  "exec.stop=\"/bin/sh /etc/rc.shutdown\"",
+                  "exec.jail_user=www",
+                  "host.hostname=web1",
+                  "devfs_ruleset=5",
+                  "exec.nostop",
+                  NULL};
+    host_jailparams jp;
+    kl_error err = KL_ERROR_INIT;
+    fbt_ok(host_jailparams_parse(ok, &jp, &err), &err);
+    for (size_t i = 0; ok[i]; i++)
+        assert_string_equal(jp.params[i], ok[i]);
+    assert_null(jp.params[9]);
+    assert_string_equal(jp.jail_user, "www");
+    assert_string_equal(jp.hostname, "web1");
+    assert_null(jp.exec_stop); /* exec.nostop, the last word */
+    host_container_spec spec = {0};
+    host_jailparams_apply(&jp, &spec);
+    assert_ptr_equal(spec.jail_params, jp.params);
+    host_jailparams_free(&jp);
+
+    struct {
+        const char *p, *msg;
+    } bad[] = {
+        {"path=/tmp", "jail parameter 'path' is set by kleened (the container's own) and cannot "
+                      "be given"},
+        {"name=x", "jail parameter 'name' is set by kleened (the container's own) and cannot be "
+                   "given"},
+        {"command=/bin/sh", "jail parameter 'command' is set by kleened (the container's own) "
+                            "and cannot be given"},
+        {"Host.hostname=x", "invalid jail parameter 'Host.hostname=x': a name is made of a-z, "
+                            "0-9, '_' and '.'"},
+        {"=x", "invalid jail parameter '=x'"},
+        {"", "invalid jail parameter '': a name is needed"},
+        {"exec.start=a\nb", "jail parameter 'exec.start': control characters are not allowed"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char *one[] = {"allow.raw_sockets", (char *)bad[i].p, NULL};
+        kl_error e2 = KL_ERROR_INIT;
+        assert_int_equal(host_jailparams_parse(one, &jp, &e2), -1);
+        assert_int_equal(e2.code, EINVAL);
+        assert_string_equal(e2.msg, bad[i].msg);
+        assert_null(jp.params);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_lifecycle, teardown),
+        cmocka_unit_test_teardown(test_ipnet, teardown),
+        cmocka_unit_test_teardown(test_vnet, teardown),
+        cmocka_unit_test_teardown(test_takeover, teardown),
+        cmocka_unit_test_teardown(test_start_fails, teardown),
+        cmocka_unit_test(test_jailparams),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
