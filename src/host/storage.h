@@ -79,6 +79,18 @@ int host_container_root_create(const char *root, const char *cid, const char *to
  * not exist is not an error. */
 int host_container_root_remove(const char *root, const char *cid, kl_error *err);
 
+/* ---- volumes ------------------------------------------------------------------------- */
+/* A volume is the directory R'/volumes/<name> the engine makes (engine/volumes.c). Linux:
+ * that directory is all there is. FreeBSD: a dataset <root>/volumes/<name> is mounted on it
+ * (its own quota and snapshots, as the original's volumes). */
+
+/* Give the new volume `name` its storage at `path` (an empty directory just made). Linux:
+ * nothing (0). FreeBSD: zfs create -o mountpoint=<path>. On failure nothing is left. */
+int host_volume_create(const char *name, const char *path, kl_error *err);
+/* Before the engine deletes the volume's directory: FreeBSD destroys its dataset (and its
+ * files); a volume without one is not an error. Linux: nothing (0). */
+int host_volume_remove(const char *name, kl_error *err);
+
 /* True if some overlay mount (in any visible mount namespace) has `path` as a layer. */
 bool host_path_is_mounted_layer(const char *path);
 

@@ -20,6 +20,7 @@
 #include "engine/exec.h"
 #include "engine/images.h"
 #include "engine/networks.h"
+#include "engine/volumes.h"
 #include "host/fs.h"
 #include "host/host.h"
 #include "host/monitor.h"
@@ -287,6 +288,48 @@ static void test_engine_container_fails(void **state)
     gone_dir();
 }
 
+/* Volumes as datasets through the engine (volumes.c on host_volume_create/_remove): golden
+ * engine_volume; a failing create leaves nothing, a failing destroy keeps the volume. */
+static void test_engine_volumes(void **state)
+{
+    fresh_dir();
+    fb_host h = host_on_template("engine_volume");
+    fb_host_set_default(&h);
+    kl_error err = KL_ERROR_INIT;
+    kl_engine *e = engine_open(tp("/root"), tp("/run"), &err);
+    if (!e)
+        fail_msg("engine_open: %s", err.msg);
+    struct stat st;
+    fbt_ok(volumes_create(e, "v1", &err), &err);
+    assert_int_equal(stat(tp("/root/volumes/v1"), &st), 0);
+    kl_error e1 = KL_ERROR_INIT;
+    assert_int_equal(volumes_create(e, "v2", &e1), -1);
+    assert_string_equal(e1.msg, "creating volume v2: could not create volume dataset "
+                                "zroot/kleene/volumes/v2: cannot create "
+                                "'zroot/kleene/volumes/v2': out of space");
+    assert_int_equal(stat(tp("/root/volumes/v2"), &st), -1);
+    _cleanup_json_ json_t *l1 = volumes_list(e, &err);
+    assert_int_equal(json_array_size(l1), 1);
+    kl_error e2 = KL_ERROR_INIT;
+    assert_int_equal(volumes_remove(e, "v1", &e2), -1);
+    assert_string_equal(e2.msg, "removing volume v1: could not destroy volume dataset "
+                                "zroot/kleene/volumes/v1: cannot destroy "
+                                "'zroot/kleene/volumes/v1': dataset is busy");
+    assert_int_equal(stat(tp("/root/volumes/v1"), &st), 0);
+    _cleanup_json_ json_t *l2 = volumes_list(e, &err);
+    assert_int_equal(json_array_size(l2), 1);
+    fbt_ok(volumes_remove(e, "v1", &err), &err);
+    assert_int_equal(stat(tp("/root/volumes/v1"), &st), -1);
+    fbt_ok(volumes_create(e, "v3", &err), &err);
+    fbt_ok(volumes_remove(e, "v3", &err), &err);
+    _cleanup_json_ json_t *l3 = volumes_list(e, &err);
+    assert_int_equal(json_array_size(l3), 0);
+    engine_close(e);
+    fbt_done(&h);
+    fb_host_set_default(NULL);
+    gone_dir();
+}
+
 /* Confined paths (fbfs.c): the walk that stands in for RESOLVE_BENEATH/RESOLVE_IN_ROOT. */
 static void test_confined_paths(void **state)
 {
@@ -544,6 +587,7 @@ int main(void)
         cmocka_unit_test(test_confined_paths),   cmocka_unit_test(test_bind_source),
         cmocka_unit_test(test_layers),           cmocka_unit_test(test_not_yet),
         cmocka_unit_test(test_sockstat),         cmocka_unit_test(test_layer_config),
+        cmocka_unit_test(test_engine_volumes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

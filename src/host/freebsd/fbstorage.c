@@ -400,6 +400,40 @@ int host_container_root_remove(const char *root, const char *cid, kl_error *err)
     return 0;
 }
 
+/* ---- volumes as datasets ---------------------------------------------------------------- */
+
+int host_volume_create(const char *name, const char *path, kl_error *err)
+{
+    if (!fb_component_is_valid(name) || !path || path[0] != '/')
+        return kl_error_set(err, EINVAL, "invalid volume name or path");
+    const fb_host *h = zhost(err);
+    if (!h)
+        return -1;
+    _cleanup_free_ char *ds = fb_volume_ds(h, name);
+    _cleanup_free_ char *mp = xasprintf("mountpoint=%s", path);
+    _cleanup_free_ char *what = xasprintf("could not create volume dataset %s", ds);
+    return zrun(h, FB_ARGV(ZFS, "create", "-o", mp, ds), what, err);
+}
+
+int host_volume_remove(const char *name, kl_error *err)
+{
+    if (!fb_component_is_valid(name))
+        return kl_error_set(err, EINVAL, "invalid volume name '%s'", name ? name : "");
+    const fb_host *h = zhost(err);
+    if (!h)
+        return -1;
+    _cleanup_free_ char *ds = fb_volume_ds(h, name);
+    _cleanup_free_ char *what = xasprintf("could not destroy volume dataset %s", ds);
+    kl_error e2 = KL_ERROR_INIT;
+    if (zrun(h, FB_ARGV(ZFS, "destroy", "-f", ds), what, &e2) < 0) {
+        if (e2.code == ENOENT)
+            return 0; /* none: a volume of before, or destroyed by an interrupted removal */
+        *err = e2;
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- what needs overlayfs (not on FreeBSD) ------------------------------------------- */
 
 int host_rootfs_mount(const char *const *lowers, size_t n, const char *upper, const char *work,
