@@ -261,6 +261,17 @@ static void world_open(world *w, const char *engine_golden, json_t *cc)
         fail_msg("containers_create: %s", err.msg);
 }
 
+/* From now on the engine's host commands replay golden/<name>.golden, which may name the
+ * container (@CID@); what the previous one said must have been done. */
+static void world_rehost(world *w, const char *name)
+{
+    fbt_done(&w->h);
+    _cleanup_free_ char *g = materialize(name, w->cid);
+    w->h = fbt_host_path(g);
+    cur_run = w->h.run;
+    fb_host_set_default(&w->h);
+}
+
 /* The monitor of this test replays golden/<name>.golden. */
 static void monitor_on(world *w, const char *name)
 {
@@ -308,7 +319,8 @@ static void test_lifecycle(void **state)
     _cleanup_json_ json_t *cc =
         json_pack("{s:s, s:s, s:s, s:[s, s]}", "image", "base:1", "name", "c1", "network_driver",
                   "ipnet", "jail_param", "allow.raw_sockets", "exec.noclean");
-    world_open(&w, "jailmon_lifecycle_engine", cc);
+    world_open(&w, "jailmon_none_engine", cc);
+    world_rehost(&w, "jailmon_lifecycle_engine");
     monitor_on(&w, "jailmon_lifecycle");
     kl_error err = KL_ERROR_INIT;
 
@@ -359,6 +371,29 @@ static void test_lifecycle(void **state)
     eng_ok(exec_recover(w.e, &err), &err);
     assert_true(is_running(w.e, w.cid));
     assert_int_equal(monitor_pid(w.e, w.cid), mpid);
+
+    /* update while it runs (§4.7): jail -m with the whole list, pseudo-parameters left out;
+     * a refusal is the original's 409 message, and nothing is saved (the name neither) */
+    _cleanup_json_ json_t *up = json_pack("{s:[s, s, s]}", "jail_param", "allow.raw_sockets",
+                                          "exec.noclean", "allow.sysvipc");
+    _cleanup_free_ char *uid = containers_update(w.e, "c1", up, &err);
+    if (!uid)
+        eng_ok(-1, &err);
+    _cleanup_json_ json_t *up2 = json_pack("{s:s, s:[s, s]}", "name", "renamed", "jail_param",
+                                           "allow.raw_sockets", "ip4=disable");
+    kl_error e3 = KL_ERROR_INIT;
+    _cleanup_free_ char *uid2 = containers_update(w.e, "c1", up2, &e3);
+    assert_null(uid2);
+    _cleanup_free_ char *refusal = xasprintf(
+        "an error ocurred while updating the container: '/usr/sbin/jail' returned non-zero "
+        "exitcode 1 when attempting to modify the container 'jail: %s: ip4 cannot be changed "
+        "after creation'",
+        w.cid);
+    assert_string_equal(e3.msg, refusal);
+    _cleanup_json_ json_t *ins = containers_inspect(w.e, "c1", &err);
+    assert_non_null(ins);
+    json_t *jp = json_object_get(json_object_get(ins, "container"), "jail_param");
+    assert_int_equal(json_array_size(jp), 3);
 
     char id[13];
     eng_ok(exec_container_stop(w.e, "c1", 2, id, &err), &err);
@@ -498,7 +533,7 @@ static void test_takeover(void **state)
 {
     world w;
     _cleanup_json_ json_t *cc = json_pack("{s:s, s:s}", "image", "base:1", "name", "t1");
-    world_open(&w, "jailmon_takeover_engine", cc);
+    world_open(&w, "jailmon_none_engine", cc);
     monitor_on(&w, "jailmon_takeover");
     kl_error err = KL_ERROR_INIT;
     _cleanup_free_ char *x1 = new_exec(w.e, w.cid, json_array());

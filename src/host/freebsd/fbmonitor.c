@@ -177,3 +177,11 @@ bool host_runtime_wires_endpoints(void)
 {
     return true; /* a jail gets its addresses or epairs at `jail -c` (fb_container_start) */
 }
+
+int host_container_update(const char *id, char *const *jail_params, kl_error *err)
+{
+    const fb_host *h = fb_host_default(err);
+    if (!h)
+        return -1;
+    return fb_container_update(h, id, (const char *const *)jail_params, err);
+}
