@@ -556,6 +556,61 @@ static void test_takeover(void **state)
     world_close(&w);
 }
 
+/* Daemon start with restart policies (FREEBSD-HOST.md §2.2): kleened starts again (the engine
+ * opened anew) and exec_recover starts the containers whose policy is on-startup: one whose
+ * jail does not run is started, one whose jail still runs (its monitor gone) is taken over
+ * instead of run again (B13); a container without the policy stays stopped. Each monitor
+ * replays <tdir>/mon/<its id>.golden. */
+static void test_restart_policy(void **state)
+{
+    world w;
+    world_open(&w, "jailmon_none_engine", NULL);
+    kl_error err = KL_ERROR_INIT;
+    char *ids[3];
+    const char *names[3] = {"r1", "r2", "r3"};
+    const char *policy[3] = {"on-startup", "on-startup", "no"};
+    for (int i = 0; i < 3; i++) {
+        _cleanup_json_ json_t *cc =
+            json_pack("{s:s, s:s, s:s}", "image", "base:1", "name", names[i], "restart_policy",
+                      policy[i]);
+        ids[i] = containers_create(w.e, cc, &err);
+        if (!ids[i])
+            fail_msg("containers_create: %s", err.msg);
+    }
+    assert_int_equal(mkdir(tp("/mon"), 0755), 0);
+    const char *goldens[2] = {"jailmon_restart_start", "jailmon_restart_takeover"};
+    for (int i = 0; i < 2; i++) {
+        _cleanup_free_ char *g = materialize(goldens[i], ids[i]);
+        char rel[64];
+        snprintf(rel, sizeof(rel), "/mon/%s.golden", ids[i]);
+        assert_int_equal(rename(g, tp(rel)), 0);
+    }
+    fb_jailmon_set_program(KL_FB_JAILMON, tp("/mon"));
+
+    engine_close(w.e);
+    w.e = engine_open(tp("/root"), tp("/run"), &err);
+    if (!w.e)
+        fail_msg("engine_open again: %s", err.msg);
+    eng_ok(exec_recover(w.e, &err), &err);
+    assert_true(is_running(w.e, ids[0]));
+    assert_true(is_running(w.e, ids[1]));
+    assert_false(is_running(w.e, ids[2]));
+    _cleanup_json_ json_t *s0 = state_of(w.e, ids[0]);
+    _cleanup_json_ json_t *s1 = state_of(w.e, ids[1]);
+    assert_false(jx_bool(json_object_get(s0, "jail"), "adopted", true));
+    assert_true(jx_bool(json_object_get(s1, "jail"), "adopted", false));
+    for (int i = 0; i < 2; i++) {
+        int mpid = monitor_pid(w.e, ids[i]);
+        char id[13];
+        eng_ok(exec_container_stop(w.e, ids[i], 1, id, &err), &err);
+        wait_gone(mpid);
+        monitor_replay_ok(w.e, ids[i]);
+    }
+    for (int i = 0; i < 3; i++)
+        free(ids[i]);
+    world_close(&w);
+}
+
 /* A start that fails half-way (rctl refuses the memory limit, after the nullfs mount and the
  * alias): the error reaches the API's caller, the monitor undoes the mount and the alias and
  * exits, the container stays stopped, and the firewall is brought back. */
@@ -649,6 +704,7 @@ int main(void)
         cmocka_unit_test_teardown(test_ipnet, teardown),
         cmocka_unit_test_teardown(test_vnet, teardown),
         cmocka_unit_test_teardown(test_takeover, teardown),
+        cmocka_unit_test_teardown(test_restart_policy, teardown),
         cmocka_unit_test_teardown(test_start_fails, teardown),
         cmocka_unit_test(test_jailparams),
     };
