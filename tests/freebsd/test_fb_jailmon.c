@@ -309,17 +309,25 @@ static void world_close(world *w)
     free(w->cid);
 }
 
-/* A container's life on a jail: start (its output in container.log as log records), an exec
+/* A container's life on a jail: start (a read-only nullfs mount, -J parameters; its output in
+ * container.log as log records), update while it runs (jail -m), an exec
  * into it attached (output, exit code), kleened restarting (engine closed and opened: the
  * monitor and the jail go on), stop (exec.stop, SIGTERM to the jail, cleanup; the exit code is
  * jail(8)'s), the container removed. */
 static void test_lifecycle(void **state)
 {
     world w;
+    world_open(&w, "jailmon_none_engine", NULL);
+    assert_int_equal(mkdir(tp("/site"), 0755), 0);
     _cleanup_json_ json_t *cc =
-        json_pack("{s:s, s:s, s:s, s:[s, s]}", "image", "base:1", "name", "c1", "network_driver",
-                  "ipnet", "jail_param", "allow.raw_sockets", "exec.noclean");
-    world_open(&w, "jailmon_none_engine", cc);
+        json_pack("{s:s, s:s, s:s, s:[s, s], s:[{s:s, s:s, s:s, s:b}]}", "image", "base:1", "name",
+                  "c1", "network_driver", "ipnet", "jail_param", "allow.raw_sockets",
+                  "exec.noclean", "mounts", "type", "nullfs", "source", tp("/site"), "destination",
+                  "/usr/local/www", "read_only", true);
+    kl_error cerr = KL_ERROR_INIT;
+    w.cid = containers_create(w.e, cc, &cerr);
+    if (!w.cid)
+        eng_ok(-1, &cerr);
     world_rehost(&w, "jailmon_lifecycle_engine");
     monitor_on(&w, "jailmon_lifecycle");
     kl_error err = KL_ERROR_INIT;
@@ -570,9 +578,8 @@ static void test_restart_policy(void **state)
     const char *names[3] = {"r1", "r2", "r3"};
     const char *policy[3] = {"on-startup", "on-startup", "no"};
     for (int i = 0; i < 3; i++) {
-        _cleanup_json_ json_t *cc =
-            json_pack("{s:s, s:s, s:s}", "image", "base:1", "name", names[i], "restart_policy",
-                      policy[i]);
+        _cleanup_json_ json_t *cc = json_pack("{s:s, s:s, s:s}", "image", "base:1", "name",
+                                              names[i], "restart_policy", policy[i]);
         ids[i] = containers_create(w.e, cc, &err);
         if (!ids[i])
             fail_msg("containers_create: %s", err.msg);
