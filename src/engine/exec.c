@@ -474,6 +474,8 @@ static int start_container(kl_engine *e, const container_record *c, const exec_r
             break;
         out->stream = info.stream;
         out->started_container = true;
+        if (plugged && host_runtime_wires_endpoints())
+            networks_container_record_ports(e, c->id);
         if (plugged) {
             kl_error fw = KL_ERROR_INIT;
             if (networks_firewall_apply(e, &fw) < 0)

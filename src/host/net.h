@@ -95,6 +95,12 @@ typedef struct host_fw_network {
     const char *nat_if;  /* masquerade outbound traffic through this interface; NULL/"": none */
     bool icc;            /* containers of this network may talk to each other */
     bool internal;       /* nothing outside the subnet is reachable */
+    /* Interfaces of the network's running containers that are ports of its bridge, where a
+     * host's firewall sees their traffic (FreeBSD's vnet epairs, their `a` ends, listed in the
+     * network's interfaces as the original's pf rules do); NULL-terminated or NULL. Filled
+     * only where the runtime wires networks itself (host_runtime_wires_endpoints); Linux's
+     * firewall does not use them. */
+    const char *const *members;
 } host_fw_network;
 
 typedef struct host_fw_port {

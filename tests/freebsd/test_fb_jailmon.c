@@ -41,9 +41,9 @@ static char cur_state[512]; /* state.json of the test's monitor: killed if a fai
 static void dump_transcript(void)
 {
     const char *to = getenv("KL_FB_TRANSCRIPT"); /* writing golden files: the whole transcript */
-    FILE *f = to && cur_run ? fopen(to, "we") : NULL;
+    FILE *f = to && cur_run ? fopen(to, "ae") : NULL;
     if (f) {
-        fputs(fb_replay_transcript(cur_run), f);
+        fprintf(f, "=== %s\n%s", tdir, fb_replay_transcript(cur_run));
         fclose(f);
     }
 }
@@ -489,7 +489,8 @@ static json_t *state_of(kl_engine *e, const char *cid)
 }
 
 /* vnet through the engine: the endpoint becomes an epair on the bridge, handed to the jail
- * with its address and default route at `jail -c` (the epair in the monitor's state);
+ * with its address and default route at `jail -c` (the epair in the monitor's state, then in
+ * the endpoint and among the network's interfaces in pf until the stop);
  * connecting a running vnet jail is refused as in the original (the endpoint is not kept);
  * the stop destroys the epair. */
 static void test_vnet(void **state)
@@ -513,6 +514,10 @@ static void test_vnet(void **state)
     json_t *ep0 = json_array_get(json_object_get(json_object_get(j, "jail"), "epairs"), 0);
     assert_string_equal(jx_str(ep0, "ifname", ""), "kleene7");
     assert_string_equal(jx_str(ep0, "epair", ""), "epair5");
+    /* and in its endpoint, as the original's EndPoint.epair */
+    _cleanup_json_ json_t *fi = networks_inspect(w.e, "front", &err);
+    json_t *fe = json_array_get(json_object_get(fi, "network_endpoints"), 0);
+    assert_string_equal(jx_str(fe, "epair", ""), "epair5");
 
     _cleanup_json_ json_t *cfg = json_pack("{s:s, s:s, s:s}", "container", "v1", "network", "back",
                                            "ip_address", "10.13.38.6");
@@ -529,6 +534,9 @@ static void test_vnet(void **state)
     int mpid = monitor_pid(w.e, w.cid);
     char id[13];
     eng_ok(exec_container_stop(w.e, "v1", 1, id, &err), &err);
+    _cleanup_json_ json_t *fi2 = networks_inspect(w.e, "front", &err);
+    json_t *fe2 = json_array_get(json_object_get(fi2, "network_endpoints"), 0);
+    assert_true(json_is_null(json_object_get(fe2, "epair")));
     wait_gone(mpid);
     monitor_replay_ok(w.e, w.cid);
     world_close(&w);

@@ -307,7 +307,8 @@ static int fw_convert(const host_fw_config *in, fw_conv *c, kl_error *err)
                                      .subnet6 = n->subnet6,
                                      .nat_if = n->nat_if,
                                      .icc = n->icc,
-                                     .internal = n->internal};
+                                     .internal = n->internal,
+                                     .epairs = n->members};
     }
     for (size_t i = 0; i < in->n_ports; i++) {
         const host_fw_port *p = &in->ports[i];
