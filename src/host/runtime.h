@@ -296,6 +296,11 @@ typedef struct host_endpoint {
  * the original). Linux: nothing (0), the stored parameters apply at the next start. */
 int host_container_update(const char *id, char *const *jail_params, kl_error *err);
 
+/* The containers the host still runs without a monitor, by id (a strv, never NULL on
+ * success): FreeBSD's jails whose name is a container id (`jls -v`), whose monitor died or
+ * was lost; the engine takes them over at its start (exec_recover). Linux: none. */
+int host_orphan_containers(char ***ids, kl_error *err);
+
 /* Whether this host's runtime gives a container its network endpoints itself at start
  * (host_container_spec.endpoints; FreeBSD) rather than joining a network namespace the
  * engine made and wired (Linux). */

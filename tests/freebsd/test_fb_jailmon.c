@@ -83,9 +83,9 @@ static void gone_dir(void)
     nftw(tdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* golden/<name>.golden with @TDIR@, @CID@ and @CANNED@ (tests/freebsd/canned) replaced, written to
- * <tdir>/<name>.golden. */
-static char *materialize(const char *name, const char *cid)
+/* golden/<name>.golden with @TDIR@, @CANNED@ (tests/freebsd/canned) and @CID@, @CID2@,
+ * @CID3@ (ids[0..2]) replaced, written to <tdir>/<name>.golden. */
+static char *materialize_ids(const char *name, const char *const *ids)
 {
     char path[1024];
     snprintf(path, sizeof(path), "%s/%s.golden", KL_FB_GOLDEN_DIR, name);
@@ -106,8 +106,12 @@ static char *materialize(const char *name, const char *cid)
                 fputs(KL_FB_GOLDEN_DIR "/../canned", out);
                 p += 8;
             } else if (!strncmp(p, "@CID@", 5)) {
-                fputs(cid ? cid : "", out);
+                fputs(ids && ids[0] ? ids[0] : "", out);
                 p += 5;
+            } else if (!strncmp(p, "@CID2@", 6) || !strncmp(p, "@CID3@", 6)) {
+                int k = p[4] - '1';
+                fputs(ids && ids[0] && ids[1] && (k == 1 || ids[2]) ? ids[k] : "", out);
+                p += 6;
             } else {
                 fputc(*p++, out);
             }
@@ -116,6 +120,12 @@ static char *materialize(const char *name, const char *cid)
     fclose(in);
     assert_int_equal(fclose(out), 0);
     return out_path;
+}
+
+static char *materialize(const char *name, const char *cid)
+{
+    const char *ids[] = {cid, NULL};
+    return materialize_ids(name, ids);
 }
 
 /* An image with one (empty) layer, as images_add records it. */
@@ -573,10 +583,10 @@ static void test_takeover(void **state)
 }
 
 /* Daemon start with restart policies (FREEBSD-HOST.md §2.2): kleened starts again (the engine
- * opened anew) and exec_recover starts the containers whose policy is on-startup: one whose
- * jail does not run is started, one whose jail still runs (its monitor gone) is taken over
- * instead of run again (B13); a container without the policy stays stopped. Each monitor
- * replays <tdir>/mon/<its id>.golden. */
+ * opened anew) and exec_recover asks `jls -v` for jails running without a monitor: those of
+ * r2 (policy on-startup) and r3 (no policy) are taken over, not run again (B13); then r1
+ * (on-startup, no jail) is started by its policy. Each monitor replays
+ * <tdir>/mon/<its id>.golden. */
 static void test_restart_policy(void **state)
 {
     world w;
@@ -592,9 +602,16 @@ static void test_restart_policy(void **state)
         if (!ids[i])
             fail_msg("containers_create: %s", err.msg);
     }
+    /* the engine's start: jls -v lists r2's and r3's jails */
+    fbt_done(&w.h);
+    _cleanup_free_ char *eg = materialize_ids("jailmon_restart_engine", (const char **)ids);
+    w.h = fbt_host_path(eg);
+    cur_run = w.h.run;
+    fb_host_set_default(&w.h);
     assert_int_equal(mkdir(tp("/mon"), 0755), 0);
-    const char *goldens[2] = {"jailmon_restart_start", "jailmon_restart_takeover"};
-    for (int i = 0; i < 2; i++) {
+    const char *goldens[3] = {"jailmon_restart_start", "jailmon_restart_takeover",
+                              "jailmon_restart_takeover"};
+    for (int i = 0; i < 3; i++) {
         _cleanup_free_ char *g = materialize(goldens[i], ids[i]);
         char rel[64];
         snprintf(rel, sizeof(rel), "/mon/%s.golden", ids[i]);
@@ -607,14 +624,12 @@ static void test_restart_policy(void **state)
     if (!w.e)
         fail_msg("engine_open again: %s", err.msg);
     eng_ok(exec_recover(w.e, &err), &err);
-    assert_true(is_running(w.e, ids[0]));
-    assert_true(is_running(w.e, ids[1]));
-    assert_false(is_running(w.e, ids[2]));
-    _cleanup_json_ json_t *s0 = state_of(w.e, ids[0]);
-    _cleanup_json_ json_t *s1 = state_of(w.e, ids[1]);
-    assert_false(jx_bool(json_object_get(s0, "jail"), "adopted", true));
-    assert_true(jx_bool(json_object_get(s1, "jail"), "adopted", false));
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
+        assert_true(is_running(w.e, ids[i]));
+        _cleanup_json_ json_t *si = state_of(w.e, ids[i]);
+        assert_int_equal(jx_bool(json_object_get(si, "jail"), "adopted", false), i > 0);
+    }
+    for (int i = 0; i < 3; i++) {
         int mpid = monitor_pid(w.e, ids[i]);
         char id[13];
         eng_ok(exec_container_stop(w.e, ids[i], 1, id, &err), &err);
