@@ -943,7 +943,8 @@ static int bring_up_link(const net_rec *n, bool fresh, kl_error *err)
         return kl_error_set(err, EEXIST, "interface %s already exists", n->ifname);
     /* Privileged: a bridge named by a validated name that no network and no host link
      * uses; nothing else on the host is touched. */
-    if (!exists && host_bridge_create(n->ifname, err) < 0)
+    if (!exists && (strcmp(n->type, "loopback") == 0 ? host_loopback_create(n->ifname, err)
+                                                     : host_bridge_create(n->ifname, err)) < 0)
         return -1;
     if (host_link_set_up(-1, n->ifname, true, err) < 0)
         return -1;

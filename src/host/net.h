@@ -48,6 +48,10 @@ int host_netns_new(kl_error *err);
 
 /* Create a bridge in the current netns (down). EEXIST if a link of that name exists. */
 int host_bridge_create(const char *name, kl_error *err);
+/* The link of a `loopback` network: on FreeBSD a cloned loopback interface (`ifconfig lo
+ * create name NAME`, FREEBSD-HOST.md §7.2); on Linux a bridge as for host_bridge_create (a
+ * private L2 segment without gateway). EEXIST if a link of that name exists. */
+int host_loopback_create(const char *name, kl_error *err);
 bool host_link_exists(int netns_fd, const char *name);
 /* ENODEV if there is no such link. */
 int host_link_delete(int netns_fd, const char *name, kl_error *err);

@@ -498,6 +498,40 @@ static json_t *state_of(kl_engine *e, const char *cid)
     return s ? json_loads(s, 0, NULL) : NULL;
 }
 
+/* A loopback network through the engine: a cloned lo interface (not a bridge, as in the
+ * original, §7.2), an ipnet container on it; the network removed while the container runs
+ * (its monitor takes the address back first), the container stopped. */
+static void test_loopback(void **state)
+{
+    world w;
+    world_open(&w, "jailmon_loopback_engine", NULL);
+    kl_error err = KL_ERROR_INIT;
+    _cleanup_json_ json_t *ncfg =
+        json_pack("{s:s, s:s, s:s, s:s}", "name", "lonet", "type", "loopback", "subnet",
+                  "10.13.50.0/24", "interface", "kleene9");
+    _cleanup_free_ char *nid = networks_create(w.e, ncfg, &err);
+    if (!nid)
+        eng_ok(-1, &err);
+    _cleanup_json_ json_t *cc =
+        json_pack("{s:s, s:s, s:s}", "image", "base:1", "name", "l1", "network_driver", "ipnet");
+    w.cid = containers_create(w.e, cc, &err);
+    if (!w.cid)
+        fail_msg("containers_create: %s", err.msg);
+    connect_to(w.e, "l1", "lonet", "10.13.50.2");
+    monitor_on(&w, "jailmon_loopback");
+    _cleanup_free_ char *x1 = new_exec(w.e, w.cid, json_array());
+    exec_started st;
+    eng_ok(exec_start(w.e, x1, false, true, &st, &err), &err);
+    int mpid = monitor_pid(w.e, w.cid);
+    char rid[13];
+    eng_ok(networks_remove(w.e, "lonet", rid, &err), &err);
+    char id[13];
+    eng_ok(exec_container_stop(w.e, "l1", 1, id, &err), &err);
+    wait_gone(mpid);
+    monitor_replay_ok(w.e, w.cid);
+    world_close(&w);
+}
+
 /* vnet through the engine: the endpoint becomes an epair on the bridge, handed to the jail
  * with its address and default route at `jail -c` (the epair in the monitor's state, then in
  * the endpoint and among the network's interfaces in pf until the stop);
@@ -733,6 +767,7 @@ int main(void)
         cmocka_unit_test_teardown(test_lifecycle, teardown),
         cmocka_unit_test_teardown(test_ipnet, teardown),
         cmocka_unit_test_teardown(test_vnet, teardown),
+        cmocka_unit_test_teardown(test_loopback, teardown),
         cmocka_unit_test_teardown(test_takeover, teardown),
         cmocka_unit_test_teardown(test_restart_policy, teardown),
         cmocka_unit_test_teardown(test_start_fails, teardown),

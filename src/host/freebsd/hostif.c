@@ -72,6 +72,15 @@ int host_bridge_create(const char *name, kl_error *err)
     return fb_net_create(h, &n, err);
 }
 
+int host_loopback_create(const char *name, kl_error *err)
+{
+    const fb_host *h = fb_host_default(err);
+    if (!h)
+        return -1;
+    fb_network n = {.id = "l", .type = FB_NETTYPE_LOOPBACK, .ifname = name};
+    return fb_net_create(h, &n, err);
+}
+
 bool host_link_exists(int netns_fd, const char *name)
 {
     kl_error err = KL_ERROR_INIT;
