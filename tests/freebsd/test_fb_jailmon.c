@@ -381,6 +381,28 @@ static void test_lifecycle(void **state)
     kl_buf_free(&out);
     exec_stream_close(s);
 
+    /* a detached exec with a tty, as user www: kleene-pty in front of jexec; it ends by
+     * itself, its end recorded by the monitor (exit code 0) */
+    _cleanup_json_ json_t *xc3 =
+        json_pack("{s:s, s:[s], s:s, s:[s], s:b}", "container_id", w.cid, "cmd", "/bin/sh", "user",
+                  "www", "env", "TERM=xterm", "tty", true);
+    _cleanup_free_ char *x3 = exec_create(w.e, xc3, &err);
+    if (!x3)
+        eng_ok(-1, &err);
+    exec_started st3;
+    eng_ok(exec_start(w.e, x3, false, false, &st3, &err), &err);
+    assert_false(st3.started_container);
+    bool x3_done = false;
+    for (int i = 0; i < 1000 && !x3_done; i++) {
+        _cleanup_json_ json_t *xi = exec_inspect(w.e, x3, &err);
+        x3_done = !strcmp(jx_str(xi, "state", ""), "exited");
+        if (x3_done)
+            assert_int_equal(jx_int(xi, "exit_code", -1), 0);
+        else
+            nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+    }
+    assert_true(x3_done);
+
     /* kleened restarts: the monitor and the jail go on, the new engine finds them */
     engine_close(w.e);
     w.e = engine_open(tp("/root"), tp("/run"), &err);
