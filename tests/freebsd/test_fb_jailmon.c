@@ -608,6 +608,35 @@ static void test_vnet(void **state)
     world_close(&w);
 }
 
+/* vnet disconnect while the jail runs (§7.5): its monitor takes the epair's b end back from
+ * the jail and destroys the epair; the endpoint goes, and the epair leaves pf. */
+static void test_vnet_disconnect(void **state)
+{
+    world w;
+    world_open(&w, "jailmon_vnet_disconnect_engine", NULL);
+    kl_error err = KL_ERROR_INIT;
+    _cleanup_free_ char *n7 = make_network(w.e, "front", "kleene7", "10.13.40.0/24");
+    _cleanup_json_ json_t *cc =
+        json_pack("{s:s, s:s, s:s}", "image", "base:1", "name", "v2", "network_driver", "vnet");
+    w.cid = containers_create(w.e, cc, &err);
+    if (!w.cid)
+        fail_msg("containers_create: %s", err.msg);
+    connect_to(w.e, "v2", "front", "10.13.40.8");
+    monitor_on(&w, "jailmon_vnet_disconnect");
+    _cleanup_free_ char *x1 = new_exec(w.e, w.cid, json_array());
+    exec_started st;
+    eng_ok(exec_start(w.e, x1, false, true, &st, &err), &err);
+    eng_ok(networks_disconnect(w.e, "front", "v2", &err), &err);
+    _cleanup_json_ json_t *j = state_of(w.e, w.cid);
+    assert_int_equal(json_array_size(json_object_get(json_object_get(j, "jail"), "epairs")), 0);
+    int mpid = monitor_pid(w.e, w.cid);
+    char id[13];
+    eng_ok(exec_container_stop(w.e, "v2", 1, id, &err), &err);
+    wait_gone(mpid);
+    monitor_replay_ok(w.e, w.cid);
+    world_close(&w);
+}
+
 /* A jail that runs when its container is started (its monitor died, or the host's jail
  * outlived a kleened that lost its state): taken over, not started again (B13), which the
  * log says; the stop then works as for any jail (there is no jail(8) of ours to wait for). */
@@ -789,6 +818,7 @@ int main(void)
         cmocka_unit_test_teardown(test_lifecycle, teardown),
         cmocka_unit_test_teardown(test_ipnet, teardown),
         cmocka_unit_test_teardown(test_vnet, teardown),
+        cmocka_unit_test_teardown(test_vnet_disconnect, teardown),
         cmocka_unit_test_teardown(test_loopback, teardown),
         cmocka_unit_test_teardown(test_takeover, teardown),
         cmocka_unit_test_teardown(test_restart_policy, teardown),
