@@ -83,9 +83,10 @@ static void gone_dir(void)
     nftw(tdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* golden/<name>.golden with @TDIR@, @CANNED@ (tests/freebsd/canned) and @CID@, @CID2@,
- * @CID3@ (ids[0..2]) replaced, written to <tdir>/<name>.golden. */
-static char *materialize_ids(const char *name, const char *const *ids)
+/* golden/<name>.golden with @TDIR@, @CID@ and @CANNED@ (tests/freebsd/canned) replaced, written
+ * to <tdir>/<name>.golden. The engine's golden files name containers by replay captures
+ * ({C1}: bound at the container's `zfs clone`), the monitor's by @CID@. */
+static char *materialize(const char *name, const char *cid)
 {
     char path[1024];
     snprintf(path, sizeof(path), "%s/%s.golden", KL_FB_GOLDEN_DIR, name);
@@ -106,12 +107,8 @@ static char *materialize_ids(const char *name, const char *const *ids)
                 fputs(KL_FB_GOLDEN_DIR "/../canned", out);
                 p += 8;
             } else if (!strncmp(p, "@CID@", 5)) {
-                fputs(ids && ids[0] ? ids[0] : "", out);
+                fputs(cid ? cid : "", out);
                 p += 5;
-            } else if (!strncmp(p, "@CID2@", 6) || !strncmp(p, "@CID3@", 6)) {
-                int k = p[4] - '1';
-                fputs(ids && ids[0] && ids[1] && (k == 1 || ids[2]) ? ids[k] : "", out);
-                p += 6;
             } else {
                 fputc(*p++, out);
             }
@@ -120,12 +117,6 @@ static char *materialize_ids(const char *name, const char *const *ids)
     fclose(in);
     assert_int_equal(fclose(out), 0);
     return out_path;
-}
-
-static char *materialize(const char *name, const char *cid)
-{
-    const char *ids[] = {cid, NULL};
-    return materialize_ids(name, ids);
 }
 
 /* An image with one (empty) layer, as images_add records it. */
@@ -271,17 +262,6 @@ static void world_open(world *w, const char *engine_golden, json_t *cc)
         fail_msg("containers_create: %s", err.msg);
 }
 
-/* From now on the engine's host commands replay golden/<name>.golden, which may name the
- * container (@CID@); what the previous one said must have been done. */
-static void world_rehost(world *w, const char *name)
-{
-    fbt_done(&w->h);
-    _cleanup_free_ char *g = materialize(name, w->cid);
-    w->h = fbt_host_path(g);
-    cur_run = w->h.run;
-    fb_host_set_default(&w->h);
-}
-
 /* The monitor of this test replays golden/<name>.golden. */
 static void monitor_on(world *w, const char *name)
 {
@@ -327,7 +307,7 @@ static void world_close(world *w)
 static void test_lifecycle(void **state)
 {
     world w;
-    world_open(&w, "jailmon_none_engine", NULL);
+    world_open(&w, "jailmon_lifecycle_engine", NULL);
     assert_int_equal(mkdir(tp("/site"), 0755), 0);
     _cleanup_json_ json_t *cc =
         json_pack("{s:s, s:s, s:s, s:[s, s], s:[{s:s, s:s, s:s, s:b}]}", "image", "base:1", "name",
@@ -338,7 +318,6 @@ static void test_lifecycle(void **state)
     w.cid = containers_create(w.e, cc, &cerr);
     if (!w.cid)
         eng_ok(-1, &cerr);
-    world_rehost(&w, "jailmon_lifecycle_engine");
     monitor_on(&w, "jailmon_lifecycle");
     kl_error err = KL_ERROR_INIT;
 
@@ -648,7 +627,7 @@ static void test_takeover(void **state)
 {
     world w;
     _cleanup_json_ json_t *cc = json_pack("{s:s, s:s}", "image", "base:1", "name", "t1");
-    world_open(&w, "jailmon_none_engine", cc);
+    world_open(&w, "jailmon_takeover_engine", cc);
     monitor_on(&w, "jailmon_takeover");
     kl_error err = KL_ERROR_INIT;
     _cleanup_free_ char *x1 = new_exec(w.e, w.cid, json_array());
@@ -679,7 +658,7 @@ static void test_takeover(void **state)
 static void test_restart_policy(void **state)
 {
     world w;
-    world_open(&w, "jailmon_none_engine", NULL);
+    world_open(&w, "jailmon_restart_engine", NULL);
     kl_error err = KL_ERROR_INIT;
     char *ids[3];
     const char *names[3] = {"r1", "r2", "r3"};
@@ -691,12 +670,6 @@ static void test_restart_policy(void **state)
         if (!ids[i])
             fail_msg("containers_create: %s", err.msg);
     }
-    /* the engine's start: jls -v lists r2's and r3's jails */
-    fbt_done(&w.h);
-    _cleanup_free_ char *eg = materialize_ids("jailmon_restart_engine", (const char **)ids);
-    w.h = fbt_host_path(eg);
-    cur_run = w.h.run;
-    fb_host_set_default(&w.h);
     assert_int_equal(mkdir(tp("/mon"), 0755), 0);
     const char *goldens[3] = {"jailmon_restart_start", "jailmon_restart_takeover",
                               "jailmon_restart_takeover"};
