@@ -620,6 +620,48 @@ static void test_vnet_disconnect(void **state)
     world_close(&w);
 }
 
+/* An attached start (klee run without -d): the main process's output on the caller's stream
+ * from the first byte, then its end; the jail is gone with jail(8), so the monitor cleaned up
+ * and the container does not run. */
+static void test_attached_start(void **state)
+{
+    world w;
+    _cleanup_json_ json_t *cc = json_pack("{s:s, s:s}", "image", "base:1", "name", "a1");
+    world_open(&w, "jailmon_attached_engine", cc);
+    monitor_on(&w, "jailmon_attached");
+    kl_error err = KL_ERROR_INIT;
+    _cleanup_free_ char *x1 = new_exec(w.e, w.cid, json_pack("[s, s]", "/bin/echo", "hello"));
+    exec_stream *s = exec_stream_open(w.e, x1, true, &err);
+    if (!s)
+        eng_ok(-1, &err);
+    kl_buf out = KL_BUF_INIT;
+    int r;
+    for (;;) {
+        int which;
+        const void *data;
+        size_t len;
+        r = exec_stream_read(s, &which, &data, &len, 10000, &err);
+        if (r != 1)
+            break;
+        kl_buf_append(&out, data, len);
+    }
+    assert_int_equal(r, 0);
+    int code = -1;
+    bool crun = true;
+    assert_true(exec_stream_exit(s, &code, &crun));
+    assert_int_equal(code, 0);
+    assert_false(crun);
+    kl_buf_append(&out, "", 1);
+    assert_string_equal(out.data, "hello\n");
+    kl_buf_free(&out);
+    int mpid = monitor_pid(w.e, w.cid);
+    exec_stream_close(s);
+    assert_false(is_running(w.e, w.cid));
+    wait_gone(mpid);
+    monitor_replay_ok(w.e, w.cid);
+    world_close(&w);
+}
+
 /* A jail that runs when its container is started (its monitor died, or the host's jail
  * outlived a kleened that lost its state): taken over, not started again (B13), which the
  * log says; then killed (SIGKILL: no exec.stop, no grace; no jail(8) of ours to wait for). */
@@ -797,6 +839,7 @@ int main(void)
         cmocka_unit_test_teardown(test_vnet, teardown),
         cmocka_unit_test_teardown(test_vnet_disconnect, teardown),
         cmocka_unit_test_teardown(test_loopback, teardown),
+        cmocka_unit_test_teardown(test_attached_start, teardown),
         cmocka_unit_test_teardown(test_takeover, teardown),
         cmocka_unit_test_teardown(test_restart_policy, teardown),
         cmocka_unit_test_teardown(test_start_fails, teardown),
