@@ -180,4 +180,9 @@ void dk_build_query_clear(dk_build_query *q);
 /* Text as a JSON string (router.c): bytes that are not UTF-8 become U+FFFD. */
 json_t *dk_text_json(const char *s, size_t n);
 
+/* archive.c (docker cp) */
+void dk_containers_archive_get(dk_request *r, api_response *res);
+void dk_containers_archive_head(dk_request *r, api_response *res);
+void dk_containers_archive_put(dk_request *r, api_response *res);
+
 #endif
