@@ -142,6 +142,31 @@ path_stat() {
   alive
 }
 
+@test "docker cp: a stopped container held by a copy is not started or removed meanwhile" {
+  docker create --name hold1 bb:latest sleep 600 >/dev/null
+  head -c $((8 * 1024 * 1024)) /dev/urandom >"$T/big"
+  docker cp "$T/big" hold1:/big
+  # a slow reader keeps the copy (and the container's private mount) open
+  curl -s --limit-rate 64k --unix-socket "$DOCKER_SOCK" -o "$T/slow.tar" \
+    "http://localhost/v1.41/containers/hold1/archive?path=/big" &
+  slow=$!
+  for _ in $(seq 100); do [ -s "$T/slow.tar" ] && break; sleep 0.05; done
+  run docker start hold1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"a copy into or out of the container is under way"* ]]
+  run docker rm hold1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"under way"* ]]
+  run curl -s -o /dev/null -w '%{http_code}' -I --unix-socket "$DOCKER_SOCK" "http://localhost/v1.41/containers/hold1/archive?path=/big"
+  [ "$output" = 409 ]
+  kill "$slow"
+  wait "$slow" || true
+  # the copy ended with its connection: the container starts
+  for _ in $(seq 100); do docker start hold1 >/dev/null 2>&1 && break; sleep 0.1; done
+  [ "$(docker inspect -f '{{.State.Running}}' hold1)" = true ]
+  alive
+}
+
 @test "docker cp: out of and into an exited container" {
   docker run --name ex1 bb:latest sh -c 'echo from the run >/result.txt' >/dev/null
   [ "$(docker inspect -f '{{.State.Status}}' ex1)" = exited ]
