@@ -426,7 +426,14 @@ struct ctrcopy_tar {
     uint64_t file_left; /* its bytes still to come */
     uint64_t file_pad;  /* zeros after them, to the block */
     bool file_short;    /* it shrank: zeros for the rest */
-    tdir *dirs;         /* the directories being walked, innermost last */
+    struct linked {     /* files with more than one link met so far: later ones are archived as
+                           hard links to the first */
+        dev_t dev;
+        ino_t ino;
+        char *name;
+    } * links;
+    size_t n_links;
+    tdir *dirs; /* the directories being walked, innermost last */
     size_t n_dirs;
     bool ended;
 };
@@ -586,6 +593,18 @@ static int add_entry(ctrcopy_tar *t, int dfd, const char *name, const char *enam
                 return 0;
             return kl_error_errno(err, e, "%s", ename);
         }
+        if (fst.st_nlink > 1) {
+            for (size_t i = 0; i < t->n_links; i++) {
+                if (t->links[i].dev == fst.st_dev && t->links[i].ino == fst.st_ino) {
+                    close(fd);
+                    entry_header(&t->out, ename, '1', &fst, 0, t->links[i].name);
+                    return 0;
+                }
+            }
+            t->links = xrealloc(t->links, (t->n_links + 1) * sizeof(*t->links));
+            t->links[t->n_links++] =
+                (struct linked){.dev = fst.st_dev, .ino = fst.st_ino, .name = xstrdup(ename)};
+        }
         entry_header(&t->out, ename, '0', &fst, (uint64_t)fst.st_size, NULL);
         t->file = fd;
         t->file_left = (uint64_t)fst.st_size;
@@ -711,6 +730,9 @@ void ctrcopy_tar_free(ctrcopy_tar *t)
         free(t->dirs[i].prefix);
     }
     free(t->dirs);
+    for (size_t i = 0; i < t->n_links; i++)
+        free(t->links[i].name);
+    free(t->links);
     kl_buf_free(&t->out);
     ctrcopy_close(t->cc);
     free(t);
@@ -1003,6 +1025,10 @@ int ctrcopy_put(ctrcopy *c, const char *path, const ctrcopy_put_opts *o, ctrcopy
             kl_error_set(err, code, "the archive could not be extracted: %s", x.err.msg);
             break;
         }
+        /* A crash from here leaves the staging directory (the next start removes it) and, for
+         * a stopped container, nothing mounted: its view lives in a namespace only our fds
+         * hold. */
+        engine_crash_point("copy-staged");
         _cleanup_close_ int xfd =
             openat(sdir, "x", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (xfd < 0) {

@@ -48,6 +48,23 @@ dput() {
   body=${out%$'\n'*}
 }
 
+# Stop kleened (TERM) and start it again; with $1, armed to crash at that point.
+restart_kleened() {
+  local pid
+  pid=$(kleened_pid) || pid=""
+  if [ -n "$pid" ]; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  fi
+  if [ -n "${1:-}" ]; then
+    export KLEENED_CRASH_POINT=$1
+    respawn_kleened
+    unset KLEENED_CRASH_POINT
+  else
+    respawn_kleened
+  fi
+}
+
 # the decoded X-Docker-Container-Path-Stat of a HEAD
 path_stat() {
   curl -s -I --unix-socket "$DOCKER_SOCK" "http://localhost/v1.41/containers/$1/archive?path=$2" |
@@ -83,6 +100,11 @@ path_stat() {
   [ "$(cat "$T/out.txt")" = "made inside" ]
   docker cp run1:/tmp/x "$T/xcopy"
   [ "$(cat "$T/xcopy/y/z")" = deep ]
+  # hard links stay links
+  docker exec run1 sh -c 'mkdir /tmp/h; echo same >/tmp/h/one; ln /tmp/h/one /tmp/h/two'
+  docker cp run1:/tmp/h "$T/h"
+  [ "$(stat -c %i "$T/h/one")" = "$(stat -c %i "$T/h/two")" ]
+  [ "$(cat "$T/h/two")" = same ]
   docker cp run1:/tmp/d/link "$T/linkcopy"
   [ -L "$T/linkcopy" ]
   [ "$(readlink "$T/linkcopy")" = a ]
@@ -374,4 +396,26 @@ PY
   [ "$status" -eq 0 ]
   [ "${lines[-1]}" = ok ]
   alive
+}
+
+@test "docker cp killed mid-way (crash point copy-staged): nothing stays mounted, the start removes the staging" {
+  docker create --name crash1 -v crashvol:/data bb:latest cat /tmp/f.txt >/dev/null
+  id=$(docker inspect -f '{{.Id}}' crash1 | cut -c1-12)
+  restart_kleened copy-staged
+  echo staged >"$T/f.txt"
+  run docker cp "$T/f.txt" crash1:/tmp/f.txt
+  [ "$status" -ne 0 ]
+  for _ in $(seq 1 100); do kleened_pid >/dev/null || break; sleep 0.05; done
+  grep -q "crash point copy-staged reached" "$E2E_DIR/kleened.log"
+  # the upload was staged; the container's layers and volume were mounted in no namespace
+  # that survived
+  [ -n "$(ls -A "$E2E_DIR/root/copies")" ]
+  [ -z "$(grep -l "$E2E_DIR/root/container/$id" /proc/[0-9]*/mountinfo 2>/dev/null)" ]
+  [ -z "$(grep -l "$E2E_DIR/root/volumes/crashvol" /proc/[0-9]*/mountinfo 2>/dev/null)" ]
+  restart_kleened
+  [ ! -e "$E2E_DIR/root/copies" ]
+  # and the copy works now, and the container sees it
+  docker cp "$T/f.txt" crash1:/tmp/f.txt
+  run docker start -a crash1
+  [ "$output" = staged ]
 }
