@@ -383,6 +383,11 @@ static int open_parent(int rootfd, const char *path, char **last, kl_error *err)
 static int fill_stat(ctrcopy *c, int pfd, const char *last, const char *path, struct stat *st,
                      ctrcopy_stat *out, kl_error *err)
 {
+    if (host_fd_is_kernel_fs(pfd))
+        return kl_error_set(err, EPERM,
+                            "%s is on one of the kernel's filesystems of the container (/proc, "
+                            "/sys, /dev/pts ...): not copied",
+                            path);
     if (fstatat(pfd, last, st, AT_SYMLINK_NOFOLLOW) < 0)
         return kl_error_errno(err, errno, "%s", path);
     *out = (ctrcopy_stat){0};
@@ -567,7 +572,10 @@ static int add_entry(ctrcopy_tar *t, int dfd, const char *name, const char *enam
         }
         char **names = NULL;
         struct dirent *de;
-        while ((de = readdir(d)))
+        /* /proc, /sys, /dev/pts ... of a running container: the directory, not its contents
+         * (interfaces, not files; dockerd's view of a root has none of them either) */
+        bool walk = !host_fd_is_kernel_fs(fd);
+        while (walk && (de = readdir(d)))
             if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
                 strv_push(&names, de->d_name);
         closedir(d);
@@ -981,6 +989,11 @@ int ctrcopy_put(ctrcopy *c, const char *path, const ctrcopy_put_opts *o, ctrcopy
             return kl_error_set(err, ENOTDIR, "extraction point is not a directory");
         return kl_error_errno(err, e == EXDEV ? ENOENT : e, "%s", path);
     }
+    if (host_fd_is_kernel_fs(dest))
+        return kl_error_set(err, EPERM,
+                            "%s is on one of the kernel's filesystems of the container (/proc, "
+                            "/sys, /dev/pts ...): nothing is copied there",
+                            path);
     struct statvfs vfs;
     if (fstatvfs(dest, &vfs) == 0 && (vfs.f_flag & ST_RDONLY))
         return kl_error_set(err, EROFS, "%s is on a read-only file system (a read-only volume)",

@@ -287,6 +287,28 @@ path_stat() {
   alive
 }
 
+@test "docker cp: the container's /proc, /sys and /dev/pts are neither walked nor written; the whole root copies out" {
+  docker run -d --name kfs1 bb:latest sleep 600 >/dev/null
+  # the whole root of a running container: its files, /proc and /sys as empty directories
+  timeout 120 env DOCKER_HOST="unix://$DOCKER_SOCK" "$DOCKER_BIN" cp kfs1:/ - >"$T/root.tar"
+  tar -tf "$T/root.tar" >"$T/root.list"
+  grep -qx './bin/busybox' "$T/root.list"
+  grep -qx './proc/' "$T/root.list"
+  grep -qx './sys/' "$T/root.list"
+  [ -z "$(grep -E '^\./(proc|sys|dev/pts)/.' "$T/root.list")" ]
+  run docker cp kfs1:/proc/self/status "$T/status"
+  [ "$status" -ne 0 ]
+  [ ! -e "$T/status" ]
+  echo 1 >"$T/one"
+  run docker cp "$T/one" kfs1:/proc/sys/
+  [ "$status" -ne 0 ]
+  run docker cp "$T/one" kfs1:/sys/
+  [ "$status" -ne 0 ]
+  dput kfs1 /proc "$T/one"
+  [ "$status_code" = 403 ]
+  alive
+}
+
 @test "docker cp: a missing path fails with Docker's message and exit code, kleened answers" {
   docker run -d --name miss1 bb:latest sleep 600 >/dev/null
   run docker cp miss1:/no/such/file "$T/x"

@@ -220,6 +220,7 @@ void dk_containers_archive_put(dk_request *r, api_response *res)
     case EEXIST:
         return dk_error(res, 400, "%s", err.msg);
     case EROFS:
+    case EPERM:
         return dk_error(res, 403, "%s", err.msg);
     default:
         return dk_error(res, dk_status(err.code), "%s", err.msg);
