@@ -89,6 +89,18 @@ path_stat() {
   # owned by root (no -a), modes kept
   run docker exec run1 stat -c '%u:%g %a' /tmp/d/sub
   [ "$output" = "0:0 750" ]
+  # -a keeps the owners (copyUIDGID)
+  echo owned >"$T/owned.txt"
+  chown 1234:4321 "$T/owned.txt"
+  docker cp -a "$T/owned.txt" run1:/tmp/
+  run docker exec run1 stat -c '%u:%g' /tmp/owned.txt
+  [ "$output" = "1234:4321" ]
+  # a gzip-compressed archive is taken too (the API allows gzip, bzip2, xz)
+  tar -C "$T" -czf "$T/gz.tgz" f.txt
+  dput run1 /root "$T/gz.tgz"
+  [ "$status_code" = 200 ]
+  run docker exec run1 cat /root/f.txt
+  [ "$output" = "hello file" ]
   # a file renamed on the way in
   docker cp "$T/f.txt" run1:/tmp/renamed.txt
   run docker exec run1 cat /tmp/renamed.txt
