@@ -231,8 +231,9 @@ path_stat() {
   alive
 }
 
-@test "docker cp: a file into a volume, running and stopped; a read-only volume refuses" {
-  docker run -d --name vol1 -v cpvol:/data -v rovol:/ro:ro bb:latest sleep 600 >/dev/null
+@test "docker cp: a file into a volume and a bind mount, running and stopped; a read-only volume refuses" {
+  mkdir -p "$T/bind"
+  docker run -d --name vol1 -v cpvol:/data -v rovol:/ro:ro -v "$T/bind:/bind" bb:latest sleep 600 >/dev/null
   echo into-volume >"$T/v.txt"
   docker cp "$T/v.txt" vol1:/data/v.txt
   [ "$(cat "$E2E_DIR/root/volumes/cpvol/v.txt")" = into-volume ]
@@ -240,10 +241,15 @@ path_stat() {
   [ "$status" -ne 0 ]
   [[ "$output" == *"read-only"* ]]
   [ ! -e "$E2E_DIR/root/volumes/rovol/v.txt" ]
+  docker cp "$T/v.txt" vol1:/bind/
+  [ "$(cat "$T/bind/v.txt")" = into-volume ]
   docker stop -t 1 vol1 >/dev/null
   echo stopped >"$T/w.txt"
   docker cp "$T/w.txt" vol1:/data/w.txt
   [ "$(cat "$E2E_DIR/root/volumes/cpvol/w.txt")" = stopped ]
+  # a bind mount of a stopped container is where a start would put it
+  docker cp "$T/w.txt" vol1:/bind/w.txt
+  [ "$(cat "$T/bind/w.txt")" = stopped ]
   docker cp vol1:/data/v.txt "$T/vback.txt"
   [ "$(cat "$T/vback.txt")" = into-volume ]
   run docker cp "$T/w.txt" vol1:/ro/w.txt
