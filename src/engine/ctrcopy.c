@@ -82,6 +82,7 @@ struct ctrcopy {
     int hold;     /* the private namespace of a stopped container's view, else -1 */
     char *target; /* where that view was mounted (for its .flat), else NULL */
     bool running;
+    bool held; /* registered: the container is not started or removed until the close */
 };
 
 const char *ctrcopy_container_id(const ctrcopy *c)
@@ -189,13 +190,21 @@ ctrcopy *ctrcopy_open(kl_engine *e, const char *ident, kl_error *err)
             cc->running = true;
             cc->rootfd = host_process_root_open(pid, monitor, err);
             r = cc->rootfd < 0 ? -1 : 0;
+            /* Held too: the fd keeps the container's overlay even after the container has
+             * stopped, and a new start must not mount the same upper directory meanwhile. */
+            if (r == 0) {
+                hold_add(e, c.id);
+                cc->held = true;
+            }
         } else if (ctrcopy_holds(e, c.id)) {
             r = kl_error_set(err, EBUSY, "another copy into or out of container %s is under way",
                              c.id);
         } else {
             r = open_stopped(cc, &c, err);
-            if (r == 0)
+            if (r == 0) {
                 hold_add(e, c.id);
+                cc->held = true;
+            }
         }
     }
     engine_unlock(e);
@@ -220,8 +229,9 @@ void ctrcopy_close(ctrcopy *c)
         close(c->hold);
         kl_error ignored = KL_ERROR_INIT;
         host_rootfs_unmount(c->target, &ignored); /* its .flat, if the stack needed one */
-        hold_drop(c->e, c->id);
     }
+    if (c->held)
+        hold_drop(c->e, c->id);
     free(c->target);
     free(c);
 }

@@ -4,8 +4,10 @@
  * The filesystem is the one the container's processes see, its volumes and bind mounts
  * included: for a running container the root of its reaper (host_process_root_open), for a
  * stopped one (created and never started, or exited) its layer stack mounted with its
- * mounts in a mount namespace no process is in (host_rootfs_open_mounted) — while such a
- * copy runs the container can neither be started nor removed (EBUSY).
+ * mounts in a mount namespace no process is in (host_rootfs_open_mounted). While a copy
+ * runs the container can neither be started nor removed (EBUSY): a copy holds the container's
+ * overlay (a running one's too, once it has stopped); two copies of a stopped container at
+ * once: EBUSY.
  *
  * Every user path is resolved inside that root (host_open_in_root: `..` and symlinks, even
  * absolute ones, stay in it) and everything below is reached by directory fds and single

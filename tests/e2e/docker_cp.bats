@@ -176,7 +176,7 @@ path_stat() {
   alive
 }
 
-@test "docker cp: a stopped container held by a copy is not started or removed meanwhile" {
+@test "docker cp: a container held by a copy (stopped, or stopped while copied) is not started or removed meanwhile" {
   docker create --name hold1 bb:latest sleep 600 >/dev/null
   head -c $((8 * 1024 * 1024)) /dev/urandom >"$T/big"
   docker cp "$T/big" hold1:/big
@@ -196,6 +196,19 @@ path_stat() {
   kill "$slow"
   wait "$slow" || true
   # the copy ended with its connection: the container starts
+  for _ in $(seq 100); do docker start hold1 >/dev/null 2>&1 && break; sleep 0.1; done
+  [ "$(docker inspect -f '{{.State.Running}}' hold1)" = true ]
+  # a copy out of a running container keeps its overlay after a stop: no start meanwhile
+  curl -s --limit-rate 64k --unix-socket "$DOCKER_SOCK" -o "$T/slow2.tar" \
+    "http://localhost/v1.41/containers/hold1/archive?path=/big" &
+  slow=$!
+  for _ in $(seq 100); do [ -s "$T/slow2.tar" ] && break; sleep 0.05; done
+  docker stop -t 1 hold1 >/dev/null
+  run docker start hold1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"a copy into or out of the container is under way"* ]]
+  kill "$slow"
+  wait "$slow" || true
   for _ in $(seq 100); do docker start hold1 >/dev/null 2>&1 && break; sleep 0.1; done
   [ "$(docker inspect -f '{{.State.Running}}' hold1)" = true ]
   alive
