@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine/ctrcopy.h"
 #include "engine/endwatch.h"
 #include "engine/images.h"
 #include "engine/networks.h"
@@ -365,6 +366,10 @@ static int start_container(kl_engine *e, const container_record *c, const exec_r
     networks_endpoints eps = {0};
     do {
         /* Before anything is mounted, wired or published: nothing to undo. */
+        if (ctrcopy_holds(e, c->id)) {
+            kl_error_set(err, EBUSY, "a copy into or out of the container is under way");
+            break;
+        }
         if (portclaim_check(e, c->id, c->public_ports, err) < 0)
             break;
         if (images_resolve_stack(e, c->image_ref, &stack, err) < 0)

@@ -135,6 +135,9 @@ typedef struct host_pull_child_opts {
     /* host_load_child: the archive the helper reads as its stdin (kleene-fetch --load) */
     bool load;
     int load_fd;
+    /* host_extract_fd_child: a plain archive extraction (as host_fetch_extract_child) of
+     * what the helper reads on its stdin (load_fd) */
+    bool extract_stdin;
     /* host_push_child: the manifest to push and the repository to mount blobs from */
     const char *push_manifest;
     const char *push_mount_from;
@@ -154,6 +157,13 @@ int host_pull_child(const char *reference, int parent_dirfd, const char *name,
  * fetch_progress (total unknown); the rest as host_pull_child. */
 int host_load_child(int in_fd, int parent_dirfd, const char *name, const host_pull_child_opts *pull,
                     const host_fetch_child_opts *opts, kl_error *err);
+
+/* host_fetch_extract_child for an archive read from in_fd (a pipe, written by another thread
+ * while this runs, or a file) by the helper (kleene-fetch --stdin): streamed, never stored
+ * whole. The same result, leftovers rule and errors. */
+int host_extract_fd_child(int in_fd, int parent_dirfd, const char *name,
+                          const host_fetch_child_opts *opts, host_extract_stats *stats,
+                          host_fetch_stage *stage, kl_error *err);
 
 /* Push an image to a registry in the helper (kleene-fetch --push, host/linux/push.h):
  * blobs_dirfd is the blobs/sha256 directory, pull->push_manifest the image's manifest digest,

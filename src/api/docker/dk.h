@@ -183,5 +183,9 @@ json_t *dk_text_json(const char *s, size_t n);
 /* EndpointSettings a client sends (create's NetworkingConfig, connect): 400 for what would
  * change the endpoint and is not supported; Aliases must be strings (networks.c). */
 int dk_endpoint_check(const json_t *ec, api_response *res);
+/* archive.c (docker cp) */
+void dk_containers_archive_get(dk_request *r, api_response *res);
+void dk_containers_archive_head(dk_request *r, api_response *res);
+void dk_containers_archive_put(dk_request *r, api_response *res);
 
 #endif

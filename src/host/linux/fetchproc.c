@@ -116,7 +116,7 @@ static int spawn_helper(helper *h, const char *url, int parent_dirfd, const char
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     _cleanup_close_ int ifd = -1;
-    if (pull && pull->load) {
+    if (pull && (pull->load || pull->extract_stdin)) {
         ifd = fcntl(pull->load_fd, F_DUPFD_CLOEXEC, 10);
         if (ifd < 0) {
             posix_spawn_file_actions_destroy(&fa);
@@ -155,7 +155,9 @@ static int spawn_helper(helper *h, const char *url, int parent_dirfd, const char
                             "--log-level",
                             kl_log_level_name(kl_log_get_level())};
     size_t argc = 7;
-    if (pull) {
+    if (pull && pull->extract_stdin) {
+        argv[argc++] = "--stdin";
+    } else if (pull) {
         argv[argc++] = pull->load            ? "--load"
                        : pull->push_manifest ? "--push"
                        : pull->login         ? "--login"
@@ -511,6 +513,14 @@ int host_load_child(int in_fd, int parent_dirfd, const char *name, const host_pu
     lo.load = true;
     lo.load_fd = in_fd;
     return run_child("-", parent_dirfd, name, opts, &lo, NULL, NULL, err);
+}
+
+int host_extract_fd_child(int in_fd, int parent_dirfd, const char *name,
+                          const host_fetch_child_opts *opts, host_extract_stats *stats,
+                          host_fetch_stage *stage, kl_error *err)
+{
+    host_pull_child_opts xo = {.extract_stdin = true, .load_fd = in_fd};
+    return run_child("-", parent_dirfd, name, opts, &xo, stats, stage, err);
 }
 
 int host_push_child(const char *reference, int blobs_dirfd, const host_pull_child_opts *pull,

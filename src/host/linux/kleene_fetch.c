@@ -91,6 +91,25 @@ static ssize_t source_read(void *ctx, const void **buf, kl_error *err)
     return n;
 }
 
+/* The archive on stdin (--stdin). */
+typedef struct stdin_source {
+    int fd;
+    bool failed;
+    char buf[65536];
+} stdin_source;
+
+static ssize_t stdin_read(void *ctx, const void **buf, kl_error *err)
+{
+    stdin_source *s = ctx;
+    ssize_t n = KL_RETRY_EINTR(read(s->fd, s->buf, sizeof(s->buf)));
+    if (n < 0) {
+        s->failed = true;
+        return kl_error_errno(err, errno, "reading the archive");
+    }
+    *buf = s->buf;
+    return n;
+}
+
 static int fail(host_fetch_stage stage, const kl_error *err)
 {
     send_msg(&(fetchproto_msg){.type = FETCHPROTO_RESULT,
@@ -117,6 +136,7 @@ static int usage(void)
             "                    [--ca-file FILE] (--dir-fd FD | --dir BLOBS) [--] REFERENCE -\n"
             "       kleene-fetch --login [--insecure] [--ca-file FILE] (--dir-fd FD | --dir PATH)\n"
             "                    [--] SERVER -\n"
+            "       kleene-fetch --stdin (--dir-fd FD | --dir PATH) [--] - NAME\n"
             "Fetches URL and extracts it as an archive into the new directory NAME,\n"
             "or pulls the image REFERENCE from its registry into NAME (layers/N and\n"
             "image.json; credentials from $KLEENE_REGISTRY_USERNAME and\n"
@@ -230,11 +250,12 @@ int main(int argc, char **argv)
                                              {"chunk-size", required_argument, NULL, 'C'},
                                              {"client-cert", required_argument, NULL, 'X'},
                                              {"client-key", required_argument, NULL, 'K'},
+                                             {"stdin", no_argument, NULL, 'S'},
                                              {NULL, 0, NULL, 0}};
     bool push = false, login = false;
     uint64_t chunk_size = 0;
     const char *push_manifest = NULL, *mount_from = NULL;
-    bool pull = false, load = false, insecure = false, plain_hint = false;
+    bool pull = false, load = false, insecure = false, plain_hint = false, from_stdin = false;
     const char *platform = NULL, *ca_file = NULL, *client_cert = NULL, *client_key = NULL;
     int dirfd = -1, have_fd = -1;
     const char *dir = NULL;
@@ -300,6 +321,9 @@ int main(int argc, char **argv)
             chunk_size = c;
             break;
         }
+        case 'S':
+            from_stdin = true;
+            break;
         case 'M':
             push_manifest = optarg;
             break;
@@ -345,8 +369,19 @@ int main(int argc, char **argv)
     }
 
     kl_error err = KL_ERROR_INIT;
-    if ((int)pull + (int)load + (int)push + (int)login > 1 || (push && !push_manifest))
+    if ((int)pull + (int)load + (int)push + (int)login + (int)from_stdin > 1 ||
+        (push && !push_manifest) || (from_stdin && strcmp(url, "-") != 0))
         return usage();
+    if (from_stdin) {
+        /* a plain archive on stdin (kleened's pipe from a client's upload: docker cp) */
+        stdin_source in = {.fd = STDIN_FILENO};
+        host_extract_opts xo = {.progress = on_extract, .every = every};
+        host_extract_stats st = {0};
+        if (host_archive_extract(stdin_read, &in, dirfd, name, &xo, &st, &err) < 0)
+            return fail(in.failed ? HOST_FETCH_STAGE_FETCH : HOST_FETCH_STAGE_EXTRACT, &err);
+        send_msg(&(fetchproto_msg){.type = FETCHPROTO_RESULT, .ok = true, .stats = st});
+        return 0;
+    }
     if (login) {
         /* URL is the registry's domain; the directory is not used */
         host_pull_opts po = {.reference = url,
