@@ -27,6 +27,7 @@
 #include "host/process.h"
 #include "host/runtime.h"
 #include "host/storage.h"
+#include "lib/buf.h"
 #include "lib/cleanup.h"
 #include "lib/id.h"
 #include "lib/jsonx.h"
@@ -282,6 +283,78 @@ static void test_engine_container_fails(void **state)
         if (de->d_name[0] != '.')
             fail_msg("left in %s: %s", cdir, de->d_name);
     closedir(d);
+    engine_close(e);
+    fbt_done(&h);
+    fb_host_set_default(NULL);
+    gone_dir();
+}
+
+static void collect_output(const char *msg, void *ctx)
+{
+    kl_buf_puts(ctx, msg);
+}
+
+/* Image create by fetch and fetch-auto (autotag) through images_create on the FreeBSD layer,
+ * and two failures (tar, fetch) that leave no image: golden engine_fetch. */
+static void test_engine_fetch(void **state)
+{
+    fresh_dir();
+    fb_host h = host_on_template("engine_fetch");
+    fb_host_set_default(&h);
+    kl_error err = KL_ERROR_INIT;
+    kl_engine *e = engine_open(tp("/root"), tp("/run"), &err);
+    if (!e)
+        fail_msg("engine_open: %s", err.msg);
+    assert_int_equal(mkdir(tp("/etc"), 0755), 0);
+    FILE *f = fopen(tp("/etc/resolv.conf"), "we");
+    assert_non_null(f);
+    fputs("nameserver 192.0.2.53\n", f);
+    fclose(f);
+    _cleanup_buf_ kl_buf out = KL_BUF_INIT;
+    images_create_opts o = {.method = "fetch",
+                            .url = "https://download.example.org/base.txz",
+                            .tag = "base:14",
+                            .dns = true,
+                            .host_etc = tp("/etc"),
+                            .output = collect_output,
+                            .output_ctx = &out};
+    _cleanup_free_ char *i1 = images_create(e, &o, &err);
+    if (!i1)
+        fail_msg("images_create fetch: %s\n--- transcript:\n%s", err.msg,
+                 fb_replay_transcript(h.run));
+    _cleanup_free_ char *sroot = images_storage_root(e);
+    _cleanup_free_ char *resolv = xasprintf("%s/layers/%s/etc/resolv.conf", sroot, i1);
+    struct stat st;
+    assert_int_equal(stat(resolv, &st), 0);
+    images_create_opts a = {.method = "fetch-auto",
+                            .autotag = true,
+                            .host_etc = tp("/etc"),
+                            .output = collect_output,
+                            .output_ctx = &out};
+    _cleanup_free_ char *i2 = images_create(e, &a, &err);
+    if (!i2)
+        fail_msg("images_create fetch-auto: %s\n--- transcript:\n%s", err.msg,
+                 fb_replay_transcript(h.run));
+    kl_buf_append(&out, "", 1);
+    assert_non_null(strstr(out.data, "Created image from the automatically detected version: "
+                                     "FreeBSD-14.1-RELEASE-p7.\n"));
+    _cleanup_json_ json_t *ins = images_inspect(e, "FreeBSD-14.1-RELEASE-p7:latest", &err);
+    if (!ins)
+        fail_msg("images_inspect: %s", err.msg);
+    images_create_opts b = {.method = "fetch", .url = "https://download.example.org/broken.txz"};
+    kl_error e1 = KL_ERROR_INIT;
+    _cleanup_free_ char *i3 = images_create(e, &b, &e1);
+    assert_null(i3);
+    assert_string_equal(e1.msg, "could not extract tar archive: tar: Error opening archive: "
+                                "Unrecognized archive format");
+    images_create_opts m = {.method = "fetch", .url = "https://download.example.org/missing.txz"};
+    kl_error e2 = KL_ERROR_INIT;
+    _cleanup_free_ char *i4 = images_create(e, &m, &e2);
+    assert_null(i4);
+    assert_string_equal(e2.msg, "could not fetch file from url: fetch: "
+                                "https://download.example.org/missing.txz: Not Found");
+    _cleanup_json_ json_t *list = images_list(e, &err);
+    assert_int_equal(json_array_size(list), 2);
     engine_close(e);
     fbt_done(&h);
     fb_host_set_default(NULL);
@@ -587,7 +660,7 @@ int main(void)
         cmocka_unit_test(test_confined_paths),   cmocka_unit_test(test_bind_source),
         cmocka_unit_test(test_layers),           cmocka_unit_test(test_not_yet),
         cmocka_unit_test(test_sockstat),         cmocka_unit_test(test_layer_config),
-        cmocka_unit_test(test_engine_volumes),
+        cmocka_unit_test(test_engine_volumes),   cmocka_unit_test(test_engine_fetch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
