@@ -634,6 +634,20 @@ static void test_layer_config(void **state)
     kl_error e2 = KL_ERROR_INIT;
     assert_int_equal(fb_layer_config_resolve(&bad, NULL, &root, &anchor, &e2), -1);
     assert_int_equal(e2.code, EINVAL);
+    /* kleened's set-up (main.c passes the config): refused with a bad environment, then the
+     * config's values are the host's */
+    setenv("KLEENED_ZFS_ROOT", "-rf", 1);
+    kl_error e3 = KL_ERROR_INIT;
+    assert_int_equal(host_layer_setup(NULL, &e3), -1);
+    assert_string_equal(e3.msg, "invalid root dataset '-rf' (KLEENED_ZFS_ROOT)");
+    host_layer_config good = {.zfs_root = "tank/kleene", .pf_anchor = "k2"};
+    fbt_ok(host_layer_setup(&good, &err), &err);
+    unsetenv("KLEENED_ZFS_ROOT");
+    const fb_host *h = fb_host_default(&err);
+    assert_non_null(h);
+    assert_string_equal(h->root, "tank/kleene");
+    assert_string_equal(h->pf_anchor, "k2");
+    fb_host_set_default(NULL);
 }
 
 static void test_sockstat(void **state)
