@@ -611,9 +611,12 @@ static void test_layers(void **state)
     kl_error err = KL_ERROR_INIT;
     fbt_ok(host_storage_init(tp("/s"), &err), &err);
     assert_int_equal(mkdir(tp("/s/layers/.staging-old-1"), 0700), 0);
+    assert_int_equal(mkdir(tp("/s/layers/.staging-build-0123456789ab"), 0700), 0);
+    assert_int_equal(mkdir(tp("/s/layers/.staging-build-0123456789ab/rootfs"), 0700), 0);
     fbt_ok(host_storage_init(tp("/s"), &err), &err); /* stale staging removed */
     struct stat st;
     assert_int_equal(stat(tp("/s/layers/.staging-old-1"), &st), -1);
+    assert_int_equal(stat(tp("/s/layers/.staging-build-0123456789ab"), &st), -1);
     fbt_ok(host_layer_create(tp("/s"), "l1", &err), &err);
     assert_int_equal(stat(tp("/s/layers/l1"), &st), 0); /* "mounted" by the replay */
     kl_error e1 = KL_ERROR_INIT;

@@ -171,6 +171,14 @@ int host_storage_init(const char *root, kl_error *err)
         if (strncmp(de->d_name, ".staging-", 9) != 0)
             continue;
         kl_error e2 = KL_ERROR_INIT;
+        /* a build step a crash interrupted: its root, a clone mounted in the directory, goes
+         * first (builder.c names the step's directory after the step's container id) */
+        const char *step = de->d_name + strlen(".staging-build-");
+        if (!strncmp(de->d_name, ".staging-build-", strlen(".staging-build-")) &&
+            fb_component_is_valid(step) && host_container_root_remove(root, step, &e2) < 0) {
+            log_warn("removing the root of interrupted build step %s: %s", step, e2.msg);
+            continue;
+        }
         if (remove_tree_at(fd, de->d_name, &e2) < 0)
             log_warn("removing stale staging directory %s/%s: %s", p, de->d_name, e2.msg);
     }
