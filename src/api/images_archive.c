@@ -276,6 +276,8 @@ void api_images_push(api_ws_session *s, json_t *config)
     const char *ref = jx_str(cfg, "reference", "");
     j->o = (images_push_opts){.image = jx_str(cfg, "image", ""),
                               .reference = *ref ? ref : jx_str(cfg, "image", ""),
+                              .username = jx_str(json_object_get(cfg, "auth"), "username", NULL),
+                              .password = jx_str(json_object_get(cfg, "auth"), "password", NULL),
                               .output = push_output,
                               .output_ctx = j,
                               .cancel = &j->cancel};

@@ -66,6 +66,8 @@ void api_images_create(api_ws_session *s, json_t *config)
         .url = jx_str(cfg, "url", ""),
         .image = jx_str(cfg, "image", ""),
         .platform = jx_str(cfg, "platform", ""),
+        .username = jx_str(json_object_get(cfg, "auth"), "username", NULL),
+        .password = jx_str(json_object_get(cfg, "auth"), "password", NULL),
         .dataset = jx_str(cfg, "zfs_dataset", ""),
         .tag = jx_str(cfg, "tag", ""),
         .autotag = jx_bool(cfg, "autotag", false),

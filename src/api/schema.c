@@ -192,6 +192,13 @@ static const kl_schema_field image_build_config_fields[] = {
 SCHEMA(schema_image_build_config, "ImageBuildConfig", image_build_config_fields, false);
 
 /* §5.11: required [method]. */
+/* ours (docs/api.md "Registry credentials"): {"username", "password"} for a pull or push */
+static const kl_schema_field registry_auth_fields[] = {
+    {.name = "username", .value = T_STRING(.max_length = 1024), .is_required = true},
+    {.name = "password", .value = T_STRING(.max_length = 16384), .default_json = "\"\""},
+};
+SCHEMA(schema_registry_auth, "RegistryAuth", registry_auth_fields, false);
+
 static const kl_schema_field image_create_config_fields[] = {
     {.name = "method",
      .value = T_STRING(.enum_values = image_create_method_enum),
@@ -208,6 +215,8 @@ static const kl_schema_field image_create_config_fields[] = {
     /* ours (docs/api.md): method "pull" */
     {.name = "image", .value = T_STRING(), .default_json = "\"\""},
     {.name = "platform", .value = T_STRING(), .default_json = "\"\""},
+    /* ours: method "pull"'s registry credentials */
+    {.name = "auth", .value = T_OBJECT(&schema_registry_auth, .is_nullable = true)},
 };
 SCHEMA(schema_image_create_config, "ImageCreateConfig", image_create_config_fields, false);
 
@@ -317,6 +326,7 @@ SCHEMA(schema_image_save_config, "ImageSaveConfig", image_save_config_fields, fa
 static const kl_schema_field image_push_config_fields[] = {
     {.name = "image", .value = T_STRING(), .is_required = true},
     {.name = "reference", .value = T_STRING(), .default_json = "\"\""},
+    {.name = "auth", .value = T_OBJECT(&schema_registry_auth, .is_nullable = true)},
 };
 SCHEMA(schema_image_push_config, "ImagePushConfig", image_push_config_fields, false);
 
@@ -327,7 +337,7 @@ static const kl_schema *const all_schemas[] = {
     &schema_volume_config,        &schema_query_container_list, &schema_query_exec_stop,
     &schema_query_container_logs, &schema_query_image_tag,      &schema_query_image_prune,
     &schema_query_container_stop, &schema_query_container_kill, &schema_image_load_config,
-    &schema_image_save_config,    &schema_image_push_config,
+    &schema_image_save_config,    &schema_image_push_config,    &schema_registry_auth,
 };
 
 const kl_schema *schema_lookup(const char *name)

@@ -1430,8 +1430,11 @@ static int update_locked(kl_engine *e, const char *id, const json_t *config, kl_
     }
     if (rc == 0)
         rc = check_jail_params(r.jail_param, err);
-    /* A running container keeps its current settings: the stored ones apply at its next
-     * start (there is no jail -m on this host; docs/api.md). */
+    /* A running container: on FreeBSD its jail gets the whole jail_param list with `jail -m`
+     * (FREEBSD-HOST.md §4.7), and a refusal saves nothing, as in the original; on Linux it
+     * keeps its current settings and the stored ones apply at its next start (docs/api.md). */
+    if (rc == 0 && changed && containers_is_running(e, r.id))
+        rc = host_container_update(r.id, r.jail_param, err);
     if (rc == 0 && changed)
         rc = save_record(e, &r, err);
     container_record_clear(&r);

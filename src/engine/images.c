@@ -14,6 +14,7 @@
  * starts a program (posix_spawn). A FreeBSD host would fetch base.txz instead; when a second
  * host exists this belongs behind host.h. */
 #include "engine/images.h"
+#include "engine/registry.h"
 #include "engine/images_internal.h"
 
 #include <ctype.h>
@@ -1779,6 +1780,8 @@ static char *create_pull(creator *c, const char *name, const char *tag, kl_error
     if (!o->image || !*o->image)
         return kl_error_set(err, EINVAL, "the method 'pull' needs an image reference in 'image'"),
                NULL;
+    if (registry_credentials_check(o->username, o->password, err) < 0)
+        return NULL;
     say(c, "Pulling %s...\n", o->image);
     _cleanup_free_ char *domain = registry_domain(o->image);
     /* A layer the helper skipped because the store had it may be removed before the pull is
@@ -1809,7 +1812,9 @@ static char *create_pull(creator *c, const char *name, const char *tag, kl_error
                                        .have_blobs = (const char *const *)have.blobs,
                                        .have_diff_ids = (const char *const *)have.diff_ids,
                                        .n_have = have.n,
-                                       .plain_http_hint = plain_http_known(domain)};
+                                       .plain_http_hint = plain_http_known(domain),
+                                       .username = o->username,
+                                       .password = o->password};
             kl_error ferr = KL_ERROR_INIT;
             int prc = host_pull_child(o->image, lfd, work, &po, &fo, &ferr);
             pull_have_clear(&have);

@@ -143,6 +143,10 @@ typedef struct images_create_opts {
     const char *method;   /* "fetch", "fetch-auto", "zfs-copy", "zfs-clone", "pull" */
     const char *image;    /* pull: a registry reference ("busybox", "host:5000/a/b:tag") */
     const char *platform; /* pull: "os/arch[/variant]" or NULL/"" for the host's */
+    /* pull: credentials for the registry (NULL or "": anonymous). Handed to the helper in its
+     * environment, never logged (docs/image-fetch.md "Credentials"). */
+    const char *username;
+    const char *password;
     const char *url;      /* fetch */
     const char *dataset;  /* zfs-copy / zfs-clone: an absolute host directory */
     const char *tag;      /* "name[:tag]" or "" */

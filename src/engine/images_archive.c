@@ -1,5 +1,6 @@
 /* Image archives (images_archive.h). */
 #include "engine/images_archive.h"
+#include "engine/registry.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -664,6 +665,8 @@ char *images_push(kl_engine *e, const images_push_opts *o, kl_error *err)
 {
     if (!o->reference || !*o->reference)
         return kl_error_set(err, EINVAL, "pushing needs a reference to push to"), NULL;
+    if (registry_credentials_check(o->username, o->password, err) < 0)
+        return NULL;
     images_archive_info_t info;
     if (images_archive_info(e, o->image, &info, err) < 0)
         return NULL;
@@ -701,6 +704,8 @@ char *images_push(kl_engine *e, const images_push_opts *o, kl_error *err)
                                 .is_cancelled = push_cancelled,
                                 .log_line = push_log};
     host_pull_child_opts po = {.insecure = o->insecure,
+                               .username = o->username,
+                               .password = o->password,
                                .push_manifest = info.manifest,
                                .push_mount_from = packed ? packed_mount : info.repository};
     _cleanup_free_ char *start =

@@ -47,9 +47,11 @@ int images_save(kl_engine *e, char *const *idents, size_t n, images_archive_form
                 images_write_fn write, void *ctx, kl_error *err);
 
 typedef struct images_push_opts {
-    const char *image;       /* name or id of a pulled or loaded image */
-    const char *reference;   /* where to: "127.0.0.1:5000/team/app:v1" */
-    bool insecure;           /* plain HTTP allowed (loopback registries always are) */
+    const char *image;     /* name or id of a pulled or loaded image */
+    const char *reference; /* where to: "127.0.0.1:5000/team/app:v1" */
+    bool insecure;         /* plain HTTP allowed (loopback registries always are) */
+    const char *username;  /* credentials for the registry; NULL or "": anonymous */
+    const char *password;
     images_output_fn output; /* progress lines; may be NULL */
     void *output_ctx;
     atomic_bool *cancel; /* may be NULL */

@@ -181,8 +181,12 @@ make_certs() {
 # network namespace $1, storing under $2/reg; its pid goes to $2/reg.pid. `ip netns exec`
 # execs the registry, so $! is the registry itself (a function such as in_ns would leave a
 # subshell in between); fd 3 is closed, or bats would wait for it.
+# Optional: $3 the address (default 127.0.0.1:5000), $4 more YAML under `http:` (TLS), $5
+# more top-level YAML (auth). Ready once it answers anything on /v2/ (401 included).
 start_registry() {
-  local ns=$1 dir=$2
+  local ns=$1 dir=$2 addr=${3:-127.0.0.1:5000} http_extra=${4:-} top_extra=${5:-}
+  local scheme=http
+  [ -z "$http_extra" ] || scheme=https
   cat >"$dir/reg.yml" <<YAML
 version: 0.1
 log:
@@ -191,12 +195,16 @@ storage:
   filesystem:
     rootdirectory: $dir/reg
 http:
-  addr: 127.0.0.1:5000
+  addr: $addr
+$http_extra
+$top_extra
 YAML
   ip netns exec "$ns" docker-registry serve "$dir/reg.yml" >"$dir/reg.log" 2>&1 3>&- &
   echo $! >"$dir/reg.pid"
+  local code
   for _ in $(seq 1 100); do
-    ip netns exec "$ns" curl -sf http://127.0.0.1:5000/v2/ >/dev/null && return 0
+    code=$(ip netns exec "$ns" curl -sk -o /dev/null -w '%{http_code}' "$scheme://$addr/v2/" || true)
+    case "$code" in 200|401) return 0 ;; esac
     sleep 0.05
   done
   echo "docker-registry did not answer:" >&2

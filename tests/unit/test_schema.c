@@ -135,7 +135,14 @@ static void test_image_create_config_defaults(void **state)
     expect_ok(&schema_image_create_config, "{\"method\":\"zfs-clone\",\"dns\":\"false\"}",
               "{\"method\":\"zfs-clone\",\"tag\":\"\",\"dns\":false,\"localtime\":true,"
               "\"update\":false,\"zfs_dataset\":\"\",\"url\":\"\",\"autotag\":false,"
-              "\"include\":null,\"image\":\"\",\"platform\":\"\"}");
+              "\"include\":null,\"image\":\"\",\"platform\":\"\",\"auth\":null}");
+    /* ours: a pull's credentials (docs/api.md "Registry credentials") */
+    expect_ok(&schema_image_create_config,
+              "{\"method\":\"pull\",\"image\":\"a/b\",\"auth\":{\"username\":\"u\"}}",
+              "{\"method\":\"pull\",\"tag\":\"\",\"dns\":true,\"localtime\":true,"
+              "\"update\":false,\"zfs_dataset\":\"\",\"url\":\"\",\"autotag\":false,"
+              "\"include\":null,\"image\":\"a/b\",\"platform\":\"\","
+              "\"auth\":{\"username\":\"u\",\"password\":\"\"}}");
 }
 
 static void test_image_build_config_defaults(void **state)
@@ -222,7 +229,7 @@ static void test_every_default_parses_and_casts(void **state)
     (void)state;
     size_t n;
     const kl_schema *const *all = schema_all(&n);
-    assert_int_equal(n, 20);
+    assert_int_equal(n, 21);
     for (size_t i = 0; i < n; i++) {
         assert_ptr_equal(schema_lookup(all[i]->name), all[i]);
         for (size_t f = 0; f < all[i]->n_fields; f++) {

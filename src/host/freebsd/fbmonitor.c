@@ -24,6 +24,7 @@
 #include "host/monitor_proto.h"
 #include "host/runtime.h"
 #include "lib/cleanup.h"
+#include "lib/id.h"
 #include "lib/jsonx.h"
 #include "lib/xalloc.h"
 
@@ -176,4 +177,31 @@ int host_monitor_start(const host_monitor_spec *spec, host_monitor_info *out, kl
 bool host_runtime_wires_endpoints(void)
 {
     return true; /* a jail gets its addresses or epairs at `jail -c` (fb_container_start) */
+}
+
+int host_container_update(const char *id, char *const *jail_params, kl_error *err)
+{
+    const fb_host *h = fb_host_default(err);
+    if (!h)
+        return -1;
+    return fb_container_update(h, id, (const char *const *)jail_params, err);
+}
+
+int host_orphan_containers(char ***ids, kl_error *err)
+{
+    *ids = NULL;
+    const fb_host *h = fb_host_default(err);
+    if (!h)
+        return -1;
+    fb_jail_info *v = NULL;
+    size_t n = 0;
+    if (fb_jails_list(h, &v, &n, err) < 0)
+        return kl_error_prefix(err, "listing the running jails");
+    char **out = xcalloc(1, sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        if (kl_id_is_valid(v[i].name))
+            strv_push(&out, v[i].name);
+    fb_jails_free(v, n);
+    *ids = out;
+    return 0;
 }

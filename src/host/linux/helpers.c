@@ -80,3 +80,16 @@ bool host_runtime_wires_endpoints(void)
 {
     return false; /* the engine plugs a network namespace (networks_container_plug) */
 }
+
+int host_container_update(const char *id, char *const *jail_params, kl_error *err)
+{
+    (void)id, (void)jail_params, (void)err;
+    return 0; /* no live parameters: the stored ones apply at the next start */
+}
+
+int host_orphan_containers(char ***ids, kl_error *err)
+{
+    (void)err;
+    *ids = xcalloc(1, sizeof(char *)); /* a container's processes end with its monitor */
+    return 0;
+}
