@@ -150,4 +150,8 @@ void dk_images_tag(dk_request *r, api_response *res);
 void dk_images_remove(dk_request *r, api_response *res);
 void dk_images_prune(dk_request *r, api_response *res);
 
+/* EndpointSettings a client sends (create's NetworkingConfig, connect): 400 for what would
+ * change the endpoint and is not supported; Aliases must be strings (networks.c). */
+int dk_endpoint_check(const json_t *ec, api_response *res);
+
 #endif

@@ -1029,6 +1029,13 @@ static int setup(jailmon_spec *spec, fb_runner *run, kl_error *err)
                        .pf_anchor = spec->host.pf_anchor,
                        .pty_helper = spec->host.pty_helper};
     apply_stop_cmd(spec);
+    /* Mount destinations the image lacks are made at start (a file for a file's mount). */
+    for (size_t i = 0; i < spec->jail.n_mounts; i++) {
+        struct stat sst;
+        spec->mounts[i].make_destination = true;
+        spec->mounts[i].source_is_file =
+            stat(spec->mounts[i].source, &sst) == 0 && S_ISREG(sst.st_mode);
+    }
     if (mkdir_p(spec->run_dir, err) < 0)
         return -1;
     M.run_fd = open(spec->run_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
