@@ -165,7 +165,8 @@ static void test_image_build_config_defaults(void **state)
               "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null,\"labels\":null,"
               "\"extra_hosts\":null,\"dns\":null,\"dns_search\":null,\"dns_options\":null},"
               "\"networks\":[{\"container\":\"c\",\"network\":\"n\",\"ip_address\":\"\","
-              "\"ip_address6\":\"\",\"aliases\":null}],\"labels\":null,\"pull\":false,\"registry_auth\":null}");
+              "\"ip_address6\":\"\",\"aliases\":null}],\"labels\":null,\"pull\":false,\"registry_"
+              "auth\":null}");
     expect_ok(&schema_image_build_config, "{\"context\":\"/ctx\",\"container_config\":{}}",
               "{\"context\":\"/ctx\",\"dockerfile\":\"Dockerfile\",\"quiet\":false,"
               "\"nocache\":false,\"line_numbers\":false,\"context_upload\":false,"
