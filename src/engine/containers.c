@@ -1233,7 +1233,9 @@ static char *create_locked(kl_engine *e, const char *asked_name, const images_st
     _cleanup_json_ json_t *image = image_defaults(e, stack->image_id, err);
     if (!image)
         return NULL;
-    if (make_dirs(dir, err) < 0 || root_create(e, id, stack, dir, err) < 0) {
+    /* (a build's record for its networks runs nothing: no root of its own) */
+    if (make_dirs(dir, err) < 0 ||
+        (!settings->of_build && root_create(e, id, stack, dir, err) < 0)) {
         kl_error e2 = KL_ERROR_INIT;
         host_tree_remove(dir, &e2);
         return NULL;

@@ -1156,6 +1156,12 @@ static void say(creator *c, const char *fmt, ...)
     va_end(ap);
 }
 
+/* say() for the host's messages (host_say_fn). */
+static void say_msg(const char *msg, void *ctx)
+{
+    say(ctx, "%s", msg);
+}
+
 static bool is_cancelled(creator *c)
 {
     return c->o->cancel && atomic_load(c->o->cancel);
@@ -2116,12 +2122,9 @@ char *images_create(kl_engine *e, const images_create_opts *o, kl_error *err)
                  .last_percent = -1};
     const char *method = o->method ? o->method : "";
     _cleanup_free_ char *name = NULL, *tag = NULL;
-    if (o->autotag && !strcmp(method, "fetch-auto")) {
-        _cleanup_free_ char *osr = xasprintf("%s/os-release", c.etc);
-        name = images_distro_tag(osr, err);
-        if (!name)
-            return NULL;
-        tag = xstrdup(IMAGEREF_DEFAULT_TAG);
+    bool autotag = o->autotag && !strcmp(method, "fetch-auto");
+    if (autotag) {
+        tag = xstrdup(IMAGEREF_DEFAULT_TAG); /* the name: from what is fetched (below) */
     } else if (imageref_parse_nametag(o->tag ? o->tag : "", &name, &tag, err) < 0) {
         return NULL;
     }
@@ -2135,10 +2138,29 @@ char *images_create(kl_engine *e, const images_create_opts *o, kl_error *err)
     /* the base layer carries the image's id, so the image's files are <sroot>/layers/<id> */
     _cleanup_free_ char *real = NULL;
     int rc;
-    if (!strcmp(method, "fetch")) {
-        rc = create_fetch(&c, id, err);
-    } else if (!strcmp(method, "fetch-auto")) {
-        rc = create_fetch_auto(&c, id, err);
+    bool host_fetched = false;
+    if (!strcmp(method, "fetch") || !strcmp(method, "fetch-auto")) {
+        /* The host's own way first (FreeBSD: fetch(1) and tar into the layer's dataset, the
+         * base.txz of this release for fetch-auto); 0: none, the engine's (Linux). */
+        bool fauto = !strcmp(method, "fetch-auto");
+        _cleanup_free_ char *version = NULL;
+        int hr = host_layer_fetch_base(sroot, id,
+                                       fauto    ? NULL
+                                       : o->url ? o->url
+                                                : "",
+                                       &version, say_msg, &c, err);
+        if (hr < 0)
+            return NULL;
+        host_fetched = hr == 1;
+        if (autotag && host_fetched) {
+            name = xasprintf("FreeBSD-%s", version ? version : "unknown");
+        } else if (autotag) {
+            _cleanup_free_ char *osr = xasprintf("%s/os-release", c.etc);
+            name = images_distro_tag(osr, err);
+            if (!name)
+                return NULL;
+        }
+        rc = host_fetched ? 0 : fauto ? create_fetch_auto(&c, id, err) : create_fetch(&c, id, err);
     } else if (!strcmp(method, "zfs-copy") || !strcmp(method, "zfs-clone")) {
         real = check_dataset(&c, err);
         if (!real)
@@ -2199,7 +2221,7 @@ char *images_create(kl_engine *e, const images_create_opts *o, kl_error *err)
         drop_layer(&c, id);
         return NULL;
     }
-    if (!strcmp(method, "fetch-auto") && o->autotag)
+    if (autotag && !host_fetched) /* (the host's fetch-auto says it itself) */
         say(&c, "Created image from the automatically detected version: %s.\n", name);
     return out;
 }

@@ -80,6 +80,21 @@ int host_fetch_extract(const char *url, int parent_dirfd, const char *name,
                        host_fetch_progress_fn progress, void *progress_ctx,
                        const host_extract_opts *opts, host_extract_stats *stats, kl_error *err);
 
+/* ---- base images fetched by the host's own tools ---------------------------------------- */
+
+typedef void (*host_say_fn)(const char *msg, void *ctx);
+
+/* Image creation by `fetch` (url) and `fetch-auto` (url NULL) done the host's own way, into
+ * the new layer <id> under the storage root `root`, not sealed (host_layer_seal). FreeBSD:
+ * the original's steps (FREEBSD-HOST.md §5.1, §5.2): fetch(1) of the archive into a file of
+ * its own, `zfs create` of the layer's dataset, `tar -x` into it, the file removed; fetch-auto
+ * takes this host's release's base.txz (`uname -rms`) and sets *version (e.g.
+ * "14.1-RELEASE-p7", for the autotag FreeBSD-<version>). Progress messages go to `say`.
+ * Returns 1 when done, 0 when this host has no such way (Linux: the engine fetches with
+ * kleene-fetch or debootstrap; nothing was done), -1 on error (nothing left behind). */
+int host_layer_fetch_base(const char *root, const char *id, const char *url, char **version,
+                          host_say_fn say, void *ctx, kl_error *err);
+
 /* ---- out of process ------------------------------------------------------------------ */
 
 /* What host_fetch_extract_child reports, and when it asks whether to go on. All callbacks

@@ -5,10 +5,10 @@
  *
  * State (docs/freebsd.md "Wiring kleened to this layer"): kleened links and runs on this
  * layer; networks, the firewall (pf anchor), layers as ZFS datasets and container roots as
- * clones (fbstorage.c), confined paths, volumes and running jails work. The out-of-process
- * fetch and pull (kleene-fetch) are not built for FreeBSD yet either (ENOTSUP); image
- * creation by fetch is the layer's own fb_image_create_fetch, which the engine does not call
- * yet. Every such refusal names what is missing; none pretends to have worked. */
+ * clones (fbstorage.c), confined paths, volumes and running jails work; image creation by
+ * fetch is fbfetch.c's (fetch(1) and tar). The out-of-process fetch and pull (kleene-fetch:
+ * registry pulls, image load, push) are not built for FreeBSD yet (ENOTSUP). Every such
+ * refusal names what is missing; none pretends to have worked. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>

@@ -477,6 +477,15 @@ static int run_child(const char *url, int parent_dirfd, const char *name,
     return r;
 }
 
+/* Linux fetches base images with kleene-fetch (host_fetch_extract_child) or debootstrap, both
+ * driven by the engine: nothing done here. */
+int host_layer_fetch_base(const char *root, const char *id, const char *url, char **version,
+                          host_say_fn say, void *ctx, kl_error *err)
+{
+    (void)root, (void)id, (void)url, (void)version, (void)say, (void)ctx, (void)err;
+    return 0;
+}
+
 int host_fetch_extract_child(const char *url, int parent_dirfd, const char *name,
                              const host_fetch_child_opts *opts, host_extract_stats *stats,
                              host_fetch_stage *stage, kl_error *err)
