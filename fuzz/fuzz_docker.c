@@ -1,7 +1,9 @@
 /* libFuzzer target for the Docker door's parsers (src/api/docker/): the input's first line as
- * a request path (version prefix) and as a `filters` query value, the rest as a create body
+ * a request path (version prefix), as a `filters` query value and as an X-Registry-Auth
+ * header, the rest as a create body
  * (JSON) translated to a Kleene ContainerConfig. Checks: a refusal is a 400 with a message,
  * a translation an object with an image. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int v = dk_version_prefix(line, &minor, &rest);
         if (v == 1 && (minor < 0 || rest[0] != '/'))
             abort();
+        char *user = NULL, *pass = NULL;
+        kl_error aerr = KL_ERROR_INIT;
+        int a = dk_registry_auth(line, &user, &pass, &aerr);
+        if (a < 0 ? aerr.code != EINVAL || user || pass : (user == NULL) != (pass == NULL))
+            abort();
+        free(user);
+        free(pass);
         static const char *const known[] = {"label", "name", "id", NULL};
         _cleanup_json_ json_t *q = json_pack("{s:s}", "filters", line);
         if (q) {

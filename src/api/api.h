@@ -36,6 +36,11 @@ typedef struct api_request {
     pid_t peer_pid;
     int client_fd; /* the connection's socket, to notice a client that goes away while a
                       streamed body waits (never read or written by handlers), or -1 */
+    /* A door's request whose body is streamed (api_listener.door_streams): read it piece by
+     * piece while the door runs: >0 bytes, 0 at its end, -1 with err (the client went away,
+     * timed out, malformed chunks). NULL otherwise. Unread rest: the connection closes. */
+    ssize_t (*body_read)(void *body_ctx, void *buf, size_t n, kl_error *err);
+    void *body_ctx;
 } api_request;
 
 /* A streamed body (sent chunked): fill buf with up to max bytes and return how many; block

@@ -132,6 +132,7 @@ void api_images_build(api_ws_session *s, json_t *config)
         .quiet = jx_bool(cfg, "quiet", false),
         .cleanup = jx_bool(cfg, "cleanup", true),
         .nocache = jx_bool(cfg, "nocache", false),
+        .pull = jx_bool(cfg, "pull", false),
         .line_numbers = jx_bool(cfg, "line_numbers", false),
         .buildargs = buildargs,
         .labels = json_object_get(cfg, "labels"),

@@ -60,6 +60,7 @@ static const api_route routes[] = {
     /* Ours */
     REST("GET", "/version", api_version, NULL, NULL),
     REST("GET", "/system/df", api_system_df, NULL, NULL),
+    REST("POST", "/auth", api_registry_login, &schema_registry_login_config, NULL),
     REST("POST", "/containers/{container_id}/kill", api_containers_kill, NULL,
          &schema_query_container_kill),
     REST("POST", "/containers/{container_id}/wait", api_containers_wait, NULL, NULL),

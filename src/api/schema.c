@@ -195,6 +195,8 @@ static const kl_schema_field image_build_config_fields[] = {
     {.name = "context_upload", .value = T_BOOL(), .default_json = "false"},
     /* ours: labels of the built image, over the Dockerfile's LABELs */
     {.name = "labels", .value = T_LABELS()},
+    /* ours: FROM images that came from a registry are pulled again (Docker's --pull) */
+    {.name = "pull", .value = T_BOOL(), .default_json = "false"},
 };
 SCHEMA(schema_image_build_config, "ImageBuildConfig", image_build_config_fields, false);
 
@@ -205,6 +207,14 @@ static const kl_schema_field registry_auth_fields[] = {
     {.name = "password", .value = T_STRING(.max_length = 16384), .default_json = "\"\""},
 };
 SCHEMA(schema_registry_auth, "RegistryAuth", registry_auth_fields, false);
+
+/* ours (docs/api.md "Registry credentials"): POST /auth */
+static const kl_schema_field registry_login_config_fields[] = {
+    {.name = "server_address", .value = T_STRING(.max_length = 1024), .is_required = true},
+    {.name = "username", .value = T_STRING(.max_length = 1024), .is_required = true},
+    {.name = "password", .value = T_STRING(.max_length = 16384), .default_json = "\"\""},
+};
+SCHEMA(schema_registry_login_config, "RegistryLoginConfig", registry_login_config_fields, false);
 
 static const kl_schema_field image_create_config_fields[] = {
     {.name = "method",
@@ -340,13 +350,14 @@ static const kl_schema_field image_push_config_fields[] = {
 SCHEMA(schema_image_push_config, "ImagePushConfig", image_push_config_fields, false);
 
 static const kl_schema *const all_schemas[] = {
-    &schema_container_config,     &schema_mount_point_config,   &schema_published_port_config,
-    &schema_exec_config,          &schema_exec_start_config,    &schema_image_build_config,
-    &schema_image_create_config,  &schema_network_config,       &schema_end_point_config,
-    &schema_volume_config,        &schema_query_container_list, &schema_query_exec_stop,
-    &schema_query_container_logs, &schema_query_image_tag,      &schema_query_image_prune,
-    &schema_query_container_stop, &schema_query_container_kill, &schema_image_load_config,
-    &schema_image_save_config,    &schema_image_push_config,    &schema_registry_auth,
+    &schema_container_config,      &schema_mount_point_config,   &schema_published_port_config,
+    &schema_exec_config,           &schema_exec_start_config,    &schema_image_build_config,
+    &schema_image_create_config,   &schema_network_config,       &schema_end_point_config,
+    &schema_volume_config,         &schema_query_container_list, &schema_query_exec_stop,
+    &schema_query_container_logs,  &schema_query_image_tag,      &schema_query_image_prune,
+    &schema_query_container_stop,  &schema_query_container_kill, &schema_image_load_config,
+    &schema_image_save_config,     &schema_image_push_config,    &schema_registry_auth,
+    &schema_registry_login_config,
 };
 
 const kl_schema *schema_lookup(const char *name)

@@ -94,6 +94,7 @@ extern const kl_schema schema_image_load_config;     /* ours: docs/api.md */
 extern const kl_schema schema_image_save_config;     /* ours: docs/api.md */
 extern const kl_schema schema_image_push_config;     /* ours: docs/api.md */
 extern const kl_schema schema_registry_auth;         /* ours: docs/api.md */
+extern const kl_schema schema_registry_login_config; /* ours: POST /auth */
 extern const kl_schema schema_network_config;        /* §5.12 */
 extern const kl_schema schema_end_point_config;      /* §5.14 */
 extern const kl_schema schema_volume_config;         /* §5.16 */

@@ -650,13 +650,96 @@ static ssize_t read_head(conn *c, char **head)
     }
 }
 
-/* A request on a listener of another door (api_listener.door): the whole body, then the
- * door's answer. 1 to go on with the next request, 0 to close. */
+/* A door's streamed body (api_listener.door_streams), read by the door through
+ * api_request.body_read. */
+typedef struct door_body {
+    conn *c;
+    const http_head *h;
+    http_body_kind kind;
+    uint64_t left; /* HTTP_BODY_LENGTH: bytes still to come */
+    http_chunked dec;
+    kl_buf out; /* decoded chunk data not handed out yet */
+    bool done, failed, continued;
+} door_body;
+
+static void door_body_sink(void *ctx, const char *data, size_t n)
+{
+    kl_buf_append(ctx, data, n);
+}
+
+static ssize_t door_body_read(void *ctx, void *buf, size_t n, kl_error *err)
+{
+    door_body *b = ctx;
+    conn *c = b->c;
+    if (b->failed)
+        return kl_error_set(err, EIO, "the request body was cut short");
+    if (!b->continued) {
+        b->continued = true;
+        const char *expect = http_header_get(b->h, "Expect");
+        if (expect && strcasecmp(expect, "100-continue") == 0 && b->h->minor >= 1 &&
+            c->in.len == 0) {
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            if (conn_write_all(c, cont, sizeof(cont) - 1) < 0)
+                return b->failed = true, kl_error_set(err, ECONNRESET, "the client went away");
+        }
+    }
+    for (;;) {
+        if (b->kind == HTTP_BODY_CHUNKED && b->out.len) {
+            size_t k = b->out.len < n ? b->out.len : n;
+            memcpy(buf, b->out.data, k);
+            kl_buf_consume(&b->out, k);
+            return (ssize_t)k;
+        }
+        if (b->kind == HTTP_BODY_NONE || b->done || (b->kind == HTTP_BODY_LENGTH && b->left == 0)) {
+            b->done = true;
+            return 0;
+        }
+        if (b->kind == HTTP_BODY_LENGTH && c->in.len) {
+            size_t k = c->in.len < n ? c->in.len : n;
+            if (k > b->left)
+                k = (size_t)b->left;
+            memcpy(buf, c->in.data, k);
+            kl_buf_consume(&c->in, k);
+            b->left -= k;
+            return (ssize_t)k;
+        }
+        if (b->kind == HTTP_BODY_CHUNKED && c->in.len) {
+            bool done = false;
+            http_refusal why;
+            ssize_t used = http_chunked_feed(&b->dec, c->in.data, c->in.len, door_body_sink,
+                                             &b->out, &done, &why);
+            if (used < 0) {
+                b->failed = true;
+                return kl_error_set(err, EPROTO, "%s", why.message);
+            }
+            kl_buf_consume(&c->in, (size_t)used);
+            b->done = done;
+            if (b->out.len || done)
+                continue;
+        }
+        size_t want = 65536;
+        if (b->kind == HTTP_BODY_LENGTH && b->left < want)
+            want = (size_t)b->left;
+        ssize_t r = conn_fill(c, want, c->srv->timeout_ms);
+        if (r <= 0) {
+            b->failed = true;
+            if (r < 0 && errno == ETIMEDOUT)
+                return kl_error_set(err, ETIMEDOUT, "timed out waiting for the request body");
+            return kl_error_set(err, ECONNRESET, "the client went away while sending the body");
+        }
+    }
+}
+
+/* A request on a listener of another door (api_listener.door): the whole body (or a reader
+ * of it, for the requests the door streams), then the door's answer. 1 to go on with the
+ * next request, 0 to close. */
 static int serve_door(conn *c, const http_head *h, http_body_kind kind, uint64_t length,
                       bool keep_alive)
 {
     _cleanup_buf_ kl_buf body = KL_BUF_INIT;
-    if (read_body(c, h, kind, length, &body) < 0)
+    bool streamed = c->l->conf.door_streams && c->l->conf.door_streams(h);
+    door_body db = {.c = c, .h = h, .kind = kind, .left = length};
+    if (!streamed && read_body(c, h, kind, length, &body) < 0)
         return 0;
     api_request req = {.method = h->method,
                        .path = h->path,
@@ -664,8 +747,15 @@ static int serve_door(conn *c, const http_head *h, http_body_kind kind, uint64_t
                        .peer_uid = c->uid,
                        .peer_pid = c->pid,
                        .client_fd = c->fd};
+    if (streamed) {
+        req.body_read = door_body_read;
+        req.body_ctx = &db;
+    }
     api_response res = {0};
     c->l->conf.door(h, &body, &req, &res);
+    kl_buf_free(&db.out);
+    if (streamed && (!db.done || db.failed))
+        keep_alive = false; /* the rest of the body is still on the connection */
     if (!res.status)
         api_reply_message(&res, 500, "internal error: the handler gave no answer");
     log_debug("%s %s -> %d%s", h->method, h->path, res.status, res.hijack ? " (hijacked)" : "");

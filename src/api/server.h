@@ -31,6 +31,9 @@ typedef struct api_listener {
     const char *tlscert, *tlskey, *tlscacert, *tlsdh;
     bool tlsverify;
     api_door_fn door; /* NULL: the Kleene API (router.c) */
+    /* For a door: true when the request's body is not read in advance but streamed to the
+     * door (api_request.body_read; no max_body_bytes): archives and build contexts. */
+    bool (*door_streams)(const struct http_head *h);
 } api_listener;
 
 typedef struct api_server api_server;

@@ -1,6 +1,11 @@
-/* Endpoints of ours beyond the original (new paths only): GET /version, GET /system/df. */
+/* Endpoints of ours beyond the original (new paths only): GET /version, GET /system/df,
+ * POST /auth. */
 #include "api/handlers.h"
+#include "engine/registry.h"
 #include "engine/usage.h"
+#include "lib/jsonx.h"
+
+#include <errno.h>
 
 #include <sys/utsname.h>
 
@@ -21,4 +26,23 @@ void api_system_df(api_request *req, api_response *res)
     if (!j)
         return api_reply_message(res, 500, "%s", err.msg);
     api_reply_json(res, 200, j);
+}
+
+/* POST /auth (ours, docs/api.md "Registry credentials"): check credentials against a registry
+ * (for `klee login`); nothing is stored. */
+void api_registry_login(api_request *req, api_response *res)
+{
+    kl_error err = KL_ERROR_INIT;
+    char *domain =
+        registry_login(req->ctx->engine, jx_str(req->body, "server_address", ""),
+                       jx_str(req->body, "username", ""), jx_str(req->body, "password", ""), &err);
+    if (!domain)
+        return api_reply_message(res,
+                                 err.code == EACCES   ? 401
+                                 : err.code == EINVAL ? 422
+                                                      : 502,
+                                 "%s", err.msg);
+    api_reply_json(res, 200,
+                   json_pack("{s:s, s:s}", "message", "login succeeded", "server", domain));
+    free(domain);
 }

@@ -25,6 +25,10 @@ static const cli_option build_options[] = {
     {"quiet", 'q', NULL, "Suppress the build output and print the image ID on success", NULL},
     {"rm", 0, NULL, "Remove the image if the build fails (default: keep it as NAME:failed)", NULL},
     {"no-cache", 0, NULL, "Do not use the build cache (kleened's own option)", NULL},
+    {"pull", 0, NULL,
+     "Pull FROM images from their registry again, even when kleened has them (kleened's own "
+     "option; a missing registry image is always pulled)",
+     NULL},
     {"upload", 0, NULL,
      "Send the context to kleened (the default for a kleened reached over TCP); with "
      "--no-upload kleened reads PATH on its own host (the default for a UNIX socket)",
@@ -185,6 +189,9 @@ static json_t *build_config(cli_ctx *ctx, const cli_args *a, int *rc)
                   "container_config", cc, "networks", networks);
     if (config && wants_upload(ctx, a))
         json_object_set_new(config, "context_upload", json_true());
+    /* pull: ours, sent only when given */
+    if (config && cli_flag(a, "pull"))
+        json_object_set_new(config, "pull", json_true());
     /* labels: ours, sent only when given */
     if (config && cli_add_labels(a, "klee image build", "PATH", config) != 0) {
         json_decref(config);

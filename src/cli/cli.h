@@ -173,6 +173,12 @@ json_t *cli_response_json(const http_response *resp);
  * from kleened: N". Returns CLI_EXIT_FAILURE. */
 int cli_print_server_error(cli_ctx *ctx, const http_response *resp);
 
+/* Ours (login.c): put the credentials `klee login` stored for the registry of `reference`
+ * into config["auth"] (docs/api.md "Registry credentials"); nothing when there are none or
+ * the reference is malformed. -1 after printing the error (a broken config.json, a missing
+ * credential helper). */
+int cli_registry_auth(cli_ctx *ctx, const char *reference, json_t *config);
+
 /* Print `{"id": ...}`'s id on stdout (bold on a terminal). Returns 0, or 1 if the body
  * is not an id response (printed as an error). */
 int cli_print_id(cli_ctx *ctx, const http_response *resp);

@@ -165,6 +165,8 @@ static int image_pull(cli_ctx *ctx, const cli_args *a)
     _cleanup_json_ json_t *config =
         json_pack("{s:s, s:s, s:s, s:s, s:b, s:b}", "method", "pull", "image", a->pos[0], "tag",
                   tag, "platform", platform, "dns", 0, "localtime", 0);
+    if (cli_registry_auth(ctx, a->pos[0], config) < 0)
+        return CLI_EXIT_FAILURE;
     return create_session(ctx, config);
 }
 

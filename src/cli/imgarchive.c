@@ -197,6 +197,8 @@ static int image_push(cli_ctx *ctx, const cli_args *a)
     const char *image = a->pos[0];
     const char *ref = a->npos > 1 ? a->pos[1] : "";
     _cleanup_json_ json_t *config = json_pack("{s:s, s:s}", "image", image, "reference", ref);
+    if (cli_registry_auth(ctx, *ref ? ref : image, config) < 0)
+        return CLI_EXIT_FAILURE;
     wsclient *w = wsclient_open(ctx, "/images/push", config);
     if (!w)
         return CLI_EXIT_FAILURE;

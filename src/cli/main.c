@@ -19,20 +19,21 @@ static const cli_group *const groups[] = {
 };
 
 static const cli_shortcut shortcuts[] = {
-    {"build", "image", "build"},   {"create", "container", "create"},
-    {"exec", "container", "exec"}, {"restart", "container", "restart"},
-    {"run", "container", "run"},   {"start", "container", "start"},
-    {"stop", "container", "stop"}, {"isc", "container", "inspect"},
-    {"lsc", "container", "ls"},    {"rmc", "container", "rm"},
-    {"isi", "image", "inspect"},   {"lsi", "image", "ls"},
-    {"rmi", "image", "rm"},        {"isn", "network", "inspect"},
-    {"lsn", "network", "ls"},      {"rmn", "network", "rm"},
-    {"isv", "volume", "inspect"},  {"lsv", "volume", "ls"},
-    {"rmv", "volume", "rm"},       {"version", "system", "version"},
-    {"logs", "container", "logs"}, {"kill", "container", "kill"},
-    {"wait", "container", "wait"}, {"pull", "image", "pull"},
-    {"load", "image", "load"},     {"save", "image", "save"},
-    {"push", "image", "push"},
+    {"build", "image", "build"},    {"create", "container", "create"},
+    {"exec", "container", "exec"},  {"restart", "container", "restart"},
+    {"run", "container", "run"},    {"start", "container", "start"},
+    {"stop", "container", "stop"},  {"isc", "container", "inspect"},
+    {"lsc", "container", "ls"},     {"rmc", "container", "rm"},
+    {"isi", "image", "inspect"},    {"lsi", "image", "ls"},
+    {"rmi", "image", "rm"},         {"isn", "network", "inspect"},
+    {"lsn", "network", "ls"},       {"rmn", "network", "rm"},
+    {"isv", "volume", "inspect"},   {"lsv", "volume", "ls"},
+    {"rmv", "volume", "rm"},        {"version", "system", "version"},
+    {"logs", "container", "logs"},  {"kill", "container", "kill"},
+    {"wait", "container", "wait"},  {"pull", "image", "pull"},
+    {"load", "image", "load"},      {"save", "image", "save"},
+    {"push", "image", "push"},      {"login", "system", "login"},
+    {"logout", "system", "logout"},
 };
 
 static const cli_option root_options[] = {

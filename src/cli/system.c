@@ -164,11 +164,11 @@ static const cli_command cli_system_prune = {
     .run = system_prune,
 };
 
+extern const cli_command cli_system_login, cli_system_logout; /* login.c */
+
 static const cli_command *const system_commands[] = {
-    &cli_system_df,
-    &cli_system_prune,
-    &cli_system_version,
-    NULL,
+    &cli_system_df,    &cli_system_login,   &cli_system_logout,
+    &cli_system_prune, &cli_system_version, NULL,
 };
 
 const cli_group cli_system_group = {

@@ -182,6 +182,7 @@ void kl_config_defaults(kl_config *out)
     out->log_file = xstrdup(KL_CONFIG_DEFAULT_LOG_FILE);
     out->nat_if = xstrdup("");
     out->zfs_dataset_root = xstrdup("/");
+    out->registry_certs_dir = xstrdup(KL_CONFIG_DEFAULT_REGISTRY_CERTS_DIR);
     out->pf_config_template_path = xstrdup(KL_CONFIG_DEFAULT_PF_TEMPLATE);
     out->pf_config_path = xstrdup(KL_CONFIG_DEFAULT_PF_CONFIG);
     out->pf_anchor = xstrdup(KL_CONFIG_DEFAULT_PF_ANCHOR);
@@ -224,6 +225,8 @@ void kl_config_free(kl_config *c)
     free(c->log_file);
     free(c->nat_if);
     free(c->zfs_dataset_root);
+    strv_free(c->insecure_registries);
+    free(c->registry_certs_dir);
     free(c->pf_config_template_path);
     free(c->pf_config_path);
     free(c->zfs_root);
@@ -716,6 +719,63 @@ static int parse_named(parse_ctx *ctx, const yaml_node_t *n, const char *key,
     return 0;
 }
 
+/* insecure_registries: "host[:port]" (a registry's domain as a reference names it) or an IP
+ * prefix "addr/len" (every registry at an IP literal inside it, any port). */
+static bool is_valid_registry_entry(const char *v)
+{
+    size_t n = strlen(v);
+    if (n == 0 || n > 255)
+        return false;
+    const char *slash = strchr(v, '/');
+    if (slash) {
+        char addr[INET6_ADDRSTRLEN];
+        size_t alen = (size_t)(slash - v);
+        unsigned char buf[16];
+        if (alen == 0 || alen >= sizeof(addr))
+            return false;
+        memcpy(addr, v, alen);
+        addr[alen] = '\0';
+        int af = strchr(addr, ':') ? AF_INET6 : AF_INET;
+        char *end;
+        errno = 0;
+        unsigned long len = strtoul(slash + 1, &end, 10);
+        return slash[1] && !*end && !errno && inet_pton(af, addr, buf) == 1 &&
+               len <= (af == AF_INET ? 32u : 128u);
+    }
+    for (const char *p = v; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr(".-:[]", *p))
+            return false;
+    return v[0] != '-' && v[0] != '.' && v[0] != ':';
+}
+
+static int parse_insecure_registries(parse_ctx *ctx, const yaml_node_t *seq)
+{
+    const char *key = "insecure_registries";
+    if (seq->type != YAML_SEQUENCE_NODE)
+        return node_fail(ctx, seq, "", "key '%s': expected a list, got %s", key, type_name(seq));
+    size_t n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+    if (n > KL_CONFIG_MAX_INSECURE_REGISTRIES)
+        return node_fail(ctx, seq, "", "key '%s': at most %d entries", key,
+                         KL_CONFIG_MAX_INSECURE_REGISTRIES);
+    _cleanup_strv_ char **list = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const yaml_node_t *item = get_node(ctx, seq->data.sequence.items.start[i]);
+        _cleanup_free_ char *where = xasprintf("%s[%zu]: ", key, i);
+        _cleanup_free_ char *v = NULL;
+        if (get_string(ctx, item, where, "entry", &v) < 0)
+            return -1;
+        if (!is_valid_registry_entry(v))
+            return node_fail(ctx, item, "",
+                             "%s[%zu]: '%.100s' is neither a registry (host[:port]) nor an IP "
+                             "prefix (10.0.0.0/8)",
+                             key, i, v);
+        strv_push(&list, v);
+    }
+    strv_free(ctx->cfg->insecure_registries);
+    ctx->cfg->insecure_registries = steal_pointer(&list);
+    return 0;
+}
+
 enum {
     K_KLEENE_ROOT,
     K_PF_TEMPLATE,
@@ -737,6 +797,9 @@ enum {
     K_DOCKER_LISTENERS,
     K_ZFS_ROOT,
     K_PF_ANCHOR,
+    K_INSECURE_REGISTRIES,
+    K_REGISTRY_CERTS_DIR,
+    K_REGISTRY_PUSH_CHUNK_SIZE,
 };
 static const char *const top_keys[] = {
     "kleene_root",
@@ -759,6 +822,9 @@ static const char *const top_keys[] = {
     "docker_listening_sockets",
     "zfs_root",
     "pf_anchor",
+    "insecure_registries",
+    "registry_certs_dir",
+    "registry_push_chunk_size",
 };
 
 static int parse_top_value(parse_ctx *ctx, size_t key, const yaml_node_t *v)
@@ -825,6 +891,17 @@ static int parse_top_value(parse_ctx *ctx, size_t key, const yaml_node_t *v)
                            &c->zfs_root);
     case K_PF_ANCHOR:
         return parse_named(ctx, v, top_keys[key], is_valid_anchor, "pf anchor name", &c->pf_anchor);
+    case K_INSECURE_REGISTRIES:
+        return parse_insecure_registries(ctx, v);
+    case K_REGISTRY_CERTS_DIR:
+        return get_abs_path(ctx, v, top_keys[key], &c->registry_certs_dir);
+    case K_REGISTRY_PUSH_CHUNK_SIZE:
+        if (v->type == YAML_SCALAR_NODE && !strcmp(scalar(v), "0")) {
+            c->registry_push_chunk_size = 0;
+            return 0;
+        }
+        return get_uint(ctx, v, top_keys[key], 1024, (uint64_t)1 << 40,
+                        &c->registry_push_chunk_size);
     }
     return node_fail(ctx, v, "", "internal error: key %zu", key);
 }

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "lib/error.h"
 
@@ -22,6 +23,10 @@
 #define KL_CONFIG_DEFAULT_PF_TEMPLATE "/usr/local/etc/kleened/pf.conf.kleene"
 #define KL_CONFIG_DEFAULT_PF_CONFIG "/etc/pf.conf"
 #define KL_CONFIG_DEFAULT_PF_ANCHOR "kleene"
+/* Docker's directory of per-registry CA files (docs/config.md `registry_certs_dir`). */
+#define KL_CONFIG_DEFAULT_REGISTRY_CERTS_DIR "/etc/docker/certs.d"
+/* More entries than this in insecure_registries is a mistake. */
+#define KL_CONFIG_MAX_INSECURE_REGISTRIES 256
 #define KL_CONFIG_DEFAULT_MAX_BODY_BYTES ((size_t)1 << 20)    /* 1 MiB */
 #define KL_CONFIG_DEFAULT_MAX_HEADER_BYTES ((size_t)16 << 10) /* 16 KiB */
 #define KL_CONFIG_DEFAULT_REQUEST_TIMEOUT 60u                 /* seconds */
@@ -56,6 +61,13 @@ typedef struct kl_config {
      * (`zroot/kleene_basejail` → <zfs_dataset_root>/zroot/kleene_basejail); default "/", as ZFS
      * mounts a dataset pool/x at /pool/x */
     char *zfs_dataset_root;
+    /* ours (docs/config.md): registries spoken to over plain HTTP besides loopback ones
+     * ("host[:port]" or an IP prefix "10.0.0.0/8"), NULL-terminated (may be NULL) */
+    char **insecure_registries;
+    /* ours: per-registry CA files, <registry_certs_dir>/<host[:port]>/ca.crt */
+    char *registry_certs_dir;
+    /* ours: pushes upload blobs in PATCH chunks of this many bytes; 0: one PUT per blob */
+    uint64_t registry_push_chunk_size;
     char *pf_config_template_path, *pf_config_path; /* kept for compatibility, unused on Linux */
     /* FreeBSD host layer (docs/freebsd.md), accepted and unused on Linux. zfs_root: the root
      * dataset ("zroot/kleene"); NULL when the file does not say, and then the environment

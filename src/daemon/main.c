@@ -86,6 +86,7 @@ static api_listener *listeners_from_config(const kl_config *c, size_t *n)
             .tlsdh = l->tlsdh,
             .tlsverify = l->tlsverify,
             .door = docker ? docker_serve : NULL,
+            .door_streams = docker ? docker_streams_body : NULL,
         };
     }
     return ls;
@@ -184,6 +185,10 @@ int main(int argc, char **argv)
         /* Networks before the API: bridges, forwarding and the firewall as stored. */
         networks_set_nat_if(engine, config.nat_if);
         engine->dataset_root = xstrdup(config.zfs_dataset_root);
+        engine->registry_certs_dir = xstrdup(config.registry_certs_dir);
+        engine->registry_push_chunk_size = config.registry_push_chunk_size;
+        for (size_t i = 0; config.insecure_registries && config.insecure_registries[i]; i++)
+            strv_push(&engine->insecure_registries, config.insecure_registries[i]);
         kl_error nerr = KL_ERROR_INIT;
         if (networks_init(engine, &nerr) < 0)
             log_warn("networks: %s", nerr.msg);

@@ -85,6 +85,7 @@
 #include "host/host.h"
 #include "host/monitor.h"
 #include "host/runtime.h"
+#include "registry/reference.h"
 #include "lib/buf.h"
 #include "lib/cleanup.h"
 #include "lib/id.h"
@@ -548,6 +549,7 @@ typedef struct build {
     char **net_ids; /* networks net_cid was connected to (as given) */
     const char *build_id;
     unsigned lineno; /* Dockerfile line of the instruction being processed (0: none) */
+    int exit_code;   /* a failed RUN's exit code */
 } build;
 
 static void out_raw(build *b, const char *s, size_t n)
@@ -565,6 +567,11 @@ static void say(build *b, const char *fmt, ...)
     if (vasprintf(&s, fmt, ap) < 0)
         abort();
     va_end(ap);
+    if (b->o->message_newlines) {
+        char *nl = xasprintf("%s\n", s);
+        free(s);
+        s = nl;
+    }
     out_raw(b, s, strlen(s));
 }
 
@@ -586,7 +593,8 @@ static int fail(build *b, kl_error *err, const char *fmt, ...)
     memcpy(err->msg, msg, sizeof(msg));
     if (!err->code)
         err->code = EINVAL;
-    out_raw(b, err->msg, strlen(err->msg));
+    if (!b->o->errors_to_caller)
+        out_raw(b, err->msg, strlen(err->msg));
     return -1;
 }
 
@@ -683,6 +691,38 @@ static void cache_store(build *b, const stage *s)
     }
     store_unlock(b->e->store);
     engine_unlock(b->e);
+}
+
+json_t *builder_cache_prune(kl_engine *e, kl_error *err)
+{
+    json_t *keys = json_array();
+    engine_lock(e);
+    store_lock(e->store);
+    int rc = 0;
+    {
+        _cleanup_stmt_ sqlite3_stmt *q =
+            store_prepare(e->store, "SELECT key FROM build_cache ORDER BY created", err);
+        if (!q)
+            rc = -1;
+        while (q && sqlite3_step(q) == SQLITE_ROW)
+            json_array_append_new(keys, json_string((const char *)sqlite3_column_text(q, 0)));
+    }
+    if (rc == 0) {
+        _cleanup_stmt_ sqlite3_stmt *d = store_prepare(e->store, "DELETE FROM build_cache", err);
+        if (!d || sqlite3_step(d) != SQLITE_DONE) {
+            if (d)
+                kl_error_set(err, EIO, "pruning the build cache: %s",
+                             sqlite3_errmsg(store_db(e->store)));
+            rc = -1;
+        }
+    }
+    store_unlock(e->store);
+    engine_unlock(e);
+    if (rc < 0) {
+        json_decref(keys);
+        return NULL;
+    }
+    return keys;
 }
 
 /* ---- steps: an overlay of the stack with a fresh upper ------------------------------------ */
@@ -1122,6 +1162,7 @@ static int do_run(build *b, const dockerfile_instr *in, json_t *pair, kl_error *
         }
         _cleanup_free_ char *joined = join_argv(argv);
         err->code = EIO;
+        b->exit_code = code;
         return fail(b, err, "The command '%s' returned a non-zero code: %d", joined, code);
     }
     if (step_end(b, &s, true, false, &layer, err) < 0)
@@ -1141,6 +1182,47 @@ static stage *find_stage(build *b, const char *name)
     if (name[0] && !*end && idx < b->n_stages && &b->stages[idx] != b->cur)
         return &b->stages[idx];
     return NULL;
+}
+
+/* FROM names a registry image the build may pull: a reference in Docker's grammar
+ * (registry/reference.h), not a Kleene IMAGE@SNAPSHOT. */
+static bool is_registry_ref(const char *ref)
+{
+    const char *at = strchr(ref, '@');
+    if (at && strncmp(at, "@sha256:", 8) != 0)
+        return false;
+    oci_ref r;
+    if (oci_ref_parse(ref, &r, NULL) < 0)
+        return false;
+    oci_ref_clear(&r);
+    return true;
+}
+
+/* Whether the image came from a registry (pulled or loaded: it has a registry digest). */
+static bool is_pulled(build *b, const char *id)
+{
+    kl_error e2 = KL_ERROR_INIT;
+    _cleanup_json_ json_t *img = images_inspect(b->e, id, &e2);
+    return img && jx_str(img, "digest", "")[0] != '\0';
+}
+
+static void pull_output(const char *text, void *ctx)
+{
+    out_raw(ctx, text, strlen(text));
+}
+
+/* Pull `ref` through the engine's pull (images_create), its progress in the build's output.
+ * A failed pull stores nothing. Returns the image id. */
+static char *pull_image(build *b, const char *ref, kl_error *err)
+{
+    images_create_opts po = {.method = "pull",
+                             .image = ref,
+                             .platform = b->o->platform,
+                             .tag = "",
+                             .output = pull_output,
+                             .output_ctx = b,
+                             .cancel = b->o->cancel};
+    return images_create(b->e, &po, err);
 }
 
 static int do_copy(build *b, const dockerfile_instr *in, json_t *pair, kl_error *err)
@@ -1190,8 +1272,25 @@ static int do_copy(build *b, const dockerfile_instr *in, json_t *pair, kl_error 
             from_top = xstrdup(fs->n ? fs->s[fs->n - 1].layer : "");
         } else {
             images_stack is = {0};
-            if (images_resolve_stack(b->e, fromname, &is, err) < 0)
-                return fail(b, err, "error: could not find stage or image %s", fromname);
+            if (images_resolve_stack(b->e, fromname, &is, err) < 0) {
+                /* an image kleened lacks named as a registry reference is pulled, as for FROM */
+                if (err->code != ENOENT || !is_registry_ref(fromname))
+                    return fail(b, err, "error: could not find stage or image %s", fromname);
+                kl_error pe = KL_ERROR_INIT;
+                _cleanup_free_ char *pid = pull_image(b, fromname, &pe);
+                if (!pid) {
+                    err->code = pe.code ? pe.code : EIO;
+                    if (pe.code == ECANCELED)
+                        return kl_error_set(err, ECANCELED, "cancelled");
+                    return fail(b, err,
+                                "error: could not find stage or image %s, and pulling it "
+                                "failed: %s",
+                                fromname, pe.msg);
+                }
+                *err = (kl_error)KL_ERROR_INIT;
+                if (images_resolve_stack(b->e, pid, &is, err) < 0)
+                    return fail(b, err, "error: could not find stage or image %s", fromname);
+            }
             dirs = steal_pointer(&is.dirs);
             nd = is.n;
             from_top = xstrdup(is.layer_ids[is.n - 1]);
@@ -1354,13 +1453,30 @@ static int do_from(build *b, const dockerfile_instr *in, kl_error *err)
     } else {
         kl_error e2 = KL_ERROR_INIT;
         _cleanup_free_ char *id = images_resolve(b->e, ref, &e2);
+        /* A registry image the store lacks is pulled; with `pull`, one that came from a
+         * registry is pulled again. Images made here keep priority (and are never pulled). */
+        bool pull = is_registry_ref(ref) &&
+                    ((!id && e2.code == ENOENT) || (id && b->o->pull && is_pulled(b, id)));
+        if (pull) {
+            free(id);
+            kl_error pe = KL_ERROR_INIT;
+            id = pull_image(b, ref, &pe);
+            if (!id) {
+                stage_clear(ns);
+                err->code = pe.code ? pe.code : EIO;
+                if (pe.code == ECANCELED)
+                    return kl_error_set(err, ECANCELED, "cancelled");
+                return fail(b, err, "error: could not find image %s, and pulling it failed: %s",
+                            ref, pe.msg);
+            }
+        }
         if (!id) {
             stage_clear(ns);
             err->code = ENOENT;
             return fail(b, err, "error: could not find image %s", ref);
         }
         images_stack is = {0};
-        if (images_resolve_stack(b->e, ref, &is, &e2) < 0) {
+        if (images_resolve_stack(b->e, pull ? id : ref, &is, &e2) < 0) {
             stage_clear(ns);
             const char *at = strchr(ref, '@');
             err->code = ENOENT;
@@ -1669,6 +1785,25 @@ int builder_load(const builder_opts *o, dockerfile *df, kl_error *err)
     return rc;
 }
 
+int builder_target_end(const dockerfile *df, const char *target, size_t *end, kl_error *err)
+{
+    *end = df->n;
+    if (!target || !target[0])
+        return 0;
+    for (size_t i = 0; i < df->n; i++) {
+        const dockerfile_instr *in = &df->instrs[i];
+        if (in->kind != DOCKERFILE_FROM || !in->from_stage || strcasecmp(in->from_stage, target))
+            continue;
+        for (size_t k = i + 1; k < df->n; k++)
+            if (df->instrs[k].kind == DOCKERFILE_FROM) {
+                *end = k;
+                break;
+            }
+        return 0;
+    }
+    return kl_error_set(err, ENOENT, "failed to reach build target %s in Dockerfile", target);
+}
+
 void builder_result_clear(builder_result *r)
 {
     free(r->image_id);
@@ -1733,14 +1868,17 @@ int builder_run(kl_engine *e, const builder_opts *o, const dockerfile *df, const
         json_decref(cc);
     }
 
-    for (size_t i = 0; rc == 0 && i < df->n; i++) {
+    size_t end = df->n;
+    if (rc == 0 && builder_target_end(df, o->target, &end, err) < 0)
+        rc = fail(&b, err, "%s", err->msg);
+    for (size_t i = 0; rc == 0 && i < end; i++) {
         if (cancelled(&b)) {
             rc = kl_error_set(err, ECANCELED, "cancelled");
             break;
         }
         const dockerfile_instr *in = &df->instrs[i];
         if (!o->quiet)
-            say(&b, "Step %zu/%zu : %s", i + 1, df->n, in->line);
+            say(&b, "Step %zu/%zu : %s", i + 1, end, in->line);
         json_t *pair = json_pack("[s,s]", in->line, "");
         json_array_append_new(b.instructions, pair);
         b.lineno = in->lineno;
@@ -1769,6 +1907,7 @@ int builder_run(kl_engine *e, const builder_opts *o, const dockerfile *df, const
     if (rc == 0) {
         drop_new_layers(&b, b.cur);
     } else {
+        res->exit_code = b.exit_code;
         res->data = xstrdup("");
         bool saved = false;
         if (!o->cleanup && b.cur && err->code != ECANCELED) {

@@ -46,6 +46,18 @@ typedef struct builder_opts {
     builder_output_fn output;
     void *output_ctx;
     atomic_bool *cancel; /* set by another thread (client gone): stop, clean up, save nothing */
+    /* FROM a registry image (docs/dockerfile.md "FROM a registry image"): one the store lacks
+     * is pulled (images_create method "pull", its progress in the output). With `pull`
+     * (ours, opt-in; Docker's --pull), a FROM image that came from a registry is pulled again
+     * (a fresh look) even when the store has it; images made here are used as they are. */
+    bool pull;
+    const char *platform; /* pulls: "os/arch[/variant]"; NULL/"" the host's */
+    const char *target;   /* stop after the stage of this name (Docker's --target); NULL/"" */
+    /* For doors that frame the output themselves (Docker's JSON lines): the builder's own
+     * messages end with "\n", and the message of the failure is not sent through output (the
+     * caller reports err). */
+    bool message_newlines;
+    bool errors_to_caller;
 } builder_opts;
 
 /* Read <context>/<dockerfile> and parse it. Errors: `cannot open the Dockerfile <path>: <why>`
@@ -58,6 +70,7 @@ typedef struct builder_result {
     /* failure: the close data of API.md §7.4 item 6 ("", "@<snap>", "no snapshots
      * available"), xmalloc'ed */
     char *data;
+    int exit_code; /* failure: a RUN step's non-zero exit code, else 0 */
 } builder_result;
 
 /* Run the build. `id` is the image id announced in the starting message. Returns 0 on
@@ -71,6 +84,16 @@ void builder_result_clear(builder_result *r);
  * builds a crash interrupted (their monitors outlive kleened; nothing will commit what they
  * make) and delete their run directories, so that their staging directories can go. */
 void builder_sweep(kl_engine *e);
+
+/* The end of the build with a `target` (o->target): the index of the first instruction after
+ * the target stage (df->n when it is the last, or when target is NULL/""). ENOENT "failed to
+ * reach build target <t> in Dockerfile" when no stage has that name. */
+int builder_target_end(const dockerfile *df, const char *target, size_t *end, kl_error *err);
+
+/* Forget every build cache key (Docker's /build/prune): the next builds run every step again.
+ * The keys name layers of images, which stay: nothing is freed on disk. Returns the keys
+ * removed (a JSON array of strings), or NULL. */
+json_t *builder_cache_prune(kl_engine *e, kl_error *err);
 
 /* ---- pure parts, exposed for tests ------------------------------------------------------- */
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "engine/builder.h"
+#include "engine/upload.h"
 #include "engine/containers.h"
 #include "engine/endwatch.h"
 #include "engine/images.h"
@@ -220,6 +221,7 @@ kl_engine *engine_open(const char *root, const char *run_root, kl_error *err)
     containers_sweep(e);
     volumes_sweep(e);
     builder_sweep(e);
+    upload_sweep(e);
     /* The layer storage root; drops what interrupted image creations and removals left. */
     if (images_init(e, err) < 0) {
         engine_close(e);
@@ -240,6 +242,8 @@ void engine_close(kl_engine *e)
     free(e->run_root);
     free(e->nat_if);
     free(e->dataset_root);
+    strv_free(e->insecure_registries);
+    free(e->registry_certs_dir);
     host_fw_free(e->fw);
     free(e);
 }

@@ -10,6 +10,7 @@
 #define KL_ENGINE_ENGINE_H
 
 #include <pthread.h>
+#include <stdint.h>
 
 #include "engine/store.h"
 #include "lib/error.h"
@@ -18,11 +19,14 @@ typedef struct kl_engine {
     kl_store *store;
     char
         *root; /* absolute, no trailing '/': <root>/metadata.sqlite, image/, container/, volumes/ */
-    char *run_root;            /* runtime files (monitor sockets ...); may be NULL */
-    char *private_dirs[3];     /* root and run_root, NULL-terminated: kleened's own, which no
-                                  bind mount source may be in (containers_check_mount) */
-    char *nat_if;              /* config `nat_if` (networks_set_nat_if); NULL: detect */
-    char *dataset_root;        /* config `zfs_dataset_root` (images.c); NULL: "/" */
+    char *run_root;             /* runtime files (monitor sockets ...); may be NULL */
+    char *private_dirs[3];      /* root and run_root, NULL-terminated: kleened's own, which no
+                                   bind mount source may be in (containers_check_mount) */
+    char *nat_if;               /* config `nat_if` (networks_set_nat_if); NULL: detect */
+    char *dataset_root;         /* config `zfs_dataset_root` (images.c); NULL: "/" */
+    char **insecure_registries; /* config `insecure_registries` (registry.c); NULL: none */
+    char *registry_certs_dir;   /* config `registry_certs_dir` (registry.c); NULL: none */
+    uint64_t registry_push_chunk_size; /* config `registry_push_chunk_size`; 0: one PUT */
     struct host_fw *fw;        /* the firewall as networks.c last applied it; NULL: not yet */
     struct endwatch *endwatch; /* container ends (endwatch.h); NULL: not watched */
     pthread_mutex_t lock;

@@ -56,7 +56,9 @@ char *images_storage_root(kl_engine *e)
 #define IMAGE_COLUMNS                                                                              \
     "i.id, i.name, i.tag, i.created, i.doc, "                                                      \
     "(SELECT il.layer_id FROM image_layers il WHERE il.image_id = i.id "                           \
-    " ORDER BY il.position DESC LIMIT 1)"
+    " ORDER BY il.position DESC LIMIT 1), "                                                        \
+    "(SELECT json_group_array(n.name || ':' || n.tag) FROM "                                       \
+    " (SELECT name, tag FROM image_names WHERE image_id = i.id ORDER BY rowid) n)"
 
 static const char *col(sqlite3_stmt *st, int i)
 {
@@ -93,6 +95,16 @@ static json_t *image_json(kl_engine *e, sqlite3_stmt *st)
     _cleanup_free_ char *sroot = images_storage_root(e);
     _cleanup_free_ char *dataset = top ? host_layer_path(sroot, top) : xstrdup("");
     json_object_set_new(out, "dataset", json_string(dataset));
+    /* every name:tag, the row's first (images.h "Names") */
+    json_t *names = json_array();
+    if (col(st, 1)[0])
+        json_array_append_new(names, json_pack("s++", col(st, 1), ":", col(st, 2)));
+    json_t *more = json_loads(col(st, 6), 0, NULL);
+    size_t k;
+    json_t *v;
+    json_array_foreach(more, k, v) if (json_is_string(v)) json_array_append(names, v);
+    json_decref(more);
+    json_object_set_new(out, "names", names);
     json_decref(doc);
     return out;
 }
@@ -113,6 +125,36 @@ static int query_strv(kl_engine *e, const char *sql, const char *param, char ***
     }
     store_unlock(e->store);
     return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Under the engine lock: the image one of whose other names (image_names) `ref` is, looked
+ * up as imageref_resolve looks names up (with a digest: that image's). NULL with err
+ * (ENOENT) when none. */
+static char *resolve_other_name_locked(kl_engine *e, const imageref *ref, kl_error *err)
+{
+    _cleanup_strv_ char **ids = NULL, **digests = NULL, **manifests = NULL;
+    store_lock(e->store);
+    kl_error qerr = KL_ERROR_INIT;
+    _cleanup_stmt_ sqlite3_stmt *st =
+        store_prepare(e->store,
+                      "SELECT i.id, coalesce(json_extract(i.doc, '$.oci.index'), ''), "
+                      "coalesce(json_extract(i.doc, '$.oci.manifest'), '') FROM image_names n "
+                      "JOIN images i ON i.id = n.image_id WHERE n.name = ? AND n.tag = ?",
+                      &qerr);
+    if (st) {
+        sqlite3_bind_text(st, 1, ref->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, ref->tag, -1, SQLITE_STATIC);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            strv_push(&ids, col(st, 0));
+            strv_push(&digests, col(st, 1));
+            strv_push(&manifests, col(st, 2));
+        }
+    }
+    store_unlock(e->store);
+    for (size_t i = 0; ids && ids[i]; i++)
+        if (!ref->digest || !strcmp(ref->digest, digests[i]) || !strcmp(ref->digest, manifests[i]))
+            return xstrdup(ids[i]);
+    return NULL; /* err keeps imageref_resolve's ENOENT */
 }
 
 /* Under the engine lock: the full id `ident` means. Errors as images_resolve. */
@@ -151,6 +193,8 @@ static char *resolve_locked(kl_engine *e, const char *ident, kl_error *err)
         int idx = imageref_resolve(&ref, c, n, err);
         if (idx >= 0)
             out = xstrdup(ids[idx]);
+        else if (err->code == ENOENT && ref.has_tag)
+            out = resolve_other_name_locked(e, &ref, err);
         free(c);
     }
     imageref_clear(&ref);
@@ -230,6 +274,29 @@ static int step_done(kl_engine *e, sqlite3_stmt *st, const char *what, kl_error 
     return 0;
 }
 
+/* In a transaction: every image without a row name but with other names gets the oldest of
+ * them as its row name (the row's name is an image's first name: images.h "Names"). */
+static int promote_names(kl_engine *e, kl_error *err)
+{
+    _cleanup_stmt_ sqlite3_stmt *up = store_prepare(
+        e->store,
+        "UPDATE images SET (name, tag) = (SELECT n.name, n.tag FROM image_names n "
+        "WHERE n.image_id = images.id ORDER BY n.rowid LIMIT 1) "
+        "WHERE name = '' AND EXISTS (SELECT 1 FROM image_names n WHERE n.image_id = images.id)",
+        err);
+    if (!up || step_done(e, up, "renaming image", err) < 0)
+        return -1;
+    _cleanup_stmt_ sqlite3_stmt *del =
+        store_prepare(e->store,
+                      "DELETE FROM image_names WHERE EXISTS (SELECT 1 FROM images i WHERE "
+                      "i.id = image_names.image_id AND i.name = image_names.name AND "
+                      "i.tag = image_names.tag)",
+                      err);
+    if (!del)
+        return -1;
+    return step_done(e, del, "renaming image", err);
+}
+
 /* In a transaction: untag every other image called name:tag (API.md §4.2). */
 static int untag_others(kl_engine *e, const char *name, const char *tag, const char *keep,
                         kl_error *err)
@@ -244,7 +311,19 @@ static int untag_others(kl_engine *e, const char *name, const char *tag, const c
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, tag, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, keep, -1, SQLITE_STATIC);
-    return step_done(e, st, "untagging image", err);
+    if (step_done(e, st, "untagging image", err) < 0)
+        return -1;
+    /* as another name of any image (keep's too: it is about to be its row's name) */
+    _cleanup_stmt_ sqlite3_stmt *del =
+        store_prepare(e->store, "DELETE FROM image_names WHERE name = ? AND tag = ?", err);
+    if (!del)
+        return -1;
+    sqlite3_bind_text(del, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(del, 2, tag, -1, SQLITE_STATIC);
+    if (step_done(e, del, "untagging image", err) < 0)
+        return -1;
+    /* an image whose row name was taken gets its oldest other name as its row name */
+    return promote_names(e, err);
 }
 
 static json_t *array_or_empty(const json_t *a)
@@ -503,6 +582,15 @@ char *images_tag(kl_engine *e, const char *ident, const char *nametag, kl_error 
                 rc = step_done(e, st, "tagging image", err);
             }
         }
+        if (rc == 0 && !name[0]) { /* untagged: no name at all */
+            _cleanup_stmt_ sqlite3_stmt *st =
+                store_prepare(e->store, "DELETE FROM image_names WHERE image_id = ?", err);
+            rc = -1;
+            if (st) {
+                sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+                rc = step_done(e, st, "untagging image", err);
+            }
+        }
         if (rc < 0)
             store_rollback(e->store);
         else
@@ -514,6 +602,150 @@ char *images_tag(kl_engine *e, const char *ident, const char *nametag, kl_error 
         return NULL;
     }
     return id;
+}
+
+/* Under the engine lock, in a transaction: the row name of image `id` ("" when none). */
+static char *row_nametag_locked(kl_engine *e, const char *id, kl_error *err)
+{
+    _cleanup_stmt_ sqlite3_stmt *st =
+        store_prepare(e->store, "SELECT name, tag FROM images WHERE id = ?", err);
+    if (!st)
+        return NULL;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_ROW)
+        return store_fail(e->store, "reading image", err), NULL;
+    return col(st, 0)[0] ? xasprintf("%s:%s", col(st, 0), col(st, 1)) : xstrdup("");
+}
+
+/* In a transaction: give image `id` the name:tag name:tag besides the ones it has (as its row
+ * name when it has none); nothing changes when it has it already. */
+static int add_name_locked(kl_engine *e, const char *id, const char *name, const char *tag,
+                           kl_error *err)
+{
+    _cleanup_free_ char *full = xasprintf("%s:%s", name, tag);
+    _cleanup_free_ char *row = row_nametag_locked(e, id, err);
+    if (!row)
+        return -1;
+    /* a name it has already: nothing changes (not even the order) */
+    if (!strcmp(row, full))
+        return 0;
+    _cleanup_stmt_ sqlite3_stmt *q = store_prepare(
+        e->store, "SELECT 1 FROM image_names WHERE name = ? AND tag = ? AND image_id = ?", err);
+    if (!q)
+        return -1;
+    sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, tag, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, id, -1, SQLITE_STATIC);
+    int sr = sqlite3_step(q);
+    if (sr == SQLITE_ROW)
+        return 0;
+    if (sr != SQLITE_DONE)
+        return store_fail(e->store, "reading image", err);
+    if (untag_others(e, name, tag, id, err) < 0)
+        return -1;
+    _cleanup_stmt_ sqlite3_stmt *st =
+        store_prepare(e->store,
+                      row[0] ? "INSERT INTO image_names (name, tag, image_id) VALUES (?, ?, ?)"
+                             : "UPDATE images SET name = ?, tag = ? WHERE id = ?",
+                      err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, tag, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
+    return step_done(e, st, "tagging image", err);
+}
+
+char *images_name_add(kl_engine *e, const char *ident, const char *nametag, kl_error *err)
+{
+    _cleanup_free_ char *name = NULL, *tag = NULL;
+    if (imageref_parse_nametag(nametag, &name, &tag, err) < 0)
+        return NULL;
+    if (!name[0])
+        return kl_error_set(err, EINVAL, "a name is required"), NULL;
+    engine_lock(e);
+    kl_error rerr = KL_ERROR_INIT;
+    char *id = resolve_locked(e, ident, &rerr);
+    int rc = -1;
+    if (!id) {
+        kl_error_set(err, ENOENT, "image not found");
+    } else if (store_begin(e->store, err) == 0) {
+        rc = add_name_locked(e, id, name, tag, err);
+        if (rc < 0)
+            store_rollback(e->store);
+        else
+            rc = store_commit(e->store, err);
+    }
+    engine_unlock(e);
+    if (rc < 0) {
+        free(id);
+        return NULL;
+    }
+    return id;
+}
+
+int images_name_remove(kl_engine *e, const char *nametag, char **id_out, kl_error *err)
+{
+    *id_out = NULL;
+    _cleanup_free_ char *name = NULL, *tag = NULL;
+    if (imageref_parse_nametag(nametag, &name, &tag, err) < 0)
+        return -1;
+    if (!name[0])
+        return kl_error_set(err, EINVAL, "a name is required");
+    engine_lock(e);
+    int rc = store_begin(e->store, err);
+    _cleanup_free_ char *id = NULL;
+    bool only = false;
+    if (rc == 0) {
+        /* the image and whether this is its row name, and how many others it has */
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
+            e->store,
+            "SELECT i.id, 1, (SELECT count(*) FROM image_names n WHERE n.image_id = i.id) "
+            "FROM images i WHERE i.name = ?1 AND i.tag = ?2 "
+            "UNION ALL SELECT n.image_id, 0, 1 FROM image_names n WHERE n.name = ?1 AND n.tag = ?2",
+            err);
+        rc = -1;
+        if (st) {
+            sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, tag, -1, SQLITE_STATIC);
+            if (sqlite3_step(st) == SQLITE_ROW) {
+                id = xstrdup(col(st, 0));
+                bool is_row = sqlite3_column_int(st, 1) != 0;
+                only = sqlite3_column_int(st, 2) == 0;
+                rc = 0;
+                if (!only) {
+                    _cleanup_stmt_ sqlite3_stmt *up = store_prepare(
+                        e->store,
+                        is_row ? "UPDATE images SET name = '', tag = '' WHERE id = ?3 AND "
+                                 "name = ?1 AND tag = ?2"
+                               : "DELETE FROM image_names WHERE name = ?1 AND tag = ?2 AND "
+                                 "image_id = ?3",
+                        err);
+                    rc = -1;
+                    if (up) {
+                        sqlite3_bind_text(up, 1, name, -1, SQLITE_STATIC);
+                        sqlite3_bind_text(up, 2, tag, -1, SQLITE_STATIC);
+                        sqlite3_bind_text(up, 3, id, -1, SQLITE_STATIC);
+                        rc = step_done(e, up, "untagging image", err);
+                    }
+                    if (rc == 0)
+                        rc = promote_names(e, err);
+                }
+            } else {
+                rc = kl_error_set(err, ENOENT, "no such image '%s:%s'", name, tag);
+            }
+        }
+        if (rc < 0)
+            store_rollback(e->store);
+        else
+            rc = store_commit(e->store, err);
+    }
+    engine_unlock(e);
+    if (rc < 0)
+        return -1;
+    *id_out = id;
+    id = NULL;
+    return only ? 1 : 0;
 }
 
 /* ---- removing --------------------------------------------------------------------------- */
@@ -1344,6 +1576,8 @@ static void drop_layer(creator *c, const char *layer)
 static void pull_progress(const host_fetch_progress *p, void *ctx)
 {
     creator *c = ctx;
+    if (c->o->pull_bytes)
+        c->o->pull_bytes(p->bytes, p->total, c->o->output_ctx);
     if (c->last_percent < 0) {
         c->last_percent = 0;
         say(c, "Fetching layers (%.1f MB)...\n", (double)p->total / (1024.0 * 1024.0));
@@ -1730,7 +1964,9 @@ static char *record_pull(creator *c, const json_t *j, const char *workdir, const
             sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
             rc = step_done(e, st, "updating image", err);
         }
-        if (rc == 0 && name[0]) {
+        if (rc == 0 && name[0] && c->o->add_name) {
+            rc = add_name_locked(e, id, name, tag, err);
+        } else if (rc == 0 && name[0]) {
             rc = untag_others(e, name, tag, id, err);
             _cleanup_stmt_ sqlite3_stmt *tg =
                 rc == 0 ? store_prepare(e->store,
@@ -1784,6 +2020,9 @@ static char *create_pull(creator *c, const char *name, const char *tag, kl_error
         return NULL;
     say(c, "Pulling %s...\n", o->image);
     _cleanup_free_ char *domain = registry_domain(o->image);
+    registry_transport tr;
+    registry_transport_get(c->e, domain, &tr);
+    _cleanup_free_ char *ca_file = tr.ca_file;
     /* A layer the helper skipped because the store had it may be removed before the pull is
      * recorded (ESTALE): then the pull is made once more, downloading it. */
     for (int attempt = 0;; attempt++) {
@@ -1813,6 +2052,8 @@ static char *create_pull(creator *c, const char *name, const char *tag, kl_error
                                        .have_diff_ids = (const char *const *)have.diff_ids,
                                        .n_have = have.n,
                                        .plain_http_hint = plain_http_known(domain),
+                                       .insecure = tr.insecure,
+                                       .ca_file = ca_file,
                                        .username = o->username,
                                        .password = o->password};
             kl_error ferr = KL_ERROR_INIT;
@@ -1821,7 +2062,13 @@ static char *create_pull(creator *c, const char *name, const char *tag, kl_error
             if (prc < 0) {
                 if (ferr.code == ECANCELED)
                     return kl_error_set(err, ECANCELED, "image creation cancelled"), NULL;
-                return kl_error_set(err, ferr.code, "could not pull image: %s", ferr.msg), NULL;
+                {
+                    _cleanup_free_ char *hint =
+                        ferr.code == EKEYREJECTED ? registry_tls_hint(c->e, domain) : xstrdup("");
+                    return kl_error_set(err, ferr.code, "could not pull image: %s%s", ferr.msg,
+                                        hint),
+                           NULL;
+                }
             }
         }
         engine_crash_point("image-pull-fetched");
@@ -1843,9 +2090,15 @@ static char *create_pull(creator *c, const char *name, const char *tag, kl_error
             log_error("image pull: removing %s: %s", workdir, terr.msg);
         if (out) {
             size_t n = json_array_size(json_object_get(j, "layers")), fetched = 0;
-            for (size_t i = 0; i < n; i++)
-                fetched += !json_is_true(
-                    json_object_get(json_array_get(json_object_get(j, "layers"), i), "present"));
+            for (size_t i = 0; i < n; i++) {
+                const json_t *l = json_array_get(json_object_get(j, "layers"), i);
+                bool present = json_is_true(json_object_get(l, "present"));
+                fetched += !present;
+                if (o->pull_layer)
+                    o->pull_layer(jx_str(l, "digest", ""),
+                                  (long long)json_integer_value(json_object_get(l, "size")),
+                                  present, o->output_ctx);
+            }
             say(c, "Pulled %s (%s), %zu layers (%zu downloaded)%s.\n", o->image,
                 jx_str(j, "manifest_digest", ""), n, fetched,
                 existing ? ", the image was present" : "");

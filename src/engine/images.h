@@ -30,6 +30,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "engine/engine.h"
 #include "lib/error.h"
@@ -102,6 +103,26 @@ json_t *images_inspect(kl_engine *e, const char *ident, kl_error *err);
  * full id. ENOENT "image not found"; EINVAL for an invalid nametag (a clean message). */
 char *images_tag(kl_engine *e, const char *ident, const char *nametag, kl_error *err);
 
+/* ---- names (Docker's) --------------------------------------------------------------------
+ * An image has at most one name:tag in the Kleene API (its row's name: `image tag` moves it),
+ * but may have more through the Docker door, as Docker's images do: the first one is the
+ * row's, the others are kept in image_names; the wire Image lists them all in `names`
+ * (docs/api.md). A name:tag still belongs to one image at most: taking it for another image
+ * takes it from the one that had it (which keeps its other names). Lookups find an image by
+ * any of its names. images_tag(…, "") takes every name away. */
+
+/* Give the image `ident` one more name:tag (`docker tag`): it keeps the ones it has (an
+ * image without a name gets it as its name). Returns its full id. ENOENT "image not found",
+ * EINVAL for an invalid or empty nametag. */
+char *images_name_add(kl_engine *e, const char *ident, const char *nametag, kl_error *err);
+
+/* Take the name:tag `nametag` off the image that has it (`docker rmi NAME`), when the image
+ * has another name (the oldest other one becomes its first). Returns 0 (done), 1 when it is
+ * the image's only name (nothing done: removing the image is the caller's choice), -1 with
+ * ENOENT when no image has that name or EINVAL for an invalid one. *id gets the image's id
+ * (xmalloc'ed) on 0 and 1. */
+int images_name_remove(kl_engine *e, const char *nametag, char **id, kl_error *err);
+
 /* Remove the image and the layers nobody else uses. Errors (messages as API.md §6):
  * ENOENT "Error: No such image: <ident>\n"; EBUSY "could not remove image <id> since it is
  * used for containers:\n<cid>[\n<cid>...]" or "... used for images:\n<iid>..."; EIO
@@ -159,6 +180,15 @@ typedef struct images_create_opts {
     images_output_fn output;
     void *output_ctx;
     atomic_bool *cancel; /* set by another thread: abort (ECANCELED) and clean up; may be NULL */
+    /* pull, for a door that shows progress its own way (the Docker door's JSON lines); both
+     * may be NULL and get output_ctx: the bytes of all the layers being downloaded (several at
+     * a time) as one sum, then each layer of the recorded image, bottom first (its blob
+     * digest, compressed size, and whether the store had it before the pull). */
+    void (*pull_bytes)(uint64_t bytes, uint64_t total, void *ctx);
+    void (*pull_layer)(const char *digest, long long size, bool present, void *ctx);
+    /* pull: an image the store has already keeps its names and gets this one too (Docker's
+     * door; images_name_add) instead of being renamed to it */
+    bool add_name;
 } images_create_opts;
 
 /* Create a base image. Returns its id, or NULL with err->msg the reason to show the client

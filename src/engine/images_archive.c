@@ -703,7 +703,13 @@ char *images_push(kl_engine *e, const images_push_opts *o, kl_error *err)
                                 .ctx = &pc,
                                 .is_cancelled = push_cancelled,
                                 .log_line = push_log};
-    host_pull_child_opts po = {.insecure = o->insecure,
+    _cleanup_free_ char *domain = registry_domain_of(o->reference);
+    registry_transport tr;
+    registry_transport_get(e, domain, &tr);
+    _cleanup_free_ char *ca_file = tr.ca_file;
+    host_pull_child_opts po = {.insecure = o->insecure || tr.insecure,
+                               .ca_file = ca_file,
+                               .push_chunk_size = e->registry_push_chunk_size,
                                .username = o->username,
                                .password = o->password,
                                .push_manifest = info.manifest,
@@ -716,9 +722,11 @@ char *images_push(kl_engine *e, const images_push_opts *o, kl_error *err)
     char *out = NULL;
     if (rc < 0 && ferr.code == ECANCELED)
         kl_error_set(err, ECANCELED, "image push cancelled");
-    else if (rc < 0)
-        kl_error_set(err, ferr.code, "could not push image: %s", ferr.msg);
-    else
+    else if (rc < 0) {
+        _cleanup_free_ char *hint =
+            ferr.code == EKEYREJECTED ? registry_tls_hint(e, domain) : xstrdup("");
+        kl_error_set(err, ferr.code, "could not push image: %s%s", ferr.msg, hint);
+    } else
         out = xstrdup(info.manifest);
     drop_workdir(packed);
     images_archive_info_clear(&info);

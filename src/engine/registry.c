@@ -1,8 +1,20 @@
 /* Registry access settings and credentials (registry.h). */
 #include "engine/registry.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine/images.h"
+#include "host/fetch.h"
+#include "lib/cleanup.h"
+#include "lib/xalloc.h"
+#include "registry/reference.h"
 
 static bool has_control(const char *s)
 {
@@ -34,4 +46,138 @@ int registry_credentials_check(const char *username, const char *password, kl_er
         return kl_error_set(err, EINVAL,
                             "registry credentials: the password contains control characters");
     return 0;
+}
+
+char *registry_domain_of(const char *reference)
+{
+    oci_ref r;
+    if (!reference || oci_ref_parse(reference, &r, NULL) < 0)
+        return NULL;
+    char *d = xstrdup(r.domain);
+    oci_ref_clear(&r);
+    return d;
+}
+
+/* The host part of a domain that is an IP literal, in binary; false for names. */
+static bool domain_ip(const char *domain, int *af, unsigned char addr[16])
+{
+    char host[INET6_ADDRSTRLEN + 2];
+    const char *h = domain, *end;
+    if (*h == '[') {
+        h++;
+        end = strchr(h, ']');
+        if (!end)
+            return false;
+    } else {
+        end = strchr(h, ':');
+        if (!end)
+            end = h + strlen(h);
+    }
+    size_t n = (size_t)(end - h);
+    if (n == 0 || n >= sizeof(host))
+        return false;
+    memcpy(host, h, n);
+    host[n] = '\0';
+    if (inet_pton(AF_INET, host, addr) == 1) {
+        *af = AF_INET;
+        return true;
+    }
+    if (inet_pton(AF_INET6, host, addr) == 1) {
+        *af = AF_INET6;
+        return true;
+    }
+    return false;
+}
+
+static bool prefix_holds(const char *prefix, int af, const unsigned char addr[16])
+{
+    const char *slash = strchr(prefix, '/');
+    char net[INET6_ADDRSTRLEN];
+    size_t n = slash ? (size_t)(slash - prefix) : 0;
+    if (!slash || n >= sizeof(net))
+        return false;
+    memcpy(net, prefix, n);
+    net[n] = '\0';
+    unsigned char nb[16];
+    if (inet_pton(af, net, nb) != 1)
+        return false;
+    unsigned long bits = strtoul(slash + 1, NULL, 10);
+    unsigned long max = af == AF_INET ? 32 : 128;
+    if (bits > max)
+        return false;
+    for (unsigned long i = 0; i < bits; i++) {
+        unsigned char m = (unsigned char)(0x80u >> (i % 8));
+        if ((nb[i / 8] & m) != (addr[i / 8] & m))
+            return false;
+    }
+    return true;
+}
+
+void registry_transport_get(kl_engine *e, const char *domain, registry_transport *t)
+{
+    *t = (registry_transport){0};
+    if (!domain || !*domain)
+        return;
+    int af = 0;
+    unsigned char addr[16];
+    bool is_ip = domain_ip(domain, &af, addr);
+    for (size_t i = 0; e->insecure_registries && e->insecure_registries[i]; i++) {
+        const char *entry = e->insecure_registries[i];
+        if (!strcasecmp(entry, domain) || (is_ip && prefix_holds(entry, af, addr))) {
+            t->insecure = true;
+            break;
+        }
+    }
+    /* the domain names a directory: only one a reference can hold (no '/', not a dot name) */
+    if (e->registry_certs_dir && !strchr(domain, '/') && domain[0] != '.') {
+        _cleanup_free_ char *f = xasprintf("%s/%s/ca.crt", e->registry_certs_dir, domain);
+        struct stat st;
+        if (stat(f, &st) == 0 && S_ISREG(st.st_mode))
+            t->ca_file = steal_pointer(&f);
+    }
+}
+
+void registry_transport_clear(registry_transport *t)
+{
+    free(t->ca_file);
+    *t = (registry_transport){0};
+}
+
+char *registry_tls_hint(kl_engine *e, const char *domain)
+{
+    return xasprintf(" (kleened trusts the system's CAs and %s/%s/ca.crt; a registry listed in "
+                     "insecure_registries is used without verifying its certificate)",
+                     e->registry_certs_dir ? e->registry_certs_dir : "registry_certs_dir",
+                     domain ? domain : "<registry>");
+}
+
+char *registry_login(kl_engine *e, const char *server, const char *username, const char *password,
+                     kl_error *err)
+{
+    if (!username || !*username)
+        return kl_error_set(err, EINVAL, "logging in needs a username"), NULL;
+    if (registry_credentials_check(username, password, err) < 0)
+        return NULL;
+    _cleanup_free_ char *domain = oci_registry_normalize(server, err);
+    if (!domain)
+        return NULL;
+    registry_transport t;
+    registry_transport_get(e, domain, &t);
+    _cleanup_free_ char *sroot = images_storage_root(e);
+    _cleanup_close_ int dfd = open(sroot, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+        registry_transport_clear(&t);
+        return kl_error_errno(err, errno, "opening %s", sroot), NULL;
+    }
+    host_pull_child_opts po = {
+        .insecure = t.insecure, .ca_file = t.ca_file, .username = username, .password = password};
+    kl_error ferr = KL_ERROR_INIT;
+    int rc = host_login_child(domain, dfd, &po, NULL, &ferr);
+    registry_transport_clear(&t);
+    if (rc < 0) {
+        _cleanup_free_ char *hint =
+            ferr.code == EKEYREJECTED ? registry_tls_hint(e, domain) : xstrdup("");
+        return kl_error_set(err, ferr.code, "%s%s", ferr.msg, hint), NULL;
+    }
+    return steal_pointer(&domain);
 }

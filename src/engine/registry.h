@@ -23,4 +23,31 @@
  * the field (never its value). */
 int registry_credentials_check(const char *username, const char *password, kl_error *err);
 
+/* How kleened reaches the registry `domain` ("127.0.0.1:5000", "docker.io"):
+ * `insecure` when the config's insecure_registries name it (exactly, or an IP prefix holding
+ * its IP literal); `ca_file` <registry_certs_dir>/<domain>/ca.crt when that file exists
+ * (xmalloc'ed, else NULL). Loopback registries are the helper's business (always allowed
+ * plain HTTP). */
+typedef struct registry_transport {
+    bool insecure;
+    char *ca_file;
+} registry_transport;
+
+void registry_transport_get(kl_engine *e, const char *domain, registry_transport *t);
+void registry_transport_clear(registry_transport *t);
+
+/* The domain of a reference ("busybox" -> "docker.io"), xmalloc'ed, or NULL if malformed. */
+char *registry_domain_of(const char *reference);
+
+/* Text to add to an error whose code is EKEYREJECTED (a certificate that did not verify):
+ * where kleened looks for the registry's CA; xmalloc'ed. */
+char *registry_tls_hint(kl_engine *e, const char *domain);
+
+/* Check credentials against a registry (POST /auth, `klee login`): `server` as users write
+ * it (oci_registry_normalize); the helper asks the registry (host_login_child). Returns the
+ * normalized domain (xmalloc'ed) or NULL: EINVAL (not a registry, bad credentials), EACCES
+ * (refused: the message names the registry and the user), ECONNREFUSED & co. */
+char *registry_login(kl_engine *e, const char *server, const char *username, const char *password,
+                     kl_error *err);
+
 #endif

@@ -240,6 +240,16 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (image_id, digest)"
     ") WITHOUT ROWID;"
     "CREATE INDEX image_blobs_digest ON image_blobs(digest);",
+    /* 5: more names for an image (Docker's `docker tag` adds a name; images.h "Names"): the
+     * row's name:tag is its first name, these are the others. A name:tag is still one
+     * image's: taking it for another image removes it here as from the images row. */
+    "CREATE TABLE image_names ("
+    "  name TEXT NOT NULL,"
+    "  tag TEXT NOT NULL,"
+    "  image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,"
+    "  PRIMARY KEY (name, tag)"
+    ");"
+    "CREATE INDEX image_names_image ON image_names(image_id);",
 };
 
 struct kl_store {

@@ -7,6 +7,7 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -38,7 +39,7 @@ upload *upload_begin(kl_engine *e, kl_error *err)
         return NULL;
     }
     _cleanup_free_ char *tar = xasprintf("%s/context.tar", u->dir);
-    u->fd = open(tar, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    u->fd = open(tar, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (u->fd < 0) {
         kl_error_errno(err, errno, "creating %s", tar);
         upload_free(u);
@@ -95,6 +96,50 @@ int upload_finish(upload *u, bool (*cancelled)(void *), void *ctx, kl_error *err
     return 0;
 }
 
+bool upload_is_archive(upload *u)
+{
+    unsigned char h[262];
+    if (u->fd < 0)
+        return true;
+    ssize_t n = KL_RETRY_EINTR(pread(u->fd, h, sizeof(h), 0));
+    if (n < 0)
+        return true; /* let the helper say what is wrong */
+    static const struct {
+        const char *magic;
+        size_t len;
+    } compressed[] = {
+        {"\x1f\x8b", 2}, /* gzip */
+        {"BZh", 3},      /* bzip2 */
+        {"\xfd"
+         "7zXZ\x00",
+         6},                     /* xz */
+        {"\x28\xb5\x2f\xfd", 4}, /* zstd */
+    };
+    for (size_t i = 0; i < sizeof(compressed) / sizeof(compressed[0]); i++)
+        if ((size_t)n >= compressed[i].len && !memcmp(h, compressed[i].magic, compressed[i].len))
+            return true;
+    return n >= 262 && !memcmp(h + 257, "ustar", 5);
+}
+
+int upload_finish_as_dockerfile(upload *u, kl_error *err)
+{
+    if (u->fd < 0)
+        return kl_error_set(err, EINVAL, "the build context is complete already");
+    int rc = close(u->fd);
+    u->fd = -1;
+    if (rc < 0)
+        return kl_error_errno(err, errno, "writing the build context");
+    _cleanup_free_ char *ctx = xasprintf("%s/context", u->dir);
+    _cleanup_free_ char *tar = xasprintf("%s/context.tar", u->dir);
+    _cleanup_free_ char *df = xasprintf("%s/Dockerfile", ctx);
+    if (mkdir(ctx, 0755) < 0)
+        return kl_error_errno(err, errno, "creating %s", ctx);
+    if (rename(tar, df) < 0 || chmod(df, 0644) < 0)
+        return kl_error_errno(err, errno, "moving the Dockerfile into %s", ctx);
+    u->context = steal_pointer(&ctx);
+    return 0;
+}
+
 const char *upload_context(const upload *u)
 {
     return u->context;
@@ -117,4 +162,24 @@ void upload_free(upload *u)
     free(u->context);
     free(u->dir);
     free(u);
+}
+
+void upload_sweep(kl_engine *e)
+{
+    _cleanup_free_ char *base = xasprintf("%s/uploads", e->root);
+    _cleanup_strv_ char **names = NULL;
+    {
+        _cleanup_closedir_ DIR *d = opendir(base);
+        struct dirent *de;
+        while (d && (de = readdir(d)))
+            if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+                strv_push(&names, de->d_name);
+    }
+    for (size_t i = 0; names && names[i]; i++) {
+        _cleanup_free_ char *dir = xasprintf("%s/%s", base, names[i]);
+        kl_error err = KL_ERROR_INIT;
+        log_notice("removing the build context %s (its build was interrupted by a crash)", dir);
+        if (host_tree_remove(dir, &err) < 0)
+            log_warn("removing the build context %s: %s", dir, err.msg);
+    }
 }

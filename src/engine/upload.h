@@ -10,6 +10,7 @@
 #ifndef KL_ENGINE_UPLOAD_H
 #define KL_ENGINE_UPLOAD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,10 +27,21 @@ upload *upload_begin(kl_engine *e, kl_error *err);
 int upload_write(upload *u, const void *data, size_t n, kl_error *err);
 /* All bytes are in: extract. `cancelled` (may be NULL) is asked while the helper runs. */
 int upload_finish(upload *u, _Bool (*cancelled)(void *), void *ctx, kl_error *err);
+/* Docker's `docker build - < Dockerfile`: the body is the Dockerfile itself, not an archive.
+ * True when the bytes written start as no archive kleene-fetch reads would (no gzip, bzip2,
+ * xz or zstd magic, no "ustar" at offset 257 of a tar header). Only the magic bytes are
+ * looked at; the content is never parsed here. */
+bool upload_is_archive(upload *u);
+/* Instead of upload_finish: the bytes written are the context's only file, `Dockerfile`. */
+int upload_finish_as_dockerfile(upload *u, kl_error *err);
 /* The extracted context directory (absolute), after upload_finish. */
 const char *upload_context(const upload *u);
 uint64_t upload_bytes(const upload *u);
 /* Remove the directory and everything in it, and free. NULL is fine. */
 void upload_free(upload *u);
+
+/* At start (engine_open): remove every upload directory a crash left (no build survives a
+ * restart, so none is in use). */
+void upload_sweep(kl_engine *e);
 
 #endif

@@ -235,6 +235,10 @@ host_fetch *host_fetch_open_req(const char *url, const host_fetch_request *rq,
     cs->easy_setopt(e, CURLOPT_HEADERDATA, f);
     if (rq && rq->ca_file)
         cs->easy_setopt(e, CURLOPT_CAINFO, rq->ca_file);
+    if (rq && rq->tls_no_verify) {
+        cs->easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        cs->easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
     cs->easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 30L);
     cs->easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L); /* stalled for a minute: give up */
     cs->easy_setopt(e, CURLOPT_LOW_SPEED_TIME, 60L);
@@ -289,6 +293,7 @@ ssize_t host_fetch_read(void *fetch, const void **buf, kl_error *err)
                 : f->result == CURLE_FILE_COULDNT_READ_FILE           ? ENOENT
                 : f->result == CURLE_COULDNT_CONNECT                  ? ECONNREFUSED
                 : f->result == CURLE_OPERATION_TIMEDOUT               ? ETIMEDOUT
+                : f->result == CURLE_PEER_FAILED_VERIFICATION         ? EKEYREJECTED
                                                                       : EIO;
         if (f->result == CURLE_HTTP_RETURNED_ERROR)
             return kl_error_set(err, e, "fetching %s: HTTP error %ld", f->url, code);

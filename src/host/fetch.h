@@ -46,7 +46,10 @@ typedef struct host_fetch_request {
                                  * only (libcurl's rule): a blob store elsewhere never sees it */
     bool keep_http_errors;      /* an HTTP error status is not a read error: the body is read
                                  * like any other and host_fetch_status tells */
-    const char *ca_file;        /* CA bundle instead of the system's, or NULL */
+    const char *ca_file;        /* CA bundle trusted besides the system's (libcurl's CA
+                                 * path), or NULL */
+    bool tls_no_verify;         /* HTTPS without checking the server's certificate (an
+                                 * insecure registry's, as Docker does) */
 } host_fetch_request;
 
 /* host_fetch_open for http(s) and file URLs with a request (may be NULL). */
@@ -62,7 +65,8 @@ long host_fetch_status(const host_fetch *f);
 char *host_fetch_header(const host_fetch *f, const char *name);
 
 /* Next chunk: returns its length, 0 at a successful end, -1 on error ("fetching URL: HTTP
- * 404", "... Couldn't connect to server" ...). A host_read_fn. */
+ * 404", "... Couldn't connect to server" ...; EKEYREJECTED when the server's TLS certificate
+ * did not verify). A host_read_fn. */
 ssize_t host_fetch_read(void *fetch, const void **buf, kl_error *err);
 
 /* Progress so far. */
@@ -128,7 +132,8 @@ int host_fetch_extract_child(const char *url, int parent_dirfd, const char *name
  * comes as fetch_progress, log lines as logs; the rest as host_fetch_extract_child. */
 typedef struct host_pull_child_opts {
     const char *platform; /* "os/arch[/variant]" or NULL: the host's */
-    bool insecure;        /* plain HTTP allowed */
+    bool insecure;        /* plain HTTP allowed; HTTPS without verification when that fails */
+    const char *ca_file;  /* the registry's CA file (trusted besides the system's), or NULL */
     const char *username; /* NULL: anonymous; given to the helper in its environment */
     const char *password;
     /* The blobs kleened has: layer blob have_blobs[i] decompresses to have_diff_ids[i]
@@ -144,6 +149,9 @@ typedef struct host_pull_child_opts {
     /* host_push_child: the manifest to push and the repository to mount blobs from */
     const char *push_manifest;
     const char *push_mount_from;
+    uint64_t push_chunk_size; /* 0: one PUT per blob (host/linux/push.h chunk_size) */
+    /* host_login_child */
+    bool login;
 } host_pull_child_opts;
 
 int host_pull_child(const char *reference, int parent_dirfd, const char *name,
@@ -164,6 +172,14 @@ int host_load_child(int in_fd, int parent_dirfd, const char *name, const host_pu
  * username, password as for a pull. Upload progress comes as fetch_progress. */
 int host_push_child(const char *reference, int blobs_dirfd, const host_pull_child_opts *pull,
                     const host_fetch_child_opts *opts, kl_error *err);
+
+/* Check credentials against the registry `server` ("host[:port]", "docker.io") in the helper
+ * (kleene-fetch --login, host/linux/pull.h host_registry_login): pull->username/password
+ * (required), insecure and ca_file as for a pull. `scratch_dirfd` is a directory the helper
+ * gets as its fd 3 (nothing is written there). 0 when the registry took them (or asks for
+ * none); EACCES when it refused them. */
+int host_login_child(const char *server, int scratch_dirfd, const host_pull_child_opts *pull,
+                     const host_fetch_child_opts *opts, kl_error *err);
 
 static inline void host_fetch_freep(host_fetch **f)
 {

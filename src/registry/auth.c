@@ -152,7 +152,16 @@ char *oci_auth_token_url(const oci_auth_challenge *c, const char *scope)
         sep = '&';
     }
     const char *sc = scope ? scope : c->scope;
-    if (sc) {
+    if (sc && scope) {
+        /* one scope= parameter per scope (what Docker sends for several) */
+        _cleanup_free_ char *copy = xstrdup(scope);
+        for (char *save = NULL, *one = strtok_r(copy, " ", &save); one;
+             one = strtok_r(NULL, " ", &save)) {
+            kl_buf_printf(&b, "%cscope=", sep);
+            append_escaped(&b, one);
+            sep = '&';
+        }
+    } else if (sc) {
         kl_buf_printf(&b, "%cscope=", sep);
         append_escaped(&b, sc);
     }

@@ -36,7 +36,8 @@ int oci_auth_challenge_parse(const char *header, oci_auth_challenge *c, kl_error
 void oci_auth_challenge_clear(oci_auth_challenge *c);
 
 /* The token request URL: realm?service=…&scope=… (percent-encoded; `scope` overrides the
- * challenge's when not NULL), xmalloc'ed. */
+ * challenge's when not NULL, and several scopes separated by spaces become one scope=
+ * parameter each), xmalloc'ed. */
 char *oci_auth_token_url(const oci_auth_challenge *c, const char *scope);
 
 /* The token server's JSON answer -> the token ("token", else "access_token"), xmalloc'ed,

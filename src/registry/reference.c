@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"
@@ -316,4 +317,46 @@ bool oci_ref_domain_is_loopback(const char *domain)
         }
     }
     return parts == 4;
+}
+
+/* Docker Hub's other names, as `docker login` and config files write them. */
+static const char *const hub_aliases[] = {"docker.io", "index.docker.io", "registry-1.docker.io",
+                                          "registry.hub.docker.com", NULL};
+
+char *oci_registry_normalize(const char *server, kl_error *err)
+{
+    const char *s = server ? server : "";
+    if (!strncasecmp(s, "https://", 8))
+        s += 8;
+    else if (!strncasecmp(s, "http://", 7))
+        s += 7;
+    size_t n = strcspn(s, "/");
+    _cleanup_free_ char *d = xstrndup(s, n);
+    for (size_t i = 0; hub_aliases[i]; i++)
+        if (!strcasecmp(d, hub_aliases[i]))
+            return xstrdup(OCI_REF_DEFAULT_DOMAIN);
+    /* a domain is what a reference's first component may be: the reference grammar says */
+    _cleanup_free_ char *probe = xasprintf("%s/x", d);
+    oci_ref r;
+    if (!*d || oci_ref_parse(probe, &r, NULL) < 0) {
+        kl_error_set(err, EINVAL, "'%.200s' is not a registry (host[:port])", server ? server : "");
+        return NULL;
+    }
+    bool same = !strcmp(r.domain, d);
+    oci_ref_clear(&r);
+    if (!same) {
+        kl_error_set(err, EINVAL,
+                     "'%.200s' is not a registry (host[:port]; a name without '.' or ':' is a "
+                     "repository, except localhost)",
+                     server ? server : "");
+        return NULL;
+    }
+    return steal_pointer(&d);
+}
+
+char *oci_registry_auth_key(const char *domain)
+{
+    if (!strcmp(domain, OCI_REF_DEFAULT_DOMAIN))
+        return xstrdup(OCI_REGISTRY_HUB_AUTH_KEY);
+    return xstrdup(domain);
 }

@@ -52,4 +52,16 @@ const char *oci_ref_api_host(const oci_ref *ref);
  * in plain HTTP without being marked insecure (as Docker does). */
 bool oci_ref_domain_is_loopback(const char *domain);
 
+/* The key Docker's CLI files Docker Hub's credentials under (config.json `auths`). */
+#define OCI_REGISTRY_HUB_AUTH_KEY "https://index.docker.io/v1/"
+
+/* A registry as users and config files name it ("127.0.0.1:5000", "https://reg.example/v2/",
+ * "index.docker.io", "https://index.docker.io/v1/") -> its domain as references name it
+ * ("127.0.0.1:5000", "reg.example", "docker.io"): scheme and path dropped, Docker Hub's
+ * aliases made "docker.io". EINVAL when what is left is not a registry domain. */
+char *oci_registry_normalize(const char *server, kl_error *err);
+/* The config.json `auths` key for a domain: OCI_REGISTRY_HUB_AUTH_KEY for docker.io, else the
+ * domain itself (what `docker login HOST` writes). */
+char *oci_registry_auth_key(const char *domain);
+
 #endif

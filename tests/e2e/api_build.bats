@@ -157,9 +157,18 @@ DF
   [ "$(close_field data)" = "no snapshots available" ]
   [ "$(frames | tail -1)" = "The command '/bin/sh -c exit 3' returned a non-zero code: 3" ]
   before="$(images)"
+  # not a registry reference (uppercase): the original's output, byte for byte
+  printf 'FROM NonExisting\nRUN true\n' >"$CTX/Dockerfile"
+  build '"cleanup":false'
+  [ "$(output)" = "$(printf 'Step 1/2 : FROM NonExisting\nerror: could not find image NonExisting')" ]
+  [ "$(close_field data)" = "" ]
+  [ "$(images)" = "$before" ]
+  # a registry reference kleened lacks is pulled (docker.io: unreachable from the test's
+  # namespace): the pull's lines, then the same error with the pull's reason
   printf 'FROM nonexisting\nRUN true\n' >"$CTX/Dockerfile"
   build '"cleanup":false'
-  [ "$(output)" = "$(printf 'Step 1/2 : FROM nonexisting\nerror: could not find image nonexisting')" ]
+  output | grep -qx 'Pulling nonexisting...'
+  output | tail -1 | grep -q '^error: could not find image nonexisting, and pulling it failed: could not pull image: '
   [ "$(close_field data)" = "" ]
   [ "$(images)" = "$before" ]
 }

@@ -125,7 +125,7 @@ state() {
   [ "$(echo "$body" | jq -c '[.env,.instructions]')" = '[[],[]]' ]
   [ "$(echo "$body" | jq -r .dataset)" = "$(layers_dir)/$id" ]
   # API.md §5.9 plus our optional entrypoint, exposed_ports and labels (docs/api.md), empty here
-  [ "$(echo "$body" | jq -r 'keys | join(",")')" = "cmd,created,dataset,digest,entrypoint,env,exposed_ports,id,instructions,labels,name,tag,user,workdir" ]
+  [ "$(echo "$body" | jq -r 'keys | join(",")')" = "cmd,created,dataset,digest,entrypoint,env,exposed_ports,id,instructions,labels,name,names,tag,user,workdir" ]
   [ "$(echo "$body" | jq -c '[.entrypoint,.labels,.exposed_ports]')" = '[[],{},[]]' ]
 }
 

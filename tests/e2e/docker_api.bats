@@ -299,6 +299,17 @@ dapi() {
   [ "${lines[-1]}" = "docker-py: ok" ]
 }
 
+@test "exec start: the process starts once a slow client has read the head (docker-py's reader lost output)" {
+  docker run -d --name slowexec bb sleep 1000 >/dev/null
+  for i in 1 2 3; do
+    run timeout 60 /usr/bin/python3 "$BATS_TEST_DIRNAME/docker_exec_head.py" "$DOCKER_SOCK" slowexec
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [ "${lines[-1]}" = "exec head: ok" ]
+  done
+  assert_alive
+}
+
 @test "the original Kleene API still sees and drives containers made through the Docker door" {
   id=$(docker run -d --name both bb sleep 1000)
   run klee container ls

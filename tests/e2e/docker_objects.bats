@@ -318,14 +318,19 @@ dapi() {
   [ "${lines[1]}" != 'RUN echo hi >/hi|0B' ]
   [ "${lines[2]}" = 'LABEL app=web|0B' ]
   [[ "${lines[-1]}" == '|'* ]]
-  # tag: the Kleene image has one name:tag, so tagging moves it
+  # tag adds a name, as Docker's (both find the image)
   run docker tag web:1 web:2
   [ "$status" -eq 0 ]
   [ "$(klee image inspect web:2 | jq -r .id)" = "$kid" ]
+  [ "$(docker image inspect -f '{{json .RepoTags}}' web:1)" = '["web:1","web:2"]' ]
   run docker tag nope:1 x:1
   [ "$status" -ne 0 ]
-  # rmi: used by a container is a 409
+  # rmi of one of several names untags it (also while a container uses the image), of the
+  # last name removes the image: a 409 while a container uses it
   klee container create --name imguser web:2 /bin/true >/dev/null
+  run docker rmi web:1
+  [ "$status" -eq 0 ]
+  [ "$output" = "Untagged: web:1" ]
   run docker rmi web:2
   [ "$status" -ne 0 ]
   [[ "$output" == *"conflict: unable to remove image web:2"* ]]

@@ -28,9 +28,14 @@ static void test_bearer(void **state)
     assert_string_equal(u, "https://auth.docker.io/token?service=registry.docker.io&scope="
                            "repository%3Alibrary%2Fbusybox%3Apull");
     free(u);
-    u = oci_auth_token_url(&c, "repository:a b:pull,push");
+    u = oci_auth_token_url(&c, "repository:a&b:pull,push");
     assert_string_equal(u, "https://auth.docker.io/token?service=registry.docker.io&scope="
-                           "repository%3Aa%20b%3Apull%2Cpush");
+                           "repository%3Aa%26b%3Apull%2Cpush");
+    free(u);
+    /* several scopes (a push that mounts from another repository): one parameter each */
+    u = oci_auth_token_url(&c, "repository:a:pull,push repository:b/c:pull");
+    assert_string_equal(u, "https://auth.docker.io/token?service=registry.docker.io&scope="
+                           "repository%3Aa%3Apull%2Cpush&scope=repository%3Ab%2Fc%3Apull");
     free(u);
     oci_auth_challenge_clear(&c);
 

@@ -177,12 +177,38 @@ static void test_dockerignore(void **state)
     dockerignore_free(di);
 }
 
+/* --target: the build ends before the FROM that follows the target stage. */
+static void test_target_end(void **state)
+{
+    (void)state;
+    dockerfile df;
+    unsigned line = 0;
+    kl_error err = KL_ERROR_INIT;
+    assert_int_equal(dockerfile_parse("FROM bb AS first\nRUN true\nFROM bb AS Second\n"
+                                      "RUN false\nCMD x\n",
+                                      &df, &line, &err),
+                     0);
+    size_t end = 99;
+    assert_int_equal(builder_target_end(&df, NULL, &end, &err), 0);
+    assert_int_equal(end, df.n);
+    assert_int_equal(builder_target_end(&df, "", &end, &err), 0);
+    assert_int_equal(end, df.n);
+    assert_int_equal(builder_target_end(&df, "first", &end, &err), 0);
+    assert_int_equal(end, 2);
+    assert_int_equal(builder_target_end(&df, "second", &end, &err), 0); /* case-insensitive */
+    assert_int_equal(end, df.n);
+    assert_int_equal(builder_target_end(&df, "third", &end, &err), -1);
+    assert_int_equal(err.code, ENOENT);
+    assert_string_equal(err.msg, "failed to reach build target third in Dockerfile");
+    dockerfile_clear(&df);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cache_key),    cmocka_unit_test(test_clean_source),
         cmocka_unit_test(test_expand),       cmocka_unit_test(test_escapes),
-        cmocka_unit_test(test_dockerignore),
+        cmocka_unit_test(test_dockerignore), cmocka_unit_test(test_target_end),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -119,6 +119,9 @@ static void assert_defaults(const kl_config *c)
     assert_int_equal(c->websocket_idle_timeout, 60);
     assert_int_equal(c->request_head_timeout, 10);
     assert_int_equal(c->max_connections_per_peer, 64);
+    assert_null(c->insecure_registries);
+    assert_string_equal(c->registry_certs_dir, "/etc/docker/certs.d");
+    assert_int_equal(c->registry_push_chunk_size, 0);
     assert_int_equal(c->n_listeners, 1);
     assert_string_equal(c->listeners[0].address, "http:///var/run/kleened.sock");
     assert_int_equal(c->listeners[0].kind, KL_LISTEN_UNIX);
@@ -262,6 +265,50 @@ static void test_log_levels(void **state)
               "t.yaml:1: key 'log_level': unknown log level 'warn' (expected one of debug, "
               "info, notice, warning, error, critical, alert, emergency)");
     parse_err("log_level: [info]\n", "t.yaml:1: key 'log_level': expected a string, got a list");
+}
+
+/* ours: insecure_registries and registry_certs_dir (docs/config.md) */
+static void test_registries(void **state)
+{
+    (void)state;
+    kl_config c;
+    parse_ok("insecure_registries:\n"
+             "  - registry.lan:5000\n"
+             "  - 10.0.0.0/8\n"
+             "  - fd00::/8\n"
+             "  - localhost\n"
+             "  - '[fd00::1]:5000'\n"
+             "registry_certs_dir: /srv/certs.d\n",
+             &c);
+    assert_int_equal(strv_len(c.insecure_registries), 5);
+    assert_string_equal(c.insecure_registries[0], "registry.lan:5000");
+    assert_string_equal(c.insecure_registries[1], "10.0.0.0/8");
+    assert_string_equal(c.insecure_registries[4], "[fd00::1]:5000");
+    assert_string_equal(c.registry_certs_dir, "/srv/certs.d");
+    kl_config_free(&c);
+    parse_ok("registry_push_chunk_size: 5242880\n", &c);
+    assert_int_equal(c.registry_push_chunk_size, 5242880);
+    kl_config_free(&c);
+    parse_ok("registry_push_chunk_size: 0\n", &c);
+    assert_int_equal(c.registry_push_chunk_size, 0);
+    kl_config_free(&c);
+    parse_err("registry_push_chunk_size: 10\n",
+              "t.yaml:1: key 'registry_push_chunk_size': must be between 1024 and 1099511627776");
+    parse_ok("insecure_registries: []\n", &c);
+    assert_null(c.insecure_registries);
+    kl_config_free(&c);
+    parse_err("insecure_registries: registry.lan\n",
+              "t.yaml:1: key 'insecure_registries': expected a list, got a scalar");
+    parse_err("insecure_registries:\n  - 10.0.0.0/33\n",
+              "t.yaml:2: insecure_registries[0]: '10.0.0.0/33' is neither a registry (host[:port]) "
+              "nor an IP prefix (10.0.0.0/8)");
+    parse_err("insecure_registries:\n  - ok.lan\n  - 'http://x.lan'\n",
+              "t.yaml:3: insecure_registries[1]: 'http://x.lan' is neither a registry "
+              "(host[:port]) nor an IP prefix (10.0.0.0/8)");
+    parse_err("insecure_registries:\n  - [a]\n",
+              "t.yaml:2: insecure_registries[0]: key 'entry': expected a string, got a list");
+    parse_err("registry_certs_dir: certs\n",
+              "t.yaml:1: key 'registry_certs_dir': must be an absolute path, got 'certs'");
 }
 
 static void test_errors(void **state)
@@ -881,15 +928,25 @@ static void test_shipped_example(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),           cmocka_unit_test(test_null_values_keep_defaults),
-        cmocka_unit_test(test_original_example),   cmocka_unit_test(test_every_key),
-        cmocka_unit_test(test_log_levels),         cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_yaml_syntax_errors), cmocka_unit_test(test_listener_errors),
-        cmocka_unit_test(test_docker_listeners),   cmocka_unit_test(test_address_forms),
-        cmocka_unit_test(test_address_refusals),   cmocka_unit_test(test_tls_ok),
-        cmocka_unit_test(test_tls_errors),         cmocka_unit_test(test_tls_unreadable),
-        cmocka_unit_test(test_tls_warnings),       cmocka_unit_test(test_load),
-        cmocka_unit_test(test_load_default_path),  cmocka_unit_test(test_shipped_example),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_null_values_keep_defaults),
+        cmocka_unit_test(test_original_example),
+        cmocka_unit_test(test_every_key),
+        cmocka_unit_test(test_log_levels),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_registries),
+        cmocka_unit_test(test_yaml_syntax_errors),
+        cmocka_unit_test(test_listener_errors),
+        cmocka_unit_test(test_docker_listeners),
+        cmocka_unit_test(test_address_forms),
+        cmocka_unit_test(test_address_refusals),
+        cmocka_unit_test(test_tls_ok),
+        cmocka_unit_test(test_tls_errors),
+        cmocka_unit_test(test_tls_unreadable),
+        cmocka_unit_test(test_tls_warnings),
+        cmocka_unit_test(test_load),
+        cmocka_unit_test(test_load_default_path),
+        cmocka_unit_test(test_shipped_example),
     };
     return cmocka_run_group_tests(tests, setup_files, teardown_files);
 }

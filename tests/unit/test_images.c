@@ -198,7 +198,7 @@ static void test_stack_and_snapshots(void **state)
     const char *keys[] = {"id", "name", "tag", "cmd", "env", "user", "instructions", "created",
                           "dataset",
                           /* optional fields of ours (docs/api.md), empty for this image */
-                          "entrypoint", "labels", "exposed_ports", "workdir", "digest"};
+                          "entrypoint", "labels", "exposed_ports", "workdir", "digest", "names"};
     for (size_t i = 0; i < KL_ARRAY_SIZE(keys); i++)
         assert_non_null(json_object_get(img, keys[i]));
     assert_int_equal(json_object_size(img), KL_ARRAY_SIZE(keys));
@@ -321,6 +321,96 @@ static void test_tag_uniqueness(void **state)
     _cleanup_free_ char *gone = images_resolve(f->e, "x", &err);
     assert_null(gone);
     assert_int_equal(err.code, ENOENT);
+}
+
+static const char *name_at(json_t *img, size_t i)
+{
+    return json_string_value(json_array_get(json_object_get(img, "names"), i));
+}
+
+/* Docker's names: images_name_add adds, images_name_remove takes one off, a name:tag stays
+ * one image's, the first name is the row's. */
+static void test_names(void **state)
+{
+    fixture *f = *state;
+    kl_error err = KL_ERROR_INIT;
+    _cleanup_free_ char *a = add_base(f, NULL, "x", "v1");
+    _cleanup_free_ char *b = add_base(f, NULL, "y", NULL);
+    _cleanup_free_ char *t1 = images_name_add(f->e, a, "x:v2", &err);
+    assert_non_null(t1);
+    _cleanup_free_ char *t2 = images_name_add(f->e, "x:v1", "127.0.0.1:5000/team/x:v3", &err);
+    assert_non_null(t2);
+    _cleanup_free_ char *t3 = images_name_add(f->e, a, "x:v2", &err); /* again: no change */
+    assert_non_null(t3);
+    json_t *img = images_inspect(f->e, a, &err);
+    assert_string_equal(json_string_value(json_object_get(img, "name")), "x");
+    assert_int_equal(json_array_size(json_object_get(img, "names")), 3);
+    assert_string_equal(name_at(img, 0), "x:v1");
+    assert_string_equal(name_at(img, 1), "x:v2");
+    assert_string_equal(name_at(img, 2), "127.0.0.1:5000/team/x:v3");
+    json_decref(img);
+    /* every name finds it */
+    _cleanup_free_ char *r1 = images_resolve(f->e, "x:v2", &err);
+    assert_string_equal(r1, a);
+    _cleanup_free_ char *r2 = images_resolve(f->e, "127.0.0.1:5000/team/x:v3", &err);
+    assert_string_equal(r2, a);
+    /* a name another image has moves (y keeps none: untagged) */
+    _cleanup_free_ char *t4 = images_name_add(f->e, a, "y", &err);
+    assert_non_null(t4);
+    img = images_inspect(f->e, b, &err);
+    assert_string_equal(json_string_value(json_object_get(img, "name")), "");
+    assert_int_equal(json_array_size(json_object_get(img, "names")), 0);
+    json_decref(img);
+    /* the Kleene tag moves x:v2 to b: a keeps its others */
+    _cleanup_free_ char *t5 = images_tag(f->e, b, "x:v2", &err);
+    assert_non_null(t5);
+    img = images_inspect(f->e, a, &err);
+    assert_int_equal(json_array_size(json_object_get(img, "names")), 3);
+    assert_string_equal(name_at(img, 0), "x:v1");
+    assert_string_equal(name_at(img, 1), "127.0.0.1:5000/team/x:v3");
+    assert_string_equal(name_at(img, 2), "y:latest");
+    json_decref(img);
+    /* taking the first name off: the oldest other becomes first */
+    char *id = NULL;
+    assert_int_equal(images_name_remove(f->e, "x:v1", &id, &err), 0);
+    assert_string_equal(id, a);
+    free(id);
+    img = images_inspect(f->e, a, &err);
+    assert_string_equal(json_string_value(json_object_get(img, "name")), "127.0.0.1:5000/team/x");
+    assert_string_equal(json_string_value(json_object_get(img, "tag")), "v3");
+    assert_int_equal(json_array_size(json_object_get(img, "names")), 2);
+    json_decref(img);
+    assert_null(images_resolve(f->e, "x:v1", &err));
+    assert_int_equal(err.code, ENOENT);
+    kl_error_clear(&err);
+    assert_int_equal(images_name_remove(f->e, "y", &id, &err), 0);
+    free(id);
+    /* the last name: nothing done, 1 */
+    assert_int_equal(images_name_remove(f->e, "127.0.0.1:5000/team/x:v3", &id, &err), 1);
+    assert_string_equal(id, a);
+    free(id);
+    assert_int_equal(images_name_remove(f->e, "nosuch:v1", &id, &err), -1);
+    assert_int_equal(err.code, ENOENT);
+    kl_error_clear(&err);
+    assert_null(images_name_add(f->e, a, "", &err));
+    assert_int_equal(err.code, EINVAL);
+    kl_error_clear(&err);
+    /* untag with "": every name goes; then images_name_add gives a first name */
+    _cleanup_free_ char *t6 = images_name_add(f->e, a, "z:1", &err);
+    _cleanup_free_ char *u = images_tag(f->e, a, "", &err);
+    assert_non_null(u);
+    img = images_inspect(f->e, a, &err);
+    assert_int_equal(json_array_size(json_object_get(img, "names")), 0);
+    json_decref(img);
+    _cleanup_free_ char *t7 = images_name_add(f->e, a, "w:2", &err);
+    img = images_inspect(f->e, a, &err);
+    assert_string_equal(json_string_value(json_object_get(img, "name")), "w");
+    assert_int_equal(json_array_size(json_object_get(img, "names")), 1);
+    json_decref(img);
+    /* removing the image takes its names with it */
+    _cleanup_free_ char *t8 = images_name_add(f->e, a, "w:3", &err);
+    assert_int_equal(images_remove(f->e, a, &err), 0);
+    assert_null(images_resolve(f->e, "w:3", &err));
 }
 
 static void test_lookup_order(void **state)
@@ -720,6 +810,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stack_and_snapshots, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metadata_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tag_uniqueness, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lookup_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_layers, setup, teardown),

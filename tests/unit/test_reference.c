@@ -167,12 +167,52 @@ static void test_loopback(void **state)
     assert_false(oci_ref_domain_is_loopback(NULL));
 }
 
+static void expect_norm(const char *in, const char *want)
+{
+    kl_error err = KL_ERROR_INIT;
+    char *got = oci_registry_normalize(in, &err);
+    if (!want) {
+        assert_null(got);
+        assert_int_equal(err.code, EINVAL);
+        return;
+    }
+    if (!got)
+        fail_msg("%s: %s", in, err.msg);
+    assert_string_equal(got, want);
+    free(got);
+}
+
+static void test_registry_normalize(void **state)
+{
+    (void)state;
+    expect_norm("127.0.0.1:5000", "127.0.0.1:5000");
+    expect_norm("http://127.0.0.1:5000/v2/", "127.0.0.1:5000");
+    expect_norm("https://registry.lan", "registry.lan");
+    expect_norm("localhost", "localhost");
+    expect_norm("[::1]:5000", "[::1]:5000");
+    expect_norm("docker.io", "docker.io");
+    expect_norm("https://index.docker.io/v1/", "docker.io");
+    expect_norm("registry-1.docker.io", "docker.io");
+    expect_norm("INDEX.DOCKER.IO", "docker.io");
+    expect_norm("", NULL);
+    expect_norm("https://", NULL);
+    expect_norm("myhost", NULL); /* a repository, not a registry */
+    expect_norm("bad host:5000", NULL);
+    expect_norm(NULL, NULL);
+    char *k = oci_registry_auth_key("docker.io");
+    assert_string_equal(k, "https://index.docker.io/v1/");
+    free(k);
+    k = oci_registry_auth_key("127.0.0.1:5000");
+    assert_string_equal(k, "127.0.0.1:5000");
+    free(k);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_docker_forms), cmocka_unit_test(test_accessors),
         cmocka_unit_test(test_invalid),      cmocka_unit_test(test_unsupported_digest),
-        cmocka_unit_test(test_loopback),
+        cmocka_unit_test(test_loopback),     cmocka_unit_test(test_registry_normalize),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

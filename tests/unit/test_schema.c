@@ -165,7 +165,7 @@ static void test_image_build_config_defaults(void **state)
               "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null,\"labels\":null,"
               "\"extra_hosts\":null,\"dns\":null,\"dns_search\":null,\"dns_options\":null},"
               "\"networks\":[{\"container\":\"c\",\"network\":\"n\",\"ip_address\":\"\","
-              "\"ip_address6\":\"\",\"aliases\":null}],\"labels\":null}");
+              "\"ip_address6\":\"\",\"aliases\":null}],\"labels\":null,\"pull\":false}");
     expect_ok(&schema_image_build_config, "{\"context\":\"/ctx\",\"container_config\":{}}",
               "{\"context\":\"/ctx\",\"dockerfile\":\"Dockerfile\",\"quiet\":false,"
               "\"nocache\":false,\"line_numbers\":false,\"context_upload\":false,"
@@ -176,7 +176,7 @@ static void test_image_build_config_defaults(void **state)
               "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_"
               "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null,\"labels\":null,"
               "\"extra_hosts\":null,\"dns\":null,\"dns_search\":null,\"dns_options\":null},"
-              "\"networks\":[],\"labels\":null}");
+              "\"networks\":[],\"labels\":null,\"pull\":false}");
 }
 
 /* Labels (ours, lib/labels.h): an object of strings by the documented rule, at /labels. */
@@ -235,7 +235,7 @@ static void test_every_default_parses_and_casts(void **state)
     (void)state;
     size_t n;
     const kl_schema *const *all = schema_all(&n);
-    assert_int_equal(n, 21);
+    assert_int_equal(n, 22);
     for (size_t i = 0; i < n; i++) {
         assert_ptr_equal(schema_lookup(all[i]->name), all[i]);
         for (size_t f = 0; f < all[i]->n_fields; f++) {

@@ -28,8 +28,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <linux/sockios.h>
+#endif
 
 /* ---- sessions ----------------------------------------------------------------------------- */
 
@@ -593,13 +597,37 @@ static void exec_ctx_free(void *p)
     free(x);
 }
 
-/* The process starts once the head is out, as with dockerd: a client that reads the head
- * through a buffer of its own (docker-py) would lose output that came with it. A start that
- * fails now is told in the stream. */
+/* How long an exec start waits for its client to read the head (wait_head_read). */
+#define HEAD_READ_WAIT_MS 2000
+
+/* Waits until the client has read what the connection sent so far (the head), for at most
+ * HEAD_READ_WAIT_MS. A client that reads the head through a buffer of its own and then reads
+ * the socket itself (docker-py's exec_run) loses any output that reached it together with the
+ * head, and a process started at once can answer before a loaded client has read anything.
+ * On a UNIX socket SIOCOUTQ counts the bytes the peer has not read yet; on TCP it counts the
+ * bytes not acknowledged (the best there is); where it is missing, nothing is waited for. */
+static void wait_head_read(int fd)
+{
+#ifdef SIOCOUTQ
+    for (int waited = 0; fd >= 0 && waited < HEAD_READ_WAIT_MS; waited++) {
+        int queued = 0;
+        if (ioctl(fd, SIOCOUTQ, &queued) < 0 || queued <= 0)
+            return;
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+#else
+    (void)fd;
+#endif
+}
+
+/* The process starts once the client has read the head (wait_head_read). A start that fails
+ * now is told in the stream. */
 static void exec_session(void *p, api_hijacked *io)
 {
     exec_ctx *x = p;
     kl_error err = KL_ERROR_INIT;
+    wait_head_read(io->fd);
     exec_stream *st = exec_stream_open(x->e, x->id, false, &err);
     if (!st) {
         log_info("docker exec %s: start failed: %s", x->id, err.msg);

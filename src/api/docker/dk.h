@@ -149,6 +149,36 @@ void dk_images_history(dk_request *r, api_response *res);
 void dk_images_tag(dk_request *r, api_response *res);
 void dk_images_remove(dk_request *r, api_response *res);
 void dk_images_prune(dk_request *r, api_response *res);
+/* transfer.c: pull, push, save, load */
+void dk_images_create(dk_request *r, api_response *res);
+void dk_images_push(dk_request *r, api_response *res);
+void dk_images_get(dk_request *r, api_response *res);
+void dk_images_get_many(dk_request *r, api_response *res);
+void dk_images_load(dk_request *r, api_response *res);
+/* X-Registry-Auth (base64url JSON: username, password, serveraddress, identitytoken): 0 with
+ * *username and *password (xmalloc'ed) when credentials were given, both NULL when none
+ * (absent, "", {}); -1 with EINVAL in err for a malformed header or an identity token. The
+ * message never quotes the header. */
+int dk_registry_auth(const char *header, char **username, char **password, kl_error *err);
+
+/* build.c */
+void dk_build(dk_request *r, api_response *res);
+void dk_build_prune(dk_request *r, api_response *res);
+/* The query of POST /build, checked (no engine, no I/O; docs/docker-api.md "Build"). */
+typedef struct dk_build_query {
+    char *nametag;      /* "name:tag" or "" */
+    char **buildargs;   /* "k=v", NULL-terminated */
+    json_t *labels;     /* object or NULL */
+    json_t *networks;   /* EndPointConfig[] */
+    const char *driver; /* the steps' network driver */
+    char *dockerfile, *platform, *target;
+    bool quiet, nocache, pull, keep_failed;
+} dk_build_query;
+/* 0, or -1 after a 400 in res naming what is refused. */
+int dk_build_query_parse(const dk_request *r, dk_build_query *q, api_response *res);
+void dk_build_query_clear(dk_build_query *q);
+/* Text as a JSON string (router.c): bytes that are not UTF-8 become U+FFFD. */
+json_t *dk_text_json(const char *s, size_t n);
 
 /* EndpointSettings a client sends (create's NetworkingConfig, connect): 400 for what would
  * change the endpoint and is not supported; Aliases must be strings (networks.c). */

@@ -5,6 +5,7 @@
  * are elsewhere. */
 #include "api/docker/dk.h"
 #include "engine/engine.h"
+#include "engine/imageref.h"
 #include "engine/images.h"
 #include "engine/usage.h"
 #include "lib/cleanup.h"
@@ -34,12 +35,43 @@ static long long unix_time(const char *iso)
     return end ? (long long)timegm(&tm) : 0;
 }
 
+/* Every name:tag of the image (the engine's `names`: Docker's RepoTags). */
 static json_t *repo_tags(const json_t *img)
 {
+    json_t *names = json_object_get(img, "names");
+    if (json_is_array(names))
+        return json_deep_copy(names);
     const char *name = jx_str(img, "name", ""), *tag = jx_str(img, "tag", "");
     json_t *a = json_array();
     if (name[0])
         json_array_append_new(a, json_pack("s+++", name, ":", tag[0] ? tag : "latest", ""));
+    return a;
+}
+
+/* A pulled (or loaded) image's registry digest under each of its repositories: Docker's
+ * RepoDigests. */
+static json_t *repo_digests(const json_t *img)
+{
+    const char *digest = jx_str(img, "digest", "");
+    json_t *a = json_array();
+    if (!digest[0])
+        return a;
+    _cleanup_json_ json_t *tags = repo_tags(img);
+    size_t i;
+    json_t *t;
+    json_array_foreach(tags, i, t)
+    {
+        const char *nt = json_string_value(t);
+        const char *slash = strrchr(nt, '/'), *colon = strrchr(slash ? slash : nt, ':');
+        _cleanup_free_ char *rd =
+            xasprintf("%.*s@%s", (int)(colon ? colon - nt : (long)strlen(nt)), nt, digest);
+        bool seen = false;
+        size_t k;
+        json_t *v;
+        json_array_foreach(a, k, v) seen |= !strcmp(json_string_value(v), rd);
+        if (!seen)
+            json_array_append_new(a, json_string(rd));
+    }
     return a;
 }
 
@@ -105,21 +137,58 @@ static json_t *summary_json(kl_engine *e, const json_t *img)
     image_long_id(jx_str(img, "id", ""), lid);
     long long size = image_size(e, jx_str(img, "id", ""), NULL);
     json_t *labels = json_object_get(img, "labels");
-    return json_pack("{s:s, s:s, s:o, s:[], s:I, s:I, s:I, s:I, s:o, s:I}", "Id", lid, "ParentId",
-                     "", "RepoTags", repo_tags(img), "RepoDigests", "Created",
+    return json_pack("{s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:o, s:I}", "Id", lid, "ParentId",
+                     "", "RepoTags", repo_tags(img), "RepoDigests", repo_digests(img), "Created",
                      (json_int_t)unix_time(jx_str(img, "created", "")), "Size", (json_int_t)size,
                      "SharedSize", (json_int_t)-1, "VirtualSize", (json_int_t)size, "Labels",
                      json_is_object(labels) ? json_deep_copy(labels) : json_object(), "Containers",
                      (json_int_t)-1);
 }
 
-static bool reference_matches(const json_t *img, const char *pattern)
+/* Whether the name:tag `full` matches the `reference` filter's glob `pattern` (on the name, or
+ * on name:tag when the pattern has a tag: a ':' after its last '/', since the one before may
+ * be a registry's port). */
+static bool reference_matches(const char *full, const char *pattern)
 {
-    const char *name = jx_str(img, "name", ""), *tag = jx_str(img, "tag", "");
-    if (!name[0])
-        return false;
-    _cleanup_free_ char *full = xasprintf("%s:%s", name, tag[0] ? tag : "latest");
-    return fnmatch(pattern, strchr(pattern, ':') ? full : name, 0) == 0;
+    const char *pslash = strrchr(pattern, '/');
+    bool has_tag = strchr(pslash ? pslash : pattern, ':') != NULL;
+    const char *slash = strrchr(full, '/'), *colon = strrchr(slash ? slash : full, ':');
+    _cleanup_free_ char *name = xstrndup(full, colon ? (size_t)(colon - full) : strlen(full));
+    return fnmatch(pattern, has_tag ? full : name, 0) == 0;
+}
+
+/* As dockerd: with `reference` filters, RepoTags and RepoDigests keep the matching ones (a
+ * digest by its repository, for patterns without a tag); false when nothing matches. */
+static bool keep_matching_refs(json_t *summary, const json_t *patterns)
+{
+    static const char *const keys[] = {"RepoTags", "RepoDigests"};
+    bool any = false;
+    for (size_t k = 0; k < 2; k++) {
+        json_t *kept = json_array();
+        size_t i;
+        json_t *t;
+        json_array_foreach(json_object_get(summary, keys[k]), i, t)
+        {
+            const char *v = json_string_value(t);
+            _cleanup_free_ char *asname = k ? xstrndup(v, strcspn(v, "@")) : xstrdup(v);
+            size_t j;
+            json_t *p;
+            bool m = false;
+            json_array_foreach(patterns, j, p)
+            {
+                const char *pat = json_string_value(p);
+                const char *ps = strrchr(pat, '/');
+                if (k && strchr(ps ? ps : pat, ':'))
+                    continue; /* a tag never matches a digest */
+                m |= reference_matches(asname, pat);
+            }
+            if (m)
+                json_array_append(kept, t);
+        }
+        any |= k == 0 && json_array_size(kept) > 0;
+        json_object_set_new(summary, keys[k], kept);
+    }
+    return any;
 }
 
 void dk_images_list(dk_request *r, api_response *res)
@@ -181,19 +250,16 @@ void dk_images_list(dk_request *r, api_response *res)
         if (!kl_labels_match_filters(json_object_get(img, "labels"), json_object_get(f, "label"),
                                      json_object_get(f, "label!")))
             continue;
-        json_t *refs = json_object_get(f, "reference");
-        if (json_array_size(refs)) {
-            bool any = false;
-            size_t k;
-            json_t *p;
-            json_array_foreach(refs, k, p) any |= reference_matches(img, json_string_value(p));
-            if (!any)
-                continue;
-        }
         const char *created = jx_str(img, "created", "");
         if ((before && strcmp(created, before) >= 0) || (since && strcmp(created, since) <= 0))
             continue;
-        json_array_append_new(out, summary_json(e, img));
+        json_t *sum = summary_json(e, img);
+        json_t *refs = json_object_get(f, "reference");
+        if (json_array_size(refs) && !keep_matching_refs(sum, refs)) {
+            json_decref(sum);
+            continue;
+        }
+        json_array_append_new(out, sum);
     }
     api_reply_json(res, 200, out);
 }
@@ -252,11 +318,11 @@ void dk_images_inspect(dk_request *r, api_response *res)
         images_stack_clear(&st);
     }
     json_t *out =
-        json_pack("{s:s, s:o, s:[], s:s, s:s, s:s, s:s, s:{}, s:s, s:s, s:o, s:s, s:s, s:I, s:I, "
+        json_pack("{s:s, s:o, s:o, s:s, s:s, s:s, s:s, s:{}, s:s, s:s, s:o, s:s, s:s, s:I, s:I, "
                   "s:{s:s, s:{}}, s:{s:s, s:o}, s:{s:s}}",
-                  "Id", lid, "RepoTags", repo_tags(img), "RepoDigests", "Parent", "", "Comment", "",
-                  "Created", dk_time(jx_str(img, "created", "")), "Container", "",
-                  "ContainerConfig", "DockerVersion", "", "Author", "", "Config", config,
+                  "Id", lid, "RepoTags", repo_tags(img), "RepoDigests", repo_digests(img), "Parent",
+                  "", "Comment", "", "Created", dk_time(jx_str(img, "created", "")), "Container",
+                  "", "ContainerConfig", "DockerVersion", "", "Author", "", "Config", config,
                   "Architecture", go_arch(), "Os", "linux", "Size", (json_int_t)size, "VirtualSize",
                   (json_int_t)size, "GraphDriver", "Name", "overlay", "Data", "RootFS", "Type",
                   "layers", "Layers", layers, "Metadata", "LastTagTime", "0001-01-01T00:00:00Z");
@@ -343,7 +409,8 @@ void dk_images_tag(dk_request *r, api_response *res)
         return;
     _cleanup_free_ char *nametag = xasprintf("%s:%s", repo, tag[0] ? tag : "latest");
     kl_error err = KL_ERROR_INIT;
-    _cleanup_free_ char *id = images_tag(e, jx_str(img, "id", ""), nametag, &err);
+    /* Docker's tag adds a name; the image keeps the ones it has */
+    _cleanup_free_ char *id = images_name_add(e, jx_str(img, "id", ""), nametag, &err);
     if (!id)
         return dk_error(res,
                         err.code == ENOENT   ? 404
@@ -353,29 +420,63 @@ void dk_images_tag(dk_request *r, api_response *res)
     api_reply_empty(res, 201);
 }
 
+/* The reference as one of the image's names ("name:tag", familiar form), or NULL when it
+ * names the image by id (or is not one of its names). */
+static char *ref_as_name(const json_t *img, const char *ref)
+{
+    _cleanup_free_ char *name = NULL, *tag = NULL;
+    if (imageref_parse_nametag(ref, &name, &tag, NULL) < 0 || !name[0])
+        return NULL;
+    _cleanup_free_ char *full = xasprintf("%s:%s", name, tag);
+    _cleanup_json_ json_t *tags = repo_tags(img);
+    size_t i;
+    json_t *t;
+    json_array_foreach(tags, i, t) if (!strcmp(json_string_value(t), full)) return xstrdup(full);
+    return NULL;
+}
+
 void dk_images_remove(dk_request *r, api_response *res)
 {
     kl_engine *e = r->req->ctx->engine;
-    _cleanup_json_ json_t *img = image_find(e, r->params[0], res);
+    const char *ref = r->params[0];
+    bool force = dk_query_bool(r, "force", false);
+    _cleanup_json_ json_t *img = image_find(e, ref, res);
     if (!img)
         return;
     const char *id = jx_str(img, "id", "");
     _cleanup_json_ json_t *tags = repo_tags(img);
+    char lid[7 + DK_ID_LEN + 1];
+    image_long_id(id, lid);
     kl_error err = KL_ERROR_INIT;
+    _cleanup_free_ char *as_name = ref_as_name(img, ref);
+    if (json_array_size(tags) > 1) {
+        /* as dockerd: a name of an image with others is untagged; an id needs force */
+        if (as_name) {
+            _cleanup_free_ char *got = NULL;
+            int u = images_name_remove(e, as_name, &got, &err);
+            if (u < 0)
+                return dk_error(res, dk_status(err.code), "%s", err.msg);
+            if (u == 0)
+                return api_reply_json(res, 200, json_pack("[{s:s}]", "Untagged", as_name));
+            /* its only name after all (changed meanwhile): remove the image below */
+        } else if (!force) {
+            return dk_error(res, 409,
+                            "conflict: unable to delete %.12s (must be forced) - image is "
+                            "referenced in multiple repositories",
+                            id);
+        }
+    }
     if (images_remove(e, id, &err) < 0) {
         if (err.code == EBUSY)
-            return dk_error(res, 409, "conflict: unable to remove image %s: %s", r->params[0],
-                            err.msg);
+            return dk_error(res, 409, "conflict: unable to remove image %s: %s", ref, err.msg);
         if (err.code == ENOENT)
-            return dk_error(res, 404, "No such image: %s", r->params[0]);
+            return dk_error(res, 404, "No such image: %s", ref);
         return dk_error(res, 500, "%s", err.msg);
     }
     json_t *out = json_array();
     size_t i;
     json_t *t;
     json_array_foreach(tags, i, t) json_array_append_new(out, json_pack("{s:O}", "Untagged", t));
-    char lid[7 + DK_ID_LEN + 1];
-    image_long_id(id, lid);
     json_array_append_new(out, json_pack("{s:s}", "Deleted", lid));
     api_reply_json(res, 200, out);
 }

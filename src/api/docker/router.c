@@ -70,6 +70,15 @@ static const dk_route routes[] = {
     {"POST", "/exec/{id}/start", dk_exec_start},
     {"GET", "/exec/{id}/json", dk_exec_inspect},
     {"POST", "/exec/{id}/resize", dk_exec_resize},
+    /* image transfers (transfer.c) */
+    {"POST", "/images/create", dk_images_create},
+    {"POST", "/images/load", dk_images_load},
+    {"GET", "/images/get", dk_images_get_many},
+    {"GET", "/images/{name*}/get", dk_images_get},
+    {"POST", "/images/{name*}/push", dk_images_push},
+    /* build */
+    {"POST", "/build", dk_build},
+    {"POST", "/build/prune", dk_build_prune},
 };
 
 /* ---- errors and queries ------------------------------------------------------------------ */
@@ -81,7 +90,42 @@ void dk_error(api_response *res, int status, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    api_reply_json(res, status, json_pack("{s:s}", "message", msg));
+    /* the message may quote the client's bytes, which need not be UTF-8 */
+    api_reply_json(res, status, json_pack("{s:o}", "message", dk_text_json(msg, strlen(msg))));
+}
+
+json_t *dk_text_json(const char *s, size_t n)
+{
+    kl_buf b = KL_BUF_INIT;
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = p[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        bool ok = len > 0 && i + len <= n && c != 0;
+        for (size_t k = 1; ok && k < len; k++)
+            ok = (p[i + k] & 0xc0) == 0x80;
+        if (ok && len == 2)
+            ok = c >= 0xc2;
+        if (ok && len == 3) {
+            unsigned cp = ((c & 15u) << 12) | ((p[i + 1] & 63u) << 6) | (p[i + 2] & 63u);
+            ok = cp >= 0x800 && (cp < 0xd800 || cp > 0xdfff);
+        }
+        if (ok && len == 4) {
+            unsigned cp = ((c & 7u) << 18) | ((p[i + 1] & 63u) << 12) | ((p[i + 2] & 63u) << 6) |
+                          (p[i + 3] & 63u);
+            ok = cp >= 0x10000 && cp <= 0x10ffff;
+        }
+        if (ok) {
+            kl_buf_append(&b, s + i, len);
+            i += len;
+        } else {
+            kl_buf_append(&b, "\xef\xbf\xbd", 3);
+            i++;
+        }
+    }
+    json_t *j = json_stringn(b.data ? b.data : "", b.len);
+    kl_buf_free(&b);
+    return j;
 }
 
 int dk_status(int code)
@@ -416,4 +460,27 @@ void docker_serve(const http_head *h, const kl_buf *body, api_request *req, api_
     if (path_known)
         return dk_error(res, 405, "method %s is not allowed on %s", h->method, path);
     dk_error(res, 404, "page not found");
+}
+
+/* The requests whose body is streamed to the handler (api_request.body_read) rather than read
+ * in full first: the archives and build contexts, which may be large. */
+static const dk_route streamed[] = {
+    {"POST", "/images/load", NULL},
+    {"POST", "/build", NULL},
+};
+
+bool docker_streams_body(const http_head *h)
+{
+    int minor;
+    const char *path;
+    if (dk_version_prefix(h->path, &minor, &path) < 0)
+        return false;
+    _cleanup_free_ char *storage = xmalloc(strlen(path) + 1);
+    for (size_t i = 0; i < KL_ARRAY_SIZE(streamed); i++) {
+        strcpy(storage, path);
+        const char *params[4] = {0};
+        if (!strcmp(streamed[i].method, h->method) && match(streamed[i].pattern, storage, params))
+            return true;
+    }
+    return false;
 }

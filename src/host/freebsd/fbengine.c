@@ -162,3 +162,15 @@ int host_push_child(const char *reference, int blobs_dirfd, const host_pull_chil
                         "pushing to a registry is not implemented on FreeBSD yet "
                         "(kleene-fetch is not built there)");
 }
+
+int host_login_child(const char *server, int scratch_dirfd, const host_pull_child_opts *pull,
+                     const host_fetch_child_opts *opts, kl_error *err)
+{
+    (void)server;
+    (void)scratch_dirfd;
+    (void)pull;
+    (void)opts;
+    return kl_error_set(err, ENOTSUP,
+                        "logging in to a registry is not implemented on FreeBSD yet "
+                        "(kleene-fetch is not built there)");
+}

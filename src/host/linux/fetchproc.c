@@ -143,7 +143,7 @@ static int spawn_helper(helper *h, const char *url, int parent_dirfd, const char
     posix_spawnattr_setsigdefault(&attr, &all); /* and ignores SIGPIPE */
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
-    char every[16], dirfd[16], havefd[16];
+    char every[16], dirfd[16], havefd[16], chunk[24];
     snprintf(havefd, sizeof(havefd), "%d", FETCHPROTO_HAVE_FD);
     snprintf(every, sizeof(every), "%u", h->o && h->o->extract_progress ? h->o->every : 0);
     snprintf(dirfd, sizeof(dirfd), "%d", FETCHPROTO_DIR_FD);
@@ -156,13 +156,21 @@ static int spawn_helper(helper *h, const char *url, int parent_dirfd, const char
                             kl_log_level_name(kl_log_get_level())};
     size_t argc = 7;
     if (pull) {
-        argv[argc++] = pull->load ? "--load" : pull->push_manifest ? "--push" : "--pull";
+        argv[argc++] = pull->load            ? "--load"
+                       : pull->push_manifest ? "--push"
+                       : pull->login         ? "--login"
+                                             : "--pull";
         if (pull->push_manifest) {
             argv[argc++] = "--manifest";
             argv[argc++] = pull->push_manifest;
             if (pull->push_mount_from && *pull->push_mount_from) {
                 argv[argc++] = "--mount-from";
                 argv[argc++] = pull->push_mount_from;
+            }
+            if (pull->push_chunk_size) {
+                snprintf(chunk, sizeof(chunk), "%llu", (unsigned long long)pull->push_chunk_size);
+                argv[argc++] = "--chunk-size";
+                argv[argc++] = chunk;
             }
         }
         if (pull->platform && *pull->platform) {
@@ -171,6 +179,10 @@ static int spawn_helper(helper *h, const char *url, int parent_dirfd, const char
         }
         if (pull->insecure)
             argv[argc++] = "--insecure";
+        if (pull->ca_file && *pull->ca_file) {
+            argv[argc++] = "--ca-file";
+            argv[argc++] = pull->ca_file;
+        }
         if (pull->plain_http_hint)
             argv[argc++] = "--plain-http-hint";
         if (hfd >= 0) {
@@ -514,4 +526,18 @@ int host_push_child(const char *reference, int blobs_dirfd, const host_pull_chil
     po.n_have = 0;
     /* NAME is not used by a push: one that no blob directory entry can be (hex names) */
     return run_child(reference, blobs_dirfd, "-push-", opts, &po, NULL, NULL, err);
+}
+
+int host_login_child(const char *server, int scratch_dirfd, const host_pull_child_opts *pull,
+                     const host_fetch_child_opts *opts, kl_error *err)
+{
+    if (!pull || !pull->username || !*pull->username)
+        return kl_error_set(err, EINVAL, "logging in: no username");
+    host_pull_child_opts lo = {.insecure = pull->insecure,
+                               .ca_file = pull->ca_file,
+                               .username = pull->username,
+                               .password = pull->password,
+                               .login = true};
+    /* NAME is not used by a login */
+    return run_child(server, scratch_dirfd, "-login-", opts, &lo, NULL, NULL, err);
 }

@@ -111,6 +111,11 @@ static int usage(void)
             "                    [--] REFERENCE NAME\n"
             "       kleene-fetch --load [--platform P] [--have-fd FD] (--dir-fd FD | --dir PATH)\n"
             "                    [--] - NAME\n"
+            "       kleene-fetch --push --manifest DIGEST [--mount-from REPO] [--insecure]\n"
+            "                    [--chunk-size BYTES]\n"
+            "                    [--ca-file FILE] (--dir-fd FD | --dir BLOBS) [--] REFERENCE -\n"
+            "       kleene-fetch --login [--insecure] [--ca-file FILE] (--dir-fd FD | --dir PATH)\n"
+            "                    [--] SERVER -\n"
             "Fetches URL and extracts it as an archive into the new directory NAME,\n"
             "or pulls the image REFERENCE from its registry into NAME (layers/N and\n"
             "image.json; credentials from $KLEENE_REGISTRY_USERNAME and\n"
@@ -220,8 +225,11 @@ int main(int argc, char **argv)
                                              {"push", no_argument, NULL, 'U'},
                                              {"manifest", required_argument, NULL, 'M'},
                                              {"mount-from", required_argument, NULL, 'F'},
+                                             {"login", no_argument, NULL, 'O'},
+                                             {"chunk-size", required_argument, NULL, 'C'},
                                              {NULL, 0, NULL, 0}};
-    bool push = false;
+    bool push = false, login = false;
+    uint64_t chunk_size = 0;
     const char *push_manifest = NULL, *mount_from = NULL;
     bool pull = false, load = false, insecure = false, plain_hint = false;
     const char *platform = NULL, *ca_file = NULL;
@@ -278,6 +286,17 @@ int main(int argc, char **argv)
         case 'U':
             push = true;
             break;
+        case 'O':
+            login = true;
+            break;
+        case 'C': {
+            errno = 0;
+            unsigned long long c = strtoull(optarg, &end, 10);
+            if (errno || *end || optarg[0] == '-')
+                return usage();
+            chunk_size = c;
+            break;
+        }
         case 'M':
             push_manifest = optarg;
             break;
@@ -317,8 +336,20 @@ int main(int argc, char **argv)
     }
 
     kl_error err = KL_ERROR_INIT;
-    if ((int)pull + (int)load + (int)push > 1 || (push && !push_manifest))
+    if ((int)pull + (int)load + (int)push + (int)login > 1 || (push && !push_manifest))
         return usage();
+    if (login) {
+        /* URL is the registry's domain; the directory is not used */
+        host_pull_opts po = {.reference = url,
+                             .insecure = insecure,
+                             .ca_file = ca_file,
+                             .username = getenv("KLEENE_REGISTRY_USERNAME"),
+                             .password = getenv("KLEENE_REGISTRY_PASSWORD")};
+        if (host_registry_login(&po, &err) < 0)
+            return fail(HOST_FETCH_STAGE_FETCH, &err);
+        send_msg(&(fetchproto_msg){.type = FETCHPROTO_RESULT, .ok = true});
+        return 0;
+    }
     if (push) {
         /* the directory fd is kleened's blobs/sha256: read only */
         host_push_opts po = {.reference = url,
@@ -329,6 +360,7 @@ int main(int argc, char **argv)
                              .ca_file = ca_file,
                              .username = getenv("KLEENE_REGISTRY_USERNAME"),
                              .password = getenv("KLEENE_REGISTRY_PASSWORD"),
+                             .chunk_size = chunk_size,
                              .progress = on_push};
         if (host_push(&po, &err) < 0)
             return fail(HOST_FETCH_STAGE_FETCH, &err);

@@ -35,7 +35,9 @@ typedef struct session {
     oci_ref ref;
     char *base; /* "https://host[:port]" or "http://…" */
     bool plain_allowed;
-    char *auth; /* "Authorization: …" or NULL */
+    bool tls_no_verify; /* an insecure registry whose certificate does not verify */
+    char *auth;         /* "Authorization: …" or NULL */
+    bool login;         /* host_registry_login: a token without a repository scope */
 } session;
 
 static void session_clear(session *s)
@@ -73,8 +75,10 @@ static int get(session *s, const char *url, const char *accept, const char *auth
         headers[nh++] = auth;
     if (accept_h)
         headers[nh++] = accept_h;
-    host_fetch_request rq = {
-        .headers = headers, .keep_http_errors = true, .ca_file = s->o->ca_file};
+    host_fetch_request rq = {.headers = headers,
+                             .keep_http_errors = true,
+                             .ca_file = s->o->ca_file,
+                             .tls_no_verify = s->tls_no_verify};
     _cleanup_fetch_ host_fetch *f = host_fetch_open_req(url, &rq, NULL, NULL, err);
     if (!f)
         return -1;
@@ -111,6 +115,24 @@ static int http_error(const char *what, const response *r, kl_error *err)
     return kl_error_set(err, code, "%s: HTTP %ld", what, r->status);
 }
 
+/* A request the registry answered 401 although it was authenticated: the credentials (or
+ * the token they got) were refused. */
+static int refused(const session *s, const char *what, const response *r, kl_error *err)
+{
+    http_error(what, r, err);
+    /* a token was given, but not for this (RFC 6750's insufficient_scope) */
+    if (r->challenge && strstr(r->challenge, "insufficient_scope"))
+        return kl_error_prefix(err, "registry %s: %s%.200s%s is not allowed to do this",
+                               s->ref.domain, s->o->username && *s->o->username ? "user '" : "",
+                               s->o->username && *s->o->username ? s->o->username : "anonymous",
+                               s->o->username && *s->o->username ? "'" : "");
+    if (s->o->username && *s->o->username)
+        return kl_error_prefix(err, "registry %s: the credentials of user '%.200s' were refused",
+                               s->ref.domain, s->o->username);
+    return kl_error_prefix(err, "registry %s: authentication required, no credentials",
+                           s->ref.domain);
+}
+
 /* Answer a 401 challenge: set s->auth. */
 static int authenticate(session *s, const char *challenge, kl_error *err)
 {
@@ -140,13 +162,18 @@ static int authenticate(session *s, const char *challenge, kl_error *err)
         return kl_error_set(err, EACCES, "registry %s: refusing a token server over plain HTTP",
                             reg);
     }
-    _cleanup_free_ char *scope = xasprintf("repository:%s:pull", s->ref.path);
+    _cleanup_free_ char *scope = s->login ? NULL : xasprintf("repository:%s:pull", s->ref.path);
     _cleanup_free_ char *url = oci_auth_token_url(&c, scope);
     oci_auth_challenge_clear(&c);
     _cleanup_free_ char *basic_h = basic ? xasprintf("Authorization: %s", basic) : NULL;
     response r;
     if (get(s, url, "application/json", basic_h, TOKEN_BODY_MAX, &r, err) < 0)
         return kl_error_prefix(err, "registry %s: token server", reg);
+    if (r.status == 401 || r.status == 403) {
+        refused(s, "token server", &r, err);
+        response_clear(&r);
+        return -1;
+    }
     if (r.status != 200) {
         http_error("token server", &r, err);
         response_clear(&r);
@@ -178,7 +205,7 @@ static int registry_get(session *s, const char *path, const char *accept, size_t
         }
         if (r->status >= 200 && r->status < 300)
             return 0;
-        int rc = http_error(what, r, err);
+        int rc = r->status == 401 && s->auth ? refused(s, what, r, err) : http_error(what, r, err);
         response_clear(r);
         return rc;
     }
@@ -193,11 +220,27 @@ static int ping(session *s, kl_error *err)
     response r;
     kl_error terr = KL_ERROR_INIT;
     _cleanup_free_ char *url = xasprintf("%s/v2/", s->base);
-    if (get(s, url, NULL, NULL, PING_MAX, &r, &terr) < 0) {
-        if (!s->plain_allowed) {
+    int grc = get(s, url, NULL, NULL, PING_MAX, &r, &terr);
+    if (grc < 0 && s->plain_allowed && terr.code == EKEYREJECTED) {
+        /* Docker's rule for insecure registries: HTTPS whose certificate does not verify
+         * is used without the check */
+        log_warn("registry %s: %s; an insecure registry: going on without verifying it",
+                 s->ref.domain, terr.msg);
+        s->tls_no_verify = true;
+        kl_error_clear(&terr);
+        grc = get(s, url, NULL, NULL, PING_MAX, &r, &terr);
+    }
+    if (grc < 0) {
+        if (!s->plain_allowed && terr.code != EKEYREJECTED)
+            return kl_error_set(err, terr.code,
+                                "registry %s: %s (plain HTTP is only used for loopback registries "
+                                "and insecure ones)",
+                                s->ref.domain, terr.msg);
+        if (!s->plain_allowed || terr.code == EKEYREJECTED) {
             *err = terr;
             return kl_error_prefix(err, "registry %s", s->ref.domain);
         }
+        s->tls_no_verify = false;
         free(s->base);
         s->base = xasprintf("http://%s", host);
         free(url);
@@ -329,7 +372,8 @@ static int pull_layer(layer_work *w, unsigned index, kl_error *err)
     int layers_fd = w->lfd, blobs_fd = w->bfd;
     _cleanup_free_ char *url = xasprintf("%s/v2/%s/blobs/%s", s->base, s->ref.path, d->digest);
     const char *headers[2] = {s->auth, NULL};
-    host_fetch_request rq = {.headers = headers, .ca_file = s->o->ca_file};
+    host_fetch_request rq = {
+        .headers = headers, .ca_file = s->o->ca_file, .tls_no_verify = s->tls_no_verify};
     layer_progress lp = {w, index};
     bool kept_before;
     _cleanup_close_ int keep = open_blob_file(blobs_fd, d->digest, &kept_before, err);
@@ -755,6 +799,43 @@ int host_pull(const host_pull_opts *o, int parent_dirfd, const char *name, kl_er
         _cleanup_free_ char *refs = oci_ref_familiar(&s.ref);
         kl_error_prefix(err, "pulling %s", refs);
     }
+    session_clear(&s);
+    return rc;
+}
+
+int host_registry_login(const host_pull_opts *o, kl_error *err)
+{
+    if (!o->username || !*o->username)
+        return kl_error_set(err, EINVAL, "logging in: no username");
+    session s = {.o = o, .login = true};
+    /* the server must be a registry's domain as a reference names it */
+    _cleanup_free_ char *probe = xasprintf("%s/x", o->reference ? o->reference : "");
+    if (oci_ref_parse(probe, &s.ref, NULL) < 0 || strcmp(s.ref.domain, o->reference) != 0) {
+        session_clear(&s);
+        return kl_error_set(err, EINVAL, "logging in: '%.200s' is not a registry (host[:port])",
+                            o->reference ? o->reference : "");
+    }
+    s.plain_allowed = o->insecure || oci_ref_domain_is_loopback(s.ref.domain);
+    int rc = ping(&s, err);
+    if (rc == 0 && s.auth) {
+        /* the version check again, authenticated: Basic credentials are only checked here
+         * (a Bearer token was given for them already) */
+        _cleanup_free_ char *url = xasprintf("%s/v2/", s.base);
+        response r;
+        rc = get(&s, url, NULL, s.auth, PING_MAX, &r, err);
+        if (rc == 0) {
+            if (r.status == 401 || r.status == 403)
+                rc = refused(&s, "registry version check", &r, err);
+            else if (r.status != 200 && r.status != 404)
+                rc = http_error("registry version check", &r, err);
+            response_clear(&r);
+        }
+    } else if (rc == 0) {
+        log_notice("registry %s asks for no authentication: the credentials were not checked",
+                   s.ref.domain);
+    }
+    if (rc < 0)
+        kl_error_prefix(err, "logging in to %s", s.ref.domain);
     session_clear(&s);
     return rc;
 }

@@ -25,11 +25,12 @@
  * null, "entrypoint": [..] | null, "env": [..], "user": "", "working_dir": "", "exposed_ports":
  * [..], "labels": {..}, "layers": [{"digest", "diff_id", "size", "media_type", "present"}]}
  *
- * Transport: HTTPS with the system CAs (or ca_file); plain HTTP only when the registry is
+ * Transport: HTTPS with the system CAs (and ca_file); plain HTTP only when the registry is
  * marked insecure or is a loopback one (localhost, 127.0.0.0/8, [::1]), as Docker does;
- * then HTTPS is still tried first. Authentication: anonymous, then whatever the registry's
- * 401 challenge asks for: a Bearer token from its token server (with Basic credentials when
- * given), or Basic. */
+ * then HTTPS is still tried first, and used without verifying the certificate when that is
+ * what fails (Docker's rule for insecure registries). Authentication: anonymous, then whatever the
+ * registry's 401 challenge asks for: a Bearer token from its token server (with Basic credentials
+ * when given), or Basic. */
 #ifndef KL_HOST_LINUX_PULL_H
 #define KL_HOST_LINUX_PULL_H
 
@@ -80,5 +81,15 @@ typedef struct host_pull_opts {
  * EIO (a blob that does not match its digest or size: the message names it; a transfer
  * error), ECONNREFUSED/ETIMEDOUT (the registry is unreachable). */
 int host_pull(const host_pull_opts *o, int parent_dirfd, const char *name, kl_error *err);
+
+/* Check credentials against a registry (kleene-fetch --login, for `klee login`):
+ * o->reference is the registry's domain ("127.0.0.1:5000", "docker.io"); the version check
+ * (GET /v2/) is answered as a pull would (Basic, or a Bearer token without a repository
+ * scope, got with the credentials), then asked again with them: 200 is a success. A registry
+ * that asks for no authentication is a success too (the credentials are not checked: a
+ * notice says so). Errors: EINVAL (not a registry, no username), EACCES (refused: the message
+ * names the registry and the user), and the transport errors of a pull. Only reference,
+ * insecure, ca_file, username and password of `o` are used. */
+int host_registry_login(const host_pull_opts *o, kl_error *err);
 
 #endif

@@ -26,16 +26,21 @@
 
 #define BODY_MAX (256 * 1024)
 
+/* A request body: memory, or the part [base, base + size) of a blob file. A blob's bytes go
+ * through its verifier once, in order, whatever requests send them (a chunk sent again after
+ * an authentication is not hashed twice). */
 typedef struct body_src {
     const char *mem; /* or */
     int fd;
+    uint64_t base; /* where this body starts in the blob (chunked uploads) */
     uint64_t size, sent;
-    oci_verifier v;
-    bool verify;
+    oci_verifier *v;  /* the blob's verifier, or NULL */
+    uint64_t *hashed; /* bytes of the blob through v so far */
     kl_error err;
     const host_push_opts *o;
     unsigned index, n;
     const char *digest;
+    uint64_t total; /* the blob's size, for progress */
     uint64_t reported;
 } body_src;
 
@@ -69,22 +74,27 @@ static size_t read_cb(char *buf, size_t size, size_t nitems, void *p)
         memcpy(buf, b->mem + b->sent, want);
         n = (ssize_t)want;
     } else {
-        n = pread(b->fd, buf, want, (off_t)b->sent);
+        n = pread(b->fd, buf, want, (off_t)(b->base + b->sent));
         if (n <= 0) {
             kl_error_errno(&b->err, n < 0 ? errno : EIO, "reading blob %s", b->digest);
             return CURL_READFUNC_ABORT;
         }
     }
-    if (b->verify && oci_verifier_update(&b->v, buf, (size_t)n, &b->err) < 0)
-        return CURL_READFUNC_ABORT;
+    uint64_t at = b->base + b->sent, end = at + (uint64_t)n;
+    if (b->v && end > *b->hashed && at <= *b->hashed) {
+        size_t skip = (size_t)(*b->hashed - at);
+        if (oci_verifier_update(b->v, buf + skip, (size_t)n - skip, &b->err) < 0)
+            return CURL_READFUNC_ABORT;
+        *b->hashed = end;
+    }
     b->sent += (uint64_t)n;
     if (b->o && b->o->progress && (b->sent == b->size || b->sent - b->reported >= (1 << 20))) {
         b->reported = b->sent;
         b->o->progress(&(host_push_event){.kind = HOST_PUSH_BYTES,
                                           .index = b->index,
                                           .n = b->n,
-                                          .bytes = b->sent,
-                                          .total = b->size,
+                                          .bytes = b->base + b->sent,
+                                          .total = b->total ? b->total : b->size,
                                           .digest = b->digest},
                        b->o->ctx);
     }
@@ -146,7 +156,8 @@ typedef struct session {
     oci_ref ref;
     char *base;
     bool plain_allowed;
-    char *auth; /* "Authorization: …" */
+    bool tls_no_verify; /* an insecure registry whose certificate does not verify */
+    char *auth;         /* "Authorization: …" */
     char *scope;
 } session;
 
@@ -180,6 +191,10 @@ static int request(session *s, const char *method, const char *url, const char *
     cs->easy_setopt(e, CURLOPT_HEADERDATA, r);
     if (s->o->ca_file)
         cs->easy_setopt(e, CURLOPT_CAINFO, s->o->ca_file);
+    if (s->tls_no_verify) {
+        cs->easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        cs->easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
     if (!strcmp(method, "HEAD")) {
         cs->easy_setopt(e, CURLOPT_NOBODY, 1L);
     } else if (!strcmp(method, "PUT") || !strcmp(method, "PATCH") || !strcmp(method, "POST")) {
@@ -200,8 +215,11 @@ static int request(session *s, const char *method, const char *url, const char *
     }
     if (rc != CURLE_OK) {
         resp_clear(r);
-        return kl_error_set(err, rc == CURLE_COULDNT_CONNECT ? ECONNREFUSED : EIO, "%s %s: %s",
-                            method, url, errbuf[0] ? errbuf : cs->easy_strerror(rc));
+        return kl_error_set(err,
+                            rc == CURLE_COULDNT_CONNECT            ? ECONNREFUSED
+                            : rc == CURLE_PEER_FAILED_VERIFICATION ? EKEYREJECTED
+                                                                   : EIO,
+                            "%s %s: %s", method, url, errbuf[0] ? errbuf : cs->easy_strerror(rc));
     }
     cs->easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
     return 0;
@@ -217,6 +235,23 @@ static int http_error(const char *what, const resp *r, kl_error *err)
         return kl_error_set(err, code, "%s: %.100s: %.300s (HTTP %ld)", what, ecode, emsg,
                             r->status);
     return kl_error_set(err, code, "%s: HTTP %ld", what, r->status);
+}
+
+/* Answered 401/403 although authenticated: the credentials (or their token) were refused. */
+static int refused(const session *s, const char *what, const resp *r, kl_error *err)
+{
+    http_error(what, r, err);
+    /* a token was given, but not for this (RFC 6750's insufficient_scope) */
+    if (r->challenge && strstr(r->challenge, "insufficient_scope"))
+        return kl_error_prefix(err, "registry %s: %s%.200s%s is not allowed to do this",
+                               s->ref.domain, s->o->username && *s->o->username ? "user '" : "",
+                               s->o->username && *s->o->username ? s->o->username : "anonymous",
+                               s->o->username && *s->o->username ? "'" : "");
+    if (s->o->username && *s->o->username)
+        return kl_error_prefix(err, "registry %s: the credentials of user '%.200s' were refused",
+                               s->ref.domain, s->o->username);
+    return kl_error_prefix(err, "registry %s: authentication required, no credentials",
+                           s->ref.domain);
 }
 
 static int authenticate(session *s, const char *challenge, kl_error *err)
@@ -255,6 +290,11 @@ static int authenticate(session *s, const char *challenge, kl_error *err)
     s->auth = saved;
     if (rc < 0)
         return kl_error_prefix(err, "registry %s: token server", reg);
+    if (r.status == 401 || r.status == 403) {
+        refused(s, "token server", &r, err);
+        resp_clear(&r);
+        return -1;
+    }
     if (r.status != 200) {
         http_error("token server", &r, err);
         resp_clear(&r);
@@ -278,15 +318,17 @@ static int reg_request(session *s, const char *method, const char *path, const c
                                    ? xstrdup(path)
                                    : xasprintf("%s%s", s->base, path);
     for (int attempt = 0;; attempt++) {
-        if (body) {
+        if (body)
             body->sent = body->reported = 0;
-            if (body->verify &&
-                oci_verifier_init(&body->v, body->digest, (int64_t)body->size, err) < 0)
-                return -1;
-        }
         if (request(s, method, url, headers, body, r, err) < 0)
             return -1;
-        if (r->status != 401 || attempt > 0)
+        if (r->status == 401 && attempt > 0) {
+            _cleanup_free_ char *what = xasprintf("%s %s", method, url);
+            refused(s, what, r, err);
+            resp_clear(r);
+            return -1;
+        }
+        if (r->status != 401)
             return 0;
         int rc = authenticate(s, r->challenge, err);
         resp_clear(r);
@@ -302,11 +344,26 @@ static int ping(session *s, kl_error *err)
     resp r;
     kl_error terr = KL_ERROR_INIT;
     _cleanup_free_ char *url = xasprintf("%s/v2/", s->base);
-    if (request(s, "GET", url, NULL, NULL, &r, &terr) < 0) {
-        if (!s->plain_allowed) {
+    int grc = request(s, "GET", url, NULL, NULL, &r, &terr);
+    if (grc < 0 && s->plain_allowed && terr.code == EKEYREJECTED) {
+        /* an insecure registry whose certificate does not verify: Docker's rule (pull.c) */
+        log_warn("registry %s: %s; an insecure registry: going on without verifying it",
+                 s->ref.domain, terr.msg);
+        s->tls_no_verify = true;
+        kl_error_clear(&terr);
+        grc = request(s, "GET", url, NULL, NULL, &r, &terr);
+    }
+    if (grc < 0) {
+        if (!s->plain_allowed && terr.code != EKEYREJECTED)
+            return kl_error_set(err, terr.code,
+                                "registry %s: %s (plain HTTP is only used for loopback registries "
+                                "and insecure ones)",
+                                s->ref.domain, terr.msg);
+        if (!s->plain_allowed || terr.code == EKEYREJECTED) {
             *err = terr;
             return kl_error_prefix(err, "registry %s", s->ref.domain);
         }
+        s->tls_no_verify = false;
         free(s->base);
         s->base = xasprintf("http://%s", host);
         free(url);
@@ -344,8 +401,20 @@ static int push_blob(session *s, const char *digest, int64_t size, const char *m
         _cleanup_free_ char *post = mount_path ? xasprintf("/v2/%s/blobs/uploads/?mount=%s&from=%s",
                                                            s->ref.path, digest, mount_path)
                                                : xasprintf("/v2/%s/blobs/uploads/", s->ref.path);
-        if (reg_request(s, "POST", post, NULL, NULL, &r, err) < 0)
-            return -1;
+        kl_error merr = KL_ERROR_INIT;
+        if (reg_request(s, "POST", post, NULL, NULL, &r, &merr) < 0) {
+            if (!mount_path || merr.code != EACCES) {
+                *err = merr;
+                return -1;
+            }
+            /* the source may not be readable with these credentials: upload instead */
+            log_info("blob %s: no mount from %s (%s): uploading it", digest, mount_path, merr.msg);
+            free(post);
+            post = xasprintf("/v2/%s/blobs/uploads/", s->ref.path);
+            mount_path = NULL;
+            if (reg_request(s, "POST", post, NULL, NULL, &r, err) < 0)
+                return -1;
+        }
         if (r.status == 201 && mount_path) {
             how = "mounted";
             resp_clear(&r);
@@ -361,15 +430,59 @@ static int push_blob(session *s, const char *digest, int64_t size, const char *m
             if (sb.st_size != size)
                 return kl_error_set(err, EIO, "blob %s: %lld bytes on disk, the manifest says %lld",
                                     digest, (long long)sb.st_size, (long long)size);
+            oci_verifier v;
+            uint64_t hashed = 0;
+            if (oci_verifier_init(&v, digest, size, err) < 0)
+                return -1;
+            /* chunked: PATCH parts of at most chunk_size bytes, then PUT without a body */
+            uint64_t off = 0, usize = (uint64_t)size;
+            unsigned chunks = 0;
+            while (o->chunk_size && off < usize) {
+                uint64_t len = usize - off < o->chunk_size ? usize - off : o->chunk_size;
+                _cleanup_free_ char *range =
+                    xasprintf("Content-Range: %llu-%llu", (unsigned long long)off,
+                              (unsigned long long)(off + len - 1));
+                const char *hs[] = {"Content-Type: application/octet-stream", range, NULL};
+                body_src b = {.fd = fd,
+                              .base = off,
+                              .size = len,
+                              .v = &v,
+                              .hashed = &hashed,
+                              .digest = digest,
+                              .o = o,
+                              .index = index,
+                              .n = n,
+                              .total = usize,
+                              .err = KL_ERROR_INIT};
+                if (reg_request(s, "PATCH", loc, hs, &b, &r, err) < 0)
+                    return kl_error_prefix(err, "blob %s", digest);
+                if (r.status != 202 || !r.location) {
+                    _cleanup_free_ char *what =
+                        xasprintf("uploading blob %s (bytes %llu-%llu)", digest,
+                                  (unsigned long long)off, (unsigned long long)(off + len - 1));
+                    http_error(what, &r, err);
+                    resp_clear(&r);
+                    return -1;
+                }
+                free(loc);
+                loc = r.location[0] == '/' ? xasprintf("%s%s", s->base, r.location)
+                                           : xstrdup(r.location);
+                resp_clear(&r);
+                off += len;
+                chunks++;
+            }
             _cleanup_free_ char *put = xasprintf("%s%sdigest=%s", loc, qsep(loc), digest);
             const char *hs[] = {"Content-Type: application/octet-stream", NULL};
             body_src b = {.fd = fd,
-                          .size = (uint64_t)size,
-                          .verify = true,
+                          .base = off,
+                          .size = usize - off, /* 0 after the chunks */
+                          .v = &v,
+                          .hashed = &hashed,
                           .digest = digest,
                           .o = o,
                           .index = index,
                           .n = n,
+                          .total = usize,
                           .err = KL_ERROR_INIT};
             if (reg_request(s, "PUT", put, hs, &b, &r, err) < 0)
                 return kl_error_prefix(err, "blob %s", digest);
@@ -380,9 +493,11 @@ static int push_blob(session *s, const char *digest, int64_t size, const char *m
                 return -1;
             }
             resp_clear(&r);
-            if (oci_verifier_finish(&b.v, err) < 0)
+            if (oci_verifier_finish(&v, err) < 0)
                 return -1;
-            how = "uploaded";
+            how = chunks > 1 ? "uploaded in chunks" : "uploaded";
+            if (chunks > 1)
+                log_info("blob %s: %u chunks", digest, chunks);
         } else {
             _cleanup_free_ char *what = xasprintf("starting the upload of blob %s", digest);
             http_error(what, &r, err);
@@ -448,7 +563,10 @@ static int push_into(session *s, kl_error *err)
             oci_ref_clear(&src);
         }
     }
-    s->scope = xasprintf("repository:%s:pull,push", s->ref.path);
+    /* a mount needs pull on its source too */
+    s->scope = mount_path ? xasprintf("repository:%s:pull,push repository:%s:pull", s->ref.path,
+                                      mount_path)
+                          : xasprintf("repository:%s:pull,push", s->ref.path);
     int rc = ping(s, err);
     unsigned n = (unsigned)m.n_layers + 1;
     for (size_t i = 0; rc == 0 && i < m.n_layers; i++)

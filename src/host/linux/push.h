@@ -6,7 +6,8 @@
  * its digest while it is sent (a blob that changed on disk fails the push). For each blob,
  * layers first, then the config: HEAD (the registry has it: skipped), else a cross-repository
  * mount when the source repository is on the same registry (`mount_from`), else a POST for an
- * upload session and one monolithic PUT with the digest. Then the manifest PUT by tag (or by
+ * upload session and one monolithic PUT with the digest (or PATCH chunks and a closing PUT,
+ * `chunk_size`). Then the manifest PUT by tag (or by
  * digest for a digest reference); the registry's Docker-Content-Digest must be the manifest's.
  * Transport and authentication as a pull's (host/linux/pull.h): HTTPS, plain HTTP only for
  * loopback or insecure registries; anonymous, Bearer (scope pull,push, plus pull on the mount
@@ -44,6 +45,8 @@ typedef struct host_push_opts {
     const char *ca_file;
     const char *username;
     const char *password;
+    uint64_t chunk_size; /* > 0: blobs go up in PATCH requests of at most this many bytes
+                          * (Content-Range), then a PUT without a body; 0: one PUT */
     void (*progress)(const host_push_event *ev, void *ctx);
     void *ctx;
 } host_push_opts;

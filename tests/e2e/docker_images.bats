@@ -1,0 +1,365 @@
+#!/usr/bin/env bats
+# The Docker door's image transfers (issue 14, docs/docker-api.md "Pull, push, save and
+# load"), driven by Debian's docker CLI and docker-py against this test's kleened:
+# `docker pull/images/save/load/tag/rmi/push` onto the engine's pull, save, load and push.
+# docker-registry runs on 127.0.0.1:5000 inside the test kleened's network namespace; the
+# images are made offline with umoci and pushed there with skopeo.
+load helpers
+
+SCRIPTS="$BATS_TEST_DIRNAME/../../scripts"
+DOCKER_BIN=/usr/bin/docker
+
+docker() { DOCKER_HOST="unix://$DOCKER_SOCK" DOCKER_CONFIG="$E2E_DIR/dockercfg" "$DOCKER_BIN" "$@"; }
+
+# a layer of its own on top of image $1 of the layout, as image $2: a file /$3
+add_layer() {
+  mkdir -p "$E2E_DIR/l-$3"
+  echo "$3 $RANDOM-$$" >"$E2E_DIR/l-$3/$3"
+  tar -C "$E2E_DIR/l-$3" -cf "$E2E_DIR/l-$3.tar" "$3"
+  umoci tag --image "L:$1" "$2"
+  umoci raw add-layer --image "L:$2" "$E2E_DIR/l-$3.tar"
+  umoci config --image "L:$2" --config.cmd /bin/cat --config.cmd "/$3"
+}
+
+setup_file() {
+  for p in docker-registry umoci skopeo python3 htpasswd; do
+    command -v "$p" >/dev/null || skip "$p is not installed (scripts/install-deps)"
+  done
+  [ -x "$DOCKER_BIN" ] || skip "the docker CLI is not installed (scripts/install-deps)"
+  start_kleened
+  mkdir -p "$E2E_DIR/dockercfg"
+  start_registry "$E2E_NS" "$E2E_DIR"
+  cd "$E2E_DIR"
+  "$SCRIPTS/mk-busybox-rootfs" rootfs >/dev/null
+  umoci init --layout L
+  umoci new --image L:base
+  umoci unpack --image L:base B >/dev/null
+  cp -a rootfs/. B/rootfs/
+  umoci repack --image L:base B
+  rm -rf B
+  add_layer base a a
+  in_ns skopeo copy -q --dest-tls-verify=false oci:L:a docker://127.0.0.1:5000/team/a:v1
+  in_ns skopeo copy -q --dest-tls-verify=false oci:L:a docker://127.0.0.1:5000/team/a:v2
+  # a registry with Basic authentication (htpasswd) on 127.0.0.1:5001
+  mkdir -p basic
+  htpasswd -Bbn alice 'pa ss' >basic/htpasswd
+  start_registry "$E2E_NS" "$E2E_DIR/basic" 127.0.0.1:5001 "" "auth:
+  htpasswd:
+    realm: kleene-test
+    path: $E2E_DIR/basic/htpasswd"
+  in_ns skopeo copy -q --dest-tls-verify=false --dest-creds 'alice:pa ss' oci:L:a \
+    docker://127.0.0.1:5001/team/a:v1
+}
+
+teardown_file() {
+  [ -n "${E2E_DIR:-}" ] && stop_registry "$E2E_DIR/basic"
+  [ -n "${E2E_DIR:-}" ] && stop_registry "$E2E_DIR"
+  stop_kleened
+}
+
+rm_all_images() {
+  local i
+  klee container prune -f >/dev/null 2>&1 || true
+  for i in $(api GET /images/list >/dev/null; echo "$body" | jq -r '.[].id'); do
+    klee image rm "$i" >/dev/null
+  done
+}
+
+teardown() {
+  stop_containers
+  rm_all_images
+}
+
+# the manifest digest the registry has for $1 (repository) and $2 (tag)
+registry_digest() {
+  in_ns curl -sI -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+    -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+    "http://127.0.0.1:5000/v2/$1/manifests/$2" | tr -d '\r' |
+    awk -F': ' 'tolower($1)=="docker-content-digest" {print $2}'
+}
+
+@test "docker pull: Docker's progress lines, the registry's digest; again: up to date; docker images shows it" {
+  want=$(registry_digest team/a v1)
+  [ -n "$want" ]
+  run docker pull 127.0.0.1:5000/team/a:v1
+  echo "$output"
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -qx 'v1: Pulling from team/a'
+  [ "$(echo "$output" | grep -c ': Pull complete$')" -eq 2 ]
+  echo "$output" | grep -qx "Digest: $want"
+  echo "$output" | grep -qx 'Status: Downloaded newer image for 127.0.0.1:5000/team/a:v1'
+  run docker pull 127.0.0.1:5000/team/a:v1
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -qx 'Status: Image is up to date for 127.0.0.1:5000/team/a:v1'
+  [ "$(echo "$output" | grep -c ': Already exists$')" -eq 2 ]
+  run docker images --digests --format '{{.Repository}} {{.Tag}} {{.Digest}}'
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -qx "127.0.0.1:5000/team/a v1 $want"
+  # the Kleene API sees the same image
+  api GET /images/list
+  [ "$(echo "$body" | jq -r '.[0].digest')" = "$want" ]
+  # the image runs through the door
+  run docker run --rm 127.0.0.1:5000/team/a:v1
+  [ "$status" -eq 0 ]
+  [[ "$output" == "a "* ]]
+}
+
+@test "docker pull by digest, and the raw stream: JSON lines with status, id and progressDetail" {
+  want=$(registry_digest team/a v1)
+  run docker pull "127.0.0.1:5000/team/a@$want"
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -qx "Digest: $want"
+  run curl -s -X POST --unix-socket "$DOCKER_SOCK" \
+    "http://localhost/v1.41/images/create?fromImage=127.0.0.1:5000/team/a&tag=v1"
+  [ "$status" -eq 0 ]
+  # every line is a JSON object; the per-layer ones carry an id and a progressDetail
+  echo "$output" | jq -e . >/dev/null
+  [ "$(echo "$output" | jq -r 'select(.status == "Already exists") | .id' | wc -l)" -eq 2 ]
+  echo "$output" | jq -s -e 'map(select(.status == "Already exists")) | all(.progressDetail == {})'
+  [ "$(echo "$output" | jq -r 'select(.id == "v1") | .status')" = "Pulling from team/a" ]
+}
+
+@test "docker pull failures: unknown image 404, bad reference 400, registry down: Docker's shape, daemon alive" {
+  run docker pull 127.0.0.1:5000/team/nothing:v1
+  [ "$status" -ne 0 ]
+  echo "$output" | grep -q 'Error response from daemon'
+  run curl -s -w '\n%{http_code}' -X POST --unix-socket "$DOCKER_SOCK" \
+    "http://localhost/v1.41/images/create?fromImage=127.0.0.1:5000/team/nothing&tag=v1"
+  [ "${output##*$'\n'}" = 404 ]
+  echo "${output%$'\n'*}" | jq -e .message >/dev/null
+  run curl -s -w '\n%{http_code}' -X POST --unix-socket "$DOCKER_SOCK" \
+    "http://localhost/v1.41/images/create?fromImage=Bad..Name&tag=v1"
+  [ "${output##*$'\n'}" = 400 ]
+  run curl -s -w '\n%{http_code}' -X POST --unix-socket "$DOCKER_SOCK" \
+    "http://localhost/v1.41/images/create?fromImage=127.0.0.1:5000/team/a"
+  [ "${output##*$'\n'}" = 400 ]
+  echo "$output" | grep -q 'every tag'
+  run curl -s -w '\n%{http_code}' -X POST --unix-socket "$DOCKER_SOCK" \
+    "http://localhost/v1.41/images/create?fromSrc=-&repo=x"
+  [ "${output##*$'\n'}" = 400 ]
+  echo "$output" | grep -q 'docker import'
+  # nothing listens on port 5001
+  run docker pull 127.0.0.1:5001/team/a:v1
+  [ "$status" -ne 0 ]
+  echo "$output" | grep -q 'Error response from daemon'
+  run docker version --format '{{.Server.APIVersion}}'
+  [ "$status" -eq 0 ]
+  api GET /images/list
+  [ "$(echo "$body" | jq length)" -eq 0 ]
+  assert_alive
+}
+
+@test "docker save -> skopeo inspect docker-archive: -> docker rmi -> docker load: the same image" {
+  cd "$E2E_DIR"
+  docker pull -q 127.0.0.1:5000/team/a:v1 >/dev/null
+  id=$(docker images -q --no-trunc 127.0.0.1:5000/team/a:v1)
+  [ -n "$id" ]
+  rm -f saved.tar
+  run docker save -o saved.tar 127.0.0.1:5000/team/a:v1
+  [ "$status" -eq 0 ]
+  # more than max_body_bytes (1 MiB): the load below streams the body
+  [ "$(stat -c %s saved.tar)" -gt 1048576 ]
+  # skopeo reads it: the config digest is the registry's, two layers
+  run skopeo inspect --raw docker-archive:saved.tar
+  [ "$status" -eq 0 ]
+  cfg=$(in_ns curl -s -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+    -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+    http://127.0.0.1:5000/v2/team/a/manifests/v1 | jq -r .config.digest)
+  [ "$(echo "$output" | jq -r .config.digest)" = "$cfg" ]
+  [ "$(echo "$output" | jq '.layers | length')" -eq 2 ]
+  tar -xOf saved.tar manifest.json | jq -e '.[0].RepoTags == ["127.0.0.1:5000/team/a:v1"]'
+  # to stdout: the same bytes
+  docker save 127.0.0.1:5000/team/a:v1 >saved2.tar
+  cmp saved.tar saved2.tar
+  run docker rmi 127.0.0.1:5000/team/a:v1
+  [ "$status" -eq 0 ]
+  [ -z "$(docker images -q)" ]
+  run docker load -i saved.tar
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [ "$output" = "Loaded image: 127.0.0.1:5000/team/a:v1" ]
+  [ "$(docker images -q --no-trunc 127.0.0.1:5000/team/a:v1)" = "$id" ]
+  run docker run --rm 127.0.0.1:5000/team/a:v1
+  [ "$status" -eq 0 ]
+  [[ "$output" == "a "* ]]
+  # quiet, from stdin
+  run sh -c "DOCKER_HOST=unix://$DOCKER_SOCK $DOCKER_BIN load -q <saved.tar"
+  [ "$status" -eq 0 ]
+  [ "$output" = "Loaded image: 127.0.0.1:5000/team/a:v1" ]
+}
+
+@test "docker save of several images (/images/get?names=), unknown image: 404; docker load of garbage: 400, nothing loaded" {
+  cd "$E2E_DIR"
+  docker pull -q 127.0.0.1:5000/team/a:v1 >/dev/null
+  "$SCRIPTS/mk-busybox-rootfs" rootfs2 >/dev/null
+  klee image create -t bb:latest zfs-copy "$E2E_DIR/rootfs2" >/dev/null
+  rm -f two.tar
+  run docker save -o two.tar 127.0.0.1:5000/team/a:v1 bb:latest
+  [ "$status" -eq 0 ]
+  [ "$(tar -xOf two.tar manifest.json | jq -c '[.[].RepoTags[0]] | sort')" = '["127.0.0.1:5000/team/a:v1","bb:latest"]' ]
+  run docker save -o none.tar nosuchimage:v9
+  [ "$status" -ne 0 ]
+  echo "$output" | grep -q 'No such image: nosuchimage:v9'
+  run curl -s -o /dev/null -w '%{http_code}' --unix-socket "$DOCKER_SOCK" \
+    "http://localhost/v1.41/images/get?names=bb:latest&names=nosuchimage:v9"
+  [ "$output" = 404 ]
+  run docker rmi bb:latest 127.0.0.1:5000/team/a:v1
+  [ "$status" -eq 0 ]
+  # both back from one archive
+  run docker load -i two.tar
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -qx 'Loaded image: bb:latest'
+  echo "$output" | grep -qx 'Loaded image: 127.0.0.1:5000/team/a:v1'
+  run docker rmi bb:latest 127.0.0.1:5000/team/a:v1
+  [ "$status" -eq 0 ]
+  head -c 100000 /dev/urandom >garbage.tar
+  run docker load -i garbage.tar
+  [ "$status" -ne 0 ]
+  echo "$output" | grep -q 'Error response from daemon'
+  [ -z "$(docker images -q)" ]
+  assert_alive
+}
+
+@test "docker push to another repository, rmi, pull back: the same digest and image" {
+  docker pull -q 127.0.0.1:5000/team/a:v1 >/dev/null
+  id=$(docker images -q --no-trunc 127.0.0.1:5000/team/a:v1)
+  want=$(registry_digest team/a v1)
+  run docker tag 127.0.0.1:5000/team/a:v1 127.0.0.1:5000/other/a:v2
+  [ "$status" -eq 0 ]
+  run docker push 127.0.0.1:5000/other/a:v2
+  echo "$output"
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -qx 'The push refers to repository \[127.0.0.1:5000/other/a\]'
+  echo "$output" | grep -qx "v2: digest: $want"
+  [ "$(registry_digest other/a v2)" = "$want" ]
+  # again: every layer is there
+  run docker push 127.0.0.1:5000/other/a:v2
+  [ "$status" -eq 0 ]
+  [ "$(echo "$output" | grep -c ': Layer already exists$')" -eq 2 ]
+  rm_all_images
+  run docker pull 127.0.0.1:5000/other/a:v2
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -qx "Digest: $want"
+  [ "$(docker images -q --no-trunc 127.0.0.1:5000/other/a:v2)" = "$id" ]
+  # failures: an unknown image, a registry that is not there
+  run docker push 127.0.0.1:5000/team/nothing:v1
+  [ "$status" -ne 0 ]
+  echo "$output" | grep -q 'does not exist locally'
+  docker tag 127.0.0.1:5000/other/a:v2 127.0.0.1:5001/x/a:v1
+  run docker push 127.0.0.1:5001/x/a:v1
+  [ "$status" -ne 0 ]
+  assert_alive
+}
+
+@test "docker-py: images.pull (X-Registry-Auth), list, get, save, load, push" {
+  want=$(registry_digest team/a v1)
+  run timeout 120 /usr/bin/python3 "$BATS_TEST_DIRNAME/docker_py_images.py" "unix://$DOCKER_SOCK" \
+    127.0.0.1:5000/team/a v1 "$want"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [ "${lines[-1]}" = ok ]
+  assert_alive
+}
+
+@test "docker tag adds a name (RepoTags lists all); docker rmi NAME untags while others remain; an id needs -f" {
+  "$SCRIPTS/mk-busybox-rootfs" "$E2E_DIR/rootfs3" >/dev/null
+  klee image create -t bb:latest zfs-copy "$E2E_DIR/rootfs3" >/dev/null
+  docker tag bb:latest bb:two
+  docker tag bb 127.0.0.1:5000/team/bb:v1
+  run docker images --format '{{.Repository}}:{{.Tag}} {{.ID}}'
+  [ "$status" -eq 0 ]
+  [ "$(echo "$output" | wc -l)" -eq 3 ]
+  [ "$(echo "$output" | awk '{print $2}' | sort -u | wc -l)" -eq 1 ]
+  [ "$(docker inspect --format '{{json .RepoTags}}' bb:two)" = '["bb:latest","bb:two","127.0.0.1:5000/team/bb:v1"]' ]
+  # the Kleene API sees them too, the first as name/tag
+  api GET /images/list
+  [ "$(echo "$body" | jq -c '.[0].names')" = '["bb:latest","bb:two","127.0.0.1:5000/team/bb:v1"]' ]
+  [ "$(echo "$body" | jq -r '.[0].name + ":" + .[0].tag')" = bb:latest ]
+  id=$(docker images -q bb:two)
+  # by id: refused while it has several names
+  run docker rmi "$id"
+  echo "$output"
+  [ "$status" -ne 0 ]
+  echo "$output" | grep -q 'must be forced'
+  # by name: only that name goes
+  run docker rmi bb:latest
+  [ "$status" -eq 0 ]
+  [ "$output" = "Untagged: bb:latest" ]
+  [ "$(docker inspect --format '{{json .RepoTags}}' "$id")" = '["bb:two","127.0.0.1:5000/team/bb:v1"]' ]
+  run docker inspect bb:latest
+  [ "$status" -ne 0 ]
+  # a name another image has moves to the tagged image; the other keeps its other names
+  "$SCRIPTS/mk-busybox-rootfs" "$E2E_DIR/rootfs4" >/dev/null
+  klee image create -t other:latest zfs-copy "$E2E_DIR/rootfs4" >/dev/null
+  docker tag other:latest other:b
+  docker tag "$id" other:b
+  [ "$(docker inspect --format '{{json .RepoTags}}' other:latest)" = '["other:latest"]' ]
+  [ "$(docker images -q other:b)" = "$id" ]
+  docker rmi other:latest
+  # forced by id: every name and the image go
+  run docker rmi -f "$id"
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -qx 'Untagged: bb:two'
+  echo "$output" | grep -qx 'Untagged: 127.0.0.1:5000/team/bb:v1'
+  echo "$output" | grep -qx 'Untagged: other:b'
+  echo "$output" | grep -q '^Deleted: sha256:'
+  [ -z "$(docker images -q)" ]
+}
+
+@test "docker pull of an image the store has under another tag adds the tag (the Kleene API's pull renames)" {
+  docker pull -q 127.0.0.1:5000/team/a:v1 >/dev/null
+  run docker pull 127.0.0.1:5000/team/a:v2
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -qx 'Status: Downloaded newer image for 127.0.0.1:5000/team/a:v2'
+  [ "$(docker inspect --format '{{json .RepoTags}}' 127.0.0.1:5000/team/a:v1)" = '["127.0.0.1:5000/team/a:v1","127.0.0.1:5000/team/a:v2"]' ]
+  run docker pull 127.0.0.1:5000/team/a:v1
+  echo "$output" | grep -qx 'Status: Image is up to date for 127.0.0.1:5000/team/a:v1'
+  [ "$(docker images -q | sort -u | wc -l)" -eq 1 ]
+}
+
+# the Docker CLI's stored credentials for $1: user $2, password $3 (what `docker login` writes)
+docker_creds() {
+  printf '{"auths": {"%s": {"auth": "%s"}}}\n' "$1" "$(printf '%s:%s' "$2" "$3" | base64 -w0)" \
+    >"$E2E_DIR/dockercfg/config.json"
+}
+
+@test "X-Registry-Auth: docker pull/push with the CLI's stored credentials; none or wrong ones: the registry's refusal; a malformed header: 400" {
+  rm -f "$E2E_DIR/dockercfg/config.json"
+  run docker pull 127.0.0.1:5001/team/a:v1
+  echo "$output"
+  [ "$status" -ne 0 ]
+  echo "$output" | grep -q 'Error response from daemon'
+  docker_creds 127.0.0.1:5001 alice 'wrong'
+  run docker pull 127.0.0.1:5001/team/a:v1
+  echo "$output"
+  [ "$status" -ne 0 ]
+  echo "$output" | grep -q 'Error response from daemon'
+  ! echo "$output" | grep -q 'no credentials' || false
+  docker_creds 127.0.0.1:5001 alice 'pa ss'
+  run docker pull 127.0.0.1:5001/team/a:v1
+  echo "$output"
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -qx 'Status: Downloaded newer image for 127.0.0.1:5001/team/a:v1'
+  docker tag 127.0.0.1:5001/team/a:v1 127.0.0.1:5001/team/pushed:v1
+  run docker push 127.0.0.1:5001/team/pushed:v1
+  echo "$output"
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -q '^v1: digest: sha256:'
+  # the credentials went nowhere else: not in kleened's log
+  ! grep -q 'pa ss' "$E2E_DIR/kleened.log" || false
+  rm -f "$E2E_DIR/dockercfg/config.json"
+  run curl -s -w '\n%{http_code}' -X POST --unix-socket "$DOCKER_SOCK" -H 'X-Registry-Auth: !!not base64' \
+    "http://localhost/v1.41/images/create?fromImage=127.0.0.1:5001/team/a&tag=v1"
+  [ "${output##*$'\n'}" = 400 ]
+  echo "$output" | grep -q 'X-Registry-Auth'
+  # an identity token is refused, a username with ':' too (Basic cannot carry it)
+  h=$(printf '{"identitytoken":"t"}' | base64 -w0 | tr '+/' '-_')
+  run curl -s -w '\n%{http_code}' -X POST --unix-socket "$DOCKER_SOCK" -H "X-Registry-Auth: $h" \
+    "http://localhost/v1.41/images/create?fromImage=127.0.0.1:5001/team/a&tag=v1"
+  [ "${output##*$'\n'}" = 400 ]
+  h=$(printf '{"username":"a:b","password":"x"}' | base64 -w0 | tr '+/' '-_')
+  run curl -s -w '\n%{http_code}' -X POST --unix-socket "$DOCKER_SOCK" -H "X-Registry-Auth: $h" \
+    "http://localhost/v1.41/images/create?fromImage=127.0.0.1:5001/team/a&tag=v1"
+  [ "${output##*$'\n'}" = 400 ]
+  assert_alive
+}
