@@ -117,6 +117,11 @@ static const kl_schema_field container_config_fields[] = {
     {.name = "stop_cmd", .value = T_STRING(.is_nullable = true)},
     /* ours (docs/api.md "Labels"); null = none (create) / unchanged (update) */
     {.name = "labels", .value = T_LABELS()},
+    /* ours (docs/api.md "Name resolution"): /etc/hosts lines, a resolv.conf of kleened's */
+    {.name = "extra_hosts", .value = T_ARRAY(string_item, .is_nullable = true)},
+    {.name = "dns", .value = T_ARRAY(string_item, .is_nullable = true)},
+    {.name = "dns_search", .value = T_ARRAY(string_item, .is_nullable = true)},
+    {.name = "dns_options", .value = T_ARRAY(string_item, .is_nullable = true)},
 };
 SCHEMA(schema_container_config, "ContainerConfig", container_config_fields, false);
 
@@ -257,6 +262,8 @@ static const kl_schema_field end_point_config_fields[] = {
     {.name = "network", .value = T_STRING(), .is_required = true},
     {.name = "ip_address", .value = T_STRING(), .default_json = "\"\""},
     {.name = "ip_address6", .value = T_STRING(), .default_json = "\"\""},
+    /* ours (docs/api.md "Name resolution"): more names of the container on this network */
+    {.name = "aliases", .value = T_ARRAY(string_item, .is_nullable = true)},
 };
 SCHEMA(schema_end_point_config, "EndPointConfig", end_point_config_fields, false);
 

@@ -25,7 +25,9 @@
 #include <unistd.h>
 
 #include "engine/endwatch.h"
+#include "engine/etcfiles.h"
 #include "engine/images.h"
+#include "engine/networks.h"
 #include "engine/portspec.h"
 #include "engine/volumes.h"
 #include "host/host.h"
@@ -76,6 +78,8 @@ void container_record_clear(container_record *r)
     free(r->init);
     free(r->stop_cmd);
     json_decref(r->labels);
+    strv_free(r->extra_hosts);
+    json_decref(r->dns);
     *r = (container_record){0};
 }
 
@@ -173,6 +177,9 @@ static void record_from_row(sqlite3_stmt *st, container_record *r)
     r->of_build = jx_bool(doc, "of_build", false);
     json_t *door = json_object_get(doc, "door");
     r->door = door ? json_incref(door) : NULL;
+    r->extra_hosts = doc_strv(doc, "extra_hosts");
+    json_t *dns = json_object_get(doc, "dns");
+    r->dns = json_is_object(dns) ? json_incref(dns) : NULL;
 }
 
 static int load_mounts(kl_engine *e, container_record *r, kl_error *err)
@@ -418,6 +425,13 @@ static json_t *container_static_json(const container_record *r)
     json_object_set_new(o, "init", json_string(r->init ? r->init : "auto"));
     json_object_set_new(o, "stop_cmd", r->stop_cmd ? json_string(r->stop_cmd) : json_null());
     json_object_set_new(o, "labels", r->labels ? json_deep_copy(r->labels) : json_object());
+    json_object_set_new(o, "extra_hosts", jx_from_strv(r->extra_hosts));
+    static const char *const dns_keys[][2] = {
+        {"dns", "nameservers"}, {"dns_search", "search"}, {"dns_options", "options"}};
+    for (size_t i = 0; i < KL_ARRAY_SIZE(dns_keys); i++) {
+        json_t *v = json_object_get(r->dns, dns_keys[i][1]);
+        json_object_set_new(o, dns_keys[i][0], json_is_array(v) ? json_deep_copy(v) : json_null());
+    }
     return o;
 }
 
@@ -603,8 +617,8 @@ static json_t *endpoints_json(kl_engine *e, const char *id, kl_error *err)
     store_lock(e->store);
     _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
         e->store,
-        "SELECT id, network_id, container_id, epair, ip_address, ip_address6 FROM endpoints "
-        "WHERE container_id = ? ORDER BY rowid",
+        "SELECT id, network_id, container_id, epair, ip_address, ip_address6,"
+        " json_extract(doc, '$.aliases') FROM endpoints WHERE container_id = ? ORDER BY rowid",
         err);
     int rc = SQLITE_ERROR;
     if (st) {
@@ -616,6 +630,9 @@ static json_t *endpoints_json(kl_engine *e, const char *id, kl_error *err)
                                             "network_id", col(st, 1), "container_id", col(st, 2),
                                             "epair", epair ? json_string(epair) : json_null(),
                                             "ip_address", col(st, 4), "ip_address6", col(st, 5)));
+            _cleanup_json_ json_t *al = json_loads(col(st, 6), 0, NULL);
+            json_object_set_new(json_array_get(out, json_array_size(out) - 1), "aliases",
+                                json_is_array(al) ? json_incref(al) : json_array());
         }
         if (rc != SQLITE_DONE)
             store_fail(e->store, "reading container endpoints", err);
@@ -727,6 +744,53 @@ static int read_limits(const json_t *config, long long *memory, long long *cpu_m
             return kl_error_set(err, EINVAL, "invalid pids_limit: must be 0 (no limit) or more");
         *pids = v;
     }
+    return 0;
+}
+
+/* Ours (docs/api.md "Name resolution"). */
+int containers_read_names(const json_t *config, char ***extra, json_t **dns, kl_error *err)
+{
+    *extra = NULL;
+    *dns = NULL;
+    json_t *eh = json_object_get(config, "extra_hosts");
+    if (eh && !json_is_null(eh) && !json_is_array(eh))
+        return kl_error_set(err, EINVAL, "extra_hosts must be a list of NAME:ADDRESS strings");
+    size_t i;
+    json_t *it;
+    json_array_foreach(eh, i, it)
+    {
+        size_t nlen;
+        const char *addr;
+        if (!json_is_string(it))
+            return kl_error_set(err, EINVAL, "extra_hosts must be a list of NAME:ADDRESS strings");
+        if (etcfiles_check_extra_host(json_string_value(it), &nlen, &addr, err) < 0)
+            return -1;
+    }
+    static const char *const keys[][2] = {
+        {"dns", "nameservers"}, {"dns_search", "search"}, {"dns_options", "options"}};
+    _cleanup_json_ json_t *d = NULL;
+    for (size_t k = 0; k < KL_ARRAY_SIZE(keys); k++) {
+        json_t *v = json_object_get(config, keys[k][0]);
+        if (!v || json_is_null(v))
+            continue;
+        if (!json_is_array(v))
+            return kl_error_set(err, EINVAL, "%s must be a list of strings", keys[k][0]);
+        json_array_foreach(v, i, it)
+        {
+            const char *s = json_string_value(it);
+            if (!s)
+                return kl_error_set(err, EINVAL, "%s must be a list of strings", keys[k][0]);
+            if ((k == 0 && etcfiles_check_nameserver(s, err) < 0) ||
+                (k == 1 && etcfiles_check_search(s, err) < 0) ||
+                (k == 2 && etcfiles_check_option(s, err) < 0))
+                return -1;
+        }
+        if (!d)
+            d = json_pack("{s:n, s:n, s:n}", "nameservers", "search", "options");
+        json_object_set_new(d, keys[k][1], json_deep_copy(v));
+    }
+    *extra = jx_strv(eh);
+    *dns = steal_pointer(&d);
     return 0;
 }
 
@@ -992,6 +1056,10 @@ static json_t *record_doc(const container_record *r)
         json_object_set_new(d, "of_build", json_true());
     if (r->door)
         json_object_set(d, "door", r->door);
+    if (r->extra_hosts && r->extra_hosts[0])
+        json_object_set_new(d, "extra_hosts", jx_from_strv(r->extra_hosts));
+    if (r->dns)
+        json_object_set(d, "dns", r->dns);
     return d;
 }
 
@@ -1173,6 +1241,8 @@ static char *create_locked(kl_engine *e, const char *asked_name, const images_st
                       : json_object(),
     };
     memcpy(r.id, id, sizeof(r.id));
+    r.extra_hosts = strv_dup(settings->extra_hosts);
+    r.dns = settings->dns ? json_deep_copy(settings->dns) : NULL;
     json_t *door = json_object_get(config, "door");
     r.door = door ? json_incref(door) : NULL;
     json_t *entrypoint = json_object_get(config, "entrypoint");
@@ -1246,6 +1316,7 @@ static char *create(kl_engine *e, const json_t *config, bool of_build, kl_error 
         read_limits(config, &memory, &cpu_millis, &pids, err) == 0 &&
         read_settings(config, jx_str(config, "restart_policy", "no"), &settings.auto_remove,
                       &settings.stop_timeout, &settings.workdir, err) == 0 &&
+        containers_read_names(config, &settings.extra_hosts, &settings.dns, err) == 0 &&
         check_mounts(e, json_object_get(config, "mounts"), &m, &n_mounts, err) == 0) {
         engine_lock(e);
         out = create_locked(e, asked, &stack, config, ports, m, n_mounts, memory, cpu_millis, pids,
@@ -1401,12 +1472,52 @@ static int update_locked(kl_engine *e, const char *id, const json_t *config, kl_
         r.labels = json_deep_copy(labels);
         changed = true;
     }
+    if (rc == 0 &&
+        (json_object_get(config, "extra_hosts") || json_object_get(config, "dns") ||
+         json_object_get(config, "dns_search") || json_object_get(config, "dns_options"))) {
+        /* given = replaced (null: unchanged), as the other lists */
+        char **extra = NULL;
+        json_t *dns = NULL;
+        rc = containers_read_names(config, &extra, &dns, err);
+        if (rc == 0) {
+            json_t *eh = json_object_get(config, "extra_hosts");
+            if (eh && !json_is_null(eh) && !strv_equal(extra, r.extra_hosts)) {
+                strv_free(r.extra_hosts);
+                r.extra_hosts = steal_pointer(&extra);
+                changed = true;
+            }
+            if (dns) {
+                json_t *merged = r.dns ? json_deep_copy(r.dns) : json_deep_copy(dns);
+                const char *k;
+                json_t *v;
+                json_object_foreach(dns, k, v) if (!json_is_null(v)) json_object_set(merged, k, v);
+                if (!r.dns || !json_equal(merged, r.dns)) {
+                    json_decref(r.dns);
+                    r.dns = json_incref(merged);
+                    changed = true;
+                }
+                json_decref(merged);
+            }
+        }
+        strv_free(extra);
+        json_decref(dns);
+    }
     if (rc == 0)
         rc = check_jail_params(r.jail_param, err);
     /* A running container keeps its current settings: the stored ones apply at its next
      * start (there is no jail -m on this host; docs/api.md). */
-    if (rc == 0 && changed)
+    bool renamed = false;
+    if (rc == 0 && changed) {
+        container_record old = {0};
+        kl_error gerr = KL_ERROR_INIT;
+        renamed = get_locked(e, id, &old, &gerr) == 1 && strcmp(old.name, r.name) != 0;
+        container_record_clear(&old);
         rc = save_record(e, &r, err);
+    }
+    if (rc == 0 && renamed) { /* peers find it by its new name */
+        _cleanup_strv_ char **nids = networks_container_network_ids(e, r.id);
+        networks_hosts_refresh(e, nids, r.id);
+    }
     container_record_clear(&r);
     return rc;
 }
@@ -1517,6 +1628,7 @@ static int remove_locked(kl_engine *e, const char *id, kl_error *err)
     kl_error_clear(err);
     engine_crash_point("container-remove-emptied");
     engine_space_for_removal(e);
+    _cleanup_strv_ char **nids = networks_container_network_ids(e, id);
     if (delete_rows(e, id, err) < 0)
         return kl_error_prefix(err,
                                "removing container %s (its files are deleted; the next "
@@ -1530,6 +1642,7 @@ static int remove_locked(kl_engine *e, const char *id, kl_error *err)
     if (host_tree_remove(rd, &e2) < 0)
         log_warn("container %s: removing %s: %s", id, rd, e2.msg);
     log_info("container %s removed", id);
+    networks_hosts_refresh(e, nids, NULL); /* its peers no longer list it */
     return 0;
 }
 

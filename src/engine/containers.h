@@ -69,6 +69,11 @@ typedef struct container_record {
     /* What a door stored with the container (config key "door", kept as given; the Docker
      * door: the Config and HostConfig it was created with). NULL when none. */
     json_t *door;
+    /* Ours (docs/api.md "Name resolution"): "NAME:ADDRESS" lines added to /etc/hosts (never
+     * NULL once read), and the resolver settings {"nameservers", "search", "options"} (each an
+     * array or null = the host's) for a /etc/resolv.conf kleened writes; NULL: the image's. */
+    char **extra_hosts;
+    json_t *dns;
 } container_record;
 
 void container_record_clear(container_record *r);
@@ -121,6 +126,10 @@ char *containers_create_for_build(kl_engine *e, const json_t *config, kl_error *
 /* What no mount of a container or build may do (docs/api.md, "Mounts"): be a bind mount
  * (nullfs) of a source inside kleened's own root or run directory, or have a destination on
  * /proc or /sys. `destination` is absolute; type "nullfs" or "volume". EPERM when refused. */
+/* Check a ContainerConfig's `extra_hosts`, `dns`, `dns_search`, `dns_options` (ours) and
+ * give the record's form: *extra (strv), *dns (object or NULL when none of the three is given).
+ * EINVAL naming the bad value. */
+int containers_read_names(const json_t *config, char ***extra, json_t **dns, kl_error *err);
 int containers_check_mount(kl_engine *e, const char *type, const char *source,
                            const char *destination, kl_error *err);
 json_t *containers_list(kl_engine *e, bool all, kl_error *err);

@@ -355,8 +355,9 @@ static int start_container(kl_engine *e, const container_record *c, const exec_r
     _cleanup_free_ char *work = xasprintf("%s/work", dir);
     _cleanup_free_ char *rootfs = xasprintf("%s/rootfs", dir);
     _cleanup_free_ char *run_dir = containers_run_dir(e, c->id);
-    host_mount *mounts = xcalloc(c->n_mounts + 1, sizeof(*mounts));
-    char **sources = xcalloc(c->n_mounts + 1, sizeof(*sources));
+    host_mount *mounts = xcalloc(c->n_mounts + 4, sizeof(*mounts));
+    char **sources = xcalloc(c->n_mounts + 4, sizeof(*sources));
+    size_t n_mounts = c->n_mounts;
     int r = -1;
     _cleanup_close_ int netns_fd = -1;
     bool plugged = false;
@@ -388,6 +389,30 @@ static int start_container(kl_engine *e, const container_record *c, const exec_r
         }
         if (err->code)
             break;
+        /* Name resolution (docs/api.md "Name resolution"): /etc/hosts and /etc/hostname of
+         * kleened's making (and /etc/resolv.conf with dns settings), bind-mounted from the
+         * container's directory so that later rewrites reach the running container; not
+         * with the host's network, nor over a user's mount of the same file. */
+        if (strcmp(c->network_driver ? c->network_driver : "", "host") != 0) {
+            if (networks_etc_write(e, c, err) < 0)
+                break;
+            static const char *const etc[][2] = {{"hosts", "/etc/hosts"},
+                                                 {"hostname", "/etc/hostname"},
+                                                 {"resolv.conf", "/etc/resolv.conf"}};
+            for (size_t k = 0; k < KL_ARRAY_SIZE(etc); k++) {
+                if (k == 2 && !c->dns)
+                    continue;
+                bool user = false;
+                for (size_t i = 0; i < c->n_mounts; i++)
+                    user = user || strcmp(c->mounts[i].destination, etc[k][1]) == 0;
+                if (user)
+                    continue;
+                sources[n_mounts] = xasprintf("%s/%s", dir, etc[k][0]);
+                mounts[n_mounts] = (host_mount){
+                    .source = sources[n_mounts], .destination = etc[k][1], .source_is_ours = true};
+                n_mounts++;
+            }
+        }
         /* A root filesystem left mounted here by a kleened of before the mount moved into the
          * container's namespace (and a flattened stack of an earlier start): start clean. */
         kl_error ignored = KL_ERROR_INIT;
@@ -417,7 +442,7 @@ static int start_container(kl_engine *e, const container_record *c, const exec_r
                     .cwd = cwd,
                     .make_cwd = true,
                     .mounts = mounts,
-                    .n_mounts = c->n_mounts,
+                    .n_mounts = n_mounts,
                     .denied_sources = e->private_dirs,
                     .netns = strcmp(c->network_driver ? c->network_driver : "", "host") == 0
                                  ? HOST_NETNS_HOST
@@ -487,7 +512,7 @@ static int start_container(kl_engine *e, const container_record *c, const exec_r
     } while (0);
     if (r < 0 && plugged)
         networks_container_stopped(e, c->id);
-    for (size_t i = 0; i < c->n_mounts; i++)
+    for (size_t i = 0; i < n_mounts; i++)
         free(sources[i]);
     free(sources);
     free(mounts);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "engine/containers.h"
+#include "engine/etcfiles.h"
 #include "engine/ipam.h"
 #include "engine/portspec.h"
 #include "host/host.h"
@@ -38,8 +39,9 @@ typedef struct net_rec {
     char *name, *type, *ifname, *created;
     char *subnet, *subnet6, *gateway, *gateway6, *nat;
     bool icc, internal;
-    json_t *labels; /* ours (docs/api.md "Labels") */
-    char *ip_range; /* ours: automatic IPv4 addresses come from this part of the subnet; "" */
+    json_t *labels;      /* ours (docs/api.md "Labels") */
+    char *ip_range;      /* ours: automatic IPv4 addresses come from this part of the subnet; "" */
+    bool docker_default; /* the Docker door's default network (networks_default) */
 } net_rec;
 
 static void net_rec_clear(net_rec *n)
@@ -63,6 +65,7 @@ typedef struct ep_rec {
     char container_id[13];
     char network_id[13];
     char *ip, *ip6, *epair;
+    char **aliases; /* ours: names the container also has on this network (never NULL) */
 } ep_rec;
 
 static void ep_recs_free(ep_rec *v, size_t n)
@@ -71,6 +74,7 @@ static void ep_recs_free(ep_rec *v, size_t n)
         free(v[i].ip);
         free(v[i].ip6);
         free(v[i].epair);
+        strv_free(v[i].aliases);
     }
     free(v);
 }
@@ -134,16 +138,20 @@ static void net_from_row(sqlite3_stmt *st, net_rec *n)
     json_t *labels = json_object_get(doc, "labels");
     n->labels = json_is_object(labels) ? json_incref(labels) : json_object();
     n->ip_range = xstrdup(jx_str(doc, "ip_range", ""));
+    n->docker_default = jx_bool(doc, "docker_default", false);
 }
 
 static json_t *net_json(const net_rec *n)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:o, s:s, s:s}", "id",
-                     n->id, "name", n->name, "type", n->type, "interface", n->ifname, "subnet",
-                     n->subnet, "subnet6", n->subnet6, "gateway", n->gateway, "gateway6",
-                     n->gateway6, "nat", n->nat, "icc", n->icc, "internal", n->internal, "labels",
-                     n->labels ? json_deep_copy(n->labels) : json_object(), "ip_range",
-                     n->ip_range ? n->ip_range : "", "created", n->created ? n->created : "");
+    json_t *o = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:o, s:s, s:s}", "id", n->id,
+        "name", n->name, "type", n->type, "interface", n->ifname, "subnet", n->subnet, "subnet6",
+        n->subnet6, "gateway", n->gateway, "gateway6", n->gateway6, "nat", n->nat, "icc", n->icc,
+        "internal", n->internal, "labels", n->labels ? json_deep_copy(n->labels) : json_object(),
+        "ip_range", n->ip_range ? n->ip_range : "", "created", n->created ? n->created : "");
+    if (n->docker_default) /* ours: the Docker door's default network (networks_default) */
+        json_object_set_new(o, "docker_default", json_true());
+    return o;
 }
 
 /* Every network, by name. Under the engine lock. */
@@ -228,10 +236,11 @@ static int eps_query(kl_engine *e, const char *where, const char *arg, ep_rec **
 {
     *out = NULL;
     *n_out = 0;
-    _cleanup_free_ char *sql = xasprintf(
-        "SELECT id, container_id, network_id, ip_address, ip_address6, epair FROM endpoints"
-        " WHERE %s ORDER BY rowid",
-        where);
+    _cleanup_free_ char *sql =
+        xasprintf("SELECT id, container_id, network_id, ip_address, ip_address6, epair,"
+                  " json_extract(doc, '$.aliases') FROM endpoints"
+                  " WHERE %s ORDER BY rowid",
+                  where);
     store_lock(e->store);
     _cleanup_stmt_ sqlite3_stmt *st = store_prepare(e->store, sql, err);
     int r = st ? 0 : -1;
@@ -254,6 +263,8 @@ static int eps_query(kl_engine *e, const char *where, const char *arg, ep_rec **
         p->ip = xstrdup(col_text(st, 3));
         p->ip6 = xstrdup(col_text(st, 4));
         p->epair = sqlite3_column_type(st, 5) == SQLITE_NULL ? NULL : xstrdup(col_text(st, 5));
+        _cleanup_json_ json_t *al = json_loads(col_text(st, 6), 0, NULL);
+        p->aliases = jx_strv(al);
     }
     store_unlock(e->store);
     if (r < 0) {
@@ -266,10 +277,10 @@ static int eps_query(kl_engine *e, const char *where, const char *arg, ep_rec **
 
 static json_t *ep_json(const ep_rec *p)
 {
-    return json_pack("{s:s, s:s, s:s, s:o, s:s, s:s}", "id", p->id, "network_id", p->network_id,
-                     "container_id", p->container_id, "epair",
+    return json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:o}", "id", p->id, "network_id",
+                     p->network_id, "container_id", p->container_id, "epair",
                      p->epair ? json_string(p->epair) : json_null(), "ip_address", p->ip,
-                     "ip_address6", p->ip6);
+                     "ip_address6", p->ip6, "aliases", jx_from_strv(p->aliases));
 }
 
 static int ep_set_epair(kl_engine *e, const char *ep_id, const char *epair, kl_error *err)
@@ -803,6 +814,8 @@ int networks_firewall_apply(kl_engine *e, kl_error *err)
     return r;
 }
 
+static void hosts_refresh_cids_locked(kl_engine *e, char *const *cids);
+
 /* ---- create, list, inspect, remove, prune ---------------------------------------------- */
 
 /* Whether a network row has `value` in `column` (a column name of ours, never input). */
@@ -934,15 +947,18 @@ static int check_ip_range(const char *range, const char *subnet, kl_error *err)
 /* The first subnet of the pools (dockerd's defaults for user networks: 172.18.0.0/16 to
  * 172.31.0.0/16, then 192.168.0.0/20 to 192.168.240.0/20) that no network has a part of.
  * Under the engine lock. */
-static int pick_subnet(kl_engine *e, char out[IPAM_STRLEN], kl_error *err)
+static int pick_subnet(kl_engine *e, bool docker_default, char out[IPAM_STRLEN], kl_error *err)
 {
     size_t n = 0;
     net_rec *v = NULL;
     if (nets_all(e, &v, &n, err) < 0)
         return -1;
     int r = -1;
-    for (int i = 0; r < 0 && i < 14 + 16; i++) {
-        if (i < 14)
+    /* the default network first tries dockerd's default bridge subnet, 172.17.0.0/16 */
+    for (int i = docker_default ? -1 : 0; r < 0 && i < 14 + 16; i++) {
+        if (i < 0)
+            snprintf(out, IPAM_STRLEN, "172.17.0.0/16");
+        else if (i < 14)
             snprintf(out, IPAM_STRLEN, "172.%d.0.0/16", 18 + i);
         else
             snprintf(out, IPAM_STRLEN, "192.168.%d.0/20", (i - 14) * 16);
@@ -1012,7 +1028,7 @@ char *networks_create(kl_engine *e, const json_t *config, kl_error *err)
         }
         char picked[IPAM_STRLEN];
         if (auto_subnet) {
-            if (pick_subnet(e, picked, err) < 0)
+            if (pick_subnet(e, jx_bool(config, "docker_default", false), picked, err) < 0)
                 break;
             subnet = picked;
         }
@@ -1076,6 +1092,8 @@ char *networks_create(kl_engine *e, const json_t *config, kl_error *err)
                       n.icc, "internal", n.internal, "labels", n.labels);
         if (n.ip_range[0])
             json_object_set_new(docj, "ip_range", json_string(n.ip_range));
+        if (jx_bool(config, "docker_default", false))
+            json_object_set_new(docj, "docker_default", json_true());
         _cleanup_free_ char *doc = json_dumps(docj, JSON_COMPACT | JSON_SORT_KEYS);
         /* The row first, then the link: a crash in between leaves a row whose link
          * networks_init() makes at the next start (the new state); the other order would
@@ -1166,8 +1184,11 @@ static int remove_locked(kl_engine *e, net_rec *n, kl_error *err)
     if (eps_query(e, "network_id = ?1", n->id, &eps, &n_eps, err) < 0)
         return -1;
     engine_space_for_removal(e); /* unplug writes too */
-    for (size_t i = 0; i < n_eps; i++)
+    char **cids = NULL;
+    for (size_t i = 0; i < n_eps; i++) {
         unplug(e, &eps[i]);
+        strv_push(&cids, eps[i].container_id);
+    }
     ep_recs_free(eps, n_eps);
     if (kleened_owns_link(n)) {
         kl_error lerr = KL_ERROR_INIT;
@@ -1181,9 +1202,12 @@ static int remove_locked(kl_engine *e, net_rec *n, kl_error *err)
         kl_error lerr = KL_ERROR_INIT;
         if (kleened_owns_link(n) && bring_up_link(n, false, &lerr) < 0)
             log_warn("network %s: re-creating %s: %s", n->name, n->ifname, lerr.msg);
+        strv_free(cids);
         return -1;
     }
     log_info("network %s (%s): removed", n->id, n->name);
+    hosts_refresh_cids_locked(e, cids);
+    strv_free(cids);
     return 0;
 }
 
@@ -1230,8 +1254,9 @@ static json_t *prune(kl_engine *e, const json_t *must, const json_t *must_not, c
                 continue;
             }
             ep_recs_free(eps, n_eps);
+            /* the Docker door's default network stays, as dockerd's predefined ones */
             if (n_eps > 0 || !kl_labels_match_filters(v[i].labels, must, must_not) ||
-                (until && strcmp(v[i].created, until) >= 0))
+                (until && strcmp(v[i].created, until) >= 0) || (names && v[i].docker_default))
                 continue;
             if (remove_locked(e, &v[i], &lerr) < 0) {
                 log_warn("prune: network %s: %s", v[i].id, lerr.msg);
@@ -1381,6 +1406,25 @@ int networks_connect(kl_engine *e, const json_t *config, kl_error *err)
         }
         if (check_driver(c.network_driver ? c.network_driver : "", n.type, err) < 0)
             break;
+        _cleanup_json_ json_t *epdoc = json_object();
+        json_t *aliases = json_object_get(config, "aliases");
+        if (aliases && !json_is_null(aliases)) {
+            size_t k;
+            json_t *a;
+            bool ok = json_is_array(aliases);
+            json_array_foreach(aliases, k, a) ok = ok && json_is_string(a);
+            if (!ok) {
+                kl_error_set(err, EINVAL, "aliases must be a list of names");
+                break;
+            }
+            json_array_foreach(aliases, k, a) ok =
+                ok && etcfiles_check_name("alias", json_string_value(a), err) == 0;
+            if (!ok)
+                break;
+            if (json_array_size(aliases))
+                json_object_set(epdoc, "aliases", aliases);
+        }
+        _cleanup_free_ char *epdoc_s = json_dumps(epdoc, JSON_COMPACT);
         char ip[IPAM_STRLEN], ip6[IPAM_STRLEN];
         if (request_address(e, &n, 4, jx_str(config, "ip_address", ""), ip, err) < 0 ||
             request_address(e, &n, 6, jx_str(config, "ip_address6", ""), ip6, err) < 0)
@@ -1394,7 +1438,7 @@ int networks_connect(kl_engine *e, const json_t *config, kl_error *err)
             _cleanup_stmt_ sqlite3_stmt *st =
                 store_prepare(e->store,
                               "INSERT INTO endpoints (id, container_id, network_id, ip_address,"
-                              " ip_address6) VALUES (?,?,?,?,?)",
+                              " ip_address6, doc) VALUES (?,?,?,?,?,?)",
                               err);
             if (st) {
                 sqlite3_bind_text(st, 1, ep.id, -1, SQLITE_STATIC);
@@ -1402,6 +1446,7 @@ int networks_connect(kl_engine *e, const json_t *config, kl_error *err)
                 sqlite3_bind_text(st, 3, n.id, -1, SQLITE_STATIC);
                 sqlite3_bind_text(st, 4, ip, -1, SQLITE_STATIC);
                 sqlite3_bind_text(st, 5, ip6, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 6, epdoc_s, -1, SQLITE_STATIC);
                 r = sqlite3_step(st) == SQLITE_DONE
                         ? 0
                         : store_fail(e->store, "storing the endpoint", err);
@@ -1433,6 +1478,8 @@ int networks_connect(kl_engine *e, const json_t *config, kl_error *err)
         log_info("container %s: connected to network %s (%s%s%s)", c.id, n.name, ip,
                  ip[0] && ip6[0] ? " " : "", ip6);
         fw_update(e);
+        char *nids[] = {n.id, NULL};
+        networks_hosts_refresh(e, nids, c.id);
     } while (0);
     ep_recs_free(eps, n_eps);
     net_rec_clear(&n);
@@ -1467,6 +1514,8 @@ int networks_disconnect(kl_engine *e, const char *network, const char *container
             break;
         log_info("container %s: disconnected from network %s", c.id, n.name);
         fw_update(e);
+        char *nids[] = {n.id, NULL};
+        networks_hosts_refresh(e, nids, c.id);
         r = 0;
     } while (0);
     ep_recs_free(eps, n_eps);
@@ -1669,5 +1718,231 @@ void networks_shutdown(kl_engine *e)
             host_fw_forget(e->fw);
         log_info("firewall: no container runs: the table is removed");
     }
+    engine_unlock(e);
+}
+
+/* ---- the Docker door's default network --------------------------------------------------- */
+
+char *networks_default(kl_engine *e, kl_error *err)
+{
+    engine_lock(e);
+    net_rec n = {0};
+    char *id = NULL;
+    int found = net_find(e, NETWORKS_DEFAULT_NAME, &n, err);
+    if (found == 1) {
+        id = xstrdup(n.id);
+    } else if (found == 0) {
+        _cleanup_json_ json_t *config =
+            json_pack("{s:s, s:s, s:b, s:b}", "name", NETWORKS_DEFAULT_NAME, "type", "bridge",
+                      "auto_subnet", 1, "docker_default", 1);
+        id = networks_create(e, config, err);
+    }
+    net_rec_clear(&n);
+    engine_unlock(e);
+    return id;
+}
+
+/* ---- name resolution: /etc/hosts, /etc/hostname, /etc/resolv.conf (etcfiles.h) ------------ */
+
+/* Under the engine lock: the text of the container's /etc/hosts. */
+static char *hosts_text_locked(kl_engine *e, const container_record *c, const char *hostname)
+{
+    ep_rec *eps = NULL;
+    size_t n_eps = 0;
+    kl_error err = KL_ERROR_INIT;
+    if (eps_query(e, "container_id = ?1", c->id, &eps, &n_eps, &err) < 0)
+        log_warn("container %s: /etc/hosts: %s", c->id, err.msg);
+    const char *ip = "", *ip6 = "";
+    char gw[IPAM_STRLEN] = "";
+    etcfiles_peer *peers = NULL;
+    size_t n_peers = 0;
+    char ***names = NULL; /* owned name lists of the peers */
+    char **texts = NULL;  /* owned addresses of the peers */
+    for (size_t i = 0; i < n_eps; i++) {
+        if (!ip[0])
+            ip = eps[i].ip;
+        if (!ip6[0])
+            ip6 = eps[i].ip6;
+        net_rec n = {0};
+        kl_error ferr = KL_ERROR_INIT;
+        if (net_find(e, eps[i].network_id, &n, &ferr) != 1)
+            continue;
+        if (!gw[0])
+            net_gateway_addr(&n, 4, gw);
+        /* On the default network names are not resolved, as on dockerd's default bridge;
+         * on the others: every container connected to it (the container itself too). */
+        ep_rec *others = NULL;
+        size_t n_others = 0;
+        if (n.docker_default) {
+            others = xcalloc(1, sizeof(*others));
+            others[0] = (ep_rec){.ip = xstrdup(eps[i].ip),
+                                 .ip6 = xstrdup(eps[i].ip6),
+                                 .aliases = strv_dup(eps[i].aliases)};
+            memcpy(others[0].container_id, c->id, 13);
+            n_others = 1;
+        } else if (eps_query(e, "network_id = ?1", n.id, &others, &n_others, &ferr) < 0) {
+            log_warn("container %s: /etc/hosts: %s", c->id, ferr.msg);
+        }
+        for (size_t k = 0; k < n_others; k++) {
+            container_record p = {0};
+            kl_error gerr = KL_ERROR_INIT;
+            if (containers_get(e, others[k].container_id, &p, &gerr) < 0)
+                continue;
+            char **nl = NULL;
+            strv_push(&nl, p.name);
+            for (char **a = others[k].aliases; a && *a; a++)
+                strv_push(&nl, *a);
+            strv_push(&nl, p.id);
+            container_record_clear(&p);
+            names = xrealloc(names, (n_peers + 1) * sizeof(*names));
+            names[n_peers] = nl;
+            strv_push(&texts, others[k].ip);
+            strv_push(&texts, others[k].ip6);
+            n_peers++;
+        }
+        ep_recs_free(others, n_others);
+        net_rec_clear(&n);
+    }
+    peers = xcalloc(n_peers + 1, sizeof(*peers));
+    for (size_t i = 0; i < n_peers; i++)
+        peers[i] = (etcfiles_peer){.ip = texts[2 * i], .ip6 = texts[2 * i + 1], .names = names[i]};
+    /* host-gateway: the gateway of the container's first network that has one */
+    char **extra = NULL;
+    for (char **x = c->extra_hosts; x && *x; x++) {
+        size_t nlen;
+        const char *addr;
+        kl_error xerr = KL_ERROR_INIT;
+        if (etcfiles_check_extra_host(*x, &nlen, &addr, &xerr) < 0)
+            continue;
+        if (strcmp(addr, "host-gateway") != 0) {
+            strv_push(&extra, *x);
+        } else if (gw[0]) {
+            _cleanup_free_ char *line = xasprintf("%.*s:%s", (int)nlen, *x, gw);
+            strv_push(&extra, line);
+        } else {
+            log_warn("container %s: extra host %s: the container has no network with a gateway",
+                     c->id, *x);
+        }
+    }
+    etcfiles_hosts in = {.hostname = hostname,
+                         .ip = ip,
+                         .ip6 = ip6,
+                         .extra = extra,
+                         .peers = peers,
+                         .n_peers = n_peers};
+    char *text = etcfiles_hosts_text(&in);
+    strv_free(extra);
+    for (size_t i = 0; i < n_peers; i++)
+        strv_free(names[i]);
+    free(names);
+    strv_free(texts);
+    free(peers);
+    ep_recs_free(eps, n_eps);
+    return text;
+}
+
+/* The container's host name: its jail_param host.hostname, else its id. */
+static char *hostname_of(const container_record *c)
+{
+    host_jailparams jp = {0};
+    kl_error err = KL_ERROR_INIT;
+    char *name = NULL;
+    if (host_jailparams_parse(c->jail_param, &jp, &err) == 0 && jp.hostname && jp.hostname[0])
+        name = xstrdup(jp.hostname);
+    host_jailparams_free(&jp);
+    return name ? name : xstrdup(c->id);
+}
+
+int networks_etc_write(kl_engine *e, const container_record *c, kl_error *err)
+{
+    engine_lock(e);
+    _cleanup_free_ char *dir = containers_dir(e, c->id);
+    _cleanup_free_ char *hostname = hostname_of(c);
+    _cleanup_free_ char *hosts = hosts_text_locked(e, c, hostname);
+    _cleanup_free_ char *hn = xasprintf("%s\n", hostname);
+    int r = etcfiles_rewrite(dir, "hosts", hosts, err);
+    if (r == 0)
+        r = etcfiles_rewrite(dir, "hostname", hn, err);
+    if (r == 0 && c->dns) {
+        _cleanup_free_ char *host = etcfiles_host_resolv("/etc/resolv.conf");
+        _cleanup_strv_ char **ns = NULL, **search = NULL, **opts = NULL;
+        json_t *v;
+        if (json_is_array(v = json_object_get(c->dns, "nameservers")))
+            ns = jx_strv(v);
+        if (json_is_array(v = json_object_get(c->dns, "search")))
+            search = jx_strv(v);
+        if (json_is_array(v = json_object_get(c->dns, "options")))
+            opts = jx_strv(v);
+        _cleanup_free_ char *text = etcfiles_resolv_text(host, ns, search, opts);
+        r = etcfiles_rewrite(dir, "resolv.conf", text, err);
+    }
+    engine_unlock(e);
+    return r;
+}
+
+/* Under the engine lock: rewrite /etc/hosts of these containers, those that have one (it is
+ * written at their first start). */
+static void hosts_refresh_cids_locked(kl_engine *e, char *const *cids)
+{
+    for (char *const *p = cids; p && *p; p++) {
+        bool dup = false;
+        for (char *const *q = cids; q < p && !dup; q++)
+            dup = strcmp(*q, *p) == 0;
+        _cleanup_free_ char *dir = containers_dir(e, *p);
+        _cleanup_free_ char *path = xasprintf("%s/hosts", dir);
+        if (dup || access(path, F_OK) < 0)
+            continue;
+        container_record c = {0};
+        kl_error err = KL_ERROR_INIT;
+        if (containers_get(e, *p, &c, &err) == 0) {
+            _cleanup_free_ char *hostname = hostname_of(&c);
+            _cleanup_free_ char *text = hosts_text_locked(e, &c, hostname);
+            if (etcfiles_rewrite(dir, "hosts", text, &err) < 0)
+                log_warn("container %s: /etc/hosts: %s", c.id, err.msg);
+        }
+        container_record_clear(&c);
+    }
+}
+
+/* The containers connected to these networks. */
+static char **cids_on_networks(kl_engine *e, char *const *nids)
+{
+    char **cids = NULL;
+    for (char *const *n = nids; n && *n; n++) {
+        ep_rec *eps = NULL;
+        size_t n_eps = 0;
+        kl_error err = KL_ERROR_INIT;
+        if (eps_query(e, "network_id = ?1", *n, &eps, &n_eps, &err) < 0)
+            continue;
+        for (size_t i = 0; i < n_eps; i++)
+            strv_push(&cids, eps[i].container_id);
+        ep_recs_free(eps, n_eps);
+    }
+    return cids;
+}
+
+char **networks_container_network_ids(kl_engine *e, const char *container_id)
+{
+    engine_lock(e);
+    ep_rec *eps = NULL;
+    size_t n_eps = 0;
+    kl_error err = KL_ERROR_INIT;
+    char **nids = NULL;
+    if (eps_query(e, "container_id = ?1", container_id, &eps, &n_eps, &err) == 0)
+        for (size_t i = 0; i < n_eps; i++)
+            strv_push(&nids, eps[i].network_id);
+    ep_recs_free(eps, n_eps);
+    engine_unlock(e);
+    return nids;
+}
+
+void networks_hosts_refresh(kl_engine *e, char *const *network_ids, const char *container_id)
+{
+    engine_lock(e);
+    char **cids = cids_on_networks(e, network_ids);
+    if (container_id)
+        strv_push(&cids, container_id);
+    hosts_refresh_cids_locked(e, cids);
+    strv_free(cids);
     engine_unlock(e);
 }

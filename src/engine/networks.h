@@ -115,4 +115,23 @@ void networks_shutdown(kl_engine *e);
 /* Rebuild the firewall from the store and running containers and apply it. */
 int networks_firewall_apply(kl_engine *e, kl_error *err);
 
+/* The Docker door's default network (docs/docker-api.md "Networks"): the network named
+ * "bridge", created on first use (a bridge on dockerd's 172.17.0.0/16 when free, else the
+ * first free pool subnet, as auto_subnet). Names are not resolved on it (as on dockerd's
+ * default bridge). Returns its id (xmalloc'ed). */
+#define NETWORKS_DEFAULT_NAME "bridge"
+char *networks_default(kl_engine *e, kl_error *err);
+
+/* Name resolution (docs/api.md "Name resolution", etcfiles.h). Write the container's hosts,
+ * hostname and (with dns settings) resolv.conf into its directory, before it starts; the
+ * caller bind-mounts them. Its /etc/hosts lists its host name and every container on the
+ * networks it shares (name, aliases, id). */
+struct container_record;
+int networks_etc_write(kl_engine *e, const struct container_record *c, kl_error *err);
+/* Rewrite /etc/hosts of every started container on these networks (ids, NULL-terminated)
+ * and of `container_id` (or NULL): after a connect, disconnect, rename or removal. */
+void networks_hosts_refresh(kl_engine *e, char *const *network_ids, const char *container_id);
+/* The ids of the networks a container is connected to (strv, NULL when none). */
+char **networks_container_network_ids(kl_engine *e, const char *container_id);
+
 #endif

@@ -264,11 +264,17 @@ dapi() {
   run docker create --restart always bb true
   [ "$status" -ne 0 ]
   [[ "$output" == *"HostConfig.RestartPolicy 'always' is not supported"* ]]
-  run docker run --rm --dns 1.1.1.1 bb true
-  [[ "$output" == *"HostConfig.Dns is not supported by kleened"* ]]
+  run docker run --rm --sysctl net.ipv4.ip_forward=1 bb true
+  [[ "$output" == *"HostConfig.Sysctls is not supported by kleened"* ]]
+  dapi POST /v1.41/containers/create '{"Image": "bb", "HostConfig": {"ExtraHosts": ["a b:1.2.3.4"]}}'
+  [ "$status_code" = 400 ]
+  [[ "$(echo "$body" | jq -r .message)" == *"invalid extra host 'a b:1.2.3.4'"* ]]
+  dapi POST /v1.41/containers/create '{"Image": "bb", "NetworkingConfig": {"EndpointsConfig": {"bridge": {"Aliases": ["-bad"]}}}}'
+  [ "$status_code" = 400 ]
+  [[ "$(echo "$body" | jq -r .message)" == *"invalid alias '-bad'"* ]]
   run docker run --rm --cap-add SYS_ADMIN bb true
   [[ "$output" == *"HostConfig.CapAdd 'SYS_ADMIN' is not supported"* ]]
-  run docker create -p 8080:80 bb true
+  run docker create -p 8080:80 --network none bb true
   [ "$status" -ne 0 ]
   [[ "$output" == *"publishing ports needs a network"* ]]
   dapi POST /v1.41/containers/create '{"Image": "nonesuch"}'
@@ -362,4 +368,68 @@ dapi() {
   in_ns curl -sf -m 2 http://127.0.0.1:8080/hostname
   docker rm -f web
   klee network rm dnet
+}
+
+@test "the default network: docker run -d -p without --network, network ls shows bridge, --network none is loopback only" {
+  docker run -d --name dweb -p 8090:80 bb httpd -f -p 80 -h /etc
+  [ "$(docker inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}' dweb)" = bridge ]
+  ip=$(docker inspect -f '{{.NetworkSettings.Networks.bridge.IPAddress}}' dweb)
+  [[ "$ip" == 172.17.0.* ]]
+  for _ in $(seq 1 50); do in_ns curl -sf -m 2 http://127.0.0.1:8090/hostname >/dev/null && break; sleep 0.1; done
+  run in_ns curl -sf -m 2 http://127.0.0.1:8090/hostname
+  [ "$status" -eq 0 ]
+  [ "$output" = "$(docker inspect -f '{{.Config.Hostname}}' dweb | cut -c1-12)" ]
+  run docker network ls --format '{{.Name}} {{.Driver}}'
+  [[ "$output" == *"bridge bridge"* ]]
+  [ "$(docker network inspect -f '{{(index .IPAM.Config 0).Subnet}}' bridge)" = 172.17.0.0/16 ]
+  # the Kleene API sees it as a network; a Kleene client that never used the Docker door did not
+  api GET /networks/bridge/inspect
+  [ "$(echo "$body" | jq -r .network.docker_default)" = true ]
+  # --network none: loopback only
+  run docker run --rm --network none bb sh -c 'ls /sys/class/net'
+  [ "$status" -eq 0 ]
+  [ "$output" = lo ]
+  docker rm -f dweb
+}
+
+@test "name resolution: Hostname, ExtraHosts (host-gateway), Dns/DnsSearch, aliases, rename and connect rewrite /etc/hosts in place" {
+  run docker run --rm -h myhost --add-host foo:10.1.2.3 --add-host gw:host-gateway --dns 9.9.9.9 \
+    --dns-search example.org bb sh -c 'hostname; cat /etc/hostname; cat /etc/hosts; cat /etc/resolv.conf'
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = myhost ]
+  [ "${lines[1]}" = myhost ]
+  [[ "$output" == *$'10.1.2.3\tfoo'* ]]
+  [[ "$output" == *$'172.17.0.1\tgw'* ]]
+  [[ "$output" == *$'\tmyhost'* ]]
+  [[ "$output" == *"nameserver 9.9.9.9"* ]]
+  [[ "$output" == *"search example.org"* ]]
+  # a user network: names, aliases and ids of the others; kept current while running
+  docker network create rnet
+  docker run -d --name rsrv --network rnet --network-alias db bb sh -c 'echo up > /tmp/i; exec httpd -f -p 80 -h /tmp'
+  docker run -d --name rcli --network rnet bb sleep 1000
+  srv_ip=$(docker inspect -f '{{.NetworkSettings.Networks.rnet.IPAddress}}' rsrv)
+  run docker exec rcli sh -c 'ping -c 1 -W 2 db >/dev/null && printf "GET /i HTTP/1.0\r\n\r\n" | nc -w 2 rsrv 80'
+  [ "$status" -eq 0 ]
+  [[ "$output" == *up* ]]
+  [ "$(docker inspect -f '{{index .NetworkSettings.Networks.rnet.Aliases 0}}' rsrv)" = db ]
+  ino=$(docker exec rcli stat -c %i /etc/hosts)
+  docker rename rsrv rsrv2
+  run docker exec rcli cat /etc/hosts
+  [[ "$output" == *"$srv_ip"$'\t'"rsrv2 db "* ]]
+  [[ "$output" != *"rsrv "* ]]
+  [ "$(docker exec rcli stat -c %i /etc/hosts)" = "$ino" ]
+  # a container connected later (with an alias) appears in the running one's file
+  docker create --name late bb sleep 1000
+  docker network connect --alias cache rnet late
+  run docker exec rcli cat /etc/hosts
+  [[ "$output" == *$'\t'"late cache "* ]]
+  docker network disconnect rnet late
+  run docker exec rcli cat /etc/hosts
+  [[ "$output" != *"late"* ]]
+  # a removed container goes from the others' files
+  docker rm -f rsrv2
+  run docker exec rcli cat /etc/hosts
+  [[ "$output" != *"rsrv2"* ]]
+  docker rm -f rcli late
+  docker network rm rnet
 }

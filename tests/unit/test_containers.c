@@ -247,11 +247,12 @@ static void test_create_defaults_and_shape(void **state)
     json_t *c = json_object_get(j, "container");
     /* every field of Container and ours, and nothing else */
     static const char *const keys[] = {
-        "id",      "name",           "image_id",     "cmd",          "user",
-        "env",     "network_driver", "public_ports", "jail_param",   "restart_policy",
-        "persist", "created",        "dataset",      "running",      "memory",
-        "cpus",    "pids_limit",     "auto_remove",  "stop_timeout", "workdir",
-        "init",    "stop_cmd",       "labels"};
+        "id",         "name",           "image_id",     "cmd",          "user",
+        "env",        "network_driver", "public_ports", "jail_param",   "restart_policy",
+        "persist",    "created",        "dataset",      "running",      "memory",
+        "cpus",       "pids_limit",     "auto_remove",  "stop_timeout", "workdir",
+        "init",       "stop_cmd",       "labels",       "extra_hosts",  "dns",
+        "dns_search", "dns_options"};
     assert_int_equal(json_object_size(c), KL_ARRAY_SIZE(keys));
     for (size_t i = 0; i < KL_ARRAY_SIZE(keys); i++)
         if (!json_object_get(c, keys[i]))

@@ -123,12 +123,39 @@ static void test_translate(void **state)
     json_decref(anon);
     api_response_free(&res);
 
+    /* no network named: the default network; name resolution settings pass through, and a
+     * Docker container always gets a resolv.conf of kleened's (dns: [] = the host's) */
+    k = translate("{\"Image\":\"bb\",\"HostConfig\":{\"ExtraHosts\":[\"a:1.2.3.4\"],"
+                  "\"DnsSearch\":[\"example.org\"]}}",
+                  &nets, &anon, &res);
+    assert_non_null(k);
+    assert_int_equal(json_array_size(nets), 1);
+    assert_string_equal(json_string_value(json_array_get(nets, 0)), "bridge");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(k, "extra_hosts"), 0)),
+                        "a:1.2.3.4");
+    assert_int_equal(json_array_size(json_object_get(k, "dns")), 0);
+    assert_true(json_is_array(json_object_get(k, "dns")));
+    assert_string_equal(json_string_value(json_array_get(json_object_get(k, "dns_search"), 0)),
+                        "example.org");
+    json_decref(k);
+    json_decref(nets);
+    json_decref(anon);
+    k = translate("{\"Image\":\"bb\",\"HostConfig\":{\"NetworkMode\":\"none\"}}", &nets, &anon,
+                  &res);
+    assert_non_null(k);
+    assert_int_equal(json_array_size(nets), 0);
+    assert_string_equal(json_string_value(json_object_get(k, "network_driver")), "disabled");
+    json_decref(k);
+    json_decref(nets);
+    json_decref(anon);
+
     /* refusals name the field */
     static const struct {
         const char *body, *msg;
     } bad[] = {
         {"{\"Image\":\"bb\",\"HostConfig\":{\"Privileged\":true}}", "HostConfig.Privileged is"},
-        {"{\"Image\":\"bb\",\"HostConfig\":{\"Dns\":[\"1.1.1.1\"]}}", "HostConfig.Dns is"},
+        {"{\"Image\":\"bb\",\"HostConfig\":{\"Dns\":\"1.1.1.1\"}}",
+         "HostConfig.Dns must be a list"},
         {"{\"Image\":\"bb\",\"HostConfig\":{\"RestartPolicy\":{\"Name\":\"always\"}}}",
          "HostConfig.RestartPolicy 'always'"},
         {"{\"Image\":\"bb\",\"HostConfig\":{\"CapAdd\":[\"SYS_ADMIN\"]}}",
@@ -145,7 +172,7 @@ static void test_translate(void **state)
         {"{\"Image\":\"bb\",\"HostConfig\":{\"NetworkMode\":\"container:x\"}}",
          "HostConfig.NetworkMode 'container:x'"},
         {"{\"Cmd\":[\"true\"]}", "Config.Image is required"},
-        {"{\"Image\":\"bb\",\"HostConfig\":{\"PortBindings\":{\"80/"
+        {"{\"Image\":\"bb\",\"HostConfig\":{\"NetworkMode\":\"none\",\"PortBindings\":{\"80/"
          "tcp\":[{\"HostPort\":\"8080\"}]}}}",
          "publishing ports needs a network"},
         {"{\"Image\":\"bb\",\"Cmd\":[1]}", "Cmd and Entrypoint"},

@@ -81,7 +81,8 @@ static void test_container_config_defaults(void **state)
               "\"jail_param\":[],\"network_driver\":\"ipnet\",\"public_ports\":[],"
               "\"restart_policy\":\"no\",\"persist\":false,"
               "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_"
-              "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null,\"labels\":null}");
+              "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null,\"labels\":null,"
+              "\"extra_hosts\":null,\"dns\":null,\"dns_search\":null,\"dns_options\":null}");
 }
 
 static void test_container_config_full_and_nested_defaults(void **state)
@@ -102,7 +103,8 @@ static void test_container_config_full_and_nested_defaults(void **state)
         "\"protocol\":\"tcp\"}],"
         "\"restart_policy\":\"no\",\"persist\":true,"
         "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_timeout\":"
-        "null,\"workdir\":null,\"init\":null,\"stop_cmd\":null,\"labels\":null}");
+        "null,\"workdir\":null,\"init\":null,\"stop_cmd\":null,\"labels\":null,"
+        "\"extra_hosts\":null,\"dns\":null,\"dns_search\":null,\"dns_options\":null}");
 }
 
 static void test_container_config_nullable_kept(void **state)
@@ -116,7 +118,8 @@ static void test_container_config_nullable_kept(void **state)
               "\"mounts\":null,\"jail_param\":null,\"network_driver\":\"ipnet\","
               "\"public_ports\":null,\"restart_policy\":null,\"persist\":null,"
               "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_"
-              "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null,\"labels\":null}");
+              "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null,\"labels\":null,"
+              "\"extra_hosts\":null,\"dns\":null,\"dns_search\":null,\"dns_options\":null}");
 }
 
 static void test_network_config_defaults(void **state)
@@ -159,9 +162,10 @@ static void test_image_build_config_defaults(void **state)
               "\"env\":[],\"mounts\":[],\"jail_param\":[],\"network_driver\":\"ipnet\","
               "\"public_ports\":[],\"restart_policy\":\"no\",\"persist\":false,"
               "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_"
-              "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null,\"labels\":null},"
+              "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null,\"labels\":null,"
+              "\"extra_hosts\":null,\"dns\":null,\"dns_search\":null,\"dns_options\":null},"
               "\"networks\":[{\"container\":\"c\",\"network\":\"n\",\"ip_address\":\"\","
-              "\"ip_address6\":\"\"}],\"labels\":null,\"pull\":false}");
+              "\"ip_address6\":\"\",\"aliases\":null}],\"labels\":null,\"pull\":false}");
     expect_ok(&schema_image_build_config, "{\"context\":\"/ctx\",\"container_config\":{}}",
               "{\"context\":\"/ctx\",\"dockerfile\":\"Dockerfile\",\"quiet\":false,"
               "\"nocache\":false,\"line_numbers\":false,\"context_upload\":false,"
@@ -170,7 +174,8 @@ static void test_image_build_config_defaults(void **state)
               "\"env\":[],\"mounts\":[],\"jail_param\":[],\"network_driver\":\"ipnet\","
               "\"public_ports\":[],\"restart_policy\":\"no\",\"persist\":false,"
               "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_"
-              "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null,\"labels\":null},"
+              "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null,\"labels\":null,"
+              "\"extra_hosts\":null,\"dns\":null,\"dns_search\":null,\"dns_options\":null},"
               "\"networks\":[],\"labels\":null,\"pull\":false}");
 }
 
@@ -212,7 +217,8 @@ static void test_small_schema_defaults(void **state)
               "{\"exec_id\":\"e1\",\"attach\":\"false\",\"start_container\":true}",
               "{\"exec_id\":\"e1\",\"attach\":false,\"multiplex\":false,\"start_container\":true}");
     expect_ok(&schema_end_point_config, "{\"container\":\"c\",\"network\":\"n\"}",
-              "{\"container\":\"c\",\"network\":\"n\",\"ip_address\":\"\",\"ip_address6\":\"\"}");
+              "{\"container\":\"c\",\"network\":\"n\",\"ip_address\":\"\",\"ip_address6\":\"\","
+              "\"aliases\":null}");
     expect_ok(&schema_volume_config, "{\"name\":\"v\",\"junk\":[1]}",
               "{\"name\":\"v\",\"labels\":null}");
     expect_ok(&schema_mount_point_config, "{}",
@@ -357,7 +363,8 @@ static void test_enum(void **state)
               "\"jail_param\":[],\"network_driver\":\"ipnet\",\"public_ports\":[],"
               "\"restart_policy\":\"on-startup\",\"persist\":false,"
               "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_"
-              "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null,\"labels\":null}");
+              "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null,\"labels\":null,"
+              "\"extra_hosts\":null,\"dns\":null,\"dns_search\":null,\"dns_options\":null}");
 }
 
 /* Issue 12 item 7: names of networks have the documented character set and every object

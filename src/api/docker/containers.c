@@ -89,10 +89,6 @@ static const char *const refused_host[] = {
     "Tmpfs",
     "VolumesFrom",
     "Links",
-    "ExtraHosts",
-    "Dns",
-    "DnsOptions",
-    "DnsSearch",
     "GroupAdd",
     "OomKillDisable",
     "OomScoreAdj",
@@ -332,6 +328,22 @@ json_t *dk_create_translate(const json_t *body, const char *name, json_t **netwo
     const char *hostname = jx_str(body, "Hostname", "");
     if (*hostname)
         json_array_append_new(jp, json_sprintf("host.hostname=%s", hostname));
+    /* name resolution (docs/docker-api.md "Name resolution"): kleened writes /etc/hosts
+     * (with ExtraHosts) and, as dockerd, /etc/resolv.conf: the host's unless Dns* say */
+    static const char *const dnsmap[][2] = {{"ExtraHosts", "extra_hosts"},
+                                            {"Dns", "dns"},
+                                            {"DnsSearch", "dns_search"},
+                                            {"DnsOptions", "dns_options"}};
+    for (size_t d = 0; d < KL_ARRAY_SIZE(dnsmap); d++) {
+        json_t *v = json_object_get(hc, dnsmap[d][0]);
+        if (v && !json_is_null(v) && !json_is_str_array(v))
+            return dk_error(res, 400, "HostConfig.%s must be a list of strings", dnsmap[d][0]),
+                   NULL;
+        if (json_is_array(v) && json_array_size(v))
+            json_object_set(k, dnsmap[d][1], v);
+    }
+    if (!json_object_get(k, "dns"))
+        json_object_set_new(k, "dns", json_array());
     json_t *capadd = json_object_get(hc, "CapAdd");
     size_t i;
     json_t *it;
@@ -389,7 +401,7 @@ json_t *dk_create_translate(const json_t *body, const char *name, json_t **netwo
     else if (!strncmp(mode, "container:", 10))
         return dk_error(res, 400, "HostConfig.NetworkMode '%s' is not supported by kleened", mode),
                NULL;
-    else if (*mode && strcmp(mode, "default") != 0 && strcmp(mode, "bridge") != 0)
+    else if (*mode && strcmp(mode, "default") != 0)
         json_array_append_new(*networks, json_string(mode));
     json_object_foreach(
         json_object_get(json_object_get(body, "NetworkingConfig"), "EndpointsConfig"), vkey, vv)
@@ -398,10 +410,13 @@ json_t *dk_create_translate(const json_t *body, const char *name, json_t **netwo
         size_t j;
         json_t *n;
         json_array_foreach(*networks, j, n) have |= !strcmp(json_string_value(n), vkey);
-        if (!have && strcmp(vkey, "bridge") != 0 && strcmp(vkey, "default") != 0 &&
-            strcmp(vkey, "host") != 0 && strcmp(vkey, "none") != 0)
+        if (!have && strcmp(vkey, "default") != 0 && strcmp(vkey, "host") != 0 &&
+            strcmp(vkey, "none") != 0)
             json_array_append_new(*networks, json_string(vkey));
     }
+    /* no network named: the default network, as dockerd's bridge (networks_default) */
+    if (!strcmp(driver, "ipnet") && !json_array_size(*networks))
+        json_array_append_new(*networks, json_string(NETWORKS_DEFAULT_NAME));
     json_object_set_new(k, "network_driver", json_string(driver));
 
     /* ports */
@@ -431,10 +446,11 @@ json_t *dk_create_translate(const json_t *body, const char *name, json_t **netwo
         }
     }
 
-    if (json_array_size(ports) && !json_array_size(*networks) && !strcmp(driver, "ipnet"))
+    if (json_array_size(ports) && strcmp(driver, "ipnet") != 0)
         return dk_error(res, 400,
-                        "HostConfig.PortBindings: publishing ports needs a network, and kleened "
-                        "has no default bridge: connect the container to one (--network NAME)"),
+                        "HostConfig.PortBindings: publishing ports needs a network (not with "
+                        "NetworkMode %s)",
+                        mode),
                NULL;
 
     /* restart, removal, limits, stop */
@@ -507,9 +523,19 @@ void dk_containers_create(dk_request *r, api_response *res)
     json_t *it;
     json_array_foreach(networks, i, it)
     {
+        if (!strcmp(json_string_value(it), NETWORKS_DEFAULT_NAME)) {
+            _cleanup_free_ char *nid = networks_default(e, &err);
+            if (!nid)
+                return dk_error(res, 500, "the default network: %s", err.msg);
+        }
         _cleanup_json_ json_t *n = networks_inspect(e, json_string_value(it), &err);
         if (!n)
             return dk_error(res, 404, "network %s not found", json_string_value(it));
+        json_t *epc = json_object_get(
+            json_object_get(json_object_get(body, "NetworkingConfig"), "EndpointsConfig"),
+            json_string_value(it));
+        if (dk_endpoint_check(epc, res) < 0)
+            return;
     }
     /* the schema's defaults and checks of a Kleene create */
     json_t *door = json_incref(json_object_get(k, "door"));
@@ -561,6 +587,9 @@ void dk_containers_create(dk_request *r, api_response *res)
         const char *ip4 = jx_str(json_object_get(epc, "IPAMConfig"), "IPv4Address", "");
         if (*ip4)
             json_object_set_new(ec, "ip_address", json_string(ip4));
+        json_t *aliases = json_object_get(epc, "Aliases");
+        if (json_is_array(aliases))
+            json_object_set(ec, "aliases", aliases);
         if (networks_connect(e, ec, &err) < 0) {
             kl_error e2 = KL_ERROR_INIT;
             char gone[13];
@@ -694,6 +723,9 @@ static json_t *networks_of(kl_engine *e, const container_record *c)
                                       jx_str(ep, "ip_address6", ""), "IPPrefixLen",
                                       (json_int_t)prefix, "Gateway", gw[0] == '<' ? "" : gw,
                                       "IPAMConfig", "Aliases"));
+        json_t *al = json_object_get(ep, "aliases");
+        if (json_array_size(al))
+            json_object_set(json_object_get(out, nname), "Aliases", al);
     }
     if (!strcmp(c->network_driver, "host"))
         json_object_set_new(out, "host", json_object());

@@ -180,4 +180,8 @@ void dk_build_query_clear(dk_build_query *q);
 /* Text as a JSON string (router.c): bytes that are not UTF-8 become U+FFFD. */
 json_t *dk_text_json(const char *s, size_t n);
 
+/* EndpointSettings a client sends (create's NetworkingConfig, connect): 400 for what would
+ * change the endpoint and is not supported; Aliases must be strings (networks.c). */
+int dk_endpoint_check(const json_t *ec, api_response *res);
+
 #endif

@@ -12,6 +12,7 @@
 #include "lib/cleanup.h"
 #include "lib/jsonx.h"
 #include "lib/labels.h"
+#include "lib/log.h"
 #include "lib/xalloc.h"
 
 #include <ctype.h>
@@ -125,6 +126,10 @@ static json_t *network_find(kl_engine *e, const char *ref, api_response *res)
     bool check_full;
     const char *ident = dk_ident(ref, buf, &check_full);
     kl_error err = KL_ERROR_INIT;
+    if (!strcmp(ref, NETWORKS_DEFAULT_NAME)) { /* made on first use */
+        _cleanup_free_ char *dflt = networks_default(e, &err);
+        err = (kl_error)KL_ERROR_INIT;
+    }
     json_t *ins = networks_inspect(e, ident, &err);
     if (ins && check_full) {
         char id[DK_ID_LEN + 1];
@@ -177,6 +182,12 @@ void dk_networks_list(dk_request *r, api_response *res)
         }
     }
     kl_error err = KL_ERROR_INIT;
+    /* the default network is there for Docker's clients from their first look, as dockerd's
+     * bridge (made now if no container needed it yet) */
+    _cleanup_free_ char *dflt = networks_default(e, &err);
+    if (!dflt)
+        log_warn("docker: the default network: %s", err.msg);
+    err = (kl_error)KL_ERROR_INIT;
     _cleanup_json_ json_t *list = networks_list(e, &err);
     if (!list)
         return dk_error(res, 500, "%s", err.msg);
@@ -209,7 +220,7 @@ void dk_networks_list(dk_request *r, api_response *res)
         if (ok && json_array_size(vs = json_object_get(f, "scope")))
             ok = any_value(vs, "local");
         if (ok && json_array_size(vs = json_object_get(f, "type")))
-            ok = any_value(vs, "custom"); /* every Kleene network is user-defined */
+            ok = any_value(vs, jx_bool(n, "docker_default", false) ? "builtin" : "custom");
         if (ok && json_array_size(vs = json_object_get(f, "dangling"))) {
             _cleanup_json_ json_t *ins = networks_inspect(e, jx_str(n, "id", ""), &err);
             bool unused = ins && json_array_size(json_object_get(ins, "network_endpoints")) == 0;
@@ -435,6 +446,34 @@ static int container_find(kl_engine *e, const char *ref, char id[13], api_respon
     return 0;
 }
 
+int dk_endpoint_check(const json_t *ec, api_response *res)
+{
+    /* Output fields of EndpointSettings clients send back empty are fine; what would change
+     * the endpoint is refused by name. */
+    static const char *const refused[] = {"Links", "DriverOpts", "MacAddress", "GlobalIPv6Address",
+                                          "IPAddress"};
+    for (size_t i = 0; i < KL_ARRAY_SIZE(refused); i++)
+        if (!is_empty(json_object_get(ec, refused[i]))) {
+            dk_error(res, 400, "EndpointConfig.%s is not supported by kleened%s", refused[i],
+                     !strcmp(refused[i], "Links") ? " (use the container's name or an alias)" : "");
+            return -1;
+        }
+    json_t *aliases = json_object_get(ec, "Aliases");
+    size_t i;
+    json_t *a;
+    bool ok = !aliases || json_is_null(aliases) || json_is_array(aliases);
+    json_array_foreach(aliases, i, a) ok = ok && json_is_string(a);
+    if (!ok) {
+        dk_error(res, 400, "EndpointConfig.Aliases must be a list of strings");
+        return -1;
+    }
+    if (!is_empty(json_object_get(json_object_get(ec, "IPAMConfig"), "LinkLocalIPs"))) {
+        dk_error(res, 400, "EndpointConfig.IPAMConfig.LinkLocalIPs is not supported by kleened");
+        return -1;
+    }
+    return 0;
+}
+
 void dk_networks_connect(dk_request *r, api_response *res)
 {
     kl_engine *e = r->req->ctx->engine;
@@ -449,21 +488,9 @@ void dk_networks_connect(dk_request *r, api_response *res)
     if (container_find(e, jx_str(body, "Container", ""), cid, res) < 0)
         return;
     json_t *ec = json_object_get(body, "EndpointConfig");
-    /* Output fields of EndpointSettings clients send back empty are fine; what would change
-     * the endpoint is refused by name. */
-    static const char *const refused[] = {"Links",      "Aliases",           "DriverOpts",
-                                          "MacAddress", "GlobalIPv6Address", "IPAddress"};
-    for (size_t i = 0; i < KL_ARRAY_SIZE(refused); i++)
-        if (!is_empty(json_object_get(ec, refused[i])))
-            return dk_error(res, 400, "EndpointConfig.%s is not supported by kleened%s", refused[i],
-                            !strcmp(refused[i], "Aliases") || !strcmp(refused[i], "Links")
-                                ? " (no name resolution between containers)"
-                                : "");
+    if (dk_endpoint_check(ec, res) < 0)
+        return;
     json_t *ipam = json_object_get(ec, "IPAMConfig");
-    if (!is_empty(json_object_get(ipam, "LinkLocalIPs")))
-        return dk_error(res, 400,
-                        "EndpointConfig.IPAMConfig.LinkLocalIPs is not supported by "
-                        "kleened");
     const char *ip = jx_str(ipam, "IPv4Address", "");
     const char *ip6 = jx_str(ipam, "IPv6Address", "");
     _cleanup_json_ json_t *config =
@@ -471,6 +498,9 @@ void dk_networks_connect(dk_request *r, api_response *res)
                   "ip_address", ip[0] ? ip : "<auto>", "ip_address6", ip6[0] ? ip6 : "<auto>");
     if (!config)
         return dk_error(res, 400, "invalid EndpointConfig: strings must be UTF-8");
+    json_t *aliases = json_object_get(ec, "Aliases");
+    if (json_is_array(aliases))
+        json_object_set(config, "aliases", aliases);
     kl_error err = KL_ERROR_INIT;
     if (networks_connect(e, config, &err) < 0) {
         if (err.code == EEXIST && strstr(err.msg, "already connected"))
@@ -515,6 +545,9 @@ void dk_networks_remove(dk_request *r, api_response *res)
     if (!ins)
         return;
     json_t *net = json_object_get(ins, "network");
+    if (jx_bool(net, "docker_default", false))
+        return dk_error(res, 403, "%s is a pre-defined network and cannot be removed",
+                        jx_str(net, "name", ""));
     /* dockerd refuses while containers run on it; stopped ones are disconnected */
     size_t i;
     json_t *ep;
