@@ -222,9 +222,9 @@ dapi() {
   run docker network connect cn c1
   [ "$status" -ne 0 ]
   [[ "$output" == *"already exists in network cn"* ]]
-  run docker network connect --alias web cn c2
+  run docker network connect --link c1:x cn c2
   [ "$status" -ne 0 ]
-  [[ "$output" == *"Aliases is not supported"* ]]
+  [[ "$output" == *"Links is not supported"* ]]
   run docker network disconnect cn c2
   [ "$status" -eq 0 ]
   run docker network disconnect cn c2

@@ -895,7 +895,8 @@ void dk_containers_inspect(dk_request *r, api_response *res)
     json_t *hc = json_deep_copy(json_object_get(dc, "HostConfig"));
     if (!hc)
         hc = json_object();
-    json_object_set_new(config, "Hostname", json_string(jx_str(dc, "Hostname", c.id)));
+    const char *hn = jx_str(dc, "Hostname", "");
+    json_object_set_new(config, "Hostname", json_string(*hn ? hn : c.id));
     json_object_set_new(config, "Domainname", json_string(""));
     json_object_set_new(config, "User", json_string(c.user[0] ? c.user : c.image_user));
     static const char *const bools[] = {"AttachStdin", "AttachStdout", "AttachStderr",
