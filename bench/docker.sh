@@ -21,7 +21,6 @@ DOCKER=/usr/bin/docker
 for t in "$DOCKER" dockerd docker-compose umoci skopeo; do
   command -v "$t" >/dev/null || { echo "$t is not installed (scripts/install-deps)" >&2; exit 1; }
 done
-DNS_NS=kleene-bench-dockerd-$$
 holder=""
 bench_cleanup_extra() {
   local p ns pid
@@ -43,7 +42,6 @@ bench_cleanup_extra() {
     kill -KILL "$holder" 2>/dev/null || true
     wait "$holder" 2>/dev/null || true
   fi
-  ip netns del "$DNS_NS" 2>/dev/null || true
   # dockerd's cgroups (it leaves them behind, HOST-FACTS.md §4)
   for h in /sys/fs/cgroup/*/; do
     [ -d "${h}kbench-$$" ] && find "${h}kbench-$$" -depth -type d -exec rmdir {} + 2>/dev/null
@@ -77,10 +75,10 @@ umoci init --layout "$W/oci" && umoci new --image "$W/oci:bb" &&
   umoci insert --image "$W/oci:bb" "$W/rootfs" / >/dev/null &&
   skopeo copy -q "oci:$W/oci:bb" "docker-archive:$W/bb.tar:bb:latest"
 
-# dockerd in its own network and mount namespaces
-ip netns add "$DNS_NS"
-ip -n "$DNS_NS" link set lo up
-ip netns exec "$DNS_NS" unshare -m --propagation private sh -c '
+# dockerd in its own network and mount namespaces (not through `ip netns exec`, whose fresh
+# /sys has no cgroup mounts)
+unshare -m -n --propagation private sh -c '
+  ip link set lo up
   mount --make-rprivate / && mount -t tmpfs -o mode=0755 tmpfs /run || exit 1
   umount /sys/fs/cgroup/unified 2>/dev/null
   if [ -d /etc/docker ]; then mount -t tmpfs -o mode=0755 tmpfs /etc/docker; fi
@@ -107,7 +105,11 @@ timed() {
   local label=$1 sock=$2 t0 t1
   shift 2
   t0=$(now_ms)
-  DOCKER_HOST="unix://$sock" "$@" >/dev/null 2>>"$W/errors.log" || { echo "$label failed" >&2; cat "$W/errors.log" >&2; exit 1; }
+  if ! DOCKER_HOST="unix://$sock" "$@" >/dev/null 2>>"$W/errors.log"; then
+    # counted and reported, not timed
+    echo "$label failed: $(tail -1 "$W/errors.log")" | tee -a "$W/failures" >&2
+    return 0
+  fi
   t1=$(now_ms)
   echo "$label $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b - a}')" >>"$W/times"
 }
@@ -121,6 +123,7 @@ for s in "$W/kdocker.sock" "$W/dockerd.sock"; do
   DOCKER_HOST="unix://$s" "$DOCKER" run --rm --network none bb true
 done
 : >"$W/times"
+: >"$W/failures"
 for i in $(seq "$RUNS"); do
   timed "run kleened" "$W/kdocker.sock" "$DOCKER" run --rm bb true
   timed "run dockerd" "$W/dockerd.sock" "$DOCKER" run --rm bb true
@@ -132,6 +135,7 @@ for i in $(seq "$RUNS"); do
   fi
 done
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs; $RUNS runs ($COMPOSE_RUNS of compose), interleaved"
+[ -s "$W/failures" ] && echo "failed runs (not timed): $(wc -l <"$W/failures")" && sort "$W/failures" | uniq -c
 python3 - "$W/times" <<'PY'
 import statistics, sys
 t = {}
