@@ -47,6 +47,10 @@ typedef struct dk_session {
     unsigned rows, cols;
     bool resize;
     int wake[2]; /* a byte on it: look at the fields again */
+    /* a start waiting in dk_attach_hand_over: the session is freed by the last of them when
+     * its connection ended meanwhile (free_pending) */
+    int waiters;
+    bool free_pending;
     struct dk_session *next;
 } dk_session;
 
@@ -77,6 +81,13 @@ static void session_wake(dk_session *s)
         log_debug("docker session: wake: %s", strerror(errno));
 }
 
+static void session_destroy(dk_session *s)
+{
+    close(s->wake[0]);
+    close(s->wake[1]);
+    free(s);
+}
+
 static void session_free(dk_session *s)
 {
     if (!s)
@@ -88,11 +99,12 @@ static void session_free(dk_session *s)
             break;
         }
     s->gone = true;
+    bool later = s->waiters > 0;
+    s->free_pending = later;
     pthread_cond_broadcast(&cv);
     pthread_mutex_unlock(&mu);
-    close(s->wake[0]);
-    close(s->wake[1]);
-    free(s);
+    if (!later)
+        session_destroy(s);
 }
 
 int dk_attach_hand_over(const char *container_id, const char *exec_id, kl_error *err)
@@ -112,21 +124,21 @@ int dk_attach_hand_over(const char *container_id, const char *exec_id, kl_error 
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += 60;
     int rc = 0;
-    /* s stays valid while we hold mu and it is not gone (session_free takes mu) */
-    while (!s->start_done && rc == 0) {
+    /* s stays valid while we are among its waiters, even once its connection has ended: a
+     * short process may have started, run and ended, and its session gone, before this
+     * thread is scheduled again; the start result is what counts then */
+    s->waiters++;
+    while (!s->start_done && !s->gone && rc == 0)
         rc = pthread_cond_timedwait(&cv, &mu, &until);
-        dk_session *q = sessions;
-        while (q && q != s)
-            q = q->next;
-        if (!q) { /* the client went away before the start */
-            pthread_mutex_unlock(&mu);
-            return kl_error_set(err, ECONNRESET, "the attached client went away"), -1;
-        }
-    }
     int r = s->start_done && s->start_rc == 0 ? 1 : -1;
-    if (r < 0)
+    if (r < 0 && !s->start_done && s->gone) /* the client went away before the start */
+        kl_error_set(err, ECONNRESET, "the attached client went away");
+    else if (r < 0)
         kl_error_set(err, EIO, "%s", s->start_done ? s->start_msg : "timed out starting");
+    bool destroy = --s->waiters == 0 && s->free_pending;
     pthread_mutex_unlock(&mu);
+    if (destroy)
+        session_destroy(s);
     return r;
 }
 
