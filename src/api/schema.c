@@ -145,6 +145,8 @@ static const kl_schema_field published_port_config_fields[] = {
     {.name = "protocol",
      .value = T_STRING(.enum_values = protocol_enum),
      .default_json = "\"tcp\""},
+    /* ours: only connections to this local address are forwarded ("": any) */
+    {.name = "host_address", .value = T_STRING(), .default_json = "\"\""},
 };
 SCHEMA(schema_published_port_config, "PublishedPortConfig", published_port_config_fields, false);
 

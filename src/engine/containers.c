@@ -27,6 +27,7 @@
 #include "engine/endwatch.h"
 #include "engine/etcfiles.h"
 #include "engine/images.h"
+#include "engine/ipam.h"
 #include "engine/networks.h"
 #include "engine/portspec.h"
 #include "engine/volumes.h"
@@ -844,12 +845,23 @@ static json_t *check_ports(const json_t *ports, const char *driver, kl_error *er
             0)
             return NULL;
         json_t *ifs = json_object_get(p, "interfaces");
+        const char *ha = jx_str(p, "host_address", "");
+        ipam_addr a;
+        kl_error aerr = KL_ERROR_INIT;
+        if (ha[0] && ipam_addr_parse(ha, &a, &aerr) < 0) {
+            kl_error_set(err, EINVAL,
+                         "invalid host_address '%s' of a published port: an IPv4 or IPv6 address",
+                         ha);
+            return NULL;
+        }
         json_array_append_new(out, json_pack("{s:o, s:s, s:s, s:s, s:s, s:s}", "interfaces",
                                              json_is_array(ifs) ? json_incref(ifs) : json_array(),
                                              "host_port", jx_str(p, "host_port", ""),
                                              "container_port", jx_str(p, "container_port", ""),
                                              "protocol", jx_str(p, "protocol", "tcp"), "ip_address",
                                              "", "ip_address6", ""));
+        if (ha[0]) /* only when given: stored ports stay as they were */
+            json_object_set_new(json_array_get(out, i), "host_address", json_string(ha));
     }
     return steal_pointer(&out);
 }

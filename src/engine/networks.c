@@ -729,6 +729,9 @@ static void fw_add_container_ports(kl_engine *e, fw_build *b, const char *cid, c
             .bridge = bridge,
             .ip = ip,
             .ip6 = ip6,
+            .host_addr = *jx_str(port, "host_address", "")
+                             ? pool_keep(b, jx_str(port, "host_address", ""))
+                             : NULL,
         };
     }
     if (changed)

@@ -446,3 +446,18 @@ dapi() {
   done
   [ -z "$(docker ps -aq)" ]
 }
+
+@test "docker run -p 127.0.0.1:PORT:80: published on that address only" {
+  docker run -d --name lweb -p 127.0.0.1:8092:80 bb httpd -f -p 80 -h /etc
+  [ "$(docker port lweb 80)" = 127.0.0.1:8092 ]
+  for _ in $(seq 1 50); do in_ns curl -sf -m 2 http://127.0.0.1:8092/hostname >/dev/null && break; sleep 0.1; done
+  run in_ns curl -sf -m 2 http://127.0.0.1:8092/hostname
+  [ "$status" -eq 0 ]
+  # the default network's gateway is a local address too, but not the one published on
+  gw=$(docker network inspect -f '{{(index .IPAM.Config 0).Gateway}}' bridge)
+  run in_ns curl -sf -m 2 "http://$gw:8092/hostname"
+  [ "$status" -ne 0 ]
+  api GET /containers/lweb/inspect
+  [ "$(echo "$body" | jq -r '.container.public_ports[0].host_address')" = 127.0.0.1 ]
+  docker rm -f lweb
+}

@@ -111,6 +111,7 @@ static void test_translate(void **state)
     json_t *p = json_array_get(json_object_get(k, "public_ports"), 0);
     assert_string_equal(json_string_value(json_object_get(p, "host_port")), "8080");
     assert_string_equal(json_string_value(json_object_get(p, "container_port")), "80");
+    assert_string_equal(json_string_value(json_object_get(p, "host_address")), "");
     assert_true(json_is_true(json_object_get(k, "auto_remove")));
     assert_int_equal(json_integer_value(json_object_get(k, "memory")), 1048576);
     assert_true(json_real_value(json_object_get(k, "cpus")) == 0.5);

@@ -100,7 +100,7 @@ static void test_container_config_full_and_nested_defaults(void **state)
         "\"read_only\":false}],"
         "\"jail_param\":[],\"network_driver\":\"vnet\","
         "\"public_ports\":[{\"interfaces\":[],\"host_port\":\"8080\",\"container_port\":\"80\","
-        "\"protocol\":\"tcp\"}],"
+        "\"protocol\":\"tcp\",\"host_address\":\"\"}],"
         "\"restart_policy\":\"no\",\"persist\":true,"
         "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_timeout\":"
         "null,\"workdir\":null,\"init\":null,\"stop_cmd\":null,\"labels\":null,"
@@ -227,7 +227,7 @@ static void test_small_schema_defaults(void **state)
               "{\"interfaces\":[\"em0\"],\"host_port\":\"80:90\",\"container_port\":\"80:*\","
               "\"protocol\":\"udp\"}",
               "{\"interfaces\":[\"em0\"],\"host_port\":\"80:90\",\"container_port\":\"80:*\","
-              "\"protocol\":\"udp\"}");
+              "\"protocol\":\"udp\",\"host_address\":\"\"}");
 }
 
 static void test_every_default_parses_and_casts(void **state)

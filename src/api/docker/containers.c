@@ -434,15 +434,11 @@ json_t *dk_create_translate(const json_t *body, const char *name, json_t **netwo
         {
             const char *hip = jx_str(b, "HostIp", "");
             const char *hport = jx_str(b, "HostPort", "");
-            if (*hip && strcmp(hip, "0.0.0.0") != 0 && strcmp(hip, "::") != 0)
-                return dk_error(res, 400,
-                                "HostConfig.PortBindings: HostIp '%s' is not supported by kleened "
-                                "(ports are published on every interface)",
-                                hip),
-                       NULL;
-            json_array_append_new(ports, json_pack("{s:[], s:s, s:s, s:s}", "interfaces",
-                                                   "host_port", *hport ? hport : cport,
-                                                   "container_port", cport, "protocol", proto));
+            bool any = !*hip || !strcmp(hip, "0.0.0.0") || !strcmp(hip, "::");
+            json_array_append_new(ports,
+                                  json_pack("{s:[], s:s, s:s, s:s, s:s}", "interfaces", "host_port",
+                                            *hport ? hport : cport, "container_port", cport,
+                                            "protocol", proto, "host_address", any ? "" : hip));
         }
     }
 
@@ -675,9 +671,11 @@ static json_t *ports_json(const container_record *c)
     {
         long long priv = strtoll(jx_str(p, "container_port", "0"), NULL, 10);
         long long pub = strtoll(jx_str(p, "host_port", "0"), NULL, 10);
-        json_array_append_new(out, json_pack("{s:s, s:I, s:I, s:s}", "IP", "0.0.0.0", "PrivatePort",
-                                             (json_int_t)priv, "PublicPort", (json_int_t)pub,
-                                             "Type", jx_str(p, "protocol", "tcp")));
+        const char *ha = jx_str(p, "host_address", "");
+        json_array_append_new(out,
+                              json_pack("{s:s, s:I, s:I, s:s}", "IP", *ha ? ha : "0.0.0.0",
+                                        "PrivatePort", (json_int_t)priv, "PublicPort",
+                                        (json_int_t)pub, "Type", jx_str(p, "protocol", "tcp")));
     }
     return out;
 }
@@ -974,8 +972,9 @@ void dk_containers_inspect(dk_request *r, api_response *res)
             arr = json_array();
             json_object_set_new(ports, key, arr);
         }
-        json_array_append_new(arr, json_pack("{s:s, s:s}", "HostIp", "0.0.0.0", "HostPort",
-                                             jx_str(p, "host_port", "")));
+        const char *ha = jx_str(p, "host_address", "");
+        json_array_append_new(arr, json_pack("{s:s, s:s}", "HostIp", *ha ? ha : "0.0.0.0",
+                                             "HostPort", jx_str(p, "host_port", "")));
     }
     json_t *nets = networks_of(e, &c);
     const char *ip = "";
