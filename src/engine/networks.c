@@ -1747,68 +1747,122 @@ char *networks_default(kl_engine *e, kl_error *err)
 
 /* ---- name resolution: /etc/hosts, /etc/hostname, /etc/resolv.conf (etcfiles.h) ------------ */
 
+/* What /etc/hosts lists for one network: every container connected to it (name, aliases
+ * there, id; addresses). Loaded once per network for a whole refresh: a refresh rewrites the
+ * file of every container on the network, and each lists all of them. */
+typedef struct hosts_net {
+    char id[13];
+    bool docker_default;
+    char gw[IPAM_STRLEN];
+    size_t n;
+    char (*cids)[13];
+    char **ips, **ip6s;
+    char ***names;
+} hosts_net;
+
+typedef struct hosts_cache {
+    hosts_net *nets;
+    size_t n;
+} hosts_cache;
+
+static void hosts_cache_clear(hosts_cache *hc)
+{
+    for (size_t i = 0; i < hc->n; i++) {
+        hosts_net *hn = &hc->nets[i];
+        for (size_t k = 0; k < hn->n; k++) {
+            free(hn->ips[k]);
+            free(hn->ip6s[k]);
+            strv_free(hn->names[k]);
+        }
+        free(hn->cids);
+        free(hn->ips);
+        free(hn->ip6s);
+        free(hn->names);
+    }
+    free(hc->nets);
+    *hc = (hosts_cache){0};
+}
+
+/* Under the engine lock: the network's listing, loaded on first use (NULL when it is gone). */
+static const hosts_net *hosts_net_get(kl_engine *e, hosts_cache *hc, const char *nid)
+{
+    for (size_t i = 0; i < hc->n; i++)
+        if (!strcmp(hc->nets[i].id, nid))
+            return &hc->nets[i];
+    net_rec n = {0};
+    kl_error err = KL_ERROR_INIT;
+    if (net_find(e, nid, &n, &err) != 1)
+        return NULL;
+    hc->nets = xrealloc(hc->nets, (hc->n + 1) * sizeof(*hc->nets));
+    hosts_net *hn = &hc->nets[hc->n++];
+    *hn = (hosts_net){.docker_default = n.docker_default};
+    snprintf(hn->id, sizeof(hn->id), "%s", n.id);
+    net_gateway_addr(&n, 4, hn->gw);
+    net_rec_clear(&n);
+    ep_rec *eps = NULL;
+    size_t n_eps = 0;
+    if (eps_query(e, "network_id = ?1", nid, &eps, &n_eps, &err) < 0) {
+        log_warn("network %s: /etc/hosts: %s", nid, err.msg);
+        return hn;
+    }
+    hn->cids = xcalloc(n_eps + 1, sizeof(*hn->cids));
+    hn->ips = xcalloc(n_eps + 1, sizeof(*hn->ips));
+    hn->ip6s = xcalloc(n_eps + 1, sizeof(*hn->ip6s));
+    hn->names = xcalloc(n_eps + 1, sizeof(*hn->names));
+    for (size_t k = 0; k < n_eps; k++) {
+        container_record p = {0};
+        kl_error gerr = KL_ERROR_INIT;
+        if (containers_get(e, eps[k].container_id, &p, &gerr) < 0)
+            continue;
+        char **nl = NULL;
+        strv_push(&nl, p.name);
+        for (char **a = eps[k].aliases; a && *a; a++)
+            strv_push(&nl, *a);
+        strv_push(&nl, p.id);
+        container_record_clear(&p);
+        memcpy(hn->cids[hn->n], eps[k].container_id, 13);
+        hn->ips[hn->n] = xstrdup(eps[k].ip);
+        hn->ip6s[hn->n] = xstrdup(eps[k].ip6);
+        hn->names[hn->n] = nl;
+        hn->n++;
+    }
+    ep_recs_free(eps, n_eps);
+    return hn;
+}
+
 /* Under the engine lock: the text of the container's /etc/hosts. */
-static char *hosts_text_locked(kl_engine *e, const container_record *c, const char *hostname)
+static char *hosts_text_locked(kl_engine *e, const container_record *c, const char *hostname,
+                               hosts_cache *hc)
 {
     ep_rec *eps = NULL;
     size_t n_eps = 0;
     kl_error err = KL_ERROR_INIT;
     if (eps_query(e, "container_id = ?1", c->id, &eps, &n_eps, &err) < 0)
         log_warn("container %s: /etc/hosts: %s", c->id, err.msg);
-    const char *ip = "", *ip6 = "";
-    char gw[IPAM_STRLEN] = "";
+    const char *ip = "", *ip6 = "", *gw = "";
     etcfiles_peer *peers = NULL;
     size_t n_peers = 0;
-    char ***names = NULL; /* owned name lists of the peers */
-    char **texts = NULL;  /* owned addresses of the peers */
     for (size_t i = 0; i < n_eps; i++) {
         if (!ip[0])
             ip = eps[i].ip;
         if (!ip6[0])
             ip6 = eps[i].ip6;
-        net_rec n = {0};
-        kl_error ferr = KL_ERROR_INIT;
-        if (net_find(e, eps[i].network_id, &n, &ferr) != 1)
+        const hosts_net *hn = hosts_net_get(e, hc, eps[i].network_id);
+        if (!hn)
             continue;
         if (!gw[0])
-            net_gateway_addr(&n, 4, gw);
-        /* On the default network names are not resolved, as on dockerd's default bridge;
-         * on the others: every container connected to it (the container itself too). */
-        ep_rec *others = NULL;
-        size_t n_others = 0;
-        if (n.docker_default) {
-            others = xcalloc(1, sizeof(*others));
-            others[0] = (ep_rec){.ip = xstrdup(eps[i].ip),
-                                 .ip6 = xstrdup(eps[i].ip6),
-                                 .aliases = strv_dup(eps[i].aliases)};
-            memcpy(others[0].container_id, c->id, 13);
-            n_others = 1;
-        } else if (eps_query(e, "network_id = ?1", n.id, &others, &n_others, &ferr) < 0) {
-            log_warn("container %s: /etc/hosts: %s", c->id, ferr.msg);
-        }
-        for (size_t k = 0; k < n_others; k++) {
-            container_record p = {0};
-            kl_error gerr = KL_ERROR_INIT;
-            if (containers_get(e, others[k].container_id, &p, &gerr) < 0)
+            gw = hn->gw;
+        /* On the default network names are not resolved, as on dockerd's default bridge
+         * (only the container itself is listed); on the others: every container connected
+         * to it, the container itself too. */
+        for (size_t k = 0; k < hn->n; k++) {
+            if (hn->docker_default && strcmp(hn->cids[k], c->id) != 0)
                 continue;
-            char **nl = NULL;
-            strv_push(&nl, p.name);
-            for (char **a = others[k].aliases; a && *a; a++)
-                strv_push(&nl, *a);
-            strv_push(&nl, p.id);
-            container_record_clear(&p);
-            names = xrealloc(names, (n_peers + 1) * sizeof(*names));
-            names[n_peers] = nl;
-            strv_push(&texts, others[k].ip);
-            strv_push(&texts, others[k].ip6);
-            n_peers++;
+            peers = xrealloc(peers, (n_peers + 1) * sizeof(*peers));
+            peers[n_peers++] =
+                (etcfiles_peer){.ip = hn->ips[k], .ip6 = hn->ip6s[k], .names = hn->names[k]};
         }
-        ep_recs_free(others, n_others);
-        net_rec_clear(&n);
     }
-    peers = xcalloc(n_peers + 1, sizeof(*peers));
-    for (size_t i = 0; i < n_peers; i++)
-        peers[i] = (etcfiles_peer){.ip = texts[2 * i], .ip6 = texts[2 * i + 1], .names = names[i]};
     /* host-gateway: the gateway of the container's first network that has one */
     char **extra = NULL;
     for (char **x = c->extra_hosts; x && *x; x++) {
@@ -1835,10 +1889,6 @@ static char *hosts_text_locked(kl_engine *e, const container_record *c, const ch
                          .n_peers = n_peers};
     char *text = etcfiles_hosts_text(&in);
     strv_free(extra);
-    for (size_t i = 0; i < n_peers; i++)
-        strv_free(names[i]);
-    free(names);
-    strv_free(texts);
     free(peers);
     ep_recs_free(eps, n_eps);
     return text;
@@ -1861,7 +1911,9 @@ int networks_etc_write(kl_engine *e, const container_record *c, kl_error *err)
     engine_lock(e);
     _cleanup_free_ char *dir = containers_dir(e, c->id);
     _cleanup_free_ char *hostname = hostname_of(c);
-    _cleanup_free_ char *hosts = hosts_text_locked(e, c, hostname);
+    hosts_cache hc = {0};
+    _cleanup_free_ char *hosts = hosts_text_locked(e, c, hostname, &hc);
+    hosts_cache_clear(&hc);
     _cleanup_free_ char *hn = xasprintf("%s\n", hostname);
     int r = etcfiles_rewrite(dir, "hosts", hosts, err);
     if (r == 0)
@@ -1887,6 +1939,7 @@ int networks_etc_write(kl_engine *e, const container_record *c, kl_error *err)
  * written at their first start). */
 static void hosts_refresh_cids_locked(kl_engine *e, char *const *cids)
 {
+    hosts_cache hc = {0};
     for (char *const *p = cids; p && *p; p++) {
         bool dup = false;
         for (char *const *q = cids; q < p && !dup; q++)
@@ -1899,12 +1952,13 @@ static void hosts_refresh_cids_locked(kl_engine *e, char *const *cids)
         kl_error err = KL_ERROR_INIT;
         if (containers_get(e, *p, &c, &err) == 0) {
             _cleanup_free_ char *hostname = hostname_of(&c);
-            _cleanup_free_ char *text = hosts_text_locked(e, &c, hostname);
+            _cleanup_free_ char *text = hosts_text_locked(e, &c, hostname, &hc);
             if (etcfiles_rewrite(dir, "hosts", text, &err) < 0)
                 log_warn("container %s: /etc/hosts: %s", c.id, err.msg);
         }
         container_record_clear(&c);
     }
+    hosts_cache_clear(&hc);
 }
 
 /* The containers connected to these networks. */
