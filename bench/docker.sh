@@ -125,6 +125,9 @@ done
 : >"$W/times"
 : >"$W/failures"
 for i in $(seq "$RUNS"); do
+  # the floor: the CLI's own start-up and two requests (ping, version)
+  timed "version kleened" "$W/kdocker.sock" "$DOCKER" version
+  timed "version dockerd" "$W/dockerd.sock" "$DOCKER" version
   timed "run kleened" "$W/kdocker.sock" "$DOCKER" run --rm bb true
   timed "run dockerd" "$W/dockerd.sock" "$DOCKER" run --rm bb true
   timed "run-none kleened" "$W/kdocker.sock" "$DOCKER" run --rm --network none bb true
@@ -142,10 +145,10 @@ t = {}
 for line in open(sys.argv[1]):
     what, daemon, ms = line.split()
     t.setdefault(what, {}).setdefault(daemon, []).append(float(ms))
-names = {"run": "docker run --rm bb true", "run-none": "docker run --rm --network none bb true",
+names = {"version": "docker version (the CLI's floor)", "run": "docker run --rm bb true", "run-none": "docker run --rm --network none bb true",
          "compose": "docker-compose up -d + down -v (2 services)"}
 print(f"{'':48} {'kleened ms':>11} {'dockerd ms':>11} {'ratio':>7}")
-for what in ("run", "run-none", "compose"):
+for what in ("version", "run", "run-none", "compose"):
     if what not in t:
         continue
     k, d = statistics.median(t[what]["kleened"]), statistics.median(t[what]["dockerd"])
