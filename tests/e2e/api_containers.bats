@@ -37,7 +37,8 @@ teardown() {
     \"network_driver\":\"vnet\",\"restart_policy\":\"on-startup\",\"persist\":true,
     \"public_ports\":[{\"interfaces\":[],\"host_port\":\"8080\",\"container_port\":\"80\"}],
     \"mounts\":[{\"type\":\"nullfs\",\"source\":\"$E2E_DIR/hostdir\",\"destination\":\"/mnt/h\",\"read_only\":true}],
-    \"memory\":33554432,\"cpus\":1.5,\"pids_limit\":64}"
+    \"memory\":33554432,\"cpus\":1.5,\"pids_limit\":64,
+    \"extra_hosts\":[\"db:10.0.0.5\"],\"dns\":[\"9.9.9.9\"],\"dns_search\":[\"example.org\"],\"dns_options\":[\"ndots:2\"]}"
   echo "$body"
   [ "$status_code" = 201 ]
   id=$(echo "$body" | jq -r .id)
@@ -49,7 +50,7 @@ teardown() {
   echo "$body" | jq .
   [ "$(echo "$body" | jq -r 'keys | join(",")')" = "container,container_endpoints,container_mountpoints" ]
   c=$(echo "$body" | jq -c .container)
-  [ "$(echo "$c" | jq -r 'keys | join(",")')" = "auto_remove,cmd,cpus,created,dataset,env,id,image_id,init,jail_param,labels,memory,name,network_driver,persist,pids_limit,public_ports,restart_policy,running,stop_cmd,stop_timeout,user,workdir" ]
+  [ "$(echo "$c" | jq -r 'keys | join(",")')" = "auto_remove,cmd,cpus,created,dataset,dns,dns_options,dns_search,env,extra_hosts,id,image_id,init,jail_param,labels,memory,name,network_driver,persist,pids_limit,public_ports,restart_policy,running,stop_cmd,stop_timeout,user,workdir" ]
   [ "$(echo "$c" | jq -r .id)" = "$id" ]
   [ "$(echo "$c" | jq -r .name)" = web ]
   [ "$(echo "$c" | jq -r .image_id)" = "$(image_id)" ]
@@ -65,6 +66,8 @@ teardown() {
   [[ "$(echo "$c" | jq -r .created)" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\.[0-9]{6}Z$ ]]
   [ "$(echo "$c" | jq -cS .public_ports)" = '[{"container_port":"80","host_port":"8080","interfaces":[],"ip_address":"","ip_address6":"","protocol":"tcp"}]' ]
   [ "$(echo "$c" | jq -c '[.memory,.cpus,.pids_limit]')" = '[33554432,1.5,64]' ]
+  # ours (docs/api.md "Name resolution")
+  [ "$(echo "$c" | jq -c '[.extra_hosts,.dns,.dns_search,.dns_options]')" = '[["db:10.0.0.5"],["9.9.9.9"],["example.org"],["ndots:2"]]' ]
   [ "$(echo "$body" | jq -c .container_endpoints)" = '[]' ]
   [ "$(echo "$body" | jq -cS .container_mountpoints)" = "[{\"container_id\":\"$id\",\"destination\":\"/mnt/h\",\"read_only\":true,\"source\":\"$E2E_DIR/hostdir\",\"type\":\"nullfs\"}]" ]
   [ -d "$E2E_DIR/root/container/$id/upper" ]
@@ -169,7 +172,9 @@ teardown() {
   [ "$status_code" = 200 ]
   [ "$(echo "$body" | jq -r '[.[].id] | join(",")')" = "$second,$first" ]
   s=$(echo "$body" | jq -c '.[0]')
-  [ "$(echo "$s" | jq -r 'keys | join(",")')" = "auto_remove,cmd,cpus,created,dataset,env,id,image_id,image_name,image_tag,init,jail_param,jid,labels,memory,name,network_driver,persist,pids_limit,public_ports,restart_policy,running,stop_cmd,stop_timeout,user,workdir" ]
+  [ "$(echo "$s" | jq -r 'keys | join(",")')" = "auto_remove,cmd,cpus,created,dataset,dns,dns_options,dns_search,env,extra_hosts,id,image_id,image_name,image_tag,init,jail_param,jid,labels,memory,name,network_driver,persist,pids_limit,public_ports,restart_policy,running,stop_cmd,stop_timeout,user,workdir" ]
+  # unset: extra_hosts [], the dns fields null
+  [ "$(echo "$s" | jq -c '[.extra_hosts,.dns,.dns_search,.dns_options]')" = '[[],null,null,null]' ]
   [ "$(echo "$s" | jq -c '[.image_name,.image_tag,.jid,.running]')" = '["bb","ctr",null,false]' ]
 }
 
