@@ -1839,7 +1839,8 @@ static char *hosts_text_locked(kl_engine *e, const container_record *c, const ch
     kl_error err = KL_ERROR_INIT;
     if (eps_query(e, "container_id = ?1", c->id, &eps, &n_eps, &err) < 0)
         log_warn("container %s: /etc/hosts: %s", c->id, err.msg);
-    const char *ip = "", *ip6 = "", *gw = "";
+    const char *ip = "", *ip6 = "";
+    char gw[IPAM_STRLEN] = ""; /* a copy: the cache's array moves as networks are added */
     etcfiles_peer *peers = NULL;
     size_t n_peers = 0;
     for (size_t i = 0; i < n_eps; i++) {
@@ -1851,7 +1852,7 @@ static char *hosts_text_locked(kl_engine *e, const container_record *c, const ch
         if (!hn)
             continue;
         if (!gw[0])
-            gw = hn->gw;
+            snprintf(gw, sizeof(gw), "%s", hn->gw);
         /* On the default network names are not resolved, as on dockerd's default bridge
          * (only the container itself is listed); on the others: every container connected
          * to it, the container itself too. */

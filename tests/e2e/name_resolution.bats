@@ -28,7 +28,20 @@ teardown() { stop_containers; }
   [[ "$output" == *$'\tsrv db db.internal '* ]]
   # no dns fields: the image's resolv.conf, as before (nothing mounted over it)
   [[ "$output" == *"resolv-mounts=0"* ]]
+  # the running container on a second network (hot-plugged): both networks' containers in
+  # its /etc/hosts, its own file rewritten in place
+  klee network create -t bridge --subnet 10.78.2.0/24 nr2 >/dev/null
+  klee container create -l ipnet -n nr2 --name other bb true >/dev/null
+  ino=$(klee exec srv stat -c %i /etc/hosts | grep -E '^[0-9]+$')
+  api POST /networks/connect '{"container": "srv", "network": "nr2", "ip_address": "<auto>", "aliases": ["db2"]}'
+  [ "$status_code" = 204 ]
+  run klee exec srv cat /etc/hosts
+  [[ "$output" == *$'10.78.1.2\tsrv db db.internal '* ]]
+  [[ "$output" == *$'\tsrv db2 '* ]]
+  [[ "$output" == *$'\tother '* ]]
+  [ "$(klee exec srv stat -c %i /etc/hosts | grep -E '^[0-9]+$')" = "$ino" ]
   klee stop srv >/dev/null
+  klee rmc other >/dev/null
 }
 
 @test "extra_hosts and dns through the API; bad values are refused and nothing is made" {
