@@ -185,6 +185,7 @@ void kl_config_defaults(kl_config *out)
     out->registry_certs_dir = xstrdup(KL_CONFIG_DEFAULT_REGISTRY_CERTS_DIR);
     out->pf_config_template_path = xstrdup(KL_CONFIG_DEFAULT_PF_TEMPLATE);
     out->pf_config_path = xstrdup(KL_CONFIG_DEFAULT_PF_CONFIG);
+    out->pf_anchor = xstrdup(KL_CONFIG_DEFAULT_PF_ANCHOR);
     out->enable_logging = false;
     out->log_level = KL_LOG_INFO;
     out->max_body_bytes = KL_CONFIG_DEFAULT_MAX_BODY_BYTES;
@@ -228,6 +229,8 @@ void kl_config_free(kl_config *c)
     free(c->registry_certs_dir);
     free(c->pf_config_template_path);
     free(c->pf_config_path);
+    free(c->zfs_root);
+    free(c->pf_anchor);
     free_listeners(c->listeners, c->n_listeners);
     free_listeners(c->docker_listeners, c->n_docker_listeners);
     strv_free(c->warnings);
@@ -669,6 +672,53 @@ static int parse_nat_if(parse_ctx *ctx, const yaml_node_t *n)
     return 0;
 }
 
+/* A ZFS dataset name: 1..255 bytes of [A-Za-z0-9_.:-] components joined by '/', none empty,
+ * "." or "..", none starting with '-' (zfs(8) would take it for an option). */
+static bool is_valid_dataset(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 255)
+        return false;
+    for (const char *p = s;;) {
+        size_t len = strcspn(p, "/");
+        if (len == 0 || p[0] == '-' || (len == 1 && p[0] == '.') ||
+            (len == 2 && !strncmp(p, "..", 2)))
+            return false;
+        for (size_t i = 0; i < len; i++)
+            if (!isalnum((unsigned char)p[i]) && !strchr("_.:-", p[i]))
+                return false;
+        if (!p[len])
+            return true;
+        p += len + 1;
+    }
+}
+
+/* A pf anchor name of ours: 1..63 bytes of [A-Za-z0-9_.-], starting with a letter or digit
+ * (pf reserves names starting with '_'; kleene-init's --anchor takes the same). */
+static bool is_valid_anchor(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 63 || !isalnum((unsigned char)s[0]))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && !strchr("_.-", s[i]))
+            return false;
+    return true;
+}
+
+static int parse_named(parse_ctx *ctx, const yaml_node_t *n, const char *key,
+                       bool (*valid)(const char *), const char *what, char **dst)
+{
+    _cleanup_free_ char *v = NULL;
+    if (get_string(ctx, n, "", key, &v) < 0)
+        return -1;
+    if (!valid(v))
+        return node_fail(ctx, n, "", "key '%s': '%.100s' is not a valid %s", key, v, what);
+    free(*dst);
+    *dst = steal_pointer(&v);
+    return 0;
+}
+
 /* insecure_registries: "host[:port]" (a registry's domain as a reference names it) or an IP
  * prefix "addr/len" (every registry at an IP literal inside it, any port). */
 static bool is_valid_registry_entry(const char *v)
@@ -745,6 +795,8 @@ enum {
     K_MAX_CONNECTIONS_PER_PEER,
     K_ZFS_DATASET_ROOT,
     K_DOCKER_LISTENERS,
+    K_ZFS_ROOT,
+    K_PF_ANCHOR,
     K_INSECURE_REGISTRIES,
     K_REGISTRY_CERTS_DIR,
     K_REGISTRY_PUSH_CHUNK_SIZE,
@@ -768,6 +820,8 @@ static const char *const top_keys[] = {
     "max_connections_per_peer",
     "zfs_dataset_root",
     "docker_listening_sockets",
+    "zfs_root",
+    "pf_anchor",
     "insecure_registries",
     "registry_certs_dir",
     "registry_push_chunk_size",
@@ -832,6 +886,11 @@ static int parse_top_value(parse_ctx *ctx, size_t key, const yaml_node_t *v)
         return 0;
     case K_ZFS_DATASET_ROOT:
         return get_abs_path(ctx, v, top_keys[key], &c->zfs_dataset_root);
+    case K_ZFS_ROOT:
+        return parse_named(ctx, v, top_keys[key], is_valid_dataset, "ZFS dataset name",
+                           &c->zfs_root);
+    case K_PF_ANCHOR:
+        return parse_named(ctx, v, top_keys[key], is_valid_anchor, "pf anchor name", &c->pf_anchor);
     case K_INSECURE_REGISTRIES:
         return parse_insecure_registries(ctx, v);
     case K_REGISTRY_CERTS_DIR:

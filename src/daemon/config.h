@@ -22,6 +22,7 @@
 #define KL_CONFIG_DEFAULT_DOCKER_LISTENER "http:///var/run/kleened-docker.sock"
 #define KL_CONFIG_DEFAULT_PF_TEMPLATE "/usr/local/etc/kleened/pf.conf.kleene"
 #define KL_CONFIG_DEFAULT_PF_CONFIG "/etc/pf.conf"
+#define KL_CONFIG_DEFAULT_PF_ANCHOR "kleene"
 /* Docker's directory of per-registry CA files (docs/config.md `registry_certs_dir`). */
 #define KL_CONFIG_DEFAULT_REGISTRY_CERTS_DIR "/etc/docker/certs.d"
 /* More entries than this in insecure_registries is a mistake. */
@@ -68,6 +69,10 @@ typedef struct kl_config {
     /* ours: pushes upload blobs in PATCH chunks of this many bytes; 0: one PUT per blob */
     uint64_t registry_push_chunk_size;
     char *pf_config_template_path, *pf_config_path; /* kept for compatibility, unused on Linux */
+    /* FreeBSD host layer (docs/freebsd.md), accepted and unused on Linux. zfs_root: the root
+     * dataset ("zroot/kleene"); NULL when the file does not say, and then the environment
+     * variable KLEENED_ZFS_ROOT, else zroot/kleene. pf_anchor: our pf anchor ("kleene"). */
+    char *zfs_root, *pf_anchor;
     bool enable_logging;
     int log_level; /* a kl_log_level */
     size_t max_body_bytes, max_header_bytes;

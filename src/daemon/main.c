@@ -175,8 +175,10 @@ int main(int argc, char **argv)
         kl_config_free(&config);
         return 1;
     }
-    kl_engine *engine =
-        host_layer_setup(&err) < 0 ? NULL : engine_open(config.kleene_root, config.run_root, &err);
+    host_layer_config hcfg = {.zfs_root = config.zfs_root, .pf_anchor = config.pf_anchor};
+    kl_engine *engine = host_layer_setup(&hcfg, &err) < 0
+                            ? NULL
+                            : engine_open(config.kleene_root, config.run_root, &err);
     if (!engine) {
         log_error("opening %s: %s", config.kleene_root, err.msg);
     } else {

@@ -1019,8 +1019,10 @@ static int prepare_volumes(kl_engine *e, const images_stack *stack, const contai
         _cleanup_free_ char *vdir = xasprintf("%s/volumes/%s", e->root, m[i].source);
         if (!dir_is_empty(vdir))
             continue;
-        if (host_layers_copy_path((const char *const *)stack->dirs, stack->n, m[i].destination,
-                                  vdir, err) < 0)
+        /* full-tree layers (FreeBSD): the top layer alone is the image's tree */
+        size_t skip = host_layers_full_tree() ? stack->n - 1 : 0;
+        if (host_layers_copy_path((const char *const *)stack->dirs + skip, stack->n - skip,
+                                  m[i].destination, vdir, err) < 0)
             return kl_error_prefix(err, "populating volume %s from the image", m[i].source);
     }
     return 0;
@@ -1037,6 +1039,29 @@ static int make_dirs(const char *dir, kl_error *err)
             return kl_error_errno(err, errno, "creating %s", p);
     }
     return 0;
+}
+
+/* Full-tree layers (FreeBSD, host/storage.h): the container's own root, a clone of its
+ * image's top layer mounted at <dir>/rootfs, made at create and kept until remove (as the
+ * upper directory of an overlay is on Linux, where there is nothing to do here). */
+static int root_create(kl_engine *e, const char *id, const images_stack *stack, const char *dir,
+                       kl_error *err)
+{
+    if (!host_layers_full_tree())
+        return 0;
+    _cleanup_free_ char *sroot = images_storage_root(e);
+    _cleanup_free_ char *rootfs = xasprintf("%s/rootfs", dir);
+    if (host_container_root_create(sroot, id, stack->layer_ids[stack->n - 1], rootfs, err) < 0)
+        return kl_error_prefix(err, "creating the container's root filesystem");
+    return 0;
+}
+
+static int root_remove(kl_engine *e, const char *id, kl_error *err)
+{
+    if (!host_layers_full_tree())
+        return 0;
+    _cleanup_free_ char *sroot = images_storage_root(e);
+    return host_container_root_remove(sroot, id, err);
 }
 
 /* The doc column: everything not in a column of its own. */
@@ -1208,7 +1233,7 @@ static char *create_locked(kl_engine *e, const char *asked_name, const images_st
     _cleanup_json_ json_t *image = image_defaults(e, stack->image_id, err);
     if (!image)
         return NULL;
-    if (make_dirs(dir, err) < 0) {
+    if (make_dirs(dir, err) < 0 || root_create(e, id, stack, dir, err) < 0) {
         kl_error e2 = KL_ERROR_INIT;
         host_tree_remove(dir, &e2);
         return NULL;
@@ -1273,7 +1298,7 @@ static char *create_locked(kl_engine *e, const char *asked_name, const images_st
         insert_rows(e, id, name, stack, created, r.network_driver, r.restart_policy, r.persist,
                     doc_s, wire_s, m, n_mounts, err) < 0) {
         kl_error e2 = KL_ERROR_INIT;
-        if (host_tree_remove(dir, &e2) < 0)
+        if (root_remove(e, id, &e2) < 0 || host_tree_remove(dir, &e2) < 0)
             log_warn("container %s: removing %s after a failed create: %s", id, dir, e2.msg);
         container_record_clear(&r);
         return NULL;
@@ -1516,8 +1541,11 @@ static int update_locked(kl_engine *e, const char *id, const json_t *config, kl_
     }
     if (rc == 0)
         rc = check_jail_params(r.jail_param, err);
-    /* A running container keeps its current settings: the stored ones apply at its next
-     * start (there is no jail -m on this host; docs/api.md). */
+    /* A running container: on FreeBSD its jail gets the whole jail_param list with `jail -m`
+     * (FREEBSD-HOST.md §4.7), and a refusal saves nothing, as in the original; on Linux it
+     * keeps its current settings and the stored ones apply at its next start (docs/api.md). */
+    if (rc == 0 && changed && containers_is_running(e, r.id))
+        rc = host_container_update(r.id, r.jail_param, err);
     bool renamed = false;
     if (rc == 0 && changed) {
         container_record old = {0};
@@ -1614,6 +1642,11 @@ static int remove_locked(kl_engine *e, const char *id, kl_error *err)
 {
     if (containers_is_running(e, id))
         return kl_error_set(err, EBUSY, "you cannot remove a running container");
+    /* A root of its own (full-tree layers) goes first: it is a filesystem mounted in the
+     * directory, which must not move while mounted. A crash right after leaves a container
+     * without a root, which the next removal completes (a missing root is no error). */
+    if (root_remove(e, id, err) < 0)
+        return kl_error_prefix(err, "removing container %s", id);
     _cleanup_free_ char *dir = containers_dir(e, id);
     _cleanup_free_ char *rootfs = xasprintf("%s/rootfs", dir);
     struct stat sd, sr;
@@ -1748,7 +1781,7 @@ void containers_sweep(kl_engine *e)
         } else {
             log_notice("removing %s: no container owns it (left by an interrupted create)", path);
         }
-        if (host_tree_remove(path, &err) < 0)
+        if (root_remove(e, id, &err) < 0 || host_tree_remove(path, &err) < 0)
             log_warn("sweeping containers: %s", err.msg);
     }
 
@@ -1759,7 +1792,8 @@ void containers_sweep(kl_engine *e)
     kl_error qerr = KL_ERROR_INIT;
     if (query_ids(e, "SELECT id FROM containers", NULL, 0, &all, &qerr) < 0)
         log_warn("sweeping containers: %s", qerr.msg);
-    for (size_t i = 0; all && all[i]; i++) {
+    /* (A root of its own, full-tree layers, is a mounted clone: not one of those.) */
+    for (size_t i = 0; !host_layers_full_tree() && all && all[i]; i++) {
         _cleanup_free_ char *dir = containers_dir(e, all[i]);
         _cleanup_free_ char *rootfs = xasprintf("%s/rootfs", dir);
         struct stat sd, sr;

@@ -433,7 +433,9 @@ static int start_container(kl_engine *e, const container_record *c, const exec_r
                 {
                     .id = c->id,
                     .rootfs = rootfs,
-                    .rootfs_layers = stack.dirs,
+                    /* full-tree layers (FreeBSD): rootfs is the container's own clone of
+                     * its image's top layer, made at create (containers.c) */
+                    .rootfs_layers = host_layers_full_tree() ? NULL : stack.dirs,
                     .rootfs_upper = upper,
                     .rootfs_work = work,
                     .argv = mg.argv,
@@ -497,6 +499,8 @@ static int start_container(kl_engine *e, const container_record *c, const exec_r
             break;
         out->stream = info.stream;
         out->started_container = true;
+        if (plugged && host_runtime_wires_endpoints())
+            networks_container_record_ports(e, c->id);
         if (plugged) {
             kl_error fw = KL_ERROR_INIT;
             if (networks_firewall_apply(e, &fw) < 0)
@@ -1164,6 +1168,28 @@ int exec_recover(kl_engine *e, kl_error *err)
         kl_error e2 = KL_ERROR_INIT;
         if (containers_auto_remove(e, *id, 0, &e2) < 0)
             log_warn("container %s: removing it after its end (auto_remove): %s", *id, e2.msg);
+    }
+    /* Containers the host runs without a monitor (FreeBSD: jails whose monitor died): taken
+     * over by a monitor of their own, their command not run again (B13). */
+    _cleanup_strv_ char **orphans = NULL;
+    kl_error oerr = KL_ERROR_INIT;
+    if (host_orphan_containers(&orphans, &oerr) < 0)
+        log_warn("containers running without a monitor: %s", oerr.msg);
+    for (char **o = orphans; o && *o; o++) {
+        container_record c = {0};
+        kl_error e2 = KL_ERROR_INIT;
+        bool ours = containers_get(e, *o, &c, &e2) == 0 && strcmp(c.id, *o) == 0;
+        container_record_clear(&c);
+        if (!ours || containers_is_running(e, *o))
+            continue;
+        _cleanup_json_ json_t *cfg = json_pack("{s:s, s:[], s:s, s:[], s:b}", "container_id", *o,
+                                               "cmd", "user", "", "env", "tty", 0);
+        _cleanup_free_ char *xid = exec_create(e, cfg, &e2);
+        exec_started started;
+        if (!xid || exec_start(e, xid, false, true, &started, &e2) < 0)
+            log_error("container %s (running without a monitor): %s", *o, e2.msg);
+        else
+            log_notice("container %s ran without a monitor: taken over", *o);
     }
     json_array_foreach(list, i, ct)
     {

@@ -184,9 +184,10 @@ int exec_log_read(exec_log *l, exec_log_entry *out, int timeout_ms, kl_error *er
 void exec_log_close(exec_log *l);
 
 /* kleened start-up: instances whose process ended while kleened was away are marked ended
- * (exit code from the monitor's state.json); containers with restart_policy on-startup that
- * do not run are started (an exec with the container's defaults, detached). Errors of single
- * containers are logged, not returned. */
+ * (exit code from the monitor's state.json); containers the host runs without a monitor
+ * (host_orphan_containers: FreeBSD's jails whose monitor died) get one that takes them over;
+ * containers with restart_policy on-startup that do not run are started (an exec with the
+ * container's defaults, detached). Errors of single containers are logged, not returned. */
 int exec_recover(kl_engine *e, kl_error *err);
 
 #endif

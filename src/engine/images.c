@@ -2161,7 +2161,10 @@ char *images_create(kl_engine *e, const images_create_opts *o, kl_error *err)
         return NULL;
 
     bool is_clone = real && !strcmp(method, "zfs-clone");
-    bool has_thin = is_clone && tail_writes(&c);
+    /* A zfs-clone layer is the host's read-only tree (a link) where layers are overlay diffs:
+     * what the tail writes goes into a thin layer above it. Full-tree layers (FreeBSD) are
+     * ZFS clones of the host's dataset, writable until sealed: no thin layer. */
+    bool has_thin = is_clone && !host_layers_full_tree() && tail_writes(&c);
     _cleanup_free_ char *base = host_layer_path(sroot, id);
     _cleanup_free_ char *thinp = host_layer_path(sroot, thin);
     if (has_thin)
@@ -2170,6 +2173,8 @@ char *images_create(kl_engine *e, const images_create_opts *o, kl_error *err)
         rc = create_tail(&c, has_thin ? thinp : base, err);
     if (rc == 0 && is_cancelled(&c))
         rc = kl_error_set(err, ECANCELED, "image creation cancelled");
+    if (rc == 0)
+        rc = host_layer_seal(sroot, has_thin ? thin : id, err);
 
     char *out = NULL;
     if (rc == 0) {

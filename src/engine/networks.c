@@ -535,6 +535,9 @@ static void unplug(kl_engine *e, const ep_rec *ep)
             monitor_network(e, &n, ep, false, &err) < 0)
             log_warn("endpoint %s: %s", ep->id, err.msg);
         net_rec_clear(&n);
+        kl_error eerr = KL_ERROR_INIT;
+        if (ep->epair && ep_set_epair(e, ep->id, NULL, &eerr) < 0)
+            log_warn("endpoint %s: %s", ep->id, eerr.msg);
         return;
     }
     unplug_ep(e, ep, false);
@@ -579,6 +582,39 @@ void networks_endpoints_clear(networks_endpoints *eps)
     free(eps->v);
     strv_free(eps->pool);
     *eps = (networks_endpoints){0};
+}
+
+void networks_container_record_ports(kl_engine *e, const char *container_id)
+{
+    _cleanup_free_ char *run_dir = containers_run_dir(e, container_id);
+    kl_error err = KL_ERROR_INIT;
+    _cleanup_free_ char *st = host_monitor_status(run_dir, &err);
+    _cleanup_json_ json_t *j = st ? json_loads(st, 0, NULL) : NULL;
+    json_t *epairs = json_object_get(json_object_get(j, "jail"), "epairs");
+    if (!json_array_size(epairs))
+        return;
+    engine_lock(e);
+    ep_rec *eps = NULL;
+    size_t n_eps = 0;
+    if (eps_query(e, "container_id = ?1", container_id, &eps, &n_eps, &err) < 0)
+        log_warn("container %s: %s", container_id, err.msg);
+    for (size_t i = 0; i < n_eps; i++) {
+        net_rec n = {0};
+        if (net_find(e, eps[i].network_id, &n, &err) != 1)
+            continue;
+        size_t k;
+        json_t *x;
+        json_array_foreach(epairs, k, x)
+        {
+            const char *ep = jx_str(x, "epair", "");
+            if (strcmp(jx_str(x, "ifname", ""), n.ifname) == 0 && host_ifname_is_valid(ep) &&
+                ep_set_epair(e, eps[i].id, ep, &err) < 0)
+                log_warn("endpoint %s: %s", eps[i].id, err.msg);
+        }
+        net_rec_clear(&n);
+    }
+    ep_recs_free(eps, n_eps);
+    engine_unlock(e);
 }
 
 /* ---- firewall -------------------------------------------------------------------------- */
@@ -739,6 +775,35 @@ static void fw_add_container_ports(kl_engine *e, fw_build *b, const char *cid, c
     container_record_clear(&rec);
 }
 
+/* The bridge ports of network n's running containers that a runtime wiring networks itself
+ * recorded (FreeBSD's vnet epairs: their `a` ends); NULL elsewhere or when there are none.
+ * `ended`: a container that counts as stopped. */
+static const char *const *fw_members(kl_engine *e, fw_build *b, const net_rec *n, const char *ended)
+{
+    if (!host_runtime_wires_endpoints())
+        return NULL;
+    ep_rec *eps = NULL;
+    size_t n_eps = 0;
+    kl_error err = KL_ERROR_INIT;
+    if (eps_query(e, "network_id = ?1 AND epair IS NOT NULL", n->id, &eps, &n_eps, &err) < 0)
+        log_warn("firewall: network %s: %s", n->name, err.msg);
+    char **v = NULL;
+    for (size_t i = 0; i < n_eps; i++) {
+        if ((ended && strcmp(eps[i].container_id, ended) == 0) ||
+            containers_pid(e, eps[i].container_id) < 0)
+            continue;
+        _cleanup_free_ char *a = xasprintf("%sa", eps[i].epair);
+        if (host_ifname_is_valid(a))
+            strv_push(&v, a);
+    }
+    ep_recs_free(eps, n_eps);
+    if (!v)
+        return NULL;
+    b->ifaces = xrealloc(b->ifaces, (b->n_ifaces + 1) * sizeof(*b->ifaces));
+    b->ifaces[b->n_ifaces++] = v; /* freed with the build */
+    return (const char *const *)v;
+}
+
 /* Under the engine lock. Builds the whole ruleset from the store and brings the table to it:
  * host_fw_sync changes only published-port elements when the networks stay as they are, and
  * runs nothing when nothing changed (a container without published ports). `ended`: a
@@ -765,6 +830,7 @@ static int fw_apply_locked(kl_engine *e, const char *ended, kl_error *err)
             .nat_if = n->nat[0] ? pool_keep(&b, n->nat) : NULL,
             .icc = n->icc,
             .internal = n->internal,
+            .members = fw_members(e, &b, n, ended),
         };
     }
     char gw_if[HOST_IFNAME_MAX + 1];
@@ -893,7 +959,8 @@ static int bring_up_link(const net_rec *n, bool fresh, kl_error *err)
         return kl_error_set(err, EEXIST, "interface %s already exists", n->ifname);
     /* Privileged: a bridge named by a validated name that no network and no host link
      * uses; nothing else on the host is touched. */
-    if (!exists && host_bridge_create(n->ifname, err) < 0)
+    if (!exists && (strcmp(n->type, "loopback") == 0 ? host_loopback_create(n->ifname, err)
+                                                     : host_bridge_create(n->ifname, err)) < 0)
         return -1;
     if (host_link_set_up(-1, n->ifname, true, err) < 0)
         return -1;

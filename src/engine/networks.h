@@ -106,6 +106,10 @@ typedef struct networks_endpoints {
 int networks_container_endpoints(kl_engine *e, const char *container_id, networks_endpoints *out,
                                  kl_error *err);
 void networks_endpoints_clear(networks_endpoints *eps);
+/* After such a container's start: the bridge ports its monitor made for it (FreeBSD's vnet
+ * epairs, from the monitor's state) recorded in its endpoints (EndPoint.epair, as the
+ * original; the firewall lists them among the network's interfaces). */
+void networks_container_record_ports(kl_engine *e, const char *container_id);
 
 /* kleened stops: with no container running, remove the firewall table (nothing needs its NAT
  * or published ports, and the next kleened applies it again); while containers run it stays,

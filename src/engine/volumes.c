@@ -1,4 +1,5 @@
-/* Volumes (volumes.h): directories under <root>/volumes and their rows.
+/* Volumes (volumes.h): directories under <root>/volumes and their rows. On FreeBSD a dataset
+ * of its own is mounted on each directory (host_volume_create/_remove, host/storage.h).
  *
  * Removal renames the volume directory aside to its marker name .removing.<sha1 of the
  * name> (volume names cannot start with '.') inside the transaction that deletes the row,
@@ -20,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "host/storage.h"
 #include "lib/buf.h"
 #include "lib/cleanup.h"
 #include "lib/jsonx.h"
@@ -305,8 +307,9 @@ static int create_locked(kl_engine *e, const char *name, const json_t *labels, k
          * later): never adopted, its files would appear in the new volume. */
         log_notice("volume %s: deleting the directory %s/volumes/%s that no volume owns", name,
                    e->root, name);
-        _cleanup_free_ char *g = move_to_garbage(vfd, name, err);
-        if (!g || remove_trash(e, vfd, g, err) < 0)
+        _cleanup_free_ char *g = NULL;
+        if (host_volume_remove(name, err) < 0 || !(g = move_to_garbage(vfd, name, err)) ||
+            remove_trash(e, vfd, g, err) < 0)
             return kl_error_prefix(err, "creating volume %s", name);
         if (mkdirat(vfd, name, 0755) < 0)
             return kl_error_errno(err, errno, "creating volume %s", name);
@@ -328,6 +331,14 @@ static int create_locked(kl_engine *e, const char *name, const json_t *labels, k
         unlinkat(vfd, name, AT_REMOVEDIR);
         return kl_error_errno(err, saved, "creating volume %s", name);
     }
+    /* Its storage on the host (FreeBSD: a dataset mounted on the directory; Linux: none). */
+    if (made && !exists) {
+        _cleanup_free_ char *path = xasprintf("%s/volumes/%s", e->root, name);
+        if (host_volume_create(name, path, err) < 0) {
+            unlinkat(vfd, name, AT_REMOVEDIR);
+            return kl_error_prefix(err, "creating volume %s", name);
+        }
+    }
 
     if (exists) {
         /* Existing volume: unchanged (a directory lost by a crash is recreated empty). */
@@ -338,6 +349,9 @@ static int create_locked(kl_engine *e, const char *name, const json_t *labels, k
     /* A crash from here to the commit leaves a directory without a row: swept at start. */
     engine_crash_point("volume-create-dir");
     if (insert_row(e, name, labels, err) < 0) {
+        kl_error e2 = KL_ERROR_INIT;
+        if (host_volume_remove(name, &e2) < 0)
+            log_warn("volume %s: %s", name, e2.msg);
         unlinkat(vfd, name, AT_REMOVEDIR);
         return kl_error_prefix(err, "creating volume %s", name);
     }
@@ -504,6 +518,13 @@ static int remove_locked(kl_engine *e, int vfd, const char *name, char **trash, 
             return kl_error_prefix(err, "removing volume %s", name);
         }
         strv_push(garbage, g);
+    }
+    /* A dataset of its own (FreeBSD) is mounted on the directory, which cannot move while
+     * it is: destroyed first. A crash from here to the commit leaves the row and an empty
+     * directory: the volume, emptied (its removal was asked for). */
+    if (host_volume_remove(name, err) < 0) {
+        store_rollback(e->store);
+        return kl_error_prefix(err, "removing volume %s", name);
     }
     bool moved = true;
     if (renameat(vfd, name, vfd, marker) < 0) {
@@ -709,8 +730,9 @@ void volumes_sweep(kl_engine *e)
         log_notice("volume directory %s/volumes/%s: no volume owns it (left by an interrupted "
                    "create), deleting it",
                    e->root, n);
-        _cleanup_free_ char *g = move_to_garbage(vfd, n, &err);
-        if (!g || remove_trash(e, vfd, g, &err) < 0)
+        _cleanup_free_ char *g = NULL;
+        if (host_volume_remove(n, &err) < 0 || !(g = move_to_garbage(vfd, n, &err)) ||
+            remove_trash(e, vfd, g, &err) < 0)
             log_warn("sweeping volumes: %s", err.msg);
     }
 }

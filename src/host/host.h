@@ -13,9 +13,19 @@
 #include "host/process.h"
 #include "lib/error.h"
 
-/* Set the host layer up, once, at daemon start (before engine_open). Linux: nothing to do.
- * FreeBSD: the runner that runs the host's commands, and the root dataset (the environment
- * variable KLEENED_ZFS_ROOT, default zroot/kleene; docs/freebsd.md). */
-int host_layer_setup(kl_error *err);
+/* What the host layer is told at daemon start (kleened.yaml, docs/config.md). Linux uses none
+ * of it. */
+typedef struct host_layer_config {
+    /* FreeBSD: the root dataset; NULL or "": the environment variable KLEENED_ZFS_ROOT, else
+     * zroot/kleene. */
+    const char *zfs_root;
+    /* FreeBSD: the name of our pf anchor; NULL or "": "kleene". */
+    const char *pf_anchor;
+} host_layer_config;
+
+/* Set the host layer up, once, at daemon start (before engine_open). `cfg` may be NULL (all
+ * defaults). Linux: nothing to do. FreeBSD: the runner that runs the host's commands, the
+ * root dataset and the pf anchor (docs/freebsd.md); an invalid dataset name is EINVAL. */
+int host_layer_setup(const host_layer_config *cfg, kl_error *err);
 
 #endif

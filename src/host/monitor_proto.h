@@ -46,6 +46,12 @@ struct host_monitor *host_monitor_wrap_fd_(int fd, const char *run_dir);
 int host_monitor_recv_(struct host_monitor *m, char *type, const unsigned char **payload,
                        size_t *len, int timeout_ms, kl_error *err);
 
+/* Spawn a monitor program `prog` (argv) in a new session with an empty environment, every
+ * signal at its default and none blocked, its status socket on fd 3; the program forks the
+ * monitor and exits (the double fork), which is waited for. Returns our end of the status
+ * socket (monitor_launch.c). */
+int host_monitor_launch_(const char *prog, char *const argv[], kl_error *err);
+
 static inline void mon_hdr_put(unsigned char h[MON_HDR], char type, size_t len)
 {
     h[0] = (unsigned char)type;

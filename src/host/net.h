@@ -48,6 +48,10 @@ int host_netns_new(kl_error *err);
 
 /* Create a bridge in the current netns (down). EEXIST if a link of that name exists. */
 int host_bridge_create(const char *name, kl_error *err);
+/* The link of a `loopback` network: on FreeBSD a cloned loopback interface (`ifconfig lo
+ * create name NAME`, FREEBSD-HOST.md §7.2); on Linux a bridge as for host_bridge_create (a
+ * private L2 segment without gateway). EEXIST if a link of that name exists. */
+int host_loopback_create(const char *name, kl_error *err);
 bool host_link_exists(int netns_fd, const char *name);
 /* ENODEV if there is no such link. */
 int host_link_delete(int netns_fd, const char *name, kl_error *err);
@@ -95,6 +99,12 @@ typedef struct host_fw_network {
     const char *nat_if;  /* masquerade outbound traffic through this interface; NULL/"": none */
     bool icc;            /* containers of this network may talk to each other */
     bool internal;       /* nothing outside the subnet is reachable */
+    /* Interfaces of the network's running containers that are ports of its bridge, where a
+     * host's firewall sees their traffic (FreeBSD's vnet epairs, their `a` ends, listed in the
+     * network's interfaces as the original's pf rules do); NULL-terminated or NULL. Filled
+     * only where the runtime wires networks itself (host_runtime_wires_endpoints); Linux's
+     * firewall does not use them. */
+    const char *const *members;
 } host_fw_network;
 
 typedef struct host_fw_port {

@@ -290,6 +290,17 @@ typedef struct host_endpoint {
     const char *gw6;
 } host_endpoint;
 
+/* A running container's jail parameters changed (containers_update): FreeBSD applies the
+ * list to the running jail with `jail -m` (FREEBSD-HOST.md §4.7: the pseudo-parameters left
+ * out; a refusal is an error with jail(8)'s message, and the caller then saves nothing, as
+ * the original). Linux: nothing (0), the stored parameters apply at the next start. */
+int host_container_update(const char *id, char *const *jail_params, kl_error *err);
+
+/* The containers the host still runs without a monitor, by id (a strv, never NULL on
+ * success): FreeBSD's jails whose name is a container id (`jls -v`), whose monitor died or
+ * was lost; the engine takes them over at its start (exec_recover). Linux: none. */
+int host_orphan_containers(char ***ids, kl_error *err);
+
 /* Whether this host's runtime gives a container its network endpoints itself at start
  * (host_container_spec.endpoints; FreeBSD) rather than joining a network namespace the
  * engine made and wired (Linux). */

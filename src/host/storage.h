@@ -55,6 +55,42 @@ bool host_layer_is_external(const char *root, const char *id);
  * ENOENT if there is no such layer. */
 int host_layer_remove(const char *root, const char *id, kl_error *err);
 
+/* ---- full-tree layers ------------------------------------------------------------------ */
+/* On Linux a layer holds only its changes (an overlay diff) and a container's root is the
+ * overlay of its image's whole stack. On FreeBSD (ZFS, docs/freebsd.md) every layer holds
+ * the whole tree: a dataset, cloned from the layer below when there is one, and a
+ * container's root is a clone of its image's top layer. Where the engine reads an image's
+ * tree it then uses the top layer alone. */
+
+/* True when every layer holds the whole tree (FreeBSD), false for overlay diffs (Linux). */
+bool host_layers_full_tree(void);
+
+/* A layer's content is final: FreeBSD snapshots it (`@image`), the snapshot that container
+ * roots and the layers above are cloned from. Called once the layer is written, before an
+ * image uses it. Linux: nothing to do (0). */
+int host_layer_seal(const char *root, const char *id, kl_error *err);
+
+/* Full-tree layers only (Linux: ENOTSUP, never called there): container <cid>'s writable
+ * root, a clone of the sealed layer <top> mounted at `path` (an existing empty directory).
+ * On failure nothing is left. */
+int host_container_root_create(const char *root, const char *cid, const char *top, const char *path,
+                               kl_error *err);
+/* Remove container <cid>'s root (and with it everything written in it). A root that does
+ * not exist is not an error. */
+int host_container_root_remove(const char *root, const char *cid, kl_error *err);
+
+/* ---- volumes ------------------------------------------------------------------------- */
+/* A volume is the directory R'/volumes/<name> the engine makes (engine/volumes.c). Linux:
+ * that directory is all there is. FreeBSD: a dataset <root>/volumes/<name> is mounted on it
+ * (its own quota and snapshots, as the original's volumes). */
+
+/* Give the new volume `name` its storage at `path` (an empty directory just made). Linux:
+ * nothing (0). FreeBSD: zfs create -o mountpoint=<path>. On failure nothing is left. */
+int host_volume_create(const char *name, const char *path, kl_error *err);
+/* Before the engine deletes the volume's directory: FreeBSD destroys its dataset (and its
+ * files); a volume without one is not an error. Linux: nothing (0). */
+int host_volume_remove(const char *name, kl_error *err);
+
 /* True if some overlay mount (in any visible mount namespace) has `path` as a layer. */
 bool host_path_is_mounted_layer(const char *path);
 

@@ -5,6 +5,7 @@
  * files (confined paths, layers as directories), tested on a real directory here. */
 #include "fbtest.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -19,6 +20,7 @@
 #include "engine/exec.h"
 #include "engine/images.h"
 #include "engine/networks.h"
+#include "engine/volumes.h"
 #include "host/fs.h"
 #include "host/host.h"
 #include "host/monitor.h"
@@ -150,23 +152,90 @@ static void test_engine_network_fails(void **state)
     gone_dir();
 }
 
-/* A container whose start cannot find the jail monitor program (kleene-jailmon not
- * installed): the start fails with a message that says what is missing, and leaves nothing
- * running or half-made: the container can be removed. No host command runs (the golden file
- * is empty). Containers that run: test_fb_jailmon.c. */
-static void test_engine_container_refused(void **state)
+/* An image made by zfs-copy through the engine (images_create), a container whose root is a
+ * ZFS clone of the image's top layer (made at create, destroyed at remove), its start
+ * refused with a message that says what is missing (the jail monitor) and leaving nothing
+ * running, then remove and image remove: golden engine_container. */
+static void test_engine_container(void **state)
 {
     fresh_dir();
-    fb_host h = fbt_host("engine_container");
+    fb_host h = host_on_template("engine_container");
+    fb_host_set_default(&h);
+    kl_error err = KL_ERROR_INIT;
+    kl_engine *e = engine_open(tp("/root"), tp("/run"), &err);
+    if (!e)
+        fail_msg("engine_open: %s", err.msg);
+    assert_int_equal(mkdir(tp("/base"), 0755), 0);
+    assert_int_equal(mkdir(tp("/etc"), 0755), 0);
+    FILE *f = fopen(tp("/etc/resolv.conf"), "we");
+    assert_non_null(f);
+    fputs("nameserver 192.0.2.53\n", f);
+    fclose(f);
+    images_create_opts o = {.method = "zfs-copy",
+                            .dataset = tp("/base"),
+                            .tag = "base:1",
+                            .dns = true,
+                            .localtime = true, /* no localtime in the test's etc: skipped */
+                            .host_etc = tp("/etc")};
+    _cleanup_free_ char *image = images_create(e, &o, &err);
+    if (!image)
+        fail_msg("images_create: %s\n--- transcript:\n%s", err.msg, fb_replay_transcript(h.run));
+    /* the /etc file went into the layer's dataset before its seal */
+    _cleanup_free_ char *sroot = images_storage_root(e);
+    _cleanup_free_ char *resolv = xasprintf("%s/layers/%s/etc/resolv.conf", sroot, image);
+    struct stat st;
+    assert_int_equal(stat(resolv, &st), 0);
+
+    _cleanup_json_ json_t *cc = json_pack("{s:s, s:s}", "image", "base:1", "name", "c1");
+    _cleanup_free_ char *cid = containers_create(e, cc, &err);
+    if (!cid)
+        fail_msg("containers_create: %s\n--- transcript:\n%s", err.msg,
+                 fb_replay_transcript(h.run));
+    _cleanup_json_ json_t *xc = json_pack("{s:s, s:[s], s:s, s:[], s:b}", "container_id", cid,
+                                          "cmd", "/bin/true", "user", "", "env", "tty", false);
+    _cleanup_free_ char *xid = exec_create(e, xc, &err);
+    if (!xid)
+        fail_msg("exec_create: %s", err.msg);
+    exec_started xs;
+    kl_error e2 = KL_ERROR_INIT;
+    assert_int_equal(exec_start(e, xid, false, true, &xs, &e2), -1);
+    assert_int_equal(e2.code, ENOENT);
+    assert_non_null(strstr(e2.msg, "the jail monitor program is missing: helper program "
+                                   "kleene-jailmon not found"));
+    _cleanup_json_ json_t *ins = containers_inspect(e, cid, &err);
+    assert_non_null(ins);
+    assert_false(jx_bool(json_object_get(ins, "container"), "running", false));
+    /* the image is in use: not removable (the engine's own check, no host command) */
+    kl_error e3 = KL_ERROR_INIT;
+    assert_int_equal(images_remove(e, image, &e3), -1);
+    char rid[13];
+    fbt_ok(containers_remove(e, cid, rid, &err), &err);
+    assert_string_equal(rid, cid);
+    _cleanup_free_ char *cdir = xasprintf("%s/root/container/%s", tdir, cid);
+    assert_int_equal(stat(cdir, &st), -1);
+    fbt_ok(images_remove(e, image, &err), &err);
+    engine_close(e);
+    fbt_done(&h);
+    fb_host_set_default(NULL);
+    gone_dir();
+}
+
+/* Container create when ZFS fails: a failing clone gives the API error and leaves nothing;
+ * a failure after the clone (pre-populating a volume) destroys the clone. Golden
+ * engine_container_fail. */
+static void test_engine_container_fails(void **state)
+{
+    fresh_dir();
+    fb_host h = host_on_template("engine_container_fail");
     fb_host_set_default(&h);
     kl_error err = KL_ERROR_INIT;
     kl_engine *e = engine_open(tp("/root"), tp("/run"), &err);
     if (!e)
         fail_msg("engine_open: %s", err.msg);
     _cleanup_free_ char *sroot = images_storage_root(e);
-    char layer[13];
-    kl_id_new(layer);
+    const char *layer = "a1b2c3d4e5f6";
     fbt_ok(host_layer_create(sroot, layer, &err), &err);
+    fbt_ok(host_layer_seal(sroot, layer, &err), &err);
     const char *layers[] = {layer};
     const char *snaps[] = {NULL};
     _cleanup_json_ json_t *cmd = json_pack("[s]", "/bin/sh");
@@ -183,27 +252,78 @@ static void test_engine_container_refused(void **state)
     _cleanup_free_ char *image = images_add(e, &r, &err);
     if (!image)
         fail_msg("images_add: %s", err.msg);
-    _cleanup_json_ json_t *cc = json_pack("{s:s, s:s}", "image", "base:1", "name", "c1");
-    _cleanup_free_ char *cid = containers_create(e, cc, &err);
-    if (!cid)
-        fail_msg("containers_create: %s", err.msg);
-    _cleanup_json_ json_t *xc = json_pack("{s:s, s:[s], s:s, s:[], s:b}", "container_id", cid,
-                                          "cmd", "/bin/true", "user", "", "env", "tty", false);
-    _cleanup_free_ char *xid = exec_create(e, xc, &err);
-    if (!xid)
-        fail_msg("exec_create: %s", err.msg);
-    exec_started st;
+
+    _cleanup_json_ json_t *c1 = json_pack("{s:s, s:s}", "image", "base:1", "name", "c1");
+    kl_error e1 = KL_ERROR_INIT;
+    _cleanup_free_ char *id1 = containers_create(e, c1, &e1);
+    assert_null(id1);
+    assert_int_equal(e1.code, EIO);
+    assert_non_null(strstr(e1.msg, "creating the container's root filesystem: could not clone "
+                                   "layer a1b2c3d4e5f6 for the container: cannot create "
+                                   "'zroot/kleene/container/"));
+    assert_non_null(strstr(e1.msg, "': out of space"));
+
+    _cleanup_json_ json_t *c2 =
+        json_pack("{s:s, s:s, s:[{s:s, s:s, s:s}]}", "image", "base:1", "name", "c2", "mounts",
+                  "type", "volume", "source", "v1", "destination", "/data");
     kl_error e2 = KL_ERROR_INIT;
-    assert_int_equal(exec_start(e, xid, false, true, &st, &e2), -1);
-    assert_int_equal(e2.code, ENOENT);
-    assert_non_null(strstr(e2.msg, "the jail monitor program is missing: helper program "
-                                   "kleene-jailmon not found"));
-    _cleanup_json_ json_t *ins = containers_inspect(e, cid, &err);
-    assert_non_null(ins);
-    assert_false(jx_bool(json_object_get(ins, "container"), "running", false));
-    char rid[13];
-    fbt_ok(containers_remove(e, cid, rid, &err), &err);
-    assert_string_equal(rid, cid);
+    _cleanup_free_ char *id2 = containers_create(e, c2, &e2);
+    assert_null(id2);
+    assert_non_null(strstr(e2.msg, "populating volume v1 from the image: copying /data of the "
+                                   "image"));
+    /* nothing left: no container row, no container directory */
+    _cleanup_json_ json_t *list = containers_list(e, true, &err);
+    assert_int_equal(json_array_size(list), 0);
+    _cleanup_free_ char *cdir = xasprintf("%s/root/container", tdir);
+    DIR *d = opendir(cdir);
+    assert_non_null(d);
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (de->d_name[0] != '.')
+            fail_msg("left in %s: %s", cdir, de->d_name);
+    closedir(d);
+    engine_close(e);
+    fbt_done(&h);
+    fb_host_set_default(NULL);
+    gone_dir();
+}
+
+/* Volumes as datasets through the engine (volumes.c on host_volume_create/_remove): golden
+ * engine_volume; a failing create leaves nothing, a failing destroy keeps the volume. */
+static void test_engine_volumes(void **state)
+{
+    fresh_dir();
+    fb_host h = host_on_template("engine_volume");
+    fb_host_set_default(&h);
+    kl_error err = KL_ERROR_INIT;
+    kl_engine *e = engine_open(tp("/root"), tp("/run"), &err);
+    if (!e)
+        fail_msg("engine_open: %s", err.msg);
+    struct stat st;
+    fbt_ok(volumes_create(e, "v1", &err), &err);
+    assert_int_equal(stat(tp("/root/volumes/v1"), &st), 0);
+    kl_error e1 = KL_ERROR_INIT;
+    assert_int_equal(volumes_create(e, "v2", &e1), -1);
+    assert_string_equal(e1.msg, "creating volume v2: could not create volume dataset "
+                                "zroot/kleene/volumes/v2: cannot create "
+                                "'zroot/kleene/volumes/v2': out of space");
+    assert_int_equal(stat(tp("/root/volumes/v2"), &st), -1);
+    _cleanup_json_ json_t *l1 = volumes_list(e, &err);
+    assert_int_equal(json_array_size(l1), 1);
+    kl_error e2 = KL_ERROR_INIT;
+    assert_int_equal(volumes_remove(e, "v1", &e2), -1);
+    assert_string_equal(e2.msg, "removing volume v1: could not destroy volume dataset "
+                                "zroot/kleene/volumes/v1: cannot destroy "
+                                "'zroot/kleene/volumes/v1': dataset is busy");
+    assert_int_equal(stat(tp("/root/volumes/v1"), &st), 0);
+    _cleanup_json_ json_t *l2 = volumes_list(e, &err);
+    assert_int_equal(json_array_size(l2), 1);
+    fbt_ok(volumes_remove(e, "v1", &err), &err);
+    assert_int_equal(stat(tp("/root/volumes/v1"), &st), -1);
+    fbt_ok(volumes_create(e, "v3", &err), &err);
+    fbt_ok(volumes_remove(e, "v3", &err), &err);
+    _cleanup_json_ json_t *l3 = volumes_list(e, &err);
+    assert_int_equal(json_array_size(l3), 0);
     engine_close(e);
     fbt_done(&h);
     fb_host_set_default(NULL);
@@ -310,12 +430,13 @@ static void test_bind_source(void **state)
     gone_dir();
 }
 
-/* Layers as directories (fbstorage.c); zfs-copy of a directory is `cp -a` via the runner. */
+/* Layers as ZFS datasets (fbstorage.c), golden engine_layers. */
 static void test_layers(void **state)
 {
     fresh_dir();
     fb_host h = host_on_template("engine_layers");
     fb_host_set_default(&h);
+    assert_true(host_layers_full_tree());
     kl_error err = KL_ERROR_INIT;
     fbt_ok(host_storage_init(tp("/s"), &err), &err);
     assert_int_equal(mkdir(tp("/s/layers/.staging-old-1"), 0700), 0);
@@ -323,47 +444,67 @@ static void test_layers(void **state)
     struct stat st;
     assert_int_equal(stat(tp("/s/layers/.staging-old-1"), &st), -1);
     fbt_ok(host_layer_create(tp("/s"), "l1", &err), &err);
+    assert_int_equal(stat(tp("/s/layers/l1"), &st), 0); /* "mounted" by the replay */
     kl_error e1 = KL_ERROR_INIT;
     assert_int_equal(host_layer_create(tp("/s"), "l1", &e1), -1);
     assert_int_equal(e1.code, EEXIST);
     kl_error e2 = KL_ERROR_INIT;
     assert_int_equal(host_layer_create(tp("/s"), "../x", &e2), -1);
     assert_int_equal(e2.code, EINVAL);
-    /* commit renames, never over an existing layer */
+    /* commit of a directory: copied into a new dataset, the directory removed */
     assert_int_equal(mkdir(tp("/up"), 0755), 0);
     assert_int_equal(mkdir(tp("/up/d"), 0755), 0);
     fbt_ok(host_layer_commit(tp("/s"), tp("/up"), "l2", &err), &err);
-    assert_int_equal(stat(tp("/s/layers/l2/d"), &st), 0);
+    assert_int_equal(stat(tp("/up"), &st), -1);
     assert_int_equal(mkdir(tp("/up2"), 0755), 0);
     kl_error e3 = KL_ERROR_INIT;
-    assert_int_equal(host_layer_commit(tp("/s"), tp("/up2"), "l2", &e3), -1);
-    assert_int_equal(e3.code, EEXIST);
+    assert_int_equal(host_layer_commit(tp("/s"), tp("/up2"), "l6", &e3), -1);
+    assert_non_null(strstr(e3.msg, "/up2: cp: "));
+    assert_non_null(strstr(e3.msg, "/s/layers/l6/x: No space left on device"));
     assert_int_equal(stat(tp("/up2"), &st), 0); /* left where it was */
-    /* zfs-copy: cp -a into a staging directory, renamed; a failing cp leaves nothing */
+    /* zfs-copy of the dataset mounted at src; a directory inside it is refused */
     assert_int_equal(mkdir(tp("/src"), 0755), 0);
     fbt_ok(host_layer_copy_from(tp("/s"), "l3", tp("/src"), &err), &err);
-    assert_int_equal(stat(tp("/s/layers/l3"), &st), 0);
     kl_error e4 = KL_ERROR_INIT;
-    assert_int_equal(host_layer_copy_from(tp("/s"), "l4", tp("/src"), &e4), -1);
-    assert_int_equal(stat(tp("/s/layers/l4"), &st), -1);
-    assert_int_equal(stat(tp("/s/layers/.staging-l4-0"), &st), -1);
-    /* zfs-clone: a link; removing it leaves the directory */
+    assert_int_equal(host_layer_copy_from(tp("/s"), "l4", tp("/src/sub"), &e4), -1);
+    assert_int_equal(e4.code, EINVAL);
+    assert_non_null(strstr(e4.msg, "is not the mountpoint of a ZFS dataset (it is inside "
+                                   "tank/base, mounted at "));
+    /* zfs-clone: a clone of ours, not a link to the host's tree; sealed; removed with its
+     * origin snapshot */
     fbt_ok(host_layer_clone_from(tp("/s"), "l5", tp("/src"), &err), &err);
-    assert_true(host_layer_is_external(tp("/s"), "l5"));
+    assert_false(host_layer_is_external(tp("/s"), "l5"));
+    fbt_ok(host_layer_seal(tp("/s"), "l5", &err), &err);
     fbt_ok(host_layer_remove(tp("/s"), "l5", &err), &err);
-    assert_int_equal(stat(tp("/src"), &st), 0);
-    fbt_ok(host_layer_remove(tp("/s"), "l2", &err), &err);
-    assert_int_equal(stat(tp("/s/layers/l2"), &st), -1);
+    assert_int_equal(stat(tp("/s/layers/l5"), &st), -1);
+    /* a layer a container's root is cloned from stays */
     kl_error e5 = KL_ERROR_INIT;
-    assert_int_equal(host_layer_remove(tp("/s"), "l2", &e5), -1);
-    assert_int_equal(e5.code, ENOENT);
-    /* no overlayfs: a stack cannot be mounted, and says so */
-    const char *lowers[] = {tp("/s/layers/l1")};
+    assert_int_equal(host_layer_remove(tp("/s"), "l1", &e5), -1);
+    assert_int_equal(e5.code, EBUSY);
+    assert_string_equal(e5.msg, "could not remove image l1 since it is used for containers:\n"
+                                "3f9a00000001");
     kl_error e6 = KL_ERROR_INIT;
-    assert_int_equal(host_rootfs_mount(lowers, 1, NULL, NULL, tp("/mnt"), &e6), -1);
-    assert_int_equal(e6.code, ENOTSUP);
-    fbt_ok(host_tree_remove(tp("/s"), &err), &err);
-    assert_int_equal(stat(tp("/s"), &st), -1);
+    assert_int_equal(host_layer_remove(tp("/s"), "l9", &e6), -1);
+    assert_int_equal(e6.code, ENOENT);
+    /* no overlayfs: a stack cannot be mounted, and says so */
+    _cleanup_free_ char *l3 = xstrdup(tp("/s/layers/l3")), *l1 = xstrdup(tp("/s/layers/l1"));
+    const char *lowers[] = {l3, l1}; /* (tp's buffers are reused) */
+    kl_error e7 = KL_ERROR_INIT;
+    assert_int_equal(host_rootfs_mount(lowers, 1, NULL, NULL, tp("/mnt"), &e7), -1);
+    assert_int_equal(e7.code, ENOTSUP);
+    /* volume pre-population: the top layer (l1) alone; never through a symlink */
+    assert_int_equal(mkdir(tp("/s/layers/l1/data"), 0750), 0);
+    assert_int_equal(symlink("/etc", tp("/s/layers/l1/link")), 0);
+    assert_int_equal(mkdir(tp("/vol"), 0700), 0);
+    assert_int_equal(host_layers_copy_path(lowers, 2, "/data", tp("/vol"), &err), 1);
+    assert_int_equal(stat(tp("/vol"), &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0750); /* the image directory's mode */
+    assert_int_equal(host_layers_copy_path(lowers, 2, "/link", tp("/vol"), &err), 0);
+    assert_int_equal(host_layers_copy_path(lowers, 2, "/link/passwd", tp("/vol"), &err), 0);
+    assert_int_equal(host_layers_copy_path(lowers, 2, "/missing", tp("/vol"), &err), 0);
+    kl_error e8 = KL_ERROR_INIT;
+    assert_int_equal(host_layers_copy_path(lowers, 2, "/data/../..", tp("/vol"), &e8), -1);
+    assert_int_equal(e8.code, EINVAL);
     fbt_done(&h);
     fb_host_set_default(NULL);
     gone_dir();
@@ -396,6 +537,32 @@ static void test_not_yet(void **state)
 #endif
 }
 
+/* The root dataset and the pf anchor (kleened.yaml zfs_root, pf_anchor; KLEENED_ZFS_ROOT). */
+static void test_layer_config(void **state)
+{
+    kl_error err = KL_ERROR_INIT;
+    char *root = NULL, *anchor = NULL;
+    fbt_ok(fb_layer_config_resolve(NULL, NULL, &root, &anchor, &err), &err);
+    assert_string_equal(root, "zroot/kleene");
+    assert_string_equal(anchor, "kleene");
+    free(root), free(anchor);
+    fbt_ok(fb_layer_config_resolve(NULL, "tank/k", &root, &anchor, &err), &err);
+    assert_string_equal(root, "tank/k"); /* the environment, when the file says nothing */
+    free(root), free(anchor);
+    host_layer_config cfg = {.zfs_root = "tank/kleene", .pf_anchor = "k2"};
+    fbt_ok(fb_layer_config_resolve(&cfg, "tank/k", &root, &anchor, &err), &err);
+    assert_string_equal(root, "tank/kleene"); /* the file wins */
+    assert_string_equal(anchor, "k2");
+    free(root), free(anchor);
+    kl_error e1 = KL_ERROR_INIT;
+    assert_int_equal(fb_layer_config_resolve(NULL, "-rf", &root, &anchor, &e1), -1);
+    assert_string_equal(e1.msg, "invalid root dataset '-rf' (KLEENED_ZFS_ROOT)");
+    host_layer_config bad = {.pf_anchor = "a b"};
+    kl_error e2 = KL_ERROR_INIT;
+    assert_int_equal(fb_layer_config_resolve(&bad, NULL, &root, &anchor, &e2), -1);
+    assert_int_equal(e2.code, EINVAL);
+}
+
 static void test_sockstat(void **state)
 {
     char who[64];
@@ -415,14 +582,12 @@ static void test_sockstat(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_engine_networks),
-        cmocka_unit_test(test_engine_network_fails),
-        cmocka_unit_test(test_engine_container_refused),
-        cmocka_unit_test(test_confined_paths),
-        cmocka_unit_test(test_bind_source),
-        cmocka_unit_test(test_layers),
-        cmocka_unit_test(test_not_yet),
-        cmocka_unit_test(test_sockstat),
+        cmocka_unit_test(test_engine_networks),  cmocka_unit_test(test_engine_network_fails),
+        cmocka_unit_test(test_engine_container), cmocka_unit_test(test_engine_container_fails),
+        cmocka_unit_test(test_confined_paths),   cmocka_unit_test(test_bind_source),
+        cmocka_unit_test(test_layers),           cmocka_unit_test(test_not_yet),
+        cmocka_unit_test(test_sockstat),         cmocka_unit_test(test_layer_config),
+        cmocka_unit_test(test_engine_volumes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

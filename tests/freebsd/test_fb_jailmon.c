@@ -41,9 +41,9 @@ static char cur_state[512]; /* state.json of the test's monitor: killed if a fai
 static void dump_transcript(void)
 {
     const char *to = getenv("KL_FB_TRANSCRIPT"); /* writing golden files: the whole transcript */
-    FILE *f = to && cur_run ? fopen(to, "we") : NULL;
+    FILE *f = to && cur_run ? fopen(to, "ae") : NULL;
     if (f) {
-        fputs(fb_replay_transcript(cur_run), f);
+        fprintf(f, "=== %s\n%s", tdir, fb_replay_transcript(cur_run));
         fclose(f);
     }
 }
@@ -83,8 +83,9 @@ static void gone_dir(void)
     nftw(tdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* golden/<name>.golden with @TDIR@, @CID@ and @CANNED@ (tests/freebsd/canned) replaced, written to
- * <tdir>/<name>.golden. */
+/* golden/<name>.golden with @TDIR@, @CID@ and @CANNED@ (tests/freebsd/canned) replaced, written
+ * to <tdir>/<name>.golden. The engine's golden files name containers by replay captures
+ * ({C1}: bound at the container's `zfs clone`), the monitor's by @CID@. */
 static char *materialize(const char *name, const char *cid)
 {
     char path[1024];
@@ -126,6 +127,7 @@ static void add_image(kl_engine *e)
     char layer[13];
     kl_id_new(layer);
     fbt_ok(host_layer_create(sroot, layer, &err), &err);
+    fbt_ok(host_layer_seal(sroot, layer, &err), &err);
     const char *layers[] = {layer};
     const char *snaps[] = {NULL};
     _cleanup_json_ json_t *cmd = json_pack("[s]", "/bin/sh");
@@ -297,17 +299,25 @@ static void world_close(world *w)
     free(w->cid);
 }
 
-/* A container's life on a jail: start (its output in container.log as log records), an exec
+/* A container's life on a jail: start (a read-only nullfs mount, -J parameters; its output in
+ * container.log as log records), update while it runs (jail -m), an exec
  * into it attached (output, exit code), kleened restarting (engine closed and opened: the
  * monitor and the jail go on), stop (exec.stop, SIGTERM to the jail, cleanup; the exit code is
  * jail(8)'s), the container removed. */
 static void test_lifecycle(void **state)
 {
     world w;
+    world_open(&w, "jailmon_lifecycle_engine", NULL);
+    assert_int_equal(mkdir(tp("/site"), 0755), 0);
     _cleanup_json_ json_t *cc =
-        json_pack("{s:s, s:s, s:s, s:[s, s]}", "image", "base:1", "name", "c1", "network_driver",
-                  "ipnet", "jail_param", "allow.raw_sockets", "exec.noclean");
-    world_open(&w, "jailmon_lifecycle_engine", cc);
+        json_pack("{s:s, s:s, s:s, s:[s, s], s:[{s:s, s:s, s:s, s:b}]}", "image", "base:1", "name",
+                  "c1", "network_driver", "ipnet", "jail_param", "allow.raw_sockets",
+                  "exec.noclean", "mounts", "type", "nullfs", "source", tp("/site"), "destination",
+                  "/usr/local/www", "read_only", true);
+    kl_error cerr = KL_ERROR_INIT;
+    w.cid = containers_create(w.e, cc, &cerr);
+    if (!w.cid)
+        eng_ok(-1, &cerr);
     monitor_on(&w, "jailmon_lifecycle");
     kl_error err = KL_ERROR_INIT;
 
@@ -350,6 +360,28 @@ static void test_lifecycle(void **state)
     kl_buf_free(&out);
     exec_stream_close(s);
 
+    /* a detached exec with a tty, as user www: kleene-pty in front of jexec; it ends by
+     * itself, its end recorded by the monitor (exit code 0) */
+    _cleanup_json_ json_t *xc3 =
+        json_pack("{s:s, s:[s], s:s, s:[s], s:b}", "container_id", w.cid, "cmd", "/bin/sh", "user",
+                  "www", "env", "TERM=xterm", "tty", true);
+    _cleanup_free_ char *x3 = exec_create(w.e, xc3, &err);
+    if (!x3)
+        eng_ok(-1, &err);
+    exec_started st3;
+    eng_ok(exec_start(w.e, x3, false, false, &st3, &err), &err);
+    assert_false(st3.started_container);
+    bool x3_done = false;
+    for (int i = 0; i < 1000 && !x3_done; i++) {
+        _cleanup_json_ json_t *xi = exec_inspect(w.e, x3, &err);
+        x3_done = !strcmp(jx_str(xi, "state", ""), "exited");
+        if (x3_done)
+            assert_int_equal(jx_int(xi, "exit_code", -1), 0);
+        else
+            nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+    }
+    assert_true(x3_done);
+
     /* kleened restarts: the monitor and the jail go on, the new engine finds them */
     engine_close(w.e);
     w.e = engine_open(tp("/root"), tp("/run"), &err);
@@ -359,7 +391,34 @@ static void test_lifecycle(void **state)
     assert_true(is_running(w.e, w.cid));
     assert_int_equal(monitor_pid(w.e, w.cid), mpid);
 
+    /* update while it runs (§4.7): jail -m with the whole list, pseudo-parameters left out;
+     * a refusal is the original's 409 message, and nothing is saved (the name neither) */
+    _cleanup_json_ json_t *up = json_pack("{s:[s, s, s]}", "jail_param", "allow.raw_sockets",
+                                          "exec.noclean", "allow.sysvipc");
+    _cleanup_free_ char *uid = containers_update(w.e, "c1", up, &err);
+    if (!uid)
+        eng_ok(-1, &err);
+    _cleanup_json_ json_t *up2 = json_pack("{s:s, s:[s, s]}", "name", "renamed", "jail_param",
+                                           "allow.raw_sockets", "ip4=disable");
+    kl_error e3 = KL_ERROR_INIT;
+    _cleanup_free_ char *uid2 = containers_update(w.e, "c1", up2, &e3);
+    assert_null(uid2);
+    _cleanup_free_ char *refusal = xasprintf(
+        "an error ocurred while updating the container: '/usr/sbin/jail' returned non-zero "
+        "exitcode 1 when attempting to modify the container 'jail: %s: ip4 cannot be changed "
+        "after creation'",
+        w.cid);
+    assert_string_equal(e3.msg, refusal);
+    _cleanup_json_ json_t *ins = containers_inspect(w.e, "c1", &err);
+    assert_non_null(ins);
+    json_t *jp = json_object_get(json_object_get(ins, "container"), "jail_param");
+    assert_int_equal(json_array_size(jp), 3);
+
+    /* a signal to the main process: every process of the jail (jail(8) passes none on) */
     char id[13];
+    eng_ok(exec_container_kill(w.e, "c1", SIGHUP, id, &err), &err);
+    assert_true(is_running(w.e, w.cid));
+
     eng_ok(exec_container_stop(w.e, "c1", 2, id, &err), &err);
     assert_string_equal(id, w.cid);
     assert_false(is_running(w.e, w.cid));
@@ -444,8 +503,43 @@ static json_t *state_of(kl_engine *e, const char *cid)
     return s ? json_loads(s, 0, NULL) : NULL;
 }
 
+/* A loopback network through the engine: a cloned lo interface (not a bridge, as in the
+ * original, §7.2), an ipnet container on it; the network removed while the container runs
+ * (its monitor takes the address back first), the container stopped. */
+static void test_loopback(void **state)
+{
+    world w;
+    world_open(&w, "jailmon_loopback_engine", NULL);
+    kl_error err = KL_ERROR_INIT;
+    _cleanup_json_ json_t *ncfg =
+        json_pack("{s:s, s:s, s:s, s:s}", "name", "lonet", "type", "loopback", "subnet",
+                  "10.13.50.0/24", "interface", "kleene9");
+    _cleanup_free_ char *nid = networks_create(w.e, ncfg, &err);
+    if (!nid)
+        eng_ok(-1, &err);
+    _cleanup_json_ json_t *cc =
+        json_pack("{s:s, s:s, s:s}", "image", "base:1", "name", "l1", "network_driver", "ipnet");
+    w.cid = containers_create(w.e, cc, &err);
+    if (!w.cid)
+        fail_msg("containers_create: %s", err.msg);
+    connect_to(w.e, "l1", "lonet", "10.13.50.2");
+    monitor_on(&w, "jailmon_loopback");
+    _cleanup_free_ char *x1 = new_exec(w.e, w.cid, json_array());
+    exec_started st;
+    eng_ok(exec_start(w.e, x1, false, true, &st, &err), &err);
+    int mpid = monitor_pid(w.e, w.cid);
+    char rid[13];
+    eng_ok(networks_remove(w.e, "lonet", rid, &err), &err);
+    char id[13];
+    eng_ok(exec_container_stop(w.e, "l1", 1, id, &err), &err);
+    wait_gone(mpid);
+    monitor_replay_ok(w.e, w.cid);
+    world_close(&w);
+}
+
 /* vnet through the engine: the endpoint becomes an epair on the bridge, handed to the jail
- * with its address and default route at `jail -c` (the epair in the monitor's state);
+ * with its address and default route at `jail -c` (the epair in the monitor's state, then in
+ * the endpoint and among the network's interfaces in pf until the stop);
  * connecting a running vnet jail is refused as in the original (the endpoint is not kept);
  * the stop destroys the epair. */
 static void test_vnet(void **state)
@@ -469,6 +563,10 @@ static void test_vnet(void **state)
     json_t *ep0 = json_array_get(json_object_get(json_object_get(j, "jail"), "epairs"), 0);
     assert_string_equal(jx_str(ep0, "ifname", ""), "kleene7");
     assert_string_equal(jx_str(ep0, "epair", ""), "epair5");
+    /* and in its endpoint, as the original's EndPoint.epair */
+    _cleanup_json_ json_t *fi = networks_inspect(w.e, "front", &err);
+    json_t *fe = json_array_get(json_object_get(fi, "network_endpoints"), 0);
+    assert_string_equal(jx_str(fe, "epair", ""), "epair5");
 
     _cleanup_json_ json_t *cfg = json_pack("{s:s, s:s, s:s}", "container", "v1", "network", "back",
                                            "ip_address", "10.13.38.6");
@@ -485,6 +583,80 @@ static void test_vnet(void **state)
     int mpid = monitor_pid(w.e, w.cid);
     char id[13];
     eng_ok(exec_container_stop(w.e, "v1", 1, id, &err), &err);
+    _cleanup_json_ json_t *fi2 = networks_inspect(w.e, "front", &err);
+    json_t *fe2 = json_array_get(json_object_get(fi2, "network_endpoints"), 0);
+    assert_true(json_is_null(json_object_get(fe2, "epair")));
+    wait_gone(mpid);
+    monitor_replay_ok(w.e, w.cid);
+    world_close(&w);
+}
+
+/* vnet disconnect while the jail runs (§7.5): its monitor takes the epair's b end back from
+ * the jail and destroys the epair; the endpoint goes, and the epair leaves pf. */
+static void test_vnet_disconnect(void **state)
+{
+    world w;
+    world_open(&w, "jailmon_vnet_disconnect_engine", NULL);
+    kl_error err = KL_ERROR_INIT;
+    _cleanup_free_ char *n7 = make_network(w.e, "front", "kleene7", "10.13.40.0/24");
+    _cleanup_json_ json_t *cc =
+        json_pack("{s:s, s:s, s:s}", "image", "base:1", "name", "v2", "network_driver", "vnet");
+    w.cid = containers_create(w.e, cc, &err);
+    if (!w.cid)
+        fail_msg("containers_create: %s", err.msg);
+    connect_to(w.e, "v2", "front", "10.13.40.8");
+    monitor_on(&w, "jailmon_vnet_disconnect");
+    _cleanup_free_ char *x1 = new_exec(w.e, w.cid, json_array());
+    exec_started st;
+    eng_ok(exec_start(w.e, x1, false, true, &st, &err), &err);
+    eng_ok(networks_disconnect(w.e, "front", "v2", &err), &err);
+    _cleanup_json_ json_t *j = state_of(w.e, w.cid);
+    assert_int_equal(json_array_size(json_object_get(json_object_get(j, "jail"), "epairs")), 0);
+    int mpid = monitor_pid(w.e, w.cid);
+    char id[13];
+    eng_ok(exec_container_stop(w.e, "v2", 1, id, &err), &err);
+    wait_gone(mpid);
+    monitor_replay_ok(w.e, w.cid);
+    world_close(&w);
+}
+
+/* An attached start (klee run without -d): the main process's output on the caller's stream
+ * from the first byte, then its end; the jail is gone with jail(8), so the monitor cleaned up
+ * and the container does not run. */
+static void test_attached_start(void **state)
+{
+    world w;
+    _cleanup_json_ json_t *cc = json_pack("{s:s, s:s}", "image", "base:1", "name", "a1");
+    world_open(&w, "jailmon_attached_engine", cc);
+    monitor_on(&w, "jailmon_attached");
+    kl_error err = KL_ERROR_INIT;
+    _cleanup_free_ char *x1 = new_exec(w.e, w.cid, json_pack("[s, s]", "/bin/echo", "hello"));
+    exec_stream *s = exec_stream_open(w.e, x1, true, &err);
+    if (!s)
+        eng_ok(-1, &err);
+    kl_buf out = KL_BUF_INIT;
+    int r;
+    for (;;) {
+        int which;
+        const void *data;
+        size_t len;
+        r = exec_stream_read(s, &which, &data, &len, 10000, &err);
+        if (r != 1)
+            break;
+        kl_buf_append(&out, data, len);
+    }
+    assert_int_equal(r, 0);
+    int code = -1;
+    bool crun = true;
+    assert_true(exec_stream_exit(s, &code, &crun));
+    assert_int_equal(code, 0);
+    assert_false(crun);
+    kl_buf_append(&out, "", 1);
+    assert_string_equal(out.data, "hello\n");
+    kl_buf_free(&out);
+    int mpid = monitor_pid(w.e, w.cid);
+    exec_stream_close(s);
+    assert_false(is_running(w.e, w.cid));
     wait_gone(mpid);
     monitor_replay_ok(w.e, w.cid);
     world_close(&w);
@@ -492,12 +664,12 @@ static void test_vnet(void **state)
 
 /* A jail that runs when its container is started (its monitor died, or the host's jail
  * outlived a kleened that lost its state): taken over, not started again (B13), which the
- * log says; the stop then works as for any jail (there is no jail(8) of ours to wait for). */
+ * log says; then killed (SIGKILL: no exec.stop, no grace; no jail(8) of ours to wait for). */
 static void test_takeover(void **state)
 {
     world w;
     _cleanup_json_ json_t *cc = json_pack("{s:s, s:s}", "image", "base:1", "name", "t1");
-    world_open(&w, "jailmon_lifecycle_engine", cc);
+    world_open(&w, "jailmon_takeover_engine", cc);
     monitor_on(&w, "jailmon_takeover");
     kl_error err = KL_ERROR_INIT;
     _cleanup_free_ char *x1 = new_exec(w.e, w.cid, json_array());
@@ -513,10 +685,63 @@ static void test_takeover(void **state)
     assert_true(jx_bool(json_object_get(j, "jail"), "adopted", false));
     int mpid = monitor_pid(w.e, w.cid);
     char id[13];
-    eng_ok(exec_container_stop(w.e, "t1", 1, id, &err), &err);
+    eng_ok(exec_container_kill(w.e, "t1", SIGKILL, id, &err), &err);
     assert_false(is_running(w.e, w.cid));
     wait_gone(mpid);
     monitor_replay_ok(w.e, w.cid);
+    world_close(&w);
+}
+
+/* Daemon start with restart policies (FREEBSD-HOST.md §2.2): kleened starts again (the engine
+ * opened anew) and exec_recover asks `jls -v` for jails running without a monitor: those of
+ * r2 (policy on-startup) and r3 (no policy) are taken over, not run again (B13); then r1
+ * (on-startup, no jail) is started by its policy. Each monitor replays
+ * <tdir>/mon/<its id>.golden. */
+static void test_restart_policy(void **state)
+{
+    world w;
+    world_open(&w, "jailmon_restart_engine", NULL);
+    kl_error err = KL_ERROR_INIT;
+    char *ids[3];
+    const char *names[3] = {"r1", "r2", "r3"};
+    const char *policy[3] = {"on-startup", "on-startup", "no"};
+    for (int i = 0; i < 3; i++) {
+        _cleanup_json_ json_t *cc = json_pack("{s:s, s:s, s:s}", "image", "base:1", "name",
+                                              names[i], "restart_policy", policy[i]);
+        ids[i] = containers_create(w.e, cc, &err);
+        if (!ids[i])
+            fail_msg("containers_create: %s", err.msg);
+    }
+    assert_int_equal(mkdir(tp("/mon"), 0755), 0);
+    const char *goldens[3] = {"jailmon_restart_start", "jailmon_restart_takeover",
+                              "jailmon_restart_takeover"};
+    for (int i = 0; i < 3; i++) {
+        _cleanup_free_ char *g = materialize(goldens[i], ids[i]);
+        char rel[64];
+        snprintf(rel, sizeof(rel), "/mon/%s.golden", ids[i]);
+        assert_int_equal(rename(g, tp(rel)), 0);
+    }
+    fb_jailmon_set_program(KL_FB_JAILMON, tp("/mon"));
+
+    engine_close(w.e);
+    w.e = engine_open(tp("/root"), tp("/run"), &err);
+    if (!w.e)
+        fail_msg("engine_open again: %s", err.msg);
+    eng_ok(exec_recover(w.e, &err), &err);
+    for (int i = 0; i < 3; i++) {
+        assert_true(is_running(w.e, ids[i]));
+        _cleanup_json_ json_t *si = state_of(w.e, ids[i]);
+        assert_int_equal(jx_bool(json_object_get(si, "jail"), "adopted", false), i > 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        int mpid = monitor_pid(w.e, ids[i]);
+        char id[13];
+        eng_ok(exec_container_stop(w.e, ids[i], 1, id, &err), &err);
+        wait_gone(mpid);
+        monitor_replay_ok(w.e, ids[i]);
+    }
+    for (int i = 0; i < 3; i++)
+        free(ids[i]);
     world_close(&w);
 }
 
@@ -612,7 +837,11 @@ int main(void)
         cmocka_unit_test_teardown(test_lifecycle, teardown),
         cmocka_unit_test_teardown(test_ipnet, teardown),
         cmocka_unit_test_teardown(test_vnet, teardown),
+        cmocka_unit_test_teardown(test_vnet_disconnect, teardown),
+        cmocka_unit_test_teardown(test_loopback, teardown),
+        cmocka_unit_test_teardown(test_attached_start, teardown),
         cmocka_unit_test_teardown(test_takeover, teardown),
+        cmocka_unit_test_teardown(test_restart_policy, teardown),
         cmocka_unit_test_teardown(test_start_fails, teardown),
         cmocka_unit_test(test_jailparams),
     };

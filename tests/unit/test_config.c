@@ -109,6 +109,8 @@ static void assert_defaults(const kl_config *c)
     assert_string_equal(c->nat_if, "");
     assert_string_equal(c->pf_config_template_path, "/usr/local/etc/kleened/pf.conf.kleene");
     assert_string_equal(c->pf_config_path, "/etc/pf.conf");
+    assert_null(c->zfs_root); /* FreeBSD: then $KLEENED_ZFS_ROOT, else zroot/kleene */
+    assert_string_equal(c->pf_anchor, "kleene");
     assert_false(c->enable_logging);
     assert_int_equal(c->log_level, KL_LOG_INFO);
     assert_int_equal(c->max_body_bytes, 1024 * 1024);
@@ -204,6 +206,8 @@ static void test_every_key(void **state)
              "request_head_timeout: 3\n"
              "max_connections_per_peer: 9\n"
              "nat_if: eth0\n"
+             "zfs_root: tank/k8e.v1/kleene\n"
+             "pf_anchor: kleene-2\n"
              "api_listening_sockets:\n"
              "  - address: http:///run/k.sock\n"
              "  - address: http://[::1]:8080/\n",
@@ -223,6 +227,8 @@ static void test_every_key(void **state)
     assert_int_equal(c.request_head_timeout, 3);
     assert_int_equal(c.max_connections_per_peer, 9);
     assert_string_equal(c.nat_if, "eth0");
+    assert_string_equal(c.zfs_root, "tank/k8e.v1/kleene");
+    assert_string_equal(c.pf_anchor, "kleene-2");
     assert_int_equal(c.n_listeners, 2);
     assert_int_equal(c.listeners[0].kind, KL_LISTEN_UNIX);
     assert_string_equal(c.listeners[0].path, "/run/k.sock");
@@ -233,7 +239,7 @@ static void test_every_key(void **state)
     assert_non_null(c.warnings);
     assert_int_equal(strv_len(c.warnings), 1);
     assert_string_equal(c.warnings[0],
-                        "t.yaml:18: api_listening_sockets[1]: 'http://[::1]:8080/' is plain TCP "
+                        "t.yaml:20: api_listening_sockets[1]: 'http://[::1]:8080/' is plain TCP "
                         "without TLS: anyone who can reach it controls kleened");
     kl_config_free(&c);
 }
@@ -351,6 +357,32 @@ static void test_errors(void **state)
     parse_err("nat_if: this-name-is-too-long\n",
               "t.yaml:1: key 'nat_if': 'this-name-is-too-long' is not a valid interface name");
     parse_err("nat_if: a/b\n", "t.yaml:1: key 'nat_if': 'a/b' is not a valid interface name");
+    /* FreeBSD's root dataset and pf anchor (docs/freebsd.md) */
+    parse_err("zfs_root: /zroot/kleene\n",
+              "t.yaml:1: key 'zfs_root': '/zroot/kleene' is not a valid ZFS dataset name");
+    parse_err("zfs_root: zroot//kleene\n",
+              "t.yaml:1: key 'zfs_root': 'zroot//kleene' is not a valid ZFS dataset name");
+    parse_err("zfs_root: zroot/kleene/\n",
+              "t.yaml:1: key 'zfs_root': 'zroot/kleene/' is not a valid ZFS dataset name");
+    parse_err("zfs_root: zroot/../etc\n",
+              "t.yaml:1: key 'zfs_root': 'zroot/../etc' is not a valid ZFS dataset name");
+    parse_err("zfs_root: -rf\n", "t.yaml:1: key 'zfs_root': '-rf' is not a valid ZFS dataset name");
+    parse_err("zfs_root: zroot/a@snap\n",
+              "t.yaml:1: key 'zfs_root': 'zroot/a@snap' is not a valid ZFS dataset name");
+    parse_err("zfs_root: 'zroot/a b'\n",
+              "t.yaml:1: key 'zfs_root': 'zroot/a b' is not a valid ZFS dataset name");
+    parse_err("zfs_root: ''\n", "t.yaml:1: key 'zfs_root': '' is not a valid ZFS dataset name");
+    parse_err("zfs_root: [a]\n", "t.yaml:1: key 'zfs_root': expected a string, got a list");
+    parse_err("pf_anchor: _kleene\n",
+              "t.yaml:1: key 'pf_anchor': '_kleene' is not a valid pf anchor name");
+    parse_err("pf_anchor: a/b\n", "t.yaml:1: key 'pf_anchor': 'a/b' is not a valid pf anchor name");
+    parse_err("pf_anchor: 'a\"b'\n",
+              "t.yaml:1: key 'pf_anchor': 'a\"b' is not a valid pf anchor name");
+    parse_err("pf_anchor: "
+              "a234567890123456789012345678901234567890123456789012345678901234\n",
+              "t.yaml:1: key 'pf_anchor': "
+              "'a234567890123456789012345678901234567890123456789012345678901234' is not a "
+              "valid pf anchor name");
     parse_err("- a\n- b\n", "t.yaml:1: the top level must be a mapping of keys, got a list");
     parse_err("just a string\n", "t.yaml:1: the top level must be a mapping of keys, got a scalar");
     parse_err("? [a]\n: b\n", "t.yaml:1: keys must be strings");

@@ -31,8 +31,8 @@ static const char *const em0[] = {"em0"};
 static void test_render(void **state)
 {
     host_fw_network nets[] = {
-        {"kleene0", "10.13.37.7/24", "fd00:1::/64", "em0", true, false},
-        {"kleene1", "10.13.38.0/24", NULL, "", false, true},
+        {"kleene0", "10.13.37.7/24", "fd00:1::/64", "em0", true, false, NULL},
+        {"kleene1", "10.13.38.0/24", NULL, "", false, true, NULL},
     };
     host_fw_port ports[] = {
         {false, 8080, 8080, 80, 80, em0, 1, NULL, "kleene0", "10.13.37.2", "fd00:1::2"},
@@ -186,7 +186,7 @@ static void test_render_edge_cases(void **state)
     assert_non_null(strstr(t, "delete table inet kleene\n"));
     assert_null(strstr(t, "dnat"));
     /* Same-offset range keeps the ports; a single container port takes a whole range. */
-    host_fw_network net = {"kb0", "10.1.0.0/24", NULL, NULL, true, false};
+    host_fw_network net = {"kb0", "10.1.0.0/24", NULL, NULL, true, false, NULL};
     host_fw_port p[] = {{false, 7000, 7010, 7000, 7010, NULL, 0, NULL, "kb0", "10.1.0.2", NULL},
                         {false, 7100, 7110, 80, 80, NULL, 0, NULL, "kb0", "10.1.0.2", NULL}};
     host_fw_config c = {&net, 1, p, 2};
@@ -200,16 +200,16 @@ static void test_render_edge_cases(void **state)
     /* Nothing unvalidated reaches the text. */
     const char *bad_names[] = {"kb0\"; flush ruleset", "a b", "", "0123456789abcdef"};
     for (size_t i = 0; i < KL_ARRAY_SIZE(bad_names); i++) {
-        host_fw_network bn = {bad_names[i], "10.1.0.0/24", NULL, NULL, true, false};
+        host_fw_network bn = {bad_names[i], "10.1.0.0/24", NULL, NULL, true, false, NULL};
         host_fw_config bc = {&bn, 1, NULL, 0};
         kl_error_clear(&err);
         assert_null(host_fw_render(&bc, &err));
         assert_int_equal(err.code, EINVAL);
     }
-    host_fw_network bs = {"kb0", "10.1.0.0/24 drop", NULL, NULL, true, false};
+    host_fw_network bs = {"kb0", "10.1.0.0/24 drop", NULL, NULL, true, false, NULL};
     host_fw_config bsc = {&bs, 1, NULL, 0};
     assert_null(host_fw_render(&bsc, &err));
-    host_fw_network b6 = {"kb0", "fd00::/64", NULL, NULL, true, false}; /* v6 in subnet */
+    host_fw_network b6 = {"kb0", "fd00::/64", NULL, NULL, true, false, NULL}; /* v6 in subnet */
     host_fw_config b6c = {&b6, 1, NULL, 0};
     assert_null(host_fw_render(&b6c, &err));
     host_fw_port bp = {false, 80, 80, 80, 80, NULL, 0, NULL, "kb0", "10.1.0.2 accept", NULL};
@@ -226,7 +226,7 @@ static void test_render_edge_cases(void **state)
 static void test_render_elements(void **state)
 {
     kl_error err = KL_ERROR_INIT;
-    host_fw_network net = {"kb0", "10.1.0.0/24", "fd00:5::/64", NULL, true, false};
+    host_fw_network net = {"kb0", "10.1.0.0/24", "fd00:5::/64", NULL, true, false, NULL};
     host_fw_port p[] = {
         {false, 9000, 9001, 80, 81, NULL, 0, NULL, "kb0", "10.1.0.2", NULL},       /* shifted */
         {false, 9001, 9001, 22, 22, NULL, 0, NULL, "kb0", "10.1.0.3", NULL},       /* overlaps */
@@ -319,8 +319,8 @@ static int setup_world(void **state)
     char name[HOST_IFNAME_MAX + 1];
     OK(host_default_route_if(4, name, E));
     assert_string_equal(name, "ktup0");
-    nets[0] = (host_fw_network){"ktfa0", "10.91.0.0/24", NULL, "ktup0", true, false};
-    nets[1] = (host_fw_network){"ktfb0", "10.92.0.0/24", NULL, "ktup0", true, false};
+    nets[0] = (host_fw_network){"ktfa0", "10.91.0.0/24", NULL, "ktup0", true, false, NULL};
+    nets[1] = (host_fw_network){"ktfb0", "10.92.0.0/24", NULL, "ktup0", true, false, NULL};
     pub = (host_fw_port){false, 8080, 8080, 80, 80, NULL, 0, NULL, "ktfa0", "10.91.0.2", NULL};
     return 0;
 }

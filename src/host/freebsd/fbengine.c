@@ -4,8 +4,8 @@
  * (host/monitor.h) is kleene-jailmon: fbmonitor.c and the shared src/host/monitor_client.c.
  *
  * State (docs/freebsd.md "Wiring kleened to this layer"): kleened links and runs on this
- * layer; networks, the firewall (pf anchor), layers as directories, confined paths, volumes
- * and running jails work. The out-of-process
+ * layer; networks, the firewall (pf anchor), layers as ZFS datasets and container roots as
+ * clones (fbstorage.c), confined paths, volumes and running jails work. The out-of-process
  * fetch and pull (kleene-fetch) are not built for FreeBSD yet either (ENOTSUP); image
  * creation by fetch is the layer's own fb_image_create_fetch, which the engine does not call
  * yet. Every such refusal names what is missing; none pretends to have worked. */
@@ -25,25 +25,46 @@
 /* ---- the layer's set-up --------------------------------------------------------------- */
 
 static fb_host production;
-static char *production_root, *production_pty;
+static char *production_root, *production_pty, *production_anchor;
 
-int host_layer_setup(kl_error *err)
+int fb_layer_config_resolve(const host_layer_config *cfg, const char *env_root, char **root,
+                            char **anchor, kl_error *err)
+{
+    const char *r = cfg && cfg->zfs_root && *cfg->zfs_root ? cfg->zfs_root
+                    : env_root && *env_root                ? env_root
+                                                           : "zroot/kleene";
+    const char *a = cfg && cfg->pf_anchor && *cfg->pf_anchor ? cfg->pf_anchor : "kleene";
+    if (!fb_dataset_is_valid(r))
+        return kl_error_set(err, EINVAL, "invalid root dataset '%.100s' (%s)", r,
+                            cfg && cfg->zfs_root && *cfg->zfs_root ? "zfs_root"
+                                                                   : "KLEENED_ZFS_ROOT");
+    if (!fb_component_is_valid(a))
+        return kl_error_set(err, EINVAL, "invalid pf anchor name '%.100s'", a);
+    *root = xstrdup(r);
+    *anchor = xstrdup(a);
+    return 0;
+}
+
+int host_layer_setup(const host_layer_config *cfg, kl_error *err)
 {
     static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     pthread_mutex_lock(&lock);
+    int rc = 0;
     if (!production.run) {
-        const char *root = getenv("KLEENED_ZFS_ROOT");
-        production_root = xstrdup(root && *root ? root : "zroot/kleene");
-        kl_error e2 = KL_ERROR_INIT;
-        production_pty = host_helper_path("kleene-pty", &e2); /* NULL: tty refused at start */
-        production = (fb_host){.run = fb_runner_spawn_new(),
-                               .root = production_root,
-                               .pf_anchor = "kleene",
-                               .pty_helper = production_pty};
-        fb_host_set_default(&production);
+        rc = fb_layer_config_resolve(cfg, getenv("KLEENED_ZFS_ROOT"), &production_root,
+                                     &production_anchor, err);
+        if (rc == 0) {
+            kl_error e2 = KL_ERROR_INIT;
+            production_pty = host_helper_path("kleene-pty", &e2); /* NULL: tty refused */
+            production = (fb_host){.run = fb_runner_spawn_new(),
+                                   .root = production_root,
+                                   .pf_anchor = production_anchor,
+                                   .pty_helper = production_pty};
+            fb_host_set_default(&production);
+        }
     }
     pthread_mutex_unlock(&lock);
-    return 0;
+    return rc;
 }
 
 /* ---- init modes ------------------------------------------------------------------------ */

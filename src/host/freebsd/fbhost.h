@@ -34,6 +34,13 @@ void fb_host_set_default(const fb_host *h);
 /* The host set with fb_host_set_default (kleened: host_layer_setup), or NULL with ENODEV. */
 const fb_host *fb_host_default(kl_error *err);
 
+struct host_layer_config;
+/* The root dataset and pf anchor kleened uses (fbengine.c, host_layer_setup): the config's
+ * zfs_root, else env_root ($KLEENED_ZFS_ROOT), else zroot/kleene; the config's pf_anchor,
+ * else "kleene". Each checked (EINVAL). */
+int fb_layer_config_resolve(const struct host_layer_config *cfg, const char *env_root, char **root,
+                            char **anchor, kl_error *err);
+
 /* The holder of a port in sockstat(1)'s output ("USER COMMAND PID ..." lines after the
  * header): 1 with who = "<command> (pid <pid>)", 0 when there is none (fbfs.c). */
 int fb_sockstat_holder(const char *out, char *who, size_t who_len);
@@ -69,6 +76,12 @@ typedef struct fb_image_opts {
     bool dns;       /* copy the host's /etc/resolv.conf into the image (default true) */
     bool localtime; /* copy /etc/localtime (default true) */
     bool update;    /* freebsd-update fetch install (default false) */
+    /* The new dataset's mountpoint (`-o mountpoint=` of zfs create/clone/receive); NULL:
+     * inherited from <root>/image, as the original. */
+    const char *mountpoint;
+    /* Leave out the final `@image` snapshot: the caller writes more and takes it itself
+     * (host_layer_seal). */
+    bool no_snapshot;
 } fb_image_opts;
 
 /* zfs-copy: snapshot PARENT@<iid>, zfs send | zfs receive into <root>/image/<iid>, dns,
@@ -94,7 +107,7 @@ int fb_fetch_auto_url(const char *uname_rms, char **url, char **version, kl_erro
 
 /* Image remove: refuse (EBUSY, the original's message) when containers or images are clones
  * of it (`zfs destroy -n -r -p`), else `zfs destroy -r`. On failure the caller keeps the
- * metadata (the original deleted it anyway, B22). */
+ * metadata (the original deleted it anyway, B22). No such dataset: ENOENT. */
 int fb_image_remove(const fb_host *h, const char *iid, kl_error *err);
 
 /* Image prune: the snapshots under <root> with their clones. */

@@ -8,14 +8,10 @@
  * It must not: run any program but kleene-jailmon (host_helper_path) or, in tests, the one
  * fb_jailmon_set_program named. */
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
-#include <signal.h>
-#include <spawn.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "host/freebsd/jailmon.h"
@@ -24,6 +20,7 @@
 #include "host/monitor_proto.h"
 #include "host/runtime.h"
 #include "lib/cleanup.h"
+#include "lib/id.h"
 #include "lib/jsonx.h"
 #include "lib/xalloc.h"
 
@@ -59,51 +56,6 @@ static int program_get(char **prog, char **arg, kl_error *err)
     *arg = program_arg ? xstrdup(program_arg) : NULL;
     pthread_mutex_unlock(&program_lock);
     return *prog ? 0 : -1;
-}
-
-/* Spawn kleene-jailmon (new session, empty environment, default signals) with the status
- * socket on fd 3 and wait for the intermediate (the double fork); our end of the socket. */
-static int spawn(const char *prog, const char *arg, kl_error *err)
-{
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-        return kl_error_errno(err, errno, "jail monitor: socketpair");
-    _cleanup_close_ int ours = sv[0];
-    _cleanup_close_ int theirs = sv[1];
-    if (theirs == 3) { /* dup2 onto itself would keep O_CLOEXEC */
-        int moved = fcntl(theirs, F_DUPFD_CLOEXEC, 4);
-        if (moved < 0)
-            return kl_error_errno(err, errno, "jail monitor: status socket");
-        close(theirs);
-        theirs = moved;
-    }
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&at);
-    posix_spawn_file_actions_adddup2(&fa, theirs, 3);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &all);
-    posix_spawnattr_setflags(&at,
-                             POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    char *argv[] = {JAILMON_NAME, (char *)arg, NULL};
-    char *envp[] = {NULL};
-    pid_t child;
-    int r = posix_spawn(&child, prog, &fa, &at, argv, envp);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    if (r != 0)
-        return kl_error_errno(err, r, "jail monitor: running %s", prog);
-    close(steal_fd(&theirs));
-    int st = 0;
-    if (KL_RETRY_EINTR(waitpid(child, &st, 0)) < 0 && errno != ECHILD)
-        return kl_error_errno(err, errno, "jail monitor: waiting for %s", prog);
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        return kl_error_set(err, ECHILD, "jail monitor: %s could not fork the monitor", prog);
-    return steal_fd(&ours);
 }
 
 static int send_frame(int fd, char type, const char *data, size_t len)
@@ -145,7 +97,8 @@ int host_monitor_start(const host_monitor_spec *spec, host_monitor_info *out, kl
     size_t len = strlen(text);
     if (len > MON_MSG_MAX)
         return kl_error_set(err, E2BIG, "container %s: spec too large", spec->container.id);
-    int fd = spawn(prog, arg, err);
+    char *argv[] = {JAILMON_NAME, arg, NULL};
+    int fd = host_monitor_launch_(prog, argv, err);
     if (fd < 0)
         return kl_error_prefix(err, "container %s", spec->container.id);
     /* If the monitor fails before it has read all of it, its error reply is read below. */
@@ -176,4 +129,31 @@ int host_monitor_start(const host_monitor_spec *spec, host_monitor_info *out, kl
 bool host_runtime_wires_endpoints(void)
 {
     return true; /* a jail gets its addresses or epairs at `jail -c` (fb_container_start) */
+}
+
+int host_container_update(const char *id, char *const *jail_params, kl_error *err)
+{
+    const fb_host *h = fb_host_default(err);
+    if (!h)
+        return -1;
+    return fb_container_update(h, id, (const char *const *)jail_params, err);
+}
+
+int host_orphan_containers(char ***ids, kl_error *err)
+{
+    *ids = NULL;
+    const fb_host *h = fb_host_default(err);
+    if (!h)
+        return -1;
+    fb_jail_info *v = NULL;
+    size_t n = 0;
+    if (fb_jails_list(h, &v, &n, err) < 0)
+        return kl_error_prefix(err, "listing the running jails");
+    char **out = xcalloc(1, sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        if (kl_id_is_valid(v[i].name))
+            strv_push(&out, v[i].name);
+    fb_jails_free(v, n);
+    *ids = out;
+    return 0;
 }

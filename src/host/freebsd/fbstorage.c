@@ -1,13 +1,16 @@
-/* host/storage.h on FreeBSD: layers as directories under the storage root, as on Linux
- * (R/layers/<id>, staging directories R/layers/.staging-*), with POSIX calls and the runner.
+/* host/storage.h on FreeBSD: every layer is a ZFS dataset holding the whole tree
+ * (storage.h "full-tree layers", docs/freebsd.md): <root>/image/<id>, mounted at
+ * R/layers/<id> (so host_layer_path stays a path), sealed by the snapshot `@image` that
+ * container roots (<root>/container/<cid>, mounted at the container's rootfs directory) are
+ * cloned from. The dataset layout is the original's (image/, container/: what `kleened init`
+ * makes), so image remove's clone check (fb_image_remove) names the containers and images
+ * that use a layer. Staging directories (R/layers/.staging-*) are plain directories.
  *
- * What differs: FreeBSD has no overlayfs, so a stack of layers cannot be mounted as a
- * container's root: host_rootfs_mount is ENOTSUP (a container's root on FreeBSD is a ZFS
- * clone, fb_container_clone; the engine does not drive that yet, docs/freebsd.md "Wiring").
- * Nothing is ever mounted by this module, so unmounting is a no-op and no layer is in use by
- * a mount. A tree copy (zfs-copy of a directory) runs `cp -a` through the runner.
- * It must not: cross into another filesystem when removing a tree, or touch the host
- * directory behind a zfs-clone layer. */
+ * FreeBSD has no overlayfs: a stack of layers is never mounted (host_rootfs_mount is ENOTSUP;
+ * nothing of this module is mounted but datasets, which ZFS mounts itself), and an image's
+ * tree is its top layer. It must not: cross into another filesystem when removing a tree,
+ * touch a host dataset that a layer was copied or cloned from (but the snapshot `@<id>` it
+ * took of it), or leave a dataset behind when an operation fails half-way. */
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -150,39 +153,6 @@ int host_tree_empty(const char *path, kl_error *err)
 
 /* ---- layers ---------------------------------------------------------------------------- */
 
-/* A new staging directory ".staging-<id>-<n>" in lfd (the first free n). */
-static char *staging_create(int lfd, const char *id, kl_error *err)
-{
-    for (unsigned attempt = 0; attempt < 100; attempt++) {
-        char *name = xasprintf(".staging-%s-%u", id, attempt);
-        if (mkdirat(lfd, name, 0700) == 0)
-            return name;
-        int e = errno;
-        free(name);
-        if (e != EEXIST) {
-            kl_error_errno(err, e, "creating staging directory for %s", id);
-            return NULL;
-        }
-    }
-    kl_error_set(err, EEXIST, "creating staging directory for %s: no free name", id);
-    return NULL;
-}
-
-/* Rename `from` (a directory, in fromfd) to layer `id`, never replacing an existing one:
- * an empty directory is made under the id first (EEXIST if taken), and the rename replaces
- * that empty directory atomically (rename(2) onto an empty directory). */
-static int rename_noreplace(int fromfd, const char *from, int lfd, const char *id, kl_error *err)
-{
-    if (mkdirat(lfd, id, 0700) < 0)
-        return kl_error_errno(err, errno, "layer %s", id);
-    if (renameat(fromfd, from, lfd, id) < 0) {
-        int e = errno;
-        unlinkat(lfd, id, AT_REMOVEDIR);
-        return kl_error_errno(err, e, "renaming to layer %s", id);
-    }
-    return 0;
-}
-
 int host_storage_init(const char *root, kl_error *err)
 {
     if (mkdir(root, 0700) < 0 && errno != EEXIST)
@@ -207,130 +177,260 @@ int host_storage_init(const char *root, kl_error *err)
     return 0;
 }
 
+#define ZFS "/sbin/zfs"
+
+/* The host, with the error of a layer that is not set up. */
+static const fb_host *zhost(kl_error *err)
+{
+    return fb_host_default(err);
+}
+
+/* A zfs command; its output in the error when it fails (code: ENOENT when zfs says the
+ * dataset does not exist, EEXIST when it exists, else EIO). */
+static int zrun(const fb_host *h, const char *const *argv, const char *what, kl_error *err)
+{
+    _cleanup_result_ fb_result r = FB_RESULT_INIT;
+    if (fb_run(h->run, argv, NULL, &r, err) < 0)
+        return -1;
+    if (r.status == 0)
+        return 0;
+    _cleanup_free_ char *o = fb_trim(*r.err ? r.err : r.out);
+    int code = strstr(o, "does not exist") ? ENOENT : strstr(o, "already exists") ? EEXIST : EIO;
+    return kl_error_set(err, code, "%s: %s", what, o);
+}
+
+static void zundo(const fb_host *h, const char *const *argv)
+{
+    _cleanup_result_ fb_result r = FB_RESULT_INIT;
+    kl_error ignored = KL_ERROR_INIT;
+    fb_run(h->run, argv, NULL, &r, &ignored);
+}
+
+bool host_layers_full_tree(void)
+{
+    return true;
+}
+
 int host_layer_create(const char *root, const char *id, kl_error *err)
 {
     if (check_id(id, err) < 0)
         return -1;
-    _cleanup_close_ int fd = open_layers_dir(root, err);
-    if (fd < 0)
+    const fb_host *h = zhost(err);
+    if (!h)
         return -1;
-    if (mkdirat(fd, id, 0755) < 0)
-        return kl_error_errno(err, errno, "creating layer %s", id);
-    return 0;
+    _cleanup_free_ char *ds = fb_image_ds(h, id);
+    _cleanup_free_ char *mp = xasprintf("mountpoint=%s/layers/%s", root, id);
+    _cleanup_free_ char *what = xasprintf("creating layer %s", id);
+    return zrun(h, FB_ARGV(ZFS, "create", "-o", mp, ds), what, err);
 }
 
 int host_layer_commit(const char *root, const char *dir, const char *id, kl_error *err)
 {
+    /* A directory of files (an extracted archive) becomes a new dataset's content: a copy,
+     * since a dataset is a filesystem of its own (no rename into it). */
     if (check_id(id, err) < 0)
         return -1;
-    _cleanup_close_ int fd = open_layers_dir(root, err);
-    if (fd < 0)
+    const fb_host *h = zhost(err);
+    if (!h)
         return -1;
-    if (rename_noreplace(AT_FDCWD, dir, fd, id, err) < 0)
+    if (host_layer_create(root, id, err) < 0)
         return kl_error_prefix(err, "committing %s", dir);
+    _cleanup_free_ char *from = xasprintf("%s/.", dir);
+    _cleanup_free_ char *to = host_layer_path(root, id);
+    if (fb_run_ok(h->run, FB_ARGV("/bin/cp", "-a", from, to), NULL, err) < 0) {
+        _cleanup_free_ char *ds = fb_image_ds(h, id);
+        zundo(h, FB_ARGV(ZFS, "destroy", "-r", ds));
+        return kl_error_prefix(err, "committing %s", dir);
+    }
+    kl_error e2 = KL_ERROR_INIT;
+    if (host_tree_remove(dir, &e2) < 0)
+        log_warn("committing %s: removing it: %s", dir, e2.msg);
     return 0;
+}
+
+/* The dataset whose mountpoint is the host directory `src` (zfs-copy and zfs-clone take a
+ * dataset; the engine names it by its directory, config zfs_dataset_root). */
+static char *dataset_at(const fb_host *h, const char *src, kl_error *err)
+{
+    if (!src || src[0] != '/') {
+        kl_error_set(err, EINVAL, "invalid directory '%s': not an absolute path", src ? src : "");
+        return NULL;
+    }
+    _cleanup_result_ fb_result r = FB_RESULT_INIT;
+    if (fb_run(h->run, FB_ARGV(ZFS, "list", "-H", "-o", "name,mountpoint", src), NULL, &r, err) < 0)
+        return NULL;
+    _cleanup_free_ char *out = fb_trim(r.out);
+    char *tab = strchr(out, '\t');
+    if (r.status != 0 || !tab) {
+        _cleanup_free_ char *o = fb_trim(*r.err ? r.err : r.out);
+        kl_error_set(err, EINVAL, "invalid dataset: %s is not on a ZFS dataset (%s)", src, o);
+        return NULL;
+    }
+    *tab = '\0';
+    if (strcmp(tab + 1, src) != 0) {
+        kl_error_set(err, EINVAL,
+                     "invalid dataset: %s is not the mountpoint of a ZFS dataset (it is inside "
+                     "%s, mounted at %s)",
+                     src, out, tab + 1);
+        return NULL;
+    }
+    if (!fb_dataset_is_valid(out)) {
+        kl_error_set(err, EINVAL, "invalid dataset '%s'", out);
+        return NULL;
+    }
+    return xstrdup(out);
+}
+
+/* zfs-copy and zfs-clone of the dataset mounted at `src`: the new layer's tree, not sealed
+ * (the engine writes /etc files into it first). */
+static int layer_from(const char *root, const char *id, const char *src, bool clone, kl_error *err)
+{
+    if (check_id(id, err) < 0)
+        return -1;
+    const fb_host *h = zhost(err);
+    if (!h)
+        return -1;
+    _cleanup_free_ char *ds = dataset_at(h, src, err);
+    if (!ds)
+        return -1;
+    _cleanup_free_ char *mp = host_layer_path(root, id);
+    fb_image_opts o = {.mountpoint = mp, .no_snapshot = true};
+    return clone ? fb_image_create_clone(h, id, ds, &o, NULL, NULL, err)
+                 : fb_image_create_copy(h, id, ds, &o, NULL, NULL, err);
 }
 
 int host_layer_copy_from(const char *root, const char *id, const char *src, kl_error *err)
 {
-    if (check_id(id, err) < 0)
-        return -1;
-    if (!src || src[0] != '/')
-        return kl_error_set(err, EINVAL, "invalid directory '%s': not an absolute path",
-                            src ? src : "");
-    struct stat st;
-    if (stat(src, &st) < 0)
-        return kl_error_errno(err, errno, "opening %s", src);
-    if (!S_ISDIR(st.st_mode))
-        return kl_error_set(err, ENOTDIR, "%s: not a directory", src);
-    const fb_host *h = fb_host_default(err);
-    if (!h)
-        return -1;
-    _cleanup_close_ int lfd = open_layers_dir(root, err);
-    if (lfd < 0)
-        return -1;
-    if (faccessat(lfd, id, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
-        return kl_error_set(err, EEXIST, "layer %s exists", id);
-    _cleanup_free_ char *staging = staging_create(lfd, id, err);
-    if (!staging)
-        return -1;
-    _cleanup_free_ char *from = xasprintf("%s/.", src);
-    _cleanup_free_ char *to = xasprintf("%s/layers/%s", root, staging);
-    /* cp -a: recursive, modes, owners, times, flags, symlinks as they are (no shell). */
-    if (fb_run_ok(h->run, FB_ARGV("/bin/cp", "-a", from, to), NULL, err) < 0 ||
-        rename_noreplace(lfd, staging, lfd, id, err) < 0) {
-        kl_error e2 = KL_ERROR_INIT;
-        remove_tree_at(lfd, staging, &e2);
-        return kl_error_prefix(err, "copying %s", src);
-    }
-    return 0;
+    return layer_from(root, id, src, false, err);
 }
 
 int host_layer_clone_from(const char *root, const char *id, const char *src, kl_error *err)
 {
-    if (check_id(id, err) < 0)
-        return -1;
-    if (!src || src[0] != '/')
-        return kl_error_set(err, EINVAL, "invalid directory '%s': not an absolute path",
-                            src ? src : "");
-    char real[PATH_MAX], realroot[PATH_MAX];
-    if (!realpath(src, real))
-        return kl_error_errno(err, errno, "invalid directory '%s'", src);
-    struct stat st;
-    if (stat(real, &st) < 0 || !S_ISDIR(st.st_mode))
-        return kl_error_set(err, ENOTDIR, "invalid directory '%s': not a directory", src);
-    if (!realpath(root, realroot))
-        return kl_error_errno(err, errno, "resolving %s", root);
-    size_t rl = strlen(realroot);
-    if (!strcmp(real, "/") || (!strncmp(real, realroot, rl) && (real[rl] == '/' || !real[rl])))
-        return kl_error_set(err, EINVAL, "invalid directory '%s': inside the storage root", src);
-    _cleanup_close_ int lfd = open_layers_dir(root, err);
-    if (lfd < 0)
-        return -1;
-    if (symlinkat(real, lfd, id) < 0)
-        return kl_error_errno(err, errno, "creating layer %s", id);
-    return 0;
+    return layer_from(root, id, src, true, err);
 }
 
 bool host_layer_is_external(const char *root, const char *id)
 {
-    _cleanup_free_ char *p = host_layer_path(root, id);
-    struct stat st;
-    return lstat(p, &st) == 0 && S_ISLNK(st.st_mode);
+    return false; /* a zfs-clone layer is a clone of ours, never a link to the host's tree */
 }
 
 bool host_path_is_mounted_layer(const char *path)
 {
-    return false; /* this module never mounts a layer (no overlayfs on FreeBSD) */
+    return false; /* no overlay mounts on FreeBSD; clones of a layer refuse its removal */
+}
+
+int host_layer_seal(const char *root, const char *id, kl_error *err)
+{
+    if (check_id(id, err) < 0)
+        return -1;
+    const fb_host *h = zhost(err);
+    if (!h)
+        return -1;
+    _cleanup_free_ char *ds = fb_image_ds(h, id);
+    _cleanup_free_ char *snap = xasprintf("%s@image", ds);
+    _cleanup_free_ char *what = xasprintf("could not create snapshot %s", snap);
+    return zrun(h, FB_ARGV(ZFS, "snapshot", snap), what, err);
 }
 
 int host_layer_remove(const char *root, const char *id, kl_error *err)
 {
     if (check_id(id, err) < 0)
         return -1;
-    _cleanup_close_ int lfd = open_layers_dir(root, err);
-    if (lfd < 0)
+    const fb_host *h = zhost(err);
+    if (!h)
         return -1;
-    struct stat st;
-    if (fstatat(lfd, id, &st, AT_SYMLINK_NOFOLLOW) < 0)
-        return kl_error_errno(err, errno, "layer %s", id);
-    if (S_ISLNK(st.st_mode)) {
-        /* zfs-clone layer: drop the link, never the host directory behind it */
-        if (unlinkat(lfd, id, 0) < 0)
-            return kl_error_errno(err, errno, "removing layer %s", id);
-        return 0;
-    }
-    /* Renamed first, so that a half-removed layer is never visible under its id. */
-    _cleanup_free_ char *staging = staging_create(lfd, id, err);
-    if (!staging)
+    _cleanup_free_ char *ds = fb_image_ds(h, id);
+    /* A zfs-clone layer's origin is the snapshot <host dataset>@<id> taken for it: it goes
+     * with the layer (the original left it on the user's dataset). */
+    _cleanup_result_ fb_result r = FB_RESULT_INIT;
+    if (fb_run(h->run, FB_ARGV(ZFS, "list", "-H", "-o", "origin", ds), NULL, &r, err) < 0)
         return -1;
-    if (renameat(lfd, id, lfd, staging) < 0) {
-        int e = errno;
-        unlinkat(lfd, staging, AT_REMOVEDIR);
-        return kl_error_errno(err, e, "removing layer %s", id);
+    _cleanup_free_ char *origin = fb_trim(r.out);
+    if (fb_image_remove(h, id, err) < 0)
+        return -1;
+    _cleanup_free_ char *own = xasprintf("%s/", h->root);
+    _cleanup_free_ char *tail = xasprintf("@%s", id);
+    size_t ol = strlen(origin), tl = strlen(tail);
+    if (r.status == 0 && ol > tl && !strcmp(origin + ol - tl, tail) &&
+        strncmp(origin, own, strlen(own)) != 0) {
+        _cleanup_free_ char *what = xasprintf("removing layer %s: its origin %s", id, origin);
+        kl_error e2 = KL_ERROR_INIT;
+        if (zrun(h, FB_ARGV(ZFS, "destroy", origin), what, &e2) < 0)
+            log_warn("%s", e2.msg);
     }
-    if (remove_tree_at(lfd, staging, err) < 0)
-        return kl_error_prefix(err, "removing layer %s", id);
+    /* ZFS removes the mountpoint directory it made; one that stays (empty) goes too */
+    _cleanup_free_ char *mp = host_layer_path(root, id);
+    rmdir(mp);
+    return 0;
+}
+
+int host_container_root_create(const char *root, const char *cid, const char *top, const char *path,
+                               kl_error *err)
+{
+    if (check_id(top, err) < 0)
+        return -1;
+    if (!fb_component_is_valid(cid) || !path || path[0] != '/')
+        return kl_error_set(err, EINVAL, "invalid container id or root path");
+    const fb_host *h = zhost(err);
+    if (!h)
+        return -1;
+    _cleanup_free_ char *src = xasprintf("%s/image/%s@image", h->root, top);
+    _cleanup_free_ char *ds = fb_container_ds(h, cid);
+    _cleanup_free_ char *mp = xasprintf("mountpoint=%s", path);
+    _cleanup_free_ char *what = xasprintf("could not clone layer %s for the container", top);
+    return zrun(h, FB_ARGV(ZFS, "clone", "-o", mp, src, ds), what, err);
+}
+
+int host_container_root_remove(const char *root, const char *cid, kl_error *err)
+{
+    if (!fb_component_is_valid(cid))
+        return kl_error_set(err, EINVAL, "invalid container id '%s'", cid ? cid : "");
+    const fb_host *h = zhost(err);
+    if (!h)
+        return -1;
+    _cleanup_free_ char *ds = fb_container_ds(h, cid);
+    _cleanup_free_ char *what = xasprintf("could not destroy dataset %s", ds);
+    kl_error e2 = KL_ERROR_INIT;
+    if (zrun(h, FB_ARGV(ZFS, "destroy", "-rf", ds), what, &e2) < 0) {
+        if (e2.code == ENOENT)
+            return 0; /* never made, or gone already */
+        *err = e2;
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- volumes as datasets ---------------------------------------------------------------- */
+
+int host_volume_create(const char *name, const char *path, kl_error *err)
+{
+    if (!fb_component_is_valid(name) || !path || path[0] != '/')
+        return kl_error_set(err, EINVAL, "invalid volume name or path");
+    const fb_host *h = zhost(err);
+    if (!h)
+        return -1;
+    _cleanup_free_ char *ds = fb_volume_ds(h, name);
+    _cleanup_free_ char *mp = xasprintf("mountpoint=%s", path);
+    _cleanup_free_ char *what = xasprintf("could not create volume dataset %s", ds);
+    return zrun(h, FB_ARGV(ZFS, "create", "-o", mp, ds), what, err);
+}
+
+int host_volume_remove(const char *name, kl_error *err)
+{
+    if (!fb_component_is_valid(name))
+        return kl_error_set(err, EINVAL, "invalid volume name '%s'", name ? name : "");
+    const fb_host *h = zhost(err);
+    if (!h)
+        return -1;
+    _cleanup_free_ char *ds = fb_volume_ds(h, name);
+    _cleanup_free_ char *what = xasprintf("could not destroy volume dataset %s", ds);
+    kl_error e2 = KL_ERROR_INIT;
+    if (zrun(h, FB_ARGV(ZFS, "destroy", "-f", ds), what, &e2) < 0) {
+        if (e2.code == ENOENT)
+            return 0; /* none: a volume of before, or destroyed by an interrupted removal */
+        *err = e2;
+        return -1;
+    }
     return 0;
 }
 
@@ -341,8 +441,8 @@ int host_rootfs_mount(const char *const *lowers, size_t n, const char *upper, co
 {
     return kl_error_set(err, ENOTSUP,
                         "a stack of layers cannot be mounted on FreeBSD (no overlayfs); a "
-                        "container's root is a ZFS clone, which the engine does not drive yet "
-                        "(docs/freebsd.md)");
+                        "container's root is a ZFS clone of its image's top layer "
+                        "(host_container_root_create)");
 }
 
 int host_rootfs_unmount(const char *target, kl_error *err)
@@ -360,11 +460,51 @@ int host_layers_flatten(const char *const *lowers, size_t n, const char *dest, k
     return kl_error_set(err, ENOTSUP, "merging layers is not implemented on FreeBSD yet");
 }
 
+/* Full trees: the top layer alone is the image's tree. `path` is walked one component at a
+ * time without following symlinks (a symlink on the way: not a directory, 0); the layer is
+ * sealed (written only by kleened, before its snapshot), so what was walked is what cp reads. */
 int host_layers_copy_path(const char *const *lowers, size_t n, const char *path, const char *dest,
                           kl_error *err)
 {
-    return kl_error_set(err, ENOTSUP,
-                        "copying an image path into a volume is not implemented on FreeBSD yet");
+    if (n == 0 || !path || path[0] != '/')
+        return kl_error_set(err, EINVAL, "invalid path '%s'", path ? path : "");
+    const fb_host *h = zhost(err);
+    if (!h)
+        return -1;
+    const char *top = lowers[n - 1];
+    int fd = open(top, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return kl_error_errno(err, errno, "opening %s", top);
+    _cleanup_free_ char *copy = xstrdup(path);
+    for (char *save = NULL, *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+        if (!strcmp(c, "."))
+            continue;
+        if (!strcmp(c, "..")) {
+            close(fd);
+            return kl_error_set(err, EINVAL, "invalid path '%s'", path);
+        }
+        int next = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int e = errno;
+        close(fd);
+        if (next < 0) {
+            if (e == ENOENT || e == ENOTDIR || e == ELOOP || e == EMLINK)
+                return 0; /* not a directory of the image */
+            return kl_error_errno(err, e, "opening %s in the image", path);
+        }
+        fd = next;
+    }
+    struct stat st;
+    int rc = fstat(fd, &st);
+    int e = errno;
+    close(fd);
+    if (rc < 0)
+        return kl_error_errno(err, e, "stat %s in the image", path);
+    _cleanup_free_ char *from = xasprintf("%s%s/.", top, strcmp(path, "/") ? path : "");
+    if (fb_run_ok(h->run, FB_ARGV("/bin/cp", "-a", from, dest), NULL, err) < 0)
+        return kl_error_prefix(err, "copying %s of the image", path);
+    if (chown(dest, st.st_uid, st.st_gid) < 0 || chmod(dest, st.st_mode & 07777) < 0)
+        return kl_error_errno(err, errno, "setting the owner and mode of %s", dest);
+    return 1;
 }
 
 /* Builds open a step's overlay mounted in no namespace (Linux: a private mount namespace of a

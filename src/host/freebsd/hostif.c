@@ -72,6 +72,15 @@ int host_bridge_create(const char *name, kl_error *err)
     return fb_net_create(h, &n, err);
 }
 
+int host_loopback_create(const char *name, kl_error *err)
+{
+    const fb_host *h = fb_host_default(err);
+    if (!h)
+        return -1;
+    fb_network n = {.id = "l", .type = FB_NETTYPE_LOOPBACK, .ifname = name};
+    return fb_net_create(h, &n, err);
+}
+
 bool host_link_exists(int netns_fd, const char *name)
 {
     kl_error err = KL_ERROR_INIT;
@@ -307,7 +316,8 @@ static int fw_convert(const host_fw_config *in, fw_conv *c, kl_error *err)
                                      .subnet6 = n->subnet6,
                                      .nat_if = n->nat_if,
                                      .icc = n->icc,
-                                     .internal = n->internal};
+                                     .internal = n->internal,
+                                     .epairs = n->members};
     }
     for (size_t i = 0; i < in->n_ports; i++) {
         const host_fw_port *p = &in->ports[i];

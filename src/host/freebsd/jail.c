@@ -390,7 +390,10 @@ static int mount_one(const fb_host *h, const char *mp, const fb_mount *m, kl_err
         return kl_error_set(err, EINVAL, "invalid mount %s -> %s", m->source ? m->source : "",
                             m->destination ? m->destination : "");
     _cleanup_free_ char *full = xasprintf("%s%s", mp, m->destination);
-    if (unmount_if_mounted(h, full, "nullfs", err) < 0 || check_no_symlink(h, full, err) < 0)
+    if (unmount_if_mounted(h, full, "nullfs", err) < 0 ||
+        (m->make_destination &&
+         fb_make_path(h->run, mp, m->destination + 1, m->source_is_file, err) < 0) ||
+        check_no_symlink(h, full, err) < 0)
         return kl_error_prefix(err, "could not mount %s", m->destination);
     int rc = m->read_only
                  ? fb_run_ok(h->run, FB_ARGV("/sbin/mount_nullfs", "-o", "ro", m->source, full),

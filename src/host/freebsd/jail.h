@@ -32,6 +32,11 @@ typedef struct fb_mount {
     const char *source;      /* host path (nullfs) or the volume's mountpoint */
     const char *destination; /* absolute path inside the container */
     bool read_only;
+    /* Make the destination at start if the image lacks it (fb_make_path: a directory, or an
+     * empty file when source_is_file), as the runtime does on Linux; the original made it at
+     * create (§6.1, fb_mount_prepare), which the jail monitor's mounts do not go through. */
+    bool make_destination;
+    bool source_is_file;
 } fb_mount;
 
 typedef struct fb_limits {

@@ -521,8 +521,25 @@ static __attribute__((noreturn)) void stop(long long grace_ms)
 {
     M.is_stopping = true;
     kl_error err = KL_ERROR_INIT;
-    if (fb_container_stop(&M.host, &M.spec->jail, grace_ms > 0 ? (int)grace_ms : 0, &err) < 0 &&
-        err.code != ENOENT) {
+    if (grace_ms <= 0) {
+        /* A kill (SIGKILL to the container): no exec.stop, no grace; every process of the jail
+         * gets SIGKILL, and the jail is removed. */
+        int running = fb_jail_is_running(&M.host, M.spec->jail.cid, &err);
+        if (running > 0) {
+            kl_error ig = KL_ERROR_INIT;
+            fb_run_ok(M.host.run,
+                      FB_ARGV("/usr/sbin/jexec", M.spec->jail.cid, "/bin/kill", "-KILL", "-1"),
+                      NULL, &ig);
+            if (fb_run_ok(M.host.run, FB_ARGV("/usr/sbin/jail", "-r", M.spec->jail.cid), NULL,
+                          &err) < 0) {
+                _cleanup_free_ char *msg = xasprintf("kleene: killing the jail: %s\n", err.msg);
+                log_note(msg);
+            }
+        }
+        kl_error ig = KL_ERROR_INIT;
+        fb_container_cleanup(&M.host, &M.spec->jail, &ig);
+    } else if (fb_container_stop(&M.host, &M.spec->jail, (int)grace_ms, &err) < 0 &&
+               err.code != ENOENT) {
         _cleanup_free_ char *msg = xasprintf("kleene: stopping the jail: %s\n", err.msg);
         log_note(msg);
     }
@@ -1012,6 +1029,13 @@ static int setup(jailmon_spec *spec, fb_runner *run, kl_error *err)
                        .pf_anchor = spec->host.pf_anchor,
                        .pty_helper = spec->host.pty_helper};
     apply_stop_cmd(spec);
+    /* Mount destinations the image lacks are made at start (a file for a file's mount). */
+    for (size_t i = 0; i < spec->jail.n_mounts; i++) {
+        struct stat sst;
+        spec->mounts[i].make_destination = true;
+        spec->mounts[i].source_is_file =
+            stat(spec->mounts[i].source, &sst) == 0 && S_ISREG(sst.st_mode);
+    }
     if (mkdir_p(spec->run_dir, err) < 0)
         return -1;
     M.run_fd = open(spec->run_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

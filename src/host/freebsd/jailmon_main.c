@@ -111,9 +111,7 @@ int main(int argc, char **argv)
 #ifdef JAILMON_REPLAY
     if (argc < 2)
         return 2;
-    /* the golden file is read before sanitize closes every other fd */
-    kl_error rerr = KL_ERROR_INIT;
-    replay_runner = fb_replay_new(argv[1], &rerr);
+    const char *golden = argv[1]; /* a file, or a directory of <container id>.golden */
     jailmon_exit_hook = report;
     jailmon_jls_every_ms = 600000; /* a jail's end without jail(8): learnt at a stop only */
 #else
@@ -124,10 +122,6 @@ int main(int argc, char **argv)
     pid_t pid = fork();
     if (pid != 0)
         _exit(pid < 0 ? 1 : 0);
-#ifdef JAILMON_REPLAY
-    if (!replay_runner)
-        jailmon_fail(STATUS_FD, rerr.msg);
-#endif
     unsigned char h[MON_HDR];
     if (!read_full(STATUS_FD, h, sizeof(h)))
         _exit(1); /* kleened is gone */
@@ -144,6 +138,15 @@ int main(int argc, char **argv)
         jailmon_fail(STATUS_FD, err.msg);
     free(data);
 #ifdef JAILMON_REPLAY
+    struct stat gst;
+    char *path = stat(golden, &gst) == 0 && S_ISDIR(gst.st_mode)
+                     ? xasprintf("%s/%s.golden", golden, spec.jail.cid)
+                     : xstrdup(golden);
+    kl_error rerr = KL_ERROR_INIT;
+    replay_runner = fb_replay_new(path, &rerr);
+    free(path);
+    if (!replay_runner)
+        jailmon_fail(STATUS_FD, rerr.msg);
     fb_runner *run = replay_runner;
 #else
     fb_runner *run = fb_runner_spawn_new();

@@ -1,11 +1,15 @@
 /* The replaying runner (replay.h). Parses a golden file into steps and answers the layer's
- * calls from them, comparing each call with the next step. It must not: run anything. */
+ * calls from them, comparing each call with the next step. It must not: run anything (its
+ * only action on the system is a `%` effect: a directory made or removed where a replayed
+ * `zfs create`/`clone`/`destroy` would have mounted or unmounted a dataset). */
 #include "host/freebsd/replay.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lib/buf.h"
@@ -19,6 +23,7 @@ typedef struct step {
     kl_buf out, err;
     kl_buf content; /* '=': the file; '$': the expected stdin */
     bool has_content;
+    kl_buf effects; /* "mkdir PATH" / "rmdir PATH" lines, done once the step is matched */
     int status;
     unsigned mode;
     int lineno;
@@ -43,9 +48,106 @@ typedef struct replay {
     char failure[900];
     kl_buf transcript;
     int next_pid;
+    /* {NAME} captures: ids kleened made up (random), bound where first seen */
+    char *var_names[32], *var_values[32];
+    size_t n_vars;
     live **lives;
     size_t n_lives;
 } replay;
+
+/* The length of a "{NAME}" token at p ([A-Z0-9_]+ between braces), or 0. */
+static size_t token_len(const char *p)
+{
+    if (*p != '{')
+        return 0;
+    size_t i = 1;
+    while (isupper((unsigned char)p[i]) || isdigit((unsigned char)p[i]) || p[i] == '_')
+        i++;
+    return i > 1 && p[i] == '}' ? i + 1 : 0;
+}
+
+static const char *var_get(const replay *rp, const char *name, size_t n)
+{
+    for (size_t i = 0; i < rp->n_vars; i++)
+        if (strlen(rp->var_names[i]) == n && !strncmp(rp->var_names[i], name, n))
+            return rp->var_values[i];
+    return NULL;
+}
+
+/* Whether `act` is `exp`, where each {NAME} of exp stands for an id (12 of [0-9a-f]): the
+ * first one seen binds NAME, later ones must be the same id. */
+static bool line_match(replay *rp, const char *exp, const char *act)
+{
+    while (*exp) {
+        size_t t = token_len(exp);
+        if (!t) {
+            if (*exp++ != *act++)
+                return false;
+            continue;
+        }
+        const char *val = var_get(rp, exp + 1, t - 2);
+        if (val) {
+            if (strncmp(act, val, strlen(val)) != 0)
+                return false;
+            act += strlen(val);
+        } else {
+            for (size_t i = 0; i < 12; i++)
+                if (!isxdigit((unsigned char)act[i]) || isupper((unsigned char)act[i]))
+                    return false;
+            if (rp->n_vars == KL_ARRAY_SIZE(rp->var_names))
+                return false;
+            rp->var_names[rp->n_vars] = xstrndup(exp + 1, t - 2);
+            rp->var_values[rp->n_vars++] = xstrndup(act, 12);
+            act += 12;
+        }
+        exp += t;
+    }
+    return *act == '\0';
+}
+
+/* `text` with every bound {NAME} replaced by its id (canned outputs, effects). */
+static char *subst(const replay *rp, const char *text)
+{
+    kl_buf b = KL_BUF_INIT;
+    for (const char *p = text; *p;) {
+        size_t t = token_len(p);
+        const char *val = t ? var_get(rp, p + 1, t - 2) : NULL;
+        if (val) {
+            kl_buf_puts(&b, val);
+            p += t;
+        } else {
+            kl_buf_append(&b, p, 1);
+            p++;
+        }
+    }
+    return b.data ? b.data : xstrdup("");
+}
+
+/* mkdir -p / rmdir of an effect line. */
+static void do_effects(const replay *rp, const step *s)
+{
+    if (!s->effects.data)
+        return;
+    _cleanup_free_ char *all = subst(rp, s->effects.data);
+    for (char *save = NULL, *ln = strtok_r(all, "\n", &save); ln;
+         ln = strtok_r(NULL, "\n", &save)) {
+        if (!strncmp(ln, "rmdir ", 6)) {
+            rmdir(ln + 6);
+            continue;
+        }
+        if (strncmp(ln, "mkdir ", 6) != 0)
+            continue;
+        char *path = ln + 6;
+        for (char *q = path + 1; *q; q++) {
+            if (*q != '/')
+                continue;
+            *q = '\0';
+            mkdir(path, 0755);
+            *q = '/';
+        }
+        mkdir(path, 0755);
+    }
+}
 
 static int slurp(const char *path, kl_buf *b, kl_error *err)
 {
@@ -118,6 +220,10 @@ static int parse(replay *rp, const char *path, kl_error *err)
             _cleanup_free_ char *file = arg[0] == '/' ? xstrdup(arg) : xasprintf("%s/%s", dir, arg);
             if (slurp(file, &cur->out, err) < 0)
                 return kl_error_prefix(err, "%s:%d", path, lineno);
+        } else if (!strcmp(tag, "%")) {
+            if (strncmp(arg, "mkdir /", 7) && strncmp(arg, "rmdir /", 7))
+                return kl_error_set(err, EINVAL, "%s:%d: '%% mkdir|rmdir /PATH'", path, lineno);
+            kl_buf_printf(&cur->effects, "%s\n", arg);
         } else if (!strcmp(tag, "?")) {
             cur->status = atoi(arg);
         } else if (!strcmp(tag, "~")) {
@@ -192,8 +298,8 @@ static step *expect(replay *rp, char kind, const char *line, const char *pipe2, 
         return NULL;
     }
     step *s = &rp->steps[rp->next];
-    bool same = s->kind == kind && !strcmp(s->line, line) && !!s->pipe2 == !!pipe2 &&
-                (!pipe2 || !strcmp(s->pipe2, pipe2));
+    bool same = s->kind == kind && line_match(rp, s->line, line) && !!s->pipe2 == !!pipe2 &&
+                (!pipe2 || line_match(rp, s->pipe2, pipe2));
     if (same && kind == '=')
         same = content && !strcmp(s->content.data ? s->content.data : "", content);
     if (same && kind == '$' && (s->has_content || (content && *content)))
@@ -207,6 +313,7 @@ static step *expect(replay *rp, char kind, const char *line, const char *pipe2, 
         return NULL;
     }
     rp->next++;
+    do_effects(rp, s);
     return s;
 }
 
@@ -223,8 +330,8 @@ static int rp_run(fb_runner *r, const char *const *argv, const char *input, fb_r
     if (s->releases)
         release_oldest(rp);
     res->status = s->status;
-    res->out = xstrdup(s->out.data ? s->out.data : "");
-    res->err = xstrdup(s->err.data ? s->err.data : "");
+    res->out = subst(rp, s->out.data ? s->out.data : "");
+    res->err = subst(rp, s->err.data ? s->err.data : "");
     return 0;
 }
 
@@ -238,8 +345,8 @@ static int rp_run_pipe(fb_runner *r, const char *const *argv1, const char *const
     if (!s)
         return -1;
     res->status = s->status;
-    res->out = xstrdup(s->out.data ? s->out.data : "");
-    res->err = xstrdup(s->err.data ? s->err.data : "");
+    res->out = subst(rp, s->out.data ? s->out.data : "");
+    res->err = subst(rp, s->err.data ? s->err.data : "");
     return 0;
 }
 
@@ -354,6 +461,11 @@ static void rp_free(fb_runner *r)
         kl_buf_free(&rp->steps[i].out);
         kl_buf_free(&rp->steps[i].err);
         kl_buf_free(&rp->steps[i].content);
+        kl_buf_free(&rp->steps[i].effects);
+    }
+    for (size_t i = 0; i < rp->n_vars; i++) {
+        free(rp->var_names[i]);
+        free(rp->var_values[i]);
     }
     free(rp->steps);
     for (size_t i = 0; i < rp->n_lives; i++) {

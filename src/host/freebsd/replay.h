@@ -22,6 +22,12 @@
  *   = PATH MODE       a file written (MODE in octal), its content in the lines that follow:
  *   | TEXT            a line of the file
  *   \ no newline      the stdin or file content before it has no final newline
+ *   % mkdir /PATH     once the command is matched, make the directory PATH (-p): what a
+ *   % rmdir /PATH     replayed `zfs create/clone -o mountpoint=PATH` mounts, or a `zfs
+ *                     destroy` unmounts, so that the engine finds the tree where it would be
+ * In `$`, `$|`, `&` lines a {NAME} ([A-Z0-9_]+ in braces) stands for an id kleened makes up
+ * (12 of [0-9a-f]): the first one binds NAME, later ones must be the same id; a bound {NAME}
+ * in canned outputs and `%` paths is replaced by its id.
  * A test ends with fb_replay_finish(): every item must have been used. */
 #ifndef KL_FB_REPLAY_H
 #define KL_FB_REPLAY_H

@@ -180,11 +180,15 @@ static int image_finish_files(const fb_host *h, const char *mp, const fb_image_o
 static int image_seal(const fb_host *h, const char *ds, const char *known_mp,
                       const fb_image_opts *o, fb_info_fn info, void *ctx, kl_error *err)
 {
-    _cleanup_free_ char *mp = known_mp ? xstrdup(known_mp) : NULL;
-    if (!mp && fb_zfs_mountpoint(h, ds, &mp, err) < 0)
+    _cleanup_free_ char *mp = known_mp        ? xstrdup(known_mp)
+                              : o->mountpoint ? xstrdup(o->mountpoint)
+                                              : NULL;
+    if ((o->dns || o->localtime || o->update) && !mp && fb_zfs_mountpoint(h, ds, &mp, err) < 0)
         return -1;
     if (image_finish_files(h, mp, o, info, ctx, err) < 0)
         return -1;
+    if (o->no_snapshot)
+        return 0;
     _cleanup_free_ char *snap = xasprintf("%s@image", ds);
     _cleanup_free_ char *what = xasprintf("could not create snapshot %s", snap);
     return zfs_ok(h, FB_ARGV(ZFS, "snapshot", snap), what, err);
@@ -215,7 +219,10 @@ int fb_image_create_copy(const fb_host *h, const char *iid, const char *parent,
         return -1;
     say(info, ctx, "copying dataset into the new image, this can take a while...\n");
     _cleanup_result_ fb_result r = FB_RESULT_INIT;
-    int rc = fb_run_pipe(h->run, FB_ARGV(ZFS, "send", psnap), FB_ARGV(ZFS, "receive", ds), &r, err);
+    _cleanup_free_ char *mpopt = o->mountpoint ? xasprintf("mountpoint=%s", o->mountpoint) : NULL;
+    int rc = fb_run_pipe(
+        h->run, FB_ARGV(ZFS, "send", psnap),
+        mpopt ? FB_ARGV(ZFS, "receive", "-o", mpopt, ds) : FB_ARGV(ZFS, "receive", ds), &r, err);
     if (rc == 0 && r.status != 0) {
         _cleanup_free_ char *out = cmd_output(&r);
         rc = kl_error_set(err, EIO, "error copying image dataset: %s", out);
@@ -239,7 +246,10 @@ int fb_image_create_clone(const fb_host *h, const char *iid, const char *parent,
     if (zfs_ok(h, FB_ARGV(ZFS, "snapshot", psnap), "error snapshotting dataset", err) < 0)
         return -1;
     say(info, ctx, "cloning dataset...\n");
-    int rc = zfs_ok(h, FB_ARGV(ZFS, "clone", psnap, ds), "error cloning image dataset", err);
+    _cleanup_free_ char *mpopt = o->mountpoint ? xasprintf("mountpoint=%s", o->mountpoint) : NULL;
+    int rc = zfs_ok(
+        h, mpopt ? FB_ARGV(ZFS, "clone", "-o", mpopt, psnap, ds) : FB_ARGV(ZFS, "clone", psnap, ds),
+        "error cloning image dataset", err);
     if (rc == 0) {
         rc = image_seal(h, ds, NULL, o, info, ctx, err);
         if (rc < 0)
@@ -274,10 +284,13 @@ int fb_image_create_fetch(const fb_host *h, const char *iid, const char *url,
     say(info, ctx, "Unpacking contents and creating image...\n");
     _cleanup_free_ char *ds = fb_image_ds(h, iid);
     _cleanup_free_ char *what = xasprintf("error creating dataset %s", ds);
-    int rc = zfs_ok(h, FB_ARGV(ZFS, "create", ds), what, err);
+    _cleanup_free_ char *mpopt = o->mountpoint ? xasprintf("mountpoint=%s", o->mountpoint) : NULL;
+    int rc = zfs_ok(h, mpopt ? FB_ARGV(ZFS, "create", "-o", mpopt, ds) : FB_ARGV(ZFS, "create", ds),
+                    what, err);
     if (rc == 0) {
-        _cleanup_free_ char *mp = NULL;
-        rc = fb_zfs_mountpoint(h, ds, &mp, err);
+        _cleanup_free_ char *mp = o->mountpoint ? xstrdup(o->mountpoint) : NULL;
+        if (!mp)
+            rc = fb_zfs_mountpoint(h, ds, &mp, err);
         if (rc == 0)
             rc = zfs_ok(h, FB_ARGV("/usr/bin/tar", "-xf", tarball, "-C", mp, "--unlink"),
                         "could not extract tar archive", err);
@@ -359,6 +372,10 @@ int fb_image_remove(const fb_host *h, const char *iid, kl_error *err)
         return -1;
     if (r.status != 0) {
         _cleanup_free_ char *all = xasprintf("%s%s", r.out, r.err);
+        if (strstr(all, "dataset does not exist")) {
+            _cleanup_free_ char *o = fb_trim(all);
+            return kl_error_set(err, ENOENT, "could not remove image %s: %s", iid, o);
+        }
         if (!strstr(all, "filesystem has dependent clones")) {
             _cleanup_free_ char *o = fb_trim(all);
             return kl_error_set(err, EIO, "could not remove image %s: %s", iid, o);

@@ -70,12 +70,26 @@ char *host_helper_path(const char *name, kl_error *err)
     return NULL;
 }
 
-int host_layer_setup(kl_error *err)
+int host_layer_setup(const host_layer_config *cfg, kl_error *err)
 {
+    (void)cfg;
     return 0; /* the Linux layer needs no set-up */
 }
 
 bool host_runtime_wires_endpoints(void)
 {
     return false; /* the engine plugs a network namespace (networks_container_plug) */
+}
+
+int host_container_update(const char *id, char *const *jail_params, kl_error *err)
+{
+    (void)id, (void)jail_params, (void)err;
+    return 0; /* no live parameters: the stored ones apply at the next start */
+}
+
+int host_orphan_containers(char ***ids, kl_error *err)
+{
+    (void)err;
+    *ids = xcalloc(1, sizeof(char *)); /* a container's processes end with its monitor */
+    return 0;
 }

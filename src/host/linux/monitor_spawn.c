@@ -17,12 +17,10 @@
 #include <linux/filter.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "host/helpers.h"
@@ -61,53 +59,11 @@ const char *monitor_program(kl_error *err)
 
 /* Start a kleene-monitor waiting for its spec; returns our end of its status socket (its fd 3).
  * posix_spawn runs the program in a new session; it forks the monitor and exits (the double
- * fork, monitor_main.c), which is waited for here. */
+ * fork, monitor_main.c), which is waited for here (host_monitor_launch_, monitor_launch.c). */
 static int spawn(const char *prog, kl_error *err)
 {
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-        return kl_error_errno(err, errno, "monitor: socketpair");
-    _cleanup_close_ int ours = sv[0];
-    _cleanup_close_ int theirs = sv[1];
-    if (theirs == 3) { /* dup2 onto itself would keep O_CLOEXEC */
-        int moved = fcntl(theirs, F_DUPFD_CLOEXEC, 4);
-        if (moved < 0)
-            return kl_error_errno(err, errno, "monitor: status socket");
-        close(theirs);
-        theirs = moved;
-    }
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&at);
-    posix_spawn_file_actions_adddup2(&fa, theirs, 3);
-    /* Nothing of kleened's own state may reach a container through its monitor (the
-     * container's pid 1 is a fork of it): no environment at all (kleened's could hold secrets,
-     * and /proc/1/environ shows the monitor's), no blocked signal (kleened blocks the ones
-     * its main thread waits for), every signal at its default (kleened ignores SIGPIPE).
-     * kleene-monitor resets the rest itself (monitor_main.c, sanitize). */
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &all);
-    posix_spawnattr_setflags(&at,
-                             POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     char *argv[] = {MONITOR_NAME, NULL};
-    char *envp[] = {NULL};
-    pid_t child;
-    int r = posix_spawn(&child, prog, &fa, &at, argv, envp);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    if (r != 0)
-        return kl_error_errno(err, r, "monitor: running %s", prog);
-    close(steal_fd(&theirs));
-    int st = 0; /* ECHILD when the caller ignores SIGCHLD: the child was reaped for us */
-    if (KL_RETRY_EINTR(waitpid(child, &st, 0)) < 0 && errno != ECHILD)
-        return kl_error_errno(err, errno, "monitor: waiting for %s", prog);
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        return kl_error_set(err, ECHILD, "monitor: %s could not fork the monitor", prog);
-    return steal_fd(&ours);
+    return host_monitor_launch_(prog, argv, err);
 }
 
 /* The spare: one monitor started ahead of need, waiting for a spec. Starting a program costs

@@ -229,6 +229,11 @@ int host_bridge_create(const char *name, kl_error *err)
     return 0;
 }
 
+int host_loopback_create(const char *name, kl_error *err)
+{
+    return host_bridge_create(name, err); /* a private L2 segment: no gateway, no route */
+}
+
 bool host_link_exists(int netns_fd, const char *name)
 {
     kl_error err = KL_ERROR_INIT;

@@ -201,6 +201,46 @@ static bool mountinfo_uses(const char *mountinfo_path, const char *path, const c
     return false;
 }
 
+/* Layers here are overlay diffs (storage.h "full-tree layers"). */
+bool host_layers_full_tree(void)
+{
+    return false;
+}
+
+int host_layer_seal(const char *root, const char *id, kl_error *err)
+{
+    (void)root, (void)id, (void)err;
+    return 0; /* a layer directory is final once written: nothing to take */
+}
+
+int host_container_root_create(const char *root, const char *cid, const char *top, const char *path,
+                               kl_error *err)
+{
+    return kl_error_set(err, ENOTSUP,
+                        "a container's root on Linux is the overlay of its image's layers, not a "
+                        "copy of one layer");
+}
+
+int host_container_root_remove(const char *root, const char *cid, kl_error *err)
+{
+    return kl_error_set(err, ENOTSUP,
+                        "a container's root on Linux is the overlay of its image's layers, not a "
+                        "copy of one layer");
+}
+
+/* A volume is its directory (storage.h "volumes"). */
+int host_volume_create(const char *name, const char *path, kl_error *err)
+{
+    (void)name, (void)path, (void)err;
+    return 0;
+}
+
+int host_volume_remove(const char *name, kl_error *err)
+{
+    (void)name, (void)err;
+    return 0;
+}
+
 bool host_path_is_mounted_layer(const char *path)
 {
     char real[PATH_MAX];
