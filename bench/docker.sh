@@ -42,6 +42,7 @@ bench_cleanup_extra() {
     kill -KILL "$holder" 2>/dev/null || true
     wait "$holder" 2>/dev/null || true
   fi
+  [ -n "${made_etc_docker:-}" ] && rmdir /etc/docker 2>/dev/null
   # dockerd's cgroups (it leaves them behind, HOST-FACTS.md §4)
   for h in /sys/fs/cgroup/*/; do
     [ -d "${h}kbench-$$" ] && find "${h}kbench-$$" -depth -type d -exec rmdir {} + 2>/dev/null
@@ -75,13 +76,17 @@ umoci init --layout "$W/oci" && umoci new --image "$W/oci:bb" &&
   umoci insert --image "$W/oci:bb" "$W/rootfs" / >/dev/null &&
   skopeo copy -q "oci:$W/oci:bb" "docker-archive:$W/bb.tar:bb:latest"
 
+# dockerd writes /etc/docker/key.json: a tmpfs over /etc/docker in its mount namespace keeps
+# it off the host (the directory is made for the mount when missing, and removed at the end)
+made_etc_docker=""
+[ -d /etc/docker ] || { mkdir /etc/docker && made_etc_docker=1; }
 # dockerd in its own network and mount namespaces (not through `ip netns exec`, whose fresh
 # /sys has no cgroup mounts)
 unshare -m -n --propagation private sh -c '
   ip link set lo up
   mount --make-rprivate / && mount -t tmpfs -o mode=0755 tmpfs /run || exit 1
   umount /sys/fs/cgroup/unified 2>/dev/null
-  if [ -d /etc/docker ]; then mount -t tmpfs -o mode=0755 tmpfs /etc/docker; fi
+  mount -t tmpfs -o mode=0755 tmpfs /etc/docker || exit 1
   : >"$0/ns.ready"; exec sleep 1000000' "$W" </dev/null >/dev/null 2>&1 &
 holder=$!
 for _ in $(seq 100); do [ -e "$W/ns.ready" ] && break; sleep 0.05; done
