@@ -2227,7 +2227,19 @@ char *images_record_fetched(kl_engine *e, const char *workdir, const images_crea
         return NULL;
     _cleanup_free_ char *name = NULL, *tag = NULL;
     pull_default_name(j, &name, &tag);
-    return record_pull(&c, j, workdir, name, tag, existing, err);
+    char *id = record_pull(&c, j, workdir, name, tag, existing, err);
+    /* a loaded image's other names (an archive's further RepoTags) are added, as Docker does;
+     * one that is not a valid name is left out (the archive is untrusted text) */
+    json_t *names = json_object_get(j, "names");
+    for (size_t i = 1; id && name[0] && i < json_array_size(names); i++) {
+        const char *n = json_string_value(json_array_get(names, i));
+        kl_error nerr = KL_ERROR_INIT;
+        char *got = n ? images_name_add(e, id, n, &nerr) : NULL;
+        if (!got && n)
+            log_warn("image %s: not adding the name '%.200s': %s", id, n, nerr.msg);
+        free(got);
+    }
+    return id;
 }
 
 int images_archive_info(kl_engine *e, const char *ident, images_archive_info_t *out, kl_error *err)

@@ -363,3 +363,33 @@ docker_creds() {
   [ "${output##*$'\n'}" = 400 ]
   assert_alive
 }
+
+@test "docker load of an archive entry with several RepoTags: the image gets every one" {
+  cd "$E2E_DIR"
+  docker pull -q 127.0.0.1:5000/team/a:v1 >/dev/null
+  rm -f one.tar names.tar
+  docker save -o one.tar 127.0.0.1:5000/team/a:v1
+  # the same archive with a second RepoTag (and a third that is not a name: left out)
+  python3 - one.tar names.tar <<'PY'
+import io, json, sys, tarfile
+src, dst = sys.argv[1], sys.argv[2]
+with tarfile.open(src) as t, tarfile.open(dst, "w") as o:
+    for m in t.getmembers():
+        data = t.extractfile(m).read() if m.isfile() else None
+        if m.name == "manifest.json":
+            j = json.loads(data)
+            j[0]["RepoTags"] += ["x/extra:v9", "Not A Name!"]
+            data = json.dumps(j).encode()
+            m.size = len(data)
+        o.addfile(m, io.BytesIO(data) if data is not None else None)
+PY
+  docker rmi 127.0.0.1:5000/team/a:v1 >/dev/null
+  run docker load -i names.tar
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = "Loaded image: 127.0.0.1:5000/team/a:v1" ]
+  [ "${lines[1]}" = "Loaded image: x/extra:v9" ]
+  [ "${#lines[@]}" -eq 2 ]
+  [ "$(docker inspect --format '{{json .RepoTags}}' x/extra:v9)" = '["127.0.0.1:5000/team/a:v1","x/extra:v9"]' ]
+  grep -q "not adding the name 'Not A Name!'" "$E2E_DIR/kleened.log"
+}

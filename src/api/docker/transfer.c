@@ -789,18 +789,25 @@ void dk_images_load(dk_request *r, api_response *res)
         for (size_t i = 0; l->ids[i]; i++) {
             kl_error ierr = KL_ERROR_INIT;
             _cleanup_json_ json_t *img = images_inspect(e, l->ids[i], &ierr);
-            const char *name = jx_str(img, "name", "");
-            _cleanup_free_ char *text = NULL;
-            if (*name) {
-                text = xasprintf("Loaded image: %s:%s\n", name, jx_str(img, "tag", "latest"));
-            } else {
+            /* one line per name of the image, as dockerd (one per RepoTag) */
+            json_t *texts = json_array();
+            size_t k;
+            json_t *n;
+            json_array_foreach(json_object_get(img, "names"), k, n) json_array_append_new(
+                texts, json_pack("s++", "Loaded image: ", json_string_value(n), "\n"));
+            if (!json_array_size(texts)) {
                 char lid[DK_ID_LEN + 1];
                 dk_long_id("image", l->ids[i], lid);
-                text = xasprintf("Loaded image ID: sha256:%s\n", lid);
+                json_array_append_new(texts,
+                                      json_pack("s++", "Loaded image ID: sha256:", lid, "\n"));
             }
-            _cleanup_json_ json_t *line = json_pack("{s:s}", "stream", text);
-            _cleanup_free_ char *s = json_dumps(line, JSON_COMPACT);
-            kl_buf_printf(&out, "%s\r\n", s);
+            json_array_foreach(texts, k, n)
+            {
+                _cleanup_json_ json_t *line = json_pack("{s:O}", "stream", n);
+                _cleanup_free_ char *s = json_dumps(line, JSON_COMPACT);
+                kl_buf_printf(&out, "%s\r\n", s);
+            }
+            json_decref(texts);
         }
         api_response_clear(res);
         res->status = 200;
