@@ -1582,6 +1582,13 @@ static void pull_progress(const host_fetch_progress *p, void *ctx)
         c->last_percent = p->percent;
 }
 
+static void pull_layer_progress(const host_fetch_layer *l, void *ctx)
+{
+    creator *c = ctx;
+    if (c->o->pull_layer_progress)
+        c->o->pull_layer_progress(l->digest, l->bytes, l->total, l->done, c->o->output_ctx);
+}
+
 /* A string array, an absent/null (-> NULL), or invalid. */
 static bool strv_ok(const json_t *j)
 {
@@ -2039,8 +2046,10 @@ static char *create_pull(creator *c, const char *name, const char *tag, kl_error
                 pull_have_clear(&have);
                 return NULL;
             }
-            host_fetch_child_opts fo = {
-                .fetch_progress = pull_progress, .ctx = c, .is_cancelled = fetch_cancelled};
+            host_fetch_child_opts fo = {.fetch_progress = pull_progress,
+                                        .layer_progress = pull_layer_progress,
+                                        .ctx = c,
+                                        .is_cancelled = fetch_cancelled};
             host_pull_child_opts po = {.platform = o->platform,
                                        .have_blobs = (const char *const *)have.blobs,
                                        .have_diff_ids = (const char *const *)have.diff_ids,

@@ -84,6 +84,15 @@ int host_fetch_extract(const char *url, int parent_dirfd, const char *name,
 
 /* What host_fetch_extract_child reports, and when it asks whether to go on. All callbacks
  * run in the caller's thread. */
+/* A pull's progress on one layer (kleene-fetch --pull): layer `index` of `n`, its blob
+ * `digest`, bytes received of its size; `done` once it is verified and extracted. */
+typedef struct host_fetch_layer {
+    unsigned index, n;
+    char digest[72]; /* "sha256:<64 hex>" */
+    uint64_t bytes, total;
+    bool done;
+} host_fetch_layer;
+
 typedef struct host_fetch_child_opts {
     host_fetch_progress_fn fetch_progress;     /* may be NULL */
     host_extract_progress_fn extract_progress; /* may be NULL; every `every` entries, at end */
@@ -92,6 +101,8 @@ typedef struct host_fetch_child_opts {
     bool (*is_cancelled)(void *ctx); /* asked at every message and ~20 times a second */
     /* the helper's log lines (also logged by kleened); may be NULL */
     void (*log_line)(int level, const char *text, void *ctx);
+    /* a pull's progress per layer (beside fetch_progress's sum); may be NULL */
+    void (*layer_progress)(const host_fetch_layer *l, void *ctx);
 } host_fetch_child_opts;
 
 /* Which part of the work a failure belongs to. */

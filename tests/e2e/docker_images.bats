@@ -85,6 +85,9 @@ registry_digest() {
   echo "$output"
   [ "$status" -eq 0 ]
   echo "$output" | grep -qx 'v1: Pulling from team/a'
+  # per layer: announced, downloaded, done (the CLI leaves progress bars out without a tty)
+  [ "$(echo "$output" | grep -c ': Pulling fs layer$')" -eq 2 ]
+  [ "$(echo "$output" | grep -c ': Download complete$')" -eq 2 ]
   [ "$(echo "$output" | grep -c ': Pull complete$')" -eq 2 ]
   echo "$output" | grep -qx "Digest: $want"
   echo "$output" | grep -qx 'Status: Downloaded newer image for 127.0.0.1:5000/team/a:v1'
@@ -106,6 +109,16 @@ registry_digest() {
 
 @test "docker pull by digest, and the raw stream: JSON lines with status, id and progressDetail" {
   want=$(registry_digest team/a v1)
+  # cold: every layer's Downloading lines carry its bytes of its size, under its id
+  run curl -s -X POST --unix-socket "$DOCKER_SOCK" \
+    "http://localhost/v1.41/images/create?fromImage=127.0.0.1:5000/team/a&tag=$want"
+  [ "$status" -eq 0 ]
+  echo "$output" | jq -s -e '[.[] | select(.status == "Downloading")] | length > 0 and
+    all(.progressDetail.total > 0 and .progressDetail.current <= .progressDetail.total and
+        (.id | test("^[0-9a-f]{12}$")) and (.progress | startswith("[")))'
+  [ "$(echo "$output" | jq -r 'select(.status == "Downloading") | .id' | sort -u)" = \
+    "$(echo "$output" | jq -r 'select(.status == "Pull complete") | .id' | sort -u)" ]
+  echo "$output" | jq -s -e 'map(select(.error)) | length == 0'
   run docker pull "127.0.0.1:5000/team/a@$want"
   [ "$status" -eq 0 ]
   echo "$output" | grep -qx "Digest: $want"

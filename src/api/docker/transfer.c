@@ -131,6 +131,7 @@ typedef struct xfer {
     char *shown_tag;  /* "latest", or the digest */
     char *shown_name; /* the repository, familiar form */
     char *platform;
+    json_t *layers; /* pull: what was shown of each layer (pull_layer_progress) */
     long long last_ms;
     /* push */
     images_push_opts po;
@@ -162,6 +163,7 @@ static void xfer_unref(xfer *x)
     free(x->shown_tag);
     free(x->shown_name);
     free(x->platform);
+    json_decref(x->layers);
     free(x->image);
     free(x->tag);
     free(x->pushed);
@@ -232,15 +234,9 @@ static void pull_text(const char *text, void *ctx)
     (void)ctx;
 }
 
-/* The download of all the layers as one bar (the engine counts them together). */
-static void pull_bytes(uint64_t bytes, uint64_t total, void *ctx)
+/* Docker's progress text: "[=====>     ]  1.2MB/3.4MB". */
+static char *progress_text(uint64_t bytes, uint64_t total)
 {
-    xfer *x = ctx;
-    long long now = mono_ms();
-    bool first = !x->started;
-    if (!first && bytes < total && now - x->last_ms < 200)
-        return;
-    x->last_ms = now;
     char have[32], all[32], bar[64];
     human(have, sizeof(have), bytes);
     human(all, sizeof(all), total);
@@ -253,25 +249,93 @@ static void pull_bytes(uint64_t bytes, uint64_t total, void *ctx)
         bar[k++] = i < done ? '=' : i == done ? '>' : ' ';
     bar[k++] = ']';
     bar[k] = '\0';
-    _cleanup_free_ char *progress = xasprintf("%s  %s/%s", bar, have, all);
-    xfer_line(x,
-              json_pack("{s:s, s:{s:I, s:I}, s:s, s:s}", "status", "Downloading", "progressDetail",
-                        "current", (json_int_t)bytes, "total", (json_int_t)total, "progress",
-                        progress, "id", "layers"),
-              true);
+    return xasprintf("%s  %s/%s", bar, have, all);
 }
 
+/* The answer is a stream from the first byte downloaded on (the lines come per layer). */
+static void pull_bytes(uint64_t bytes, uint64_t total, void *ctx)
+{
+    (void)bytes;
+    (void)total;
+    xfer *x = ctx;
+    if (!x->started) {
+        pthread_mutex_lock(&x->lock);
+        x->started = true;
+        pthread_cond_broadcast(&x->cond);
+        pthread_mutex_unlock(&x->lock);
+    }
+}
+
+/* A layer's short id as Docker shows it: 12 hex digits of its blob digest. */
+static void layer_id(const char *digest, char id[13])
+{
+    const char *hex = strncmp(digest, "sha256:", 7) ? digest : digest + 7;
+    snprintf(id, 13, "%.12s", hex);
+}
+
+/* What was shown of a layer (x->layers: {id: state}): 1 announced, 2 downloaded, 3 done. */
+static int layer_state(xfer *x, const char *id)
+{
+    return (int)json_integer_value(json_object_get(x->layers, id));
+}
+
+static void pull_layer_progress(const char *digest, uint64_t bytes, uint64_t total, bool done,
+                                void *ctx)
+{
+    xfer *x = ctx;
+    char id[13];
+    layer_id(digest, id);
+    int st = layer_state(x, id);
+    if (st == 0) {
+        xfer_line(
+            x,
+            json_pack("{s:s, s:{}, s:s}", "status", "Pulling fs layer", "progressDetail", "id", id),
+            true);
+        st = 1;
+    }
+    if (st < 2 && !done) {
+        long long now = mono_ms();
+        if (bytes < total && now - x->last_ms < 100)
+            goto out;
+        x->last_ms = now;
+        _cleanup_free_ char *progress = progress_text(bytes, total);
+        xfer_line(x,
+                  json_pack("{s:s, s:{s:I, s:I}, s:s, s:s}", "status", "Downloading",
+                            "progressDetail", "current", (json_int_t)bytes, "total",
+                            (json_int_t)total, "progress", progress, "id", id),
+                  true);
+    }
+    if (st < 2 && (done || (total && bytes >= total))) {
+        xfer_line(x,
+                  json_pack("{s:s, s:{}, s:s}", "status", "Download complete", "progressDetail",
+                            "id", id),
+                  true);
+        st = 2;
+    }
+    if (st < 3 && done) {
+        xfer_line(
+            x, json_pack("{s:s, s:{}, s:s}", "status", "Pull complete", "progressDetail", "id", id),
+            true);
+        st = 3;
+    }
+out:
+    json_object_set_new(x->layers, id, json_integer(st));
+}
+
+/* Each layer of the stored image: the ones the store had, and any the progress did not end. */
 static void pull_layer(const char *digest, long long size, bool present, void *ctx)
 {
     (void)size;
     xfer *x = ctx;
-    const char *hex = strncmp(digest, "sha256:", 7) ? digest : digest + 7;
     char id[13];
-    snprintf(id, sizeof(id), "%.12s", hex);
+    layer_id(digest, id);
+    if (layer_state(x, id) == 3)
+        return;
     xfer_line(x,
               json_pack("{s:s, s:{}, s:s}", "status", present ? "Already exists" : "Pull complete",
                         "progressDetail", "id", id),
               true);
+    json_object_set_new(x->layers, id, json_integer(3));
 }
 
 static void *pull_run(void *arg)
@@ -352,6 +416,7 @@ static xfer *xfer_new(kl_engine *e, xfer_kind kind)
     x->e = e;
     x->kind = kind;
     x->err = (kl_error)KL_ERROR_INIT;
+    x->layers = json_object();
     return x;
 }
 
@@ -427,6 +492,7 @@ void dk_images_create(dk_request *r, api_response *res)
         .cancel = &x->cancel,
         .pull_bytes = pull_bytes,
         .pull_layer = pull_layer,
+        .pull_layer_progress = pull_layer_progress,
         .add_name = true,
         .username = x->auth.username,
         .password = x->auth.password,

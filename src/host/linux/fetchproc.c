@@ -268,6 +268,10 @@ static int handle_line(helper *h, const char *line, size_t len)
         if (o && o->extract_progress)
             o->extract_progress(&m.stats, o->ctx);
         break;
+    case FETCHPROTO_LAYER:
+        if (o && o->layer_progress)
+            o->layer_progress(&m.layer, o->ctx);
+        break;
     case FETCHPROTO_LOG:
         kl_log((kl_log_level)m.level, "%s: %s", h->name, m.text);
         if (o && o->log_line)

@@ -124,6 +124,19 @@ static int usage(void)
     return 2;
 }
 
+/* A pull's progress on one layer, for a caller that shows it per layer. */
+static void send_layer(const host_pull_event *ev, bool done)
+{
+    fetchproto_msg m = {.type = FETCHPROTO_LAYER};
+    m.layer = (host_fetch_layer){.index = ev->index,
+                                 .n = ev->n_layers,
+                                 .bytes = ev->layer_bytes,
+                                 .total = ev->layer_total,
+                                 .done = done};
+    snprintf(m.layer.digest, sizeof(m.layer.digest), "%s", ev->text ? ev->text : "");
+    send_msg(&m);
+}
+
 static void on_pull(const host_pull_event *ev, void *ctx)
 {
     (void)ctx;
@@ -137,10 +150,12 @@ static void on_pull(const host_pull_event *ev, void *ctx)
             p.percent =
                 (int)(ev->bytes * 100 / ev->total > 100 ? 100 : ev->bytes * 100 / ev->total);
         send_msg(&(fetchproto_msg){.type = FETCHPROTO_FETCH, .fetch = p});
+        send_layer(ev, false);
         break;
     }
     case HOST_PULL_LAYER_DONE:
         log_info("layer %u/%u %s: verified and extracted", ev->index + 1, ev->n_layers, ev->text);
+        send_layer(ev, true);
         break;
     }
 }

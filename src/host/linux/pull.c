@@ -339,7 +339,10 @@ static void on_layer_bytes(const host_fetch_progress *p, void *ctx)
                                        .index = lp->index,
                                        .n_layers = (unsigned)w->m->n_layers,
                                        .bytes = sum,
-                                       .total = w->total},
+                                       .total = w->total,
+                                       .layer_bytes = p->bytes,
+                                       .layer_total = (uint64_t)w->m->layers[lp->index].size,
+                                       .text = w->m->layers[lp->index].digest},
                     o->ctx);
     pthread_mutex_unlock(&w->lock);
 }
@@ -487,6 +490,8 @@ static void *layer_worker(void *p)
             o->progress(&(host_pull_event){.kind = HOST_PULL_LAYER_DONE,
                                            .index = (unsigned)i,
                                            .n_layers = (unsigned)w->m->n_layers,
+                                           .layer_bytes = (uint64_t)w->m->layers[i].size,
+                                           .layer_total = (uint64_t)w->m->layers[i].size,
                                            .text = w->m->layers[i].digest},
                         o->ctx);
         }

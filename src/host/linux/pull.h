@@ -49,8 +49,9 @@ typedef enum host_pull_event_kind {
 typedef struct host_pull_event {
     host_pull_event_kind kind;
     unsigned index, n_layers;
-    uint64_t bytes, total;
-    const char *text;
+    uint64_t bytes, total;             /* LAYER: of all the layers downloaded */
+    uint64_t layer_bytes, layer_total; /* LAYER: of layer `index` */
+    const char *text; /* RESOLVED: the manifest digest; LAYER, LAYER_DONE: the layer's */
 } host_pull_event;
 
 typedef struct host_pull_opts {
