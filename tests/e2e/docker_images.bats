@@ -254,7 +254,19 @@ registry_digest() {
   [ "$status" -eq 0 ]
   echo "$output" | grep -qx "Digest: $want"
   [ "$(docker images -q --no-trunc 127.0.0.1:5000/other/a:v2)" = "$id" ]
+  # docker push -a: every tag of the repository
+  docker tag 127.0.0.1:5000/other/a:v2 127.0.0.1:5000/multi/a:one
+  docker tag 127.0.0.1:5000/other/a:v2 127.0.0.1:5000/multi/a:two
+  run docker push -a 127.0.0.1:5000/multi/a
+  echo "$output"
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -qx "one: digest: $want"
+  echo "$output" | grep -qx "two: digest: $want"
+  [ "$(registry_digest multi/a two)" = "$want" ]
   # failures: an unknown image, a registry that is not there
+  run docker push -a 127.0.0.1:5000/team/nothing
+  [ "$status" -ne 0 ]
+  echo "$output" | grep -q 'does not exist locally'
   run docker push 127.0.0.1:5000/team/nothing:v1
   [ "$status" -ne 0 ]
   echo "$output" | grep -q 'does not exist locally'

@@ -134,10 +134,9 @@ typedef struct xfer {
     json_t *layers; /* pull: what was shown of each layer (pull_layer_progress) */
     long long last_ms;
     /* push */
-    images_push_opts po;
-    char *image;
-    char *tag;
-    char *pushed; /* push: the manifest digest */
+    images_push_opts po; /* the options of each tag's push (image and reference apart) */
+    char *repo;          /* the repository pushed to */
+    char **tags;         /* its tags to push */
 } xfer;
 
 static long long mono_ms(void)
@@ -164,9 +163,8 @@ static void xfer_unref(xfer *x)
     free(x->shown_name);
     free(x->platform);
     json_decref(x->layers);
-    free(x->image);
-    free(x->tag);
-    free(x->pushed);
+    free(x->repo);
+    strv_free(x->tags);
     free(x);
 }
 
@@ -526,19 +524,37 @@ static void push_text(const char *text, void *ctx)
               true);
 }
 
+/* Push each tag of x->tags (one, or every tag of the repository: docker push -a), in order;
+ * the first failure ends the stream. */
 static void *push_run(void *arg)
 {
     xfer *x = arg;
-    x->pushed = images_push(x->e, &x->po, &x->err);
-    if (x->pushed) {
-        xfer_line(x, json_pack("{s:s++}", "status", x->tag, ": digest: ", x->pushed), true);
+    for (size_t i = 0; x->tags && x->tags[i]; i++) {
+        const char *tag = x->tags[i];
+        _cleanup_free_ char *reference = xasprintf("%s:%s", x->repo, tag);
+        kl_error rerr = KL_ERROR_INIT;
+        _cleanup_free_ char *id = images_resolve(x->e, reference, &rerr);
+        char *digest = NULL;
+        if (id) {
+            images_push_opts po = x->po;
+            po.image = id;
+            po.reference = reference;
+            digest = images_push(x->e, &po, &x->err);
+        } else {
+            kl_error_set(&x->err, ENOENT, "An image does not exist locally with the tag: %s",
+                         reference);
+        }
+        if (!digest) {
+            log_info("docker push %s: %s", reference, x->err.msg);
+            xfer_line(x, error_line(x->err.msg), true);
+            break;
+        }
+        xfer_line(x, json_pack("{s:s++}", "status", tag, ": digest: ", digest), true);
         xfer_line(x,
-                  json_pack("{s:{}, s:{s:s, s:s}}", "progressDetail", "aux", "Tag", x->tag,
-                            "Digest", x->pushed),
+                  json_pack("{s:{}, s:{s:s, s:s}}", "progressDetail", "aux", "Tag", tag, "Digest",
+                            digest),
                   true);
-    } else {
-        log_info("docker push %s: %s", x->reference, x->err.msg);
-        xfer_line(x, error_line(x->err.msg), true);
+        free(digest);
     }
     pthread_mutex_lock(&x->lock);
     x->finished = true;
@@ -548,44 +564,69 @@ static void *push_run(void *arg)
     return NULL;
 }
 
+/* The tags the store has for the repository `repo` (familiar form), in the images' order. */
+static char **repo_tags_of(kl_engine *e, const char *repo)
+{
+    kl_error err = KL_ERROR_INIT;
+    _cleanup_json_ json_t *list = images_list(e, &err);
+    char **tags = NULL;
+    size_t i;
+    json_t *img;
+    json_array_foreach(list, i, img)
+    {
+        size_t k;
+        json_t *n;
+        json_array_foreach(json_object_get(img, "names"), k, n)
+        {
+            const char *full = json_string_value(n);
+            const char *slash = strrchr(full, '/'), *colon = strrchr(slash ? slash : full, ':');
+            if (colon && (size_t)(colon - full) == strlen(repo) &&
+                !strncmp(full, repo, strlen(repo)))
+                strv_push(&tags, colon + 1);
+        }
+    }
+    return tags;
+}
+
 void dk_images_push(dk_request *r, api_response *res)
 {
     kl_engine *e = r->req->ctx->engine;
     const char *name = r->params[0];
     const char *tag = dk_query_str(r, "tag", "");
-    if (!*tag) {
-        /* the repository's every tag, as dockerd: here the one image that has that name */
-        imageref pr = {0};
-        kl_error perr = KL_ERROR_INIT;
-        if (imageref_parse(name, &pr, &perr) < 0)
-            return dk_error(res, 400, "invalid reference format: %s", perr.msg);
-        bool has = pr.has_tag;
-        imageref_clear(&pr);
-        if (!has)
-            tag = "latest";
-    }
     _cleanup_free_ char *ref = *tag ? xasprintf("%s:%s", name, tag) : xstrdup(name);
     imageref pr = {0};
     kl_error err = KL_ERROR_INIT;
     if (imageref_parse(ref, &pr, &err) < 0)
         return dk_error(res, 400, "invalid reference format: %s", err.msg);
+    if (pr.digest || pr.snapshot) {
+        imageref_clear(&pr);
+        return dk_error(res, 400, "invalid reference format: push a name with a tag: %s", ref);
+    }
+    bool all = !pr.has_tag; /* docker push -a: every tag of the repository */
     _cleanup_free_ char *rname = xstrdup(pr.name), *rtag = xstrdup(pr.tag);
     imageref_clear(&pr);
-    _cleanup_free_ char *id = images_resolve(e, ref, &err);
-    if (!id)
+    char **tags = NULL;
+    if (all)
+        tags = repo_tags_of(e, rname);
+    else
+        strv_push(&tags, rtag);
+    if (!tags)
+        return dk_error(res, 404, "An image does not exist locally with the tag: %s", rname);
+    _cleanup_free_ char *id = all ? NULL : images_resolve(e, ref, &err);
+    if (!all && !id) {
+        strv_free(tags);
         return dk_error(res, 404, "An image does not exist locally with the tag: %s", ref);
+    }
     xfer *x = xfer_new(e, XFER_PUSH);
+    x->tags = tags;
     if (dk_auth_parse(r, &x->auth, res) < 0) {
         x->refs = 1;
         xfer_unref(x);
         return;
     }
-    x->image = xstrdup(id);
-    x->reference = xasprintf("%s:%s", rname, rtag);
-    x->tag = xstrdup(rtag);
-    x->po = (images_push_opts){.image = x->image,
-                               .reference = x->reference,
-                               .username = x->auth.username,
+    x->repo = xstrdup(rname);
+    x->reference = xasprintf("%s:%s", rname, all ? "*" : rtag);
+    x->po = (images_push_opts){.username = x->auth.username,
                                .password = x->auth.password,
                                .output = push_text,
                                .output_ctx = x,
