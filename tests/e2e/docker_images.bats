@@ -300,6 +300,9 @@ registry_digest() {
   api GET /images/list
   [ "$(echo "$body" | jq -c '.[0].names')" = '["bb:latest","bb:two","127.0.0.1:5000/team/bb:v1"]' ]
   [ "$(echo "$body" | jq -r '.[0].name + ":" + .[0].tag')" = bb:latest ]
+  # saved by one of its names: the archive names it so
+  docker save -o "$E2E_DIR/named.tar" bb:two
+  [ "$(tar -xOf "$E2E_DIR/named.tar" manifest.json | jq -c '.[0].RepoTags')" = '["bb:two"]' ]
   id=$(docker images -q bb:two)
   # by id: refused while it has several names
   run docker rmi "$id"
