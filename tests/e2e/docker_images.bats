@@ -421,3 +421,49 @@ PY
   [ "$(docker inspect --format '{{json .RepoTags}}' x/extra:v9)" = '["127.0.0.1:5000/team/a:v1","x/extra:v9"]' ]
   grep -q "not adding the name 'Not A Name!'" "$E2E_DIR/kleened.log"
 }
+
+@test "clients that go away: a save read partly, a load cut short, a pull dropped: nothing half-made, daemon alive" {
+  cd "$E2E_DIR"
+  docker pull -q 127.0.0.1:5000/team/a:v1 >/dev/null
+  rm -f full.tar
+  docker save -o full.tar 127.0.0.1:5000/team/a:v1
+  # a save whose reader stops after 1000 bytes
+  curl -s --unix-socket "$DOCKER_SOCK" "http://localhost/v1.41/images/127.0.0.1:5000/team/a:v1/get" |
+    head -c 1000 >/dev/null || true
+  run docker save 127.0.0.1:5000/team/a:v1
+  [ "$status" -eq 0 ]
+  docker rmi 127.0.0.1:5000/team/a:v1 >/dev/null
+  # a load whose client announces the whole archive, sends half of it and goes away
+  python3 - "$DOCKER_SOCK" full.tar <<'PY'
+import os, socket, sys
+data = open(sys.argv[2], "rb").read()
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(b"POST /v1.41/images/load HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-tar\r\n"
+          b"Content-Length: %d\r\n\r\n" % len(data))
+s.sendall(data[: len(data) // 2])
+s.close()
+PY
+  # and one that sends it truncated but complete as far as HTTP goes: a 400
+  head -c $(($(stat -c %s full.tar) / 2)) full.tar >half.tar
+  run curl -s -w '\n%{http_code}' -X POST --unix-socket "$DOCKER_SOCK" \
+    -H 'Content-Type: application/x-tar' --data-binary @half.tar http://localhost/v1.41/images/load
+  [ "${output##*$'\n'}" = 400 ]
+  # a pull whose client goes away at once
+  timeout 5 curl -s -X POST --unix-socket "$DOCKER_SOCK" --max-time 0.3 \
+    "http://localhost/v1.41/images/create?fromImage=127.0.0.1:5000/team/a&tag=v1" >/dev/null || true
+  for _ in $(seq 1 100); do
+    ! pgrep -P "$(kleened_pid)" kleene-fetch >/dev/null && break
+    sleep 0.1
+  done
+  assert_alive
+  # the half archive left no image (the dropped pull may have finished or not: either way
+  # a complete image or none)
+  api GET /images/list
+  [ "$(echo "$body" | jq length)" -le 1 ]
+  run docker load -i full.tar
+  [ "$status" -eq 0 ]
+  [ "$output" = "Loaded image: 127.0.0.1:5000/team/a:v1" ]
+  run docker run --rm 127.0.0.1:5000/team/a:v1
+  [ "$status" -eq 0 ]
+}
