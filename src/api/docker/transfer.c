@@ -186,7 +186,11 @@ static void xfer_line(xfer *x, json_t *line, bool start)
 
 static json_t *error_line(const char *msg)
 {
-    return json_pack("{s:{s:s}, s:s}", "errorDetail", "message", msg, "error", msg);
+    json_t *j = json_pack("{s:{s:s}, s:s}", "errorDetail", "message", msg, "error", msg);
+    if (!j) /* not UTF-8: the stream must still end with an error */
+        j = json_pack("{s:{s:s}, s:s}", "errorDetail", "message", "failed (unprintable reason)",
+                      "error", "failed (unprintable reason)");
+    return j;
 }
 
 static ssize_t xfer_read(void *ctx, char *buf, size_t max)
