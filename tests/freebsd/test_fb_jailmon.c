@@ -8,6 +8,7 @@
  * @TDIR@ (the test's directory) and the monitor's @CID@ (the container id). */
 #include "fbtest.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -271,16 +272,34 @@ static void monitor_on(world *w, const char *name)
     snprintf(cur_state, sizeof(cur_state), "%s/state.json", run);
 }
 
-/* After each test: a monitor that a failed test left running (a held jail(8) that no step
- * released) is ended, by the pid it wrote; the test's directory goes. */
-static int teardown(void **state)
+/* End the monitor whose state.json is at `path` if it still runs (by the pid it wrote). */
+static void end_monitor(const char *path)
 {
-    (void)state;
-    _cleanup_free_ char *s = cur_state[0] ? slurp(cur_state) : NULL;
+    _cleanup_free_ char *s = slurp(path);
     _cleanup_json_ json_t *j = s ? json_loads(s, 0, NULL) : NULL;
     int pid = (int)jx_int(j, "monitor_pid", -1);
     if (pid > 0 && jx_bool(j, "running", false) && !is_gone(pid))
         kill(pid, SIGKILL);
+}
+
+/* After each test: every monitor that a failed test left running (a held jail(8) that no
+ * step released) is ended, by the pid it wrote in its container's run directory; the test's
+ * directory goes. */
+static int teardown(void **state)
+{
+    (void)state;
+    if (cur_state[0])
+        end_monitor(cur_state);
+    DIR *d = tdir[0] ? opendir(tp("/run/containers")) : NULL;
+    for (struct dirent *de; d && (de = readdir(d));) {
+        if (de->d_name[0] == '.')
+            continue;
+        char rel[300];
+        snprintf(rel, sizeof(rel), "/run/containers/%s/state.json", de->d_name);
+        end_monitor(tp(rel));
+    }
+    if (d)
+        closedir(d);
     cur_state[0] = '\0';
     cur_run = NULL;
     if (tdir[0])
