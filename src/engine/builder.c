@@ -1178,7 +1178,17 @@ static void pull_output(const char *text, void *ctx)
  * A failed pull stores nothing. Returns the image id. */
 static char *pull_image(build *b, const char *ref, kl_error *err)
 {
+    const builder_credential *cred = NULL;
+    oci_ref r;
+    if (b->o->n_credentials && oci_ref_parse(ref, &r, NULL) == 0) {
+        for (size_t i = 0; i < b->o->n_credentials && !cred; i++)
+            if (!strcmp(b->o->credentials[i].registry, r.domain))
+                cred = &b->o->credentials[i];
+        oci_ref_clear(&r);
+    }
     images_create_opts po = {.method = "pull",
+                             .username = cred ? cred->username : NULL,
+                             .password = cred ? cred->password : NULL,
                              .image = ref,
                              .platform = b->o->platform,
                              .tag = "",
