@@ -361,15 +361,9 @@ static char *registry_of_key(const char *key)
     return d;
 }
 
-/* X-Registry-Config, which the docker CLI sends with every build (all its logins, `{}` when
- * none): base64 of {"<registry>": {"username", "password"} or {"auth": base64("user:pass")}}.
- * *out gets {registry: {"username", "password"}} (entries without a username, or with only an
- * identity token, are left out: such pulls are anonymous). -1 after a 400 that never quotes
- * the header or a credential. */
-static int registry_config(const dk_request *r, json_t **out, api_response *res)
+int dk_registry_config(const char *h, json_t **out, api_response *res)
 {
     *out = json_object();
-    const char *h = http_header_get(r->h, "X-Registry-Config");
     if (!h || !h[0])
         return 0;
     size_t len = 0;
@@ -593,7 +587,7 @@ void dk_build(dk_request *r, api_response *res)
     if (dk_build_query_parse(r, &q, res) < 0)
         return;
     _cleanup_json_ json_t *creds = NULL;
-    if (registry_config(r, &creds, res) < 0) {
+    if (dk_registry_config(http_header_get(r->h, "X-Registry-Config"), &creds, res) < 0) {
         dk_build_query_clear(&q);
         return;
     }

@@ -177,6 +177,12 @@ typedef struct dk_build_query {
 /* 0, or -1 after a 400 in res naming what is refused. */
 int dk_build_query_parse(const dk_request *r, dk_build_query *q, api_response *res);
 void dk_build_query_clear(dk_build_query *q);
+/* X-Registry-Config, which the docker CLI sends with every build (all its logins, `{}` when
+ * none; NULL: none): base64 of {"<registry>": {"username", "password"} or {"auth":
+ * base64("user:pass")}}. *out (always set, the caller's) gets {registry: {"username",
+ * "password"}}, registries as a reference's domain names them; entries without a username
+ * are left out. -1 after a 400 that never quotes the header or a credential. */
+int dk_registry_config(const char *header, json_t **out, api_response *res);
 /* Text as a JSON string (router.c): bytes that are not UTF-8 become U+FFFD. */
 json_t *dk_text_json(const char *s, size_t n);
 
