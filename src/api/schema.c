@@ -190,6 +190,9 @@ static const kl_schema_field image_build_config_fields[] = {
     {.name = "labels", .value = T_LABELS()},
     /* ours: FROM images that came from a registry are pulled again (Docker's --pull) */
     {.name = "pull", .value = T_BOOL(), .default_json = "false"},
+    /* ours: credentials for the build's pulls, {registry: RegistryAuth} (checked by the
+     * handler: the values are RegistryAuth objects) */
+    {.name = "registry_auth", .value = T_OBJECT(NULL, .is_nullable = true)},
 };
 SCHEMA(schema_image_build_config, "ImageBuildConfig", image_build_config_fields, false);
 

@@ -239,3 +239,28 @@ layer_count() { find "$E2E_DIR/root/image/layers" -mindepth 1 -maxdepth 1 | wc -
   echo "${out%$'\n'*}" | jq -e '.message | test("X-Registry-Config")'
   ! echo "$out" | grep -q 'not-base64' || false
 }
+
+@test "the Kleene API: registry_auth gives the build's pulls their registry's credentials" {
+  printf 'FROM 127.0.0.1:5001/team/private:v1\nCMD ["cat", "/srv/hello"]\n' >"$CTX/Dockerfile"
+  # the image the docker build test pulled (and its child) go first
+  klee rmi private >/dev/null 2>&1 || true
+  klee rmi 127.0.0.1:5001/team/private:v1 >/dev/null 2>&1 || true
+  api GET /images/list
+  [ "$(echo "$body" | jq '[.[] | select(.name == "127.0.0.1:5001/team/private")] | length')" = 0 ]
+  ws() { "$BATS_TEST_DIRNAME/wsclient.py" "$SOCK" /images/build "{\"context\": \"$CTX\", \"tag\": \"apipriv\", \"container_config\": {}$1}"; }
+  run ws ''
+  echo "$output" | grep -q 'pulling it failed: could not pull image'
+  run ws ', "registry_auth": {"127.0.0.1:5000": {"username": "alice", "password": "s3cret"}}'
+  echo "$output" | grep -q 'pulling it failed: could not pull image'
+  run ws ', "registry_auth": {"127.0.0.1:5001": {"username": "alice", "password": "s3cret"}}'
+  echo "$output" | grep -q 'Pulled 127.0.0.1:5001/team/private:v1'
+  echo "$output" | grep -q '"close_code": 1000'
+  run klee run apipriv
+  echo "$output" | grep -qx one
+  # a malformed entry: refused before the build, the password never echoed
+  run ws ', "registry_auth": {"127.0.0.1:5001": "alice:s3cret"}'
+  echo "$output" | grep -q 'registry_auth: each entry is'
+  echo "$output" | grep -q '"close_code": 1002'
+  ! echo "$output" | grep -q s3cret || false
+  ! grep -q s3cret "$E2E_DIR/kleened.log" || false
+}

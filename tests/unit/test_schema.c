@@ -161,7 +161,7 @@ static void test_image_build_config_defaults(void **state)
               "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_"
               "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null,\"labels\":null},"
               "\"networks\":[{\"container\":\"c\",\"network\":\"n\",\"ip_address\":\"\","
-              "\"ip_address6\":\"\"}],\"labels\":null,\"pull\":false}");
+              "\"ip_address6\":\"\"}],\"labels\":null,\"pull\":false,\"registry_auth\":null}");
     expect_ok(&schema_image_build_config, "{\"context\":\"/ctx\",\"container_config\":{}}",
               "{\"context\":\"/ctx\",\"dockerfile\":\"Dockerfile\",\"quiet\":false,"
               "\"nocache\":false,\"line_numbers\":false,\"context_upload\":false,"
@@ -171,7 +171,7 @@ static void test_image_build_config_defaults(void **state)
               "\"public_ports\":[],\"restart_policy\":\"no\",\"persist\":false,"
               "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_"
               "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null,\"labels\":null},"
-              "\"networks\":[],\"labels\":null,\"pull\":false}");
+              "\"networks\":[],\"labels\":null,\"pull\":false,\"registry_auth\":null}");
 }
 
 /* Labels (ours, lib/labels.h): an object of strings by the documented rule, at /labels. */
