@@ -49,6 +49,8 @@ setup_file() {
     path: $E2E_DIR/basic/htpasswd"
   in_ns skopeo copy -q --dest-tls-verify=false --dest-creds 'alice:s3cret' oci:L:v1 \
     docker://127.0.0.1:5001/team/private:v1
+  in_ns skopeo copy -q --dest-tls-verify=false --dest-creds 'alice:s3cret' oci:L:v1 \
+    docker://127.0.0.1:5001/team/private2:v1
   # a local Kleene image (not from a registry) for the priority test
   klee image create -t bb:latest zfs-copy "$E2E_DIR/rootfs" >/dev/null
 }
@@ -241,19 +243,14 @@ layer_count() { find "$E2E_DIR/root/image/layers" -mindepth 1 -maxdepth 1 | wc -
 }
 
 @test "the Kleene API: registry_auth gives the build's pulls their registry's credentials" {
-  printf 'FROM 127.0.0.1:5001/team/private:v1\nCMD ["cat", "/srv/hello"]\n' >"$CTX/Dockerfile"
-  # the image the docker build test pulled (and its child) go first
-  klee rmi private >/dev/null 2>&1 || true
-  klee rmi 127.0.0.1:5001/team/private:v1 >/dev/null 2>&1 || true
-  api GET /images/list
-  [ "$(echo "$body" | jq '[.[] | select(.name == "127.0.0.1:5001/team/private")] | length')" = 0 ]
+  printf 'FROM 127.0.0.1:5001/team/private2:v1\nCMD ["cat", "/srv/hello"]\n' >"$CTX/Dockerfile"
   ws() { "$BATS_TEST_DIRNAME/wsclient.py" "$SOCK" /images/build "{\"context\": \"$CTX\", \"tag\": \"apipriv\", \"container_config\": {}$1}"; }
   run ws ''
   echo "$output" | grep -q 'pulling it failed: could not pull image'
   run ws ', "registry_auth": {"127.0.0.1:5000": {"username": "alice", "password": "s3cret"}}'
   echo "$output" | grep -q 'pulling it failed: could not pull image'
   run ws ', "registry_auth": {"127.0.0.1:5001": {"username": "alice", "password": "s3cret"}}'
-  echo "$output" | grep -q 'Pulled 127.0.0.1:5001/team/private:v1'
+  echo "$output" | grep -q 'Pulled 127.0.0.1:5001/team/private2:v1'
   echo "$output" | grep -q '"close_code": 1000'
   run klee run apipriv
   echo "$output" | grep -qx one
