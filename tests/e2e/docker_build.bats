@@ -327,3 +327,16 @@ PY
   [ "$(staging_count)" -eq 0 ]
   assert_alive
 }
+
+@test "docker-compose build (its own builder, docker-py's API): build args, the service's image runs" {
+  command -v docker-compose >/dev/null || skip "docker-compose is not installed"
+  mkdir "$CTX/app"
+  printf 'FROM bb\nARG GREETING=hi\nRUN echo "$GREETING" > /g\nCMD ["cat", "/g"]\n' >"$CTX/app/Dockerfile"
+  printf 'version: "3"\nservices:\n  app:\n    build:\n      context: ./app\n      args:\n        GREETING: hello-compose\n    image: composed:v1\n' >"$CTX/docker-compose.yml"
+  cd "$CTX"
+  run env DOCKER_HOST="unix://$DOCKER_SOCK" COMPOSE_DOCKER_CLI_BUILD=0 docker-compose build
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -qx 'Successfully tagged composed:v1'
+  run docker run --rm composed:v1
+  [ "$output" = hello-compose ]
+}
