@@ -340,3 +340,31 @@ PY
   run docker run --rm composed:v1
   [ "$output" = hello-compose ]
 }
+
+@test "docker build --network: a network's name puts the RUN steps on it; none and host" {
+  run docker network create --subnet 10.97.0.0/24 dkbnet
+  [ "$status" -eq 0 ]
+  printf 'FROM bb\nRUN ip -4 -o addr show | grep -v " lo " > /addrs; cat /addrs\n' >"$CTX/Dockerfile"
+  run docker build --no-cache --network dkbnet -t dknet "$CTX"
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -q 'inet 10\.97\.0\.'
+  # none: only loopback
+  run docker build --no-cache --network none -t dknone "$CTX"
+  [ "$status" -eq 0 ]
+  ! echo "$output" | grep -q 'inet 10\.97\.0\.' || false
+  # host: the host's (here the test namespace's) interfaces, dkbnet's bridge among them;
+  # default: the step's own namespace, loopback only
+  printf 'FROM bb\nRUN echo "ifaces=$(grep -c : /proc/net/dev)"\n' >"$CTX/Dockerfile"
+  run docker build --no-cache --network host -t dkhost "$CTX"
+  [ "$status" -eq 0 ]
+  n=$(echo "$output" | sed -n 's/^ifaces=//p')
+  [ "$n" -ge 2 ]
+  run docker build --no-cache -t dkdefault "$CTX"
+  [ "$status" -eq 0 ]
+  [ "$(echo "$output" | sed -n 's/^ifaces=//p')" = 1 ]
+  # nothing of the build stays on the network
+  run docker network inspect -f '{{len .Containers}}' dkbnet
+  [ "$output" = 0 ]
+  run docker network rm dkbnet
+  [ "$status" -eq 0 ]
+}
