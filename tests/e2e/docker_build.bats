@@ -108,6 +108,12 @@ A=1" ]
   api GET /images/list
   [ "$(echo "$body" | jq -r '.[] | select(.name == "dkfail") | .tag')" = failed ]
   klee rmi dkfail:failed
+  # a failing command whose text is not UTF-8: the error still comes, as U+FFFD
+  printf 'FROM bb\nRUN echo \377; exit 2\n' >"$CTX/Dockerfile"
+  run docker build "$CTX"
+  [ "$status" -eq 2 ]
+  echo "$output" | grep -q "The command '/bin/sh -c echo $(printf '\xef\xbf\xbd'); exit 2' returned a non-zero code: 2"
+  assert_alive
 }
 
 @test "the body: gzip, chunked and Content-Length, larger than max_body_bytes; a malformed one" {

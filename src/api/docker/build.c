@@ -79,8 +79,10 @@ static void deadline_in(struct timespec *ts, long ms)
 /* Queue one JSON line of the answer (stolen). */
 static void job_emit(build_job *j, json_t *line)
 {
-    _cleanup_free_ char *text = json_dumps(line, JSON_COMPACT);
+    _cleanup_free_ char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
     json_decref(line);
+    if (!text)
+        return;
     pthread_mutex_lock(&j->lock);
     while (j->out.len - j->out_at > JOB_QUEUE_MAX && !atomic_load(&j->cancel)) {
         struct timespec ts;
@@ -124,10 +126,13 @@ static void *job_run(void *arg)
         }
         log_info("docker build %s: image %s", j->id, res.image_id);
     } else if (err.code != ECANCELED) {
-        json_t *detail = json_pack("{s:s}", "message", err.msg);
+        /* the message may quote the Dockerfile, whose bytes need not be UTF-8 */
+        size_t n = strlen(err.msg);
+        json_t *detail = json_pack("{s:o}", "message", dk_text_json(err.msg, n));
         if (res.exit_code > 0)
             json_object_set_new(detail, "code", json_integer(res.exit_code));
-        job_emit(j, json_pack("{s:o,s:s}", "errorDetail", detail, "error", err.msg));
+        job_emit(j,
+                 json_pack("{s:o,s:o}", "errorDetail", detail, "error", dk_text_json(err.msg, n)));
         log_info("docker build %s failed: %s", j->id, err.msg);
     }
     builder_result_clear(&res);
