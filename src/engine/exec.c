@@ -1001,11 +1001,19 @@ exec_log *exec_log_open(kl_engine *e, const char *ident, bool follow, kl_error *
     l->path = xasprintf("%s/container.log", run_dir);
     l->m = host_monitor_connect(run_dir, &ignored);
     if (l->m) {
-        if (host_monitor_log(l->m, follow, err) < 0) {
+        engine_delay_point("log-monitor-connected");
+        kl_error merr = KL_ERROR_INIT;
+        if (host_monitor_log(l->m, follow, &merr) == 0)
+            return l;
+        if (merr.code != EPIPE && merr.code != ECONNRESET) {
+            *err = merr;
             exec_log_close(l);
             return NULL;
         }
-        return l;
+        /* The monitor was ending with its container (a process that exits at once, asked for
+         * its log right after its start): everything is in container.log, read below. */
+        host_monitor_close(l->m);
+        l->m = NULL;
     }
     _cleanup_free_ char *path = xasprintf("%s/container.log", run_dir);
     l->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
