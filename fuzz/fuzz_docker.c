@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api/docker/dk.h"
+#include "engine/events.h"
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"
 
@@ -31,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(user);
         free(pass);
         /* GET /events since/until: -1, or a time no later than the digits allow */
-        long long ns = dk_timestamp_ns(line);
+        long long ns = events_parse_time(line);
         if (ns < -1 || (ns >= 0 && line[0] == '-'))
             abort();
         static const char *const known[] = {"label", "name", "id", NULL};

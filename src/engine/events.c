@@ -268,3 +268,34 @@ void events_wake_all(events *b)
     pthread_cond_broadcast(&b->cond);
     pthread_mutex_unlock(&b->lock);
 }
+
+long long events_parse_time(const char *v)
+{
+    if (!v || !*v)
+        return -1;
+    const char *p = v;
+    long long secs = 0, frac = 0;
+    int digits = 0;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (secs > 9000000000LL)
+            return -1;
+        secs = secs * 10 + (*p - '0');
+        digits++;
+    }
+    if (!digits)
+        return -1;
+    if (*p == '.') {
+        p++;
+        int n = 0;
+        for (; *p >= '0' && *p <= '9'; p++, n++)
+            if (n < 9)
+                frac = frac * 10 + (*p - '0');
+        if (n == 0)
+            return -1;
+        for (; n < 9; n++)
+            frac *= 10;
+    }
+    if (*p)
+        return -1;
+    return secs * 1000000000LL + frac;
+}

@@ -67,6 +67,10 @@ events_sub *events_subscribe(events *b, long long since_ns);
 int events_next(events_sub *s, event *out, int timeout_ms, uint64_t *lost);
 void events_unsubscribe(events_sub *s);
 
+/* A time as `since`/`until` give it: Unix seconds with an optional fraction ("1607000000",
+ * "1607000000.123456789"; what the docker CLI sends) in nanoseconds; -1 when malformed. */
+long long events_parse_time(const char *v);
+
 /* Wake every subscriber waiting in events_next (they return 0): for shutdown. */
 void events_wake_all(events *b);
 

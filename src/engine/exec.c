@@ -155,39 +155,44 @@ static int row_set_running(kl_engine *e, const char *id, bool is_main, kl_error 
 
 static void exec_died(kl_engine *e, const char *exec_id, int exit_code);
 
-/* The instance has ended: recorded once (the first path that sees the end), with an exec_die
- * event unless it was its container's main process. */
+/* The instance has ended (with the exit code the caller knows; every caller records it, as
+ * before), and an exec_die event the first time, unless it was its container's main process. */
 static void mark_exited(kl_engine *e, const char *id, int exit_code)
 {
     kl_error err = KL_ERROR_INIT;
-    int changed = 0, is_main = 0;
+    bool was_exited = true, is_main = false;
     store_lock(e->store);
     {
-        _cleanup_stmt_ sqlite3_stmt *st =
-            store_prepare(e->store,
-                          "UPDATE execs SET state = 'exited', exit_code = ? WHERE id = ? AND "
-                          "state <> 'exited' RETURNING coalesce(json_extract(doc, '$.main'), 0)",
-                          &err);
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
+            e->store,
+            "SELECT state = 'exited', coalesce(json_extract(doc, '$.main'), 0) FROM execs "
+            "WHERE id = ?",
+            &err);
+        if (st) {
+            sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+            if (sqlite3_step(st) == SQLITE_ROW) {
+                was_exited = sqlite3_column_int(st, 0) != 0;
+                is_main = sqlite3_column_int(st, 1) != 0;
+            }
+        }
+    }
+    if (!err.code) {
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
+            e->store, "UPDATE execs SET state = 'exited', exit_code = ? WHERE id = ?", &err);
         if (st) {
             if (exit_code >= 0)
                 sqlite3_bind_int(st, 1, exit_code);
             else
                 sqlite3_bind_null(st, 1);
             sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
-            int rc = sqlite3_step(st);
-            if (rc == SQLITE_ROW) {
-                changed = 1;
-                is_main = sqlite3_column_int(st, 0);
-                rc = sqlite3_step(st);
-            }
-            if (rc != SQLITE_DONE)
+            if (sqlite3_step(st) != SQLITE_DONE)
                 store_fail(e->store, "updating exec", &err);
         }
     }
     store_unlock(e->store);
     if (err.code)
         log_warn("exec %s: %s", id, err.msg);
-    else if (changed && !is_main)
+    else if (!was_exited && !is_main)
         exec_died(e, id, exit_code);
 }
 

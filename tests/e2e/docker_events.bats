@@ -205,3 +205,25 @@ PY
   [ -z "$body" ]
   assert_alive
 }
+
+@test "Kleene API GET /system/events: the same bus as JSON lines; klee's containers give events too; 422 on a bad since" {
+  t0=$(date +%s)
+  klee container create --name kev bb sh -c 'exit 9' >/dev/null
+  klee container start -a kev >/dev/null 2>&1 || true
+  klee volume create kevvol >/dev/null
+  klee volume rm kevvol >/dev/null
+  klee container rm kev >/dev/null
+  run curl -s --max-time 20 --unix-socket "$SOCK" "http://localhost/system/events?since=$t0&until=$(($(date +%s) + 1))"
+  [ "$status" -eq 0 ]
+  echo "$output" >"$BATS_TEST_TMPDIR/kev"
+  run jq -r 'select(.type == "container" and .attributes.name == "kev") | .action + (if .attributes.exitCode then " " + .attributes.exitCode else "" end)' "$BATS_TEST_TMPDIR/kev"
+  echo "$output"
+  [ "$(echo $output)" = "create attach start die 9 destroy" ]
+  [ "$(jq -r 'select(.type == "container") | .actor | length' "$BATS_TEST_TMPDIR/kev" | sort -u)" = 12 ]
+  run curl -s --max-time 20 --unix-socket "$SOCK" "http://localhost/system/events?since=$t0&until=$(($(date +%s) + 1))&type=volume"
+  [ "$(echo "$output" | jq -r '.action + " " + .actor' | tr '\n' ' ')" = "create kevvol destroy kevvol " ]
+  run curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCK" "http://localhost/system/events?since=soon"
+  [ "$output" = 422 ]
+  run curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCK" "http://localhost/system/events?type=spaceship"
+  [ "$output" = 422 ]
+}

@@ -195,8 +195,6 @@ void dk_containers_archive_head(dk_request *r, api_response *res);
 void dk_containers_archive_put(dk_request *r, api_response *res);
 /* events.c */
 void dk_events(dk_request *r, api_response *res);
-/* A Docker timestamp ("1607000000[.123456789]") in nanoseconds since the epoch; -1 malformed. */
-long long dk_timestamp_ns(const char *v);
 struct event;
 /* Docker's message of an engine event (engine/events.h): Type, Action, Actor{ID, Attributes},
  * scope, time, timeNano, and status/id/from for containers and images. */

@@ -19,39 +19,6 @@
 #include <string.h>
 #include <time.h>
 
-/* A Docker timestamp ("1607000000", "1607000000.123456789"; what the CLI sends for --since and
- * --until) in nanoseconds; -1 when malformed. */
-long long dk_timestamp_ns(const char *v)
-{
-    if (!v || !*v)
-        return -1;
-    const char *p = v;
-    long long secs = 0, frac = 0;
-    int digits = 0;
-    for (; *p >= '0' && *p <= '9'; p++) {
-        if (secs > 9000000000LL)
-            return -1;
-        secs = secs * 10 + (*p - '0');
-        digits++;
-    }
-    if (!digits)
-        return -1;
-    if (*p == '.') {
-        p++;
-        int n = 0;
-        for (; *p >= '0' && *p <= '9'; p++, n++)
-            if (n < 9)
-                frac = frac * 10 + (*p - '0');
-        if (n == 0)
-            return -1;
-        for (; n < 9; n++)
-            frac *= 10;
-    }
-    if (*p)
-        return -1;
-    return secs * 1000000000LL + frac;
-}
-
 static long long now_ns(void)
 {
     struct timespec ts;
@@ -338,11 +305,11 @@ void dk_events(dk_request *r, api_response *res)
                                         "node",   "service", "secret",    "config", NULL};
     const char *since = dk_query_str(r, "since", ""), *until = dk_query_str(r, "until", "");
     long long since_ns = -1, until_ns = -1;
-    if (*since && (since_ns = dk_timestamp_ns(since)) < 0)
+    if (*since && (since_ns = events_parse_time(since)) < 0)
         return dk_error(res, 400,
                         "invalid value for since: '%.64s' (a Unix time: seconds[.nanoseconds])",
                         since);
-    if (*until && (until_ns = dk_timestamp_ns(until)) < 0)
+    if (*until && (until_ns = events_parse_time(until)) < 0)
         return dk_error(res, 400,
                         "invalid value for until: '%.64s' (a Unix time: seconds[.nanoseconds])",
                         until);
