@@ -17,7 +17,7 @@
 struct events {
     pthread_mutex_t lock;
     pthread_cond_t cond; /* broadcast at every event (and by events_wake_all) */
-    event *ring;
+    event *ring; /* allocated at the first event: an idle kleened keeps none (its RSS budget) */
     size_t slots;
     uint64_t next_seq; /* the seq the next event gets; the first is 1 */
     unsigned wake_gen; /* bumped by events_wake_all */
@@ -50,7 +50,6 @@ events *events_new(size_t slots)
 {
     events *b = xcalloc(1, sizeof(*b));
     b->slots = slots ? slots : 1;
-    b->ring = xcalloc(b->slots, sizeof(*b->ring));
     b->next_seq = 1;
     pthread_mutex_init(&b->lock, NULL);
     pthread_condattr_t ca;
@@ -65,7 +64,7 @@ void events_free(events *b)
 {
     if (!b)
         return;
-    for (size_t i = 0; i < b->slots; i++)
+    for (size_t i = 0; b->ring && i < b->slots; i++)
         event_clear(&b->ring[i]);
     free(b->ring);
     for (size_t i = 0; i < ONCE_SLOTS; i++)
@@ -130,6 +129,8 @@ void events_emitv(events *b, const char *type, const char *action, const char *a
         attrs = xcalloc(1, sizeof(char *));
 
     pthread_mutex_lock(&b->lock);
+    if (!b->ring)
+        b->ring = xcalloc(b->slots, sizeof(*b->ring));
     event *slot = &b->ring[(b->next_seq - 1) % b->slots];
     event_clear(slot); /* the oldest goes */
     struct timespec ts;
