@@ -1278,6 +1278,10 @@ static int remove_locked(kl_engine *e, net_rec *n, kl_error *err)
         return -1;
     }
     log_info("network %s (%s): removed", n->id, n->name);
+    /* the disconnect of each container it had (cids: hosts refresh and events) */
+    for (char **c = cids; c && *c; c++)
+        events_emit(e->events, "network", "disconnect", n->id, NULL, "container", *c, "name",
+                    n->name, "type", n->type, NULL);
     hosts_refresh_cids_locked(e, cids);
     strv_free(cids);
     events_emit(e->events, "network", "destroy", n->id, n->labels, "name", n->name, "type", n->type,

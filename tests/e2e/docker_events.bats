@@ -227,3 +227,14 @@ PY
   run curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCK" "http://localhost/system/events?type=spaceship"
   [ "$output" = 422 ]
 }
+
+@test "docker events: a network's connect, and the disconnect of its containers when it is removed" {
+  t0=$(date +%s)
+  docker network create evnet2 >/dev/null
+  cid=$(docker create --name evn --network evnet2 bb true)
+  docker network rm evnet2
+  docker rm evn
+  run events_since "$t0" --filter type=network
+  echo "$output"
+  [ "$(echo "$output" | jq -r '.Action + " " + .Actor.Attributes.name + " " + (.Actor.Attributes.container // "-")' | tr '\n' ',')" = "create evnet2 -,connect evnet2 $cid,disconnect evnet2 $cid,destroy evnet2 -," ]
+}
