@@ -238,3 +238,18 @@ PY
   echo "$output"
   [ "$(echo "$output" | jq -r '.Action + " " + .Actor.Attributes.name + " " + (.Actor.Attributes.container // "-")' | tr '\n' ',')" = "create evnet2 -,connect evnet2 $cid,disconnect evnet2 $cid,destroy evnet2 -," ]
 }
+
+@test "docker events: run --rm gives create, attach, start, die, destroy; a detached --rm one too" {
+  t0=$(date +%s)
+  docker run --rm --name evrm bb sh -c 'exit 1' || true
+  docker run -d --rm --name evrmd bb sh -c 'sleep 0.2; exit 2' >/dev/null
+  for _ in $(seq 1 100); do
+    docker ps -a --format '{{.Names}}' | grep -q '^evrmd$' || break
+    sleep 0.1
+  done
+  # (a container filter matches names by prefix, as dockerd's: evrm matches evrmd too)
+  run events_since "$t0" --filter container=evrm
+  [ "$(echo "$output" | jq -r 'select(.Actor.Attributes.name == "evrm") | .Action + (if .Actor.Attributes.exitCode then " " + .Actor.Attributes.exitCode else "" end)' | tr '\n' ',')" = "create,attach,start,die 1,destroy," ]
+  run events_since "$t0" --filter container=evrmd
+  [ "$(echo "$output" | jq -r '.Action + (if .Actor.Attributes.exitCode then " " + .Actor.Attributes.exitCode else "" end)' | tr '\n' ',')" = "create,start,die 2,destroy," ]
+}
