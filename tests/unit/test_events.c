@@ -267,6 +267,32 @@ static void test_wake_all(void **state)
     events_free(b);
 }
 
+static void test_parse_time(void **state)
+{
+    (void)state;
+    assert_true(events_parse_time("1607000000") == 1607000000LL * 1000000000LL);
+    assert_true(events_parse_time("1607000000.5") == 1607000000LL * 1000000000LL + 500000000LL);
+    assert_true(events_parse_time("1607000000.123456789") ==
+                1607000000LL * 1000000000LL + 123456789LL);
+    /* digits past nanoseconds are dropped */
+    assert_true(events_parse_time("1.0000000019") == 1000000001LL);
+    assert_true(events_parse_time("0") == 0);
+    static const char *const bad[] = {"",
+                                      "-1",
+                                      "1.",
+                                      ".5",
+                                      "1e9",
+                                      "10m",
+                                      "1.2.3",
+                                      " 1",
+                                      "1 ",
+                                      "2026-12-07T10:00:00Z",
+                                      "99999999999999999999"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_true(events_parse_time(bad[i]) == -1);
+    assert_true(events_parse_time(NULL) == -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -277,6 +303,7 @@ int main(void)
         cmocka_unit_test(test_many_subscribers),
         cmocka_unit_test(test_once),
         cmocka_unit_test(test_wake_all),
+        cmocka_unit_test(test_parse_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
