@@ -19,6 +19,8 @@ teardown_file() {
 }
 
 teardown() {
+  # (a stopped follower takes the TERM once continued)
+  [ -z "${FOLLOW_PID:-}" ] || kill -CONT "$FOLLOW_PID" 2>/dev/null || true
   [ -z "${FOLLOW_PID:-}" ] || kill "$FOLLOW_PID" 2>/dev/null || true
   stop_containers
   api POST /containers/prune
@@ -252,4 +254,47 @@ PY
   [ "$(echo "$output" | jq -r 'select(.Actor.Attributes.name == "evrm") | .Action + (if .Actor.Attributes.exitCode then " " + .Actor.Attributes.exitCode else "" end)' | tr '\n' ',')" = "create,attach,start,die 1,destroy," ]
   run events_since "$t0" --filter container=evrmd
   [ "$(echo "$output" | jq -r '.Action + (if .Actor.Attributes.exitCode then " " + .Actor.Attributes.exitCode else "" end)' | tr '\n' ',')" = "create,start,die 2,destroy," ]
+}
+
+@test "a subscriber that stops reading loses the oldest events and is told; the engine never waits for it" {
+  curl -sN --unix-socket "$SOCK" "http://localhost/system/events?type=volume" >"$BATS_TEST_TMPDIR/slow" &
+  FOLLOW_PID=$!
+  for _ in $(seq 1 100); do
+    ss -xp 2>/dev/null | grep -q "pid=$FOLLOW_PID," && break
+    sleep 0.05
+  done
+  kill -STOP "$FOLLOW_PID"
+  # 1,200 events of about 3 KB (labels): far more than the ring (1,024) and the socket's buffers
+  run timeout 120 /usr/bin/python3 - "$SOCK" <<'PY'
+import http.client, json, socket, sys, time
+class Conn(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect(sys.argv[1])
+c = Conn("localhost")
+labels = {"k%d" % i: "v" * 1000 for i in range(3)}
+t0 = time.time()
+for i in range(600):
+    c.request("POST", "/volumes/create", json.dumps({"name": "evslow%d" % i, "labels": labels}),
+              {"Content-Type": "application/json"})
+    assert c.getresponse().read() is not None
+    c.request("DELETE", "/volumes/evslow%d" % i)
+    c.getresponse().read()
+print("%.1f" % (time.time() - t0))
+PY
+  echo "$output"
+  [ "$status" -eq 0 ]
+  kill -CONT "$FOLLOW_PID"
+  for _ in $(seq 1 200); do
+    grep -q '"actor":"evslow599"' "$BATS_TEST_TMPDIR/slow" && break
+    sleep 0.1
+  done
+  # told how many it lost, then the newest events
+  grep -q '^{"lost":[0-9]*}$' "$BATS_TEST_TMPDIR/slow"
+  grep '"action":"destroy"' "$BATS_TEST_TMPDIR/slow" | tail -1 | grep -q '"actor":"evslow599"'
+  # fewer events than were emitted reached it: the rest was dropped, not kept for it
+  [ "$(grep -c '"type":"volume"' "$BATS_TEST_TMPDIR/slow")" -lt 1200 ]
+  kill "$FOLLOW_PID"
+  FOLLOW_PID=
+  assert_alive
 }
