@@ -247,12 +247,19 @@ static char *event_image(kl_engine *e, const container_record *r)
     const char *given = jx_str(json_object_get(r->door, "docker"), "Image", NULL);
     if (given && *given)
         return xstrdup(given);
+    /* one row read, not images_inspect: this is on the start path */
+    char *out = NULL;
     kl_error err = KL_ERROR_INIT;
-    _cleanup_json_ json_t *img = r->image_id ? images_inspect(e, r->image_id, &err) : NULL;
-    const char *name = jx_str(img, "name", ""), *tag = jx_str(img, "tag", "");
-    if (*name)
-        return *tag ? xasprintf("%s:%s", name, tag) : xstrdup(name);
-    return xstrdup(r->image_id ? r->image_id : "");
+    store_lock(e->store);
+    _cleanup_stmt_ sqlite3_stmt *st =
+        store_prepare(e->store, "SELECT name, tag FROM images WHERE id = ?", &err);
+    if (st && r->image_id) {
+        sqlite3_bind_text(st, 1, r->image_id, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW && *col(st, 0))
+            out = *col(st, 1) ? xasprintf("%s:%s", col(st, 0), col(st, 1)) : xstrdup(col(st, 0));
+    }
+    store_unlock(e->store);
+    return out ? out : xstrdup(r->image_id ? r->image_id : "");
 }
 
 static void emit_record(kl_engine *e, const container_record *r, const char *action,
@@ -273,21 +280,38 @@ static void emit_record(kl_engine *e, const container_record *r, const char *act
     events_emitv(e->events, "container", action, r->id, r->labels, all);
 }
 
-void containers_event(kl_engine *e, const char *id, const char *action, ...)
+/* The key, value pairs of a call (at most 16; a NULL value stays, left out by emit_record). */
+#define KV_MAX 16
+static void collect_kv(va_list ap, const char *kv[2 * KV_MAX + 1])
 {
-    const char *kv[2 * 16 + 1];
     size_t n = 0;
-    va_list ap;
-    va_start(ap, action);
     for (const char *k; (k = va_arg(ap, const char *));) {
         const char *v = va_arg(ap, const char *);
-        if (n + 2 <= 2 * 16) {
+        if (n + 2 <= 2 * KV_MAX) {
             kv[n++] = k;
-            kv[n++] = v; /* NULL: left out by emit_record */
+            kv[n++] = v;
         }
     }
-    va_end(ap);
     kv[n] = NULL;
+}
+
+void containers_event_of(kl_engine *e, const container_record *c, const char *action, ...)
+{
+    const char *kv[2 * KV_MAX + 1];
+    va_list ap;
+    va_start(ap, action);
+    collect_kv(ap, kv);
+    va_end(ap);
+    emit_record(e, c, action, (char *const *)kv);
+}
+
+void containers_event(kl_engine *e, const char *id, const char *action, ...)
+{
+    const char *kv[2 * KV_MAX + 1];
+    va_list ap;
+    va_start(ap, action);
+    collect_kv(ap, kv);
+    va_end(ap);
     engine_lock(e);
     container_record r = {0};
     kl_error err = KL_ERROR_INIT;

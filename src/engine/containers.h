@@ -159,6 +159,9 @@ void containers_sweep(kl_engine *e);
  * restart, an attach to a running container). */
 void containers_event(kl_engine *e, const char *id, const char *action, ...)
     __attribute__((sentinel));
+/* The same for a record the caller holds (no second read; the start path). */
+void containers_event_of(kl_engine *e, const container_record *c, const char *action, ...)
+    __attribute__((sentinel));
 /* The last run of container `id` has ended (exit_code of its main process; -1: the one its
  * state recorded): its "die" event, once per run whichever path saw the end first (a stop,
  * an attached stream, the end watcher, its removal), then "unmount" of its volumes. pid > 0

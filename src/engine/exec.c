@@ -283,8 +283,8 @@ static void container_started(kl_engine *e, const container_record *c, bool atta
                         "destination", c->mounts[i].destination, "read/write",
                         c->mounts[i].read_only ? "false" : "true", "driver", "local", NULL);
     if (attach)
-        containers_event(e, c->id, "attach", NULL);
-    containers_event(e, c->id, "start", NULL);
+        containers_event_of(e, c, "attach", NULL);
+    containers_event_of(e, c, "start", NULL);
 }
 
 /* Load an instance that the API may still see: not exited. A "running" one whose process has
