@@ -708,16 +708,24 @@ char *images_name_add(kl_engine *e, const char *ident, const char *nametag, kl_e
     engine_lock(e);
     kl_error rerr = KL_ERROR_INIT;
     char *id = resolve_locked(e, ident, &rerr);
+    _cleanup_free_ char *full = xasprintf("%s:%s", name, tag);
+    _cleanup_free_ char *holder = NULL; /* the image that had the name:tag, for its untag */
     int rc = -1;
     if (!id) {
         kl_error_set(err, ENOENT, "image not found");
     } else if (store_begin(e->store, err) == 0) {
+        kl_error ignored = KL_ERROR_INIT;
+        holder = resolve_locked(e, full, &ignored);
         rc = add_name_locked(e, id, name, tag, err);
         if (rc < 0)
             store_rollback(e->store);
         else
             rc = store_commit(e->store, err);
     }
+    if (rc == 0 && holder && strcmp(holder, id) != 0)
+        images_event(e, holder, "untag", full);
+    if (rc == 0)
+        images_event(e, id, "tag", full);
     engine_unlock(e);
     if (rc < 0) {
         free(id);
@@ -781,6 +789,10 @@ int images_name_remove(kl_engine *e, const char *nametag, char **id_out, kl_erro
             store_rollback(e->store);
         else
             rc = store_commit(e->store, err);
+    }
+    if (rc == 0 && !only) {
+        _cleanup_free_ char *full = xasprintf("%s:%s", name, tag);
+        images_event(e, id, "untag", full);
     }
     engine_unlock(e);
     if (rc < 0)
@@ -898,10 +910,12 @@ static int remove_locked(kl_engine *e, const char *id, char ***dead, char ***dea
     }
     if (store_commit(e->store, err) < 0)
         return -1;
-    if (img) { /* Docker's pair: its name goes, then the image */
+    if (img) { /* Docker's order: its names go, then the image */
         _cleanup_free_ char *name = event_name(img);
-        if (*name)
-            image_event(e, img, "untag", name);
+        size_t i;
+        json_t *n;
+        json_array_foreach(json_object_get(img, "names"), i, n)
+            image_event(e, img, "untag", json_string_value(n));
         image_event(e, img, "delete", name);
     }
     for (size_t i = 0; layers && layers[i]; i++)
