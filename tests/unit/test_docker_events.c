@@ -88,9 +88,10 @@ static void test_other_types(void **state)
     assert_string_equal(jx_str(json_object_get(i, "Actor"), "ID", ""), sha);
     assert_string_equal(jx_str(i, "id", ""), sha);
     assert_null(json_object_get(i, "from"));
-    _cleanup_json_ json_t *p =
-        render("image", "pull", "busybox:latest", "name", "busybox:latest", NULL);
+    _cleanup_json_ json_t *p = render("image", "pull", "busybox:latest", "name", "busybox:latest",
+                                      "id", "0123456789ab", NULL);
     assert_string_equal(jx_str(json_object_get(p, "Actor"), "ID", ""), "busybox:latest");
+    assert_null(attr(p, "id"));
     _cleanup_json_ json_t *n = render("network", "connect", "0123456789ab", "container",
                                       "ba9876543210", "name", "net", NULL);
     dk_long_id("network", "0123456789ab", lid);

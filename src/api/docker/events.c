@@ -63,6 +63,8 @@ json_t *dk_event_json(const event *ev)
         char lid[DK_ID_LEN + 1];
         if (!strcmp(k, "exec_cmd"))
             continue; /* in the action's text */
+        if (!strcmp(k, "id") && !strcmp(ev->type, "image"))
+            continue; /* a pull's Kleene image id (the Actor is the reference, as dockerd's) */
         if ((!strcmp(k, "container") || !strcmp(k, "execID")) && is_id12(v)) {
             dk_long_id(!strcmp(k, "container") ? "container" : "exec", v, lid);
             json_object_set_new(attrs, k, json_string(lid));
