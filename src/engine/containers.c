@@ -1809,7 +1809,19 @@ static int remove_locked(kl_engine *e, const char *id, kl_error *err)
         return -1;
     /* a run that ended a moment ago and whose end the watcher has not told yet */
     died_locked(e, id, 0, -1, true);
+    _cleanup_strv_ char **nids = NULL; /* its endpoints go with it: disconnect events */
+    kl_error nerr = KL_ERROR_INIT;
+    if (query_ids(e, "SELECT network_id FROM endpoints WHERE container_id = ? ORDER BY rowid", id,
+                  0, &nids, &nerr) < 0)
+        log_debug("container %s: its networks: %s", id, nerr.msg);
     int r = remove_files_and_rows(e, id, err);
+    for (char **n = nids; r == 0 && n && *n; n++) {
+        kl_error ignored = KL_ERROR_INIT;
+        _cleanup_json_ json_t *net = networks_inspect(e, *n, &ignored);
+        json_t *rec = json_object_get(net, "network");
+        events_emit(e->events, "network", "disconnect", *n, NULL, "container", id, "name",
+                    jx_str(rec, "name", NULL), "type", jx_str(rec, "type", NULL), NULL);
+    }
     if (r == 0 && gone.name)
         emit_record(e, &gone, "destroy", NULL);
     container_record_clear(&gone);

@@ -68,7 +68,7 @@ events_since() {
   [ "$(echo "$output" | cut -f3-)" = "$(printf 'die\tbb\tlocal\t3\tbb\tblue\t0')" ]
   [ "${#cid}" -eq 64 ]
   # the network's and the volume's
-  run jq -r 'select(.Type == "network") | .Action + " " + .Actor.Attributes.name + " " + (.Actor.ID | length | tostring)' "$BATS_TEST_TMPDIR/ev"
+  run jq -r 'select(.Type == "network" and .Actor.Attributes.name == "evnet") | .Action + " " + .Actor.Attributes.name + " " + (.Actor.ID | length | tostring)' "$BATS_TEST_TMPDIR/ev"
   [ "$output" = "$(printf 'create evnet 64\ndestroy evnet 64')" ]
   run jq -r 'select(.Type == "volume") | .Action + " " + .Actor.ID + " " + .Actor.Attributes.driver' "$BATS_TEST_TMPDIR/ev"
   [ "$output" = "$(printf 'create evvol local\ndestroy evvol local')" ]
@@ -78,7 +78,7 @@ events_since() {
   run jq -r 'select(.Type == "image") | .Actor.ID' "$BATS_TEST_TMPDIR/ev"
   [[ "$(echo "$output" | head -1)" == sha256:* ]]
   # and in time order: the container's events before the network's, the volume's, the image's
-  run jq -r 'select(.Actor.Attributes.name == "evc" or .Actor.Attributes.name == "evnet" or .Actor.ID == "evvol" or (.Type == "image" and .Action != "import")) | .Type' "$BATS_TEST_TMPDIR/ev"
+  run jq -r 'select((.Type == "container" and .Actor.Attributes.name == "evc") or .Actor.Attributes.name == "evnet" or .Actor.ID == "evvol" or (.Type == "image" and .Action != "import")) | .Type' "$BATS_TEST_TMPDIR/ev"
   [ "$(echo $output)" = "container container container container network network volume volume image image" ]
   run jq -s '[.[].timeNano] | . == sort' "$BATS_TEST_TMPDIR/ev"
   [ "$output" = true ]
@@ -97,7 +97,7 @@ events_since() {
   [ "$(echo "$output" | jq -r .Action | tr '\n' ' ')" = "create attach start die " ]
   run events_since "$t0" --filter label=team=red --filter event=start
   [ "$(echo "$output" | jq -r .Actor.Attributes.name)" = evf1 ]
-  run events_since "$t0" --filter type=network
+  run events_since "$t0" --filter type=network --filter network=evfnet
   [ "$(echo "$output" | jq -r .Action | tr '\n' ' ')" = "create destroy " ]
   # image: the container events of containers of that image
   run events_since "$t0" --filter image=bb --filter event=create
@@ -230,15 +230,17 @@ PY
   [ "$output" = 422 ]
 }
 
-@test "docker events: a network's connect, and the disconnect of its containers when it is removed" {
+@test "docker events: a network's connect, the disconnect of a container removed, and of its containers when it is removed" {
   t0=$(date +%s)
   docker network create evnet2 >/dev/null
   cid=$(docker create --name evn --network evnet2 bb true)
+  cid2=$(docker create --name evn2 --network evnet2 bb true)
+  docker rm evn2
   docker network rm evnet2
   docker rm evn
-  run events_since "$t0" --filter type=network
+  run events_since "$t0" --filter type=network --filter network=evnet2
   echo "$output"
-  [ "$(echo "$output" | jq -r '.Action + " " + .Actor.Attributes.name + " " + (.Actor.Attributes.container // "-")' | tr '\n' ',')" = "create evnet2 -,connect evnet2 $cid,disconnect evnet2 $cid,destroy evnet2 -," ]
+  [ "$(echo "$output" | jq -r '.Action + " " + .Actor.Attributes.name + " " + (.Actor.Attributes.container // "-")' | tr '\n' ',')" = "create evnet2 -,connect evnet2 $cid,connect evnet2 $cid2,disconnect evnet2 $cid2,disconnect evnet2 $cid,destroy evnet2 -," ]
 }
 
 @test "docker events: run --rm gives create, attach, start, die, destroy; a detached --rm one too" {
