@@ -1,6 +1,6 @@
 /* libFuzzer target for the Docker door's parsers (src/api/docker/): the input's first line as
- * a request path (version prefix), as a `filters` query value and as an X-Registry-Auth
- * header, the rest as a create body
+ * a request path (version prefix), as a `filters` query value, as an X-Registry-Auth header
+ * and as an events timestamp, the rest as a create body
  * (JSON) translated to a Kleene ContainerConfig. Checks: a refusal is a 400 with a message,
  * a translation an object with an image. */
 #include <errno.h>
@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api/docker/dk.h"
+#include "engine/events.h"
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"
 
@@ -30,6 +31,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         free(user);
         free(pass);
+        /* GET /events since/until: -1, or a time no later than the digits allow */
+        long long ns = events_parse_time(line);
+        if (ns < -1 || (ns >= 0 && line[0] == '-'))
+            abort();
         static const char *const known[] = {"label", "name", "id", NULL};
         _cleanup_json_ json_t *q = json_pack("{s:s}", "filters", line);
         if (q) {

@@ -51,6 +51,7 @@ void api_exec_start(struct api_ws_session *s, json_t *config);
 void api_version(api_request *req, api_response *res);
 void api_system_df(api_request *req, api_response *res);
 void api_registry_login(api_request *req, api_response *res);
+void api_system_events(api_request *req, api_response *res);
 
 /* WebSocket endpoints not implemented yet: clean close 1011 with a JSON reason. */
 void api_ws_not_implemented(struct api_ws_session *s, json_t *config);

@@ -66,6 +66,7 @@ static const api_route routes[] = {
     REST("POST", "/containers/{container_id}/wait", api_containers_wait, NULL, NULL),
     REST("GET", "/containers/{container_id}/logs", api_containers_logs, NULL,
          &schema_query_container_logs),
+    REST("GET", "/system/events", api_system_events, NULL, &schema_query_system_events),
 };
 
 /* A pattern segment "{name}" takes one path segment; "{name*}" (only before literal

@@ -307,6 +307,14 @@ static const kl_schema_field query_container_logs_fields[] = {
 };
 SCHEMA(schema_query_container_logs, "ContainerLogsQuery", query_container_logs_fields, true);
 
+/* ours (docs/api.md "Events"): GET /system/events?since=&until=&type= */
+static const kl_schema_field query_system_events_fields[] = {
+    {.name = "since", .value = T_STRING()},
+    {.name = "until", .value = T_STRING()},
+    {.name = "type", .value = T_STRING()},
+};
+SCHEMA(schema_query_system_events, "SystemEventsQuery", query_system_events_fields, true);
+
 /* ours (docs/api.md): POST /containers/{id}/stop?timeout=seconds */
 static const kl_schema_field query_container_stop_fields[] = {
     {.name = "timeout", .value = T_INTEGER()},
@@ -360,7 +368,7 @@ static const kl_schema *const all_schemas[] = {
     &schema_query_container_logs,  &schema_query_image_tag,      &schema_query_image_prune,
     &schema_query_container_stop,  &schema_query_container_kill, &schema_image_load_config,
     &schema_image_save_config,     &schema_image_push_config,    &schema_registry_auth,
-    &schema_registry_login_config,
+    &schema_registry_login_config, &schema_query_system_events,
 };
 
 const kl_schema *schema_lookup(const char *name)

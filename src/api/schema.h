@@ -104,6 +104,7 @@ extern const kl_schema schema_query_container_list; /* GET /containers/list: all
 extern const kl_schema schema_query_exec_stop;      /* POST /exec/{id}/stop: force_stop,
                                                        stop_container (bools, required) */
 extern const kl_schema schema_query_container_logs; /* GET /containers/{id}/logs: follow */
+extern const kl_schema schema_query_system_events;  /* GET /system/events (ours) */
 extern const kl_schema schema_query_container_stop; /* ours: POST /containers/{id}/stop:
                                                        timeout (seconds) */
 extern const kl_schema schema_query_container_kill; /* ours: POST /containers/{id}/kill:

@@ -1707,6 +1707,8 @@ static char *save_image(build *b, const char *id, const char *name, const char *
     free(snaps);
     if (out)
         cache_store(b, s);
+    if (out)
+        images_event(b->e, out, "build", NULL);
     return out;
 }
 

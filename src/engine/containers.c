@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <regex.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -237,6 +238,156 @@ static int get_locked(kl_engine *e, const char *id, container_record *out, kl_er
     }
     return r;
 }
+
+/* ---- events (events.h) ------------------------------------------------------------------ */
+
+/* The "image" attribute: what the door named (Docker's Config.Image), else name:tag, else id. */
+static char *event_image(kl_engine *e, const container_record *r)
+{
+    const char *given = jx_str(json_object_get(r->door, "docker"), "Image", NULL);
+    if (given && *given)
+        return xstrdup(given);
+    /* one row read, not images_inspect: this is on the start path */
+    char *out = NULL;
+    kl_error err = KL_ERROR_INIT;
+    store_lock(e->store);
+    _cleanup_stmt_ sqlite3_stmt *st =
+        store_prepare(e->store, "SELECT name, tag FROM images WHERE id = ?", &err);
+    if (st && r->image_id) {
+        sqlite3_bind_text(st, 1, r->image_id, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW && *col(st, 0))
+            out = *col(st, 1) ? xasprintf("%s:%s", col(st, 0), col(st, 1)) : xstrdup(col(st, 0));
+    }
+    store_unlock(e->store);
+    return out ? out : xstrdup(r->image_id ? r->image_id : "");
+}
+
+static void emit_record(kl_engine *e, const container_record *r, const char *action,
+                        char *const *kv)
+{
+    _cleanup_free_ char *image = event_image(e, r);
+    _cleanup_strv_ char **all = NULL;
+    strv_push(&all, "image");
+    strv_push(&all, image);
+    strv_push(&all, "name");
+    strv_push(&all, r->name ? r->name : "");
+    for (size_t i = 0; kv && kv[i]; i += 2) {
+        if (!kv[i + 1])
+            continue;
+        strv_push(&all, kv[i]);
+        strv_push(&all, kv[i + 1]);
+    }
+    events_emitv(e->events, "container", action, r->id, r->labels, all);
+}
+
+/* The key, value pairs of a call (at most 16; a NULL value stays, left out by emit_record). */
+#define KV_MAX 16
+static void collect_kv(va_list ap, const char *kv[2 * KV_MAX + 1])
+{
+    size_t n = 0;
+    for (const char *k; (k = va_arg(ap, const char *));) {
+        const char *v = va_arg(ap, const char *);
+        if (n + 2 <= 2 * KV_MAX) {
+            kv[n++] = k;
+            kv[n++] = v;
+        }
+    }
+    kv[n] = NULL;
+}
+
+void containers_event_of(kl_engine *e, const container_record *c, const char *action, ...)
+{
+    const char *kv[2 * KV_MAX + 1];
+    va_list ap;
+    va_start(ap, action);
+    collect_kv(ap, kv);
+    va_end(ap);
+    emit_record(e, c, action, (char *const *)kv);
+}
+
+void containers_event(kl_engine *e, const char *id, const char *action, ...)
+{
+    const char *kv[2 * KV_MAX + 1];
+    va_list ap;
+    va_start(ap, action);
+    collect_kv(ap, kv);
+    va_end(ap);
+    engine_lock(e);
+    container_record r = {0};
+    kl_error err = KL_ERROR_INIT;
+    if (get_locked(e, id, &r, &err) == 1)
+        emit_record(e, &r, action, (char *const *)kv);
+    container_record_clear(&r);
+    engine_unlock(e);
+}
+
+/* Under the engine lock (so that a path finding the run claimed — a stop about to tell "stop",
+ * a removal about to tell "destroy" — comes after the die of the path that claimed it).
+ * only_recent: only a run that ended in the last seconds (a removal racing the end watcher;
+ * not a run that ended long ago or while kleened was away). */
+static json_t *run_state(kl_engine *e, const char *id)
+{
+    _cleanup_free_ char *rd = containers_run_dir(e, id);
+    _cleanup_free_ char *path = xasprintf("%s/state.json", rd);
+    return json_load_file(path, 0, NULL);
+}
+
+static void died_locked(kl_engine *e, const char *id, int pid, int exit_code, bool only_recent)
+{
+    _cleanup_json_ json_t *s = run_state(e, id);
+    const char *started = jx_str(s, "started", ""), *finished = jx_str(s, "finished", "");
+    if (!*started)
+        return; /* never ran */
+    if (pid > 0 && jx_int(s, "container_pid", 0) != pid)
+        return; /* another run has begun: the end of that one was told or is lost */
+    if (only_recent) {
+        time_t t = time(NULL) - 10;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        char recent[24];
+        strftime(recent, sizeof(recent), "%Y-%m-%dT%H:%M:%S", &tm);
+        if (!*finished || strcmp(finished, recent) < 0)
+            return;
+    }
+    _cleanup_free_ char *key = xasprintf("die:%s:%s", id, started);
+    if (!events_once(e->events, key))
+        return;
+    if (exit_code < 0) {
+        json_t *c = json_object_get(s, "exit_code");
+        exit_code = json_is_integer(c) ? (int)json_integer_value(c) : 255;
+    }
+    container_record r = {0};
+    kl_error err = KL_ERROR_INIT;
+    if (get_locked(e, id, &r, &err) != 1)
+        return container_record_clear(&r);
+    char code[16];
+    snprintf(code, sizeof(code), "%d", exit_code);
+    emit_record(e, &r, "die", (char *[]){"exitCode", code, NULL});
+    for (size_t i = 0; i < r.n_mounts; i++)
+        if (!strcmp(r.mounts[i].type, "volume"))
+            events_emit(e->events, "volume", "unmount", r.mounts[i].source, NULL, "container", id,
+                        "driver", "local", NULL);
+    container_record_clear(&r);
+}
+
+void containers_died(kl_engine *e, const char *id, int pid, int exit_code)
+{
+    /* The end watcher's (pid > 0): the reaper has ended; the monitor records the exit code of
+     * that run and ends a moment later. */
+    for (int i = 0; pid > 0 && i < 300; i++) {
+        _cleanup_json_ json_t *s = run_state(e, id);
+        if (jx_int(s, "container_pid", 0) != pid)
+            return;
+        if (!jx_bool(s, "running", false) || !containers_is_running(e, id))
+            break;
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    }
+    engine_lock(e);
+    died_locked(e, id, pid, exit_code, false);
+    engine_unlock(e);
+}
+
+static void died_locked(kl_engine *e, const char *id, int pid, int exit_code, bool only_recent);
 
 static int query_ids(kl_engine *e, const char *sql, const char *p1, int p2, char ***out,
                      kl_error *err)
@@ -1307,6 +1458,7 @@ static char *create_locked(kl_engine *e, const char *asked_name, const images_st
         return NULL;
     }
     log_info("container %s (%s) created from image %s", id, name, r.image_ref);
+    emit_record(e, &r, "create", NULL);
     container_record_clear(&r);
     return xstrdup(id);
 }
@@ -1443,6 +1595,7 @@ static int update_locked(kl_engine *e, const char *id, const json_t *config, kl_
         return found < 0 ? -1 : kl_error_set(err, ENOENT, "container not found");
     bool changed = false;
     int rc = 0;
+    _cleanup_free_ char *old_name = NULL; /* when renamed */
     json_t *jn = json_object_get(config, "name");
     if (json_is_string(jn)) {
         const char *name = NULL;
@@ -1453,7 +1606,7 @@ static int update_locked(kl_engine *e, const char *id, const json_t *config, kl_
                 rc = t < 0
                          ? -1
                          : kl_error_set(err, EEXIST, "container name '%s' is already taken", name);
-            free(r.name);
+            old_name = steal_pointer(&r.name);
             r.name = xstrdup(name);
             changed = true;
         }
@@ -1561,6 +1714,8 @@ static int update_locked(kl_engine *e, const char *id, const json_t *config, kl_
         _cleanup_strv_ char **nids = networks_container_network_ids(e, r.id);
         networks_hosts_refresh(e, nids, r.id);
     }
+    if (rc == 0 && old_name)
+        emit_record(e, &r, "rename", (char *[]){"oldName", old_name, NULL});
     container_record_clear(&r);
     return rc;
 }
@@ -1633,6 +1788,8 @@ static int delete_rows(kl_engine *e, const char *id, kl_error *err)
     return store_commit(e->store, err);
 }
 
+static int remove_files_and_rows(kl_engine *e, const char *id, kl_error *err);
+
 /* Under the engine lock: remove a container that is known to exist.
  *
  * The order makes a crash at any point leave the old state or one that containers_sweep
@@ -1647,6 +1804,32 @@ static int remove_locked(kl_engine *e, const char *id, kl_error *err)
         return kl_error_set(err, EBUSY, "you cannot remove a running container");
     if (ctrcopy_holds(e, id))
         return kl_error_set(err, EBUSY, "a copy into or out of container %s is under way", id);
+    container_record gone = {0}; /* for its destroy event */
+    if (get_locked(e, id, &gone, err) < 0)
+        return -1;
+    /* a run that ended a moment ago and whose end the watcher has not told yet */
+    died_locked(e, id, 0, -1, true);
+    _cleanup_strv_ char **nids = NULL; /* its endpoints go with it: disconnect events */
+    kl_error nerr = KL_ERROR_INIT;
+    if (query_ids(e, "SELECT network_id FROM endpoints WHERE container_id = ? ORDER BY rowid", id,
+                  0, &nids, &nerr) < 0)
+        log_debug("container %s: its networks: %s", id, nerr.msg);
+    int r = remove_files_and_rows(e, id, err);
+    for (char **n = nids; r == 0 && n && *n; n++) {
+        kl_error ignored = KL_ERROR_INIT;
+        _cleanup_json_ json_t *net = networks_inspect(e, *n, &ignored);
+        json_t *rec = json_object_get(net, "network");
+        events_emit(e->events, "network", "disconnect", *n, NULL, "container", id, "name",
+                    jx_str(rec, "name", NULL), "type", jx_str(rec, "type", NULL), NULL);
+    }
+    if (r == 0 && gone.name)
+        emit_record(e, &gone, "destroy", NULL);
+    container_record_clear(&gone);
+    return r;
+}
+
+static int remove_files_and_rows(kl_engine *e, const char *id, kl_error *err)
+{
     /* A root of its own (full-tree layers) goes first: it is a filesystem mounted in the
      * directory, which must not move while mounted. A crash right after leaves a container
      * without a root, which the next removal completes (a missing root is no error). */

@@ -152,4 +152,21 @@ json_t *containers_prune(kl_engine *e, kl_error *err);
 /* At start: complete interrupted removals, delete directories no container row owns. */
 void containers_sweep(kl_engine *e);
 
+/* Record a container event (events.h) on container `id` (a full id) with its labels, "name"
+ * and "image" (the image as a door named it, else the image's name:tag, else its id), then the
+ * NULL-terminated key, value pairs given (a NULL value leaves its key out). Nothing when there
+ * is no such container. For the engine's own changes and for what only a door knows (Docker's
+ * restart, an attach to a running container). */
+void containers_event(kl_engine *e, const char *id, const char *action, ...)
+    __attribute__((sentinel));
+/* The same for a record the caller holds (no second read; the start path). */
+void containers_event_of(kl_engine *e, const container_record *c, const char *action, ...)
+    __attribute__((sentinel));
+/* The last run of container `id` has ended (exit_code of its main process; -1: the one its
+ * state recorded): its "die" event, once per run whichever path saw the end first (a stop,
+ * an attached stream, the end watcher, its removal), then "unmount" of its volumes. pid > 0
+ * (the end watcher): the run whose reaper that was, after its monitor has recorded the end;
+ * nothing when another run has begun meanwhile. */
+void containers_died(kl_engine *e, const char *id, int pid, int exit_code);
+
 #endif

@@ -228,6 +228,7 @@ kl_engine *engine_open(const char *root, const char *run_root, kl_error *err)
     e->private_dirs[0] = e->root;
     e->private_dirs[1] = e->run_root;
     e->private_dirs[2] = NULL;
+    e->events = events_new(EVENTS_RING_SLOTS);
     pthread_mutexattr_t attr;
     pthread_mutexattr_init(&attr);
     pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
@@ -256,6 +257,7 @@ void engine_close(kl_engine *e)
         return;
     endwatch_stop(e->endwatch); /* its callbacks use the store */
     store_close(e->store);
+    events_free(e->events);
     pthread_mutex_destroy(&e->lock);
     free(e->root);
     free(e->run_root);

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "engine/events.h"
 #include "engine/store.h"
 #include "lib/error.h"
 
@@ -29,6 +30,7 @@ typedef struct kl_engine {
     uint64_t registry_push_chunk_size; /* config `registry_push_chunk_size`; 0: one PUT */
     struct host_fw *fw;        /* the firewall as networks.c last applied it; NULL: not yet */
     struct endwatch *endwatch; /* container ends (endwatch.h); NULL: not watched */
+    events *events;            /* the event bus (events.h), from engine_open to engine_close */
     pthread_mutex_t lock;
 } kl_engine;
 

@@ -24,6 +24,7 @@
 #include "host/host.h"
 #include "host/monitor.h"
 #include "host/runtime.h"
+#include "lib/buf.h"
 #include "lib/cleanup.h"
 #include "lib/id.h"
 #include "lib/jsonx.h"
@@ -132,31 +133,67 @@ static int row_load(kl_engine *e, const char *id, exec_row *out, kl_error *err)
     return r;
 }
 
-static int row_set_state(kl_engine *e, const char *id, const char *state, int exit_code,
-                         kl_error *err)
+/* The instance runs; the one that started its container is marked "main" in its doc (no
+ * exec_die event for it: its end is the container's die). */
+static int row_set_running(kl_engine *e, const char *id, bool is_main, kl_error *err)
 {
     store_lock(e->store);
-    _cleanup_stmt_ sqlite3_stmt *st =
-        store_prepare(e->store, "UPDATE execs SET state = ?, exit_code = ? WHERE id = ?", err);
+    _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
+        e->store,
+        "UPDATE execs SET state = 'running', exit_code = NULL, doc = CASE WHEN ? THEN "
+        "json_set(doc, '$.main', json('true')) ELSE doc END WHERE id = ?",
+        err);
     int r = -1;
     if (st) {
-        sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
-        if (exit_code >= 0)
-            sqlite3_bind_int(st, 2, exit_code);
-        else
-            sqlite3_bind_null(st, 2);
-        sqlite3_bind_text(st, 3, id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(st, 1, is_main);
+        sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
         r = sqlite3_step(st) == SQLITE_DONE ? 0 : store_fail(e->store, "updating exec", err);
     }
     store_unlock(e->store);
     return r;
 }
 
+static void exec_died(kl_engine *e, const char *exec_id, int exit_code);
+
+/* The instance has ended (with the exit code the caller knows; every caller records it, as
+ * before), and an exec_die event the first time, unless it was its container's main process. */
 static void mark_exited(kl_engine *e, const char *id, int exit_code)
 {
     kl_error err = KL_ERROR_INIT;
-    if (row_set_state(e, id, "exited", exit_code, &err) < 0)
+    bool was_exited = true, is_main = false;
+    store_lock(e->store);
+    {
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
+            e->store,
+            "SELECT state = 'exited', coalesce(json_extract(doc, '$.main'), 0) FROM execs "
+            "WHERE id = ?",
+            &err);
+        if (st) {
+            sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+            if (sqlite3_step(st) == SQLITE_ROW) {
+                was_exited = sqlite3_column_int(st, 0) != 0;
+                is_main = sqlite3_column_int(st, 1) != 0;
+            }
+        }
+    }
+    if (!err.code) {
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
+            e->store, "UPDATE execs SET state = 'exited', exit_code = ? WHERE id = ?", &err);
+        if (st) {
+            if (exit_code >= 0)
+                sqlite3_bind_int(st, 1, exit_code);
+            else
+                sqlite3_bind_null(st, 1);
+            sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+            if (sqlite3_step(st) != SQLITE_DONE)
+                store_fail(e->store, "updating exec", &err);
+        }
+    }
+    store_unlock(e->store);
+    if (err.code)
         log_warn("exec %s: %s", id, err.msg);
+    else if (!was_exited && !is_main)
+        exec_died(e, id, exit_code);
 }
 
 /* The monitor's view of one exec: 1 running, 0 ended (*exit_code, -1 if unknown). A container
@@ -196,6 +233,58 @@ static int monitor_exec_state(const char *run_dir, const char *exec_id, int *exi
 static int not_found(const char *id, kl_error *err)
 {
     return kl_error_set(err, ENOENT, "could not find execution instance matching '%s'", id);
+}
+
+/* ---- events (events.h) -------------------------------------------------------------------- */
+
+/* The command of an exec as its events name it: its own cmd, else the container's, else the
+ * image's, joined by spaces (xmalloc'ed). */
+static char *exec_cmd_text(kl_engine *e, const char *container_id, const json_t *doc)
+{
+    _cleanup_strv_ char **cmd = jx_strv(json_object_get(doc, "cmd"));
+    container_record c = {0};
+    kl_error err = KL_ERROR_INIT;
+    bool have_c = (!cmd || !cmd[0]) && containers_get(e, container_id, &c, &err) == 0;
+    char *const *v = cmd && cmd[0] ? cmd : have_c && c.cmd && c.cmd[0] ? c.cmd : c.image_cmd;
+    _cleanup_buf_ kl_buf b = KL_BUF_INIT;
+    for (size_t i = 0; v && v[i]; i++)
+        kl_buf_printf(&b, "%s%s", i ? " " : "", v[i]);
+    container_record_clear(&c);
+    return xstrdup(b.data ? b.data : "");
+}
+
+/* An exec instance's event on its container: execID and the command (exec_cmd). */
+static void exec_event(kl_engine *e, const char *exec_id, const char *action, const char *code)
+{
+    exec_row row = {0};
+    kl_error err = KL_ERROR_INIT;
+    if (row_load(e, exec_id, &row, &err) != 1)
+        return exec_row_clear(&row);
+    _cleanup_free_ char *cmd = exec_cmd_text(e, row.container_id, row.doc);
+    containers_event(e, row.container_id, action, "execID", row.id, "exec_cmd", cmd, "exitCode",
+                     code, NULL);
+    exec_row_clear(&row);
+}
+
+static void exec_died(kl_engine *e, const char *exec_id, int exit_code)
+{
+    char code[16]; /* an unknown code (a lost monitor) reads 0, as Docker does without one */
+    snprintf(code, sizeof(code), "%d", exit_code < 0 ? 0 : exit_code);
+    exec_event(e, exec_id, "exec_die", code);
+}
+
+/* The container has started (c, with the main exec's attach): its volumes' mount events, its
+ * attach and start. */
+static void container_started(kl_engine *e, const container_record *c, bool attach)
+{
+    for (size_t i = 0; i < c->n_mounts; i++)
+        if (!strcmp(c->mounts[i].type, "volume"))
+            events_emit(e->events, "volume", "mount", c->mounts[i].source, NULL, "container", c->id,
+                        "destination", c->mounts[i].destination, "read/write",
+                        c->mounts[i].read_only ? "false" : "true", "driver", "local", NULL);
+    if (attach)
+        containers_event_of(e, c, "attach", NULL);
+    containers_event_of(e, c, "start", NULL);
 }
 
 /* Load an instance that the API may still see: not exited. A "running" one whose process has
@@ -316,6 +405,10 @@ char *exec_create(kl_engine *e, const json_t *config, kl_error *err)
     store_unlock(e->store);
     if (r == 0)
         log_debug("exec %s created for container %s", id, c.id);
+    /* An instance made to start its container (a door's start, `klee run`) is the container's
+     * main process, told by "start"; one into a running container is Docker's exec. */
+    if (r == 0 && containers_is_running(e, c.id))
+        exec_event(e, id, "exec_create", NULL);
     container_record_clear(&c);
     return r < 0 ? NULL : xstrdup(id);
 }
@@ -511,10 +604,9 @@ static int start_container(kl_engine *e, const container_record *c, const exec_r
             if (networks_firewall_apply(e, &fw) < 0)
                 log_warn("container %s: firewall: %s", c->id, fw.msg);
         }
-        /* A detached container may end by itself: its ports must go then, and an auto_remove
-         * one with them. */
-        if (plugged || c->auto_remove)
-            endwatch_add(e->endwatch, c->id, info.container_pid);
+        /* A detached container may end by itself: its ports must go then, an auto_remove one
+         * with them, and its die event be told. */
+        endwatch_add(e->endwatch, c->id, info.container_pid);
         log_info("container %s started (monitor %d, pid %d) by exec %s", c->id, info.monitor_pid,
                  info.container_pid, row->id);
         r = 0;
@@ -593,10 +685,14 @@ int exec_start(kl_engine *e, const char *exec_id, bool attach, bool start_contai
             r = start_container(e, &c, &row, attach, out, err);
         }
     }
-    if (r == 0 && row_set_state(e, exec_id, "running", -1, err) < 0) {
+    if (r == 0 && row_set_running(e, exec_id, out->started_container, err) < 0) {
         /* Cannot happen short of a broken database; the process runs anyway. */
         log_error("exec %s: %s", exec_id, err->msg);
     }
+    if (r == 0 && out->started_container)
+        container_started(e, &c, attach);
+    else if (r == 0)
+        exec_event(e, exec_id, "exec_start", NULL);
     engine_unlock(e);
     container_record_clear(&c);
     exec_row_clear(&row);
@@ -670,6 +766,8 @@ int exec_stream_read(exec_stream *s, int *stream, const void **data, size_t *len
     }
     s->has_ended = true;
     exec_ended(s->e, s->exec_id, s->exit_code);
+    if (!s->container_running)
+        containers_died(s->e, s->container_id, 0, s->started_container ? s->exit_code : -1);
     return 0;
 }
 
@@ -734,6 +832,8 @@ void exec_container_gone(kl_engine *e, const char *container_id, int pid)
     if (ended)
         exec_container_ended(e, container_id);
     engine_unlock(e);
+    if (ended)
+        containers_died(e, container_id, pid, -1);
     kl_error err = KL_ERROR_INIT;
     if (ended && containers_auto_remove(e, container_id, 5000, &err) < 0)
         log_warn("container %s: removing it after its end (auto_remove): %s", container_id,
@@ -817,12 +917,15 @@ static int stop_monitor(kl_engine *e, const char *container_id, int grace_ms, in
         sync_container_execs(e, container_id);
         return kl_error_set(err, ENOTCONN, "container not running");
     }
+    containers_event(e, container_id, "kill", "signal", "15", NULL);
     int r = host_monitor_stop(m, grace_ms, exit_code, err);
     host_monitor_close(m);
     sync_container_execs(e, container_id);
     if (r == 0) {
         log_info("container %s stopped, exit code %d", container_id, *exit_code);
         exec_container_ended(e, container_id);
+        containers_died(e, container_id, 0, *exit_code);
+        containers_event(e, container_id, "stop", NULL);
     }
     return r;
 }
@@ -886,21 +989,27 @@ int exec_container_kill(kl_engine *e, const char *ident, int sig, char id_out[13
     if (!m)
         return kl_error_set(err, ENOTCONN, "container not running");
     int r;
+    char signum[16];
+    snprintf(signum, sizeof(signum), "%d", sig);
     if (sig == SIGKILL) {
         /* every process at once, as when the main process is pid 1 (Docker) */
         int code;
+        containers_event(e, id_out, "kill", "signal", signum, NULL);
         r = host_monitor_stop(m, 0, &code, err);
         host_monitor_close(m);
         sync_container_execs(e, id_out);
         if (r == 0) {
             log_info("container %s killed, exit code %d", id_out, code);
             exec_container_ended(e, id_out);
+            containers_died(e, id_out, 0, code);
         }
         return r;
     }
     char main_id[13];
     main_exec_id(run_dir, main_id);
     kl_error kerr = KL_ERROR_INIT;
+    if (main_id[0])
+        containers_event(e, id_out, "kill", "signal", signum, NULL);
     r = main_id[0] ? host_monitor_kill(m, main_id, sig, &kerr) : -1;
     host_monitor_close(m);
     if (r < 0) /* ended meanwhile, or only processes it left behind still run */
@@ -1158,12 +1267,13 @@ int exec_recover(kl_engine *e, kl_error *err)
         return -1;
     size_t i;
     json_t *ct;
-    /* Containers that run on with their interfaces: learn of their end (endwatch.h). */
+    /* Containers that run on: learn of their end (endwatch.h): their interfaces go then, and
+     * their die event is told. (Those that ended while kleened was away get none.) */
     json_array_foreach(list, i, ct)
     {
         const char *id = jx_str(ct, "id", "");
         int pid = containers_pid(e, id);
-        if (pid > 0 && networks_container_is_wired(e, id))
+        if (pid > 0)
             endwatch_add(e->endwatch, id, pid);
     }
     /* auto_remove containers: the ones that ended while kleened was away go now, the others

@@ -249,6 +249,31 @@ static json_t *get_locked(kl_engine *e, const char *id, kl_error *err)
     return out;
 }
 
+/* ---- events (events.h) -------------------------------------------------------------------- */
+
+/* An image's name:tag ("" when it has none; xmalloc'ed). */
+static char *event_name(const json_t *img)
+{
+    const char *name = jx_str(img, "name", ""), *tag = jx_str(img, "tag", "");
+    return !*name ? xstrdup("") : *tag ? xasprintf("%s:%s", name, tag) : xstrdup(name);
+}
+
+/* An event of image `img` (its wire JSON): its labels and "name" (`name`, else its name:tag). */
+static void image_event(kl_engine *e, const json_t *img, const char *action, const char *name)
+{
+    _cleanup_free_ char *own = event_name(img);
+    events_emit(e->events, "image", action, jx_str(img, "id", ""), json_object_get(img, "labels"),
+                "name", name ? name : own, NULL);
+}
+
+void images_event(kl_engine *e, const char *ident, const char *action, const char *name)
+{
+    kl_error err = KL_ERROR_INIT;
+    _cleanup_json_ json_t *img = images_inspect(e, ident, &err);
+    if (img)
+        image_event(e, img, action, name);
+}
+
 json_t *images_inspect(kl_engine *e, const char *ident, kl_error *err)
 {
     engine_lock(e);
@@ -561,7 +586,9 @@ char *images_add(kl_engine *e, const images_record *r, kl_error *err)
 
 char *images_tag(kl_engine *e, const char *ident, const char *nametag, kl_error *err)
 {
-    _cleanup_free_ char *name = NULL, *tag = NULL;
+    _cleanup_free_ char *name = NULL, *tag = NULL, *full = NULL;
+    _cleanup_free_ char *holder = NULL; /* the image that had the name:tag, for its untag */
+    _cleanup_json_ json_t *before = NULL;
     engine_lock(e);
     kl_error rerr = KL_ERROR_INIT;
     char *id = resolve_locked(e, ident, &rerr);
@@ -570,6 +597,10 @@ char *images_tag(kl_engine *e, const char *ident, const char *nametag, kl_error 
         kl_error_set(err, ENOENT, "image not found");
     else if (imageref_parse_nametag(nametag, &name, &tag, err) == 0 &&
              store_begin(e->store, err) == 0) {
+        kl_error ignored = KL_ERROR_INIT;
+        before = get_locked(e, id, &ignored);
+        full = *tag ? xasprintf("%s:%s", name, tag) : xstrdup(name);
+        holder = *name ? resolve_locked(e, full, &ignored) : NULL;
         rc = untag_others(e, name, tag, id, err);
         if (rc == 0) {
             _cleanup_stmt_ sqlite3_stmt *st =
@@ -596,6 +627,17 @@ char *images_tag(kl_engine *e, const char *ident, const char *nametag, kl_error 
         else
             rc = store_commit(e->store, err);
     }
+    /* the events: the image that had the name:tag loses it; this one gets it (or, for "",
+     * loses its own) */
+    _cleanup_free_ char *old = before ? event_name(before) : NULL;
+    if (rc == 0 && holder && strcmp(holder, id) != 0)
+        images_event(e, holder, "untag", full);
+    if (rc == 0 && *full && old && *old && strcmp(old, full) != 0)
+        image_event(e, before, "untag", old); /* one name per image: its old one goes */
+    if (rc == 0 && *full)
+        images_event(e, id, "tag", full);
+    else if (rc == 0 && old && *old)
+        image_event(e, before, "untag", old);
     engine_unlock(e);
     if (rc < 0) {
         free(id);
@@ -666,16 +708,24 @@ char *images_name_add(kl_engine *e, const char *ident, const char *nametag, kl_e
     engine_lock(e);
     kl_error rerr = KL_ERROR_INIT;
     char *id = resolve_locked(e, ident, &rerr);
+    _cleanup_free_ char *full = xasprintf("%s:%s", name, tag);
+    _cleanup_free_ char *holder = NULL; /* the image that had the name:tag, for its untag */
     int rc = -1;
     if (!id) {
         kl_error_set(err, ENOENT, "image not found");
     } else if (store_begin(e->store, err) == 0) {
+        kl_error ignored = KL_ERROR_INIT;
+        holder = resolve_locked(e, full, &ignored);
         rc = add_name_locked(e, id, name, tag, err);
         if (rc < 0)
             store_rollback(e->store);
         else
             rc = store_commit(e->store, err);
     }
+    if (rc == 0 && holder && strcmp(holder, id) != 0)
+        images_event(e, holder, "untag", full);
+    if (rc == 0)
+        images_event(e, id, "tag", full);
     engine_unlock(e);
     if (rc < 0) {
         free(id);
@@ -739,6 +789,10 @@ int images_name_remove(kl_engine *e, const char *nametag, char **id_out, kl_erro
             store_rollback(e->store);
         else
             rc = store_commit(e->store, err);
+    }
+    if (rc == 0 && !only) {
+        _cleanup_free_ char *full = xasprintf("%s:%s", name, tag);
+        images_event(e, id, "untag", full);
     }
     engine_unlock(e);
     if (rc < 0)
@@ -809,6 +863,8 @@ static int remove_locked(kl_engine *e, const char *id, char ***dead, char ***dea
     if (query_strv(e, "SELECT digest FROM image_blobs WHERE image_id = ? ORDER BY digest", id,
                    &blobs, err) < 0)
         return -1;
+    kl_error ignored = KL_ERROR_INIT;
+    _cleanup_json_ json_t *img = get_locked(e, id, &ignored); /* for its events */
     engine_space_for_removal(e);
     if (store_begin(e->store, err) < 0)
         return -1;
@@ -854,6 +910,14 @@ static int remove_locked(kl_engine *e, const char *id, char ***dead, char ***dea
     }
     if (store_commit(e->store, err) < 0)
         return -1;
+    if (img) { /* Docker's order: its names go, then the image */
+        _cleanup_free_ char *name = event_name(img);
+        size_t i;
+        json_t *n;
+        json_array_foreach(json_object_get(img, "names"), i, n)
+            image_event(e, img, "untag", json_string_value(n));
+        image_event(e, img, "delete", name);
+    }
     for (size_t i = 0; layers && layers[i]; i++)
         strv_push(dead, layers[i]);
     for (size_t i = 0; gone && gone[i]; i++)
@@ -2139,8 +2203,16 @@ char *images_create(kl_engine *e, const images_create_opts *o, kl_error *err)
         return NULL;
     }
 
-    if (!strcmp(method, "pull"))
-        return create_pull(&c, name, tag, err);
+    if (!strcmp(method, "pull")) {
+        char *pulled = create_pull(&c, name, tag, err);
+        /* Docker's pull event names the reference as asked, with its tag */
+        const char *asked = o->image ? o->image : "", *last = strrchr(asked, '/');
+        bool bare = !strchr(asked, '@') && !strchr(last ? last : asked, ':');
+        _cleanup_free_ char *ref = xasprintf("%s%s", asked, bare ? ":" IMAGEREF_DEFAULT_TAG : "");
+        if (pulled)
+            events_emit(e->events, "image", "pull", ref, NULL, "name", ref, "id", pulled, NULL);
+        return pulled;
+    }
 
     char id[KL_ID_LEN + 1], thin[KL_ID_LEN + 1];
     kl_id_new(id);
@@ -2233,6 +2305,7 @@ char *images_create(kl_engine *e, const images_create_opts *o, kl_error *err)
     }
     if (autotag && !host_fetched) /* (the host's fetch-auto says it itself) */
         say(&c, "Created image from the automatically detected version: %s.\n", name);
+    images_event(e, out, "import", NULL);
     return out;
 }
 

@@ -122,6 +122,10 @@ char *images_name_add(kl_engine *e, const char *ident, const char *nametag, kl_e
  * ENOENT when no image has that name or EINVAL for an invalid one. *id gets the image's id
  * (xmalloc'ed) on 0 and 1. */
 int images_name_remove(kl_engine *e, const char *nametag, char **id, kl_error *err);
+/* Record an image event (events.h) on image `ident`: its labels and "name" (`name`, or its
+ * name:tag when NULL). Nothing when there is no such image. For the engine's changes and for
+ * what a door adds (the Docker door's pull of a reference, save, load, push). */
+void images_event(kl_engine *e, const char *ident, const char *action, const char *name);
 
 /* Remove the image and the layers nobody else uses. Errors (messages as API.md §6):
  * ENOENT "Error: No such image: <ident>\n"; EBUSY "could not remove image <id> since it is

@@ -122,6 +122,7 @@ char **images_load(kl_engine *e, const images_load_opts *o, kl_error *err)
         say(o, "Loaded image %s%s%s (%s)%s\n", *name ? name : "<none>", *name ? ":" : "",
             *name ? tag : "", id, existing ? ", it was present" : "");
         strv_push(&ids, id);
+        images_event(e, id, "load", NULL);
         free(id);
     }
     kl_error terr = KL_ERROR_INIT;
@@ -644,6 +645,8 @@ int images_save(kl_engine *e, char *const *idents, size_t n, images_archive_form
         static const unsigned char end[2 * TAR_BLOCK];
         rc = write(end, sizeof(end), ctx, err);
     }
+    for (size_t k = 0; rc == 0 && k < s.n; k++)
+        images_event(e, s.images[k].info.id, "save", NULL);
     saver_clear(&s);
     return rc;
 }
@@ -758,6 +761,8 @@ char *images_push(kl_engine *e, const images_push_opts *o, kl_error *err)
         kl_error_set(err, ferr.code, "could not push image: %s%s", ferr.msg, hint);
     } else
         out = xstrdup(info.manifest);
+    if (out)
+        images_event(e, info.id, "push", o->reference);
     drop_workdir(packed);
     images_archive_info_clear(&info);
     return out;

@@ -1198,6 +1198,8 @@ char *networks_create(kl_engine *e, const json_t *config, kl_error *err)
             break;
         }
         log_info("network %s (%s): created, %s on %s", n.id, n.name, n.type, n.ifname);
+        events_emit(e->events, "network", "create", n.id, n.labels, "name", n.name, "type", n.type,
+                    NULL);
         fw_update(e);
         result = xstrdup(n.id);
     } while (0);
@@ -1276,8 +1278,14 @@ static int remove_locked(kl_engine *e, net_rec *n, kl_error *err)
         return -1;
     }
     log_info("network %s (%s): removed", n->id, n->name);
+    /* the disconnect of each container it had (cids: hosts refresh and events) */
+    for (char **c = cids; c && *c; c++)
+        events_emit(e->events, "network", "disconnect", n->id, NULL, "container", *c, "name",
+                    n->name, "type", n->type, NULL);
     hosts_refresh_cids_locked(e, cids);
     strv_free(cids);
+    events_emit(e->events, "network", "destroy", n->id, n->labels, "name", n->name, "type", n->type,
+                NULL);
     return 0;
 }
 
@@ -1547,6 +1555,8 @@ int networks_connect(kl_engine *e, const json_t *config, kl_error *err)
         }
         log_info("container %s: connected to network %s (%s%s%s)", c.id, n.name, ip,
                  ip[0] && ip6[0] ? " " : "", ip6);
+        events_emit(e->events, "network", "connect", n.id, NULL, "container", c.id, "name", n.name,
+                    "type", n.type, NULL);
         fw_update(e);
         char *nids[] = {n.id, NULL};
         networks_hosts_refresh(e, nids, c.id);
@@ -1583,6 +1593,8 @@ int networks_disconnect(kl_engine *e, const char *network, const char *container
         if (exec_with_id(e, "DELETE FROM endpoints WHERE id = ?1", eps[0].id, err) < 0)
             break;
         log_info("container %s: disconnected from network %s", c.id, n.name);
+        events_emit(e->events, "network", "disconnect", n.id, NULL, "container", c.id, "name",
+                    n.name, "type", n.type, NULL);
         fw_update(e);
         char *nids[] = {n.id, NULL};
         networks_hosts_refresh(e, nids, c.id);

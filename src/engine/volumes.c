@@ -355,6 +355,7 @@ static int create_locked(kl_engine *e, const char *name, const json_t *labels, k
         unlinkat(vfd, name, AT_REMOVEDIR);
         return kl_error_prefix(err, "creating volume %s", name);
     }
+    events_emit(e->events, "volume", "create", name, labels, "driver", "local", NULL);
     return 0;
 }
 
@@ -547,6 +548,7 @@ static int remove_locked(kl_engine *e, int vfd, const char *name, char **trash, 
     engine_crash_point("volume-remove-committed");
     if (moved)
         *trash = xstrdup(marker);
+    events_emit(e->events, "volume", "destroy", name, NULL, "driver", "local", NULL);
     return 0;
 }
 

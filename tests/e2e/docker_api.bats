@@ -183,7 +183,7 @@ dapi() {
   [ "$(docker exec ex cat /tmp/mark)" = detached ]
   run timeout 40 /usr/bin/python3 "$BATS_TEST_DIRNAME/pty_session.py" 30 100 \
     'expect:# ' 'send:stty size\r' 'expect:30 100' \
-    'resize:41:133' 'send:stty size\r' 'expect:41 133' 'send:exit 4\r' \
+    'resize:41:133' 'retry:41 133:stty size\r' 'send:exit 4\r' \
     -- env DOCKER_HOST="unix://$DOCKER_SOCK" "$DOCKER_BIN" exec -it ex sh
   echo "$output"
   [ "$status" -eq 4 ]
@@ -197,7 +197,7 @@ dapi() {
 @test "docker run -it: a terminal, its size, typed input, the exit code" {
   run timeout 40 /usr/bin/python3 "$BATS_TEST_DIRNAME/pty_session.py" 25 90 \
     'expect:# ' 'send:stty size\r' 'expect:25 90' \
-    'resize:50:70' 'send:stty size; echo typed-$((6*7))\r' 'expect:50 70' 'expect:typed-42' \
+    'resize:50:70' 'retry:50 70:stty size\r' 'send:echo typed-$((6*7))\r' 'expect:typed-42' \
     'send:exit 6\r' \
     -- env DOCKER_HOST="unix://$DOCKER_SOCK" "$DOCKER_BIN" run --rm -it bb sh
   echo "$output"

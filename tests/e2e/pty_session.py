@@ -5,7 +5,9 @@ type into it. Prints what the terminal showed.
 usage: pty_session.py ROWS COLS STEP... -- COMMAND...
   STEP: `send:TEXT` types TEXT (\\r and \\n escapes understood), `expect:TEXT` waits (10 s)
   until TEXT has been shown since the last expect, `resize:ROWS:COLS` resizes the terminal
-  (the kernel sends SIGWINCH to the command).
+  (the kernel sends SIGWINCH to the command), `retry:EXPECT:TEXT` types TEXT every second
+  until EXPECT has been shown (10 s): for what takes effect a moment later, such as a resize
+  that travels through the client and the daemon while the shell already reads the next line.
 Exit status: the command's, or 124 when an expect timed out.
 """
 import fcntl
@@ -56,6 +58,23 @@ def main():
         elif kind == "resize":
             r, c = arg.split(":")
             set_size(fd, int(r), int(c))
+        elif kind == "retry":
+            want, _, text = arg.partition(":")
+            want = want.encode()
+            deadline = time.time() + 10
+            alive = True
+            while want not in seen[mark:]:
+                if time.time() > deadline or not alive:
+                    sys.stdout.write("\n[retry timed out: %r]\n" % want)
+                    if alive:
+                        os.kill(pid, 9)
+                    os.waitpid(pid, 0)
+                    sys.exit(124)
+                os.write(fd, text.encode().decode("unicode_escape").encode())
+                until = time.time() + 1
+                while alive and want not in seen[mark:] and time.time() < until:
+                    alive = read_some(0.2)
+            mark = seen.index(want, mark) + len(want)
         elif kind == "expect":
             want = arg.encode().decode("unicode_escape").encode()
             deadline = time.time() + 10

@@ -472,6 +472,7 @@ void dk_containers_attach(dk_request *r, api_response *res)
             attach_free(a);
             return dk_error(res, dk_status(err.code), "%s", err.msg);
         }
+        containers_event(a->e, a->container_id, "attach", NULL);
         return api_reply_hijack(res, "application/vnd.docker.raw-stream", attach_log, a,
                                 attach_free);
     }

@@ -1099,8 +1099,10 @@ void dk_containers_restart(dk_request *r, api_response *res)
     container_record c = {0};
     if (dk_container_get(r, r->params[0], &c, res) < 0)
         return;
-    if (stop_container(r, c.id, t, res) >= 0 && start_container(r, &c, res) == 0)
+    if (stop_container(r, c.id, t, res) >= 0 && start_container(r, &c, res) == 0) {
+        containers_event(r->req->ctx->engine, c.id, "restart", NULL);
         api_reply_empty(res, 204);
+    }
     container_record_clear(&c);
 }
 
@@ -1547,4 +1549,16 @@ void dk_containers_stats(dk_request *r, api_response *res)
     s->client_fd = r->req->client_fd;
     container_record_clear(&c);
     api_reply_stream(res, 200, "application/json", stats_read, s, stats_free);
+}
+
+/* ---- for other endpoints (dk.h) ---------------------------------------------------------------
+ */
+
+json_t *dk_container_summary(kl_engine *e, const container_record *c)
+{
+    container_run st;
+    kl_error err = KL_ERROR_INIT;
+    if (containers_run_state(e, c->id, &st, &err) < 0)
+        return NULL;
+    return summary_json(e, c, &st);
 }

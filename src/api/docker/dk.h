@@ -194,5 +194,16 @@ int dk_endpoint_check(const json_t *ec, api_response *res);
 void dk_containers_archive_get(dk_request *r, api_response *res);
 void dk_containers_archive_head(dk_request *r, api_response *res);
 void dk_containers_archive_put(dk_request *r, api_response *res);
+/* events.c */
+void dk_events(dk_request *r, api_response *res);
+struct event;
+/* Docker's message of an engine event (engine/events.h): Type, Action, Actor{ID, Attributes},
+ * scope, time, timeNano, and status/id/from for containers and images. */
+json_t *dk_event_json(const struct event *ev);
+
+/* containers.c: a container as GET /containers/json lists it; NULL when it is gone. */
+json_t *dk_container_summary(struct kl_engine *e, const struct container_record *c);
+/* system_df.c */
+void dk_system_df(dk_request *r, api_response *res);
 
 #endif

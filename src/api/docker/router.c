@@ -84,6 +84,8 @@ static const dk_route routes[] = {
     {"GET", "/containers/{id}/archive", dk_containers_archive_get},
     {"HEAD", "/containers/{id}/archive", dk_containers_archive_head},
     {"PUT", "/containers/{id}/archive", dk_containers_archive_put},
+    {"GET", "/events", dk_events},
+    {"GET", "/system/df", dk_system_df},
 };
 
 /* ---- errors and queries ------------------------------------------------------------------ */
