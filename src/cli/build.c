@@ -119,6 +119,36 @@ static bool wants_upload(const cli_ctx *ctx, const cli_args *a)
     return sep && sep[3] != '/' && sep[3] != '\0';
 }
 
+/* config["registry_auth"] for the registries <context>/<file>'s FROM and COPY --from lines and
+ * --from name (an unreadable Dockerfile: only --from's; kleened reports what is wrong with it). */
+static int build_auths(cli_ctx *ctx, const cli_args *a, const char *context, json_t *config)
+{
+    const char *file = cli_value(a, "file") ? cli_value(a, "file") : "Dockerfile";
+    _cleanup_free_ char *path = file[0] == '/' ? xstrdup(file) : xasprintf("%s/%s", context, file);
+    _cleanup_free_ char *text = NULL;
+    FILE *f = fopen(path, "re");
+    if (f) {
+        text = xmalloc(1024 * 1024 + 1);
+        size_t n = fread(text, 1, 1024 * 1024, f);
+        text[n] = '\0';
+        fclose(f);
+    }
+    _cleanup_strv_ char **domains = cli_dockerfile_registries(text);
+    const char *from = cli_value(a, "from");
+    if (from) {
+        _cleanup_free_ char *line = xasprintf("FROM %s\n", from);
+        _cleanup_strv_ char **more = cli_dockerfile_registries(line);
+        for (size_t i = 0; more && more[i]; i++) {
+            bool seen = false;
+            for (size_t k = 0; domains && domains[k]; k++)
+                seen |= !strcmp(domains[k], more[i]);
+            if (!seen)
+                strv_push(&domains, more[i]);
+        }
+    }
+    return cli_registry_auths(ctx, domains, config);
+}
+
 static json_t *build_config(cli_ctx *ctx, const cli_args *a, int *rc)
 {
     char abs[PATH_MAX];
@@ -192,6 +222,13 @@ static json_t *build_config(cli_ctx *ctx, const cli_args *a, int *rc)
     /* pull: ours, sent only when given */
     if (config && cli_flag(a, "pull"))
         json_object_set_new(config, "pull", json_true());
+    /* registry_auth: ours, the stored credentials of the registries the Dockerfile (when it can be
+     * read here) and --from name, sent only when there are some (docs/klee-differences.md) */
+    if (config && build_auths(ctx, a, abs, config) < 0) {
+        json_decref(config);
+        *rc = CLI_EXIT_FAILURE;
+        return NULL;
+    }
     /* labels: ours, sent only when given */
     if (config && cli_add_labels(a, "klee image build", "PATH", config) != 0) {
         json_decref(config);

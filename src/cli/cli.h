@@ -178,6 +178,13 @@ int cli_print_server_error(cli_ctx *ctx, const http_response *resp);
  * the reference is malformed. -1 after printing the error (a broken config.json, a missing
  * credential helper). */
 int cli_registry_auth(cli_ctx *ctx, const char *reference, json_t *config);
+/* The registries (domains, as references name them) whose images a Dockerfile's FROM and
+ * COPY --from lines name (stage names, numbers, `scratch` and references with variables
+ * left out); a NULL-terminated strv, NULL when none. */
+char **cli_dockerfile_registries(const char *text);
+/* config["registry_auth"] = {domain: {username, password}} for those of `domains` with stored
+ * credentials (nothing when none has). -1 after printing the error. */
+int cli_registry_auths(cli_ctx *ctx, char *const *domains, json_t *config);
 
 /* Print `{"id": ...}`'s id on stdout (bold on a terminal). Returns 0, or 1 if the body
  * is not an id response (printed as an error). */

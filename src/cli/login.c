@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -252,3 +253,102 @@ const cli_command cli_system_logout = {
     .max_args = 1,
     .run = logout,
 };
+
+/* ---- builds ----------------------------------------------------------------------------- */
+
+static bool word_is(const char *w, size_t n, const char *kw)
+{
+    return strlen(kw) == n && !strncasecmp(w, kw, n);
+}
+
+char **cli_dockerfile_registries(const char *text)
+{
+    char **stages = NULL, **domains = NULL;
+    _cleanup_buf_ kl_buf line = KL_BUF_INIT;
+    const char *p = text ? text : "";
+    while (*p) {
+        /* one logical line: physical lines joined at a trailing backslash */
+        kl_buf_reset(&line);
+        for (;;) {
+            const char *nl = strchr(p, '\n');
+            size_t n = nl ? (size_t)(nl - p) : strlen(p);
+            const char *end = p + n;
+            while (end > p && (end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t'))
+                end--;
+            bool cont = end > p && end[-1] == '\\';
+            kl_buf_append(&line, p, (size_t)(end - p) - (cont ? 1 : 0));
+            p = nl ? nl + 1 : p + n;
+            if (!cont || !*p)
+                break;
+            kl_buf_append(&line, " ", 1);
+        }
+        kl_buf_append(&line, "", 1);
+        /* words */
+        char *words[16];
+        size_t nw = 0;
+        char *save = NULL;
+        for (char *w = strtok_r(line.data, " \t", &save); w && nw < 16;
+             w = strtok_r(NULL, " \t", &save))
+            words[nw++] = w;
+        if (nw < 2 || words[0][0] == '#')
+            continue;
+        const char *image = NULL;
+        if (word_is(words[0], strlen(words[0]), "FROM")) {
+            size_t i = 1;
+            while (i < nw && !strncmp(words[i], "--", 2))
+                i++;
+            if (i < nw)
+                image = words[i];
+            if (i + 2 < nw && word_is(words[i + 1], strlen(words[i + 1]), "AS"))
+                strv_push(&stages, words[i + 2]);
+        } else if (word_is(words[0], strlen(words[0]), "COPY")) {
+            for (size_t i = 1; i < nw && !strncmp(words[i], "--", 2); i++)
+                if (!strncmp(words[i], "--from=", 7))
+                    image = words[i] + 7;
+        }
+        if (!image || strchr(image, '$') || !strcasecmp(image, "scratch"))
+            continue;
+        bool is_stage = false;
+        for (size_t i = 0; stages && stages[i]; i++)
+            is_stage |= !strcasecmp(stages[i], image);
+        if (is_stage || strspn(image, "0123456789") == strlen(image))
+            continue;
+        oci_ref r;
+        if (oci_ref_parse(image, &r, NULL) < 0)
+            continue;
+        bool seen = false;
+        for (size_t i = 0; domains && domains[i]; i++)
+            seen |= !strcmp(domains[i], r.domain);
+        if (!seen)
+            strv_push(&domains, r.domain);
+        oci_ref_clear(&r);
+    }
+    strv_free(stages);
+    return domains;
+}
+
+int cli_registry_auths(cli_ctx *ctx, char *const *domains, json_t *config)
+{
+    json_t *auths = NULL;
+    for (size_t i = 0; domains && domains[i]; i++) {
+        dockercfg_cred c;
+        kl_error err = KL_ERROR_INIT;
+        int found = dockercfg_get(domains[i], &c, &err);
+        if (found < 0) {
+            cli_error(ctx, "%s", err.msg);
+            json_decref(auths);
+            return -1;
+        }
+        if (found > 0) {
+            if (!auths)
+                auths = json_object();
+            json_object_set_new(
+                auths, domains[i],
+                json_pack("{s:s, s:s}", "username", c.username, "password", c.password));
+        }
+        dockercfg_cred_clear(&c);
+    }
+    if (auths)
+        json_object_set_new(config, "registry_auth", auths);
+    return 0;
+}

@@ -434,3 +434,21 @@ SH
   ! echo "$output" | grep -q 'w0rd' || false
   [ "$(jq -r '.auths["127.0.0.1:5001"].auth' "$DOCKER_CONFIG/config.json" | base64 -d)" = 'alice:pa:ss w0rd' ]
 }
+
+@test "klee build FROM a registry that wants credentials: klee sends the stored ones of the Dockerfile's registries (ImageBuildConfig registry_auth); none stored: the pull is refused" {
+  export DOCKER_CONFIG="$BATS_TEST_TMPDIR/dc"
+  ctx="$BATS_TEST_TMPDIR/ctx"
+  mkdir -p "$ctx"
+  printf 'FROM 127.0.0.1:5001/team/bb:v1 AS base\nRUN cp /hello /copied\nFROM base\nCOPY --from=base /copied /again\n' >"$ctx/Dockerfile"
+  run klee build -t built:v1 "$ctx"
+  [ "$status" -ne 0 ]
+  echo "$output" | grep -q 'authentication required (Basic), no credentials'
+  run bash -c "echo 'pa:ss w0rd' | '$KLEE' --host 'http://$SOCK' login -u alice --password-stdin 127.0.0.1:5001"
+  [ "$status" -eq 0 ]
+  run klee build -t built:v1 "$ctx"
+  [ "$status" -eq 0 ]
+  run klee run --rm built:v1 cat /again
+  echo "$output" | grep -qx secret-image
+  ! grep -q 'w0rd' "$E2E_DIR/kleened.log" || false
+
+}

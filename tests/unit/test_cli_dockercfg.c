@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli/cli.h"
 #include "cli/dockercfg.h"
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"
@@ -148,6 +149,32 @@ static void test_store_get_erase(void **state)
     unsetenv("DOCKER_CONFIG");
 }
 
+static void test_dockerfile_registries(void **state)
+{
+    (void)state;
+    char **d = cli_dockerfile_registries(
+        "# syntax=docker/dockerfile:1\n"
+        "FROM --platform=linux/amd64 127.0.0.1:5000/team/base:v1 AS build\n"
+        "RUN make\n"
+        "from busybox\n"
+        "COPY --chown=1:1 --from=build /out /out\n"
+        "COPY --from=reg.lan:5443/tools/x:1 /x /x\n"
+        "COPY --from=0 /y /y\n"
+        "FROM \\\n  127.0.0.1:5000/team/other\n"
+        "FROM ${BASE}\n"
+        "FROM scratch\n"
+        "FROM build\n");
+    assert_non_null(d);
+    assert_int_equal(strv_len(d), 3);
+    assert_string_equal(d[0], "127.0.0.1:5000");
+    assert_string_equal(d[1], "docker.io");
+    assert_string_equal(d[2], "reg.lan:5443");
+    strv_free(d);
+    assert_null(cli_dockerfile_registries("FROM scratch\nRUN true\n"));
+    assert_null(cli_dockerfile_registries(""));
+    assert_null(cli_dockerfile_registries(NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -155,6 +182,7 @@ int main(void)
         cmocka_unit_test(test_lookup),
         cmocka_unit_test(test_helper_for),
         cmocka_unit_test(test_store_get_erase),
+        cmocka_unit_test(test_dockerfile_registries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
