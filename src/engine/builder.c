@@ -737,7 +737,8 @@ typedef struct step {
     char cid[KL_ID_LEN + 1];
     char *dir; /* staging dir */
     char *upper, *work, *rootfs;
-    int rootfd; /* the mounted overlay's root (COPY, WORKDIR), else -1 */
+    int rootfd;  /* the mounted overlay's root (COPY, WORKDIR), else -1 */
+    bool cloned; /* full-tree layers: the root is a clone (host_container_root_create) */
 } step;
 
 /* With `open`: the overlay is mounted and s->rootfd is its root; without (RUN), only the
@@ -756,6 +757,23 @@ static int step_begin(build *b, step *s, bool open, kl_error *err)
     if (mkdir(s->dir, 0700) < 0 || mkdir(s->upper, 0755) < 0 || mkdir(s->work, 0700) < 0 ||
         mkdir(s->rootfs, 0755) < 0)
         return kl_error_errno(err, errno, "creating %s", s->dir);
+    if (host_layers_full_tree()) {
+        /* Full-tree layers (FreeBSD): the step's root is a clone of the top layer, mounted at
+         * s->rootfs (the step container's dataset, as a container's); it becomes the new layer
+         * at commit (host_container_root_commit), so nothing is copied. */
+        if (b->cur->n == 0)
+            return kl_error_set(err, ENOTSUP, "a build step needs a base image on this host");
+        if (host_container_root_create(b->sroot, s->cid, b->cur->s[b->cur->n - 1].layer, s->rootfs,
+                                       err) < 0)
+            return -1;
+        s->cloned = true;
+        if (!open)
+            return 0;
+        s->rootfd = openat(AT_FDCWD, s->rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (s->rootfd < 0)
+            return kl_error_errno(err, errno, "opening %s", s->rootfs);
+        return 0;
+    }
     if (!open)
         return 0;
     _cleanup_strv_ char **dirs = stack_dirs(b, b->cur);
@@ -780,6 +798,24 @@ static int step_end(build *b, step *s, bool commit, bool skip_empty, char **laye
     if (s->rootfd >= 0)
         close(s->rootfd);
     s->rootfd = -1;
+    if (s->cloned) {
+        /* full-tree layers: the clone becomes the layer, or goes (a step that changed
+         * nothing still makes one: a clone's changes are not cheap to tell) */
+        char id[KL_ID_LEN + 1];
+        kl_id_new(id);
+        if (commit) {
+            if (host_container_root_commit(b->sroot, s->cid, id, err) < 0)
+                rc = -1;
+            else
+                *layer_out = xstrdup(id);
+        }
+        if (!commit || rc < 0) {
+            e2 = (kl_error)KL_ERROR_INIT;
+            if (host_container_root_remove(b->sroot, s->cid, &e2) < 0)
+                log_warn("build: removing the root of step %s: %s", s->cid, e2.msg);
+        }
+        commit = false;
+    }
     if (commit && rc == 0 && s->dir) {
         bool empty = false;
         if (skip_empty) {
@@ -843,11 +879,12 @@ static int run_container(build *b, step *s, char *const *argv, char *const *env,
     _cleanup_strv_ char **layers = stack_dirs(b, b->cur);
     spec.container = (host_container_spec){
         .id = s->cid,
-        /* mounted on s->rootfs by the runtime, in the step container's namespace only */
+        /* mounted on s->rootfs by the runtime, in the step container's namespace only (full-
+         * tree layers: s->rootfs is the step's clone already) */
         .rootfs = s->rootfs,
-        .rootfs_layers = layers,
-        .rootfs_upper = s->upper,
-        .rootfs_work = s->work,
+        .rootfs_layers = s->cloned ? NULL : layers,
+        .rootfs_upper = s->cloned ? NULL : s->upper,
+        .rootfs_work = s->cloned ? NULL : s->work,
         .argv = argv,
         .env = env,
         .user = current_user(b),
@@ -1178,7 +1215,17 @@ static void pull_output(const char *text, void *ctx)
  * A failed pull stores nothing. Returns the image id. */
 static char *pull_image(build *b, const char *ref, kl_error *err)
 {
+    const builder_credential *cred = NULL;
+    oci_ref r;
+    if (b->o->n_credentials && oci_ref_parse(ref, &r, NULL) == 0) {
+        for (size_t i = 0; i < b->o->n_credentials && !cred; i++)
+            if (!strcmp(b->o->credentials[i].registry, r.domain))
+                cred = &b->o->credentials[i];
+        oci_ref_clear(&r);
+    }
     images_create_opts po = {.method = "pull",
+                             .username = cred ? cred->username : NULL,
+                             .password = cred ? cred->password : NULL,
                              .image = ref,
                              .platform = b->o->platform,
                              .tag = "",
@@ -1395,7 +1442,12 @@ static int do_from(build *b, const dockerfile_instr *in, kl_error *err)
             return fail(b, err, "%s", err->msg);
         ref = xstrdup(a[0]);
     }
+    /* b->cur points into the array: it moves with it */
+    size_t cur = b->cur ? (size_t)(b->cur - b->stages) : 0;
+    bool has_cur = b->cur != NULL;
     b->stages = xrealloc(b->stages, (b->n_stages + 1) * sizeof(*b->stages));
+    if (has_cur)
+        b->cur = &b->stages[cur];
     stage *ns = &b->stages[b->n_stages];
     *ns = (stage){0};
     ns->name = in->from_stage ? xstrdup(in->from_stage) : NULL;

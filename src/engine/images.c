@@ -1156,6 +1156,12 @@ static void say(creator *c, const char *fmt, ...)
     va_end(ap);
 }
 
+/* say() for the host's messages (host_say_fn). */
+static void say_msg(const char *msg, void *ctx)
+{
+    say(ctx, "%s", msg);
+}
+
 static bool is_cancelled(creator *c)
 {
     return c->o->cancel && atomic_load(c->o->cancel);
@@ -1580,6 +1586,13 @@ static void pull_progress(const host_fetch_progress *p, void *ctx)
         say(c, "Fetched %.1f MB (%d%%)\n", (double)p->bytes / (1024.0 * 1024.0), p->percent);
     if (p->percent >= 0)
         c->last_percent = p->percent;
+}
+
+static void pull_layer_progress(const host_fetch_layer *l, void *ctx)
+{
+    creator *c = ctx;
+    if (c->o->pull_layer_progress)
+        c->o->pull_layer_progress(l->digest, l->bytes, l->total, l->done, c->o->output_ctx);
 }
 
 /* A string array, an absent/null (-> NULL), or invalid. */
@@ -2014,9 +2027,8 @@ static char *create_pull(creator *c, const char *name, const char *tag, kl_error
         return NULL;
     say(c, "Pulling %s...\n", o->image);
     _cleanup_free_ char *domain = registry_domain(o->image);
-    registry_transport tr;
+    _cleanup_registry_transport_ registry_transport tr;
     registry_transport_get(c->e, domain, &tr);
-    _cleanup_free_ char *ca_file = tr.ca_file;
     /* A layer the helper skipped because the store had it may be removed before the pull is
      * recorded (ESTALE): then the pull is made once more, downloading it. */
     for (int attempt = 0;; attempt++) {
@@ -2039,15 +2051,19 @@ static char *create_pull(creator *c, const char *name, const char *tag, kl_error
                 pull_have_clear(&have);
                 return NULL;
             }
-            host_fetch_child_opts fo = {
-                .fetch_progress = pull_progress, .ctx = c, .is_cancelled = fetch_cancelled};
+            host_fetch_child_opts fo = {.fetch_progress = pull_progress,
+                                        .layer_progress = pull_layer_progress,
+                                        .ctx = c,
+                                        .is_cancelled = fetch_cancelled};
             host_pull_child_opts po = {.platform = o->platform,
                                        .have_blobs = (const char *const *)have.blobs,
                                        .have_diff_ids = (const char *const *)have.diff_ids,
                                        .n_have = have.n,
                                        .plain_http_hint = plain_http_known(domain),
                                        .insecure = tr.insecure,
-                                       .ca_file = ca_file,
+                                       .ca_file = tr.ca_file,
+                                       .client_cert = tr.client_cert,
+                                       .client_key = tr.client_key,
                                        .username = o->username,
                                        .password = o->password};
             kl_error ferr = KL_ERROR_INIT;
@@ -2116,12 +2132,9 @@ char *images_create(kl_engine *e, const images_create_opts *o, kl_error *err)
                  .last_percent = -1};
     const char *method = o->method ? o->method : "";
     _cleanup_free_ char *name = NULL, *tag = NULL;
-    if (o->autotag && !strcmp(method, "fetch-auto")) {
-        _cleanup_free_ char *osr = xasprintf("%s/os-release", c.etc);
-        name = images_distro_tag(osr, err);
-        if (!name)
-            return NULL;
-        tag = xstrdup(IMAGEREF_DEFAULT_TAG);
+    bool autotag = o->autotag && !strcmp(method, "fetch-auto");
+    if (autotag) {
+        tag = xstrdup(IMAGEREF_DEFAULT_TAG); /* the name: from what is fetched (below) */
     } else if (imageref_parse_nametag(o->tag ? o->tag : "", &name, &tag, err) < 0) {
         return NULL;
     }
@@ -2135,10 +2148,29 @@ char *images_create(kl_engine *e, const images_create_opts *o, kl_error *err)
     /* the base layer carries the image's id, so the image's files are <sroot>/layers/<id> */
     _cleanup_free_ char *real = NULL;
     int rc;
-    if (!strcmp(method, "fetch")) {
-        rc = create_fetch(&c, id, err);
-    } else if (!strcmp(method, "fetch-auto")) {
-        rc = create_fetch_auto(&c, id, err);
+    bool host_fetched = false;
+    if (!strcmp(method, "fetch") || !strcmp(method, "fetch-auto")) {
+        /* The host's own way first (FreeBSD: fetch(1) and tar into the layer's dataset, the
+         * base.txz of this release for fetch-auto); 0: none, the engine's (Linux). */
+        bool fauto = !strcmp(method, "fetch-auto");
+        _cleanup_free_ char *version = NULL;
+        int hr = host_layer_fetch_base(sroot, id,
+                                       fauto    ? NULL
+                                       : o->url ? o->url
+                                                : "",
+                                       &version, say_msg, &c, err);
+        if (hr < 0)
+            return NULL;
+        host_fetched = hr == 1;
+        if (autotag && host_fetched) {
+            name = xasprintf("FreeBSD-%s", version ? version : "unknown");
+        } else if (autotag) {
+            _cleanup_free_ char *osr = xasprintf("%s/os-release", c.etc);
+            name = images_distro_tag(osr, err);
+            if (!name)
+                return NULL;
+        }
+        rc = host_fetched ? 0 : fauto ? create_fetch_auto(&c, id, err) : create_fetch(&c, id, err);
     } else if (!strcmp(method, "zfs-copy") || !strcmp(method, "zfs-clone")) {
         real = check_dataset(&c, err);
         if (!real)
@@ -2199,7 +2231,7 @@ char *images_create(kl_engine *e, const images_create_opts *o, kl_error *err)
         drop_layer(&c, id);
         return NULL;
     }
-    if (!strcmp(method, "fetch-auto") && o->autotag)
+    if (autotag && !host_fetched) /* (the host's fetch-auto says it itself) */
         say(&c, "Created image from the automatically detected version: %s.\n", name);
     return out;
 }
@@ -2232,7 +2264,19 @@ char *images_record_fetched(kl_engine *e, const char *workdir, const images_crea
         return NULL;
     _cleanup_free_ char *name = NULL, *tag = NULL;
     pull_default_name(j, &name, &tag);
-    return record_pull(&c, j, workdir, name, tag, existing, err);
+    char *id = record_pull(&c, j, workdir, name, tag, existing, err);
+    /* a loaded image's other names (an archive's further RepoTags) are added, as Docker does;
+     * one that is not a valid name is left out (the archive is untrusted text) */
+    json_t *names = json_object_get(j, "names");
+    for (size_t i = 1; id && name[0] && i < json_array_size(names); i++) {
+        const char *n = json_string_value(json_array_get(names, i));
+        kl_error nerr = KL_ERROR_INIT;
+        char *got = n ? images_name_add(e, id, n, &nerr) : NULL;
+        if (!got && n)
+            log_warn("image %s: not adding the name '%.200s': %s", id, n, nerr.msg);
+        free(got);
+    }
+    return id;
 }
 
 int images_archive_info(kl_engine *e, const char *ident, images_archive_info_t *out, kl_error *err)

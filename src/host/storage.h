@@ -78,6 +78,10 @@ int host_container_root_create(const char *root, const char *cid, const char *to
 /* Remove container <cid>'s root (and with it everything written in it). A root that does
  * not exist is not an error. */
 int host_container_root_remove(const char *root, const char *cid, kl_error *err);
+/* Make container <cid>'s root the new sealed layer <id> (a build step's changes): FreeBSD
+ * renames its dataset to the layer's, mounts it at R/layers/<id> and snapshots it (as the
+ * original's build commit). On failure the root stays the container's. */
+int host_container_root_commit(const char *root, const char *cid, const char *id, kl_error *err);
 
 /* ---- volumes ------------------------------------------------------------------------- */
 /* A volume is the directory R'/volumes/<name> the engine makes (engine/volumes.c). Linux:

@@ -15,8 +15,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/builder.h"
 #include "engine/containers.h"
 #include "engine/engine.h"
+#include "engine/dockerfile.h"
 #include "engine/exec.h"
 #include "engine/images.h"
 #include "engine/networks.h"
@@ -27,6 +29,7 @@
 #include "host/process.h"
 #include "host/runtime.h"
 #include "host/storage.h"
+#include "lib/buf.h"
 #include "lib/cleanup.h"
 #include "lib/id.h"
 #include "lib/jsonx.h"
@@ -288,6 +291,174 @@ static void test_engine_container_fails(void **state)
     gone_dir();
 }
 
+static void collect_output(const char *msg, void *ctx)
+{
+    kl_buf_puts(ctx, msg);
+}
+
+/* Image create by fetch and fetch-auto (autotag) through images_create on the FreeBSD layer,
+ * and two failures (tar, fetch) that leave no image: golden engine_fetch. */
+static void test_engine_fetch(void **state)
+{
+    fresh_dir();
+    fb_host h = host_on_template("engine_fetch");
+    fb_host_set_default(&h);
+    kl_error err = KL_ERROR_INIT;
+    kl_engine *e = engine_open(tp("/root"), tp("/run"), &err);
+    if (!e)
+        fail_msg("engine_open: %s", err.msg);
+    assert_int_equal(mkdir(tp("/etc"), 0755), 0);
+    FILE *f = fopen(tp("/etc/resolv.conf"), "we");
+    assert_non_null(f);
+    fputs("nameserver 192.0.2.53\n", f);
+    fclose(f);
+    _cleanup_buf_ kl_buf out = KL_BUF_INIT;
+    images_create_opts o = {.method = "fetch",
+                            .url = "https://download.example.org/base.txz",
+                            .tag = "base:14",
+                            .dns = true,
+                            .host_etc = tp("/etc"),
+                            .output = collect_output,
+                            .output_ctx = &out};
+    _cleanup_free_ char *i1 = images_create(e, &o, &err);
+    if (!i1)
+        fail_msg("images_create fetch: %s\n--- transcript:\n%s", err.msg,
+                 fb_replay_transcript(h.run));
+    _cleanup_free_ char *sroot = images_storage_root(e);
+    _cleanup_free_ char *resolv = xasprintf("%s/layers/%s/etc/resolv.conf", sroot, i1);
+    struct stat st;
+    assert_int_equal(stat(resolv, &st), 0);
+    images_create_opts a = {.method = "fetch-auto",
+                            .autotag = true,
+                            .host_etc = tp("/etc"),
+                            .output = collect_output,
+                            .output_ctx = &out};
+    _cleanup_free_ char *i2 = images_create(e, &a, &err);
+    if (!i2)
+        fail_msg("images_create fetch-auto: %s\n--- transcript:\n%s", err.msg,
+                 fb_replay_transcript(h.run));
+    kl_buf_append(&out, "", 1);
+    assert_non_null(strstr(out.data, "Created image from the automatically detected version: "
+                                     "FreeBSD-14.1-RELEASE-p7.\n"));
+    _cleanup_json_ json_t *ins = images_inspect(e, "FreeBSD-14.1-RELEASE-p7:latest", &err);
+    if (!ins)
+        fail_msg("images_inspect: %s", err.msg);
+    images_create_opts b = {.method = "fetch", .url = "https://download.example.org/broken.txz"};
+    kl_error e1 = KL_ERROR_INIT;
+    _cleanup_free_ char *i3 = images_create(e, &b, &e1);
+    assert_null(i3);
+    assert_string_equal(e1.msg, "could not extract tar archive: tar: Error opening archive: "
+                                "Unrecognized archive format");
+    images_create_opts m = {.method = "fetch", .url = "https://download.example.org/missing.txz"};
+    kl_error e2 = KL_ERROR_INIT;
+    _cleanup_free_ char *i4 = images_create(e, &m, &e2);
+    assert_null(i4);
+    assert_string_equal(e2.msg, "could not fetch file from url: fetch: "
+                                "https://download.example.org/missing.txz: Not Found");
+    _cleanup_json_ json_t *list = images_list(e, &err);
+    assert_int_equal(json_array_size(list), 2);
+    engine_close(e);
+    fbt_done(&h);
+    fb_host_set_default(NULL);
+    gone_dir();
+}
+
+static void build_output(const char *msg, size_t len, void *ctx)
+{
+    kl_buf_append(ctx, msg, len);
+}
+
+/* A build on full-tree layers (COPY, WORKDIR; RUN needs the jail monitor: test_fb_jailmon):
+ * each step a clone of the top layer, committed by rename + mountpoint + snapshot. Golden
+ * engine_build. */
+static void test_engine_build(void **state)
+{
+    fresh_dir();
+    fb_host h = host_on_template("engine_build");
+    fb_host_set_default(&h);
+    kl_error err = KL_ERROR_INIT;
+    kl_engine *e = engine_open(tp("/root"), tp("/run"), &err);
+    if (!e)
+        fail_msg("engine_open: %s", err.msg);
+    _cleanup_free_ char *sroot = images_storage_root(e);
+    const char *layer = "a1b2c3d4e5f6";
+    fbt_ok(host_layer_create(sroot, layer, &err), &err);
+    fbt_ok(host_layer_seal(sroot, layer, &err), &err);
+    const char *layers[] = {layer};
+    const char *snaps[] = {NULL};
+    _cleanup_json_ json_t *cmd = json_pack("[s]", "/bin/sh");
+    _cleanup_json_ json_t *env = json_array();
+    images_record r = {.name = "base",
+                       .tag = "1",
+                       .cmd = cmd,
+                       .env = env,
+                       .user = "",
+                       .layers = layers,
+                       .n_layers = 1,
+                       .n_new = 1,
+                       .snapshots = snaps};
+    _cleanup_free_ char *base = images_add(e, &r, &err);
+    if (!base)
+        fail_msg("images_add: %s", err.msg);
+    assert_int_equal(mkdir(tp("/ctx"), 0755), 0);
+    FILE *f = fopen(tp("/ctx/Dockerfile"), "we");
+    assert_non_null(f);
+    fputs("FROM base:1\nCOPY hello.txt /etc/hello.txt\nWORKDIR /app\n", f);
+    fclose(f);
+    f = fopen(tp("/ctx/hello.txt"), "we");
+    assert_non_null(f);
+    fputs("hello\n", f);
+    fclose(f);
+    _cleanup_buf_ kl_buf out = KL_BUF_INIT;
+    builder_opts o = {.context = tp("/ctx"),
+                      .tag = "built:1",
+                      .cleanup = true,
+                      .nocache = true,
+                      .output = build_output,
+                      .output_ctx = &out};
+    dockerfile df = {0};
+    fbt_ok(builder_load(&o, &df, &err), &err);
+    builder_result res = {0};
+    char id[KL_ID_LEN + 1];
+    kl_id_new(id);
+    if (builder_run(e, &o, &df, id, &res, &err) < 0) {
+        kl_buf_append(&out, "", 1);
+        fail_msg("builder_run: %s\n--- output:\n%s\n--- transcript:\n%s", err.msg, out.data,
+                 fb_replay_transcript(h.run));
+    }
+    _cleanup_json_ json_t *ins = images_inspect(e, "built:1", &err);
+    if (!ins)
+        fail_msg("images_inspect: %s", err.msg);
+    builder_result_clear(&res);
+    dockerfile_clear(&df);
+    f = fopen(tp("/ctx/Dockerfile.2"), "we");
+    assert_non_null(f);
+    fputs("FROM base:1\nCOPY hello.txt /x\n", f);
+    fclose(f);
+    builder_opts o2 = o;
+    o2.dockerfile = "Dockerfile.2";
+    o2.tag = "broken:1";
+    dockerfile df2 = {0};
+    fbt_ok(builder_load(&o2, &df2, &err), &err);
+    builder_result res2 = {0};
+    kl_id_new(id);
+    kl_error e2 = KL_ERROR_INIT;
+    assert_int_equal(builder_run(e, &o2, &df2, id, &res2, &e2), -1);
+    assert_non_null(strstr(e2.msg, "as layer "));
+    assert_non_null(strstr(e2.msg, "': out of space"));
+    kl_error e3 = KL_ERROR_INIT;
+    _cleanup_json_ json_t *none = images_inspect(e, "broken:1", &e3);
+    assert_null(none);
+    _cleanup_json_ json_t *list = images_list(e, &err);
+    assert_int_equal(json_array_size(list), 2); /* base, built */
+    builder_result_clear(&res2);
+    dockerfile_clear(&df2);
+    engine_close(e);
+    fbt_done(&h);
+    fb_host_set_default(NULL);
+    gone_dir();
+}
+
 /* Volumes as datasets through the engine (volumes.c on host_volume_create/_remove): golden
  * engine_volume; a failing create leaves nothing, a failing destroy keeps the volume. */
 static void test_engine_volumes(void **state)
@@ -440,9 +611,12 @@ static void test_layers(void **state)
     kl_error err = KL_ERROR_INIT;
     fbt_ok(host_storage_init(tp("/s"), &err), &err);
     assert_int_equal(mkdir(tp("/s/layers/.staging-old-1"), 0700), 0);
+    assert_int_equal(mkdir(tp("/s/layers/.staging-build-0123456789ab"), 0700), 0);
+    assert_int_equal(mkdir(tp("/s/layers/.staging-build-0123456789ab/rootfs"), 0700), 0);
     fbt_ok(host_storage_init(tp("/s"), &err), &err); /* stale staging removed */
     struct stat st;
     assert_int_equal(stat(tp("/s/layers/.staging-old-1"), &st), -1);
+    assert_int_equal(stat(tp("/s/layers/.staging-build-0123456789ab"), &st), -1);
     fbt_ok(host_layer_create(tp("/s"), "l1", &err), &err);
     assert_int_equal(stat(tp("/s/layers/l1"), &st), 0); /* "mounted" by the replay */
     kl_error e1 = KL_ERROR_INIT;
@@ -561,6 +735,20 @@ static void test_layer_config(void **state)
     kl_error e2 = KL_ERROR_INIT;
     assert_int_equal(fb_layer_config_resolve(&bad, NULL, &root, &anchor, &e2), -1);
     assert_int_equal(e2.code, EINVAL);
+    /* kleened's set-up (main.c passes the config): refused with a bad environment, then the
+     * config's values are the host's */
+    setenv("KLEENED_ZFS_ROOT", "-rf", 1);
+    kl_error e3 = KL_ERROR_INIT;
+    assert_int_equal(host_layer_setup(NULL, &e3), -1);
+    assert_string_equal(e3.msg, "invalid root dataset '-rf' (KLEENED_ZFS_ROOT)");
+    host_layer_config good = {.zfs_root = "tank/kleene", .pf_anchor = "k2"};
+    fbt_ok(host_layer_setup(&good, &err), &err);
+    unsetenv("KLEENED_ZFS_ROOT");
+    const fb_host *h = fb_host_default(&err);
+    assert_non_null(h);
+    assert_string_equal(h->root, "tank/kleene");
+    assert_string_equal(h->pf_anchor, "k2");
+    fb_host_set_default(NULL);
 }
 
 static void test_sockstat(void **state)
@@ -587,7 +775,8 @@ int main(void)
         cmocka_unit_test(test_confined_paths),   cmocka_unit_test(test_bind_source),
         cmocka_unit_test(test_layers),           cmocka_unit_test(test_not_yet),
         cmocka_unit_test(test_sockstat),         cmocka_unit_test(test_layer_config),
-        cmocka_unit_test(test_engine_volumes),
+        cmocka_unit_test(test_engine_volumes),   cmocka_unit_test(test_engine_fetch),
+        cmocka_unit_test(test_engine_build),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -218,6 +218,91 @@ static void test_replay_detects_difference(void **state)
     fb_runner_free(h.run);
 }
 
+/* {NAME} stands for an id kleened makes up (bound at first sight, the same afterwards, put
+ * into canned outputs and effects); `% mkdir|rmdir` act on the test's directory. */
+static void ids_golden(char *dir, char *golden)
+{
+    strcpy(dir, "/tmp/kl-test-fb-replay-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(golden, 256, "%s/ids.golden", dir);
+    FILE *f = fopen(golden, "we");
+    assert_non_null(f);
+    fprintf(f,
+            "$ /sbin/zfs create -o mountpoint=%s/{L1} zroot/kleene/image/{L1}\n"
+            "%% mkdir %s/{L1}/x\n"
+            "$ /sbin/zfs list -H -o name zroot/kleene/image/{L1}\n"
+            "> zroot/kleene/image/{L1}\n"
+            "$ /sbin/zfs destroy zroot/kleene/image/{L1}\n"
+            "%% rmdir %s/{L1}/x\n",
+            dir, dir, dir);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void test_replay_ids(void **state)
+{
+    char dir[64], golden[256], mp[128], x[160];
+    ids_golden(dir, golden);
+    kl_error err = KL_ERROR_INIT;
+    fb_host h = fbt_host_path(golden);
+    _cleanup_result_ fb_result res = FB_RESULT_INIT;
+    snprintf(mp, sizeof(mp), "mountpoint=%s/0123456789ab", dir);
+    fbt_ok(fb_run(h.run,
+                  FB_ARGV("/sbin/zfs", "create", "-o", mp, "zroot/kleene/image/0123456789ab"), NULL,
+                  &res, &err),
+           &err);
+    snprintf(x, sizeof(x), "%s/0123456789ab/x", dir);
+    struct stat st;
+    assert_int_equal(stat(x, &st), 0); /* the effect, with the bound id */
+    fb_result_free(&res);
+    fbt_ok(
+        fb_run(h.run,
+               FB_ARGV("/sbin/zfs", "list", "-H", "-o", "name", "zroot/kleene/image/0123456789ab"),
+               NULL, &res, &err),
+        &err);
+    assert_string_equal(res.out, "zroot/kleene/image/0123456789ab\n");
+    fb_result_free(&res);
+    fbt_ok(fb_run(h.run, FB_ARGV("/sbin/zfs", "destroy", "zroot/kleene/image/0123456789ab"), NULL,
+                  &res, &err),
+           &err);
+    assert_int_equal(stat(x, &st), -1);
+    fbt_done(&h);
+
+    /* a bound name must be the same id again */
+    h = fbt_host_path(golden);
+    fb_result_free(&res);
+    fbt_ok(fb_run(h.run,
+                  FB_ARGV("/sbin/zfs", "create", "-o", mp, "zroot/kleene/image/0123456789ab"), NULL,
+                  &res, &err),
+           &err);
+    fb_result_free(&res);
+    kl_error e1 = KL_ERROR_INIT;
+    assert_int_equal(
+        fb_run(h.run,
+               FB_ARGV("/sbin/zfs", "list", "-H", "-o", "name", "zroot/kleene/image/ba9876543210"),
+               NULL, &res, &e1),
+        -1);
+    assert_non_null(strstr(e1.msg, "expected $ /sbin/zfs list -H -o name zroot/kleene/image/{L1}"));
+    fb_runner_free(h.run);
+
+    /* only an id binds: 12 lowercase hex */
+    h = fbt_host_path(golden);
+    fb_result_free(&res);
+    char bad[128];
+    snprintf(bad, sizeof(bad), "mountpoint=%s/0123456789AB", dir);
+    kl_error e2 = KL_ERROR_INIT;
+    assert_int_equal(
+        fb_run(h.run, FB_ARGV("/sbin/zfs", "create", "-o", bad, "zroot/kleene/image/0123456789AB"),
+               NULL, &res, &e2),
+        -1);
+    fb_runner_free(h.run);
+    snprintf(x, sizeof(x), "%s/0123456789ab/x", dir); /* made again by the second replay */
+    rmdir(x);
+    snprintf(x, sizeof(x), "%s/0123456789ab", dir);
+    rmdir(x);
+    unlink(golden);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -227,6 +312,7 @@ int main(void)
         cmocka_unit_test(test_make_path),
         cmocka_unit_test(test_replay_follows_golden),
         cmocka_unit_test(test_replay_detects_difference),
+        cmocka_unit_test(test_replay_ids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -171,6 +171,14 @@ int host_storage_init(const char *root, kl_error *err)
         if (strncmp(de->d_name, ".staging-", 9) != 0)
             continue;
         kl_error e2 = KL_ERROR_INIT;
+        /* a build step a crash interrupted: its root, a clone mounted in the directory, goes
+         * first (builder.c names the step's directory after the step's container id) */
+        const char *step = de->d_name + strlen(".staging-build-");
+        if (!strncmp(de->d_name, ".staging-build-", strlen(".staging-build-")) &&
+            fb_component_is_valid(step) && host_container_root_remove(root, step, &e2) < 0) {
+            log_warn("removing the root of interrupted build step %s: %s", step, e2.msg);
+            continue;
+        }
         if (remove_tree_at(fd, de->d_name, &e2) < 0)
             log_warn("removing stale staging directory %s/%s: %s", p, de->d_name, e2.msg);
     }
@@ -381,6 +389,31 @@ int host_container_root_create(const char *root, const char *cid, const char *to
     return zrun(h, FB_ARGV(ZFS, "clone", "-o", mp, src, ds), what, err);
 }
 
+int host_container_root_commit(const char *root, const char *cid, const char *id, kl_error *err)
+{
+    if (check_id(id, err) < 0)
+        return -1;
+    if (!fb_component_is_valid(cid))
+        return kl_error_set(err, EINVAL, "invalid container id '%s'", cid ? cid : "");
+    const fb_host *h = zhost(err);
+    if (!h)
+        return -1;
+    _cleanup_free_ char *cds = fb_container_ds(h, cid);
+    _cleanup_free_ char *ids = fb_image_ds(h, id);
+    _cleanup_free_ char *mp = xasprintf("mountpoint=%s/layers/%s", root, id);
+    _cleanup_free_ char *snap = xasprintf("%s@image", ids);
+    _cleanup_free_ char *what = xasprintf("committing %s as layer %s", cds, id);
+    if (zrun(h, FB_ARGV(ZFS, "rename", cds, ids), what, err) < 0)
+        return -1;
+    if (zrun(h, FB_ARGV(ZFS, "set", mp, ids), what, err) < 0 ||
+        zrun(h, FB_ARGV(ZFS, "snapshot", snap), what, err) < 0) {
+        /* back to the container's (its mountpoint set again by the caller's next use) */
+        zundo(h, FB_ARGV(ZFS, "rename", ids, cds));
+        return -1;
+    }
+    return 0;
+}
+
 int host_container_root_remove(const char *root, const char *cid, kl_error *err)
 {
     if (!fb_component_is_valid(cid))
@@ -507,14 +540,23 @@ int host_layers_copy_path(const char *const *lowers, size_t n, const char *path,
     return 1;
 }
 
-/* Builds open a step's overlay mounted in no namespace (Linux: a private mount namespace of a
- * thread, detached); the FreeBSD layer has no equivalent written yet (a nullfs/unionfs mount
- * under a jail that dies with it would be one). */
+/* Builds open a step's root with host_rootfs_open only for a read-only view (COPY --from: no
+ * upper) on this layer: full-tree layers, so the top layer's directory is that tree (a sealed
+ * layer; the builder only reads through the fd). A writable stack view does not exist here:
+ * a build step's root is a clone (host_container_root_create). */
 int host_rootfs_open(const char *const *lowers, size_t n, const char *upper, const char *work,
                      const char *target, kl_error *err)
 {
-    return kl_error_set(err, ENOTSUP,
-                        "opening a build step's root filesystem is not implemented on FreeBSD yet");
+    if (upper)
+        return kl_error_set(err, ENOTSUP,
+                            "a writable stack of layers does not exist on FreeBSD (a step's root "
+                            "is a ZFS clone)");
+    if (n == 0)
+        return kl_error_set(err, EINVAL, "no layers");
+    int fd = open(lowers[n - 1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return kl_error_errno(err, errno, "opening %s", lowers[n - 1]);
+    return fd;
 }
 
 int host_layer_pack(const char *dir, host_pack_write_fn write, void *ctx, kl_error *err)

@@ -221,6 +221,13 @@ int host_container_root_create(const char *root, const char *cid, const char *to
                         "copy of one layer");
 }
 
+int host_container_root_commit(const char *root, const char *cid, const char *id, kl_error *err)
+{
+    return kl_error_set(err, ENOTSUP,
+                        "a container's root on Linux is the overlay of its image's layers, not a "
+                        "copy of one layer");
+}
+
 int host_container_root_remove(const char *root, const char *cid, kl_error *err)
 {
     return kl_error_set(err, ENOTSUP,
