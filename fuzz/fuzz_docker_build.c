@@ -1,8 +1,10 @@
-/* libFuzzer target for the query of the Docker door's POST /build (src/api/docker/build.c,
- * dk_build_query_parse): the input as a raw query string (several t, buildargs and labels as
- * JSON, networkmode, platform, limits...). Checks: a refusal is a 400 with a message; an
- * accepted query has a name:tag that is "" or has a ':', a Dockerfile path that is relative,
- * buildargs of the form k=v. */
+/* libFuzzer target for what the Docker door's POST /build reads besides the body
+ * (src/api/docker/build.c): the input's first line as a raw query string
+ * (dk_build_query_parse: several t, buildargs and labels as JSON, networkmode, platform,
+ * limits...), the rest as an X-Registry-Config header (dk_registry_config: base64 of JSON).
+ * Checks: a refusal is a 400 with a message; an accepted query has a name:tag that is "" or
+ * has a ':', a Dockerfile path that is relative, buildargs of the form k=v; accepted
+ * credentials have a username without ':' and a registry without '/'. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,9 +16,32 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    _cleanup_free_ char *raw = xstrndup((const char *)data, size);
-    if (strlen(raw) != size)
+    _cleanup_free_ char *all = xstrndup((const char *)data, size);
+    if (strlen(all) != size)
         return 0;
+    char *nl = strchr(all, '\n');
+    if (nl) {
+        *nl = '\0';
+        json_t *creds = NULL;
+        api_response cres = {0};
+        if (dk_registry_config(nl + 1, &creds, &cres) < 0) {
+            if (cres.status != 400 || !json_is_string(json_object_get(cres.json, "message")))
+                abort();
+        } else {
+            const char *reg;
+            json_t *c;
+            json_object_foreach(creds, reg, c)
+            {
+                if (strchr(reg, '/') ||
+                    strchr(json_string_value(json_object_get(c, "username")), ':'))
+                    abort();
+            }
+        }
+        json_decref(creds);
+        api_response_free(&cres);
+    }
+    const char *raw = all;
+    size = strlen(raw);
     const char *keys[HTTP_MAX_QUERY_ARGS], *values[HTTP_MAX_QUERY_ARGS];
     _cleanup_free_ char *store = xmalloc(size + 1);
     http_refusal why;

@@ -104,6 +104,32 @@ static upload *receive_context(api_ws_session *s, kl_engine *e, kl_error *err)
     return NULL;
 }
 
+/* registry_auth (ours, docs/api.md): {"<registry>": {"username", "password"}} as builder
+ * credentials pointing into obj; NULL with a message in err for a malformed entry (the
+ * values are never quoted). */
+static builder_credential *registry_auth(const json_t *obj, size_t *n, kl_error *err)
+{
+    *n = 0;
+    builder_credential *v = xcalloc(json_object_size(obj) + 1, sizeof(*v));
+    const char *reg;
+    json_t *a;
+    json_object_foreach((json_t *)obj, reg, a)
+    {
+        json_t *u = json_object_get(a, "username"), *p = json_object_get(a, "password");
+        if (!json_is_object(a) || !json_is_string(u) || (p && !json_is_string(p)) || !reg[0] ||
+            strchr(reg, '/')) {
+            free(v);
+            kl_error_set(err, EINVAL,
+                         "registry_auth: each entry is \"<registry>\": {\"username\": "
+                         "\"...\", \"password\": \"...\"} (the registry as in "
+                         "127.0.0.1:5000 or docker.io)");
+            return NULL;
+        }
+        v[(*n)++] = (builder_credential){reg, json_string_value(u), p ? json_string_value(p) : ""};
+    }
+    return v;
+}
+
 void api_images_build(api_ws_session *s, json_t *config)
 {
     json_t *errors = NULL;
@@ -119,6 +145,15 @@ void api_images_build(api_ws_session *s, json_t *config)
     _cleanup_strv_ char **buildargs = buildargs_strv(json_object_get(cfg, "buildargs"));
     _cleanup_strv_ char **env = jx_strv(json_object_get(cc, "env"));
     _cleanup_strv_ char **jail_param = jx_strv(json_object_get(cc, "jail_param"));
+    size_t n_creds = 0;
+    kl_error aerr = KL_ERROR_INIT;
+    _cleanup_free_ builder_credential *creds =
+        registry_auth(json_object_get(cfg, "registry_auth"), &n_creds, &aerr);
+    if (!creds) {
+        api_ws_send_text(s, aerr.msg, strlen(aerr.msg));
+        api_ws_close(s, KL_WS_CLOSE_PROTOCOL_ERROR, "error", "invalid parameters", "");
+        return;
+    }
 
     build_job *j = xcalloc(1, sizeof(*j));
     j->s = s;
@@ -133,6 +168,8 @@ void api_images_build(api_ws_session *s, json_t *config)
         .cleanup = jx_bool(cfg, "cleanup", true),
         .nocache = jx_bool(cfg, "nocache", false),
         .pull = jx_bool(cfg, "pull", false),
+        .credentials = creds,
+        .n_credentials = n_creds,
         .line_numbers = jx_bool(cfg, "line_numbers", false),
         .buildargs = buildargs,
         .labels = json_object_get(cfg, "labels"),

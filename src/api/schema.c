@@ -197,10 +197,12 @@ static const kl_schema_field image_build_config_fields[] = {
     {.name = "labels", .value = T_LABELS()},
     /* ours: FROM images that came from a registry are pulled again (Docker's --pull) */
     {.name = "pull", .value = T_BOOL(), .default_json = "false"},
+    /* ours: credentials for the build's pulls, {registry: RegistryAuth} (checked by the
+     * handler: the values are RegistryAuth objects) */
+    {.name = "registry_auth", .value = T_OBJECT(NULL, .is_nullable = true)},
 };
 SCHEMA(schema_image_build_config, "ImageBuildConfig", image_build_config_fields, false);
 
-/* §5.11: required [method]. */
 /* ours (docs/api.md "Registry credentials"): {"username", "password"} for a pull or push */
 static const kl_schema_field registry_auth_fields[] = {
     {.name = "username", .value = T_STRING(.max_length = 1024), .is_required = true},
@@ -216,6 +218,7 @@ static const kl_schema_field registry_login_config_fields[] = {
 };
 SCHEMA(schema_registry_login_config, "RegistryLoginConfig", registry_login_config_fields, false);
 
+/* §5.11: required [method]. */
 static const kl_schema_field image_create_config_fields[] = {
     {.name = "method",
      .value = T_STRING(.enum_values = image_create_method_enum),

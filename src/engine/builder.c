@@ -1215,7 +1215,17 @@ static void pull_output(const char *text, void *ctx)
  * A failed pull stores nothing. Returns the image id. */
 static char *pull_image(build *b, const char *ref, kl_error *err)
 {
+    const builder_credential *cred = NULL;
+    oci_ref r;
+    if (b->o->n_credentials && oci_ref_parse(ref, &r, NULL) == 0) {
+        for (size_t i = 0; i < b->o->n_credentials && !cred; i++)
+            if (!strcmp(b->o->credentials[i].registry, r.domain))
+                cred = &b->o->credentials[i];
+        oci_ref_clear(&r);
+    }
     images_create_opts po = {.method = "pull",
+                             .username = cred ? cred->username : NULL,
+                             .password = cred ? cred->password : NULL,
                              .image = ref,
                              .platform = b->o->platform,
                              .tag = "",
@@ -1432,7 +1442,12 @@ static int do_from(build *b, const dockerfile_instr *in, kl_error *err)
             return fail(b, err, "%s", err->msg);
         ref = xstrdup(a[0]);
     }
+    /* b->cur points into the array: it moves with it */
+    size_t cur = b->cur ? (size_t)(b->cur - b->stages) : 0;
+    bool has_cur = b->cur != NULL;
     b->stages = xrealloc(b->stages, (b->n_stages + 1) * sizeof(*b->stages));
+    if (has_cur)
+        b->cur = &b->stages[cur];
     stage *ns = &b->stages[b->n_stages];
     *ns = (stage){0};
     ns->name = in->from_stage ? xstrdup(in->from_stage) : NULL;

@@ -21,6 +21,14 @@
  * that runs builder_run. */
 typedef void (*builder_output_fn)(const char *data, size_t n, void *ctx);
 
+/* Credentials for one registry a build may pull from (docs/dockerfile.md "FROM a registry
+ * image"): registry as a reference's domain names it ("docker.io", "127.0.0.1:5000"). */
+typedef struct builder_credential {
+    const char *registry;
+    const char *username;
+    const char *password;
+} builder_credential;
+
 typedef struct builder_opts {
     const char *context;    /* absolute host directory */
     const char *dockerfile; /* relative to context; NULL: "Dockerfile" */
@@ -53,6 +61,10 @@ typedef struct builder_opts {
     bool pull;
     const char *platform; /* pulls: "os/arch[/variant]"; NULL/"" the host's */
     const char *target;   /* stop after the stage of this name (Docker's --target); NULL/"" */
+    /* Pulls from a registry listed here use its credentials (Docker's X-Registry-Config);
+     * others are anonymous. Never logged. */
+    const builder_credential *credentials;
+    size_t n_credentials;
     /* For doors that frame the output themselves (Docker's JSON lines): the builder's own
      * messages end with "\n", and the message of the failure is not sent through output (the
      * caller reports err). */

@@ -11,6 +11,7 @@
  * created for its mounts stay, as in the original (they are ordinary volumes; `volume prune`
  * removes them), and so does what pre-population copied into them. */
 #include "engine/containers.h"
+#include "engine/ctrcopy.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -1644,6 +1645,8 @@ static int remove_locked(kl_engine *e, const char *id, kl_error *err)
 {
     if (containers_is_running(e, id))
         return kl_error_set(err, EBUSY, "you cannot remove a running container");
+    if (ctrcopy_holds(e, id))
+        return kl_error_set(err, EBUSY, "a copy into or out of container %s is under way", id);
     /* A root of its own (full-tree layers) goes first: it is a filesystem mounted in the
      * directory, which must not move while mounted. A crash right after leaves a container
      * without a root, which the next removal completes (a missing root is no error). */
@@ -1745,6 +1748,7 @@ json_t *containers_prune(kl_engine *e, kl_error *err)
  * directories no row owns (an interrupted create made the directory before its rows). */
 void containers_sweep(kl_engine *e)
 {
+    ctrcopy_sweep(e); /* staging directories of copies (ctrcopy.c) */
     _cleanup_free_ char *top = xasprintf("%s/container", e->root);
     _cleanup_strv_ char **names = NULL;
     {

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "engine/builder.h"
@@ -75,6 +76,23 @@ void engine_crash_point(const char *point)
         return;
     log_notice("crash point %s reached: kleened kills itself (KLEENED_CRASH_POINT)", point);
     raise(SIGKILL);
+}
+
+static const char *delay_point; /* KLEENED_DELAY_POINT, read once by engine_open */
+
+void engine_delay_point(const char *point)
+{
+    if (!delay_point)
+        return;
+    const char *colon = strrchr(delay_point, ':');
+    size_t n = colon ? (size_t)(colon - delay_point) : strlen(delay_point);
+    if (strlen(point) != n || strncmp(delay_point, point, n) != 0)
+        return;
+    long ms = colon ? strtol(colon + 1, NULL, 10) : 100;
+    if (ms <= 0 || ms > 10000)
+        ms = 100;
+    log_debug("delay point %s: %ld ms (KLEENED_DELAY_POINT)", point, ms);
+    nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
 }
 
 /* ---- the space reserve (engine.h) ------------------------------------------------------ */
@@ -171,6 +189,7 @@ void engine_space_restore(kl_engine *e)
 kl_engine *engine_open(const char *root, const char *run_root, kl_error *err)
 {
     crash_point = getenv("KLEENED_CRASH_POINT");
+    delay_point = getenv("KLEENED_DELAY_POINT");
     if (!root || root[0] != '/') {
         kl_error_set(err, EINVAL, "the kleene root must be an absolute path (got '%s')",
                      root ? root : "");

@@ -75,4 +75,11 @@ void engine_space_restore(kl_engine *e);
  * docs/crash-consistency.md. */
 void engine_crash_point(const char *point);
 
+/* ---- race tests --------------------------------------------------------------------------
+ * When KLEENED_DELAY_POINT (read once, at engine_open) is `point[:ms]`, kleened sleeps there
+ * (default 100 ms, at most 10 s): a test widens a race window to show that it is handled.
+ * Without the variable this is one comparison against NULL. Points: `log-monitor-connected`
+ * (exec_log_open, between connecting to a container's monitor and asking it for the log). */
+void engine_delay_point(const char *point);
+
 #endif

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine/ctrcopy.h"
 #include "engine/endwatch.h"
 #include "engine/images.h"
 #include "engine/networks.h"
@@ -365,6 +366,10 @@ static int start_container(kl_engine *e, const container_record *c, const exec_r
     networks_endpoints eps = {0};
     do {
         /* Before anything is mounted, wired or published: nothing to undo. */
+        if (ctrcopy_holds(e, c->id)) {
+            kl_error_set(err, EBUSY, "a copy into or out of the container is under way");
+            break;
+        }
         if (portclaim_check(e, c->id, c->public_ports, err) < 0)
             break;
         if (images_resolve_stack(e, c->image_ref, &stack, err) < 0)
@@ -1030,11 +1035,19 @@ exec_log *exec_log_open(kl_engine *e, const char *ident, bool follow, kl_error *
     l->path = xasprintf("%s/container.log", run_dir);
     l->m = host_monitor_connect(run_dir, &ignored);
     if (l->m) {
-        if (host_monitor_log(l->m, follow, err) < 0) {
+        engine_delay_point("log-monitor-connected");
+        kl_error merr = KL_ERROR_INIT;
+        if (host_monitor_log(l->m, follow, &merr) == 0)
+            return l;
+        if (merr.code != EPIPE && merr.code != ECONNRESET) {
+            *err = merr;
             exec_log_close(l);
             return NULL;
         }
-        return l;
+        /* The monitor was ending with its container (a process that exits at once, asked for
+         * its log right after its start): everything is in container.log, read below. */
+        host_monitor_close(l->m);
+        l->m = NULL;
     }
     _cleanup_free_ char *path = xasprintf("%s/container.log", run_dir);
     l->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);

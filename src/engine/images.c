@@ -1588,6 +1588,13 @@ static void pull_progress(const host_fetch_progress *p, void *ctx)
         c->last_percent = p->percent;
 }
 
+static void pull_layer_progress(const host_fetch_layer *l, void *ctx)
+{
+    creator *c = ctx;
+    if (c->o->pull_layer_progress)
+        c->o->pull_layer_progress(l->digest, l->bytes, l->total, l->done, c->o->output_ctx);
+}
+
 /* A string array, an absent/null (-> NULL), or invalid. */
 static bool strv_ok(const json_t *j)
 {
@@ -2020,9 +2027,8 @@ static char *create_pull(creator *c, const char *name, const char *tag, kl_error
         return NULL;
     say(c, "Pulling %s...\n", o->image);
     _cleanup_free_ char *domain = registry_domain(o->image);
-    registry_transport tr;
+    _cleanup_registry_transport_ registry_transport tr;
     registry_transport_get(c->e, domain, &tr);
-    _cleanup_free_ char *ca_file = tr.ca_file;
     /* A layer the helper skipped because the store had it may be removed before the pull is
      * recorded (ESTALE): then the pull is made once more, downloading it. */
     for (int attempt = 0;; attempt++) {
@@ -2045,15 +2051,19 @@ static char *create_pull(creator *c, const char *name, const char *tag, kl_error
                 pull_have_clear(&have);
                 return NULL;
             }
-            host_fetch_child_opts fo = {
-                .fetch_progress = pull_progress, .ctx = c, .is_cancelled = fetch_cancelled};
+            host_fetch_child_opts fo = {.fetch_progress = pull_progress,
+                                        .layer_progress = pull_layer_progress,
+                                        .ctx = c,
+                                        .is_cancelled = fetch_cancelled};
             host_pull_child_opts po = {.platform = o->platform,
                                        .have_blobs = (const char *const *)have.blobs,
                                        .have_diff_ids = (const char *const *)have.diff_ids,
                                        .n_have = have.n,
                                        .plain_http_hint = plain_http_known(domain),
                                        .insecure = tr.insecure,
-                                       .ca_file = ca_file,
+                                       .ca_file = tr.ca_file,
+                                       .client_cert = tr.client_cert,
+                                       .client_key = tr.client_key,
                                        .username = o->username,
                                        .password = o->password};
             kl_error ferr = KL_ERROR_INIT;
@@ -2254,7 +2264,19 @@ char *images_record_fetched(kl_engine *e, const char *workdir, const images_crea
         return NULL;
     _cleanup_free_ char *name = NULL, *tag = NULL;
     pull_default_name(j, &name, &tag);
-    return record_pull(&c, j, workdir, name, tag, existing, err);
+    char *id = record_pull(&c, j, workdir, name, tag, existing, err);
+    /* a loaded image's other names (an archive's further RepoTags) are added, as Docker does;
+     * one that is not a valid name is left out (the archive is untrusted text) */
+    json_t *names = json_object_get(j, "names");
+    for (size_t i = 1; id && name[0] && i < json_array_size(names); i++) {
+        const char *n = json_string_value(json_array_get(names, i));
+        kl_error nerr = KL_ERROR_INIT;
+        char *got = n ? images_name_add(e, id, n, &nerr) : NULL;
+        if (!got && n)
+            log_warn("image %s: not adding the name '%.200s': %s", id, n, nerr.msg);
+        free(got);
+    }
+    return id;
 }
 
 int images_archive_info(kl_engine *e, const char *ident, images_archive_info_t *out, kl_error *err)

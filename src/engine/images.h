@@ -186,6 +186,10 @@ typedef struct images_create_opts {
      * digest, compressed size, and whether the store had it before the pull). */
     void (*pull_bytes)(uint64_t bytes, uint64_t total, void *ctx);
     void (*pull_layer)(const char *digest, long long size, bool present, void *ctx);
+    /* pull: the download of one layer (its blob digest, bytes of its size), several at a
+     * time; `done` once it is verified and extracted (may be NULL; gets output_ctx) */
+    void (*pull_layer_progress)(const char *digest, uint64_t bytes, uint64_t total, bool done,
+                                void *ctx);
     /* pull: an image the store has already keeps its names and gets this one too (Docker's
      * door; images_name_add) instead of being renamed to it */
     bool add_name;

@@ -1,5 +1,6 @@
 /* Image archives (images_archive.h). */
 #include "engine/images_archive.h"
+#include "engine/imageref.h"
 #include "engine/registry.h"
 
 #include <errno.h>
@@ -434,6 +435,32 @@ static int open_blob(saver *s, const char *sroot, const char *packed, const char
     return fd;
 }
 
+/* An image saved by one of its names (it may have several: images.h "Names") is written
+ * under that name, as docker save does; by id or by its first name, as repotag_of says. */
+static void save_as_named(kl_engine *e, const char *ident, images_archive_info_t *in)
+{
+    _cleanup_free_ char *name = NULL, *tag = NULL;
+    if (imageref_parse_nametag(ident, &name, &tag, NULL) < 0 || !name[0])
+        return;
+    _cleanup_free_ char *full = xasprintf("%s:%s", name, tag);
+    _cleanup_json_ json_t *img = images_inspect(e, in->id, NULL);
+    json_t *names = json_object_get(img, "names");
+    if (json_array_size(names) < 2 || !strcmp(json_string_value(json_array_get(names, 0)), full))
+        return;
+    size_t i;
+    json_t *n;
+    json_array_foreach(names, i, n) if (!strcmp(json_string_value(n), full))
+    {
+        free(in->name);
+        free(in->tag);
+        free(in->repository);
+        in->name = steal_pointer(&name);
+        in->tag = steal_pointer(&tag);
+        in->repository = NULL;
+        return;
+    }
+}
+
 /* The name an archive gives the image: the registry's repository (familiar form) when the
  * image's name is its last component, else the Kleene name; then the tag. */
 static char *repotag_of(const images_archive_info_t *in)
@@ -606,6 +633,8 @@ int images_save(kl_engine *e, char *const *idents, size_t n, images_archive_form
         rc = images_archive_info(e, idents[k], &s.images[k].info, err);
         s.n = k + 1;
         if (rc == 0)
+            save_as_named(e, idents[k], &s.images[k].info);
+        if (rc == 0)
             rc = prepare_image(e, &s, sroot, &s.images[k], err);
     }
     tarw t = {.write = write, .ctx = ctx};
@@ -704,11 +733,12 @@ char *images_push(kl_engine *e, const images_push_opts *o, kl_error *err)
                                 .is_cancelled = push_cancelled,
                                 .log_line = push_log};
     _cleanup_free_ char *domain = registry_domain_of(o->reference);
-    registry_transport tr;
+    _cleanup_registry_transport_ registry_transport tr;
     registry_transport_get(e, domain, &tr);
-    _cleanup_free_ char *ca_file = tr.ca_file;
     host_pull_child_opts po = {.insecure = o->insecure || tr.insecure,
-                               .ca_file = ca_file,
+                               .ca_file = tr.ca_file,
+                               .client_cert = tr.client_cert,
+                               .client_key = tr.client_key,
                                .push_chunk_size = e->registry_push_chunk_size,
                                .username = o->username,
                                .password = o->password,

@@ -2,6 +2,7 @@
 #include "engine/registry.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "engine/images.h"
 #include "host/fetch.h"
 #include "lib/cleanup.h"
+#include "lib/log.h"
 #include "lib/xalloc.h"
 #include "registry/reference.h"
 
@@ -130,16 +132,40 @@ void registry_transport_get(kl_engine *e, const char *domain, registry_transport
     }
     /* the domain names a directory: only one a reference can hold (no '/', not a dot name) */
     if (e->registry_certs_dir && !strchr(domain, '/') && domain[0] != '.') {
-        _cleanup_free_ char *f = xasprintf("%s/%s/ca.crt", e->registry_certs_dir, domain);
+        _cleanup_free_ char *dir = xasprintf("%s/%s", e->registry_certs_dir, domain);
+        _cleanup_free_ char *f = xasprintf("%s/ca.crt", dir);
         struct stat st;
         if (stat(f, &st) == 0 && S_ISREG(st.st_mode))
             t->ca_file = steal_pointer(&f);
+        /* a client certificate: NAME.cert with NAME.key (Docker's names) */
+        struct dirent **names = NULL;
+        int n = scandir(dir, &names, NULL, alphasort);
+        for (int i = 0; i < n; i++) {
+            const char *nm = names[i]->d_name;
+            size_t len = strlen(nm);
+            if (!t->client_cert && len > 5 && !strcmp(nm + len - 5, ".cert")) {
+                _cleanup_free_ char *cert = xasprintf("%s/%s", dir, nm);
+                _cleanup_free_ char *key = xasprintf("%s/%.*s.key", dir, (int)(len - 5), nm);
+                if (stat(cert, &st) == 0 && S_ISREG(st.st_mode) && stat(key, &st) == 0 &&
+                    S_ISREG(st.st_mode)) {
+                    t->client_cert = steal_pointer(&cert);
+                    t->client_key = steal_pointer(&key);
+                } else {
+                    log_warn("registry %s: %s has no key %.*s.key beside it: not used", domain,
+                             cert, (int)(len - 5), nm);
+                }
+            }
+            free(names[i]);
+        }
+        free(names);
     }
 }
 
 void registry_transport_clear(registry_transport *t)
 {
     free(t->ca_file);
+    free(t->client_cert);
+    free(t->client_key);
     *t = (registry_transport){0};
 }
 
@@ -161,19 +187,20 @@ char *registry_login(kl_engine *e, const char *server, const char *username, con
     _cleanup_free_ char *domain = oci_registry_normalize(server, err);
     if (!domain)
         return NULL;
-    registry_transport t;
+    _cleanup_registry_transport_ registry_transport t;
     registry_transport_get(e, domain, &t);
     _cleanup_free_ char *sroot = images_storage_root(e);
     _cleanup_close_ int dfd = open(sroot, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) {
-        registry_transport_clear(&t);
+    if (dfd < 0)
         return kl_error_errno(err, errno, "opening %s", sroot), NULL;
-    }
-    host_pull_child_opts po = {
-        .insecure = t.insecure, .ca_file = t.ca_file, .username = username, .password = password};
+    host_pull_child_opts po = {.insecure = t.insecure,
+                               .ca_file = t.ca_file,
+                               .client_cert = t.client_cert,
+                               .client_key = t.client_key,
+                               .username = username,
+                               .password = password};
     kl_error ferr = KL_ERROR_INIT;
     int rc = host_login_child(domain, dfd, &po, NULL, &ferr);
-    registry_transport_clear(&t);
     if (rc < 0) {
         _cleanup_free_ char *hint =
             ferr.code == EKEYREJECTED ? registry_tls_hint(e, domain) : xstrdup("");

@@ -25,16 +25,19 @@ int registry_credentials_check(const char *username, const char *password, kl_er
 
 /* How kleened reaches the registry `domain` ("127.0.0.1:5000", "docker.io"):
  * `insecure` when the config's insecure_registries name it (exactly, or an IP prefix holding
- * its IP literal); `ca_file` <registry_certs_dir>/<domain>/ca.crt when that file exists
- * (xmalloc'ed, else NULL). Loopback registries are the helper's business (always allowed
- * plain HTTP). */
+ * its IP literal); in <registry_certs_dir>/<domain>/ (Docker's layout): `ca_file` ca.crt when
+ * that file exists, `client_cert`/`client_key` the first NAME.cert (by name) that has a
+ * NAME.key beside it (all xmalloc'ed, else NULL). Loopback registries are the helper's
+ * business (always allowed plain HTTP). */
 typedef struct registry_transport {
     bool insecure;
     char *ca_file;
+    char *client_cert, *client_key;
 } registry_transport;
 
 void registry_transport_get(kl_engine *e, const char *domain, registry_transport *t);
 void registry_transport_clear(registry_transport *t);
+#define _cleanup_registry_transport_ __attribute__((cleanup(registry_transport_clear)))
 
 /* The domain of a reference ("busybox" -> "docker.io"), xmalloc'ed, or NULL if malformed. */
 char *registry_domain_of(const char *reference);

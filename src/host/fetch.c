@@ -235,6 +235,10 @@ host_fetch *host_fetch_open_req(const char *url, const host_fetch_request *rq,
     cs->easy_setopt(e, CURLOPT_HEADERDATA, f);
     if (rq && rq->ca_file)
         cs->easy_setopt(e, CURLOPT_CAINFO, rq->ca_file);
+    if (rq && rq->client_cert && rq->client_key) {
+        cs->easy_setopt(e, CURLOPT_SSLCERT, rq->client_cert);
+        cs->easy_setopt(e, CURLOPT_SSLKEY, rq->client_key);
+    }
     if (rq && rq->tls_no_verify) {
         cs->easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
         cs->easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);

@@ -50,6 +50,8 @@ typedef struct host_fetch_request {
                                  * path), or NULL */
     bool tls_no_verify;         /* HTTPS without checking the server's certificate (an
                                  * insecure registry's, as Docker does) */
+    const char *client_cert;    /* PEM client certificate and key for TLS, or NULL */
+    const char *client_key;
 } host_fetch_request;
 
 /* host_fetch_open for http(s) and file URLs with a request (may be NULL). */
@@ -99,6 +101,15 @@ int host_layer_fetch_base(const char *root, const char *id, const char *url, cha
 
 /* What host_fetch_extract_child reports, and when it asks whether to go on. All callbacks
  * run in the caller's thread. */
+/* A pull's progress on one layer (kleene-fetch --pull): layer `index` of `n`, its blob
+ * `digest`, bytes received of its size; `done` once it is verified and extracted. */
+typedef struct host_fetch_layer {
+    unsigned index, n;
+    char digest[72]; /* "sha256:<64 hex>" */
+    uint64_t bytes, total;
+    bool done;
+} host_fetch_layer;
+
 typedef struct host_fetch_child_opts {
     host_fetch_progress_fn fetch_progress;     /* may be NULL */
     host_extract_progress_fn extract_progress; /* may be NULL; every `every` entries, at end */
@@ -107,6 +118,8 @@ typedef struct host_fetch_child_opts {
     bool (*is_cancelled)(void *ctx); /* asked at every message and ~20 times a second */
     /* the helper's log lines (also logged by kleened); may be NULL */
     void (*log_line)(int level, const char *text, void *ctx);
+    /* a pull's progress per layer (beside fetch_progress's sum); may be NULL */
+    void (*layer_progress)(const host_fetch_layer *l, void *ctx);
 } host_fetch_child_opts;
 
 /* Which part of the work a failure belongs to. */
@@ -131,9 +144,11 @@ int host_fetch_extract_child(const char *url, int parent_dirfd, const char *name
  * becomes layers/0..N-1 and image.json, verified. The progress of each layer's download
  * comes as fetch_progress, log lines as logs; the rest as host_fetch_extract_child. */
 typedef struct host_pull_child_opts {
-    const char *platform; /* "os/arch[/variant]" or NULL: the host's */
-    bool insecure;        /* plain HTTP allowed; HTTPS without verification when that fails */
-    const char *ca_file;  /* the registry's CA file (trusted besides the system's), or NULL */
+    const char *platform;    /* "os/arch[/variant]" or NULL: the host's */
+    bool insecure;           /* plain HTTP allowed; HTTPS without verification when that fails */
+    const char *ca_file;     /* the registry's CA file (trusted besides the system's), or NULL */
+    const char *client_cert; /* the registry's client certificate and key (PEM), or NULL */
+    const char *client_key;
     const char *username; /* NULL: anonymous; given to the helper in its environment */
     const char *password;
     /* The blobs kleened has: layer blob have_blobs[i] decompresses to have_diff_ids[i]
@@ -146,6 +161,9 @@ typedef struct host_pull_child_opts {
     /* host_load_child: the archive the helper reads as its stdin (kleene-fetch --load) */
     bool load;
     int load_fd;
+    /* host_extract_fd_child: a plain archive extraction (as host_fetch_extract_child) of
+     * what the helper reads on its stdin (load_fd) */
+    bool extract_stdin;
     /* host_push_child: the manifest to push and the repository to mount blobs from */
     const char *push_manifest;
     const char *push_mount_from;
@@ -165,6 +183,13 @@ int host_pull_child(const char *reference, int parent_dirfd, const char *name,
  * fetch_progress (total unknown); the rest as host_pull_child. */
 int host_load_child(int in_fd, int parent_dirfd, const char *name, const host_pull_child_opts *pull,
                     const host_fetch_child_opts *opts, kl_error *err);
+
+/* host_fetch_extract_child for an archive read from in_fd (a pipe, written by another thread
+ * while this runs, or a file) by the helper (kleene-fetch --stdin): streamed, never stored
+ * whole. The same result, leftovers rule and errors. */
+int host_extract_fd_child(int in_fd, int parent_dirfd, const char *name,
+                          const host_fetch_child_opts *opts, host_extract_stats *stats,
+                          host_fetch_stage *stage, kl_error *err);
 
 /* Push an image to a registry in the helper (kleene-fetch --push, host/linux/push.h):
  * blobs_dirfd is the blobs/sha256 directory, pull->push_manifest the image's manifest digest,

@@ -6,6 +6,7 @@
 #ifndef KL_HOST_FS_H
 #define KL_HOST_FS_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "lib/error.h"
@@ -21,5 +22,11 @@ int host_open_in_root(int dirfd, const char *path, int flags, mode_t mode);
 /* mkdir -p of `path` (mode 0755, owned by the caller) inside the root dirfd, every component
  * resolved as host_open_in_root does. Returns an fd (O_DIRECTORY) of the last directory. */
 int host_mkdirs_in_root(int rootfd, const char *path, kl_error *err);
+
+/* Whether the directory or file fd is on one of the kernel's own filesystems (proc, sysfs,
+ * devpts, mqueue, cgroup, securityfs, debugfs ...: files that are interfaces, not data), which
+ * a copy out of or into a container must not walk or write (docker cp; dockerd never sees
+ * them: they are mounted inside the container's namespace only). */
+bool host_fd_is_kernel_fs(int fd);
 
 #endif

@@ -410,6 +410,24 @@ typedef struct host_usage {
 } host_usage;
 int host_container_usage(int pid, host_usage *out, kl_error *err);
 
+/* ---- a container's filesystem as its processes see it (docker cp, engine/ctrcopy.c) ----- */
+
+/* The root directory of a running container, its mounts (volumes, bind mounts) included:
+ * the root of process `pid` (the container's reaper), which must be a child of `parent_pid`
+ * (its monitor) — checked on the process whose root was opened, so that a pid reused by
+ * another process is refused (ESRCH). A directory fd to use with host_open_in_root only. */
+int host_process_root_open(int pid, int parent_pid, kl_error *err);
+
+/* A stopped container's filesystem: its layer stack (as host_rootfs_open: lowers bottom
+ * first, upper, work, an empty `target`) with `mounts` bound on it (resolved inside the root
+ * as at a start; read-only ones read-only; bind sources checked against `denied`), all in a
+ * mount namespace of its own that no process is in. Returns the root's directory fd; *hold
+ * gets an fd that keeps that namespace alive. Closing both (and every fd opened below the
+ * root) unmounts everything; so does the end of the process, a kill -9 included. */
+int host_rootfs_open_mounted(const char *const *lowers, size_t n, const char *upper,
+                             const char *work, const char *target, const host_mount *mounts,
+                             size_t n_mounts, char *const *denied, int *hold, kl_error *err);
+
 /* Set the window size of a pty master. */
 int host_pty_resize(int pty_fd, unsigned short rows, unsigned short cols, kl_error *err);
 

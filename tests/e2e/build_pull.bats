@@ -24,7 +24,7 @@ push_base() {
 }
 
 setup_file() {
-  for p in docker-registry umoci skopeo; do
+  for p in docker-registry umoci skopeo htpasswd; do
     command -v "$p" >/dev/null || skip "$p is not installed (scripts/install-deps)"
   done
   start_kleened
@@ -40,11 +40,23 @@ setup_file() {
   rm -rf B
   umoci config --image L:v1 --config.cmd cat --config.cmd /srv/hello
   push_base v1 one
+  # a registry with Basic authentication on :5001, holding team/private:v1
+  mkdir -p basic
+  htpasswd -Bbn alice 's3cret' >basic/htpasswd
+  start_registry "$E2E_NS" "$E2E_DIR/basic" 127.0.0.1:5001 "" "auth:
+  htpasswd:
+    realm: kleene-test
+    path: $E2E_DIR/basic/htpasswd"
+  in_ns skopeo copy -q --dest-tls-verify=false --dest-creds 'alice:s3cret' oci:L:v1 \
+    docker://127.0.0.1:5001/team/private:v1
+  in_ns skopeo copy -q --dest-tls-verify=false --dest-creds 'alice:s3cret' oci:L:v1 \
+    docker://127.0.0.1:5001/team/private2:v1
   # a local Kleene image (not from a registry) for the priority test
   klee image create -t bb:latest zfs-copy "$E2E_DIR/rootfs" >/dev/null
 }
 
 teardown_file() {
+  [ -n "${E2E_DIR:-}" ] && stop_registry "$E2E_DIR/basic"
   [ -n "${E2E_DIR:-}" ] && stop_registry "$E2E_DIR"
   stop_kleened
 }
@@ -194,4 +206,58 @@ layer_count() { find "$E2E_DIR/root/image/layers" -mindepth 1 -maxdepth 1 | wc -
   run klee build "$CTX"
   [ "$status" -ne 0 ]
   echo "$output" | grep -q 'could not find stage or image 127.0.0.1:5000/team/nothere:v1, and pulling it failed'
+}
+
+@test "docker build FROM a private registry: the credentials of X-Registry-Config (the CLI's logins)" {
+  printf 'FROM 127.0.0.1:5001/team/private:v1\nRUN cp /srv/hello /copied\nCMD ["cat", "/copied"]\n' >"$CTX/Dockerfile"
+  export DOCKER_CONFIG="$E2E_DIR/dockercfg"
+  mkdir -p "$DOCKER_CONFIG"
+  # no login: the registry refuses, the build fails, nothing is pulled
+  echo '{}' >"$DOCKER_CONFIG/config.json"
+  run docker build -t private "$CTX"
+  [ "$status" -ne 0 ]
+  echo "$output" | grep -q 'pulling it failed: could not pull image'
+  [ -z "$(image_id 127.0.0.1:5001/team/private v1)" ]
+  # a wrong password
+  printf '{"auths": {"127.0.0.1:5001": {"auth": "%s"}}}' "$(printf alice:wrong | base64)" >"$DOCKER_CONFIG/config.json"
+  run docker build -t private "$CTX"
+  [ "$status" -ne 0 ]
+  [ -z "$(image_id 127.0.0.1:5001/team/private v1)" ]
+  # the login docker login would store
+  printf '{"auths": {"127.0.0.1:5001": {"auth": "%s"}}}' "$(printf alice:s3cret | base64)" >"$DOCKER_CONFIG/config.json"
+  run docker build -t private "$CTX"
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -q '^Pulled 127.0.0.1:5001/team/private:v1'
+  run docker run --rm private
+  [ "$output" = one ]
+  # the password is in no log
+  ! grep -q s3cret "$E2E_DIR/kleened.log" || false
+  # a malformed header: Docker's error shape, never quoting it
+  printf 'FROM bb\n' >"$CTX/Dockerfile"
+  tar -C "$CTX" -cf "$E2E_DIR/ok.tar" Dockerfile
+  out=$(curl -s -X POST --unix-socket "$DOCKER_SOCK" -H 'X-Registry-Config: !!not-base64!!' \
+    --data-binary "@$E2E_DIR/ok.tar" -w '\n%{http_code}' http://localhost/v1.41/build)
+  [ "${out##*$'\n'}" = 400 ]
+  echo "${out%$'\n'*}" | jq -e '.message | test("X-Registry-Config")'
+  ! echo "$out" | grep -q 'not-base64' || false
+}
+
+@test "the Kleene API: registry_auth gives the build's pulls their registry's credentials" {
+  printf 'FROM 127.0.0.1:5001/team/private2:v1\nCMD ["cat", "/srv/hello"]\n' >"$CTX/Dockerfile"
+  ws() { "$BATS_TEST_DIRNAME/wsclient.py" "$SOCK" /images/build "{\"context\": \"$CTX\", \"tag\": \"apipriv\", \"container_config\": {}$1}"; }
+  run ws ''
+  echo "$output" | grep -q 'pulling it failed: could not pull image'
+  run ws ', "registry_auth": {"127.0.0.1:5000": {"username": "alice", "password": "s3cret"}}'
+  echo "$output" | grep -q 'pulling it failed: could not pull image'
+  run ws ', "registry_auth": {"127.0.0.1:5001": {"username": "alice", "password": "s3cret"}}'
+  echo "$output" | grep -q 'Pulled 127.0.0.1:5001/team/private2:v1'
+  echo "$output" | grep -q '"close_code": 1000'
+  run klee run apipriv
+  echo "$output" | grep -qx one
+  # a malformed entry: refused before the build, the password never echoed
+  run ws ', "registry_auth": {"127.0.0.1:5001": "alice:s3cret"}'
+  echo "$output" | grep -q 'registry_auth: each entry is'
+  echo "$output" | grep -q '"close_code": 1002'
+  ! echo "$output" | grep -q s3cret || false
+  ! grep -q s3cret "$E2E_DIR/kleened.log" || false
 }

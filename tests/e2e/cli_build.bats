@@ -54,6 +54,17 @@ setup() {
   [ "$output" != "$id" ]
 }
 
+@test "multi-stage: FROM a named stage continues it (kleened read the previous stage after moving the stage list: ASan stopped it)" {
+  printf 'FROM busybox AS base\nRUN echo one >/one\nFROM base\nRUN cat /one\nFROM base AS again\nRUN cat /one\n' >"$CTX/Dockerfile"
+  run klee build -t fromstage:v1 "$CTX"
+  [ "$status" -eq 0 ]
+  [ "$(echo "$output" | grep -cx one)" -eq 2 ]
+  assert_alive
+  run klee run --rm fromstage:v1 cat /one
+  echo "$output" | grep -qx one
+  klee rmi fromstage:v1 >/dev/null
+}
+
 @test "klee build: a failed build exits 1 and names the last snapshot; --rm keeps nothing" {
   printf 'FROM busybox\nCOPY test.txt /t\nRUN false\n' >"$CTX/Dockerfile"
   run klee build -t cf "$CTX"

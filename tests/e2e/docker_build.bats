@@ -108,6 +108,12 @@ A=1" ]
   api GET /images/list
   [ "$(echo "$body" | jq -r '.[] | select(.name == "dkfail") | .tag')" = failed ]
   klee rmi dkfail:failed
+  # a failing command whose text is not UTF-8: the error still comes, as U+FFFD
+  printf 'FROM bb\nRUN echo \377; exit 2\n' >"$CTX/Dockerfile"
+  run docker build "$CTX"
+  [ "$status" -eq 2 ]
+  echo "$output" | grep -q "The command '/bin/sh -c echo $(printf '\xef\xbf\xbd'); exit 2' returned a non-zero code: 2"
+  assert_alive
 }
 
 @test "the body: gzip, chunked and Content-Length, larger than max_body_bytes; a malformed one" {
@@ -326,4 +332,45 @@ PY
   [ -z "$(ls -A "$E2E_DIR/root/uploads")" ]
   [ "$(staging_count)" -eq 0 ]
   assert_alive
+}
+
+@test "docker-compose build (its own builder, docker-py's API): build args, the service's image runs" {
+  command -v docker-compose >/dev/null || skip "docker-compose is not installed"
+  mkdir "$CTX/app"
+  printf 'FROM bb\nARG GREETING=hi\nRUN echo "$GREETING" > /g\nCMD ["cat", "/g"]\n' >"$CTX/app/Dockerfile"
+  printf 'version: "3"\nservices:\n  app:\n    build:\n      context: ./app\n      args:\n        GREETING: hello-compose\n    image: composed:v1\n' >"$CTX/docker-compose.yml"
+  cd "$CTX"
+  run env DOCKER_HOST="unix://$DOCKER_SOCK" COMPOSE_DOCKER_CLI_BUILD=0 docker-compose build
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -qx 'Successfully tagged composed:v1'
+  run docker run --rm composed:v1
+  [ "$output" = hello-compose ]
+}
+
+@test "docker build --network: a network's name puts the RUN steps on it; none and host" {
+  run docker network create --subnet 10.97.0.0/24 dkbnet
+  [ "$status" -eq 0 ]
+  printf 'FROM bb\nRUN ip -4 -o addr show | grep -v " lo " > /addrs; cat /addrs\n' >"$CTX/Dockerfile"
+  run docker build --no-cache --network dkbnet -t dknet "$CTX"
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -q 'inet 10\.97\.0\.'
+  # none: only loopback
+  run docker build --no-cache --network none -t dknone "$CTX"
+  [ "$status" -eq 0 ]
+  ! echo "$output" | grep -q 'inet 10\.97\.0\.' || false
+  # host: the host's (here the test namespace's) interfaces, dkbnet's bridge among them;
+  # default: the step's own namespace, loopback only
+  printf 'FROM bb\nRUN echo "ifaces=$(grep -c : /proc/net/dev)"\n' >"$CTX/Dockerfile"
+  run docker build --no-cache --network host -t dkhost "$CTX"
+  [ "$status" -eq 0 ]
+  n=$(echo "$output" | sed -n 's/^ifaces=//p')
+  [ "$n" -ge 2 ]
+  run docker build --no-cache -t dkdefault "$CTX"
+  [ "$status" -eq 0 ]
+  [ "$(echo "$output" | sed -n 's/^ifaces=//p')" = 1 ]
+  # nothing of the build stays on the network
+  run docker network inspect -f '{{len .Containers}}' dkbnet
+  [ "$output" = 0 ]
+  run docker network rm dkbnet
+  [ "$status" -eq 0 ]
 }

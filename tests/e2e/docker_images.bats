@@ -85,6 +85,9 @@ registry_digest() {
   echo "$output"
   [ "$status" -eq 0 ]
   echo "$output" | grep -qx 'v1: Pulling from team/a'
+  # per layer: announced, downloaded, done (the CLI leaves progress bars out without a tty)
+  [ "$(echo "$output" | grep -c ': Pulling fs layer$')" -eq 2 ]
+  [ "$(echo "$output" | grep -c ': Download complete$')" -eq 2 ]
   [ "$(echo "$output" | grep -c ': Pull complete$')" -eq 2 ]
   echo "$output" | grep -qx "Digest: $want"
   echo "$output" | grep -qx 'Status: Downloaded newer image for 127.0.0.1:5000/team/a:v1'
@@ -106,6 +109,16 @@ registry_digest() {
 
 @test "docker pull by digest, and the raw stream: JSON lines with status, id and progressDetail" {
   want=$(registry_digest team/a v1)
+  # cold: every layer's Downloading lines carry its bytes of its size, under its id
+  run curl -s -X POST --unix-socket "$DOCKER_SOCK" \
+    "http://localhost/v1.41/images/create?fromImage=127.0.0.1:5000/team/a&tag=$want"
+  [ "$status" -eq 0 ]
+  echo "$output" | jq -s -e '[.[] | select(.status == "Downloading")] | length > 0 and
+    all(.progressDetail.total > 0 and .progressDetail.current <= .progressDetail.total and
+        (.id | test("^[0-9a-f]{12}$")) and (.progress | startswith("[")))'
+  [ "$(echo "$output" | jq -r 'select(.status == "Downloading") | .id' | sort -u)" = \
+    "$(echo "$output" | jq -r 'select(.status == "Pull complete") | .id' | sort -u)" ]
+  echo "$output" | jq -s -e 'map(select(.error)) | length == 0'
   run docker pull "127.0.0.1:5000/team/a@$want"
   [ "$status" -eq 0 ]
   echo "$output" | grep -qx "Digest: $want"
@@ -241,7 +254,19 @@ registry_digest() {
   [ "$status" -eq 0 ]
   echo "$output" | grep -qx "Digest: $want"
   [ "$(docker images -q --no-trunc 127.0.0.1:5000/other/a:v2)" = "$id" ]
+  # docker push -a: every tag of the repository
+  docker tag 127.0.0.1:5000/other/a:v2 127.0.0.1:5000/multi/a:one
+  docker tag 127.0.0.1:5000/other/a:v2 127.0.0.1:5000/multi/a:two
+  run docker push -a 127.0.0.1:5000/multi/a
+  echo "$output"
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -qx "one: digest: $want"
+  echo "$output" | grep -qx "two: digest: $want"
+  [ "$(registry_digest multi/a two)" = "$want" ]
   # failures: an unknown image, a registry that is not there
+  run docker push -a 127.0.0.1:5000/team/nothing
+  [ "$status" -ne 0 ]
+  echo "$output" | grep -q 'does not exist locally'
   run docker push 127.0.0.1:5000/team/nothing:v1
   [ "$status" -ne 0 ]
   echo "$output" | grep -q 'does not exist locally'
@@ -275,6 +300,9 @@ registry_digest() {
   api GET /images/list
   [ "$(echo "$body" | jq -c '.[0].names')" = '["bb:latest","bb:two","127.0.0.1:5000/team/bb:v1"]' ]
   [ "$(echo "$body" | jq -r '.[0].name + ":" + .[0].tag')" = bb:latest ]
+  # saved by one of its names: the archive names it so
+  docker save -o "$E2E_DIR/named.tar" bb:two
+  [ "$(tar -xOf "$E2E_DIR/named.tar" manifest.json | jq -c '.[0].RepoTags')" = '["bb:two"]' ]
   id=$(docker images -q bb:two)
   # by id: refused while it has several names
   run docker rmi "$id"
@@ -362,4 +390,80 @@ docker_creds() {
     "http://localhost/v1.41/images/create?fromImage=127.0.0.1:5001/team/a&tag=v1"
   [ "${output##*$'\n'}" = 400 ]
   assert_alive
+}
+
+@test "docker load of an archive entry with several RepoTags: the image gets every one" {
+  cd "$E2E_DIR"
+  docker pull -q 127.0.0.1:5000/team/a:v1 >/dev/null
+  rm -f one.tar names.tar
+  docker save -o one.tar 127.0.0.1:5000/team/a:v1
+  # the same archive with a second RepoTag (and a third that is not a name: left out)
+  python3 - one.tar names.tar <<'PY'
+import io, json, sys, tarfile
+src, dst = sys.argv[1], sys.argv[2]
+with tarfile.open(src) as t, tarfile.open(dst, "w") as o:
+    for m in t.getmembers():
+        data = t.extractfile(m).read() if m.isfile() else None
+        if m.name == "manifest.json":
+            j = json.loads(data)
+            j[0]["RepoTags"] += ["x/extra:v9", "Not A Name!"]
+            data = json.dumps(j).encode()
+            m.size = len(data)
+        o.addfile(m, io.BytesIO(data) if data is not None else None)
+PY
+  docker rmi 127.0.0.1:5000/team/a:v1 >/dev/null
+  run docker load -i names.tar
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = "Loaded image: 127.0.0.1:5000/team/a:v1" ]
+  [ "${lines[1]}" = "Loaded image: x/extra:v9" ]
+  [ "${#lines[@]}" -eq 2 ]
+  [ "$(docker inspect --format '{{json .RepoTags}}' x/extra:v9)" = '["127.0.0.1:5000/team/a:v1","x/extra:v9"]' ]
+  grep -q "not adding the name 'Not A Name!'" "$E2E_DIR/kleened.log"
+}
+
+@test "clients that go away: a save read partly, a load cut short, a pull dropped: nothing half-made, daemon alive" {
+  cd "$E2E_DIR"
+  docker pull -q 127.0.0.1:5000/team/a:v1 >/dev/null
+  rm -f full.tar
+  docker save -o full.tar 127.0.0.1:5000/team/a:v1
+  # a save whose reader stops after 1000 bytes
+  curl -s --unix-socket "$DOCKER_SOCK" "http://localhost/v1.41/images/127.0.0.1:5000/team/a:v1/get" |
+    head -c 1000 >/dev/null || true
+  run docker save 127.0.0.1:5000/team/a:v1
+  [ "$status" -eq 0 ]
+  docker rmi 127.0.0.1:5000/team/a:v1 >/dev/null
+  # a load whose client announces the whole archive, sends half of it and goes away
+  python3 - "$DOCKER_SOCK" full.tar <<'PY'
+import os, socket, sys
+data = open(sys.argv[2], "rb").read()
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(b"POST /v1.41/images/load HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-tar\r\n"
+          b"Content-Length: %d\r\n\r\n" % len(data))
+s.sendall(data[: len(data) // 2])
+s.close()
+PY
+  # and one that sends it truncated but complete as far as HTTP goes: a 400
+  head -c $(($(stat -c %s full.tar) / 2)) full.tar >half.tar
+  run curl -s -w '\n%{http_code}' -X POST --unix-socket "$DOCKER_SOCK" \
+    -H 'Content-Type: application/x-tar' --data-binary @half.tar http://localhost/v1.41/images/load
+  [ "${output##*$'\n'}" = 400 ]
+  # a pull whose client goes away at once
+  timeout 5 curl -s -X POST --unix-socket "$DOCKER_SOCK" --max-time 0.3 \
+    "http://localhost/v1.41/images/create?fromImage=127.0.0.1:5000/team/a&tag=v1" >/dev/null || true
+  for _ in $(seq 1 100); do
+    ! pgrep -P "$(kleened_pid)" kleene-fetch >/dev/null && break
+    sleep 0.1
+  done
+  assert_alive
+  # the half archive left no image (the dropped pull may have finished or not: either way
+  # a complete image or none)
+  api GET /images/list
+  [ "$(echo "$body" | jq length)" -le 1 ]
+  run docker load -i full.tar
+  [ "$status" -eq 0 ]
+  [ "$output" = "Loaded image: 127.0.0.1:5000/team/a:v1" ]
+  run docker run --rm 127.0.0.1:5000/team/a:v1
+  [ "$status" -eq 0 ]
 }

@@ -182,9 +182,10 @@ make_certs() {
 # execs the registry, so $! is the registry itself (a function such as in_ns would leave a
 # subshell in between); fd 3 is closed, or bats would wait for it.
 # Optional: $3 the address (default 127.0.0.1:5000), $4 more YAML under `http:` (TLS), $5
-# more top-level YAML (auth). Ready once it answers anything on /v2/ (401 included).
+# more top-level YAML (auth), $6 more curl options for the readiness check (a client
+# certificate). Ready once it answers anything on /v2/ (401 included).
 start_registry() {
-  local ns=$1 dir=$2 addr=${3:-127.0.0.1:5000} http_extra=${4:-} top_extra=${5:-}
+  local ns=$1 dir=$2 addr=${3:-127.0.0.1:5000} http_extra=${4:-} top_extra=${5:-} curl_extra=${6:-}
   local scheme=http
   [ -z "$http_extra" ] || scheme=https
   cat >"$dir/reg.yml" <<YAML
@@ -203,7 +204,8 @@ YAML
   echo $! >"$dir/reg.pid"
   local code
   for _ in $(seq 1 100); do
-    code=$(ip netns exec "$ns" curl -sk -o /dev/null -w '%{http_code}' "$scheme://$addr/v2/" || true)
+    # shellcheck disable=SC2086
+    code=$(ip netns exec "$ns" curl -sk $curl_extra -o /dev/null -w '%{http_code}' "$scheme://$addr/v2/" || true)
     case "$code" in 200|401) return 0 ;; esac
     sleep 0.05
   done

@@ -46,7 +46,7 @@ insecure_registries: [\"192.0.2.20:5000\", \"198.51.100.0/24\"]"
     -keyout token/key.pem -out token/cert.pem 2>/dev/null
   ip netns exec "$E2E_NS" "$PY" "$BATS_TEST_DIRNAME/token_server.py" 127.0.0.1 5002 \
     token/key.pem token/cert.pem kleene-registry kleene-issuer \
-    'alice:pa:ss w0rd:pull+push;reader:rpw:pull' 2>token/server.log 3>&- &
+    'alice|pa:ss w0rd|pull+push;reader|rpw|pull;carol|cpw|pull+push|carol/' 2>token/server.log 3>&- &
   echo $! >token/server.pid
   for _ in $(seq 1 100); do
     in_ns curl -s -o /dev/null http://127.0.0.1:5002/token && break
@@ -78,6 +78,20 @@ insecure_registries: [\"192.0.2.20:5000\", \"198.51.100.0/24\"]"
     path: $E2E_DIR/basic/htpasswd"
   in_ns skopeo copy -q --dest-tls-verify=false --dest-creds 'alice:pa:ss w0rd' oci:L:v1 \
     docker://192.0.2.10:5443/team/bb:v1
+  # mutual TLS: a registry on 192.0.2.10:5444 that wants a client certificate from the CA
+  mkdir -p tls/client
+  openssl req -newkey rsa:2048 -nodes -subj /CN=kleene-client -keyout tls/client/client.key \
+    -out tls/client.csr 2>/dev/null
+  openssl x509 -req -in tls/client.csr -CA tls/ca.pem -CAkey tls/ca.key -CAcreateserial -days 1 \
+    -out tls/client/client.cert 2>/dev/null
+  mkdir -p mtls
+  start_registry "$E2E_NS" "$E2E_DIR/mtls" 192.0.2.10:5444 "  tls:
+    certificate: $E2E_DIR/tls/server.pem
+    key: $E2E_DIR/tls/server.key
+    clientcas:
+      - $E2E_DIR/tls/ca.pem" "" "--cert $E2E_DIR/tls/client/client.cert --key $E2E_DIR/tls/client/client.key"
+  in_ns skopeo copy -q --dest-tls-verify=false --dest-cert-dir "$E2E_DIR/tls/client" oci:L:v1 \
+    docker://192.0.2.10:5444/team/bb:v1
   # plain HTTP without authentication, on every address of the namespace
   mkdir -p plain
   start_registry "$E2E_NS" "$E2E_DIR/plain" 0.0.0.0:5000
@@ -86,7 +100,7 @@ insecure_registries: [\"192.0.2.20:5000\", \"198.51.100.0/24\"]"
 
 teardown_file() {
   if [ -n "${E2E_DIR:-}" ]; then
-    for r in basic token tls plain; do stop_registry "$E2E_DIR/$r"; done
+    for r in basic token tls mtls plain; do stop_registry "$E2E_DIR/$r"; done
     if [ -f "$E2E_DIR/token/server.pid" ]; then
       kill "$(cat "$E2E_DIR/token/server.pid")" 2>/dev/null || true
     fi
@@ -317,6 +331,16 @@ SH
   # no password in kleened's log or the token server's
   ! grep -q 'w0rd\|rpw' "$E2E_DIR/kleened.log" || false
   ! grep -q 'w0rd\|rpw' "$E2E_DIR/token/server.log" || false
+  # carol may only touch carol/*: pushing team/copy's image there cannot mount its blobs from
+  # team/copy (no pull there), so they are uploaded
+  run bash -c "echo cpw | '$KLEE' --host 'http://$SOCK' login -u carol --password-stdin 127.0.0.1:5003"
+  [ "$status" -eq 0 ]
+  run klee push 127.0.0.1:5003/team/copy:v1 127.0.0.1:5003/carol/app:v1
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -q 'layer 1/2 sha256:.*: uploaded'
+  grep -q 'no mount from team/copy' "$E2E_DIR/kleened.log"
+  run klee pull 127.0.0.1:5003/team/copy:v1
+  [ "$status" -eq 1 ]
 }
 
 @test "HTTPS with a CA made here: refused until <registry_certs_dir>/<host:port>/ca.crt exists (the error says so), then pull, login and push; nothing left by the failure" {
@@ -374,4 +398,39 @@ SH
   [ "$status" -eq 1 ]
   echo "$output" | grep -q 'plain HTTP is only used for loopback registries and insecure ones'
   klee rmi 127.0.0.1:5000/team/bb:v1 >/dev/null
+}
+
+@test "a registry that wants a client certificate: refused without one, works with NAME.cert/NAME.key beside ca.crt (Docker's layout); a .cert without its key is not used" {
+  d="$CERTS_D/192.0.2.10:5444"
+  mkdir -p "$d"
+  cp "$E2E_DIR/tls/ca.pem" "$d/ca.crt"
+  before=$(store_state)
+  run klee pull 192.0.2.10:5444/team/bb:v1
+  [ "$status" -eq 1 ]
+  echo "$output" | grep -q 'could not pull image: .*registry 192.0.2.10:5444'
+  [ "$(store_state)" = "$before" ]
+  cp "$E2E_DIR/tls/client/client.cert" "$d/a.cert" # no a.key: skipped, with a warning
+  cp "$E2E_DIR/tls/client/client.cert" "$d/client.cert"
+  cp "$E2E_DIR/tls/client/client.key" "$d/client.key"
+  run klee pull 192.0.2.10:5444/team/bb:v1
+  [ "$status" -eq 0 ]
+  grep -q "registry 192.0.2.10:5444: $d/a.cert has no key a.key beside it: not used" "$E2E_DIR/kleened.log"
+  run klee run --rm 192.0.2.10:5444/team/bb:v1
+  echo "$output" | grep -qx secret-image
+  run klee push 192.0.2.10:5444/team/bb:v1 192.0.2.10:5444/team/mtls-copy:v1
+  [ "$status" -eq 0 ]
+  rm -rf "$d"
+}
+
+@test "klee login on a terminal: asks for the username and the password, the password not echoed" {
+  export DOCKER_CONFIG="$BATS_TEST_TMPDIR/dc"
+  run timeout 40 /usr/bin/python3 "$BATS_TEST_DIRNAME/pty_session.py" 24 100 \
+    'expect:Username: ' 'send:alice\r' 'expect:Password: ' 'send:pa:ss w0rd\r' \
+    'expect:Login Succeeded' -- "$KLEE" --host "http://$SOCK" login 127.0.0.1:5001
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -q 'Login Succeeded'
+  # the username was echoed, the password was not
+  echo "$output" | grep -q alice
+  ! echo "$output" | grep -q 'w0rd' || false
+  [ "$(jq -r '.auths["127.0.0.1:5001"].auth' "$DOCKER_CONFIG/config.json" | base64 -d)" = 'alice:pa:ss w0rd' ]
 }

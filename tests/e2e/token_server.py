@@ -5,8 +5,9 @@ signed (RS256) by `openssl dgst` with the test's key, and carries the test's cer
 x5c header, which the registry checks against `auth.token.rootcertbundle`.
 
 usage: token_server.py ADDR PORT KEY.pem CERT.pem SERVICE ISSUER USERS
-USERS: "name:password:actions;..." where actions is "pull" or "pull+push" (what the user may do
-on any repository). An anonymous request gets a token with no access; a wrong password is 401.
+USERS: "name|password|actions[|prefix];..." where actions is "pull" or "pull+push": what the
+user may do on every repository, or only on those whose name starts with prefix. An anonymous
+request gets a token with no access; a wrong password is 401.
 Each request is logged to stderr as `token: user=... scope=... granted=...` (no password)."""
 import base64
 import http.server
@@ -26,9 +27,8 @@ ADDR, PORT, KEY, CERT, SERVICE, ISSUER, USERS = sys.argv[1:8]
 PORT = int(PORT)
 users = {}
 for entry in USERS.split(";"):
-    name, rest = entry.split(":", 1)
-    password, actions = rest.rsplit(":", 1)
-    users[name] = (password, actions.split("+"))
+    fields = entry.split("|")
+    users[fields[0]] = (fields[1], fields[2].split("+"), fields[3] if len(fields) > 3 else "")
 
 with open(CERT) as f:
     pem = f.read()
@@ -63,7 +63,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if u.path != "/token":
             return self.reply(404, {"errors": [{"code": "NOT_FOUND", "message": "no such path"}]})
         q = urllib.parse.parse_qs(u.query)
-        user, allowed = "", []
+        user, allowed, prefix = "", [], ""
         auth = self.headers.get("Authorization", "")
         if auth.startswith("Basic "):
             try:
@@ -76,14 +76,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self.reply(401, {"errors": [{"code": "UNAUTHORIZED",
                                                     "message": "incorrect username or password"}]},
                                   {"WWW-Authenticate": 'Basic realm="token"'})
-            user, allowed = name, users[name][1]
+            user, allowed, prefix = name, users[name][1], users[name][2]
         access = []
         for scope in q.get("scope", []):
             for one in scope.split(" "):
                 parts = one.split(":")
                 if len(parts) != 3 or parts[0] != "repository":
                     continue
-                granted = [a for a in parts[2].split(",") if a in allowed]
+                ok = parts[1].startswith(prefix)
+                granted = [a for a in parts[2].split(",") if a in allowed and ok]
                 access.append({"type": "repository", "name": parts[1], "actions": granted})
         now = int(time.time())
         claims = {"iss": ISSUER, "sub": user, "aud": q.get("service", [""])[0],

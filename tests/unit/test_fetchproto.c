@@ -68,6 +68,12 @@ static void test_round_trip(void **state)
     o = round_trip(&bad);
     assert_int_equal(o.stage, HOST_FETCH_STAGE_EXTRACT);
     fetchproto_msg_clear(&o);
+
+    fetchproto_msg ly = {.type = FETCHPROTO_LAYER,
+                         .layer = {.index = 2, .n = 3, .bytes = 5, .total = 1ull << 33, .done = 1}};
+    snprintf(ly.layer.digest, sizeof(ly.layer.digest), "sha256:%064d", 7);
+    o = round_trip(&ly);
+    assert_memory_equal(&o.layer, &ly.layer, sizeof(ly.layer));
 }
 
 static void test_texts(void **state)
@@ -130,6 +136,25 @@ static void test_rejects(void **state)
          "a failure without stage, code or message"},
         {"{\"type\":\"result\",\"ok\":false,\"stage\":\"disk\",\"code\":5,\"msg\":\"x\"}",
          "a failure of an unknown stage"},
+        {"{\"type\":\"layer\",\"index\":3,\"n\":3,\"digest\":\"sha256:"
+         "0000000000000000000000000000000000000000000000000000000000000000\",\"bytes\":1,"
+         "\"total\":2,\"done\":false}",
+         "an invalid layer progress"},
+        {"{\"type\":\"layer\",\"index\":0,\"n\":0,\"digest\":\"sha256:"
+         "0000000000000000000000000000000000000000000000000000000000000000\",\"bytes\":1,"
+         "\"total\":2,\"done\":false}",
+         "an invalid layer progress"},
+        {"{\"type\":\"layer\",\"index\":0,\"n\":1,\"digest\":\"sha256:AB\",\"bytes\":1,"
+         "\"total\":2,\"done\":false}",
+         "an invalid layer progress"},
+        {"{\"type\":\"layer\",\"index\":0,\"n\":1,\"digest\":\"sha256:"
+         "0000000000000000000000000000000000000000000000000000000000000000\",\"bytes\":-1,"
+         "\"total\":2,\"done\":false}",
+         "an invalid layer progress"},
+        {"{\"type\":\"layer\",\"index\":0,\"n\":1,\"digest\":\"sha256:"
+         "0000000000000000000000000000000000000000000000000000000000000000\",\"bytes\":1,"
+         "\"total\":2}",
+         "an invalid layer progress"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         fetchproto_msg m;

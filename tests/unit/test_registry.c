@@ -59,7 +59,26 @@ static void test_transport(void **state)
     registry_transport_get(&e, "reg.lan:5443", &t);
     assert_false(t.insecure);
     assert_string_equal(t.ca_file, ca);
+    assert_null(t.client_cert);
     registry_transport_clear(&t);
+    /* a client certificate: NAME.cert with NAME.key; b.cert alone is skipped */
+    const char *files[] = {"b.cert", "c.cert", "c.key"};
+    for (size_t i = 0; i < 3; i++) {
+        _cleanup_free_ char *fp = xasprintf("%s/%s", rdir, files[i]);
+        FILE *cf = fopen(fp, "w");
+        fputs("x", cf);
+        fclose(cf);
+    }
+    registry_transport_get(&e, "reg.lan:5443", &t);
+    _cleanup_free_ char *want_cert = xasprintf("%s/c.cert", rdir);
+    _cleanup_free_ char *want_key = xasprintf("%s/c.key", rdir);
+    assert_string_equal(t.client_cert, want_cert);
+    assert_string_equal(t.client_key, want_key);
+    registry_transport_clear(&t);
+    for (size_t i = 0; i < 3; i++) {
+        _cleanup_free_ char *fp = xasprintf("%s/%s", rdir, files[i]);
+        unlink(fp);
+    }
     registry_transport_get(&e, "reg.lan", &t); /* another port, another directory */
     assert_null(t.ca_file);
     registry_transport_get(&e, "plain.lan:5000", &t);

@@ -165,7 +165,7 @@ static void test_image_build_config_defaults(void **state)
               "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null,\"labels\":null,"
               "\"extra_hosts\":null,\"dns\":null,\"dns_search\":null,\"dns_options\":null},"
               "\"networks\":[{\"container\":\"c\",\"network\":\"n\",\"ip_address\":\"\","
-              "\"ip_address6\":\"\",\"aliases\":null}],\"labels\":null,\"pull\":false}");
+              "\"ip_address6\":\"\",\"aliases\":null}],\"labels\":null,\"pull\":false,\"registry_auth\":null}");
     expect_ok(&schema_image_build_config, "{\"context\":\"/ctx\",\"container_config\":{}}",
               "{\"context\":\"/ctx\",\"dockerfile\":\"Dockerfile\",\"quiet\":false,"
               "\"nocache\":false,\"line_numbers\":false,\"context_upload\":false,"
@@ -176,7 +176,7 @@ static void test_image_build_config_defaults(void **state)
               "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_"
               "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null,\"labels\":null,"
               "\"extra_hosts\":null,\"dns\":null,\"dns_search\":null,\"dns_options\":null},"
-              "\"networks\":[],\"labels\":null,\"pull\":false}");
+              "\"networks\":[],\"labels\":null,\"pull\":false,\"registry_auth\":null}");
 }
 
 /* Labels (ours, lib/labels.h): an object of strings by the documented rule, at /labels. */

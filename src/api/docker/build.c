@@ -14,7 +14,9 @@
 #include "engine/builder.h"
 #include "engine/engine.h"
 #include "engine/imageref.h"
+#include "engine/registry.h"
 #include "engine/upload.h"
+#include "lib/base64.h"
 #include "lib/cleanup.h"
 #include "lib/id.h"
 #include "lib/jsonx.h"
@@ -37,6 +39,8 @@ typedef struct build_job {
     char id[KL_ID_LEN + 1];
     upload *up;
     dk_build_query q;
+    json_t *creds; /* X-Registry-Config: {registry: {"username", "password"}} */
+    builder_credential *cv;
     int client_fd;
     atomic_bool cancel;
     pthread_t thread;
@@ -75,8 +79,10 @@ static void deadline_in(struct timespec *ts, long ms)
 /* Queue one JSON line of the answer (stolen). */
 static void job_emit(build_job *j, json_t *line)
 {
-    _cleanup_free_ char *text = json_dumps(line, JSON_COMPACT);
+    _cleanup_free_ char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
     json_decref(line);
+    if (!text)
+        return;
     pthread_mutex_lock(&j->lock);
     while (j->out.len - j->out_at > JOB_QUEUE_MAX && !atomic_load(&j->cancel)) {
         struct timespec ts;
@@ -120,10 +126,13 @@ static void *job_run(void *arg)
         }
         log_info("docker build %s: image %s", j->id, res.image_id);
     } else if (err.code != ECANCELED) {
-        json_t *detail = json_pack("{s:s}", "message", err.msg);
+        /* the message may quote the Dockerfile, whose bytes need not be UTF-8 */
+        size_t n = strlen(err.msg);
+        json_t *detail = json_pack("{s:o}", "message", dk_text_json(err.msg, n));
         if (res.exit_code > 0)
             json_object_set_new(detail, "code", json_integer(res.exit_code));
-        job_emit(j, json_pack("{s:o,s:s}", "errorDetail", detail, "error", err.msg));
+        job_emit(j,
+                 json_pack("{s:o,s:o}", "errorDetail", detail, "error", dk_text_json(err.msg, n)));
         log_info("docker build %s failed: %s", j->id, err.msg);
     }
     builder_result_clear(&res);
@@ -184,6 +193,8 @@ static void job_free(void *ctx)
     dockerfile_clear(&j->df);
     upload_free(j->up);
     dk_build_query_clear(&j->q);
+    json_decref(j->creds);
+    free(j->cv);
     kl_buf_free(&j->out);
     pthread_mutex_destroy(&j->lock);
     pthread_cond_destroy(&j->cond);
@@ -312,6 +323,95 @@ static void host_platform(char out[64])
             arch = u.machine;
     }
     snprintf(out, 64, "linux/%s", arch);
+}
+
+/* ---- credentials ---------------------------------------------------------------------------- */
+
+/* Base64 as Docker's clients write it (URL alphabet, padding optional) or standard; NULL when
+ * malformed. NUL-terminated. */
+static char *b64_decode(const char *in, size_t *len)
+{
+    size_t n = strlen(in);
+    _cleanup_free_ char *std = xmalloc(n + 4);
+    for (size_t i = 0; i < n; i++)
+        std[i] = in[i] == '-' ? '+' : in[i] == '_' ? '/' : in[i];
+    while (n % 4)
+        std[n++] = '=';
+    std[n] = '\0';
+    char *out = xmalloc(kl_base64_decoded_max(n) + 1);
+    kl_error err = KL_ERROR_INIT;
+    ssize_t m = kl_base64_decode(std, n, (uint8_t *)out, kl_base64_decoded_max(n), &err);
+    if (m < 0) {
+        free(out);
+        return NULL;
+    }
+    out[m] = '\0';
+    *len = (size_t)m;
+    return out;
+}
+
+/* A docker config key ("https://index.docker.io/v1/", "http://127.0.0.1:5000",
+ * "myreg:5000") as a reference's domain ("docker.io", "127.0.0.1:5000"). */
+static char *registry_of_key(const char *key)
+{
+    if (!strncmp(key, "https://", 8))
+        key += 8;
+    else if (!strncmp(key, "http://", 7))
+        key += 7;
+    char *d = xstrndup(key, strcspn(key, "/"));
+    if (!strcmp(d, "index.docker.io") || !strcmp(d, "registry-1.docker.io")) {
+        free(d);
+        d = xstrdup("docker.io");
+    }
+    return d;
+}
+
+int dk_registry_config(const char *h, json_t **out, api_response *res)
+{
+    *out = json_object();
+    if (!h || !h[0])
+        return 0;
+    size_t len = 0;
+    _cleanup_free_ char *text = b64_decode(h, &len);
+    _cleanup_json_ json_t *cfg = text ? json_loadb(text, len, 0, NULL) : NULL;
+    if (!json_is_object(cfg))
+        return dk_error(res, 400, "X-Registry-Config: not base64 of a JSON object"), -1;
+    const char *key;
+    json_t *v;
+    json_object_foreach(cfg, key, v)
+    {
+        if (!json_is_object(v))
+            return dk_error(res, 400, "X-Registry-Config: the entry of a registry is no object"),
+                   -1;
+        _cleanup_free_ char *user = xstrdup(jx_str(v, "username", ""));
+        _cleanup_free_ char *pass = xstrdup(jx_str(v, "password", ""));
+        const char *auth = jx_str(v, "auth", "");
+        if (!user[0] && auth[0]) {
+            size_t alen = 0;
+            _cleanup_free_ char *up = b64_decode(auth, &alen);
+            char *colon = up && strlen(up) == alen ? strchr(up, ':') : NULL;
+            if (!colon)
+                return dk_error(res, 400,
+                                "X-Registry-Config: an \"auth\" value is not base64 of "
+                                "user:password"),
+                       -1;
+            *colon = '\0';
+            free(user);
+            free(pass);
+            user = xstrdup(up);
+            pass = xstrdup(colon + 1);
+        }
+        if (!user[0])
+            continue;
+        _cleanup_free_ char *reg = registry_of_key(key);
+        kl_error err = KL_ERROR_INIT;
+        if (!reg[0] || registry_credentials_check(user, pass, &err) < 0)
+            return dk_error(res, 400, "X-Registry-Config: invalid credentials for a registry: %s",
+                            reg[0] ? err.msg : "no registry name"),
+                   -1;
+        json_object_set_new(*out, reg, json_pack("{s:s,s:s}", "username", user, "password", pass));
+    }
+    return 0;
 }
 
 /* ---- the context ---------------------------------------------------------------------------- */
@@ -491,6 +591,11 @@ void dk_build(dk_request *r, api_response *res)
     dk_build_query q;
     if (dk_build_query_parse(r, &q, res) < 0)
         return;
+    _cleanup_json_ json_t *creds = NULL;
+    if (dk_registry_config(http_header_get(r->h, "X-Registry-Config"), &creds, res) < 0) {
+        dk_build_query_clear(&q);
+        return;
+    }
 
     /* the context */
     upload *up = receive_context(r, e, res);
@@ -503,6 +608,16 @@ void dk_build(dk_request *r, api_response *res)
     j->e = e;
     j->up = up;
     j->q = q;
+    j->creds = steal_pointer(&creds);
+    j->cv = xcalloc(json_object_size(j->creds) + 1, sizeof(*j->cv));
+    size_t ncv = 0;
+    const char *reg;
+    json_t *cred;
+    json_object_foreach(j->creds, reg, cred)
+    {
+        j->cv[ncv++] =
+            (builder_credential){reg, jx_str(cred, "username", ""), jx_str(cred, "password", "")};
+    }
     j->client_fd = r->req->client_fd;
     atomic_init(&j->cancel, false);
     pthread_mutex_init(&j->lock, NULL);
@@ -525,6 +640,8 @@ void dk_build(dk_request *r, api_response *res)
         .pull = j->q.pull,
         .platform = j->q.platform,
         .target = j->q.target,
+        .credentials = j->cv,
+        .n_credentials = ncv,
         .message_newlines = true,
         .errors_to_caller = true,
     };

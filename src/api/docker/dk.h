@@ -177,11 +177,21 @@ typedef struct dk_build_query {
 /* 0, or -1 after a 400 in res naming what is refused. */
 int dk_build_query_parse(const dk_request *r, dk_build_query *q, api_response *res);
 void dk_build_query_clear(dk_build_query *q);
+/* X-Registry-Config, which the docker CLI sends with every build (all its logins, `{}` when
+ * none; NULL: none): base64 of {"<registry>": {"username", "password"} or {"auth":
+ * base64("user:pass")}}. *out (always set, the caller's) gets {registry: {"username",
+ * "password"}}, registries as a reference's domain names them; entries without a username
+ * are left out. -1 after a 400 that never quotes the header or a credential. */
+int dk_registry_config(const char *header, json_t **out, api_response *res);
 /* Text as a JSON string (router.c): bytes that are not UTF-8 become U+FFFD. */
 json_t *dk_text_json(const char *s, size_t n);
 
 /* EndpointSettings a client sends (create's NetworkingConfig, connect): 400 for what would
  * change the endpoint and is not supported; Aliases must be strings (networks.c). */
 int dk_endpoint_check(const json_t *ec, api_response *res);
+/* archive.c (docker cp) */
+void dk_containers_archive_get(dk_request *r, api_response *res);
+void dk_containers_archive_head(dk_request *r, api_response *res);
+void dk_containers_archive_put(dk_request *r, api_response *res);
 
 #endif

@@ -10,7 +10,8 @@
 void docker_serve(const struct http_head *h, const struct kl_buf *body, api_request *req,
                   api_response *res);
 /* The door_streams of the Docker listeners: the requests whose body is an archive
- * (POST /images/load), read while they are served. */
+ * (POST /images/load, POST /build, PUT /containers/{id}/archive), read while they are
+ * served. */
 bool docker_streams_body(const struct http_head *h);
 
 #endif

@@ -79,6 +79,10 @@ static const dk_route routes[] = {
     /* build */
     {"POST", "/build", dk_build},
     {"POST", "/build/prune", dk_build_prune},
+    /* archive (docker cp) */
+    {"GET", "/containers/{id}/archive", dk_containers_archive_get},
+    {"HEAD", "/containers/{id}/archive", dk_containers_archive_head},
+    {"PUT", "/containers/{id}/archive", dk_containers_archive_put},
 };
 
 /* ---- errors and queries ------------------------------------------------------------------ */
@@ -467,6 +471,7 @@ void docker_serve(const http_head *h, const kl_buf *body, api_request *req, api_
 static const dk_route streamed[] = {
     {"POST", "/images/load", NULL},
     {"POST", "/build", NULL},
+    {"PUT", "/containers/{id}/archive", NULL},
 };
 
 bool docker_streams_body(const http_head *h)

@@ -131,12 +131,12 @@ typedef struct xfer {
     char *shown_tag;  /* "latest", or the digest */
     char *shown_name; /* the repository, familiar form */
     char *platform;
+    json_t *layers; /* pull: what was shown of each layer (pull_layer_progress) */
     long long last_ms;
     /* push */
-    images_push_opts po;
-    char *image;
-    char *tag;
-    char *pushed; /* push: the manifest digest */
+    images_push_opts po; /* the options of each tag's push (image and reference apart) */
+    char *repo;          /* the repository pushed to */
+    char **tags;         /* its tags to push */
 } xfer;
 
 static long long mono_ms(void)
@@ -162,9 +162,9 @@ static void xfer_unref(xfer *x)
     free(x->shown_tag);
     free(x->shown_name);
     free(x->platform);
-    free(x->image);
-    free(x->tag);
-    free(x->pushed);
+    json_decref(x->layers);
+    free(x->repo);
+    strv_free(x->tags);
     free(x);
 }
 
@@ -186,7 +186,11 @@ static void xfer_line(xfer *x, json_t *line, bool start)
 
 static json_t *error_line(const char *msg)
 {
-    return json_pack("{s:{s:s}, s:s}", "errorDetail", "message", msg, "error", msg);
+    json_t *j = json_pack("{s:{s:s}, s:s}", "errorDetail", "message", msg, "error", msg);
+    if (!j) /* not UTF-8: the stream must still end with an error */
+        j = json_pack("{s:{s:s}, s:s}", "errorDetail", "message", "failed (unprintable reason)",
+                      "error", "failed (unprintable reason)");
+    return j;
 }
 
 static ssize_t xfer_read(void *ctx, char *buf, size_t max)
@@ -232,15 +236,9 @@ static void pull_text(const char *text, void *ctx)
     (void)ctx;
 }
 
-/* The download of all the layers as one bar (the engine counts them together). */
-static void pull_bytes(uint64_t bytes, uint64_t total, void *ctx)
+/* Docker's progress text: "[=====>     ]  1.2MB/3.4MB". */
+static char *progress_text(uint64_t bytes, uint64_t total)
 {
-    xfer *x = ctx;
-    long long now = mono_ms();
-    bool first = !x->started;
-    if (!first && bytes < total && now - x->last_ms < 200)
-        return;
-    x->last_ms = now;
     char have[32], all[32], bar[64];
     human(have, sizeof(have), bytes);
     human(all, sizeof(all), total);
@@ -253,25 +251,93 @@ static void pull_bytes(uint64_t bytes, uint64_t total, void *ctx)
         bar[k++] = i < done ? '=' : i == done ? '>' : ' ';
     bar[k++] = ']';
     bar[k] = '\0';
-    _cleanup_free_ char *progress = xasprintf("%s  %s/%s", bar, have, all);
-    xfer_line(x,
-              json_pack("{s:s, s:{s:I, s:I}, s:s, s:s}", "status", "Downloading", "progressDetail",
-                        "current", (json_int_t)bytes, "total", (json_int_t)total, "progress",
-                        progress, "id", "layers"),
-              true);
+    return xasprintf("%s  %s/%s", bar, have, all);
 }
 
+/* The answer is a stream from the first byte downloaded on (the lines come per layer). */
+static void pull_bytes(uint64_t bytes, uint64_t total, void *ctx)
+{
+    (void)bytes;
+    (void)total;
+    xfer *x = ctx;
+    if (!x->started) {
+        pthread_mutex_lock(&x->lock);
+        x->started = true;
+        pthread_cond_broadcast(&x->cond);
+        pthread_mutex_unlock(&x->lock);
+    }
+}
+
+/* A layer's short id as Docker shows it: 12 hex digits of its blob digest. */
+static void layer_id(const char *digest, char id[13])
+{
+    const char *hex = strncmp(digest, "sha256:", 7) ? digest : digest + 7;
+    snprintf(id, 13, "%.12s", hex);
+}
+
+/* What was shown of a layer (x->layers: {id: state}): 1 announced, 2 downloaded, 3 done. */
+static int layer_state(xfer *x, const char *id)
+{
+    return (int)json_integer_value(json_object_get(x->layers, id));
+}
+
+static void pull_layer_progress(const char *digest, uint64_t bytes, uint64_t total, bool done,
+                                void *ctx)
+{
+    xfer *x = ctx;
+    char id[13];
+    layer_id(digest, id);
+    int st = layer_state(x, id);
+    if (st == 0) {
+        xfer_line(
+            x,
+            json_pack("{s:s, s:{}, s:s}", "status", "Pulling fs layer", "progressDetail", "id", id),
+            true);
+        st = 1;
+    }
+    if (st < 2 && !done) {
+        long long now = mono_ms();
+        if (bytes < total && now - x->last_ms < 100)
+            goto out;
+        x->last_ms = now;
+        _cleanup_free_ char *progress = progress_text(bytes, total);
+        xfer_line(x,
+                  json_pack("{s:s, s:{s:I, s:I}, s:s, s:s}", "status", "Downloading",
+                            "progressDetail", "current", (json_int_t)bytes, "total",
+                            (json_int_t)total, "progress", progress, "id", id),
+                  true);
+    }
+    if (st < 2 && (done || (total && bytes >= total))) {
+        xfer_line(x,
+                  json_pack("{s:s, s:{}, s:s}", "status", "Download complete", "progressDetail",
+                            "id", id),
+                  true);
+        st = 2;
+    }
+    if (st < 3 && done) {
+        xfer_line(
+            x, json_pack("{s:s, s:{}, s:s}", "status", "Pull complete", "progressDetail", "id", id),
+            true);
+        st = 3;
+    }
+out:
+    json_object_set_new(x->layers, id, json_integer(st));
+}
+
+/* Each layer of the stored image: the ones the store had, and any the progress did not end. */
 static void pull_layer(const char *digest, long long size, bool present, void *ctx)
 {
     (void)size;
     xfer *x = ctx;
-    const char *hex = strncmp(digest, "sha256:", 7) ? digest : digest + 7;
     char id[13];
-    snprintf(id, sizeof(id), "%.12s", hex);
+    layer_id(digest, id);
+    if (layer_state(x, id) == 3)
+        return;
     xfer_line(x,
               json_pack("{s:s, s:{}, s:s}", "status", present ? "Already exists" : "Pull complete",
                         "progressDetail", "id", id),
               true);
+    json_object_set_new(x->layers, id, json_integer(3));
 }
 
 static void *pull_run(void *arg)
@@ -352,6 +418,7 @@ static xfer *xfer_new(kl_engine *e, xfer_kind kind)
     x->e = e;
     x->kind = kind;
     x->err = (kl_error)KL_ERROR_INIT;
+    x->layers = json_object();
     return x;
 }
 
@@ -427,6 +494,7 @@ void dk_images_create(dk_request *r, api_response *res)
         .cancel = &x->cancel,
         .pull_bytes = pull_bytes,
         .pull_layer = pull_layer,
+        .pull_layer_progress = pull_layer_progress,
         .add_name = true,
         .username = x->auth.username,
         .password = x->auth.password,
@@ -460,19 +528,37 @@ static void push_text(const char *text, void *ctx)
               true);
 }
 
+/* Push each tag of x->tags (one, or every tag of the repository: docker push -a), in order;
+ * the first failure ends the stream. */
 static void *push_run(void *arg)
 {
     xfer *x = arg;
-    x->pushed = images_push(x->e, &x->po, &x->err);
-    if (x->pushed) {
-        xfer_line(x, json_pack("{s:s++}", "status", x->tag, ": digest: ", x->pushed), true);
+    for (size_t i = 0; x->tags && x->tags[i]; i++) {
+        const char *tag = x->tags[i];
+        _cleanup_free_ char *reference = xasprintf("%s:%s", x->repo, tag);
+        kl_error rerr = KL_ERROR_INIT;
+        _cleanup_free_ char *id = images_resolve(x->e, reference, &rerr);
+        char *digest = NULL;
+        if (id) {
+            images_push_opts po = x->po;
+            po.image = id;
+            po.reference = reference;
+            digest = images_push(x->e, &po, &x->err);
+        } else {
+            kl_error_set(&x->err, ENOENT, "An image does not exist locally with the tag: %s",
+                         reference);
+        }
+        if (!digest) {
+            log_info("docker push %s: %s", reference, x->err.msg);
+            xfer_line(x, error_line(x->err.msg), true);
+            break;
+        }
+        xfer_line(x, json_pack("{s:s++}", "status", tag, ": digest: ", digest), true);
         xfer_line(x,
-                  json_pack("{s:{}, s:{s:s, s:s}}", "progressDetail", "aux", "Tag", x->tag,
-                            "Digest", x->pushed),
+                  json_pack("{s:{}, s:{s:s, s:s}}", "progressDetail", "aux", "Tag", tag, "Digest",
+                            digest),
                   true);
-    } else {
-        log_info("docker push %s: %s", x->reference, x->err.msg);
-        xfer_line(x, error_line(x->err.msg), true);
+        free(digest);
     }
     pthread_mutex_lock(&x->lock);
     x->finished = true;
@@ -482,44 +568,69 @@ static void *push_run(void *arg)
     return NULL;
 }
 
+/* The tags the store has for the repository `repo` (familiar form), in the images' order. */
+static char **repo_tags_of(kl_engine *e, const char *repo)
+{
+    kl_error err = KL_ERROR_INIT;
+    _cleanup_json_ json_t *list = images_list(e, &err);
+    char **tags = NULL;
+    size_t i;
+    json_t *img;
+    json_array_foreach(list, i, img)
+    {
+        size_t k;
+        json_t *n;
+        json_array_foreach(json_object_get(img, "names"), k, n)
+        {
+            const char *full = json_string_value(n);
+            const char *slash = strrchr(full, '/'), *colon = strrchr(slash ? slash : full, ':');
+            if (colon && (size_t)(colon - full) == strlen(repo) &&
+                !strncmp(full, repo, strlen(repo)))
+                strv_push(&tags, colon + 1);
+        }
+    }
+    return tags;
+}
+
 void dk_images_push(dk_request *r, api_response *res)
 {
     kl_engine *e = r->req->ctx->engine;
     const char *name = r->params[0];
     const char *tag = dk_query_str(r, "tag", "");
-    if (!*tag) {
-        /* the repository's every tag, as dockerd: here the one image that has that name */
-        imageref pr = {0};
-        kl_error perr = KL_ERROR_INIT;
-        if (imageref_parse(name, &pr, &perr) < 0)
-            return dk_error(res, 400, "invalid reference format: %s", perr.msg);
-        bool has = pr.has_tag;
-        imageref_clear(&pr);
-        if (!has)
-            tag = "latest";
-    }
     _cleanup_free_ char *ref = *tag ? xasprintf("%s:%s", name, tag) : xstrdup(name);
     imageref pr = {0};
     kl_error err = KL_ERROR_INIT;
     if (imageref_parse(ref, &pr, &err) < 0)
         return dk_error(res, 400, "invalid reference format: %s", err.msg);
+    if (pr.digest || pr.snapshot) {
+        imageref_clear(&pr);
+        return dk_error(res, 400, "invalid reference format: push a name with a tag: %s", ref);
+    }
+    bool all = !pr.has_tag; /* docker push -a: every tag of the repository */
     _cleanup_free_ char *rname = xstrdup(pr.name), *rtag = xstrdup(pr.tag);
     imageref_clear(&pr);
-    _cleanup_free_ char *id = images_resolve(e, ref, &err);
-    if (!id)
+    char **tags = NULL;
+    if (all)
+        tags = repo_tags_of(e, rname);
+    else
+        strv_push(&tags, rtag);
+    if (!tags)
+        return dk_error(res, 404, "An image does not exist locally with the tag: %s", rname);
+    _cleanup_free_ char *id = all ? NULL : images_resolve(e, ref, &err);
+    if (!all && !id) {
+        strv_free(tags);
         return dk_error(res, 404, "An image does not exist locally with the tag: %s", ref);
+    }
     xfer *x = xfer_new(e, XFER_PUSH);
+    x->tags = tags;
     if (dk_auth_parse(r, &x->auth, res) < 0) {
         x->refs = 1;
         xfer_unref(x);
         return;
     }
-    x->image = xstrdup(id);
-    x->reference = xasprintf("%s:%s", rname, rtag);
-    x->tag = xstrdup(rtag);
-    x->po = (images_push_opts){.image = x->image,
-                               .reference = x->reference,
-                               .username = x->auth.username,
+    x->repo = xstrdup(rname);
+    x->reference = xasprintf("%s:%s", rname, all ? "*" : rtag);
+    x->po = (images_push_opts){.username = x->auth.username,
                                .password = x->auth.password,
                                .output = push_text,
                                .output_ctx = x,
@@ -789,18 +900,25 @@ void dk_images_load(dk_request *r, api_response *res)
         for (size_t i = 0; l->ids[i]; i++) {
             kl_error ierr = KL_ERROR_INIT;
             _cleanup_json_ json_t *img = images_inspect(e, l->ids[i], &ierr);
-            const char *name = jx_str(img, "name", "");
-            _cleanup_free_ char *text = NULL;
-            if (*name) {
-                text = xasprintf("Loaded image: %s:%s\n", name, jx_str(img, "tag", "latest"));
-            } else {
+            /* one line per name of the image, as dockerd (one per RepoTag) */
+            json_t *texts = json_array();
+            size_t k;
+            json_t *n;
+            json_array_foreach(json_object_get(img, "names"), k, n) json_array_append_new(
+                texts, json_pack("s++", "Loaded image: ", json_string_value(n), "\n"));
+            if (!json_array_size(texts)) {
                 char lid[DK_ID_LEN + 1];
                 dk_long_id("image", l->ids[i], lid);
-                text = xasprintf("Loaded image ID: sha256:%s\n", lid);
+                json_array_append_new(texts,
+                                      json_pack("s++", "Loaded image ID: sha256:", lid, "\n"));
             }
-            _cleanup_json_ json_t *line = json_pack("{s:s}", "stream", text);
-            _cleanup_free_ char *s = json_dumps(line, JSON_COMPACT);
-            kl_buf_printf(&out, "%s\r\n", s);
+            json_array_foreach(texts, k, n)
+            {
+                _cleanup_json_ json_t *line = json_pack("{s:O}", "stream", n);
+                _cleanup_free_ char *s = json_dumps(line, JSON_COMPACT);
+                kl_buf_printf(&out, "%s\r\n", s);
+            }
+            json_decref(texts);
         }
         api_response_clear(res);
         res->status = 200;

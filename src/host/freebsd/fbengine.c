@@ -125,6 +125,31 @@ int host_container_usage(int pid, host_usage *out, kl_error *err)
     return kl_error_set(err, ENOTSUP, "a jail's resource use is not written yet");
 }
 
+/* ---- a container's filesystem for copies (docker cp) ---------------------------------------
+ * Not written for jails yet: a running jail's root (with its nullfs mounts) through the jail,
+ * a stopped one's ZFS clone with its volumes nullfs-mounted privately. */
+
+int host_process_root_open(int pid, int parent_pid, kl_error *err)
+{
+    (void)pid;
+    (void)parent_pid;
+    return kl_error_set(err, ENOTSUP,
+                        "copying to or from a running jail is not written yet (its root "
+                        "through the jail's process)");
+}
+
+int host_rootfs_open_mounted(const char *const *lowers, size_t n, const char *upper,
+                             const char *work, const char *target, const host_mount *mounts,
+                             size_t n_mounts, char *const *denied, int *hold, kl_error *err)
+{
+    (void)lowers, (void)n, (void)upper, (void)work, (void)target, (void)mounts, (void)n_mounts,
+        (void)denied;
+    *hold = -1;
+    return kl_error_set(err, ENOTSUP,
+                        "copying to or from a stopped jail is not written yet (its root as a "
+                        "ZFS clone with its volumes nullfs-mounted)");
+}
+
 /* ---- out-of-process fetch -------------------------------------------------------------- */
 
 int host_fetch_extract_child(const char *url, int parent_dirfd, const char *name,
@@ -145,6 +170,17 @@ int host_pull_child(const char *reference, int parent_dirfd, const char *name,
     return kl_error_set(err, ENOTSUP,
                         "pulling from a registry is not implemented on FreeBSD yet "
                         "(kleene-fetch is not built there)");
+}
+
+int host_extract_fd_child(int in_fd, int parent_dirfd, const char *name,
+                          const host_fetch_child_opts *opts, host_extract_stats *stats,
+                          host_fetch_stage *stage, kl_error *err)
+{
+    (void)in_fd, (void)parent_dirfd, (void)name, (void)opts, (void)stats;
+    if (stage)
+        *stage = HOST_FETCH_STAGE_HELPER;
+    return kl_error_set(err, ENOTSUP,
+                        "extracting an uploaded archive needs kleene-fetch, not ported yet");
 }
 
 int host_load_child(int in_fd, int parent_dirfd, const char *name, const host_pull_child_opts *pull,

@@ -24,6 +24,7 @@
 #include <unistd.h>
 #ifdef __FreeBSD__
 #include <sys/event.h>
+#include <sys/mount.h>
 #endif
 
 #include "host/freebsd/fbhost.h"
@@ -203,6 +204,24 @@ int host_open_beneath(int dirfd, const char *path, int flags, mode_t mode)
 int host_open_in_root(int dirfd, const char *path, int flags, mode_t mode)
 {
     return walk_path(dirfd, path, true, false, flags, mode);
+}
+
+bool host_fd_is_kernel_fs(int fd)
+{
+#ifdef __FreeBSD__
+    static const char *const kernel_fs[] = {"procfs", "linprocfs", "linsysfs",
+                                            "devfs",  "fdescfs",   "mqueuefs"};
+    struct statfs sf;
+    if (fstatfs(fd, &sf) < 0)
+        return false;
+    for (size_t i = 0; i < sizeof(kernel_fs) / sizeof(kernel_fs[0]); i++)
+        if (strcmp(sf.f_fstypename, kernel_fs[i]) == 0)
+            return true;
+    return false;
+#else
+    (void)fd; /* the layer built on Linux (kleened-fbsim): no FreeBSD filesystem to meet */
+    return false;
+#endif
 }
 
 int host_mkdirs_in_root(int rootfd, const char *path, kl_error *err)

@@ -116,7 +116,7 @@ static int spawn_helper(helper *h, const char *url, int parent_dirfd, const char
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     _cleanup_close_ int ifd = -1;
-    if (pull && pull->load) {
+    if (pull && (pull->load || pull->extract_stdin)) {
         ifd = fcntl(pull->load_fd, F_DUPFD_CLOEXEC, 10);
         if (ifd < 0) {
             posix_spawn_file_actions_destroy(&fa);
@@ -147,7 +147,7 @@ static int spawn_helper(helper *h, const char *url, int parent_dirfd, const char
     snprintf(havefd, sizeof(havefd), "%d", FETCHPROTO_HAVE_FD);
     snprintf(every, sizeof(every), "%u", h->o && h->o->extract_progress ? h->o->every : 0);
     snprintf(dirfd, sizeof(dirfd), "%d", FETCHPROTO_DIR_FD);
-    const char *argv[24] = {h->prog,
+    const char *argv[32] = {h->prog,
                             "--dir-fd",
                             dirfd,
                             "--every",
@@ -155,7 +155,9 @@ static int spawn_helper(helper *h, const char *url, int parent_dirfd, const char
                             "--log-level",
                             kl_log_level_name(kl_log_get_level())};
     size_t argc = 7;
-    if (pull) {
+    if (pull && pull->extract_stdin) {
+        argv[argc++] = "--stdin";
+    } else if (pull) {
         argv[argc++] = pull->load            ? "--load"
                        : pull->push_manifest ? "--push"
                        : pull->login         ? "--login"
@@ -182,6 +184,12 @@ static int spawn_helper(helper *h, const char *url, int parent_dirfd, const char
         if (pull->ca_file && *pull->ca_file) {
             argv[argc++] = "--ca-file";
             argv[argc++] = pull->ca_file;
+        }
+        if (pull->client_cert && *pull->client_cert && pull->client_key && *pull->client_key) {
+            argv[argc++] = "--client-cert";
+            argv[argc++] = pull->client_cert;
+            argv[argc++] = "--client-key";
+            argv[argc++] = pull->client_key;
         }
         if (pull->plain_http_hint)
             argv[argc++] = "--plain-http-hint";
@@ -267,6 +275,10 @@ static int handle_line(helper *h, const char *line, size_t len)
     case FETCHPROTO_EXTRACT:
         if (o && o->extract_progress)
             o->extract_progress(&m.stats, o->ctx);
+        break;
+    case FETCHPROTO_LAYER:
+        if (o && o->layer_progress)
+            o->layer_progress(&m.layer, o->ctx);
         break;
     case FETCHPROTO_LOG:
         kl_log((kl_log_level)m.level, "%s: %s", h->name, m.text);
@@ -516,6 +528,14 @@ int host_load_child(int in_fd, int parent_dirfd, const char *name, const host_pu
     return run_child("-", parent_dirfd, name, opts, &lo, NULL, NULL, err);
 }
 
+int host_extract_fd_child(int in_fd, int parent_dirfd, const char *name,
+                          const host_fetch_child_opts *opts, host_extract_stats *stats,
+                          host_fetch_stage *stage, kl_error *err)
+{
+    host_pull_child_opts xo = {.extract_stdin = true, .load_fd = in_fd};
+    return run_child("-", parent_dirfd, name, opts, &xo, stats, stage, err);
+}
+
 int host_push_child(const char *reference, int blobs_dirfd, const host_pull_child_opts *pull,
                     const host_fetch_child_opts *opts, kl_error *err)
 {
@@ -535,6 +555,8 @@ int host_login_child(const char *server, int scratch_dirfd, const host_pull_chil
         return kl_error_set(err, EINVAL, "logging in: no username");
     host_pull_child_opts lo = {.insecure = pull->insecure,
                                .ca_file = pull->ca_file,
+                               .client_cert = pull->client_cert,
+                               .client_key = pull->client_key,
                                .username = pull->username,
                                .password = pull->password,
                                .login = true};

@@ -69,6 +69,12 @@ char *fetchproto_encode(const fetchproto_msg *m, size_t *len)
     case FETCHPROTO_EXTRACT:
         j = stats_json("extract", &m->stats);
         break;
+    case FETCHPROTO_LAYER:
+        j = json_pack("{s:s, s:i, s:i, s:s, s:I, s:I, s:b}", "type", "layer", "index",
+                      (int)m->layer.index, "n", (int)m->layer.n, "digest", m->layer.digest, "bytes",
+                      (json_int_t)m->layer.bytes, "total", (json_int_t)m->layer.total, "done",
+                      m->layer.done);
+        break;
     case FETCHPROTO_LOG:
         j = json_pack("{s:s, s:i, s:s}", "type", "log", "level", m->level, "msg", text);
         break;
@@ -134,6 +140,17 @@ static bool get_stats(const json_t *o, host_extract_stats *s)
            get_u64(o, "skipped_devices", &s->skipped_devices);
 }
 
+/* "sha256:" and 64 lowercase hex digits */
+static bool digest_ok(const char *d)
+{
+    if (!d || strncmp(d, "sha256:", 7) != 0 || strlen(d) != 71)
+        return false;
+    for (const char *p = d + 7; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return false;
+    return true;
+}
+
 static int bad(kl_error *err, const char *what)
 {
     return kl_error_set(err, EPROTO, "%s", what);
@@ -158,6 +175,18 @@ int fetchproto_parse(const char *line, size_t len, fetchproto_msg *m, kl_error *
         m->type = FETCHPROTO_EXTRACT;
         if (!get_stats(j, &m->stats))
             return bad(err, "an invalid extraction progress");
+    } else if (!strcmp(type, "layer")) {
+        m->type = FETCHPROTO_LAYER;
+        host_fetch_layer *l = &m->layer;
+        int index, n;
+        const char *digest = json_string_value(json_object_get(j, "digest"));
+        if (!get_int(j, "n", 1, FETCHPROTO_LAYERS_MAX, &n) ||
+            !get_int(j, "index", 0, n - 1, &index) || !get_u64(j, "bytes", &l->bytes) ||
+            !get_u64(j, "total", &l->total) || !get_bool(j, "done", &l->done) || !digest_ok(digest))
+            return bad(err, "an invalid layer progress");
+        l->index = (unsigned)index;
+        l->n = (unsigned)n;
+        snprintf(l->digest, sizeof(l->digest), "%s", digest);
     } else if (!strcmp(type, "log")) {
         m->type = FETCHPROTO_LOG;
         const char *msg = json_string_value(json_object_get(j, "msg"));

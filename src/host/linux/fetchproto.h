@@ -10,6 +10,8 @@
  *   {"type":"fetch","bytes":N,"total":N,"percent":P,"done":B}     host_fetch_progress
  *   {"type":"extract","entries":N,"bytes":N,"skipped_devices":N}  host_extract_stats
  *   {"type":"log","level":L,"msg":"..."}                          L a kl_log_level
+ *   {"type":"layer","index":I,"n":N,"digest":"sha256:…","bytes":N,"total":N,"done":B}
+ *                                                                 host_fetch_layer (pulls)
  *   {"type":"result","ok":true,"entries":N,"bytes":N,"skipped_devices":N}
  *   {"type":"result","ok":false,"stage":"fetch"|"extract","code":ERRNO,"msg":"..."}
  * The result is the last line; the helper exits right after it (status 0 when ok, 1 when
@@ -33,6 +35,8 @@
 #define FETCHPROTO_HAVE_FD 4
 #define FETCHPROTO_HAVE_MAX 100000
 #define FETCHPROTO_LINE_MAX 16384
+/* the most layers a layer message may count */
+#define FETCHPROTO_LAYERS_MAX 100000
 
 typedef enum fetchproto_type {
     FETCHPROTO_UNKNOWN = 0, /* a type this version does not know: skip it */
@@ -40,6 +44,7 @@ typedef enum fetchproto_type {
     FETCHPROTO_EXTRACT,
     FETCHPROTO_LOG,
     FETCHPROTO_RESULT,
+    FETCHPROTO_LAYER,
 } fetchproto_type;
 
 typedef struct fetchproto_msg {
@@ -51,6 +56,7 @@ typedef struct fetchproto_msg {
     host_fetch_stage stage;    /* RESULT when !ok: FETCH or EXTRACT */
     int code;                  /* RESULT when !ok: an errno value, 1..4095 */
     char *text;                /* LOG; RESULT when !ok (xmalloc'ed) */
+    host_fetch_layer layer;    /* LAYER */
 } fetchproto_msg;
 
 /* One line, with its newline (xmalloc'ed, *len set), or NULL if it would be longer than

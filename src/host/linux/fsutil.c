@@ -17,6 +17,7 @@
 #include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -67,6 +68,34 @@ int host_mkdirs_in_root(int rootfd, const char *path, kl_error *err)
     if (fd < 0)
         return kl_error_errno(err, errno, "creating %s", path);
     return fd;
+}
+
+bool host_fd_is_kernel_fs(int fd)
+{
+    static const unsigned long kernel_fs[] = {
+        0x9fa0,     /* proc */
+        0x62656572, /* sysfs */
+        0x1cd1,     /* devpts */
+        0x19800202, /* mqueue */
+        0x27e0eb,   /* cgroup */
+        0x63677270, /* cgroup2 */
+        0x73636673, /* securityfs */
+        0x64626720, /* debugfs */
+        0x74726163, /* tracefs */
+        0xcafe4a11, /* bpf */
+        0x62656570, /* configfs */
+        0x6165676c, /* pstore */
+        0x65735543, /* fusectl */
+        0x42494e4d, /* binfmt_misc */
+        0xde5e81e4, /* efivarfs */
+    };
+    struct statfs sf;
+    if (fstatfs(fd, &sf) < 0)
+        return false;
+    for (size_t i = 0; i < sizeof(kernel_fs) / sizeof(kernel_fs[0]); i++)
+        if ((unsigned long)sf.f_type == kernel_fs[i])
+            return true;
+    return false;
 }
 
 static bool is_mount_root(int dirfd, const char *name)

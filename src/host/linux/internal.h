@@ -117,6 +117,10 @@ void fd_path(char buf[64], int fd, const char *sub);
  * on the detached copy first. */
 int bind_fd(int src_fd, const char *src_name, int target_fd, const char *target_name,
             unsigned long long attrs, bool recursive, kl_error *err);
+/* A user's bind mount (a volume or a host path) on its destination inside the root: the source
+ * checked against `denied` (unless source_is_ours), read-only when asked, never on /proc or
+ * /sys. */
+int setup_user_mount(int rootfd, const host_mount *m, char *const *denied, kl_error *err);
 /* Mask dirfd/name: /dev/null (nullfd) over a file, an empty read-only tmpfs over a directory. */
 int mask_one(int dirfd, const char *name, int nullfd, kl_error *err);
 /* The container's own cgroup hierarchies on /sys/fs/cgroup of the root (cg->mounts). */

@@ -91,6 +91,25 @@ static ssize_t source_read(void *ctx, const void **buf, kl_error *err)
     return n;
 }
 
+/* The archive on stdin (--stdin). */
+typedef struct stdin_source {
+    int fd;
+    bool failed;
+    char buf[65536];
+} stdin_source;
+
+static ssize_t stdin_read(void *ctx, const void **buf, kl_error *err)
+{
+    stdin_source *s = ctx;
+    ssize_t n = KL_RETRY_EINTR(read(s->fd, s->buf, sizeof(s->buf)));
+    if (n < 0) {
+        s->failed = true;
+        return kl_error_errno(err, errno, "reading the archive");
+    }
+    *buf = s->buf;
+    return n;
+}
+
 static int fail(host_fetch_stage stage, const kl_error *err)
 {
     send_msg(&(fetchproto_msg){.type = FETCHPROTO_RESULT,
@@ -107,6 +126,7 @@ static int usage(void)
             "[--log-level LEVEL] [--] URL NAME\n"
             "       kleene-fetch --pull [--platform OS/ARCH[/VARIANT]] [--insecure]\n"
             "                    [--ca-file FILE] [--have-fd FD] [--plain-http-hint]\n"
+            "                    [--client-cert FILE --client-key FILE]\n"
             "                    (--dir-fd FD | --dir PATH)\n"
             "                    [--] REFERENCE NAME\n"
             "       kleene-fetch --load [--platform P] [--have-fd FD] (--dir-fd FD | --dir PATH)\n"
@@ -116,12 +136,26 @@ static int usage(void)
             "                    [--ca-file FILE] (--dir-fd FD | --dir BLOBS) [--] REFERENCE -\n"
             "       kleene-fetch --login [--insecure] [--ca-file FILE] (--dir-fd FD | --dir PATH)\n"
             "                    [--] SERVER -\n"
+            "       kleene-fetch --stdin (--dir-fd FD | --dir PATH) [--] - NAME\n"
             "Fetches URL and extracts it as an archive into the new directory NAME,\n"
             "or pulls the image REFERENCE from its registry into NAME (layers/N and\n"
             "image.json; credentials from $KLEENE_REGISTRY_USERNAME and\n"
             "$KLEENE_REGISTRY_PASSWORD); reports progress and the result as JSON lines\n"
             "on stdout.\n");
     return 2;
+}
+
+/* A pull's progress on one layer, for a caller that shows it per layer. */
+static void send_layer(const host_pull_event *ev, bool done)
+{
+    fetchproto_msg m = {.type = FETCHPROTO_LAYER};
+    m.layer = (host_fetch_layer){.index = ev->index,
+                                 .n = ev->n_layers,
+                                 .bytes = ev->layer_bytes,
+                                 .total = ev->layer_total,
+                                 .done = done};
+    snprintf(m.layer.digest, sizeof(m.layer.digest), "%s", ev->text ? ev->text : "");
+    send_msg(&m);
 }
 
 static void on_pull(const host_pull_event *ev, void *ctx)
@@ -137,10 +171,12 @@ static void on_pull(const host_pull_event *ev, void *ctx)
             p.percent =
                 (int)(ev->bytes * 100 / ev->total > 100 ? 100 : ev->bytes * 100 / ev->total);
         send_msg(&(fetchproto_msg){.type = FETCHPROTO_FETCH, .fetch = p});
+        send_layer(ev, false);
         break;
     }
     case HOST_PULL_LAYER_DONE:
         log_info("layer %u/%u %s: verified and extracted", ev->index + 1, ev->n_layers, ev->text);
+        send_layer(ev, true);
         break;
     }
 }
@@ -227,12 +263,15 @@ int main(int argc, char **argv)
                                              {"mount-from", required_argument, NULL, 'F'},
                                              {"login", no_argument, NULL, 'O'},
                                              {"chunk-size", required_argument, NULL, 'C'},
+                                             {"client-cert", required_argument, NULL, 'X'},
+                                             {"client-key", required_argument, NULL, 'K'},
+                                             {"stdin", no_argument, NULL, 'S'},
                                              {NULL, 0, NULL, 0}};
     bool push = false, login = false;
     uint64_t chunk_size = 0;
     const char *push_manifest = NULL, *mount_from = NULL;
-    bool pull = false, load = false, insecure = false, plain_hint = false;
-    const char *platform = NULL, *ca_file = NULL;
+    bool pull = false, load = false, insecure = false, plain_hint = false, from_stdin = false;
+    const char *platform = NULL, *ca_file = NULL, *client_cert = NULL, *client_key = NULL;
     int dirfd = -1, have_fd = -1;
     const char *dir = NULL;
     unsigned every = 0;
@@ -297,6 +336,9 @@ int main(int argc, char **argv)
             chunk_size = c;
             break;
         }
+        case 'S':
+            from_stdin = true;
+            break;
         case 'M':
             push_manifest = optarg;
             break;
@@ -311,6 +353,12 @@ int main(int argc, char **argv)
             break;
         case 'c':
             ca_file = optarg;
+            break;
+        case 'X':
+            client_cert = optarg;
+            break;
+        case 'K':
+            client_key = optarg;
             break;
         default:
             return usage();
@@ -336,13 +384,26 @@ int main(int argc, char **argv)
     }
 
     kl_error err = KL_ERROR_INIT;
-    if ((int)pull + (int)load + (int)push + (int)login > 1 || (push && !push_manifest))
+    if ((int)pull + (int)load + (int)push + (int)login + (int)from_stdin > 1 ||
+        (push && !push_manifest) || (from_stdin && strcmp(url, "-") != 0))
         return usage();
+    if (from_stdin) {
+        /* a plain archive on stdin (kleened's pipe from a client's upload: docker cp) */
+        stdin_source in = {.fd = STDIN_FILENO};
+        host_extract_opts xo = {.progress = on_extract, .every = every};
+        host_extract_stats st = {0};
+        if (host_archive_extract(stdin_read, &in, dirfd, name, &xo, &st, &err) < 0)
+            return fail(in.failed ? HOST_FETCH_STAGE_FETCH : HOST_FETCH_STAGE_EXTRACT, &err);
+        send_msg(&(fetchproto_msg){.type = FETCHPROTO_RESULT, .ok = true, .stats = st});
+        return 0;
+    }
     if (login) {
         /* URL is the registry's domain; the directory is not used */
         host_pull_opts po = {.reference = url,
                              .insecure = insecure,
                              .ca_file = ca_file,
+                             .client_cert = client_cert,
+                             .client_key = client_key,
                              .username = getenv("KLEENE_REGISTRY_USERNAME"),
                              .password = getenv("KLEENE_REGISTRY_PASSWORD")};
         if (host_registry_login(&po, &err) < 0)
@@ -358,6 +419,8 @@ int main(int argc, char **argv)
                              .blobs_fd = dirfd,
                              .insecure = insecure,
                              .ca_file = ca_file,
+                             .client_cert = client_cert,
+                             .client_key = client_key,
                              .username = getenv("KLEENE_REGISTRY_USERNAME"),
                              .password = getenv("KLEENE_REGISTRY_PASSWORD"),
                              .chunk_size = chunk_size,
@@ -404,6 +467,8 @@ int main(int argc, char **argv)
                                  .platform = platform,
                                  .insecure = insecure,
                                  .ca_file = ca_file,
+                                 .client_cert = client_cert,
+                                 .client_key = client_key,
                                  .username = getenv("KLEENE_REGISTRY_USERNAME"),
                                  .password = getenv("KLEENE_REGISTRY_PASSWORD"),
                                  .progress = on_pull};

@@ -78,6 +78,8 @@ static int get(session *s, const char *url, const char *accept, const char *auth
     host_fetch_request rq = {.headers = headers,
                              .keep_http_errors = true,
                              .ca_file = s->o->ca_file,
+                             .client_cert = s->o->client_cert,
+                             .client_key = s->o->client_key,
                              .tls_no_verify = s->tls_no_verify};
     _cleanup_fetch_ host_fetch *f = host_fetch_open_req(url, &rq, NULL, NULL, err);
     if (!f)
@@ -339,7 +341,10 @@ static void on_layer_bytes(const host_fetch_progress *p, void *ctx)
                                        .index = lp->index,
                                        .n_layers = (unsigned)w->m->n_layers,
                                        .bytes = sum,
-                                       .total = w->total},
+                                       .total = w->total,
+                                       .layer_bytes = p->bytes,
+                                       .layer_total = (uint64_t)w->m->layers[lp->index].size,
+                                       .text = w->m->layers[lp->index].digest},
                     o->ctx);
     pthread_mutex_unlock(&w->lock);
 }
@@ -372,8 +377,11 @@ static int pull_layer(layer_work *w, unsigned index, kl_error *err)
     int layers_fd = w->lfd, blobs_fd = w->bfd;
     _cleanup_free_ char *url = xasprintf("%s/v2/%s/blobs/%s", s->base, s->ref.path, d->digest);
     const char *headers[2] = {s->auth, NULL};
-    host_fetch_request rq = {
-        .headers = headers, .ca_file = s->o->ca_file, .tls_no_verify = s->tls_no_verify};
+    host_fetch_request rq = {.headers = headers,
+                             .ca_file = s->o->ca_file,
+                             .tls_no_verify = s->tls_no_verify,
+                             .client_cert = s->o->client_cert,
+                             .client_key = s->o->client_key};
     layer_progress lp = {w, index};
     bool kept_before;
     _cleanup_close_ int keep = open_blob_file(blobs_fd, d->digest, &kept_before, err);
@@ -487,6 +495,8 @@ static void *layer_worker(void *p)
             o->progress(&(host_pull_event){.kind = HOST_PULL_LAYER_DONE,
                                            .index = (unsigned)i,
                                            .n_layers = (unsigned)w->m->n_layers,
+                                           .layer_bytes = (uint64_t)w->m->layers[i].size,
+                                           .layer_total = (uint64_t)w->m->layers[i].size,
                                            .text = w->m->layers[i].digest},
                         o->ctx);
         }

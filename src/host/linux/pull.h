@@ -49,15 +49,18 @@ typedef enum host_pull_event_kind {
 typedef struct host_pull_event {
     host_pull_event_kind kind;
     unsigned index, n_layers;
-    uint64_t bytes, total;
-    const char *text;
+    uint64_t bytes, total;             /* LAYER: of all the layers downloaded */
+    uint64_t layer_bytes, layer_total; /* LAYER: of layer `index` */
+    const char *text; /* RESOLVED: the manifest digest; LAYER, LAYER_DONE: the layer's */
 } host_pull_event;
 
 typedef struct host_pull_opts {
     const char *reference;
-    const char *platform; /* "os/arch[/variant]"; NULL: the host's */
-    bool insecure;        /* plain HTTP allowed for this registry */
-    const char *ca_file;  /* NULL: the system CAs */
+    const char *platform;    /* "os/arch[/variant]"; NULL: the host's */
+    bool insecure;           /* plain HTTP allowed for this registry */
+    const char *ca_file;     /* NULL: the system CAs */
+    const char *client_cert; /* TLS client certificate and key (PEM), or NULL */
+    const char *client_key;
     const char *username; /* NULL: anonymous (unless the registry asks) */
     const char *password;
     /* Blobs the caller has (kleened's store). A layer blob have_blobs[i] is known to

@@ -191,6 +191,10 @@ static int request(session *s, const char *method, const char *url, const char *
     cs->easy_setopt(e, CURLOPT_HEADERDATA, r);
     if (s->o->ca_file)
         cs->easy_setopt(e, CURLOPT_CAINFO, s->o->ca_file);
+    if (s->o->client_cert && s->o->client_key) {
+        cs->easy_setopt(e, CURLOPT_SSLCERT, s->o->client_cert);
+        cs->easy_setopt(e, CURLOPT_SSLKEY, s->o->client_key);
+    }
     if (s->tls_no_verify) {
         cs->easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
         cs->easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);

@@ -43,6 +43,8 @@ typedef struct host_push_opts {
     int blobs_fd;           /* the blobs/sha256 directory */
     bool insecure;
     const char *ca_file;
+    const char *client_cert; /* TLS client certificate and key (PEM), or NULL */
+    const char *client_key;
     const char *username;
     const char *password;
     uint64_t chunk_size; /* > 0: blobs go up in PATCH requests of at most this many bytes

@@ -380,7 +380,7 @@ static int setup_proc_sys(int rootfd, int nullfd, kl_error *err)
     return 0;
 }
 
-static int setup_user_mount(int rootfd, const host_mount *m, char *const *denied, kl_error *err)
+int setup_user_mount(int rootfd, const host_mount *m, char *const *denied, kl_error *err)
 {
     if (!m->source || m->source[0] != '/' || !m->destination || m->destination[0] != '/')
         return kl_error_set(err, EINVAL, "bind mount needs absolute source and destination");
