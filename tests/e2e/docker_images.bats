@@ -467,3 +467,26 @@ PY
   run docker run --rm 127.0.0.1:5000/team/a:v1
   [ "$status" -eq 0 ]
 }
+
+@test "docker login (POST /auth): checked against the registry, then pull with the stored credentials; a wrong password: 401, nothing stored" {
+  rm -f "$E2E_DIR/dockercfg/config.json"
+  run sh -c "printf 'wrong' | DOCKER_HOST=unix://$DOCKER_SOCK DOCKER_CONFIG=$E2E_DIR/dockercfg $DOCKER_BIN login -u alice --password-stdin 127.0.0.1:5001"
+  echo "$output"
+  [ "$status" -ne 0 ]
+  echo "$output" | grep -q 'Error response from daemon'
+  [ ! -e "$E2E_DIR/dockercfg/config.json" ] || ! grep -q 5001 "$E2E_DIR/dockercfg/config.json" || false
+  run curl -s -w '\n%{http_code}' -X POST --unix-socket "$DOCKER_SOCK" -H 'Content-Type: application/json' \
+    --data '{"username":"alice","password":"wrong","serveraddress":"127.0.0.1:5001"}' http://localhost/v1.41/auth
+  [ "${output##*$'\n'}" = 401 ]
+  run sh -c "printf 'pa ss' | DOCKER_HOST=unix://$DOCKER_SOCK DOCKER_CONFIG=$E2E_DIR/dockercfg $DOCKER_BIN login -u alice --password-stdin 127.0.0.1:5001"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -q 'Login Succeeded'
+  run docker pull 127.0.0.1:5001/team/a:v1
+  [ "$status" -eq 0 ]
+  docker logout 127.0.0.1:5001
+  docker rmi 127.0.0.1:5001/team/a:v1
+  run docker pull 127.0.0.1:5001/team/a:v1
+  [ "$status" -ne 0 ]
+  assert_alive
+}

@@ -160,6 +160,7 @@ void dk_images_load(dk_request *r, api_response *res);
  * (absent, "", {}); -1 with EINVAL in err for a malformed header or an identity token. The
  * message never quotes the header. */
 int dk_registry_auth(const char *header, char **username, char **password, kl_error *err);
+void dk_login(dk_request *r, api_response *res);
 
 /* build.c */
 void dk_build(dk_request *r, api_response *res);

@@ -76,6 +76,7 @@ static const dk_route routes[] = {
     {"GET", "/images/get", dk_images_get_many},
     {"GET", "/images/{name*}/get", dk_images_get},
     {"POST", "/images/{name*}/push", dk_images_push},
+    {"POST", "/auth", dk_login},
     /* build */
     {"POST", "/build", dk_build},
     {"POST", "/build/prune", dk_build_prune},

@@ -929,3 +929,51 @@ void dk_images_load(dk_request *r, api_response *res)
     strv_free(l->ids);
     free(l);
 }
+
+/* ---- login ---------------------------------------------------------------------------------- */
+
+/* POST /auth (`docker login`): the credentials checked against the registry by the engine
+ * (registry_login: the helper asks it); nothing is stored (the CLI keeps them and sends them
+ * with each pull and push as X-Registry-Auth). */
+void dk_login(dk_request *r, api_response *res)
+{
+    _cleanup_json_ json_t *body = dk_body_object(r, false, res);
+    if (!body)
+        return;
+    const char *known[] = {"username",      "password",      "auth",          "email",
+                           "serveraddress", "identitytoken", "registrytoken", NULL};
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v)
+    {
+        bool ok = false;
+        for (size_t i = 0; known[i]; i++)
+            ok |= !strcmp(known[i], key);
+        if (!ok)
+            return dk_error(res, 400, "unknown field '%.64s'", key);
+        if (!json_is_string(v) && !json_is_null(v))
+            return dk_error(res, 400, "%s must be a string", key);
+    }
+    if (jx_str(body, "identitytoken", "")[0] || jx_str(body, "registrytoken", "")[0])
+        return dk_error(res, 400,
+                        "identity and registry tokens are not supported: log in with a "
+                        "username and password");
+    const char *server = jx_str(body, "serveraddress", "");
+    kl_error err = KL_ERROR_INIT;
+    _cleanup_free_ char *domain =
+        registry_login(r->req->ctx->engine, *server ? server : "docker.io",
+                       jx_str(body, "username", ""), jx_str(body, "password", ""), &err);
+    json_t *p = json_object_get(body, "password");
+    if (json_is_string(p))
+        explicit_bzero((char *)json_string_value(p), strlen(json_string_value(p)));
+    if (!domain) {
+        log_info("docker login: %s", err.msg);
+        return dk_error(res,
+                        err.code == EACCES   ? 401
+                        : err.code == EINVAL ? 400
+                                             : 500,
+                        "%s", err.msg);
+    }
+    api_reply_json(res, 200,
+                   json_pack("{s:s, s:s}", "Status", "Login Succeeded", "IdentityToken", ""));
+}
