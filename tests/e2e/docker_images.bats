@@ -453,7 +453,7 @@ PY
   timeout 5 curl -s -X POST --unix-socket "$DOCKER_SOCK" --max-time 0.3 \
     "http://localhost/v1.41/images/create?fromImage=127.0.0.1:5000/team/a&tag=v1" >/dev/null || true
   for _ in $(seq 1 100); do
-    ! pgrep -P "$(kleened_pid)" kleene-fetch >/dev/null && break
+    pgrep -P "$(kleened_pid)" kleene-fetch >/dev/null || break
     sleep 0.1
   done
   assert_alive
