@@ -3,13 +3,16 @@
  * snapshot and cache lines bold on a terminal, each followed by a newline (kleened sends them
  * without one), process output verbatim. Exit 0 only when kleened closed with 1000. */
 #include "cli/cli.h"
+#include "cli/dockercfg.h"
 #include "cli/specs.h"
 #include "cli/tarstream.h"
 #include "cli/wsclient.h"
 #include "lib/cleanup.h"
 #include "lib/jsonx.h"
 #include "lib/xalloc.h"
+#include "registry/reference.h"
 
+#include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,6 +122,59 @@ static bool wants_upload(const cli_ctx *ctx, const cli_args *a)
     return sep && sep[3] != '/' && sep[3] != '\0';
 }
 
+/* The logins `klee login` stored (dockercfg.h) for the registries the Dockerfile's FROM and
+ * COPY --from lines name, as registry_auth (ours, docs/api.md): kleened pulls what it lacks.
+ * Only the Dockerfile on this machine is read (a name with an ARG in it is skipped); a
+ * registry without a login is left out (anonymous). 0, or -1 after an error was shown. */
+static int add_registry_auth(cli_ctx *ctx, const char *dockerfile, json_t *config)
+{
+    FILE *f = fopen(dockerfile, "re");
+    if (!f)
+        return 0; /* kleened says what is wrong with it */
+    _cleanup_json_ json_t *auths = json_object();
+    char line[4096];
+    int rc = 0;
+    while (rc == 0 && fgets(line, sizeof(line), f)) {
+        char *p = line;
+        while (isspace((unsigned char)*p))
+            p++;
+        char *name = NULL;
+        char *save = NULL;
+        char *w = strtok_r(p, " \t\r\n", &save);
+        if (w && !strcasecmp(w, "FROM")) {
+            while ((w = strtok_r(NULL, " \t\r\n", &save)) && !strncmp(w, "--", 2))
+                ;
+            name = w;
+        } else if (w && !strcasecmp(w, "COPY")) {
+            while ((w = strtok_r(NULL, " \t\r\n", &save)) && !strncmp(w, "--", 2))
+                if (!strncmp(w, "--from=", 7))
+                    name = w + 7;
+        }
+        oci_ref r;
+        if (!name || strchr(name, '$') || oci_ref_parse(name, &r, NULL) < 0)
+            continue;
+        if (!json_object_get(auths, r.domain)) {
+            dockercfg_cred c = {0};
+            kl_error err = KL_ERROR_INIT;
+            int found = dockercfg_get(r.domain, &c, &err);
+            if (found < 0) {
+                cli_error(ctx, "%s", err.msg);
+                rc = -1;
+            } else if (found > 0) {
+                json_object_set_new(
+                    auths, r.domain,
+                    json_pack("{s:s, s:s}", "username", c.username, "password", c.password));
+            }
+            dockercfg_cred_clear(&c);
+        }
+        oci_ref_clear(&r);
+    }
+    fclose(f);
+    if (rc == 0 && json_object_size(auths))
+        json_object_set(config, "registry_auth", auths);
+    return rc;
+}
+
 static json_t *build_config(cli_ctx *ctx, const cli_args *a, int *rc)
 {
     char abs[PATH_MAX];
@@ -192,6 +248,16 @@ static json_t *build_config(cli_ctx *ctx, const cli_args *a, int *rc)
     /* pull: ours, sent only when given */
     if (config && cli_flag(a, "pull"))
         json_object_set_new(config, "pull", json_true());
+    /* registry_auth: ours, sent only when a FROM registry has a stored login */
+    if (config) {
+        const char *df = cli_value(a, "file") ? cli_value(a, "file") : "Dockerfile";
+        _cleanup_free_ char *dfpath = df[0] == '/' ? xstrdup(df) : xasprintf("%s/%s", abs, df);
+        if (add_registry_auth(ctx, dfpath, config) < 0) {
+            json_decref(config);
+            *rc = 1;
+            return NULL;
+        }
+    }
     /* labels: ours, sent only when given */
     if (config && cli_add_labels(a, "klee image build", "PATH", config) != 0) {
         json_decref(config);
