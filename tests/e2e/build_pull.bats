@@ -261,3 +261,22 @@ layer_count() { find "$E2E_DIR/root/image/layers" -mindepth 1 -maxdepth 1 | wc -
   ! echo "$output" | grep -q s3cret || false
   ! grep -q s3cret "$E2E_DIR/kleened.log" || false
 }
+
+@test "klee build FROM a private registry with the login klee login stored" {
+  export DOCKER_CONFIG="$E2E_DIR/kleecfg"
+  mkdir -p "$DOCKER_CONFIG"
+  printf 'FROM 127.0.0.1:5001/team/private3:v1\nCMD ["cat", "/srv/hello"]\n' >"$CTX/Dockerfile"
+  in_ns skopeo copy -q --src-tls-verify=false --dest-tls-verify=false --src-creds 'alice:s3cret' \
+    --dest-creds 'alice:s3cret' docker://127.0.0.1:5001/team/private2:v1 docker://127.0.0.1:5001/team/private3:v1
+  # no login: anonymous, refused
+  run klee build -t kleepriv "$CTX"
+  [ "$status" -ne 0 ]
+  echo "$output" | grep -q 'pulling it failed: could not pull image'
+  echo s3cret | klee login -u alice --password-stdin 127.0.0.1:5001
+  run klee build -t kleepriv "$CTX"
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -q '^Pulled 127.0.0.1:5001/team/private3:v1'
+  run klee run kleepriv
+  echo "$output" | grep -qx one
+  ! grep -q s3cret "$E2E_DIR/kleened.log" || false
+}
