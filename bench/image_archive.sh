@@ -33,14 +33,14 @@ P load -q -i "$W/in.tar" >/dev/null
 
 P save -q -o "$W/p0.tar" bench/img:v1 && rm -f "$W/p0.tar"
 hyperfine -w 1 -r "$RUNS" --export-markdown "$W/save.md" --prepare "rm -f $W/k.tar $W/p.tar" \
-  -n "klee image save" "$KLEE --host http://$W/kleened.sock image save -o $W/k.tar img:v1" \
+  -n "klee image save" "$KLEE --host http://$W/kleened.sock image save -o $W/k.tar bench/img:v1" \
   -n "podman save" "podman --root $W/proot --runroot $W/prun --storage-driver overlay --events-backend none save -q -o $W/p.tar bench/img:v1"
 rm -f "$W/k.tar" "$W/p.tar"
-K image save -o "$W/k.tar" img:v1
+K image save -o "$W/k.tar" bench/img:v1
 P save -q -o "$W/p.tar" bench/img:v1
 ls -la "$W/k.tar" "$W/p.tar" | awk '{printf "%s: %.1f MB\n", $9, $5/1048576}'
 hyperfine -w 1 -r "$RUNS" --export-markdown "$W/load.md" \
-  -n "klee image load" --prepare "$KLEE --host http://$W/kleened.sock image rm img:v1 >/dev/null 2>&1 || true" \
+  -n "klee image load" --prepare "$KLEE --host http://$W/kleened.sock image rm bench/img:v1 >/dev/null 2>&1 || true" \
   "$KLEE --host http://$W/kleened.sock image load -i $W/in.tar" \
   -n "podman load" --prepare "podman --root $W/proot --runroot $W/prun --storage-driver overlay --events-backend none rmi -f bench/img:v1 >/dev/null 2>&1 || true" \
   "podman --root $W/proot --runroot $W/prun --storage-driver overlay --events-backend none load -q -i $W/in.tar"
