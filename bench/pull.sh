@@ -17,6 +17,13 @@ REF=127.0.0.1:5000/bench/three:v1
 reg_pid=""
 dockerd_pid=""
 bench_cleanup_extra() {
+  # dockerd runs below ip netns exec and with-cgroupfs: end it by the pid it wrote itself
+  local dpid
+  dpid=$(cat "$W/docker.pid" 2>/dev/null || true)
+  if [ -n "$dpid" ]; then
+    kill "$dpid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.1; done
+  fi
   [ -n "$dockerd_pid" ] && kill "$dockerd_pid" 2>/dev/null && wait "$dockerd_pid" 2>/dev/null
   umount -R "$W/docker" 2>/dev/null || true
   [ -n "$reg_pid" ] && kill "$reg_pid" 2>/dev/null && wait "$reg_pid" 2>/dev/null
@@ -39,7 +46,8 @@ storage:
 http:
   addr: 127.0.0.1:5000
 YAML
-N docker-registry serve "$W/reg.yml" >"$W/reg.log" 2>&1 &
+# not through N: a shell function in the background is a subshell, and $! would be its pid
+ip netns exec "$NS" docker-registry serve "$W/reg.yml" >"$W/reg.log" 2>&1 &
 reg_pid=$!
 for _ in $(seq 100); do N curl -sf http://127.0.0.1:5000/v2/ >/dev/null && break; sleep 0.05; done
 

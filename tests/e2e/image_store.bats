@@ -438,7 +438,9 @@ class H(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 http.server.HTTPServer(("127.0.0.1", 5001), H).serve_forever()
 PY
-  in_ns /usr/bin/python3 "$E2E_DIR/half/serve.py" "$E2E_DIR/half" 3>&- &
+  # not through in_ns: a shell function in the background is a subshell, whose pid $! would
+  # be, and the server would outlive the test (ip netns exec execs the program itself)
+  ip netns exec "$E2E_NS" /usr/bin/python3 "$E2E_DIR/half/serve.py" "$E2E_DIR/half" 3>&- &
   half=$!
   for _ in $(seq 1 100); do in_ns curl -sf http://127.0.0.1:5001/v2/ >/dev/null && break; sleep 0.05; done
   run klee pull 127.0.0.1:5001/team/b:v1
