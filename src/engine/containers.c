@@ -1788,7 +1788,7 @@ static int delete_rows(kl_engine *e, const char *id, kl_error *err)
     return store_commit(e->store, err);
 }
 
-static int remove_files_and_rows(kl_engine *e, const char *id, kl_error *err);
+static int remove_files_and_rows(kl_engine *e, const char *id, char *const *nids, kl_error *err);
 
 /* Under the engine lock: remove a container that is known to exist.
  *
@@ -1809,12 +1809,9 @@ static int remove_locked(kl_engine *e, const char *id, kl_error *err)
         return -1;
     /* a run that ended a moment ago and whose end the watcher has not told yet */
     died_locked(e, id, 0, -1, true);
-    _cleanup_strv_ char **nids = NULL; /* its endpoints go with it: disconnect events */
-    kl_error nerr = KL_ERROR_INIT;
-    if (query_ids(e, "SELECT network_id FROM endpoints WHERE container_id = ? ORDER BY rowid", id,
-                  0, &nids, &nerr) < 0)
-        log_debug("container %s: its networks: %s", id, nerr.msg);
-    int r = remove_files_and_rows(e, id, err);
+    /* its endpoints go with it: disconnect events, and its peers' /etc/hosts */
+    _cleanup_strv_ char **nids = networks_container_network_ids(e, id);
+    int r = remove_files_and_rows(e, id, nids, err);
     for (char **n = nids; r == 0 && n && *n; n++) {
         kl_error ignored = KL_ERROR_INIT;
         _cleanup_json_ json_t *net = networks_inspect(e, *n, &ignored);
@@ -1828,7 +1825,8 @@ static int remove_locked(kl_engine *e, const char *id, kl_error *err)
     return r;
 }
 
-static int remove_files_and_rows(kl_engine *e, const char *id, kl_error *err)
+/* nids: the networks the container is on (their other containers' /etc/hosts are rewritten). */
+static int remove_files_and_rows(kl_engine *e, const char *id, char *const *nids, kl_error *err)
 {
     /* A root of its own (full-tree layers) goes first: it is a filesystem mounted in the
      * directory, which must not move while mounted. A crash right after leaves a container
@@ -1861,7 +1859,6 @@ static int remove_files_and_rows(kl_engine *e, const char *id, kl_error *err)
     kl_error_clear(err);
     engine_crash_point("container-remove-emptied");
     engine_space_for_removal(e);
-    _cleanup_strv_ char **nids = networks_container_network_ids(e, id);
     if (delete_rows(e, id, err) < 0)
         return kl_error_prefix(err,
                                "removing container %s (its files are deleted; the next "
