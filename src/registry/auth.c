@@ -10,6 +10,7 @@
 #include "lib/base64.h"
 #include "lib/buf.h"
 #include "lib/cleanup.h"
+#include "lib/jsonx.h"
 #include "lib/xalloc.h"
 
 void oci_auth_challenge_clear(oci_auth_challenge *c)
@@ -206,4 +207,31 @@ char *oci_auth_basic(const char *user, const char *password)
     _cleanup_free_ char *pair = xasprintf("%s:%s", user ? user : "", password ? password : "");
     _cleanup_free_ char *enc = kl_base64_encode_alloc(pair, strlen(pair));
     return xasprintf("Basic %s", enc);
+}
+
+int oci_registry_error(const char *what, long status, const char *body, size_t len, kl_error *err)
+{
+    int code = status == 404 ? ENOENT : (status == 401 || status == 403) ? EACCES : EIO;
+    _cleanup_json_ json_t *j = len ? json_loadb(body, len, 0, NULL) : NULL;
+    const json_t *e0 = json_array_get(json_object_get(j, "errors"), 0);
+    const char *ecode = jx_str(e0, "code", NULL), *emsg = jx_str(e0, "message", NULL);
+    if (ecode && emsg)
+        return kl_error_set(err, code, "%s: %.100s: %.300s (HTTP %ld)", what, ecode, emsg, status);
+    return kl_error_set(err, code, "%s: HTTP %ld", what, status);
+}
+
+int oci_auth_refused(const char *domain, const char *username, const char *challenge,
+                     const char *what, long status, const char *body, size_t len, kl_error *err)
+{
+    oci_registry_error(what, status, body, len, err);
+    bool user = username && *username;
+    /* a token was given, but not for this (RFC 6750's insufficient_scope) */
+    if (challenge && strstr(challenge, "insufficient_scope"))
+        return kl_error_prefix(err, "registry %s: %s%.200s%s is not allowed to do this", domain,
+                               user ? "user '" : "", user ? username : "anonymous",
+                               user ? "'" : "");
+    if (user)
+        return kl_error_prefix(err, "registry %s: the credentials of user '%.200s' were refused",
+                               domain, username);
+    return kl_error_prefix(err, "registry %s: authentication required, no credentials", domain);
 }

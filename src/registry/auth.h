@@ -47,4 +47,15 @@ char *oci_auth_token_parse(const char *body, size_t len, kl_error *err);
 /* "Basic base64(user:password)" for an Authorization header, xmalloc'ed. */
 char *oci_auth_basic(const char *user, const char *password);
 
+/* A registry's error answer as an error: ENOENT for 404, EACCES for 401/403, else EIO, with
+ * the registry's own words (the first {"errors":[{"code","message"}]} entry of the body) or
+ * the status. `what` names the request. Returns -1. */
+int oci_registry_error(const char *what, long status, const char *body, size_t len, kl_error *err);
+
+/* The same for an answer that refused a request made with credentials or without (401/403),
+ * said as the user sees it: the token is not good for this (insufficient_scope), the
+ * credentials of `username` were refused, or some are needed. Returns -1. */
+int oci_auth_refused(const char *domain, const char *username, const char *challenge,
+                     const char *what, long status, const char *body, size_t len, kl_error *err);
+
 #endif

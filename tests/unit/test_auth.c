@@ -121,13 +121,49 @@ static void test_token(void **state)
     }
 }
 
+/* A registry's error answers (pull and push share them). */
+static void test_registry_errors(void **state)
+{
+    (void)state;
+    kl_error err = KL_ERROR_INIT;
+    const char *b =
+        "{\"errors\":[{\"code\":\"MANIFEST_UNKNOWN\",\"message\":\"manifest unknown\"}]}";
+    assert_int_equal(oci_registry_error("GET m", 404, b, strlen(b), &err), -1);
+    assert_int_equal(err.code, ENOENT);
+    assert_string_equal(err.msg, "GET m: MANIFEST_UNKNOWN: manifest unknown (HTTP 404)");
+    kl_error_clear(&err);
+    assert_int_equal(oci_registry_error("PUT b", 500, "not json", 8, &err), -1);
+    assert_int_equal(err.code, EIO);
+    assert_string_equal(err.msg, "PUT b: HTTP 500");
+    kl_error_clear(&err);
+    assert_int_equal(oci_registry_error("GET b", 403, NULL, 0, &err), -1);
+    assert_int_equal(err.code, EACCES);
+    kl_error_clear(&err);
+
+    oci_auth_refused("r:5000", "alice", NULL, "GET m", 401, NULL, 0, &err);
+    assert_int_equal(err.code, EACCES);
+    assert_non_null(
+        strstr(err.msg, "registry r:5000: the credentials of user 'alice' were refused"));
+    kl_error_clear(&err);
+    oci_auth_refused("r:5000", "", NULL, "GET m", 401, NULL, 0, &err);
+    assert_non_null(strstr(err.msg, "registry r:5000: authentication required, no credentials"));
+    kl_error_clear(&err);
+    oci_auth_refused("r:5000", "bob", "Bearer error=\"insufficient_scope\"", "PUT m", 403, NULL, 0,
+                     &err);
+    assert_non_null(strstr(err.msg, "registry r:5000: user 'bob' is not allowed to do this"));
+    kl_error_clear(&err);
+    oci_auth_refused("r:5000", NULL, "Bearer error=\"insufficient_scope\"", "PUT m", 403, NULL, 0,
+                     &err);
+    assert_non_null(strstr(err.msg, "registry r:5000: anonymous is not allowed to do this"));
+    kl_error_clear(&err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bearer),
-        cmocka_unit_test(test_basic),
-        cmocka_unit_test(test_bad_challenges),
-        cmocka_unit_test(test_token),
+        cmocka_unit_test(test_bearer),          cmocka_unit_test(test_basic),
+        cmocka_unit_test(test_bad_challenges),  cmocka_unit_test(test_token),
+        cmocka_unit_test(test_registry_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

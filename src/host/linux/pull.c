@@ -103,36 +103,16 @@ static int get(session *s, const char *url, const char *accept, const char *auth
     return 0;
 }
 
-/* The registry's own words for an error status ({"errors":[{"code","message"}]}), or the
- * status. */
 static int http_error(const char *what, const response *r, kl_error *err)
 {
-    int code = r->status == 404 ? ENOENT : (r->status == 401 || r->status == 403) ? EACCES : EIO;
-    _cleanup_json_ json_t *j = r->body.len ? json_loadb(r->body.data, r->body.len, 0, NULL) : NULL;
-    const json_t *e0 = json_array_get(json_object_get(j, "errors"), 0);
-    const char *ecode = jx_str(e0, "code", NULL), *emsg = jx_str(e0, "message", NULL);
-    if (ecode && emsg)
-        return kl_error_set(err, code, "%s: %.100s: %.300s (HTTP %ld)", what, ecode, emsg,
-                            r->status);
-    return kl_error_set(err, code, "%s: HTTP %ld", what, r->status);
+    return oci_registry_error(what, r->status, r->body.data, r->body.len, err);
 }
 
-/* A request the registry answered 401 although it was authenticated: the credentials (or
- * the token they got) were refused. */
+/* Answered 401/403 although (or because not) authenticated (registry/auth.h). */
 static int refused(const session *s, const char *what, const response *r, kl_error *err)
 {
-    http_error(what, r, err);
-    /* a token was given, but not for this (RFC 6750's insufficient_scope) */
-    if (r->challenge && strstr(r->challenge, "insufficient_scope"))
-        return kl_error_prefix(err, "registry %s: %s%.200s%s is not allowed to do this",
-                               s->ref.domain, s->o->username && *s->o->username ? "user '" : "",
-                               s->o->username && *s->o->username ? s->o->username : "anonymous",
-                               s->o->username && *s->o->username ? "'" : "");
-    if (s->o->username && *s->o->username)
-        return kl_error_prefix(err, "registry %s: the credentials of user '%.200s' were refused",
-                               s->ref.domain, s->o->username);
-    return kl_error_prefix(err, "registry %s: authentication required, no credentials",
-                           s->ref.domain);
+    return oci_auth_refused(s->ref.domain, s->o->username, r->challenge, what, r->status,
+                            r->body.data, r->body.len, err);
 }
 
 /* Answer a 401 challenge: set s->auth. */
