@@ -200,7 +200,7 @@ dapi() {
     'resize:50:70' 'retry:50 70:stty size\r' 'send:echo typed-$((6*7))\r' 'expect:typed-42' \
     'send:exit 6\r' \
     -- env DOCKER_HOST="unix://$DOCKER_SOCK" "$DOCKER_BIN" run --rm -it bb sh
-  echo "$output"
+  echo "$output"; echo "status=$status"
   [ "$status" -eq 6 ]
 }
 
@@ -250,6 +250,27 @@ dapi() {
   docker stop ss
   docker container prune -f
   [ -z "$(docker ps -aq)" ]
+}
+
+@test "wait condition=removed of an auto-remove container: its exit code, though it is gone at once" {
+  # A container that ends at once and is removed as it ends: the wait must still answer with
+  # its exit code (it answered 0 when the removal came before the wait looked: the exit code
+  # of `docker run --rm -it` was lost at times).
+  for i in 1 2 3 4 5 6 7 8; do
+    dapi POST /v1.41/containers/create "{\"Image\": \"bb\", \"Cmd\": [\"sh\", \"-c\", \"exit $((40 + i))\"], \"HostConfig\": {\"AutoRemove\": true}}"
+    [ "$status_code" = 201 ]
+    id=$(echo "$body" | jq -r .Id)
+    curl -s -X POST --unix-socket "$DOCKER_SOCK" "http://localhost/v1.41/containers/$id/wait?condition=removed" >"$BATS_TEST_TMPDIR/wait.$i" &
+    wpid=$!
+    # the wait is registered before the start (as the CLI does: its POST comes first)
+    for _ in $(seq 1 50); do grep -q "containers/$id/wait" "$E2E_DIR/kleened.log" && break; sleep 0.02; done
+    dapi POST "/v1.41/containers/$id/start"
+    [ "$status_code" = 204 ]
+    wait "$wpid"
+    [ "$(jq -r .StatusCode "$BATS_TEST_TMPDIR/wait.$i")" = $((40 + i)) ]
+    dapi GET "/v1.41/containers/$id/json"
+    [ "$status_code" = 404 ]
+  done
 }
 
 @test "failures: malformed body, refused fields, unknown image, daemon alive" {

@@ -8,6 +8,10 @@ usage: pty_session.py ROWS COLS STEP... -- COMMAND...
   (the kernel sends SIGWINCH to the command), `retry:EXPECT:TEXT` types TEXT every second
   until EXPECT has been shown (10 s): for what takes effect a moment later, such as a resize
   that travels through the client and the daemon while the shell already reads the next line.
+  After a resize, each retry but the first gives the terminal that size again (through one
+  column more, so that the command gets a SIGWINCH): a client may not watch for SIGWINCH yet
+  when the first one comes (the docker CLI starts to only after the container's start, and
+  sends the ones before as a `kill`), as a user who resizes that early would see.
 Exit status: the command's, or 124 when an expect timed out.
 """
 import fcntl
@@ -34,6 +38,7 @@ def main():
     set_size(fd, rows, cols)
     seen = b""
     mark = 0
+    last_size = None
 
     def read_some(timeout):
         nonlocal seen
@@ -57,7 +62,8 @@ def main():
             os.write(fd, arg.encode().decode("unicode_escape").encode())
         elif kind == "resize":
             r, c = arg.split(":")
-            set_size(fd, int(r), int(c))
+            last_size = (int(r), int(c))
+            set_size(fd, *last_size)
         elif kind == "retry":
             want, _, text = arg.partition(":")
             want = want.encode()
@@ -70,6 +76,9 @@ def main():
                         os.kill(pid, 9)
                     os.waitpid(pid, 0)
                     sys.exit(124)
+                if last_size and time.time() > deadline - 9.5:
+                    set_size(fd, last_size[0], last_size[1] + 1)
+                    set_size(fd, *last_size)
                 os.write(fd, text.encode().decode("unicode_escape").encode())
                 until = time.time() + 1
                 while alive and want not in seen[mark:] and time.time() < until:

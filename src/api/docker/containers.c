@@ -11,6 +11,7 @@
 #include "api/schema.h"
 #include "engine/containers.h"
 #include "engine/engine.h"
+#include "engine/events.h"
 #include "engine/exec.h"
 #include "engine/images.h"
 #include "engine/networks.h"
@@ -1156,7 +1157,19 @@ typedef struct wait_ctx {
     char started0[40];
     int client_fd;
     bool done;
+    /* The engine's events from the request on: a container that ends and is removed at once
+     * (auto-remove) is gone before a look at its state could read its exit code, but its die
+     * event carries it. */
+    events_sub *sub;
+    int died_code; /* -1: no die event of this container seen */
 } wait_ctx;
+
+static void wait_free(void *p)
+{
+    wait_ctx *w = p;
+    events_unsubscribe(w->sub);
+    free(w);
+}
 
 static bool client_gone(int fd)
 {
@@ -1164,6 +1177,24 @@ static bool client_gone(int fd)
         return false;
     struct pollfd pf = {.fd = fd, .events = POLLRDHUP};
     return poll(&pf, 1, 0) > 0 && (pf.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+/* Take the events that came (waiting at most ms for the first): the container's die codes. */
+static void wait_events(wait_ctx *w, int ms)
+{
+    for (int timeout = ms;; timeout = 0) {
+        event ev = {0};
+        uint64_t lost = 0;
+        int r = events_next(w->sub, &ev, timeout, &lost);
+        if (r == 1 && !strcmp(ev.type, "container") && ev.actor && !strcmp(ev.actor, w->id) &&
+            !strcmp(ev.action, "die")) {
+            const char *c = event_attr(&ev, "exitCode");
+            w->died_code = c ? atoi(c) : w->died_code;
+        }
+        event_clear(&ev);
+        if (r == 0)
+            return;
+    }
 }
 
 /* The body comes when the condition is met: {"StatusCode": N, "Error": null}. */
@@ -1178,12 +1209,17 @@ static ssize_t wait_read(void *ctx, char *buf, size_t max)
     for (;;) {
         container_run st;
         kl_error err = KL_ERROR_INIT;
-        if (containers_run_state(w->e, w->id, &st, &err) < 0) {
+        int rs = containers_run_state(w->e, w->id, &st, &err);
+        wait_events(w, 0); /* a die told before the removal is in the ring by now */
+        if (rs < 0) {
             if (err.code != ENOENT)
                 return API_STREAM_ERROR;
-            /* removed: the code noted by whoever ended it, else the last one seen */
+            /* removed: the code its die event told, else the one noted by the attached
+             * client's relay, else the last one seen */
             int noted;
-            if (dk_exit_noted(w->id, &noted))
+            if (w->died_code >= 0)
+                code = w->died_code;
+            else if (dk_exit_noted(w->id, &noted))
                 code = noted;
             break;
         }
@@ -1198,9 +1234,13 @@ static ssize_t wait_read(void *ctx, char *buf, size_t max)
             break;
         if (client_gone(w->client_fd))
             return API_STREAM_ERROR;
-        /* woken at once by the end of an attached process; a detached one is seen within
-         * 10 ms at first, then within 100 ms */
-        dk_exit_wait(++polls < 200 ? 10 : 100);
+        /* woken at once by an event (a die, a destroy) or by the end of an attached process;
+         * a change no event tells is seen within 10 ms at first, then within 100 ms */
+        int ms = ++polls < 200 ? 10 : 100;
+        if (w->sub)
+            wait_events(w, ms);
+        else
+            dk_exit_wait(ms);
     }
     w->done = true;
     int n = snprintf(buf, max, "{\"StatusCode\":%d,\"Error\":null}\n", code < 0 ? 0 : code);
@@ -1224,13 +1264,16 @@ void dk_containers_wait(dk_request *r, api_response *res)
     memcpy(w->id, c.id, sizeof(w->id));
     w->condition = condition;
     w->client_fd = r->req->client_fd;
+    w->died_code = -1;
+    /* before the first look at the state, so that no die falls between the two */
+    w->sub = events_subscribe(w->e->events, -1);
     container_record_clear(&c);
     container_run st;
     kl_error err = KL_ERROR_INIT;
     if (containers_run_state(w->e, w->id, &st, &err) == 0)
         memcpy(w->started0, st.started, sizeof(w->started0));
     dk_exit_forget(w->id);
-    api_reply_stream(res, 200, "application/json", wait_read, w, free);
+    api_reply_stream(res, 200, "application/json", wait_read, w, wait_free);
 }
 
 /* ---- remove, rename, prune ------------------------------------------------------------------ */
