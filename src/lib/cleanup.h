@@ -52,7 +52,9 @@ static inline void kl_strvfreep(char ***v)
     }
 }
 
-#define _cleanup_(f) __attribute__((cleanup(f)))
+/* `unused`: a variable that exists only for its cleanup (a guard such as `_cleanup_(x_freep) x
+ * *xp = &x;`) is used by it; clang's -Wunused-variable does not see that, GCC's does. */
+#define _cleanup_(f) __attribute__((cleanup(f), unused))
 #define _cleanup_free_ _cleanup_(kl_freep)
 #define _cleanup_close_ _cleanup_(kl_closep)
 #define _cleanup_fclose_ _cleanup_(kl_fclosep)

@@ -985,13 +985,11 @@ void dk_containers_inspect(dk_request *r, api_response *res)
     json_t *netset = json_pack("{s:s, s:b, s:o, s:s, s:s, s:I, s:s, s:o}", "Bridge", "",
                                "HairpinMode", 0, "Ports", ports, "SandboxKey", "", "IPAddress", ip,
                                "IPPrefixLen", (json_int_t)0, "Gateway", "", "Networks", nets);
-    _cleanup_free_ char *status = NULL;
     json_t *state = json_pack("{s:s, s:b, s:b, s:b, s:b, s:b, s:i, s:i, s:s, s:s, s:s}", "Status",
                               state_name(&st), "Running", st.running, "Paused", 0, "Restarting", 0,
                               "OOMKilled", 0, "Dead", 0, "Pid", st.pid, "ExitCode",
                               st.exit_code < 0 ? 0 : st.exit_code, "Error", "", "StartedAt",
                               dk_time(st.started), "FinishedAt", dk_time(st.finished));
-    _cleanup_free_ char *path = NULL;
     char *const *argv0 = c.image_entrypoint && c.image_entrypoint[0] ? c.image_entrypoint
                          : c.cmd && c.cmd[0]                         ? c.cmd
                                                                      : c.image_cmd;
