@@ -316,8 +316,29 @@ static int to_fd(void *ud, const void *data, size_t n, kl_error *err)
     return 0;
 }
 
-/* PUT the tar read from `fd` into the container's directory `dir`. */
-static int put_archive(cli_ctx *ctx, const char *container, const char *dir, bool archive, int fd)
+/* The child writing the archive: whether it wrote all of it (asked at the pipe's end, so
+ * that a failed walk cuts the upload and kleened keeps nothing of it). */
+typedef struct writer {
+    pid_t pid;
+    bool waited, ok;
+} writer;
+
+static bool writer_done(void *ud)
+{
+    writer *w = ud;
+    if (!w->waited) {
+        int ws = 0;
+        while (waitpid(w->pid, &ws, 0) < 0 && errno == EINTR) {
+        }
+        w->waited = true;
+        w->ok = WIFEXITED(ws) && WEXITSTATUS(ws) == 0;
+    }
+    return w->ok;
+}
+
+/* PUT the tar read from `fd` into the container's directory `dir` (w: its writer, or NULL). */
+static int put_archive(cli_ctx *ctx, const char *container, const char *dir, bool archive, int fd,
+                       writer *w)
 {
     http_client *hc = cli_http(ctx);
     if (!hc)
@@ -326,8 +347,10 @@ static int put_archive(cli_ctx *ctx, const char *container, const char *dir, boo
     http_response resp = HTTP_RESPONSE_INIT;
     kl_error err = KL_ERROR_INIT;
     int rc = CLI_EXIT_OK;
-    if (http_request_upload(hc, "PUT", put, "application/x-tar", fd, &resp, &err) < 0) {
-        cli_error(ctx, "unable to connect to kleened: %s", err.msg);
+    if (http_request_upload(hc, "PUT", put, "application/x-tar", fd, w ? writer_done : NULL, w,
+                            &resp, &err) < 0) {
+        if (err.code != ECANCELED) /* else the writer has said why */
+            cli_error(ctx, "unable to connect to kleened: %s", err.msg);
         rc = CLI_EXIT_FAILURE;
     } else if (resp.status != 200) {
         rc = cli_print_server_error(ctx, &resp);
@@ -339,7 +362,7 @@ static int put_archive(cli_ctx *ctx, const char *container, const char *dir, boo
 static int copy_in(cli_ctx *ctx, const cp_end *src, const cp_end *dst, bool follow, bool archive)
 {
     if (src->is_stream) /* a tar on stdin, into a directory */
-        return put_archive(ctx, dst->container, dst->path, archive, STDIN_FILENO);
+        return put_archive(ctx, dst->container, dst->path, archive, STDIN_FILENO, NULL);
 
     struct stat lst;
     if ((follow ? stat(src->path, &lst) : lstat(src->path, &lst)) < 0) {
@@ -425,14 +448,11 @@ static int copy_in(cli_ctx *ctx, const cp_end *src, const cp_end *dst, bool foll
         _exit(0);
     }
     close(pfd[1]);
-    rc = put_archive(ctx, dst->container, into, archive, pfd[0]);
-    close(pfd[0]);
-    int ws = 0;
-    while (waitpid(pid, &ws, 0) < 0 && errno == EINTR) {
-    }
-    bool child_ok = WIFEXITED(ws) && WEXITSTATUS(ws) == 0;
-    if (rc == CLI_EXIT_OK && !child_ok)
-        rc = CLI_EXIT_FAILURE; /* the server took a partial archive: the child said why */
+    writer w = {.pid = pid};
+    rc = put_archive(ctx, dst->container, into, archive, pfd[0], &w);
+    close(pfd[0]); /* a writer still going (the server refused early) gets EPIPE */
+    if (!writer_done(&w) && rc == CLI_EXIT_OK)
+        rc = CLI_EXIT_FAILURE;
     return rc;
 }
 

@@ -653,7 +653,8 @@ static int read_response(int fd, const char *method, int64_t deadline, http_body
  * Before each chunk, an answer already there (the server refused without reading on) ends
  * the sending. */
 static int native_upload(http_client *c, const char *method, const char *path,
-                         const char *content_type, int body_fd, http_response *resp, kl_error *err)
+                         const char *content_type, int body_fd, http_body_whole_fn whole,
+                         void *whole_ud, http_response *resp, kl_error *err)
 {
     if (has_ctl(method) || has_ctl(path) || path[0] != '/' || has_ctl(content_type))
         return kl_error_set(err, EINVAL, "invalid request path");
@@ -677,6 +678,8 @@ static int native_upload(http_client *c, const char *method, const char *path,
             continue;
         if (n < 0)
             return kl_error_errno(err, errno, "reading what to send");
+        if (n == 0 && whole && !whole(whole_ud))
+            return kl_error_set(err, ECANCELED, "the upload was cut short");
         /* "<hex>\r\n" before the data (right-aligned into the 16 bytes), "\r\n" after */
         char len[16];
         int ll = snprintf(len, sizeof(len), "%zx\r\n", (size_t)n);
@@ -688,7 +691,8 @@ static int native_upload(http_client *c, const char *method, const char *path,
         if (n == 0)
             break;
     }
-    return read_response(fd, method, deadline_after(c->timeout_s), NULL, NULL, resp, err);
+    /* no deadline: the server answers once it has copied everything */
+    return read_response(fd, method, -1, NULL, NULL, resp, err);
 }
 
 /* ==== libcurl, for TCP and TLS ============================================================= */
@@ -891,11 +895,22 @@ static int curl_request_stream(http_client *c, const char *path, http_body_fn ou
     return 0;
 }
 
+typedef struct upload_src {
+    int fd;
+    http_body_whole_fn whole;
+    void *whole_ud;
+    bool cut;
+} upload_src;
+
 static size_t on_upload_read(char *buf, size_t size, size_t nitems, void *userdata)
 {
-    int fd = *(int *)userdata;
+    upload_src *u = userdata;
     for (;;) {
-        ssize_t n = read(fd, buf, size * nitems);
+        ssize_t n = read(u->fd, buf, size * nitems);
+        if (n == 0 && u->whole && !u->whole(u->whole_ud)) {
+            u->cut = true;
+            return CURL_READFUNC_ABORT;
+        }
         if (n >= 0)
             return (size_t)n;
         if (errno != EINTR)
@@ -904,7 +919,8 @@ static size_t on_upload_read(char *buf, size_t size, size_t nitems, void *userda
 }
 
 static int curl_upload(http_client *c, const char *method, const char *path,
-                       const char *content_type, int body_fd, http_response *resp, kl_error *err)
+                       const char *content_type, int body_fd, http_body_whole_fn whole,
+                       void *whole_ud, http_response *resp, kl_error *err)
 {
     const curlshim *cs = c->cs;
     CURL *curl = c->curl;
@@ -922,19 +938,24 @@ static int curl_upload(http_client *c, const char *method, const char *path,
     cs->easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     cs->easy_setopt(curl, CURLOPT_UPLOAD, 1L);
     cs->easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+    upload_src src = {.fd = body_fd, .whole = whole, .whole_ud = whole_ud};
     cs->easy_setopt(curl, CURLOPT_READFUNCTION, on_upload_read);
-    cs->easy_setopt(curl, CURLOPT_READDATA, &body_fd);
-    return curl_perform(c, headers, resp, err, errbuf);
+    cs->easy_setopt(curl, CURLOPT_READDATA, &src);
+    int rc = curl_perform(c, headers, resp, err, errbuf);
+    if (rc < 0 && src.cut)
+        return kl_error_set(err, ECANCELED, "the upload was cut short");
+    return rc;
 }
 
 /* ==== the public API ======================================================================= */
 
 int http_request_upload(http_client *c, const char *method, const char *path,
-                        const char *content_type, int body_fd, http_response *resp, kl_error *err)
+                        const char *content_type, int body_fd, http_body_whole_fn whole,
+                        void *whole_ud, http_response *resp, kl_error *err)
 {
     if (c->native)
-        return native_upload(c, method, path, content_type, body_fd, resp, err);
-    return curl_upload(c, method, path, content_type, body_fd, resp, err);
+        return native_upload(c, method, path, content_type, body_fd, whole, whole_ud, resp, err);
+    return curl_upload(c, method, path, content_type, body_fd, whole, whole_ud, resp, err);
 }
 
 int http_request(http_client *c, const char *method, const char *path, const char *json_body,

@@ -91,12 +91,18 @@ typedef void (*http_body_fn)(void *ud, const char *content_type, const char *dat
 int http_request_stream(http_client *c, const char *path, http_body_fn out, void *ud,
                         http_response *resp, kl_error *err);
 
+/* Whether a body read up to its end is whole (e.g. its writer succeeded). */
+typedef bool (*http_body_whole_fn)(void *ud);
+
 /* Ours, for archive uploads: `method path` with a body read from `body_fd` until its end,
  * sent chunked as `content_type`; the answer collected as by http_request. Not bounded by
  * the timeout (an upload takes as long as it takes). An answer that comes before the body
- * is all sent (a refusal) ends the upload: it is returned. */
+ * is all sent (a refusal) ends the upload: it is returned. At the body's end `whole` (may
+ * be NULL) is asked: when false the connection is dropped without the last chunk, so that
+ * the server sees a cut body and keeps nothing of it (ECANCELED). */
 int http_request_upload(http_client *c, const char *method, const char *path,
-                        const char *content_type, int body_fd, http_response *resp, kl_error *err);
+                        const char *content_type, int body_fd, http_body_whole_fn whole,
+                        void *whole_ud, http_response *resp, kl_error *err);
 
 /* Raw connection for WebSockets (untested until lib/ws lands). Connects (and does the TLS
  * handshake) to the same target without sending anything. */

@@ -9,7 +9,10 @@ load helpers
 SCRIPTS="$BATS_TEST_DIRNAME/../../scripts"
 
 setup_file() {
-  # a small max_body_bytes: the archive upload must not be bounded by it
+  # a small max_body_bytes: the archive upload must not be bounded by it; a TCP listener:
+  # klee speaks to it through libcurl
+  export TCP_PORT=19$((RANDOM % 900 + 100))
+  export EXTRA_LISTENERS="  - address: \"http://127.0.0.1:$TCP_PORT\""
   EXTRA_TOP='max_body_bytes: 4096' start_kleened
   "$SCRIPTS/mk-busybox-rootfs" "$E2E_DIR/rootfs"
   klee image create -t bb:latest zfs-copy "$E2E_DIR/rootfs" >/dev/null
@@ -303,4 +306,27 @@ EOF
   command -v zsh >/dev/null || skip "zsh is not installed (scripts/install-deps)"
   run env PATH="$BUILD_DIR/src/cli:$PATH" zsh -f -c 'compadd() { while [[ $1 == -* && $1 != -- ]]; do [[ $1 == -S ]] && shift; shift; done; [[ $1 == -- ]] && shift; print -l -- "$@" }; _files() { print FILES }; f=$1; shift; words=("$@"); CURRENT=$#; source $f' _ "$SRC/etc/completion/_klee" klee --host "http://$SOCK" cp ''
   [ "$output" = $'FILES\ncompcp:' ]
+}
+
+@test "klee cp over TCP (libcurl): both ways, a refusal, a missing path" {
+  klee run -d --name t1 bb sleep 600 >/dev/null
+  K() { in_ns "$KLEE" --host "http://127.0.0.1:$TCP_PORT" "$@"; }
+  mkdir -p "$T/d/sub" "$T/back"
+  echo one >"$T/d/a"
+  head -c 2000000 /dev/urandom >"$T/d/sub/big"
+  K cp "$T/d" t1:/tmp/
+  [ "$(csum t1 /tmp/d/sub/big)" = "$(md5sum <"$T/d/sub/big" | cut -d' ' -f1)" ]
+  K cp t1:/tmp/d "$T/back"
+  cmp "$T/d/sub/big" "$T/back/d/sub/big"
+  [ "$(cat "$T/back/d/a")" = one ]
+  run K cp "$T/d" t1:/etc/passwd
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"cannot copy a directory to a file"* ]]
+  run K cp t1:/nowhere "$T/x"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"no such file or directory in container t1: /nowhere"* ]]
+  run K cp "$T/d/a" t1:/nowhere/x
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"no such directory in container t1: /nowhere"* ]]
+  assert_alive
 }
