@@ -423,8 +423,11 @@ class Fuzzer:
                     length = int(v)
                 if k.lower() == "transfer-encoding":
                     chunked = True
-            if answers < len(methods) and methods[answers] == "HEAD":
-                length, chunked = 0, False  # the head alone, whatever it says of the body
+            if answers < len(methods) and methods[answers] == "HEAD" and \
+                    (not rest or rest.startswith(b"HTTP/1.")):
+                # the head alone, whatever it says of the body (a refusal of a request whose
+                # head did not parse, sent before the connection closes, has its body)
+                length, chunked = 0, False
             if chunked:
                 break  # a streamed answer (logs): the rest is its body
             data = rest[length:]
