@@ -81,7 +81,7 @@ _klee() {
         *) cmd=$group ;;
       esac
       case $group in
-        ?sc | ?mc | create | exec | restart | run | start | stop | logs | kill | wait) group=container ;;
+        ?sc | ?mc | create | exec | restart | run | start | stop | logs | kill | wait | cp) group=container ;;
         ?si | ?mi | build) group=image ;;
         ?sn | ?mn) group=network ;;
         ?sv | ?mv) group=volume ;;
@@ -93,6 +93,8 @@ _klee() {
     image:build) COMPREPLY=($(compgen -d -- "$cur")) ;;
     container:create | container:run) ((nargs == 0)) && COMPREPLY=($(compgen -W "$(_klee_names image)" -- "$cur")) ;;
     container:exec) ((nargs == 0)) && COMPREPLY=($(compgen -W "$(_klee_names container)" -- "$cur")) ;;
+    container:cp) # local paths, or CONTAINER: (bash splits words at ':', so only before it)
+      COMPREPLY=($(compgen -f -- "$cur") $(compgen -W "$(_klee_names container | sed 's/$/:/')" -- "$cur")) ;;
     container:ls | container:prune | image:ls | image:prune | network:ls | network:prune | volume:ls | volume:prune | system:*) ;;
     container:*) COMPREPLY=($(compgen -W "$(_klee_names container)" -- "$cur")) ;;
     image:*) COMPREPLY=($(compgen -W "$(_klee_names image)" -- "$cur")) ;;

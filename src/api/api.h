@@ -36,7 +36,8 @@ typedef struct api_request {
     pid_t peer_pid;
     int client_fd; /* the connection's socket, to notice a client that goes away while a
                       streamed body waits (never read or written by handlers), or -1 */
-    /* A door's request whose body is streamed (api_listener.door_streams): read it piece by
+    /* A request whose body is streamed (a door's: api_listener.door_streams; a Kleene
+     * route's: api_route.streams_body): read it piece by
      * piece while the door runs: >0 bytes, 0 at its end, -1 with err (the client went away,
      * timed out, malformed chunks). NULL otherwise. Unread rest: the connection closes. */
     ssize_t (*body_read)(void *body_ctx, void *buf, size_t n, kl_error *err);

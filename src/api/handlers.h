@@ -17,6 +17,10 @@ void api_containers_inspect(api_request *req, api_response *res);
 void api_containers_update(api_request *req, api_response *res);
 void api_containers_remove(api_request *req, api_response *res);
 void api_containers_prune(api_request *req, api_response *res);
+/* archive.c: copies into and out of a container (ours) */
+void api_containers_archive_get(api_request *req, api_response *res);
+void api_containers_archive_head(api_request *req, api_response *res);
+void api_containers_archive_put(api_request *req, api_response *res);
 
 void api_networks_list(api_request *req, api_response *res);
 void api_networks_create(api_request *req, api_response *res);

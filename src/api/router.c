@@ -9,11 +9,16 @@
 
 #define REST(m, p, h, b, q)                                                                        \
     {                                                                                              \
-        m, p, h, b, q, NULL, NULL                                                                  \
+        m, p, h, b, q, NULL, NULL, false                                                           \
+    }
+/* A REST route whose body its handler reads as it comes (api_route.streams_body). */
+#define STREAMED(m, p, h, q)                                                                       \
+    {                                                                                              \
+        m, p, h, NULL, q, NULL, NULL, true                                                         \
     }
 #define WS(p, h, c)                                                                                \
     {                                                                                              \
-        "GET", p, NULL, NULL, NULL, h, c                                                           \
+        "GET", p, NULL, NULL, NULL, h, c, false                                                    \
     }
 
 static const api_route routes[] = {
@@ -67,6 +72,12 @@ static const api_route routes[] = {
     REST("GET", "/containers/{container_id}/logs", api_containers_logs, NULL,
          &schema_query_container_logs),
     REST("GET", "/system/events", api_system_events, NULL, &schema_query_system_events),
+    REST("GET", "/containers/{container_id}/archive", api_containers_archive_get, NULL,
+         &schema_query_archive),
+    REST("HEAD", "/containers/{container_id}/archive", api_containers_archive_head, NULL,
+         &schema_query_archive),
+    STREAMED("PUT", "/containers/{container_id}/archive", api_containers_archive_put,
+             &schema_query_archive_put),
 };
 
 /* A pattern segment "{name}" takes one path segment; "{name*}" (only before literal

@@ -17,6 +17,9 @@ typedef struct api_route {
     const struct kl_schema *query_schema;
     api_ws_handler ws_handler;                /* WebSocket endpoints (GET + Upgrade) */
     const struct kl_schema *ws_config_schema; /* the first frame's schema */
+    /* REST: the body is not read in advance (nor bounded by max_body_bytes) but read by the
+     * handler as it comes (api_request.body_read): archive uploads. */
+    bool streams_body;
 } api_route;
 
 /* Match `path` (no query string). Fills params (pointing into `storage`, which must be at least

@@ -315,6 +315,21 @@ static const kl_schema_field query_system_events_fields[] = {
 };
 SCHEMA(schema_query_system_events, "SystemEventsQuery", query_system_events_fields, true);
 
+/* ours (docs/api.md "Copying files"): GET and HEAD /containers/{id}/archive?path= */
+static const kl_schema_field query_container_archive_fields[] = {
+    {.name = "path", .value = T_STRING(), .is_required = true},
+};
+SCHEMA(schema_query_archive, "ContainerArchiveQuery", query_container_archive_fields, true);
+
+/* ours: PUT /containers/{id}/archive?path=&no_overwrite_dir_non_dir=&copy_uid_gid= */
+static const kl_schema_field query_container_archive_put_fields[] = {
+    {.name = "path", .value = T_STRING(), .is_required = true},
+    {.name = "no_overwrite_dir_non_dir", .value = T_BOOL()},
+    {.name = "copy_uid_gid", .value = T_BOOL()},
+};
+SCHEMA(schema_query_archive_put, "ContainerArchivePutQuery", query_container_archive_put_fields,
+       true);
+
 /* ours (docs/api.md): POST /containers/{id}/stop?timeout=seconds */
 static const kl_schema_field query_container_stop_fields[] = {
     {.name = "timeout", .value = T_INTEGER()},
@@ -368,7 +383,8 @@ static const kl_schema *const all_schemas[] = {
     &schema_query_container_logs,  &schema_query_image_tag,      &schema_query_image_prune,
     &schema_query_container_stop,  &schema_query_container_kill, &schema_image_load_config,
     &schema_image_save_config,     &schema_image_push_config,    &schema_registry_auth,
-    &schema_registry_login_config, &schema_query_system_events,
+    &schema_registry_login_config, &schema_query_system_events,  &schema_query_archive,
+    &schema_query_archive_put,
 };
 
 const kl_schema *schema_lookup(const char *name)

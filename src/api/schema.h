@@ -111,6 +111,9 @@ extern const kl_schema schema_query_container_kill; /* ours: POST /containers/{i
                                                        signal */
 extern const kl_schema schema_query_image_tag;      /* POST /images/{id}/tag: nametag (required) */
 extern const kl_schema schema_query_image_prune;    /* POST /images/prune: all (bool, required) */
+/* ours: GET and HEAD /containers/{id}/archive: path; PUT: and its options */
+extern const kl_schema schema_query_archive;
+extern const kl_schema schema_query_archive_put;
 
 /* A schema by its name ("ContainerConfig", "ContainerListQuery", "ExecStopQuery",
  * "ImageTagQuery", "ImagePruneQuery" ...), or NULL. */

@@ -650,8 +650,8 @@ static ssize_t read_head(conn *c, char **head)
     }
 }
 
-/* A door's streamed body (api_listener.door_streams), read by the door through
- * api_request.body_read. */
+/* A streamed request body, read by its handler through api_request.body_read: a door's
+ * (api_listener.door_streams) or a Kleene route's (api_route.streams_body). */
 typedef struct door_body {
     conn *c;
     const http_head *h;
@@ -806,8 +806,12 @@ static int serve_request(conn *c)
         return 0;
     }
 
+    /* A route that streams its body (an archive upload) reads it as it comes, unbounded by
+     * max_body_bytes, with the doors' reader; the others get it whole. */
+    bool streamed = route && route->streams_body;
+    door_body db = {.c = c, .h = &h, .kind = kind, .left = length};
     _cleanup_buf_ kl_buf body = KL_BUF_INIT;
-    if (read_body(c, &h, kind, length, &body) < 0)
+    if (!streamed && read_body(c, &h, kind, length, &body) < 0)
         return 0;
 
     api_response res = {0};
@@ -820,10 +824,17 @@ static int serve_request(conn *c)
         req.peer_uid = c->uid;
         req.peer_pid = c->pid;
         req.client_fd = c->fd;
+        if (streamed) {
+            req.body_read = door_body_read;
+            req.body_ctx = &db;
+        }
         handle_rest(&h, &body, route, &req, &res);
         log_debug("%s %s -> %d", h.method, h.path, res.status);
     }
-    int r = send_response(c, &res, h.minor, keep_alive, false);
+    kl_buf_free(&db.out);
+    if (streamed && (!db.done || db.failed))
+        keep_alive = false; /* the rest of the body is still on the connection */
+    int r = send_response(c, &res, h.minor, keep_alive, strcmp(h.method, "HEAD") == 0);
     api_response_free(&res);
     return r == 0;
 }

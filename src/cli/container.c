@@ -1295,6 +1295,8 @@ static int container_logs(cli_ctx *ctx, const cli_args *a)
     return rc;
 }
 
+extern const cli_command cli_container_cp; /* cp.c */
+
 /* ---- the group ----------------------------------------------------------------------------- */
 
 static const cli_command cli_container_create = {
@@ -1487,10 +1489,23 @@ static const cli_command cli_container_logs = {
 };
 
 static const cli_command *const container_commands[] = {
-    &cli_container_create, &cli_container_ls,     &cli_container_inspect, &cli_container_rm,
-    &cli_container_prune,  &cli_container_start,  &cli_container_stop,    &cli_container_restart,
-    &cli_container_exec,   &cli_container_update, &cli_container_rename,  &cli_container_run,
-    &cli_container_logs,   &cli_container_kill,   &cli_container_wait,    NULL,
+    &cli_container_create,
+    &cli_container_ls,
+    &cli_container_inspect,
+    &cli_container_rm,
+    &cli_container_prune,
+    &cli_container_start,
+    &cli_container_stop,
+    &cli_container_restart,
+    &cli_container_exec,
+    &cli_container_update,
+    &cli_container_rename,
+    &cli_container_run,
+    &cli_container_logs,
+    &cli_container_kill,
+    &cli_container_wait,
+    &cli_container_cp,
+    NULL,
 };
 
 const cli_group cli_container_group = {

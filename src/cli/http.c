@@ -173,7 +173,28 @@ void http_response_free(http_response *r)
 {
     free(r->body);
     free(r->content_type);
+    free(r->headers);
     *r = (http_response)HTTP_RESPONSE_INIT;
+}
+
+char *http_response_header(const http_response *r, const char *name)
+{
+    size_t nl = strlen(name);
+    for (const char *line = r->headers; line && *line;) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        if (len > nl && line[nl] == ':' && strncasecmp(line, name, nl) == 0) {
+            const char *v = line + nl + 1;
+            const char *ve = line + len;
+            while (v < ve && (*v == ' ' || *v == '\t'))
+                v++;
+            while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t' || ve[-1] == '\r'))
+                ve--;
+            return xstrndup(v, (size_t)(ve - v));
+        }
+        line = end ? end + 1 : line + len;
+    }
+    return NULL;
 }
 
 /* ==== the native transport: HTTP/1.1 over a UNIX socket ==================================== */
@@ -430,6 +451,7 @@ static int read_plain(reader *r, long long length, body_sink *sink, kl_error *er
 }
 
 typedef struct resp_head {
+    char *raw; /* the header lines after the status line */
     long status;
     char *content_type;
     long long content_length; /* -1: none */
@@ -541,7 +563,10 @@ static int read_head(reader *r, resp_head *h, kl_error *err)
         _cleanup_free_ char *block = xstrndup(r->in.data, (size_t)(end - r->in.data) + 1);
         kl_buf_consume(&r->in, blocklen);
         free(h->content_type);
+        free(h->raw);
         *h = (resp_head){0};
+        const char *nl = strchr(block, '\n');
+        h->raw = xstrdup(nl ? nl + 1 : "");
         if (parse_head(block, h, err) < 0)
             return -1;
         if (h->status >= 200 || h->status == 101)
@@ -557,6 +582,9 @@ static bool has_ctl(const char *s)
             return true;
     return false;
 }
+
+static int read_response(int fd, const char *method, int64_t deadline, http_body_fn out, void *ud,
+                         http_response *resp, kl_error *err);
 
 /* One request over a fresh connection (Connection: close). With `out` set, a 2xx body
  * goes to it and only the connect is bounded by the timeout. */
@@ -584,7 +612,13 @@ static int native_request(http_client *c, const char *method, const char *path,
         kl_buf_append(&req, json_body, body_len);
     if (send_all(fd, req.data, req.len, deadline, err) < 0)
         return -1;
+    return read_response(fd, method, deadline, out, ud, resp, err);
+}
 
+/* The answer on fd: its head, then its body collected or (a 2xx with `out`) handed out. */
+static int read_response(int fd, const char *method, int64_t deadline, http_body_fn out, void *ud,
+                         http_response *resp, kl_error *err)
+{
     reader r = {.fd = fd, .deadline = deadline, .in = KL_BUF_INIT};
     resp_head h = {0};
     _cleanup_buf_ kl_buf body = KL_BUF_INIT;
@@ -603,14 +637,62 @@ static int native_request(http_client *c, const char *method, const char *path,
     kl_buf_free(&r.in);
     if (rc < 0) {
         free(h.content_type);
+        free(h.raw);
         return -1;
     }
     http_response_free(resp);
     resp->status = h.status;
     resp->content_type = h.content_type;
+    resp->headers = h.raw;
     resp->len = body.len;
     resp->body = kl_buf_steal(&body);
     return 0;
+}
+
+/* An upload on a fresh connection: the head, the body from body_fd in chunks, the answer.
+ * Before each chunk, an answer already there (the server refused without reading on) ends
+ * the sending. */
+static int native_upload(http_client *c, const char *method, const char *path,
+                         const char *content_type, int body_fd, http_body_whole_fn whole,
+                         void *whole_ud, http_response *resp, kl_error *err)
+{
+    if (has_ctl(method) || has_ctl(path) || path[0] != '/' || has_ctl(content_type))
+        return kl_error_set(err, EINVAL, "invalid request path");
+    _cleanup_close_ int fd = unix_connect(c->target.socket_path, c->timeout_s, err);
+    if (fd < 0)
+        return -1;
+    _cleanup_buf_ kl_buf req = KL_BUF_INIT;
+    kl_buf_printf(&req,
+                  "%s %s HTTP/1.1\r\nHost: %s\r\nAccept: application/json\r\n"
+                  "Connection: close\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\n\r\n",
+                  method, path, c->target.netloc, content_type);
+    if (send_all(fd, req.data, req.len, -1, err) < 0)
+        return -1;
+    _cleanup_free_ char *buf = xmalloc(HTTP_READ_SIZE + 32);
+    for (;;) {
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        if (poll(&pf, 1, 0) > 0)
+            break; /* an early answer */
+        ssize_t n = read(body_fd, buf + 16, HTTP_READ_SIZE);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return kl_error_errno(err, errno, "reading what to send");
+        if (n == 0 && whole && !whole(whole_ud))
+            return kl_error_set(err, ECANCELED, "the upload was cut short");
+        /* "<hex>\r\n" before the data (right-aligned into the 16 bytes), "\r\n" after */
+        char len[16];
+        int ll = snprintf(len, sizeof(len), "%zx\r\n", (size_t)n);
+        memcpy(buf + 16 - ll, len, (size_t)ll);
+        memcpy(buf + 16 + n, "\r\n", 2);
+        kl_error serr = KL_ERROR_INIT;
+        if (send_all(fd, buf + 16 - ll, (size_t)ll + (size_t)n + 2, -1, &serr) < 0)
+            break; /* the server stopped reading: its answer says why */
+        if (n == 0)
+            break;
+    }
+    /* no deadline: the server answers once it has copied everything */
+    return read_response(fd, method, -1, NULL, NULL, resp, err);
 }
 
 /* ==== libcurl, for TCP and TLS ============================================================= */
@@ -672,6 +754,23 @@ static int curl_failure(const curlshim *cs, CURL *curl, const http_client *c, CU
     return kl_error_set(err, os_errno ? (int)os_errno : EIO, "%s", why);
 }
 
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    kl_buf *b = userdata;
+    size_t n = size * nmemb;
+    if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+        kl_buf_reset(b); /* a new answer (after a 1xx): its lines only */
+        return n;
+    }
+    if (b->len + n > HTTP_MAX_HEADER)
+        return 0;
+    kl_buf_append(b, data, n);
+    return n;
+}
+
+static int curl_perform(http_client *c, struct curl_slist *headers, http_response *resp,
+                        kl_error *err, const char *errbuf);
+
 static int curl_request(http_client *c, const char *method, const char *path, const char *json_body,
                         http_response *resp, kl_error *err)
 {
@@ -702,9 +801,23 @@ static int curl_request(http_client *c, const char *method, const char *path, co
         }
     }
 
+    if (strcmp(method, "HEAD") == 0)
+        cs->easy_setopt(curl, CURLOPT_NOBODY, 1L);
+    return curl_perform(c, headers, resp, err, errbuf);
+}
+
+/* Perform the request set up on c->curl (headers freed here): the answer collected. */
+static int curl_perform(http_client *c, struct curl_slist *headers, http_response *resp,
+                        kl_error *err, const char *errbuf)
+{
+    const curlshim *cs = c->cs;
+    CURL *curl = c->curl;
     _cleanup_buf_ kl_buf body = KL_BUF_INIT;
+    _cleanup_buf_ kl_buf head = KL_BUF_INIT;
     cs->easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
     cs->easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+    cs->easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+    cs->easy_setopt(curl, CURLOPT_HEADERDATA, &head);
 
     CURLcode rc = cs->easy_perform(curl);
     cs->slist_free_all(headers);
@@ -712,6 +825,8 @@ static int curl_request(http_client *c, const char *method, const char *path, co
         return curl_failure(cs, curl, c, rc, errbuf, err);
 
     http_response r = HTTP_RESPONSE_INIT;
+    kl_buf_append(&head, "", 1);
+    r.headers = kl_buf_steal(&head);
     cs->easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r.status);
     char *ct = NULL;
     cs->easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &ct);
@@ -780,7 +895,68 @@ static int curl_request_stream(http_client *c, const char *path, http_body_fn ou
     return 0;
 }
 
+typedef struct upload_src {
+    int fd;
+    http_body_whole_fn whole;
+    void *whole_ud;
+    bool cut;
+} upload_src;
+
+static size_t on_upload_read(char *buf, size_t size, size_t nitems, void *userdata)
+{
+    upload_src *u = userdata;
+    for (;;) {
+        ssize_t n = read(u->fd, buf, size * nitems);
+        if (n == 0 && u->whole && !u->whole(u->whole_ud)) {
+            u->cut = true;
+            return CURL_READFUNC_ABORT;
+        }
+        if (n >= 0)
+            return (size_t)n;
+        if (errno != EINTR)
+            return CURL_READFUNC_ABORT;
+    }
+}
+
+static int curl_upload(http_client *c, const char *method, const char *path,
+                       const char *content_type, int body_fd, http_body_whole_fn whole,
+                       void *whole_ud, http_response *resp, kl_error *err)
+{
+    const curlshim *cs = c->cs;
+    CURL *curl = c->curl;
+    cs->easy_reset(curl);
+    char errbuf[CURL_ERROR_SIZE] = "";
+    _cleanup_free_ char *url = xasprintf("%s%s", c->target.base_url, path);
+    set_connection(cs, curl, c, url, errbuf);
+    cs->easy_setopt(curl, CURLOPT_TIMEOUT, 0L); /* an upload takes as long as it takes */
+    struct curl_slist *headers = NULL;
+    _cleanup_free_ char *ct = xasprintf("Content-Type: %s", content_type);
+    headers = cs->slist_append(headers, "Accept: application/json");
+    headers = cs->slist_append(headers, "Expect:");
+    headers = cs->slist_append(headers, "Transfer-Encoding: chunked");
+    headers = cs->slist_append(headers, ct);
+    cs->easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    cs->easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+    cs->easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+    upload_src src = {.fd = body_fd, .whole = whole, .whole_ud = whole_ud};
+    cs->easy_setopt(curl, CURLOPT_READFUNCTION, on_upload_read);
+    cs->easy_setopt(curl, CURLOPT_READDATA, &src);
+    int rc = curl_perform(c, headers, resp, err, errbuf);
+    if (rc < 0 && src.cut)
+        return kl_error_set(err, ECANCELED, "the upload was cut short");
+    return rc;
+}
+
 /* ==== the public API ======================================================================= */
+
+int http_request_upload(http_client *c, const char *method, const char *path,
+                        const char *content_type, int body_fd, http_body_whole_fn whole,
+                        void *whole_ud, http_response *resp, kl_error *err)
+{
+    if (c->native)
+        return native_upload(c, method, path, content_type, body_fd, whole, whole_ud, resp, err);
+    return curl_upload(c, method, path, content_type, body_fd, whole, whole_ud, resp, err);
+}
 
 int http_request(http_client *c, const char *method, const char *path, const char *json_body,
                  http_response *resp, kl_error *err)

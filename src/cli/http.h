@@ -58,13 +58,17 @@ typedef struct http_response {
     char *body; /* NUL-terminated, never NULL after success */
     size_t len;
     char *content_type; /* NULL if none */
+    char *headers;      /* the header lines as received ("Name: value\n"...), NULL if none */
 } http_response;
 
 #define HTTP_RESPONSE_INIT                                                                         \
     {                                                                                              \
-        0, NULL, 0, NULL                                                                           \
+        0, NULL, 0, NULL, NULL                                                                     \
     }
 void http_response_free(http_response *r);
+/* The value of header `name` (any case; the first one), trimmed; NULL when absent. Caller
+ * frees. */
+char *http_response_header(const http_response *r, const char *name);
 
 /* Send `method path` (path begins with "/", query included, no spaces or controls), with
  * `json_body` as application/json when non-NULL. Any HTTP status is a success here.
@@ -86,6 +90,19 @@ typedef void (*http_body_fn)(void *ud, const char *content_type, const char *dat
  * as `GET /containers/{id}/logs?follow=true`. */
 int http_request_stream(http_client *c, const char *path, http_body_fn out, void *ud,
                         http_response *resp, kl_error *err);
+
+/* Whether a body read up to its end is whole (e.g. its writer succeeded). */
+typedef bool (*http_body_whole_fn)(void *ud);
+
+/* Ours, for archive uploads: `method path` with a body read from `body_fd` until its end,
+ * sent chunked as `content_type`; the answer collected as by http_request. Not bounded by
+ * the timeout (an upload takes as long as it takes). An answer that comes before the body
+ * is all sent (a refusal) ends the upload: it is returned. At the body's end `whole` (may
+ * be NULL) is asked: when false the connection is dropped without the last chunk, so that
+ * the server sees a cut body and keeps nothing of it (ECANCELED). */
+int http_request_upload(http_client *c, const char *method, const char *path,
+                        const char *content_type, int body_fd, http_body_whole_fn whole,
+                        void *whole_ud, http_response *resp, kl_error *err);
 
 /* Raw connection for WebSockets (untested until lib/ws lands). Connects (and does the TLS
  * handshake) to the same target without sending anything. */

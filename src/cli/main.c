@@ -33,7 +33,7 @@ static const cli_shortcut shortcuts[] = {
     {"wait", "container", "wait"},  {"pull", "image", "pull"},
     {"load", "image", "load"},      {"save", "image", "save"},
     {"push", "image", "push"},      {"login", "system", "login"},
-    {"logout", "system", "logout"},
+    {"logout", "system", "logout"}, {"cp", "container", "cp"},
 };
 
 static const cli_option root_options[] = {

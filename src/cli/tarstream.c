@@ -248,6 +248,65 @@ static int load_ignore(int dfd, dockerignore **out, kl_error *err)
     return 0;
 }
 
+int tarstream_write_path(const char *path, const char *as, bool follow, tarstream_write_fn write,
+                         void *ud, tarstream_stats *stats, kl_error *err)
+{
+    tarstream_stats local = {0};
+    walker w = {.write = write,
+                .ud = ud,
+                .err = err,
+                .dockerfile = "",
+                .st = stats ? stats : &local,
+                .out = KL_BUF_INIT};
+    *w.st = (tarstream_stats){0};
+    struct stat st;
+    if ((follow ? stat(path, &st) : lstat(path, &st)) < 0)
+        return kl_error_errno(err, errno, "%s", path);
+    bool contents = !strcmp(as, ".");
+    if (contents && !S_ISDIR(st.st_mode))
+        return kl_error_set(err, ENOTDIR, "%s: not a directory", path);
+    int rc;
+    if (S_ISDIR(st.st_mode)) {
+        _cleanup_close_ int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+            return kl_error_errno(err, errno, "opening %s", path);
+        rc = 0;
+        if (!contents) {
+            _cleanup_free_ char *dname = xasprintf("%s/", as);
+            rc = header(&w, dname, &st, '5', NULL, 0);
+            w.st->dirs++;
+        }
+        if (rc == 0)
+            rc = walk(&w, dfd, contents ? "" : as);
+    } else if (S_ISREG(st.st_mode)) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
+        if (fd < 0)
+            return kl_error_errno(err, errno, "opening %s", path);
+        rc = header(&w, as, &st, '0', NULL, (uint64_t)st.st_size);
+        if (rc == 0)
+            rc = file_body(&w, fd, (uint64_t)st.st_size, path);
+        w.st->files++;
+        w.st->bytes += (uint64_t)st.st_size;
+    } else if (S_ISLNK(st.st_mode)) {
+        char target[4096];
+        ssize_t tl = readlink(path, target, sizeof(target) - 1);
+        if (tl < 0)
+            return kl_error_errno(err, errno, "reading the link %s", path);
+        target[tl] = '\0';
+        rc = header(&w, as, &st, '2', target, 0);
+        w.st->links++;
+    } else {
+        return kl_error_set(err, ENOTSUP, "%s: not a file, directory or symlink", path);
+    }
+    static const char end[2 * BLOCK];
+    if (rc == 0)
+        rc = put(&w, end, sizeof(end));
+    if (rc == 0)
+        rc = flush(&w, true);
+    kl_buf_free(&w.out);
+    return rc;
+}
+
 int tarstream_write_dir(const char *dir, const char *dockerfile, tarstream_write_fn write, void *ud,
                         tarstream_stats *stats, kl_error *err)
 {

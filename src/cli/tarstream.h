@@ -1,5 +1,5 @@
 /* The build context as a tar stream, for `klee build` to a kleened on another machine
- * (context_upload, docs/api.md).
+ * (context_upload, docs/api.md), and one path's for `klee container cp`.
  *
  * Walks DIR by directory fds without following symlinks, in name order (the same context gives
  * the same bytes), and writes POSIX ustar entries, with a pax header for names, link targets
@@ -9,6 +9,7 @@
 #ifndef KLEE_TARSTREAM_H
 #define KLEE_TARSTREAM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,5 +26,12 @@ typedef struct tarstream_stats {
  * and the two zero blocks that end it. */
 int tarstream_write_dir(const char *dir, const char *dockerfile, tarstream_write_fn write, void *ud,
                         tarstream_stats *stats, kl_error *err);
+
+/* Ours, for `klee container cp`: the archive of one path, without .dockerignore: a regular
+ * file, a symlink (as a symlink; with `follow` the top one is followed) or a directory and
+ * everything below it (symlinks below never followed), its entries named `as` ("x", "x/...")
+ * or, with `as` ".", a directory's contents without a prefix. Then the end blocks. */
+int tarstream_write_path(const char *path, const char *as, bool follow, tarstream_write_fn write,
+                         void *ud, tarstream_stats *stats, kl_error *err);
 
 #endif

@@ -39,10 +39,11 @@ int main(void)
         const kl_schema *body = r[i].ws_handler ? r[i].ws_config_schema : r[i].body_schema;
         json_array_append_new(
             routes,
-            json_pack("{s:s, s:s, s:s, s:o, s:o}", "method", r[i].method, "path", r[i].pattern,
+            json_pack("{s:s, s:s, s:s, s:o, s:o, s:b}", "method", r[i].method, "path", r[i].pattern,
                       "kind", r[i].ws_handler ? "websocket" : "rest", "body",
                       body ? json_string(body->name) : json_null(), "query",
-                      r[i].query_schema ? json_string(r[i].query_schema->name) : json_null()));
+                      r[i].query_schema ? json_string(r[i].query_schema->name) : json_null(),
+                      "streamed", r[i].streams_body));
     }
     json_object_set_new(out, "routes", routes);
     json_t *schemas = json_object();

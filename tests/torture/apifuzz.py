@@ -16,12 +16,15 @@ get values from safe lists: hostile strings, but never a host path outside --wor
 could be copied, mounted or run."""
 import argparse
 import base64
+import gzip
+import io
 import json
 import os
 import random
 import socket
 import struct
 import sys
+import tarfile
 import time
 import urllib.parse
 
@@ -278,6 +281,38 @@ class Fuzzer:
             q = self.pick(["a=%zz", "&&&", "=", "a=1&" * 40, "%00=1", "a=%ff"])
         return "?" + q if q else ""
 
+    def archive_bytes(self):
+        """A body for an archive upload: a small tar (sometimes with hostile names or links),
+        compressed or not, cut short, or random bytes."""
+        r = self.rng.random()
+        if r < 0.2:
+            return os.urandom(self.rng.randrange(0, 3000))
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as t:
+            for _ in range(self.rng.randrange(1, 4)):
+                name = self.pick(["f", "d/f", "../x", "/abs", "a/../../b", "x" * 300, "l", "."])
+                i = tarfile.TarInfo(name)
+                kind = self.rng.random()
+                if kind < 0.2:
+                    i.type, i.linkname = tarfile.SYMTYPE, self.pick(["/etc", "../..", "f"])
+                    t.addfile(i)
+                elif kind < 0.3:
+                    i.type, i.linkname = tarfile.LNKTYPE, self.pick(["/etc/passwd", "../y", "f"])
+                    t.addfile(i)
+                elif kind < 0.4:
+                    i.type = tarfile.DIRTYPE
+                    t.addfile(i)
+                else:
+                    data = os.urandom(self.rng.randrange(0, 2000))
+                    i.size = len(data)
+                    t.addfile(i, io.BytesIO(data))
+        data = buf.getvalue()
+        if r < 0.35:
+            data = gzip.compress(data)
+        elif r < 0.45:
+            data = data[:self.rng.randrange(0, len(data))]
+        return data
+
     # ---- transport -------------------------------------------------------------------------
     def connect(self):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -335,12 +370,14 @@ class Fuzzer:
         """2-4 requests sent at once on one keep-alive connection: every answer in order, the
         connection closed only after a refusal or the last one."""
         reqs = []
+        methods = []
         for i in range(self.rng.randrange(2, 5)):
             # not the event stream: it stays open until its `until`, and holds the rest back
             route = self.pick([r for r in self.routes
                                if r["kind"] == "rest" and r["path"] != "/system/events"])
             target = self.path_for(route["path"]) + self.query_for(route["query"])
             head = "%s %s HTTP/1.1\r\nHost: localhost\r\n" % (route["method"], target)
+            methods.append(route["method"])
             body = b""
             if route["body"]:
                 body, ctype = self.body_bytes(route["body"])
@@ -386,6 +423,11 @@ class Fuzzer:
                     length = int(v)
                 if k.lower() == "transfer-encoding":
                     chunked = True
+            if answers < len(methods) and methods[answers] == "HEAD" and \
+                    (not rest or rest.startswith(b"HTTP/1.")):
+                # the head alone, whatever it says of the body (a refusal of a request whose
+                # head did not parse, sent before the connection closes, has its body)
+                length, chunked = 0, False
             if chunked:
                 break  # a streamed answer (logs): the rest is its body
             data = rest[length:]
@@ -538,6 +580,9 @@ class Fuzzer:
         elif route["body"]:
             body, ctype = self.body_bytes(route["body"])
             status, head, body = self.http(route["method"], target, body, ctype)
+        elif route.get("streamed"):  # an archive upload: a tar, a hostile one, or junk
+            status, head, body = self.http(route["method"], target, self.archive_bytes(),
+                                           "application/x-tar")
         else:
             status, head, body = self.http(route["method"], target)
         self.statuses[status] = self.statuses.get(status, 0) + 1
@@ -545,6 +590,8 @@ class Fuzzer:
             raise Finding("%s %s -> %d %s" % (route["method"], target[:200], status, body[:300]))
         if "/system/events" in target and status == 200:
             body = b""  # a chunked stream of JSON lines (tests/e2e/docker_events.bats checks it)
+        if "/archive" in target and status == 200:
+            body = b""  # a tar (GET), or nothing (HEAD, PUT)
         if "/logs" not in target and body and status != 101:
             try:
                 json.loads(body)

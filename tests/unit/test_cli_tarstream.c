@@ -133,11 +133,79 @@ static void test_missing_dir(void **state)
     kl_buf_free(&b);
 }
 
+/* The names of an archive's entries, space-separated, each followed by a space. */
+static void entry_names(const kl_buf *b, char *out, size_t cap)
+{
+    out[0] = '\0';
+    struct archive *a = archive_read_new();
+    archive_read_support_format_all(a);
+    assert_int_equal(archive_read_open_memory(a, b->data, b->len), ARCHIVE_OK);
+    struct archive_entry *e;
+    while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
+        strncat(out, archive_entry_pathname(e), cap - strlen(out) - 1);
+        strncat(out, " ", cap - strlen(out) - 1);
+    }
+    archive_read_free(a);
+}
+
+/* ours, for klee cp: one path, named as asked, without .dockerignore */
+static void test_write_path(void **state)
+{
+    (void)state;
+    char path[256], names[2048];
+    kl_error err = KL_ERROR_INIT;
+    kl_buf b = KL_BUF_INIT;
+    snprintf(path, sizeof(path), "%s/sub/a.txt", dir);
+    assert_int_equal(tarstream_write_path(path, "renamed.txt", false, to_buf, &b, NULL, &err), 0);
+    entry_names(&b, names, sizeof(names));
+    assert_string_equal(names, "renamed.txt ");
+    kl_buf_reset(&b);
+    /* a directory under a new name: skipme and x.log are there (no .dockerignore) */
+    assert_int_equal(tarstream_write_path(dir, "ctx", false, to_buf, &b, NULL, &err), 0);
+    entry_names(&b, names, sizeof(names));
+    assert_non_null(strstr(names, "ctx/ "));
+    assert_non_null(strstr(names, " ctx/skipme/b "));
+    assert_non_null(strstr(names, " ctx/x.log "));
+    assert_non_null(strstr(names, " ctx/link "));
+    kl_buf_reset(&b);
+    /* its contents */
+    assert_int_equal(tarstream_write_path(dir, ".", false, to_buf, &b, NULL, &err), 0);
+    entry_names(&b, names, sizeof(names));
+    assert_non_null(strstr(names, " sub/a.txt "));
+    assert_null(strstr(names, "ctx"));
+    kl_buf_reset(&b);
+    /* a symlink: itself, or with follow what it points to */
+    snprintf(path, sizeof(path), "%s/link", dir);
+    assert_int_equal(tarstream_write_path(path, "l", false, to_buf, &b, NULL, &err), 0);
+    struct archive *a = archive_read_new();
+    archive_read_support_format_all(a);
+    assert_int_equal(archive_read_open_memory(a, b.data, b.len), ARCHIVE_OK);
+    struct archive_entry *e;
+    assert_int_equal(archive_read_next_header(a, &e), ARCHIVE_OK);
+    assert_int_equal(archive_entry_filetype(e), AE_IFLNK);
+    archive_read_free(a);
+    kl_buf_reset(&b);
+    assert_int_equal(tarstream_write_path(path, "l", true, to_buf, &b, NULL, &err), 0);
+    a = archive_read_new();
+    archive_read_support_format_all(a);
+    assert_int_equal(archive_read_open_memory(a, b.data, b.len), ARCHIVE_OK);
+    assert_int_equal(archive_read_next_header(a, &e), ARCHIVE_OK);
+    assert_int_equal(archive_entry_filetype(e), AE_IFREG);
+    archive_read_free(a);
+    kl_buf_reset(&b);
+    /* "." of a file, and a missing path */
+    assert_int_equal(tarstream_write_path(path, ".", true, to_buf, &b, NULL, &err), -1);
+    assert_int_equal(tarstream_write_path("/nonexistent-kl", "x", false, to_buf, &b, NULL, &err),
+                     -1);
+    kl_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_archive),
         cmocka_unit_test(test_missing_dir),
+        cmocka_unit_test(test_write_path),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

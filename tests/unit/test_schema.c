@@ -236,7 +236,7 @@ static void test_every_default_parses_and_casts(void **state)
     (void)state;
     size_t n;
     const kl_schema *const *all = schema_all(&n);
-    assert_int_equal(n, 23);
+    assert_int_equal(n, 25);
     for (size_t i = 0; i < n; i++) {
         assert_ptr_equal(schema_lookup(all[i]->name), all[i]);
         for (size_t f = 0; f < all[i]->n_fields; f++) {
@@ -554,6 +554,26 @@ static void test_query_unexpected_field(void **state)
     assert_string_equal(jx_str(src, "pointer", ""), "/abcdefghijabcdefghijabcdefghijabcdefghijXYZ");
 }
 
+/* ours: the archive routes' queries (docs/api.md "Copying files") */
+static void test_query_archive(void **state)
+{
+    (void)state;
+    _cleanup_json_ json_t *e1 = NULL;
+    assert_null(query(&schema_query_archive, &e1, 0));
+    assert_json_eq(e1, "[{\"title\":\"Invalid value\",\"source\":{\"pointer\":\"/path\"},"
+                       "\"detail\":\"Missing field: path\"}]");
+    json_t *errors = NULL;
+    _cleanup_json_ json_t *ok = query(&schema_query_archive_put, &errors, 3, "path", "/tmp",
+                                      "copy_uid_gid", "true", "no_overwrite_dir_non_dir", "false");
+    assert_null(errors);
+    assert_json_eq(ok,
+                   "{\"path\":\"/tmp\",\"copy_uid_gid\":true,\"no_overwrite_dir_non_dir\":false}");
+    _cleanup_json_ json_t *e2 = NULL;
+    assert_null(query(&schema_query_archive_put, &e2, 2, "path", "/tmp", "copy_uid_gid", "maybe"));
+    assert_json_eq(e2, "[{\"title\":\"Invalid value\",\"source\":{\"pointer\":"
+                       "\"/copy_uid_gid\"},\"detail\":\"Invalid boolean. Got: string\"}]");
+}
+
 static void test_query_required(void **state)
 {
     (void)state;
@@ -646,6 +666,7 @@ int main(void)
         cmocka_unit_test(test_query_container_list),
         cmocka_unit_test(test_query_unexpected_field),
         cmocka_unit_test(test_query_required),
+        cmocka_unit_test(test_query_archive),
         cmocka_unit_test(test_error_body_and_first_message),
         cmocka_unit_test(test_object_names),
     };
