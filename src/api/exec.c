@@ -18,6 +18,7 @@
 #include "lib/cleanup.h"
 #include "lib/jsonx.h"
 #include "lib/log.h"
+#include "lib/signame.h"
 #include "lib/xalloc.h"
 
 #include <errno.h>
@@ -61,32 +62,10 @@ void api_containers_stop(api_request *req, api_response *res)
     api_reply_id(res, 200, id);
 }
 
-/* "KILL", "SIGKILL", "sigkill" or "9" → the host's number; -1 when unknown. */
-static int parse_signal(const char *s)
-{
-    static const struct {
-        const char *name;
-        int sig;
-    } names[] = {{"KILL", SIGKILL}, {"TERM", SIGTERM}, {"INT", SIGINT},    {"HUP", SIGHUP},
-                 {"QUIT", SIGQUIT}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2},  {"STOP", SIGSTOP},
-                 {"CONT", SIGCONT}, {"ALRM", SIGALRM}, {"WINCH", SIGWINCH}};
-    if (s[0] >= '0' && s[0] <= '9') {
-        char *end;
-        long v = strtol(s, &end, 10);
-        return *end || v <= 0 || v >= 65 ? -1 : (int)v;
-    }
-    if (strncasecmp(s, "SIG", 3) == 0)
-        s += 3;
-    for (size_t i = 0; i < KL_ARRAY_SIZE(names); i++)
-        if (strcasecmp(s, names[i].name) == 0)
-            return names[i].sig;
-    return -1;
-}
-
 void api_containers_kill(api_request *req, api_response *res)
 {
     const char *name = jx_str(req->query, "signal", "KILL");
-    int sig = parse_signal(name);
+    int sig = kl_signal_parse(name); /* any signal: lib/signame.h */
     if (sig < 0)
         return api_reply_message(res, 422, "invalid signal '%s'", name);
     kl_error err = KL_ERROR_INIT;

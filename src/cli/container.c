@@ -294,7 +294,7 @@ static const cli_option stop_options[] = {
 static const cli_option kill_options[] = {
     {"signal", 's', "SIGNAL",
      "Signal to send to the container's main process: KILL (the default; ends the whole "
-     "container), TERM, INT, HUP, QUIT, USR1 or USR2 (name or number)",
+     "container) or any other (TERM, WINCH, SIGUSR1, 10, RTMIN+3 ...)",
      NULL},
     {0},
 };

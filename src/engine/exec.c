@@ -30,6 +30,7 @@
 #include "lib/jsonx.h"
 #include "lib/log.h"
 #include "lib/logrec.h"
+#include "lib/signame.h"
 #include "lib/xalloc.h"
 
 /* ---- merge ------------------------------------------------------------------------------ */
@@ -966,15 +967,10 @@ static void main_exec_id(const char *run_dir, char out[13])
 
 int exec_container_kill(kl_engine *e, const char *ident, int sig, char id_out[13], kl_error *err)
 {
-    static const int forwarded[] = {SIGKILL, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
-    bool ok = false;
-    for (size_t i = 0; i < KL_ARRAY_SIZE(forwarded); i++)
-        ok = ok || forwarded[i] == sig;
-    if (!ok)
-        return kl_error_set(err, EINVAL,
-                            "signal %d cannot be sent to a container: use KILL, TERM, INT, HUP, "
-                            "QUIT, USR1 or USR2",
-                            sig);
+    /* Any signal of the host: the monitor gets it to the main process (through the reaper,
+     * or directly for what the reaper cannot pass on, e.g. STOP). */
+    if (!kl_signal_is_valid(sig))
+        return kl_error_set(err, EINVAL, "invalid signal %d: not a signal of this host", sig);
     container_record c = {0};
     if (containers_get(e, ident, &c, err) < 0) {
         if (err->code == ENOENT)

@@ -154,9 +154,10 @@ int exec_stop(kl_engine *e, const char *exec_id, bool force_stop, bool stop_cont
 int exec_container_stop(kl_engine *e, const char *ident, int timeout_s, char id_out[13],
                         kl_error *err);
 
-/* Ours: send `sig` to the container's main process (the reaper forwards TERM, INT, HUP, QUIT,
- * USR1 and USR2 to it; KILL ends the whole container). ENOENT "container not found", ENOTCONN
- * "container not running", EINVAL for another signal. */
+/* Ours: send `sig` (any host signal, lib/signame.h) to the container's main process (to every
+ * process of the container once the main one has ended while others run; an init as pid 1
+ * gets it itself); KILL ends the whole container. ENOENT "container not found", ENOTCONN
+ * "container not running", EINVAL for a number that is no signal of the host. */
 int exec_container_kill(kl_engine *e, const char *ident, int sig, char id_out[13], kl_error *err);
 
 /* Ours: wait until the container does not run, then give its main process's last exit code

@@ -34,6 +34,7 @@
 #include "host/runtime.h"
 #include "lib/cleanup.h"
 #include "lib/jsonx.h"
+#include "lib/signame.h"
 #include "lib/xalloc.h"
 #include "ociruntime/ocimap.h"
 #include "ociruntime/ocispec.h"
@@ -813,39 +814,6 @@ static int cmd_list(int argc, char **argv, int i)
     return 0;
 }
 
-static int signal_number(const char *s)
-{
-    static const struct {
-        const char *n;
-        int v;
-    } t[] = {{"HUP", SIGHUP},       {"INT", SIGINT},   {"QUIT", SIGQUIT},     {"ILL", SIGILL},
-             {"TRAP", SIGTRAP},     {"ABRT", SIGABRT}, {"IOT", SIGIOT},       {"BUS", SIGBUS},
-             {"FPE", SIGFPE},       {"KILL", SIGKILL}, {"USR1", SIGUSR1},     {"SEGV", SIGSEGV},
-             {"USR2", SIGUSR2},     {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},     {"TERM", SIGTERM},
-             {"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD}, {"CONT", SIGCONT},     {"STOP", SIGSTOP},
-             {"TSTP", SIGTSTP},     {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU},     {"URG", SIGURG},
-             {"XCPU", SIGXCPU},     {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},
-             {"WINCH", SIGWINCH},   {"IO", SIGIO},     {"POLL", SIGPOLL},     {"PWR", SIGPWR},
-             {"SYS", SIGSYS}};
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s && !*end)
-        return v > 0 && v < 65 ? (int)v : -1;
-    const char *n = strncasecmp(s, "SIG", 3) == 0 ? s + 3 : s;
-    for (size_t i = 0; i < KL_ARRAY_SIZE(t); i++)
-        if (strcasecmp(n, t[i].n) == 0)
-            return t[i].v;
-    if (strncasecmp(n, "RTMIN", 5) == 0 || strncasecmp(n, "RTMAX", 5) == 0) {
-        bool min = strncasecmp(n, "RTMIN", 5) == 0;
-        long off = n[5] ? strtol(n + 5, &end, 10) : 0;
-        if (n[5] && *end)
-            return -1;
-        int sig = min ? SIGRTMIN + (int)off : SIGRTMAX + (int)off;
-        return sig >= SIGRTMIN && sig <= SIGRTMAX ? sig : -1;
-    }
-    return -1;
-}
-
 static int cmd_kill(int argc, char **argv, int i)
 {
     bool all = false;
@@ -857,7 +825,7 @@ static int cmd_kill(int argc, char **argv, int i)
     const char *id = argv[i];
     int sig = SIGTERM;
     if (i == argc - 2) {
-        sig = signal_number(argv[i + 1]);
+        sig = kl_signal_parse(argv[i + 1]); /* the names of lib/signame.h */
         if (sig < 0)
             return failf("kill: unknown signal '%s'", argv[i + 1]);
     }

@@ -437,6 +437,12 @@ static void test_lifecycle(void **state)
     char id[13];
     eng_ok(exec_container_kill(w.e, "c1", SIGHUP, id, &err), &err);
     assert_true(is_running(w.e, w.cid));
+    /* any other signal too (issue 14); 0 and 65 are none */
+    eng_ok(exec_container_kill(w.e, "c1", SIGWINCH, id, &err), &err);
+    assert_true(is_running(w.e, w.cid));
+    kl_error e4 = KL_ERROR_INIT;
+    assert_int_equal(exec_container_kill(w.e, "c1", 65, id, &e4), -1);
+    assert_int_equal(e4.code, EINVAL);
 
     eng_ok(exec_container_stop(w.e, "c1", 2, id, &err), &err);
     assert_string_equal(id, w.cid);

@@ -21,6 +21,7 @@
 #include "lib/jsonx.h"
 #include "lib/labels.h"
 #include "lib/log.h"
+#include "lib/signame.h"
 #include "lib/xalloc.h"
 
 #include <errno.h>
@@ -1105,31 +1106,12 @@ void dk_containers_restart(dk_request *r, api_response *res)
     container_record_clear(&c);
 }
 
-int dk_signal(const char *s)
-{
-    static const struct {
-        const char *name;
-        int sig;
-    } names[] = {{"KILL", SIGKILL}, {"TERM", SIGTERM}, {"INT", SIGINT},    {"HUP", SIGHUP},
-                 {"QUIT", SIGQUIT}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2},  {"STOP", SIGSTOP},
-                 {"CONT", SIGCONT}, {"ALRM", SIGALRM}, {"WINCH", SIGWINCH}};
-    if (s[0] >= '0' && s[0] <= '9') {
-        char *end;
-        long v = strtol(s, &end, 10);
-        return *end || v <= 0 || v >= 65 ? -1 : (int)v;
-    }
-    if (!strncasecmp(s, "SIG", 3))
-        s += 3;
-    for (size_t i = 0; i < KL_ARRAY_SIZE(names); i++)
-        if (!strcasecmp(s, names[i].name))
-            return names[i].sig;
-    return -1;
-}
-
 void dk_containers_kill(dk_request *r, api_response *res)
 {
+    /* dockerd's rule: any name of the table with or without SIG in any case, a number,
+     * RTMIN+n / RTMAX-n; none or empty is KILL. */
     const char *name = dk_query_str(r, "signal", "SIGKILL");
-    int sig = dk_signal(*name ? name : "SIGKILL");
+    int sig = kl_signal_parse(*name ? name : "SIGKILL");
     if (sig < 0)
         return dk_error(res, 400, "Invalid signal: %s", name);
     container_record c = {0};

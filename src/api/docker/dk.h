@@ -83,8 +83,6 @@ struct container_record;
  * none. The record is the caller's (container_record_clear). */
 int dk_container_get(dk_request *r, const char *ident, struct container_record *c,
                      api_response *res);
-/* "SIGKILL", "KILL", "9" → the signal's number; -1 when unknown. */
-int dk_signal(const char *s);
 
 /* attach.c: a container whose Docker attach waits for its start gets the main process's
  * stream: 1 handed over (and started by the attach), 0 no attach waits (start it detached),

@@ -76,9 +76,18 @@ void cgroups_release(cgroup_set *cg, bool remove);
 /* runtime.c: shared with runtime_full.c --------------------------------------------------- */
 struct host_process_priv {
     int pidfd;
+    int main_pidfd; /* a container's main process (the reaper's child), -1 if none or unknown */
     bool is_container;
     cgroup_set cg;
 };
+
+/* Send `sig` to the container's main process, the way Docker users expect of pid 1: an init
+ * as pid 1 gets it itself (when it handles it, as any pid 1); else the reaper passes on what
+ * it can catch (to every process once the main one has ended), and what it cannot (STOP, CHLD
+ * which it uses itself, glibc's 32 and 33) goes to the main process directly by the pidfd the
+ * reaper gave, to every process but the reaper once the main one has ended. SIGKILL ends the
+ * reaper, and the container with it. The monitor calls it; it is Linux's only. */
+int host_container_signal_main(const host_process *ctr, int sig, kl_error *err);
 
 /* Messages of the container's setup children to the caller (SOCK_SEQPACKET). */
 /* MSG_INIT: the init mode the reaper resolved (host_container_spec.init AUTO), in .pid. */

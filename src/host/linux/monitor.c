@@ -607,11 +607,15 @@ static int exec_signal(mon_exec *e, int sig, kl_error *err)
 {
     if (!e->is_running)
         return kl_error_set(err, ESRCH, "exec %s is not running", e->id);
-    /* Both pids are our own unreaped children, so they cannot have been reused. The main
-     * process is signalled through the reaper, which forwards TERM/INT/HUP/QUIT/USR1/USR2 to
-     * it (and dies with the container on KILL). */
-    pid_t pid = e->is_main ? M.ctr.pid : e->proc.pid;
-    if (kill(pid, sig) < 0)
+    /* The main process through the reaper, or by its pidfd for what the reaper cannot pass
+     * on (STOP); KILL ends the container (host_container_signal_main). An exec process is our
+     * own unreaped child: its pid cannot have been reused. */
+    if (e->is_main) {
+        if (host_container_signal_main(&M.ctr, sig, err) < 0)
+            return kl_error_prefix(err, "signalling exec %s", e->id);
+        return 0;
+    }
+    if (kill(e->proc.pid, sig) < 0)
         return kl_error_errno(err, errno, "signalling exec %s", e->id);
     return 0;
 }

@@ -6,10 +6,11 @@
  * rootfs, /proc, a minimal /dev, read-only /sys, the bind mounts, masked and read-only /proc
  * paths), pivot_root()s into it and becomes the REAPER: pid 1 of the container. The reaper
  * drops to the container's capability bounding set, sets no_new_privs and loads the seccomp
- * filter, then forks the command, which switches user and execs. The reaper forwards
- * SIGTERM/SIGINT/SIGHUP/SIGQUIT/SIGUSR1/SIGUSR2 to the main process (to every process once the
- * main one is gone), reaps everything, and exits with the main process's code only when no
- * other process is left in its pid namespace (exec'd processes included).
+ * filter, then forks the command, which switches user and execs. The reaper forwards every
+ * signal it can catch but SIGCHLD to the main process (to every process once the main one is
+ * gone; what it cannot catch goes to the main process by a pidfd it hands to the caller,
+ * host_container_signal_main), reaps everything, and exits with the main process's code only
+ * when no other process is left in its pid namespace (exec'd processes included).
  *
  * Errors of the children travel back over a SOCK_SEQPACKET socketpair whose last copy closes
  * at the successful execve, so the caller learns "no such file" synchronously.
@@ -840,6 +841,25 @@ static size_t other_pids(int *pids, size_t max)
     return n;
 }
 
+/* The signals the reaper blocks and reads from its signalfd: every one that can be caught (not
+ * KILL and STOP; glibc refuses its own 32 and 33 in a sigset). It uses SIGCHLD itself and
+ * passes every other one on. A signal sent to pid 1 of a pid namespace from outside reaches it
+ * only when it is handled or blocked, which is why they are all blocked. */
+static void reaper_signals(sigset_t *mask)
+{
+    sigemptyset(mask);
+    for (int sig = 1; sig <= SIGRTMAX; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            (void)sigaddset(mask, sig);
+}
+
+static bool reaper_forwards(int sig)
+{
+    sigset_t m;
+    reaper_signals(&m);
+    return sig != SIGCHLD && sigismember(&m, sig) == 1;
+}
+
 static __attribute__((noreturn)) void reaper_loop(int main_pid, const sigset_t *mask)
 {
     int sfd = signalfd(-1, mask, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -1077,10 +1097,7 @@ static __attribute__((noreturn)) void reaper_main(const start_ctx *caller)
         init_exec(c, nullfd, slave);
 
     sigset_t mask;
-    sigemptyset(&mask);
-    int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
-    for (size_t i = 0; i < KL_ARRAY_SIZE(sigs); i++)
-        sigaddset(&mask, sigs[i]);
+    reaper_signals(&mask);
     sigset_t old;
     sigprocmask(SIG_BLOCK, &mask, &old);
 
@@ -1103,6 +1120,14 @@ static __attribute__((noreturn)) void reaper_main(const start_ctx *caller)
         kl_error_errno(&e, errno, "forking the command");
         child_fail(c->sock, &e);
     }
+    /* The caller's handle on the main process, for the signals we cannot pass on (STOP): a
+     * pidfd names this very process, never a later one with its pid. Our child is not reaped
+     * before we reap it, so the pid is still its own here. */
+    int main_pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (main_pidfd >= 0) {
+        send_msg(c->sock, MSG_PID, (int)pid, NULL, main_pidfd);
+        close(main_pidfd);
+    }
     /* The reaper keeps nothing of the caller's: no stdio, no fds (the error socket included,
      * so that the caller sees EOF once the command has exec'd). */
     for (int i = 0; i < 3; i++)
@@ -1120,6 +1145,7 @@ void process_init(host_process *out)
     out->init = HOST_INIT_NONE;
     out->priv = xcalloc(1, sizeof(*out->priv));
     out->priv->pidfd = -1;
+    out->priv->main_pidfd = -1;
     for (int i = 0; i < CGROUPS_MAX; i++)
         out->priv->cg.procs_fds[i] = -1;
 }
@@ -1231,8 +1257,10 @@ int host_container_start(const host_container_spec *spec, host_process *out, kl_
             close(out->priv->cg.procs_fds[i]);
         out->priv->cg.procs_fds[i] = -1;
     }
-    int dummy_pid, dummy_fd = -1;
-    if (collect(parent_sock, out, &dummy_pid, &dummy_fd, err) < 0) {
+    int main_pid = -1, main_pidfd = -1;
+    int r = collect(parent_sock, out, &main_pid, &main_pidfd, err);
+    out->priv->main_pidfd = main_pidfd;
+    if (r < 0) {
         int code;
         kl_error ignored = KL_ERROR_INIT;
         host_process_wait(out, -1, &code, &ignored);
@@ -1462,12 +1490,51 @@ int host_container_signal_all(const host_process *ctr, int sig, kl_error *err)
         long pid = strtol(de->d_name, &end, 10);
         if (*end || pid <= 0 || pid == ctr->pid)
             continue;
+        /* The pidfd first, the namespace after: the pidfd holds the process it was opened
+         * on, so if the pid was free and taken again meanwhile, either the check sees a
+         * stranger or the pidfd names a process that is gone (ESRCH): never a stranger
+         * signalled for the container's. */
+        _cleanup_close_ int fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+        if (fd < 0)
+            continue;
         struct stat st;
         snprintf(p, sizeof(p), "/proc/%ld/ns/pid", pid);
         if (stat(p, &st) == 0 && st.st_ino == ns.st_ino && st.st_dev == ns.st_dev)
-            kill((pid_t)pid, sig);
+            syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0);
     }
     return 0;
+}
+
+/* Whether the process of a pidfd has ended (it may not be reaped yet). */
+static bool pidfd_has_ended(int pidfd)
+{
+    struct pollfd pf = {.fd = pidfd, .events = POLLIN};
+    return KL_RETRY_EINTR(poll(&pf, 1, 0)) == 1;
+}
+
+int host_container_signal_main(const host_process *ctr, int sig, kl_error *err)
+{
+    if (!ctr->priv || ctr->priv->pidfd < 0)
+        return kl_error_set(err, ESRCH, "container is not running");
+    if (ctr->init != HOST_INIT_NONE || sig == SIGKILL || reaper_forwards(sig)) {
+        /* An init is pid 1 itself and gets what it handles; the reaper passes the rest on. */
+        if (syscall(SYS_pidfd_send_signal, ctr->priv->pidfd, sig, NULL, 0) < 0)
+            return kl_error_errno(err, errno, "signalling the container (pid %d)", ctr->pid);
+        return 0;
+    }
+    int fd = ctr->priv->main_pidfd;
+    if (fd < 0)
+        return kl_error_set(err, ENOTSUP, "signal %d: no handle on the container's main process",
+                            sig);
+    /* A zombie takes a signal without a word: once the main process has ended, the others
+     * get it, as the reaper does for what it passes on. */
+    if (!pidfd_has_ended(fd)) {
+        if (syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) == 0)
+            return 0;
+        if (errno != ESRCH)
+            return kl_error_errno(err, errno, "signalling the container's main process");
+    }
+    return host_container_signal_all(ctr, sig, err);
 }
 
 int host_process_wait(host_process *p, int timeout_ms, int *exit_code, kl_error *err)
@@ -1479,6 +1546,9 @@ int host_process_wait(host_process *p, int timeout_ms, int *exit_code, kl_error 
         return r;
     close(p->priv->pidfd);
     p->priv->pidfd = -1;
+    if (p->priv->main_pidfd >= 0)
+        close(p->priv->main_pidfd);
+    p->priv->main_pidfd = -1;
     if (p->priv->is_container)
         cgroups_release(&p->priv->cg, true);
     return 1;
@@ -1504,6 +1574,8 @@ void host_process_release(host_process *p)
     if (p->priv) {
         if (p->priv->pidfd >= 0)
             close(p->priv->pidfd);
+        if (p->priv->main_pidfd >= 0)
+            close(p->priv->main_pidfd);
         cgroups_release(&p->priv->cg, false);
         free(p->priv);
         p->priv = NULL;

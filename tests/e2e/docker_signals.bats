@@ -1,0 +1,238 @@
+#!/usr/bin/env bats
+# Any signal to a container's main process (issue 14): `docker kill -s` with names (bare,
+# SIG-prefixed, any case), numbers, RTMIN+n / RTMAX-n, as dockerd takes them, through the
+# Docker door and the Kleene API (ours: POST /containers/{id}/kill, `klee kill -s`). The main
+# process traps the signals and writes down what it got; STOP (which the container's reaper
+# cannot pass on) stops it and CONT lets it go on; an init as pid 1 gets the signal itself.
+# Docker's 400 "Invalid signal: X" for a bad name, 409 for a container that does not run.
+load helpers
+
+SCRIPTS="$BATS_TEST_DIRNAME/../../scripts"
+DOCKER_BIN=/usr/bin/docker
+
+setup_file() {
+  # cgroups in kleened's mount namespace, for the init as pid 1
+  export KLEENED_WRAPPER="$BATS_TEST_DIRNAME/with-cgroupfs"
+  start_kleened
+  "$SCRIPTS/mk-busybox-rootfs" "$E2E_DIR/rootfs"
+  # The main process: a trap for each signal of the test that writes its name; a counter
+  # that moves while the process runs (and stands still while it is stopped).
+  cat >"$E2E_DIR/rootfs/trapper.sh" <<'S'
+#!/bin/sh
+echo $$ >/tmp/pid
+for s in HUP USR1 USR2 WINCH ALRM CONT TSTP PWR URG 37 50 64; do
+  trap "echo $s >>/tmp/got" $s
+done
+i=0
+while :; do
+  i=$((i + 1))
+  echo $i >/tmp/count
+  sleep 0.1
+done
+S
+  chmod 755 "$E2E_DIR/rootfs/trapper.sh"
+  # a process that outlives the main one
+  cat >"$E2E_DIR/rootfs/leftover.sh" <<'S'
+#!/bin/sh
+trap "echo USR1 >>/tmp/left" USR1
+echo $$ >/tmp/lpid
+while :; do sleep 0.1; done
+S
+  chmod 755 "$E2E_DIR/rootfs/leftover.sh"
+  # busybox init as pid 1, with a service that keeps it busy
+  printf '::respawn:/bin/sleep 1000\n' >"$E2E_DIR/rootfs/etc/inittab"
+  klee image create -t bb:latest zfs-copy "$E2E_DIR/rootfs" >/dev/null
+}
+
+teardown_file() {
+  stop_kleened
+}
+
+teardown() {
+  stop_containers
+  api POST /containers/prune
+}
+
+docker() { DOCKER_HOST="unix://$DOCKER_SOCK" "$DOCKER_BIN" "$@"; }
+
+dapi() {
+  local out
+  out=$(curl -s -X "$1" --unix-socket "$DOCKER_SOCK" -w '\n%{http_code}' "http://localhost$2")
+  status_code=${out##*$'\n'}
+  body=${out%$'\n'*}
+}
+
+# wait_for SECONDS CMD...: until CMD succeeds (CMD runs again each time: a function, not a
+# test of a value computed once)
+wait_for() {
+  local n=$(($1 * 10))
+  shift
+  for _ in $(seq 1 "$n"); do
+    "$@" && return 0
+    sleep 0.1
+  done
+  "$@"
+}
+
+# got C SIGNAME: the main process of C has trapped SIGNAME (a line of /tmp/got)
+got() { docker exec "$1" cat /tmp/got 2>/dev/null | grep -qx "$2"; }
+count() { docker exec "$1" cat /tmp/count; }
+# state C: the state letter of the main process (R, S, T ...) from /proc inside
+state() { docker exec "$1" sh -c 'set -- $(cat /proc/$(cat /tmp/pid)/stat); echo $3'; }
+is_stopped() { [ "$(state "$1")" = T ]; }
+is_going() { [ "$(state "$1")" != T ]; }
+count_above() { [ "$(count "$1")" -gt "$2" ]; }
+start_trapper() {
+  docker run -d --name "$1" bb /trapper.sh >/dev/null
+  wait_for 5 docker exec "$1" test -s /tmp/count
+}
+
+@test "docker kill -s: names with and without SIG, any case, numbers, RTMIN+n and RTMAX-n reach the main process" {
+  start_trapper sg
+  # name, SIG-prefixed name, lower case, numbers (USR2 is 12, URG 23)
+  docker kill -s USR1 sg
+  wait_for 5 got sg USR1
+  docker kill -s SIGHUP sg
+  wait_for 5 got sg HUP
+  docker kill -s sigalrm sg
+  wait_for 5 got sg ALRM
+  docker kill -s 12 sg
+  wait_for 5 got sg USR2
+  docker kill -s 23 sg
+  wait_for 5 got sg URG
+  # WINCH by name and by number, as the docker CLI forwards it (signal=28 or WINCH)
+  docker kill -s WINCH sg
+  wait_for 5 got sg WINCH
+  docker exec sg sh -c ': >/tmp/got'
+  docker kill -s 28 sg
+  wait_for 5 got sg WINCH
+  docker kill -s PWR sg
+  wait_for 5 got sg PWR
+  # real-time signals: RTMIN+3 is 37, RTMAX-14 is 50, RTMAX is 64
+  docker kill -s RTMIN+3 sg
+  wait_for 5 got sg 37
+  docker kill -s SIGRTMAX-14 sg
+  wait_for 5 got sg 50
+  docker kill -s RTMAX sg
+  wait_for 5 got sg 64
+  # TSTP is trapped here: the process goes on
+  docker kill -s TSTP sg
+  wait_for 5 got sg TSTP
+  # every one of them left the container running
+  [ "$(docker inspect -f '{{.State.Running}}' sg)" = true ]
+  # the kill events carry the signal's number, as dockerd's
+  run docker events --since 0 --until "$(($(date +%s) + 1))" --filter container=sg --filter event=kill --format '{{.Actor.Attributes.signal}}'
+  [ "$status" -eq 0 ]
+  [ "$(echo $output)" = "10 1 14 12 23 28 28 30 37 50 64 20" ]
+}
+
+@test "docker kill -s STOP stops the main process (the reaper cannot pass it on), CONT lets it go on" {
+  start_trapper st
+  docker kill -s STOP st
+  wait_for 5 is_stopped st
+  # stopped: the counter stands still
+  c1=$(count st)
+  sleep 0.5
+  [ "$(count st)" = "$c1" ]
+  [ "$(docker inspect -f '{{.State.Running}}' st)" = true ]
+  docker kill -s SIGCONT st
+  wait_for 5 got st CONT
+  is_going st
+  wait_for 5 count_above st "$c1"
+  # by number: STOP is 19, CONT 18
+  docker kill -s 19 st
+  wait_for 5 is_stopped st
+  docker kill -s 18 st
+  wait_for 5 is_going st
+  # a stopped main process still ends with KILL
+  docker kill -s STOP st
+  wait_for 5 is_stopped st
+  docker kill st
+  run docker wait st
+  [ "$output" = 137 ]
+}
+
+@test "signals once the main process has ended: what is left in the container gets them, STOP included" {
+  # the main process ends at once, its child stays behind and keeps the container running
+  docker run -d --name left bb sh -c '/leftover.sh & sleep 0.3'
+  wait_for 5 docker exec left test -s /tmp/lpid
+  # the main process (pid 2, the reaper's child) has ended
+  wait_for 5 docker exec left sh -c '! test -e /proc/2'
+  docker kill -s USR1 left
+  wait_for 5 docker exec left grep -qx USR1 /tmp/left
+  docker kill -s STOP left
+  left_stopped() { [ "$(docker exec left sh -c 'set -- $(cat /proc/$(cat /tmp/lpid)/stat); echo $3')" = T ]; }
+  left_going() { ! left_stopped; }
+  wait_for 5 left_stopped
+  docker kill -s CONT left
+  wait_for 5 left_going
+}
+
+@test "an init as pid 1 gets the signal itself: STOP stops busybox init, CONT lets it go on" {
+  docker run -d --name vm bb /sbin/init >/dev/null
+  wait_for 5 docker exec vm pgrep -x sleep
+  init_state() { docker exec vm sh -c 'set -- $(cat /proc/1/stat); echo $2 $3'; }
+  init_stopped() { [ "$(init_state)" = "(init) T" ]; }
+  init_going() { [ "$(init_state)" = "(init) S" ] || [ "$(init_state)" = "(init) R" ]; }
+  init_going
+  docker kill -s STOP vm
+  wait_for 5 init_stopped
+  docker kill -s CONT vm
+  wait_for 5 init_going
+  [ "$(docker inspect -f '{{.State.Running}}' vm)" = true ]
+}
+
+@test "docker kill: Docker's 400 Invalid signal for a bad name or number, 409 for a container that does not run" {
+  start_trapper bad
+  for s in FOO SIGFOO 0 65 SIG9 RTMIN+31 RTMAX-31 -1; do
+    dapi POST "/containers/bad/kill?signal=${s//+/%2B}"
+    [ "$status_code" = 400 ]
+    [ "$(echo "$body" | jq -r .message)" = "Invalid signal: $s" ]
+  done
+  run docker kill -s NOPE bad
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"Invalid signal: NOPE"* ]]
+  # RTMIN+3 with '+' encoded, as the CLI sends it; none given is KILL
+  dapi POST "/containers/bad/kill?signal=RTMIN%2B3"
+  [ "$status_code" = 204 ]
+  wait_for 5 got bad 37
+  docker create --name idle bb true >/dev/null
+  dapi POST "/containers/idle/kill?signal=WINCH"
+  [ "$status_code" = 409 ]
+  [ "$(echo "$body" | jq -r .message)" = "Container idle is not running" ]
+  dapi POST "/containers/nosuch/kill?signal=WINCH"
+  [ "$status_code" = 404 ]
+  dapi POST /containers/bad/kill
+  [ "$status_code" = 204 ]
+  run docker wait bad
+  [ "$output" = 137 ]
+}
+
+@test "Kleene API and klee kill -s: any signal by name or number; bad ones 422" {
+  start_trapper kl
+  api POST "/containers/kl/kill?signal=WINCH"
+  [ "$status_code" = 200 ]
+  wait_for 5 got kl WINCH
+  api POST "/containers/kl/kill?signal=sigrtmin%2B3"
+  [ "$status_code" = 200 ]
+  wait_for 5 got kl 37
+  run klee kill -s SIGPWR kl
+  [ "$status" -eq 0 ]
+  wait_for 5 got kl PWR
+  run klee kill -s RTMAX-14 kl
+  [ "$status" -eq 0 ]
+  wait_for 5 got kl 50
+  run klee kill -s STOP kl
+  [ "$status" -eq 0 ]
+  wait_for 5 is_stopped kl
+  run klee kill -s 18 kl
+  [ "$status" -eq 0 ]
+  wait_for 5 is_going kl
+  api POST "/containers/kl/kill?signal=65"
+  [ "$status_code" = 422 ]
+  [ "$(echo "$body" | jq -r .message)" = "invalid signal '65'" ]
+  run klee kill -s NOPE kl
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"invalid signal 'NOPE'"* ]]
+  [ "$(docker inspect -f '{{.State.Running}}' kl)" = true ]
+}
