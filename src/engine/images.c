@@ -2206,8 +2206,8 @@ char *images_create(kl_engine *e, const images_create_opts *o, kl_error *err)
     if (!strcmp(method, "pull")) {
         char *pulled = create_pull(&c, name, tag, err);
         /* Docker's pull event names the reference as asked, with its tag */
-        const char *asked = o->image ? o->image : "", *last = strrchr(asked, '/');
-        bool bare = !strchr(asked, '@') && !strchr(last ? last : asked, ':');
+        const char *asked = o->image ? o->image : "";
+        bool bare = !strchr(asked, '@') && !imageref_tag_colon(asked);
         _cleanup_free_ char *ref = xasprintf("%s%s", asked, bare ? ":" IMAGEREF_DEFAULT_TAG : "");
         if (pulled)
             events_emit(e->events, "image", "pull", ref, NULL, "name", ref, "id", pulled, NULL);
@@ -2394,9 +2394,9 @@ int images_archive_info(kl_engine *e, const char *ident, images_archive_info_t *
             _cleanup_strv_ char **nt = NULL;
             rc = query_strv(e, "SELECT name || ':' || tag FROM images WHERE id = ?", id, &nt, err);
             if (rc == 0 && nt) {
-                char *colon = strrchr(nt[0], ':');
-                out->name = xstrndup(nt[0], (size_t)(colon - nt[0]));
-                out->tag = xstrdup(colon + 1);
+                const char *colon = imageref_tag_colon(nt[0]);
+                out->name = colon ? xstrndup(nt[0], (size_t)(colon - nt[0])) : xstrdup(nt[0]);
+                out->tag = xstrdup(colon ? colon + 1 : "");
             }
         }
     }

@@ -607,10 +607,11 @@ static int save_oci(tarw *t, const saver *s, kl_error *err)
         json_t *d = json_pack("{s:s, s:s, s:I}", "mediaType", im->manifest_media_type, "digest",
                               im->info.manifest, "size", (json_int_t)im->manifest_size);
         if (*im->repotag) {
-            const char *colon = strrchr(im->repotag, ':');
+            const char *colon = imageref_tag_colon(im->repotag);
             json_object_set_new(d, "annotations",
                                 json_pack("{s:s, s:s}", "io.containerd.image.name", im->repotag,
-                                          "org.opencontainers.image.ref.name", colon + 1));
+                                          "org.opencontainers.image.ref.name",
+                                          colon ? colon + 1 : IMAGEREF_DEFAULT_TAG));
         }
         json_array_append_new(manifests, d);
     }

@@ -62,7 +62,7 @@ static json_t *repo_digests(const json_t *img)
     json_array_foreach(tags, i, t)
     {
         const char *nt = json_string_value(t);
-        const char *slash = strrchr(nt, '/'), *colon = strrchr(slash ? slash : nt, ':');
+        const char *colon = imageref_tag_colon(nt);
         _cleanup_free_ char *rd =
             xasprintf("%.*s@%s", (int)(colon ? colon - nt : (long)strlen(nt)), nt, digest);
         bool seen = false;
@@ -150,9 +150,8 @@ static json_t *summary_json(kl_engine *e, const json_t *img)
  * be a registry's port). */
 static bool reference_matches(const char *full, const char *pattern)
 {
-    const char *pslash = strrchr(pattern, '/');
-    bool has_tag = strchr(pslash ? pslash : pattern, ':') != NULL;
-    const char *slash = strrchr(full, '/'), *colon = strrchr(slash ? slash : full, ':');
+    bool has_tag = imageref_tag_colon(pattern) != NULL;
+    const char *colon = imageref_tag_colon(full);
     _cleanup_free_ char *name = xstrndup(full, colon ? (size_t)(colon - full) : strlen(full));
     return fnmatch(pattern, has_tag ? full : name, 0) == 0;
 }
@@ -177,8 +176,7 @@ static bool keep_matching_refs(json_t *summary, const json_t *patterns)
             json_array_foreach(patterns, j, p)
             {
                 const char *pat = json_string_value(p);
-                const char *ps = strrchr(pat, '/');
-                if (k && strchr(ps ? ps : pat, ':'))
+                if (k && imageref_tag_colon(pat))
                     continue; /* a tag never matches a digest */
                 m |= reference_matches(asname, pat);
             }

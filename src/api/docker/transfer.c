@@ -583,7 +583,7 @@ static char **repo_tags_of(kl_engine *e, const char *repo)
         json_array_foreach(json_object_get(img, "names"), k, n)
         {
             const char *full = json_string_value(n);
-            const char *slash = strrchr(full, '/'), *colon = strrchr(slash ? slash : full, ':');
+            const char *colon = imageref_tag_colon(full);
             if (colon && (size_t)(colon - full) == strlen(repo) &&
                 !strncmp(full, repo, strlen(repo)))
                 strv_push(&tags, colon + 1);
