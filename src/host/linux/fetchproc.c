@@ -246,6 +246,18 @@ static int reap(helper *h)
     return status;
 }
 
+/* "exited with status 3", "was killed by signal 11 (Segmentation fault)" */
+static void describe_end(int status, char *buf, size_t size)
+{
+    if (WIFSIGNALED(status))
+        snprintf(buf, size, "was killed by signal %d (%s)", WTERMSIG(status),
+                 strsignal(WTERMSIG(status)));
+    else if (WIFEXITED(status))
+        snprintf(buf, size, "exited with status %d", WEXITSTATUS(status));
+    else
+        snprintf(buf, size, "ended with wait status %#x", (unsigned)status);
+}
+
 /* ---- the protocol ------------------------------------------------------------------- */
 
 static int broken(helper *h, const char *what)
@@ -459,6 +471,19 @@ static int run_child(const char *url, int parent_dirfd, const char *name,
     close(h.rfd);
     kl_buf_free(&h.in);
 
+    /* The helper's contract: exit 0 after an ok result, 1 after an error result. Any other
+     * end after a result is logged. After an error result the error stands. After an ok
+     * result nothing it made is trusted: kleened cannot check an extracted layer tree, and a
+     * crash (or a sanitizer's report) at the end may mean its memory was corrupt while it
+     * worked; the operation fails and its leftovers go (docs/image-fetch.md, "The helper's
+     * exit"). */
+    char how[96];
+    describe_end(status, how, sizeof(how));
+    bool clean_end = h.have_result && WIFEXITED(status) && WEXITSTATUS(status) == (h.ok ? 0 : 1);
+    if (h.have_result && !clean_end && !h.cancelled && !kl_error_is_set(&h.broken))
+        log_warn("%s (pid %d) reported %s, then %s%s", h.name, (int)h.pid,
+                 h.ok ? "success" : "an error", how,
+                 h.ok ? ": not trusting its work, the operation fails" : "");
     int r = 0;
     if (h.cancelled) {
         *stage = HOST_FETCH_STAGE_NONE;
@@ -466,13 +491,13 @@ static int run_child(const char *url, int parent_dirfd, const char *name,
     } else if (kl_error_is_set(&h.broken)) {
         *err = h.broken;
         r = -1;
-    } else if (h.have_result && h.ok) {
+    } else if (h.have_result && h.ok && clean_end) {
         *stage = HOST_FETCH_STAGE_NONE;
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-            log_warn("%s (pid %d) reported success, then ended with wait status %#x", h.name,
-                     (int)h.pid, (unsigned)status);
         if (stats)
             *stats = h.stats;
+    } else if (h.have_result && h.ok) {
+        r = kl_error_set(err, EIO, "%s (pid %d) reported success, then %s: its work is not trusted",
+                         h.name, (int)h.pid, how);
     } else if (h.have_result) {
         *stage = h.stage;
         *err = h.result;
