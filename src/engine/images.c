@@ -2092,7 +2092,8 @@ static char *create_pull(creator *c, const char *name, const char *tag, kl_error
     say(c, "Pulling %s...\n", o->image);
     _cleanup_free_ char *domain = registry_domain(o->image);
     _cleanup_registry_transport_ registry_transport tr;
-    registry_transport_get(c->e, domain, &tr);
+    if (registry_transport_get(c->e, domain, &tr, err) < 0)
+        return kl_error_prefix(err, "could not pull image"), NULL;
     /* A layer the helper skipped because the store had it may be removed before the pull is
      * recorded (ESTALE): then the pull is made once more, downloading it. */
     for (int attempt = 0;; attempt++) {
@@ -2125,7 +2126,7 @@ static char *create_pull(creator *c, const char *name, const char *tag, kl_error
                                        .n_have = have.n,
                                        .plain_http_hint = plain_http_known(domain),
                                        .insecure = tr.insecure,
-                                       .ca_file = tr.ca_file,
+                                       .ca_files = (const char *const *)tr.ca_files,
                                        .client_cert = tr.client_cert,
                                        .client_key = tr.client_key,
                                        .username = o->username,

@@ -738,9 +738,13 @@ char *images_push(kl_engine *e, const images_push_opts *o, kl_error *err)
                                 .log_line = push_log};
     _cleanup_free_ char *domain = registry_domain_of(o->reference);
     _cleanup_registry_transport_ registry_transport tr;
-    registry_transport_get(e, domain, &tr);
+    if (registry_transport_get(e, domain, &tr, err) < 0) {
+        drop_workdir(packed);
+        images_archive_info_clear(&info);
+        return NULL;
+    }
     host_pull_child_opts po = {.insecure = o->insecure || tr.insecure,
-                               .ca_file = tr.ca_file,
+                               .ca_files = (const char *const *)tr.ca_files,
                                .client_cert = tr.client_cert,
                                .client_key = tr.client_key,
                                .push_chunk_size = e->registry_push_chunk_size,
