@@ -1655,8 +1655,12 @@ static void pull_progress(const host_fetch_progress *p, void *ctx)
 static void pull_layer_progress(const host_fetch_layer *l, void *ctx)
 {
     creator *c = ctx;
-    if (c->o->pull_layer_progress)
+    if (l->present) { /* before the downloads, as dockerd's "Already exists" lines come */
+        if (c->o->pull_layer)
+            c->o->pull_layer(l->digest, (long long)l->total, true, c->o->output_ctx);
+    } else if (c->o->pull_layer_progress) {
         c->o->pull_layer_progress(l->digest, l->bytes, l->total, l->done, c->o->output_ctx);
+    }
 }
 
 /* A string array, an absent/null (-> NULL), or invalid. */

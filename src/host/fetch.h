@@ -108,6 +108,7 @@ typedef struct host_fetch_layer {
     char digest[72]; /* "sha256:<64 hex>" */
     uint64_t bytes, total;
     bool done;
+    bool present; /* the store had it: not downloaded (sent before any download) */
 } host_fetch_layer;
 
 typedef struct host_fetch_child_opts {
