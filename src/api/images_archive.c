@@ -215,8 +215,8 @@ void api_images_save(api_ws_session *s, json_t *config)
         return;
     save_out o = {.s = s};
     kl_error err = KL_ERROR_INIT;
-    if (images_save(api_ws_ctx(s)->engine, images, strv_len(images), format, save_write, &o, &err) <
-        0) {
+    if (images_save(api_ws_ctx(s)->engine, images, strv_len(images), format, 0, save_write, &o,
+                    &err) < 0) {
         log_info("image save failed: %s", err.msg);
         if (err.code == ECONNRESET)
             return;

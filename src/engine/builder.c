@@ -1828,17 +1828,6 @@ void builder_result_clear(builder_result *r)
     *r = (builder_result){0};
 }
 
-static void split_tag(const char *tag, char **name, char **t)
-{
-    *name = xstrdup(tag ? tag : "");
-    *t = NULL;
-    char *colon = strrchr(*name, ':');
-    if (colon) {
-        *colon = '\0';
-        *t = xstrdup(colon + 1);
-    }
-}
-
 int builder_run(kl_engine *e, const builder_opts *o, const dockerfile *df, const char *id,
                 builder_result *res, kl_error *err)
 {
@@ -1852,8 +1841,17 @@ int builder_run(kl_engine *e, const builder_opts *o, const dockerfile *df, const
     dockerfile_state_init(&b.st, o->buildargs);
     int rc = 0;
 
-    b.ctxfd = open(o->context, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (b.ctxfd < 0)
+    /* the image's name and tag, checked before any step runs: a registry's port is not a tag
+     * (127.0.0.1:5000/x is x:latest of that registry), as everywhere a reference is read */
+    _cleanup_free_ char *name = NULL, *tag = NULL;
+    if (imageref_parse_nametag(o->tag ? o->tag : "", &name, &tag, err) < 0) {
+        name = xstrdup("");
+        tag = xstrdup("");
+        rc = fail(&b, err, "error: %s", err->msg);
+    }
+
+    b.ctxfd = rc < 0 ? -1 : open(o->context, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (rc == 0 && b.ctxfd < 0)
         rc = fail(&b, err, "error: opening the context %s: %s", o->context, strerror(errno));
     if (rc == 0) {
         int ifd = open2(b.ctxfd, ".dockerignore", O_RDONLY, BENEATH);
@@ -1911,8 +1909,6 @@ int builder_run(kl_engine *e, const builder_opts *o, const dockerfile *df, const
 
     net_release(&b);
 
-    _cleanup_free_ char *name = NULL, *tag = NULL;
-    split_tag(o->tag, &name, &tag);
     if (rc == 0) {
         kl_error e2 = KL_ERROR_INIT;
         res->image_id = save_image(&b, id, name, tag, true, &e2);

@@ -113,13 +113,19 @@ static char *docker_name(const char *whole, const char *n, kl_error *err)
     return f;
 }
 
+const char *imageref_tag_colon(const char *nametag)
+{
+    const char *slash = strrchr(nametag, '/');
+    return strrchr(slash ? slash : nametag, ':');
+}
+
 /* name[:tag] into name/tag; exactly the rules of imageref_parse without the '@' part. A
  * Docker repository's tag is after the last ':' that follows its last '/'. */
 static int split_nametag(const char *whole, const char *s, char **name, char **tag, bool *has_tag,
                          kl_error *err)
 {
     const char *slash = strrchr(s, '/');
-    const char *colon = slash ? strrchr(slash, ':') : strchr(s, ':');
+    const char *colon = slash ? imageref_tag_colon(s) : strchr(s, ':');
     if (colon && strchr(colon + 1, ':'))
         return invalid(err, whole, "more than one ':'");
     if (slash && colon && strchr(slash, ':') != colon)

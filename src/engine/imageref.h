@@ -50,6 +50,11 @@ void imageref_clear(imageref *ref);
  * *name and *tag are ""). */
 int imageref_parse_nametag(const char *s, char **name, char **tag, kl_error *err);
 
+/* Where the tag of a "name[:tag]" starts: its ':' (the last one after the last '/'; the ':'
+ * of a registry's port, "127.0.0.1:5000/x", is not a tag's), or NULL when it has no tag.
+ * Every split of a name:tag uses this rule (imageref_parse, the builder's -t, the doors). */
+const char *imageref_tag_colon(const char *nametag);
+
 /* "name:tag[@snapshot|@digest]", or "id[@...]" when no tag was given and it looks like an
  * id. */
 char *imageref_format(const imageref *ref);

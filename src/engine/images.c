@@ -1655,8 +1655,12 @@ static void pull_progress(const host_fetch_progress *p, void *ctx)
 static void pull_layer_progress(const host_fetch_layer *l, void *ctx)
 {
     creator *c = ctx;
-    if (c->o->pull_layer_progress)
+    if (l->present) { /* before the downloads, as dockerd's "Already exists" lines come */
+        if (c->o->pull_layer)
+            c->o->pull_layer(l->digest, (long long)l->total, true, c->o->output_ctx);
+    } else if (c->o->pull_layer_progress) {
         c->o->pull_layer_progress(l->digest, l->bytes, l->total, l->done, c->o->output_ctx);
+    }
 }
 
 /* A string array, an absent/null (-> NULL), or invalid. */
@@ -2092,7 +2096,8 @@ static char *create_pull(creator *c, const char *name, const char *tag, kl_error
     say(c, "Pulling %s...\n", o->image);
     _cleanup_free_ char *domain = registry_domain(o->image);
     _cleanup_registry_transport_ registry_transport tr;
-    registry_transport_get(c->e, domain, &tr);
+    if (registry_transport_get(c->e, domain, &tr, err) < 0)
+        return kl_error_prefix(err, "could not pull image"), NULL;
     /* A layer the helper skipped because the store had it may be removed before the pull is
      * recorded (ESTALE): then the pull is made once more, downloading it. */
     for (int attempt = 0;; attempt++) {
@@ -2125,7 +2130,7 @@ static char *create_pull(creator *c, const char *name, const char *tag, kl_error
                                        .n_have = have.n,
                                        .plain_http_hint = plain_http_known(domain),
                                        .insecure = tr.insecure,
-                                       .ca_file = tr.ca_file,
+                                       .ca_files = (const char *const *)tr.ca_files,
                                        .client_cert = tr.client_cert,
                                        .client_key = tr.client_key,
                                        .username = o->username,
@@ -2206,8 +2211,8 @@ char *images_create(kl_engine *e, const images_create_opts *o, kl_error *err)
     if (!strcmp(method, "pull")) {
         char *pulled = create_pull(&c, name, tag, err);
         /* Docker's pull event names the reference as asked, with its tag */
-        const char *asked = o->image ? o->image : "", *last = strrchr(asked, '/');
-        bool bare = !strchr(asked, '@') && !strchr(last ? last : asked, ':');
+        const char *asked = o->image ? o->image : "";
+        bool bare = !strchr(asked, '@') && !imageref_tag_colon(asked);
         _cleanup_free_ char *ref = xasprintf("%s%s", asked, bare ? ":" IMAGEREF_DEFAULT_TAG : "");
         if (pulled)
             events_emit(e->events, "image", "pull", ref, NULL, "name", ref, "id", pulled, NULL);
@@ -2394,9 +2399,9 @@ int images_archive_info(kl_engine *e, const char *ident, images_archive_info_t *
             _cleanup_strv_ char **nt = NULL;
             rc = query_strv(e, "SELECT name || ':' || tag FROM images WHERE id = ?", id, &nt, err);
             if (rc == 0 && nt) {
-                char *colon = strrchr(nt[0], ':');
-                out->name = xstrndup(nt[0], (size_t)(colon - nt[0]));
-                out->tag = xstrdup(colon + 1);
+                const char *colon = imageref_tag_colon(nt[0]);
+                out->name = colon ? xstrndup(nt[0], (size_t)(colon - nt[0])) : xstrdup(nt[0]);
+                out->tag = xstrdup(colon ? colon + 1 : "");
             }
         }
     }

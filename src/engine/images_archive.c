@@ -437,29 +437,33 @@ static int open_blob(saver *s, const char *sroot, const char *packed, const char
 }
 
 /* An image saved by one of its names (it may have several: images.h "Names") is written
- * under that name, as docker save does; by id or by its first name, as repotag_of says. */
-static void save_as_named(kl_engine *e, const char *ident, images_archive_info_t *in)
+ * under that name, as docker save does; by its first name, as repotag_of says. Returns
+ * whether `ident` is one of its names (else it named the image by id). */
+static bool save_as_named(kl_engine *e, const char *ident, images_archive_info_t *in)
 {
     _cleanup_free_ char *name = NULL, *tag = NULL;
     if (imageref_parse_nametag(ident, &name, &tag, NULL) < 0 || !name[0])
-        return;
+        return false;
     _cleanup_free_ char *full = xasprintf("%s:%s", name, tag);
     _cleanup_json_ json_t *img = images_inspect(e, in->id, NULL);
     json_t *names = json_object_get(img, "names");
-    if (json_array_size(names) < 2 || !strcmp(json_string_value(json_array_get(names, 0)), full))
-        return;
     size_t i;
     json_t *n;
-    json_array_foreach(names, i, n) if (!strcmp(json_string_value(n), full))
+    json_array_foreach(names, i, n)
     {
-        free(in->name);
-        free(in->tag);
-        free(in->repository);
-        in->name = steal_pointer(&name);
-        in->tag = steal_pointer(&tag);
-        in->repository = NULL;
-        return;
+        if (strcmp(json_string_value(n), full) != 0)
+            continue;
+        if (i > 0) {
+            free(in->name);
+            free(in->tag);
+            free(in->repository);
+            in->name = steal_pointer(&name);
+            in->tag = steal_pointer(&tag);
+            in->repository = NULL;
+        }
+        return true;
     }
+    return false;
 }
 
 /* The name an archive gives the image: the registry's repository (familiar form) when the
@@ -576,9 +580,8 @@ static int save_docker(tarw *t, const saver *s, kl_error *err)
             rc = tar_file(t, lname, blob_fd(s, im->layers[i]), err);
             strv_push(&done, lname);
         }
-        json_t *tags = json_array();
-        if (*im->repotag)
-            json_array_append_new(tags, json_string(im->repotag));
+        /* no name: null, as docker save writes for an image saved by id */
+        json_t *tags = *im->repotag ? json_pack("[s]", im->repotag) : json_null();
         json_array_append_new(manifest, json_pack("{s:s, s:o, s:o}", "Config", cname, "RepoTags",
                                                   tags, "Layers", layers));
     }
@@ -607,10 +610,11 @@ static int save_oci(tarw *t, const saver *s, kl_error *err)
         json_t *d = json_pack("{s:s, s:s, s:I}", "mediaType", im->manifest_media_type, "digest",
                               im->info.manifest, "size", (json_int_t)im->manifest_size);
         if (*im->repotag) {
-            const char *colon = strrchr(im->repotag, ':');
+            const char *colon = imageref_tag_colon(im->repotag);
             json_object_set_new(d, "annotations",
                                 json_pack("{s:s, s:s}", "io.containerd.image.name", im->repotag,
-                                          "org.opencontainers.image.ref.name", colon + 1));
+                                          "org.opencontainers.image.ref.name",
+                                          colon ? colon + 1 : IMAGEREF_DEFAULT_TAG));
         }
         json_array_append_new(manifests, d);
     }
@@ -623,7 +627,7 @@ static int save_oci(tarw *t, const saver *s, kl_error *err)
 }
 
 int images_save(kl_engine *e, char *const *idents, size_t n, images_archive_format format,
-                images_write_fn write, void *ctx, kl_error *err)
+                unsigned flags, images_write_fn write, void *ctx, kl_error *err)
 {
     if (n == 0)
         return kl_error_set(err, EINVAL, "no image to save");
@@ -633,8 +637,11 @@ int images_save(kl_engine *e, char *const *idents, size_t n, images_archive_form
     for (size_t k = 0; rc == 0 && k < n; k++) {
         rc = images_archive_info(e, idents[k], &s.images[k].info, err);
         s.n = k + 1;
-        if (rc == 0)
-            save_as_named(e, idents[k], &s.images[k].info);
+        if (rc == 0 && !save_as_named(e, idents[k], &s.images[k].info) &&
+            (flags & IMAGES_SAVE_ID_UNNAMED)) {
+            free(s.images[k].info.name);
+            s.images[k].info.name = xstrdup("");
+        }
         if (rc == 0)
             rc = prepare_image(e, &s, sroot, &s.images[k], err);
     }
@@ -737,9 +744,13 @@ char *images_push(kl_engine *e, const images_push_opts *o, kl_error *err)
                                 .log_line = push_log};
     _cleanup_free_ char *domain = registry_domain_of(o->reference);
     _cleanup_registry_transport_ registry_transport tr;
-    registry_transport_get(e, domain, &tr);
+    if (registry_transport_get(e, domain, &tr, err) < 0) {
+        drop_workdir(packed);
+        images_archive_info_clear(&info);
+        return NULL;
+    }
     host_pull_child_opts po = {.insecure = o->insecure || tr.insecure,
-                               .ca_file = tr.ca_file,
+                               .ca_files = (const char *const *)tr.ca_files,
                                .client_cert = tr.client_cert,
                                .client_key = tr.client_key,
                                .push_chunk_size = e->registry_push_chunk_size,
@@ -761,6 +772,9 @@ char *images_push(kl_engine *e, const images_push_opts *o, kl_error *err)
         kl_error_set(err, ferr.code, "could not push image: %s%s", ferr.msg, hint);
     } else
         out = xstrdup(info.manifest);
+    struct stat mst;
+    if (out && o->manifest_size)
+        *o->manifest_size = fstatat(bfd, info.manifest + 7, &mst, 0) == 0 ? mst.st_size : -1;
     if (out)
         images_event(e, info.id, "push", o->reference);
     drop_workdir(packed);

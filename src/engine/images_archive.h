@@ -44,7 +44,10 @@ typedef enum images_archive_format {
  * (docs/image-store.md). Errors before the first byte (an unknown image) write nothing; a
  * failure of `write` ends the save. */
 int images_save(kl_engine *e, char *const *idents, size_t n, images_archive_format format,
-                images_write_fn write, void *ctx, kl_error *err);
+                unsigned flags, images_write_fn write, void *ctx, kl_error *err);
+/* images_save flags: an image named by its id (not by one of its names) is written without
+ * a name (docker save: no RepoTags); without it, under its first name (the Kleene API's). */
+#define IMAGES_SAVE_ID_UNNAMED 1u
 
 typedef struct images_push_opts {
     const char *image;     /* name or id of a pulled or loaded image */
@@ -54,7 +57,8 @@ typedef struct images_push_opts {
     const char *password;
     images_output_fn output; /* progress lines; may be NULL */
     void *output_ctx;
-    atomic_bool *cancel; /* may be NULL */
+    atomic_bool *cancel;    /* may be NULL */
+    int64_t *manifest_size; /* out, may be NULL: the pushed manifest's size in bytes */
 } images_push_opts;
 
 /* Push an image to a registry (its kept blobs, by the helper kleene-fetch --push): blobs the

@@ -115,11 +115,65 @@ static bool prefix_holds(const char *prefix, int af, const unsigned char addr[16
     return true;
 }
 
-void registry_transport_get(kl_engine *e, const char *domain, registry_transport *t)
+static bool is_regular(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static bool has_suffix(const char *s, const char *suffix, size_t *stem)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    if (n <= m || strcmp(s + n - m, suffix) != 0)
+        return false;
+    *stem = n - m;
+    return true;
+}
+
+/* <registry_certs_dir>/<domain>/ as Docker reads it (registry.h). */
+static int read_certs_dir(const char *domain, const char *dir, registry_transport *t, kl_error *err)
+{
+    struct dirent **names = NULL;
+    int n = scandir(dir, &names, NULL, alphasort);
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        const char *nm = names[i]->d_name;
+        size_t stem;
+        _cleanup_free_ char *path = xasprintf("%s/%s", dir, nm);
+        if (rc < 0 || !is_regular(path)) {
+            /* not a file: nothing Docker would read either */
+        } else if (has_suffix(nm, ".crt", &stem)) {
+            strv_push(&t->ca_files, path);
+        } else if (has_suffix(nm, ".cert", &stem)) {
+            _cleanup_free_ char *key = xasprintf("%s/%.*s.key", dir, (int)stem, nm);
+            if (!is_regular(key))
+                rc = kl_error_set(err, EINVAL,
+                                  "registry %s: the client certificate %s has no key %.*s.key "
+                                  "beside it (a CA certificate's name ends in .crt)",
+                                  domain, path, (int)stem, nm);
+            else if (!t->client_cert) {
+                t->client_cert = steal_pointer(&path);
+                t->client_key = steal_pointer(&key);
+            }
+        } else if (has_suffix(nm, ".key", &stem)) {
+            _cleanup_free_ char *cert = xasprintf("%s/%.*s.cert", dir, (int)stem, nm);
+            if (!is_regular(cert))
+                rc = kl_error_set(err, EINVAL,
+                                  "registry %s: the key %s has no client certificate %.*s.cert "
+                                  "beside it",
+                                  domain, path, (int)stem, nm);
+        }
+        free(names[i]);
+    }
+    free(names);
+    return rc;
+}
+
+int registry_transport_get(kl_engine *e, const char *domain, registry_transport *t, kl_error *err)
 {
     *t = (registry_transport){0};
     if (!domain || !*domain)
-        return;
+        return 0;
     int af = 0;
     unsigned char addr[16];
     bool is_ip = domain_ip(domain, &af, addr);
@@ -133,37 +187,15 @@ void registry_transport_get(kl_engine *e, const char *domain, registry_transport
     /* the domain names a directory: only one a reference can hold (no '/', not a dot name) */
     if (e->registry_certs_dir && !strchr(domain, '/') && domain[0] != '.') {
         _cleanup_free_ char *dir = xasprintf("%s/%s", e->registry_certs_dir, domain);
-        _cleanup_free_ char *f = xasprintf("%s/ca.crt", dir);
-        struct stat st;
-        if (stat(f, &st) == 0 && S_ISREG(st.st_mode))
-            t->ca_file = steal_pointer(&f);
-        /* a client certificate: NAME.cert with NAME.key (Docker's names) */
-        struct dirent **names = NULL;
-        int n = scandir(dir, &names, NULL, alphasort);
-        for (int i = 0; i < n; i++) {
-            const char *nm = names[i]->d_name;
-            size_t len = strlen(nm);
-            if (!t->client_cert && len > 5 && !strcmp(nm + len - 5, ".cert")) {
-                _cleanup_free_ char *cert = xasprintf("%s/%s", dir, nm);
-                _cleanup_free_ char *key = xasprintf("%s/%.*s.key", dir, (int)(len - 5), nm);
-                if (stat(cert, &st) == 0 && S_ISREG(st.st_mode) && stat(key, &st) == 0 &&
-                    S_ISREG(st.st_mode)) {
-                    t->client_cert = steal_pointer(&cert);
-                    t->client_key = steal_pointer(&key);
-                } else {
-                    log_warn("registry %s: %s has no key %.*s.key beside it: not used", domain,
-                             cert, (int)(len - 5), nm);
-                }
-            }
-            free(names[i]);
-        }
-        free(names);
+        if (read_certs_dir(domain, dir, t, err) < 0)
+            return -1;
     }
+    return 0;
 }
 
 void registry_transport_clear(registry_transport *t)
 {
-    free(t->ca_file);
+    strv_free(t->ca_files);
     free(t->client_cert);
     free(t->client_key);
     *t = (registry_transport){0};
@@ -171,7 +203,7 @@ void registry_transport_clear(registry_transport *t)
 
 char *registry_tls_hint(kl_engine *e, const char *domain)
 {
-    return xasprintf(" (kleened trusts the system's CAs and %s/%s/ca.crt; a registry listed in "
+    return xasprintf(" (kleened trusts the system's CAs and %s/%s/*.crt; a registry listed in "
                      "insecure_registries is used without verifying its certificate)",
                      e->registry_certs_dir ? e->registry_certs_dir : "registry_certs_dir",
                      domain ? domain : "<registry>");
@@ -188,13 +220,14 @@ char *registry_login(kl_engine *e, const char *server, const char *username, con
     if (!domain)
         return NULL;
     _cleanup_registry_transport_ registry_transport t;
-    registry_transport_get(e, domain, &t);
+    if (registry_transport_get(e, domain, &t, err) < 0)
+        return NULL;
     _cleanup_free_ char *sroot = images_storage_root(e);
     _cleanup_close_ int dfd = open(sroot, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         return kl_error_errno(err, errno, "opening %s", sroot), NULL;
     host_pull_child_opts po = {.insecure = t.insecure,
-                               .ca_file = t.ca_file,
+                               .ca_files = (const char *const *)t.ca_files,
                                .client_cert = t.client_cert,
                                .client_key = t.client_key,
                                .username = username,

@@ -25,17 +25,20 @@ int registry_credentials_check(const char *username, const char *password, kl_er
 
 /* How kleened reaches the registry `domain` ("127.0.0.1:5000", "docker.io"):
  * `insecure` when the config's insecure_registries name it (exactly, or an IP prefix holding
- * its IP literal); in <registry_certs_dir>/<domain>/ (Docker's layout): `ca_file` ca.crt when
- * that file exists, `client_cert`/`client_key` the first NAME.cert (by name) that has a
- * NAME.key beside it (all xmalloc'ed, else NULL). Loopback registries are the helper's
- * business (always allowed plain HTTP). */
+ * its IP literal); from <registry_certs_dir>/<domain>/ (Docker's layout), as Docker reads it:
+ * `ca_files` every *.crt (CAs trusted besides the system's; by name; NULL when none),
+ * `client_cert`/`client_key` the first NAME.cert (by name) with its NAME.key (libcurl
+ * presents one client certificate). A NAME.cert without NAME.key, or a NAME.key without
+ * NAME.cert, is an error naming the file (EINVAL), as Docker's. Loopback registries are the
+ * helper's business (always allowed plain HTTP). Release with registry_transport_clear, also
+ * after an error. */
 typedef struct registry_transport {
     bool insecure;
-    char *ca_file;
+    char **ca_files; /* strv */
     char *client_cert, *client_key;
 } registry_transport;
 
-void registry_transport_get(kl_engine *e, const char *domain, registry_transport *t);
+int registry_transport_get(kl_engine *e, const char *domain, registry_transport *t, kl_error *err);
 void registry_transport_clear(registry_transport *t);
 #define _cleanup_registry_transport_ __attribute__((cleanup(registry_transport_clear)))
 

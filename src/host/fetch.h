@@ -108,6 +108,7 @@ typedef struct host_fetch_layer {
     char digest[72]; /* "sha256:<64 hex>" */
     uint64_t bytes, total;
     bool done;
+    bool present; /* the store had it: not downloaded (sent before any download) */
 } host_fetch_layer;
 
 typedef struct host_fetch_child_opts {
@@ -144,10 +145,11 @@ int host_fetch_extract_child(const char *url, int parent_dirfd, const char *name
  * becomes layers/0..N-1 and image.json, verified. The progress of each layer's download
  * comes as fetch_progress, log lines as logs; the rest as host_fetch_extract_child. */
 typedef struct host_pull_child_opts {
-    const char *platform;    /* "os/arch[/variant]" or NULL: the host's */
-    bool insecure;           /* plain HTTP allowed; HTTPS without verification when that fails */
-    const char *ca_file;     /* the registry's CA file (trusted besides the system's), or NULL */
-    const char *client_cert; /* the registry's client certificate and key (PEM), or NULL */
+    const char *platform; /* "os/arch[/variant]" or NULL: the host's */
+    bool insecure;        /* plain HTTP allowed; HTTPS without verification when that fails */
+    const char *const *ca_files; /* the registry's CA files (trusted besides the system's):
+                                  * NULL-terminated, or NULL */
+    const char *client_cert;     /* the registry's client certificate and key (PEM), or NULL */
     const char *client_key;
     const char *username; /* NULL: anonymous; given to the helper in its environment */
     const char *password;

@@ -174,3 +174,28 @@ DF
   run klee build "$CTX"
   [ "$status" -eq 0 ]
 }
+
+@test "klee build -t HOST:PORT/NAME without a tag: NAME:latest of that registry (the name was split at the port's ':'); a failed one is HOST:PORT/NAME:failed; a bad -t fails before any step" {
+  printf 'FROM busybox\nRUN echo built\n' >"$CTX/Dockerfile"
+  run klee build -t 127.0.0.1:5000/team/x "$CTX"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  run klee image inspect 127.0.0.1:5000/team/x:latest
+  [ "$status" -eq 0 ]
+  [ "$(echo "$output" | jq -r .name)" = 127.0.0.1:5000/team/x ]
+  [ "$(echo "$output" | jq -r .tag)" = latest ]
+  run klee build -t '[::1]:5000/team/x:v2' "$CTX"
+  [ "$status" -eq 0 ]
+  [ "$(klee image inspect '[::1]:5000/team/x:v2' | jq -r .tag)" = v2 ]
+  printf 'FROM busybox\nRUN false\n' >"$CTX/Dockerfile"
+  run klee build -t localhost:5000/team/fx "$CTX"
+  [ "$status" -eq 1 ]
+  [ "$(klee image inspect localhost:5000/team/fx:failed | jq -r .name)" = localhost:5000/team/fx ]
+  # an invalid name or tag: refused before the first step runs
+  run klee build -t 'localhost:5000/Team/x:v1' "$CTX"
+  echo "$output"
+  [ "$status" -eq 1 ]
+  echo "$output" | grep -q "invalid image reference 'localhost:5000/Team/x:v1'"
+  ! echo "$output" | grep -q '^Step 1/' || false
+  klee rmi 127.0.0.1:5000/team/x:latest '[::1]:5000/team/x:v2' localhost:5000/team/fx:failed >/dev/null
+}

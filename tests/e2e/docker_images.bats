@@ -243,7 +243,7 @@ registry_digest() {
   echo "$output"
   [ "$status" -eq 0 ]
   echo "$output" | grep -qx 'The push refers to repository \[127.0.0.1:5000/other/a\]'
-  echo "$output" | grep -qx "v2: digest: $want"
+  echo "$output" | grep -Eqx "v2: digest: $want size: [0-9]+"
   [ "$(registry_digest other/a v2)" = "$want" ]
   # again: every layer is there
   run docker push 127.0.0.1:5000/other/a:v2
@@ -260,8 +260,8 @@ registry_digest() {
   run docker push -a 127.0.0.1:5000/multi/a
   echo "$output"
   [ "$status" -eq 0 ]
-  echo "$output" | grep -qx "one: digest: $want"
-  echo "$output" | grep -qx "two: digest: $want"
+  echo "$output" | grep -Eqx "one: digest: $want size: [0-9]+"
+  echo "$output" | grep -Eqx "two: digest: $want size: [0-9]+"
   [ "$(registry_digest multi/a two)" = "$want" ]
   # failures: an unknown image, a registry that is not there
   run docker push -a 127.0.0.1:5000/team/nothing

@@ -333,7 +333,7 @@ dapi() {
   [ "$output" = "Untagged: web:1" ]
   run docker rmi web:2
   [ "$status" -ne 0 ]
-  [[ "$output" == *"conflict: unable to remove image web:2"* ]]
+  [[ "$output" == *"conflict: unable to remove repository reference \"web:2\" (must force) - container "*" is using its referenced image ${kid:0:12}"* ]]
   klee container rm imguser >/dev/null
   run docker rmi web:2
   echo "$output"

@@ -350,7 +350,7 @@ SH
   ws /images/create "{\"method\":\"pull\",\"image\":\"192.0.2.10:5443/team/bb:v1\",$auth}"
   [ "$(echo "$ws_close" | jq .close_code)" = 1011 ]
   echo "$ws_out" | grep -q "could not pull image: .*registry 192.0.2.10:5443: .*certificate"
-  echo "$ws_out" | grep -q "kleened trusts the system's CAs and $CERTS_D/192.0.2.10:5443/ca.crt"
+  echo "$ws_out" | grep -qF "kleened trusts the system's CAs and $CERTS_D/192.0.2.10:5443/*.crt"
   [ "$(store_state)" = "$before" ]
   api POST /auth '{"server_address":"192.0.2.10:5443","username":"alice","password":"pa:ss w0rd"}'
   [ "$status_code" = 502 ]
@@ -400,7 +400,7 @@ SH
   klee rmi 127.0.0.1:5000/team/bb:v1 >/dev/null
 }
 
-@test "a registry that wants a client certificate: refused without one, works with NAME.cert/NAME.key beside ca.crt (Docker's layout); a .cert without its key is not used" {
+@test "a registry that wants a client certificate: refused without one, works with NAME.cert/NAME.key beside ca.crt (Docker's layout); a .cert without its key, or a .key without its .cert, is an error naming the file (as Docker's)" {
   d="$CERTS_D/192.0.2.10:5444"
   mkdir -p "$d"
   cp "$E2E_DIR/tls/ca.pem" "$d/ca.crt"
@@ -409,16 +409,47 @@ SH
   [ "$status" -eq 1 ]
   echo "$output" | grep -q 'could not pull image: .*registry 192.0.2.10:5444'
   [ "$(store_state)" = "$before" ]
-  cp "$E2E_DIR/tls/client/client.cert" "$d/a.cert" # no a.key: skipped, with a warning
+  cp "$E2E_DIR/tls/client/client.cert" "$d/a.cert" # no a.key
   cp "$E2E_DIR/tls/client/client.cert" "$d/client.cert"
   cp "$E2E_DIR/tls/client/client.key" "$d/client.key"
   run klee pull 192.0.2.10:5444/team/bb:v1
+  [ "$status" -eq 1 ]
+  echo "$output" | grep -qF "registry 192.0.2.10:5444: the client certificate $d/a.cert has no key a.key beside it"
+  [ "$(store_state)" = "$before" ]
+  mv "$d/a.cert" "$d/a.crt.off"
+  cp "$E2E_DIR/tls/client/client.key" "$d/z.key" # no z.cert
+  api POST /auth '{"server_address":"192.0.2.10:5444","username":"u","password":"p"}'
+  echo "$body" | grep -qF "the key $d/z.key has no client certificate z.cert beside it"
+  rm "$d/z.key" "$d/a.crt.off"
+  run klee pull 192.0.2.10:5444/team/bb:v1
   [ "$status" -eq 0 ]
-  grep -q "registry 192.0.2.10:5444: $d/a.cert has no key a.key beside it: not used" "$E2E_DIR/kleened.log"
   run klee run --rm 192.0.2.10:5444/team/bb:v1
   echo "$output" | grep -qx secret-image
   run klee push 192.0.2.10:5444/team/bb:v1 192.0.2.10:5444/team/mtls-copy:v1
   [ "$status" -eq 0 ]
+  rm -rf "$d"
+}
+
+@test "every *.crt of <registry_certs_dir>/<host:port>/ is a CA (Docker's rule, not only ca.crt): pull, login and push with the CA under another name beside an unrelated one" {
+  d="$CERTS_D/192.0.2.10:5443"
+  mkdir -p "$d"
+  # an unrelated CA first by name, the registry's under a name of its own, no ca.crt
+  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=kleene-other-ca \
+    -keyout "$BATS_TEST_TMPDIR/other.key" -out "$d/a-other.crt" 2>/dev/null
+  cp "$E2E_DIR/tls/ca.pem" "$d/test-registry.crt"
+  auth='"auth":{"username":"alice","password":"pa:ss w0rd"}'
+  ws /images/create "{\"method\":\"pull\",\"image\":\"192.0.2.10:5443/team/bb:v1\",$auth}"
+  echo "$ws_out"
+  [ "$(echo "$ws_close" | jq .close_code)" = 1000 ]
+  api POST /auth '{"server_address":"192.0.2.10:5443","username":"alice","password":"pa:ss w0rd"}'
+  [ "$status_code" = 200 ]
+  ws /images/push "{\"image\":\"192.0.2.10:5443/team/bb:v1\",\"reference\":\"192.0.2.10:5443/team/crt-copy:v1\",$auth}"
+  [ "$(echo "$ws_close" | jq .close_code)" = 1000 ]
+  # the CA alone is what made it work: with only the unrelated one, refused
+  rm "$d/test-registry.crt"
+  api POST /auth '{"server_address":"192.0.2.10:5443","username":"alice","password":"pa:ss w0rd"}'
+  [ "$status_code" = 502 ]
+  ! grep -q "registry 192.0.2.10:5443: .*going on without verifying" "$E2E_DIR/kleened.log" || false
   rm -rf "$d"
 }
 

@@ -32,6 +32,7 @@
 #include "host/helpers.h"
 #include "lib/buf.h"
 #include "lib/cleanup.h"
+#include "lib/log.h"
 #include "lib/xalloc.h"
 
 static char tmpdir[] = "/tmp/kl-fetchproc-XXXXXX";
@@ -529,6 +530,14 @@ static void test_helper_killed(void **state)
 
 /* ---- fake helpers -------------------------------------------------------------------- */
 
+/* kleened's warnings while a fake helper runs */
+static kl_buf captured;
+static void capture_log(kl_log_level l, const char *msg)
+{
+    if (l == KL_LOG_WARNING)
+        kl_buf_printf(&captured, "%s\n", msg);
+}
+
 /* A directory with a shell script `kleene-fetch` that misbehaves by the NAME it is given. */
 static char *fake_helper_dir(void)
 {
@@ -548,6 +557,13 @@ static char *fake_helper_dir(void)
           "failure) echo '{\"type\":\"newer\",\"x\":1}'; echo '{\"type\":\"result\",\"ok\":false,"
           "\"stage\":\"extract\",\"code\":28,\"msg\":\"writing x: No space left on device\"}'; "
           "exit 1 ;;\n"
+          /* a result, then an end that breaks the contract (0 after ok, 1 after an error) */
+          "okthenexit) mkdir /proc/self/fd/3/okthenexit; echo '{\"type\":\"result\","
+          "\"ok\":true,\"entries\":1,\"bytes\":0,\"skipped_devices\":0}'; exit 23 ;;\n"
+          "okthensignal) mkdir /proc/self/fd/3/okthensignal; echo '{\"type\":\"result\","
+          "\"ok\":true,\"entries\":1,\"bytes\":0,\"skipped_devices\":0}'; kill -SEGV $$ ;;\n"
+          "errthenexit) echo '{\"type\":\"result\",\"ok\":false,\"stage\":\"fetch\","
+          "\"code\":5,\"msg\":\"reading: Input/output error\"}'; exit 7 ;;\n"
           "esac\n",
           f);
     fclose(f);
@@ -591,6 +607,33 @@ static void test_broken_helper(void **state)
     assert_int_equal(err.code, ENOSPC);
     assert_string_equal(err.msg, "writing x: No space left on device");
     assert_nothing_left("failure");
+
+    /* a result, then an end the contract does not allow: a warning with the status; after an
+     * error the error stands, after success the work is not trusted and nothing is left */
+    kl_log_set_hook(capture_log);
+    static const struct {
+        const char *name, *want_err, *want_log;
+    } ends[] = {
+        {"okthenexit", "kleene-fetch (pid ", "reported success, then exited with status 23"},
+        {"okthensignal", "reported success, then was killed by signal 11",
+         "reported success, then was killed by signal 11"},
+        {"errthenexit", "reading: Input/output error",
+         "reported an error, then exited with status 7"},
+    };
+    for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
+        run er = {.name = ends[i].name};
+        kl_error e2 = KL_ERROR_INIT;
+        kl_buf_free(&captured);
+        assert_int_equal(fetch("http://127.0.0.1:1/x", &er, NULL, &stage, &e2), -1);
+        if (!strstr(e2.msg, ends[i].want_err))
+            fail_msg("%s: %s", ends[i].name, e2.msg);
+        if (!captured.data || !strstr(captured.data, ends[i].want_log))
+            fail_msg("%s: log: %s", ends[i].name, captured.data ? captured.data : "(none)");
+        assert_nothing_left(ends[i].name);
+    }
+    assert_int_equal(stage, HOST_FETCH_STAGE_FETCH); /* the error's own stage */
+    kl_log_set_hook(NULL);
+    kl_buf_free(&captured);
     unsetenv("KLEENE_LIBEXEC_DIR");
 }
 

@@ -74,6 +74,11 @@ static void test_round_trip(void **state)
     snprintf(ly.layer.digest, sizeof(ly.layer.digest), "sha256:%064d", 7);
     o = round_trip(&ly);
     assert_memory_equal(&o.layer, &ly.layer, sizeof(ly.layer));
+    /* a layer the store had (sent before the downloads) */
+    ly.layer.present = true;
+    o = round_trip(&ly);
+    assert_true(o.layer.present);
+    assert_memory_equal(&o.layer, &ly.layer, sizeof(ly.layer));
 }
 
 static void test_texts(void **state)
@@ -154,6 +159,10 @@ static void test_rejects(void **state)
         {"{\"type\":\"layer\",\"index\":0,\"n\":1,\"digest\":\"sha256:"
          "0000000000000000000000000000000000000000000000000000000000000000\",\"bytes\":1,"
          "\"total\":2}",
+         "an invalid layer progress"},
+        {"{\"type\":\"layer\",\"index\":0,\"n\":1,\"digest\":\"sha256:"
+         "0000000000000000000000000000000000000000000000000000000000000000\",\"bytes\":1,"
+         "\"total\":2,\"done\":true,\"present\":1}",
          "an invalid layer progress"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

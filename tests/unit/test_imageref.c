@@ -179,6 +179,33 @@ static void test_nametag(void **state)
     kl_error_clear(&err);
     assert_int_equal(imageref_parse_nametag("a:b:c", &n, &t, &err), -1);
     assert_non_null(strstr(err.msg, "more than one ':'"));
+    kl_error_clear(&err);
+    /* a registry's port is not a tag (klee build -t 127.0.0.1:5000/x split it there) */
+    assert_int_equal(imageref_parse_nametag("127.0.0.1:5000/team/x", &n, &t, &err), 0);
+    assert_string_equal(n, "127.0.0.1:5000/team/x");
+    assert_string_equal(t, "latest");
+    free(n);
+    free(t);
+    assert_int_equal(imageref_parse_nametag("[::1]:5000/x:v2", &n, &t, &err), 0);
+    assert_string_equal(n, "[::1]:5000/x");
+    assert_string_equal(t, "v2");
+    free(n);
+    free(t);
+    /* the one rule of every split of a stored name:tag */
+    static const struct {
+        const char *s;
+        long at; /* offset of the tag's ':', -1: none */
+    } c[] = {
+        {"web", -1},          {"web:v1", 3}, {"127.0.0.1:5000/x", -1},  {"127.0.0.1:5000/x:v1", 16},
+        {"[::1]:5000/x", -1}, {"a/b:c", 3},  {"localhost:1/a/b:t", 15}, {":x", 0},
+    };
+    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        const char *colon = imageref_tag_colon(c[i].s);
+        if (c[i].at < 0)
+            assert_null(colon);
+        else
+            assert_ptr_equal(colon, c[i].s + c[i].at);
+    }
 }
 
 static void test_id_prefix_and_format(void **state)

@@ -8,6 +8,7 @@
 #include "api/docker/dk.h"
 #include "engine/engine.h"
 #include "engine/events.h"
+#include "engine/imageref.h"
 #include "lib/cleanup.h"
 #include "lib/jsonx.h"
 #include "lib/log.h"
@@ -103,8 +104,8 @@ static bool has_prefix(const char *s, const char *p)
 /* A reference without its tag ("host:5000/a:v1" → "host:5000/a"; xmalloc'ed). */
 static char *strip_tag(const char *ref)
 {
-    const char *slash = strrchr(ref, '/'), *colon = strrchr(ref, ':');
-    if (colon && (!slash || colon > slash) && !strchr(ref, '@'))
+    const char *colon = imageref_tag_colon(ref);
+    if (colon && !strchr(ref, '@'))
         return xstrndup(ref, (size_t)(colon - ref));
     return xstrdup(ref);
 }

@@ -4,6 +4,7 @@
  * without "sha256:") or a unique prefix, as the engine resolves it. Pull, build, save and load
  * are elsewhere. */
 #include "api/docker/dk.h"
+#include "engine/containers.h"
 #include "engine/engine.h"
 #include "engine/imageref.h"
 #include "engine/images.h"
@@ -62,7 +63,7 @@ static json_t *repo_digests(const json_t *img)
     json_array_foreach(tags, i, t)
     {
         const char *nt = json_string_value(t);
-        const char *slash = strrchr(nt, '/'), *colon = strrchr(slash ? slash : nt, ':');
+        const char *colon = imageref_tag_colon(nt);
         _cleanup_free_ char *rd =
             xasprintf("%.*s@%s", (int)(colon ? colon - nt : (long)strlen(nt)), nt, digest);
         bool seen = false;
@@ -150,9 +151,8 @@ static json_t *summary_json(kl_engine *e, const json_t *img)
  * be a registry's port). */
 static bool reference_matches(const char *full, const char *pattern)
 {
-    const char *pslash = strrchr(pattern, '/');
-    bool has_tag = strchr(pslash ? pslash : pattern, ':') != NULL;
-    const char *slash = strrchr(full, '/'), *colon = strrchr(slash ? slash : full, ':');
+    bool has_tag = imageref_tag_colon(pattern) != NULL;
+    const char *colon = imageref_tag_colon(full);
     _cleanup_free_ char *name = xstrndup(full, colon ? (size_t)(colon - full) : strlen(full));
     return fnmatch(pattern, has_tag ? full : name, 0) == 0;
 }
@@ -177,8 +177,7 @@ static bool keep_matching_refs(json_t *summary, const json_t *patterns)
             json_array_foreach(patterns, j, p)
             {
                 const char *pat = json_string_value(p);
-                const char *ps = strrchr(pat, '/');
-                if (k && strchr(ps ? ps : pat, ':'))
+                if (k && imageref_tag_colon(pat))
                     continue; /* a tag never matches a digest */
                 m |= reference_matches(asname, pat);
             }
@@ -435,6 +434,30 @@ static char *ref_as_name(const json_t *img, const char *ref)
     return NULL;
 }
 
+/* A container that uses image `id` (a running one when there is one), or NULL; *running
+ * says whether it runs. */
+static char *image_user(kl_engine *e, const char *id, bool *running)
+{
+    kl_error err = KL_ERROR_INIT;
+    _cleanup_json_ json_t *list = containers_list(e, true, &err);
+    char *found = NULL;
+    *running = false;
+    size_t i;
+    json_t *c;
+    json_array_foreach(list, i, c)
+    {
+        if (strcmp(jx_str(c, "image_id", ""), id) != 0)
+            continue;
+        bool run = jx_bool(c, "running", false);
+        if (!found || (run && !*running)) {
+            free(found);
+            found = xstrdup(jx_str(c, "id", ""));
+            *running = run;
+        }
+    }
+    return found;
+}
+
 void dk_images_remove(dk_request *r, api_response *res)
 {
     kl_engine *e = r->req->ctx->engine;
@@ -465,6 +488,33 @@ void dk_images_remove(dk_request *r, api_response *res)
                             "referenced in multiple repositories",
                             id);
         }
+    }
+    /* An image a container uses: dockerd's answers. Forced, it untags the image (the image
+     * stays for the container; the engine never removes an image a container uses, where
+     * dockerd deletes one only stopped containers use) */
+    bool running;
+    _cleanup_free_ char *user = image_user(e, id, &running);
+    if (user && as_name && !force)
+        return dk_error(res, 409,
+                        "conflict: unable to remove repository reference \"%s\" (must force) - "
+                        "container %.12s is using its referenced image %.12s",
+                        ref, user, id);
+    if (user && !as_name && (running || !force || !json_array_size(tags)))
+        return dk_error(res, 409,
+                        "conflict: unable to delete %.12s (%s) - image is being used by %s "
+                        "container %.12s",
+                        id, running || force ? "cannot be forced" : "must be forced",
+                        running ? "running" : "stopped", user);
+    if (user) {
+        _cleanup_free_ char *kept = images_tag(e, id, "", &err);
+        if (!kept)
+            return dk_error(res, dk_status(err.code), "%s", err.msg);
+        json_t *out = json_array();
+        size_t i;
+        json_t *t;
+        json_array_foreach(tags, i, t)
+            json_array_append_new(out, json_pack("{s:O}", "Untagged", t));
+        return api_reply_json(res, 200, out);
     }
     if (images_remove(e, id, &err) < 0) {
         if (err.code == EBUSY)

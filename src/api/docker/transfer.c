@@ -539,10 +539,12 @@ static void *push_run(void *arg)
         kl_error rerr = KL_ERROR_INIT;
         _cleanup_free_ char *id = images_resolve(x->e, reference, &rerr);
         char *digest = NULL;
+        int64_t size = -1;
         if (id) {
             images_push_opts po = x->po;
             po.image = id;
             po.reference = reference;
+            po.manifest_size = &size;
             digest = images_push(x->e, &po, &x->err);
         } else {
             kl_error_set(&x->err, ENOENT, "An image does not exist locally with the tag: %s",
@@ -553,10 +555,16 @@ static void *push_run(void *arg)
             xfer_line(x, error_line(x->err.msg), true);
             break;
         }
-        xfer_line(x, json_pack("{s:s++}", "status", tag, ": digest: ", digest), true);
+        /* dockerd's last lines: "<tag>: digest: sha256:... size: N", and the same in aux */
+        _cleanup_free_ char *line =
+            size >= 0 ? xasprintf("%s: digest: %s size: %lld", tag, digest, (long long)size)
+                      : xasprintf("%s: digest: %s", tag, digest);
+        xfer_line(x, json_pack("{s:s}", "status", line), true);
         xfer_line(x,
-                  json_pack("{s:{}, s:{s:s, s:s}}", "progressDetail", "aux", "Tag", tag, "Digest",
-                            digest),
+                  size >= 0 ? json_pack("{s:{}, s:{s:s, s:s, s:I}}", "progressDetail", "aux", "Tag",
+                                        tag, "Digest", digest, "Size", (json_int_t)size)
+                            : json_pack("{s:{}, s:{s:s, s:s}}", "progressDetail", "aux", "Tag", tag,
+                                        "Digest", digest),
                   true);
         free(digest);
     }
@@ -583,7 +591,7 @@ static char **repo_tags_of(kl_engine *e, const char *repo)
         json_array_foreach(json_object_get(img, "names"), k, n)
         {
             const char *full = json_string_value(n);
-            const char *slash = strrchr(full, '/'), *colon = strrchr(slash ? slash : full, ':');
+            const char *colon = imageref_tag_colon(full);
             if (colon && (size_t)(colon - full) == strlen(repo) &&
                 !strncmp(full, repo, strlen(repo)))
                 strv_push(&tags, colon + 1);
@@ -685,8 +693,8 @@ static int save_write(const void *data, size_t n, void *ctx, kl_error *err)
 static void *save_run(void *arg)
 {
     saver *s = arg;
-    s->rc = images_save(s->e, s->idents, strv_len(s->idents), IMAGES_ARCHIVE_DOCKER, save_write, s,
-                        &s->err);
+    s->rc = images_save(s->e, s->idents, strv_len(s->idents), IMAGES_ARCHIVE_DOCKER,
+                        IMAGES_SAVE_ID_UNNAMED, save_write, s, &s->err);
     if (s->rc < 0 && s->err.code != ECONNRESET)
         log_info("docker save: %s", s->err.msg);
     close(s->wfd); /* the end of the archive for the answer */
@@ -731,8 +739,21 @@ static void save_images(dk_request *r, api_response *res, char **names /* stolen
     }
     for (size_t i = 0; names[i]; i++) {
         kl_error err = KL_ERROR_INIT;
-        const char *n = !strncmp(names[i], "sha256:", 7) ? names[i] + 7 : names[i];
+        /* an id as Docker gives it ("sha256:" and 64 hex, as docker-py's image.save does):
+         * the engine's id */
+        const char *hex = !strncmp(names[i], "sha256:", 7) ? names[i] + 7 : names[i];
+        char buf[16];
+        bool check_full;
+        const char *n = dk_ident(hex, buf, &check_full);
         _cleanup_free_ char *id = images_resolve(e, n, &err);
+        char lid[DK_ID_LEN + 1];
+        if (id && check_full) {
+            dk_long_id("image", id, lid);
+            if (strncmp(lid, hex, strlen(hex)) != 0) {
+                free(id);
+                id = NULL;
+            }
+        }
         if (!id) {
             dk_error(res, err.code == EINVAL && strstr(err.msg, "ambiguous") ? 400 : 404,
                      "No such image: %s", names[i]);

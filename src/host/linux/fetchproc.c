@@ -80,6 +80,43 @@ static char **helper_env(void)
     return env;
 }
 
+/* The CA files, one after the other, in a memory file (a file's own end of line may be
+ * missing: one is added). Their total is bounded: a certs.d directory holds a few
+ * certificates. Returns the fd (close-on-exec, above the helper's fixed fds), or -1. */
+#define CA_BUNDLE_MAX (4 * 1024 * 1024)
+static int ca_bundle(const char *const *files, kl_error *err)
+{
+    _cleanup_close_ int m = memfd_create("kleene-ca", MFD_CLOEXEC);
+    if (m < 0)
+        return kl_error_errno(err, errno, "the CA bundle");
+    size_t total = 0;
+    for (size_t i = 0; files[i]; i++) {
+        _cleanup_close_ int fd = open(files[i], O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return kl_error_errno(err, errno, "reading the CA certificate %s", files[i]);
+        char buf[16384];
+        ssize_t n;
+        while ((n = KL_RETRY_EINTR(read(fd, buf, sizeof(buf)))) > 0) {
+            total += (size_t)n;
+            if (total > CA_BUNDLE_MAX)
+                return kl_error_set(err, EFBIG, "the CA certificates (%s ...) are larger than %d",
+                                    files[0], CA_BUNDLE_MAX);
+            if (KL_RETRY_EINTR(write(m, buf, (size_t)n)) != n)
+                return kl_error_errno(err, errno ? errno : EIO, "the CA bundle");
+        }
+        if (n < 0)
+            return kl_error_errno(err, errno, "reading the CA certificate %s", files[i]);
+        if (KL_RETRY_EINTR(write(m, "\n", 1)) != 1)
+            return kl_error_errno(err, errno ? errno : EIO, "the CA bundle");
+    }
+    if (lseek(m, 0, SEEK_SET) < 0)
+        return kl_error_errno(err, errno, "the CA bundle");
+    int fd = fcntl(m, F_DUPFD_CLOEXEC, 10);
+    if (fd < 0)
+        return kl_error_errno(err, errno, "the CA bundle");
+    return fd;
+}
+
 static int spawn_helper(helper *h, const char *url, int parent_dirfd, const char *name,
                         const host_pull_child_opts *pull, kl_error *err)
 {
@@ -113,6 +150,23 @@ static int spawn_helper(helper *h, const char *url, int parent_dirfd, const char
             return kl_error_errno(err, errno, "starting %s", h->prog);
     }
 
+    /* several CA files: one bundle in a memory file (libcurl takes one CA file) */
+    _cleanup_close_ int cfd = -1;
+    char ca_path[32];
+    const char *ca_arg = NULL;
+    size_t n_ca = 0;
+    while (pull && pull->ca_files && pull->ca_files[n_ca])
+        n_ca++;
+    if (n_ca == 1) {
+        ca_arg = pull->ca_files[0];
+    } else if (n_ca > 1) {
+        cfd = ca_bundle(pull->ca_files, err);
+        if (cfd < 0)
+            return kl_error_prefix(err, "starting %s", h->prog);
+        snprintf(ca_path, sizeof(ca_path), "/proc/self/fd/%d", FETCHPROTO_CA_FD);
+        ca_arg = ca_path;
+    }
+
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     _cleanup_close_ int ifd = -1;
@@ -130,8 +184,14 @@ static int spawn_helper(helper *h, const char *url, int parent_dirfd, const char
     posix_spawn_file_actions_adddup2(&fa, dfd, FETCHPROTO_DIR_FD);
     if (hfd >= 0)
         posix_spawn_file_actions_adddup2(&fa, hfd, FETCHPROTO_HAVE_FD);
-    posix_spawn_file_actions_addclosefrom_np(
-        &fa, (hfd >= 0 ? FETCHPROTO_HAVE_FD : FETCHPROTO_DIR_FD) + 1);
+    else if (cfd >= 0)
+        posix_spawn_file_actions_addclose(&fa, FETCHPROTO_HAVE_FD);
+    if (cfd >= 0)
+        posix_spawn_file_actions_adddup2(&fa, cfd, FETCHPROTO_CA_FD);
+    posix_spawn_file_actions_addclosefrom_np(&fa, (cfd >= 0   ? FETCHPROTO_CA_FD
+                                                   : hfd >= 0 ? FETCHPROTO_HAVE_FD
+                                                              : FETCHPROTO_DIR_FD) +
+                                                      1);
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);
     sigset_t none, all;
@@ -181,9 +241,9 @@ static int spawn_helper(helper *h, const char *url, int parent_dirfd, const char
         }
         if (pull->insecure)
             argv[argc++] = "--insecure";
-        if (pull->ca_file && *pull->ca_file) {
+        if (ca_arg) {
             argv[argc++] = "--ca-file";
-            argv[argc++] = pull->ca_file;
+            argv[argc++] = ca_arg;
         }
         if (pull->client_cert && *pull->client_cert && pull->client_key && *pull->client_key) {
             argv[argc++] = "--client-cert";
@@ -244,6 +304,18 @@ static int reap(helper *h)
         }
     }
     return status;
+}
+
+/* "exited with status 3", "was killed by signal 11 (Segmentation fault)" */
+static void describe_end(int status, char *buf, size_t size)
+{
+    if (WIFSIGNALED(status))
+        snprintf(buf, size, "was killed by signal %d (%s)", WTERMSIG(status),
+                 strsignal(WTERMSIG(status)));
+    else if (WIFEXITED(status))
+        snprintf(buf, size, "exited with status %d", WEXITSTATUS(status));
+    else
+        snprintf(buf, size, "ended with wait status %#x", (unsigned)status);
 }
 
 /* ---- the protocol ------------------------------------------------------------------- */
@@ -459,6 +531,19 @@ static int run_child(const char *url, int parent_dirfd, const char *name,
     close(h.rfd);
     kl_buf_free(&h.in);
 
+    /* The helper's contract: exit 0 after an ok result, 1 after an error result. Any other
+     * end after a result is logged. After an error result the error stands. After an ok
+     * result nothing it made is trusted: kleened cannot check an extracted layer tree, and a
+     * crash (or a sanitizer's report) at the end may mean its memory was corrupt while it
+     * worked; the operation fails and its leftovers go (docs/image-fetch.md, "The helper's
+     * exit"). */
+    char how[96];
+    describe_end(status, how, sizeof(how));
+    bool clean_end = h.have_result && WIFEXITED(status) && WEXITSTATUS(status) == (h.ok ? 0 : 1);
+    if (h.have_result && !clean_end && !h.cancelled && !kl_error_is_set(&h.broken))
+        log_warn("%s (pid %d) reported %s, then %s%s", h.name, (int)h.pid,
+                 h.ok ? "success" : "an error", how,
+                 h.ok ? ": not trusting its work, the operation fails" : "");
     int r = 0;
     if (h.cancelled) {
         *stage = HOST_FETCH_STAGE_NONE;
@@ -466,13 +551,13 @@ static int run_child(const char *url, int parent_dirfd, const char *name,
     } else if (kl_error_is_set(&h.broken)) {
         *err = h.broken;
         r = -1;
-    } else if (h.have_result && h.ok) {
+    } else if (h.have_result && h.ok && clean_end) {
         *stage = HOST_FETCH_STAGE_NONE;
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-            log_warn("%s (pid %d) reported success, then ended with wait status %#x", h.name,
-                     (int)h.pid, (unsigned)status);
         if (stats)
             *stats = h.stats;
+    } else if (h.have_result && h.ok) {
+        r = kl_error_set(err, EIO, "%s (pid %d) reported success, then %s: its work is not trusted",
+                         h.name, (int)h.pid, how);
     } else if (h.have_result) {
         *stage = h.stage;
         *err = h.result;
@@ -554,7 +639,7 @@ int host_login_child(const char *server, int scratch_dirfd, const host_pull_chil
     if (!pull || !pull->username || !*pull->username)
         return kl_error_set(err, EINVAL, "logging in: no username");
     host_pull_child_opts lo = {.insecure = pull->insecure,
-                               .ca_file = pull->ca_file,
+                               .ca_files = pull->ca_files,
                                .client_cert = pull->client_cert,
                                .client_key = pull->client_key,
                                .username = pull->username,

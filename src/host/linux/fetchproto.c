@@ -74,6 +74,8 @@ char *fetchproto_encode(const fetchproto_msg *m, size_t *len)
                       (int)m->layer.index, "n", (int)m->layer.n, "digest", m->layer.digest, "bytes",
                       (json_int_t)m->layer.bytes, "total", (json_int_t)m->layer.total, "done",
                       m->layer.done);
+        if (m->layer.present)
+            json_object_set_new(j, "present", json_true());
         break;
     case FETCHPROTO_LOG:
         j = json_pack("{s:s, s:i, s:s}", "type", "log", "level", m->level, "msg", text);
@@ -184,6 +186,10 @@ int fetchproto_parse(const char *line, size_t len, fetchproto_msg *m, kl_error *
             !get_int(j, "index", 0, n - 1, &index) || !get_u64(j, "bytes", &l->bytes) ||
             !get_u64(j, "total", &l->total) || !get_bool(j, "done", &l->done) || !digest_ok(digest))
             return bad(err, "an invalid layer progress");
+        json_t *pv = json_object_get(j, "present"); /* optional */
+        if (pv && !json_is_boolean(pv))
+            return bad(err, "an invalid layer progress");
+        l->present = json_is_true(pv);
         l->index = (unsigned)index;
         l->n = (unsigned)n;
         snprintf(l->digest, sizeof(l->digest), "%s", digest);

@@ -33,6 +33,9 @@
 #define FETCHPROTO_DIR_FD 3
 /* kleene-fetch --pull --have-fd: the layers kleened has, "<blob digest> <diff_id>\n" each */
 #define FETCHPROTO_HAVE_FD 4
+/* Several CA files of a registry (every .crt file of registry_certs_dir/<domain>): kleened hands
+ * the helper one bundle of them, a memory file at this fd, as `--ca-file /proc/self/fd/5`. */
+#define FETCHPROTO_CA_FD 5
 #define FETCHPROTO_HAVE_MAX 100000
 #define FETCHPROTO_LINE_MAX 16384
 /* the most layers a layer message may count */

@@ -153,7 +153,8 @@ static void send_layer(const host_pull_event *ev, bool done)
                                  .n = ev->n_layers,
                                  .bytes = ev->layer_bytes,
                                  .total = ev->layer_total,
-                                 .done = done};
+                                 .done = done,
+                                 .present = ev->kind == HOST_PULL_LAYER_PRESENT};
     snprintf(m.layer.digest, sizeof(m.layer.digest), "%s", ev->text ? ev->text : "");
     send_msg(&m);
 }
@@ -176,6 +177,9 @@ static void on_pull(const host_pull_event *ev, void *ctx)
     }
     case HOST_PULL_LAYER_DONE:
         log_info("layer %u/%u %s: verified and extracted", ev->index + 1, ev->n_layers, ev->text);
+        send_layer(ev, true);
+        break;
+    case HOST_PULL_LAYER_PRESENT:
         send_layer(ev, true);
         break;
     }

@@ -751,6 +751,13 @@ static int pull_into(session *s, int sfd, kl_error *err)
         if (have) {
             present[i] = true;
             log_info("layer %zu/%zu %s: already present", i + 1, m.n_layers, m.layers[i].digest);
+            if (o->progress)
+                o->progress(&(host_pull_event){.kind = HOST_PULL_LAYER_PRESENT,
+                                               .index = (unsigned)i,
+                                               .n_layers = (unsigned)m.n_layers,
+                                               .layer_total = (uint64_t)m.layers[i].size,
+                                               .text = m.layers[i].digest},
+                            o->ctx);
         }
     }
     if (rc == 0)

@@ -41,9 +41,11 @@
 #include "lib/error.h"
 
 typedef enum host_pull_event_kind {
-    HOST_PULL_RESOLVED = 1, /* text: the manifest digest; n_layers known */
-    HOST_PULL_LAYER,        /* progress of layer `index`: bytes of total */
-    HOST_PULL_LAYER_DONE,   /* layer `index` verified and extracted */
+    HOST_PULL_RESOLVED = 1,  /* text: the manifest digest; n_layers known */
+    HOST_PULL_LAYER,         /* progress of layer `index`: bytes of total */
+    HOST_PULL_LAYER_DONE,    /* layer `index` verified and extracted */
+    HOST_PULL_LAYER_PRESENT, /* layer `index` is the caller's: not downloaded (before any
+                              * download starts; layer_total: its size) */
 } host_pull_event_kind;
 
 typedef struct host_pull_event {
