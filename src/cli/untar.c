@@ -387,7 +387,7 @@ static void set_owner(untar *u, int pfd, const char *base, int fd, long long uid
     /* best effort, as tar as a user does: the ids need not exist here */
     if (fd >= 0)
         (void)!fchown(fd, (uid_t)uid, (gid_t)gid);
-    else
+    else if (base)
         (void)!fchownat(pfd, base, (uid_t)uid, (gid_t)gid, AT_SYMLINK_NOFOLLOW);
 }
 
