@@ -330,3 +330,21 @@ EOF
   [[ "$output" == *"no such directory in container t1: /nowhere"* ]]
   assert_alive
 }
+
+@test "klee cp: a local file that fails mid-copy cuts the upload, nothing lands in the container" {
+  klee run -d --name w1 bb sleep 600 >/dev/null
+  mkdir -p "$T/src"
+  head -c 300000 /dev/urandom >"$T/src/a"
+  # a sysfs file says it has 4096 bytes and gives a few: the walk fails after "a" was sent
+  touch "$T/src/z"
+  mount --bind /sys/kernel/uevent_seqnum "$T/src/z"
+  run klee cp "$T/src" w1:/tmp/
+  umount "$T/src/z"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"changed while it was being sent"* ]]
+  api GET '/containers/w1/archive?path=/tmp/src'
+  [ "$status_code" = 404 ]
+  # kleened took the cut upload as one (its staging is gone) and answers
+  [ -z "$(ls -A "$E2E_DIR/root/copies" 2>/dev/null)" ]
+  assert_alive
+}
