@@ -147,8 +147,9 @@ EOF
   klee cp "$T/d" c1:/tmp
   klee cp "$T/d" c1:/tmp/newdir
   klee cp "$T/d/." c1:/srv
-  run klee exec c1 cat /tmp/f.txt /tmp/renamed.txt /tmp/d/a /tmp/d/sub/b /tmp/newdir/sub/b /srv/a
-  [[ "$output" == *$'hello file\nhello file\none\ntwo\ntwo\none'* ]]
+  klee cp "$T/d" c1:/tmp/slashdir/.
+  run klee exec c1 cat /tmp/f.txt /tmp/renamed.txt /tmp/d/a /tmp/d/sub/b /tmp/newdir/sub/b /srv/a /tmp/slashdir/a
+  [[ "$output" == *$'hello file\nhello file\none\ntwo\ntwo\none\none'* ]]
   run klee exec c1 readlink /tmp/d/link
   [[ "$output" == *$'\na\n'* ]]
   run klee exec c1 stat -c '%u:%g %a' /tmp/d/sub
@@ -199,6 +200,7 @@ EOF
   klee cp c2:/srv/d/a "$T/out/new.txt"
   klee container cp c2:/srv/d "$T/out"
   klee cp c2:/srv/d "$T/out/dnew"
+  klee cp c2:/srv/d "$T/out/dslash/"
   klee cp c2:/srv/d/. "$T/existing"
   klee cp c2:/srv/dl "$T/out/"
   klee cp -L c2:/srv/dl "$T/out/followed"
@@ -207,6 +209,7 @@ EOF
   [ "$(cat "$T/out/new.txt")" = one ]
   [ "$(cat "$T/out/d/sub/b")" = two ]
   [ "$(cat "$T/out/dnew/a")" = one ]
+  [ "$(cat "$T/out/dslash/a")" = one ]
   [ "$(cat "$T/existing/sub/b")" = two ]
   [ "$(cat "$T/out/followed/a")" = one ]
   [ "$(cat "$T/out2/dl/a")" = one ]
