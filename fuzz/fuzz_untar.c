@@ -85,6 +85,19 @@ static void check_sandbox(void)
             abort();
 }
 
+/* At exit: the sandbox goes (by fds below the top, as after each input). */
+static void remove_sandbox(void)
+{
+    int d = open(dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (d >= 0) {
+        empty_at(d);
+        close(d);
+    }
+    rmdir(dest);
+    unlink(canary);
+    rmdir(top);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!top[0]) {
@@ -97,6 +110,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         for (size_t i = 0; i < sizeof(watched) / sizeof(watched[0]); i++)
             watched_mode[i] = mode_of(watched[i]);
+        atexit(remove_sandbox);
         FILE *c = fopen(canary, "w");
         if (!c || fputs("safe", c) < 0)
             abort();
