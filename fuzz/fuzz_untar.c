@@ -6,7 +6,6 @@
  * directory. */
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,14 +17,45 @@
 
 static char top[64], dest[128], canary[128];
 
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+/* Empty the directory dfd by fds: never through a symlink the archive made (a chmod or
+ * remove by path would follow one: that once made the host's /etc/passwd and /tmp 0700). */
+static void empty_at(int dfd)
 {
-    (void)st, (void)flag;
-    if (f->level == 0)
-        return 0;
-    /* a directory left read-only by the archive */
-    chmod(p, 0700);
-    return remove(p);
+    int dup_fd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
+    DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+    if (!d)
+        abort();
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        struct stat st;
+        if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            abort();
+        if (S_ISDIR(st.st_mode)) {
+            int sub = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub < 0)
+                abort();
+            fchmod(sub, 0700); /* the fd is the directory itself: left read-only by the archive */
+            empty_at(sub);
+            close(sub);
+            if (unlinkat(dfd, de->d_name, AT_REMOVEDIR) != 0)
+                abort();
+        } else if (unlinkat(dfd, de->d_name, 0) != 0) {
+            abort();
+        }
+    }
+    closedir(d);
+}
+
+/* Host paths an extraction that went astray would touch first: their modes must not change. */
+static const char *const watched[] = {"/", "/tmp", "/etc", "/etc/passwd"};
+static mode_t watched_mode[sizeof(watched) / sizeof(watched[0])];
+
+static mode_t mode_of(const char *p)
+{
+    struct stat st;
+    return lstat(p, &st) == 0 ? st.st_mode : 0;
 }
 
 /* Only dest/ and the canary at the top, the canary as written. */
@@ -50,6 +80,22 @@ static void check_sandbox(void)
     struct stat st;
     if (lstat(dest, &st) != 0 || !S_ISDIR(st.st_mode))
         abort();
+    for (size_t i = 0; i < sizeof(watched) / sizeof(watched[0]); i++)
+        if (mode_of(watched[i]) != watched_mode[i])
+            abort();
+}
+
+/* At exit: the sandbox goes (by fds below the top, as after each input). */
+static void remove_sandbox(void)
+{
+    int d = open(dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (d >= 0) {
+        empty_at(d);
+        close(d);
+    }
+    rmdir(dest);
+    unlink(canary);
+    rmdir(top);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -62,6 +108,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         snprintf(canary, sizeof(canary), "%s/canary", top);
         if (mkdir(dest, 0755) != 0)
             abort();
+        for (size_t i = 0; i < sizeof(watched) / sizeof(watched[0]); i++)
+            watched_mode[i] = mode_of(watched[i]);
+        atexit(remove_sandbox);
         FILE *c = fopen(canary, "w");
         if (!c || fputs("safe", c) < 0)
             abort();
@@ -92,6 +141,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     untar_free(u);
     check_sandbox();
-    nftw(dest, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    d = open(dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (d < 0)
+        abort();
+    empty_at(d);
+    close(d);
+    check_sandbox();
     return 0;
 }

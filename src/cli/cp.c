@@ -105,6 +105,23 @@ static char *dir_name(const char *path)
     return xstrdup(p);
 }
 
+/* A destination that does not exist, without its trailing "/" and "/." (kept: "/"): the
+ * name to create. */
+static char *trim_dir_suffix(const char *path)
+{
+    char *p = xstrdup(path);
+    size_t n = strlen(p);
+    for (;;) {
+        if (n > 1 && p[n - 1] == '/')
+            p[--n] = '\0';
+        else if (n > 2 && p[n - 1] == '.' && p[n - 2] == '/')
+            p[n -= 2] = '\0';
+        else
+            break;
+    }
+    return p;
+}
+
 /* The stat of a container's path (X-Kleene-Path-Stat). */
 typedef struct cp_stat {
     char *name;
@@ -264,8 +281,9 @@ static int copy_out(cli_ctx *ctx, const cp_end *src, const cp_end *dst, bool fol
                 cli_error(ctx, "the destination directory must exist: %s", d);
                 return CLI_EXIT_FAILURE;
             }
-            into = dir_name(d);
-            to = base_name(d);
+            _cleanup_free_ char *name = trim_dir_suffix(d);
+            into = dir_name(name);
+            to = base_name(name);
         }
         dfd = open(into, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0) {
@@ -405,8 +423,9 @@ static int copy_in(cli_ctx *ctx, const cp_end *src, const cp_end *dst, bool foll
             rc = CLI_EXIT_FAILURE;
         } else {
             /* the parent must be a directory: the PUT says so (404/409) */
-            into = dir_name(dpath);
-            as = base_name(dpath);
+            _cleanup_free_ char *name = trim_dir_suffix(dpath);
+            into = dir_name(name);
+            as = base_name(name);
         }
         /* a container that does not exist: its 404 */
         json_t *j = rc ? NULL : cli_response_json(&resp);

@@ -400,7 +400,9 @@ static int start_entry(untar *u, const char *h, kl_error *err)
         number(h + 116, 8, &gid) < 0 || number(h + 136, 12, &mtime) < 0 ||
         number(h + 124, 12, &size) < 0)
         return bad(u, err, "malformed tar header");
-    if (u->has_size)
+    /* a pax size is the next real entry's, not a meta entry's */
+    bool meta = type == 'x' || type == 'L' || type == 'K' || type == 'g';
+    if (u->has_size && !meta)
         size = u->next_size;
     u->left = size;
     u->pad = (size_t)((BLOCK - size % BLOCK) % BLOCK);

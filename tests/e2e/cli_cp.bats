@@ -147,8 +147,9 @@ EOF
   klee cp "$T/d" c1:/tmp
   klee cp "$T/d" c1:/tmp/newdir
   klee cp "$T/d/." c1:/srv
-  run klee exec c1 cat /tmp/f.txt /tmp/renamed.txt /tmp/d/a /tmp/d/sub/b /tmp/newdir/sub/b /srv/a
-  [[ "$output" == *$'hello file\nhello file\none\ntwo\ntwo\none'* ]]
+  klee cp "$T/d" c1:/tmp/slashdir/.
+  run klee exec c1 cat /tmp/f.txt /tmp/renamed.txt /tmp/d/a /tmp/d/sub/b /tmp/newdir/sub/b /srv/a /tmp/slashdir/a
+  [[ "$output" == *$'hello file\nhello file\none\ntwo\ntwo\none\none'* ]]
   run klee exec c1 readlink /tmp/d/link
   [[ "$output" == *$'\na\n'* ]]
   run klee exec c1 stat -c '%u:%g %a' /tmp/d/sub
@@ -199,6 +200,7 @@ EOF
   klee cp c2:/srv/d/a "$T/out/new.txt"
   klee container cp c2:/srv/d "$T/out"
   klee cp c2:/srv/d "$T/out/dnew"
+  klee cp c2:/srv/d "$T/out/dslash/"
   klee cp c2:/srv/d/. "$T/existing"
   klee cp c2:/srv/dl "$T/out/"
   klee cp -L c2:/srv/dl "$T/out/followed"
@@ -207,6 +209,7 @@ EOF
   [ "$(cat "$T/out/new.txt")" = one ]
   [ "$(cat "$T/out/d/sub/b")" = two ]
   [ "$(cat "$T/out/dnew/a")" = one ]
+  [ "$(cat "$T/out/dslash/a")" = one ]
   [ "$(cat "$T/existing/sub/b")" = two ]
   [ "$(cat "$T/out/followed/a")" = one ]
   [ "$(cat "$T/out2/dl/a")" = one ]
@@ -328,5 +331,23 @@ EOF
   run K cp "$T/d/a" t1:/nowhere/x
   [ "$status" -eq 1 ]
   [[ "$output" == *"no such directory in container t1: /nowhere"* ]]
+  assert_alive
+}
+
+@test "klee cp: a local file that fails mid-copy cuts the upload, nothing lands in the container" {
+  klee run -d --name w1 bb sleep 600 >/dev/null
+  mkdir -p "$T/src"
+  head -c 300000 /dev/urandom >"$T/src/a"
+  # a sysfs file says it has 4096 bytes and gives a few: the walk fails after "a" was sent
+  touch "$T/src/z"
+  mount --bind /sys/kernel/uevent_seqnum "$T/src/z"
+  run klee cp "$T/src" w1:/tmp/
+  umount "$T/src/z"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"changed while it was being sent"* ]]
+  api GET '/containers/w1/archive?path=/tmp/src'
+  [ "$status_code" = 404 ]
+  # kleened took the cut upload as one (its staging is gone) and answers
+  [ -z "$(ls -A "$E2E_DIR/root/copies" 2>/dev/null)" ]
   assert_alive
 }
