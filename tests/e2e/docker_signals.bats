@@ -236,3 +236,21 @@ start_trapper() {
   [[ "$output" == *"invalid signal 'NOPE'"* ]]
   [ "$(docker inspect -f '{{.State.Running}}' kl)" = true ]
 }
+
+@test "docker run without -d forwards the signals it gets (WINCH, USR1, a real-time one) to the main process" {
+  # the CLI itself, started directly so that $! is its pid (sig-proxy: on by default without a tty)
+  DOCKER_HOST="unix://$DOCKER_SOCK" "$DOCKER_BIN" run --name px bb /trapper.sh >"$BATS_TEST_TMPDIR/px.out" 2>&1 &
+  cli=$!
+  wait_for 10 docker exec px test -s /tmp/count
+  kill -WINCH "$cli"
+  wait_for 5 got px WINCH
+  kill -USR1 "$cli"
+  wait_for 5 got px USR1
+  kill -s RTMIN+3 "$cli"
+  wait_for 5 got px 37
+  [ "$(docker inspect -f '{{.State.Running}}' px)" = true ]
+  # nothing the CLI forwarded was refused
+  ! grep -i "error\|cannot be sent" "$BATS_TEST_TMPDIR/px.out" || false
+  docker kill px
+  wait "$cli" || true
+}
