@@ -254,3 +254,44 @@ start_trapper() {
   docker kill px
   wait "$cli" || true
 }
+
+@test "a stop signal of the container's own: docker run --stop-signal, the Kleene API's stop_signal, bad ones refused" {
+  # INT ends the process with 5 at once; TERM would be ignored until the KILL of the grace
+  docker run -d --name ss --stop-signal int bb sh -c 'trap "" TERM; trap "exit 5" INT; while :; do sleep 0.1; done' >/dev/null
+  [ "$(docker inspect -f '{{.Config.StopSignal}}' ss)" = SIGINT ]
+  t0=$(date +%s%N)
+  docker stop -t 20 ss
+  [ $((($(date +%s%N) - t0) / 1000000)) -lt 10000 ]
+  [ "$(docker inspect -f '{{.State.ExitCode}}' ss)" = 5 ]
+  # without one: SIGTERM, as before
+  docker create --name dflt bb true >/dev/null
+  [ "$(docker inspect -f '{{.Config.StopSignal}}' dflt)" = SIGTERM ]
+  run docker create --name badss --stop-signal FOO bb true
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"Invalid signal: FOO"* ]]
+  # the Kleene API (ours): at create, in inspect, changed by update, "" back to the default
+  api POST /containers/create '{"name":"kss","image":"bb","cmd":["sh","-c","trap \"\" TERM; trap \"exit 7\" USR1; while :; do sleep 0.1; done"],"stop_signal":"10"}'
+  [ "$status_code" = 201 ]
+  api GET /containers/kss/inspect
+  [ "$(echo "$body" | jq -r .container.stop_signal)" = SIGUSR1 ]
+  docker start kss
+  wait_for 5 docker exec kss true
+  api POST "/containers/kss/stop?timeout=20"
+  [ "$status_code" = 200 ]
+  [ "$(docker inspect -f '{{.State.ExitCode}}' kss)" = 7 ]
+  api POST /containers/kss/update '{"stop_signal":"rtmin+2"}'
+  [ "$status_code" = 201 ]
+  api GET /containers/kss/inspect
+  [ "$(echo "$body" | jq -r .container.stop_signal)" = SIGRTMIN+2 ]
+  api POST /containers/kss/update '{"stop_signal":"NOPE"}'
+  [ "$status_code" = 409 ]
+  [[ "$(echo "$body" | jq -r .message)" == *"invalid stop_signal 'NOPE'"* ]]
+  api POST /containers/kss/update '{"stop_signal":""}'
+  api GET /containers/kss/inspect
+  [ "$(echo "$body" | jq -r .container.stop_signal)" = null ]
+  api POST /containers/create '{"name":"kbad","image":"bb","stop_signal":"65"}'
+  [ "$status_code" = 404 ] # the original answers 404 for every failure of create
+  [ "$(echo "$body" | jq -r .message)" = "invalid stop_signal '65'" ]
+  api GET /containers/kbad/inspect
+  [ "$status_code" = 404 ]
+}
