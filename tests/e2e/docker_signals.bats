@@ -295,3 +295,17 @@ start_trapper() {
   api GET /containers/kbad/inspect
   [ "$status_code" = 404 ]
 }
+
+@test "klee run --stop-signal: klee stop sends it; a bad one is a usage error" {
+  run klee run -d --name kstop --stop-signal SIGQUIT bb sh -c 'trap "" TERM; trap "exit 9" QUIT; while :; do sleep 0.1; done'
+  [ "$status" -eq 0 ]
+  wait_for 5 docker exec kstop true
+  api GET /containers/kstop/inspect
+  [ "$(echo "$body" | jq -r .container.stop_signal)" = SIGQUIT ]
+  run klee stop -t 20 kstop
+  [ "$status" -eq 0 ]
+  [ "$(docker inspect -f '{{.State.ExitCode}}' kstop)" = 9 ]
+  run klee create --stop-signal NOPE bb true
+  [ "$status" -eq 2 ]
+  [[ "$output" == *"Invalid value for '--stop-signal': 'NOPE' is not a signal"* ]]
+}
