@@ -963,11 +963,9 @@ static int read_stop_signal(const json_t *config, char **out, bool *changed, kl_
     const char *s = json_string_value(v);
     char *canon = NULL;
     if (*s) {
-        int sig = strlen(s) == json_string_length(v) ? kl_signal_parse(s) : -1;
-        char name[KL_SIGNAME_MAX];
-        if (sig < 0 || !kl_signal_name(sig, name))
+        canon = strlen(s) == json_string_length(v) ? kl_signal_canonical(s) : NULL;
+        if (!canon)
             return kl_error_set(err, EINVAL, "invalid stop_signal '%s'", s);
-        canon = name[0] >= '0' && name[0] <= '9' ? xstrdup(name) : xasprintf("SIG%s", name);
     }
     if ((!canon) != (!*out) || (canon && strcmp(canon, *out) != 0)) {
         free(*out);
@@ -1363,10 +1361,11 @@ static json_t *image_defaults(kl_engine *e, const char *image_id, kl_error *err)
     _cleanup_json_ json_t *img = images_inspect(e, image_id, err);
     if (!img)
         return NULL;
-    return json_pack("{s:O, s:O, s:O, s:s, s:s}", "image_cmd", json_object_get(img, "cmd"),
+    return json_pack("{s:O, s:O, s:O, s:s, s:s, s:s?}", "image_cmd", json_object_get(img, "cmd"),
                      "image_entrypoint", json_object_get(img, "entrypoint"), "image_env",
                      json_object_get(img, "env"), "image_user", jx_str(img, "user", "root"),
-                     "image_workdir", jx_str(img, "workdir", "/"));
+                     "image_workdir", jx_str(img, "workdir", "/"), "image_stop_signal",
+                     jx_str(img, "stop_signal", NULL));
 }
 
 /* Under the engine lock; everything is validated. */
@@ -1457,7 +1456,11 @@ static char *create_locked(kl_engine *e, const char *asked_name, const images_st
         .of_build = settings->of_build,
         .image_workdir = xstrdup(jx_str(image, "image_workdir", "/")),
         .init = xstrdup(jx_str(config, "init", "auto")),
-        .stop_signal = settings->stop_signal ? xstrdup(settings->stop_signal) : NULL,
+        /* the container's own, else its image's (Docker's Config.StopSignal) */
+        .stop_signal = settings->stop_signal ? xstrdup(settings->stop_signal)
+                       : jx_str(image, "image_stop_signal", NULL)
+                           ? xstrdup(jx_str(image, "image_stop_signal", NULL))
+                           : NULL,
         .stop_cmd = jx_str(config, "stop_cmd", NULL) && *jx_str(config, "stop_cmd", NULL)
                         ? xstrdup(jx_str(config, "stop_cmd", NULL))
                         : NULL,

@@ -309,3 +309,58 @@ start_trapper() {
   [ "$status" -eq 2 ]
   [[ "$output" == *"Invalid value for '--stop-signal': 'NOPE' is not a signal"* ]]
 }
+
+# restop IN OUT SIGNAL NAME: the docker archive IN with config.StopSignal set and RepoTags
+# NAME, as OUT (the config renamed to its new digest)
+restop() {
+  python3 - "$@" <<'P'
+import hashlib, io, json, sys, tarfile
+src, dst, sig, name = sys.argv[1:5]
+with tarfile.open(src) as t:
+    files = {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}
+manifest = json.loads(files.pop("manifest.json"))
+cfg = json.loads(files.pop(manifest[0]["Config"]))
+cfg["config"]["StopSignal"] = sig
+blob = json.dumps(cfg).encode()
+cname = hashlib.sha256(blob).hexdigest() + ".json"
+files[cname] = blob
+manifest[0]["Config"] = cname
+manifest[0]["RepoTags"] = [name]
+files["manifest.json"] = json.dumps(manifest).encode()
+with tarfile.open(dst, "w") as t:
+    for n, data in files.items():
+        info = tarfile.TarInfo(n)
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+P
+}
+
+@test "an image's StopSignal: kept by docker load, the default of its containers, inherited by a build, written by docker save" {
+  docker save bb -o "$BATS_TEST_TMPDIR/bb.tar"
+  restop "$BATS_TEST_TMPDIR/bb.tar" "$BATS_TEST_TMPDIR/sq.tar" SIGQUIT sq:latest
+  docker load -i "$BATS_TEST_TMPDIR/sq.tar"
+  [ "$(docker image inspect -f '{{.Config.StopSignal}}' sq)" = SIGQUIT ]
+  api GET /images/sq/inspect
+  [ "$(echo "$body" | jq -r .stop_signal)" = SIGQUIT ]
+  # without one: no StopSignal in the image
+  [ "$(docker image inspect -f '{{.Config.StopSignal}}' bb)" = "" ]
+  # its containers stop with it, unless they have their own
+  docker run -d --name sqc sq sh -c 'trap "" TERM; trap "exit 3" QUIT; while :; do sleep 0.1; done' >/dev/null
+  [ "$(docker inspect -f '{{.Config.StopSignal}}' sqc)" = SIGQUIT ]
+  docker stop -t 20 sqc
+  [ "$(docker inspect -f '{{.State.ExitCode}}' sqc)" = 3 ]
+  docker create --name sqown --stop-signal INT sq true >/dev/null
+  [ "$(docker inspect -f '{{.Config.StopSignal}}' sqown)" = SIGINT ]
+  # a build FROM it keeps it (there is no STOPSIGNAL instruction yet)
+  mkdir "$BATS_TEST_TMPDIR/ctx"
+  printf 'FROM sq\nLABEL x=y\n' >"$BATS_TEST_TMPDIR/ctx/Dockerfile"
+  docker build -q -t sq2 "$BATS_TEST_TMPDIR/ctx" >/dev/null
+  [ "$(docker image inspect -f '{{.Config.StopSignal}}' sq2)" = SIGQUIT ]
+  # docker save writes it back; a name that is no signal here is left out at load
+  docker save sq2 -o "$BATS_TEST_TMPDIR/sq2.tar"
+  cfg=$(tar xOf "$BATS_TEST_TMPDIR/sq2.tar" manifest.json | jq -r '.[0].Config')
+  [ "$(tar xOf "$BATS_TEST_TMPDIR/sq2.tar" "$cfg" | jq -r .config.StopSignal)" = SIGQUIT ]
+  restop "$BATS_TEST_TMPDIR/bb.tar" "$BATS_TEST_TMPDIR/bad.tar" SIGNOPE badsig:latest
+  docker load -i "$BATS_TEST_TMPDIR/bad.tar"
+  [ "$(docker image inspect -f '{{.Config.StopSignal}}' badsig)" = "" ]
+}
