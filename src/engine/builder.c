@@ -91,6 +91,7 @@
 #include "lib/id.h"
 #include "lib/jsonx.h"
 #include "lib/log.h"
+#include "lib/signame.h"
 #include "lib/sha1.h"
 #include "lib/xalloc.h"
 
@@ -519,7 +520,7 @@ typedef struct stage {
     char *name;
     char *parent_id; /* FROM image id (NULL for a stage FROM a stage) */
     char *parent_user;
-    char *stop_signal; /* the FROM image's StopSignal, inherited (no STOPSIGNAL instruction) */
+    char *stop_signal; /* STOPSIGNAL, else the FROM image's StopSignal (inherited) */
     stack_entry *s;
     size_t n;
 } stage;
@@ -1587,6 +1588,18 @@ static int process(build *b, const dockerfile_instr *in, json_t *pair, kl_error 
                     json_array_append_new(b->exposed, json_string(port));
             }
         }
+        return 0;
+    }
+    case DOCKERFILE_STOPSIGNAL: {
+        _cleanup_strv_ char **a = dockerfile_expand_args(in, dockerfile_state_lookup, &b->st, err);
+        if (!a)
+            return fail(b, err, "%s", err->msg);
+        char *sig = kl_signal_canonical(a[0]);
+        if (!sig)
+            return fail(b, err, "line %u: error in '%s': invalid signal '%.64s'", in->lineno,
+                        in->line, a[0] ? a[0] : "");
+        free(b->cur->stop_signal);
+        b->cur->stop_signal = sig;
         return 0;
     }
     case DOCKERFILE_CMD:

@@ -335,7 +335,7 @@ with tarfile.open(dst, "w") as t:
 P
 }
 
-@test "an image's StopSignal: kept by docker load, the default of its containers, inherited by a build, written by docker save" {
+@test "an image's StopSignal: kept by docker load, the default of its containers, inherited by a build, set by STOPSIGNAL, written by docker save" {
   docker save bb -o "$BATS_TEST_TMPDIR/bb.tar"
   restop "$BATS_TEST_TMPDIR/bb.tar" "$BATS_TEST_TMPDIR/sq.tar" SIGQUIT sq:latest
   docker load -i "$BATS_TEST_TMPDIR/sq.tar"
@@ -351,11 +351,27 @@ P
   [ "$(docker inspect -f '{{.State.ExitCode}}' sqc)" = 3 ]
   docker create --name sqown --stop-signal INT sq true >/dev/null
   [ "$(docker inspect -f '{{.Config.StopSignal}}' sqown)" = SIGINT ]
-  # a build FROM it keeps it (there is no STOPSIGNAL instruction yet)
+  # a build FROM it keeps it, STOPSIGNAL (with an ARG) changes it
   mkdir "$BATS_TEST_TMPDIR/ctx"
   printf 'FROM sq\nLABEL x=y\n' >"$BATS_TEST_TMPDIR/ctx/Dockerfile"
   docker build -q -t sq2 "$BATS_TEST_TMPDIR/ctx" >/dev/null
   [ "$(docker image inspect -f '{{.Config.StopSignal}}' sq2)" = SIGQUIT ]
+  printf 'FROM sq\nARG S=usr2\nSTOPSIGNAL $S\n' >"$BATS_TEST_TMPDIR/ctx/Dockerfile"
+  docker build -q -t sq3 "$BATS_TEST_TMPDIR/ctx" >/dev/null
+  [ "$(docker image inspect -f '{{.Config.StopSignal}}' sq3)" = SIGUSR2 ]
+  printf 'FROM bb\nARG S\nSTOPSIGNAL $S\n' >"$BATS_TEST_TMPDIR/ctx/Dockerfile"
+  run docker build -q --build-arg S=NOPE -t sq4 "$BATS_TEST_TMPDIR/ctx"
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"error in 'STOPSIGNAL \$S': invalid signal 'NOPE'"* ]]
+  # the same steps with another signal: another image, not the first one again (build cache)
+  docker build -q --build-arg S=USR1 -t sq5 "$BATS_TEST_TMPDIR/ctx" >/dev/null
+  docker build -q --build-arg S=SIGUSR2 -t sq6 "$BATS_TEST_TMPDIR/ctx" >/dev/null
+  [ "$(docker image inspect -f '{{.Config.StopSignal}}' sq5)" = SIGUSR1 ]
+  [ "$(docker image inspect -f '{{.Config.StopSignal}}' sq6)" = SIGUSR2 ]
+  printf 'FROM bb\nSTOPSIGNAL SIGNOPE\n' >"$BATS_TEST_TMPDIR/ctx/Dockerfile"
+  run docker build -q -t sq4 "$BATS_TEST_TMPDIR/ctx"
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"invalid signal 'SIGNOPE'"* ]]
   # docker save writes it back; a name that is no signal here is left out at load
   docker save sq2 -o "$BATS_TEST_TMPDIR/sq2.tar"
   cfg=$(tar xOf "$BATS_TEST_TMPDIR/sq2.tar" manifest.json | jq -r '.[0].Config')
