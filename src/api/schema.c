@@ -115,6 +115,8 @@ static const kl_schema_field container_config_fields[] = {
     /* ours (docs/thin-vm.md): who is pid 1, and the stop command; null = the default */
     {.name = "init", .value = T_STRING(.is_nullable = true, .enum_values = init_mode_enum)},
     {.name = "stop_cmd", .value = T_STRING(.is_nullable = true)},
+    /* ours: the signal a stop sends (a name or number as kill takes it); null = unchanged */
+    {.name = "stop_signal", .value = T_STRING(.is_nullable = true)},
     /* ours (docs/api.md "Labels"); null = none (create) / unchanged (update) */
     {.name = "labels", .value = T_LABELS()},
     /* ours (docs/api.md "Name resolution"): /etc/hosts lines, a resolv.conf of kleened's */

@@ -13,6 +13,7 @@
 #include "lib/cleanup.h"
 #include "lib/jsonx.h"
 #include "lib/labels.h"
+#include "lib/signame.h"
 #include "lib/xalloc.h"
 
 #include <ctype.h>
@@ -231,6 +232,8 @@ int container_exit_code(const char *message)
          "Working directory of the container's processes (default: the image's WORKDIR)", NULL},   \
         {"stop-timeout", 0, "SECONDS",                                                             \
          "Seconds a stop waits for the processes to end before killing them (default: 10)", NULL}, \
+        {"stop-signal", 0, "SIGNAL",                                                               \
+         "Signal a stop sends instead of TERM (INT, SIGQUIT, 10, RTMIN+3 ...)", NULL},             \
     {                                                                                              \
         "rm", 0, NULL,                                                                             \
             "Remove the container automatically once it has run and ended (kleened does it, "      \
@@ -534,7 +537,7 @@ static int add_limits(const cli_args *a, const char *prog, json_t *config)
     return 0;
 }
 
-/* --workdir, --stop-timeout, --rm of create/run (optional fields of ours). */
+/* --workdir, --stop-timeout, --stop-signal, --rm of create/run (optional fields of ours). */
 static int add_settings(const cli_args *a, const char *prog, json_t *config)
 {
     kl_error err = KL_ERROR_INIT;
@@ -554,6 +557,13 @@ static int add_settings(const cli_args *a, const char *prog, json_t *config)
                                    "Invalid value for '--stop-timeout': %s", err.msg),
                    -1;
         json_object_set_new(config, "stop_timeout", json_integer(n));
+    }
+    if ((v = cli_value(a, "stop-signal"))) {
+        if (kl_signal_parse(v) < 0)
+            return cli_usage_error(prog, a->cmd->args_usage,
+                                   "Invalid value for '--stop-signal': '%s' is not a signal", v),
+                   -1;
+        json_object_set_new(config, "stop_signal", json_string(v));
     }
     if (cli_flag(a, "rm"))
         json_object_set_new(config, "auto_remove", json_true());

@@ -91,6 +91,7 @@
 #include "lib/id.h"
 #include "lib/jsonx.h"
 #include "lib/log.h"
+#include "lib/signame.h"
 #include "lib/sha1.h"
 #include "lib/xalloc.h"
 
@@ -519,6 +520,7 @@ typedef struct stage {
     char *name;
     char *parent_id; /* FROM image id (NULL for a stage FROM a stage) */
     char *parent_user;
+    char *stop_signal; /* STOPSIGNAL, else the FROM image's StopSignal (inherited) */
     stack_entry *s;
     size_t n;
 } stage;
@@ -622,6 +624,7 @@ static void stage_clear(stage *s)
     free(s->name);
     free(s->parent_id);
     free(s->parent_user);
+    free(s->stop_signal);
     *s = (stage){0};
 }
 
@@ -1459,6 +1462,7 @@ static int do_from(build *b, const dockerfile_instr *in, kl_error *err)
             push_layer(ns, src->s[i].layer, src->s[i].snap, src->s[i].key, src->s[i].is_new, false);
         ns->parent_id = src->parent_id ? xstrdup(src->parent_id) : NULL;
         ns->parent_user = xstrdup(current_user(b));
+        ns->stop_signal = src->stop_signal ? xstrdup(src->stop_signal) : NULL;
         penv = dockerfile_state_image_env(&b->st);
         pcmd = b->st.cmd ? strv_dup(b->st.cmd) : NULL;
         pentry = b->st.entrypoint ? strv_dup(b->st.entrypoint) : NULL;
@@ -1503,6 +1507,8 @@ static int do_from(build *b, const dockerfile_instr *in, kl_error *err)
         images_stack_clear(&is);
         ns->parent_id = xstrdup(id);
         ns->parent_user = xstrdup(jx_str(img, "user", "root"));
+        const char *ss = jx_str(img, "stop_signal", NULL);
+        ns->stop_signal = ss ? xstrdup(ss) : NULL;
         penv = jx_strv(json_object_get(img, "env"));
         pcmd = jx_strv(json_object_get(img, "cmd"));
         pentry = jx_strv(json_object_get(img, "entrypoint"));
@@ -1582,6 +1588,18 @@ static int process(build *b, const dockerfile_instr *in, json_t *pair, kl_error 
                     json_array_append_new(b->exposed, json_string(port));
             }
         }
+        return 0;
+    }
+    case DOCKERFILE_STOPSIGNAL: {
+        _cleanup_strv_ char **a = dockerfile_expand_args(in, dockerfile_state_lookup, &b->st, err);
+        if (!a)
+            return fail(b, err, "%s", err->msg);
+        char *sig = kl_signal_canonical(a[0]);
+        if (!sig)
+            return fail(b, err, "line %u: error in '%s': invalid signal '%.64s'", in->lineno,
+                        in->line, a[0] ? a[0] : "");
+        free(b->cur->stop_signal);
+        b->cur->stop_signal = sig;
         return 0;
     }
     case DOCKERFILE_CMD:
@@ -1691,6 +1709,7 @@ static char *save_image(build *b, const char *id, const char *name, const char *
         .labels = labels,
         .exposed_ports = b->exposed,
         .workdir = b->st.workdir,
+        .stop_signal = s->stop_signal,
         .layers = layers,
         .n_layers = s->n,
         .n_new = n_new,

@@ -41,6 +41,7 @@
 #include "lib/jsonx.h"
 #include "lib/labels.h"
 #include "lib/log.h"
+#include "lib/signame.h"
 #include "lib/names.h"
 #include "lib/xalloc.h"
 
@@ -80,6 +81,7 @@ void container_record_clear(container_record *r)
     free(r->image_workdir);
     free(r->init);
     free(r->stop_cmd);
+    free(r->stop_signal);
     json_decref(r->labels);
     strv_free(r->extra_hosts);
     json_decref(r->dns);
@@ -167,6 +169,8 @@ static void record_from_row(sqlite3_stmt *st, container_record *r)
     r->init = xstrdup(jx_str(doc, "init", "auto"));
     const char *sc = jx_str(doc, "stop_cmd", NULL);
     r->stop_cmd = sc ? xstrdup(sc) : NULL;
+    const char *ss = jx_str(doc, "stop_signal", NULL);
+    r->stop_signal = ss ? xstrdup(ss) : NULL;
     r->image_cmd = doc_strv(doc, "image_cmd");
     r->image_entrypoint = doc_strv(doc, "image_entrypoint");
     r->image_env = doc_strv(doc, "image_env");
@@ -577,6 +581,8 @@ static json_t *container_static_json(const container_record *r)
                                                                 : "/"));
     json_object_set_new(o, "init", json_string(r->init ? r->init : "auto"));
     json_object_set_new(o, "stop_cmd", r->stop_cmd ? json_string(r->stop_cmd) : json_null());
+    json_object_set_new(o, "stop_signal",
+                        r->stop_signal ? json_string(r->stop_signal) : json_null());
     json_object_set_new(o, "labels", r->labels ? json_deep_copy(r->labels) : json_object());
     json_object_set_new(o, "extra_hosts", jx_from_strv(r->extra_hosts));
     static const char *const dns_keys[][2] = {
@@ -947,6 +953,29 @@ int containers_read_names(const json_t *config, char ***extra, json_t **dns, kl_
     return 0;
 }
 
+/* Ours: config.stop_signal, a signal as lib/signame.h takes it, kept as "SIG<NAME>" ("" back
+ * to the default: *out NULL). Absent or null: *out unchanged and 0. */
+static int read_stop_signal(const json_t *config, char **out, bool *changed, kl_error *err)
+{
+    json_t *v = json_object_get(config, "stop_signal");
+    if (!json_is_string(v))
+        return 0;
+    const char *s = json_string_value(v);
+    char *canon = NULL;
+    if (*s) {
+        canon = strlen(s) == json_string_length(v) ? kl_signal_canonical(s) : NULL;
+        if (!canon)
+            return kl_error_set(err, EINVAL, "invalid stop_signal '%s'", s);
+    }
+    if ((!canon) != (!*out) || (canon && strcmp(canon, *out) != 0)) {
+        free(*out);
+        *out = canon;
+        *changed = true;
+    } else
+        free(canon);
+    return 0;
+}
+
 /* Our optional settings (docs/api.md): auto_remove, stop_timeout, workdir. A JSON null leaves
  * the value unchanged. */
 static int read_settings(const json_t *config, const char *restart_policy, bool *auto_remove,
@@ -1232,6 +1261,8 @@ static json_t *record_doc(const container_record *r)
     json_object_set_new(d, "init", json_string(r->init ? r->init : "auto"));
     if (r->stop_cmd)
         json_object_set_new(d, "stop_cmd", json_string(r->stop_cmd));
+    if (r->stop_signal)
+        json_object_set_new(d, "stop_signal", json_string(r->stop_signal));
     json_object_set_new(d, "image_cmd", jx_from_strv(r->image_cmd));
     json_object_set_new(d, "image_entrypoint", jx_from_strv(r->image_entrypoint));
     json_object_set_new(d, "image_env", jx_from_strv(r->image_env));
@@ -1330,10 +1361,11 @@ static json_t *image_defaults(kl_engine *e, const char *image_id, kl_error *err)
     _cleanup_json_ json_t *img = images_inspect(e, image_id, err);
     if (!img)
         return NULL;
-    return json_pack("{s:O, s:O, s:O, s:s, s:s}", "image_cmd", json_object_get(img, "cmd"),
+    return json_pack("{s:O, s:O, s:O, s:s, s:s, s:s?}", "image_cmd", json_object_get(img, "cmd"),
                      "image_entrypoint", json_object_get(img, "entrypoint"), "image_env",
                      json_object_get(img, "env"), "image_user", jx_str(img, "user", "root"),
-                     "image_workdir", jx_str(img, "workdir", "/"));
+                     "image_workdir", jx_str(img, "workdir", "/"), "image_stop_signal",
+                     jx_str(img, "stop_signal", NULL));
 }
 
 /* Under the engine lock; everything is validated. */
@@ -1424,6 +1456,11 @@ static char *create_locked(kl_engine *e, const char *asked_name, const images_st
         .of_build = settings->of_build,
         .image_workdir = xstrdup(jx_str(image, "image_workdir", "/")),
         .init = xstrdup(jx_str(config, "init", "auto")),
+        /* the container's own, else its image's (Docker's Config.StopSignal) */
+        .stop_signal = settings->stop_signal ? xstrdup(settings->stop_signal)
+                       : jx_str(image, "image_stop_signal", NULL)
+                           ? xstrdup(jx_str(image, "image_stop_signal", NULL))
+                           : NULL,
         .stop_cmd = jx_str(config, "stop_cmd", NULL) && *jx_str(config, "stop_cmd", NULL)
                         ? xstrdup(jx_str(config, "stop_cmd", NULL))
                         : NULL,
@@ -1508,6 +1545,7 @@ static char *create(kl_engine *e, const json_t *config, bool of_build, kl_error 
         read_limits(config, &memory, &cpu_millis, &pids, err) == 0 &&
         read_settings(config, jx_str(config, "restart_policy", "no"), &settings.auto_remove,
                       &settings.stop_timeout, &settings.workdir, err) == 0 &&
+        read_stop_signal(config, &settings.stop_signal, &(bool){false}, err) == 0 &&
         containers_read_names(config, &settings.extra_hosts, &settings.dns, err) == 0 &&
         check_mounts(e, json_object_get(config, "mounts"), &m, &n_mounts, err) == 0) {
         engine_lock(e);
@@ -1627,6 +1665,9 @@ static int update_locked(kl_engine *e, const char *id, const json_t *config, kl_
                 changed = true;
             }
         }
+        rc = read_stop_signal(config, &r.stop_signal, &changed, err);
+    }
+    if (rc == 0) {
         json_t *p = json_object_get(config, "persist");
         if (json_is_boolean(p) && json_boolean_value(p) != r.persist) {
             r.persist = json_boolean_value(p);

@@ -55,6 +55,9 @@ typedef struct container_record {
     /* Ours (docs/thin-vm.md): "auto", "systemd", "plain", "none"; the stop command or NULL. */
     char *init;
     char *stop_cmd;
+    /* Ours: the signal a stop sends ("SIGINT", lib/signame.h names), NULL = the default
+     * (SIGTERM; an init's own shutdown signal). */
+    char *stop_signal;
     /* Ours (docs/api.md "Labels"): an object string→string, never NULL once read. */
     json_t *labels;
     /* The image's defaults, resolved at create time, for the start side. */

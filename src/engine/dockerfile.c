@@ -18,6 +18,7 @@
 
 #include "lib/buf.h"
 #include "lib/cleanup.h"
+#include "lib/signame.h"
 #include "lib/xalloc.h"
 
 /* --- small helpers ------------------------------------------------------------------ */
@@ -168,12 +169,12 @@ static const struct {
     {"CMD", DOCKERFILE_CMD},         {"ENTRYPOINT", DOCKERFILE_ENTRYPOINT},
     {"COPY", DOCKERFILE_COPY},       {"USER", DOCKERFILE_USER},
     {"WORKDIR", DOCKERFILE_WORKDIR}, {"EXPOSE", DOCKERFILE_EXPOSE},
-    {"LABEL", DOCKERFILE_LABEL},
+    {"LABEL", DOCKERFILE_LABEL},     {"STOPSIGNAL", DOCKERFILE_STOPSIGNAL},
 };
 
 /* Docker instructions we do not implement: same error as an unknown keyword, with a hint. */
-static const char *const unsupported[] = {"ADD",        "VOLUME",  "HEALTHCHECK", "SHELL",
-                                          "STOPSIGNAL", "ONBUILD", "MAINTAINER"};
+static const char *const unsupported[] = {"ADD",   "VOLUME",  "HEALTHCHECK",
+                                          "SHELL", "ONBUILD", "MAINTAINER"};
 
 const char *dockerfile_kind_name(dockerfile_kind kind)
 {
@@ -483,6 +484,18 @@ static int parse_instr(dockerfile_instr *in, kl_error *err)
         in->args = strvec_steal(&sv);
         return 0;
     }
+    case DOCKERFILE_STOPSIGNAL: {
+        /* one signal, as kill takes it (lib/signame.h); checked here unless substituted */
+        strvec sv = {0};
+        split_ws(rest, &sv);
+        in->n_args = sv.n;
+        in->args = strvec_steal(&sv);
+        if (in->n_args != 1)
+            return fail_line(err, in->lineno, line, "STOPSIGNAL needs exactly one signal");
+        if (!strchr(in->args[0], '$') && kl_signal_parse(in->args[0]) < 0)
+            return fail_line(err, in->lineno, line, "invalid signal '%.64s'", in->args[0]);
+        return 0;
+    }
     case DOCKERFILE_EXPOSE: {
         strvec sv = {0};
         split_ws(rest, &sv);
@@ -769,6 +782,7 @@ char **dockerfile_expand_args(const dockerfile_instr *in, dockerfile_lookup_fn f
     case DOCKERFILE_USER:
     case DOCKERFILE_WORKDIR:
     case DOCKERFILE_EXPOSE:
+    case DOCKERFILE_STOPSIGNAL:
         all = true;
         break;
     case DOCKERFILE_FROM:

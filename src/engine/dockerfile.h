@@ -25,6 +25,7 @@ typedef enum dockerfile_kind {
     DOCKERFILE_WORKDIR,
     DOCKERFILE_EXPOSE,
     DOCKERFILE_LABEL,
+    DOCKERFILE_STOPSIGNAL,
 } dockerfile_kind;
 
 /* A key/value pair of ENV, ARG or LABEL exactly as written (quotes and escapes still in;

@@ -570,6 +570,9 @@ static int start_container(kl_engine *e, const container_record *c, const exec_r
         if (host_init_mode_parse(c->init ? c->init : "auto", &spec.container.init, &bad_init) < 0)
             spec.container.init = HOST_INIT_AUTO;
         spec.stop_cmd = c->stop_cmd ? c->stop_cmd : jp.exec_stop;
+        /* the container's stop signal (checked when it was set); 0: the default */
+        int stop_sig = c->stop_signal ? kl_signal_parse(c->stop_signal) : -1;
+        spec.stop_signal = stop_sig > 0 ? stop_sig : 0;
         /* A container on networks gets its interfaces before its first process runs: the
          * namespace is made and wired here, and the runtime joins it. */
         spec.container.net_driver = c->network_driver;

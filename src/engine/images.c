@@ -40,6 +40,7 @@
 #include "lib/jsonx.h"
 #include "lib/labels.h"
 #include "lib/log.h"
+#include "lib/signame.h"
 #include "lib/xalloc.h"
 #include "registry/digest.h"
 #include "registry/reference.h"
@@ -85,6 +86,10 @@ static json_t *image_json(kl_engine *e, sqlite3_stmt *st)
                         json_is_object(labels) ? json_incref(labels) : json_object());
     json_object_set_new(out, "user", json_string(jx_str(doc, "user", "root")));
     json_object_set_new(out, "workdir", json_string(jx_str(doc, "workdir", "/")));
+    /* ours, only when the image has one: the signal a stop of its containers sends */
+    const char *ss = jx_str(doc, "stop_signal", NULL);
+    if (ss)
+        json_object_set_new(out, "stop_signal", json_string(ss));
     /* a pulled image's registry digest: of the index its reference resolved through, else
      * of its manifest (Docker's RepoDigests); "" for other images */
     const json_t *oci = json_object_get(doc, "oci");
@@ -369,6 +374,8 @@ static json_t *record_doc(const images_record *r)
                         json_is_object(r->labels) ? json_deep_copy(r->labels) : json_object());
     json_object_set_new(d, "exposed_ports", array_or_empty(r->exposed_ports));
     json_object_set_new(d, "workdir", json_string(r->workdir ? r->workdir : "/"));
+    if (r->stop_signal)
+        json_object_set_new(d, "stop_signal", json_string(r->stop_signal));
     if (json_is_object(r->oci))
         json_object_set_new(d, "oci", json_deep_copy(r->oci));
     return d;
@@ -1996,6 +2003,9 @@ static char *record_pull(creator *c, const json_t *j, const char *workdir, const
     const char *image_wd = jx_str(j, "working_dir", "");
     const json_t *cmd = json_object_get(j, "cmd");
     const json_t *ep = json_object_get(j, "entrypoint");
+    /* config.StopSignal; one that names no signal here is left out (Docker would fail the
+     * containers' stop with it) */
+    _cleanup_free_ char *stop_signal = kl_signal_canonical(jx_str(j, "stop_signal", NULL));
     _cleanup_json_ json_t *oci = json_pack(
         "{s:s, s:s, s:s, s:s}", "config", config, "manifest", manifest, "manifest_media_type",
         jx_str(j, "manifest_media_type", ""), "repository", jx_str(j, "repository", ""));
@@ -2022,6 +2032,7 @@ static char *record_pull(creator *c, const json_t *j, const char *workdir, const
                            .labels = json_object_get(j, "labels"),
                            .exposed_ports = json_object_get(j, "exposed_ports"),
                            .workdir = image_wd[0] == '/' ? image_wd : NULL,
+                           .stop_signal = stop_signal,
                            .oci = oci,
                            .layers = (const char *const *)ids,
                            .n_layers = n,

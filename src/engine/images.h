@@ -65,6 +65,7 @@ typedef struct images_record {
     const json_t *labels;        /* object string→string; NULL: {} */
     const json_t *exposed_ports; /* string[] ("80/tcp"); NULL: [] */
     const char *workdir;         /* the WORKDIR; NULL: "/" */
+    const char *stop_signal;     /* config.StopSignal as "SIG<NAME>" (lib/signame.h); NULL: none */
     /* A pulled image's registry identity (docs/image-store.md), kept in the doc as "oci":
      * {"config", "manifest", "manifest_media_type", "index", "repository"}; NULL: none. */
     const json_t *oci;

@@ -258,6 +258,8 @@ static char *pack_image(kl_engine *e, const char *id, const char *sroot, const c
                       ports_object(json_object_get(img, "exposed_ports")));
         if (cfg && json_array_size(ep))
             json_object_set(cfg, "Entrypoint", (json_t *)ep);
+        if (cfg && json_is_string(json_object_get(img, "stop_signal")))
+            json_object_set(cfg, "StopSignal", json_object_get(img, "stop_signal"));
         _cleanup_json_ json_t *config =
             cfg ? json_pack("{s:s, s:s, s:s, s:o, s:{s:s, s:O}}", "architecture", host.architecture,
                             "os", host.os, "created", jx_str(img, "created", ""), "config", cfg,

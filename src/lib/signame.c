@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "lib/cleanup.h"
+#include "lib/xalloc.h"
 
 static const struct {
     const char *name;
@@ -128,4 +129,13 @@ const char *kl_signal_name(int sig, char buf[KL_SIGNAME_MAX])
     else
         snprintf(buf, KL_SIGNAME_MAX, "%d", sig);
     return buf;
+}
+
+char *kl_signal_canonical(const char *s)
+{
+    char name[KL_SIGNAME_MAX];
+    int sig = kl_signal_parse(s);
+    if (sig < 0 || !kl_signal_name(sig, name))
+        return NULL;
+    return name[0] >= '0' && name[0] <= '9' ? xstrdup(name) : xasprintf("SIG%s", name);
 }

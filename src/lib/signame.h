@@ -26,4 +26,9 @@ bool kl_signal_is_valid(int sig);
  * its decimal number when it has no name (Linux's 32 and 33); NULL when not a signal. */
 const char *kl_signal_name(int sig, char buf[KL_SIGNAME_MAX]);
 
+/* `s` as it is kept (a container's or an image's stop signal): "SIG<NAME>" ("SIGINT",
+ * "SIGRTMIN+3"), the number for a signal without a name ("32"); NULL (nothing allocated) when
+ * `s` is NULL or no signal. xmalloc'ed. */
+char *kl_signal_canonical(const char *s);
+
 #endif

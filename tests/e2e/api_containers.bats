@@ -50,7 +50,7 @@ teardown() {
   echo "$body" | jq .
   [ "$(echo "$body" | jq -r 'keys | join(",")')" = "container,container_endpoints,container_mountpoints" ]
   c=$(echo "$body" | jq -c .container)
-  [ "$(echo "$c" | jq -r 'keys | join(",")')" = "auto_remove,cmd,cpus,created,dataset,dns,dns_options,dns_search,env,extra_hosts,id,image_id,init,jail_param,labels,memory,name,network_driver,persist,pids_limit,public_ports,restart_policy,running,stop_cmd,stop_timeout,user,workdir" ]
+  [ "$(echo "$c" | jq -r 'keys | join(",")')" = "auto_remove,cmd,cpus,created,dataset,dns,dns_options,dns_search,env,extra_hosts,id,image_id,init,jail_param,labels,memory,name,network_driver,persist,pids_limit,public_ports,restart_policy,running,stop_cmd,stop_signal,stop_timeout,user,workdir" ]
   [ "$(echo "$c" | jq -r .id)" = "$id" ]
   [ "$(echo "$c" | jq -r .name)" = web ]
   [ "$(echo "$c" | jq -r .image_id)" = "$(image_id)" ]
@@ -172,7 +172,7 @@ teardown() {
   [ "$status_code" = 200 ]
   [ "$(echo "$body" | jq -r '[.[].id] | join(",")')" = "$second,$first" ]
   s=$(echo "$body" | jq -c '.[0]')
-  [ "$(echo "$s" | jq -r 'keys | join(",")')" = "auto_remove,cmd,cpus,created,dataset,dns,dns_options,dns_search,env,extra_hosts,id,image_id,image_name,image_tag,init,jail_param,jid,labels,memory,name,network_driver,persist,pids_limit,public_ports,restart_policy,running,stop_cmd,stop_timeout,user,workdir" ]
+  [ "$(echo "$s" | jq -r 'keys | join(",")')" = "auto_remove,cmd,cpus,created,dataset,dns,dns_options,dns_search,env,extra_hosts,id,image_id,image_name,image_tag,init,jail_param,jid,labels,memory,name,network_driver,persist,pids_limit,public_ports,restart_policy,running,stop_cmd,stop_signal,stop_timeout,user,workdir" ]
   # unset: extra_hosts [], the dns fields null
   [ "$(echo "$s" | jq -c '[.extra_hosts,.dns,.dns_search,.dns_options]')" = '[[],null,null,null]' ]
   [ "$(echo "$s" | jq -c '[.image_name,.image_tag,.jid,.running]')" = '["bb","ctr",null,false]' ]

@@ -236,3 +236,147 @@ start_trapper() {
   [[ "$output" == *"invalid signal 'NOPE'"* ]]
   [ "$(docker inspect -f '{{.State.Running}}' kl)" = true ]
 }
+
+@test "docker run without -d forwards the signals it gets (WINCH, USR1, a real-time one) to the main process" {
+  # the CLI itself, started directly so that $! is its pid (sig-proxy: on by default without a tty)
+  DOCKER_HOST="unix://$DOCKER_SOCK" "$DOCKER_BIN" run --name px bb /trapper.sh >"$BATS_TEST_TMPDIR/px.out" 2>&1 &
+  cli=$!
+  wait_for 10 docker exec px test -s /tmp/count
+  kill -WINCH "$cli"
+  wait_for 5 got px WINCH
+  kill -USR1 "$cli"
+  wait_for 5 got px USR1
+  kill -s RTMIN+3 "$cli"
+  wait_for 5 got px 37
+  [ "$(docker inspect -f '{{.State.Running}}' px)" = true ]
+  # nothing the CLI forwarded was refused
+  ! grep -i "error\|cannot be sent" "$BATS_TEST_TMPDIR/px.out" || false
+  docker kill px
+  wait "$cli" || true
+}
+
+@test "a stop signal of the container's own: docker run --stop-signal, the Kleene API's stop_signal, bad ones refused" {
+  # INT ends the process with 5 at once; TERM would be ignored until the KILL of the grace
+  docker run -d --name ss --stop-signal int bb sh -c 'trap "" TERM; trap "exit 5" INT; while :; do sleep 0.1; done' >/dev/null
+  [ "$(docker inspect -f '{{.Config.StopSignal}}' ss)" = SIGINT ]
+  t0=$(date +%s%N)
+  docker stop -t 20 ss
+  [ $((($(date +%s%N) - t0) / 1000000)) -lt 10000 ]
+  [ "$(docker inspect -f '{{.State.ExitCode}}' ss)" = 5 ]
+  # without one: SIGTERM, as before
+  docker create --name dflt bb true >/dev/null
+  [ "$(docker inspect -f '{{.Config.StopSignal}}' dflt)" = SIGTERM ]
+  run docker create --name badss --stop-signal FOO bb true
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"Invalid signal: FOO"* ]]
+  # the Kleene API (ours): at create, in inspect, changed by update, "" back to the default
+  api POST /containers/create '{"name":"kss","image":"bb","cmd":["sh","-c","trap \"\" TERM; trap \"exit 7\" USR1; while :; do sleep 0.1; done"],"stop_signal":"10"}'
+  [ "$status_code" = 201 ]
+  api GET /containers/kss/inspect
+  [ "$(echo "$body" | jq -r .container.stop_signal)" = SIGUSR1 ]
+  docker start kss
+  wait_for 5 docker exec kss true
+  api POST "/containers/kss/stop?timeout=20"
+  [ "$status_code" = 200 ]
+  [ "$(docker inspect -f '{{.State.ExitCode}}' kss)" = 7 ]
+  api POST /containers/kss/update '{"stop_signal":"rtmin+2"}'
+  [ "$status_code" = 201 ]
+  api GET /containers/kss/inspect
+  [ "$(echo "$body" | jq -r .container.stop_signal)" = SIGRTMIN+2 ]
+  api POST /containers/kss/update '{"stop_signal":"NOPE"}'
+  [ "$status_code" = 409 ]
+  [[ "$(echo "$body" | jq -r .message)" == *"invalid stop_signal 'NOPE'"* ]]
+  api POST /containers/kss/update '{"stop_signal":""}'
+  api GET /containers/kss/inspect
+  [ "$(echo "$body" | jq -r .container.stop_signal)" = null ]
+  api POST /containers/create '{"name":"kbad","image":"bb","stop_signal":"65"}'
+  [ "$status_code" = 404 ] # the original answers 404 for every failure of create
+  [ "$(echo "$body" | jq -r .message)" = "invalid stop_signal '65'" ]
+  api GET /containers/kbad/inspect
+  [ "$status_code" = 404 ]
+}
+
+@test "klee run --stop-signal: klee stop sends it; a bad one is a usage error" {
+  run klee run -d --name kstop --stop-signal SIGQUIT bb sh -c 'trap "" TERM; trap "exit 9" QUIT; while :; do sleep 0.1; done'
+  [ "$status" -eq 0 ]
+  wait_for 5 docker exec kstop true
+  api GET /containers/kstop/inspect
+  [ "$(echo "$body" | jq -r .container.stop_signal)" = SIGQUIT ]
+  run klee stop -t 20 kstop
+  [ "$status" -eq 0 ]
+  [ "$(docker inspect -f '{{.State.ExitCode}}' kstop)" = 9 ]
+  run klee create --stop-signal NOPE bb true
+  [ "$status" -eq 2 ]
+  [[ "$output" == *"Invalid value for '--stop-signal': 'NOPE' is not a signal"* ]]
+}
+
+# restop IN OUT SIGNAL NAME: the docker archive IN with config.StopSignal set and RepoTags
+# NAME, as OUT (the config renamed to its new digest)
+restop() {
+  python3 - "$@" <<'P'
+import hashlib, io, json, sys, tarfile
+src, dst, sig, name = sys.argv[1:5]
+with tarfile.open(src) as t:
+    files = {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}
+manifest = json.loads(files.pop("manifest.json"))
+cfg = json.loads(files.pop(manifest[0]["Config"]))
+cfg["config"]["StopSignal"] = sig
+blob = json.dumps(cfg).encode()
+cname = hashlib.sha256(blob).hexdigest() + ".json"
+files[cname] = blob
+manifest[0]["Config"] = cname
+manifest[0]["RepoTags"] = [name]
+files["manifest.json"] = json.dumps(manifest).encode()
+with tarfile.open(dst, "w") as t:
+    for n, data in files.items():
+        info = tarfile.TarInfo(n)
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+P
+}
+
+@test "an image's StopSignal: kept by docker load, the default of its containers, inherited by a build, set by STOPSIGNAL, written by docker save" {
+  docker save bb -o "$BATS_TEST_TMPDIR/bb.tar"
+  restop "$BATS_TEST_TMPDIR/bb.tar" "$BATS_TEST_TMPDIR/sq.tar" SIGQUIT sq:latest
+  docker load -i "$BATS_TEST_TMPDIR/sq.tar"
+  [ "$(docker image inspect -f '{{.Config.StopSignal}}' sq)" = SIGQUIT ]
+  api GET /images/sq/inspect
+  [ "$(echo "$body" | jq -r .stop_signal)" = SIGQUIT ]
+  # without one: no StopSignal in the image
+  [ "$(docker image inspect -f '{{.Config.StopSignal}}' bb)" = "" ]
+  # its containers stop with it, unless they have their own
+  docker run -d --name sqc sq sh -c 'trap "" TERM; trap "exit 3" QUIT; while :; do sleep 0.1; done' >/dev/null
+  [ "$(docker inspect -f '{{.Config.StopSignal}}' sqc)" = SIGQUIT ]
+  docker stop -t 20 sqc
+  [ "$(docker inspect -f '{{.State.ExitCode}}' sqc)" = 3 ]
+  docker create --name sqown --stop-signal INT sq true >/dev/null
+  [ "$(docker inspect -f '{{.Config.StopSignal}}' sqown)" = SIGINT ]
+  # a build FROM it keeps it, STOPSIGNAL (with an ARG) changes it
+  mkdir "$BATS_TEST_TMPDIR/ctx"
+  printf 'FROM sq\nLABEL x=y\n' >"$BATS_TEST_TMPDIR/ctx/Dockerfile"
+  docker build -q -t sq2 "$BATS_TEST_TMPDIR/ctx" >/dev/null
+  [ "$(docker image inspect -f '{{.Config.StopSignal}}' sq2)" = SIGQUIT ]
+  printf 'FROM sq\nARG S=usr2\nSTOPSIGNAL $S\n' >"$BATS_TEST_TMPDIR/ctx/Dockerfile"
+  docker build -q -t sq3 "$BATS_TEST_TMPDIR/ctx" >/dev/null
+  [ "$(docker image inspect -f '{{.Config.StopSignal}}' sq3)" = SIGUSR2 ]
+  printf 'FROM bb\nARG S\nSTOPSIGNAL $S\n' >"$BATS_TEST_TMPDIR/ctx/Dockerfile"
+  run docker build -q --build-arg S=NOPE -t sq4 "$BATS_TEST_TMPDIR/ctx"
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"error in 'STOPSIGNAL \$S': invalid signal 'NOPE'"* ]]
+  # the same steps with another signal: another image, not the first one again (build cache)
+  docker build -q --build-arg S=USR1 -t sq5 "$BATS_TEST_TMPDIR/ctx" >/dev/null
+  docker build -q --build-arg S=SIGUSR2 -t sq6 "$BATS_TEST_TMPDIR/ctx" >/dev/null
+  [ "$(docker image inspect -f '{{.Config.StopSignal}}' sq5)" = SIGUSR1 ]
+  [ "$(docker image inspect -f '{{.Config.StopSignal}}' sq6)" = SIGUSR2 ]
+  printf 'FROM bb\nSTOPSIGNAL SIGNOPE\n' >"$BATS_TEST_TMPDIR/ctx/Dockerfile"
+  run docker build -q -t sq4 "$BATS_TEST_TMPDIR/ctx"
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"invalid signal 'SIGNOPE'"* ]]
+  # docker save writes it back; a name that is no signal here is left out at load
+  docker save sq2 -o "$BATS_TEST_TMPDIR/sq2.tar"
+  cfg=$(tar xOf "$BATS_TEST_TMPDIR/sq2.tar" manifest.json | jq -r '.[0].Config')
+  [ "$(tar xOf "$BATS_TEST_TMPDIR/sq2.tar" "$cfg" | jq -r .config.StopSignal)" = SIGQUIT ]
+  restop "$BATS_TEST_TMPDIR/bb.tar" "$BATS_TEST_TMPDIR/bad.tar" SIGNOPE badsig:latest
+  docker load -i "$BATS_TEST_TMPDIR/bad.tar"
+  [ "$(docker image inspect -f '{{.Config.StopSignal}}' badsig)" = "" ]
+}

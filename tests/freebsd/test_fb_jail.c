@@ -3,6 +3,7 @@
  * failing starts and what they undo, jexec, stop, update, re-adoption (jls), mounts. */
 #include "fbtest.h"
 
+#include <signal.h>
 #include <string.h>
 
 #include "host/freebsd/jail.h"
@@ -233,8 +234,10 @@ static void test_stop(void **state)
     /* 2. not running: cleanup anyway, then the original's error */
     kl_error e2 = KL_ERROR_INIT;
     fbt_fails(fb_container_stop(&h, &s, 1000, &e2), &e2, "container not running");
-    /* 3. exec.nostop, still there after the grace: jail -r, which fails */
+    /* 3. exec.nostop, still there after the grace: jail -r, which fails; the container's
+     * own stop signal (INT) instead of TERM */
     s.jail_params = (const char *const[]){"exec.nostop", NULL};
+    s.stop_signal = SIGINT;
     kl_error e3 = KL_ERROR_INIT;
     fbt_fails(fb_container_stop(&h, &s, 400, &e3), &e3,
               "/usr/sbin/jail exited abnormally with exit code 1: 'jail: 3f9a1c0b7d2e: not found'");

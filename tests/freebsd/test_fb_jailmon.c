@@ -329,10 +329,10 @@ static void test_lifecycle(void **state)
     world_open(&w, "jailmon_lifecycle_engine", NULL);
     assert_int_equal(mkdir(tp("/site"), 0755), 0);
     _cleanup_json_ json_t *cc =
-        json_pack("{s:s, s:s, s:s, s:[s, s], s:[{s:s, s:s, s:s, s:b}]}", "image", "base:1", "name",
-                  "c1", "network_driver", "ipnet", "jail_param", "allow.raw_sockets",
+        json_pack("{s:s, s:s, s:s, s:[s, s], s:[{s:s, s:s, s:s, s:b}], s:s}", "image", "base:1",
+                  "name", "c1", "network_driver", "ipnet", "jail_param", "allow.raw_sockets",
                   "exec.noclean", "mounts", "type", "nullfs", "source", tp("/site"), "destination",
-                  "/usr/local/www", "read_only", true);
+                  "/usr/local/www", "read_only", true, "stop_signal", "QUIT");
     kl_error cerr = KL_ERROR_INIT;
     w.cid = containers_create(w.e, cc, &cerr);
     if (!w.cid)

@@ -252,7 +252,7 @@ static void test_create_defaults_and_shape(void **state)
         "persist",    "created",        "dataset",      "running",      "memory",
         "cpus",       "pids_limit",     "auto_remove",  "stop_timeout", "workdir",
         "init",       "stop_cmd",       "labels",       "extra_hosts",  "dns",
-        "dns_search", "dns_options"};
+        "dns_search", "dns_options",    "stop_signal"};
     assert_int_equal(json_object_size(c), KL_ARRAY_SIZE(keys));
     for (size_t i = 0; i < KL_ARRAY_SIZE(keys); i++)
         if (!json_object_get(c, keys[i]))
@@ -330,7 +330,7 @@ static void test_create_every_field(void **state)
         "\"mounts\":[{\"type\":\"nullfs\",\"source\":\"%s\",\"destination\":\"/mnt//x/./\","
         "\"read_only\":true}],"
         "\"memory\":67108864,\"cpus\":0.5,\"pids_limit\":100,\"init\":\"systemd\","
-        "\"stop_cmd\":\"/bin/sh /etc/rc.shutdown\"}",
+        "\"stop_cmd\":\"/bin/sh /etc/rc.shutdown\",\"stop_signal\":\"rtmin+3\"}",
         vol);
     _cleanup_free_ char *id = create_ok(f, json);
     _cleanup_json_ json_t *j = inspect(f, "web");
@@ -346,6 +346,7 @@ static void test_create_every_field(void **state)
     assert_true(jx_bool(c, "persist", false));
     assert_string_equal(jx_str(c, "init", ""), "systemd");
     assert_string_equal(jx_str(c, "stop_cmd", ""), "/bin/sh /etc/rc.shutdown");
+    assert_string_equal(jx_str(c, "stop_signal", ""), "SIGRTMIN+3");
     assert_json_text(json_object_get(c, "public_ports"),
                      "[{\"interfaces\":[\"eth0\"],\"host_port\":\"8080\",\"container_port\":"
                      "\"80\",\"protocol\":\"udp\",\"ip_address\":\"\",\"ip_address6\":\"\"}]");
@@ -404,6 +405,8 @@ static void test_create_validation_messages_leave_nothing(void **state)
     create_fails(f, "{\"cpus\":-1}",
                  "invalid cpus limit: must be 0 (no limit) or between 0.001 and 1024");
     create_fails(f, "{\"pids_limit\":-1}", "invalid pids_limit: must be 0 (no limit) or more");
+    create_fails(f, "{\"stop_signal\":\"SIGNOPE\"}", "invalid stop_signal 'SIGNOPE'");
+    create_fails(f, "{\"stop_signal\":\"0\"}", "invalid stop_signal '0'");
     create_fails(f,
                  "{\"mounts\":[{\"type\":\"nullfs\",\"source\":\"/nonexistent-kl-path\","
                  "\"destination\":\"/x\"}]}",

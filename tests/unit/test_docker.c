@@ -168,7 +168,7 @@ static void test_translate(void **state)
         {"{\"Image\":\"bb\",\"HostConfig\":{\"Binds\":[\"/a:/b:shared\"]}}", "option 'shared'"},
         {"{\"Image\":\"bb\",\"HostConfig\":{\"Mounts\":[{\"Type\":\"tmpfs\",\"Target\":\"/t\"}]}}",
          "Type 'tmpfs'"},
-        {"{\"Image\":\"bb\",\"StopSignal\":\"SIGUSR1\"}", "Config.StopSignal 'SIGUSR1'"},
+        {"{\"Image\":\"bb\",\"StopSignal\":\"SIGFOO\"}", "Invalid signal: SIGFOO"},
         {"{\"Image\":\"bb\",\"Healthcheck\":{\"Test\":[\"CMD\",\"true\"]}}", "Config.Healthcheck"},
         {"{\"Image\":\"bb\",\"HostConfig\":{\"NetworkMode\":\"container:x\"}}",
          "HostConfig.NetworkMode 'container:x'"},

@@ -179,6 +179,17 @@ static void test_user_workdir_expose_label(void **state)
               "line 2: error in 'EXPOSE 80/icmp': invalid port '80/icmp' (expected "
               "<port>[-<port>][/tcp|udp|sctp])",
               2);
+    /* STOPSIGNAL: one signal as kill takes it, checked unless substituted */
+    df = parse_ok("FROM x\nSTOPSIGNAL SIGQUIT\nSTOPSIGNAL rtmin+3\nSTOPSIGNAL $SIG\n");
+    assert_int_equal(df.instrs[1].kind, DOCKERFILE_STOPSIGNAL);
+    assert_strv(df.instrs[1].args, STRV("SIGQUIT"));
+    assert_strv(df.instrs[2].args, STRV("rtmin+3"));
+    assert_strv(df.instrs[3].args, STRV("$SIG"));
+    dockerfile_clear(&df);
+    parse_bad("FROM x\nSTOPSIGNAL SIGNOPE\n",
+              "line 2: error in 'STOPSIGNAL SIGNOPE': invalid signal 'SIGNOPE'", 2);
+    parse_bad("FROM x\nSTOPSIGNAL INT QUIT\n",
+              "line 2: error in 'STOPSIGNAL INT QUIT': STOPSIGNAL needs exactly one signal", 2);
     parse_bad("FROM x\nEXPOSE 0\n",
               "line 2: error in 'EXPOSE 0': invalid port '0' (expected "
               "<port>[-<port>][/tcp|udp|sctp])",

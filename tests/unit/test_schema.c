@@ -81,7 +81,8 @@ static void test_container_config_defaults(void **state)
               "\"jail_param\":[],\"network_driver\":\"ipnet\",\"public_ports\":[],"
               "\"restart_policy\":\"no\",\"persist\":false,"
               "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_"
-              "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null,\"labels\":null,"
+              "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null,\"stop_signal\":"
+              "null,\"labels\":null,"
               "\"extra_hosts\":null,\"dns\":null,\"dns_search\":null,\"dns_options\":null}");
 }
 
@@ -103,7 +104,8 @@ static void test_container_config_full_and_nested_defaults(void **state)
         "\"protocol\":\"tcp\",\"host_address\":\"\"}],"
         "\"restart_policy\":\"no\",\"persist\":true,"
         "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_timeout\":"
-        "null,\"workdir\":null,\"init\":null,\"stop_cmd\":null,\"labels\":null,"
+        "null,\"workdir\":null,\"init\":null,\"stop_cmd\":null,\"stop_signal\":null,\"labels\":"
+        "null,"
         "\"extra_hosts\":null,\"dns\":null,\"dns_search\":null,\"dns_options\":null}");
 }
 
@@ -118,7 +120,8 @@ static void test_container_config_nullable_kept(void **state)
               "\"mounts\":null,\"jail_param\":null,\"network_driver\":\"ipnet\","
               "\"public_ports\":null,\"restart_policy\":null,\"persist\":null,"
               "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_"
-              "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null,\"labels\":null,"
+              "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null,\"stop_signal\":"
+              "null,\"labels\":null,"
               "\"extra_hosts\":null,\"dns\":null,\"dns_search\":null,\"dns_options\":null}");
 }
 
@@ -162,7 +165,8 @@ static void test_image_build_config_defaults(void **state)
               "\"env\":[],\"mounts\":[],\"jail_param\":[],\"network_driver\":\"ipnet\","
               "\"public_ports\":[],\"restart_policy\":\"no\",\"persist\":false,"
               "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_"
-              "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null,\"labels\":null,"
+              "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null,\"stop_signal\":"
+              "null,\"labels\":null,"
               "\"extra_hosts\":null,\"dns\":null,\"dns_search\":null,\"dns_options\":null},"
               "\"networks\":[{\"container\":\"c\",\"network\":\"n\",\"ip_address\":\"\","
               "\"ip_address6\":\"\",\"aliases\":null}],\"labels\":null,\"pull\":false,\"registry_"
@@ -175,7 +179,8 @@ static void test_image_build_config_defaults(void **state)
               "\"env\":[],\"mounts\":[],\"jail_param\":[],\"network_driver\":\"ipnet\","
               "\"public_ports\":[],\"restart_policy\":\"no\",\"persist\":false,"
               "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_"
-              "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null,\"labels\":null,"
+              "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null,\"stop_signal\":"
+              "null,\"labels\":null,"
               "\"extra_hosts\":null,\"dns\":null,\"dns_search\":null,\"dns_options\":null},"
               "\"networks\":[],\"labels\":null,\"pull\":false,\"registry_auth\":null}");
 }
@@ -364,7 +369,8 @@ static void test_enum(void **state)
               "\"jail_param\":[],\"network_driver\":\"ipnet\",\"public_ports\":[],"
               "\"restart_policy\":\"on-startup\",\"persist\":false,"
               "\"memory\":null,\"cpus\":null,\"pids_limit\":null,\"auto_remove\":null,\"stop_"
-              "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null,\"labels\":null,"
+              "timeout\":null,\"workdir\":null,\"init\":null,\"stop_cmd\":null,\"stop_signal\":"
+              "null,\"labels\":null,"
               "\"extra_hosts\":null,\"dns\":null,\"dns_search\":null,\"dns_options\":null}");
 }
 

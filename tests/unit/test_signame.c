@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <string.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "lib/signame.h"
 
@@ -105,12 +106,36 @@ static void test_name_round_trip(void **state)
     }
 }
 
+static void test_canonical(void **state)
+{
+    (void)state;
+    const struct {
+        const char *in, *out;
+    } t[] = {{"int", "SIGINT"},
+             {"SIGquit", "SIGQUIT"},
+             {"10", "SIGUSR1"},
+             {"rtmin+3", "SIGRTMIN+3"},
+             {"RTMAX-1", "SIGRTMAX-1"},
+             {"CLD", "SIGCHLD"},
+             {"32", "32"}};
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        char *c = kl_signal_canonical(t[i].in);
+        assert_non_null(c);
+        assert_string_equal(c, t[i].out);
+        free(c);
+    }
+    assert_null(kl_signal_canonical(NULL));
+    assert_null(kl_signal_canonical(""));
+    assert_null(kl_signal_canonical("NOPE"));
+    assert_null(kl_signal_canonical("0"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names),           cmocka_unit_test(test_numbers),
         cmocka_unit_test(test_realtime),        cmocka_unit_test(test_refused),
-        cmocka_unit_test(test_name_round_trip),
+        cmocka_unit_test(test_name_round_trip), cmocka_unit_test(test_canonical),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

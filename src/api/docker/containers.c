@@ -286,12 +286,10 @@ json_t *dk_create_translate(const json_t *body, const char *name, json_t **netwo
         return dk_error(res, 400, "Config.MacAddress is not supported by kleened"), NULL;
     if (!is_zero(json_object_get(body, "Domainname")))
         return dk_error(res, 400, "Config.Domainname is not supported by kleened"), NULL;
+    /* dockerd checks it at create: its "Invalid signal" */
     const char *stopsig = jx_str(body, "StopSignal", "");
-    if (*stopsig && strcmp(stopsig, "SIGTERM") && strcmp(stopsig, "TERM") && strcmp(stopsig, "15"))
-        return dk_error(res, 400,
-                        "Config.StopSignal '%s' is not supported by kleened (a stop sends SIGTERM)",
-                        stopsig),
-               NULL;
+    if (*stopsig && kl_signal_parse(stopsig) < 0)
+        return dk_error(res, 400, "Invalid signal: %s", stopsig), NULL;
 
     const char *image = jx_str(body, "Image", "");
     if (!*image)
@@ -485,6 +483,8 @@ json_t *dk_create_translate(const json_t *body, const char *name, json_t **netwo
     json_t *st = json_object_get(body, "StopTimeout");
     if (json_is_integer(st) && json_integer_value(st) >= 0)
         json_object_set(k, "stop_timeout", st);
+    if (*stopsig)
+        json_object_set_new(k, "stop_signal", json_string(stopsig));
 
     /* what the door keeps with the container */
     json_t *door = json_object();
@@ -944,7 +944,8 @@ void dk_containers_inspect(dk_request *r, api_response *res)
         json_object_set(config, "ExposedPorts", v);
     v = json_object_get(dc, "Volumes");
     json_object_set(config, "Volumes", v ? v : json_null());
-    json_object_set_new(config, "StopSignal", json_string("SIGTERM"));
+    json_object_set_new(config, "StopSignal",
+                        json_string(c.stop_signal ? c.stop_signal : "SIGTERM"));
     if (c.stop_timeout >= 0)
         json_object_set_new(config, "StopTimeout", json_integer(c.stop_timeout));
     /* HostConfig: as created, with the engine's values for what it keeps */

@@ -303,6 +303,9 @@ void dk_images_inspect(dk_request *r, api_response *res)
         strcmp(jx_str(img, "workdir", "/"), "/") ? jx_str(img, "workdir", "/") : "", "Entrypoint",
         json_array_size(ep) ? json_incref(ep) : json_null(), "OnBuild", "Labels",
         json_is_object(labels) ? json_deep_copy(labels) : json_object());
+    const char *stop_signal = jx_str(img, "stop_signal", NULL);
+    if (config && stop_signal)
+        json_object_set_new(config, "StopSignal", json_string(stop_signal));
     images_stack st = {0};
     kl_error err = KL_ERROR_INIT;
     json_t *layers = json_array();

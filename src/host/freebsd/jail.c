@@ -672,7 +672,10 @@ int fb_container_stop(const fb_host *h, fb_jail_spec *s, int grace_ms, kl_error 
         /* What jail(8) would run for exec.stop, in the jail (sh -c, as jail(8) does). */
         fb_run_ok(h->run, FB_ARGV(JEXEC, s->cid, "/bin/sh", "-c", stop), NULL, &ig);
     }
-    fb_run_ok(h->run, FB_ARGV(JEXEC, s->cid, "/bin/kill", "-TERM", "-1"), NULL, &ig);
+    /* The container's stop signal (ours, ContainerConfig.stop_signal), by number as kill(1)
+     * takes it; else TERM. */
+    _cleanup_free_ char *sig = s->stop_signal > 0 ? xasprintf("-%d", s->stop_signal) : NULL;
+    fb_run_ok(h->run, FB_ARGV(JEXEC, s->cid, "/bin/kill", sig ? sig : "-TERM", "-1"), NULL, &ig);
     for (int waited = 0; waited < grace_ms; waited += 200) {
         running = fb_jail_is_running(h, s->cid, &ig);
         if (running <= 0)

@@ -58,6 +58,7 @@ typedef struct fb_jail_spec {
     size_t n_mounts;
     fb_limits limits;
     bool tty;
+    int stop_signal; /* what a stop sends every process of the jail (host number); 0: SIGTERM */
 } fb_jail_spec;
 
 /* The default parameters prepended to the user's (FREEBSD-HOST.md §4.2 step 5), each only

@@ -36,19 +36,19 @@ json_t *jailmon_spec_json(const host_monitor_spec *spec, const jailmon_host *h)
         json_array_append_new(mounts, json_pack("{s:s, s:s, s:b}", "source", c->mounts[i].source,
                                                 "destination", c->mounts[i].destination,
                                                 "read_only", c->mounts[i].read_only));
-    return json_pack("{s:s, s:s, s:I, s:b, s:s?, s:{s:s, s:s?, s:s}, s:s, s:s, s:o, s:o, s:o, "
-                     "s:s, s:o, s:o, s:{s:I, s:I, s:I}, s:b}",
-                     "exec_id", spec->exec_id ? spec->exec_id : "main", "run_dir", spec->run_dir,
-                     "log_max", (json_int_t)spec->log_max_bytes, "attach", spec->attach, "stop_cmd",
-                     str_or_null(spec->stop_cmd), "host", "zfs_root", h->zfs_root, "pty_helper",
-                     h->pty_helper, "pf_anchor", h->pf_anchor ? h->pf_anchor : "kleene", "cid",
-                     c->id, "user", c->user && *c->user ? c->user : "root", "env",
-                     strv_json(c->env), "cmd", strv_json(c->argv), "params",
-                     strv_json(c->jail_params), "driver",
-                     c->net_driver && *c->net_driver ? c->net_driver : "ipnet", "endpoints", eps,
-                     "mounts", mounts, "limits", "memory", (json_int_t)c->limits.memory_bytes,
-                     "pids", (json_int_t)c->limits.pids_max, "cpu_millis",
-                     (json_int_t)c->limits.cpu_millis, "tty", c->tty);
+    return json_pack(
+        "{s:s, s:s, s:I, s:b, s:s?, s:{s:s, s:s?, s:s}, s:s, s:s, s:o, s:o, s:o, "
+        "s:s, s:o, s:o, s:{s:I, s:I, s:I}, s:b, s:i}",
+        "exec_id", spec->exec_id ? spec->exec_id : "main", "run_dir", spec->run_dir, "log_max",
+        (json_int_t)spec->log_max_bytes, "attach", spec->attach, "stop_cmd",
+        str_or_null(spec->stop_cmd), "host", "zfs_root", h->zfs_root, "pty_helper", h->pty_helper,
+        "pf_anchor", h->pf_anchor ? h->pf_anchor : "kleene", "cid", c->id, "user",
+        c->user && *c->user ? c->user : "root", "env", strv_json(c->env), "cmd", strv_json(c->argv),
+        "params", strv_json(c->jail_params), "driver",
+        c->net_driver && *c->net_driver ? c->net_driver : "ipnet", "endpoints", eps, "mounts",
+        mounts, "limits", "memory", (json_int_t)c->limits.memory_bytes, "pids",
+        (json_int_t)c->limits.pids_max, "cpu_millis", (json_int_t)c->limits.cpu_millis, "tty",
+        c->tty, "stop_signal", spec->stop_signal);
 }
 
 static const char **strs(json_t *arr)
@@ -115,6 +115,8 @@ int jailmon_spec_parse(const char *text, size_t len, jailmon_spec *out, kl_error
     out->jail.cmd = out->cmd;
     out->jail.jail_params = out->params;
     out->jail.tty = json_is_true(json_object_get(d, "tty"));
+    json_int_t sig = json_integer_value(json_object_get(d, "stop_signal"));
+    out->jail.stop_signal = sig > 0 && sig < 1024 ? (int)sig : 0;
     json_t *lim = json_object_get(d, "limits");
     out->jail.limits = (fb_limits){
         .memory_bytes = json_integer_value(json_object_get(lim, "memory")),

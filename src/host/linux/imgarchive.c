@@ -762,6 +762,8 @@ static int write_image_json(int dirfd, const image *im, const bool *present, kl_
     free(tag);
     if (!j)
         return kl_error_set(err, EINVAL, "image.json: invalid strings in the image config");
+    if (c->stop_signal && json_object_set_new(j, "stop_signal", json_string(c->stop_signal)) < 0)
+        return kl_error_set(err, EINVAL, "image.json: invalid strings in the image config");
     json_object_set_new(j, "manifest_media_type", json_string(m->media_type));
     json_object_set_new(j, "config_media_type", json_string(m->config.media_type));
     _cleanup_close_ int fd =

@@ -588,6 +588,8 @@ static int write_image_json(int dirfd, const session *s, const char *manifest_di
         "layers", layers);
     if (!j)
         return kl_error_set(err, EINVAL, "image.json: invalid strings in the image config");
+    if (c->stop_signal && json_object_set_new(j, "stop_signal", json_string(c->stop_signal)) < 0)
+        return kl_error_set(err, EINVAL, "image.json: invalid strings in the image config");
     json_object_set_new(j, "manifest_media_type", json_string(m->media_type));
     json_object_set_new(j, "config_media_type", json_string(m->config.media_type));
     json_object_set_new(j, "plain_http", json_boolean(!strncmp(s->base, "http://", 7)));
