@@ -2073,6 +2073,10 @@ static char *record_pull(creator *c, const json_t *j, const char *workdir, const
     if (rc == 0)
         rc = pull_blob_locked(c, workdir, id, config, -1, jx_str(j, "config_media_type", ""), NULL,
                               created, &mv, err);
+    /* the index the reference resolved through, kept for a push back (images_push) */
+    if (rc == 0 && json_object_get(j, "index_digest"))
+        rc = pull_blob_locked(c, workdir, id, jx_str(j, "index_digest", ""), -1,
+                              jx_str(j, "index_media_type", ""), NULL, created, &mv, err);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const json_t *l = json_array_get(jl, i);
         rc = pull_blob_locked(
@@ -2384,7 +2388,9 @@ int images_archive_info(kl_engine *e, const char *ident, images_archive_info_t *
         _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
             e->store,
             "SELECT name, tag, json_extract(doc, '$.oci.manifest'), "
-            "json_extract(doc, '$.oci.repository') FROM images WHERE id = ? AND EXISTS (SELECT 1 "
+            "json_extract(doc, '$.oci.repository'), (SELECT b.digest FROM image_blobs b WHERE "
+            "b.image_id = images.id AND b.digest = json_extract(images.doc, '$.oci.index')) "
+            "FROM images WHERE id = ? AND EXISTS (SELECT 1 "
             "FROM image_blobs b WHERE b.image_id = images.id AND b.digest = "
             "json_extract(images.doc, '$.oci.manifest'))",
             err);
@@ -2399,6 +2405,7 @@ int images_archive_info(kl_engine *e, const char *ident, images_archive_info_t *
                     out->tag = xstrdup(col(st, 1));
                     out->manifest = sqlite3_column_text(st, 2) ? xstrdup(col(st, 2)) : NULL;
                     out->repository = xstrdup(col(st, 3));
+                    out->index = sqlite3_column_text(st, 4) ? xstrdup(col(st, 4)) : NULL;
                 }
             } else {
                 store_fail(e->store, "reading image", err);
@@ -2433,6 +2440,7 @@ void images_archive_info_clear(images_archive_info_t *i)
     free(i->tag);
     free(i->manifest);
     free(i->repository);
+    free(i->index);
     memset(i, 0, sizeof(*i));
 }
 

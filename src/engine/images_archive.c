@@ -21,6 +21,7 @@
 #include "lib/xalloc.h"
 #include "registry/digest.h"
 #include "registry/manifest.h"
+#include "registry/reference.h"
 
 typedef struct loadctx {
     const images_load_opts *o;
@@ -696,6 +697,21 @@ static void push_log(int level, const char *text, void *ctx)
     push_say(c->o, line);
 }
 
+/* The index a push puts under its tag: the kept index of the image, when the push goes back
+ * to the repository the image was pulled from (the index's other platforms' manifests are
+ * there; elsewhere a registry refuses an index whose manifests it does not have). */
+static const char *push_index(const images_archive_info_t *info, const char *reference)
+{
+    if (!info->index || !info->repository || !*info->repository)
+        return NULL;
+    oci_ref r;
+    if (oci_ref_parse(reference, &r, NULL) < 0)
+        return NULL;
+    _cleanup_free_ char *repo = oci_ref_repository(&r);
+    oci_ref_clear(&r);
+    return strcmp(repo, info->repository) == 0 ? info->index : NULL;
+}
+
 static bool push_cancelled(void *ctx)
 {
     pushctx *c = ctx;
@@ -759,7 +775,8 @@ char *images_push(kl_engine *e, const images_push_opts *o, kl_error *err)
                                .username = o->username,
                                .password = o->password,
                                .push_manifest = info.manifest,
-                               .push_mount_from = packed ? packed_mount : info.repository};
+                               .push_mount_from = packed ? packed_mount : info.repository,
+                               .push_index = packed ? NULL : push_index(&info, o->reference)};
     _cleanup_free_ char *start =
         xasprintf("Pushing %s (%s) to %s...\n", o->image, info.id, o->reference);
     push_say(o, start);
@@ -773,10 +790,10 @@ char *images_push(kl_engine *e, const images_push_opts *o, kl_error *err)
             ferr.code == EKEYREJECTED ? registry_tls_hint(e, domain) : xstrdup("");
         kl_error_set(err, ferr.code, "could not push image: %s%s", ferr.msg, hint);
     } else
-        out = xstrdup(info.manifest);
+        out = xstrdup(po.push_index ? po.push_index : info.manifest);
     struct stat mst;
     if (out && o->manifest_size)
-        *o->manifest_size = fstatat(bfd, info.manifest + 7, &mst, 0) == 0 ? mst.st_size : -1;
+        *o->manifest_size = fstatat(bfd, out + 7, &mst, 0) == 0 ? mst.st_size : -1;
     if (out)
         images_event(e, info.id, "push", o->reference);
     drop_workdir(packed);

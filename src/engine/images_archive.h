@@ -64,8 +64,10 @@ typedef struct images_push_opts {
 /* Push an image to a registry (its kept blobs, by the helper kleene-fetch --push): blobs the
  * registry has are skipped, blobs of the image's source repository on the same registry are
  * mounted, the others uploaded; then its manifest, unchanged (so the registry's manifest
- * digest is the image's). An image made the Kleene way is packed first. Returns the
- * manifest digest. */
+ * digest is the image's). An image made the Kleene way is packed first. An image pulled
+ * through an index, pushed back to the repository it came from, puts that index (kept as
+ * the registry sent it) under the tag, its manifest by digest: the tag then names the same
+ * index as before. Returns the digest the tag names (the manifest's, or the index's). */
 char *images_push(kl_engine *e, const images_push_opts *o, kl_error *err);
 
 #endif

@@ -29,6 +29,7 @@ typedef struct images_archive_info_t {
     char *tag;
     char *manifest;   /* "sha256:…" or NULL */
     char *repository; /* "docker.io/library/busybox", "" or NULL */
+    char *index;      /* the kept index a pull resolved through ("sha256:…"), or NULL */
 } images_archive_info_t;
 
 int images_archive_info(kl_engine *e, const char *ident, images_archive_info_t *out, kl_error *err);

@@ -60,6 +60,16 @@ char *registry_domain_of(const char *reference)
     return d;
 }
 
+char *registry_path_of(const char *reference)
+{
+    oci_ref r;
+    if (!reference || oci_ref_parse(reference, &r, NULL) < 0)
+        return NULL;
+    char *p = xstrdup(r.path);
+    oci_ref_clear(&r);
+    return p;
+}
+
 /* The host part of a domain that is an IP literal, in binary; false for names. */
 static bool domain_ip(const char *domain, int *af, unsigned char addr[16])
 {

@@ -44,6 +44,9 @@ void registry_transport_clear(registry_transport *t);
 
 /* The domain of a reference ("busybox" -> "docker.io"), xmalloc'ed, or NULL if malformed. */
 char *registry_domain_of(const char *reference);
+/* Its repository path in the registry ("busybox" -> "library/busybox", "127.0.0.1:5000/team/a"
+ * -> "team/a"), xmalloc'ed, or NULL if malformed. */
+char *registry_path_of(const char *reference);
 
 /* Text to add to an error whose code is EKEYREJECTED (a certificate that did not verify):
  * where kleened looks for the registry's CA; xmalloc'ed. */

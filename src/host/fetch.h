@@ -169,6 +169,7 @@ typedef struct host_pull_child_opts {
     /* host_push_child: the manifest to push and the repository to mount blobs from */
     const char *push_manifest;
     const char *push_mount_from;
+    const char *push_index;   /* an index listing push_manifest, put under the tag; or NULL */
     uint64_t push_chunk_size; /* 0: one PUT per blob (host/linux/push.h chunk_size) */
     /* host_login_child */
     bool login;

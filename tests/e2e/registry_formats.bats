@@ -139,3 +139,47 @@ teardown() {
   run klee run --rm 127.0.0.1:5000/team/chunky:v1 sh -c 'wc -c </noise'
   echo "$output" | grep -qx 300000
 }
+
+# the digest the registry gives for $1 (repository) $2 (tag or digest), with every manifest
+# type accepted
+reg_digest() {
+  in_ns curl -sI -H 'Accept: application/vnd.oci.image.index.v1+json' \
+    -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+    -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+    "http://127.0.0.1:5000/v2/$1/manifests/$2" | tr -d '\r' |
+    awk -F': ' 'tolower($1)=="docker-content-digest" {print $2}'
+}
+
+@test "the index of a multi-platform pull is kept: a push back to its repository puts the same index under the tag; to another repository the platform's manifest; the index goes with the image" {
+  [ -n "$INDEX_DIGEST" ]
+  amd=$(in_ns curl -s -H 'Accept: application/vnd.oci.image.index.v1+json' \
+    http://127.0.0.1:5000/v2/team/multi/manifests/v1 |
+    jq -r '.manifests[] | select(.platform.architecture == "amd64") | .digest')
+  run klee pull 127.0.0.1:5000/team/multi:v1
+  [ "$status" -eq 0 ]
+  # the index is a blob of the store, as the registry sent it
+  [ -f "$E2E_DIR/root/image/blobs/sha256/${INDEX_DIGEST#sha256:}" ]
+  [ "$(sha256sum <"$E2E_DIR/root/image/blobs/sha256/${INDEX_DIGEST#sha256:}" | cut -d' ' -f1)" = "${INDEX_DIGEST#sha256:}" ]
+  run klee push 127.0.0.1:5000/team/multi:v1 127.0.0.1:5000/team/multi:again
+  echo "$output"
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -q "Pushed 127.0.0.1:5000/team/multi:again: $INDEX_DIGEST"
+  [ "$(reg_digest team/multi again)" = "$INDEX_DIGEST" ]
+  # elsewhere the registry does not have the other platform: the manifest only
+  run klee push 127.0.0.1:5000/team/multi:v1 127.0.0.1:5000/team/single:v1
+  [ "$status" -eq 0 ]
+  [ "$(reg_digest team/single v1)" = "$amd" ]
+  # the Docker door's push back: the index's digest and size
+  size=$(stat -c %s "$E2E_DIR/root/image/blobs/sha256/${INDEX_DIGEST#sha256:}")
+  out=$(curl -sN --unix-socket "$DOCKER_SOCK" -X POST -H 'X-Registry-Auth: e30=' \
+    'http://localhost/v1.41/images/127.0.0.1:5000/team/multi/push?tag=v1')
+  echo "$out" | jq -r 'select(.status) | .status' | grep -qx "v1: digest: $INDEX_DIGEST size: $size"
+  [ "$(reg_digest team/multi v1)" = "$INDEX_DIGEST" ]
+  # another image pulled through the same index shares the blob; the last one takes it along
+  run klee pull --platform linux/arm64 -t multi-arm:v1 127.0.0.1:5000/team/multi:v1
+  [ "$status" -eq 0 ]
+  klee rmi 127.0.0.1:5000/team/multi:v1 >/dev/null
+  [ -f "$E2E_DIR/root/image/blobs/sha256/${INDEX_DIGEST#sha256:}" ]
+  klee rmi multi-arm:v1 >/dev/null
+  [ ! -e "$E2E_DIR/root/image/blobs/sha256/${INDEX_DIGEST#sha256:}" ]
+}

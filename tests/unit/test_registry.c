@@ -142,11 +142,33 @@ static void test_transport(void **state)
     rmdir(dir);
 }
 
+static void test_path_of(void **state)
+{
+    (void)state;
+    static const char *const c[][2] = {
+        {"busybox", "library/busybox"},
+        {"team/app:v1", "team/app"},
+        {"127.0.0.1:5000/team/a", "team/a"},
+        {"localhost/a/b@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+         "a/b"},
+        {"[::1]:5000/x", "x"},
+    };
+    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        char *p = registry_path_of(c[i][0]);
+        assert_non_null(p);
+        assert_string_equal(p, c[i][1]);
+        free(p);
+    }
+    assert_null(registry_path_of("Bad/Name"));
+    assert_null(registry_path_of(NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_credentials_check),
         cmocka_unit_test(test_transport),
+        cmocka_unit_test(test_path_of),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -423,17 +423,11 @@ static xfer *xfer_new(kl_engine *e, xfer_kind kind)
 }
 
 /* The path of a repository as the "Pulling from" line shows it: without its registry,
- * "library/" for Docker Hub's official images. */
+ * "library/" for Docker Hub's official images (the registry's reference rules). */
 static char *repo_path(const char *name)
 {
-    const char *slash = strchr(name, '/');
-    if (slash) {
-        size_t dl = (size_t)(slash - name);
-        if (memchr(name, '.', dl) || memchr(name, ':', dl) || !strncmp(name, "localhost/", 10))
-            return xstrdup(slash + 1);
-        return xstrdup(name);
-    }
-    return xasprintf("library/%s", name);
+    char *p = registry_path_of(name);
+    return p ? p : xstrdup(name);
 }
 
 void dk_images_create(dk_request *r, api_response *res)

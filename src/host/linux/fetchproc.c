@@ -207,7 +207,7 @@ static int spawn_helper(helper *h, const char *url, int parent_dirfd, const char
     snprintf(havefd, sizeof(havefd), "%d", FETCHPROTO_HAVE_FD);
     snprintf(every, sizeof(every), "%u", h->o && h->o->extract_progress ? h->o->every : 0);
     snprintf(dirfd, sizeof(dirfd), "%d", FETCHPROTO_DIR_FD);
-    const char *argv[32] = {h->prog,
+    const char *argv[40] = {h->prog,
                             "--dir-fd",
                             dirfd,
                             "--every",
@@ -228,6 +228,10 @@ static int spawn_helper(helper *h, const char *url, int parent_dirfd, const char
             if (pull->push_mount_from && *pull->push_mount_from) {
                 argv[argc++] = "--mount-from";
                 argv[argc++] = pull->push_mount_from;
+            }
+            if (pull->push_index && *pull->push_index) {
+                argv[argc++] = "--index";
+                argv[argc++] = pull->push_index;
             }
             if (pull->push_chunk_size) {
                 snprintf(chunk, sizeof(chunk), "%llu", (unsigned long long)pull->push_chunk_size);

@@ -131,7 +131,8 @@ static int usage(void)
             "                    [--] REFERENCE NAME\n"
             "       kleene-fetch --load [--platform P] [--have-fd FD] (--dir-fd FD | --dir PATH)\n"
             "                    [--] - NAME\n"
-            "       kleene-fetch --push --manifest DIGEST [--mount-from REPO] [--insecure]\n"
+            "       kleene-fetch --push --manifest DIGEST [--index DIGEST] [--mount-from REPO]\n"
+            "                    [--insecure]\n"
             "                    [--chunk-size BYTES]\n"
             "                    [--ca-file FILE] (--dir-fd FD | --dir BLOBS) [--] REFERENCE -\n"
             "       kleene-fetch --login [--insecure] [--ca-file FILE] (--dir-fd FD | --dir PATH)\n"
@@ -265,6 +266,7 @@ int main(int argc, char **argv)
                                              {"push", no_argument, NULL, 'U'},
                                              {"manifest", required_argument, NULL, 'M'},
                                              {"mount-from", required_argument, NULL, 'F'},
+                                             {"index", required_argument, NULL, 'I'},
                                              {"login", no_argument, NULL, 'O'},
                                              {"chunk-size", required_argument, NULL, 'C'},
                                              {"client-cert", required_argument, NULL, 'X'},
@@ -273,7 +275,7 @@ int main(int argc, char **argv)
                                              {NULL, 0, NULL, 0}};
     bool push = false, login = false;
     uint64_t chunk_size = 0;
-    const char *push_manifest = NULL, *mount_from = NULL;
+    const char *push_manifest = NULL, *mount_from = NULL, *push_index = NULL;
     bool pull = false, load = false, insecure = false, plain_hint = false, from_stdin = false;
     const char *platform = NULL, *ca_file = NULL, *client_cert = NULL, *client_key = NULL;
     int dirfd = -1, have_fd = -1;
@@ -349,6 +351,9 @@ int main(int argc, char **argv)
         case 'F':
             mount_from = optarg;
             break;
+        case 'I':
+            push_index = optarg;
+            break;
         case 'i':
             insecure = true;
             break;
@@ -419,6 +424,7 @@ int main(int argc, char **argv)
         /* the directory fd is kleened's blobs/sha256: read only */
         host_push_opts po = {.reference = url,
                              .manifest = push_manifest,
+                             .index = push_index,
                              .mount_from = mount_from,
                              .blobs_fd = dirfd,
                              .insecure = insecure,

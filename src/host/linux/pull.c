@@ -562,8 +562,9 @@ static json_t *strv_or_null(char **v)
 }
 
 static int write_image_json(int dirfd, const session *s, const char *manifest_digest,
-                            const char *index_digest, const oci_manifest *m, const oci_imgconfig *c,
-                            const bool *present, const char *platform, kl_error *err)
+                            const char *index_digest, const char *index_type, const oci_manifest *m,
+                            const oci_imgconfig *c, const bool *present, const char *platform,
+                            kl_error *err)
 {
     _cleanup_free_ char *full = oci_ref_format(&s->ref);
     _cleanup_free_ char *repo = oci_ref_repository(&s->ref);
@@ -593,8 +594,10 @@ static int write_image_json(int dirfd, const session *s, const char *manifest_di
     json_object_set_new(j, "manifest_media_type", json_string(m->media_type));
     json_object_set_new(j, "config_media_type", json_string(m->config.media_type));
     json_object_set_new(j, "plain_http", json_boolean(!strncmp(s->base, "http://", 7)));
-    if (index_digest)
+    if (index_digest) {
         json_object_set_new(j, "index_digest", json_string(index_digest));
+        json_object_set_new(j, "index_media_type", json_string(index_type ? index_type : ""));
+    }
     _cleanup_close_ int fd =
         openat(dirfd, "image.json", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0)
@@ -664,15 +667,18 @@ static int pull_into(session *s, int sfd, kl_error *err)
     char idigest[OCI_DIGEST_STR_LEN] = "";
     oci_manifest m;
     int rc = oci_manifest_parse(r.body.data, r.body.len, r.content_type, &m, err);
-    if (rc == 0 && m.kind == OCI_MANIFEST_IMAGE && keep_blob(o, bfd, mdigest, &r.body, err) < 0) {
+    /* an index is kept too: a push back to its repository puts it again (push.h) */
+    if (rc == 0 && keep_blob(o, bfd, mdigest, &r.body, err) < 0) {
         oci_manifest_clear(&m);
         rc = -1;
     }
     response_clear(&r);
     if (rc < 0)
         return kl_error_prefix(err, "%s", what);
+    _cleanup_free_ char *index_type = NULL;
     if (m.kind == OCI_MANIFEST_INDEX) {
         snprintf(idigest, sizeof(idigest), "%s", mdigest);
+        index_type = xstrdup(m.media_type);
         oci_platform p;
         oci_platform_parse(want_s, &p, NULL);
         int i = oci_index_select(&m, &p, err);
@@ -765,8 +771,8 @@ static int pull_into(session *s, int sfd, kl_error *err)
     if (rc == 0)
         rc = pull_layers(s, &m, &c, present, lfd, bfd, err);
     if (rc == 0)
-        rc = write_image_json(sfd, s, mdigest, idigest[0] ? idigest : NULL, &m, &c, present, want_s,
-                              err);
+        rc = write_image_json(sfd, s, mdigest, idigest[0] ? idigest : NULL, index_type, &m, &c,
+                              present, want_s, err);
     oci_imgconfig_clear(&c);
     oci_manifest_clear(&m);
     return rc;

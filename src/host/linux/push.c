@@ -503,35 +503,73 @@ static int push_blob(session *s, const char *digest, int64_t size, const char *m
     return 0;
 }
 
-static int read_manifest(const host_push_opts *o, kl_buf *b, kl_error *err)
+/* A manifest or index blob of kleened's, checked against its digest. */
+static int read_manifest(const host_push_opts *o, const char *digest, kl_buf *b, kl_error *err)
 {
-    _cleanup_close_ int fd =
-        openat(o->blobs_fd, o->manifest + 7, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    _cleanup_close_ int fd = openat(o->blobs_fd, digest + 7, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
-        return kl_error_errno(err, errno, "manifest %s", o->manifest);
+        return kl_error_errno(err, errno, "manifest %s", digest);
     char buf[16384];
     ssize_t n;
     while ((n = read(fd, buf, sizeof(buf))) > 0) {
         if (b->len + (size_t)n > OCI_MANIFEST_MAX_BYTES)
-            return kl_error_set(err, EINVAL, "manifest %s: too large", o->manifest);
+            return kl_error_set(err, EINVAL, "manifest %s: too large", digest);
         kl_buf_append(b, buf, (size_t)n);
     }
     if (n < 0)
-        return kl_error_errno(err, errno, "manifest %s", o->manifest);
+        return kl_error_errno(err, errno, "manifest %s", digest);
     char got[OCI_DIGEST_STR_LEN];
     oci_digest_of(b->data, b->len, got);
-    if (strcmp(got, o->manifest) != 0)
-        return kl_error_set(err, EIO, "manifest %s: the stored file has digest %s", o->manifest,
-                            got);
+    if (strcmp(got, digest) != 0)
+        return kl_error_set(err, EIO, "manifest %s: the stored file has digest %s", digest, got);
     return 0;
+}
+
+/* PUT the manifest (or index) `data` of `digest` as /v2/<path>/manifests/<where>; the
+ * registry must store it under that digest. */
+static int put_manifest(session *s, const char *where, const kl_buf *data, const char *media_type,
+                        const char *digest, kl_error *err)
+{
+    _cleanup_free_ char *path = xasprintf("/v2/%s/manifests/%s", s->ref.path, where);
+    _cleanup_free_ char *ct = xasprintf("Content-Type: %s", media_type);
+    const char *hs[] = {ct, NULL};
+    body_src b = {.mem = data->data, .size = data->len, .err = KL_ERROR_INIT};
+    resp r = {0};
+    int rc = reg_request(s, "PUT", path, hs, &b, &r, err);
+    if (rc == 0 && r.status != 201 && r.status != 200)
+        rc = http_error("putting the manifest", &r, err);
+    else if (rc == 0 && r.content_digest && strcmp(r.content_digest, digest) != 0)
+        rc = kl_error_set(err, EIO, "the registry stored the manifest as %.80s, not %s",
+                          r.content_digest, digest);
+    if (rc == 0 || r.status)
+        resp_clear(&r);
+    return rc;
 }
 
 static int push_into(session *s, kl_error *err)
 {
     const host_push_opts *o = s->o;
-    _cleanup_buf_ kl_buf mb = KL_BUF_INIT;
-    if (read_manifest(o, &mb, err) < 0)
+    _cleanup_buf_ kl_buf mb = KL_BUF_INIT, ib = KL_BUF_INIT;
+    if (read_manifest(o, o->manifest, &mb, err) < 0)
         return -1;
+    /* the index the image was pulled through: pushed last, under the tag (its other
+     * platforms' manifests must be in the repository already: kleened asks this only when
+     * the push goes back to the repository the image came from) */
+    _cleanup_free_ char *index_type = NULL;
+    if (o->index) {
+        oci_manifest im;
+        if (read_manifest(o, o->index, &ib, err) < 0 ||
+            oci_manifest_parse(ib.data, ib.len, NULL, &im, err) < 0)
+            return kl_error_prefix(err, "index %s", o->index);
+        bool listed = false;
+        for (size_t i = 0; im.kind == OCI_MANIFEST_INDEX && i < im.n_manifests; i++)
+            listed |= !strcmp(im.manifests[i].digest, o->manifest);
+        index_type = xstrdup(im.media_type);
+        oci_manifest_clear(&im);
+        if (!listed)
+            return kl_error_set(err, EINVAL, "index %s: not an index listing manifest %s", o->index,
+                                o->manifest);
+    }
     oci_manifest m;
     if (oci_manifest_parse(mb.data, mb.len, NULL, &m, err) < 0)
         return kl_error_prefix(err, "manifest %s", o->manifest);
@@ -560,26 +598,16 @@ static int push_into(session *s, kl_error *err)
         rc = push_blob(s, m.layers[i].digest, m.layers[i].size, mount_path, (unsigned)i, n, err);
     if (rc == 0)
         rc = push_blob(s, m.config.digest, m.config.size, mount_path, n - 1, n, err);
-    if (rc == 0) {
-        _cleanup_free_ char *path =
-            xasprintf("/v2/%s/manifests/%s", s->ref.path, oci_ref_manifest_ref(&s->ref));
-        _cleanup_free_ char *ct = xasprintf("Content-Type: %s", m.media_type);
-        const char *hs[] = {ct, NULL};
-        body_src b = {.mem = mb.data, .size = mb.len, .err = KL_ERROR_INIT};
-        resp r;
-        rc = reg_request(s, "PUT", path, hs, &b, &r, err);
-        if (rc == 0 && r.status != 201 && r.status != 200)
-            rc = http_error("putting the manifest", &r, err);
-        else if (rc == 0 && r.content_digest && strcmp(r.content_digest, o->manifest) != 0)
-            rc = kl_error_set(err, EIO, "the registry stored the manifest as %.80s, not %s",
-                              r.content_digest, o->manifest);
-        if (rc == 0)
-            resp_clear(&r);
-        else if (r.status)
-            resp_clear(&r);
-    }
+    /* with an index: the manifest by its digest, then the index under the tag */
+    if (rc == 0)
+        rc = put_manifest(s, o->index ? o->manifest : oci_ref_manifest_ref(&s->ref), &mb,
+                          m.media_type, o->manifest, err);
+    if (rc == 0 && o->index)
+        rc = put_manifest(s, oci_ref_manifest_ref(&s->ref), &ib, index_type, o->index, err);
     if (rc == 0 && o->progress)
-        o->progress(&(host_push_event){.kind = HOST_PUSH_MANIFEST, .text = o->manifest}, o->ctx);
+        o->progress(&(host_push_event){.kind = HOST_PUSH_MANIFEST,
+                                       .text = o->index ? o->index : o->manifest},
+                    o->ctx);
     free(mount_path);
     oci_manifest_clear(&m);
     return rc;
@@ -589,6 +617,8 @@ int host_push(const host_push_opts *o, kl_error *err)
 {
     if (!o->manifest || !oci_digest_is_valid(o->manifest))
         return kl_error_set(err, EINVAL, "pushing: invalid manifest digest");
+    if (o->index && !oci_digest_is_valid(o->index))
+        return kl_error_set(err, EINVAL, "pushing: invalid index digest");
     session s = {.o = o};
     if (oci_ref_parse(o->reference, &s.ref, err) < 0)
         return -1;

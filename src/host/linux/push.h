@@ -38,6 +38,8 @@ typedef struct host_push_event {
 typedef struct host_push_opts {
     const char *reference;  /* where to: "127.0.0.1:5000/team/app:v1" */
     const char *manifest;   /* "sha256:…": the image's manifest blob */
+    const char *index;      /* "sha256:…" or NULL: an index blob listing the manifest, put
+                             * under the tag (the manifest then by its digest) */
     const char *mount_from; /* a repository ("127.0.0.1:5000/team/a") the blobs came
                              * from, or NULL: mounted from it when on the same registry */
     int blobs_fd;           /* the blobs/sha256 directory */
