@@ -286,7 +286,7 @@ static void test_exec_and_stop(void **state)
     json_decref(j);
 
     m = connect_ok(c.run_dir);
-    assert_int_equal(host_monitor_attach(m, "x4", &err), 0);
+    assert_int_equal(host_monitor_attach(m, "x4", false, &err), 0);
     host_monitor *k = connect_ok(c.run_dir);
     assert_int_equal(host_monitor_kill(k, "x4", SIGTERM, &err), 0);
     host_monitor_close(k);
@@ -406,7 +406,7 @@ static void test_streams_apart(void **state)
     ctr_start(&c);
     kl_error err = KL_ERROR_INIT;
     host_monitor *m = connect_ok(c.run_dir);
-    assert_int_equal(host_monitor_attach(m, "main0", &err), 0);
+    assert_int_equal(host_monitor_attach(m, "main0", false, &err), 0);
     char out[2][256] = {"", ""};
     size_t n[2] = {0, 0};
     for (;;) {
