@@ -87,10 +87,31 @@ wait_for_text() {
     'send:exit 3\r' 'eof'
   echo "$output"
   [ "$status" -eq 0 ]
-  for _ in $(seq 1 100); do kill -0 "$BG_PID" 2>/dev/null || break; sleep 0.1; done
-  run wait "$BG_PID"
-  [ "$status" -eq 3 ]
+  st=0; timeout 10 tail --pid="$BG_PID" -f /dev/null || st=$?
+  [ "$st" -eq 0 ]
+  st=0; wait "$BG_PID" || st=$?
+  [ "$st" -eq 3 ]
   BG_PID=
+}
+
+@test "two clients attached before the start: one gets the start, the other joins the process" {
+  docker create -it --name j1 bb sh
+  /usr/bin/python3 "$RAW" "$DOCKER_SOCK" j1 'stream=1&stdin=1&stdout=1' \
+    'expect:joined-5' 'open:0.3' >"$BATS_TEST_TMPDIR/a" 2>&1 &
+  BG_PID=$!
+  /usr/bin/python3 "$RAW" "$DOCKER_SOCK" j1 'stream=1&stdin=1&stdout=1' \
+    'open:2' 'send:echo joined-$((2+3))\r' 'expect:joined-5' 'open:0.3' >"$BATS_TEST_TMPDIR/b" 2>&1 &
+  B_PID=$!
+  sleep 0.5
+  docker start j1
+  st=0; wait "$B_PID" || st=$?
+  cat "$BATS_TEST_TMPDIR/b"
+  [ "$st" -eq 0 ]
+  st=0; wait "$BG_PID" || st=$?
+  cat "$BATS_TEST_TMPDIR/a"
+  [ "$st" -eq 0 ]
+  BG_PID=
+  running j1
 }
 
 @test "detach keys scanned by kleened: the default ctrl-p ctrl-q, detachKeys, a bad spec" {

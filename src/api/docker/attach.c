@@ -1,11 +1,14 @@
 /* The Docker door's hijacked connections: container attach (before the start: the main
- * process's stream; on a running container: its log from now on, output only), exec instances
- * (create, start attached or detached, inspect, resize) and terminal resizes.
+ * process's stream from its first byte; on a running container: a stream attached to its main
+ * process, from now on), exec instances (create, start attached or detached, inspect, resize)
+ * and terminal resizes (docs/docker-api.md "Attach").
  *
  * Both relay the engine's exec stream (engine/exec.h) on the raw connection: the client's
- * bytes to the process's stdin (its half-close: end of input), the output raw with a terminal,
- * else in Docker's multiplexed frames (an 8-byte header: the stream 1 or 2, three zero bytes,
- * the length as 32 bits big-endian). When the process ends the connection is closed.
+ * bytes to the process's stdin (with a terminal through the detach keys), the output raw with
+ * a terminal, else in Docker's multiplexed frames (an 8-byte header: the stream 1 or 2, three
+ * zero bytes, the length as 32 bits big-endian). When the process ends the connection is
+ * closed. A client that detaches (the keys, or the end of its input where dockerd ends the
+ * session) or goes away leaves the process running, as with dockerd.
  *
  * A session lives as long as its connection: the table below only lets another request reach
  * it (the start of a container whose attach waits, a resize); nothing here outlives it except
@@ -502,7 +505,9 @@ static void attach_session(void *p, api_hijacked *io)
     int r = -1;
     if (a->o.stdin_open && input.len)
         r = relay_input(st, &a->o, input.data, input.len);
-    if ((eof && a->o.stdin_open) || (!a->o.stdin_open && !a->o.tty))
+    if (r != RELAY_DETACHED && eof && a->o.stdin_open && a->o.eof_detaches)
+        r = RELAY_DETACHED; /* its input ended before the start: the session ends */
+    else if ((eof && a->o.stdin_open) || (!a->o.stdin_open && !a->o.tty))
         exec_stream_close_stdin(st, &err);
     if (r != RELAY_DETACHED)
         r = relay(st, io, a->s, &a->o, eof || !a->o.stdin_open);
