@@ -115,6 +115,7 @@ wait_for_text() {
 }
 
 @test "detach keys scanned by kleened: the default ctrl-p ctrl-q, detachKeys, a bad spec" {
+  t0=$(date +%s)
   docker run -dit --name sh3 bb sh
   # ctrl-p followed by another key is input; ctrl-p ctrl-q ends the session, not the shell
   run timeout 30 /usr/bin/python3 "$RAW" "$DOCKER_SOCK" sh3 'stream=1&stdin=1&stdout=1' \
@@ -127,6 +128,11 @@ wait_for_text() {
   echo "$output"
   [ "$status" -eq 0 ]
   running sh3
+  # each detach is an event, as dockerd's
+  run docker events --since "$t0" --until "$(($(date +%s) + 1))" --filter container=sh3 --format '{{.Action}}'
+  echo "$output"
+  [ "$(echo "$output" | grep -c '^detach$')" -eq 2 ]
+  [ "$(echo "$output" | grep -c '^attach$')" -eq 2 ]
   run timeout 30 /usr/bin/python3 "$RAW" "$DOCKER_SOCK" sh3 'stream=1&stdin=1&stdout=1&detachKeys=ctrl-1'
   echo "$output"
   [ "$status" -eq 1 ]
@@ -170,6 +176,11 @@ wait_for_text() {
   run docker logs ci
   [ "$output" = $'got:one\ngot:three' ]
   running ci
+  # without -i, a detached container's process reads EOF (dockerd: an empty stdin)
+  docker run -d --name ne bb sh -c 'cat; echo stdin-eof; sleep 1000'
+  for _ in $(seq 1 100); do docker logs ne 2>&1 | grep -q stdin-eof && break; sleep 0.1; done
+  [ "$(docker logs ne)" = stdin-eof ]
+  running ne
 }
 
 @test "a client that goes away leaves the container running; StdinOnce closes its stdin" {

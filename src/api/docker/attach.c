@@ -266,6 +266,7 @@ typedef struct relay_opts {
     bool eof_detaches;
     /* with a tty and stdin: the keys that detach (dockerd scans them with a tty only) */
     kl_detach_keys keys;
+    bool detached_by_keys;
 } relay_opts;
 
 enum { RELAY_GONE = 0, RELAY_ENDED = 1, RELAY_DETACHED = 2 };
@@ -314,6 +315,7 @@ static int relay_input(exec_stream *st, relay_opts *o, const void *data, size_t 
     } else if (exec_stream_write(st, data, len, &err) < 0) {
         log_debug("docker: stdin: %s", err.msg);
     }
+    o->detached_by_keys = o->detached_by_keys || detach;
     return detach ? RELAY_DETACHED : -1;
 }
 
@@ -376,9 +378,12 @@ static int relay(exec_stream *st, api_hijacked *io, dk_session *s, relay_opts *o
 /* After the relay: end our output, note the main process's code. A client that detached or
  * went away leaves the process running, as with dockerd (its stdin closed when the
  * container has StdinOnce and no tty). */
-static void relay_end(exec_stream *st, api_hijacked *io, int relayed, const relay_opts *o,
-                      const char *container_id)
+static void relay_end(kl_engine *e, exec_stream *st, api_hijacked *io, int relayed,
+                      const relay_opts *o, const char *container_id)
 {
+    /* dockerd's event for a session ended by the detach keys it scanned */
+    if (relayed == RELAY_DETACHED && container_id && o->detached_by_keys)
+        containers_event(e, container_id, "detach", NULL);
     if (relayed == RELAY_ENDED) {
         int code;
         bool running;
@@ -437,7 +442,7 @@ static void attach_running(attach_ctx *a, api_hijacked *io, const kl_buf *input,
             log_debug("docker attach: close stdin: %s", err.msg);
         r = relay(st, io, a->s, &a->o, eof || !a->o.stdin_open);
     }
-    relay_end(st, io, r, &a->o, a->container_id);
+    relay_end(a->e, st, io, r, &a->o, a->container_id);
 }
 
 static void attach_running_session(void *p, api_hijacked *io)
@@ -511,7 +516,7 @@ static void attach_session(void *p, api_hijacked *io)
         exec_stream_close_stdin(st, &err);
     if (r != RELAY_DETACHED)
         r = relay(st, io, a->s, &a->o, eof || !a->o.stdin_open);
-    relay_end(st, io, r, &a->o, a->container_id);
+    relay_end(a->e, st, io, r, &a->o, a->container_id);
 }
 
 void dk_containers_attach(dk_request *r, api_response *res)
@@ -730,7 +735,7 @@ static void exec_session(void *p, api_hijacked *io)
     if (!x->o.stdin_open && !x->o.tty)
         exec_stream_close_stdin(st, &err);
     int r = relay(st, io, x->s, &x->o, !x->o.stdin_open);
-    relay_end(st, io, r, &x->o, NULL);
+    relay_end(x->e, st, io, r, &x->o, NULL);
 }
 
 void dk_exec_start(dk_request *r, api_response *res)
