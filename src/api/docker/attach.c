@@ -63,10 +63,11 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static dk_session *sessions;
 
-static dk_session *session_new(bool is_exec, const char *id)
+static dk_session *session_new(bool is_exec, const char *id, bool handed)
 {
     dk_session *s = xcalloc(1, sizeof(*s));
     s->is_exec = is_exec;
+    s->handed = handed;
     snprintf(s->id, sizeof(s->id), "%s", id);
     if (pipe2(s->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
         free(s);
@@ -425,12 +426,8 @@ static void attach_free(void *p)
 /* Relay the stream of a running container's main process (a->st), input first. */
 static void attach_running(attach_ctx *a, api_hijacked *io, const kl_buf *input, bool eof)
 {
-    exec_stream *st = a->st;
+    exec_stream *st = a->st; /* a->s is handed: no start comes to it */
     a->st = NULL;
-    /* the session only lets resizes reach us: never a start to hand over */
-    pthread_mutex_lock(&mu);
-    a->s->handed = true;
-    pthread_mutex_unlock(&mu);
     int r = -1;
     if (a->o.stdin_open && input && input->len)
         r = relay_input(st, &a->o, input->data, input->len);
@@ -465,6 +462,13 @@ static void attach_session(void *p, api_hijacked *io)
             break;
         /* started for another session (or by another door): attach to its process */
         if (join || (idle > 0 && containers_is_running(a->e, a->container_id))) {
+            /* taken out of the hand-over first: a start that picked us meanwhile is ours */
+            pthread_mutex_lock(&mu);
+            bool mine = !a->s->handed;
+            a->s->handed = true;
+            pthread_mutex_unlock(&mu);
+            if (!mine)
+                break;
             kl_error err = KL_ERROR_INIT;
             a->st = exec_stream_attach(a->e, a->container_id, &err);
             if (a->st) {
@@ -472,7 +476,8 @@ static void attach_session(void *p, api_hijacked *io)
                 return attach_running(a, io, &input, eof);
             }
             pthread_mutex_lock(&mu);
-            a->s->join = false; /* it has ended already: wait for the next start */
+            a->s->handed = false; /* it has ended already: wait for the next start */
+            a->s->join = false;
             pthread_mutex_unlock(&mu);
         }
         struct pollfd pf[2] = {{.fd = a->s->wake[0], .events = POLLIN},
@@ -548,17 +553,19 @@ void dk_containers_attach(dk_request *r, api_response *res)
                         "attach: logs=1 is not supported by kleened (use the logs "
                         "endpoint)");
     }
-    a->s = session_new(false, a->container_id);
-    if (!a->s) {
-        attach_free(a);
-        return dk_error(res, 500, "attach: %s", strerror(errno));
-    }
     if (containers_is_running(a->e, a->container_id)) {
         a->st = exec_stream_attach(a->e, a->container_id, &err);
         if (!a->st && err.code != ENOTCONN) {
             attach_free(a);
             return dk_error(res, dk_status(err.code), "%s", err.msg);
         }
+    }
+    /* with a stream, the session only lets resizes reach it: never a start to hand over (a
+     * start that comes while it waits finds it in the table, or it notices the start) */
+    a->s = session_new(false, a->container_id, a->st != NULL);
+    if (!a->s) {
+        attach_free(a);
+        return dk_error(res, 500, "attach: %s", strerror(errno));
     }
     if (a->st) {
         containers_event(a->e, a->container_id, "attach", NULL);
@@ -777,7 +784,7 @@ void dk_exec_start(dk_request *r, api_response *res)
     x->o.eof_detaches = x->o.tty;
     if (kl_detach_keys_parse(&x->o.keys, jx_str(door, "DetachKeys", ""), &err) < 0)
         kl_detach_keys_parse(&x->o.keys, NULL, &err); /* checked at the create */
-    x->s = session_new(true, id);
+    x->s = session_new(true, id, false);
     api_reply_hijack(res, "application/vnd.docker.raw-stream", exec_session, x, exec_ctx_free);
 }
 
