@@ -12,7 +12,7 @@ PTY="$BATS_TEST_DIRNAME/pty_session.py"
 RAW="$BATS_TEST_DIRNAME/docker_attach_raw.py"
 
 setup_file() {
-  start_kleened
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 start_kleened
   "$SCRIPTS/mk-busybox-rootfs" "$E2E_DIR/rootfs"
   klee image create -t bb:latest zfs-copy "$E2E_DIR/rootfs" >/dev/null
 }
@@ -275,4 +275,13 @@ wait_for_text() {
   run docker exec ex ps
   echo "$output"
   [ "$(echo "$output" | grep -c ' sh$')" -ge 1 ]
+}
+
+@test "after the sessions, kleened stops with no sanitizer report (LeakSanitizer on)" {
+  stop_containers
+  pid=$(kleened_pid)
+  kill -TERM "$pid"
+  for _ in $(seq 1 400); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  ! kill -0 "$pid" 2>/dev/null || false
+  ! grep -E -A40 'AddressSanitizer|LeakSanitizer|runtime error:' "$E2E_DIR/kleened.log" || false
 }
