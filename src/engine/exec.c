@@ -716,6 +716,7 @@ struct exec_stream {
     char exec_id[13];
     char container_id[13];
     bool started_container;
+    bool is_attach; /* exec_stream_attach: the process is not this stream's to stop */
     bool has_ended, container_running;
     int exit_code;
 };
@@ -732,6 +733,47 @@ exec_stream *exec_stream_open(kl_engine *e, const char *exec_id, bool start_cont
     snprintf(s->exec_id, sizeof(s->exec_id), "%s", exec_id);
     snprintf(s->container_id, sizeof(s->container_id), "%s", st.container_id);
     s->started_container = st.started_container;
+    s->exit_code = -1;
+    return s;
+}
+
+static void main_exec_id(const char *run_dir, char out[13]);
+
+exec_stream *exec_stream_attach(kl_engine *e, const char *container_id, kl_error *err)
+{
+    engine_lock(e);
+    container_record c = {0};
+    if (containers_get(e, container_id, &c, err) < 0) {
+        engine_unlock(e);
+        if (err->code == ENOENT)
+            kl_error_set(err, ENOENT, "container not found");
+        return NULL;
+    }
+    char id[13];
+    snprintf(id, sizeof(id), "%s", c.id);
+    container_record_clear(&c);
+    _cleanup_free_ char *run_dir = containers_run_dir(e, id);
+    engine_unlock(e);
+    kl_error ignored = KL_ERROR_INIT;
+    host_monitor *m = host_monitor_connect(run_dir, &ignored);
+    if (!m) {
+        kl_error_set(err, ENOTCONN, "container not running");
+        return NULL;
+    }
+    char main_id[13];
+    main_exec_id(run_dir, main_id);
+    if (!main_id[0] || host_monitor_attach(m, main_id, true, &ignored) < 0) {
+        /* it ended meanwhile (no monitor left to ask, or an exec it no longer has) */
+        host_monitor_close(m);
+        kl_error_set(err, ENOTCONN, "container not running");
+        return NULL;
+    }
+    exec_stream *s = xcalloc(1, sizeof(*s));
+    s->e = e;
+    s->m = m;
+    s->is_attach = true;
+    snprintf(s->exec_id, sizeof(s->exec_id), "%s", main_id);
+    snprintf(s->container_id, sizeof(s->container_id), "%s", id);
     s->exit_code = -1;
     return s;
 }
@@ -771,7 +813,8 @@ int exec_stream_read(exec_stream *s, int *stream, const void **data, size_t *len
     s->has_ended = true;
     exec_ended(s->e, s->exec_id, s->exit_code);
     if (!s->container_running)
-        containers_died(s->e, s->container_id, 0, s->started_container ? s->exit_code : -1);
+        containers_died(s->e, s->container_id, 0,
+                        s->started_container || s->is_attach ? s->exit_code : -1);
     return 0;
 }
 
@@ -801,13 +844,15 @@ bool exec_stream_exit(const exec_stream *s, int *exit_code, bool *container_runn
     return true;
 }
 
-void exec_stream_close(exec_stream *s)
+static void stream_close(exec_stream *s, bool stop_abandoned)
 {
     if (!s)
         return;
     host_monitor_close(s->m);
     if (s->has_ended) {
         exec_after_end(s->e, s->exec_id, s->container_running);
+    } else if (!stop_abandoned || s->is_attach) {
+        log_info("exec %s: a client detached, the process runs on", s->exec_id);
     } else {
         kl_error err = KL_ERROR_INIT;
         log_info("exec %s: the attached client went away, stopping the process", s->exec_id);
@@ -818,6 +863,16 @@ void exec_stream_close(exec_stream *s)
     if (s->started_container)
         exec_release_rootfs(s->e, s->container_id);
     free(s);
+}
+
+void exec_stream_close(exec_stream *s)
+{
+    stream_close(s, true);
+}
+
+void exec_stream_detach(exec_stream *s)
+{
+    stream_close(s, false);
 }
 
 void exec_container_ended(kl_engine *e, const char *container_id)

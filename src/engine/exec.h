@@ -104,6 +104,14 @@ enum { EXEC_STDOUT = 1, EXEC_STDERR = 2 };
 /* Start exec instance exec_id attached (the errors of exec_start) and return its stream. */
 exec_stream *exec_stream_open(kl_engine *e, const char *exec_id, bool start_container,
                               kl_error *err);
+/* Attach a new stream to the main process of running container `ident` (any reference the
+ * engine takes): its output from now on (what came before is in the log), its stdin or
+ * terminal for exec_stream_write, _close_stdin and _resize. Several streams may be attached
+ * to one process at once (and with the stream of whoever started it): each gets all of its
+ * output, each may write. The process is not the stream's: exec_stream_close leaves it
+ * running when it has not ended. Its end (exec_stream_read 0) gives the main process's exit
+ * code. ENOENT "container not found", ENOTCONN "container not running". */
+exec_stream *exec_stream_attach(kl_engine *e, const char *ident, kl_error *err);
 /* An fd to poll for readability before exec_stream_read. */
 int exec_stream_fd(const exec_stream *s);
 /* 1 = output of *stream (EXEC_STDOUT, EXEC_STDERR; a tty's output is stdout), *data and *len
@@ -127,6 +135,10 @@ const char *exec_stream_exec_id(const exec_stream *s);
  * client's path: call it after the reply). Not ended (the client went away): stop the
  * process (SIGTERM, API.md §7.3 step 6). Frees s (NULL is fine). */
 void exec_stream_close(exec_stream *s);
+/* The client detaches (Docker's detach keys, or a Docker client gone: dockerd keeps the
+ * process): like exec_stream_close, except that a process that has not ended runs on, its
+ * stdin left as it is. Frees s (NULL is fine). */
+void exec_stream_detach(exec_stream *s);
 /* The container has ended: bring what depends on it up to date (its network endpoints and
  * the firewall). exec_after_end does it for the container of an exec whose end reported
  * container_running=false; call both off the reply path. */

@@ -79,8 +79,12 @@ int host_monitor_exec(host_monitor *m, const host_monitor_exec_spec *spec, bool 
                       kl_error *err);
 /* Make this connection the stream of an existing exec (e.g. the main process right after
  * host_monitor_start, so no output is lost: the monitor buffers until the first attach or
- * 1 MiB). */
-int host_monitor_attach(host_monitor *m, const char *exec_id, kl_error *err);
+ * 1 MiB). Several connections may be the stream of one exec: each gets its output, any of
+ * them may write its input, resize its terminal or close its input; one that goes changes
+ * nothing for the process. from_now: the output the monitor kept for a first attach is
+ * dropped, not sent (an attach that wants what comes from now on, Docker's attach to a
+ * running container). */
+int host_monitor_attach(host_monitor *m, const char *exec_id, bool from_now, kl_error *err);
 
 /* Stream mode. read: 1 = output of *stream (HOST_STREAM_*; a pty's output is stdout; *data,
  * *len valid until the next call), 0 = the process ended (*exit_code, *container_running set),

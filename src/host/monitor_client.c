@@ -256,9 +256,12 @@ int host_monitor_exec(host_monitor *m, const host_monitor_exec_spec *spec, bool 
     return r ? 0 : -1;
 }
 
-int host_monitor_attach(host_monitor *m, const char *exec_id, kl_error *err)
+int host_monitor_attach(host_monitor *m, const char *exec_id, bool from_now, kl_error *err)
 {
-    if (send_json(m, MON_ATTACH, json_pack("{s:s}", "exec_id", exec_id), err) < 0)
+    json_t *j = json_pack("{s:s}", "exec_id", exec_id);
+    if (from_now) /* opt-in: a monitor of an older kleened ignores the key */
+        json_object_set_new(j, "from_now", json_true());
+    if (send_json(m, MON_ATTACH, j, err) < 0)
         return -1;
     _cleanup_json_ json_t *r = recv_reply(m, 5000, err);
     return r ? 0 : -1;

@@ -352,6 +352,15 @@ static void test_lifecycle(void **state)
     int mpid = monitor_pid(w.e, w.cid);
     assert_true(mpid > 0);
 
+    /* a stream attached to the running main process (Docker's attach): the main exec's, and
+     * it leaves the jail running when it goes */
+    exec_stream *as = exec_stream_attach(w.e, "c1", &err);
+    if (!as)
+        fail_msg("exec_stream_attach: %s", err.msg);
+    assert_string_equal(exec_stream_exec_id(as), x1);
+    exec_stream_detach(as);
+    assert_true(is_running(w.e, w.cid));
+
     /* exec into the running jail, attached: jexec's output and exit status */
     _cleanup_free_ char *x2 = new_exec(w.e, w.cid, json_pack("[s, s]", "/bin/echo", "hi"));
     exec_stream *s = exec_stream_open(w.e, x2, false, &err);

@@ -286,7 +286,7 @@ static void test_exec_and_stop(void **state)
     json_decref(j);
 
     m = connect_ok(c.run_dir);
-    assert_int_equal(host_monitor_attach(m, "x4", &err), 0);
+    assert_int_equal(host_monitor_attach(m, "x4", false, &err), 0);
     host_monitor *k = connect_ok(c.run_dir);
     assert_int_equal(host_monitor_kill(k, "x4", SIGTERM, &err), 0);
     host_monitor_close(k);
@@ -406,7 +406,7 @@ static void test_streams_apart(void **state)
     ctr_start(&c);
     kl_error err = KL_ERROR_INIT;
     host_monitor *m = connect_ok(c.run_dir);
-    assert_int_equal(host_monitor_attach(m, "main0", &err), 0);
+    assert_int_equal(host_monitor_attach(m, "main0", false, &err), 0);
     char out[2][256] = {"", ""};
     size_t n[2] = {0, 0};
     for (;;) {
@@ -450,6 +450,86 @@ static void test_streams_apart(void **state)
     }
     assert_null(fgets(line, sizeof(line), f));
     fclose(f);
+}
+
+/* Read stream output until `want` has been seen (10 s). */
+static void expect_out(host_monitor *m, const char *want, const char *not_before)
+{
+    char seen[4096] = "";
+    size_t n = 0;
+    while (!strstr(seen, want)) {
+        const void *d;
+        size_t len;
+        int code;
+        bool running;
+        kl_error err = KL_ERROR_INIT;
+        int r = host_monitor_stream_recv(m, &d, &len, &code, &running, 10000, &err);
+        if (r <= 0)
+            fail_msg("waiting for '%s': %s (seen '%s')", want, r < 0 ? err.msg : "end", seen);
+        size_t take = len < sizeof(seen) - 1 - n ? len : sizeof(seen) - 1 - n;
+        memcpy(seen + n, d, take);
+        n += take;
+        seen[n] = '\0';
+    }
+    if (not_before && strstr(seen, not_before))
+        fail_msg("'%s' came before '%s'", not_before, want);
+}
+
+static bool log_has(const ctr *c, const char *text)
+{
+    char p[256], buf[4096];
+    snprintf(p, sizeof(p), "%s/container.log", c->run_dir);
+    FILE *f = fopen(p, "r");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return strstr(buf, text) != NULL;
+}
+
+/* Several connections attached to the main process at once (Docker's attach): each gets its
+ * output, each may write its input; one that goes leaves the process's stdin open; an attach
+ * "from now" does not get the output kept for a first attach; the end reaches all. */
+static void test_main_shared(void **state)
+{
+    (void)state;
+    NEED_ROOT();
+    ctr c;
+    ctr_init(&c, "echo early; while read l; do echo got:$l; done; echo closed; exit 4", false);
+    ctr_start(&c);
+    kl_error err = KL_ERROR_INIT;
+    for (int i = 0; i < 1000 && !log_has(&c, "early"); i++)
+        usleep(10000);
+    assert_true(log_has(&c, "early")); /* kept for a first attach, which a is not */
+    host_monitor *a = connect_ok(c.run_dir);
+    host_monitor *b = connect_ok(c.run_dir);
+    host_monitor *d = connect_ok(c.run_dir);
+    assert_int_equal(host_monitor_attach(a, "main0", true, &err), 0);
+    assert_int_equal(host_monitor_attach(b, "main0", false, &err), 0);
+    assert_int_equal(host_monitor_stream_input(a, "one\n", 4, &err), 0);
+    expect_out(a, "got:one\n", "early");
+    expect_out(b, "got:one\n", "early");
+    /* a goes: b still types, and the process still reads */
+    host_monitor_close(a);
+    assert_int_equal(host_monitor_stream_input(b, "two\n", 4, &err), 0);
+    expect_out(b, "got:two\n", NULL);
+    /* a third one, attached later, sees what comes next */
+    assert_int_equal(host_monitor_attach(d, "main0", true, &err), 0);
+    assert_int_equal(host_monitor_stream_input(d, "three\n", 6, &err), 0);
+    expect_out(b, "got:three\n", NULL);
+    expect_out(d, "got:three\n", "got:two");
+    assert_int_equal(host_monitor_stream_close_input(d, &err), 0);
+    char out[256];
+    bool running = true;
+    assert_int_equal(drain(b, out, sizeof(out), &running), 4);
+    assert_string_equal(out, "closed\n");
+    assert_false(running);
+    assert_int_equal(drain(d, out, sizeof(out), &running), 4);
+    assert_string_equal(out, "closed\n");
+    host_monitor_close(b);
+    host_monitor_close(d);
+    assert_ended(&c);
 }
 
 static void test_survives_parent(void **state)
@@ -654,7 +734,7 @@ int main(void)
         cmocka_unit_test(test_streams_apart),     cmocka_unit_test(test_survives_parent),
         cmocka_unit_test(test_unmount_on_exit),   cmocka_unit_test(test_caller_unmounts),
         cmocka_unit_test(test_start_error),       cmocka_unit_test(test_own_program),
-        cmocka_unit_test(test_double_start_busy),
+        cmocka_unit_test(test_double_start_busy), cmocka_unit_test(test_main_shared),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

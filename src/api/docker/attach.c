@@ -1,11 +1,14 @@
 /* The Docker door's hijacked connections: container attach (before the start: the main
- * process's stream; on a running container: its log from now on, output only), exec instances
- * (create, start attached or detached, inspect, resize) and terminal resizes.
+ * process's stream from its first byte; on a running container: a stream attached to its main
+ * process, from now on), exec instances (create, start attached or detached, inspect, resize)
+ * and terminal resizes (docs/docker-api.md "Attach").
  *
  * Both relay the engine's exec stream (engine/exec.h) on the raw connection: the client's
- * bytes to the process's stdin (its half-close: end of input), the output raw with a terminal,
- * else in Docker's multiplexed frames (an 8-byte header: the stream 1 or 2, three zero bytes,
- * the length as 32 bits big-endian). When the process ends the connection is closed.
+ * bytes to the process's stdin (with a terminal through the detach keys), the output raw with
+ * a terminal, else in Docker's multiplexed frames (an 8-byte header: the stream 1 or 2, three
+ * zero bytes, the length as 32 bits big-endian). When the process ends the connection is
+ * closed. A client that detaches (the keys, or the end of its input where dockerd ends the
+ * session) or goes away leaves the process running, as with dockerd.
  *
  * A session lives as long as its connection: the table below only lets another request reach
  * it (the start of a container whose attach waits, a resize); nothing here outlives it except
@@ -17,6 +20,7 @@
 #include "engine/exec.h"
 #include "lib/buf.h"
 #include "lib/cleanup.h"
+#include "lib/detachkeys.h"
 #include "lib/jsonx.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -42,6 +46,7 @@ typedef struct dk_session {
     char id[13];      /* the container (attach) or the exec instance */
     char exec_id[13]; /* attach: the main process, once a start has handed it over */
     bool handed, start_done, gone;
+    bool join; /* attach: the container was started for another session, join its process */
     int start_rc;
     char start_msg[512];
     unsigned rows, cols;
@@ -58,10 +63,11 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static dk_session *sessions;
 
-static dk_session *session_new(bool is_exec, const char *id)
+static dk_session *session_new(bool is_exec, const char *id, bool handed)
 {
     dk_session *s = xcalloc(1, sizeof(*s));
     s->is_exec = is_exec;
+    s->handed = handed;
     snprintf(s->id, sizeof(s->id), "%s", id);
     if (pipe2(s->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
         free(s);
@@ -136,6 +142,12 @@ int dk_attach_hand_over(const char *container_id, const char *exec_id, kl_error 
     else if (r < 0)
         kl_error_set(err, EIO, "%s", s->start_done ? s->start_msg : "timed out starting");
     bool destroy = --s->waiters == 0 && s->free_pending;
+    /* other attach sessions that waited for this start join the running process */
+    for (dk_session *o = sessions; r == 1 && o; o = o->next)
+        if (!o->is_exec && !o->handed && !strcmp(o->id, container_id)) {
+            o->join = true;
+            session_wake(o);
+        }
     pthread_mutex_unlock(&mu);
     if (destroy)
         session_destroy(s);
@@ -152,21 +164,23 @@ static void start_result(dk_session *s, int rc, const char *msg)
     pthread_mutex_unlock(&mu);
 }
 
-/* A resize for the session of container or exec `id`: false when there is none. */
+/* A resize for the sessions of container or exec `id` (several clients may be attached to a
+ * container): false when there is none. */
 static bool session_resize(bool is_exec, const char *id, unsigned rows, unsigned cols)
 {
+    bool found = false;
     pthread_mutex_lock(&mu);
-    dk_session *s = sessions;
-    while (s && (s->is_exec != is_exec || strcmp(s->id, id) != 0))
-        s = s->next;
-    if (s) {
+    for (dk_session *s = sessions; s; s = s->next) {
+        if (s->is_exec != is_exec || strcmp(s->id, id) != 0)
+            continue;
         s->rows = rows;
         s->cols = cols;
         s->resize = true;
         session_wake(s);
+        found = true;
     }
     pthread_mutex_unlock(&mu);
-    return s != NULL;
+    return found;
 }
 
 /* ---- exit codes of attached main processes ------------------------------------------------ */
@@ -245,7 +259,18 @@ typedef struct relay_opts {
     bool tty;
     bool stdin_open; /* the client's bytes go to the process */
     bool want[3];    /* by EXEC_STDOUT, EXEC_STDERR */
+    /* the container's StdinOnce: the process's stdin closes when this client's input ends
+     * (its half-close, or the client gone); without a tty only, as dockerd */
+    bool stdin_once;
+    /* the end of the client's input (its half-close) ends the session, the process runs on
+     * (dockerd's attach to a running container without StdinOnce) */
+    bool eof_detaches;
+    /* with a tty and stdin: the keys that detach (dockerd scans them with a tty only) */
+    kl_detach_keys keys;
+    bool detached_by_keys;
 } relay_opts;
+
+enum { RELAY_GONE = 0, RELAY_ENDED = 1, RELAY_DETACHED = 2 };
 
 static int send_output(api_hijacked *io, bool tty, int stream, const void *data, size_t len)
 {
@@ -276,9 +301,28 @@ static void apply_resize(dk_session *s, exec_stream *st)
         log_debug("docker: resize: %s", err.msg);
 }
 
-/* Relay until the process ends (1) or the client is gone (0). */
-static int relay(exec_stream *st, api_hijacked *io, dk_session *s, const relay_opts *o,
-                 bool client_eof)
+/* The client's input for the process, through the detach keys: RELAY_DETACHED when they
+ * were typed (what followed them is dropped). */
+static int relay_input(exec_stream *st, relay_opts *o, const void *data, size_t len)
+{
+    kl_error err = KL_ERROR_INIT;
+    bool detach = false;
+    if (o->tty && o->keys.n) {
+        unsigned char out[65536 + KL_DETACH_KEYS_MAX];
+        size_t n = 0;
+        detach = kl_detach_keys_scan(&o->keys, data, len, out, &n);
+        if (exec_stream_write(st, out, n, &err) < 0)
+            log_debug("docker: stdin: %s", err.msg);
+    } else if (exec_stream_write(st, data, len, &err) < 0) {
+        log_debug("docker: stdin: %s", err.msg);
+    }
+    o->detached_by_keys = o->detached_by_keys || detach;
+    return detach ? RELAY_DETACHED : -1;
+}
+
+/* Relay until the process ends (RELAY_ENDED), the client detaches (RELAY_DETACHED) or is
+ * gone (RELAY_GONE). */
+static int relay(exec_stream *st, api_hijacked *io, dk_session *s, relay_opts *o, bool client_eof)
 {
     char buf[65536];
     if (s) /* a resize that came before the stream was open */
@@ -291,7 +335,7 @@ static int relay(exec_stream *st, api_hijacked *io, dk_session *s, const relay_o
         int timeout = !client_eof && io->pending(io->conn) ? 0 : 1000;
         int n = poll(pf, 3, timeout);
         if (n < 0 && errno != EINTR)
-            return 0;
+            return RELAY_GONE;
         if (s && (pf[2].revents & POLLIN)) {
             char drain[64];
             while (read(s->wake[0], drain, sizeof(drain)) > 0)
@@ -305,42 +349,57 @@ static int relay(exec_stream *st, api_hijacked *io, dk_session *s, const relay_o
             kl_error err = KL_ERROR_INIT;
             int r = exec_stream_read(st, &stream, &data, &len, 1000, &err);
             if (r == 0)
-                return 1;
+                return RELAY_ENDED;
             if (r == 1 && len && o->want[stream == EXEC_STDERR ? EXEC_STDERR : EXEC_STDOUT] &&
                 send_output(io, o->tty, stream, data, len) < 0)
-                return 0;
+                return RELAY_GONE;
         }
         if (client_eof && (pf[1].revents & (POLLHUP | POLLERR)))
-            return 0; /* gone: the process is stopped (exec_stream_close) */
+            return RELAY_GONE;
         if (!client_eof &&
             ((pf[1].revents & (POLLIN | POLLHUP | POLLERR)) || io->pending(io->conn))) {
             ssize_t r = io->read(io->conn, buf, sizeof(buf));
             kl_error err = KL_ERROR_INIT;
             if (r > 0 && o->stdin_open) {
-                if (exec_stream_write(st, buf, (size_t)r, &err) < 0)
-                    log_debug("docker: stdin: %s", err.msg);
+                if (relay_input(st, o, buf, (size_t)r) == RELAY_DETACHED)
+                    return RELAY_DETACHED;
             } else if (r == 0) {
                 client_eof = true; /* its half-close: the end of input */
+                if (o->stdin_open && o->eof_detaches)
+                    return RELAY_DETACHED;
                 if (o->stdin_open && exec_stream_close_stdin(st, &err) < 0)
                     log_debug("docker: close stdin: %s", err.msg);
             } else if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-                return 0;
+                return RELAY_GONE;
             }
         }
     }
 }
 
-/* After the relay: end our output, note the main process's code. */
-static void relay_end(exec_stream *st, api_hijacked *io, int relayed, const char *container_id)
+/* After the relay: end our output, note the main process's code. A client that detached or
+ * went away leaves the process running, as with dockerd (its stdin closed when the
+ * container has StdinOnce and no tty). */
+static void relay_end(kl_engine *e, exec_stream *st, api_hijacked *io, int relayed,
+                      const relay_opts *o, const char *container_id)
 {
-    if (relayed == 1) {
+    /* dockerd's event for a session ended by the detach keys it scanned */
+    if (relayed == RELAY_DETACHED && container_id && o->detached_by_keys)
+        containers_event(e, container_id, "detach", NULL);
+    if (relayed == RELAY_ENDED) {
         int code;
         bool running;
         if (container_id && exec_stream_exit(st, &code, &running))
             dk_exit_note(container_id, code);
         io->close_write(io->conn);
+        exec_stream_close(st);
+    } else {
+        kl_error err = KL_ERROR_INIT;
+        if (o->stdin_open && o->stdin_once && !o->tty && exec_stream_close_stdin(st, &err) < 0)
+            log_debug("docker: close stdin: %s", err.msg);
+        if (relayed == RELAY_DETACHED)
+            io->close_write(io->conn);
+        exec_stream_detach(st);
     }
-    exec_stream_close(st);
     note_changed(); /* an auto-remove container has gone now: waiters look again */
 }
 
@@ -351,18 +410,41 @@ typedef struct attach_ctx {
     dk_session *s;
     char container_id[13];
     relay_opts o;
-    /* a running container: its log from now on */
-    exec_log *log;
-    char since[32];
+    /* a running container: a stream attached to its main process (exec_stream_attach) */
+    exec_stream *st;
 } attach_ctx;
 
 static void attach_free(void *p)
 {
     attach_ctx *a = p;
     session_free(a->s);
-    if (a->log)
-        exec_log_close(a->log);
+    if (a->st)
+        exec_stream_detach(a->st); /* the hijack never ran */
     free(a);
+}
+
+/* Relay the stream of a running container's main process (a->st), input first. */
+static void attach_running(attach_ctx *a, api_hijacked *io, const kl_buf *input, bool eof)
+{
+    exec_stream *st = a->st; /* a->s is handed: no start comes to it */
+    a->st = NULL;
+    int r = -1;
+    if (a->o.stdin_open && input && input->len)
+        r = relay_input(st, &a->o, input->data, input->len);
+    if (r != RELAY_DETACHED && eof && a->o.stdin_open && a->o.eof_detaches)
+        r = RELAY_DETACHED;
+    if (r != RELAY_DETACHED) {
+        kl_error err = KL_ERROR_INIT;
+        if (eof && a->o.stdin_open && exec_stream_close_stdin(st, &err) < 0)
+            log_debug("docker attach: close stdin: %s", err.msg);
+        r = relay(st, io, a->s, &a->o, eof || !a->o.stdin_open);
+    }
+    relay_end(a->e, st, io, r, &a->o, a->container_id);
+}
+
+static void attach_running_session(void *p, api_hijacked *io)
+{
+    attach_running(p, io, NULL, false);
 }
 
 /* Before the start: wait for it (buffering what the client sends), open the stream, relay. */
@@ -372,12 +454,32 @@ static void attach_session(void *p, api_hijacked *io)
     _cleanup_buf_ kl_buf input = KL_BUF_INIT;
     bool eof = false;
     char buf[16384];
-    for (;;) {
+    for (int idle = 0;; idle++) {
         pthread_mutex_lock(&mu);
-        bool handed = a->s->handed;
+        bool handed = a->s->handed, join = a->s->join;
         pthread_mutex_unlock(&mu);
         if (handed)
             break;
+        /* started for another session (or by another door): attach to its process */
+        if (join || (idle > 0 && containers_is_running(a->e, a->container_id))) {
+            /* taken out of the hand-over first: a start that picked us meanwhile is ours */
+            pthread_mutex_lock(&mu);
+            bool mine = !a->s->handed;
+            a->s->handed = true;
+            pthread_mutex_unlock(&mu);
+            if (!mine)
+                break;
+            kl_error err = KL_ERROR_INIT;
+            a->st = exec_stream_attach(a->e, a->container_id, &err);
+            if (a->st) {
+                containers_event(a->e, a->container_id, "attach", NULL);
+                return attach_running(a, io, &input, eof);
+            }
+            pthread_mutex_lock(&mu);
+            a->s->handed = false; /* it has ended already: wait for the next start */
+            a->s->join = false;
+            pthread_mutex_unlock(&mu);
+        }
         struct pollfd pf[2] = {{.fd = a->s->wake[0], .events = POLLIN},
                                {.fd = eof ? -1 : io->fd, .events = POLLIN}};
         int n = poll(pf, 2, io->pending(io->conn) && !eof ? 0 : 1000);
@@ -410,37 +512,16 @@ static void attach_session(void *p, api_hijacked *io)
         log_info("docker attach %s: start failed: %s", a->container_id, err.msg);
         return;
     }
-    if (a->o.stdin_open && input.len && exec_stream_write(st, input.data, input.len, &err) < 0)
-        log_debug("docker attach: stdin: %s", err.msg);
-    if ((eof && a->o.stdin_open) || (!a->o.stdin_open && !a->o.tty))
+    int r = -1;
+    if (a->o.stdin_open && input.len)
+        r = relay_input(st, &a->o, input.data, input.len);
+    if (r != RELAY_DETACHED && eof && a->o.stdin_open && a->o.eof_detaches)
+        r = RELAY_DETACHED; /* its input ended before the start: the session ends */
+    else if ((eof && a->o.stdin_open) || (!a->o.stdin_open && !a->o.tty))
         exec_stream_close_stdin(st, &err);
-    int r = relay(st, io, a->s, &a->o, eof || !a->o.stdin_open);
-    relay_end(st, io, r, a->container_id);
-}
-
-/* A running container: its log from the attach on, until it ends or the client goes. */
-static void attach_log(void *p, api_hijacked *io)
-{
-    attach_ctx *a = p;
-    for (;;) {
-        exec_log_entry en;
-        kl_error err = KL_ERROR_INIT;
-        int r = exec_log_read(a->log, &en, 1000, &err);
-        if (r == 0 || r == -1)
-            break;
-        if (r == -2) {
-            struct pollfd h = {.fd = io->fd, .events = POLLRDHUP};
-            if (poll(&h, 1, 0) > 0 && (h.revents & (POLLHUP | POLLERR)))
-                return;
-            continue;
-        }
-        int s = en.stream == EXEC_STDERR ? EXEC_STDERR : EXEC_STDOUT;
-        if (!en.len || !a->o.want[s] || (en.time && en.time[0] && strcmp(en.time, a->since) < 0))
-            continue;
-        if (send_output(io, a->o.tty, s, en.data, en.len) < 0)
-            return;
-    }
-    io->close_write(io->conn);
+    if (r != RELAY_DETACHED)
+        r = relay(st, io, a->s, &a->o, eof || !a->o.stdin_open);
+    relay_end(a->e, st, io, r, &a->o, a->container_id);
 }
 
 void dk_containers_attach(dk_request *r, api_response *res)
@@ -456,31 +537,42 @@ void dk_containers_attach(dk_request *r, api_response *res)
     a->o.stdin_open = dk_query_bool(r, "stdin", false) && jx_bool(dc, "OpenStdin", false);
     a->o.want[EXEC_STDOUT] = dk_query_bool(r, "stdout", false);
     a->o.want[EXEC_STDERR] = dk_query_bool(r, "stderr", false);
-    bool running = containers_is_running(a->e, c.id);
+    a->o.stdin_once = jx_bool(dc, "StdinOnce", false);
+    /* dockerd: the end of the client's input ends an attach, unless it closes the stdin of a
+     * StdinOnce container without a tty (then the output goes on until the end) */
+    a->o.eof_detaches = !(a->o.stdin_once && !a->o.tty);
     container_record_clear(&c);
+    kl_error err = KL_ERROR_INIT;
+    if (kl_detach_keys_parse(&a->o.keys, dk_query_str(r, "detachKeys", NULL), &err) < 0) {
+        attach_free(a);
+        return dk_error(res, 400, "%s", err.msg);
+    }
     if (dk_query_bool(r, "logs", false)) {
         attach_free(a);
         return dk_error(res, 400,
                         "attach: logs=1 is not supported by kleened (use the logs "
                         "endpoint)");
     }
-    if (running) {
-        kl_error err = KL_ERROR_INIT;
-        kl_time_now_iso(a->since);
-        a->log = exec_log_open(a->e, a->container_id, true, &err);
-        if (!a->log) {
+    if (containers_is_running(a->e, a->container_id)) {
+        a->st = exec_stream_attach(a->e, a->container_id, &err);
+        if (!a->st && err.code != ENOTCONN) {
             attach_free(a);
             return dk_error(res, dk_status(err.code), "%s", err.msg);
         }
-        containers_event(a->e, a->container_id, "attach", NULL);
-        return api_reply_hijack(res, "application/vnd.docker.raw-stream", attach_log, a,
-                                attach_free);
     }
-    a->s = session_new(false, a->container_id);
+    /* with a stream, the session only lets resizes reach it: never a start to hand over (a
+     * start that comes while it waits finds it in the table, or it notices the start) */
+    a->s = session_new(false, a->container_id, a->st != NULL);
     if (!a->s) {
         attach_free(a);
         return dk_error(res, 500, "attach: %s", strerror(errno));
     }
+    if (a->st) {
+        containers_event(a->e, a->container_id, "attach", NULL);
+        return api_reply_hijack(res, "application/vnd.docker.raw-stream", attach_running_session, a,
+                                attach_free);
+    }
+    /* not running (or it ended just now): wait for the start, as dockerd's attach does */
     api_reply_hijack(res, "application/vnd.docker.raw-stream", attach_session, a, attach_free);
 }
 
@@ -552,6 +644,11 @@ void dk_exec_create(dk_request *r, api_response *res)
     json_t *env = json_object_get(body, "Env");
     json_array_foreach(env, i, it) if (!json_is_string(it)) return dk_error(
         res, 400, "Env must be a list of strings");
+    const char *keys = jx_str(body, "DetachKeys", "");
+    kl_detach_keys dk;
+    kl_error kerr = KL_ERROR_INIT;
+    if (kl_detach_keys_parse(&dk, keys, &kerr) < 0)
+        return dk_error(res, 400, "%s", kerr.msg);
     container_record c = {0};
     if (dk_container_get(r, r->params[0], &c, res) < 0)
         return;
@@ -567,6 +664,8 @@ void dk_exec_create(dk_request *r, api_response *res)
         "tty", jx_bool(body, "Tty", false), "door", "AttachStdin",
         jx_bool(body, "AttachStdin", false), "AttachStdout", jx_bool(body, "AttachStdout", false),
         "AttachStderr", jx_bool(body, "AttachStderr", false));
+    if (*keys)
+        json_object_set_new(json_object_get(k, "door"), "DetachKeys", json_string(keys));
     const char *wd = jx_str(body, "WorkingDir", "");
     if (*wd)
         json_object_set_new(k, "workdir", json_string(wd));
@@ -643,7 +742,7 @@ static void exec_session(void *p, api_hijacked *io)
     if (!x->o.stdin_open && !x->o.tty)
         exec_stream_close_stdin(st, &err);
     int r = relay(st, io, x->s, &x->o, !x->o.stdin_open);
-    relay_end(st, io, r, NULL);
+    relay_end(x->e, st, io, r, &x->o, NULL);
 }
 
 void dk_exec_start(dk_request *r, api_response *res)
@@ -679,7 +778,13 @@ void dk_exec_start(dk_request *r, api_response *res)
     x->o.stdin_open = jx_bool(door, "AttachStdin", false);
     x->o.want[EXEC_STDOUT] = jx_bool(door, "AttachStdout", true);
     x->o.want[EXEC_STDERR] = jx_bool(door, "AttachStderr", true);
-    x->s = session_new(true, id);
+    /* dockerd closes an exec's stdin when its client's input ends (CloseStdin), without a
+     * tty; with one, that end ends the session (the CLI half-closes when it detaches) */
+    x->o.stdin_once = true;
+    x->o.eof_detaches = x->o.tty;
+    if (kl_detach_keys_parse(&x->o.keys, jx_str(door, "DetachKeys", ""), &err) < 0)
+        kl_detach_keys_parse(&x->o.keys, NULL, &err); /* checked at the create */
+    x->s = session_new(true, id, false);
     api_reply_hijack(res, "application/vnd.docker.raw-stream", exec_session, x, exec_ctx_free);
 }
 
@@ -713,8 +818,8 @@ void dk_exec_inspect(dk_request *r, api_response *res)
                              !strcmp(jx_str(info, "state", ""), "running"), "ExitCode", code,
                              "OpenStdin", jx_bool(door, "AttachStdin", false), "OpenStdout",
                              jx_bool(door, "AttachStdout", true), "OpenStderr",
-                             jx_bool(door, "AttachStderr", true), "CanRemove", 0, "DetachKeys", "",
-                             "Pid", 0, "ProcessConfig", pc));
+                             jx_bool(door, "AttachStderr", true), "CanRemove", 0, "DetachKeys",
+                             jx_str(door, "DetachKeys", ""), "Pid", 0, "ProcessConfig", pc));
 }
 
 void dk_exec_resize(dk_request *r, api_response *res)

@@ -1026,6 +1026,20 @@ void dk_containers_inspect(dk_request *r, api_response *res)
 
 /* ---- start, stop, kill, restart ------------------------------------------------------------- */
 
+/* The end of input for the main process of a running container (a stream attached to it,
+ * closed at once): failures are logged (the process has ended already, or its monitor). */
+static void close_main_stdin(kl_engine *e, const char *container_id)
+{
+    kl_error err = KL_ERROR_INIT;
+    exec_stream *st = exec_stream_attach(e, container_id, &err);
+    if (st && exec_stream_close_stdin(st, &err) == 0) {
+        exec_stream_detach(st);
+        return;
+    }
+    log_debug("container %s: closing the main process's stdin: %s", container_id, err.msg);
+    exec_stream_detach(st);
+}
+
 /* Start a container that does not run: its main process as an exec instance of the
  * container's defaults (a Tty container gets a terminal). A Docker attach waiting for the
  * start (attach.c) gets the stream; else detached. */
@@ -1046,6 +1060,10 @@ static int start_container(dk_request *r, const container_record *c, api_respons
         exec_started started;
         if (exec_start(e, exec_id, false, true, &started, &err) < 0)
             return dk_error(res, dk_status(err.code), "%s", err.msg), -1;
+        /* dockerd gives a process without OpenStdin an empty stdin: it reads EOF (an attached
+         * start closes it in attach.c). With a tty its terminal stays. */
+        if (!tty && !jx_bool(door_config(c), "OpenStdin", false))
+            close_main_stdin(e, c->id);
     }
     return 0;
 }

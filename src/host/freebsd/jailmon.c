@@ -375,10 +375,14 @@ static void exec_send_end(jm_exec *e)
     }
 }
 
-static void attach(jm_client *c, jm_exec *e)
+/* from_now: the output kept for a first attach is dropped (host_monitor_attach). */
+static void attach(jm_client *c, jm_exec *e, bool from_now)
 {
     c->stream = e;
-    if (!e->attached_once) {
+    if (!e->attached_once && from_now) {
+        e->attached_once = true;
+        kl_buf_free(&e->pending);
+    } else if (!e->attached_once) {
         e->attached_once = true;
         kl_buf_append(&c->out, e->pending.data, e->pending.len);
         kl_buf_free(&e->pending);
@@ -705,7 +709,7 @@ static void handle(jm_client *c, char type, const unsigned char *p, size_t len)
         }
         client_send_json(c, MON_REPLY, json_pack("{s:b, s:i}", "ok", 1, "pid", e->proc.pid));
         if (jx_bool(req, "attach", false))
-            attach(c, e);
+            attach(c, e, false);
         return;
     }
     case MON_ATTACH: {
@@ -715,7 +719,7 @@ static void handle(jm_client *c, char type, const unsigned char *p, size_t len)
             return;
         }
         client_send_json(c, MON_REPLY, json_pack("{s:b}", "ok", 1));
-        attach(c, e);
+        attach(c, e, jx_bool(req, "from_now", false));
         return;
     }
     case MON_KILL: {
@@ -1111,7 +1115,7 @@ void jailmon_run(jailmon_spec *spec, fb_runner *run, int status_fd)
                      json_pack("{s:i, s:i, s:b}", "monitor_pid", (int)getpid(), "container_pid",
                                (int)getpid(), "adopted", M.adopted));
     if (spec->attach)
-        attach(st, M.execs[0]);
+        attach(st, M.execs[0], false);
     else
         st->is_dead = true;
     loop();

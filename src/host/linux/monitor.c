@@ -399,10 +399,14 @@ static void exec_send_end(mon_exec *e, bool container_running)
     }
 }
 
-static void attach(mon_client *c, mon_exec *e)
+/* from_now: the output kept for a first attach is dropped (host_monitor_attach). */
+static void attach(mon_client *c, mon_exec *e, bool from_now)
 {
     c->stream = e;
-    if (!e->attached_once) {
+    if (!e->attached_once && from_now) {
+        e->attached_once = true;
+        kl_buf_free(&e->pending);
+    } else if (!e->attached_once) {
         e->attached_once = true;
         kl_buf_append(&c->out, e->pending.data, e->pending.len); /* whole frames */
         kl_buf_free(&e->pending);
@@ -730,7 +734,7 @@ static void handle(mon_client *c, char type, const unsigned char *p, size_t len)
         }
         client_send_json(c, MON_REPLY, json_pack("{s:b, s:i}", "ok", 1, "pid", e->proc.pid));
         if (jx_bool(req, "attach", false))
-            attach(c, e);
+            attach(c, e, false);
         return;
     }
     case MON_ATTACH: {
@@ -740,7 +744,7 @@ static void handle(mon_client *c, char type, const unsigned char *p, size_t len)
             return;
         }
         client_send_json(c, MON_REPLY, json_pack("{s:b}", "ok", 1));
-        attach(c, e);
+        attach(c, e, jx_bool(req, "from_now", false));
         return;
     }
     case MON_KILL: {
@@ -1160,7 +1164,7 @@ void monitor_run(const host_monitor_spec *spec, int status_fd)
         st, MON_REPLY,
         json_pack("{s:i, s:i}", "monitor_pid", (int)getpid(), "container_pid", M.ctr.pid));
     if (spec->attach)
-        attach(st, M.execs[0]);
+        attach(st, M.execs[0], false);
     else
         st->is_dead = true; /* closed by the first gc; the caller only wanted the status */
     loop();
