@@ -612,9 +612,14 @@ class Fuzzer:
             return False
 
     def run(self):
-        stop = time.monotonic() + self.a.seconds
+        start = time.monotonic()
+        stop = start + self.a.seconds
+        # --min-requests: go on past --seconds (at most four times as long) until that many
+        # were sent, so that a loaded machine still fuzzes as much as the caller asks
+        hard_stop = start + 4 * self.a.seconds
         last_check = 0
-        while time.monotonic() < stop:
+        while time.monotonic() < stop or (self.sent < self.a.min_requests and
+                                          time.monotonic() < hard_stop):
             try:
                 self.step()
             except Finding as e:
@@ -636,6 +641,7 @@ def main():
         ap.add_argument(k, required=True)
     ap.add_argument("--pid", type=int, required=True)
     ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--min-requests", type=int, default=0)
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--json")
     a = ap.parse_args()
