@@ -852,7 +852,7 @@ static void stream_close(exec_stream *s, bool stop_abandoned)
     if (s->has_ended) {
         exec_after_end(s->e, s->exec_id, s->container_running);
     } else if (!stop_abandoned || s->is_attach) {
-        log_info("exec %s: a client detached, the process runs on", s->exec_id);
+        log_debug("exec %s: a client detached, the process runs on", s->exec_id);
     } else {
         kl_error err = KL_ERROR_INIT;
         log_info("exec %s: the attached client went away, stopping the process", s->exec_id);
