@@ -5,22 +5,20 @@
  * never held whole nor bounded by max_body_bytes).
  *
  * The copying is the engine's (engine/ctrcopy.h), the same the Docker door's archive
- * endpoints call (api/docker/archive.c); this file only translates: the query, the header,
- * Kleene's statuses and {"message"} bodies. It must not: reach the host layer, or hold an
- * archive in memory. */
+ * endpoints call (api/docker/archive.c); the glue both share (the header's encoding, the
+ * tar stream, the streamed body) is api/archive_io.c. This file only translates: the query,
+ * the header's contents, Kleene's statuses and {"message"} bodies. It must not: reach the
+ * host layer, or hold an archive in memory. */
+#include "api/archive_io.h"
 #include "api/handlers.h"
 #include "engine/ctrcopy.h"
-#include "lib/base64.h"
 #include "lib/cleanup.h"
 #include "lib/jsonx.h"
-#include "lib/log.h"
 #include "lib/xalloc.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 static const char *type_name(unsigned m)
 {
@@ -58,20 +56,12 @@ static json_t *stat_json(const ctrcopy_stat *st, const char *when, bool ascii)
  * is base64'd because names are any bytes and a header is not. */
 static void add_stat_header(api_response *res, const ctrcopy_stat *st)
 {
-    struct tm tm;
-    time_t sec = st->mtime.tv_sec;
-    gmtime_r(&sec, &tm);
     char when[64];
-    size_t n = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(when + n, sizeof(when) - n, ".%09ldZ", st->mtime.tv_nsec);
+    archive_io_mtime(st, when, sizeof(when));
     _cleanup_json_ json_t *j = stat_json(st, when, false);
     if (!j) /* a name or link target that is not UTF-8 */
         j = stat_json(st, when, true);
-    _cleanup_free_ char *text = json_dumps(j, JSON_COMPACT);
-    _cleanup_free_ char *b64 = kl_base64_encode_alloc(text, strlen(text));
-    char *h = xasprintf("%sX-Kleene-Path-Stat: %s\r\n", res->headers ? res->headers : "", b64);
-    free(res->headers);
-    res->headers = h;
+    archive_io_add_json_header(res, "X-Kleene-Path-Stat", j);
 }
 
 /* The query's path, absolute (422 otherwise; its presence is the schema's). */
@@ -133,31 +123,10 @@ void api_containers_archive_head(api_request *req, api_response *res)
     ctrcopy *cc = open_container(req, res);
     if (!cc)
         return;
-    ctrcopy_stat st;
     kl_error err = KL_ERROR_INIT;
-    int rc = ctrcopy_stat_path(cc, path, &st, &err);
-    ctrcopy_close(cc);
-    if (rc < 0)
+    if (archive_io_head(cc, path, res, add_stat_header, &err) < 0)
         return path_error(req, res, path, &err);
-    add_stat_header(res, &st);
-    ctrcopy_stat_clear(&st);
     api_reply_empty(res, 200);
-}
-
-static ssize_t tar_stream(void *ctx, char *buf, size_t max)
-{
-    kl_error err = KL_ERROR_INIT;
-    ssize_t n = ctrcopy_tar_read(ctx, buf, max, &err);
-    if (n < 0) {
-        log_warn("container archive: %s", err.msg);
-        return API_STREAM_ERROR;
-    }
-    return n == 0 ? API_STREAM_END : n;
-}
-
-static void tar_free(void *ctx)
-{
-    ctrcopy_tar_free(ctx);
 }
 
 void api_containers_archive_get(api_request *req, api_response *res)
@@ -168,35 +137,9 @@ void api_containers_archive_get(api_request *req, api_response *res)
     ctrcopy *cc = open_container(req, res);
     if (!cc)
         return;
-    ctrcopy_stat st;
     kl_error err = KL_ERROR_INIT;
-    ctrcopy_tar *t = ctrcopy_tar_open(cc, path, &st, &err);
-    if (!t)
-        return path_error(req, res, path, &err);
-    add_stat_header(res, &st);
-    ctrcopy_stat_clear(&st);
-    api_reply_stream(res, 200, "application/x-tar", tar_stream, t, tar_free);
-}
-
-/* The body as the engine reads it, streamed by the server; remembers a failed read so that
- * a client that went away or sent broken chunks gets a 400, not a 500. */
-typedef struct body_source {
-    api_request *req;
-    bool failed;
-    kl_error err;
-} body_source;
-
-static ssize_t body_read(void *ctx, void *buf, size_t n)
-{
-    body_source *b = ctx;
-    if (!b->req->body_read)
-        return 0; /* called without a streamed body (a test): empty */
-    ssize_t k = b->req->body_read(b->req->body_ctx, buf, n, &b->err);
-    if (k < 0) {
-        b->failed = true;
-        log_info("container archive: the upload: %s", b->err.msg);
-    }
-    return k;
+    if (archive_io_get(cc, path, res, add_stat_header, "container archive", &err) < 0)
+        path_error(req, res, path, &err);
 }
 
 void api_containers_archive_put(api_request *req, api_response *res)
@@ -210,11 +153,11 @@ void api_containers_archive_put(api_request *req, api_response *res)
     ctrcopy_put_opts o = {.no_overwrite_dir_non_dir =
                               jx_bool(req->query, "no_overwrite_dir_non_dir", false),
                           .copy_uid_gid = jx_bool(req->query, "copy_uid_gid", false)};
-    body_source src = {.req = req, .err = KL_ERROR_INIT};
+    /* A failed read of the body (a client that went away or sent broken chunks): a 400, not a
+     * 500. Without a streamed body (a test): empty. */
+    archive_io_body src = {.req = req, .what = "container archive", .err = KL_ERROR_INIT};
     kl_error err = KL_ERROR_INIT;
-    int rc = ctrcopy_put(cc, path, &o, body_read, &src, &err);
-    ctrcopy_close(cc);
-    if (rc == 0)
+    if (archive_io_put(cc, path, &o, &src, &err) == 0)
         return api_reply_empty(res, 200);
     if (src.failed)
         return api_reply_message(res, 400, "the archive could not be read: %s", src.err.msg);

@@ -1,22 +1,18 @@
 /* The Docker door's archive endpoints (docker cp, docs/docker-api.md "Copying files"):
  * GET /containers/{id}/archive?path= (a tar of the path and its stat header), HEAD (the
  * header alone) and PUT ?path=&noOverwriteDirNonDir=&copyUIDGID= (a tar extracted into the
- * directory at path). The copying is the engine's (engine/ctrcopy.h); this file translates:
- * the query, Docker's X-Docker-Container-Path-Stat header, statuses and messages. The PUT's
- * body is streamed (router.c docker_streams_body): never held whole in memory. */
+ * directory at path). The copying is the engine's (engine/ctrcopy.h), the glue shared with
+ * the Kleene API's archive endpoints is api/archive_io.c; this file translates: the query,
+ * Docker's X-Docker-Container-Path-Stat header, statuses and messages. The PUT's body is
+ * streamed (router.c docker_streams_body): never held whole in memory. */
+#include "api/archive_io.h"
 #include "api/docker/dk.h"
 #include "engine/containers.h"
 #include "engine/ctrcopy.h"
-#include "lib/base64.h"
 #include "lib/cleanup.h"
-#include "lib/log.h"
-#include "lib/xalloc.h"
 
 #include <errno.h>
-#include <stdio.h>
-#include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 /* Go's os.FileMode bits (what the CLI reads from the stat header). */
 #define GO_MODE_DIR (1u << 31)
@@ -56,22 +52,13 @@ static unsigned long go_mode(unsigned m)
 /* X-Docker-Container-Path-Stat: base64 of {"name","size","mode","mtime","linkTarget"}. */
 static void add_stat_header(api_response *res, const ctrcopy_stat *st)
 {
-    struct tm tm;
-    time_t sec = st->mtime.tv_sec;
-    gmtime_r(&sec, &tm);
     char when[64];
-    size_t n = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(when + n, sizeof(when) - n, ".%09ldZ", st->mtime.tv_nsec);
+    archive_io_mtime(st, when, sizeof(when));
     _cleanup_json_ json_t *j =
         json_pack("{s:s, s:I, s:I, s:s, s:s}", "name", st->name, "size", (json_int_t)st->size,
                   "mode", (json_int_t)go_mode(st->mode), "mtime", when, "linkTarget",
                   st->link_target ? st->link_target : "");
-    _cleanup_free_ char *text = json_dumps(j, JSON_COMPACT);
-    _cleanup_free_ char *b64 = kl_base64_encode_alloc(text, strlen(text));
-    char *h =
-        xasprintf("%sX-Docker-Container-Path-Stat: %s\r\n", res->headers ? res->headers : "", b64);
-    free(res->headers);
-    res->headers = h;
+    archive_io_add_json_header(res, "X-Docker-Container-Path-Stat", j);
 }
 
 /* The path of the query: present and absolute (400 otherwise). */
@@ -121,31 +108,10 @@ void dk_containers_archive_head(dk_request *r, api_response *res)
     ctrcopy *cc = open_container(r, res);
     if (!cc)
         return;
-    ctrcopy_stat st;
     kl_error err = KL_ERROR_INIT;
-    int rc = ctrcopy_stat_path(cc, path, &st, &err);
-    ctrcopy_close(cc);
-    if (rc < 0)
+    if (archive_io_head(cc, path, res, add_stat_header, &err) < 0)
         return path_error(r, res, path, &err);
-    add_stat_header(res, &st);
-    ctrcopy_stat_clear(&st);
     api_reply_empty(res, 200);
-}
-
-static ssize_t tar_stream(void *ctx, char *buf, size_t max)
-{
-    kl_error err = KL_ERROR_INIT;
-    ssize_t n = ctrcopy_tar_read(ctx, buf, max, &err);
-    if (n < 0) {
-        log_warn("docker cp: %s", err.msg);
-        return API_STREAM_ERROR;
-    }
-    return n == 0 ? API_STREAM_END : n;
-}
-
-static void tar_free(void *ctx)
-{
-    ctrcopy_tar_free(ctx);
 }
 
 void dk_containers_archive_get(dk_request *r, api_response *res)
@@ -156,42 +122,9 @@ void dk_containers_archive_get(dk_request *r, api_response *res)
     ctrcopy *cc = open_container(r, res);
     if (!cc)
         return;
-    ctrcopy_stat st;
     kl_error err = KL_ERROR_INIT;
-    ctrcopy_tar *t = ctrcopy_tar_open(cc, path, &st, &err);
-    if (!t)
-        return path_error(r, res, path, &err);
-    add_stat_header(res, &st);
-    ctrcopy_stat_clear(&st);
-    api_reply_stream(res, 200, "application/x-tar", tar_stream, t, tar_free);
-}
-
-/* The body as the engine reads it: streamed by the server, or (a door called without
- * streaming: the fuzzer, tests) the buffer it read. */
-typedef struct body_source {
-    dk_request *r;
-    size_t at;
-} body_source;
-
-static ssize_t body_read(void *ctx, void *buf, size_t n)
-{
-    body_source *b = ctx;
-    api_request *req = b->r->req;
-    if (req->body_read) {
-        kl_error err = KL_ERROR_INIT;
-        ssize_t k = req->body_read(req->body_ctx, buf, n, &err);
-        if (k < 0)
-            log_info("docker cp: the upload: %s", err.msg);
-        return k;
-    }
-    const kl_buf *body = b->r->body;
-    size_t left = body->len - b->at;
-    if (n > left)
-        n = left;
-    if (n)
-        memcpy(buf, body->data + b->at, n);
-    b->at += n;
-    return (ssize_t)n;
+    if (archive_io_get(cc, path, res, add_stat_header, "docker cp", &err) < 0)
+        path_error(r, res, path, &err);
 }
 
 void dk_containers_archive_put(dk_request *r, api_response *res)
@@ -205,11 +138,12 @@ void dk_containers_archive_put(dk_request *r, api_response *res)
     ctrcopy_put_opts o = {.no_overwrite_dir_non_dir =
                               dk_query_bool(r, "noOverwriteDirNonDir", false),
                           .copy_uid_gid = dk_query_bool(r, "copyUIDGID", false)};
-    body_source src = {.r = r};
+    /* Streamed by the server, or (a door called without streaming: the fuzzer, tests) the
+     * buffer it read. */
+    archive_io_body src = {
+        .req = r->req, .buf = r->body, .what = "docker cp", .err = KL_ERROR_INIT};
     kl_error err = KL_ERROR_INIT;
-    int rc = ctrcopy_put(cc, path, &o, body_read, &src, &err);
-    ctrcopy_close(cc);
-    if (rc == 0)
+    if (archive_io_put(cc, path, &o, &src, &err) == 0)
         return api_reply_empty(res, 200);
     switch (err.code) {
     case ENOENT:
