@@ -727,10 +727,12 @@ static json_t *networks_of(kl_engine *e, const container_record *c)
         if (json_array_size(al))
             json_object_set(json_object_get(out, nname), "Aliases", al);
     }
-    if (!strcmp(c->network_driver, "host"))
-        json_object_set_new(out, "host", json_object());
-    else if (!strcmp(c->network_driver, "disabled"))
-        json_object_set_new(out, "none", json_object());
+    const char *mode = !strcmp(c->network_driver, "host")       ? "host"
+                       : !strcmp(c->network_driver, "disabled") ? "none"
+                                                                : NULL;
+    char pid[DK_ID_LEN + 1];
+    if (mode && dk_predefined_network_id(mode, pid))
+        json_object_set_new(out, mode, json_pack("{s:s}", "NetworkID", pid));
     return out;
 }
 

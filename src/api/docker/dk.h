@@ -57,6 +57,10 @@ json_t *dk_filters(const dk_request *r, const char *const *known, api_response *
  * "kleene:<kind>:<id>:2"), so it needs no storage and starts with the Kleene id. */
 #define DK_ID_LEN 64
 void dk_long_id(const char *kind, const char *id12, char out[DK_ID_LEN + 1]);
+/* dockerd's predefined networks `host` and `none` (docs/docker-api.md "The predefined networks
+ * host and none"): container modes shown as networks by the Docker door, never Kleene
+ * networks. Their 64-hex Docker id (derived from the name); false for any other name. */
+bool dk_predefined_network_id(const char *name, char out[DK_ID_LEN + 1]);
 /* A Docker reference to an object (a name with or without its leading '/', an id of 1 to 64
  * hex digits) as the engine takes it: `ident` itself, or its first 12 digits for a longer id
  * (then check_full must be compared with dk_long_id of what the engine found). */

@@ -118,6 +118,102 @@ static json_t *dk_network_json(kl_engine *e, const json_t *n, const json_t *eps)
                      json_is_object(labels) ? json_deep_copy(labels) : json_object());
 }
 
+/* ---- dockerd's predefined networks host and none ----------------------------------------
+ * Container modes (network_driver host / disabled), shown by the Docker door as networks as
+ * dockerd shows them; never Kleene networks (the Kleene API and klee see nothing of them). */
+typedef struct {
+    const char *name;      /* Docker name */
+    const char *driver;    /* Docker driver */
+    const char *container; /* the network_driver of its containers */
+} predef_net;
+
+static const predef_net predefs[] = {{"host", "host", "host"}, {"none", "null", "disabled"}};
+
+bool dk_predefined_network_id(const char *name, char out[DK_ID_LEN + 1])
+{
+    for (size_t i = 0; i < KL_ARRAY_SIZE(predefs); i++)
+        if (!strcmp(name, predefs[i].name)) {
+            /* SHA-1 of "kleene:predefined-network:<name>::<round>": stable, hex only */
+            char kind[48];
+            snprintf(kind, sizeof(kind), "predefined-network:%s", name);
+            dk_long_id(kind, "", out);
+            return true;
+        }
+    return false;
+}
+
+static bool all_hex(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (!isxdigit((unsigned char)*s) || isupper((unsigned char)*s))
+            return false;
+    return true;
+}
+
+/* The predefined network a Docker reference names: its exact name, or a prefix of its id that
+ * names no Kleene network; NULL otherwise. */
+static const predef_net *predef_find(kl_engine *e, const char *ref)
+{
+    for (size_t i = 0; i < KL_ARRAY_SIZE(predefs); i++)
+        if (!strcmp(ref, predefs[i].name))
+            return &predefs[i];
+    if (!all_hex(ref) || strlen(ref) > DK_ID_LEN)
+        return NULL;
+    for (size_t i = 0; i < KL_ARRAY_SIZE(predefs); i++) {
+        char id[DK_ID_LEN + 1];
+        dk_predefined_network_id(predefs[i].name, id);
+        if (strncmp(id, ref, strlen(ref)) != 0)
+            continue;
+        char buf[16];
+        bool check_full;
+        kl_error err = KL_ERROR_INIT;
+        _cleanup_json_ json_t *ins = networks_inspect(e, dk_ident(ref, buf, &check_full), &err);
+        return ins ? NULL : &predefs[i];
+    }
+    return NULL;
+}
+
+/* The containers of a predefined network's mode: {64-hex id: {Name, EndpointID, ...}}. */
+static json_t *predef_containers(kl_engine *e, const predef_net *p)
+{
+    json_t *out = json_object();
+    kl_error err = KL_ERROR_INIT;
+    _cleanup_json_ json_t *list = containers_list(e, true, &err);
+    size_t i;
+    json_t *c;
+    json_array_foreach(list, i, c)
+    {
+        if (strcmp(jx_str(c, "network_driver", ""), p->container) != 0)
+            continue;
+        char clong[DK_ID_LEN + 1], elong[DK_ID_LEN + 1], kind[48];
+        const char *cid = jx_str(c, "id", "");
+        dk_long_id("container", cid, clong);
+        snprintf(kind, sizeof(kind), "endpoint:%s", p->name);
+        dk_long_id(kind, cid, elong);
+        json_object_set_new(out, clong,
+                            json_pack("{s:s, s:s, s:s, s:s, s:s}", "Name", jx_str(c, "name", ""),
+                                      "EndpointID", elong, "MacAddress", "", "IPv4Address", "",
+                                      "IPv6Address", ""));
+    }
+    return out;
+}
+
+/* Docker's Network of a predefined one; `containers` (may be NULL: empty, as in the list). */
+static json_t *predef_json(const predef_net *p, json_t *containers)
+{
+    char id[DK_ID_LEN + 1];
+    dk_predefined_network_id(p->name, id);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:{s:s, s:n, s:[]}, s:b, s:b, s:b, "
+                     "s:{s:s}, s:b, s:o, s:{}, s:{}}",
+                     "Name", p->name, "Id", id, "Created", dk_time(""), "Scope", "local", "Driver",
+                     p->driver, "EnableIPv6", 0, "IPAM", "Driver", "default", "Options", "Config",
+                     "Internal", 0, "Attachable", 0, "Ingress", 0, "ConfigFrom", "Network", "",
+                     "ConfigOnly", 0, "Containers", containers ? containers : json_object(),
+                     "Options", "Labels");
+}
+
 /* The network a Docker reference names: its Kleene inspect ({"network", "network_endpoints"});
  * NULL after a 404/500 in res. */
 static json_t *network_find(kl_engine *e, const char *ref, api_response *res)
@@ -194,6 +290,39 @@ void dk_networks_list(dk_request *r, api_response *res)
     json_t *out = json_array();
     size_t i;
     json_t *n;
+    for (i = 0; i < KL_ARRAY_SIZE(predefs); i++) {
+        const predef_net *p = &predefs[i];
+        char id[DK_ID_LEN + 1];
+        dk_predefined_network_id(p->name, id);
+        _cleanup_json_ json_t *none = json_object();
+        bool ok = kl_labels_match_filters(none, json_object_get(f, "label"),
+                                          json_object_get(f, "label!"));
+        json_t *vs;
+        size_t k;
+        json_t *v;
+        if (ok && json_array_size(vs = json_object_get(f, "name"))) {
+            bool any = false;
+            json_array_foreach(vs, k, v) any |= strstr(p->name, json_string_value(v)) != NULL;
+            ok = any;
+        }
+        if (ok && json_array_size(vs = json_object_get(f, "id"))) {
+            bool any = false;
+            json_array_foreach(vs, k, v) any |=
+                !strncmp(id, json_string_value(v), strlen(json_string_value(v)));
+            ok = any;
+        }
+        if (ok && json_array_size(vs = json_object_get(f, "driver")))
+            ok = any_value(vs, p->driver);
+        if (ok && json_array_size(vs = json_object_get(f, "scope")))
+            ok = any_value(vs, "local");
+        if (ok && json_array_size(vs = json_object_get(f, "type")))
+            ok = any_value(vs, "builtin");
+        /* dockerd never counts a predefined network as dangling */
+        if (ok && json_array_size(vs = json_object_get(f, "dangling")))
+            ok = any_value(vs, "false") || any_value(vs, "0");
+        if (ok)
+            json_array_append_new(out, predef_json(p, NULL));
+    }
     json_array_foreach(list, i, n)
     {
         char id[DK_ID_LEN + 1];
@@ -235,6 +364,9 @@ void dk_networks_list(dk_request *r, api_response *res)
 void dk_networks_inspect(dk_request *r, api_response *res)
 {
     kl_engine *e = r->req->ctx->engine;
+    const predef_net *p = predef_find(e, r->params[0]);
+    if (p)
+        return api_reply_json(res, 200, predef_json(p, predef_containers(e, p)));
     _cleanup_json_ json_t *ins = network_find(e, r->params[0], res);
     if (ins)
         api_reply_json(res, 200,
@@ -361,6 +493,9 @@ void dk_networks_create(dk_request *r, api_response *res)
     const char *name = jx_str(body, "Name", "");
     if (!name[0])
         return dk_error(res, 400, "a network Name is required");
+    char pid[DK_ID_LEN + 1];
+    if (dk_predefined_network_id(name, pid)) /* dockerd's words */
+        return dk_error(res, 403, "operation is not permitted on predefined %s network ", name);
     const char *driver = jx_str(body, "Driver", "");
     if (driver[0] && strcmp(driver, "bridge") != 0)
         return dk_error(res, 400, "network driver '%s' is not supported by kleened (only 'bridge')",
@@ -446,6 +581,39 @@ static int container_find(kl_engine *e, const char *ref, char id[13], api_respon
     return 0;
 }
 
+/* A connect to (or disconnect from) a predefined network: a container's mode is set at its
+ * create, so both are refused, with dockerd's words where it has them. */
+static void predef_refuse(kl_engine *e, const predef_net *p, const char *ref, bool connect,
+                          api_response *res)
+{
+    char cid[13];
+    if (container_find(e, ref, cid, res) < 0)
+        return;
+    container_record c = {0};
+    kl_error err = KL_ERROR_INIT;
+    if (containers_get(e, cid, &c, &err) < 0)
+        return dk_error(res, 404, "No such container: %s", ref);
+    bool in_mode = !strcmp(c.network_driver, p->container);
+    container_record_clear(&c);
+    if (connect && in_mode)
+        return dk_error(res, 403, "endpoint with name %s already exists in network %s", ref,
+                        p->name);
+    if (!connect && !in_mode)
+        return dk_error(res, 403, "container %s is not connected to network %s", ref, p->name);
+    if (!strcmp(p->name, "host"))
+        return dk_error(res, 400,
+                        "container cannot be disconnected from host network or connected to "
+                        "host network");
+    if (connect)
+        return dk_error(res, 400,
+                        "container cannot be connected to multiple networks with one of the "
+                        "networks in private (none) mode");
+    dk_error(res, 400,
+             "container %s cannot be disconnected from the none network: its network mode is "
+             "set at its create (kleened)",
+             ref);
+}
+
 int dk_endpoint_check(const json_t *ec, api_response *res)
 {
     /* Output fields of EndpointSettings clients send back empty are fine; what would change
@@ -480,6 +648,9 @@ void dk_networks_connect(dk_request *r, api_response *res)
     _cleanup_json_ json_t *body = dk_body_object(r, false, res);
     if (!body)
         return;
+    const predef_net *p = predef_find(e, r->params[0]);
+    if (p)
+        return predef_refuse(e, p, jx_str(body, "Container", ""), true, res);
     _cleanup_json_ json_t *ins = network_find(e, r->params[0], res);
     if (!ins)
         return;
@@ -521,6 +692,9 @@ void dk_networks_disconnect(dk_request *r, api_response *res)
     _cleanup_json_ json_t *body = dk_body_object(r, false, res);
     if (!body)
         return;
+    const predef_net *p = predef_find(e, r->params[0]);
+    if (p)
+        return predef_refuse(e, p, jx_str(body, "Container", ""), false, res);
     _cleanup_json_ json_t *ins = network_find(e, r->params[0], res);
     if (!ins)
         return;
@@ -541,6 +715,9 @@ void dk_networks_disconnect(dk_request *r, api_response *res)
 void dk_networks_remove(dk_request *r, api_response *res)
 {
     kl_engine *e = r->req->ctx->engine;
+    const predef_net *p = predef_find(e, r->params[0]);
+    if (p)
+        return dk_error(res, 403, "%s is a pre-defined network and cannot be removed", p->name);
     _cleanup_json_ json_t *ins = network_find(e, r->params[0], res);
     if (!ins)
         return;
