@@ -40,17 +40,9 @@ teardown_file() {
   stop_kleened
 }
 
-rm_all_images() {
-  local i
-  klee container prune -f >/dev/null 2>&1 || true
-  for i in $(api GET /images/list >/dev/null; echo "$body" | jq -r '.[].id'); do
-    klee image rm "$i" >/dev/null
-  done
-}
-
 teardown() {
   stop_containers
-  rm_all_images
+  remove_all_images
 }
 
 # the manifest digest the registry has for $1 (repository) and $2 (tag)
@@ -232,7 +224,7 @@ registry_digest() {
   run docker push 127.0.0.1:5000/other/a:v2
   [ "$status" -eq 0 ]
   [ "$(echo "$output" | grep -c ': Layer already exists$')" -eq 2 ]
-  rm_all_images
+  remove_all_images
   run docker pull 127.0.0.1:5000/other/a:v2
   [ "$status" -eq 0 ]
   echo "$output" | grep -qx "Digest: $want"

@@ -33,11 +33,7 @@ teardown_file() {
 
 teardown() {
   stop_containers
-  klee container prune -f >/dev/null 2>&1 || true
-  local i
-  for i in $(api GET /images/list >/dev/null; echo "$body" | jq -r '.[].id'); do
-    klee image rm "$i" >/dev/null
-  done
+  remove_all_images
 }
 
 # what the registry says of the manifest of $1 (repository) $2 (tag): header $3

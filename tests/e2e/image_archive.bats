@@ -47,15 +47,9 @@ assert_empty_store() {
 }
 # the id of the only image
 only_image() { api GET /images/list >/dev/null; echo "$body" | jq -r '.[0].id'; }
-rm_all_images() {
-  klee container prune -f >/dev/null 2>&1 || true
-  for id in $(api GET /images/list >/dev/null; echo "$body" | jq -r '.[].id'); do
-    klee image rm "$id" >/dev/null
-  done
-}
 
 teardown() {
-  rm_all_images
+  remove_all_images
 }
 
 # the config digest of image $1 of the layout L
@@ -224,7 +218,7 @@ build_on_a() {
   [ "$status" -eq 0 ]
   echo "$output" | grep -q 'layer 3/4 sha256:[0-9a-f]*: uploaded'
   klee container prune -f >/dev/null
-  rm_all_images
+  remove_all_images
   run klee pull 127.0.0.1:5000/team/built:v1
   [ "$status" -eq 0 ]
   run klee run "$(only_image)"
@@ -248,7 +242,7 @@ build_on_a() {
   [ "$(echo "$output" | grep -c ': mounted$')" -eq 2 ]
   [ "$(echo "$output" | grep -c ': uploaded$')" -eq 2 ]
   klee container prune -f >/dev/null
-  rm_all_images
+  remove_all_images
   run klee pull 127.0.0.1:5000/team/built2:v1
   [ "$status" -eq 0 ]
   run klee run "$(only_image)"

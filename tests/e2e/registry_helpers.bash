@@ -36,3 +36,12 @@ busybox_layout() {
   umoci init --layout L
   layout_image_of_tree "L:$1" rootfs
 }
+
+# Every image of the test's kleened removed (its stopped containers pruned first).
+remove_all_images() {
+  local i
+  klee container prune -f >/dev/null 2>&1 || true
+  for i in $(api GET /images/list >/dev/null; echo "$body" | jq -r '.[].id'); do
+    klee image rm "$i" >/dev/null
+  done
+}
