@@ -107,6 +107,13 @@ static ctrcopy *open_container(api_request *req, api_response *res)
     return cc;
 }
 
+/* The query's path (*path) and the container's filesystem; NULL after the answer. */
+static ctrcopy *open_at(api_request *req, api_response *res, const char **path)
+{
+    *path = query_path(req, res);
+    return *path ? open_container(req, res) : NULL;
+}
+
 static void path_error(api_request *req, api_response *res, const char *path, const kl_error *err)
 {
     if (err->code == ENOENT || err->code == ENOTDIR)
@@ -117,10 +124,8 @@ static void path_error(api_request *req, api_response *res, const char *path, co
 
 void api_containers_archive_head(api_request *req, api_response *res)
 {
-    const char *path = query_path(req, res);
-    if (!path)
-        return;
-    ctrcopy *cc = open_container(req, res);
+    const char *path;
+    ctrcopy *cc = open_at(req, res, &path);
     if (!cc)
         return;
     kl_error err = KL_ERROR_INIT;
@@ -131,10 +136,8 @@ void api_containers_archive_head(api_request *req, api_response *res)
 
 void api_containers_archive_get(api_request *req, api_response *res)
 {
-    const char *path = query_path(req, res);
-    if (!path)
-        return;
-    ctrcopy *cc = open_container(req, res);
+    const char *path;
+    ctrcopy *cc = open_at(req, res, &path);
     if (!cc)
         return;
     kl_error err = KL_ERROR_INIT;
@@ -144,10 +147,8 @@ void api_containers_archive_get(api_request *req, api_response *res)
 
 void api_containers_archive_put(api_request *req, api_response *res)
 {
-    const char *path = query_path(req, res);
-    if (!path)
-        return;
-    ctrcopy *cc = open_container(req, res);
+    const char *path;
+    ctrcopy *cc = open_at(req, res, &path);
     if (!cc)
         return;
     ctrcopy_put_opts o = {.no_overwrite_dir_non_dir =

@@ -6,6 +6,7 @@
 # Debian's docker-registry runs on 127.0.0.1:5000 inside the test kleened's network namespace;
 # the images are made offline from busybox-static with umoci and pushed with skopeo.
 load helpers
+load registry_helpers
 
 SCRIPTS="$BATS_TEST_DIRNAME/../../scripts"
 DOCKER_BIN=/usr/bin/docker
@@ -24,20 +25,14 @@ push_base() {
 }
 
 setup_file() {
-  for p in docker-registry umoci skopeo htpasswd; do
-    command -v "$p" >/dev/null || skip "$p is not installed (scripts/install-deps)"
-  done
+  require_tools docker-registry umoci skopeo htpasswd
   start_kleened
   start_registry "$E2E_NS" "$E2E_DIR"
   cd "$E2E_DIR"
   "$SCRIPTS/mk-busybox-rootfs" rootfs >/dev/null
   mkdir -p rootfs/srv
   umoci init --layout L
-  umoci new --image L:v1
-  umoci unpack --image L:v1 B >/dev/null
-  cp -a rootfs/. B/rootfs/
-  umoci repack --image L:v1 B
-  rm -rf B
+  layout_image_of_tree L:v1 rootfs
   umoci config --image L:v1 --config.cmd cat --config.cmd /srv/hello
   push_base v1 one
   # a registry with Basic authentication on :5001, holding team/private:v1

@@ -3,23 +3,14 @@
 # docker-registry, which runs on 127.0.0.1:5000 inside the test kleened's own network
 # namespace. The image is made offline from busybox-static with umoci, pushed with skopeo.
 load helpers
-
-SCRIPTS="$BATS_TEST_DIRNAME/../../scripts"
+load registry_helpers
 
 setup_file() {
-  for p in docker-registry umoci skopeo; do
-    command -v "$p" >/dev/null || skip "$p is not installed (scripts/install-deps)"
-  done
+  require_tools docker-registry umoci skopeo
   start_kleened
   start_registry "$E2E_NS" "$E2E_DIR"
   cd "$E2E_DIR"
-  "$SCRIPTS/mk-busybox-rootfs" rootfs >/dev/null
-  umoci init --layout L
-  umoci new --image L:v1
-  umoci unpack --image L:v1 B >/dev/null
-  cp -a rootfs/. B/rootfs/
-  umoci repack --image L:v1 B
-  rm -rf B
+  busybox_layout v1
   umoci unpack --image L:v1 B >/dev/null
   rm B/rootfs/etc/group
   mkdir -p B/rootfs/srv && echo hello >B/rootfs/srv/hello

@@ -5,38 +5,20 @@
 # kleened; docker-registry on 127.0.0.1:5000 inside the test's network namespace, its images
 # made offline with umoci and pushed there with skopeo.
 load helpers
+load registry_helpers
 
-SCRIPTS="$BATS_TEST_DIRNAME/../../scripts"
 DOCKER_BIN=/usr/bin/docker
 
 docker() { DOCKER_HOST="unix://$DOCKER_SOCK" DOCKER_CONFIG="$E2E_DIR/dockercfg" "$DOCKER_BIN" "$@"; }
 
-# a layer of its own on top of image $1 of the layout, as image $2: a file /$3
-add_layer() {
-  mkdir -p "$E2E_DIR/l-$3"
-  echo "$3 $RANDOM-$$" >"$E2E_DIR/l-$3/$3"
-  tar -C "$E2E_DIR/l-$3" -cf "$E2E_DIR/l-$3.tar" "$3"
-  umoci tag --image "L:$1" "$2"
-  umoci raw add-layer --image "L:$2" "$E2E_DIR/l-$3.tar"
-  umoci config --image "L:$2" --config.cmd /bin/cat --config.cmd "/$3"
-}
-
 setup_file() {
-  for p in docker-registry umoci skopeo; do
-    command -v "$p" >/dev/null || skip "$p is not installed (scripts/install-deps)"
-  done
+  require_tools docker-registry umoci skopeo
   [ -x "$DOCKER_BIN" ] || skip "the docker CLI is not installed (scripts/install-deps)"
   start_kleened
   mkdir -p "$E2E_DIR/dockercfg"
   start_registry "$E2E_NS" "$E2E_DIR"
   cd "$E2E_DIR"
-  "$SCRIPTS/mk-busybox-rootfs" rootfs >/dev/null
-  umoci init --layout L
-  umoci new --image L:base
-  umoci unpack --image L:base B >/dev/null
-  cp -a rootfs/. B/rootfs/
-  umoci repack --image L:base B
-  rm -rf B
+  busybox_layout base
   # two images on the same busybox layer, each with a layer of its own
   add_layer base a a
   add_layer base b b
@@ -51,11 +33,7 @@ teardown_file() {
 
 teardown() {
   stop_containers
-  klee container prune -f >/dev/null 2>&1 || true
-  local i
-  for i in $(api GET /images/list >/dev/null; echo "$body" | jq -r '.[].id'); do
-    klee image rm "$i" >/dev/null
-  done
+  remove_all_images
 }
 
 # what the registry says of the manifest of $1 (repository) $2 (tag): header $3

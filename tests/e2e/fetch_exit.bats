@@ -5,13 +5,12 @@
 # followed by status 23 (LeakSanitizer's) fails the operation and leaves nothing; an error
 # followed by status 7 keeps the error; both are logged at warn level.
 load helpers
+load registry_helpers
 
 SCRIPTS="$BATS_TEST_DIRNAME/../../scripts"
 
 setup_file() {
-  for p in docker-registry umoci skopeo; do
-    command -v "$p" >/dev/null || skip "$p is not installed (scripts/install-deps)"
-  done
+  require_tools docker-registry umoci skopeo
   WRAP_DIR=$(mktemp -d /tmp/kleene-fetchwrap.XXXXXX)
   export WRAP_DIR
   real="$BUILD_DIR/src/host/linux/kleene-fetch"
@@ -33,14 +32,8 @@ EOF
   unset KLEENE_LIBEXEC_DIR
   start_registry "$E2E_NS" "$E2E_DIR"
   cd "$E2E_DIR"
-  "$SCRIPTS/mk-busybox-rootfs" rootfs >/dev/null
+  busybox_layout v1
   "$SCRIPTS/mk-busybox-tar" busybox.tar
-  umoci init --layout L
-  umoci new --image L:v1
-  umoci unpack --image L:v1 B >/dev/null
-  cp -a rootfs/. B/rootfs/
-  umoci repack --image L:v1 B
-  rm -rf B
   in_ns skopeo copy -q --dest-tls-verify=false oci:L:v1 docker://127.0.0.1:5000/team/bb:v1
 }
 

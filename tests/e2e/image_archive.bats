@@ -6,35 +6,16 @@
 # and podman read them with the registry's digests. docker-registry runs on 127.0.0.1:5000
 # inside the test kleened's network namespace; images are made offline with umoci.
 load helpers
-
-SCRIPTS="$BATS_TEST_DIRNAME/../../scripts"
+load registry_helpers
 
 push() { in_ns skopeo copy -q --dest-tls-verify=false "oci:L:$1" "docker://127.0.0.1:5000/$2"; }
 
-# a layer of its own on top of image $1 of the layout, as image $2: a file /$3
-add_layer() {
-  mkdir -p "$E2E_DIR/l-$3"
-  echo "$3 $RANDOM-$$" >"$E2E_DIR/l-$3/$3"
-  tar -C "$E2E_DIR/l-$3" -cf "$E2E_DIR/l-$3.tar" "$3"
-  umoci tag --image "L:$1" "$2"
-  umoci raw add-layer --image "L:$2" "$E2E_DIR/l-$3.tar"
-  umoci config --image "L:$2" --config.cmd /bin/cat --config.cmd "/$3"
-}
-
 setup_file() {
-  for p in docker-registry umoci skopeo sqlite3 python3; do
-    command -v "$p" >/dev/null || skip "$p is not installed (scripts/install-deps)"
-  done
+  require_tools docker-registry umoci skopeo sqlite3 python3
   start_kleened
   start_registry "$E2E_NS" "$E2E_DIR"
   cd "$E2E_DIR"
-  "$SCRIPTS/mk-busybox-rootfs" rootfs >/dev/null
-  umoci init --layout L
-  umoci new --image L:base
-  umoci unpack --image L:base B >/dev/null
-  cp -a rootfs/. B/rootfs/
-  umoci repack --image L:base B
-  rm -rf B
+  busybox_layout base
   add_layer base a a
   add_layer base b b
   push a team/a:v1
@@ -66,15 +47,9 @@ assert_empty_store() {
 }
 # the id of the only image
 only_image() { api GET /images/list >/dev/null; echo "$body" | jq -r '.[0].id'; }
-rm_all_images() {
-  klee container prune -f >/dev/null 2>&1 || true
-  for id in $(api GET /images/list >/dev/null; echo "$body" | jq -r '.[].id'); do
-    klee image rm "$id" >/dev/null
-  done
-}
 
 teardown() {
-  rm_all_images
+  remove_all_images
 }
 
 # the config digest of image $1 of the layout L
@@ -243,7 +218,7 @@ build_on_a() {
   [ "$status" -eq 0 ]
   echo "$output" | grep -q 'layer 3/4 sha256:[0-9a-f]*: uploaded'
   klee container prune -f >/dev/null
-  rm_all_images
+  remove_all_images
   run klee pull 127.0.0.1:5000/team/built:v1
   [ "$status" -eq 0 ]
   run klee run "$(only_image)"
@@ -267,7 +242,7 @@ build_on_a() {
   [ "$(echo "$output" | grep -c ': mounted$')" -eq 2 ]
   [ "$(echo "$output" | grep -c ': uploaded$')" -eq 2 ]
   klee container prune -f >/dev/null
-  rm_all_images
+  remove_all_images
   run klee pull 127.0.0.1:5000/team/built2:v1
   [ "$status" -eq 0 ]
   run klee run "$(only_image)"

@@ -7,8 +7,7 @@
 # docker-registry runs on 127.0.0.1:5000 inside the test kleened's network namespace; the
 # images are made offline with umoci and pushed with skopeo.
 load helpers
-
-SCRIPTS="$BATS_TEST_DIRNAME/../../scripts"
+load registry_helpers
 
 # Put a copy of the OCI layout's image $1 as $2 whose config lists a wrong diff_id for
 # layer $3 (the blobs themselves unchanged).
@@ -39,30 +38,12 @@ bad_diff_id() {
 
 push() { in_ns skopeo copy -q --dest-tls-verify=false "oci:L:$1" "docker://127.0.0.1:5000/$2"; }
 
-# a layer of its own on top of image $1 of the layout, as image $2: a file /$3
-add_layer() {
-  mkdir -p "$E2E_DIR/l-$3"
-  echo "$3 $RANDOM-$$" >"$E2E_DIR/l-$3/$3"
-  tar -C "$E2E_DIR/l-$3" -cf "$E2E_DIR/l-$3.tar" "$3"
-  umoci tag --image "L:$1" "$2"
-  umoci raw add-layer --image "L:$2" "$E2E_DIR/l-$3.tar"
-  umoci config --image "L:$2" --config.cmd /bin/cat --config.cmd "/$3"
-}
-
 setup_file() {
-  for p in docker-registry umoci skopeo sqlite3; do
-    command -v "$p" >/dev/null || skip "$p is not installed (scripts/install-deps)"
-  done
+  require_tools docker-registry umoci skopeo sqlite3
   start_kleened
   start_registry "$E2E_NS" "$E2E_DIR"
   cd "$E2E_DIR"
-  "$SCRIPTS/mk-busybox-rootfs" rootfs >/dev/null
-  umoci init --layout L
-  umoci new --image L:base
-  umoci unpack --image L:base B >/dev/null
-  cp -a rootfs/. B/rootfs/
-  umoci repack --image L:base B
-  rm -rf B
+  busybox_layout base
   # two images on the same base layer, each with a layer of its own
   add_layer base a a
   add_layer base b b

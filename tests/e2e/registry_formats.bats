@@ -3,13 +3,12 @@
 # and an image index with two platforms, pushed to Debian's docker-registry in the test
 # kleened's network namespace with skopeo, pulled with klee.
 load helpers
+load registry_helpers
 
 SCRIPTS="$BATS_TEST_DIRNAME/../../scripts"
 
 setup_file() {
-  for p in docker-registry umoci skopeo; do
-    command -v "$p" >/dev/null || skip "$p is not installed (scripts/install-deps)"
-  done
+  require_tools docker-registry umoci skopeo
   # pushes upload in PATCH chunks of 64 KiB (docs/config.md registry_push_chunk_size)
   EXTRA_TOP="registry_push_chunk_size: 65536"
   start_kleened

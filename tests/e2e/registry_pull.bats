@@ -4,13 +4,12 @@
 # distribution registry) on a loopback port inside a network namespace of this file. The
 # images are made offline from busybox-static with umoci and pushed with skopeo.
 load helpers
+load registry_helpers
 
 FETCH="$BUILD_DIR/src/host/linux/kleene-fetch"
 
 setup_file() {
-  for p in docker-registry umoci skopeo; do
-    command -v "$p" >/dev/null || skip "$p is not installed (scripts/install-deps)"
-  done
+  require_tools docker-registry umoci skopeo
   export R_DIR=$(mktemp -d /tmp/kleene-reg.XXXXXX)
   export R_NS="kleene-reg-$$-$RANDOM"
   ip netns add "$R_NS"
@@ -22,11 +21,7 @@ setup_file() {
   "$BATS_TEST_DIRNAME/../../scripts/mk-busybox-rootfs" rootfs >/dev/null
   echo old >rootfs/var/log/old
   umoci init --layout L
-  umoci new --image L:v1
-  umoci unpack --image L:v1 B >/dev/null
-  cp -a rootfs/. B/rootfs/
-  umoci repack --image L:v1 B
-  rm -rf B
+  layout_image_of_tree L:v1 rootfs
   umoci unpack --image L:v1 B >/dev/null
   rm B/rootfs/etc/group
   mkdir -p B/rootfs/srv && echo hello >B/rootfs/srv/hello

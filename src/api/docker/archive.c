@@ -90,6 +90,13 @@ static ctrcopy *open_container(dk_request *r, api_response *res)
     return cc;
 }
 
+/* The query's path (*path) and the container's filesystem; NULL after the answer. */
+static ctrcopy *open_at(dk_request *r, api_response *res, const char **path)
+{
+    *path = query_path(r, res);
+    return *path ? open_container(r, res) : NULL;
+}
+
 static void path_error(dk_request *r, api_response *res, const char *path, const kl_error *err)
 {
     if (err->code == ENOENT || err->code == ENOTDIR)
@@ -102,10 +109,8 @@ static void path_error(dk_request *r, api_response *res, const char *path, const
 
 void dk_containers_archive_head(dk_request *r, api_response *res)
 {
-    const char *path = query_path(r, res);
-    if (!path)
-        return;
-    ctrcopy *cc = open_container(r, res);
+    const char *path;
+    ctrcopy *cc = open_at(r, res, &path);
     if (!cc)
         return;
     kl_error err = KL_ERROR_INIT;
@@ -116,10 +121,8 @@ void dk_containers_archive_head(dk_request *r, api_response *res)
 
 void dk_containers_archive_get(dk_request *r, api_response *res)
 {
-    const char *path = query_path(r, res);
-    if (!path)
-        return;
-    ctrcopy *cc = open_container(r, res);
+    const char *path;
+    ctrcopy *cc = open_at(r, res, &path);
     if (!cc)
         return;
     kl_error err = KL_ERROR_INIT;
@@ -129,10 +132,8 @@ void dk_containers_archive_get(dk_request *r, api_response *res)
 
 void dk_containers_archive_put(dk_request *r, api_response *res)
 {
-    const char *path = query_path(r, res);
-    if (!path)
-        return;
-    ctrcopy *cc = open_container(r, res);
+    const char *path;
+    ctrcopy *cc = open_at(r, res, &path);
     if (!cc)
         return;
     ctrcopy_put_opts o = {.no_overwrite_dir_non_dir =
