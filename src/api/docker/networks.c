@@ -253,6 +253,56 @@ static bool any_value(const json_t *values, const char *wanted)
     return false;
 }
 
+/* One network as the list's filters see it. */
+typedef struct net_row {
+    const char *name, *id, *driver;
+    const json_t *labels;
+    const char *type; /* "builtin" or "custom" */
+    int unused;       /* dangling: 1 / 0, or -1 to be asked of the engine (kleene_id) */
+} net_row;
+
+/* Whether a network passes every filter of the list (name substring, id prefix, driver, scope,
+ * type, dangling, label). */
+static bool net_matches(const json_t *f, const net_row *n, kl_engine *e, const char *kleene_id)
+{
+    if (!kl_labels_match_filters(n->labels, json_object_get(f, "label"),
+                                 json_object_get(f, "label!")))
+        return false;
+    json_t *vs;
+    size_t k;
+    json_t *v;
+    if (json_array_size(vs = json_object_get(f, "name"))) {
+        bool any = false;
+        json_array_foreach(vs, k, v) any |= strstr(n->name, json_string_value(v)) != NULL;
+        if (!any)
+            return false;
+    }
+    if (json_array_size(vs = json_object_get(f, "id"))) {
+        bool any = false;
+        json_array_foreach(vs, k, v) any |=
+            !strncmp(n->id, json_string_value(v), strlen(json_string_value(v)));
+        if (!any)
+            return false;
+    }
+    if (json_array_size(vs = json_object_get(f, "driver")) && !any_value(vs, n->driver))
+        return false;
+    if (json_array_size(vs = json_object_get(f, "scope")) && !any_value(vs, "local"))
+        return false;
+    if (json_array_size(vs = json_object_get(f, "type")) && !any_value(vs, n->type))
+        return false;
+    if (json_array_size(vs = json_object_get(f, "dangling"))) {
+        bool unused = n->unused == 1;
+        if (n->unused < 0) {
+            kl_error err = KL_ERROR_INIT;
+            _cleanup_json_ json_t *ins = networks_inspect(e, kleene_id, &err);
+            unused = ins && json_array_size(json_object_get(ins, "network_endpoints")) == 0;
+        }
+        if (!any_value(vs, unused ? "true" : "false") && !any_value(vs, unused ? "1" : "0"))
+            return false;
+    }
+    return true;
+}
+
 void dk_networks_list(dk_request *r, api_response *res)
 {
     static const char *const known[] = {"dangling", "driver", "id",   "label", "label!",
@@ -295,67 +345,22 @@ void dk_networks_list(dk_request *r, api_response *res)
         char id[DK_ID_LEN + 1];
         dk_predefined_network_id(p->name, id);
         _cleanup_json_ json_t *none = json_object();
-        bool ok = kl_labels_match_filters(none, json_object_get(f, "label"),
-                                          json_object_get(f, "label!"));
-        json_t *vs;
-        size_t k;
-        json_t *v;
-        if (ok && json_array_size(vs = json_object_get(f, "name"))) {
-            bool any = false;
-            json_array_foreach(vs, k, v) any |= strstr(p->name, json_string_value(v)) != NULL;
-            ok = any;
-        }
-        if (ok && json_array_size(vs = json_object_get(f, "id"))) {
-            bool any = false;
-            json_array_foreach(vs, k, v) any |=
-                !strncmp(id, json_string_value(v), strlen(json_string_value(v)));
-            ok = any;
-        }
-        if (ok && json_array_size(vs = json_object_get(f, "driver")))
-            ok = any_value(vs, p->driver);
-        if (ok && json_array_size(vs = json_object_get(f, "scope")))
-            ok = any_value(vs, "local");
-        if (ok && json_array_size(vs = json_object_get(f, "type")))
-            ok = any_value(vs, "builtin");
         /* dockerd never counts a predefined network as dangling */
-        if (ok && json_array_size(vs = json_object_get(f, "dangling")))
-            ok = any_value(vs, "false") || any_value(vs, "0");
-        if (ok)
+        const net_row row = {p->name, id, p->driver, none, "builtin", 0};
+        if (net_matches(f, &row, NULL, NULL))
             json_array_append_new(out, predef_json(p, NULL));
     }
     json_array_foreach(list, i, n)
     {
         char id[DK_ID_LEN + 1];
         dk_long_id("network", jx_str(n, "id", ""), id);
-        const char *name = jx_str(n, "name", "");
-        bool ok = kl_labels_match_filters(json_object_get(n, "labels"), json_object_get(f, "label"),
-                                          json_object_get(f, "label!"));
-        json_t *vs;
-        size_t k;
-        json_t *v;
-        if (ok && json_array_size(vs = json_object_get(f, "name"))) {
-            bool any = false;
-            json_array_foreach(vs, k, v) any |= strstr(name, json_string_value(v)) != NULL;
-            ok = any;
-        }
-        if (ok && json_array_size(vs = json_object_get(f, "id"))) {
-            bool any = false;
-            json_array_foreach(vs, k, v) any |=
-                !strncmp(id, json_string_value(v), strlen(json_string_value(v)));
-            ok = any;
-        }
-        if (ok && json_array_size(vs = json_object_get(f, "driver")))
-            ok = any_value(vs, jx_str(n, "type", ""));
-        if (ok && json_array_size(vs = json_object_get(f, "scope")))
-            ok = any_value(vs, "local");
-        if (ok && json_array_size(vs = json_object_get(f, "type")))
-            ok = any_value(vs, jx_bool(n, "docker_default", false) ? "builtin" : "custom");
-        if (ok && json_array_size(vs = json_object_get(f, "dangling"))) {
-            _cleanup_json_ json_t *ins = networks_inspect(e, jx_str(n, "id", ""), &err);
-            bool unused = ins && json_array_size(json_object_get(ins, "network_endpoints")) == 0;
-            ok = any_value(vs, unused ? "true" : "false") || any_value(vs, unused ? "1" : "0");
-        }
-        if (ok)
+        const net_row row = {jx_str(n, "name", ""),
+                             id,
+                             jx_str(n, "type", ""),
+                             json_object_get(n, "labels"),
+                             jx_bool(n, "docker_default", false) ? "builtin" : "custom",
+                             -1};
+        if (net_matches(f, &row, e, jx_str(n, "id", "")))
             json_array_append_new(out, dk_network_json(e, n, NULL));
     }
     api_reply_json(res, 200, out);
