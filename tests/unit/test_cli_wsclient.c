@@ -105,10 +105,24 @@ static void stop_fake(fake *f)
         kill(f->pid, SIGTERM);
         waitpid(f->pid, NULL, 0);
     }
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0) {
+    if (f->dir[0]) {
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+        if (system(cmd) != 0) {
+        }
     }
+    *f = (fake){0};
+}
+
+/* The fake of the running test: its teardown stops it even when an assertion ended the test
+ * early (a fake server and its directory in /tmp were left behind then). */
+static fake the_fake;
+
+static int fake_teardown(void **state)
+{
+    (void)state;
+    stop_fake(&the_fake);
+    return 0;
 }
 
 typedef struct echo_state {
@@ -135,13 +149,13 @@ static void on_echo(void *ud, const uint8_t *data, size_t n, bool is_binary)
 
 static void run_interactive(bool interrupt)
 {
-    fake f = {0};
-    if (start_fake(&f) < 0) {
-        stop_fake(&f);
+    fake *f = &the_fake;
+    if (start_fake(f) < 0) {
+        stop_fake(f);
         skip();
     }
     cli_ctx ctx = {.config = CLI_CONFIG_INIT, .timeout_s = 10};
-    ctx.config.host = xasprintf("http://%s", f.sock);
+    ctx.config.host = xasprintf("http://%s", f->sock);
     json_t *config = json_pack("{s:s}", "exec_id", "abc");
     wsclient *w = wsclient_open(&ctx, "/exec/start", config);
     json_decref(config);
@@ -176,7 +190,7 @@ static void run_interactive(bool interrupt)
     wsclient_free(w);
     http_client_free(ctx.http);
     free(ctx.config.host);
-    stop_fake(&f);
+    stop_fake(f);
 }
 
 static void test_interactive_forwards_input(void **state)
@@ -196,8 +210,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_msg_parse),
         cmocka_unit_test(test_result_set_close),
-        cmocka_unit_test(test_interactive_forwards_input),
-        cmocka_unit_test(test_interactive_sigint_closes),
+        cmocka_unit_test_teardown(test_interactive_forwards_input, fake_teardown),
+        cmocka_unit_test_teardown(test_interactive_sigint_closes, fake_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
