@@ -192,39 +192,12 @@ static struct {
 } notes[NOTES];
 static size_t note_next;
 
-static pthread_cond_t note_cv = PTHREAD_COND_INITIALIZER;
-static unsigned long note_gen; /* bumped by every note and every end of an attached stream */
-
 void dk_exit_note(const char *container_id, int code)
 {
     pthread_mutex_lock(&mu);
     snprintf(notes[note_next].id, 13, "%s", container_id);
     notes[note_next].code = code;
     note_next = (note_next + 1) % NOTES;
-    note_gen++;
-    pthread_cond_broadcast(&note_cv);
-    pthread_mutex_unlock(&mu);
-}
-
-static void note_changed(void)
-{
-    pthread_mutex_lock(&mu);
-    note_gen++;
-    pthread_cond_broadcast(&note_cv);
-    pthread_mutex_unlock(&mu);
-}
-
-void dk_exit_wait(int ms)
-{
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += (long)ms * 1000000L;
-    until.tv_sec += until.tv_nsec / 1000000000L;
-    until.tv_nsec %= 1000000000L;
-    pthread_mutex_lock(&mu);
-    unsigned long gen = note_gen;
-    while (gen == note_gen && pthread_cond_timedwait(&note_cv, &mu, &until) == 0)
-        ;
     pthread_mutex_unlock(&mu);
 }
 
@@ -400,7 +373,6 @@ static void relay_end(kl_engine *e, exec_stream *st, api_hijacked *io, int relay
             io->close_write(io->conn);
         exec_stream_detach(st);
     }
-    note_changed(); /* an auto-remove container has gone now: waiters look again */
 }
 
 /* ---- attach ------------------------------------------------------------------------------- */

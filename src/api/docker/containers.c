@@ -1235,13 +1235,9 @@ static ssize_t wait_read(void *ctx, char *buf, size_t max)
             break;
         if (client_gone(w->client_fd))
             return API_STREAM_ERROR;
-        /* woken at once by an event (a die, a destroy) or by the end of an attached process;
-         * a change no event tells is seen within 10 ms at first, then within 100 ms */
-        int ms = ++polls < 200 ? 10 : 100;
-        if (w->sub)
-            wait_events(w, ms);
-        else
-            dk_exit_wait(ms);
+        /* woken at once by the container's events (its die, its destroy); a change no event
+         * tells is seen within 10 ms at first, then within 100 ms */
+        wait_events(w, ++polls < 200 ? 10 : 100);
     }
     w->done = true;
     int n = snprintf(buf, max, "{\"StatusCode\":%d,\"Error\":null}\n", code < 0 ? 0 : code);

@@ -97,8 +97,6 @@ int dk_attach_hand_over(const char *container_id, const char *exec_id, kl_error 
 void dk_exit_note(const char *container_id, int code);
 bool dk_exit_noted(const char *container_id, int *code);
 void dk_exit_forget(const char *container_id);
-/* Sleep up to `ms`, less when an attached main process ends (a waiter then looks at once). */
-void dk_exit_wait(int ms);
 
 /* Endpoints */
 void dk_ping(dk_request *r, api_response *res);
